@@ -1,0 +1,1 @@
+"""The Mastodon-compatible client API: REST, OAuth, discovery documents."""

@@ -1,0 +1,185 @@
+"""Mastodon entities as pure functions from our models to JSON-ready dicts.
+
+Keys Mastodon leaves out are left out here too (toot crashes on unexpected ones such as
+`scheduled_at` in a plain status); ids are strings; images are never null.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agora.config import get_settings
+from agora.db.models import Account, Notification, PostEdit
+from agora.social.hydrate import PostView
+from agora.social.relationships import Relationship
+from agora.social.visibility import Visibility
+
+
+def iso(value: datetime | None) -> str | None:
+    """Mastodon's timestamp format: `2026-01-02T03:04:05.678Z`."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _static(path: str) -> str:
+    return f"{get_settings().base_url}/static/{path}"
+
+
+def account_json(account: Account, *, source: bool = False) -> dict[str, Any]:
+    """The Account entity (with `source` for the owner's own credentials)."""
+    base = get_settings().base_url
+    url = f"{base}/@{account.username}"
+    data: dict[str, Any] = {
+        "id": str(account.id),
+        "username": account.username,
+        "acct": account.username,
+        "display_name": account.display_name,
+        "locked": account.locked,
+        "bot": account.bot,
+        "discoverable": account.discoverable,
+        "indexable": account.discoverable,
+        "group": False,
+        "created_at": iso(account.created_at.replace(hour=0, minute=0, second=0, microsecond=0)),
+        "note": account.note_html,
+        "url": url,
+        "uri": f"{base}/users/{account.username}",
+        "avatar": _static("avatar.png"),
+        "avatar_static": _static("avatar.png"),
+        "header": _static("header.png"),
+        "header_static": _static("header.png"),
+        "followers_count": account.followers_count,
+        "following_count": account.following_count,
+        "statuses_count": account.statuses_count,
+        "last_status_at": account.last_status_at.date().isoformat()
+        if account.last_status_at
+        else None,
+        "hide_collections": False,
+        "noindex": False,
+        "emojis": [],
+        "roles": [],
+        "fields": [
+            {"name": f["name"], "value": f["value"], "verified_at": None} for f in account.fields
+        ],
+    }
+    if source:
+        data["source"] = {
+            "privacy": "public",
+            "sensitive": False,
+            "language": "",
+            "note": account.note,
+            "fields": [
+                {"name": f["name"], "value": f["value"], "verified_at": None}
+                for f in account.fields
+            ],
+            "follow_requests_count": 0,
+        }
+        data["role"] = {
+            "id": "-99",
+            "name": "",
+            "permissions": "0",
+            "color": "",
+            "highlighted": False,
+        }
+    return data
+
+
+def status_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
+    """The Status entity for a hydrated post (a boost nests its original in `reblog`)."""
+    post = view.post
+    base = get_settings().base_url
+    own = viewer_id is not None and viewer_id == post.account_id
+    data: dict[str, Any] = {
+        "id": str(post.id),
+        "created_at": iso(post.created_at),
+        "in_reply_to_id": _sid(post.in_reply_to_id),
+        "in_reply_to_account_id": _sid(post.in_reply_to_account_id),
+        "sensitive": post.sensitive,
+        "spoiler_text": post.spoiler_text,
+        "visibility": Visibility(post.visibility).api_name,
+        "language": post.language,
+        "uri": f"{base}/users/{view.account.username}/statuses/{post.id}",
+        "url": f"{base}/@{view.account.username}/{post.id}",
+        "replies_count": post.replies_count,
+        "reblogs_count": post.reblogs_count,
+        "favourites_count": post.favourites_count,
+        "edited_at": iso(post.edited_at),
+        "favourited": view.favourited,
+        "reblogged": view.reblogged,
+        "muted": False,
+        "bookmarked": view.bookmarked,
+        "content": post.content_html,
+        "filtered": [],
+        "reblog": status_json(view.reblog, viewer_id) if view.reblog is not None else None,
+        "account": account_json(view.account),
+        "media_attachments": [],
+        "mentions": [
+            {"id": str(aid), "username": name, "acct": name, "url": f"{base}/@{name}"}
+            for aid, name in view.mentions
+        ],
+        "tags": [{"name": t, "url": f"{base}/tags/{t}"} for t in view.tags],
+        "emojis": [],
+        "card": None,
+        "poll": None,
+        "quote": _quote(view, viewer_id),
+    }
+    if own:
+        data["pinned"] = view.pinned
+    if post.reblog_of_id is not None:
+        data["uri"] = f"{base}/users/{view.account.username}/statuses/{post.id}/activity"
+        data["url"] = None
+    return data
+
+
+def _quote(view: PostView, viewer_id: int | None) -> dict[str, Any] | None:
+    if view.post.quote_of_id is None:
+        return None
+    if view.quote is None:
+        return {"state": "unauthorized", "quoted_status": None}
+    return {"state": "accepted", "quoted_status": status_json(view.quote, viewer_id)}
+
+
+def _sid(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def source_json(view: PostView) -> dict[str, Any]:
+    """The StatusSource entity (what the author typed)."""
+    return {"id": str(view.post.id), "text": view.post.text, "spoiler_text": view.post.spoiler_text}
+
+
+def edit_json(edit: PostEdit, view: PostView) -> dict[str, Any]:
+    """One StatusEdit entry of a post's history."""
+    return {
+        "content": edit.content_html,
+        "spoiler_text": edit.spoiler_text,
+        "sensitive": edit.sensitive,
+        "created_at": iso(edit.created_at),
+        "account": account_json(view.account),
+        "poll": None,
+        "media_attachments": [],
+        "emojis": [],
+    }
+
+
+def relationship_json(rel: Relationship) -> dict[str, Any]:
+    """The Relationship entity."""
+    data = {k: getattr(rel, k) for k in rel.__slots__}  # type: ignore[attr-defined]
+    data["id"] = str(rel.id)
+    return data
+
+
+def notification_json(
+    note: Notification, account: Account, status: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The Notification entity."""
+    data: dict[str, Any] = {
+        "id": str(note.id),
+        "type": note.type,
+        "created_at": iso(note.created_at),
+        "account": account_json(account),
+    }
+    if status is not None:
+        data["status"] = status
+    return data

@@ -1,0 +1,326 @@
+"""Accounts: sign-up, credentials, profiles, relationships and their lists."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from agora.api import present
+from agora.api.deps import SessionDep, app_caller, caller, id_param, optional_caller, paging
+from agora.api.entities import account_json, relationship_json
+from agora.api.errors import ApiError
+from agora.api.json import JSON
+from agora.api.links import paged
+from agora.api.params import Params, body, openapi_body
+from agora.auth import oauth
+from agora.auth.oauth import Credentials
+from agora.config import get_settings
+from agora.db.models import Account, Block, Follow, FollowRequest, Mute
+from agora.social import accounts as accounts_service
+from agora.social import relationships as rel
+from agora.social.accounts import get_account
+from agora.social.paging import Page, apply_page, finish
+from agora.social.timelines import ProfileFilter, account_statuses
+
+router = APIRouter(prefix="/api/v1")
+
+
+class SignupForm(Params):
+    username: str
+    email: str
+    password: str
+    agreement: bool = False
+    locale: str = "en"
+    reason: str | None = None
+
+
+@router.post("/accounts", openapi_extra=openapi_body(SignupForm))
+async def sign_up(
+    session: SessionDep,
+    creds: Credentials = app_caller("write:accounts"),
+    form: SignupForm = body(SignupForm),
+) -> JSON:
+    mode = get_settings().registrations
+    if mode == "closed":
+        raise ApiError(403, "Registrations are closed on this server")
+    if not form.agreement:
+        raise ApiError(422, "Validation failed: You must accept the server rules")
+    account = await accounts_service.create_account(
+        session,
+        username=form.username,
+        email=form.email,
+        password=form.password,
+        approved=mode == "open",
+        locale=form.locale[:10],
+    )
+    await session.commit()
+    issued = await oauth.issue_token(session, creds.app, account.id, creds.app.scopes.split())
+    return JSON(
+        {
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "scope": " ".join(issued.scopes),
+            "created_at": issued.created_at,
+        }
+    )
+
+
+@router.get("/accounts/verify_credentials")
+async def verify_credentials(me: Account = caller("read:accounts")) -> JSON:
+    return JSON(account_json(me, source=True))
+
+
+class ProfileForm(Params):
+    display_name: str | None = None
+    note: str | None = None
+    locked: bool | None = None
+    bot: bool | None = None
+    discoverable: bool | None = None
+    fields_attributes: dict[str, dict[str, str]] | list[dict[str, str]] | None = None
+
+
+@router.patch("/accounts/update_credentials", openapi_extra=openapi_body(ProfileForm))
+async def update_credentials(
+    session: SessionDep,
+    me: Account = caller("write:accounts"),
+    form: ProfileForm = body(ProfileForm),
+) -> JSON:
+    changes: dict[str, Any] = form.model_dump(exclude_unset=True, exclude={"fields_attributes"})
+    if form.fields_attributes is not None:
+        attrs = form.fields_attributes
+        items = [attrs[k] for k in sorted(attrs, key=_index)] if isinstance(attrs, dict) else attrs
+        changes["fields"] = items
+    await accounts_service.update_profile(session, me, changes)
+    return JSON(account_json(me, source=True))
+
+
+def _index(key: str) -> int:
+    return int(key) if key.isdigit() else 0
+
+
+@router.get("/accounts/lookup")
+async def lookup(session: SessionDep, acct: Annotated[str, Query(max_length=300)]) -> JSON:
+    domain = get_settings().domain
+    name, _, host = acct.lstrip("@").partition("@")
+    account = (
+        None if host and host != domain else await accounts_service.find_by_username(session, name)
+    )
+    if account is None:
+        raise ApiError(404, "Record not found")
+    return JSON(account_json(account))
+
+
+@router.get("/accounts/relationships")
+async def relationships(
+    request: Request, session: SessionDep, me: Account = caller("read:follows")
+) -> JSON:
+    raw = request.query_params.getlist("id[]") or request.query_params.getlist("id")
+    ids = [int(i) for i in raw if i.isdigit() and int(i) < 2**63][:100]
+    rels = await rel.relationships(session, me.id, ids)
+    return JSON([relationship_json(r) for r in rels])
+
+
+@router.get("/accounts/{account_id}")
+async def get_one(session: SessionDep, account_id: str) -> JSON:
+    return JSON(account_json(await get_account(session, id_param(account_id))))
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes", "on")
+
+
+@router.get("/accounts/{account_id}/statuses")
+async def statuses(
+    request: Request,
+    session: SessionDep,
+    account_id: str,
+    exclude_replies: str | None = None,
+    exclude_reblogs: str | None = None,
+    only_media: str | None = None,
+    pinned: str | None = None,
+    tagged: str | None = None,
+    page: Page = paging(),
+    me: Account | None = optional_caller("read:statuses"),
+) -> JSON:
+    viewer = me.id if me else None
+    f = ProfileFilter(
+        _flag(exclude_replies), _flag(exclude_reblogs), _flag(only_media), _flag(pinned), tagged
+    )
+    found = await account_statuses(session, viewer, id_param(account_id), page, f)
+    items = await present.statuses(session, viewer, found.ids)
+    return paged(request, items, found.next_max_id, found.prev_min_id)
+
+
+async def _pair_list(
+    request: Request, session: SessionDep, model: Any, where: Any, pick: Any, page: Page
+) -> JSON:
+    query = (
+        select(model.id, pick)
+        .join(Account, Account.id == pick)
+        .where(where, Account.suspended_at.is_(None))
+    )
+    rows = finish(list((await session.execute(apply_page(query, model.id, page))).all()), page)
+    items = await present.accounts(session, [r[1] for r in rows])
+    nxt, prev = (rows[-1][0], rows[0][0]) if rows else (None, None)
+    return paged(request, items, nxt, prev)
+
+
+@router.get("/accounts/{account_id}/followers")
+async def followers(
+    request: Request, session: SessionDep, account_id: str, page: Page = paging(40, 80)
+) -> JSON:
+    target = await get_account(session, id_param(account_id))
+    return await _pair_list(
+        request, session, Follow, Follow.target_account_id == target.id, Follow.account_id, page
+    )
+
+
+@router.get("/accounts/{account_id}/following")
+async def following(
+    request: Request, session: SessionDep, account_id: str, page: Page = paging(40, 80)
+) -> JSON:
+    target = await get_account(session, id_param(account_id))
+    return await _pair_list(
+        request, session, Follow, Follow.account_id == target.id, Follow.target_account_id, page
+    )
+
+
+class FollowForm(Params):
+    reblogs: bool = True
+    notify: bool = False
+
+
+async def _relationship(session: SessionDep, me: Account, target: int) -> JSON:
+    found = await rel.relationships(session, me.id, [target])
+    return JSON(relationship_json(found[0]))
+
+
+@router.post("/accounts/{account_id}/follow", openapi_extra=openapi_body(FollowForm))
+async def follow(
+    session: SessionDep,
+    account_id: str,
+    me: Account = caller("write:follows"),
+    form: FollowForm = body(FollowForm),
+) -> JSON:
+    target = id_param(account_id)
+    await rel.follow(session, me, target, reblogs=form.reblogs, notify=form.notify)
+    return await _relationship(session, me, target)
+
+
+@router.post("/accounts/{account_id}/unfollow")
+async def unfollow(
+    session: SessionDep, account_id: str, me: Account = caller("write:follows")
+) -> JSON:
+    target = id_param(account_id)
+    await rel.unfollow(session, me, target)
+    return await _relationship(session, me, target)
+
+
+@router.post("/accounts/{account_id}/remove_from_followers")
+async def remove_from_followers(
+    session: SessionDep, account_id: str, me: Account = caller("write:follows")
+) -> JSON:
+    target = id_param(account_id)
+    await rel.remove_from_followers(session, me, target)
+    return await _relationship(session, me, target)
+
+
+@router.post("/accounts/{account_id}/block")
+async def block(session: SessionDep, account_id: str, me: Account = caller("write:blocks")) -> JSON:
+    target = id_param(account_id)
+    await rel.block(session, me, target)
+    return await _relationship(session, me, target)
+
+
+@router.post("/accounts/{account_id}/unblock")
+async def unblock(
+    session: SessionDep, account_id: str, me: Account = caller("write:blocks")
+) -> JSON:
+    target = id_param(account_id)
+    await rel.unblock(session, me, target)
+    return await _relationship(session, me, target)
+
+
+class MuteForm(Params):
+    notifications: bool = True
+    duration: int = 0
+
+
+@router.post("/accounts/{account_id}/mute", openapi_extra=openapi_body(MuteForm))
+async def mute(
+    session: SessionDep,
+    account_id: str,
+    me: Account = caller("write:mutes"),
+    form: MuteForm = body(MuteForm),
+) -> JSON:
+    target = id_param(account_id)
+    await rel.mute(session, me, target, notifications=form.notifications, duration=form.duration)
+    return await _relationship(session, me, target)
+
+
+@router.post("/accounts/{account_id}/unmute")
+async def unmute(session: SessionDep, account_id: str, me: Account = caller("write:mutes")) -> JSON:
+    target = id_param(account_id)
+    await rel.unmute(session, me, target)
+    return await _relationship(session, me, target)
+
+
+@router.get("/blocks")
+async def blocks(
+    request: Request,
+    session: SessionDep,
+    me: Account = caller("read:blocks"),
+    page: Page = paging(40, 80),
+) -> JSON:
+    return await _pair_list(
+        request, session, Block, Block.account_id == me.id, Block.target_account_id, page
+    )
+
+
+@router.get("/mutes")
+async def mutes(
+    request: Request,
+    session: SessionDep,
+    me: Account = caller("read:mutes"),
+    page: Page = paging(40, 80),
+) -> JSON:
+    return await _pair_list(
+        request, session, Mute, Mute.account_id == me.id, Mute.target_account_id, page
+    )
+
+
+@router.get("/follow_requests")
+async def follow_requests(
+    request: Request,
+    session: SessionDep,
+    me: Account = caller("read:follows"),
+    page: Page = paging(40, 80),
+) -> JSON:
+    return await _pair_list(
+        request,
+        session,
+        FollowRequest,
+        FollowRequest.target_account_id == me.id,
+        FollowRequest.account_id,
+        page,
+    )
+
+
+@router.post("/follow_requests/{account_id}/authorize")
+async def authorize_request(
+    session: SessionDep, account_id: str, me: Account = caller("write:follows")
+) -> JSON:
+    requester = id_param(account_id)
+    await rel.answer_follow_request(session, me, requester, accept=True)
+    return await _relationship(session, me, requester)
+
+
+@router.post("/follow_requests/{account_id}/reject")
+async def reject_request(
+    session: SessionDep, account_id: str, me: Account = caller("write:follows")
+) -> JSON:
+    requester = id_param(account_id)
+    await rel.answer_follow_request(session, me, requester, accept=False)
+    return await _relationship(session, me, requester)

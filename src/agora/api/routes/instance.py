@@ -1,0 +1,235 @@
+"""The instance and discovery documents: instance v1/v2, nodeinfo, webfinger, host-meta,
+OAuth server metadata, custom emojis, preferences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from agora import __version__
+from agora.api.deps import SessionDep, caller
+from agora.api.entities import account_json
+from agora.api.errors import ApiError
+from agora.api.json import JSON
+from agora.auth.scopes import GRANULAR, TOP_LEVEL
+from agora.config import get_settings
+from agora.db.models import Account
+from agora.social.accounts import find_by_username, instance_stats
+
+router = APIRouter()
+MASTODON_VERSION = f"4.2.0 (compatible; Agora {__version__})"
+
+
+def _configuration() -> dict[str, Any]:
+    s = get_settings()
+    return {
+        "urls": {"streaming": s.base_url.replace("http", "ws", 1)},
+        "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 5},
+        "statuses": {
+            "max_characters": s.max_status_chars,
+            "max_media_attachments": 0,
+            "characters_reserved_per_url": s.url_chars,
+        },
+        "media_attachments": {
+            "supported_mime_types": [],
+            "image_size_limit": 0,
+            "image_matrix_limit": 0,
+            "video_size_limit": 0,
+            "video_frame_rate_limit": 0,
+            "video_matrix_limit": 0,
+        },
+        "polls": {
+            "max_options": 0,
+            "max_characters_per_option": 0,
+            "min_expiration": 300,
+            "max_expiration": 2_629_746,
+        },
+        "translation": {"enabled": False},
+    }
+
+
+@router.get("/api/v1/instance")
+@router.get("/api/v1/instance/", include_in_schema=False)
+async def instance_v1(session: SessionDep) -> JSON:
+    s = get_settings()
+    users, statuses = await instance_stats(session)
+    return JSON(
+        {
+            "uri": s.domain,
+            "title": s.instance_title,
+            "short_description": s.instance_description,
+            "description": s.instance_description,
+            "email": s.contact_email,
+            "version": MASTODON_VERSION,
+            "urls": _configuration()["urls"],
+            "stats": {"user_count": users, "status_count": statuses, "domain_count": 0},
+            "thumbnail": f"{s.base_url}/static/header.png",
+            "languages": ["en"],
+            "registrations": s.registrations != "closed",
+            "approval_required": s.registrations == "approval",
+            "invites_enabled": False,
+            "configuration": _configuration(),
+            "contact_account": None,
+            "rules": [],
+        }
+    )
+
+
+@router.get("/api/v2/instance")
+async def instance_v2(session: SessionDep) -> JSON:
+    s = get_settings()
+    users, _ = await instance_stats(session)
+    return JSON(
+        {
+            "domain": s.domain,
+            "title": s.instance_title,
+            "version": MASTODON_VERSION,
+            "source_url": "https://example.invalid/agora",
+            "description": s.instance_description,
+            "usage": {"users": {"active_month": users}},
+            "thumbnail": {"url": f"{s.base_url}/static/header.png"},
+            "languages": ["en"],
+            "configuration": _configuration(),
+            "registrations": {
+                "enabled": s.registrations != "closed",
+                "approval_required": s.registrations == "approval",
+                "message": None,
+            },
+            "contact": {"email": s.contact_email, "account": None},
+            "rules": [],
+            "api_versions": {"mastodon": 1},
+        }
+    )
+
+
+@router.get("/api/v1/custom_emojis")
+async def custom_emojis() -> JSON:
+    return JSON([])
+
+
+@router.get("/api/v1/preferences")
+async def preferences(me: Account = caller("read:accounts")) -> JSON:
+    return JSON(
+        {
+            "posting:default:visibility": "public",
+            "posting:default:sensitive": False,
+            "posting:default:language": None,
+            "reading:expand:media": "default",
+            "reading:expand:spoilers": False,
+        }
+    )
+
+
+@router.get("/.well-known/oauth-authorization-server")
+async def oauth_metadata() -> JSON:
+    base = get_settings().base_url
+    scopes = sorted(TOP_LEVEL) + sorted(f"{k}:{v}" for k, vs in GRANULAR.items() for v in vs)
+    return JSON(
+        {
+            "issuer": f"{base}/",
+            "service_documentation": f"{base}/docs",
+            "authorization_endpoint": f"{base}/oauth/authorize",
+            "token_endpoint": f"{base}/oauth/token",
+            "revocation_endpoint": f"{base}/oauth/revoke",
+            "app_registration_endpoint": f"{base}/api/v1/apps",
+            "scopes_supported": scopes,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": ["authorization_code", "password", "client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }
+    )
+
+
+@router.get("/.well-known/webfinger")
+async def webfinger(session: SessionDep, resource: str = "") -> Response:
+    s = get_settings()
+    name = resource.removeprefix("acct:")
+    if name.startswith(("http://", "https://")):
+        name = name.rstrip("/").rsplit("/", 1)[-1].lstrip("@")
+    user, _, host = name.partition("@")
+    account = await find_by_username(session, user) if (not host or host == s.domain) else None
+    if account is None:
+        raise ApiError(404, "Record not found")
+    profile = account_json(account)
+    return JSON(
+        {
+            "subject": f"acct:{account.username}@{s.domain}",
+            "aliases": [profile["url"], profile["uri"]],
+            "links": [
+                {
+                    "rel": "http://webfinger.net/rel/profile-page",
+                    "type": "text/html",
+                    "href": profile["url"],
+                },
+                {"rel": "self", "type": "application/activity+json", "href": profile["uri"]},
+            ],
+        },
+        media_type="application/jrd+json",
+    )
+
+
+@router.get("/.well-known/host-meta")
+async def host_meta() -> Response:
+    base = get_settings().base_url
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n'
+        f'  <Link rel="lrdd" template="{base}/.well-known/webfinger?resource={{uri}}"/>\n'
+        "</XRD>\n"
+    )
+    return Response(xml, media_type="application/xrd+xml")
+
+
+@router.get("/.well-known/nodeinfo")
+async def nodeinfo_index() -> JSON:
+    base = get_settings().base_url
+    return JSON(
+        {
+            "links": [
+                {
+                    "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+                    "href": f"{base}/nodeinfo/2.0",
+                },
+                {
+                    "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
+                    "href": f"{base}/nodeinfo/2.1",
+                },
+            ]
+        }
+    )
+
+
+async def _nodeinfo(session: SessionDep, version: str) -> JSON:
+    s = get_settings()
+    software: dict[str, Any] = {"name": "agora", "version": __version__}
+    if version == "2.1":
+        software["repository"] = "https://example.invalid/agora"
+    users, statuses = await instance_stats(session)
+    return JSON(
+        {
+            "version": version,
+            "software": software,
+            "protocols": ["activitypub"],
+            "services": {"outbound": [], "inbound": []},
+            "usage": {
+                "users": {"total": users, "activeMonth": users, "activeHalfyear": users},
+                "localPosts": statuses,
+            },
+            "openRegistrations": s.registrations == "open",
+            "metadata": {"nodeName": s.instance_title, "nodeDescription": s.instance_description},
+        }
+    )
+
+
+@router.get("/nodeinfo/2.0")
+async def nodeinfo_20(session: SessionDep) -> JSON:
+    return await _nodeinfo(session, "2.0")
+
+
+@router.get("/nodeinfo/2.1")
+async def nodeinfo_21(session: SessionDep) -> JSON:
+    return await _nodeinfo(session, "2.1")

@@ -1,0 +1,197 @@
+"""Apps and OAuth: /api/v1/apps, /oauth/authorize, /oauth/token, /oauth/revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import Field
+
+from agora.api.deps import SessionDep, app_caller
+from agora.api.json import JSON
+from agora.api.params import Params, body, openapi_body, read_params, validate
+from agora.auth import oauth
+from agora.auth.oauth import Credentials, OAuthError
+from agora.web.render import render
+
+router = APIRouter()
+
+
+class AppForm(Params):
+    client_name: str = Field(min_length=1, max_length=200)
+    redirect_uris: str | list[str] = oauth.OOB
+    scopes: str = "read"
+    website: str | None = None
+
+
+def _app_json(app: Any, *, secret: bool) -> dict[str, Any]:
+    data = {
+        "id": str(app.id),
+        "name": app.name,
+        "website": app.website,
+        "scopes": app.scopes.split(),
+        "redirect_uri": app.redirect_uris.replace("\n", " "),
+        "redirect_uris": app.redirect_uris.split("\n"),
+        "vapid_key": "",
+    }
+    if secret:
+        data.update(
+            client_id=app.client_id, client_secret=app.client_secret, client_secret_expires_at=0
+        )
+    return data
+
+
+@router.post("/api/v1/apps", openapi_extra=openapi_body(AppForm))
+async def create_app(session: SessionDep, form: AppForm = body(AppForm)) -> JSON:
+    app = await oauth.register_app(
+        session,
+        name=form.client_name,
+        redirect_uris=form.redirect_uris,
+        scopes=form.scopes,
+        website=form.website,
+    )
+    return JSON(_app_json(app, secret=True))
+
+
+@router.get("/api/v1/apps/verify_credentials")
+async def verify_app(creds: Credentials = app_caller()) -> JSON:
+    return JSON(_app_json(creds.app, secret=False))
+
+
+class AuthorizeQuery(Params):
+    client_id: str = ""
+    redirect_uri: str | None = None
+    response_type: str = "code"
+    scope: str | None = None
+    state: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    force_login: str | None = None
+    lang: str | None = None
+
+
+async def _authorize_context(session: SessionDep, q: AuthorizeQuery) -> dict[str, Any]:
+    app = await oauth.find_app(session, q.client_id)
+    redirect = oauth.check_redirect(app, q.redirect_uri)
+    scopes = oauth.requested_scopes(app, q.scope)
+    if q.response_type != "code":
+        raise OAuthError("unsupported_response_type", "Only response_type=code is supported")
+    return {"app": app, "redirect_uri": redirect, "scopes": scopes, "query": q}
+
+
+@router.get("/oauth/authorize", response_class=HTMLResponse)
+@router.get("/oauth/authorize/", response_class=HTMLResponse, include_in_schema=False)
+async def authorize_page(request: Request, session: SessionDep) -> Response:
+    q = validate(AuthorizeQuery, await read_params(request))
+    try:
+        ctx = await _authorize_context(session, q)
+    except OAuthError as exc:
+        return render(request, "oauth_error.html", {"error": exc.message}, status=400)
+    return render(request, "authorize.html", ctx)
+
+
+@router.post("/oauth/authorize", response_class=HTMLResponse)
+@router.post("/oauth/authorize/", response_class=HTMLResponse, include_in_schema=False)
+async def authorize_submit(request: Request, session: SessionDep) -> Response:
+    params = await read_params(request)
+    q = validate(AuthorizeQuery, params)
+    try:
+        ctx = await _authorize_context(session, q)
+    except OAuthError as exc:
+        return render(request, "oauth_error.html", {"error": exc.message}, status=400)
+    if params.get("decision") == "deny":
+        return _redirect(ctx["redirect_uri"], {"error": "access_denied", "state": q.state})
+    try:
+        account = await oauth.sign_in(
+            session, str(params.get("username", "")), str(params.get("password", ""))
+        )
+    except OAuthError as exc:
+        return render(request, "authorize.html", {**ctx, "error": exc.message}, status=401)
+    code = await oauth.create_code(
+        session,
+        ctx["app"],
+        account,
+        ctx["scopes"],
+        ctx["redirect_uri"],
+        q.code_challenge,
+        q.code_challenge_method,
+    )
+    if ctx["redirect_uri"] == oauth.OOB:
+        return render(request, "oauth_code.html", {"code": code})
+    return _redirect(ctx["redirect_uri"], {"code": code, "state": q.state})
+
+
+def _redirect(uri: str, params: dict[str, str | None]) -> RedirectResponse:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    sep = "&" if "?" in uri else "?"
+    return RedirectResponse(f"{uri}{sep}{query}", status_code=302)
+
+
+class TokenForm(Params):
+    grant_type: str = ""
+    client_id: str | None = None
+    client_secret: str | None = None
+    code: str | None = None
+    redirect_uri: str | None = None
+    code_verifier: str | None = None
+    scope: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@router.post("/oauth/token", openapi_extra=openapi_body(TokenForm))
+async def token(request: Request, session: SessionDep, form: TokenForm = body(TokenForm)) -> JSON:
+    client_id, secret = _client_auth(request, form)
+    app = await oauth.authenticate_client(session, client_id, secret)
+    if form.grant_type == "authorization_code":
+        issued = await oauth.exchange_code(
+            session, app, form.code, form.redirect_uri, form.code_verifier
+        )
+    elif form.grant_type == "password":
+        account = await oauth.sign_in(session, form.username or "", form.password or "")
+        issued = await oauth.issue_token(
+            session, app, account.id, oauth.requested_scopes(app, form.scope)
+        )
+    elif form.grant_type == "client_credentials":
+        issued = await oauth.issue_token(
+            session, app, None, oauth.requested_scopes(app, form.scope)
+        )
+    else:
+        raise OAuthError("unsupported_grant_type", "The authorization grant type is not supported.")
+    return JSON(
+        {
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "scope": " ".join(issued.scopes),
+            "created_at": issued.created_at,
+        }
+    )
+
+
+def _client_auth(request: Request, form: TokenForm) -> tuple[str | None, str | None]:
+    """Client credentials from the body or an HTTP Basic header."""
+    header = request.headers.get("authorization", "")
+    if header[:6].lower() == "basic ":
+        import base64
+
+        try:
+            user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
+            return user, pw
+        except (ValueError, UnicodeDecodeError):
+            raise OAuthError("invalid_client", "Malformed Basic authorization", 401) from None
+    return form.client_id, form.client_secret
+
+
+class RevokeForm(Params):
+    client_id: str | None = None
+    client_secret: str | None = None
+    token: str = ""
+
+
+@router.post("/oauth/revoke", openapi_extra=openapi_body(RevokeForm))
+async def revoke(session: SessionDep, form: RevokeForm = body(RevokeForm)) -> JSON:
+    app = await oauth.authenticate_client(session, form.client_id, form.client_secret)
+    await oauth.revoke(session, app, form.token)
+    return JSON({})

@@ -1,0 +1,213 @@
+"""Statuses: post, read, edit, delete, context, history, and reactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Request
+from pydantic import Field
+
+from agora.api import present
+from agora.api.deps import SessionDep, caller, id_param, optional_caller, paging
+from agora.api.entities import edit_json, source_json
+from agora.api.errors import ApiError
+from agora.api.json import JSON
+from agora.api.links import paged
+from agora.api.params import Params, body, openapi_body
+from agora.db.models import Account
+from agora.social import interactions, posts, timelines
+from agora.social.hydrate import load_posts
+from agora.social.paging import Page
+
+router = APIRouter(prefix="/api/v1/statuses")
+
+IdStr = str
+
+
+class StatusForm(Params):
+    status: str | None = Field(default=None, max_length=20_000)
+    in_reply_to_id: IdStr | None = None
+    quoted_status_id: IdStr | None = None
+    spoiler_text: str = Field(default="", max_length=20_000)
+    sensitive: bool = False
+    visibility: str | None = None
+    language: str | None = None
+    media_ids: list[str] = Field(default_factory=list)
+    scheduled_at: str | None = None
+
+
+def _opt_id(value: str | None) -> int | None:
+    return None if value in (None, "") else id_param(value)
+
+
+def _draft(form: StatusForm) -> posts.Draft:
+    return posts.Draft(
+        text=form.status or "",
+        spoiler_text=form.spoiler_text or "",
+        sensitive=form.sensitive,
+        visibility=form.visibility or "public",
+        language=form.language or None,
+        in_reply_to_id=_opt_id(form.in_reply_to_id),
+        quote_id=_opt_id(form.quoted_status_id),
+    )
+
+
+@router.post("", openapi_extra=openapi_body(StatusForm))
+async def create(
+    request: Request,
+    session: SessionDep,
+    me: Account = caller("write:statuses"),
+    form: StatusForm = body(StatusForm),
+    idempotency_key: str | None = Header(default=None, max_length=200),
+) -> JSON:
+    if form.media_ids:
+        raise ApiError(422, "Validation failed: Media attachments are not supported yet")
+    creds = request.state.credentials
+    post = await posts.create_post(
+        session,
+        me,
+        _draft(form),
+        idempotency_key=idempotency_key,
+        application_id=creds.app.id if creds else None,
+    )
+    return JSON(await present.status(session, me.id, post.id))
+
+
+@router.get("/{status_id}")
+async def show(
+    session: SessionDep, status_id: str, me: Account | None = optional_caller("read:statuses")
+) -> JSON:
+    viewer = me.id if me else None
+    post = await posts.get_visible_post(session, viewer, id_param(status_id))
+    return JSON(await present.status(session, viewer, post.id))
+
+
+@router.put("/{status_id}", openapi_extra=openapi_body(StatusForm))
+async def edit(
+    session: SessionDep,
+    status_id: str,
+    me: Account = caller("write:statuses"),
+    form: StatusForm = body(StatusForm),
+) -> JSON:
+    post = await posts.edit_post(session, me, id_param(status_id), _draft(form))
+    return JSON(await present.status(session, me.id, post.id))
+
+
+@router.delete("/{status_id}")
+async def destroy(
+    session: SessionDep, status_id: str, me: Account = caller("write:statuses")
+) -> JSON:
+    pid = id_param(status_id)
+    shown = await present.status(session, me.id, pid)
+    post = await posts.delete_post(session, me, pid)
+    shown["text"] = post.text  # Mastodon returns the source so clients can "delete & redraft"
+    return JSON(shown)
+
+
+@router.get("/{status_id}/context")
+async def context(
+    session: SessionDep, status_id: str, me: Account | None = optional_caller("read:statuses")
+) -> JSON:
+    viewer = me.id if me else None
+    ancestors, descendants = await timelines.context(session, viewer, id_param(status_id))
+    return JSON(
+        {
+            "ancestors": await present.statuses(session, viewer, ancestors),
+            "descendants": await present.statuses(session, viewer, descendants),
+        }
+    )
+
+
+@router.get("/{status_id}/history")
+async def history(
+    session: SessionDep, status_id: str, me: Account | None = optional_caller("read:statuses")
+) -> JSON:
+    viewer = me.id if me else None
+    pid = id_param(status_id)
+    edits = await posts.post_history(session, viewer, pid)
+    views = await load_posts(session, viewer, [pid])
+    return JSON([edit_json(e, views[pid]) for e in edits] if pid in views else [])
+
+
+@router.get("/{status_id}/source")
+async def source(
+    session: SessionDep, status_id: str, me: Account = caller("read:statuses")
+) -> JSON:
+    pid = id_param(status_id)
+    post = await posts.get_visible_post(session, me.id, pid)
+    views = await load_posts(session, me.id, [post.id])
+    return JSON(source_json(views[post.id]))
+
+
+async def _react(session: SessionDep, me: Account, post_id: int) -> JSON:
+    return JSON(await present.status(session, me.id, post_id))
+
+
+class ReblogForm(Params):
+    visibility: str = "public"
+
+
+@router.post("/{status_id}/reblog", openapi_extra=openapi_body(ReblogForm))
+async def reblog(
+    session: SessionDep,
+    status_id: str,
+    me: Account = caller("write:statuses"),
+    form: ReblogForm = body(ReblogForm),
+) -> JSON:
+    boost = await interactions.reblog(session, me, id_param(status_id), form.visibility)
+    return await _react(session, me, boost.id)
+
+
+@router.post("/{status_id}/unreblog")
+async def unreblog(
+    session: SessionDep, status_id: str, me: Account = caller("write:statuses")
+) -> JSON:
+    post = await interactions.unreblog(session, me, id_param(status_id))
+    return await _react(session, me, post.id)
+
+
+def _toggle(action: Any, scope: str, path: str, **kw: Any) -> None:
+    async def endpoint(session: SessionDep, status_id: str, me: Account = caller(scope)) -> JSON:
+        post = await action(session, me, id_param(status_id), **kw)
+        return await _react(session, me, post.id)
+
+    endpoint.__name__ = path
+    router.add_api_route(f"/{{status_id}}/{path}", endpoint, methods=["POST"], name=path)
+
+
+_toggle(interactions.favourite, "write:favourites", "favourite")
+_toggle(interactions.unfavourite, "write:favourites", "unfavourite")
+_toggle(interactions.set_bookmark, "write:bookmarks", "bookmark", on=True)
+_toggle(interactions.set_bookmark, "write:bookmarks", "unbookmark", on=False)
+_toggle(interactions.set_pin, "write:accounts", "pin", on=True)
+_toggle(interactions.set_pin, "write:accounts", "unpin", on=False)
+
+
+async def _who(request: Request, session: SessionDep, found: timelines.Slice) -> JSON:
+    return paged(
+        request, await present.accounts(session, found.ids), found.next_max_id, found.prev_min_id
+    )
+
+
+@router.get("/{status_id}/favourited_by")
+async def favourited_by(
+    request: Request,
+    session: SessionDep,
+    status_id: str,
+    page: Page = paging(40, 80),
+    me: Account | None = optional_caller("read:statuses"),
+) -> JSON:
+    found = await timelines.favourited_by(session, me.id if me else None, id_param(status_id), page)
+    return await _who(request, session, found)
+
+
+@router.get("/{status_id}/reblogged_by")
+async def reblogged_by(
+    request: Request,
+    session: SessionDep,
+    status_id: str,
+    page: Page = paging(40, 80),
+    me: Account | None = optional_caller("read:statuses"),
+) -> JSON:
+    found = await timelines.reblogged_by(session, me.id if me else None, id_param(status_id), page)
+    return await _who(request, session, found)

@@ -1,0 +1,84 @@
+"""Timelines, bookmarks and favourites."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from agora.api import present
+from agora.api.deps import SessionDep, caller, optional_caller, paging
+from agora.api.json import JSON
+from agora.api.links import paged
+from agora.db.models import Account
+from agora.social import timelines
+from agora.social.paging import Page
+
+router = APIRouter(prefix="/api/v1")
+
+
+async def _respond(
+    request: Request, session: SessionDep, viewer: int | None, found: timelines.Slice
+) -> JSON:
+    items = await present.statuses(session, viewer, found.ids)
+    return paged(request, items, found.next_max_id, found.prev_min_id)
+
+
+@router.get("/timelines/home")
+async def home(
+    request: Request,
+    session: SessionDep,
+    page: Page = paging(),
+    me: Account = caller("read:statuses"),
+) -> JSON:
+    found = await timelines.home_timeline(session, me.id, page)
+    return await _respond(request, session, me.id, found)
+
+
+@router.get("/timelines/public")
+async def public(
+    request: Request,
+    session: SessionDep,
+    page: Page = paging(),
+    remote: str | None = None,
+    local: str | None = None,
+    only_media: str | None = None,
+    me: Account | None = optional_caller("read:statuses"),
+) -> JSON:
+    viewer = me.id if me else None
+    if (remote or "").lower() in ("1", "true") or (only_media or "").lower() in ("1", "true"):
+        found = timelines.Slice([], [])  # no federation and no media yet: nothing matches
+    else:
+        found = await timelines.public_timeline(session, viewer, page)
+    return await _respond(request, session, viewer, found)
+
+
+@router.get("/timelines/tag/{hashtag}")
+async def tag(
+    request: Request,
+    session: SessionDep,
+    hashtag: str,
+    page: Page = paging(),
+    me: Account | None = optional_caller("read:statuses"),
+) -> JSON:
+    viewer = me.id if me else None
+    found = await timelines.tag_timeline(session, viewer, hashtag, page)
+    return await _respond(request, session, viewer, found)
+
+
+@router.get("/bookmarks")
+async def bookmarks(
+    request: Request,
+    session: SessionDep,
+    page: Page = paging(),
+    me: Account = caller("read:bookmarks"),
+) -> JSON:
+    return await _respond(request, session, me.id, await timelines.bookmarks(session, me.id, page))
+
+
+@router.get("/favourites")
+async def favourites(
+    request: Request,
+    session: SessionDep,
+    page: Page = paging(),
+    me: Account = caller("read:favourites"),
+) -> JSON:
+    return await _respond(request, session, me.id, await timelines.favourites(session, me.id, page))

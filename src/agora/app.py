@@ -1,0 +1,91 @@
+"""create_app(): assembles routers, middleware, error handling, the database and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from agora import __version__
+from agora.api.errors import install_error_handlers
+from agora.api.json import JSON
+from agora.api.routes import accounts, instance, notifications, oauth, statuses, timelines
+from agora.config import Settings, get_settings
+from agora.db.engine import Database
+from agora.db.migrate import upgrade
+from agora.jobs import handlers  # noqa: F401 - registers every job handler
+from agora.jobs.worker import Worker
+from agora.web.render import STATIC, render
+
+log = logging.getLogger("agora")
+
+
+def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        if migrate:
+            await upgrade(db.engine)
+        app.state.db = db
+        stop = asyncio.Event()
+        workers = [
+            asyncio.create_task(
+                Worker(db, lease_seconds=settings.job_lease_seconds).run_forever(stop)
+            )
+            for _ in range(settings.inprocess_workers)
+        ]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await db.dispose()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    """The ASGI application. Migrations run at start unless `migrate=False`."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Agora",
+        version=__version__,
+        default_response_class=JSON,
+        lifespan=_lifespan(settings, migrate),
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=[
+            "Link",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Idempotency-Key",
+        ],
+    )
+    install_error_handlers(app)
+    for module in (oauth, accounts, statuses, timelines, notifications, instance):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request) -> HTMLResponse:
+        return render(request, "index.html", {})
+
+    @app.get("/api/v1/agora/ping", include_in_schema=False)
+    async def ping() -> JSON:
+        return JSON({"ok": True})
+
+    return app

@@ -1,0 +1,1 @@
+"""Sign-in: passwords, OAuth 2 apps, codes and tokens, scopes."""

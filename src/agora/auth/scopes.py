@@ -1,0 +1,75 @@
+"""OAuth scopes as Mastodon defines them: read / write / follow / push and granular ones."""
+
+from __future__ import annotations
+
+TOP_LEVEL = {"read", "write", "follow", "push", "profile"}
+GRANULAR = {
+    "read": {
+        "accounts",
+        "blocks",
+        "bookmarks",
+        "favourites",
+        "filters",
+        "follows",
+        "lists",
+        "mutes",
+        "notifications",
+        "search",
+        "statuses",
+    },
+    "write": {
+        "accounts",
+        "blocks",
+        "bookmarks",
+        "conversations",
+        "favourites",
+        "filters",
+        "follows",
+        "lists",
+        "media",
+        "mutes",
+        "notifications",
+        "reports",
+        "statuses",
+    },
+    "admin:read": set(),
+    "admin:write": set(),
+}
+# The legacy `follow` scope covers these granular ones.
+FOLLOW_COVERS = {
+    "read:blocks",
+    "write:blocks",
+    "read:follows",
+    "write:follows",
+    "read:mutes",
+    "write:mutes",
+}
+
+
+def parse_scopes(value: str | None, default: str = "read") -> list[str]:
+    """Split a scope string (space or plus separated) and keep order without duplicates."""
+    raw = (value or default).replace("+", " ").split()
+    return list(dict.fromkeys(raw))
+
+
+def is_known(scope: str) -> bool:
+    """True when `scope` is one we understand."""
+    if scope in TOP_LEVEL:
+        return True
+    head, _, tail = scope.rpartition(":")
+    return head in GRANULAR and (tail in GRANULAR[head] or not GRANULAR[head])
+
+
+def satisfies(granted: list[str] | set[str], required: str) -> bool:
+    """True when the granted scopes include `required` (a top-level scope covers its parts)."""
+    if required in granted:
+        return True
+    top = required.split(":", 1)[0]
+    if top in granted:
+        return True
+    return "follow" in granted and required in FOLLOW_COVERS
+
+
+def narrow(requested: list[str], allowed: list[str]) -> list[str]:
+    """The requested scopes that `allowed` (an app's registration) permits."""
+    return [s for s in requested if satisfies(allowed, s)]

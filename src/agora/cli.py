@@ -1,0 +1,235 @@
+"""The `agora` command: init, serve, worker, user, jobs, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from agora.config import get_settings
+from agora.db.engine import Database
+from agora.db.migrate import upgrade
+
+app = typer.Typer(
+    help="Agora: an open social network with an AI assistant built in.", no_args_is_help=True
+)
+user_app = typer.Typer(help="Manage people's accounts.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect the background job queue.", invoke_without_command=True)
+app.add_typer(user_app, name="user")
+app.add_typer(jobs_app, name="jobs")
+console = Console()
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the configured database, run `fn`, close it."""
+
+    async def main() -> T:
+        db = Database(get_settings().database_url)
+        try:
+            return await fn(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database schema and the assistant account."""
+
+    async def go(db: Database) -> None:
+        await upgrade(db.engine)
+        from agora.social.bootstrap import ensure_assistant
+
+        async with db.transaction() as session:
+            await ensure_assistant(session)
+
+    _run(go)
+    console.print(f"[green]database ready[/green] at {get_settings().database_url}")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve Agora over HTTP (applies migrations first)."""
+    import uvicorn
+
+    init()
+    uvicorn.run(
+        "agora.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=get_settings().log_level,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def worker(concurrency: int = 1) -> None:
+    """Run background job workers in this process until interrupted."""
+    from agora.jobs import handlers  # noqa: F401
+    from agora.jobs.worker import Worker
+
+    async def go(db: Database) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        settings = get_settings()
+        console.print(f"worker running ({concurrency} loop(s)); Ctrl-C to stop")
+        await asyncio.gather(
+            *[
+                Worker(db, lease_seconds=settings.job_lease_seconds).run_forever(stop)
+                for _ in range(concurrency)
+            ]
+        )
+
+    _run(go)
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    admin: bool = False,
+) -> None:
+    """Create an account that can sign in."""
+    from agora.social.accounts import create_account
+    from agora.social.errors import DomainError
+
+    async def go(db: Database) -> Any:
+        async with db.transaction() as session:
+            return await create_account(
+                session, username=username, email=email, password=password, is_admin=admin
+            )
+
+    try:
+        account = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"created @{account.username} (id {account.id})")
+
+
+@user_app.command("list")
+def user_list(limit: int = 50) -> None:
+    """List accounts, newest first."""
+    from agora.db.models import Account, User
+
+    async def go(db: Database) -> list[Any]:
+        async with db.session() as session:
+            query = (
+                select(Account, User.email, User.is_admin)
+                .outerjoin(User, User.account_id == Account.id)
+                .order_by(Account.id.desc())
+                .limit(limit)
+            )
+            return list((await session.execute(query)).all())
+
+    table = Table("id", "username", "email", "admin", "suspended", "followers", "posts")
+    for account, email, is_admin in _run(go):
+        table.add_row(
+            str(account.id),
+            account.username,
+            email or "-",
+            "yes" if is_admin else "",
+            "yes" if account.suspended_at else "",
+            str(account.followers_count),
+            str(account.statuses_count),
+        )
+    console.print(table)
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Replace a person's password."""
+    from agora.social.accounts import set_password
+    from agora.social.errors import DomainError
+
+    async def go(db: Database) -> None:
+        async with db.session(write=True) as session:
+            await set_password(session, username, password)
+
+    try:
+        _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"password of @{username} changed")
+
+
+@user_app.command("suspend")
+def user_suspend(username: str, undo: bool = False) -> None:
+    """Suspend an account (or lift the suspension with --undo)."""
+    from agora.social.accounts import set_suspended
+    from agora.social.errors import DomainError
+
+    async def go(db: Database) -> None:
+        async with db.session(write=True) as session:
+            await set_suspended(session, username, not undo)
+
+    try:
+        _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"@{username} {'unsuspended' if undo else 'suspended'}")
+
+
+@jobs_app.callback()
+def jobs(ctx: typer.Context) -> None:
+    """Queue state and the most recent dead letters."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from agora.jobs.queue import dead_jobs, queue_stats
+
+    async def go(db: Database) -> tuple[dict[str, int], list[Any]]:
+        return await queue_stats(db), await dead_jobs(db)
+
+    stats, dead = _run(go)
+    table = Table("state", "jobs")
+    for state in ("pending", "running", "dead"):
+        table.add_row(state, str(stats.get(state, 0)))
+    console.print(table)
+    if dead:
+        letters = Table("id", "kind", "attempts", "last error", title="dead letters")
+        for job in dead:
+            letters.add_row(str(job.id), job.kind, str(job.attempts), (job.last_error or "")[:80])
+        console.print(letters)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[int | None, typer.Argument()] = None) -> None:
+    """Re-queue one dead job, or all of them."""
+    from agora.jobs.queue import retry_dead
+
+    count = _run(lambda db: retry_dead(db, job_id))
+    console.print(f"re-queued {count} job(s)")
+
+
+@jobs_app.command("run")
+def jobs_run() -> None:
+    """Run every due job now, then exit."""
+    from agora.jobs import handlers  # noqa: F401
+    from agora.jobs.worker import Worker
+
+    count = _run(lambda db: Worker(db).run_until_idle())
+    console.print(f"ran {count} job(s)")

@@ -1,0 +1,54 @@
+"""Settings in one place: AGORA_* environment variables and an optional TOML config file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _config_file_values() -> dict[str, Any]:
+    path = os.environ.get("AGORA_CONFIG")
+    if not path:
+        return {}
+    with Path(path).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+class Settings(BaseSettings):
+    """Every tunable of Agora. Environment variables win over the config file."""
+
+    model_config = SettingsConfigDict(env_prefix="AGORA_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./data/agora.db"
+    domain: str = "127.0.0.1:8000"
+    base_url: str = "http://127.0.0.1:8000"
+    instance_title: str = "Agora"
+    instance_description: str = "An open social network with an AI assistant built in."
+    contact_email: str = "admin@localhost"
+    registrations: Literal["open", "closed", "approval"] = "open"
+    max_status_chars: int = 500
+    url_chars: int = 23
+    max_body_bytes: int = 1_000_000
+    home_feed_cap: int = 800
+    fanout_follower_threshold: int = 10_000
+    inprocess_workers: int = 1
+    job_lease_seconds: int = 60
+    job_max_attempts: int = 8
+    assistant_username: str = "assistant"
+    redis_url: str | None = None
+    log_level: str = "info"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call `get_settings.cache_clear()`)."""
+    return Settings(**_config_file_values())

@@ -1,0 +1,330 @@
+"""The database schema. Ids are Snowflake-like 64-bit integers (see agora.ids)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from agora.ids import new_id
+
+ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite INTEGER is 64-bit
+
+
+def _id_col(**kw: Any) -> Mapped[int]:
+    return mapped_column(ID, primary_key=True, default=new_id, autoincrement=False, **kw)
+
+
+def _fk(target: str, ondelete: str = "CASCADE", **kw: Any) -> Mapped[Any]:
+    return mapped_column(ID, ForeignKey(target, ondelete=ondelete), **kw)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[int] = _id_col()
+    username: Mapped[str] = mapped_column(String(30))
+    username_lower: Mapped[str] = mapped_column(String(30), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    note_html: Mapped[str] = mapped_column(Text, default="")
+    fields: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    discoverable: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    followers_count: Mapped[int] = mapped_column(Integer, default=0)
+    following_count: Mapped[int] = mapped_column(Integer, default=0)
+    statuses_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """Sign-in credentials of a local person. Accounts without a user (the assistant) cannot
+    sign in."""
+
+    __tablename__ = "users"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    approved: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OAuthApp(Base):
+    __tablename__ = "oauth_apps"
+    id: Mapped[int] = _id_col()
+    name: Mapped[str] = mapped_column(String(200))
+    website: Mapped[str | None] = mapped_column(String(500))
+    redirect_uris: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(String(1000))
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthorizationCode(Base):
+    __tablename__ = "oauth_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    app_id: Mapped[int] = _fk("oauth_apps.id")
+    account_id: Mapped[int] = _fk("accounts.id")
+    scopes: Mapped[str] = mapped_column(String(1000))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str | None] = mapped_column(String(200))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AccessToken(Base):
+    __tablename__ = "oauth_tokens"
+    id: Mapped[int] = _id_col()
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[int] = _fk("oauth_apps.id")
+    account_id: Mapped[int | None] = _fk("accounts.id", nullable=True)
+    scopes: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Post(Base):
+    """A status. A reblog is a post with `reblog_of_id` set and no text."""
+
+    __tablename__ = "posts"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ID, index=True)
+    in_reply_to_account_id: Mapped[int | None] = mapped_column(ID)
+    thread_root_id: Mapped[int | None] = mapped_column(ID, index=True)
+    reblog_of_id: Mapped[int | None] = mapped_column(ID, index=True)
+    quote_of_id: Mapped[int | None] = mapped_column(ID)
+    text: Mapped[str] = mapped_column(Text, default="")
+    content_html: Mapped[str] = mapped_column(Text, default="")
+    spoiler_text: Mapped[str] = mapped_column(Text, default="")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    visibility: Mapped[int] = mapped_column(SmallInteger, default=0)
+    language: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replies_count: Mapped[int] = mapped_column(Integer, default=0)
+    reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
+    favourites_count: Mapped[int] = mapped_column(Integer, default=0)
+    application_id: Mapped[int | None] = mapped_column(ID)
+
+    __table_args__ = (
+        Index("ix_posts_account_id_id", "account_id", "id"),
+        Index(
+            "uq_posts_reblog",
+            "account_id",
+            "reblog_of_id",
+            unique=True,
+            sqlite_where=sql_text("reblog_of_id IS NOT NULL"),
+            postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
+        ),
+        Index("ix_posts_local_public", "visibility", "id"),
+    )
+
+
+class PostEdit(Base):
+    """One entry of a post's edit history (the first is the original)."""
+
+    __tablename__ = "post_edits"
+    id: Mapped[int] = _id_col()
+    post_id: Mapped[int] = _fk("posts.id", index=True)
+    text: Mapped[str] = mapped_column(Text)
+    content_html: Mapped[str] = mapped_column(Text)
+    spoiler_text: Mapped[str] = mapped_column(Text, default="")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Mention(Base):
+    __tablename__ = "mentions"
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = _id_col()
+    name: Mapped[str] = mapped_column(String(100), unique=True)  # lower-cased
+
+
+class PostTag(Base):
+    __tablename__ = "post_tags"
+    tag_id: Mapped[int] = _fk("tags.id", primary_key=True)
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True, index=True)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    post_id: Mapped[int] = _fk("posts.id")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class _AccountPostMark:
+    """Shared shape of favourites, bookmarks and pins: one row per (account, post)."""
+
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    post_id: Mapped[int] = _fk("posts.id", index=True)
+
+
+class Favourite(_AccountPostMark, Base):
+    __tablename__ = "favourites"
+    __table_args__ = (UniqueConstraint("account_id", "post_id"),)
+
+
+class Bookmark(_AccountPostMark, Base):
+    __tablename__ = "bookmarks"
+    __table_args__ = (UniqueConstraint("account_id", "post_id"),)
+
+
+class Pin(_AccountPostMark, Base):
+    __tablename__ = "pins"
+    __table_args__ = (UniqueConstraint("account_id", "post_id"),)
+
+
+class _AccountPair:
+    """Shared shape of follows, follow requests, blocks and mutes."""
+
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    target_account_id: Mapped[int] = _fk("accounts.id", index=True)
+
+
+class Follow(_AccountPair, Base):
+    __tablename__ = "follows"
+    show_reblogs: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (UniqueConstraint("account_id", "target_account_id"),)
+
+
+class FollowRequest(_AccountPair, Base):
+    __tablename__ = "follow_requests"
+    show_reblogs: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (UniqueConstraint("account_id", "target_account_id"),)
+
+
+class Block(_AccountPair, Base):
+    __tablename__ = "blocks"
+    __table_args__ = (UniqueConstraint("account_id", "target_account_id"),)
+
+
+class Mute(_AccountPair, Base):
+    __tablename__ = "mutes"
+    hide_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("account_id", "target_account_id"),)
+
+
+class HomeFeedEntry(Base):
+    """A precomputed home-timeline entry (fan-out on write)."""
+
+    __tablename__ = "home_feed"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True, index=True)
+    author_id: Mapped[int] = mapped_column(ID, index=True)  # for removal on unfollow / block
+
+
+class HomeFeedSize(Base):
+    """Approximate entry count per feed; lets fan-out trim feeds in bulk past the cap."""
+
+    __tablename__ = "home_feed_sizes"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    from_account_id: Mapped[int] = _fk("accounts.id")
+    type: Mapped[str] = mapped_column(String(30))
+    post_id: Mapped[int | None] = _fk("posts.id", nullable=True)
+    activity_id: Mapped[int] = mapped_column(ID)  # the row that caused it: dedupe key
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        UniqueConstraint("account_id", "type", "activity_id"),
+        Index("ix_notifications_account_id_id", "account_id", "id"),
+    )
+
+
+class Marker(Base):
+    __tablename__ = "markers"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    timeline: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_read_id: Mapped[str] = mapped_column(String(30))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Job(Base):
+    """A durable background job (the transactional outbox)."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = _id_col()
+    kind: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (Index("ix_jobs_state_run_at", "state", "run_at"),)

@@ -1,0 +1,1 @@
+"""Durable background jobs: the transactional outbox and the workers that drain it."""

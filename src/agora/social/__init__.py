@@ -1,0 +1,1 @@
+"""The social core: accounts, posts, relationships, timelines, notifications."""

@@ -1,0 +1,251 @@
+"""Home feeds: fan-out on write into a precomputed, capped feed per account.
+
+Accounts with more followers than `fanout_follower_threshold` are not fanned out; their posts
+are merged into home timelines at read time (see timelines.home_timeline). All handlers here
+are jobs and idempotent: feed rows are inserted with ON CONFLICT DO NOTHING.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from agora.config import get_settings
+from agora.db.models import (
+    Account,
+    Block,
+    Follow,
+    HomeFeedEntry,
+    HomeFeedSize,
+    Mention,
+    Mute,
+    Post,
+    utcnow,
+)
+from agora.db.upsert import insert_ignore
+from agora.jobs.queue import job_handler
+from agora.social.notifications import create_notification, notify_mentions
+from agora.social.visibility import Visibility, timeline_filter
+
+CHUNK = 500
+TRIM_SLACK = 40
+BACKFILL = 40
+
+
+def _chunks(items: list[int], size: int = CHUNK) -> Iterable[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@job_handler("distribute_post")
+async def distribute_post(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: put a new post (or boost) into its audience's home feeds; notify mentions."""
+    post = await session.get(Post, payload["post_id"])
+    if post is None or post.deleted_at is not None:
+        return
+    original = await session.get(Post, post.reblog_of_id) if post.reblog_of_id else None
+    if original is not None and original.deleted_at is not None:
+        return
+    author = await session.get(Account, post.account_id)
+    if author is None or author.suspended_at is not None:
+        return
+    recipients = await fan_out_recipients(session, post, author, original)
+    await push_to_feeds(session, post, recipients, original)
+    if original is None:
+        await notify_mentions(session, post)
+
+
+async def fan_out_recipients(
+    session: AsyncSession, post: Post, author: Account, original: Post | None
+) -> list[int]:
+    """Who gets `post` in their home feed (the author always does). Direct posts go to the
+    mentioned followers; a reply to someone else goes only to followers of both."""
+    if post.visibility == Visibility.DIRECT:
+        recipient: Any = Mention.account_id
+        query = (
+            select(recipient)
+            .join(
+                Follow, (Follow.account_id == recipient) & (Follow.target_account_id == author.id)
+            )
+            .where(Mention.post_id == post.id)
+        )
+    elif author.followers_count > get_settings().fanout_follower_threshold:
+        return [author.id]
+    else:
+        recipient = Follow.account_id
+        query = select(recipient).where(Follow.target_account_id == author.id)
+        if original is not None:
+            query = query.where(Follow.show_reblogs.is_(True))
+    query = query.where(*_not_silenced(recipient, author.id, original))
+    if post.in_reply_to_account_id not in (None, author.id):
+        other = aliased(Follow)
+        query = query.where(
+            select(other.id)
+            .where(
+                other.account_id == recipient,
+                other.target_account_id == post.in_reply_to_account_id,
+            )
+            .exists()
+        )
+    members = (await session.scalars(query)).all()
+    return [author.id, *[m for m in members if m != author.id]]
+
+
+def _not_silenced(recipient: Any, author_id: int, original: Post | None) -> list[Any]:
+    """SQL conditions: the recipient neither blocks/mutes the author(s) nor is blocked."""
+    authors = [author_id] + ([original.account_id] if original is not None else [])
+    now = utcnow()
+    blocked = (
+        select(Block.id)
+        .where(
+            or_(
+                (Block.account_id == recipient) & Block.target_account_id.in_(authors),
+                Block.account_id.in_(authors) & (Block.target_account_id == recipient),
+            )
+        )
+        .exists()
+    )
+    muted = (
+        select(Mute.id)
+        .where(
+            Mute.account_id == recipient,
+            Mute.target_account_id.in_(authors),
+            or_(Mute.expires_at.is_(None), Mute.expires_at > now),
+        )
+        .exists()
+    )
+    return [~blocked, ~muted]
+
+
+async def push_to_feeds(
+    session: AsyncSession, post: Post, recipients: list[int], original: Post | None = None
+) -> None:
+    """Insert `post` into each recipient's feed (idempotent), then trim feeds past the cap."""
+    for chunk in _chunks(recipients):
+        if original is not None:
+            chunk = await _without_original(session, chunk, original.id)
+        if not chunk:
+            continue
+        await session.execute(
+            insert_ignore(session, HomeFeedEntry),
+            [{"account_id": a, "post_id": post.id, "author_id": post.account_id} for a in chunk],
+        )
+        await _grow_and_trim(session, chunk)
+
+
+async def _without_original(session: AsyncSession, chunk: list[int], original_id: int) -> list[int]:
+    """Drop recipients whose feed already holds the original or another boost of it."""
+    same = select(Post.id).where(or_(Post.id == original_id, Post.reblog_of_id == original_id))
+    having = set(
+        (
+            await session.scalars(
+                select(HomeFeedEntry.account_id).where(
+                    HomeFeedEntry.account_id.in_(chunk), HomeFeedEntry.post_id.in_(same)
+                )
+            )
+        ).all()
+    )
+    return [a for a in chunk if a not in having]
+
+
+async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int = 1) -> None:
+    cap = get_settings().home_feed_cap
+    await session.execute(
+        insert_ignore(session, HomeFeedSize), [{"account_id": a, "entries": 0} for a in accounts]
+    )
+    await session.execute(
+        update(HomeFeedSize)
+        .where(HomeFeedSize.account_id.in_(accounts))
+        .values(entries=HomeFeedSize.entries + added)
+    )
+    full = (
+        await session.scalars(
+            select(HomeFeedSize.account_id).where(
+                HomeFeedSize.account_id.in_(accounts), HomeFeedSize.entries > cap + TRIM_SLACK
+            )
+        )
+    ).all()
+    for account_id in full:
+        await trim_feed(session, account_id, cap)
+
+
+async def trim_feed(session: AsyncSession, account_id: int, cap: int) -> None:
+    """Keep only the newest `cap` entries of one feed."""
+    cutoff = await session.scalar(
+        select(HomeFeedEntry.post_id)
+        .where(HomeFeedEntry.account_id == account_id)
+        .order_by(HomeFeedEntry.post_id.desc())
+        .offset(cap - 1)
+        .limit(1)
+    )
+    if cutoff is not None:
+        await session.execute(
+            delete(HomeFeedEntry).where(
+                HomeFeedEntry.account_id == account_id, HomeFeedEntry.post_id < cutoff
+            )
+        )
+    await session.execute(
+        update(HomeFeedSize).where(HomeFeedSize.account_id == account_id).values(entries=cap)
+    )
+
+
+@job_handler("merge_into_feed")
+async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: after a follow, bring the followed account's recent posts into the home feed."""
+    owner, target = payload["account_id"], payload["target_account_id"]
+    author = await session.get(Account, target)
+    if author is None or author.followers_count > get_settings().fanout_follower_threshold:
+        return
+    recent = (
+        await session.scalars(
+            select(Post.id)
+            .where(
+                Post.account_id == target,
+                or_(Post.in_reply_to_account_id.is_(None), Post.in_reply_to_account_id == target),
+                timeline_filter(owner, Post),
+            )
+            .order_by(Post.id.desc())
+            .limit(BACKFILL)
+        )
+    ).all()
+    if recent:
+        await session.execute(
+            insert_ignore(session, HomeFeedEntry),
+            [{"account_id": owner, "post_id": p, "author_id": target} for p in recent],
+        )
+        await _grow_and_trim(session, [owner], len(recent))
+
+
+@job_handler("unmerge_from_feed")
+async def unmerge_from_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: after an unfollow, block or mute, remove the account's posts from the feed."""
+    await session.execute(
+        delete(HomeFeedEntry).where(
+            HomeFeedEntry.account_id == payload["account_id"],
+            HomeFeedEntry.author_id == payload["target_account_id"],
+        )
+    )
+
+
+@job_handler("post_edited")
+async def post_edited(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: tell everyone who boosted a post that it was edited (`update` notification)."""
+    post = await session.get(Post, payload["post_id"])
+    if post is None or post.deleted_at is not None:
+        return
+    boosters = (
+        await session.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id))
+    ).all()
+    for account_id in boosters:
+        await create_notification(
+            session,
+            type="update",
+            account_id=account_id,
+            from_account_id=post.account_id,
+            post_id=post.id,
+            activity_id=payload["edit_id"],
+        )

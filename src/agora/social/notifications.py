@@ -1,0 +1,151 @@
+"""Notifications: created by jobs, filtered by the visibility rule, blocks and mutes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import Account, Block, Mention, Mute, Notification, Post, utcnow
+from agora.db.upsert import insert_ignore
+from agora.jobs.queue import job_handler
+from agora.social.errors import NotFound
+from agora.social.paging import Page, apply_page, finish
+from agora.social.visibility import plain_visible_to
+
+TYPES = ("mention", "status", "reblog", "follow", "follow_request", "favourite", "poll", "update")
+
+
+def _suppressed(recipient: Any, sender: Any) -> Any:
+    """SQL: a block either way, or a notification-hiding mute, stands between the two."""
+    now = utcnow()
+    return or_(
+        exists().where(
+            or_(
+                and_(Block.account_id == recipient, Block.target_account_id == sender),
+                and_(Block.account_id == sender, Block.target_account_id == recipient),
+            )
+        ),
+        exists().where(
+            Mute.account_id == recipient,
+            Mute.target_account_id == sender,
+            Mute.hide_notifications.is_(True),
+            or_(Mute.expires_at.is_(None), Mute.expires_at > now),
+        ),
+        exists().where(Account.id == sender, Account.suspended_at.isnot(None)),
+    )
+
+
+async def create_notification(
+    session: AsyncSession,
+    *,
+    type: str,
+    account_id: int,
+    from_account_id: int,
+    post_id: int | None,
+    activity_id: int,
+) -> bool:
+    """Record a notification once (deduplicated on its cause); True when one was created."""
+    if account_id == from_account_id:
+        return False
+    if await session.scalar(select(_suppressed(account_id, from_account_id))):
+        return False
+    if post_id is not None and not await session.scalar(
+        select(Post.id).where(Post.id == post_id, plain_visible_to(account_id, Post))
+    ):
+        return False
+    result = await session.execute(
+        insert_ignore(session, Notification).values(
+            account_id=account_id,
+            from_account_id=from_account_id,
+            type=type,
+            post_id=post_id,
+            activity_id=activity_id,
+            created_at=utcnow(),
+        )
+    )
+    return bool(result.rowcount)
+
+
+@job_handler("notify")
+async def notify_job(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: create one notification (favourite, reblog, follow, follow_request)."""
+    await create_notification(session, **payload)
+
+
+async def notify_mentions(session: AsyncSession, post: Post) -> None:
+    """Notify every account mentioned in `post` (its author excepted)."""
+    mentioned = (
+        await session.scalars(select(Mention.account_id).where(Mention.post_id == post.id))
+    ).all()
+    for account_id in mentioned:
+        await create_notification(
+            session,
+            type="mention",
+            account_id=account_id,
+            from_account_id=post.account_id,
+            post_id=post.id,
+            activity_id=post.id,
+        )
+
+
+def _listable(viewer_id: int) -> Any:
+    visible_post = exists().where(
+        Post.id == Notification.post_id, plain_visible_to(viewer_id, Post)
+    )
+    return and_(
+        Notification.account_id == viewer_id,
+        or_(Notification.post_id.is_(None), visible_post),
+        not_(_suppressed(viewer_id, Notification.from_account_id)),
+    )
+
+
+async def list_notifications(
+    session: AsyncSession,
+    viewer_id: int,
+    page: Page,
+    *,
+    types: list[str] | None = None,
+    exclude_types: list[str] | None = None,
+    from_account_id: int | None = None,
+) -> list[Notification]:
+    """A page of the viewer's notifications, newest first."""
+    query = select(Notification).where(_listable(viewer_id))
+    if types:
+        query = query.where(Notification.type.in_(types))
+    if exclude_types:
+        query = query.where(Notification.type.not_in(exclude_types))
+    if from_account_id is not None:
+        query = query.where(Notification.from_account_id == from_account_id)
+    rows = (await session.scalars(apply_page(query, Notification.id, page))).all()
+    return finish(list(rows), page)
+
+
+async def get_notification(
+    session: AsyncSession, viewer_id: int, notification_id: int
+) -> Notification:
+    """One of the viewer's notifications, or NotFound."""
+    found = await session.scalar(
+        select(Notification).where(Notification.id == notification_id, _listable(viewer_id))
+    )
+    if found is None:
+        raise NotFound()
+    return found
+
+
+async def dismiss(
+    session: AsyncSession, viewer_id: int, notification_id: int | None = None
+) -> None:
+    """Dismiss one notification, or all of them when `notification_id` is None. Commits."""
+    query = delete(Notification).where(Notification.account_id == viewer_id)
+    if notification_id is not None:
+        query = query.where(Notification.id == notification_id)
+    await session.execute(query)
+    await session.commit()
+
+
+@job_handler("post_deleted")
+async def forget_deleted_post(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: drop the notifications that point at a deleted post."""
+    await session.execute(delete(Notification).where(Notification.post_id == payload["post_id"]))

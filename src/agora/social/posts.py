@@ -1,0 +1,286 @@
+"""Posting: create, edit, delete. One function per verb; each validates, writes in one
+transaction and records its follow-up work (fan-out, notifications) as jobs in that same
+transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.config import get_settings
+from agora.db.models import (
+    Account,
+    HomeFeedEntry,
+    IdempotencyKey,
+    Mention,
+    Pin,
+    Post,
+    PostEdit,
+    PostTag,
+    Tag,
+    utcnow,
+)
+from agora.db.upsert import insert_ignore
+from agora.jobs.queue import enqueue
+from agora.social.accounts import resolve_mentions
+from agora.social.errors import Forbidden, Invalid, NotFound
+from agora.social.text import extract_mentions, extract_tags, render_html, status_length
+from agora.social.visibility import Visibility, plain_visible_to
+
+IDEMPOTENCY_WINDOW = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class Draft:
+    """What a person submits when writing or editing a post."""
+
+    text: str
+    spoiler_text: str = ""
+    sensitive: bool = False
+    visibility: str = "public"
+    language: str | None = None
+    in_reply_to_id: int | None = None
+    quote_id: int | None = None
+
+
+async def get_visible_post(session: AsyncSession, viewer_id: int | None, post_id: int) -> Post:
+    """The post if `viewer_id` may see it, else NotFound (never reveal that it exists)."""
+    post = await session.scalar(
+        select(Post).where(Post.id == post_id, plain_visible_to(viewer_id, Post))
+    )
+    if post is None:
+        raise NotFound()
+    if post.reblog_of_id is not None:
+        await get_visible_post(session, viewer_id, post.reblog_of_id)
+    return post
+
+
+def _validate(draft: Draft) -> Visibility:
+    text = draft.text or ""
+    if not text.strip():
+        raise Invalid("Validation failed: Text can't be blank")
+    settings = get_settings()
+    length = status_length(text, settings.url_chars) + len(draft.spoiler_text or "")
+    if length > settings.max_status_chars:
+        raise Invalid(
+            f"Validation failed: Text character limit of {settings.max_status_chars} exceeded"
+        )
+    try:
+        visibility = Visibility.parse(draft.visibility or "public")
+    except KeyError:
+        raise Invalid("Validation failed: Visibility is not included in the list") from None
+    if draft.language is not None and not (2 <= len(draft.language) <= 10):
+        raise Invalid("Validation failed: Language is not valid")
+    return visibility
+
+
+async def create_post(
+    session: AsyncSession,
+    author: Account,
+    draft: Draft,
+    *,
+    idempotency_key: str | None = None,
+    application_id: int | None = None,
+) -> Post:
+    """Publish a post. Commits. A repeated `idempotency_key` returns the first post."""
+    if idempotency_key:
+        existing = await _idempotent_post(session, author.id, idempotency_key)
+        if existing is not None:
+            return existing
+    visibility = _validate(draft)
+    parent = await _reply_target(session, author.id, draft.in_reply_to_id)
+    await _check_quote(session, author.id, draft.quote_id)
+    now = utcnow()
+    post = Post(
+        account_id=author.id,
+        text=draft.text,
+        spoiler_text=draft.spoiler_text or "",
+        sensitive=bool(draft.sensitive or draft.spoiler_text),
+        visibility=int(visibility),
+        language=draft.language,
+        created_at=now,
+        quote_of_id=draft.quote_id,
+        in_reply_to_id=parent.id if parent else None,
+        in_reply_to_account_id=parent.account_id if parent else None,
+        thread_root_id=(parent.thread_root_id or parent.id) if parent else None,
+        application_id=application_id,
+        replies_count=0,
+        reblogs_count=0,
+        favourites_count=0,
+    )
+    post.content_html = await _link_text(session, post, draft.text)
+    session.add(post)
+    await session.flush()
+    await _index_post(session, post)
+    if idempotency_key:
+        session.add(
+            IdempotencyKey(
+                account_id=author.id, key=idempotency_key[:200], post_id=post.id, created_at=now
+            )
+        )
+    await _count_new_post(session, author.id, parent, visibility)
+    enqueue(session, "distribute_post", {"post_id": post.id})
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        if idempotency_key:
+            existing = await _idempotent_post(session, author.id, idempotency_key)
+            if existing is not None:
+                return existing
+        raise
+    return post
+
+
+async def _idempotent_post(session: AsyncSession, account_id: int, key: str) -> Post | None:
+    row = await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.account_id == account_id, IdempotencyKey.key == key[:200]
+        )
+    )
+    if row is None or row.created_at < utcnow() - IDEMPOTENCY_WINDOW:
+        return None
+    return await session.get(Post, row.post_id)
+
+
+async def _reply_target(session: AsyncSession, author_id: int, post_id: int | None) -> Post | None:
+    if post_id is None:
+        return None
+    parent = await get_visible_post(session, author_id, post_id)
+    if parent.reblog_of_id is not None:
+        raise Invalid("Validation failed: You cannot reply to a reblog")
+    return parent
+
+
+async def _check_quote(session: AsyncSession, author_id: int, quote_id: int | None) -> None:
+    if quote_id is None:
+        return
+    quoted = await get_visible_post(session, author_id, quote_id)
+    if quoted.reblog_of_id is not None or quoted.visibility > Visibility.UNLISTED:
+        raise Invalid("Validation failed: Only public or unlisted posts can be quoted")
+
+
+async def _link_text(session: AsyncSession, post: Post, text: str) -> str:
+    mentions = await resolve_mentions(session, extract_mentions(text))
+    post._mention_ids = {m.id for m in mentions.values()}  # type: ignore[attr-defined]
+    return render_html(text, mentions, get_settings().base_url)
+
+
+async def _index_post(session: AsyncSession, post: Post) -> None:
+    """(Re)write the mention and hashtag rows of a post from its text."""
+    await session.execute(delete(Mention).where(Mention.post_id == post.id))
+    await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
+    mention_ids = getattr(post, "_mention_ids", set())
+    if mention_ids:
+        await session.execute(
+            insert_ignore(session, Mention),
+            [{"post_id": post.id, "account_id": a} for a in mention_ids],
+        )
+    names = extract_tags(post.text)
+    if names:
+        await session.execute(insert_ignore(session, Tag), [{"name": n} for n in names])
+        tag_ids = (await session.scalars(select(Tag.id).where(Tag.name.in_(names)))).all()
+        await session.execute(
+            insert_ignore(session, PostTag), [{"tag_id": t, "post_id": post.id} for t in tag_ids]
+        )
+
+
+async def _count_new_post(
+    session: AsyncSession, author_id: int, parent: Post | None, visibility: Visibility
+) -> None:
+    await session.execute(
+        update(Account)
+        .where(Account.id == author_id)
+        .values(statuses_count=Account.statuses_count + 1, last_status_at=utcnow())
+    )
+    if parent is not None and visibility <= Visibility.UNLISTED:
+        await session.execute(
+            update(Post).where(Post.id == parent.id).values(replies_count=Post.replies_count + 1)
+        )
+
+
+async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft: Draft) -> Post:
+    """Edit the text, content warning, sensitivity or language of one's own post. Commits."""
+    post = await _own_post(session, editor.id, post_id)
+    draft.visibility = Visibility(post.visibility).api_name
+    _validate(draft)
+    now = utcnow()
+    if not await session.scalar(select(PostEdit.id).where(PostEdit.post_id == post.id).limit(1)):
+        session.add(_snapshot(post, post.created_at))
+    post.text = draft.text
+    post.spoiler_text = draft.spoiler_text or ""
+    post.sensitive = bool(draft.sensitive or draft.spoiler_text)
+    if draft.language:
+        post.language = draft.language
+    post.content_html = await _link_text(session, post, draft.text)
+    post.edited_at = now
+    edit = _snapshot(post, now)
+    session.add(edit)
+    await session.flush()
+    await _index_post(session, post)
+    enqueue(session, "post_edited", {"post_id": post.id, "edit_id": edit.id})
+    await session.commit()
+    return post
+
+
+def _snapshot(post: Post, at: object) -> PostEdit:
+    return PostEdit(
+        post_id=post.id,
+        text=post.text,
+        content_html=post.content_html,
+        spoiler_text=post.spoiler_text,
+        sensitive=post.sensitive,
+        created_at=at,
+    )
+
+
+async def _own_post(session: AsyncSession, account_id: int, post_id: int) -> Post:
+    post = await get_visible_post(session, account_id, post_id)
+    if post.account_id != account_id:
+        raise Forbidden("This action is not allowed")
+    if post.reblog_of_id is not None:
+        raise NotFound()
+    return post
+
+
+async def delete_post(session: AsyncSession, actor: Account, post_id: int) -> Post:
+    """Delete one's own post: it disappears everywhere, with its reblogs. Commits."""
+    post = await _own_post(session, actor.id, post_id)
+    post.deleted_at = utcnow()
+    reblog_ids = (await session.scalars(select(Post.id).where(Post.reblog_of_id == post.id))).all()
+    gone = [post.id, *reblog_ids]
+    await session.execute(delete(HomeFeedEntry).where(HomeFeedEntry.post_id.in_(gone)))
+    await session.execute(delete(Pin).where(Pin.post_id == post.id))
+    if reblog_ids:
+        await session.execute(delete(Post).where(Post.id.in_(reblog_ids)))
+    await session.execute(
+        update(Account)
+        .where(Account.id == actor.id)
+        .values(statuses_count=Account.statuses_count - 1)
+    )
+    if post.in_reply_to_id is not None and post.visibility <= Visibility.UNLISTED:
+        await session.execute(
+            update(Post)
+            .where(Post.id == post.in_reply_to_id, Post.replies_count > 0)
+            .values(replies_count=Post.replies_count - 1)
+        )
+    enqueue(session, "post_deleted", {"post_id": post.id, "account_id": actor.id})
+    await session.commit()
+    return post
+
+
+async def post_history(
+    session: AsyncSession, viewer_id: int | None, post_id: int
+) -> list[PostEdit]:
+    """The edit history of a visible post, oldest first (one entry when never edited)."""
+    post = await get_visible_post(session, viewer_id, post_id)
+    edits = (
+        await session.scalars(
+            select(PostEdit).where(PostEdit.post_id == post.id).order_by(PostEdit.id)
+        )
+    ).all()
+    return list(edits) or [_snapshot(post, post.created_at)]

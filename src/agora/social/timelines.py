@@ -1,0 +1,250 @@
+"""Timelines: home, public, hashtag, profile, thread context, bookmarks and favourites.
+
+Each returns post ids in display order plus the cursors for the next and previous pages;
+hydration (see hydrate.py) turns ids into full posts in a constant number of queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.config import get_settings
+from agora.db.models import (
+    Account,
+    Bookmark,
+    Favourite,
+    Follow,
+    HomeFeedEntry,
+    Pin,
+    Post,
+    PostTag,
+    Tag,
+)
+from agora.social.accounts import get_account
+from agora.social.paging import Page, apply_page, finish
+from agora.social.posts import get_visible_post
+from agora.social.visibility import Visibility, plain_visible_to, timeline_filter, visible_to
+
+MAX_CONTEXT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Post ids of one page, newest first, and the cursor values for its Link header."""
+
+    ids: list[int]
+    cursors: list[int]
+
+    @property
+    def next_max_id(self) -> int | None:
+        return self.cursors[-1] if self.cursors else None
+
+    @property
+    def prev_min_id(self) -> int | None:
+        return self.cursors[0] if self.cursors else None
+
+
+def _slice(rows: list[Any], page: Page) -> Slice:
+    rows = finish(rows, page)
+    return Slice(ids=[r[1] for r in rows], cursors=[r[0] for r in rows])
+
+
+async def _post_page(session: AsyncSession, query: Select[Any], page: Page) -> Slice:
+    rows = list((await session.execute(apply_page(query, Post.id, page))).all())
+    return _slice(rows, page)
+
+
+def _no_foreign_replies(viewer_id: int | None) -> Any:
+    """Top-level posts and self-replies (what Mastodon's public feeds show)."""
+    return or_(Post.in_reply_to_id.is_(None), Post.in_reply_to_account_id == Post.account_id)
+
+
+async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+    """The precomputed feed merged with posts of followed high-reach accounts."""
+    feed = (
+        select(HomeFeedEntry.post_id, HomeFeedEntry.post_id)
+        .join(Post, Post.id == HomeFeedEntry.post_id)
+        .where(HomeFeedEntry.account_id == viewer_id, timeline_filter(viewer_id, Post))
+    )
+    rows = list((await session.execute(apply_page(feed, HomeFeedEntry.post_id, page))).all())
+    big = await _followed_high_reach(session, viewer_id)
+    if big:
+        merged = select(Post.id, Post.id).where(
+            Post.account_id.in_(big),
+            _no_foreign_replies(viewer_id),
+            Post.visibility != int(Visibility.DIRECT),
+            timeline_filter(viewer_id, Post),
+        )
+        rows += list((await session.execute(apply_page(merged, Post.id, page))).all())
+        unique = {r[0]: r for r in rows}
+        rows = sorted(unique.values(), key=lambda r: r[0], reverse=not page.ascending)
+        rows = rows[: page.limit]
+    return _slice(rows, page)
+
+
+async def _followed_high_reach(session: AsyncSession, viewer_id: int) -> list[int]:
+    threshold = get_settings().fanout_follower_threshold
+    return list(
+        (
+            await session.scalars(
+                select(Follow.target_account_id)
+                .join(Account, Account.id == Follow.target_account_id)
+                .where(Follow.account_id == viewer_id, Account.followers_count > threshold)
+            )
+        ).all()
+    )
+
+
+async def public_timeline(session: AsyncSession, viewer_id: int | None, page: Page) -> Slice:
+    """Public posts of this server, newest first (no boosts, no replies to others)."""
+    query = select(Post.id, Post.id).where(
+        Post.visibility == int(Visibility.PUBLIC),
+        Post.reblog_of_id.is_(None),
+        _no_foreign_replies(viewer_id),
+        timeline_filter(viewer_id, Post),
+    )
+    return await _post_page(session, query, page)
+
+
+async def tag_timeline(session: AsyncSession, viewer_id: int | None, tag: str, page: Page) -> Slice:
+    """Public posts with a hashtag, newest first."""
+    tag_id = await session.scalar(select(Tag.id).where(Tag.name == tag.lower().lstrip("#")))
+    if tag_id is None:
+        return Slice([], [])
+    query = (
+        select(Post.id, Post.id)
+        .join(PostTag, PostTag.post_id == Post.id)
+        .where(
+            PostTag.tag_id == tag_id,
+            Post.visibility == int(Visibility.PUBLIC),
+            timeline_filter(viewer_id, Post),
+        )
+    )
+    return await _post_page(session, query, page)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFilter:
+    exclude_replies: bool = False
+    exclude_reblogs: bool = False
+    only_media: bool = False
+    pinned: bool = False
+    tagged: str | None = None
+
+
+async def account_statuses(
+    session: AsyncSession, viewer_id: int | None, account_id: int, page: Page, f: ProfileFilter
+) -> Slice:
+    """A profile's posts the viewer may see, with Mastodon's filters."""
+    await get_account(session, account_id)
+    if f.only_media:  # media attachments arrive with the media issue; none exist yet
+        return Slice([], [])
+    if f.pinned:
+        query = (
+            select(Pin.id, Pin.post_id)
+            .join(Post, Post.id == Pin.post_id)
+            .where(Pin.account_id == account_id, visible_to(viewer_id, Post))
+        )
+        rows = list((await session.execute(apply_page(query, Pin.id, page))).all())
+        return _slice(rows, page)
+    query = select(Post.id, Post.id).where(
+        Post.account_id == account_id, visible_to(viewer_id, Post)
+    )
+    if f.exclude_replies:
+        query = query.where(_no_foreign_replies(viewer_id))
+    if f.exclude_reblogs:
+        query = query.where(Post.reblog_of_id.is_(None))
+    if f.tagged:
+        query = query.join(PostTag, PostTag.post_id == Post.id).join(Tag, Tag.id == PostTag.tag_id)
+        query = query.where(Tag.name == f.tagged.lower().lstrip("#"))
+    return await _post_page(session, query, page)
+
+
+async def _marked(session: AsyncSession, model: Any, viewer_id: int, page: Page) -> Slice:
+    query = (
+        select(model.id, model.post_id)
+        .join(Post, Post.id == model.post_id)
+        .where(model.account_id == viewer_id, plain_visible_to(viewer_id, Post))
+    )
+    rows = list((await session.execute(apply_page(query, model.id, page))).all())
+    return _slice(rows, page)
+
+
+async def bookmarks(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+    """The viewer's bookmarks, most recent first (paged by bookmark)."""
+    return await _marked(session, Bookmark, viewer_id, page)
+
+
+async def favourites(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+    """The viewer's likes, most recent first (paged by like)."""
+    return await _marked(session, Favourite, viewer_id, page)
+
+
+async def favourited_by(
+    session: AsyncSession, viewer_id: int | None, post_id: int, page: Page
+) -> Slice:
+    """Accounts that liked a visible post (ids are account ids; cursors are like ids)."""
+    post = await get_visible_post(session, viewer_id, post_id)
+    query = (
+        select(Favourite.id, Favourite.account_id)
+        .join(Account, Account.id == Favourite.account_id)
+        .where(Favourite.post_id == post.id, Account.suspended_at.is_(None))
+    )
+    rows = list((await session.execute(apply_page(query, Favourite.id, page))).all())
+    return _slice(rows, page)
+
+
+async def reblogged_by(
+    session: AsyncSession, viewer_id: int | None, post_id: int, page: Page
+) -> Slice:
+    """Accounts that boosted a visible post (ids are account ids; cursors are boost ids)."""
+    post = await get_visible_post(session, viewer_id, post_id)
+    query = select(Post.id, Post.account_id).where(
+        Post.reblog_of_id == post.id, plain_visible_to(viewer_id, Post)
+    )
+    return await _post_page(session, query, page)
+
+
+async def context(
+    session: AsyncSession, viewer_id: int | None, post_id: int
+) -> tuple[list[int], list[int]]:
+    """Ancestors (oldest first) and descendants (depth first) of a visible post."""
+    post = await get_visible_post(session, viewer_id, post_id)
+    if post.reblog_of_id is not None:
+        post = await get_visible_post(session, viewer_id, post.reblog_of_id)
+    root = post.thread_root_id or post.id
+    rows = (
+        await session.execute(
+            select(Post.id, Post.in_reply_to_id)
+            .where(
+                or_(Post.thread_root_id == root, Post.id == root),
+                Post.reblog_of_id.is_(None),
+                plain_visible_to(viewer_id, Post),
+                literal(True)
+                if viewer_id is None
+                else timeline_filter(viewer_id, Post) | (Post.account_id == viewer_id),
+            )
+            .limit(MAX_CONTEXT)
+        )
+    ).all()
+    parent_of = {pid: parent for pid, parent in rows}
+    ancestors = []
+    cursor = post.in_reply_to_id
+    while cursor is not None and cursor in parent_of:
+        ancestors.append(cursor)
+        cursor = parent_of[cursor]
+    children: dict[int, list[int]] = {}
+    for pid, parent in sorted(rows):
+        if parent is not None:
+            children.setdefault(parent, []).append(pid)
+    descendants: list[int] = []
+    stack = list(reversed(children.get(post.id, [])))
+    while stack:
+        current = stack.pop()
+        descendants.append(current)
+        stack.extend(reversed(children.get(current, [])))
+    return list(reversed(ancestors)), descendants

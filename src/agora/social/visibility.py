@@ -1,0 +1,155 @@
+"""The one visibility rule: who may see a post. Every read path goes through this module.
+
+A post is visible to a viewer when it is not deleted, its author is not suspended, no block
+stands between the two (either direction), and its visibility allows it:
+public / unlisted -> anyone; private -> the author, followers, mentioned accounts;
+direct -> the author and mentioned accounts. A reblog is visible when both the reblog and the
+reblogged post are. Mutes do not hide a post from a direct look-up, but they filter timelines
+and notifications (`hidden_by_mutes`).
+
+`may_see` is the Python twin of `visible_to` (used by fan-out on prefetched sets); a test
+checks that both agree on every combination.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import FromClause
+
+from agora.db.models import Account, Block, Follow, Mention, Mute, Post
+from agora.db.models import utcnow as _utcnow
+
+
+class Visibility(IntEnum):
+    PUBLIC = 0
+    UNLISTED = 1
+    PRIVATE = 2
+    DIRECT = 3
+
+    @property
+    def api_name(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, name: str) -> Visibility:
+        return cls[name.upper()]
+
+
+def may_see(
+    *,
+    visibility: int,
+    is_author: bool,
+    follows_author: bool,
+    mentioned: bool,
+    blocked_either_way: bool,
+    deleted: bool = False,
+    author_suspended: bool = False,
+) -> bool:
+    """Python twin of `visible_to` for one post and one (signed-in or anonymous) viewer."""
+    if deleted or author_suspended:
+        return False
+    if is_author:
+        return True
+    if blocked_either_way:
+        return False
+    if visibility <= Visibility.UNLISTED:
+        return True
+    if visibility == Visibility.PRIVATE:
+        return follows_author or mentioned
+    return mentioned
+
+
+def _blocked_either_way(viewer_id: int, author_col: ColumnElement[int]) -> ColumnElement[bool]:
+    return exists().where(
+        or_(
+            and_(Block.account_id == viewer_id, Block.target_account_id == author_col),
+            and_(Block.account_id == author_col, Block.target_account_id == viewer_id),
+        )
+    )
+
+
+def _author_suspended(author_col: ColumnElement[int]) -> ColumnElement[bool]:
+    return exists().where(Account.id == author_col, Account.suspended_at.isnot(None))
+
+
+def _own_visibility(p: FromClause | type[Post], viewer_id: int | None) -> ColumnElement[bool]:
+    c = p.c if hasattr(p, "c") else p  # type: ignore[union-attr]
+    alive = and_(c.deleted_at.is_(None), not_(_author_suspended(c.account_id)))
+    if viewer_id is None:
+        return and_(alive, c.visibility <= int(Visibility.UNLISTED))
+    mentioned = exists().where(Mention.post_id == c.id, Mention.account_id == viewer_id)
+    follows = exists().where(
+        Follow.account_id == viewer_id, Follow.target_account_id == c.account_id
+    )
+    audience = or_(
+        c.visibility <= int(Visibility.UNLISTED),
+        and_(c.visibility == int(Visibility.PRIVATE), or_(follows, mentioned)),
+        mentioned,
+    )
+    return and_(
+        alive,
+        or_(
+            c.account_id == viewer_id,
+            and_(audience, not_(_blocked_either_way(viewer_id, c.account_id))),
+        ),
+    )
+
+
+def visible_to(viewer_id: int | None, post: type[Post] | FromClause = Post) -> ColumnElement[bool]:
+    """SQL condition: `post` (the Post entity or an alias of it) is visible to the viewer."""
+    original = aliased(Post)
+    reblog_ok = or_(
+        _col(post, "reblog_of_id").is_(None),
+        exists(
+            select(original.id).where(
+                original.id == _col(post, "reblog_of_id"), _own_visibility(original, viewer_id)
+            )
+        ),
+    )
+    return and_(_own_visibility(post, viewer_id), reblog_ok)
+
+
+def plain_visible_to(
+    viewer_id: int | None, post: type[Post] | FromClause = Post
+) -> ColumnElement[bool]:
+    """SQL condition for posts known not to be reblogs (replies, context, quotes)."""
+    return _own_visibility(post, viewer_id)
+
+
+def hidden_by_mutes(viewer_id: int | None, author_col: ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL condition: the viewer has an active mute on the author."""
+    if viewer_id is None:
+        return false()
+    now = _utcnow()
+    return exists().where(
+        Mute.account_id == viewer_id,
+        Mute.target_account_id == author_col,
+        or_(Mute.expires_at.is_(None), Mute.expires_at > now),
+    )
+
+
+def timeline_filter(
+    viewer_id: int | None, post: type[Post] | FromClause = Post
+) -> ColumnElement[bool]:
+    """Visible, and neither the post's author nor a reblogged author is muted by the viewer."""
+    if viewer_id is None:
+        return visible_to(None, post)
+    original = aliased(Post)
+    reblogged_muted = exists(
+        select(original.id).where(
+            original.id == _col(post, "reblog_of_id"),
+            hidden_by_mutes(viewer_id, original.account_id),
+        )
+    )
+    return and_(
+        visible_to(viewer_id, post),
+        not_(hidden_by_mutes(viewer_id, _col(post, "account_id"))),
+        not_(reblogged_muted) if viewer_id is not None else true(),
+    )
+
+
+def _col(post: type[Post] | FromClause, name: str) -> ColumnElement[int]:
+    return post.c[name] if hasattr(post, "c") else getattr(post, name)  # type: ignore[union-attr]

@@ -1,0 +1,171 @@
+"""Test fixtures: a fresh database per test session (SQLite file or a new PostgreSQL database),
+emptied between tests; an in-process API client; helpers to make people and run jobs.
+
+Set AGORA_TEST_DATABASE=postgresql to run the suite on PostgreSQL (127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from agora.config import get_settings
+
+PG_ADMIN_URL = os.environ.get("AGORA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKEND = os.environ.get("AGORA_TEST_DATABASE", "sqlite")
+
+
+def _new_database_url() -> tuple[str, str | None]:
+    if BACKEND == "postgresql":
+        name = f"agora_test_{os.getpid()}_{secrets.token_hex(3)}"
+        return PG_ADMIN_URL.rsplit("/", 1)[0].replace(
+            "postgresql://", "postgresql+asyncpg://"
+        ) + f"/{name}", name
+    path = Path(tempfile.mkdtemp(prefix="agora-test-")) / "agora.db"
+    return f"sqlite+aiosqlite:///{path}", None
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+DATABASE_URL, PG_NAME = _new_database_url()
+os.environ.update(
+    AGORA_DATABASE_URL=DATABASE_URL,
+    AGORA_BASE_URL="http://testserver",
+    AGORA_DOMAIN="testserver",
+    AGORA_INPROCESS_WORKERS="0",
+    AGORA_REGISTRATIONS="open",
+)
+get_settings.cache_clear()
+
+
+def pytest_report_header() -> str:
+    return f"agora test database: {DATABASE_URL}"
+
+
+@pytest.fixture(scope="session")
+async def db() -> AsyncIterator[object]:
+    from agora.db.engine import Database
+    from agora.db.migrate import upgrade
+
+    if PG_NAME:
+        await _pg_admin(f'CREATE DATABASE "{PG_NAME}"')
+    database = Database(DATABASE_URL)
+    await upgrade(database.engine)
+    yield database
+    await database.dispose()
+    if PG_NAME:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Empty every table before each test that uses the database."""
+    if "db" not in request.fixturenames:
+        yield
+        return
+    database = request.getfixturevalue("db")
+    from agora.db.models import Base
+
+    names = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with database.engine.begin() as conn:
+        if database.is_sqlite:
+            for name in names:
+                await conn.execute(text(f"DELETE FROM {name}"))
+        else:
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
+    yield
+
+
+@pytest.fixture
+async def app(db: object) -> object:
+    from agora.app import create_app
+
+    application = create_app(migrate=False)
+    application.state.db = db
+    return application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class Person:
+    """A signed-up account with a full-scope token."""
+
+    id: int
+    username: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+async def make_person(db: object):  # type: ignore[no-untyped-def]
+    from agora.auth import oauth
+    from agora.social.accounts import create_account
+
+    app_row = None
+
+    async def make(
+        username: str,
+        *,
+        locked: bool = False,
+        scopes: str = "read write follow push",
+        bot: bool = False,
+    ) -> Person:
+        nonlocal app_row
+        async with db.session(write=True) as session:  # type: ignore[attr-defined]
+            if app_row is None:
+                app_row = await oauth.register_app(
+                    session,
+                    name="tests",
+                    redirect_uris=oauth.OOB,
+                    scopes="read write follow push",
+                    website=None,
+                )
+            account = await create_account(
+                session,
+                username=username,
+                email=f"{username}@example.org",
+                password="correct horse battery",
+                bot=bot,
+            )
+            account.locked = locked
+            await session.commit()
+            issued = await oauth.issue_token(session, app_row, account.id, scopes.split())
+        return Person(account.id, username, issued.token)
+
+    return make
+
+
+@pytest.fixture
+async def run_jobs(db: object):  # type: ignore[no-untyped-def]
+    from agora.jobs import handlers  # noqa: F401
+    from agora.jobs.worker import Worker
+
+    async def run() -> int:
+        return await Worker(db).run_until_idle()  # type: ignore[arg-type]
+
+    return run
