@@ -102,8 +102,9 @@ async def test_worker_killed_mid_fan_out_finishes_once(db, client, make_person, 
     for fan in fans:
         await client.post(f"/api/v1/accounts/{author.id}/follow", headers=fan.headers)
     await run_jobs()
-    r = await client.post("/api/v1/statuses", headers=author.headers,
-                          data={"status": "hi @fan0 @fan1"})
+    r = await client.post(
+        "/api/v1/statuses", headers=author.headers, data={"status": "hi @fan0 @fan1"}
+    )
     post_id = int(r.json()["id"])
     [claimed] = [j for j in await queue.claim(db, "doomed", 10, 60) if j.kind == "distribute_post"]
     # The doomed worker runs the handler but dies before committing.

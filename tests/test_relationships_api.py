@@ -10,7 +10,9 @@ async def _post(client, person, **data):
 
 
 async def _home(client, person):
-    return [s["id"] for s in (await client.get("/api/v1/timelines/home", headers=person.headers)).json()]
+    return [
+        s["id"] for s in (await client.get("/api/v1/timelines/home", headers=person.headers)).json()
+    ]
 
 
 async def test_locked_account_follow_request_flow(client, make_person, run_jobs):
@@ -24,14 +26,21 @@ async def test_locked_account_follow_request_flow(client, make_person, run_jobs)
     assert [n["type"] for n in notes] == ["follow_request"]
     reqs = (await client.get("/api/v1/follow_requests", headers=alice.headers)).json()
     assert [a["id"] for a in reqs] == [str(bob.id)]
-    assert (await client.get(f"/api/v1/statuses/{secret['id']}", headers=bob.headers)).status_code == 404
+    assert (
+        await client.get(f"/api/v1/statuses/{secret['id']}", headers=bob.headers)
+    ).status_code == 404
     r = await client.post(f"/api/v1/follow_requests/{bob.id}/authorize", headers=alice.headers)
     assert r.json()["followed_by"] is True
     await run_jobs()
-    assert (await client.get(f"/api/v1/statuses/{secret['id']}", headers=bob.headers)).status_code == 200
+    assert (
+        await client.get(f"/api/v1/statuses/{secret['id']}", headers=bob.headers)
+    ).status_code == 200
     assert secret["id"] in await _home(client, bob)  # merged into the feed on acceptance
-    rel = (await client.get("/api/v1/accounts/relationships", params={"id[]": alice.id},
-                            headers=bob.headers)).json()
+    rel = (
+        await client.get(
+            "/api/v1/accounts/relationships", params={"id[]": alice.id}, headers=bob.headers
+        )
+    ).json()
     assert rel[0]["following"] is True and rel[0]["requested"] is False
     r = await client.post(f"/api/v1/follow_requests/{bob.id}/reject", headers=alice.headers)
     assert r.status_code == 404  # nothing pending any more
@@ -72,8 +81,9 @@ async def test_block_cuts_both_ways(client, make_person, run_jobs):
     assert s["id"] not in await _home(client, bob)
     r = await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
     assert r.status_code == 403
-    r = await client.post("/api/v1/statuses", headers=bob.headers,
-                          data={"status": "reply", "in_reply_to_id": s["id"]})
+    r = await client.post(
+        "/api/v1/statuses", headers=bob.headers, data={"status": "reply", "in_reply_to_id": s["id"]}
+    )
     assert r.status_code == 404
     blocks = (await client.get("/api/v1/blocks", headers=alice.headers)).json()
     assert [a["id"] for a in blocks] == [str(bob.id)]
@@ -86,8 +96,11 @@ async def test_block_cuts_both_ways(client, make_person, run_jobs):
 async def test_mute_hides_from_home_and_notifications(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
-    r = await client.post(f"/api/v1/accounts/{alice.id}/mute", headers=bob.headers,
-                          data={"notifications": "true", "duration": "3600"})
+    r = await client.post(
+        f"/api/v1/accounts/{alice.id}/mute",
+        headers=bob.headers,
+        data={"notifications": "true", "duration": "3600"},
+    )
     assert r.json()["muting"] is True and r.json()["muting_notifications"] is True
     s = await _post(client, alice, status="hey @bob")
     await run_jobs()
@@ -127,14 +140,24 @@ async def test_followers_following_lists_and_lookup(client, make_person):
 
 async def test_update_credentials(client, make_person):
     alice = await make_person("alice")
-    r = await client.patch("/api/v1/accounts/update_credentials", headers=alice.headers, data={
-        "display_name": "Alice A.", "note": "I like #birds", "locked": "true",
-        "fields_attributes[0][name]": "site", "fields_attributes[0][value]": "https://a.example",
-    })
+    r = await client.patch(
+        "/api/v1/accounts/update_credentials",
+        headers=alice.headers,
+        data={
+            "display_name": "Alice A.",
+            "note": "I like #birds",
+            "locked": "true",
+            "fields_attributes[0][name]": "site",
+            "fields_attributes[0][value]": "https://a.example",
+        },
+    )
     me = r.json()
     assert me["display_name"] == "Alice A." and me["locked"] is True
     assert "#<span>birds</span>" in me["note"] and me["source"]["note"] == "I like #birds"
     assert me["fields"][0]["name"] == "site"
-    r = await client.patch("/api/v1/accounts/update_credentials", headers=alice.headers,
-                           json={"display_name": "x" * 31})
+    r = await client.patch(
+        "/api/v1/accounts/update_credentials",
+        headers=alice.headers,
+        json={"display_name": "x" * 31},
+    )
     assert r.status_code == 422

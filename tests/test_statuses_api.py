@@ -33,8 +33,11 @@ async def test_url_counts_as_23_characters(client, make_person):
 async def test_edit_history_source_and_delete(client, make_person):
     alice = await make_person("alice")
     s = await _post(client, alice, status="first #one")
-    r = await client.put(f"/api/v1/statuses/{s['id']}", headers=alice.headers,
-                         data={"status": "second #two", "spoiler_text": ""})
+    r = await client.put(
+        f"/api/v1/statuses/{s['id']}",
+        headers=alice.headers,
+        data={"status": "second #two", "spoiler_text": ""},
+    )
     assert r.status_code == 200
     edited = r.json()
     assert edited["edited_at"] is not None and "second" in edited["content"]
@@ -63,10 +66,12 @@ async def test_cannot_edit_or_delete_someone_elses_post(client, make_person):
 async def test_idempotency_key_makes_one_post(client, make_person):
     alice = await make_person("alice")
     headers = {**alice.headers, "Idempotency-Key": "abc-123"}
-    results = await asyncio.gather(*[
-        client.post("/api/v1/statuses", headers=headers, data={"status": "once"})
-        for _ in range(4)
-    ])
+    results = await asyncio.gather(
+        *[
+            client.post("/api/v1/statuses", headers=headers, data={"status": "once"})
+            for _ in range(4)
+        ]
+    )
     assert {r.status_code for r in results} == {200}
     assert len({r.json()["id"] for r in results}) == 1
     r = await client.get(f"/api/v1/accounts/{alice.id}/statuses")
@@ -76,10 +81,12 @@ async def test_idempotency_key_makes_one_post(client, make_person):
 async def test_concurrent_favourites_count_once(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
     s = await _post(client, alice, status="like me")
-    results = await asyncio.gather(*[
-        client.post(f"/api/v1/statuses/{s['id']}/favourite", headers=bob.headers)
-        for _ in range(5)
-    ])
+    results = await asyncio.gather(
+        *[
+            client.post(f"/api/v1/statuses/{s['id']}/favourite", headers=bob.headers)
+            for _ in range(5)
+        ]
+    )
     assert {r.status_code for r in results} == {200}
     await run_jobs()
     shown = (await client.get(f"/api/v1/statuses/{s['id']}", headers=bob.headers)).json()
@@ -118,8 +125,9 @@ async def test_bookmarks_and_pins(client, make_person):
     s = await _post(client, alice, status="keep")
     r = await client.post(f"/api/v1/statuses/{s['id']}/bookmark", headers=bob.headers)
     assert r.json()["bookmarked"] is True
-    assert [x["id"] for x in (await client.get("/api/v1/bookmarks", headers=bob.headers)).json()] \
-        == [s["id"]]
+    assert [
+        x["id"] for x in (await client.get("/api/v1/bookmarks", headers=bob.headers)).json()
+    ] == [s["id"]]
     await client.post(f"/api/v1/statuses/{s['id']}/unbookmark", headers=bob.headers)
     assert (await client.get("/api/v1/bookmarks", headers=bob.headers)).json() == []
     r = await client.post(f"/api/v1/statuses/{s['id']}/pin", headers=bob.headers)
@@ -136,8 +144,11 @@ async def test_quote_posts(client, make_person):
     q = await _post(client, bob, status="look at this", quoted_status_id=s["id"])
     assert q["quote"]["state"] == "accepted" and q["quote"]["quoted_status"]["id"] == s["id"]
     private = await _post(client, alice, status="secret", visibility="private")
-    r = await client.post("/api/v1/statuses", headers=bob.headers,
-                          data={"status": "leak", "quoted_status_id": private["id"]})
+    r = await client.post(
+        "/api/v1/statuses",
+        headers=bob.headers,
+        data={"status": "leak", "quoted_status_id": private["id"]},
+    )
     assert r.status_code == 404
 
 
@@ -146,13 +157,18 @@ async def test_context_respects_visibility(client, make_person):
     root = await _post(client, alice, status="root")
     reply = await _post(client, bob, status="public reply", in_reply_to_id=root["id"])
     await client.post(f"/api/v1/accounts/{bob.id}/follow", headers=alice.headers)
-    secret = await _post(client, bob, status="followers only", in_reply_to_id=reply["id"],
-                         visibility="private")
+    secret = await _post(
+        client, bob, status="followers only", in_reply_to_id=reply["id"], visibility="private"
+    )
     deep = await _post(client, alice, status="deeper", in_reply_to_id=secret["id"])
-    ctx = (await client.get(f"/api/v1/statuses/{reply['id']}/context", headers=alice.headers)).json()
+    ctx = (
+        await client.get(f"/api/v1/statuses/{reply['id']}/context", headers=alice.headers)
+    ).json()
     assert [s["id"] for s in ctx["ancestors"]] == [root["id"]]
     assert [s["id"] for s in ctx["descendants"]] == [secret["id"], deep["id"]]
-    ctx = (await client.get(f"/api/v1/statuses/{reply['id']}/context", headers=carol.headers)).json()
+    ctx = (
+        await client.get(f"/api/v1/statuses/{reply['id']}/context", headers=carol.headers)
+    ).json()
     assert ctx["descendants"] == []  # carol may not see the private reply, nor what hangs off it
     r = await client.get(f"/api/v1/statuses/{secret['id']}/context", headers=carol.headers)
     assert r.status_code == 404

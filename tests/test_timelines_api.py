@@ -34,8 +34,9 @@ async def test_home_pagination_and_link_header(client, make_person, run_jobs):
     prev = _links(r2)["prev"]
     r3 = await client.get(prev.removeprefix("http://testserver"), headers=bob.headers)
     assert [s["id"] for s in r3.json()] == ids[::-1][:3]
-    r4 = await client.get("/api/v1/timelines/home", headers=bob.headers,
-                          params={"since_id": ids[4]})
+    r4 = await client.get(
+        "/api/v1/timelines/home", headers=bob.headers, params={"since_id": ids[4]}
+    )
     assert [s["id"] for s in r4.json()] == [ids[6], ids[5]]
     r5 = await client.get("/api/v1/timelines/home", headers=bob.headers, params={"limit": 1000})
     assert len(r5.json()) == 7  # limit clamped to 40
@@ -61,8 +62,12 @@ async def test_direct_messages_reach_only_mentioned(client, make_person, run_job
         await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=p.headers)
     dm = await _post(client, alice, status="@bob psst", visibility="direct")
     await run_jobs()
-    assert (await client.get(f"/api/v1/statuses/{dm['id']}", headers=bob.headers)).status_code == 200
-    assert (await client.get(f"/api/v1/statuses/{dm['id']}", headers=carol.headers)).status_code == 404
+    assert (
+        await client.get(f"/api/v1/statuses/{dm['id']}", headers=bob.headers)
+    ).status_code == 200
+    assert (
+        await client.get(f"/api/v1/statuses/{dm['id']}", headers=carol.headers)
+    ).status_code == 404
     carol_home = (await client.get("/api/v1/timelines/home", headers=carol.headers)).json()
     assert dm["id"] not in [s["id"] for s in carol_home]
 
@@ -95,8 +100,9 @@ async def test_profile_filters(client, make_person):
     assert (await client.get(url, params={"only_media": "true"})).json() == []
 
 
-async def test_high_reach_accounts_are_merged_at_read_time(client, make_person, run_jobs,
-                                                           monkeypatch):
+async def test_high_reach_accounts_are_merged_at_read_time(
+    client, make_person, run_jobs, monkeypatch
+):
     star, fan = await make_person("star"), await make_person("fan")
     await client.post(f"/api/v1/accounts/{star.id}/follow", headers=fan.headers)
     await run_jobs()
@@ -116,16 +122,19 @@ async def test_notifications_filters_dismiss_and_clear(client, make_person, run_
     await run_jobs()
     notes = (await client.get("/api/v1/notifications", headers=alice.headers)).json()
     assert [n["type"] for n in notes] == ["mention", "favourite", "follow"]
-    only = await client.get("/api/v1/notifications", headers=alice.headers,
-                            params={"types[]": ["favourite", "follow"]})
+    only = await client.get(
+        "/api/v1/notifications", headers=alice.headers, params={"types[]": ["favourite", "follow"]}
+    )
     assert [n["type"] for n in only.json()] == ["favourite", "follow"]
-    excl = await client.get("/api/v1/notifications", headers=alice.headers,
-                            params={"exclude_types[]": "mention"})
+    excl = await client.get(
+        "/api/v1/notifications", headers=alice.headers, params={"exclude_types[]": "mention"}
+    )
     assert [n["type"] for n in excl.json()] == ["favourite", "follow"]
     one = await client.get(f"/api/v1/notifications/{notes[0]['id']}", headers=alice.headers)
-    assert one.json()["status"]["content"].startswith("<p><span class=\"h-card\"")
-    assert (await client.get(f"/api/v1/notifications/{notes[0]['id']}",
-                             headers=bob.headers)).status_code == 404
+    assert one.json()["status"]["content"].startswith('<p><span class="h-card"')
+    assert (
+        await client.get(f"/api/v1/notifications/{notes[0]['id']}", headers=bob.headers)
+    ).status_code == 404
     await client.post(f"/api/v1/notifications/{notes[0]['id']}/dismiss", headers=alice.headers)
     assert len((await client.get("/api/v1/notifications", headers=alice.headers)).json()) == 2
     await client.post("/api/v1/notifications/clear", headers=alice.headers)
@@ -152,12 +161,15 @@ async def test_deleted_post_disappears_from_notifications(client, make_person, r
 
 async def test_markers(client, make_person):
     alice = await make_person("alice")
-    r = await client.post("/api/v1/markers", headers=alice.headers,
-                          data={"home[last_read_id]": "123"})
+    r = await client.post(
+        "/api/v1/markers", headers=alice.headers, data={"home[last_read_id]": "123"}
+    )
     assert r.json()["home"]["last_read_id"] == "123"
-    r = await client.post("/api/v1/markers", headers=alice.headers,
-                          json={"home": {"last_read_id": "456"}})
+    r = await client.post(
+        "/api/v1/markers", headers=alice.headers, json={"home": {"last_read_id": "456"}}
+    )
     assert r.json()["home"]["version"] == 2
-    got = (await client.get("/api/v1/markers", headers=alice.headers,
-                            params={"timeline[]": "home"})).json()
+    got = (
+        await client.get("/api/v1/markers", headers=alice.headers, params={"timeline[]": "home"})
+    ).json()
     assert got["home"]["last_read_id"] == "456"

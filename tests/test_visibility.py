@@ -9,8 +9,16 @@ from sqlalchemy import select
 from agora.db.models import Account, Block, Follow, Mention, Post, utcnow
 from agora.social.visibility import Visibility, may_see, plain_visible_to, visible_to
 
-RELATIONS = ("author", "follower", "mentioned", "follower_mentioned", "stranger", "blocked",
-             "blocker", "anonymous")
+RELATIONS = (
+    "author",
+    "follower",
+    "mentioned",
+    "follower_mentioned",
+    "stranger",
+    "blocked",
+    "blocker",
+    "anonymous",
+)
 
 
 async def _setup(session, relation: str, visibility: int, deleted: bool, suspended: bool):
@@ -18,8 +26,14 @@ async def _setup(session, relation: str, visibility: int, deleted: bool, suspend
     viewer = Account(username="viewer", username_lower="viewer", created_at=utcnow(), fields=[])
     session.add_all([author, viewer])
     await session.flush()
-    post = Post(account_id=author.id, text="x", content_html="<p>x</p>", visibility=visibility,
-                created_at=utcnow(), deleted_at=utcnow() if deleted else None)
+    post = Post(
+        account_id=author.id,
+        text="x",
+        content_html="<p>x</p>",
+        visibility=visibility,
+        created_at=utcnow(),
+        deleted_at=utcnow() if deleted else None,
+    )
     session.add(post)
     await session.flush()
     if relation in ("follower", "follower_mentioned"):
@@ -33,8 +47,8 @@ async def _setup(session, relation: str, visibility: int, deleted: bool, suspend
     if suspended:
         author.suspended_at = utcnow()
     await session.flush()
-    viewer_id = None if relation == "anonymous" else (
-        author.id if relation == "author" else viewer.id
+    viewer_id = (
+        None if relation == "anonymous" else (author.id if relation == "author" else viewer.id)
     )
     return post, viewer_id
 
@@ -49,11 +63,13 @@ async def test_sql_and_python_twins_agree(db):
                 select(Post.id).where(Post.id == post.id, visible_to(viewer_id, Post))
             )
             expected = may_see(
-                visibility=int(visibility), is_author=relation == "author",
+                visibility=int(visibility),
+                is_author=relation == "author",
                 follows_author=relation in ("follower", "follower_mentioned"),
                 mentioned=relation in ("mentioned", "follower_mentioned"),
                 blocked_either_way=relation in ("blocked", "blocker"),
-                deleted=deleted, author_suspended=suspended,
+                deleted=deleted,
+                author_suspended=suspended,
             )
             assert (in_sql is not None) == expected, (relation, visibility, deleted, suspended)
             await session.rollback()
@@ -68,18 +84,22 @@ async def test_reblog_of_hidden_post_is_hidden(db):
         viewer = Account(username="c", username_lower="c", created_at=utcnow(), fields=[])
         session.add_all([author, booster, viewer])
         await session.flush()
-        original = Post(account_id=author.id, text="x", content_html="x", visibility=0,
-                        created_at=utcnow())
+        original = Post(
+            account_id=author.id, text="x", content_html="x", visibility=0, created_at=utcnow()
+        )
         session.add(original)
         await session.flush()
-        boost = Post(account_id=booster.id, reblog_of_id=original.id, visibility=0,
-                     created_at=utcnow())
+        boost = Post(
+            account_id=booster.id, reblog_of_id=original.id, visibility=0, created_at=utcnow()
+        )
         session.add_all([boost, Block(account_id=author.id, target_account_id=viewer.id)])
         await session.flush()
-        seen = await session.scalar(select(Post.id).where(Post.id == boost.id,
-                                                          visible_to(viewer.id, Post)))
+        seen = await session.scalar(
+            select(Post.id).where(Post.id == boost.id, visible_to(viewer.id, Post))
+        )
         assert seen is None
-        plain = await session.scalar(select(Post.id).where(Post.id == boost.id,
-                                                           plain_visible_to(viewer.id, Post)))
+        plain = await session.scalar(
+            select(Post.id).where(Post.id == boost.id, plain_visible_to(viewer.id, Post))
+        )
         assert plain == boost.id  # the plain rule alone does not look through boosts
         await session.rollback()
