@@ -174,3 +174,15 @@ async def test_context_respects_visibility(client, make_person):
     assert r.status_code == 404
     shown = (await client.get(f"/api/v1/statuses/{reply['id']}")).json()
     assert shown["replies_count"] == 0  # private replies are not counted publicly
+
+
+async def test_concurrent_boosts_make_one_boost(client, make_person):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    s = await _post(client, alice, status="boost race")
+    results = await asyncio.gather(
+        *[client.post(f"/api/v1/statuses/{s['id']}/reblog", headers=bob.headers) for _ in range(4)]
+    )
+    assert {r.status_code for r in results} == {200}
+    assert len({r.json()["id"] for r in results}) == 1
+    shown = (await client.get(f"/api/v1/statuses/{s['id']}")).json()
+    assert shown["reblogs_count"] == 1

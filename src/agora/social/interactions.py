@@ -29,26 +29,48 @@ async def _original(session: AsyncSession, viewer_id: int, post_id: int) -> Post
 async def reblog(
     session: AsyncSession, actor: Account, post_id: int, visibility: str = "public"
 ) -> Post:
-    """Boost a post (idempotent: boosting twice returns the first boost). Commits."""
+    """Boost a post (idempotent: boosting twice, even concurrently, returns the first boost).
+    Commits."""
     original = await _original(session, actor.id, post_id)
-    if original.visibility > Visibility.UNLISTED and original.account_id != actor.id:
-        raise Invalid("Validation failed: This post cannot be boosted")
-    if original.visibility == Visibility.DIRECT:
-        raise Invalid("Validation failed: This post cannot be boosted")
-    try:
-        vis = Visibility.parse(visibility or "public")
-    except KeyError:
-        raise Invalid("Validation failed: Visibility is not included in the list") from None
-    existing = await _existing_reblog(session, actor.id, original.id)
+    actor_id, original_id = actor.id, original.id  # a rollback below expires the objects
+    existing = await _existing_reblog(session, actor_id, original_id)
     if existing is not None:
         return existing
+    try:
+        boost = await _write_boost(
+            session, actor_id, original, _boost_visibility(original, actor_id, visibility)
+        )
+        await session.commit()
+    except IntegrityError:  # a concurrent boost of the same post won the race
+        await session.rollback()
+        existing = await _existing_reblog(session, actor_id, original_id)
+        if existing is None:
+            raise
+        return existing
+    return boost
+
+
+def _boost_visibility(original: Post, actor_id: int, requested: str) -> Visibility:
+    own_private = original.visibility == Visibility.PRIVATE and original.account_id == actor_id
+    if original.visibility > Visibility.UNLISTED and not own_private:
+        raise Invalid("Validation failed: This post cannot be boosted")
+    try:
+        vis = Visibility.parse(requested or "public")
+    except KeyError:
+        raise Invalid("Validation failed: Visibility is not included in the list") from None
+    return max(vis, Visibility(original.visibility))
+
+
+async def _write_boost(
+    session: AsyncSession, actor_id: int, original: Post, visibility: Visibility
+) -> Post:
     boost = Post(
         id=new_id(),
-        account_id=actor.id,
+        account_id=actor_id,
         reblog_of_id=original.id,
         text="",
         content_html="",
-        visibility=int(max(vis, Visibility(original.visibility))),
+        visibility=int(visibility),
         created_at=utcnow(),
         spoiler_text="",
         sensitive=False,
@@ -57,21 +79,13 @@ async def reblog(
         favourites_count=0,
     )
     session.add(boost)
+    await session.flush()
     await session.execute(
         update(Post).where(Post.id == original.id).values(reblogs_count=Post.reblogs_count + 1)
     )
     enqueue(session, "distribute_post", {"post_id": boost.id})
-    enqueue(
-        session, "notify", _notice("reblog", original.account_id, actor.id, original.id, boost.id)
-    )
-    try:
-        await session.commit()
-    except IntegrityError:  # a concurrent boost of the same post won the race
-        await session.rollback()
-        existing = await _existing_reblog(session, actor.id, original.id)
-        if existing is None:
-            raise
-        return existing
+    notice = _notice("reblog", original.account_id, actor_id, original.id, boost.id)
+    enqueue(session, "notify", notice)
     return boost
 
 

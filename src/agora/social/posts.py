@@ -25,6 +25,7 @@ from agora.db.models import (
     utcnow,
 )
 from agora.db.upsert import insert_ignore
+from agora.ids import new_id
 from agora.jobs.queue import enqueue
 from agora.social.accounts import resolve_mentions
 from agora.social.errors import Forbidden, Invalid, NotFound
@@ -86,16 +87,39 @@ async def create_post(
     idempotency_key: str | None = None,
     application_id: int | None = None,
 ) -> Post:
-    """Publish a post. Commits. A repeated `idempotency_key` returns the first post."""
-    if idempotency_key:
-        existing = await _idempotent_post(session, author.id, idempotency_key)
+    """Publish a post. Commits. A repeated `idempotency_key` returns the first post, also
+    when the two requests race (the loser's insert of the key fails and it reads the winner's)."""
+    key = idempotency_key[:200] if idempotency_key else None
+    author_id = author.id  # the rollback below expires `author`
+    if key:
+        existing = await _idempotent_post(session, author_id, key)
         if existing is not None:
             return existing
+    try:
+        post = await _write_post(session, author, draft, key, application_id)
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await _idempotent_post(session, author_id, key) if key else None
+        if existing is None:
+            raise
+        return existing
+    return post
+
+
+async def _write_post(
+    session: AsyncSession,
+    author: Account,
+    draft: Draft,
+    key: str | None,
+    application_id: int | None,
+) -> Post:
     visibility = _validate(draft)
     parent = await _reply_target(session, author.id, draft.in_reply_to_id)
     await _check_quote(session, author.id, draft.quote_id)
     now = utcnow()
     post = Post(
+        id=new_id(),
         account_id=author.id,
         text=draft.text,
         spoiler_text=draft.spoiler_text or "",
@@ -115,24 +139,12 @@ async def create_post(
     post.content_html = await _link_text(session, post, draft.text)
     session.add(post)
     await session.flush()
+    if key:
+        session.add(IdempotencyKey(account_id=author.id, key=key, post_id=post.id, created_at=now))
+        await session.flush()
     await _index_post(session, post)
-    if idempotency_key:
-        session.add(
-            IdempotencyKey(
-                account_id=author.id, key=idempotency_key[:200], post_id=post.id, created_at=now
-            )
-        )
     await _count_new_post(session, author.id, parent, visibility)
     enqueue(session, "distribute_post", {"post_id": post.id})
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        if idempotency_key:
-            existing = await _idempotent_post(session, author.id, idempotency_key)
-            if existing is not None:
-                return existing
-        raise
     return post
 
 

@@ -62,7 +62,7 @@ async def create(
 ) -> JSON:
     if form.media_ids:
         raise ApiError(422, "Validation failed: Media attachments are not supported yet")
-    creds = request.state.credentials
+    creds, me_id = request.state.credentials, me.id  # a lost idempotency race expires `me`
     post = await posts.create_post(
         session,
         me,
@@ -70,7 +70,7 @@ async def create(
         idempotency_key=idempotency_key,
         application_id=creds.app.id if creds else None,
     )
-    return JSON(await present.status(session, me.id, post.id))
+    return JSON(await present.status(session, me_id, post.id))
 
 
 @router.get("/{status_id}")
@@ -154,8 +154,9 @@ async def reblog(
     me: Account = caller("write:statuses"),
     form: ReblogForm = body(ReblogForm),
 ) -> JSON:
+    me_id = me.id  # a lost race between two boosts expires `me`
     boost = await interactions.reblog(session, me, id_param(status_id), form.visibility)
-    return await _react(session, me, boost.id)
+    return JSON(await present.status(session, me_id, boost.id))
 
 
 @router.post("/{status_id}/unreblog")
