@@ -173,3 +173,16 @@ async def test_markers(client, make_person):
         await client.get("/api/v1/markers", headers=alice.headers, params={"timeline[]": "home"})
     ).json()
     assert got["home"]["last_read_id"] == "456"
+
+
+async def test_status_notifications_for_subscribers(client, make_person, run_jobs):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    r = await client.post(
+        f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers, data={"notify": "true"}
+    )
+    assert r.json()["notifying"] is True
+    await _post(client, alice, status="news!")
+    await _post(client, alice, status="secret", visibility="direct")
+    await run_jobs()
+    notes = (await client.get("/api/v1/notifications", headers=bob.headers)).json()
+    assert [(n["type"], n["status"]["content"]) for n in notes] == [("status", "<p>news!</p>")]

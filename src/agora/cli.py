@@ -233,3 +233,7 @@ def jobs_run() -> None:
 
     count = _run(lambda db: Worker(db).run_until_idle())
     console.print(f"ran {count} job(s)")
+
+
+if __name__ == "__main__":
+    app()

@@ -28,7 +28,7 @@ from agora.db.models import (
 )
 from agora.db.upsert import insert_ignore
 from agora.jobs.queue import job_handler
-from agora.social.notifications import create_notification, notify_mentions
+from agora.social.notifications import create_notification, notify_mentions, notify_subscribers
 from agora.social.visibility import Visibility, timeline_filter
 
 CHUNK = 500
@@ -57,6 +57,7 @@ async def distribute_post(session: AsyncSession, payload: dict[str, Any]) -> Non
     await push_to_feeds(session, post, recipients, original)
     if original is None:
         await notify_mentions(session, post)
+        await notify_subscribers(session, post)
 
 
 async def fan_out_recipients(

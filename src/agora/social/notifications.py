@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Block, Mention, Mute, Notification, Post, utcnow
+from agora.db.models import Account, Block, Follow, Mention, Mute, Notification, Post, utcnow
 from agora.db.upsert import insert_ignore
 from agora.jobs.queue import job_handler
 from agora.social.errors import NotFound
@@ -83,6 +83,29 @@ async def notify_mentions(session: AsyncSession, post: Post) -> None:
         await create_notification(
             session,
             type="mention",
+            account_id=account_id,
+            from_account_id=post.account_id,
+            post_id=post.id,
+            activity_id=post.id,
+        )
+
+
+async def notify_subscribers(session: AsyncSession, post: Post) -> None:
+    """`status` notifications for followers who asked to be notified of the author's posts
+    (replies to others are not announced)."""
+    if post.in_reply_to_account_id not in (None, post.account_id):
+        return
+    subscribers = (
+        await session.scalars(
+            select(Follow.account_id).where(
+                Follow.target_account_id == post.account_id, Follow.notify.is_(True)
+            )
+        )
+    ).all()
+    for account_id in subscribers:
+        await create_notification(
+            session,
+            type="status",
             account_id=account_id,
             from_account_id=post.account_id,
             post_id=post.id,
