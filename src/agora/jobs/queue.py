@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -160,8 +160,3 @@ async def retry_dead(db: Database, job_id: int | None = None) -> int:
             query.values(state="pending", attempts=0, run_at=utcnow(), finished_at=None)
         )
         return result.rowcount or 0
-
-
-def next_due_in(now: datetime, run_at: datetime | None) -> float:
-    """Seconds until `run_at` (0 when due)."""
-    return 0.0 if run_at is None else max(0.0, (run_at - now).total_seconds())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import nh3
@@ -135,10 +135,3 @@ def sanitize_html(markup: str) -> str:
         url_schemes={"http", "https"},
         link_rel="nofollow noopener noreferrer",
     )
-
-
-def html_to_text(markup: str, unescape: Callable[[str], str] = html.unescape) -> str:
-    """Rough plain text of our HTML (for `text` fields derived from stored HTML)."""
-    markup = re.sub(r"<br\s*/?>", "\n", markup)
-    markup = re.sub(r"</p>\s*<p>", "\n\n", markup)
-    return unescape(re.sub(r"<[^>]+>", "", markup))

@@ -58,7 +58,7 @@ async def _post_page(session: AsyncSession, query: Select[Any], page: Page) -> S
     return _slice(rows, page)
 
 
-def _no_foreign_replies(viewer_id: int | None) -> Any:
+def _no_foreign_replies() -> Any:
     """Top-level posts and self-replies (what Mastodon's public feeds show)."""
     return or_(Post.in_reply_to_id.is_(None), Post.in_reply_to_account_id == Post.account_id)
 
@@ -75,7 +75,7 @@ async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Sl
     if big:
         merged = select(Post.id, Post.id).where(
             Post.account_id.in_(big),
-            _no_foreign_replies(viewer_id),
+            _no_foreign_replies(),
             Post.visibility != int(Visibility.DIRECT),
             timeline_filter(viewer_id, Post),
         )
@@ -104,7 +104,7 @@ async def public_timeline(session: AsyncSession, viewer_id: int | None, page: Pa
     query = select(Post.id, Post.id).where(
         Post.visibility == int(Visibility.PUBLIC),
         Post.reblog_of_id.is_(None),
-        _no_foreign_replies(viewer_id),
+        _no_foreign_replies(),
         timeline_filter(viewer_id, Post),
     )
     return await _post_page(session, query, page)
@@ -155,7 +155,7 @@ async def account_statuses(
         Post.account_id == account_id, visible_to(viewer_id, Post)
     )
     if f.exclude_replies:
-        query = query.where(_no_foreign_replies(viewer_id))
+        query = query.where(_no_foreign_replies())
     if f.exclude_reblogs:
         query = query.where(Post.reblog_of_id.is_(None))
     if f.tagged:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import FromClause
+from sqlalchemy.orm.util import AliasedClass
 
 from agora.db.models import Account, Block, Follow, Mention, Mute, Post
 from agora.db.models import utcnow as _utcnow
+
+PostLike = type[Post] | AliasedClass[Post]
+"""The Post entity or an alias of it: what every rule below applies to."""
 
 
 class Visibility(IntEnum):
@@ -75,8 +78,7 @@ def _author_suspended(author_col: ColumnElement[int]) -> ColumnElement[bool]:
     return exists().where(Account.id == author_col, Account.suspended_at.isnot(None))
 
 
-def _own_visibility(p: FromClause | type[Post], viewer_id: int | None) -> ColumnElement[bool]:
-    c = p.c if hasattr(p, "c") else p  # type: ignore[union-attr]
+def _own_visibility(c: PostLike, viewer_id: int | None) -> ColumnElement[bool]:
     alive = and_(c.deleted_at.is_(None), not_(_author_suspended(c.account_id)))
     if viewer_id is None:
         return and_(alive, c.visibility <= int(Visibility.UNLISTED))
@@ -98,23 +100,21 @@ def _own_visibility(p: FromClause | type[Post], viewer_id: int | None) -> Column
     )
 
 
-def visible_to(viewer_id: int | None, post: type[Post] | FromClause = Post) -> ColumnElement[bool]:
+def visible_to(viewer_id: int | None, post: PostLike = Post) -> ColumnElement[bool]:
     """SQL condition: `post` (the Post entity or an alias of it) is visible to the viewer."""
     original = aliased(Post)
     reblog_ok = or_(
-        _col(post, "reblog_of_id").is_(None),
+        post.reblog_of_id.is_(None),
         exists(
             select(original.id).where(
-                original.id == _col(post, "reblog_of_id"), _own_visibility(original, viewer_id)
+                original.id == post.reblog_of_id, _own_visibility(original, viewer_id)
             )
         ),
     )
     return and_(_own_visibility(post, viewer_id), reblog_ok)
 
 
-def plain_visible_to(
-    viewer_id: int | None, post: type[Post] | FromClause = Post
-) -> ColumnElement[bool]:
+def plain_visible_to(viewer_id: int | None, post: PostLike = Post) -> ColumnElement[bool]:
     """SQL condition for posts known not to be reblogs (replies, context, quotes)."""
     return _own_visibility(post, viewer_id)
 
@@ -131,25 +131,19 @@ def hidden_by_mutes(viewer_id: int | None, author_col: ColumnElement[int]) -> Co
     )
 
 
-def timeline_filter(
-    viewer_id: int | None, post: type[Post] | FromClause = Post
-) -> ColumnElement[bool]:
+def timeline_filter(viewer_id: int | None, post: PostLike = Post) -> ColumnElement[bool]:
     """Visible, and neither the post's author nor a reblogged author is muted by the viewer."""
     if viewer_id is None:
         return visible_to(None, post)
     original = aliased(Post)
     reblogged_muted = exists(
         select(original.id).where(
-            original.id == _col(post, "reblog_of_id"),
+            original.id == post.reblog_of_id,
             hidden_by_mutes(viewer_id, original.account_id),
         )
     )
     return and_(
         visible_to(viewer_id, post),
-        not_(hidden_by_mutes(viewer_id, _col(post, "account_id"))),
-        not_(reblogged_muted) if viewer_id is not None else true(),
+        not_(hidden_by_mutes(viewer_id, post.account_id)),
+        not_(reblogged_muted),
     )
-
-
-def _col(post: type[Post] | FromClause, name: str) -> ColumnElement[int]:
-    return post.c[name] if hasattr(post, "c") else getattr(post, name)  # type: ignore[union-attr]
