@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-def _config_file_values() -> dict[str, Any]:
-    path = os.environ.get("AGORA_CONFIG")
-    if not path:
-        return {}
-    with Path(path).open("rb") as fh:
-        return tomllib.load(fh)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 class Settings(BaseSettings):
@@ -43,12 +39,24 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     log_level: str = "info"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments, then AGORA_* variables, then the TOML file in AGORA_CONFIG."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("AGORA_CONFIG")
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
 
 
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings (cached; tests call `get_settings.cache_clear()`)."""
-    return Settings(**_config_file_values())
+    return Settings()
