@@ -254,15 +254,15 @@ async def authenticate(session: AsyncSession, token: str) -> Credentials:
     """Resolve a bearer token; Unauthorized when unknown, revoked or its account suspended."""
     row = (
         await session.execute(
-            select(AccessToken, OAuthApp)
+            select(AccessToken, OAuthApp, Account)
             .join(OAuthApp, OAuthApp.id == AccessToken.app_id)
+            .outerjoin(Account, Account.id == AccessToken.account_id)
             .where(AccessToken.token_hash == hash_token(token), AccessToken.revoked_at.is_(None))
         )
     ).first()
     if row is None:
         raise Unauthorized()
-    access, app = row
-    account = await session.get(Account, access.account_id) if access.account_id else None
+    access, app, account = row
     if account is not None and account.suspended_at is not None:
         raise Forbidden("Your login is currently disabled")
     return Credentials(access.id, access.scopes.split(), app, account)
