@@ -235,5 +235,44 @@ def jobs_run() -> None:
     console.print(f"ran {count} job(s)")
 
 
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(min=2, help="demo accounts to create")] = 200,
+    posts: Annotated[int, typer.Option(min=0, help="posts to create (boosts included)")] = 5000,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same data set)")] = 0,
+) -> None:
+    """Seed a realistic demo data set (accounts demo0.. with password "password")."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from agora.demo import DemoError, seed_demo
+
+    columns = (
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+
+    async def go(db: Database) -> Any:
+        with Progress(*columns, console=console) as progress:
+            return await seed_demo(db, users=users, posts=posts, seed=seed, progress=progress)
+
+    try:
+        summary = _run(go)
+    except DemoError as exc:
+        _fail(str(exc))
+    console.print(
+        f"[green]seeded[/green] {summary.accounts} accounts, {summary.follows} follows, "
+        f"{summary.posts} posts, {summary.favourites} likes, {summary.feed_entries} feed "
+        f"entries in {summary.seconds:.1f}s; sign in as demo0 / password"
+    )
+
+
 if __name__ == "__main__":
     app()
