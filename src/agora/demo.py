@@ -121,6 +121,9 @@ async def seed_demo(
         finally:
             await conn.rollback()
             await seeder.rebuild_indexes()
+    task = progress.add_task("analyze", total=1)
+    await _analyze(db)
+    progress.update(task, completed=1)
     return DemoSummary(
         accounts=users,
         follows=len(plan.follow_ms),
@@ -158,6 +161,16 @@ async def _loading_connection(db: Database) -> AsyncIterator[AsyncConnection]:
             if superuser:
                 await conn.execute(text("RESET session_replication_role"))
                 await conn.commit()
+
+
+async def _analyze(db: Database) -> None:
+    """Refresh the planner statistics: after a bulk load PostgreSQL would otherwise plan
+    with none and pick slow plans (seconds instead of milliseconds) until autovacuum runs."""
+    async with db.engine.connect() as conn:
+        if db.is_sqlite:
+            await conn.exec_driver_sql("PRAGMA analysis_limit=1000")  # sampled: fast
+        await conn.exec_driver_sql("ANALYZE")
+        await conn.commit()
 
 
 async def _check_absent(db: Database, users: int) -> None:

@@ -20,7 +20,7 @@ def iso(value: datetime | None) -> str | None:
     """Mastodon's timestamp format: `2026-01-02T03:04:05.678Z`."""
     if value is None:
         return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def _static(path: str) -> str:
@@ -85,8 +85,11 @@ def account_json(account: Account, *, source: bool = False) -> dict[str, Any]:
     return data
 
 
-def status_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
-    """The Status entity for a hydrated post (a boost nests its original in `reblog`)."""
+def status_json(
+    view: PostView, viewer_id: int | None, accounts: dict[int, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The Status entity for a hydrated post (a boost nests its original in `reblog`).
+    `accounts` memoises Account entities across the statuses of one response."""
     post = view.post
     base = get_settings().base_url
     own = viewer_id is not None and viewer_id == post.account_id
@@ -111,8 +114,10 @@ def status_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
         "bookmarked": view.bookmarked,
         "content": post.content_html,
         "filtered": [],
-        "reblog": status_json(view.reblog, viewer_id) if view.reblog is not None else None,
-        "account": account_json(view.account),
+        "reblog": (
+            status_json(view.reblog, viewer_id, accounts) if view.reblog is not None else None
+        ),
+        "account": _account_once(view.account, accounts),
         "media_attachments": [],
         "mentions": [
             {"id": str(aid), "username": name, "acct": name, "url": f"{base}/@{name}"}
@@ -122,7 +127,7 @@ def status_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
         "emojis": [],
         "card": None,
         "poll": None,
-        "quote": _quote(view, viewer_id),
+        "quote": _quote(view, viewer_id, accounts),
     }
     if own:
         data["pinned"] = view.pinned
@@ -132,12 +137,23 @@ def status_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
     return data
 
 
-def _quote(view: PostView, viewer_id: int | None) -> dict[str, Any] | None:
+def _account_once(account: Account, memo: dict[int, dict[str, Any]] | None) -> dict[str, Any]:
+    if memo is None:
+        return account_json(account)
+    found = memo.get(account.id)
+    if found is None:
+        found = memo[account.id] = account_json(account)
+    return found
+
+
+def _quote(
+    view: PostView, viewer_id: int | None, accounts: dict[int, dict[str, Any]] | None
+) -> dict[str, Any] | None:
     if view.post.quote_of_id is None:
         return None
     if view.quote is None:
         return {"state": "unauthorized", "quoted_status": None}
-    return {"state": "accepted", "quoted_status": status_json(view.quote, viewer_id)}
+    return {"state": "accepted", "quoted_status": status_json(view.quote, viewer_id, accounts)}
 
 
 def _sid(value: int | None) -> str | None:

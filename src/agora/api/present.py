@@ -17,7 +17,8 @@ async def statuses(
 ) -> list[dict[str, Any]]:
     """Status entities for `ids`, in order, leaving out any the viewer may not see."""
     views = await load_posts(session, viewer_id, ids)
-    return [status_json(views[i], viewer_id) for i in ids if i in views]
+    accounts: dict[int, dict[str, Any]] = {}  # each author's entity built once per response
+    return [status_json(views[i], viewer_id, accounts) for i in ids if i in views]
 
 
 async def status(session: AsyncSession, viewer_id: int | None, post_id: int) -> dict[str, Any]:

@@ -4,12 +4,28 @@ viewer's own flags (liked, boosted, bookmarked, pinned)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import (
+    Row,
+    Select,
+    String,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from agora.db.models import Account, Bookmark, Favourite, Mention, Pin, Post, PostTag, Tag
+from agora.db.models import ID, Account, Bookmark, Favourite, Mention, Pin, Post, PostTag, Tag
 from agora.social.visibility import plain_visible_to
 
 
@@ -29,33 +45,27 @@ class PostView:
     quote: PostView | None = None
 
 
+IDS = bindparam("ids", expanding=True)
+VIEWER = bindparam("viewer_id", type_=ID)
+FLAGS = ("favourited", "bookmarked", "pinned", "reblogged")
+
+
 async def load_posts(
     session: AsyncSession, viewer_id: int | None, ids: list[int]
 ) -> dict[int, PostView]:
     """PostViews by id. Boosted/quoted posts the viewer may not see are left out (a boost of
-    an invisible post is dropped; an invisible quote shows as no quote)."""
+    an invisible post is dropped; an invisible quote shows as no quote).
+
+    One query whatever the page holds (see `_posts_statement`), built once and reused."""
     if not ids:
         return {}
-    posts = {p.id: p for p in (await session.scalars(select(Post).where(Post.id.in_(ids)))).all()}
-    linked = await _linked_posts(session, viewer_id, posts)
+    params = {"ids": ids, "viewer_id": viewer_id}
+    rows = (await session.execute(_posts_statement(viewer_id is not None), params)).all()
+    found = {row[0].id: row for row in rows}
+    posts = {i: found[i][0] for i in ids if i in found}
+    linked = _linked(posts, found)
     everything = {**linked, **posts}
-    accounts = await _accounts(session, {p.account_id for p in everything.values()})
-    mentions, tags = await _mentions_and_tags(session, list(everything))
-    flags = await _viewer_flags(session, viewer_id, list(everything))
-    views = {
-        pid: PostView(
-            post=p,
-            account=accounts[p.account_id],
-            mentions=mentions.get(pid, []),
-            tags=tags.get(pid, []),
-            favourited=(pid, "f") in flags,
-            reblogged=(pid, "r") in flags,
-            bookmarked=(pid, "b") in flags,
-            pinned=(pid, "p") in flags,
-        )
-        for pid, p in everything.items()
-        if p.account_id in accounts
-    }
+    views = {pid: _view(found[pid]) for pid in everything if found[pid][1].suspended_at is None}
     for view in views.values():
         if view.post.quote_of_id is not None:
             view.quote = (
@@ -76,25 +86,104 @@ async def load_posts(
     return result
 
 
-async def _linked_posts(
-    session: AsyncSession, viewer_id: int | None, posts: dict[int, Post]
-) -> dict[int, Post]:
-    """Boosted and quoted posts (two levels: a boost of a quote post), visible ones only."""
+def _links(posts: Iterable[Post]) -> set[int]:
+    return {i for p in posts for i in (p.reblog_of_id, p.quote_of_id) if i is not None}
+
+
+def _linked(posts: dict[int, Post], found: dict[int, Row[Any]]) -> dict[int, Post]:
+    """Boosted and quoted posts the viewer may see, two levels deep, from the loaded rows."""
     linked: dict[int, Post] = {}
     frontier = list(posts.values())
     for _ in range(2):
-        wanted = {i for p in frontier for i in (p.reblog_of_id, p.quote_of_id) if i is not None}
-        wanted -= set(linked)
-        if not wanted:
-            break
-        found = (
-            await session.scalars(
-                select(Post).where(Post.id.in_(wanted), plain_visible_to(viewer_id, Post))
-            )
-        ).all()
-        linked.update({p.id: p for p in found})
-        frontier = list(found)
+        wanted = _links(frontier) - set(linked)
+        level = [found[i][0] for i in wanted if i in found and found[i].linkable]
+        linked.update({p.id: p for p in level})
+        frontier = level
     return linked
+
+
+def _view(row: Row[Any]) -> PostView:
+    """A PostView from a `_posts_statement` row (boost and quote links are set later)."""
+    mentions = []
+    for item in (row.mentions or "").split(","):
+        if item:
+            account_id, username = item.split(":", 1)
+            mentions.append((int(account_id), username))
+    return PostView(
+        post=row[0],
+        account=row[1],
+        mentions=mentions,
+        tags=row.tags.split(",") if row.tags else [],
+        **{flag: bool(getattr(row, flag)) for flag in FLAGS},
+    )
+
+
+@cache
+def _posts_statement(signed_in: bool) -> Select[Any]:
+    """Posts `ids`, the posts they boost or quote and the posts those quote (two levels: a
+    boost of a quote post), each with its author, whether the viewer may see it as a linked
+    post, its mentions ("id:username,...") and hashtags ("name,..."), and the viewer's own
+    flags. Usernames and hashtags are word characters, so the separators are safe."""
+    page = select(Post.id, Post.reblog_of_id, Post.quote_of_id).where(Post.id.in_(IDS)).cte("page")
+    level1 = aliased(Post)
+    first = union(select(page.c.reblog_of_id), select(page.c.quote_of_id)).subquery()
+    linked = select(first.c.reblog_of_id)  # boosted and quoted posts of the page
+    wanted = union(
+        select(page.c.id),
+        linked,
+        select(level1.reblog_of_id).where(level1.id.in_(linked)),
+        select(level1.quote_of_id).where(level1.id.in_(linked)),
+    )
+    viewer = VIEWER if signed_in else None
+    author = aliased(Account)  # not correlated with the rule's own look-ups of accounts
+    return (
+        select(
+            Post,
+            author,
+            plain_visible_to(viewer, Post).label("linkable"),
+            _mentions_column(),
+            _tags_column(),
+            *_flag_columns(signed_in),
+        )
+        .join(author, author.id == Post.account_id)
+        .where(Post.id.in_(wanted))
+    )
+
+
+def _mentions_column() -> Any:
+    entry = cast(Account.id, String) + literal(":") + Account.username
+    return (
+        select(func.aggregate_strings(entry, ","))
+        .select_from(Mention)
+        .join(Account, Account.id == Mention.account_id)
+        .where(Mention.post_id == Post.id)
+        .scalar_subquery()
+        .label("mentions")
+    )
+
+
+def _tags_column() -> Any:
+    return (
+        select(func.aggregate_strings(Tag.name, ","))
+        .select_from(PostTag)
+        .join(Tag, Tag.id == PostTag.tag_id)
+        .where(PostTag.post_id == Post.id)
+        .scalar_subquery()
+        .label("tags")
+    )
+
+
+def _flag_columns(signed_in: bool) -> list[Any]:
+    """favourited, bookmarked, pinned, reblogged: the viewer's own marks on each post."""
+    if not signed_in:
+        return [null().label(flag) for flag in FLAGS]
+    boost = aliased(Post)
+    marks = [
+        exists().where(model.account_id == VIEWER, model.post_id == Post.id)
+        for model in (Favourite, Bookmark, Pin)
+    ]
+    marks.append(exists().where(boost.account_id == VIEWER, boost.reblog_of_id == Post.id))
+    return [mark.label(flag) for mark, flag in zip(marks, FLAGS, strict=True)]
 
 
 async def _accounts(session: AsyncSession, ids: set[int]) -> dict[int, Account]:
@@ -102,50 +191,6 @@ async def _accounts(session: AsyncSession, ids: set[int]) -> dict[int, Account]:
         select(Account).where(Account.id.in_(ids), Account.suspended_at.is_(None))
     )
     return {a.id: a for a in rows}
-
-
-async def _mentions_and_tags(
-    session: AsyncSession, post_ids: list[int]
-) -> tuple[dict[int, list[tuple[int, str]]], dict[int, list[str]]]:
-    mentions: dict[int, list[tuple[int, str]]] = {}
-    rows = await session.execute(
-        select(Mention.post_id, Account.id, Account.username)
-        .join(Account, Account.id == Mention.account_id)
-        .where(Mention.post_id.in_(post_ids))
-    )
-    for pid, aid, username in rows:
-        mentions.setdefault(pid, []).append((aid, username))
-    tags: dict[int, list[str]] = {}
-    rows = await session.execute(
-        select(PostTag.post_id, Tag.name)
-        .join(Tag, Tag.id == PostTag.tag_id)
-        .where(PostTag.post_id.in_(post_ids))
-    )
-    for pid, name in rows:
-        tags.setdefault(pid, []).append(name)
-    return mentions, tags
-
-
-async def _viewer_flags(
-    session: AsyncSession, viewer_id: int | None, post_ids: list[int]
-) -> set[tuple[int, str]]:
-    if viewer_id is None or not post_ids:
-        return set()
-    query = union_all(
-        select(Favourite.post_id, literal("f")).where(
-            Favourite.account_id == viewer_id, Favourite.post_id.in_(post_ids)
-        ),
-        select(Bookmark.post_id, literal("b")).where(
-            Bookmark.account_id == viewer_id, Bookmark.post_id.in_(post_ids)
-        ),
-        select(Pin.post_id, literal("p")).where(
-            Pin.account_id == viewer_id, Pin.post_id.in_(post_ids)
-        ),
-        select(Post.reblog_of_id, literal("r")).where(
-            Post.account_id == viewer_id, Post.reblog_of_id.in_(post_ids)
-        ),
-    )
-    return {(pid, kind) for pid, kind in await session.execute(query)}
 
 
 async def load_accounts(session: AsyncSession, ids: list[int]) -> list[Account]:

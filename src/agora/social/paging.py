@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Integer, Select, bindparam
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +37,28 @@ def apply_page(query: Select[Any], column: Any, page: Page, *, extra: int = 0) -
 def finish(rows: list[Any], page: Page) -> list[Any]:
     """Return rows newest first, whatever direction they were fetched in."""
     return list(reversed(rows)) if page.ascending else rows
+
+
+def page_shape(page: Page) -> tuple[bool, bool, bool]:
+    """Which cursors a page request uses: the key of a statement built with `bind_page`."""
+    return page.max_id is not None, page.since_id is not None, page.min_id is not None
+
+
+def bind_page(query: Select[Any], column: Any, shape: tuple[bool, bool, bool]) -> Select[Any]:
+    """`apply_page` with bound parameters (max_id, since_id, min_id, limit) instead of values,
+    so that a statement can be built once per page shape and reused (see `page_params`)."""
+    has_max, has_since, has_min = shape
+    if has_max:
+        query = query.where(column < bindparam("max_id", type_=column.type))
+    if has_since:
+        query = query.where(column > bindparam("since_id", type_=column.type))
+    if has_min:
+        query = query.where(column > bindparam("min_id", type_=column.type))
+    order = column.asc() if has_min and not has_since else column.desc()
+    return query.order_by(order).limit(bindparam("limit", type_=Integer))
+
+
+def page_params(page: Page) -> dict[str, int]:
+    """The parameter values for a statement built with `bind_page`."""
+    values = {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id}
+    return {"limit": page.limit, **{k: v for k, v in values.items() if v is not None}}

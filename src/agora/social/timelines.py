@@ -7,13 +7,15 @@ hydration (see hydrate.py) turns ids into full posts in a constant number of que
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, literal, or_, select
+from sqlalchemy import Select, bindparam, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.models import (
+    ID,
     Account,
     Bookmark,
     Favourite,
@@ -25,7 +27,7 @@ from agora.db.models import (
     Tag,
 )
 from agora.social.accounts import get_account
-from agora.social.paging import Page, apply_page, finish
+from agora.social.paging import Page, apply_page, bind_page, finish, page_params, page_shape
 from agora.social.posts import get_visible_post
 from agora.social.visibility import Visibility, plain_visible_to, timeline_filter, visible_to
 
@@ -63,40 +65,47 @@ def _no_foreign_replies() -> Any:
     return or_(Post.in_reply_to_id.is_(None), Post.in_reply_to_account_id == Post.account_id)
 
 
+VIEWER = bindparam("viewer_id", type_=ID)
+
+
 async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
-    """The precomputed feed merged with posts of followed high-reach accounts."""
-    feed = (
-        select(HomeFeedEntry.post_id, HomeFeedEntry.post_id)
-        .join(Post, Post.id == HomeFeedEntry.post_id)
-        .where(HomeFeedEntry.account_id == viewer_id, timeline_filter(viewer_id, Post))
-    )
-    rows = list((await session.execute(apply_page(feed, HomeFeedEntry.post_id, page))).all())
-    big = await _followed_high_reach(session, viewer_id)
-    if big:
-        merged = select(Post.id, Post.id).where(
-            Post.account_id.in_(big),
-            _no_foreign_replies(),
-            Post.visibility != int(Visibility.DIRECT),
-            timeline_filter(viewer_id, Post),
-        )
-        rows += list((await session.execute(apply_page(merged, Post.id, page))).all())
-        unique = {r[0]: r for r in rows}
-        rows = sorted(unique.values(), key=lambda r: r[0], reverse=not page.ascending)
-        rows = rows[: page.limit]
+    """The precomputed feed merged with posts of followed high-reach accounts, in one query
+    (built once per page shape, see `_home_statement`)."""
+    params = {
+        "viewer_id": viewer_id,
+        "threshold": get_settings().fanout_follower_threshold,
+        **page_params(page),
+    }
+    rows = list((await session.execute(_home_statement(page_shape(page)), params)).all())
     return _slice(rows, page)
 
 
-async def _followed_high_reach(session: AsyncSession, viewer_id: int) -> list[int]:
-    threshold = get_settings().fanout_follower_threshold
-    return list(
-        (
-            await session.scalars(
-                select(Follow.target_account_id)
-                .join(Account, Account.id == Follow.target_account_id)
-                .where(Follow.account_id == viewer_id, Account.followers_count > threshold)
-            )
-        ).all()
+@cache
+def _home_statement(shape: tuple[bool, bool, bool]) -> Select[Any]:
+    feed = bind_page(
+        select(HomeFeedEntry.post_id.label("id"))
+        .join(Post, Post.id == HomeFeedEntry.post_id)
+        .where(HomeFeedEntry.account_id == VIEWER, timeline_filter(VIEWER, Post)),
+        HomeFeedEntry.post_id,
+        shape,
+    ).subquery()
+    high_reach = (
+        select(Follow.target_account_id)
+        .join(Account, Account.id == Follow.target_account_id)
+        .where(Follow.account_id == VIEWER, Account.followers_count > bindparam("threshold"))
     )
+    merged = bind_page(
+        select(Post.id.label("id")).where(
+            Post.account_id.in_(high_reach),
+            _no_foreign_replies(),
+            Post.visibility != int(Visibility.DIRECT),
+            timeline_filter(VIEWER, Post),
+        ),
+        Post.id,
+        shape,
+    ).subquery()
+    both = union(select(feed.c.id), select(merged.c.id)).subquery()
+    return bind_page(select(both.c.id, both.c.id), both.c.id, shape)
 
 
 async def public_timeline(session: AsyncSession, viewer_id: int | None, page: Page) -> Slice:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, not_, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
@@ -24,6 +24,10 @@ from agora.db.models import utcnow as _utcnow
 
 PostLike = type[Post] | AliasedClass[Post]
 """The Post entity or an alias of it: what every rule below applies to."""
+
+Viewer = int | ColumnElement[int]
+"""A viewer's account id, or a bound parameter standing for one, so that a statement using
+these rules can be built once and run for any viewer (see timelines.home_timeline)."""
 
 
 class Visibility(IntEnum):
@@ -65,7 +69,7 @@ def may_see(
     return mentioned
 
 
-def _blocked_either_way(viewer_id: int, author_col: ColumnElement[int]) -> ColumnElement[bool]:
+def _blocked_either_way(viewer_id: Viewer, author_col: ColumnElement[int]) -> ColumnElement[bool]:
     return exists().where(
         or_(
             and_(Block.account_id == viewer_id, Block.target_account_id == author_col),
@@ -78,7 +82,7 @@ def _author_suspended(author_col: ColumnElement[int]) -> ColumnElement[bool]:
     return exists().where(Account.id == author_col, Account.suspended_at.isnot(None))
 
 
-def _own_visibility(c: PostLike, viewer_id: int | None) -> ColumnElement[bool]:
+def _own_visibility(c: PostLike, viewer_id: Viewer | None) -> ColumnElement[bool]:
     alive = and_(c.deleted_at.is_(None), not_(_author_suspended(c.account_id)))
     if viewer_id is None:
         return and_(alive, c.visibility <= int(Visibility.UNLISTED))
@@ -100,7 +104,7 @@ def _own_visibility(c: PostLike, viewer_id: int | None) -> ColumnElement[bool]:
     )
 
 
-def visible_to(viewer_id: int | None, post: PostLike = Post) -> ColumnElement[bool]:
+def visible_to(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnElement[bool]:
     """SQL condition: `post` (the Post entity or an alias of it) is visible to the viewer."""
     original = aliased(Post)
     reblog_ok = or_(
@@ -114,16 +118,19 @@ def visible_to(viewer_id: int | None, post: PostLike = Post) -> ColumnElement[bo
     return and_(_own_visibility(post, viewer_id), reblog_ok)
 
 
-def plain_visible_to(viewer_id: int | None, post: PostLike = Post) -> ColumnElement[bool]:
+def plain_visible_to(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnElement[bool]:
     """SQL condition for posts known not to be reblogs (replies, context, quotes)."""
     return _own_visibility(post, viewer_id)
 
 
-def hidden_by_mutes(viewer_id: int | None, author_col: ColumnElement[int]) -> ColumnElement[bool]:
+def hidden_by_mutes(
+    viewer_id: Viewer | None, author_col: ColumnElement[int]
+) -> ColumnElement[bool]:
     """SQL condition: the viewer has an active mute on the author."""
     if viewer_id is None:
         return false()
-    now = _utcnow()
+    # evaluated when the statement runs, not when it is built (statements may be reused)
+    now = bindparam("now", callable_=_utcnow, type_=Mute.expires_at.type, unique=True)
     return exists().where(
         Mute.account_id == viewer_id,
         Mute.target_account_id == author_col,
@@ -131,7 +138,7 @@ def hidden_by_mutes(viewer_id: int | None, author_col: ColumnElement[int]) -> Co
     )
 
 
-def timeline_filter(viewer_id: int | None, post: PostLike = Post) -> ColumnElement[bool]:
+def timeline_filter(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnElement[bool]:
     """Visible, and neither the post's author nor a reblogged author is muted by the viewer."""
     if viewer_id is None:
         return visible_to(None, post)

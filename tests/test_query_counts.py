@@ -1,0 +1,77 @@
+"""A home timeline page is loaded in a constant number of SQL queries whatever it holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+
+from agora.api import present
+from agora.social.paging import Page
+from agora.social.timelines import home_timeline
+
+
+async def _page_queries(db: Any, viewer_id: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """Queries sent for one home page through the service layer, hydration included."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.session() as session:
+            found = await home_timeline(session, viewer_id, Page(limit=limit))
+            items = await present.statuses(session, viewer_id, found.ids)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    return len(statements), items
+
+
+async def _post(client: Any, person: Any, text: str, **extra: str) -> str:
+    r = await client.post(
+        "/api/v1/statuses", headers=person.headers, data={"status": text, **extra}
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+async def test_home_page_query_count_is_constant(db, client, make_person, run_jobs) -> None:
+    names = ("alice", "bob", "carol", "dave", "erin")
+    alice, bob, carol, dave, erin = [await make_person(n) for n in names]
+    for follower, target in ((bob, alice), (bob, carol), (dave, alice), (carol, alice)):
+        r = await client.post(f"/api/v1/accounts/{target.id}/follow", headers=follower.headers)
+        assert r.status_code == 200, r.text
+    first = await _post(client, alice, "hello @bob and @carol #agora #python")
+    await run_jobs()
+    one_count, one_page = await _page_queries(db, dave.id, 40)
+    assert len(one_page) == 1
+
+    parents = [first]
+    for i in range(12):
+        parents.append(await _post(client, alice, f"thread {i} #t{i}", in_reply_to_id=parents[-1]))
+        await _post(client, carol, f"@alice reply {i} #agora", in_reply_to_id=parents[-1])
+        quote = await _post(client, carol, f"quoting {i} @bob", quoted_status_id=parents[-1])
+        await _post(client, alice, f"quoting a quote {i}", quoted_status_id=quote)
+        await _post(client, alice, f"for followers {i}", visibility="private")
+    for i in range(8):  # carol boosts posts of someone bob does not follow; bob likes them
+        post_id = await _post(client, erin, f"from erin {i} @alice #boosted")
+        r = await client.post(f"/api/v1/statuses/{post_id}/reblog", headers=carol.headers)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/statuses/{post_id}/favourite", headers=bob.headers)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/statuses/{post_id}/bookmark", headers=bob.headers)
+        assert r.status_code == 200, r.text
+    await run_jobs()
+
+    full_count, full_page = await _page_queries(db, bob.id, 40)
+    assert len(full_page) == 40
+    assert any(s["reblog"] for s in full_page)
+    quoted = [s["quote"]["quoted_status"] for s in full_page if s["quote"]]
+    assert any(q and q["quote"] and q["quote"]["quoted_status"] for q in quoted)
+    assert any(s["in_reply_to_id"] for s in full_page)
+    assert any(s["mentions"] and s["tags"] for s in full_page)
+    assert any(s["reblog"] and s["reblog"]["favourited"] for s in full_page)
+    assert any(s["reblog"] and s["reblog"]["bookmarked"] for s in full_page)
+    assert full_count == one_count
+    assert full_count <= 4  # BEGIN, the feed page, the posts with everything around them
