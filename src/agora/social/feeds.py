@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -132,7 +132,7 @@ async def push_to_feeds(
         if not chunk:
             continue
         await session.execute(
-            insert_ignore(session, HomeFeedEntry),
+            insert_ignore(session, HomeFeedEntry.__table__),
             [{"account_id": a, "post_id": post.id, "author_id": post.account_id} for a in chunk],
         )
         await _grow_and_trim(session, chunk)
@@ -156,7 +156,8 @@ async def _without_original(session: AsyncSession, chunk: list[int], original_id
 async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int = 1) -> None:
     cap = get_settings().home_feed_cap
     await session.execute(
-        insert_ignore(session, HomeFeedSize), [{"account_id": a, "entries": 0} for a in accounts]
+        insert_ignore(session, HomeFeedSize.__table__),
+        [{"account_id": a, "entries": 0} for a in accounts],
     )
     await session.execute(
         update(HomeFeedSize)
@@ -170,28 +171,41 @@ async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int 
             )
         )
     ).all()
-    for account_id in full:
-        await trim_feed(session, account_id, cap)
+    await trim_feeds(session, list(full), cap)
+
+
+async def trim_feeds(session: AsyncSession, account_ids: list[int], cap: int) -> None:
+    """Keep only the newest `cap` entries of each of these feeds, in three statements however
+    many feeds there are (a fan-out to 10,000 followers trims a few hundred at once)."""
+    if not account_ids:
+        return
+    entry = aliased(HomeFeedEntry)
+    cutoff = (
+        select(entry.post_id)
+        .where(entry.account_id == Account.id)
+        .order_by(entry.post_id.desc())
+        .offset(cap - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(Account.id, cutoff).where(Account.id.in_(account_ids)))
+    cuts = [{"owner": owner, "cutoff": post_id} for owner, post_id in rows if post_id is not None]
+    if cuts:
+        feed = HomeFeedEntry.__table__
+        await session.execute(
+            delete(feed).where(
+                feed.c.account_id == bindparam("owner"), feed.c.post_id < bindparam("cutoff")
+            ),
+            cuts,
+        )
+    await session.execute(
+        update(HomeFeedSize).where(HomeFeedSize.account_id.in_(account_ids)).values(entries=cap)
+    )
 
 
 async def trim_feed(session: AsyncSession, account_id: int, cap: int) -> None:
     """Keep only the newest `cap` entries of one feed."""
-    cutoff = await session.scalar(
-        select(HomeFeedEntry.post_id)
-        .where(HomeFeedEntry.account_id == account_id)
-        .order_by(HomeFeedEntry.post_id.desc())
-        .offset(cap - 1)
-        .limit(1)
-    )
-    if cutoff is not None:
-        await session.execute(
-            delete(HomeFeedEntry).where(
-                HomeFeedEntry.account_id == account_id, HomeFeedEntry.post_id < cutoff
-            )
-        )
-    await session.execute(
-        update(HomeFeedSize).where(HomeFeedSize.account_id == account_id).values(entries=cap)
-    )
+    await trim_feeds(session, [account_id], cap)
 
 
 @job_handler("merge_into_feed")
@@ -215,7 +229,7 @@ async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> Non
     ).all()
     if recent:
         await session.execute(
-            insert_ignore(session, HomeFeedEntry),
+            insert_ignore(session, HomeFeedEntry.__table__),
             [{"account_id": owner, "post_id": p, "author_id": target} for p in recent],
         )
         await _grow_and_trim(session, [owner], len(recent))
