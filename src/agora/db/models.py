@@ -84,6 +84,17 @@ class Account(Base):
     statuses_count: Mapped[int] = mapped_column(Integer, default=0)
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    __table_args__ = (
+        # The visibility rule asks "is this author suspended?" for every post it checks; with
+        # this (nearly empty) index PostgreSQL answers without scanning all accounts.
+        Index(
+            "ix_accounts_suspended",
+            "id",
+            sqlite_where=sql_text("suspended_at IS NOT NULL"),
+            postgresql_where=sql_text("suspended_at IS NOT NULL"),
+        ),
+    )
+
 
 class User(Base):
     """Sign-in credentials of a local person. Accounts without a user (the assistant) cannot

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 18:34:52.012056
+Create Date: 2026-11-24 19:45:12.461433
 """
 
 import sqlalchemy as sa
@@ -44,6 +44,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username_lower"),
     )
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_accounts_suspended",
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text("suspended_at IS NOT NULL"),
+            postgresql_where=sa.text("suspended_at IS NOT NULL"),
+        )
+
     op.create_table(
         "jobs",
         sa.Column(
@@ -589,5 +598,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_state_run_at")
 
     op.drop_table("jobs")
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_accounts_suspended",
+            sqlite_where=sa.text("suspended_at IS NOT NULL"),
+            postgresql_where=sa.text("suspended_at IS NOT NULL"),
+        )
+
     op.drop_table("accounts")
     # ### end Alembic commands ###
