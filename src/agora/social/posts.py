@@ -142,7 +142,7 @@ async def _write_post(
     if key:
         session.add(IdempotencyKey(account_id=author.id, key=key, post_id=post.id, created_at=now))
         await session.flush()
-    await _index_post(session, post)
+    await _index_post(session, post, fresh=True)
     await _count_new_post(session, author.id, parent, visibility)
     enqueue(session, "distribute_post", {"post_id": post.id})
     return post
@@ -182,10 +182,12 @@ async def _link_text(session: AsyncSession, post: Post, text: str) -> str:
     return render_html(text, mentions, get_settings().base_url)
 
 
-async def _index_post(session: AsyncSession, post: Post) -> None:
-    """(Re)write the mention and hashtag rows of a post from its text."""
-    await session.execute(delete(Mention).where(Mention.post_id == post.id))
-    await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
+async def _index_post(session: AsyncSession, post: Post, *, fresh: bool = False) -> None:
+    """(Re)write the mention and hashtag rows of a post from its text (a `fresh` post has
+    none to clear)."""
+    if not fresh:
+        await session.execute(delete(Mention).where(Mention.post_id == post.id))
+        await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
     mention_ids = getattr(post, "_mention_ids", set())
     if mention_ids:
         await session.execute(
