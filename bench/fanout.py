@@ -1,0 +1,177 @@
+"""Fan-out of one post to 10,000 followers: the distribute_post job handler, timed.
+
+    python -m bench.fanout [--backend postgresql] [--users 10000 --posts 1000000]
+
+A benchmark author followed by every demo account is created (and removed afterwards), the
+follower threshold is raised so that the author is fanned out (AGORA_FANOUT_FOLLOWER_THRESHOLD),
+and each round publishes a post with `posts.create_post` and runs
+`feeds.distribute_post` in one transaction, as a worker does. Feeds start in a steady state:
+seeded feeds hold `home_feed_cap` entries, so their size counters are spread over
+cap..cap+TRIM_SLACK as they would be after a while of normal traffic (about one feed in 40
+is trimmed per post). Target: finished <= 2 s.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+
+from bench.common import dataset, emit, latency_stats, parser, run, use_database
+
+AUTHOR = "fanout_bench"
+
+
+async def _followers(db: Any) -> list[int]:
+    from agora.db.models import Account
+
+    async with db.session() as session:
+        query = select(Account.id).where(Account.username_lower.like("demo%"))
+        return list((await session.scalars(query)).all())
+
+
+async def create_author(db: Any, followers: list[int]) -> int:
+    """The benchmark author, followed by `followers` (counters kept right)."""
+    from agora.db.models import Account, Follow
+    from agora.ids import new_id
+    from agora.social.accounts import create_account
+
+    async with db.transaction() as session:
+        author = await create_account(session, username=AUTHOR, display_name="Fan-out bench")
+        await session.flush()
+        for i in range(0, len(followers), 5000):
+            chunk = followers[i : i + 5000]
+            await session.execute(
+                insert(Follow),
+                [{"id": new_id(), "account_id": f, "target_account_id": author.id} for f in chunk],
+            )
+            await session.execute(
+                update(Account)
+                .where(Account.id.in_(chunk))
+                .values(following_count=Account.following_count + 1)
+            )
+        author.followers_count = len(followers)
+        return int(author.id)
+
+
+async def remove_author(db: Any) -> None:
+    """Delete the benchmark author, its posts and follows (feed entries go with the posts)."""
+    from agora.db.models import Account, Follow, Job
+
+    async with db.transaction() as session:
+        author = await session.scalar(select(Account.id).where(Account.username_lower == AUTHOR))
+        if author is None:
+            return
+        followers = select(Follow.account_id).where(Follow.target_account_id == author)
+        await session.execute(
+            update(Account)
+            .where(Account.id.in_(followers))
+            .values(following_count=Account.following_count - 1)
+        )
+        await session.execute(delete(Account).where(Account.id == author))
+        await session.execute(delete(Job).where(Job.kind == "distribute_post"))
+
+
+async def steady_state_sizes(db: Any, seed: int) -> int:
+    """Spread the size counters of full feeds over cap..cap+TRIM_SLACK."""
+    from agora.config import get_settings
+    from agora.db.models import HomeFeedSize
+    from agora.social.feeds import TRIM_SLACK
+
+    cap = get_settings().home_feed_cap
+    rng = random.Random(seed)
+    async with db.transaction() as session:
+        full = (
+            await session.scalars(
+                select(HomeFeedSize.account_id).where(HomeFeedSize.entries >= cap)
+            )
+        ).all()
+        statement = (
+            update(HomeFeedSize.__table__)
+            .where(HomeFeedSize.__table__.c.account_id == bindparam("owner"))
+            .values(entries=bindparam("size"))
+        )
+        rows = [{"owner": a, "size": cap + rng.randint(0, TRIM_SLACK)} for a in full]
+        if rows:
+            await session.execute(statement, rows)
+    return len(full)
+
+
+async def _due_for_trim(db: Any, author: int) -> int:
+    from agora.config import get_settings
+    from agora.db.models import Follow, HomeFeedSize
+    from agora.social.feeds import TRIM_SLACK
+
+    limit = get_settings().home_feed_cap + TRIM_SLACK
+    async with db.session() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(HomeFeedSize)
+                .join(Follow, Follow.account_id == HomeFeedSize.account_id)
+                .where(Follow.target_account_id == author, HomeFeedSize.entries >= limit)
+            )
+            or 0
+        )
+
+
+async def rounds(db: Any, author_id: int, count: int) -> dict[str, Any]:
+    """Publish and fan out `count` posts; time each distribute_post (handler + commit)."""
+    from agora.db.models import Account, HomeFeedEntry
+    from agora.social.feeds import distribute_post
+    from agora.social.posts import Draft, create_post
+
+    times, trims, reached = [], [], []
+    for i in range(count):
+        async with db.session(write=True) as session:
+            author = await session.get(Account, author_id)
+            post = await create_post(session, author, Draft(text=f"fan-out round {i} #agora"))
+        trims.append(await _due_for_trim(db, author_id))
+        started = time.perf_counter()
+        async with db.transaction() as session:
+            await distribute_post(session, {"post_id": post.id})
+        times.append(time.perf_counter() - started)
+        async with db.session() as session:
+            reached.append(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(HomeFeedEntry)
+                    .where(HomeFeedEntry.post_id == post.id)
+                )
+            )
+    return {
+        "distribute_post": latency_stats(times),
+        "each_ms": [round(t * 1000, 1) for t in times],
+        "feeds_reached": reached,
+        "feeds_trimmed": trims,
+    }
+
+
+async def main() -> None:
+    """Entry point."""
+    p = parser(__doc__ or "")
+    p.add_argument("--rounds", type=int, default=10)
+    args = p.parse_args()
+    from agora.db.engine import Database
+
+    async with dataset(args) as data:
+        use_database(data.url, fanout_follower_threshold=1_000_000_000)
+        db = Database(data.url)
+        try:
+            await remove_author(db)
+            followers = await _followers(db)
+            author = await create_author(db, followers)
+            steady = await steady_state_sizes(db, args.seed)
+            metrics = await rounds(db, author, args.rounds)
+            metrics.update(followers=len(followers), full_feeds_spread=steady)
+        finally:
+            await remove_author(db)
+            await db.dispose()
+    worst = metrics["distribute_post"]["max_ms"]
+    emit("fanout_10k", data, metrics, {"max_le_2s": worst <= 2000})
+
+
+if __name__ == "__main__":
+    run(main())

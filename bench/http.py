@@ -1,0 +1,231 @@
+"""Over HTTP: home timeline req/s as a ratio of a no-op endpoint's req/s, and post latency.
+
+    python -m bench.http [--backend postgresql] [--users 10000 --posts 1000000]
+
+Starts one uvicorn worker on agora.app:create_app (as `agora serve` does, without the access
+log) against the demo data set, then drives it from another process with `wrk` (Debian:
+`apt-get install wrk`; a small Python load generator is used when wrk is missing):
+GET /api/v1/agora/ping and GET /api/v1/timelines/home?limit=40 with bearer tokens of random
+demo accounts, same connections and duration, same run. Goal: home / ping >= 0.4.
+Then POST /api/v1/statuses sequentially (keep-alive) to time an accepted post (p50 <= 10 ms)
+while the server's in-process worker fans the posts out.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from bench.common import Dataset, dataset, emit, latency_stats, parser, run
+from bench.timeline import viewers
+
+HOME = "/api/v1/timelines/home?limit=40"
+PING = "/api/v1/agora/ping"
+
+
+async def tokens_for(url: str, accounts: list[int]) -> list[str]:
+    """Fresh read/write tokens for `accounts` (an OAuth app registered for the benchmark)."""
+    from agora.auth import oauth
+    from agora.db.engine import Database
+
+    db = Database(url)
+    try:
+        async with db.session(write=True) as session:
+            app = await oauth.register_app(
+                session, name="bench", redirect_uris=oauth.OOB, scopes="read write", website=None
+            )
+            return [
+                (await oauth.issue_token(session, app, a, ["read", "write"])).token
+                for a in accounts
+            ]
+    finally:
+        await db.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(url: str) -> Iterator[int]:
+    """One uvicorn worker serving Agora on a free local port."""
+    port = _free_port()
+    env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
+    command = [sys.executable, "-m", "uvicorn", "agora.app:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(command, env=env)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{PING}", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+LUA = """
+tokens = {%s}
+i = 0
+request = function()
+  i = i + 1
+  local headers = {}
+  if #tokens > 0 then headers["Authorization"] = "Bearer " .. tokens[(i %% #tokens) + 1] end
+  return wrk.format("GET", "%s", headers)
+end
+"""
+
+
+def _wrk(port: int, path: str, tokens: list[str], connections: int, seconds: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(LUA % (", ".join(f'"{t}"' for t in tokens), path))
+        script = fh.name
+    try:
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script]
+        out = subprocess.run(
+            [*command, f"http://127.0.0.1:{port}{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        Path(script).unlink()
+    return _parse_wrk(out)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _parse_wrk(out: str) -> dict[str, Any]:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = {
+        f"p{p}_ms": round(_ms(v), 3)
+        for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.MULTILINE)
+    }
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "requests_per_s": rps,
+        "latency": latency,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(0) if errors else None,
+    }
+
+
+def drive(port: int, path: str, tokens: list[str], connections: int, seconds: int) -> Any:
+    """Load `path` with wrk, or with the Python load generator when wrk is missing."""
+    if shutil.which("wrk"):
+        return {"tool": "wrk", **_wrk(port, path, tokens, connections, seconds)}
+    from bench.loadgen import load
+
+    found = load(port, path, list(tokens) or [None], connections, seconds)
+    return {"tool": "python", **found}
+
+
+def post_latency(port: int, tokens: list[str], count: int, seed: int) -> dict[str, Any]:
+    """Sequential POST /api/v1/statuses by random demo accounts (client-side latency)."""
+    rng = random.Random(seed)
+    times = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        for i in range(count + 20):
+            token = rng.choice(tokens)
+            body = {"status": f"benchmark post {i} about #agora and @demo{rng.randrange(100)}"}
+            started = time.perf_counter()
+            r = client.post(
+                "/api/v1/statuses", data=body, headers={"Authorization": f"Bearer {token}"}
+            )
+            elapsed = time.perf_counter() - started
+            r.raise_for_status()
+            if i >= 20:  # warm-up
+                times.append(elapsed)
+    return latency_stats(times)
+
+
+async def _pending_jobs(url: str) -> int:
+    from agora.db.engine import Database
+    from agora.db.models import Job
+
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(Job)) or 0)
+    finally:
+        await db.dispose()
+
+
+async def measure(data: Dataset, args: Any) -> dict[str, Any]:
+    """Run the HTTP benchmarks against a server on the data set."""
+    from agora.db.engine import Database
+
+    db = Database(data.url)
+    try:
+        people = await viewers(db, 200, args.seed)
+    finally:
+        await db.dispose()
+    tokens = await tokens_for(data.url, people)
+    with server(data.url) as port:
+        drive(port, HOME, tokens, args.connections, 3)  # warm-up
+        drive(port, PING, [], args.connections, 2)
+        ping = drive(port, PING, [], args.connections, args.seconds)
+        home = drive(port, HOME, tokens, args.connections, args.seconds)
+        posts = post_latency(port, tokens, args.post_requests, args.seed)
+        for _ in range(300):  # let the in-process worker finish the fan-out
+            if not await _pending_jobs(data.url):
+                break
+            time.sleep(0.1)
+    return {
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "ping": ping,
+        "home_timeline_40": home,
+        "home_to_ping_ratio": round(home["requests_per_s"] / ping["requests_per_s"], 3),
+        "post_status": posts,
+    }
+
+
+async def main() -> None:
+    """Entry point."""
+    p = parser(__doc__ or "")
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--post-requests", type=int, default=300)
+    args = p.parse_args()
+    async with dataset(args) as data:
+        metrics = await measure(data, args)
+    emit(
+        "http",
+        data,
+        metrics,
+        {
+            "home_ping_ratio_ge_0_4": metrics["home_to_ping_ratio"] >= 0.4,
+            "post_p50_le_10ms": metrics["post_status"]["p50_ms"] <= 10,
+        },
+    )
+
+
+if __name__ == "__main__":
+    run(main())
