@@ -15,12 +15,22 @@ from fastapi.staticfiles import StaticFiles
 from agora import __version__
 from agora.api.errors import install_error_handlers
 from agora.api.json import JSON
-from agora.api.routes import accounts, instance, notifications, oauth, statuses, timelines
+from agora.api.routes import (
+    accounts,
+    data_reuse,
+    datasets,
+    instance,
+    notifications,
+    oauth,
+    statuses,
+    timelines,
+)
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
 from agora.jobs import handlers  # noqa: F401 - registers every job handler
 from agora.jobs.worker import Worker
+from agora.web import pages, site_files
 from agora.web.render import STATIC, render
 
 log = logging.getLogger("agora")
@@ -76,7 +86,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         ],
     )
     install_error_handlers(app)
-    for module in (oauth, accounts, statuses, timelines, notifications, instance):
+    routers = (oauth, accounts, statuses, timelines, notifications, instance, data_reuse, datasets)
+    for module in (*routers, site_files, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -21,8 +22,12 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Manage people's accounts.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect the background job queue.", invoke_without_command=True)
+consent_app = typer.Typer(help="People's data-reuse choices.", no_args_is_help=True)
+export_app = typer.Typer(help="Consented dataset exports.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(consent_app, name="consent")
+app.add_typer(export_app, name="export")
 console = Console()
 T = TypeVar("T")
 
@@ -272,6 +277,111 @@ def demo(
         f"{summary.posts} posts, {summary.favourites} likes, {summary.feed_entries} feed "
         f"entries in {summary.seconds:.1f}s; sign in as demo0 / password"
     )
+
+
+@consent_app.command("show")
+def consent_show(username: str) -> None:
+    """A person's data-reuse choices (explicit and effective) and their consent log."""
+    from agora.data import consent
+    from agora.social.accounts import find_by_username
+
+    async def go(db: Database) -> Any:
+        async with db.session() as session:
+            account = await find_by_username(session, username)
+            if account is None:
+                return None
+            return account, await consent.account_log(session, account.id)
+
+    found = _run(go)
+    if found is None:
+        _fail(f"no account @{username}")
+    account, log = found
+    table = Table("category", "choice", "applies now", "since", title=f"@{account.username}")
+    for category in consent.Category:
+        chosen = consent.intent(account, category)
+        since = (account.data_reuse or {}).get(category.value, {}).get("updatedAt", "")
+        applies = "allow" if consent.allows(account, category) else "deny"
+        label = "unset" if chosen is None else ("allow" if chosen else "deny")
+        table.add_row(category.value, label, applies, since)
+    console.print(table)
+    history = Table("log id", "when", "category", "post", "allow", title="consent log")
+    for event in log:
+        when = event.created_at.isoformat(timespec="seconds")
+        history.add_row(
+            str(event.id), when, event.category, str(event.post_id or ""), str(event.allow)
+        )
+    console.print(history)
+
+
+@export_app.command("dataset")
+def export_dataset(
+    purpose: Annotated[str, typer.Option(help="genai-text, genai-images, research or archive")],
+    out: Annotated[Path, typer.Option(help="an empty directory to write the dataset into")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl")] = "parquet",
+    with_media: Annotated[bool, typer.Option(help="include images (genai-images)")] = False,
+) -> None:
+    """Export the public posts whose authors allowed PURPOSE, with manifest, dataset card and
+    withdrawal list."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from agora.data.export import export_dataset as run_export
+    from agora.social.errors import DomainError
+
+    if fmt not in ("parquet", "jsonl"):
+        _fail("--format must be parquet or jsonl")
+    if with_media:
+        _fail(
+            "media attachments do not exist on this instance yet; export text without --with-media"
+        )
+
+    async def go(db: Database) -> Any:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        ) as bar:
+            task = bar.add_task("posts checked: 0", total=None)
+            seen = 0
+
+            def advance(count: int) -> None:
+                nonlocal seen
+                seen += count
+                bar.update(task, description=f"posts checked: {seen}")
+
+            return await run_export(db, purpose, out, fmt=fmt, progress=advance)  # type: ignore[arg-type]
+
+    try:
+        manifest = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    counts = manifest["counts"]
+    console.print(
+        f"[green]exported[/green] {counts['posts']} posts by {counts['accounts']} people to {out} "
+        f"({len(manifest['shards'])} shard(s), {counts['withdrawn']} withdrawn ids, "
+        f"{counts['skipped_duplicates']} duplicates dropped)"
+    )
+
+
+@export_app.command("grant")
+def export_grant(name: str) -> None:
+    """Give a lab read access to the published datasets: an app with the `read:datasets`
+    scope and a token for it, printed once."""
+    from agora.auth import oauth
+
+    async def go(db: Database) -> Any:
+        async with db.session(write=True) as session:
+            client = await oauth.register_app(
+                session,
+                name=name,
+                redirect_uris=oauth.OOB,
+                scopes="read:datasets",
+                website=None,
+                trusted=True,
+            )
+            issued = await oauth.issue_token(session, client, None, ["read:datasets"])
+            return client, issued
+
+    client, issued = _run(go)
+    console.print(f"client_id     {client.client_id}\nclient_secret {client.client_secret}")
+    console.print(f"access_token  {issued.token}  (scope read:datasets)")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,30 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
+)
+
+# User agents of crawlers that collect training data (robots.txt keeps them out by default).
+AI_CRAWLERS = (
+    "GPTBot",
+    "ClaudeBot",
+    "anthropic-ai",
+    "CCBot",
+    "Google-Extended",
+    "Applebot-Extended",
+    "Meta-ExternalAgent",
+    "PerplexityBot",
+    "Bytespider",
+    "cohere-ai",
+    "Amazonbot",
+    "Diffbot",
+    "omgili",
+    "Timpibot",
 )
 
 
@@ -37,6 +56,14 @@ class Settings(BaseSettings):
     job_max_attempts: int = 8
     assistant_username: str = "assistant"
     redis_url: str | None = None
+    # Site-wide AI-use signals (robots.txt, tdmrep.json). A person's own deny always wins.
+    ai_training_default: bool = False
+    search_indexing: bool = True
+    tdm_reservation: bool = True
+    tdm_policy_url: str | None = None
+    ai_crawlers: list[str] = Field(default_factory=lambda: list(AI_CRAWLERS))
+    # Dataset exports: the licence named in the dataset card.
+    dataset_license: str = "other"
     log_level: str = "info"
 
     @classmethod

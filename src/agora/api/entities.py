@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from agora.config import get_settings
+from agora.data import consent
 from agora.db.models import Account, Notification, PostEdit
 from agora.social.hydrate import PostView
 from agora.social.relationships import Relationship
@@ -62,6 +63,7 @@ def account_json(account: Account, *, source: bool = False) -> dict[str, Any]:
         "fields": [
             {"name": f["name"], "value": f["value"], "verified_at": None} for f in account.fields
         ],
+        "agora": {"data_reuse": consent.public_intents(account)},
     }
     if source:
         data["source"] = {
@@ -128,6 +130,7 @@ def status_json(
         "card": None,
         "poll": None,
         "quote": _quote(view, viewer_id, accounts),
+        "agora": {"no_ai_reuse": post.no_ai_reuse, "ai_generated": post.ai_generated},
     }
     if own:
         data["pinned"] = view.pinned

@@ -50,8 +50,10 @@ async def register_app(
     redirect_uris: str | list[str],
     scopes: str | None,
     website: str | None,
+    trusted: bool = False,
 ) -> OAuthApp:
-    """Register a client application. Commits."""
+    """Register a client application. Commits. Only a `trusted` registration (by an admin,
+    from the CLI) may ask for admin-granted scopes such as `read:datasets`."""
     uris = redirect_uris if isinstance(redirect_uris, list) else redirect_uris.split()
     if not name or not name.strip():
         raise Invalid("Validation failed: Application name can't be blank")
@@ -61,7 +63,7 @@ async def register_app(
         if uri != OOB and ("://" not in uri or any(c.isspace() for c in uri)):
             raise Invalid("Validation failed: Redirect URI must be an absolute URI")
     requested = parse_scopes(scopes)
-    unknown = [s for s in requested if not is_known(s)]
+    unknown = [s for s in requested if not is_known(s, trusted=trusted)]
     if unknown:
         raise Invalid(f"Validation failed: Scopes are invalid: {' '.join(unknown)}")
     app = OAuthApp(

@@ -45,6 +45,10 @@ FOLLOW_COVERS = {
     "write:mutes",
 }
 
+# Scopes no one can ask for: only an admin grants them (`agora export grant`), and no broader
+# scope covers them. `read:datasets` lets a lab read the published dataset exports.
+ADMIN_GRANTED = {"read:datasets"}
+
 
 def parse_scopes(value: str | None, default: str = "read") -> list[str]:
     """Split a scope string (space or plus separated) and keep order without duplicates."""
@@ -52,8 +56,10 @@ def parse_scopes(value: str | None, default: str = "read") -> list[str]:
     return list(dict.fromkeys(raw))
 
 
-def is_known(scope: str) -> bool:
-    """True when `scope` is one we understand."""
+def is_known(scope: str, *, trusted: bool = False) -> bool:
+    """True when `scope` is one we understand (admin-granted ones only when `trusted`)."""
+    if scope in ADMIN_GRANTED:
+        return trusted
     if scope in TOP_LEVEL:
         return True
     head, _, tail = scope.rpartition(":")
@@ -64,6 +70,8 @@ def satisfies(granted: list[str] | set[str], required: str) -> bool:
     """True when the granted scopes include `required` (a top-level scope covers its parts)."""
     if required in granted:
         return True
+    if required in ADMIN_GRANTED:
+        return False
     top = required.split(":", 1)[0]
     if top in granted:
         return True

@@ -83,6 +83,9 @@ class Account(Base):
     following_count: Mapped[int] = mapped_column(Integer, default=0)
     statuses_count: Mapped[int] = mapped_column(Integer, default=0)
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Current data-reuse intents, {category: {"allow": bool, "updatedAt": iso}}; a category
+    # left out is unset. Written only by agora.data.consent, which also appends to consent_log.
+    data_reuse: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (
         # The visibility rule asks "is this author suspended?" for every post it checks; with
@@ -170,6 +173,8 @@ class Post(Base):
     reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
     favourites_count: Mapped[int] = mapped_column(Integer, default=0)
     application_id: Mapped[int | None] = mapped_column(ID)
+    no_ai_reuse: Mapped[bool] = mapped_column(Boolean, default=False)  # per-post override
+    ai_generated: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         Index("ix_posts_account_id_id", "account_id", "id"),
@@ -339,3 +344,57 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (Index("ix_jobs_state_run_at", "state", "run_at"),)
+
+
+class ConsentEvent(Base):
+    """The append-only consent log: every change of an account's data-reuse intent
+    (`post_id` null) or of a post's "no AI reuse" override (`category` = "noAiReuse").
+    `allow` is True, False, or None for "unset" / override removed."""
+
+    __tablename__ = "consent_log"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    post_id: Mapped[int | None] = mapped_column(ID)
+    category: Mapped[str] = mapped_column(String(40))
+    allow: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DatasetExport(Base):
+    """One run of `agora export dataset`: what it was for and what it contained."""
+
+    __tablename__ = "dataset_exports"
+    id: Mapped[int] = _id_col()
+    purpose: Mapped[str] = mapped_column(String(30), index=True)
+    snapshot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    consent_position: Mapped[int] = mapped_column(ID)  # last consent_log id it honoured
+    posts_count: Mapped[int] = mapped_column(Integer, default=0)
+    accounts_count: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn_count: Mapped[int] = mapped_column(Integer, default=0)
+    directory: Mapped[str] = mapped_column(Text)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DatasetExportAccount(Base):
+    """Which accounts an export included and how many of their posts (transparency)."""
+
+    __tablename__ = "dataset_export_accounts"
+    export_id: Mapped[int] = _fk("dataset_exports.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+    posts_count: Mapped[int] = mapped_column(Integer)
+
+
+class DatasetExportPost(Base):
+    """Which posts an export included (the base of later withdrawal lists)."""
+
+    __tablename__ = "dataset_export_posts"
+    export_id: Mapped[int] = _fk("dataset_exports.id", primary_key=True)
+    post_id: Mapped[int] = mapped_column(ID, primary_key=True)
+
+
+class InstanceSecret(Base):
+    """Secrets the instance keeps for itself (e.g. the salt of pseudonymous dataset ids)."""
+
+    __tablename__ = "instance_secrets"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
+from agora.data import consent
 from agora.db.models import (
     Account,
     HomeFeedEntry,
@@ -46,6 +47,7 @@ class Draft:
     language: str | None = None
     in_reply_to_id: int | None = None
     quote_id: int | None = None
+    no_ai_reuse: bool | None = None  # None on an edit: keep the post's current choice
 
 
 async def get_visible_post(session: AsyncSession, viewer_id: int | None, post_id: int) -> Post:
@@ -132,6 +134,8 @@ async def _write_post(
         in_reply_to_account_id=parent.account_id if parent else None,
         thread_root_id=(parent.thread_root_id or parent.id) if parent else None,
         application_id=application_id,
+        no_ai_reuse=bool(draft.no_ai_reuse),
+        ai_generated=False,
         replies_count=0,
         reblogs_count=0,
         favourites_count=0,
@@ -144,6 +148,7 @@ async def _write_post(
         await session.flush()
     await _index_post(session, post, fresh=True)
     await _count_new_post(session, author.id, parent, visibility)
+    consent.log_post_override(session, post, None)
     enqueue(session, "distribute_post", {"post_id": post.id})
     return post
 
@@ -230,6 +235,9 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     post.sensitive = bool(draft.sensitive or draft.spoiler_text)
     if draft.language:
         post.language = draft.language
+    if draft.no_ai_reuse is not None:
+        previous, post.no_ai_reuse = post.no_ai_reuse, draft.no_ai_reuse
+        consent.log_post_override(session, post, previous)
     post.content_html = await _link_text(session, post, draft.text)
     post.edited_at = now
     edit = _snapshot(post, now)

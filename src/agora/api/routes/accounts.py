@@ -17,6 +17,7 @@ from agora.api.params import Params, body, openapi_body
 from agora.auth import oauth
 from agora.auth.oauth import Credentials
 from agora.config import get_settings
+from agora.data.signals import account_signals
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute
 from agora.social import accounts as accounts_service
 from agora.social import relationships as rel
@@ -124,7 +125,8 @@ async def relationships(
 
 @router.get("/accounts/{account_id}")
 async def get_one(session: SessionDep, account_id: str) -> JSON:
-    return JSON(account_json(await get_account(session, id_param(account_id))))
+    account = await get_account(session, id_param(account_id))
+    return JSON(account_json(account), headers=account_signals(account).headers)
 
 
 def _flag(value: str | None) -> bool:
@@ -148,9 +150,12 @@ async def statuses(
     f = ProfileFilter(
         _flag(exclude_replies), _flag(exclude_reblogs), _flag(only_media), _flag(pinned), tagged
     )
-    found = await account_statuses(session, viewer, id_param(account_id), page, f)
+    account = await get_account(session, id_param(account_id))
+    found = await account_statuses(session, viewer, account.id, page, f)
     items = await present.statuses(session, viewer, found.ids)
-    return paged(request, items, found.next_max_id, found.prev_min_id)
+    response = paged(request, items, found.next_max_id, found.prev_min_id)
+    response.headers.update(account_signals(account).headers)
+    return response
 
 
 async def _pair_list(

@@ -14,6 +14,7 @@ from agora.api.errors import ApiError
 from agora.api.json import JSON
 from agora.api.links import paged
 from agora.api.params import Params, body, openapi_body
+from agora.data.signals import post_signals
 from agora.db.models import Account
 from agora.social import interactions, posts, timelines
 from agora.social.hydrate import load_posts
@@ -34,6 +35,7 @@ class StatusForm(Params):
     language: str | None = None
     media_ids: list[str] = Field(default_factory=list)
     scheduled_at: str | None = None
+    no_ai_reuse: bool | None = None  # Agora: keep this post out of every AI reuse
 
 
 def _opt_id(value: str | None) -> int | None:
@@ -49,6 +51,7 @@ def _draft(form: StatusForm) -> posts.Draft:
         language=form.language or None,
         in_reply_to_id=_opt_id(form.in_reply_to_id),
         quote_id=_opt_id(form.quoted_status_id),
+        no_ai_reuse=form.no_ai_reuse,
     )
 
 
@@ -79,7 +82,8 @@ async def show(
 ) -> JSON:
     viewer = me.id if me else None
     post = await posts.get_visible_post(session, viewer, id_param(status_id))
-    return JSON(await present.status(session, viewer, post.id))
+    data = await present.status(session, viewer, post.id)
+    return JSON(data, headers=(await post_signals(session, post)).headers)
 
 
 @router.put("/{status_id}", openapi_extra=openapi_body(StatusForm))

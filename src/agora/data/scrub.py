@@ -1,0 +1,48 @@
+"""Cleaning a post's text before it enters a dataset: mentions of people who did not consent
+become a placeholder; e-mail addresses and phone numbers are removed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container
+
+from agora.social.text import MENTION_RE
+
+MENTION_PLACEHOLDER = "@[user]"
+EMAIL_PLACEHOLDER = "[email]"
+PHONE_PLACEHOLDER = "[phone]"
+
+EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Digits in groups, optionally with a leading + and brackets: "+1 (415) 555-0100",
+# "020 7946 0958", "4155550100". `_phone` decides from the digit count.
+PHONE_RE = re.compile(
+    r"(?<![\w+])\+?(?:\(\d{1,4}\)|\d{1,4})(?:[\s.-]?(?:\(\d{1,4}\)|\d{1,5})){1,5}(?!\w)"
+)
+
+
+DATE_RE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")
+
+
+def _phone(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    if DATE_RE.fullmatch(raw):
+        return raw
+    digits = sum(ch.isdigit() for ch in raw)
+    separated = raw.startswith("+") or any(ch in raw for ch in " .-()")
+    if (separated and 7 <= digits <= 15) or 10 <= digits <= 15:
+        return PHONE_PLACEHOLDER
+    return raw
+
+
+def scrub(text: str, consenting_usernames: Container[str]) -> str:
+    """`text` with non-consenting (or remote) mentions, e-mail addresses and phone numbers
+    replaced. `consenting_usernames` holds lower-cased local usernames."""
+
+    def mention(match: re.Match[str]) -> str:
+        if match.group(2) is None and match.group(1).lower() in consenting_usernames:
+            return match.group(0)
+        return MENTION_PLACEHOLDER
+
+    text = MENTION_RE.sub(mention, text)
+    text = EMAIL_RE.sub(EMAIL_PLACEHOLDER, text)
+    return PHONE_RE.sub(_phone, text)

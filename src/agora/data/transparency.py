@@ -1,0 +1,79 @@
+"""Where my data went: the exports that included a person, and the published exports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import DatasetExport, DatasetExportAccount, DatasetExportPost, Post
+from agora.social.errors import NotFound
+
+
+@dataclass
+class Inclusion:
+    """One export that included some of a person's posts."""
+
+    export_id: int
+    purpose: str
+    snapshot_at: datetime
+    posts: int
+    withdrawn_since: int  # of those posts, how many later exports of the purpose left out
+
+
+async def exports_including(session: AsyncSession, account_id: int) -> list[Inclusion]:
+    """Every export that included `account_id`, newest first."""
+    rows = (
+        await session.execute(
+            select(DatasetExport, DatasetExportAccount.posts_count)
+            .join(DatasetExportAccount, DatasetExportAccount.export_id == DatasetExport.id)
+            .where(DatasetExportAccount.account_id == account_id)
+            .order_by(DatasetExport.id.desc())
+        )
+    ).all()
+    latest = await _latest_by_purpose(session)
+    out = []
+    for export, count in rows:
+        newest = latest[export.purpose]
+        gone = 0 if newest == export.id else await _left_out(session, export.id, newest, account_id)
+        out.append(Inclusion(export.id, export.purpose, export.snapshot_at, count, gone))
+    return out
+
+
+async def _latest_by_purpose(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(DatasetExport.purpose, func.max(DatasetExport.id)).group_by(DatasetExport.purpose)
+    )
+    return {purpose: export_id for purpose, export_id in rows}
+
+
+async def _left_out(session: AsyncSession, export_id: int, newest: int, account_id: int) -> int:
+    """How many of the account's posts in `export_id` the `newest` export no longer has."""
+    then = DatasetExportPost.__table__.alias("then")
+    now = DatasetExportPost.__table__.alias("now")
+    query = (
+        select(func.count())
+        .select_from(then)
+        .join(Post, Post.id == then.c.post_id)
+        .outerjoin(now, (now.c.post_id == then.c.post_id) & (now.c.export_id == newest))
+        .where(
+            then.c.export_id == export_id, Post.account_id == account_id, now.c.post_id.is_(None)
+        )
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def published_exports(session: AsyncSession) -> list[DatasetExport]:
+    """Every finished export (one with a manifest), newest first."""
+    rows = await session.scalars(select(DatasetExport).order_by(DatasetExport.id.desc()))
+    return [row for row in rows if row.manifest]
+
+
+async def get_export(session: AsyncSession, export_id: int) -> DatasetExport:
+    """A finished export; NotFound otherwise."""
+    row = await session.get(DatasetExport, export_id)
+    if row is None or not row.manifest:
+        raise NotFound()
+    return row
