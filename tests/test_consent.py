@@ -129,3 +129,28 @@ async def test_replay_matches_current_state(db, make_person):
     assert then.may_use(person.id, 1, Category.GENAI_TEXT) is True
     assert now.may_use(person.id, 1, Category.GENAI_TEXT) is False
     assert now.may_use(person.id, 1, Category.ASSISTANT) is True
+
+
+async def test_assistant_reads_only_what_authors_allow(client, db, make_person):
+    """A post whose author turned the assistant off, or that opts out of AI reuse, never
+    reaches the assistant's context; everything else does by default."""
+    ids = {}
+    for name, choice, override in [
+        ("open", None, False),
+        ("closed", False, False),
+        ("optout", None, True),
+        ("explicit", True, False),
+    ]:
+        person = await make_person(name)
+        if choice is not None:
+            await client.patch(URL, json={"assistantContext": choice}, headers=person.headers)
+        r = await client.post(
+            "/api/v1/statuses",
+            json={"status": f"{name} says hi", "no_ai_reuse": override},
+            headers=person.headers,
+        )
+        ids[name] = int(r.json()["id"])
+    async with db.session() as session:
+        usable = await consent.usable_post_ids(session, Category.ASSISTANT, ids.values())
+        assert await consent.usable_post_ids(session, Category.ASSISTANT, []) == set()
+    assert usable == {ids["open"], ids["explicit"]}

@@ -82,6 +82,22 @@ def allowed_sql(category: Category, account: Any = Account, post: Any = Post) ->
     return rule
 
 
+async def usable_post_ids(
+    session: AsyncSession, category: Category, post_ids: Iterable[int]
+) -> set[int]:
+    """Of `post_ids`, those whose author and own override allow `category` (one query). The
+    assistant calls this with `Category.ASSISTANT` before any post enters its context."""
+    wanted = list(post_ids)
+    if not wanted:
+        return set()
+    query = (
+        select(Post.id)
+        .join(Account, Account.id == Post.account_id)
+        .where(Post.id.in_(wanted), allowed_sql(category))
+    )
+    return set((await session.scalars(query)).all())
+
+
 def public_intents(account: Account) -> dict[str, dict[str, Any]]:
     """The explicit intents in the Bluesky shape: {category: {"allow", "updatedAt"}}; unset
     categories are left out."""

@@ -64,7 +64,10 @@ class ShardWriter:
             self.shards[-1].rows += len(chunk)
 
     def close(self) -> list[Shard]:
-        """Finish the last shard, give every shard its final name, size and sha256."""
+        """Finish the last shard, give every shard its final name, size and sha256. An empty
+        dataset still gets one (empty) shard, so readers find its schema."""
+        if not self.shards:
+            self._open_next()
         self._close_current()
         total = len(self.shards)
         for index, shard in enumerate(self.shards):
