@@ -44,6 +44,26 @@ async def test_locked_account_follow_request_flow(client, make_person, run_jobs)
     assert rel[0]["following"] is True and rel[0]["requested"] is False
     r = await client.post(f"/api/v1/follow_requests/{bob.id}/reject", headers=alice.headers)
     assert r.status_code == 404  # nothing pending any more
+    # as on Mastodon: the answered request's notification goes, and no `follow` one comes
+    assert (await client.get("/api/v1/notifications", headers=alice.headers)).json() == []
+
+
+async def test_follow_requests_count_and_withdrawn_request(client, make_person, run_jobs):
+    alice = await make_person("alice", locked=True)
+    bob, carol = await make_person("bob"), await make_person("carol")
+    for person in (bob, carol):
+        await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=person.headers)
+    me = await client.get("/api/v1/accounts/verify_credentials", headers=alice.headers)
+    assert me.json()["source"]["follow_requests_count"] == 2
+    await client.post(f"/api/v1/accounts/{alice.id}/unfollow", headers=bob.headers)  # withdrawn
+    await run_jobs()  # bob's notify job finds no request left and creates nothing
+    notes = (await client.get("/api/v1/notifications", headers=alice.headers)).json()
+    assert [(n["type"], n["account"]["id"]) for n in notes] == [("follow_request", str(carol.id))]
+    await client.post(f"/api/v1/accounts/{carol.id}/block", headers=alice.headers)
+    await client.post(f"/api/v1/accounts/{carol.id}/unblock", headers=alice.headers)
+    assert (await client.get("/api/v1/notifications", headers=alice.headers)).json() == []
+    me = await client.get("/api/v1/accounts/verify_credentials", headers=alice.headers)
+    assert me.json()["source"]["follow_requests_count"] == 0
 
 
 async def test_reject_follow_request(client, make_person):

@@ -28,8 +28,11 @@ def _static(path: str) -> str:
     return f"{get_settings().base_url}/static/{path}"
 
 
-def account_json(account: Account, *, source: bool = False) -> dict[str, Any]:
-    """The Account entity (with `source` for the owner's own credentials)."""
+def account_json(
+    account: Account, *, source: bool = False, follow_requests: int = 0
+) -> dict[str, Any]:
+    """The Account entity (with `source` for the owner's own credentials, where
+    `follow_requests` is the number of requests waiting for an answer)."""
     base = get_settings().base_url
     url = f"{base}/@{account.username}"
     data: dict[str, Any] = {
@@ -75,7 +78,10 @@ def account_json(account: Account, *, source: bool = False) -> dict[str, Any]:
                 {"name": f["name"], "value": f["value"], "verified_at": None}
                 for f in account.fields
             ],
-            "follow_requests_count": 0,
+            "follow_requests_count": follow_requests,
+            "hide_collections": False,
+            "discoverable": account.discoverable,
+            "indexable": account.discoverable,
         }
         data["role"] = {
             "id": "-99",

@@ -7,7 +7,17 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Block, Follow, Mention, Mute, Notification, Post, utcnow
+from agora.db.models import (
+    Account,
+    Block,
+    Follow,
+    FollowRequest,
+    Mention,
+    Mute,
+    Notification,
+    Post,
+    utcnow,
+)
 from agora.db.upsert import insert_ignore
 from agora.jobs.queue import job_handler
 from agora.social.errors import NotFound
@@ -70,7 +80,12 @@ async def create_notification(
 
 @job_handler("notify")
 async def notify_job(session: AsyncSession, payload: dict[str, Any]) -> None:
-    """Job: create one notification (favourite, reblog, follow, follow_request)."""
+    """Job: create one notification (favourite, reblog, follow, follow_request); none for a
+    follow request answered or withdrawn before the job ran."""
+    if payload["type"] == "follow_request" and not await session.scalar(
+        select(FollowRequest.id).where(FollowRequest.id == payload["activity_id"])
+    ):
+        return
     await create_notification(session, **payload)
 
 

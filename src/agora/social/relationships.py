@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Block, Follow, FollowRequest, Mute, utcnow
+from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
 from agora.jobs.queue import enqueue
@@ -29,6 +29,7 @@ class Relationship:
     blocked_by: bool = False
     muting: bool = False
     muting_notifications: bool = False
+    domain_blocking: bool = False  # no federation yet, so never
     requested: bool = False
     requested_by: bool = False
     endorsed: bool = False
@@ -177,7 +178,13 @@ def _follow_notice(kind: str, to: int, by: int, activity_id: int) -> dict[str, o
 
 
 async def _create_follow(
-    session: AsyncSession, follower: int, target: int, reblogs: bool, notify: bool
+    session: AsyncSession,
+    follower: int,
+    target: int,
+    reblogs: bool,
+    notify: bool,
+    *,
+    announce: bool = True,
 ) -> None:
     follow_id = new_id()
     inserted = await session.execute(
@@ -192,7 +199,8 @@ async def _create_follow(
     if inserted.rowcount:
         await _adjust_follow_counts(session, follower, target, 1)
         enqueue(session, "merge_into_feed", {"account_id": follower, "target_account_id": target})
-        enqueue(session, "notify", _follow_notice("follow", target, follower, follow_id))
+        if announce:
+            enqueue(session, "notify", _follow_notice("follow", target, follower, follow_id))
 
 
 async def _remove_follow(session: AsyncSession, follower: int, target: int) -> bool:
@@ -209,11 +217,7 @@ async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> Non
     """Stop following (or withdraw a follow request). Commits."""
     target = await get_account(session, target_id)
     await _remove_follow(session, actor.id, target.id)
-    await session.execute(
-        delete(FollowRequest).where(
-            FollowRequest.account_id == actor.id, FollowRequest.target_account_id == target.id
-        )
-    )
+    await _drop_requests(session, (actor.id, target.id))
     await session.commit()
 
 
@@ -235,10 +239,39 @@ async def answer_follow_request(
     )
     if request is None:
         raise NotFound()
-    await session.delete(request)
-    if accept:
-        await _create_follow(session, requester_id, actor.id, request.show_reblogs, request.notify)
+    reblogs, notify = request.show_reblogs, request.notify
+    await _drop_requests(session, (requester_id, actor.id))
+    if accept:  # the target said yes: no `follow` notification for it, as on Mastodon
+        await _create_follow(session, requester_id, actor.id, reblogs, notify, announce=False)
     await session.commit()
+
+
+async def pending_requests_count(session: AsyncSession, account_id: int, cap: int = 40) -> int:
+    """Follow requests waiting for the account's answer, counted up to `cap` as Mastodon does."""
+    waiting = (
+        select(FollowRequest.id)
+        .where(FollowRequest.target_account_id == account_id)
+        .limit(cap)
+        .subquery()
+    )
+    return int(await session.scalar(select(func.count()).select_from(waiting)) or 0)
+
+
+async def _drop_requests(session: AsyncSession, *pairs: tuple[int, int]) -> None:
+    """Delete the pending requests (requester, target) and their `follow_request`
+    notifications, so clients offer no accept button for a request that is gone."""
+    for requester, target in pairs:
+        match = and_(
+            FollowRequest.account_id == requester, FollowRequest.target_account_id == target
+        )
+        await session.execute(
+            delete(Notification).where(
+                Notification.account_id == target,
+                Notification.type == "follow_request",
+                Notification.activity_id.in_(select(FollowRequest.id).where(match)),
+            )
+        )
+        await session.execute(delete(FollowRequest).where(match))
 
 
 async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
@@ -248,20 +281,7 @@ async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
         raise Invalid("Validation failed: You cannot block yourself")
     await _remove_follow(session, actor.id, target.id)
     await _remove_follow(session, target.id, actor.id)
-    await session.execute(
-        delete(FollowRequest).where(
-            or_(
-                and_(
-                    FollowRequest.account_id == actor.id,
-                    FollowRequest.target_account_id == target.id,
-                ),
-                and_(
-                    FollowRequest.account_id == target.id,
-                    FollowRequest.target_account_id == actor.id,
-                ),
-            )
-        )
-    )
+    await _drop_requests(session, (actor.id, target.id), (target.id, actor.id))
     await session.execute(
         insert_ignore(session, Block).values(
             id=new_id(), account_id=actor.id, target_account_id=target.id

@@ -68,9 +68,15 @@ async def sign_up(
     )
 
 
+async def _credential_account(session: SessionDep, me: Account) -> JSON:
+    """The CredentialAccount entity: the caller's account with its `source`."""
+    waiting = await rel.pending_requests_count(session, me.id)
+    return JSON(account_json(me, source=True, follow_requests=waiting))
+
+
 @router.get("/accounts/verify_credentials")
-async def verify_credentials(me: Account = caller("read:accounts")) -> JSON:
-    return JSON(account_json(me, source=True))
+async def verify_credentials(session: SessionDep, me: Account = caller("read:accounts")) -> JSON:
+    return await _credential_account(session, me)
 
 
 class ProfileForm(Params):
@@ -94,7 +100,7 @@ async def update_credentials(
         items = [attrs[k] for k in sorted(attrs, key=_index)] if isinstance(attrs, dict) else attrs
         changes["fields"] = items
     await accounts_service.update_profile(session, me, changes)
-    return JSON(account_json(me, source=True))
+    return await _credential_account(session, me)
 
 
 def _index(key: str) -> int:

@@ -78,6 +78,7 @@ async def instance_v1(session: SessionDep) -> JSON:
 
 
 @router.get("/api/v2/instance")
+@router.get("/api/v2/instance/", include_in_schema=False)  # Mastodon.py asks with the slash
 async def instance_v2(session: SessionDep) -> JSON:
     s = get_settings()
     users, _ = await instance_stats(session)
