@@ -30,6 +30,7 @@ from agora.db.engine import Database
 from agora.db.migrate import upgrade
 from agora.db.models import (
     Account,
+    ConsentEvent,
     Favourite,
     Follow,
     HomeFeedEntry,
@@ -184,6 +185,32 @@ async def _check_absent(db: Database, users: int) -> None:
         raise DemoError(f"demo data already present (@{taken} exists); use a fresh database")
 
 
+# Share of demo people who chose allow / deny for each category (the rest leave it unset).
+DEMO_INTENTS = {
+    "syntheticContentGeneration": (0.30, 0.20),
+    "syntheticImageGeneration": (0.15, 0.25),
+    "bulkDataset": (0.20, 0.20),
+    "publicAccessArchive": (0.40, 0.05),
+    "assistantContext": (0.0, 0.10),
+}
+
+
+def demo_intents(rng: random.Random) -> dict[str, bool]:
+    """One demo person's explicit data-reuse choices."""
+    chosen = {}
+    for category, (allow, deny) in DEMO_INTENTS.items():
+        roll = rng.random()
+        if roll < allow:
+            chosen[category] = True
+        elif roll < allow + deny:
+            chosen[category] = False
+    return chosen
+
+
+def _iso(ms: int) -> str:
+    return _dt(ms).isoformat(timespec="milliseconds")[:23] + "Z"
+
+
 class _Seeder:
     """Turns the plan into rows and bulk-inserts them, table by table."""
 
@@ -198,6 +225,8 @@ class _Seeder:
         self.account_ids = unique_ids(plan.account_ms)
         self.post_ids = [new_id(at_ms=ms) for ms in plan.posts.ms]
         self.tag_ids = unique_ids([plan.now_ms - 90 * 86_400_000] * len(TAGS))
+        choices = random.Random(plan.users)  # its own stream: the plan's draws stay the same
+        self.intents = [demo_intents(choices) for _ in range(plan.users)]
 
     async def _bulk(self, table: Table, rows: Iterable[dict[str, Any]], total: int) -> int:
         """executemany in batches of BATCH rows, committing every ROWS_PER_TRANSACTION, with
@@ -233,8 +262,9 @@ class _Seeder:
         await self.conn.commit()
 
     async def write_graph(self) -> None:
-        """Accounts (with their counters), users, follows."""
+        """Accounts (with their counters and data-reuse choices), users, follows."""
         await self._bulk(Account.__table__, self._account_rows(), self.plan.users)
+        await self._bulk(ConsentEvent.__table__, self._consent_rows(), self.plan.users)
         password_hash = hash_password(PASSWORD)
         users = (
             {
@@ -278,6 +308,26 @@ class _Seeder:
                 "following_count": len(self.plan.following[a]),
                 "statuses_count": statuses[a],
                 "last_status_at": _dt(last[a]) if last[a] != NONE else None,
+                "data_reuse": {
+                    c: {"allow": allow, "updatedAt": _iso(self.plan.account_ms[a])}
+                    for c, allow in self.intents[a].items()
+                },
+            }
+
+    def _consent_rows(self) -> Iterator[dict[str, Any]]:
+        """The consent log entries behind the demo choices (one per explicit intent)."""
+        entries = [
+            (a, c, allow) for a, chosen in enumerate(self.intents) for c, allow in chosen.items()
+        ]
+        ids = unique_ids([self.plan.account_ms[a] for a, _, _ in entries])
+        for event_id, (a, category, allow) in zip(ids, entries, strict=True):
+            yield {
+                "id": event_id,
+                "account_id": self.account_ids[a],
+                "post_id": None,
+                "category": category,
+                "allow": allow,
+                "created_at": _dt(self.plan.account_ms[a]),
             }
 
     def _follow_rows(self) -> Iterator[dict[str, Any]]:

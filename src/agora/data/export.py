@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, exists, select
+from sqlalchemy import Row, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
@@ -36,12 +36,13 @@ from agora.db.models import (
     DatasetExportPost,
     InstanceSecret,
     Post,
+    PostTag,
+    Tag,
     utcnow,
 )
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
 from agora.social.errors import Invalid
-from agora.social.text import extract_tags
 from agora.social.visibility import Visibility
 
 PURPOSES: dict[str, Category] = {
@@ -66,6 +67,8 @@ class _Run:
     seen_texts: set[bytes] = field(default_factory=set)
     languages: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    pseudonyms: dict[int, str] = field(default_factory=dict)
+    license: str = field(default_factory=lambda: get_settings().dataset_license)
 
     @cached_property
     def usernames(self) -> set[str]:
@@ -190,6 +193,7 @@ async def _batches(session: AsyncSession, category: Category):  # type: ignore[n
         Post.text,
         Post.in_reply_to_id,
         Post.quote_of_id,
+        _tags_column(),
     )
     query = (
         select(*columns)
@@ -205,6 +209,18 @@ async def _batches(session: AsyncSession, category: Category):  # type: ignore[n
             return
         last = rows[-1].id
         yield rows
+
+
+def _tags_column() -> Any:
+    """The post's hashtags as "a,b,c" (names are word characters, so "," is safe)."""
+    return (
+        select(func.aggregate_strings(Tag.name, ","))
+        .select_from(PostTag)
+        .join(Tag, Tag.id == PostTag.tag_id)
+        .where(PostTag.post_id == Post.id)
+        .scalar_subquery()
+        .label("tags")
+    )
 
 
 def _record(run: _Run, row: Row[Any]) -> dict[str, Any] | None:
@@ -226,8 +242,8 @@ def _record(run: _Run, row: Row[Any]) -> dict[str, Any] | None:
         "text": text,
         "in_reply_to_id": _parent(run, row.in_reply_to_id),
         "quote_of_id": _parent(run, row.quote_of_id),
-        "hashtags": extract_tags(row.text),
-        "license": get_settings().dataset_license,
+        "hashtags": sorted(row.tags.split(",")) if row.tags else [],
+        "license": run.license,
         "consent_category": run.category.value,
         "consent_updated_at": run.consenting.get(row.account_id, ("", None))[1],
     }
@@ -238,8 +254,13 @@ def _parent(run: _Run, post_id: int | None) -> str | None:
 
 
 def _pseudonym(run: _Run, account_id: int) -> str:
-    message = f"{run.category.value}:{account_id}".encode()
-    return hmac.new(run.salt, message, hashlib.sha256).hexdigest()[:24]
+    """A stable pseudonym per account and purpose: HMAC-SHA256 with the instance's salt."""
+    found = run.pseudonyms.get(account_id)
+    if found is None:
+        message = f"{run.category.value}:{account_id}".encode()
+        found = hmac.new(run.salt, message, hashlib.sha256).hexdigest()[:24]
+        run.pseudonyms[account_id] = found
+    return found
 
 
 async def _record_run(

@@ -20,6 +20,8 @@ PHONE_RE = re.compile(
 )
 
 
+# Cheap pre-checks: most posts hold no "@" and no long run of digits, and skip the full scans.
+MAYBE_PHONE_RE = re.compile(r"[0-9][0-9 ().+-]{5,}[0-9]")
 DATE_RE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")
 
 
@@ -34,6 +36,17 @@ def _phone(match: re.Match[str]) -> str:
     return raw
 
 
+def _maybe_email(text: str) -> bool:
+    """Whether some "@" follows a character an address can end its local part with."""
+    at = text.find("@", 1)
+    while at != -1:
+        before = text[at - 1]
+        if before.isalnum() or before in "._+-":
+            return True
+        at = text.find("@", at + 1)
+    return False
+
+
 def scrub(text: str, consenting_usernames: Container[str]) -> str:
     """`text` with non-consenting (or remote) mentions, e-mail addresses and phone numbers
     replaced. `consenting_usernames` holds lower-cased local usernames."""
@@ -43,6 +56,12 @@ def scrub(text: str, consenting_usernames: Container[str]) -> str:
             return match.group(0)
         return MENTION_PLACEHOLDER
 
-    text = MENTION_RE.sub(mention, text)
-    text = EMAIL_RE.sub(EMAIL_PLACEHOLDER, text)
-    return PHONE_RE.sub(_phone, text)
+    if "@" not in text:
+        pass
+    elif _maybe_email(text):
+        text = EMAIL_RE.sub(EMAIL_PLACEHOLDER, MENTION_RE.sub(mention, text))
+    else:
+        text = MENTION_RE.sub(mention, text)
+    if MAYBE_PHONE_RE.search(text):
+        text = PHONE_RE.sub(_phone, text)
+    return text
