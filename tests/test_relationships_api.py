@@ -181,3 +181,24 @@ async def test_update_credentials(client, make_person):
         json={"display_name": "x" * 31},
     )
     assert r.status_code == 422
+
+
+async def test_unlocking_accepts_pending_requests(client, make_person, run_jobs):
+    alice = await make_person("alice", locked=True)
+    bob, carol = await make_person("bob"), await make_person("carol")
+    for person in (bob, carol):
+        await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=person.headers)
+    await run_jobs()
+    r = await client.patch(
+        "/api/v1/accounts/update_credentials", data={"locked": "false"}, headers=alice.headers
+    )
+    assert r.status_code == 200 and r.json()["locked"] is False
+    assert r.json()["source"]["follow_requests_count"] == 0
+    assert r.json()["followers_count"] == 2
+    await run_jobs()
+    assert (await client.get("/api/v1/follow_requests", headers=alice.headers)).json() == []
+    assert (await client.get("/api/v1/notifications", headers=alice.headers)).json() == []
+    rel = await client.get(
+        "/api/v1/accounts/relationships", params={"id[]": alice.id}, headers=bob.headers
+    )
+    assert rel.json()[0]["following"] is True

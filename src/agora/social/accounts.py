@@ -18,6 +18,7 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RESERVED = {"admin", "root", "api", "oauth", "well-known", "about", "settings", "web"}
 MAX_FIELDS = 4
+MAX_EMAIL = 320  # RFC 5321's limit, and the column's
 
 
 def profile_url(username: str) -> str:
@@ -84,7 +85,7 @@ def _validate_signup(username: str, email: str | None, password: str | None) -> 
         raise Invalid("Username must be 1-30 letters, digits or underscores")
     if username.lower() in RESERVED:
         raise Invalid("Username is reserved")
-    if email is not None and not EMAIL_RE.match(email):
+    if email is not None and (len(email) > MAX_EMAIL or not EMAIL_RE.match(email)):
         raise Invalid("Email is invalid")
     if password is not None and len(password) < 8:
         raise Invalid("Password is too short (minimum is 8 characters)")
@@ -132,11 +133,16 @@ async def update_profile(session: AsyncSession, account: Account, changes: dict[
             raise Invalid("Bio is too long (maximum is 500 characters)")
         account.note = note
         account.note_html = render_html(note, {}, get_settings().base_url) if note else ""
+    unlocking = account.locked and changes.get("locked") is not None and not changes["locked"]
     for flag in ("locked", "bot", "discoverable"):
         if changes.get(flag) is not None:
             setattr(account, flag, bool(changes[flag]))
     if changes.get("fields") is not None:
         account.fields = _clean_fields(changes["fields"])
+    if unlocking:
+        from agora.social.relationships import accept_all_requests  # relationships uses us
+
+        await accept_all_requests(session, account)
     await session.commit()
 
 

@@ -15,6 +15,8 @@ from agora.jobs.queue import enqueue
 from agora.social.accounts import get_account
 from agora.social.errors import Forbidden, Invalid, NotFound
 
+MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600  # longer would overflow dates; 0 means forever
+
 
 @dataclass(slots=True)
 class Relationship:
@@ -246,6 +248,23 @@ async def answer_follow_request(
     await session.commit()
 
 
+async def accept_all_requests(session: AsyncSession, account: Account) -> int:
+    """Accept every pending request to `account` (it was unlocked, as Mastodon does). Does not
+    commit: runs in the caller's transaction. Returns how many were accepted."""
+    requests = (
+        await session.scalars(
+            select(FollowRequest).where(FollowRequest.target_account_id == account.id)
+        )
+    ).all()
+    for request in requests:
+        reblogs, notify = request.show_reblogs, request.notify
+        await _drop_requests(session, (request.account_id, account.id))
+        await _create_follow(
+            session, request.account_id, account.id, reblogs, notify, announce=False
+        )
+    return len(requests)
+
+
 async def pending_requests_count(session: AsyncSession, account_id: int, cap: int = 40) -> int:
     """Follow requests waiting for the account's answer, counted up to `cap` as Mastodon does."""
     waiting = (
@@ -316,6 +335,8 @@ async def mute(
         raise Invalid("Validation failed: You cannot mute yourself")
     if duration < 0:
         raise Invalid("Validation failed: duration must be positive")
+    if duration > MAX_MUTE_SECONDS:
+        raise Invalid("Validation failed: duration is too long (use 0 to mute indefinitely)")
     expires: datetime | None = utcnow() + timedelta(seconds=duration) if duration else None
     existing = await session.scalar(
         select(Mute).where(Mute.account_id == actor.id, Mute.target_account_id == target.id)
