@@ -17,6 +17,7 @@ from agora.api.errors import install_error_handlers
 from agora.api.json import JSON
 from agora.api.routes import (
     accounts,
+    assistant,
     data_reuse,
     datasets,
     instance,
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     install_error_handlers(app)
     routers = (oauth, accounts, statuses, timelines, notifications, instance, data_reuse, datasets)
-    for module in (*routers, site_files, pages):
+    for module in (*routers, assistant, site_files, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

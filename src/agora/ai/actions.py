@@ -1,0 +1,99 @@
+"""The assistant on demand: explain a post, summarise its thread, translate it, help with a
+draft. Each call checks the person's daily quota, takes a model slot (a 429 when all are
+busy), calls the model outside any write transaction, then records its usage."""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass, field
+
+from agora.ai import usage
+from agora.ai.context import post_context, thread_context
+from agora.ai.prompts import ACTIONS, action_messages, draft_messages, translate_messages
+from agora.ai.providers import Completion, Message, ProviderError, get_provider
+from agora.config import get_settings
+from agora.db.engine import Database
+from agora.db.models import User
+from agora.social.errors import Invalid
+
+DRAFT_ACTIONS = ("rewrite", "shorten", "fix_spelling", "suggest_hashtags")
+MAX_DRAFT_CHARS = 5_000
+
+
+@dataclass
+class AssistantAnswer:
+    """Text the assistant wrote (always AI-generated) and the posts it read."""
+
+    content: str
+    used_ids: list[int] = field(default_factory=list)
+    source_language: str | None = None
+
+
+async def call_model(db: Database, account_id: int, action: str, messages: list[Message]) -> str:
+    """One interactive model call, with quota, slot, error mapping and usage record."""
+    async with db.session() as session:
+        await usage.check_quota(session, account_id, action)
+    provider = get_provider()
+    started = time.perf_counter()
+    async with usage.model_slot(wait=False):
+        try:
+            completion: Completion = await provider.complete(
+                messages, get_settings().ai_max_new_tokens
+            )
+        except ProviderError as exc:
+            raise usage.unavailable(exc) from exc
+    async with db.transaction() as session:
+        usage.record(session, account_id, action, provider, completion, started)
+    return completion.text.strip()
+
+
+async def explain(db: Database, account_id: int, post_id: int) -> AssistantAnswer:
+    """Explain one post the person may see (and whose author lets the assistant read it)."""
+    async with db.session() as session:
+        ctx = await post_context(session, account_id, post_id)
+    text = await call_model(db, account_id, "explain", action_messages("explain", ctx))
+    return AssistantAnswer(text, ctx.used_ids)
+
+
+async def summarise(db: Database, account_id: int, post_id: int) -> AssistantAnswer:
+    """Summarise the thread around a post, from the posts the person may see and read."""
+    budget = get_settings().ai_context_tokens
+    async with db.session() as session:
+        await post_context(session, account_id, post_id)
+        ctx = await thread_context(session, account_id, post_id, budget)
+    text = await call_model(db, account_id, "summarise", action_messages("summarise", ctx))
+    return AssistantAnswer(text, ctx.used_ids)
+
+
+async def translate(
+    db: Database, account_id: int, post_id: int, language: str | None
+) -> AssistantAnswer:
+    """Translate a post into `language`, or the reader's own language."""
+    async with db.session() as session:
+        ctx = await post_context(session, account_id, post_id)
+        user = await session.get(User, account_id)
+    target = (language or (user.locale if user else "") or "en")[:10]
+    if not target.replace("-", "").isalpha():
+        raise Invalid("Validation failed: lang must be a language code")
+    messages = translate_messages(ctx.question.text, target)
+    text = await call_model(db, account_id, "translate", messages)
+    return AssistantAnswer(text, ctx.used_ids)
+
+
+async def help_with_draft(db: Database, account_id: int, action: str, draft: str) -> str:
+    """Rewrite, shorten, fix spelling of, or suggest hashtags for the person's own draft."""
+    if action not in DRAFT_ACTIONS:
+        raise Invalid(f"Validation failed: action must be one of {', '.join(DRAFT_ACTIONS)}")
+    if not draft.strip():
+        raise Invalid("Validation failed: text can't be blank")
+    if len(draft) > MAX_DRAFT_CHARS:
+        raise Invalid(f"Validation failed: text is longer than {MAX_DRAFT_CHARS} characters")
+    assert action in ACTIONS
+    return await call_model(db, account_id, "compose", draft_messages(action, draft))
+
+
+def as_html(text: str) -> str:
+    """Plain model text as safe HTML paragraphs."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()] or [""]
+    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)

