@@ -13,16 +13,19 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from agora import __version__
+from agora.api import ratelimit
 from agora.api.errors import install_error_handlers
 from agora.api.json import JSON
 from agora.api.routes import (
     accounts,
+    admin,
     assistant,
     data_reuse,
     datasets,
     instance,
     notifications,
     oauth,
+    reports,
     statuses,
     timelines,
 )
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    ratelimit.install(app, settings)  # inside CORS (429s keep CORS headers)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -87,7 +91,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         ],
     )
     install_error_handlers(app)
-    routers = (oauth, accounts, statuses, timelines, notifications, instance, data_reuse, datasets)
+    routers = (
+        oauth,
+        accounts,
+        statuses,
+        timelines,
+        notifications,
+        reports,
+        admin,
+        instance,
+        data_reuse,
+        datasets,
+    )
     for module in (*routers, assistant, site_files, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

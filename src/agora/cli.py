@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from agora.cli_moderation import USER_COMMANDS, reports_app
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
@@ -28,6 +29,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(consent_app, name="consent")
 app.add_typer(export_app, name="export")
+app.add_typer(reports_app, name="reports")
+for _name, _command in USER_COMMANDS.items():  # suspend, silence, admin
+    user_app.command(_name)(_command)
 console = Console()
 T = TypeVar("T")
 
@@ -180,23 +184,6 @@ def user_set_password(
     except DomainError as exc:
         _fail(exc.message)
     console.print(f"password of @{username} changed")
-
-
-@user_app.command("suspend")
-def user_suspend(username: str, undo: bool = False) -> None:
-    """Suspend an account (or lift the suspension with --undo)."""
-    from agora.social.accounts import set_suspended
-    from agora.social.errors import DomainError
-
-    async def go(db: Database) -> None:
-        async with db.session(write=True) as session:
-            await set_suspended(session, username, not undo)
-
-    try:
-        _run(go)
-    except DomainError as exc:
-        _fail(exc.message)
-    console.print(f"@{username} {'unsuspended' if undo else 'suspended'}")
 
 
 @jobs_app.callback()

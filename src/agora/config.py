@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -67,6 +67,20 @@ class Settings(BaseSettings):
     job_max_attempts: int = 8
     assistant_username: str = "assistant"
     redis_url: str | None = None
+    # Streaming: the Redis channel of live events, how many unsent messages a connection may
+    # hold before it is dropped as too slow, and the SSE heartbeat interval.
+    streaming_channel: str = "agora:streaming"
+    stream_queue_size: int = 256
+    stream_heartbeat_seconds: float = 15.0
+    # Rate limits, "N/period" ("300/5minutes", "25/hour"); Mastodon's numbers. Counted in
+    # memory, or in Redis (shared by every process) when redis_url is set.
+    ratelimit_enabled: bool = True
+    ratelimit_reads: str = "300/5minutes"  # API GETs per token (per IP without one)
+    ratelimit_writes: str = "300/5minutes"  # other API calls per token (per IP without one)
+    ratelimit_per_ip: str = "1500/5minutes"  # every API and OAuth request of one IP
+    ratelimit_sign_in_ip: str = "25/5minutes"  # password sign-in attempts per IP
+    ratelimit_sign_in_login: str = "25/hour"  # password sign-in attempts per e-mail/username
+    ratelimit_media: str = "30/30minutes"  # media uploads per token (per IP without one)
     # Site-wide AI-use signals (robots.txt, tdmrep.json). A person's own deny always wins.
     ai_training_default: bool = False
     search_indexing: bool = True
@@ -98,6 +112,22 @@ class Settings(BaseSettings):
     # Dataset exports: the licence named in the dataset card.
     dataset_license: str = "other"
     log_level: str = "info"
+
+    @field_validator(
+        "ratelimit_reads",
+        "ratelimit_writes",
+        "ratelimit_per_ip",
+        "ratelimit_sign_in_ip",
+        "ratelimit_sign_in_login",
+        "ratelimit_media",
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        """A rate the `limits` library understands, checked at start-up."""
+        from limits import parse
+
+        parse(value)  # ValueError: "couldn't parse rate limit string"
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ from agora.api.errors import ApiError
 from agora.auth.oauth import Credentials, authenticate
 from agora.auth.scopes import satisfies
 from agora.db.models import Account
+from agora.social.moderation import is_admin
 from agora.social.paging import Page
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -71,6 +72,24 @@ def optional_caller(scope: str | None = None) -> Any:
         if creds is None or creds.account is None:
             return None
         _check_scope(creds, scope)
+        return creds.account
+
+    return Depends(dependency)
+
+
+def admin_caller(scope: str) -> Any:
+    """Dependency: the signed-in account, with `scope` granted and the admin role (403
+    otherwise, as Mastodon answers a moderator without the permission)."""
+
+    async def dependency(request: Request, session: SessionDep) -> Account:
+        creds = await _credentials(request, session)
+        if creds is None:
+            raise ApiError(401, "The access token is invalid")
+        if creds.account is None:
+            raise ApiError(422, "This method requires an authenticated user")
+        _check_scope(creds, scope)
+        if not await is_admin(session, creds.account.id):
+            raise ApiError(403, "This action is not allowed")
         return creds.account
 
     return Depends(dependency)

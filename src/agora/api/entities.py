@@ -11,7 +11,7 @@ from typing import Any
 
 from agora.config import get_settings
 from agora.data import consent
-from agora.db.models import Account, Notification, PostEdit
+from agora.db.models import Account, Notification, PostEdit, Report, User
 from agora.social.hydrate import PostView
 from agora.social.relationships import Relationship
 from agora.social.visibility import Visibility
@@ -29,10 +29,11 @@ def _static(path: str) -> str:
 
 
 def account_json(
-    account: Account, *, source: bool = False, follow_requests: int = 0
+    account: Account, *, source: bool = False, follow_requests: int = 0, admin: bool = False
 ) -> dict[str, Any]:
     """The Account entity (with `source` for the owner's own credentials, where
-    `follow_requests` is the number of requests waiting for an answer)."""
+    `follow_requests` is the number of requests waiting for an answer and `role` says whether
+    they are an `admin`). A silenced account is marked `limited`, as on Mastodon."""
     base = get_settings().base_url
     url = f"{base}/@{account.username}"
     data: dict[str, Any] = {
@@ -68,6 +69,8 @@ def account_json(
         ],
         "agora": {"data_reuse": consent.public_intents(account)},
     }
+    if account.silenced_at is not None:
+        data["limited"] = True
     if source:
         data["source"] = {
             "privacy": "public",
@@ -83,14 +86,24 @@ def account_json(
             "discoverable": account.discoverable,
             "indexable": account.discoverable,
         }
-        data["role"] = {
-            "id": "-99",
-            "name": "",
-            "permissions": "0",
-            "color": "",
-            "highlighted": False,
-        }
+        data["role"] = role_json(admin)
     return data
+
+
+ADMIN_PERMISSIONS = (1 << 20) - 1  # every permission bit Mastodon's roles define
+
+
+def role_json(admin: bool) -> dict[str, Any]:
+    """The Role entity: Mastodon's "Admin" role with every permission, or the everyone role."""
+    if admin:
+        return {
+            "id": "3",
+            "name": "Admin",
+            "permissions": str(ADMIN_PERMISSIONS),
+            "color": "",
+            "highlighted": True,
+        }
+    return {"id": "-99", "name": "", "permissions": "0", "color": "", "highlighted": False}
 
 
 def status_json(
@@ -196,9 +209,12 @@ def relationship_json(rel: Relationship) -> dict[str, Any]:
 
 
 def notification_json(
-    note: Notification, account: Account, status: dict[str, Any] | None
+    note: Notification,
+    account: Account,
+    status: dict[str, Any] | None,
+    report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Notification entity."""
+    """The Notification entity (`report` for `admin.report`)."""
     data: dict[str, Any] = {
         "id": str(note.id),
         "type": note.type,
@@ -207,4 +223,68 @@ def notification_json(
     }
     if status is not None:
         data["status"] = status
+    if report is not None:
+        data["report"] = report
     return data
+
+
+def report_json(report: Report, target: dict[str, Any]) -> dict[str, Any]:
+    """The Report entity (what the reporter sees of their own report)."""
+    return {
+        "id": str(report.id),
+        "action_taken": report.action_taken_at is not None,
+        "action_taken_at": iso(report.action_taken_at),
+        "category": report.category,
+        "comment": report.comment,
+        "forwarded": report.forwarded,
+        "created_at": iso(report.created_at),
+        "status_ids": [str(i) for i in report.status_ids] or None,
+        "rule_ids": [str(i) for i in report.rule_ids] or None,
+        "target_account": target,
+    }
+
+
+def admin_account_json(account: Account, user: User | None) -> dict[str, Any]:
+    """The Admin::Account entity: an account as moderators see it."""
+    return {
+        "id": str(account.id),
+        "username": account.username,
+        "domain": None,
+        "created_at": iso(account.created_at),
+        "email": user.email if user else "",
+        "ip": None,
+        "ips": [],
+        "locale": user.locale if user else "",
+        "invite_request": None,
+        "role": role_json(bool(user and user.is_admin)),
+        "confirmed": user is not None,
+        "approved": bool(user and user.approved),
+        "disabled": False,
+        "silenced": account.silenced_at is not None,
+        "suspended": account.suspended_at is not None,
+        "sensitized": False,
+        "account": account_json(account),
+    }
+
+
+def admin_report_json(
+    report: Report, accounts: dict[int, dict[str, Any]], statuses: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The Admin::Report entity; `accounts` holds Admin::Account entities by id."""
+    by = report.action_taken_by_account_id
+    return {
+        "id": str(report.id),
+        "action_taken": report.action_taken_at is not None,
+        "action_taken_at": iso(report.action_taken_at),
+        "category": report.category,
+        "comment": report.comment,
+        "forwarded": report.forwarded,
+        "created_at": iso(report.created_at),
+        "updated_at": iso(report.updated_at),
+        "account": accounts.get(report.account_id),
+        "target_account": accounts.get(report.target_account_id),
+        "assigned_account": accounts.get(report.assigned_account_id or 0),
+        "action_taken_by_account": accounts.get(by or 0),
+        "statuses": statuses,
+        "rules": [],
+    }

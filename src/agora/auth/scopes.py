@@ -32,8 +32,24 @@ GRANULAR = {
         "reports",
         "statuses",
     },
-    "admin:read": set(),
-    "admin:write": set(),
+    "admin:read": {
+        "accounts",
+        "reports",
+        "domain_allows",
+        "domain_blocks",
+        "ip_blocks",
+        "email_domain_blocks",
+        "canonical_email_blocks",
+    },
+    "admin:write": {
+        "accounts",
+        "reports",
+        "domain_allows",
+        "domain_blocks",
+        "ip_blocks",
+        "email_domain_blocks",
+        "canonical_email_blocks",
+    },
 }
 # The legacy `follow` scope covers these granular ones.
 FOLLOW_COVERS = {
@@ -62,8 +78,10 @@ def is_known(scope: str, *, trusted: bool = False) -> bool:
         return trusted
     if scope in TOP_LEVEL:
         return True
+    if scope in GRANULAR:  # admin:read, admin:write
+        return True
     head, _, tail = scope.rpartition(":")
-    return head in GRANULAR and (tail in GRANULAR[head] or not GRANULAR[head])
+    return head in GRANULAR and tail in GRANULAR[head]
 
 
 def satisfies(granted: list[str] | set[str], required: str) -> bool:
@@ -72,8 +90,8 @@ def satisfies(granted: list[str] | set[str], required: str) -> bool:
         return True
     if required in ADMIN_GRANTED:
         return False
-    top = required.split(":", 1)[0]
-    if top in granted:
+    top = required.rpartition(":")[0] if required.startswith("admin:") else required.split(":")[0]
+    if top in granted:  # `read` covers `read:statuses`; `admin:read` covers `admin:read:reports`
         return True
     return "follow" in granted and required in FOLLOW_COVERS
 

@@ -79,6 +79,8 @@ class Account(Base):
     discoverable: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Silenced ("limited"): posts reach followers only, not public listings or strangers.
+    silenced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     followers_count: Mapped[int] = mapped_column(Integer, default=0)
     following_count: Mapped[int] = mapped_column(Integer, default=0)
     statuses_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -95,6 +97,12 @@ class Account(Base):
             "id",
             sqlite_where=sql_text("suspended_at IS NOT NULL"),
             postgresql_where=sql_text("suspended_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_accounts_silenced",
+            "id",
+            sqlite_where=sql_text("silenced_at IS NOT NULL"),
+            postgresql_where=sql_text("silenced_at IS NOT NULL"),
         ),
     )
 
@@ -449,4 +457,40 @@ class AssistantMessage(Base):
     role: Mapped[str] = mapped_column(String(10))  # user / assistant
     content: Mapped[str] = mapped_column(Text)
     cited_post_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Report(Base):
+    """A report a person filed about an account (and some of its posts) for the admins."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)  # who reported
+    target_account_id: Mapped[int] = _fk("accounts.id", index=True)
+    status_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    rule_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(20), default="other")
+    forwarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    action_taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    action_taken_by_account_id: Mapped[int | None] = _fk(
+        "accounts.id", ondelete="SET NULL", nullable=True
+    )
+    assigned_account_id: Mapped[int | None] = _fk("accounts.id", ondelete="SET NULL", nullable=True)
+    __table_args__ = (Index("ix_reports_action_taken_at_id", "action_taken_at", "id"),)
+
+
+class ModerationAction(Base):
+    """The moderation log: what an admin (`account_id`; null from the CLI) did to an account
+    or a report, and why."""
+
+    __tablename__ = "moderation_actions"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int | None] = _fk("accounts.id", ondelete="SET NULL", nullable=True)
+    target_account_id: Mapped[int] = _fk("accounts.id", index=True)
+    report_id: Mapped[int | None] = _fk("reports.id", ondelete="SET NULL", nullable=True)
+    action: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,13 +22,25 @@ from agora.db.upsert import insert_ignore
 from agora.jobs.queue import job_handler
 from agora.social.errors import NotFound
 from agora.social.paging import Page, apply_page, finish
-from agora.social.visibility import plain_visible_to
+from agora.social.visibility import plain_visible_to, silenced_for
 
-TYPES = ("mention", "status", "reblog", "follow", "follow_request", "favourite", "poll", "update")
+TYPES = (
+    "mention",
+    "status",
+    "reblog",
+    "follow",
+    "follow_request",
+    "favourite",
+    "poll",
+    "update",
+    "admin.report",
+)
+ADMIN_REPORT = "admin.report"  # reaches admins whatever stands between them and the reporter
 
 
 def _suppressed(recipient: Any, sender: Any) -> Any:
-    """SQL: a block either way, or a notification-hiding mute, stands between the two."""
+    """SQL: a block either way, or a notification-hiding mute, stands between the two, or the
+    sender is suspended, or silenced and not followed by the recipient."""
     now = utcnow()
     return or_(
         exists().where(
@@ -44,6 +56,7 @@ def _suppressed(recipient: Any, sender: Any) -> Any:
             or_(Mute.expires_at.is_(None), Mute.expires_at > now),
         ),
         exists().where(Account.id == sender, Account.suspended_at.isnot(None)),
+        silenced_for(recipient, sender),
     )
 
 
@@ -135,7 +148,10 @@ def _listable(viewer_id: int) -> Any:
     return and_(
         Notification.account_id == viewer_id,
         or_(Notification.post_id.is_(None), visible_post),
-        not_(_suppressed(viewer_id, Notification.from_account_id)),
+        or_(
+            Notification.type == ADMIN_REPORT,
+            not_(_suppressed(viewer_id, Notification.from_account_id)),
+        ),
     )
 
 

@@ -29,7 +29,13 @@ from agora.db.models import (
 from agora.social.accounts import get_account
 from agora.social.paging import Page, apply_page, bind_page, finish, page_params, page_shape
 from agora.social.posts import get_visible_post
-from agora.social.visibility import Visibility, plain_visible_to, timeline_filter, visible_to
+from agora.social.visibility import (
+    Visibility,
+    listed_to,
+    plain_visible_to,
+    timeline_filter,
+    visible_to,
+)
 
 MAX_CONTEXT = 4096
 
@@ -114,7 +120,7 @@ async def public_timeline(session: AsyncSession, viewer_id: int | None, page: Pa
         Post.visibility == int(Visibility.PUBLIC),
         Post.reblog_of_id.is_(None),
         _no_foreign_replies(),
-        timeline_filter(viewer_id, Post),
+        listed_to(viewer_id, Post),
     )
     return await _post_page(session, query, page)
 
@@ -130,7 +136,7 @@ async def tag_timeline(session: AsyncSession, viewer_id: int | None, tag: str, p
         .where(
             PostTag.tag_id == tag_id,
             Post.visibility == int(Visibility.PUBLIC),
-            timeline_filter(viewer_id, Post),
+            listed_to(viewer_id, Post),
         )
     )
     return await _post_page(session, query, page)

@@ -7,6 +7,11 @@ direct -> the author and mentioned accounts. A reblog is visible when both the r
 reblogged post are. Mutes do not hide a post from a direct look-up, but they filter timelines
 and notifications (`hidden_by_mutes`).
 
+A silenced ("limited") author stays visible to everyone who may see the post, but is listed
+only to the people who follow them: `listed_to` keeps their posts out of public and hashtag
+timelines (and any public listing) for everyone else, and `silenced_for` is what notifications
+use to drop theirs to non-followers.
+
 `may_see` is the Python twin of `visible_to` (used by fan-out on prefetched sets); a test
 checks that both agree on every combination.
 """
@@ -154,3 +159,18 @@ def timeline_filter(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnEl
         not_(hidden_by_mutes(viewer_id, post.account_id)),
         not_(reblogged_muted),
     )
+
+
+def silenced_for(viewer_id: Viewer | None, author_col: ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL condition: the author is silenced and the viewer is neither them nor a follower."""
+    silenced = exists().where(Account.id == author_col, Account.silenced_at.isnot(None))
+    if viewer_id is None:
+        return silenced
+    follows = exists().where(Follow.account_id == viewer_id, Follow.target_account_id == author_col)
+    return and_(silenced, author_col != viewer_id, not_(follows))
+
+
+def listed_to(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnElement[bool]:
+    """`timeline_filter` for public listings (public and hashtag timelines, search, public
+    streams): posts of silenced authors only for their followers and themselves."""
+    return and_(timeline_filter(viewer_id, post), not_(silenced_for(viewer_id, post.account_id)))

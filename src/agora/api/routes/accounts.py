@@ -22,6 +22,7 @@ from agora.db.models import Account, Block, Follow, FollowRequest, Mute
 from agora.social import accounts as accounts_service
 from agora.social import relationships as rel
 from agora.social.accounts import get_account
+from agora.social.moderation import is_admin
 from agora.social.paging import Page, apply_page, finish
 from agora.social.timelines import ProfileFilter, account_statuses
 
@@ -71,7 +72,8 @@ async def sign_up(
 async def _credential_account(session: SessionDep, me: Account) -> JSON:
     """The CredentialAccount entity: the caller's account with its `source`."""
     waiting = await rel.pending_requests_count(session, me.id)
-    return JSON(account_json(me, source=True, follow_requests=waiting))
+    admin = await is_admin(session, me.id)
+    return JSON(account_json(me, source=True, follow_requests=waiting, admin=admin))
 
 
 @router.get("/accounts/verify_credentials")

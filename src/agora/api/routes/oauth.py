@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
 
 from agora.api.deps import SessionDep, app_caller
 from agora.api.json import JSON
 from agora.api.params import Params, body, openapi_body, read_params, validate
+from agora.api.ratelimit import sign_in_attempt
 from agora.auth import oauth
 from agora.auth.oauth import Credentials, OAuthError
 from agora.web.render import render
@@ -92,8 +93,15 @@ async def authorize_page(request: Request, session: SessionDep) -> Response:
     return render(request, "authorize.html", ctx)
 
 
-@router.post("/oauth/authorize", response_class=HTMLResponse)
-@router.post("/oauth/authorize/", response_class=HTMLResponse, include_in_schema=False)
+@router.post(
+    "/oauth/authorize", response_class=HTMLResponse, dependencies=[Depends(sign_in_attempt)]
+)
+@router.post(
+    "/oauth/authorize/",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[Depends(sign_in_attempt)],
+)
 async def authorize_submit(request: Request, session: SessionDep) -> Response:
     params = await read_params(request)
     q = validate(AuthorizeQuery, params)
@@ -141,7 +149,9 @@ class TokenForm(Params):
     password: str | None = None
 
 
-@router.post("/oauth/token", openapi_extra=openapi_body(TokenForm))
+@router.post(
+    "/oauth/token", openapi_extra=openapi_body(TokenForm), dependencies=[Depends(sign_in_attempt)]
+)
 async def token(request: Request, session: SessionDep, form: TokenForm = body(TokenForm)) -> JSON:
     client_id, secret = _client_auth(request, form)
     app = await oauth.authenticate_client(session, client_id, secret)

@@ -1,0 +1,269 @@
+"""Rate limits, in one place: ASGI middleware for the API and a dependency for sign-in.
+
+The counting is the `limits` library's fixed windows, in memory (one process) or in Redis
+(shared by every server process) when `redis_url` is set. What is limited (config.py):
+
+- every `/api/` and `/oauth/` request, per client IP (`ratelimit_per_ip`);
+- `/api/` reads and writes, per access token, or per IP without one (`ratelimit_reads`,
+  `ratelimit_writes`), with Mastodon's `X-RateLimit-Limit / -Remaining / -Reset` headers on
+  every API response;
+- media uploads (`POST /api/v1/media`, `/api/v2/media`), per token or IP (`ratelimit_media`);
+- password sign-in attempts (`POST /oauth/token` with the password grant and the
+  `/oauth/authorize` sign-in form), per IP and per login (`sign_in_attempt`).
+
+Past a limit the answer is `429 {"error": "Too many requests"}` with the headers and
+`Retry-After`. Tokens and logins are hashed before they become keys. If the storage fails
+(Redis down), requests are let through and the failure is logged: limits protect the server,
+they must not take it down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from agora.api.errors import error_response
+from agora.api.json import JSON
+from agora.api.params import read_params
+from agora.config import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Check = tuple[RateLimitItem, str, str]  # a limit, its bucket name, the key counted
+
+log = logging.getLogger("agora.ratelimit")
+TOO_MANY = "Too many requests"
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+MEDIA_PATHS = {"/api/v1/media", "/api/v2/media"}
+SIGN_IN_PATHS = {"/oauth/token", "/oauth/authorize", "/oauth/authorize/"}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One counted request against one limit: allowed or not, and the window's state."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: float  # epoch seconds when the window ends
+
+    def headers(self) -> dict[str, str]:
+        """Mastodon's headers (Reset in ISO 8601, as Mastodon sends it)."""
+        reset = datetime.fromtimestamp(self.reset, UTC).isoformat(timespec="microseconds")
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": reset.replace("+00:00", "Z"),
+        }
+
+
+class RateLimited(Exception):
+    """A limit was passed (raised by `sign_in_attempt`, answered with a 429)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(TOO_MANY)
+        self.verdict = verdict
+
+
+def too_many(verdict: Verdict) -> JSON:
+    """The 429 answer, with the limit's headers and `Retry-After` in seconds."""
+    response = error_response(429, TOO_MANY)
+    response.headers.update(verdict.headers())
+    response.headers["Retry-After"] = str(max(1, math.ceil(verdict.reset - time.time())))
+    return response
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.redis_url:
+        uri = settings.redis_url
+        return RedisStorage(
+            uri if uri.startswith("async+") else f"async+{uri}",
+            implementation="redispy",
+            key_prefix="agora:ratelimit",
+            wrap_exceptions=True,
+        )
+    return MemoryStorage()
+
+
+def _key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+class RateLimits:
+    """The configured limits and the counters behind them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.ratelimit_enabled
+        self.limiter = FixedWindowRateLimiter(_storage(settings))
+        self.per_ip = parse(settings.ratelimit_per_ip)
+        self.reads = parse(settings.ratelimit_reads)
+        self.writes = parse(settings.ratelimit_writes)
+        self.media = parse(settings.ratelimit_media)
+        self.sign_in_ip = parse(settings.ratelimit_sign_in_ip)
+        self.sign_in_login = parse(settings.ratelimit_sign_in_login)
+        self._last_failure = 0.0
+
+    def _failed(self, exc: Exception) -> None:
+        """A storage failure: let the request through, log at most once a minute."""
+        if time.monotonic() - self._last_failure > 60:
+            self._last_failure = time.monotonic()
+            log.warning("rate limit storage failed, not limiting: %r", exc)
+
+    async def _hits(self, *checks: Check) -> list[bool | None]:
+        """Count one request against each limit at once (one round trip to Redis for all);
+        None for a limit whose storage failed."""
+        results = await asyncio.gather(
+            *(self.limiter.hit(item, bucket, key) for item, bucket, key in checks),
+            return_exceptions=True,
+        )
+        out: list[bool | None] = []
+        for result in results:
+            if isinstance(result, Exception):
+                self._failed(result)
+                out.append(None)
+            else:
+                out.append(bool(result))
+        return out
+
+    async def _verdict(self, check: Check, allowed: bool) -> Verdict | None:
+        """The window's state after a hit, for the headers."""
+        item, bucket, key = check
+        try:
+            stats = await self.limiter.get_window_stats(item, bucket, key)
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
+
+    async def hit(self, item: RateLimitItem, bucket: str, key: str) -> Verdict | None:
+        """Count one request against one limit; None when the storage failed."""
+        (allowed,) = await self._hits((item, bucket, key))
+        return None if allowed is None else await self._verdict((item, bucket, key), allowed)
+
+    async def check_request(self, method: str, path: str, ip: str, token: str | None) -> Verdict:
+        """Count an API or OAuth request against every limit that applies. Returns the
+        refusal, else the verdict to advertise (the API limit with the least left)."""
+        who = f"t:{_key(token)}" if token else f"ip:{ip}"
+        checks: list[Check] = [(self.per_ip, "ip", ip)]
+        if path.startswith("/api/"):
+            read = method in READ_METHODS
+            checks.append((self.reads, "read", who) if read else (self.writes, "write", who))
+            if method == "POST" and path in MEDIA_PATHS:
+                checks.append((self.media, "media", who))
+        allowed = await self._hits(*checks)
+        for check, ok in zip(checks, allowed, strict=True):
+            if ok is False:
+                return await self._verdict(check, False) or Verdict(False, 0, 0, time.time() + 1)
+        shown: Verdict | None = None
+        for check, ok in list(zip(checks, allowed, strict=True))[1:]:
+            verdict = await self._verdict(check, True) if ok else None
+            if verdict is not None and (shown is None or verdict.remaining < shown.remaining):
+                shown = verdict
+        return shown or Verdict(True, 0, 0, time.time())
+
+    async def check_sign_in(self, ip: str, login: str) -> None:
+        """Count a password sign-in attempt per IP and per login; RateLimited past either."""
+        for item, bucket, key in (
+            (self.sign_in_ip, "sign-in-ip", ip),
+            (self.sign_in_login, "sign-in-login", _key(login.strip().lower())),
+        ):
+            verdict = await self.hit(item, bucket, key)
+            if verdict is not None and not verdict.allowed:
+                raise RateLimited(verdict)
+
+
+def client_ip(scope: Scope) -> str:
+    """The client's address (uvicorn's proxy_headers put the forwarded one here)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() == "bearer ":
+                return text[7:].strip() or None
+    query = scope.get("query_string", b"")
+    if b"access_token=" in query:
+        found = parse_qs(query.decode("latin-1")).get("access_token")
+        return found[0] if found else None
+    return None
+
+
+class RateLimitMiddleware:
+    """Counts `/api/` and `/oauth/` requests; adds the headers to API responses."""
+
+    def __init__(self, app: ASGIApp, limits: RateLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 429 past a limit, else pass the request on (API responses get headers)."""
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or not self.limits.enabled
+            or not path.startswith(("/api/", "/oauth/"))
+        ):
+            await self.app(scope, receive, send)
+            return
+        verdict = await self.limits.check_request(
+            scope["method"], path, client_ip(scope), _token(scope)
+        )
+        if not verdict.allowed:
+            await too_many(verdict)(scope, receive, send)
+            return
+        if not path.startswith("/api/") or not verdict.limit:
+            await self.app(scope, receive, send)
+            return
+        headers = [(k.lower().encode(), v.encode()) for k, v in verdict.headers().items()]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def sign_in_attempt(request: Request) -> None:
+    """Dependency of the sign-in doors: counts a password attempt per IP and per login
+    (client-credentials and code exchanges, and a denied consent, are not attempts)."""
+    limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
+    if limits is None or not limits.enabled or request.url.path not in SIGN_IN_PATHS:
+        return
+    params = await read_params(request)
+    login = str(params.get("username") or "")
+    if request.url.path == "/oauth/token" and params.get("grant_type") != "password":
+        return
+    if params.get("decision") == "deny":
+        return
+    await limits.check_sign_in(client_ip(request.scope), login)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the middleware (call it where it should sit in the stack) and the 429 handler."""
+    limits = RateLimits(settings)
+    app.state.ratelimits = limits
+    app.add_middleware(RateLimitMiddleware, limits=limits)
+
+    @app.exception_handler(RateLimited)
+    async def _limited(_: Request, exc: RateLimited) -> JSON:
+        return too_many(exc.verdict)

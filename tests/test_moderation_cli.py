@@ -1,0 +1,81 @@
+"""`agora reports` and `agora user silence / admin`, as real processes (the set-up and the
+checks of their effects go through the service layer, to keep process starts few)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+AGORA = [sys.executable, "-m", "agora.cli"]
+
+
+def _in_process(url: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `fn(session)` on the CLI's database, on a private event loop."""
+    from agora.db.engine import Database
+    from agora.db.migrate import upgrade
+
+    async def go() -> Any:
+        db = Database(url)
+        try:
+            await upgrade(db.engine)
+            async with db.session(write=True) as session:
+                return await fn(session)
+        finally:
+            await db.dispose()
+
+    loop = asyncio.new_event_loop()  # pytest-asyncio's loop stays untouched
+    try:
+        return loop.run_until_complete(go())
+    finally:
+        loop.close()
+
+
+async def _alice_reports_troll(session: Any) -> None:
+    from agora.social import reports
+    from agora.social.accounts import create_account
+
+    alice, troll = [
+        await create_account(session, username=n, email=f"{n}@example.org", password="long pass")
+        for n in ("alice", "troll")
+    ]
+    await session.commit()
+    await reports.create_report(
+        session, alice, reports.ReportInput(target_id=troll.id, status_ids=[], comment="spam")
+    )
+
+
+async def _state(session: Any) -> dict[str, Any]:
+    from agora.social.moderation import member_by_username
+
+    troll, alice = (
+        await member_by_username(session, "troll"),
+        await member_by_username(session, "alice"),
+    )
+    return {"silenced": troll.account.silenced_at is not None, "admin": alice.is_admin}
+
+
+def test_reports_and_moderation_commands(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "AGORA_DATABASE_URL": url, "COLUMNS": "200"}
+
+    def cli(*args: str, code: int = 0) -> str:
+        done = subprocess.run([*AGORA, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stdout + done.stderr
+        return done.stdout
+
+    _in_process(url, _alice_reports_troll)
+    listing = cli("reports", "list")
+    assert "@alice" in listing and "@troll" in listing and "spam" in listing
+    report_id = re.search(r"(\d{10,})\s.*@alice", listing).group(1)  # the row's id column
+    assert "resolved" in cli("reports", "resolve", report_id)
+    assert "@alice" in cli("reports", "list", "--resolved")
+    assert "silenced" in cli("user", "silence", "troll", "--reason", "spam")
+    assert "is now an admin" in cli("user", "admin", "alice")
+    assert "No such account" in cli("user", "silence", "nobody", code=1)
+    assert _in_process(url, _state) == {"silenced": True, "admin": True}

@@ -1,0 +1,217 @@
+"""Rate limits: small limits set through Settings on an app of their own (the rest of the
+suite runs with generous ones, see conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from agora.config import Settings
+from agora.db.models import Post
+
+ME = "/api/v1/accounts/verify_credentials"
+PING = "/api/v1/agora/ping"
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@asynccontextmanager
+async def limited(db, **settings):
+    """A fresh app with these rate-limit settings; yields a function making a client for an
+    IP address (each app counts on its own, in memory unless redis_url is given)."""
+    from agora.app import create_app
+
+    app = create_app(Settings(**settings), migrate=False)
+    app.state.db = db
+    clients: list[httpx.AsyncClient] = []
+
+    def client(ip: str = "10.0.0.1") -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(ip, 4242))
+        made = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        clients.append(made)
+        return made
+
+    try:
+        yield client
+    finally:
+        for made in clients:
+            await made.aclose()
+
+
+def _reset(response: httpx.Response) -> float:
+    return datetime.fromisoformat(response.headers["x-ratelimit-reset"]).timestamp()
+
+
+async def test_reads_per_token_with_mastodon_headers(db, make_person):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    async with limited(db, ratelimit_reads="3/minute") as client:
+        c = client()
+        seen = []
+        for _ in range(3):
+            r = await c.get(ME, headers=alice.headers)
+            assert r.status_code == 200
+            seen.append(int(r.headers["x-ratelimit-remaining"]))
+            assert r.headers["x-ratelimit-limit"] == "3"
+        assert seen == [2, 1, 0]
+        assert r.headers["x-ratelimit-reset"].endswith("Z")
+        assert time.time() < _reset(r) <= time.time() + 61
+        r = await c.get(ME, headers=alice.headers)
+        assert r.status_code == 429 and r.json() == {"error": "Too many requests"}
+        assert (
+            r.headers["x-ratelimit-remaining"] == "0" and 1 <= int(r.headers["retry-after"]) <= 60
+        )
+        # the same token in the query string is the same bucket
+        r = await c.get(ME, params={"access_token": alice.token})
+        assert r.status_code == 429
+        # others are not affected: another token, no token (counted per IP), another IP
+        assert (await c.get(ME, headers=bob.headers)).headers["x-ratelimit-remaining"] == "2"
+        assert (await c.get(PING)).status_code == 200
+        assert (await client("10.0.0.2").get(PING)).status_code == 200
+
+
+async def test_writes_counted_apart_from_reads_and_refused_writes_change_nothing(db, make_person):
+    alice = await make_person("alice")
+    async with limited(db, ratelimit_writes="2/minute", ratelimit_reads="50/minute") as client:
+        c = client()
+        for i in range(2):
+            r = await c.post("/api/v1/statuses", headers=alice.headers, data={"status": f"{i}"})
+            assert r.status_code == 200 and r.headers["x-ratelimit-limit"] == "2"
+        r = await c.post("/api/v1/statuses", headers=alice.headers, data={"status": "third"})
+        assert r.status_code == 429
+        r = await c.get(ME, headers=alice.headers)
+        assert r.status_code == 200 and r.headers["x-ratelimit-limit"] == "50"
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Post)) == 2
+
+
+async def test_per_ip_limit_across_tokens_and_oauth(db, make_person):
+    people = [await make_person(f"p{i}") for i in range(4)]
+    async with limited(db, ratelimit_per_ip="4/minute") as client:
+        c = client()
+        for person in people:
+            assert (await c.get(ME, headers=person.headers)).status_code == 200
+        fresh = await make_person("fresh")
+        assert (await c.get(ME, headers=fresh.headers)).status_code == 429
+        r = await c.post("/oauth/token", data={"grant_type": "client_credentials"})
+        assert r.status_code == 429  # OAuth requests count per IP too
+        assert (await client("10.9.9.9").get(ME, headers=fresh.headers)).status_code == 200
+        assert (await c.get("/robots.txt")).status_code == 200  # pages are not limited
+
+
+async def test_window_resets(db, make_person):
+    alice = await make_person("alice")
+    async with limited(db, ratelimit_reads="2/second") as client:
+        c = client()
+        for _ in range(2):
+            assert (await c.get(ME, headers=alice.headers)).status_code == 200
+        refused = await c.get(ME, headers=alice.headers)
+        assert refused.status_code == 429
+        await asyncio.sleep(max(0.0, _reset(refused) - time.time()) + 0.05)
+        r = await c.get(ME, headers=alice.headers)
+        assert r.status_code == 200 and r.headers["x-ratelimit-remaining"] == "1"
+
+
+async def _token_app(c: httpx.AsyncClient) -> dict[str, str]:
+    app = (await c.post("/api/v1/apps", data={"client_name": "x", "scopes": "read"})).json()
+    return {"client_id": app["client_id"], "client_secret": app["client_secret"]}
+
+
+async def test_sign_in_brute_force_is_slowed_per_login_and_per_ip(db, make_person):
+    await make_person("alice")
+    await make_person("bob")
+    limits = {"ratelimit_sign_in_login": "3/minute", "ratelimit_sign_in_ip": "5/minute"}
+    async with limited(db, **limits) as client:
+        c = client()
+        keys = await _token_app(c)
+
+        async def sign_in(
+            who: str, password: str = "wrong password", via: httpx.AsyncClient = c
+        ) -> int:
+            data = {"grant_type": "password", "username": who, "password": password, **keys}
+            return (await via.post("/oauth/token", data=data)).status_code
+
+        assert [await sign_in("alice@example.org") for _ in range(3)] == [400, 400, 400]
+        # past the login's limit even the right password waits, from any address
+        assert await sign_in("ALICE@example.org ", "correct horse battery") == 429
+        other = client("10.0.0.7")
+        assert await sign_in("alice@example.org", "correct horse battery", other) == 429
+        # bob signs in from the same address, until the address itself is limited
+        assert await sign_in("bob@example.org", "correct horse battery") == 200
+        assert await sign_in("bob@example.org", "correct horse battery") == 429  # the 6th from here
+        assert await sign_in("bob@example.org", "correct horse battery", other) == 200
+        # exchanging client credentials is not a sign-in attempt
+        r = await c.post("/oauth/token", data={"grant_type": "client_credentials", **keys})
+        assert r.status_code == 200
+        # the sign-in form counts too
+        form = {"client_id": keys["client_id"], "username": "bob@example.org", "password": "x"}
+        r = await other.post("/oauth/authorize", data={**form, "response_type": "code"})
+        assert r.status_code == 401
+        r = await other.post("/oauth/authorize", data={**form, "response_type": "code"})
+        assert r.status_code == 429 and r.json()["error"] == "Too many requests"
+
+
+async def test_media_uploads_have_their_own_limit(db, make_person):
+    alice = await make_person("alice")
+    async with limited(db, ratelimit_media="2/minute") as client:
+        c = client()
+        for path in ("/api/v1/media", "/api/v2/media"):
+            r = await c.post(path, headers=alice.headers)
+            assert r.status_code != 429 and r.headers["x-ratelimit-limit"] == "2"
+        for path in ("/api/v1/media", "/api/v2/media"):
+            assert (await c.post(path, headers=alice.headers)).status_code == 429
+        r = await c.post("/api/v1/statuses", headers=alice.headers, data={"status": "text only"})
+        assert r.status_code == 200
+
+
+async def test_limits_can_be_turned_off(db, make_person):
+    alice = await make_person("alice")
+    async with limited(db, ratelimit_enabled=False, ratelimit_reads="1/minute") as client:
+        c = client()
+        for _ in range(3):
+            r = await c.get(ME, headers=alice.headers)
+            assert r.status_code == 200 and "x-ratelimit-limit" not in r.headers
+
+
+async def test_refusals_keep_cors_headers_for_web_clients(db, make_person):
+    async with limited(db, ratelimit_reads="1/minute") as client:
+        c = client()
+        origin = {"Origin": "https://elk.example"}
+        assert (await c.get(PING, headers=origin)).status_code == 200
+        r = await c.get(PING, headers=origin)
+        assert r.status_code == 429 and r.headers["access-control-allow-origin"] == "*"
+        exposed = r.headers["access-control-expose-headers"].lower()
+        assert "x-ratelimit-reset" in exposed
+
+
+def _redis_up() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+async def test_redis_shares_counts_between_server_processes(db):
+    token = {"Authorization": f"Bearer {secrets.token_urlsafe(16)}"}  # its own bucket
+    settings = {"redis_url": REDIS, "ratelimit_reads": "3/minute"}
+    async with limited(db, **settings) as one, limited(db, **settings) as two:
+        first, second = one(), two()
+        assert (await first.get(PING, headers=token)).headers["x-ratelimit-remaining"] == "2"
+        assert (await second.get(PING, headers=token)).headers["x-ratelimit-remaining"] == "1"
+        assert (await first.get(PING, headers=token)).headers["x-ratelimit-remaining"] == "0"
+        assert (await second.get(PING, headers=token)).status_code == 429
+
+
+async def test_storage_failure_lets_requests_through(db):
+    async with limited(db, redis_url="redis://127.0.0.1:1/0") as client:
+        r = await client().get(PING)
+        assert r.status_code == 200 and "x-ratelimit-limit" not in r.headers
