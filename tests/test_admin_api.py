@@ -197,3 +197,35 @@ async def test_concurrent_suspensions_log_both_and_suspend_once(client, db, make
     assert [r.status_code for r in results] == [200, 200]
     shown = (await client.get(f"/api/v1/admin/accounts/{troll.id}", headers=admin.headers)).json()
     assert shown["suspended"] is True
+
+
+async def test_account_lists_for_admins(client, db, make_person):
+    admin = await make_admin(db, make_person)
+    alice, troll, tramp = [await make_person(n) for n in ("alice", "troll", "tramp")]
+    for target, kind in ((troll, "suspend"), (tramp, "silence")):
+        r = await client.post(
+            f"/api/v1/admin/accounts/{target.id}/action", headers=admin.headers, data={"type": kind}
+        )
+        assert r.status_code == 200
+
+    async def names(path: str, **params: str) -> list[str]:
+        r = await client.get(path, headers=admin.headers, params=params)
+        assert r.status_code == 200, r.text
+        return [a["username"] for a in r.json()]
+
+    v1, v2 = "/api/v1/admin/accounts", "/api/v2/admin/accounts"
+    assert await names(v2) == ["tramp", "troll", "alice", "moderator"]
+    assert await names(v2, status="suspended") == ["troll"]
+    assert await names(v1, suspended="true") == ["troll"]
+    assert await names(v2, status="silenced") == await names(v1, silenced="1") == ["tramp"]
+    assert await names(v2, status="active") == ["tramp", "alice", "moderator"]
+    assert await names(v2, permissions="staff") == await names(v1, staff="true") == ["moderator"]
+    assert await names(v2, username="TR") == ["tramp", "troll"]
+    assert await names(v2, username="%") == []  # wildcards are literal
+    assert await names(v2, email="alice@") == ["alice"]
+    assert await names(v2, origin="remote") == await names(v2, ip="10.0.0.1") == []
+    page = await client.get(v2, headers=admin.headers, params={"limit": 2})
+    assert len(page.json()) == 2 and 'rel="next"' in page.headers["link"]
+    r = await client.get(v2, headers=admin.headers, params={"status": "banished"})
+    assert r.status_code == 422
+    assert (await client.get(v2, headers=alice.headers)).status_code == 403

@@ -9,12 +9,14 @@ only sets the flags. Reports are in social/reports.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, ModerationAction, Report, User, utcnow
 from agora.social.errors import Forbidden, Invalid, NotFound
+from agora.social.paging import Page, apply_page, finish
 
 ACTIONS = ("none", "silence", "suspend")
 UNSUPPORTED = ("disable", "sensitive")
@@ -197,6 +199,55 @@ async def set_admin(session: AsyncSession, username: str, admin: bool) -> Member
     member.user.is_admin = admin
     await session.commit()
     return member
+
+
+STATUSES = ("active", "pending", "disabled", "silenced", "suspended")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFilter:
+    """Mastodon's admin account filters (all accounts are local; no IPs are kept)."""
+
+    status: str | None = None
+    staff: bool = False
+    username: str | None = None
+    display_name: str | None = None
+    email: str | None = None
+    remote: bool = False
+    by_ip: bool = False
+
+
+def _status_condition(status: str) -> Any:
+    if status not in STATUSES:
+        raise Invalid(f"Validation failed: status must be one of {', '.join(STATUSES)}")
+    return {
+        "active": and_(
+            Account.suspended_at.is_(None), or_(User.approved.is_(None), User.approved.is_(True))
+        ),
+        "pending": User.approved.is_(False),
+        "disabled": false(),
+        "silenced": Account.silenced_at.isnot(None),
+        "suspended": Account.suspended_at.isnot(None),
+    }[status]
+
+
+async def list_members(session: AsyncSession, f: AccountFilter, page: Page) -> list[Member]:
+    """A page of accounts for the admins, newest first (suspended ones included)."""
+    if f.remote or f.by_ip:  # no federation, and sign-in addresses are not kept
+        return []
+    query = select(Account, User).outerjoin(User, User.account_id == Account.id)
+    if f.status:
+        query = query.where(_status_condition(f.status))
+    if f.staff:
+        query = query.where(User.is_admin.is_(True))
+    if f.username:
+        query = query.where(Account.username_lower.startswith(f.username.lower(), autoescape=True))
+    if f.display_name:
+        query = query.where(Account.display_name.icontains(f.display_name, autoescape=True))
+    if f.email:
+        query = query.where(User.email.contains(f.email.lower(), autoescape=True))
+    rows = (await session.execute(apply_page(query, Account.id, page))).all()
+    return [Member(account, user) for account, user in finish(list(rows), page)]
 
 
 async def history(session: AsyncSession, target_id: int) -> list[ModerationAction]:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 
 from agora.api import present
 from agora.api.deps import SessionDep, admin_caller, id_param, paging
+from agora.api.entities import admin_account_json
 from agora.api.errors import ApiError
 from agora.api.json import JSON
 from agora.api.links import paged
@@ -15,7 +16,7 @@ from agora.db.models import Account
 from agora.social import moderation, reports
 from agora.social.paging import Page
 
-router = APIRouter(prefix="/api/v1/admin")
+router = APIRouter(prefix="/api")
 
 
 def _optional_id(value: str | int | None, name: str) -> int | None:
@@ -31,7 +32,7 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes", "on")
 
 
-@router.get("/reports")
+@router.get("/v1/admin/reports")
 async def list_reports(
     request: Request,
     session: SessionDep,
@@ -52,7 +53,7 @@ async def list_reports(
     return paged(request, items, nxt, prev)
 
 
-@router.get("/reports/{report_id}")
+@router.get("/v1/admin/reports/{report_id}")
 async def get_report(
     session: SessionDep, report_id: str, me: Account = admin_caller("admin:read:reports")
 ) -> JSON:
@@ -65,35 +66,85 @@ async def _change(session: SessionDep, report_id: str, change: str, me: Account)
     return JSON((await present.admin_reports(session, [report]))[0])
 
 
-@router.post("/reports/{report_id}/resolve")
+@router.post("/v1/admin/reports/{report_id}/resolve")
 async def resolve(
     session: SessionDep, report_id: str, me: Account = admin_caller("admin:write:reports")
 ) -> JSON:
     return await _change(session, report_id, "resolve", me)
 
 
-@router.post("/reports/{report_id}/reopen")
+@router.post("/v1/admin/reports/{report_id}/reopen")
 async def reopen(
     session: SessionDep, report_id: str, me: Account = admin_caller("admin:write:reports")
 ) -> JSON:
     return await _change(session, report_id, "reopen", me)
 
 
-@router.post("/reports/{report_id}/assign_to_self")
+@router.post("/v1/admin/reports/{report_id}/assign_to_self")
 async def assign_to_self(
     session: SessionDep, report_id: str, me: Account = admin_caller("admin:write:reports")
 ) -> JSON:
     return await _change(session, report_id, "assign_to_self", me)
 
 
-@router.post("/reports/{report_id}/unassign")
+@router.post("/v1/admin/reports/{report_id}/unassign")
 async def unassign(
     session: SessionDep, report_id: str, me: Account = admin_caller("admin:write:reports")
 ) -> JSON:
     return await _change(session, report_id, "unassign", me)
 
 
-@router.get("/accounts/{account_id}")
+@router.get("/v1/admin/accounts")
+async def list_accounts_v1(
+    request: Request,
+    session: SessionDep,
+    page: Page = paging(100, 200),
+    me: Account = admin_caller("admin:read:accounts"),
+) -> JSON:
+    q = request.query_params
+    status = next((s for s in moderation.STATUSES if _flag(q.get(s))), None)
+    f = moderation.AccountFilter(
+        status=status,
+        staff=_flag(q.get("staff")),
+        username=q.get("username"),
+        display_name=q.get("display_name"),
+        email=q.get("email"),
+        remote=_flag(q.get("remote")) or bool(q.get("by_domain")),
+        by_ip=bool(q.get("ip")),
+    )
+    return await _accounts(request, session, f, page)
+
+
+@router.get("/v2/admin/accounts")
+async def list_accounts_v2(
+    request: Request,
+    session: SessionDep,
+    page: Page = paging(100, 200),
+    me: Account = admin_caller("admin:read:accounts"),
+) -> JSON:
+    q = request.query_params
+    f = moderation.AccountFilter(
+        status=q.get("status") or None,
+        staff=q.get("permissions") == "staff",
+        username=q.get("username"),
+        display_name=q.get("display_name"),
+        email=q.get("email"),
+        remote=q.get("origin") == "remote" or bool(q.get("by_domain")),
+        by_ip=bool(q.get("ip")),
+    )
+    return await _accounts(request, session, f, page)
+
+
+async def _accounts(
+    request: Request, session: SessionDep, f: moderation.AccountFilter, page: Page
+) -> JSON:
+    found = await moderation.list_members(session, f, page)
+    items = [admin_account_json(m.account, m.user) for m in found]
+    nxt, prev = (found[-1].account.id, found[0].account.id) if found else (None, None)
+    return paged(request, items, nxt, prev)
+
+
+@router.get("/v1/admin/accounts/{account_id}")
 async def get_account(
     session: SessionDep, account_id: str, me: Account = admin_caller("admin:read:accounts")
 ) -> JSON:
@@ -108,7 +159,7 @@ class ActionForm(Params):
     send_email_notification: bool = False
 
 
-@router.post("/accounts/{account_id}/action", openapi_extra=openapi_body(ActionForm))
+@router.post("/v1/admin/accounts/{account_id}/action", openapi_extra=openapi_body(ActionForm))
 async def act(
     session: SessionDep,
     account_id: str,
@@ -126,7 +177,7 @@ async def act(
     return JSON({})
 
 
-@router.post("/accounts/{account_id}/unsuspend")
+@router.post("/v1/admin/accounts/{account_id}/unsuspend")
 async def unsuspend(
     session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
 ) -> JSON:
@@ -134,7 +185,7 @@ async def unsuspend(
     return JSON(await present.admin_account(session, member.account.id))
 
 
-@router.post("/accounts/{account_id}/unsilence")
+@router.post("/v1/admin/accounts/{account_id}/unsilence")
 async def unsilence(
     session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
 ) -> JSON:
