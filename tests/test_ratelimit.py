@@ -102,6 +102,8 @@ async def test_per_ip_limit_across_tokens_and_oauth(db, make_person):
         assert r.status_code == 429  # OAuth requests count per IP too
         assert (await client("10.9.9.9").get(ME, headers=fresh.headers)).status_code == 200
         assert (await c.get("/robots.txt")).status_code == 200  # pages are not limited
+        health = await c.get("/api/v1/streaming/health")  # nor health checks
+        assert health.status_code != 429 and "x-ratelimit-limit" not in health.headers
 
 
 async def test_window_resets(db, make_person):

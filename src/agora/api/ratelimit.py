@@ -3,7 +3,8 @@
 The counting is the `limits` library's fixed windows, in memory (one process) or in Redis
 (shared by every server process) when `redis_url` is set. What is limited (config.py):
 
-- every `/api/` and `/oauth/` request, per client IP (`ratelimit_per_ip`);
+- every `/api/` and `/oauth/` request, per client IP (`ratelimit_per_ip`), except the
+  streaming health check;
 - `/api/` reads and writes, per access token, or per IP without one (`ratelimit_reads`,
   `ratelimit_writes`), with Mastodon's `X-RateLimit-Limit / -Remaining / -Reset` headers on
   every API response;
@@ -52,6 +53,7 @@ TOO_MANY = "Too many requests"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 MEDIA_PATHS = {"/api/v1/media", "/api/v2/media"}
 SIGN_IN_PATHS = {"/oauth/token", "/oauth/authorize", "/oauth/authorize/"}
+UNLIMITED = {"/api/v1/streaming/health"}  # load balancers poll it
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +223,7 @@ class RateLimitMiddleware:
             scope["type"] != "http"
             or not self.limits.enabled
             or not path.startswith(("/api/", "/oauth/"))
+            or path in UNLIMITED
         ):
             await self.app(scope, receive, send)
             return
