@@ -5,17 +5,31 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup setup-test services lint demo clean
+.PHONY: run test setup setup-test services lint demo clean vendor browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-setup: $(BIN)/python
+setup: $(BIN)/python vendor
 	$(BIN)/pip install -q -e .
 
-setup-test: $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+setup-test: $(BIN)/python vendor browser
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install -q -e '.[test]'
+
+# The web app's front-end libraries, pinned in package.json / package-lock.json, from the npm
+# registry into a git-ignored directory served under /static/vendor/ (no build step).
+VENDOR := src/agora/web/static/vendor
+vendor: $(VENDOR)/htmx.min.js
+
+$(VENDOR)/htmx.min.js: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+
+# The browser tests drive Debian's chromium (Playwright never downloads a browser).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 run: setup
 	$(BIN)/agora serve --host 127.0.0.1 --port 8000
@@ -36,4 +50,4 @@ test: setup-test services lint
 	AGORA_TEST_DATABASE=postgresql $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache node_modules $(VENDOR)

@@ -7,9 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from agora import __version__
@@ -34,8 +34,17 @@ from agora.db.engine import Database
 from agora.db.migrate import upgrade
 from agora.jobs import handlers  # noqa: F401 - registers every job handler
 from agora.jobs.worker import Worker
-from agora.web import pages, site_files
-from agora.web.render import STATIC, render
+from agora.web import (
+    notification_pages,
+    pages,
+    people,
+    post_actions,
+    settings_pages,
+    sign_in,
+    site_files,
+    timeline_pages,
+)
+from agora.web.render import STATIC
 
 log = logging.getLogger("agora")
 
@@ -103,13 +112,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         data_reuse,
         datasets,
     )
-    for module in (*routers, assistant, site_files, pages):
+    web = (sign_in, timeline_pages, post_actions, people, notification_pages)
+    for module in (*routers, assistant, site_files, *web, settings_pages, pages):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def home(request: Request) -> HTMLResponse:
-        return render(request, "index.html", {})
+    app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static")
 
     @app.get("/api/v1/agora/ping", include_in_schema=False)
     async def ping() -> JSON:

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     media_max_pixels: int = 33_177_600  # 7680 x 4320, Mastodon's image matrix limit
     media_preview_side: int = 640
     media_max_attachments: int = 4
+    # The web app: how long a browser stays signed in (days).
+    web_session_days: int = 30
     # Dataset exports: the licence named in the dataset card.
     dataset_license: str = "other"
     log_level: str = "info"

@@ -494,3 +494,16 @@ class ModerationAction(Base):
     action: Mapped[str] = mapped_column(String(20))
     text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A browser signed in to the web app. The cookie holds a random token; only its SHA-256
+    is stored, so a copy of the database signs no one in."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = _id_col()
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

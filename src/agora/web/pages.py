@@ -1,75 +1,92 @@
-"""Public, read-only pages: a profile (`/@username`) and a post (`/@username/ID`), as a
-signed-out visitor or a crawler sees them. Each carries its author's AI-use signals in HTTP
-headers and meta tags. The web-app issue builds the signed-in pages on this."""
+"""Profiles (`/@username`, with posts / replies / media tabs) and threads (`/@username/ID`),
+for signed-out visitors and crawlers as for signed-in people (who see what the visibility
+rule lets them see, and can follow, reply and act). Each carries its author's AI-use signals
+in HTTP headers and meta tags."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
+from agora.api.deps import SessionDep
 from agora.data.signals import account_signals, post_signals
 from agora.social.accounts import find_by_username
 from agora.social.errors import NotFound
-from agora.social.hydrate import load_posts
-from agora.social.paging import Page
-from agora.social.posts import get_visible_post
-from agora.social.timelines import ProfileFilter, account_statuses
+from agora.social.relationships import relationships
+from agora.social.timelines import ProfileFilter, account_statuses, context
+from agora.web.feeds import feed_of, feed_response, hydrate, page_of
 from agora.web.render import render
+from agora.web.route import web_id, web_router
+from agora.web.session import Viewer
 
-router = APIRouter(include_in_schema=False)
-PROFILE_POSTS = 20
+router = web_router()
+TABS = {
+    "posts": ProfileFilter(exclude_replies=True),
+    "replies": ProfileFilter(),
+    "media": ProfileFilter(only_media=True),
+}
 
 
 @router.get("/@{username}", response_class=HTMLResponse)
-async def profile(request: Request, username: str) -> HTMLResponse:
-    try:
-        return await _profile(request, username)
-    except NotFound:
-        return not_found_page(request)
+async def profile(
+    request: Request, session: SessionDep, viewer: Viewer, username: str, tab: str = "posts"
+) -> Response:
+    """A profile and a page of its posts (tabs: posts, replies, media)."""
+    account = await find_by_username(session, username)
+    if account is None or tab not in TABS:
+        raise NotFound()
+    viewer_id = viewer.account.id if viewer else None
+    page = page_of(request)
+    found = await account_statuses(session, viewer_id, account.id, page, TABS[tab])
+    path = f"/@{account.username}"
+    feed = await feed_of(session, viewer_id, found, page, path, tab=tab if tab != "posts" else None)
+    relation = None
+    if viewer is not None and viewer_id != account.id:
+        relation = (await relationships(session, viewer.account.id, [account.id]))[0]
+    context_ = {
+        "account": account,
+        "tab": tab,
+        "relation": relation,
+        "signals": account_signals(account),
+        "nav": "me" if viewer_id == account.id else None,
+    }
+    return _with_signals(feed_response(request, "profile.html", context_, feed), context_)
 
 
 @router.get("/@{username}/{post_id}", response_class=HTMLResponse)
-async def post(request: Request, username: str, post_id: str) -> HTMLResponse:
-    try:
-        return await _post(request, username, post_id)
-    except NotFound:
-        return not_found_page(request)
-
-
-async def _profile(request: Request, username: str) -> HTMLResponse:
-    async with request.app.state.db.session() as session:
-        account = await find_by_username(session, username)
-        if account is None or account.suspended_at is not None:
-            raise NotFound()
-        found = await account_statuses(
-            session, None, account.id, Page(limit=PROFILE_POSTS), ProfileFilter()
-        )
-        views = await load_posts(session, None, found.ids)
-        shown = [views[i] for i in found.ids if i in views]
-        context = {"account": account, "views": shown, "signals": account_signals(account)}
-        return _with_signals(request, "profile.html", context)
-
-
-async def _post(request: Request, username: str, post_id: str) -> HTMLResponse:
-    if not post_id.isdigit() or int(post_id) >= 2**63:
+async def thread(
+    request: Request, session: SessionDep, viewer: Viewer, username: str, post_id: str
+) -> Response:
+    """A post with the thread around it, and (signed in) the reply composer."""
+    pid = web_id(post_id)
+    if pid is None:
         raise NotFound()
-    async with request.app.state.db.session() as session:
-        found = await get_visible_post(session, None, int(post_id))
-        views = await load_posts(session, None, [found.id])
-        view = views.get(found.id)
-        if view is None or view.account.username.lower() != username.lower():
-            raise NotFound()
-        context = {"view": view.reblog or view, "signals": await post_signals(session, found)}
-        return _with_signals(request, "post.html", context)
+    viewer_id = viewer.account.id if viewer else None
+    ancestors, descendants = await context(session, viewer_id, pid)
+    views = await hydrate(session, viewer_id, [*ancestors, pid, *descendants])
+    focus = next((v for v in views if v.post.id == pid), None)
+    if focus is None or focus.account.username.lower() != username.lower():
+        raise NotFound()
+    focus = focus.reblog or focus
+    mentions = [focus.account.username] + [name for _, name in focus.mentions]
+    own = viewer.account.username if viewer else None
+    context_ = {
+        "view": focus,
+        "before": [v for v in views if v.post.id in set(ancestors)],
+        "after": [v for v in views if v.post.id in set(descendants)],
+        "reply_mentions": list(dict.fromkeys(m for m in mentions if m != own)),
+        "quote": request.query_params.get("quote") == "1",
+        "signals": await post_signals(session, focus.post),
+    }
+    return _with_signals(render(request, "post.html", context_), context_)
 
 
-def _with_signals(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
-    """Render `template`; its `signals` go into the HTTP headers (and, by the template, into
+def _with_signals(response: Response, context_: dict[str, Any]) -> Response:
+    """The page's AI-use signals go into its HTTP headers too (the template puts them into
     meta tags)."""
-    response = render(request, template, context)
-    response.headers.update(context["signals"].headers)
+    response.headers.update(context_["signals"].headers)
     return response
 
 

@@ -10,10 +10,17 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agora.config import get_settings
+from agora.web.present import TEMPLATE_GLOBALS
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.globals.update(TEMPLATE_GLOBALS)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
@@ -26,6 +33,26 @@ SECURITY_HEADERS = {
 def render(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> HTMLResponse:
-    """Render a page with the instance settings in scope and strict security headers."""
-    html = _env.get_template(template).render(request=request, settings=get_settings(), **context)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    """Render a page with the instance settings, the signed-in viewer (if any) and its CSRF
+    token in scope, and strict security headers."""
+    state = request.state._state
+    html = _env.get_template(template).render(
+        request=request,
+        settings=get_settings(),
+        viewer=state.get("viewer"),
+        csrf=state.get("csrf", ""),
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    if state.get("viewer") is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+    if state.get("new_presession"):
+        from agora.web.session import PRESESSION_COOKIE, set_cookie
+
+        set_cookie(response, PRESESSION_COOKIE, state["new_presession"])
+    return response
+
+
+def render_fragment(template: str, **context: Any) -> str:
+    """A template as a string (fragments answered to HTMX, or used by the live stream)."""
+    return _env.get_template(template).render(settings=get_settings(), **context)

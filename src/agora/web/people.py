@@ -1,0 +1,98 @@
+"""Following, follow requests, blocks and mutes in the browser. The actions answer the
+relationship buttons as they now are (HTMX), or go back (plain forms)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.api.deps import SessionDep
+from agora.db.models import Account
+from agora.social import relationships as rel
+from agora.social.account_lists import blocked_accounts, follow_requesters, muted_accounts
+from agora.social.accounts import get_account
+from agora.social.errors import NotFound
+from agora.social.paging import Page
+from agora.web.post_actions import back, fragment
+from agora.web.render import render, render_fragment
+from agora.web.route import web_id, web_router
+from agora.web.session import Form, Me, is_htmx
+
+router = web_router()
+Action = Callable[[AsyncSession, Account, int], Awaitable[None]]
+LIST_SIZE = 40
+
+
+async def _follow(session: AsyncSession, actor: Account, target_id: int) -> None:
+    await rel.follow(session, actor, target_id)
+
+
+ACTIONS: dict[str, Action] = {
+    "follow": _follow,
+    "unfollow": rel.unfollow,
+    "block": rel.block,
+    "unblock": rel.unblock,
+    "mute": rel.mute,
+    "unmute": rel.unmute,
+}
+
+
+def account_id_of(raw: str) -> int:
+    """An account id from the URL (NotFound when it is not one)."""
+    found = web_id(raw)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+@router.post("/web/accounts/{account_id}/{action}")
+async def act(
+    request: Request, session: SessionDep, me: Me, form: Form, account_id: str, action: str
+) -> Response:
+    """Follow (or ask to), unfollow, block, unblock, mute or unmute someone."""
+    run = ACTIONS.get(action)
+    if run is None:
+        raise NotFound()
+    target = await get_account(session, account_id_of(account_id))
+    await run(session, me.account, target.id)
+    if not is_htmx(request):
+        return back(request)
+    relation = (await rel.relationships(session, me.account.id, [target.id]))[0]
+    html = render_fragment(
+        "_relationship.html", account=target, relation=relation, csrf=request.state.csrf
+    )
+    return fragment(html)
+
+
+@router.get("/follow_requests")
+async def follow_requests(request: Request, session: SessionDep, me: Me) -> Response:
+    """People waiting for the person to accept their follow."""
+    waiting = await follow_requesters(session, me.account.id, Page(limit=LIST_SIZE))
+    return render(request, "follow_requests.html", {"waiting": [a for _, a in waiting]})
+
+
+@router.post("/web/follow_requests/{account_id}/{answer}")
+async def answer(
+    request: Request, session: SessionDep, me: Me, form: Form, account_id: str, answer: str
+) -> Response:
+    """Accept or reject a follow request; the row disappears."""
+    if answer not in ("accept", "reject"):
+        raise NotFound()
+    requester = account_id_of(account_id)
+    await rel.answer_follow_request(session, me.account, requester, accept=answer == "accept")
+    return fragment("") if is_htmx(request) else back(request)
+
+
+@router.get("/settings/blocks")
+async def blocks_and_mutes(request: Request, session: SessionDep, me: Me) -> Response:
+    """Who the person blocks and mutes, with undo buttons."""
+    page = Page(limit=LIST_SIZE)
+    context = {
+        "nav": "settings",
+        "section": "blocks",
+        "blocked": [a for _, a in await blocked_accounts(session, me.account.id, page)],
+        "muted": [a for _, a in await muted_accounts(session, me.account.id, page)],
+    }
+    return render(request, "settings_blocks.html", context)

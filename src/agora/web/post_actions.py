@@ -1,0 +1,146 @@
+"""What a signed-in person does to posts, as HTMX actions that answer only the changed post
+(and, without JavaScript, as plain forms that go back to where they came from): write,
+reply, quote, edit, delete, like, boost, bookmark. Each is one service call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.api.deps import SessionDep
+from agora.db.models import Account, Post
+from agora.social import interactions
+from agora.social.errors import NotFound
+from agora.social.posts import Draft, create_post, delete_post, edit_post, get_visible_post
+from agora.web.feeds import hydrate
+from agora.web.render import SECURITY_HEADERS, render, render_fragment
+from agora.web.route import safe_next, web_id, web_router
+from agora.web.session import Form, Me, field, is_htmx
+
+router = web_router()
+Action = Callable[[AsyncSession, Account, int], Awaitable[object]]
+
+
+async def _bookmark(session: AsyncSession, actor: Account, post_id: int) -> Post:
+    return await interactions.set_bookmark(session, actor, post_id, True)
+
+
+async def _unbookmark(session: AsyncSession, actor: Account, post_id: int) -> Post:
+    return await interactions.set_bookmark(session, actor, post_id, False)
+
+
+ACTIONS: dict[str, Action] = {
+    "favourite": interactions.favourite,
+    "unfavourite": interactions.unfavourite,
+    "reblog": interactions.reblog,
+    "unreblog": interactions.unreblog,
+    "bookmark": _bookmark,
+    "unbookmark": _unbookmark,
+}
+
+
+def post_id_of(raw: str | None) -> int:
+    """A post id from a URL or form (NotFound when it is not one)."""
+    found = web_id(raw) if raw else None
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def fragment(html: str, status: int = 200) -> HTMLResponse:
+    """An HTML fragment answered to HTMX."""
+    return HTMLResponse(html, status, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+
+async def post_fragment(
+    session: AsyncSession, request: Request, me: Me, ids: list[int], **extra: object
+) -> HTMLResponse:
+    """The first of `ids` the viewer may see, rendered as `_post.html` ('' if none)."""
+    views = await hydrate(session, me.account.id, ids)
+    if not views:
+        return fragment("")
+    html = render_fragment("_post.html", view=views[0], viewer=me, csrf=request.state.csrf, **extra)
+    return fragment(html)
+
+
+def back(request: Request, form_next: str = "") -> RedirectResponse:
+    """Without HTMX: back to the page the form was on."""
+    referer = request.headers.get("referer", "")
+    base = str(request.base_url)
+    target = form_next or (referer[len(base) - 1 :] if referer.startswith(base) else "/home")
+    return RedirectResponse(safe_next(target), status_code=303)
+
+
+@router.get("/web/statuses/{post_id}")
+async def show_post(request: Request, session: SessionDep, me: Me, post_id: str) -> Response:
+    """One post as a fragment (the live timeline inserts new posts with it)."""
+    pid = post_id_of(post_id)
+    await get_visible_post(session, me.account.id, pid)
+    return await post_fragment(session, request, me, [pid])
+
+
+@router.post("/web/statuses")
+async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Response:
+    """Publish a post or a reply (the idempotency field makes a double submit post once)."""
+    draft = Draft(
+        text=field(form, "status"),
+        spoiler_text=field(form, "spoiler_text").strip(),
+        visibility=field(form, "visibility", "public") or "public",
+        in_reply_to_id=post_id_of(field(form, "in_reply_to_id"))
+        if field(form, "in_reply_to_id")
+        else None,
+        quote_id=post_id_of(field(form, "quote_id")) if field(form, "quote_id") else None,
+    )
+    key = field(form, "idempotency") or None
+    post = await create_post(session, me.account, draft, idempotency_key=key and f"web:{key}")
+    if not is_htmx(request):
+        return back(request)
+    response = await post_fragment(session, request, me, [post.id])
+    response.headers["HX-Trigger"] = "agora:posted"
+    return response
+
+
+@router.get("/web/statuses/{post_id}/edit")
+async def edit_form(request: Request, session: SessionDep, me: Me, post_id: str) -> Response:
+    """The edit form in place of the post."""
+    pid = post_id_of(post_id)
+    views = await hydrate(session, me.account.id, [pid])
+    if not views or views[0].account.id != me.account.id:
+        raise NotFound()
+    if not is_htmx(request):
+        return render(request, "edit.html", {"view": views[0]})
+    return fragment(render_fragment("_edit.html", view=views[0], csrf=request.state.csrf))
+
+
+@router.post("/web/statuses/{post_id}/edit")
+async def edit(request: Request, session: SessionDep, me: Me, form: Form, post_id: str) -> Response:
+    """Save an edit (the previous version goes into the history)."""
+    pid = post_id_of(post_id)
+    draft = Draft(text=field(form, "status"), spoiler_text=field(form, "spoiler_text").strip())
+    await edit_post(session, me.account, pid, draft)
+    if not is_htmx(request):
+        return RedirectResponse(f"/@{me.account.username}/{pid}", status_code=303)
+    return await post_fragment(session, request, me, [pid])
+
+
+@router.post("/web/statuses/{post_id}/{action}")
+async def act(
+    request: Request, session: SessionDep, me: Me, form: Form, post_id: str, action: str
+) -> Response:
+    """Like, boost, bookmark or undo (declared last: `/edit` is not one); answers the post as
+    it now looks (the boost around it included when the action was taken on a boost)."""
+    pid = post_id_of(post_id)
+    if action == "delete":
+        await delete_post(session, me.account, pid)
+        return fragment("") if is_htmx(request) else back(request)
+    run = ACTIONS.get(action)
+    if run is None:
+        raise NotFound()
+    await run(session, me.account, pid)
+    if not is_htmx(request):
+        return back(request)
+    shown = web_id(field(form, "shown")) if field(form, "shown") else None
+    return await post_fragment(session, request, me, [i for i in (shown, pid) if i])

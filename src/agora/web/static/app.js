@@ -1,0 +1,95 @@
+// Agora's own script (no build step, no inline scripts: the CSP forbids them).
+// - shows HTMX errors in the #flash live region;
+// - resets the composer after a post;
+// - live updates: listens to /web/live (server-sent events) and inserts new posts and
+//   notifications, fetched as HTML fragments so the server decides what may be shown.
+(function () {
+  "use strict";
+
+  function flash(text) {
+    var box = document.getElementById("flash");
+    if (!box) return;
+    box.textContent = text;
+    box.classList.add("shown");
+    clearTimeout(flash.timer);
+    flash.timer = setTimeout(function () { box.classList.remove("shown"); box.textContent = ""; }, 6000);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    flash(xhr.responseText && xhr.responseText.length < 300 ? xhr.responseText : "Something went wrong (" + xhr.status + ")");
+  });
+  document.addEventListener("htmx:sendError", function () { flash("The server cannot be reached."); });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.target;
+    if (event.detail.successful && form.classList && form.classList.contains("composer") && form.tagName === "FORM") {
+      form.reset();
+      var key = form.querySelector("input[name=idempotency]");
+      if (key) key.value = String(Date.now()) + String(Math.random()).slice(2, 8);
+      var text = form.querySelector("textarea");
+      if (text) text.focus();
+      flash("Posted.");
+    }
+  });
+
+  function insertFragment(url, container, id) {
+    if (!container || document.getElementById(id)) return;
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        if (!html || document.getElementById(id)) return;
+        var template = document.createElement("template");
+        template.innerHTML = html;
+        var node = template.content.firstElementChild;
+        if (!node) return;
+        node.classList.add("fresh");
+        container.insertBefore(node, container.firstElementChild);
+        var empty = container.querySelector(".empty");
+        if (empty) empty.remove();
+        if (window.htmx) window.htmx.process(node);
+      });
+  }
+
+  function bumpBadge() {
+    var badge = document.getElementById("notif-badge");
+    if (!badge) return;
+    var count = (parseInt(badge.dataset.count || "0", 10) || 0) + 1;
+    badge.dataset.count = String(count);
+    badge.textContent = String(count);
+    badge.hidden = false;
+    badge.setAttribute("aria-label", count + " new");
+  }
+
+  function connect() {
+    var url = document.body.dataset.live;
+    if (!url || !window.EventSource) return;
+    var source = new EventSource(url);
+    var feed = document.querySelector("[data-live-feed]");
+    var kind = feed ? feed.dataset.liveFeed : "";
+    source.addEventListener("update", function (event) {
+      if (kind !== "home") return;
+      var status = JSON.parse(event.data);
+      insertFragment("/web/statuses/" + status.id, feed, "post-" + status.id);
+    });
+    source.addEventListener("notification", function (event) {
+      var note = JSON.parse(event.data);
+      if (kind === "notifications") {
+        insertFragment("/web/notifications/" + note.id, feed, "notification-" + note.id);
+      } else {
+        bumpBadge();
+        flash("New notification");
+      }
+    });
+    source.addEventListener("delete", function (event) {
+      var node = document.getElementById("post-" + event.data);
+      if (node) node.remove();
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", connect);
+  } else {
+    connect();
+  }
+})();

@@ -1,0 +1,75 @@
+"""Timelines in the browser: home, local, hashtag, bookmarks, likes (`/home`, `/local`,
+`/tags/NAME`, `/bookmarks`, `/favourites`). Each is one service call plus hydration."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
+
+from agora.api.deps import SessionDep
+from agora.social import timelines
+from agora.web.feeds import feed_of, feed_response, page_of
+from agora.web.render import render
+from agora.web.route import web_router
+from agora.web.session import Me, Viewer
+
+router = web_router()
+
+
+@router.get("/")
+async def start(request: Request, viewer: Viewer) -> Response:
+    """Signed in: the home timeline; signed out: what this server is."""
+    if viewer is not None:
+        return RedirectResponse("/home", status_code=303)
+    return render(request, "index.html", {})
+
+
+@router.get("/home")
+async def home(request: Request, session: SessionDep, me: Me) -> Response:
+    """The signed-in person's home timeline, with the composer."""
+    page = page_of(request)
+    found = await timelines.home_timeline(session, me.account.id, page)
+    feed = await feed_of(session, me.account.id, found, page, "/home")
+    context = {"nav": "home", "heading": "Home", "composer": True, "live": "home"}
+    return feed_response(request, "timeline.html", context, feed)
+
+
+@router.get("/local")
+async def local(request: Request, session: SessionDep, viewer: Viewer) -> Response:
+    """Everyone's public posts on this server."""
+    page = page_of(request)
+    viewer_id = viewer.account.id if viewer else None
+    found = await timelines.public_timeline(session, viewer_id, page)
+    feed = await feed_of(session, viewer_id, found, page, "/local")
+    return feed_response(request, "timeline.html", {"nav": "local", "heading": "Local"}, feed)
+
+
+@router.get("/tags/{tag}")
+async def tag(request: Request, session: SessionDep, viewer: Viewer, tag: str) -> Response:
+    """Public posts with a hashtag."""
+    page = page_of(request)
+    viewer_id = viewer.account.id if viewer else None
+    found = await timelines.tag_timeline(session, viewer_id, tag, page)
+    feed = await feed_of(session, viewer_id, found, page, f"/tags/{quote(tag)}")
+    return feed_response(request, "timeline.html", {"heading": f"#{tag}"}, feed)
+
+
+@router.get("/bookmarks")
+async def bookmarks(request: Request, session: SessionDep, me: Me) -> Response:
+    """Posts the person bookmarked, newest bookmark first."""
+    page = page_of(request)
+    found = await timelines.bookmarks(session, me.account.id, page)
+    feed = await feed_of(session, me.account.id, found, page, "/bookmarks")
+    context = {"nav": "bookmarks", "heading": "Bookmarks"}
+    return feed_response(request, "timeline.html", context, feed)
+
+
+@router.get("/favourites")
+async def favourites(request: Request, session: SessionDep, me: Me) -> Response:
+    """Posts the person liked, newest like first."""
+    page = page_of(request)
+    found = await timelines.favourites(session, me.account.id, page)
+    feed = await feed_of(session, me.account.id, found, page, "/favourites")
+    return feed_response(request, "timeline.html", {"nav": "favourites", "heading": "Likes"}, feed)
