@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# llama-cpp-python compiles on install; a native build crashes on these CPUs (AVX512/AMX).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: run test setup setup-test services lint demo clean vendor browser
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from agora.cli_moderation import USER_COMMANDS, reports_app
+from agora.cli_ai import ai_app
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
@@ -29,6 +30,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(consent_app, name="consent")
 app.add_typer(export_app, name="export")
+app.add_typer(ai_app, name="ai")
 app.add_typer(reports_app, name="reports")
 for _name, _command in USER_COMMANDS.items():  # suspend, silence, admin
     user_app.command(_name)(_command)

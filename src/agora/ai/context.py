@@ -60,7 +60,8 @@ class ThreadContext:
         return widest if widest <= Visibility.UNLISTED else Visibility.DIRECT
 
 
-def _columns() -> tuple[Any, ...]:
+def context_columns() -> tuple[Any, ...]:
+    """The columns a ContextPost is made of (select them joined with `Author`)."""
     return (
         Post.id,
         Post.account_id,
@@ -72,7 +73,8 @@ def _columns() -> tuple[Any, ...]:
     )
 
 
-def _as_context(row: Any) -> ContextPost:
+def as_context_post(row: Any) -> ContextPost:
+    """A ContextPost from a row of `context_columns()`."""
     text = f"[CW: {row.spoiler_text}] {row.text}" if row.spoiler_text else row.text
     return ContextPost(
         row.id, row.account_id, row.username, row.created_at, text, Visibility(row.visibility)
@@ -95,7 +97,7 @@ async def question_post(session: AsyncSession, asker_id: int, post_id: int) -> C
     """The post that asks (the asker's own, or any post they may see); NotFound otherwise."""
     row = (
         await session.execute(
-            select(*_columns())
+            select(*context_columns())
             .join(Author, Author.id == Post.account_id)
             .where(
                 Post.id == post_id, Post.reblog_of_id.is_(None), plain_visible_to(asker_id, Post)
@@ -104,7 +106,7 @@ async def question_post(session: AsyncSession, asker_id: int, post_id: int) -> C
     ).first()
     if row is None:
         raise NotFound()
-    return _as_context(row)
+    return as_context_post(row)
 
 
 async def thread_context(
@@ -120,7 +122,7 @@ async def thread_context(
     root = thread_root or post_id
     rows = (
         await session.execute(
-            select(*_columns())
+            select(*context_columns())
             .join(Author, Author.id == Post.account_id)
             .where(
                 or_(Post.id == root, Post.thread_root_id == root, Post.id == (quoted or -1)),
@@ -131,7 +133,7 @@ async def thread_context(
             .limit(MAX_THREAD_POSTS)
         )
     ).all()
-    posts = [_as_context(r) for r in rows]
+    posts = [as_context_post(r) for r in rows]
     budget = budget_tokens - estimate_tokens(question.text)
     return ThreadContext(question, trim_to_budget(posts, root, budget))
 

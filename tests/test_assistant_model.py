@@ -1,0 +1,142 @@
+"""The assistant with real models: the local SmolLM2 through llama-cpp-python, and the openai
+provider against a real OpenAI-compatible server (llama_cpp.server on the same GGUF file).
+Assertions are on structure (who replied, where, who may see it, what is cited), not wording."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+import assistant_support
+from agora.config import get_settings
+from agora.db.models import AiUsage
+from agora.social.bootstrap import ensure_assistant
+from assistant_support import _post, _use
+
+pytest.importorskip("llama_cpp")
+openai_server = assistant_support.openai_server  # the shared fixture
+TOKENS = "24"
+
+
+@pytest.fixture
+async def assistant(db, monkeypatch):
+    _use(monkeypatch, ai_provider="local", ai_max_new_tokens=TOKENS, ai_timeout_seconds="120")
+    async with db.session(write=True) as session:
+        account = await ensure_assistant(session)
+        await session.commit()
+    yield account
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+async def _replies(client, person, status_id):
+    r = await client.get(f"/api/v1/statuses/{status_id}/context", headers=person.headers)
+    return r.json()["descendants"]
+
+
+async def test_mention_gets_one_labelled_reply(client, db, make_person, assistant, run_jobs):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    root = await _post(client, alice, "The library opens at nine on Saturdays.")
+    asked = await _post(
+        client, bob, "@assistant when does the library open?", in_reply_to_id=root["id"]
+    )
+    await run_jobs()
+    await run_jobs()  # running the queue again changes nothing
+    (reply,) = await _replies(client, bob, asked["id"])
+    assert reply["account"]["username"] == "assistant" and reply["account"]["bot"] is True
+    assert reply["in_reply_to_id"] == asked["id"] and reply["visibility"] == "public"
+    assert reply["agora"]["ai_generated"] is True
+    assert reply["content"].startswith('<p><span class="h-card"') or "@bob" in reply["content"]
+    # anyone may see a reply built from public posts only; bob was notified
+    assert (await client.get(f"/api/v1/statuses/{reply['id']}")).status_code == 200
+    notes = (await client.get("/api/v1/notifications", headers=bob.headers)).json()
+    assert [n["status"]["id"] for n in notes if n["type"] == "mention"] == [reply["id"]]
+    async with db.session() as session:
+        used = (await session.scalars(select(AiUsage).where(AiUsage.action == "mention"))).all()
+    assert len(used) == 1 and used[0].completion_tokens > 0
+
+
+async def test_reply_using_a_private_post_is_direct(client, make_person, assistant, run_jobs):
+    alice, bob, carol = (
+        await make_person("alice"),
+        await make_person("bob"),
+        await make_person("carol"),
+    )
+    await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
+    root = await _post(client, carol, "Plans for the weekend?")
+    await _post(client, alice, "I will be away", in_reply_to_id=root["id"], visibility="private")
+    asked = await _post(client, bob, "@assistant who is away?", in_reply_to_id=root["id"])
+    await run_jobs()
+    (reply,) = await _replies(client, bob, asked["id"])
+    assert reply["visibility"] == "direct" and reply["mentions"][0]["username"] == "bob"
+    for stranger in (carol, None):
+        headers = stranger.headers if stranger else {}
+        seen = await client.get(f"/api/v1/statuses/{reply['id']}", headers=headers)
+        assert seen.status_code == 404
+
+
+async def test_translate_explain_compose_and_quota(client, make_person, assistant, monkeypatch):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    post = await _post(client, alice, "Good morning, everyone!")
+    r = await client.post(
+        f"/api/v1/statuses/{post['id']}/translate", data={"lang": "fr"}, headers=bob.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["content"].startswith("<p>") and "AI" in r.json()["provider"]
+    r = await client.post(
+        "/api/v1/agora/assistant/explain", json={"status_id": post["id"]}, headers=bob.headers
+    )
+    assert r.status_code == 200 and r.json()["used_status_ids"] == [post["id"]]
+    r = await client.post(
+        "/api/v1/agora/assistant/compose",
+        json={"action": "shorten", "text": "This is a rather long draft about nothing much."},
+        headers=bob.headers,
+    )
+    assert r.status_code == 200 and r.json()["text"] and r.json()["ai_generated"] is True
+    bad = await client.post(
+        "/api/v1/agora/assistant/compose", json={"action": "hack", "text": "x"}, headers=bob.headers
+    )
+    assert bad.status_code == 422
+    _use(monkeypatch, ai_daily_quota='{"explain": 1}')
+    r = await client.post(
+        "/api/v1/agora/assistant/explain", json={"status_id": post["id"]}, headers=bob.headers
+    )
+    assert r.status_code == 429 and "limit" in r.json()["error"]
+
+
+async def test_assistant_respects_a_denied_author(client, make_person, assistant):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    await client.patch(
+        "/api/v1/agora/data_reuse", json={"assistantContext": False}, headers=alice.headers
+    )
+    post = await _post(client, alice, "Do not feed me to the bot")
+    r = await client.post(f"/api/v1/statuses/{post['id']}/translate", headers=bob.headers)
+    assert r.status_code == 403 and "does not let the assistant" in r.json()["error"]
+    secret = await _post(client, alice, "followers only", visibility="private")
+    r = await client.post(f"/api/v1/statuses/{secret['id']}/translate", headers=bob.headers)
+    assert r.status_code == 404
+
+
+async def test_openai_provider_answers_a_mention(
+    client,
+    db,
+    make_person,
+    openai_server,
+    monkeypatch,
+    run_jobs,
+):
+    _use(
+        monkeypatch,
+        ai_provider="openai",
+        openai_base_url=openai_server,
+        openai_model="smollm2",
+        ai_max_new_tokens=TOKENS,
+        ai_timeout_seconds="120",
+    )
+    async with db.session(write=True) as session:
+        await ensure_assistant(session)
+        await session.commit()
+    bob = await make_person("bob")
+    asked = await _post(client, bob, "@assistant hello")
+    await run_jobs()
+    assert len(await _replies(client, bob, asked["id"])) == 1
