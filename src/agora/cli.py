@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from agora.cli_moderation import USER_COMMANDS, reports_app
 from agora.cli_ai import ai_app
+from agora.cli_moderation import USER_COMMANDS, reports_app
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
