@@ -155,7 +155,8 @@ async def test_sign_in_brute_force_is_slowed_per_login_and_per_ip(db, make_perso
         r = await other.post("/oauth/authorize", data={**form, "response_type": "code"})
         assert r.status_code == 401
         r = await other.post("/oauth/authorize", data={**form, "response_type": "code"})
-        assert r.status_code == 429 and r.json()["error"] == "Too many requests"
+        assert r.status_code == 429 and "Too many sign-in attempts" in r.text  # a page
+        assert r.headers["content-type"].startswith("text/html") and r.headers["retry-after"]
 
 
 async def test_media_uploads_have_their_own_limit(db, make_person):

@@ -26,7 +26,9 @@ from agora.api.routes import (
     notifications,
     oauth,
     reports,
+    search,
     statuses,
+    tags,
     timelines,
 )
 from agora.config import Settings, get_settings
@@ -102,9 +104,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_error_handlers(app)
     routers = (
         oauth,
+        search,  # before accounts: /accounts/search is not an account id
         accounts,
         statuses,
         timelines,
+        tags,
         notifications,
         reports,
         admin,

@@ -45,6 +45,8 @@ from agora.demo_feeds import FeedBuilder
 from agora.demo_plan import NONE, TAGS, UNLISTED, WORDS, Plan, build_plan
 from agora.ids import new_id
 from agora.social.bootstrap import ensure_assistant
+from agora.social.search import index as search_index
+from agora.social.tags import rebuild_recent_history
 from agora.social.text import MentionTarget, render_html
 
 PASSWORD = "password"
@@ -119,6 +121,7 @@ async def seed_demo(
             await seeder.write_graph()
             await seeder.write_posts(settings.base_url)
             entries = await seeder.write_feeds(builder)
+            await seeder.finish_search()
         finally:
             await conn.rollback()
             await seeder.rebuild_indexes()
@@ -433,6 +436,15 @@ class _Seeder:
         links = {targets[a].username: targets[a] for a in mentioned}
         spoiler = "spoilers" if rng.random() < 0.02 else ""
         return text, render_html(text, links, base_url), spoiler
+
+    async def finish_search(self) -> None:
+        """Finish the search index after the bulk load (see search.index.after_bulk_load)
+        and count hashtag use, as jobs would have."""
+        task = self.progress.add_task("search index", total=1)
+        await rebuild_recent_history(self.conn)
+        await search_index.after_bulk_load(self.conn)
+        await self.conn.commit()
+        self.progress.update(task, completed=1)
 
     async def write_feeds(self, builder: FeedBuilder) -> int:
         """Home feeds (newest `cap` per account) and their sizes."""

@@ -14,6 +14,7 @@ from agora.data import consent
 from agora.db.models import Account, Notification, PostEdit, Report, User
 from agora.social.hydrate import PostView
 from agora.social.relationships import Relationship
+from agora.social.tags import TagView
 from agora.social.visibility import Visibility
 
 
@@ -288,3 +289,21 @@ def admin_report_json(
         "statuses": statuses,
         "rules": [],
     }
+
+
+def tag_json(view: TagView) -> dict[str, Any]:
+    """The Tag entity: name, url, the last seven days of use (newest first; numbers as
+    strings, `day` as the Unix time of its midnight) and, when signed in, `following`."""
+    data: dict[str, Any] = {
+        "name": view.name,
+        "url": f"{get_settings().base_url}/tags/{view.name}",
+        "history": [
+            {"day": str(day * 86_400), "uses": str(uses), "accounts": str(accounts)}
+            for day, uses, accounts in view.history
+        ],
+    }
+    if view.id is not None:
+        data["id"] = str(view.id)
+    if view.following is not None:
+        data["following"] = view.following
+    return data

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
@@ -268,5 +269,19 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RateLimitMiddleware, limits=limits)
 
     @app.exception_handler(RateLimited)
-    async def _limited(_: Request, exc: RateLimited) -> JSON:
+    async def _limited(request: Request, exc: RateLimited) -> Response:
+        if request.url.path.startswith("/oauth/authorize"):  # a person at the sign-in form
+            return _sign_in_page(request, exc.verdict)
         return too_many(exc.verdict)
+
+
+def _sign_in_page(request: Request, verdict: Verdict) -> Response:
+    """The sign-in form's answer past a limit: a page saying when to try again."""
+    from agora.web.render import render
+
+    wait = max(1, math.ceil((verdict.reset - time.time()) / 60))
+    message = f"Too many sign-in attempts. Please try again in {wait} minute(s)."
+    page = render(request, "oauth_error.html", {"error": message}, status=429)
+    page.headers.update(verdict.headers())
+    page.headers["Retry-After"] = str(max(1, math.ceil(verdict.reset - time.time())))
+    return page

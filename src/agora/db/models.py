@@ -507,3 +507,35 @@ class WebSession(Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FollowedTag(Base):
+    """A hashtag someone follows: public posts with it reach their home feed."""
+
+    __tablename__ = "followed_tags"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    tag_id: Mapped[int] = _fk("tags.id", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("account_id", "tag_id"),)
+
+
+class TagHistory(Base):
+    """Daily use of a hashtag in public and unlisted posts (the Tag entity's `history`):
+    `day` counts UTC days since the epoch."""
+
+    __tablename__ = "tag_history"
+    tag_id: Mapped[int] = _fk("tags.id", primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    accounts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TagHistoryAccount(Base):
+    """Who used a hashtag on a day, so `TagHistory.accounts` counts each author once. Rows
+    older than the history window are pruned as new uses are recorded."""
+
+    __tablename__ = "tag_history_accounts"
+    tag_id: Mapped[int] = _fk("tags.id", primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)

@@ -19,16 +19,19 @@ from agora.db.models import (
     Account,
     Block,
     Follow,
+    FollowedTag,
     HomeFeedEntry,
     HomeFeedSize,
     Mention,
     Mute,
     Post,
+    PostTag,
     utcnow,
 )
 from agora.db.upsert import insert_ignore
 from agora.jobs.queue import job_handler
 from agora.social.notifications import create_notification, notify_mentions, notify_subscribers
+from agora.social.tags import record_tag_use
 from agora.social.visibility import Visibility, timeline_filter
 
 CHUNK = 500
@@ -54,10 +57,13 @@ async def distribute_post(session: AsyncSession, payload: dict[str, Any]) -> Non
     if author is None or author.suspended_at is not None:
         return
     recipients = await fan_out_recipients(session, post, author, original)
+    if original is None:
+        recipients += await tag_follower_recipients(session, post, author, set(recipients))
     await push_to_feeds(session, post, recipients, original)
     if original is None:
         await notify_mentions(session, post)
         await notify_subscribers(session, post)
+        await record_tag_use(session, post)
 
 
 async def fan_out_recipients(
@@ -94,6 +100,24 @@ async def fan_out_recipients(
         )
     members = (await session.scalars(query)).all()
     return [author.id, *[m for m in members if m != author.id]]
+
+
+async def tag_follower_recipients(
+    session: AsyncSession, post: Post, author: Account, already: set[int]
+) -> list[int]:
+    """People following a hashtag of a public post, besides `already`: the post reaches
+    their home feed unless they block or mute its author or are blocked by them. A silenced
+    author's posts reach only their followers."""
+    if post.visibility != Visibility.PUBLIC or author.silenced_at is not None:
+        return []
+    follower: Any = FollowedTag.account_id
+    query = (
+        select(follower)
+        .distinct()
+        .join(PostTag, PostTag.tag_id == FollowedTag.tag_id)
+        .where(PostTag.post_id == post.id, *_not_silenced(follower, author.id, None))
+    )
+    return [a for a in (await session.scalars(query)).all() if a not in already]
 
 
 def _not_silenced(recipient: Any, author_id: int, original: Post | None) -> list[Any]:

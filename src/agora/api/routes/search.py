@@ -1,0 +1,211 @@
+"""Search: GET /api/v2/search and GET /api/v1/accounts/search.
+
+Registered before the accounts router, so /accounts/search is not taken for an account id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.api import present
+from agora.api.deps import SessionDep, caller, optional_caller
+from agora.api.entities import tag_json
+from agora.api.errors import ApiError
+from agora.api.json import JSON
+from agora.config import get_settings
+from agora.db.models import Account
+from agora.ids import parse_id
+from agora.social import search, tags
+from agora.social.accounts import find_by_username, get_account
+from agora.social.errors import NotFound
+from agora.social.posts import get_visible_post
+
+router = APIRouter()
+
+TYPES = ("accounts", "hashtags", "statuses")
+TRUE = ("1", "true", "yes", "on")
+LOCAL_POST = re.compile(r"^/(?:@([A-Za-z0-9_]+)|users/([A-Za-z0-9_]+)/statuses)/(\d+)/?$")
+LOCAL_PROFILE = re.compile(r"^/(?:@|users/)([A-Za-z0-9_]+)/?$")
+
+
+def _number(name: str, value: str | None, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(422, f"Validation failed: {name} must be a number") from None
+
+
+def _cursor(name: str, value: str | None) -> int | None:
+    if value in (None, ""):
+        return None
+    parsed = parse_id(value)
+    if parsed is None:
+        raise ApiError(422, f"Validation failed: {name} must be an id")
+    return parsed
+
+
+def _query(q: str | None) -> str:
+    """The search text: 400 when missing or blank (as Mastodon), 422 when too long."""
+    if q is None or not q.strip():
+        raise ApiError(400, "param is missing or the value is empty: q")
+    if len(q) > search.MAX_QUERY_CHARS:
+        most = search.MAX_QUERY_CHARS
+        raise ApiError(422, f"Validation failed: q is too long (maximum is {most} characters)")
+    return q.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParams:
+    """The query parameters of GET /api/v2/search, validated."""
+
+    q: str
+    type: str | None
+    resolve: bool
+    following: bool
+    account_id: int | None
+    max_id: int | None
+    min_id: int | None
+    limit: int
+    offset: int
+
+
+def search_params(
+    q: Annotated[str | None, Query()] = None,
+    type: Annotated[str | None, Query()] = None,
+    resolve: Annotated[str | None, Query()] = None,
+    following: Annotated[str | None, Query()] = None,
+    account_id: Annotated[str | None, Query()] = None,
+    exclude_unreviewed: Annotated[str | None, Query()] = None,  # no hashtag review here
+    max_id: Annotated[str | None, Query()] = None,
+    min_id: Annotated[str | None, Query()] = None,
+    limit: Annotated[str | None, Query()] = None,
+    offset: Annotated[str | None, Query()] = None,
+) -> SearchParams:
+    """Dependency: the search parameters (limit clamped to 1..40, offset to 0..10000; the
+    offset applies only with a `type`, as on Mastodon)."""
+    if type not in (None, "", *TYPES):
+        raise ApiError(422, "Validation failed: type must be accounts, hashtags or statuses")
+    skip = max(0, min(10_000, _number("offset", offset, 0)))
+    return SearchParams(
+        q=_query(q),
+        type=type or None,
+        resolve=(resolve or "").lower() in TRUE,
+        following=(following or "").lower() in TRUE,
+        account_id=_cursor("account_id", account_id),
+        max_id=_cursor("max_id", max_id),
+        min_id=_cursor("min_id", min_id),
+        limit=max(1, min(40, _number("limit", limit, 20))),
+        offset=skip if type else 0,
+    )
+
+
+@router.get("/api/v2/search")
+async def search_v2(
+    session: SessionDep,
+    params: SearchParams = Depends(search_params),
+    me: Account | None = optional_caller("read:search"),
+) -> JSON:
+    if me is None and params.offset:
+        raise ApiError(401, "Search queries pagination is not supported without authentication")
+    if me is None and params.resolve:
+        raise ApiError(
+            401,
+            "Search queries that resolve remote resources are not supported without authentication",
+        )
+    viewer = me.id if me else None
+    found = await _local_url(session, viewer, params.q)
+    if found is None:
+        found = await _search(session, viewer, params)
+    return JSON(found)
+
+
+def _wants(params: SearchParams, kind: str) -> bool:
+    return params.type in (None, kind)
+
+
+async def _search(
+    session: AsyncSession, viewer: int | None, params: SearchParams
+) -> dict[str, list[Any]]:
+    """Mastodon's rules: `#…` searches hashtags (and posts when signed in), `…@…` searches
+    accounts; posts only for people signed in, never for a lone handle."""
+    q = params.q
+    result: dict[str, list[Any]] = {"accounts": [], "statuses": [], "hashtags": []}
+    lone_word = " " not in q
+    if _wants(params, "accounts") and not (q.startswith("#") or ("@" in q and not lone_word)):
+        ids = await search.search_accounts(
+            session,
+            viewer,
+            q,
+            limit=params.limit,
+            offset=params.offset,
+            following=params.following,
+        )
+        result["accounts"] = await present.accounts(session, ids)
+    if _wants(params, "hashtags") and "@" not in q:
+        found = await search.search_hashtags(session, q, limit=params.limit, offset=params.offset)
+        result["hashtags"] = [tag_json(v) for v in await tags.describe_tags(session, viewer, found)]
+    handle_only = lone_word and (q.startswith("#") or "@" in q)
+    if _wants(params, "statuses") and viewer is not None and not handle_only:
+        if params.account_id is not None:
+            await get_account(session, params.account_id)
+        where = search.PostFilter(params.account_id, params.max_id, params.min_id)
+        ids = await search.search_posts(
+            session, viewer, q, where=where, limit=params.limit, offset=params.offset
+        )
+        result["statuses"] = await present.statuses(session, viewer, ids)
+    return result
+
+
+async def _local_url(
+    session: AsyncSession, viewer: int | None, q: str
+) -> dict[str, list[Any]] | None:
+    """A URL finds what it points at when it is one of this server's profile or post pages
+    (what clients send to open a link), nothing otherwise (no federation yet); None when `q`
+    is not a URL."""
+    if not q.startswith(("http://", "https://")) or " " in q:
+        return None
+    result: dict[str, list[Any]] = {"accounts": [], "statuses": [], "hashtags": []}
+    parsed = urlparse(q)
+    if parsed.netloc.lower() != urlparse(get_settings().base_url).netloc.lower():
+        return result
+    post = LOCAL_POST.match(parsed.path)
+    profile = LOCAL_PROFILE.match(parsed.path)
+    if post and (post_id := parse_id(post.group(3))) is not None:
+        try:  # hydration trusts its ids: the visibility rule is asked first
+            found = await get_visible_post(session, viewer, post_id)
+        except NotFound:
+            return result
+        result["statuses"] = await present.statuses(session, viewer, [found.id])
+    elif profile:
+        account = await find_by_username(session, profile.group(1))
+        result["accounts"] = await present.accounts(session, [account.id] if account else [])
+    return result
+
+
+@router.get("/api/v1/accounts/search")
+async def account_search(
+    session: SessionDep,
+    q: Annotated[str | None, Query()] = None,
+    limit: Annotated[str | None, Query()] = None,
+    offset: Annotated[str | None, Query()] = None,
+    resolve: Annotated[str | None, Query()] = None,  # no federation: nothing to resolve
+    following: Annotated[str | None, Query()] = None,
+    me: Account = caller("read:accounts"),
+) -> JSON:
+    ids = await search.search_accounts(
+        session,
+        me.id,
+        _query(q),
+        limit=max(1, min(80, _number("limit", limit, 40))),
+        offset=max(0, min(10_000, _number("offset", offset, 0))),
+        following=(following or "").lower() in TRUE,
+    )
+    return JSON(await present.accounts(session, ids))

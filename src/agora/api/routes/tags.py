@@ -1,0 +1,43 @@
+"""Hashtags: GET /api/v1/tags/:name, follow / unfollow, GET /api/v1/followed_tags."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from agora.api.deps import SessionDep, caller, optional_caller, paging
+from agora.api.entities import tag_json
+from agora.api.json import JSON
+from agora.api.links import paged
+from agora.db.models import Account
+from agora.social import tags
+from agora.social.paging import Page
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/tags/{name}")
+async def get_tag(
+    session: SessionDep, name: str, me: Account | None = optional_caller("read:follows")
+) -> JSON:
+    return JSON(tag_json(await tags.describe(session, me.id if me else None, name)))
+
+
+@router.post("/tags/{name}/follow")
+async def follow(session: SessionDep, name: str, me: Account = caller("write:follows")) -> JSON:
+    return JSON(tag_json(await tags.follow_tag(session, me.id, name)))
+
+
+@router.post("/tags/{name}/unfollow")
+async def unfollow(session: SessionDep, name: str, me: Account = caller("write:follows")) -> JSON:
+    return JSON(tag_json(await tags.unfollow_tag(session, me.id, name)))
+
+
+@router.get("/followed_tags")
+async def followed_tags(
+    request: Request,
+    session: SessionDep,
+    page: Page = paging(100, 200),
+    me: Account = caller("read:follows"),
+) -> JSON:
+    views, next_max, prev_min = await tags.followed_tags(session, me.id, page)
+    return paged(request, [tag_json(v) for v in views], next_max, prev_min)
