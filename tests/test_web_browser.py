@@ -1,0 +1,235 @@
+"""The web app in a real browser: Debian's chromium driven by Playwright (never a downloaded
+browser), against `agora serve` as a real process (live updates included). Runs axe-core on
+the main pages (zero serious or critical violations) and saves screenshots under
+artifacts/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from live_server import LiveServer
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+async_api = pytest.importorskip("playwright.async_api")
+axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+PASSWORD = "browser password"
+TIMEOUT = 10_000  # ms
+
+# The browser does not care which database serves it: the flows run once, in the SQLite pass
+# of `make test` (AGORA_WEB_BROWSER_ALL=1 runs them on PostgreSQL too); the HTTP page tests
+# (test_web_pages.py) run on both.
+ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium"),
+    pytest.mark.skipif(
+        ON_POSTGRES and not os.environ.get("AGORA_WEB_BROWSER_ALL"),
+        reason="browser flows run in the SQLite pass",
+    ),
+]
+expect = async_api.expect
+expect.set_options(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    live = LiveServer(os.environ.get("AGORA_TEST_DATABASE", "sqlite"))
+    live.start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[object]:
+    async with async_api.async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def _context(browser, server, width: int = 1024):  # type: ignore[no-untyped-def]
+    context = await browser.new_context(
+        base_url=server.url, viewport={"width": width, "height": 800}
+    )
+    context.set_default_timeout(TIMEOUT)
+    return context
+
+
+async def _sign_up(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    await page.goto("/auth/sign_up")
+    await page.get_by_label("Username").fill(name)
+    await page.get_by_label("E-mail").fill(f"{name}@example.org")
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_label("Password again").fill(PASSWORD)
+    await page.get_by_label("I accept the server rules").check()
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page).to_have_url(re.compile(r"/home$"))
+
+
+async def _post(page, text: str, cw: str = "") -> str:  # type: ignore[no-untyped-def]
+    """Post from the home composer; returns the new post's URL."""
+    await page.goto("/home")
+    if cw:
+        await page.get_by_label("Content warning").first.fill(cw)
+    await page.get_by_label("What is on your mind?").fill(text)
+    await page.get_by_role("button", name="Post", exact=True).click()
+    article = page.locator("#timeline article").filter(has_text=cw or text).first
+    await expect(article).to_be_visible()
+    return await article.locator("header .meta a").first.get_attribute("href")
+
+
+async def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def _no_serious_violations(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    results = await axe_module.Axe().run(page)
+    bad = [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"{name}: {bad}"
+
+
+async def test_sign_up_post_see_it_at_home_and_toggle_cw(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = await _context(browser, server)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    await _sign_up(page, "ada")
+    await _post(page, "Hello from a real browser #firstpost")
+    for _ in range(40):  # the fan-out job (in-process worker) puts it into the home feed
+        await page.reload()
+        if "Hello from a real browser" in await page.locator("#timeline").inner_text():
+            break
+        await page.wait_for_timeout(250)
+    await expect(page.locator("#timeline")).to_contain_text("Hello from a real browser")
+    await _post(page, "the ending of the film", cw="film spoilers")
+    article = page.locator("#timeline article").filter(has_text="film spoilers").first
+    body = article.locator("details .content")
+    await expect(body).to_be_hidden()
+    await article.locator("summary").click()
+    await expect(body).to_be_visible()
+    await article.locator("summary").click()
+    await expect(body).to_be_hidden()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    await context.close()
+
+
+async def test_like_from_another_browser_arrives_live(browser, server) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("agora.web.live", reason="live updates need the streaming hub")
+    author_ctx = await _context(browser, server)
+    fan_ctx = await _context(browser, server, width=390)
+    author, fan = await author_ctx.new_page(), await fan_ctx.new_page()
+    await _sign_up(author, "bea")
+    post_url = await _post(author, "like me if you can")
+    await author.goto("/notifications")
+    await expect(author.locator("#notifications")).to_contain_text("No notifications yet")
+    await _sign_up(fan, "cy")
+    await fan.goto(post_url)
+    await fan.locator(".focus").get_by_role("button", name=re.compile(r"^Like")).click()
+    liked = fan.locator(".focus").get_by_role("button", name="Like (1)")
+    await expect(liked).to_have_attribute("aria-pressed", "true")
+    notification = author.locator("#notifications .notification").first
+    await expect(notification).to_contain_text("liked your post")  # no reload: live
+    await _shot(author, "notifications")
+    await _shot(fan, "thread-phone")
+    await author_ctx.close()
+    await fan_ctx.close()
+
+
+async def test_follow_request_flow(browser, server) -> None:  # type: ignore[no-untyped-def]
+    owner_ctx, asker_ctx = await _context(browser, server), await _context(browser, server)
+    owner, asker = await owner_ctx.new_page(), await asker_ctx.new_page()
+    await _sign_up(owner, "dee")
+    await owner.goto("/settings/profile")
+    await owner.get_by_label("Review follow requests (locked account)").check()
+    await owner.get_by_role("button", name="Save profile").click()
+    await expect(owner.locator(".saved")).to_contain_text("Saved")
+    await _sign_up(asker, "eve")
+    await asker.goto("/@dee")
+    await asker.get_by_role("button", name="Follow", exact=True).click()
+    await expect(asker.get_by_role("button", name="Cancel follow request")).to_be_visible()
+    await owner.goto("/follow_requests")
+    await owner.get_by_role("button", name="Accept @eve").click()
+    await expect(owner.locator("#follow-requests")).not_to_contain_text("@eve")
+    await asker.reload()
+    await expect(asker.get_by_role("button", name="Unfollow")).to_be_visible()
+    await owner_ctx.close()
+    await asker_ctx.close()
+
+
+async def test_keyboard_only_posting(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = await _context(browser, server)
+    page = await context.new_page()
+    await _sign_up(page, "fay")
+    await page.goto("/home")
+    for _ in range(40):  # Tab through the page until the post text has focus
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.name") == "status":
+            break
+    else:
+        raise AssertionError("the composer cannot be reached with Tab")
+    await page.keyboard.type("typed without a mouse")
+    for _ in range(5):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.textContent.trim()") == "Post":
+            break
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#timeline article").first).to_contain_text("typed without a mouse")
+    await expect(page.get_by_label("What is on your mind?")).to_have_value("")
+    await context.close()
+
+
+async def test_main_pages_are_accessible(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = await _context(browser, server)
+    page = await context.new_page()
+    for path, name in [("/", "start"), ("/auth/sign_in", "sign-in"), ("/auth/sign_up", "sign-up")]:
+        await page.goto(path)
+        await _no_serious_violations(page, name)
+        await _shot(page, name)
+    await _sign_up(page, "gus")
+    post_url = await _post(page, "an accessible post with a #tag", cw="a warning")
+    pages = [
+        ("/home", "home"),
+        ("/local", "local"),
+        ("/tags/tag", "hashtag"),
+        ("/@gus", "profile"),
+        (post_url, "thread"),
+        ("/notifications", "notifications-empty"),
+        ("/bookmarks", "bookmarks"),
+        ("/follow_requests", "follow-requests"),
+        ("/settings/profile", "settings-profile"),
+        ("/settings/data", "settings-data"),
+        ("/settings/apps", "settings-apps"),
+    ]
+    for path, name in pages:
+        await page.goto(path)
+        await _no_serious_violations(page, name)
+        await _shot(page, name)
+    await page.emulate_media(color_scheme="dark")
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await page.goto("/home")
+    await _no_serious_violations(page, "home-dark-360")
+    await _shot(page, "home-dark-360")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    await context.close()
