@@ -28,9 +28,11 @@ from agora.api.routes import (
     reports,
     search,
     statuses,
+    streaming,
     tags,
     timelines,
 )
+from agora.api.stream_hub import start_hub, stop_hub
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
@@ -58,6 +60,9 @@ def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def
         if migrate:
             await upgrade(db.engine)
         app.state.db = db
+        app.state.hub = await start_hub(
+            db, settings.stream_queue_size, settings.stream_heartbeat_seconds
+        )
         stop = asyncio.Event()
         workers = [
             asyncio.create_task(
@@ -70,6 +75,7 @@ def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def
         finally:
             stop.set()
             await asyncio.gather(*workers, return_exceptions=True)
+            await stop_hub(app.state.hub)
             await db.dispose()
 
     return lifespan
@@ -113,6 +119,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         reports,
         admin,
         instance,
+        streaming,
         data_reuse,
         datasets,
     )

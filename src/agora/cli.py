@@ -18,6 +18,7 @@ from agora.cli_moderation import USER_COMMANDS, reports_app
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
+from agora.events.bus import close_bus
 
 app = typer.Typer(
     help="Agora: an open social network with an AI assistant built in.", no_args_is_help=True
@@ -36,6 +37,7 @@ for _name, _command in USER_COMMANDS.items():  # suspend, silence, admin
     user_app.command(_name)(_command)
 console = Console()
 T = TypeVar("T")
+MAX_WEBSOCKET_MESSAGE = 64 * 1024  # what a streaming client may send in one message
 
 
 def _run(fn: Callable[[Database], Awaitable[T]]) -> T:
@@ -46,6 +48,7 @@ def _run(fn: Callable[[Database], Awaitable[T]]) -> T:
         try:
             return await fn(db)
         finally:
+            await close_bus()  # live events a job announced still reach Redis
             await db.dispose()
 
     return asyncio.run(main())
@@ -81,6 +84,11 @@ def serve(
     import uvicorn
 
     init()
+    if workers > 1 and not get_settings().redis_url:
+        console.print(
+            "[yellow]warning:[/yellow] several workers without AGORA_REDIS_URL: a live event "
+            "reaches only the streams of the process whose job produced it"
+        )
     uvicorn.run(
         "agora.app:create_app",
         factory=True,
@@ -89,6 +97,7 @@ def serve(
         workers=workers,
         log_level=get_settings().log_level,
         proxy_headers=True,
+        ws_max_size=MAX_WEBSOCKET_MESSAGE,
     )
 
 

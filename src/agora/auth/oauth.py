@@ -268,3 +268,18 @@ async def authenticate(session: AsyncSession, token: str) -> Credentials:
     if account is not None and account.suspended_at is not None:
         raise Forbidden("Your login is currently disabled")
     return Credentials(access.id, access.scopes.split(), app, account)
+
+
+async def valid_token_ids(session: AsyncSession, token_ids: set[int]) -> set[int]:
+    """Those of `token_ids` that `authenticate` would still accept (not revoked, account not
+    suspended): long-lived connections (streaming) re-check their token with it."""
+    rows = await session.scalars(
+        select(AccessToken.id)
+        .outerjoin(Account, Account.id == AccessToken.account_id)
+        .where(
+            AccessToken.id.in_(token_ids),
+            AccessToken.revoked_at.is_(None),
+            Account.suspended_at.is_(None),
+        )
+    )
+    return set(rows.all())

@@ -31,6 +31,7 @@ from agora.db.models import (
 from agora.db.upsert import insert_ignore
 from agora.jobs.queue import job_handler
 from agora.social.notifications import create_notification, notify_mentions, notify_subscribers
+from agora.social.streams import announce_post
 from agora.social.tags import record_tag_use
 from agora.social.visibility import Visibility, timeline_filter
 
@@ -60,6 +61,7 @@ async def distribute_post(session: AsyncSession, payload: dict[str, Any]) -> Non
     if original is None:
         recipients += await tag_follower_recipients(session, post, author, set(recipients))
     await push_to_feeds(session, post, recipients, original)
+    announce_post(session, post)  # streamed once this job commits
     if original is None:
         await notify_mentions(session, post)
         await notify_subscribers(session, post)
@@ -272,10 +274,12 @@ async def unmerge_from_feed(session: AsyncSession, payload: dict[str, Any]) -> N
 
 @job_handler("post_edited")
 async def post_edited(session: AsyncSession, payload: dict[str, Any]) -> None:
-    """Job: tell everyone who boosted a post that it was edited (`update` notification)."""
+    """Job: stream the edit (`status.update`) and tell everyone who boosted the post
+    (`update` notification)."""
     post = await session.get(Post, payload["post_id"])
     if post is None or post.deleted_at is not None:
         return
+    announce_post(session, post, "status.update")
     boosters = (
         await session.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id))
     ).all()

@@ -14,6 +14,7 @@ from agora.ids import new_id
 from agora.jobs.queue import enqueue
 from agora.social.errors import Invalid
 from agora.social.posts import get_visible_post
+from agora.social.streams import announce_deletion
 from agora.social.visibility import Visibility
 
 MAX_PINS = 5
@@ -100,6 +101,7 @@ async def unreblog(session: AsyncSession, actor: Account, post_id: int) -> Post:
     original = await _original(session, actor.id, post_id)
     boost = await _existing_reblog(session, actor.id, original.id)
     if boost is not None:
+        announce_deletion(session, boost.id, boost.account_id, boost.visibility, boost=True)
         await session.execute(delete(HomeFeedEntry).where(HomeFeedEntry.post_id == boost.id))
         await session.execute(delete(Post).where(Post.id == boost.id))
         await session.execute(

@@ -19,9 +19,11 @@ from agora.db.models import (
     utcnow,
 )
 from agora.db.upsert import insert_ignore
+from agora.ids import new_id
 from agora.jobs.queue import job_handler
 from agora.social.errors import NotFound
 from agora.social.paging import Page, apply_page, finish
+from agora.social.streams import announce_deletion, announce_notification
 from agora.social.visibility import plain_visible_to, silenced_for
 
 TYPES = (
@@ -78,8 +80,10 @@ async def create_notification(
         select(Post.id).where(Post.id == post_id, plain_visible_to(account_id, Post))
     ):
         return False
+    note_id = new_id()
     result = await session.execute(
         insert_ignore(session, Notification).values(
+            id=note_id,
             account_id=account_id,
             from_account_id=from_account_id,
             type=type,
@@ -88,6 +92,8 @@ async def create_notification(
             created_at=utcnow(),
         )
     )
+    if result.rowcount:
+        announce_notification(session, account_id, note_id)  # streamed once this commits
     return bool(result.rowcount)
 
 
@@ -201,5 +207,10 @@ async def dismiss(
 
 @job_handler("post_deleted")
 async def forget_deleted_post(session: AsyncSession, payload: dict[str, Any]) -> None:
-    """Job: drop the notifications that point at a deleted post."""
+    """Job: drop the notifications that point at a deleted post, and stream the deletion
+    (of the post and of the boosts that went with it, `reblogs`: [[id, booster], ...])."""
     await session.execute(delete(Notification).where(Notification.post_id == payload["post_id"]))
+    post = await session.get(Post, payload["post_id"])
+    if post is not None:
+        reblogs = [(int(r), int(b)) for r, b in payload.get("reblogs", [])]
+        announce_deletion(session, post.id, post.account_id, post.visibility, reblogs)

@@ -291,7 +291,10 @@ async def delete_post(session: AsyncSession, actor: Account, post_id: int) -> Po
     """Delete one's own post: it disappears everywhere, with its reblogs. Commits."""
     post = await _own_post(session, actor.id, post_id)
     post.deleted_at = utcnow()
-    reblog_ids = (await session.scalars(select(Post.id).where(Post.reblog_of_id == post.id))).all()
+    reblogs = (
+        await session.execute(select(Post.id, Post.account_id).where(Post.reblog_of_id == post.id))
+    ).all()
+    reblog_ids = [rid for rid, _ in reblogs]
     gone = [post.id, *reblog_ids]
     await session.execute(delete(HomeFeedEntry).where(HomeFeedEntry.post_id.in_(gone)))
     await session.execute(delete(Pin).where(Pin.post_id == post.id))
@@ -308,7 +311,12 @@ async def delete_post(session: AsyncSession, actor: Account, post_id: int) -> Po
             .where(Post.id == post.in_reply_to_id, Post.replies_count > 0)
             .values(replies_count=Post.replies_count - 1)
         )
-    enqueue(session, "post_deleted", {"post_id": post.id, "account_id": actor.id})
+    reblogs_payload = [[rid, booster] for rid, booster in reblogs]
+    enqueue(
+        session,
+        "post_deleted",
+        {"post_id": post.id, "account_id": actor.id, "reblogs": reblogs_payload},
+    )
     await session.commit()
     return post
 

@@ -17,6 +17,7 @@ from agora.auth.scopes import GRANULAR, TOP_LEVEL
 from agora.config import get_settings
 from agora.db.models import Account
 from agora.social.accounts import find_by_username, instance_stats
+from agora.social.streams import streaming_url
 
 router = APIRouter()
 MASTODON_VERSION = f"4.2.0 (compatible; Agora {__version__})"
@@ -25,7 +26,7 @@ MASTODON_VERSION = f"4.2.0 (compatible; Agora {__version__})"
 def _configuration() -> dict[str, Any]:
     s = get_settings()
     return {
-        "urls": {"streaming": s.base_url.replace("http", "ws", 1)},
+        "urls": {"streaming": streaming_url(s.base_url)},
         "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 5},
         "statuses": {
             "max_characters": s.max_status_chars,
@@ -63,7 +64,7 @@ async def instance_v1(session: SessionDep) -> JSON:
             "description": s.instance_description,
             "email": s.contact_email,
             "version": MASTODON_VERSION,
-            "urls": _configuration()["urls"],
+            "urls": {"streaming_api": streaming_url(s.base_url)},
             "stats": {"user_count": users, "status_count": statuses, "domain_count": 0},
             "thumbnail": f"{s.base_url}/static/header.png",
             "languages": ["en"],

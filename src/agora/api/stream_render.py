@@ -1,0 +1,106 @@
+"""Payloads and frames of live events, as Mastodon sends them.
+
+A Status is hydrated once per event and serialised once per distinct set of the viewer's own
+marks (liked, boosted, bookmarked, pinned), so a thousand listeners of a new post cost one
+serialisation, yet nobody sees another person's marks. A Notification is rendered for its
+recipient. A `delete` carries the bare id.
+
+Frames: SSE is `event: NAME\\ndata: PAYLOAD\\n\\n`; a WebSocket message is
+`{"stream": [...], "event": NAME, "payload": PAYLOAD}` where PAYLOAD is a JSON-encoded
+string (masto.js and Mastodon.py decode it a second time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.api import present
+from agora.api.entities import status_json
+from agora.social.errors import NotFound
+from agora.social.hydrate import PostView, load_posts
+from agora.social.notifications import get_notification
+from agora.social.streams import viewer_marks
+
+Marks = frozenset[tuple[str, int]]
+
+
+def _tree(view: PostView) -> list[PostView]:
+    """The post and what it embeds (boosted post, quoted posts)."""
+    nodes = [view]
+    for child in (view.reblog, view.quote):
+        if child is not None:
+            nodes.extend(_tree(child))
+    return nodes
+
+
+def _marked(view: PostView, marks: Marks) -> PostView:
+    pid = view.post.id
+    return replace(
+        view,
+        favourited=("favourited", pid) in marks,
+        reblogged=("reblogged", pid) in marks,
+        bookmarked=("bookmarked", pid) in marks,
+        pinned=("pinned", pid) in marks,
+        reblog=_marked(view.reblog, marks) if view.reblog is not None else None,
+        quote=_marked(view.quote, marks) if view.quote is not None else None,
+    )
+
+
+async def _hydrate(session: AsyncSession, post_id: int, author_id: int | None) -> PostView | None:
+    """The post as nobody in particular sees it, or (a self-boost of a followers-only post)
+    as its author does; the marks are replaced per viewer afterwards."""
+    view = (await load_posts(session, None, [post_id])).get(post_id)
+    if view is None and author_id is not None:
+        view = (await load_posts(session, author_id, [post_id])).get(post_id)
+    return view
+
+
+async def status_payloads(
+    session: AsyncSession, post_id: int, author_id: int | None, viewers: set[int | None]
+) -> dict[int | None, str]:
+    """The Status JSON (a string) of one post for each viewer, with that viewer's own marks."""
+    view = await _hydrate(session, post_id, author_id)
+    if view is None or not viewers:
+        return {}
+    nodes = _tree(view)
+    signed_in = [v for v in viewers if v is not None]
+    marks = await viewer_marks(session, [n.post.id for n in nodes], signed_in) if signed_in else {}
+    rendered: dict[tuple[Marks, frozenset[int]], str] = {}
+    out: dict[int | None, str] = {}
+    for viewer in viewers:
+        own = frozenset(n.post.id for n in nodes if n.post.account_id == viewer)
+        mine = frozenset(marks.get(viewer, ())) if viewer is not None else frozenset()
+        key = (mine, own)
+        if key not in rendered:
+            entity = status_json(_marked(view, mine), viewer, {})
+            rendered[key] = orjson.dumps(entity).decode()
+        out[viewer] = rendered[key]
+    return out
+
+
+async def notification_payload(
+    session: AsyncSession, viewer_id: int, notification_id: int
+) -> str | None:
+    """The Notification JSON for its recipient, or None when it may no longer be shown."""
+    try:
+        note = await get_notification(session, viewer_id, notification_id)
+    except NotFound:
+        return None
+    items = await present.notifications(session, viewer_id, [note])
+    return orjson.dumps(items[0]).decode() if items else None
+
+
+SSE_HEARTBEAT = b":thump\n"  # a comment line, as Mastodon sends every 15 s
+
+
+def sse_frame(event: str, payload: str) -> bytes:
+    """One server-sent event."""
+    return f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+def ws_frame(label: tuple[str, ...], event: str, payload: str) -> str:
+    """One WebSocket message; `payload` stays a string inside the JSON."""
+    return orjson.dumps({"stream": list(label), "event": event, "payload": payload}).decode()

@@ -1,0 +1,173 @@
+"""The event bus: how live events get from the job that produced them to every server
+process that streams them.
+
+An event is a small JSON-ready dict naming what happened by ids (`{"event": "update",
+"post_id": 1}`), never a rendered entity: each server process renders it for its own
+listeners, through the visibility rule (see social/streams.py and api/stream_hub.py).
+
+Two implementations with one interface: `InProcessBus` (the default; one process serves
+everything) and `RedisBus` (when `AGORA_REDIS_URL` is set, see redis_bus.py), so that several
+server processes and `agora worker` processes share one stream of events.
+
+Events are published only once the transaction that produced them has committed
+(`publish_after_commit`): a change that was rolled back is never announced. Delivery is best
+effort (a client that reconnects reloads its timeline), and every buffer is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from agora.config import get_settings
+
+log = logging.getLogger("agora.events")
+
+Event = dict[str, Any]
+PENDING_KEY = "agora_live_events"
+SUBSCRIPTION_BACKLOG = 10_000
+
+
+class Subscription:
+    """One consumer's view of the bus: an async iterator with a bounded backlog (events that
+    do not fit are dropped with a warning rather than growing memory)."""
+
+    def __init__(self, on_close: Any = None, backlog: int = SUBSCRIPTION_BACKLOG) -> None:
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=backlog)
+        self._on_close = on_close
+        self.dropped = 0
+
+    def offer(self, event: Event) -> None:
+        """Hand an event to this subscriber without waiting."""
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("event subscriber is behind; %d event(s) dropped", self.dropped)
+
+    async def get(self) -> Event:
+        """The next event (waits for one)."""
+        return await self._queue.get()
+
+    def drain(self) -> list[Event]:
+        """Every event waiting now, without waiting for more."""
+        events = []
+        while not self._queue.empty():
+            events.append(self._queue.get_nowait())
+        return events
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self._queue.get()
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        if self._on_close is not None:
+            self._on_close(self)
+            self._on_close = None
+
+
+class EventBus(Protocol):
+    """What producers and consumers of live events need."""
+
+    def publish(self, event: Event) -> None:
+        """Send an event to every subscriber, in every process (never waits)."""
+
+    def subscribe(self) -> Subscription:
+        """Start receiving every event published from now on."""
+
+    async def close(self) -> None:
+        """Deliver what is still buffered (briefly) and release connections."""
+
+    def healthy(self) -> bool:
+        """True when events can flow (the health endpoint reports it)."""
+
+
+class InProcessBus:
+    """Publish and subscribe inside one process."""
+
+    def __init__(self) -> None:
+        self._subscriptions: set[Subscription] = set()
+
+    def publish(self, event: Event) -> None:
+        """Offer the event to every subscriber of this process."""
+        for subscription in list(self._subscriptions):
+            subscription.offer(event)
+
+    def subscribe(self) -> Subscription:
+        """A new subscription; `close()` it when done."""
+        subscription = Subscription(on_close=self._subscriptions.discard)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    async def close(self) -> None:
+        """Nothing to flush."""
+
+    def healthy(self) -> bool:
+        """Always: nothing outside the process is involved."""
+        return True
+
+
+_bus: EventBus | None = None
+
+
+def get_bus() -> EventBus:
+    """The process-wide bus: Redis pub/sub when `AGORA_REDIS_URL` is set, else in-process."""
+    global _bus
+    if _bus is None:
+        settings = get_settings()
+        if settings.redis_url:
+            from agora.events.redis_bus import RedisBus
+
+            _bus = RedisBus(settings.redis_url, settings.streaming_channel)
+        else:
+            _bus = InProcessBus()
+    return _bus
+
+
+async def close_bus() -> None:
+    """Flush and forget the process-wide bus (at shutdown; tests use it to switch buses)."""
+    global _bus
+    bus, _bus = _bus, None
+    if bus is not None:
+        await bus.close()
+
+
+def publish_after_commit(session: Any, event: Event) -> None:
+    """Publish `event` when the session's current transaction commits; forget it if the
+    transaction rolls back. `session` is a Session or an AsyncSession; without a transaction
+    in progress one is begun (no I/O), so the event belongs to the transaction that follows."""
+    sync = getattr(session, "sync_session", session)
+    if not sync.in_transaction():
+        sync.begin()
+    sync.info.setdefault(PENDING_KEY, []).append(event)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _publish_pending(session: Session) -> None:
+    pending = session.info.pop(PENDING_KEY, None)
+    if not pending:
+        return
+    bus = get_bus()
+    for item in pending:
+        try:
+            bus.publish(item)
+        except Exception:  # a live event must never break the write that caused it
+            log.exception("could not publish a live event")
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, previous_transaction: Any) -> None:
+    """Any rollback of the outermost transaction (also one that never reached the database)
+    forgets what it would have announced."""
+    if not previous_transaction.nested:
+        session.info.pop(PENDING_KEY, None)

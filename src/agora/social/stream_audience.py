@@ -1,0 +1,220 @@
+"""Who receives a live event: the rules of the timelines and the visibility rule, applied to
+the listeners of one server process at once.
+
+A process knows who listens to it (`Candidates`); for each event it asks, in a few queries
+whatever the number of listeners, which of them may receive it:
+
+- `user` streams get what enters the home timeline: the post is in the listener's home feed
+  (fan-out put it there, with blocks, mutes, reply and boost rules), or it is by a followed
+  high-reach account merged at read time, and it passes `timeline_filter` for that listener
+  (visible to them, author not muted) at delivery time.
+- `public` / `public:local` get public posts that are not boosts nor replies to others, and
+  hashtag streams public posts with the tag (as the public and hashtag timelines), each
+  passing `listed_to` for the listener (visible, not muted, author not silenced for them;
+  anonymous listeners: for nobody in particular).
+- `delete` goes to those who could see the post before it was deleted (`may_see`, the Python
+  twin of the rule) and had it in their timelines: its author, their followers and the
+  mentioned accounts; a deleted boost to the booster and their followers; public posts to the
+  public and hashtag streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, literal, or_, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from agora.config import get_settings
+from agora.db.models import Account, Block, Follow, HomeFeedEntry, Mention, Post, PostTag, Tag
+from agora.social.visibility import (
+    PostLike,
+    Viewer,
+    Visibility,
+    listed_to,
+    may_see,
+    timeline_filter,
+)
+
+
+@dataclass(slots=True)
+class Candidates:
+    """Who listens in this process, as far as one event is concerned."""
+
+    home: set[int] = field(default_factory=set)  # accounts with a `user` stream open
+    public: set[int | None] = field(default_factory=set)  # viewers of public/hashtag streams
+    tags: set[str] = field(default_factory=set)  # hashtags streamed here
+    lists: set[int] = field(default_factory=set)  # list ids streamed here
+
+    def __bool__(self) -> bool:
+        return bool(self.home or self.public or self.lists)
+
+
+@dataclass(slots=True)
+class PostAudience:
+    """Where a new or edited post goes among the candidates."""
+
+    home: set[int]  # accounts whose `user` stream gets it
+    listed: set[int | None]  # viewers who may get it on public and hashtag streams
+    public: bool  # it belongs on `public` and `public:local`
+    tags: set[str]  # the streamed hashtags it belongs on
+    lists: set[int]  # the streamed lists that get it
+
+
+@dataclass(slots=True)
+class DeletionAudience:
+    """Who is told that a post (and the boosts that went with it) is gone."""
+
+    home: dict[int, list[int]]  # account -> deleted ids to announce on its `user` stream
+    public: bool  # announce on `public`, `public:local`
+    tags: set[str]  # and on these hashtag streams
+
+
+def _no_foreign_replies(post: PostLike) -> ColumnElement[bool]:
+    return or_(post.in_reply_to_id.is_(None), post.in_reply_to_account_id == post.account_id)
+
+
+def in_home(viewer: Viewer, post: PostLike = Post) -> ColumnElement[bool]:
+    """SQL: `post` is in the viewer's home timeline (before the visibility rule): in the
+    precomputed feed, or by a followed high-reach account (merged at read time, see
+    timelines.home_timeline)."""
+    in_feed = exists().where(HomeFeedEntry.account_id == viewer, HomeFeedEntry.post_id == post.id)
+    author = aliased(Account)
+    threshold = get_settings().fanout_follower_threshold
+    merged = and_(
+        exists().where(author.id == post.account_id, author.followers_count > threshold),
+        exists().where(Follow.account_id == viewer, Follow.target_account_id == post.account_id),
+        post.visibility != int(Visibility.DIRECT),
+        _no_foreign_replies(post),
+    )
+    return or_(in_feed, merged)
+
+
+async def post_audience(
+    session: AsyncSession, post_id: int, candidates: Candidates
+) -> PostAudience | None:
+    """Which candidates get a new or edited post (None when it is gone)."""
+    post = await session.get(Post, post_id)
+    if post is None or post.deleted_at is not None:
+        return None
+    public_shape = post.visibility == Visibility.PUBLIC and post.reblog_of_id is None
+    on_public = public_shape and post.in_reply_to_account_id in (None, post.account_id)
+    tags = await _streamed_tags(session, post.id, candidates.tags) if public_shape else set()
+    lists: dict[int, int] = {}
+    wanted = candidates.public if (on_public or tags) else set()
+    viewers = candidates.home | {v for v in wanted if v is not None} | set(lists.values())
+    rows = await _viewer_rows(session, post.id, viewers)
+    listed = {v for v in wanted if v is not None and rows[v][2]}
+    if None in wanted and await _shown_to_anyone(session, post.id):
+        listed.add(None)
+    return PostAudience(
+        home={v for v in candidates.home if rows[v][0] and rows[v][1]},
+        listed=listed,
+        public=on_public,
+        tags=tags,
+        lists={list_id for list_id, owner in lists.items() if rows[owner][0]},
+    )
+
+
+async def _viewer_rows(
+    session: AsyncSession, post_id: int, viewers: set[int]
+) -> dict[int, tuple[bool, bool, bool]]:
+    """For each viewer: (passes timeline_filter, is in their home timeline, may be listed to
+    them in public listings: `listed_to`, which also keeps silenced authors to their
+    followers). One query."""
+    if not viewers:
+        return {}
+    viewer = aliased(Account)
+    query = (
+        select(
+            viewer.id,
+            timeline_filter(viewer.id, Post).label("shown"),
+            in_home(viewer.id, Post).label("home"),
+            listed_to(viewer.id, Post).label("listed"),
+        )
+        .select_from(viewer)
+        .join(Post, Post.id == post_id)
+        .where(viewer.id.in_(viewers))
+    )
+    rows = {vid: (bool(s), bool(h), bool(li)) for vid, s, h, li in await session.execute(query)}
+    return {v: rows.get(v, (False, False, False)) for v in viewers}
+
+
+async def _shown_to_anyone(session: AsyncSession, post_id: int) -> bool:
+    query = select(Post.id).where(Post.id == post_id, listed_to(None, Post))
+    return await session.scalar(query) is not None
+
+
+async def _streamed_tags(session: AsyncSession, post_id: int, streamed: set[str]) -> set[str]:
+    if not streamed:
+        return set()
+    query = select(Tag.name).join(PostTag, PostTag.tag_id == Tag.id)
+    names = await session.scalars(query.where(PostTag.post_id == post_id))
+    return {n.lower() for n in names} & streamed
+
+
+async def deletion_audience(
+    session: AsyncSession, event: dict[str, Any], candidates: Candidates
+) -> DeletionAudience:
+    """Who is told of a deletion (`event` from streams.announce_deletion)."""
+    post_id, author = int(event["post_id"]), int(event["account_id"])
+    visibility = int(event.get("visibility", Visibility.DIRECT))
+    reblogs = [(int(rid), int(booster)) for rid, booster in event.get("reblogs") or []]
+    facts = await _relations(session, post_id, author, {b for _, b in reblogs}, candidates.home)
+    follows: dict[int, set[int]] = {}
+    for kind, viewer, target in facts:
+        if kind == "follow":
+            follows.setdefault(viewer, set()).add(target)
+    home: dict[int, list[int]] = {}
+    for viewer in candidates.home:
+        followed = follows.get(viewer, set())
+        ids = [rid for rid, booster in reblogs if viewer == booster or booster in followed]
+        if _saw(viewer, author, visibility, author in followed, facts):
+            ids.insert(0, post_id)
+        if ids:
+            home[viewer] = ids
+    public = visibility == Visibility.PUBLIC and not event.get("boost")
+    tags = await _streamed_tags(session, post_id, candidates.tags) if public else set()
+    return DeletionAudience(home=home, public=public, tags=tags)
+
+
+def _saw(viewer: int, author: int, visibility: int, follows_author: bool, facts: set[Any]) -> bool:
+    """The viewer had the post in a timeline and could see it before it was deleted."""
+    mentioned = ("mention", viewer, 0) in facts
+    if not (viewer == author or follows_author or mentioned):
+        return False
+    return may_see(
+        visibility=visibility,
+        is_author=viewer == author,
+        follows_author=follows_author,
+        mentioned=mentioned,
+        blocked_either_way=("block", viewer, 0) in facts,
+    )
+
+
+async def _relations(
+    session: AsyncSession, post_id: int, author: int, boosters: set[int], viewers: set[int]
+) -> set[tuple[str, int, int]]:
+    """("follow", viewer, followed) for the author and boosters, ("mention", viewer, 0) and
+    ("block", viewer, 0) (a block either way with the author), in one query."""
+    if not viewers:
+        return set()
+    zero = literal(0)
+    parts = [
+        select(literal("follow"), Follow.account_id, Follow.target_account_id).where(
+            Follow.account_id.in_(viewers), Follow.target_account_id.in_({author, *boosters})
+        ),
+        select(literal("mention"), Mention.account_id, zero).where(
+            Mention.post_id == post_id, Mention.account_id.in_(viewers)
+        ),
+        select(literal("block"), Block.account_id, zero).where(
+            Block.account_id.in_(viewers), Block.target_account_id == author
+        ),
+        select(literal("block"), Block.target_account_id, zero).where(
+            Block.account_id == author, Block.target_account_id.in_(viewers)
+        ),
+    ]
+    rows = await session.execute(union_all(*parts))
+    return {(kind, int(v), int(t)) for kind, v, t in rows}

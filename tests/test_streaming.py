@@ -1,0 +1,416 @@
+"""Streaming in one process: events announced by the jobs after they commit, the hub's
+dispatch through the visibility rule to each listener, payload shapes, slow listeners,
+revoked tokens, and the HTTP errors of the streaming endpoints.
+
+The hub runs without its background task here: each test pumps the events the jobs
+published into `hub.dispatch`, so every effect is deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from agora.api.stream_hub import Hub, Listener
+from agora.config import get_settings
+from agora.events.bus import Subscription, get_bus, publish_after_commit
+from agora.social.streams import StreamRefused, StreamViewer, open_stream, streaming_url
+
+READ = frozenset({"read"})
+
+
+class Harness:
+    """A hub fed by hand from a bus subscription."""
+
+    def __init__(self, db: Any, subscription: Subscription) -> None:
+        self.db = db
+        self.subscription = subscription
+        self.hub = Hub(db, get_bus(), queue_size=64)
+
+    async def listen(
+        self, person: Any = None, name: str = "user", scopes: frozenset[str] = READ, **params: Any
+    ) -> Listener:
+        """A listener (SSE wire) on one stream, as `person` (None: anonymous), opened after
+        every event published so far has been dispatched."""
+        await self.pump()
+        viewer = StreamViewer(person.id, None, scopes) if person else StreamViewer()
+        async with self.db.session() as session:
+            stream = await open_stream(session, viewer, name, params)
+        listener = self.hub.connect(viewer, "sse")
+        self.hub.subscribe(listener, stream)
+        return listener
+
+    async def pump(self) -> None:
+        """Dispatch every event published so far."""
+        for event in self.subscription.drain():
+            await self.hub.dispatch(event)
+
+
+@pytest.fixture
+async def harness(db: Any) -> AsyncIterator[Harness]:
+    subscription = get_bus().subscribe()
+    try:
+        yield Harness(db, subscription)
+    finally:
+        subscription.close()
+
+
+async def received(listener: Listener) -> list[tuple[str, Any]]:
+    """(event, payload) of every frame waiting on an SSE listener; JSON payloads decoded."""
+    events = []
+    while listener.pending():
+        frame = await listener.next_frame()
+        assert isinstance(frame, bytes) and frame.endswith(b"\n\n")
+        head, data = frame.decode().rstrip("\n").split("\n")
+        assert head.startswith("event: ") and data.startswith("data: ")
+        payload = data.removeprefix("data: ")
+        events.append((head.removeprefix("event: "), json.loads(payload)))
+    return events
+
+
+def ids(events: list[tuple[str, Any]], kind: str = "update") -> list[str]:
+    return [p["id"] if isinstance(p, dict) else str(p) for e, p in events if e == kind]
+
+
+async def _post(client: Any, person: Any, **data: Any) -> dict[str, Any]:
+    r = await client.post("/api/v1/statuses", headers=person.headers, data=data)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _follow(client: Any, who: Any, whom: Any) -> None:
+    r = await client.post(f"/api/v1/accounts/{whom.id}/follow", headers=who.headers)
+    assert r.status_code == 200, r.text
+
+
+async def test_user_and_public_streams_follow_the_visibility_rule(
+    client, make_person, run_jobs, harness
+):
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    await _follow(client, bob, alice)
+    streams = {
+        "alice": await harness.listen(alice),
+        "bob": await harness.listen(bob),
+        "carol": await harness.listen(carol),
+        "carol public": await harness.listen(carol, "public"),
+        "anon public": await harness.listen(None, "public"),
+        "anon local": await harness.listen(None, "public:local"),
+        "anon remote": await harness.listen(None, "public:remote"),
+    }
+    public = await _post(client, alice, status="hello world")
+    unlisted = await _post(client, alice, status="quiet", visibility="unlisted")
+    private = await _post(client, alice, status="friends only", visibility="private")
+    direct = await _post(client, alice, status="@bob psst", visibility="direct")
+    await run_jobs()
+    await harness.pump()
+    got = {name: ids(await received(listener)) for name, listener in streams.items()}
+    everything = [public["id"], unlisted["id"], private["id"], direct["id"]]
+    assert got["alice"] == everything  # one's own posts are in one's home
+    assert got["bob"] == everything  # a follower (and, for the DM, the mentioned follower)
+    assert got["carol"] == []  # a stranger's user stream gets nothing
+    for name in ("carol public", "anon public", "anon local"):
+        assert got[name] == [public["id"]]  # only public posts, never unlisted or private
+    assert got["anon remote"] == []  # no federation: nothing is remote
+
+
+async def test_blocks_and_mutes_keep_posts_away(client, make_person, run_jobs, harness):
+    alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
+    for fan in (bob, carol):
+        await _follow(client, fan, alice)
+    await client.post(f"/api/v1/accounts/{bob.id}/block", headers=alice.headers)  # alice blocks
+    await client.post(f"/api/v1/accounts/{alice.id}/mute", headers=carol.headers)
+    await client.post(f"/api/v1/accounts/{alice.id}/block", headers=dave.headers)
+    await run_jobs()
+    listeners = [
+        await harness.listen(bob),
+        await harness.listen(bob, "public"),
+        await harness.listen(carol),
+        await harness.listen(carol, "public"),
+        await harness.listen(dave, "public"),
+        await harness.listen(dave, "hashtag", tag="news"),
+    ]
+    await _post(client, alice, status="#news for everyone")
+    await run_jobs()
+    await harness.pump()
+    for listener in listeners:
+        assert await received(listener) == []
+
+
+async def test_wire_shapes(client, make_person, run_jobs, harness):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    await _follow(client, bob, alice)
+    ws_viewer = StreamViewer(bob.id, None, READ)
+    ws = harness.hub.connect(ws_viewer, "ws")
+    async with harness.db.session() as session:
+        for name, params in (("user", {}), ("hashtag", {"tag": "#Python"})):
+            harness.hub.subscribe(ws, await open_stream(session, ws_viewer, name, params))
+    posted = await _post(client, alice, status="I like #python")
+    await run_jobs()
+    await harness.pump()
+    frames = [json.loads(await ws.next_frame()) for _ in range(ws.pending())]
+    assert sorted(f["stream"] for f in frames) == [["hashtag", "#Python"], ["user"]]
+    for frame in frames:
+        assert set(frame) == {"stream", "event", "payload"} and frame["event"] == "update"
+        assert isinstance(frame["payload"], str)  # a JSON-encoded string, as masto.js needs
+        status = json.loads(frame["payload"])
+        assert status["id"] == posted["id"] and status["account"]["username"] == "alice"
+        assert status["favourited"] is False and "pinned" not in status
+    await client.delete(f"/api/v1/statuses/{posted['id']}", headers=alice.headers)
+    await run_jobs()
+    await harness.pump()
+    frames = [json.loads(await ws.next_frame()) for _ in range(ws.pending())]
+    assert {(tuple(f["stream"]), f["event"], f["payload"]) for f in frames} == {
+        (("user",), "delete", posted["id"]),
+        (("hashtag", "#Python"), "delete", posted["id"]),
+    }  # the bare id
+
+
+async def test_each_listener_sees_only_its_own_marks(client, make_person, run_jobs, harness):
+    alice, bob, carol, dan = [await make_person(n) for n in ("alice", "bob", "carol", "dan")]
+    original = await _post(client, alice, status="boost me")
+    for mark in ("favourite", "bookmark"):
+        await client.post(f"/api/v1/statuses/{original['id']}/{mark}", headers=bob.headers)
+    for fan in (bob, dan):
+        await _follow(client, fan, carol)
+    await run_jobs()
+    bob_stream, dan_stream = await harness.listen(bob), await harness.listen(dan)
+    r = await client.post(f"/api/v1/statuses/{original['id']}/reblog", headers=carol.headers)
+    boost = r.json()
+    await run_jobs()
+    await harness.pump()
+    [(_, seen_by_bob)] = await received(bob_stream)
+    [(_, seen_by_dan)] = await received(dan_stream)
+    assert seen_by_bob["id"] == seen_by_dan["id"] == boost["id"]
+    assert seen_by_bob["reblog"]["favourited"] and seen_by_bob["reblog"]["bookmarked"]
+    assert not seen_by_dan["reblog"]["favourited"] and not seen_by_dan["reblog"]["bookmarked"]
+    await client.post(f"/api/v1/statuses/{original['id']}/unreblog", headers=carol.headers)
+    await harness.pump()  # an undone boost is announced when it commits
+    assert ids(await received(dan_stream), "delete") == [boost["id"]]
+
+
+async def test_edits_and_deletes_reach_who_saw_the_post(client, make_person, run_jobs, harness):
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    await _follow(client, bob, alice)
+    private = await _post(client, alice, status="v1", visibility="private")
+    public = await _post(client, alice, status="#tagged public")
+    await run_jobs()
+    follower, stranger = await harness.listen(bob), await harness.listen(carol)
+    strangers_public = await harness.listen(carol, "public")
+    tagged = await harness.listen(None, "hashtag", tag="tagged")
+    r = await client.put(
+        f"/api/v1/statuses/{private['id']}", headers=alice.headers, data={"status": "v2"}
+    )
+    assert r.status_code == 200
+    await run_jobs()
+    await harness.pump()
+    [(kind, edited)] = await received(follower)
+    assert kind == "status.update" and edited["content"] == "<p>v2</p>" and edited["edited_at"]
+    for post in (private, public):
+        await client.delete(f"/api/v1/statuses/{post['id']}", headers=alice.headers)
+    await run_jobs()
+    await harness.pump()
+    assert ids(await received(follower), "delete") == [private["id"], public["id"]]
+    assert await received(stranger) == []
+    assert ids(await received(strangers_public), "delete") == [public["id"]]
+    assert ids(await received(tagged), "delete") == [public["id"]]
+
+
+async def test_notifications_need_the_scope(client, make_person, run_jobs, harness):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    full = await harness.listen(bob)
+    only_notes = await harness.listen(bob, "user:notification")
+    statuses_only = await harness.listen(bob, scopes=frozenset({"read:statuses"}))
+    mention = await _post(client, alice, status="hi @bob")
+    await run_jobs()
+    await harness.pump()
+    for listener in (full, only_notes):
+        [(kind, note)] = await received(listener)
+        assert kind == "notification" and note["type"] == "mention"
+        assert note["status"]["id"] == mention["id"] and note["account"]["id"] == str(alice.id)
+    assert await received(statuses_only) == []
+
+
+async def test_high_reach_posts_stream_to_followers(client, make_person, run_jobs, harness):
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    for fan in (bob, carol):
+        await _follow(client, fan, alice)
+    await run_jobs()
+    settings = get_settings()
+    previous, settings.fanout_follower_threshold = settings.fanout_follower_threshold, 1
+    try:
+        listener = await harness.listen(bob)
+        post = await _post(client, alice, status="to many people")
+        await run_jobs()  # not fanned out: merged into home timelines at read time
+        await harness.pump()
+        assert ids(await received(listener)) == [post["id"]]
+    finally:
+        settings.fanout_follower_threshold = previous
+
+
+async def test_nothing_rolled_back_is_announced(db, harness):
+    async with db.session(write=True) as session:
+        publish_after_commit(session, {"event": "test", "n": 0})  # before any statement
+        await session.rollback()
+        await session.commit()
+        await session.execute(text("SELECT 1"))
+        publish_after_commit(session, {"event": "test", "n": 1})
+        await session.rollback()
+        await session.commit()
+    assert harness.subscription.drain() == []
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            publish_after_commit(session, {"event": "test", "n": 2})
+            raise RuntimeError("the job failed")
+    assert harness.subscription.drain() == []
+    async with db.transaction() as session:
+        publish_after_commit(session, {"event": "test", "n": 3})
+    assert harness.subscription.drain() == [{"event": "test", "n": 3}]
+
+
+async def test_a_failing_job_announces_nothing(client, make_person, run_jobs, harness, db):
+    from agora.jobs.queue import HANDLERS
+
+    alice = await make_person("alice")
+    listener = await harness.listen(alice)
+    original = HANDLERS["distribute_post"]
+
+    async def fail_after_announcing(session: Any, payload: dict[str, Any]) -> None:
+        await original(session, payload)  # announces, then the job fails
+        raise RuntimeError("disk full")
+
+    HANDLERS["distribute_post"] = fail_after_announcing
+    try:
+        await _post(client, alice, status="doomed attempt")
+        await run_jobs()
+    finally:
+        HANDLERS["distribute_post"] = original
+    await harness.pump()
+    assert await received(listener) == []
+
+
+async def test_a_listener_that_never_reads_is_dropped_not_waited_for(
+    client, make_person, run_jobs, harness
+):
+    alice = await make_person("alice")
+    harness.hub.queue_size = 3
+    stuck, reader = await harness.listen(None, "public"), await harness.listen(None, "public")
+    seen = []
+    for n in range(6):
+        await _post(client, alice, status=f"post {n}")
+        await run_jobs()
+        await harness.pump()
+        seen += ids(await received(reader))
+    assert len(seen) == 6  # the other listener got everything
+    assert stuck.closed.is_set() and "too slow" in stuck.close_reason
+    assert stuck not in harness.hub.listeners and stuck.pending() <= 3  # bounded, forgotten
+
+
+async def test_a_revoked_token_ends_its_streams(client, make_person, harness, db):
+    from agora.auth.oauth import authenticate
+
+    alice = await make_person("alice")
+    async with db.session() as session:
+        creds = await authenticate(session, alice.token)
+    viewer = StreamViewer(alice.id, creds.token_id, READ)
+    listener = harness.hub.connect(viewer, "ws")
+    assert await harness.hub.recheck_tokens() == 0
+    r = await client.post(
+        "/oauth/revoke",
+        data={
+            "token": alice.token,
+            "client_id": creds.app.client_id,
+            "client_secret": creds.app.client_secret,
+        },
+    )
+    assert r.status_code == 200
+    assert await harness.hub.recheck_tokens() == 1
+    assert listener.closed.is_set() and listener.close_code == 1008
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "scopes", "signed_in", "status", "message"),
+    [
+        ("nope", {}, READ, True, 400, "Unknown stream type"),
+        ("direct", {}, READ, True, 400, "Unknown stream type"),
+        (None, {}, READ, True, 400, "Unknown stream type"),
+        ("hashtag", {}, READ, False, 400, "Missing tag name parameter"),
+        ("hashtag", {"tag": "#"}, READ, False, 400, "Missing tag name parameter"),
+        ("hashtag", {"tag": "x" * 201}, READ, False, 400, "Invalid tag name parameter"),
+        ("user", {}, READ, False, 401, "Missing access token"),
+        ("user", {}, frozenset({"write"}), True, 401, "required scopes"),
+        ("user:notification", {}, frozenset({"read:statuses"}), True, 401, "required scopes"),
+        ("list", {}, READ, True, 400, "Missing list name parameter"),
+    ],
+)
+async def test_streams_refused(db, make_person, name, params, scopes, signed_in, status, message):
+    person = await make_person("alice") if signed_in else None
+    viewer = StreamViewer(person.id, None, scopes) if person else StreamViewer()
+    async with db.session() as session:
+        with pytest.raises(StreamRefused) as refused:
+            await open_stream(session, viewer, name, params)
+    assert refused.value.status == status and message in refused.value.message
+
+
+async def test_streams_allowed_with_the_right_scope(db, make_person):
+    alice = await make_person("alice")
+    cases = [
+        (StreamViewer(), "public", {}),
+        (StreamViewer(), "hashtag:local", {"tag": ["Café", "ignored"]}),
+        (StreamViewer(alice.id, None, frozenset({"read:statuses"})), "user", {}),
+        (StreamViewer(alice.id, None, frozenset({"read:notifications"})), "user:notification", {}),
+    ]
+    async with db.session() as session:
+        opened = [await open_stream(session, v, name, p) for v, name, p in cases]
+    assert opened[1].key == "café" and opened[1].label == ("hashtag:local", "Café")
+    assert opened[2].key == alice.id
+
+
+async def test_http_errors_of_the_streaming_endpoints(client, make_person):
+    alice = await make_person("alice", scopes="write")
+    cases = [
+        ("/api/v1/streaming/user", {}, 401, "Missing access token"),
+        ("/api/v1/streaming/user?access_token=nope", {}, 401, "Invalid access token"),
+        ("/api/v1/streaming/user", {"Authorization": "Bearer nope"}, 401, "Invalid access token"),
+        ("/api/v1/streaming/user", alice.headers, 401, "required scopes"),
+        ("/api/v1/streaming/hashtag", {}, 400, "Missing tag name parameter"),
+        ("/api/v1/streaming/public?only_media=true", {}, 400, "Unknown stream type"),
+        ("/api/v1/streaming/nowhere", {}, 404, "Not found"),
+        ("/api/v1/streaming", {}, 400, "Unknown channel requested"),
+    ]
+    for path, headers, status, message in cases:
+        r = await client.get(path, headers=headers)
+        assert r.status_code == status, (path, r.text)
+        assert message in r.json()["error"], path
+
+
+async def test_health_and_the_advertised_streaming_url(client):
+    r = await client.get("/api/v1/streaming/health")
+    assert r.status_code == 200 and r.text == "OK"
+    v1 = (await client.get("/api/v1/instance")).json()
+    v2 = (await client.get("/api/v2/instance")).json()
+    assert v1["urls"]["streaming_api"] == "ws://testserver"
+    assert v2["configuration"]["urls"]["streaming"] == "ws://testserver"
+    assert streaming_url("https://social.example/") == "wss://social.example"
+    assert streaming_url("http://127.0.0.1:8000") == "ws://127.0.0.1:8000"
+
+
+async def test_a_silenced_author_reaches_public_streams_of_followers_only(
+    client, make_person, run_jobs, harness, db
+):
+    from agora.social.moderation import take_action
+
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    await _follow(client, bob, alice)
+    async with db.session(write=True) as session:
+        await take_action(session, alice.id, "silence", by=None)
+    follower, stranger = await harness.listen(bob, "public"), await harness.listen(carol, "public")
+    anonymous = await harness.listen(None, "public")
+    post = await _post(client, alice, status="limited reach")
+    await run_jobs()
+    await harness.pump()
+    assert ids(await received(follower)) == [post["id"]]
+    assert await received(stranger) == [] and await received(anonymous) == []
