@@ -72,11 +72,6 @@ class Settings(BaseSettings):
     streaming_channel: str = "agora:streaming"
     stream_queue_size: int = 256
     stream_heartbeat_seconds: float = 15.0
-    # Streaming: the Redis channel of live events, how many unsent messages a connection may
-    # hold before it is dropped as too slow, and the SSE heartbeat interval.
-    streaming_channel: str = "agora:streaming"
-    stream_queue_size: int = 256
-    stream_heartbeat_seconds: float = 15.0
     # Rate limits, "N/period" ("300/5minutes", "25/hour"); Mastodon's numbers. Counted in
     # memory, or in Redis (shared by every process) when redis_url is set.
     ratelimit_enabled: bool = True
