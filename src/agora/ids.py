@@ -38,3 +38,18 @@ def id_to_ms(value: int) -> int:
 def min_id_for_ms(ms: int) -> int:
     """The smallest id that can be made at millisecond `ms` (for time-range queries)."""
     return ms << 16
+
+
+MAX_ID = (1 << 63) - 1  # ids are signed 64-bit integers in the database
+
+
+def parse_id(value: object) -> int | None:
+    """An id as clients send it (a string of ASCII digits, or an int) within the 64-bit range,
+    else None. `str.isdigit` alone would let "²" through, which `int()` then rejects."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not (text.isascii() and text.isdigit()):
+        return None
+    if len(text.lstrip("0")) > len(str(MAX_ID)):  # also keeps int() off huge strings
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
