@@ -169,7 +169,11 @@ async def test_wire_shapes(client, make_person, run_jobs, harness):
     }  # the bare id
 
 
-async def test_each_listener_sees_only_its_own_marks(client, make_person, run_jobs, harness):
+@pytest.mark.parametrize("scan", [2000, 0])  # marks read by post, or looked up per viewer
+async def test_each_listener_sees_only_its_own_marks(
+    client, make_person, run_jobs, harness, monkeypatch, scan
+):
+    monkeypatch.setattr("agora.social.streams.MARKS_SCAN", scan)
     alice, bob, carol, dan = [await make_person(n) for n in ("alice", "bob", "carol", "dan")]
     original = await _post(client, alice, status="boost me")
     for mark in ("favourite", "bookmark"):

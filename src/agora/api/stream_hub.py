@@ -266,12 +266,17 @@ class Hub:
     async def _deletion(self, event: Event) -> None:
         if event_id(event, "post_id") is None or event_id(event, "account_id") is None:
             return
+        candidates = self._candidates()
+        list_streams = [pair for key in candidates.lists for pair in self._streaming("list", key)]
+        candidates.home |= {listener.viewer.account_id for listener, _ in list_streams} - {None}
         async with self.db.session() as session:
-            audience = await deletion_audience(session, event, self._candidates())
-        for account_id, ids in audience.home.items():
-            for listener, stream in self._streaming("user", account_id):
-                for deleted in ids:
-                    self._deliver(listener, stream, "delete", str(deleted))
+            audience = await deletion_audience(session, event, candidates)
+        user_streams = [
+            pair for account_id in audience.home for pair in self._streaming("user", account_id)
+        ]
+        for listener, stream in user_streams + list_streams:
+            for deleted in audience.home.get(listener.viewer.account_id, ()):
+                self._deliver(listener, stream, "delete", str(deleted))
         public = [(n, None) for n in ("public", "public:local") if audience.public]
         tagged = [(n, t) for n in TAG_STREAMS for t in audience.tags]
         for name, key in public + tagged:

@@ -20,18 +20,17 @@ whatever the number of listeners, which of them may receive it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, literal, or_, select, union_all
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agora.config import get_settings
 from agora.db.models import Account, Block, Follow, HomeFeedEntry, Mention, Post, PostTag, Tag
 from agora.social.visibility import (
-    PostLike,
-    Viewer,
     Visibility,
     listed_to,
     may_see,
@@ -72,74 +71,80 @@ class DeletionAudience:
     tags: set[str]  # and on these hashtag streams
 
 
-def _no_foreign_replies(post: PostLike) -> ColumnElement[bool]:
-    return or_(post.in_reply_to_id.is_(None), post.in_reply_to_account_id == post.account_id)
-
-
-def in_home(viewer: Viewer, post: PostLike = Post) -> ColumnElement[bool]:
-    """SQL: `post` is in the viewer's home timeline (before the visibility rule): in the
-    precomputed feed, or by a followed high-reach account (merged at read time, see
-    timelines.home_timeline)."""
-    in_feed = exists().where(HomeFeedEntry.account_id == viewer, HomeFeedEntry.post_id == post.id)
-    author = aliased(Account)
-    threshold = get_settings().fanout_follower_threshold
-    merged = and_(
-        exists().where(author.id == post.account_id, author.followers_count > threshold),
-        exists().where(Follow.account_id == viewer, Follow.target_account_id == post.account_id),
-        post.visibility != int(Visibility.DIRECT),
-        _no_foreign_replies(post),
+async def home_members(session: AsyncSession, post: Post, viewers: set[int]) -> set[int]:
+    """Those of `viewers` whose home timeline holds `post` (before the visibility rule), as
+    timelines.home_timeline reads it: in their precomputed feed, or by a followed high-reach
+    account (merged at read time). Set-based: one or two indexed queries whatever the number
+    of viewers."""
+    if not viewers:
+        return set()
+    feed = select(HomeFeedEntry.account_id).where(
+        HomeFeedEntry.post_id == post.id, HomeFeedEntry.account_id.in_(viewers)
     )
-    return or_(in_feed, merged)
+    members = set((await session.scalars(feed)).all())
+    if await _merged_at_read_time(session, post):
+        followers = select(Follow.account_id).where(
+            Follow.target_account_id == post.account_id, Follow.account_id.in_(viewers)
+        )
+        members |= set((await session.scalars(followers)).all())
+    return members
+
+
+async def _merged_at_read_time(session: AsyncSession, post: Post) -> bool:
+    """A post of a high-reach account, which is not fanned out but merged into followers'
+    home timelines when they read them (top-level posts and self-replies, not direct)."""
+    if post.visibility == Visibility.DIRECT:
+        return False
+    if post.in_reply_to_id is not None and post.in_reply_to_account_id != post.account_id:
+        return False
+    author = await session.get(Account, post.account_id)
+    return author is not None and author.followers_count > get_settings().fanout_follower_threshold
 
 
 async def post_audience(
     session: AsyncSession, post_id: int, candidates: Candidates
 ) -> PostAudience | None:
-    """Which candidates get a new or edited post (None when it is gone)."""
+    """Which candidates get a new or edited post (None when it is gone). Each rule runs only
+    for the listeners it concerns: `timeline_filter` for home and list streams, `listed_to`
+    for public and hashtag streams."""
     post = await session.get(Post, post_id)
     if post is None or post.deleted_at is not None:
         return None
     public_shape = post.visibility == Visibility.PUBLIC and post.reblog_of_id is None
     on_public = public_shape and post.in_reply_to_account_id in (None, post.account_id)
     tags = await _streamed_tags(session, post.id, candidates.tags) if public_shape else set()
-    lists: dict[int, int] = {}
+    lists: dict[int, int] = {}  # list streams come with lists
     wanted = candidates.public if (on_public or tags) else set()
-    viewers = candidates.home | {v for v in wanted if v is not None} | set(lists.values())
-    rows = await _viewer_rows(session, post.id, viewers)
-    listed = {v for v in wanted if v is not None and rows[v][2]}
+    home = await home_members(session, post, candidates.home)
+    shown = await _passing(session, post.id, home | set(lists.values()), timeline_filter)
+    listed: set[int | None] = set()
+    listed |= await _passing(session, post.id, {v for v in wanted if v is not None}, listed_to)
     if None in wanted and await _shown_to_anyone(session, post.id):
         listed.add(None)
     return PostAudience(
-        home={v for v in candidates.home if rows[v][0] and rows[v][1]},
+        home=home & shown,
         listed=listed,
         public=on_public,
         tags=tags,
-        lists={list_id for list_id, owner in lists.items() if rows[owner][0]},
+        lists={list_id for list_id, owner in lists.items() if owner in shown},
     )
 
 
-async def _viewer_rows(
-    session: AsyncSession, post_id: int, viewers: set[int]
-) -> dict[int, tuple[bool, bool, bool]]:
-    """For each viewer: (passes timeline_filter, is in their home timeline, may be listed to
-    them in public listings: `listed_to`, which also keeps silenced authors to their
-    followers). One query."""
+async def _passing(
+    session: AsyncSession, post_id: int, viewers: set[int], rule: Callable[..., Any]
+) -> set[int]:
+    """Those of `viewers` for whom `rule(viewer, post)` (a rule of visibility.py) holds, in
+    one query: the rule's SQL runs per viewer row."""
     if not viewers:
-        return {}
+        return set()
     viewer = aliased(Account)
     query = (
-        select(
-            viewer.id,
-            timeline_filter(viewer.id, Post).label("shown"),
-            in_home(viewer.id, Post).label("home"),
-            listed_to(viewer.id, Post).label("listed"),
-        )
+        select(viewer.id)
         .select_from(viewer)
         .join(Post, Post.id == post_id)
-        .where(viewer.id.in_(viewers))
+        .where(viewer.id.in_(viewers), rule(viewer.id, Post))
     )
-    rows = {vid: (bool(s), bool(h), bool(li)) for vid, s, h, li in await session.execute(query)}
-    return {v: rows.get(v, (False, False, False)) for v in viewers}
+    return set((await session.scalars(query)).all())
 
 
 async def _shown_to_anyone(session: AsyncSession, post_id: int) -> bool:

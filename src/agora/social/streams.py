@@ -34,6 +34,7 @@ USER_STREAMS = frozenset({"user", "user:notification"})
 STREAMS = PUBLIC_STREAMS | USER_STREAMS | {"list"}
 MAX_TAG_LENGTH = 200
 MARKS = ("favourited", "bookmarked", "pinned", "reblogged")
+MARKS_SCAN = 2000  # marks of a post read at once before switching to per-viewer look-ups
 
 
 class StreamRefused(DomainError):
@@ -204,27 +205,36 @@ async def viewer_marks(
     session: AsyncSession, post_ids: Iterable[int], viewer_ids: Iterable[int]
 ) -> dict[int, set[tuple[str, int]]]:
     """For each viewer who has any: the (mark, post id) pairs among `post_ids`, where mark is
-    favourited / bookmarked / pinned / reblogged. One query per 500 viewers."""
-    posts, viewers = list(set(post_ids)), sorted(set(viewer_ids))
+    favourited / bookmarked / pinned / reblogged. The marks of the posts are read first (a new
+    post has none: one cheap query); only a post marked very often is looked up per viewer,
+    500 viewers a query."""
+    posts, viewers = list(set(post_ids)), set(viewer_ids)
+    rows = (await session.execute(_marks_query(posts).limit(MARKS_SCAN + 1))).all()
+    if len(rows) > MARKS_SCAN:
+        ordered = sorted(viewers)
+        rows = []
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            rows += (await session.execute(_marks_query(posts, chunk))).all()
     found: dict[int, set[tuple[str, int]]] = {}
-    for start in range(0, len(viewers), 500):
-        chunk = viewers[start : start + 500]
-        rows = await session.execute(_marks_query(posts, chunk))
-        for mark, account_id, post_id in rows:
+    for mark, account_id, post_id in rows:
+        if account_id in viewers:
             found.setdefault(account_id, set()).add((mark, post_id))
     return found
 
 
-def _marks_query(posts: list[int], viewers: list[int]) -> Any:
+def _marks_query(posts: list[int], viewers: list[int] | None = None) -> Any:
+    models = (Favourite, Bookmark, Pin)
     parts = [
-        select(literal(mark), model.account_id, model.post_id).where(
-            model.post_id.in_(posts), model.account_id.in_(viewers)
-        )
-        for mark, model in zip(MARKS, (Favourite, Bookmark, Pin), strict=False)
+        select(literal(mark), model.account_id, model.post_id).where(model.post_id.in_(posts))
+        for mark, model in zip(MARKS, models, strict=False)
     ]
     parts.append(
         select(literal("reblogged"), Post.account_id, Post.reblog_of_id).where(
-            Post.reblog_of_id.in_(posts), Post.account_id.in_(viewers), Post.deleted_at.is_(None)
+            Post.reblog_of_id.in_(posts), Post.deleted_at.is_(None)
         )
     )
+    if viewers is not None:
+        columns = [model.account_id for model in models] + [Post.account_id]
+        parts = [part.where(col.in_(viewers)) for part, col in zip(parts, columns, strict=True)]
     return union_all(*parts)
