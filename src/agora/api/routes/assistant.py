@@ -1,20 +1,27 @@
-"""The assistant on demand: Mastodon's translate, and Agora's explain / summarise / compose
-(`/api/v1/agora/assistant/...`). The model is called outside the request's write transaction,
-which is ended right after authentication (on SQLite it would hold the write lock)."""
+"""The assistant on demand: Mastodon's translate, Agora's explain / summarise / compose and
+private chats (`/api/v1/agora/assistant/...`). The model is called outside the request's
+write transaction, which is ended right after authentication (on SQLite it would hold the
+write lock)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from agora.ai import actions
+from agora.ai import actions, chat
 from agora.ai.actions import AssistantAnswer
+from agora.api import present
 from agora.api.deps import SessionDep, caller, id_param
+from agora.api.entities import iso
 from agora.api.json import JSON
 from agora.api.params import Params, body, openapi_body
 from agora.db.models import Account
+from agora.social.errors import DomainError
 
 router = APIRouter(prefix="/api/v1")
 
@@ -102,3 +109,102 @@ async def compose(
     await session.commit()
     text = await actions.help_with_draft(request.app.state.db, me_id, form.action, form.text)
     return JSON({"text": text, "ai_generated": True})
+
+
+class ConversationForm(Params):
+    title: str = Field(default="", max_length=200)
+
+
+class QuestionForm(Params):
+    content: str = Field(max_length=chat.MAX_QUESTION_CHARS)
+    stream: bool = True
+
+
+def _conversation_json(conversation: Any) -> dict[str, Any]:
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "created_at": iso(conversation.created_at),
+        "updated_at": iso(conversation.updated_at),
+    }
+
+
+@router.post("/agora/assistant/conversations", openapi_extra=openapi_body(ConversationForm))
+async def start_conversation(
+    session: SessionDep,
+    me: Account = caller("write:conversations"),
+    form: ConversationForm = body(ConversationForm),
+) -> JSON:
+    conversation = await chat.create_conversation(session, me.id, form.title)
+    return JSON(_conversation_json(conversation))
+
+
+@router.get("/agora/assistant/conversations")
+async def list_conversations(session: SessionDep, me: Account = caller("read:statuses")) -> JSON:
+    return JSON([_conversation_json(c) for c in await chat.conversations(session, me.id)])
+
+
+@router.get("/agora/assistant/conversations/{conversation_id}")
+async def show_conversation(
+    session: SessionDep, conversation_id: str, me: Account = caller("read:statuses")
+) -> JSON:
+    conversation = await chat.get_conversation(session, me.id, id_param(conversation_id))
+    turns = await chat.messages(session, conversation.id)
+    data = _conversation_json(conversation)
+    data["messages"] = [chat.message_json(m) for m in turns]
+    return JSON(data)
+
+
+@router.delete("/agora/assistant/conversations/{conversation_id}")
+async def delete_conversation(
+    session: SessionDep, conversation_id: str, me: Account = caller("write:conversations")
+) -> JSON:
+    await chat.delete_conversation(session, me.id, id_param(conversation_id))
+    return JSON({})
+
+
+@router.post(
+    "/agora/assistant/conversations/{conversation_id}/messages",
+    openapi_extra=openapi_body(QuestionForm),
+)
+async def ask(
+    request: Request,
+    session: SessionDep,
+    conversation_id: str,
+    me: Account = caller("write:conversations"),
+    form: QuestionForm = body(QuestionForm),
+) -> Any:
+    """Ask in a conversation. Streams Server-Sent Events (`token`, then `message` with the
+    citations, or `error`) unless `stream` is false, which answers with the message JSON."""
+    me_id = me.id
+    await session.commit()
+    db = request.app.state.db
+    turn = await chat.prepare_turn(db, me_id, id_param(conversation_id), form.content)
+    if not form.stream:
+        async for _ in chat.stream_answer(db, turn):
+            pass
+        return JSON(await _last_answer(db, turn))
+    return StreamingResponse(_events(db, turn), media_type="text/event-stream")
+
+
+async def _last_answer(db: Any, turn: chat.Turn) -> dict[str, Any]:
+    async with db.session() as session:
+        turns = await chat.messages(session, turn.conversation_id)
+        message = chat.message_json(turns[-1])
+        cited = [int(i) for i in message["cited_status_ids"]]
+        message["cited_statuses"] = await present.statuses(session, turn.account_id, cited)
+    return message
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
+
+
+async def _events(db: Any, turn: chat.Turn) -> AsyncIterator[bytes]:
+    try:
+        async for piece in chat.stream_answer(db, turn):
+            yield _sse("token", {"text": piece})
+    except DomainError as exc:
+        yield _sse("error", {"error": exc.message})
+        return
+    yield _sse("message", await _last_answer(db, turn))
