@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Notification, Post, Report, utcnow
 from agora.db.upsert import insert_ignore
+from agora.ids import new_id
 from agora.jobs.queue import enqueue, job_handler
 from agora.social.accounts import get_account
 from agora.social.errors import Invalid, NotFound
 from agora.social.moderation import admin_ids, log_action
 from agora.social.notifications import ADMIN_REPORT
 from agora.social.paging import Page, apply_page, finish
+from agora.social.streams import announce_notification
 from agora.social.visibility import visible_to
 
 CATEGORIES = ("spam", "legal", "violation", "other")
@@ -114,8 +116,10 @@ async def notify_admins(session: AsyncSession, payload: dict[str, Any]) -> None:
     for admin_id in await admin_ids(session):
         if admin_id in skip:
             continue
-        await session.execute(
+        note_id = new_id()
+        inserted = await session.execute(
             insert_ignore(session, Notification).values(
+                id=note_id,
                 account_id=admin_id,
                 from_account_id=report.account_id,
                 type=ADMIN_REPORT,
@@ -124,6 +128,8 @@ async def notify_admins(session: AsyncSession, payload: dict[str, Any]) -> None:
                 created_at=utcnow(),
             )
         )
+        if inserted.rowcount:
+            announce_notification(session, admin_id, note_id)  # streamed once this commits
 
 
 @dataclass(frozen=True, slots=True)
