@@ -39,6 +39,7 @@ from agora.db.migrate import upgrade
 from agora.jobs import handlers  # noqa: F401 - registers every job handler
 from agora.jobs.worker import Worker
 from agora.web import (
+    live,
     notification_pages,
     pages,
     people,
@@ -124,7 +125,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         datasets,
     )
     web = (sign_in, timeline_pages, post_actions, people, notification_pages)
-    for module in (*routers, assistant, site_files, *web, settings_pages, pages):
+    for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static")
 
