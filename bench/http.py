@@ -69,7 +69,8 @@ def server(url: str) -> Iterator[int]:
     env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
     # a load generator is one address with a few tokens: limits on (their cost is measured),
     # but too high to refuse anything
-    env.update({f"AGORA_RATELIMIT_{k}": "1000000000/minute" for k in ("READS", "WRITES", "PER_IP")})
+    limits = ("READS", "WRITES", "PER_IP", "MEDIA")
+    env.update({f"AGORA_RATELIMIT_{k}": "1000000000/minute" for k in limits})
     command = [sys.executable, "-m", "uvicorn", "agora.app:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     command += ["--no-access-log", "--log-level", "warning"]
