@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("timeline", "post", "fanout", "search", "http")
+BENCHMARKS = ("timeline", "post", "fanout", "search", "media", "http")
 
 
 def main() -> int:

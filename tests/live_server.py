@@ -94,6 +94,7 @@ class LiveServer:
             "AGORA_DOMAIN": f"127.0.0.1:{self.port}",
             "AGORA_INPROCESS_WORKERS": "1",
             "AGORA_REGISTRATIONS": "open",
+            "AGORA_MEDIA_DIR": str(self.workdir / "media"),
             "AGORA_LOG_LEVEL": os.environ.get("AGORA_LOG_LEVEL", "warning"),
             "COLUMNS": "200",
         }

@@ -32,6 +32,7 @@ from agora.api.routes import (
     tags,
     timelines,
 )
+from agora.api.routes import media as media_routes
 from agora.api.stream_hub import start_hub, stop_hub
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web = (sign_in, timeline_pages, post_actions, people, notification_pages)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)
+    app.include_router(media_routes.router)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static")
 
     @app.get("/api/v1/agora/ping", include_in_schema=False)

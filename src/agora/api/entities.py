@@ -13,6 +13,7 @@ from agora.config import get_settings
 from agora.data import consent
 from agora.db.models import Account, Notification, PostEdit, Report, User
 from agora.social.hydrate import PostView
+from agora.social.media_files import MediaInfo, media_urls
 from agora.social.relationships import Relationship
 from agora.social.tags import TagView
 from agora.social.visibility import Visibility
@@ -140,7 +141,7 @@ def status_json(
             status_json(view.reblog, viewer_id, accounts) if view.reblog is not None else None
         ),
         "account": _account_once(view.account, accounts),
-        "media_attachments": [],
+        "media_attachments": [media_json(m, post.visibility, viewer_id) for m in view.media],
         "mentions": [
             {"id": str(aid), "username": name, "acct": name, "url": f"{base}/@{name}"}
             for aid, name in view.mentions
@@ -177,6 +178,33 @@ def _quote(
     if view.quote is None:
         return {"state": "unauthorized", "quoted_status": None}
     return {"state": "accepted", "quoted_status": status_json(view.quote, viewer_id, accounts)}
+
+
+def media_json(media: MediaInfo, visibility: int | None, viewer_id: int | None) -> dict[str, Any]:
+    """The MediaAttachment entity as `viewer_id` is shown it (`visibility` is that of its post,
+    None while unattached; see media_files for the URLs)."""
+    url, preview_url = media_urls(media, visibility, viewer_id)
+    meta: dict[str, Any] = {
+        "original": _dimensions(media.width, media.height),
+        "small": _dimensions(media.preview_width, media.preview_height),
+    }
+    if media.focus_x is not None and media.focus_y is not None:
+        meta["focus"] = {"x": media.focus_x, "y": media.focus_y}
+    return {
+        "id": str(media.id),
+        "type": "image",
+        "url": url,
+        "preview_url": preview_url,
+        "remote_url": None,
+        "preview_remote_url": None,
+        "meta": meta,
+        "description": media.description,
+        "blurhash": media.blurhash,
+    }
+
+
+def _dimensions(width: int, height: int) -> dict[str, Any]:
+    return {"width": width, "height": height, "size": f"{width}x{height}", "aspect": width / height}
 
 
 def _sid(value: int | None) -> str | None:

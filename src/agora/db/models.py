@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -539,3 +540,42 @@ class TagHistoryAccount(Base):
     tag_id: Mapped[int] = _fk("tags.id", primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     account_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
+
+
+class MediaAttachment(Base):
+    """An uploaded image: unattached (only its uploader may see it) until a post uses it, then
+    as visible as that post. `key` (128 random bits, hex) names its files and URLs;
+    `access_secret` signs the per-viewer URLs of media that is not public (see media_files)."""
+
+    __tablename__ = "media_attachments"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    post_id: Mapped[int | None] = _fk("posts.id", nullable=True)
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)  # order within the post
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    access_secret: Mapped[str] = mapped_column(String(32))
+    file_format: Mapped[str] = mapped_column(String(10))  # jpeg, png, webp, gif
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    file_size: Mapped[int] = mapped_column(Integer)
+    preview_format: Mapped[str] = mapped_column(String(10))
+    preview_width: Mapped[int] = mapped_column(Integer)
+    preview_height: Mapped[int] = mapped_column(Integer)
+    preview_size: Mapped[int] = mapped_column(Integer)
+    blurhash: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    focus_x: Mapped[float | None] = mapped_column(Float)
+    focus_y: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set while no post uses it; unattached media older than a day is swept away.
+    unattached_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        Index("ix_media_attachments_post_id", "post_id", "position"),
+        Index("ix_media_attachments_account_id_post_id", "account_id", "post_id"),
+        Index(
+            "ix_media_attachments_unattached",
+            "unattached_since",
+            sqlite_where=sql_text("post_id IS NULL"),
+            postgresql_where=sql_text("post_id IS NULL"),
+        ),
+    )

@@ -2,5 +2,6 @@
 
 from agora.ai import mentions
 from agora.social import feeds, notifications, reports
+from agora.social import media as media  # the media clean-up jobs
 
 __all__ = ["feeds", "mentions", "notifications", "reports"]

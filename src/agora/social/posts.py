@@ -4,7 +4,7 @@ transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
@@ -28,8 +28,10 @@ from agora.db.models import (
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
 from agora.jobs.queue import enqueue
+from agora.social import media
 from agora.social.accounts import resolve_mentions
 from agora.social.errors import Forbidden, Invalid, NotFound
+from agora.social.media import MediaEdit
 from agora.social.text import extract_mentions, extract_tags, render_html, status_length
 from agora.social.visibility import Visibility, plain_visible_to
 
@@ -49,6 +51,8 @@ class Draft:
     quote_id: int | None = None
     no_ai_reuse: bool | None = None  # None on an edit: keep the post's current choice
     ai_generated: bool = False  # set only by the assistant, never from client input
+    media_ids: list[int] | None = None  # None on an edit: keep the post's media as they are
+    media_edits: list[MediaEdit] = field(default_factory=list)  # alt text / focus changes
 
 
 async def get_visible_post(session: AsyncSession, viewer_id: int | None, post_id: int) -> Post:
@@ -65,7 +69,7 @@ async def get_visible_post(session: AsyncSession, viewer_id: int | None, post_id
 
 def _validate(draft: Draft) -> Visibility:
     text = draft.text or ""
-    if not text.strip():
+    if not text.strip() and not draft.media_ids:
         raise Invalid("Validation failed: Text can't be blank")
     settings = get_settings()
     length = status_length(text, settings.url_chars) + len(draft.spoiler_text or "")
@@ -147,6 +151,8 @@ async def _write_post(
     if key:
         session.add(IdempotencyKey(account_id=author.id, key=key, post_id=post.id, created_at=now))
         await session.flush()
+    if draft.media_ids:
+        await media.set_post_media(session, post, author.id, draft.media_ids, draft.media_edits)
     await _index_post(session, post, fresh=True)
     await _count_new_post(session, author.id, parent, visibility)
     consent.log_post_override(session, post, None)
@@ -244,6 +250,9 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     """Edit the text, content warning, sensitivity or language of one's own post. Commits."""
     post = await _own_post(session, editor.id, post_id)
     draft.visibility = Visibility(post.visibility).api_name
+    current_media = await media.attached_media_ids(session, post.id)
+    if draft.media_ids is None:
+        draft.media_ids = current_media
     _validate(draft)
     now = utcnow()
     if not await session.scalar(select(PostEdit.id).where(PostEdit.post_id == post.id).limit(1)):
@@ -262,6 +271,8 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     session.add(edit)
     await session.flush()
     await _index_post(session, post)
+    if draft.media_ids != current_media or draft.media_edits:
+        await media.set_post_media(session, post, editor.id, draft.media_ids, draft.media_edits)
     enqueue(session, "post_edited", {"post_id": post.id, "edit_id": edit.id})
     await session.commit()
     return post
@@ -287,10 +298,15 @@ async def _own_post(session: AsyncSession, account_id: int, post_id: int) -> Pos
     return post
 
 
-async def delete_post(session: AsyncSession, actor: Account, post_id: int) -> Post:
-    """Delete one's own post: it disappears everywhere, with its reblogs. Commits."""
+async def delete_post(
+    session: AsyncSession, actor: Account, post_id: int, *, delete_media: bool = False
+) -> Post:
+    """Delete one's own post: it disappears everywhere, with its reblogs. Its media is kept
+    unattached for a day (for "delete and redraft"), or deleted at once with `delete_media`.
+    Commits."""
     post = await _own_post(session, actor.id, post_id)
     post.deleted_at = utcnow()
+    await media.detach_post_media(session, post.id, delete_now=delete_media)
     reblogs = (
         await session.execute(select(Post.id, Post.account_id).where(Post.reblog_of_id == post.id))
     ).all()

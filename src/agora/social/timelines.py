@@ -27,6 +27,7 @@ from agora.db.models import (
     Tag,
 )
 from agora.social.accounts import get_account
+from agora.social.media import has_media
 from agora.social.paging import Page, apply_page, bind_page, finish, page_params, page_shape
 from agora.social.posts import get_visible_post
 from agora.social.visibility import (
@@ -114,14 +115,19 @@ def _home_statement(shape: tuple[bool, bool, bool]) -> Select[Any]:
     return bind_page(select(both.c.id, both.c.id), both.c.id, shape)
 
 
-async def public_timeline(session: AsyncSession, viewer_id: int | None, page: Page) -> Slice:
-    """Public posts of this server, newest first (no boosts, no replies to others)."""
+async def public_timeline(
+    session: AsyncSession, viewer_id: int | None, page: Page, *, only_media: bool = False
+) -> Slice:
+    """Public posts of this server, newest first (no boosts, no replies to others), only
+    those with media attachments when `only_media`."""
     query = select(Post.id, Post.id).where(
         Post.visibility == int(Visibility.PUBLIC),
         Post.reblog_of_id.is_(None),
         _no_foreign_replies(),
         listed_to(viewer_id, Post),
     )
+    if only_media:
+        query = query.where(has_media(Post))
     return await _post_page(session, query, page)
 
 
@@ -156,8 +162,6 @@ async def account_statuses(
 ) -> Slice:
     """A profile's posts the viewer may see, with Mastodon's filters."""
     await get_account(session, account_id)
-    if f.only_media:  # media attachments arrive with the media issue; none exist yet
-        return Slice([], [])
     if f.pinned:
         query = (
             select(Pin.id, Pin.post_id)
@@ -173,6 +177,8 @@ async def account_statuses(
         query = query.where(_no_foreign_replies())
     if f.exclude_reblogs:
         query = query.where(Post.reblog_of_id.is_(None))
+    if f.only_media:
+        query = query.where(has_media(Post))
     if f.tagged:
         query = query.join(PostTag, PostTag.post_id == Post.id).join(Tag, Tag.id == PostTag.tag_id)
         query = query.where(Tag.name == f.tagged.lower().lstrip("#"))

@@ -17,6 +17,8 @@ from agora.auth.scopes import GRANULAR, TOP_LEVEL
 from agora.config import get_settings
 from agora.db.models import Account
 from agora.social.accounts import find_by_username, instance_stats
+from agora.social.images import CONTENT_TYPES
+from agora.social.media import MAX_DESCRIPTION_CHARS
 from agora.social.streams import streaming_url
 
 router = APIRouter()
@@ -30,13 +32,14 @@ def _configuration() -> dict[str, Any]:
         "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 5},
         "statuses": {
             "max_characters": s.max_status_chars,
-            "max_media_attachments": 0,
+            "max_media_attachments": s.media_max_attachments,
             "characters_reserved_per_url": s.url_chars,
         },
         "media_attachments": {
-            "supported_mime_types": [],
-            "image_size_limit": 0,
-            "image_matrix_limit": 0,
+            "supported_mime_types": list(CONTENT_TYPES.values()),
+            "image_size_limit": s.media_max_bytes,
+            "image_matrix_limit": s.media_max_pixels,
+            "description_limit": MAX_DESCRIPTION_CHARS,
             "video_size_limit": 0,
             "video_frame_rate_limit": 0,
             "video_matrix_limit": 0,

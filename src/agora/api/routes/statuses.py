@@ -9,7 +9,7 @@ from pydantic import Field
 
 from agora.api import present
 from agora.api.deps import SessionDep, caller, id_param, optional_caller, paging
-from agora.api.entities import edit_json, source_json
+from agora.api.entities import edit_json, media_json, source_json, status_json
 from agora.api.errors import ApiError
 from agora.api.json import JSON
 from agora.api.links import paged
@@ -18,11 +18,20 @@ from agora.data.signals import post_signals
 from agora.db.models import Account
 from agora.social import interactions, posts, timelines
 from agora.social.hydrate import load_posts
+from agora.social.media import MediaEdit, parse_media_ids
 from agora.social.paging import Page
 
 router = APIRouter(prefix="/api/v1/statuses")
 
 IdStr = str
+
+
+class MediaAttributes(Params):
+    """`media_attributes[][id]`, `[description]`, `[focus]`: alt text and focus changes."""
+
+    id: IdStr
+    description: str | None = Field(default=None, max_length=20_000)
+    focus: str | None = Field(default=None, max_length=100)
 
 
 class StatusForm(Params):
@@ -33,9 +42,22 @@ class StatusForm(Params):
     sensitive: bool = False
     visibility: str | None = None
     language: str | None = None
-    media_ids: list[str] = Field(default_factory=list)
+    media_ids: list[str] | None = Field(default=None, max_length=100)  # None: keep (edits)
+    media_attributes: list[MediaAttributes] | dict[str, MediaAttributes] | None = None
     scheduled_at: str | None = None
     no_ai_reuse: bool | None = None  # Agora: keep this post out of every AI reuse
+
+
+def _media_ids(values: list[str] | None) -> list[int] | None:
+    return None if values is None else parse_media_ids([v for v in values if v != ""])
+
+
+def _media_edits(
+    values: list[MediaAttributes] | dict[str, MediaAttributes] | None,
+) -> list[MediaEdit]:
+    items = list(values.values()) if isinstance(values, dict) else values or []
+    ids = _media_ids([item.id for item in items]) or []
+    return [MediaEdit(i, a.description, a.focus) for i, a in zip(ids, items, strict=True)]
 
 
 def _opt_id(value: str | None) -> int | None:
@@ -52,6 +74,8 @@ def _draft(form: StatusForm) -> posts.Draft:
         in_reply_to_id=_opt_id(form.in_reply_to_id),
         quote_id=_opt_id(form.quoted_status_id),
         no_ai_reuse=form.no_ai_reuse,
+        media_ids=_media_ids(form.media_ids),
+        media_edits=_media_edits(form.media_attributes),
     )
 
 
@@ -63,8 +87,6 @@ async def create(
     form: StatusForm = body(StatusForm),
     idempotency_key: str | None = Header(default=None, max_length=200),
 ) -> JSON:
-    if form.media_ids:
-        raise ApiError(422, "Validation failed: Media attachments are not supported yet")
     creds, me_id = request.state.credentials, me.id  # a lost idempotency race expires `me`
     post = await posts.create_post(
         session,
@@ -99,12 +121,21 @@ async def edit(
 
 @router.delete("/{status_id}")
 async def destroy(
-    session: SessionDep, status_id: str, me: Account = caller("write:statuses")
+    session: SessionDep,
+    status_id: str,
+    delete_media: str | None = None,
+    me: Account = caller("write:statuses"),
 ) -> JSON:
-    pid = id_param(status_id)
-    shown = await present.status(session, me.id, pid)
-    post = await posts.delete_post(session, me, pid)
+    pid, me_id = id_param(status_id), me.id
+    views = await load_posts(session, me_id, [pid])
+    if pid not in views:
+        raise ApiError(404, "Record not found")
+    shown = status_json(views[pid], me_id)
+    at_once = (delete_media or "").lower() in ("1", "true")
+    post = await posts.delete_post(session, me, pid, delete_media=at_once)
     shown["text"] = post.text  # Mastodon returns the source so clients can "delete & redraft"
+    if not at_once:  # the media is kept a day, unattached: URLs for its owner only
+        shown["media_attachments"] = [media_json(m, None, me_id) for m in views[pid].media]
     return JSON(shown)
 
 

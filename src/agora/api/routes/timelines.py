@@ -44,10 +44,11 @@ async def public(
     me: Account | None = optional_caller("read:statuses"),
 ) -> JSON:
     viewer = me.id if me else None
-    if (remote or "").lower() in ("1", "true") or (only_media or "").lower() in ("1", "true"):
-        found = timelines.Slice([], [])  # no federation and no media yet: nothing matches
+    if (remote or "").lower() in ("1", "true"):
+        found = timelines.Slice([], [])  # no federation yet: nothing is remote
     else:
-        found = await timelines.public_timeline(session, viewer, page)
+        media_only = (only_media or "").lower() in ("1", "true")
+        found = await timelines.public_timeline(session, viewer, page, only_media=media_only)
     return await _respond(request, session, viewer, found)
 
 

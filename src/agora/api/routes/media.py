@@ -1,0 +1,150 @@
+"""Media: upload (`/api/v1/media`, `/api/v2/media`), show and update one's uploads, and the
+files themselves (`/media/<key>/<name>`), served only to whoever may see them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import Field
+from starlette.datastructures import UploadFile
+
+from agora.api.deps import SessionDep, caller, id_param
+from agora.api.entities import media_json
+from agora.api.errors import ApiError
+from agora.api.json import JSON
+from agora.api.params import Params, body
+from agora.config import get_settings
+from agora.db.models import Account, MediaAttachment, Post
+from agora.social import media
+from agora.social.media_files import MediaInfo, find_media_file
+from agora.social.media_storage import media_storage
+
+router = APIRouter()
+CHUNK = 256 * 1024
+
+
+class MediaForm(Params):
+    description: str | None = Field(default=None, max_length=20_000)
+    focus: str | None = Field(default=None, max_length=100)
+
+
+def _upload_openapi() -> dict[str, object]:
+    schema = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "description": {"type": "string"},
+            "focus": {"type": "string"},
+        },
+    }
+    content = {"multipart/form-data": {"schema": schema}}
+    return {"requestBody": {"content": content, "required": True}}
+
+
+async def _file_bytes(request: Request) -> bytes:
+    """The uploaded `file` part, read up to one byte past the limit (the service refuses
+    anything larger with a clear 422)."""
+    ctype = request.headers.get("content-type", "").lower()
+    if not ctype.startswith("multipart/form-data"):
+        raise ApiError(422, "Validation failed: File must be sent as multipart/form-data")
+    upload = (await request.form()).get("file")
+    if not isinstance(upload, UploadFile):
+        raise ApiError(422, "Validation failed: File can't be blank")
+    return await upload.read(get_settings().media_max_bytes + 1)
+
+
+async def _entity(session: SessionDep, row: MediaAttachment, viewer_id: int) -> JSON:
+    visibility = None
+    if row.post_id is not None:
+        post = await session.get(Post, row.post_id)
+        visibility = post.visibility if post is not None else None
+    return JSON(media_json(MediaInfo.of(row), visibility, viewer_id))
+
+
+async def _upload(request: Request, session: SessionDep, form: MediaForm, me_id: int) -> JSON:
+    data = await _file_bytes(request)
+    row = await media.upload_media(
+        session, me_id, data, description=form.description, focus=form.focus
+    )
+    return await _entity(session, row, me_id)
+
+
+# The body is read before the caller is authenticated, so no database transaction is open
+# while a slow client uploads.
+@router.post("/api/v2/media", openapi_extra=_upload_openapi())
+async def upload_v2(
+    request: Request,
+    session: SessionDep,
+    form: MediaForm = body(MediaForm),
+    me: Account = caller("write:media"),
+) -> JSON:
+    return await _upload(request, session, form, me.id)
+
+
+@router.post("/api/v1/media", openapi_extra=_upload_openapi())
+async def upload_v1(
+    request: Request,
+    session: SessionDep,
+    form: MediaForm = body(MediaForm),
+    me: Account = caller("write:media"),
+) -> JSON:
+    return await _upload(request, session, form, me.id)
+
+
+@router.get("/api/v1/media/{media_id}")
+async def show(session: SessionDep, media_id: str, me: Account = caller("write:media")) -> JSON:
+    row = await media.get_own_media(session, me.id, id_param(media_id))
+    return await _entity(session, row, me.id)
+
+
+@router.put("/api/v1/media/{media_id}")
+async def update(
+    session: SessionDep,
+    media_id: str,
+    me: Account = caller("write:media"),
+    form: MediaForm = body(MediaForm),
+) -> JSON:
+    me_id = me.id
+    edit = media.MediaEdit(id_param(media_id), form.description, form.focus)
+    row = await media.update_media(session, me_id, edit)
+    return await _entity(session, row, me_id)
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+@router.api_route("/media/{key}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+async def media_file(
+    request: Request,
+    session: SessionDep,
+    key: str,
+    name: str,
+    viewer: str | None = None,
+    sig: str | None = None,
+) -> Response:
+    found = await find_media_file(session, key, name, viewer, sig)
+    await session.close()  # no database transaction stays open while the file is sent
+    headers = {
+        **found.headers,
+        "Cache-Control": found.cache_control,
+        "ETag": found.etag,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": "inline",
+    }
+    if request.headers.get("if-none-match") == found.etag:
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(found.size)
+    if request.method == "HEAD":
+        return Response(headers=headers, media_type=found.content_type)
+    try:
+        handle = media_storage().open(found.storage_key)
+    except FileNotFoundError:
+        raise ApiError(404, "Record not found") from None
+    return StreamingResponse(_chunks(handle), headers=headers, media_type=found.content_type)
