@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Integer, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agora.db.models import (
@@ -196,7 +196,9 @@ async def rebuild_recent_history(conn: AsyncConnection) -> None:
     """Recompute the last HISTORY_DAYS days of hashtag use from the posts themselves (for
     data bulk-loaded without jobs, such as the demo data set)."""
     since = today() - HISTORY_DAYS + 1
-    day = (Post.id.op(">>", return_type=Integer())(16) // DAY_MS).label("day")
+    # the shift count as a plain integer: PostgreSQL has no bigint >> bigint operator
+    shift = literal(16, Integer())
+    day = (Post.id.op(">>", return_type=BigInteger())(shift) // DAY_MS).label("day")
     used = (
         select(PostTag.tag_id, day, Post.account_id)
         .join(Post, Post.id == PostTag.post_id)
