@@ -99,6 +99,9 @@ class LocalProvider:
         self._settings = settings
         self._llama: Any = None
         self._load_lock = threading.Lock()
+        # held by the thread that uses the model: a call abandoned on timeout keeps running in
+        # its thread, and llama.cpp crashes if a second call enters the same model meanwhile
+        self._model_lock = threading.Lock()
         self._call_lock = asyncio.Lock()
 
     def _model(self) -> Any:
@@ -115,9 +118,10 @@ class LocalProvider:
             return self._llama
 
     def _run(self, messages: list[Message], max_tokens: int) -> Completion:
-        result = self._model().create_chat_completion(
-            messages=_payload(messages), max_tokens=max_tokens, temperature=0.3
-        )
+        with self._model_lock:
+            result = self._model().create_chat_completion(
+                messages=_payload(messages), max_tokens=max_tokens, temperature=0.3
+            )
         usage = result.get("usage") or {}
         return Completion(
             text=result["choices"][0]["message"]["content"] or "",
@@ -149,18 +153,19 @@ class LocalProvider:
 
             def produce() -> None:
                 try:
-                    chunks = self._model().create_chat_completion(
-                        messages=_payload(messages),
-                        max_tokens=max_tokens,
-                        temperature=0.3,
-                        stream=True,
-                    )
-                    for chunk in chunks:
-                        if stop.is_set():
-                            break
-                        piece = chunk["choices"][0]["delta"].get("content")
-                        if piece:
-                            loop.call_soon_threadsafe(queue.put_nowait, piece)
+                    with self._model_lock:
+                        chunks = self._model().create_chat_completion(
+                            messages=_payload(messages),
+                            max_tokens=max_tokens,
+                            temperature=0.3,
+                            stream=True,
+                        )
+                        for chunk in chunks:
+                            if stop.is_set():
+                                break
+                            piece = chunk["choices"][0]["delta"].get("content")
+                            if piece:
+                                loop.call_soon_threadsafe(queue.put_nowait, piece)
                     loop.call_soon_threadsafe(queue.put_nowait, None)
                 except BaseException as exc:  # handed to the consumer, which raises it
                     loop.call_soon_threadsafe(queue.put_nowait, exc)
