@@ -381,7 +381,7 @@ async def test_http_errors_of_the_streaming_endpoints(client, make_person):
         ("/api/v1/streaming/user", {"Authorization": "Bearer nope"}, 401, "Invalid access token"),
         ("/api/v1/streaming/user", alice.headers, 401, "required scopes"),
         ("/api/v1/streaming/hashtag", {}, 400, "Missing tag name parameter"),
-        ("/api/v1/streaming/public?only_media=true", {}, 400, "Unknown stream type"),
+        ("/api/v1/streaming/direct", {}, 400, "Unknown stream type"),
         ("/api/v1/streaming/nowhere", {}, 404, "Not found"),
         ("/api/v1/streaming", {}, 400, "Unknown channel requested"),
     ]
@@ -418,3 +418,31 @@ async def test_a_silenced_author_reaches_public_streams_of_followers_only(
     await harness.pump()
     assert ids(await received(follower)) == [post["id"]]
     assert await received(stranger) == [] and await received(anonymous) == []
+
+
+async def test_media_streams_carry_only_posts_with_attachments(
+    client, make_person, run_jobs, harness
+):
+    import io
+
+    from PIL import Image
+
+    alice = await make_person("alice")
+    media_only = await harness.listen(None, "public:media")
+    local_media = await harness.listen(None, "public:local:media")
+    everything = await harness.listen(None, "public")
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(image, "PNG")
+    r = await client.post(
+        "/api/v2/media",
+        headers=alice.headers,
+        files={"file": ("a.png", image.getvalue(), "image/png")},
+    )
+    assert r.status_code in (200, 202), r.text
+    with_media = await _post(client, alice, status="look", **{"media_ids[]": r.json()["id"]})
+    plain = await _post(client, alice, status="no picture")
+    await run_jobs()
+    await harness.pump()
+    assert ids(await received(media_only)) == [with_media["id"]]
+    assert ids(await received(local_media)) == [with_media["id"]]
+    assert ids(await received(everything)) == [with_media["id"], plain["id"]]

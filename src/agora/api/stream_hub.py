@@ -33,6 +33,8 @@ from agora.db.engine import Database
 from agora.events.bus import Event, EventBus, Subscription, close_bus, get_bus
 from agora.social.stream_audience import Candidates, deletion_audience, post_audience
 from agora.social.streams import (
+    LOCAL_PUBLIC,
+    MEDIA_PUBLIC,
     PUBLIC_STREAMS,
     TAG_STREAMS,
     Stream,
@@ -230,6 +232,7 @@ class Hub:
                 if name in TAG_STREAMS:
                     found.tags.add(key)
         found.lists = set(self._index.get("list", {}))
+        found.media = any(self._index.get(name) for name in MEDIA_PUBLIC)
         return found
 
     async def _post(self, event: Event, kind: str) -> None:
@@ -254,7 +257,8 @@ class Hub:
     def _post_targets(self, audience: Any) -> Iterator[tuple[Listener, Stream]]:
         for account_id in audience.home:
             yield from self._streaming("user", account_id)
-        public = [(n, None) for n in ("public", "public:local") if audience.public]
+        media = MEDIA_PUBLIC if audience.media else ()
+        public = [(n, None) for n in (*LOCAL_PUBLIC, *media) if audience.public]
         tagged = [(n, t) for n in TAG_STREAMS for t in audience.tags]
         for name, key in public + tagged:
             for listener, stream in self._streaming(name, key):
@@ -277,7 +281,7 @@ class Hub:
         for listener, stream in user_streams + list_streams:
             for deleted in audience.home.get(listener.viewer.account_id, ()):
                 self._deliver(listener, stream, "delete", str(deleted))
-        public = [(n, None) for n in ("public", "public:local") if audience.public]
+        public = [(n, None) for n in (*LOCAL_PUBLIC, *MEDIA_PUBLIC) if audience.public]
         tagged = [(n, t) for n in TAG_STREAMS for t in audience.tags]
         for name, key in public + tagged:
             for listener, stream in self._streaming(name, key):

@@ -8,7 +8,8 @@ whatever the number of listeners, which of them may receive it:
   (fan-out put it there, with blocks, mutes, reply and boost rules), or it is by a followed
   high-reach account merged at read time, and it passes `timeline_filter` for that listener
   (visible to them, author not muted) at delivery time.
-- `public` / `public:local` get public posts that are not boosts nor replies to others, and
+- `public` / `public:local` get public posts that are not boosts nor replies to others (their
+  `:media` variants only those with attachments), and
   hashtag streams public posts with the tag (as the public and hashtag timelines), each
   passing `listed_to` for the listener (visible, not muted, author not silenced for them;
   anonymous listeners: for nobody in particular).
@@ -30,6 +31,7 @@ from sqlalchemy.orm import aliased
 
 from agora.config import get_settings
 from agora.db.models import Account, Block, Follow, HomeFeedEntry, Mention, Post, PostTag, Tag
+from agora.social.media import has_media
 from agora.social.visibility import (
     Visibility,
     listed_to,
@@ -46,6 +48,7 @@ class Candidates:
     public: set[int | None] = field(default_factory=set)  # viewers of public/hashtag streams
     tags: set[str] = field(default_factory=set)  # hashtags streamed here
     lists: set[int] = field(default_factory=set)  # list ids streamed here
+    media: bool = False  # someone here streams `public:media` or `public:local:media`
 
     def __bool__(self) -> bool:
         return bool(self.home or self.public or self.lists)
@@ -58,6 +61,7 @@ class PostAudience:
     home: set[int]  # accounts whose `user` stream gets it
     listed: set[int | None]  # viewers who may get it on public and hashtag streams
     public: bool  # it belongs on `public` and `public:local`
+    media: bool  # and on `public:media` and `public:local:media`
     tags: set[str]  # the streamed hashtags it belongs on
     lists: set[int]  # the streamed lists that get it
 
@@ -125,6 +129,7 @@ async def post_audience(
         home=home & shown,
         listed=listed,
         public=on_public,
+        media=on_public and candidates.media and await _has_media(session, post.id),
         tags=tags,
         lists={list_id for list_id, owner in lists.items() if owner in shown},
     )
@@ -145,6 +150,11 @@ async def _passing(
         .where(viewer.id.in_(viewers), rule(viewer.id, Post))
     )
     return set((await session.scalars(query)).all())
+
+
+async def _has_media(session: AsyncSession, post_id: int) -> bool:
+    query = select(Post.id).where(Post.id == post_id, has_media(Post))
+    return await session.scalar(query) is not None
 
 
 async def _shown_to_anyone(session: AsyncSession, post_id: int) -> bool:

@@ -2,7 +2,8 @@
 them, and the events the jobs announce.
 
 Streams: `user` (home timeline and notifications), `user:notification`, `public`,
-`public:local`, `public:remote` (always quiet: there is no federation yet), `hashtag` and
+`public:local` (with `:media`, posts with attachments only), `public:remote` (always quiet:
+there is no federation yet), `hashtag` and
 `hashtag:local` (with a tag), `list` (with one of the viewer's lists). Public and hashtag
 streams need no token, as on Mastodon's default configuration; the others need a user token
 with `read` or `read:statuses` (`read:notifications` for `user:notification`, and for
@@ -28,7 +29,10 @@ from agora.db.models import Bookmark, Favourite, Pin, Post
 from agora.events.bus import publish_after_commit
 from agora.social.errors import DomainError
 
-PUBLIC_STREAMS = frozenset({"public", "public:local", "public:remote", "hashtag", "hashtag:local"})
+LOCAL_PUBLIC = ("public", "public:local")  # this server's public posts (no federation yet)
+MEDIA_PUBLIC = ("public:media", "public:local:media")  # the same, with media attachments only
+REMOTE = frozenset({"public:remote", "public:remote:media"})  # always quiet
+PUBLIC_STREAMS = frozenset({*LOCAL_PUBLIC, *MEDIA_PUBLIC, *REMOTE, "hashtag", "hashtag:local"})
 TAG_STREAMS = frozenset({"hashtag", "hashtag:local"})
 USER_STREAMS = frozenset({"user", "user:notification"})
 STREAMS = PUBLIC_STREAMS | USER_STREAMS | {"list"}

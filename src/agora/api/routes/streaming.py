@@ -31,7 +31,9 @@ SSE_STREAMS = {
     "hashtag": "hashtag",
     "hashtag/local": "hashtag:local",
     "list": "list",
+    "direct": "direct",  # conversations are not streamed yet: 400 Unknown stream type
 }
+MEDIA = {name: f"{name}:media" for name in ("public", "public:local", "public:remote")}
 
 
 async def stream_viewer(session: AsyncSession, token: str | None) -> StreamViewer:
@@ -82,8 +84,8 @@ async def event_stream(request: Request, channel: str) -> Response:
     name = SSE_STREAMS.get(channel.strip("/"))
     if name is None:
         return error_response(404, "Not found")
-    if request.query_params.get("only_media") in ("1", "true", "True"):
-        return error_response(400, "Unknown stream type")
+    if request.query_params.get("only_media") in ("1", "true", "True") and name in MEDIA:
+        name = MEDIA[name]
     try:
         async with request.app.state.db.session() as session:
             viewer = await stream_viewer(session, _bearer(request.headers, request.query_params))
