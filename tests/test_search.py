@@ -309,3 +309,24 @@ async def test_best_matching_posts_for_the_assistant(client, make_person, db):
         assert await best_matching_posts(session, carol.id, "x" * 20_000, 5) == []
         assert await best_matching_posts(session, carol.id, "bread", 0) == []
         assert await search_posts(session, carol.id, "") == []
+
+
+@pytest.mark.parametrize("walk", [True, False])
+async def test_both_postgresql_paths_agree(client, make_person, monkeypatch, walk):
+    """PostgreSQL finds the newest matches either by walking back by id or through the GIN
+    index (chosen from its estimate); both give the same posts, bounds included."""
+    from agora.social.search import index
+
+    async def choose(*args):
+        return walk
+
+    monkeypatch.setattr(index, "_walks", choose)
+    alice = await make_person("alice")
+    ids = [await _post(client, alice, f"otter {i} {'raft' if i % 2 else ''}") for i in range(6)]
+    assert set(await _found(client, alice, "otter")) == set(ids)
+    assert set(await _found(client, alice, "otter raft")) == set(ids[1::2])
+    assert set(await _found(client, alice, "otter", max_id=ids[3], min_id=ids[0])) == {
+        ids[1],
+        ids[2],
+    }
+    assert await _found(client, alice, "otter -raft", type="statuses", limit=1) == [ids[4]]

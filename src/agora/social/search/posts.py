@@ -5,9 +5,9 @@ Who may find what (the search rule, on top of the visibility rule):
   (a silenced account is listed only to its followers, see `visibility.listed_to`), and
 - any post the searcher may see and has a part in: written, been mentioned in, liked,
   bookmarked or boosted.
-Everything also goes through `visibility.timeline_filter` for the searcher: followers-only
-and direct posts only for their audience, nothing across a block, nothing by a muted or
-suspended account, nothing deleted. People who are not signed in find no posts (as on
+Everything also goes through the visibility rule (`timeline_filter`) for the searcher:
+followers-only and direct posts only for their audience, nothing across a block, nothing by a
+muted or suspended account, nothing deleted. People who are not signed in find no posts (as on
 Mastodon); `best_matching_posts` then searches public posts of discoverable accounts.
 
 Order: relevance, then recency. The newest RANK_WINDOW matches are ranked by relevance
@@ -33,7 +33,13 @@ from agora.db.models import ID, Account, Bookmark, Favourite, Mention, Post
 from agora.social.search import index
 from agora.social.search.query import TextQuery, parse
 from agora.social.search.rank import rank
-from agora.social.visibility import Viewer, Visibility, silenced_for, timeline_filter
+from agora.social.visibility import (
+    Viewer,
+    Visibility,
+    hidden_by_mutes,
+    plain_visible_to,
+    silenced_for,
+)
 
 RANK_WINDOW = 200
 """How many of the newest matches are ranked by relevance."""
@@ -62,17 +68,23 @@ class PostFilter:
     min_id: int | None = None
 
 
-def searchable_by(
-    viewer_id: Viewer | None, author: Author, post: Any = Post
-) -> ColumnElement[bool]:
-    """SQL condition: `post` (written by the joined `author`) may be found by the viewer."""
+def searchable_by(viewer_id: Viewer | None, post: Any = Post) -> ColumnElement[bool]:
+    """SQL condition: the original post `post` (boosts are never indexed) may be found by the
+    viewer. Per-row look-ups only (no join), so a page of candidates is checked cheaply."""
+    discoverable = exists().where(Account.id == post.account_id, Account.discoverable.is_(True))
     indexable = and_(
         post.visibility == int(Visibility.PUBLIC),
-        author.discoverable.is_(True),
+        discoverable,
         not_(silenced_for(viewer_id, post.account_id)),
     )
+    # timeline_filter for a post known not to be a boost: visible, author not muted
+    visible = and_(
+        post.reblog_of_id.is_(None),
+        plain_visible_to(viewer_id, post),
+        not_(hidden_by_mutes(viewer_id, post.account_id)),
+    )
     if viewer_id is None:
-        return and_(indexable, timeline_filter(None, post))
+        return and_(indexable, visible)
     boost = aliased(Post)
     involved = or_(
         post.account_id == viewer_id,
@@ -81,7 +93,7 @@ def searchable_by(
         exists().where(Bookmark.account_id == viewer_id, Bookmark.post_id == post.id),
         exists().where(boost.account_id == viewer_id, boost.reblog_of_id == post.id),
     )
-    return and_(or_(indexable, involved), timeline_filter(viewer_id, post))
+    return and_(or_(indexable, involved), visible)
 
 
 async def search_posts(
@@ -164,13 +176,14 @@ def _findable_statement(signed_in: bool, for_assistant: bool) -> Select[Any]:
 
 
 def _build_findable(signed_in: bool, for_assistant: bool, extra: ExtraFilter | None) -> Select[Any]:
-    author = aliased(Account)
-    conditions = [Post.id.in_(IDS), searchable_by(VIEWER if signed_in else None, author)]
-    if for_assistant:
-        conditions.append(allowed_sql(Category.ASSISTANT, author, Post))
+    conditions = [Post.id.in_(IDS), searchable_by(VIEWER if signed_in else None)]
+    author = aliased(Account)  # conditions on the author are checked by look-up, not a join
+    on_author = [allowed_sql(Category.ASSISTANT, author, Post)] if for_assistant else []
     if extra is not None:
-        conditions.append(extra(author, Post))
-    return select(Post.id).join(author, author.id == Post.account_id).where(*conditions)
+        on_author.append(extra(author, Post))
+    if on_author:
+        conditions.append(exists().where(author.id == Post.account_id, *on_author))
+    return select(Post.id).where(*conditions)
 
 
 async def _author(session: AsyncSession, query: TextQuery, account_id: int | None) -> int | None:
