@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from agora import __version__
 from agora.api import ratelimit
 from agora.api.errors import install_error_handlers
+from agora.api.guard import RequestGuard
 from agora.api.json import JSON
 from agora.api.routes import (
     accounts,
@@ -96,6 +97,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         openapi_url="/api/openapi.json",
     )
     ratelimit.install(app, settings)  # inside CORS (429s keep CORS headers)
+    app.add_middleware(  # inside CORS, so that browsers can read its 413s
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     max_status_chars: int = 500
     url_chars: int = 23
     max_body_bytes: int = 1_000_000
+    max_upload_bytes: int = 40_000_000  # multipart bodies, which carry media uploads
     home_feed_cap: int = 800
     fanout_follower_threshold: int = 10_000
     inprocess_workers: int = 1

@@ -12,6 +12,7 @@ from agora.api.errors import ApiError
 from agora.auth.oauth import Credentials, authenticate
 from agora.auth.scopes import satisfies
 from agora.db.models import Account
+from agora.ids import parse_id
 from agora.social.moderation import is_admin
 from agora.social.paging import Page
 
@@ -108,22 +109,21 @@ def app_caller(scope: str | None = None) -> Any:
     return Depends(dependency)
 
 
-MAX_ID = 2**63 - 1
-
-
 def id_param(value: str) -> int:
     """Parse a Mastodon id (a numeric string); 404 for anything else, as for a missing row."""
-    if not value.isdigit() or int(value) > MAX_ID:
+    parsed = parse_id(value)
+    if parsed is None:
         raise ApiError(404, "Record not found")
-    return int(value)
+    return parsed
 
 
 def _cursor(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or int(value) > MAX_ID:
+    parsed = parse_id(value)
+    if parsed is None:
         raise ApiError(422, "Validation failed: cursor ids must be numeric")
-    return int(value)
+    return parsed
 
 
 def paging(default: int = 20, maximum: int = 40) -> Any:

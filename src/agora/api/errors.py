@@ -56,7 +56,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSON:
         message = "Record not found" if exc.status_code == 404 else str(exc.detail)
-        return error_response(exc.status_code, message)
+        response = error_response(exc.status_code, message)
+        response.headers.update(exc.headers or {})  # e.g. `Allow` on a 405
+        return response
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_: Request, __: BodyTooLarge) -> JSON:

@@ -11,17 +11,18 @@ import orjson
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agora.api.errors import ApiError, BodyTooLarge
-from agora.config import get_settings
+from agora.api.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
+MAX_DEPTH = 32
 
 
 class Params(BaseModel):
-    """Base of request models: unknown keys are ignored, as Mastodon does."""
+    """Base of request models: unknown keys are ignored, as Mastodon does, and a JSON number
+    is accepted where a string is expected (`"in_reply_to_id": 123`), as Rails params are."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
 
 def _assign(target: dict[str, Any], key: str, value: Any) -> None:
@@ -57,18 +58,20 @@ def nest(items: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-async def _read_body(request: Request) -> bytes:
-    limit = get_settings().max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _check_values(data: dict[str, Any]) -> None:
+    """Refuse NUL bytes anywhere (PostgreSQL cannot store them) and nesting deeper than any
+    Mastodon parameter needs (Rack's limit, 32). Iterative: a deep body cannot blow the stack."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(400, "Invalid request: parameters are nested too deeply")
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError(400, "Invalid request: a parameter contains a null byte")
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
 
 
 async def read_params(request: Request) -> dict[str, Any]:
@@ -80,6 +83,7 @@ async def read_params(request: Request) -> dict[str, Any]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if request.method not in ("GET", "HEAD", "DELETE") or ctype:
         data.update(await _body_params(request, ctype))
+    _check_values(data)
     request.state.params = data
     return data
 
@@ -88,7 +92,7 @@ async def _body_params(request: Request, ctype: str) -> dict[str, Any]:
     if ctype == "multipart/form-data":
         form = await request.form()
         return nest([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
-    body = await _read_body(request)
+    body = await request.body()  # bounded by RequestGuard (api/guard.py)
     if not body.strip():
         return {}
     if ctype == "application/json" or (not ctype and body.lstrip()[:1] in (b"{", b"[")):

@@ -25,6 +25,8 @@ from agora.social.errors import DomainError, Forbidden, Invalid, Unauthorized
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 CODE_TTL = timedelta(minutes=10)
+MAX_WEBSITE = 500
+MAX_CODE_CHALLENGE = 128  # RFC 7636: 43 to 128 characters
 
 
 class OAuthError(DomainError):
@@ -62,6 +64,8 @@ async def register_app(
     for uri in uris:
         if uri != OOB and ("://" not in uri or any(c.isspace() for c in uri)):
             raise Invalid("Validation failed: Redirect URI must be an absolute URI")
+    if website and len(website) > MAX_WEBSITE:
+        raise Invalid(f"Validation failed: Website is too long (maximum is {MAX_WEBSITE})")
     requested = parse_scopes(scopes)
     unknown = [s for s in requested if not is_known(s, trusted=trusted)]
     if unknown:
@@ -150,8 +154,7 @@ async def create_code(
     code_challenge_method: str | None,
 ) -> str:
     """Issue a one-time authorization code. Commits."""
-    if code_challenge and (code_challenge_method or "plain") not in ("S256", "plain"):
-        raise OAuthError("invalid_request", "code_challenge_method must be S256 or plain")
+    check_code_challenge(code_challenge, code_challenge_method)
     code = new_token()
     session.add(
         AuthorizationCode(
@@ -168,6 +171,16 @@ async def create_code(
     )
     await session.commit()
     return code
+
+
+def check_code_challenge(challenge: str | None, method: str | None) -> None:
+    """PKCE parameters as RFC 7636 allows them (S256 or plain, at most 128 characters)."""
+    if not challenge:
+        return
+    if (method or "plain") not in ("S256", "plain"):
+        raise OAuthError("invalid_request", "code_challenge_method must be S256 or plain")
+    if len(challenge) > MAX_CODE_CHALLENGE:
+        raise OAuthError("invalid_request", "code_challenge is longer than 128 characters")
 
 
 def _pkce_ok(code: AuthorizationCode, verifier: str | None) -> bool:

@@ -19,6 +19,7 @@ from agora.auth.oauth import Credentials
 from agora.config import get_settings
 from agora.data.signals import account_signals
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute
+from agora.ids import parse_id
 from agora.social import accounts as accounts_service
 from agora.social import relationships as rel
 from agora.social.accounts import get_account
@@ -106,7 +107,7 @@ async def update_credentials(
 
 
 def _index(key: str) -> int:
-    return int(key) if key.isdigit() else 0
+    return parse_id(key) or 0
 
 
 @router.get("/accounts/lookup")
@@ -126,7 +127,7 @@ async def relationships(
     request: Request, session: SessionDep, me: Account = caller("read:follows")
 ) -> JSON:
     raw = request.query_params.getlist("id[]") or request.query_params.getlist("id")
-    ids = [int(i) for i in raw if i.isdigit() and int(i) < 2**63][:100]
+    ids = [i for i in map(parse_id, raw) if i is not None][:100]
     rels = await rel.relationships(session, me.id, ids)
     return JSON([relationship_json(r) for r in rels])
 

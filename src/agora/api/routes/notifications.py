@@ -15,6 +15,7 @@ from agora.api.json import JSON
 from agora.api.links import paged
 from agora.api.params import read_params
 from agora.db.models import Account, Marker, utcnow
+from agora.ids import parse_id
 from agora.social import notifications as service
 from agora.social.paging import Page
 
@@ -101,13 +102,13 @@ async def set_markers(
     out = {}
     for timeline in TIMELINES:
         given = params.get(timeline)
-        if not isinstance(given, dict) or not str(given.get("last_read_id", "")).isdigit():
+        if not isinstance(given, dict) or parse_id(given.get("last_read_id")) is None:
             continue
         marker = await session.get(Marker, (me.id, timeline))
         if marker is None:
             marker = Marker(account_id=me.id, timeline=timeline, version=0)
             session.add(marker)
-        marker.last_read_id = str(given["last_read_id"])
+        marker.last_read_id = str(parse_id(given["last_read_id"]))
         marker.version = (marker.version or 0) + 1
         marker.updated_at = utcnow()
         out[timeline] = marker

@@ -79,6 +79,7 @@ async def _authorize_context(session: SessionDep, q: AuthorizeQuery) -> dict[str
     scopes = oauth.requested_scopes(app, q.scope)
     if q.response_type != "code":
         raise OAuthError("unsupported_response_type", "Only response_type=code is supported")
+    oauth.check_code_challenge(q.code_challenge, q.code_challenge_method)
     return {"app": app, "redirect_uri": redirect, "scopes": scopes, "query": q}
 
 
