@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 40_000_000  # multipart bodies, which carry media uploads
     home_feed_cap: int = 800
     fanout_follower_threshold: int = 10_000
+    # Polls (advertised in the instance configuration; Mastodon's defaults).
+    poll_max_options: int = 4
+    poll_max_option_chars: int = 50
+    poll_min_expiration: int = 300  # seconds
+    poll_max_expiration: int = 2_629_746  # one month, as Mastodon counts it
+    max_lists: int = 50  # lists per account, as on Mastodon
     inprocess_workers: int = 1
     job_lease_seconds: int = 60
     job_max_attempts: int = 8

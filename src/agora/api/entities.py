@@ -11,9 +11,10 @@ from typing import Any
 
 from agora.config import get_settings
 from agora.data import consent
-from agora.db.models import Account, Notification, PostEdit, Report, User
+from agora.db.models import Account, Notification, PostEdit, Report, User, UserList
 from agora.social.hydrate import PostView
 from agora.social.media_files import MediaInfo, media_urls
+from agora.social.polls import PollView
 from agora.social.relationships import Relationship
 from agora.social.tags import TagView
 from agora.social.visibility import Visibility
@@ -149,7 +150,7 @@ def status_json(
         "tags": [{"name": t, "url": f"{base}/tags/{t}"} for t in view.tags],
         "emojis": [],
         "card": None,
-        "poll": None,
+        "poll": poll_json(view.poll, viewer_id, post.account_id) if view.poll else None,
         "quote": _quote(view, viewer_id, accounts),
         "agora": {"no_ai_reuse": post.no_ai_reuse, "ai_generated": post.ai_generated},
     }
@@ -207,6 +208,32 @@ def _dimensions(width: int, height: int) -> dict[str, Any]:
     return {"width": width, "height": height, "size": f"{width}x{height}", "aspect": width / height}
 
 
+def poll_json(poll: PollView, viewer_id: int | None, author_id: int) -> dict[str, Any]:
+    """The Poll entity. Option totals are null while a `hide_totals` poll runs, except for
+    its author; `voted` and `own_votes` only for a signed-in viewer (the author counts as
+    having voted, as on Mastodon, so clients show the results)."""
+    expired = poll.expired()
+    own = viewer_id is not None and viewer_id == author_id
+    show_totals = expired or not poll.hide_totals or own
+    data: dict[str, Any] = {
+        "id": str(poll.id),
+        "expires_at": iso(poll.expires_at),
+        "expired": expired,
+        "multiple": poll.multiple,
+        "votes_count": poll.votes_count,
+        "voters_count": poll.voters_count,
+        "options": [
+            {"title": title, "votes_count": votes if show_totals else None}
+            for title, votes in poll.options
+        ],
+        "emojis": [],
+    }
+    if viewer_id is not None:
+        data["voted"] = own or bool(poll.own_votes)
+        data["own_votes"] = list(poll.own_votes)
+    return data
+
+
 def _sid(value: int | None) -> str | None:
     return None if value is None else str(value)
 
@@ -227,6 +254,16 @@ def edit_json(edit: PostEdit, view: PostView) -> dict[str, Any]:
         "poll": None,
         "media_attachments": [],
         "emojis": [],
+    }
+
+
+def list_json(found: UserList) -> dict[str, Any]:
+    """The List entity."""
+    return {
+        "id": str(found.id),
+        "title": found.title,
+        "replies_policy": found.replies_policy,
+        "exclusive": found.exclusive,
     }
 
 

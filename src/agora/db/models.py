@@ -579,3 +579,68 @@ class MediaAttachment(Base):
             postgresql_where=sql_text("post_id IS NULL"),
         ),
     )
+
+
+class Poll(Base):
+    """A poll attached to a post. Counters move only when a vote row is really inserted."""
+
+    __tablename__ = "polls"
+    id: Mapped[int] = _id_col()
+    post_id: Mapped[int] = _fk("posts.id", unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    multiple: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_totals: Mapped[bool] = mapped_column(Boolean, default=False)
+    votes_count: Mapped[int] = mapped_column(Integer, default=0)
+    voters_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PollOption(Base):
+    """One option of a poll; `position` is the choice index clients vote with."""
+
+    __tablename__ = "poll_options"
+    poll_id: Mapped[int] = _fk("polls.id", primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(Text)
+    votes_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PollVoter(Base):
+    """Who voted in a poll: one row per account, so a single-choice poll takes one vote."""
+
+    __tablename__ = "poll_voters"
+    poll_id: Mapped[int] = _fk("polls.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PollVote(Base):
+    """One chosen option: unique per account and option, so a choice counts once."""
+
+    __tablename__ = "poll_votes"
+    poll_id: Mapped[int] = _fk("polls.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+    choice: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserList(Base):
+    """A list of followed accounts kept by its owner (Mastodon's List)."""
+
+    __tablename__ = "lists"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    replies_policy: Mapped[str] = mapped_column(String(10), default="list")
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ListMember(Base):
+    """An account on a list. It hangs on the owner's follow (ON DELETE CASCADE), so an
+    unfollow or a block takes the account off the owner's lists, as on Mastodon."""
+
+    __tablename__ = "list_accounts"
+    list_id: Mapped[int] = _fk("lists.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+    follow_id: Mapped[int] = _fk("follows.id", index=True)

@@ -40,6 +40,7 @@ from agora.db.models import (
     Tag,
 )
 from agora.social.media_files import MediaInfo
+from agora.social.polls import PollView, load_polls, poll_id_column
 from agora.social.visibility import plain_visible_to
 
 
@@ -57,6 +58,7 @@ class PostView:
     pinned: bool = False
     reblog: PostView | None = None
     quote: PostView | None = None
+    poll: PollView | None = None
     media: list[MediaInfo] = field(default_factory=list)
 
 
@@ -71,7 +73,8 @@ async def load_posts(
     """PostViews by id. Boosted/quoted posts the viewer may not see are left out (a boost of
     an invisible post is dropped; an invisible quote shows as no quote).
 
-    One query whatever the page holds (see `_posts_statement`), built once and reused."""
+    One query whatever the page holds (see `_posts_statement`), built once and reused, plus
+    one for the polls when the page has any (`polls.load_polls`)."""
     if not ids:
         return {}
     params = {"ids": ids, "viewer_id": viewer_id}
@@ -81,6 +84,7 @@ async def load_posts(
     linked = _linked(posts, found)
     everything = {**linked, **posts}
     views = {pid: _view(found[pid]) for pid in everything if found[pid][1].suspended_at is None}
+    await _attach_polls(session, viewer_id, views, found)
     for view in views.values():
         if view.post.quote_of_id is not None:
             view.quote = (
@@ -99,6 +103,18 @@ async def load_posts(
                 continue
         result[pid] = view
     return result
+
+
+async def _attach_polls(
+    session: AsyncSession,
+    viewer_id: int | None,
+    views: dict[int, PostView],
+    found: dict[int, Row[Any]],
+) -> None:
+    wanted = {found[pid].poll_id: view for pid, view in views.items() if found[pid].poll_id}
+    polls = await load_polls(session, viewer_id, set(wanted))
+    for poll_id, view in wanted.items():
+        view.poll = polls.get(poll_id)
 
 
 def _links(posts: Iterable[Post]) -> set[int]:
@@ -160,6 +176,7 @@ def _posts_statement(signed_in: bool) -> Select[Any]:
             _mentions_column(),
             _tags_column(),
             _media_column(),
+            poll_id_column(),
             *_flag_columns(signed_in),
         )
         .join(author, author.id == Post.account_id)

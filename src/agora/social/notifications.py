@@ -70,9 +70,11 @@ async def create_notification(
     from_account_id: int,
     post_id: int | None,
     activity_id: int,
+    to_self: bool = False,
 ) -> bool:
-    """Record a notification once (deduplicated on its cause); True when one was created."""
-    if account_id == from_account_id:
+    """Record a notification once (deduplicated on its cause); True when one was created.
+    Nobody is notified of their own doing, except with `to_self` (the end of one's own poll)."""
+    if account_id == from_account_id and not to_self:
         return False
     if await session.scalar(select(_suppressed(account_id, from_account_id))):
         return False

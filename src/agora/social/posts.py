@@ -32,6 +32,7 @@ from agora.social import media
 from agora.social.accounts import resolve_mentions
 from agora.social.errors import Forbidden, Invalid, NotFound
 from agora.social.media import MediaEdit
+from agora.social.polls import PollDraft, attach_poll, check_poll, update_poll
 from agora.social.text import extract_mentions, extract_tags, render_html, status_length
 from agora.social.visibility import Visibility, plain_visible_to
 
@@ -50,6 +51,7 @@ class Draft:
     in_reply_to_id: int | None = None
     quote_id: int | None = None
     no_ai_reuse: bool | None = None  # None on an edit: keep the post's current choice
+    poll: PollDraft | None = None  # None on an edit: keep the post's poll as it is
     ai_generated: bool = False  # set only by the assistant, never from client input
     media_ids: list[int] | None = None  # None on an edit: keep the post's media as they are
     media_edits: list[MediaEdit] = field(default_factory=list)  # alt text / focus changes
@@ -122,6 +124,7 @@ async def _write_post(
     application_id: int | None,
 ) -> Post:
     visibility = _validate(draft)
+    await check_poll(session, draft.poll, draft.media_ids)
     parent = await _reply_target(session, author.id, draft.in_reply_to_id)
     await _check_quote(session, author.id, draft.quote_id)
     now = utcnow()
@@ -155,6 +158,8 @@ async def _write_post(
         await media.set_post_media(session, post, author.id, draft.media_ids, draft.media_edits)
     await _index_post(session, post, fresh=True)
     await _count_new_post(session, author.id, parent, visibility)
+    if draft.poll is not None:
+        await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
     enqueue(session, "distribute_post", {"post_id": post.id})
     _ask_assistant(session, post, author)
@@ -254,6 +259,7 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     if draft.media_ids is None:
         draft.media_ids = current_media
     _validate(draft)
+    await check_poll(session, draft.poll, draft.media_ids, post.id)
     now = utcnow()
     if not await session.scalar(select(PostEdit.id).where(PostEdit.post_id == post.id).limit(1)):
         session.add(_snapshot(post, post.created_at))
@@ -271,6 +277,7 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     session.add(edit)
     await session.flush()
     await _index_post(session, post)
+    await update_poll(session, post.id, draft.poll)
     if draft.media_ids != current_media or draft.media_edits:
         await media.set_post_media(session, post, editor.id, draft.media_ids, draft.media_edits)
     enqueue(session, "post_edited", {"post_id": post.id, "edit_id": edit.id})

@@ -45,10 +45,10 @@ def _configuration() -> dict[str, Any]:
             "video_matrix_limit": 0,
         },
         "polls": {
-            "max_options": 0,
-            "max_characters_per_option": 0,
-            "min_expiration": 300,
-            "max_expiration": 2_629_746,
+            "max_options": s.poll_max_options,
+            "max_characters_per_option": s.poll_max_option_chars,
+            "min_expiration": s.poll_min_expiration,
+            "max_expiration": s.poll_max_expiration,
         },
         "translation": {"enabled": True},  # the assistant translates (AI-generated)
     }

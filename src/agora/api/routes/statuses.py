@@ -20,6 +20,7 @@ from agora.social import interactions, posts, timelines
 from agora.social.hydrate import load_posts
 from agora.social.media import MediaEdit, parse_media_ids
 from agora.social.paging import Page
+from agora.social.polls import PollDraft
 
 router = APIRouter(prefix="/api/v1/statuses")
 
@@ -34,6 +35,15 @@ class MediaAttributes(Params):
     focus: str | None = Field(default=None, max_length=100)
 
 
+class PollForm(Params):
+    """`poll[options][]`, `poll[expires_in]`, `poll[multiple]`, `poll[hide_totals]`."""
+
+    options: list[str] = Field(max_length=100)
+    expires_in: int
+    multiple: bool = False
+    hide_totals: bool = False
+
+
 class StatusForm(Params):
     status: str | None = Field(default=None, max_length=20_000)
     in_reply_to_id: IdStr | None = None
@@ -46,6 +56,7 @@ class StatusForm(Params):
     media_attributes: list[MediaAttributes] | dict[str, MediaAttributes] | None = None
     scheduled_at: str | None = None
     no_ai_reuse: bool | None = None  # Agora: keep this post out of every AI reuse
+    poll: PollForm | None = None
 
 
 def _media_ids(values: list[str] | None) -> list[int] | None:
@@ -76,7 +87,14 @@ def _draft(form: StatusForm) -> posts.Draft:
         no_ai_reuse=form.no_ai_reuse,
         media_ids=_media_ids(form.media_ids),
         media_edits=_media_edits(form.media_attributes),
+        poll=_poll(form.poll),
     )
+
+
+def _poll(form: PollForm | None) -> PollDraft | None:
+    if form is None:
+        return None
+    return PollDraft(form.options, form.expires_in, form.multiple, form.hide_totals)
 
 
 @router.post("", openapi_extra=openapi_body(StatusForm))
