@@ -402,6 +402,41 @@ async def test_health_and_the_advertised_streaming_url(client):
     assert streaming_url("http://127.0.0.1:8000") == "ws://127.0.0.1:8000"
 
 
+async def test_list_streams(client, make_person, run_jobs, harness):
+    alice, bob, carol, dan = [await make_person(n) for n in ("alice", "bob", "carol", "dan")]
+    for member in (bob, carol):
+        await _follow(client, alice, member)
+    r = await client.post(
+        "/api/v1/lists", headers=alice.headers, data={"title": "work", "exclusive": "true"}
+    )
+    list_id = r.json()["id"]
+    r = await client.post(
+        f"/api/v1/lists/{list_id}/accounts",
+        headers=alice.headers,
+        data={"account_ids[]": [str(bob.id)]},
+    )
+    assert r.status_code == 200, r.text
+    on_list, home = await harness.listen(alice, "list", list=list_id), await harness.listen(alice)
+    in_list = await _post(client, bob, status="from a member")
+    private = await _post(client, bob, status="members only", visibility="private")
+    elsewhere = await _post(client, carol, status="not on the list")
+    await run_jobs()
+    await harness.pump()
+    assert ids(await received(on_list)) == [in_list["id"], private["id"]]
+    assert ids(await received(home)) == [elsewhere["id"]]  # the list is exclusive
+    await client.delete(f"/api/v1/statuses/{in_list['id']}", headers=bob.headers)
+    await run_jobs()
+    await harness.pump()
+    assert ids(await received(on_list), "delete") == [in_list["id"]]
+    async with harness.db.session() as session:
+        for viewer, raw in ((dan, list_id), (alice, "123"), (alice, "x")):
+            with pytest.raises(StreamRefused) as refused:  # someone else's, unknown, malformed
+                await open_stream(
+                    session, StreamViewer(viewer.id, None, READ), "list", {"list": raw}
+                )
+            assert refused.value.status == 401
+
+
 async def test_a_silenced_author_reaches_public_streams_of_followers_only(
     client, make_person, run_jobs, harness, db
 ):

@@ -132,6 +132,26 @@ async def test_websocket_authentication(server, people):
         assert event["stream"] == ["public"] and json.loads(event["payload"])["id"] == post["id"]
 
 
+async def test_a_list_stream(server, people):
+    alice, bob = people["alice"], people["bob"]
+    listed = await api(server, bob, "POST", "/api/v1/lists", title="friends")
+    await api(
+        server, bob, "POST", f"/api/v1/lists/{listed['id']}/accounts", **{"account_ids[]": alice.id}
+    )
+    url = f"{server.ws_url}?stream=list&list={listed['id']}"
+    async with connect(url, additional_headers=bob.headers) as ws:
+        await asyncio.sleep(0.2)
+        post = await api(server, alice, "POST", "/api/v1/statuses", status="for the list")
+        event = await next_event(ws)
+        assert event["stream"] == ["list", listed["id"]] and event["event"] == "update"
+        assert json.loads(event["payload"])["id"] == post["id"]
+    async with connect(url, additional_headers=people["carol"].headers) as ws:  # not hers
+        assert await next_event(ws) == {
+            "error": "Not authorized to stream this list",
+            "status": 401,
+        }
+
+
 async def test_server_sent_events(server, people):
     alice, carol = people["alice"], people["carol"]
     async with (

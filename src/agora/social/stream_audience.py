@@ -6,8 +6,9 @@ whatever the number of listeners, which of them may receive it:
 
 - `user` streams get what enters the home timeline: the post is in the listener's home feed
   (fan-out put it there, with blocks, mutes, reply and boost rules), or it is by a followed
-  high-reach account merged at read time, and it passes `timeline_filter` for that listener
-  (visible to them, author not muted) at delivery time.
+  high-reach account merged at read time, its author is not on one of their exclusive lists,
+  and it passes `timeline_filter` for that listener (visible to them, author not muted) at
+  delivery time.
 - `public` / `public:local` get public posts that are not boosts nor replies to others (their
   `:media` variants only those with attachments), and
   hashtag streams public posts with the tag (as the public and hashtag timelines), each
@@ -31,6 +32,7 @@ from sqlalchemy.orm import aliased
 
 from agora.config import get_settings
 from agora.db.models import Account, Block, Follow, HomeFeedEntry, Mention, Post, PostTag, Tag
+from agora.social.lists import hidden_by_exclusive_lists, lists_receiving
 from agora.social.media import has_media
 from agora.social.visibility import (
     Visibility,
@@ -78,8 +80,8 @@ class DeletionAudience:
 async def home_members(session: AsyncSession, post: Post, viewers: set[int]) -> set[int]:
     """Those of `viewers` whose home timeline holds `post` (before the visibility rule), as
     timelines.home_timeline reads it: in their precomputed feed, or by a followed high-reach
-    account (merged at read time). Set-based: one or two indexed queries whatever the number
-    of viewers."""
+    account (merged at read time), unless its author is on one of their exclusive lists.
+    Set-based: two or three indexed queries whatever the number of viewers."""
     if not viewers:
         return set()
     feed = select(HomeFeedEntry.account_id).where(
@@ -91,6 +93,12 @@ async def home_members(session: AsyncSession, post: Post, viewers: set[int]) -> 
             Follow.target_account_id == post.account_id, Follow.account_id.in_(viewers)
         )
         members |= set((await session.scalars(followers)).all())
+    if members:
+        viewer = aliased(Account)
+        hidden = select(viewer.id).where(
+            viewer.id.in_(members), hidden_by_exclusive_lists(viewer.id, post.account_id)
+        )
+        members -= set((await session.scalars(hidden)).all())
     return members
 
 
@@ -117,7 +125,7 @@ async def post_audience(
     public_shape = post.visibility == Visibility.PUBLIC and post.reblog_of_id is None
     on_public = public_shape and post.in_reply_to_account_id in (None, post.account_id)
     tags = await _streamed_tags(session, post.id, candidates.tags) if public_shape else set()
-    lists: dict[int, int] = {}  # list streams come with lists
+    lists = await _streamed_lists(session, post, candidates.lists)
     wanted = candidates.public if (on_public or tags) else set()
     home = await home_members(session, post, candidates.home)
     shown = await _passing(session, post.id, home | set(lists.values()), timeline_filter)
@@ -150,6 +158,14 @@ async def _passing(
         .where(viewer.id.in_(viewers), rule(viewer.id, Post))
     )
     return set((await session.scalars(query)).all())
+
+
+async def _streamed_lists(session: AsyncSession, post: Post, streamed: set[int]) -> dict[int, int]:
+    """List id -> owner, for the streamed lists whose timeline shows the post (before the
+    visibility rule, which the owner must still pass)."""
+    if not streamed:
+        return {}
+    return {lid: owner for lid, owner in await lists_receiving(session, post) if lid in streamed}
 
 
 async def _has_media(session: AsyncSession, post_id: int) -> bool:

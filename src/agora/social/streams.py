@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.auth.scopes import satisfies
 from agora.db.models import Bookmark, Favourite, Pin, Post
 from agora.events.bus import publish_after_commit
-from agora.social.errors import DomainError
+from agora.social.errors import DomainError, NotFound
+from agora.social.lists import get_own_list
 
 LOCAL_PUBLIC = ("public", "public:local")  # this server's public posts (no federation yet)
 MEDIA_PUBLIC = ("public:media", "public:local:media")  # the same, with media attachments only
@@ -145,7 +146,14 @@ def _tag_stream(stream: str, raw: str | None) -> Stream:
 async def _list_stream(session: AsyncSession, viewer: StreamViewer, raw: str | None) -> Stream:
     if not raw:
         raise StreamRefused(400, "Missing list name parameter")
-    raise StreamRefused(400, "Unknown stream type")
+    list_id = parse_id(raw)
+    try:
+        if list_id is None or viewer.account_id is None:
+            raise NotFound()
+        await get_own_list(session, viewer.account_id, list_id)
+    except NotFound:  # someone else's list, or none: Mastodon's answer
+        raise StreamRefused(401, "Not authorized to stream this list") from None
+    return Stream("list", list_id, ("list", str(list_id)))
 
 
 # -- events announced by the jobs ------------------------------------------------------------
