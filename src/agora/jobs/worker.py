@@ -65,6 +65,9 @@ class Worker:
         _wake_events.add(self._wake)
         try:
             while not stop.is_set():
+                # Cleared before looking for jobs, not after: a commit that wakes us while a
+                # claim is running (and misses its job) keeps the wake-up for the next round.
+                self._wake.clear()
                 try:
                     claimed = await self.run_once()
                 except Exception:
@@ -72,7 +75,6 @@ class Worker:
                     claimed = 0
                 if claimed:
                     continue
-                self._wake.clear()
                 await _wait_any(self._wake, stop, self.poll)
         finally:
             _wake_events.discard(self._wake)
