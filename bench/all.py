@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("timeline", "post", "fanout", "search", "lists", "media", "http")
+BENCHMARKS = ("timeline", "post", "fanout", "search", "lists", "media", "streaming", "http")
 
 
 def main() -> int:
