@@ -377,3 +377,38 @@ async def test_an_unfollow_racing_an_add_is_not_found(client, make_person, db, m
     async with db.session() as session:
         assert await session.scalar(select(func.count()).select_from(ListMember)) == 0
         assert await session.scalar(select(func.count()).select_from(Follow)) == 1
+
+
+async def test_pages_skip_nothing_when_the_rules_hide_many_posts(client, make_person, monkeypatch):
+    """Windows of candidates are read until a page is full: tiny windows here, and runs of
+    replies the list hides (policy `none`) between the posts it shows."""
+    from agora.social import list_timeline
+
+    monkeypatch.setattr(list_timeline, "WINDOW", 2)
+    monkeypatch.setattr(list_timeline, "MAX_WINDOW", 4)
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    await _follow(client, alice, bob)
+    made = await _new_list(client, alice, replies_policy="none")
+    await _add(client, alice, made["id"], bob)
+    root = await _post(client, carol, status="carol's root")
+    shown = []
+    for i, hidden in enumerate((0, 5, 1, 9, 0, 3)):
+        for _ in range(hidden):
+            await _post(client, bob, status="@carol hidden", in_reply_to_id=root["id"])
+        shown.append((await _post(client, bob, status=f"shown {i}"))["id"])
+    await _post(client, bob, status="@carol hidden at the top", in_reply_to_id=root["id"])
+    url = f"/api/v1/timelines/list/{made['id']}"
+    seen, r = [], await client.get(url, headers=alice.headers, params={"limit": 2})
+    while r.json():
+        seen.extend(s["id"] for s in r.json())
+        r = await client.get(_links(r)["next"], headers=alice.headers)
+    assert seen == shown[::-1]
+    upward, r = (
+        [],
+        await client.get(url, headers=alice.headers, params={"limit": 2, "min_id": root["id"]}),
+    )
+    while r.json():
+        upward = [s["id"] for s in r.json()] + upward
+        r = await client.get(_links(r)["prev"], headers=alice.headers)
+    assert upward == shown[::-1]
+    assert await _timeline(client, alice, made["id"], since_id=shown[1]) == shown[2:][::-1]

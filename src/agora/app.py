@@ -98,12 +98,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    ratelimit.install(app, settings)  # inside CORS (429s keep CORS headers)
     app.add_middleware(  # inside CORS, so that browsers can read its 413s
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    ratelimit.install(app, settings)  # outside the guard, inside CORS (429s keep CORS headers)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

@@ -33,7 +33,6 @@ AI_CRAWLERS = (
     "Timpibot",
 )
 
-
 # Calls each person may make per day (UTC), by action.
 AI_DAILY_QUOTA = {
     "mention": 50,
@@ -118,12 +117,6 @@ class Settings(BaseSettings):
     media_max_attachments: int = 4
     # The web app: how long a browser stays signed in (days).
     web_session_days: int = 30
-    # Media uploads (images): where files live, and the limits of one upload.
-    media_dir: Path = Path("./data/media")
-    media_max_bytes: int = 16 * 1024 * 1024
-    media_max_pixels: int = 33_177_600  # 7680 x 4320, Mastodon's image matrix limit
-    media_preview_side: int = 640
-    media_max_attachments: int = 4
     # Dataset exports: the licence named in the dataset card.
     dataset_license: str = "other"
     log_level: str = "info"

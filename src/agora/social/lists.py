@@ -1,5 +1,5 @@
 """Lists: named sets of followed accounts, each with its own timeline (see
-timelines.list_timeline), as Mastodon defines them.
+list_timeline.list_timeline), as Mastodon defines them.
 
 - Only accounts the owner follows can be added; a membership hangs on the follow (ON DELETE
   CASCADE), so an unfollow or a block takes the account off the owner's lists.
@@ -221,7 +221,7 @@ def replies_shown(lists: Any, post: Any = Post) -> ColumnElement[bool]:
     )
 
 
-def list_posts(list_id: int) -> Any:
+def list_posts(list_id: int | ColumnElement[int]) -> Any:
     """SQL: (cursor, post id) of every post a list's timeline may show before the visibility
     rule: members' posts and boosts (not direct ones; no boosts from members whose boosts the
     owner turned off), replies as the list's policy says. The joined tables are aliases, so

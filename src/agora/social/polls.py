@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, select
+from sqlalchemy import Select, and_, bindparam, delete, exists, insert, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
-from agora.db.models import Poll, PollOption, PollVote, PollVoter, Post, utcnow
+from agora.db.models import ID, Poll, PollOption, PollVote, PollVoter, Post, utcnow
 from agora.ids import new_id
 from agora.jobs.queue import enqueue, job_handler
 from agora.social.errors import Invalid
@@ -102,8 +103,8 @@ async def check_poll(
 
 
 async def attach_poll(session: AsyncSession, post_id: int, draft: PollDraft) -> int:
-    """Write a poll for a (flushed) post and schedule its expiry. Does not commit; the caller
-    validated `draft` with `clean_options` first. Returns the poll id."""
+    """Write a poll (checked with `clean_options`) for a flushed post and schedule its expiry
+    job for the end. Does not commit. Returns the poll id."""
     options = clean_options(draft)
     now = utcnow()
     poll_id = new_id()
@@ -171,42 +172,47 @@ async def load_polls(
     the viewer chose. Callers check that the posts are visible (hydration does)."""
     if not poll_ids:
         return {}
-    mine = None
-    if viewer_id is not None:
-        mine = exists().where(
-            PollVote.poll_id == Poll.id,
-            PollVote.account_id == viewer_id,
-            PollVote.choice == PollOption.position,
-        )
-    columns: list[Any] = [
-        Poll.id,
-        Poll.post_id,
-        Poll.expires_at,
-        Poll.multiple,
-        Poll.hide_totals,
-        Poll.votes_count,
-        Poll.voters_count,
-        PollOption.title,
-        PollOption.votes_count.label("option_votes"),
-        PollOption.position,
-    ]
-    if mine is not None:
-        columns.append(mine.label("mine"))
-    rows = await session.execute(
-        select(*columns)
-        .join(PollOption, PollOption.poll_id == Poll.id)
-        .where(Poll.id.in_(poll_ids))
-        .order_by(Poll.id, PollOption.position)
-    )
+    params = {"poll_ids": list(poll_ids), "viewer_id": viewer_id}
+    rows = await session.execute(_polls_statement(viewer_id is not None), params)
     views: dict[int, PollView] = {}
     for row in rows:
         view = views.get(row.id)
         if view is None:
             view = views[row.id] = PollView(*row[:7])
         view.options.append((row.title, row.option_votes))
-        if mine is not None and row.mine:
+        if row.mine:
             view.own_votes.append(row.position)
     return views
+
+
+@cache
+def _polls_statement(signed_in: bool) -> Select[Any]:
+    """Polls `poll_ids` with one row per option, built once per kind of viewer."""
+    mine: Any = null()
+    if signed_in:
+        mine = exists().where(
+            PollVote.poll_id == Poll.id,
+            PollVote.account_id == bindparam("viewer_id", type_=ID),
+            PollVote.choice == PollOption.position,
+        )
+    return (
+        select(
+            Poll.id,
+            Poll.post_id,
+            Poll.expires_at,
+            Poll.multiple,
+            Poll.hide_totals,
+            Poll.votes_count,
+            Poll.voters_count,
+            PollOption.title,
+            PollOption.votes_count.label("option_votes"),
+            PollOption.position,
+            mine.label("mine"),
+        )
+        .join(PollOption, PollOption.poll_id == Poll.id)
+        .where(Poll.id.in_(bindparam("poll_ids", expanding=True)))
+        .order_by(Poll.id, PollOption.position)
+    )
 
 
 def poll_id_column() -> Any:

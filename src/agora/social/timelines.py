@@ -27,7 +27,7 @@ from agora.db.models import (
     Tag,
 )
 from agora.social.accounts import get_account
-from agora.social.lists import get_own_list, hidden_by_exclusive_lists, list_posts
+from agora.social.lists import hidden_by_exclusive_lists
 from agora.social.media import has_media
 from agora.social.paging import Page, apply_page, bind_page, finish, page_params, page_shape
 from agora.social.posts import get_visible_post
@@ -151,15 +151,6 @@ async def tag_timeline(session: AsyncSession, viewer_id: int | None, tag: str, p
             listed_to(viewer_id, Post),
         )
     )
-    return await _post_page(session, query, page)
-
-
-async def list_timeline(session: AsyncSession, owner_id: int, list_id: int, page: Page) -> Slice:
-    """Posts of the members of one of the owner's lists, newest first, read at request time
-    (members, replies policy and boosts as lists.list_posts says; visibility, blocks and mutes
-    as for the home timeline). NotFound for someone else's list."""
-    found = await get_own_list(session, owner_id, list_id)
-    query = list_posts(found.id).where(timeline_filter(owner_id, Post))
     return await _post_page(session, query, page)
 
 

@@ -15,7 +15,8 @@ from agora.api.json import JSON
 from agora.api.links import paged
 from agora.api.params import Params, body, openapi_body
 from agora.db.models import Account
-from agora.social import lists, timelines
+from agora.social import lists
+from agora.social.list_timeline import list_timeline
 from agora.social.paging import Page
 
 router = APIRouter(prefix="/api/v1")
@@ -141,6 +142,6 @@ async def timeline(
     page: Page = paging(),
     me: Account = caller("read:lists"),
 ) -> JSON:
-    found = await timelines.list_timeline(session, me.id, id_param(list_id), page)
+    found = await list_timeline(session, me.id, id_param(list_id), page)
     items = await present.statuses(session, me.id, found.ids)
     return paged(request, items, found.next_max_id, found.prev_min_id)
