@@ -127,9 +127,9 @@ async def test_sign_up_post_see_it_at_home_and_toggle_cw(browser, server) -> Non
     article = page.locator("#timeline article").filter(has_text="film spoilers").first
     body = article.locator("details .content")
     await expect(body).to_be_hidden()
-    await article.locator("summary").click()
+    await article.locator("details.cw summary").click()
     await expect(body).to_be_visible()
-    await article.locator("summary").click()
+    await article.locator("details.cw summary").click()
     await expect(body).to_be_hidden()
     assert not [e for e in errors if "Content Security Policy" in e], errors
     await context.close()

@@ -43,6 +43,7 @@ from agora.db.migrate import upgrade
 from agora.jobs import handlers  # noqa: F401 - registers every job handler
 from agora.jobs.worker import Worker
 from agora.web import (
+    assistant_pages,
     live,
     notification_pages,
     pages,
@@ -135,7 +136,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         data_reuse,
         datasets,
     )
-    web = (sign_in, timeline_pages, post_actions, people, notification_pages)
+    web = (sign_in, timeline_pages, assistant_pages, post_actions, people, notification_pages)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)
     app.include_router(media_routes.router)

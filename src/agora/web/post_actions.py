@@ -66,12 +66,16 @@ async def post_fragment(
     return fragment(html)
 
 
-def back(request: Request, form_next: str = "") -> RedirectResponse:
-    """Without HTMX: back to the page the form was on."""
+def came_from(request: Request) -> str:
+    """The local page a form was sent from (its Referer), or /home."""
     referer = request.headers.get("referer", "")
     base = str(request.base_url)
-    target = form_next or (referer[len(base) - 1 :] if referer.startswith(base) else "/home")
-    return RedirectResponse(safe_next(target), status_code=303)
+    return safe_next(referer[len(base) - 1 :] if referer.startswith(base) else "/home")
+
+
+def back(request: Request, form_next: str = "") -> RedirectResponse:
+    """Without HTMX: back to the page the form was on."""
+    return RedirectResponse(safe_next(form_next) if form_next else came_from(request), 303)
 
 
 @router.get("/web/statuses/{post_id}")

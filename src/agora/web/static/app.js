@@ -87,6 +87,97 @@
     });
   }
 
+  // The composer's assistant helpers: "Use this" puts the suggestion into the draft.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-use-suggestion]");
+    if (!button) return;
+    var form = button.closest("form");
+    var text = form && form.querySelector("textarea[name=status]");
+    var suggestion = button.parentElement.querySelector(".suggestion-text");
+    if (!text || !suggestion) return;
+    text.value = suggestion.textContent;
+    button.parentElement.remove();
+    text.focus();
+  });
+
+  // Chat with the assistant: the answer streams in as server-sent events read from the
+  // POST's response (token, then done with the rendered messages, or error).
+  function readEvents(response, onEvent) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) return;
+        buffer += decoder.decode(chunk.value, { stream: true });
+        var blocks = buffer.split("\n\n");
+        buffer = blocks.pop();
+        blocks.forEach(function (block) {
+          var name = "message";
+          var data = "";
+          block.split("\n").forEach(function (line) {
+            if (line.indexOf("event: ") === 0) name = line.slice(7);
+            else if (line.indexOf("data: ") === 0) data += line.slice(6);
+          });
+          if (data) onEvent(name, JSON.parse(data));
+        });
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  function bubble(log, role, text) {
+    var item = document.createElement("li");
+    item.className = "msg " + role;
+    var who = document.createElement("p");
+    who.className = "who";
+    who.textContent = role === "user" ? "You" : "Assistant (AI-generated, writing…)";
+    var body = document.createElement("p");
+    body.className = "plain";
+    body.textContent = text;
+    item.appendChild(who);
+    item.appendChild(body);
+    log.appendChild(item);
+    return item;
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-chat") || !window.fetch || !window.TextDecoder) return;
+    event.preventDefault();
+    var log = document.getElementById("chat-log");
+    var data = new FormData(form);
+    var button = form.querySelector("button[type=submit]");
+    var asked = bubble(log, "user", String(data.get("content") || ""));
+    var answer = bubble(log, "assistant", "");
+    answer.setAttribute("aria-busy", "true");
+    var answerText = answer.querySelector(".plain");
+    button.disabled = true;
+    function done() { button.disabled = false; answer.removeAttribute("aria-busy"); }
+    fetch(form.action, { method: "POST", body: data, credentials: "same-origin", headers: { Accept: "text/event-stream", "HX-Request": "true" } })
+      .then(function (response) {
+        if (!response.ok) {
+          return response.text().then(function (text) { throw new Error(text.length < 300 ? text : "The assistant could not answer (" + response.status + ")"); });
+        }
+        form.reset();
+        return readEvents(response, function (name, payload) {
+          if (name === "token") answerText.textContent += payload.text;
+          else if (name === "error") { answerText.textContent = payload.error; answer.classList.add("error"); }
+          else if (name === "done") {
+            var template = document.createElement("template");
+            template.innerHTML = payload.html;
+            asked.remove();
+            answer.replaceWith(template.content);
+            form.querySelector("input[name=conversation_id]").value = payload.conversation_id;
+            if (window.history && location.pathname !== payload.url) history.replaceState(null, "", payload.url);
+          }
+        });
+      })
+      .catch(function (error) { asked.remove(); answer.remove(); flash(error.message); })
+      .then(done, done);
+  });
+
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", connect);
   } else {
