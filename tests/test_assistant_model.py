@@ -140,3 +140,64 @@ async def test_openai_provider_answers_a_mention(
     asked = await _post(client, bob, "@assistant hello")
     await run_jobs()
     assert len(await _replies(client, bob, asked["id"])) == 1
+
+
+async def _upload(client, person, tmp_path, monkeypatch) -> str:
+    from io import BytesIO
+
+    from PIL import Image
+
+    _use(monkeypatch, media_dir=str(tmp_path / "media"))
+    image = BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(image, "PNG")
+    files = {"file": ("red.png", image.getvalue(), "image/png")}
+    r = await client.post("/api/v2/media", files=files, headers=person.headers)
+    assert r.status_code in (200, 202), r.text
+    return r.json()["id"]
+
+
+async def test_alt_text_needs_a_model_that_sees(
+    client, db, make_person, assistant, tmp_path, monkeypatch
+):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    media_id = await _upload(client, alice, tmp_path, monkeypatch)
+    url = "/api/v1/agora/assistant/alt_text"
+    r = await client.post(url, json={"media_id": media_id}, headers=bob.headers)
+    assert r.status_code == 404  # someone else's upload
+    r = await client.post(url, json={"media_id": media_id}, headers=alice.headers)
+    assert r.status_code == 422 and "cannot see images" in r.json()["error"]
+    async with db.session() as session:
+        assert (await session.scalars(select(AiUsage))).first() is None
+
+
+async def test_alt_text_sends_the_image_as_openai_content_parts(
+    client, db, make_person, openai_server, tmp_path, monkeypatch
+):
+    """No model that sees images runs here (none ships as a wheel), so this checks the wire:
+    the preview goes out as an `image_url` content part (a data: URL), and a server that cannot
+    take it (llama_cpp.server with a text-only model) is a clear 503 that records no usage."""
+    from agora.ai.prompts import alt_text_messages
+    from agora.ai.providers import _payload
+
+    (_, user) = _payload(alt_text_messages("data:image/jpeg;base64,AAAA"))
+    assert user["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/jpeg;base64,AAAA"},
+    }
+    _use(
+        monkeypatch,
+        ai_provider="openai",
+        openai_base_url=openai_server,
+        openai_model="smollm2",
+        openai_vision="true",
+        ai_max_new_tokens=TOKENS,
+        ai_timeout_seconds="120",
+    )
+    alice = await make_person("alice")
+    media_id = await _upload(client, alice, tmp_path, monkeypatch)
+    r = await client.post(
+        "/api/v1/agora/assistant/alt_text", json={"media_id": media_id}, headers=alice.headers
+    )
+    assert r.status_code == 503 and r.json()["error"].startswith("The assistant could not answer")
+    async with db.session() as session:
+        assert (await session.scalars(select(AiUsage))).first() is None

@@ -41,6 +41,7 @@ AI_DAILY_QUOTA = {
     "translate": 200,
     "compose": 100,
     "chat": 100,
+    "alt_text": 50,
 }
 
 

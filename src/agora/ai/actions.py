@@ -4,18 +4,29 @@ busy), calls the model outside any write transaction, then records its usage."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import html
 import time
 from dataclasses import dataclass, field
 
 from agora.ai import usage
 from agora.ai.context import post_context, thread_context
-from agora.ai.prompts import ACTIONS, action_messages, draft_messages, translate_messages
+from agora.ai.prompts import (
+    ACTIONS,
+    action_messages,
+    alt_text_messages,
+    draft_messages,
+    translate_messages,
+)
 from agora.ai.providers import Completion, Message, ProviderError, get_provider
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import User
 from agora.social.errors import Invalid
+from agora.social.media import get_own_media
+from agora.social.media_files import storage_key
+from agora.social.media_storage import media_storage
 
 DRAFT_ACTIONS = ("rewrite", "shorten", "fix_spelling", "suggest_hashtags")
 MAX_DRAFT_CHARS = 5_000
@@ -91,6 +102,27 @@ async def help_with_draft(db: Database, account_id: int, action: str, draft: str
         raise Invalid(f"Validation failed: text is longer than {MAX_DRAFT_CHARS} characters")
     assert action in ACTIONS
     return await call_model(db, account_id, "compose", draft_messages(action, draft))
+
+
+async def suggest_alt_text(db: Database, account_id: int, media_id: int) -> str:
+    """Alt text for one of the person's own uploads, from its preview, when the configured
+    model can see images (422 otherwise; 404 for anyone else's upload)."""
+    async with db.session() as session:
+        row = await get_own_media(session, account_id, media_id)
+        key, file_format = storage_key(row.key, "small", row.preview_format), row.preview_format
+    if not get_provider().capabilities.vision:
+        raise Invalid(
+            "The configured model cannot see images: an admin can point Agora at one that can "
+            "(AGORA_AI_PROVIDER=openai with AGORA_OPENAI_VISION=true)"
+        )
+    data = await asyncio.to_thread(_read_file, key)
+    image = f"data:image/{file_format};base64,{base64.b64encode(data).decode()}"
+    return await call_model(db, account_id, "alt_text", alt_text_messages(image))
+
+
+def _read_file(key: str) -> bytes:
+    with media_storage().open(key) as stored:
+        return stored.read()
 
 
 def as_html(text: str) -> str:

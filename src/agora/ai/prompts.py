@@ -29,6 +29,10 @@ ACTIONS = {
     "shorten": "Shorten the draft below, keeping its meaning. Reply with the new text only.",
     "fix_spelling": "Fix spelling and grammar in the draft below. Reply with the text only.",
     "suggest_hashtags": "Suggest up to three hashtags for the draft below, as #words only.",
+    "alt_text": (
+        "Write alt text for this image, for someone who cannot see it: one or two plain "
+        "sentences on what it shows, without starting with 'Image of'. Reply with the text only."
+    ),
 }
 
 
@@ -102,3 +106,11 @@ def chat_messages(
         "Answer using these posts and cite them by number like [1]."
     )
     return [Message("system", system_prompt()), *history, Message("user", user)]
+
+
+def alt_text_messages(image_url: str) -> list[Message]:
+    """Describe an image (a data: URL) for its alt text."""
+    return [
+        Message("system", system_prompt()),
+        Message("user", ACTIONS["alt_text"], images=(image_url,)),
+    ]

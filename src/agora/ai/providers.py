@@ -26,10 +26,12 @@ class ProviderError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One chat message: role is system, user or assistant."""
+    """One chat message: role is system, user or assistant; `images` (data: URLs) go to
+    models that can see them (`Capabilities.vision`)."""
 
     role: str
     content: str
+    images: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -70,8 +72,16 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def _payload(messages: list[Message]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in messages]
+def _payload(messages: list[Message]) -> list[dict[str, Any]]:
+    return [{"role": m.role, "content": _content(m)} for m in messages]
+
+
+def _content(message: Message) -> str | list[dict[str, Any]]:
+    """Plain text, or OpenAI's content parts when the message carries images."""
+    if not message.images:
+        return message.content
+    images = [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+    return [{"type": "text", "text": message.content}, *images]
 
 
 def default_model_path() -> Path:
@@ -212,8 +222,8 @@ class OpenAIProvider:
         try:
             result = await self._client.chat.completions.create(
                 model=self.model,
-                messages=_payload(messages),
-                max_tokens=max_tokens,  # type: ignore[arg-type]
+                messages=_payload(messages),  # type: ignore[arg-type]
+                max_tokens=max_tokens,
             )
         except OpenAIError as exc:
             raise ProviderError(f"The model endpoint failed: {exc}") from exc

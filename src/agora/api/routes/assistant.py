@@ -111,6 +111,24 @@ async def compose(
     return JSON({"text": text, "ai_generated": True})
 
 
+class MediaForm(Params):
+    media_id: str
+
+
+@router.post("/agora/assistant/alt_text", openapi_extra=openapi_body(MediaForm))
+async def alt_text(
+    request: Request,
+    session: SessionDep,
+    me: Account = caller("write:media"),
+    form: MediaForm = body(MediaForm),
+) -> JSON:
+    """Suggested alt text for one of the caller's uploads (models that can see images)."""
+    me_id = me.id
+    await session.commit()
+    text = await actions.suggest_alt_text(request.app.state.db, me_id, id_param(form.media_id))
+    return JSON({"text": text, "ai_generated": True})
+
+
 class ConversationForm(Params):
     title: str = Field(default="", max_length=200)
 
