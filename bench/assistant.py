@@ -71,7 +71,7 @@ async def measure_context(db: Any, asker: int, post_id: int, runs: int) -> dict[
 
 async def measure_mention(db: Any, asker: int, root: int) -> dict[str, Any]:
     """A mention answered by the job (local model), timed from the post to the reply."""
-    from agora.db.models import Account, AssistantReply
+    from agora.db.models import Account, AssistantReply, Job
     from agora.jobs import handlers  # noqa: F401 - registers the job handlers
     from agora.jobs.worker import Worker
     from agora.social.bootstrap import ensure_assistant
@@ -79,6 +79,8 @@ async def measure_mention(db: Any, asker: int, root: int) -> dict[str, Any]:
 
     async with db.transaction() as session:
         await ensure_assistant(session)
+        # mentions left by an earlier, interrupted run would be answered first and counted
+        await session.execute(delete(Job).where(Job.kind == "assistant_reply"))
     async with db.session(write=True) as session:
         account = await session.get(Account, asker)
         started = time.perf_counter()

@@ -93,7 +93,7 @@ async def test_budget_keeps_root_and_newest(client, db, make_person):
         await _post(client, alice, f"reply {n} " + "y" * 200, in_reply_to_id=root) for n in range(6)
     ]
     ask = await _post(client, alice, "@assistant?", in_reply_to_id=replies[-1])
-    ctx = await _context(db, alice, ask, budget=200)
+    ctx = await _context(db, alice, ask, budget=320)
     assert ctx.used_ids == [ask, root, replies[-2], replies[-1]]
 
 

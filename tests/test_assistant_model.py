@@ -201,3 +201,49 @@ async def test_alt_text_sends_the_image_as_openai_content_parts(
     assert r.status_code == 503 and r.json()["error"].startswith("The assistant could not answer")
     async with db.session() as session:
         assert (await session.scalars(select(AiUsage))).first() is None
+
+
+async def test_a_long_thread_is_trimmed_to_the_models_window(
+    client, db, make_person, assistant, run_jobs
+):
+    """Forty long replies hold far more tokens than SmolLM2's 2,048: the context keeps what
+    fits, measured with the model's own tokenizer, and the mention is answered."""
+    from agora.ai.mentions import FAILURE_TEXT
+    from agora.db.models import AssistantReply
+
+    alice, bob = await make_person("alice"), await make_person("bob")
+    root = await _post(client, alice, "Notes from the 12:30 meeting, 2026-11-25")
+    filler = "12:34 — #notes, item 7/9: (ok) [x] lorem ipsum dolor sit amet; " * 6
+    for n in range(40):
+        await _post(client, alice, f"{n}. {filler}", in_reply_to_id=root["id"])
+    asked = await _post(client, bob, "@assistant sum up?", in_reply_to_id=root["id"])
+    await run_jobs()
+    (reply,) = await _replies(client, bob, asked["id"])
+    assert FAILURE_TEXT not in reply["content"]
+    async with db.session() as session:
+        guard = await session.get(AssistantReply, int(asked["id"]))
+    assert guard is not None and guard.outcome == "answered"
+
+
+def test_chat_prompts_drop_old_turns_then_sources_to_fit(monkeypatch):
+    from datetime import UTC, datetime
+
+    from agora.ai.context import ContextPost
+    from agora.ai.prompts import fitted_chat, prompt_room
+    from agora.ai.providers import Message, get_provider
+    from agora.social.visibility import Visibility
+
+    _use(monkeypatch, ai_provider="local")
+    provider = get_provider()
+    long = "the transit strike, the union, 12:30 buses; " * 40
+    history = [Message("user" if n % 2 else "assistant", f"{n} {long}") for n in range(6)]
+    when = datetime(2026, 11, 25, tzinfo=UTC)
+    sources = [ContextPost(n, 1, "ana", when, long, Visibility.PUBLIC) for n in range(5)]
+    messages, kept = fitted_chat(provider, history, "What now? " + long, sources)
+    used = sum(provider.count_tokens(m.content) for m in messages[1:])
+    assert used <= prompt_room(provider)
+    assert len(messages) < 2 + len(history) and kept == sources[: len(kept)]
+    brief = [Message("user", "Hi?"), Message("assistant", "Hello.")]
+    short, all_sources = fitted_chat(provider, brief, "Short?", sources[:2])
+    assert short[1:3] == brief and all_sources == sources[:2]  # what fits is left alone
+    get_settings.cache_clear()

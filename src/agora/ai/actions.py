@@ -16,7 +16,9 @@ from agora.ai.prompts import (
     ACTIONS,
     action_messages,
     alt_text_messages,
+    context_budget,
     draft_messages,
+    post_cost,
     translate_messages,
 )
 from agora.ai.providers import Completion, Message, ProviderError, get_provider
@@ -69,10 +71,12 @@ async def explain(db: Database, account_id: int, post_id: int) -> AssistantAnswe
 
 async def summarise(db: Database, account_id: int, post_id: int) -> AssistantAnswer:
     """Summarise the thread around a post, from the posts the person may see and read."""
-    budget = get_settings().ai_context_tokens
+    provider = get_provider()
     async with db.session() as session:
         await post_context(session, account_id, post_id)
-        ctx = await thread_context(session, account_id, post_id, budget)
+        ctx = await thread_context(
+            session, account_id, post_id, context_budget(provider), post_cost(provider)
+        )
     text = await call_model(db, account_id, "summarise", action_messages("summarise", ctx))
     return AssistantAnswer(text, ctx.used_ids)
 

@@ -22,7 +22,7 @@ from agora.ai.context import (
     context_columns,
     readable_by_assistant,
 )
-from agora.ai.prompts import chat_messages
+from agora.ai.prompts import fitted_chat
 from agora.ai.providers import Completion, Message, ProviderError, estimate_tokens, get_provider
 from agora.config import get_settings
 from agora.db.engine import Database
@@ -137,7 +137,7 @@ async def stream_answer(db: Database, turn: Turn) -> AsyncIterator[str]:
     """The answer, piece by piece; when it ends, the turn is saved with its citations.
     Raises usage.AssistantUnavailable if the model fails."""
     provider = get_provider()
-    prompt = chat_messages(turn.history, turn.question, turn.sources)
+    prompt, turn.sources = fitted_chat(provider, turn.history, turn.question, turn.sources)
     started = time.perf_counter()
     async with usage.model_slot(wait=False):
         try:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.ai import usage
 from agora.ai.context import ThreadContext, thread_context
-from agora.ai.prompts import mention_messages
+from agora.ai.prompts import context_budget, mention_messages, post_cost
 from agora.ai.providers import Completion, Provider, get_provider
 from agora.config import get_settings
 from agora.db.engine import Database
@@ -85,8 +85,9 @@ async def prepare(db: Database, payload: dict[str, Any]) -> Answer:
             await usage.check_quota(session, asker.id, "mention")
         except usage.QuotaExceeded:
             return Answer("quota")
-        context = await thread_context(session, asker.id, post.id, settings.ai_context_tokens)
-    provider = get_provider()
+        provider = get_provider()
+        budget, cost = context_budget(provider), post_cost(provider)
+        context = await thread_context(session, asker.id, post.id, budget, cost)
     started = time.perf_counter()
     async with usage.model_slot(wait=True):
         completion = await provider.complete(mention_messages(context), settings.ai_max_new_tokens)

@@ -6,9 +6,10 @@ the context rule (ai/context.py), not the model's obedience."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from agora.ai.context import ContextPost, ThreadContext
-from agora.ai.providers import Message
+from agora.ai.providers import Message, Provider
 from agora.config import get_settings
 
 DEFAULT_SYSTEM_PROMPT = """\
@@ -21,6 +22,9 @@ Answer in at most three short sentences, plainly and kindly, in the language of 
 If the posts do not hold the answer, say you do not know. Do not invent facts, links or quotes."""
 
 _MARKER = re.compile(r"<\s*/?\s*post\b", re.IGNORECASE)
+# Tokens a prompt takes besides the system prompt, the posts and the question: the chat
+# template's markers and the instructions around the posts.
+PROMPT_MARGIN = 128
 
 ACTIONS = {
     "explain": "Explain the post below in simple words: what it says and any context it needs.",
@@ -114,3 +118,39 @@ def alt_text_messages(image_url: str) -> list[Message]:
         Message("system", system_prompt()),
         Message("user", ACTIONS["alt_text"], images=(image_url,)),
     ]
+
+
+def prompt_room(provider: Provider) -> int:
+    """Tokens a prompt may take besides its system prompt: the model's window less the room
+    for the answer and the margin."""
+    settings = get_settings()
+    window = settings.ai_context_window - settings.ai_max_new_tokens - PROMPT_MARGIN
+    return window - provider.count_tokens(system_prompt())
+
+
+def context_budget(provider: Provider) -> int:
+    """Tokens the quoted posts (the question included) may take: the configured budget,
+    within what the model's window leaves (a prompt past the window is refused outright)."""
+    return max(0, min(get_settings().ai_context_tokens, prompt_room(provider)))
+
+
+def post_cost(provider: Provider) -> Callable[[ContextPost], int]:
+    """Tokens one quoted post takes in this model's prompt (for `thread_context`)."""
+    return lambda post: provider.count_tokens(quote_post(post)) + 1
+
+
+def fitted_chat(
+    provider: Provider, history: list[Message], question: str, sources: list[ContextPost]
+) -> tuple[list[Message], list[ContextPost]]:
+    """`chat_messages` that fit the model's window: the oldest turns go first, then the last
+    sources. Returns the messages and the sources they still hold."""
+    room = prompt_room(provider)
+    while True:
+        messages = chat_messages(history, question, sources)
+        used = sum(provider.count_tokens(m.content) for m in messages[1:])
+        if used <= room or not (history or sources):
+            return messages, sources
+        if history:
+            history = history[1:]
+        else:
+            sources = sources[:-1]

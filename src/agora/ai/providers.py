@@ -66,10 +66,21 @@ class Provider(Protocol):
         """The answer piece by piece."""
         ...
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` takes in this model's prompt (exact where the tokenizer is
+        at hand, a cautious estimate otherwise)."""
+        ...
+
 
 def estimate_tokens(text: str) -> int:
     """A provider-neutral token estimate (about four characters a token)."""
     return max(1, len(text) // 4)
+
+
+def cautious_tokens(text: str) -> int:
+    """An estimate meant never to fall short: three characters a token (handles, times and
+    punctuation take more tokens than prose)."""
+    return len(text) // 3 + 1
 
 
 def _payload(messages: list[Message]) -> list[dict[str, Any]]:
@@ -126,6 +137,11 @@ class LocalProvider:
                     verbose=False,
                 )
             return self._llama
+
+    def count_tokens(self, text: str) -> int:
+        """Exact: the model's own tokenizer (it reads only the vocabulary, so it does not
+        need the lock that generation holds)."""
+        return len(self._model().tokenize(text.encode(), add_bos=False, special=True))
 
     def _run(self, messages: list[Message], max_tokens: int) -> Completion:
         with self._model_lock:
@@ -214,6 +230,10 @@ class OpenAIProvider:
             timeout=settings.ai_timeout_seconds,
             max_retries=0,  # the job queue retries, with backoff
         )
+
+    def count_tokens(self, text: str) -> int:
+        """A cautious estimate (the endpoint's tokenizer is not at hand)."""
+        return cautious_tokens(text)
 
     async def complete(self, messages: list[Message], max_tokens: int) -> Completion:
         """The whole answer."""
