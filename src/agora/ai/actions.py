@@ -96,6 +96,23 @@ async def translate(
     return AssistantAnswer(text, ctx.used_ids)
 
 
+POST_ACTIONS = ("explain", "summarise", "translate")
+
+
+async def about_post(
+    db: Database, account_id: int, action: str, post_id: int, language: str | None = None
+) -> AssistantAnswer:
+    """Explain a post, summarise its thread or translate it (`language`: the reader's own
+    when None); Invalid for any other action."""
+    if action == "explain":
+        return await explain(db, account_id, post_id)
+    if action == "summarise":
+        return await summarise(db, account_id, post_id)
+    if action == "translate":
+        return await translate(db, account_id, post_id, language)
+    raise Invalid(f"Validation failed: action must be one of {', '.join(POST_ACTIONS)}")
+
+
 async def help_with_draft(db: Database, account_id: int, action: str, draft: str) -> str:
     """Rewrite, shorten, fix spelling of, or suggest hashtags for the person's own draft."""
     if action not in DRAFT_ACTIONS:

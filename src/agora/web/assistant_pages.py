@@ -17,7 +17,6 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.ai import actions, chat
-from agora.ai.actions import AssistantAnswer
 from agora.api.deps import SessionDep
 from agora.db.engine import Database
 from agora.db.models import AssistantMessage
@@ -30,9 +29,10 @@ from agora.web.route import web_id, web_router
 from agora.web.session import Form, Me, field, is_htmx
 
 router = web_router()
-POST_ACTIONS = {
-    "explain": ("Explanation", actions.explain),
-    "summarise": ("Summary of the thread", actions.summarise),
+TITLES = {
+    "explain": "Explanation",
+    "summarise": "Summary of the thread",
+    "translate": "Translation",
 }
 DRAFT_LABELS = {
     "rewrite": "Rewritten",
@@ -40,13 +40,6 @@ DRAFT_LABELS = {
     "fix_spelling": "Spelling fixed",
     "suggest_hashtags": "Suggested hashtags",
 }
-
-
-async def _answer_post(db: Database, me_id: int, action: str, post_id: int) -> AssistantAnswer:
-    if action == "translate":
-        return await actions.translate(db, me_id, post_id, None)
-    _, run = POST_ACTIONS[action]
-    return await run(db, me_id, post_id)
 
 
 def _show(request: Request, template: str, context: dict[str, Any]) -> Response:
@@ -65,16 +58,15 @@ async def on_post(
     """Explain a post, summarise its thread, or translate it into the reader's language
     (the form's `ask` field says which)."""
     action = field(form, "ask")
-    if action not in (*POST_ACTIONS, "translate"):
+    if action not in TITLES:
         raise NotFound()
     pid = post_id_of(post_id)
     me_id = me.account.id
     await session.commit()  # no transaction held while the model writes
-    answer = await _answer_post(request.app.state.db, me_id, action, pid)
-    title = POST_ACTIONS[action][0] if action in POST_ACTIONS else "Translation"
+    answer = await actions.about_post(request.app.state.db, me_id, action, pid)
     async with request.app.state.db.session() as reading:
         used = await hydrate(reading, me_id, answer.used_ids)
-    context = {"title": title, "answer": answer, "used": used}
+    context = {"title": TITLES[action], "answer": answer, "used": used}
     return _show(request, "_assistant_answer.html", context)
 
 

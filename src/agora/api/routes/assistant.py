@@ -72,30 +72,25 @@ async def translate(
     )
 
 
-@router.post("/agora/assistant/explain", openapi_extra=openapi_body(PostForm))
-async def explain(
-    request: Request,
-    session: SessionDep,
-    me: Account = caller("read:statuses"),
-    form: PostForm = body(PostForm),
-) -> JSON:
-    me_id = me.id
-    await session.commit()
-    answer = await actions.explain(request.app.state.db, me_id, id_param(form.status_id))
-    return JSON(_answer_json(answer))
+def _post_action(action: str) -> None:
+    """`POST /api/v1/agora/assistant/<action>` (explain, summarise) about one post."""
+
+    @router.post(f"/agora/assistant/{action}", openapi_extra=openapi_body(PostForm), name=action)
+    async def about_post(
+        request: Request,
+        session: SessionDep,
+        me: Account = caller("read:statuses"),
+        form: PostForm = body(PostForm),
+    ) -> JSON:
+        me_id = me.id
+        await session.commit()
+        db = request.app.state.db
+        answer = await actions.about_post(db, me_id, action, id_param(form.status_id))
+        return JSON(_answer_json(answer))
 
 
-@router.post("/agora/assistant/summarise", openapi_extra=openapi_body(PostForm))
-async def summarise(
-    request: Request,
-    session: SessionDep,
-    me: Account = caller("read:statuses"),
-    form: PostForm = body(PostForm),
-) -> JSON:
-    me_id = me.id
-    await session.commit()
-    answer = await actions.summarise(request.app.state.db, me_id, id_param(form.status_id))
-    return JSON(_answer_json(answer))
+for _action in ("explain", "summarise"):
+    _post_action(_action)
 
 
 @router.post("/agora/assistant/compose", openapi_extra=openapi_body(DraftForm))
