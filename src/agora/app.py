@@ -43,11 +43,13 @@ from agora.db.migrate import upgrade
 from agora.jobs import handlers  # noqa: F401 - registers every job handler
 from agora.jobs.worker import Worker
 from agora.web import (
+    list_pages,
     live,
     notification_pages,
     pages,
     people,
     post_actions,
+    search_pages,
     settings_pages,
     sign_in,
     site_files,
@@ -135,7 +137,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         data_reuse,
         datasets,
     )
-    web = (sign_in, timeline_pages, post_actions, people, notification_pages)
+    web = (sign_in, timeline_pages, post_actions, people, notification_pages, search_pages)
+    web += (list_pages,)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)
     app.include_router(media_routes.router)

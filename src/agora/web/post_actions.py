@@ -17,7 +17,7 @@ from agora.social.errors import NotFound
 from agora.social.posts import Draft, create_post, delete_post, edit_post, get_visible_post
 from agora.web.feeds import hydrate
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
-from agora.web.route import safe_next, web_id, web_router
+from agora.web.route import id_or_404, safe_next, web_id, web_router
 from agora.web.session import Form, Me, field, is_htmx
 
 router = web_router()
@@ -42,12 +42,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def post_id_of(raw: str | None) -> int:
-    """A post id from a URL or form (NotFound when it is not one)."""
-    found = web_id(raw) if raw else None
-    if found is None:
-        raise NotFound()
-    return found
+post_id_of = id_or_404  # a post id from a URL or form (NotFound when it is not one)
 
 
 def fragment(html: str, status: int = 200) -> HTMLResponse:

@@ -68,5 +68,10 @@ def next_url(path: str, cursor: int | None, full: bool, **params: Any) -> str | 
     return f"{path}?{urlencode({**query, 'max_id': cursor})}"
 
 
-TEMPLATE_GLOBALS = {"ago": ago, "exact": exact, "visibility": visibility}
+def avatar_url(account: Any) -> str:
+    """The URL of an account's avatar (the default picture until one is uploaded)."""
+    return "/static/avatar.png"
+
+
+TEMPLATE_GLOBALS = {"ago": ago, "avatar_url": avatar_url, "exact": exact, "visibility": visibility}
 TEMPLATE_GLOBALS["media_links"] = media_links
