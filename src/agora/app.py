@@ -48,6 +48,7 @@ from agora.web import (
     notification_pages,
     pages,
     people,
+    poll_actions,
     post_actions,
     search_pages,
     settings_pages,
@@ -138,7 +139,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         datasets,
     )
     web = (sign_in, timeline_pages, post_actions, people, notification_pages, search_pages)
-    web += (list_pages,)
+    web += (list_pages, poll_actions)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)
     app.include_router(media_routes.router)

@@ -16,6 +16,7 @@ from agora.social import interactions
 from agora.social.errors import NotFound
 from agora.social.posts import Draft, create_post, delete_post, edit_post, get_visible_post
 from agora.web.feeds import hydrate
+from agora.web.media_forms import composer_media, composer_poll
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
 from agora.web.route import id_or_404, safe_next, web_id, web_router
 from agora.web.session import Form, Me, field, is_htmx
@@ -79,7 +80,10 @@ async def show_post(request: Request, session: SessionDep, me: Me, post_id: str)
 
 @router.post("/web/statuses")
 async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Response:
-    """Publish a post or a reply (the idempotency field makes a double submit post once)."""
+    """Publish a post or a reply, with images or a poll (the idempotency field makes a
+    double submit post once)."""
+    poll = composer_poll(form)
+    media_ids = await composer_media(session, me.account.id, form)
     draft = Draft(
         text=field(form, "status"),
         spoiler_text=field(form, "spoiler_text").strip(),
@@ -88,6 +92,8 @@ async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Re
         if field(form, "in_reply_to_id")
         else None,
         quote_id=post_id_of(field(form, "quote_id")) if field(form, "quote_id") else None,
+        poll=poll,
+        media_ids=media_ids,
     )
     key = field(form, "idempotency") or None
     post = await create_post(session, me.account, draft, idempotency_key=key and f"web:{key}")

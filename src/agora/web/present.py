@@ -73,5 +73,14 @@ def avatar_url(account: Any) -> str:
     return "/static/avatar.png"
 
 
+POLL_DURATIONS = [  # (seconds, label) offered by the composer
+    (300, "5 minutes"),
+    (3600, "1 hour"),
+    (86400, "1 day"),
+    (259200, "3 days"),
+    (604800, "7 days"),
+]
+
 TEMPLATE_GLOBALS = {"ago": ago, "avatar_url": avatar_url, "exact": exact, "visibility": visibility}
 TEMPLATE_GLOBALS["media_links"] = media_links
+TEMPLATE_GLOBALS["poll_durations"] = POLL_DURATIONS
