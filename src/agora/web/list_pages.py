@@ -125,7 +125,8 @@ async def _membership(session: AsyncSession, owner_id: int, found: UserList) -> 
     followed = [a for _, a in await followed_accounts(session, owner_id, page)]
     on_list = set(member_ids)
     addable: list[Account] = [a for a in followed if a.id not in on_list]
-    return {"members": await load_accounts(session, member_ids), "addable": addable}
+    members = await load_accounts(session, member_ids)
+    return {"members": members, "addable": addable, "follows_anyone": bool(followed)}
 
 
 @router.post("/lists/{list_id}/members")
