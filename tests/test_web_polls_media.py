@@ -178,6 +178,16 @@ async def test_composer_bad_image_changes_nothing(client, pair, db) -> None:  # 
     async with db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Post)) == 0
         assert await session.scalar(select(func.count()).select_from(MediaAttachment)) == 0
+    with_poll = {**data, "poll_option": ["a", "b"]}
+    both = await client.post(
+        "/web/statuses",
+        data=with_poll,
+        files={"media_0": ("a.png", png(), "image/png")},
+        headers=headers,
+    )
+    assert both.status_code == 422 and "both a poll and media" in both.text
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(MediaAttachment)) == 0
     empty = {"media_0": ("", b"", "application/octet-stream")}
     plain = await client.post("/web/statuses", data=data, files=empty, headers=headers)
     assert plain.status_code == 200  # an empty file input is no image

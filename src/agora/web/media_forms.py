@@ -42,16 +42,20 @@ def composer_poll(form: FormData) -> PollDraft | None:
     )
 
 
-async def composer_media(session: AsyncSession, owner_id: int, form: FormData) -> list[int] | None:
+async def composer_media(
+    session: AsyncSession, owner_id: int, form: FormData, *, with_poll: bool = False
+) -> list[int] | None:
     """Upload the images chosen in the composer (`media_N` with alt text `description_N`),
-    in order; their ids, or None when there are none. Invalid (nothing attached) for a bad
-    file or more than the post may hold."""
+    in order; their ids, or None when there are none. Invalid, before anything is uploaded,
+    for more images than a post may hold or images with a poll; Invalid for a bad file."""
     most = get_settings().media_max_attachments
     chosen = [(n, f) for n in range(8) if (f := uploaded_file(form, f"media_{n}"))]
     if not chosen:
         return None
     if len(chosen) > most:
         raise Invalid(f"Validation failed: A post can have at most {most} images")
+    if with_poll:
+        raise Invalid("Validation failed: A post cannot have both a poll and media attachments")
     ids = []
     for n, upload in chosen:
         description = field(form, f"description_{n}") or None

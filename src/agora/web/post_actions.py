@@ -83,7 +83,7 @@ async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Re
     """Publish a post or a reply, with images or a poll (the idempotency field makes a
     double submit post once)."""
     poll = composer_poll(form)
-    media_ids = await composer_media(session, me.account.id, form)
+    media_ids = await composer_media(session, me.account.id, form, with_poll=poll is not None)
     draft = Draft(
         text=field(form, "status"),
         spoiler_text=field(form, "spoiler_text").strip(),

@@ -4,6 +4,7 @@ ways. Without a type, a few results of each kind; with one, a page of that kind.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -50,14 +51,14 @@ async def find(
     session: AsyncSession, viewer_id: int | None, q: str, kind: str | None, offset: int
 ) -> Results:
     """Run the search: one kind (a page from `offset`) or every kind (a few of each)."""
-    kinds = [kind] if kind else list(TYPES)
-    found = Results()
-    for name in kinds:
+    found: dict[str, list[Any]] = {}
+    more = None
+    for name in [kind] if kind else TYPES:
         limit = PAGE if kind else PREVIEW[name]
-        setattr(found, name, await FINDERS[name](session, viewer_id, q, limit, offset))
-        if kind and len(getattr(found, name)) >= limit:
-            found.more = f"/search?{_query_string(q, kind, offset + limit)}"
-    return found
+        found[name] = await FINDERS[name](session, viewer_id, q, limit, offset)
+        if kind and len(found[name]) >= limit:
+            more = "/search?" + urlencode({"q": q, "type": kind, "offset": offset + limit})
+    return Results(**found, more=more)
 
 
 async def _posts(
@@ -83,11 +84,8 @@ async def _hashtags(
     return await tags.describe_tags(session, viewer_id, found)
 
 
-FINDERS: dict[str, Any] = {"posts": _posts, "people": _people, "hashtags": _hashtags}
-
-
-def _query_string(q: str, kind: str, offset: int) -> str:
-    return urlencode({"q": q, "type": kind, "offset": offset})
+Finder = Callable[[AsyncSession, int | None, str, int, int], Awaitable[list[Any]]]
+FINDERS: dict[str, Finder] = {"posts": _posts, "people": _people, "hashtags": _hashtags}
 
 
 def _offset(raw: str | None) -> int:
