@@ -192,3 +192,21 @@ async def test_composer_bad_image_changes_nothing(client, pair, db) -> None:  # 
     plain = await client.post("/web/statuses", data=data, files=empty, headers=headers)
     assert plain.status_code == 200  # an empty file input is no image
     assert csrf_of((await client.get("/home")).text)
+
+
+async def test_web_uploads_are_rate_limited(client, pair, db, app) -> None:  # type: ignore[no-untyped-def]
+    from limits import parse
+
+    app.state.ratelimits.media = parse("2/minute")
+    csrf = await web_sign_in(client, "alice")
+    headers = {**HX, "X-CSRF-Token": csrf}
+    two = {f"media_{n}": (f"{n}.png", png(), "image/png") for n in range(2)}
+    data = {"status": "pictures", "visibility": "public"}
+    assert (
+        await client.post("/web/statuses", data=data, files=two, headers=headers)
+    ).status_code == 200
+    refused = await client.post("/web/statuses", data=data, files=two, headers=headers)
+    assert refused.status_code == 429
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(MediaAttachment)) == 2
+        assert await session.scalar(select(func.count()).select_from(Post)) == 1

@@ -4,9 +4,11 @@ Draft) and a poll (a PollDraft, checked by agora.social.polls when the post is m
 
 from __future__ import annotations
 
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 
+from agora.api.ratelimit import web_upload_attempt
 from agora.config import get_settings
 from agora.social.errors import Invalid
 from agora.social.media import upload_media
@@ -22,9 +24,14 @@ def uploaded_file(form: FormData, name: str) -> UploadFile | None:
     return None
 
 
-async def read_upload(upload: UploadFile) -> bytes:
-    """An uploaded file's bytes, read up to one past the limit (the service refuses more)."""
-    return await upload.read(get_settings().media_max_bytes + 1)
+async def read_uploads(request: Request, account_id: int, uploads: list[UploadFile]) -> list[bytes]:
+    """The uploaded files' bytes, each read up to one past the size limit (the service
+    refuses more), once all of them fit the account's media rate limit (else a 429 page,
+    before anything is read or stored)."""
+    for _ in uploads:
+        await web_upload_attempt(request, account_id)
+    most = get_settings().media_max_bytes + 1
+    return [await upload.read(most) for upload in uploads]
 
 
 def composer_poll(form: FormData) -> PollDraft | None:
@@ -43,7 +50,7 @@ def composer_poll(form: FormData) -> PollDraft | None:
 
 
 async def composer_media(
-    session: AsyncSession, owner_id: int, form: FormData, *, with_poll: bool = False
+    request: Request, session: AsyncSession, owner_id: int, form: FormData, *, with_poll: bool
 ) -> list[int] | None:
     """Upload the images chosen in the composer (`media_N` with alt text `description_N`),
     in order; their ids, or None when there are none. Invalid, before anything is uploaded,
@@ -56,11 +63,10 @@ async def composer_media(
         raise Invalid(f"Validation failed: A post can have at most {most} images")
     if with_poll:
         raise Invalid("Validation failed: A post cannot have both a poll and media attachments")
+    files = await read_uploads(request, owner_id, [upload for _, upload in chosen])
     ids = []
-    for n, upload in chosen:
+    for (n, _), data in zip(chosen, files, strict=True):
         description = field(form, f"description_{n}") or None
-        row = await upload_media(
-            session, owner_id, await read_upload(upload), description=description
-        )
+        row = await upload_media(session, owner_id, data, description=description)
         ids.append(row.id)
     return ids

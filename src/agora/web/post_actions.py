@@ -83,7 +83,8 @@ async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Re
     """Publish a post or a reply, with images or a poll (the idempotency field makes a
     double submit post once)."""
     poll = composer_poll(form)
-    media_ids = await composer_media(session, me.account.id, form, with_poll=poll is not None)
+    with_poll = poll is not None
+    media_ids = await composer_media(request, session, me.account.id, form, with_poll=with_poll)
     draft = Draft(
         text=field(form, "status"),
         spoiler_text=field(form, "spoiler_text").strip(),

@@ -15,7 +15,7 @@ from agora.data import consent, transparency
 from agora.data.consent import Category
 from agora.social.errors import Invalid
 from agora.social.profile_images import update_profile_and_images
-from agora.web.media_forms import read_upload, uploaded_file
+from agora.web.media_forms import read_uploads, uploaded_file
 from agora.web.post_actions import post_id_of
 from agora.web.render import render
 from agora.web.route import web_router
@@ -64,7 +64,7 @@ async def save_profile(request: Request, session: SessionDep, me: Me, form: Form
         "note": field(form, "note"),
         "locked": field(form, "locked") == "on",
     }
-    images = {kind: await _image(form, kind) for kind in ("avatar", "header")}
+    images = await _images(request, me, form)
     try:
         await update_profile_and_images(session, me.account, changes, **images)
     except Invalid as exc:  # nothing is saved; the form shows what was typed
@@ -81,9 +81,11 @@ async def save_profile(request: Request, session: SessionDep, me: Me, form: Form
     return _saved("/settings/profile")
 
 
-async def _image(form: Form, kind: str) -> bytes | None:
-    upload = uploaded_file(form, kind)
-    return await read_upload(upload) if upload else None
+async def _images(request: Request, me: Me, form: Form) -> dict[str, bytes]:
+    """The avatar and header files sent, by kind (none for an empty file field)."""
+    sent = {kind: f for kind in ("avatar", "header") if (f := uploaded_file(form, kind))}
+    files = await read_uploads(request, me.account.id, list(sent.values()))
+    return dict(zip(sent, files, strict=True))
 
 
 @router.get("/settings/password")
