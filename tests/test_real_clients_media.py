@@ -104,3 +104,26 @@ def test_followers_only_media_over_http(
         assert http.get(url.split("?")[0]).status_code == 404  # the bare path is not enough
         bob.account_unfollow(alice.me())
         assert http.get(url).status_code == 404  # no longer his to see
+
+
+def test_avatar_and_header_with_mastodon_py(
+    server: LiveServer, people: tuple[Mastodon, Mastodon]
+) -> None:
+    alice = people[0]
+    me = alice.account_update_credentials(
+        display_name="Alice with a face",
+        avatar=_photo(),
+        avatar_mime_type="image/jpeg",
+        header=_photo(),
+        header_mime_type="image/jpeg",
+    )
+    assert me.display_name == "Alice with a face" and "/media/profile/" in me.avatar
+    with httpx.Client() as http:
+        for url, size in ((me.avatar_static, (400, 400)), (me.header, (1500, 500))):
+            fetched = http.get(url)
+            assert fetched.status_code == 200
+            image = Image.open(io.BytesIO(fetched.content))
+            assert image.size == size and not image.getexif()  # no GPS left
+    with pytest.raises(MastodonAPIError):
+        alice.account_update_credentials(avatar=b"not an image", avatar_mime_type="image/png")
+    assert alice.me().avatar == me.avatar

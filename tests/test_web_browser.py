@@ -233,3 +233,124 @@ async def test_main_pages_are_accessible(browser, server) -> None:  # type: igno
     await _shot(page, "home-dark-360")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
     await context.close()
+
+
+def _png(color: tuple[int, int, int] = (30, 140, 90)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (320, 200), color).save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_search_from_the_header(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = await _context(browser, server)
+    page = await context.new_page()
+    await _sign_up(page, "hal")
+    await _post(page, "okapis are forest giraffes #okapi")
+    for _ in range(40):  # indexing and the hashtag are written by the fan-out job
+        await page.get_by_role("searchbox", name="Search").first.fill("okapi")
+        await page.keyboard.press("Enter")
+        await expect(page).to_have_url(re.compile(r"/search\?q=okapi"))
+        if await page.locator("#timeline article").count():
+            break
+        await page.wait_for_timeout(250)
+    await expect(page.locator("#timeline article").first).to_contain_text("forest giraffes")
+    await expect(
+        page.locator("#found-hashtags + ul").get_by_role("link", name="#okapi")
+    ).to_be_visible()
+    await _no_serious_violations(page, "search")
+    await _shot(page, "search")
+    await page.get_by_role("link", name="People").click()
+    await expect(page.get_by_role("heading", name="People")).to_be_visible()
+    await context.close()
+
+
+async def test_poll_from_the_composer_and_voting(browser, server) -> None:  # type: ignore[no-untyped-def]
+    author_ctx, voter_ctx = await _context(browser, server), await _context(browser, server)
+    author, voter = await author_ctx.new_page(), await voter_ctx.new_page()
+    await _sign_up(author, "ida")
+    await author.goto("/home")
+    await author.get_by_text("Add images or a poll").click()
+    await author.get_by_label("Option 1").fill("mountains")
+    await author.get_by_label("Option 2").fill("the sea")
+    post_url = await _post_from_open_composer(author, "where to go?")
+    await _sign_up(voter, "jon")
+    await voter.goto(post_url)
+    poll = voter.locator(".focus .poll")
+    await poll.get_by_label("the sea").check()
+    await _no_serious_violations(voter, "poll-open")
+    await poll.get_by_role("button", name="Vote").click()
+    await expect(voter.locator(".focus .poll")).to_contain_text("your vote")
+    await expect(voter.locator(".focus .poll")).to_contain_text("100%")
+    await _shot(voter, "poll-voted")
+    await author_ctx.close()
+    await voter_ctx.close()
+
+
+async def _post_from_open_composer(page, text: str) -> str:  # type: ignore[no-untyped-def]
+    await page.get_by_label("What is on your mind?").fill(text)
+    await page.get_by_role("button", name="Post", exact=True).click()
+    article = page.locator("#timeline article").filter(has_text=text).first
+    await expect(article).to_be_visible()
+    return await article.locator("header .meta a").first.get_attribute("href")
+
+
+async def test_images_and_the_lightbox_by_keyboard(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = await _context(browser, server)
+    page = await context.new_page()
+    await _sign_up(page, "kit")
+    await page.goto("/home")
+    await page.get_by_text("Add images or a poll").click()
+    await page.get_by_label("Image 1", exact=True).set_input_files(
+        files=[{"name": "field.png", "mimeType": "image/png", "buffer": _png()}]
+    )
+    await page.get_by_label("Alt text for image 1").fill("a green field under a grey sky")
+    post_url = await _post_from_open_composer(page, "look at this")
+    await page.goto(post_url)
+    thumb = page.locator(".focus a[data-lightbox]").first
+    await thumb.focus()
+    await page.keyboard.press("Enter")
+    dialog = page.locator("dialog#lightbox")
+    await expect(dialog).to_be_visible()
+    await expect(dialog.locator("figcaption")).to_have_text("a green field under a grey sky")
+    await expect(dialog.get_by_role("button", name="Close")).to_be_focused()
+    await _no_serious_violations(page, "lightbox")
+    await _shot(page, "lightbox")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+    await expect(thumb).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(dialog).to_be_visible()
+    await page.keyboard.press("Enter")  # the focused Close button
+    await expect(dialog).to_be_hidden()
+    await expect(thumb).to_be_focused()
+    await context.close()
+
+
+async def test_lists_and_profile_images_pages_are_accessible(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = await _context(browser, server)
+    page = await context.new_page()
+    await _sign_up(page, "lou")
+    await page.goto("/settings/profile")
+    await page.get_by_label("New avatar").set_input_files(
+        files=[{"name": "me.png", "mimeType": "image/png", "buffer": _png((200, 60, 60))}]
+    )
+    await page.get_by_role("button", name="Save profile").click()
+    await expect(page.locator(".saved")).to_contain_text("Saved")
+    avatar = await page.get_by_alt_text("Your current avatar").get_attribute("src")
+    assert "/media/profile/" in avatar
+    await _no_serious_violations(page, "settings-profile-images")
+    await page.goto("/lists")
+    await _no_serious_violations(page, "lists")
+    await page.get_by_label("Title").fill("Neighbours")
+    await page.get_by_role("button", name="Create list").click()
+    await expect(page.get_by_role("heading", name="Neighbours")).to_be_visible()
+    await page.get_by_text("Edit the list and its members").click()
+    await _no_serious_violations(page, "list")
+    await _shot(page, "list")
+    await page.goto("/@lou")
+    await _shot(page, "profile-with-avatar")
+    await context.close()

@@ -29,6 +29,9 @@ PAGES = [
     "/settings/apps",
     "/settings/data",
     "/settings/blocks",
+    "/search",
+    "/search?q=hello",
+    "/lists",
 ]
 
 

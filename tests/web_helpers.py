@@ -36,3 +36,15 @@ def post_ids(html: str) -> list[int]:
         int(i)
         for i in re.findall(r'<article class="post card" id="post-\d+" data-id="(\d+)"', html)
     ]
+
+
+HX = {"HX-Request": "true"}
+
+
+async def api_post(client: httpx.AsyncClient, person, text: str, **extra) -> str:  # type: ignore[no-untyped-def]
+    """Post through the API as `person`; returns the new post's id."""
+    response = await client.post(
+        "/api/v1/statuses", json={"status": text, **extra}, headers=person.headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["id"]

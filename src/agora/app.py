@@ -44,11 +44,14 @@ from agora.jobs import handlers  # noqa: F401 - registers every job handler
 from agora.jobs.worker import Worker
 from agora.web import (
     assistant_pages,
+    list_pages,
     live,
     notification_pages,
     pages,
     people,
+    poll_actions,
     post_actions,
+    search_pages,
     settings_pages,
     sign_in,
     site_files,
@@ -137,6 +140,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         datasets,
     )
     web = (sign_in, timeline_pages, assistant_pages, post_actions, people, notification_pages)
+    web += (search_pages, list_pages, poll_actions)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)
     app.include_router(media_routes.router)

@@ -15,6 +15,7 @@ from agora.db.models import Account, Notification, PostEdit, Report, User, UserL
 from agora.social.hydrate import PostView
 from agora.social.media_files import MediaInfo, media_urls
 from agora.social.polls import PollView
+from agora.social.profile_images import image_url
 from agora.social.relationships import Relationship
 from agora.social.tags import TagView
 from agora.social.visibility import Visibility
@@ -25,10 +26,6 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
-
-
-def _static(path: str) -> str:
-    return f"{get_settings().base_url}/static/{path}"
 
 
 def account_json(
@@ -53,10 +50,10 @@ def account_json(
         "note": account.note_html,
         "url": url,
         "uri": f"{base}/users/{account.username}",
-        "avatar": _static("avatar.png"),
-        "avatar_static": _static("avatar.png"),
-        "header": _static("header.png"),
-        "header_static": _static("header.png"),
+        "avatar": image_url(account, "avatar"),
+        "avatar_static": image_url(account, "avatar"),  # stored as still images
+        "header": image_url(account, "header"),
+        "header_static": image_url(account, "header"),
         "followers_count": account.followers_count,
         "following_count": account.following_count,
         "statuses_count": account.statuses_count,

@@ -8,7 +8,8 @@ The counting is the `limits` library's fixed windows, in memory (one process) or
 - `/api/` reads and writes, per access token, or per IP without one (`ratelimit_reads`,
   `ratelimit_writes`), with Mastodon's `X-RateLimit-Limit / -Remaining / -Reset` headers on
   every API response;
-- media uploads (`POST /api/v1/media`, `/api/v2/media`), per token or IP (`ratelimit_media`);
+- media uploads (`POST /api/v1/media`, `/api/v2/media`), per token or IP (`ratelimit_media`),
+  and the web app's image uploads, per account (`web_upload_attempt`);
 - password sign-in attempts (`POST /oauth/token` with the password grant and the
   `/oauth/authorize` sign-in form), per IP and per login (`sign_in_attempt`).
 
@@ -190,6 +191,13 @@ class RateLimits:
             if verdict is not None and not verdict.allowed:
                 raise RateLimited(verdict)
 
+    async def check_account_upload(self, account_id: int) -> None:
+        """Count one image uploaded through the web app against `ratelimit_media`, per
+        account (the API counts per token); RateLimited past it."""
+        verdict = await self.hit(self.media, "media", f"a:{account_id}")
+        if verdict is not None and not verdict.allowed:
+            raise RateLimited(verdict)
+
 
 def client_ip(scope: Scope) -> str:
     """The client's address (uvicorn's proxy_headers put the forwarded one here)."""
@@ -260,6 +268,14 @@ async def sign_in_attempt(request: Request) -> None:
     if params.get("decision") == "deny":
         return
     await limits.check_sign_in(client_ip(request.scope), login)
+
+
+async def web_upload_attempt(request: Request, account_id: int) -> None:
+    """Called by the web app for each image it uploads (composer, profile images): the
+    media limit per account; RateLimited (a 429 page) past it."""
+    limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
+    if limits is not None and limits.enabled:
+        await limits.check_account_upload(account_id)
 
 
 def install(app: FastAPI, settings: Settings) -> None:

@@ -1,5 +1,5 @@
-"""Pages of accounts tied to one person: follow requests waiting for them, and the people
-they block or mute (newest first, paged on the row id)."""
+"""Pages of accounts tied to one person: follow requests waiting for them, the people they
+follow, block or mute (newest first, paged on the row id)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Block, FollowRequest, Mute
+from agora.db.models import Account, Block, Follow, FollowRequest, Mute
 from agora.social.paging import Page, apply_page, finish
 
 
@@ -46,3 +46,11 @@ async def muted_accounts(
     """(cursor, account) of each person `account_id` mutes."""
     where = Mute.account_id == account_id
     return await _pairs(session, Mute, where, Mute.target_account_id, page)
+
+
+async def followed_accounts(
+    session: AsyncSession, account_id: int, page: Page
+) -> list[tuple[int, Account]]:
+    """(cursor, account) of each person `account_id` follows."""
+    where = Follow.account_id == account_id
+    return await _pairs(session, Follow, where, Follow.target_account_id, page)

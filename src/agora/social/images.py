@@ -1,7 +1,8 @@
 """Image processing for uploads (Pillow): check that the bytes really are an image we accept,
 detected by content (never by the client's MIME type or file name), enforce the pixel limit
 before decoding, apply the EXIF orientation, re-encode without any metadata (EXIF, GPS, XMP,
-comments), make a preview and compute its blurhash.
+comments), make a preview and compute its blurhash; `profile_picture` does the same checks for
+avatars and headers, cropped and resized to their fixed sizes.
 
 Everything here is CPU-bound and synchronous: callers run `process_image` in a thread.
 """
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import blurhash
 from PIL import Image, ImageOps, ImageSequence
@@ -19,6 +21,7 @@ from PIL import Image, ImageOps, ImageSequence
 from agora.social.errors import Invalid
 
 log = logging.getLogger("agora.media")
+T = TypeVar("T")
 
 ACCEPTED = ("JPEG", "PNG", "WEBP", "GIF")
 CONTENT_TYPES = {
@@ -64,6 +67,21 @@ class ProcessedImage:
 def process_image(data: bytes, *, max_pixels: int, preview_side: int) -> ProcessedImage:
     """Check and clean one uploaded image. Raises Invalid (a 422) for anything that is not a
     complete JPEG, PNG, WebP or GIF within `max_pixels` (all frames of an animation count)."""
+    with _opened(data, max_pixels) as image:
+        return _decoded(lambda: _clean(image, preview_side))
+
+
+def profile_picture(data: bytes, *, max_pixels: int, size: tuple[int, int]) -> Rendition:
+    """An uploaded avatar or header, checked as `process_image` checks, then cropped to the
+    proportions of `size` around its centre and resized to it: a still JPEG (PNG when it has
+    transparency; the first frame of an animation) with nothing but pixels."""
+    with _opened(data, max_pixels) as image:
+        return _decoded(lambda: _fitted(image, size))
+
+
+def _opened(data: bytes, max_pixels: int) -> Image.Image:
+    """The image in `data`, within the pixel limit (checked before decoding); Invalid for
+    anything else."""
     if not data:
         raise Invalid("Validation failed: File is empty")
     try:
@@ -72,15 +90,34 @@ def process_image(data: bytes, *, max_pixels: int, preview_side: int) -> Process
         raise Invalid(_too_large(max_pixels)) from None
     except Exception:
         raise Invalid(CORRUPT if _has_image_signature(data) else NOT_AN_IMAGE) from None
-    with image:
+    try:
         _check_pixels(image, max_pixels)
-        try:
-            return _clean(image, preview_side)
-        except Invalid:
-            raise
-        except Exception as exc:  # Pillow raises many kinds for broken files
-            log.debug("rejected a broken image: %r", exc)
-            raise Invalid(CORRUPT) from None
+    except Invalid:
+        image.close()
+        raise
+    return image
+
+
+def _decoded(work: Callable[[], T]) -> T:
+    """Run `work` on an opened image: Pillow's many errors for a broken file become Invalid."""
+    try:
+        return work()
+    except Invalid:
+        raise
+    except Exception as exc:  # Pillow raises many kinds for broken files
+        log.debug("rejected a broken image: %r", exc)
+        raise Invalid(CORRUPT) from None
+
+
+def _fitted(image: Image.Image, size: tuple[int, int]) -> Rendition:
+    image.load()  # raises for truncated files
+    upright = ImageOps.exif_transpose(image) or image
+    alpha = _has_alpha(upright)
+    source = upright.convert("RGBA" if alpha else "RGB")
+    fitted = ImageOps.fit(source, size, Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+    fmt = "png" if alpha else "jpeg"
+    options: dict[str, Any] = {} if alpha else {"quality": 88}
+    return Rendition(fmt, _save(fitted, fmt, **options), fitted.width, fitted.height)
 
 
 def _has_image_signature(data: bytes) -> bool:

@@ -17,7 +17,7 @@ from agora.social.errors import NotFound
 from agora.social.paging import Page
 from agora.web.post_actions import back, fragment
 from agora.web.render import render, render_fragment
-from agora.web.route import web_id, web_router
+from agora.web.route import id_or_404, web_router
 from agora.web.session import Form, Me, is_htmx
 
 router = web_router()
@@ -39,12 +39,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def account_id_of(raw: str) -> int:
-    """An account id from the URL (NotFound when it is not one)."""
-    found = web_id(raw)
-    if found is None:
-        raise NotFound()
-    return found
+account_id_of = id_or_404  # an account id from the URL (NotFound when it is not one)
 
 
 @router.post("/web/accounts/{account_id}/{action}")

@@ -16,8 +16,9 @@ from agora.social import interactions
 from agora.social.errors import NotFound
 from agora.social.posts import Draft, create_post, delete_post, edit_post, get_visible_post
 from agora.web.feeds import hydrate
+from agora.web.media_forms import composer_media, composer_poll
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
-from agora.web.route import safe_next, web_id, web_router
+from agora.web.route import id_or_404, safe_next, web_id, web_router
 from agora.web.session import Form, Me, field, is_htmx
 
 router = web_router()
@@ -42,12 +43,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def post_id_of(raw: str | None) -> int:
-    """A post id from a URL or form (NotFound when it is not one)."""
-    found = web_id(raw) if raw else None
-    if found is None:
-        raise NotFound()
-    return found
+post_id_of = id_or_404  # a post id from a URL or form (NotFound when it is not one)
 
 
 def fragment(html: str, status: int = 200) -> HTMLResponse:
@@ -88,7 +84,11 @@ async def show_post(request: Request, session: SessionDep, me: Me, post_id: str)
 
 @router.post("/web/statuses")
 async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Response:
-    """Publish a post or a reply (the idempotency field makes a double submit post once)."""
+    """Publish a post or a reply, with images or a poll (the idempotency field makes a
+    double submit post once)."""
+    poll = composer_poll(form)
+    with_poll = poll is not None
+    media_ids = await composer_media(request, session, me.account.id, form, with_poll=with_poll)
     draft = Draft(
         text=field(form, "status"),
         spoiler_text=field(form, "spoiler_text").strip(),
@@ -97,6 +97,8 @@ async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Re
         if field(form, "in_reply_to_id")
         else None,
         quote_id=post_id_of(field(form, "quote_id")) if field(form, "quote_id") else None,
+        poll=poll,
+        media_ids=media_ids,
     )
     key = field(form, "idempotency") or None
     post = await create_post(session, me.account, draft, idempotency_key=key and f"web:{key}")

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from agora.db.models import utcnow
 from agora.social.hydrate import PostView
+from agora.social.profile_images import image_url
 from agora.social.visibility import Visibility
 
 VISIBILITY = {
@@ -68,5 +69,25 @@ def next_url(path: str, cursor: int | None, full: bool, **params: Any) -> str | 
     return f"{path}?{urlencode({**query, 'max_id': cursor})}"
 
 
-TEMPLATE_GLOBALS = {"ago": ago, "exact": exact, "visibility": visibility}
+def avatar_url(account: Any) -> str:
+    """The URL of an account's avatar (the default picture until one is uploaded)."""
+    return image_url(account, "avatar")
+
+
+def header_url(account: Any) -> str:
+    """The URL of an account's header image (the default until one is uploaded)."""
+    return image_url(account, "header")
+
+
+POLL_DURATIONS = [  # (seconds, label) offered by the composer
+    (300, "5 minutes"),
+    (3600, "1 hour"),
+    (86400, "1 day"),
+    (259200, "3 days"),
+    (604800, "7 days"),
+]
+
+TEMPLATE_GLOBALS = {"ago": ago, "avatar_url": avatar_url, "exact": exact, "visibility": visibility}
 TEMPLATE_GLOBALS["media_links"] = media_links
+TEMPLATE_GLOBALS["poll_durations"] = POLL_DURATIONS
+TEMPLATE_GLOBALS["header_url"] = header_url

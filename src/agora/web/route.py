@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from agora.api.ratelimit import RateLimited
-from agora.social.errors import DomainError
+from agora.social.errors import DomainError, NotFound
 from agora.web.render import render
 from agora.web.session import CsrfFailed, SignInRequired, is_htmx
 
@@ -30,6 +30,14 @@ def web_id(raw: str | None) -> int | None:
         return None
     value = int(raw)
     return value if value <= MAX_ID else None
+
+
+def id_or_404(raw: str | None) -> int:
+    """An id from a URL or form; NotFound (a 404 page) when it is not one."""
+    found = web_id(raw)
+    if found is None:
+        raise NotFound()
+    return found
 
 
 def safe_next(target: str | None) -> str:

@@ -13,8 +13,9 @@ from agora.auth.authorised_apps import authorised_apps, revoke_app
 from agora.auth.web_sessions import change_password
 from agora.data import consent, transparency
 from agora.data.consent import Category
-from agora.social.accounts import update_profile
 from agora.social.errors import Invalid
+from agora.social.profile_images import update_profile_and_images
+from agora.web.media_forms import read_uploads, uploaded_file
 from agora.web.post_actions import post_id_of
 from agora.web.render import render
 from agora.web.route import web_router
@@ -56,21 +57,35 @@ async def profile_page(request: Request, me: Me) -> Response:
 
 @router.post("/settings/profile")
 async def save_profile(request: Request, session: SessionDep, me: Me, form: Form) -> Response:
-    """Save the profile (the service validates lengths; unlocking accepts pending requests)."""
+    """Save the profile and any new avatar or header (the services validate lengths and
+    images, and change nothing when one is refused; unlocking accepts pending requests)."""
     changes = {
         "display_name": field(form, "display_name").strip(),
         "note": field(form, "note"),
         "locked": field(form, "locked") == "on",
     }
+    images = await _images(request, me, form)
     try:
-        await update_profile(session, me.account, changes)
+        await update_profile_and_images(session, me.account, changes, **images)
     except Invalid as exc:  # nothing is saved; the form shows what was typed
         await session.rollback()
         await session.refresh(me.account)
         return _page(
-            request, "settings_profile.html", "profile", account=changes, error=exc.message
+            request,
+            "settings_profile.html",
+            "profile",
+            account=me.account,
+            typed=changes,
+            error=exc.message,
         )
     return _saved("/settings/profile")
+
+
+async def _images(request: Request, me: Me, form: Form) -> dict[str, bytes]:
+    """The avatar and header files sent, by kind (none for an empty file field)."""
+    sent = {kind: f for kind in ("avatar", "header") if (f := uploaded_file(form, kind))}
+    files = await read_uploads(request, me.account.id, list(sent.values()))
+    return dict(zip(sent, files, strict=True))
 
 
 @router.get("/settings/password")

@@ -9,11 +9,13 @@ from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
 from agora.api.deps import SessionDep
-from agora.social import timelines
+from agora.social import tags, timelines
+from agora.social.errors import NotFound
 from agora.web.feeds import feed_of, feed_response, page_of
-from agora.web.render import render
+from agora.web.post_actions import back, fragment
+from agora.web.render import render, render_fragment
 from agora.web.route import web_router
-from agora.web.session import Me, Viewer
+from agora.web.session import Form, Me, Viewer, is_htmx
 
 router = web_router()
 
@@ -53,7 +55,25 @@ async def tag(request: Request, session: SessionDep, viewer: Viewer, tag: str) -
     viewer_id = viewer.account.id if viewer else None
     found = await timelines.tag_timeline(session, viewer_id, tag, page)
     feed = await feed_of(session, viewer_id, found, page, f"/tags/{quote(tag)}")
-    return feed_response(request, "timeline.html", {"heading": f"#{tag}"}, feed)
+    context = {"heading": f"#{tag}"}
+    if viewer_id is not None:
+        context["tag"] = await tags.describe(session, viewer_id, tag)
+    return feed_response(request, "timeline.html", context, feed)
+
+
+@router.post("/web/tags/{tag}/{action}")
+async def follow_tag(
+    request: Request, session: SessionDep, me: Me, form: Form, tag: str, action: str
+) -> Response:
+    """Follow or unfollow a hashtag (the service the API's /api/v1/tags/:name/follow uses);
+    answers the button as it now is."""
+    if action not in ("follow", "unfollow"):
+        raise NotFound()
+    run = tags.follow_tag if action == "follow" else tags.unfollow_tag
+    view = await run(session, me.account.id, tag)
+    if not is_htmx(request):
+        return back(request)
+    return fragment(render_fragment("_tag_follow.html", tag=view, csrf=request.state.csrf))
 
 
 @router.get("/bookmarks")

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
 from agora.api import present
 from agora.api.deps import SessionDep, app_caller, caller, id_param, optional_caller, paging
@@ -25,6 +26,7 @@ from agora.social import relationships as rel
 from agora.social.accounts import get_account
 from agora.social.moderation import is_admin
 from agora.social.paging import Page, apply_page, finish
+from agora.social.profile_images import update_profile_and_images
 from agora.social.timelines import ProfileFilter, account_statuses
 
 router = APIRouter(prefix="/api/v1")
@@ -93,6 +95,7 @@ class ProfileForm(Params):
 
 @router.patch("/accounts/update_credentials", openapi_extra=openapi_body(ProfileForm))
 async def update_credentials(
+    request: Request,
     session: SessionDep,
     me: Account = caller("write:accounts"),
     form: ProfileForm = body(ProfileForm),
@@ -102,8 +105,20 @@ async def update_credentials(
         attrs = form.fields_attributes
         items = [attrs[k] for k in sorted(attrs, key=_index)] if isinstance(attrs, dict) else attrs
         changes["fields"] = items
-    await accounts_service.update_profile(session, me, changes)
+    images = {kind: await _image_part(request, kind) for kind in ("avatar", "header")}
+    await update_profile_and_images(session, me, changes, **images)
     return await _credential_account(session, me)
+
+
+async def _image_part(request: Request, name: str) -> bytes | None:
+    """The bytes of a multipart file part (`avatar`, `header`), read up to one byte past the
+    limit (the service refuses anything larger with a 422); None when it was not sent."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return None
+    part = (await request.form()).get(name)
+    if not isinstance(part, UploadFile):
+        return None
+    return await part.read(get_settings().media_max_bytes + 1)
 
 
 def _index(key: str) -> int:

@@ -19,8 +19,9 @@ from agora.api.params import Params, body
 from agora.config import get_settings
 from agora.db.models import Account, MediaAttachment, Post
 from agora.social import media
-from agora.social.media_files import MediaInfo, find_media_file
+from agora.social.media_files import MediaFile, MediaInfo, find_media_file
 from agora.social.media_storage import media_storage
+from agora.social.profile_images import find_profile_file
 
 router = APIRouter()
 CHUNK = 256 * 1024
@@ -131,6 +132,23 @@ async def media_file(
 ) -> Response:
     found = await find_media_file(session, key, name, viewer, sig)
     await session.close()  # no database transaction stays open while the file is sent
+    return _file_response(request, found)
+
+
+@router.api_route(
+    "/media/profile/{account_id}/{file}", methods=["GET", "HEAD"], include_in_schema=False
+)
+async def profile_file(
+    request: Request, session: SessionDep, account_id: str, file: str
+) -> Response:
+    """An account's avatar or header (public while the account is not suspended)."""
+    found = await find_profile_file(session, id_param(account_id), file)
+    await session.close()
+    return _file_response(request, found)
+
+
+def _file_response(request: Request, found: MediaFile) -> Response:
+    """A stored file as the answer (304 for a matching ETag, headers only for HEAD)."""
     headers = {
         **found.headers,
         "Cache-Control": found.cache_control,

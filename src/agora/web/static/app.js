@@ -1,6 +1,7 @@
 // Agora's own script (no build step, no inline scripts: the CSP forbids them).
 // - shows HTMX errors in the #flash live region;
 // - resets the composer after a post;
+// - the image lightbox;
 // - live updates: listens to /web/live (server-sent events) and inserts new posts and
 //   notifications, fetched as HTML fragments so the server decides what may be shown.
 (function () {
@@ -31,6 +32,55 @@
       if (text) text.focus();
       flash("Posted.");
     }
+  });
+
+  // The lightbox: a thumbnail opens its image in a modal <dialog> with its alt text as the
+  // caption; Esc (the dialog's own), the Close button or a click outside close it, and focus
+  // goes back to the thumbnail.
+  var lightboxOpener = null;
+
+  function lightbox() {
+    var dialog = document.getElementById("lightbox");
+    if (dialog) return dialog;
+    dialog = document.createElement("dialog");
+    dialog.id = "lightbox";
+    dialog.className = "lightbox";
+    dialog.setAttribute("aria-label", "Image");
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "lightbox-close";
+    close.textContent = "Close";
+    close.addEventListener("click", function () { dialog.close(); });
+    var figure = document.createElement("figure");
+    figure.appendChild(document.createElement("img"));
+    figure.appendChild(document.createElement("figcaption"));
+    dialog.appendChild(close);
+    dialog.appendChild(figure);
+    dialog.addEventListener("click", function (event) { if (event.target === dialog) dialog.close(); });
+    dialog.addEventListener("close", function () {
+      dialog.querySelector("img").removeAttribute("src");
+      if (lightboxOpener && document.contains(lightboxOpener)) lightboxOpener.focus();
+      lightboxOpener = null;
+    });
+    document.body.appendChild(dialog);
+    return dialog;
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a[data-lightbox]") : null;
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    var dialog = lightbox();
+    if (!dialog.showModal) return; // no <dialog> support: the link opens the image
+    event.preventDefault();
+    var thumb = link.querySelector("img");
+    var text = thumb ? thumb.getAttribute("alt") : "";
+    var img = dialog.querySelector("img");
+    img.src = link.href;
+    img.alt = text || "";
+    dialog.querySelector("figcaption").textContent = text || "No description.";
+    lightboxOpener = link;
+    dialog.showModal();
+    dialog.querySelector(".lightbox-close").focus();
   });
 
   function insertFragment(url, container, id) {
