@@ -58,6 +58,16 @@ async def test_search_rule_is_the_apis(client, trio, run_jobs) -> None:  # type:
         client.cookies.clear()
     assert int(secret) in found["alice"] and len(found["alice"]) == 2  # a follower who liked it
     assert int(secret) not in found["carol"] and len(found["carol"]) == 1  # public only
+    # a lone #tag or @handle looks for no posts, through either door (search.kinds_for)
+    await api_post(client, bob, "#narwhal facts from @alice")
+    await run_jobs()
+    await web_sign_in(client, "alice")
+    for q in ("#narwhal", "@alice"):
+        api = await client.get(
+            "/api/v2/search", params={"q": q, "type": "statuses"}, headers=alice.headers
+        )
+        web = await client.get("/search", params={"q": q, "type": "posts"})
+        assert api.json()["statuses"] == [] and post_ids(web.text) == [], q
 
 
 async def test_search_bad_queries_give_a_message(client, trio) -> None:  # type: ignore[no-untyped-def]

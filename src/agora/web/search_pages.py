@@ -24,6 +24,7 @@ from agora.web.session import Viewer
 
 router = web_router()
 TYPES = ("posts", "people", "hashtags")
+API_KINDS = {"posts": "statuses", "people": "accounts", "hashtags": "hashtags"}
 PAGE = 40  # results of one kind
 PREVIEW = {"posts": 20, "people": 5, "hashtags": 5}  # results of each kind without a type
 
@@ -53,7 +54,8 @@ async def find(
     """Run the search: one kind (a page from `offset`) or every kind (a few of each)."""
     found: dict[str, list[Any]] = {}
     more = None
-    for name in [kind] if kind else TYPES:
+    wanted = search.kinds_for(q, viewer_id is not None)
+    for name in [n for n in ([kind] if kind else TYPES) if API_KINDS[n] in wanted]:
         limit = PAGE if kind else PREVIEW[name]
         found[name] = await FINDERS[name](session, viewer_id, q, limit, offset)
         if kind and len(found[name]) >= limit:
@@ -64,8 +66,7 @@ async def find(
 async def _posts(
     session: AsyncSession, viewer_id: int | None, q: str, limit: int, offset: int
 ) -> list[PostView]:
-    if viewer_id is None:  # nobody signed in finds no posts (Mastodon's rule)
-        return []
+    assert viewer_id is not None  # kinds_for: no posts for anyone signed out
     ids = await search.search_posts(session, viewer_id, q, limit=limit, offset=offset)
     return await hydrate(session, viewer_id, ids)
 

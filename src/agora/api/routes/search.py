@@ -144,12 +144,11 @@ def _wants(params: SearchParams, kind: str) -> bool:
 async def _search(
     session: AsyncSession, viewer: int | None, params: SearchParams
 ) -> dict[str, list[Any]]:
-    """Mastodon's rules: `#…` searches hashtags (and posts when signed in), `…@…` searches
-    accounts; posts only for people signed in, never for a lone handle."""
+    """Each kind `search.kinds_for` says the query looks for, as `params.type` allows."""
     q = params.q
     result: dict[str, list[Any]] = {"accounts": [], "statuses": [], "hashtags": []}
-    lone_word = " " not in q
-    if _wants(params, "accounts") and not (q.startswith("#") or ("@" in q and not lone_word)):
+    kinds = search.kinds_for(q, viewer is not None)
+    if _wants(params, "accounts") and "accounts" in kinds:
         ids = await search.search_accounts(
             session,
             viewer,
@@ -159,11 +158,10 @@ async def _search(
             following=params.following,
         )
         result["accounts"] = await present.accounts(session, ids)
-    if _wants(params, "hashtags") and "@" not in q:
+    if _wants(params, "hashtags") and "hashtags" in kinds:
         found = await search.search_hashtags(session, q, limit=params.limit, offset=params.offset)
         result["hashtags"] = [tag_json(v) for v in await tags.describe_tags(session, viewer, found)]
-    handle_only = lone_word and (q.startswith("#") or "@" in q)
-    if _wants(params, "statuses") and viewer is not None and not handle_only:
+    if _wants(params, "statuses") and viewer is not None and "statuses" in kinds:
         if params.account_id is not None:
             await get_account(session, params.account_id)
         where = search.PostFilter(params.account_id, params.max_id, params.min_id)

@@ -2,12 +2,13 @@
 
 One module for every door (API, web, assistant): `search_posts` and `best_matching_posts`
 (posts.py, with the rule for who may find what), `search_accounts` (accounts.py),
-`search_hashtags` (hashtags.py). The index itself is in index.py, query parsing in query.py,
-relevance in rank.py.
+`search_hashtags` (hashtags.py), and `kinds_for` (kinds.py: which of them a query looks for).
+The index itself is in index.py, query parsing in query.py, relevance in rank.py.
 """
 
 from agora.social.search.accounts import search_accounts
 from agora.social.search.hashtags import search_hashtags
+from agora.social.search.kinds import kinds_for
 from agora.social.search.posts import (
     PostFilter,
     best_matching_posts,
@@ -21,6 +22,7 @@ __all__ = [
     "PostFilter",
     "TextQuery",
     "best_matching_posts",
+    "kinds_for",
     "parse",
     "search_accounts",
     "search_hashtags",
