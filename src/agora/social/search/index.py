@@ -194,8 +194,8 @@ async def after_bulk_load(conn: AsyncConnection) -> None:
         text(
             "INSERT INTO post_search (post_id, document) SELECT p.id, "
             "to_tsvector('simple'::regconfig, p.text || ' ' || p.spoiler_text) FROM posts p "
-            "WHERE p.reblog_of_id IS NULL AND p.deleted_at IS NULL AND NOT EXISTS "
-            "(SELECT 1 FROM post_search s WHERE s.post_id = p.id)"
+            "WHERE p.reblog_of_id IS NULL AND p.deleted_at IS NULL "
+            "ON CONFLICT (post_id) DO NOTHING"  # (an anti-join re-read the growing table)
         )
     )
     await conn.execute(text(INDEX_DOCUMENTS))
