@@ -7,6 +7,7 @@ Ollama, hosted APIs). Nothing here downloads weights: the model is a file or an 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import threading
 from collections.abc import AsyncIterator
@@ -136,6 +137,9 @@ class LocalProvider:
                     n_threads=self._settings.ai_threads,
                     verbose=False,
                 )
+                # freed while the interpreter is whole (its __del__ at exit meets a torn-down
+                # llama_cpp module and prints a TypeError)
+                atexit.register(self._llama.close)
             return self._llama
 
     def count_tokens(self, text: str) -> int:
