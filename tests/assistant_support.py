@@ -13,11 +13,24 @@ import pytest
 
 from agora.ai.providers import default_model_path
 from agora.config import get_settings
+from agora.social.bootstrap import ensure_assistant
 
 
 def _use(monkeypatch, **settings: str) -> None:
     for key, value in settings.items():
         monkeypatch.setenv(f"AGORA_{key.upper()}", value)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+async def local_assistant(db, monkeypatch):
+    """The assistant account, answering with the local model (24-token answers)."""
+    _use(monkeypatch, ai_provider="local", ai_max_new_tokens="24", ai_timeout_seconds="120")
+    async with db.session(write=True) as session:
+        account = await ensure_assistant(session)
+        await session.commit()
+    yield account
+    monkeypatch.undo()
     get_settings.cache_clear()
 
 

@@ -18,15 +18,7 @@ openai_server = assistant_support.openai_server  # the shared fixture
 TOKENS = "24"
 
 
-@pytest.fixture
-async def assistant(db, monkeypatch):
-    _use(monkeypatch, ai_provider="local", ai_max_new_tokens=TOKENS, ai_timeout_seconds="120")
-    async with db.session(write=True) as session:
-        account = await ensure_assistant(session)
-        await session.commit()
-    yield account
-    monkeypatch.undo()
-    get_settings.cache_clear()
+assistant = assistant_support.local_assistant  # the shared fixture
 
 
 async def _replies(client, person, status_id):

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+import assistant_support
 from agora.config import get_settings
 from agora.db.models import AiUsage, AssistantConversation
-from agora.social.bootstrap import ensure_assistant
-from assistant_support import _post, _use
+from assistant_support import _post
 from web_helpers import web_sign_in
 
 pytest.importorskip("llama_cpp")
@@ -22,15 +22,7 @@ STREAM = {"Accept": "text/event-stream", "HX-Request": "true"}
 LINK = re.compile(r'href="/@(\w+)/(\d+)"')
 
 
-@pytest.fixture
-async def assistant(db, monkeypatch):
-    _use(monkeypatch, ai_provider="local", ai_max_new_tokens="24", ai_timeout_seconds="120")
-    async with db.session(write=True) as session:
-        account = await ensure_assistant(session)
-        await session.commit()
-    yield account
-    monkeypatch.undo()
-    get_settings.cache_clear()
+assistant = assistant_support.local_assistant  # the shared fixture
 
 
 async def _calls(db) -> int:

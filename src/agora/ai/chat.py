@@ -27,7 +27,7 @@ from agora.ai.providers import Completion, Message, ProviderError, estimate_toke
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import AssistantConversation, AssistantMessage, Post, utcnow
-from agora.social.errors import Invalid, NotFound
+from agora.social.errors import DomainError, Invalid, NotFound
 from agora.social.search.posts import best_matching_posts
 
 SOURCES = 5
@@ -151,6 +151,16 @@ async def stream_answer(db: Database, turn: Turn) -> AsyncIterator[str]:
     async with db.transaction() as session:
         await _save(session, turn, text)
         usage.record(session, turn.account_id, "chat", provider, cost, started)
+
+
+async def answer_events(db: Database, turn: Turn) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The answer as (event, data) for a stream: `token` pieces, or a last `error` when the
+    model failed (after which nothing was saved)."""
+    try:
+        async for piece in stream_answer(db, turn):
+            yield "token", {"text": piece}
+    except DomainError as exc:
+        yield "error", {"error": exc.message}
 
 
 def cited(turn: Turn, text: str) -> list[int]:

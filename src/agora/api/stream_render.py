@@ -13,6 +13,7 @@ string (masto.js and Mastodon.py decode it a second time).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,6 +100,11 @@ SSE_HEARTBEAT = b":thump\n"  # a comment line, as Mastodon sends every 15 s
 def sse_frame(event: str, payload: str) -> bytes:
     """One server-sent event."""
     return f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+def json_sse(event: str, data: Any) -> bytes:
+    """One server-sent event carrying `data` as JSON."""
+    return sse_frame(event, orjson.dumps(data).decode())
 
 
 def ws_frame(label: tuple[str, ...], event: str, payload: str) -> str:

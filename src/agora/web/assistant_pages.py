@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.ai import actions, chat
 from agora.api.deps import SessionDep
+from agora.api.stream_render import json_sse
 from agora.db.engine import Database
 from agora.db.models import AssistantMessage
 from agora.social.errors import DomainError, NotFound
@@ -168,17 +168,11 @@ async def _with_sources(
     return [(m, [views[int(i)] for i in m.cited_post_ids if int(i) in views]) for m in turns]
 
 
-def _sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
-
-
 async def _events(db: Database, turn: chat.Turn) -> AsyncIterator[bytes]:
-    try:
-        async for piece in chat.stream_answer(db, turn):
-            yield _sse("token", {"text": piece})
-    except DomainError as exc:
-        yield _sse("error", {"error": exc.message})
-        return
+    async for event, data in chat.answer_events(db, turn):
+        yield json_sse(event, data)
+        if event == "error":
+            return
     async with db.session() as session:
         turns = await chat.messages(session, turn.conversation_id)
         shown = await _with_sources(session, turn.account_id, turns[-2:])
@@ -187,4 +181,4 @@ async def _events(db: Database, turn: chat.Turn) -> AsyncIterator[bytes]:
         for m, s in shown
     )
     url = f"/assistant/{turn.conversation_id}"
-    yield _sse("done", {"html": html, "url": url, "conversation_id": str(turn.conversation_id)})
+    yield json_sse("done", {"html": html, "url": url, "conversation_id": str(turn.conversation_id)})

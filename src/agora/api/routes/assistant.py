@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
@@ -20,8 +19,8 @@ from agora.api.deps import SessionDep, caller, id_param
 from agora.api.entities import iso
 from agora.api.json import JSON
 from agora.api.params import Params, body, openapi_body
+from agora.api.stream_render import json_sse
 from agora.db.models import Account
-from agora.social.errors import DomainError
 
 router = APIRouter(prefix="/api/v1")
 
@@ -209,15 +208,9 @@ async def _last_answer(db: Any, turn: chat.Turn) -> dict[str, Any]:
     return message
 
 
-def _sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
-
-
 async def _events(db: Any, turn: chat.Turn) -> AsyncIterator[bytes]:
-    try:
-        async for piece in chat.stream_answer(db, turn):
-            yield _sse("token", {"text": piece})
-    except DomainError as exc:
-        yield _sse("error", {"error": exc.message})
-        return
-    yield _sse("message", await _last_answer(db, turn))
+    async for event, data in chat.answer_events(db, turn):
+        yield json_sse(event, data)
+        if event == "error":
+            return
+    yield json_sse("message", await _last_answer(db, turn))
