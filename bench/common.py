@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,3 +239,98 @@ def run(main: Any) -> None:
         uvloop.run(main)
     except ImportError:
         asyncio.run(main)
+
+
+async def demo_account_ids(db: Any) -> list[int]:
+    """Ids of the data set's demo accounts, in order."""
+    from sqlalchemy import select
+
+    from agora.db.models import Account
+
+    async with db.session() as session:
+        query = select(Account.id).where(Account.username_lower.like("demo%")).order_by(Account.id)
+        return list((await session.scalars(query)).all())
+
+
+async def create_followed_author(
+    db: Any, username: str, display_name: str, followers: list[int]
+) -> int:
+    """A benchmark author followed by `followers` (their counters kept right); its id."""
+    from sqlalchemy import insert, update
+
+    from agora.db.models import Account, Follow
+    from agora.ids import new_id
+    from agora.social.accounts import create_account
+
+    async with db.transaction() as session:
+        author = await create_account(session, username=username, display_name=display_name)
+        await session.flush()
+        for i in range(0, len(followers), 5000):
+            chunk = followers[i : i + 5000]
+            await session.execute(
+                insert(Follow),
+                [{"id": new_id(), "account_id": f, "target_account_id": author.id} for f in chunk],
+            )
+            await session.execute(
+                update(Account)
+                .where(Account.id.in_(chunk))
+                .values(following_count=Account.following_count + 1)
+            )
+        author.followers_count = len(followers)
+        return int(author.id)
+
+
+async def remove_author(db: Any, username: str) -> None:
+    """Delete a benchmark author with its posts and follows (feed entries go with the posts)
+    and the fan-out jobs left waiting."""
+    from sqlalchemy import delete, select, update
+
+    from agora.db.models import Account, Follow, Job
+
+    async with db.transaction() as session:
+        author = await session.scalar(select(Account.id).where(Account.username_lower == username))
+        if author is None:
+            return
+        followers = select(Follow.account_id).where(Follow.target_account_id == author)
+        await session.execute(
+            update(Account)
+            .where(Account.id.in_(followers))
+            .values(following_count=Account.following_count - 1)
+        )
+        await session.execute(delete(Account).where(Account.id == author))
+        await session.execute(delete(Job).where(Job.kind == "distribute_post"))
+
+
+PageLoad = Callable[[Any], Awaitable[tuple[int, Any]]]
+
+
+async def measure_pages(
+    db: Any, visits: list[PageLoad], requests: int, depth: int
+) -> dict[str, Any]:
+    """Time `requests` page loads: each visit (a page loader taking the cursor and giving
+    (posts on the page, next cursor)) pages `depth` pages down from the top, in turn."""
+    counter = QueryCounter(db.engine)
+    first: list[float] = []
+    deeper: list[float] = []
+    queries: list[int] = []
+    sizes: list[int] = []
+    done = 0
+    with counter.attached():
+        while done < requests:
+            load, cursor = visits[done % len(visits)], None
+            for level in range(depth):
+                counter.count = 0
+                started = time.perf_counter()
+                size, cursor = await load(cursor)
+                (first if level == 0 else deeper).append(time.perf_counter() - started)
+                queries.append(counter.count)
+                sizes.append(size)
+                done += 1
+                if cursor is None:
+                    break
+    return {
+        "first_page": latency_stats(first),
+        "deeper_pages": latency_stats(deeper),
+        "queries_per_page": {"min": min(queries), "max": max(queries)},
+        "posts_per_page": {"min": min(sizes), "mean": round(sum(sizes) / len(sizes), 1)},
+    }

@@ -17,61 +17,21 @@ import random
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 
-from bench.common import dataset, emit, latency_stats, parser, run, use_database
+from bench.common import (
+    create_followed_author,
+    dataset,
+    demo_account_ids,
+    emit,
+    latency_stats,
+    parser,
+    remove_author,
+    run,
+    use_database,
+)
 
 AUTHOR = "fanout_bench"
-
-
-async def _followers(db: Any) -> list[int]:
-    from agora.db.models import Account
-
-    async with db.session() as session:
-        query = select(Account.id).where(Account.username_lower.like("demo%"))
-        return list((await session.scalars(query)).all())
-
-
-async def create_author(db: Any, followers: list[int]) -> int:
-    """The benchmark author, followed by `followers` (counters kept right)."""
-    from agora.db.models import Account, Follow
-    from agora.ids import new_id
-    from agora.social.accounts import create_account
-
-    async with db.transaction() as session:
-        author = await create_account(session, username=AUTHOR, display_name="Fan-out bench")
-        await session.flush()
-        for i in range(0, len(followers), 5000):
-            chunk = followers[i : i + 5000]
-            await session.execute(
-                insert(Follow),
-                [{"id": new_id(), "account_id": f, "target_account_id": author.id} for f in chunk],
-            )
-            await session.execute(
-                update(Account)
-                .where(Account.id.in_(chunk))
-                .values(following_count=Account.following_count + 1)
-            )
-        author.followers_count = len(followers)
-        return int(author.id)
-
-
-async def remove_author(db: Any) -> None:
-    """Delete the benchmark author, its posts and follows (feed entries go with the posts)."""
-    from agora.db.models import Account, Follow, Job
-
-    async with db.transaction() as session:
-        author = await session.scalar(select(Account.id).where(Account.username_lower == AUTHOR))
-        if author is None:
-            return
-        followers = select(Follow.account_id).where(Follow.target_account_id == author)
-        await session.execute(
-            update(Account)
-            .where(Account.id.in_(followers))
-            .values(following_count=Account.following_count - 1)
-        )
-        await session.execute(delete(Account).where(Account.id == author))
-        await session.execute(delete(Job).where(Job.kind == "distribute_post"))
 
 
 async def steady_state_sizes(db: Any, seed: int) -> int:
@@ -160,14 +120,14 @@ async def main() -> None:
         use_database(data.url, fanout_follower_threshold=1_000_000_000)
         db = Database(data.url)
         try:
-            await remove_author(db)
-            followers = await _followers(db)
-            author = await create_author(db, followers)
+            await remove_author(db, AUTHOR)
+            followers = await demo_account_ids(db)
+            author = await create_followed_author(db, AUTHOR, "Fan-out bench", followers)
             steady = await steady_state_sizes(db, args.seed)
             metrics = await rounds(db, author, args.rounds)
             metrics.update(followers=len(followers), full_feeds_spread=steady)
         finally:
-            await remove_author(db)
+            await remove_author(db, AUTHOR)
             await db.dispose()
     worst = metrics["distribute_post"]["max_ms"]
     emit("fanout_10k", data, metrics, {"max_le_2s": worst <= 2000})

@@ -21,9 +21,18 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, insert, select, update
 
-from bench.common import dataset, emit, latency_stats, parser, run, use_database
+from bench.common import (
+    create_followed_author,
+    dataset,
+    demo_account_ids,
+    emit,
+    latency_stats,
+    parser,
+    remove_author,
+    run,
+    use_database,
+)
 from bench.http import server, tokens_for
 
 AUTHOR = "stream_bench"
@@ -72,60 +81,18 @@ class RawListener:
             self.writer.close()
 
 
-async def create_author(db: Any, followers: list[int]) -> int:
-    """The benchmark author, followed by `followers` (counters kept right)."""
-    from agora.db.models import Account, Follow
-    from agora.ids import new_id
-    from agora.social.accounts import create_account
-
-    async with db.transaction() as session:
-        author = await create_account(session, username=AUTHOR, display_name="Streaming bench")
-        await session.flush()
-        await session.execute(
-            insert(Follow),
-            [{"id": new_id(), "account_id": f, "target_account_id": author.id} for f in followers],
-        )
-        await session.execute(
-            update(Account)
-            .where(Account.id.in_(followers))
-            .values(following_count=Account.following_count + 1)
-        )
-        author.followers_count = len(followers)
-        return int(author.id)
-
-
-async def remove_author(db: Any) -> None:
-    """Delete the benchmark author with its posts, follows and feed entries."""
-    from agora.db.models import Account, Follow
-
-    async with db.transaction() as session:
-        author = await session.scalar(select(Account.id).where(Account.username_lower == AUTHOR))
-        if author is None:
-            return
-        followers = select(Follow.account_id).where(Follow.target_account_id == author)
-        await session.execute(
-            update(Account)
-            .where(Account.id.in_(followers))
-            .values(following_count=Account.following_count - 1)
-        )
-        await session.execute(delete(Account).where(Account.id == author))
-
-
 async def _setup(url: str, listeners: int, seed: int) -> tuple[str, list[str]]:
     """The author's token and one token per follower."""
     from agora.db.engine import Database
     from agora.db.migrate import upgrade
-    from agora.db.models import Account
 
     db = Database(url)
     try:
         await upgrade(db.engine)  # the server would migrate too; the author needs the schema
-        await remove_author(db)
-        async with db.session() as session:
-            demo = select(Account.id).where(Account.username_lower.like("demo%"))
-            everyone = sorted((await session.scalars(demo)).all())
+        await remove_author(db, AUTHOR)
+        everyone = await demo_account_ids(db)
         followers = random.Random(seed).sample(everyone, min(listeners, len(everyone)))
-        author = await create_author(db, followers)
+        author = await create_followed_author(db, AUTHOR, "Streaming bench", followers)
     finally:
         await db.dispose()
     tokens = await tokens_for(url, [author, *followers])
@@ -211,7 +178,7 @@ async def main() -> None:
 
             db = Database(data.url)
             try:
-                await remove_author(db)
+                await remove_author(db, AUTHOR)
             finally:
                 await db.dispose()
     delivery = metrics["delivery_after_post_returned"]

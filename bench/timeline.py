@@ -12,13 +12,13 @@ first page p50 <= 5 ms, p99 <= 25 ms; the SQL query count per page is reported.
 from __future__ import annotations
 
 import random
-import time
+from functools import partial
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 
-from bench.common import QueryCounter, dataset, emit, latency_stats, parser, run
+from bench.common import dataset, emit, measure_pages, parser, run
 
 PAGE = 40
 
@@ -54,33 +54,8 @@ async def one_page(db: Any, viewer: int, max_id: int | None) -> tuple[int, int |
 
 async def measure(db: Any, people: list[int], requests: int, depth: int) -> dict[str, Any]:
     """Time `requests` page loads: each viewer pages `depth` pages down from the top."""
-    counter = QueryCounter(db.engine)
-    first: list[float] = []
-    deeper: list[float] = []
-    queries: list[int] = []
-    sizes: list[int] = []
-    done = 0
-    with counter.attached():
-        while done < requests:
-            viewer = people[done % len(people)]
-            cursor = None
-            for level in range(depth):
-                counter.count = 0
-                started = time.perf_counter()
-                size, cursor = await one_page(db, viewer, cursor)
-                (first if level == 0 else deeper).append(time.perf_counter() - started)
-                queries.append(counter.count)
-                sizes.append(size)
-                done += 1
-                if cursor is None:
-                    break
-    return {
-        "first_page": latency_stats(first),
-        "deeper_pages": latency_stats(deeper),
-        "queries_per_page": {"min": min(queries), "max": max(queries)},
-        "posts_per_page": {"min": min(sizes), "mean": round(sum(sizes) / len(sizes), 1)},
-        "viewers": len(people),
-    }
+    visits = [partial(one_page, db, viewer) for viewer in people]
+    return {**await measure_pages(db, visits, requests, depth), "viewers": len(people)}
 
 
 async def main() -> None:

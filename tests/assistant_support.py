@@ -26,12 +26,17 @@ def _use(monkeypatch, **settings: str) -> None:
 async def local_assistant(db, monkeypatch):
     """The assistant account, answering with the local model (24-token answers)."""
     _use(monkeypatch, ai_provider="local", ai_max_new_tokens="24", ai_timeout_seconds="120")
+    yield await assistant_account(db)
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+async def assistant_account(db):
+    """The assistant's account (made as `agora init` makes it)."""
     async with db.session(write=True) as session:
         account = await ensure_assistant(session)
         await session.commit()
-    yield account
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    return account
 
 
 async def _post(client, person, text, **extra):

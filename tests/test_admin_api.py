@@ -85,8 +85,9 @@ async def test_report_workflow(client, db, make_person):
     assert [x["id"] for x in done.json()] == [first]
     r = await client.post(f"/api/v1/admin/reports/{first}/reopen", headers=admin.headers)
     assert r.json()["action_taken"] is False
-    for bad in ("/api/v1/admin/reports/123", "/api/v1/admin/reports/x/resolve"):
-        method = "POST" if bad.endswith("resolve") else "GET"
+    bad_urls = ("/api/v1/admin/reports/123", "/api/v1/admin/reports/x/resolve")
+    for bad in (*bad_urls, f"/api/v1/admin/reports/{first}/delete"):
+        method = "GET" if bad == bad_urls[0] else "POST"
         assert (await client.request(method, bad, headers=admin.headers)).status_code == 404
     r = await client.get("/api/v1/admin/reports?account_id=zzz", headers=admin.headers)
     assert r.status_code == 422

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from agora.config import get_settings
 from agora.db.models import AssistantReply, Job, Post, utcnow
-from agora.social.bootstrap import ensure_assistant
+from assistant_support import assistant_account
 
 
 def _closed_port() -> int:
@@ -26,10 +26,7 @@ async def assistant(db, monkeypatch):
     monkeypatch.setenv("AGORA_OPENAI_BASE_URL", f"http://127.0.0.1:{_closed_port()}/v1")
     monkeypatch.setenv("AGORA_OPENAI_MODEL", "down")
     get_settings.cache_clear()
-    async with db.session(write=True) as session:
-        account = await ensure_assistant(session)
-        await session.commit()
-    yield account
+    yield await assistant_account(db)
     monkeypatch.undo()
     get_settings.cache_clear()
 

@@ -14,6 +14,7 @@ from agora.api.links import paged
 from agora.api.params import Params, body, openapi_body
 from agora.db.models import Account
 from agora.social import moderation, reports
+from agora.social.errors import NotFound
 from agora.social.paging import Page
 
 router = APIRouter(prefix="/api")
@@ -61,37 +62,21 @@ async def get_report(
     return JSON((await present.admin_reports(session, [report]))[0])
 
 
-async def _change(session: SessionDep, report_id: str, change: str, me: Account) -> JSON:
+REPORT_CHANGES = ("resolve", "reopen", "assign_to_self", "unassign")
+
+
+@router.post("/v1/admin/reports/{report_id}/{change}")
+async def change_report(
+    session: SessionDep,
+    report_id: str,
+    change: str,
+    me: Account = admin_caller("admin:write:reports"),
+) -> JSON:
+    """Mastodon's resolve, reopen, assign_to_self and unassign (404 for anything else)."""
+    if change not in REPORT_CHANGES:
+        raise NotFound()
     report = await reports.update_report(session, id_param(report_id), change, me)
     return JSON((await present.admin_reports(session, [report]))[0])
-
-
-@router.post("/v1/admin/reports/{report_id}/resolve")
-async def resolve(
-    session: SessionDep, report_id: str, me: Account = admin_caller("admin:write:reports")
-) -> JSON:
-    return await _change(session, report_id, "resolve", me)
-
-
-@router.post("/v1/admin/reports/{report_id}/reopen")
-async def reopen(
-    session: SessionDep, report_id: str, me: Account = admin_caller("admin:write:reports")
-) -> JSON:
-    return await _change(session, report_id, "reopen", me)
-
-
-@router.post("/v1/admin/reports/{report_id}/assign_to_self")
-async def assign_to_self(
-    session: SessionDep, report_id: str, me: Account = admin_caller("admin:write:reports")
-) -> JSON:
-    return await _change(session, report_id, "assign_to_self", me)
-
-
-@router.post("/v1/admin/reports/{report_id}/unassign")
-async def unassign(
-    session: SessionDep, report_id: str, me: Account = admin_caller("admin:write:reports")
-) -> JSON:
-    return await _change(session, report_id, "unassign", me)
 
 
 @router.get("/v1/admin/accounts")
