@@ -178,3 +178,16 @@ async def run_jobs(db: object):  # type: ignore[no-untyped-def]
         return await Worker(db).run_until_idle()  # type: ignore[arg-type]
 
     return run
+
+
+@pytest.fixture
+async def harness(db: object) -> AsyncIterator[object]:
+    """A streaming hub fed by hand (tests/streaming_support.py)."""
+    from agora.events.bus import get_bus
+    from streaming_support import Harness
+
+    subscription = get_bus().subscribe()
+    try:
+        yield Harness(db, subscription)
+    finally:
+        subscription.close()

@@ -135,23 +135,15 @@ async def test_reporting_a_suspended_account_is_not_found(client, db, make_perso
     assert r.status_code == 404
 
 
-async def test_admins_hear_of_reports_live(client, db, make_person, run_jobs):
-    from agora.events.bus import get_bus
-    from test_streaming import Harness, received
+async def test_admins_hear_of_reports_live(client, db, make_person, run_jobs, harness):
+    from test_streaming import received
 
     admin = await make_admin(db, make_person)
     alice, troll = await make_person("alice"), await make_person("troll")
-    subscription = get_bus().subscribe()
-    try:
-        harness = Harness(db, subscription)
-        stream = await harness.listen(admin, "user:notification")
-        r = await client.post(
-            "/api/v1/reports", headers=alice.headers, data={"account_id": troll.id}
-        )
-        await run_jobs()
-        await harness.pump()
-        events = await received(stream)
-    finally:
-        subscription.close()
+    stream = await harness.listen(admin, "user:notification")
+    r = await client.post("/api/v1/reports", headers=alice.headers, data={"account_id": troll.id})
+    await run_jobs()
+    await harness.pump()
+    events = await received(stream)
     assert [(kind, note["type"]) for kind, note in events] == [("notification", "admin.report")]
     assert events[0][1]["report"]["id"] == r.json()["id"]

@@ -9,54 +9,17 @@ published into `hub.dispatch`, so every effect is deterministic.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from agora.api.stream_hub import Hub, Listener
+from agora.api.stream_hub import Listener
 from agora.config import get_settings
-from agora.events.bus import Subscription, get_bus, publish_after_commit
+from agora.events.bus import publish_after_commit
 from agora.social.streams import StreamRefused, StreamViewer, open_stream, streaming_url
 
 READ = frozenset({"read"})
-
-
-class Harness:
-    """A hub fed by hand from a bus subscription."""
-
-    def __init__(self, db: Any, subscription: Subscription) -> None:
-        self.db = db
-        self.subscription = subscription
-        self.hub = Hub(db, get_bus(), queue_size=64)
-
-    async def listen(
-        self, person: Any = None, name: str = "user", scopes: frozenset[str] = READ, **params: Any
-    ) -> Listener:
-        """A listener (SSE wire) on one stream, as `person` (None: anonymous), opened after
-        every event published so far has been dispatched."""
-        await self.pump()
-        viewer = StreamViewer(person.id, None, scopes) if person else StreamViewer()
-        async with self.db.session() as session:
-            stream = await open_stream(session, viewer, name, params)
-        listener = self.hub.connect(viewer, "sse")
-        self.hub.subscribe(listener, stream)
-        return listener
-
-    async def pump(self) -> None:
-        """Dispatch every event published so far."""
-        for event in self.subscription.drain():
-            await self.hub.dispatch(event)
-
-
-@pytest.fixture
-async def harness(db: Any) -> AsyncIterator[Harness]:
-    subscription = get_bus().subscribe()
-    try:
-        yield Harness(db, subscription)
-    finally:
-        subscription.close()
 
 
 async def received(listener: Listener) -> list[tuple[str, Any]]:

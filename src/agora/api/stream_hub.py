@@ -246,9 +246,7 @@ class Hub:
                 return
             targets = list(self._post_targets(audience))
             viewers = {listener.viewer.account_id for listener, _ in targets}
-            payloads = await status_payloads(
-                session, post_id, event_id(event, "account_id"), viewers
-            )
+            payloads = await status_payloads(session, post_id, viewers)
         for listener, stream in targets:
             payload = payloads.get(listener.viewer.account_id)
             if payload is not None:

@@ -1,9 +1,11 @@
 """Payloads and frames of live events, as Mastodon sends them.
 
-A Status is hydrated once per event and serialised once per distinct set of the viewer's own
-marks (liked, boosted, bookmarked, pinned), so a thousand listeners of a new post cost one
-serialisation, yet nobody sees another person's marks. A Notification is rendered for its
-recipient. A `delete` carries the bare id.
+A Status is hydrated once per distinct set of embedded posts (boosted, quoted) its viewers may
+see (`hydrate.visible_among`, one query per event; `load_posts` as one of them) and serialised
+once per distinct set of the viewer's own marks (liked, boosted, bookmarked, pinned), so a
+thousand listeners of a new post cost one serialisation, yet nobody sees another person's
+marks, nor a quoted post whose author blocked them or whose audience they are not in.
+A Notification is rendered for its recipient. A `delete` carries the bare id.
 
 Frames: SSE is `event: NAME\\ndata: PAYLOAD\\n\\n`; a WebSocket message is
 `{"stream": [...], "event": NAME, "payload": PAYLOAD}` where PAYLOAD is a JSON-encoded
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.api import present
 from agora.api.entities import status_json
 from agora.social.errors import NotFound
-from agora.social.hydrate import PostView, load_posts
+from agora.social.hydrate import PostView, embedded_ids, load_posts, visible_among
 from agora.social.notifications import get_notification
 from agora.social.streams import viewer_marks
 
@@ -50,22 +52,31 @@ def _marked(view: PostView, marks: Marks) -> PostView:
     )
 
 
-async def _hydrate(session: AsyncSession, post_id: int, author_id: int | None) -> PostView | None:
-    """The post as nobody in particular sees it, or (a self-boost of a followers-only post)
-    as its author does; the marks are replaced per viewer afterwards."""
-    view = (await load_posts(session, None, [post_id])).get(post_id)
-    if view is None and author_id is not None:
-        view = (await load_posts(session, author_id, [post_id])).get(post_id)
-    return view
-
-
 async def status_payloads(
-    session: AsyncSession, post_id: int, author_id: int | None, viewers: set[int | None]
+    session: AsyncSession, post_id: int, viewers: set[int | None]
 ) -> dict[int | None, str]:
-    """The Status JSON (a string) of one post for each viewer, with that viewer's own marks."""
-    view = await _hydrate(session, post_id, author_id)
-    if view is None or not viewers:
+    """The Status JSON (a string) of one post for each viewer who may see it, with what it
+    embeds as that viewer may see it and their own marks. Viewers who may see the same
+    embedded posts share one hydration (`load_posts` as one of them: the rule applies)."""
+    if not viewers:
         return {}
+    visible = await visible_among(session, viewers, await embedded_ids(session, post_id))
+    groups: dict[frozenset[int], list[int | None]] = {}
+    for viewer in viewers:
+        if post_id in visible[viewer]:
+            groups.setdefault(visible[viewer], []).append(viewer)
+    out: dict[int | None, str] = {}
+    for members in groups.values():
+        view = (await load_posts(session, members[0], [post_id])).get(post_id)
+        if view is not None:  # None: a boost of a post they may not see
+            out.update(await _with_marks(session, view, members))
+    return out
+
+
+async def _with_marks(
+    session: AsyncSession, view: PostView, viewers: list[int | None]
+) -> dict[int | None, str]:
+    """One hydrated post serialised once per distinct set of viewers' own marks."""
     nodes = _tree(view)
     signed_in = [v for v in viewers if v is not None]
     marks = await viewer_marks(session, [n.post.id for n in nodes], signed_in) if signed_in else {}

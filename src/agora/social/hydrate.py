@@ -1,6 +1,11 @@
 """Turn post ids into everything needed to show them, in a constant number of queries
 whatever the page holds: posts, boosted and quoted posts, authors, mentions, tags and the
-viewer's own flags (liked, boosted, bookmarked, pinned)."""
+viewer's own flags (liked, boosted, bookmarked, pinned).
+
+Invariant: `load_posts` is where ids become posts for a viewer, and it applies the visibility
+rule itself to every post it returns, the requested ones as well as the boosted and quoted
+posts inside them. No caller is trusted to have checked: an id from a form field, a query
+parameter or a stored citation that the viewer may not see is simply left out."""
 
 from __future__ import annotations
 
@@ -70,8 +75,10 @@ FLAGS = ("favourited", "bookmarked", "pinned", "reblogged")
 async def load_posts(
     session: AsyncSession, viewer_id: int | None, ids: list[int]
 ) -> dict[int, PostView]:
-    """PostViews by id. Boosted/quoted posts the viewer may not see are left out (a boost of
-    an invisible post is dropped; an invisible quote shows as no quote).
+    """PostViews by id, only of posts the viewer may see (`visibility.plain_visible_to`:
+    deleted posts, suspended authors, blocks either way and the audience of followers-only and
+    direct posts). Boosted/quoted posts the viewer may not see are left out too (a boost of an
+    invisible post is dropped; an invisible quote shows as no quote).
 
     One query whatever the page holds (see `_posts_statement`), built once and reused, plus
     one for the polls when the page has any (`polls.load_polls`)."""
@@ -80,7 +87,7 @@ async def load_posts(
     params = {"ids": ids, "viewer_id": viewer_id}
     rows = (await session.execute(_posts_statement(viewer_id is not None), params)).all()
     found = {row[0].id: row for row in rows}
-    posts = {i: found[i][0] for i in ids if i in found}
+    posts = {i: found[i][0] for i in ids if i in found and found[i].visible}
     linked = _linked(posts, found)
     everything = {**linked, **posts}
     views = {pid: _view(found[pid]) for pid in everything if found[pid][1].suspended_at is None}
@@ -105,6 +112,48 @@ async def load_posts(
     return result
 
 
+async def embedded_ids(session: AsyncSession, post_id: int) -> set[int]:
+    """The post and the posts it boosts or quotes, two levels deep as `load_posts` hydrates
+    them, whoever may see them (for `visible_among`; never shown as they are)."""
+    found, frontier = {post_id}, {post_id}
+    for _ in range(2):
+        rows = await session.execute(
+            select(Post.reblog_of_id, Post.quote_of_id).where(Post.id.in_(frontier))
+        )
+        frontier = {i for row in rows for i in row if i is not None} - found
+        found |= frontier
+    return found
+
+
+async def visible_among(
+    session: AsyncSession, viewers: set[int | None], post_ids: set[int]
+) -> dict[int | None, frozenset[int]]:
+    """For each viewer, which of `post_ids` they may see (`plain_visible_to`): one query for
+    the signed-in viewers together, one for nobody in particular. What a post rendered once
+    for many readers (a live event) embeds is checked with it, per reader."""
+    out: dict[int | None, frozenset[int]] = {v: frozenset() for v in viewers}
+    if not post_ids or not viewers:
+        return out
+    signed_in = [v for v in viewers if v is not None]
+    if signed_in:
+        reader = aliased(Account)  # not correlated with the rule's own look-ups of accounts
+        rows = await session.execute(
+            select(reader.id, Post.id).where(
+                reader.id.in_(signed_in),
+                Post.id.in_(post_ids),
+                plain_visible_to(reader.id, Post),
+            )
+        )
+        seen: dict[int, set[int]] = {}
+        for viewer, post_id in rows:
+            seen.setdefault(viewer, set()).add(post_id)
+        out.update({v: frozenset(ids) for v, ids in seen.items()})
+    if None in viewers:
+        anyone = select(Post.id).where(Post.id.in_(post_ids), plain_visible_to(None, Post))
+        out[None] = frozenset(await session.scalars(anyone))
+    return out
+
+
 async def _attach_polls(
     session: AsyncSession,
     viewer_id: int | None,
@@ -127,7 +176,7 @@ def _linked(posts: dict[int, Post], found: dict[int, Row[Any]]) -> dict[int, Pos
     frontier = list(posts.values())
     for _ in range(2):
         wanted = _links(frontier) - set(linked)
-        level = [found[i][0] for i in wanted if i in found and found[i].linkable]
+        level = [found[i][0] for i in wanted if i in found and found[i].visible]
         linked.update({p.id: p for p in level})
         frontier = level
     return linked
@@ -172,7 +221,7 @@ def _posts_statement(signed_in: bool) -> Select[Any]:
         select(
             Post,
             author,
-            plain_visible_to(viewer, Post).label("linkable"),
+            plain_visible_to(viewer, Post).label("visible"),
             _mentions_column(),
             _tags_column(),
             _media_column(),
