@@ -150,6 +150,31 @@ async def test_parallel_edits_never_attach_more_than_the_media_limit(
     assert len(shown["media_attachments"]) == cap
 
 
+async def test_parallel_edits_never_give_a_post_both_a_poll_and_media(
+    db, client, make_person, racer
+):
+    alice = await make_person("alice")
+    editors = 10
+    media = [(await uploaded(client, alice, png_bytes()))["id"] for _ in range(editors // 2)]
+    r = await client.post("/api/v1/statuses", headers=alice.headers, data={"status": "either"})
+    post_id = r.json()["id"]
+
+    async def edit(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        body: dict[str, Any] = {"status": f"edit {i}"}
+        if i % 2:
+            body["media_ids[]"] = [media[i // 2]]
+        else:
+            body.update({"poll[options][]": ["yes", f"no {i}"], "poll[expires_in]": "3600"})
+        return await c.put(f"/api/v1/statuses/{post_id}", headers=alice.headers, data=body)
+
+    won, lost = split(await race(racer, editors, edit), 200)
+    assert won and errors(lost) <= {
+        "Validation failed: A post cannot have both a poll and media attachments"
+    }
+    shown = (await client.get(f"/api/v1/statuses/{post_id}", headers=alice.headers)).json()
+    assert not (shown["poll"] and shown["media_attachments"]), shown
+
+
 async def test_every_limit_has_a_race_test_and_no_service_counts_on_its_own() -> None:
     """A new limit must be a `social.limits.Limit` (so it locks its owner before counting)
     with a race test above; a function anywhere else that counts rows and then refuses is the
