@@ -12,6 +12,7 @@ from agora.auth.credentials import hash_password
 from agora.config import get_settings
 from agora.db.models import Account, User, utcnow
 from agora.social.errors import Invalid, NotFound
+from agora.social.limits import unique_or_invalid
 from agora.social.text import MentionTarget, render_html
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
@@ -19,6 +20,9 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RESERVED = {"admin", "root", "api", "oauth", "well-known", "about", "settings", "web"}
 MAX_FIELDS = 4
 MAX_EMAIL = 320  # RFC 5321's limit, and the column's
+USERNAME_TAKEN = "Username has already been taken"
+EMAIL_TAKEN = "Email has already been taken"
+TAKEN = {"username_lower": USERNAME_TAKEN, "email": EMAIL_TAKEN}  # unique key -> message
 
 
 def profile_url(username: str) -> str:
@@ -41,12 +45,13 @@ async def create_account(
     """Create an account (and its sign-in credentials when `password` is given).
 
     Does not commit. Raises Invalid for a bad or taken username, a bad or taken e-mail, or a
-    password shorter than 8 characters."""
+    password shorter than 8 characters; also when a concurrent sign-up takes the username or
+    the e-mail first (the unique keys decide, `limits.unique_or_invalid`)."""
     _validate_signup(username, email, password)
     if await session.scalar(select(Account.id).where(Account.username_lower == username.lower())):
-        raise Invalid("Username has already been taken")
+        raise Invalid(USERNAME_TAKEN)
     if email and await session.scalar(select(User.account_id).where(User.email == email.lower())):
-        raise Invalid("Email has already been taken")
+        raise Invalid(EMAIL_TAKEN)
     now = utcnow()
     account = Account(
         username=username,
@@ -63,20 +68,21 @@ async def create_account(
         following_count=0,
         statuses_count=0,
     )
-    session.add(account)
-    await session.flush()
-    if password is not None and email is not None:
-        session.add(
-            User(
-                account_id=account.id,
-                email=email.lower(),
-                password_hash=hash_password(password),
-                approved=approved,
-                is_admin=is_admin,
-                locale=locale,
-                created_at=now,
+    async with unique_or_invalid(session, TAKEN):  # a concurrent sign-up took the name
+        session.add(account)
+        await session.flush()
+        if password is not None and email is not None:
+            session.add(
+                User(
+                    account_id=account.id,
+                    email=email.lower(),
+                    password_hash=hash_password(password),
+                    approved=approved,
+                    is_admin=is_admin,
+                    locale=locale,
+                    created_at=now,
+                )
             )
-        )
     return account
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,11 +13,10 @@ from agora.db.upsert import insert_ignore
 from agora.ids import new_id
 from agora.jobs.queue import enqueue
 from agora.social.errors import Invalid
+from agora.social.limits import PINS, enforce
 from agora.social.posts import get_visible_post
 from agora.social.streams import announce_deletion
 from agora.social.visibility import Visibility
-
-MAX_PINS = 5
 
 
 async def _original(session: AsyncSession, viewer_id: int, post_id: int) -> Post:
@@ -167,18 +166,15 @@ async def set_bookmark(session: AsyncSession, actor: Account, post_id: int, on: 
 
 
 async def set_pin(session: AsyncSession, actor: Account, post_id: int, on: bool) -> Post:
-    """Pin or unpin one's own post on one's profile (at most five). Commits."""
+    """Pin or unpin one's own post on one's profile (at most `limits.PINS`, also when
+    requests race). Commits."""
     post = await get_visible_post(session, actor.id, post_id)
     if post.account_id != actor.id or post.reblog_of_id is not None:
         raise Invalid("Validation failed: You can only pin your own posts")
     if on and post.visibility == Visibility.DIRECT:
         raise Invalid("Validation failed: Direct posts cannot be pinned")
     if on:
-        count = await session.scalar(
-            select(func.count()).select_from(Pin).where(Pin.account_id == actor.id)
-        )
-        if (count or 0) >= MAX_PINS:
-            raise Invalid(f"Validation failed: You can pin at most {MAX_PINS} posts")
+        await enforce(session, PINS, actor.id)
     await _set_mark(session, Pin, actor.id, post.id, on)
     return post
 

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from agora.config import get_settings
 from agora.db.models import Account, Follow, ListMember, Post, UserList, utcnow
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
 from agora.social.accounts import get_account
 from agora.social.errors import Invalid, NotFound
+from agora.social.limits import LISTS, enforce
 from agora.social.paging import Page, apply_page, finish
 from agora.social.visibility import Viewer, Visibility
 
@@ -55,8 +55,7 @@ async def create_list(
     replies_policy: str | None = None,
     exclusive: bool = False,
 ) -> UserList:
-    """A new list (at most `max_lists` per account). Commits."""
-    cap = get_settings().max_lists
+    """A new list (at most `limits.LISTS` per account, also when requests race). Commits."""
     row = UserList(
         id=new_id(),
         account_id=owner.id,
@@ -65,11 +64,7 @@ async def create_list(
         exclusive=bool(exclusive),
         created_at=utcnow(),
     )
-    count = await session.scalar(
-        select(func.count()).select_from(UserList).where(UserList.account_id == owner.id)
-    )
-    if (count or 0) >= cap:
-        raise Invalid(f"Validation failed: You cannot create more than {cap} lists")
+    await enforce(session, LISTS, owner.id)
     session.add(row)
     await session.commit()
     return row

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.data import consent
+from agora.db.locks import lock_account
 from agora.db.models import (
     Account,
     HomeFeedEntry,
@@ -252,7 +253,10 @@ async def _count_new_post(
 
 
 async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft: Draft) -> Post:
-    """Edit the text, content warning, sensitivity or language of one's own post. Commits."""
+    """Edit the text, content warning, sensitivity or language of one's own post. Commits.
+    Edits of one author run one after the other (`lock_account`), so the checks on the post's
+    current media and poll (at most four attachments, not both) hold when edits race."""
+    await lock_account(session, editor.id)
     post = await _own_post(session, editor.id, post_id)
     draft.visibility = Visibility(post.visibility).api_name
     current_media = await media.attached_media_ids(session, post.id)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.db.locks import lock_account
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
@@ -338,6 +339,7 @@ async def mute(
     if duration > MAX_MUTE_SECONDS:
         raise Invalid("Validation failed: duration is too long (use 0 to mute indefinitely)")
     expires: datetime | None = utcnow() + timedelta(seconds=duration) if duration else None
+    await lock_account(session, actor.id)  # one mute per target, also when requests race
     existing = await session.scalar(
         select(Mute).where(Mute.account_id == actor.id, Mute.target_account_id == target.id)
     )

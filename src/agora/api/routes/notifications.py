@@ -14,6 +14,7 @@ from agora.api.errors import ApiError
 from agora.api.json import JSON
 from agora.api.links import paged
 from agora.api.params import read_params
+from agora.db.locks import lock_account
 from agora.db.models import Account, Marker, utcnow
 from agora.ids import parse_id
 from agora.social import notifications as service
@@ -100,6 +101,7 @@ async def set_markers(
 ) -> JSON:
     params = await read_params(request)
     out = {}
+    await lock_account(session, me.id)  # one marker per timeline, versions counted exactly
     for timeline in TIMELINES:
         given = params.get(timeline)
         if not isinstance(given, dict) or parse_id(given.get("last_read_id")) is None:
