@@ -290,6 +290,30 @@ async def test_parallel_markers_make_one_marker_per_timeline(db, make_person, ra
     assert marker is not None and marker.version == RACERS
 
 
+async def test_parallel_consent_changes_of_different_categories_all_stay(db, make_person, racer):
+    """Each request turns one category on: none of the read-modify-writes of the account's
+    choices may lose another's, and the stored state equals the log's replay."""
+    from agora.data import consent
+
+    alice = await make_person("alice")
+    categories = list(consent.Category)
+
+    async def allow(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        body = {categories[i % len(categories)].value: True}
+        return await c.patch("/api/v1/agora/data_reuse", headers=alice.headers, json=body)
+
+    responses = await race(racer, RACERS, allow)
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    async with db.session() as session:
+        account = await session.get(Account, alice.id)
+        assert account is not None
+        log = await consent.account_log(session, alice.id)
+    assert set(account.data_reuse) == {c.value for c in categories}
+    assert len(log) == len(categories)  # each category changed once; repeats log nothing
+    replayed = consent.replay(log, max(e.id for e in log)).intents[alice.id]
+    assert {c: v["allow"] for c, v in account.data_reuse.items()} == replayed
+
+
 async def test_parallel_posts_with_one_idempotency_key_make_one_post(db, make_person, racer):
     alice = await make_person("alice")
     headers = {**alice.headers, "Idempotency-Key": "once"}

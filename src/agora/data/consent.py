@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.db.locks import lock_account
 from agora.db.models import Account, ConsentEvent, Post, utcnow
 from agora.social.errors import Invalid
 
@@ -116,8 +117,13 @@ def effective(account: Account) -> dict[str, bool]:
 async def set_intents(
     session: AsyncSession, account: Account, changes: Mapping[Category, bool | None]
 ) -> Account:
-    """Record the person's choices (None = back to unset) and log each real change. Commits."""
+    """Record the person's choices (None = back to unset) and log each real change. Commits.
+
+    The account is locked and re-read first, so concurrent changes of different categories
+    all stay (the stored state always equals `replay` of the log)."""
     now = utcnow()
+    await lock_account(session, account.id)
+    await session.refresh(account, ["data_reuse"])
     current = dict(account.data_reuse or {})
     for category, allow in changes.items():
         if intent(account, category) == allow:
