@@ -82,7 +82,7 @@ async def _people(
 async def _hashtags(
     session: AsyncSession, viewer_id: int | None, q: str, limit: int, offset: int
 ) -> list[TagView]:
-    found = await search.search_hashtags(session, q, limit=limit, offset=offset)
+    found = await search.search_hashtags(session, viewer_id, q, limit=limit, offset=offset)
     return await tags.describe_tags(session, viewer_id, found)
 
 
