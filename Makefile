@@ -20,7 +20,8 @@ setup-test: $(BIN)/python vendor browser
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install -q -e '.[test]'
 
 # The web app's front-end libraries, pinned in package.json / package-lock.json, from the npm
-# registry into a git-ignored directory served under /static/vendor/ (no build step).
+# registry into a git-ignored directory served under /static/vendor/ (no build step). npm ci
+# also installs the devDependencies a real-client test runs (megalodon, a Node 22 binary).
 VENDOR := src/agora/web/static/vendor
 vendor: $(VENDOR)/htmx.min.js
 

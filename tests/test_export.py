@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from agora.auth import oauth
 from agora.data import consent
 from agora.data.consent import Category
-from agora.data.export import export_dataset
+from agora.data.export import export_dataset, read_salt, record_id
 from agora.db.models import Account, ConsentEvent, Post, User, utcnow
 from agora.social.accounts import create_account
 from agora.social.bootstrap import ensure_assistant
@@ -98,12 +98,20 @@ def _exported(out: Path) -> list[dict]:
     ]
 
 
+async def _posts_by_record(db, post_ids: set[int]) -> dict[str, int]:
+    """The genai-text record id of each post (the instance's own mapping)."""
+    async with db.session() as session:
+        salt = await read_salt(session)
+    return {record_id(salt, Category.GENAI_TEXT, p): p for p in post_ids}
+
+
 async def test_audit_withdrawal_and_files(db, tmp_path):
     await _population(db)
     first = await export_dataset(db, "genai-text", tmp_path / "one", shard_rows=7)
     rows = _exported(tmp_path / "one")
-    ids = {int(r["id"]) for r in rows}
-    assert ids == await _expected(db, int(first["consent_log_position"]))
+    expected = await _posts_by_record(db, await _expected(db, int(first["consent_log_position"])))
+    assert {r["id"] for r in rows} == set(expected)
+    ids = {expected[r["id"]] for r in rows}
     assert first["counts"]["posts"] == len(rows) > 0
     assert len(first["shards"]) == -(-len(rows) // 7)
     for shard in first["shards"]:
@@ -112,17 +120,19 @@ async def test_audit_withdrawal_and_files(db, tmp_path):
 
     # people change their minds, a post is deleted; the next export and its withdrawal list follow
     async with db.session(write=True) as session:
-        first_post = await session.get(Post, int(rows[0]["id"]))
+        first_post = await session.get(Post, expected[rows[0]["id"]])
         leaving = await session.get(Account, first_post.account_id)
         await consent.set_intents(session, leaving, {Category.GENAI_TEXT: False})
-        gone = await session.get(Post, int(rows[-1]["id"]))
+        gone = await session.get(Post, expected[rows[-1]["id"]])
         gone_author = await session.get(Account, gone.account_id)
         await delete_post(session, gone_author, gone.id)
     second = await export_dataset(db, "genai-text", tmp_path / "two")
-    ids2 = {int(r["id"]) for r in _exported(tmp_path / "two")}
-    assert ids2 == await _expected(db, int(second["consent_log_position"]))
+    expected2 = await _posts_by_record(db, await _expected(db, int(second["consent_log_position"])))
+    assert {r["id"] for r in _exported(tmp_path / "two")} == set(expected2)
+    ids2 = set(expected2.values())
     withdrawn = json.loads((tmp_path / "two" / "withdrawals.json").read_text())
-    assert {int(i) for i in withdrawn["ids"]} == ids - ids2
+    records = {p: r for r, p in (await _posts_by_record(db, ids)).items()}
+    assert set(withdrawn["ids"]) == {records[p] for p in ids - ids2}
     assert gone.id in ids - ids2 and second["counts"]["withdrawn"] == len(ids - ids2)
     assert second["withdrawals"]["previous_export_id"] == first["export_id"]
 
@@ -220,6 +230,7 @@ async def test_where_my_data_went_and_lab_access(db, client, make_person, tmp_pa
             "snapshot_at": first["snapshot_at"],
             "posts": 3,
             "withdrawn_since": 3,
+            "author": _exported(tmp_path / "one")[0]["author"],
         }
     ]
     assert second["counts"]["withdrawn"] == 3
@@ -265,3 +276,117 @@ async def test_where_my_data_went_and_lab_access(db, client, make_person, tmp_pa
         403,
         422,
     )
+
+
+def _public_text(out: Path) -> str:
+    """Everything an export publishes, as text (JSON Lines shards, manifest, card, withdrawals)."""
+    files = [out / "manifest.json", out / "README.md", out / "withdrawals.json"]
+    files += sorted((out / "data").glob("*"))
+    return "\n".join(f.read_text() for f in files)
+
+
+def _jsonl(out: Path) -> list[dict]:
+    return [json.loads(line) for f in sorted((out / "data").glob("*")) for line in f.open()]
+
+
+async def test_records_carry_pseudonymous_ids_nothing_to_look_a_post_up(
+    db, client, make_person, tmp_path
+):
+    alice = await make_person("alice")
+    await make_person("bob")
+    choices = {"syntheticContentGeneration": True, "bulkDataset": True}
+    await client.patch("/api/v1/agora/data_reuse", json=choices, headers=alice.headers)
+
+    async def post(**body) -> str:
+        r = await client.post("/api/v1/statuses", json=body, headers=alice.headers)
+        assert r.status_code == 200, r.text
+        return r.json()["id"]
+
+    parent = await post(status="the parent")
+    reply = await post(status="a reply", in_reply_to_id=parent)
+    quote = await post(status="a quote", quoted_status_id=parent)
+    linked = await post(status=f"see http://testserver/@bob/{parent} and http://testserver/@bob")
+    real = {parent, reply, quote, linked}
+
+    await export_dataset(db, "genai-text", tmp_path / "text", fmt="jsonl")
+    await export_dataset(db, "research", tmp_path / "research", fmt="jsonl")
+    text_rows = {r["text"]: r for r in _jsonl(tmp_path / "text")}
+    research_rows = {r["text"]: r for r in _jsonl(tmp_path / "research")}
+    assert len(text_rows) == len(research_rows) == 4
+
+    # no real post id anywhere in what is published, and no record id is a post's address
+    for out in ("text", "research"):
+        published = _public_text(tmp_path / out)
+        assert not [i for i in real if i in published]
+        assert "bob" not in published  # a link to a profile or post is not kept
+    for row in text_rows.values():
+        assert row["id"] not in real
+        assert (await client.get(f"/api/v1/statuses/{row['id']}")).status_code == 404
+        # times to the day only: no timestamp precise enough to rebuild a post id
+        assert set(row) >= {"created_date", "consent_date"} and "created_at" not in row
+        assert len(row["created_date"]) == 10 and len(row["consent_date"]) == 10
+
+    # reply and quote links point at the parent's record id
+    assert text_rows["a reply"]["in_reply_to_id"] == text_rows["the parent"]["id"]
+    assert text_rows["a quote"]["quote_of_id"] == text_rows["the parent"]["id"]
+    assert text_rows["see [link] and [link]"]  # the links are gone, the rest of the text stays
+
+    # per purpose: nothing links records (or authors) of one purpose to another
+    for text, row in text_rows.items():
+        assert row["id"] != research_rows[text]["id"]
+        assert row["author"] != research_rows[text]["author"]
+
+    # stable within a purpose: a second export names the same records the same way
+    await export_dataset(db, "genai-text", tmp_path / "again", fmt="jsonl")
+    again = {r["text"]: r["id"] for r in _jsonl(tmp_path / "again")}
+    assert again == {text: row["id"] for text, row in text_rows.items()}
+
+
+async def test_person_learns_which_posts_an_export_included(db, client, make_person, tmp_path):
+    alice = await make_person("alice")
+    bob = await make_person("bob")
+    for person in (alice, bob):
+        await client.patch(
+            "/api/v1/agora/data_reuse", json={"bulkDataset": True}, headers=person.headers
+        )
+    mine = []
+    for n in range(3):
+        r = await client.post(
+            "/api/v1/statuses", json={"status": f"research me {n}"}, headers=alice.headers
+        )
+        mine.append(r.json()["id"])
+    await client.post("/api/v1/statuses", json={"status": "bob's"}, headers=bob.headers)
+    first = await export_dataset(db, "research", tmp_path / "one", fmt="jsonl")
+    records = {r["text"]: r["id"] for r in _jsonl(tmp_path / "one")}
+    # alice withdraws one post by deleting it; the next export's withdrawal list names its record
+    await client.delete(f"/api/v1/statuses/{mine[0]}", headers=alice.headers)
+    await export_dataset(db, "research", tmp_path / "two", fmt="jsonl")
+    withdrawals = json.loads((tmp_path / "two" / "withdrawals.json").read_text())
+    assert withdrawals["ids"] == [records["research me 0"]]
+
+    url = f"/api/v1/agora/data_reuse/exports/{first['export_id']}/posts"
+    got = await client.get(url, headers=alice.headers)
+    assert got.status_code == 200
+    assert got.json() == [
+        {"id": mine[n], "record_id": records[f"research me {n}"], "withdrawn_since": n == 0}
+        for n in (2, 1, 0)
+    ]
+    page = await client.get(url, params={"limit": 1}, headers=alice.headers)
+    assert [p["id"] for p in page.json()] == [mine[2]] and 'rel="next"' in page.headers["link"]
+    listed = (await client.get("/api/v1/agora/data_reuse/exports", headers=alice.headers)).json()
+    assert listed[-1]["author"] == _jsonl(tmp_path / "one")[0]["author"]
+    # nobody else learns alice's records; unknown exports and bad ids are 4xx
+    assert (await client.get(url, headers=bob.headers)).json() == [
+        {"id": b, "record_id": records["bob's"], "withdrawn_since": False}
+        for b in [i for i in (await _ids_of(client, bob))]
+    ]
+    assert (await client.get(url)).status_code == 401
+    missing = "/api/v1/agora/data_reuse/exports/123/posts"
+    assert (await client.get(missing, headers=alice.headers)).status_code == 404
+    bad = "/api/v1/agora/data_reuse/exports/nope/posts"
+    assert (await client.get(bad, headers=alice.headers)).status_code == 404
+
+
+async def _ids_of(client, person) -> list[str]:
+    r = await client.get(f"/api/v1/accounts/{person.id}/statuses")
+    return [s["id"] for s in r.json()]

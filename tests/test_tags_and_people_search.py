@@ -221,3 +221,52 @@ async def test_silenced_accounts_are_listed_only_to_followers(client, make_perso
     assert (await search(troll, "troll"))[0] == ["troll"]
     r = await client.get("/api/v2/search", params={"q": "troll"})
     assert r.json()["accounts"] == []
+
+
+async def test_privately_used_hashtags_are_found_only_by_who_may_see_them(
+    client, make_person, run_jobs
+):
+    alice, carol = await make_person("alice"), await make_person("carol")
+    follower, stranger = await make_person("follower"), await make_person("stranger")
+    await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=follower.headers)
+    await _post(client, alice, "plans #SecretPlan", visibility="private")
+    await _post(client, alice, "@carol psst #whisper", visibility="direct")
+    await _post(client, alice, "out loud #whisperloud")  # public: anyone finds it
+    await run_jobs()
+
+    async def found(person, q):
+        headers = person.headers if person else {}
+        r = await client.get("/api/v2/search", headers=headers, params={"q": q})
+        assert r.status_code == 200, r.text
+        return {t["name"] for t in r.json()["hashtags"]}
+
+    for q in ("#secret", "secretplan"):
+        assert await found(None, q) == set()  # signed out
+        assert await found(stranger, q) == set()
+        assert await found(follower, q) == {"secretplan"}
+        assert await found(alice, q) == {"secretplan"}
+    assert await found(None, "#whisper") == {"whisperloud"}
+    assert await found(follower, "#whisper") == {"whisperloud"}
+    assert await found(carol, "#whisper") == {"whisper", "whisperloud"}
+    # the web's search asks the same rule
+    page = await client.get("/search", params={"q": "#secret"})
+    assert page.status_code == 200 and "secretplan" not in page.text.lower()
+
+    # the Tag entity of a privately used tag says nothing more than one never used
+    never = (await client.get("/api/v1/tags/nevereverused")).json()
+    for person in (None, stranger):
+        got = await client.get("/api/v1/tags/secretplan", headers=person.headers if person else {})
+        assert got.status_code == 200
+        shown = {k: v for k, v in got.json().items() if k not in ("name", "url", "following")}
+        assert shown == {k: v for k, v in never.items() if k not in ("name", "url")}
+        assert "id" not in got.json()
+    assert (await client.get("/api/v1/tags/secretplan", headers=follower.headers)).json()["id"]
+    # history counts only public use
+    for name in ("secretplan", "whisper"):
+        history = (await client.get(f"/api/v1/tags/{name}", headers=alice.headers)).json()
+        assert {h["uses"] for h in history["history"]} == {"0"}
+
+    # following a tag makes it findable by the follower, not by everyone
+    await client.post("/api/v1/tags/ghosttag/follow", headers=stranger.headers)
+    assert await found(stranger, "#ghost") == {"ghosttag"}
+    assert await found(None, "#ghost") == set() and await found(carol, "#ghost") == set()

@@ -36,6 +36,7 @@ from agora.api.routes import (
     timelines,
 )
 from agora.api.routes import media as media_routes
+from agora.api.signal_hook import SignalsHook
 from agora.api.stream_hub import start_hub, stop_hub
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    app.add_middleware(SignalsHook)  # innermost: AI-use signals of what each response holds
     app.add_middleware(  # inside CORS, so that browsers can read its 413s
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

@@ -2,6 +2,10 @@
 
 Keys Mastodon leaves out are left out here too (toot crashes on unexpected ones such as
 `scheduled_at` in a plain status); ids are strings; images are never null.
+
+Every Account and Status entity built is disclosed to the response's AI-use signals
+(`signals.disclose`; a no-op outside a request), so whatever door returns it, the response
+carries the most restrictive signal of what it holds.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 from agora.config import get_settings
 from agora.data import consent
+from agora.data.signals import disclose
 from agora.db.models import Account, Notification, PostEdit, Report, User, UserList
 from agora.social.hydrate import PostView
 from agora.social.media_files import MediaInfo, media_urls
@@ -34,6 +39,7 @@ def account_json(
     """The Account entity (with `source` for the owner's own credentials, where
     `follow_requests` is the number of requests waiting for an answer and `role` says whether
     they are an `admin`). A silenced account is marked `limited`, as on Mastodon."""
+    disclose(account)
     base = get_settings().base_url
     url = f"{base}/@{account.username}"
     data: dict[str, Any] = {
@@ -112,6 +118,7 @@ def status_json(
     """The Status entity for a hydrated post (a boost nests its original in `reblog`).
     `accounts` memoises Account entities across the statuses of one response."""
     post = view.post
+    disclose(view.account, post if post.reblog_of_id is None else None)
     base = get_settings().base_url
     own = viewer_id is not None and viewer_id == post.account_id
     data: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """The files that travel with a dataset: `manifest.json` (what it is and how to verify it),
-`README.md` (a Hugging Face dataset card) and `withdrawals.json` (ids from earlier exports of
-the same purpose that must no longer be used)."""
+`README.md` (a Hugging Face dataset card) and `withdrawals.json` (record ids from earlier exports
+of the same purpose that must no longer be used). None of them holds a real post or account id
+(see export.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from agora import __version__
 from agora.config import Settings
 from agora.data.shards import SCHEMA, Shard
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: pseudonymous record ids, days instead of times
 
 
 @dataclass
@@ -33,7 +34,7 @@ class ExportFacts:
     skipped_duplicates: int
     languages: list[str]
     shards: list[Shard]
-    withdrawn: list[int]
+    withdrawn: list[str]  # record ids
     previous_export_id: int | None
 
 
@@ -76,7 +77,7 @@ def write_files(directory: Path, facts: ExportFacts, settings: Settings) -> dict
     withdrawals = {
         "purpose": facts.purpose,
         "export_id": str(facts.export_id),
-        "ids": [str(i) for i in facts.withdrawn],
+        "ids": facts.withdrawn,
     }
     (directory / "withdrawals.json").write_bytes(orjson.dumps(withdrawals))
     (directory / "README.md").write_text(card(facts, settings), encoding="utf-8")
@@ -133,15 +134,31 @@ position above, and the instance can prove every record was allowed at that poin
 Only public, undeleted posts by accounts in good standing, never AI-generated posts. Replies
 keep only their own author's text; mentions of people who did not consent read `@[user]`;
 e-mail addresses and phone numbers are replaced by `[email]` and `[phone]`; exact duplicates
-are dropped. Authors are pseudonymous ids, stable across exports of this purpose and
-different for other purposes. `in_reply_to_id` / `quote_of_id` are set only when the parent is
-also in this dataset.
+are dropped. Links to pages of this instance read `[link]`. `in_reply_to_id` / `quote_of_id`
+are set only when the parent is also in this dataset.
+
+## What can and cannot be linked back
+
+- **Record ids** (`id`, `in_reply_to_id`, `quote_of_id`, withdrawal lists) and **authors** are
+  pseudonymous: keyed hashes with a secret only this instance keeps. They are stable across
+  `{facts.purpose}` exports (so withdrawals can name records), and unrelated to the ids of
+  exports for any other purpose, so records of two purposes cannot be joined by id. No
+  record id is a post id: it cannot be looked up on the instance or its API.
+- **Times** are given to the day (`created_date`, `consent_date`), never to the millisecond
+  (a post id holds its creation time, so a precise time would point at the post).
+- **The text itself is public**: it was a public post, and anyone can search the instance
+  or the web for a record's words and find the post and its author. Pseudonyms stop
+  look-up by id and linking across purposes; they do not make public text anonymous.
+  Mentions of people who consented are kept as `@username`.
+- **The instance** can map a record back to its post, and shows each author which of their
+  posts an export included (record ids included), so they can check and withdraw.
 
 ## Withdrawals
 
-`withdrawals.json` lists ids from earlier `{facts.purpose}` exports of this instance that are no
-longer allowed (the author withdrew, deleted the post or opted it out). Users of an earlier
-export must delete those records. Check shard integrity against `manifest.json` (sha256).
+`withdrawals.json` lists the record ids from earlier `{facts.purpose}` exports of this
+instance that are no longer allowed (the author withdrew, deleted the post or opted it out).
+Users of an earlier export must delete those records. Check shard integrity against
+`manifest.json` (sha256).
 """
 
 

@@ -6,6 +6,15 @@ purpose for that author and that post (`consent.allowed_sql`). Posts stream from
 transaction (a consistent snapshot on both databases) in keyset-paged batches into shards,
 so memory stays bounded whatever the size. The run is then recorded: which accounts and posts
 it included (for "where my data went" and later withdrawal lists).
+
+What is published never carries anything that looks a post or a person up on this instance:
+records, their reply and quote links and the withdrawal lists name posts by a pseudonymous
+record id, and authors by a pseudonymous author id, both HMAC-SHA256 with a salt only the
+instance keeps (`instance_secrets`), keyed by purpose (stable across exports of a purpose, so
+withdrawal lists work; unrelated between purposes, so records of two purposes cannot be
+joined). Times are given to the day (a post id holds its creation time to the millisecond).
+Links to this instance's pages are taken out of the text (`scrub`). Only the instance maps a
+record id back to a post: for the post's author ("where my data went", `transparency.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from sqlalchemy import Row, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,6 +79,7 @@ class _Run:
     duplicates: int = 0
     pseudonyms: dict[int, str] = field(default_factory=dict)
     license: str = field(default_factory=lambda: get_settings().dataset_license)
+    local_host: str = field(default_factory=lambda: urlparse(get_settings().base_url).netloc)
 
     @cached_property
     def usernames(self) -> set[str]:
@@ -112,6 +123,7 @@ async def export_dataset(
     shards = writer.close()
     export_id = new_id()
     withdrawn, previous = await _record_run(db, export_id, purpose, snapshot_at, position, run, out)
+    withdrawn_records = [record_id(salt, category, post_id) for post_id in withdrawn]
     facts = ExportFacts(
         export_id=export_id,
         purpose=purpose,
@@ -124,7 +136,7 @@ async def export_dataset(
         skipped_duplicates=run.duplicates,
         languages=[lang for lang, _ in run.languages.most_common()],
         shards=shards,
-        withdrawn=withdrawn,
+        withdrawn=withdrawn_records,
         previous_export_id=previous,
     )
     data = write_files(out, facts, get_settings())
@@ -143,7 +155,7 @@ async def _snapshot(session: AsyncSession) -> None:
 
 
 async def _salt(db: Database) -> bytes:
-    """The instance's secret salt for pseudonymous author ids (made on first use)."""
+    """The instance's secret salt for pseudonymous ids (made on first use)."""
     async with db.transaction() as session:
         await session.execute(
             insert_ignore(session, InstanceSecret).values(
@@ -154,6 +166,29 @@ async def _salt(db: Database) -> bytes:
             select(InstanceSecret.value).where(InstanceSecret.name == SALT_NAME)
         )
     return bytes.fromhex(value or "")
+
+
+async def read_salt(session: AsyncSession) -> bytes | None:
+    """The salt of pseudonymous ids, None before the first export made it."""
+    value = await session.scalar(
+        select(InstanceSecret.value).where(InstanceSecret.name == SALT_NAME)
+    )
+    return None if value is None else bytes.fromhex(value)
+
+
+def _digest(salt: bytes, message: str) -> str:
+    return hmac.new(salt, message.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def author_pseudonym(salt: bytes, category: Category, account_id: int) -> str:
+    """An author's pseudonymous id in the exports of `category`'s purpose."""
+    return _digest(salt, f"{category.value}:{account_id}")
+
+
+def record_id(salt: bytes, category: Category, post_id: int) -> str:
+    """A post's pseudonymous record id in the exports of `category`'s purpose (the id of its
+    record, of reply and quote links to it, and of withdrawal lists)."""
+    return _digest(salt, f"post:{category.value}:{post_id}")
 
 
 async def _consenting(
@@ -225,7 +260,7 @@ def _tags_column() -> Any:
 
 def _record(run: _Run, row: Row[Any]) -> dict[str, Any] | None:
     """One dataset record, or None for an exact duplicate of an earlier record."""
-    text = scrub(row.text, run.usernames)
+    text = scrub(row.text, run.usernames, run.local_host)
     digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
     if digest in run.seen_texts:
         run.duplicates += 1
@@ -235,9 +270,9 @@ def _record(run: _Run, row: Row[Any]) -> dict[str, Any] | None:
     run.per_account[row.account_id] += 1
     run.languages[row.language or "und"] += 1
     return {
-        "id": str(row.id),
+        "id": record_id(run.salt, run.category, row.id),
         "author": _pseudonym(run, row.account_id),
-        "created_at": row.created_at,
+        "created_date": row.created_at.date(),
         "language": row.language,
         "text": text,
         "in_reply_to_id": _parent(run, row.in_reply_to_id),
@@ -245,21 +280,28 @@ def _record(run: _Run, row: Row[Any]) -> dict[str, Any] | None:
         "hashtags": sorted(row.tags.split(",")) if row.tags else [],
         "license": run.license,
         "consent_category": run.category.value,
-        "consent_updated_at": run.consenting.get(row.account_id, ("", None))[1],
+        "consent_date": _day(run.consenting.get(row.account_id, ("", None))[1]),
     }
 
 
+def _day(iso_time: str | None) -> str | None:
+    """ "2026-11-25" from "2026-11-25T08:12:03.120Z" (a consent time to the millisecond is
+    public in the Account entity, and would name the author)."""
+    return iso_time[:10] if iso_time else None
+
+
 def _parent(run: _Run, post_id: int | None) -> str | None:
-    return str(post_id) if post_id is not None and post_id in run.included else None
+    """The record id of a reply's or quote's parent, when it is in the same dataset."""
+    if post_id is None or post_id not in run.included:
+        return None
+    return record_id(run.salt, run.category, post_id)
 
 
 def _pseudonym(run: _Run, account_id: int) -> str:
-    """A stable pseudonym per account and purpose: HMAC-SHA256 with the instance's salt."""
+    """A stable pseudonym per account and purpose (memoised for the run)."""
     found = run.pseudonyms.get(account_id)
     if found is None:
-        message = f"{run.category.value}:{account_id}".encode()
-        found = hmac.new(run.salt, message, hashlib.sha256).hexdigest()[:24]
-        run.pseudonyms[account_id] = found
+        found = run.pseudonyms[account_id] = author_pseudonym(run.salt, run.category, account_id)
     return found
 
 

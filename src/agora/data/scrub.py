@@ -1,16 +1,20 @@
 """Cleaning a post's text before it enters a dataset: mentions of people who did not consent
-become a placeholder; e-mail addresses and phone numbers are removed."""
+become a placeholder; e-mail addresses and phone numbers are removed; links to this
+instance's own pages (which name a post id or a username, and would look a post or a person
+up) become `[link]`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Container
+from urllib.parse import urlparse
 
-from agora.social.text import MENTION_RE
+from agora.social.text import MENTION_RE, URL_RE
 
 MENTION_PLACEHOLDER = "@[user]"
 EMAIL_PLACEHOLDER = "[email]"
 PHONE_PLACEHOLDER = "[phone]"
+LINK_PLACEHOLDER = "[link]"
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Digits in groups, optionally with a leading + and brackets: "+1 (415) 555-0100",
@@ -47,9 +51,25 @@ def _maybe_email(text: str) -> bool:
     return False
 
 
-def scrub(text: str, consenting_usernames: Container[str]) -> str:
-    """`text` with non-consenting (or remote) mentions, e-mail addresses and phone numbers
-    replaced. `consenting_usernames` holds lower-cased local usernames."""
+def _without_local_links(text: str, local_host: str) -> str:
+    host = local_host.lower()
+
+    def link(match: re.Match[str]) -> str:
+        try:
+            found = urlparse(match.group(0)).netloc.lower()
+        except ValueError:  # a malformed URL cannot be told apart: drop it
+            return LINK_PLACEHOLDER
+        return LINK_PLACEHOLDER if found == host else match.group(0)
+
+    return URL_RE.sub(link, text)
+
+
+def scrub(text: str, consenting_usernames: Container[str], local_host: str = "") -> str:
+    """`text` with non-consenting (or remote) mentions, e-mail addresses, phone numbers and
+    links to this instance (`local_host`, as in its base URL) replaced.
+    `consenting_usernames` holds lower-cased local usernames."""
+    if local_host and local_host.lower() in text.lower():
+        text = _without_local_links(text, local_host)
 
     def mention(match: re.Match[str]) -> str:
         if match.group(2) is None and match.group(1).lower() in consenting_usernames:

@@ -1,6 +1,8 @@
 """Writing dataset records into shards (Parquet with zstd, or JSON Lines) with bounded memory:
 records arrive in batches, each batch is written as it comes, and a shard is closed once it
-holds `shard_rows` records. Shards are named the Hugging Face way, `train-00000-of-00003`."""
+holds `shard_rows` records. Shards are named the Hugging Face way, `train-00000-of-00003`.
+
+The schema (`SCHEMA`) has no real id and no time finer than a day (see export.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
         pa.field("author", pa.string(), nullable=False),
-        pa.field("created_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("created_date", pa.date32(), nullable=False),
         pa.field("language", pa.string()),
         pa.field("text", pa.string(), nullable=False),
         pa.field("in_reply_to_id", pa.string()),
@@ -27,7 +29,7 @@ SCHEMA = pa.schema(
         pa.field("hashtags", pa.list_(pa.string()), nullable=False),
         pa.field("license", pa.string(), nullable=False),
         pa.field("consent_category", pa.string(), nullable=False),
-        pa.field("consent_updated_at", pa.string()),
+        pa.field("consent_date", pa.string()),
     ]
 )
 

@@ -7,6 +7,12 @@ take back what was delivered, as on Mastodon.
 
 Daily use counts public and unlisted posts (never followers-only or direct ones, so the
 numbers reveal nothing private); it is recorded by the `distribute_post` job too.
+
+Who may learn that a hashtag exists (`findable_by`, for search and the Tag entity): anyone,
+once a live post anyone may see carries it (public use); otherwise only someone who may see a
+post that carries it (through the visibility rule) or who follows it. A hashtag used only in
+followers-only or direct posts is, to everyone else, a name never used: no search result, no
+id, an empty history.
 """
 
 from __future__ import annotations
@@ -14,7 +20,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import BigInteger, Integer, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agora.db.models import (
@@ -30,7 +48,7 @@ from agora.db.upsert import insert_ignore, insert_ignore_one
 from agora.ids import id_to_ms, min_id_for_ms
 from agora.social.errors import NotFound
 from agora.social.paging import Page, apply_page, finish
-from agora.social.visibility import Visibility
+from agora.social.visibility import Visibility, plain_visible_to
 
 TAG_NAME = re.compile(r"^\w{1,100}$")
 DAY_MS = 86_400_000
@@ -62,14 +80,34 @@ def today() -> int:
     return int(utcnow().timestamp() * 1000) // DAY_MS
 
 
+def findable_by(viewer_id: int | None) -> ColumnElement[bool]:
+    """SQL condition on `Tag`: the viewer may learn it exists, because a post they may see
+    carries it (public use counts for everyone) or they follow it."""
+    seen = plain_visible_to(None)
+    if viewer_id is not None:
+        seen = or_(seen, plain_visible_to(viewer_id))
+    used = exists(
+        select(PostTag.post_id)
+        .join(Post, Post.id == PostTag.post_id)
+        .where(PostTag.tag_id == Tag.id, seen)
+    )
+    if viewer_id is None:
+        return used
+    followed = exists().where(FollowedTag.tag_id == Tag.id, FollowedTag.account_id == viewer_id)
+    return or_(used, followed)
+
+
 async def find_tag(session: AsyncSession, name: str) -> Tag | None:
     """The hashtag called `name` if it has ever been used or followed."""
     return await session.scalar(select(Tag).where(Tag.name == normalize(name)))
 
 
 async def describe(session: AsyncSession, viewer_id: int | None, name: str) -> TagView:
-    """The view of one hashtag (a name never used gets an empty history, as on Mastodon)."""
-    tag = await find_tag(session, name)
+    """The view of one hashtag (a name never used gets an empty history, as on Mastodon; so
+    does one the viewer may not learn of, see `findable_by`)."""
+    tag = await session.scalar(
+        select(Tag).where(Tag.name == normalize(name), findable_by(viewer_id))
+    )
     if tag is None:
         return TagView(normalize(name), None, _history({}), False if viewer_id else None)
     return (await describe_tags(session, viewer_id, [tag]))[0]

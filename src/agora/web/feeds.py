@@ -9,6 +9,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.data.signals import disclose_views
 from agora.social.hydrate import PostView, load_posts
 from agora.social.paging import Page
 from agora.social.timelines import Slice
@@ -27,9 +28,12 @@ def page_of(request: Request) -> Page:
 
 
 async def hydrate(session: AsyncSession, viewer_id: int | None, ids: list[int]) -> list[PostView]:
-    """PostViews of `ids` in order (those the viewer may not see are left out)."""
+    """PostViews of `ids` in order (those the viewer may not see are left out), disclosed to
+    the page's AI-use signals."""
     views = await load_posts(session, viewer_id, ids)
-    return [views[i] for i in ids if i in views]
+    shown = [views[i] for i in ids if i in views]
+    disclose_views(shown)
+    return shown
 
 
 async def feed_of(

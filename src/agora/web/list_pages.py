@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api.deps import SessionDep
+from agora.data.signals import disclose_accounts
 from agora.db.models import Account, UserList
 from agora.social import lists
 from agora.social.account_lists import followed_accounts
@@ -125,7 +126,7 @@ async def _membership(session: AsyncSession, owner_id: int, found: UserList) -> 
     followed = [a for _, a in await followed_accounts(session, owner_id, page)]
     on_list = set(member_ids)
     addable: list[Account] = [a for a in followed if a.id not in on_list]
-    members = await load_accounts(session, member_ids)
+    members = disclose_accounts(await load_accounts(session, member_ids))
     return {"members": members, "addable": addable, "follows_anyone": bool(followed)}
 
 

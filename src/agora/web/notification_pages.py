@@ -10,6 +10,7 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api.deps import SessionDep
+from agora.data.signals import disclose_accounts, disclose_views
 from agora.db.models import Account, Notification
 from agora.social.hydrate import PostView, load_accounts, load_posts
 from agora.social.notifications import get_notification, list_notifications
@@ -61,6 +62,8 @@ async def notification_views(
         view = views.get(note.post_id) if note.post_id is not None else None
         if note.from_account_id in accounts and (note.post_id is None or view is not None):
             shown.append(NotificationView(note, accounts[note.from_account_id], view))
+    disclose_accounts(n.account for n in shown)
+    disclose_views(n.view for n in shown if n.view is not None)
     return shown
 
 

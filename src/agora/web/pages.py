@@ -1,17 +1,16 @@
 """Profiles (`/@username`, with posts / replies / media tabs) and threads (`/@username/ID`),
 for signed-out visitors and crawlers as for signed-in people (who see what the visibility
-rule lets them see, and can follow, reply and act). Each carries its author's AI-use signals
-in HTTP headers and meta tags."""
+rule lets them see, and can follow, reply and act). Like every page, each carries the most
+restrictive AI-use signal of what it shows (the profile and every post on it) in HTTP headers
+and meta tags (`signals.disclose`, `api/signal_hook.py`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
 from agora.api.deps import SessionDep
-from agora.data.signals import account_signals, post_signals
+from agora.data.signals import disclose
 from agora.social.accounts import find_by_username
 from agora.social.errors import NotFound
 from agora.social.relationships import relationships
@@ -37,6 +36,7 @@ async def profile(
     account = await find_by_username(session, username)
     if account is None or tab not in TABS:
         raise NotFound()
+    disclose(account)
     viewer_id = viewer.account.id if viewer else None
     page = page_of(request)
     found = await account_statuses(session, viewer_id, account.id, page, TABS[tab])
@@ -49,10 +49,9 @@ async def profile(
         "account": account,
         "tab": tab,
         "relation": relation,
-        "signals": account_signals(account),
         "nav": "me" if viewer_id == account.id else None,
     }
-    return _with_signals(feed_response(request, "profile.html", context_, feed), context_)
+    return feed_response(request, "profile.html", context_, feed)
 
 
 @router.get("/@{username}/{post_id}", response_class=HTMLResponse)
@@ -78,16 +77,8 @@ async def thread(
         "after": [v for v in views if v.post.id in set(descendants)],
         "reply_mentions": list(dict.fromkeys(m for m in mentions if m != own)),
         "quote": request.query_params.get("quote") == "1",
-        "signals": await post_signals(session, focus.post),
     }
-    return _with_signals(render(request, "post.html", context_), context_)
-
-
-def _with_signals(response: Response, context_: dict[str, Any]) -> Response:
-    """The page's AI-use signals go into its HTTP headers too (the template puts them into
-    meta tags)."""
-    response.headers.update(context_["signals"].headers)
-    return response
+    return render(request, "post.html", context_)
 
 
 def not_found_page(request: Request) -> HTMLResponse:

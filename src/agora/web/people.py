@@ -9,6 +9,7 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api.deps import SessionDep
+from agora.data.signals import disclose_accounts
 from agora.db.models import Account
 from agora.social import relationships as rel
 from agora.social.account_lists import blocked_accounts, follow_requesters, muted_accounts
@@ -65,7 +66,8 @@ async def act(
 async def follow_requests(request: Request, session: SessionDep, me: Me) -> Response:
     """People waiting for the person to accept their follow."""
     waiting = await follow_requesters(session, me.account.id, Page(limit=LIST_SIZE))
-    return render(request, "follow_requests.html", {"waiting": [a for _, a in waiting]})
+    shown = disclose_accounts(a for _, a in waiting)
+    return render(request, "follow_requests.html", {"waiting": shown})
 
 
 @router.post("/web/follow_requests/{account_id}/{answer}")

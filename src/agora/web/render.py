@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agora.config import get_settings
+from agora.data.signals import response_signals
 from agora.web.present import TEMPLATE_GLOBALS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -34,13 +35,15 @@ def render(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> HTMLResponse:
     """Render a page with the instance settings, the signed-in viewer (if any) and its CSRF
-    token in scope, and strict security headers."""
+    token in scope, strict security headers, and the AI-use signals of what the page shows
+    (meta tags; the signal hook writes the same into the headers)."""
     state = request.state._state
     html = _env.get_template(template).render(
         request=request,
         settings=get_settings(),
         viewer=state.get("viewer"),
         csrf=state.get("csrf", ""),
+        signals=response_signals(),
         **context,
     )
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

@@ -13,6 +13,7 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api.deps import SessionDep
+from agora.data.signals import disclose_accounts
 from agora.db.models import Account
 from agora.social import search, tags
 from agora.social.hydrate import PostView, load_accounts
@@ -75,13 +76,13 @@ async def _people(
     session: AsyncSession, viewer_id: int | None, q: str, limit: int, offset: int
 ) -> list[Account]:
     ids = await search.search_accounts(session, viewer_id, q, limit=limit, offset=offset)
-    return await load_accounts(session, ids)
+    return disclose_accounts(await load_accounts(session, ids))
 
 
 async def _hashtags(
     session: AsyncSession, viewer_id: int | None, q: str, limit: int, offset: int
 ) -> list[TagView]:
-    found = await search.search_hashtags(session, q, limit=limit, offset=offset)
+    found = await search.search_hashtags(session, viewer_id, q, limit=limit, offset=offset)
     return await tags.describe_tags(session, viewer_id, found)
 
 

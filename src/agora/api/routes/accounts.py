@@ -18,7 +18,7 @@ from agora.api.params import Params, body, openapi_body
 from agora.auth import oauth
 from agora.auth.oauth import Credentials
 from agora.config import get_settings
-from agora.data.signals import account_signals
+from agora.data.signals import disclose
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute
 from agora.ids import parse_id
 from agora.social import accounts as accounts_service
@@ -150,7 +150,7 @@ async def relationships(
 @router.get("/accounts/{account_id}")
 async def get_one(session: SessionDep, account_id: str) -> JSON:
     account = await get_account(session, id_param(account_id))
-    return JSON(account_json(account), headers=account_signals(account).headers)
+    return JSON(account_json(account))
 
 
 def _flag(value: str | None) -> bool:
@@ -175,11 +175,10 @@ async def statuses(
         _flag(exclude_replies), _flag(exclude_reblogs), _flag(only_media), _flag(pinned), tagged
     )
     account = await get_account(session, id_param(account_id))
+    disclose(account)  # the profile's own signal, even for an empty page
     found = await account_statuses(session, viewer, account.id, page, f)
     items = await present.statuses(session, viewer, found.ids)
-    response = paged(request, items, found.next_max_id, found.prev_min_id)
-    response.headers.update(account_signals(account).headers)
-    return response
+    return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
 async def _pair_list(

@@ -1,23 +1,25 @@
 """Agora extension: a person's data-reuse choices and where their data went.
 
 `GET/PATCH /api/v1/agora/data_reuse`, `GET /api/v1/agora/data_reuse/log`,
-`GET /api/v1/agora/data_reuse/exports`.
+`GET /api/v1/agora/data_reuse/exports`, `GET /api/v1/agora/data_reuse/exports/:id/posts`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import ConfigDict
 
-from agora.api.deps import SessionDep, caller
+from agora.api.deps import SessionDep, caller, id_param, paging
 from agora.api.entities import iso
 from agora.api.json import JSON
+from agora.api.links import paged
 from agora.api.params import Params, body, openapi_body
 from agora.data import consent, transparency
 from agora.data.consent import Category
 from agora.db.models import Account
+from agora.social.paging import Page
 
 router = APIRouter(prefix="/api/v1/agora/data_reuse")
 
@@ -107,7 +109,27 @@ async def exports(session: SessionDep, me: Account = caller("read:accounts")) ->
                 "snapshot_at": iso(i.snapshot_at),
                 "posts": i.posts,
                 "withdrawn_since": i.withdrawn_since,
+                "author": i.author,
             }
             for i in found
         ]
     )
+
+
+@router.get("/exports/{export_id}/posts")
+async def export_posts(
+    request: Request,
+    session: SessionDep,
+    export_id: str,
+    page: Page = paging(40, 80),
+    me: Account = caller("read:accounts"),
+) -> JSON:
+    """The caller's posts an export included, each with the record id it was published
+    under, and whether the newest export of the purpose has since left it out."""
+    found = await transparency.included_posts(session, me.id, id_param(export_id), page)
+    items = [
+        {"id": str(p.post_id), "record_id": p.record_id, "withdrawn_since": p.withdrawn_since}
+        for p in found
+    ]
+    cursors = (found[-1].post_id, found[0].post_id) if found else (None, None)
+    return paged(request, items, *cursors)

@@ -22,7 +22,8 @@ from agora.social.media import MAX_DESCRIPTION_CHARS
 from agora.social.streams import streaming_url
 
 router = APIRouter()
-MASTODON_VERSION = f"4.2.0 (compatible; Agora {__version__})"
+MASTODON_API_VERSION = "4.2.0"  # the Mastodon release whose API Agora follows
+MASTODON_VERSION = f"{MASTODON_API_VERSION} (compatible; Agora {__version__})"
 
 
 def _configuration() -> dict[str, Any]:
@@ -209,6 +210,9 @@ async def nodeinfo_index() -> JSON:
 
 
 async def _nodeinfo(session: SessionDep, version: str) -> JSON:
+    """NodeInfo 2.0 / 2.1. `metadata.upstream` names Mastodon, as Mastodon forks do, so that
+    clients choosing an adapter by nodeinfo (megalodon's `detector()`, hence Whalebird) treat
+    Agora as Mastodon; `software` stays Agora's own."""
     s = get_settings()
     software: dict[str, Any] = {"name": "agora", "version": __version__}
     if version == "2.1":
@@ -225,7 +229,11 @@ async def _nodeinfo(session: SessionDep, version: str) -> JSON:
                 "localPosts": statuses,
             },
             "openRegistrations": s.registrations == "open",
-            "metadata": {"nodeName": s.instance_title, "nodeDescription": s.instance_description},
+            "metadata": {
+                "nodeName": s.instance_title,
+                "nodeDescription": s.instance_description,
+                "upstream": {"name": "mastodon", "version": MASTODON_API_VERSION},
+            },
         }
     )
 

@@ -159,7 +159,9 @@ async def _search(
         )
         result["accounts"] = await present.accounts(session, ids)
     if _wants(params, "hashtags") and "hashtags" in kinds:
-        found = await search.search_hashtags(session, q, limit=params.limit, offset=params.offset)
+        found = await search.search_hashtags(
+            session, viewer, q, limit=params.limit, offset=params.offset
+        )
         result["hashtags"] = [tag_json(v) for v in await tags.describe_tags(session, viewer, found)]
     if _wants(params, "statuses") and viewer is not None and "statuses" in kinds:
         if params.account_id is not None:

@@ -14,7 +14,6 @@ from agora.api.errors import ApiError
 from agora.api.json import JSON
 from agora.api.links import paged
 from agora.api.params import Params, body, openapi_body
-from agora.data.signals import post_signals
 from agora.db.models import Account
 from agora.social import interactions, posts, timelines
 from agora.social.hydrate import load_posts
@@ -122,8 +121,7 @@ async def show(
 ) -> JSON:
     viewer = me.id if me else None
     post = await posts.get_visible_post(session, viewer, id_param(status_id))
-    data = await present.status(session, viewer, post.id)
-    return JSON(data, headers=(await post_signals(session, post)).headers)
+    return JSON(await present.status(session, viewer, post.id))
 
 
 @router.put("/{status_id}", openapi_extra=openapi_body(StatusForm))

@@ -1,5 +1,6 @@
 """Searching hashtags: by name prefix (`#` optional), the exact name first, then the most
-used in the last days, then alphabetically."""
+used in the last days, then alphabetically; only hashtags the searcher may learn of
+(`tags.findable_by`: public use, a post they may see, or one they follow)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Tag, TagHistory
-from agora.social.tags import HISTORY_DAYS, TAG_NAME, today
+from agora.social.tags import HISTORY_DAYS, TAG_NAME, findable_by, today
 
 MAX_OFFSET = 10_000
 
@@ -19,9 +20,14 @@ def _tag_prefix(text: str) -> str | None:
 
 
 async def search_hashtags(
-    session: AsyncSession, text: str, *, limit: int = 20, offset: int = 0
+    session: AsyncSession,
+    viewer_id: int | None,
+    text: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
 ) -> list[Tag]:
-    """Hashtags whose name starts with the query."""
+    """Hashtags whose name starts with the query, among those the viewer may learn of."""
     prefix = _tag_prefix(text[:200])
     if prefix is None:
         return []
@@ -32,7 +38,7 @@ async def search_hashtags(
     )
     query = (
         select(Tag)
-        .where(Tag.name.startswith(prefix, autoescape=True))
+        .where(Tag.name.startswith(prefix, autoescape=True), findable_by(viewer_id))
         .order_by(case((Tag.name == prefix, 0), else_=1), recent.desc(), Tag.name)
         .limit(limit)
         .offset(max(0, min(offset, MAX_OFFSET)))
