@@ -44,8 +44,8 @@ class Draft:
     """What a person submits when writing or editing a post."""
 
     text: str
-    spoiler_text: str = ""
-    sensitive: bool = False
+    spoiler_text: str | None = None  # None on an edit: keep the post's content warning
+    sensitive: bool | None = None  # None on an edit: keep it (a content warning implies it)
     visibility: str = "public"
     language: str | None = None
     in_reply_to_id: int | None = None
@@ -252,9 +252,15 @@ async def _count_new_post(
 
 
 async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft: Draft) -> Post:
-    """Edit the text, content warning, sensitivity or language of one's own post. Commits."""
+    """Edit the text, content warning, sensitivity or language of one's own post. Commits.
+    What the draft leaves out (None) is kept, so no door uncovers a post by forgetting a
+    field: content warning, sensitive, language, AI-reuse choice, poll, media."""
     post = await _own_post(session, editor.id, post_id)
     draft.visibility = Visibility(post.visibility).api_name
+    if draft.spoiler_text is None:
+        draft.spoiler_text = post.spoiler_text
+    if draft.sensitive is None:
+        draft.sensitive = post.sensitive
     current_media = await media.attached_media_ids(session, post.id)
     if draft.media_ids is None:
         draft.media_ids = current_media
