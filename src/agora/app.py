@@ -67,9 +67,9 @@ def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        if migrate:
+        if migrate:  # with migrate=False (tests) the caller migrates, maybe later
             await upgrade(db.engine)
-        await claim_node(db.engine)  # this process's ids are disjoint from other processes'
+            await claim_node(db.engine)  # this process's ids are disjoint from others'
         app.state.db = db
         app.state.hub = await start_hub(
             db, settings.stream_queue_size, settings.stream_heartbeat_seconds
