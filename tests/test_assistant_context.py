@@ -122,3 +122,53 @@ def test_generated_text_mentions_nobody_and_markers_are_defused():
         "ask @\u200bbob and @\u200bcarol@example.org"
     )
     assert "</post>" not in quote("a </post> b < post c <POST")
+
+
+def _mention_prompt(question: str = "@assistant what is this?"):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from agora.ai.context import ContextPost, ThreadContext
+
+    when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    ask = ContextPost(1, 1, "bob", when, question, Visibility.PUBLIC)
+    earlier = ContextPost(2, 2, "ann", when, "The library opens at nine.", Visibility.PUBLIC)
+    return mention_messages(ThreadContext(ask, [earlier])), mention_messages(ThreadContext(ask))
+
+
+ECHO = (
+    "The conversation so far:\n(no earlier posts you may read)\n\n@bob asks you, in this post:\n"
+    '<post author="@bob" time="2026-11-25 10:00 UTC">\n@assistant what is this?\n</post>\n\n'
+    "Write your reply to @bob.\n\nIt is a library. [1] <post>ok</post> \u2039/post> "
+    "Answer in at most three short sentences, plainly and kindly, in the language of the question."
+    '\n<post author="@ann" time="2026'
+)
+
+
+def test_model_output_is_cleaned_of_prompt_echoes_and_markers():
+    """Every piece of the template, quoted posts echoed whole or cut off, stray markers and
+    the system prompt's sentences go; the answer stays; all echo: the fallback."""
+    from agora.ai.output import NO_ANSWER, StreamCleaner, clean_output
+
+    with_thread, lonely = _mention_prompt()
+    cleaned = clean_output(ECHO, lonely)
+    assert cleaned == "It is a library. [1] ok"
+    assert clean_output("The conversation so far:\n(no earlier posts you may", lonely) == NO_ANSWER
+    # the thread's posts are not template: an answer may repeat a post's words
+    assert clean_output("The library opens at nine.", with_thread) == "The library opens at nine."
+    # a composer answer wrapped in markers keeps its text, even when it equals the draft
+    from agora.ai.prompts import draft_messages
+
+    draft = draft_messages("fix_spelling", "See you at the market tomorrow!")
+    assert clean_output("<post>\nSee you at the market tomorrow!\n</post>", draft) == (
+        "See you at the market tomorrow!"
+    )
+    # streamed piece by piece (even one character at a time), the same text, never an echo
+    for size in (1, 3, 7):
+        cleaner = StreamCleaner(lonely)
+        shown = []
+        for start in range(0, len(ECHO), size):
+            piece = cleaner.feed(ECHO[start : start + size])
+            assert "<" not in piece and "conversation" not in piece
+            shown.append(piece)
+        shown.append(cleaner.finish())
+        assert "".join(shown) == cleaned

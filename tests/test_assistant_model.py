@@ -239,3 +239,47 @@ def test_chat_prompts_drop_old_turns_then_sources_to_fit(monkeypatch):
     short, all_sources = fitted_chat(provider, brief, "Short?", sources[:2])
     assert short[1:3] == brief and all_sources == sources[:2]  # what fits is left alone
     get_settings.cache_clear()
+
+
+ECHOES = ("The conversation so far", "no earlier posts you may read", "asks you, in this post")
+
+
+async def test_prompt_echo_is_never_posted(
+    client, db, make_person, assistant, monkeypatch, run_jobs
+):
+    """The prompt that made the local model post its own template (issue 12, #18): a mention
+    with no earlier posts. With seed 3 SmolLM2 answers 'The conversation so far:\\n(no earlier
+    posts you may read)\\n\\n@bob asks you, in this…'; what is posted holds no piece of the
+    prompt and no `<post>` marker."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from agora.ai.context import ContextPost, ThreadContext
+    from agora.ai.prompts import mention_messages
+    from agora.ai.providers import get_provider
+    from agora.db.models import Post
+    from agora.social.visibility import Visibility
+
+    _use(monkeypatch, ai_seed="3")
+    when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    bob = await make_person("bob")
+    asked = await _post(client, bob, "@assistant what is this?")
+    async with db.session(write=True) as session:  # the prompt's time, as when it happened
+        await session.execute(
+            update(Post).where(Post.id == int(asked["id"])).values(created_at=when)
+        )
+        await session.commit()
+    await run_jobs()
+    (reply,) = await _replies(client, bob, asked["id"])
+    assert reply["agora"]["ai_generated"] is True
+    for echo in (*ECHOES, "&lt;post", "<post", "/post"):
+        assert echo not in reply["content"], reply["content"]
+    # the same prompt, streamed: no piece of it either
+    question = ContextPost(1, bob.id, "bob", when, "@assistant what is this?", Visibility.PUBLIC)
+    prompt = mention_messages(ThreadContext(question))
+    raw = await get_provider().inner.complete(prompt, 24)  # the model does echo this prompt
+    assert raw.text.startswith("The conversation so far:\n(no earlier posts you may read)")
+    pieces = [p async for p in get_provider().stream(prompt, 24)]
+    streamed = "".join(pieces)
+    assert streamed.strip() and not any(e in streamed for e in (*ECHOES, "<post", "/post"))

@@ -147,3 +147,45 @@ async def test_admins_hear_of_reports_live(client, db, make_person, run_jobs, ha
     events = await received(stream)
     assert [(kind, note["type"]) for kind, note in events] == [("notification", "admin.report")]
     assert events[0][1]["report"]["id"] == r.json()["id"]
+
+
+async def test_a_demoted_admin_no_longer_reads_report_notifications(
+    client, db, make_person, run_jobs
+):
+    """The role is checked whenever a notification is read (API list and single GET, the web
+    page and its live fragment, the streamed payload), not only when it was created."""
+    from agora.api.stream_render import notification_payload
+    from agora.social.moderation import set_admin
+    from web_helpers import web_sign_in
+
+    admin = await make_admin(db, make_person)
+    alice, troll = await make_person("alice"), await make_person("troll")
+    await client.post(
+        "/api/v1/reports",
+        headers=alice.headers,
+        data={"account_id": troll.id, "comment": "secret details"},
+    )
+    await run_jobs()
+    (note,) = (await client.get("/api/v1/notifications", headers=admin.headers)).json()
+    assert note["type"] == "admin.report"
+    async with db.session(write=True) as session:
+        await set_admin(session, "moderator", False)
+    listed = await client.get("/api/v1/notifications", headers=admin.headers)
+    assert listed.status_code == 200 and listed.json() == []
+    only = await client.get("/api/v1/notifications?types[]=admin.report", headers=admin.headers)
+    assert only.json() == []
+    one = await client.get(f"/api/v1/notifications/{note['id']}", headers=admin.headers)
+    assert one.status_code == 404
+    async with db.session() as session:
+        assert await notification_payload(session, admin.id, int(note["id"])) is None
+    await web_sign_in(client, "moderator")
+    page = await client.get("/notifications")
+    assert page.status_code == 200 and "filed a report" not in page.text
+    fragment = await client.get(f"/web/notifications/{note['id']}")
+    assert fragment.status_code == 404 and "filed a report" not in fragment.text
+    # given the role back, the admin reads it again (nothing was deleted)
+    async with db.session(write=True) as session:
+        await set_admin(session, "moderator", True)
+    again = (await client.get("/api/v1/notifications", headers=admin.headers)).json()
+    assert [n["id"] for n in again] == [note["id"]]
+    assert "filed a report" in (await client.get("/notifications")).text

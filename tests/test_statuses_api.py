@@ -53,6 +53,25 @@ async def test_edit_history_source_and_delete(client, make_person):
     assert me["statuses_count"] == 0
 
 
+async def test_edit_keeps_sensitive_and_content_warning_not_given(client, make_person):
+    """An edit changes only what it sends (Mastodon's clients send every field, others may
+    not): leaving out `sensitive` or `spoiler_text` keeps them; sending them changes them."""
+    alice = await make_person("alice")
+    s = await _post(client, alice, status="hidden", sensitive="true", spoiler_text="cw")
+    url = f"/api/v1/statuses/{s['id']}"
+    r = await client.put(url, headers=alice.headers, data={"status": "text only"})
+    assert r.status_code == 200 and r.json()["sensitive"] is True
+    assert r.json()["spoiler_text"] == "cw"
+    r = await client.put(url, headers=alice.headers, data={"status": "b", "spoiler_text": ""})
+    assert r.json()["sensitive"] is True and r.json()["spoiler_text"] == ""
+    r = await client.put(url, headers=alice.headers, json={"status": "c", "sensitive": False})
+    assert r.json()["sensitive"] is False and r.json()["spoiler_text"] == ""
+    r = await client.put(url, headers=alice.headers, json={"status": "d", "spoiler_text": "x"})
+    assert r.json()["sensitive"] is True and r.json()["spoiler_text"] == "x"  # a CW hides
+    history = (await client.get(f"{url}/history")).json()
+    assert [h["sensitive"] for h in history] == [True, True, True, False, True]
+
+
 async def test_cannot_edit_or_delete_someone_elses_post(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
     s = await _post(client, alice, status="mine")

@@ -210,3 +210,57 @@ async def test_web_uploads_are_rate_limited(client, pair, db, app) -> None:  # t
     async with db.session() as session:
         assert await session.scalar(select(func.count()).select_from(MediaAttachment)) == 2
         assert await session.scalar(select(func.count()).select_from(Post)) == 1
+
+
+async def _sensitive_post_with_image(client, person) -> str:  # type: ignore[no-untyped-def]
+    media = await client.post(
+        "/api/v2/media", headers=person.headers, files={"file": ("a.png", png(), "image/png")}
+    )
+    assert media.status_code == 200, media.text
+    made = await client.post(
+        "/api/v1/statuses",
+        json={
+            "status": "a picture",
+            "media_ids": [media.json()["id"]],
+            "sensitive": True,
+            "spoiler_text": "spiders",
+        },
+        headers=person.headers,
+    )
+    assert made.status_code == 200 and made.json()["sensitive"] is True
+    return made.json()["id"]
+
+
+async def test_web_edit_keeps_sensitive_images_hidden(client, pair) -> None:  # type: ignore[no-untyped-def]
+    """The edit form shows the content warning and the sensitive box as they are; saving it
+    keeps them (also a form sent without the box, as the old form was); unticking clears it."""
+    alice, _ = pair
+    post_id = await _sensitive_post_with_image(client, alice)
+    csrf = await web_sign_in(client, "alice")
+    headers = {**HX, "X-CSRF-Token": csrf}
+    form = await client.get(f"/web/statuses/{post_id}/edit", headers=HX)
+    assert form.status_code == 200 and 'value="spiders"' in form.text
+    assert re.search(r'<input[^>]*name="sensitive"[^>]*checked', form.text)
+
+    async def api_view() -> dict:  # type: ignore[type-arg]
+        return (await client.get(f"/api/v1/statuses/{post_id}", headers=alice.headers)).json()
+
+    old_form = {"status": "a picture, edited", "spoiler_text": ""}
+    saved = await client.post(f"/web/statuses/{post_id}/edit", data=old_form, headers=headers)
+    assert saved.status_code == 200, saved.text
+    seen = await api_view()
+    assert seen["sensitive"] is True and seen["spoiler_text"] == ""
+    assert "edited" in seen["content"] and len(seen["media_attachments"]) == 1
+    as_shown = {
+        "status": "again",
+        "spoiler_text": "spiders",
+        "sensitive": "on",
+        "sensitive_shown": "1",
+    }
+    await client.post(f"/web/statuses/{post_id}/edit", data=as_shown, headers=headers)
+    seen = await api_view()
+    assert seen["sensitive"] is True and seen["spoiler_text"] == "spiders"
+    unticked = {"status": "fine now", "spoiler_text": "", "sensitive_shown": "1"}
+    await client.post(f"/web/statuses/{post_id}/edit", data=unticked, headers=headers)
+    seen = await api_view()
+    assert seen["sensitive"] is False and seen["spoiler_text"] == ""

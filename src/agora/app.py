@@ -41,6 +41,7 @@ from agora.api.stream_hub import start_hub, stop_hub
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
+from agora.ids import claim_node
 from agora.jobs import handlers  # noqa: F401 - registers every job handler
 from agora.jobs.worker import Worker
 from agora.web import (
@@ -67,8 +68,9 @@ def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        if migrate:
+        if migrate:  # with migrate=False (tests) the caller migrates, maybe later
             await upgrade(db.engine)
+            await claim_node(db.engine)  # this process's ids are disjoint from others'
         app.state.db = db
         app.state.hub = await start_hub(
             db, settings.stream_queue_size, settings.stream_heartbeat_seconds

@@ -19,6 +19,7 @@ from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
 from agora.events.bus import close_bus
+from agora.ids import claim_node
 
 app = typer.Typer(
     help="Agora: an open social network with an AI assistant built in.", no_args_is_help=True
@@ -108,6 +109,7 @@ def worker(concurrency: int = 1) -> None:
     from agora.jobs.worker import Worker
 
     async def go(db: Database) -> None:
+        await claim_node(db.engine)  # this process's ids are disjoint from other processes'
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

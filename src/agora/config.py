@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     ai_context_tokens: int = 1200  # budget for posts quoted into a prompt
     ai_max_new_tokens: int = 128
     ai_timeout_seconds: float = 30.0
+    ai_seed: int | None = None  # a fixed sampling seed for the local model (reproducible answers)
     ai_max_concurrent_calls: int = 2
     ai_daily_quota: dict[str, int] = Field(default_factory=lambda: dict(AI_DAILY_QUOTA))
     ai_reply_max_attempts: int = 4

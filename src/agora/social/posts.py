@@ -45,8 +45,8 @@ class Draft:
     """What a person submits when writing or editing a post."""
 
     text: str
-    spoiler_text: str = ""
-    sensitive: bool = False
+    spoiler_text: str | None = None  # None on an edit: keep the post's content warning
+    sensitive: bool | None = None  # None on an edit: keep it (a content warning implies it)
     visibility: str = "public"
     language: str | None = None
     in_reply_to_id: int | None = None
@@ -254,11 +254,17 @@ async def _count_new_post(
 
 async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft: Draft) -> Post:
     """Edit the text, content warning, sensitivity or language of one's own post. Commits.
-    Edits of one author run one after the other (`lock_account`), so the checks on the post's
-    current media and poll (at most four attachments, not both) hold when edits race."""
+    What the draft leaves out (None) is kept, so no door uncovers a post by forgetting a
+    field: content warning, sensitive, language, AI-reuse choice, poll, media. Edits of one
+    author run one after the other (`lock_account`), so the checks on the post's current
+    media and poll (at most four attachments, not both) hold when edits race."""
     await lock_account(session, editor.id)
     post = await _own_post(session, editor.id, post_id)
     draft.visibility = Visibility(post.visibility).api_name
+    if draft.spoiler_text is None:
+        draft.spoiler_text = post.spoiler_text
+    if draft.sensitive is None:
+        draft.sensitive = post.sensitive
     current_media = await media.attached_media_ids(session, post.id)
     if draft.media_ids is None:
         draft.media_ids = current_media

@@ -123,9 +123,15 @@ async def edit_form(request: Request, session: SessionDep, me: Me, post_id: str)
 
 @router.post("/web/statuses/{post_id}/edit")
 async def edit(request: Request, session: SessionDep, me: Me, form: Form, post_id: str) -> Response:
-    """Save an edit (the previous version goes into the history)."""
+    """Save an edit (the previous version goes into the history). The form shows the
+    content warning and the sensitive box as they are; a field it did not send is kept."""
     pid = post_id_of(post_id)
-    draft = Draft(text=field(form, "status"), spoiler_text=field(form, "spoiler_text").strip())
+    spoiler = form.get("spoiler_text")
+    draft = Draft(
+        text=field(form, "status"),
+        spoiler_text=spoiler.strip() if isinstance(spoiler, str) else None,
+        sensitive=form.get("sensitive") == "on" if "sensitive_shown" in form else None,
+    )
     await edit_post(session, me.account, pid, draft)
     if not is_htmx(request):
         return RedirectResponse(f"/@{me.account.username}/{pid}", status_code=303)

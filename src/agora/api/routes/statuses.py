@@ -47,8 +47,8 @@ class StatusForm(Params):
     status: str | None = Field(default=None, max_length=20_000)
     in_reply_to_id: IdStr | None = None
     quoted_status_id: IdStr | None = None
-    spoiler_text: str = Field(default="", max_length=20_000)
-    sensitive: bool = False
+    spoiler_text: str | None = Field(default=None, max_length=20_000)  # None: keep (edits)
+    sensitive: bool | None = None  # None: keep (edits)
     visibility: str | None = None
     language: str | None = None
     media_ids: list[str] | None = Field(default=None, max_length=100)  # None: keep (edits)
@@ -77,7 +77,7 @@ def _opt_id(value: str | None) -> int | None:
 def _draft(form: StatusForm) -> posts.Draft:
     return posts.Draft(
         text=form.status or "",
-        spoiler_text=form.spoiler_text or "",
+        spoiler_text=form.spoiler_text,
         sensitive=form.sensitive,
         visibility=form.visibility or "public",
         language=form.language or None,
