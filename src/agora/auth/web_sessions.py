@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.credentials import hash_password, hash_token, new_token, verify_password
+from agora.auth.standing import refusal
 from agora.config import get_settings
 from agora.db.models import Account, User, WebSession, utcnow
 from agora.social.errors import Invalid
@@ -73,17 +74,18 @@ async def start_session(session: AsyncSession, account: Account, user_agent: str
 
 async def find_session(session: AsyncSession, token: str | None) -> SignedIn | None:
     """The session of a cookie token with its account, or None when unknown, expired or the
-    account is suspended. One query."""
+    account may not act (suspended, pending approval: `standing.refusal`). One query."""
     if not token:
         return None
     row = (
         await session.execute(
-            select(WebSession.id, WebSession.expires_at, Account)
+            select(WebSession.id, WebSession.expires_at, Account, User)
             .join(Account, Account.id == WebSession.account_id)
+            .outerjoin(User, User.account_id == WebSession.account_id)
             .where(WebSession.token_hash == hash_token(token))
         )
     ).first()
-    if row is None or row.expires_at <= utcnow() or row.Account.suspended_at is not None:
+    if row is None or row.expires_at <= utcnow() or refusal(row.Account, row.User):
         return None
     return SignedIn(row.id, row.Account, token)
 
