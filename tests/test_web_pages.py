@@ -176,9 +176,9 @@ async def test_wrong_password_and_rate_limit(client, make_person, app) -> None: 
         "/auth/sign_in", data={"csrf": csrf, "username": "alice", "password": "nope nope"}
     )
     assert wrong.status_code == 401 and "Invalid email or password" in wrong.text
-    from limits import parse
+    from limits import parse_many
 
-    app.state.ratelimits.sign_in_login = parse("2/minute")
+    app.state.ratelimits.sign_in_account = parse_many("2/minute")
     codes = []
     for _ in range(3):
         response = await client.post(

@@ -86,7 +86,10 @@ class Settings(BaseSettings):
     ratelimit_writes: str = "300/5minutes"  # other API calls per token (per IP without one)
     ratelimit_per_ip: str = "1500/5minutes"  # every API and OAuth request of one IP
     ratelimit_sign_in_ip: str = "25/5minutes"  # password sign-in attempts per IP
-    ratelimit_sign_in_login: str = "25/hour"  # password sign-in attempts per e-mail/username
+    # Failed password sign-ins per account (any spelling of its e-mail or username), stacked
+    # windows separated by ";" (a back-off); addresses it signed in from keep their own
+    # budget (api/ratelimit.py, "Sign-in").
+    ratelimit_sign_in_account: str = "25/hour;100/day"
     ratelimit_media: str = "30/30minutes"  # media uploads per token (per IP without one)
     # Site-wide AI-use signals (robots.txt, tdmrep.json). A person's own deny always wins.
     ai_training_default: bool = False
@@ -127,15 +130,15 @@ class Settings(BaseSettings):
         "ratelimit_writes",
         "ratelimit_per_ip",
         "ratelimit_sign_in_ip",
-        "ratelimit_sign_in_login",
+        "ratelimit_sign_in_account",
         "ratelimit_media",
     )
     @classmethod
     def _rate(cls, value: str) -> str:
         """A rate the `limits` library understands, checked at start-up."""
-        from limits import parse
+        from limits import parse_many
 
-        parse(value)  # ValueError: "couldn't parse rate limit string"
+        parse_many(value)  # ValueError: "couldn't parse rate limit string"
         return value
 
     @classmethod

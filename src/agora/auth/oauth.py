@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,20 +125,45 @@ def requested_scopes(app: OAuthApp, scope: str | None) -> list[str]:
     return requested
 
 
-async def sign_in(session: AsyncSession, login: str, password: str) -> Account:
-    """The account for an e-mail or username and password; Unauthorized otherwise."""
-    login = (login or "").strip().lower()
+class SignInThrottle(Protocol):
+    """Rate limits around a password check (implemented in api/ratelimit.py), told which
+    account is tried: `attempt` may refuse (RateLimited) before the password is checked."""
+
+    async def attempt(self, account_key: str) -> None: ...
+    async def failed(self, account_key: str) -> None: ...
+    async def succeeded(self, account_key: str) -> None: ...
+
+
+def login_key(login: str) -> str:
+    """A login as sign-in compares it: no surrounding spaces, lower case, no leading `@`s."""
+    return (login or "").strip().lower().lstrip("@")
+
+
+async def sign_in(
+    session: AsyncSession, login: str, password: str, throttle: SignInThrottle | None = None
+) -> Account:
+    """The account for an e-mail or username and password; OAuthError otherwise (403 when
+    the account may not act: `standing.refusal`). Every door's password sign-in comes here,
+    so `throttle` sees the account resolved, whatever spelling of it was typed."""
+    key = login_key(login)
     row = (
         await session.execute(
             select(User, Account)
             .join(Account, Account.id == User.account_id)
-            .where((User.email == login) | (Account.username_lower == login.lstrip("@")))
+            .where((User.email == key) | (Account.username_lower == key))
         )
     ).first()
     user, account = (row[0], row[1]) if row else (None, None)
+    account_key = f"account:{account.id}" if account is not None else f"login:{key}"
+    if throttle is not None:
+        await throttle.attempt(account_key)
     if not verify_password(user.password_hash if user else None, password or ""):
+        if throttle is not None:
+            await throttle.failed(account_key)
         raise OAuthError("invalid_grant", "Invalid email or password.")
     assert user is not None and account is not None
+    if throttle is not None:
+        await throttle.succeeded(account_key)
     refused = refusal(account, user)
     if refused:
         raise OAuthError("invalid_grant", refused, 403)
