@@ -65,7 +65,7 @@ log = logging.getLogger("agora")
 def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, lock_timeout=settings.database_lock_timeout)
         if migrate:
             await upgrade(db.engine)
         app.state.db = db

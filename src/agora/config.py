@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGORA_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./data/agora.db"
+    # Seconds a statement waits for a lock (SQLite's write lock, PostgreSQL's row and table
+    # locks) before the request is answered 503 with Retry-After.
+    database_lock_timeout: float = 10.0
     domain: str = "127.0.0.1:8000"
     base_url: str = "http://127.0.0.1:8000"
     instance_title: str = "Agora"

@@ -12,7 +12,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.auth.credentials import hash_token, new_token, verify_password
+from agora.auth.credentials import check_password, hash_token, new_token
 from agora.auth.scopes import is_known, narrow, parse_scopes
 from agora.auth.standing import may_act, refusal
 from agora.db.models import (
@@ -157,7 +157,7 @@ async def sign_in(
     account_key = f"account:{account.id}" if account is not None else f"login:{key}"
     if throttle is not None:
         await throttle.attempt(account_key)
-    if not verify_password(user.password_hash if user else None, password or ""):
+    if not await check_password(session, user.password_hash if user else None, password or ""):
         if throttle is not None:
             await throttle.failed(account_key)
         raise OAuthError("invalid_grant", "Invalid email or password.")
