@@ -224,6 +224,93 @@ async def test_failures_elsewhere_do_not_lock_a_person_out_of_a_known_address(db
         assert await _password_grant(client("10.66.0.1"), keys, "bob", RIGHT) == 200
 
 
+async def test_web_forms_count_against_the_write_limit_per_account(db, make_person):
+    from sqlalchemy import func, select
+
+    from agora.db.models import Favourite, Follow
+    from web_helpers import HX, web_sign_in
+
+    alice, bob = await make_person("alice"), await make_person("bob")
+    async with limited(db, ratelimit_writes="3/minute") as client:
+        browser = client()
+        csrf = await web_sign_in(browser, "alice")  # signing in is not a write
+        hx = {**HX, "X-CSRF-Token": csrf}
+        posted = await browser.post(
+            "/web/statuses", data={"status": "one", "visibility": "public"}, headers=hx
+        )
+        assert posted.status_code == 200
+        post_id = posted.text.split('data-id="')[1].split('"')[0]
+        assert (
+            await browser.post(f"/web/statuses/{post_id}/favourite", headers=hx)
+        ).status_code == 200
+        assert (await browser.post(f"/web/accounts/{bob.id}/follow", headers=hx)).status_code == 200
+        # the 4th write: an HTMX fragment (app.js shows it), with the limit's headers
+        refused = await browser.post(
+            "/web/statuses", data={"status": "two", "visibility": "public"}, headers=hx
+        )
+        assert refused.status_code == 429 and refused.headers["content-type"].startswith(
+            "text/html"
+        )
+        assert "Too many" in refused.text and "<html" not in refused.text.lower()
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        # a plain form (no HTMX) gets a page; nothing it asked for happened
+        page = await browser.post(f"/web/accounts/{bob.id}/unfollow", data={"csrf": csrf})
+        assert page.status_code == 429 and "<html" in page.text.lower()
+        # the same account in another browser shares the limit; others do not
+        other = client("10.0.0.2")
+        again = await web_sign_in(other, "alice")
+        r = await other.post(
+            f"/web/statuses/{post_id}/unfavourite", headers={**HX, "X-CSRF-Token": again}
+        )
+        assert r.status_code == 429
+        bobs = client("10.0.0.3")
+        bob_csrf = await web_sign_in(bobs, "bob")
+        r = await bobs.post(
+            f"/web/statuses/{post_id}/favourite", headers={**HX, "X-CSRF-Token": bob_csrf}
+        )
+        assert r.status_code == 200
+        # signing out is always possible
+        out = await browser.post("/auth/sign_out", data={"csrf": csrf})
+        assert out.status_code == 303
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Post)) == 1
+        assert await session.scalar(select(func.count()).select_from(Favourite)) == 2
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(Follow).where(Follow.account_id == alice.id)
+            )
+            == 1
+        )
+
+
+async def test_signed_out_web_forms_count_per_address_with_the_api(db):
+    from web_helpers import csrf_of
+
+    async with limited(db, ratelimit_writes="2/minute") as client:
+        browser = client()
+        csrf = csrf_of((await browser.get("/auth/sign_up")).text)
+        form = {
+            "csrf": csrf,
+            "password": "long enough pw",
+            "confirm": "long enough pw",
+            "agreement": "on",
+        }
+        first = await browser.post(
+            "/auth/sign_up", data={**form, "username": "one", "email": "1@example.org"}
+        )
+        assert first.status_code == 303
+        browser.cookies.clear()
+        # an API write without a token from the same address is the same bucket
+        assert (await browser.post("/api/v1/apps", data={"client_name": "x"})).status_code == 200
+        csrf = csrf_of((await browser.get("/auth/sign_up")).text)
+        third = await browser.post(
+            "/auth/sign_up",
+            data={**form, "csrf": csrf, "username": "two", "email": "2@example.org"},
+        )
+        assert third.status_code == 429
+
+
 async def test_media_uploads_have_their_own_limit(db, make_person):
     alice = await make_person("alice")
     async with limited(db, ratelimit_media="2/minute") as client:

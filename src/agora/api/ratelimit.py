@@ -8,6 +8,8 @@ The counting is the `limits` library's fixed windows, in memory (one process) or
 - `/api/` reads and writes, per access token, or per IP without one (`ratelimit_reads`,
   `ratelimit_writes`), with Mastodon's `X-RateLimit-Limit / -Remaining / -Reset` headers on
   every API response;
+- the web app's forms (every POST of the web door: posting, likes, boosts, follows…), per
+  account (per IP signed out), against the same `ratelimit_writes` (`web_write_attempt`);
 - media uploads (`POST /api/v1/media`, `/api/v2/media`), per token or IP (`ratelimit_media`),
   and the web app's image uploads, per account (`web_upload_attempt`);
 - password sign-in (`POST /oauth/token` with the password grant, the `/oauth/authorize`
@@ -77,6 +79,7 @@ MEDIA_PATHS = {"/api/v1/media", "/api/v2/media"}
 # An address where an account signed in successfully is remembered this long (one mark).
 KNOWN_ADDRESS = parse("1/30days")
 UNLIMITED = {"/api/v1/streaming/health"}  # load balancers poll it
+WEB_UNCOUNTED = {"/auth/sign_in", "/auth/sign_out"}  # web forms not counted as writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +110,16 @@ class RateLimited(Exception):
         self.verdict = verdict
 
 
+def refusal_headers(verdict: Verdict) -> dict[str, str]:
+    """The headers of a 429: the limit's, and `Retry-After` in seconds."""
+    wait = max(1, math.ceil(verdict.reset - time.time()))
+    return {**verdict.headers(), "Retry-After": str(wait)}
+
+
 def too_many(verdict: Verdict) -> JSON:
-    """The 429 answer, with the limit's headers and `Retry-After` in seconds."""
+    """The API's 429 answer, with `refusal_headers`."""
     response = error_response(429, TOO_MANY)
-    response.headers.update(verdict.headers())
-    response.headers["Retry-After"] = str(max(1, math.ceil(verdict.reset - time.time())))
+    response.headers.update(refusal_headers(verdict))
     return response
 
 
@@ -219,6 +227,14 @@ class RateLimits:
     async def count(self, items: list[RateLimitItem], bucket: str, key: str) -> None:
         """Count one hit against each of `items` (storage failures are logged, not raised)."""
         await self._hits(*((item, bucket, key) for item in items))
+
+    async def check_web_write(self, account_id: int | None, ip: str) -> None:
+        """Count one web form against `ratelimit_writes`: per account, or per address when
+        signed out (the API's key for requests without a token); RateLimited past it."""
+        who = f"a:{account_id}" if account_id is not None else f"ip:{ip}"
+        verdict = await self.hit(self.writes, "write", who)
+        if verdict is not None and not verdict.allowed:
+            raise RateLimited(verdict)
 
     async def check_account_upload(self, account_id: int) -> None:
         """Count one image uploaded through the web app against `ratelimit_media`, per
@@ -329,6 +345,16 @@ def sign_in_throttle(request: Request) -> SignInThrottle | None:
     return SignInThrottle(limits, client_ip(request.scope))
 
 
+async def web_write_attempt(request: Request, account_id: int | None) -> None:
+    """Called for every web form (`web.session.checked_form`, which every web POST goes
+    through): the API's write limit, per account; RateLimited (a 429 page or fragment) past
+    it. Sign-in has its own limits and signing out is always possible (`WEB_UNCOUNTED`)."""
+    limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
+    if limits is None or not limits.enabled or request.url.path in WEB_UNCOUNTED:
+        return
+    await limits.check_web_write(account_id, client_ip(request.scope))
+
+
 async def web_upload_attempt(request: Request, account_id: int) -> None:
     """Called by the web app for each image it uploads (composer, profile images): the
     media limit per account; RateLimited (a 429 page) past it."""
@@ -357,6 +383,5 @@ def _sign_in_page(request: Request, verdict: Verdict) -> Response:
     wait = max(1, math.ceil((verdict.reset - time.time()) / 60))
     message = f"Too many sign-in attempts. Please try again in {wait} minute(s)."
     page = render(request, "oauth_error.html", {"error": message}, status=429)
-    page.headers.update(verdict.headers())
-    page.headers["Retry-After"] = str(max(1, math.ceil(verdict.reset - time.time())))
+    page.headers.update(refusal_headers(verdict))
     return page

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
 from agora.api.errors import BUSY
-from agora.api.ratelimit import RateLimited
+from agora.api.ratelimit import RateLimited, refusal_headers
 from agora.db.engine import LOCK_RETRY_AFTER, is_lock_timeout
 from agora.social.errors import DomainError, NotFound
 from agora.web.render import render
@@ -80,8 +80,10 @@ class WebRoute(APIRoute):
                 return sign_in_redirect(request)
             except CsrfFailed:
                 return error_page(request, 403, CSRF_MESSAGE)
-            except RateLimited:
-                return error_page(request, 429, "Too many attempts. Wait a few minutes.")
+            except RateLimited as exc:
+                page = error_page(request, 429, "Too many attempts. Wait a few minutes.")
+                page.headers.update(refusal_headers(exc.verdict))
+                return page
             except RequestValidationError:
                 return error_page(request, 400, "This request is not valid.")
             except DomainError as exc:
