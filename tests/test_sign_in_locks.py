@@ -196,14 +196,16 @@ async def _app_with_lock_timeout(db, seconds: float) -> AsyncIterator[httpx.Asyn
 @SQLITE_ONLY
 async def test_concurrent_password_grants_beside_a_busy_writer_all_succeed(db, make_person):
     """8 concurrent password grants at a time, 40 in all, while another connection (a worker
-    writing in short transactions) keeps taking the write lock for 50 ms at a time; each
-    request may wait at most 3 s for the lock. With argon2 inside the write transaction,
-    grants queued behind each other's hashing and gave up ("database is locked": a 500, a
-    503 since)."""
+    writing in short transactions) keeps taking the write lock for 50 ms in every 80 ms;
+    each request may wait at most 3 s for the lock. All grants succeed, and the worker never
+    waits long for the lock. Measured on the shared 2-core machine: with argon2 inside the
+    write transaction the worker waited up to 2.4-2.7 s (and with 50 ms pauses 8 of 40
+    grants gave up: "database is locked", a 500, since then a 503); with argon2 outside it,
+    0.1-0.8 s and every grant succeeded."""
     await make_person("alice")
     async with _app_with_lock_timeout(db, 3.0) as client:
         keys = await _keys(client)
-        with _busy_writer(_sqlite_path(db), hold=0.05, pause=0.05) as writer_waits:
+        with _busy_writer(_sqlite_path(db), hold=0.05, pause=0.03) as writer_waits:
             started = time.monotonic()
             codes: list[int] = []
             for _ in range(5):
@@ -215,7 +217,7 @@ async def test_concurrent_password_grants_beside_a_busy_writer_all_succeed(db, m
             select(func.count()).select_from(AccessToken).where(AccessToken.account_id.isnot(None))
         )
     assert tokens == 41  # make_person's and the 40 grants'
-    assert max(writer_waits) < 3.0, (max(writer_waits), elapsed)
+    assert max(writer_waits) < 1.5, (max(writer_waits), elapsed)
 
 
 @asynccontextmanager
