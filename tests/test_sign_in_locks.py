@@ -197,11 +197,11 @@ async def _app_with_lock_timeout(db, seconds: float) -> AsyncIterator[httpx.Asyn
 async def test_concurrent_password_grants_beside_a_busy_writer_all_succeed(db, make_person):
     """8 concurrent password grants at a time, 40 in all, while another connection (a worker
     writing in short transactions) keeps taking the write lock for 50 ms in every 80 ms;
-    each request may wait at most 3 s for the lock. All grants succeed, and the worker never
-    waits long for the lock. Measured on the shared 2-core machine: with argon2 inside the
-    write transaction the worker waited up to 2.4-2.7 s (and with 50 ms pauses 8 of 40
-    grants gave up: "database is locked", a 500, since then a 503); with argon2 outside it,
-    0.1-0.8 s and every grant succeeded."""
+    each request may wait at most 3 s for the lock. All grants succeed, and the worker spends
+    less than 40% of the time waiting for the lock. Measured on the shared 2-core machine:
+    with argon2 inside the write transaction the worker waited 60-73% of the time (longest
+    wait 1.3-2.7 s; with 50 ms pauses 8 of 40 grants gave up: "database is locked", a 500,
+    a 503 since); with argon2 outside it, 17-21% (longest 0.1-0.8 s), every grant 200."""
     await make_person("alice")
     async with _app_with_lock_timeout(db, 3.0) as client:
         keys = await _keys(client)
@@ -217,7 +217,7 @@ async def test_concurrent_password_grants_beside_a_busy_writer_all_succeed(db, m
             select(func.count()).select_from(AccessToken).where(AccessToken.account_id.isnot(None))
         )
     assert tokens == 41  # make_person's and the 40 grants'
-    assert max(writer_waits) < 1.5, (max(writer_waits), elapsed)
+    assert sum(writer_waits) / elapsed < 0.4, (sum(writer_waits), max(writer_waits), elapsed)
 
 
 @asynccontextmanager
