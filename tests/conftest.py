@@ -57,7 +57,7 @@ os.environ.update(
     AGORA_RATELIMIT_WRITES="100000/minute",
     AGORA_RATELIMIT_PER_IP="100000/minute",
     AGORA_RATELIMIT_SIGN_IN_IP="100000/minute",
-    AGORA_RATELIMIT_SIGN_IN_LOGIN="100000/minute",
+    AGORA_RATELIMIT_SIGN_IN_ACCOUNT="100000/minute",
     AGORA_RATELIMIT_MEDIA="100000/minute",
 )
 get_settings.cache_clear()

@@ -42,7 +42,7 @@ def server() -> Iterator[LiveServer]:
         os.environ.get("AGORA_TEST_DATABASE", "sqlite"),
         limits={
             "AGORA_RATELIMIT_READS": f"{READS}/minute",
-            "AGORA_RATELIMIT_SIGN_IN_LOGIN": "3/minute",
+            "AGORA_RATELIMIT_SIGN_IN_ACCOUNT": "3/minute",
         },
     )
     live.start()

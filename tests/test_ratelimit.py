@@ -127,7 +127,7 @@ async def _token_app(c: httpx.AsyncClient) -> dict[str, str]:
 async def test_sign_in_brute_force_is_slowed_per_login_and_per_ip(db, make_person):
     await make_person("alice")
     await make_person("bob")
-    limits = {"ratelimit_sign_in_login": "3/minute", "ratelimit_sign_in_ip": "5/minute"}
+    limits = {"ratelimit_sign_in_account": "3/minute", "ratelimit_sign_in_ip": "5/minute"}
     async with limited(db, **limits) as client:
         c = client()
         keys = await _token_app(c)
@@ -139,7 +139,8 @@ async def test_sign_in_brute_force_is_slowed_per_login_and_per_ip(db, make_perso
             return (await via.post("/oauth/token", data=data)).status_code
 
         assert [await sign_in("alice@example.org") for _ in range(3)] == [400, 400, 400]
-        # past the login's limit even the right password waits, from any address
+        # past the account's limit even the right password waits, from any address where
+        # alice never signed in
         assert await sign_in("ALICE@example.org ", "correct horse battery") == 429
         other = client("10.0.0.7")
         assert await sign_in("alice@example.org", "correct horse battery", other) == 429
@@ -150,13 +151,164 @@ async def test_sign_in_brute_force_is_slowed_per_login_and_per_ip(db, make_perso
         # exchanging client credentials is not a sign-in attempt
         r = await c.post("/oauth/token", data={"grant_type": "client_credentials", **keys})
         assert r.status_code == 200
-        # the sign-in form counts too
-        form = {"client_id": keys["client_id"], "username": "bob@example.org", "password": "x"}
-        r = await other.post("/oauth/authorize", data={**form, "response_type": "code"})
+        # the sign-in form is limited the same way (alice's account is spent)
+        form = {"client_id": keys["client_id"], "response_type": "code", "password": "x"}
+        r = await other.post("/oauth/authorize", data={**form, "username": "bob"})
         assert r.status_code == 401
-        r = await other.post("/oauth/authorize", data={**form, "response_type": "code"})
+        r = await client("10.0.0.8").post("/oauth/authorize", data={**form, "username": "alice"})
         assert r.status_code == 429 and "Too many sign-in attempts" in r.text  # a page
         assert r.headers["content-type"].startswith("text/html") and r.headers["retry-after"]
+
+
+async def _password_grant(
+    via: httpx.AsyncClient, keys: dict[str, str], login: str, password: str
+) -> int:
+    data = {"grant_type": "password", "username": login, "password": password, **keys}
+    return (await via.post("/oauth/token", data=data)).status_code
+
+
+RIGHT = "correct horse battery"  # make_person's
+
+
+async def test_sign_in_limit_counts_every_spelling_of_a_login_as_one_account(db, make_person):
+    await make_person("alice")
+    limits = {"ratelimit_sign_in_account": "3/hour", "ratelimit_sign_in_ip": "1000/minute"}
+    async with limited(db, **limits) as client:
+        keys = await _token_app(client())
+        spellings = [
+            "alice",
+            "@alice",
+            "@@alice",
+            "ALICE",
+            "  alice  ",
+            "@@@Alice ",
+            "alice@example.org",
+            " ALICE@Example.ORG ",
+        ]
+        codes = [
+            await _password_grant(client(f"10.1.0.{i}"), keys, login, "wrong password")
+            for i, login in enumerate(spellings)
+        ]
+        assert codes == [400, 400, 400] + [429] * 5
+        # the right password from an address alice never signed in from waits too
+        assert await _password_grant(client("10.1.1.1"), keys, "@alice", RIGHT) == 429
+        # an unknown login is limited exactly like a known one (no account enumeration)
+        ghost = [
+            await _password_grant(client(f"10.2.0.{i}"), keys, login, "wrong password")
+            for i, login in enumerate(["ghost", "@ghost", "GHOST", " @@ghost "])
+        ]
+        assert ghost == [400, 400, 400, 429]
+
+
+async def test_failures_elsewhere_do_not_lock_a_person_out_of_a_known_address(db, make_person):
+    await make_person("alice")
+    await make_person("bob")
+    limits = {"ratelimit_sign_in_account": "3/hour", "ratelimit_sign_in_ip": "1000/minute"}
+    async with limited(db, **limits) as client:
+        keys = await _token_app(client())
+        home = client("10.0.0.1")
+        assert await _password_grant(home, keys, "alice", RIGHT) == 200  # a known address
+        # someone guesses from many addresses until the account is limited
+        attacker = [
+            await _password_grant(client(f"10.66.0.{i}"), keys, "alice", "guess") for i in range(5)
+        ]
+        assert attacker == [400, 400, 400, 429, 429]
+        assert await _password_grant(client("10.66.0.9"), keys, "alice", RIGHT) == 429
+        # alice, from where she signed in before, still gets in, under any spelling
+        assert await _password_grant(home, keys, "alice", RIGHT) == 200
+        assert await _password_grant(home, keys, "@ALICE", RIGHT) == 200
+        # a known address has a budget of its own: guesses from it are limited too
+        from_home = [await _password_grant(home, keys, "alice", "typo") for _ in range(4)]
+        assert from_home == [400, 400, 400, 429]
+        # other accounts are not affected by any of it
+        assert await _password_grant(client("10.66.0.1"), keys, "bob", RIGHT) == 200
+
+
+async def test_web_forms_count_against_the_write_limit_per_account(db, make_person):
+    from sqlalchemy import func, select
+
+    from agora.db.models import Favourite, Follow
+    from web_helpers import HX, web_sign_in
+
+    alice, bob = await make_person("alice"), await make_person("bob")
+    async with limited(db, ratelimit_writes="3/minute") as client:
+        browser = client()
+        csrf = await web_sign_in(browser, "alice")  # signing in is not a write
+        hx = {**HX, "X-CSRF-Token": csrf}
+        posted = await browser.post(
+            "/web/statuses", data={"status": "one", "visibility": "public"}, headers=hx
+        )
+        assert posted.status_code == 200
+        post_id = posted.text.split('data-id="')[1].split('"')[0]
+        assert (
+            await browser.post(f"/web/statuses/{post_id}/favourite", headers=hx)
+        ).status_code == 200
+        assert (await browser.post(f"/web/accounts/{bob.id}/follow", headers=hx)).status_code == 200
+        # the 4th write: an HTMX fragment (app.js shows it), with the limit's headers
+        refused = await browser.post(
+            "/web/statuses", data={"status": "two", "visibility": "public"}, headers=hx
+        )
+        assert refused.status_code == 429 and refused.headers["content-type"].startswith(
+            "text/html"
+        )
+        assert "Too many" in refused.text and "<html" not in refused.text.lower()
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        # a plain form (no HTMX) gets a page; nothing it asked for happened
+        page = await browser.post(f"/web/accounts/{bob.id}/unfollow", data={"csrf": csrf})
+        assert page.status_code == 429 and "<html" in page.text.lower()
+        # the same account in another browser shares the limit; others do not
+        other = client("10.0.0.2")
+        again = await web_sign_in(other, "alice")
+        r = await other.post(
+            f"/web/statuses/{post_id}/unfavourite", headers={**HX, "X-CSRF-Token": again}
+        )
+        assert r.status_code == 429
+        bobs = client("10.0.0.3")
+        bob_csrf = await web_sign_in(bobs, "bob")
+        r = await bobs.post(
+            f"/web/statuses/{post_id}/favourite", headers={**HX, "X-CSRF-Token": bob_csrf}
+        )
+        assert r.status_code == 200
+        # signing out is always possible
+        out = await browser.post("/auth/sign_out", data={"csrf": csrf})
+        assert out.status_code == 303
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Post)) == 1
+        assert await session.scalar(select(func.count()).select_from(Favourite)) == 2
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(Follow).where(Follow.account_id == alice.id)
+            )
+            == 1
+        )
+
+
+async def test_signed_out_web_forms_count_per_address_with_the_api(db):
+    from web_helpers import csrf_of
+
+    async with limited(db, ratelimit_writes="2/minute") as client:
+        browser = client()
+        csrf = csrf_of((await browser.get("/auth/sign_up")).text)
+        form = {
+            "csrf": csrf,
+            "password": "long enough pw",
+            "confirm": "long enough pw",
+            "agreement": "on",
+        }
+        first = await browser.post(
+            "/auth/sign_up", data={**form, "username": "one", "email": "1@example.org"}
+        )
+        assert first.status_code == 303
+        browser.cookies.clear()
+        # an API write without a token from the same address is the same bucket
+        assert (await browser.post("/api/v1/apps", data={"client_name": "x"})).status_code == 200
+        csrf = csrf_of((await browser.get("/auth/sign_up")).text)
+        third = await browser.post(
+            "/auth/sign_up",
+            data={**form, "csrf": csrf, "username": "two", "email": "2@example.org"},
+        )
+        assert third.status_code == 429
 
 
 async def test_media_uploads_have_their_own_limit(db, make_person):

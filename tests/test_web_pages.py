@@ -113,6 +113,46 @@ async def test_sign_up_then_post_and_see_it_at_home(client, run_jobs) -> None:  
     assert "first post" in (await client.get("/home")).text
 
 
+async def test_pending_account_session_cannot_act(client, make_person, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from agora.config import get_settings
+    from agora.db.models import User
+
+    monkeypatch.setattr(get_settings(), "registrations", "approval")
+    page = await client.get("/auth/sign_up")
+    form = {
+        "csrf": csrf_of(page.text),
+        "username": "carol",
+        "email": "carol@example.org",
+        "password": "long enough password",
+        "confirm": "long enough password",
+        "agreement": "on",
+    }
+    response = await client.post("/auth/sign_up", data=form)
+    assert response.status_code == 200 and "agora_session" not in response.headers.get(
+        "set-cookie", ""
+    )
+    page = await client.get("/auth/sign_in")
+    refused = await client.post(
+        "/auth/sign_in",
+        data={"csrf": csrf_of(page.text), "username": "carol", "password": form["password"]},
+    )
+    assert refused.status_code == 403 and "pending approval" in refused.text
+    # a session that exists while its account waits for approval (e.g. approval withdrawn)
+    await make_person("alice")
+    csrf = await web_sign_in(client, "alice")
+    async with db.transaction() as session:
+        await session.execute(update(User).values(approved=False))
+    assert (await client.get("/home")).status_code == 303  # signed out
+    made = await client.post(
+        "/web/statuses",
+        data={"csrf": csrf, "status": "while pending", "visibility": "public"},
+        headers=HX,
+    )
+    assert made.status_code in (401, 403)
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Post)) == 0
+
+
 async def test_sign_up_rejects_bad_input(client) -> None:  # type: ignore[no-untyped-def]
     page = await client.get("/auth/sign_up")
     base = {"csrf": csrf_of(page.text), "email": "x@example.org", "agreement": "on"}
@@ -136,9 +176,9 @@ async def test_wrong_password_and_rate_limit(client, make_person, app) -> None: 
         "/auth/sign_in", data={"csrf": csrf, "username": "alice", "password": "nope nope"}
     )
     assert wrong.status_code == 401 and "Invalid email or password" in wrong.text
-    from limits import parse
+    from limits import parse_many
 
-    app.state.ratelimits.sign_in_login = parse("2/minute")
+    app.state.ratelimits.sign_in_account = parse_many("2/minute")
     codes = []
     for _ in range(3):
         response = await client.post(

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from agora import __version__
+from agora import __version__, log_redact
 from agora.api import ratelimit
 from agora.api.errors import install_error_handlers
 from agora.api.guard import RequestGuard
@@ -67,7 +67,7 @@ log = logging.getLogger("agora")
 def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, lock_timeout=settings.database_lock_timeout)
         if migrate:  # with migrate=False (tests) the caller migrates, maybe later
             await upgrade(db.engine)
             await claim_node(db.engine)  # this process's ids are disjoint from others'
@@ -96,6 +96,7 @@ def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     """The ASGI application. Migrations run at start unless `migrate=False`."""
     settings = settings or get_settings()
+    log_redact.install()  # no access token in uvicorn's logs, however the server was started
     app = FastAPI(
         title="Agora",
         version=__version__,

@@ -45,7 +45,8 @@ def _run(fn: Callable[[Database], Awaitable[T]]) -> T:
     """Open the configured database, run `fn`, close it."""
 
     async def main() -> T:
-        db = Database(get_settings().database_url)
+        settings = get_settings()
+        db = Database(settings.database_url, lock_timeout=settings.database_lock_timeout)
         try:
             return await fn(db)
         finally:

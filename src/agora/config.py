@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGORA_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./data/agora.db"
+    # Seconds a statement waits for a lock (SQLite's write lock, PostgreSQL's row and table
+    # locks) before the request is answered 503 with Retry-After.
+    database_lock_timeout: float = 10.0
     domain: str = "127.0.0.1:8000"
     base_url: str = "http://127.0.0.1:8000"
     instance_title: str = "Agora"
@@ -86,7 +89,10 @@ class Settings(BaseSettings):
     ratelimit_writes: str = "300/5minutes"  # other API calls per token (per IP without one)
     ratelimit_per_ip: str = "1500/5minutes"  # every API and OAuth request of one IP
     ratelimit_sign_in_ip: str = "25/5minutes"  # password sign-in attempts per IP
-    ratelimit_sign_in_login: str = "25/hour"  # password sign-in attempts per e-mail/username
+    # Failed password sign-ins per account (any spelling of its e-mail or username), stacked
+    # windows separated by ";" (a back-off); addresses it signed in from keep their own
+    # budget (api/ratelimit.py, "Sign-in").
+    ratelimit_sign_in_account: str = "25/hour;100/day"
     ratelimit_media: str = "30/30minutes"  # media uploads per token (per IP without one)
     # Site-wide AI-use signals (robots.txt, tdmrep.json). A person's own deny always wins.
     ai_training_default: bool = False
@@ -128,15 +134,15 @@ class Settings(BaseSettings):
         "ratelimit_writes",
         "ratelimit_per_ip",
         "ratelimit_sign_in_ip",
-        "ratelimit_sign_in_login",
+        "ratelimit_sign_in_account",
         "ratelimit_media",
     )
     @classmethod
     def _rate(cls, value: str) -> str:
         """A rate the `limits` library understands, checked at start-up."""
-        from limits import parse
+        from limits import parse_many
 
-        parse(value)  # ValueError: "couldn't parse rate limit string"
+        parse_many(value)  # ValueError: "couldn't parse rate limit string"
         return value
 
     @classmethod

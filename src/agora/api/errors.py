@@ -6,13 +6,16 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agora.api.json import JSON
 from agora.auth.oauth import OAuthError
+from agora.db.engine import LOCK_RETRY_AFTER, is_lock_timeout
 from agora.social.errors import DomainError
 
 log = logging.getLogger("agora.api")
+BUSY = "The server is busy, please try again in a moment"
 
 
 class ApiError(DomainError):
@@ -30,6 +33,13 @@ class BodyTooLarge(Exception):
 def error_response(status: int, message: str, **extra: str) -> JSON:
     """A Mastodon-style error body."""
     return JSON({"error": message, **extra}, status_code=status)
+
+
+def busy_response() -> JSON:
+    """503 for a request that waited too long for a database lock: it may be retried."""
+    response = error_response(503, BUSY)
+    response.headers["Retry-After"] = str(LOCK_RETRY_AFTER)
+    return response
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -59,6 +69,13 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(exc.status_code, message)
         response.headers.update(exc.headers or {})  # e.g. `Allow` on a 405
         return response
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSON:
+        if not is_lock_timeout(exc):
+            raise exc  # a real failure: logged, answered 500
+        log.warning("lock timeout, answered 503: %s", exc.orig)
+        return busy_response()
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_: Request, __: BodyTooLarge) -> JSON:

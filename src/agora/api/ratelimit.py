@@ -8,10 +8,33 @@ The counting is the `limits` library's fixed windows, in memory (one process) or
 - `/api/` reads and writes, per access token, or per IP without one (`ratelimit_reads`,
   `ratelimit_writes`), with Mastodon's `X-RateLimit-Limit / -Remaining / -Reset` headers on
   every API response;
+- the web app's forms (every POST of the web door: posting, likes, boosts, follows…), per
+  account (per IP signed out), against the same `ratelimit_writes` (`web_write_attempt`);
 - media uploads (`POST /api/v1/media`, `/api/v2/media`), per token or IP (`ratelimit_media`),
   and the web app's image uploads, per account (`web_upload_attempt`);
-- password sign-in attempts (`POST /oauth/token` with the password grant and the
-  `/oauth/authorize` sign-in form), per IP and per login (`sign_in_attempt`).
+- password sign-in (`POST /oauth/token` with the password grant, the `/oauth/authorize`
+  form, the web app's `/auth/sign_in`): `SignInThrottle`, below.
+
+**Sign-in.** `oauth.sign_in` (the one function every door's password check goes through)
+resolves the login to its account first, so every spelling of it (`alice`, `@@ALICE `, the
+e-mail address) is one key; a login no account has is keyed by its normalised form, and is
+limited exactly like an account (no enumeration). Then, with the client's address:
+
+1. every attempt counts against `ratelimit_sign_in_ip` (one address guessing many accounts);
+2. failed attempts count against `ratelimit_sign_in_account` twice: for the account from
+   everywhere, and for the account from this address. Its default, `25/hour;100/day`, is
+   stacked windows: after 25 failures an hour, then 100 a day, the waits grow (Mastodon's
+   back-off, in steps);
+3. an attempt is refused (before the password is checked, so a refusal says nothing about
+   it) when this address has spent its own budget for the account, or when the account's
+   budget is spent and this is not an address where the account signed in successfully in
+   the last 30 days (`KNOWN_ADDRESS`).
+
+So guessing one password from many addresses stops at the account's budget, guessing from
+one address stops at that address's budgets, and failures from elsewhere never lock a person
+out of the addresses they use (a new address waits until the window passes). Known addresses
+live only in the limiter's storage (memory or Redis, keyed by a hash of the account), never
+in the database.
 
 Past a limit the answer is `429 {"error": "Too many requests"}` with the headers and
 `Retry-After`. Tokens and logins are hashed before they become keys. If the storage fails
@@ -34,13 +57,12 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from agora.api.errors import error_response
 from agora.api.json import JSON
-from agora.api.params import read_params
 from agora.config import Settings
 
 Scope = MutableMapping[str, Any]
@@ -54,8 +76,10 @@ log = logging.getLogger("agora.ratelimit")
 TOO_MANY = "Too many requests"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 MEDIA_PATHS = {"/api/v1/media", "/api/v2/media"}
-SIGN_IN_PATHS = {"/oauth/token", "/oauth/authorize", "/oauth/authorize/"}
+# An address where an account signed in successfully is remembered this long (one mark).
+KNOWN_ADDRESS = parse("1/30days")
 UNLIMITED = {"/api/v1/streaming/health"}  # load balancers poll it
+WEB_UNCOUNTED = {"/auth/sign_in", "/auth/sign_out"}  # web forms not counted as writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +102,24 @@ class Verdict:
 
 
 class RateLimited(Exception):
-    """A limit was passed (raised by `sign_in_attempt`, answered with a 429)."""
+    """A limit was passed (raised by `SignInThrottle` and the web app's checks, answered
+    with a 429)."""
 
     def __init__(self, verdict: Verdict) -> None:
         super().__init__(TOO_MANY)
         self.verdict = verdict
 
 
+def refusal_headers(verdict: Verdict) -> dict[str, str]:
+    """The headers of a 429: the limit's, and `Retry-After` in seconds."""
+    wait = max(1, math.ceil(verdict.reset - time.time()))
+    return {**verdict.headers(), "Retry-After": str(wait)}
+
+
 def too_many(verdict: Verdict) -> JSON:
-    """The 429 answer, with the limit's headers and `Retry-After` in seconds."""
+    """The API's 429 answer, with `refusal_headers`."""
     response = error_response(429, TOO_MANY)
-    response.headers.update(verdict.headers())
-    response.headers["Retry-After"] = str(max(1, math.ceil(verdict.reset - time.time())))
+    response.headers.update(refusal_headers(verdict))
     return response
 
 
@@ -120,7 +150,7 @@ class RateLimits:
         self.writes = parse(settings.ratelimit_writes)
         self.media = parse(settings.ratelimit_media)
         self.sign_in_ip = parse(settings.ratelimit_sign_in_ip)
-        self.sign_in_login = parse(settings.ratelimit_sign_in_login)
+        self.sign_in_account = parse_many(settings.ratelimit_sign_in_account)
         self._last_failure = 0.0
 
     def _failed(self, exc: Exception) -> None:
@@ -181,15 +211,30 @@ class RateLimits:
                 shown = verdict
         return shown or Verdict(True, 0, 0, time.time())
 
-    async def check_sign_in(self, ip: str, login: str) -> None:
-        """Count a password sign-in attempt per IP and per login; RateLimited past either."""
-        for item, bucket, key in (
-            (self.sign_in_ip, "sign-in-ip", ip),
-            (self.sign_in_login, "sign-in-login", _key(login.strip().lower())),
-        ):
-            verdict = await self.hit(item, bucket, key)
-            if verdict is not None and not verdict.allowed:
-                raise RateLimited(verdict)
+    async def spent(self, items: list[RateLimitItem], bucket: str, key: str) -> Verdict | None:
+        """The refusal when one more hit would pass one of `items` (nothing is counted);
+        None when all have room or the storage failed."""
+        for item in items:
+            try:
+                room = await self.limiter.test(item, bucket, key)
+            except Exception as exc:
+                self._failed(exc)
+                return None
+            if not room:
+                return await self._verdict((item, bucket, key), False)
+        return None
+
+    async def count(self, items: list[RateLimitItem], bucket: str, key: str) -> None:
+        """Count one hit against each of `items` (storage failures are logged, not raised)."""
+        await self._hits(*((item, bucket, key) for item in items))
+
+    async def check_web_write(self, account_id: int | None, ip: str) -> None:
+        """Count one web form against `ratelimit_writes`: per account, or per address when
+        signed out (the API's key for requests without a token); RateLimited past it."""
+        who = f"a:{account_id}" if account_id is not None else f"ip:{ip}"
+        verdict = await self.hit(self.writes, "write", who)
+        if verdict is not None and not verdict.allowed:
+            raise RateLimited(verdict)
 
     async def check_account_upload(self, account_id: int) -> None:
         """Count one image uploaded through the web app against `ratelimit_media`, per
@@ -255,19 +300,59 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-async def sign_in_attempt(request: Request) -> None:
-    """Dependency of the sign-in doors: counts a password attempt per IP and per login
-    (client-credentials and code exchanges, and a denied consent, are not attempts)."""
+@dataclass(frozen=True, slots=True)
+class SignInThrottle:
+    """The sign-in rule (module docstring, "Sign-in") for one client address. `oauth.sign_in`
+    calls it with the account's key: `attempt` before checking the password, then `failed`
+    or `succeeded`."""
+
+    limits: RateLimits
+    ip: str
+
+    async def attempt(self, account_key: str) -> None:
+        """Count the attempt per address; RateLimited when a budget is spent."""
+        limits, account, here = self.limits, _key(account_key), self._here(account_key)
+        verdict = await limits.hit(limits.sign_in_ip, "sign-in-ip", self.ip)
+        if verdict is not None and not verdict.allowed:
+            raise RateLimited(verdict)
+        refused = await limits.spent(limits.sign_in_account, "sign-in-failed-here", here)
+        if refused is None and await limits.spent([KNOWN_ADDRESS], "sign-in-ok", here):
+            return  # the account signed in from here: failures elsewhere do not count
+        refused = refused or await limits.spent(limits.sign_in_account, "sign-in-failed", account)
+        if refused is not None:
+            raise RateLimited(refused)
+
+    async def failed(self, account_key: str) -> None:
+        """A wrong password: count it for the account, from everywhere and from here."""
+        limits = self.limits
+        await limits.count(limits.sign_in_account, "sign-in-failed", _key(account_key))
+        await limits.count(limits.sign_in_account, "sign-in-failed-here", self._here(account_key))
+
+    async def succeeded(self, account_key: str) -> None:
+        """The right password: remember this address as one the account uses."""
+        await self.limits.count([KNOWN_ADDRESS], "sign-in-ok", self._here(account_key))
+
+    def _here(self, account_key: str) -> str:
+        return f"{_key(account_key)}:{self.ip}"
+
+
+def sign_in_throttle(request: Request) -> SignInThrottle | None:
+    """The sign-in rule for this request's client, for `oauth.sign_in` (None when rate
+    limits are off)."""
     limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
-    if limits is None or not limits.enabled or request.url.path not in SIGN_IN_PATHS:
+    if limits is None or not limits.enabled:
+        return None
+    return SignInThrottle(limits, client_ip(request.scope))
+
+
+async def web_write_attempt(request: Request, account_id: int | None) -> None:
+    """Called for every web form (`web.session.checked_form`, which every web POST goes
+    through): the API's write limit, per account; RateLimited (a 429 page or fragment) past
+    it. Sign-in has its own limits and signing out is always possible (`WEB_UNCOUNTED`)."""
+    limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
+    if limits is None or not limits.enabled or request.url.path in WEB_UNCOUNTED:
         return
-    params = await read_params(request)
-    login = str(params.get("username") or "")
-    if request.url.path == "/oauth/token" and params.get("grant_type") != "password":
-        return
-    if params.get("decision") == "deny":
-        return
-    await limits.check_sign_in(client_ip(request.scope), login)
+    await limits.check_web_write(account_id, client_ip(request.scope))
 
 
 async def web_upload_attempt(request: Request, account_id: int) -> None:
@@ -298,6 +383,5 @@ def _sign_in_page(request: Request, verdict: Verdict) -> Response:
     wait = max(1, math.ceil((verdict.reset - time.time()) / 60))
     message = f"Too many sign-in attempts. Please try again in {wait} minute(s)."
     page = render(request, "oauth_error.html", {"error": message}, status=429)
-    page.headers.update(verdict.headers())
-    page.headers["Retry-After"] = str(max(1, math.ceil(verdict.reset - time.time())))
+    page.headers.update(refusal_headers(verdict))
     return page

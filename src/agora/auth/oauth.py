@@ -7,12 +7,14 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.auth.credentials import hash_token, new_token, verify_password
+from agora.auth.credentials import check_password, hash_token, new_token
 from agora.auth.scopes import is_known, narrow, parse_scopes
+from agora.auth.standing import may_act, refusal
 from agora.db.models import (
     AccessToken,
     Account,
@@ -123,24 +125,48 @@ def requested_scopes(app: OAuthApp, scope: str | None) -> list[str]:
     return requested
 
 
-async def sign_in(session: AsyncSession, login: str, password: str) -> Account:
-    """The account for an e-mail or username and password; Unauthorized otherwise."""
-    login = (login or "").strip().lower()
+class SignInThrottle(Protocol):
+    """Rate limits around a password check (implemented in api/ratelimit.py), told which
+    account is tried: `attempt` may refuse (RateLimited) before the password is checked."""
+
+    async def attempt(self, account_key: str) -> None: ...
+    async def failed(self, account_key: str) -> None: ...
+    async def succeeded(self, account_key: str) -> None: ...
+
+
+def login_key(login: str) -> str:
+    """A login as sign-in compares it: no surrounding spaces, lower case, no leading `@`s."""
+    return (login or "").strip().lower().lstrip("@")
+
+
+async def sign_in(
+    session: AsyncSession, login: str, password: str, throttle: SignInThrottle | None = None
+) -> Account:
+    """The account for an e-mail or username and password; OAuthError otherwise (403 when
+    the account may not act: `standing.refusal`). Every door's password sign-in comes here,
+    so `throttle` sees the account resolved, whatever spelling of it was typed."""
+    key = login_key(login)
     row = (
         await session.execute(
             select(User, Account)
             .join(Account, Account.id == User.account_id)
-            .where((User.email == login) | (Account.username_lower == login.lstrip("@")))
+            .where((User.email == key) | (Account.username_lower == key))
         )
     ).first()
     user, account = (row[0], row[1]) if row else (None, None)
-    if not verify_password(user.password_hash if user else None, password or ""):
+    account_key = f"account:{account.id}" if account is not None else f"login:{key}"
+    if throttle is not None:
+        await throttle.attempt(account_key)
+    if not await check_password(session, user.password_hash if user else None, password or ""):
+        if throttle is not None:
+            await throttle.failed(account_key)
         raise OAuthError("invalid_grant", "Invalid email or password.")
     assert user is not None and account is not None
-    if account.suspended_at is not None:
-        raise OAuthError("invalid_grant", "Your account is suspended.", 403)
-    if not user.approved:
-        raise OAuthError("invalid_grant", "Your login is currently pending approval.", 403)
+    if throttle is not None:
+        await throttle.succeeded(account_key)
+    refused = refusal(account, user)
+    if refused:
+        raise OAuthError("invalid_grant", refused, 403)
     return account
 
 
@@ -266,33 +292,33 @@ class Credentials:
 
 
 async def authenticate(session: AsyncSession, token: str) -> Credentials:
-    """Resolve a bearer token; Unauthorized when unknown, revoked or its account suspended."""
+    """Resolve a bearer token; Unauthorized when unknown or revoked, Forbidden when its
+    account may not act (suspended, pending approval: `standing.refusal`)."""
     row = (
         await session.execute(
-            select(AccessToken, OAuthApp, Account)
+            select(AccessToken, OAuthApp, Account, User)
             .join(OAuthApp, OAuthApp.id == AccessToken.app_id)
             .outerjoin(Account, Account.id == AccessToken.account_id)
+            .outerjoin(User, User.account_id == AccessToken.account_id)
             .where(AccessToken.token_hash == hash_token(token), AccessToken.revoked_at.is_(None))
         )
     ).first()
     if row is None:
         raise Unauthorized()
-    access, app, account = row
-    if account is not None and account.suspended_at is not None:
-        raise Forbidden("Your login is currently disabled")
+    access, app, account, user = row
+    refused = refusal(account, user) if account is not None else None
+    if refused:
+        raise Forbidden(refused)
     return Credentials(access.id, access.scopes.split(), app, account)
 
 
 async def valid_token_ids(session: AsyncSession, token_ids: set[int]) -> set[int]:
-    """Those of `token_ids` that `authenticate` would still accept (not revoked, account not
-    suspended): long-lived connections (streaming) re-check their token with it."""
+    """Those of `token_ids` that `authenticate` would still accept (not revoked, account
+    allowed to act): long-lived connections (streaming) re-check their token with it."""
     rows = await session.scalars(
         select(AccessToken.id)
         .outerjoin(Account, Account.id == AccessToken.account_id)
-        .where(
-            AccessToken.id.in_(token_ids),
-            AccessToken.revoked_at.is_(None),
-            Account.suspended_at.is_(None),
-        )
+        .outerjoin(User, User.account_id == AccessToken.account_id)
+        .where(AccessToken.id.in_(token_ids), AccessToken.revoked_at.is_(None), may_act())
     )
     return set(rows.all())

@@ -16,7 +16,8 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.auth.credentials import hash_password, hash_token, new_token, verify_password
+from agora.auth.credentials import check_password, hash_token, new_token, password_hash_for
+from agora.auth.standing import refusal
 from agora.config import get_settings
 from agora.db.models import Account, User, WebSession, utcnow
 from agora.social.errors import Invalid
@@ -73,17 +74,18 @@ async def start_session(session: AsyncSession, account: Account, user_agent: str
 
 async def find_session(session: AsyncSession, token: str | None) -> SignedIn | None:
     """The session of a cookie token with its account, or None when unknown, expired or the
-    account is suspended. One query."""
+    account may not act (suspended, pending approval: `standing.refusal`). One query."""
     if not token:
         return None
     row = (
         await session.execute(
-            select(WebSession.id, WebSession.expires_at, Account)
+            select(WebSession.id, WebSession.expires_at, Account, User)
             .join(Account, Account.id == WebSession.account_id)
+            .outerjoin(User, User.account_id == WebSession.account_id)
             .where(WebSession.token_hash == hash_token(token))
         )
     ).first()
-    if row is None or row.expires_at <= utcnow() or row.Account.suspended_at is not None:
+    if row is None or row.expires_at <= utcnow() or refusal(row.Account, row.User):
         return None
     return SignedIn(row.id, row.Account, token)
 
@@ -110,15 +112,16 @@ async def change_password(
     session: AsyncSession, signed_in: SignedIn, current: str, new: str
 ) -> None:
     """Replace the password after checking the current one; every other session of the
-    account ends. Invalid for a wrong current password or a bad new one. Commits."""
+    account ends. Invalid for a wrong current password or a bad new one. Commits. argon2
+    runs with no transaction open (auth/credentials.py)."""
     user = await session.get(User, signed_in.account.id)
-    if user is None or not verify_password(user.password_hash, current or ""):
+    if user is None or not await check_password(session, user.password_hash, current or ""):
         raise Invalid("Current password is wrong")
     if len(new or "") < 8:
         raise Invalid("Password is too short (minimum is 8 characters)")
     if len(new) > 256:
         raise Invalid("Password is too long")
-    user.password_hash = hash_password(new)
+    user.password_hash = await password_hash_for(session, new)
     await session.execute(
         delete(WebSession).where(
             WebSession.account_id == signed_in.account.id,

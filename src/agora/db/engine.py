@@ -9,15 +9,19 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+
+LOCK_RETRY_AFTER = 2  # seconds a client is asked to wait after a lock timeout (503)
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
+def _prepare_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
     """WAL, foreign keys, a busy timeout, and explicit BEGIN so writers take the lock up front
     (BEGIN IMMEDIATE) instead of failing when a read transaction tries to upgrade."""
 
@@ -27,7 +31,7 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA cache_size=-65536")
         cur.close()
@@ -38,10 +42,58 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class Database:
-    """Owns the engine; hands out read sessions and write sessions."""
+def is_lock_timeout(exc: BaseException) -> bool:
+    """True for a statement that gave up waiting for a lock: SQLite's "database is locked"
+    after the busy timeout, PostgreSQL's lock_not_available after `lock_timeout`. The doors
+    answer it with 503 and Retry-After (the request may simply be retried), never a 500."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code == "55P03" or "database is locked" in str(orig)
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+
+_WROTE = "agora_wrote"  # in Session.info while the transaction has written something
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
+
+
+async def end_read_transaction(session: AsyncSession) -> bool:
+    """End the session's transaction before slow work (argon2) when it has only read, so
+    that the work holds no lock: a write session took SQLite's write lock at its first
+    statement (BEGIN IMMEDIATE). Loaded objects stay usable (sessions do not expire them at
+    commit); the next statement begins a new transaction. A transaction that has written
+    (flushed, ORM insert / update / delete) or holds unflushed changes is left open: its
+    caller batches on purpose. Returns whether no transaction is open now."""
+    if not session.in_transaction():
+        return True
+    if session.info.get(_WROTE) or session.new or session.dirty or session.deleted:
+        return False
+    await session.commit()
+    return True
+
+
+class Database:
+    """Owns the engine; hands out read sessions and write sessions. `lock_timeout` is how
+    long a statement waits for a lock before failing (`is_lock_timeout`): SQLite's busy
+    timeout; PostgreSQL's `lock_timeout`."""
+
+    def __init__(self, url: str, *, echo: bool = False, lock_timeout: float = 10.0) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -49,12 +101,15 @@ class Database:
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": lock_timeout}
         else:
             kwargs.update(pool_size=10, max_overflow=20)
+            if parsed.get_driver_name() == "asyncpg":
+                settings = {"lock_timeout": str(int(lock_timeout * 1000))}
+                kwargs["connect_args"] = {"server_settings": settings}
         self.engine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            _prepare_sqlite(self.engine)
+            _prepare_sqlite(self.engine, lock_timeout)
             writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             writer = self.engine

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.auth.credentials import hash_password
+from agora.auth.credentials import password_hash_for
 from agora.config import get_settings
 from agora.db.models import Account, User, utcnow
 from agora.social.errors import Invalid, NotFound
@@ -46,8 +46,12 @@ async def create_account(
 
     Does not commit. Raises Invalid for a bad or taken username, a bad or taken e-mail, or a
     password shorter than 8 characters; also when a concurrent sign-up takes the username or
-    the e-mail first (the unique keys decide, `limits.unique_or_invalid`)."""
+    the e-mail first (the unique keys decide, `limits.unique_or_invalid`). The password is
+    hashed first, off the event loop and after ending the session's transaction if it has
+    only read (auth/credentials.py)."""
     _validate_signup(username, email, password)
+    signs_in = password is not None and email is not None
+    password_hash = await password_hash_for(session, password) if signs_in else None
     if await session.scalar(select(Account.id).where(Account.username_lower == username.lower())):
         raise Invalid(USERNAME_TAKEN)
     if email and await session.scalar(select(User.account_id).where(User.email == email.lower())):
@@ -71,12 +75,12 @@ async def create_account(
     async with unique_or_invalid(session, TAKEN):  # a concurrent sign-up took the name
         session.add(account)
         await session.flush()
-        if password is not None and email is not None:
+        if password_hash is not None and email is not None:
             session.add(
                 User(
                     account_id=account.id,
                     email=email.lower(),
-                    password_hash=hash_password(password),
+                    password_hash=password_hash,
                     approved=approved,
                     is_admin=is_admin,
                     locale=locale,
@@ -176,8 +180,9 @@ async def set_suspended(session: AsyncSession, username: str, suspended: bool) -
 
 
 async def set_password(session: AsyncSession, username: str, password: str) -> None:
-    """Replace a person's password. Commits."""
+    """Replace a person's password. Commits. Hashed before the transaction begins."""
     _validate_signup("x", None, password)
+    password_hash = await password_hash_for(session, password)
     user = await session.scalar(
         select(User)
         .join(Account, Account.id == User.account_id)
@@ -185,7 +190,7 @@ async def set_password(session: AsyncSession, username: str, password: str) -> N
     )
     if user is None:
         raise NotFound("No such user")
-    user.password_hash = hash_password(password)
+    user.password_hash = password_hash
     await session.commit()
 
 

@@ -13,8 +13,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 
-from agora.api.ratelimit import RateLimited
+from agora.api.errors import BUSY
+from agora.api.ratelimit import RateLimited, refusal_headers
+from agora.db.engine import LOCK_RETRY_AFTER, is_lock_timeout
 from agora.social.errors import DomainError, NotFound
 from agora.web.render import render
 from agora.web.session import CsrfFailed, SignInRequired, is_htmx
@@ -77,12 +80,20 @@ class WebRoute(APIRoute):
                 return sign_in_redirect(request)
             except CsrfFailed:
                 return error_page(request, 403, CSRF_MESSAGE)
-            except RateLimited:
-                return error_page(request, 429, "Too many attempts. Wait a few minutes.")
+            except RateLimited as exc:
+                page = error_page(request, 429, "Too many attempts. Wait a few minutes.")
+                page.headers.update(refusal_headers(exc.verdict))
+                return page
             except RequestValidationError:
                 return error_page(request, 400, "This request is not valid.")
             except DomainError as exc:
                 return error_page(request, exc.status, exc.message)
+            except DBAPIError as exc:
+                if not is_lock_timeout(exc):
+                    raise
+                page = error_page(request, 503, BUSY)
+                page.headers["Retry-After"] = str(LOCK_RETRY_AFTER)
+                return page
 
         return route
 

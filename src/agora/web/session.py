@@ -16,6 +16,7 @@ from fastapi import Depends, Request, Response
 from starlette.datastructures import FormData
 
 from agora.api.deps import SessionDep
+from agora.api.ratelimit import web_write_attempt
 from agora.auth.credentials import new_token
 from agora.auth.web_sessions import SignedIn, csrf_for, csrf_matches, find_session
 from agora.config import get_settings
@@ -90,12 +91,15 @@ async def checked_form(
     request: Request, viewer: Annotated[SignedIn | None, Depends(current_viewer)]
 ) -> FormData:
     """The submitted form, once its CSRF token matches the session (or, signed out, the
-    pre-session cookie); CsrfFailed otherwise."""
+    pre-session cookie), counted against the write rate limit as the API's writes are
+    (`ratelimit.web_write_attempt`); CsrfFailed or RateLimited otherwise. Every web POST
+    takes its form from here."""
     form = await request.form()
     sent = request.headers.get(CSRF_HEADER) or _text(form.get(CSRF_FIELD))
     secret = viewer.token if viewer else request.cookies.get(PRESESSION_COOKIE)
     if not csrf_matches(secret, sent):
         raise CsrfFailed()
+    await web_write_attempt(request, viewer.account.id if viewer else None)
     return form
 
 

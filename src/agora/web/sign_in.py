@@ -6,7 +6,7 @@ from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
 from agora.api.deps import SessionDep
-from agora.api.ratelimit import RateLimits, client_ip
+from agora.api.ratelimit import sign_in_throttle
 from agora.auth import oauth
 from agora.auth.web_sessions import end_session, start_session
 from agora.config import get_settings
@@ -36,14 +36,12 @@ async def sign_in_page(request: Request, viewer: Viewer, next: str | None = None
 
 @router.post("/auth/sign_in")
 async def sign_in(request: Request, session: SessionDep, form: Form) -> Response:
-    """Check the password (attempts rate limited per address and per login), open a session
+    """Check the password (rate limited as every door's: `oauth.sign_in`), open a session
     and go where the person was going."""
     login, target = field(form, "username").strip(), safe_next(field(form, "next"))
-    limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
-    if limits is not None and limits.enabled:
-        await limits.check_sign_in(client_ip(request.scope), login)
+    throttle = sign_in_throttle(request)
     try:
-        account = await oauth.sign_in(session, login, field(form, "password"))
+        account = await oauth.sign_in(session, login, field(form, "password"), throttle)
     except oauth.OAuthError as exc:
         context = {"next": target, "login": login, "error": exc.message}
         return render(

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
 
 from agora.api.deps import SessionDep, app_caller
 from agora.api.json import JSON
 from agora.api.params import Params, body, openapi_body, read_params, validate
-from agora.api.ratelimit import sign_in_attempt
+from agora.api.ratelimit import sign_in_throttle
 from agora.auth import oauth
 from agora.auth.oauth import Credentials, OAuthError
 from agora.web.render import render
@@ -94,15 +94,8 @@ async def authorize_page(request: Request, session: SessionDep) -> Response:
     return render(request, "authorize.html", ctx)
 
 
-@router.post(
-    "/oauth/authorize", response_class=HTMLResponse, dependencies=[Depends(sign_in_attempt)]
-)
-@router.post(
-    "/oauth/authorize/",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-    dependencies=[Depends(sign_in_attempt)],
-)
+@router.post("/oauth/authorize", response_class=HTMLResponse)
+@router.post("/oauth/authorize/", response_class=HTMLResponse, include_in_schema=False)
 async def authorize_submit(request: Request, session: SessionDep) -> Response:
     params = await read_params(request)
     q = validate(AuthorizeQuery, params)
@@ -114,7 +107,10 @@ async def authorize_submit(request: Request, session: SessionDep) -> Response:
         return _redirect(ctx["redirect_uri"], {"error": "access_denied", "state": q.state})
     try:
         account = await oauth.sign_in(
-            session, str(params.get("username", "")), str(params.get("password", ""))
+            session,
+            str(params.get("username", "")),
+            str(params.get("password", "")),
+            sign_in_throttle(request),
         )
     except OAuthError as exc:
         return render(request, "authorize.html", {**ctx, "error": exc.message}, status=401)
@@ -150,9 +146,7 @@ class TokenForm(Params):
     password: str | None = None
 
 
-@router.post(
-    "/oauth/token", openapi_extra=openapi_body(TokenForm), dependencies=[Depends(sign_in_attempt)]
-)
+@router.post("/oauth/token", openapi_extra=openapi_body(TokenForm))
 async def token(request: Request, session: SessionDep, form: TokenForm = body(TokenForm)) -> JSON:
     client_id, secret = _client_auth(request, form)
     app = await oauth.authenticate_client(session, client_id, secret)
@@ -161,7 +155,9 @@ async def token(request: Request, session: SessionDep, form: TokenForm = body(To
             session, app, form.code, form.redirect_uri, form.code_verifier
         )
     elif form.grant_type == "password":
-        account = await oauth.sign_in(session, form.username or "", form.password or "")
+        account = await oauth.sign_in(
+            session, form.username or "", form.password or "", sign_in_throttle(request)
+        )
         issued = await oauth.issue_token(
             session, app, account.id, oauth.requested_scopes(app, form.scope)
         )
