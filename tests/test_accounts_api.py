@@ -106,6 +106,34 @@ async def test_pending_account_token_cannot_act_until_approved(client, db, monke
     ]
 
 
+async def test_an_admin_approves_a_pending_account_and_its_token_works(
+    client, db, make_person, monkeypatch
+):
+    from test_reports_api import make_admin
+
+    headers = await _sign_up_pending(client, monkeypatch)
+    admin = await make_admin(db, make_person)
+    pending = (
+        await client.get(
+            "/api/v1/admin/accounts", headers=admin.headers, params={"pending": "true"}
+        )
+    ).json()
+    assert [a["username"] for a in pending] == ["waiting"]
+    target = pending[0]["id"]
+    stranger = await make_person("stranger")
+    r = await client.post(f"/api/v1/admin/accounts/{target}/approve", headers=stranger.headers)
+    assert r.status_code == 403  # not an admin
+    assert (
+        await client.get("/api/v1/accounts/verify_credentials", headers=headers)
+    ).status_code == 403
+    r = await client.post(f"/api/v1/admin/accounts/{target}/approve", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["approved"] is True
+    r = await client.get("/api/v1/accounts/verify_credentials", headers=headers)
+    assert r.status_code == 200 and r.json()["username"] == "waiting"
+    r = await client.post(f"/api/v1/admin/accounts/{target}/approve", headers=admin.headers)
+    assert r.status_code == 403  # approved already
+
+
 async def test_pending_account_streaming_token_is_not_valid(client, db, monkeypatch):
     from agora.auth.oauth import valid_token_ids
     from agora.db.models import AccessToken

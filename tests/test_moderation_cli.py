@@ -50,6 +50,21 @@ async def _alice_reports_troll(session: Any) -> None:
     )
 
 
+async def _pending_signup(session: Any) -> None:
+    from agora.social.accounts import create_account
+
+    await create_account(
+        session, username="waiting", email="w@example.org", password="long pass", approved=False
+    )
+    await session.commit()
+
+
+async def _approved(session: Any) -> bool:
+    from agora.social.moderation import member_by_username
+
+    return bool((await member_by_username(session, "waiting")).user.approved)
+
+
 async def _state(session: Any) -> dict[str, Any]:
     from agora.social.moderation import member_by_username
 
@@ -79,3 +94,8 @@ def test_reports_and_moderation_commands(tmp_path: Path) -> None:
     assert "is now an admin" in cli("user", "admin", "alice")
     assert "No such account" in cli("user", "silence", "nobody", code=1)
     assert _in_process(url, _state) == {"silenced": True, "admin": True}
+    _in_process(url, _pending_signup)
+    assert not _in_process(url, _approved)
+    assert "approved" in cli("user", "approve", "waiting")
+    assert _in_process(url, _approved)
+    assert "not pending approval" in cli("user", "approve", "waiting", code=1)

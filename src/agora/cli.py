@@ -34,7 +34,7 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(export_app, name="export")
 app.add_typer(ai_app, name="ai")
 app.add_typer(reports_app, name="reports")
-for _name, _command in USER_COMMANDS.items():  # suspend, silence, admin
+for _name, _command in USER_COMMANDS.items():  # suspend, silence, approve, admin
     user_app.command(_name)(_command)
 console = Console()
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""`agora reports ...` and the moderation commands of `agora user` (suspend, silence, admin).
+"""`agora reports ...` and the moderation commands of `agora user` (suspend, silence, approve,
+admin).
 
 agora.cli registers `reports_app` and `USER_COMMANDS`; every action goes through
 social/moderation.py and social/reports.py, like the admin API, and is logged there."""
@@ -76,6 +77,17 @@ def user_silence(username: str, undo: bool = False, reason: str = "") -> None:
     console.print(f"@{username} {'unsilenced' if undo else 'silenced'}")
 
 
+def user_approve(username: str) -> None:
+    """Approve an account waiting for approval (AGORA_REGISTRATIONS=approval)."""
+    from agora.social import moderation
+
+    async def go(session: Any) -> None:
+        await moderation.approve(session, await _target_id(session, username), by=None)
+
+    _write(go)
+    console.print(f"@{username} approved")
+
+
 def user_admin(username: str, undo: bool = False) -> None:
     """Give a person the admin role (or take it away with --undo)."""
     from agora.social.moderation import set_admin
@@ -115,7 +127,12 @@ def reports_list(
     console.print(table)
 
 
-USER_COMMANDS = {"suspend": user_suspend, "silence": user_silence, "admin": user_admin}
+USER_COMMANDS = {
+    "suspend": user_suspend,
+    "silence": user_silence,
+    "approve": user_approve,
+    "admin": user_admin,
+}
 
 
 def _change_report(report_id: int, change: str) -> None:

@@ -191,6 +191,20 @@ async def lift(session: AsyncSession, target_id: int, action: str, *, by: Accoun
     return target
 
 
+async def approve(session: AsyncSession, target_id: int, *, by: Account | None) -> Member:
+    """Approve an account that signed up while registrations need approval
+    (`AGORA_REGISTRATIONS=approval`): from now on its token, sign-ins and web sessions work.
+    Commits and logs. Forbidden when it is not waiting for approval."""
+    target = await get_member(session, target_id)
+    _check_target(target, by, "none")
+    if target.user is None or target.user.approved:
+        raise Forbidden("This account is not pending approval")
+    target.user.approved = True
+    log_action(session, by, target_id, "approve")
+    await session.commit()
+    return target
+
+
 async def set_admin(session: AsyncSession, username: str, admin: bool) -> Member:
     """Give or take the admin role (CLI). Commits. NotFound for accounts that cannot sign in."""
     member = await member_by_username(session, username)

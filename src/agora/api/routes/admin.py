@@ -170,6 +170,14 @@ async def unsuspend(
     return JSON(await present.admin_account(session, member.account.id))
 
 
+@router.post("/v1/admin/accounts/{account_id}/approve")
+async def approve(
+    session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
+) -> JSON:
+    member = await moderation.approve(session, id_param(account_id), by=me)
+    return JSON(await present.admin_account(session, member.account.id))
+
+
 @router.post("/v1/admin/accounts/{account_id}/unsilence")
 async def unsilence(
     session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
