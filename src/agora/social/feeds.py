@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import Select, bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -30,6 +30,7 @@ from agora.db.models import (
 )
 from agora.db.upsert import insert_ignore
 from agora.jobs.queue import job_handler
+from agora.social.home_rule import home_rule, in_home
 from agora.social.notifications import create_notification, notify_mentions, notify_subscribers
 from agora.social.streams import announce_post
 from agora.social.tags import record_tag_use
@@ -71,37 +72,54 @@ async def distribute_post(session: AsyncSession, payload: dict[str, Any]) -> Non
 async def fan_out_recipients(
     session: AsyncSession, post: Post, author: Account, original: Post | None
 ) -> list[int]:
-    """Who gets `post` in their home feed (the author always does). Direct posts go to the
-    mentioned followers; a reply to someone else goes only to followers of both."""
-    if post.visibility == Visibility.DIRECT:
-        recipient: Any = Mention.account_id
-        query = (
-            select(recipient)
-            .join(
-                Follow, (Follow.account_id == recipient) & (Follow.target_account_id == author.id)
-            )
-            .where(Mention.post_id == post.id)
-        )
-    elif author.followers_count > get_settings().fanout_follower_threshold:
+    """Who gets `post` in their home feed by following its author (the author always does):
+    the followers (for a direct post, the mentioned followers) for whom the home rule
+    (`home_rule.in_home`) holds, decided on the facts read for each of them in one query.
+    A high-reach author's posts are merged at read time instead (direct ones are fanned out)."""
+    threshold = get_settings().fanout_follower_threshold
+    if post.visibility != Visibility.DIRECT and author.followers_count > threshold:
         return [author.id]
-    else:
-        recipient = Follow.account_id
-        query = select(recipient).where(Follow.target_account_id == author.id)
-        if original is not None:
-            query = query.where(Follow.show_reblogs.is_(True))
-    query = query.where(*_not_silenced(recipient, author.id, original))
-    if post.in_reply_to_account_id not in (None, author.id):
-        other = aliased(Follow)
-        query = query.where(
-            select(other.id)
-            .where(
-                other.account_id == recipient,
-                other.target_account_id == post.in_reply_to_account_id,
-            )
-            .exists()
+    rows = (await session.execute(_follower_facts(post, author, original))).all()
+    to = post.in_reply_to_account_id
+    members = [
+        row.account_id
+        for row in rows
+        if row.account_id != author.id
+        and in_home(
+            is_author=False,
+            follows_author=True,
+            shows_boosts=row.show_reblogs,
+            is_boost=original is not None,
+            direct=post.visibility == Visibility.DIRECT,
+            mentioned=row.mentioned,
+            is_reply=to is not None,
+            replies_to_viewer=row.account_id == to,
+            self_reply=to == author.id,
+            follows_replied_to=row.follows_replied_to,
         )
-    members = (await session.scalars(query)).all()
-    return [author.id, *[m for m in members if m != author.id]]
+    ]
+    return [author.id, *members]
+
+
+def _follower_facts(post: Post, author: Account, original: Post | None) -> Select[Any]:
+    """(account_id, show_reblogs, mentioned, follows_replied_to) of the author's followers
+    whom neither a block nor a mute keeps away (only the mentioned ones for a direct post),
+    the facts `in_home` decides on."""
+    follower: Any = Follow.account_id
+    mention, other = aliased(Mention), aliased(Follow)  # never correlated with the query's own
+    mentioned = exists().where(mention.post_id == post.id, mention.account_id == follower)
+    follows_replied_to = exists().where(
+        other.account_id == follower, other.target_account_id == post.in_reply_to_account_id
+    )
+    query = select(
+        follower,
+        Follow.show_reblogs,
+        mentioned.label("mentioned"),
+        follows_replied_to.label("follows_replied_to"),
+    ).where(Follow.target_account_id == author.id, *_not_silenced(follower, author.id, original))
+    if post.visibility == Visibility.DIRECT:
+        query = query.join(Mention, (Mention.account_id == follower) & (Mention.post_id == post.id))
+    return query
 
 
 async def tag_follower_recipients(
@@ -236,7 +254,8 @@ async def trim_feed(session: AsyncSession, account_id: int, cap: int) -> None:
 
 @job_handler("merge_into_feed")
 async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
-    """Job: after a follow, bring the followed account's recent posts into the home feed."""
+    """Job: after a follow, bring the followed account's recent posts into the home feed
+    (those the home rule lets in)."""
     owner, target = payload["account_id"], payload["target_account_id"]
     author = await session.get(Account, target)
     if author is None or author.followers_count > get_settings().fanout_follower_threshold:
@@ -246,7 +265,7 @@ async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> Non
             select(Post.id)
             .where(
                 Post.account_id == target,
-                or_(Post.in_reply_to_account_id.is_(None), Post.in_reply_to_account_id == target),
+                home_rule(owner, Post),
                 timeline_filter(owner, Post),
             )
             .order_by(Post.id.desc())
