@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
+import agora
+from agora.config import get_settings
 from agora.db.models import HomeFeedEntry, Job, Notification, utcnow
 from agora.jobs import queue
 from agora.jobs.worker import Worker
@@ -126,3 +135,124 @@ async def test_worker_killed_mid_fan_out_finishes_once(db, client, make_person, 
         )
     assert entries == 6  # five followers and the author
     assert mentions == 2
+
+
+# `agora worker` in a process of its own, where `test_hang` marks that it started and then
+# never finishes (in this process, `test_hang` just records its call).
+HANGING_WORKER = """
+import asyncio
+from pathlib import Path
+
+from agora.jobs import queue
+
+
+@queue.job_handler("test_hang")
+async def hang(session, payload):
+    Path(payload["marker"]).write_text("running")
+    await asyncio.sleep(3600)
+
+
+from agora.cli import app
+
+app(["worker"])
+"""
+
+
+@queue.job_handler("test_hang")
+async def _hang_here(session, payload):
+    CALLS.append(payload)
+
+
+async def _wait_for(check, timeout: float, what: str) -> float:
+    """Poll `check` (async) every 100 ms; return the seconds it took, fail after `timeout`."""
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < timeout, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+async def test_a_worker_killed_mid_job_delays_only_that_job_and_only_seconds(db, tmp_path):
+    """A real `agora worker` process is SIGKILLed while running a job: the jobs queued behind
+    it run at once (it had not claimed them), and the one it was running is retried within
+    the lease (seconds), not after a minute."""
+    marker = tmp_path / "running"
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_hang", {"marker": str(marker)})
+    async with db.transaction() as session:
+        for n in range(5):
+            queue.enqueue(session, "test_flaky", {"n": n})
+    env = {**os.environ, "PYTHONPATH": str(Path(agora.__file__).parents[1])}
+    with (tmp_path / "worker.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", HANGING_WORKER], env=env, stdout=log, stderr=log
+        )
+        try:
+
+            async def started() -> bool:
+                return marker.exists() or process.poll() is not None
+
+            await _wait_for(started, 120, "the worker process to start the job")
+            assert process.poll() is None, (tmp_path / "worker.log").read_text()
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    killed = time.monotonic()
+    assert await Worker(db).run_until_idle() == 5  # the others were never claimed
+    assert sorted(c["n"] for c in CALLS) == list(range(5))
+    assert time.monotonic() - killed < 5
+
+    async def retried() -> bool:
+        await Worker(db).run_once()
+        return any("marker" in c for c in CALLS)
+
+    lease = get_settings().job_lease_seconds
+    await _wait_for(retried, lease + 5, "the killed job to be retried")
+    assert time.monotonic() - killed <= lease + 5
+    assert lease <= 15
+    assert await _jobs(db) == []
+
+
+async def _slow_prepare(db, payload):
+    await asyncio.sleep(payload["seconds"])
+    return payload["seconds"]
+
+
+async def _slow_apply(session, payload, prepared):
+    CALLS.append({"slow": prepared})
+
+
+queue.slow_job("test_slow", queue.SlowJob(prepare=_slow_prepare, apply=_slow_apply))
+
+
+async def test_a_long_slow_phase_keeps_its_lease(db):
+    """A job whose slow phase outlasts the lease renews it: no other worker takes it over, and
+    it runs once."""
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_slow", {"seconds": 2.5})
+    running = asyncio.create_task(Worker(db, lease_seconds=1).run_once())
+    await asyncio.sleep(1.8)  # past the first lease
+    assert await Worker(db, lease_seconds=1).run_once() == 0
+    assert await running == 1
+    assert CALLS == [{"slow": 2.5}] and await _jobs(db) == []
+
+
+@queue.job_handler("test_enqueuing")
+async def _enqueuing(session, payload):
+    queue.enqueue(session, "test_flaky", {"by": payload["by"]})
+
+
+async def test_a_worker_that_lost_its_lease_commits_nothing(db):
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_enqueuing", {"by": "either"})
+    [late] = await queue.claim(db, "late-worker", 1, lease_seconds=60)
+    async with db.transaction() as session:  # its lease runs out; another worker claims it
+        await session.execute(update(Job).values(locked_until=utcnow() - timedelta(seconds=1)))
+    [taken] = await queue.claim(db, "other-worker", 1, lease_seconds=60)
+    assert taken.id == late.id
+    assert await queue.run_claimed(db, late, "late-worker") is False
+    [job] = await _jobs(db)  # untouched: still the other worker's, no follow-up job
+    assert job.id == late.id and job.locked_by == "other-worker" and job.last_error is None
+    assert await queue.run_claimed(db, taken, "other-worker") is True
+    [follow_up] = await _jobs(db)
+    assert follow_up.kind == "test_flaky"
