@@ -276,22 +276,24 @@ async def test_nothing_rolled_back_is_announced(db, harness):
 
 
 async def test_a_failing_job_announces_nothing(client, make_person, run_jobs, harness, db):
-    from agora.jobs.queue import HANDLERS
+    from dataclasses import replace
+
+    from agora.jobs.queue import SLOW_JOBS
 
     alice = await make_person("alice")
     listener = await harness.listen(alice)
-    original = HANDLERS["distribute_post"]
+    original = SLOW_JOBS["distribute_post"]
 
-    async def fail_after_announcing(session: Any, payload: dict[str, Any]) -> None:
-        await original(session, payload)  # announces, then the job fails
+    async def fail_after_announcing(session: Any, payload: dict[str, Any], prepared: Any) -> None:
+        await original.apply(session, payload, prepared)  # announces, then the job fails
         raise RuntimeError("disk full")
 
-    HANDLERS["distribute_post"] = fail_after_announcing
+    SLOW_JOBS["distribute_post"] = replace(original, apply=fail_after_announcing)
     try:
         await _post(client, alice, status="doomed attempt")
         await run_jobs()
     finally:
-        HANDLERS["distribute_post"] = original
+        SLOW_JOBS["distribute_post"] = original
     await harness.pump()
     assert await received(listener) == []
 
