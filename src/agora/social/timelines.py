@@ -45,10 +45,13 @@ MAX_CONTEXT = 4096
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """Post ids of one page, newest first, and the cursor values for its Link header."""
+    """Post ids of one page, newest first, and the cursor values for its Link header.
+    `partial`: the page is short (perhaps empty) because the work one request may do ran out,
+    not because the timeline did; its cursors continue where that work stopped."""
 
     ids: list[int]
     cursors: list[int]
+    partial: bool = False
 
     @property
     def next_max_id(self) -> int | None:
