@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
-from agora.db.models import HomeFeedEntry, Job, Notification, utcnow
+import agora
+from agora.config import get_settings
+from agora.db.models import (
+    Account,
+    Follow,
+    HomeFeedEntry,
+    HomeFeedSize,
+    Job,
+    Notification,
+    TagHistory,
+    utcnow,
+)
+from agora.ids import new_id
 from agora.jobs import queue
 from agora.jobs.worker import Worker
 
@@ -94,35 +113,216 @@ async def test_expired_lease_is_reclaimed_by_another_worker(db):
     assert await _jobs(db) == [] and len(CALLS) == 1
 
 
-async def test_worker_killed_mid_fan_out_finishes_once(db, client, make_person, run_jobs):
-    """A fan-out interrupted mid-way (its transaction never commits) is re-run by another
-    worker after the lease expires, with no duplicate feed entries or notifications."""
-    author = await make_person("author")
-    fans = [await make_person(f"fan{i}") for i in range(5)]
-    for fan in fans:
-        await client.post(f"/api/v1/accounts/{author.id}/follow", headers=fan.headers)
-    await run_jobs()
-    r = await client.post(
-        "/api/v1/statuses", headers=author.headers, data={"status": "hi @fan0 @fan1"}
-    )
-    post_id = int(r.json()["id"])
-    [claimed] = [j for j in await queue.claim(db, "doomed", 10, 60) if j.kind == "distribute_post"]
-    # The doomed worker runs the handler but dies before committing.
-    async with db.session(write=True) as session:
-        await queue.HANDLERS["distribute_post"](session, claimed.payload)
-        await session.rollback()
+async def _fans(db, author_id: int, count: int, *, subscribed: int = 0) -> list[int]:
+    """`count` accounts following the author (the first `subscribed` with notifications on),
+    inserted in bulk; their ids."""
+    now = utcnow()
+    ids = [new_id() for _ in range(count)]
+    accounts = [
+        {"id": a, "username": f"fan{i}", "username_lower": f"fan{i}", "created_at": now}
+        for i, a in enumerate(ids)
+    ]
+    follows = [
+        {"id": new_id(), "account_id": a, "target_account_id": author_id, "notify": i < subscribed}
+        for i, a in enumerate(ids)
+    ]
     async with db.transaction() as session:
-        await session.execute(update(Job).values(locked_until=utcnow() - timedelta(seconds=1)))
-    await run_jobs()
-    # Running the handler a second time (a retry after an ambiguous failure) changes nothing.
-    async with db.transaction() as session:
-        await queue.HANDLERS["distribute_post"](session, claimed.payload)
+        await session.execute(insert(Account), accounts)
+        await session.execute(insert(Follow), follows)
+        await session.execute(
+            update(Account).where(Account.id == author_id).values(followers_count=count)
+        )
+    return ids
+
+
+async def _count(db, model, *where) -> int:
     async with db.session() as session:
-        entries = await session.scalar(
-            select(func.count()).select_from(HomeFeedEntry).where(HomeFeedEntry.post_id == post_id)
+        return await session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+async def test_fan_out_to_2000_followers_lets_other_writers_in(db, client, make_person):
+    """A real worker fans a post out to 2,000 followers in short write transactions: a writer
+    running meanwhile (as a request would) never waits for the whole fan-out."""
+    author = await make_person("author")
+    await _fans(db, author.id, 2000)
+    r = await client.post("/api/v1/statuses", headers=author.headers, data={"status": "hello"})
+    post_id = int(r.json()["id"])
+    fanning = asyncio.create_task(Worker(db).run_until_idle())
+    started, waits = time.monotonic(), []
+    while not fanning.done():
+        asked = time.monotonic()
+        async with db.transaction() as session:  # takes SQLite's write lock, as a request does
+            await session.execute(select(1))
+        waits.append(time.monotonic() - asked)
+        await asyncio.sleep(0.005)
+    took = time.monotonic() - started
+    assert await fanning == 1
+    assert await _count(db, HomeFeedEntry, HomeFeedEntry.post_id == post_id) == 2001
+    assert len(waits) >= 5 and max(waits) < took / 3, (max(waits), took, len(waits))
+
+
+async def test_worker_killed_mid_fan_out_finishes_once(db, client, make_person, run_jobs):
+    """A fan-out interrupted after its first batches (they committed, the worker died) is run
+    again once the lease expires: every feed gets the post once (and counts it once), every
+    notification and every live event happens once, the hashtag use is counted once."""
+    from agora.events.bus import get_bus
+    from agora.social import feeds
+    from agora.social.notifications import notify_subscribers
+
+    author = await make_person("author")
+    await _fans(db, author.id, 450, subscribed=250)
+    subscription = get_bus().subscribe()
+    try:
+        r = await client.post(
+            "/api/v1/statuses", headers=author.headers, data={"status": "hi @fan0 #news"}
         )
-        mentions = await session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.type == "mention")
+        post_id = int(r.json()["id"])
+        [claimed] = await queue.claim(db, "doomed", 1, 60)
+        assert claimed.kind == "distribute_post"
+        # The doomed worker commits its first batches (feeds, then subscribers), then dies.
+        async with db.session() as session:
+            plan = await feeds.plan_distribution(session, post_id)
+        assert len(plan.recipients) == 451 and len(plan.subscribers) == 250
+        async with db.transaction() as session:
+            await feeds.push_to_feeds(session, plan.post, plan.recipients[: feeds.FANOUT_BATCH])
+        async with db.transaction() as session:
+            await notify_subscribers(session, plan.post, plan.subscribers[:100])
+        assert await _count(db, HomeFeedEntry, HomeFeedEntry.post_id == post_id) == 200
+        async with db.transaction() as session:
+            await session.execute(update(Job).values(locked_until=utcnow() - timedelta(seconds=1)))
+        assert await run_jobs() == 1
+        assert await run_jobs() == 0
+        events = subscription.drain()
+    finally:
+        subscription.close()
+    assert await _count(db, HomeFeedEntry, HomeFeedEntry.post_id == post_id) == 451
+    assert await _count(db, HomeFeedSize, HomeFeedSize.entries != 1) == 0  # counted once each
+    notes = await _count(db, Notification)
+    assert await _count(db, Notification, Notification.type == "status") == 250
+    assert await _count(db, Notification, Notification.type == "mention") == 1
+    updates = [e for e in events if e.get("event") == "update"]
+    assert len(updates) == 1
+    assert len([e for e in events if e.get("event") == "notification"]) == notes == 251
+    async with db.session() as session:
+        assert (await session.scalars(select(TagHistory.uses))).all() == [1]
+
+
+# `agora worker` in a process of its own, where `test_hang` marks that it started and then
+# never finishes (in this process, `test_hang` just records its call).
+HANGING_WORKER = """
+import asyncio
+from pathlib import Path
+
+from agora.jobs import queue
+
+
+@queue.job_handler("test_hang")
+async def hang(session, payload):
+    Path(payload["marker"]).write_text("running")
+    await asyncio.sleep(3600)
+
+
+from agora.cli import app
+
+app(["worker"])
+"""
+
+
+@queue.job_handler("test_hang")
+async def _hang_here(session, payload):
+    CALLS.append(payload)
+
+
+async def _wait_for(check, timeout: float, what: str) -> float:
+    """Poll `check` (async) every 100 ms; return the seconds it took, fail after `timeout`."""
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < timeout, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+async def test_a_worker_killed_mid_job_delays_only_that_job_and_only_seconds(db, tmp_path):
+    """A real `agora worker` process is SIGKILLed while running a job: the jobs queued behind
+    it run at once (it had not claimed them), and the one it was running is retried within
+    the lease (seconds), not after a minute."""
+    marker = tmp_path / "running"
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_hang", {"marker": str(marker)})
+    async with db.transaction() as session:
+        for n in range(5):
+            queue.enqueue(session, "test_flaky", {"n": n})
+    env = {**os.environ, "PYTHONPATH": str(Path(agora.__file__).parents[1])}
+    with (tmp_path / "worker.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", HANGING_WORKER], env=env, stdout=log, stderr=log
         )
-    assert entries == 6  # five followers and the author
-    assert mentions == 2
+        try:
+
+            async def started() -> bool:
+                return marker.exists() or process.poll() is not None
+
+            await _wait_for(started, 120, "the worker process to start the job")
+            assert process.poll() is None, (tmp_path / "worker.log").read_text()
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    killed = time.monotonic()
+    assert await Worker(db).run_until_idle() == 5  # the others were never claimed
+    assert sorted(c["n"] for c in CALLS) == list(range(5))
+    assert time.monotonic() - killed < 5
+
+    async def retried() -> bool:
+        await Worker(db).run_once()
+        return any("marker" in c for c in CALLS)
+
+    lease = get_settings().job_lease_seconds
+    await _wait_for(retried, lease + 5, "the killed job to be retried")
+    assert time.monotonic() - killed <= lease + 5
+    assert lease <= 15
+    assert await _jobs(db) == []
+
+
+async def _slow_prepare(db, payload):
+    await asyncio.sleep(payload["seconds"])
+    return payload["seconds"]
+
+
+async def _slow_apply(session, payload, prepared):
+    CALLS.append({"slow": prepared})
+
+
+queue.slow_job("test_slow", queue.SlowJob(prepare=_slow_prepare, apply=_slow_apply))
+
+
+async def test_a_long_slow_phase_keeps_its_lease(db):
+    """A job whose slow phase outlasts the lease renews it: no other worker takes it over, and
+    it runs once."""
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_slow", {"seconds": 2.5})
+    running = asyncio.create_task(Worker(db, lease_seconds=1).run_once())
+    await asyncio.sleep(1.8)  # past the first lease
+    assert await Worker(db, lease_seconds=1).run_once() == 0
+    assert await running == 1
+    assert CALLS == [{"slow": 2.5}] and await _jobs(db) == []
+
+
+@queue.job_handler("test_enqueuing")
+async def _enqueuing(session, payload):
+    queue.enqueue(session, "test_flaky", {"by": payload["by"]})
+
+
+async def test_a_worker_that_lost_its_lease_commits_nothing(db):
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_enqueuing", {"by": "either"})
+    [late] = await queue.claim(db, "late-worker", 1, lease_seconds=60)
+    async with db.transaction() as session:  # its lease runs out; another worker claims it
+        await session.execute(update(Job).values(locked_until=utcnow() - timedelta(seconds=1)))
+    [taken] = await queue.claim(db, "other-worker", 1, lease_seconds=60)
+    assert taken.id == late.id
+    assert await queue.run_claimed(db, late, "late-worker") is False
+    [job] = await _jobs(db)  # untouched: still the other worker's, no follow-up job
+    assert job.id == late.id and job.locked_by == "other-worker" and job.last_error is None
+    assert await queue.run_claimed(db, taken, "other-worker") is True
+    [follow_up] = await _jobs(db)
+    assert follow_up.kind == "test_flaky"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
-from agora.db.models import ListMember, Post, UserList
+from agora.db.models import ListMember, Post, UserList, utcnow
 from agora.social.lists import lists_receiving
 
 
@@ -412,3 +412,58 @@ async def test_pages_skip_nothing_when_the_rules_hide_many_posts(client, make_pe
         r = await client.get(_links(r)["prev"], headers=alice.headers)
     assert upward == shown[::-1]
     assert await _timeline(client, alice, made["id"], since_id=shown[1]) == shown[2:][::-1]
+
+
+async def test_list_of_members_who_post_only_dms_is_read_in_bounded_pages(client, make_person, db):
+    """bob, on alice's list, has 4,500 DMs to carol (the list never shows DMs) between dave's
+    two posts: a page examines at most MAX_EXAMINED posts and comes back short (even empty)
+    with Link cursors that continue where it stopped, so paging on finds dave's older post
+    and paging back finds his newer one."""
+    from agora.ids import new_id
+    from agora.social import list_timeline
+
+    alice, bob, dave = [await make_person(n) for n in ("alice", "bob", "dave")]
+    await make_person("carol")
+    for member in (bob, dave):
+        await _follow(client, alice, member)
+    made = await _new_list(client, alice)
+    await _add(client, alice, made["id"], bob, dave)
+    before = await _post(client, dave, status="before the DMs")
+    dms = 4500
+    async with db.transaction() as session:
+        now = utcnow()
+        await session.execute(
+            insert(Post),
+            [
+                {
+                    "id": new_id(),
+                    "account_id": bob.id,
+                    "text": "@carol psst",
+                    "content_html": "<p>@carol psst</p>",
+                    "visibility": 3,
+                    "created_at": now,
+                }
+                for _ in range(dms)
+            ],
+        )
+    after = await _post(client, dave, status="after the DMs")
+    url = f"/api/v1/timelines/list/{made['id']}"
+    pages, r = [], await client.get(url, headers=alice.headers, params={"limit": 20})
+    while True:
+        assert r.status_code == 200, r.text
+        pages.append([s["id"] for s in r.json()])
+        if "next" not in _links(r):
+            break
+        r = await client.get(_links(r)["next"], headers=alice.headers)
+    assert pages[0] == [after["id"]]  # cut short: `before` lies past what one page examines
+    assert [i for page in pages for i in page] == [after["id"], before["id"]]
+    assert 2 <= len(pages) <= 3
+    # Paging back up from `before` (min_id pages, read oldest first) finds `after` again.
+    upward, r = [], await client.get(url, headers=alice.headers, params={"min_id": before["id"]})
+    while True:
+        upward = [s["id"] for s in r.json()] + upward
+        if "prev" not in _links(r):
+            break
+        r = await client.get(_links(r)["prev"], headers=alice.headers)
+    assert upward == [after["id"]]
+    assert dms > list_timeline.MAX_EXAMINED

@@ -239,22 +239,24 @@ async def test_nothing_rolled_back_is_announced(db, harness):
 
 
 async def test_a_failing_job_announces_nothing(client, make_person, run_jobs, harness, db):
-    from agora.jobs.queue import HANDLERS
+    from dataclasses import replace
+
+    from agora.jobs.queue import SLOW_JOBS
 
     alice = await make_person("alice")
     listener = await harness.listen(alice)
-    original = HANDLERS["distribute_post"]
+    original = SLOW_JOBS["distribute_post"]
 
-    async def fail_after_announcing(session: Any, payload: dict[str, Any]) -> None:
-        await original(session, payload)  # announces, then the job fails
+    async def fail_after_announcing(session: Any, payload: dict[str, Any], prepared: Any) -> None:
+        await original.apply(session, payload, prepared)  # announces, then the job fails
         raise RuntimeError("disk full")
 
-    HANDLERS["distribute_post"] = fail_after_announcing
+    SLOW_JOBS["distribute_post"] = replace(original, apply=fail_after_announcing)
     try:
         await _post(client, alice, status="doomed attempt")
         await run_jobs()
     finally:
-        HANDLERS["distribute_post"] = original
+        SLOW_JOBS["distribute_post"] = original
     await harness.pump()
     assert await received(listener) == []
 
@@ -444,3 +446,32 @@ async def test_media_streams_carry_only_posts_with_attachments(
     assert ids(await received(media_only)) == [with_media["id"]]
     assert ids(await received(local_media)) == [with_media["id"]]
     assert ids(await received(everything)) == [with_media["id"], plain["id"]]
+
+
+@pytest.mark.parametrize("threshold", [None, 0], ids=["fan-out", "read-time"])
+async def test_a_reply_to_me_from_someone_i_follow_reaches_my_user_stream(
+    client, make_person, run_jobs, harness, threshold
+):
+    """alice follows bob; bob's reply to alice (and to carol, whom she follows) reaches
+    alice's `user` stream; his reply to a stranger does not."""
+    alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
+    for followed in (bob, carol):
+        await _follow(client, alice, followed)
+    mine = await _post(client, alice, status="question")
+    carols = await _post(client, carol, status="carol's")
+    daves = await _post(client, dave, status="dave's")
+    await run_jobs()
+    settings = get_settings()
+    previous = settings.fanout_follower_threshold
+    if threshold is not None:
+        settings.fanout_follower_threshold = threshold
+    try:
+        listener = await harness.listen(alice)
+        to_me = await _post(client, bob, status="answer", in_reply_to_id=mine["id"])
+        to_carol = await _post(client, bob, status="to carol", in_reply_to_id=carols["id"])
+        await _post(client, bob, status="to dave", in_reply_to_id=daves["id"])
+        await run_jobs()
+        await harness.pump()
+        assert ids(await received(listener)) == [to_me["id"], to_carol["id"]]
+    finally:
+        settings.fanout_follower_threshold = previous

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from agora.config import get_settings
 
 
@@ -186,3 +188,65 @@ async def test_status_notifications_for_subscribers(client, make_person, run_job
     await run_jobs()
     notes = (await client.get("/api/v1/notifications", headers=bob.headers)).json()
     assert [(n["type"], n["status"]["content"]) for n in notes] == [("status", "<p>news!</p>")]
+
+
+async def _reblog(client, person, post):
+    r = await client.post(f"/api/v1/statuses/{post['id']}/reblog", headers=person.headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+# Mastodon's home-feed cases (FeedManager#filter_from_home), as seen by alice, who follows bob
+# and carol but not dave: which of bob's posts enter alice's home timeline.
+HOME_CASES = {
+    "reply to me": True,
+    "reply to someone I follow": True,
+    "reply to a stranger": False,
+    "self-reply": True,
+    "mention of me": True,
+    "mention of me in a reply to a stranger": False,
+    "boost of a reply": True,
+}
+
+
+@pytest.mark.parametrize("merged_at_read_time", [False, True], ids=["fan-out", "read-time"])
+async def test_home_timeline_keeps_mastodons_reply_cases(
+    client, make_person, run_jobs, monkeypatch, merged_at_read_time
+):
+    """Replies from people alice follows reach her home when they reply to her, to someone
+    she follows, or to themselves, both when fanned out and when merged at read time."""
+    alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
+    for followed in (bob, carol):
+        await client.post(f"/api/v1/accounts/{followed.id}/follow", headers=alice.headers)
+    await run_jobs()
+    mine = await _post(client, alice, status="mine")
+    carols = await _post(client, carol, status="carol's")
+    daves = await _post(client, dave, status="dave's")
+    bobs = await _post(client, bob, status="bob's")
+    daves_reply = await _post(
+        client, dave, status="a stranger's reply", in_reply_to_id=carols["id"]
+    )
+    await run_jobs()
+    if merged_at_read_time:  # bob and carol (one follower each) are high-reach from now on
+        monkeypatch.setattr(get_settings(), "fanout_follower_threshold", 0)
+    made = {
+        "reply to me": await _post(client, bob, status="to alice", in_reply_to_id=mine["id"]),
+        "reply to someone I follow": await _post(
+            client, bob, status="to carol", in_reply_to_id=carols["id"]
+        ),
+        "reply to a stranger": await _post(
+            client, bob, status="to dave", in_reply_to_id=daves["id"]
+        ),
+        "self-reply": await _post(client, bob, status="thread", in_reply_to_id=bobs["id"]),
+        "mention of me": await _post(client, bob, status="hi @alice"),
+        "mention of me in a reply to a stranger": await _post(
+            client, bob, status="@alice look", in_reply_to_id=daves["id"]
+        ),
+        "boost of a reply": await _reblog(client, bob, daves_reply),
+    }
+    await run_jobs()
+    home = await client.get("/api/v1/timelines/home", headers=alice.headers, params={"limit": 40})
+    shown = {s["id"] for s in home.json()}
+    assert {case: made[case]["id"] in shown for case in HOME_CASES} == HOME_CASES
+    assert {mine["id"], carols["id"], bobs["id"]} <= shown
+    assert daves["id"] not in shown and daves_reply["id"] not in shown

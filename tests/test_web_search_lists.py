@@ -183,3 +183,28 @@ async def test_list_timeline_scrolls(client, trio, run_jobs) -> None:  # type: i
     chunk = await client.get(next_url, headers=HX)
     assert "<html" not in chunk.text and len(post_ids(chunk.text)) == 3
     assert csrf_of(page.text)
+
+
+async def test_a_list_page_cut_short_by_its_bound_on_work_still_scrolls_on(  # type: ignore[no-untyped-def]
+    client, trio, monkeypatch
+) -> None:
+    """bob, on alice's list, posted only DMs to carol after his one public post: the page stops
+    after MAX_EXAMINED posts, empty, with an "Older posts" link that goes on from there."""
+    from agora.social import list_timeline
+
+    monkeypatch.setattr(list_timeline, "MAX_EXAMINED", 30)
+    alice, bob, _ = trio
+    made = await client.post("/api/v1/lists", json={"title": "B"}, headers=alice.headers)
+    lid = made.json()["id"]
+    await client.post(
+        f"/api/v1/lists/{lid}/accounts", json={"account_ids": [bob.id]}, headers=alice.headers
+    )
+    public = await api_post(client, bob, "the one post alice's list shows")
+    for i in range(40):
+        await api_post(client, bob, f"@carol psst {i}", visibility="direct")
+    await web_sign_in(client, "alice")
+    page = await client.get(f"/lists/{lid}")
+    assert post_ids(page.text) == [] and 'hx-trigger="revealed"' in page.text
+    next_url = page.text.split('hx-get="')[-1].split('"')[0].replace("&amp;", "&")
+    chunk = await client.get(next_url, headers=HX)
+    assert post_ids(chunk.text) == [int(public)]

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     poll_max_expiration: int = 2_629_746  # one month, as Mastodon counts it
     max_lists: int = 50  # lists per account, as on Mastodon
     inprocess_workers: int = 1
-    job_lease_seconds: int = 60
+    job_lease_seconds: int = 10
     job_max_attempts: int = 8
     assistant_username: str = "assistant"
     redis_url: str | None = None

@@ -1,9 +1,9 @@
 """Home feeds of the demo data set, computed the way fan-out on write would have built them.
 
 The rule is that of `agora.social.feeds` (distribute_post): a post goes to its author and to
-the author's followers, unless the author has more than `threshold` followers (then it is
-merged at read time instead); a direct post only to mentioned followers; a reply to someone
-else only to followers of both; a boost is skipped by a feed that already received the
+the author's followers as the home rule (`agora.social.home_rule.in_home`) says, unless the
+author has more than `threshold` followers (then it is merged at read time instead; direct
+posts are still fanned out); a boost is skipped by a feed that already received the
 original or an earlier boost of it. Each feed keeps its newest `cap` entries.
 """
 
@@ -13,6 +13,7 @@ import heapq
 from collections.abc import Iterator
 
 from agora.demo_plan import DIRECT, NONE, Plan
+from agora.social.home_rule import in_home
 
 
 class FeedBuilder:
@@ -53,19 +54,21 @@ class FeedBuilder:
     def _reaches(self, owner: int, i: int) -> bool:
         """Would fan-out of post i consider `owner` a recipient (before boost dedupe)?"""
         p = self.p
-        author = p.author[i]
-        if author == owner:
-            return True
+        author, other, direct = p.author[i], p.reply_account[i], p.visibility[i] == DIRECT
+        if author != owner and author in self.big and not direct:
+            return False  # merged at read time, not fanned out
         following = self.plan.following[owner]
-        if author not in following:
-            return False
-        if p.visibility[i] == DIRECT:
-            if owner not in p.mentions.get(i, ()):
-                return False
-        elif author in self.big:
-            return False
-        other = p.reply_account[i]
-        return other in (NONE, author) or other in following
+        return in_home(
+            is_author=author == owner,
+            follows_author=author in following,
+            is_boost=p.reblog_of[i] != NONE,
+            direct=direct,
+            mentioned=owner in p.mentions.get(i, ()),
+            is_reply=other != NONE,
+            replies_to_viewer=other == owner,
+            self_reply=other == author,
+            follows_replied_to=other in following,
+        )
 
     def _accepts(self, owner: int, i: int) -> bool:
         if not self._reaches(owner, i):

@@ -25,9 +25,10 @@ def link_header(request: Request, next_max: int | None, prev_min: int | None) ->
 
 
 def paged(request: Request, items: list[Any], next_max: int | None, prev_min: int | None) -> JSON:
-    """A JSON list response with its Link header."""
+    """A JSON list response with its Link header: whenever there are cursors, even for an empty
+    page (a list timeline page cut short by its bound on work continues from its cursors)."""
     response = JSON(items)
-    header = link_header(request, next_max, prev_min) if items else None
+    header = link_header(request, next_max, prev_min)
     if header:
         response.headers["Link"] = header
     return response

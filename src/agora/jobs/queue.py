@@ -1,16 +1,29 @@
 """The job table as a queue.
 
 `enqueue` adds a row in the caller's transaction, so work is recorded exactly when the change
-that causes it commits (the transactional outbox). Workers `claim` due jobs with a lease; a
-job whose lease ran out (its worker died) is claimed again. A handler runs in one transaction
-together with the deletion of its job, so its database effects happen once; on failure the
-job is retried with exponential backoff and, after `max_attempts`, kept as a dead letter.
+that causes it commits (the transactional outbox). Workers `claim` due jobs with a lease, one
+job at a time, when they are about to run it, so a worker that dies holds only the job it was
+running; a job whose lease ran out (its worker died) is claimed again. Leases are short
+(`job_lease_seconds`, 10 s): the slow phase of a two-phase job (`SlowJob.prepare`, outside any
+transaction) keeps its lease renewed while it runs (`keep_leased`), so a dead worker's job is
+free again within seconds.
+
+A handler runs in one transaction that starts by deleting its job row, only if this worker
+still holds it, so its database effects happen once: a worker that lost its lease commits
+nothing, and while the transaction is open nobody else can claim the job (PostgreSQL: the
+deleted row stays locked and `claim` skips locked rows; SQLite: writers are serialised). If the
+worker dies mid-job, the transaction never commits and the job is claimed again once the lease
+runs out. On failure the job is retried with exponential backoff and, after `max_attempts`,
+kept as a dead letter.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,6 +37,8 @@ from agora.db.models import Job, utcnow
 Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 WAKE_KEY = "agora_jobs_enqueued"
+LEASE_SECONDS = 10  # the default lease (`job_lease_seconds`)
+log = logging.getLogger("agora.jobs")
 
 
 def job_handler(kind: str) -> Callable[[Handler], Handler]:
@@ -38,11 +53,12 @@ def job_handler(kind: str) -> Callable[[Handler], Handler]:
 
 @dataclass(frozen=True, slots=True)
 class SlowJob:
-    """A job whose slow part (a model call, a network request) must not hold a database
-    transaction: `prepare` runs first, outside any transaction (it may run more than once if
-    a worker dies); `apply` then runs in the transaction that deletes the job, so its effects
-    happen once. `on_dead` runs, in the transaction that marks the job dead, when retries are
-    spent."""
+    """A job whose slow part (a model call, a network request, a fan-out written in short
+    transactions of its own) must not hold a database transaction: `prepare` runs first,
+    outside the job's transaction, with its lease kept renewed (it may run more than once if
+    a worker dies, so it must be idempotent); `apply` then runs in the transaction that
+    deletes the job, so its effects happen once. `on_dead` runs, in the transaction that marks
+    the job dead, when retries are spent."""
 
     prepare: Callable[[Database, dict[str, Any]], Awaitable[Any]]
     apply: Callable[[AsyncSession, dict[str, Any], Any], Awaitable[None]]
@@ -97,7 +113,8 @@ def backoff_seconds(attempts: int) -> float:
 
 
 async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) -> list[ClaimedJob]:
-    """Lease up to `limit` due jobs (pending, or running with an expired lease)."""
+    """Lease up to `limit` due jobs (pending, or running with an expired lease). Workers
+    claim one at a time, when they are about to run it (see `Worker.run_once`)."""
     now = utcnow()
     async with db.transaction() as session:
         due = or_(
@@ -128,26 +145,80 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
         return [ClaimedJob(*row) for row in rows]
 
 
-async def run_claimed(db: Database, job: ClaimedJob, worker_id: str) -> bool:
+class LeaseLost(Exception):
+    """Another worker holds the job now (this one's lease ran out): nothing of ours commits."""
+
+
+async def run_claimed(
+    db: Database, job: ClaimedJob, worker_id: str, lease_seconds: int = LEASE_SECONDS
+) -> bool:
     """Run one claimed job. Returns True on success."""
     handler, slow = HANDLERS.get(job.kind), SLOW_JOBS.get(job.kind)
     try:
         if handler is None and slow is None:
             raise LookupError(f"no handler for job kind {job.kind!r}")
-        prepared = await slow.prepare(db, job.payload) if slow else None
+        prepared = None
+        if slow:
+            async with keep_leased(db, job.id, worker_id, lease_seconds):
+                prepared = await slow.prepare(db, job.payload)
         async with db.transaction() as session:
+            taken = await session.execute(
+                delete(Job).where(Job.id == job.id, Job.locked_by == worker_id)
+            )
+            if taken.rowcount != 1:
+                raise LeaseLost(job.id)
             if slow:
                 await slow.apply(session, job.payload, prepared)
             else:
                 await handler(session, job.payload)  # type: ignore[misc]
-            await session.execute(delete(Job).where(Job.id == job.id, Job.locked_by == worker_id))
         return True
+    except LeaseLost:
+        log.warning("job %s: lease lost to another worker; its run is rolled back", job.id)
+        return False
     except Exception as exc:
-        await _record_failure(db, job, f"{type(exc).__name__}: {exc}")
+        await _record_failure(db, job, worker_id, f"{type(exc).__name__}: {exc}")
         return False
 
 
-async def _record_failure(db: Database, job: ClaimedJob, error: str) -> None:
+@asynccontextmanager
+async def keep_leased(
+    db: Database, job_id: int, worker_id: str, lease_seconds: int
+) -> AsyncIterator[None]:
+    """Renew the job's lease every third of it while the body runs (each renewal a short
+    transaction of its own), so that a long job keeps its lease and the job of a worker that
+    died is free again within `lease_seconds`."""
+    stop = asyncio.Event()
+
+    async def renew() -> None:
+        while not await _stopped(stop, lease_seconds / 3):
+            try:
+                async with db.transaction() as session:
+                    await session.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.locked_by == worker_id)
+                        .values(locked_until=utcnow() + timedelta(seconds=lease_seconds))
+                    )
+            except Exception:  # the next renewal may succeed; losing the lease is safe
+                log.warning("job %s: lease renewal failed", job_id, exc_info=True)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        stop.set()
+        await task  # never cancelled mid-statement: it ends after its current renewal
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for `stop`; True when it is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _record_failure(db: Database, job: ClaimedJob, worker_id: str, error: str) -> None:
     now = utcnow()
     dead = job.attempts >= job.max_attempts
     values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None, "locked_by": None}
@@ -159,8 +230,9 @@ async def _record_failure(db: Database, job: ClaimedJob, error: str) -> None:
         )
     slow = SLOW_JOBS.get(job.kind)
     async with db.transaction() as session:
-        await session.execute(update(Job).where(Job.id == job.id).values(**values))
-        if dead and slow and slow.on_dead:
+        mine = Job.locked_by == worker_id  # a job another worker took over is theirs now
+        result = await session.execute(update(Job).where(Job.id == job.id, mine).values(**values))
+        if result.rowcount and dead and slow and slow.on_dead:
             await slow.on_dead(session, job.payload)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agora.db.engine import Database
-from agora.jobs.queue import WAKE_KEY, claim, run_claimed
+from agora.jobs.queue import LEASE_SECONDS, WAKE_KEY, claim, run_claimed
 
 log = logging.getLogger("agora.jobs")
 _wake_events: set[asyncio.Event] = set()
@@ -27,10 +27,17 @@ def _wake_workers(session: Session) -> None:
 
 
 class Worker:
-    """Claims due jobs in batches and runs them; sleeps until woken or the poll interval."""
+    """Runs due jobs one at a time, each claimed only when it is about to run (so a worker
+    that dies holds nothing but the job it was running, for at most its short lease); sleeps
+    until woken or the poll interval."""
 
     def __init__(
-        self, db: Database, *, batch: int = 20, lease_seconds: int = 60, poll: float = 1.0
+        self,
+        db: Database,
+        *,
+        batch: int = 20,
+        lease_seconds: int = LEASE_SECONDS,
+        poll: float = 1.0,
     ) -> None:
         self.db = db
         self.batch = batch
@@ -42,13 +49,18 @@ class Worker:
         self.failed = 0
 
     async def run_once(self) -> int:
-        """Claim and run one batch; returns how many jobs were claimed."""
-        jobs = await claim(self.db, self.id, self.batch, self.lease_seconds)
-        for job in jobs:
-            ok = await run_claimed(self.db, job, self.id)
+        """Run up to `batch` due jobs, claiming each just before it runs; returns how many
+        were claimed."""
+        ran = 0
+        while ran < self.batch:
+            jobs = await claim(self.db, self.id, 1, self.lease_seconds)
+            if not jobs:
+                break
+            ok = await run_claimed(self.db, jobs[0], self.id, self.lease_seconds)
             self.processed += ok
             self.failed += not ok
-        return len(jobs)
+            ran += 1
+        return ran
 
     async def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Run until no job is due (tests and the CLI use this). Returns jobs run."""

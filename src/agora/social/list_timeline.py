@@ -6,9 +6,12 @@ ever posted, so a page is read in two steps: a window of the newest ids of membe
 (from the `(account_id, id)` index alone, no table rows), then the rules on that window only
 (replies policy, boosts, visibility, blocks, mutes: `lists.list_posts` and
 `timeline_filter`). When the rules leave the page short, the next window is read, twice as
-large each time (up to `MAX_WINDOW`), until the page is full or the members' posts run out, so
-no post is ever skipped. The windows follow the page's direction, so `max_id`, `since_id` and
-`min_id` page exactly as in the other timelines.
+large each time (up to `MAX_WINDOW`), until the page is full, the members' posts run out, or
+the request has examined `MAX_EXAMINED` posts (a muted member with a long history, members who
+post only DMs): then the page comes back short, even empty, marked `partial`, with cursors
+spanning what was examined, so the next page (and the previous one) continue exactly where the
+examination stopped and no post is ever skipped. The windows follow the page's direction, so
+`max_id`, `since_id` and `min_id` page exactly as in the other timelines.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from agora.social.visibility import timeline_filter
 
 WINDOW = 80  # candidate posts in the first window: twice the largest page
 MAX_WINDOW = 2560
+MAX_EXAMINED = 4000  # candidate posts one request may examine, at most
 LIST_ID = bindparam("list_id", type_=ID)
 VIEWER = bindparam("viewer_id", type_=ID)
 
@@ -38,7 +42,7 @@ async def list_timeline(session: AsyncSession, owner_id: int, list_id: int, page
     found = await get_own_list(session, owner_id, list_id)
     kept: list[int] = []
     examined: list[int] = []
-    window_page = replace(page, limit=WINDOW)
+    window_page = replace(page, limit=min(WINDOW, MAX_EXAMINED))
     while True:
         window = await _window(session, found.id, window_page)
         shown = await _shown(session, owner_id, found.id, window)
@@ -49,9 +53,10 @@ async def list_timeline(session: AsyncSession, owner_id: int, list_id: int, page
                 if len(kept) == page.limit:
                     break
         if len(kept) == page.limit or len(window) < window_page.limit:
-            break
-        window_page = _after(window_page, window[-1])
-    return _page_slice(kept, examined, page)
+            return _page_slice(kept, examined, page)
+        if len(examined) >= MAX_EXAMINED:
+            return _page_slice(kept, examined, page, partial=True)
+        window_page = _after(window_page, window[-1], MAX_EXAMINED - len(examined))
 
 
 async def _window(session: AsyncSession, list_id: int, page: Page) -> list[int]:
@@ -71,20 +76,22 @@ async def _shown(session: AsyncSession, owner_id: int, list_id: int, window: lis
     return set((await session.scalars(_rules_statement(), params)).all())
 
 
-def _after(page: Page, last: int) -> Page:
-    """The next, larger window: the same request moved past `last` (the window's last id)."""
-    limit = min(page.limit * 2, MAX_WINDOW)
+def _after(page: Page, last: int, budget: int) -> Page:
+    """The next, larger window (at most `budget` posts): the same request moved past `last`
+    (the window's last id)."""
+    limit = min(page.limit * 2, MAX_WINDOW, budget)
     if page.ascending:
         return replace(page, min_id=last, limit=limit)
     return replace(page, max_id=last, limit=limit)
 
 
-def _page_slice(kept: list[int], examined: list[int], page: Page) -> Slice:
-    """Ids newest first, with cursors spanning what was examined."""
-    if not kept:
+def _page_slice(kept: list[int], examined: list[int], page: Page, partial: bool = False) -> Slice:
+    """Ids newest first, with cursors spanning what was examined; a `partial` page (cut short
+    by MAX_EXAMINED) has them even when nothing was kept, so that paging goes on from there."""
+    if not kept and not partial:
         return Slice([], [])
     ends = [examined[-1], examined[0]] if page.ascending else [examined[0], examined[-1]]
-    return Slice(finish(kept, page), ends)
+    return Slice(finish(kept, page), ends, partial=partial)
 
 
 @cache

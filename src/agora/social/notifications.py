@@ -133,19 +133,21 @@ async def notify_mentions(session: AsyncSession, post: Post) -> None:
         )
 
 
-async def notify_subscribers(session: AsyncSession, post: Post) -> None:
-    """`status` notifications for followers who asked to be notified of the author's posts
-    (replies to others are not announced)."""
+async def subscribers(session: AsyncSession, post: Post) -> list[int]:
+    """Followers who asked to be notified of the author's posts (none for replies to others:
+    those are not announced)."""
     if post.in_reply_to_account_id not in (None, post.account_id):
-        return
-    subscribers = (
-        await session.scalars(
-            select(Follow.account_id).where(
-                Follow.target_account_id == post.account_id, Follow.notify.is_(True)
-            )
-        )
-    ).all()
-    for account_id in subscribers:
+        return []
+    query = select(Follow.account_id).where(
+        Follow.target_account_id == post.account_id, Follow.notify.is_(True)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def notify_subscribers(session: AsyncSession, post: Post, account_ids: list[int]) -> None:
+    """`status` notifications of `post` for these subscribers (`subscribers`, or some of them:
+    the fan-out job notifies them in batches; each is notified once however often this runs)."""
+    for account_id in account_ids:
         await create_notification(
             session,
             type="status",

@@ -5,10 +5,10 @@ A process knows who listens to it (`Candidates`); for each event it asks, in a f
 whatever the number of listeners, which of them may receive it:
 
 - `user` streams get what enters the home timeline: the post is in the listener's home feed
-  (fan-out put it there, with blocks, mutes, reply and boost rules), or it is by a followed
-  high-reach account merged at read time, its author is not on one of their exclusive lists,
-  and it passes `timeline_filter` for that listener (visible to them, author not muted) at
-  delivery time.
+  (fan-out put it there, with blocks, mutes and the home rule of `home_rule.py`), or it is
+  by a followed high-reach account merged at read time as the home rule says; its author is
+  not on one of their exclusive lists, and it passes `timeline_filter` for that listener
+  (visible to them, author not muted) at delivery time.
 - `public` / `public:local` get public posts that are not boosts nor replies to others (their
   `:media` variants only those with attachments), and
   hashtag streams public posts with the tag (as the public and hashtag timelines), each
@@ -32,6 +32,7 @@ from sqlalchemy.orm import aliased
 
 from agora.config import get_settings
 from agora.db.models import Account, Block, Follow, HomeFeedEntry, Mention, Post, PostTag, Tag
+from agora.social.home_rule import home_rule
 from agora.social.lists import hidden_by_exclusive_lists, lists_receiving
 from agora.social.media import has_media
 from agora.social.visibility import (
@@ -80,7 +81,8 @@ class DeletionAudience:
 async def home_members(session: AsyncSession, post: Post, viewers: set[int]) -> set[int]:
     """Those of `viewers` whose home timeline holds `post` (before the visibility rule), as
     timelines.home_timeline reads it: in their precomputed feed, or by a followed high-reach
-    account (merged at read time), unless its author is on one of their exclusive lists.
+    account (merged at read time) when the home rule (`home_rule.home_rule`) lets it in,
+    unless its author is on one of their exclusive lists.
     Set-based: two or three indexed queries whatever the number of viewers."""
     if not viewers:
         return set()
@@ -89,10 +91,7 @@ async def home_members(session: AsyncSession, post: Post, viewers: set[int]) -> 
     )
     members = set((await session.scalars(feed)).all())
     if await _merged_at_read_time(session, post):
-        followers = select(Follow.account_id).where(
-            Follow.target_account_id == post.account_id, Follow.account_id.in_(viewers)
-        )
-        members |= set((await session.scalars(followers)).all())
+        members |= await _passing(session, post.id, viewers - members, home_rule)
     if members:
         viewer = aliased(Account)
         hidden = select(viewer.id).where(
@@ -104,11 +103,7 @@ async def home_members(session: AsyncSession, post: Post, viewers: set[int]) -> 
 
 async def _merged_at_read_time(session: AsyncSession, post: Post) -> bool:
     """A post of a high-reach account, which is not fanned out but merged into followers'
-    home timelines when they read them (top-level posts and self-replies, not direct)."""
-    if post.visibility == Visibility.DIRECT:
-        return False
-    if post.in_reply_to_id is not None and post.in_reply_to_account_id != post.account_id:
-        return False
+    home timelines when they read them (as far as the home rule lets it in)."""
     author = await session.get(Account, post.account_id)
     return author is not None and author.followers_count > get_settings().fanout_follower_threshold
 

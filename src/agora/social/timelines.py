@@ -27,6 +27,7 @@ from agora.db.models import (
     Tag,
 )
 from agora.social.accounts import get_account
+from agora.social.home_rule import home_rule
 from agora.social.lists import hidden_by_exclusive_lists
 from agora.social.media import has_media
 from agora.social.paging import Page, apply_page, bind_page, finish, page_params, page_shape
@@ -44,10 +45,13 @@ MAX_CONTEXT = 4096
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """Post ids of one page, newest first, and the cursor values for its Link header."""
+    """Post ids of one page, newest first, and the cursor values for its Link header.
+    `partial`: the page is short (perhaps empty) because the work one request may do ran out,
+    not because the timeline did; its cursors continue where that work stopped."""
 
     ids: list[int]
     cursors: list[int]
+    partial: bool = False
 
     @property
     def next_max_id(self) -> int | None:
@@ -77,8 +81,9 @@ VIEWER = bindparam("viewer_id", type_=ID)
 
 
 async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
-    """The precomputed feed merged with posts of followed high-reach accounts, in one query
-    (built once per page shape, see `_home_statement`)."""
+    """The precomputed feed merged with posts of followed high-reach accounts that the home
+    rule lets in (`home_rule.home_rule`, as fan-out does), in one query (built once per page
+    shape, see `_home_statement`)."""
     params = {
         "viewer_id": viewer_id,
         "threshold": get_settings().fanout_follower_threshold,
@@ -109,8 +114,7 @@ def _home_statement(shape: tuple[bool, bool, bool]) -> Select[Any]:
     merged = bind_page(
         select(Post.id.label("id")).where(
             Post.account_id.in_(high_reach),
-            _no_foreign_replies(),
-            Post.visibility != int(Visibility.DIRECT),
+            home_rule(VIEWER, Post),
             timeline_filter(VIEWER, Post),
             ~hidden_by_exclusive_lists(VIEWER, Post.account_id),
         ),

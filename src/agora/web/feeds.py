@@ -44,8 +44,9 @@ async def feed_of(
     path: str,
     **params: Any,
 ) -> Feed:
-    """A hydrated page and the URL of the next one."""
-    full = len(found.ids) >= page.limit
+    """A hydrated page and the URL of the next one (after a full page, or a page cut short
+    by the work one request may do)."""
+    full = len(found.ids) >= page.limit or found.partial
     views = await hydrate(session, viewer_id, found.ids)
     return Feed(views, next_url(path, found.next_max_id, full, **params))
 
