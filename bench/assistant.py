@@ -25,7 +25,7 @@ MARK = "bench-assistant-thread"
 async def _thread(db: Any) -> tuple[int, int, int]:
     """(asker id, root id, last post id) of the bench thread, written on first use."""
     from agora.db.models import Account, Job, Post
-    from agora.social.posts import Draft, write_post
+    from agora.social.posts.writing import Draft, write_post
 
     async with db.transaction() as session:
         people = list(
@@ -74,8 +74,8 @@ async def measure_mention(db: Any, asker: int, root: int) -> dict[str, Any]:
     from agora.db.models import Account, AssistantReply, Job
     from agora.jobs import handlers  # noqa: F401 - registers the job handlers
     from agora.jobs.worker import Worker
-    from agora.social.bootstrap import ensure_assistant
-    from agora.social.posts import Draft, create_post
+    from agora.social.people.assistant_account import ensure_assistant
+    from agora.social.posts.writing import Draft, create_post
 
     async with db.transaction() as session:
         await ensure_assistant(session)

@@ -110,7 +110,7 @@ async def _seed(url: str, args: argparse.Namespace) -> float:
 
     from agora.config import get_settings
     from agora.db.engine import Database
-    from agora.demo import seed_demo
+    from agora.demo.seed import seed_demo
 
     use_database(url)
     db = Database(url)
@@ -260,7 +260,7 @@ async def create_followed_author(
 
     from agora.db.models import Account, Follow
     from agora.ids import new_id
-    from agora.social.accounts import create_account
+    from agora.social.people.accounts import create_account
 
     async with db.transaction() as session:
         author = await create_account(session, username=username, display_name=display_name)

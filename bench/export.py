@@ -24,7 +24,7 @@ from bench.common import dataset, emit, parser, run
 def export_once(url: str, out: Path, fmt: str) -> dict[str, Any]:
     """Run the CLI export into `out`; wall time, peak RSS of the child and the manifest."""
     env = {**os.environ, "AGORA_DATABASE_URL": url, "COLUMNS": "120"}
-    command = [sys.executable, "-m", "agora.cli", "export", "dataset"]
+    command = [sys.executable, "-m", "agora.cli.main", "export", "dataset"]
     command += ["--purpose", "genai-text", "--out", str(out), "--format", fmt]
     started = time.perf_counter()
     with tempfile.TemporaryFile() as log:

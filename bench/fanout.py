@@ -38,7 +38,7 @@ async def steady_state_sizes(db: Any, seed: int) -> int:
     """Spread the size counters of full feeds over cap..cap+TRIM_SLACK."""
     from agora.config import get_settings
     from agora.db.models import HomeFeedSize
-    from agora.social.feeds import TRIM_SLACK
+    from agora.social.reading.fan_out import TRIM_SLACK
 
     cap = get_settings().home_feed_cap
     rng = random.Random(seed)
@@ -62,7 +62,7 @@ async def steady_state_sizes(db: Any, seed: int) -> int:
 async def _due_for_trim(db: Any, author: int) -> int:
     from agora.config import get_settings
     from agora.db.models import Follow, HomeFeedSize
-    from agora.social.feeds import TRIM_SLACK
+    from agora.social.reading.fan_out import TRIM_SLACK
 
     limit = get_settings().home_feed_cap + TRIM_SLACK
     async with db.session() as session:
@@ -80,8 +80,8 @@ async def _due_for_trim(db: Any, author: int) -> int:
 async def rounds(db: Any, author_id: int, count: int) -> dict[str, Any]:
     """Publish and fan out `count` posts; time each distribute_post (handler + commit)."""
     from agora.db.models import Account, HomeFeedEntry
-    from agora.social.feeds import distribute_post
-    from agora.social.posts import Draft, create_post
+    from agora.social.posts.writing import Draft, create_post
+    from agora.social.reading.fan_out import distribute_post
 
     times, trims, reached = [], [], []
     for i in range(count):

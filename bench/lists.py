@@ -4,7 +4,7 @@
 
 Gives random demo viewers a list of 10, 50 or 200 of the accounts they follow (replies
 policy `list`), then times a page of 40 through `list_timeline.list_timeline` +
-`present.statuses` + orjson (first pages and deeper pages), as GET /api/v1/timelines/list/:id
+`serialise.statuses` + orjson (first pages and deeper pages), as GET /api/v1/timelines/list/:id
 does. List timelines are read at request time in windows (no list feed); this measures how
 that holds up as lists grow. Then the lists are made exclusive and the owners' home
 pages are timed (each page also checks every post's author against the owner's exclusive
@@ -71,13 +71,13 @@ async def make_lists(db: Any, size: int, count: int, seed: int) -> list[tuple[in
 
 async def one_page(db: Any, owner: int, list_id: int, max_id: int | None) -> tuple[int, Any]:
     """One hydrated, serialised list page; returns (posts on it, cursor of the next page)."""
-    from agora.api import present
-    from agora.social.list_timeline import list_timeline
-    from agora.social.paging import Page
+    from agora.api import serialise
+    from agora.social.reading.list_timeline import list_timeline
+    from agora.social.rules.paging import Page
 
     async with db.session() as session:
         found = await list_timeline(session, owner, list_id, Page(limit=PAGE, max_id=max_id))
-        items = await present.statuses(session, owner, found.ids)
+        items = await serialise.statuses(session, owner, found.ids)
         orjson.dumps(items)
     return len(items), found.next_max_id
 

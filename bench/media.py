@@ -83,7 +83,7 @@ async def _uploader(url: str) -> tuple[int, str]:
     """An account and a write token for it."""
     from agora.auth import oauth
     from agora.db.engine import Database
-    from agora.social.accounts import create_account
+    from agora.social.people.accounts import create_account
 
     db = Database(url)
     try:
@@ -105,8 +105,8 @@ async def service_layer(url: str, owner_id: int, data: bytes, runs: int) -> dict
     """`upload_media` end to end, and `process_image` alone, `runs` times each."""
     from agora.config import get_settings
     from agora.db.engine import Database
-    from agora.social.images import process_image
-    from agora.social.media import upload_media
+    from agora.social.media.images import process_image
+    from agora.social.media.uploads import upload_media
 
     settings = get_settings()
     db = Database(url)

@@ -49,7 +49,7 @@ async def measure(db: Any, count: int, seed: int) -> dict[str, Any]:
     from agora.db.models import Account
     from agora.jobs import handlers  # noqa: F401 - registers the job handlers
     from agora.jobs.worker import Worker
-    from agora.social.posts import Draft, create_post
+    from agora.social.posts.writing import Draft, create_post
 
     rng = random.Random(seed)
     authors, parents = await _authors_and_parents(db, seed)

@@ -41,7 +41,7 @@ def _settings(**values: Any) -> Any:
 
 
 async def _check_request(settings: Any, requests: int) -> list[float]:
-    from agora.api.ratelimit import RateLimits
+    from agora.http.ratelimit import RateLimits
 
     limits = RateLimits(settings)
     tokens = [secrets.token_urlsafe(16) for _ in range(200)]

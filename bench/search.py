@@ -54,7 +54,7 @@ async def viewers(db: Any, count: int, seed: int) -> list[int]:
 
 def queries(count: int, seed: int) -> list[str]:
     """Two distinct random words of the demo vocabulary per query."""
-    from agora.demo_plan import WORDS
+    from agora.demo.plan import WORDS
 
     rng = random.Random(seed)
     return [" ".join(rng.sample(WORDS, 2)) for _ in range(count)]
@@ -62,14 +62,14 @@ def queries(count: int, seed: int) -> list[str]:
 
 async def one_search(db: Any, viewer: int, q: str) -> tuple[float, float, int]:
     """(search seconds, whole page seconds, posts found)."""
-    from agora.api import present
+    from agora.api import serialise
     from agora.social.search import search_posts
 
     started = time.perf_counter()
     async with db.session() as session:
         ids = await search_posts(session, viewer, q, limit=LIMIT)
         searched = time.perf_counter()
-        orjson.dumps(await present.statuses(session, viewer, ids))
+        orjson.dumps(await serialise.statuses(session, viewer, ids))
     done = time.perf_counter()
     return searched - started, done - started, len(ids)
 

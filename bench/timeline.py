@@ -3,7 +3,7 @@
     python -m bench.timeline [--backend postgresql] [--users 10000 --posts 1000000]
 
 Each request opens a session, asks `timelines.home_timeline` for 40 ids, hydrates them with
-`present.statuses` and serialises the page with orjson, as GET /api/v1/timelines/home does.
+`serialise.statuses` and serialises the page with orjson, as GET /api/v1/timelines/home does.
 Viewers are random demo accounts with at least 40 entries in their feed. First pages and
 deeper pages (max_id from the page before) are measured separately. Targets (SQLite):
 first page p50 <= 5 ms, p99 <= 25 ms; the SQL query count per page is reported.
@@ -41,13 +41,13 @@ async def viewers(db: Any, count: int, seed: int) -> list[int]:
 
 async def one_page(db: Any, viewer: int, max_id: int | None) -> tuple[int, int | None]:
     """One hydrated, serialised page; returns (posts on it, cursor of the next page)."""
-    from agora.api import present
-    from agora.social.paging import Page
-    from agora.social.timelines import home_timeline
+    from agora.api import serialise
+    from agora.social.reading.timelines import home_timeline
+    from agora.social.rules.paging import Page
 
     async with db.session() as session:
         found = await home_timeline(session, viewer, Page(limit=PAGE, max_id=max_id))
-        items = await present.statuses(session, viewer, found.ids)
+        items = await serialise.statuses(session, viewer, found.ids)
         orjson.dumps(items)
     return len(items), found.next_max_id
 

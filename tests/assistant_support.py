@@ -13,7 +13,7 @@ import pytest
 
 from agora.ai.providers import default_model_path
 from agora.config import get_settings
-from agora.social.bootstrap import ensure_assistant
+from agora.social.people.assistant_account import ensure_assistant
 
 
 def _use(monkeypatch, **settings: str) -> None:

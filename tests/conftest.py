@@ -133,7 +133,7 @@ class Person:
 @pytest.fixture
 async def make_person(db: object):  # type: ignore[no-untyped-def]
     from agora.auth import oauth
-    from agora.social.accounts import create_account
+    from agora.social.people.accounts import create_account
 
     app_row = None
 

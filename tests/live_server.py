@@ -18,7 +18,7 @@ from typing import IO, TypeVar
 
 import httpx
 
-AGORA = [sys.executable, "-m", "agora.cli"]
+AGORA = [sys.executable, "-m", "agora.cli.main"]
 PG_ADMIN_URL = os.environ.get("AGORA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 T = TypeVar("T")
 

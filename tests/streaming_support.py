@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agora.api.stream_hub import Hub, Listener
 from agora.events.bus import Subscription, get_bus
-from agora.social.streams import StreamViewer, open_stream
+from agora.http.streaming.hub import Hub, Listener
+from agora.social.live.streams import StreamViewer, open_stream
 
 READ = frozenset({"read"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from agora.db.models import Post
-from agora.social.accounts import set_suspended
+from agora.social.people.accounts import set_suspended
 
 
 async def test_suspended_account_disappears(client, db, make_person, run_jobs):
@@ -32,7 +32,7 @@ async def test_suspended_account_disappears(client, db, make_person, run_jobs):
 
 
 async def test_assistant_account_cannot_sign_in(client, db):
-    from agora.social.bootstrap import ensure_assistant
+    from agora.social.people.assistant_account import ensure_assistant
 
     async with db.transaction() as session:
         assistant = await ensure_assistant(session)
@@ -159,7 +159,7 @@ async def test_standing_rule_and_its_sql_twin_agree(db, make_person):
 
     from agora.auth.standing import PENDING, SUSPENDED, may_act, refusal
     from agora.db.models import Account, User, utcnow
-    from agora.social.bootstrap import ensure_assistant
+    from agora.social.people.assistant_account import ensure_assistant
 
     people = {name: await make_person(name) for name in ("ok", "susp", "pend", "both")}
     async with db.transaction() as session:

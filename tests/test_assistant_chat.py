@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import assistant_support
-from agora.social.bootstrap import ensure_assistant
+from agora.social.people.assistant_account import ensure_assistant
 from assistant_support import _post, _use
 
 openai_server = assistant_support.openai_server  # the shared fixture

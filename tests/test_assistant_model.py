@@ -10,7 +10,7 @@ from sqlalchemy import select
 import assistant_support
 from agora.config import get_settings
 from agora.db.models import AiUsage
-from agora.social.bootstrap import ensure_assistant
+from agora.social.people.assistant_account import ensure_assistant
 from assistant_support import _post, _use
 
 pytest.importorskip("llama_cpp")
@@ -223,7 +223,7 @@ def test_chat_prompts_drop_old_turns_then_sources_to_fit(monkeypatch):
     from agora.ai.context import ContextPost
     from agora.ai.prompts import fitted_chat, prompt_room
     from agora.ai.providers import Message, get_provider
-    from agora.social.visibility import Visibility
+    from agora.social.rules.visibility import Visibility
 
     _use(monkeypatch, ai_provider="local")
     provider = get_provider()
@@ -259,7 +259,7 @@ async def test_prompt_echo_is_never_posted(
     from agora.ai.prompts import mention_messages
     from agora.ai.providers import get_provider
     from agora.db.models import Post
-    from agora.social.visibility import Visibility
+    from agora.social.rules.visibility import Visibility
 
     _use(monkeypatch, ai_seed="3")
     when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

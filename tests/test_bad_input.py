@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agora.api.params import nest
 from agora.config import get_settings
+from agora.http.params import nest
 
 TOO_BIG_ID = str(2**63)  # one past the largest 64-bit id
 BAD_IDS = ("abc", "-1", "1.5", "0x10", TOO_BIG_ID, "9" * 5000, "²", "٣")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-AGORA = [sys.executable, "-m", "agora.cli"]
+AGORA = [sys.executable, "-m", "agora.cli.main"]
 
 
 @pytest.fixture

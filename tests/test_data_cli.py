@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-AGORA = [sys.executable, "-m", "agora.cli"]
+AGORA = [sys.executable, "-m", "agora.cli.main"]
 
 
 def test_consent_export_and_grant(tmp_path: Path) -> None:

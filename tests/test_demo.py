@@ -23,10 +23,10 @@ from agora.db.models import (
     PostTag,
     Tag,
 )
-from agora.demo import DemoError, seed_demo
+from agora.demo.seed import DemoError, seed_demo
 from agora.ids import id_to_ms
-from agora.social.text import extract_mentions, extract_tags, render_html
-from agora.social.visibility import Visibility, timeline_filter
+from agora.social.posts.text import extract_mentions, extract_tags, render_html
+from agora.social.rules.visibility import Visibility, timeline_filter
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ async def _check_text_index(db: Any) -> None:
         tags[post_id].add(name)
     async with db.session() as session:
         posts = (await session.scalars(select(Post).where(Post.reblog_of_id.is_(None)))).all()
-        from agora.social.accounts import resolve_mentions
+        from agora.social.people.accounts import resolve_mentions
 
         base = get_settings().base_url
         for post in posts[:300]:
@@ -269,7 +269,7 @@ async def _feeds(db: Any) -> dict[int, list[int]]:
 async def test_demo_feeds_match_fan_out(db, settings_env) -> None:
     """Seeded feeds are the newest `cap` entries of what replaying distribute_post on every
     post, oldest first, builds, including high-reach accounts (not fanned out) and boosts."""
-    from agora.social.feeds import distribute_post
+    from agora.social.reading.fan_out import distribute_post
 
     cap, threshold = 25, 8
     settings_env(home_feed_cap=cap, fanout_follower_threshold=threshold)

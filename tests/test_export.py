@@ -20,10 +20,10 @@ from agora.data import consent
 from agora.data.consent import Category
 from agora.data.export import export_dataset, read_salt, record_id
 from agora.db.models import Account, ConsentEvent, Post, User, utcnow
-from agora.social.accounts import create_account
-from agora.social.bootstrap import ensure_assistant
-from agora.social.errors import Invalid
-from agora.social.posts import Draft, create_post, delete_post
+from agora.social.people.accounts import create_account
+from agora.social.people.assistant_account import ensure_assistant
+from agora.social.posts.writing import Draft, create_post, delete_post
+from agora.social.rules.errors import Invalid
 
 VISIBILITIES = ["public", "public", "public", "unlisted", "private", "direct"]
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from agora.config import get_settings
 from agora.db.models import HomeFeedEntry, HomeFeedSize
-from agora.social.feeds import TRIM_SLACK, trim_feeds
+from agora.social.reading.fan_out import TRIM_SLACK, trim_feeds
 
 
 @pytest.fixture

@@ -166,8 +166,8 @@ async def test_worker_killed_mid_fan_out_finishes_once(db, client, make_person, 
     again once the lease expires: every feed gets the post once (and counts it once), every
     notification and every live event happens once, the hashtag use is counted once."""
     from agora.events.bus import get_bus
-    from agora.social import feeds
-    from agora.social.notifications import notify_subscribers
+    from agora.social.reading import fan_out as feeds
+    from agora.social.reading.notifications import notify_subscribers
 
     author = await make_person("author")
     await _fans(db, author.id, 450, subscribed=250)
@@ -222,7 +222,7 @@ async def hang(session, payload):
     await asyncio.sleep(3600)
 
 
-from agora.cli import app
+from agora.cli.main import app
 
 app(["worker"])
 """

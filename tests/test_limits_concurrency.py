@@ -6,7 +6,7 @@ requests in flight and every test asserts they overlapped. The limit must hold e
 every loser must get a 422 with `{"error": ...}`, never a 500.
 
 The registry test at the end fails when a limit is added to `social.limits.LIMITS` without a
-race test here, and when a service counts rows and refuses outside `social/limits.py`.
+race test here, and when a service counts rows and refuses outside `social/rules/limits.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from agora.config import get_settings
 from agora.db.models import Account, Marker, MediaAttachment, Mute, Pin, Post, User, UserList
-from agora.social import limits
+from agora.social.rules import limits
 from test_media_api import png_bytes, uploaded
 from web_helpers import csrf_of
 
@@ -32,7 +32,7 @@ RACERS = 20
 NOT_LIMITS = {
     # the range of a vote's choices: a poll's options change only by an edit replacing the
     # poll, and a vote racing that edit fails on the foreign key (poll_votes.vote: NotFound)
-    "social/poll_votes.py:_checked_choices",
+    "social/posts/poll_votes.py:_checked_choices",
 }
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 
@@ -194,7 +194,7 @@ async def test_every_limit_has_a_race_test_and_no_service_counts_on_its_own() ->
             text = ast.unparse(fn)
             if "func.count()" in text and ("raise Invalid" in text or "raise Quota" in text):
                 offenders.append(f"{path.relative_to(src)}:{fn.name}")
-    assert offenders == sorted(NOT_LIMITS), "count-then-refuse outside social/limits.py"
+    assert offenders == sorted(NOT_LIMITS), "count-then-refuse outside social/rules/limits.py"
 
 
 # --- uniqueness ---------------------------------------------------------------------------
@@ -333,8 +333,8 @@ async def test_unique_or_invalid_names_the_taken_key_and_lets_other_errors_throu
     from sqlalchemy.exc import IntegrityError
 
     from agora.db.models import utcnow
-    from agora.social.accounts import TAKEN, create_account
-    from agora.social.errors import Invalid
+    from agora.social.people.accounts import TAKEN, create_account
+    from agora.social.rules.errors import Invalid
 
     async with db.session(write=True) as session:
         first = await create_account(session, username="Taken", email="t@example.org")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from agora.db.models import ListMember, Post, UserList, utcnow
-from agora.social.lists import lists_receiving
+from agora.social.reading.lists import lists_receiving
 
 
 async def _post(client, person, **data: Any) -> dict[str, Any]:
@@ -358,7 +358,7 @@ async def test_an_unfollow_racing_an_add_is_not_found(client, make_person, db, m
     from sqlalchemy import delete
 
     from agora.db.models import Follow
-    from agora.social import lists
+    from agora.social.reading import lists
 
     alice, bob = await make_person("alice"), await make_person("bob")
     await _follow(client, alice, bob)
@@ -382,7 +382,7 @@ async def test_an_unfollow_racing_an_add_is_not_found(client, make_person, db, m
 async def test_pages_skip_nothing_when_the_rules_hide_many_posts(client, make_person, monkeypatch):
     """Windows of candidates are read until a page is full: tiny windows here, and runs of
     replies the list hides (policy `none`) between the posts it shows."""
-    from agora.social import list_timeline
+    from agora.social.reading import list_timeline
 
     monkeypatch.setattr(list_timeline, "WINDOW", 2)
     monkeypatch.setattr(list_timeline, "MAX_WINDOW", 4)
@@ -420,7 +420,7 @@ async def test_list_of_members_who_post_only_dms_is_read_in_bounded_pages(client
     with Link cursors that continue where it stopped, so paging on finds dave's older post
     and paging back finds his newer one."""
     from agora.ids import new_id
-    from agora.social import list_timeline
+    from agora.social.reading import list_timeline
 
     alice, bob, dave = [await make_person(n) for n in ("alice", "bob", "dave")]
     await make_person("carol")

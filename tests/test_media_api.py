@@ -570,7 +570,7 @@ async def test_unattached_uploads_are_swept_after_a_day(db, client, make_person,
     assert r.status_code == 422
 
     # idempotent: running the sweep again (as after a worker crash) changes nothing
-    from agora.social.media import sweep_unattached_media
+    from agora.social.media.uploads import sweep_unattached_media
 
     async with db.transaction() as session:
         await sweep_unattached_media(session, {})
@@ -654,7 +654,7 @@ async def test_media_adds_no_query_to_a_page(db, client, make_person, run_jobs):
     """A page's media comes with its posts (one JSON column), not from a query of its own."""
     from sqlalchemy import event
 
-    from agora.api import present
+    from agora.api import serialise
 
     alice = await make_person("alice")
     plain = [(await post(client, alice, status=f"plain {i}")).json()["id"] for i in range(3)]
@@ -672,7 +672,7 @@ async def test_media_adds_no_query_to_a_page(db, client, make_person, run_jobs):
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         try:
             async with db.session() as session:
-                shown = await present.statuses(session, alice.id, [int(i) for i in ids])
+                shown = await serialise.statuses(session, alice.id, [int(i) for i in ids])
         finally:
             event.remove(db.engine.sync_engine, "before_cursor_execute", count)
         return len(seen), shown

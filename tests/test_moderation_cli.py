@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-AGORA = [sys.executable, "-m", "agora.cli"]
+AGORA = [sys.executable, "-m", "agora.cli.main"]
 
 
 def _in_process(url: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -37,8 +37,8 @@ def _in_process(url: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 async def _alice_reports_troll(session: Any) -> None:
-    from agora.social import reports
-    from agora.social.accounts import create_account
+    from agora.social.people import reports
+    from agora.social.people.accounts import create_account
 
     alice, troll = [
         await create_account(session, username=n, email=f"{n}@example.org", password="long pass")
@@ -51,7 +51,7 @@ async def _alice_reports_troll(session: Any) -> None:
 
 
 async def _pending_signup(session: Any) -> None:
-    from agora.social.accounts import create_account
+    from agora.social.people.accounts import create_account
 
     await create_account(
         session, username="waiting", email="w@example.org", password="long pass", approved=False
@@ -60,13 +60,13 @@ async def _pending_signup(session: Any) -> None:
 
 
 async def _approved(session: Any) -> bool:
-    from agora.social.moderation import member_by_username
+    from agora.social.people.moderation import member_by_username
 
     return bool((await member_by_username(session, "waiting")).user.approved)
 
 
 async def _state(session: Any) -> dict[str, Any]:
-    from agora.social.moderation import member_by_username
+    from agora.social.people.moderation import member_by_username
 
     troll, alice = (
         await member_by_username(session, "troll"),

@@ -333,9 +333,9 @@ async def test_polls_in_timelines_and_boosts(client, make_person, run_jobs):
 async def _home_page_queries(db, viewer_id: int) -> tuple[int, list[dict[str, Any]]]:
     from sqlalchemy import event
 
-    from agora.api import present
-    from agora.social.paging import Page
-    from agora.social.timelines import home_timeline
+    from agora.api import serialise
+    from agora.social.reading.timelines import home_timeline
+    from agora.social.rules.paging import Page
 
     statements: list[str] = []
 
@@ -346,7 +346,7 @@ async def _home_page_queries(db, viewer_id: int) -> tuple[int, list[dict[str, An
     try:
         async with db.session() as session:
             found = await home_timeline(session, viewer_id, Page(limit=40))
-            items = await present.statuses(session, viewer_id, found.ids)
+            items = await serialise.statuses(session, viewer_id, found.ids)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     return len(statements), items
@@ -383,7 +383,7 @@ async def test_a_poll_replaced_while_voting_is_not_found(client, make_person, db
     insert) ends in 404, not a server error: simulated by deleting the poll mid-vote."""
     from sqlalchemy import delete
 
-    from agora.social import poll_votes
+    from agora.social.posts import poll_votes
 
     alice, bob = await make_person("alice"), await make_person("bob")
     poll_id = int((await _poll_post(client, alice))["poll"]["id"])

@@ -121,7 +121,7 @@ async def test_suspended_accounts_images_are_not_served(client, make_person, db)
     )
     url = local(me.json()["avatar"])
     assert (await client.get(url)).status_code == 200
-    from agora.social.accounts import set_suspended
+    from agora.social.people.accounts import set_suspended
 
     async with db.session(write=True) as session:
         await set_suspended(session, "alice", True)

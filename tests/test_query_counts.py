@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import event
 
-from agora.api import present
-from agora.social.paging import Page
-from agora.social.timelines import home_timeline
+from agora.api import serialise
+from agora.social.reading.timelines import home_timeline
+from agora.social.rules.paging import Page
 
 
 async def _page_queries(db: Any, viewer_id: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
@@ -22,7 +22,7 @@ async def _page_queries(db: Any, viewer_id: int, limit: int) -> tuple[int, list[
     try:
         async with db.session() as session:
             found = await home_timeline(session, viewer_id, Page(limit=limit))
-            items = await present.statuses(session, viewer_id, found.ids)
+            items = await serialise.statuses(session, viewer_id, found.ids)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     return len(statements), items

@@ -154,8 +154,8 @@ async def test_a_demoted_admin_no_longer_reads_report_notifications(
 ):
     """The role is checked whenever a notification is read (API list and single GET, the web
     page and its live fragment, the streamed payload), not only when it was created."""
-    from agora.api.stream_render import notification_payload
-    from agora.social.moderation import set_admin
+    from agora.api.stream_payloads import notification_payload
+    from agora.social.people.moderation import set_admin
     from web_helpers import web_sign_in
 
     admin = await make_admin(db, make_person)

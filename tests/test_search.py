@@ -102,7 +102,7 @@ async def test_blocks_mutes_deletes_and_suspension(client, make_person, db):
     await client.post(f"/api/v1/accounts/{bob.id}/unblock", headers=alice.headers)
     assert await _found(client, bob, "quokka") == [post]
     async with db.session(write=True) as session:
-        from agora.social.accounts import set_suspended
+        from agora.social.people.accounts import set_suspended
 
         await set_suspended(session, "alice", True)
     assert await _found(client, bob, "quokka") == []

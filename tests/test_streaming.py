@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from agora.api.stream_hub import Listener
 from agora.config import get_settings
 from agora.events.bus import publish_after_commit
-from agora.social.streams import StreamRefused, StreamViewer, open_stream, streaming_url
+from agora.http.streaming.hub import Listener
+from agora.social.live.streams import StreamRefused, StreamViewer, open_stream, streaming_url
 
 READ = frozenset({"read"})
 
@@ -136,7 +136,7 @@ async def test_wire_shapes(client, make_person, run_jobs, harness):
 async def test_each_listener_sees_only_its_own_marks(
     client, make_person, run_jobs, harness, monkeypatch, scan
 ):
-    monkeypatch.setattr("agora.social.streams.MARKS_SCAN", scan)
+    monkeypatch.setattr("agora.social.live.streams.MARKS_SCAN", scan)
     alice, bob, carol, dan = [await make_person(n) for n in ("alice", "bob", "carol", "dan")]
     original = await _post(client, alice, status="boost me")
     for mark in ("favourite", "bookmark"):
@@ -405,7 +405,7 @@ async def test_list_streams(client, make_person, run_jobs, harness):
 async def test_a_silenced_author_reaches_public_streams_of_followers_only(
     client, make_person, run_jobs, harness, db
 ):
-    from agora.social.moderation import take_action
+    from agora.social.people.moderation import take_action
 
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
     await _follow(client, bob, alice)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from agora.social import tags
+from agora.social.posts import tags
 
 
 async def _post(client, person, status, **data):
@@ -149,7 +149,7 @@ async def test_search_people(client, make_person, run_jobs, db):
     await client.post(f"/api/v1/accounts/{alice.id}/block", headers=alicia.headers)
     assert "alicia" not in await names("ali")
     async with db.session(write=True) as session:
-        from agora.social.accounts import set_suspended
+        from agora.social.people.accounts import set_suspended
 
         await set_suspended(session, "malice", True)
     assert "malice" not in await names("malice", who=bob)

@@ -190,7 +190,7 @@ async def test_a_list_page_cut_short_by_its_bound_on_work_still_scrolls_on(  # t
 ) -> None:
     """bob, on alice's list, posted only DMs to carol after his one public post: the page stops
     after MAX_EXAMINED posts, empty, with an "Older posts" link that goes on from there."""
-    from agora.social import list_timeline
+    from agora.social.reading import list_timeline
 
     monkeypatch.setattr(list_timeline, "MAX_EXAMINED", 30)
     alice, bob, _ = trio

@@ -12,11 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from agora import __version__, log_redact
-from agora.api import ratelimit
-from agora.api.errors import install_error_handlers
-from agora.api.guard import RequestGuard
-from agora.api.json import JSON
+from agora import __version__
 from agora.api.routes import (
     accounts,
     admin,
@@ -25,6 +21,7 @@ from agora.api.routes import (
     datasets,
     instance,
     lists,
+    media,
     notifications,
     oauth,
     polls,
@@ -35,12 +32,15 @@ from agora.api.routes import (
     tags,
     timelines,
 )
-from agora.api.routes import media as media_routes
-from agora.api.signal_hook import SignalsHook
-from agora.api.stream_hub import start_hub, stop_hub
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
+from agora.http import log_redaction, ratelimit
+from agora.http.error_responses import install_error_handlers
+from agora.http.guard import RequestGuard
+from agora.http.json import JSON
+from agora.http.signal_hook import SignalsHook
+from agora.http.streaming.hub import start_hub, stop_hub
 from agora.ids import claim_node
 from agora.jobs import handlers  # noqa: F401 - registers every job handler
 from agora.jobs.worker import Worker
@@ -96,7 +96,7 @@ def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     """The ASGI application. Migrations run at start unless `migrate=False`."""
     settings = settings or get_settings()
-    log_redact.install()  # no access token in uvicorn's logs, however the server was started
+    log_redaction.install()  # no access token in uvicorn's logs, however the server was started
     app = FastAPI(
         title="Agora",
         version=__version__,
@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (search_pages, list_pages, poll_actions)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)
-    app.include_router(media_routes.router)
+    app.include_router(media.router)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static")
 
     @app.get("/api/v1/agora/ping", include_in_schema=False)

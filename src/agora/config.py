@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     ratelimit_sign_in_ip: str = "25/5minutes"  # password sign-in attempts per IP
     # Failed password sign-ins per account (any spelling of its e-mail or username), stacked
     # windows separated by ";" (a back-off); addresses it signed in from keep their own
-    # budget (api/ratelimit.py, "Sign-in").
+    # budget (http/ratelimit.py, "Sign-in").
     ratelimit_sign_in_account: str = "25/hour;100/day"
     ratelimit_media: str = "30/30minutes"  # media uploads per token (per IP without one)
     # Site-wide AI-use signals (robots.txt, tdmrep.json). A person's own deny always wins.

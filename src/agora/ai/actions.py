@@ -25,10 +25,10 @@ from agora.ai.providers import Completion, Message, ProviderError, get_provider
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import User
-from agora.social.errors import Invalid
-from agora.social.media import get_own_media
-from agora.social.media_files import storage_key
-from agora.social.media_storage import media_storage
+from agora.social.media.files import storage_key
+from agora.social.media.storage import media_storage
+from agora.social.media.uploads import get_own_media
+from agora.social.rules.errors import Invalid
 
 DRAFT_ACTIONS = ("rewrite", "shorten", "fix_spelling", "suggest_hashtags")
 MAX_DRAFT_CHARS = 5_000

@@ -27,7 +27,7 @@ from agora.ai.providers import Completion, Message, ProviderError, estimate_toke
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import AssistantConversation, AssistantMessage, Post, utcnow
-from agora.social.errors import DomainError, Invalid, NotFound
+from agora.social.rules.errors import DomainError, Invalid, NotFound
 from agora.social.search.posts import best_matching_posts
 
 SOURCES = 5

@@ -25,10 +25,10 @@ from agora.db.engine import Database
 from agora.db.models import Account, AssistantReply, Block, Post, utcnow
 from agora.db.upsert import insert_ignore
 from agora.jobs.queue import SlowJob, slow_job
-from agora.social.accounts import find_by_username
-from agora.social.posts import Draft, write_post
-from agora.social.text import MENTION_RE
-from agora.social.visibility import Visibility
+from agora.social.people.accounts import find_by_username
+from agora.social.posts.text import MENTION_RE
+from agora.social.posts.writing import Draft, write_post
+from agora.social.rules.visibility import Visibility
 
 KIND = "assistant_reply"
 FAILURE_TEXT = "Sorry, I could not answer this time. Please ask me again later."

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.ai.providers import Completion, Provider, ProviderError
 from agora.config import get_settings
 from agora.db.models import AiUsage, utcnow
-from agora.social.errors import DomainError
+from agora.social.rules.errors import DomainError
 
 
 class QuotaExceeded(DomainError):

@@ -23,7 +23,7 @@ from agora.db.models import (
     User,
     utcnow,
 )
-from agora.social.errors import DomainError, Forbidden, Invalid, Unauthorized
+from agora.social.rules.errors import DomainError, Forbidden, Invalid, Unauthorized
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 CODE_TTL = timedelta(minutes=10)
@@ -126,7 +126,7 @@ def requested_scopes(app: OAuthApp, scope: str | None) -> list[str]:
 
 
 class SignInThrottle(Protocol):
-    """Rate limits around a password check (implemented in api/ratelimit.py), told which
+    """Rate limits around a password check (implemented in http/ratelimit.py), told which
     account is tried: `attempt` may refuse (RateLimited) before the password is checked."""
 
     async def attempt(self, account_key: str) -> None: ...

@@ -20,7 +20,7 @@ from agora.auth.credentials import check_password, hash_token, new_token, passwo
 from agora.auth.standing import refusal
 from agora.config import get_settings
 from agora.db.models import Account, User, WebSession, utcnow
-from agora.social.errors import Invalid
+from agora.social.rules.errors import Invalid
 
 MAX_USER_AGENT = 300
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.locks import lock_account
 from agora.db.models import Account, ConsentEvent, Post, utcnow
-from agora.social.errors import Invalid
+from agora.social.rules.errors import Invalid
 
 
 class Category(StrEnum):

@@ -52,8 +52,8 @@ from agora.db.models import (
 )
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
-from agora.social.errors import Invalid
-from agora.social.visibility import Visibility
+from agora.social.rules.errors import Invalid
+from agora.social.rules.visibility import Visibility
 
 PURPOSES: dict[str, Category] = {
     "genai-text": Category.GENAI_TEXT,

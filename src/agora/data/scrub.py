@@ -9,7 +9,7 @@ import re
 from collections.abc import Container
 from urllib.parse import urlparse
 
-from agora.social.text import MENTION_RE, URL_RE
+from agora.social.posts.text import MENTION_RE, URL_RE
 
 MENTION_PLACEHOLDER = "@[user]"
 EMAIL_PLACEHOLDER = "[email]"

@@ -19,7 +19,7 @@ quoted post's too.
 
 What a response contains is gathered while it is built: every Account and Status entity and
 every post a web page shows is `disclose`d into a per-request `Disclosure` (a context
-variable set by the ASGI hook `api/signal_hook.py`), which writes the headers when the
+variable set by the ASGI hook `http/signal_hook.py`), which writes the headers when the
 response starts; web pages put the same signals in meta tags (`response_signals`). Nothing
 disclosed (an empty list, an error): no signal, the site-wide files apply.
 """

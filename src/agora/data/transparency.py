@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.data.export import PURPOSES, author_pseudonym, read_salt, record_id
 from agora.db.models import DatasetExport, DatasetExportAccount, DatasetExportPost, Post
-from agora.social.errors import NotFound
-from agora.social.paging import Page, apply_page, finish
+from agora.social.rules.errors import NotFound
+from agora.social.rules.paging import Page, apply_page, finish
 
 
 @dataclass

@@ -11,7 +11,7 @@
   writer runs at a time anyway.
 - `unique_columns`: which unique key an `IntegrityError` violated, on both backends, so a
   write that relies on a unique constraint (a username, an e-mail) can say what was taken
-  (see social/limits.py, `unique_or_invalid`).
+  (see social/rules/limits.py, `unique_or_invalid`).
 """
 
 from __future__ import annotations

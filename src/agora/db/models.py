@@ -89,7 +89,7 @@ class Account(Base):
     # Current data-reuse intents, {category: {"allow": bool, "updatedAt": iso}}; a category
     # left out is unset. Written only by agora.data.consent, which also appends to consent_log.
     data_reuse: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # Uploaded profile images, "<32 hex>.<ext>" (social/profile_images.py); None: the default.
+    # Uploaded profile images, "<32 hex>.<ext>" (social/media/profile_images.py); None: the default.
     avatar_file: Mapped[str | None] = mapped_column(String(64))
     header_file: Mapped[str | None] = mapped_column(String(64))
 

@@ -3,7 +3,7 @@ process that streams them.
 
 An event is a small JSON-ready dict naming what happened by ids (`{"event": "update",
 "post_id": 1}`), never a rendered entity: each server process renders it for its own
-listeners, through the visibility rule (see social/streams.py and api/stream_hub.py).
+listeners, through the visibility rule (see social/live/streams.py and http/streaming/hub.py).
 
 Two implementations with one interface: `InProcessBus` (the default; one process serves
 everything) and `RedisBus` (when `AGORA_REDIS_URL` is set, see redis_bus.py), so that several

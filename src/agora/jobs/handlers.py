@@ -1,8 +1,8 @@
 """Importing this module registers every job handler with the queue."""
 
 from agora.ai import mentions
-from agora.social import feeds, notifications, reports
-from agora.social import media as media  # the media clean-up jobs
-from agora.social import polls as polls  # the poll expiry job
+from agora.social.people import reports
+from agora.social.reading import fan_out as feeds
+from agora.social.reading import notifications
 
 __all__ = ["feeds", "mentions", "notifications", "reports"]

@@ -16,13 +16,13 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.ai import actions, chat
-from agora.api.deps import SessionDep
-from agora.api.stream_render import json_sse
+from agora.api.stream_payloads import json_sse
 from agora.db.engine import Database
 from agora.db.models import AssistantMessage
-from agora.social.errors import DomainError, NotFound
-from agora.social.hydrate import PostView
-from agora.web.feeds import hydrate
+from agora.http.deps import SessionDep
+from agora.social.posts.hydrate import PostView
+from agora.social.rules.errors import DomainError, NotFound
+from agora.web.page_feeds import hydrate
 from agora.web.post_actions import came_from, fragment, post_id_of
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
 from agora.web.route import web_id, web_router

@@ -1,6 +1,6 @@
 """Lists in the browser: `/lists` (create, rename, change the replies policy and exclusivity,
 delete) and `/lists/ID` (the list timeline with infinite scroll, and its members: add from the
-accounts the person follows, remove). Each action is one call to agora.social.lists; someone
+accounts the person follows, remove). Each action is one call to agora.social.reading.lists; someone
 else's list is NotFound there, so a 404 page here."""
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.api.deps import SessionDep
 from agora.data.signals import disclose_accounts
 from agora.db.models import Account, UserList
-from agora.social import lists
-from agora.social.account_lists import followed_accounts
-from agora.social.errors import Invalid
-from agora.social.hydrate import load_accounts
-from agora.social.list_timeline import list_timeline
-from agora.social.paging import Page
-from agora.web.feeds import feed_of, feed_response, page_of
+from agora.http.deps import SessionDep
+from agora.social.people.connections import followed_accounts
+from agora.social.posts.hydrate import load_accounts
+from agora.social.reading import lists
+from agora.social.reading.list_timeline import list_timeline
+from agora.social.rules.errors import Invalid
+from agora.social.rules.paging import Page
+from agora.web.page_feeds import feed_of, feed_response, page_of
 from agora.web.render import render
 from agora.web.route import id_or_404, web_router
 from agora.web.session import Form, Me, field

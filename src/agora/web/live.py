@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from agora.api.deps import SessionDep
-from agora.api.stream_wire import EventStreamResponse
-from agora.social.errors import DomainError
-from agora.social.streams import StreamViewer, open_stream
+from agora.http.deps import SessionDep
+from agora.http.streaming.wire import EventStreamResponse
+from agora.social.live.streams import StreamViewer, open_stream
+from agora.social.rules.errors import DomainError
 from agora.web.route import error_page, web_router
 from agora.web.session import Me
 

@@ -1,6 +1,6 @@
 """What the web composer sends besides text: up to four images with alt text (uploaded
-through agora.social.media, as `POST /api/v2/media` does, then attached by id in the post's
-Draft) and a poll (a PollDraft, checked by agora.social.polls when the post is made)."""
+through agora.social.media.uploads, as `POST /api/v2/media` does, then attached by id in the post's
+Draft) and a poll (a PollDraft, checked by agora.social.posts.polls when the post is made)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 
-from agora.api.ratelimit import web_upload_attempt
 from agora.config import get_settings
-from agora.social.errors import Invalid
-from agora.social.media import upload_media
-from agora.social.polls import PollDraft
+from agora.http.ratelimit import web_upload_attempt
+from agora.social.media.uploads import upload_media
+from agora.social.posts.polls import PollDraft
+from agora.social.rules.errors import Invalid
 from agora.web.session import field
 
 

@@ -1,5 +1,5 @@
 """The notifications page (`/notifications`), and one notification as a fragment for the
-live stream. Listing goes through social/notifications.py (its visibility and silence
+live stream. Listing goes through social/reading/notifications.py (its visibility and silence
 rules); posts are hydrated for the viewer like any timeline."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.api.deps import SessionDep
 from agora.data.signals import disclose_accounts, disclose_views
 from agora.db.models import Account, Notification
-from agora.social.hydrate import PostView, load_accounts, load_posts
-from agora.social.notifications import get_notification, list_notifications
-from agora.web.feeds import page_of
+from agora.http.deps import SessionDep
+from agora.social.posts.hydrate import PostView, load_accounts, load_posts
+from agora.social.reading.notifications import get_notification, list_notifications
+from agora.web.formatting import next_url
+from agora.web.page_feeds import page_of
 from agora.web.post_actions import fragment, post_id_of
-from agora.web.present import next_url
 from agora.web.render import render, render_fragment
 from agora.web.route import web_router
 from agora.web.session import Me, is_htmx

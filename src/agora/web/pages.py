@@ -2,20 +2,20 @@
 for signed-out visitors and crawlers as for signed-in people (who see what the visibility
 rule lets them see, and can follow, reply and act). Like every page, each carries the most
 restrictive AI-use signal of what it shows (the profile and every post on it) in HTTP headers
-and meta tags (`signals.disclose`, `api/signal_hook.py`)."""
+and meta tags (`signals.disclose`, `http/signal_hook.py`)."""
 
 from __future__ import annotations
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
-from agora.api.deps import SessionDep
 from agora.data.signals import disclose
-from agora.social.accounts import find_by_username
-from agora.social.errors import NotFound
-from agora.social.relationships import relationships
-from agora.social.timelines import ProfileFilter, account_statuses, context
-from agora.web.feeds import feed_of, feed_response, hydrate, page_of
+from agora.http.deps import SessionDep
+from agora.social.people.accounts import find_by_username
+from agora.social.people.relationships import relationships
+from agora.social.reading.timelines import ProfileFilter, account_statuses, context
+from agora.social.rules.errors import NotFound
+from agora.web.page_feeds import feed_of, feed_response, hydrate, page_of
 from agora.web.render import render
 from agora.web.route import web_id, web_router
 from agora.web.session import Viewer

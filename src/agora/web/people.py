@@ -8,14 +8,14 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.api.deps import SessionDep
 from agora.data.signals import disclose_accounts
 from agora.db.models import Account
-from agora.social import relationships as rel
-from agora.social.account_lists import blocked_accounts, follow_requesters, muted_accounts
-from agora.social.accounts import get_account
-from agora.social.errors import NotFound
-from agora.social.paging import Page
+from agora.http.deps import SessionDep
+from agora.social.people import relationships as rel
+from agora.social.people.accounts import get_account
+from agora.social.people.connections import blocked_accounts, follow_requesters, muted_accounts
+from agora.social.rules.errors import NotFound
+from agora.social.rules.paging import Page
 from agora.web.post_actions import back, fragment
 from agora.web.render import render, render_fragment
 from agora.web.route import id_or_404, web_router

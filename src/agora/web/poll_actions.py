@@ -1,5 +1,5 @@
 """Voting in a poll from the browser (`POST /web/polls/ID/votes`): one call to
-agora.social.poll_votes.vote, answering the post with the poll's results (HTMX), or going back
+agora.social.posts.poll_votes.vote, answering the post with the poll's results (HTMX), or going back
 (a plain form). Refusals (an ended poll, a second vote, one's own poll) are the service's
 422, shown by app.js in the flash region."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from agora.api.deps import SessionDep
-from agora.social.errors import Invalid
-from agora.social.poll_votes import vote
+from agora.http.deps import SessionDep
+from agora.social.posts.poll_votes import vote
+from agora.social.rules.errors import Invalid
 from agora.web.post_actions import back, post_fragment
 from agora.web.route import id_or_404, web_id, web_router
 from agora.web.session import Form, Me, field, is_htmx

@@ -10,13 +10,13 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.api.deps import SessionDep
 from agora.db.models import Account, Post
-from agora.social import interactions
-from agora.social.errors import NotFound
-from agora.social.posts import Draft, create_post, delete_post, edit_post, get_visible_post
-from agora.web.feeds import hydrate
+from agora.http.deps import SessionDep
+from agora.social.posts import interactions
+from agora.social.posts.writing import Draft, create_post, delete_post, edit_post, get_visible_post
+from agora.social.rules.errors import NotFound
 from agora.web.media_forms import composer_media, composer_poll
+from agora.web.page_feeds import hydrate
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
 from agora.web.route import id_or_404, safe_next, web_id, web_router
 from agora.web.session import Form, Me, field, is_htmx

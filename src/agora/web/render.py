@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agora.config import get_settings
 from agora.data.signals import response_signals
-from agora.web.present import TEMPLATE_GLOBALS
+from agora.web.formatting import TEMPLATE_GLOBALS
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"

@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
-from agora.api.errors import BUSY
-from agora.api.ratelimit import RateLimited, refusal_headers
 from agora.db.engine import LOCK_RETRY_AFTER, is_lock_timeout
-from agora.social.errors import DomainError, NotFound
+from agora.http.error_responses import BUSY
+from agora.http.ratelimit import RateLimited, refusal_headers
+from agora.social.rules.errors import DomainError, NotFound
 from agora.web.render import render
 from agora.web.session import CsrfFailed, SignInRequired, is_htmx
 

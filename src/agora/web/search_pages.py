@@ -12,13 +12,14 @@ from urllib.parse import urlencode
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.api.deps import SessionDep
 from agora.data.signals import disclose_accounts
 from agora.db.models import Account
-from agora.social import search, tags
-from agora.social.hydrate import PostView, load_accounts
-from agora.social.tags import TagView
-from agora.web.feeds import hydrate
+from agora.http.deps import SessionDep
+from agora.social import search
+from agora.social.posts import tags
+from agora.social.posts.hydrate import PostView, load_accounts
+from agora.social.posts.tags import TagView
+from agora.web.page_feeds import hydrate
 from agora.web.render import render
 from agora.web.route import web_router
 from agora.web.session import Viewer

@@ -15,11 +15,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from starlette.datastructures import FormData
 
-from agora.api.deps import SessionDep
-from agora.api.ratelimit import web_write_attempt
 from agora.auth.credentials import new_token
 from agora.auth.web_sessions import SignedIn, csrf_for, csrf_matches, find_session
 from agora.config import get_settings
+from agora.http.deps import SessionDep
+from agora.http.ratelimit import web_write_attempt
 
 SESSION_COOKIE = "agora_session"
 PRESESSION_COOKIE = "agora_presession"

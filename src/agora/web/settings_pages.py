@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
-from agora.api.deps import SessionDep
 from agora.auth.authorised_apps import authorised_apps, revoke_app
 from agora.auth.web_sessions import change_password
 from agora.data import consent, transparency
 from agora.data.consent import Category
-from agora.social.errors import Invalid
-from agora.social.profile_images import update_profile_and_images
+from agora.http.deps import SessionDep
+from agora.social.media.profile_images import update_profile_and_images
+from agora.social.rules.errors import Invalid
 from agora.web.media_forms import read_uploads, uploaded_file
 from agora.web.post_actions import post_id_of
 from agora.web.render import render

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
-from agora.api.deps import SessionDep
-from agora.api.ratelimit import sign_in_throttle
 from agora.auth import oauth
 from agora.auth.web_sessions import end_session, start_session
 from agora.config import get_settings
-from agora.social.accounts import create_account
-from agora.social.errors import Invalid
+from agora.http.deps import SessionDep
+from agora.http.ratelimit import sign_in_throttle
+from agora.social.people.accounts import create_account
+from agora.social.rules.errors import Invalid
 from agora.web.render import render
 from agora.web.route import safe_next, web_router
 from agora.web.session import (

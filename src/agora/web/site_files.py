@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from agora.api.json import JSON
 from agora.config import get_settings
 from agora.data.signals import robots_txt, tdmrep
+from agora.http.json import JSON
 
 router = APIRouter(include_in_schema=False)
 

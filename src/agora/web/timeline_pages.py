@@ -8,10 +8,11 @@ from urllib.parse import quote
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
-from agora.api.deps import SessionDep
-from agora.social import tags, timelines
-from agora.social.errors import NotFound
-from agora.web.feeds import feed_of, feed_response, page_of
+from agora.http.deps import SessionDep
+from agora.social.posts import tags
+from agora.social.reading import timelines
+from agora.social.rules.errors import NotFound
+from agora.web.page_feeds import feed_of, feed_response, page_of
 from agora.web.post_actions import back, fragment
 from agora.web.render import render, render_fragment
 from agora.web.route import web_router

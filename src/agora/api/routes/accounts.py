@@ -8,26 +8,26 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
-from agora.api import present
-from agora.api.deps import SessionDep, app_caller, caller, id_param, optional_caller, paging
+from agora.api import serialise
 from agora.api.entities import account_json, relationship_json
-from agora.api.errors import ApiError
-from agora.api.json import JSON
-from agora.api.links import paged
-from agora.api.params import Params, body, openapi_body
 from agora.auth import oauth
 from agora.auth.oauth import Credentials
 from agora.config import get_settings
 from agora.data.signals import disclose
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute
+from agora.http.deps import SessionDep, app_caller, caller, id_param, optional_caller, paging
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.http.links import paged
+from agora.http.params import Params, body, openapi_body
 from agora.ids import parse_id
-from agora.social import accounts as accounts_service
-from agora.social import relationships as rel
-from agora.social.accounts import get_account
-from agora.social.moderation import is_admin
-from agora.social.paging import Page, apply_page, finish
-from agora.social.profile_images import update_profile_and_images
-from agora.social.timelines import ProfileFilter, account_statuses
+from agora.social.media.profile_images import update_profile_and_images
+from agora.social.people import accounts as accounts_service
+from agora.social.people import relationships as rel
+from agora.social.people.accounts import get_account
+from agora.social.people.moderation import is_admin
+from agora.social.reading.timelines import ProfileFilter, account_statuses
+from agora.social.rules.paging import Page, apply_page, finish
 
 router = APIRouter(prefix="/api/v1")
 
@@ -177,7 +177,7 @@ async def statuses(
     account = await get_account(session, id_param(account_id))
     disclose(account)  # the profile's own signal, even for an empty page
     found = await account_statuses(session, viewer, account.id, page, f)
-    items = await present.statuses(session, viewer, found.ids)
+    items = await serialise.statuses(session, viewer, found.ids)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
@@ -190,7 +190,7 @@ async def _pair_list(
         .where(where, Account.suspended_at.is_(None))
     )
     rows = finish(list((await session.execute(apply_page(query, model.id, page))).all()), page)
-    items = await present.accounts(session, [r[1] for r in rows])
+    items = await serialise.accounts(session, [r[1] for r in rows])
     nxt, prev = (rows[-1][0], rows[0][0]) if rows else (None, None)
     return paged(request, items, nxt, prev)
 

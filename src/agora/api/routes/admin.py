@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from agora.api import present
-from agora.api.deps import SessionDep, admin_caller, id_param, paging
+from agora.api import serialise
 from agora.api.entities import admin_account_json
-from agora.api.errors import ApiError
-from agora.api.json import JSON
-from agora.api.links import paged
-from agora.api.params import Params, body, openapi_body
 from agora.db.models import Account
-from agora.social import moderation, reports
-from agora.social.errors import NotFound
-from agora.social.paging import Page
+from agora.http.deps import SessionDep, admin_caller, id_param, paging
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.http.links import paged
+from agora.http.params import Params, body, openapi_body
+from agora.social.people import moderation, reports
+from agora.social.rules.errors import NotFound
+from agora.social.rules.paging import Page
 
 router = APIRouter(prefix="/api")
 
@@ -49,7 +49,7 @@ async def list_reports(
         target_account_id=_optional_id(target_account_id, "target_account_id"),
     )
     found = await reports.list_reports(session, f, page)
-    items = await present.admin_reports(session, found)
+    items = await serialise.admin_reports(session, found)
     nxt, prev = (found[-1].id, found[0].id) if found else (None, None)
     return paged(request, items, nxt, prev)
 
@@ -59,7 +59,7 @@ async def get_report(
     session: SessionDep, report_id: str, me: Account = admin_caller("admin:read:reports")
 ) -> JSON:
     report = await reports.get_report(session, id_param(report_id))
-    return JSON((await present.admin_reports(session, [report]))[0])
+    return JSON((await serialise.admin_reports(session, [report]))[0])
 
 
 REPORT_CHANGES = ("resolve", "reopen", "assign_to_self", "unassign")
@@ -76,7 +76,7 @@ async def change_report(
     if change not in REPORT_CHANGES:
         raise NotFound()
     report = await reports.update_report(session, id_param(report_id), change, me)
-    return JSON((await present.admin_reports(session, [report]))[0])
+    return JSON((await serialise.admin_reports(session, [report]))[0])
 
 
 @router.get("/v1/admin/accounts")
@@ -133,7 +133,7 @@ async def _accounts(
 async def get_account(
     session: SessionDep, account_id: str, me: Account = admin_caller("admin:read:accounts")
 ) -> JSON:
-    return JSON(await present.admin_account(session, id_param(account_id)))
+    return JSON(await serialise.admin_account(session, id_param(account_id)))
 
 
 class ActionForm(Params):
@@ -167,7 +167,7 @@ async def unsuspend(
     session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
 ) -> JSON:
     member = await moderation.lift(session, id_param(account_id), "unsuspend", by=me)
-    return JSON(await present.admin_account(session, member.account.id))
+    return JSON(await serialise.admin_account(session, member.account.id))
 
 
 @router.post("/v1/admin/accounts/{account_id}/approve")
@@ -175,7 +175,7 @@ async def approve(
     session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
 ) -> JSON:
     member = await moderation.approve(session, id_param(account_id), by=me)
-    return JSON(await present.admin_account(session, member.account.id))
+    return JSON(await serialise.admin_account(session, member.account.id))
 
 
 @router.post("/v1/admin/accounts/{account_id}/unsilence")
@@ -183,4 +183,4 @@ async def unsilence(
     session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
 ) -> JSON:
     member = await moderation.lift(session, id_param(account_id), "unsilence", by=me)
-    return JSON(await present.admin_account(session, member.account.id))
+    return JSON(await serialise.admin_account(session, member.account.id))

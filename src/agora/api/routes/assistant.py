@@ -14,13 +14,13 @@ from pydantic import Field
 
 from agora.ai import actions, chat
 from agora.ai.actions import AssistantAnswer
-from agora.api import present
-from agora.api.deps import SessionDep, caller, id_param
+from agora.api import serialise
 from agora.api.entities import iso
-from agora.api.json import JSON
-from agora.api.params import Params, body, openapi_body
-from agora.api.stream_render import json_sse
+from agora.api.stream_payloads import json_sse
 from agora.db.models import Account
+from agora.http.deps import SessionDep, caller, id_param
+from agora.http.json import JSON
+from agora.http.params import Params, body, openapi_body
 
 router = APIRouter(prefix="/api/v1")
 
@@ -204,7 +204,7 @@ async def _last_answer(db: Any, turn: chat.Turn) -> dict[str, Any]:
         turns = await chat.messages(session, turn.conversation_id)
         message = chat.message_json(turns[-1])
         cited = [int(i) for i in message["cited_status_ids"]]
-        message["cited_statuses"] = await present.statuses(session, turn.account_id, cited)
+        message["cited_statuses"] = await serialise.statuses(session, turn.account_id, cited)
     return message
 
 

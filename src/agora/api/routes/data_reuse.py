@@ -11,15 +11,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import ConfigDict
 
-from agora.api.deps import SessionDep, caller, id_param, paging
 from agora.api.entities import iso
-from agora.api.json import JSON
-from agora.api.links import paged
-from agora.api.params import Params, body, openapi_body
 from agora.data import consent, transparency
 from agora.data.consent import Category
 from agora.db.models import Account
-from agora.social.paging import Page
+from agora.http.deps import SessionDep, caller, id_param, paging
+from agora.http.json import JSON
+from agora.http.links import paged
+from agora.http.params import Params, body, openapi_body
+from agora.social.rules.paging import Page
 
 router = APIRouter(prefix="/api/v1/agora/data_reuse")
 

@@ -12,14 +12,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from agora.api.deps import SessionDep, app_caller, id_param
-from agora.api.errors import ApiError
-from agora.api.json import JSON
 from agora.auth.oauth import Credentials
 from agora.auth.scopes import satisfies
 from agora.data import transparency
 from agora.db.models import DatasetExport, User
-from agora.social.errors import NotFound
+from agora.http.deps import SessionDep, app_caller, id_param
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.social.rules.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/agora/datasets")
 

@@ -9,17 +9,17 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from agora import __version__
-from agora.api.deps import SessionDep, caller
 from agora.api.entities import account_json
-from agora.api.errors import ApiError
-from agora.api.json import JSON
 from agora.auth.scopes import GRANULAR, TOP_LEVEL
 from agora.config import get_settings
 from agora.db.models import Account
-from agora.social.accounts import find_by_username, instance_stats
-from agora.social.images import CONTENT_TYPES
-from agora.social.media import MAX_DESCRIPTION_CHARS
-from agora.social.streams import streaming_url
+from agora.http.deps import SessionDep, caller
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.social.live.streams import streaming_url
+from agora.social.media.images import CONTENT_TYPES
+from agora.social.media.uploads import MAX_DESCRIPTION_CHARS
+from agora.social.people.accounts import find_by_username, instance_stats
 
 router = APIRouter()
 MASTODON_API_VERSION = "4.2.0"  # the Mastodon release whose API Agora follows

@@ -8,16 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field, field_validator
 
-from agora.api import present
-from agora.api.deps import SessionDep, caller, id_param, paging
+from agora.api import serialise
 from agora.api.entities import list_json
-from agora.api.json import JSON
-from agora.api.links import paged
-from agora.api.params import Params, body, openapi_body
 from agora.db.models import Account
-from agora.social import lists
-from agora.social.list_timeline import list_timeline
-from agora.social.paging import Page
+from agora.http.deps import SessionDep, caller, id_param, paging
+from agora.http.json import JSON
+from agora.http.links import paged
+from agora.http.params import Params, body, openapi_body
+from agora.social.reading import lists
+from agora.social.reading.list_timeline import list_timeline
+from agora.social.rules.paging import Page
 
 router = APIRouter(prefix="/api/v1")
 ALL_MEMBERS = 2**31 - 1  # `limit=0`: every member, unpaged (as Mastodon allows)
@@ -97,7 +97,7 @@ async def members(
     if request.query_params.get("limit") == "0":
         page = replace(page, limit=ALL_MEMBERS)
     ids = await lists.members(session, me.id, id_param(list_id), page)
-    items = await present.accounts(session, ids)
+    items = await serialise.accounts(session, ids)
     paging_on = page.limit != ALL_MEMBERS and bool(ids)
     return paged(request, items, ids[-1] if paging_on else None, ids[0] if paging_on else None)
 
@@ -143,5 +143,5 @@ async def timeline(
     me: Account = caller("read:lists"),
 ) -> JSON:
     found = await list_timeline(session, me.id, id_param(list_id), page)
-    items = await present.statuses(session, me.id, found.ids)
+    items = await serialise.statuses(session, me.id, found.ids)
     return paged(request, items, found.next_max_id, found.prev_min_id)

@@ -11,17 +11,17 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 from starlette.datastructures import UploadFile
 
-from agora.api.deps import SessionDep, caller, id_param
 from agora.api.entities import media_json
-from agora.api.errors import ApiError
-from agora.api.json import JSON
-from agora.api.params import Params, body
 from agora.config import get_settings
 from agora.db.models import Account, MediaAttachment, Post
-from agora.social import media
-from agora.social.media_files import MediaFile, MediaInfo, find_media_file
-from agora.social.media_storage import media_storage
-from agora.social.profile_images import find_profile_file
+from agora.http.deps import SessionDep, caller, id_param
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.http.params import Params, body
+from agora.social.media import uploads as media
+from agora.social.media.files import MediaFile, MediaInfo, find_media_file
+from agora.social.media.profile_images import find_profile_file
+from agora.social.media.storage import media_storage
 
 router = APIRouter()
 CHUNK = 256 * 1024

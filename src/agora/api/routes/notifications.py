@@ -7,18 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from agora.api import present
-from agora.api.deps import SessionDep, caller, id_param, paging
+from agora.api import serialise
 from agora.api.entities import iso
-from agora.api.errors import ApiError
-from agora.api.json import JSON
-from agora.api.links import paged
-from agora.api.params import read_params
 from agora.db.locks import lock_account
 from agora.db.models import Account, Marker, utcnow
+from agora.http.deps import SessionDep, caller, id_param, paging
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.http.links import paged
+from agora.http.params import read_params
 from agora.ids import parse_id
-from agora.social import notifications as service
-from agora.social.paging import Page
+from agora.social.reading import notifications as service
+from agora.social.rules.paging import Page
 
 router = APIRouter(prefix="/api/v1")
 
@@ -47,7 +47,7 @@ async def list_notifications(
         exclude_types=_list(params, "exclude_types"),
         from_account_id=id_param(str(account)) if account else None,
     )
-    items = await present.notifications(session, me.id, notes)
+    items = await serialise.notifications(session, me.id, notes)
     nxt, prev = (notes[-1].id, notes[0].id) if notes else (None, None)
     return paged(request, items, nxt, prev)
 
@@ -57,7 +57,7 @@ async def get_notification(
     session: SessionDep, notification_id: str, me: Account = caller("read:notifications")
 ) -> JSON:
     note = await service.get_notification(session, me.id, id_param(notification_id))
-    items = await present.notifications(session, me.id, [note])
+    items = await serialise.notifications(session, me.id, [note])
     if not items:
         raise ApiError(404, "Record not found")
     return JSON(items[0])

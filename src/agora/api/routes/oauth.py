@@ -9,12 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
 
-from agora.api.deps import SessionDep, app_caller
-from agora.api.json import JSON
-from agora.api.params import Params, body, openapi_body, read_params, validate
-from agora.api.ratelimit import sign_in_throttle
 from agora.auth import oauth
 from agora.auth.oauth import Credentials, OAuthError
+from agora.http.deps import SessionDep, app_caller
+from agora.http.json import JSON
+from agora.http.params import Params, body, openapi_body, read_params, validate
+from agora.http.ratelimit import sign_in_throttle
 from agora.web.render import render
 
 router = APIRouter()

@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field, field_validator
 
-from agora.api.deps import SessionDep, caller, id_param, optional_caller
 from agora.api.entities import poll_json
-from agora.api.json import JSON
-from agora.api.params import Params, body, openapi_body
 from agora.db.models import Account
-from agora.social import poll_votes
+from agora.http.deps import SessionDep, caller, id_param, optional_caller
+from agora.http.json import JSON
+from agora.http.params import Params, body, openapi_body
+from agora.social.posts import poll_votes
 
 router = APIRouter(prefix="/api/v1/polls")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agora.api import present
-from agora.api.deps import SessionDep, caller, id_param
-from agora.api.errors import ApiError
-from agora.api.json import JSON
-from agora.api.params import Params, body, openapi_body
+from agora.api import serialise
 from agora.db.models import Account
-from agora.social import reports
+from agora.http.deps import SessionDep, caller, id_param
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.http.params import Params, body, openapi_body
+from agora.social.people import reports
 
 router = APIRouter(prefix="/api/v1")
 
@@ -51,4 +51,4 @@ async def file_report(
         forward=form.forward,
     )
     report = await reports.create_report(session, me, given)
-    return JSON(await present.report(session, report))
+    return JSON(await serialise.report(session, report))

@@ -13,17 +13,18 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.api import present
-from agora.api.deps import SessionDep, caller, optional_caller
+from agora.api import serialise
 from agora.api.entities import tag_json
-from agora.api.errors import ApiError
-from agora.api.json import JSON
 from agora.config import get_settings
 from agora.db.models import Account
-from agora.social import search, tags
-from agora.social.accounts import find_by_username, get_account
-from agora.social.errors import NotFound
-from agora.social.posts import get_visible_post
+from agora.http.deps import SessionDep, caller, optional_caller
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.social import search
+from agora.social.people.accounts import find_by_username, get_account
+from agora.social.posts import tags
+from agora.social.posts.writing import get_visible_post
+from agora.social.rules.errors import NotFound
 
 router = APIRouter()
 
@@ -157,7 +158,7 @@ async def _search(
             offset=params.offset,
             following=params.following,
         )
-        result["accounts"] = await present.accounts(session, ids)
+        result["accounts"] = await serialise.accounts(session, ids)
     if _wants(params, "hashtags") and "hashtags" in kinds:
         found = await search.search_hashtags(
             session, viewer, q, limit=params.limit, offset=params.offset
@@ -170,7 +171,7 @@ async def _search(
         ids = await search.search_posts(
             session, viewer, q, where=where, limit=params.limit, offset=params.offset
         )
-        result["statuses"] = await present.statuses(session, viewer, ids)
+        result["statuses"] = await serialise.statuses(session, viewer, ids)
     return result
 
 
@@ -193,10 +194,10 @@ async def _local_url(
             found = await get_visible_post(session, viewer, post_id)
         except NotFound:
             return result
-        result["statuses"] = await present.statuses(session, viewer, [found.id])
+        result["statuses"] = await serialise.statuses(session, viewer, [found.id])
     elif profile:
         account = await find_by_username(session, profile.group(1))
-        result["accounts"] = await present.accounts(session, [account.id] if account else [])
+        result["accounts"] = await serialise.accounts(session, [account.id] if account else [])
     return result
 
 
@@ -218,4 +219,4 @@ async def account_search(
         offset=max(0, min(10_000, _number("offset", offset, 0))),
         following=(following or "").lower() in TRUE,
     )
-    return JSON(await present.accounts(session, ids))
+    return JSON(await serialise.accounts(session, ids))

@@ -7,19 +7,21 @@ from typing import Any
 from fastapi import APIRouter, Header, Request
 from pydantic import Field
 
-from agora.api import present
-from agora.api.deps import SessionDep, caller, id_param, optional_caller, paging
+from agora.api import serialise
 from agora.api.entities import edit_json, media_json, source_json, status_json
-from agora.api.errors import ApiError
-from agora.api.json import JSON
-from agora.api.links import paged
-from agora.api.params import Params, body, openapi_body
 from agora.db.models import Account
-from agora.social import interactions, posts, timelines
-from agora.social.hydrate import load_posts
-from agora.social.media import MediaEdit, parse_media_ids
-from agora.social.paging import Page
-from agora.social.polls import PollDraft
+from agora.http.deps import SessionDep, caller, id_param, optional_caller, paging
+from agora.http.error_responses import ApiError
+from agora.http.json import JSON
+from agora.http.links import paged
+from agora.http.params import Params, body, openapi_body
+from agora.social.media.uploads import MediaEdit, parse_media_ids
+from agora.social.posts import interactions
+from agora.social.posts import writing as posts
+from agora.social.posts.hydrate import load_posts
+from agora.social.posts.polls import PollDraft
+from agora.social.reading import timelines
+from agora.social.rules.paging import Page
 
 router = APIRouter(prefix="/api/v1/statuses")
 
@@ -112,7 +114,7 @@ async def create(
         idempotency_key=idempotency_key,
         application_id=creds.app.id if creds else None,
     )
-    return JSON(await present.status(session, me_id, post.id))
+    return JSON(await serialise.status(session, me_id, post.id))
 
 
 @router.get("/{status_id}")
@@ -121,7 +123,7 @@ async def show(
 ) -> JSON:
     viewer = me.id if me else None
     post = await posts.get_visible_post(session, viewer, id_param(status_id))
-    return JSON(await present.status(session, viewer, post.id))
+    return JSON(await serialise.status(session, viewer, post.id))
 
 
 @router.put("/{status_id}", openapi_extra=openapi_body(StatusForm))
@@ -132,7 +134,7 @@ async def edit(
     form: StatusForm = body(StatusForm),
 ) -> JSON:
     post = await posts.edit_post(session, me, id_param(status_id), _draft(form))
-    return JSON(await present.status(session, me.id, post.id))
+    return JSON(await serialise.status(session, me.id, post.id))
 
 
 @router.delete("/{status_id}")
@@ -163,8 +165,8 @@ async def context(
     ancestors, descendants = await timelines.context(session, viewer, id_param(status_id))
     return JSON(
         {
-            "ancestors": await present.statuses(session, viewer, ancestors),
-            "descendants": await present.statuses(session, viewer, descendants),
+            "ancestors": await serialise.statuses(session, viewer, ancestors),
+            "descendants": await serialise.statuses(session, viewer, descendants),
         }
     )
 
@@ -191,7 +193,7 @@ async def source(
 
 
 async def _react(session: SessionDep, me: Account, post_id: int) -> JSON:
-    return JSON(await present.status(session, me.id, post_id))
+    return JSON(await serialise.status(session, me.id, post_id))
 
 
 class ReblogForm(Params):
@@ -207,7 +209,7 @@ async def reblog(
 ) -> JSON:
     me_id = me.id  # a lost race between two boosts expires `me`
     boost = await interactions.reblog(session, me, id_param(status_id), form.visibility)
-    return JSON(await present.status(session, me_id, boost.id))
+    return JSON(await serialise.status(session, me_id, boost.id))
 
 
 @router.post("/{status_id}/unreblog")
@@ -237,7 +239,7 @@ _toggle(interactions.set_pin, "write:accounts", "unpin", on=False)
 
 async def _who(request: Request, session: SessionDep, found: timelines.Slice) -> JSON:
     return paged(
-        request, await present.accounts(session, found.ids), found.next_max_id, found.prev_min_id
+        request, await serialise.accounts(session, found.ids), found.next_max_id, found.prev_min_id
     )
 
 

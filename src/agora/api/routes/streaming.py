@@ -14,12 +14,12 @@ from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.api.errors import error_response
-from agora.api.stream_hub import Hub
-from agora.api.stream_wire import EventStreamResponse, WebSocketSession, refuse_websocket
 from agora.auth.oauth import authenticate
-from agora.social.errors import DomainError, Unauthorized
-from agora.social.streams import StreamRefused, StreamViewer, open_stream
+from agora.http.error_responses import error_response
+from agora.http.streaming.hub import Hub
+from agora.http.streaming.wire import EventStreamResponse, WebSocketSession, refuse_websocket
+from agora.social.live.streams import StreamRefused, StreamViewer, open_stream
+from agora.social.rules.errors import DomainError, Unauthorized
 
 router = APIRouter()
 SSE_STREAMS = {

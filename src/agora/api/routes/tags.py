@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from agora.api.deps import SessionDep, caller, optional_caller, paging
 from agora.api.entities import tag_json
-from agora.api.json import JSON
-from agora.api.links import paged
 from agora.db.models import Account
-from agora.social import tags
-from agora.social.paging import Page
+from agora.http.deps import SessionDep, caller, optional_caller, paging
+from agora.http.json import JSON
+from agora.http.links import paged
+from agora.social.posts import tags
+from agora.social.rules.paging import Page
 
 router = APIRouter(prefix="/api/v1")
 

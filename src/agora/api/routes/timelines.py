@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from agora.api import present
-from agora.api.deps import SessionDep, caller, optional_caller, paging
-from agora.api.json import JSON
-from agora.api.links import paged
+from agora.api import serialise
 from agora.db.models import Account
-from agora.social import timelines
-from agora.social.paging import Page
+from agora.http.deps import SessionDep, caller, optional_caller, paging
+from agora.http.json import JSON
+from agora.http.links import paged
+from agora.social.reading import timelines
+from agora.social.rules.paging import Page
 
 router = APIRouter(prefix="/api/v1")
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1")
 async def _respond(
     request: Request, session: SessionDep, viewer: int | None, found: timelines.Slice
 ) -> JSON:
-    items = await present.statuses(session, viewer, found.ids)
+    items = await serialise.statuses(session, viewer, found.ids)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 

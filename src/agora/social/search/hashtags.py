@@ -8,7 +8,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Tag, TagHistory
-from agora.social.tags import HISTORY_DAYS, TAG_NAME, findable_by, today
+from agora.social.posts.tags import HISTORY_DAYS, TAG_NAME, findable_by, today
 
 MAX_OFFSET = 10_000
 

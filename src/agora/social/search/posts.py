@@ -30,16 +30,16 @@ from sqlalchemy.orm import aliased
 
 from agora.data.consent import Category, allowed_sql
 from agora.db.models import ID, Account, Bookmark, Favourite, Mention, Post
-from agora.social.search import index
-from agora.social.search.query import TextQuery, parse
-from agora.social.search.rank import rank
-from agora.social.visibility import (
+from agora.social.rules.visibility import (
     Viewer,
     Visibility,
     hidden_by_mutes,
     plain_visible_to,
     silenced_for,
 )
+from agora.social.search import index
+from agora.social.search.query import TextQuery, parse
+from agora.social.search.rank import rank
 
 RANK_WINDOW = 200
 """How many of the newest matches are ranked by relevance."""

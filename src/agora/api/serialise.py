@@ -1,0 +1,122 @@
+"""Hydrate and serialise in one step: what most routes return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.api.entities import (
+    account_json,
+    admin_account_json,
+    admin_report_json,
+    notification_json,
+    report_json,
+    status_json,
+)
+from agora.db.models import Notification, Report
+from agora.social.people.moderation import get_member, load_members
+from agora.social.people.reports import load_reports
+from agora.social.posts.hydrate import load_accounts, load_posts
+from agora.social.reading.notifications import ADMIN_REPORT
+from agora.social.rules.errors import NotFound
+
+
+async def statuses(
+    session: AsyncSession, viewer_id: int | None, ids: list[int]
+) -> list[dict[str, Any]]:
+    """Status entities for `ids`, in order, leaving out any the viewer may not see."""
+    views = await load_posts(session, viewer_id, ids)
+    accounts: dict[int, dict[str, Any]] = {}  # each author's entity built once per response
+    return [status_json(views[i], viewer_id, accounts) for i in ids if i in views]
+
+
+async def status(session: AsyncSession, viewer_id: int | None, post_id: int) -> dict[str, Any]:
+    """One Status entity; NotFound when it cannot be shown."""
+    found = await statuses(session, viewer_id, [post_id])
+    if not found:
+        raise NotFound()
+    return found[0]
+
+
+async def accounts(session: AsyncSession, ids: list[int]) -> list[dict[str, Any]]:
+    """Account entities for `ids`, in order."""
+    return [account_json(a) for a in await load_accounts(session, ids)]
+
+
+async def notifications(
+    session: AsyncSession, viewer_id: int, notes: list[Notification]
+) -> list[dict[str, Any]]:
+    """Notification entities with their accounts and statuses, in constant queries."""
+    accts = {
+        a.id: a for a in await load_accounts(session, list({n.from_account_id for n in notes}))
+    }
+    post_ids = list({n.post_id for n in notes if n.post_id is not None})
+    posts = {int(s["id"]): s for s in await statuses(session, viewer_id, post_ids)}
+    reported = await _notified_reports(session, notes)
+    out = []
+    for note in notes:
+        if note.from_account_id not in accts:
+            continue
+        post = posts.get(note.post_id) if note.post_id is not None else None
+        if note.post_id is not None and post is None:
+            continue
+        report = reported.get(note.activity_id) if note.type == ADMIN_REPORT else None
+        if note.type == ADMIN_REPORT and report is None:
+            continue
+        out.append(notification_json(note, accts[note.from_account_id], post, report))
+    return out
+
+
+async def _notified_reports(
+    session: AsyncSession, notes: list[Notification]
+) -> dict[int, dict[str, Any]]:
+    """Report entities for the `admin.report` notifications of a page (none: no query)."""
+    ids = [n.activity_id for n in notes if n.type == ADMIN_REPORT]
+    found = await load_reports(session, ids)
+    members = await load_members(session, [r.target_account_id for r in found.values()])
+    return {
+        rid: report_json(r, account_json(members[r.target_account_id].account))
+        for rid, r in found.items()
+        if r.target_account_id in members
+    }
+
+
+async def report(session: AsyncSession, found: Report) -> dict[str, Any]:
+    """The Report entity for its reporter."""
+    member = (await load_members(session, [found.target_account_id]))[found.target_account_id]
+    return report_json(found, account_json(member.account))
+
+
+async def admin_account(session: AsyncSession, account_id: int) -> dict[str, Any]:
+    """One Admin::Account entity (suspended accounts included); NotFound otherwise."""
+    member = await get_member(session, account_id)
+    return admin_account_json(member.account, member.user)
+
+
+async def admin_reports(session: AsyncSession, found: list[Report]) -> list[dict[str, Any]]:
+    """Admin::Report entities. The reported posts are shown as their reporter sees them,
+    through the visibility rule; one hydration per distinct reporter."""
+    people = {
+        i
+        for r in found
+        for i in (
+            r.account_id,
+            r.target_account_id,
+            r.assigned_account_id,
+            r.action_taken_by_account_id,
+        )
+        if i is not None
+    }
+    members = await load_members(session, list(people))
+    accts = {i: admin_account_json(m.account, m.user) for i, m in members.items()}
+    shown: dict[int, dict[int, dict[str, Any]]] = {}
+    for reporter in {r.account_id for r in found}:
+        ids = [i for r in found if r.account_id == reporter for i in r.status_ids]
+        shown[reporter] = {int(s["id"]): s for s in await statuses(session, reporter, ids)}
+    return [
+        admin_report_json(
+            r, accts, [shown[r.account_id][i] for i in r.status_ids if i in shown[r.account_id]]
+        )
+        for r in found
+    ]

@@ -1,0 +1,123 @@
+"""Payloads and frames of live events, as Mastodon sends them.
+
+A Status is hydrated once per distinct set of embedded posts (boosted, quoted) its viewers may
+see (`hydrate.visible_among`, one query per event; `load_posts` as one of them) and serialised
+once per distinct set of the viewer's own marks (liked, boosted, bookmarked, pinned), so a
+thousand listeners of a new post cost one serialisation, yet nobody sees another person's
+marks, nor a quoted post whose author blocked them or whose audience they are not in.
+A Notification is rendered for its recipient. A `delete` carries the bare id.
+
+Frames: SSE is `event: NAME\\ndata: PAYLOAD\\n\\n`; a WebSocket message is
+`{"stream": [...], "event": NAME, "payload": PAYLOAD}` where PAYLOAD is a JSON-encoded
+string (masto.js and Mastodon.py decode it a second time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.api import serialise
+from agora.api.entities import status_json
+from agora.social.live.streams import viewer_marks
+from agora.social.posts.hydrate import PostView, embedded_ids, load_posts, visible_among
+from agora.social.reading.notifications import get_notification
+from agora.social.rules.errors import NotFound
+
+Marks = frozenset[tuple[str, int]]
+
+
+def _tree(view: PostView) -> list[PostView]:
+    """The post and what it embeds (boosted post, quoted posts)."""
+    nodes = [view]
+    for child in (view.reblog, view.quote):
+        if child is not None:
+            nodes.extend(_tree(child))
+    return nodes
+
+
+def _marked(view: PostView, marks: Marks) -> PostView:
+    pid = view.post.id
+    return replace(
+        view,
+        favourited=("favourited", pid) in marks,
+        reblogged=("reblogged", pid) in marks,
+        bookmarked=("bookmarked", pid) in marks,
+        pinned=("pinned", pid) in marks,
+        reblog=_marked(view.reblog, marks) if view.reblog is not None else None,
+        quote=_marked(view.quote, marks) if view.quote is not None else None,
+    )
+
+
+async def status_payloads(
+    session: AsyncSession, post_id: int, viewers: set[int | None]
+) -> dict[int | None, str]:
+    """The Status JSON (a string) of one post for each viewer who may see it, with what it
+    embeds as that viewer may see it and their own marks. Viewers who may see the same
+    embedded posts share one hydration (`load_posts` as one of them: the rule applies)."""
+    if not viewers:
+        return {}
+    visible = await visible_among(session, viewers, await embedded_ids(session, post_id))
+    groups: dict[frozenset[int], list[int | None]] = {}
+    for viewer in viewers:
+        if post_id in visible[viewer]:
+            groups.setdefault(visible[viewer], []).append(viewer)
+    out: dict[int | None, str] = {}
+    for members in groups.values():
+        view = (await load_posts(session, members[0], [post_id])).get(post_id)
+        if view is not None:  # None: a boost of a post they may not see
+            out.update(await _with_marks(session, view, members))
+    return out
+
+
+async def _with_marks(
+    session: AsyncSession, view: PostView, viewers: list[int | None]
+) -> dict[int | None, str]:
+    """One hydrated post serialised once per distinct set of viewers' own marks."""
+    nodes = _tree(view)
+    signed_in = [v for v in viewers if v is not None]
+    marks = await viewer_marks(session, [n.post.id for n in nodes], signed_in) if signed_in else {}
+    rendered: dict[tuple[Marks, frozenset[int]], str] = {}
+    out: dict[int | None, str] = {}
+    for viewer in viewers:
+        own = frozenset(n.post.id for n in nodes if n.post.account_id == viewer)
+        mine = frozenset(marks.get(viewer, ())) if viewer is not None else frozenset()
+        key = (mine, own)
+        if key not in rendered:
+            entity = status_json(_marked(view, mine), viewer, {})
+            rendered[key] = orjson.dumps(entity).decode()
+        out[viewer] = rendered[key]
+    return out
+
+
+async def notification_payload(
+    session: AsyncSession, viewer_id: int, notification_id: int
+) -> str | None:
+    """The Notification JSON for its recipient, or None when it may no longer be shown."""
+    try:
+        note = await get_notification(session, viewer_id, notification_id)
+    except NotFound:
+        return None
+    items = await serialise.notifications(session, viewer_id, [note])
+    return orjson.dumps(items[0]).decode() if items else None
+
+
+SSE_HEARTBEAT = b":thump\n"  # a comment line, as Mastodon sends every 15 s
+
+
+def sse_frame(event: str, payload: str) -> bytes:
+    """One server-sent event."""
+    return f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+def json_sse(event: str, data: Any) -> bytes:
+    """One server-sent event carrying `data` as JSON."""
+    return sse_frame(event, orjson.dumps(data).decode())
+
+
+def ws_frame(label: tuple[str, ...], event: str, payload: str) -> str:
+    """One WebSocket message; `payload` stays a string inside the JSON."""
+    return orjson.dumps({"stream": list(label), "event": event, "payload": payload}).decode()

@@ -1,0 +1,5 @@
+"""`python -m agora.cli`: the `agora` command."""
+
+from agora.cli.main import app
+
+app()

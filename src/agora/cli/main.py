@@ -1,0 +1,389 @@
+"""The `agora` command: init, serve, worker, user, jobs, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from agora.cli.ai_commands import ai_app
+from agora.cli.moderation_commands import USER_COMMANDS, reports_app
+from agora.config import get_settings
+from agora.db.engine import Database
+from agora.db.migrate import upgrade
+from agora.events.bus import close_bus
+from agora.ids import claim_node
+
+app = typer.Typer(
+    help="Agora: an open social network with an AI assistant built in.", no_args_is_help=True
+)
+user_app = typer.Typer(help="Manage people's accounts.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect the background job queue.", invoke_without_command=True)
+consent_app = typer.Typer(help="People's data-reuse choices.", no_args_is_help=True)
+export_app = typer.Typer(help="Consented dataset exports.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(consent_app, name="consent")
+app.add_typer(export_app, name="export")
+app.add_typer(ai_app, name="ai")
+app.add_typer(reports_app, name="reports")
+for _name, _command in USER_COMMANDS.items():  # suspend, silence, approve, admin
+    user_app.command(_name)(_command)
+console = Console()
+T = TypeVar("T")
+MAX_WEBSOCKET_MESSAGE = 64 * 1024  # what a streaming client may send in one message
+
+
+def _run(fn: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the configured database, run `fn`, close it."""
+
+    async def main() -> T:
+        settings = get_settings()
+        db = Database(settings.database_url, lock_timeout=settings.database_lock_timeout)
+        try:
+            return await fn(db)
+        finally:
+            await close_bus()  # live events a job announced still reach Redis
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database schema and the assistant account."""
+
+    async def go(db: Database) -> None:
+        await upgrade(db.engine)
+        from agora.social.people.assistant_account import ensure_assistant
+
+        async with db.transaction() as session:
+            await ensure_assistant(session)
+
+    _run(go)
+    console.print(f"[green]database ready[/green] at {get_settings().database_url}")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve Agora over HTTP (applies migrations first)."""
+    import uvicorn
+
+    init()
+    if workers > 1 and not get_settings().redis_url:
+        console.print(
+            "[yellow]warning:[/yellow] several workers without AGORA_REDIS_URL: a live event "
+            "reaches only the streams of the process whose job produced it"
+        )
+    uvicorn.run(
+        "agora.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=get_settings().log_level,
+        proxy_headers=True,
+        ws_max_size=MAX_WEBSOCKET_MESSAGE,
+    )
+
+
+@app.command()
+def worker(concurrency: int = 1) -> None:
+    """Run background job workers in this process until interrupted."""
+    from agora.jobs import handlers  # noqa: F401
+    from agora.jobs.worker import Worker
+
+    async def go(db: Database) -> None:
+        await claim_node(db.engine)  # this process's ids are disjoint from other processes'
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        settings = get_settings()
+        console.print(f"worker running ({concurrency} loop(s)); Ctrl-C to stop")
+        await asyncio.gather(
+            *[
+                Worker(db, lease_seconds=settings.job_lease_seconds).run_forever(stop)
+                for _ in range(concurrency)
+            ]
+        )
+
+    _run(go)
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    admin: bool = False,
+) -> None:
+    """Create an account that can sign in."""
+    from agora.social.people.accounts import create_account
+    from agora.social.rules.errors import DomainError
+
+    async def go(db: Database) -> Any:
+        async with db.transaction() as session:
+            return await create_account(
+                session, username=username, email=email, password=password, is_admin=admin
+            )
+
+    try:
+        account = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"created @{account.username} (id {account.id})")
+
+
+@user_app.command("list")
+def user_list(limit: int = 50) -> None:
+    """List accounts, newest first."""
+    from agora.db.models import Account, User
+
+    async def go(db: Database) -> list[Any]:
+        async with db.session() as session:
+            query = (
+                select(Account, User.email, User.is_admin)
+                .outerjoin(User, User.account_id == Account.id)
+                .order_by(Account.id.desc())
+                .limit(limit)
+            )
+            return list((await session.execute(query)).all())
+
+    table = Table("id", "username", "email", "admin", "suspended", "followers", "posts")
+    for account, email, is_admin in _run(go):
+        table.add_row(
+            str(account.id),
+            account.username,
+            email or "-",
+            "yes" if is_admin else "",
+            "yes" if account.suspended_at else "",
+            str(account.followers_count),
+            str(account.statuses_count),
+        )
+    console.print(table)
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Replace a person's password."""
+    from agora.social.people.accounts import set_password
+    from agora.social.rules.errors import DomainError
+
+    async def go(db: Database) -> None:
+        async with db.session(write=True) as session:
+            await set_password(session, username, password)
+
+    try:
+        _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"password of @{username} changed")
+
+
+@jobs_app.callback()
+def jobs(ctx: typer.Context) -> None:
+    """Queue state and the most recent dead letters."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from agora.jobs.queue import dead_jobs, queue_stats
+
+    async def go(db: Database) -> tuple[dict[str, int], list[Any]]:
+        return await queue_stats(db), await dead_jobs(db)
+
+    stats, dead = _run(go)
+    table = Table("state", "jobs")
+    for state in ("pending", "running", "dead"):
+        table.add_row(state, str(stats.get(state, 0)))
+    console.print(table)
+    if dead:
+        letters = Table("id", "kind", "attempts", "last error", title="dead letters")
+        for job in dead:
+            letters.add_row(str(job.id), job.kind, str(job.attempts), (job.last_error or "")[:80])
+        console.print(letters)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[int | None, typer.Argument()] = None) -> None:
+    """Re-queue one dead job, or all of them."""
+    from agora.jobs.queue import retry_dead
+
+    count = _run(lambda db: retry_dead(db, job_id))
+    console.print(f"re-queued {count} job(s)")
+
+
+@jobs_app.command("run")
+def jobs_run() -> None:
+    """Run every due job now, then exit."""
+    from agora.jobs import handlers  # noqa: F401
+    from agora.jobs.worker import Worker
+
+    count = _run(lambda db: Worker(db).run_until_idle())
+    console.print(f"ran {count} job(s)")
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(min=2, help="demo accounts to create")] = 200,
+    posts: Annotated[int, typer.Option(min=0, help="posts to create (boosts included)")] = 5000,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same data set)")] = 0,
+) -> None:
+    """Seed a realistic demo data set (accounts demo0.. with password "password")."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from agora.demo.seed import DemoError, seed_demo
+
+    columns = (
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+
+    async def go(db: Database) -> Any:
+        with Progress(*columns, console=console) as progress:
+            return await seed_demo(db, users=users, posts=posts, seed=seed, progress=progress)
+
+    try:
+        summary = _run(go)
+    except DemoError as exc:
+        _fail(str(exc))
+    console.print(
+        f"[green]seeded[/green] {summary.accounts} accounts, {summary.follows} follows, "
+        f"{summary.posts} posts, {summary.favourites} likes, {summary.feed_entries} feed "
+        f"entries in {summary.seconds:.1f}s; sign in as demo0 / password"
+    )
+
+
+@consent_app.command("show")
+def consent_show(username: str) -> None:
+    """A person's data-reuse choices (explicit and effective) and their consent log."""
+    from agora.data import consent
+    from agora.social.people.accounts import find_by_username
+
+    async def go(db: Database) -> Any:
+        async with db.session() as session:
+            account = await find_by_username(session, username)
+            if account is None:
+                return None
+            return account, await consent.account_log(session, account.id)
+
+    found = _run(go)
+    if found is None:
+        _fail(f"no account @{username}")
+    account, log = found
+    table = Table("category", "choice", "applies now", "since", title=f"@{account.username}")
+    for category in consent.Category:
+        chosen = consent.intent(account, category)
+        since = (account.data_reuse or {}).get(category.value, {}).get("updatedAt", "")
+        applies = "allow" if consent.allows(account, category) else "deny"
+        label = "unset" if chosen is None else ("allow" if chosen else "deny")
+        table.add_row(category.value, label, applies, since)
+    console.print(table)
+    history = Table("log id", "when", "category", "post", "allow", title="consent log")
+    for event in log:
+        when = event.created_at.isoformat(timespec="seconds")
+        history.add_row(
+            str(event.id), when, event.category, str(event.post_id or ""), str(event.allow)
+        )
+    console.print(history)
+
+
+@export_app.command("dataset")
+def export_dataset(
+    purpose: Annotated[str, typer.Option(help="genai-text, genai-images, research or archive")],
+    out: Annotated[Path, typer.Option(help="an empty directory to write the dataset into")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl")] = "parquet",
+    with_media: Annotated[bool, typer.Option(help="include images (genai-images)")] = False,
+) -> None:
+    """Export the public posts whose authors allowed PURPOSE, with manifest, dataset card and
+    withdrawal list."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from agora.data.export import export_dataset as run_export
+    from agora.social.rules.errors import DomainError
+
+    if fmt not in ("parquet", "jsonl"):
+        _fail("--format must be parquet or jsonl")
+    if with_media:
+        _fail(
+            "media attachments do not exist on this instance yet; export text without --with-media"
+        )
+
+    async def go(db: Database) -> Any:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        ) as bar:
+            task = bar.add_task("posts checked: 0", total=None)
+            seen = 0
+
+            def advance(count: int) -> None:
+                nonlocal seen
+                seen += count
+                bar.update(task, description=f"posts checked: {seen}")
+
+            return await run_export(db, purpose, out, fmt=fmt, progress=advance)  # type: ignore[arg-type]
+
+    try:
+        manifest = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    counts = manifest["counts"]
+    console.print(
+        f"[green]exported[/green] {counts['posts']} posts by {counts['accounts']} people to {out} "
+        f"({len(manifest['shards'])} shard(s), {counts['withdrawn']} withdrawn ids, "
+        f"{counts['skipped_duplicates']} duplicates dropped)"
+    )
+
+
+@export_app.command("grant")
+def export_grant(name: str) -> None:
+    """Give a lab read access to the published datasets: an app with the `read:datasets`
+    scope and a token for it, printed once."""
+    from agora.auth import oauth
+
+    async def go(db: Database) -> Any:
+        async with db.session(write=True) as session:
+            client = await oauth.register_app(
+                session,
+                name=name,
+                redirect_uris=oauth.OOB,
+                scopes="read:datasets",
+                website=None,
+                trusted=True,
+            )
+            issued = await oauth.issue_token(session, client, None, ["read:datasets"])
+            return client, issued
+
+    client, issued = _run(go)
+    console.print(f"client_id     {client.client_id}\nclient_secret {client.client_secret}")
+    console.print(f"access_token  {issued.token}  (scope read:datasets)")
+
+
+if __name__ == "__main__":
+    app()

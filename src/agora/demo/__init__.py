@@ -1,0 +1,1 @@
+"""The demo seeder: a generated network of realistic shape."""

@@ -1,0 +1,149 @@
+"""Dependencies shared by the API routes: database session, caller, paging."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.auth.oauth import Credentials, authenticate
+from agora.auth.scopes import satisfies
+from agora.db.models import Account
+from agora.http.error_responses import ApiError
+from agora.ids import parse_id
+from agora.social.people.moderation import is_admin
+from agora.social.rules.paging import Page
+
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; writes take SQLite's write lock at BEGIN."""
+    db = request.app.state.db
+    async with db.session(write=request.method not in READ_METHODS) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.query_params.get("access_token")
+
+
+async def _credentials(request: Request, session: AsyncSession) -> Credentials | None:
+    if "credentials" in request.state._state:
+        return request.state.credentials
+    token = _bearer(request)
+    creds = await authenticate(session, token) if token else None
+    request.state.credentials = creds
+    return creds
+
+
+def _check_scope(creds: Credentials, scope: str | None) -> None:
+    if scope and not satisfies(creds.scopes, scope):
+        raise ApiError(403, "This action is outside the authorized scopes")
+
+
+def caller(scope: str | None = None) -> Any:
+    """Dependency: the signed-in account, with `scope` granted (401 / 403 otherwise)."""
+
+    async def dependency(request: Request, session: SessionDep) -> Account:
+        creds = await _credentials(request, session)
+        if creds is None:
+            raise ApiError(401, "The access token is invalid")
+        if creds.account is None:
+            raise ApiError(422, "This method requires an authenticated user")
+        _check_scope(creds, scope)
+        return creds.account
+
+    return Depends(dependency)
+
+
+def optional_caller(scope: str | None = None) -> Any:
+    """Dependency: the signed-in account if a token was sent, else None."""
+
+    async def dependency(request: Request, session: SessionDep) -> Account | None:
+        creds = await _credentials(request, session)
+        if creds is None or creds.account is None:
+            return None
+        _check_scope(creds, scope)
+        return creds.account
+
+    return Depends(dependency)
+
+
+def admin_caller(scope: str) -> Any:
+    """Dependency: the signed-in account, with `scope` granted and the admin role (403
+    otherwise, as Mastodon answers a moderator without the permission)."""
+
+    async def dependency(request: Request, session: SessionDep) -> Account:
+        creds = await _credentials(request, session)
+        if creds is None:
+            raise ApiError(401, "The access token is invalid")
+        if creds.account is None:
+            raise ApiError(422, "This method requires an authenticated user")
+        _check_scope(creds, scope)
+        if not await is_admin(session, creds.account.id):
+            raise ApiError(403, "This action is not allowed")
+        return creds.account
+
+    return Depends(dependency)
+
+
+def app_caller(scope: str | None = None) -> Any:
+    """Dependency: any valid token (an app token is enough), with `scope` granted."""
+
+    async def dependency(request: Request, session: SessionDep) -> Credentials:
+        creds = await _credentials(request, session)
+        if creds is None:
+            raise ApiError(401, "The access token is invalid")
+        _check_scope(creds, scope)
+        return creds
+
+    return Depends(dependency)
+
+
+def id_param(value: str) -> int:
+    """Parse a Mastodon id (a numeric string); 404 for anything else, as for a missing row."""
+    parsed = parse_id(value)
+    if parsed is None:
+        raise ApiError(404, "Record not found")
+    return parsed
+
+
+def _cursor(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    parsed = parse_id(value)
+    if parsed is None:
+        raise ApiError(422, "Validation failed: cursor ids must be numeric")
+    return parsed
+
+
+def paging(default: int = 20, maximum: int = 40) -> Any:
+    """Dependency: max_id / since_id / min_id / limit (out-of-range limits are clamped)."""
+
+    def dependency(
+        max_id: Annotated[str | None, Query()] = None,
+        since_id: Annotated[str | None, Query()] = None,
+        min_id: Annotated[str | None, Query()] = None,
+        limit: Annotated[str | None, Query()] = None,
+    ) -> Page:
+        count = default
+        if limit not in (None, ""):
+            try:
+                count = int(limit)
+            except ValueError:
+                raise ApiError(422, "Validation failed: limit must be a number") from None
+        count = max(1, min(maximum, count))
+        return Page(
+            limit=count, max_id=_cursor(max_id), since_id=_cursor(since_id), min_id=_cursor(min_id)
+        )
+
+    return Depends(dependency)

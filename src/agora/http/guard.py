@@ -1,0 +1,86 @@
+"""RequestGuard: the checks every request passes before routing, as pure ASGI middleware.
+
+- A body larger than `max_body_bytes` (`max_upload_bytes` for multipart, which carries media
+  uploads) gets 413: at once when Content-Length says so, else as soon as the bytes read pass
+  the limit (`BodyTooLarge`, mapped to 413 in `http/error_responses.py`), however the body
+  is parsed.
+- A path or query string with a NUL byte gets 400: no database stores one in text, and
+  PostgreSQL refuses it outright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from agora.http.error_responses import BodyTooLarge, error_response
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+TOO_LARGE = "Request entity too large"
+NUL_IN_URL = "Invalid request: the URL contains a null byte"
+
+
+def _header(scope: Scope, wanted: bytes) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == wanted:
+            return value.decode("latin-1").strip()
+    return ""
+
+
+def _declared_length(scope: Scope) -> int | None:
+    text = _header(scope, b"content-length")
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _has_nul(scope: Scope) -> bool:
+    query = scope.get("query_string", b"").lower()
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
+class RequestGuard:
+    """Body-size limits and URL sanity for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 413 / 400 up front, or pass the request on with a counting `receive`."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope)
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            await error_response(413, TOO_LARGE)(scope, receive, send)
+            return
+        if _has_nul(scope):
+            await error_response(400, NUL_IN_URL)(scope, receive, send)
+            return
+        await self.app(scope, _counting(receive, limit), send)
+
+    def _limit(self, scope: Scope) -> int:
+        multipart = _header(scope, b"content-type").lower().startswith("multipart/")
+        return self.max_upload_bytes if multipart else self.max_body_bytes
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    """`receive`, raising BodyTooLarge once more than `limit` body bytes have come in."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge()
+        return message
+
+    return counted

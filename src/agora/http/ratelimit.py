@@ -1,0 +1,387 @@
+"""Rate limits, in one place: ASGI middleware for the API and a dependency for sign-in.
+
+The counting is the `limits` library's fixed windows, in memory (one process) or in Redis
+(shared by every server process) when `redis_url` is set. What is limited (config.py):
+
+- every `/api/` and `/oauth/` request, per client IP (`ratelimit_per_ip`), except the
+  streaming health check;
+- `/api/` reads and writes, per access token, or per IP without one (`ratelimit_reads`,
+  `ratelimit_writes`), with Mastodon's `X-RateLimit-Limit / -Remaining / -Reset` headers on
+  every API response;
+- the web app's forms (every POST of the web door: posting, likes, boosts, follows…), per
+  account (per IP signed out), against the same `ratelimit_writes` (`web_write_attempt`);
+- media uploads (`POST /api/v1/media`, `/api/v2/media`), per token or IP (`ratelimit_media`),
+  and the web app's image uploads, per account (`web_upload_attempt`);
+- password sign-in (`POST /oauth/token` with the password grant, the `/oauth/authorize`
+  form, the web app's `/auth/sign_in`): `SignInThrottle`, below.
+
+**Sign-in.** `oauth.sign_in` (the one function every door's password check goes through)
+resolves the login to its account first, so every spelling of it (`alice`, `@@ALICE `, the
+e-mail address) is one key; a login no account has is keyed by its normalised form, and is
+limited exactly like an account (no enumeration). Then, with the client's address:
+
+1. every attempt counts against `ratelimit_sign_in_ip` (one address guessing many accounts);
+2. failed attempts count against `ratelimit_sign_in_account` twice: for the account from
+   everywhere, and for the account from this address. Its default, `25/hour;100/day`, is
+   stacked windows: after 25 failures an hour, then 100 a day, the waits grow (Mastodon's
+   back-off, in steps);
+3. an attempt is refused (before the password is checked, so a refusal says nothing about
+   it) when this address has spent its own budget for the account, or when the account's
+   budget is spent and this is not an address where the account signed in successfully in
+   the last 30 days (`KNOWN_ADDRESS`).
+
+So guessing one password from many addresses stops at the account's budget, guessing from
+one address stops at that address's budgets, and failures from elsewhere never lock a person
+out of the addresses they use (a new address waits until the window passes). Known addresses
+live only in the limiter's storage (memory or Redis, keyed by a hash of the account), never
+in the database.
+
+Past a limit the answer is `429 {"error": "Too many requests"}` with the headers and
+`Retry-After`. Tokens and logins are hashed before they become keys. If the storage fails
+(Redis down), requests are let through and the failure is logged: limits protect the server,
+they must not take it down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from limits import RateLimitItem, parse, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from agora.config import Settings
+from agora.http.error_responses import error_response
+from agora.http.json import JSON
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Check = tuple[RateLimitItem, str, str]  # a limit, its bucket name, the key counted
+
+log = logging.getLogger("agora.ratelimit")
+TOO_MANY = "Too many requests"
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+MEDIA_PATHS = {"/api/v1/media", "/api/v2/media"}
+# An address where an account signed in successfully is remembered this long (one mark).
+KNOWN_ADDRESS = parse("1/30days")
+UNLIMITED = {"/api/v1/streaming/health"}  # load balancers poll it
+WEB_UNCOUNTED = {"/auth/sign_in", "/auth/sign_out"}  # web forms not counted as writes
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One counted request against one limit: allowed or not, and the window's state."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: float  # epoch seconds when the window ends
+
+    def headers(self) -> dict[str, str]:
+        """Mastodon's headers (Reset in ISO 8601, as Mastodon sends it)."""
+        reset = datetime.fromtimestamp(self.reset, UTC).isoformat(timespec="microseconds")
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": reset.replace("+00:00", "Z"),
+        }
+
+
+class RateLimited(Exception):
+    """A limit was passed (raised by `SignInThrottle` and the web app's checks, answered
+    with a 429)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(TOO_MANY)
+        self.verdict = verdict
+
+
+def refusal_headers(verdict: Verdict) -> dict[str, str]:
+    """The headers of a 429: the limit's, and `Retry-After` in seconds."""
+    wait = max(1, math.ceil(verdict.reset - time.time()))
+    return {**verdict.headers(), "Retry-After": str(wait)}
+
+
+def too_many(verdict: Verdict) -> JSON:
+    """The API's 429 answer, with `refusal_headers`."""
+    response = error_response(429, TOO_MANY)
+    response.headers.update(refusal_headers(verdict))
+    return response
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.redis_url:
+        uri = settings.redis_url
+        return RedisStorage(
+            uri if uri.startswith("async+") else f"async+{uri}",
+            implementation="redispy",
+            key_prefix="agora:ratelimit",
+            wrap_exceptions=True,
+        )
+    return MemoryStorage()
+
+
+def _key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+class RateLimits:
+    """The configured limits and the counters behind them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.ratelimit_enabled
+        self.limiter = FixedWindowRateLimiter(_storage(settings))
+        self.per_ip = parse(settings.ratelimit_per_ip)
+        self.reads = parse(settings.ratelimit_reads)
+        self.writes = parse(settings.ratelimit_writes)
+        self.media = parse(settings.ratelimit_media)
+        self.sign_in_ip = parse(settings.ratelimit_sign_in_ip)
+        self.sign_in_account = parse_many(settings.ratelimit_sign_in_account)
+        self._last_failure = 0.0
+
+    def _failed(self, exc: Exception) -> None:
+        """A storage failure: let the request through, log at most once a minute."""
+        if time.monotonic() - self._last_failure > 60:
+            self._last_failure = time.monotonic()
+            log.warning("rate limit storage failed, not limiting: %r", exc)
+
+    async def _hits(self, *checks: Check) -> list[bool | None]:
+        """Count one request against each limit at once (one round trip to Redis for all);
+        None for a limit whose storage failed."""
+        results = await asyncio.gather(
+            *(self.limiter.hit(item, bucket, key) for item, bucket, key in checks),
+            return_exceptions=True,
+        )
+        out: list[bool | None] = []
+        for result in results:
+            if isinstance(result, Exception):
+                self._failed(result)
+                out.append(None)
+            else:
+                out.append(bool(result))
+        return out
+
+    async def _verdict(self, check: Check, allowed: bool) -> Verdict | None:
+        """The window's state after a hit, for the headers."""
+        item, bucket, key = check
+        try:
+            stats = await self.limiter.get_window_stats(item, bucket, key)
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
+
+    async def hit(self, item: RateLimitItem, bucket: str, key: str) -> Verdict | None:
+        """Count one request against one limit; None when the storage failed."""
+        (allowed,) = await self._hits((item, bucket, key))
+        return None if allowed is None else await self._verdict((item, bucket, key), allowed)
+
+    async def check_request(self, method: str, path: str, ip: str, token: str | None) -> Verdict:
+        """Count an API or OAuth request against every limit that applies. Returns the
+        refusal, else the verdict to advertise (the API limit with the least left)."""
+        who = f"t:{_key(token)}" if token else f"ip:{ip}"
+        checks: list[Check] = [(self.per_ip, "ip", ip)]
+        if path.startswith("/api/"):
+            read = method in READ_METHODS
+            checks.append((self.reads, "read", who) if read else (self.writes, "write", who))
+            if method == "POST" and path in MEDIA_PATHS:
+                checks.append((self.media, "media", who))
+        allowed = await self._hits(*checks)
+        for check, ok in zip(checks, allowed, strict=True):
+            if ok is False:
+                return await self._verdict(check, False) or Verdict(False, 0, 0, time.time() + 1)
+        shown: Verdict | None = None
+        for check, ok in list(zip(checks, allowed, strict=True))[1:]:
+            verdict = await self._verdict(check, True) if ok else None
+            if verdict is not None and (shown is None or verdict.remaining < shown.remaining):
+                shown = verdict
+        return shown or Verdict(True, 0, 0, time.time())
+
+    async def spent(self, items: list[RateLimitItem], bucket: str, key: str) -> Verdict | None:
+        """The refusal when one more hit would pass one of `items` (nothing is counted);
+        None when all have room or the storage failed."""
+        for item in items:
+            try:
+                room = await self.limiter.test(item, bucket, key)
+            except Exception as exc:
+                self._failed(exc)
+                return None
+            if not room:
+                return await self._verdict((item, bucket, key), False)
+        return None
+
+    async def count(self, items: list[RateLimitItem], bucket: str, key: str) -> None:
+        """Count one hit against each of `items` (storage failures are logged, not raised)."""
+        await self._hits(*((item, bucket, key) for item in items))
+
+    async def check_web_write(self, account_id: int | None, ip: str) -> None:
+        """Count one web form against `ratelimit_writes`: per account, or per address when
+        signed out (the API's key for requests without a token); RateLimited past it."""
+        who = f"a:{account_id}" if account_id is not None else f"ip:{ip}"
+        verdict = await self.hit(self.writes, "write", who)
+        if verdict is not None and not verdict.allowed:
+            raise RateLimited(verdict)
+
+    async def check_account_upload(self, account_id: int) -> None:
+        """Count one image uploaded through the web app against `ratelimit_media`, per
+        account (the API counts per token); RateLimited past it."""
+        verdict = await self.hit(self.media, "media", f"a:{account_id}")
+        if verdict is not None and not verdict.allowed:
+            raise RateLimited(verdict)
+
+
+def client_ip(scope: Scope) -> str:
+    """The client's address (uvicorn's proxy_headers put the forwarded one here)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() == "bearer ":
+                return text[7:].strip() or None
+    query = scope.get("query_string", b"")
+    if b"access_token=" in query:
+        found = parse_qs(query.decode("latin-1")).get("access_token")
+        return found[0] if found else None
+    return None
+
+
+class RateLimitMiddleware:
+    """Counts `/api/` and `/oauth/` requests; adds the headers to API responses."""
+
+    def __init__(self, app: ASGIApp, limits: RateLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 429 past a limit, else pass the request on (API responses get headers)."""
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or not self.limits.enabled
+            or not path.startswith(("/api/", "/oauth/"))
+            or path in UNLIMITED
+        ):
+            await self.app(scope, receive, send)
+            return
+        verdict = await self.limits.check_request(
+            scope["method"], path, client_ip(scope), _token(scope)
+        )
+        if not verdict.allowed:
+            await too_many(verdict)(scope, receive, send)
+            return
+        if not path.startswith("/api/") or not verdict.limit:
+            await self.app(scope, receive, send)
+            return
+        headers = [(k.lower().encode(), v.encode()) for k, v in verdict.headers().items()]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass(frozen=True, slots=True)
+class SignInThrottle:
+    """The sign-in rule (module docstring, "Sign-in") for one client address. `oauth.sign_in`
+    calls it with the account's key: `attempt` before checking the password, then `failed`
+    or `succeeded`."""
+
+    limits: RateLimits
+    ip: str
+
+    async def attempt(self, account_key: str) -> None:
+        """Count the attempt per address; RateLimited when a budget is spent."""
+        limits, account, here = self.limits, _key(account_key), self._here(account_key)
+        verdict = await limits.hit(limits.sign_in_ip, "sign-in-ip", self.ip)
+        if verdict is not None and not verdict.allowed:
+            raise RateLimited(verdict)
+        refused = await limits.spent(limits.sign_in_account, "sign-in-failed-here", here)
+        if refused is None and await limits.spent([KNOWN_ADDRESS], "sign-in-ok", here):
+            return  # the account signed in from here: failures elsewhere do not count
+        refused = refused or await limits.spent(limits.sign_in_account, "sign-in-failed", account)
+        if refused is not None:
+            raise RateLimited(refused)
+
+    async def failed(self, account_key: str) -> None:
+        """A wrong password: count it for the account, from everywhere and from here."""
+        limits = self.limits
+        await limits.count(limits.sign_in_account, "sign-in-failed", _key(account_key))
+        await limits.count(limits.sign_in_account, "sign-in-failed-here", self._here(account_key))
+
+    async def succeeded(self, account_key: str) -> None:
+        """The right password: remember this address as one the account uses."""
+        await self.limits.count([KNOWN_ADDRESS], "sign-in-ok", self._here(account_key))
+
+    def _here(self, account_key: str) -> str:
+        return f"{_key(account_key)}:{self.ip}"
+
+
+def sign_in_throttle(request: Request) -> SignInThrottle | None:
+    """The sign-in rule for this request's client, for `oauth.sign_in` (None when rate
+    limits are off)."""
+    limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
+    if limits is None or not limits.enabled:
+        return None
+    return SignInThrottle(limits, client_ip(request.scope))
+
+
+async def web_write_attempt(request: Request, account_id: int | None) -> None:
+    """Called for every web form (`web.session.checked_form`, which every web POST goes
+    through): the API's write limit, per account; RateLimited (a 429 page or fragment) past
+    it. Sign-in has its own limits and signing out is always possible (`WEB_UNCOUNTED`)."""
+    limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
+    if limits is None or not limits.enabled or request.url.path in WEB_UNCOUNTED:
+        return
+    await limits.check_web_write(account_id, client_ip(request.scope))
+
+
+async def web_upload_attempt(request: Request, account_id: int) -> None:
+    """Called by the web app for each image it uploads (composer, profile images): the
+    media limit per account; RateLimited (a 429 page) past it."""
+    limits: RateLimits | None = getattr(request.app.state, "ratelimits", None)
+    if limits is not None and limits.enabled:
+        await limits.check_account_upload(account_id)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the middleware (call it where it should sit in the stack) and the 429 handler."""
+    limits = RateLimits(settings)
+    app.state.ratelimits = limits
+    app.add_middleware(RateLimitMiddleware, limits=limits)
+
+    @app.exception_handler(RateLimited)
+    async def _limited(request: Request, exc: RateLimited) -> Response:
+        if request.url.path.startswith("/oauth/authorize"):  # a person at the sign-in form
+            return _sign_in_page(request, exc.verdict)
+        return too_many(exc.verdict)
+
+
+def _sign_in_page(request: Request, verdict: Verdict) -> Response:
+    """The sign-in form's answer past a limit: a page saying when to try again."""
+    from agora.web.render import render
+
+    wait = max(1, math.ceil((verdict.reset - time.time()) / 60))
+    message = f"Too many sign-in attempts. Please try again in {wait} minute(s)."
+    page = render(request, "oauth_error.html", {"error": message}, status=429)
+    page.headers.update(refusal_headers(verdict))
+    return page

@@ -1,0 +1,1 @@
+"""Live updates: streams and who among the listeners receives an event."""

@@ -1,0 +1,1 @@
+"""Media: uploads, image processing, the file store, file access, profile images."""

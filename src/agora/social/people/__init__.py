@@ -1,0 +1,1 @@
+"""People: accounts, relationships, moderation, reports, the lists of a person's connections."""

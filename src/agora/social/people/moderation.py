@@ -1,0 +1,274 @@
+"""Moderation: the admin role and what admins do to accounts (silence, suspend, and undo).
+
+Every action, from the admin API or the CLI (`by` is None there), is written to the
+moderation log (`moderation_actions`) in the same transaction as its effect. What a
+suspension or a silence means for who sees what lives in social/rules/visibility.py; this module
+only sets the flags. Reports are in social/people/reports.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import Account, ModerationAction, Report, User, utcnow
+from agora.social.rules.errors import Forbidden, Invalid, NotFound
+from agora.social.rules.paging import Page, apply_page, finish
+
+ACTIONS = ("none", "silence", "suspend")
+UNSUPPORTED = ("disable", "sensitive")
+MAX_TEXT = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An account with its sign-in record (None for accounts that cannot sign in)."""
+
+    account: Account
+    user: User | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user is not None and self.user.is_admin
+
+
+async def is_admin(session: AsyncSession, account_id: int) -> bool:
+    """True when the account belongs to a signed-up person with the admin role."""
+    return bool(await session.scalar(select(User.is_admin).where(User.account_id == account_id)))
+
+
+async def admin_ids(session: AsyncSession) -> list[int]:
+    """Accounts of every admin who is not suspended."""
+    rows = await session.scalars(
+        select(User.account_id)
+        .join(Account, Account.id == User.account_id)
+        .where(User.is_admin.is_(True), Account.suspended_at.is_(None))
+    )
+    return list(rows)
+
+
+async def load_members(session: AsyncSession, ids: list[int]) -> dict[int, Member]:
+    """Accounts by id with their sign-in records, suspended ones included (admin views)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Account, User)
+        .outerjoin(User, User.account_id == Account.id)
+        .where(Account.id.in_(set(ids)))
+    )
+    return {account.id: Member(account, user) for account, user in rows}
+
+
+async def get_member(session: AsyncSession, account_id: int) -> Member:
+    """One account (suspended or not) with its sign-in record; NotFound otherwise."""
+    found = await load_members(session, [account_id])
+    if account_id not in found:
+        raise NotFound()
+    return found[account_id]
+
+
+async def member_by_username(session: AsyncSession, username: str) -> Member:
+    """An account by username (suspended or not); NotFound otherwise."""
+    account_id = await session.scalar(
+        select(Account.id).where(Account.username_lower == username.lstrip("@").lower())
+    )
+    if account_id is None:
+        raise NotFound("No such account")
+    return await get_member(session, account_id)
+
+
+def _check_target(target: Member, by: Account | None, action: str) -> None:
+    if by is not None and target.account.id == by.id:
+        raise Forbidden("You cannot moderate your own account")
+    if by is not None and action in ("silence", "suspend") and target.is_admin:
+        raise Forbidden("Admins cannot be silenced or suspended; remove the admin role first")
+
+
+async def _report_about(session: AsyncSession, report_id: int | None, target_id: int) -> None:
+    if report_id is None:
+        return
+    report = await session.get(Report, report_id)
+    if report is None:
+        raise NotFound("No such report")
+    if report.target_account_id != target_id:
+        raise Invalid("Validation failed: the report is about another account")
+
+
+def log_action(
+    session: AsyncSession,
+    by: Account | None,
+    target_id: int,
+    action: str,
+    report_id: int | None = None,
+    text: str = "",
+) -> None:
+    """Add an entry to the moderation log (in the caller's transaction)."""
+    session.add(
+        ModerationAction(
+            account_id=by.id if by is not None else None,
+            target_account_id=target_id,
+            report_id=report_id,
+            action=action,
+            text=text,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def take_action(
+    session: AsyncSession,
+    target_id: int,
+    action: str,
+    *,
+    by: Account | None,
+    report_id: int | None = None,
+    text: str = "",
+) -> Member:
+    """Act on an account as Mastodon's admin API does: `none` (a warning; resolves the
+    given report), `silence` or `suspend` (both resolve every open report about it). Commits.
+    """
+    if action in UNSUPPORTED:
+        raise Invalid(f"Validation failed: type {action} is not supported on this server")
+    if action not in ACTIONS:
+        raise Invalid("Validation failed: type must be one of none, silence, suspend")
+    if len(text) > MAX_TEXT:
+        raise Invalid(f"Validation failed: text is too long (maximum is {MAX_TEXT} characters)")
+    target = await get_member(session, target_id)
+    _check_target(target, by, action)
+    await _report_about(session, report_id, target_id)
+    now = utcnow()
+    if action == "suspend" and target.account.suspended_at is None:
+        target.account.suspended_at = now
+    if action == "silence" and target.account.silenced_at is None:
+        target.account.silenced_at = now
+    await _resolve_reports(session, target_id, action, report_id, by)
+    log_action(session, by, target_id, action, report_id, text)
+    await session.commit()
+    return target
+
+
+async def _resolve_reports(
+    session: AsyncSession, target_id: int, action: str, report_id: int | None, by: Account | None
+) -> None:
+    """`none` resolves only the report it names; other actions every open report about the
+    account (Mastodon keeps other reports open after a mere warning)."""
+    query = update(Report).where(Report.action_taken_at.is_(None))
+    if action == "none":
+        if report_id is None:
+            return
+        query = query.where(Report.id == report_id)
+    else:
+        query = query.where(Report.target_account_id == target_id)
+    now = utcnow()
+    await session.execute(
+        query.values(
+            action_taken_at=now,
+            action_taken_by_account_id=by.id if by is not None else None,
+            updated_at=now,
+        )
+    )
+
+
+async def lift(session: AsyncSession, target_id: int, action: str, *, by: Account | None) -> Member:
+    """`unsuspend` or `unsilence` an account. Forbidden when it is not in that state."""
+    target = await get_member(session, target_id)
+    _check_target(target, by, "none")
+    if action == "unsuspend":
+        if target.account.suspended_at is None:
+            raise Forbidden("This account is not suspended")
+        target.account.suspended_at = None
+    elif action == "unsilence":
+        if target.account.silenced_at is None:
+            raise Forbidden("This account is not silenced")
+        target.account.silenced_at = None
+    else:
+        raise Invalid("Validation failed: unknown action")
+    log_action(session, by, target_id, action)
+    await session.commit()
+    return target
+
+
+async def approve(session: AsyncSession, target_id: int, *, by: Account | None) -> Member:
+    """Approve an account that signed up while registrations need approval
+    (`AGORA_REGISTRATIONS=approval`): from now on its token, sign-ins and web sessions work.
+    Commits and logs. Forbidden when it is not waiting for approval."""
+    target = await get_member(session, target_id)
+    _check_target(target, by, "none")
+    if target.user is None or target.user.approved:
+        raise Forbidden("This account is not pending approval")
+    target.user.approved = True
+    log_action(session, by, target_id, "approve")
+    await session.commit()
+    return target
+
+
+async def set_admin(session: AsyncSession, username: str, admin: bool) -> Member:
+    """Give or take the admin role (CLI). Commits. NotFound for accounts that cannot sign in."""
+    member = await member_by_username(session, username)
+    if member.user is None:
+        raise NotFound("This account cannot sign in, so it cannot be an admin")
+    member.user.is_admin = admin
+    await session.commit()
+    return member
+
+
+STATUSES = ("active", "pending", "disabled", "silenced", "suspended")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFilter:
+    """Mastodon's admin account filters (all accounts are local; no IPs are kept)."""
+
+    status: str | None = None
+    staff: bool = False
+    username: str | None = None
+    display_name: str | None = None
+    email: str | None = None
+    remote: bool = False
+    by_ip: bool = False
+
+
+def _status_condition(status: str) -> Any:
+    if status not in STATUSES:
+        raise Invalid(f"Validation failed: status must be one of {', '.join(STATUSES)}")
+    return {
+        "active": and_(
+            Account.suspended_at.is_(None), or_(User.approved.is_(None), User.approved.is_(True))
+        ),
+        "pending": User.approved.is_(False),
+        "disabled": false(),
+        "silenced": Account.silenced_at.isnot(None),
+        "suspended": Account.suspended_at.isnot(None),
+    }[status]
+
+
+async def list_members(session: AsyncSession, f: AccountFilter, page: Page) -> list[Member]:
+    """A page of accounts for the admins, newest first (suspended ones included)."""
+    if f.remote or f.by_ip:  # no federation, and sign-in addresses are not kept
+        return []
+    query = select(Account, User).outerjoin(User, User.account_id == Account.id)
+    if f.status:
+        query = query.where(_status_condition(f.status))
+    if f.staff:
+        query = query.where(User.is_admin.is_(True))
+    if f.username:
+        query = query.where(Account.username_lower.startswith(f.username.lower(), autoescape=True))
+    if f.display_name:
+        query = query.where(Account.display_name.icontains(f.display_name, autoescape=True))
+    if f.email:
+        query = query.where(User.email.contains(f.email.lower(), autoescape=True))
+    rows = (await session.execute(apply_page(query, Account.id, page))).all()
+    return [Member(account, user) for account, user in finish(list(rows), page)]
+
+
+async def history(session: AsyncSession, target_id: int) -> list[ModerationAction]:
+    """The moderation log of one account, oldest first."""
+    rows = await session.scalars(
+        select(ModerationAction)
+        .where(ModerationAction.target_account_id == target_id)
+        .order_by(ModerationAction.id)
+    )
+    return list(rows)

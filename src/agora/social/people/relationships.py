@@ -1,0 +1,367 @@
+"""Follows (and follow requests for locked accounts), blocks, mutes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.locks import lock_account
+from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
+from agora.db.upsert import insert_ignore
+from agora.ids import new_id
+from agora.jobs.queue import enqueue
+from agora.social.people.accounts import get_account
+from agora.social.rules.errors import Forbidden, Invalid, NotFound
+
+MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600  # longer would overflow dates; 0 means forever
+
+
+@dataclass(slots=True)
+class Relationship:
+    """How the viewer and one other account relate (Mastodon's Relationship entity)."""
+
+    id: int
+    following: bool = False
+    showing_reblogs: bool = False
+    notifying: bool = False
+    followed_by: bool = False
+    blocking: bool = False
+    blocked_by: bool = False
+    muting: bool = False
+    muting_notifications: bool = False
+    domain_blocking: bool = False  # no federation yet, so never
+    requested: bool = False
+    requested_by: bool = False
+    endorsed: bool = False
+    note: str = ""
+    languages: list[str] | None = field(default=None)
+
+
+async def relationships(
+    session: AsyncSession, viewer_id: int, ids: list[int]
+) -> list[Relationship]:
+    """Relationships of the viewer with each of `ids`, in a constant number of queries."""
+    rels = {i: Relationship(id=i) for i in ids}
+    if not ids:
+        return []
+    out_f = await session.execute(
+        select(Follow.target_account_id, Follow.show_reblogs, Follow.notify).where(
+            Follow.account_id == viewer_id, Follow.target_account_id.in_(ids)
+        )
+    )
+    for target, reblogs, notify in out_f:
+        rels[target].following, rels[target].showing_reblogs, rels[target].notifying = (
+            True,
+            reblogs,
+            notify,
+        )
+    for (src,) in await session.execute(
+        select(Follow.account_id).where(
+            Follow.target_account_id == viewer_id, Follow.account_id.in_(ids)
+        )
+    ):
+        rels[src].followed_by = True
+    for (target,) in await session.execute(
+        select(FollowRequest.target_account_id).where(
+            FollowRequest.account_id == viewer_id, FollowRequest.target_account_id.in_(ids)
+        )
+    ):
+        rels[target].requested = True
+    for (src,) in await session.execute(
+        select(FollowRequest.account_id).where(
+            FollowRequest.target_account_id == viewer_id, FollowRequest.account_id.in_(ids)
+        )
+    ):
+        rels[src].requested_by = True
+    for src, target in await session.execute(
+        select(Block.account_id, Block.target_account_id).where(
+            or_(
+                and_(Block.account_id == viewer_id, Block.target_account_id.in_(ids)),
+                and_(Block.target_account_id == viewer_id, Block.account_id.in_(ids)),
+            )
+        )
+    ):
+        if src == viewer_id:
+            rels[target].blocking = True
+        else:
+            rels[src].blocked_by = True
+    now = utcnow()
+    for target, hide in await session.execute(
+        select(Mute.target_account_id, Mute.hide_notifications).where(
+            Mute.account_id == viewer_id,
+            Mute.target_account_id.in_(ids),
+            or_(Mute.expires_at.is_(None), Mute.expires_at > now),
+        )
+    ):
+        rels[target].muting, rels[target].muting_notifications = True, hide
+    return [rels[i] for i in ids]
+
+
+async def _is_blocked_either_way(session: AsyncSession, a: int, b: int) -> bool:
+    return bool(
+        await session.scalar(
+            select(Block.id)
+            .where(
+                or_(
+                    and_(Block.account_id == a, Block.target_account_id == b),
+                    and_(Block.account_id == b, Block.target_account_id == a),
+                )
+            )
+            .limit(1)
+        )
+    )
+
+
+async def _adjust_follow_counts(
+    session: AsyncSession, follower: int, target: int, delta: int
+) -> None:
+    await session.execute(
+        update(Account)
+        .where(Account.id == follower)
+        .values(following_count=Account.following_count + delta)
+    )
+    await session.execute(
+        update(Account)
+        .where(Account.id == target)
+        .values(followers_count=Account.followers_count + delta)
+    )
+
+
+async def follow(
+    session: AsyncSession,
+    actor: Account,
+    target_id: int,
+    *,
+    reblogs: bool = True,
+    notify: bool = False,
+) -> None:
+    """Follow an account, or ask to when it is locked. Re-following updates the options.
+    Commits."""
+    target = await get_account(session, target_id)
+    if target.id == actor.id:
+        raise Invalid("Validation failed: You cannot follow yourself")
+    if await _is_blocked_either_way(session, actor.id, target.id):
+        raise Forbidden("This action is not allowed")
+    existing = await session.scalar(
+        select(Follow).where(Follow.account_id == actor.id, Follow.target_account_id == target.id)
+    )
+    if existing is not None:
+        existing.show_reblogs, existing.notify = reblogs, notify
+    elif target.locked:
+        request_id = new_id()
+        inserted = await session.execute(
+            insert_ignore(session, FollowRequest).values(
+                id=request_id,
+                account_id=actor.id,
+                target_account_id=target.id,
+                show_reblogs=reblogs,
+                notify=notify,
+            )
+        )
+        if inserted.rowcount:
+            enqueue(
+                session, "notify", _follow_notice("follow_request", target.id, actor.id, request_id)
+            )
+    else:
+        await _create_follow(session, actor.id, target.id, reblogs, notify)
+    await session.commit()
+
+
+def _follow_notice(kind: str, to: int, by: int, activity_id: int) -> dict[str, object]:
+    return {
+        "type": kind,
+        "account_id": to,
+        "from_account_id": by,
+        "post_id": None,
+        "activity_id": activity_id,
+    }
+
+
+async def _create_follow(
+    session: AsyncSession,
+    follower: int,
+    target: int,
+    reblogs: bool,
+    notify: bool,
+    *,
+    announce: bool = True,
+) -> None:
+    follow_id = new_id()
+    inserted = await session.execute(
+        insert_ignore(session, Follow).values(
+            id=follow_id,
+            account_id=follower,
+            target_account_id=target,
+            show_reblogs=reblogs,
+            notify=notify,
+        )
+    )
+    if inserted.rowcount:
+        await _adjust_follow_counts(session, follower, target, 1)
+        enqueue(session, "merge_into_feed", {"account_id": follower, "target_account_id": target})
+        if announce:
+            enqueue(session, "notify", _follow_notice("follow", target, follower, follow_id))
+
+
+async def _remove_follow(session: AsyncSession, follower: int, target: int) -> bool:
+    removed = await session.execute(
+        delete(Follow).where(Follow.account_id == follower, Follow.target_account_id == target)
+    )
+    if removed.rowcount:
+        await _adjust_follow_counts(session, follower, target, -1)
+        enqueue(session, "unmerge_from_feed", {"account_id": follower, "target_account_id": target})
+    return bool(removed.rowcount)
+
+
+async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> None:
+    """Stop following (or withdraw a follow request). Commits."""
+    target = await get_account(session, target_id)
+    await _remove_follow(session, actor.id, target.id)
+    await _drop_requests(session, (actor.id, target.id))
+    await session.commit()
+
+
+async def remove_from_followers(session: AsyncSession, actor: Account, follower_id: int) -> None:
+    """Make `follower_id` stop following the actor. Commits."""
+    follower = await get_account(session, follower_id)
+    await _remove_follow(session, follower.id, actor.id)
+    await session.commit()
+
+
+async def answer_follow_request(
+    session: AsyncSession, actor: Account, requester_id: int, accept: bool
+) -> None:
+    """Accept or reject a pending follow request addressed to the actor. Commits."""
+    request = await session.scalar(
+        select(FollowRequest).where(
+            FollowRequest.account_id == requester_id, FollowRequest.target_account_id == actor.id
+        )
+    )
+    if request is None:
+        raise NotFound()
+    reblogs, notify = request.show_reblogs, request.notify
+    await _drop_requests(session, (requester_id, actor.id))
+    if accept:  # the target said yes: no `follow` notification for it, as on Mastodon
+        await _create_follow(session, requester_id, actor.id, reblogs, notify, announce=False)
+    await session.commit()
+
+
+async def accept_all_requests(session: AsyncSession, account: Account) -> int:
+    """Accept every pending request to `account` (it was unlocked, as Mastodon does). Does not
+    commit: runs in the caller's transaction. Returns how many were accepted."""
+    requests = (
+        await session.scalars(
+            select(FollowRequest).where(FollowRequest.target_account_id == account.id)
+        )
+    ).all()
+    for request in requests:
+        reblogs, notify = request.show_reblogs, request.notify
+        await _drop_requests(session, (request.account_id, account.id))
+        await _create_follow(
+            session, request.account_id, account.id, reblogs, notify, announce=False
+        )
+    return len(requests)
+
+
+async def pending_requests_count(session: AsyncSession, account_id: int, cap: int = 40) -> int:
+    """Follow requests waiting for the account's answer, counted up to `cap` as Mastodon does."""
+    waiting = (
+        select(FollowRequest.id)
+        .where(FollowRequest.target_account_id == account_id)
+        .limit(cap)
+        .subquery()
+    )
+    return int(await session.scalar(select(func.count()).select_from(waiting)) or 0)
+
+
+async def _drop_requests(session: AsyncSession, *pairs: tuple[int, int]) -> None:
+    """Delete the pending requests (requester, target) and their `follow_request`
+    notifications, so clients offer no accept button for a request that is gone."""
+    for requester, target in pairs:
+        match = and_(
+            FollowRequest.account_id == requester, FollowRequest.target_account_id == target
+        )
+        await session.execute(
+            delete(Notification).where(
+                Notification.account_id == target,
+                Notification.type == "follow_request",
+                Notification.activity_id.in_(select(FollowRequest.id).where(match)),
+            )
+        )
+        await session.execute(delete(FollowRequest).where(match))
+
+
+async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
+    """Block an account: follows both ways end, and neither sees the other. Commits."""
+    target = await get_account(session, target_id)
+    if target.id == actor.id:
+        raise Invalid("Validation failed: You cannot block yourself")
+    await _remove_follow(session, actor.id, target.id)
+    await _remove_follow(session, target.id, actor.id)
+    await _drop_requests(session, (actor.id, target.id), (target.id, actor.id))
+    await session.execute(
+        insert_ignore(session, Block).values(
+            id=new_id(), account_id=actor.id, target_account_id=target.id
+        )
+    )
+    for owner, author in ((actor.id, target.id), (target.id, actor.id)):
+        enqueue(session, "unmerge_from_feed", {"account_id": owner, "target_account_id": author})
+    await session.commit()
+
+
+async def unblock(session: AsyncSession, actor: Account, target_id: int) -> None:
+    """Lift a block. Commits."""
+    target = await get_account(session, target_id)
+    await session.execute(
+        delete(Block).where(Block.account_id == actor.id, Block.target_account_id == target.id)
+    )
+    await session.commit()
+
+
+async def mute(
+    session: AsyncSession,
+    actor: Account,
+    target_id: int,
+    *,
+    notifications: bool = True,
+    duration: int = 0,
+) -> None:
+    """Mute an account (optionally its notifications, optionally for `duration` seconds).
+    Commits."""
+    target = await get_account(session, target_id)
+    if target.id == actor.id:
+        raise Invalid("Validation failed: You cannot mute yourself")
+    if duration < 0:
+        raise Invalid("Validation failed: duration must be positive")
+    if duration > MAX_MUTE_SECONDS:
+        raise Invalid("Validation failed: duration is too long (use 0 to mute indefinitely)")
+    expires: datetime | None = utcnow() + timedelta(seconds=duration) if duration else None
+    await lock_account(session, actor.id)  # one mute per target, also when requests race
+    existing = await session.scalar(
+        select(Mute).where(Mute.account_id == actor.id, Mute.target_account_id == target.id)
+    )
+    if existing is None:
+        session.add(
+            Mute(
+                account_id=actor.id,
+                target_account_id=target.id,
+                hide_notifications=notifications,
+                expires_at=expires,
+            )
+        )
+    else:
+        existing.hide_notifications, existing.expires_at = notifications, expires
+    enqueue(session, "unmerge_from_feed", {"account_id": actor.id, "target_account_id": target.id})
+    await session.commit()
+
+
+async def unmute(session: AsyncSession, actor: Account, target_id: int) -> None:
+    """Lift a mute. Commits."""
+    target = await get_account(session, target_id)
+    await session.execute(
+        delete(Mute).where(Mute.account_id == actor.id, Mute.target_account_id == target.id)
+    )
+    await session.commit()

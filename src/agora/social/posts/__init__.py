@@ -1,0 +1,1 @@
+"""Posts: writing, text, interactions, polls and votes, hashtags, hydration for a viewer."""

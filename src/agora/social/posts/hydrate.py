@@ -1,0 +1,300 @@
+"""Turn post ids into everything needed to show them, in a constant number of queries
+whatever the page holds: posts, boosted and quoted posts, authors, mentions, tags and the
+viewer's own flags (liked, boosted, bookmarked, pinned).
+
+Invariant: `load_posts` is where ids become posts for a viewer, and it applies the visibility
+rule itself to every post it returns, the requested ones as well as the boosted and quoted
+posts inside them. No caller is trusted to have checked: an id from a form field, a query
+parameter or a stored citation that the viewer may not see is simply left out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Row,
+    Select,
+    String,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    union,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from agora.db.json_agg import json_objects
+from agora.db.models import (
+    ID,
+    Account,
+    Bookmark,
+    Favourite,
+    MediaAttachment,
+    Mention,
+    Pin,
+    Post,
+    PostTag,
+    Tag,
+)
+from agora.social.media.files import MediaInfo
+from agora.social.posts.polls import PollView, load_polls, poll_id_column
+from agora.social.rules.visibility import plain_visible_to
+
+
+@dataclass(slots=True)
+class PostView:
+    """A post with what a client shows around it."""
+
+    post: Post
+    account: Account
+    mentions: list[tuple[int, str]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    favourited: bool = False
+    reblogged: bool = False
+    bookmarked: bool = False
+    pinned: bool = False
+    reblog: PostView | None = None
+    quote: PostView | None = None
+    poll: PollView | None = None
+    media: list[MediaInfo] = field(default_factory=list)
+
+
+IDS = bindparam("ids", expanding=True)
+VIEWER = bindparam("viewer_id", type_=ID)
+FLAGS = ("favourited", "bookmarked", "pinned", "reblogged")
+
+
+async def load_posts(
+    session: AsyncSession, viewer_id: int | None, ids: list[int]
+) -> dict[int, PostView]:
+    """PostViews by id, only of posts the viewer may see (`visibility.plain_visible_to`:
+    deleted posts, suspended authors, blocks either way and the audience of followers-only and
+    direct posts). Boosted/quoted posts the viewer may not see are left out too (a boost of an
+    invisible post is dropped; an invisible quote shows as no quote).
+
+    One query whatever the page holds (see `_posts_statement`), built once and reused, plus
+    one for the polls when the page has any (`polls.load_polls`)."""
+    if not ids:
+        return {}
+    params = {"ids": ids, "viewer_id": viewer_id}
+    rows = (await session.execute(_posts_statement(viewer_id is not None), params)).all()
+    found = {row[0].id: row for row in rows}
+    posts = {i: found[i][0] for i in ids if i in found and found[i].visible}
+    linked = _linked(posts, found)
+    everything = {**linked, **posts}
+    views = {pid: _view(found[pid]) for pid in everything if found[pid][1].suspended_at is None}
+    await _attach_polls(session, viewer_id, views, found)
+    for view in views.values():
+        if view.post.quote_of_id is not None:
+            view.quote = (
+                views.get(view.post.quote_of_id) if view.post.quote_of_id in linked else None
+            )
+    result = {}
+    for pid in ids:
+        view = views.get(pid)
+        if view is None:
+            continue
+        if view.post.reblog_of_id is not None:
+            view.reblog = (
+                views.get(view.post.reblog_of_id) if view.post.reblog_of_id in linked else None
+            )
+            if view.reblog is None:
+                continue
+        result[pid] = view
+    return result
+
+
+async def embedded_ids(session: AsyncSession, post_id: int) -> set[int]:
+    """The post and the posts it boosts or quotes, two levels deep as `load_posts` hydrates
+    them, whoever may see them (for `visible_among`; never shown as they are)."""
+    found, frontier = {post_id}, {post_id}
+    for _ in range(2):
+        rows = await session.execute(
+            select(Post.reblog_of_id, Post.quote_of_id).where(Post.id.in_(frontier))
+        )
+        frontier = {i for row in rows for i in row if i is not None} - found
+        found |= frontier
+    return found
+
+
+async def visible_among(
+    session: AsyncSession, viewers: set[int | None], post_ids: set[int]
+) -> dict[int | None, frozenset[int]]:
+    """For each viewer, which of `post_ids` they may see (`plain_visible_to`): one query for
+    the signed-in viewers together, one for nobody in particular. What a post rendered once
+    for many readers (a live event) embeds is checked with it, per reader."""
+    out: dict[int | None, frozenset[int]] = {v: frozenset() for v in viewers}
+    if not post_ids or not viewers:
+        return out
+    signed_in = [v for v in viewers if v is not None]
+    if signed_in:
+        reader = aliased(Account)  # not correlated with the rule's own look-ups of accounts
+        rows = await session.execute(
+            select(reader.id, Post.id).where(
+                reader.id.in_(signed_in),
+                Post.id.in_(post_ids),
+                plain_visible_to(reader.id, Post),
+            )
+        )
+        seen: dict[int, set[int]] = {}
+        for viewer, post_id in rows:
+            seen.setdefault(viewer, set()).add(post_id)
+        out.update({v: frozenset(ids) for v, ids in seen.items()})
+    if None in viewers:
+        anyone = select(Post.id).where(Post.id.in_(post_ids), plain_visible_to(None, Post))
+        out[None] = frozenset(await session.scalars(anyone))
+    return out
+
+
+async def _attach_polls(
+    session: AsyncSession,
+    viewer_id: int | None,
+    views: dict[int, PostView],
+    found: dict[int, Row[Any]],
+) -> None:
+    wanted = {found[pid].poll_id: view for pid, view in views.items() if found[pid].poll_id}
+    polls = await load_polls(session, viewer_id, set(wanted))
+    for poll_id, view in wanted.items():
+        view.poll = polls.get(poll_id)
+
+
+def _links(posts: Iterable[Post]) -> set[int]:
+    return {i for p in posts for i in (p.reblog_of_id, p.quote_of_id) if i is not None}
+
+
+def _linked(posts: dict[int, Post], found: dict[int, Row[Any]]) -> dict[int, Post]:
+    """Boosted and quoted posts the viewer may see, two levels deep, from the loaded rows."""
+    linked: dict[int, Post] = {}
+    frontier = list(posts.values())
+    for _ in range(2):
+        wanted = _links(frontier) - set(linked)
+        level = [found[i][0] for i in wanted if i in found and found[i].visible]
+        linked.update({p.id: p for p in level})
+        frontier = level
+    return linked
+
+
+def _view(row: Row[Any]) -> PostView:
+    """A PostView from a `_posts_statement` row (boost and quote links are set later)."""
+    mentions = []
+    for item in (row.mentions or "").split(","):
+        if item:
+            account_id, username = item.split(":", 1)
+            mentions.append((int(account_id), username))
+    return PostView(
+        post=row[0],
+        account=row[1],
+        mentions=mentions,
+        tags=row.tags.split(",") if row.tags else [],
+        media=_media(row.media),
+        **{flag: bool(getattr(row, flag)) for flag in FLAGS},
+    )
+
+
+@cache
+def _posts_statement(signed_in: bool) -> Select[Any]:
+    """Posts `ids`, the posts they boost or quote and the posts those quote (two levels: a
+    boost of a quote post), each with its author, whether the viewer may see it as a linked
+    post, its mentions ("id:username,...") and hashtags ("name,..."), and the viewer's own
+    flags. Usernames and hashtags are word characters, so the separators are safe."""
+    page = select(Post.id, Post.reblog_of_id, Post.quote_of_id).where(Post.id.in_(IDS)).cte("page")
+    level1 = aliased(Post)
+    first = union(select(page.c.reblog_of_id), select(page.c.quote_of_id)).subquery()
+    linked = select(first.c.reblog_of_id)  # boosted and quoted posts of the page
+    wanted = union(
+        select(page.c.id),
+        linked,
+        select(level1.reblog_of_id).where(level1.id.in_(linked)),
+        select(level1.quote_of_id).where(level1.id.in_(linked)),
+    )
+    viewer = VIEWER if signed_in else None
+    author = aliased(Account)  # not correlated with the rule's own look-ups of accounts
+    return (
+        select(
+            Post,
+            author,
+            plain_visible_to(viewer, Post).label("visible"),
+            _mentions_column(),
+            _tags_column(),
+            _media_column(),
+            poll_id_column(),
+            *_flag_columns(signed_in),
+        )
+        .join(author, author.id == Post.account_id)
+        .where(Post.id.in_(wanted))
+    )
+
+
+def _mentions_column() -> Any:
+    entry = cast(Account.id, String) + literal(":") + Account.username
+    return (
+        select(func.aggregate_strings(entry, ","))
+        .select_from(Mention)
+        .join(Account, Account.id == Mention.account_id)
+        .where(Mention.post_id == Post.id)
+        .scalar_subquery()
+        .label("mentions")
+    )
+
+
+def _tags_column() -> Any:
+    return (
+        select(func.aggregate_strings(Tag.name, ","))
+        .select_from(PostTag)
+        .join(Tag, Tag.id == PostTag.tag_id)
+        .where(PostTag.post_id == Post.id)
+        .scalar_subquery()
+        .label("tags")
+    )
+
+
+def _media_column() -> Any:
+    """The post's attachments as a JSON array of objects (one extra column, no extra query)."""
+    m = MediaAttachment
+    names = ("id", "key", "access_secret", "file_format", "width", "height", "preview_format")
+    names += ("preview_width", "preview_height", "blurhash", "description", "focus_x", "focus_y")
+    columns = {name: getattr(m, name) for name in (*names, "position")}
+    return (
+        select(json_objects(**columns)).where(m.post_id == Post.id).scalar_subquery().label("media")
+    )
+
+
+def _media(column: str | None) -> list[MediaInfo]:
+    if not column:
+        return []
+    items = [MediaInfo.from_json(item) for item in orjson.loads(column)]
+    return sorted(items, key=lambda m: m.position)
+
+
+def _flag_columns(signed_in: bool) -> list[Any]:
+    """favourited, bookmarked, pinned, reblogged: the viewer's own marks on each post."""
+    if not signed_in:
+        return [null().label(flag) for flag in FLAGS]
+    boost = aliased(Post)
+    marks = [
+        exists().where(model.account_id == VIEWER, model.post_id == Post.id)
+        for model in (Favourite, Bookmark, Pin)
+    ]
+    marks.append(exists().where(boost.account_id == VIEWER, boost.reblog_of_id == Post.id))
+    return [mark.label(flag) for mark, flag in zip(marks, FLAGS, strict=True)]
+
+
+async def _accounts(session: AsyncSession, ids: set[int]) -> dict[int, Account]:
+    rows = await session.scalars(
+        select(Account).where(Account.id.in_(ids), Account.suspended_at.is_(None))
+    )
+    return {a.id: a for a in rows}
+
+
+async def load_accounts(session: AsyncSession, ids: list[int]) -> list[Account]:
+    """Accounts by id, in the given order, suspended ones left out."""
+    found = await _accounts(session, set(ids))
+    return [found[i] for i in ids if i in found]

@@ -1,0 +1,195 @@
+"""Reacting to posts: reblog, favourite, bookmark, pin (and their undo)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import Account, Bookmark, Favourite, HomeFeedEntry, Pin, Post, utcnow
+from agora.db.upsert import insert_ignore
+from agora.ids import new_id
+from agora.jobs.queue import enqueue
+from agora.social.live.streams import announce_deletion
+from agora.social.posts.writing import get_visible_post
+from agora.social.rules.errors import Invalid
+from agora.social.rules.limits import PINS, enforce
+from agora.social.rules.visibility import Visibility
+
+
+async def _original(session: AsyncSession, viewer_id: int, post_id: int) -> Post:
+    post = await get_visible_post(session, viewer_id, post_id)
+    if post.reblog_of_id is not None:
+        post = await get_visible_post(session, viewer_id, post.reblog_of_id)
+    return post
+
+
+async def reblog(
+    session: AsyncSession, actor: Account, post_id: int, visibility: str = "public"
+) -> Post:
+    """Boost a post (idempotent: boosting twice, even concurrently, returns the first boost).
+    Commits."""
+    original = await _original(session, actor.id, post_id)
+    actor_id, original_id = actor.id, original.id  # a rollback below expires the objects
+    existing = await _existing_reblog(session, actor_id, original_id)
+    if existing is not None:
+        return existing
+    try:
+        boost = await _write_boost(
+            session, actor_id, original, _boost_visibility(original, actor_id, visibility)
+        )
+        await session.commit()
+    except IntegrityError:  # a concurrent boost of the same post won the race
+        await session.rollback()
+        existing = await _existing_reblog(session, actor_id, original_id)
+        if existing is None:
+            raise
+        return existing
+    return boost
+
+
+def _boost_visibility(original: Post, actor_id: int, requested: str) -> Visibility:
+    own_private = original.visibility == Visibility.PRIVATE and original.account_id == actor_id
+    if original.visibility > Visibility.UNLISTED and not own_private:
+        raise Invalid("Validation failed: This post cannot be boosted")
+    try:
+        vis = Visibility.parse(requested or "public")
+    except KeyError:
+        raise Invalid("Validation failed: Visibility is not included in the list") from None
+    return max(vis, Visibility(original.visibility))
+
+
+async def _write_boost(
+    session: AsyncSession, actor_id: int, original: Post, visibility: Visibility
+) -> Post:
+    boost = Post(
+        id=new_id(),
+        account_id=actor_id,
+        reblog_of_id=original.id,
+        text="",
+        content_html="",
+        visibility=int(visibility),
+        created_at=utcnow(),
+        spoiler_text="",
+        sensitive=False,
+        replies_count=0,
+        reblogs_count=0,
+        favourites_count=0,
+    )
+    session.add(boost)
+    await session.flush()
+    await session.execute(
+        update(Post).where(Post.id == original.id).values(reblogs_count=Post.reblogs_count + 1)
+    )
+    enqueue(session, "distribute_post", {"post_id": boost.id})
+    notice = _notice("reblog", original.account_id, actor_id, original.id, boost.id)
+    enqueue(session, "notify", notice)
+    return boost
+
+
+async def _existing_reblog(session: AsyncSession, account_id: int, original_id: int) -> Post | None:
+    return await session.scalar(
+        select(Post).where(Post.account_id == account_id, Post.reblog_of_id == original_id)
+    )
+
+
+async def unreblog(session: AsyncSession, actor: Account, post_id: int) -> Post:
+    """Undo a boost; returns the original post. Commits."""
+    original = await _original(session, actor.id, post_id)
+    boost = await _existing_reblog(session, actor.id, original.id)
+    if boost is not None:
+        announce_deletion(session, boost.id, boost.account_id, boost.visibility, boost=True)
+        await session.execute(delete(HomeFeedEntry).where(HomeFeedEntry.post_id == boost.id))
+        await session.execute(delete(Post).where(Post.id == boost.id))
+        await session.execute(
+            update(Post)
+            .where(Post.id == original.id, Post.reblogs_count > 0)
+            .values(reblogs_count=Post.reblogs_count - 1)
+        )
+        await session.commit()
+    return original
+
+
+def _notice(kind: str, to: int, by: int, post_id: int | None, activity_id: int) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "account_id": to,
+        "from_account_id": by,
+        "post_id": post_id,
+        "activity_id": activity_id,
+    }
+
+
+async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post:
+    """Like a post; concurrent or repeated likes count once. Commits."""
+    post = await _original(session, actor.id, post_id)
+    fav_id = new_id()
+    inserted = await session.execute(
+        insert_ignore(session, Favourite).values(id=fav_id, account_id=actor.id, post_id=post.id)
+    )
+    if inserted.rowcount:
+        await session.execute(
+            update(Post)
+            .where(Post.id == post.id)
+            .values(favourites_count=Post.favourites_count + 1)
+        )
+        enqueue(session, "notify", _notice("favourite", post.account_id, actor.id, post.id, fav_id))
+    await session.commit()
+    await session.refresh(post)
+    return post
+
+
+async def unfavourite(session: AsyncSession, actor: Account, post_id: int) -> Post:
+    """Undo a like. Commits."""
+    post = await _original(session, actor.id, post_id)
+    removed = await session.execute(
+        delete(Favourite).where(Favourite.account_id == actor.id, Favourite.post_id == post.id)
+    )
+    if removed.rowcount:
+        await session.execute(
+            update(Post)
+            .where(Post.id == post.id, Post.favourites_count > 0)
+            .values(favourites_count=Post.favourites_count - 1)
+        )
+    await session.commit()
+    await session.refresh(post)
+    return post
+
+
+async def set_bookmark(session: AsyncSession, actor: Account, post_id: int, on: bool) -> Post:
+    """Bookmark or un-bookmark a visible post. Commits."""
+    post = await _original(session, actor.id, post_id)
+    await _set_mark(session, Bookmark, actor.id, post.id, on)
+    return post
+
+
+async def set_pin(session: AsyncSession, actor: Account, post_id: int, on: bool) -> Post:
+    """Pin or unpin one's own post on one's profile (at most `limits.PINS`, also when
+    requests race). Commits."""
+    post = await get_visible_post(session, actor.id, post_id)
+    if post.account_id != actor.id or post.reblog_of_id is not None:
+        raise Invalid("Validation failed: You can only pin your own posts")
+    if on and post.visibility == Visibility.DIRECT:
+        raise Invalid("Validation failed: Direct posts cannot be pinned")
+    if on:
+        await enforce(session, PINS, actor.id)
+    await _set_mark(session, Pin, actor.id, post.id, on)
+    return post
+
+
+async def _set_mark(
+    session: AsyncSession, model: Any, account_id: int, post_id: int, on: bool
+) -> None:
+    if on:
+        await session.execute(
+            insert_ignore(session, model).values(
+                id=new_id(), account_id=account_id, post_id=post_id
+            )
+        )
+    else:
+        await session.execute(
+            delete(model).where(model.account_id == account_id, model.post_id == post_id)
+        )
+    await session.commit()

@@ -1,0 +1,367 @@
+"""Posting: create, edit, delete. One function per verb; each validates, writes in one
+transaction and records its follow-up work (fan-out, notifications) as jobs in that same
+transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.config import get_settings
+from agora.data import consent
+from agora.db.locks import lock_account
+from agora.db.models import (
+    Account,
+    HomeFeedEntry,
+    IdempotencyKey,
+    Mention,
+    Pin,
+    Post,
+    PostEdit,
+    PostTag,
+    Tag,
+    utcnow,
+)
+from agora.db.upsert import insert_ignore
+from agora.ids import new_id
+from agora.jobs.queue import enqueue
+from agora.social.media import uploads as media
+from agora.social.media.uploads import MediaEdit
+from agora.social.people.accounts import resolve_mentions
+from agora.social.posts.polls import PollDraft, attach_poll, check_poll, update_poll
+from agora.social.posts.text import extract_mentions, extract_tags, render_html, status_length
+from agora.social.rules.errors import Forbidden, Invalid, NotFound
+from agora.social.rules.visibility import Visibility, plain_visible_to
+
+IDEMPOTENCY_WINDOW = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class Draft:
+    """What a person submits when writing or editing a post."""
+
+    text: str
+    spoiler_text: str | None = None  # None on an edit: keep the post's content warning
+    sensitive: bool | None = None  # None on an edit: keep it (a content warning implies it)
+    visibility: str = "public"
+    language: str | None = None
+    in_reply_to_id: int | None = None
+    quote_id: int | None = None
+    no_ai_reuse: bool | None = None  # None on an edit: keep the post's current choice
+    poll: PollDraft | None = None  # None on an edit: keep the post's poll as it is
+    ai_generated: bool = False  # set only by the assistant, never from client input
+    media_ids: list[int] | None = None  # None on an edit: keep the post's media as they are
+    media_edits: list[MediaEdit] = field(default_factory=list)  # alt text / focus changes
+
+
+async def get_visible_post(session: AsyncSession, viewer_id: int | None, post_id: int) -> Post:
+    """The post if `viewer_id` may see it, else NotFound (never reveal that it exists)."""
+    post = await session.scalar(
+        select(Post).where(Post.id == post_id, plain_visible_to(viewer_id, Post))
+    )
+    if post is None:
+        raise NotFound()
+    if post.reblog_of_id is not None:
+        await get_visible_post(session, viewer_id, post.reblog_of_id)
+    return post
+
+
+def _validate(draft: Draft) -> Visibility:
+    text = draft.text or ""
+    if not text.strip() and not draft.media_ids:
+        raise Invalid("Validation failed: Text can't be blank")
+    settings = get_settings()
+    length = status_length(text, settings.url_chars) + len(draft.spoiler_text or "")
+    if length > settings.max_status_chars:
+        raise Invalid(
+            f"Validation failed: Text character limit of {settings.max_status_chars} exceeded"
+        )
+    try:
+        visibility = Visibility.parse(draft.visibility or "public")
+    except KeyError:
+        raise Invalid("Validation failed: Visibility is not included in the list") from None
+    if draft.language is not None and not (2 <= len(draft.language) <= 10):
+        raise Invalid("Validation failed: Language is not valid")
+    return visibility
+
+
+async def create_post(
+    session: AsyncSession,
+    author: Account,
+    draft: Draft,
+    *,
+    idempotency_key: str | None = None,
+    application_id: int | None = None,
+) -> Post:
+    """Publish a post. Commits. A repeated `idempotency_key` returns the first post, also
+    when the two requests race (the loser's insert of the key fails and it reads the winner's)."""
+    key = idempotency_key[:200] if idempotency_key else None
+    author_id = author.id  # the rollback below expires `author`
+    if key:
+        existing = await _idempotent_post(session, author_id, key)
+        if existing is not None:
+            return existing
+    try:
+        post = await _write_post(session, author, draft, key, application_id)
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await _idempotent_post(session, author_id, key) if key else None
+        if existing is None:
+            raise
+        return existing
+    return post
+
+
+async def _write_post(
+    session: AsyncSession,
+    author: Account,
+    draft: Draft,
+    key: str | None,
+    application_id: int | None,
+) -> Post:
+    visibility = _validate(draft)
+    await check_poll(session, draft.poll, draft.media_ids)
+    parent = await _reply_target(session, author.id, draft.in_reply_to_id)
+    await _check_quote(session, author.id, draft.quote_id)
+    now = utcnow()
+    post = Post(
+        id=new_id(),
+        account_id=author.id,
+        text=draft.text,
+        spoiler_text=draft.spoiler_text or "",
+        sensitive=bool(draft.sensitive or draft.spoiler_text),
+        visibility=int(visibility),
+        language=draft.language,
+        created_at=now,
+        quote_of_id=draft.quote_id,
+        in_reply_to_id=parent.id if parent else None,
+        in_reply_to_account_id=parent.account_id if parent else None,
+        thread_root_id=(parent.thread_root_id or parent.id) if parent else None,
+        application_id=application_id,
+        no_ai_reuse=bool(draft.no_ai_reuse),
+        ai_generated=draft.ai_generated,
+        replies_count=0,
+        reblogs_count=0,
+        favourites_count=0,
+    )
+    post.content_html = await _link_text(session, post, draft.text)
+    session.add(post)
+    await session.flush()
+    if key:
+        session.add(IdempotencyKey(account_id=author.id, key=key, post_id=post.id, created_at=now))
+        await session.flush()
+    if draft.media_ids:
+        await media.set_post_media(session, post, author.id, draft.media_ids, draft.media_edits)
+    await _index_post(session, post, fresh=True)
+    await _count_new_post(session, author.id, parent, visibility)
+    if draft.poll is not None:
+        await attach_poll(session, post.id, draft.poll)
+    consent.log_post_override(session, post, None)
+    enqueue(session, "distribute_post", {"post_id": post.id})
+    _ask_assistant(session, post, author)
+    return post
+
+
+async def write_post(session: AsyncSession, author: Account, draft: Draft) -> Post:
+    """Publish a post inside the caller's transaction (no commit, no idempotency key): for
+    services, such as the assistant, that write a post together with other rows."""
+    return await _write_post(session, author, draft, None, None)
+
+
+def _ask_assistant(session: AsyncSession, post: Post, author: Account) -> None:
+    """A post that mentions the assistant asks it to reply: a durable job, once per post
+    (edits do not ask again). Bots are never answered, so bots cannot loop."""
+    name = get_settings().assistant_username.lower()
+    if author.bot or name not in {m.lower() for m in extract_mentions(post.text)}:
+        return
+    attempts = get_settings().ai_reply_max_attempts
+    enqueue(session, "assistant_reply", {"post_id": post.id}, max_attempts=attempts)
+
+
+async def _idempotent_post(session: AsyncSession, account_id: int, key: str) -> Post | None:
+    row = await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.account_id == account_id, IdempotencyKey.key == key[:200]
+        )
+    )
+    if row is None or row.created_at < utcnow() - IDEMPOTENCY_WINDOW:
+        return None
+    return await session.get(Post, row.post_id)
+
+
+async def _reply_target(session: AsyncSession, author_id: int, post_id: int | None) -> Post | None:
+    if post_id is None:
+        return None
+    parent = await get_visible_post(session, author_id, post_id)
+    if parent.reblog_of_id is not None:
+        raise Invalid("Validation failed: You cannot reply to a reblog")
+    return parent
+
+
+async def _check_quote(session: AsyncSession, author_id: int, quote_id: int | None) -> None:
+    if quote_id is None:
+        return
+    quoted = await get_visible_post(session, author_id, quote_id)
+    if quoted.reblog_of_id is not None or quoted.visibility > Visibility.UNLISTED:
+        raise Invalid("Validation failed: Only public or unlisted posts can be quoted")
+
+
+async def _link_text(session: AsyncSession, post: Post, text: str) -> str:
+    mentions = await resolve_mentions(session, extract_mentions(text))
+    post._mention_ids = {m.id for m in mentions.values()}  # type: ignore[attr-defined]
+    return render_html(text, mentions, get_settings().base_url)
+
+
+async def _index_post(session: AsyncSession, post: Post, *, fresh: bool = False) -> None:
+    """(Re)write the mention and hashtag rows of a post from its text (a `fresh` post has
+    none to clear)."""
+    if not fresh:
+        await session.execute(delete(Mention).where(Mention.post_id == post.id))
+        await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
+    mention_ids = getattr(post, "_mention_ids", set())
+    if mention_ids:
+        await session.execute(
+            insert_ignore(session, Mention),
+            [{"post_id": post.id, "account_id": a} for a in mention_ids],
+        )
+    names = extract_tags(post.text)
+    if names:
+        await session.execute(insert_ignore(session, Tag), [{"name": n} for n in names])
+        tag_ids = (await session.scalars(select(Tag.id).where(Tag.name.in_(names)))).all()
+        await session.execute(
+            insert_ignore(session, PostTag), [{"tag_id": t, "post_id": post.id} for t in tag_ids]
+        )
+
+
+async def _count_new_post(
+    session: AsyncSession, author_id: int, parent: Post | None, visibility: Visibility
+) -> None:
+    await session.execute(
+        update(Account)
+        .where(Account.id == author_id)
+        .values(statuses_count=Account.statuses_count + 1, last_status_at=utcnow())
+    )
+    if parent is not None and visibility <= Visibility.UNLISTED:
+        await session.execute(
+            update(Post).where(Post.id == parent.id).values(replies_count=Post.replies_count + 1)
+        )
+
+
+async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft: Draft) -> Post:
+    """Edit the text, content warning, sensitivity or language of one's own post. Commits.
+    What the draft leaves out (None) is kept, so no door uncovers a post by forgetting a
+    field: content warning, sensitive, language, AI-reuse choice, poll, media. Edits of one
+    author run one after the other (`lock_account`), so the checks on the post's current
+    media and poll (at most four attachments, not both) hold when edits race."""
+    await lock_account(session, editor.id)
+    post = await _own_post(session, editor.id, post_id)
+    draft.visibility = Visibility(post.visibility).api_name
+    if draft.spoiler_text is None:
+        draft.spoiler_text = post.spoiler_text
+    if draft.sensitive is None:
+        draft.sensitive = post.sensitive
+    current_media = await media.attached_media_ids(session, post.id)
+    if draft.media_ids is None:
+        draft.media_ids = current_media
+    _validate(draft)
+    await check_poll(session, draft.poll, draft.media_ids, post.id)
+    now = utcnow()
+    if not await session.scalar(select(PostEdit.id).where(PostEdit.post_id == post.id).limit(1)):
+        session.add(_snapshot(post, post.created_at))
+    post.text = draft.text
+    post.spoiler_text = draft.spoiler_text or ""
+    post.sensitive = bool(draft.sensitive or draft.spoiler_text)
+    if draft.language:
+        post.language = draft.language
+    if draft.no_ai_reuse is not None:
+        previous, post.no_ai_reuse = post.no_ai_reuse, draft.no_ai_reuse
+        consent.log_post_override(session, post, previous)
+    post.content_html = await _link_text(session, post, draft.text)
+    post.edited_at = now
+    edit = _snapshot(post, now)
+    session.add(edit)
+    await session.flush()
+    await _index_post(session, post)
+    await update_poll(session, post.id, draft.poll)
+    if draft.media_ids != current_media or draft.media_edits:
+        await media.set_post_media(session, post, editor.id, draft.media_ids, draft.media_edits)
+    enqueue(session, "post_edited", {"post_id": post.id, "edit_id": edit.id})
+    await session.commit()
+    return post
+
+
+def _snapshot(post: Post, at: object) -> PostEdit:
+    return PostEdit(
+        post_id=post.id,
+        text=post.text,
+        content_html=post.content_html,
+        spoiler_text=post.spoiler_text,
+        sensitive=post.sensitive,
+        created_at=at,
+    )
+
+
+async def _own_post(session: AsyncSession, account_id: int, post_id: int) -> Post:
+    post = await get_visible_post(session, account_id, post_id)
+    if post.account_id != account_id:
+        raise Forbidden("This action is not allowed")
+    if post.reblog_of_id is not None:
+        raise NotFound()
+    return post
+
+
+async def delete_post(
+    session: AsyncSession, actor: Account, post_id: int, *, delete_media: bool = False
+) -> Post:
+    """Delete one's own post: it disappears everywhere, with its reblogs. Its media is kept
+    unattached for a day (for "delete and redraft"), or deleted at once with `delete_media`.
+    Commits."""
+    post = await _own_post(session, actor.id, post_id)
+    post.deleted_at = utcnow()
+    await media.detach_post_media(session, post.id, delete_now=delete_media)
+    reblogs = (
+        await session.execute(select(Post.id, Post.account_id).where(Post.reblog_of_id == post.id))
+    ).all()
+    reblog_ids = [rid for rid, _ in reblogs]
+    gone = [post.id, *reblog_ids]
+    await session.execute(delete(HomeFeedEntry).where(HomeFeedEntry.post_id.in_(gone)))
+    await session.execute(delete(Pin).where(Pin.post_id == post.id))
+    if reblog_ids:
+        await session.execute(delete(Post).where(Post.id.in_(reblog_ids)))
+    await session.execute(
+        update(Account)
+        .where(Account.id == actor.id)
+        .values(statuses_count=Account.statuses_count - 1)
+    )
+    if post.in_reply_to_id is not None and post.visibility <= Visibility.UNLISTED:
+        await session.execute(
+            update(Post)
+            .where(Post.id == post.in_reply_to_id, Post.replies_count > 0)
+            .values(replies_count=Post.replies_count - 1)
+        )
+    reblogs_payload = [[rid, booster] for rid, booster in reblogs]
+    enqueue(
+        session,
+        "post_deleted",
+        {"post_id": post.id, "account_id": actor.id, "reblogs": reblogs_payload},
+    )
+    await session.commit()
+    return post
+
+
+async def post_history(
+    session: AsyncSession, viewer_id: int | None, post_id: int
+) -> list[PostEdit]:
+    """The edit history of a visible post, oldest first (one entry when never edited)."""
+    post = await get_visible_post(session, viewer_id, post_id)
+    edits = (
+        await session.scalars(
+            select(PostEdit).where(PostEdit.post_id == post.id).order_by(PostEdit.id)
+        )
+    ).all()
+    return list(edits) or [_snapshot(post, post.created_at)]

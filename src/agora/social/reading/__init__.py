@@ -1,0 +1,1 @@
+"""Reading: timelines, lists, fan-out into home feeds, notifications."""

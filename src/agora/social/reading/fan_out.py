@@ -1,0 +1,419 @@
+"""Home feeds: fan-out on write into a precomputed, capped feed per account.
+
+Accounts with more followers than `fanout_follower_threshold` are not fanned out; their posts
+are merged into home timelines at read time (see timelines.home_timeline). All handlers here
+are jobs and idempotent: feed rows are inserted with ON CONFLICT DO NOTHING.
+
+`distribute_post` is a two-phase job (`jobs.queue.SlowJob`), so that fanning a post out to
+thousands of followers never holds the write lock (SQLite's, for the whole database) for long:
+
+1. `fan_out` reads the audience in a read transaction (no write lock), then writes the feed
+   rows `FANOUT_BATCH` recipients at a time, each batch its own short write transaction,
+   followed by the `status` notifications of subscribers, batched the same way. All of it is
+   idempotent: a feed row is inserted once (a recipient whose feed already holds the post is
+   skipped and not counted again), a notification is keyed by its cause and announced only
+   when it is really inserted. A worker that dies half-way leaves the batches it committed;
+   the re-run adds the rest.
+2. `finish_distribution` runs in the transaction that deletes the job, so what must happen
+   exactly once happens there: the `update` event for the streams (after all the feed rows
+   exist), mention notifications, the hashtag use count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, bindparam, delete, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from agora.config import get_settings
+from agora.db.engine import Database
+from agora.db.models import (
+    Account,
+    Block,
+    Follow,
+    FollowedTag,
+    HomeFeedEntry,
+    HomeFeedSize,
+    Mention,
+    Mute,
+    Post,
+    PostTag,
+    utcnow,
+)
+from agora.db.upsert import insert_ignore
+from agora.jobs.queue import SlowJob, job_handler, slow_job
+from agora.social.live.streams import announce_post
+from agora.social.posts.tags import record_tag_use
+from agora.social.reading.home_rule import home_rule, in_home
+from agora.social.reading.notifications import (
+    create_notification,
+    notify_mentions,
+    notify_subscribers,
+    subscribers,
+)
+from agora.social.rules.visibility import Visibility, timeline_filter
+
+FANOUT_BATCH = 200  # recipients per write transaction of a fan-out
+MIN_PAUSE = 0.002  # seconds between two batches on SQLite, at least (see `_batch`)
+TRIM_SLACK = 40
+BACKFILL = 40
+
+
+def _chunks(items: list[int], size: int = FANOUT_BATCH) -> Iterable[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """A post to distribute and who gets it: home feeds (`recipients`, the author first) and
+    `status` notifications (`subscribers`)."""
+
+    post: Post
+    original: Post | None
+    recipients: list[int]
+    subscribers: list[int]
+
+
+async def _distributable(
+    session: AsyncSession, post_id: int
+) -> tuple[Post, Post | None, Account] | None:
+    """The post, its original (for a boost) and its author, unless either post is gone or the
+    author is suspended."""
+    post = await session.get(Post, post_id)
+    if post is None or post.deleted_at is not None:
+        return None
+    original = await session.get(Post, post.reblog_of_id) if post.reblog_of_id else None
+    if original is not None and original.deleted_at is not None:
+        return None
+    author = await session.get(Account, post.account_id)
+    if author is None or author.suspended_at is not None:
+        return None
+    return post, original, author
+
+
+async def plan_distribution(session: AsyncSession, post_id: int) -> Distribution | None:
+    """Who gets the post (reads only; None when it is not to be distributed)."""
+    found = await _distributable(session, post_id)
+    if found is None:
+        return None
+    post, original, author = found
+    recipients = await fan_out_recipients(session, post, author, original)
+    if original is None:
+        recipients += await tag_follower_recipients(session, post, author, set(recipients))
+    notified = await subscribers(session, post) if original is None else []
+    return Distribution(post, original, recipients, notified)
+
+
+async def fan_out(db: Database, payload: dict[str, Any]) -> None:
+    """Phase 1 of `distribute_post` (see the module's docstring): the feeds and `status`
+    notifications, `FANOUT_BATCH` at a time, each batch in a short write transaction."""
+    async with db.session() as session:
+        plan = await plan_distribution(session, payload["post_id"])
+    if plan is None:
+        return
+    for chunk in _chunks(plan.recipients):
+        async with _batch(db) as session:
+            await push_to_feeds(session, plan.post, chunk, plan.original)
+    for chunk in _chunks(plan.subscribers):
+        async with _batch(db) as session:
+            await notify_subscribers(session, plan.post, chunk)
+
+
+@asynccontextmanager
+async def _batch(db: Database) -> AsyncIterator[AsyncSession]:
+    """One batch's write transaction. On SQLite, then as long a pause as it held the write
+    lock: that lock is one for the whole database and has no queue (a request waiting for it
+    polls, every 1 to 100 ms), so a fan-out that took it again at once would keep requests
+    waiting until its very end; with the pause a waiting request gets its turn within a batch
+    or two, whatever the number of followers."""
+    started = time.monotonic()
+    async with db.transaction() as session:
+        yield session
+    if db.is_sqlite:
+        await asyncio.sleep(max(time.monotonic() - started, MIN_PAUSE))
+
+
+async def finish_distribution(
+    session: AsyncSession, payload: dict[str, Any], _prepared: Any = None
+) -> None:
+    """Phase 2 of `distribute_post`, in the transaction that deletes the job: the `update`
+    event (streamed once this commits), mention notifications, the hashtag use count."""
+    found = await _distributable(session, payload["post_id"])
+    if found is None:
+        return
+    post, original, _author = found
+    announce_post(session, post)
+    if original is None:
+        await notify_mentions(session, post)
+        await record_tag_use(session, post)
+
+
+slow_job("distribute_post", SlowJob(prepare=fan_out, apply=finish_distribution))
+
+
+async def distribute_post(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Both phases of the `distribute_post` job in the caller's one transaction (for the demo
+    data's check and the benchmark, which replay fan-out on a quiet database)."""
+    plan = await plan_distribution(session, payload["post_id"])
+    if plan is not None:
+        await push_to_feeds(session, plan.post, plan.recipients, plan.original)
+        await notify_subscribers(session, plan.post, plan.subscribers)
+    await finish_distribution(session, payload)
+
+
+async def fan_out_recipients(
+    session: AsyncSession, post: Post, author: Account, original: Post | None
+) -> list[int]:
+    """Who gets `post` in their home feed by following its author (the author always does):
+    the followers (for a direct post, the mentioned followers) for whom the home rule
+    (`home_rule.in_home`) holds, decided on the facts read for each of them in one query.
+    A high-reach author's posts are merged at read time instead (direct ones are fanned out)."""
+    threshold = get_settings().fanout_follower_threshold
+    if post.visibility != Visibility.DIRECT and author.followers_count > threshold:
+        return [author.id]
+    rows = (await session.execute(_follower_facts(post, author, original))).all()
+    to = post.in_reply_to_account_id
+    members = [
+        row.account_id
+        for row in rows
+        if row.account_id != author.id
+        and in_home(
+            is_author=False,
+            follows_author=True,
+            shows_boosts=row.show_reblogs,
+            is_boost=original is not None,
+            direct=post.visibility == Visibility.DIRECT,
+            mentioned=row.mentioned,
+            is_reply=to is not None,
+            replies_to_viewer=row.account_id == to,
+            self_reply=to == author.id,
+            follows_replied_to=row.follows_replied_to,
+        )
+    ]
+    return [author.id, *members]
+
+
+def _follower_facts(post: Post, author: Account, original: Post | None) -> Select[Any]:
+    """(account_id, show_reblogs, mentioned, follows_replied_to) of the author's followers
+    whom neither a block nor a mute keeps away (only the mentioned ones for a direct post),
+    the facts `in_home` decides on."""
+    follower: Any = Follow.account_id
+    mention, other = aliased(Mention), aliased(Follow)  # never correlated with the query's own
+    mentioned = exists().where(mention.post_id == post.id, mention.account_id == follower)
+    follows_replied_to = exists().where(
+        other.account_id == follower, other.target_account_id == post.in_reply_to_account_id
+    )
+    query = select(
+        follower,
+        Follow.show_reblogs,
+        mentioned.label("mentioned"),
+        follows_replied_to.label("follows_replied_to"),
+    ).where(Follow.target_account_id == author.id, *_not_silenced(follower, author.id, original))
+    if post.visibility == Visibility.DIRECT:
+        query = query.join(Mention, (Mention.account_id == follower) & (Mention.post_id == post.id))
+    return query
+
+
+async def tag_follower_recipients(
+    session: AsyncSession, post: Post, author: Account, already: set[int]
+) -> list[int]:
+    """People following a hashtag of a public post, besides `already`: the post reaches
+    their home feed unless they block or mute its author or are blocked by them. A silenced
+    author's posts reach only their followers."""
+    if post.visibility != Visibility.PUBLIC or author.silenced_at is not None:
+        return []
+    follower: Any = FollowedTag.account_id
+    query = (
+        select(follower)
+        .distinct()
+        .join(PostTag, PostTag.tag_id == FollowedTag.tag_id)
+        .where(PostTag.post_id == post.id, *_not_silenced(follower, author.id, None))
+    )
+    return [a for a in (await session.scalars(query)).all() if a not in already]
+
+
+def _not_silenced(recipient: Any, author_id: int, original: Post | None) -> list[Any]:
+    """SQL conditions: the recipient neither blocks/mutes the author(s) nor is blocked."""
+    authors = [author_id] + ([original.account_id] if original is not None else [])
+    now = utcnow()
+    blocked = (
+        select(Block.id)
+        .where(
+            or_(
+                (Block.account_id == recipient) & Block.target_account_id.in_(authors),
+                Block.account_id.in_(authors) & (Block.target_account_id == recipient),
+            )
+        )
+        .exists()
+    )
+    muted = (
+        select(Mute.id)
+        .where(
+            Mute.account_id == recipient,
+            Mute.target_account_id.in_(authors),
+            or_(Mute.expires_at.is_(None), Mute.expires_at > now),
+        )
+        .exists()
+    )
+    return [~blocked, ~muted]
+
+
+async def push_to_feeds(
+    session: AsyncSession, post: Post, recipients: list[int], original: Post | None = None
+) -> None:
+    """Insert `post` into each recipient's feed, then trim feeds past the cap. Idempotent:
+    recipients whose feed already holds the post (or, for a boost, its original or another
+    boost of it) are skipped, so a re-run neither duplicates nor counts anything twice."""
+    for chunk in _chunks(recipients):
+        chunk = await _without_it(session, chunk, post, original)
+        if not chunk:
+            continue
+        await session.execute(
+            insert_ignore(session, HomeFeedEntry.__table__),
+            [{"account_id": a, "post_id": post.id, "author_id": post.account_id} for a in chunk],
+        )
+        await _grow_and_trim(session, chunk)
+
+
+async def _without_it(
+    session: AsyncSession, chunk: list[int], post: Post, original: Post | None
+) -> list[int]:
+    """Drop recipients whose feed already holds the post, or for a boost its original or
+    another boost of it."""
+    same: Any = [post.id]
+    if original is not None:
+        same = select(Post.id).where(or_(Post.id == original.id, Post.reblog_of_id == original.id))
+    having = set(
+        (
+            await session.scalars(
+                select(HomeFeedEntry.account_id).where(
+                    HomeFeedEntry.account_id.in_(chunk), HomeFeedEntry.post_id.in_(same)
+                )
+            )
+        ).all()
+    )
+    return [a for a in chunk if a not in having]
+
+
+async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int = 1) -> None:
+    cap = get_settings().home_feed_cap
+    await session.execute(
+        insert_ignore(session, HomeFeedSize.__table__),
+        [{"account_id": a, "entries": 0} for a in accounts],
+    )
+    await session.execute(
+        update(HomeFeedSize)
+        .where(HomeFeedSize.account_id.in_(accounts))
+        .values(entries=HomeFeedSize.entries + added)
+    )
+    full = (
+        await session.scalars(
+            select(HomeFeedSize.account_id).where(
+                HomeFeedSize.account_id.in_(accounts), HomeFeedSize.entries > cap + TRIM_SLACK
+            )
+        )
+    ).all()
+    await trim_feeds(session, list(full), cap)
+
+
+async def trim_feeds(session: AsyncSession, account_ids: list[int], cap: int) -> None:
+    """Keep only the newest `cap` entries of each of these feeds, in three statements however
+    many feeds there are (a fan-out to 10,000 followers trims a few hundred at once)."""
+    if not account_ids:
+        return
+    entry = aliased(HomeFeedEntry)
+    cutoff = (
+        select(entry.post_id)
+        .where(entry.account_id == Account.id)
+        .order_by(entry.post_id.desc())
+        .offset(cap - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(Account.id, cutoff).where(Account.id.in_(account_ids)))
+    cuts = [{"owner": owner, "cutoff": post_id} for owner, post_id in rows if post_id is not None]
+    if cuts:
+        feed = HomeFeedEntry.__table__
+        await session.execute(
+            delete(feed).where(
+                feed.c.account_id == bindparam("owner"), feed.c.post_id < bindparam("cutoff")
+            ),
+            cuts,
+        )
+    await session.execute(
+        update(HomeFeedSize).where(HomeFeedSize.account_id.in_(account_ids)).values(entries=cap)
+    )
+
+
+async def trim_feed(session: AsyncSession, account_id: int, cap: int) -> None:
+    """Keep only the newest `cap` entries of one feed."""
+    await trim_feeds(session, [account_id], cap)
+
+
+@job_handler("merge_into_feed")
+async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: after a follow, bring the followed account's recent posts into the home feed
+    (those the home rule lets in)."""
+    owner, target = payload["account_id"], payload["target_account_id"]
+    author = await session.get(Account, target)
+    if author is None or author.followers_count > get_settings().fanout_follower_threshold:
+        return
+    recent = (
+        await session.scalars(
+            select(Post.id)
+            .where(
+                Post.account_id == target,
+                home_rule(owner, Post),
+                timeline_filter(owner, Post),
+            )
+            .order_by(Post.id.desc())
+            .limit(BACKFILL)
+        )
+    ).all()
+    if recent:
+        await session.execute(
+            insert_ignore(session, HomeFeedEntry.__table__),
+            [{"account_id": owner, "post_id": p, "author_id": target} for p in recent],
+        )
+        await _grow_and_trim(session, [owner], len(recent))
+
+
+@job_handler("unmerge_from_feed")
+async def unmerge_from_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: after an unfollow, block or mute, remove the account's posts from the feed."""
+    await session.execute(
+        delete(HomeFeedEntry).where(
+            HomeFeedEntry.account_id == payload["account_id"],
+            HomeFeedEntry.author_id == payload["target_account_id"],
+        )
+    )
+
+
+@job_handler("post_edited")
+async def post_edited(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: stream the edit (`status.update`) and tell everyone who boosted the post
+    (`update` notification)."""
+    post = await session.get(Post, payload["post_id"])
+    if post is None or post.deleted_at is not None:
+        return
+    announce_post(session, post, "status.update")
+    boosters = (
+        await session.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id))
+    ).all()
+    for account_id in boosters:
+        await create_notification(
+            session,
+            type="update",
+            account_id=account_id,
+            from_account_id=post.account_id,
+            post_id=post.id,
+            activity_id=payload["edit_id"],
+        )

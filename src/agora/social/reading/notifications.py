@@ -1,0 +1,238 @@
+"""Notifications: created by jobs, filtered by the visibility rule, blocks and mutes.
+
+Invariant: every read of notifications (the API's list and single GET, the web page and its
+live fragment, the streamed payload) goes through `_listable`, which checks at read time what
+was true at creation: the post is still visible, nothing now stands between the two accounts,
+and the reader still holds the role the notification's type needs (`admin.report` reaches
+admins only: a demoted admin no longer reads reports' reporters and comments)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import (
+    Account,
+    Block,
+    Follow,
+    FollowRequest,
+    Mention,
+    Mute,
+    Notification,
+    Post,
+    User,
+    utcnow,
+)
+from agora.db.upsert import insert_ignore
+from agora.ids import new_id
+from agora.jobs.queue import job_handler
+from agora.social.live.streams import announce_deletion, announce_notification
+from agora.social.rules.errors import NotFound
+from agora.social.rules.paging import Page, apply_page, finish
+from agora.social.rules.visibility import plain_visible_to, silenced_for
+
+TYPES = (
+    "mention",
+    "status",
+    "reblog",
+    "follow",
+    "follow_request",
+    "favourite",
+    "poll",
+    "update",
+    "admin.report",
+)
+ADMIN_REPORT = "admin.report"  # reaches admins whatever stands between them and the reporter
+
+
+def _suppressed(recipient: Any, sender: Any) -> Any:
+    """SQL: a block either way, or a notification-hiding mute, stands between the two, or the
+    sender is suspended, or silenced and not followed by the recipient."""
+    now = utcnow()
+    return or_(
+        exists().where(
+            or_(
+                and_(Block.account_id == recipient, Block.target_account_id == sender),
+                and_(Block.account_id == sender, Block.target_account_id == recipient),
+            )
+        ),
+        exists().where(
+            Mute.account_id == recipient,
+            Mute.target_account_id == sender,
+            Mute.hide_notifications.is_(True),
+            or_(Mute.expires_at.is_(None), Mute.expires_at > now),
+        ),
+        exists().where(Account.id == sender, Account.suspended_at.isnot(None)),
+        silenced_for(recipient, sender),
+    )
+
+
+async def create_notification(
+    session: AsyncSession,
+    *,
+    type: str,
+    account_id: int,
+    from_account_id: int,
+    post_id: int | None,
+    activity_id: int,
+    to_self: bool = False,
+) -> bool:
+    """Record a notification once (deduplicated on its cause); True when one was created.
+    Nobody is notified of their own doing, except with `to_self` (the end of one's own poll)."""
+    if account_id == from_account_id and not to_self:
+        return False
+    if await session.scalar(select(_suppressed(account_id, from_account_id))):
+        return False
+    if post_id is not None and not await session.scalar(
+        select(Post.id).where(Post.id == post_id, plain_visible_to(account_id, Post))
+    ):
+        return False
+    note_id = new_id()
+    result = await session.execute(
+        insert_ignore(session, Notification).values(
+            id=note_id,
+            account_id=account_id,
+            from_account_id=from_account_id,
+            type=type,
+            post_id=post_id,
+            activity_id=activity_id,
+            created_at=utcnow(),
+        )
+    )
+    if result.rowcount:
+        announce_notification(session, account_id, note_id)  # streamed once this commits
+    return bool(result.rowcount)
+
+
+@job_handler("notify")
+async def notify_job(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: create one notification (favourite, reblog, follow, follow_request); none for a
+    follow request answered or withdrawn before the job ran."""
+    if payload["type"] == "follow_request" and not await session.scalar(
+        select(FollowRequest.id).where(FollowRequest.id == payload["activity_id"])
+    ):
+        return
+    await create_notification(session, **payload)
+
+
+async def notify_mentions(session: AsyncSession, post: Post) -> None:
+    """Notify every account mentioned in `post` (its author excepted)."""
+    mentioned = (
+        await session.scalars(select(Mention.account_id).where(Mention.post_id == post.id))
+    ).all()
+    for account_id in mentioned:
+        await create_notification(
+            session,
+            type="mention",
+            account_id=account_id,
+            from_account_id=post.account_id,
+            post_id=post.id,
+            activity_id=post.id,
+        )
+
+
+async def subscribers(session: AsyncSession, post: Post) -> list[int]:
+    """Followers who asked to be notified of the author's posts (none for replies to others:
+    those are not announced)."""
+    if post.in_reply_to_account_id not in (None, post.account_id):
+        return []
+    query = select(Follow.account_id).where(
+        Follow.target_account_id == post.account_id, Follow.notify.is_(True)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def notify_subscribers(session: AsyncSession, post: Post, account_ids: list[int]) -> None:
+    """`status` notifications of `post` for these subscribers (`subscribers`, or some of them:
+    the fan-out job notifies them in batches; each is notified once however often this runs)."""
+    for account_id in account_ids:
+        await create_notification(
+            session,
+            type="status",
+            account_id=account_id,
+            from_account_id=post.account_id,
+            post_id=post.id,
+            activity_id=post.id,
+        )
+
+
+def _role_allows(viewer_id: int) -> Any:
+    """SQL: the viewer holds the role this notification's type needs (now, not when it was
+    made): `admin.report` only for admins."""
+    return or_(
+        Notification.type != ADMIN_REPORT,
+        exists().where(User.account_id == viewer_id, User.is_admin.is_(True)),
+    )
+
+
+def _listable(viewer_id: int) -> Any:
+    """SQL: the viewer may read this notification (the rule every read path uses)."""
+    visible_post = exists().where(
+        Post.id == Notification.post_id, plain_visible_to(viewer_id, Post)
+    )
+    return and_(
+        Notification.account_id == viewer_id,
+        _role_allows(viewer_id),
+        or_(Notification.post_id.is_(None), visible_post),
+        or_(
+            Notification.type == ADMIN_REPORT,
+            not_(_suppressed(viewer_id, Notification.from_account_id)),
+        ),
+    )
+
+
+async def list_notifications(
+    session: AsyncSession,
+    viewer_id: int,
+    page: Page,
+    *,
+    types: list[str] | None = None,
+    exclude_types: list[str] | None = None,
+    from_account_id: int | None = None,
+) -> list[Notification]:
+    """A page of the viewer's notifications, newest first."""
+    query = select(Notification).where(_listable(viewer_id))
+    if types:
+        query = query.where(Notification.type.in_(types))
+    if exclude_types:
+        query = query.where(Notification.type.not_in(exclude_types))
+    if from_account_id is not None:
+        query = query.where(Notification.from_account_id == from_account_id)
+    rows = (await session.scalars(apply_page(query, Notification.id, page))).all()
+    return finish(list(rows), page)
+
+
+async def get_notification(
+    session: AsyncSession, viewer_id: int, notification_id: int
+) -> Notification:
+    """One of the viewer's notifications, or NotFound."""
+    found = await session.scalar(
+        select(Notification).where(Notification.id == notification_id, _listable(viewer_id))
+    )
+    if found is None:
+        raise NotFound()
+    return found
+
+
+async def dismiss(
+    session: AsyncSession, viewer_id: int, notification_id: int | None = None
+) -> None:
+    """Dismiss one notification, or all of them when `notification_id` is None. Commits."""
+    query = delete(Notification).where(Notification.account_id == viewer_id)
+    if notification_id is not None:
+        query = query.where(Notification.id == notification_id)
+    await session.execute(query)
+    await session.commit()
+
+
+@job_handler("post_deleted")
+async def forget_deleted_post(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Job: drop the notifications that point at a deleted post, and stream the deletion
+    (of the post and of the boosts that went with it, `reblogs`: [[id, booster], ...])."""
+    await session.execute(delete(Notification).where(Notification.post_id == payload["post_id"]))
+    post = await session.get(Post, payload["post_id"])
+    if post is not None:
+        reblogs = [(int(r), int(b)) for r, b in payload.get("reblogs", [])]
+        announce_deletion(session, post.id, post.account_id, post.visibility, reblogs)

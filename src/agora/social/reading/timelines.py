@@ -1,0 +1,281 @@
+"""Timelines: home, public, hashtag, profile, thread context, bookmarks and favourites.
+
+Each returns post ids in display order plus the cursors for the next and previous pages;
+hydration (see hydrate.py) turns ids into full posts in a constant number of queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, literal, or_, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.config import get_settings
+from agora.db.models import (
+    ID,
+    Account,
+    Bookmark,
+    Favourite,
+    Follow,
+    HomeFeedEntry,
+    Pin,
+    Post,
+    PostTag,
+    Tag,
+)
+from agora.social.media.uploads import has_media
+from agora.social.people.accounts import get_account
+from agora.social.posts.writing import get_visible_post
+from agora.social.reading.home_rule import home_rule
+from agora.social.reading.lists import hidden_by_exclusive_lists
+from agora.social.rules.paging import Page, apply_page, bind_page, finish, page_params, page_shape
+from agora.social.rules.visibility import (
+    Visibility,
+    listed_to,
+    plain_visible_to,
+    timeline_filter,
+    visible_to,
+)
+
+MAX_CONTEXT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Post ids of one page, newest first, and the cursor values for its Link header.
+    `partial`: the page is short (perhaps empty) because the work one request may do ran out,
+    not because the timeline did; its cursors continue where that work stopped."""
+
+    ids: list[int]
+    cursors: list[int]
+    partial: bool = False
+
+    @property
+    def next_max_id(self) -> int | None:
+        return self.cursors[-1] if self.cursors else None
+
+    @property
+    def prev_min_id(self) -> int | None:
+        return self.cursors[0] if self.cursors else None
+
+
+def _slice(rows: list[Any], page: Page) -> Slice:
+    rows = finish(rows, page)
+    return Slice(ids=[r[1] for r in rows], cursors=[r[0] for r in rows])
+
+
+async def _post_page(session: AsyncSession, query: Select[Any], page: Page) -> Slice:
+    rows = list((await session.execute(apply_page(query, Post.id, page))).all())
+    return _slice(rows, page)
+
+
+def _no_foreign_replies() -> Any:
+    """Top-level posts and self-replies (what Mastodon's public feeds show)."""
+    return or_(Post.in_reply_to_id.is_(None), Post.in_reply_to_account_id == Post.account_id)
+
+
+VIEWER = bindparam("viewer_id", type_=ID)
+
+
+async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+    """The precomputed feed merged with posts of followed high-reach accounts that the home
+    rule lets in (`home_rule.home_rule`, as fan-out does), in one query (built once per page
+    shape, see `_home_statement`)."""
+    params = {
+        "viewer_id": viewer_id,
+        "threshold": get_settings().fanout_follower_threshold,
+        **page_params(page),
+    }
+    rows = list((await session.execute(_home_statement(page_shape(page)), params)).all())
+    return _slice(rows, page)
+
+
+@cache
+def _home_statement(shape: tuple[bool, bool, bool]) -> Select[Any]:
+    feed = bind_page(
+        select(HomeFeedEntry.post_id.label("id"))
+        .join(Post, Post.id == HomeFeedEntry.post_id)
+        .where(
+            HomeFeedEntry.account_id == VIEWER,
+            timeline_filter(VIEWER, Post),
+            ~hidden_by_exclusive_lists(VIEWER, Post.account_id),
+        ),
+        HomeFeedEntry.post_id,
+        shape,
+    ).subquery()
+    high_reach = (
+        select(Follow.target_account_id)
+        .join(Account, Account.id == Follow.target_account_id)
+        .where(Follow.account_id == VIEWER, Account.followers_count > bindparam("threshold"))
+    )
+    merged = bind_page(
+        select(Post.id.label("id")).where(
+            Post.account_id.in_(high_reach),
+            home_rule(VIEWER, Post),
+            timeline_filter(VIEWER, Post),
+            ~hidden_by_exclusive_lists(VIEWER, Post.account_id),
+        ),
+        Post.id,
+        shape,
+    ).subquery()
+    both = union(select(feed.c.id), select(merged.c.id)).subquery()
+    return bind_page(select(both.c.id, both.c.id), both.c.id, shape)
+
+
+async def public_timeline(
+    session: AsyncSession, viewer_id: int | None, page: Page, *, only_media: bool = False
+) -> Slice:
+    """Public posts of this server, newest first (no boosts, no replies to others), only
+    those with media attachments when `only_media`."""
+    query = select(Post.id, Post.id).where(
+        Post.visibility == int(Visibility.PUBLIC),
+        Post.reblog_of_id.is_(None),
+        _no_foreign_replies(),
+        listed_to(viewer_id, Post),
+    )
+    if only_media:
+        query = query.where(has_media(Post))
+    return await _post_page(session, query, page)
+
+
+async def tag_timeline(session: AsyncSession, viewer_id: int | None, tag: str, page: Page) -> Slice:
+    """Public posts with a hashtag, newest first."""
+    tag_id = await session.scalar(select(Tag.id).where(Tag.name == tag.lower().lstrip("#")))
+    if tag_id is None:
+        return Slice([], [])
+    query = (
+        select(Post.id, Post.id)
+        .join(PostTag, PostTag.post_id == Post.id)
+        .where(
+            PostTag.tag_id == tag_id,
+            Post.visibility == int(Visibility.PUBLIC),
+            listed_to(viewer_id, Post),
+        )
+    )
+    return await _post_page(session, query, page)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFilter:
+    exclude_replies: bool = False
+    exclude_reblogs: bool = False
+    only_media: bool = False
+    pinned: bool = False
+    tagged: str | None = None
+
+
+async def account_statuses(
+    session: AsyncSession, viewer_id: int | None, account_id: int, page: Page, f: ProfileFilter
+) -> Slice:
+    """A profile's posts the viewer may see, with Mastodon's filters."""
+    await get_account(session, account_id)
+    if f.pinned:
+        query = (
+            select(Pin.id, Pin.post_id)
+            .join(Post, Post.id == Pin.post_id)
+            .where(Pin.account_id == account_id, visible_to(viewer_id, Post))
+        )
+        rows = list((await session.execute(apply_page(query, Pin.id, page))).all())
+        return _slice(rows, page)
+    query = select(Post.id, Post.id).where(
+        Post.account_id == account_id, visible_to(viewer_id, Post)
+    )
+    if f.exclude_replies:
+        query = query.where(_no_foreign_replies())
+    if f.exclude_reblogs:
+        query = query.where(Post.reblog_of_id.is_(None))
+    if f.only_media:
+        query = query.where(has_media(Post))
+    if f.tagged:
+        query = query.join(PostTag, PostTag.post_id == Post.id).join(Tag, Tag.id == PostTag.tag_id)
+        query = query.where(Tag.name == f.tagged.lower().lstrip("#"))
+    return await _post_page(session, query, page)
+
+
+async def _marked(session: AsyncSession, model: Any, viewer_id: int, page: Page) -> Slice:
+    query = (
+        select(model.id, model.post_id)
+        .join(Post, Post.id == model.post_id)
+        .where(model.account_id == viewer_id, plain_visible_to(viewer_id, Post))
+    )
+    rows = list((await session.execute(apply_page(query, model.id, page))).all())
+    return _slice(rows, page)
+
+
+async def bookmarks(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+    """The viewer's bookmarks, most recent first (paged by bookmark)."""
+    return await _marked(session, Bookmark, viewer_id, page)
+
+
+async def favourites(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+    """The viewer's likes, most recent first (paged by like)."""
+    return await _marked(session, Favourite, viewer_id, page)
+
+
+async def favourited_by(
+    session: AsyncSession, viewer_id: int | None, post_id: int, page: Page
+) -> Slice:
+    """Accounts that liked a visible post (ids are account ids; cursors are like ids)."""
+    post = await get_visible_post(session, viewer_id, post_id)
+    query = (
+        select(Favourite.id, Favourite.account_id)
+        .join(Account, Account.id == Favourite.account_id)
+        .where(Favourite.post_id == post.id, Account.suspended_at.is_(None))
+    )
+    rows = list((await session.execute(apply_page(query, Favourite.id, page))).all())
+    return _slice(rows, page)
+
+
+async def reblogged_by(
+    session: AsyncSession, viewer_id: int | None, post_id: int, page: Page
+) -> Slice:
+    """Accounts that boosted a visible post (ids are account ids; cursors are boost ids)."""
+    post = await get_visible_post(session, viewer_id, post_id)
+    query = select(Post.id, Post.account_id).where(
+        Post.reblog_of_id == post.id, plain_visible_to(viewer_id, Post)
+    )
+    return await _post_page(session, query, page)
+
+
+async def context(
+    session: AsyncSession, viewer_id: int | None, post_id: int
+) -> tuple[list[int], list[int]]:
+    """Ancestors (oldest first) and descendants (depth first) of a visible post."""
+    post = await get_visible_post(session, viewer_id, post_id)
+    if post.reblog_of_id is not None:
+        post = await get_visible_post(session, viewer_id, post.reblog_of_id)
+    root = post.thread_root_id or post.id
+    rows = (
+        await session.execute(
+            select(Post.id, Post.in_reply_to_id)
+            .where(
+                or_(Post.thread_root_id == root, Post.id == root),
+                Post.reblog_of_id.is_(None),
+                plain_visible_to(viewer_id, Post),
+                literal(True)
+                if viewer_id is None
+                else timeline_filter(viewer_id, Post) | (Post.account_id == viewer_id),
+            )
+            .limit(MAX_CONTEXT)
+        )
+    ).all()
+    parent_of = {pid: parent for pid, parent in rows}
+    ancestors = []
+    cursor = post.in_reply_to_id
+    while cursor is not None and cursor in parent_of:
+        ancestors.append(cursor)
+        cursor = parent_of[cursor]
+    children: dict[int, list[int]] = {}
+    for pid, parent in sorted(rows):
+        if parent is not None:
+            children.setdefault(parent, []).append(pid)
+    descendants: list[int] = []
+    stack = list(reversed(children.get(post.id, [])))
+    while stack:
+        current = stack.pop()
+        descendants.append(current)
+        stack.extend(reversed(children.get(current, [])))
+    return list(reversed(ancestors)), descendants

@@ -1,0 +1,64 @@
+"""Showing a timeline page: hydrate a `Slice` for the viewer and answer the page, or only the
+next chunk when HTMX asks for it (infinite scroll)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.data.signals import disclose_views
+from agora.social.posts.hydrate import PostView, load_posts
+from agora.social.reading.timelines import Slice
+from agora.social.rules.paging import Page
+from agora.web.formatting import Feed, next_url
+from agora.web.render import SECURITY_HEADERS, render, render_fragment
+from agora.web.route import web_id
+from agora.web.session import is_htmx
+
+PAGE_SIZE = 40
+
+
+def page_of(request: Request) -> Page:
+    """The page asked for by `?max_id=` (bad cursors mean the first page)."""
+    raw = request.query_params.get("max_id")
+    return Page(limit=PAGE_SIZE, max_id=web_id(raw) if raw else None)
+
+
+async def hydrate(session: AsyncSession, viewer_id: int | None, ids: list[int]) -> list[PostView]:
+    """PostViews of `ids` in order (those the viewer may not see are left out), disclosed to
+    the page's AI-use signals."""
+    views = await load_posts(session, viewer_id, ids)
+    shown = [views[i] for i in ids if i in views]
+    disclose_views(shown)
+    return shown
+
+
+async def feed_of(
+    session: AsyncSession,
+    viewer_id: int | None,
+    found: Slice,
+    page: Page,
+    path: str,
+    **params: Any,
+) -> Feed:
+    """A hydrated page and the URL of the next one (after a full page, or a page cut short
+    by the work one request may do)."""
+    full = len(found.ids) >= page.limit or found.partial
+    views = await hydrate(session, viewer_id, found.ids)
+    return Feed(views, next_url(path, found.next_max_id, full, **params))
+
+
+def feed_response(request: Request, template: str, context: dict[str, Any], feed: Feed) -> Response:
+    """The whole page, or, for HTMX's request of the next chunk, just that chunk."""
+    if is_htmx(request) and request.query_params.get("max_id"):
+        html = render_fragment(
+            "_feed_page.html",
+            feed=feed,
+            viewer=request.state._state.get("viewer"),
+            csrf=request.state._state.get("csrf", ""),
+        )
+        return HTMLResponse(html, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+    return render(request, template, {**context, "feed": feed})
