@@ -2,8 +2,9 @@
 
 The rule is that of `agora.social.reading.fan_out` (distribute_post): a post goes to its
 author and to the author's followers as the home rule
-(`agora.social.reading.home_rule.in_home`) says, unless the author has more than `threshold` followers (then it is merged at read time instead; direct
-posts are still fanned out); a boost is skipped by a feed that already received the
+(`agora.social.reading.home_rule.in_home`) says, unless the author has more than
+`threshold` followers (then it is merged at read time instead; direct posts are still
+fanned out); a boost is skipped by a feed that already received the
 original or an earlier boost of it. Each feed keeps its newest `cap` entries.
 """
 
