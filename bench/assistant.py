@@ -72,10 +72,12 @@ async def measure_context(db: Any, asker: int, post_id: int, runs: int) -> dict[
 async def measure_mention(db: Any, asker: int, root: int) -> dict[str, Any]:
     """A mention answered by the job (local model), timed from the post to the reply."""
     from agora.db.models import Account, AssistantReply, Job
-    from agora.jobs import handlers  # noqa: F401 - registers the job handlers
+    from agora.job_registry import register_all_jobs
     from agora.jobs.worker import Worker
     from agora.social.people.assistant_account import ensure_assistant
     from agora.social.posts.writing import Draft, create_post
+
+    register_all_jobs()
 
     async with db.transaction() as session:
         await ensure_assistant(session)

@@ -47,9 +47,11 @@ async def _authors_and_parents(db: Any, seed: int) -> tuple[list[int], list[int]
 async def measure(db: Any, count: int, seed: int) -> dict[str, Any]:
     """Time `count` create_post calls (after 20 untimed ones), then drain the fan-out."""
     from agora.db.models import Account
-    from agora.jobs import handlers  # noqa: F401 - registers the job handlers
+    from agora.job_registry import register_all_jobs
     from agora.jobs.worker import Worker
     from agora.social.posts.writing import Draft, create_post
+
+    register_all_jobs()
 
     rng = random.Random(seed)
     authors, parents = await _authors_and_parents(db, seed)

@@ -171,8 +171,10 @@ async def make_person(db: object):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def run_jobs(db: object):  # type: ignore[no-untyped-def]
-    from agora.jobs import handlers  # noqa: F401
+    from agora.job_registry import register_all_jobs
     from agora.jobs.worker import Worker
+
+    register_all_jobs()
 
     async def run() -> int:
         return await Worker(db).run_until_idle()  # type: ignore[arg-type]
@@ -183,7 +185,7 @@ async def run_jobs(db: object):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def harness(db: object) -> AsyncIterator[object]:
     """A streaming hub fed by hand (tests/streaming_support.py)."""
-    from agora.events.bus import get_bus
+    from agora.events.process_bus import get_bus
     from streaming_support import Harness
 
     subscription = get_bus().subscribe()

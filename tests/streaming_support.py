@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agora.events.bus import Subscription, get_bus
+from agora.api.stream_payloads import MASTODON_PAYLOADS
+from agora.events.bus import Subscription
+from agora.events.process_bus import get_bus
 from agora.http.streaming.hub import Hub, Listener
 from agora.social.live.streams import StreamViewer, open_stream
 
@@ -18,7 +20,7 @@ class Harness:
     def __init__(self, db: Any, subscription: Subscription) -> None:
         self.db = db
         self.subscription = subscription
-        self.hub = Hub(db, get_bus(), queue_size=64)
+        self.hub = Hub(db, get_bus(), MASTODON_PAYLOADS, queue_size=64)
 
     async def listen(
         self, person: Any = None, name: str = "user", scopes: frozenset[str] = READ, **params: Any

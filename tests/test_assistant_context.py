@@ -8,7 +8,7 @@ from sqlalchemy import event
 from agora.ai.context import thread_context
 from agora.ai.mentions import defuse_mentions
 from agora.ai.prompts import mention_messages, quote
-from agora.social.rules.visibility import Visibility
+from agora.db.models import Visibility
 
 BUDGET = 100_000
 

@@ -223,7 +223,7 @@ def test_chat_prompts_drop_old_turns_then_sources_to_fit(monkeypatch):
     from agora.ai.context import ContextPost
     from agora.ai.prompts import fitted_chat, prompt_room
     from agora.ai.providers import Message, get_provider
-    from agora.social.rules.visibility import Visibility
+    from agora.db.models import Visibility
 
     _use(monkeypatch, ai_provider="local")
     provider = get_provider()
@@ -258,8 +258,7 @@ async def test_prompt_echo_is_never_posted(
     from agora.ai.context import ContextPost, ThreadContext
     from agora.ai.prompts import mention_messages
     from agora.ai.providers import get_provider
-    from agora.db.models import Post
-    from agora.social.rules.visibility import Visibility
+    from agora.db.models import Post, Visibility
 
     _use(monkeypatch, ai_seed="3")
     when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

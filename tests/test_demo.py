@@ -22,11 +22,12 @@ from agora.db.models import (
     Post,
     PostTag,
     Tag,
+    Visibility,
 )
 from agora.demo.seed import DemoError, seed_demo
 from agora.ids import id_to_ms
 from agora.social.posts.text import extract_mentions, extract_tags, render_html
-from agora.social.rules.visibility import Visibility, timeline_filter
+from agora.social.rules.visibility import timeline_filter
 
 
 @pytest.fixture
@@ -142,7 +143,7 @@ async def _check_text_index(db: Any) -> None:
         tags[post_id].add(name)
     async with db.session() as session:
         posts = (await session.scalars(select(Post).where(Post.reblog_of_id.is_(None)))).all()
-        from agora.social.people.accounts import resolve_mentions
+        from agora.social.people.lookup import resolve_mentions
 
         base = get_settings().base_url
         for post in posts[:300]:

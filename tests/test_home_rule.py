@@ -7,9 +7,8 @@ import itertools
 
 from sqlalchemy import select
 
-from agora.db.models import Account, Follow, Mention, Post, utcnow
+from agora.db.models import Account, Follow, Mention, Post, Visibility, utcnow
 from agora.social.reading.home_rule import home_rule, in_home
-from agora.social.rules.visibility import Visibility
 
 RELATIONS = ("author", "follower", "follower_without_boosts", "stranger")
 # what the post is: its own, or a reply to one of these (None: not a reply), or a boost

@@ -10,7 +10,8 @@ import sys
 import time
 from itertools import pairwise
 
-from agora.ids import R_BITS, claim_node, id_to_ms, min_id_for_ms, new_id
+from agora.db.id_nodes import claim_node
+from agora.ids import R_BITS, id_to_ms, min_id_for_ms, new_id
 
 LOW = (1 << 16) - 1
 R_MASK = (1 << R_BITS) - 1
@@ -50,7 +51,8 @@ def test_knowing_one_id_does_not_give_the_next_millisecond_s():
 CHILD = """
 import asyncio, json, sys, time
 from agora.db.engine import Database
-from agora.ids import claim_node, new_id
+from agora.db.id_nodes import claim_node
+from agora.ids import new_id
 
 async def main():
     db = Database(sys.argv[1])

@@ -165,7 +165,7 @@ async def test_worker_killed_mid_fan_out_finishes_once(db, client, make_person, 
     """A fan-out interrupted after its first batches (they committed, the worker died) is run
     again once the lease expires: every feed gets the post once (and counts it once), every
     notification and every live event happens once, the hashtag use is counted once."""
-    from agora.events.bus import get_bus
+    from agora.events.process_bus import get_bus
     from agora.social.reading import fan_out as feeds
     from agora.social.reading.notifications import notify_subscribers
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from agora.config import get_settings
-from agora.events.bus import publish_after_commit
+from agora.events.publishing import publish_after_commit
 from agora.http.streaming.hub import Listener
 from agora.social.live.streams import StreamRefused, StreamViewer, open_stream, streaming_url
 

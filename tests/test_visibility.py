@@ -6,8 +6,8 @@ import itertools
 
 from sqlalchemy import select
 
-from agora.db.models import Account, Block, Follow, Mention, Post, utcnow
-from agora.social.rules.visibility import Visibility, may_see, plain_visible_to, visible_to
+from agora.db.models import Account, Block, Follow, Mention, Post, Visibility, utcnow
+from agora.social.rules.visibility import may_see, plain_visible_to, visible_to
 
 RELATIONS = (
     "author",

@@ -32,8 +32,10 @@ from agora.api.routes import (
     tags,
     timelines,
 )
+from agora.api.stream_payloads import MASTODON_PAYLOADS
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
+from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
 from agora.http import log_redaction, ratelimit
 from agora.http.error_responses import install_error_handlers
@@ -41,14 +43,14 @@ from agora.http.guard import RequestGuard
 from agora.http.json import JSON
 from agora.http.signal_hook import SignalsHook
 from agora.http.streaming.hub import start_hub, stop_hub
-from agora.ids import claim_node
-from agora.jobs import handlers  # noqa: F401 - registers every job handler
+from agora.job_registry import register_all_jobs
 from agora.jobs.worker import Worker
 from agora.web import (
     assistant_pages,
     list_pages,
     live,
     notification_pages,
+    oauth_pages,
     pages,
     people,
     poll_actions,
@@ -73,7 +75,7 @@ def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def
             await claim_node(db.engine)  # this process's ids are disjoint from others'
         app.state.db = db
         app.state.hub = await start_hub(
-            db, settings.stream_queue_size, settings.stream_heartbeat_seconds
+            db, MASTODON_PAYLOADS, settings.stream_queue_size, settings.stream_heartbeat_seconds
         )
         stop = asyncio.Event()
         workers = [
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     """The ASGI application. Migrations run at start unless `migrate=False`."""
     settings = settings or get_settings()
     log_redaction.install()  # no access token in uvicorn's logs, however the server was started
+    register_all_jobs()  # the in-process workers (and `agora serve`'s) run every kind
     app = FastAPI(
         title="Agora",
         version=__version__,
@@ -112,7 +115,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    ratelimit.install(app, settings)  # outside the guard, inside CORS (429s keep CORS headers)
+    # outside the guard, inside CORS (429s keep CORS headers)
+    ratelimit.install(app, settings, oauth_pages.too_many_sign_ins)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -144,7 +148,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         data_reuse,
         datasets,
     )
-    web = (sign_in, timeline_pages, assistant_pages, post_actions, people, notification_pages)
+    web = (oauth_pages, sign_in, timeline_pages, assistant_pages, post_actions, people)
+    web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)

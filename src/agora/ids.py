@@ -3,9 +3,9 @@
 Layout of the low 16 bits: `node` (5 bits) then `r` (11 bits).
 
 - **Unique across processes.** Each server and worker process claims a node number from the
-  database at start (`claim_node`: one row in `id_nodes` per claim, the number modulo 32), so
-  processes sharing a database write disjoint ids whatever their clocks. A process that never
-  claims (a one-off CLI command) takes a random node.
+  database at start (`db.id_nodes.claim_node`: one row in `id_nodes` per claim, the number
+  modulo 32), so processes sharing a database write disjoint ids whatever their clocks. A
+  process that never claims (a one-off CLI command) takes a random node.
 - **Unique and monotonic within a process.** In each millisecond `r` starts at a random value
   below 1024 and every further id of that millisecond adds a random step of 2 to 33; when `r`
   would overflow, the id moves to the next millisecond (ids may run a little ahead of the
@@ -29,9 +29,6 @@ import secrets
 import threading
 import time
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 NODE_BITS = 5
 R_BITS = 11
 FIRST_R = 1 << (R_BITS - 1)  # a millisecond's first r is below this (10 random bits)
@@ -49,7 +46,7 @@ _past_r = 0
 
 
 def use_node(claim: int) -> None:
-    """Make this process's ids with the node of `claim` (a number from `claim_node`)."""
+    """Make this process's ids with the node of `claim` (a number from `db.id_nodes.claim_node`)."""
     global _node
     with _lock:
         _node = claim % _NODES
@@ -92,18 +89,6 @@ def id_to_ms(value: int) -> int:
 def min_id_for_ms(ms: int) -> int:
     """The smallest id that can be made at millisecond `ms` (for time-range queries)."""
     return ms << 16
-
-
-async def claim_node(engine: AsyncEngine) -> int:
-    """Claim a node for this process's ids from the database (a new `id_nodes` row; its
-    number modulo 32 is the node) and use it. Called when a server or worker starts."""
-    from agora.db.models import IdNode, utcnow
-
-    async with engine.begin() as conn:
-        result = await conn.execute(insert(IdNode).values(claimed_at=utcnow()))
-        claim = int(result.inserted_primary_key[0])
-    use_node(claim)
-    return claim
 
 
 MAX_ID = (1 << 63) - 1  # ids are signed 64-bit integers in the database

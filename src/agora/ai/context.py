@@ -20,9 +20,9 @@ from sqlalchemy.orm import aliased
 
 from agora.ai.providers import cautious_tokens
 from agora.data.consent import Category, allowed_sql
-from agora.db.models import ID, Account, Post
+from agora.db.models import ID, Account, Post, Visibility
 from agora.social.rules.errors import Forbidden, NotFound
-from agora.social.rules.visibility import Visibility, plain_visible_to, timeline_filter
+from agora.social.rules.visibility import plain_visible_to, timeline_filter
 
 MAX_THREAD_POSTS = 400
 # The author, aliased: the visibility rule's own subqueries on accounts must not correlate

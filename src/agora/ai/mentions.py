@@ -22,15 +22,12 @@ from agora.ai.prompts import context_budget, mention_messages, post_cost
 from agora.ai.providers import Completion, Provider, get_provider
 from agora.config import get_settings
 from agora.db.engine import Database
-from agora.db.models import Account, AssistantReply, Block, Post, utcnow
+from agora.db.models import Account, AssistantReply, Block, Post, Visibility, utcnow
 from agora.db.upsert import insert_ignore
-from agora.jobs.queue import SlowJob, slow_job
-from agora.social.people.accounts import find_by_username
+from agora.social.people.lookup import find_by_username
 from agora.social.posts.text import MENTION_RE
 from agora.social.posts.writing import Draft, write_post
-from agora.social.rules.visibility import Visibility
 
-KIND = "assistant_reply"
 FAILURE_TEXT = "Sorry, I could not answer this time. Please ask me again later."
 QUOTA_TEXT = "You have reached today's limit of questions to me; it resets at midnight UTC."
 
@@ -169,6 +166,3 @@ def defuse_mentions(text: str) -> str:
     """Generated text must not mention anyone (a mention would show a narrowed reply to that
     person and notify them): `@name` keeps its look but is no longer a mention."""
     return MENTION_RE.sub(lambda m: "@\u200b" + m.group(0)[1:], text)
-
-
-slow_job(KIND, SlowJob(prepare=prepare, apply=apply, on_dead=on_dead))

@@ -16,14 +16,13 @@ from typing import Any
 from agora.config import get_settings
 from agora.data import consent
 from agora.data.signals import disclose
-from agora.db.models import Account, Notification, PostEdit, Report, User, UserList
+from agora.db.models import Account, Notification, PostEdit, Report, User, UserList, Visibility
 from agora.social.media.files import MediaInfo, media_urls
 from agora.social.media.profile_images import image_url
 from agora.social.people.relationships import Relationship
 from agora.social.posts.hydrate import PostView
 from agora.social.posts.polls import PollView
 from agora.social.posts.tags import TagView
-from agora.social.rules.visibility import Visibility
 
 
 def iso(value: datetime | None) -> str | None:

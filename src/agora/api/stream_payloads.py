@@ -1,4 +1,5 @@
-"""Payloads and frames of live events, as Mastodon sends them.
+"""The payloads of live events, as Mastodon sends them (the hub's `Payloads` for the API;
+their wire forms are in http/streaming/frames.py).
 
 A Status is hydrated once per distinct set of embedded posts (boosted, quoted) its viewers may
 see (`hydrate.visible_among`, one query per event; `load_posts` as one of them) and serialised
@@ -6,22 +7,18 @@ once per distinct set of the viewer's own marks (liked, boosted, bookmarked, pin
 thousand listeners of a new post cost one serialisation, yet nobody sees another person's
 marks, nor a quoted post whose author blocked them or whose audience they are not in.
 A Notification is rendered for its recipient. A `delete` carries the bare id.
-
-Frames: SSE is `event: NAME\\ndata: PAYLOAD\\n\\n`; a WebSocket message is
-`{"stream": [...], "event": NAME, "payload": PAYLOAD}` where PAYLOAD is a JSON-encoded
-string (masto.js and Mastodon.py decode it a second time).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api import serialise
 from agora.api.entities import status_json
+from agora.http.streaming.hub import Payloads
 from agora.social.live.streams import viewer_marks
 from agora.social.posts.hydrate import PostView, embedded_ids, load_posts, visible_among
 from agora.social.reading.notifications import get_notification
@@ -105,19 +102,5 @@ async def notification_payload(
     return orjson.dumps(items[0]).decode() if items else None
 
 
-SSE_HEARTBEAT = b":thump\n"  # a comment line, as Mastodon sends every 15 s
-
-
-def sse_frame(event: str, payload: str) -> bytes:
-    """One server-sent event."""
-    return f"event: {event}\ndata: {payload}\n\n".encode()
-
-
-def json_sse(event: str, data: Any) -> bytes:
-    """One server-sent event carrying `data` as JSON."""
-    return sse_frame(event, orjson.dumps(data).decode())
-
-
-def ws_frame(label: tuple[str, ...], event: str, payload: str) -> str:
-    """One WebSocket message; `payload` stays a string inside the JSON."""
-    return orjson.dumps({"stream": list(label), "event": event, "payload": payload}).decode()
+MASTODON_PAYLOADS = Payloads(statuses=status_payloads, notification=notification_payload)
+"""What the streaming hub sends: Mastodon's Status and Notification entities."""

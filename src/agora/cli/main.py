@@ -17,9 +17,9 @@ from agora.cli.ai_commands import ai_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
 from agora.config import get_settings
 from agora.db.engine import Database
+from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
-from agora.events.bus import close_bus
-from agora.ids import claim_node
+from agora.events.process_bus import close_bus
 
 app = typer.Typer(
     help="Agora: an open social network with an AI assistant built in.", no_args_is_help=True
@@ -106,8 +106,10 @@ def serve(
 @app.command()
 def worker(concurrency: int = 1) -> None:
     """Run background job workers in this process until interrupted."""
-    from agora.jobs import handlers  # noqa: F401
+    from agora.job_registry import register_all_jobs
     from agora.jobs.worker import Worker
+
+    register_all_jobs()
 
     async def go(db: Database) -> None:
         await claim_node(db.engine)  # this process's ids are disjoint from other processes'
@@ -234,8 +236,10 @@ def jobs_retry(job_id: Annotated[int | None, typer.Argument()] = None) -> None:
 @jobs_app.command("run")
 def jobs_run() -> None:
     """Run every due job now, then exit."""
-    from agora.jobs import handlers  # noqa: F401
+    from agora.job_registry import register_all_jobs
     from agora.jobs.worker import Worker
+
+    register_all_jobs()
 
     count = _run(lambda db: Worker(db).run_until_idle())
     console.print(f"ran {count} job(s)")
@@ -284,7 +288,7 @@ def demo(
 def consent_show(username: str) -> None:
     """A person's data-reuse choices (explicit and effective) and their consent log."""
     from agora.data import consent
-    from agora.social.people.accounts import find_by_username
+    from agora.social.people.lookup import find_by_username
 
     async def go(db: Database) -> Any:
         async with db.session() as session:

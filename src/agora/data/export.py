@@ -48,12 +48,12 @@ from agora.db.models import (
     Post,
     PostTag,
     Tag,
+    Visibility,
     utcnow,
 )
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
 from agora.social.rules.errors import Invalid
-from agora.social.rules.visibility import Visibility
 
 PURPOSES: dict[str, Category] = {
     "genai-text": Category.GENAI_TEXT,

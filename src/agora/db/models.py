@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -159,6 +160,23 @@ class AccessToken(Base):
     scopes: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Visibility(IntEnum):
+    """Who a post is for (`Post.visibility`); who may see it is social/rules/visibility.py."""
+
+    PUBLIC = 0
+    UNLISTED = 1
+    PRIVATE = 2
+    DIRECT = 3
+
+    @property
+    def api_name(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, name: str) -> Visibility:
+        return cls[name.upper()]
 
 
 class Post(Base):
@@ -650,8 +668,8 @@ class ListMember(Base):
 
 
 class IdNode(Base):
-    """One row per claim of an id node (ids.claim_node: a server or worker process starting);
-    the row's number modulo 32 is the node in that process's ids."""
+    """One row per claim of an id node (db.id_nodes.claim_node: a server or worker process
+    starting); the row's number modulo 32 is the node in that process's ids."""
 
     __tablename__ = "id_nodes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from agora.social.rules.visibility import Visibility
+from agora.db.models import Visibility
 
 DAY_MS = 86_400_000
 WINDOW_DAYS = 30

@@ -5,13 +5,13 @@ An event is a small JSON-ready dict naming what happened by ids (`{"event": "upd
 "post_id": 1}`), never a rendered entity: each server process renders it for its own
 listeners, through the visibility rule (see social/live/streams.py and http/streaming/hub.py).
 
-Two implementations with one interface: `InProcessBus` (the default; one process serves
-everything) and `RedisBus` (when `AGORA_REDIS_URL` is set, see redis_bus.py), so that several
-server processes and `agora worker` processes share one stream of events.
-
-Events are published only once the transaction that produced them has committed
-(`publish_after_commit`): a change that was rolled back is never announced. Delivery is best
-effort (a client that reconnects reloads its timeline), and every buffer is bounded.
+This module holds the interface (`EventBus`, `Subscription`) and `InProcessBus`, the default
+(one process serves everything); `RedisBus` (redis_bus.py) is the other implementation, used
+when `AGORA_REDIS_URL` is set, so that several server processes and `agora worker` processes
+share one stream of events. `process_bus.get_bus` picks one per process, and
+`publishing.publish_after_commit` sends an event only once the transaction that produced it has
+committed. Delivery is best effort (a client that reconnects reloads its timeline), and every
+buffer is bounded.
 """
 
 from __future__ import annotations
@@ -21,15 +21,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
-
-from agora.config import get_settings
-
 log = logging.getLogger("agora.events")
 
 Event = dict[str, Any]
-PENDING_KEY = "agora_live_events"
 SUBSCRIPTION_BACKLOG = 10_000
 
 
@@ -115,59 +109,3 @@ class InProcessBus:
     def healthy(self) -> bool:
         """Always: nothing outside the process is involved."""
         return True
-
-
-_bus: EventBus | None = None
-
-
-def get_bus() -> EventBus:
-    """The process-wide bus: Redis pub/sub when `AGORA_REDIS_URL` is set, else in-process."""
-    global _bus
-    if _bus is None:
-        settings = get_settings()
-        if settings.redis_url:
-            from agora.events.redis_bus import RedisBus
-
-            _bus = RedisBus(settings.redis_url, settings.streaming_channel)
-        else:
-            _bus = InProcessBus()
-    return _bus
-
-
-async def close_bus() -> None:
-    """Flush and forget the process-wide bus (at shutdown; tests use it to switch buses)."""
-    global _bus
-    bus, _bus = _bus, None
-    if bus is not None:
-        await bus.close()
-
-
-def publish_after_commit(session: Any, event: Event) -> None:
-    """Publish `event` when the session's current transaction commits; forget it if the
-    transaction rolls back. `session` is a Session or an AsyncSession; without a transaction
-    in progress one is begun (no I/O), so the event belongs to the transaction that follows."""
-    sync = getattr(session, "sync_session", session)
-    if not sync.in_transaction():
-        sync.begin()
-    sync.info.setdefault(PENDING_KEY, []).append(event)
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _publish_pending(session: Session) -> None:
-    pending = session.info.pop(PENDING_KEY, None)
-    if not pending:
-        return
-    bus = get_bus()
-    for item in pending:
-        try:
-            bus.publish(item)
-        except Exception:  # a live event must never break the write that caused it
-            log.exception("could not publish a live event")
-
-
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _forget_pending(session: Session, previous_transaction: Any) -> None:
-    """Any rollback of the outermost transaction (also one that never reached the database)
-    forgets what it would have announced."""
-    if not previous_transaction.nested:
-        session.info.pop(PENDING_KEY, None)

@@ -363,25 +363,18 @@ async def web_upload_attempt(request: Request, account_id: int) -> None:
         await limits.check_account_upload(account_id)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the middleware (call it where it should sit in the stack) and the 429 handler."""
+SignInPage = Callable[[Request, Verdict], Response]
+
+
+def install(app: FastAPI, settings: Settings, sign_in_page: SignInPage) -> None:
+    """Add the middleware (call it where it should sit in the stack) and the 429 handler;
+    `sign_in_page` answers a person at the OAuth sign-in form (the web app's page)."""
     limits = RateLimits(settings)
     app.state.ratelimits = limits
     app.add_middleware(RateLimitMiddleware, limits=limits)
 
     @app.exception_handler(RateLimited)
     async def _limited(request: Request, exc: RateLimited) -> Response:
-        if request.url.path.startswith("/oauth/authorize"):  # a person at the sign-in form
-            return _sign_in_page(request, exc.verdict)
+        if request.url.path.startswith("/oauth/authorize"):
+            return sign_in_page(request, exc.verdict)
         return too_many(exc.verdict)
-
-
-def _sign_in_page(request: Request, verdict: Verdict) -> Response:
-    """The sign-in form's answer past a limit: a page saying when to try again."""
-    from agora.web.render import render
-
-    wait = max(1, math.ceil((verdict.reset - time.time()) / 60))
-    message = f"Too many sign-in attempts. Please try again in {wait} minute(s)."
-    page = render(request, "oauth_error.html", {"error": message}, status=429)
-    page.headers.update(refusal_headers(verdict))
-    return page

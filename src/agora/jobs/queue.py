@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,22 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
 from agora.db.models import Job, utcnow
+from agora.jobs.kinds import JobKind
 
 Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 WAKE_KEY = "agora_jobs_enqueued"
 LEASE_SECONDS = 10  # the default lease (`job_lease_seconds`)
 log = logging.getLogger("agora.jobs")
-
-
-def job_handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register an idempotent handler for jobs of `kind`."""
-
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +59,16 @@ class SlowJob:
 SLOW_JOBS: dict[str, SlowJob] = {}
 
 
-def slow_job(kind: str, job: SlowJob) -> None:
-    """Register a two-phase job kind."""
-    SLOW_JOBS[kind] = job
+def register_jobs(handlers: Mapping[JobKind, Handler], slow: Mapping[JobKind, SlowJob]) -> None:
+    """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`); the
+    application calls it once at start (agora/job_registry.py)."""
+    HANDLERS.update(handlers)
+    SLOW_JOBS.update(slow)
 
 
 def enqueue(
     session: AsyncSession,
-    kind: str,
+    kind: JobKind,
     payload: dict[str, Any],
     *,
     delay: float = 0.0,

@@ -16,10 +16,10 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.ai import actions, chat
-from agora.api.stream_payloads import json_sse
 from agora.db.engine import Database
 from agora.db.models import AssistantMessage
 from agora.http.deps import SessionDep
+from agora.http.streaming.frames import json_sse
 from agora.social.posts.hydrate import PostView
 from agora.social.rules.errors import DomainError, NotFound
 from agora.web.page_feeds import hydrate

@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from agora.db.models import utcnow
+from agora.db.models import Visibility, utcnow
 from agora.social.media.profile_images import image_url
 from agora.social.posts.hydrate import PostView
-from agora.social.rules.visibility import Visibility
 
 VISIBILITY = {
     Visibility.PUBLIC: ("public", "Public", "🌐"),

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from agora.data.signals import disclose
 from agora.http.deps import SessionDep
-from agora.social.people.accounts import find_by_username
+from agora.social.people.lookup import find_by_username
 from agora.social.people.relationships import relationships
 from agora.social.reading.timelines import ProfileFilter, account_statuses, context
 from agora.social.rules.errors import NotFound

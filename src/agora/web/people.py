@@ -12,8 +12,8 @@ from agora.data.signals import disclose_accounts
 from agora.db.models import Account
 from agora.http.deps import SessionDep
 from agora.social.people import relationships as rel
-from agora.social.people.accounts import get_account
 from agora.social.people.connections import blocked_accounts, follow_requesters, muted_accounts
+from agora.social.people.lookup import get_account
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page
 from agora.web.post_actions import back, fragment

@@ -24,7 +24,7 @@ from agora.ids import parse_id
 from agora.social.media.profile_images import update_profile_and_images
 from agora.social.people import accounts as accounts_service
 from agora.social.people import relationships as rel
-from agora.social.people.accounts import get_account
+from agora.social.people.lookup import find_by_username, get_account
 from agora.social.people.moderation import is_admin
 from agora.social.reading.timelines import ProfileFilter, account_statuses
 from agora.social.rules.paging import Page, apply_page, finish
@@ -129,9 +129,7 @@ def _index(key: str) -> int:
 async def lookup(session: SessionDep, acct: Annotated[str, Query(max_length=300)]) -> JSON:
     domain = get_settings().domain
     name, _, host = acct.lstrip("@").partition("@")
-    account = (
-        None if host and host != domain else await accounts_service.find_by_username(session, name)
-    )
+    account = None if host and host != domain else await find_by_username(session, name)
     if account is None:
         raise ApiError(404, "Record not found")
     return JSON(account_json(account))

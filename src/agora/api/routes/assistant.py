@@ -16,11 +16,11 @@ from agora.ai import actions, chat
 from agora.ai.actions import AssistantAnswer
 from agora.api import serialise
 from agora.api.entities import iso
-from agora.api.stream_payloads import json_sse
 from agora.db.models import Account
 from agora.http.deps import SessionDep, caller, id_param
 from agora.http.json import JSON
 from agora.http.params import Params, body, openapi_body
+from agora.http.streaming.frames import json_sse
 
 router = APIRouter(prefix="/api/v1")
 

@@ -19,7 +19,8 @@ from agora.http.json import JSON
 from agora.social.live.streams import streaming_url
 from agora.social.media.images import CONTENT_TYPES
 from agora.social.media.uploads import MAX_DESCRIPTION_CHARS
-from agora.social.people.accounts import find_by_username, instance_stats
+from agora.social.people.accounts import instance_stats
+from agora.social.people.lookup import find_by_username
 
 router = APIRouter()
 MASTODON_API_VERSION = "4.2.0"  # the Mastodon release whose API Agora follows

@@ -1,21 +1,19 @@
-"""Apps and OAuth: /api/v1/apps, /oauth/authorize, /oauth/token, /oauth/revoke."""
+"""Apps and OAuth: /api/v1/apps, /oauth/token, /oauth/revoke (the sign-in page of
+/oauth/authorize is the web app's, web/oauth_pages.py)."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
 
 from agora.auth import oauth
 from agora.auth.oauth import Credentials, OAuthError
 from agora.http.deps import SessionDep, app_caller
 from agora.http.json import JSON
-from agora.http.params import Params, body, openapi_body, read_params, validate
+from agora.http.params import Params, body, openapi_body
 from agora.http.ratelimit import sign_in_throttle
-from agora.web.render import render
 
 router = APIRouter()
 
@@ -59,79 +57,6 @@ async def create_app(session: SessionDep, form: AppForm = body(AppForm)) -> JSON
 @router.get("/api/v1/apps/verify_credentials")
 async def verify_app(creds: Credentials = app_caller()) -> JSON:
     return JSON(_app_json(creds.app, secret=False))
-
-
-class AuthorizeQuery(Params):
-    client_id: str = ""
-    redirect_uri: str | None = None
-    response_type: str = "code"
-    scope: str | None = None
-    state: str | None = None
-    code_challenge: str | None = None
-    code_challenge_method: str | None = None
-    force_login: str | None = None
-    lang: str | None = None
-
-
-async def _authorize_context(session: SessionDep, q: AuthorizeQuery) -> dict[str, Any]:
-    app = await oauth.find_app(session, q.client_id)
-    redirect = oauth.check_redirect(app, q.redirect_uri)
-    scopes = oauth.requested_scopes(app, q.scope)
-    if q.response_type != "code":
-        raise OAuthError("unsupported_response_type", "Only response_type=code is supported")
-    oauth.check_code_challenge(q.code_challenge, q.code_challenge_method)
-    return {"app": app, "redirect_uri": redirect, "scopes": scopes, "query": q}
-
-
-@router.get("/oauth/authorize", response_class=HTMLResponse)
-@router.get("/oauth/authorize/", response_class=HTMLResponse, include_in_schema=False)
-async def authorize_page(request: Request, session: SessionDep) -> Response:
-    q = validate(AuthorizeQuery, await read_params(request))
-    try:
-        ctx = await _authorize_context(session, q)
-    except OAuthError as exc:
-        return render(request, "oauth_error.html", {"error": exc.message}, status=400)
-    return render(request, "authorize.html", ctx)
-
-
-@router.post("/oauth/authorize", response_class=HTMLResponse)
-@router.post("/oauth/authorize/", response_class=HTMLResponse, include_in_schema=False)
-async def authorize_submit(request: Request, session: SessionDep) -> Response:
-    params = await read_params(request)
-    q = validate(AuthorizeQuery, params)
-    try:
-        ctx = await _authorize_context(session, q)
-    except OAuthError as exc:
-        return render(request, "oauth_error.html", {"error": exc.message}, status=400)
-    if params.get("decision") == "deny":
-        return _redirect(ctx["redirect_uri"], {"error": "access_denied", "state": q.state})
-    try:
-        account = await oauth.sign_in(
-            session,
-            str(params.get("username", "")),
-            str(params.get("password", "")),
-            sign_in_throttle(request),
-        )
-    except OAuthError as exc:
-        return render(request, "authorize.html", {**ctx, "error": exc.message}, status=401)
-    code = await oauth.create_code(
-        session,
-        ctx["app"],
-        account,
-        ctx["scopes"],
-        ctx["redirect_uri"],
-        q.code_challenge,
-        q.code_challenge_method,
-    )
-    if ctx["redirect_uri"] == oauth.OOB:
-        return render(request, "oauth_code.html", {"code": code})
-    return _redirect(ctx["redirect_uri"], {"code": code, "state": q.state})
-
-
-def _redirect(uri: str, params: dict[str, str | None]) -> RedirectResponse:
-    query = urlencode({k: v for k, v in params.items() if v is not None})
-    sep = "&" if "?" in uri else "?"
-    return RedirectResponse(f"{uri}{sep}{query}", status_code=302)
 
 
 class TokenForm(Params):

@@ -21,7 +21,7 @@ from agora.http.deps import SessionDep, caller, optional_caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.social import search
-from agora.social.people.accounts import find_by_username, get_account
+from agora.social.people.lookup import find_by_username, get_account
 from agora.social.posts import tags
 from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import NotFound

@@ -4,7 +4,9 @@ streams, and the dispatch of every event from the bus to the listeners that may 
 For each event the hub gathers who listens here (`Candidates`), asks the service layer who
 among them receives it (social/live/audience.py: the timelines' rules and the visibility
 rule, in a few queries whatever the number of listeners), renders the payload once per
-distinct viewer state (api/stream_payloads.py) and hands ready-made frames to the listeners.
+distinct viewer state with the `Payloads` the application gives it (the API's Mastodon
+entities, api/stream_payloads.py: this layer imports no door) and hands ready-made frames to
+the listeners.
 
 A listener never blocks the hub: frames go into a bounded queue without waiting, and a
 listener whose queue is full (a client that does not read) is closed and forgotten.
@@ -18,19 +20,17 @@ import contextlib
 import logging
 import signal
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from agora.api.stream_payloads import (
-    SSE_HEARTBEAT,
-    notification_payload,
-    sse_frame,
-    status_payloads,
-    ws_frame,
-)
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from agora.auth.oauth import valid_token_ids
 from agora.db.engine import Database
-from agora.events.bus import Event, EventBus, Subscription, close_bus, get_bus
+from agora.events.bus import Event, EventBus, Subscription
+from agora.events.process_bus import close_bus, get_bus
+from agora.http.streaming.frames import SSE_HEARTBEAT, sse_frame, ws_frame
 from agora.social.live.audience import Candidates, deletion_audience, post_audience
 from agora.social.live.streams import (
     LOCAL_PUBLIC,
@@ -46,6 +46,15 @@ log = logging.getLogger("agora.streaming")
 TOKEN_RECHECK_SECONDS = 60.0
 MAX_STREAMS_PER_CONNECTION = 100
 Frame = str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Payloads:
+    """How the hub renders events: a post for a set of viewers (a JSON string for each who
+    may see it), a notification for its recipient (None when it may no longer be shown)."""
+
+    statuses: Callable[[AsyncSession, int, set[int | None]], Awaitable[dict[int | None, str]]]
+    notification: Callable[[AsyncSession, int, int], Awaitable[str | None]]
 
 
 class Listener:
@@ -101,10 +110,16 @@ class Hub:
     """Every listener of this process and the task that feeds them from the bus."""
 
     def __init__(
-        self, db: Database, bus: EventBus, queue_size: int = 256, heartbeat: float = 15.0
+        self,
+        db: Database,
+        bus: EventBus,
+        payloads: Payloads,
+        queue_size: int = 256,
+        heartbeat: float = 15.0,
     ) -> None:
         self.db = db
         self.bus = bus
+        self.payloads = payloads
         self.queue_size = queue_size
         self.heartbeat = heartbeat
         self.listeners: set[Listener] = set()
@@ -246,7 +261,7 @@ class Hub:
                 return
             targets = list(self._post_targets(audience))
             viewers = {listener.viewer.account_id for listener, _ in targets}
-            payloads = await status_payloads(session, post_id, viewers)
+            payloads = await self.payloads.statuses(session, post_id, viewers)
         for listener, stream in targets:
             payload = payloads.get(listener.viewer.account_id)
             if payload is not None:
@@ -299,7 +314,7 @@ class Hub:
         if not targets:
             return
         async with self.db.session() as session:
-            payload = await notification_payload(session, account_id, note_id)
+            payload = await self.payloads.notification(session, account_id, note_id)
         if payload is not None:
             for listener, stream in targets:
                 self._deliver(listener, stream, "notification", payload)
@@ -338,10 +353,10 @@ class Hub:
         return closed
 
 
-async def start_hub(db: Database, queue_size: int, heartbeat: float) -> Hub:
+async def start_hub(db: Database, payloads: Payloads, queue_size: int, heartbeat: float) -> Hub:
     """The process's hub, subscribed to the bus; its connections close on SIGTERM / SIGINT
     (server-sent events would otherwise hold a graceful shutdown open)."""
-    hub = Hub(db, get_bus(), queue_size, heartbeat)
+    hub = Hub(db, get_bus(), payloads, queue_size, heartbeat)
     await hub.start()
     hub.restore_signals = _close_on_signals(hub)
     return hub

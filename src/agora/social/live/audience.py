@@ -31,16 +31,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agora.config import get_settings
-from agora.db.models import Account, Block, Follow, HomeFeedEntry, Mention, Post, PostTag, Tag
+from agora.db.models import (
+    Account,
+    Block,
+    Follow,
+    HomeFeedEntry,
+    Mention,
+    Post,
+    PostTag,
+    Tag,
+    Visibility,
+)
 from agora.social.media.uploads import has_media
 from agora.social.reading.home_rule import home_rule
 from agora.social.reading.lists import hidden_by_exclusive_lists, lists_receiving
-from agora.social.rules.visibility import (
-    Visibility,
-    listed_to,
-    may_see,
-    timeline_filter,
-)
+from agora.social.rules.visibility import listed_to, may_see, timeline_filter
 
 
 @dataclass(slots=True)

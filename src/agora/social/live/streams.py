@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.scopes import satisfies
 from agora.db.models import Bookmark, Favourite, Pin, Post
-from agora.events.bus import publish_after_commit
+from agora.events.publishing import publish_after_commit
 from agora.social.reading.lists import get_own_list
 from agora.social.rules.errors import DomainError, NotFound
 

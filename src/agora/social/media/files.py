@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.data.signals import account_signals, post_signals
-from agora.db.models import Account, MediaAttachment, Post
+from agora.db.models import Account, MediaAttachment, Post, Visibility
 from agora.social.media.images import CONTENT_TYPES, EXTENSIONS
 from agora.social.rules.errors import NotFound
-from agora.social.rules.visibility import Visibility, plain_visible_to
+from agora.social.rules.visibility import plain_visible_to
 
 VARIANTS = ("original", "small")
 _KEY = re.compile(r"^[0-9a-f]{32}$")

@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.db.models import MediaAttachment, Post, utcnow
 from agora.ids import new_id
-from agora.jobs.queue import enqueue, job_handler
+from agora.jobs.kinds import JobKind
+from agora.jobs.queue import enqueue
 from agora.social.media.files import VARIANTS, storage_key
 from agora.social.media.images import ProcessedImage, process_image
 from agora.social.media.storage import MediaStorage, media_storage
@@ -123,7 +124,7 @@ async def upload_media(
     await asyncio.to_thread(_write_files, store, row, processed)
     try:
         session.add(row)
-        enqueue(session, "sweep_unattached_media", {}, delay=UNATTACHED_TTL.total_seconds())
+        enqueue(session, JobKind.SWEEP_UNATTACHED_MEDIA, {}, delay=UNATTACHED_TTL.total_seconds())
         await session.commit()
     except BaseException:
         await asyncio.to_thread(_remove_files, store, [_file_keys(row)])
@@ -315,13 +316,13 @@ async def detach_post_media(session: AsyncSession, post_id: int, *, delete_now: 
     )
     ids = [row[0] for row in detached]
     if ids and delete_now:
-        enqueue(session, "delete_media", {"media_ids": ids})
+        enqueue(session, JobKind.DELETE_MEDIA, {"media_ids": ids})
     elif ids:
         _schedule_sweep(session)
 
 
 def _schedule_sweep(session: AsyncSession) -> None:
-    enqueue(session, "sweep_unattached_media", {}, delay=UNATTACHED_TTL.total_seconds())
+    enqueue(session, JobKind.SWEEP_UNATTACHED_MEDIA, {}, delay=UNATTACHED_TTL.total_seconds())
 
 
 def has_media(post: PostLike = Post) -> ColumnElement[bool]:
@@ -329,7 +330,6 @@ def has_media(post: PostLike = Post) -> ColumnElement[bool]:
     return exists().where(MediaAttachment.post_id == post.id)
 
 
-@job_handler("sweep_unattached_media")
 async def sweep_unattached_media(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: delete media left unattached for more than a day (a batch; another sweep is
     queued at once when the batch was full)."""
@@ -343,10 +343,9 @@ async def sweep_unattached_media(session: AsyncSession, payload: dict[str, Any])
     ).all()
     await _delete_unattached(session, list(ids))
     if len(ids) == SWEEP_BATCH:
-        enqueue(session, "sweep_unattached_media", {})
+        enqueue(session, JobKind.SWEEP_UNATTACHED_MEDIA, {})
 
 
-@job_handler("delete_media")
 async def delete_media(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: delete these media at once (unless a post has taken them up again)."""
     await _delete_unattached(session, [int(i) for i in payload.get("media_ids", [])])

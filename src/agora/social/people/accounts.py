@@ -1,4 +1,4 @@
-"""Accounts: sign-up, look-up, profile updates, suspension."""
+"""Accounts: sign-up, profile updates, suspension, passwords (look-ups are in lookup.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.auth.credentials import password_hash_for
 from agora.config import get_settings
 from agora.db.models import Account, User, utcnow
-from agora.social.posts.text import MentionTarget, render_html
+from agora.social.people.relationships import accept_all_requests
+from agora.social.posts.text import render_html
 from agora.social.rules.errors import Invalid, NotFound
 from agora.social.rules.limits import unique_or_invalid
 
@@ -23,11 +24,6 @@ MAX_EMAIL = 320  # RFC 5321's limit, and the column's
 USERNAME_TAKEN = "Username has already been taken"
 EMAIL_TAKEN = "Email has already been taken"
 TAKEN = {"username_lower": USERNAME_TAKEN, "email": EMAIL_TAKEN}  # unique key -> message
-
-
-def profile_url(username: str) -> str:
-    """The public URL of a profile."""
-    return f"{get_settings().base_url}/@{username}"
 
 
 async def create_account(
@@ -103,33 +99,6 @@ def _validate_signup(username: str, email: str | None, password: str | None) -> 
         raise Invalid("Password is too long")
 
 
-async def get_account(session: AsyncSession, account_id: int) -> Account:
-    """The account with this id, unless suspended; raises NotFound."""
-    account = await session.get(Account, account_id)
-    if account is None or account.suspended_at is not None:
-        raise NotFound()
-    return account
-
-
-async def find_by_username(session: AsyncSession, username: str) -> Account | None:
-    """A local, unsuspended account by username (case-insensitive), or None."""
-    name = username.lstrip("@").split("@", 1)[0].lower()
-    account = await session.scalar(select(Account).where(Account.username_lower == name))
-    return None if account is None or account.suspended_at is not None else account
-
-
-async def resolve_mentions(session: AsyncSession, usernames: list[str]) -> dict[str, MentionTarget]:
-    """Map lower-cased usernames to the local accounts they name (unknown ones are left out)."""
-    if not usernames:
-        return {}
-    rows = await session.execute(
-        select(Account.id, Account.username, Account.username_lower).where(
-            Account.username_lower.in_(usernames), Account.suspended_at.is_(None)
-        )
-    )
-    return {low: MentionTarget(id, name, profile_url(name)) for id, name, low in rows}
-
-
 async def update_profile(session: AsyncSession, account: Account, changes: dict[str, Any]) -> None:
     """Apply profile changes (display_name, note, locked, bot, discoverable, fields). Commits."""
     if "display_name" in changes:
@@ -150,8 +119,6 @@ async def update_profile(session: AsyncSession, account: Account, changes: dict[
     if changes.get("fields") is not None:
         account.fields = _clean_fields(changes["fields"])
     if unlocking:
-        from agora.social.people.relationships import accept_all_requests  # relationships uses us
-
         await accept_all_requests(session, account)
     await session.commit()
 

@@ -6,7 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.models import Account
-from agora.social.people.accounts import create_account, find_by_username
+from agora.social.people.accounts import create_account
+from agora.social.people.lookup import find_by_username
 
 
 async def ensure_assistant(session: AsyncSession) -> Account:

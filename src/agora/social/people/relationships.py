@@ -12,8 +12,9 @@ from agora.db.locks import lock_account
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
+from agora.jobs.kinds import JobKind
 from agora.jobs.queue import enqueue
-from agora.social.people.accounts import get_account
+from agora.social.people.lookup import get_account
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 
 MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600  # longer would overflow dates; 0 means forever
@@ -163,7 +164,9 @@ async def follow(
         )
         if inserted.rowcount:
             enqueue(
-                session, "notify", _follow_notice("follow_request", target.id, actor.id, request_id)
+                session,
+                JobKind.NOTIFY,
+                _follow_notice("follow_request", target.id, actor.id, request_id),
             )
     else:
         await _create_follow(session, actor.id, target.id, reblogs, notify)
@@ -201,9 +204,11 @@ async def _create_follow(
     )
     if inserted.rowcount:
         await _adjust_follow_counts(session, follower, target, 1)
-        enqueue(session, "merge_into_feed", {"account_id": follower, "target_account_id": target})
+        enqueue(
+            session, JobKind.MERGE_INTO_FEED, {"account_id": follower, "target_account_id": target}
+        )
         if announce:
-            enqueue(session, "notify", _follow_notice("follow", target, follower, follow_id))
+            enqueue(session, JobKind.NOTIFY, _follow_notice("follow", target, follower, follow_id))
 
 
 async def _remove_follow(session: AsyncSession, follower: int, target: int) -> bool:
@@ -212,7 +217,11 @@ async def _remove_follow(session: AsyncSession, follower: int, target: int) -> b
     )
     if removed.rowcount:
         await _adjust_follow_counts(session, follower, target, -1)
-        enqueue(session, "unmerge_from_feed", {"account_id": follower, "target_account_id": target})
+        enqueue(
+            session,
+            JobKind.UNMERGE_FROM_FEED,
+            {"account_id": follower, "target_account_id": target},
+        )
     return bool(removed.rowcount)
 
 
@@ -308,7 +317,9 @@ async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
         )
     )
     for owner, author in ((actor.id, target.id), (target.id, actor.id)):
-        enqueue(session, "unmerge_from_feed", {"account_id": owner, "target_account_id": author})
+        enqueue(
+            session, JobKind.UNMERGE_FROM_FEED, {"account_id": owner, "target_account_id": author}
+        )
     await session.commit()
 
 
@@ -354,7 +365,9 @@ async def mute(
         )
     else:
         existing.hide_notifications, existing.expires_at = notifications, expires
-    enqueue(session, "unmerge_from_feed", {"account_id": actor.id, "target_account_id": target.id})
+    enqueue(
+        session, JobKind.UNMERGE_FROM_FEED, {"account_id": actor.id, "target_account_id": target.id}
+    )
     await session.commit()
 
 

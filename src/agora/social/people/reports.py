@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.models import Account, Notification, Post, Report, utcnow
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
-from agora.jobs.queue import enqueue, job_handler
+from agora.jobs.kinds import JobKind
+from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_notification
-from agora.social.people.accounts import get_account
+from agora.social.people.lookup import get_account
 from agora.social.people.moderation import admin_ids, log_action
 from agora.social.reading.notifications import ADMIN_REPORT
 from agora.social.rules.errors import Invalid, NotFound
@@ -100,12 +101,11 @@ async def create_report(session: AsyncSession, reporter: Account, given: ReportI
     )
     session.add(report)
     await session.flush()
-    enqueue(session, "report_filed", {"report_id": report.id})
+    enqueue(session, JobKind.REPORT_FILED, {"report_id": report.id})
     await session.commit()
     return report
 
 
-@job_handler("report_filed")
 async def notify_admins(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: an `admin.report` notification for every admin (not the reporter or the target).
     Idempotent: notifications are unique per admin and report."""

@@ -8,15 +8,24 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Bookmark, Favourite, HomeFeedEntry, Pin, Post, utcnow
+from agora.db.models import (
+    Account,
+    Bookmark,
+    Favourite,
+    HomeFeedEntry,
+    Pin,
+    Post,
+    Visibility,
+    utcnow,
+)
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
+from agora.jobs.kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_deletion
 from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import Invalid
 from agora.social.rules.limits import PINS, enforce
-from agora.social.rules.visibility import Visibility
 
 
 async def _original(session: AsyncSession, viewer_id: int, post_id: int) -> Post:
@@ -83,9 +92,9 @@ async def _write_boost(
     await session.execute(
         update(Post).where(Post.id == original.id).values(reblogs_count=Post.reblogs_count + 1)
     )
-    enqueue(session, "distribute_post", {"post_id": boost.id})
+    enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": boost.id})
     notice = _notice("reblog", original.account_id, actor_id, original.id, boost.id)
-    enqueue(session, "notify", notice)
+    enqueue(session, JobKind.NOTIFY, notice)
     return boost
 
 
@@ -135,7 +144,11 @@ async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post
             .where(Post.id == post.id)
             .values(favourites_count=Post.favourites_count + 1)
         )
-        enqueue(session, "notify", _notice("favourite", post.account_id, actor.id, post.id, fav_id))
+        enqueue(
+            session,
+            JobKind.NOTIFY,
+            _notice("favourite", post.account_id, actor.id, post.id, fav_id),
+        )
     await session.commit()
     await session.refresh(post)
     return post

@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.db.models import ID, Poll, PollOption, PollVote, PollVoter, Post, utcnow
 from agora.ids import new_id
-from agora.jobs.queue import enqueue, job_handler
+from agora.jobs.kinds import JobKind
+from agora.jobs.queue import enqueue
 from agora.social.reading.notifications import create_notification
 from agora.social.rules.errors import Invalid
-
-EXPIRY_JOB = "poll_expired"
 
 
 @dataclass(slots=True)
@@ -127,7 +126,7 @@ async def attach_poll(session: AsyncSession, post_id: int, draft: PollDraft) -> 
             for i, title in enumerate(options)
         ],
     )
-    enqueue(session, EXPIRY_JOB, {"poll_id": poll_id}, delay=draft.expires_in)
+    enqueue(session, JobKind.POLL_EXPIRED, {"poll_id": poll_id}, delay=draft.expires_in)
     return poll_id
 
 
@@ -162,7 +161,7 @@ async def _retime(session: AsyncSession, poll_id: int, draft: PollDraft) -> None
     assert poll is not None
     poll.hide_totals = bool(draft.hide_totals)
     poll.expires_at = utcnow() + timedelta(seconds=draft.expires_in)
-    enqueue(session, EXPIRY_JOB, {"poll_id": poll_id}, delay=draft.expires_in)
+    enqueue(session, JobKind.POLL_EXPIRED, {"poll_id": poll_id}, delay=draft.expires_in)
 
 
 async def load_polls(
@@ -220,7 +219,6 @@ def poll_id_column() -> Any:
     return select(Poll.id).where(Poll.post_id == Post.id).scalar_subquery().label("poll_id")
 
 
-@job_handler(EXPIRY_JOB)
 async def poll_expired(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: tell the author and every voter that a poll has ended (`poll` notification), once.
     Skips polls that are gone (replaced by an edit), not yet due (re-timed by an edit) or whose

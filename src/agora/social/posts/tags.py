@@ -42,13 +42,14 @@ from agora.db.models import (
     Tag,
     TagHistory,
     TagHistoryAccount,
+    Visibility,
     utcnow,
 )
 from agora.db.upsert import insert_ignore, insert_ignore_one
 from agora.ids import id_to_ms, min_id_for_ms
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, apply_page, finish
-from agora.social.rules.visibility import Visibility, plain_visible_to
+from agora.social.rules.visibility import plain_visible_to
 
 TAG_NAME = re.compile(r"^\w{1,100}$")
 DAY_MS = 86_400_000

@@ -24,18 +24,20 @@ from agora.db.models import (
     PostEdit,
     PostTag,
     Tag,
+    Visibility,
     utcnow,
 )
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
+from agora.jobs.kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.media import uploads as media
 from agora.social.media.uploads import MediaEdit
-from agora.social.people.accounts import resolve_mentions
+from agora.social.people.lookup import resolve_mentions
 from agora.social.posts.polls import PollDraft, attach_poll, check_poll, update_poll
 from agora.social.posts.text import extract_mentions, extract_tags, render_html, status_length
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
-from agora.social.rules.visibility import Visibility, plain_visible_to
+from agora.social.rules.visibility import plain_visible_to
 
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
 
@@ -162,7 +164,7 @@ async def _write_post(
     if draft.poll is not None:
         await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
-    enqueue(session, "distribute_post", {"post_id": post.id})
+    enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
     _ask_assistant(session, post, author)
     return post
 
@@ -180,7 +182,7 @@ def _ask_assistant(session: AsyncSession, post: Post, author: Account) -> None:
     if author.bot or name not in {m.lower() for m in extract_mentions(post.text)}:
         return
     attempts = get_settings().ai_reply_max_attempts
-    enqueue(session, "assistant_reply", {"post_id": post.id}, max_attempts=attempts)
+    enqueue(session, JobKind.ASSISTANT_REPLY, {"post_id": post.id}, max_attempts=attempts)
 
 
 async def _idempotent_post(session: AsyncSession, account_id: int, key: str) -> Post | None:
@@ -290,7 +292,7 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     await update_poll(session, post.id, draft.poll)
     if draft.media_ids != current_media or draft.media_edits:
         await media.set_post_media(session, post, editor.id, draft.media_ids, draft.media_edits)
-    enqueue(session, "post_edited", {"post_id": post.id, "edit_id": edit.id})
+    enqueue(session, JobKind.POST_EDITED, {"post_id": post.id, "edit_id": edit.id})
     await session.commit()
     return post
 
@@ -347,7 +349,7 @@ async def delete_post(
     reblogs_payload = [[rid, booster] for rid, booster in reblogs]
     enqueue(
         session,
-        "post_deleted",
+        JobKind.POST_DELETED,
         {"post_id": post.id, "account_id": actor.id, "reblogs": reblogs_payload},
     )
     await session.commit()

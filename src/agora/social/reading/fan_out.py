@@ -45,10 +45,10 @@ from agora.db.models import (
     Mute,
     Post,
     PostTag,
+    Visibility,
     utcnow,
 )
 from agora.db.upsert import insert_ignore
-from agora.jobs.queue import SlowJob, job_handler, slow_job
 from agora.social.live.streams import announce_post
 from agora.social.posts.tags import record_tag_use
 from agora.social.reading.home_rule import home_rule, in_home
@@ -58,7 +58,7 @@ from agora.social.reading.notifications import (
     notify_subscribers,
     subscribers,
 )
-from agora.social.rules.visibility import Visibility, timeline_filter
+from agora.social.rules.visibility import timeline_filter
 
 FANOUT_BATCH = 200  # recipients per write transaction of a fan-out
 MIN_PAUSE = 0.002  # seconds between two batches on SQLite, at least (see `_batch`)
@@ -154,9 +154,6 @@ async def finish_distribution(
     if original is None:
         await notify_mentions(session, post)
         await record_tag_use(session, post)
-
-
-slow_job("distribute_post", SlowJob(prepare=fan_out, apply=finish_distribution))
 
 
 async def distribute_post(session: AsyncSession, payload: dict[str, Any]) -> None:
@@ -358,7 +355,6 @@ async def trim_feed(session: AsyncSession, account_id: int, cap: int) -> None:
     await trim_feeds(session, [account_id], cap)
 
 
-@job_handler("merge_into_feed")
 async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: after a follow, bring the followed account's recent posts into the home feed
     (those the home rule lets in)."""
@@ -386,7 +382,6 @@ async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> Non
         await _grow_and_trim(session, [owner], len(recent))
 
 
-@job_handler("unmerge_from_feed")
 async def unmerge_from_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: after an unfollow, block or mute, remove the account's posts from the feed."""
     await session.execute(
@@ -397,7 +392,6 @@ async def unmerge_from_feed(session: AsyncSession, payload: dict[str, Any]) -> N
     )
 
 
-@job_handler("post_edited")
 async def post_edited(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: stream the edit (`status.update`) and tell everyone who boosted the post
     (`update` notification)."""

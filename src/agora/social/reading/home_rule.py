@@ -28,8 +28,8 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, exists, or_
 from sqlalchemy.orm import aliased
 
-from agora.db.models import Follow, Mention, Post
-from agora.social.rules.visibility import PostLike, Viewer, Visibility
+from agora.db.models import Follow, Mention, Post, Visibility
+from agora.social.rules.visibility import PostLike, Viewer
 
 
 def in_home(

@@ -20,14 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from agora.db.models import Account, Follow, ListMember, Post, UserList, utcnow
+from agora.db.models import Account, Follow, ListMember, Post, UserList, Visibility, utcnow
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
-from agora.social.people.accounts import get_account
+from agora.social.people.lookup import get_account
 from agora.social.rules.errors import Invalid, NotFound
 from agora.social.rules.limits import LISTS, enforce
 from agora.social.rules.paging import Page, apply_page, finish
-from agora.social.rules.visibility import Viewer, Visibility
+from agora.social.rules.visibility import Viewer
 
 REPLIES_POLICIES = ("followed", "list", "none")
 MAX_TITLE = 200

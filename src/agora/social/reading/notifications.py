@@ -27,7 +27,6 @@ from agora.db.models import (
 )
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
-from agora.jobs.queue import job_handler
 from agora.social.live.streams import announce_deletion, announce_notification
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, apply_page, finish
@@ -106,7 +105,6 @@ async def create_notification(
     return bool(result.rowcount)
 
 
-@job_handler("notify")
 async def notify_job(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: create one notification (favourite, reblog, follow, follow_request); none for a
     follow request answered or withdrawn before the job ran."""
@@ -227,7 +225,6 @@ async def dismiss(
     await session.commit()
 
 
-@job_handler("post_deleted")
 async def forget_deleted_post(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Job: drop the notifications that point at a deleted post, and stream the deletion
     (of the post and of the boosts that went with it, `reblogs`: [[id, booster], ...])."""

@@ -25,20 +25,15 @@ from agora.db.models import (
     Post,
     PostTag,
     Tag,
+    Visibility,
 )
 from agora.social.media.uploads import has_media
-from agora.social.people.accounts import get_account
+from agora.social.people.lookup import get_account
 from agora.social.posts.writing import get_visible_post
 from agora.social.reading.home_rule import home_rule
 from agora.social.reading.lists import hidden_by_exclusive_lists
 from agora.social.rules.paging import Page, apply_page, bind_page, finish, page_params, page_shape
-from agora.social.rules.visibility import (
-    Visibility,
-    listed_to,
-    plain_visible_to,
-    timeline_filter,
-    visible_to,
-)
+from agora.social.rules.visibility import listed_to, plain_visible_to, timeline_filter, visible_to
 
 MAX_CONTEXT = 4096
 

@@ -18,13 +18,11 @@ checks that both agree on every combination.
 
 from __future__ import annotations
 
-from enum import IntEnum
-
 from sqlalchemy import ColumnElement, and_, bindparam, exists, false, not_, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
-from agora.db.models import Account, Block, Follow, Mention, Mute, Post
+from agora.db.models import Account, Block, Follow, Mention, Mute, Post, Visibility
 from agora.db.models import utcnow as _utcnow
 
 PostLike = type[Post] | AliasedClass[Post]
@@ -33,21 +31,6 @@ PostLike = type[Post] | AliasedClass[Post]
 Viewer = int | ColumnElement[int]
 """A viewer's account id, or a bound parameter standing for one, so that a statement using
 these rules can be built once and run for any viewer (see timelines.home_timeline)."""
-
-
-class Visibility(IntEnum):
-    PUBLIC = 0
-    UNLISTED = 1
-    PRIVATE = 2
-    DIRECT = 3
-
-    @property
-    def api_name(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, name: str) -> Visibility:
-        return cls[name.upper()]
 
 
 def may_see(

@@ -29,15 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agora.data.consent import Category, allowed_sql
-from agora.db.models import ID, Account, Bookmark, Favourite, Mention, Post
-from agora.social.rules.visibility import (
-    Viewer,
-    Visibility,
-    hidden_by_mutes,
-    plain_visible_to,
-    silenced_for,
-)
-from agora.social.search import index
+from agora.db.models import ID, Account, Bookmark, Favourite, Mention, Post, Visibility
+from agora.social.rules.visibility import Viewer, hidden_by_mutes, plain_visible_to, silenced_for
+from agora.social.search.index import newest_matches
 from agora.social.search.query import TextQuery, parse
 from agora.social.search.rank import rank
 
@@ -213,15 +207,13 @@ async def _search(
 ) -> list[int]:
     """The first `wanted` findable matches in search order (see the module docstring)."""
     bounds = {"author_id": author_id, "max_id": where.max_id, "min_id": where.min_id}
-    window = await index.newest_matches(
-        session, query, limit=RANK_WINDOW, any_term=any_term, **bounds
-    )
+    window = await newest_matches(session, query, limit=RANK_WINDOW, any_term=any_term, **bounds)
     found = await _findable(session, rank(window, query.positive_words), scope, wanted)
     scanned, exhausted = len(window), len(window) < RANK_WINDOW
     cursor = min((row[0] for row in window), default=None)
     while len(found) < wanted and not exhausted and scanned < MAX_SCANNED:
         bounds["max_id"] = cursor
-        rows = await index.newest_matches(
+        rows = await newest_matches(
             session, query, limit=CHUNK, any_term=any_term, with_text=False, **bounds
         )
         ids = [row[0] for row in rows]

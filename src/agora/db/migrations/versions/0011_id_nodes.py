@@ -1,4 +1,4 @@
-"""id nodes: one row per process that claims a node for its ids (ids.claim_node)
+"""id nodes: one row per process that claims a node for its ids (db.id_nodes.claim_node)
 
 Revision ID: 0011
 Revises: 0010

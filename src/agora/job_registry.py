@@ -1,0 +1,37 @@
+"""Which function handles each kind of background job. The application registers them with
+the queue when it starts (`create_app`, `agora worker`, the tests' worker and the benchmarks
+call `register_all_jobs`), so that importing a service never has that side effect and the
+job layer imports no service."""
+
+from __future__ import annotations
+
+from agora.ai import mentions
+from agora.jobs.kinds import JobKind
+from agora.jobs.queue import Handler, SlowJob, register_jobs
+from agora.social.media import uploads
+from agora.social.people import reports
+from agora.social.posts import polls
+from agora.social.reading import fan_out, notifications
+
+HANDLERS: dict[JobKind, Handler] = {
+    JobKind.NOTIFY: notifications.notify_job,
+    JobKind.POST_DELETED: notifications.forget_deleted_post,
+    JobKind.MERGE_INTO_FEED: fan_out.merge_into_feed,
+    JobKind.UNMERGE_FROM_FEED: fan_out.unmerge_from_feed,
+    JobKind.POST_EDITED: fan_out.post_edited,
+    JobKind.POLL_EXPIRED: polls.poll_expired,
+    JobKind.SWEEP_UNATTACHED_MEDIA: uploads.sweep_unattached_media,
+    JobKind.DELETE_MEDIA: uploads.delete_media,
+    JobKind.REPORT_FILED: reports.notify_admins,
+}
+SLOW_JOBS: dict[JobKind, SlowJob] = {
+    JobKind.DISTRIBUTE_POST: SlowJob(prepare=fan_out.fan_out, apply=fan_out.finish_distribution),
+    JobKind.ASSISTANT_REPLY: SlowJob(
+        prepare=mentions.prepare, apply=mentions.apply, on_dead=mentions.on_dead
+    ),
+}
+
+
+def register_all_jobs() -> None:
+    """Register every job kind's handler with the queue (idempotent)."""
+    register_jobs(HANDLERS, SLOW_JOBS)

@@ -1,8 +1,0 @@
-"""Importing this module registers every job handler with the queue."""
-
-from agora.ai import mentions
-from agora.social.people import reports
-from agora.social.reading import fan_out as feeds
-from agora.social.reading import notifications
-
-__all__ = ["feeds", "mentions", "notifications", "reports"]

@@ -1,0 +1,45 @@
+"""Finding local accounts: by id, by username, the accounts that mentions name, and their
+profile URLs. Suspended accounts are never found. The module every other one in people/
+and the services above may use (it imports none of them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.config import get_settings
+from agora.db.models import Account
+from agora.social.posts.text import MentionTarget
+from agora.social.rules.errors import NotFound
+
+
+def profile_url(username: str) -> str:
+    """The public URL of a profile."""
+    return f"{get_settings().base_url}/@{username}"
+
+
+async def get_account(session: AsyncSession, account_id: int) -> Account:
+    """The account with this id, unless suspended; raises NotFound."""
+    account = await session.get(Account, account_id)
+    if account is None or account.suspended_at is not None:
+        raise NotFound()
+    return account
+
+
+async def find_by_username(session: AsyncSession, username: str) -> Account | None:
+    """A local, unsuspended account by username (case-insensitive), or None."""
+    name = username.lstrip("@").split("@", 1)[0].lower()
+    account = await session.scalar(select(Account).where(Account.username_lower == name))
+    return None if account is None or account.suspended_at is not None else account
+
+
+async def resolve_mentions(session: AsyncSession, usernames: list[str]) -> dict[str, MentionTarget]:
+    """Map lower-cased usernames to the local accounts they name (unknown ones are left out)."""
+    if not usernames:
+        return {}
+    rows = await session.execute(
+        select(Account.id, Account.username, Account.username_lower).where(
+            Account.username_lower.in_(usernames), Account.suspended_at.is_(None)
+        )
+    )
+    return {low: MentionTarget(id, name, profile_url(name)) for id, name, low in rows}
