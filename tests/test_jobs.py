@@ -33,7 +33,17 @@ from agora.jobs.worker import Worker
 CALLS: list[dict] = []
 
 
-@queue.job_handler("test_flaky")
+def job_handler(kind: str):  # type: ignore[no-untyped-def]
+    """Register a test-only job kind (the application's kinds are in agora/job_registry.py)."""
+
+    def register(fn):  # type: ignore[no-untyped-def]
+        queue.register_jobs({kind: fn}, {})
+        return fn
+
+    return register
+
+
+@job_handler("test_flaky")
 async def _flaky(session, payload):
     CALLS.append(payload)
     if len(CALLS) <= payload.get("fail_times", 0):
@@ -216,7 +226,7 @@ from pathlib import Path
 from agora.jobs import queue
 
 
-@queue.job_handler("test_hang")
+@job_handler("test_hang")
 async def hang(session, payload):
     Path(payload["marker"]).write_text("running")
     await asyncio.sleep(3600)
@@ -228,7 +238,7 @@ app(["worker"])
 """
 
 
-@queue.job_handler("test_hang")
+@job_handler("test_hang")
 async def _hang_here(session, payload):
     CALLS.append(payload)
 
@@ -292,7 +302,7 @@ async def _slow_apply(session, payload, prepared):
     CALLS.append({"slow": prepared})
 
 
-queue.slow_job("test_slow", queue.SlowJob(prepare=_slow_prepare, apply=_slow_apply))
+queue.register_jobs({}, {"test_slow": queue.SlowJob(prepare=_slow_prepare, apply=_slow_apply)})
 
 
 async def test_a_long_slow_phase_keeps_its_lease(db):
@@ -307,7 +317,7 @@ async def test_a_long_slow_phase_keeps_its_lease(db):
     assert CALLS == [{"slow": 2.5}] and await _jobs(db) == []
 
 
-@queue.job_handler("test_enqueuing")
+@job_handler("test_enqueuing")
 async def _enqueuing(session, payload):
     queue.enqueue(session, "test_flaky", {"by": payload["by"]})
 

@@ -59,7 +59,7 @@ class SlowJob:
 SLOW_JOBS: dict[str, SlowJob] = {}
 
 
-def register_jobs(handlers: Mapping[JobKind, Handler], slow: Mapping[JobKind, SlowJob]) -> None:
+def register_jobs(handlers: Mapping[str, Handler], slow: Mapping[str, SlowJob]) -> None:
     """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`); the
     application calls it once at start (agora/job_registry.py)."""
     HANDLERS.update(handlers)
