@@ -226,11 +226,12 @@ from pathlib import Path
 from agora.jobs import queue
 
 
-@job_handler("test_hang")
 async def hang(session, payload):
     Path(payload["marker"]).write_text("running")
     await asyncio.sleep(3600)
 
+
+queue.register_jobs({"test_hang": hang}, {})
 
 from agora.cli.main import app
 
