@@ -35,6 +35,7 @@ from agora.api.routes import (
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
+from agora.federation import routes as activitypub
 from agora.http import log_redaction, ratelimit
 from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    app.add_middleware(activitypub.ActivityPubPaths)  # /@name asking for AP -> /users/name
     app.add_middleware(SignalsHook)  # innermost: AI-use signals of what each response holds
     app.add_middleware(  # inside CORS, so that browsers can read its 413s
         RequestGuard,
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         streaming,
         data_reuse,
         datasets,
+        activitypub,
     )
     web = (sign_in, timeline_pages, assistant_pages, post_actions, people, notification_pages)
     web += (search_pages, list_pages, poll_actions)

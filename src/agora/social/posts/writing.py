@@ -163,6 +163,7 @@ async def _write_post(
         await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
     enqueue(session, "distribute_post", {"post_id": post.id})
+    enqueue(session, "federate_post", {"post_id": post.id, "verb": "create"})
     _ask_assistant(session, post, author)
     return post
 
@@ -350,6 +351,7 @@ async def delete_post(
         "post_deleted",
         {"post_id": post.id, "account_id": actor.id, "reblogs": reblogs_payload},
     )
+    enqueue(session, "federate_post", {"post_id": post.id, "verb": "delete"})
     await session.commit()
     return post
 
