@@ -27,6 +27,7 @@ from agora.db.models import (
     utcnow,
 )
 from agora.db.upsert import insert_ignore
+from agora.federation import outbox as federation
 from agora.ids import new_id
 from agora.jobs.queue import enqueue
 from agora.social.media import uploads as media
@@ -163,7 +164,7 @@ async def _write_post(
         await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
     enqueue(session, "distribute_post", {"post_id": post.id})
-    enqueue(session, "federate_post", {"post_id": post.id, "verb": "create"})
+    await federation.schedule_post(session, post, "create")
     _ask_assistant(session, post, author)
     return post
 
@@ -351,7 +352,7 @@ async def delete_post(
         "post_deleted",
         {"post_id": post.id, "account_id": actor.id, "reblogs": reblogs_payload},
     )
-    enqueue(session, "federate_post", {"post_id": post.id, "verb": "delete"})
+    await federation.schedule_post(session, post, "delete")
     await session.commit()
     return post
 
