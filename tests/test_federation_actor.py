@@ -132,3 +132,52 @@ async def test_search_resolve_of_an_unreachable_handle_finds_nothing(client, mak
         headers=alice.headers,
     )
     assert r.status_code == 200 and r.json()["accounts"] == []
+
+
+async def _remote_bob(db):  # type: ignore[no-untyped-def]
+    from agora.federation.actors import RemoteActor, store_actor
+    from agora.federation.keys import generate_key_pair
+
+    actor = RemoteActor(
+        uri="https://remote.example/users/bob",
+        username="bob",
+        domain="remote.example",
+        display_name="Remote Bob",
+        note_html="",
+        url="https://remote.example/@bob",
+        inbox="https://remote.example/users/bob/inbox",
+        shared_inbox="https://remote.example/inbox",
+        followers="https://remote.example/users/bob/followers",
+        public_key_pem=generate_key_pair().public_pem,
+        locked=False,
+        bot=False,
+        discoverable=True,
+    )
+    async with db.session(write=True) as session:
+        account = await store_actor(session, actor)
+        await session.commit()
+        return account
+
+
+async def test_remote_account_is_not_local(client, db, make_person) -> None:
+    """A stored remote account keeps its handle and never answers for a local name: not in
+    WebFinger, not as an actor here, not in the instance's own counts."""
+    alice = await make_person("alice")
+    bob = await _remote_bob(db)
+    r = await client.get(f"/api/v1/accounts/{bob.id}", headers=alice.headers)
+    body = r.json()
+    assert (body["acct"], body["uri"], body["url"]) == (
+        "bob@remote.example",
+        "https://remote.example/users/bob",
+        "https://remote.example/@bob",
+    )
+    assert (await client.get("/users/bob", headers={"Accept": AP})).status_code == 404
+    domain = get_settings().domain
+    finger = await client.get("/.well-known/webfinger", params={"resource": f"acct:bob@{domain}"})
+    assert finger.status_code == 404
+    stats = (await client.get("/api/v1/instance")).json()["stats"]
+    assert stats["user_count"] == 1
+    found = await client.get(
+        "/api/v2/search", params={"q": "@bob@remote.example"}, headers=alice.headers
+    )
+    assert [a["id"] for a in found.json()["accounts"]] == [str(bob.id)]
