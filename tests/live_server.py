@@ -71,6 +71,7 @@ class LiveServer:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="agora-live-")))
     port: int = field(default_factory=free_port)
     pg_name: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # more AGORA_* settings
     process: subprocess.Popen[bytes] | None = None
     output: IO[bytes] | None = None
 
@@ -97,6 +98,7 @@ class LiveServer:
             "AGORA_MEDIA_DIR": str(self.workdir / "media"),
             "AGORA_LOG_LEVEL": os.environ.get("AGORA_LOG_LEVEL", "warning"),
             "COLUMNS": "200",
+            **self.extra_env,
         }
 
     def start(self, timeout: float = 30.0) -> None:

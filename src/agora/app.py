@@ -37,6 +37,7 @@ from agora.config import Settings, get_settings
 from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
+from agora.federation import routes as activitypub
 from agora.http import log_redaction, ratelimit
 from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    app.add_middleware(activitypub.ActivityPubPaths)  # /@name asking for AP -> /users/name
     app.add_middleware(SignalsHook)  # innermost: AI-use signals of what each response holds
     app.add_middleware(  # inside CORS, so that browsers can read its 413s
         RequestGuard,
@@ -147,6 +149,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         streaming,
         data_reuse,
         datasets,
+        activitypub,
     )
     web = (oauth_pages, sign_in, timeline_pages, assistant_pages, post_actions, people)
     web += (notification_pages,)

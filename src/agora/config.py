@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 10
     job_max_attempts: int = 8
     assistant_username: str = "assistant"
+    # Federation (agora.federation): outgoing requests refuse private and loopback addresses
+    # unless this is true (tests and local development only), wait at most
+    # `federation_timeout` seconds and read at most `federation_max_response_bytes`.
+    federation_allow_private_addresses: bool = False
+    federation_timeout: float = 10.0
+    federation_max_response_bytes: int = 1_000_000
     redis_url: str | None = None
     # Streaming: the Redis channel of live events, how many unsent messages a connection may
     # hold before it is dropped as too slow, and the SSE heartbeat interval.

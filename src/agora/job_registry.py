@@ -6,6 +6,7 @@ job layer imports no service."""
 from __future__ import annotations
 
 from agora.ai import mentions
+from agora.federation import inbox, outbox
 from agora.jobs.kinds import JobKind
 from agora.jobs.queue import Handler, SlowJob, register_jobs
 from agora.social.media import uploads
@@ -23,12 +24,17 @@ HANDLERS: dict[JobKind, Handler] = {
     JobKind.SWEEP_UNATTACHED_MEDIA: uploads.sweep_unattached_media,
     JobKind.DELETE_MEDIA: uploads.delete_media,
     JobKind.REPORT_FILED: reports.notify_admins,
+    JobKind.AP_INBOX: inbox.process,
+    JobKind.FEDERATE_POST: outbox.federate_post,
+    JobKind.FEDERATE_FOLLOW: outbox.federate_follow,
+    JobKind.FEDERATE_UNFOLLOW: outbox.federate_unfollow,
 }
 SLOW_JOBS: dict[JobKind, SlowJob] = {
     JobKind.DISTRIBUTE_POST: SlowJob(prepare=fan_out.fan_out, apply=fan_out.finish_distribution),
     JobKind.ASSISTANT_REPLY: SlowJob(
         prepare=mentions.prepare, apply=mentions.apply, on_dead=mentions.on_dead
     ),
+    JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
 }
 
 

@@ -41,10 +41,14 @@ def account_json(
     disclose(account)
     base = get_settings().base_url
     url = f"{base}/@{account.username}"
+    acct, uri = account.username, f"{base}/users/{account.username}"
+    if account.domain is not None:  # a remote account (agora.federation)
+        acct, uri = f"{account.username}@{account.domain}", account.uri or ""
+        url = account.url or uri
     data: dict[str, Any] = {
         "id": str(account.id),
         "username": account.username,
-        "acct": account.username,
+        "acct": acct,
         "display_name": account.display_name,
         "locked": account.locked,
         "bot": account.bot,
@@ -54,7 +58,7 @@ def account_json(
         "created_at": iso(account.created_at.replace(hour=0, minute=0, second=0, microsecond=0)),
         "note": account.note_html,
         "url": url,
-        "uri": f"{base}/users/{account.username}",
+        "uri": uri,
         "avatar": image_url(account, "avatar"),
         "avatar_static": image_url(account, "avatar"),  # stored as still images
         "header": image_url(account, "header"),
@@ -129,8 +133,8 @@ def status_json(
         "spoiler_text": post.spoiler_text,
         "visibility": Visibility(post.visibility).api_name,
         "language": post.language,
-        "uri": f"{base}/users/{view.account.username}/statuses/{post.id}",
-        "url": f"{base}/@{view.account.username}/{post.id}",
+        "uri": post.uri or f"{base}/users/{view.account.username}/statuses/{post.id}",
+        "url": (post.url or post.uri) if post.uri else f"{base}/@{view.account.username}/{post.id}",
         "replies_count": post.replies_count,
         "reblogs_count": post.reblogs_count,
         "favourites_count": post.favourites_count,

@@ -70,8 +70,10 @@ class Base(DeclarativeBase):
 class Account(Base):
     __tablename__ = "accounts"
     id: Mapped[int] = _id_col()
-    username: Mapped[str] = mapped_column(String(30))
-    username_lower: Mapped[str] = mapped_column(String(30), unique=True)
+    username: Mapped[str] = mapped_column(String(300))
+    # The lower-cased acct, unique: "name" for a local account, "name@domain" for a remote
+    # one (federation/actors.py), so a look-up of a local name never finds a remote account.
+    username_lower: Mapped[str] = mapped_column(String(300), unique=True)
     display_name: Mapped[str] = mapped_column(String(100), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     note_html: Mapped[str] = mapped_column(Text, default="")
@@ -93,8 +95,20 @@ class Account(Base):
     # Uploaded profile images, "<32 hex>.<ext>" (social/media/profile_images.py); None: the default.
     avatar_file: Mapped[str | None] = mapped_column(String(64))
     header_file: Mapped[str | None] = mapped_column(String(64))
+    # Federation (agora.federation). `domain` is None for a local account; a remote account
+    # has its ActivityPub id (`uri`), profile page, inboxes and public key here. A local
+    # account's public key is here too once made (its private key is in `account_keys`).
+    domain: Mapped[str | None] = mapped_column(String(255))
+    uri: Mapped[str | None] = mapped_column(String(2048))
+    url: Mapped[str | None] = mapped_column(Text)
+    inbox_url: Mapped[str | None] = mapped_column(Text)
+    shared_inbox_url: Mapped[str | None] = mapped_column(Text)
+    followers_url: Mapped[str | None] = mapped_column(Text)
+    public_key_pem: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
+        Index("uq_accounts_uri", "uri", unique=True),
         # The visibility rule asks "is this author suspended?" for every post it checks; with
         # this (nearly empty) index PostgreSQL answers without scanning all accounts.
         Index(
@@ -205,8 +219,12 @@ class Post(Base):
     application_id: Mapped[int | None] = mapped_column(ID)
     no_ai_reuse: Mapped[bool] = mapped_column(Boolean, default=False)  # per-post override
     ai_generated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A remote post's ActivityPub id and page (agora.federation); None for a local post.
+    uri: Mapped[str | None] = mapped_column(String(2048))
+    url: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
+        Index("uq_posts_uri", "uri", unique=True),
         Index("ix_posts_account_id_id", "account_id", "id"),
         Index(
             "uq_posts_reblog",
@@ -674,3 +692,22 @@ class IdNode(Base):
     __tablename__ = "id_nodes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccountKey(Base):
+    """A local account's RSA private key (PEM), made when first needed
+    (federation/keys.py); its public half is `accounts.public_key_pem`."""
+
+    __tablename__ = "account_keys"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboxActivity(Base):
+    """One row per ActivityPub activity id accepted at an inbox (SHA-256 of the id), so a
+    redelivery is recognised and changes nothing (federation/inbox.py)."""
+
+    __tablename__ = "inbox_activities"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -19,3 +19,8 @@ class JobKind(StrEnum):
     DELETE_MEDIA = "delete_media"
     REPORT_FILED = "report_filed"
     ASSISTANT_REPLY = "assistant_reply"
+    AP_INBOX = "ap_inbox"
+    FEDERATE_POST = "federate_post"
+    FEDERATE_FOLLOW = "federate_follow"
+    FEDERATE_UNFOLLOW = "federate_unfollow"
+    AP_DELIVER = "ap_deliver"

@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api import serialise
 from agora.api.entities import tag_json
 from agora.config import get_settings
+from agora.db.engine import end_read_transaction
 from agora.db.models import Account
+from agora.federation import actors as federation
+from agora.federation.client import FederationError
 from agora.http.deps import SessionDep, caller, optional_caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
@@ -120,6 +123,7 @@ def search_params(
 
 @router.get("/api/v2/search")
 async def search_v2(
+    request: Request,
     session: SessionDep,
     params: SearchParams = Depends(search_params),
     me: Account | None = optional_caller("read:search"),
@@ -132,10 +136,24 @@ async def search_v2(
             "Search queries that resolve remote resources are not supported without authentication",
         )
     viewer = me.id if me else None
+    if params.resolve and _wants(params, "accounts"):
+        await _resolve_handle(request, session, params.q)
     found = await _local_url(session, viewer, params.q)
     if found is None:
         found = await _search(session, viewer, params)
     return JSON(found)
+
+
+async def _resolve_handle(request: Request, session: AsyncSession, q: str) -> None:
+    """Fetch and store the remote account a handle (`@user@host`) names, so the search below
+    finds it; nothing when `q` is no remote handle or it cannot be resolved."""
+    if not federation.is_remote_handle(q):
+        return
+    await end_read_transaction(session)  # the search below must see the stored account
+    try:
+        await federation.resolve_handle(request.app.state.db, q)
+    except FederationError:
+        return
 
 
 def _wants(params: SearchParams, kind: str) -> bool:

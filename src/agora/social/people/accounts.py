@@ -162,11 +162,11 @@ async def set_password(session: AsyncSession, username: str, password: str) -> N
 
 
 async def instance_stats(session: AsyncSession) -> tuple[int, int]:
-    """(accounts, posts) of this server, suspended accounts left out."""
+    """(accounts, posts) of this server, suspended and remote accounts left out."""
     row = (
         await session.execute(
             select(func.count(), func.coalesce(func.sum(Account.statuses_count), 0)).where(
-                Account.suspended_at.is_(None)
+                Account.suspended_at.is_(None), Account.domain.is_(None)
             )
         )
     ).one()

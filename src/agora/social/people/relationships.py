@@ -151,7 +151,7 @@ async def follow(
     )
     if existing is not None:
         existing.show_reblogs, existing.notify = reblogs, notify
-    elif target.locked:
+    elif target.locked or target.domain is not None:  # a remote account answers with Accept
         request_id = new_id()
         inserted = await session.execute(
             insert_ignore(session, FollowRequest).values(
@@ -162,7 +162,9 @@ async def follow(
                 notify=notify,
             )
         )
-        if inserted.rowcount:
+        if inserted.rowcount and target.domain is not None:  # sent by federation/outbox.py
+            enqueue(session, JobKind.FEDERATE_FOLLOW, {"request_id": request_id})
+        elif inserted.rowcount:
             enqueue(
                 session,
                 JobKind.NOTIFY,
@@ -230,6 +232,12 @@ async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> Non
     target = await get_account(session, target_id)
     await _remove_follow(session, actor.id, target.id)
     await _drop_requests(session, (actor.id, target.id))
+    if target.domain is not None and actor.domain is None:  # Undo(Follow), federation/outbox.py
+        enqueue(
+            session,
+            JobKind.FEDERATE_UNFOLLOW,
+            {"account_id": actor.id, "target_account_id": target.id},
+        )
     await session.commit()
 
 

@@ -13,8 +13,14 @@ from dataclasses import dataclass
 
 import nh3
 
+from agora.config import get_settings
+
 URL_RE = re.compile(r"https?://[^\s<>\"'\u00a0]+", re.IGNORECASE)
-MENTION_RE = re.compile(r"(?<![\w@/.])@([A-Za-z0-9_]{1,30})(?:@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))?")
+# @name, or @name@host where host is a domain or an address, with an optional port: any host
+# makes it a remote mention (never a local one), unless it is this server's own domain
+MENTION_RE = re.compile(
+    r"(?<![\w@/.])@([A-Za-z0-9_]{1,30})(?:@([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?))?"
+)
 TAG_RE = re.compile(r"(?<![\w&/#])#(\w{1,100})")
 _TRAILING = ".,;:!?'\""
 
@@ -64,11 +70,17 @@ def _tokens(text: str) -> Iterator[tuple[str, str, re.Match[str] | None]]:
         yield "text", text[pos:], None
 
 
+def _local_mention(m: re.Match[str]) -> bool:
+    """`@name`, or `@name@` this server's own domain."""
+    host = m.group(2)
+    return host is None or host.lower() == get_settings().domain.lower()
+
+
 def extract_mentions(text: str) -> list[str]:
     """Lower-cased local usernames mentioned in `text` (remote mentions are skipped)."""
     seen: dict[str, None] = {}
     for kind, _raw, m in _tokens(text):
-        if kind == "mention" and m is not None and m.group(2) is None:
+        if kind == "mention" and m is not None and _local_mention(m):
             seen.setdefault(m.group(1).lower(), None)
     return list(seen)
 
@@ -101,7 +113,7 @@ def _render_piece(
     if kind == "url":
         href = html.escape(raw, quote=True)
         return f'<a href="{href}" target="_blank">{html.escape(raw)}</a>'
-    if kind == "mention" and m is not None and m.group(2) is None:
+    if kind == "mention" and m is not None and _local_mention(m):
         target = mentions.get(m.group(1).lower())
         if target is not None:
             url = html.escape(target.url, quote=True)

@@ -36,6 +36,7 @@ from agora.social.media.uploads import MediaEdit
 from agora.social.people.lookup import resolve_mentions
 from agora.social.posts.polls import PollDraft, attach_poll, check_poll, update_poll
 from agora.social.posts.text import extract_mentions, extract_tags, render_html, status_length
+from agora.social.reading.remote_audience import schedule_federation
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 from agora.social.rules.visibility import plain_visible_to
 
@@ -165,6 +166,7 @@ async def _write_post(
         await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
     enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
+    await schedule_federation(session, post, "create")
     _ask_assistant(session, post, author)
     return post
 
@@ -352,6 +354,7 @@ async def delete_post(
         JobKind.POST_DELETED,
         {"post_id": post.id, "account_id": actor.id, "reblogs": reblogs_payload},
     )
+    await schedule_federation(session, post, "delete")
     await session.commit()
     return post
 

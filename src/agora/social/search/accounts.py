@@ -1,7 +1,8 @@
 """Searching people: by username (exact, then prefix) and by display name.
 
 `@name`, `name` and `name@this.domain` all find the local account `name`; a handle on any
-other domain finds nothing (no federation yet). Suspended accounts and accounts on the other
+other domain finds the remote account stored under it, if any (federation resolves new ones,
+`/api/v2/search?resolve=true`). Suspended accounts and accounts on the other
 side of a block are never found. Order: the exact username first, then accounts the
 searcher follows, then username prefix matches before display-name matches, then the most
 followed. A silenced account is found only by its followers (it is listed to no one else).
@@ -24,15 +25,14 @@ MAX_OFFSET = 10_000
 
 
 def _handle(text: str) -> tuple[str, bool] | None:
-    """(what to match, whether it must be the exact username); None when the query names
-    an account on another server."""
+    """(what to match, whether it must be the exact username)."""
     cleaned = " ".join(text.split()).lstrip("@").lower()
     name, at, domain = cleaned.partition("@")
     if not at:
         return cleaned, False
     ours = {get_settings().domain.lower(), get_settings().base_url.split("://")[-1].lower()}
     if domain and domain not in ours:
-        return None
+        return cleaned, True  # a remote account's username_lower is "name@domain"
     return name, True
 
 

@@ -1,0 +1,149 @@
+"""ActivityPub objects and activities Agora sends: Note, Create, Delete, Follow, Accept, Undo.
+
+Addressing follows Agora's four visibilities (as Mastodon maps them):
+public = as:Public in `to`, followers in `cc`; unlisted = followers in `to`, as:Public in
+`cc`; private (followers-only) = followers in `to`, mentioned in `cc`; direct = mentioned
+only. `visibility_of` reads the same mapping back for received posts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from agora.db.models import Account, Post, Visibility
+from agora.federation.actors import AS_PUBLIC, CONTEXT, actor_uri, base_url
+
+
+def note_uri(author: Account, post: Post) -> str:
+    """A post's ActivityPub id (its stored `uri` when remote)."""
+    return post.uri or f"{actor_uri(author)}/statuses/{post.id}"
+
+
+def followers_uri(account: Account) -> str:
+    """An account's followers collection."""
+    return account.followers_url or f"{actor_uri(account)}/followers"
+
+
+def audience(visibility: int, author: Account, mentioned: list[str]) -> tuple[list[str], list[str]]:
+    """`to` and `cc` of a post (see the module docstring)."""
+    followers = followers_uri(author)
+    match Visibility(visibility):
+        case Visibility.PUBLIC:
+            return [AS_PUBLIC], [followers, *mentioned]
+        case Visibility.UNLISTED:
+            return [followers], [AS_PUBLIC, *mentioned]
+        case Visibility.PRIVATE:
+            return [followers], mentioned
+        case _:
+            return mentioned, []
+
+
+def visibility_of(to: list[str], cc: list[str], followers: str | None) -> Visibility:
+    """The visibility a received post's addressing means (see the module docstring)."""
+    public = {AS_PUBLIC, "as:Public", "Public"}
+    if public & set(to):
+        return Visibility.PUBLIC
+    if public & set(cc):
+        return Visibility.UNLISTED
+    if followers is not None and followers in (*to, *cc):
+        return Visibility.PRIVATE
+    return Visibility.DIRECT
+
+
+def note_json(post: Post, author: Account, mentions: list[Account]) -> dict[str, Any]:
+    """A local post as a Note (with its per-post data-reuse override)."""
+    mentioned = [actor_uri(m) for m in mentions]
+    to, cc = audience(post.visibility, author, mentioned)
+    return {
+        "id": note_uri(author, post),
+        "type": "Note",
+        "attributedTo": actor_uri(author),
+        "content": post.content_html,
+        "summary": post.spoiler_text or None,
+        "sensitive": post.sensitive,
+        "published": post.created_at.isoformat().replace("+00:00", "Z"),
+        "url": f"{base_url()}/@{author.username}/{post.id}",
+        "to": to,
+        "cc": cc,
+        "tag": [
+            {"type": "Mention", "href": actor_uri(m), "name": f"@{m.username_lower}"}
+            for m in mentions
+        ],
+        "dataReuse": {"noAiReuse": post.no_ai_reuse},
+    }
+
+
+def create_activity(note: dict[str, Any]) -> dict[str, Any]:
+    """Create(Note), addressed as the note is."""
+    return {
+        "@context": CONTEXT,
+        "id": f"{note['id']}/activity",
+        "type": "Create",
+        "actor": note["attributedTo"],
+        "published": note["published"],
+        "to": note["to"],
+        "cc": note["cc"],
+        "object": note,
+    }
+
+
+def delete_activity(post: Post, author: Account, to: list[str], cc: list[str]) -> dict[str, Any]:
+    """Delete of a post (a Tombstone), addressed as the post was."""
+    uri = note_uri(author, post)
+    return {
+        "@context": CONTEXT,
+        "id": f"{uri}#delete",
+        "type": "Delete",
+        "actor": actor_uri(author),
+        "to": to,
+        "cc": cc,
+        "object": {"id": uri, "type": "Tombstone"},
+    }
+
+
+def follow_uri(request_id: int) -> str:
+    """The id of a Follow this server sent (named by its follow request's id)."""
+    return f"{base_url()}/follows/{request_id}"
+
+
+def follow_activity(request_id: int, follower: Account, target: Account) -> dict[str, Any]:
+    """Follow, from a local account to a remote one."""
+    return {
+        "@context": CONTEXT,
+        "id": follow_uri(request_id),
+        "type": "Follow",
+        "actor": actor_uri(follower),
+        "object": actor_uri(target),
+    }
+
+
+def accept_activity(target: Account, follow: dict[str, Any]) -> dict[str, Any]:
+    """Accept of a received Follow, by its (local) target."""
+    return {
+        "@context": CONTEXT,
+        "id": f"{actor_uri(target)}#accepts/follows/{_digest(follow['id'])}",
+        "type": "Accept",
+        "actor": actor_uri(target),
+        "object": {
+            "id": follow["id"],
+            "type": "Follow",
+            "actor": follow["actor"],
+            "object": actor_uri(target),
+        },
+    }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def undo_activity(actor: Account, activity: dict[str, Any]) -> dict[str, Any]:
+    """Undo of an activity this server sent."""
+    return {
+        "@context": CONTEXT,
+        "id": f"{activity['id']}/undo",
+        "type": "Undo",
+        "actor": actor_uri(actor),
+        "object": {k: v for k, v in activity.items() if k != "@context"},
+    }

@@ -1,0 +1,281 @@
+"""Actors: the ActivityPub documents of local accounts, and remote accounts stored from theirs.
+
+Local ids: `{base}/users/NAME` (the actor), `…/inbox`, `…/outbox`, `…/followers`,
+`…/following`, `{base}/inbox` (the shared inbox), key id `…/users/NAME#main-key`.
+
+Remote accounts live in `accounts` with `domain` set and `username_lower` = "name@domain"
+(lower-cased), so no local look-up finds them by a bare name. A remote actor is stored only
+from a document fetched from its own id's host (`fetch_actor` checks the id and the key owner),
+never from what a third party claims about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.config import get_settings
+from agora.data import consent
+from agora.db.engine import Database
+from agora.db.models import Account, utcnow
+from agora.db.upsert import insert_ignore_one
+from agora.federation.client import FederationError, Signer, fetch_json
+from agora.federation.keys import key_pair
+from agora.ids import new_id
+from agora.social.media.profile_images import image_url
+from agora.social.posts.text import sanitize_html
+
+AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+# Agora's JSON-LD namespace for the consent extension (docs/FEDERATION.md).
+AGORA_NS = "https://example.invalid/agora/ns#"
+CONTEXT: list[Any] = [
+    "https://www.w3.org/ns/activitystreams",
+    "https://w3id.org/security/v1",
+    {
+        "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+        "toot": "http://joinmastodon.org/ns#",
+        "discoverable": "toot:discoverable",
+        "indexable": "toot:indexable",
+        "schema": "http://schema.org#",
+        "PropertyValue": "schema:PropertyValue",
+        "value": "schema:value",
+        "agora": AGORA_NS,
+        "dataReuse": {"@id": "agora:dataReuse", "@type": "@json"},
+    },
+]
+ACTOR_TYPES = {"Person", "Service", "Application", "Group", "Organization"}
+
+
+def base_url() -> str:
+    """This server's base URL, without a trailing slash."""
+    return get_settings().base_url.rstrip("/")
+
+
+def actor_uri(account: Account) -> str:
+    """An account's ActivityPub id (its stored `uri` when remote)."""
+    return account.uri or f"{base_url()}/users/{quote(account.username)}"
+
+
+def key_id(account: Account) -> str:
+    """The id of a local account's public key."""
+    return f"{actor_uri(account)}#main-key"
+
+
+def shared_inbox() -> str:
+    """This server's shared inbox."""
+    return f"{base_url()}/inbox"
+
+
+def is_local_uri(uri: str) -> bool:
+    """Whether a URL is on this server."""
+    return urlsplit(uri).netloc.lower() == urlsplit(base_url()).netloc.lower()
+
+
+async def signer_for(db: Database, account: Account) -> Signer:
+    """The key a local account signs its requests with (made now if it has none)."""
+    pair = await key_pair(db, account.id)
+    return Signer(key_id(account), pair.private_pem)
+
+
+def actor_json(account: Account, public_pem: str) -> dict[str, Any]:
+    """The actor document of a local account: a Person, or a Service for the assistant, with
+    its data-reuse intents (`dataReuse`, the category names of /api/v1/agora/data_reuse;
+    categories left unset are left out)."""
+    uri = actor_uri(account)
+    service = account.bot and account.username_lower == get_settings().assistant_username.lower()
+    return {
+        "@context": CONTEXT,
+        "id": uri,
+        "type": "Service" if service else "Person",
+        "preferredUsername": account.username,
+        "name": account.display_name,
+        "summary": account.note_html,
+        "url": f"{base_url()}/@{account.username}",
+        "published": account.created_at.isoformat().replace("+00:00", "Z"),
+        "inbox": f"{uri}/inbox",
+        "outbox": f"{uri}/outbox",
+        "followers": f"{uri}/followers",
+        "following": f"{uri}/following",
+        "endpoints": {"sharedInbox": shared_inbox()},
+        "publicKey": {"id": f"{uri}#main-key", "owner": uri, "publicKeyPem": public_pem},
+        "manuallyApprovesFollowers": account.locked,
+        "discoverable": account.discoverable,
+        "indexable": account.discoverable,
+        "icon": {"type": "Image", "url": image_url(account, "avatar")},
+        "image": {"type": "Image", "url": image_url(account, "header")},
+        "attachment": [
+            {"type": "PropertyValue", "name": f["name"], "value": f["value"]}
+            for f in account.fields
+        ],
+        "dataReuse": consent.public_intents(account),
+    }
+
+
+# --- remote actors -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteActor:
+    """What Agora keeps of a remote actor document."""
+
+    uri: str
+    username: str
+    domain: str
+    display_name: str
+    note_html: str
+    url: str | None
+    inbox: str
+    shared_inbox: str | None
+    followers: str | None
+    public_key_pem: str
+    locked: bool
+    bot: bool
+    discoverable: bool
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
+    """Read a fetched actor document; FederationError unless it is an actor whose id is on
+    the host it was fetched from and whose key belongs to it."""
+    if not isinstance(doc, dict) or doc.get("type") not in ACTOR_TYPES:
+        raise FederationError("Not an actor document")
+    uri, inbox, name = doc.get("id"), doc.get("inbox"), doc.get("preferredUsername")
+    if not all(isinstance(v, str) and v for v in (uri, inbox, name)):
+        raise FederationError("The actor document lacks id, inbox or preferredUsername")
+    host = urlsplit(uri).netloc.lower()
+    if host != urlsplit(fetched_from).netloc.lower() or urlsplit(inbox).netloc.lower() != host:
+        raise FederationError("The actor's id or inbox is on another host than its document")
+    key = doc.get("publicKey")
+    key = key[0] if isinstance(key, list) and key else key
+    if not isinstance(key, dict) or key.get("owner") != uri or not key.get("publicKeyPem"):
+        raise FederationError("The actor's public key is missing or belongs to someone else")
+    endpoints = doc.get("endpoints") if isinstance(doc.get("endpoints"), dict) else {}
+    shared = endpoints.get("sharedInbox")
+    url = doc.get("url")
+    return RemoteActor(
+        uri=uri,
+        username=_text(name, 300),
+        domain=host,
+        display_name=_text(doc.get("name"), 100),
+        note_html=sanitize_html(_text(doc.get("summary"), 10_000)),
+        url=url if isinstance(url, str) else None,
+        inbox=inbox,
+        shared_inbox=shared if isinstance(shared, str) else None,
+        followers=doc.get("followers") if isinstance(doc.get("followers"), str) else None,
+        public_key_pem=key["publicKeyPem"],
+        locked=bool(doc.get("manuallyApprovesFollowers")),
+        bot=doc.get("type") in ("Service", "Application"),
+        discoverable=bool(doc.get("discoverable")),
+    )
+
+
+async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
+    """Insert or refresh the remote account of `actor` (keyed by its uri). Does not commit."""
+    values = {
+        "username": actor.username,
+        "display_name": actor.display_name,
+        "note": "",
+        "note_html": actor.note_html,
+        "url": actor.url,
+        "inbox_url": actor.inbox,
+        "shared_inbox_url": actor.shared_inbox,
+        "followers_url": actor.followers,
+        "public_key_pem": actor.public_key_pem,
+        "locked": actor.locked,
+        "bot": actor.bot,
+        "discoverable": actor.discoverable,
+        "fetched_at": utcnow(),
+    }
+    inserted = await insert_ignore_one(
+        session,
+        Account,
+        id=new_id(),
+        uri=actor.uri,
+        domain=actor.domain,
+        username_lower=f"{actor.username}@{actor.domain}".lower(),
+        created_at=utcnow(),
+        fields=[],
+        data_reuse={},
+        followers_count=0,
+        following_count=0,
+        statuses_count=0,
+        **values,
+    )
+    if not inserted:
+        await session.execute(update(Account).where(Account.uri == actor.uri).values(**values))
+    account = await session.scalar(
+        select(Account).where(Account.uri == actor.uri).execution_options(populate_existing=True)
+    )
+    if account is None:  # the name@domain was taken by another uri (the actor moved)
+        raise FederationError("Another actor already holds this name on that domain")
+    return account
+
+
+async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> Account:
+    """Fetch a remote actor document and store it; the stored account."""
+    if is_local_uri(uri):
+        raise FederationError("Not a remote actor")
+    doc = await fetch_json(uri, signer=signer)
+    actor = parse_actor(doc, uri)
+    if actor.uri != uri:  # fetched by another URL (its profile page): fetch the real id
+        doc = await fetch_json(actor.uri, signer=signer)
+        actor = parse_actor(doc, actor.uri)
+    async with db.session(write=True) as session:
+        account = await store_actor(session, actor)
+        await session.commit()
+        return account
+
+
+async def known_actor(session: AsyncSession, uri: str) -> Account | None:
+    """The stored remote account with this ActivityPub id, if any."""
+    return await session.scalar(select(Account).where(Account.uri == uri))
+
+
+async def actor_for(db: Database, uri: str, signer: Signer | None = None) -> Account:
+    """The remote account with this id: stored, or fetched now."""
+    async with db.session() as session:
+        found = await known_actor(session, uri)
+    return found if found is not None else await fetch_actor(db, uri, signer)
+
+
+def is_remote_handle(text: str) -> bool:
+    """Whether `text` is a handle (`user@host`, `@user@host`) on another server."""
+    user, at, host = text.strip().lstrip("@").partition("@")
+    if not (user and at and host) or any(c in text for c in " /"):
+        return False
+    return host.lower() != get_settings().domain.lower()
+
+
+async def resolve_handle(db: Database, handle: str) -> Account:
+    """A remote account by handle (`user@host` or `@user@host`, the host may carry a port),
+    found through WebFinger and its actor document; FederationError when it cannot be."""
+    user, _, host = handle.strip().lstrip("@").partition("@")
+    if not user or not host or "/" in host or "@" in host:
+        raise FederationError("Not a remote handle")
+    scheme = "http" if base_url().startswith("http://") else "https"
+    resource = f"acct:{quote(user)}@{quote(host, safe=':')}"
+    finger = await fetch_json(
+        f"{scheme}://{host}/.well-known/webfinger?resource={resource}",
+        accept="application/jrd+json, application/json",
+    )
+    links = finger.get("links") if isinstance(finger, dict) else None
+    href = next(
+        (
+            link.get("href")
+            for link in links or []
+            if isinstance(link, dict)
+            and link.get("rel") == "self"
+            and "json" in str(link.get("type", ""))
+        ),
+        None,
+    )
+    if not isinstance(href, str):
+        raise FederationError("WebFinger gave no ActivityPub actor")
+    return await fetch_actor(db, href)

@@ -1,0 +1,138 @@
+"""The one outgoing HTTP client of federation: every fetch of a remote document and every
+delivery to a remote inbox goes through `fetch_json` or `post_activity`.
+
+Invariants (SSRF and resource guards):
+- Only http(s) URLs; plain http only when this server itself runs on http (development).
+- The host's addresses are resolved first and refused when any is private, loopback,
+  link-local, reserved or multicast, unless `AGORA_FEDERATION_ALLOW_PRIVATE_ADDRESSES=true`
+  (tests and local development). Redirects are followed by hand (at most `MAX_REDIRECTS`),
+  each hop checked the same way.
+- Every request has a timeout (`federation_timeout`), and a response body is read only up to
+  `federation_max_response_bytes`; a longer one is refused.
+Known gap: a host whose DNS answer changes between the check and the connection (DNS
+rebinding) is not caught yet; pinning the checked address is left for later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from agora import __version__
+from agora.config import get_settings
+from agora.federation.signatures import sign_cavage, sign_rfc9421
+
+AP_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+AP_CONTENT_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+MAX_REDIRECTS = 3
+
+
+class FederationError(Exception):
+    """An outgoing request that was refused or failed (bad address, timeout, too large,
+    an error status)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """Who signs a request: a local account's key id and private key."""
+
+    key_id: str
+    private_pem: str
+
+
+def _user_agent() -> str:
+    return f"Agora/{__version__} (+{get_settings().base_url})"
+
+
+async def check_url(url: str) -> None:
+    """Refuse a URL this server must not request (see the module docstring)."""
+    settings = get_settings()
+    parts = urlsplit(url)
+    allowed = {"https", "http"} if settings.base_url.startswith("http://") else {"https"}
+    if parts.scheme not in allowed or not parts.hostname:
+        raise FederationError(f"Refusing to fetch {url!r}: not an allowed URL")
+    if settings.federation_allow_private_addresses:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, port, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise FederationError(f"Cannot resolve {parts.hostname}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise FederationError(f"Refusing to fetch {url!r}: not a public address")
+
+
+async def _request(
+    method: str, url: str, headers: dict[str, str], body: bytes | None = None
+) -> tuple[int, bytes, str]:
+    """One request (following checked redirects for GET): status, body, final URL."""
+    settings = get_settings()
+    limit = settings.federation_max_response_bytes
+    async with httpx.AsyncClient(
+        timeout=settings.federation_timeout, follow_redirects=False
+    ) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            await check_url(url)
+            try:
+                async with client.stream(method, url, headers=headers, content=body) as response:
+                    if response.is_redirect and method == "GET":
+                        url = urljoin(url, response.headers.get("location", ""))
+                        continue
+                    data = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > limit:
+                            raise FederationError(f"The response from {url} is too large")
+                    return response.status_code, bytes(data), url
+            except httpx.HTTPError as exc:
+                raise FederationError(f"{method} {url} failed: {exc!r}") from exc
+    raise FederationError(f"Too many redirects from {url}")
+
+
+async def fetch_json(url: str, *, signer: Signer | None = None, accept: str = AP_ACCEPT) -> Any:
+    """GET a JSON document (an actor, an object, a WebFinger answer), signed when a signer is
+    given. Raises FederationError unless it answers 200 with JSON."""
+    headers = {"Accept": accept, "User-Agent": _user_agent()}
+    if signer is not None:
+        headers |= sign_cavage(
+            "GET", url, None, key_id=signer.key_id, private_pem=signer.private_pem
+        )
+    status, data, _ = await _request("GET", url, headers)
+    if status != 200:
+        raise FederationError(f"GET {url} answered {status}", status)
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise FederationError(f"GET {url} did not answer JSON") from exc
+
+
+async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) -> int:
+    """POST an activity to an inbox, signed with draft-cavage, and once more with RFC 9421 if
+    the inbox answers 401. Returns the status of a 2xx answer; raises FederationError on
+    anything else (the delivery job then retries)."""
+    body = json.dumps(activity).encode()
+    status = 0
+    for sign in (sign_cavage, sign_rfc9421):
+        headers = {"Content-Type": AP_CONTENT_TYPE, "User-Agent": _user_agent()}
+        headers |= sign("POST", inbox, body, key_id=signer.key_id, private_pem=signer.private_pem)
+        status, _, _ = await _request("POST", inbox, headers, body)
+        if 200 <= status < 300:
+            return status
+        if status != 401:
+            break
+    raise FederationError(f"POST {inbox} answered {status}", status)

@@ -1,0 +1,35 @@
+"""Whether a local post has an audience on other servers, and the job that sends it there:
+the service side of federation's outbox (federation/outbox.py works out the inboxes and
+delivers). Written in the transaction of the change, so nothing is sent for a change that
+rolled back."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import Account, Follow, Mention, Post, Visibility
+from agora.jobs.kinds import JobKind
+from agora.jobs.queue import enqueue
+
+
+async def has_remote_audience(session: AsyncSession, post: Post) -> bool:
+    """Whether a local post has anyone on another server to go to (a remote follower of its
+    author, unless it is direct, or a remote account it mentions): `federate_post` is written
+    only then, so a server without federation runs no extra job per post."""
+    remote = Account.domain.is_not(None)
+    mentioned = select(Mention.post_id).join(Account, Account.id == Mention.account_id)
+    if await session.scalar(mentioned.where(Mention.post_id == post.id, remote).limit(1)):
+        return True
+    if post.visibility == Visibility.DIRECT:
+        return False
+    followers = select(Follow.id).join(Account, Account.id == Follow.account_id)
+    where = (Follow.target_account_id == post.account_id, remote)
+    return bool(await session.scalar(followers.where(*where).limit(1)))
+
+
+async def schedule_federation(session: AsyncSession, post: Post, verb: str) -> None:
+    """Write the `federate_post` job of a local post's Create ("create") or Delete
+    ("delete") in the caller's transaction, when it has a remote audience."""
+    if await has_remote_audience(session, post):
+        enqueue(session, JobKind.FEDERATE_POST, {"post_id": post.id, "verb": verb})
