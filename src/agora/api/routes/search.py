@@ -20,6 +20,7 @@ from agora.db.models import Account
 from agora.http.deps import SessionDep, caller, optional_caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
+from agora.ids import parse_id
 from agora.social import search
 from agora.social.people.accounts import find_by_username, get_account
 from agora.social.posts import tags
@@ -43,21 +44,10 @@ def _number(name: str, value: str | None, default: int) -> int:
         raise ApiError(422, f"Validation failed: {name} must be a number") from None
 
 
-MAX_ID = (1 << 63) - 1
-
-
-def _id(value: str) -> int | None:
-    """An id as clients send it (ASCII digits within 64 bits), else None."""
-    if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > 19:
-        return None
-    number = int(value)
-    return number if number <= MAX_ID else None
-
-
 def _cursor(name: str, value: str | None) -> int | None:
     if value in (None, ""):
         return None
-    parsed = _id(value)
+    parsed = parse_id(value)
     if parsed is None:
         raise ApiError(422, f"Validation failed: {name} must be an id")
     return parsed
@@ -189,7 +179,7 @@ async def _local_url(
         return result
     post = LOCAL_POST.match(parsed.path)
     profile = LOCAL_PROFILE.match(parsed.path)
-    if post and (post_id := _id(post.group(3))) is not None:
+    if post and (post_id := parse_id(post.group(3))) is not None:
         try:  # hydration trusts its ids: the visibility rule is asked first
             found = await get_visible_post(session, viewer, post_id)
         except NotFound:
