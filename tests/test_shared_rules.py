@@ -107,3 +107,102 @@ async def test_leading_zero_id_in_a_web_form_is_read_as_the_api_reads_it(
     )
     assert response.status_code == 200, response.text
     assert f'data-id="{post_id}"' in response.text
+
+
+# -- truthy flags ----------------------------------------------------------------------------
+
+TRUE_VALUES = ["1", "t", "T", "true", "TRUE", "True", "on", "ON", "yes", "no", "anything", " "]
+FALSE_VALUES = [None, "", "0", "f", "F", "false", "FALSE", "False", "off", "OFF", "Off"]
+
+
+@pytest.mark.parametrize("value", TRUE_VALUES)
+def test_flag_is_true_for_everything_but_mastodons_false_words(value: str) -> None:
+    from agora.http.params import flag
+
+    assert flag(value) is True
+
+
+@pytest.mark.parametrize("value", FALSE_VALUES)
+def test_flag_is_false_when_missing_empty_or_a_false_word(value: str | None) -> None:
+    from agora.http.params import flag
+
+    assert flag(value) is False
+
+
+DOOR_VALUES = ["1", "t", "TRUE", "yes", "on", "0", "false", "FALSE", "off", ""]
+
+
+async def _media_post(client, person) -> str:  # type: ignore[no-untyped-def]
+    import io
+
+    from PIL import Image
+
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(image, "PNG")
+    uploaded = await client.post(
+        "/api/v2/media",
+        headers=person.headers,
+        files={"file": ("a.png", image.getvalue(), "image/png")},
+    )
+    assert uploaded.status_code in (200, 202), uploaded.text
+    return await api_post(client, person, "look", **{"media_ids": [uploaded.json()["id"]]})
+
+
+async def test_only_media_reads_alike_on_every_door(client, make_person) -> None:  # type: ignore[no-untyped-def]
+    """The public timeline, a profile and the SSE streams read `only_media` alike."""
+    from agora.api.routes.streaming import sse_stream
+    from agora.http.params import flag
+
+    alice = await make_person("alice")
+    with_media = await _media_post(client, alice)
+    plain = await api_post(client, alice, "no picture")
+    for value in DOOR_VALUES:
+        expected = [with_media] if flag(value) else [plain, with_media]
+        params = {"only_media": value}
+        public = await client.get("/api/v1/timelines/public", params=params)
+        profile = await client.get(f"/api/v1/accounts/{alice.id}/statuses", params=params)
+        assert [s["id"] for s in public.json()] == expected, value
+        assert [s["id"] for s in profile.json()] == expected, value
+        stream = "public:local:media" if flag(value) else "public:local"
+        assert sse_stream("public/local", value) == stream, value
+
+
+async def test_truthy_flags_read_alike_in_search_and_admin(client, make_person, db) -> None:  # type: ignore[no-untyped-def]
+    from agora.http.params import flag
+    from agora.social.people.moderation import set_admin
+
+    admin = await make_person("boss", scopes="read write follow push admin:read")
+    async with db.session(write=True) as session:
+        await set_admin(session, "boss", True)
+    bob = await make_person("bobby")
+    for value in DOOR_VALUES:
+        found = await client.get(
+            "/api/v1/accounts/search",
+            params={"q": "bobby", "following": value},
+            headers=admin.headers,
+        )
+        assert [a["id"] for a in found.json()] == ([] if flag(value) else [str(bob.id)]), value
+        staff = await client.get(
+            "/api/v1/admin/accounts", params={"staff": value}, headers=admin.headers
+        )
+        wanted = {str(admin.id)} if flag(value) else {str(admin.id), str(bob.id)}
+        assert {a["id"] for a in staff.json()} == wanted, value
+
+
+async def test_web_checkbox_reads_a_flag_as_the_api_does(client, make_person) -> None:  # type: ignore[no-untyped-def]
+    """A list made exclusive by the web form with "true" (not only a browser's "on") is
+    exclusive, as `exclusive=true` makes it through the API."""
+    alice = await make_person("alice")
+    csrf = await web_sign_in(client, "alice")
+    for value in ["on", "true", "1", "false"]:
+        made = await client.post(
+            "/lists", data={"csrf": csrf, "title": f"l-{value}", "exclusive": value}
+        )
+        assert made.status_code in (200, 303), made.text
+    listed = await client.get("/api/v1/lists", headers=alice.headers)
+    assert {x["title"]: x["exclusive"] for x in listed.json()} == {
+        "l-on": True,
+        "l-true": True,
+        "l-1": True,
+        "l-false": False,
+    }

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.data.signals import disclose_accounts
 from agora.db.models import Account, UserList
 from agora.http.deps import SessionDep
+from agora.http.params import flag
 from agora.social.people.connections import followed_accounts
 from agora.social.posts.hydrate import load_accounts
 from agora.social.reading import lists
@@ -39,7 +40,7 @@ def _settings(form: Any) -> dict[str, Any]:
     return {
         "title": field(form, "title"),
         "replies_policy": field(form, "replies_policy", "list"),
-        "exclusive": field(form, "exclusive") == "on",
+        "exclusive": flag(field(form, "exclusive")),
     }
 
 

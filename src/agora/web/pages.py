@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from agora.data.signals import disclose
 from agora.http.deps import SessionDep
+from agora.http.params import flag
 from agora.social.people.accounts import find_by_username
 from agora.social.people.relationships import relationships
 from agora.social.reading.timelines import ProfileFilter, account_statuses, context
@@ -74,7 +75,7 @@ async def thread(
         "before": [v for v in views if v.post.id in set(ancestors)],
         "after": [v for v in views if v.post.id in set(descendants)],
         "reply_mentions": list(dict.fromkeys(m for m in mentions if m != own)),
-        "quote": request.query_params.get("quote") == "1",
+        "quote": flag(request.query_params.get("quote")),
     }
     return render(request, "post.html", context_)
 

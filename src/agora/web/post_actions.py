@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Post
 from agora.http.deps import SessionDep
+from agora.http.params import flag
 from agora.ids import parse_id
 from agora.social.posts import interactions
 from agora.social.posts.writing import Draft, create_post, delete_post, edit_post, get_visible_post
@@ -131,7 +132,7 @@ async def edit(request: Request, session: SessionDep, me: Me, form: Form, post_i
     draft = Draft(
         text=field(form, "status"),
         spoiler_text=spoiler.strip() if isinstance(spoiler, str) else None,
-        sensitive=form.get("sensitive") == "on" if "sensitive_shown" in form else None,
+        sensitive=flag(field(form, "sensitive")) if "sensitive_shown" in form else None,
     )
     await edit_post(session, me.account, pid, draft)
     if not is_htmx(request):

@@ -19,7 +19,7 @@ from agora.http.deps import SessionDep, app_caller, caller, id_param, optional_c
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import Params, body, openapi_body
+from agora.http.params import Params, body, flag, openapi_body
 from agora.ids import parse_id
 from agora.social.media.profile_images import update_profile_and_images
 from agora.social.people import accounts as accounts_service
@@ -153,10 +153,6 @@ async def get_one(session: SessionDep, account_id: str) -> JSON:
     return JSON(account_json(account))
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes", "on")
-
-
 @router.get("/accounts/{account_id}/statuses")
 async def statuses(
     request: Request,
@@ -172,7 +168,7 @@ async def statuses(
 ) -> JSON:
     viewer = me.id if me else None
     f = ProfileFilter(
-        _flag(exclude_replies), _flag(exclude_reblogs), _flag(only_media), _flag(pinned), tagged
+        flag(exclude_replies), flag(exclude_reblogs), flag(only_media), flag(pinned), tagged
     )
     account = await get_account(session, id_param(account_id))
     disclose(account)  # the profile's own signal, even for an empty page

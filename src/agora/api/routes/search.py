@@ -20,6 +20,7 @@ from agora.db.models import Account
 from agora.http.deps import SessionDep, caller, optional_caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
+from agora.http.params import flag
 from agora.ids import parse_id
 from agora.social import search
 from agora.social.people.accounts import find_by_username, get_account
@@ -30,7 +31,6 @@ from agora.social.rules.errors import NotFound
 router = APIRouter()
 
 TYPES = ("accounts", "hashtags", "statuses")
-TRUE = ("1", "true", "yes", "on")
 LOCAL_POST = re.compile(r"^/(?:@([A-Za-z0-9_]+)|users/([A-Za-z0-9_]+)/statuses)/(\d+)/?$")
 LOCAL_PROFILE = re.compile(r"^/(?:@|users/)([A-Za-z0-9_]+)/?$")
 
@@ -98,8 +98,8 @@ def search_params(
     return SearchParams(
         q=_query(q),
         type=type or None,
-        resolve=(resolve or "").lower() in TRUE,
-        following=(following or "").lower() in TRUE,
+        resolve=flag(resolve),
+        following=flag(following),
         account_id=_cursor("account_id", account_id),
         max_id=_cursor("max_id", max_id),
         min_id=_cursor("min_id", min_id),
@@ -207,6 +207,6 @@ async def account_search(
         _query(q),
         limit=max(1, min(80, _number("limit", limit, 40))),
         offset=max(0, min(10_000, _number("offset", offset, 0))),
-        following=(following or "").lower() in TRUE,
+        following=flag(following),
     )
     return JSON(await serialise.accounts(session, ids))

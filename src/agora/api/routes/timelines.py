@@ -9,6 +9,7 @@ from agora.db.models import Account
 from agora.http.deps import SessionDep, caller, optional_caller, paging
 from agora.http.json import JSON
 from agora.http.links import paged
+from agora.http.params import flag
 from agora.social.reading import timelines
 from agora.social.rules.paging import Page
 
@@ -44,11 +45,11 @@ async def public(
     me: Account | None = optional_caller("read:statuses"),
 ) -> JSON:
     viewer = me.id if me else None
-    if (remote or "").lower() in ("1", "true"):
+    if flag(remote):
         found = timelines.Slice([], [])  # no federation yet: nothing is remote
     else:
-        media_only = (only_media or "").lower() in ("1", "true")
-        found = await timelines.public_timeline(session, viewer, page, only_media=media_only)
+        media = flag(only_media)
+        found = await timelines.public_timeline(session, viewer, page, only_media=media)
     return await _respond(request, session, viewer, found)
 
 
