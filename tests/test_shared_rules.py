@@ -206,3 +206,47 @@ async def test_web_checkbox_reads_a_flag_as_the_api_does(client, make_person) ->
         "l-1": True,
         "l-false": False,
     }
+
+
+# -- "public or unlisted" --------------------------------------------------------------------
+
+
+async def test_public_or_unlisted_sql_and_python_agree(client, make_person, db) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from agora.db.models import Post
+    from agora.social.rules.visibility import Visibility, is_public_or_unlisted, public_or_unlisted
+
+    alice = await make_person("alice")
+    for visibility in Visibility:
+        await api_post(client, alice, visibility.api_name, visibility=visibility.api_name)
+    async with db.session() as session:
+        rows = (await session.execute(select(Post.visibility, public_or_unlisted(Post)))).all()
+    assert len(rows) == len(Visibility)
+    for visibility, in_sql in rows:
+        assert bool(in_sql) == is_public_or_unlisted(visibility), visibility
+    assert [v for v in Visibility if is_public_or_unlisted(v)] == [
+        Visibility.PUBLIC,
+        Visibility.UNLISTED,
+    ]
+
+
+def test_public_or_unlisted_is_spelled_once() -> None:
+    """No module compares a visibility with UNLISTED itself: they ask the visibility rule."""
+    import re
+    from pathlib import Path
+
+    import agora
+
+    root = Path(agora.__file__).parent
+    open_coded = re.compile(
+        r"(<=|>=|<|>)\s*(int\()?Visibility\.UNLISTED|Visibility\.UNLISTED\)?\s*(<=|>=|<|>)"
+    )
+    found = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if path.relative_to(root).as_posix() != "social/rules/visibility.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if open_coded.search(line)
+    ]
+    assert found == []
