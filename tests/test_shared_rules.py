@@ -250,3 +250,40 @@ def test_public_or_unlisted_is_spelled_once() -> None:
         if open_coded.search(line)
     ]
     assert found == []
+
+
+# -- suspension goes through moderation --------------------------------------------------------
+
+
+def test_only_moderation_suspends_or_silences() -> None:
+    """Suspending and silencing are moderation actions: only social/people/moderation.py sets
+    `suspended_at` / `silenced_at`, so the moderation log records every one."""
+    import re
+    from pathlib import Path
+
+    import agora
+
+    root = Path(agora.__file__).parent
+    setting = re.compile(r"\b(suspended_at|silenced_at)\s*=(?!=)")
+    found = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if path.relative_to(root).parts[0] != "db"  # the schema
+        and path.relative_to(root).as_posix() != "social/people/moderation.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if setting.search(line)
+    ]
+    assert found == []
+
+
+async def test_suspending_through_the_service_is_logged(make_person, db) -> None:  # type: ignore[no-untyped-def]
+    from agora.social.people import moderation
+
+    alice = await make_person("alice")
+    async with db.session(write=True) as session:
+        await moderation.take_action(session, alice.id, "suspend", by=None)
+    async with db.session(write=True) as session:
+        await moderation.lift(session, alice.id, "unsuspend", by=None)
+    async with db.session() as session:
+        logged = [entry.action for entry in await moderation.history(session, alice.id)]
+    assert sorted(logged) == ["suspend", "unsuspend"]

@@ -167,18 +167,6 @@ def _clean_fields(fields: list[dict[str, str]]) -> list[dict[str, str]]:
     return cleaned
 
 
-async def set_suspended(session: AsyncSession, username: str, suspended: bool) -> Account:
-    """Suspend or unsuspend an account by username. Commits."""
-    account = await session.scalar(
-        select(Account).where(Account.username_lower == username.lower())
-    )
-    if account is None:
-        raise NotFound("No such account")
-    account.suspended_at = utcnow() if suspended else None
-    await session.commit()
-    return account
-
-
 async def set_password(session: AsyncSession, username: str, password: str) -> None:
     """Replace a person's password. Commits. Hashed before the transaction begins."""
     _validate_signup("x", None, password)
