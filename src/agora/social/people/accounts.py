@@ -1,4 +1,4 @@
-"""Accounts: sign-up, look-up, profile updates, suspension."""
+"""Accounts: sign-up, look-up, profile updates (suspending is moderation.py's)."""
 
 from __future__ import annotations
 
