@@ -287,3 +287,89 @@ async def test_suspending_through_the_service_is_logged(make_person, db) -> None
     async with db.session() as session:
         logged = [entry.action for entry in await moderation.history(session, alice.id)]
     assert sorted(logged) == ["suspend", "unsuspend"]
+
+
+# -- public-timeline membership --------------------------------------------------------------
+
+REPLY_SHAPES = ("top", "self_reply", "reply_to_other", "reply_to_unknown_account")
+
+
+async def test_public_timeline_rule_sql_python_and_streams_agree(db) -> None:  # type: ignore[no-untyped-def]
+    """Every combination of visibility, boost and reply shape: the SQL form (the public
+    timeline), the Python form, and what the public streams are sent agree."""
+    import itertools
+
+    from sqlalchemy import select
+
+    from agora.db.models import Account, Post, utcnow
+    from agora.social.live.audience import Candidates, post_audience
+    from agora.social.reading.public_rule import (
+        on_public_timeline,
+        post_on_public_timeline,
+        public_timeline_rule,
+    )
+    from agora.social.reading.timelines import public_timeline
+    from agora.social.rules.paging import Page
+    from agora.social.rules.visibility import Visibility
+
+    def account(name: str) -> Account:
+        return Account(username=name, username_lower=name, created_at=utcnow(), fields=[])
+
+    def post(author: Account, **values: object) -> Post:
+        return Post(
+            account_id=author.id, text="x", content_html="<p>x</p>", created_at=utcnow(), **values
+        )
+
+    cases: dict[int, tuple[object, ...]] = {}
+    async with db.session(write=True) as session:
+        author, other = account("author"), account("other")
+        session.add_all([author, other])
+        await session.flush()
+        own, others = post(author, visibility=0), post(other, visibility=0)
+        session.add_all([own, others])
+        await session.flush()
+        parents = {
+            "self_reply": (own.id, author.id),
+            "reply_to_other": (others.id, other.id),
+            "reply_to_unknown_account": (others.id, None),
+        }
+        for visibility, boost, shape in itertools.product(Visibility, (False, True), REPLY_SHAPES):
+            reply_id, reply_account = parents.get(shape, (None, None))
+            boosted = post(other, visibility=0)  # one boost per account and post
+            session.add(boosted)
+            await session.flush()
+            case = post(
+                author,
+                visibility=int(visibility),
+                reblog_of_id=boosted.id if boost else None,
+                in_reply_to_id=reply_id,
+                in_reply_to_account_id=reply_account,
+            )
+            session.add(case)
+            await session.flush()
+            cases[case.id] = (visibility, boost, shape)
+        await session.commit()
+    async with db.session() as session:
+        in_sql = set(
+            (await session.scalars(select(Post.id).where(public_timeline_rule(Post)))).all()
+        )
+        timeline = await public_timeline(session, None, Page(limit=200))
+        loaded = {p.id: p for p in (await session.scalars(select(Post))).all()}
+        streamed = set()
+        for post_id in cases:
+            audience = await post_audience(session, post_id, Candidates(public={None}))
+            if audience is not None and audience.public:
+                streamed.add(post_id)
+    for post_id, (visibility, boost, shape) in cases.items():
+        python = on_public_timeline(
+            visibility=visibility,
+            is_boost=boost,
+            is_reply=shape != "top",
+            replies_to_self=shape == "self_reply",
+        )
+        assert post_on_public_timeline(loaded[post_id]) == python, (visibility, boost, shape)
+        assert (post_id in in_sql) == python, (visibility, boost, shape)
+        assert (post_id in streamed) == python, (visibility, boost, shape)
+        assert (post_id in timeline.ids) == python, (visibility, boost, shape)
+    expected = {i for i, (v, b, s) in cases.items() if v == 0 and not b and s in REPLY_SHAPES[:2]}
+    assert {i for i in cases if i in in_sql} == expected

@@ -31,6 +31,7 @@ from agora.social.people.accounts import get_account
 from agora.social.posts.writing import get_visible_post
 from agora.social.reading.home_rule import home_rule
 from agora.social.reading.lists import hidden_by_exclusive_lists
+from agora.social.reading.public_rule import not_reply_to_others, public_timeline_rule
 from agora.social.rules.paging import Page, apply_page, bind_page, finish, page_params, page_shape
 from agora.social.rules.visibility import (
     Visibility,
@@ -70,11 +71,6 @@ def _slice(rows: list[Any], page: Page) -> Slice:
 async def _post_page(session: AsyncSession, query: Select[Any], page: Page) -> Slice:
     rows = list((await session.execute(apply_page(query, Post.id, page))).all())
     return _slice(rows, page)
-
-
-def _no_foreign_replies() -> Any:
-    """Top-level posts and self-replies (what Mastodon's public feeds show)."""
-    return or_(Post.in_reply_to_id.is_(None), Post.in_reply_to_account_id == Post.account_id)
 
 
 VIEWER = bindparam("viewer_id", type_=ID)
@@ -128,12 +124,10 @@ def _home_statement(shape: tuple[bool, bool, bool]) -> Select[Any]:
 async def public_timeline(
     session: AsyncSession, viewer_id: int | None, page: Page, *, only_media: bool = False
 ) -> Slice:
-    """Public posts of this server, newest first (no boosts, no replies to others), only
-    those with media attachments when `only_media`."""
+    """Public posts of this server, newest first (`public_rule`: no boosts, no replies to
+    others), only those with media attachments when `only_media`."""
     query = select(Post.id, Post.id).where(
-        Post.visibility == int(Visibility.PUBLIC),
-        Post.reblog_of_id.is_(None),
-        _no_foreign_replies(),
+        public_timeline_rule(Post),
         listed_to(viewer_id, Post),
     )
     if only_media:
@@ -184,7 +178,7 @@ async def account_statuses(
         Post.account_id == account_id, visible_to(viewer_id, Post)
     )
     if f.exclude_replies:
-        query = query.where(_no_foreign_replies())
+        query = query.where(not_reply_to_others(Post))
     if f.exclude_reblogs:
         query = query.where(Post.reblog_of_id.is_(None))
     if f.only_media:
