@@ -370,6 +370,37 @@ async def test_public_timeline_rule_sql_python_and_streams_agree(db) -> None:  #
         assert post_on_public_timeline(loaded[post_id]) == python, (visibility, boost, shape)
         assert (post_id in in_sql) == python, (visibility, boost, shape)
         assert (post_id in streamed) == python, (visibility, boost, shape)
-        assert (post_id in timeline.ids) == python, (visibility, boost, shape)
+        assert (post_id in timeline.items) == python, (visibility, boost, shape)
     expected = {i for i, (v, b, s) in cases.items() if v == 0 and not b and s in REPLY_SHAPES[:2]}
     assert {i for i in cases if i in in_sql} == expected
+
+
+# -- lists of accounts tied to a person ------------------------------------------------------
+
+
+async def test_block_and_mute_lists_are_one_rule_on_the_api_and_the_web(
+    client, make_person, db
+) -> None:  # type: ignore[no-untyped-def]
+    """The API's /blocks and /mutes and the web's settings page list the same accounts
+    (suspended ones left out), newest first, paged on the block / mute row."""
+    from agora.social.people.moderation import take_action
+
+    alice = await make_person("alice")
+    others = [await make_person(name) for name in ("bob", "carol", "dave")]
+    for person in others:
+        await client.post(f"/api/v1/accounts/{person.id}/block", headers=alice.headers)
+        await client.post(f"/api/v1/accounts/{person.id}/mute", headers=alice.headers)
+    async with db.session(write=True) as session:
+        await take_action(session, others[1].id, "suspend", by=None)
+    for kind in ("blocks", "mutes"):
+        api = await client.get(f"/api/v1/{kind}", headers=alice.headers)
+        assert [a["username"] for a in api.json()] == ["dave", "bob"]
+        assert "max_id=" in api.headers["Link"]
+        older = await client.get(f"/api/v1/{kind}", params={"limit": 1}, headers=alice.headers)
+        assert [a["username"] for a in older.json()] == ["dave"]
+        cursor = older.headers["Link"].split("max_id=")[1].split(">")[0]
+        assert cursor not in (str(p.id) for p in others)  # the row's id, not the account's
+    await web_sign_in(client, "alice")
+    page = await client.get("/settings/blocks")
+    assert page.status_code == 200
+    assert "@dave" in page.text and "@bob" in page.text and "@carol" not in page.text

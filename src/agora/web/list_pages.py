@@ -124,7 +124,7 @@ async def _membership(session: AsyncSession, owner_id: int, found: UserList) -> 
     """The list's members, and the followed accounts that could be added."""
     page = Page(limit=MEMBERS_SHOWN)
     member_ids = await lists.members(session, owner_id, found.id, page)
-    followed = [a for _, a in await followed_accounts(session, owner_id, page)]
+    followed = (await followed_accounts(session, owner_id, page)).items
     on_list = set(member_ids)
     addable: list[Account] = [a for a in followed if a.id not in on_list]
     members = disclose_accounts(await load_accounts(session, member_ids))

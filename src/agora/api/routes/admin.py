@@ -45,9 +45,8 @@ async def list_reports(
         target_account_id=_optional_id(target_account_id, "target_account_id"),
     )
     found = await reports.list_reports(session, f, page)
-    items = await serialise.admin_reports(session, found)
-    nxt, prev = (found[-1].id, found[0].id) if found else (None, None)
-    return paged(request, items, nxt, prev)
+    items = await serialise.admin_reports(session, found.items)
+    return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
 @router.get("/v1/admin/reports/{report_id}")
@@ -120,9 +119,8 @@ async def _accounts(
     request: Request, session: SessionDep, f: moderation.AccountFilter, page: Page
 ) -> JSON:
     found = await moderation.list_members(session, f, page)
-    items = [admin_account_json(m.account, m.user) for m in found]
-    nxt, prev = (found[-1].account.id, found[0].account.id) if found else (None, None)
-    return paged(request, items, nxt, prev)
+    items = [admin_account_json(m.account, m.user) for m in found.items]
+    return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
 @router.get("/v1/admin/accounts/{account_id}")

@@ -21,7 +21,7 @@ from agora.social.posts import writing as posts
 from agora.social.posts.hydrate import load_posts
 from agora.social.posts.polls import PollDraft
 from agora.social.reading import timelines
-from agora.social.rules.paging import Page
+from agora.social.rules.paging import Page, Slice
 
 router = APIRouter(prefix="/api/v1/statuses")
 
@@ -237,9 +237,12 @@ _toggle(interactions.set_pin, "write:accounts", "pin", on=True)
 _toggle(interactions.set_pin, "write:accounts", "unpin", on=False)
 
 
-async def _who(request: Request, session: SessionDep, found: timelines.Slice) -> JSON:
+async def _who(request: Request, session: SessionDep, found: Slice[int]) -> JSON:
     return paged(
-        request, await serialise.accounts(session, found.ids), found.next_max_id, found.prev_min_id
+        request,
+        await serialise.accounts(session, found.items),
+        found.next_max_id,
+        found.prev_min_id,
     )
 
 

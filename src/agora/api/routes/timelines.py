@@ -11,15 +11,15 @@ from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import flag
 from agora.social.reading import timelines
-from agora.social.rules.paging import Page
+from agora.social.rules.paging import Page, Slice
 
 router = APIRouter(prefix="/api/v1")
 
 
 async def _respond(
-    request: Request, session: SessionDep, viewer: int | None, found: timelines.Slice
+    request: Request, session: SessionDep, viewer: int | None, found: Slice[int]
 ) -> JSON:
-    items = await serialise.statuses(session, viewer, found.ids)
+    items = await serialise.statuses(session, viewer, found.items)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
@@ -46,7 +46,7 @@ async def public(
 ) -> JSON:
     viewer = me.id if me else None
     if flag(remote):
-        found = timelines.Slice([], [])  # no federation yet: nothing is remote
+        found = Slice([], [])  # no federation yet: nothing is remote
     else:
         media = flag(only_media)
         found = await timelines.public_timeline(session, viewer, page, only_media=media)
