@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from agora.db.models import Post
-from agora.social.people.accounts import set_suspended
+from agora.social.people.moderation import lift, take_action
 
 
 async def test_suspended_account_disappears(client, db, make_person, run_jobs):
@@ -15,7 +15,7 @@ async def test_suspended_account_disappears(client, db, make_person, run_jobs):
     post_id = r.json()["id"]
     await run_jobs()
     async with db.session(write=True) as session:
-        await set_suspended(session, "alice", True)
+        await take_action(session, alice.id, "suspend", by=None)
     assert (await client.get(f"/api/v1/statuses/{post_id}")).status_code == 404
     assert (await client.get(f"/api/v1/accounts/{alice.id}")).status_code == 404
     assert (await client.get("/api/v1/timelines/home", headers=bob.headers)).json() == []
@@ -27,7 +27,7 @@ async def test_suspended_account_disappears(client, db, make_person, run_jobs):
     r = await client.get("/api/v1/accounts/verify_credentials", headers=alice.headers)
     assert r.status_code == 403
     async with db.session(write=True) as session:
-        await set_suspended(session, "alice", False)
+        await lift(session, alice.id, "unsuspend", by=None)
     assert (await client.get(f"/api/v1/statuses/{post_id}")).status_code == 200
 
 

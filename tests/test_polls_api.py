@@ -346,7 +346,7 @@ async def _home_page_queries(db, viewer_id: int) -> tuple[int, list[dict[str, An
     try:
         async with db.session() as session:
             found = await home_timeline(session, viewer_id, Page(limit=40))
-            items = await serialise.statuses(session, viewer_id, found.ids)
+            items = await serialise.statuses(session, viewer_id, found.items)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     return len(statements), items

@@ -121,10 +121,10 @@ async def test_suspended_accounts_images_are_not_served(client, make_person, db)
     )
     url = local(me.json()["avatar"])
     assert (await client.get(url)).status_code == 200
-    from agora.social.people.accounts import set_suspended
+    from agora.social.people.moderation import take_action
 
     async with db.session(write=True) as session:
-        await set_suspended(session, "alice", True)
+        await take_action(session, alice.id, "suspend", by=None)
     assert (await client.get(url)).status_code == 404
 
 

@@ -22,7 +22,7 @@ async def _page_queries(db: Any, viewer_id: int, limit: int) -> tuple[int, list[
     try:
         async with db.session() as session:
             found = await home_timeline(session, viewer_id, Page(limit=limit))
-            items = await serialise.statuses(session, viewer_id, found.ids)
+            items = await serialise.statuses(session, viewer_id, found.items)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     return len(statements), items

@@ -102,12 +102,12 @@ async def test_blocks_mutes_deletes_and_suspension(client, make_person, db):
     await client.post(f"/api/v1/accounts/{bob.id}/unblock", headers=alice.headers)
     assert await _found(client, bob, "quokka") == [post]
     async with db.session(write=True) as session:
-        from agora.social.people.accounts import set_suspended
+        from agora.social.people.moderation import lift, take_action
 
-        await set_suspended(session, "alice", True)
+        await take_action(session, alice.id, "suspend", by=None)
     assert await _found(client, bob, "quokka") == []
     async with db.session(write=True) as session:
-        await set_suspended(session, "alice", False)
+        await lift(session, alice.id, "unsuspend", by=None)
     await client.delete(f"/api/v1/statuses/{post}", headers=alice.headers)
     assert await _found(client, alice, "quokka") == []
 

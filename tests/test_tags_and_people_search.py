@@ -119,7 +119,7 @@ async def test_boosts_do_not_reach_tag_followers(client, make_person, run_jobs):
 async def test_search_people(client, make_person, run_jobs, db):
     alice, bob = await make_person("alice"), await make_person("bob")
     alicia = await make_person("alicia")
-    await make_person("malice")
+    malice = await make_person("malice")
     await client.patch(
         "/api/v1/accounts/update_credentials",
         headers=bob.headers,
@@ -149,9 +149,9 @@ async def test_search_people(client, make_person, run_jobs, db):
     await client.post(f"/api/v1/accounts/{alice.id}/block", headers=alicia.headers)
     assert "alicia" not in await names("ali")
     async with db.session(write=True) as session:
-        from agora.social.people.accounts import set_suspended
+        from agora.social.people.moderation import take_action
 
-        await set_suspended(session, "malice", True)
+        await take_action(session, malice.id, "suspend", by=None)
     assert "malice" not in await names("malice", who=bob)
     # Mastodon's v1 endpoint, signed in only
     r = await client.get("/api/v1/accounts/search", headers=bob.headers, params={"q": "alic"})

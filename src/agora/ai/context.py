@@ -22,7 +22,7 @@ from agora.ai.providers import cautious_tokens
 from agora.data.consent import Category, allowed_sql
 from agora.db.models import ID, Account, Post, Visibility
 from agora.social.rules.errors import Forbidden, NotFound
-from agora.social.rules.visibility import plain_visible_to, timeline_filter
+from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to, timeline_filter
 
 MAX_THREAD_POSTS = 400
 # The author, aliased: the visibility rule's own subqueries on accounts must not correlate
@@ -58,7 +58,7 @@ class ThreadContext:
         """Public only if everything used is public; unlisted if everything is at most
         unlisted; otherwise a direct reply to the asker, who may see all of it."""
         widest = max(p.visibility for p in [self.question, *self.posts])
-        return widest if widest <= Visibility.UNLISTED else Visibility.DIRECT
+        return widest if is_public_or_unlisted(widest) else Visibility.DIRECT
 
 
 def context_columns() -> tuple[Any, ...]:

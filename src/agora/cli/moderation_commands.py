@@ -108,7 +108,9 @@ def reports_list(
     from agora.social.rules.paging import Page
 
     async def go(session: Any) -> tuple[list[Any], dict[int, Any]]:
-        found = await list_reports(session, ReportFilter(resolved=resolved), Page(limit=limit))
+        found = (
+            await list_reports(session, ReportFilter(resolved=resolved), Page(limit=limit))
+        ).items
         people = [i for r in found for i in (r.account_id, r.target_account_id)]
         return found, await load_members(session, people)
 

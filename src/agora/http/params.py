@@ -1,6 +1,14 @@
 """Request parameters as Mastodon clients send them: query string, form (with `key[]` and
 `key[sub]` brackets), multipart or JSON, all read into one dict and validated by a pydantic
-model, which also documents the body in the OpenAPI schema."""
+model, which also documents the body in the OpenAPI schema.
+
+`flag` is the one rule for a truthy query or form value (every door: API query flags, the
+streaming API, the web app's checkboxes and links). It is Mastodon's: Rails'
+`ActiveModel::Type::Boolean` behind `truthy_param?` and the streaming server's `isTruthy`
+treat a missing or empty value and "0", "f", "false", "off" as false and *everything else*
+as true ("1", "t", "true", "on", "yes", and also "no" or any other word). Agora compares the
+false words case-insensitively ("False" and "OFF" are false here; Rails lists only the lower
+and upper case spellings, so its mixed-case "False" would be true)."""
 
 from __future__ import annotations
 
@@ -14,8 +22,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agora.http.error_responses import ApiError
 
 M = TypeVar("M", bound=BaseModel)
+FALSE_WORDS = frozenset({"0", "f", "false", "off"})
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
 MAX_DEPTH = 32
+
+
+def flag(value: object) -> bool:
+    """A truthy query or form value, as Mastodon reads one: False when missing, empty or one
+    of `FALSE_WORDS` (any case), True otherwise (see the module docstring)."""
+    if isinstance(value, bool):
+        return value
+    if value is None or value == "":
+        return False
+    return str(value).lower() not in FALSE_WORDS
 
 
 class Params(BaseModel):

@@ -25,7 +25,7 @@ from agora.social.rules.errors import DomainError, NotFound
 from agora.web.page_feeds import hydrate
 from agora.web.post_actions import came_from, fragment, post_id_of
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
-from agora.web.route import web_id, web_router
+from agora.web.route import id_or_404, web_router
 from agora.web.session import Form, Me, field, is_htmx
 
 router = web_router()
@@ -94,7 +94,7 @@ async def conversation_page(
     request: Request, session: SessionDep, me: Me, conversation_id: str
 ) -> Response:
     """One conversation with every answer's sources (only those the viewer may still see)."""
-    found = await chat.get_conversation(session, me.account.id, _conversation_id(conversation_id))
+    found = await chat.get_conversation(session, me.account.id, id_or_404(conversation_id))
     turns = await chat.messages(session, found.id)
     context = {
         "nav": "assistant",
@@ -114,7 +114,7 @@ async def ask(request: Request, session: SessionDep, me: Me, form: Form) -> Resp
     me_id = me.account.id
     db: Database = request.app.state.db
     raw_id = field(form, "conversation_id")
-    conversation_id = _conversation_id(raw_id) if raw_id else None
+    conversation_id = id_or_404(raw_id) if raw_id else None
     if conversation_id is None:
         conversation_id = (await chat.create_conversation(session, me_id)).id
     await session.commit()
@@ -135,15 +135,8 @@ async def delete(
     request: Request, session: SessionDep, me: Me, form: Form, conversation_id: str
 ) -> Response:
     """Delete a conversation and all its messages."""
-    await chat.delete_conversation(session, me.account.id, _conversation_id(conversation_id))
+    await chat.delete_conversation(session, me.account.id, id_or_404(conversation_id))
     return RedirectResponse("/assistant", status_code=303)
-
-
-def _conversation_id(raw: str) -> int:
-    found = web_id(raw)
-    if found is None:
-        raise NotFound()
-    return found
 
 
 async def _prepare(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.data.signals import disclose_accounts
 from agora.db.models import Account, UserList
 from agora.http.deps import SessionDep
+from agora.http.params import flag
 from agora.social.people.connections import followed_accounts
 from agora.social.posts.hydrate import load_accounts
 from agora.social.reading import lists
@@ -39,7 +40,7 @@ def _settings(form: Any) -> dict[str, Any]:
     return {
         "title": field(form, "title"),
         "replies_policy": field(form, "replies_policy", "list"),
-        "exclusive": field(form, "exclusive") == "on",
+        "exclusive": flag(field(form, "exclusive")),
     }
 
 
@@ -123,7 +124,7 @@ async def _membership(session: AsyncSession, owner_id: int, found: UserList) -> 
     """The list's members, and the followed accounts that could be added."""
     page = Page(limit=MEMBERS_SHOWN)
     member_ids = await lists.members(session, owner_id, found.id, page)
-    followed = [a for _, a in await followed_accounts(session, owner_id, page)]
+    followed = (await followed_accounts(session, owner_id, page)).items
     on_list = set(member_ids)
     addable: list[Account] = [a for a in followed if a.id not in on_list]
     members = disclose_accounts(await load_accounts(session, member_ids))

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 
 from agora.config import get_settings
+from agora.http.params import flag
 from agora.http.ratelimit import web_upload_attempt
 from agora.social.media.uploads import upload_media
 from agora.social.posts.polls import PollDraft
@@ -45,7 +46,7 @@ def composer_poll(form: FormData) -> PollDraft | None:
     return PollDraft(
         options=[o for o in options if o],
         expires_in=int(seconds),
-        multiple=field(form, "poll_multiple") == "on",
+        multiple=flag(field(form, "poll_multiple")),
     )
 
 

@@ -72,9 +72,8 @@ async def notifications(request: Request, session: SessionDep, me: Me) -> Respon
     """The person's notifications, newest first, with infinite scroll."""
     page = page_of(request)
     notes = await list_notifications(session, me.account.id, page)
-    items = await notification_views(session, me.account.id, notes)
-    cursor = notes[-1].id if notes else None
-    more = next_url("/notifications", cursor, len(notes) >= page.limit)
+    items = await notification_views(session, me.account.id, notes.items)
+    more = next_url("/notifications", notes.next_max_id, len(notes.items) >= page.limit)
     context = {"items": items, "next_url": more, "nav": "notifications"}
     if is_htmx(request) and request.query_params.get("max_id"):
         html = render_fragment(

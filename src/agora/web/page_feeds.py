@@ -10,12 +10,11 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.data.signals import disclose_views
+from agora.ids import parse_id
 from agora.social.posts.hydrate import PostView, load_posts
-from agora.social.reading.timelines import Slice
-from agora.social.rules.paging import Page
+from agora.social.rules.paging import Page, Slice
 from agora.web.formatting import Feed, next_url
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
-from agora.web.route import web_id
 from agora.web.session import is_htmx
 
 PAGE_SIZE = 40
@@ -24,7 +23,7 @@ PAGE_SIZE = 40
 def page_of(request: Request) -> Page:
     """The page asked for by `?max_id=` (bad cursors mean the first page)."""
     raw = request.query_params.get("max_id")
-    return Page(limit=PAGE_SIZE, max_id=web_id(raw) if raw else None)
+    return Page(limit=PAGE_SIZE, max_id=parse_id(raw))
 
 
 async def hydrate(session: AsyncSession, viewer_id: int | None, ids: list[int]) -> list[PostView]:
@@ -39,15 +38,15 @@ async def hydrate(session: AsyncSession, viewer_id: int | None, ids: list[int]) 
 async def feed_of(
     session: AsyncSession,
     viewer_id: int | None,
-    found: Slice,
+    found: Slice[int],
     page: Page,
     path: str,
     **params: Any,
 ) -> Feed:
     """A hydrated page and the URL of the next one (after a full page, or a page cut short
     by the work one request may do)."""
-    full = len(found.ids) >= page.limit or found.partial
-    views = await hydrate(session, viewer_id, found.ids)
+    full = len(found.items) >= page.limit or found.partial
+    views = await hydrate(session, viewer_id, found.items)
     return Feed(views, next_url(path, found.next_max_id, full, **params))
 
 

@@ -11,13 +11,14 @@ from fastapi.responses import HTMLResponse
 
 from agora.data.signals import disclose
 from agora.http.deps import SessionDep
+from agora.http.params import flag
 from agora.social.people.lookup import find_by_username
 from agora.social.people.relationships import relationships
 from agora.social.reading.timelines import ProfileFilter, account_statuses, context
 from agora.social.rules.errors import NotFound
 from agora.web.page_feeds import feed_of, feed_response, hydrate, page_of
 from agora.web.render import render
-from agora.web.route import web_id, web_router
+from agora.web.route import id_or_404, web_router
 from agora.web.session import Viewer
 
 router = web_router()
@@ -59,9 +60,7 @@ async def thread(
     request: Request, session: SessionDep, viewer: Viewer, username: str, post_id: str
 ) -> Response:
     """A post with the thread around it, and (signed in) the reply composer."""
-    pid = web_id(post_id)
-    if pid is None:
-        raise NotFound()
+    pid = id_or_404(post_id)
     viewer_id = viewer.account.id if viewer else None
     ancestors, descendants = await context(session, viewer_id, pid)
     views = await hydrate(session, viewer_id, [*ancestors, pid, *descendants])
@@ -76,7 +75,7 @@ async def thread(
         "before": [v for v in views if v.post.id in set(ancestors)],
         "after": [v for v in views if v.post.id in set(descendants)],
         "reply_mentions": list(dict.fromkeys(m for m in mentions if m != own)),
-        "quote": request.query_params.get("quote") == "1",
+        "quote": flag(request.query_params.get("quote")),
     }
     return render(request, "post.html", context_)
 

@@ -66,7 +66,7 @@ async def act(
 async def follow_requests(request: Request, session: SessionDep, me: Me) -> Response:
     """People waiting for the person to accept their follow."""
     waiting = await follow_requesters(session, me.account.id, Page(limit=LIST_SIZE))
-    shown = disclose_accounts(a for _, a in waiting)
+    shown = disclose_accounts(waiting.items)
     return render(request, "follow_requests.html", {"waiting": shown})
 
 
@@ -89,7 +89,7 @@ async def blocks_and_mutes(request: Request, session: SessionDep, me: Me) -> Res
     context = {
         "nav": "settings",
         "section": "blocks",
-        "blocked": [a for _, a in await blocked_accounts(session, me.account.id, page)],
-        "muted": [a for _, a in await muted_accounts(session, me.account.id, page)],
+        "blocked": (await blocked_accounts(session, me.account.id, page)).items,
+        "muted": (await muted_accounts(session, me.account.id, page)).items,
     }
     return render(request, "settings_blocks.html", context)

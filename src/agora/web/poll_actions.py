@@ -8,10 +8,11 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from agora.http.deps import SessionDep
+from agora.ids import parse_id
 from agora.social.posts.poll_votes import vote
 from agora.social.rules.errors import Invalid
 from agora.web.post_actions import back, post_fragment
-from agora.web.route import id_or_404, web_id, web_router
+from agora.web.route import id_or_404, web_router
 from agora.web.session import Form, Me, field, is_htmx
 
 router = web_router()
@@ -35,5 +36,5 @@ async def vote_in_poll(
     poll, _ = await vote(session, me.account, id_or_404(poll_id), choices_of(form))
     if not is_htmx(request):
         return back(request)
-    shown = web_id(field(form, "shown")) if field(form, "shown") else None
+    shown = parse_id(field(form, "shown"))
     return await post_fragment(session, request, me, [i for i in (shown, poll.post_id) if i])

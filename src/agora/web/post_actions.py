@@ -12,13 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Post
 from agora.http.deps import SessionDep
+from agora.http.params import flag
+from agora.ids import parse_id
 from agora.social.posts import interactions
 from agora.social.posts.writing import Draft, create_post, delete_post, edit_post, get_visible_post
 from agora.social.rules.errors import NotFound
 from agora.web.media_forms import composer_media, composer_poll
 from agora.web.page_feeds import hydrate
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
-from agora.web.route import id_or_404, safe_next, web_id, web_router
+from agora.web.route import id_or_404, safe_next, web_router
 from agora.web.session import Form, Me, field, is_htmx
 
 router = web_router()
@@ -130,7 +132,7 @@ async def edit(request: Request, session: SessionDep, me: Me, form: Form, post_i
     draft = Draft(
         text=field(form, "status"),
         spoiler_text=spoiler.strip() if isinstance(spoiler, str) else None,
-        sensitive=form.get("sensitive") == "on" if "sensitive_shown" in form else None,
+        sensitive=flag(field(form, "sensitive")) if "sensitive_shown" in form else None,
     )
     await edit_post(session, me.account, pid, draft)
     if not is_htmx(request):
@@ -154,5 +156,5 @@ async def act(
     await run(session, me.account, pid)
     if not is_htmx(request):
         return back(request)
-    shown = web_id(field(form, "shown")) if field(form, "shown") else None
+    shown = parse_id(field(form, "shown"))
     return await post_fragment(session, request, me, [i for i in (shown, pid) if i])

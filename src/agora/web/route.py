@@ -18,26 +18,19 @@ from sqlalchemy.exc import DBAPIError
 from agora.db.engine import LOCK_RETRY_AFTER, is_lock_timeout
 from agora.http.error_responses import BUSY
 from agora.http.ratelimit import RateLimited, refusal_headers
+from agora.ids import parse_id
 from agora.social.rules.errors import DomainError, NotFound
 from agora.web.render import render
 from agora.web.session import CsrfFailed, SignInRequired, is_htmx
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 CSRF_MESSAGE = "This form has expired. Reload the page and try again."
-MAX_ID = (1 << 63) - 1
-
-
-def web_id(raw: str | None) -> int | None:
-    """An id from a URL or form: ASCII digits within the 64-bit range, else None."""
-    if not raw or not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
-        return None
-    value = int(raw)
-    return value if value <= MAX_ID else None
 
 
 def id_or_404(raw: str | None) -> int:
-    """An id from a URL or form; NotFound (a 404 page) when it is not one."""
-    found = web_id(raw)
+    """An id from a URL or form (`ids.parse_id`, the API's rule); NotFound (a 404 page) when
+    it is not one."""
+    found = parse_id(raw)
     if found is None:
         raise NotFound()
     return found

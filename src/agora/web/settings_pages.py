@@ -13,6 +13,7 @@ from agora.auth.web_sessions import change_password
 from agora.data import consent, transparency
 from agora.data.consent import Category
 from agora.http.deps import SessionDep
+from agora.http.params import flag
 from agora.social.media.profile_images import update_profile_and_images
 from agora.social.rules.errors import Invalid
 from agora.web.media_forms import read_uploads, uploaded_file
@@ -62,7 +63,7 @@ async def save_profile(request: Request, session: SessionDep, me: Me, form: Form
     changes = {
         "display_name": field(form, "display_name").strip(),
         "note": field(form, "note"),
-        "locked": field(form, "locked") == "on",
+        "locked": flag(field(form, "locked")),
     }
     images = await _images(request, me, form)
     try:

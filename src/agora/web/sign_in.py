@@ -9,6 +9,7 @@ from agora.auth import oauth
 from agora.auth.web_sessions import end_session, start_session
 from agora.config import get_settings
 from agora.http.deps import SessionDep
+from agora.http.params import flag
 from agora.http.ratelimit import sign_in_throttle
 from agora.social.people.accounts import create_account
 from agora.social.rules.errors import Invalid
@@ -70,7 +71,7 @@ async def sign_up(request: Request, session: SessionDep, form: Form) -> Response
     if mode == "closed":
         return render(request, "sign_up.html", {"values": values}, status=403)
     try:
-        if field(form, "agreement") != "on":
+        if not flag(field(form, "agreement")):
             raise Invalid("You must accept the server rules")
         if field(form, "password") != field(form, "confirm"):
             raise Invalid("The two passwords differ")

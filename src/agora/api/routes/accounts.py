@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from agora.api import serialise
@@ -14,20 +13,21 @@ from agora.auth import oauth
 from agora.auth.oauth import Credentials
 from agora.config import get_settings
 from agora.data.signals import disclose
-from agora.db.models import Account, Block, Follow, FollowRequest, Mute
+from agora.db.models import Account
 from agora.http.deps import SessionDep, app_caller, caller, id_param, optional_caller, paging
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import Params, body, openapi_body
+from agora.http.params import Params, body, flag, openapi_body
 from agora.ids import parse_id
 from agora.social.media.profile_images import update_profile_and_images
 from agora.social.people import accounts as accounts_service
+from agora.social.people import connections
 from agora.social.people import relationships as rel
 from agora.social.people.lookup import find_by_username, get_account
 from agora.social.people.moderation import is_admin
 from agora.social.reading.timelines import ProfileFilter, account_statuses
-from agora.social.rules.paging import Page, apply_page, finish
+from agora.social.rules.paging import Page, Slice
 
 router = APIRouter(prefix="/api/v1")
 
@@ -151,10 +151,6 @@ async def get_one(session: SessionDep, account_id: str) -> JSON:
     return JSON(account_json(account))
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes", "on")
-
-
 @router.get("/accounts/{account_id}/statuses")
 async def statuses(
     request: Request,
@@ -170,27 +166,18 @@ async def statuses(
 ) -> JSON:
     viewer = me.id if me else None
     f = ProfileFilter(
-        _flag(exclude_replies), _flag(exclude_reblogs), _flag(only_media), _flag(pinned), tagged
+        flag(exclude_replies), flag(exclude_reblogs), flag(only_media), flag(pinned), tagged
     )
     account = await get_account(session, id_param(account_id))
     disclose(account)  # the profile's own signal, even for an empty page
     found = await account_statuses(session, viewer, account.id, page, f)
-    items = await serialise.statuses(session, viewer, found.ids)
+    items = await serialise.statuses(session, viewer, found.items)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
-async def _pair_list(
-    request: Request, session: SessionDep, model: Any, where: Any, pick: Any, page: Page
-) -> JSON:
-    query = (
-        select(model.id, pick)
-        .join(Account, Account.id == pick)
-        .where(where, Account.suspended_at.is_(None))
-    )
-    rows = finish(list((await session.execute(apply_page(query, model.id, page))).all()), page)
-    items = await serialise.accounts(session, [r[1] for r in rows])
-    nxt, prev = (rows[-1][0], rows[0][0]) if rows else (None, None)
-    return paged(request, items, nxt, prev)
+async def _account_page(request: Request, session: SessionDep, found: Slice[Account]) -> JSON:
+    items = await serialise.accounts(session, [account.id for account in found.items])
+    return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
 @router.get("/accounts/{account_id}/followers")
@@ -198,9 +185,8 @@ async def followers(
     request: Request, session: SessionDep, account_id: str, page: Page = paging(40, 80)
 ) -> JSON:
     target = await get_account(session, id_param(account_id))
-    return await _pair_list(
-        request, session, Follow, Follow.target_account_id == target.id, Follow.account_id, page
-    )
+    found = await connections.followers(session, target.id, page)
+    return await _account_page(request, session, found)
 
 
 @router.get("/accounts/{account_id}/following")
@@ -208,9 +194,8 @@ async def following(
     request: Request, session: SessionDep, account_id: str, page: Page = paging(40, 80)
 ) -> JSON:
     target = await get_account(session, id_param(account_id))
-    return await _pair_list(
-        request, session, Follow, Follow.account_id == target.id, Follow.target_account_id, page
-    )
+    found = await connections.followed_accounts(session, target.id, page)
+    return await _account_page(request, session, found)
 
 
 class FollowForm(Params):
@@ -300,9 +285,8 @@ async def blocks(
     me: Account = caller("read:blocks"),
     page: Page = paging(40, 80),
 ) -> JSON:
-    return await _pair_list(
-        request, session, Block, Block.account_id == me.id, Block.target_account_id, page
-    )
+    found = await connections.blocked_accounts(session, me.id, page)
+    return await _account_page(request, session, found)
 
 
 @router.get("/mutes")
@@ -312,9 +296,8 @@ async def mutes(
     me: Account = caller("read:mutes"),
     page: Page = paging(40, 80),
 ) -> JSON:
-    return await _pair_list(
-        request, session, Mute, Mute.account_id == me.id, Mute.target_account_id, page
-    )
+    found = await connections.muted_accounts(session, me.id, page)
+    return await _account_page(request, session, found)
 
 
 @router.get("/follow_requests")
@@ -324,14 +307,8 @@ async def follow_requests(
     me: Account = caller("read:follows"),
     page: Page = paging(40, 80),
 ) -> JSON:
-    return await _pair_list(
-        request,
-        session,
-        FollowRequest,
-        FollowRequest.target_account_id == me.id,
-        FollowRequest.account_id,
-        page,
-    )
+    found = await connections.follow_requesters(session, me.id, page)
+    return await _account_page(request, session, found)
 
 
 @router.post("/follow_requests/{account_id}/authorize")

@@ -12,7 +12,7 @@ from agora.http.deps import SessionDep, admin_caller, id_param, paging
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import Params, body, openapi_body
+from agora.http.params import Params, body, flag, openapi_body
 from agora.social.people import moderation, reports
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page
@@ -29,10 +29,6 @@ def _optional_id(value: str | int | None, name: str) -> int | None:
         raise ApiError(422, f"Validation failed: {name} must be a numeric id") from None
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes", "on")
-
-
 @router.get("/v1/admin/reports")
 async def list_reports(
     request: Request,
@@ -44,14 +40,13 @@ async def list_reports(
     me: Account = admin_caller("admin:read:reports"),
 ) -> JSON:
     f = reports.ReportFilter(
-        resolved=_flag(resolved),
+        resolved=flag(resolved),
         account_id=_optional_id(account_id, "account_id"),
         target_account_id=_optional_id(target_account_id, "target_account_id"),
     )
     found = await reports.list_reports(session, f, page)
-    items = await serialise.admin_reports(session, found)
-    nxt, prev = (found[-1].id, found[0].id) if found else (None, None)
-    return paged(request, items, nxt, prev)
+    items = await serialise.admin_reports(session, found.items)
+    return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
 @router.get("/v1/admin/reports/{report_id}")
@@ -87,14 +82,14 @@ async def list_accounts_v1(
     me: Account = admin_caller("admin:read:accounts"),
 ) -> JSON:
     q = request.query_params
-    status = next((s for s in moderation.STATUSES if _flag(q.get(s))), None)
+    status = next((s for s in moderation.STATUSES if flag(q.get(s))), None)
     f = moderation.AccountFilter(
         status=status,
-        staff=_flag(q.get("staff")),
+        staff=flag(q.get("staff")),
         username=q.get("username"),
         display_name=q.get("display_name"),
         email=q.get("email"),
-        remote=_flag(q.get("remote")) or bool(q.get("by_domain")),
+        remote=flag(q.get("remote")) or bool(q.get("by_domain")),
         by_ip=bool(q.get("ip")),
     )
     return await _accounts(request, session, f, page)
@@ -124,9 +119,8 @@ async def _accounts(
     request: Request, session: SessionDep, f: moderation.AccountFilter, page: Page
 ) -> JSON:
     found = await moderation.list_members(session, f, page)
-    items = [admin_account_json(m.account, m.user) for m in found]
-    nxt, prev = (found[-1].account.id, found[0].account.id) if found else (None, None)
-    return paged(request, items, nxt, prev)
+    items = [admin_account_json(m.account, m.user) for m in found.items]
+    return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
 @router.get("/v1/admin/accounts/{account_id}")

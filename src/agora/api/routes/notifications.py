@@ -47,9 +47,8 @@ async def list_notifications(
         exclude_types=_list(params, "exclude_types"),
         from_account_id=id_param(str(account)) if account else None,
     )
-    items = await serialise.notifications(session, me.id, notes)
-    nxt, prev = (notes[-1].id, notes[0].id) if notes else (None, None)
-    return paged(request, items, nxt, prev)
+    items = await serialise.notifications(session, me.id, notes.items)
+    return paged(request, items, notes.next_max_id, notes.prev_min_id)
 
 
 @router.get("/notifications/{notification_id}")

@@ -23,6 +23,8 @@ from agora.federation.client import FederationError
 from agora.http.deps import SessionDep, caller, optional_caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
+from agora.http.params import flag
+from agora.ids import parse_id
 from agora.social import search
 from agora.social.people.lookup import find_by_username, get_account
 from agora.social.posts import tags
@@ -32,7 +34,6 @@ from agora.social.rules.errors import NotFound
 router = APIRouter()
 
 TYPES = ("accounts", "hashtags", "statuses")
-TRUE = ("1", "true", "yes", "on")
 LOCAL_POST = re.compile(r"^/(?:@([A-Za-z0-9_]+)|users/([A-Za-z0-9_]+)/statuses)/(\d+)/?$")
 LOCAL_PROFILE = re.compile(r"^/(?:@|users/)([A-Za-z0-9_]+)/?$")
 
@@ -46,21 +47,10 @@ def _number(name: str, value: str | None, default: int) -> int:
         raise ApiError(422, f"Validation failed: {name} must be a number") from None
 
 
-MAX_ID = (1 << 63) - 1
-
-
-def _id(value: str) -> int | None:
-    """An id as clients send it (ASCII digits within 64 bits), else None."""
-    if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > 19:
-        return None
-    number = int(value)
-    return number if number <= MAX_ID else None
-
-
 def _cursor(name: str, value: str | None) -> int | None:
     if value in (None, ""):
         return None
-    parsed = _id(value)
+    parsed = parse_id(value)
     if parsed is None:
         raise ApiError(422, f"Validation failed: {name} must be an id")
     return parsed
@@ -111,8 +101,8 @@ def search_params(
     return SearchParams(
         q=_query(q),
         type=type or None,
-        resolve=(resolve or "").lower() in TRUE,
-        following=(following or "").lower() in TRUE,
+        resolve=flag(resolve),
+        following=flag(following),
         account_id=_cursor("account_id", account_id),
         max_id=_cursor("max_id", max_id),
         min_id=_cursor("min_id", min_id),
@@ -207,7 +197,7 @@ async def _local_url(
         return result
     post = LOCAL_POST.match(parsed.path)
     profile = LOCAL_PROFILE.match(parsed.path)
-    if post and (post_id := _id(post.group(3))) is not None:
+    if post and (post_id := parse_id(post.group(3))) is not None:
         try:  # hydration trusts its ids: the visibility rule is asked first
             found = await get_visible_post(session, viewer, post_id)
         except NotFound:
@@ -235,6 +225,6 @@ async def account_search(
         _query(q),
         limit=max(1, min(80, _number("limit", limit, 40))),
         offset=max(0, min(10_000, _number("offset", offset, 0))),
-        following=(following or "").lower() in TRUE,
+        following=flag(following),
     )
     return JSON(await serialise.accounts(session, ids))

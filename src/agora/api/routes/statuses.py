@@ -14,14 +14,14 @@ from agora.http.deps import SessionDep, caller, id_param, optional_caller, pagin
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import Params, body, openapi_body
+from agora.http.params import Params, body, flag, openapi_body
 from agora.social.media.uploads import MediaEdit, parse_media_ids
 from agora.social.posts import interactions
 from agora.social.posts import writing as posts
 from agora.social.posts.hydrate import load_posts
 from agora.social.posts.polls import PollDraft
 from agora.social.reading import timelines
-from agora.social.rules.paging import Page
+from agora.social.rules.paging import Page, Slice
 
 router = APIRouter(prefix="/api/v1/statuses")
 
@@ -149,7 +149,7 @@ async def destroy(
     if pid not in views:
         raise ApiError(404, "Record not found")
     shown = status_json(views[pid], me_id)
-    at_once = (delete_media or "").lower() in ("1", "true")
+    at_once = flag(delete_media)
     post = await posts.delete_post(session, me, pid, delete_media=at_once)
     shown["text"] = post.text  # Mastodon returns the source so clients can "delete & redraft"
     if not at_once:  # the media is kept a day, unattached: URLs for its owner only
@@ -237,9 +237,12 @@ _toggle(interactions.set_pin, "write:accounts", "pin", on=True)
 _toggle(interactions.set_pin, "write:accounts", "unpin", on=False)
 
 
-async def _who(request: Request, session: SessionDep, found: timelines.Slice) -> JSON:
+async def _who(request: Request, session: SessionDep, found: Slice[int]) -> JSON:
     return paged(
-        request, await serialise.accounts(session, found.ids), found.next_max_id, found.prev_min_id
+        request,
+        await serialise.accounts(session, found.items),
+        found.next_max_id,
+        found.prev_min_id,
     )
 
 

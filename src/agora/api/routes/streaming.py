@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.oauth import authenticate
 from agora.http.error_responses import error_response
+from agora.http.params import flag
 from agora.http.streaming.hub import Hub
 from agora.http.streaming.wire import EventStreamResponse, WebSocketSession, refuse_websocket
 from agora.social.live.streams import StreamRefused, StreamViewer, open_stream
@@ -62,6 +63,15 @@ def _hub(app: object) -> Hub:
     return hub
 
 
+def sse_stream(channel: str, only_media: str | None) -> str | None:
+    """The stream an SSE path names (None when it names none): `/public?only_media=true` is
+    `public:media`, the flag read as every door reads one (`http.params.flag`)."""
+    name = SSE_STREAMS.get(channel.strip("/"))
+    if name in MEDIA and flag(only_media):
+        return MEDIA[name]
+    return name
+
+
 @router.get("/api/v1/streaming/health", response_class=PlainTextResponse)
 async def health(request: Request) -> Response:
     """`OK` while this process dispatches live events (503 otherwise)."""
@@ -81,11 +91,9 @@ async def plain_get() -> Response:
 @router.get("/api/v1/streaming/{channel:path}", include_in_schema=False)
 async def event_stream(request: Request, channel: str) -> Response:
     """One stream as server-sent events (`event: NAME` / `data: PAYLOAD`)."""
-    name = SSE_STREAMS.get(channel.strip("/"))
+    name = sse_stream(channel, request.query_params.get("only_media"))
     if name is None:
         return error_response(404, "Not found")
-    if request.query_params.get("only_media") in ("1", "true", "True") and name in MEDIA:
-        name = MEDIA[name]
     try:
         async with request.app.state.db.session() as session:
             viewer = await stream_viewer(session, _bearer(request.headers, request.query_params))

@@ -9,16 +9,17 @@ from agora.db.models import Account
 from agora.http.deps import SessionDep, caller, optional_caller, paging
 from agora.http.json import JSON
 from agora.http.links import paged
+from agora.http.params import flag
 from agora.social.reading import timelines
-from agora.social.rules.paging import Page
+from agora.social.rules.paging import Page, Slice
 
 router = APIRouter(prefix="/api/v1")
 
 
 async def _respond(
-    request: Request, session: SessionDep, viewer: int | None, found: timelines.Slice
+    request: Request, session: SessionDep, viewer: int | None, found: Slice[int]
 ) -> JSON:
-    items = await serialise.statuses(session, viewer, found.ids)
+    items = await serialise.statuses(session, viewer, found.items)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
@@ -44,11 +45,11 @@ async def public(
     me: Account | None = optional_caller("read:statuses"),
 ) -> JSON:
     viewer = me.id if me else None
-    if (remote or "").lower() in ("1", "true"):
-        found = timelines.Slice([], [])  # no federation yet: nothing is remote
+    if flag(remote):
+        found = Slice([], [])  # no federation yet: nothing is remote
     else:
-        media_only = (only_media or "").lower() in ("1", "true")
-        found = await timelines.public_timeline(session, viewer, page, only_media=media_only)
+        media = flag(only_media)
+        found = await timelines.public_timeline(session, viewer, page, only_media=media)
     return await _respond(request, session, viewer, found)
 
 

@@ -9,8 +9,8 @@ whatever the number of listeners, which of them may receive it:
   by a followed high-reach account merged at read time as the home rule says; its author is
   not on one of their exclusive lists, and it passes `timeline_filter` for that listener
   (visible to them, author not muted) at delivery time.
-- `public` / `public:local` get public posts that are not boosts nor replies to others (their
-  `:media` variants only those with attachments), and
+- `public` / `public:local` get the posts of the public timeline (`public_rule`: public, not
+  boosts nor replies to others; their `:media` variants only those with attachments), and
   hashtag streams public posts with the tag (as the public and hashtag timelines), each
   passing `listed_to` for the listener (visible, not muted, author not silenced for them;
   anonymous listeners: for nobody in particular).
@@ -45,6 +45,7 @@ from agora.db.models import (
 from agora.social.media.uploads import has_media
 from agora.social.reading.home_rule import home_rule
 from agora.social.reading.lists import hidden_by_exclusive_lists, lists_receiving
+from agora.social.reading.public_rule import post_on_public_timeline
 from agora.social.rules.visibility import listed_to, may_see, timeline_filter
 
 
@@ -123,7 +124,7 @@ async def post_audience(
     if post is None or post.deleted_at is not None:
         return None
     public_shape = post.visibility == Visibility.PUBLIC and post.reblog_of_id is None
-    on_public = public_shape and post.in_reply_to_account_id in (None, post.account_id)
+    on_public = post_on_public_timeline(post)
     tags = await _streamed_tags(session, post.id, candidates.tags) if public_shape else set()
     lists = await _streamed_lists(session, post, candidates.lists)
     wanted = candidates.public if (on_public or tags) else set()

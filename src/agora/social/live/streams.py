@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.auth.scopes import satisfies
 from agora.db.models import Bookmark, Favourite, Pin, Post
 from agora.events.publishing import publish_after_commit
+from agora.ids import parse_id
 from agora.social.reading.lists import get_own_list
 from agora.social.rules.errors import DomainError, NotFound
 
@@ -82,15 +83,6 @@ def streaming_url(base_url: str) -> str:
     if not sep:
         return base_url
     return ("wss" if scheme.lower() == "https" else "ws") + "://" + rest.rstrip("/")
-
-
-def parse_id(value: Any) -> int | None:
-    """An id as clients and events carry it (digits, or an int) within 64 bits, else None."""
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not (text.isascii() and text.isdigit()) or len(text) > 19:
-        return None
-    number = int(text)
-    return number if number < 1 << 63 else None
 
 
 def first_value(value: Any) -> str | None:

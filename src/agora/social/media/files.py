@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.data.signals import account_signals, post_signals
-from agora.db.models import Account, MediaAttachment, Post, Visibility
+from agora.db.models import Account, MediaAttachment, Post
 from agora.social.media.images import CONTENT_TYPES, EXTENSIONS
 from agora.social.rules.errors import NotFound
-from agora.social.rules.visibility import plain_visible_to
+from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to
 
 VARIANTS = ("original", "small")
 _KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -87,7 +87,7 @@ def media_urls(media: MediaInfo, visibility: int | None, viewer_id: int | None) 
     base = f"{get_settings().base_url}/media/{media.key}"
     original = f"{base}/original.{EXTENSIONS[media.file_format]}"
     small = f"{base}/small.{EXTENSIONS[media.preview_format]}"
-    public = visibility is not None and visibility <= Visibility.UNLISTED
+    public = visibility is not None and is_public_or_unlisted(visibility)
     if public or viewer_id is None:
         return original, small
     query = f"?viewer={viewer_id}&sig={_signature(media.access_secret, media.key, viewer_id)}"
@@ -156,5 +156,5 @@ async def _authorise(
     )
     if post is None:
         raise NotFound()
-    public = post.visibility <= Visibility.UNLISTED
+    public = is_public_or_unlisted(post.visibility)
     return (PUBLIC_CACHE if public else PRIVATE_CACHE), (await post_signals(session, post)).headers

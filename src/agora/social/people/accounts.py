@@ -1,4 +1,5 @@
-"""Accounts: sign-up, profile updates, suspension, passwords (look-ups are in lookup.py)."""
+"""Accounts: sign-up, profile updates, passwords (look-ups are in lookup.py; suspending is
+moderation.py's, always logged)."""
 
 from __future__ import annotations
 
@@ -132,18 +133,6 @@ def _clean_fields(fields: list[dict[str, str]]) -> list[dict[str, str]]:
         if name or value:
             cleaned.append({"name": name, "value": value})
     return cleaned
-
-
-async def set_suspended(session: AsyncSession, username: str, suspended: bool) -> Account:
-    """Suspend or unsuspend an account by username. Commits."""
-    account = await session.scalar(
-        select(Account).where(Account.username_lower == username.lower())
-    )
-    if account is None:
-        raise NotFound("No such account")
-    account.suspended_at = utcnow() if suspended else None
-    await session.commit()
-    return account
 
 
 async def set_password(session: AsyncSession, username: str, password: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, ModerationAction, Report, User, utcnow
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
-from agora.social.rules.paging import Page, apply_page, finish
+from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
 
 ACTIONS = ("none", "silence", "suspend")
 UNSUPPORTED = ("disable", "sensitive")
@@ -245,10 +245,10 @@ def _status_condition(status: str) -> Any:
     }[status]
 
 
-async def list_members(session: AsyncSession, f: AccountFilter, page: Page) -> list[Member]:
+async def list_members(session: AsyncSession, f: AccountFilter, page: Page) -> Slice[Member]:
     """A page of accounts for the admins, newest first (suspended ones included)."""
     if f.remote or f.by_ip:  # no federation, and sign-in addresses are not kept
-        return []
+        return Slice([], [])
     query = select(Account, User).outerjoin(User, User.account_id == Account.id)
     if f.status:
         query = query.where(_status_condition(f.status))
@@ -261,7 +261,8 @@ async def list_members(session: AsyncSession, f: AccountFilter, page: Page) -> l
     if f.email:
         query = query.where(User.email.contains(f.email.lower(), autoescape=True))
     rows = (await session.execute(apply_page(query, Account.id, page))).all()
-    return [Member(account, user) for account, user in finish(list(rows), page)]
+    members = [Member(account, user) for account, user in rows]
+    return keyed_slice(members, page, lambda member: member.account.id)
 
 
 async def history(session: AsyncSession, target_id: int) -> list[ModerationAction]:

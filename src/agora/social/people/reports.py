@@ -20,7 +20,7 @@ from agora.social.people.lookup import get_account
 from agora.social.people.moderation import admin_ids, log_action
 from agora.social.reading.notifications import ADMIN_REPORT
 from agora.social.rules.errors import Invalid, NotFound
-from agora.social.rules.paging import Page, apply_page, finish
+from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
 from agora.social.rules.visibility import visible_to
 
 CATEGORIES = ("spam", "legal", "violation", "other")
@@ -141,7 +141,7 @@ class ReportFilter:
     target_account_id: int | None = None
 
 
-async def list_reports(session: AsyncSession, f: ReportFilter, page: Page) -> list[Report]:
+async def list_reports(session: AsyncSession, f: ReportFilter, page: Page) -> Slice[Report]:
     """A page of reports, newest first."""
     query = select(Report).where(
         Report.action_taken_at.isnot(None) if f.resolved else Report.action_taken_at.is_(None)
@@ -151,7 +151,7 @@ async def list_reports(session: AsyncSession, f: ReportFilter, page: Page) -> li
     if f.target_account_id is not None:
         query = query.where(Report.target_account_id == f.target_account_id)
     rows = (await session.scalars(apply_page(query, Report.id, page))).all()
-    return finish(list(rows), page)
+    return keyed_slice(rows, page, lambda report: report.id)
 
 
 async def get_report(session: AsyncSession, report_id: int) -> Report:

@@ -26,6 +26,7 @@ from agora.social.live.streams import announce_deletion
 from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import Invalid
 from agora.social.rules.limits import PINS, enforce
+from agora.social.rules.visibility import is_public_or_unlisted
 
 
 async def _original(session: AsyncSession, viewer_id: int, post_id: int) -> Post:
@@ -61,7 +62,7 @@ async def reblog(
 
 def _boost_visibility(original: Post, actor_id: int, requested: str) -> Visibility:
     own_private = original.visibility == Visibility.PRIVATE and original.account_id == actor_id
-    if original.visibility > Visibility.UNLISTED and not own_private:
+    if not is_public_or_unlisted(original.visibility) and not own_private:
         raise Invalid("Validation failed: This post cannot be boosted")
     try:
         vis = Visibility.parse(requested or "public")

@@ -42,14 +42,17 @@ from agora.db.models import (
     Tag,
     TagHistory,
     TagHistoryAccount,
-    Visibility,
     utcnow,
 )
 from agora.db.upsert import insert_ignore, insert_ignore_one
 from agora.ids import id_to_ms, min_id_for_ms
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, apply_page, finish
-from agora.social.rules.visibility import plain_visible_to
+from agora.social.rules.visibility import (
+    is_public_or_unlisted,
+    plain_visible_to,
+    public_or_unlisted,
+)
 
 TAG_NAME = re.compile(r"^\w{1,100}$")
 DAY_MS = 86_400_000
@@ -206,7 +209,7 @@ async def followed_tags(
 async def record_tag_use(session: AsyncSession, post: Post) -> None:
     """Count a new public or unlisted post in its hashtags' daily use (idempotent per post
     only through the job that calls it: `distribute_post` runs once per post)."""
-    if post.reblog_of_id is not None or post.visibility > Visibility.UNLISTED:
+    if post.reblog_of_id is not None or not is_public_or_unlisted(post.visibility):
         return
     tag_ids = (
         await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post.id))
@@ -243,7 +246,7 @@ async def rebuild_recent_history(conn: AsyncConnection) -> None:
         .join(Post, Post.id == PostTag.post_id)
         .where(
             PostTag.post_id >= min_id_for_ms(since * DAY_MS),
-            Post.visibility <= int(Visibility.UNLISTED),
+            public_or_unlisted(Post),
             Post.deleted_at.is_(None),
             Post.reblog_of_id.is_(None),
         )

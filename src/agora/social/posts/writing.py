@@ -38,7 +38,7 @@ from agora.social.posts.polls import PollDraft, attach_poll, check_poll, update_
 from agora.social.posts.text import extract_mentions, extract_tags, render_html, status_length
 from agora.social.reading.remote_audience import schedule_federation
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
-from agora.social.rules.visibility import plain_visible_to
+from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to
 
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
 
@@ -211,7 +211,7 @@ async def _check_quote(session: AsyncSession, author_id: int, quote_id: int | No
     if quote_id is None:
         return
     quoted = await get_visible_post(session, author_id, quote_id)
-    if quoted.reblog_of_id is not None or quoted.visibility > Visibility.UNLISTED:
+    if quoted.reblog_of_id is not None or not is_public_or_unlisted(quoted.visibility):
         raise Invalid("Validation failed: Only public or unlisted posts can be quoted")
 
 
@@ -250,7 +250,7 @@ async def _count_new_post(
         .where(Account.id == author_id)
         .values(statuses_count=Account.statuses_count + 1, last_status_at=utcnow())
     )
-    if parent is not None and visibility <= Visibility.UNLISTED:
+    if parent is not None and is_public_or_unlisted(visibility):
         await session.execute(
             update(Post).where(Post.id == parent.id).values(replies_count=Post.replies_count + 1)
         )
@@ -342,7 +342,7 @@ async def delete_post(
         .where(Account.id == actor.id)
         .values(statuses_count=Account.statuses_count - 1)
     )
-    if post.in_reply_to_id is not None and post.visibility <= Visibility.UNLISTED:
+    if post.in_reply_to_id is not None and is_public_or_unlisted(post.visibility):
         await session.execute(
             update(Post)
             .where(Post.id == post.in_reply_to_id, Post.replies_count > 0)

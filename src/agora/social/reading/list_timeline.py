@@ -25,8 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import ID, ListMember, Post
 from agora.social.reading.lists import get_own_list, list_posts
-from agora.social.reading.timelines import Slice
-from agora.social.rules.paging import Page, bind_page, finish, page_params, page_shape
+from agora.social.rules.paging import Page, Slice, bind_page, finish, page_params, page_shape
 from agora.social.rules.visibility import timeline_filter
 
 WINDOW = 80  # candidate posts in the first window: twice the largest page
@@ -36,7 +35,9 @@ LIST_ID = bindparam("list_id", type_=ID)
 VIEWER = bindparam("viewer_id", type_=ID)
 
 
-async def list_timeline(session: AsyncSession, owner_id: int, list_id: int, page: Page) -> Slice:
+async def list_timeline(
+    session: AsyncSession, owner_id: int, list_id: int, page: Page
+) -> Slice[int]:
     """Posts of the members of one of the owner's lists, newest first (see the module's
     docstring); NotFound for someone else's list."""
     found = await get_own_list(session, owner_id, list_id)
@@ -85,7 +86,9 @@ def _after(page: Page, last: int, budget: int) -> Page:
     return replace(page, max_id=last, limit=limit)
 
 
-def _page_slice(kept: list[int], examined: list[int], page: Page, partial: bool = False) -> Slice:
+def _page_slice(
+    kept: list[int], examined: list[int], page: Page, partial: bool = False
+) -> Slice[int]:
     """Ids newest first, with cursors spanning what was examined; a `partial` page (cut short
     by MAX_EXAMINED) has them even when nothing was kept, so that paging goes on from there."""
     if not kept and not partial:

@@ -29,7 +29,7 @@ from agora.db.upsert import insert_ignore
 from agora.ids import new_id
 from agora.social.live.streams import announce_deletion, announce_notification
 from agora.social.rules.errors import NotFound
-from agora.social.rules.paging import Page, apply_page, finish
+from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
 from agora.social.rules.visibility import plain_visible_to, silenced_for
 
 TYPES = (
@@ -189,7 +189,7 @@ async def list_notifications(
     types: list[str] | None = None,
     exclude_types: list[str] | None = None,
     from_account_id: int | None = None,
-) -> list[Notification]:
+) -> Slice[Notification]:
     """A page of the viewer's notifications, newest first."""
     query = select(Notification).where(_listable(viewer_id))
     if types:
@@ -199,7 +199,7 @@ async def list_notifications(
     if from_account_id is not None:
         query = query.where(Notification.from_account_id == from_account_id)
     rows = (await session.scalars(apply_page(query, Notification.id, page))).all()
-    return finish(list(rows), page)
+    return keyed_slice(rows, page, lambda note: note.id)
 
 
 async def get_notification(

@@ -32,50 +32,30 @@ from agora.social.people.lookup import get_account
 from agora.social.posts.writing import get_visible_post
 from agora.social.reading.home_rule import home_rule
 from agora.social.reading.lists import hidden_by_exclusive_lists
-from agora.social.rules.paging import Page, apply_page, bind_page, finish, page_params, page_shape
+from agora.social.reading.public_rule import not_reply_to_others, public_timeline_rule
+from agora.social.rules.paging import (
+    Page,
+    Slice,
+    apply_page,
+    bind_page,
+    page_params,
+    page_shape,
+    slice_of,
+)
 from agora.social.rules.visibility import listed_to, plain_visible_to, timeline_filter, visible_to
 
 MAX_CONTEXT = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Slice:
-    """Post ids of one page, newest first, and the cursor values for its Link header.
-    `partial`: the page is short (perhaps empty) because the work one request may do ran out,
-    not because the timeline did; its cursors continue where that work stopped."""
-
-    ids: list[int]
-    cursors: list[int]
-    partial: bool = False
-
-    @property
-    def next_max_id(self) -> int | None:
-        return self.cursors[-1] if self.cursors else None
-
-    @property
-    def prev_min_id(self) -> int | None:
-        return self.cursors[0] if self.cursors else None
-
-
-def _slice(rows: list[Any], page: Page) -> Slice:
-    rows = finish(rows, page)
-    return Slice(ids=[r[1] for r in rows], cursors=[r[0] for r in rows])
-
-
-async def _post_page(session: AsyncSession, query: Select[Any], page: Page) -> Slice:
+async def _post_page(session: AsyncSession, query: Select[Any], page: Page) -> Slice[int]:
     rows = list((await session.execute(apply_page(query, Post.id, page))).all())
-    return _slice(rows, page)
-
-
-def _no_foreign_replies() -> Any:
-    """Top-level posts and self-replies (what Mastodon's public feeds show)."""
-    return or_(Post.in_reply_to_id.is_(None), Post.in_reply_to_account_id == Post.account_id)
+    return slice_of(rows, page)
 
 
 VIEWER = bindparam("viewer_id", type_=ID)
 
 
-async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Slice[int]:
     """The precomputed feed merged with posts of followed high-reach accounts that the home
     rule lets in (`home_rule.home_rule`, as fan-out does), in one query (built once per page
     shape, see `_home_statement`)."""
@@ -85,7 +65,7 @@ async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Sl
         **page_params(page),
     }
     rows = list((await session.execute(_home_statement(page_shape(page)), params)).all())
-    return _slice(rows, page)
+    return slice_of(rows, page)
 
 
 @cache
@@ -122,13 +102,11 @@ def _home_statement(shape: tuple[bool, bool, bool]) -> Select[Any]:
 
 async def public_timeline(
     session: AsyncSession, viewer_id: int | None, page: Page, *, only_media: bool = False
-) -> Slice:
-    """Public posts of this server, newest first (no boosts, no replies to others), only
-    those with media attachments when `only_media`."""
+) -> Slice[int]:
+    """Public posts of this server, newest first (`public_rule`: no boosts, no replies to
+    others), only those with media attachments when `only_media`."""
     query = select(Post.id, Post.id).where(
-        Post.visibility == int(Visibility.PUBLIC),
-        Post.reblog_of_id.is_(None),
-        _no_foreign_replies(),
+        public_timeline_rule(Post),
         listed_to(viewer_id, Post),
     )
     if only_media:
@@ -136,7 +114,9 @@ async def public_timeline(
     return await _post_page(session, query, page)
 
 
-async def tag_timeline(session: AsyncSession, viewer_id: int | None, tag: str, page: Page) -> Slice:
+async def tag_timeline(
+    session: AsyncSession, viewer_id: int | None, tag: str, page: Page
+) -> Slice[int]:
     """Public posts with a hashtag, newest first."""
     tag_id = await session.scalar(select(Tag.id).where(Tag.name == tag.lower().lstrip("#")))
     if tag_id is None:
@@ -164,7 +144,7 @@ class ProfileFilter:
 
 async def account_statuses(
     session: AsyncSession, viewer_id: int | None, account_id: int, page: Page, f: ProfileFilter
-) -> Slice:
+) -> Slice[int]:
     """A profile's posts the viewer may see, with Mastodon's filters."""
     await get_account(session, account_id)
     if f.pinned:
@@ -174,12 +154,12 @@ async def account_statuses(
             .where(Pin.account_id == account_id, visible_to(viewer_id, Post))
         )
         rows = list((await session.execute(apply_page(query, Pin.id, page))).all())
-        return _slice(rows, page)
+        return slice_of(rows, page)
     query = select(Post.id, Post.id).where(
         Post.account_id == account_id, visible_to(viewer_id, Post)
     )
     if f.exclude_replies:
-        query = query.where(_no_foreign_replies())
+        query = query.where(not_reply_to_others(Post))
     if f.exclude_reblogs:
         query = query.where(Post.reblog_of_id.is_(None))
     if f.only_media:
@@ -190,29 +170,29 @@ async def account_statuses(
     return await _post_page(session, query, page)
 
 
-async def _marked(session: AsyncSession, model: Any, viewer_id: int, page: Page) -> Slice:
+async def _marked(session: AsyncSession, model: Any, viewer_id: int, page: Page) -> Slice[int]:
     query = (
         select(model.id, model.post_id)
         .join(Post, Post.id == model.post_id)
         .where(model.account_id == viewer_id, plain_visible_to(viewer_id, Post))
     )
     rows = list((await session.execute(apply_page(query, model.id, page))).all())
-    return _slice(rows, page)
+    return slice_of(rows, page)
 
 
-async def bookmarks(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+async def bookmarks(session: AsyncSession, viewer_id: int, page: Page) -> Slice[int]:
     """The viewer's bookmarks, most recent first (paged by bookmark)."""
     return await _marked(session, Bookmark, viewer_id, page)
 
 
-async def favourites(session: AsyncSession, viewer_id: int, page: Page) -> Slice:
+async def favourites(session: AsyncSession, viewer_id: int, page: Page) -> Slice[int]:
     """The viewer's likes, most recent first (paged by like)."""
     return await _marked(session, Favourite, viewer_id, page)
 
 
 async def favourited_by(
     session: AsyncSession, viewer_id: int | None, post_id: int, page: Page
-) -> Slice:
+) -> Slice[int]:
     """Accounts that liked a visible post (ids are account ids; cursors are like ids)."""
     post = await get_visible_post(session, viewer_id, post_id)
     query = (
@@ -221,12 +201,12 @@ async def favourited_by(
         .where(Favourite.post_id == post.id, Account.suspended_at.is_(None))
     )
     rows = list((await session.execute(apply_page(query, Favourite.id, page))).all())
-    return _slice(rows, page)
+    return slice_of(rows, page)
 
 
 async def reblogged_by(
     session: AsyncSession, viewer_id: int | None, post_id: int, page: Page
-) -> Slice:
+) -> Slice[int]:
     """Accounts that boosted a visible post (ids are account ids; cursors are boost ids)."""
     post = await get_visible_post(session, viewer_id, post_id)
     query = select(Post.id, Post.account_id).where(

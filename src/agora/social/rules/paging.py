@@ -1,9 +1,16 @@
-"""Keyset pagination as Mastodon does it: max_id, since_id, min_id, limit."""
+"""Keyset pagination as Mastodon does it: max_id, since_id, min_id, limit.
+
+`Page` is what a request asks for; `Slice[T]` is the one shape of what every paged service
+answers (timelines, account lists, notifications, reports, the admins' account list): the
+items newest first and the cursor values behind them, from which the doors make the
+`Link` header (API) or the "older" link (web). `slice_of` and `keyed_slice` turn the rows a
+query built with `apply_page` returned into one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Integer, Select, bindparam
 
@@ -20,6 +27,43 @@ class Page:
     @property
     def ascending(self) -> bool:
         return self.min_id is not None and self.since_id is None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Slice(Generic[T]):
+    """One page of results, newest first, and the cursor value of each (`cursors`; for some
+    timelines they span more than the items: see `partial`). `partial`: the page is short
+    (perhaps empty) because the work one request may do ran out, not because the results
+    did; its cursors continue where that work stopped."""
+
+    items: list[T]
+    cursors: list[int]
+    partial: bool = False
+
+    @property
+    def next_max_id(self) -> int | None:
+        """The cursor of the next (older) page, None when the page is empty."""
+        return self.cursors[-1] if self.cursors else None
+
+    @property
+    def prev_min_id(self) -> int | None:
+        """The cursor of the previous (newer) page, None when the page is empty."""
+        return self.cursors[0] if self.cursors else None
+
+
+def slice_of(rows: Sequence[Any], page: Page) -> Slice[Any]:
+    """A Slice from (cursor, item) rows fetched by a query built with `apply_page`."""
+    ordered = finish(list(rows), page)
+    return Slice([row[1] for row in ordered], [row[0] for row in ordered])
+
+
+def keyed_slice(items: Sequence[T], page: Page, key: Callable[[T], int]) -> Slice[T]:
+    """A Slice from items fetched by a query built with `apply_page` on `key(item)`."""
+    ordered = finish(list(items), page)
+    return Slice(ordered, [key(item) for item in ordered])
 
 
 def apply_page(query: Select[Any], column: Any, page: Page, *, extra: int = 0) -> Select[Any]:

@@ -2,7 +2,9 @@
 
 A post is visible to a viewer when it is not deleted, its author is not suspended, no block
 stands between the two (either direction), and its visibility allows it:
-public / unlisted -> anyone; private -> the author, followers, mentioned accounts;
+public / unlisted -> anyone (`is_public_or_unlisted`, SQL `public_or_unlisted`: the one
+spelling of "public or unlisted", also asked by quoting, boosting, reply counts, hashtag use
+and media URLs); private -> the author, followers, mentioned accounts;
 direct -> the author and mentioned accounts. A reblog is visible when both the reblog and the
 reblogged post are. Mutes do not hide a post from a direct look-up, but they filter timelines
 and notifications (`hidden_by_mutes`).
@@ -33,6 +35,17 @@ Viewer = int | ColumnElement[int]
 these rules can be built once and run for any viewer (see timelines.home_timeline)."""
 
 
+def is_public_or_unlisted(visibility: int) -> bool:
+    """A post anyone may see (public or unlisted; Mastodon's `distributable?`). Quotes, boosts
+    of others' posts, reply counts, hashtag use and plain media URLs are for these only."""
+    return visibility <= Visibility.UNLISTED
+
+
+def public_or_unlisted(post: PostLike = Post) -> ColumnElement[bool]:
+    """SQL twin of `is_public_or_unlisted` for `post`."""
+    return post.visibility <= int(Visibility.UNLISTED)
+
+
 def may_see(
     *,
     visibility: int,
@@ -50,7 +63,7 @@ def may_see(
         return True
     if blocked_either_way:
         return False
-    if visibility <= Visibility.UNLISTED:
+    if is_public_or_unlisted(visibility):
         return True
     if visibility == Visibility.PRIVATE:
         return follows_author or mentioned
@@ -73,13 +86,13 @@ def _author_suspended(author_col: ColumnElement[int]) -> ColumnElement[bool]:
 def _own_visibility(c: PostLike, viewer_id: Viewer | None) -> ColumnElement[bool]:
     alive = and_(c.deleted_at.is_(None), not_(_author_suspended(c.account_id)))
     if viewer_id is None:
-        return and_(alive, c.visibility <= int(Visibility.UNLISTED))
+        return and_(alive, public_or_unlisted(c))
     mentioned = exists().where(Mention.post_id == c.id, Mention.account_id == viewer_id)
     follows = exists().where(
         Follow.account_id == viewer_id, Follow.target_account_id == c.account_id
     )
     audience = or_(
-        c.visibility <= int(Visibility.UNLISTED),
+        public_or_unlisted(c),
         and_(c.visibility == int(Visibility.PRIVATE), or_(follows, mentioned)),
         mentioned,
     )
