@@ -160,6 +160,13 @@ def test_public_post_reaches_the_follower_and_no_other_server(
     assert arrived.account.acct == alice.handle.lstrip("@")
     assert arrived.uri == status.uri and arrived.visibility == "public"
     assert _remote_posts(carol.server, alice.server) == []
+    # on B it is a remote post: on the federated timeline, not on B's local one
+    ids = {str(s.id) for s in bob.api.timeline_public(remote=True)}
+    assert str(arrived.id) in ids
+    assert str(arrived.id) not in {str(s.id) for s in bob.api.timeline_local()}
+    assert str(arrived.id) in {str(s.id) for s in bob.api.timeline_public()}
+    page = httpx.get(f"{bob.server.url}/local", timeout=10)
+    assert page.status_code == 200 and "Hello from server A" not in page.text
 
 
 def test_followers_only_post_reaches_only_the_server_with_a_follower(

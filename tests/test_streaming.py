@@ -475,3 +475,18 @@ async def test_a_reply_to_me_from_someone_i_follow_reaches_my_user_stream(
         assert ids(await received(listener)) == [to_me["id"], to_carol["id"]]
     finally:
         settings.fanout_follower_threshold = previous
+
+
+def test_public_posts_go_to_the_local_or_the_remote_public_streams() -> None:
+    from agora.social.live.streams import public_streams, tag_streams
+
+    assert public_streams(local=True, media=False) == ("public", "public:local")
+    assert public_streams(local=False, media=False) == ("public", "public:remote")
+    assert set(public_streams(local=False, media=True)) == {
+        "public",
+        "public:remote",
+        "public:media",
+        "public:remote:media",
+    }
+    assert tag_streams(local=True) == ("hashtag", "hashtag:local")
+    assert tag_streams(local=False) == ("hashtag",)

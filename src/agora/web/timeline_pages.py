@@ -44,7 +44,7 @@ async def local(request: Request, session: SessionDep, viewer: Viewer) -> Respon
     """Everyone's public posts on this server."""
     page = page_of(request)
     viewer_id = viewer.account.id if viewer else None
-    found = await timelines.public_timeline(session, viewer_id, page)
+    found = await timelines.public_timeline(session, viewer_id, page, origin="local")
     feed = await feed_of(session, viewer_id, found, page, "/local")
     return feed_response(request, "timeline.html", {"nav": "local", "heading": "Local"}, feed)
 

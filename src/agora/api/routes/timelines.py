@@ -45,11 +45,9 @@ async def public(
     me: Account | None = optional_caller("read:statuses"),
 ) -> JSON:
     viewer = me.id if me else None
-    if flag(remote):
-        found = Slice([], [])  # no federation yet: nothing is remote
-    else:
-        media = flag(only_media)
-        found = await timelines.public_timeline(session, viewer, page, only_media=media)
+    origin = "remote" if flag(remote) else "local" if flag(local) else "all"
+    media = flag(only_media)
+    found = await timelines.public_timeline(session, viewer, page, only_media=media, origin=origin)
     return await _respond(request, session, viewer, found)
 
 

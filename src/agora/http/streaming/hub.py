@@ -33,13 +33,14 @@ from agora.events.process_bus import close_bus, get_bus
 from agora.http.streaming.frames import SSE_HEARTBEAT, sse_frame, ws_frame
 from agora.social.live.audience import Candidates, deletion_audience, post_audience
 from agora.social.live.streams import (
-    LOCAL_PUBLIC,
     MEDIA_PUBLIC,
     PUBLIC_STREAMS,
     TAG_STREAMS,
     Stream,
     StreamViewer,
     event_id,
+    public_streams,
+    tag_streams,
 )
 
 log = logging.getLogger("agora.streaming")
@@ -270,9 +271,9 @@ class Hub:
     def _post_targets(self, audience: Any) -> Iterator[tuple[Listener, Stream]]:
         for account_id in audience.home:
             yield from self._streaming("user", account_id)
-        media = MEDIA_PUBLIC if audience.media else ()
-        public = [(n, None) for n in (*LOCAL_PUBLIC, *media) if audience.public]
-        tagged = [(n, t) for n in TAG_STREAMS for t in audience.tags]
+        names = public_streams(local=audience.local, media=audience.media)
+        public = [(n, None) for n in names if audience.public]
+        tagged = [(n, t) for n in tag_streams(local=audience.local) for t in audience.tags]
         for name, key in public + tagged:
             for listener, stream in self._streaming(name, key):
                 if listener.viewer.account_id in audience.listed:
@@ -294,8 +295,9 @@ class Hub:
         for listener, stream in user_streams + list_streams:
             for deleted in audience.home.get(listener.viewer.account_id, ()):
                 self._deliver(listener, stream, "delete", str(deleted))
-        public = [(n, None) for n in (*LOCAL_PUBLIC, *MEDIA_PUBLIC) if audience.public]
-        tagged = [(n, t) for n in TAG_STREAMS for t in audience.tags]
+        names = public_streams(local=audience.local, media=True)
+        public = [(n, None) for n in names if audience.public]
+        tagged = [(n, t) for n in tag_streams(local=audience.local) for t in audience.tags]
         for name, key in public + tagged:
             for listener, stream in self._streaming(name, key):
                 self._deliver(listener, stream, "delete", str(event["post_id"]))

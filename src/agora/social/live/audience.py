@@ -73,6 +73,7 @@ class PostAudience:
     media: bool  # and on `public:media` and `public:local:media`
     tags: set[str]  # the streamed hashtags it belongs on
     lists: set[int]  # the streamed lists that get it
+    local: bool  # its author is one of this server's people (public:local, not :remote)
 
 
 @dataclass(slots=True)
@@ -80,8 +81,9 @@ class DeletionAudience:
     """Who is told that a post (and the boosts that went with it) is gone."""
 
     home: dict[int, list[int]]  # account -> deleted ids to announce on its `user` stream
-    public: bool  # announce on `public`, `public:local`
+    public: bool  # announce on the public streams (`streams.public_streams`)
     tags: set[str]  # and on these hashtag streams
+    local: bool  # the author is one of this server's people
 
 
 async def home_members(session: AsyncSession, post: Post, viewers: set[int]) -> set[int]:
@@ -141,6 +143,8 @@ async def post_audience(
         media=on_public and candidates.media and await _has_media(session, post.id),
         tags=tags,
         lists={list_id for list_id, owner in lists.items() if owner in shown},
+        local=await session.scalar(select(Account.domain).where(Account.id == post.account_id))
+        is None,
     )
 
 
@@ -209,7 +213,8 @@ async def deletion_audience(
             home[viewer] = ids
     public = visibility == Visibility.PUBLIC and not event.get("boost")
     tags = await _streamed_tags(session, post_id, candidates.tags) if public else set()
-    return DeletionAudience(home=home, public=public, tags=tags)
+    local = await session.scalar(select(Account.domain).where(Account.id == author)) is None
+    return DeletionAudience(home=home, public=public, tags=tags, local=local)
 
 
 def _saw(viewer: int, author: int, visibility: int, follows_author: bool, facts: set[Any]) -> bool:

@@ -31,12 +31,29 @@ from agora.ids import parse_id
 from agora.social.reading.lists import get_own_list
 from agora.social.rules.errors import DomainError, NotFound
 
-LOCAL_PUBLIC = ("public", "public:local")  # this server's public posts (no federation yet)
-MEDIA_PUBLIC = ("public:media", "public:local:media")  # the same, with media attachments only
-REMOTE = frozenset({"public:remote", "public:remote:media"})  # always quiet
-PUBLIC_STREAMS = frozenset({*LOCAL_PUBLIC, *MEDIA_PUBLIC, *REMOTE, "hashtag", "hashtag:local"})
+LOCAL_PUBLIC = ("public", "public:local")  # public posts of this server's people
+REMOTE_PUBLIC = ("public", "public:remote")  # public posts that came from other servers
+MEDIA_PUBLIC = ("public:media", "public:local:media", "public:remote:media")
+PUBLIC_STREAMS = frozenset(
+    {*LOCAL_PUBLIC, *REMOTE_PUBLIC, *MEDIA_PUBLIC, "hashtag", "hashtag:local"}
+)
 TAG_STREAMS = frozenset({"hashtag", "hashtag:local"})
 USER_STREAMS = frozenset({"user", "user:notification"})
+
+
+def public_streams(*, local: bool, media: bool) -> tuple[str, ...]:
+    """The public streams a public post belongs on: `public`, and `public:local` for a post of
+    this server's people or `public:remote` for one from another server; their `:media`
+    variants too when it has attachments."""
+    names = LOCAL_PUBLIC if local else REMOTE_PUBLIC
+    return names + tuple(f"{n}:media" for n in names) if media else names
+
+
+def tag_streams(*, local: bool) -> tuple[str, ...]:
+    """The hashtag streams a public post with a streamed tag belongs on."""
+    return ("hashtag", "hashtag:local") if local else ("hashtag",)
+
+
 STREAMS = PUBLIC_STREAMS | USER_STREAMS | {"list"}
 MAX_TAG_LENGTH = 200
 MARKS = ("favourited", "bookmarked", "pinned", "reblogged")

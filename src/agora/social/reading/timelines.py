@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, literal, or_, select, union
+from sqlalchemy import Select, bindparam, exists, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
@@ -101,14 +101,23 @@ def _home_statement(shape: tuple[bool, bool, bool]) -> Select[Any]:
 
 
 async def public_timeline(
-    session: AsyncSession, viewer_id: int | None, page: Page, *, only_media: bool = False
+    session: AsyncSession,
+    viewer_id: int | None,
+    page: Page,
+    *,
+    only_media: bool = False,
+    origin: str = "all",
 ) -> Slice[int]:
-    """Public posts of this server, newest first (`public_rule`: no boosts, no replies to
-    others), only those with media attachments when `only_media`."""
+    """Public posts known here, newest first (`public_rule`: no boosts, no replies to
+    others): `origin` "local" for this server's people's only, "remote" for those that came
+    from other servers; only those with media attachments when `only_media`."""
     query = select(Post.id, Post.id).where(
         public_timeline_rule(Post),
         listed_to(viewer_id, Post),
     )
+    if origin != "all":
+        remote = exists().where(Account.id == Post.account_id, Account.domain.is_not(None))
+        query = query.where(remote if origin == "remote" else ~remote)
     if only_media:
         query = query.where(has_media(Post))
     return await _post_page(session, query, page)
