@@ -28,6 +28,7 @@ from agora.db.models import (
 )
 from agora.ids import new_id
 from agora.jobs import queue
+from agora.jobs.kinds import JobState
 from agora.jobs.worker import Worker
 
 CALLS: list[dict] = []
@@ -100,6 +101,23 @@ async def test_dead_letter_after_max_attempts_and_retry(db):
     assert await queue.retry_dead(db) == 1
     [job] = await _jobs(db)
     assert job.state == "pending" and job.attempts == 0
+
+
+async def test_a_job_goes_through_the_job_states(db):
+    """pending -> running (leased) -> pending (retried) -> dead, each stored as `JobState`'s
+    value, and `queue_stats` counts by `JobState`."""
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_flaky", {"fail_times": 99}, max_attempts=1)
+    [job] = await _jobs(db)
+    assert job.state == JobState.PENDING
+    [claimed] = await queue.claim(db, "w1", 1, 10)
+    [job] = await _jobs(db)
+    assert job.state == JobState.RUNNING
+    await queue.run_claimed(db, claimed, "w1")
+    [job] = await _jobs(db, state=JobState.DEAD)
+    stats = await queue.queue_stats(db)
+    assert stats == {JobState.DEAD: 1} and all(isinstance(s, JobState) for s in stats)
+    assert {s.value for s in JobState} == {"pending", "running", "dead"}  # the stored values
 
 
 async def test_unknown_kind_is_dead_lettered_not_crashing(db):

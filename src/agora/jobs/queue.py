@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
 from agora.db.models import Job, utcnow
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import JobKind, JobState
 
 Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
@@ -79,7 +79,7 @@ def enqueue(
     job = Job(
         kind=kind,
         payload=payload,
-        state="pending",
+        state=JobState.PENDING,
         attempts=0,
         max_attempts=max_attempts,
         run_at=now + timedelta(seconds=delay),
@@ -111,8 +111,8 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
     now = utcnow()
     async with db.transaction() as session:
         due = or_(
-            (Job.state == "pending") & (Job.run_at <= now),
-            (Job.state == "running") & (Job.locked_until < now),
+            (Job.state == JobState.PENDING) & (Job.run_at <= now),
+            (Job.state == JobState.RUNNING) & (Job.locked_until < now),
         )
         query = select(Job.id).where(due).order_by(Job.run_at).limit(limit)
         if not db.is_sqlite:
@@ -124,7 +124,7 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
             update(Job)
             .where(Job.id.in_(ids))
             .values(
-                state="running",
+                state=JobState.RUNNING,
                 attempts=Job.attempts + 1,
                 locked_by=worker_id,
                 locked_until=now + timedelta(seconds=lease_seconds),
@@ -216,10 +216,10 @@ async def _record_failure(db: Database, job: ClaimedJob, worker_id: str, error: 
     dead = job.attempts >= job.max_attempts
     values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None, "locked_by": None}
     if dead:
-        values.update(state="dead", finished_at=now)
+        values.update(state=JobState.DEAD, finished_at=now)
     else:
         values.update(
-            state="pending", run_at=now + timedelta(seconds=backoff_seconds(job.attempts))
+            state=JobState.PENDING, run_at=now + timedelta(seconds=backoff_seconds(job.attempts))
         )
     slow = SLOW_JOBS.get(job.kind)
     async with db.transaction() as session:
@@ -229,27 +229,27 @@ async def _record_failure(db: Database, job: ClaimedJob, worker_id: str, error: 
             await slow.on_dead(session, job.payload)
 
 
-async def queue_stats(db: Database) -> dict[str, int]:
+async def queue_stats(db: Database) -> dict[JobState, int]:
     """Counts of jobs per state."""
     async with db.session() as session:
         rows = await session.execute(select(Job.state, func.count()).group_by(Job.state))
-        return {state: count for state, count in rows}
+        return {JobState(state): count for state, count in rows}
 
 
 async def dead_jobs(db: Database, limit: int = 50) -> list[Job]:
     """The most recent dead letters."""
     async with db.session() as session:
-        query = select(Job).where(Job.state == "dead").order_by(Job.id.desc()).limit(limit)
+        query = select(Job).where(Job.state == JobState.DEAD).order_by(Job.id.desc()).limit(limit)
         return list((await session.scalars(query)).all())
 
 
 async def retry_dead(db: Database, job_id: int | None = None) -> int:
     """Put dead jobs (one, or all) back in the queue with a fresh attempt budget."""
-    query = update(Job).where(Job.state == "dead")
+    query = update(Job).where(Job.state == JobState.DEAD)
     if job_id is not None:
         query = query.where(Job.id == job_id)
     async with db.transaction() as session:
         result = await session.execute(
-            query.values(state="pending", attempts=0, run_at=utcnow(), finished_at=None)
+            query.values(state=JobState.PENDING, attempts=0, run_at=utcnow(), finished_at=None)
         )
         return result.rowcount or 0
