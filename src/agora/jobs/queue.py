@@ -26,16 +26,31 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
 from agora.db.models import Job, utcnow
-from agora.jobs.kinds import JobKind, JobState
+from agora.jobs.kinds import (
+    DeleteMediaJob,
+    FeedJob,
+    JobKind,
+    JobState,
+    NotifyJob,
+    PollExpiredJob,
+    PostDeletedJob,
+    PostEditedJob,
+    PostJob,
+    ReportFiledJob,
+    SweepJob,
+)
 
-Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/kinds.py)
+R = TypeVar("R")  # what a two-phase job's `prepare` hands to its `apply`
+# A handler takes its kind's payload; the queue hands it the JSON the job row holds.
+Handler = Callable[[AsyncSession, Any], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 WAKE_KEY = "agora_jobs_enqueued"
 LEASE_SECONDS = 10  # the default lease (`job_lease_seconds`)
@@ -43,7 +58,7 @@ log = logging.getLogger("agora.jobs")
 
 
 @dataclass(frozen=True, slots=True)
-class SlowJob:
+class SlowJob(Generic[P, R]):
     """A job whose slow part (a model call, a network request, a fan-out written in short
     transactions of its own) must not hold a database transaction: `prepare` runs first,
     outside the job's transaction, with its lease kept renewed (it may run more than once if
@@ -51,30 +66,113 @@ class SlowJob:
     deletes the job, so its effects happen once. `on_dead` runs, in the transaction that marks
     the job dead, when retries are spent."""
 
-    prepare: Callable[[Database, dict[str, Any]], Awaitable[Any]]
-    apply: Callable[[AsyncSession, dict[str, Any], Any], Awaitable[None]]
-    on_dead: Callable[[AsyncSession, dict[str, Any]], Awaitable[None]] | None = None
+    prepare: Callable[[Database, P], Awaitable[R]]
+    apply: Callable[[AsyncSession, P, R], Awaitable[None]]
+    on_dead: Callable[[AsyncSession, P], Awaitable[None]] | None = None
 
 
-SLOW_JOBS: dict[str, SlowJob] = {}
+SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {}
 
 
-def register_jobs(handlers: Mapping[str, Handler], slow: Mapping[str, SlowJob]) -> None:
+def register_jobs(handlers: Mapping[str, Handler], slow: Mapping[str, SlowJob[Any, Any]]) -> None:
     """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`); the
     application calls it once at start (agora/job_registry.py)."""
     HANDLERS.update(handlers)
     SLOW_JOBS.update(slow)
 
 
+# Each kind's payload (the contract its handler reads): one overload per payload type.
+@overload
 def enqueue(
     session: AsyncSession,
-    kind: JobKind,
-    payload: dict[str, Any],
+    kind: Literal[JobKind.DISTRIBUTE_POST, JobKind.ASSISTANT_REPLY],
+    payload: PostJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.POST_EDITED],
+    payload: PostEditedJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.POST_DELETED],
+    payload: PostDeletedJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.NOTIFY],
+    payload: NotifyJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.MERGE_INTO_FEED, JobKind.UNMERGE_FROM_FEED],
+    payload: FeedJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.POLL_EXPIRED],
+    payload: PollExpiredJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.DELETE_MEDIA],
+    payload: DeleteMediaJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.SWEEP_UNATTACHED_MEDIA],
+    payload: SweepJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.REPORT_FILED],
+    payload: ReportFiledJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: Mapping[str, Any],
     *,
     delay: float = 0.0,
     max_attempts: int = 8,
 ) -> Job:
-    """Add a job to the caller's transaction; it becomes visible to workers on commit."""
+    """Add a job to the caller's transaction; it becomes visible to workers on commit. The
+    payload is stored as JSON; `kind` says which TypedDict it is (the overloads above)."""
     now = utcnow()
     job = Job(
         kind=kind,

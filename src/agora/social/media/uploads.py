@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.db.models import MediaAttachment, Post, utcnow
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import DeleteMediaJob, JobKind, SweepJob
 from agora.jobs.queue import enqueue
 from agora.social.media.files import VARIANTS, storage_key
 from agora.social.media.images import ProcessedImage, process_image
@@ -330,7 +330,7 @@ def has_media(post: PostLike = Post) -> ColumnElement[bool]:
     return exists().where(MediaAttachment.post_id == post.id)
 
 
-async def sweep_unattached_media(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def sweep_unattached_media(session: AsyncSession, payload: SweepJob) -> None:
     """Job: delete media left unattached for more than a day (a batch; another sweep is
     queued at once when the batch was full)."""
     cutoff = utcnow() - UNATTACHED_TTL
@@ -346,7 +346,7 @@ async def sweep_unattached_media(session: AsyncSession, payload: dict[str, Any])
         enqueue(session, JobKind.SWEEP_UNATTACHED_MEDIA, {})
 
 
-async def delete_media(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def delete_media(session: AsyncSession, payload: DeleteMediaJob) -> None:
     """Job: delete these media at once (unless a post has taken them up again)."""
     await _delete_unattached(session, [int(i) for i in payload.get("media_ids", [])])
 

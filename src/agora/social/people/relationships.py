@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,7 @@ from agora.db.locks import lock_account
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.people.lookup import get_account
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
@@ -173,7 +174,9 @@ async def follow(
     await session.commit()
 
 
-def _follow_notice(kind: str, to: int, by: int, activity_id: int) -> dict[str, object]:
+def _follow_notice(
+    kind: Literal["follow", "follow_request"], to: int, by: int, activity_id: int
+) -> NotifyJob:
     return {
         "type": kind,
         "account_id": to,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +20,7 @@ from agora.db.models import (
 )
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_deletion
 from agora.social.posts.writing import get_visible_post
@@ -121,7 +121,9 @@ async def unreblog(session: AsyncSession, actor: Account, post_id: int) -> Post:
     return original
 
 
-def _notice(kind: str, to: int, by: int, post_id: int | None, activity_id: int) -> dict[str, Any]:
+def _notice(
+    kind: Literal["favourite", "reblog"], to: int, by: int, post_id: int | None, activity_id: int
+) -> NotifyJob:
     return {
         "type": kind,
         "account_id": to,
