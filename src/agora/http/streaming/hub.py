@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.auth.oauth import valid_token_ids
 from agora.db.engine import Database
 from agora.events.bus import Event, EventBus, Subscription
+from agora.events.kinds import EventName
 from agora.events.process_bus import close_bus, get_bus
 from agora.http.streaming.frames import SSE_HEARTBEAT, sse_frame, ws_frame
 from agora.social.live.audience import Candidates, deletion_audience, post_audience
@@ -230,11 +231,11 @@ class Hub:
             return
         self._frame_cache.clear()
         try:
-            if kind in ("update", "status.update"):
+            if kind in (EventName.UPDATE, EventName.STATUS_UPDATE):
                 await self._post(event, kind)
-            elif kind == "delete":
+            elif kind == EventName.DELETE:
                 await self._deletion(event)
-            elif kind == "notification":
+            elif kind == EventName.NOTIFICATION:
                 await self._notification(event)
         finally:
             self._frame_cache.clear()

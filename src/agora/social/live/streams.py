@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.scopes import satisfies
 from agora.db.models import Bookmark, Favourite, Pin, Post
+from agora.events.kinds import EventName
 from agora.events.publishing import publish_after_commit
 from agora.social.reading.lists import get_own_list
 from agora.social.rules.errors import DomainError, NotFound
@@ -159,7 +160,11 @@ async def _list_stream(session: AsyncSession, viewer: StreamViewer, raw: str | N
 # -- events announced by the jobs ------------------------------------------------------------
 
 
-def announce_post(session: AsyncSession, post: Post, event: str = "update") -> None:
+def announce_post(
+    session: AsyncSession,
+    post: Post,
+    event: Literal[EventName.UPDATE, EventName.STATUS_UPDATE] = EventName.UPDATE,
+) -> None:
     """`update` (a post or boost entered home feeds) or `status.update` (an edit), published
     when the caller's transaction commits."""
     publish_after_commit(
@@ -187,7 +192,7 @@ def announce_deletion(
     publish_after_commit(
         session,
         {
-            "event": "delete",
+            "event": EventName.DELETE,
             "post_id": post_id,
             "account_id": account_id,
             "visibility": int(visibility),
@@ -201,7 +206,11 @@ def announce_notification(session: AsyncSession, account_id: int, notification_i
     """`notification` for its recipient."""
     publish_after_commit(
         session,
-        {"event": "notification", "account_id": account_id, "notification_id": notification_id},
+        {
+            "event": EventName.NOTIFICATION,
+            "account_id": account_id,
+            "notification_id": notification_id,
+        },
     )
 
 

@@ -49,6 +49,7 @@ from agora.db.models import (
     utcnow,
 )
 from agora.db.upsert import insert_ignore
+from agora.events.kinds import EventName
 from agora.jobs.kinds import FeedJob, PostEditedJob, PostJob
 from agora.social.live.streams import announce_post
 from agora.social.posts.tags import record_tag_use
@@ -399,7 +400,7 @@ async def post_edited(session: AsyncSession, payload: PostEditedJob) -> None:
     post = await session.get(Post, payload["post_id"])
     if post is None or post.deleted_at is not None:
         return
-    announce_post(session, post, "status.update")
+    announce_post(session, post, EventName.STATUS_UPDATE)
     boosters = (
         await session.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id))
     ).all()
