@@ -22,7 +22,7 @@ from agora.ai.providers import Completion, Provider, get_provider
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import Account, AssistantReply, Block, Post, Visibility, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.jobs.kinds import PostJob
 from agora.social.people.lookup import find_by_username
 from agora.social.posts.text import MENTION_RE
@@ -129,7 +129,7 @@ async def _claim(
             mention_post_id=post_id, outcome=outcome, created_at=utcnow()
         )
     )
-    if not inserted.rowcount:
+    if not affected_rows(inserted):
         return None
     assistant = await find_by_username(session, get_settings().assistant_username)
     assert assistant is not None

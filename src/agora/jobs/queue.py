@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
 from agora.db.models import Job, utcnow
+from agora.db.upsert import affected_rows
 from agora.jobs.kinds import (
     DeleteMediaJob,
     FeedJob,
@@ -233,7 +234,7 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
                 Job.id.in_(ids)
             )
         )
-        return [ClaimedJob(*row) for row in rows]
+        return [ClaimedJob(*row.tuple()) for row in rows]
 
 
 class LeaseLost(Exception):
@@ -256,7 +257,7 @@ async def run_claimed(
             taken = await session.execute(
                 delete(Job).where(Job.id == job.id, Job.locked_by == worker_id)
             )
-            if taken.rowcount != 1:
+            if affected_rows(taken) != 1:
                 raise LeaseLost(job.id)
             if slow:
                 await slow.apply(session, job.payload, prepared)
@@ -323,7 +324,7 @@ async def _record_failure(db: Database, job: ClaimedJob, worker_id: str, error: 
     async with db.transaction() as session:
         mine = Job.locked_by == worker_id  # a job another worker took over is theirs now
         result = await session.execute(update(Job).where(Job.id == job.id, mine).values(**values))
-        if result.rowcount and dead and slow and slow.on_dead:
+        if affected_rows(result) and dead and slow and slow.on_dead:
             await slow.on_dead(session, job.payload)
 
 
@@ -350,4 +351,4 @@ async def retry_dead(db: Database, job_id: int | None = None) -> int:
         result = await session.execute(
             query.values(state=JobState.PENDING, attempts=0, run_at=utcnow(), finished_at=None)
         )
-        return result.rowcount or 0
+        return affected_rows(result) or 0

@@ -286,14 +286,18 @@ class Hub:
             return
         candidates = self._candidates()
         list_streams = [pair for key in candidates.lists for pair in self._streaming("list", key)]
-        candidates.home |= {listener.viewer.account_id for listener, _ in list_streams} - {None}
+        candidates.home |= {
+            viewer
+            for listener, _ in list_streams
+            if (viewer := listener.viewer.account_id) is not None
+        }
         async with self.db.session() as session:
             audience = await deletion_audience(session, event, candidates)
         user_streams = [
             pair for account_id in audience.home for pair in self._streaming("user", account_id)
         ]
         for listener, stream in user_streams + list_streams:
-            for deleted in audience.home.get(listener.viewer.account_id, ()):
+            for deleted in audience.home.get(listener.viewer.account_id or 0, ()):  # 0: nobody
                 self._deliver(listener, stream, "delete", str(deleted))
         public = [(n, None) for n in (*LOCAL_PUBLIC, *MEDIA_PUBLIC) if audience.public]
         tagged = [(n, t) for n in TAG_STREAMS for t in audience.tags]
@@ -340,7 +344,7 @@ class Hub:
 
     async def recheck_tokens(self) -> int:
         """One pass of the token check; returns how many connections were closed."""
-        tokens = {each.viewer.token_id for each in self.listeners} - {None}
+        tokens = {token for each in self.listeners if (token := each.viewer.token_id) is not None}
         if not tokens:
             return 0
         async with self.db.session() as session:

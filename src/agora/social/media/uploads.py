@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.models import MediaAttachment, Post, utcnow
+from agora.db.upsert import affected_rows
 from agora.ids import new_id
 from agora.jobs.kinds import DeleteMediaJob, JobKind, SweepJob
 from agora.jobs.queue import enqueue
@@ -251,7 +252,7 @@ async def set_post_media(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        if done.rowcount != 1:
+        if affected_rows(done) != 1:
             raise Invalid(f"Validation failed: Media {media_id} is already attached to a post")
     dropped = await session.execute(
         update(MediaAttachment)
@@ -259,7 +260,7 @@ async def set_post_media(
         .values(post_id=None, unattached_since=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if dropped.rowcount:
+    if affected_rows(dropped):
         _schedule_sweep(session)
 
 

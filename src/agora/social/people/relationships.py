@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.locks import lock_account
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
@@ -163,7 +163,7 @@ async def follow(
                 notify=notify,
             )
         )
-        if inserted.rowcount:
+        if affected_rows(inserted):
             enqueue(
                 session,
                 JobKind.NOTIFY,
@@ -205,7 +205,7 @@ async def _create_follow(
             notify=notify,
         )
     )
-    if inserted.rowcount:
+    if affected_rows(inserted):
         await _adjust_follow_counts(session, follower, target, 1)
         enqueue(
             session, JobKind.MERGE_INTO_FEED, {"account_id": follower, "target_account_id": target}
@@ -218,14 +218,14 @@ async def _remove_follow(session: AsyncSession, follower: int, target: int) -> b
     removed = await session.execute(
         delete(Follow).where(Follow.account_id == follower, Follow.target_account_id == target)
     )
-    if removed.rowcount:
+    if affected_rows(removed):
         await _adjust_follow_counts(session, follower, target, -1)
         enqueue(
             session,
             JobKind.UNMERGE_FROM_FEED,
             {"account_id": follower, "target_account_id": target},
         )
-    return bool(removed.rowcount)
+    return bool(affected_rows(removed))
 
 
 async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Notification, Post, Report, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.kinds import JobKind, ReportFiledJob
 from agora.jobs.queue import enqueue
@@ -127,7 +127,7 @@ async def notify_admins(session: AsyncSession, payload: ReportFiledJob) -> None:
                 created_at=utcnow(),
             )
         )
-        if inserted.rowcount:
+        if affected_rows(inserted):
             announce_notification(session, admin_id, note_id)  # streamed once this commits
 
 

@@ -18,7 +18,7 @@ from agora.db.models import (
     Visibility,
     utcnow,
 )
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
@@ -140,7 +140,7 @@ async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post
     inserted = await session.execute(
         insert_ignore(session, Favourite).values(id=fav_id, account_id=actor.id, post_id=post.id)
     )
-    if inserted.rowcount:
+    if affected_rows(inserted):
         await session.execute(
             update(Post)
             .where(Post.id == post.id)
@@ -162,7 +162,7 @@ async def unfavourite(session: AsyncSession, actor: Account, post_id: int) -> Po
     removed = await session.execute(
         delete(Favourite).where(Favourite.account_id == actor.id, Favourite.post_id == post.id)
     )
-    if removed.rowcount:
+    if affected_rows(removed):
         await session.execute(
             update(Post)
             .where(Post.id == post.id, Post.favourites_count > 0)

@@ -25,7 +25,7 @@ from agora.db.models import (
     User,
     utcnow,
 )
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.kinds import NotifyJob, PostDeletedJob
 from agora.social.live.streams import announce_deletion, announce_notification
@@ -101,9 +101,9 @@ async def create_notification(
             created_at=utcnow(),
         )
     )
-    if result.rowcount:
+    if affected_rows(result):
         announce_notification(session, account_id, note_id)  # streamed once this commits
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
 
 
 async def notify_job(session: AsyncSession, payload: NotifyJob) -> None:

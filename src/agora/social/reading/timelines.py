@@ -62,7 +62,7 @@ def _slice(rows: list[Any], page: Page) -> Slice:
     return Slice(ids=[r[1] for r in rows], cursors=[r[0] for r in rows])
 
 
-async def _post_page(session: AsyncSession, query: Select[Any], page: Page) -> Slice:
+async def _post_page(session: AsyncSession, query: Select[int, int], page: Page) -> Slice:
     rows = list((await session.execute(apply_page(query, Post.id, page))).all())
     return _slice(rows, page)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Integer, Select, bindparam
+
+Row = TypeVarTuple("Row")  # the columns a paged statement selects
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class Page:
         return self.min_id is not None and self.since_id is None
 
 
-def apply_page(query: Select[Any], column: Any, page: Page, *, extra: int = 0) -> Select[Any]:
+def apply_page(query: Select[*Row], column: Any, page: Page, *, extra: int = 0) -> Select[*Row]:
     """Add the cursor conditions, order and limit for `column` to `query`."""
     if page.max_id is not None:
         query = query.where(column < page.max_id)
@@ -44,7 +46,7 @@ def page_shape(page: Page) -> tuple[bool, bool, bool]:
     return page.max_id is not None, page.since_id is not None, page.min_id is not None
 
 
-def bind_page(query: Select[Any], column: Any, shape: tuple[bool, bool, bool]) -> Select[Any]:
+def bind_page(query: Select[*Row], column: Any, shape: tuple[bool, bool, bool]) -> Select[*Row]:
     """`apply_page` with bound parameters (max_id, since_id, min_id, limit) instead of values,
     so that a statement can be built once per page shape and reused (see `page_params`)."""
     has_max, has_since, has_min = shape
