@@ -352,7 +352,7 @@ def export_dataset(
                 seen += count
                 bar.update(task, description=f"posts checked: {seen}")
 
-            return await run_export(db, purpose, out, fmt=fmt, progress=advance)  # type: ignore[arg-type]
+            return await run_export(db, purpose, out, fmt=fmt, progress=advance)  # type: ignore[arg-type]  # fmt: checked above to be a Format
 
     try:
         manifest = _run(go)

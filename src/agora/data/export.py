@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -202,7 +202,7 @@ async def _consenting(
     )
     return {
         aid: (name, (reuse or {}).get(category.value, {}).get("updatedAt"))
-        for aid, name, reuse in rows
+        for aid, name, reuse in rows.tuples()
     }
 
 
@@ -219,7 +219,9 @@ def exportable(category: Category) -> Any:
     )
 
 
-async def _batches(session: AsyncSession, category: Category):  # type: ignore[no-untyped-def]
+async def _batches(
+    session: AsyncSession, category: Category
+) -> AsyncIterator[Sequence[Row[*tuple[Any, ...]]]]:
     columns = (
         Post.id,
         Post.account_id,

@@ -75,7 +75,7 @@ async def included_posts(
         .outerjoin(now, (now.c.post_id == then.c.post_id) & (now.c.export_id == newest))
         .where(then.c.export_id == export_id, Post.account_id == account_id)
     )
-    rows = list((await session.execute(apply_page(query, then.c.post_id, page))).all())
+    rows = list((await session.execute(apply_page(query, then.c.post_id, page))).tuples())
     rows = finish(rows, page)
     salt = await read_salt(session) or b""
     category = PURPOSES[export.purpose]

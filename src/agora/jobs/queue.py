@@ -261,8 +261,8 @@ async def run_claimed(
                 raise LeaseLost(job.id)
             if slow:
                 await slow.apply(session, job.payload, prepared)
-            else:
-                await handler(session, job.payload)  # type: ignore[misc]
+            elif handler is not None:  # one of the two exists (checked above)
+                await handler(session, job.payload)
         return True
     except LeaseLost:
         log.warning("job %s: lease lost to another worker; its run is rolled back", job.id)

@@ -35,7 +35,7 @@ LOCAL_PROFILE = re.compile(r"^/(?:@|users/)([A-Za-z0-9_]+)/?$")
 
 
 def _number(name: str, value: str | None, default: int) -> int:
-    if value in (None, ""):
+    if not value:
         return default
     try:
         return int(value)
@@ -55,7 +55,7 @@ def _id(value: str) -> int | None:
 
 
 def _cursor(name: str, value: str | None) -> int | None:
-    if value in (None, ""):
+    if not value:
         return None
     parsed = _id(value)
     if parsed is None:

@@ -185,7 +185,7 @@ async def load_polls(
 
 
 @cache
-def _polls_statement(signed_in: bool) -> Select[Any]:
+def _polls_statement(signed_in: bool) -> Select[*tuple[Any, ...]]:
     """Polls `poll_ids` with one row per option, built once per kind of viewer."""
     mine: Any = null()
     if signed_in:

@@ -236,7 +236,8 @@ async def tag_follower_recipients(
         .join(PostTag, PostTag.tag_id == FollowedTag.tag_id)
         .where(PostTag.post_id == post.id, *_not_silenced(follower, author.id, None))
     )
-    return [a for a in (await session.scalars(query)).all() if a not in already]
+    found: list[int] = list((await session.scalars(query)).all())
+    return [a for a in found if a not in already]
 
 
 def _not_silenced(recipient: Any, author_id: int, original: Post | None) -> list[Any]:
