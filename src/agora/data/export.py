@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Row, exists, func, select
+from sqlalchemy import Result, Row, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
@@ -195,14 +195,14 @@ async def _consenting(
     session: AsyncSession, category: Category
 ) -> dict[int, tuple[str, str | None]]:
     """Accounts whose intent allows `category` (username and when they chose it)."""
-    rows = await session.execute(
+    rows: Result[int, str, dict[str, Any]] = await session.execute(
         select(Account.id, Account.username_lower, Account.data_reuse).where(
             allowed_sql(category, Account, None), Account.suspended_at.is_(None)
         )
     )
     return {
         aid: (name, (reuse or {}).get(category.value, {}).get("updatedAt"))
-        for aid, name, reuse in rows.tuples()
+        for aid, name, reuse in rows
     }
 
 

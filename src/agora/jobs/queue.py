@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, Literal, TypeVar, overload
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Result, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
@@ -229,12 +229,12 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
                 locked_until=now + timedelta(seconds=lease_seconds),
             )
         )
-        rows = await session.execute(
+        rows: Result[int, str, dict[str, Any], int, int] = await session.execute(
             select(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts).where(
                 Job.id.in_(ids)
             )
         )
-        return [ClaimedJob(*row.tuple()) for row in rows]
+        return [ClaimedJob(i, kind, payload, tries, most) for i, kind, payload, tries, most in rows]
 
 
 class LeaseLost(Exception):

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Select, literal, select, union_all
+from sqlalchemy import Row, Select, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.scopes import satisfies
@@ -230,15 +230,15 @@ async def viewer_marks(
     post has none: one cheap query); only a post marked very often is looked up per viewer,
     500 viewers a query."""
     posts, viewers = list(set(post_ids)), set(viewer_ids)
-    rows: list[tuple[Any, ...]] = list(
-        (await session.execute(_marks_query(posts).limit(MARKS_SCAN + 1))).tuples()
+    rows: list[Row[str, int, int]] = list(
+        (await session.execute(_marks_query(posts).limit(MARKS_SCAN + 1))).all()
     )
     if len(rows) > MARKS_SCAN:
         ordered = sorted(viewers)
         rows = []
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
-            rows += (await session.execute(_marks_query(posts, chunk))).tuples()
+            rows += (await session.execute(_marks_query(posts, chunk))).all()
     found: dict[int, set[tuple[str, int]]] = {}
     for mark, account_id, post_id in rows:
         if account_id in viewers:
