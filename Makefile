@@ -47,6 +47,7 @@ services:
 lint: setup-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 test: setup-test services lint
 	AGORA_TEST_DATABASE=sqlite $(BIN)/pytest

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import typing
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from agora.db.models import (
     utcnow,
 )
 from agora.ids import new_id
+from agora.job_registry import HANDLERS, SLOW_JOBS
 from agora.jobs import queue
+from agora.jobs.kinds import JobKind, JobState
 from agora.jobs.worker import Worker
 
 CALLS: list[dict] = []
@@ -100,6 +103,49 @@ async def test_dead_letter_after_max_attempts_and_retry(db):
     assert await queue.retry_dead(db) == 1
     [job] = await _jobs(db)
     assert job.state == "pending" and job.attempts == 0
+
+
+async def test_a_job_goes_through_the_job_states(db):
+    """pending -> running (leased) -> pending (retried) -> dead, each stored as `JobState`'s
+    value, and `queue_stats` counts by `JobState`."""
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_flaky", {"fail_times": 99}, max_attempts=1)
+    [job] = await _jobs(db)
+    assert job.state == JobState.PENDING
+    [claimed] = await queue.claim(db, "w1", 1, 10)
+    [job] = await _jobs(db)
+    assert job.state == JobState.RUNNING
+    await queue.run_claimed(db, claimed, "w1")
+    [job] = await _jobs(db, state=JobState.DEAD)
+    stats = await queue.queue_stats(db)
+    assert stats == {JobState.DEAD: 1} and all(isinstance(s, JobState) for s in stats)
+    assert {s.value for s in JobState} == {"pending", "running", "dead"}  # the stored values
+
+
+def _enqueued_payloads() -> dict[JobKind, type]:
+    """Each kind -> the payload TypedDict `enqueue`'s overloads require for it."""
+    found = {}
+    for overload in typing.get_overloads(queue.enqueue):
+        hints = typing.get_type_hints(overload)
+        for kind in typing.get_args(hints["kind"]):
+            assert kind not in found, f"{kind} has two payload types"
+            found[kind] = hints["payload"]
+    return found
+
+
+def test_every_handler_reads_the_payload_its_kind_is_enqueued_with():
+    """The type checker holds every `enqueue` call to its kind's payload TypedDict; this holds
+    the registry to it: each kind has one payload type, and the handler registered for it
+    (each phase of a two-phase job) reads exactly that type."""
+    payloads = _enqueued_payloads()
+    assert set(payloads) == set(JobKind)
+    assert set(HANDLERS) | set(SLOW_JOBS) == set(JobKind)
+    read = {kind: [typing.get_type_hints(fn)["payload"]] for kind, fn in HANDLERS.items()}
+    for kind, slow in SLOW_JOBS.items():
+        phases = [slow.prepare, slow.apply] + ([slow.on_dead] if slow.on_dead else [])
+        read[kind] = [typing.get_type_hints(fn)["payload"] for fn in phases]
+    wrong = {k: r for k, r in read.items() if any(t is not payloads[k] for t in r)}
+    assert wrong == {}
 
 
 async def test_unknown_kind_is_dead_lettered_not_crashing(db):

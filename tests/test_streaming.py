@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import text
 
 from agora.config import get_settings
+from agora.events.kinds import DeleteEvent, EventName, NotificationEvent, PostEvent
 from agora.events.publishing import publish_after_commit
 from agora.http.streaming.hub import Listener
 from agora.social.live.streams import StreamRefused, StreamViewer, open_stream, streaming_url
@@ -184,6 +186,36 @@ async def test_edits_and_deletes_reach_who_saw_the_post(client, make_person, run
     assert await received(stranger) == []
     assert ids(await received(strangers_public), "delete") == [public["id"]]
     assert ids(await received(tagged), "delete") == [public["id"]]
+
+
+async def test_the_jobs_announce_each_event_in_its_named_shape(
+    client, make_person, run_jobs, harness
+):
+    """Every event the jobs publish is named by `EventName` and has exactly the keys of its
+    TypedDict; on the wire (JSON, as through Redis) the name is the plain string."""
+    alice, bob = await make_person("alice"), await make_person("bob")
+    await _follow(client, bob, alice)
+    post = await _post(client, alice, status="v1")
+    await run_jobs()
+    r = await client.put(
+        f"/api/v1/statuses/{post['id']}", headers=alice.headers, data={"status": "v2"}
+    )
+    assert r.status_code == 200
+    await run_jobs()
+    await client.delete(f"/api/v1/statuses/{post['id']}", headers=alice.headers)
+    await run_jobs()
+    shapes = {
+        EventName.UPDATE: PostEvent,
+        EventName.STATUS_UPDATE: PostEvent,
+        EventName.DELETE: DeleteEvent,
+        EventName.NOTIFICATION: NotificationEvent,
+    }
+    events = harness.subscription.drain()
+    assert {event["event"] for event in events} == set(EventName)
+    for event in events:
+        assert set(event) == shapes[event["event"]].__required_keys__, event
+        wire = orjson.loads(orjson.dumps(event))
+        assert type(wire["event"]) is str and wire == {**event, "event": str(event["event"])}
 
 
 async def test_notifications_need_the_scope(client, make_person, run_jobs, harness):

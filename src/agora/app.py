@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -67,7 +68,9 @@ from agora.web.render import STATIC
 log = logging.getLogger("agora")
 
 
-def _lifespan(settings: Settings, migrate: bool):  # type: ignore[no-untyped-def]
+def _lifespan(
+    settings: Settings, migrate: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url, lock_timeout=settings.database_lock_timeout)
@@ -151,7 +154,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         datasets,
         activitypub,
     )
-    web = (oauth_pages, sign_in, timeline_pages, assistant_pages, post_actions, people)
+    web: tuple[ModuleType, ...] = (oauth_pages, sign_in, timeline_pages, assistant_pages)
+    web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):

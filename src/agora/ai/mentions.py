@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,8 @@ from agora.ai.providers import Completion, Provider, get_provider
 from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import Account, AssistantReply, Block, Post, Visibility, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
+from agora.jobs.kinds import PostJob
 from agora.social.people.lookup import find_by_username
 from agora.social.posts.text import MENTION_RE
 from agora.social.posts.writing import Draft, write_post
@@ -70,7 +70,7 @@ async def _should_answer(session: AsyncSession, post_id: int) -> tuple[Post, Acc
     return post, asker
 
 
-async def prepare(db: Database, payload: dict[str, Any]) -> Answer:
+async def prepare(db: Database, payload: PostJob) -> Answer:
     """Read the thread and ask the model (raises ProviderError, so the job is retried)."""
     settings = get_settings()
     async with db.session() as session:
@@ -91,7 +91,7 @@ async def prepare(db: Database, payload: dict[str, Any]) -> Answer:
     return Answer("answered", context, completion, provider, started)
 
 
-async def apply(session: AsyncSession, payload: dict[str, Any], answer: Answer) -> None:
+async def apply(session: AsyncSession, payload: PostJob, answer: Answer) -> None:
     """Post the reply (or the quota notice) once."""
     if answer.outcome == "skipped":
         return
@@ -109,7 +109,7 @@ async def apply(session: AsyncSession, payload: dict[str, Any], answer: Answer) 
     usage.record(session, asker.id, "mention", answer.provider, answer.completion, answer.started)
 
 
-async def on_dead(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def on_dead(session: AsyncSession, payload: PostJob) -> None:
     """Retries are spent: tell the asker, once, in a direct reply."""
     found = await _claim(session, payload["post_id"], "failed")
     if found is not None:
@@ -129,7 +129,7 @@ async def _claim(
             mention_post_id=post_id, outcome=outcome, created_at=utcnow()
         )
     )
-    if not inserted.rowcount:
+    if not affected_rows(inserted):
         return None
     assistant = await find_by_username(session, get_settings().assistant_username)
     assert assistant is not None

@@ -41,8 +41,11 @@ _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 class PromptMessage(Protocol):
     """What cleaning reads of a prompt message (providers.Message)."""
 
-    role: str
-    content: str
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
 
 
 def prompt_fragments(prompt: Sequence[PromptMessage]) -> list[str]:

@@ -15,10 +15,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agora.ai.output import StreamCleaner, clean_output
 from agora.config import Settings, get_settings
+
+if TYPE_CHECKING:  # openai is imported only when a remote model is used
+    from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -86,16 +89,26 @@ def cautious_tokens(text: str) -> int:
     return len(text) // 3 + 1
 
 
-def _payload(messages: list[Message]) -> list[dict[str, Any]]:
-    return [{"role": m.role, "content": _content(m)} for m in messages]
+def _payload(messages: list[Message]) -> list[ChatCompletionMessageParam]:
+    return [_param(m) for m in messages]
 
 
-def _content(message: Message) -> str | list[dict[str, Any]]:
+def _param(message: Message) -> ChatCompletionMessageParam:
+    """One message as OpenAI's API takes it (only user messages carry images)."""
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": _content(message)}
+
+
+def _content(message: Message) -> str | list[ChatCompletionContentPartParam]:
     """Plain text, or OpenAI's content parts when the message carries images."""
     if not message.images:
         return message.content
-    images = [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
-    return [{"type": "text", "text": message.content}, *images]
+    parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": message.content}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+    return parts
 
 
 def default_model_path() -> Path:
@@ -252,7 +265,7 @@ class OpenAIProvider:
         try:
             result = await self._client.chat.completions.create(
                 model=self.model,
-                messages=_payload(messages),  # type: ignore[arg-type]
+                messages=_payload(messages),
                 max_tokens=max_tokens,
             )
         except OpenAIError as exc:
@@ -272,7 +285,7 @@ class OpenAIProvider:
         try:
             chunks = await self._client.chat.completions.create(
                 model=self.model,
-                messages=_payload(messages),  # type: ignore[arg-type]
+                messages=_payload(messages),
                 max_tokens=max_tokens,
                 stream=True,
             )

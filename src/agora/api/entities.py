@@ -276,7 +276,7 @@ def list_json(found: UserList) -> dict[str, Any]:
 
 def relationship_json(rel: Relationship) -> dict[str, Any]:
     """The Relationship entity."""
-    data = {k: getattr(rel, k) for k in rel.__slots__}  # type: ignore[attr-defined]
+    data = {k: getattr(rel, k) for k in rel.__slots__}
     data["id"] = str(rel.id)
     return data
 

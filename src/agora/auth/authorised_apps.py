@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import AccessToken, OAuthApp, utcnow
+from agora.db.upsert import affected_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,4 +61,4 @@ async def revoke_app(session: AsyncSession, account_id: int, app_id: int) -> int
         .values(revoked_at=utcnow())
     )
     await session.commit()
-    return int(result.rowcount or 0)
+    return int(affected_rows(result) or 0)

@@ -23,6 +23,7 @@ from agora.db.models import (
     User,
     utcnow,
 )
+from agora.db.upsert import affected_rows
 from agora.social.rules.errors import DomainError, Forbidden, Invalid, Unauthorized
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -249,7 +250,7 @@ async def exchange_code(
         .where(AuthorizationCode.code_hash == found.code_hash, AuthorizationCode.used.is_(False))
         .values(used=True)
     )
-    if not claimed.rowcount:
+    if not affected_rows(claimed):
         raise invalid
     return await issue_token(session, app, found.account_id, found.scopes.split())
 

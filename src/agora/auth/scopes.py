@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 TOP_LEVEL = {"read", "write", "follow", "push", "profile"}
 GRANULAR = {
     "read": {
@@ -84,7 +86,7 @@ def is_known(scope: str, *, trusted: bool = False) -> bool:
     return head in GRANULAR and tail in GRANULAR[head]
 
 
-def satisfies(granted: list[str] | set[str], required: str) -> bool:
+def satisfies(granted: Collection[str], required: str) -> bool:
     """True when the granted scopes include `required` (a top-level scope covers its parts)."""
     if required in granted:
         return True

@@ -207,14 +207,15 @@ def jobs(ctx: typer.Context) -> None:
     """Queue state and the most recent dead letters."""
     if ctx.invoked_subcommand is not None:
         return
+    from agora.jobs.kinds import JobState
     from agora.jobs.queue import dead_jobs, queue_stats
 
-    async def go(db: Database) -> tuple[dict[str, int], list[Any]]:
+    async def go(db: Database) -> tuple[dict[JobState, int], list[Any]]:
         return await queue_stats(db), await dead_jobs(db)
 
     stats, dead = _run(go)
     table = Table("state", "jobs")
-    for state in ("pending", "running", "dead"):
+    for state in JobState:
         table.add_row(state, str(stats.get(state, 0)))
     console.print(table)
     if dead:
@@ -351,7 +352,7 @@ def export_dataset(
                 seen += count
                 bar.update(task, description=f"posts checked: {seen}")
 
-            return await run_export(db, purpose, out, fmt=fmt, progress=advance)  # type: ignore[arg-type]
+            return await run_export(db, purpose, out, fmt=fmt, progress=advance)  # type: ignore[arg-type]  # fmt: checked above to be a Format
 
     try:
         manifest = _run(go)

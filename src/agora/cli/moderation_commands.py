@@ -130,7 +130,7 @@ def reports_list(
     console.print(table)
 
 
-USER_COMMANDS = {
+USER_COMMANDS: dict[str, Callable[..., None]] = {
     "suspend": user_suspend,
     "silence": user_silence,
     "approve": user_approve,

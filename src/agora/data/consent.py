@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.locks import lock_account
@@ -77,7 +78,7 @@ def may_use(account: Account, post: Post | None, category: Category) -> bool:
 def allowed_sql(category: Category, account: Any = Account, post: Any = Post) -> Any:
     """SQL twin of `may_use` on the given Account and Post entities (or aliases)."""
     chosen = account.data_reuse[(category.value, "allow")].as_boolean()
-    rule = func.coalesce(chosen, DEFAULT_ALLOW[category]).is_(true())
+    rule: ColumnElement[bool] = func.coalesce(chosen, DEFAULT_ALLOW[category]).is_(true())
     if post is not None and category in OVERRIDE_DENIES:
         rule = and_(rule, post.no_ai_reuse.is_(False))
     return rule
@@ -157,7 +158,7 @@ def _event(account_id: int, post_id: int | None, category: str, allow: bool | No
     )
 
 
-def _iso(value: Any) -> str:
+def _iso(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 

@@ -23,14 +23,14 @@ import hashlib
 import hmac
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Row, exists, func, select
+from sqlalchemy import Result, Row, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
@@ -195,7 +195,7 @@ async def _consenting(
     session: AsyncSession, category: Category
 ) -> dict[int, tuple[str, str | None]]:
     """Accounts whose intent allows `category` (username and when they chose it)."""
-    rows = await session.execute(
+    rows: Result[int, str, dict[str, Any]] = await session.execute(
         select(Account.id, Account.username_lower, Account.data_reuse).where(
             allowed_sql(category, Account, None), Account.suspended_at.is_(None)
         )
@@ -219,7 +219,9 @@ def exportable(category: Category) -> Any:
     )
 
 
-async def _batches(session: AsyncSession, category: Category):  # type: ignore[no-untyped-def]
+async def _batches(
+    session: AsyncSession, category: Category
+) -> AsyncIterator[Sequence[Row[*tuple[Any, ...]]]]:
     columns = (
         Post.id,
         Post.account_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.data.export import PURPOSES, author_pseudonym, read_salt, record_id
@@ -75,7 +75,9 @@ async def included_posts(
         .outerjoin(now, (now.c.post_id == then.c.post_id) & (now.c.export_id == newest))
         .where(then.c.export_id == export_id, Post.account_id == account_id)
     )
-    rows = list((await session.execute(apply_page(query, then.c.post_id, page))).all())
+    rows: list[Row[int, bool]] = list(
+        (await session.execute(apply_page(query, then.c.post_id, page))).all()
+    )
     rows = finish(rows, page)
     salt = await read_salt(session) or b""
     category = PURPOSES[export.purpose]

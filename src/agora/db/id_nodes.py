@@ -15,6 +15,8 @@ async def claim_node(engine: AsyncEngine) -> int:
     number modulo 32 is the node) and use it. Called when a server or worker starts."""
     async with engine.begin() as conn:
         result = await conn.execute(insert(IdNode).values(claimed_at=utcnow()))
-        claim = int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None  # an INSERT of one row has its primary key
+        claim = int(key[0])
     use_node(claim)
     return claim

@@ -1,9 +1,11 @@
-"""Dialect-aware INSERT ... ON CONFLICT DO NOTHING, the base of every idempotent write."""
+"""Dialect-aware INSERT ... ON CONFLICT DO NOTHING, the base of every idempotent write, and
+`affected_rows`, how many rows such a write (or any INSERT / UPDATE / DELETE) changed."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import CursorResult, Result
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,4 +20,11 @@ def insert_ignore(session: AsyncSession, model: Any) -> Any:
 async def insert_ignore_one(session: AsyncSession, model: Any, **values: Any) -> bool:
     """Insert one row unless it conflicts; True when it was inserted."""
     result = await session.execute(insert_ignore(session, model).values(**values))
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
+
+
+def affected_rows(result: Result[*tuple[Any, ...]]) -> int:
+    """The rows an INSERT / UPDATE / DELETE matched. `session.execute` is typed as returning a
+    plain `Result`, but for these statements it is a `CursorResult`, which has the count."""
+    assert isinstance(result, CursorResult), type(result)
+    return result.rowcount

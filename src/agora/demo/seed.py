@@ -146,6 +146,7 @@ async def _loading_connection(db: Database) -> AsyncIterator[AsyncConnection]:
         engine = db.engine.execution_options(sqlite_begin="IMMEDIATE")
         async with engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None  # an open connection has its driver's
             await driver.execute("PRAGMA foreign_keys=OFF")
             try:
                 yield conn

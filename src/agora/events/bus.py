@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
+
+from agora.events.kinds import LiveEvent
 
 log = logging.getLogger("agora.events")
 
-Event = dict[str, Any]
+# An event as a subscriber receives it: a JSON object, maybe from another process (or version),
+# so read defensively; what producers publish is a `LiveEvent` (events/kinds.py).
+Event = Mapping[str, Any]
 SUBSCRIPTION_BACKLOG = 10_000
 
 
@@ -73,7 +77,7 @@ class Subscription:
 class EventBus(Protocol):
     """What producers and consumers of live events need."""
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: LiveEvent) -> None:
         """Send an event to every subscriber, in every process (never waits)."""
 
     def subscribe(self) -> Subscription:
@@ -92,7 +96,7 @@ class InProcessBus:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: LiveEvent) -> None:
         """Offer the event to every subscriber of this process."""
         for subscription in list(self._subscriptions):
             subscription.offer(event)

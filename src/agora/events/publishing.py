@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from agora.events.bus import Event
+from agora.events.kinds import LiveEvent
 from agora.events.process_bus import get_bus
 
 log = logging.getLogger("agora.events")
 PENDING_KEY = "agora_live_events"
 
 
-def publish_after_commit(session: Any, event: Event) -> None:
+def publish_after_commit(session: Any, event: LiveEvent) -> None:
     """Publish `event` when the session's current transaction commits; forget it if the
     transaction rolls back. `session` is a Session or an AsyncSession; without a transaction
     in progress one is begun (no I/O), so the event belongs to the transaction that follows."""

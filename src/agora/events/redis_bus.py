@@ -17,7 +17,8 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from agora.events.bus import Event, Subscription
+from agora.events.bus import Subscription
+from agora.events.kinds import LiveEvent
 
 log = logging.getLogger("agora.events")
 OUTBOX_SIZE = 10_000
@@ -42,7 +43,7 @@ class RedisBus:
         """True while this process is subscribed to the channel (or needs no subscription)."""
         return self._listener is None or self.listening.is_set()
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: LiveEvent) -> None:
         """Queue the event for Redis (dropped with a warning when the outbox is full)."""
         if self._outbox is None:
             self._outbox = asyncio.Queue(maxsize=OUTBOX_SIZE)

@@ -38,7 +38,8 @@ def _bearer(request: Request) -> str | None:
 
 async def _credentials(request: Request, session: AsyncSession) -> Credentials | None:
     if "credentials" in request.state._state:
-        return request.state.credentials
+        known: Credentials | None = request.state.credentials
+        return known
     token = _bearer(request)
     creds = await authenticate(session, token) if token else None
     request.state.credentials = creds
@@ -136,7 +137,7 @@ def paging(default: int = 20, maximum: int = 40) -> Any:
         limit: Annotated[str | None, Query()] = None,
     ) -> Page:
         count = default
-        if limit not in (None, ""):
+        if limit:  # neither absent nor empty
             try:
                 count = int(limit)
             except ValueError:

@@ -26,7 +26,8 @@ NUL_IN_URL = "Invalid request: the URL contains a null byte"
 
 
 def _header(scope: Scope, wanted: bytes) -> str:
-    for name, value in scope.get("headers", ()):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
         if name == wanted:
             return value.decode("latin-1").strip()
     return ""

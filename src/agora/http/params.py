@@ -95,7 +95,7 @@ def _check_values(data: dict[str, Any]) -> None:
 
 async def read_params(request: Request) -> dict[str, Any]:
     """Query parameters merged with the body (JSON, urlencoded or multipart)."""
-    cached = getattr(request.state, "params", None)
+    cached: dict[str, Any] | None = getattr(request.state, "params", None)
     if cached is not None:
         return cached
     data = nest(list(request.query_params.multi_items()))

@@ -1,10 +1,14 @@
 """The kinds of background jobs: the contract between the code that enqueues a job and the
 handler the application registers for it (agora/job_registry.py). A job row stores the
-kind's value."""
+kind's value, its state's (`JobState`) and its payload as JSON: each kind's payload is one of
+the TypedDicts below; `queue.enqueue`'s overloads say which, so the type checker refuses an
+enqueued payload that is not the one the kind's handler reads (and tests/test_jobs.py checks
+that each registered handler reads that one)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal, TypedDict
 
 
 class JobKind(StrEnum):
@@ -24,3 +28,73 @@ class JobKind(StrEnum):
     FEDERATE_FOLLOW = "federate_follow"
     FEDERATE_UNFOLLOW = "federate_unfollow"
     AP_DELIVER = "ap_deliver"
+
+
+class JobState(StrEnum):
+    """Where a job row is in its life (the `jobs.state` column stores the value). A job that
+    succeeds is deleted, so it has no state of its own."""
+
+    PENDING = "pending"  # waiting for its `run_at` (new, or retried after a failure)
+    RUNNING = "running"  # leased by a worker until `locked_until`
+    DEAD = "dead"  # retries spent: a dead letter (`agora jobs`, `agora jobs retry`)
+
+
+class PostJob(TypedDict):
+    """`distribute_post`, `assistant_reply`: the post to fan out / to answer."""
+
+    post_id: int
+
+
+class PostEditedJob(TypedDict):
+    """`post_edited`: the edited post and the edit (notifications point at the edit)."""
+
+    post_id: int
+    edit_id: int
+
+
+class PostDeletedJob(TypedDict):
+    """`post_deleted`: the deleted post, its author, and the boosts deleted with it as
+    `[[boost id, booster id], ...]`."""
+
+    post_id: int
+    account_id: int
+    reblogs: list[list[int]]
+
+
+class NotifyJob(TypedDict):
+    """`notify`: one notification, as `notifications.create_notification` takes it."""
+
+    type: Literal["favourite", "reblog", "follow", "follow_request"]
+    account_id: int
+    from_account_id: int
+    post_id: int | None
+    activity_id: int
+
+
+class FeedJob(TypedDict):
+    """`merge_into_feed`, `unmerge_from_feed`: whose home feed, and whose posts."""
+
+    account_id: int
+    target_account_id: int
+
+
+class PollExpiredJob(TypedDict):
+    """`poll_expired`: the poll that closes."""
+
+    poll_id: int
+
+
+class DeleteMediaJob(TypedDict):
+    """`delete_media`: the attachments to delete."""
+
+    media_ids: list[int]
+
+
+class SweepJob(TypedDict):
+    """`sweep_unattached_media`: nothing (it looks for what to delete)."""
+
+
+class ReportFiledJob(TypedDict):
+    """`report_filed`: the report the admins are told of."""
+
+    report_id: int

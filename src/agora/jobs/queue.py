@@ -26,16 +26,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Result, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
 from agora.db.models import Job, utcnow
-from agora.jobs.kinds import JobKind
+from agora.db.upsert import affected_rows
+from agora.jobs.kinds import (
+    DeleteMediaJob,
+    FeedJob,
+    JobKind,
+    JobState,
+    NotifyJob,
+    PollExpiredJob,
+    PostDeletedJob,
+    PostEditedJob,
+    PostJob,
+    ReportFiledJob,
+    SweepJob,
+)
 
-Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/kinds.py)
+R = TypeVar("R")  # what a two-phase job's `prepare` hands to its `apply`
+# A handler takes its kind's payload; the queue hands it the JSON the job row holds.
+Handler = Callable[[AsyncSession, Any], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 WAKE_KEY = "agora_jobs_enqueued"
 LEASE_SECONDS = 10  # the default lease (`job_lease_seconds`)
@@ -43,7 +59,7 @@ log = logging.getLogger("agora.jobs")
 
 
 @dataclass(frozen=True, slots=True)
-class SlowJob:
+class SlowJob(Generic[P, R]):
     """A job whose slow part (a model call, a network request, a fan-out written in short
     transactions of its own) must not hold a database transaction: `prepare` runs first,
     outside the job's transaction, with its lease kept renewed (it may run more than once if
@@ -51,35 +67,118 @@ class SlowJob:
     deletes the job, so its effects happen once. `on_dead` runs, in the transaction that marks
     the job dead, when retries are spent."""
 
-    prepare: Callable[[Database, dict[str, Any]], Awaitable[Any]]
-    apply: Callable[[AsyncSession, dict[str, Any], Any], Awaitable[None]]
-    on_dead: Callable[[AsyncSession, dict[str, Any]], Awaitable[None]] | None = None
+    prepare: Callable[[Database, P], Awaitable[R]]
+    apply: Callable[[AsyncSession, P, R], Awaitable[None]]
+    on_dead: Callable[[AsyncSession, P], Awaitable[None]] | None = None
 
 
-SLOW_JOBS: dict[str, SlowJob] = {}
+SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {}
 
 
-def register_jobs(handlers: Mapping[str, Handler], slow: Mapping[str, SlowJob]) -> None:
+def register_jobs(handlers: Mapping[str, Handler], slow: Mapping[str, SlowJob[Any, Any]]) -> None:
     """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`); the
     application calls it once at start (agora/job_registry.py)."""
     HANDLERS.update(handlers)
     SLOW_JOBS.update(slow)
 
 
+# Each kind's payload (the contract its handler reads): one overload per payload type.
+@overload
 def enqueue(
     session: AsyncSession,
-    kind: JobKind,
-    payload: dict[str, Any],
+    kind: Literal[JobKind.DISTRIBUTE_POST, JobKind.ASSISTANT_REPLY],
+    payload: PostJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.POST_EDITED],
+    payload: PostEditedJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.POST_DELETED],
+    payload: PostDeletedJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.NOTIFY],
+    payload: NotifyJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.MERGE_INTO_FEED, JobKind.UNMERGE_FROM_FEED],
+    payload: FeedJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.POLL_EXPIRED],
+    payload: PollExpiredJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.DELETE_MEDIA],
+    payload: DeleteMediaJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.SWEEP_UNATTACHED_MEDIA],
+    payload: SweepJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.REPORT_FILED],
+    payload: ReportFiledJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: Mapping[str, Any],
     *,
     delay: float = 0.0,
     max_attempts: int = 8,
 ) -> Job:
-    """Add a job to the caller's transaction; it becomes visible to workers on commit."""
+    """Add a job to the caller's transaction; it becomes visible to workers on commit. The
+    payload is stored as JSON; `kind` says which TypedDict it is (the overloads above)."""
     now = utcnow()
     job = Job(
         kind=kind,
         payload=payload,
-        state="pending",
+        state=JobState.PENDING,
         attempts=0,
         max_attempts=max_attempts,
         run_at=now + timedelta(seconds=delay),
@@ -111,8 +210,8 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
     now = utcnow()
     async with db.transaction() as session:
         due = or_(
-            (Job.state == "pending") & (Job.run_at <= now),
-            (Job.state == "running") & (Job.locked_until < now),
+            (Job.state == JobState.PENDING) & (Job.run_at <= now),
+            (Job.state == JobState.RUNNING) & (Job.locked_until < now),
         )
         query = select(Job.id).where(due).order_by(Job.run_at).limit(limit)
         if not db.is_sqlite:
@@ -124,18 +223,18 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
             update(Job)
             .where(Job.id.in_(ids))
             .values(
-                state="running",
+                state=JobState.RUNNING,
                 attempts=Job.attempts + 1,
                 locked_by=worker_id,
                 locked_until=now + timedelta(seconds=lease_seconds),
             )
         )
-        rows = await session.execute(
+        rows: Result[int, str, dict[str, Any], int, int] = await session.execute(
             select(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts).where(
                 Job.id.in_(ids)
             )
         )
-        return [ClaimedJob(*row) for row in rows]
+        return [ClaimedJob(i, kind, payload, tries, most) for i, kind, payload, tries, most in rows]
 
 
 class LeaseLost(Exception):
@@ -158,12 +257,12 @@ async def run_claimed(
             taken = await session.execute(
                 delete(Job).where(Job.id == job.id, Job.locked_by == worker_id)
             )
-            if taken.rowcount != 1:
+            if affected_rows(taken) != 1:
                 raise LeaseLost(job.id)
             if slow:
                 await slow.apply(session, job.payload, prepared)
-            else:
-                await handler(session, job.payload)  # type: ignore[misc]
+            elif handler is not None:  # one of the two exists (checked above)
+                await handler(session, job.payload)
         return True
     except LeaseLost:
         log.warning("job %s: lease lost to another worker; its run is rolled back", job.id)
@@ -216,40 +315,40 @@ async def _record_failure(db: Database, job: ClaimedJob, worker_id: str, error: 
     dead = job.attempts >= job.max_attempts
     values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None, "locked_by": None}
     if dead:
-        values.update(state="dead", finished_at=now)
+        values.update(state=JobState.DEAD, finished_at=now)
     else:
         values.update(
-            state="pending", run_at=now + timedelta(seconds=backoff_seconds(job.attempts))
+            state=JobState.PENDING, run_at=now + timedelta(seconds=backoff_seconds(job.attempts))
         )
     slow = SLOW_JOBS.get(job.kind)
     async with db.transaction() as session:
         mine = Job.locked_by == worker_id  # a job another worker took over is theirs now
         result = await session.execute(update(Job).where(Job.id == job.id, mine).values(**values))
-        if result.rowcount and dead and slow and slow.on_dead:
+        if affected_rows(result) and dead and slow and slow.on_dead:
             await slow.on_dead(session, job.payload)
 
 
-async def queue_stats(db: Database) -> dict[str, int]:
+async def queue_stats(db: Database) -> dict[JobState, int]:
     """Counts of jobs per state."""
     async with db.session() as session:
         rows = await session.execute(select(Job.state, func.count()).group_by(Job.state))
-        return {state: count for state, count in rows}
+        return {JobState(state): count for state, count in rows}
 
 
 async def dead_jobs(db: Database, limit: int = 50) -> list[Job]:
     """The most recent dead letters."""
     async with db.session() as session:
-        query = select(Job).where(Job.state == "dead").order_by(Job.id.desc()).limit(limit)
+        query = select(Job).where(Job.state == JobState.DEAD).order_by(Job.id.desc()).limit(limit)
         return list((await session.scalars(query)).all())
 
 
 async def retry_dead(db: Database, job_id: int | None = None) -> int:
     """Put dead jobs (one, or all) back in the queue with a fresh attempt budget."""
-    query = update(Job).where(Job.state == "dead")
+    query = update(Job).where(Job.state == JobState.DEAD)
     if job_id is not None:
         query = query.where(Job.id == job_id)
     async with db.transaction() as session:
         result = await session.execute(
-            query.values(state="pending", attempts=0, run_at=utcnow(), finished_at=None)
+            query.values(state=JobState.PENDING, attempts=0, run_at=utcnow(), finished_at=None)
         )
-        return result.rowcount or 0
+        return affected_rows(result) or 0

@@ -86,7 +86,12 @@ POLL_DURATIONS = [  # (seconds, label) offered by the composer
     (604800, "7 days"),
 ]
 
-TEMPLATE_GLOBALS = {"ago": ago, "avatar_url": avatar_url, "exact": exact, "visibility": visibility}
+TEMPLATE_GLOBALS: dict[str, Any] = {
+    "ago": ago,
+    "avatar_url": avatar_url,
+    "exact": exact,
+    "visibility": visibility,
+}
 TEMPLATE_GLOBALS["media_links"] = media_links
 TEMPLATE_GLOBALS["poll_durations"] = POLL_DURATIONS
 TEMPLATE_GLOBALS["header_url"] = header_url

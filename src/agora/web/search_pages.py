@@ -106,6 +106,7 @@ async def search_page(request: Request, session: SessionDep, viewer: Viewer) -> 
     if "q" in params and problem is None:
         viewer_id = viewer.account.id if viewer else None
         results = await find(session, viewer_id, q.strip(), kind, _offset(params.get("offset")))
-    context = {"nav": "search", "q": q, "kind": kind, "problem": problem, "results": results}
+    context: dict[str, Any] = {"nav": "search", "q": q, "kind": kind, "problem": problem}
+    context["results"] = results
     context["max_q"] = search.MAX_QUERY_CHARS
     return render(request, "search.html", context)

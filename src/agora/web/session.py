@@ -61,7 +61,8 @@ async def current_viewer(request: Request, session: SessionDep) -> SignedIn | No
     """The signed-in person of this request, or None (kept in `request.state.viewer`, where
     the templates find it)."""
     if "viewer" in request.state._state:
-        return request.state.viewer
+        known: SignedIn | None = request.state.viewer
+        return known
     found = await find_session(session, request.cookies.get(SESSION_COOKIE))
     request.state.viewer = found
     request.state.csrf = found.csrf if found else presession_csrf(request)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request, Response
@@ -56,7 +57,7 @@ async def tag(request: Request, session: SessionDep, viewer: Viewer, tag: str) -
     viewer_id = viewer.account.id if viewer else None
     found = await timelines.tag_timeline(session, viewer_id, tag, page)
     feed = await feed_of(session, viewer_id, found, page, f"/tags/{quote(tag)}")
-    context = {"heading": f"#{tag}"}
+    context: dict[str, Any] = {"heading": f"#{tag}"}
     if viewer_id is not None:
         context["tag"] = await tags.describe(session, viewer_id, tag)
     return feed_response(request, "timeline.html", context, feed)

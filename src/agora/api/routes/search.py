@@ -39,7 +39,7 @@ LOCAL_PROFILE = re.compile(r"^/(?:@|users/)([A-Za-z0-9_]+)/?$")
 
 
 def _number(name: str, value: str | None, default: int) -> int:
-    if value in (None, ""):
+    if not value:
         return default
     try:
         return int(value)
@@ -48,7 +48,7 @@ def _number(name: str, value: str | None, default: int) -> int:
 
 
 def _cursor(name: str, value: str | None) -> int | None:
-    if value in (None, ""):
+    if not value:
         return None
     parsed = parse_id(value)
     if parsed is None:

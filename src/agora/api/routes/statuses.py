@@ -73,7 +73,7 @@ def _media_edits(
 
 
 def _opt_id(value: str | None) -> int | None:
-    return None if value in (None, "") else id_param(value)
+    return None if not value else id_param(value)
 
 
 def _draft(form: StatusForm) -> posts.Draft:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
 
 from agora.auth.oauth import authenticate
 from agora.http.error_responses import error_response
@@ -56,8 +57,8 @@ def _bearer(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     return query.get("access_token") or None
 
 
-def _hub(app: object) -> Hub:
-    hub = getattr(app.state, "hub", None)  # type: ignore[attr-defined]
+def _hub(app: Starlette) -> Hub:
+    hub: Hub | None = getattr(app.state, "hub", None)
     if hub is None:
         raise StreamRefused(503, "Streaming is not running")
     return hub

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.auth.oauth import valid_token_ids
 from agora.db.engine import Database
 from agora.events.bus import Event, EventBus, Subscription
+from agora.events.kinds import EventName
 from agora.events.process_bus import close_bus, get_bus
 from agora.http.streaming.frames import SSE_HEARTBEAT, sse_frame, ws_frame
 from agora.social.live.audience import Candidates, deletion_audience, post_audience
@@ -231,11 +232,11 @@ class Hub:
             return
         self._frame_cache.clear()
         try:
-            if kind in ("update", "status.update"):
+            if kind in (EventName.UPDATE, EventName.STATUS_UPDATE):
                 await self._post(event, kind)
-            elif kind == "delete":
+            elif kind == EventName.DELETE:
                 await self._deletion(event)
-            elif kind == "notification":
+            elif kind == EventName.NOTIFICATION:
                 await self._notification(event)
         finally:
             self._frame_cache.clear()
@@ -286,14 +287,18 @@ class Hub:
             return
         candidates = self._candidates()
         list_streams = [pair for key in candidates.lists for pair in self._streaming("list", key)]
-        candidates.home |= {listener.viewer.account_id for listener, _ in list_streams} - {None}
+        candidates.home |= {
+            viewer
+            for listener, _ in list_streams
+            if (viewer := listener.viewer.account_id) is not None
+        }
         async with self.db.session() as session:
             audience = await deletion_audience(session, event, candidates)
         user_streams = [
             pair for account_id in audience.home for pair in self._streaming("user", account_id)
         ]
         for listener, stream in user_streams + list_streams:
-            for deleted in audience.home.get(listener.viewer.account_id, ()):
+            for deleted in audience.home.get(listener.viewer.account_id or 0, ()):  # 0: nobody
                 self._deliver(listener, stream, "delete", str(deleted))
         names = public_streams(local=audience.local, media=True)
         public = [(n, None) for n in names if audience.public]
@@ -341,7 +346,7 @@ class Hub:
 
     async def recheck_tokens(self) -> int:
         """One pass of the token check; returns how many connections were closed."""
-        tokens = {each.viewer.token_id for each in self.listeners} - {None}
+        tokens = {token for each in self.listeners if (token := each.viewer.token_id) is not None}
         if not tokens:
             return 0
         async with self.db.session() as session:

@@ -57,7 +57,7 @@ class EventStreamResponse(Response):
         self.hub = hub
         self.listener = listener
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:  # type: ignore[override]
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         listener, client_left = self.listener, False
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})

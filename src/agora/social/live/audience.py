@@ -22,7 +22,7 @@ whatever the number of listeners, which of them may receive it:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,7 +192,7 @@ async def _streamed_tags(session: AsyncSession, post_id: int, streamed: set[str]
 
 
 async def deletion_audience(
-    session: AsyncSession, event: dict[str, Any], candidates: Candidates
+    session: AsyncSession, event: Mapping[str, Any], candidates: Candidates
 ) -> DeletionAudience:
     """Who is told of a deletion (`event` from streams.announce_deletion)."""
     post_id, author = int(event["post_id"]), int(event["account_id"])

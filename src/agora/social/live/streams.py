@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import Row, Select, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.scopes import satisfies
 from agora.db.models import Bookmark, Favourite, Pin, Post
+from agora.events.kinds import EventName
 from agora.events.publishing import publish_after_commit
 from agora.ids import parse_id
 from agora.social.reading.lists import get_own_list
@@ -168,7 +169,11 @@ async def _list_stream(session: AsyncSession, viewer: StreamViewer, raw: str | N
 # -- events announced by the jobs ------------------------------------------------------------
 
 
-def announce_post(session: AsyncSession, post: Post, event: str = "update") -> None:
+def announce_post(
+    session: AsyncSession,
+    post: Post,
+    event: Literal[EventName.UPDATE, EventName.STATUS_UPDATE] = EventName.UPDATE,
+) -> None:
     """`update` (a post or boost entered home feeds) or `status.update` (an edit), published
     when the caller's transaction commits."""
     publish_after_commit(
@@ -196,7 +201,7 @@ def announce_deletion(
     publish_after_commit(
         session,
         {
-            "event": "delete",
+            "event": EventName.DELETE,
             "post_id": post_id,
             "account_id": account_id,
             "visibility": int(visibility),
@@ -210,7 +215,11 @@ def announce_notification(session: AsyncSession, account_id: int, notification_i
     """`notification` for its recipient."""
     publish_after_commit(
         session,
-        {"event": "notification", "account_id": account_id, "notification_id": notification_id},
+        {
+            "event": EventName.NOTIFICATION,
+            "account_id": account_id,
+            "notification_id": notification_id,
+        },
     )
 
 
@@ -230,7 +239,9 @@ async def viewer_marks(
     post has none: one cheap query); only a post marked very often is looked up per viewer,
     500 viewers a query."""
     posts, viewers = list(set(post_ids)), set(viewer_ids)
-    rows = (await session.execute(_marks_query(posts).limit(MARKS_SCAN + 1))).all()
+    rows: list[Row[str, int, int]] = list(
+        (await session.execute(_marks_query(posts).limit(MARKS_SCAN + 1))).all()
+    )
     if len(rows) > MARKS_SCAN:
         ordered = sorted(viewers)
         rows = []
@@ -245,8 +256,8 @@ async def viewer_marks(
 
 
 def _marks_query(posts: list[int], viewers: list[int] | None = None) -> Any:
-    models = (Favourite, Bookmark, Pin)
-    parts = [
+    models: tuple[type[Favourite] | type[Bookmark] | type[Pin], ...] = (Favourite, Bookmark, Pin)
+    parts: list[Select[str, int, int | None]] = [
         select(literal(mark), model.account_id, model.post_id).where(model.post_id.in_(posts))
         for mark, model in zip(MARKS, models, strict=False)
     ]

@@ -62,12 +62,13 @@ class MediaInfo:
     @classmethod
     def of(cls, row: MediaAttachment) -> MediaInfo:
         """From a MediaAttachment row."""
-        return cls(**{name: getattr(row, name) for name in cls.__slots__})  # type: ignore[attr-defined]
+        return cls(**{name: getattr(row, name) for name in cls.__slots__})
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> MediaInfo:
         """From one object of `hydrate`'s media column (names are the row's)."""
-        return cls(**{name: item.get(name) for name in cls.__slots__})  # type: ignore[attr-defined]
+        values: dict[str, Any] = {name: item.get(name) for name in cls.__slots__}
+        return cls(**values)
 
 
 def storage_key(key: str, variant: str, file_format: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -154,7 +154,7 @@ def _clean(image: Image.Image, preview_side: int) -> ProcessedImage:
     return ProcessedImage(original=original, preview=preview, blurhash=_blurhash(small))
 
 
-def _pixels_only(info: dict[str, Any]) -> dict[str, Any]:
+def _pixels_only(info: Mapping[str | tuple[int, int], Any]) -> dict[str | tuple[int, int], Any]:
     """What of an image's `info` describes pixels (transparency); EXIF, XMP, text chunks and
     comments are dropped."""
     return {"transparency": info["transparency"]} if "transparency" in info else {}
@@ -225,8 +225,8 @@ def _has_alpha(image: Image.Image) -> bool:
     if image.mode == "P":
         return "transparency" in image.info
     if image.mode in ("RGBA", "LA", "PA"):
-        low, _ = image.getchannel("A").getextrema()
-        return bool(low < 255)
+        low = image.getchannel("A").getextrema()[0]  # one band: (lowest, highest)
+        return isinstance(low, int | float) and low < 255
     return False
 
 

@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.models import MediaAttachment, Post, utcnow
+from agora.db.upsert import affected_rows
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import DeleteMediaJob, JobKind, SweepJob
 from agora.jobs.queue import enqueue
 from agora.social.media.files import VARIANTS, storage_key
 from agora.social.media.images import ProcessedImage, process_image
@@ -251,7 +252,7 @@ async def set_post_media(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        if done.rowcount != 1:
+        if affected_rows(done) != 1:
             raise Invalid(f"Validation failed: Media {media_id} is already attached to a post")
     dropped = await session.execute(
         update(MediaAttachment)
@@ -259,7 +260,7 @@ async def set_post_media(
         .values(post_id=None, unattached_since=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if dropped.rowcount:
+    if affected_rows(dropped):
         _schedule_sweep(session)
 
 
@@ -330,7 +331,7 @@ def has_media(post: PostLike = Post) -> ColumnElement[bool]:
     return exists().where(MediaAttachment.post_id == post.id)
 
 
-async def sweep_unattached_media(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def sweep_unattached_media(session: AsyncSession, payload: SweepJob) -> None:
     """Job: delete media left unattached for more than a day (a batch; another sweep is
     queued at once when the batch was full)."""
     cutoff = utcnow() - UNATTACHED_TTL
@@ -346,7 +347,7 @@ async def sweep_unattached_media(session: AsyncSession, payload: dict[str, Any])
         enqueue(session, JobKind.SWEEP_UNATTACHED_MEDIA, {})
 
 
-async def delete_media(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def delete_media(session: AsyncSession, payload: DeleteMediaJob) -> None:
     """Job: delete these media at once (unless a post has taken them up again)."""
     await _delete_unattached(session, [int(i) for i in payload.get("media_ids", [])])
 

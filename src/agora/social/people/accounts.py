@@ -48,7 +48,7 @@ async def create_account(
     only read (auth/credentials.py)."""
     _validate_signup(username, email, password)
     signs_in = password is not None and email is not None
-    password_hash = await password_hash_for(session, password) if signs_in else None
+    password_hash = await password_hash_for(session, password) if password and signs_in else None
     if await session.scalar(select(Account.id).where(Account.username_lower == username.lower())):
         raise Invalid(USERNAME_TAKEN)
     if email and await session.scalar(select(User.account_id).where(User.email == email.lower())):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.locks import lock_account
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.people.lookup import get_account
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
@@ -162,9 +163,9 @@ async def follow(
                 notify=notify,
             )
         )
-        if inserted.rowcount and target.domain is not None:  # sent by federation/outbox.py
+        if affected_rows(inserted) and target.domain is not None:  # sent by federation/outbox.py
             enqueue(session, JobKind.FEDERATE_FOLLOW, {"request_id": request_id})
-        elif inserted.rowcount:
+        elif affected_rows(inserted):
             enqueue(
                 session,
                 JobKind.NOTIFY,
@@ -175,7 +176,9 @@ async def follow(
     await session.commit()
 
 
-def _follow_notice(kind: str, to: int, by: int, activity_id: int) -> dict[str, object]:
+def _follow_notice(
+    kind: Literal["follow", "follow_request"], to: int, by: int, activity_id: int
+) -> NotifyJob:
     return {
         "type": kind,
         "account_id": to,
@@ -204,7 +207,7 @@ async def _create_follow(
             notify=notify,
         )
     )
-    if inserted.rowcount:
+    if affected_rows(inserted):
         await _adjust_follow_counts(session, follower, target, 1)
         enqueue(
             session, JobKind.MERGE_INTO_FEED, {"account_id": follower, "target_account_id": target}
@@ -217,14 +220,14 @@ async def _remove_follow(session: AsyncSession, follower: int, target: int) -> b
     removed = await session.execute(
         delete(Follow).where(Follow.account_id == follower, Follow.target_account_id == target)
     )
-    if removed.rowcount:
+    if affected_rows(removed):
         await _adjust_follow_counts(session, follower, target, -1)
         enqueue(
             session,
             JobKind.UNMERGE_FROM_FEED,
             {"account_id": follower, "target_account_id": target},
         )
-    return bool(removed.rowcount)
+    return bool(affected_rows(removed))
 
 
 async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> None:

@@ -5,15 +5,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Notification, Post, Report, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import JobKind, ReportFiledJob
 from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_notification
 from agora.social.people.lookup import get_account
@@ -106,7 +105,7 @@ async def create_report(session: AsyncSession, reporter: Account, given: ReportI
     return report
 
 
-async def notify_admins(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def notify_admins(session: AsyncSession, payload: ReportFiledJob) -> None:
     """Job: an `admin.report` notification for every admin (not the reporter or the target).
     Idempotent: notifications are unique per admin and report."""
     report = await session.get(Report, payload["report_id"])
@@ -128,7 +127,7 @@ async def notify_admins(session: AsyncSession, payload: dict[str, Any]) -> None:
                 created_at=utcnow(),
             )
         )
-        if inserted.rowcount:
+        if affected_rows(inserted):
             announce_notification(session, admin_id, note_id)  # streamed once this commits
 
 

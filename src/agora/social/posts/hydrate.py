@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BindParameter,
     Row,
     Select,
     String,
@@ -67,7 +68,7 @@ class PostView:
     media: list[MediaInfo] = field(default_factory=list)
 
 
-IDS = bindparam("ids", expanding=True)
+IDS: BindParameter[int] = bindparam("ids", expanding=True)
 VIEWER = bindparam("viewer_id", type_=ID)
 FLAGS = ("favourited", "bookmarked", "pinned", "reblogged")
 
@@ -92,10 +93,10 @@ async def load_posts(
     everything = {**linked, **posts}
     views = {pid: _view(found[pid]) for pid in everything if found[pid][1].suspended_at is None}
     await _attach_polls(session, viewer_id, views, found)
-    for view in views.values():
-        if view.post.quote_of_id is not None:
-            view.quote = (
-                views.get(view.post.quote_of_id) if view.post.quote_of_id in linked else None
+    for quoting in views.values():
+        if quoting.post.quote_of_id is not None:
+            quoting.quote = (
+                views.get(quoting.post.quote_of_id) if quoting.post.quote_of_id in linked else None
             )
     result = {}
     for pid in ids:
@@ -182,7 +183,7 @@ def _linked(posts: dict[int, Post], found: dict[int, Row[Any]]) -> dict[int, Pos
     return linked
 
 
-def _view(row: Row[Any]) -> PostView:
+def _view(row: Row[*tuple[Any, ...]]) -> PostView:
     """A PostView from a `_posts_statement` row (boost and quote links are set later)."""
     mentions = []
     for item in (row.mentions or "").split(","):
@@ -195,7 +196,10 @@ def _view(row: Row[Any]) -> PostView:
         mentions=mentions,
         tags=row.tags.split(",") if row.tags else [],
         media=_media(row.media),
-        **{flag: bool(getattr(row, flag)) for flag in FLAGS},
+        favourited=bool(row.favourited),
+        bookmarked=bool(row.bookmarked),
+        pinned=bool(row.pinned),
+        reblogged=bool(row.reblogged),
     )
 
 
@@ -259,7 +263,8 @@ def _tags_column() -> Any:
 def _media_column() -> Any:
     """The post's attachments as a JSON array of objects (one extra column, no extra query)."""
     m = MediaAttachment
-    names = ("id", "key", "access_secret", "file_format", "width", "height", "preview_format")
+    names: tuple[str, ...] = ("id", "key", "access_secret", "file_format", "width", "height")
+    names += ("preview_format",)
     names += ("preview_width", "preview_height", "blurhash", "description", "focus_x", "focus_y")
     columns = {name: getattr(m, name) for name in (*names, "position")}
     return (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -18,9 +18,9 @@ from agora.db.models import (
     Visibility,
     utcnow,
 )
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_deletion
 from agora.social.posts.writing import get_visible_post
@@ -122,7 +122,9 @@ async def unreblog(session: AsyncSession, actor: Account, post_id: int) -> Post:
     return original
 
 
-def _notice(kind: str, to: int, by: int, post_id: int | None, activity_id: int) -> dict[str, Any]:
+def _notice(
+    kind: Literal["favourite", "reblog"], to: int, by: int, post_id: int | None, activity_id: int
+) -> NotifyJob:
     return {
         "type": kind,
         "account_id": to,
@@ -139,7 +141,7 @@ async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post
     inserted = await session.execute(
         insert_ignore(session, Favourite).values(id=fav_id, account_id=actor.id, post_id=post.id)
     )
-    if inserted.rowcount:
+    if affected_rows(inserted):
         await session.execute(
             update(Post)
             .where(Post.id == post.id)
@@ -161,7 +163,7 @@ async def unfavourite(session: AsyncSession, actor: Account, post_id: int) -> Po
     removed = await session.execute(
         delete(Favourite).where(Favourite.account_id == actor.id, Favourite.post_id == post.id)
     )
-    if removed.rowcount:
+    if affected_rows(removed):
         await session.execute(
             update(Post)
             .where(Post.id == post.id, Post.favourites_count > 0)

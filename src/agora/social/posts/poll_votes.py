@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Poll, PollOption, PollVote, PollVoter, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.social.posts.polls import PollView, load_polls
 from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import Invalid, NotFound
@@ -85,7 +85,7 @@ async def _record(session: AsyncSession, poll: Poll, voter_id: int, chosen: list
             poll_id=poll.id, account_id=voter_id, created_at=now
         )
     )
-    first_vote = bool(first.rowcount)
+    first_vote = bool(affected_rows(first))
     added = 0
     if first_vote or poll.multiple:
         for choice in chosen:
@@ -94,7 +94,7 @@ async def _record(session: AsyncSession, poll: Poll, voter_id: int, chosen: list
                     poll_id=poll.id, account_id=voter_id, choice=choice, created_at=now
                 )
             )
-            added += inserted.rowcount or 0
+            added += affected_rows(inserted) or 0
     if added != len(chosen):
         await session.rollback()
         raise Invalid("Validation failed: You have already voted on this poll")

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.db.models import ID, Poll, PollOption, PollVote, PollVoter, Post, utcnow
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import JobKind, PollExpiredJob
 from agora.jobs.queue import enqueue
 from agora.social.reading.notifications import create_notification
 from agora.social.rules.errors import Invalid
@@ -185,7 +185,7 @@ async def load_polls(
 
 
 @cache
-def _polls_statement(signed_in: bool) -> Select[Any]:
+def _polls_statement(signed_in: bool) -> Select[*tuple[Any, ...]]:
     """Polls `poll_ids` with one row per option, built once per kind of viewer."""
     mine: Any = null()
     if signed_in:
@@ -219,7 +219,7 @@ def poll_id_column() -> Any:
     return select(Poll.id).where(Poll.post_id == Post.id).scalar_subquery().label("poll_id")
 
 
-async def poll_expired(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def poll_expired(session: AsyncSession, payload: PollExpiredJob) -> None:
     """Job: tell the author and every voter that a poll has ended (`poll` notification), once.
     Skips polls that are gone (replaced by an edit), not yet due (re-timed by an edit) or whose
     post was deleted."""

@@ -217,7 +217,7 @@ async def _check_quote(session: AsyncSession, author_id: int, quote_id: int | No
 
 async def _link_text(session: AsyncSession, post: Post, text: str) -> str:
     mentions = await resolve_mentions(session, extract_mentions(text))
-    post._mention_ids = {m.id for m in mentions.values()}  # type: ignore[attr-defined]
+    post._mention_ids = {m.id for m in mentions.values()}  # type: ignore[attr-defined]  # not a column: read back by _index_post
     return render_html(text, mentions, get_settings().base_url)
 
 
@@ -227,7 +227,7 @@ async def _index_post(session: AsyncSession, post: Post, *, fresh: bool = False)
     if not fresh:
         await session.execute(delete(Mention).where(Mention.post_id == post.id))
         await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
-    mention_ids = getattr(post, "_mention_ids", set())
+    mention_ids: set[int] = getattr(post, "_mention_ids", set())
     if mention_ids:
         await session.execute(
             insert_ignore(session, Mention),

@@ -49,6 +49,8 @@ from agora.db.models import (
     utcnow,
 )
 from agora.db.upsert import insert_ignore
+from agora.events.kinds import EventName
+from agora.jobs.kinds import FeedJob, PostEditedJob, PostJob
 from agora.social.live.streams import announce_post
 from agora.social.posts.tags import record_tag_use
 from agora.social.reading.home_rule import home_rule, in_home
@@ -112,7 +114,7 @@ async def plan_distribution(session: AsyncSession, post_id: int) -> Distribution
     return Distribution(post, original, recipients, notified)
 
 
-async def fan_out(db: Database, payload: dict[str, Any]) -> None:
+async def fan_out(db: Database, payload: PostJob) -> None:
     """Phase 1 of `distribute_post` (see the module's docstring): the feeds and `status`
     notifications, `FANOUT_BATCH` at a time, each batch in a short write transaction."""
     async with db.session() as session:
@@ -142,7 +144,7 @@ async def _batch(db: Database) -> AsyncIterator[AsyncSession]:
 
 
 async def finish_distribution(
-    session: AsyncSession, payload: dict[str, Any], _prepared: Any = None
+    session: AsyncSession, payload: PostJob, _prepared: None = None
 ) -> None:
     """Phase 2 of `distribute_post`, in the transaction that deletes the job: the `update`
     event (streamed once this commits), mention notifications, the hashtag use count."""
@@ -156,7 +158,7 @@ async def finish_distribution(
         await record_tag_use(session, post)
 
 
-async def distribute_post(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def distribute_post(session: AsyncSession, payload: PostJob) -> None:
     """Both phases of the `distribute_post` job in the caller's one transaction (for the demo
     data's check and the benchmark, which replay fan-out on a quiet database)."""
     plan = await plan_distribution(session, payload["post_id"])
@@ -234,7 +236,8 @@ async def tag_follower_recipients(
         .join(PostTag, PostTag.tag_id == FollowedTag.tag_id)
         .where(PostTag.post_id == post.id, *_not_silenced(follower, author.id, None))
     )
-    return [a for a in (await session.scalars(query)).all() if a not in already]
+    found: list[int] = list((await session.scalars(query)).all())
+    return [a for a in found if a not in already]
 
 
 def _not_silenced(recipient: Any, author_id: int, original: Post | None) -> list[Any]:
@@ -355,7 +358,7 @@ async def trim_feed(session: AsyncSession, account_id: int, cap: int) -> None:
     await trim_feeds(session, [account_id], cap)
 
 
-async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def merge_into_feed(session: AsyncSession, payload: FeedJob) -> None:
     """Job: after a follow, bring the followed account's recent posts into the home feed
     (those the home rule lets in)."""
     owner, target = payload["account_id"], payload["target_account_id"]
@@ -382,7 +385,7 @@ async def merge_into_feed(session: AsyncSession, payload: dict[str, Any]) -> Non
         await _grow_and_trim(session, [owner], len(recent))
 
 
-async def unmerge_from_feed(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def unmerge_from_feed(session: AsyncSession, payload: FeedJob) -> None:
     """Job: after an unfollow, block or mute, remove the account's posts from the feed."""
     await session.execute(
         delete(HomeFeedEntry).where(
@@ -392,13 +395,13 @@ async def unmerge_from_feed(session: AsyncSession, payload: dict[str, Any]) -> N
     )
 
 
-async def post_edited(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def post_edited(session: AsyncSession, payload: PostEditedJob) -> None:
     """Job: stream the edit (`status.update`) and tell everyone who boosted the post
     (`update` notification)."""
     post = await session.get(Post, payload["post_id"])
     if post is None or post.deleted_at is not None:
         return
-    announce_post(session, post, "status.update")
+    announce_post(session, post, EventName.STATUS_UPDATE)
     boosters = (
         await session.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id))
     ).all()

@@ -20,7 +20,7 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, true
+from sqlalchemy import BindParameter, Select, bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import ID, ListMember, Post
@@ -118,6 +118,6 @@ def _window_statement(shape: tuple[bool, bool, bool], lateral: bool) -> Select[A
 
 
 @cache
-def _rules_statement() -> Select[Any]:
-    ids = bindparam("ids", expanding=True)
+def _rules_statement() -> Select[int, int]:
+    ids: BindParameter[int] = bindparam("ids", expanding=True)
     return list_posts(LIST_ID).where(Post.id.in_(ids), timeline_filter(VIEWER, Post))

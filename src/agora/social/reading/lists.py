@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agora.db.models import Account, Follow, ListMember, Post, UserList, Visibility, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.social.people.lookup import get_account
 from agora.social.rules.errors import Invalid, NotFound
@@ -135,7 +135,7 @@ async def add_members(
                     list_id=list_id, account_id=account_id, follow_id=follow_id
                 )
             )
-            if not inserted.rowcount:
+            if not affected_rows(inserted):
                 await session.rollback()
                 raise Invalid("Validation failed: Account has already been taken")
         await session.commit()
@@ -216,7 +216,7 @@ def replies_shown(lists: Any, post: Any = Post) -> ColumnElement[bool]:
     )
 
 
-def list_posts(list_id: int | ColumnElement[int]) -> Any:
+def list_posts(list_id: int | ColumnElement[int]) -> Select[int, int]:
     """SQL: (cursor, post id) of every post a list's timeline may show before the visibility
     rule: members' posts and boosts (not direct ones; no boosts from members whose boosts the
     owner turned off), replies as the list's policy says. The joined tables are aliases, so

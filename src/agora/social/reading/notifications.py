@@ -25,8 +25,9 @@ from agora.db.models import (
     User,
     utcnow,
 )
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
+from agora.jobs.kinds import NotifyJob, PostDeletedJob
 from agora.social.live.streams import announce_deletion, announce_notification
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
@@ -100,12 +101,12 @@ async def create_notification(
             created_at=utcnow(),
         )
     )
-    if result.rowcount:
+    if affected_rows(result):
         announce_notification(session, account_id, note_id)  # streamed once this commits
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
 
 
-async def notify_job(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def notify_job(session: AsyncSession, payload: NotifyJob) -> None:
     """Job: create one notification (favourite, reblog, follow, follow_request); none for a
     follow request answered or withdrawn before the job ran."""
     if payload["type"] == "follow_request" and not await session.scalar(
@@ -225,7 +226,7 @@ async def dismiss(
     await session.commit()
 
 
-async def forget_deleted_post(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def forget_deleted_post(session: AsyncSession, payload: PostDeletedJob) -> None:
     """Job: drop the notifications that point at a deleted post, and stream the deletion
     (of the post and of the boosts that went with it, `reblogs`: [[id, booster], ...])."""
     await session.execute(delete(Notification).where(Notification.post_id == payload["post_id"]))

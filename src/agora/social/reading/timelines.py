@@ -47,7 +47,7 @@ from agora.social.rules.visibility import listed_to, plain_visible_to, timeline_
 MAX_CONTEXT = 4096
 
 
-async def _post_page(session: AsyncSession, query: Select[Any], page: Page) -> Slice[int]:
+async def _post_page(session: AsyncSession, query: Select[int, int], page: Page) -> Slice[int]:
     rows = list((await session.execute(apply_page(query, Post.id, page))).all())
     return slice_of(rows, page)
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, TypeVarTuple
 
 from sqlalchemy import Integer, Select, bindparam
+
+Row = TypeVarTuple("Row")  # the columns a paged statement selects
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,7 @@ def keyed_slice(items: Sequence[T], page: Page, key: Callable[[T], int]) -> Slic
     return Slice(ordered, [key(item) for item in ordered])
 
 
-def apply_page(query: Select[Any], column: Any, page: Page, *, extra: int = 0) -> Select[Any]:
+def apply_page(query: Select[*Row], column: Any, page: Page, *, extra: int = 0) -> Select[*Row]:
     """Add the cursor conditions, order and limit for `column` to `query`."""
     if page.max_id is not None:
         query = query.where(column < page.max_id)
@@ -88,7 +90,7 @@ def page_shape(page: Page) -> tuple[bool, bool, bool]:
     return page.max_id is not None, page.since_id is not None, page.min_id is not None
 
 
-def bind_page(query: Select[Any], column: Any, shape: tuple[bool, bool, bool]) -> Select[Any]:
+def bind_page(query: Select[*Row], column: Any, shape: tuple[bool, bool, bool]) -> Select[*Row]:
     """`apply_page` with bound parameters (max_id, since_id, min_id, limit) instead of values,
     so that a statement can be built once per page shape and reused (see `page_params`)."""
     has_max, has_since, has_min = shape

@@ -20,7 +20,17 @@ checks that both agree on every combination.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, false, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    exists,
+    false,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
@@ -30,7 +40,7 @@ from agora.db.models import utcnow as _utcnow
 PostLike = type[Post] | AliasedClass[Post]
 """The Post entity or an alias of it: what every rule below applies to."""
 
-Viewer = int | ColumnElement[int]
+Viewer = int | SQLColumnExpression[int]
 """A viewer's account id, or a bound parameter standing for one, so that a statement using
 these rules can be built once and run for any viewer (see timelines.home_timeline)."""
 
@@ -70,7 +80,9 @@ def may_see(
     return mentioned
 
 
-def _blocked_either_way(viewer_id: Viewer, author_col: ColumnElement[int]) -> ColumnElement[bool]:
+def _blocked_either_way(
+    viewer_id: Viewer, author_col: SQLColumnExpression[int]
+) -> ColumnElement[bool]:
     return exists().where(
         or_(
             and_(Block.account_id == viewer_id, Block.target_account_id == author_col),
@@ -79,7 +91,7 @@ def _blocked_either_way(viewer_id: Viewer, author_col: ColumnElement[int]) -> Co
     )
 
 
-def _author_suspended(author_col: ColumnElement[int]) -> ColumnElement[bool]:
+def _author_suspended(author_col: SQLColumnExpression[int]) -> ColumnElement[bool]:
     return exists().where(Account.id == author_col, Account.suspended_at.isnot(None))
 
 
@@ -125,7 +137,7 @@ def plain_visible_to(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnE
 
 
 def hidden_by_mutes(
-    viewer_id: Viewer | None, author_col: ColumnElement[int]
+    viewer_id: Viewer | None, author_col: SQLColumnExpression[int]
 ) -> ColumnElement[bool]:
     """SQL condition: the viewer has an active mute on the author."""
     if viewer_id is None:
@@ -157,7 +169,9 @@ def timeline_filter(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnEl
     )
 
 
-def silenced_for(viewer_id: Viewer | None, author_col: ColumnElement[int]) -> ColumnElement[bool]:
+def silenced_for(
+    viewer_id: Viewer | None, author_col: SQLColumnExpression[int]
+) -> ColumnElement[bool]:
     """SQL condition: the author is silenced and the viewer is neither them nor a follower."""
     silenced = exists().where(Account.id == author_col, Account.silenced_at.isnot(None))
     if viewer_id is None:

@@ -25,6 +25,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Integer,
     Row,
     Select,
@@ -123,7 +124,7 @@ def _postgresql_statement(with_text: bool, shape: Shape, walk: bool) -> Select[A
     PostgreSQL may walk all of `posts` to meet ids spread over months). `walk`: backwards by
     id, the match checked row by row (`IS TRUE` keeps the GIN index out of it); otherwise
     every match from the GIN index (a materialised CTE, so it cannot walk instead), sorted."""
-    key = DOCUMENTS.c.post_id
+    key: ColumnElement[int] = DOCUMENTS.c.post_id
     if walk:
         ids = _bounded(select(key).where(PG_MATCH.is_(true())), key, shape)
     else:
@@ -168,7 +169,7 @@ _INDEXED: dict[str, tuple[float, float]] = {}  # database URL -> (count, when it
 
 async def _indexed_posts(session: AsyncSession) -> float:
     """About how many posts are indexed (PostgreSQL's statistics; re-read every 10 min)."""
-    key = str(session.get_bind().url)
+    key = str(session.get_bind().engine.url)
     count, read_at = _INDEXED.get(key, (0.0, -math.inf))
     if time.monotonic() - read_at > 600:
         found = await session.scalar(

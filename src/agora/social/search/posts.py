@@ -22,9 +22,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, not_, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -161,7 +171,7 @@ class Scope:
 
 
 VIEWER = bindparam("viewer_id", type_=ID)
-IDS = bindparam("ids", expanding=True)
+IDS: BindParameter[int] = bindparam("ids", expanding=True)
 
 
 @cache
@@ -195,6 +205,14 @@ async def _author(session: AsyncSession, query: TextQuery, account_id: int | Non
     return int(found)
 
 
+class _Bounds(TypedDict):
+    """`newest_matches`'s bounds: whose posts, and the id window."""
+
+    author_id: int | None
+    max_id: int | None
+    min_id: int | None
+
+
 async def _search(
     session: AsyncSession,
     query: TextQuery,
@@ -206,7 +224,7 @@ async def _search(
     any_term: bool = False,
 ) -> list[int]:
     """The first `wanted` findable matches in search order (see the module docstring)."""
-    bounds = {"author_id": author_id, "max_id": where.max_id, "min_id": where.min_id}
+    bounds = _Bounds(author_id=author_id, max_id=where.max_id, min_id=where.min_id)
     window = await newest_matches(session, query, limit=RANK_WINDOW, any_term=any_term, **bounds)
     found = await _findable(session, rank(window, query.positive_words), scope, wanted)
     scanned, exhausted = len(window), len(window) < RANK_WINDOW

@@ -20,7 +20,7 @@ WHEN = agora.db.models.UTCDateTime(timezone=True)
 SILENCED = sa.text("silenced_at IS NOT NULL")
 
 
-def _id() -> sa.Column:  # type: ignore[type-arg]
+def _id() -> sa.Column[int]:
     return sa.Column("id", ID, autoincrement=False, nullable=False)
 
 
