@@ -147,7 +147,9 @@ def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
     if not isinstance(doc, dict) or doc.get("type") not in ACTOR_TYPES:
         raise FederationError("Not an actor document")
     uri, inbox, name = doc.get("id"), doc.get("inbox"), doc.get("preferredUsername")
-    if not all(isinstance(v, str) and v for v in (uri, inbox, name)):
+    if not (isinstance(uri, str) and isinstance(inbox, str) and isinstance(name, str)):
+        raise FederationError("The actor document lacks id, inbox or preferredUsername")
+    if not (uri and inbox and name):
         raise FederationError("The actor document lacks id, inbox or preferredUsername")
     host = urlsplit(uri).netloc.lower()
     if host != urlsplit(fetched_from).netloc.lower() or urlsplit(inbox).netloc.lower() != host:
@@ -156,8 +158,8 @@ def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
     key = key[0] if isinstance(key, list) and key else key
     if not isinstance(key, dict) or key.get("owner") != uri or not key.get("publicKeyPem"):
         raise FederationError("The actor's public key is missing or belongs to someone else")
-    endpoints = doc.get("endpoints") if isinstance(doc.get("endpoints"), dict) else {}
-    shared = endpoints.get("sharedInbox")
+    endpoints = doc.get("endpoints")
+    shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
     url = doc.get("url")
     return RemoteActor(
         uri=uri,

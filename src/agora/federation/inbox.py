@@ -41,7 +41,7 @@ from agora.federation.client import FederationError
 from agora.federation.outbox import deliver
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import InboxJob, JobKind
 from agora.jobs.queue import enqueue
 from agora.social.people import relationships
 from agora.social.people.lookup import find_by_username
@@ -87,9 +87,8 @@ def _depth(value: Any, level: int = 0) -> int:
 def _id_of(value: Any) -> str | None:
     if isinstance(value, str):
         return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
-    return None
+    found = value.get("id") if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def parse_activity(body: bytes) -> dict[str, Any]:
@@ -180,7 +179,7 @@ async def _local_account(session: AsyncSession, uri: str | None) -> Account | No
     return await find_by_username(session, found.group(1)) if found else None
 
 
-async def process(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def process(session: AsyncSession, payload: InboxJob) -> None:
     """Apply one received activity (queued by `receive`) through the services."""
     actor = await session.get(Account, payload["actor_id"])
     if actor is None or actor.domain is None or actor.suspended_at is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
@@ -25,7 +25,13 @@ from agora.db.models import Account, Follow, FollowRequest, Job, Mention, Post, 
 from agora.federation import activities
 from agora.federation.actors import signer_for
 from agora.federation.client import post_activity
-from agora.jobs.kinds import JobKind
+from agora.jobs.kinds import (
+    DeliveryJob,
+    FederateFollowJob,
+    FederatePostJob,
+    FederateUnfollowJob,
+    JobKind,
+)
 from agora.jobs.queue import enqueue
 
 DELIVERY_ATTEMPTS = 16
@@ -67,7 +73,7 @@ async def post_inboxes(session: AsyncSession, post: Post, mentioned: list[Accoun
     """The remote inboxes a post goes to (see the module docstring)."""
     inboxes = {m.shared_inbox_url or m.inbox_url for m in mentioned if m.domain and m.inbox_url}
     if post.visibility != Visibility.DIRECT:
-        rows = await session.scalars(
+        rows: ScalarResult[str | None] = await session.scalars(
             select(_inbox_of())
             .join(Follow, Follow.account_id == Account.id)
             .where(Follow.target_account_id == post.account_id, Account.domain.is_not(None))
@@ -77,7 +83,7 @@ async def post_inboxes(session: AsyncSession, post: Post, mentioned: list[Accoun
     return {i for i in inboxes if i}
 
 
-async def federate_post(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def federate_post(session: AsyncSession, payload: FederatePostJob) -> None:
     """Send a local post's Create (`verb` "create") or Delete ("delete") to its audience."""
     post = await session.get(Post, payload["post_id"])
     if post is None or post.reblog_of_id is not None:
@@ -106,7 +112,7 @@ async def _pair(
     return follower, target
 
 
-async def federate_follow(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def federate_follow(session: AsyncSession, payload: FederateFollowJob) -> None:
     """Send the Follow of a pending request from a local account to a remote one."""
     request = await session.get(FollowRequest, payload["request_id"])
     if request is None:
@@ -118,12 +124,12 @@ async def federate_follow(session: AsyncSession, payload: dict[str, Any]) -> Non
         deliver(session, follower, {target.inbox_url or ""} - {""}, follow)
 
 
-async def federate_unfollow(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def federate_unfollow(session: AsyncSession, payload: FederateUnfollowJob) -> None:
     """Send Undo(Follow) when a local account stops following a remote one."""
     pair = await _pair(session, payload["account_id"], payload["target_account_id"])
     if pair is not None:
         follower, target = pair
-        follow = activities.follow_activity(payload.get("request_id") or 0, follower, target)
+        follow = activities.follow_activity(0, follower, target)
         deliver(
             session,
             follower,
@@ -132,7 +138,7 @@ async def federate_unfollow(session: AsyncSession, payload: dict[str, Any]) -> N
         )
 
 
-async def send_delivery(db: Database, payload: dict[str, Any]) -> None:
+async def send_delivery(db: Database, payload: DeliveryJob) -> None:
     async with db.session() as session:
         sender = await session.get(Account, payload["account_id"])
     if sender is None or sender.domain is not None:
@@ -140,5 +146,5 @@ async def send_delivery(db: Database, payload: dict[str, Any]) -> None:
     await post_activity(payload["inbox"], payload["activity"], await signer_for(db, sender))
 
 
-async def delivery_sent(session: AsyncSession, payload: dict[str, Any], prepared: Any) -> None:
+async def delivery_sent(session: AsyncSession, payload: DeliveryJob, prepared: None) -> None:
     """Nothing to record: a delivery's only effect is on the other server."""

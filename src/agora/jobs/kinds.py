@@ -8,7 +8,7 @@ that each registered handler reads that one)."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 
 class JobKind(StrEnum):
@@ -98,3 +98,39 @@ class ReportFiledJob(TypedDict):
     """`report_filed`: the report the admins are told of."""
 
     report_id: int
+
+
+class InboxJob(TypedDict):
+    """`ap_inbox`: a verified activity from another server and the remote account that
+    signed it."""
+
+    activity: dict[str, Any]
+    actor_id: int
+
+
+class FederatePostJob(TypedDict):
+    """`federate_post`: a local post to send as Create ("create") or Delete ("delete")."""
+
+    post_id: int
+    verb: Literal["create", "delete"]
+
+
+class FederateFollowJob(TypedDict):
+    """`federate_follow`: the pending follow request to send as Follow."""
+
+    request_id: int
+
+
+class FederateUnfollowJob(TypedDict):
+    """`federate_unfollow`: who stopped following whom (sent as Undo(Follow))."""
+
+    account_id: int
+    target_account_id: int
+
+
+class DeliveryJob(TypedDict):
+    """`ap_deliver`: one signed delivery of `activity` by `account_id` to one inbox."""
+
+    inbox: str
+    account_id: int
+    activity: dict[str, Any]

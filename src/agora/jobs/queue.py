@@ -36,7 +36,12 @@ from agora.db.models import Job, utcnow
 from agora.db.upsert import affected_rows
 from agora.jobs.kinds import (
     DeleteMediaJob,
+    DeliveryJob,
+    FederateFollowJob,
+    FederatePostJob,
+    FederateUnfollowJob,
     FeedJob,
+    InboxJob,
     JobKind,
     JobState,
     NotifyJob,
@@ -160,6 +165,51 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.REPORT_FILED],
     payload: ReportFiledJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.AP_INBOX],
+    payload: InboxJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_POST],
+    payload: FederatePostJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_FOLLOW],
+    payload: FederateFollowJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_UNFOLLOW],
+    payload: FederateUnfollowJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.AP_DELIVER],
+    payload: DeliveryJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

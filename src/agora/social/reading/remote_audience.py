@@ -5,6 +5,8 @@ rolled back."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +30,9 @@ async def has_remote_audience(session: AsyncSession, post: Post) -> bool:
     return bool(await session.scalar(followers.where(*where).limit(1)))
 
 
-async def schedule_federation(session: AsyncSession, post: Post, verb: str) -> None:
+async def schedule_federation(
+    session: AsyncSession, post: Post, verb: Literal["create", "delete"]
+) -> None:
     """Write the `federate_post` job of a local post's Create ("create") or Delete
     ("delete") in the caller's transaction, when it has a remote audience."""
     if await has_remote_audience(session, post):
