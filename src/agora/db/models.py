@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy import (
     text as sql_text,
@@ -88,7 +89,10 @@ class Account(Base):
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Current data-reuse intents, {category: {"allow": bool, "updatedAt": iso}}; a category
     # left out is unset. Written only by agora.data.consent, which also appends to consent_log.
-    data_reuse: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The server default ('{}', from migration 0002) filled the rows that existed before it.
+    data_reuse: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, server_default=sql_text("'{}'")
+    )
     # Uploaded profile images, "<32 hex>.<ext>" (social/media/profile_images.py); None: the default.
     avatar_file: Mapped[str | None] = mapped_column(String(64))
     header_file: Mapped[str | None] = mapped_column(String(64))
@@ -185,8 +189,10 @@ class Post(Base):
     reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
     favourites_count: Mapped[int] = mapped_column(Integer, default=0)
     application_id: Mapped[int | None] = mapped_column(ID)
-    no_ai_reuse: Mapped[bool] = mapped_column(Boolean, default=False)  # per-post override
-    ai_generated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Per-post override. Both server defaults (false, from migration 0002) filled the rows
+    # that existed before it.
+    no_ai_reuse: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ai_generated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_posts_account_id_id", "account_id", "id"),
