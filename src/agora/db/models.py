@@ -174,7 +174,7 @@ class Post(Base):
     in_reply_to_id: Mapped[int | None] = mapped_column(ID, index=True)
     in_reply_to_account_id: Mapped[int | None] = mapped_column(ID)
     thread_root_id: Mapped[int | None] = mapped_column(ID, index=True)
-    reblog_of_id: Mapped[int | None] = mapped_column(ID, index=True)
+    reblog_of_id: Mapped[int | None] = mapped_column(ID)  # indexed for boosts only, below
     quote_of_id: Mapped[int | None] = mapped_column(ID)
     text: Mapped[str] = mapped_column(Text, default="")
     content_html: Mapped[str] = mapped_column(Text, default="")
@@ -205,6 +205,15 @@ class Post(Base):
             postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
         ),
         Index("ix_posts_local_public", "visibility", "id"),
+        # The boosts of a post. Partial: SQLite's planner takes `reblog_of_id IS NULL` (nearly
+        # every post) for a selective lookup and walked a full index for "not a boost"
+        # instead of the account's or the thread's index (tests/test_query_plans.py).
+        Index(
+            "ix_posts_boosts",
+            "reblog_of_id",
+            sqlite_where=sql_text("reblog_of_id IS NOT NULL"),
+            postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
+        ),
     )
 
 
