@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
+from helpers import boost, post_status_id
+
 BACKEND = os.environ.get("AGORA_TEST_DATABASE", "sqlite")
 BOOSTS_INDEX = "ix_posts_boosts"
 sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's planner")
@@ -54,21 +56,14 @@ async def _plans(db: Any, sent: list[tuple[str, Any]], marker: str) -> list[str]
     return plans
 
 
-async def _post(client: Any, person: Any, **data: Any) -> str:
-    response = await client.post("/api/v1/statuses", json=data, headers=person.headers)
-    assert response.status_code == 200, response.text
-    return response.json()["id"]
-
-
 @pytest.fixture
 async def posts_and_boosts(client, make_person) -> dict[str, str]:  # type: ignore[no-untyped-def]
     alice = await make_person("alice")
     bob = await make_person("bob")
-    root = await _post(client, alice, status="a thread")
-    await _post(client, alice, status="its reply", in_reply_to_id=root)
-    await _post(client, bob, status="bob's own")
-    boosted = await client.post(f"/api/v1/statuses/{root}/reblog", headers=bob.headers)
-    assert boosted.status_code == 200, boosted.text
+    root = await post_status_id(client, alice, "a thread")
+    await post_status_id(client, alice, "its reply", in_reply_to_id=root)
+    await post_status_id(client, bob, "bob's own")
+    await boost(client, bob, root)
     return {"alice": str(alice.id), "bob": str(bob.id), "root": root}
 
 
