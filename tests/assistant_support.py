@@ -39,15 +39,6 @@ async def assistant_account(db):
     return account
 
 
-async def _post(client, person, text, **extra):
-    extra = {k: str(v) if k.endswith("_id") else v for k, v in extra.items()}
-    r = await client.post(
-        "/api/v1/statuses", json={"status": text, **extra}, headers=person.headers
-    )
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

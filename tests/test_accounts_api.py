@@ -109,7 +109,7 @@ async def test_pending_account_token_cannot_act_until_approved(client, db, monke
 async def test_an_admin_approves_a_pending_account_and_its_token_works(
     client, db, make_person, monkeypatch
 ):
-    from test_reports_api import make_admin
+    from helpers import make_admin
 
     headers = await _sign_up_pending(client, monkeypatch)
     admin = await make_admin(db, make_person)

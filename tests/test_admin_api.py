@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import select
 
 from agora.db.models import ModerationAction
-from test_reports_api import make_admin, post
+from helpers import make_admin, post_status_id
 
 
 async def _report(client, reporter, target, **data):
@@ -56,7 +56,7 @@ async def test_only_admins_with_admin_scopes(client, db, make_person):
 async def test_report_workflow(client, db, make_person):
     admin = await make_admin(db, make_person)
     alice, bob, troll = [await make_person(n) for n in ("alice", "bob", "troll")]
-    secret = await post(client, troll, status="for followers", visibility="private")
+    secret = await post_status_id(client, troll, status="for followers", visibility="private")
     await client.post(f"/api/v1/accounts/{troll.id}/follow", headers=alice.headers)
     first = await _report(client, alice, troll, **{"status_ids[]": secret, "category": "spam"})
     second = await _report(client, bob, troll, comment="rude")

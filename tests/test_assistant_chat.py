@@ -8,7 +8,8 @@ import json
 
 import assistant_support
 from agora.social.people.assistant_account import ensure_assistant
-from assistant_support import _post, _use
+from assistant_support import _use
+from helpers import post_status
 
 openai_server = assistant_support.openai_server  # the shared fixture
 TOKENS = "24"
@@ -33,8 +34,8 @@ async def test_chat_streams_and_cites_only_visible_posts(
         await ensure_assistant(session)
         await session.commit()
     alice, bob = await make_person("alice"), await make_person("bob")
-    await _post(client, alice, "The transit strike ends on Friday, says the union.")
-    await _post(client, alice, "Secret transit strike note", visibility="private")
+    await post_status(client, alice, "The transit strike ends on Friday, says the union.")
+    await post_status(client, alice, "Secret transit strike note", visibility="private")
 
     conversation = (
         await client.post("/api/v1/agora/assistant/conversations", json={}, headers=bob.headers)

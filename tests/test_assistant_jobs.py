@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from agora.config import get_settings
 from agora.db.models import AssistantReply, Job, Post, utcnow
 from assistant_support import assistant_account
+from helpers import post_status
 
 
 def _closed_port() -> int:
@@ -31,15 +32,6 @@ async def assistant(db, monkeypatch):
     get_settings.cache_clear()
 
 
-async def _post(client, person, text, **extra):
-    extra = {k: str(v) if k.endswith("_id") else v for k, v in extra.items()}
-    r = await client.post(
-        "/api/v1/statuses", json={"status": text, **extra}, headers=person.headers
-    )
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 async def _assistant_jobs(db) -> list[Job]:
     async with db.session() as session:
         query = select(Job).where(Job.kind == "assistant_reply")
@@ -58,9 +50,9 @@ async def _exhaust_retries(db, run_jobs, rounds: int = 6) -> None:
 async def test_only_real_mentions_ask(client, db, make_person, assistant, run_jobs):
     alice = await make_person("alice")
     robot = await make_person("robot", bot=True)
-    await _post(client, alice, "no mention here")
-    await _post(client, robot, "@assistant bots are never answered")
-    asked = await _post(client, alice, "@assistant hello?")
+    await post_status(client, alice, "no mention here")
+    await post_status(client, robot, "@assistant bots are never answered")
+    asked = await post_status(client, alice, "@assistant hello?")
     await client.put(
         f"/api/v1/statuses/{asked['id']}",
         json={"status": "@assistant edited"},
@@ -74,7 +66,7 @@ async def test_down_model_retries_then_apologises_once(
     client, db, make_person, assistant, run_jobs
 ):
     alice = await make_person("alice")
-    asked = await _post(client, alice, "@assistant what is new?")
+    asked = await post_status(client, alice, "@assistant what is new?")
     await _exhaust_retries(db, run_jobs)
     (job,) = await _assistant_jobs(db)
     assert job.state == "dead" and job.attempts == get_settings().ai_reply_max_attempts
@@ -98,10 +90,10 @@ async def test_down_model_retries_then_apologises_once(
 
 async def test_no_reply_when_deleted_or_blocked(client, db, make_person, assistant, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
-    gone = await _post(client, alice, "@assistant never mind")
+    gone = await post_status(client, alice, "@assistant never mind")
     await client.delete(f"/api/v1/statuses/{gone['id']}", headers=alice.headers)
     await client.post(f"/api/v1/accounts/{assistant.id}/block", headers=bob.headers)
-    await _post(client, bob, "@assistant I blocked you")
+    await post_status(client, bob, "@assistant I blocked you")
     await _exhaust_retries(db, run_jobs)
     jobs = await _assistant_jobs(db)
     assert jobs == []  # both finished without calling the (down) model

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from agora.config import get_settings
 from agora.http.params import nest
+from helpers import post_status
 
 TOO_BIG_ID = str(2**63)  # one past the largest 64-bit id
 BAD_IDS = ("abc", "-1", "1.5", "0x10", TOO_BIG_ID, "9" * 5000, "²", "٣")
@@ -34,12 +35,6 @@ async def statuses_of(client: httpx.AsyncClient, person: Any) -> tuple[int, list
     me = await client.get("/api/v1/accounts/verify_credentials", headers=person.headers)
     listed = await client.get(f"/api/v1/accounts/{person.id}/statuses", headers=person.headers)
     return me.json()["statuses_count"], [s["id"] for s in listed.json()]
-
-
-async def post(client: httpx.AsyncClient, person: Any, **data: str) -> dict[str, Any]:
-    r = await client.post("/api/v1/statuses", headers=person.headers, data=data)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 async def send_status(
@@ -78,8 +73,8 @@ async def test_invalid_status_is_422_and_creates_nothing(client, make_person, da
 
 async def test_length_limits_are_inclusive(client, make_person):
     alice = await make_person("alice")
-    await post(client, alice, status="x" * 500)
-    await post(client, alice, status="x" * 476 + " " + URL)  # 476 + 1 + 23 = 500
+    await post_status(client, alice, status="x" * 500)
+    await post_status(client, alice, status="x" * 476 + " " + URL)  # 476 + 1 + 23 = 500
     assert (await statuses_of(client, alice))[0] == 2
 
 
@@ -96,7 +91,7 @@ async def test_idempotency_key_too_long(client, make_person):
 
 async def test_reply_to_a_post_you_cannot_see_is_404(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    secret = await post(client, alice, status="followers only", visibility="private")
+    secret = await post_status(client, alice, status="followers only", visibility="private")
     for field in ("in_reply_to_id", "quoted_status_id"):
         r = await send_status(client, bob, {"status": "hm", field: secret["id"]}, as_json=False)
         assert_error(r, 404)
@@ -104,7 +99,9 @@ async def test_reply_to_a_post_you_cannot_see_is_404(client, make_person):
     shown = await client.get(f"/api/v1/statuses/{secret['id']}", headers=alice.headers)
     assert shown.json()["replies_count"] == 0
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
-    await post(client, bob, status="now I can", in_reply_to_id=secret["id"])  # visibility, not ids
+    await post_status(
+        client, bob, status="now I can", in_reply_to_id=secret["id"]
+    )  # visibility, not ids
 
 
 @pytest.mark.parametrize("field", ["in_reply_to_id", "quoted_status_id"])
@@ -122,7 +119,7 @@ async def test_bad_reply_or_quote_ids_are_404(client, make_person, field):
 async def test_json_numbers_are_accepted_as_ids(client, make_person):
     """Rails reads `"in_reply_to_id": 123` as the string "123"; this used to be a 422."""
     alice = await make_person("alice")
-    parent = await post(client, alice, status="parent")
+    parent = await post_status(client, alice, status="parent")
     data = {"status": "child", "in_reply_to_id": int(parent["id"])}
     r = await send_status(client, alice, data, as_json=True)
     assert r.status_code == 200 and r.json()["in_reply_to_id"] == parent["id"], r.text
@@ -159,7 +156,7 @@ async def test_unicode_digits_are_not_ids(client, make_person):
     """ "٣" is a digit to Python's int(), so it read as post 3; "²" made int() raise (a 500,
     found by schemathesis)."""
     alice = await make_person("alice")
-    s = await post(client, alice, status="hi")
+    s = await post_status(client, alice, status="hi")
     arabic = "".join(chr(0x660 + int(d)) for d in s["id"])  # the same id in Arabic-Indic digits
     assert_error(await client.get(f"/api/v1/statuses/{arabic}"), 404)
     assert_error(await client.post("/api/v1/statuses/²/unreblog", headers=alice.headers), 404)
@@ -175,7 +172,7 @@ async def test_limit_out_of_range_is_clamped(client, make_person):
     one (Mastodon takes the absolute value; 0 would page forever)."""
     alice = await make_person("alice")
     for i in range(41):
-        await post(client, alice, status=f"post {i}")
+        await post_status(client, alice, status=f"post {i}")
     url = f"/api/v1/accounts/{alice.id}/statuses"
     for limit, expected in (("1000", 40), ("41", 40), ("0", 1), ("-1", 1), ("3", 3), ("", 20)):
         r = await client.get(url, params={"limit": limit})
@@ -322,7 +319,7 @@ async def test_missing_or_bad_token_is_401(client, make_person, headers):
 async def test_token_without_the_scope_is_403(client, make_person):
     reader = await make_person("reader", scopes="read")
     writer = await make_person("writer", scopes="write")
-    s = await post(client, writer, status="hi")
+    s = await post_status(client, writer, status="hi")
     url = f"/api/v1/statuses/{s['id']}"
     r = await client.post("/api/v1/statuses", headers=reader.headers, data={"status": "no"})
     assert_error(r, 403)
@@ -343,8 +340,8 @@ async def test_editing_or_deleting_someone_elses_post(client, make_person):
     """403 for a post the caller can see, 404 for one it cannot (its existence stays hidden).
     Both leave the post as it was."""
     alice, bob = await make_person("alice"), await make_person("bob")
-    public = await post(client, alice, status="public")
-    private = await post(client, alice, status="private", visibility="private")
+    public = await post_status(client, alice, status="public")
+    private = await post_status(client, alice, status="private", visibility="private")
     for target, text, status in ((public, "public", 403), (private, "private", 404)):
         url = f"/api/v1/statuses/{target['id']}"
         assert_error(await client.put(url, headers=bob.headers, data={"status": "mine"}), status)
@@ -356,7 +353,7 @@ async def test_editing_or_deleting_someone_elses_post(client, make_person):
 
 async def test_editing_a_deleted_post_or_a_boost_is_404(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await post(client, alice, status="soon gone")
+    s = await post_status(client, alice, status="soon gone")
     url = f"/api/v1/statuses/{s['id']}"
     boost = (await client.post(f"{url}/reblog", headers=bob.headers)).json()
     r = await client.put(

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+
+from live_server import LiveServer
 
 AGORA = [sys.executable, "-m", "agora.cli.main"]
 
@@ -53,3 +56,31 @@ def test_init_users_and_jobs(cli):
     assert "pending" in jobs and "dead" in jobs
     assert "ran" in cli("jobs", "run").stdout
     assert "re-queued 0" in cli("jobs", "retry").stdout
+
+
+class _ServerWithoutPublicUrl(LiveServer):
+    """`agora serve --host 127.0.0.1 --port P` with neither AGORA_BASE_URL nor AGORA_DOMAIN
+    (nor a config file) set."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = super().env
+        for name in ("AGORA_BASE_URL", "AGORA_DOMAIN", "AGORA_CONFIG"):
+            env.pop(name, None)
+        return env
+
+
+def test_serve_without_a_public_url_advertises_the_address_it_listens_on():
+    server = _ServerWithoutPublicUrl(os.environ.get("AGORA_TEST_DATABASE", "sqlite"))
+    server.start()
+    try:
+        here = f"http://127.0.0.1:{server.port}"
+        metadata = httpx.get(f"{here}/.well-known/oauth-authorization-server").json()
+        assert metadata["issuer"] == f"{here}/"
+        assert metadata["authorization_endpoint"] == f"{here}/oauth/authorize"
+        assert metadata["token_endpoint"] == f"{here}/oauth/token"
+        instance = httpx.get(f"{here}/api/v1/instance").json()
+        assert instance["uri"] == f"127.0.0.1:{server.port}"
+        assert instance["urls"]["streaming_api"] == f"ws://127.0.0.1:{server.port}"
+    finally:
+        server.stop()

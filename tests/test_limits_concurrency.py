@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from agora.config import get_settings
 from agora.db.models import Account, Marker, MediaAttachment, Mute, Pin, Post, User, UserList
 from agora.social.rules import limits
+from helpers import csrf_of
 from test_media_api import png_bytes, uploaded
-from web_helpers import csrf_of
 
 RACERS = 20
 # Functions that count and refuse without being a limit on what an account owns.

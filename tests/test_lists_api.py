@@ -10,17 +10,7 @@ from sqlalchemy import func, insert, select
 
 from agora.db.models import ListMember, Post, UserList, utcnow
 from agora.social.reading.lists import lists_receiving
-
-
-async def _post(client, person, **data: Any) -> dict[str, Any]:
-    r = await client.post("/api/v1/statuses", headers=person.headers, data=data)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-async def _follow(client, follower, target) -> None:
-    r = await client.post(f"/api/v1/accounts/{target.id}/follow", headers=follower.headers)
-    assert r.status_code == 200, r.text
+from helpers import follow, post_status
 
 
 async def _new_list(client, person, **data: Any) -> dict[str, Any]:
@@ -117,8 +107,8 @@ async def test_list_count_is_capped(client, make_person):
 
 async def test_someone_elses_list_does_not_exist(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
-    await _follow(client, alice, bob)
-    await _follow(client, bob, alice)
+    await follow(client, alice, bob)
+    await follow(client, bob, alice)
     made = await _new_list(client, alice)
     assert (await _add(client, alice, made["id"], bob)).status_code == 200
     url = f"/api/v1/lists/{made['id']}"
@@ -148,8 +138,8 @@ async def test_someone_elses_list_does_not_exist(client, make_person, run_jobs):
 
 async def test_members_must_be_followed_and_added_once(client, make_person, db):
     alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
-    await _follow(client, alice, bob)
-    await _follow(client, alice, carol)
+    await follow(client, alice, bob)
+    await follow(client, alice, carol)
     made = await _new_list(client, alice)
     r = await _add(client, alice, made["id"], bob, dave)  # dave is not followed: nothing added
     assert r.status_code == 404
@@ -187,7 +177,7 @@ async def test_member_pages_and_limit_zero(client, make_person):
     alice = await make_person("alice")
     people = [await make_person(f"p{i}") for i in range(5)]
     for p in people:
-        await _follow(client, alice, p)
+        await follow(client, alice, p)
     made = await _new_list(client, alice)
     assert (await _add(client, alice, made["id"], *people)).status_code == 200
     url = f"/api/v1/lists/{made['id']}/accounts"
@@ -204,8 +194,8 @@ async def test_member_pages_and_limit_zero(client, make_person):
 
 async def test_unfollow_and_block_take_accounts_off_lists(client, make_person):
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
-    await _follow(client, alice, bob)
-    await _follow(client, alice, carol)
+    await follow(client, alice, bob)
+    await follow(client, alice, carol)
     made = await _new_list(client, alice)
     await _add(client, alice, made["id"], bob, carol)
     await client.post(f"/api/v1/accounts/{bob.id}/unfollow", headers=alice.headers)
@@ -217,19 +207,19 @@ async def test_unfollow_and_block_take_accounts_off_lists(client, make_person):
 async def test_list_timeline_shows_members_posts(client, make_person, run_jobs):
     alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
     for target in (bob, carol, dave):
-        await _follow(client, alice, target)
+        await follow(client, alice, target)
     made = await _new_list(client, alice)
     await _add(client, alice, made["id"], bob, carol)
-    public = await _post(client, bob, status="public by bob")
-    private = await _post(client, carol, status="for followers", visibility="private")
-    unlisted = await _post(client, bob, status="unlisted", visibility="unlisted")
-    await _post(client, bob, status="@alice direct", visibility="direct")
-    await _post(client, dave, status="dave is not on the list")
-    boost_target = await _post(client, dave, status="boost me")
+    public = await post_status(client, bob, status="public by bob")
+    private = await post_status(client, carol, status="for followers", visibility="private")
+    unlisted = await post_status(client, bob, status="unlisted", visibility="unlisted")
+    await post_status(client, bob, status="@alice direct", visibility="direct")
+    await post_status(client, dave, status="dave is not on the list")
+    boost_target = await post_status(client, dave, status="boost me")
     boost = (
         await client.post(f"/api/v1/statuses/{boost_target['id']}/reblog", headers=bob.headers)
     ).json()
-    own = await _post(client, alice, status="the owner's own post")
+    own = await post_status(client, alice, status="the owner's own post")
     await run_jobs()
     shown = await _timeline(client, alice, made["id"])
     assert shown == [boost["id"], unlisted["id"], private["id"], public["id"]]
@@ -248,19 +238,19 @@ async def test_replies_policies(client, make_person, run_jobs):
     names = ("owner", "member", "other", "followed", "stranger")
     owner, member, other, followed, stranger = [await make_person(n) for n in names]
     for target in (member, other, followed):
-        await _follow(client, owner, target)
+        await follow(client, owner, target)
     made = {}
     for policy in ("followed", "list", "none"):
         made[policy] = (await _new_list(client, owner, replies_policy=policy))["id"]
         await _add(client, owner, made[policy], member, other)
     roots = {
-        who.username: await _post(client, who, status=f"root by {who.username}")
+        who.username: await post_status(client, who, status=f"root by {who.username}")
         for who in (owner, member, other, followed, stranger)
     }
 
     async def reply(to: str) -> str:
         parent = roots[to]
-        posted = await _post(client, member, status=f"@{to} hi", in_reply_to_id=parent["id"])
+        posted = await post_status(client, member, status=f"@{to} hi", in_reply_to_id=parent["id"])
         return posted["id"]
 
     to_owner, to_self, to_other = await reply("owner"), await reply("member"), await reply("other")
@@ -279,15 +269,15 @@ async def test_replies_policies(client, make_person, run_jobs):
 async def test_lists_receiving_agrees_with_the_timeline(client, make_person, db):
     owner, member, other = [await make_person(n) for n in ("owner", "member", "other")]
     for target in (member, other):
-        await _follow(client, owner, target)
+        await follow(client, owner, target)
     ids = {}
     for policy in ("followed", "list", "none"):
         ids[policy] = (await _new_list(client, owner, replies_policy=policy))["id"]
         await _add(client, owner, ids[policy], member)
-    root = await _post(client, other, status="root")
-    reply = await _post(client, member, status="@other yes", in_reply_to_id=root["id"])
-    plain = await _post(client, member, status="plain")
-    direct = await _post(client, member, status="@owner psst", visibility="direct")
+    root = await post_status(client, other, status="root")
+    reply = await post_status(client, member, status="@other yes", in_reply_to_id=root["id"])
+    plain = await post_status(client, member, status="plain")
+    direct = await post_status(client, member, status="@owner psst", visibility="direct")
     async with db.session() as session:
         for posted, wanted in (
             (reply, {"followed"}),
@@ -308,10 +298,10 @@ async def test_lists_receiving_agrees_with_the_timeline(client, make_person, db)
 
 async def test_list_timeline_pages_with_link_headers(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    await _follow(client, alice, bob)
+    await follow(client, alice, bob)
     made = await _new_list(client, alice)
     await _add(client, alice, made["id"], bob)
-    ids = [(await _post(client, bob, status=f"post {i}"))["id"] for i in range(7)]
+    ids = [(await post_status(client, bob, status=f"post {i}"))["id"] for i in range(7)]
     url = f"/api/v1/timelines/list/{made['id']}"
     first = await client.get(url, headers=alice.headers, params={"limit": 3})
     assert [s["id"] for s in first.json()] == ids[::-1][:3]
@@ -329,16 +319,16 @@ async def test_list_timeline_pages_with_link_headers(client, make_person):
 
 async def test_exclusive_list_keeps_members_out_of_home(client, make_person, run_jobs):
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
-    await _follow(client, alice, bob)
-    await _follow(client, alice, carol)
+    await follow(client, alice, bob)
+    await follow(client, alice, carol)
     made = await _new_list(client, alice, exclusive="true")
     await _add(client, alice, made["id"], bob)
-    by_bob = await _post(client, bob, status="exclusive to the list")
-    by_carol = await _post(client, carol, status="home as usual")
+    by_bob = await post_status(client, bob, status="exclusive to the list")
+    by_carol = await post_status(client, carol, status="home as usual")
     boost = (
         await client.post(f"/api/v1/statuses/{by_carol['id']}/reblog", headers=bob.headers)
     ).json()
-    mine = await _post(client, alice, status="mine")
+    mine = await post_status(client, alice, status="mine")
     await run_jobs()
     home = await _home(client, alice)
     assert by_bob["id"] not in home and boost["id"] not in home
@@ -361,7 +351,7 @@ async def test_an_unfollow_racing_an_add_is_not_found(client, make_person, db, m
     from agora.social.reading import lists
 
     alice, bob = await make_person("alice"), await make_person("bob")
-    await _follow(client, alice, bob)
+    await follow(client, alice, bob)
     made = await _new_list(client, alice)
     follows_of = lists._follows_of
 
@@ -387,16 +377,16 @@ async def test_pages_skip_nothing_when_the_rules_hide_many_posts(client, make_pe
     monkeypatch.setattr(list_timeline, "WINDOW", 2)
     monkeypatch.setattr(list_timeline, "MAX_WINDOW", 4)
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
-    await _follow(client, alice, bob)
+    await follow(client, alice, bob)
     made = await _new_list(client, alice, replies_policy="none")
     await _add(client, alice, made["id"], bob)
-    root = await _post(client, carol, status="carol's root")
+    root = await post_status(client, carol, status="carol's root")
     shown = []
     for i, hidden in enumerate((0, 5, 1, 9, 0, 3)):
         for _ in range(hidden):
-            await _post(client, bob, status="@carol hidden", in_reply_to_id=root["id"])
-        shown.append((await _post(client, bob, status=f"shown {i}"))["id"])
-    await _post(client, bob, status="@carol hidden at the top", in_reply_to_id=root["id"])
+            await post_status(client, bob, status="@carol hidden", in_reply_to_id=root["id"])
+        shown.append((await post_status(client, bob, status=f"shown {i}"))["id"])
+    await post_status(client, bob, status="@carol hidden at the top", in_reply_to_id=root["id"])
     url = f"/api/v1/timelines/list/{made['id']}"
     seen, r = [], await client.get(url, headers=alice.headers, params={"limit": 2})
     while r.json():
@@ -425,10 +415,10 @@ async def test_list_of_members_who_post_only_dms_is_read_in_bounded_pages(client
     alice, bob, dave = [await make_person(n) for n in ("alice", "bob", "dave")]
     await make_person("carol")
     for member in (bob, dave):
-        await _follow(client, alice, member)
+        await follow(client, alice, member)
     made = await _new_list(client, alice)
     await _add(client, alice, made["id"], bob, dave)
-    before = await _post(client, dave, status="before the DMs")
+    before = await post_status(client, dave, status="before the DMs")
     dms = 4500
     async with db.transaction() as session:
         now = utcnow()
@@ -446,7 +436,7 @@ async def test_list_of_members_who_post_only_dms_is_read_in_bounded_pages(client
                 for _ in range(dms)
             ],
         )
-    after = await _post(client, dave, status="after the DMs")
+    after = await post_status(client, dave, status="after the DMs")
     url = f"/api/v1/timelines/list/{made['id']}"
     pages, r = [], await client.get(url, headers=alice.headers, params={"limit": 20})
     while True:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_reports_api import make_admin, post
+from helpers import make_admin, post_status_id
 
 
 async def _act(client, admin, target, kind: str) -> None:
@@ -32,9 +32,9 @@ async def test_suspension_hides_everywhere_and_unsuspension_restores(
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
     await client.post(f"/api/v1/accounts/{carol.id}/follow", headers=alice.headers)
     await client.post(f"/api/v1/accounts/{carol.id}/follow", headers=bob.headers)
-    root = await post(client, carol, status="a thread #topic")
-    mine = await post(client, alice, status="hello @bob #topic")
-    reply = await post(client, alice, status="@carol a reply", in_reply_to_id=root)
+    root = await post_status_id(client, carol, status="a thread #topic")
+    mine = await post_status_id(client, alice, status="hello @bob #topic")
+    reply = await post_status_id(client, alice, status="@carol a reply", in_reply_to_id=root)
     for action in ("favourite", "reblog"):
         r = await client.post(f"/api/v1/statuses/{root}/{action}", headers=alice.headers)
         assert r.status_code == 200
@@ -107,13 +107,13 @@ async def test_silenced_posts_reach_only_followers(client, db, make_person, run_
     admin = await make_admin(db, make_person)
     troll, fan, bob = [await make_person(n) for n in ("troll", "fan", "bob")]
     await client.post(f"/api/v1/accounts/{troll.id}/follow", headers=fan.headers)
-    early = await post(client, troll, status="before @bob")
+    early = await post_status_id(client, troll, status="before @bob")
     await run_jobs()
     assert await _note_types(client, bob) == ["mention"]
     await _act(client, admin, troll, "silence")
 
-    loud = await post(client, troll, status="hear me #news @bob @fan")
-    own = await post(client, bob, status="bob speaks")
+    loud = await post_status_id(client, troll, status="hear me #news @bob @fan")
+    own = await post_status_id(client, bob, status="bob speaks")
     await client.post(f"/api/v1/statuses/{own}/favourite", headers=troll.headers)
     await client.post(f"/api/v1/accounts/{bob.id}/follow", headers=troll.headers)
     await run_jobs()

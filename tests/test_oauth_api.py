@@ -7,6 +7,8 @@ import hashlib
 import re
 from urllib.parse import parse_qs, urlparse
 
+import pytest
+
 from agora.config import get_settings
 
 REDIRECT = "https://client.example/callback"
@@ -290,3 +292,30 @@ async def test_discovery_documents(client, make_person):
     assert len((await client.get("/.well-known/nodeinfo")).json()["links"]) == 2
     cors = await client.get("/api/v1/instance", headers={"Origin": "https://elk.example"})
     assert "Link" in cors.headers["access-control-expose-headers"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "status", "error"),
+    [
+        # Mastodon checks the scope first (doorkeeper_authorize!), then asks for a user
+        ("write", 403, "This action is outside the authorized scopes"),
+        ("read", 422, "This method requires an authenticated user"),
+    ],
+)
+async def test_an_app_token_is_refused_for_its_scope_before_its_missing_user(
+    client, scope: str, status: int, error: str
+) -> None:
+    app = await _app(client, scopes="read write")
+    issued = await client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "scope": scope,
+        },
+    )
+    assert issued.status_code == 200, issued.text
+    headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    home = await client.get("/api/v1/timelines/home", headers=headers)
+    assert (home.status_code, home.json()) == (status, {"error": error})

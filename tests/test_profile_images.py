@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from agora.config import get_settings
 from agora.db.models import Account
-from web_helpers import web_sign_in
+from helpers import web_sign_in
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from sqlalchemy import event
 from agora.api import serialise
 from agora.social.reading.timelines import home_timeline
 from agora.social.rules.paging import Page
+from helpers import post_status_id
 
 
 async def _page_queries(db: Any, viewer_id: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
@@ -28,34 +29,30 @@ async def _page_queries(db: Any, viewer_id: int, limit: int) -> tuple[int, list[
     return len(statements), items
 
 
-async def _post(client: Any, person: Any, text: str, **extra: str) -> str:
-    r = await client.post(
-        "/api/v1/statuses", headers=person.headers, data={"status": text, **extra}
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["id"])
-
-
 async def test_home_page_query_count_is_constant(db, client, make_person, run_jobs) -> None:
     names = ("alice", "bob", "carol", "dave", "erin")
     alice, bob, carol, dave, erin = [await make_person(n) for n in names]
     for follower, target in ((bob, alice), (bob, carol), (dave, alice), (carol, alice)):
         r = await client.post(f"/api/v1/accounts/{target.id}/follow", headers=follower.headers)
         assert r.status_code == 200, r.text
-    first = await _post(client, alice, "hello @bob and @carol #agora #python")
+    first = await post_status_id(client, alice, "hello @bob and @carol #agora #python")
     await run_jobs()
     one_count, one_page = await _page_queries(db, dave.id, 40)
     assert len(one_page) == 1
 
     parents = [first]
     for i in range(12):
-        parents.append(await _post(client, alice, f"thread {i} #t{i}", in_reply_to_id=parents[-1]))
-        await _post(client, carol, f"@alice reply {i} #agora", in_reply_to_id=parents[-1])
-        quote = await _post(client, carol, f"quoting {i} @bob", quoted_status_id=parents[-1])
-        await _post(client, alice, f"quoting a quote {i}", quoted_status_id=quote)
-        await _post(client, alice, f"for followers {i}", visibility="private")
+        parents.append(
+            await post_status_id(client, alice, f"thread {i} #t{i}", in_reply_to_id=parents[-1])
+        )
+        await post_status_id(client, carol, f"@alice reply {i} #agora", in_reply_to_id=parents[-1])
+        quote = await post_status_id(
+            client, carol, f"quoting {i} @bob", quoted_status_id=parents[-1]
+        )
+        await post_status_id(client, alice, f"quoting a quote {i}", quoted_status_id=quote)
+        await post_status_id(client, alice, f"for followers {i}", visibility="private")
     for i in range(8):  # carol boosts posts of someone bob does not follow; bob likes them
-        post_id = await _post(client, erin, f"from erin {i} @alice #boosted")
+        post_id = await post_status_id(client, erin, f"from erin {i} @alice #boosted")
         r = await client.post(f"/api/v1/statuses/{post_id}/reblog", headers=carol.headers)
         assert r.status_code == 200, r.text
         r = await client.post(f"/api/v1/statuses/{post_id}/favourite", headers=bob.headers)

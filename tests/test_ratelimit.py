@@ -228,7 +228,7 @@ async def test_web_forms_count_against_the_write_limit_per_account(db, make_pers
     from sqlalchemy import func, select
 
     from agora.db.models import Favourite, Follow
-    from web_helpers import HX, web_sign_in
+    from helpers import HX, web_sign_in
 
     alice, bob = await make_person("alice"), await make_person("bob")
     async with limited(db, ratelimit_writes="3/minute") as client:
@@ -285,7 +285,7 @@ async def test_web_forms_count_against_the_write_limit_per_account(db, make_pers
 
 
 async def test_signed_out_web_forms_count_per_address_with_the_api(db):
-    from web_helpers import csrf_of
+    from helpers import csrf_of
 
     async with limited(db, ratelimit_writes="2/minute") as client:
         browser = client()

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-
-async def _post(client, person, **data):
-    r = await client.post("/api/v1/statuses", headers=person.headers, data=data)
-    assert r.status_code == 200, r.text
-    return r.json()
+from helpers import post_status
 
 
 async def _home(client, person):
@@ -18,7 +14,7 @@ async def _home(client, person):
 async def test_locked_account_follow_request_flow(client, make_person, run_jobs):
     alice = await make_person("alice", locked=True)
     bob = await make_person("bob")
-    secret = await _post(client, alice, status="followers only", visibility="private")
+    secret = await post_status(client, alice, status="followers only", visibility="private")
     r = await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
     assert r.json()["requested"] is True and r.json()["following"] is False
     await run_jobs()
@@ -78,7 +74,7 @@ async def test_reject_follow_request(client, make_person):
 async def test_unfollow_removes_posts_from_home(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
-    s = await _post(client, alice, status="hi")
+    s = await post_status(client, alice, status="hi")
     await run_jobs()
     assert s["id"] in await _home(client, bob)
     await client.post(f"/api/v1/accounts/{alice.id}/unfollow", headers=bob.headers)
@@ -92,7 +88,7 @@ async def test_block_cuts_both_ways(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
     await client.post(f"/api/v1/accounts/{bob.id}/follow", headers=alice.headers)
-    s = await _post(client, alice, status="public words")
+    s = await post_status(client, alice, status="public words")
     await run_jobs()
     r = await client.post(f"/api/v1/accounts/{bob.id}/block", headers=alice.headers)
     assert r.json()["blocking"] is True and r.json()["following"] is False
@@ -122,7 +118,7 @@ async def test_mute_hides_from_home_and_notifications(client, make_person, run_j
         data={"notifications": "true", "duration": "3600"},
     )
     assert r.json()["muting"] is True and r.json()["muting_notifications"] is True
-    s = await _post(client, alice, status="hey @bob")
+    s = await post_status(client, alice, status="hey @bob")
     await run_jobs()
     assert s["id"] not in await _home(client, bob)
     assert (await client.get("/api/v1/notifications", headers=bob.headers)).json() == []
@@ -130,7 +126,7 @@ async def test_mute_hides_from_home_and_notifications(client, make_person, run_j
     mutes = (await client.get("/api/v1/mutes", headers=bob.headers)).json()
     assert [a["id"] for a in mutes] == [str(alice.id)]
     await client.post(f"/api/v1/accounts/{alice.id}/unmute", headers=bob.headers)
-    await _post(client, alice, status="again @bob")
+    await post_status(client, alice, status="again @bob")
     await run_jobs()
     notes = (await client.get("/api/v1/notifications", headers=bob.headers)).json()
     assert len(notes) == 1  # muted mentions were dropped, as Mastodon does; new ones arrive

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from agora.db.models import Report, User
-
-ADMIN_SCOPES = "read write follow push admin:read admin:write"
-
-
-async def make_admin(db, make_person, name: str = "moderator", scopes: str = ADMIN_SCOPES):
-    """A person with the admin role and a token with admin scopes."""
-    person = await make_person(name, scopes=scopes)
-    async with db.session(write=True) as session:
-        await session.execute(
-            update(User).where(User.account_id == person.id).values(is_admin=True)
-        )
-        await session.commit()
-    return person
-
-
-async def post(client, person, **data):
-    r = await client.post("/api/v1/statuses", headers=person.headers, data=data)
-    assert r.status_code == 200, r.text
-    return r.json()["id"]
+from agora.db.models import Report
+from helpers import make_admin, post_status_id
 
 
 async def reports_count(db) -> int:
@@ -34,8 +16,8 @@ async def reports_count(db) -> int:
 async def test_report_with_posts_notifies_admins(client, db, make_person, run_jobs):
     admin = await make_admin(db, make_person)
     alice, troll = await make_person("alice"), await make_person("troll")
-    first = await post(client, troll, status="spam one")
-    second = await post(client, troll, status="spam two")
+    first = await post_status_id(client, troll, status="spam one")
+    second = await post_status_id(client, troll, status="spam two")
     r = await client.post(
         "/api/v1/reports",
         headers=alice.headers,
@@ -78,9 +60,9 @@ async def test_admin_sees_report_even_from_someone_they_block(client, db, make_p
 
 async def test_only_visible_posts_of_the_reported_account(client, db, make_person):
     alice, bob, troll = [await make_person(n) for n in ("alice", "bob", "troll")]
-    hidden = await post(client, troll, status="for followers", visibility="private")
-    other = await post(client, bob, status="bob's own")
-    public = await post(client, troll, status="public")
+    hidden = await post_status_id(client, troll, status="for followers", visibility="private")
+    other = await post_status_id(client, bob, status="bob's own")
+    public = await post_status_id(client, troll, status="public")
     for ids in ([hidden], [other], [public, "999999999"], ["abc"]):
         r = await client.post(
             "/api/v1/reports",
@@ -156,7 +138,7 @@ async def test_a_demoted_admin_no_longer_reads_report_notifications(
     page and its live fragment, the streamed payload), not only when it was created."""
     from agora.api.stream_payloads import notification_payload
     from agora.social.people.moderation import set_admin
-    from web_helpers import web_sign_in
+    from helpers import web_sign_in
 
     admin = await make_admin(db, make_person)
     alice, troll = await make_person("alice"), await make_person("troll")

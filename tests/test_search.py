@@ -7,14 +7,7 @@ import pytest
 
 from agora.social.search import best_matching_posts, parse, search_posts
 from agora.social.search import posts as search_module
-
-
-async def _post(client, person, status, **data):
-    r = await client.post(
-        "/api/v1/statuses", headers=person.headers, data={"status": status, **data}
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["id"]
+from helpers import post_status_id
 
 
 async def _found(client, person, q, **params):
@@ -26,10 +19,10 @@ async def _found(client, person, q, **params):
 
 async def test_finds_posts_by_words_phrases_and_exclusions(client, make_person):
     alice = await make_person("alice")
-    both = await _post(client, alice, "Morning coffee in the garden")
-    coffee = await _post(client, alice, "Coffee, black, no sugar")
-    garden = await _post(client, alice, "The garden is flooded")
-    cw = await _post(client, alice, "see inside", spoiler_text="coffee spoilers")
+    both = await post_status_id(client, alice, "Morning coffee in the garden")
+    coffee = await post_status_id(client, alice, "Coffee, black, no sugar")
+    garden = await post_status_id(client, alice, "The garden is flooded")
+    cw = await post_status_id(client, alice, "see inside", spoiler_text="coffee spoilers")
     assert await _found(client, alice, "coffee garden") == [both]
     assert set(await _found(client, alice, "COFFEE")) == {both, coffee, cw}
     assert await _found(client, alice, '"in the garden"') == [both]
@@ -41,7 +34,7 @@ async def test_finds_posts_by_words_phrases_and_exclusions(client, make_person):
 
 async def test_diacritics_and_case(client, make_person, db):
     alice = await make_person("alice")
-    post = await _post(client, alice, "Un Café CRÈME")
+    post = await post_status_id(client, alice, "Un Café CRÈME")
     assert await _found(client, alice, "café crème") == [post]
     if db.is_sqlite:  # FTS5 folds diacritics; PostgreSQL's 'simple' configuration does not
         assert await _found(client, alice, "cafe creme") == [post]
@@ -49,25 +42,29 @@ async def test_diacritics_and_case(client, make_person, db):
 
 async def test_relevance_then_recency(client, make_person):
     alice = await make_person("alice")
-    older = await _post(client, alice, "river walk today with a long story about many other things")
-    best = await _post(client, alice, "river walk")
-    newer = await _post(client, alice, "a walk by the river and then some more words here")
-    phrase = await _post(client, alice, "yesterday: river walk, and lots of other words here")
+    older = await post_status_id(
+        client, alice, "river walk today with a long story about many other things"
+    )
+    best = await post_status_id(client, alice, "river walk")
+    newer = await post_status_id(client, alice, "a walk by the river and then some more words here")
+    phrase = await post_status_id(
+        client, alice, "yesterday: river walk, and lots of other words here"
+    )
     found = await _found(client, alice, "river walk")
     assert found[0] == best  # short and exact
     assert found.index(phrase) < found.index(newer)  # words as typed rank higher
     assert set(found) == {older, best, newer, phrase}
-    tie_a = await _post(client, alice, "tea time")
-    tie_b = await _post(client, alice, "tea time")
+    tie_a = await post_status_id(client, alice, "tea time")
+    tie_b = await post_status_id(client, alice, "tea time")
     assert (await _found(client, alice, "tea time"))[:2] == [tie_b, tie_a]  # equal: newest first
 
 
 async def test_search_rule_visibility_and_discoverability(client, make_person, run_jobs):
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
-    public = await _post(client, alice, "zebra public")
-    unlisted = await _post(client, alice, "zebra unlisted", visibility="unlisted")
-    private = await _post(client, alice, "zebra private", visibility="private")
-    direct = await _post(client, alice, "zebra direct @carol", visibility="direct")
+    public = await post_status_id(client, alice, "zebra public")
+    unlisted = await post_status_id(client, alice, "zebra unlisted", visibility="unlisted")
+    private = await post_status_id(client, alice, "zebra private", visibility="private")
+    direct = await post_status_id(client, alice, "zebra direct @carol", visibility="direct")
     assert set(await _found(client, alice, "zebra")) == {public, unlisted, private, direct}
     assert await _found(client, bob, "zebra") == [public]
     assert set(await _found(client, carol, "zebra")) == {public, direct}  # mentioned
@@ -92,7 +89,7 @@ async def test_search_rule_visibility_and_discoverability(client, make_person, r
 
 async def test_blocks_mutes_deletes_and_suspension(client, make_person, db):
     alice, bob = await make_person("alice"), await make_person("bob")
-    post = await _post(client, alice, "quokka selfie")
+    post = await post_status_id(client, alice, "quokka selfie")
     assert await _found(client, bob, "quokka") == [post]
     await client.post(f"/api/v1/accounts/{alice.id}/mute", headers=bob.headers)
     assert await _found(client, bob, "quokka") == []
@@ -114,7 +111,7 @@ async def test_blocks_mutes_deletes_and_suspension(client, make_person, db):
 
 async def test_index_follows_edits_and_boosts(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    post = await _post(client, alice, "original wording")
+    post = await post_status_id(client, alice, "original wording")
     await client.post(f"/api/v1/statuses/{post}/reblog", headers=bob.headers)
     assert await _found(client, bob, "original") == [post]  # the boost itself is not indexed
     r = await client.put(
@@ -129,8 +126,8 @@ async def test_index_follows_edits_and_boosts(client, make_person):
 
 async def test_author_filters_paging_and_cursors(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    mine = [await _post(client, alice, f"llama number {i}") for i in range(5)]
-    theirs = await _post(client, bob, "llama too")
+    mine = [await post_status_id(client, alice, f"llama number {i}") for i in range(5)]
+    theirs = await post_status_id(client, bob, "llama too")
     found = await _found(client, alice, "llama", account_id=bob.id)
     assert found == [theirs]
     assert set(await _found(client, alice, "llama from:alice")) == set(mine)
@@ -160,7 +157,7 @@ async def test_window_and_scan_past_it(client, make_person, monkeypatch):
     ids = []
     for i in range(9):
         visibility = "private" if i % 3 == 1 else "public"
-        ids.append(await _post(client, alice, f"walrus {i}", visibility=visibility))
+        ids.append(await post_status_id(client, alice, f"walrus {i}", visibility=visibility))
     visible = [i for n, i in enumerate(ids) if n % 3 != 1]
     found = await _found(client, bob, "walrus", type="statuses", limit=40)
     assert set(found) == set(visible) and len(found) == len(visible)
@@ -202,7 +199,7 @@ async def test_window_and_scan_past_it(client, make_person, monkeypatch):
 )
 async def test_query_syntax_never_fails(client, make_person, q):
     alice = await make_person("alice")
-    await _post(client, alice, "coffee and a b near")
+    await post_status_id(client, alice, "coffee and a b near")
     r = await client.get("/api/v2/search", headers=alice.headers, params={"q": q})
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"accounts", "statuses", "hashtags"}
@@ -224,7 +221,7 @@ async def test_bad_parameters(client, make_person):
     for key in ("max_id", "min_id", "account_id"):
         r = await client.get("/api/v2/search", headers=h, params={"q": "a", key: "abc"})
         assert r.status_code == 422
-    await _post(client, alice, "kiwi")
+    await post_status_id(client, alice, "kiwi")
     for limit, offset in (("-5", "-5"), ("100000", "99999999"), ("0", "0")):
         r = await client.get(
             "/api/v2/search",
@@ -243,8 +240,8 @@ async def test_bad_parameters(client, make_person):
 
 async def test_local_urls_resolve(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    post = await _post(client, alice, "linkable")
-    secret = await _post(client, alice, "hidden", visibility="private")
+    post = await post_status_id(client, alice, "linkable")
+    secret = await post_status_id(client, alice, "hidden", visibility="private")
     for url in (
         f"http://testserver/@alice/{post}",
         f"http://testserver/users/alice/statuses/{post}",
@@ -281,10 +278,10 @@ def test_parse_is_safe_and_capped():
 
 async def test_best_matching_posts_for_the_assistant(client, make_person, db):
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
-    exact = await _post(client, alice, "sourdough bread recipe with rye")
-    partial = await _post(client, bob, "my bread went flat")
-    private = await _post(client, alice, "secret sourdough bread", visibility="private")
-    await _post(client, carol, "unrelated post about bikes")
+    exact = await post_status_id(client, alice, "sourdough bread recipe with rye")
+    partial = await post_status_id(client, bob, "my bread went flat")
+    private = await post_status_id(client, alice, "secret sourdough bread", visibility="private")
+    await post_status_id(client, carol, "unrelated post about bikes")
     r = await client.patch(
         "/api/v1/agora/data_reuse",
         headers=bob.headers,
@@ -322,7 +319,10 @@ async def test_both_postgresql_paths_agree(client, make_person, monkeypatch, wal
 
     monkeypatch.setattr(index, "_walks", choose)
     alice = await make_person("alice")
-    ids = [await _post(client, alice, f"otter {i} {'raft' if i % 2 else ''}") for i in range(6)]
+    ids = [
+        await post_status_id(client, alice, f"otter {i} {'raft' if i % 2 else ''}")
+        for i in range(6)
+    ]
     assert set(await _found(client, alice, "otter")) == set(ids)
     assert set(await _found(client, alice, "otter raft")) == set(ids[1::2])
     assert set(await _found(client, alice, "otter", max_id=ids[3], min_id=ids[0])) == {

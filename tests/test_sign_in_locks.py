@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from agora.db.models import AccessToken
-from web_helpers import csrf_of, web_sign_in
+from helpers import csrf_of, web_sign_in
 
 PASSWORD = "correct horse battery"  # make_person's
 SQLITE_ONLY = pytest.mark.skipif(

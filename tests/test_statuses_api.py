@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-
-async def _post(client, person, **data):
-    r = await client.post("/api/v1/statuses", headers=person.headers, data=data)
-    assert r.status_code == 200, r.text
-    return r.json()
+from helpers import post_status
 
 
 async def test_status_entity_shape(client, make_person):
     alice = await make_person("alice")
-    s = await _post(client, alice, status="hello", spoiler_text="cw", language="en")
+    s = await post_status(client, alice, status="hello", spoiler_text="cw", language="en")
     assert s["sensitive"] is True and s["spoiler_text"] == "cw" and s["language"] == "en"
     assert s["visibility"] == "public" and isinstance(s["id"], str) and s["id"].isdigit()
     assert "scheduled_at" not in s and "text" not in s
@@ -25,14 +21,14 @@ async def test_status_entity_shape(client, make_person):
 
 async def test_url_counts_as_23_characters(client, make_person):
     alice = await make_person("alice")
-    await _post(client, alice, status="x" * 476 + " https://example.com/" + "a" * 200)
+    await post_status(client, alice, status="x" * 476 + " https://example.com/" + "a" * 200)
     r = await client.post("/api/v1/statuses", headers=alice.headers, data={"status": "x" * 501})
     assert r.status_code == 422 and "error" in r.json()
 
 
 async def test_edit_history_source_and_delete(client, make_person):
     alice = await make_person("alice")
-    s = await _post(client, alice, status="first #one")
+    s = await post_status(client, alice, status="first #one")
     r = await client.put(
         f"/api/v1/statuses/{s['id']}",
         headers=alice.headers,
@@ -57,7 +53,7 @@ async def test_edit_keeps_sensitive_and_content_warning_not_given(client, make_p
     """An edit changes only what it sends (Mastodon's clients send every field, others may
     not): leaving out `sensitive` or `spoiler_text` keeps them; sending them changes them."""
     alice = await make_person("alice")
-    s = await _post(client, alice, status="hidden", sensitive="true", spoiler_text="cw")
+    s = await post_status(client, alice, status="hidden", sensitive="true", spoiler_text="cw")
     url = f"/api/v1/statuses/{s['id']}"
     r = await client.put(url, headers=alice.headers, data={"status": "text only"})
     assert r.status_code == 200 and r.json()["sensitive"] is True
@@ -74,7 +70,7 @@ async def test_edit_keeps_sensitive_and_content_warning_not_given(client, make_p
 
 async def test_cannot_edit_or_delete_someone_elses_post(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, alice, status="mine")
+    s = await post_status(client, alice, status="mine")
     r = await client.put(f"/api/v1/statuses/{s['id']}", headers=bob.headers, data={"status": "x"})
     assert r.status_code == 403
     r = await client.delete(f"/api/v1/statuses/{s['id']}", headers=bob.headers)
@@ -99,7 +95,7 @@ async def test_idempotency_key_makes_one_post(client, make_person):
 
 async def test_concurrent_favourites_count_once(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, alice, status="like me")
+    s = await post_status(client, alice, status="like me")
     results = await asyncio.gather(
         *[
             client.post(f"/api/v1/statuses/{s['id']}/favourite", headers=bob.headers)
@@ -120,7 +116,7 @@ async def test_concurrent_favourites_count_once(client, make_person, run_jobs):
 
 async def test_reblog_unreblog_and_private_posts_cannot_be_boosted(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, alice, status="boost me")
+    s = await post_status(client, alice, status="boost me")
     r = await client.post(f"/api/v1/statuses/{s['id']}/reblog", headers=bob.headers)
     boost = r.json()
     assert boost["reblog"]["id"] == s["id"] and boost["reblog"]["reblogged"] is True
@@ -133,7 +129,7 @@ async def test_reblog_unreblog_and_private_posts_cannot_be_boosted(client, make_
     assert [a["username"] for a in who] == ["bob"]
     r = await client.post(f"/api/v1/statuses/{s['id']}/unreblog", headers=bob.headers)
     assert r.json()["reblogs_count"] == 0 and r.json()["reblogged"] is False
-    private = await _post(client, alice, status="friends only", visibility="private")
+    private = await post_status(client, alice, status="friends only", visibility="private")
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
     r = await client.post(f"/api/v1/statuses/{private['id']}/reblog", headers=bob.headers)
     assert r.status_code == 422
@@ -141,7 +137,7 @@ async def test_reblog_unreblog_and_private_posts_cannot_be_boosted(client, make_
 
 async def test_bookmarks_and_pins(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, alice, status="keep")
+    s = await post_status(client, alice, status="keep")
     r = await client.post(f"/api/v1/statuses/{s['id']}/bookmark", headers=bob.headers)
     assert r.json()["bookmarked"] is True
     assert [
@@ -159,10 +155,10 @@ async def test_bookmarks_and_pins(client, make_person):
 
 async def test_quote_posts(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, alice, status="quotable")
-    q = await _post(client, bob, status="look at this", quoted_status_id=s["id"])
+    s = await post_status(client, alice, status="quotable")
+    q = await post_status(client, bob, status="look at this", quoted_status_id=s["id"])
     assert q["quote"]["state"] == "accepted" and q["quote"]["quoted_status"]["id"] == s["id"]
-    private = await _post(client, alice, status="secret", visibility="private")
+    private = await post_status(client, alice, status="secret", visibility="private")
     r = await client.post(
         "/api/v1/statuses",
         headers=bob.headers,
@@ -173,13 +169,13 @@ async def test_quote_posts(client, make_person):
 
 async def test_context_respects_visibility(client, make_person):
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
-    root = await _post(client, alice, status="root")
-    reply = await _post(client, bob, status="public reply", in_reply_to_id=root["id"])
+    root = await post_status(client, alice, status="root")
+    reply = await post_status(client, bob, status="public reply", in_reply_to_id=root["id"])
     await client.post(f"/api/v1/accounts/{bob.id}/follow", headers=alice.headers)
-    secret = await _post(
+    secret = await post_status(
         client, bob, status="followers only", in_reply_to_id=reply["id"], visibility="private"
     )
-    deep = await _post(client, alice, status="deeper", in_reply_to_id=secret["id"])
+    deep = await post_status(client, alice, status="deeper", in_reply_to_id=secret["id"])
     ctx = (
         await client.get(f"/api/v1/statuses/{reply['id']}/context", headers=alice.headers)
     ).json()
@@ -197,7 +193,7 @@ async def test_context_respects_visibility(client, make_person):
 
 async def test_concurrent_boosts_make_one_boost(client, make_person):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, alice, status="boost race")
+    s = await post_status(client, alice, status="boost race")
     results = await asyncio.gather(
         *[client.post(f"/api/v1/statuses/{s['id']}/reblog", headers=bob.headers) for _ in range(4)]
     )

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import update
 
 from agora.db.models import Post
+from helpers import follow, post_status
 from streaming_support import Harness
-from test_streaming import _follow, _post
 
 STREAMS = (("user", {}), ("public", {}), ("hashtag", {"tag": "probe"}))
 
@@ -64,13 +64,17 @@ async def test_quotes_and_boosts_on_streams_are_checked_per_listener(
         await make_person(n) for n in ("olive", "bea", "rex", "sam", "fred")
     ]
     for who, whom in ((sam, rex), (fred, rex), (fred, olive)):
-        await _follow(client, who, whom)
+        await follow(client, who, whom)
     r = await client.post(f"/api/v1/accounts/{sam.id}/block", headers=bea.headers)
     assert r.status_code == 200
     secrets = {
-        "zqblockerx": await _post(client, bea, status="zqblockerx hello"),
-        "zqprivatex": await _post(client, olive, status="zqprivatex hi", visibility="private"),
-        "zqdirectx": await _post(client, olive, status="zqdirectx @fred", visibility="direct"),
+        "zqblockerx": await post_status(client, bea, status="zqblockerx hello"),
+        "zqprivatex": await post_status(
+            client, olive, status="zqprivatex hi", visibility="private"
+        ),
+        "zqdirectx": await post_status(
+            client, olive, status="zqdirectx @fred", visibility="direct"
+        ),
     }
     await run_jobs()
     listeners = {
@@ -79,8 +83,8 @@ async def test_quotes_and_boosts_on_streams_are_checked_per_listener(
         "anyone": await _listen_all(harness, None),
     }
     for marker, secret in secrets.items():
-        quote = await _post(client, rex, status=f"rex quotes #probe {marker[2:-1]}")
-        boost = await _post(client, rex, status=f"rex boosts #probe {marker[2:-1]}")
+        quote = await post_status(client, rex, status=f"rex quotes #probe {marker[2:-1]}")
+        boost = await post_status(client, rex, status=f"rex boosts #probe {marker[2:-1]}")
         await _craft(db, quote["id"], quote_of_id=int(secret["id"]))
         await _craft(db, boost["id"], reblog_of_id=int(secret["id"]))
     await run_jobs()

@@ -6,14 +6,7 @@ from __future__ import annotations
 import re
 
 from agora.social.posts import tags
-
-
-async def _post(client, person, status, **data):
-    r = await client.post(
-        "/api/v1/statuses", headers=person.headers, data={"status": status, **data}
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["id"]
+from helpers import post_status_id
 
 
 async def _home(client, person):
@@ -29,10 +22,10 @@ async def test_tag_entity_history_and_following(client, make_person, run_jobs):
     assert body["name"] == "fresh" and body["url"] == "http://testserver/tags/fresh"
     assert len(body["history"]) == 7 and "following" not in body
     assert {h["uses"] for h in body["history"]} == {"0"}
-    await _post(client, alice, "#Python is fun")
-    await _post(client, alice, "more #python")
-    await _post(client, bob, "#python too", visibility="unlisted")
-    await _post(client, bob, "secret #python", visibility="private")
+    await post_status_id(client, alice, "#Python is fun")
+    await post_status_id(client, alice, "more #python")
+    await post_status_id(client, bob, "#python too", visibility="unlisted")
+    await post_status_id(client, bob, "secret #python", visibility="private")
     await run_jobs()
     r = await client.get("/api/v1/tags/python", headers=bob.headers)
     today = r.json()["history"][0]
@@ -79,10 +72,10 @@ async def test_followed_tags_feed_the_home_timeline(client, make_person, run_job
         await client.post("/api/v1/tags/birds/follow", headers=person.headers)
     await client.post(f"/api/v1/accounts/{bob.id}/block", headers=carol.headers)
     await client.post(f"/api/v1/accounts/{bob.id}/mute", headers=dave.headers)
-    public = await _post(client, bob, "a heron! #Birds")
-    unlisted = await _post(client, bob, "quiet #birds", visibility="unlisted")
-    private = await _post(client, bob, "close friends #birds", visibility="private")
-    other = await _post(client, bob, "no tag here")
+    public = await post_status_id(client, bob, "a heron! #Birds")
+    unlisted = await post_status_id(client, bob, "quiet #birds", visibility="unlisted")
+    private = await post_status_id(client, bob, "close friends #birds", visibility="private")
+    other = await post_status_id(client, bob, "no tag here")
     await run_jobs()
     home = await _home(client, alice)
     assert public in home and not {unlisted, private, other} & set(home)
@@ -91,7 +84,7 @@ async def test_followed_tags_feed_the_home_timeline(client, make_person, run_job
     # following the author too: delivered once
     await client.post(f"/api/v1/accounts/{bob.id}/follow", headers=alice.headers)
     await run_jobs()
-    again = await _post(client, bob, "another #birds")
+    again = await post_status_id(client, bob, "another #birds")
     await run_jobs()
     home = await _home(client, alice)
     assert home.count(again) == 1
@@ -99,7 +92,7 @@ async def test_followed_tags_feed_the_home_timeline(client, make_person, run_job
     await client.post(f"/api/v1/accounts/{bob.id}/unfollow", headers=alice.headers)
     await run_jobs()
     await client.post("/api/v1/tags/birds/unfollow", headers=alice.headers)
-    later = await _post(client, bob, "later #birds")
+    later = await post_status_id(client, bob, "later #birds")
     await run_jobs()
     home = await _home(client, alice)
     assert later not in home
@@ -108,7 +101,7 @@ async def test_followed_tags_feed_the_home_timeline(client, make_person, run_job
 async def test_boosts_do_not_reach_tag_followers(client, make_person, run_jobs):
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
     await client.post("/api/v1/tags/frogs/follow", headers=alice.headers)
-    original = await _post(client, carol, "frog #frogs")
+    original = await post_status_id(client, carol, "frog #frogs")
     await run_jobs()
     await client.post(f"/api/v1/statuses/{original}/reblog", headers=bob.headers)
     await run_jobs()
@@ -170,8 +163,8 @@ async def test_search_people(client, make_person, run_jobs, db):
 
 async def test_search_hashtags(client, make_person, run_jobs):
     alice = await make_person("alice")
-    await _post(client, alice, "#cats #catsofagora #cat #category")
-    await _post(client, alice, "#catsofagora again")
+    await post_status_id(client, alice, "#cats #catsofagora #cat #category")
+    await post_status_id(client, alice, "#catsofagora again")
     await run_jobs()
 
     async def found(q, **params):
@@ -204,7 +197,7 @@ async def test_silenced_accounts_are_listed_only_to_followers(client, make_perso
             update(Account).where(Account.id == troll.id).values(silenced_at=utcnow())
         )
         await session.commit()
-    post = await _post(client, troll, "buy now #spam")
+    post = await post_status_id(client, troll, "buy now #spam")
     await run_jobs()
     assert post in await _home(client, fan)
     assert post not in await _home(client, stranger)  # not through a followed hashtag either
@@ -229,9 +222,9 @@ async def test_privately_used_hashtags_are_found_only_by_who_may_see_them(
     alice, carol = await make_person("alice"), await make_person("carol")
     follower, stranger = await make_person("follower"), await make_person("stranger")
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=follower.headers)
-    await _post(client, alice, "plans #SecretPlan", visibility="private")
-    await _post(client, alice, "@carol psst #whisper", visibility="direct")
-    await _post(client, alice, "out loud #whisperloud")  # public: anyone finds it
+    await post_status_id(client, alice, "plans #SecretPlan", visibility="private")
+    await post_status_id(client, alice, "@carol psst #whisper", visibility="direct")
+    await post_status_id(client, alice, "out loud #whisperloud")  # public: anyone finds it
     await run_jobs()
 
     async def found(person, q):

@@ -7,12 +7,7 @@ import re
 import pytest
 
 from agora.config import get_settings
-
-
-async def _post(client, person, **data):
-    r = await client.post("/api/v1/statuses", headers=person.headers, data=data)
-    assert r.status_code == 200, r.text
-    return r.json()
+from helpers import boost, post_status
 
 
 def _links(response):
@@ -24,7 +19,7 @@ def _links(response):
 async def test_home_pagination_and_link_header(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
-    ids = [(await _post(client, alice, status=f"post {i}"))["id"] for i in range(7)]
+    ids = [(await post_status(client, alice, status=f"post {i}"))["id"] for i in range(7)]
     await run_jobs()
     r = await client.get("/api/v1/timelines/home", headers=bob.headers, params={"limit": 3})
     assert [s["id"] for s in r.json()] == ids[::-1][:3]
@@ -46,10 +41,10 @@ async def test_home_pagination_and_link_header(client, make_person, run_jobs):
 
 async def test_public_timeline_and_visibility(client, make_person):
     alice = await make_person("alice")
-    pub = await _post(client, alice, status="public")
-    await _post(client, alice, status="unlisted", visibility="unlisted")
-    await _post(client, alice, status="private", visibility="private")
-    await _post(client, alice, status="dm", visibility="direct")
+    pub = await post_status(client, alice, status="public")
+    await post_status(client, alice, status="unlisted", visibility="unlisted")
+    await post_status(client, alice, status="private", visibility="private")
+    await post_status(client, alice, status="dm", visibility="direct")
     r = await client.get("/api/v1/timelines/public", params={"local": "true"})
     assert [s["id"] for s in r.json()] == [pub["id"]]
     profile = await client.get(f"/api/v1/accounts/{alice.id}/statuses")
@@ -62,7 +57,7 @@ async def test_direct_messages_reach_only_mentioned(client, make_person, run_job
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
     for p in (bob, carol):
         await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=p.headers)
-    dm = await _post(client, alice, status="@bob psst", visibility="direct")
+    dm = await post_status(client, alice, status="@bob psst", visibility="direct")
     await run_jobs()
     assert (
         await client.get(f"/api/v1/statuses/{dm['id']}", headers=bob.headers)
@@ -76,8 +71,8 @@ async def test_direct_messages_reach_only_mentioned(client, make_person, run_job
 
 async def test_tag_timeline(client, make_person):
     alice = await make_person("alice")
-    s = await _post(client, alice, status="I love #Python")
-    await _post(client, alice, status="#python but private", visibility="private")
+    s = await post_status(client, alice, status="I love #Python")
+    await post_status(client, alice, status="#python but private", visibility="private")
     r = await client.get("/api/v1/timelines/tag/python")
     assert [x["id"] for x in r.json()] == [s["id"]]
     assert (await client.get("/api/v1/timelines/tag/nothing")).json() == []
@@ -85,11 +80,11 @@ async def test_tag_timeline(client, make_person):
 
 async def test_profile_filters(client, make_person):
     alice = await make_person("alice")
-    top = await _post(client, alice, status="top #tagged")
-    reply = await _post(client, alice, status="self reply", in_reply_to_id=top["id"])
+    top = await post_status(client, alice, status="top #tagged")
+    reply = await post_status(client, alice, status="self reply", in_reply_to_id=top["id"])
     bob = await make_person("bob")
-    other = await _post(client, bob, status="bob's")
-    await _post(client, alice, status="reply to bob", in_reply_to_id=other["id"])
+    other = await post_status(client, bob, status="bob's")
+    await post_status(client, alice, status="reply to bob", in_reply_to_id=other["id"])
     await client.post(f"/api/v1/statuses/{other['id']}/reblog", headers=alice.headers)
     url = f"/api/v1/accounts/{alice.id}/statuses"
     no_replies = (await client.get(url, params={"exclude_replies": "true"})).json()
@@ -109,7 +104,7 @@ async def test_high_reach_accounts_are_merged_at_read_time(
     await client.post(f"/api/v1/accounts/{star.id}/follow", headers=fan.headers)
     await run_jobs()
     monkeypatch.setattr(get_settings(), "fanout_follower_threshold", 0)
-    s = await _post(client, star, status="to the masses")
+    s = await post_status(client, star, status="to the masses")
     await run_jobs()
     home = (await client.get("/api/v1/timelines/home", headers=fan.headers)).json()
     assert [x["id"] for x in home] == [s["id"]]
@@ -117,10 +112,10 @@ async def test_high_reach_accounts_are_merged_at_read_time(
 
 async def test_notifications_filters_dismiss_and_clear(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, alice, status="hi")
+    s = await post_status(client, alice, status="hi")
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
     await client.post(f"/api/v1/statuses/{s['id']}/favourite", headers=bob.headers)
-    await _post(client, bob, status="@alice hello")
+    await post_status(client, bob, status="@alice hello")
     await run_jobs()
     notes = (await client.get("/api/v1/notifications", headers=alice.headers)).json()
     assert [n["type"] for n in notes] == ["mention", "favourite", "follow"]
@@ -145,7 +140,7 @@ async def test_notifications_filters_dismiss_and_clear(client, make_person, run_
 
 async def test_update_notification_for_boosters(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, alice, status="v1")
+    s = await post_status(client, alice, status="v1")
     await client.post(f"/api/v1/statuses/{s['id']}/reblog", headers=bob.headers)
     await client.put(f"/api/v1/statuses/{s['id']}", headers=alice.headers, data={"status": "v2"})
     await run_jobs()
@@ -155,10 +150,15 @@ async def test_update_notification_for_boosters(client, make_person, run_jobs):
 
 async def test_deleted_post_disappears_from_notifications(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
-    s = await _post(client, bob, status="@alice hi")
+    s = await post_status(client, bob, status="@alice hi")
     await run_jobs()
-    await client.delete(f"/api/v1/statuses/{s['id']}", headers=bob.headers)
+    before = (await client.get("/api/v1/notifications", headers=alice.headers)).json()
+    assert [(n["type"], n["status"]["id"]) for n in before] == [("mention", s["id"])]
+    deleted = await client.delete(f"/api/v1/statuses/{s['id']}", headers=bob.headers)
+    assert deleted.status_code == 200, deleted.text
     assert (await client.get("/api/v1/notifications", headers=alice.headers)).json() == []
+    one = await client.get(f"/api/v1/notifications/{before[0]['id']}", headers=alice.headers)
+    assert one.status_code == 404
 
 
 async def test_markers(client, make_person):
@@ -183,17 +183,11 @@ async def test_status_notifications_for_subscribers(client, make_person, run_job
         f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers, data={"notify": "true"}
     )
     assert r.json()["notifying"] is True
-    await _post(client, alice, status="news!")
-    await _post(client, alice, status="secret", visibility="direct")
+    await post_status(client, alice, status="news!")
+    await post_status(client, alice, status="secret", visibility="direct")
     await run_jobs()
     notes = (await client.get("/api/v1/notifications", headers=bob.headers)).json()
     assert [(n["type"], n["status"]["content"]) for n in notes] == [("status", "<p>news!</p>")]
-
-
-async def _reblog(client, person, post):
-    r = await client.post(f"/api/v1/statuses/{post['id']}/reblog", headers=person.headers)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 # Mastodon's home-feed cases (FeedManager#filter_from_home), as seen by alice, who follows bob
@@ -219,30 +213,30 @@ async def test_home_timeline_keeps_mastodons_reply_cases(
     for followed in (bob, carol):
         await client.post(f"/api/v1/accounts/{followed.id}/follow", headers=alice.headers)
     await run_jobs()
-    mine = await _post(client, alice, status="mine")
-    carols = await _post(client, carol, status="carol's")
-    daves = await _post(client, dave, status="dave's")
-    bobs = await _post(client, bob, status="bob's")
-    daves_reply = await _post(
+    mine = await post_status(client, alice, status="mine")
+    carols = await post_status(client, carol, status="carol's")
+    daves = await post_status(client, dave, status="dave's")
+    bobs = await post_status(client, bob, status="bob's")
+    daves_reply = await post_status(
         client, dave, status="a stranger's reply", in_reply_to_id=carols["id"]
     )
     await run_jobs()
     if merged_at_read_time:  # bob and carol (one follower each) are high-reach from now on
         monkeypatch.setattr(get_settings(), "fanout_follower_threshold", 0)
     made = {
-        "reply to me": await _post(client, bob, status="to alice", in_reply_to_id=mine["id"]),
-        "reply to someone I follow": await _post(
+        "reply to me": await post_status(client, bob, status="to alice", in_reply_to_id=mine["id"]),
+        "reply to someone I follow": await post_status(
             client, bob, status="to carol", in_reply_to_id=carols["id"]
         ),
-        "reply to a stranger": await _post(
+        "reply to a stranger": await post_status(
             client, bob, status="to dave", in_reply_to_id=daves["id"]
         ),
-        "self-reply": await _post(client, bob, status="thread", in_reply_to_id=bobs["id"]),
-        "mention of me": await _post(client, bob, status="hi @alice"),
-        "mention of me in a reply to a stranger": await _post(
+        "self-reply": await post_status(client, bob, status="thread", in_reply_to_id=bobs["id"]),
+        "mention of me": await post_status(client, bob, status="hi @alice"),
+        "mention of me in a reply to a stranger": await post_status(
             client, bob, status="@alice look", in_reply_to_id=daves["id"]
         ),
-        "boost of a reply": await _reblog(client, bob, daves_reply),
+        "boost of a reply": await boost(client, bob, daves_reply["id"]),
     }
     await run_jobs()
     home = await client.get("/api/v1/timelines/home", headers=alice.headers, params={"limit": 40})

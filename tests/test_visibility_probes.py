@@ -33,8 +33,7 @@ from agora.db.models import (
 )
 from agora.ids import new_id
 from assistant_support import _use
-from test_reports_api import make_admin
-from web_helpers import api_post, web_sign_in
+from helpers import make_admin, post_status_id, web_sign_in
 
 VIEWERS = ("sam", "bill", None)  # a stranger, someone the authors blocked, signed out
 TAG = "probetag"
@@ -98,7 +97,7 @@ async def world(client, db, make_person, run_jobs, monkeypatch) -> World:  # typ
 
     async def secret(kind: str, author: str, hidden: tuple[str | None, ...], **extra) -> Secret:  # type: ignore[no-untyped-def]
         text = f"zq{kind}x #{TAG} a post about {kind} for @dora"
-        found = Secret(kind, await api_post(client, p[author], text, **extra), hidden)
+        found = Secret(kind, await post_status_id(client, p[author], text, **extra), hidden)
         w.secrets.append(found)
         return found
 
@@ -111,17 +110,17 @@ async def world(client, db, make_person, run_jobs, monkeypatch) -> World:  # typ
     await secret("blockedbyauthor", "olive", ("bill",))
     rex = p["rex"]
     for s in w.secrets:
-        quote = await api_post(client, rex, f"rex quotes {s.kind}")
-        boost = await api_post(client, rex, "to be a boost")  # made a boost below
-        reply = await api_post(client, rex, f"rex replies to {s.kind}")
+        quote = await post_status_id(client, rex, f"rex quotes {s.kind}")
+        boost = await post_status_id(client, rex, "to be a boost")  # made a boost below
+        reply = await post_status_id(client, rex, f"rex replies to {s.kind}")
         await _set(db, Post, quote, quote_of_id=int(s.id))
         await _set(db, Post, boost, reblog_of_id=int(s.id), text="", content_html="")
         await _set(db, Post, reply, in_reply_to_id=int(s.id), thread_root_id=int(s.id))
         r = await client.post(f"/api/v1/statuses/{quote}/reblog", headers=p["dora"].headers)
         assert r.status_code == 200
         w.wrappers += [quote, boost, reply, r.json()["id"]]
-    poll = await api_post(
-        client, rex, "a poll", poll={"options": ["yes", "no"], "expires_in": 3600}
+    poll = await post_status_id(
+        client, rex, "a poll", as_json=True, poll={"options": ["yes", "no"], "expires_in": 3600}
     )
     w.poll_id = (await client.get(f"/api/v1/statuses/{poll}")).json()["poll"]["id"]
     await run_jobs()

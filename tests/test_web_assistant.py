@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 import assistant_support
 from agora.config import get_settings
 from agora.db.models import AiUsage, AssistantConversation
-from assistant_support import _post
-from web_helpers import web_sign_in
+from helpers import post_status, web_sign_in
 
 pytest.importorskip("llama_cpp")
 HX = {"HX-Request": "true"}
@@ -45,7 +44,7 @@ def _events(body: str) -> list[tuple[str, dict]]:
 
 async def test_post_buttons_answer_labelled_fragments(client, db, make_person, assistant):
     alice, _ = await make_person("alice"), await make_person("bob")
-    post = await _post(client, alice, "The ferry to the island leaves every hour.")
+    post = await post_status(client, alice, "The ferry to the island leaves every hour.")
     csrf = await web_sign_in(client, "bob")
     page = await client.get(f"/@alice/{post['id']}")
     assert 'value="explain"' in page.text and 'value="translate"' in page.text
@@ -63,8 +62,8 @@ async def test_post_buttons_answer_labelled_fragments(client, db, make_person, a
 
 async def test_post_buttons_refuse_what_the_viewer_may_not_see(client, db, make_person, assistant):
     alice, _ = await make_person("alice"), await make_person("bob")
-    secret = await _post(client, alice, "Followers only", visibility="private")
-    public = await _post(client, alice, "Public")
+    secret = await post_status(client, alice, "Followers only", visibility="private")
+    public = await post_status(client, alice, "Public")
     csrf = await web_sign_in(client, "bob")
     hidden = await client.post(
         f"/web/statuses/{secret['id']}/assistant", data={"csrf": csrf, "ask": "explain"}
@@ -96,8 +95,8 @@ async def test_composer_helpers_suggest_and_check_input(client, db, make_person,
 
 async def test_chat_streams_and_cites_only_visible_posts(client, db, make_person, assistant):
     alice, _ = await make_person("alice"), await make_person("bob")
-    shown = await _post(client, alice, "The transit strike ends on Friday, the union said.")
-    await _post(client, alice, "Transit strike: my private view", visibility="private")
+    shown = await post_status(client, alice, "The transit strike ends on Friday, the union said.")
+    await post_status(client, alice, "Transit strike: my private view", visibility="private")
     csrf = await web_sign_in(client, "bob")
     assert (await client.get("/assistant")).status_code == 200
     question = {"csrf": csrf, "content": "What is said about the transit strike?"}
@@ -146,7 +145,7 @@ async def test_chat_belongs_to_its_asker_and_can_be_deleted(client, db, make_per
 
 async def test_quota_is_a_clear_429(client, make_person, assistant, monkeypatch):
     alice, _ = await make_person("alice"), await make_person("bob")
-    post = await _post(client, alice, "Quota test")
+    post = await post_status(client, alice, "Quota test")
     monkeypatch.setenv("AGORA_AI_DAILY_QUOTA", '{"explain": 0}')
     get_settings.cache_clear()
     csrf = await web_sign_in(client, "bob")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from agora.config import get_settings
 from agora.db.models import MediaAttachment, Poll, PollVote, Post, utcnow
-from web_helpers import HX, csrf_of, post_ids, web_sign_in
+from helpers import HX, csrf_of, post_ids, web_sign_in
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from agora.db.models import FollowedTag, UserList
-from web_helpers import HX, api_post, csrf_of, post_ids, web_sign_in
+from helpers import HX, csrf_of, post_ids, post_status_id, web_sign_in
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def trio(client, make_person, run_jobs):  # type: ignore[no-untyped-def]
 
 async def test_search_finds_posts_people_and_hashtags(client, trio, run_jobs) -> None:  # type: ignore[no-untyped-def]
     _, bob, _ = trio
-    await api_post(client, bob, "walrus facts #walrus")
+    await post_status_id(client, bob, "walrus facts #walrus")
     await run_jobs()
     await web_sign_in(client, "alice")
     page = await client.get("/search", params={"q": "walrus"})
@@ -42,8 +42,8 @@ async def test_search_finds_posts_people_and_hashtags(client, trio, run_jobs) ->
 
 async def test_search_rule_is_the_apis(client, trio, run_jobs) -> None:  # type: ignore[no-untyped-def]
     alice, bob, carol = trio
-    secret = await api_post(client, bob, "secret narwhal plans", visibility="private")
-    await api_post(client, bob, "public narwhal news")
+    secret = await post_status_id(client, bob, "secret narwhal plans", visibility="private")
+    await post_status_id(client, bob, "public narwhal news")
     await client.post(f"/api/v1/statuses/{secret}/favourite", headers=alice.headers)
     await run_jobs()
     found = {}
@@ -59,7 +59,7 @@ async def test_search_rule_is_the_apis(client, trio, run_jobs) -> None:  # type:
     assert int(secret) in found["alice"] and len(found["alice"]) == 2  # a follower who liked it
     assert int(secret) not in found["carol"] and len(found["carol"]) == 1  # public only
     # a lone #tag or @handle looks for no posts, through either door (search.kinds_for)
-    await api_post(client, bob, "#narwhal facts from @alice")
+    await post_status_id(client, bob, "#narwhal facts from @alice")
     await run_jobs()
     await web_sign_in(client, "alice")
     for q in ("#narwhal", "@alice"):
@@ -105,8 +105,8 @@ async def test_follow_a_hashtag_from_its_page(client, trio, db) -> None:  # type
 
 async def test_lists_create_manage_and_read(client, trio, run_jobs) -> None:  # type: ignore[no-untyped-def]
     alice, bob, carol = trio
-    await api_post(client, bob, "from a list member")
-    await api_post(client, carol, "not followed")
+    await post_status_id(client, bob, "from a list member")
+    await post_status_id(client, carol, "not followed")
     await run_jobs()
     csrf = await web_sign_in(client, "alice")
     assert 'href="/lists"' in (await client.get("/home")).text
@@ -175,7 +175,7 @@ async def test_list_timeline_scrolls(client, trio, run_jobs) -> None:  # type: i
         f"/api/v1/lists/{lid}/accounts", json={"account_ids": [bob.id]}, headers=alice.headers
     )
     for i in range(43):
-        await api_post(client, bob, f"list post {i}")
+        await post_status_id(client, bob, f"list post {i}")
     await web_sign_in(client, "alice")
     page = await client.get(f"/lists/{lid}")
     assert len(post_ids(page.text)) == 40 and 'hx-trigger="revealed"' in page.text
@@ -199,9 +199,9 @@ async def test_a_list_page_cut_short_by_its_bound_on_work_still_scrolls_on(  # t
     await client.post(
         f"/api/v1/lists/{lid}/accounts", json={"account_ids": [bob.id]}, headers=alice.headers
     )
-    public = await api_post(client, bob, "the one post alice's list shows")
+    public = await post_status_id(client, bob, "the one post alice's list shows")
     for i in range(40):
-        await api_post(client, bob, f"@carol psst {i}", visibility="direct")
+        await post_status_id(client, bob, f"@carol psst {i}", visibility="direct")
     await web_sign_in(client, "alice")
     page = await client.get(f"/lists/{lid}")
     assert post_ids(page.text) == [] and 'hx-trigger="revealed"' in page.text

@@ -6,6 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -172,3 +173,28 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (cached; tests call `get_settings.cache_clear()`)."""
     return Settings()
+
+
+UNSPECIFIED_HOSTS = ("", "0.0.0.0", "::")  # listening on every interface: no name to advertise
+
+
+def use_listening_address(host: str, port: int) -> dict[str, str]:
+    """Default the public URL of a server listening on `host`:`port` (`agora serve`): sets
+    AGORA_BASE_URL (`http://host:port`) and AGORA_DOMAIN (the base URL's host and port) in the
+    environment when neither it nor the config file sets them, so what the server advertises
+    (OAuth metadata, the instance, links) is where it answers; returns what it set. Every
+    interface (0.0.0.0, ::) is advertised as 127.0.0.1: only the operator knows the public
+    name. Call before the settings are read (it clears their cache); uvicorn's worker
+    processes inherit the environment."""
+    given = Settings().model_fields_set
+    address = "127.0.0.1" if host in UNSPECIFIED_HOSTS else host
+    authority = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    chosen: dict[str, str] = {}
+    if "base_url" not in given:
+        chosen["AGORA_BASE_URL"] = f"http://{authority}"
+    if "domain" not in given:
+        base = chosen.get("AGORA_BASE_URL") or Settings().base_url
+        chosen["AGORA_DOMAIN"] = urlsplit(base).netloc
+    os.environ.update(chosen)
+    get_settings.cache_clear()
+    return chosen

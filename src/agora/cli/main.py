@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from agora.cli.ai_commands import ai_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
-from agora.config import get_settings
+from agora.config import get_settings, use_listening_address
 from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
@@ -82,9 +82,12 @@ def serve(
     port: int = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Serve Agora over HTTP (applies migrations first)."""
+    """Serve Agora over HTTP (applies migrations first). Without AGORA_BASE_URL it advertises
+    http://HOST:PORT."""
     import uvicorn
 
+    for name, value in use_listening_address(host, port).items():
+        console.print(f"[yellow]{name} not set:[/yellow] {value}")
     init()
     if workers > 1 and not get_settings().redis_url:
         console.print(

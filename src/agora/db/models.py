@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy import (
     text as sql_text,
@@ -93,7 +94,10 @@ class Account(Base):
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Current data-reuse intents, {category: {"allow": bool, "updatedAt": iso}}; a category
     # left out is unset. Written only by agora.data.consent, which also appends to consent_log.
-    data_reuse: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The server default ('{}', from migration 0002) filled the rows that existed before it.
+    data_reuse: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, server_default=sql_text("'{}'")
+    )
     # Uploaded profile images, "<32 hex>.<ext>" (social/media/profile_images.py); None: the default.
     avatar_file: Mapped[str | None] = mapped_column(String(64))
     header_file: Mapped[str | None] = mapped_column(String(64))
@@ -204,7 +208,7 @@ class Post(Base):
     in_reply_to_id: Mapped[int | None] = mapped_column(ID, index=True)
     in_reply_to_account_id: Mapped[int | None] = mapped_column(ID)
     thread_root_id: Mapped[int | None] = mapped_column(ID, index=True)
-    reblog_of_id: Mapped[int | None] = mapped_column(ID, index=True)
+    reblog_of_id: Mapped[int | None] = mapped_column(ID)  # indexed for boosts only, below
     quote_of_id: Mapped[int | None] = mapped_column(ID)
     text: Mapped[str] = mapped_column(Text, default="")
     content_html: Mapped[str] = mapped_column(Text, default="")
@@ -219,8 +223,10 @@ class Post(Base):
     reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
     favourites_count: Mapped[int] = mapped_column(Integer, default=0)
     application_id: Mapped[int | None] = mapped_column(ID)
-    no_ai_reuse: Mapped[bool] = mapped_column(Boolean, default=False)  # per-post override
-    ai_generated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Per-post override. Both server defaults (false, from migration 0002) filled the rows
+    # that existed before it.
+    no_ai_reuse: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ai_generated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # A remote post's ActivityPub id and page (agora.federation); None for a local post.
     uri: Mapped[str | None] = mapped_column(String(2048))
     url: Mapped[str | None] = mapped_column(Text)
@@ -237,6 +243,15 @@ class Post(Base):
             postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
         ),
         Index("ix_posts_local_public", "visibility", "id"),
+        # The boosts of a post. Partial: SQLite's planner takes `reblog_of_id IS NULL` (nearly
+        # every post) for a selective lookup and walked a full index for "not a boost"
+        # instead of the account's or the thread's index (tests/test_query_plans.py).
+        Index(
+            "ix_posts_boosts",
+            "reblog_of_id",
+            sqlite_where=sql_text("reblog_of_id IS NOT NULL"),
+            postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
+        ),
     )
 
 

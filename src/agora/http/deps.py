@@ -58,9 +58,9 @@ def caller(scope: str | None = None) -> Any:
         creds = await _credentials(request, session)
         if creds is None:
             raise ApiError(401, "The access token is invalid")
+        _check_scope(creds, scope)  # before the user, as Mastodon: an app token without it 403
         if creds.account is None:
             raise ApiError(422, "This method requires an authenticated user")
-        _check_scope(creds, scope)
         return creds.account
 
     return Depends(dependency)
@@ -87,9 +87,9 @@ def admin_caller(scope: str) -> Any:
         creds = await _credentials(request, session)
         if creds is None:
             raise ApiError(401, "The access token is invalid")
+        _check_scope(creds, scope)
         if creds.account is None:
             raise ApiError(422, "This method requires an authenticated user")
-        _check_scope(creds, scope)
         if not await is_admin(session, creds.account.id):
             raise ApiError(403, "This action is not allowed")
         return creds.account

@@ -1,0 +1,115 @@
+"""The tests' shared helpers: posting, following and boosting through the API, making an
+admin, signing a browser-like client in through the real web forms.
+
+Each helper asserts that its request succeeded (a helper is set-up, not the thing tested), so
+a test checks what it claims and not its preparation; a test about a refused request makes
+that request itself. People come from conftest's `make_person` (a `Person`: id, username,
+token, headers).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+
+from agora.db.models import User
+
+PASSWORD = "correct horse battery"  # make_person's
+ADMIN_SCOPES = "read write follow push admin:read admin:write"
+HX = {"HX-Request": "true"}
+CSRF_RE = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+
+
+# --- the API ----------------------------------------------------------------------------
+
+
+async def post_status(
+    client: httpx.AsyncClient,
+    person: Any,
+    text: str | None = None,
+    *,
+    as_json: bool = False,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Post as `person` (POST /api/v1/statuses); the Status entity. `text` is the `status`
+    field; `fields` are any others (`visibility`, `in_reply_to_id`, `spoiler_text`,
+    `media_ids[]`…), or `status=` itself. Form-encoded, as most clients send it; `as_json`
+    for a JSON body (nested fields such as `poll={...}`)."""
+    body = fields if text is None else {"status": text, **fields}
+    sent = {"json": body} if as_json else {"data": body}
+    response = await client.post("/api/v1/statuses", headers=person.headers, **sent)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def post_status_id(
+    client: httpx.AsyncClient,
+    person: Any,
+    text: str | None = None,
+    *,
+    as_json: bool = False,
+    **fields: Any,
+) -> str:
+    """`post_status`, returning only the new post's id."""
+    return (await post_status(client, person, text, as_json=as_json, **fields))["id"]
+
+
+async def follow(client: httpx.AsyncClient, follower: Any, target: Any) -> dict[str, Any]:
+    """`follower` follows `target` (a request if `target` is locked); the Relationship."""
+    response = await client.post(f"/api/v1/accounts/{target.id}/follow", headers=follower.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def boost(client: httpx.AsyncClient, person: Any, post_id: str) -> dict[str, Any]:
+    """`person` boosts the post `post_id`; the boost's Status entity."""
+    response = await client.post(f"/api/v1/statuses/{post_id}/reblog", headers=person.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def make_admin(
+    db: Any, make_person: Any, name: str = "moderator", scopes: str = ADMIN_SCOPES
+) -> Any:
+    """A person with the admin role and a token with `scopes` (admin scopes by default)."""
+    person = await make_person(name, scopes=scopes)
+    async with db.session(write=True) as session:
+        await session.execute(
+            update(User).where(User.account_id == person.id).values(is_admin=True)
+        )
+        await session.commit()
+    return person
+
+
+# --- the web app ------------------------------------------------------------------------
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = CSRF_RE.search(html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+async def web_sign_in(client: httpx.AsyncClient, login: str, password: str = PASSWORD) -> str:
+    """Sign in through /auth/sign_in; returns the session's CSRF token."""
+    page = await client.get("/auth/sign_in")
+    response = await client.post(
+        "/auth/sign_in",
+        data={"csrf": csrf_of(page.text), "username": login, "password": password},
+    )
+    assert response.status_code == 303, response.text
+    home = await client.get("/home")
+    assert home.status_code == 200
+    return csrf_of(home.text)
+
+
+def post_ids(html: str) -> list[int]:
+    """Ids of the posts on a page, in order (each article carries `data-id`)."""
+    return [
+        int(i)
+        for i in re.findall(r'<article class="post card" id="post-\d+" data-id="(\d+)"', html)
+    ]
