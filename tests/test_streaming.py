@@ -200,8 +200,8 @@ async def test_the_jobs_announce_each_event_in_its_named_shape(
     """Every event the jobs publish is named by `EventName` and has exactly the keys of its
     TypedDict; on the wire (JSON, as through Redis) the name is the plain string."""
     alice, bob = await make_person("alice"), await make_person("bob")
-    await _follow(client, bob, alice)
-    post = await _post(client, alice, status="v1")
+    await follow(client, bob, alice)
+    post = await post_status(client, alice, status="v1")
     await run_jobs()
     r = await client.put(
         f"/api/v1/statuses/{post['id']}", headers=alice.headers, data={"status": "v2"}
