@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from agora.data import consent
 from agora.data.consent import Category
@@ -89,9 +90,18 @@ async def test_post_override_on_create_and_edit(client, make_person):
     ]
 
 
-async def test_python_rule_and_sql_twin_agree(db, make_person):
-    """Every intent (allow / deny / unset) x override x category: may_use == allowed_sql."""
+@pytest.mark.parametrize("domain", [None, "remote.example"])
+async def test_python_rule_and_sql_twin_agree(db, make_person, domain):
+    """Every intent (allow / deny / unset) x override x category, for a local and a remote
+    author: may_use == allowed_sql. A remote author's content is never usable but for the
+    assistant."""
     person = await make_person("twin")
+    if domain is not None:
+        async with db.session(write=True) as session:
+            await session.execute(
+                update(Account).where(Account.id == person.id).values(domain=domain)
+            )
+            await session.commit()
     cases = list(itertools.product([True, False, None], [True, False], list(Category)))
     async with db.session(write=True) as session:
         account = await session.get(Account, person.id)
@@ -114,6 +124,8 @@ async def test_python_rule_and_sql_twin_agree(db, make_person):
             assert (found is not None) == expected, (choice, override, category)
             if choice is None:
                 assert expected is (category is Category.ASSISTANT and not override)
+            if domain is not None and category is not Category.ASSISTANT:
+                assert expected is False
 
 
 async def test_replay_matches_current_state(db, make_person):

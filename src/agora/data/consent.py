@@ -67,9 +67,17 @@ def allows(account: Account, category: Category) -> bool:
     return DEFAULT_ALLOW[category] if chosen is None else chosen
 
 
+# What the content of people on other servers may be used for: only the assistant (when they
+# have not refused it); it is never exported, trained on or bridged from here.
+REMOTE_ALLOWED = frozenset({Category.ASSISTANT})
+
+
 def may_use(account: Account, post: Post | None, category: Category) -> bool:
     """Whether `post` by `account` (or the account's content in general, with no post) may be
-    used for `category`: the account allows it and the post does not opt out."""
+    used for `category`: the account allows it, the post does not opt out, and for a remote
+    account (federation) the category is one `REMOTE_ALLOWED` holds."""
+    if account.domain is not None and category not in REMOTE_ALLOWED:
+        return False
     if post is not None and post.no_ai_reuse and category in OVERRIDE_DENIES:
         return False
     return allows(account, category)
@@ -79,6 +87,8 @@ def allowed_sql(category: Category, account: Any = Account, post: Any = Post) ->
     """SQL twin of `may_use` on the given Account and Post entities (or aliases)."""
     chosen = account.data_reuse[(category.value, "allow")].as_boolean()
     rule: ColumnElement[bool] = func.coalesce(chosen, DEFAULT_ALLOW[category]).is_(true())
+    if category not in REMOTE_ALLOWED:
+        rule = and_(rule, account.domain.is_(None))
     if post is not None and category in OVERRIDE_DENIES:
         rule = and_(rule, post.no_ai_reuse.is_(False))
     return rule
