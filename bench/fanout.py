@@ -4,8 +4,11 @@
 
 A benchmark author followed by every demo account is created (and removed afterwards), the
 follower threshold is raised so that the author is fanned out (AGORA_FANOUT_FOLLOWER_THRESHOLD),
-and each round publishes a post with `posts.create_post` and runs
-`feeds.distribute_post` in one transaction, as a worker does. Feeds start in a steady state:
+and each round publishes a post with `posts.create_post` and runs the `distribute_post` job
+as a worker does: `fan_out` (feeds and notifications in short batched write transactions, with
+pauses on SQLite so that other writers get in) then `finish_distribution` in the job's own
+transaction. `single_transaction` times the same work in one transaction (no pauses) for
+comparison. Feeds start in a steady state:
 seeded feeds hold `home_feed_cap` entries, so their size counters are spread over
 cap..cap+TRIM_SLACK as they would be after a while of normal traffic (about one feed in 40
 is trimmed per post). Target: finished <= 2 s.
@@ -81,18 +84,24 @@ async def rounds(db: Any, author_id: int, count: int) -> dict[str, Any]:
     """Publish and fan out `count` posts; time each distribute_post (handler + commit)."""
     from agora.db.models import Account, HomeFeedEntry
     from agora.social.posts.writing import Draft, create_post
-    from agora.social.reading.fan_out import distribute_post
+    from agora.social.reading.fan_out import distribute_post, fan_out, finish_distribution
 
-    times, trims, reached = [], [], []
+    times, single, trims, reached = [], [], [], []
     for i in range(count):
         async with db.session(write=True) as session:
             author = await session.get(Account, author_id)
             post = await create_post(session, author, Draft(text=f"fan-out round {i} #agora"))
         trims.append(await _due_for_trim(db, author_id))
         started = time.perf_counter()
-        async with db.transaction() as session:
-            await distribute_post(session, {"post_id": post.id})
-        times.append(time.perf_counter() - started)
+        if i % 2 == 0:  # as a worker runs the job
+            await fan_out(db, {"post_id": post.id})
+            async with db.transaction() as session:
+                await finish_distribution(session, {"post_id": post.id})
+            times.append(time.perf_counter() - started)
+        else:  # the same work in one transaction
+            async with db.transaction() as session:
+                await distribute_post(session, {"post_id": post.id})
+            single.append(time.perf_counter() - started)
         async with db.session() as session:
             reached.append(
                 await session.scalar(
@@ -103,6 +112,7 @@ async def rounds(db: Any, author_id: int, count: int) -> dict[str, Any]:
             )
     return {
         "distribute_post": latency_stats(times),
+        "single_transaction": latency_stats(single),
         "each_ms": [round(t * 1000, 1) for t in times],
         "feeds_reached": reached,
         "feeds_trimmed": trims,
