@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON
+from sqlalchemy import JSON, String
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,10 +58,26 @@ def _default_differs(
     return inspected != (rendered_metadata_default or "")
 
 
+def _type_differs(
+    context: Any, inspected: Any, metadata: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
+    """SQLite neither enforces nor can cheaply change a VARCHAR's length (migration 0012
+    widens usernames on PostgreSQL only), so there a difference in length alone is none;
+    anything else is left to Alembic's default comparison (None)."""
+    if context.dialect.name != "sqlite":
+        return None
+    if not (isinstance(inspected_type, String) and isinstance(metadata_type, String)):
+        return None
+    names = {
+        t.compile(dialect=context.dialect).split("(")[0] for t in (inspected_type, metadata_type)
+    }
+    return False if len(names) == 1 else None
+
+
 def comparison_options() -> dict[str, Any]:
     """How models and database are compared: types, server defaults, all but the search index."""
     return {
-        "compare_type": True,
+        "compare_type": _type_differs,
         "compare_server_default": _default_differs,
         "include_object": _modelled,
     }
