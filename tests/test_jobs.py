@@ -30,7 +30,7 @@ from agora.db.models import (
 from agora.ids import new_id
 from agora.job_registry import HANDLERS, SLOW_JOBS
 from agora.jobs import queue
-from agora.jobs.kinds import JobKind, JobState
+from agora.jobs.job_kinds import JobKind, JobState
 from agora.jobs.worker import Worker
 
 CALLS: list[dict] = []

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from agora.config import get_settings
-from agora.events.kinds import DeleteEvent, EventName, NotificationEvent, PostEvent
+from agora.events.event_kinds import DeleteEvent, EventName, NotificationEvent, PostEvent
 from agora.events.publishing import publish_after_commit
 from agora.http.streaming.hub import Listener
 from agora.social.live.streams import StreamRefused, StreamViewer, open_stream, streaming_url

@@ -14,25 +14,25 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from agora import __version__
+from agora.api.routes import account_routes as accounts
 from agora.api.routes import (
-    accounts,
     admin,
     assistant,
     data_reuse,
     datasets,
     instance,
-    lists,
     media,
-    notifications,
-    oauth,
-    polls,
-    reports,
     search,
     statuses,
     streaming,
-    tags,
-    timelines,
 )
+from agora.api.routes import list_routes as lists
+from agora.api.routes import notification_routes as notifications
+from agora.api.routes import oauth_routes as oauth
+from agora.api.routes import poll_routes as polls
+from agora.api.routes import report_routes as reports
+from agora.api.routes import tag_routes as tags
+from agora.api.routes import timeline_routes as timelines
 from agora.api.stream_payloads import MASTODON_PAYLOADS
 from agora.config import Settings, get_settings
 from agora.db.engine import Database

@@ -9,7 +9,7 @@ from typing import Any
 
 from agora.ai import mentions
 from agora.federation import inbox, outbox
-from agora.jobs.kinds import JobKind
+from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Handler, SlowJob, register_jobs
 from agora.social.media import uploads
 from agora.social.people import reports

@@ -23,7 +23,7 @@ from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import Account, AssistantReply, Block, Post, Visibility, utcnow
 from agora.db.upsert import affected_rows, insert_ignore
-from agora.jobs.kinds import PostJob
+from agora.jobs.job_kinds import PostJob
 from agora.social.people.lookup import find_by_username
 from agora.social.posts.text import MENTION_RE
 from agora.social.posts.writing import Draft, write_post

@@ -210,7 +210,7 @@ def jobs(ctx: typer.Context) -> None:
     """Queue state and the most recent dead letters."""
     if ctx.invoked_subcommand is not None:
         return
-    from agora.jobs.kinds import JobState
+    from agora.jobs.job_kinds import JobState
     from agora.jobs.queue import dead_jobs, queue_stats
 
     async def go(db: Database) -> tuple[dict[JobState, int], list[Any]]:

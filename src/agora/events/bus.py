@@ -21,12 +21,12 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
-from agora.events.kinds import LiveEvent
+from agora.events.event_kinds import LiveEvent
 
 log = logging.getLogger("agora.events")
 
 # An event as a subscriber receives it: a JSON object, maybe from another process (or version),
-# so read defensively; what producers publish is a `LiveEvent` (events/kinds.py).
+# so read defensively; what producers publish is a `LiveEvent` (events/event_kinds.py).
 Event = Mapping[str, Any]
 SUBSCRIPTION_BACKLOG = 10_000
 

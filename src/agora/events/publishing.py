@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from agora.events.kinds import LiveEvent
+from agora.events.event_kinds import LiveEvent
 from agora.events.process_bus import get_bus
 
 log = logging.getLogger("agora.events")

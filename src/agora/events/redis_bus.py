@@ -18,7 +18,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from agora.events.bus import Subscription
-from agora.events.kinds import LiveEvent
+from agora.events.event_kinds import LiveEvent
 
 log = logging.getLogger("agora.events")
 OUTBOX_SIZE = 10_000

@@ -41,7 +41,7 @@ from agora.federation.client import FederationError
 from agora.federation.outbox import deliver
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
 from agora.ids import new_id
-from agora.jobs.kinds import InboxJob, JobKind
+from agora.jobs.job_kinds import InboxJob, JobKind
 from agora.jobs.queue import enqueue
 from agora.social.people import relationships
 from agora.social.people.lookup import find_by_username

@@ -25,7 +25,7 @@ from agora.db.models import Account, Follow, FollowRequest, Job, Mention, Post, 
 from agora.federation import activities
 from agora.federation.actors import signer_for
 from agora.federation.client import post_activity
-from agora.jobs.kinds import (
+from agora.jobs.job_kinds import (
     DeliveryJob,
     FederateFollowJob,
     FederatePostJob,

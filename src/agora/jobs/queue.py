@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Job, utcnow
 from agora.db.upsert import affected_rows
-from agora.jobs.kinds import (
+from agora.jobs.job_kinds import (
     DeleteMediaJob,
     DeliveryJob,
     FederateFollowJob,
@@ -53,7 +53,7 @@ from agora.jobs.kinds import (
     SweepJob,
 )
 
-P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/kinds.py)
+P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/job_kinds.py)
 R = TypeVar("R")  # what a two-phase job's `prepare` hands to its `apply`
 # A handler takes its kind's payload; the queue hands it the JSON the job row holds.
 Handler = Callable[[AsyncSession, Any], Awaitable[None]]

@@ -1,6 +1,6 @@
 """The OAuth authorization page (/oauth/authorize): where a person signs in and lets an app
 (a Mastodon client) act for them. Each step is one call into auth/oauth.py; the token
-endpoint is the API's (api/routes/oauth.py)."""
+endpoint is the API's (api/routes/oauth_routes.py)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.auth.oauth import valid_token_ids
 from agora.db.engine import Database
 from agora.events.bus import Event, EventBus, Subscription
-from agora.events.kinds import EventName
+from agora.events.event_kinds import EventName
 from agora.events.process_bus import close_bus, get_bus
 from agora.http.streaming.frames import SSE_HEARTBEAT, sse_frame, ws_frame
 from agora.social.live.audience import Candidates, deletion_audience, post_audience

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.scopes import satisfies
 from agora.db.models import Bookmark, Favourite, Pin, Post
-from agora.events.kinds import EventName
+from agora.events.event_kinds import EventName
 from agora.events.publishing import publish_after_commit
 from agora.ids import parse_id
 from agora.social.reading.lists import get_own_list

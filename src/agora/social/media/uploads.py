@@ -30,7 +30,7 @@ from agora.config import get_settings
 from agora.db.models import MediaAttachment, Post, utcnow
 from agora.db.upsert import affected_rows
 from agora.ids import new_id
-from agora.jobs.kinds import DeleteMediaJob, JobKind, SweepJob
+from agora.jobs.job_kinds import DeleteMediaJob, JobKind, SweepJob
 from agora.jobs.queue import enqueue
 from agora.social.media.files import VARIANTS, storage_key
 from agora.social.media.images import ProcessedImage, process_image

@@ -13,7 +13,7 @@ from agora.db.locks import lock_account
 from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
 from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind, NotifyJob
+from agora.jobs.job_kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.people.lookup import get_account
 from agora.social.rules.errors import Forbidden, Invalid, NotFound

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.models import Account, Notification, Post, Report, utcnow
 from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind, ReportFiledJob
+from agora.jobs.job_kinds import JobKind, ReportFiledJob
 from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_notification
 from agora.social.people.lookup import get_account

@@ -20,7 +20,7 @@ from agora.db.models import (
 )
 from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind, NotifyJob
+from agora.jobs.job_kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_deletion
 from agora.social.posts.writing import get_visible_post

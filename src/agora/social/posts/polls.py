@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.db.models import ID, Poll, PollOption, PollVote, PollVoter, Post, utcnow
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind, PollExpiredJob
+from agora.jobs.job_kinds import JobKind, PollExpiredJob
 from agora.jobs.queue import enqueue
 from agora.social.reading.notifications import create_notification
 from agora.social.rules.errors import Invalid

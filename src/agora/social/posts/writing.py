@@ -29,7 +29,7 @@ from agora.db.models import (
 )
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import JobKind
+from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.media import uploads as media
 from agora.social.media.uploads import MediaEdit

@@ -49,8 +49,8 @@ from agora.db.models import (
     utcnow,
 )
 from agora.db.upsert import insert_ignore
-from agora.events.kinds import EventName
-from agora.jobs.kinds import FeedJob, PostEditedJob, PostJob
+from agora.events.event_kinds import EventName
+from agora.jobs.job_kinds import FeedJob, PostEditedJob, PostJob
 from agora.social.live.streams import announce_post
 from agora.social.posts.tags import record_tag_use
 from agora.social.reading.home_rule import home_rule, in_home

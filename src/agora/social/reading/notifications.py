@@ -27,7 +27,7 @@ from agora.db.models import (
 )
 from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
-from agora.jobs.kinds import NotifyJob, PostDeletedJob
+from agora.jobs.job_kinds import NotifyJob, PostDeletedJob
 from agora.social.live.streams import announce_deletion, announce_notification
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice

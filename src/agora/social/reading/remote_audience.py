@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Follow, Mention, Post, Visibility
-from agora.jobs.kinds import JobKind
+from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 
 

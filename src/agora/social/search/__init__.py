@@ -6,9 +6,8 @@ One module for every door (API, web, assistant): `search_posts` and `best_matchi
 The index itself is in index.py, query parsing in query.py, relevance in rank.py.
 """
 
-from agora.social.search.accounts import search_accounts
+from agora.social.search.account_search import search_accounts
 from agora.social.search.hashtags import search_hashtags
-from agora.social.search.kinds import kinds_for
 from agora.social.search.posts import (
     PostFilter,
     best_matching_posts,
@@ -16,6 +15,7 @@ from agora.social.search.posts import (
     searchable_by,
 )
 from agora.social.search.query import MAX_QUERY_CHARS, TextQuery, parse
+from agora.social.search.query_kinds import kinds_for
 
 __all__ = [
     "MAX_QUERY_CHARS",
