@@ -77,7 +77,7 @@ async def one_page(db: Any, owner: int, list_id: int, max_id: int | None) -> tup
 
     async with db.session() as session:
         found = await list_timeline(session, owner, list_id, Page(limit=PAGE, max_id=max_id))
-        items = await serialise.statuses(session, owner, found.ids)
+        items = await serialise.statuses(session, owner, found.items)
         orjson.dumps(items)
     return len(items), found.next_max_id
 

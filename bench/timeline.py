@@ -47,7 +47,7 @@ async def one_page(db: Any, viewer: int, max_id: int | None) -> tuple[int, int |
 
     async with db.session() as session:
         found = await home_timeline(session, viewer, Page(limit=PAGE, max_id=max_id))
-        items = await serialise.statuses(session, viewer, found.ids)
+        items = await serialise.statuses(session, viewer, found.items)
         orjson.dumps(items)
     return len(items), found.next_max_id
 

@@ -129,6 +129,14 @@ class Account(Base):
             sqlite_where=sql_text("silenced_at IS NOT NULL"),
             postgresql_where=sql_text("silenced_at IS NOT NULL"),
         ),
+        # Accounts on other servers (few on most servers): "has this author a remote
+        # follower?" walks these, not the author's followers (reading/remote_audience.py).
+        Index(
+            "ix_accounts_remote",
+            "id",
+            sqlite_where=sql_text("domain IS NOT NULL"),
+            postgresql_where=sql_text("domain IS NOT NULL"),
+        ),
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Follow, Mention, Post, Visibility
@@ -25,9 +25,13 @@ async def has_remote_audience(session: AsyncSession, post: Post) -> bool:
         return True
     if post.visibility == Visibility.DIRECT:
         return False
-    followers = select(Follow.id).join(Account, Account.id == Follow.account_id)
-    where = (Follow.target_account_id == post.account_id, remote)
-    return bool(await session.scalar(followers.where(*where).limit(1)))
+    # from the remote accounts (few; `ix_accounts_remote`) to the follows' unique key, not
+    # through every follower of the author
+    follows = exists().where(
+        Follow.account_id == Account.id, Follow.target_account_id == post.account_id
+    )
+    remote_follower = select(Account.id).where(remote, follows).limit(1)
+    return bool(await session.scalar(remote_follower))
 
 
 async def schedule_federation(
