@@ -1,0 +1,274 @@
+"""Tables of posts: posts and their edits, mentions, hashtags, idempotency keys, marks (favourites,
+bookmarks, pins), media, polls, followed tags and tag history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agora.db.models.base import ID, Base, UTCDateTime, _fk, _id_col
+
+
+class Visibility(IntEnum):
+    """Who a post is for (`Post.visibility`); who may see it is social/rules/visibility.py."""
+
+    PUBLIC = 0
+    UNLISTED = 1
+    PRIVATE = 2
+    DIRECT = 3
+
+    @property
+    def api_name(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, name: str) -> Visibility:
+        return cls[name.upper()]
+
+
+class Post(Base):
+    """A status. A reblog is a post with `reblog_of_id` set and no text."""
+
+    __tablename__ = "posts"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ID, index=True)
+    in_reply_to_account_id: Mapped[int | None] = mapped_column(ID)
+    thread_root_id: Mapped[int | None] = mapped_column(ID, index=True)
+    reblog_of_id: Mapped[int | None] = mapped_column(ID)  # indexed for boosts only, below
+    quote_of_id: Mapped[int | None] = mapped_column(ID)
+    text: Mapped[str] = mapped_column(Text, default="")
+    content_html: Mapped[str] = mapped_column(Text, default="")
+    spoiler_text: Mapped[str] = mapped_column(Text, default="")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    visibility: Mapped[int] = mapped_column(SmallInteger, default=0)
+    language: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replies_count: Mapped[int] = mapped_column(Integer, default=0)
+    reblogs_count: Mapped[int] = mapped_column(Integer, default=0)
+    favourites_count: Mapped[int] = mapped_column(Integer, default=0)
+    application_id: Mapped[int | None] = mapped_column(ID)
+    # Per-post override. Both server defaults (false, from migration 0002) filled the rows
+    # that existed before it.
+    no_ai_reuse: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ai_generated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A remote post's ActivityPub id and page (agora.federation); None for a local post.
+    uri: Mapped[str | None] = mapped_column(String(2048))
+    url: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_posts_uri", "uri", unique=True),
+        Index("ix_posts_account_id_id", "account_id", "id"),
+        Index(
+            "uq_posts_reblog",
+            "account_id",
+            "reblog_of_id",
+            unique=True,
+            sqlite_where=sql_text("reblog_of_id IS NOT NULL"),
+            postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
+        ),
+        Index("ix_posts_local_public", "visibility", "id"),
+        # The boosts of a post. Partial: SQLite's planner takes `reblog_of_id IS NULL` (nearly
+        # every post) for a selective lookup and walked a full index for "not a boost"
+        # instead of the account's or the thread's index (tests/test_query_plans.py).
+        Index(
+            "ix_posts_boosts",
+            "reblog_of_id",
+            sqlite_where=sql_text("reblog_of_id IS NOT NULL"),
+            postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
+        ),
+    )
+
+
+class PostEdit(Base):
+    """One entry of a post's edit history (the first is the original)."""
+
+    __tablename__ = "post_edits"
+    id: Mapped[int] = _id_col()
+    post_id: Mapped[int] = _fk("posts.id", index=True)
+    text: Mapped[str] = mapped_column(Text)
+    content_html: Mapped[str] = mapped_column(Text)
+    spoiler_text: Mapped[str] = mapped_column(Text, default="")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Mention(Base):
+    __tablename__ = "mentions"
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = _id_col()
+    name: Mapped[str] = mapped_column(String(100), unique=True)  # lower-cased
+
+
+class PostTag(Base):
+    __tablename__ = "post_tags"
+    tag_id: Mapped[int] = _fk("tags.id", primary_key=True)
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True, index=True)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    post_id: Mapped[int] = _fk("posts.id")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class _AccountPostMark:
+    """Shared shape of favourites, bookmarks and pins: one row per (account, post)."""
+
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    post_id: Mapped[int] = _fk("posts.id", index=True)
+
+
+class Favourite(_AccountPostMark, Base):
+    __tablename__ = "favourites"
+    __table_args__ = (UniqueConstraint("account_id", "post_id"),)
+
+
+class Bookmark(_AccountPostMark, Base):
+    __tablename__ = "bookmarks"
+    __table_args__ = (UniqueConstraint("account_id", "post_id"),)
+
+
+class Pin(_AccountPostMark, Base):
+    __tablename__ = "pins"
+    __table_args__ = (UniqueConstraint("account_id", "post_id"),)
+
+
+class FollowedTag(Base):
+    """A hashtag someone follows: public posts with it reach their home feed."""
+
+    __tablename__ = "followed_tags"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    tag_id: Mapped[int] = _fk("tags.id", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("account_id", "tag_id"),)
+
+
+class TagHistory(Base):
+    """Daily use of a hashtag in public and unlisted posts (the Tag entity's `history`):
+    `day` counts UTC days since the epoch."""
+
+    __tablename__ = "tag_history"
+    tag_id: Mapped[int] = _fk("tags.id", primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    accounts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TagHistoryAccount(Base):
+    """Who used a hashtag on a day, so `TagHistory.accounts` counts each author once. Rows
+    older than the history window are pruned as new uses are recorded."""
+
+    __tablename__ = "tag_history_accounts"
+    tag_id: Mapped[int] = _fk("tags.id", primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
+
+
+class MediaAttachment(Base):
+    """An uploaded image: unattached (only its uploader may see it) until a post uses it, then
+    as visible as that post. `key` (128 random bits, hex) names its files and URLs;
+    `access_secret` signs the per-viewer URLs of media that is not public (see media_files)."""
+
+    __tablename__ = "media_attachments"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    post_id: Mapped[int | None] = _fk("posts.id", nullable=True)
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)  # order within the post
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    access_secret: Mapped[str] = mapped_column(String(32))
+    file_format: Mapped[str] = mapped_column(String(10))  # jpeg, png, webp, gif
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    file_size: Mapped[int] = mapped_column(Integer)
+    preview_format: Mapped[str] = mapped_column(String(10))
+    preview_width: Mapped[int] = mapped_column(Integer)
+    preview_height: Mapped[int] = mapped_column(Integer)
+    preview_size: Mapped[int] = mapped_column(Integer)
+    blurhash: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    focus_x: Mapped[float | None] = mapped_column(Float)
+    focus_y: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set while no post uses it; unattached media older than a day is swept away.
+    unattached_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        Index("ix_media_attachments_post_id", "post_id", "position"),
+        Index("ix_media_attachments_account_id_post_id", "account_id", "post_id"),
+        Index(
+            "ix_media_attachments_unattached",
+            "unattached_since",
+            sqlite_where=sql_text("post_id IS NULL"),
+            postgresql_where=sql_text("post_id IS NULL"),
+        ),
+    )
+
+
+class Poll(Base):
+    """A poll attached to a post. Counters move only when a vote row is really inserted."""
+
+    __tablename__ = "polls"
+    id: Mapped[int] = _id_col()
+    post_id: Mapped[int] = _fk("posts.id", unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    multiple: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_totals: Mapped[bool] = mapped_column(Boolean, default=False)
+    votes_count: Mapped[int] = mapped_column(Integer, default=0)
+    voters_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PollOption(Base):
+    """One option of a poll; `position` is the choice index clients vote with."""
+
+    __tablename__ = "poll_options"
+    poll_id: Mapped[int] = _fk("polls.id", primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(Text)
+    votes_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PollVoter(Base):
+    """Who voted in a poll: one row per account, so a single-choice poll takes one vote."""
+
+    __tablename__ = "poll_voters"
+    poll_id: Mapped[int] = _fk("polls.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PollVote(Base):
+    """One chosen option: unique per account and option, so a choice counts once."""
+
+    __tablename__ = "poll_votes"
+    poll_id: Mapped[int] = _fk("polls.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+    choice: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

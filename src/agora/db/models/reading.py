@@ -1,0 +1,79 @@
+"""Tables of what people read: home feeds, notifications, markers, lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agora.db.models.base import ID, Base, UTCDateTime, _fk, _id_col
+
+
+class HomeFeedEntry(Base):
+    """A precomputed home-timeline entry (fan-out on write)."""
+
+    __tablename__ = "home_feed"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True, index=True)
+    author_id: Mapped[int] = mapped_column(ID, index=True)  # for removal on unfollow / block
+
+
+class HomeFeedSize(Base):
+    """Approximate entry count per feed; lets fan-out trim feeds in bulk past the cap."""
+
+    __tablename__ = "home_feed_sizes"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    from_account_id: Mapped[int] = _fk("accounts.id")
+    type: Mapped[str] = mapped_column(String(30))
+    post_id: Mapped[int | None] = _fk("posts.id", nullable=True)
+    activity_id: Mapped[int] = mapped_column(ID)  # the row that caused it: dedupe key
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        UniqueConstraint("account_id", "type", "activity_id"),
+        Index("ix_notifications_account_id_id", "account_id", "id"),
+    )
+
+
+class Marker(Base):
+    __tablename__ = "markers"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    timeline: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_read_id: Mapped[str] = mapped_column(String(30))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserList(Base):
+    """A list of followed accounts kept by its owner (Mastodon's List)."""
+
+    __tablename__ = "lists"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    replies_policy: Mapped[str] = mapped_column(String(10), default="list")
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ListMember(Base):
+    """An account on a list. It hangs on the owner's follow (ON DELETE CASCADE), so an
+    unfollow or a block takes the account off the owner's lists, as on Mastodon."""
+
+    __tablename__ = "list_accounts"
+    list_id: Mapped[int] = _fk("lists.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+    follow_id: Mapped[int] = _fk("follows.id", index=True)
