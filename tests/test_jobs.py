@@ -214,7 +214,9 @@ async def test_fan_out_to_2000_followers_lets_other_writers_in(db, client, make_
     took = time.monotonic() - started
     assert await fanning == 1
     assert await _count(db, HomeFeedEntry, HomeFeedEntry.post_id == post_id) == 2001
-    assert len(waits) >= 5 and max(waits) < took / 3, (max(waits), took, len(waits))
+    # one transaction for the whole fan-out would make the writer wait about `took`; batches
+    # let it in many times, each wait a fraction of it (half: room for a pause of the machine)
+    assert len(waits) >= 5 and max(waits) < took / 2, (max(waits), took, len(waits))
 
 
 async def test_worker_killed_mid_fan_out_finishes_once(db, client, make_person, run_jobs):

@@ -55,7 +55,7 @@ from agora.social.live.streams import announce_post
 from agora.social.posts.tags import record_tag_use
 from agora.social.reading.home_rule import home_rule, in_home
 from agora.social.reading.notifications import (
-    create_notification,
+    notify_about_post,
     notify_mentions,
     notify_subscribers,
     subscribers,
@@ -402,15 +402,5 @@ async def post_edited(session: AsyncSession, payload: PostEditedJob) -> None:
     if post is None or post.deleted_at is not None:
         return
     announce_post(session, post, EventName.STATUS_UPDATE)
-    boosters = (
-        await session.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id))
-    ).all()
-    for account_id in boosters:
-        await create_notification(
-            session,
-            type="update",
-            account_id=account_id,
-            from_account_id=post.account_id,
-            post_id=post.id,
-            activity_id=payload["edit_id"],
-        )
+    boosters = await session.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id))
+    await notify_about_post(session, "update", boosters.all(), post, payload["edit_id"])

@@ -8,6 +8,7 @@ admins only: a demoted admin no longer reads reports' reporters and comments).""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, not_, or_, select
@@ -116,20 +117,25 @@ async def notify_job(session: AsyncSession, payload: NotifyJob) -> None:
     await create_notification(session, **payload)
 
 
-async def notify_mentions(session: AsyncSession, post: Post) -> None:
-    """Notify every account mentioned in `post` (its author excepted)."""
-    mentioned = (
-        await session.scalars(select(Mention.account_id).where(Mention.post_id == post.id))
-    ).all()
-    for account_id in mentioned:
+async def notify_about_post(
+    session: AsyncSession, type: str, account_ids: Iterable[int], post: Post, activity_id: int
+) -> None:
+    """Notify each of `account_ids` of `post` by its author (`create_notification`'s rules)."""
+    for account_id in account_ids:
         await create_notification(
             session,
-            type="mention",
+            type=type,
             account_id=account_id,
             from_account_id=post.account_id,
             post_id=post.id,
-            activity_id=post.id,
+            activity_id=activity_id,
         )
+
+
+async def notify_mentions(session: AsyncSession, post: Post) -> None:
+    """Notify every account mentioned in `post` (its author excepted)."""
+    mentioned = await session.scalars(select(Mention.account_id).where(Mention.post_id == post.id))
+    await notify_about_post(session, "mention", mentioned.all(), post, post.id)
 
 
 async def subscribers(session: AsyncSession, post: Post) -> list[int]:
