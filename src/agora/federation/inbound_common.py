@@ -1,0 +1,44 @@
+"""What every handler of received activities shares: reading ids and addresses out of
+ActivityStreams JSON, and finding the local account a URI names. Handlers live in
+`inbound_<area>.py` modules, each exporting `HANDLERS` (activity type -> handler) and
+`UNDO_HANDLERS` (undone object's type -> handler); federation/inbox.py dispatches to them.
+A handler calls the services (never restates a rule) and does not commit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import Account
+from agora.federation.actors import is_local_uri
+from agora.social.people.lookup import find_by_username
+
+LOCAL_ACTOR_RE = re.compile(r"^/users/([A-Za-z0-9_]{1,30})$")
+
+Handler = Callable[[AsyncSession, Account, dict[str, Any]], Awaitable[None]]
+
+
+def id_of(value: Any) -> str | None:
+    """The id of an ActivityStreams value: the string itself, or an object's `id`."""
+    if isinstance(value, str):
+        return value
+    found = value.get("id") if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def addresses(value: Any) -> list[str]:
+    """The ids in an addressing field (`to`, `cc`): one value or a list."""
+    items = value if isinstance(value, list) else [value]
+    return [i for i in (id_of(v) for v in items) if i]
+
+
+async def local_account(session: AsyncSession, uri: str | None) -> Account | None:
+    """The local account an actor URI of this server names, or None."""
+    if not uri or not is_local_uri(uri):
+        return None
+    found = LOCAL_ACTOR_RE.match(urlsplit(uri).path)
+    return await find_by_username(session, found.group(1)) if found else None

@@ -1,0 +1,117 @@
+"""Received Create and Delete of Notes: remote posts stored in the same tables as local ones.
+
+A remote post is stored once per id (`store_remote_post`), only when its id is on its
+author's host and it is attributed to the actor that sent it; its HTML is sanitised with the
+same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
+the local accounts it addresses are its mentions, and it reaches local followers through the
+normal fan-out. Once stored, it obeys the same visibility rule as a local post: nothing here
+restates it. A Delete removes a post only when its sender is the post's author.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import Account, Mention, Post, utcnow
+from agora.db.upsert import insert_ignore
+from agora.federation import activities
+from agora.federation.inbound_common import Handler, addresses, id_of, local_account
+from agora.ids import new_id
+from agora.jobs.job_kinds import JobKind
+from agora.jobs.queue import enqueue
+from agora.social.posts import writing
+from agora.social.posts.text import sanitize_html
+
+
+async def _create(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
+    note = activity.get("object")
+    if isinstance(note, dict) and note.get("type") == "Note":
+        await store_remote_post(session, actor, note)
+
+
+async def _delete(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
+    uri = id_of(activity.get("object"))
+    if not uri:
+        return
+    post_id = await session.scalar(
+        select(Post.id).where(Post.uri == uri, Post.account_id == actor.id)
+    )
+    if post_id is not None:
+        await writing.delete_post(session, actor, post_id)
+
+
+HANDLERS: dict[str, Handler] = {"Create": _create, "Delete": _delete}
+UNDO_HANDLERS: dict[str, Handler] = {}
+
+
+def _published(note: dict[str, Any]) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(note.get("published", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return utcnow()
+    return when if when.tzinfo is not None and when <= utcnow() else utcnow()
+
+
+async def store_remote_post(
+    session: AsyncSession, author: Account, note: dict[str, Any]
+) -> Post | None:
+    """Store a Note by a remote author (once per id) and hand it to the normal fan-out.
+    Its HTML is sanitised as local HTML is; its visibility comes from its addressing; local
+    accounts it addresses are its mentions. None when refused (another host, another author)
+    or already stored. Does not commit."""
+    uri, content = note.get("id"), note.get("content")
+    if not isinstance(uri, str) or urlsplit(uri).netloc.lower() != author.domain:
+        return None
+    if id_of(note.get("attributedTo")) != author.uri:
+        return None
+    if await session.scalar(select(Post.id).where(Post.uri == uri)):
+        return None
+    to, cc = addresses(note.get("to")), addresses(note.get("cc"))
+    visibility = activities.visibility_of(to, cc, author.followers_url)
+    html = sanitize_html(content if isinstance(content, str) else "")
+    summary = note.get("summary")
+    post = Post(
+        id=new_id(),
+        account_id=author.id,
+        uri=uri,
+        url=note.get("url") if isinstance(note.get("url"), str) else None,
+        text=_plain(html),
+        content_html=html,
+        spoiler_text=summary[:500] if isinstance(summary, str) else "",
+        sensitive=bool(note.get("sensitive")),
+        visibility=int(visibility),
+        created_at=_published(note),
+        replies_count=0,
+        reblogs_count=0,
+        favourites_count=0,
+    )
+    session.add(post)
+    await session.flush()
+    mentioned = {
+        a.id for a in [await local_account(session, uri) for uri in {*to, *cc}] if a is not None
+    }
+    if mentioned:
+        await session.execute(
+            insert_ignore(session, Mention),
+            [{"post_id": post.id, "account_id": a} for a in mentioned],
+        )
+    await session.execute(
+        update(Account)
+        .where(Account.id == author.id)
+        .values(statuses_count=Account.statuses_count + 1, last_status_at=utcnow())
+    )
+    enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
+    return post
+
+
+def _plain(html: str) -> str:
+    """The text of sanitised HTML (for search and the assistant), paragraphs on new lines."""
+    text = re.sub(r"<br\s*/?>|</p>\s*<p>", "\n", html)
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", text)).strip()
