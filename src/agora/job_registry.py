@@ -10,7 +10,7 @@ from typing import Any
 from agora.ai import mentions
 from agora.federation import inbox, outbox
 from agora.jobs.job_kinds import JobKind
-from agora.jobs.queue import Handler, SlowJob, register_jobs
+from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
 from agora.social.media import uploads
 from agora.social.people import reports
 from agora.social.posts import polls
@@ -41,6 +41,10 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
 }
 
 
+# Kinds that retry on their own schedule (the others: queue.backoff_seconds).
+BACKOFFS: dict[str, Backoff] = {JobKind.AP_DELIVER: outbox.delivery_backoff}
+
+
 def register_all_jobs() -> None:
     """Register every job kind's handler with the queue (idempotent)."""
-    register_jobs(HANDLERS, SLOW_JOBS)
+    register_jobs(HANDLERS, SLOW_JOBS, BACKOFFS)

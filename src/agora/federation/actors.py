@@ -23,8 +23,9 @@ from agora.data import consent
 from agora.db.engine import Database
 from agora.db.models import Account, utcnow
 from agora.db.upsert import insert_ignore_one
+from agora.federation import domain_health
 from agora.federation.client import FederationError, Signer, fetch_json
-from agora.federation.keys import key_pair
+from agora.federation.keys import instance_signer, key_pair
 from agora.ids import new_id
 from agora.social.media.profile_images import image_url
 from agora.social.posts.text import sanitize_html
@@ -100,6 +101,7 @@ def actor_json(account: Account, public_pem: str) -> dict[str, Any]:
         "outbox": f"{uri}/outbox",
         "followers": f"{uri}/followers",
         "following": f"{uri}/following",
+        "featured": f"{uri}/collections/featured",
         "endpoints": {"sharedInbox": shared_inbox()},
         "publicKey": {"id": f"{uri}#main-key", "owner": uri, "publicKeyPem": public_pem},
         "manuallyApprovesFollowers": account.locked,
@@ -221,9 +223,12 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
 
 
 async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> Account:
-    """Fetch a remote actor document and store it; the stored account."""
+    """Fetch a remote actor document (signed by `signer`, by default the instance actor, so
+    servers in authorized-fetch mode answer) and store it; the stored account. A domain that
+    answers is no longer marked unavailable."""
     if is_local_uri(uri):
         raise FederationError("Not a remote actor")
+    signer = signer or await instance_signer(db)
     doc = await fetch_json(uri, signer=signer)
     actor = parse_actor(doc, uri)
     if actor.uri != uri:  # fetched by another URL (its profile page): fetch the real id
@@ -231,6 +236,7 @@ async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> A
         actor = parse_actor(doc, actor.uri)
     async with db.session(write=True) as session:
         account = await store_actor(session, actor)
+        await domain_health.heard_from(session, actor.domain)
         await session.commit()
         return account
 

@@ -104,15 +104,30 @@ async def _request(
     raise FederationError(f"Too many redirects from {url}")
 
 
+async def _signed(
+    method: str, url: str, headers: dict[str, str], body: bytes | None, signer: Signer | None
+) -> tuple[int, bytes]:
+    """A request signed with draft-cavage, and once more with RFC 9421 if it answers 401
+    (as Mastodon 4.5 does: peers without RFC 9421 are the many); unsigned without a signer."""
+    if signer is None:
+        status, data, _ = await _request(method, url, headers, body)
+        return status, data
+    for sign in (sign_cavage, sign_rfc9421):
+        signed = headers | sign(
+            method, url, body, key_id=signer.key_id, private_pem=signer.private_pem
+        )
+        status, data, _ = await _request(method, url, signed, body)
+        if status != 401:
+            break
+    return status, data
+
+
 async def fetch_json(url: str, *, signer: Signer | None = None, accept: str = AP_ACCEPT) -> Any:
     """GET a JSON document (an actor, an object, a WebFinger answer), signed when a signer is
-    given. Raises FederationError unless it answers 200 with JSON."""
+    given (draft-cavage, then RFC 9421 on a 401). Raises FederationError unless it answers
+    200 with JSON."""
     headers = {"Accept": accept, "User-Agent": _user_agent()}
-    if signer is not None:
-        headers |= sign_cavage(
-            "GET", url, None, key_id=signer.key_id, private_pem=signer.private_pem
-        )
-    status, data, _ = await _request("GET", url, headers)
+    status, data = await _signed("GET", url, headers, None, signer)
     if status != 200:
         raise FederationError(f"GET {url} answered {status}", status)
     try:
@@ -126,13 +141,8 @@ async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) ->
     the inbox answers 401. Returns the status of a 2xx answer; raises FederationError on
     anything else (the delivery job then retries)."""
     body = json.dumps(activity).encode()
-    status = 0
-    for sign in (sign_cavage, sign_rfc9421):
-        headers = {"Content-Type": AP_CONTENT_TYPE, "User-Agent": _user_agent()}
-        headers |= sign("POST", inbox, body, key_id=signer.key_id, private_pem=signer.private_pem)
-        status, _, _ = await _request("POST", inbox, headers, body)
-        if 200 <= status < 300:
-            return status
-        if status != 401:
-            break
+    headers = {"Content-Type": AP_CONTENT_TYPE, "User-Agent": _user_agent()}
+    status, _ = await _signed("POST", inbox, headers, body, signer)
+    if 200 <= status < 300:
+        return status
     raise FederationError(f"POST {inbox} answered {status}", status)

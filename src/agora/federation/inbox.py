@@ -8,6 +8,7 @@
 - the activity's id is on the actor's host (the same-origin rule).
 Then it records the activity id (`inbox_activities`) and writes an `ap_inbox` job in the
 same transaction, and answers 202: a redelivery finds the id recorded and changes nothing.
+A verified activity also clears its domain's unavailable mark (federation/domain_health.py).
 
 The job (`process`) dispatches the activity by its type to the handlers of the
 `inbound_<area>.py` modules (an Undo by the type of the object it undoes), which call the
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account, InboxActivity, utcnow
 from agora.db.upsert import insert_ignore_one
-from agora.federation import inbound_follows, inbound_posts
+from agora.federation import domain_health, inbound_follows, inbound_posts
 from agora.federation.actors import actor_for, fetch_actor, is_local_uri
 from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, id_of
@@ -93,9 +94,10 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     return activity
 
 
-async def _signing_actor(db: Database, delivery: Delivery, key_id: str) -> Account:
-    """The remote account whose key signed the delivery, checked against that key (fetched
-    again once if the stored key fails: the actor may have changed keys)."""
+async def signing_actor(db: Database, delivery: Delivery, key_id: str) -> Account:
+    """The remote account whose key signed the request (a delivery, or a signed GET under
+    authorized fetch), checked against that key (fetched again once if the stored key
+    fails: the actor may have changed keys); Refused (401) otherwise."""
     owner_uri = key_id.split("#", 1)[0]
     if is_local_uri(owner_uri):
         raise Refused(401, "The key is not a remote actor's")
@@ -130,7 +132,7 @@ async def receive(db: Database, delivery: Delivery) -> bool:
     key_id = signing_key_id(delivery.headers)
     if not key_id:
         raise Refused(401, "Request not signed")
-    signer = await _signing_actor(db, delivery, key_id)
+    signer = await signing_actor(db, delivery, key_id)
     if id_of(activity["actor"]) != signer.uri:
         raise Refused(401, "The activity's actor is not the key's owner")
     if urlsplit(activity["id"]).netloc.lower() != (signer.domain or ""):
@@ -149,6 +151,7 @@ async def receive(db: Database, delivery: Delivery) -> bool:
                 {"activity": activity, "actor_id": signer.id},
                 max_attempts=INBOX_ATTEMPTS,
             )
+            await domain_health.heard_from(session, signer.domain or "")
         await session.commit()
     return new
 

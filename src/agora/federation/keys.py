@@ -6,6 +6,10 @@ each make one, and the first insert wins (the loser reads the winner's). So ever
 that publishes the key and every signature made with it agree, and no migration has to make
 keys for existing accounts (2048-bit keys take tens of milliseconds each). The key is made
 outside any transaction (in a thread), then stored in a short one.
+
+The instance actor (`/actor`, federation/instance_actor.py) has one key pair of its own
+(`instance_keys`), made the same way; it signs the fetches this server makes
+(`instance_signer`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select, update
 
+from agora.config import get_settings
 from agora.db.engine import Database
-from agora.db.models import Account, AccountKey, utcnow
+from agora.db.models import Account, AccountKey, InstanceKey, utcnow
 from agora.db.upsert import insert_ignore_one
+from agora.federation.client import Signer
 
 KEY_BITS = 2048
+INSTANCE_ACTOR_PATH = "/actor"
+INSTANCE_KEY = "instance_actor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +91,42 @@ async def _stored(db: Database, account_id: int) -> KeyPair | None:
     if row is None or row[1] is None:
         return None
     return KeyPair(row[0], row[1])
+
+
+def instance_actor_uri() -> str:
+    """The id of this server's instance actor."""
+    return get_settings().base_url.rstrip("/") + INSTANCE_ACTOR_PATH
+
+
+async def instance_key_pair(db: Database) -> KeyPair:
+    """The instance actor's key pair, made and stored now if there is none yet (the first
+    insert wins, as for accounts)."""
+    found = await _stored_instance(db)
+    if found is not None:
+        return found
+    fresh = await asyncio.to_thread(generate_key_pair)
+    async with db.session(write=True) as session:
+        await insert_ignore_one(
+            session,
+            InstanceKey,
+            name=INSTANCE_KEY,
+            private_key_pem=fresh.private_pem,
+            public_key_pem=fresh.public_pem,
+            created_at=utcnow(),
+        )
+        await session.commit()
+    stored = await _stored_instance(db)
+    assert stored is not None
+    return stored
+
+
+async def _stored_instance(db: Database) -> KeyPair | None:
+    async with db.session() as session:
+        row = await session.get(InstanceKey, INSTANCE_KEY)
+        return None if row is None else KeyPair(row.private_key_pem, row.public_key_pem)
+
+
+async def instance_signer(db: Database) -> Signer:
+    """The key this server's fetches are signed with: the instance actor's."""
+    pair = await instance_key_pair(db)
+    return Signer(f"{instance_actor_uri()}#main-key", pair.private_pem)

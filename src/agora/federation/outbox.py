@@ -5,8 +5,11 @@ posts/writing.py, `federate_follow` / `federate_unfollow` from people/relationsh
 nothing is sent for a change that rolled back and nothing is lost when a process dies. That
 job works out the recipients' inboxes and writes one `ap_deliver` job per inbox (a remote
 server's shared inbox when it has one), in the same transaction that consumes it; each
-delivery is signed and retried on its own (`DELIVERY_ATTEMPTS`), so one dead server delays no
-other.
+delivery is signed and retried on its own (`federation_delivery_attempts`, Mastodon's
+schedule: `delivery_backoff`), so one dead server delays no other; before each try the
+domain's health is asked (federation/domain_health.py: a circuit open postpones it without a
+request, an unavailable domain drops it), and each outcome is recorded there. An answer no
+retry can fix (a 4xx other than 401, 408 and 429, or 501) drops the delivery, logged.
 
 Who receives a post: a public, unlisted or followers-only post goes to the inboxes of the
 author's remote followers and of the remote accounts it mentions; a direct post only to the
@@ -15,16 +18,19 @@ mentioned. A server with no follower of the author never receives a followers-on
 
 from __future__ import annotations
 
+import logging
+import random
 from typing import Any
 
 from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import Account, Follow, FollowRequest, Job, Mention, Post, Visibility
-from agora.federation import activities
+from agora.federation import activities, domain_health
 from agora.federation.actors import signer_for
-from agora.federation.client import post_activity
+from agora.federation.client import FederationError, post_activity
 from agora.jobs.job_kinds import (
     DeliveryJob,
     FederateFollowJob,
@@ -32,9 +38,19 @@ from agora.jobs.job_kinds import (
     FederateUnfollowJob,
     JobKind,
 )
-from agora.jobs.queue import enqueue
+from agora.jobs.queue import Postpone, enqueue
 
-DELIVERY_ATTEMPTS = 16
+log = logging.getLogger("agora.federation")
+RETRYABLE_4XX = (401, 408, 429)
+
+
+def delivery_backoff(attempts: int) -> float:
+    """Seconds before the next try of a delivery that failed `attempts` times: Mastodon's
+    (n^4 + 15) s plus up to 10 (n + 1) s of jitter, n = attempts - 1 (about 2 days over 16
+    tries), times `federation_retry_scale`."""
+    n = max(attempts - 1, 0)
+    delay = n**4 + 15 + random.random() * 10 * (n + 1)
+    return delay * get_settings().federation_retry_scale
 
 
 def deliver(
@@ -46,7 +62,7 @@ def deliver(
             session,
             JobKind.AP_DELIVER,
             {"inbox": inbox, "account_id": sender.id, "activity": activity},
-            max_attempts=DELIVERY_ATTEMPTS,
+            max_attempts=get_settings().federation_delivery_attempts,
         )
         for inbox in sorted(inboxes)
     ]
@@ -138,12 +154,40 @@ async def federate_unfollow(session: AsyncSession, payload: FederateUnfollowJob)
         )
 
 
+def _unsalvageable(status: int | None) -> bool:
+    if status is None:
+        return False
+    return status == 501 or (400 <= status < 500 and status not in RETRYABLE_4XX)
+
+
 async def send_delivery(db: Database, payload: DeliveryJob) -> None:
+    """Phase 1 of `ap_deliver`: one signed POST, if the inbox's domain admits it (see the
+    module docstring). Raises to be retried; `Postpone` while the domain's circuit is open."""
+    inbox = payload["inbox"]
+    domain = domain_health.domain_of(inbox)
+    admission = await domain_health.admit(db, domain)
+    if admission.action == "drop":
+        log.info("federation: %s is unavailable: delivery to %s dropped", domain, inbox)
+        return
+    if admission.action == "wait":
+        raise Postpone(admission.seconds, f"{domain} is failing: its circuit is open")
     async with db.session() as session:
         sender = await session.get(Account, payload["account_id"])
     if sender is None or sender.domain is not None:
         return
-    await post_activity(payload["inbox"], payload["activity"], await signer_for(db, sender))
+    signer = await signer_for(db, sender)
+    try:
+        await post_activity(inbox, payload["activity"], signer)
+    except FederationError as exc:
+        if _unsalvageable(exc.status):  # it answered: the domain is up, the delivery is not
+            log.info("federation: delivery to %s refused for good: %s", inbox, exc)
+            if admission.failing:
+                await domain_health.record_success(db, domain)
+            return
+        await domain_health.record_failure(db, domain)
+        raise
+    if admission.failing:
+        await domain_health.record_success(db, domain)
 
 
 async def delivery_sent(session: AsyncSession, payload: DeliveryJob, prepared: None) -> None:

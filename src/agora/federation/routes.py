@@ -5,7 +5,10 @@ a client that asks for `application/activity+json` or `application/ld+json` (wit
 ActivityStreams profile), and redirect anyone else to the HTML pages. `ActivityPubPaths`
 rewrites a `GET /@NAME` (or `/@NAME/ID`) that asks for ActivityPub to those routes, so the
 HTML routes stay as they are. A note is served only when it is public or unlisted: the
-visibility rule is asked (`get_visible_post` as nobody), never restated.
+visibility rule is asked (`get_visible_post` as nobody), never restated. The collections
+are paged (federation/ap_collections.py). Under `AGORA_AUTHORIZED_FETCH` every GET here needs
+a valid signature (federation/fetch_auth.py); the instance actor (`/actor`,
+federation/instance_actor.py) stays open.
 """
 
 from __future__ import annotations
@@ -13,15 +16,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from agora.config import get_settings
 from agora.data.signals import disclose
 from agora.db.models import Account, Mention
-from agora.federation import activities, inbox
+from agora.federation import activities, ap_collections, inbox, instance_actor
 from agora.federation.actors import CONTEXT, actor_json, actor_uri
+from agora.federation.fetch_auth import SIGNED_PATH_KEY, request_url, signed_fetcher
 from agora.federation.keys import key_pair
 from agora.http.deps import SessionDep
 from agora.http.error_responses import ApiError
@@ -32,6 +35,9 @@ from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
+router.include_router(instance_actor.router)
+# Every ActivityPub GET below: signed, when authorized fetch is on.
+signed = APIRouter(include_in_schema=False, dependencies=[Depends(signed_fetcher)])
 AP_TYPE = "application/activity+json"
 PROFILE_RE = re.compile(r"^/@([A-Za-z0-9_]{1,30})(?:/(\d{1,20}))?/?$")
 
@@ -57,7 +63,7 @@ async def _local(session: SessionDep, username: str) -> Account:
     return account
 
 
-@router.get("/users/{username}")
+@signed.get("/users/{username}")
 async def actor(request: Request, session: SessionDep, username: str) -> Response:
     """A local account's actor document (HTML clients are sent to the profile page)."""
     account = await _local(session, username)
@@ -70,7 +76,7 @@ async def actor(request: Request, session: SessionDep, username: str) -> Respons
     return _ap(actor_json(account, public_pem))
 
 
-@router.get("/users/{username}/statuses/{post_id}")
+@signed.get("/users/{username}/statuses/{post_id}")
 async def note(request: Request, session: SessionDep, username: str, post_id: str) -> Response:
     """A local public or unlisted post as a Note."""
     account = await _local(session, username)
@@ -97,40 +103,60 @@ async def note(request: Request, session: SessionDep, username: str, post_id: st
     return _ap({"@context": CONTEXT, **activities.note_json(post, account, mentioned)})
 
 
-def _collection(uri: str, total: int) -> Response:
-    return _ap({"@context": CONTEXT, "id": uri, "type": "OrderedCollection", "totalItems": total})
+def _max_id(max_id: str | None) -> int | None:
+    return int(max_id) if max_id and max_id.isdigit() and len(max_id) <= 20 else None
 
 
-@router.get("/users/{username}/outbox")
-async def outbox(session: SessionDep, username: str) -> Response:
-    """The outbox (a count only so far)."""
+@signed.get("/users/{username}/outbox")
+async def outbox(
+    session: SessionDep, username: str, page: str | None = None, max_id: str | None = None
+) -> Response:
+    """The outbox: Create activities of public posts, paged."""
     account = await _local(session, username)
-    return _collection(f"{actor_uri(account)}/outbox", account.statuses_count)
+    if page is None:
+        uri = f"{actor_uri(account)}/outbox"
+        return _ap(ap_collections.collection(uri, account.statuses_count))
+    return _ap(await ap_collections.outbox_page(session, account, _max_id(max_id)))
 
 
-@router.get("/users/{username}/followers")
-async def followers(session: SessionDep, username: str) -> Response:
-    """The followers collection (a count only so far)."""
+async def _people(
+    session: SessionDep, username: str, which: str, page: str | None, max_id: str | None
+) -> Response:
     account = await _local(session, username)
-    return _collection(f"{actor_uri(account)}/followers", account.followers_count)
+    total = account.followers_count if which == "followers" else account.following_count
+    if page is None or account.hide_collections:
+        uri = f"{actor_uri(account)}/{which}"
+        return _ap(ap_collections.collection(uri, total, paged=not account.hide_collections))
+    return _ap(await ap_collections.people_page(session, account, which, _max_id(max_id)))
 
 
-@router.get("/users/{username}/following")
-async def following(session: SessionDep, username: str) -> Response:
-    """The following collection (a count only so far)."""
+@signed.get("/users/{username}/followers")
+async def followers(
+    session: SessionDep, username: str, page: str | None = None, max_id: str | None = None
+) -> Response:
+    """The followers collection, paged (a count only when the account hides it)."""
+    return await _people(session, username, "followers", page, max_id)
+
+
+@signed.get("/users/{username}/following")
+async def following(
+    session: SessionDep, username: str, page: str | None = None, max_id: str | None = None
+) -> Response:
+    """The following collection, paged (a count only when the account hides it)."""
+    return await _people(session, username, "following", page, max_id)
+
+
+@signed.get("/users/{username}/collections/featured")
+async def featured(session: SessionDep, username: str) -> Response:
+    """The pinned public and unlisted posts."""
     account = await _local(session, username)
-    return _collection(f"{actor_uri(account)}/following", account.following_count)
+    return _ap(await ap_collections.featured(session, account))
 
 
 async def _receive(request: Request) -> Response:
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    query = request.scope.get("query_string", b"")
-    url = get_settings().base_url.rstrip("/") + raw_path.decode("latin-1")
-    if query:
-        url += "?" + query.decode("latin-1")
     delivery = inbox.Delivery(
         method=request.method,
-        url=url,
+        url=request_url(request),
         headers={k.lower(): v for k, v in request.headers.items()},
         body=await request.body(),
     )
@@ -150,8 +176,9 @@ async def personal_inbox(request: Request, session: SessionDep, username: str) -
 
 
 @router.post("/inbox")
+@router.post("/actor/inbox")
 async def shared_inbox(request: Request) -> Response:
-    """The shared inbox."""
+    """The shared inbox (also the instance actor's inbox)."""
     return await _receive(request)
 
 
@@ -171,5 +198,10 @@ class ActivityPubPaths:
             if found and wants_activitypub(accept):
                 name, post_id = found.groups()
                 path = f"/users/{name}" + (f"/statuses/{post_id}" if post_id else "")
+                original = scope.get("raw_path") or scope["path"].encode()
                 scope = {**scope, "path": path, "raw_path": path.encode()}
+                scope[SIGNED_PATH_KEY] = original  # what a signed fetch signed
         await self.app(scope, receive, send)
+
+
+router.include_router(signed)

@@ -13,8 +13,10 @@ still holds it, so its database effects happen once: a worker that lost its leas
 nothing, and while the transaction is open nobody else can claim the job (PostgreSQL: the
 deleted row stays locked and `claim` skips locked rows; SQLite: writers are serialised). If the
 worker dies mid-job, the transaction never commits and the job is claimed again once the lease
-runs out. On failure the job is retried with exponential backoff and, after `max_attempts`,
-kept as a dead letter.
+runs out. On failure the job is retried with its kind's backoff (`register_jobs`'s
+`backoffs`, else `backoff_seconds`) and, after `max_attempts`, kept as a dead letter. A
+handler that raises `Postpone` is run again later without spending an attempt (a delivery
+held back by its domain's circuit breaker).
 """
 
 from __future__ import annotations
@@ -78,13 +80,31 @@ class SlowJob(Generic[P, R]):
 
 
 SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {}
+# A kind's delay before its next try, from the attempts made so far (default `backoff_seconds`).
+Backoff = Callable[[int], float]
+BACKOFFS: dict[str, Backoff] = {}
 
 
-def register_jobs(handlers: Mapping[str, Handler], slow: Mapping[str, SlowJob[Any, Any]]) -> None:
-    """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`); the
-    application calls it once at start (agora/job_registry.py)."""
+class Postpone(Exception):
+    """Raised by a handler (or a slow job's `prepare`): run the job again in `seconds`,
+    without counting this run as an attempt (nothing was tried)."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+def register_jobs(
+    handlers: Mapping[str, Handler],
+    slow: Mapping[str, SlowJob[Any, Any]],
+    backoffs: Mapping[str, Backoff] | None = None,
+) -> None:
+    """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`) and,
+    for kinds that retry on their own schedule, their `backoffs`; the application calls it
+    once at start (agora/job_registry.py)."""
     HANDLERS.update(handlers)
     SLOW_JOBS.update(slow)
+    BACKOFFS.update(backoffs or {})
 
 
 # Each kind's payload (the contract its handler reads): one overload per payload type.
@@ -317,6 +337,9 @@ async def run_claimed(
     except LeaseLost:
         log.warning("job %s: lease lost to another worker; its run is rolled back", job.id)
         return False
+    except Postpone as later:
+        await _postpone(db, job, worker_id, later)
+        return True
     except Exception as exc:
         await _record_failure(db, job, worker_id, f"{type(exc).__name__}: {exc}")
         return False
@@ -360,6 +383,23 @@ async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
     return True
 
 
+async def _postpone(db: Database, job: ClaimedJob, worker_id: str, later: Postpone) -> None:
+    """Put a job back for later, giving back the attempt its claim counted."""
+    async with db.transaction() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.locked_by == worker_id)
+            .values(
+                state=JobState.PENDING,
+                attempts=Job.attempts - 1,
+                run_at=utcnow() + timedelta(seconds=later.seconds),
+                locked_until=None,
+                locked_by=None,
+                last_error=f"postponed: {later}"[:2000],
+            )
+        )
+
+
 async def _record_failure(db: Database, job: ClaimedJob, worker_id: str, error: str) -> None:
     now = utcnow()
     dead = job.attempts >= job.max_attempts
@@ -368,7 +408,8 @@ async def _record_failure(db: Database, job: ClaimedJob, worker_id: str, error: 
         values.update(state=JobState.DEAD, finished_at=now)
     else:
         values.update(
-            state=JobState.PENDING, run_at=now + timedelta(seconds=backoff_seconds(job.attempts))
+            state=JobState.PENDING,
+            run_at=now + timedelta(seconds=BACKOFFS.get(job.kind, backoff_seconds)(job.attempts)),
         )
     slow = SLOW_JOBS.get(job.kind)
     async with db.transaction() as session:

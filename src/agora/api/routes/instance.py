@@ -13,6 +13,7 @@ from agora.api.entities import account_json
 from agora.auth.scopes import GRANULAR, TOP_LEVEL
 from agora.config import get_settings
 from agora.db.models import Account
+from agora.federation import instance_actor
 from agora.http.deps import SessionDep, caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
@@ -158,6 +159,8 @@ async def webfinger(session: SessionDep, resource: str = "") -> Response:
     if name.startswith(("http://", "https://")):
         name = name.rstrip("/").rsplit("/", 1)[-1].lstrip("@")
     user, _, host = name.partition("@")
+    if instance_actor.is_instance_actor(user, host):
+        return JSON(instance_actor.webfinger_links(), media_type="application/jrd+json")
     account = await find_by_username(session, user) if (not host or host == s.domain) else None
     if account is None:
         raise ApiError(404, "Record not found")

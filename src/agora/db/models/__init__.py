@@ -3,6 +3,7 @@ table is importable from here, as `agora.db.models.Post`. Ids are Snowflake-like
 integers (see agora.ids)."""
 
 from agora.db.models.base import ID, Base, UTCDateTime, utcnow
+from agora.db.models.peers import FederationDomain, InstanceKey
 from agora.db.models.people import (
     AccessToken,
     Account,
@@ -79,6 +80,7 @@ __all__ = [
     "DatasetExportAccount",
     "DatasetExportPost",
     "Favourite",
+    "FederationDomain",
     "Follow",
     "FollowRequest",
     "FollowedTag",
@@ -87,6 +89,7 @@ __all__ = [
     "IdNode",
     "IdempotencyKey",
     "InboxActivity",
+    "InstanceKey",
     "InstanceSecret",
     "Job",
     "ListMember",
