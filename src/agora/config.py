@@ -84,13 +84,14 @@ class Settings(BaseSettings):
     federation_timeout: float = 10.0
     federation_max_response_bytes: int = 1_000_000
     # Deliveries (federation/domain_health.py, outbox.py): up to `federation_delivery_attempts`
-    # tries, waiting (n^4 + 15) s plus jitter before retry n (Mastodon's schedule, about 2 days
-    # in all), times `federation_retry_scale` (tests shorten it); after
+    # tries (the first and Mastodon's 16 retries), waiting (n^4 + 15) s plus jitter before
+    # retry n (Mastodon's schedule, about 2.1 days in all), times `federation_retry_scale`
+    # (tests shorten it); after
     # `federation_circuit_failures` consecutive failures a domain's deliveries wait
     # `federation_circuit_cooldown` seconds without a request; a domain failing for
     # `federation_unavailable_days` is marked unavailable (its deliveries are dropped) until
     # it answers a request or sends an activity.
-    federation_delivery_attempts: int = 16
+    federation_delivery_attempts: int = 17
     federation_retry_scale: float = 1.0
     federation_circuit_failures: int = 10
     federation_circuit_cooldown: float = 60.0

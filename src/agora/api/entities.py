@@ -69,7 +69,7 @@ def account_json(
         "last_status_at": account.last_status_at.date().isoformat()
         if account.last_status_at
         else None,
-        "hide_collections": False,
+        "hide_collections": account.hide_collections,
         "noindex": False,
         "emojis": [],
         "roles": [],
@@ -91,7 +91,7 @@ def account_json(
                 for f in account.fields
             ],
             "follow_requests_count": follow_requests,
-            "hide_collections": False,
+            "hide_collections": account.hide_collections,
             "discoverable": account.discoverable,
             "indexable": account.discoverable,
         }

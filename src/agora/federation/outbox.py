@@ -46,8 +46,8 @@ RETRYABLE_4XX = (401, 408, 429)
 
 def delivery_backoff(attempts: int) -> float:
     """Seconds before the next try of a delivery that failed `attempts` times: Mastodon's
-    (n^4 + 15) s plus up to 10 (n + 1) s of jitter, n = attempts - 1 (about 2 days over 16
-    tries), times `federation_retry_scale`."""
+    (n^4 + 15) s plus up to 10 (n + 1) s of jitter, n = attempts - 1 (about 2.1 days over
+    its 16 retries), times `federation_retry_scale`."""
     n = max(attempts - 1, 0)
     delay = n**4 + 15 + random.random() * 10 * (n + 1)
     return delay * get_settings().federation_retry_scale

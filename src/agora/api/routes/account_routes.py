@@ -90,6 +90,7 @@ class ProfileForm(Params):
     locked: bool | None = None
     bot: bool | None = None
     discoverable: bool | None = None
+    hide_collections: bool | None = None
     fields_attributes: dict[str, dict[str, str]] | list[dict[str, str]] | None = None
 
 

@@ -101,7 +101,8 @@ def _validate_signup(username: str, email: str | None, password: str | None) -> 
 
 
 async def update_profile(session: AsyncSession, account: Account, changes: dict[str, Any]) -> None:
-    """Apply profile changes (display_name, note, locked, bot, discoverable, fields). Commits."""
+    """Apply profile changes (display_name, note, locked, bot, discoverable,
+    hide_collections, fields). Commits."""
     if "display_name" in changes:
         name = changes["display_name"] or ""
         if len(name) > 30:
@@ -114,7 +115,7 @@ async def update_profile(session: AsyncSession, account: Account, changes: dict[
         account.note = note
         account.note_html = render_html(note, {}, get_settings().base_url) if note else ""
     unlocking = account.locked and changes.get("locked") is not None and not changes["locked"]
-    for flag in ("locked", "bot", "discoverable"):
+    for flag in ("locked", "bot", "discoverable", "hide_collections"):
         if changes.get(flag) is not None:
             setattr(account, flag, bool(changes[flag]))
     if changes.get("fields") is not None:

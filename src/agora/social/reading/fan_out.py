@@ -201,21 +201,27 @@ async def fan_out_recipients(
 
 
 def _follower_facts(post: Post, author: Account, original: Post | None) -> Select[Any]:
-    """(account_id, show_reblogs, mentioned, follows_replied_to) of the author's followers
-    whom neither a block nor a mute keeps away (only the mentioned ones for a direct post),
-    the facts `in_home` decides on."""
+    """(account_id, show_reblogs, mentioned, follows_replied_to) of the author's local
+    followers whom neither a block nor a mute keeps away (only the mentioned ones for a
+    direct post), the facts `in_home` decides on. Remote followers have no home feed here:
+    their server gets the post (federation's outbox) and builds theirs."""
     follower: Any = Follow.account_id
     mention, other = aliased(Mention), aliased(Follow)  # never correlated with the query's own
     mentioned = exists().where(mention.post_id == post.id, mention.account_id == follower)
     follows_replied_to = exists().where(
         other.account_id == follower, other.target_account_id == post.in_reply_to_account_id
     )
-    query = select(
+    query: Select[Any] = select(
         follower,
         Follow.show_reblogs,
         mentioned.label("mentioned"),
         follows_replied_to.label("follows_replied_to"),
-    ).where(Follow.target_account_id == author.id, *_not_silenced(follower, author.id, original))
+    )
+    query = (
+        query.join(Account, Account.id == follower)
+        .where(Follow.target_account_id == author.id, Account.domain.is_(None))
+        .where(*_not_silenced(follower, author.id, original))
+    )
     if post.visibility == Visibility.DIRECT:
         query = query.join(Mention, (Mention.account_id == follower) & (Mention.post_id == post.id))
     return query
@@ -360,10 +366,12 @@ async def trim_feed(session: AsyncSession, account_id: int, cap: int) -> None:
 
 async def merge_into_feed(session: AsyncSession, payload: FeedJob) -> None:
     """Job: after a follow, bring the followed account's recent posts into the home feed
-    (those the home rule lets in)."""
+    (those the home rule lets in). A remote follower has no home feed here."""
     owner, target = payload["account_id"], payload["target_account_id"]
     author = await session.get(Account, target)
     if author is None or author.followers_count > get_settings().fanout_follower_threshold:
+        return
+    if await session.scalar(select(Account.domain).where(Account.id == owner)) is not None:
         return
     recent = (
         await session.scalars(
