@@ -66,7 +66,7 @@ async def _mentions(session: AsyncSession, post_ids: list[int]) -> dict[int, lis
             .where(Mention.post_id.in_(post_ids))
             .order_by(Account.id)
         )
-        for post_id, account in rows.tuples():
+        for post_id, account in rows:
             found[post_id].append(account)
     return found
 
@@ -114,7 +114,7 @@ async def people_page(
     )
     if max_id is not None:
         query = query.where(Follow.id < max_id)
-    rows = (await session.execute(query)).tuples().all()
+    rows = (await session.execute(query)).all()
     items = [actor_uri(other) for _, other in rows]
     more = rows[-1][0] if len(rows) == PAGE_SIZE else None
     return page(f"{actor_uri(account)}/{which}", items, more, max_id)
