@@ -194,6 +194,15 @@ async def test_followers_and_following_are_paged_and_hidden_when_asked(client, m
     )
     assert r.status_code == 200 and r.json()["source"]["hide_collections"] is True
     assert r.json()["hide_collections"] is True
+    # and the API lists them to alice only (Mastodon's rule), for both lists
+    for which in ("followers", "following"):
+        path = f"/api/v1/accounts/{alice.id}/{which}"
+        assert (await client.get(path, headers=fans[0].headers)).json() == []
+        assert (await client.get(path)).json() == []
+    mine = await client.get(f"/api/v1/accounts/{alice.id}/followers", headers=alice.headers)
+    assert len(mine.json()) == 22
+    shown = await client.get(f"/api/v1/accounts/{fans[0].id}/following", headers=alice.headers)
+    assert [a["username"] for a in shown.json()] == ["alice"]  # fan0 hides nothing
     for path in ("/users/alice/followers", "/users/alice/followers?page=true"):
         hidden = (await client.get(path, headers={"Accept": AP})).json()
         assert hidden == {

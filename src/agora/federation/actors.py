@@ -222,6 +222,13 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
     return account
 
 
+async def fetch_signed(db: Database, url: str, signer: Signer | None = None) -> Any:
+    """GET a remote ActivityPub document signed by `signer`, by default the instance actor
+    (every fetch of a remote actor, note or collection should come through here, so servers
+    in authorized-fetch mode answer it)."""
+    return await fetch_json(url, signer=signer or await instance_signer(db))
+
+
 async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> Account:
     """Fetch a remote actor document (signed by `signer`, by default the instance actor, so
     servers in authorized-fetch mode answer) and store it; the stored account. A domain that
@@ -229,10 +236,10 @@ async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> A
     if is_local_uri(uri):
         raise FederationError("Not a remote actor")
     signer = signer or await instance_signer(db)
-    doc = await fetch_json(uri, signer=signer)
+    doc = await fetch_signed(db, uri, signer)
     actor = parse_actor(doc, uri)
     if actor.uri != uri:  # fetched by another URL (its profile page): fetch the real id
-        doc = await fetch_json(actor.uri, signer=signer)
+        doc = await fetch_signed(db, actor.uri, signer)
         actor = parse_actor(doc, actor.uri)
     async with db.session(write=True) as session:
         account = await store_actor(session, actor)

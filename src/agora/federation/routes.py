@@ -30,6 +30,7 @@ from agora.http.deps import SessionDep
 from agora.http.error_responses import ApiError
 from agora.http.guard import ASGIApp, Receive, Scope, Send
 from agora.http.json import JSON
+from agora.social.people.connections import hides_collections_from
 from agora.social.people.lookup import find_by_username
 from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import NotFound
@@ -124,9 +125,10 @@ async def _people(
 ) -> Response:
     account = await _local(session, username)
     total = account.followers_count if which == "followers" else account.following_count
-    if page is None or account.hide_collections:
+    hidden = hides_collections_from(account, None)  # another server sees what nobody sees
+    if page is None or hidden:
         uri = f"{actor_uri(account)}/{which}"
-        return _ap(ap_collections.collection(uri, total, paged=not account.hide_collections))
+        return _ap(ap_collections.collection(uri, total, paged=not hidden))
     return _ap(await ap_collections.people_page(session, account, which, _max_id(max_id)))
 
 

@@ -183,18 +183,30 @@ async def _account_page(request: Request, session: SessionDep, found: Slice[Acco
 
 @router.get("/accounts/{account_id}/followers")
 async def followers(
-    request: Request, session: SessionDep, account_id: str, page: Page = paging(40, 80)
+    request: Request,
+    session: SessionDep,
+    account_id: str,
+    page: Page = paging(40, 80),
+    me: Account | None = optional_caller("read:accounts"),
 ) -> JSON:
     target = await get_account(session, id_param(account_id))
+    if connections.hides_collections_from(target, me.id if me else None):
+        return JSON([])
     found = await connections.followers(session, target.id, page)
     return await _account_page(request, session, found)
 
 
 @router.get("/accounts/{account_id}/following")
 async def following(
-    request: Request, session: SessionDep, account_id: str, page: Page = paging(40, 80)
+    request: Request,
+    session: SessionDep,
+    account_id: str,
+    page: Page = paging(40, 80),
+    me: Account | None = optional_caller("read:accounts"),
 ) -> JSON:
     target = await get_account(session, id_param(account_id))
+    if connections.hides_collections_from(target, me.id if me else None):
+        return JSON([])
     found = await connections.followed_accounts(session, target.id, page)
     return await _account_page(request, session, found)
 

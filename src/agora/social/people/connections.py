@@ -2,7 +2,10 @@
 the people they follow, block or mute (newest first, paged on the row id that ties them).
 
 The one rule for these lists (API and web alike): suspended accounts are left out, and the
-cursor is the id of the follow, request, block or mute row, not the account's."""
+cursor is the id of the follow, request, block or mute row, not the account's. Whose
+followers and follows may be listed at all is `hides_collections_from` (Mastodon's
+`hide_collections`: nobody's but the owner's), asked by the API and the ActivityPub
+collections."""
 
 from __future__ import annotations
 
@@ -24,6 +27,12 @@ async def _pairs(
         .where(where, Account.suspended_at.is_(None))
     )
     return slice_of((await session.execute(apply_page(query, model.id, page))).all(), page)
+
+
+def hides_collections_from(account: Account, viewer_id: int | None) -> bool:
+    """Whether `account`'s followers and follows are hidden from this viewer (None: nobody
+    signed in, or another server): the account hides them and the viewer is not its owner."""
+    return account.hide_collections and viewer_id != account.id
 
 
 async def follow_requesters(session: AsyncSession, account_id: int, page: Page) -> Slice[Account]:
