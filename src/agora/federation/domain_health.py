@@ -23,6 +23,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
@@ -47,7 +48,7 @@ class Admission:
     or `drop` (the domain is unavailable). `failing` says whether the domain has a row (so a
     success must clear it)."""
 
-    action: str  # "send", "wait" or "drop"
+    action: Literal["send", "wait", "drop"]
     seconds: float = 0.0
     failing: bool = False
 
