@@ -1,4 +1,8 @@
-"""Follows (and follow requests for locked accounts), blocks, mutes."""
+"""Follows (and follow requests for locked accounts), blocks, mutes.
+
+A follow request from a remote account keeps the id of its Follow (`uri`): when the locked
+local account answers it, the Accept or Reject naming that Follow is written in the same
+transaction (`remote_audience.schedule_follow_answer`)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.people.lookup import get_account
+from agora.social.reading.remote_audience import schedule_follow_answer
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 
 MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600  # longer would overflow dates; 0 means forever
@@ -139,9 +144,10 @@ async def follow(
     *,
     reblogs: bool = True,
     notify: bool = False,
+    uri: str | None = None,
 ) -> None:
     """Follow an account, or ask to when it is locked. Re-following updates the options.
-    Commits."""
+    `uri` is the id of the Follow a remote actor sent (kept with its request). Commits."""
     target = await get_account(session, target_id)
     if target.id == actor.id:
         raise Invalid("Validation failed: You cannot follow yourself")
@@ -161,6 +167,7 @@ async def follow(
                 target_account_id=target.id,
                 show_reblogs=reblogs,
                 notify=notify,
+                uri=uri,
             )
         )
         if affected_rows(inserted) and target.domain is not None:  # sent by federation/outbox.py
@@ -263,6 +270,7 @@ async def answer_follow_request(
     if request is None:
         raise NotFound()
     reblogs, notify = request.show_reblogs, request.notify
+    await _answer_remote(session, actor, request, accept)
     await _drop_requests(session, (requester_id, actor.id))
     if accept:  # the target said yes: no `follow` notification for it, as on Mastodon
         await _create_follow(session, requester_id, actor.id, reblogs, notify, announce=False)
@@ -279,11 +287,22 @@ async def accept_all_requests(session: AsyncSession, account: Account) -> int:
     ).all()
     for request in requests:
         reblogs, notify = request.show_reblogs, request.notify
+        await _answer_remote(session, account, request, True)
         await _drop_requests(session, (request.account_id, account.id))
         await _create_follow(
             session, request.account_id, account.id, reblogs, notify, announce=False
         )
     return len(requests)
+
+
+async def _answer_remote(
+    session: AsyncSession, target: Account, request: FollowRequest, accept: bool
+) -> None:
+    """Tell a remote requester the answer to its Follow (nothing for a local one)."""
+    if request.uri:
+        requester = await session.get(Account, request.account_id)
+        if requester is not None:
+            schedule_follow_answer(session, target, requester, request.uri, accept)
 
 
 async def pending_requests_count(session: AsyncSession, account_id: int, cap: int = 40) -> int:
