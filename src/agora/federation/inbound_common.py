@@ -2,7 +2,9 @@
 ActivityStreams JSON, and finding the local account or the post (local, or remote and stored
 here) a URI names. Handlers live in
 `inbound_<area>.py` modules, each exporting `HANDLERS` (activity type -> handler) and
-`UNDO_HANDLERS` (undone object's type -> handler); federation/inbox.py dispatches to them.
+`UNDO_HANDLERS` (undone object's type -> handler), and optionally `UPDATE_HANDLERS` (updated
+object's type -> handler) and `PREPARE` (activity type -> what to fetch first);
+federation/inbox.py dispatches to them.
 A handler calls the services (never restates a rule) and does not commit."""
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.db.engine import Database
 from agora.db.models import Account, Post
 from agora.federation.actors import is_local_uri
 from agora.social.people.lookup import find_by_username
@@ -25,6 +28,8 @@ LOCAL_POST_RE = re.compile(
 )
 
 Handler = Callable[[AsyncSession, Account, dict[str, Any]], Awaitable[None]]
+# fetches, before the job's transaction, what an activity refers to and is not stored here
+Prepare = Callable[[Database, dict[str, Any]], Awaitable[None]]
 
 
 def id_of(value: Any) -> str | None:

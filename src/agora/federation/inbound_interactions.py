@@ -20,7 +20,6 @@ host, the key its own); an Update of anyone else is ignored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -31,12 +30,11 @@ from agora.db.models import Account, Post, Visibility
 from agora.federation import activities
 from agora.federation.actors import ACTOR_TYPES, parse_actor, store_actor
 from agora.federation.client import FederationError
-from agora.federation.inbound_common import Handler, addresses, id_of, post_named
+from agora.federation.inbound_common import Handler, Prepare, addresses, id_of, post_named
 from agora.federation.inbound_posts import fetch_remote_post
 from agora.social.posts import interactions
 
 log = logging.getLogger("agora.federation")
-Prepare = Callable[[Database, dict[str, Any]], Awaitable[None]]
 
 
 async def _like(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:

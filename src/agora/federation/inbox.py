@@ -36,7 +36,7 @@ from agora.db.upsert import insert_ignore_one
 from agora.federation import inbound_follows, inbound_interactions, inbound_posts
 from agora.federation.actors import actor_for, fetch_actor, is_local_uri
 from agora.federation.client import FederationError
-from agora.federation.inbound_common import Handler, id_of
+from agora.federation.inbound_common import Handler, Prepare, id_of
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
 from agora.jobs.job_kinds import InboxJob, JobKind
 from agora.jobs.queue import enqueue
@@ -51,7 +51,7 @@ UNDO_HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.UND
 UPDATE_HANDLERS: dict[str, Handler] = {
     t: h for area in AREAS for t, h in getattr(area, "UPDATE_HANDLERS", {}).items()
 }
-PREPARE: dict[str, inbound_interactions.Prepare] = {
+PREPARE: dict[str, Prepare] = {
     t: p for area in AREAS for t, p in getattr(area, "PREPARE", {}).items()
 }
 

@@ -190,7 +190,7 @@ def _view(row: Row[*tuple[Any, ...]]) -> PostView:
     mentions = []
     for item in (row.mentions or "").split("\n"):
         if item:
-            account_id, acct, url = (item.split(" ", 2) + [""])[:3]
+            account_id, acct, url = item.split(" ", 2)
             mentions.append((int(account_id), acct, url))
     return PostView(
         post=row[0],
