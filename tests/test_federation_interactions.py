@@ -639,3 +639,24 @@ async def test_unlocking_accepts_remote_requests_with_an_accept_each(
     assert r.status_code == 200
     [accept] = await deliveries("Accept")
     assert accept["activity"]["object"]["id"] == f"{bob.uri}#follows/8"
+
+
+async def test_removing_a_remote_follower_sends_reject_of_its_follow(
+    client, db, make_person, remote, deliver, deliveries
+) -> None:
+    alice, bob = await make_person("alice"), await remote()
+    await follow_alice(deliver, bob)
+    [accept] = await deliveries("Accept")
+    r = await client.post(
+        f"/api/v1/accounts/{bob.account_id}/remove_from_followers", headers=alice.headers
+    )
+    assert r.status_code == 200 and r.json()["followed_by"] is False
+    [reject] = await deliveries("Reject")
+    assert reject["activity"]["object"]["id"] == accept["activity"]["object"]["id"]
+    assert reject["activity"]["object"]["id"] == f"{bob.uri}#follows/1"
+    # removing someone who does not follow changes nothing and sends nothing
+    r = await client.post(
+        f"/api/v1/accounts/{bob.account_id}/remove_from_followers", headers=alice.headers
+    )
+    assert r.status_code == 200
+    assert len(await deliveries("Reject")) == 1

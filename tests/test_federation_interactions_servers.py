@@ -239,6 +239,14 @@ def test_locked_account_approves_and_rejects_remote_requests(
     carol.api.status_post("For my approved followers", visibility="private")
     arrived(bob, "For my approved followers")
     assert not any("approved followers" in t for t in home_texts(dave))
+    # carol removes bob from her followers: B learns it (Reject of his Follow)
+    bob_on_c = next(a.id for a in carol.api.account_followers(carol.id) if a.username == "bob")
+    carol.api.account_remove_from_followers(bob_on_c)
+    wait_for(
+        lambda: not bob.api.account_relationships(carol_for_bob)[0].following,
+        WAIT,
+        "the end of bob's follow on B",
+    )
     carol.api.account_update_credentials(locked=False)
 
 

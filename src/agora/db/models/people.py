@@ -158,6 +158,8 @@ class Follow(_AccountPair, Base):
     __tablename__ = "follows"
     show_reblogs: Mapped[bool] = mapped_column(Boolean, default=True)
     notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the id of the Follow a remote follower sent (a later Reject names it)
+    uri: Mapped[str | None] = mapped_column(String(2048))
     __table_args__ = (UniqueConstraint("account_id", "target_account_id"),)
 
 

@@ -1,8 +1,9 @@
 """Follows (and follow requests for locked accounts), blocks, mutes.
 
-A follow request from a remote account keeps the id of its Follow (`uri`): when the locked
-local account answers it, the Accept or Reject naming that Follow is written in the same
-transaction (`remote_audience.schedule_follow_answer`)."""
+A follow request from a remote account keeps the id of its Follow (`uri`), and so does the
+follow it becomes: when the locked local account answers the request, or later removes the
+follower, the Accept or Reject naming that Follow is written in the same transaction
+(`remote_audience.schedule_follow_answer`)."""
 
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ async def follow(
                 _follow_notice("follow_request", target.id, actor.id, request_id),
             )
     else:
-        await _create_follow(session, actor.id, target.id, reblogs, notify)
+        await _create_follow(session, actor.id, target.id, reblogs, notify, uri=uri)
     await session.commit()
 
 
@@ -203,6 +204,7 @@ async def _create_follow(
     notify: bool,
     *,
     announce: bool = True,
+    uri: str | None = None,
 ) -> None:
     follow_id = new_id()
     inserted = await session.execute(
@@ -212,6 +214,7 @@ async def _create_follow(
             target_account_id=target,
             show_reblogs=reblogs,
             notify=notify,
+            uri=uri,
         )
     )
     if affected_rows(inserted):
@@ -252,9 +255,16 @@ async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> Non
 
 
 async def remove_from_followers(session: AsyncSession, actor: Account, follower_id: int) -> None:
-    """Make `follower_id` stop following the actor. Commits."""
+    """Make `follower_id` stop following the actor (a remote follower is sent Reject of its
+    Follow, as Mastodon does). Commits."""
     follower = await get_account(session, follower_id)
-    await _remove_follow(session, follower.id, actor.id)
+    uri = await session.scalar(
+        select(Follow.uri).where(
+            Follow.account_id == follower.id, Follow.target_account_id == actor.id
+        )
+    )
+    if await _remove_follow(session, follower.id, actor.id):
+        schedule_follow_answer(session, actor, follower, uri, accept=False)
     await session.commit()
 
 
@@ -273,7 +283,9 @@ async def answer_follow_request(
     await _answer_remote(session, actor, request, accept)
     await _drop_requests(session, (requester_id, actor.id))
     if accept:  # the target said yes: no `follow` notification for it, as on Mastodon
-        await _create_follow(session, requester_id, actor.id, reblogs, notify, announce=False)
+        await _create_follow(
+            session, requester_id, actor.id, reblogs, notify, announce=False, uri=request.uri
+        )
     await session.commit()
 
 
@@ -290,7 +302,13 @@ async def accept_all_requests(session: AsyncSession, account: Account) -> int:
         await _answer_remote(session, account, request, True)
         await _drop_requests(session, (request.account_id, account.id))
         await _create_follow(
-            session, request.account_id, account.id, reblogs, notify, announce=False
+            session,
+            request.account_id,
+            account.id,
+            reblogs,
+            notify,
+            announce=False,
+            uri=request.uri,
         )
     return len(requests)
 

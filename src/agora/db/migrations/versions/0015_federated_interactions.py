@@ -2,7 +2,8 @@
 
 `follow_requests.uri` keeps the id of the Follow a remote account sent to a locked local
 account, so the Accept (or Reject) sent when the person answers later names it (Mastodon
-matches an Accept to its Follow by that id). `accounts.avatar_remote_url` and
+matches an Accept to its Follow by that id); `follows.uri` keeps it once it is a follow, for
+the Reject sent when the person removes that follower. `accounts.avatar_remote_url` and
 `header_remote_url` hold a remote account's profile pictures as its actor document gives them
 (`icon`, `image`), refreshed by Update(Person).
 
@@ -21,8 +22,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("follow_requests") as batch:
-        batch.add_column(sa.Column("uri", sa.String(length=2048), nullable=True))
+    for table in ("follow_requests", "follows"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("uri", sa.String(length=2048), nullable=True))
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("avatar_remote_url", sa.Text(), nullable=True))
         batch.add_column(sa.Column("header_remote_url", sa.Text(), nullable=True))
@@ -32,5 +34,6 @@ def downgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("header_remote_url")
         batch.drop_column("avatar_remote_url")
-    with op.batch_alter_table("follow_requests") as batch:
-        batch.drop_column("uri")
+    for table in ("follows", "follow_requests"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("uri")
