@@ -15,8 +15,8 @@ then `process` dispatches the activity by its type to the handlers of the
 `inbound_<area>.py` modules (an Undo by the type of the object it undoes, an Update by the
 type of the object it carries), which call the same services as the other doors. No
 visibility or consent rule is restated there: a stored remote post is read through the same
-rule as a local one. A handler refused by a rule (a
-block…) changes nothing; the activity is then logged and dropped.
+rule as a local one. A handler refused by a rule (a block…) changes nothing; the activity is
+then logged and dropped.
 """
 
 from __future__ import annotations
