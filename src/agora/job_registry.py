@@ -27,10 +27,12 @@ HANDLERS: dict[str, Handler] = {
     JobKind.SWEEP_UNATTACHED_MEDIA: uploads.sweep_unattached_media,
     JobKind.DELETE_MEDIA: uploads.delete_media,
     JobKind.REPORT_FILED: reports.notify_admins,
-    JobKind.AP_INBOX: inbox.process,
     JobKind.FEDERATE_POST: outbox.federate_post,
     JobKind.FEDERATE_FOLLOW: outbox.federate_follow,
     JobKind.FEDERATE_UNFOLLOW: outbox.federate_unfollow,
+    JobKind.FEDERATE_REACTION: outbox.federate_reaction,
+    JobKind.FEDERATE_PROFILE: outbox.federate_profile,
+    JobKind.FEDERATE_FOLLOW_ANSWER: outbox.federate_follow_answer,
 }
 SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.DISTRIBUTE_POST: SlowJob(prepare=fan_out.fan_out, apply=fan_out.finish_distribution),
@@ -38,6 +40,7 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
         prepare=mentions.prepare, apply=mentions.apply, on_dead=mentions.on_dead
     ),
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
+    JobKind.AP_INBOX: SlowJob(prepare=inbox.prepare, apply=inbox.apply),
 }
 
 

@@ -151,8 +151,13 @@ def status_json(
         "account": _account_once(view.account, accounts),
         "media_attachments": [media_json(m, post.visibility, viewer_id) for m in view.media],
         "mentions": [
-            {"id": str(aid), "username": name, "acct": name, "url": f"{base}/@{name}"}
-            for aid, name in view.mentions
+            {
+                "id": str(aid),
+                "username": acct.split("@", 1)[0],
+                "acct": acct,
+                "url": url or f"{base}/@{acct}",
+            }
+            for aid, acct, url in view.mentions
         ],
         "tags": [{"name": t, "url": f"{base}/tags/{t}"} for t in view.tags],
         "emojis": [],

@@ -1,4 +1,5 @@
-"""ActivityPub objects and activities Agora sends: Note, Create, Delete, Follow, Accept, Undo.
+"""ActivityPub objects and activities Agora sends: Note, Create, Update, Delete, Follow,
+Accept, Reject, Like, Announce, Undo.
 
 Addressing follows Agora's four visibilities (as Mastodon maps them):
 public = as:Public in `to`, followers in `cc`; unlisted = followers in `to`, as:Public in
@@ -9,9 +10,10 @@ only. `visibility_of` reads the same mapping back for received posts.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
-from agora.db.models import Account, Post, Visibility
+from agora.db.models import Account, Post, Visibility, utcnow
 from agora.federation.actors import AS_PUBLIC, CONTEXT, actor_uri, base_url
 
 
@@ -51,18 +53,21 @@ def visibility_of(to: list[str], cc: list[str], followers: str | None) -> Visibi
     return Visibility.DIRECT
 
 
-def note_json(post: Post, author: Account, mentions: list[Account]) -> dict[str, Any]:
-    """A local post as a Note (with its per-post data-reuse override)."""
+def note_json(
+    post: Post, author: Account, mentions: list[Account], in_reply_to: str | None = None
+) -> dict[str, Any]:
+    """A local post as a Note (with its per-post data-reuse override); `in_reply_to` is the
+    id of the post it answers."""
     mentioned = [actor_uri(m) for m in mentions]
     to, cc = audience(post.visibility, author, mentioned)
-    return {
+    note: dict[str, Any] = {
         "id": note_uri(author, post),
         "type": "Note",
         "attributedTo": actor_uri(author),
         "content": post.content_html,
         "summary": post.spoiler_text or None,
         "sensitive": post.sensitive,
-        "published": post.created_at.isoformat().replace("+00:00", "Z"),
+        "published": _when(post.created_at),
         "url": f"{base_url()}/@{author.username}/{post.id}",
         "to": to,
         "cc": cc,
@@ -72,6 +77,15 @@ def note_json(post: Post, author: Account, mentions: list[Account]) -> dict[str,
         ],
         "dataReuse": {"noAiReuse": post.no_ai_reuse},
     }
+    if in_reply_to:
+        note["inReplyTo"] = in_reply_to
+    if post.edited_at is not None:
+        note["updated"] = _when(post.edited_at)
+    return note
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def create_activity(note: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +96,20 @@ def create_activity(note: dict[str, Any]) -> dict[str, Any]:
         "type": "Create",
         "actor": note["attributedTo"],
         "published": note["published"],
+        "to": note["to"],
+        "cc": note["cc"],
+        "object": note,
+    }
+
+
+def update_activity(note: dict[str, Any]) -> dict[str, Any]:
+    """Update(Note) after an edit, addressed as the note is (one id per edit)."""
+    return {
+        "@context": CONTEXT,
+        "id": f"{note['id']}#updates/{note.get('updated', note['published'])}",
+        "type": "Update",
+        "actor": note["attributedTo"],
+        "published": note.get("updated", note["published"]),
         "to": note["to"],
         "cc": note["cc"],
         "object": note,
@@ -118,12 +146,16 @@ def follow_activity(request_id: int, follower: Account, target: Account) -> dict
     }
 
 
-def accept_activity(target: Account, follow: dict[str, Any]) -> dict[str, Any]:
-    """Accept of a received Follow, by its (local) target."""
+def accept_activity(
+    target: Account, follow: dict[str, Any], answer: str = "Accept"
+) -> dict[str, Any]:
+    """Accept (or, with `answer` "Reject", Reject) of a received Follow, by its (local)
+    target."""
+    kind = answer.lower() + "s"
     return {
         "@context": CONTEXT,
-        "id": f"{actor_uri(target)}#accepts/follows/{_digest(follow['id'])}",
-        "type": "Accept",
+        "id": f"{actor_uri(target)}#{kind}/follows/{_digest(follow['id'])}",
+        "type": answer,
         "actor": actor_uri(target),
         "object": {
             "id": follow["id"],
@@ -136,6 +168,47 @@ def accept_activity(target: Account, follow: dict[str, Any]) -> dict[str, Any]:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def like_activity(like_id: int, actor: Account, post_uri: str) -> dict[str, Any]:
+    """Like of a post (its id made from the favourite's, so its Undo names it)."""
+    return {
+        "@context": CONTEXT,
+        "id": f"{actor_uri(actor)}#likes/{like_id}",
+        "type": "Like",
+        "actor": actor_uri(actor),
+        "object": post_uri,
+    }
+
+
+def announce_activity(
+    boost_id: int, actor: Account, post_uri: str, post_author: str, visibility: int
+) -> dict[str, Any]:
+    """Announce (a boost) of a post, addressed as a post of the boost's visibility, with the
+    boosted post's author in `cc`."""
+    to, cc = audience(visibility, actor, [])
+    return {
+        "@context": CONTEXT,
+        "id": f"{actor_uri(actor)}/statuses/{boost_id}/activity",
+        "type": "Announce",
+        "actor": actor_uri(actor),
+        "published": _when(utcnow()),
+        "to": to,
+        "cc": [*cc, post_author],
+        "object": post_uri,
+    }
+
+
+def update_actor_activity(actor: dict[str, Any]) -> dict[str, Any]:
+    """Update(Person) of a local actor document (one id per change)."""
+    return {
+        "@context": CONTEXT,
+        "id": f"{actor['id']}#updates/{_when(utcnow())}",
+        "type": "Update",
+        "actor": actor["id"],
+        "to": [AS_PUBLIC],
+        "object": {k: v for k, v in actor.items() if k != "@context"},
+    }
 
 
 def undo_activity(actor: Account, activity: dict[str, Any]) -> dict[str, Any]:

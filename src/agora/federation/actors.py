@@ -11,10 +11,12 @@ never from what a third party claims about it.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import nh3
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +30,7 @@ from agora.federation.client import FederationError, Signer, fetch_json
 from agora.federation.keys import instance_signer, key_pair
 from agora.ids import new_id
 from agora.social.media.profile_images import image_url
-from agora.social.posts.text import sanitize_html
+from agora.social.posts.text import extract_remote_mentions, sanitize_html
 
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 # Agora's JSON-LD namespace for the consent extension (docs/FEDERATION.md).
@@ -49,6 +51,7 @@ CONTEXT: list[Any] = [
     },
 ]
 ACTOR_TYPES = {"Person", "Service", "Application", "Group", "Organization"}
+MAX_RESOLVED_MENTIONS = 5  # remote handles a post may make this server look up
 
 
 def base_url() -> str:
@@ -137,10 +140,45 @@ class RemoteActor:
     locked: bool
     bot: bool
     discoverable: bool
+    avatar: str | None = None  # `icon`
+    header: str | None = None  # `image`
+    fields: tuple[tuple[str, str], ...] = ()  # `PropertyValue` attachments, as plain text
 
 
 def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
+
+
+def _image(value: Any) -> str | None:
+    """The http(s) URL of an `icon` / `image` (an Image object, a link or a list of them)."""
+    value = value[0] if isinstance(value, list) and value else value
+    url = value.get("url") if isinstance(value, dict) else value
+    url = url[0] if isinstance(url, list) and url else url
+    url = id_of_link(url)
+    return url if url and urlsplit(url).scheme in ("http", "https") else None
+
+
+def id_of_link(value: Any) -> str | None:
+    """A link's URL: the string, or a Link object's `href`."""
+    if isinstance(value, dict):
+        value = value.get("href")
+    return value if isinstance(value, str) else None
+
+
+def _fields(value: Any) -> tuple[tuple[str, str], ...]:
+    """Profile fields (`PropertyValue` attachments), as plain text, at most four."""
+    items = value if isinstance(value, list) else []
+    found = [
+        (_plain_text(i.get("name"), 255), _plain_text(i.get("value"), 255))
+        for i in items
+        if isinstance(i, dict) and i.get("type") == "PropertyValue"
+    ]
+    return tuple(found[:4])
+
+
+def _plain_text(value: Any, limit: int) -> str:
+    text = nh3.clean(value, tags=set()) if isinstance(value, str) else ""
+    return html.unescape(text).strip()[:limit]
 
 
 def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
@@ -177,6 +215,9 @@ def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
         locked=bool(doc.get("manuallyApprovesFollowers")),
         bot=doc.get("type") in ("Service", "Application"),
         discoverable=bool(doc.get("discoverable")),
+        avatar=_image(doc.get("icon")),
+        header=_image(doc.get("image")),
+        fields=_fields(doc.get("attachment")),
     )
 
 
@@ -195,6 +236,9 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
         "locked": actor.locked,
         "bot": actor.bot,
         "discoverable": actor.discoverable,
+        "avatar_remote_url": actor.avatar,
+        "header_remote_url": actor.header,
+        "fields": [{"name": name, "value": value} for name, value in actor.fields],
         "fetched_at": utcnow(),
     }
     inserted = await insert_ignore_one(
@@ -205,7 +249,6 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
         domain=actor.domain,
         username_lower=f"{actor.username}@{actor.domain}".lower(),
         created_at=utcnow(),
-        fields=[],
         data_reuse={},
         followers_count=0,
         following_count=0,
@@ -294,3 +337,28 @@ async def resolve_handle(db: Database, handle: str) -> Account:
     if not isinstance(href, str):
         raise FederationError("WebFinger gave no ActivityPub actor")
     return await fetch_actor(db, href)
+
+
+async def unknown_remote_mentions(session: AsyncSession, text: str) -> list[str]:
+    """The remote handles `text` mentions that name no account stored here (at most
+    `MAX_RESOLVED_MENTIONS`): what `resolve_handles` should look up before the post is
+    written, so its mentions link and it is delivered to them."""
+    handles = extract_remote_mentions(text)[:MAX_RESOLVED_MENTIONS]
+    if not handles:
+        return []
+    known = set(
+        await session.scalars(
+            select(Account.username_lower).where(Account.username_lower.in_(handles))
+        )
+    )
+    return [h for h in handles if h not in known]
+
+
+async def resolve_handles(db: Database, handles: list[str]) -> None:
+    """Look up and store each remote handle (a handle that cannot be resolved is skipped:
+    its mention stays text)."""
+    for handle in handles:
+        try:
+            await resolve_handle(db, handle)
+        except FederationError:
+            continue

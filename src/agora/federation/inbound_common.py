@@ -1,7 +1,10 @@
 """What every handler of received activities shares: reading ids and addresses out of
-ActivityStreams JSON, and finding the local account a URI names. Handlers live in
+ActivityStreams JSON, and finding the local account or the post (local, or remote and stored
+here) a URI names. Handlers live in
 `inbound_<area>.py` modules, each exporting `HANDLERS` (activity type -> handler) and
-`UNDO_HANDLERS` (undone object's type -> handler); federation/inbox.py dispatches to them.
+`UNDO_HANDLERS` (undone object's type -> handler), and optionally `UPDATE_HANDLERS` (updated
+object's type -> handler) and `PREPARE` (activity type -> what to fetch first);
+federation/inbox.py dispatches to them.
 A handler calls the services (never restates a rule) and does not commit."""
 
 from __future__ import annotations
@@ -11,15 +14,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account
+from agora.db.engine import Database
+from agora.db.models import Account, Post
 from agora.federation.actors import is_local_uri
 from agora.social.people.lookup import find_by_username
 
 LOCAL_ACTOR_RE = re.compile(r"^/users/([A-Za-z0-9_]{1,30})$")
+LOCAL_POST_RE = re.compile(
+    r"^/(?:users/([A-Za-z0-9_]{1,30})/statuses|@([A-Za-z0-9_]{1,30}))/(\d{1,20})$"
+)
 
 Handler = Callable[[AsyncSession, Account, dict[str, Any]], Awaitable[None]]
+# fetches, before the job's transaction, what an activity refers to and is not stored here
+Prepare = Callable[[Database, dict[str, Any]], Awaitable[None]]
 
 
 def id_of(value: Any) -> str | None:
@@ -42,3 +52,21 @@ async def local_account(session: AsyncSession, uri: str | None) -> Account | Non
         return None
     found = LOCAL_ACTOR_RE.match(urlsplit(uri).path)
     return await find_by_username(session, found.group(1)) if found else None
+
+
+async def post_named(session: AsyncSession, uri: str | None) -> Post | None:
+    """The post an ActivityPub id names: a local post (`/users/NAME/statuses/ID`, or its
+    `/@NAME/ID` page), or a remote post stored here; None when unknown. Whether anyone may
+    see it is left to the services the handlers call."""
+    if not uri:
+        return None
+    if not is_local_uri(uri):
+        return await session.scalar(select(Post).where(Post.uri == uri))
+    found = LOCAL_POST_RE.match(urlsplit(uri).path)
+    if found is None:
+        return None
+    author = await find_by_username(session, found.group(1) or found.group(2))
+    post = await session.get(Post, int(found.group(3)))
+    if author is None or post is None or post.account_id != author.id or post.uri is not None:
+        return None
+    return post

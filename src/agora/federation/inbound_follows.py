@@ -2,8 +2,10 @@
 
 A Follow of a local account goes through `relationships.follow` (blocks, locked accounts and
 limits are its rules); an open account answers with Accept in the same transaction, so both
-or neither happen. Accept / Reject name our Follow by its id (`/follows/ID`, the request's id)
-or by its actor; only the Follow's remote target may answer it.
+or neither happen. A locked account keeps the request with the Follow's id, and answers it
+(Accept or Reject) when the person does (relationships.answer_follow_request). Accept /
+Reject name our Follow by its id (`/follows/ID`, the request's id) or by its actor; only the
+Follow's remote target may answer it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ async def _follow(session: AsyncSession, actor: Account, activity: dict[str, Any
         accept = activities.accept_activity(target, follow)
         jobs = deliver(session, target, {actor.inbox_url or ""} - {""}, accept)
     try:
-        await relationships.follow(session, actor, target.id)
+        await relationships.follow(session, actor, target.id, uri=activity["id"])
     except DomainError:  # refused (a block): no Accept either
         for job in jobs:
             if job in session.new:

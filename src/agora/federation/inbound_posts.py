@@ -1,11 +1,17 @@
-"""Received Create and Delete of Notes: remote posts stored in the same tables as local ones.
+"""Received Create, Update and Delete of Notes: remote posts stored in the same tables as
+local ones.
 
 A remote post is stored once per id (`store_remote_post`), only when its id is on its
 author's host and it is attributed to the actor that sent it; its HTML is sanitised with the
 same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
-the local accounts it addresses are its mentions, and it reaches local followers through the
-normal fan-out. Once stored, it obeys the same visibility rule as a local post: nothing here
-restates it. A Delete removes a post only when its sender is the post's author.
+the local accounts it addresses are its mentions, its `inReplyTo` links it to the post it
+answers when that one is here (local, or remote and stored: its replies count and thread),
+and it reaches local followers through the normal fan-out. Once stored, it obeys the same
+visibility rule as a local post: nothing here restates it. An Update or a Delete changes a
+post only when its sender is the post's author; an Update becomes an edit with the same
+history and notifications as a local edit (writing.revise_remote_post), and an Update older
+than the post's last edit changes nothing. A post fetched by its id (`fetch_remote_post`, for
+a boost of a post not stored here) must be served under that id.
 """
 
 from __future__ import annotations
@@ -16,13 +22,22 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Mention, Post, utcnow
+from agora.db.engine import Database
+from agora.db.models import Account, Mention, Post, Visibility, utcnow
 from agora.db.upsert import insert_ignore
 from agora.federation import activities
-from agora.federation.inbound_common import Handler, addresses, id_of, local_account
+from agora.federation.actors import actor_for, is_local_uri
+from agora.federation.client import fetch_json
+from agora.federation.inbound_common import (
+    Handler,
+    addresses,
+    id_of,
+    local_account,
+    post_named,
+)
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
@@ -47,16 +62,68 @@ async def _delete(session: AsyncSession, actor: Account, activity: dict[str, Any
         await writing.delete_post(session, actor, post_id)
 
 
+async def _update(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
+    note = activity.get("object")
+    if not isinstance(note, dict) or not isinstance(note.get("id"), str):
+        return
+    post = await session.scalar(
+        select(Post).where(
+            Post.uri == note["id"], Post.account_id == actor.id, Post.deleted_at.is_(None)
+        )
+    )
+    if post is None or post.reblog_of_id is not None:
+        return
+    if post.edited_at is not None and _time(note, "updated") <= post.edited_at:
+        return  # an older edit than the one stored (deliveries may cross)
+    content, summary = note.get("content"), note.get("summary")
+    html = sanitize_html(content if isinstance(content, str) else "")
+    spoiler = summary[:500] if isinstance(summary, str) else ""
+    sensitive = bool(note.get("sensitive"))
+    if (html, spoiler, sensitive) == (post.content_html, post.spoiler_text, post.sensitive):
+        return  # nothing a reader sees changed
+    await writing.revise_remote_post(
+        session,
+        post,
+        text=_plain(html),
+        content_html=html,
+        spoiler_text=spoiler,
+        sensitive=sensitive,
+    )
+
+
 HANDLERS: dict[str, Handler] = {"Create": _create, "Delete": _delete}
 UNDO_HANDLERS: dict[str, Handler] = {}
+UPDATE_HANDLERS: dict[str, Handler] = {"Note": _update}
 
 
-def _published(note: dict[str, Any]) -> datetime:
+def _time(note: dict[str, Any], key: str) -> datetime:
+    """A time the note gives (`published`, `updated`), never in the future; now without one."""
     try:
-        when = datetime.fromisoformat(str(note.get("published", "")).replace("Z", "+00:00"))
+        when = datetime.fromisoformat(str(note.get(key, "")).replace("Z", "+00:00"))
     except ValueError:
         return utcnow()
     return when if when.tzinfo is not None and when <= utcnow() else utcnow()
+
+
+async def fetch_remote_post(db: Database, uri: str) -> None:
+    """Fetch a remote Note by its id and store it (with its author, fetched if unknown),
+    unless it is stored already; FederationError when it cannot be fetched. Refused
+    silently when the document is no Note served under that id."""
+    if is_local_uri(uri):
+        return
+    async with db.session() as session:
+        if await session.scalar(select(Post.id).where(Post.uri == uri)):
+            return
+    note = await fetch_json(uri)
+    if not isinstance(note, dict) or note.get("type") != "Note" or note.get("id") != uri:
+        return
+    author_uri = id_of(note.get("attributedTo"))
+    if not author_uri:
+        return
+    author = await actor_for(db, author_uri)
+    async with db.session(write=True) as session:
+        await store_remote_post(session, author, note)
+        await session.commit()
 
 
 async def store_remote_post(
@@ -77,9 +144,15 @@ async def store_remote_post(
     visibility = activities.visibility_of(to, cc, author.followers_url)
     html = sanitize_html(content if isinstance(content, str) else "")
     summary = note.get("summary")
+    parent = await post_named(session, id_of(note.get("inReplyTo")))
+    if parent is not None and parent.reblog_of_id is not None:
+        parent = None
     post = Post(
         id=new_id(),
         account_id=author.id,
+        in_reply_to_id=parent.id if parent else None,
+        in_reply_to_account_id=parent.account_id if parent else None,
+        thread_root_id=(parent.thread_root_id or parent.id) if parent else None,
         uri=uri,
         url=note.get("url") if isinstance(note.get("url"), str) else None,
         text=_plain(html),
@@ -87,7 +160,7 @@ async def store_remote_post(
         spoiler_text=summary[:500] if isinstance(summary, str) else "",
         sensitive=bool(note.get("sensitive")),
         visibility=int(visibility),
-        created_at=_published(note),
+        created_at=_time(note, "published"),
         replies_count=0,
         reblogs_count=0,
         favourites_count=0,
@@ -102,11 +175,7 @@ async def store_remote_post(
             insert_ignore(session, Mention),
             [{"post_id": post.id, "account_id": a} for a in mentioned],
         )
-    await session.execute(
-        update(Account)
-        .where(Account.id == author.id)
-        .values(statuses_count=Account.statuses_count + 1, last_status_at=utcnow())
-    )
+    await writing.count_new_post(session, author.id, parent, Visibility(visibility))
     enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
     return post
 

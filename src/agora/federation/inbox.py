@@ -10,11 +10,14 @@ Then it records the activity id (`inbox_activities`) and writes an `ap_inbox` jo
 same transaction, and answers 202: a redelivery finds the id recorded and changes nothing.
 A verified activity also clears its domain's unavailable mark (federation/domain_health.py).
 
-The job (`process`) dispatches the activity by its type to the handlers of the
-`inbound_<area>.py` modules (an Undo by the type of the object it undoes), which call the
-same services as the other doors. No visibility or consent rule is restated there: a stored
-remote post is read through the same rule as a local one. A handler refused by a rule (a
-block…) changes nothing; the activity is then logged and dropped.
+The job is two-phase: `prepare` first fetches, outside any transaction, what the activity
+refers to and this server lacks (an area's `PREPARE`, e.g. the post an Announce boosts);
+then `process` dispatches the activity by its type to the handlers of the
+`inbound_<area>.py` modules (an Undo by the type of the object it undoes, an Update by the
+type of the object it carries), which call the same services as the other doors. No
+visibility or consent rule is restated there: a stored remote post is read through the same
+rule as a local one. A handler refused by a rule (a block…) changes nothing; the activity is
+then logged and dropped.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account, InboxActivity, utcnow
 from agora.db.upsert import insert_ignore_one
-from agora.federation import domain_health, inbound_follows, inbound_posts
+from agora.federation import domain_health, inbound_follows, inbound_interactions, inbound_posts
 from agora.federation.actors import actor_for, fetch_actor, is_local_uri
 from agora.federation.client import FederationError
-from agora.federation.inbound_common import Handler, id_of
+from agora.federation.inbound_common import Handler, Prepare, id_of
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
 from agora.jobs.job_kinds import InboxJob, JobKind
 from agora.jobs.queue import enqueue
@@ -43,9 +46,15 @@ from agora.social.rules.errors import DomainError
 log = logging.getLogger("agora.federation")
 MAX_DEPTH = 8  # nesting of a received JSON document
 INBOX_ATTEMPTS = 3
-AREAS = (inbound_follows, inbound_posts)
+AREAS = (inbound_follows, inbound_posts, inbound_interactions)
 HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.HANDLERS.items()}
 UNDO_HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.UNDO_HANDLERS.items()}
+UPDATE_HANDLERS: dict[str, Handler] = {
+    t: h for area in AREAS for t, h in getattr(area, "UPDATE_HANDLERS", {}).items()
+}
+PREPARE: dict[str, Prepare] = {
+    t: p for area in AREAS for t, p in getattr(area, "PREPARE", {}).items()
+}
 
 
 class Refused(Exception):
@@ -159,6 +168,24 @@ async def receive(db: Database, delivery: Delivery) -> bool:
 # --- processing ---------------------------------------------------------------------------
 
 
+async def prepare(db: Database, payload: InboxJob) -> None:
+    """Fetch what a received activity refers to and is not stored here (its area's
+    `PREPARE`), outside the job's transaction; a failed fetch leaves it to the handler to
+    find nothing."""
+    fetch = PREPARE.get(payload["activity"]["type"])
+    if fetch is None:
+        return
+    try:
+        await fetch(db, payload["activity"])
+    except FederationError as exc:
+        log.info("inbox: %s %s: %s", payload["activity"]["type"], payload["activity"]["id"], exc)
+
+
+async def apply(session: AsyncSession, payload: InboxJob, prepared: None) -> None:
+    """The second phase of the `ap_inbox` job: `process`."""
+    await process(session, payload)
+
+
 async def process(session: AsyncSession, payload: InboxJob) -> None:
     """Apply one received activity (queued by `receive`) through its area's handler."""
     actor = await session.get(Account, payload["actor_id"])
@@ -166,11 +193,12 @@ async def process(session: AsyncSession, payload: InboxJob) -> None:
         return
     activity = payload["activity"]
     handler = HANDLERS.get(activity["type"])
-    if activity["type"] == "Undo":
-        undone = activity.get("object")
-        if isinstance(undone, dict):
-            handler = UNDO_HANDLERS.get(str(undone.get("type")))
-            activity = undone
+    carried = activity.get("object")
+    if activity["type"] == "Undo" and isinstance(carried, dict):
+        handler = UNDO_HANDLERS.get(str(carried.get("type")))
+        activity = carried
+    elif activity["type"] == "Update" and isinstance(carried, dict):
+        handler = UPDATE_HANDLERS.get(str(carried.get("type")))
     if handler is None:
         log.info("inbox: %s activities are not supported yet", activity["type"])
         return

@@ -1,7 +1,9 @@
 """Outgoing activities, as jobs (the outbox).
 
 A local change writes its federation job in its own transaction (`federate_post` from
-posts/writing.py, `federate_follow` / `federate_unfollow` from people/relationships.py), so
+posts/writing.py, `federate_follow` / `federate_unfollow` / `federate_follow_answer` from
+people/relationships.py, `federate_reaction` from posts/interactions.py, `federate_profile`
+from people/accounts.py; social/reading/remote_audience.py decides when), so
 nothing is sent for a change that rolled back and nothing is lost when a process dies. That
 job works out the recipients' inboxes and writes one `ap_deliver` job per inbox (a remote
 server's shared inbox when it has one), in the same transaction that consumes it; each
@@ -12,8 +14,12 @@ request, an unavailable domain drops it), and each outcome is recorded there. An
 retry can fix (a 4xx other than 401, 408 and 429, or 501) drops the delivery, logged.
 
 Who receives a post: a public, unlisted or followers-only post goes to the inboxes of the
-author's remote followers and of the remote accounts it mentions; a direct post only to the
-mentioned. A server with no follower of the author never receives a followers-only post.
+author's remote followers, of the remote accounts it mentions and of the remote author of the
+post it answers; a direct post only to the mentioned. A server with no follower of the author
+never receives a followers-only post. Its edits (Update) and deletion go to the same inboxes.
+A like goes to the liked post's remote author; a boost to the booster's remote followers and
+the boosted post's remote author; a profile change to the person's remote followers; the
+answer to a follow request to the requester.
 """
 
 from __future__ import annotations
@@ -29,12 +35,15 @@ from agora.config import get_settings
 from agora.db.engine import Database
 from agora.db.models import Account, Follow, FollowRequest, Job, Mention, Post, Visibility
 from agora.federation import activities, domain_health
-from agora.federation.actors import signer_for
+from agora.federation.actors import actor_json, actor_uri, signer_for
 from agora.federation.client import FederationError, post_activity
 from agora.jobs.job_kinds import (
     DeliveryJob,
+    FederateFollowAnswerJob,
     FederateFollowJob,
     FederatePostJob,
+    FederateProfileJob,
+    FederateReactionJob,
     FederateUnfollowJob,
     JobKind,
 )
@@ -85,22 +94,52 @@ async def _mentioned(session: AsyncSession, post_id: int) -> list[Account]:
     )
 
 
+def _inboxes(accounts: list[Account | None]) -> set[str]:
+    """The (shared) inboxes of those of `accounts` that are remote."""
+    found = {a.shared_inbox_url or a.inbox_url for a in accounts if a is not None and a.domain}
+    return {i for i in found if i}
+
+
+async def follower_inboxes(session: AsyncSession, account_id: int) -> set[str]:
+    """The inboxes of an account's remote followers (one per shared inbox)."""
+    rows: ScalarResult[str | None] = await session.scalars(
+        select(_inbox_of())
+        .join(Follow, Follow.account_id == Account.id)
+        .where(Follow.target_account_id == account_id, Account.domain.is_not(None))
+        .distinct()
+    )
+    return {inbox for inbox in rows if inbox}
+
+
 async def post_inboxes(session: AsyncSession, post: Post, mentioned: list[Account]) -> set[str]:
     """The remote inboxes a post goes to (see the module docstring)."""
-    inboxes = {m.shared_inbox_url or m.inbox_url for m in mentioned if m.domain and m.inbox_url}
+    inboxes = _inboxes(list(mentioned))
     if post.visibility != Visibility.DIRECT:
-        rows: ScalarResult[str | None] = await session.scalars(
-            select(_inbox_of())
-            .join(Follow, Follow.account_id == Account.id)
-            .where(Follow.target_account_id == post.account_id, Account.domain.is_not(None))
-            .distinct()
-        )
-        inboxes |= {inbox for inbox in rows if inbox}
-    return {i for i in inboxes if i}
+        inboxes |= await follower_inboxes(session, post.account_id)
+        if post.in_reply_to_account_id is not None:
+            parent_author = await session.get(Account, post.in_reply_to_account_id)
+            inboxes |= _inboxes([parent_author])
+    return inboxes
+
+
+async def post_uri(session: AsyncSession, post: Post) -> str | None:
+    """The ActivityPub id of any post, local or remote (None when its author is gone)."""
+    if post.uri:
+        return post.uri
+    author = await session.get(Account, post.account_id)
+    return activities.note_uri(author, post) if author is not None else None
+
+
+async def note_for(session: AsyncSession, post: Post, author: Account) -> dict[str, Any]:
+    """A local post as a Note: its mentions, and the id of the post it answers."""
+    parent = await session.get(Post, post.in_reply_to_id) if post.in_reply_to_id else None
+    in_reply_to = await post_uri(session, parent) if parent is not None else None
+    return activities.note_json(post, author, await _mentioned(session, post.id), in_reply_to)
 
 
 async def federate_post(session: AsyncSession, payload: FederatePostJob) -> None:
-    """Send a local post's Create (`verb` "create") or Delete ("delete") to its audience."""
+    """Send a local post's Create (`verb` "create"), Update ("update") or Delete
+    ("delete") to its audience."""
     post = await session.get(Post, payload["post_id"])
     if post is None or post.reblog_of_id is not None:
         return
@@ -108,13 +147,15 @@ async def federate_post(session: AsyncSession, payload: FederatePostJob) -> None
     if author is None or author.domain is not None or author.suspended_at is not None:
         return
     mentioned = await _mentioned(session, post.id)
-    note = activities.note_json(post, author, mentioned)
+    note = await note_for(session, post, author)
     if payload.get("verb") == "delete":
         activity = activities.delete_activity(post, author, note["to"], note["cc"])
-    elif post.deleted_at is None:
-        activity = activities.create_activity(note)
-    else:
+    elif post.deleted_at is not None:
         return
+    elif payload.get("verb") == "update":
+        activity = activities.update_activity(note)
+    else:
+        activity = activities.create_activity(note)
     deliver(session, author, await post_inboxes(session, post, mentioned), activity)
 
 
@@ -152,6 +193,53 @@ async def federate_unfollow(session: AsyncSession, payload: FederateUnfollowJob)
             {target.inbox_url or ""} - {""},
             activities.undo_activity(follower, follow),
         )
+
+
+async def federate_reaction(session: AsyncSession, payload: FederateReactionJob) -> None:
+    """Send a local account's Like or Announce of a post (or their Undo): a like to the
+    post's remote author, a boost also to the booster's remote followers."""
+    actor = await session.get(Account, payload["account_id"])
+    post = await session.get(Post, payload["post_id"])
+    if actor is None or actor.domain is not None or post is None:
+        return
+    author = await session.get(Account, post.account_id)
+    uri = await post_uri(session, post)
+    if author is None or uri is None:
+        return
+    inboxes = _inboxes([author])
+    if payload["verb"] == "like":
+        activity = activities.like_activity(payload["activity_id"], actor, uri)
+    else:
+        activity = activities.announce_activity(
+            payload["activity_id"], actor, uri, actor_uri(author), payload["visibility"]
+        )
+        inboxes |= await follower_inboxes(session, actor.id)
+    if payload["undo"]:
+        activity = activities.undo_activity(actor, activity)
+    deliver(session, actor, inboxes, activity)
+
+
+async def federate_profile(session: AsyncSession, payload: FederateProfileJob) -> None:
+    """Send Update(Person) of a local account whose profile changed to its remote
+    followers."""
+    account = await session.get(Account, payload["account_id"])
+    if account is None or account.domain is not None or not account.public_key_pem:
+        return
+    update = activities.update_actor_activity(actor_json(account, account.public_key_pem))
+    deliver(session, account, await follower_inboxes(session, account.id), update)
+
+
+async def federate_follow_answer(session: AsyncSession, payload: FederateFollowAnswerJob) -> None:
+    """Send Accept (or Reject) of a remote account's Follow, answered later by a locked
+    local account."""
+    pair = await _pair(session, payload["account_id"], payload["follower_id"])
+    if pair is None:
+        return
+    target, follower = pair
+    follow = {"id": payload["follow_uri"], "actor": actor_uri(follower)}
+    answer = "Accept" if payload["accept"] else "Reject"
+    activity = activities.accept_activity(target, follow, answer)
+    deliver(session, target, _inboxes([follower]), activity)
 
 
 def _unsalvageable(status: int | None) -> bool:

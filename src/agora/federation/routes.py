@@ -18,14 +18,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 
 from agora.data.signals import disclose
-from agora.db.models import Account, Mention
-from agora.federation import activities, ap_collections, inbox, instance_actor
+from agora.db.models import Account
+from agora.federation import ap_collections, inbox, instance_actor
 from agora.federation.actors import CONTEXT, actor_json, actor_uri
 from agora.federation.fetch_auth import SIGNED_PATH_KEY, request_url, signed_fetcher
 from agora.federation.keys import key_pair
+from agora.federation.outbox import note_for
 from agora.http.deps import SessionDep
 from agora.http.error_responses import ApiError
 from agora.http.guard import ASGIApp, Receive, Scope, Send
@@ -92,16 +92,7 @@ async def note(request: Request, session: SessionDep, username: str, post_id: st
     if post.account_id != account.id or post.reblog_of_id is not None or post.visibility > 1:
         raise ApiError(404, "Record not found")
     disclose(account, post)
-    mentioned = list(
-        (
-            await session.scalars(
-                select(Account)
-                .join(Mention, Mention.account_id == Account.id)
-                .where(Mention.post_id == post.id)
-            )
-        ).all()
-    )
-    return _ap({"@context": CONTEXT, **activities.note_json(post, account, mentioned)})
+    return _ap({"@context": CONTEXT, **await note_for(session, post, account)})
 
 
 def _max_id(max_id: str | None) -> int | None:

@@ -28,6 +28,9 @@ class JobKind(StrEnum):
     FEDERATE_FOLLOW = "federate_follow"
     FEDERATE_UNFOLLOW = "federate_unfollow"
     AP_DELIVER = "ap_deliver"
+    FEDERATE_REACTION = "federate_reaction"
+    FEDERATE_PROFILE = "federate_profile"
+    FEDERATE_FOLLOW_ANSWER = "federate_follow_answer"
 
 
 class JobState(StrEnum):
@@ -109,10 +112,11 @@ class InboxJob(TypedDict):
 
 
 class FederatePostJob(TypedDict):
-    """`federate_post`: a local post to send as Create ("create") or Delete ("delete")."""
+    """`federate_post`: a local post to send as Create ("create"), Update ("update", after
+    an edit) or Delete ("delete")."""
 
     post_id: int
-    verb: Literal["create", "delete"]
+    verb: Literal["create", "update", "delete"]
 
 
 class FederateFollowJob(TypedDict):
@@ -134,3 +138,34 @@ class DeliveryJob(TypedDict):
     inbox: str
     account_id: int
     activity: dict[str, Any]
+
+
+class FederateReactionJob(TypedDict):
+    """`federate_reaction`: a local account's like ("like") or boost ("announce") of a post,
+    or its undo, to send as Like / Announce / Undo. `activity_id` is the favourite's or the
+    boost's id (the activity's id is made from it, so an Undo names the very activity);
+    `visibility` is the boost's."""
+
+    verb: Literal["like", "announce"]
+    undo: bool
+    account_id: int
+    post_id: int
+    activity_id: int
+    visibility: int
+
+
+class FederateProfileJob(TypedDict):
+    """`federate_profile`: a local account whose profile changed (sent as Update(Person))."""
+
+    account_id: int
+
+
+class FederateFollowAnswerJob(TypedDict):
+    """`federate_follow_answer`: a locked local account (`account_id`) answered the follow
+    request of a remote account (`follower_id`): Accept or Reject of its Follow
+    (`follow_uri`)."""
+
+    account_id: int
+    follower_id: int
+    follow_uri: str
+    accept: bool

@@ -39,8 +39,11 @@ from agora.db.upsert import affected_rows
 from agora.jobs.job_kinds import (
     DeleteMediaJob,
     DeliveryJob,
+    FederateFollowAnswerJob,
     FederateFollowJob,
     FederatePostJob,
+    FederateProfileJob,
+    FederateReactionJob,
     FederateUnfollowJob,
     FeedJob,
     InboxJob,
@@ -194,6 +197,33 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_INBOX],
     payload: InboxJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_REACTION],
+    payload: FederateReactionJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_PROFILE],
+    payload: FederateProfileJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_FOLLOW_ANSWER],
+    payload: FederateFollowAnswerJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

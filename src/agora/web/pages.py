@@ -68,7 +68,7 @@ async def thread(
     if focus is None or focus.account.username.lower() != username.lower():
         raise NotFound()
     focus = focus.reblog or focus
-    mentions = [focus.account.username] + [name for _, name in focus.mentions]
+    mentions = [focus.account.username] + [name for _, name, _ in focus.mentions]
     own = viewer.account.username if viewer else None
     context_ = {
         "view": focus,

@@ -9,7 +9,9 @@ from pydantic import Field
 
 from agora.api import serialise
 from agora.api.entities import edit_json, media_json, source_json, status_json
+from agora.db.engine import end_read_transaction
 from agora.db.models import Account
+from agora.federation import actors as federation
 from agora.http.deps import SessionDep, caller, id_param, optional_caller, paging
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
@@ -98,6 +100,16 @@ def _poll(form: PollForm | None) -> PollDraft | None:
     return PollDraft(form.options, form.expires_in, form.multiple, form.hide_totals)
 
 
+async def _resolve_mentions(request: Request, session: SessionDep, text: str | None) -> None:
+    """Look up the remote accounts the text mentions that are not stored here yet (through
+    federation, as search does), before the post's transaction begins, so that its mentions
+    link to them and it is delivered to them."""
+    unknown = await federation.unknown_remote_mentions(session, text or "")
+    if unknown:
+        await end_read_transaction(session)  # no lock is held while other servers answer
+        await federation.resolve_handles(request.app.state.db, unknown)
+
+
 @router.post("", openapi_extra=openapi_body(StatusForm))
 async def create(
     request: Request,
@@ -107,6 +119,7 @@ async def create(
     idempotency_key: str | None = Header(default=None, max_length=200),
 ) -> JSON:
     creds, me_id = request.state.credentials, me.id  # a lost idempotency race expires `me`
+    await _resolve_mentions(request, session, form.status)
     post = await posts.create_post(
         session,
         me,
@@ -128,11 +141,13 @@ async def show(
 
 @router.put("/{status_id}", openapi_extra=openapi_body(StatusForm))
 async def edit(
+    request: Request,
     session: SessionDep,
     status_id: str,
     me: Account = caller("write:statuses"),
     form: StatusForm = body(StatusForm),
 ) -> JSON:
+    await _resolve_mentions(request, session, form.status)
     post = await posts.edit_post(session, me, id_param(status_id), _draft(form))
     return JSON(await serialise.status(session, me.id, post.id))
 

@@ -69,6 +69,9 @@ class Account(Base):
     followers_url: Mapped[str | None] = mapped_column(Text)
     public_key_pem: Mapped[str | None] = mapped_column(Text)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a remote account's profile pictures, as its actor document gives them (`icon`, `image`)
+    avatar_remote_url: Mapped[str | None] = mapped_column(Text)
+    header_remote_url: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("uq_accounts_uri", "uri", unique=True),
@@ -159,6 +162,8 @@ class Follow(_AccountPair, Base):
     __tablename__ = "follows"
     show_reblogs: Mapped[bool] = mapped_column(Boolean, default=True)
     notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the id of the Follow a remote follower sent (a later Reject names it)
+    uri: Mapped[str | None] = mapped_column(String(2048))
     __table_args__ = (UniqueConstraint("account_id", "target_account_id"),)
 
 
@@ -166,6 +171,8 @@ class FollowRequest(_AccountPair, Base):
     __tablename__ = "follow_requests"
     show_reblogs: Mapped[bool] = mapped_column(Boolean, default=True)
     notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the id of the Follow a remote requester sent (its Accept or Reject names it)
+    uri: Mapped[str | None] = mapped_column(String(2048))
     __table_args__ = (UniqueConstraint("account_id", "target_account_id"),)
 
 

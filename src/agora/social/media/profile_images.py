@@ -46,8 +46,12 @@ def storage_key(file: str) -> str:
 
 
 def image_url(account: Account, kind: str) -> str:
-    """The URL of an account's avatar or header (the default picture without one)."""
+    """The URL of an account's avatar or header (the default picture without one; a remote
+    account's own URL, as its actor document gives it)."""
     base = get_settings().base_url
+    remote = getattr(account, f"{kind}_remote_url", None) if account.domain else None
+    if remote:
+        return str(remote)
     file = getattr(account, f"{kind}_file", None)
     if not file:
         return f"{base}/static/{DEFAULTS[kind]}"

@@ -14,6 +14,7 @@ from agora.config import get_settings
 from agora.db.models import Account, User, utcnow
 from agora.social.people.relationships import accept_all_requests
 from agora.social.posts.text import render_html
+from agora.social.reading.remote_audience import schedule_profile_update
 from agora.social.rules.errors import Invalid, NotFound
 from agora.social.rules.limits import unique_or_invalid
 
@@ -101,8 +102,8 @@ def _validate_signup(username: str, email: str | None, password: str | None) -> 
 
 
 async def update_profile(session: AsyncSession, account: Account, changes: dict[str, Any]) -> None:
-    """Apply profile changes (display_name, note, locked, bot, discoverable,
-    hide_collections, fields). Commits."""
+    """Apply profile changes (display_name, note, locked, bot, discoverable, hide_collections,
+    fields); remote followers are sent the new profile (Update(Person)). Commits."""
     if "display_name" in changes:
         name = changes["display_name"] or ""
         if len(name) > 30:
@@ -122,6 +123,7 @@ async def update_profile(session: AsyncSession, account: Account, changes: dict[
         account.fields = _clean_fields(changes["fields"])
     if unlocking:
         await accept_all_requests(session, account)
+    await schedule_profile_update(session, account)
     await session.commit()
 
 

@@ -34,12 +34,16 @@ async def find_by_username(session: AsyncSession, username: str) -> Account | No
 
 
 async def resolve_mentions(session: AsyncSession, usernames: list[str]) -> dict[str, MentionTarget]:
-    """Map lower-cased usernames to the local accounts they name (unknown ones are left out)."""
+    """Map lower-cased usernames (local) and `name@host` handles (remote accounts stored
+    here) to the accounts they name (unknown ones are left out)."""
     if not usernames:
         return {}
     rows = await session.execute(
-        select(Account.id, Account.username, Account.username_lower).where(
-            Account.username_lower.in_(usernames), Account.suspended_at.is_(None)
-        )
+        select(
+            Account.id, Account.username, Account.username_lower, Account.url, Account.uri
+        ).where(Account.username_lower.in_(usernames), Account.suspended_at.is_(None))
     )
-    return {low: MentionTarget(id, name, profile_url(name)) for id, name, low in rows}
+    return {
+        low: MentionTarget(id, name, (url or uri or "") if "@" in low else profile_url(name))
+        for id, name, low, url, uri in rows
+    }

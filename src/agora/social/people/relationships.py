@@ -1,4 +1,9 @@
-"""Follows (and follow requests for locked accounts), blocks, mutes."""
+"""Follows (and follow requests for locked accounts), blocks, mutes.
+
+A follow request from a remote account keeps the id of its Follow (`uri`), and so does the
+follow it becomes: when the locked local account answers the request, or later removes the
+follower, the Accept or Reject naming that Follow is written in the same transaction
+(`remote_audience.schedule_follow_answer`)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.people.lookup import get_account
+from agora.social.reading.remote_audience import schedule_follow_answer
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 
 MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600  # longer would overflow dates; 0 means forever
@@ -139,9 +145,10 @@ async def follow(
     *,
     reblogs: bool = True,
     notify: bool = False,
+    uri: str | None = None,
 ) -> None:
     """Follow an account, or ask to when it is locked. Re-following updates the options.
-    Commits."""
+    `uri` is the id of the Follow a remote actor sent (kept with its request). Commits."""
     target = await get_account(session, target_id)
     if target.id == actor.id:
         raise Invalid("Validation failed: You cannot follow yourself")
@@ -161,6 +168,7 @@ async def follow(
                 target_account_id=target.id,
                 show_reblogs=reblogs,
                 notify=notify,
+                uri=uri,
             )
         )
         if affected_rows(inserted) and target.domain is not None:  # sent by federation/outbox.py
@@ -172,7 +180,7 @@ async def follow(
                 _follow_notice("follow_request", target.id, actor.id, request_id),
             )
     else:
-        await _create_follow(session, actor.id, target.id, reblogs, notify)
+        await _create_follow(session, actor.id, target.id, reblogs, notify, uri=uri)
     await session.commit()
 
 
@@ -196,6 +204,7 @@ async def _create_follow(
     notify: bool,
     *,
     announce: bool = True,
+    uri: str | None = None,
 ) -> None:
     follow_id = new_id()
     inserted = await session.execute(
@@ -205,6 +214,7 @@ async def _create_follow(
             target_account_id=target,
             show_reblogs=reblogs,
             notify=notify,
+            uri=uri,
         )
     )
     if affected_rows(inserted):
@@ -245,9 +255,16 @@ async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> Non
 
 
 async def remove_from_followers(session: AsyncSession, actor: Account, follower_id: int) -> None:
-    """Make `follower_id` stop following the actor. Commits."""
+    """Make `follower_id` stop following the actor (a remote follower is sent Reject of its
+    Follow, as Mastodon does). Commits."""
     follower = await get_account(session, follower_id)
-    await _remove_follow(session, follower.id, actor.id)
+    uri = await session.scalar(
+        select(Follow.uri).where(
+            Follow.account_id == follower.id, Follow.target_account_id == actor.id
+        )
+    )
+    if await _remove_follow(session, follower.id, actor.id):
+        schedule_follow_answer(session, actor, follower, uri, accept=False)
     await session.commit()
 
 
@@ -263,9 +280,12 @@ async def answer_follow_request(
     if request is None:
         raise NotFound()
     reblogs, notify = request.show_reblogs, request.notify
+    await _answer_remote(session, actor, request, accept)
     await _drop_requests(session, (requester_id, actor.id))
     if accept:  # the target said yes: no `follow` notification for it, as on Mastodon
-        await _create_follow(session, requester_id, actor.id, reblogs, notify, announce=False)
+        await _create_follow(
+            session, requester_id, actor.id, reblogs, notify, announce=False, uri=request.uri
+        )
     await session.commit()
 
 
@@ -279,11 +299,28 @@ async def accept_all_requests(session: AsyncSession, account: Account) -> int:
     ).all()
     for request in requests:
         reblogs, notify = request.show_reblogs, request.notify
+        await _answer_remote(session, account, request, True)
         await _drop_requests(session, (request.account_id, account.id))
         await _create_follow(
-            session, request.account_id, account.id, reblogs, notify, announce=False
+            session,
+            request.account_id,
+            account.id,
+            reblogs,
+            notify,
+            announce=False,
+            uri=request.uri,
         )
     return len(requests)
+
+
+async def _answer_remote(
+    session: AsyncSession, target: Account, request: FollowRequest, accept: bool
+) -> None:
+    """Tell a remote requester the answer to its Follow (nothing for a local one)."""
+    if request.uri:
+        requester = await session.get(Account, request.account_id)
+        if requester is not None:
+            schedule_follow_answer(session, target, requester, request.uri, accept)
 
 
 async def pending_requests_count(session: AsyncSession, account_id: int, cap: int = 40) -> int:

@@ -56,7 +56,9 @@ class PostView:
 
     post: Post
     account: Account
-    mentions: list[tuple[int, str]] = field(default_factory=list)
+    # (account id, acct: `name` here, `name@domain` for a remote account, its profile URL
+    # for a remote account, "" for a local one)
+    mentions: list[tuple[int, str, str]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     favourited: bool = False
     reblogged: bool = False
@@ -186,10 +188,10 @@ def _linked(posts: dict[int, Post], found: dict[int, Row[Any]]) -> dict[int, Pos
 def _view(row: Row[*tuple[Any, ...]]) -> PostView:
     """A PostView from a `_posts_statement` row (boost and quote links are set later)."""
     mentions = []
-    for item in (row.mentions or "").split(","):
+    for item in (row.mentions or "").split("\n"):
         if item:
-            account_id, username = item.split(":", 1)
-            mentions.append((int(account_id), username))
+            account_id, acct, url = item.split(" ", 2)
+            mentions.append((int(account_id), acct, url))
     return PostView(
         post=row[0],
         account=row[1],
@@ -238,9 +240,12 @@ def _posts_statement(signed_in: bool) -> Select[Any]:
 
 
 def _mentions_column() -> Any:
-    entry = cast(Account.id, String) + literal(":") + Account.username
+    # "id acct url" (no username, domain or URL holds a space), one per line
+    acct = Account.username + func.coalesce(literal("@") + Account.domain, literal(""))
+    url = func.coalesce(Account.url, Account.uri, literal(""))
+    entry = cast(Account.id, String) + literal(" ") + acct + literal(" ") + url
     return (
-        select(func.aggregate_strings(entry, ","))
+        select(func.aggregate_strings(entry, "\n"))
         .select_from(Mention)
         .join(Account, Account.id == Mention.account_id)
         .where(Mention.post_id == Post.id)

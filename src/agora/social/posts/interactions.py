@@ -1,4 +1,11 @@
-"""Reacting to posts: reblog, favourite, bookmark, pin (and their undo)."""
+"""Reacting to posts: reblog, favourite, bookmark, pin (and their undo).
+
+A boost or like by a local account of a remote post (or a boost by a local account with
+remote followers) writes its federation job in the same transaction
+(`remote_audience.schedule_reaction`); the same functions serve boosts and likes received
+from other servers (federation/inbound_interactions.py), whose actor is remote, so nothing is
+sent back for them.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from agora.jobs.job_kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_deletion
 from agora.social.posts.writing import get_visible_post
+from agora.social.reading.remote_audience import schedule_reaction
 from agora.social.rules.errors import Invalid
 from agora.social.rules.limits import PINS, enforce
 from agora.social.rules.visibility import is_public_or_unlisted
@@ -37,10 +45,15 @@ async def _original(session: AsyncSession, viewer_id: int, post_id: int) -> Post
 
 
 async def reblog(
-    session: AsyncSession, actor: Account, post_id: int, visibility: str = "public"
+    session: AsyncSession,
+    actor: Account,
+    post_id: int,
+    visibility: str = "public",
+    *,
+    uri: str | None = None,
 ) -> Post:
     """Boost a post (idempotent: boosting twice, even concurrently, returns the first boost).
-    Commits."""
+    `uri` is the id of a boost received from another server (its Announce). Commits."""
     original = await _original(session, actor.id, post_id)
     actor_id, original_id = actor.id, original.id  # a rollback below expires the objects
     existing = await _existing_reblog(session, actor_id, original_id)
@@ -48,7 +61,10 @@ async def reblog(
         return existing
     try:
         boost = await _write_boost(
-            session, actor_id, original, _boost_visibility(original, actor_id, visibility)
+            session, actor_id, original, _boost_visibility(original, actor_id, visibility), uri
+        )
+        await schedule_reaction(
+            session, "announce", actor, original, boost.id, visibility=boost.visibility
         )
         await session.commit()
     except IntegrityError:  # a concurrent boost of the same post won the race
@@ -72,11 +88,12 @@ def _boost_visibility(original: Post, actor_id: int, requested: str) -> Visibili
 
 
 async def _write_boost(
-    session: AsyncSession, actor_id: int, original: Post, visibility: Visibility
+    session: AsyncSession, actor_id: int, original: Post, visibility: Visibility, uri: str | None
 ) -> Post:
     boost = Post(
         id=new_id(),
         account_id=actor_id,
+        uri=uri,
         reblog_of_id=original.id,
         text="",
         content_html="",
@@ -110,6 +127,9 @@ async def unreblog(session: AsyncSession, actor: Account, post_id: int) -> Post:
     original = await _original(session, actor.id, post_id)
     boost = await _existing_reblog(session, actor.id, original.id)
     if boost is not None:
+        await schedule_reaction(
+            session, "announce", actor, original, boost.id, undo=True, visibility=boost.visibility
+        )
         announce_deletion(session, boost.id, boost.account_id, boost.visibility, boost=True)
         await session.execute(delete(HomeFeedEntry).where(HomeFeedEntry.post_id == boost.id))
         await session.execute(delete(Post).where(Post.id == boost.id))
@@ -152,6 +172,7 @@ async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post
             JobKind.NOTIFY,
             _notice("favourite", post.account_id, actor.id, post.id, fav_id),
         )
+        await schedule_reaction(session, "like", actor, post, fav_id)
     await session.commit()
     await session.refresh(post)
     return post
@@ -160,10 +181,11 @@ async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post
 async def unfavourite(session: AsyncSession, actor: Account, post_id: int) -> Post:
     """Undo a like. Commits."""
     post = await _original(session, actor.id, post_id)
-    removed = await session.execute(
-        delete(Favourite).where(Favourite.account_id == actor.id, Favourite.post_id == post.id)
-    )
-    if affected_rows(removed):
+    mine = (Favourite.account_id == actor.id, Favourite.post_id == post.id)
+    fav_id = await session.scalar(select(Favourite.id).where(*mine))
+    removed = await session.execute(delete(Favourite).where(*mine))
+    if affected_rows(removed) and fav_id is not None:
+        await schedule_reaction(session, "like", actor, post, fav_id, undo=True)
         await session.execute(
             update(Post)
             .where(Post.id == post.id, Post.favourites_count > 0)

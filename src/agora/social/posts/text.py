@@ -1,4 +1,8 @@
-"""Our linkifier: plain text in, safe HTML out, with links, local @mentions and #hashtags.
+"""Our linkifier: plain text in, safe HTML out, with links, @mentions and #hashtags.
+
+A mention is local (`@name`, or `@name@` this server's domain) or remote (`@name@host`); a
+remote one links to the remote account only when it is known here (stored by federation), as
+Mastodon renders it (an `h-card` span around `@<span>name</span>`), and stays text otherwise.
 
 Length rules follow Mastodon: a URL counts as `url_chars` characters whatever its length, and a
 mention counts only its local part (`@alice@example.org` counts as `@alice`).
@@ -30,7 +34,7 @@ ALLOWED_ATTRS = {"a": {"href", "class", "target", "translate"}, "span": {"class"
 
 @dataclass(frozen=True, slots=True)
 class MentionTarget:
-    """A local account a mention resolves to."""
+    """An account a mention resolves to (its profile URL: here, or on its own server)."""
 
     id: int
     username: str
@@ -76,6 +80,21 @@ def _local_mention(m: re.Match[str]) -> bool:
     return host is None or host.lower() == get_settings().domain.lower()
 
 
+def _mention_key(m: re.Match[str]) -> str:
+    """How a mention is looked up: the local name, or `name@host` (lower-cased)."""
+    name = m.group(1).lower()
+    return name if _local_mention(m) else f"{name}@{m.group(2).lower()}"
+
+
+def extract_remote_mentions(text: str) -> list[str]:
+    """Lower-cased `name@host` handles of remote accounts mentioned in `text`."""
+    seen: dict[str, None] = {}
+    for kind, _raw, m in _tokens(text):
+        if kind == "mention" and m is not None and not _local_mention(m):
+            seen.setdefault(_mention_key(m), None)
+    return list(seen)
+
+
 def extract_mentions(text: str) -> list[str]:
     """Lower-cased local usernames mentioned in `text` (remote mentions are skipped)."""
     seen: dict[str, None] = {}
@@ -113,8 +132,8 @@ def _render_piece(
     if kind == "url":
         href = html.escape(raw, quote=True)
         return f'<a href="{href}" target="_blank">{html.escape(raw)}</a>'
-    if kind == "mention" and m is not None and _local_mention(m):
-        target = mentions.get(m.group(1).lower())
+    if kind == "mention" and m is not None:
+        target = mentions.get(_mention_key(m))
         if target is not None:
             url = html.escape(target.url, quote=True)
             return (

@@ -35,7 +35,13 @@ from agora.social.media import uploads as media
 from agora.social.media.uploads import MediaEdit
 from agora.social.people.lookup import resolve_mentions
 from agora.social.posts.polls import PollDraft, attach_poll, check_poll, update_poll
-from agora.social.posts.text import extract_mentions, extract_tags, render_html, status_length
+from agora.social.posts.text import (
+    extract_mentions,
+    extract_remote_mentions,
+    extract_tags,
+    render_html,
+    status_length,
+)
 from agora.social.reading.remote_audience import schedule_federation
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to
@@ -161,7 +167,7 @@ async def _write_post(
     if draft.media_ids:
         await media.set_post_media(session, post, author.id, draft.media_ids, draft.media_edits)
     await _index_post(session, post, fresh=True)
-    await _count_new_post(session, author.id, parent, visibility)
+    await count_new_post(session, author.id, parent, visibility)
     if draft.poll is not None:
         await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
@@ -216,7 +222,9 @@ async def _check_quote(session: AsyncSession, author_id: int, quote_id: int | No
 
 
 async def _link_text(session: AsyncSession, post: Post, text: str) -> str:
-    mentions = await resolve_mentions(session, extract_mentions(text))
+    mentions = await resolve_mentions(
+        session, extract_mentions(text) + extract_remote_mentions(text)
+    )
     post._mention_ids = {m.id for m in mentions.values()}  # type: ignore[attr-defined]  # not a column: read back by _index_post
     return render_html(text, mentions, get_settings().base_url)
 
@@ -242,9 +250,11 @@ async def _index_post(session: AsyncSession, post: Post, *, fresh: bool = False)
         )
 
 
-async def _count_new_post(
+async def count_new_post(
     session: AsyncSession, author_id: int, parent: Post | None, visibility: Visibility
 ) -> None:
+    """Count a new post: its author's posts (and last post time), and the replies of the post
+    it answers when it is public or unlisted (local and received posts alike)."""
     await session.execute(
         update(Account)
         .where(Account.id == author_id)
@@ -274,9 +284,7 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
         draft.media_ids = current_media
     _validate(draft)
     await check_poll(session, draft.poll, draft.media_ids, post.id)
-    now = utcnow()
-    if not await session.scalar(select(PostEdit.id).where(PostEdit.post_id == post.id).limit(1)):
-        session.add(_snapshot(post, post.created_at))
+    await _start_history(session, post)
     post.text = draft.text
     post.spoiler_text = draft.spoiler_text or ""
     post.sensitive = bool(draft.sensitive or draft.spoiler_text)
@@ -286,17 +294,48 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
         previous, post.no_ai_reuse = post.no_ai_reuse, draft.no_ai_reuse
         consent.log_post_override(session, post, previous)
     post.content_html = await _link_text(session, post, draft.text)
-    post.edited_at = now
-    edit = _snapshot(post, now)
-    session.add(edit)
-    await session.flush()
+    await _record_edit(session, post)
     await _index_post(session, post)
     await update_poll(session, post.id, draft.poll)
     if draft.media_ids != current_media or draft.media_edits:
         await media.set_post_media(session, post, editor.id, draft.media_ids, draft.media_edits)
-    enqueue(session, JobKind.POST_EDITED, {"post_id": post.id, "edit_id": edit.id})
+    await schedule_federation(session, post, "update")
     await session.commit()
     return post
+
+
+async def revise_remote_post(
+    session: AsyncSession,
+    post: Post,
+    *,
+    text: str,
+    content_html: str,
+    spoiler_text: str,
+    sensitive: bool,
+) -> None:
+    """Apply an edit received from another server to its remote post (its author's Update,
+    already sanitised): the same edit history and notifications as a local edit. Does not
+    commit."""
+    await _start_history(session, post)
+    post.text, post.content_html = text, content_html
+    post.spoiler_text, post.sensitive = spoiler_text, sensitive
+    await _record_edit(session, post)
+
+
+async def _start_history(session: AsyncSession, post: Post) -> None:
+    """Before a post's first edit, keep its original version as the history's first entry."""
+    if not await session.scalar(select(PostEdit.id).where(PostEdit.post_id == post.id).limit(1)):
+        session.add(_snapshot(post, post.created_at))
+
+
+async def _record_edit(session: AsyncSession, post: Post) -> None:
+    """Stamp an edited post, add its new version to the history and write the `post_edited`
+    job (live updates, and notifications to those who boosted it)."""
+    post.edited_at = utcnow()
+    edit = _snapshot(post, post.edited_at)
+    session.add(edit)
+    await session.flush()
+    enqueue(session, JobKind.POST_EDITED, {"post_id": post.id, "edit_id": edit.id})
 
 
 def _snapshot(post: Post, at: object) -> PostEdit:

@@ -1,7 +1,15 @@
-"""Whether a local post has an audience on other servers, and the job that sends it there:
+"""Whether a local change has an audience on other servers, and the jobs that send it there:
 the service side of federation's outbox (federation/outbox.py works out the inboxes and
-delivers). Written in the transaction of the change, so nothing is sent for a change that
-rolled back."""
+delivers). Each job is written in the transaction of the change, so nothing is sent for a
+change that rolled back; and only when someone on another server is concerned, so a server
+without federation runs no extra job.
+
+Who is concerned: by a post, a remote follower of its author (unless it is direct), a remote
+account it mentions, the remote author of the post it answers; by a like, the liked post's
+remote author; by a boost, the booster's remote followers and the boosted post's remote
+author; by a profile change, the person's remote followers; by the answer to a follow
+request, the remote requester.
+"""
 
 from __future__ import annotations
 
@@ -15,29 +23,99 @@ from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 
 
+async def has_remote_follower(session: AsyncSession, account_id: int) -> bool:
+    """Whether anyone on another server follows the account."""
+    # from the remote accounts (few; `ix_accounts_remote`) to the follows' unique key, not
+    # through every follower of the author
+    follows = exists().where(
+        Follow.account_id == Account.id, Follow.target_account_id == account_id
+    )
+    remote_follower = select(Account.id).where(Account.domain.is_not(None), follows).limit(1)
+    return bool(await session.scalar(remote_follower))
+
+
+async def _is_remote(session: AsyncSession, account_id: int | None) -> bool:
+    if account_id is None:
+        return False
+    return bool(await session.scalar(select(Account.domain).where(Account.id == account_id)))
+
+
 async def has_remote_audience(session: AsyncSession, post: Post) -> bool:
-    """Whether a local post has anyone on another server to go to (a remote follower of its
-    author, unless it is direct, or a remote account it mentions): `federate_post` is written
-    only then, so a server without federation runs no extra job per post."""
+    """Whether a local post has anyone on another server to go to (see the module
+    docstring): `federate_post` is written only then."""
     remote = Account.domain.is_not(None)
     mentioned = select(Mention.post_id).join(Account, Account.id == Mention.account_id)
     if await session.scalar(mentioned.where(Mention.post_id == post.id, remote).limit(1)):
         return True
     if post.visibility == Visibility.DIRECT:
         return False
-    # from the remote accounts (few; `ix_accounts_remote`) to the follows' unique key, not
-    # through every follower of the author
-    follows = exists().where(
-        Follow.account_id == Account.id, Follow.target_account_id == post.account_id
-    )
-    remote_follower = select(Account.id).where(remote, follows).limit(1)
-    return bool(await session.scalar(remote_follower))
+    if await _is_remote(session, post.in_reply_to_account_id):
+        return True
+    return await has_remote_follower(session, post.account_id)
 
 
 async def schedule_federation(
-    session: AsyncSession, post: Post, verb: Literal["create", "delete"]
+    session: AsyncSession, post: Post, verb: Literal["create", "update", "delete"]
 ) -> None:
-    """Write the `federate_post` job of a local post's Create ("create") or Delete
-    ("delete") in the caller's transaction, when it has a remote audience."""
+    """Write the `federate_post` job of a local post's Create ("create"), Update ("update")
+    or Delete ("delete") in the caller's transaction, when it has a remote audience."""
     if await has_remote_audience(session, post):
         enqueue(session, JobKind.FEDERATE_POST, {"post_id": post.id, "verb": verb})
+
+
+async def schedule_reaction(
+    session: AsyncSession,
+    verb: Literal["like", "announce"],
+    actor: Account,
+    post: Post,
+    activity_id: int,
+    *,
+    undo: bool = False,
+    visibility: int = Visibility.PUBLIC,
+) -> None:
+    """Write the `federate_reaction` job of a local account's like or boost of `post` (the
+    original), or of its undo (`activity_id`: the favourite's or the boost's id), when the
+    post's author is remote or (a boost) the booster has remote followers."""
+    if actor.domain is not None:
+        return
+    concerned = await _is_remote(session, post.account_id) or (
+        verb == "announce" and await has_remote_follower(session, actor.id)
+    )
+    if concerned:
+        enqueue(
+            session,
+            JobKind.FEDERATE_REACTION,
+            {
+                "verb": verb,
+                "undo": undo,
+                "account_id": actor.id,
+                "post_id": post.id,
+                "activity_id": activity_id,
+                "visibility": int(visibility),
+            },
+        )
+
+
+async def schedule_profile_update(session: AsyncSession, account: Account) -> None:
+    """Write the `federate_profile` job (Update(Person)) of a local account whose profile
+    changed, when it has remote followers."""
+    if account.domain is None and await has_remote_follower(session, account.id):
+        enqueue(session, JobKind.FEDERATE_PROFILE, {"account_id": account.id})
+
+
+def schedule_follow_answer(
+    session: AsyncSession, target: Account, requester: Account, uri: str | None, accept: bool
+) -> None:
+    """Write the `federate_follow_answer` job (Accept or Reject of the Follow `uri`) when a
+    local account answers a remote account's follow request."""
+    if target.domain is None and requester.domain is not None and uri:
+        enqueue(
+            session,
+            JobKind.FEDERATE_FOLLOW_ANSWER,
+            {
+                "account_id": target.id,
+                "follower_id": requester.id,
+                "follow_uri": uri,
+                "accept": accept,
+            },
+        )
