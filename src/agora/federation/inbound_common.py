@@ -11,13 +11,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account
+from agora.db.models import Account, Post
 from agora.federation.actors import is_local_uri
 from agora.social.people.lookup import find_by_username
 
 LOCAL_ACTOR_RE = re.compile(r"^/users/([A-Za-z0-9_]{1,30})$")
+LOCAL_NOTE_RE = re.compile(r"^/users/([A-Za-z0-9_]{1,30})/statuses/(\d{1,20})$")
 
 Handler = Callable[[AsyncSession, Account, dict[str, Any]], Awaitable[None]]
 
@@ -42,3 +44,20 @@ async def local_account(session: AsyncSession, uri: str | None) -> Account | Non
         return None
     found = LOCAL_ACTOR_RE.match(urlsplit(uri).path)
     return await find_by_username(session, found.group(1)) if found else None
+
+
+async def post_id_for(session: AsyncSession, uri: str | None) -> int | None:
+    """The stored post an ActivityPub id names: a local post (`/users/NAME/statuses/ID`, by
+    that author) or a remote one stored by its id; None when it is not here."""
+    if not uri:
+        return None
+    if not is_local_uri(uri):
+        return await session.scalar(select(Post.id).where(Post.uri == uri))
+    found = LOCAL_NOTE_RE.match(urlsplit(uri).path)
+    if found is None:
+        return None
+    author = await find_by_username(session, found.group(1))
+    post = await session.get(Post, int(found.group(2)))
+    if author is None or post is None or post.account_id != author.id or post.uri is not None:
+        return None
+    return post.id

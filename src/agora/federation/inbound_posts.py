@@ -1,11 +1,14 @@
-"""Received Create and Delete of Notes: remote posts stored in the same tables as local ones.
+"""Received Create and Delete of Notes (and Questions): remote posts stored in the same tables
+as local ones.
 
 A remote post is stored once per id (`store_remote_post`), only when its id is on its
 author's host and it is attributed to the actor that sent it; its HTML is sanitised with the
 same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
 the local accounts it addresses are its mentions, and it reaches local followers through the
 normal fan-out. Once stored, it obeys the same visibility rule as a local post: nothing here
-restates it. A Delete removes a post only when its sender is the post's author.
+restates it. A Delete removes a post only when its sender is the post's author. A Note that
+is a vote in a local poll is cast as one (inbound_polls.take_vote), not stored; what a Note
+carries beyond its text (a poll, a quote) is stored by object_extensions.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Mention, Post, utcnow
 from agora.db.upsert import insert_ignore
-from agora.federation import activities
+from agora.federation import activities, inbound_polls, object_extensions
 from agora.federation.inbound_common import Handler, addresses, id_of, local_account
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
@@ -32,7 +35,9 @@ from agora.social.posts.text import sanitize_html
 
 async def _create(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
     note = activity.get("object")
-    if isinstance(note, dict) and note.get("type") == "Note":
+    if not isinstance(note, dict) or note.get("type") not in ("Note", "Question"):
+        return
+    if not await inbound_polls.take_vote(session, actor, note):
         await store_remote_post(session, actor, note)
 
 
@@ -102,6 +107,7 @@ async def store_remote_post(
             insert_ignore(session, Mention),
             [{"post_id": post.id, "account_id": a} for a in mentioned],
         )
+    await object_extensions.store_extensions(session, post, note)
     await session.execute(
         update(Account)
         .where(Account.id == author.id)

@@ -10,9 +10,10 @@ Then it records the activity id (`inbox_activities`) and writes an `ap_inbox` jo
 same transaction, and answers 202: a redelivery finds the id recorded and changes nothing.
 
 The job (`process`) dispatches the activity by its type to the handlers of the
-`inbound_<area>.py` modules (an Undo by the type of the object it undoes), which call the
-same services as the other doors. No visibility or consent rule is restated there: a stored
-remote post is read through the same rule as a local one. A handler refused by a rule (a
+`inbound_<area>.py` modules (an Undo by the type of the object it undoes; an area's
+`OBJECT_HANDLERS` take one activity type for one object type, e.g. Update(Question)), which
+call the same services as the other doors. No visibility or consent rule is restated there:
+a stored remote post is read through the same rule as a local one. A handler refused by a rule (a
 block…) changes nothing; the activity is then logged and dropped.
 """
 
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account, InboxActivity, utcnow
 from agora.db.upsert import insert_ignore_one
-from agora.federation import inbound_follows, inbound_posts
+from agora.federation import inbound_follows, inbound_polls, inbound_posts, inbound_quotes
 from agora.federation.actors import actor_for, fetch_actor, is_local_uri
 from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, id_of
@@ -42,9 +43,13 @@ from agora.social.rules.errors import DomainError
 log = logging.getLogger("agora.federation")
 MAX_DEPTH = 8  # nesting of a received JSON document
 INBOX_ATTEMPTS = 3
-AREAS = (inbound_follows, inbound_posts)
+AREAS = (inbound_follows, inbound_posts, inbound_polls, inbound_quotes)
 HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.HANDLERS.items()}
 UNDO_HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.UNDO_HANDLERS.items()}
+# (activity type, object type) -> handler, for areas sharing an activity type (Update)
+OBJECT_HANDLERS: dict[tuple[str, str], Handler] = {
+    k: h for area in AREAS for k, h in getattr(area, "OBJECT_HANDLERS", {}).items()
+}
 
 
 class Refused(Exception):
@@ -163,6 +168,9 @@ async def process(session: AsyncSession, payload: InboxJob) -> None:
         return
     activity = payload["activity"]
     handler = HANDLERS.get(activity["type"])
+    obj = activity.get("object")
+    if isinstance(obj, dict):
+        handler = OBJECT_HANDLERS.get((activity["type"], str(obj.get("type"))), handler)
     if activity["type"] == "Undo":
         undone = activity.get("object")
         if isinstance(undone, dict):

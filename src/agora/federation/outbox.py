@@ -25,6 +25,7 @@ from agora.db.models import Account, Follow, FollowRequest, Job, Mention, Post, 
 from agora.federation import activities
 from agora.federation.actors import signer_for
 from agora.federation.client import post_activity
+from agora.federation.object_extensions import complete_note
 from agora.jobs.job_kinds import (
     DeliveryJob,
     FederateFollowJob,
@@ -56,7 +57,8 @@ def _inbox_of(account: Any = Account) -> Any:
     return func.coalesce(account.shared_inbox_url, account.inbox_url)
 
 
-async def _mentioned(session: AsyncSession, post_id: int) -> list[Account]:
+async def mentioned_accounts(session: AsyncSession, post_id: int) -> list[Account]:
+    """The accounts a post mentions."""
     return list(
         (
             await session.scalars(
@@ -91,8 +93,9 @@ async def federate_post(session: AsyncSession, payload: FederatePostJob) -> None
     author = await session.get(Account, post.account_id)
     if author is None or author.domain is not None or author.suspended_at is not None:
         return
-    mentioned = await _mentioned(session, post.id)
+    mentioned = await mentioned_accounts(session, post.id)
     note = activities.note_json(post, author, mentioned)
+    note = await complete_note(session, post, author, note)
     if payload.get("verb") == "delete":
         activity = activities.delete_activity(post, author, note["to"], note["cc"])
     elif post.deleted_at is None:

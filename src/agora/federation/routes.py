@@ -19,17 +19,18 @@ from sqlalchemy import select
 
 from agora.config import get_settings
 from agora.data.signals import disclose
-from agora.db.models import Account, Mention
-from agora.federation import activities, inbox
+from agora.db.models import Account, Mention, Post
+from agora.federation import activities, inbox, quote_objects
 from agora.federation.actors import CONTEXT, actor_json, actor_uri
 from agora.federation.keys import key_pair
+from agora.federation.object_extensions import complete_note
 from agora.http.deps import SessionDep
 from agora.http.error_responses import ApiError
 from agora.http.guard import ASGIApp, Receive, Scope, Send
 from agora.http.json import JSON
 from agora.social.people.lookup import find_by_username
-from agora.social.posts.writing import get_visible_post
-from agora.social.rules.errors import NotFound
+from agora.social.posts.writing import check_quote, get_visible_post
+from agora.social.rules.errors import DomainError, NotFound
 
 router = APIRouter(include_in_schema=False)
 AP_TYPE = "application/activity+json"
@@ -94,7 +95,31 @@ async def note(request: Request, session: SessionDep, username: str, post_id: st
             )
         ).all()
     )
-    return _ap({"@context": CONTEXT, **activities.note_json(post, account, mentioned)})
+    note = activities.note_json(post, account, mentioned)
+    return _ap({"@context": CONTEXT, **await complete_note(session, post, account, note)})
+
+
+@router.get("/users/{username}/statuses/{post_id}/quote_authorization")
+async def quote_authorization(
+    request: Request, session: SessionDep, username: str, post_id: str, quote: str = ""
+) -> Response:
+    """The QuoteAuthorization that lets the post `quote` quote a local post (FEP-044f),
+    answered while the quote rule allows it (asked for the quoting post's author when it is
+    stored here, as nobody otherwise); 404 once it does not (deleted, made private…)."""
+    account = await _local(session, username)
+    if not post_id.isdigit() or not quote:
+        raise ApiError(404, "Record not found")
+    quoter = await session.scalar(select(Post.account_id).where(Post.uri == quote))
+    try:
+        await check_quote(session, quoter, int(post_id))
+        post = await get_visible_post(session, None, int(post_id))
+    except DomainError:
+        raise ApiError(404, "Record not found") from None
+    if post.account_id != account.id:
+        raise ApiError(404, "Record not found")
+    disclose(account, post)
+    quoted = activities.note_uri(account, post)
+    return _ap(quote_objects.authorization_json(account, quoted, quote))
 
 
 def _collection(uri: str, total: int) -> Response:

@@ -28,6 +28,9 @@ class JobKind(StrEnum):
     FEDERATE_FOLLOW = "federate_follow"
     FEDERATE_UNFOLLOW = "federate_unfollow"
     AP_DELIVER = "ap_deliver"
+    FEDERATE_VOTE = "federate_vote"
+    FEDERATE_POLL_COUNTS = "federate_poll_counts"
+    FETCH_REMOTE_POST = "fetch_remote_post"
 
 
 class JobState(StrEnum):
@@ -134,3 +137,25 @@ class DeliveryJob(TypedDict):
     inbox: str
     account_id: int
     activity: dict[str, Any]
+
+
+class FederateVoteJob(TypedDict):
+    """`federate_vote`: a local account's vote in a remote poll (the chosen positions)."""
+
+    poll_id: int
+    account_id: int
+    choices: list[int]
+
+
+class PollCountsJob(TypedDict):
+    """`federate_poll_counts`: the local poll whose new counts go out as Update(Question)."""
+
+    poll_id: int
+
+
+class FetchPostJob(TypedDict):
+    """`fetch_remote_post`: a remote post to fetch by its ActivityPub id and store, and the
+    stored post that quotes it (None when nothing waits for it)."""
+
+    uri: str
+    quoted_by: int | None

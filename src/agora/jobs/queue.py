@@ -40,11 +40,14 @@ from agora.jobs.job_kinds import (
     FederateFollowJob,
     FederatePostJob,
     FederateUnfollowJob,
+    FederateVoteJob,
     FeedJob,
+    FetchPostJob,
     InboxJob,
     JobKind,
     JobState,
     NotifyJob,
+    PollCountsJob,
     PollExpiredJob,
     PostDeletedJob,
     PostEditedJob,
@@ -210,6 +213,33 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_DELIVER],
     payload: DeliveryJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_VOTE],
+    payload: FederateVoteJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_POLL_COUNTS],
+    payload: PollCountsJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FETCH_REMOTE_POST],
+    payload: FetchPostJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,
