@@ -437,3 +437,52 @@ async def test_quote_request_from_a_blocked_actor_is_rejected(
     assert [a["type"] for a in answers if a["type"] in ("Accept", "Reject")] == ["Reject"]
     async with db.session() as session:
         assert (await session.get(Account, rob.id)) is not None
+
+
+# --- media --------------------------------------------------------------------------------
+
+
+async def test_local_images_go_out_as_documents_of_public_notes_only(
+    client, db, make_person, run_jobs, rob, tmp_path, monkeypatch
+) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    monkeypatch.setattr(get_settings(), "media_dir", tmp_path / "media")
+    alice = await make_person("alice")
+    image = BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(image, "PNG")
+    ids = []
+    for _ in range(2):
+        r = await client.post(
+            "/api/v2/media",
+            files={"file": ("red.png", image.getvalue(), "image/png")},
+            data={"description": "a red square", "focus": "0.5,-0.25"},
+            headers=alice.headers,
+        )
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["id"])
+    public = await post_status(client, alice, "look", **{"media_ids[]": [ids[0]]})
+    private = await post_status(
+        client, alice, "look, friends", visibility="private", **{"media_ids[]": [ids[1]]}
+    )
+    doc = await _note_doc(client, "alice", public["id"])
+    (document,) = doc["attachment"]
+    assert document["type"] == "Document" and document["mediaType"] == "image/png"
+    assert document["name"] == "a red square" and document["focalPoint"] == [0.5, -0.25]
+    assert (document["width"], document["height"]) == (64, 48) and document["blurhash"]
+    # the URL is one anyone may fetch (another server fetches it without a viewer)
+    fetched = await client.get(document["url"].removeprefix(BASE))
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
+    # a followers-only post is delivered without its images (their URLs are per viewer)
+    await _rob_follows(client, rob, "alice", run_jobs)
+    async with db.transaction() as session:
+        await session.execute(update(Job).where(Job.kind == "ap_deliver").values(state="dead"))
+    from agora.social.reading.remote_audience import schedule_federation
+
+    async with db.transaction() as session:
+        await schedule_federation(session, await session.get(Post, int(private["id"])), "create")
+    await run_jobs()
+    (created,) = [a for a in await _deliveries(db) if a["object"]["id"].endswith(private["id"])]
+    assert "attachment" not in created["object"]
