@@ -486,3 +486,155 @@ async def test_local_images_go_out_as_documents_of_public_notes_only(
     await run_jobs()
     (created,) = [a for a in await _deliveries(db) if a["object"]["id"].endswith(private["id"])]
     assert "attachment" not in created["object"]
+
+
+class FileServer:
+    """A real HTTP server on a loopback port serving fixed files, counting the requests."""
+
+    def __init__(self, files: dict[str, tuple[str, bytes]]) -> None:
+        import http.server
+        import threading
+
+        served = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                served.requests.append(self.path)
+                found = files.get(self.path)
+                if found is None:
+                    self.send_error(404)
+                    return
+                content_type, body = found
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.requests: list[str] = []
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _png(size: tuple[int, int] = (64, 48), noise: bool = False) -> bytes:
+    import os
+    from io import BytesIO
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "taken at 12 Main Street")
+    out = BytesIO()
+    if noise:  # does not compress: the file is about 3 bytes a pixel
+        image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    else:
+        image = Image.new("RGB", size, (10, 120, 200))
+    image.save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch) -> Any:
+    monkeypatch.setattr(get_settings(), "media_dir", tmp_path / "media")
+    monkeypatch.setattr(get_settings(), "federation_allow_private_addresses", True)
+    server = FileServer(
+        {
+            "/cat.png": ("image/png", _png()),
+            "/big.png": ("image/png", _png((200, 200), noise=True)),
+            "/fake.png": ("image/png", b"<html>not an image</html>" * 10),
+        }
+    )
+    yield server
+    server.stop()
+
+
+def _note_with(n: int, *attachments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"{ROB}/statuses/{n}",
+        "type": "Note",
+        "attributedTo": ROB,
+        "content": f"<p>pictures {n}</p>",
+        "to": [PUBLIC],
+        "attachment": list(attachments),
+    }
+
+
+def _image(url: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "Document", "mediaType": "image/png", "url": url, **extra}
+
+
+def _stored_files(tmp_path: Any) -> list[Any]:
+    return sorted(p for p in (tmp_path / "media").rglob("*") if p.is_file())
+
+
+async def test_received_image_is_fetched_checked_and_served(
+    client, db, make_person, run_jobs, rob, files, tmp_path
+) -> None:
+    bob = await make_person("bob")
+    cat = _image(
+        f"{files.url}/cat.png", name="a blue cat", blurhash="LEHV6nWB2yk8", width=64, height=48
+    )
+    video = {"type": "Document", "mediaType": "video/mp4", "url": f"{files.url}/v.mp4"}
+    await rob.deliver(client, rob.create(_note_with(50, cat, video)))
+    await run_jobs()
+    status = await _remote_status(client, bob, f"{ROB}/statuses/50", db)
+    (media,) = status["media_attachments"]  # the video is left out
+    assert media["description"] == "a blue cat" and media["remote_url"] == f"{files.url}/cat.png"
+    assert media["url"].startswith(f"{BASE}/media/") and media["blurhash"] == "LEHV6nWB2yk8"
+    assert media["meta"]["original"]["width"] == 64
+    fetched = await client.get(media["url"].removeprefix(BASE))
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
+    assert b"Main Street" not in fetched.content  # cleaned as an upload is
+    assert files.requests == ["/cat.png"]
+
+
+async def test_remote_images_are_not_fetched_when_caching_is_off(
+    client, db, make_person, run_jobs, rob, files, monkeypatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "federation_cache_media", False)
+    bob = await make_person("bob")
+    await rob.deliver(client, rob.create(_note_with(51, _image(f"{files.url}/cat.png"))))
+    await run_jobs()
+    status = await _remote_status(client, bob, f"{ROB}/statuses/51", db)
+    (media,) = status["media_attachments"]
+    assert media["url"] == media["preview_url"] == f"{files.url}/cat.png"
+    assert files.requests == []
+
+
+async def test_oversized_and_non_image_attachments_are_dropped(
+    client, db, make_person, run_jobs, rob, files, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "media_max_bytes", 20_000)
+    bob = await make_person("bob")
+    big, fake, missing = (
+        _image(f"{files.url}/big.png"),
+        _image(f"{files.url}/fake.png"),
+        _image(f"{files.url}/missing.png"),
+    )
+    await rob.deliver(client, rob.create(_note_with(52, big, fake, missing)))
+    await run_jobs()
+    status = await _remote_status(client, bob, f"{ROB}/statuses/52", db)
+    assert status["media_attachments"] == [] and "pictures 52" in status["content"]
+    assert _stored_files(tmp_path) == []
+    assert sorted(files.requests) == ["/big.png", "/fake.png", "/missing.png"]
+
+
+async def test_attachment_on_a_private_address_is_refused(
+    client, db, make_person, run_jobs, rob, files, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "federation_allow_private_addresses", False)
+    bob = await make_person("bob")
+    await rob.deliver(client, rob.create(_note_with(53, _image(f"{files.url}/cat.png"))))
+    await run_jobs()
+    status = await _remote_status(client, bob, f"{ROB}/statuses/53", db)
+    assert status["media_attachments"] == [] and "pictures 53" in status["content"]
+    assert files.requests == [] and _stored_files(tmp_path) == []

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     federation_allow_private_addresses: bool = False
     federation_timeout: float = 10.0
     federation_max_response_bytes: int = 1_000_000
+    # Images of received posts are fetched into the media store (false: shown by their remote
+    # URL, never fetched); a fetched image is checked as an upload is (media_max_bytes…).
+    federation_cache_media: bool = True
     redis_url: str | None = None
     # Streaming: the Redis channel of live events, how many unsent messages a connection may
     # hold before it is dropped as too slow, and the SSE heartbeat interval.

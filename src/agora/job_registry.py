@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from agora.ai import mentions
-from agora.federation import inbox, outbound_polls, outbox, post_fetch
+from agora.federation import inbox, media_fetch, outbound_polls, outbox, post_fetch
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Handler, SlowJob, register_jobs
 from agora.social.media import uploads
@@ -40,6 +40,9 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
         prepare=mentions.prepare, apply=mentions.apply, on_dead=mentions.on_dead
     ),
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
+    JobKind.CACHE_REMOTE_MEDIA: SlowJob(
+        prepare=media_fetch.fetch_image, apply=media_fetch.keep_image, on_dead=media_fetch.give_up
+    ),
     JobKind.FETCH_REMOTE_POST: SlowJob(
         prepare=post_fetch.fetch_post, apply=post_fetch.store_fetched_post
     ),

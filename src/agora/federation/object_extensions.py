@@ -1,8 +1,7 @@
 """What a Note carries beyond its text, both ways: its poll (a `Question`), the post it
-quotes and who may quote it, and (sent only, so far) its images. One function completes
-every local Note that leaves the server (deliveries and fetches alike), one stores what a
-received Note carries once the post is stored, so no door builds or reads these parts on
-its own.
+quotes and who may quote it, and its images. One function completes every local Note that
+leaves the server (deliveries and fetches alike), one stores what a received Note carries
+once the post is stored, so no door builds or reads these parts on its own.
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.models import Account, Poll, Post
 from agora.federation import inbound_polls, quote_objects
 from agora.federation.activities import note_uri
-from agora.federation.media_objects import attachments_json
+from agora.federation.media_objects import attachments_json, read_images
 from agora.federation.question_objects import as_question
+from agora.social.media.remote_files import record_remote_images
 from agora.social.posts.polls import load_polls
 
 
@@ -45,7 +45,10 @@ async def complete_note(
 
 
 async def store_extensions(session: AsyncSession, post: Post, note: dict[str, Any]) -> None:
-    """Store what a just stored remote post's Note (or Question) carries: its poll, and the
-    post it quotes. Does not commit."""
+    """Store what a just stored remote post's Note (or Question) carries: its poll, its
+    images and the post it quotes. Does not commit."""
     await inbound_polls.attach_received_poll(session, post, note)
+    images = read_images(note)
+    if images:
+        await record_remote_images(session, post.id, post.account_id, images)
     await quote_objects.attach_received_quote(session, post, note)

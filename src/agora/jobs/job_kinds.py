@@ -31,6 +31,7 @@ class JobKind(StrEnum):
     FEDERATE_VOTE = "federate_vote"
     FEDERATE_POLL_COUNTS = "federate_poll_counts"
     FETCH_REMOTE_POST = "fetch_remote_post"
+    CACHE_REMOTE_MEDIA = "cache_remote_media"
 
 
 class JobState(StrEnum):
@@ -159,3 +160,9 @@ class FetchPostJob(TypedDict):
 
     uri: str
     quoted_by: int | None
+
+
+class RemoteMediaJob(TypedDict):
+    """`cache_remote_media`: the remote post's image to fetch into the media store."""
+
+    media_id: int

@@ -52,6 +52,7 @@ from agora.jobs.job_kinds import (
     PostDeletedJob,
     PostEditedJob,
     PostJob,
+    RemoteMediaJob,
     ReportFiledJob,
     SweepJob,
 )
@@ -240,6 +241,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.FETCH_REMOTE_POST],
     payload: FetchPostJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.CACHE_REMOTE_MEDIA],
+    payload: RemoteMediaJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -219,6 +219,9 @@ class MediaAttachment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set while no post uses it; unattached media older than a day is swept away.
     unattached_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An image of a remote post: its URL there. `file_format` stays empty until it is fetched
+    # into the media store (never, with AGORA_FEDERATION_CACHE_MEDIA=false).
+    remote_url: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
         Index("ix_media_attachments_post_id", "post_id", "position"),
         Index("ix_media_attachments_account_id_post_id", "account_id", "post_id"),
