@@ -109,3 +109,27 @@ def test_quote_of_a_post_the_server_lacks_is_fetched(people: dict[str, Person]) 
     fetched = wait_for(quoted, 20, "carol's post fetched by A and linked")
     assert "unknown on A" in fetched.content
     assert fetched.account.acct == carol.handle.lstrip("@")
+
+
+def test_post_with_an_image_arrives_with_its_image(people: dict[str, Person], tmp_path) -> None:
+    import httpx
+    from PIL import Image
+
+    alice, bob = people["alice"], people["bob"]
+    path = tmp_path / "sunset.png"
+    Image.new("RGB", (80, 60), (250, 120, 20)).save(path, "PNG")
+    media = alice.api.media_post(str(path), description="an orange sunset")
+    alice.api.status_post("Tonight's sunset", media_ids=[media.id])
+    on_b = _arrived(bob, "Tonight's sunset")
+
+    def cached() -> Any:
+        found = bob.api.status(on_b.id).media_attachments
+        return found[0] if found and found[0].url.startswith(bob.server.url) else None
+
+    image = wait_for(cached, 20, "alice's image fetched into B's media store")
+    assert image.description == "an orange sunset"
+    # A's file (its plain URL: the upload's URL was signed for alice while unattached)
+    assert image.remote_url == media.url.split("?")[0]
+    assert image.meta.original.width == 80 and image.blurhash
+    served = httpx.get(image.url, timeout=10)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
