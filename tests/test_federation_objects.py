@@ -62,6 +62,12 @@ class Rob:
         }
 
 
+@pytest.fixture(autouse=True)
+def poll_updates_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Update(Question) is due at once (not a minute after the vote), for run_jobs."""
+    monkeypatch.setattr(get_settings(), "federation_poll_update_delay", 0)
+
+
 @pytest.fixture
 async def rob(db: Any) -> Rob:
     pair = generate_key_pair()
@@ -267,6 +273,37 @@ async def test_remote_vote_on_a_local_poll_counts_once_and_updates_go_out(
     # a vote is not a post
     async with db.session() as session:
         assert await session.scalar(select(Post.id).where(Post.account_id == rob.id)) is None
+
+
+async def test_poll_updates_are_debounced(client, db, make_person, run_jobs, rob) -> None:
+    alice = await make_person("alice")
+    await _rob_follows(client, rob, "alice", run_jobs)
+    status = await post_status(
+        client,
+        alice,
+        "all you like?",
+        **{
+            "poll[options][]": ["tea", "coffee", "water"],
+            "poll[expires_in]": "3600",
+            "poll[multiple]": "true",
+        },
+    )
+    await run_jobs()
+    note_uri = f"{BASE}/users/alice/statuses/{status['id']}"
+    # two votes (one per option, as Mastodon sends them) before the update is due: one Update
+    await rob.deliver(client, rob.create(_vote(note_uri, "tea", 1)))
+    await rob.deliver(client, rob.create(_vote(note_uri, "water", 2)))
+    await run_jobs()
+    updates = [a for a in await _deliveries(db) if a["type"] == "Update"]
+    assert len(updates) == 1
+    assert [c["replies"]["totalItems"] for c in updates[0]["object"]["anyOf"]] == [1, 0, 1]
+    assert updates[0]["object"]["votersCount"] == 1
+    # a later vote schedules the next one
+    await rob.deliver(client, rob.create(_vote(note_uri, "coffee", 3)))
+    await run_jobs()
+    updates = [a for a in await _deliveries(db) if a["type"] == "Update"]
+    assert len(updates) == 2
+    assert [c["replies"]["totalItems"] for c in updates[1]["object"]["anyOf"]] == [1, 1, 1]
 
 
 async def test_remote_vote_on_a_closed_poll_is_refused(

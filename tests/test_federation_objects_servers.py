@@ -19,19 +19,21 @@ from typing import Any
 import pytest
 from mastodon import MastodonAPIError
 
-from federation_servers import Person, person, resolve, start
+from federation_servers import FEDERATION, Person, person, resolve
 from live_server import LiveServer, wait_for
 
 ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
+QUICK_POLL_UPDATES = {"AGORA_FEDERATION_POLL_UPDATE_DELAY": "1"}
 
 
 @pytest.fixture(scope="module")
 def people() -> Iterator[dict[str, Person]]:
     started: list[LiveServer] = []
     try:
-        for _ in range(3):
-            started.append(start())
+        for _ in range(3):  # poll updates after a second (not a minute), for the test's sake
+            started.append(LiveServer("sqlite", extra_env={**FEDERATION, **QUICK_POLL_UPDATES}))
+            started[-1].start()
         a, b, c = started
         found = {"alice": person(a, "alice"), "bob": person(b, "bob"), "carol": person(c, "carol")}
         for who, whom in (("bob", "alice"), ("carol", "alice"), ("alice", "bob"), ("bob", "carol")):

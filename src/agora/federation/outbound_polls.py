@@ -15,6 +15,7 @@ from agora.federation.actors import actor_uri
 from agora.federation.object_extensions import complete_note
 from agora.federation.outbox import deliver, mentioned_accounts, post_inboxes
 from agora.jobs.job_kinds import FederateVoteJob, PollCountsJob
+from agora.social.posts import remote_polls
 
 
 async def federate_vote(session: AsyncSession, payload: FederateVoteJob) -> None:
@@ -46,6 +47,7 @@ async def federate_poll_counts(session: AsyncSession, payload: PollCountsJob) ->
     post = await session.get(Post, poll.post_id) if poll is not None else None
     if poll is None or post is None or post.deleted_at is not None or post.uri is not None:
         return
+    await remote_polls.counts_sent(session, poll.id)
     author = await session.get(Account, post.account_id)
     if author is None or author.domain is not None or author.suspended_at is not None:
         return

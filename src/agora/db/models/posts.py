@@ -246,6 +246,8 @@ class Poll(Base):
     votes_count: Mapped[int] = mapped_column(Integer, default=0)
     voters_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An Update(Question) with new counts is scheduled (social/posts/remote_polls.py).
+    update_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PollOption(Base):

@@ -8,7 +8,9 @@ Invariants:
 - A vote on a remote poll by a local person writes a `federate_vote` job (the votes go to the
   poll's author only); a vote on a local poll writes a `federate_poll_counts` job (the new
   counts go to the post's audience and to the remote voters) when the poll has anyone on
-  another server. Both are written in the vote's transaction, so a refused or rolled-back
+  another server, debounced (`update_pending`: at most one pending per poll, due
+  `federation_poll_update_delay` seconds after the vote that scheduled it, sending the counts
+  as they are then). Both are written in the vote's transaction, so a refused or rolled-back
   vote sends nothing.
 """
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.config import get_settings
 from agora.db.models import Account, Poll, PollOption, PollVoter, Post, utcnow
+from agora.db.upsert import affected_rows
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
@@ -100,7 +104,32 @@ async def schedule_after_vote(
         return
     remote = voter.domain is not None or await _has_remote_voter(session, poll_id)
     if remote or await has_remote_audience(session, post):
-        enqueue(session, JobKind.FEDERATE_POLL_COUNTS, {"poll_id": poll_id})
+        await _schedule_counts(session, poll_id)
+
+
+async def _schedule_counts(session: AsyncSession, poll_id: int) -> None:
+    """Schedule the Update(Question) of a local poll, debounced: only the vote that finds no
+    update pending writes the job (the flag flips atomically), due after the delay."""
+    flipped = await session.execute(
+        update(Poll)
+        .where(Poll.id == poll_id, Poll.update_pending.is_(False))
+        .values(update_pending=True)
+        .execution_options(synchronize_session=False)
+    )
+    if affected_rows(flipped):
+        delay = get_settings().federation_poll_update_delay
+        enqueue(session, JobKind.FEDERATE_POLL_COUNTS, {"poll_id": poll_id}, delay=delay)
+
+
+async def counts_sent(session: AsyncSession, poll_id: int) -> None:
+    """The pending Update(Question) of a poll is being sent: the next vote schedules
+    another. Does not commit."""
+    await session.execute(
+        update(Poll)
+        .where(Poll.id == poll_id)
+        .values(update_pending=False)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _has_remote_voter(session: AsyncSession, poll_id: int) -> bool:
