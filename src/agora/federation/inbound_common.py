@@ -19,7 +19,9 @@ from agora.federation.actors import is_local_uri
 from agora.social.people.lookup import find_by_username
 
 LOCAL_ACTOR_RE = re.compile(r"^/users/([A-Za-z0-9_]{1,30})$")
-LOCAL_NOTE_RE = re.compile(r"^/users/([A-Za-z0-9_]{1,30})/statuses/(\d{1,20})$")
+LOCAL_POST_RE = re.compile(
+    r"^/(?:users/([A-Za-z0-9_]{1,30})/statuses|@([A-Za-z0-9_]{1,30}))/(\d{1,20})$"
+)
 
 Handler = Callable[[AsyncSession, Account, dict[str, Any]], Awaitable[None]]
 
@@ -46,18 +48,19 @@ async def local_account(session: AsyncSession, uri: str | None) -> Account | Non
     return await find_by_username(session, found.group(1)) if found else None
 
 
-async def post_id_for(session: AsyncSession, uri: str | None) -> int | None:
-    """The stored post an ActivityPub id names: a local post (`/users/NAME/statuses/ID`, by
-    that author) or a remote one stored by its id; None when it is not here."""
+async def post_named(session: AsyncSession, uri: str | None) -> Post | None:
+    """The post an ActivityPub id names: a local post (`/users/NAME/statuses/ID`, or its
+    `/@NAME/ID` page), or a remote post stored here; None when unknown. Whether anyone may
+    see it is left to the services the handlers call."""
     if not uri:
         return None
     if not is_local_uri(uri):
-        return await session.scalar(select(Post.id).where(Post.uri == uri))
-    found = LOCAL_NOTE_RE.match(urlsplit(uri).path)
+        return await session.scalar(select(Post).where(Post.uri == uri))
+    found = LOCAL_POST_RE.match(urlsplit(uri).path)
     if found is None:
         return None
-    author = await find_by_username(session, found.group(1))
-    post = await session.get(Post, int(found.group(2)))
+    author = await find_by_username(session, found.group(1) or found.group(2))
+    post = await session.get(Post, int(found.group(3)))
     if author is None or post is None or post.account_id != author.id or post.uri is not None:
         return None
-    return post.id
+    return post

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Poll, PollOption, Post
 from agora.federation.actors import is_local_uri
-from agora.federation.inbound_common import Handler, id_of, post_id_for
+from agora.federation.inbound_common import Handler, id_of, post_named
 from agora.federation.question_objects import read_question
 from agora.social.posts import poll_votes, remote_polls
 from agora.social.rules.errors import Invalid
@@ -31,9 +31,9 @@ async def take_vote(session: AsyncSession, actor: Account, note: dict[str, Any])
         return False
     if not is_local_uri(replied) or id_of(note.get("attributedTo")) != actor.uri:
         return False
-    post_id = await post_id_for(session, replied)
-    poll_id = await session.scalar(select(Poll.id).where(Poll.post_id == post_id))
-    if post_id is None or poll_id is None:
+    post = await post_named(session, replied)
+    poll_id = await session.scalar(select(Poll.id).where(Poll.post_id == post.id)) if post else None
+    if poll_id is None:
         return False
     position = await session.scalar(
         select(PollOption.position).where(
@@ -69,5 +69,4 @@ async def _update_question(session: AsyncSession, actor: Account, activity: dict
 
 HANDLERS: dict[str, Handler] = {}
 UNDO_HANDLERS: dict[str, Handler] = {}
-# (activity type, object type) -> handler, tried before HANDLERS (inbox.process)
-OBJECT_HANDLERS: dict[tuple[str, str], Handler] = {("Update", "Question"): _update_question}
+UPDATE_HANDLERS: dict[str, Handler] = {"Question": _update_question}

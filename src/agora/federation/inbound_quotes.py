@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Post
+from agora.db.models import Account
 from agora.federation import quote_objects
 from agora.federation.actors import is_local_uri
-from agora.federation.inbound_common import Handler, id_of, post_id_for
+from agora.federation.inbound_common import Handler, id_of, post_named
 from agora.federation.outbox import deliver
 from agora.social.posts import writing
 from agora.social.rules.errors import DomainError
@@ -33,8 +33,7 @@ async def _quote_request(session: AsyncSession, actor: Account, activity: dict[s
     quoted, quoting = id_of(activity.get("object")), id_of(activity.get("instrument"))
     if not quoted or not quoting or not is_local_uri(quoted) or actor.inbox_url is None:
         return
-    post_id = await post_id_for(session, quoted)
-    post = await session.get(Post, post_id) if post_id is not None else None
+    post = await post_named(session, quoted)
     author = await session.get(Account, post.account_id) if post is not None else None
     if post is None or author is None:
         return

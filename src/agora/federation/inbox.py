@@ -10,11 +10,11 @@ Then it records the activity id (`inbox_activities`) and writes an `ap_inbox` jo
 same transaction, and answers 202: a redelivery finds the id recorded and changes nothing.
 
 The job (`process`) dispatches the activity by its type to the handlers of the
-`inbound_<area>.py` modules (an Undo by the type of the object it undoes; an area's
-`OBJECT_HANDLERS` take one activity type for one object type, e.g. Update(Question)), which
-call the same services as the other doors. No visibility or consent rule is restated there:
-a stored remote post is read through the same rule as a local one. A handler refused by a rule (a
-block…) changes nothing; the activity is then logged and dropped.
+`inbound_<area>.py` modules (an Undo by the type of the object it undoes, an Update by the
+type of the object it carries), which call the same services as the other doors. No
+visibility or consent rule is restated there: a stored remote post is read through the same
+rule as a local one. A handler refused by a rule (a block…) changes nothing; the activity is
+then logged and dropped.
 """
 
 from __future__ import annotations
@@ -46,9 +46,8 @@ INBOX_ATTEMPTS = 3
 AREAS = (inbound_follows, inbound_posts, inbound_polls, inbound_quotes)
 HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.HANDLERS.items()}
 UNDO_HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.UNDO_HANDLERS.items()}
-# (activity type, object type) -> handler, for areas sharing an activity type (Update)
-OBJECT_HANDLERS: dict[tuple[str, str], Handler] = {
-    k: h for area in AREAS for k, h in getattr(area, "OBJECT_HANDLERS", {}).items()
+UPDATE_HANDLERS: dict[str, Handler] = {
+    t: h for area in AREAS for t, h in getattr(area, "UPDATE_HANDLERS", {}).items()
 }
 
 
@@ -168,14 +167,12 @@ async def process(session: AsyncSession, payload: InboxJob) -> None:
         return
     activity = payload["activity"]
     handler = HANDLERS.get(activity["type"])
-    obj = activity.get("object")
-    if isinstance(obj, dict):
-        handler = OBJECT_HANDLERS.get((activity["type"], str(obj.get("type"))), handler)
-    if activity["type"] == "Undo":
-        undone = activity.get("object")
-        if isinstance(undone, dict):
-            handler = UNDO_HANDLERS.get(str(undone.get("type")))
-            activity = undone
+    carried = activity.get("object")
+    if activity["type"] == "Undo" and isinstance(carried, dict):
+        handler = UNDO_HANDLERS.get(str(carried.get("type")))
+        activity = carried
+    elif activity["type"] == "Update" and isinstance(carried, dict):
+        handler = UPDATE_HANDLERS.get(str(carried.get("type")))
     if handler is None:
         log.info("inbox: %s activities are not supported yet", activity["type"])
         return

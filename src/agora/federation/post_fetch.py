@@ -23,7 +23,7 @@ from agora.db.models import Account, Post
 from agora.federation import inbound_posts, quote_objects
 from agora.federation.actors import actor_for, is_local_uri
 from agora.federation.client import FederationError, fetch_json
-from agora.federation.inbound_common import id_of, post_id_for
+from agora.federation.inbound_common import id_of, post_named
 from agora.jobs.job_kinds import FetchPostJob
 
 POST_TYPES = {"Note", "Question"}
@@ -68,10 +68,10 @@ async def store_fetched_post(
     author = await session.get(Account, fetched.author_id)
     if author is None or author.suspended_at is not None:
         return
-    post_id = await post_id_for(session, id_of(fetched.doc))
-    if post_id is None:
-        stored = await inbound_posts.store_remote_post(session, author, fetched.doc)
-        post_id = stored.id if stored is not None else None
+    found = await post_named(session, id_of(fetched.doc))
+    if found is None:
+        found = await inbound_posts.store_remote_post(session, author, fetched.doc)
+    post_id = found.id if found is not None else None
     quoting = payload.get("quoted_by")
     quoting_post = await session.get(Post, quoting) if quoting is not None else None
     if post_id is not None and quoting_post is not None and quoting_post.quote_of_id is None:

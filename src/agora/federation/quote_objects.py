@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Post
 from agora.federation.actors import AS_PUBLIC, CONTEXT, actor_uri
-from agora.federation.inbound_common import id_of, post_id_for
+from agora.federation.inbound_common import id_of, post_named
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.posts import writing
@@ -93,9 +93,9 @@ async def attach_received_quote(session: AsyncSession, post: Post, note: dict[st
     uri = quoted_uri(note)
     if uri is None or uri == post.uri:
         return
-    quoted_id = await post_id_for(session, uri)
-    if quoted_id is not None:
-        await link_quote(session, post, quoted_id)
+    quoted = await post_named(session, uri)
+    if quoted is not None:
+        await link_quote(session, post, quoted.id)
     else:
         enqueue(
             session,
