@@ -14,7 +14,6 @@ rule, and a QuoteRequest is answered Accept or Reject by it.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -23,43 +22,13 @@ from sqlalchemy import select, update
 
 from agora.config import get_settings
 from agora.db.models import Account, Job, Poll, Post, utcnow
-from agora.federation.actors import RemoteActor, store_actor
-from agora.federation.keys import generate_key_pair
-from agora.federation.signatures import sign_cavage
+from federation_peers import FileServer, RemotePeer, remote_peer
 from helpers import post_status
 
 AP = "application/activity+json"
 BASE = get_settings().base_url
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 ROB = "http://remote.invalid/users/rob"
-
-
-class Rob:
-    """The remote actor: stored here as if fetched, and signing with its own key."""
-
-    def __init__(self, private_pem: str, account_id: int) -> None:
-        self.private_pem = private_pem
-        self.id = account_id
-        self.sent = 0
-
-    async def deliver(self, client: Any, activity: dict[str, Any]) -> None:
-        body = json.dumps(activity).encode()
-        headers = sign_cavage(
-            "POST", f"{BASE}/inbox", body, key_id=f"{ROB}#main-key", private_pem=self.private_pem
-        )
-        r = await client.post("/inbox", content=body, headers={"Content-Type": AP, **headers})
-        assert r.status_code == 202, r.text
-
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        self.sent += 1
-        return {
-            "@context": "https://www.w3.org/ns/activitystreams",
-            "id": f"{ROB}/activities/{self.sent}",
-            "type": "Create",
-            "actor": ROB,
-            "to": obj.get("to", [PUBLIC]),
-            "object": obj,
-        }
 
 
 @pytest.fixture(autouse=True)
@@ -69,27 +38,8 @@ def poll_updates_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def rob(db: Any) -> Rob:
-    pair = generate_key_pair()
-    actor = RemoteActor(
-        uri=ROB,
-        username="rob",
-        domain="remote.invalid",
-        display_name="Rob",
-        note_html="",
-        url=None,
-        inbox=f"{ROB}/inbox",
-        shared_inbox="http://remote.invalid/inbox",
-        followers=f"{ROB}/followers",
-        public_key_pem=pair.public_pem,
-        locked=False,
-        bot=False,
-        discoverable=True,
-    )
-    async with db.session(write=True) as session:
-        account = await store_actor(session, actor)
-        await session.commit()
-        return Rob(pair.private_pem, account.id)
+async def rob(db: Any) -> RemotePeer:
+    return await remote_peer(db, ROB)
 
 
 async def _deliveries(db: Any, inbox: str = "http://remote.invalid/inbox") -> list[dict[str, Any]]:
@@ -116,7 +66,7 @@ async def _remote_status(client: Any, viewer: Any, uri: str, db: Any) -> dict[st
     return dict(r.json())
 
 
-async def _rob_follows(client: Any, rob: Rob, username: str, run_jobs: Any) -> None:
+async def _rob_follows(client: Any, rob: RemotePeer, username: str, run_jobs: Any) -> None:
     await rob.deliver(
         client,
         {
@@ -523,43 +473,6 @@ async def test_local_images_go_out_as_documents_of_public_notes_only(
     await run_jobs()
     (created,) = [a for a in await _deliveries(db) if a["object"]["id"].endswith(private["id"])]
     assert "attachment" not in created["object"]
-
-
-class FileServer:
-    """A real HTTP server on a loopback port serving fixed files, counting the requests."""
-
-    def __init__(self, files: dict[str, tuple[str, bytes]]) -> None:
-        import http.server
-        import threading
-
-        served = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                served.requests.append(self.path)
-                found = files.get(self.path)
-                if found is None:
-                    self.send_error(404)
-                    return
-                content_type, body = found
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.requests: list[str] = []
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def _png(size: tuple[int, int] = (64, 48), noise: bool = False) -> bytes:

@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from agora.ai import mentions
-from agora.federation import inbox, media_fetch, outbound_polls, outbox, post_fetch
+from agora.federation import (
+    inbox,
+    media_fetch,
+    outbound_polls,
+    outbox,
+    post_fetch,
+    thread_fetch,
+)
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Handler, SlowJob, register_jobs
 from agora.social.media import uploads
@@ -42,6 +49,9 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
     JobKind.CACHE_REMOTE_MEDIA: SlowJob(
         prepare=media_fetch.fetch_image, apply=media_fetch.keep_image, on_dead=media_fetch.give_up
+    ),
+    JobKind.FETCH_THREAD: SlowJob(
+        prepare=thread_fetch.fetch_thread, apply=thread_fetch.store_thread
     ),
     JobKind.FETCH_REMOTE_POST: SlowJob(
         prepare=post_fetch.fetch_post, apply=post_fetch.store_fetched_post

@@ -1,7 +1,8 @@
 """What a Note carries beyond its text, both ways: its poll (a `Question`), the post it
-quotes and who may quote it, and its images. One function completes every local Note that
-leaves the server (deliveries and fetches alike), one stores what a received Note carries
-once the post is stored, so no door builds or reads these parts on its own.
+quotes and who may quote it, its images, and (sent) its replies collection. One function
+completes every local Note that leaves the server (deliveries and fetches alike), one stores
+what a received Note carries once the post is stored, so no door builds or reads these parts
+on its own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from agora.federation import inbound_polls, quote_objects
 from agora.federation.activities import note_uri
 from agora.federation.media_objects import attachments_json, read_images
 from agora.federation.question_objects import as_question
+from agora.federation.reply_collections import replies_collection
 from agora.social.media.remote_files import record_remote_images
 from agora.social.posts.polls import load_polls
 
@@ -24,11 +26,15 @@ async def complete_note(
     session: AsyncSession, post: Post, author: Account, note: dict[str, Any]
 ) -> dict[str, Any]:
     """A local post's Note (activities.note_json) with its quote policy, its images
-    (media_objects), the post it quotes and its poll (then a Question)."""
+    (media_objects), its replies collection (reply_collections), the post it quotes and its
+    poll (then a Question)."""
     note = {**note, "interactionPolicy": quote_objects.interaction_policy(post, author)}
     attachments = await attachments_json(session, post)
     if attachments:
         note["attachment"] = attachments
+    replies = await replies_collection(session, post, note["id"])
+    if replies is not None:
+        note["replies"] = replies
     if post.quote_of_id is not None:
         quoted = await session.get(Post, post.quote_of_id)
         quoted_author = await session.get(Account, quoted.account_id) if quoted else None

@@ -37,18 +37,12 @@ class FetchedPost:
     doc: dict[str, Any]
 
 
-async def fetch_post(db: Database, payload: FetchPostJob) -> FetchedPost | None:
-    """Fetch the post and its author (stored, or fetched now). None when it is not a post
-    this server may store; FederationError (retried) when the server cannot be reached."""
-    uri = payload["uri"]
+async def fetch_post_document(db: Database, uri: str) -> FetchedPost | None:
+    """Fetch a remote post and its author (stored, or fetched now). None when it is not a
+    post this server may store; FederationError when its server cannot be reached."""
     if is_local_uri(uri):
         return None
-    try:
-        doc = await fetch_json(uri)
-    except FederationError as exc:
-        if exc.status in (401, 403, 404, 410):
-            return None  # gone or refused: retrying will not help
-        raise
+    doc = await fetch_json(uri)
     if not isinstance(doc, dict) or doc.get("type") not in POST_TYPES:
         return None
     doc_id, author_uri = id_of(doc), id_of(doc.get("attributedTo"))
@@ -59,20 +53,35 @@ async def fetch_post(db: Database, payload: FetchPostJob) -> FetchedPost | None:
     return FetchedPost(author.id, doc)
 
 
+async def fetch_post(db: Database, payload: FetchPostJob) -> FetchedPost | None:
+    """The first phase of `fetch_remote_post`: the post, or None when it is gone or refused
+    (retrying will not help); FederationError (retried) when its server cannot be reached."""
+    try:
+        return await fetch_post_document(db, payload["uri"])
+    except FederationError as exc:
+        if exc.permanent or exc.status in (401, 403, 404, 410):
+            return None
+        raise
+
+
+async def store_fetched(session: AsyncSession, fetched: FetchedPost) -> Post | None:
+    """Store a fetched post unless it is here already (by then); the stored post, or None
+    when its author is gone or the post is refused (`store_remote_post`'s checks)."""
+    author = await session.get(Account, fetched.author_id)
+    if author is None or author.suspended_at is not None:
+        return None
+    found = await post_named(session, id_of(fetched.doc))
+    return found or await inbound_posts.store_remote_post(session, author, fetched.doc)
+
+
 async def store_fetched_post(
     session: AsyncSession, payload: FetchPostJob, fetched: FetchedPost | None
 ) -> None:
     """Store the fetched post (unless it is here already) and link the quote waiting for it."""
     if fetched is None:
         return
-    author = await session.get(Account, fetched.author_id)
-    if author is None or author.suspended_at is not None:
-        return
-    found = await post_named(session, id_of(fetched.doc))
-    if found is None:
-        found = await inbound_posts.store_remote_post(session, author, fetched.doc)
-    post_id = found.id if found is not None else None
+    found = await store_fetched(session, fetched)
     quoting = payload.get("quoted_by")
     quoting_post = await session.get(Post, quoting) if quoting is not None else None
-    if post_id is not None and quoting_post is not None and quoting_post.quote_of_id is None:
-        await quote_objects.link_quote(session, quoting_post, post_id)
+    if found is not None and quoting_post is not None and quoting_post.quote_of_id is None:
+        await quote_objects.link_quote(session, quoting_post, found.id)

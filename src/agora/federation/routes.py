@@ -20,7 +20,7 @@ from sqlalchemy import select
 from agora.config import get_settings
 from agora.data.signals import disclose
 from agora.db.models import Account, Mention, Post
-from agora.federation import activities, inbox, quote_objects
+from agora.federation import activities, inbox, quote_objects, reply_collections
 from agora.federation.actors import CONTEXT, actor_json, actor_uri
 from agora.federation.keys import key_pair
 from agora.federation.object_extensions import complete_note
@@ -97,6 +97,30 @@ async def note(request: Request, session: SessionDep, username: str, post_id: st
     )
     note = activities.note_json(post, account, mentioned)
     return _ap({"@context": CONTEXT, **await complete_note(session, post, account, note)})
+
+
+@router.get("/users/{username}/statuses/{post_id}/replies")
+async def replies(
+    session: SessionDep, username: str, post_id: str, page: bool = False, min_id: int = 0
+) -> Response:
+    """A local public or unlisted post's replies collection (reply_collections), or one of
+    its pages (`page=true`, after `min_id`)."""
+    account = await _local(session, username)
+    if not post_id.isdigit():
+        raise ApiError(404, "Record not found")
+    try:
+        post = await get_visible_post(session, None, int(post_id))
+    except NotFound:
+        raise ApiError(404, "Record not found") from None
+    if post.account_id != account.id or post.reblog_of_id is not None or post.visibility > 1:
+        raise ApiError(404, "Record not found")
+    disclose(account, post)
+    note_id = activities.note_uri(account, post)
+    if page:
+        found = await reply_collections.replies_page(session, post, note_id, max(0, min_id))
+        return _ap({"@context": CONTEXT, **found})
+    collection = await reply_collections.replies_collection(session, post, note_id)
+    return _ap({"@context": CONTEXT, **(collection or {})})
 
 
 @router.get("/users/{username}/statuses/{post_id}/quote_authorization")

@@ -32,6 +32,7 @@ class JobKind(StrEnum):
     FEDERATE_POLL_COUNTS = "federate_poll_counts"
     FETCH_REMOTE_POST = "fetch_remote_post"
     CACHE_REMOTE_MEDIA = "cache_remote_media"
+    FETCH_THREAD = "fetch_thread"
 
 
 class JobState(StrEnum):
@@ -166,3 +167,9 @@ class RemoteMediaJob(TypedDict):
     """`cache_remote_media`: the remote post's image to fetch into the media store."""
 
     media_id: int
+
+
+class ThreadJob(TypedDict):
+    """`fetch_thread`: the remote post whose missing ancestors and replies to fetch."""
+
+    post_id: int

@@ -55,6 +55,7 @@ from agora.jobs.job_kinds import (
     RemoteMediaJob,
     ReportFiledJob,
     SweepJob,
+    ThreadJob,
 )
 
 P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/job_kinds.py)
@@ -250,6 +251,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.CACHE_REMOTE_MEDIA],
     payload: RemoteMediaJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FETCH_THREAD],
+    payload: ThreadJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -36,6 +36,7 @@ from agora.db.models.posts import (
     Tag,
     TagHistory,
     TagHistoryAccount,
+    ThreadFetch,
     Visibility,
 )
 from agora.db.models.reading import (
@@ -109,6 +110,7 @@ __all__ = [
     "Tag",
     "TagHistory",
     "TagHistoryAccount",
+    "ThreadFetch",
     "UTCDateTime",
     "User",
     "UserList",

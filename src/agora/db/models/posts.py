@@ -277,3 +277,12 @@ class PollVote(Base):
     account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
     choice: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ThreadFetch(Base):
+    """When a remote post's thread was last fetched from its servers (at most once per 15
+    minutes: social/reading/remote_threads.py)."""
+
+    __tablename__ = "thread_fetches"
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
