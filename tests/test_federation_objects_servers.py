@@ -4,7 +4,8 @@ Mastodon.py): bob (B) and carol (C) follow alice (A), alice follows bob, bob fol
 A poll of alice's reaches B and C as a Question; bob's and carol's votes reach A as votes
 (counted by A's voting rules) and A's Update(Question) brings carol's vote to B. bob quotes
 alice's post and A links the quote to her own post; bob quotes carol's post, which A has never
-seen: A fetches it from C and links it.
+seen: A fetches it from C and links it. alice's image reaches B as B's own copy. bob opening
+alice's thread on B fetches the answer of a person on A he does not follow.
 
 SQLite pass only (as the other multi-server tests); the single-server tests
 (test_federation_objects.py) run the same handlers on both databases.
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from mastodon import MastodonAPIError
 
-from federation_servers import FEDERATION, Person, person, resolve
+from federation_servers import FEDERATION, Person, person, remote_posts, resolve
 from live_server import LiveServer, wait_for
 
 ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
@@ -135,3 +136,20 @@ def test_post_with_an_image_arrives_with_its_image(people: dict[str, Person], tm
     assert image.meta.original.width == 80 and image.blurhash
     served = httpx.get(image.url, timeout=10)
     assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+
+
+def test_thread_completed_by_fetching(people: dict[str, Person]) -> None:
+    """dave (A) answers alice; bob (B) follows alice, not dave, so B lacks the answer until
+    bob opens the thread: B then fetches alice's replies collection from A and stores it."""
+    alice, bob = people["alice"], people["bob"]
+    dave = person(alice.server, "dave")
+    root = alice.api.status_post("Which fediverse server do you run?")
+    answer = dave.api.status_post("Agora, of course", in_reply_to_id=root.id)
+    on_b = _arrived(bob, "Which fediverse server")
+    assert answer.uri not in remote_posts(bob.server, alice.server)
+    bob.api.status_context(on_b.id)
+    wait_for(
+        lambda: answer.uri in remote_posts(bob.server, alice.server),
+        20,
+        "dave's answer fetched by B when bob opened the thread",
+    )
