@@ -402,6 +402,29 @@ async def test_quote_request_is_accepted_or_rejected_by_the_quote_rule(
     assert r.status_code == 404
 
 
+async def test_quote_request_for_someone_elses_post_is_ignored(
+    client, db, make_person, run_jobs, rob
+) -> None:
+    alice = await make_person("alice")
+    public = await post_status(client, alice, "quotable")
+    await rob.deliver(
+        client,
+        {
+            "id": f"{ROB}/quote_requests/8",
+            "type": "QuoteRequest",
+            "actor": ROB,
+            "object": f"{BASE}/users/alice/statuses/{public['id']}",
+            "instrument": {
+                "id": "http://elsewhere.invalid/statuses/1",
+                "type": "Note",
+                "attributedTo": "http://elsewhere.invalid/users/eve",
+            },
+        },
+    )
+    await run_jobs()
+    assert await _deliveries(db, f"{ROB}/inbox") == []
+
+
 async def test_quote_request_from_a_blocked_actor_is_rejected(
     client, db, make_person, run_jobs, rob
 ) -> None:
@@ -539,7 +562,8 @@ async def test_received_image_is_fetched_checked_and_served(
     status = await _remote_status(client, bob, f"{ROB}/statuses/50", db)
     (media,) = status["media_attachments"]  # the video is left out
     assert media["description"] == "a blue cat" and media["remote_url"] == f"{files.url}/cat.png"
-    assert media["url"].startswith(f"{BASE}/media/") and media["blurhash"] == "LEHV6nWB2yk8"
+    assert media["url"].startswith(f"{BASE}/media/") and media["blurhash"]
+    assert media["blurhash"] != "LEHV6nWB2yk8"  # computed from the image, not the claim
     assert media["meta"]["original"]["width"] == 64
     fetched = await client.get(media["url"].removeprefix(BASE))
     assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"

@@ -23,11 +23,14 @@ from agora.social.rules.errors import Invalid
 
 
 async def take_vote(session: AsyncSession, actor: Account, note: dict[str, Any]) -> bool:
-    """Cast the vote a received Note carries, when it is one (a `name` and an `inReplyTo`
-    naming a local post with a poll). True when it was a vote (cast), False when it is not a
-    vote; a refused vote raises a DomainError."""
+    """Cast the vote a received Note carries, when it is one (a `name`, no `content`, and an
+    `inReplyTo` naming a local post with a poll, as Mastodon tells votes from replies). True
+    when it was a vote (cast), False when it is not a vote; a refused vote raises a
+    DomainError."""
     name, replied = note.get("name"), id_of(note.get("inReplyTo"))
     if note.get("type") != "Note" or not isinstance(name, str) or not replied:
+        return False
+    if note.get("content"):  # a reply with a title, not a vote
         return False
     if not is_local_uri(replied) or id_of(note.get("attributedTo")) != actor.uri:
         return False

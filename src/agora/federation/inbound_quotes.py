@@ -2,12 +2,15 @@
 one. The answer is the quote rule's (`writing.check_quote`, asked for the requesting actor:
 the post is visible to them, not a boost, public or unlisted): `Accept` with a
 `QuoteAuthorization` as `result`, or `Reject`, sent to the requester's inbox in the same
-transaction. A request for a post that is not local is ignored.
+transaction. A request for a post that is not local, or made for a post that is not the
+requester's (an embedded `instrument` attributed to someone else, or one named on another
+host), is ignored.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,10 +32,21 @@ async def may_quote(session: AsyncSession, quoter: Account, post_id: int) -> boo
     return True
 
 
+def _by(actor: Account, instrument: Any, quoting: str) -> bool:
+    """Whether the quoting post is the requesting actor's: attributed to them when it is
+    embedded, on their host when only named."""
+    if isinstance(instrument, dict):
+        return id_of(instrument.get("attributedTo")) == actor.uri
+    return urlsplit(quoting).netloc.lower() == (actor.domain or "")
+
+
 async def _quote_request(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
-    quoted, quoting = id_of(activity.get("object")), id_of(activity.get("instrument"))
+    quoted, instrument = id_of(activity.get("object")), activity.get("instrument")
+    quoting = id_of(instrument)
     if not quoted or not quoting or not is_local_uri(quoted) or actor.inbox_url is None:
         return
+    if not _by(actor, instrument, quoting):
+        return  # one may ask only for one's own post
     post = await post_named(session, quoted)
     author = await session.get(Account, post.account_id) if post is not None else None
     if post is None or author is None:

@@ -168,7 +168,7 @@ async def keep_fetched_image(session: AsyncSession, media_id: int, files: Stored
     row.file_size, row.preview_format = files.file_size, files.preview_format
     row.preview_width, row.preview_height = files.preview_width, files.preview_height
     row.preview_size = files.preview_size
-    row.blurhash = row.blurhash or files.blurhash
+    row.blurhash = files.blurhash  # computed here, not the one the remote post claimed
     return True
 
 
