@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     # Mastodon's secure mode: every ActivityPub GET (but the instance actor) must be signed
     # by an actor this server knows or can fetch (federation/fetch_auth.py).
     authorized_fetch: bool = False
+    # Images of received posts are fetched into the media store (false: shown by their remote
+    # URL, never fetched); a fetched image is checked as an upload is (media_max_bytes…).
+    federation_cache_media: bool = True
+    # New counts of a local poll go out (Update(Question)) at most once per this many seconds.
+    federation_poll_update_delay: float = 60.0
     redis_url: str | None = None
     # Streaming: the Redis channel of live events, how many unsent messages a connection may
     # hold before it is dropped as too slow, and the SSE heartbeat interval.

@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from agora.ai import mentions
-from agora.federation import inbox, outbox
+from agora.federation import (
+    inbox,
+    media_fetch,
+    outbound_polls,
+    outbox,
+    post_fetch,
+    thread_fetch,
+)
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
 from agora.social.media import uploads
@@ -33,6 +40,8 @@ HANDLERS: dict[str, Handler] = {
     JobKind.FEDERATE_REACTION: outbox.federate_reaction,
     JobKind.FEDERATE_PROFILE: outbox.federate_profile,
     JobKind.FEDERATE_FOLLOW_ANSWER: outbox.federate_follow_answer,
+    JobKind.FEDERATE_VOTE: outbound_polls.federate_vote,
+    JobKind.FEDERATE_POLL_COUNTS: outbound_polls.federate_poll_counts,
 }
 SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.DISTRIBUTE_POST: SlowJob(prepare=fan_out.fan_out, apply=fan_out.finish_distribution),
@@ -41,6 +50,15 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     ),
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
     JobKind.AP_INBOX: SlowJob(prepare=inbox.prepare, apply=inbox.apply),
+    JobKind.CACHE_REMOTE_MEDIA: SlowJob(
+        prepare=media_fetch.fetch_image, apply=media_fetch.keep_image, on_dead=media_fetch.give_up
+    ),
+    JobKind.FETCH_THREAD: SlowJob(
+        prepare=thread_fetch.fetch_thread, apply=thread_fetch.store_thread
+    ),
+    JobKind.FETCH_REMOTE_POST: SlowJob(
+        prepare=post_fetch.fetch_post, apply=post_fetch.store_fetched_post
+    ),
 }
 
 

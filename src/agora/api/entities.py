@@ -197,10 +197,11 @@ def media_json(media: MediaInfo, visibility: int | None, viewer_id: int | None) 
     """The MediaAttachment entity as `viewer_id` is shown it (`visibility` is that of its post,
     None while unattached; see media_files for the URLs)."""
     url, preview_url = media_urls(media, visibility, viewer_id)
-    meta: dict[str, Any] = {
-        "original": _dimensions(media.width, media.height),
-        "small": _dimensions(media.preview_width, media.preview_height),
-    }
+    meta: dict[str, Any] = {}
+    if media.width and media.height:  # unknown for a remote image not fetched here
+        meta["original"] = _dimensions(media.width, media.height)
+    if media.preview_width and media.preview_height:
+        meta["small"] = _dimensions(media.preview_width, media.preview_height)
     if media.focus_x is not None and media.focus_y is not None:
         meta["focus"] = {"x": media.focus_x, "y": media.focus_y}
     return {
@@ -208,7 +209,7 @@ def media_json(media: MediaInfo, visibility: int | None, viewer_id: int | None) 
         "type": "image",
         "url": url,
         "preview_url": preview_url,
-        "remote_url": None,
+        "remote_url": media.remote_url,
         "preview_remote_url": None,
         "meta": meta,
         "description": media.description,

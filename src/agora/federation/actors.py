@@ -48,6 +48,18 @@ CONTEXT: list[Any] = [
         "value": "schema:value",
         "agora": AGORA_NS,
         "dataReuse": {"@id": "agora:dataReuse", "@type": "@json"},
+        # polls, images and quotes (federation/object_extensions.py), as Mastodon 4.5 names them
+        "votersCount": "toot:votersCount",
+        "blurhash": "toot:blurhash",
+        "focalPoint": {"@container": "@list", "@id": "toot:focalPoint"},
+        "quote": {"@id": "https://w3id.org/fep/044f#quote", "@type": "@id"},
+        "quoteUri": "http://fedibird.com/ns#quoteUri",
+        "_misskey_quote": "https://misskey-hub.net/ns#_misskey_quote",
+        "QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest",
+        "gts": "https://gotosocial.org/ns#",
+        "interactionPolicy": {"@id": "gts:interactionPolicy", "@type": "@id"},
+        "canQuote": {"@id": "gts:canQuote", "@type": "@id"},
+        "automaticApproval": {"@id": "gts:automaticApproval", "@type": "@id"},
     },
 ]
 ACTOR_TYPES = {"Person", "Service", "Application", "Group", "Organization"}

@@ -36,11 +36,13 @@ MAX_REDIRECTS = 3
 
 class FederationError(Exception):
     """An outgoing request that was refused or failed (bad address, timeout, too large,
-    an error status)."""
+    an error status). `permanent`: asking again will not help (a refused address, a body
+    over the limit)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.permanent = permanent
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ async def check_url(url: str) -> None:
     parts = urlsplit(url)
     allowed = {"https", "http"} if settings.base_url.startswith("http://") else {"https"}
     if parts.scheme not in allowed or not parts.hostname:
-        raise FederationError(f"Refusing to fetch {url!r}: not an allowed URL")
+        raise FederationError(f"Refusing to fetch {url!r}: not an allowed URL", permanent=True)
     if settings.federation_allow_private_addresses:
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -74,15 +76,22 @@ async def check_url(url: str) -> None:
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global:
-            raise FederationError(f"Refusing to fetch {url!r}: not a public address")
+            raise FederationError(
+                f"Refusing to fetch {url!r}: not a public address", permanent=True
+            )
 
 
 async def _request(
-    method: str, url: str, headers: dict[str, str], body: bytes | None = None
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None = None,
+    limit: int | None = None,
 ) -> tuple[int, bytes, str]:
-    """One request (following checked redirects for GET): status, body, final URL."""
+    """One request (following checked redirects for GET): status, body, final URL. The body
+    is read up to `limit` bytes (`federation_max_response_bytes` by default)."""
     settings = get_settings()
-    limit = settings.federation_max_response_bytes
+    limit = limit or settings.federation_max_response_bytes
     async with httpx.AsyncClient(
         timeout=settings.federation_timeout, follow_redirects=False
     ) as client:
@@ -97,7 +106,9 @@ async def _request(
                     async for chunk in response.aiter_bytes():
                         data += chunk
                         if len(data) > limit:
-                            raise FederationError(f"The response from {url} is too large")
+                            raise FederationError(
+                                f"The response from {url} is too large", permanent=True
+                            )
                     return response.status_code, bytes(data), url
             except httpx.HTTPError as exc:
                 raise FederationError(f"{method} {url} failed: {exc!r}") from exc
@@ -134,6 +145,19 @@ async def fetch_json(url: str, *, signer: Signer | None = None, accept: str = AP
         return json.loads(data)
     except ValueError as exc:
         raise FederationError(f"GET {url} did not answer JSON") from exc
+
+
+async def fetch_file(url: str, max_bytes: int) -> bytes:
+    """GET a file (a remote post's image) of at most `max_bytes`, unsigned, through the same
+    guards. Raises FederationError unless it answers 200; a larger body is refused before
+    more than `max_bytes` are read."""
+    headers = {"Accept": "image/*", "User-Agent": _user_agent()}
+    status, data, _ = await _request("GET", url, headers, limit=max_bytes)
+    if status != 200:
+        raise FederationError(
+            f"GET {url} answered {status}", status, permanent=status in (404, 410)
+        )
+    return data
 
 
 async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) -> int:

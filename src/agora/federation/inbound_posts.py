@@ -1,5 +1,5 @@
-"""Received Create, Update and Delete of Notes: remote posts stored in the same tables as
-local ones.
+"""Received Create, Update and Delete of Notes (and Questions): remote posts stored in the
+same tables as local ones.
 
 A remote post is stored once per id (`store_remote_post`), only when its id is on its
 author's host and it is attributed to the actor that sent it; its HTML is sanitised with the
@@ -11,7 +11,9 @@ visibility rule as a local post: nothing here restates it. An Update or a Delete
 post only when its sender is the post's author; an Update becomes an edit with the same
 history and notifications as a local edit (writing.revise_remote_post), and an Update older
 than the post's last edit changes nothing. A post fetched by its id (`fetch_remote_post`, for
-a boost of a post not stored here) must be served under that id.
+a boost of a post not stored here) must be served under that id. A Note that is a vote in a
+local poll is cast as one (inbound_polls.take_vote), not stored; what a Note carries beyond
+its text (a poll, a quote, images) is stored by object_extensions.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account, Mention, Post, Visibility, utcnow
 from agora.db.upsert import insert_ignore
-from agora.federation import activities
+from agora.federation import activities, inbound_polls, object_extensions
 from agora.federation.actors import actor_for, is_local_uri
 from agora.federation.client import fetch_json
 from agora.federation.inbound_common import (
@@ -47,7 +49,9 @@ from agora.social.posts.text import sanitize_html
 
 async def _create(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
     note = activity.get("object")
-    if isinstance(note, dict) and note.get("type") == "Note":
+    if not isinstance(note, dict) or note.get("type") not in ("Note", "Question"):
+        return
+    if not await inbound_polls.take_vote(session, actor, note):
         await store_remote_post(session, actor, note)
 
 
@@ -175,6 +179,7 @@ async def store_remote_post(
             insert_ignore(session, Mention),
             [{"post_id": post.id, "account_id": a} for a in mentioned],
         )
+    await object_extensions.store_extensions(session, post, note)
     await writing.count_new_post(session, author.id, parent, Visibility(visibility))
     enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
     return post

@@ -34,7 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account, InboxActivity, utcnow
 from agora.db.upsert import insert_ignore_one
-from agora.federation import domain_health, inbound_follows, inbound_interactions, inbound_posts
+from agora.federation import (
+    domain_health,
+    inbound_follows,
+    inbound_interactions,
+    inbound_polls,
+    inbound_posts,
+    inbound_quotes,
+)
 from agora.federation.actors import actor_for, fetch_actor, is_local_uri
 from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, Prepare, id_of
@@ -46,7 +53,7 @@ from agora.social.rules.errors import DomainError
 log = logging.getLogger("agora.federation")
 MAX_DEPTH = 8  # nesting of a received JSON document
 INBOX_ATTEMPTS = 3
-AREAS = (inbound_follows, inbound_posts, inbound_interactions)
+AREAS = (inbound_follows, inbound_posts, inbound_interactions, inbound_polls, inbound_quotes)
 HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.HANDLERS.items()}
 UNDO_HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.UNDO_HANDLERS.items()}
 UPDATE_HANDLERS: dict[str, Handler] = {

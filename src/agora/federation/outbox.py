@@ -37,6 +37,7 @@ from agora.db.models import Account, Follow, FollowRequest, Job, Mention, Post, 
 from agora.federation import activities, domain_health
 from agora.federation.actors import actor_json, actor_uri, signer_for
 from agora.federation.client import FederationError, post_activity
+from agora.federation.object_extensions import complete_note
 from agora.jobs.job_kinds import (
     DeliveryJob,
     FederateFollowAnswerJob,
@@ -81,7 +82,8 @@ def _inbox_of(account: Any = Account) -> Any:
     return func.coalesce(account.shared_inbox_url, account.inbox_url)
 
 
-async def _mentioned(session: AsyncSession, post_id: int) -> list[Account]:
+async def mentioned_accounts(session: AsyncSession, post_id: int) -> list[Account]:
+    """The accounts a post mentions."""
     return list(
         (
             await session.scalars(
@@ -130,11 +132,18 @@ async def post_uri(session: AsyncSession, post: Post) -> str | None:
     return activities.note_uri(author, post) if author is not None else None
 
 
-async def note_for(session: AsyncSession, post: Post, author: Account) -> dict[str, Any]:
-    """A local post as a Note: its mentions, and the id of the post it answers."""
+async def note_for(
+    session: AsyncSession, post: Post, author: Account, mentioned: list[Account] | None = None
+) -> dict[str, Any]:
+    """A local post as a Note, the one shape deliveries and fetches both serve: its mentions
+    (read unless given), the id of the post it answers, and what object_extensions adds (its
+    poll, quote, images, replies collection)."""
+    if mentioned is None:
+        mentioned = await mentioned_accounts(session, post.id)
     parent = await session.get(Post, post.in_reply_to_id) if post.in_reply_to_id else None
     in_reply_to = await post_uri(session, parent) if parent is not None else None
-    return activities.note_json(post, author, await _mentioned(session, post.id), in_reply_to)
+    note = activities.note_json(post, author, mentioned, in_reply_to)
+    return await complete_note(session, post, author, note)
 
 
 async def federate_post(session: AsyncSession, payload: FederatePostJob) -> None:
@@ -146,8 +155,8 @@ async def federate_post(session: AsyncSession, payload: FederatePostJob) -> None
     author = await session.get(Account, post.account_id)
     if author is None or author.domain is not None or author.suspended_at is not None:
         return
-    mentioned = await _mentioned(session, post.id)
-    note = await note_for(session, post, author)
+    mentioned = await mentioned_accounts(session, post.id)
+    note = await note_for(session, post, author, mentioned)
     if payload.get("verb") == "delete":
         activity = activities.delete_activity(post, author, note["to"], note["cc"])
     elif post.deleted_at is not None:

@@ -18,10 +18,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 
 from agora.data.signals import disclose
-from agora.db.models import Account
-from agora.federation import ap_collections, inbox, instance_actor
+from agora.db.models import Account, Post
+from agora.federation import (
+    activities,
+    ap_collections,
+    inbox,
+    instance_actor,
+    quote_objects,
+    reply_collections,
+)
 from agora.federation.actors import CONTEXT, actor_json, actor_uri
 from agora.federation.fetch_auth import SIGNED_PATH_KEY, request_url, signed_fetcher
 from agora.federation.keys import key_pair
@@ -32,8 +40,8 @@ from agora.http.guard import ASGIApp, Receive, Scope, Send
 from agora.http.json import JSON
 from agora.social.people.connections import hides_collections_from
 from agora.social.people.lookup import find_by_username
-from agora.social.posts.writing import get_visible_post
-from agora.social.rules.errors import NotFound
+from agora.social.posts.writing import check_quote, get_visible_post
+from agora.social.rules.errors import DomainError, NotFound
 
 router = APIRouter(include_in_schema=False)
 router.include_router(instance_actor.router)
@@ -93,6 +101,53 @@ async def note(request: Request, session: SessionDep, username: str, post_id: st
         raise ApiError(404, "Record not found")
     disclose(account, post)
     return _ap({"@context": CONTEXT, **await note_for(session, post, account)})
+
+
+@signed.get("/users/{username}/statuses/{post_id}/replies")
+async def replies(
+    session: SessionDep, username: str, post_id: str, page: bool = False, min_id: int = 0
+) -> Response:
+    """A local public or unlisted post's replies collection (reply_collections), or one of
+    its pages (`page=true`, after `min_id`)."""
+    account = await _local(session, username)
+    if not post_id.isdigit():
+        raise ApiError(404, "Record not found")
+    try:
+        post = await get_visible_post(session, None, int(post_id))
+    except NotFound:
+        raise ApiError(404, "Record not found") from None
+    if post.account_id != account.id or post.reblog_of_id is not None or post.visibility > 1:
+        raise ApiError(404, "Record not found")
+    disclose(account, post)
+    note_id = activities.note_uri(account, post)
+    if page:
+        found = await reply_collections.replies_page(session, post, note_id, max(0, min_id))
+        return _ap({"@context": CONTEXT, **found})
+    collection = await reply_collections.replies_collection(session, post, note_id)
+    return _ap({"@context": CONTEXT, **(collection or {})})
+
+
+@signed.get("/users/{username}/statuses/{post_id}/quote_authorization")
+async def quote_authorization(
+    request: Request, session: SessionDep, username: str, post_id: str, quote: str = ""
+) -> Response:
+    """The QuoteAuthorization that lets the post `quote` quote a local post (FEP-044f),
+    answered while the quote rule allows it (asked for the quoting post's author when it is
+    stored here, as nobody otherwise); 404 once it does not (deleted, made private…)."""
+    account = await _local(session, username)
+    if not post_id.isdigit() or not quote:
+        raise ApiError(404, "Record not found")
+    quoter = await session.scalar(select(Post.account_id).where(Post.uri == quote))
+    try:
+        await check_quote(session, quoter, int(post_id))
+        post = await get_visible_post(session, None, int(post_id))
+    except DomainError:
+        raise ApiError(404, "Record not found") from None
+    if post.account_id != account.id:
+        raise ApiError(404, "Record not found")
+    disclose(account, post)
+    quoted = activities.note_uri(account, post)
+    return _ap(quote_objects.authorization_json(account, quoted, quote))
 
 
 def _max_id(max_id: str | None) -> int | None:

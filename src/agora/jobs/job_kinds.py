@@ -31,6 +31,11 @@ class JobKind(StrEnum):
     FEDERATE_REACTION = "federate_reaction"
     FEDERATE_PROFILE = "federate_profile"
     FEDERATE_FOLLOW_ANSWER = "federate_follow_answer"
+    FEDERATE_VOTE = "federate_vote"
+    FEDERATE_POLL_COUNTS = "federate_poll_counts"
+    FETCH_REMOTE_POST = "fetch_remote_post"
+    CACHE_REMOTE_MEDIA = "cache_remote_media"
+    FETCH_THREAD = "fetch_thread"
 
 
 class JobState(StrEnum):
@@ -169,3 +174,37 @@ class FederateFollowAnswerJob(TypedDict):
     follower_id: int
     follow_uri: str
     accept: bool
+
+
+class FederateVoteJob(TypedDict):
+    """`federate_vote`: a local account's vote in a remote poll (the chosen positions)."""
+
+    poll_id: int
+    account_id: int
+    choices: list[int]
+
+
+class PollCountsJob(TypedDict):
+    """`federate_poll_counts`: the local poll whose new counts go out as Update(Question)."""
+
+    poll_id: int
+
+
+class FetchPostJob(TypedDict):
+    """`fetch_remote_post`: a remote post to fetch by its ActivityPub id and store, and the
+    stored post that quotes it (None when nothing waits for it)."""
+
+    uri: str
+    quoted_by: int | None
+
+
+class RemoteMediaJob(TypedDict):
+    """`cache_remote_media`: the remote post's image to fetch into the media store."""
+
+    media_id: int
+
+
+class ThreadJob(TypedDict):
+    """`fetch_thread`: the remote post whose missing ancestors and replies to fetch."""
+
+    post_id: int

@@ -45,17 +45,22 @@ from agora.jobs.job_kinds import (
     FederateProfileJob,
     FederateReactionJob,
     FederateUnfollowJob,
+    FederateVoteJob,
     FeedJob,
+    FetchPostJob,
     InboxJob,
     JobKind,
     JobState,
     NotifyJob,
+    PollCountsJob,
     PollExpiredJob,
     PostDeletedJob,
     PostEditedJob,
     PostJob,
+    RemoteMediaJob,
     ReportFiledJob,
     SweepJob,
+    ThreadJob,
 )
 
 P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/job_kinds.py)
@@ -260,6 +265,51 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_DELIVER],
     payload: DeliveryJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_VOTE],
+    payload: FederateVoteJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_POLL_COUNTS],
+    payload: PollCountsJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FETCH_REMOTE_POST],
+    payload: FetchPostJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.CACHE_REMOTE_MEDIA],
+    payload: RemoteMediaJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FETCH_THREAD],
+    payload: ThreadJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -14,6 +14,7 @@ from agora.http.deps import SessionDep
 from agora.http.params import flag
 from agora.social.people.lookup import find_by_username
 from agora.social.people.relationships import relationships
+from agora.social.reading import remote_threads
 from agora.social.reading.timelines import ProfileFilter, account_statuses, context
 from agora.social.rules.errors import NotFound
 from agora.web.page_feeds import feed_of, feed_response, hydrate, page_of
@@ -63,6 +64,7 @@ async def thread(
     pid = id_or_404(post_id)
     viewer_id = viewer.account.id if viewer else None
     ancestors, descendants = await context(session, viewer_id, pid)
+    await remote_threads.complete_later(request.app.state.db, pid)
     views = await hydrate(session, viewer_id, [*ancestors, pid, *descendants])
     focus = next((v for v in views if v.post.id == pid), None)
     if focus is None or focus.account.username.lower() != username.lower():

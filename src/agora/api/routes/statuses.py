@@ -22,7 +22,7 @@ from agora.social.posts import interactions
 from agora.social.posts import writing as posts
 from agora.social.posts.hydrate import load_posts
 from agora.social.posts.polls import PollDraft
-from agora.social.reading import timelines
+from agora.social.reading import remote_threads, timelines
 from agora.social.rules.paging import Page, Slice
 
 router = APIRouter(prefix="/api/v1/statuses")
@@ -174,10 +174,14 @@ async def destroy(
 
 @router.get("/{status_id}/context")
 async def context(
-    session: SessionDep, status_id: str, me: Account | None = optional_caller("read:statuses")
+    request: Request,
+    session: SessionDep,
+    status_id: str,
+    me: Account | None = optional_caller("read:statuses"),
 ) -> JSON:
     viewer = me.id if me else None
     ancestors, descendants = await timelines.context(session, viewer, id_param(status_id))
+    await remote_threads.complete_later(request.app.state.db, id_param(status_id))
     return JSON(
         {
             "ancestors": await serialise.statuses(session, viewer, ancestors),

@@ -37,6 +37,7 @@ from agora.db.models.posts import (
     Tag,
     TagHistory,
     TagHistoryAccount,
+    ThreadFetch,
     Visibility,
 )
 from agora.db.models.reading import (
@@ -112,6 +113,7 @@ __all__ = [
     "Tag",
     "TagHistory",
     "TagHistoryAccount",
+    "ThreadFetch",
     "UTCDateTime",
     "User",
     "UserList",

@@ -219,6 +219,9 @@ class MediaAttachment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set while no post uses it; unattached media older than a day is swept away.
     unattached_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An image of a remote post: its URL there. `file_format` stays empty until it is fetched
+    # into the media store (never, with AGORA_FEDERATION_CACHE_MEDIA=false).
+    remote_url: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
         Index("ix_media_attachments_post_id", "post_id", "position"),
         Index("ix_media_attachments_account_id_post_id", "account_id", "post_id"),
@@ -243,6 +246,8 @@ class Poll(Base):
     votes_count: Mapped[int] = mapped_column(Integer, default=0)
     voters_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An Update(Question) with new counts is scheduled (social/posts/remote_polls.py).
+    update_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PollOption(Base):
@@ -272,3 +277,12 @@ class PollVote(Base):
     account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
     choice: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ThreadFetch(Base):
+    """When a remote post's thread was last fetched from its servers (at most once per 15
+    minutes: social/reading/remote_threads.py)."""
+
+    __tablename__ = "thread_fetches"
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)

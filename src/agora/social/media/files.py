@@ -58,6 +58,7 @@ class MediaInfo:
     focus_x: float | None = None
     focus_y: float | None = None
     position: int = 0
+    remote_url: str | None = None  # a remote post's image: its URL on its server
 
     @classmethod
     def of(cls, row: MediaAttachment) -> MediaInfo:
@@ -84,7 +85,10 @@ def _signature(access_secret: str, key: str, viewer_id: int) -> str:
 
 def media_urls(media: MediaInfo, visibility: int | None, viewer_id: int | None) -> tuple[str, str]:
     """The (original, preview) URLs of an attachment as `viewer_id` is shown it.
-    `visibility` is that of its post, None while it is not attached to one."""
+    `visibility` is that of its post, None while it is not attached to one. A remote image
+    not fetched here (no `file_format`) is shown by its remote URL."""
+    if not media.file_format:
+        return media.remote_url or "", media.remote_url or ""
     base = f"{get_settings().base_url}/media/{media.key}"
     original = f"{base}/original.{EXTENSIONS[media.file_format]}"
     small = f"{base}/small.{EXTENSIONS[media.preview_format]}"
@@ -119,7 +123,7 @@ async def find_media_file(
     if row is None:
         raise NotFound()
     file_format = row.file_format if variant == "original" else row.preview_format
-    if extension != EXTENSIONS[file_format]:
+    if file_format not in EXTENSIONS or extension != EXTENSIONS[file_format]:
         raise NotFound()
     viewer_id = _verified_viewer(row, viewer, sig)
     cache, headers = await _authorise(session, row, viewer_id)

@@ -166,7 +166,10 @@ def _new_row(
 
 
 def _file_keys(row: Any) -> list[str]:
-    """Storage keys of a row's files (a MediaAttachment or a row with the same columns)."""
+    """Storage keys of a row's files (a MediaAttachment or a row with the same columns); none
+    for a remote image that was never fetched."""
+    if not row.file_format:
+        return []
     formats = (row.file_format, row.preview_format)
     return [storage_key(row.key, v, f) for v, f in zip(VARIANTS, formats, strict=True)]
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Poll, PollOption, PollVote, PollVoter, utcnow
 from agora.db.upsert import affected_rows, insert_ignore
+from agora.social.posts import remote_polls
 from agora.social.posts.polls import PollView, load_polls
 from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import Invalid, NotFound
@@ -39,9 +40,25 @@ async def get_poll(
 async def vote(
     session: AsyncSession, voter: Account, poll_id: int, choices: list[int]
 ) -> tuple[PollView, int]:
-    """Vote in a poll the voter may see. Commits. Returns the updated poll and its author.
-    Invalid (422, nothing changes) for an ended poll, one's own poll, choices out of range,
-    several choices in a single-choice poll, or a vote already given."""
+    """Vote in a poll the voter may see (`cast_vote`'s rules). Commits. Returns the updated
+    poll and its author."""
+    try:
+        _, author_id = await cast_vote(session, voter, poll_id, choices)
+        await session.commit()
+    except IntegrityError:  # the poll was replaced by an edit meanwhile (PostgreSQL)
+        await session.rollback()
+        raise NotFound() from None
+    return (await load_polls(session, voter.id, {poll_id}))[poll_id], author_id
+
+
+async def cast_vote(
+    session: AsyncSession, voter: Account, poll_id: int, choices: list[int]
+) -> tuple[Poll, int]:
+    """Record a vote (local or received from another server) in a poll the voter may see,
+    and write the jobs that tell other servers (remote_polls.schedule_after_vote). Does not
+    commit; a refused vote changes nothing (its rows are written in a savepoint). Returns the
+    poll and its post's author. Invalid (422) for an ended poll, one's own poll, choices out
+    of range, several choices in a single-choice poll, or a vote already given."""
     voter_id = voter.id
     poll = await session.get(Poll, poll_id)
     if poll is None:
@@ -53,13 +70,10 @@ async def vote(
     if poll.expires_at <= utcnow():
         raise Invalid("Validation failed: The poll has already ended")
     chosen = await _checked_choices(session, poll, choices)
-    try:
+    async with session.begin_nested():
         await _record(session, poll, voter_id, chosen)
-        await session.commit()
-    except IntegrityError:  # the poll was replaced by an edit meanwhile (PostgreSQL)
-        await session.rollback()
-        raise NotFound() from None
-    return (await load_polls(session, voter_id, {poll_id}))[poll_id], author_id
+    await remote_polls.schedule_after_vote(session, post, poll.id, voter, chosen)
+    return poll, author_id
 
 
 async def _checked_choices(session: AsyncSession, poll: Poll, choices: list[int]) -> list[int]:
@@ -78,7 +92,8 @@ async def _checked_choices(session: AsyncSession, poll: Poll, choices: list[int]
 
 async def _record(session: AsyncSession, poll: Poll, voter_id: int, chosen: list[int]) -> None:
     """Insert the voter and vote rows; move the counters by what was really inserted. A vote
-    given before (or by a concurrent request that won) rolls back and answers Invalid."""
+    given before (or by a concurrent request that won) answers Invalid (the caller's
+    savepoint rolls it back)."""
     now = utcnow()
     first = await session.execute(
         insert_ignore(session, PollVoter).values(
@@ -95,8 +110,7 @@ async def _record(session: AsyncSession, poll: Poll, voter_id: int, chosen: list
                 )
             )
             added += affected_rows(inserted) or 0
-    if added != len(chosen):
-        await session.rollback()
+    if added != len(chosen):  # raised inside the caller's savepoint, which rolls back
         raise Invalid("Validation failed: You have already voted on this poll")
     await session.execute(
         update(PollOption)

@@ -136,7 +136,7 @@ async def _write_post(
     visibility = _validate(draft)
     await check_poll(session, draft.poll, draft.media_ids)
     parent = await _reply_target(session, author.id, draft.in_reply_to_id)
-    await _check_quote(session, author.id, draft.quote_id)
+    await check_quote(session, author.id, draft.quote_id)
     now = utcnow()
     post = Post(
         id=new_id(),
@@ -213,7 +213,10 @@ async def _reply_target(session: AsyncSession, author_id: int, post_id: int | No
     return parent
 
 
-async def _check_quote(session: AsyncSession, author_id: int, quote_id: int | None) -> None:
+async def check_quote(session: AsyncSession, author_id: int | None, quote_id: int | None) -> None:
+    """The quote rule (every door, and quotes received from other servers): the quoted post
+    is visible to the quoting author, not a boost, and public or unlisted; Invalid or
+    NotFound otherwise."""
     if quote_id is None:
         return
     quoted = await get_visible_post(session, author_id, quote_id)

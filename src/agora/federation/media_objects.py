@@ -1,0 +1,101 @@
+"""Images as ActivityPub attachments, both ways.
+
+Sent: one `Document` per image of a local post (in the post's order) with `url`,
+`mediaType`, `name` (the alt text), `blurhash`, `width`, `height` and `focalPoint`. Only
+public and unlisted posts carry them: their files have plain URLs anyone may fetch
+(social/media/files.py); the files of followers-only and direct posts are served only with a
+per-viewer signature, which another server cannot hold, so those posts go out without
+attachments.
+
+Received: `read_images` reads a Note's image attachments (what is read is bounded: sizes,
+alt text, blurhash); social/media/remote_files.py records them by their remote URL and
+federation/media_fetch.py fetches them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import MediaAttachment, Post
+from agora.social.media.files import MediaInfo, media_urls
+from agora.social.media.images import CONTENT_TYPES
+from agora.social.media.remote_files import RemoteImage
+from agora.social.rules.visibility import is_public_or_unlisted
+
+
+async def attachments_json(session: AsyncSession, post: Post) -> list[dict[str, Any]]:
+    """The `attachment` list of a local post's Note (empty unless public or unlisted)."""
+    if not is_public_or_unlisted(post.visibility):
+        return []
+    rows = await session.scalars(
+        select(MediaAttachment)
+        .where(MediaAttachment.post_id == post.id)
+        .order_by(MediaAttachment.position)
+    )
+    documents = []
+    for row in rows:
+        original, _ = media_urls(MediaInfo.of(row), post.visibility, None)
+        document: dict[str, Any] = {
+            "type": "Document",
+            "mediaType": CONTENT_TYPES[row.file_format],
+            "url": original,
+            "name": row.description,
+            "blurhash": row.blurhash,
+            "width": row.width,
+            "height": row.height,
+        }
+        if row.focus_x is not None and row.focus_y is not None:
+            document["focalPoint"] = [row.focus_x, row.focus_y]
+        documents.append(document)
+    return documents
+
+
+def _url(value: Any) -> str | None:
+    """An attachment's URL: a string, a Link's `href`, or the first of a list of them."""
+    if isinstance(value, list):
+        return next((u for u in (_url(v) for v in value) if u), None)
+    if isinstance(value, dict):
+        value = value.get("href")
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+
+
+def _size(value: Any) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 100_000
+    return value if ok else 0
+
+
+def _focus(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    if not all(isinstance(v, int | float) and -1 <= v <= 1 for v in value):
+        return None
+    return float(value[0]), float(value[1])
+
+
+def read_images(note: dict[str, Any]) -> list[RemoteImage]:
+    """The images a received Note carries: `Document` or `Image` attachments with an http(s)
+    URL and an image media type (or none given: the fetch checks the content); others (video,
+    audio, links) are left out."""
+    raw = note.get("attachment")
+    images = []
+    for item in raw if isinstance(raw, list) else [raw]:
+        if not isinstance(item, dict) or item.get("type") not in ("Document", "Image"):
+            continue
+        url, media_type = _url(item.get("url")), item.get("mediaType")
+        if url is None or (isinstance(media_type, str) and not media_type.startswith("image/")):
+            continue
+        name, blurhash = item.get("name"), item.get("blurhash")
+        images.append(
+            RemoteImage(
+                url=url,
+                description=name[:1500] if isinstance(name, str) and name.strip() else None,
+                blurhash=blurhash if isinstance(blurhash, str) and len(blurhash) <= 100 else "",
+                width=_size(item.get("width")),
+                height=_size(item.get("height")),
+                focus=_focus(item.get("focalPoint")),
+            )
+        )
+    return images

@@ -1,0 +1,60 @@
+"""What a Note carries beyond its text, both ways: its poll (a `Question`), the post it
+quotes and who may quote it, its images, and (sent) its replies collection. One function
+completes every local Note that leaves the server (deliveries and fetches alike), one stores
+what a received Note carries once the post is stored, so no door builds or reads these parts
+on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import Account, Poll, Post
+from agora.federation import inbound_polls, quote_objects
+from agora.federation.activities import note_uri
+from agora.federation.media_objects import attachments_json, read_images
+from agora.federation.question_objects import as_question
+from agora.federation.reply_collections import replies_collection
+from agora.social.media.remote_files import record_remote_images
+from agora.social.posts.polls import load_polls
+
+
+async def complete_note(
+    session: AsyncSession, post: Post, author: Account, note: dict[str, Any]
+) -> dict[str, Any]:
+    """A local post's Note (activities.note_json) with its quote policy, its images
+    (media_objects), its replies collection (reply_collections), the post it quotes and its
+    poll (then a Question)."""
+    note = {**note, "interactionPolicy": quote_objects.interaction_policy(post, author)}
+    attachments = await attachments_json(session, post)
+    if attachments:
+        note["attachment"] = attachments
+    replies = await replies_collection(session, post, note["id"])
+    if replies is not None:
+        note["replies"] = replies
+    if post.quote_of_id is not None:
+        quoted = await session.get(Post, post.quote_of_id)
+        quoted_author = await session.get(Account, quoted.account_id) if quoted else None
+        if quoted is not None and quoted_author is not None:
+            uri = note_uri(quoted_author, quoted)
+            note |= quote_objects.quote_fields(uri)
+            note["tag"] = [*note.get("tag", []), quote_objects.quote_link(uri)]
+    poll_id = await session.scalar(select(Poll.id).where(Poll.post_id == post.id))
+    if poll_id is not None:
+        polls = await load_polls(session, None, {poll_id})
+        if poll_id in polls:
+            note = as_question(note, polls[poll_id])
+    return note
+
+
+async def store_extensions(session: AsyncSession, post: Post, note: dict[str, Any]) -> None:
+    """Store what a just stored remote post's Note (or Question) carries: its poll, its
+    images and the post it quotes. Does not commit."""
+    await inbound_polls.attach_received_poll(session, post, note)
+    images = read_images(note)
+    if images:
+        await record_remote_images(session, post.id, post.account_id, images)
+    await quote_objects.attach_received_quote(session, post, note)
