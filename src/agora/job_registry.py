@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from agora.ai import mentions
-from agora.federation import inbox, outbox
+from agora.federation import inbound_moderation, inbox, outbound_moderation, outbox
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Handler, SlowJob, register_jobs
 from agora.social.media import uploads
@@ -31,6 +31,8 @@ HANDLERS: dict[str, Handler] = {
     JobKind.FEDERATE_POST: outbox.federate_post,
     JobKind.FEDERATE_FOLLOW: outbox.federate_follow,
     JobKind.FEDERATE_UNFOLLOW: outbox.federate_unfollow,
+    JobKind.FEDERATE_BLOCK: outbound_moderation.federate_block,
+    JobKind.FEDERATE_REPORT: outbound_moderation.federate_report,
 }
 SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.DISTRIBUTE_POST: SlowJob(prepare=fan_out.fan_out, apply=fan_out.finish_distribution),
@@ -38,6 +40,9 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
         prepare=mentions.prepare, apply=mentions.apply, on_dead=mentions.on_dead
     ),
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
+    JobKind.AP_MOVE: SlowJob(
+        prepare=inbound_moderation.verify_move, apply=inbound_moderation.apply_move
+    ),
 }
 
 

@@ -27,6 +27,7 @@ from agora.federation.client import FederationError, Signer, fetch_json
 from agora.federation.keys import key_pair
 from agora.ids import new_id
 from agora.social.media.profile_images import image_url
+from agora.social.people import domain_blocks
 from agora.social.posts.text import sanitize_html
 
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -217,6 +218,8 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
     )
     if account is None:  # the name@domain was taken by another uri (the actor moved)
         raise FederationError("Another actor already holds this name on that domain")
+    if inserted:  # suspended or silenced from the start when its server is
+        await domain_blocks.apply_to_new_account(session, account)
     return account
 
 
@@ -224,6 +227,9 @@ async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> A
     """Fetch a remote actor document and store it; the stored account."""
     if is_local_uri(uri):
         raise FederationError("Not a remote actor")
+    async with db.session() as session:
+        if await domain_blocks.refuses(session, urlsplit(uri).netloc.lower()):
+            raise FederationError("This server is blocked here")
     doc = await fetch_json(uri, signer=signer)
     actor = parse_actor(doc, uri)
     if actor.uri != uri:  # fetched by another URL (its profile page): fetch the real id

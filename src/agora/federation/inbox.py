@@ -5,7 +5,9 @@
 - the request is signed (draft-cavage or RFC 9421, federation/signatures.py) with the key of
   the activity's actor: the key is looked up (or fetched) by its key id, and its owner must be
   the `actor` (401 otherwise, "actor spoofing");
-- the activity's id is on the actor's host (the same-origin rule).
+- the activity's id is on the actor's host (the same-origin rule);
+- the signing key's server is not one this server suspended (403, before any fetch;
+  social/people/domain_blocks.py).
 Then it records the activity id (`inbox_activities`) and writes an `ap_inbox` job in the
 same transaction, and answers 202: a redelivery finds the id recorded and changes nothing.
 
@@ -30,19 +32,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account, InboxActivity, utcnow
 from agora.db.upsert import insert_ignore_one
-from agora.federation import inbound_follows, inbound_posts
+from agora.federation import inbound_follows, inbound_moderation, inbound_posts
 from agora.federation.actors import actor_for, fetch_actor, is_local_uri
 from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, id_of
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
 from agora.jobs.job_kinds import InboxJob, JobKind
 from agora.jobs.queue import enqueue
+from agora.social.people import domain_blocks
 from agora.social.rules.errors import DomainError
 
 log = logging.getLogger("agora.federation")
 MAX_DEPTH = 8  # nesting of a received JSON document
 INBOX_ATTEMPTS = 3
-AREAS = (inbound_follows, inbound_posts)
+AREAS = (inbound_follows, inbound_posts, inbound_moderation)  # later areas win a type
 HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.HANDLERS.items()}
 UNDO_HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.UNDO_HANDLERS.items()}
 
@@ -123,6 +126,14 @@ async def _signing_actor(db: Database, delivery: Delivery, key_id: str) -> Accou
     raise Refused(401, "The signature does not verify")
 
 
+async def refuse_blocked_server(db: Database, key_id: str) -> None:
+    """Refused (403) when the key that signed a request is on a server this one suspended
+    (inbox deliveries and signed fetches alike)."""
+    async with db.session() as session:
+        if await domain_blocks.refuses(session, urlsplit(key_id).netloc.lower()):
+            raise Refused(403, "This server is blocked here")
+
+
 async def receive(db: Database, delivery: Delivery) -> bool:
     """Check and queue one delivery (see the module docstring). True when it was new, False
     for a redelivery; Refused for anything not accepted."""
@@ -130,6 +141,7 @@ async def receive(db: Database, delivery: Delivery) -> bool:
     key_id = signing_key_id(delivery.headers)
     if not key_id:
         raise Refused(401, "Request not signed")
+    await refuse_blocked_server(db, key_id)
     signer = await _signing_actor(db, delivery, key_id)
     if id_of(activity["actor"]) != signer.uri:
         raise Refused(401, "The activity's actor is not the key's owner")

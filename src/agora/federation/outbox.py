@@ -16,6 +16,7 @@ mentioned. A server with no follower of the author never receives a followers-on
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,7 @@ from agora.jobs.job_kinds import (
     JobKind,
 )
 from agora.jobs.queue import enqueue
+from agora.social.people import domain_blocks
 
 DELIVERY_ATTEMPTS = 16
 
@@ -139,9 +141,12 @@ async def federate_unfollow(session: AsyncSession, payload: FederateUnfollowJob)
 
 
 async def send_delivery(db: Database, payload: DeliveryJob) -> None:
+    """Sign and send one delivery; nothing goes to a server this one suspended
+    (domain_blocks.refuses, asked here so that no sender can forget it)."""
     async with db.session() as session:
         sender = await session.get(Account, payload["account_id"])
-    if sender is None or sender.domain is not None:
+        refused = await domain_blocks.refuses(session, urlsplit(payload["inbox"]).netloc.lower())
+    if sender is None or sender.domain is not None or refused:
         return
     await post_activity(payload["inbox"], payload["activity"], await signer_for(db, sender))
 

@@ -5,7 +5,8 @@ a client that asks for `application/activity+json` or `application/ld+json` (wit
 ActivityStreams profile), and redirect anyone else to the HTML pages. `ActivityPubPaths`
 rewrites a `GET /@NAME` (or `/@NAME/ID`) that asks for ActivityPub to those routes, so the
 HTML routes stay as they are. A note is served only when it is public or unlisted: the
-visibility rule is asked (`get_visible_post` as nobody), never restated.
+visibility rule is asked (`get_visible_post` as nobody), never restated. Every route refuses
+(403) a request signed by a key of a server this one suspended (`refuse_blocked_fetcher`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from agora.db.models import Account, Mention
 from agora.federation import activities, inbox
 from agora.federation.actors import CONTEXT, actor_json, actor_uri
 from agora.federation.keys import key_pair
+from agora.federation.signatures import signing_key_id
 from agora.http.deps import SessionDep
 from agora.http.error_responses import ApiError
 from agora.http.guard import ASGIApp, Receive, Scope, Send
@@ -31,7 +33,19 @@ from agora.social.people.lookup import find_by_username
 from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import NotFound
 
-router = APIRouter(include_in_schema=False)
+
+async def refuse_blocked_fetcher(request: Request) -> None:
+    """Router dependency: a signed request (a signed fetch, a delivery) whose key is on a
+    server this one suspended is refused with 403 before anything is read."""
+    key_id = signing_key_id({k.lower(): v for k, v in request.headers.items()})
+    if key_id:
+        try:
+            await inbox.refuse_blocked_server(request.app.state.db, key_id)
+        except inbox.Refused as exc:
+            raise ApiError(exc.status, str(exc)) from None
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(refuse_blocked_fetcher)])
 AP_TYPE = "application/activity+json"
 PROFILE_RE = re.compile(r"^/@([A-Za-z0-9_]{1,30})(?:/(\d{1,20}))?/?$")
 

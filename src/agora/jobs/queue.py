@@ -37,13 +37,16 @@ from agora.db.upsert import affected_rows
 from agora.jobs.job_kinds import (
     DeleteMediaJob,
     DeliveryJob,
+    FederateBlockJob,
     FederateFollowJob,
     FederatePostJob,
+    FederateReportJob,
     FederateUnfollowJob,
     FeedJob,
     InboxJob,
     JobKind,
     JobState,
+    MoveJob,
     NotifyJob,
     PollExpiredJob,
     PostDeletedJob,
@@ -201,6 +204,33 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.FEDERATE_UNFOLLOW],
     payload: FederateUnfollowJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_BLOCK],
+    payload: FederateBlockJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_REPORT],
+    payload: FederateReportJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.AP_MOVE],
+    payload: MoveJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

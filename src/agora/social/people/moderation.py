@@ -118,6 +118,32 @@ def log_action(
     )
 
 
+def log_domain_action(
+    session: AsyncSession, by: Account | None, domain: str, action: str, text: str = ""
+) -> None:
+    """Add an entry about a whole server (a domain block) to the moderation log."""
+    session.add(
+        ModerationAction(
+            account_id=by.id if by is not None else None,
+            target_account_id=None,
+            target_domain=domain,
+            action=action,
+            text=text,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def domain_history(session: AsyncSession, domain: str) -> list[ModerationAction]:
+    """The moderation log of one domain, oldest first."""
+    rows = await session.scalars(
+        select(ModerationAction)
+        .where(ModerationAction.target_domain == domain)
+        .order_by(ModerationAction.id)
+    )
+    return list(rows)
+
+
 async def take_action(
     session: AsyncSession,
     target_id: int,
