@@ -170,9 +170,11 @@ def hidden_by_domain_blocks(
     author, whose domain is null, is never hidden)."""
     if viewer_id is None:
         return false()
-    author_domain = select(Account.domain).where(Account.id == author_col).scalar_subquery()
+    author = aliased(Account)  # its own alias: never correlated to an Account of the query
     return exists().where(
-        AccountDomainBlock.account_id == viewer_id, AccountDomainBlock.domain == author_domain
+        AccountDomainBlock.account_id == viewer_id,
+        author.id == author_col,
+        AccountDomainBlock.domain == author.domain,
     )
 
 
