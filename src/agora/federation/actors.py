@@ -46,6 +46,7 @@ CONTEXT: list[Any] = [
         "value": "schema:value",
         "agora": AGORA_NS,
         "dataReuse": {"@id": "agora:dataReuse", "@type": "@json"},
+        "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
     },
 ]
 ACTOR_TYPES = {"Person", "Service", "Application", "Group", "Organization"}
@@ -113,6 +114,7 @@ def actor_json(account: Account, public_pem: str) -> dict[str, Any]:
             for f in account.fields
         ],
         "dataReuse": consent.public_intents(account),
+        **({"alsoKnownAs": account.also_known_as} if account.also_known_as else {}),
     }
 
 

@@ -41,6 +41,7 @@ class DomainBlockForm(Params):
 
 
 @router.get("/v1/admin/domain_blocks")
+@router.get("/v1/admin/domain_blocks/", include_in_schema=False)  # Mastodon.py asks so
 async def list_domain_blocks(
     request: Request,
     session: SessionDep,
@@ -60,6 +61,7 @@ async def get_domain_block(
 
 
 @router.post("/v1/admin/domain_blocks", openapi_extra=openapi_body(DomainBlockForm))
+@router.post("/v1/admin/domain_blocks/", include_in_schema=False)  # Mastodon.py posts so
 async def create_domain_block(
     session: SessionDep,
     me: Account = admin_caller("admin:write:domain_blocks"),

@@ -43,6 +43,9 @@ class Account(Base):
     silenced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A remote account that moved (ActivityPub Move): the account it moved to.
     moved_to_account_id: Mapped[int | None] = mapped_column(ID)
+    # A local account's other identities (actor URIs), published as `alsoKnownAs`, so an
+    # account elsewhere may move here (ActivityPub Move is verified against it).
+    also_known_as: Mapped[list[str] | None] = mapped_column(JSON)
     followers_count: Mapped[int] = mapped_column(Integer, default=0)
     following_count: Mapped[int] = mapped_column(Integer, default=0)
     statuses_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,7 +5,8 @@ domain blocks, and the moderation log naming a domain
 reject_reports, comments, obfuscate); `account_domain_blocks` each person's blocks of a
 server (Mastodon's /api/v1/domain_blocks). A moderation log entry now names an account or a
 domain (`target_domain`), so `target_account_id` becomes nullable. A remote account that moved
-(ActivityPub Move) records the account it moved to (`accounts.moved_to_account_id`).
+(ActivityPub Move) records the account it moved to (`accounts.moved_to_account_id`); a local
+account may name its other identities (`accounts.also_known_as`, published as `alsoKnownAs`).
 
 Revision ID: 0015
 Revises: 0014
@@ -52,6 +53,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("moved_to_account_id", ID, nullable=True))
+        batch.add_column(sa.Column("also_known_as", sa.JSON(), nullable=True))
     with op.batch_alter_table("moderation_actions") as batch:
         batch.add_column(sa.Column("target_domain", sa.String(length=255), nullable=True))
         batch.alter_column("target_account_id", existing_type=ID, nullable=True)
@@ -63,6 +65,7 @@ def downgrade() -> None:
         batch.alter_column("target_account_id", existing_type=ID, nullable=False)
         batch.drop_column("target_domain")
     with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("also_known_as")
         batch.drop_column("moved_to_account_id")
     op.drop_table("account_domain_blocks")
     op.drop_table("domain_blocks")
