@@ -29,11 +29,12 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, delete, or_, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.models import Account, DomainBlock, utcnow
+from agora.social.people import moderation
 from agora.social.people.moderation import log_domain_action
 from agora.social.rules.errors import Invalid, NotFound
 from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
@@ -120,10 +121,7 @@ async def apply_to_new_account(session: AsyncSession, account: Account) -> None:
     """Give a remote account just stored the state its domain's blocks set (suspended or
     silenced since the block). Does not commit."""
     for block in await blocks_covering(session, account.domain):
-        if block.severity == "suspend" and account.suspended_at is None:
-            account.suspended_at = block.created_at
-        if block.severity == "silence" and account.silenced_at is None:
-            account.silenced_at = block.created_at
+        moderation.limit_new_account(account, block.severity, block.created_at)
 
 
 # --- the admins' list ----------------------------------------------------------------------
@@ -167,32 +165,13 @@ def _set_fields(block: DomainBlock, given: DomainBlockInput) -> None:
 async def _apply(session: AsyncSession, block: DomainBlock) -> None:
     """Suspend or silence the covered accounts (see the module docstring)."""
     covered = covered_by(Account.domain, block.domain)
-    if block.severity == "suspend":
-        await session.execute(
-            update(Account)
-            .where(covered, Account.suspended_at.is_(None))
-            .values(suspended_at=block.created_at)
-        )
-    elif block.severity == "silence":
-        await session.execute(
-            update(Account)
-            .where(covered, Account.silenced_at.is_(None))
-            .values(silenced_at=block.created_at)
-        )
+    await moderation.limit_accounts(session, covered, block.severity, block.created_at)
 
 
 async def _lift(session: AsyncSession, block: DomainBlock) -> None:
     """Undo `_apply`: only what this block set."""
-    covered = covered_by(Account.domain, block.domain)
-    await session.execute(
-        update(Account)
-        .where(covered, Account.suspended_at == block.created_at)
-        .values(suspended_at=None)
-    )
-    await session.execute(
-        update(Account)
-        .where(covered, Account.silenced_at == block.created_at)
-        .values(silenced_at=None)
+    await moderation.release_accounts(
+        session, covered_by(Account.domain, block.domain), block.created_at
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Follow, FollowRequest, Post, utcnow
-from agora.social.people import relationships
+from agora.social.people import moderation, relationships
 from agora.social.reading.notifications import MOVE, create_notification
 from agora.social.rules.errors import DomainError
 
@@ -62,8 +62,7 @@ async def move_followers(session: AsyncSession, old: Account, new: Account) -> i
 async def forget_deleted(session: AsyncSession, account: Account) -> None:
     """A remote account deleted by its server (see the module docstring). Does not commit."""
     now = utcnow()
-    if account.suspended_at is None:
-        account.suspended_at = now
+    moderation.close_remote_account(session, account)
     followed = await session.scalars(
         select(Follow.target_account_id).where(Follow.account_id == account.id)
     )
