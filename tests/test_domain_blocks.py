@@ -342,3 +342,60 @@ async def test_this_server_cannot_block_itself(db, client, make_person) -> None:
     )
     assert r.status_code == 422 and "itself" in r.json()["error"]
     assert (await client.get(f"/api/v1/statuses/{status['id']}")).status_code == 200
+
+
+# --- the web admin page -------------------------------------------------------------------
+
+
+async def test_web_admin_page_blocks_and_lifts_with_csrf(client, db, make_person) -> None:
+    from helpers import web_sign_in
+
+    await make_admin(db, make_person, "boss")
+    csrf = await web_sign_in(client, "boss")
+    page = await client.get("/admin/domain_blocks")
+    assert page.status_code == 200 and "No server is blocked" in page.text
+
+    forged = await client.post(
+        "/admin/domain_blocks", data={"csrf": "wrong", "domain": "bad.example"}
+    )
+    assert forged.status_code == 403
+    refused = await client.post(
+        "/admin/domain_blocks", data={"csrf": csrf, "domain": "not a domain"}
+    )
+    assert refused.status_code == 422 and "not a valid domain" in refused.text
+    made = await client.post(
+        "/admin/domain_blocks",
+        data={
+            "csrf": csrf,
+            "domain": "bad.example",
+            "severity": "suspend",
+            "reject_media": "true",
+            "private_comment": "spam wave",
+        },
+    )
+    assert made.status_code == 303
+    async with db.session() as session:
+        block = await domain_blocks.find_block(session, "bad.example")
+    assert (block.severity, block.reject_media, block.reject_reports) == ("suspend", True, False)
+    page = await client.get("/admin/domain_blocks")
+    assert "bad.example" in page.text and "block_domain bad.example" in page.text
+
+    lifted = await client.post(f"/admin/domain_blocks/{block.id}/delete", data={"csrf": csrf})
+    assert lifted.status_code == 303
+    page = await client.get("/admin/domain_blocks")
+    assert "No server is blocked" in page.text and "unblock_domain bad.example" in page.text
+
+
+async def test_web_admin_page_is_for_admins_only(client, db, make_person) -> None:
+    from helpers import web_sign_in
+
+    await make_person("alice")
+    csrf = await web_sign_in(client, "alice")
+    assert (await client.get("/admin/domain_blocks")).status_code == 403
+    r = await client.post("/admin/domain_blocks", data={"csrf": csrf, "domain": "bad.example"})
+    assert r.status_code == 403
+    async with db.session() as session:
+        assert await domain_blocks.all_blocks(session) == []
+    client.cookies.clear()
+    signed_out = await client.get("/admin/domain_blocks")
+    assert signed_out.status_code in (302, 303) and "sign_in" in signed_out.headers["location"]

@@ -194,6 +194,17 @@ def close_remote_account(session: AsyncSession, account: Account) -> None:
         log_action(session, None, account.id, "remote_delete")
 
 
+async def domain_log(session: AsyncSession, limit: int = 50) -> list[ModerationAction]:
+    """The latest moderation log entries about whole servers, newest first."""
+    rows = await session.scalars(
+        select(ModerationAction)
+        .where(ModerationAction.target_domain.isnot(None))
+        .order_by(ModerationAction.id.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
 async def take_action(
     session: AsyncSession,
     target_id: int,
