@@ -172,3 +172,37 @@ def test_domain_block_commands(tmp_path: Path) -> None:
     assert "not blocked" in cli("domain-blocks", "remove", "bad.example", code=1)
     assert "bad.example" not in cli("domain-blocks", "list")
     assert _in_process(url, _domain_log) == ["block_domain", "unblock_domain"]
+
+
+async def _nora(session: Any) -> None:
+    from agora.social.people.accounts import create_account
+
+    await create_account(session, username="nora", email="nora@example.org", password="long pass")
+    await session.commit()
+
+
+async def _aliases(session: Any) -> list[str] | None:
+    from agora.social.people.moderation import member_by_username
+
+    return (await member_by_username(session, "nora")).account.also_known_as
+
+
+def test_user_alias_command(tmp_path: Path) -> None:
+    """`agora user alias` names a former identity, published as alsoKnownAs (a Move from
+    there is then accepted by other servers)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "AGORA_DATABASE_URL": url, "COLUMNS": "200"}
+
+    def cli(*args: str, code: int = 0) -> str:
+        done = subprocess.run([*AGORA, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stdout + done.stderr
+        return done.stdout
+
+    _in_process(url, _nora)
+    old = "https://old.example/users/nora"
+    assert old in cli("user", "alias", "nora", old)
+    assert _in_process(url, _aliases) == [old]
+    assert "another server" in cli("user", "alias", "nora", "not a url", code=1)
+    assert "No such account" in cli("user", "alias", "nobody", old, code=1)
+    assert "nobody else" in cli("user", "alias", "nora", old, "--undo")
+    assert _in_process(url, _aliases) is None

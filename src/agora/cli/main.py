@@ -207,6 +207,28 @@ def user_set_password(
     console.print(f"password of @{username} changed")
 
 
+@user_app.command("alias")
+def user_alias(
+    username: str,
+    uri: str,
+    undo: Annotated[bool, typer.Option(help="remove the alias")] = False,
+) -> None:
+    """Name (or, with --undo, stop naming) an account on another server as this person's
+    former identity (`alsoKnownAs`), so it may move here."""
+    from agora.social.people.accounts import set_alias
+    from agora.social.rules.errors import DomainError
+
+    async def go(db: Database) -> list[str]:
+        async with db.session(write=True) as session:
+            return await set_alias(session, username, uri, keep=not undo)
+
+    try:
+        aliases = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"@{username} is also known as: {', '.join(aliases) or 'nobody else'}")
+
+
 @jobs_app.callback()
 def jobs(ctx: typer.Context) -> None:
     """Queue state and the most recent dead letters."""
