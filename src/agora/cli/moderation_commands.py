@@ -120,8 +120,8 @@ def reports_list(
         table.add_row(
             str(r.id),
             r.created_at.isoformat(timespec="minutes"),
-            "@" + members[r.account_id].account.username,
-            "@" + members[r.target_account_id].account.username,
+            _acct(members[r.account_id].account),
+            _acct(members[r.target_account_id].account),
             r.category,
             str(len(r.status_ids)),
             r.comment[:60],
@@ -136,6 +136,11 @@ USER_COMMANDS: dict[str, Callable[..., None]] = {
     "approve": user_approve,
     "admin": user_admin,
 }
+
+
+def _acct(account: Any) -> str:
+    """@name, or @name@domain for an account of another server (a remote reporter)."""
+    return f"@{account.username}" + (f"@{account.domain}" if account.domain else "")
 
 
 def _change_report(report_id: int, change: str) -> None:

@@ -35,8 +35,10 @@ from agora.social.rules.errors import NotFound
 
 
 async def refuse_blocked_fetcher(request: Request) -> None:
-    """Router dependency: a signed request (a signed fetch, a delivery) whose key is on a
-    server this one suspended is refused with 403 before anything is read."""
+    """Router dependency: a signed fetch whose key is on a server this one suspended is
+    refused with 403 before anything is read (deliveries: `inbox.receive` asks the same)."""
+    if request.method not in ("GET", "HEAD"):
+        return
     key_id = signing_key_id({k.lower(): v for k, v in request.headers.items()})
     if key_id:
         try:
