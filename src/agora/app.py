@@ -20,6 +20,7 @@ from agora.api.routes import (
     assistant,
     data_reuse,
     datasets,
+    domain_block_routes,
     instance,
     media,
     search,
@@ -49,6 +50,7 @@ from agora.job_registry import register_all_jobs
 from agora.jobs.worker import Worker
 from agora.web import (
     assistant_pages,
+    domain_block_pages,
     list_pages,
     live,
     notification_pages,
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         notifications,
         reports,
         admin,
+        domain_block_routes,
         instance,
         streaming,
         data_reuse,
@@ -158,6 +161,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
+    web += (domain_block_pages,)
     for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
         app.include_router(module.router)
     app.include_router(media.router)

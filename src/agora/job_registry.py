@@ -9,8 +9,10 @@ from typing import Any
 
 from agora.ai import mentions
 from agora.federation import (
+    inbound_moderation,
     inbox,
     media_fetch,
+    outbound_moderation,
     outbound_polls,
     outbox,
     post_fetch,
@@ -42,6 +44,8 @@ HANDLERS: dict[str, Handler] = {
     JobKind.FEDERATE_FOLLOW_ANSWER: outbox.federate_follow_answer,
     JobKind.FEDERATE_VOTE: outbound_polls.federate_vote,
     JobKind.FEDERATE_POLL_COUNTS: outbound_polls.federate_poll_counts,
+    JobKind.FEDERATE_BLOCK: outbound_moderation.federate_block,
+    JobKind.FEDERATE_REPORT: outbound_moderation.federate_report,
 }
 SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.DISTRIBUTE_POST: SlowJob(prepare=fan_out.fan_out, apply=fan_out.finish_distribution),
@@ -58,6 +62,9 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     ),
     JobKind.FETCH_REMOTE_POST: SlowJob(
         prepare=post_fetch.fetch_post, apply=post_fetch.store_fetched_post
+    ),
+    JobKind.AP_MOVE: SlowJob(
+        prepare=inbound_moderation.verify_move, apply=inbound_moderation.apply_move
     ),
 }
 

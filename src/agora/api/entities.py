@@ -16,9 +16,19 @@ from typing import Any
 from agora.config import get_settings
 from agora.data import consent
 from agora.data.signals import disclose
-from agora.db.models import Account, Notification, PostEdit, Report, User, UserList, Visibility
+from agora.db.models import (
+    Account,
+    DomainBlock,
+    Notification,
+    PostEdit,
+    Report,
+    User,
+    UserList,
+    Visibility,
+)
 from agora.social.media.files import MediaInfo, media_urls
 from agora.social.media.profile_images import image_url
+from agora.social.people.domain_blocks import digest, shown_domain
 from agora.social.people.relationships import Relationship
 from agora.social.posts.hydrate import PostView
 from agora.social.posts.polls import PollView
@@ -292,8 +302,10 @@ def notification_json(
     account: Account,
     status: dict[str, Any] | None,
     report: dict[str, Any] | None = None,
+    moved_to: Account | None = None,
 ) -> dict[str, Any]:
-    """The Notification entity (`report` for `admin.report`)."""
+    """The Notification entity (`report` for `admin.report`, `target` for `move`: the account
+    `account` moved to)."""
     data: dict[str, Any] = {
         "id": str(note.id),
         "type": note.type,
@@ -304,6 +316,8 @@ def notification_json(
         data["status"] = status
     if report is not None:
         data["report"] = report
+    if moved_to is not None:
+        data["target"] = account_json(moved_to)
     return data
 
 
@@ -385,3 +399,29 @@ def tag_json(view: TagView) -> dict[str, Any]:
     if view.following is not None:
         data["following"] = view.following
     return data
+
+
+def admin_domain_block_json(block: DomainBlock) -> dict[str, Any]:
+    """Mastodon's Admin::DomainBlock."""
+    return {
+        "id": str(block.id),
+        "domain": block.domain,
+        "digest": digest(block.domain),
+        "created_at": iso(block.created_at),
+        "severity": block.severity,
+        "reject_media": block.reject_media,
+        "reject_reports": block.reject_reports,
+        "private_comment": block.private_comment or None,
+        "public_comment": block.public_comment or None,
+        "obfuscate": block.obfuscate,
+    }
+
+
+def domain_block_json(block: DomainBlock) -> dict[str, Any]:
+    """Mastodon's DomainBlock (the instance's public list): obfuscated when asked."""
+    return {
+        "domain": shown_domain(block),
+        "digest": digest(block.domain),
+        "severity": block.severity,
+        "comment": block.public_comment or None,
+    }

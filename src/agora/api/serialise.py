@@ -18,7 +18,7 @@ from agora.db.models import Notification, Report
 from agora.social.people.moderation import get_member, load_members
 from agora.social.people.reports import load_reports
 from agora.social.posts.hydrate import load_accounts, load_posts
-from agora.social.reading.notifications import ADMIN_REPORT
+from agora.social.reading.notifications import ADMIN_REPORT, MOVE
 from agora.social.rules.errors import NotFound
 
 
@@ -48,9 +48,8 @@ async def notifications(
     session: AsyncSession, viewer_id: int, notes: list[Notification]
 ) -> list[dict[str, Any]]:
     """Notification entities with their accounts and statuses, in constant queries."""
-    accts = {
-        a.id: a for a in await load_accounts(session, list({n.from_account_id for n in notes}))
-    }
+    people = {n.from_account_id for n in notes} | {n.activity_id for n in notes if n.type == MOVE}
+    accts = {a.id: a for a in await load_accounts(session, list(people))}
     post_ids = list({n.post_id for n in notes if n.post_id is not None})
     posts = {int(s["id"]): s for s in await statuses(session, viewer_id, post_ids)}
     reported = await _notified_reports(session, notes)
@@ -64,7 +63,10 @@ async def notifications(
         report = reported.get(note.activity_id) if note.type == ADMIN_REPORT else None
         if note.type == ADMIN_REPORT and report is None:
             continue
-        out.append(notification_json(note, accts[note.from_account_id], post, report))
+        moved_to = accts.get(note.activity_id) if note.type == MOVE else None
+        if note.type == MOVE and moved_to is None:
+            continue
+        out.append(notification_json(note, accts[note.from_account_id], post, report, moved_to))
     return out
 
 

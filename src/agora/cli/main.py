@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from agora.cli.ai_commands import ai_app
+from agora.cli.domain_block_commands import domain_blocks_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
 from agora.config import get_settings, use_listening_address
 from agora.db.engine import Database
@@ -34,6 +35,7 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(export_app, name="export")
 app.add_typer(ai_app, name="ai")
 app.add_typer(reports_app, name="reports")
+app.add_typer(domain_blocks_app, name="domain-blocks")
 for _name, _command in USER_COMMANDS.items():  # suspend, silence, approve, admin
     user_app.command(_name)(_command)
 console = Console()
@@ -203,6 +205,28 @@ def user_set_password(
     except DomainError as exc:
         _fail(exc.message)
     console.print(f"password of @{username} changed")
+
+
+@user_app.command("alias")
+def user_alias(
+    username: str,
+    uri: str,
+    undo: Annotated[bool, typer.Option(help="remove the alias")] = False,
+) -> None:
+    """Name (or, with --undo, stop naming) an account on another server as this person's
+    former identity (`alsoKnownAs`), so it may move here."""
+    from agora.social.people.accounts import set_alias
+    from agora.social.rules.errors import DomainError
+
+    async def go(db: Database) -> list[str]:
+        async with db.session(write=True) as session:
+            return await set_alias(session, username, uri, keep=not undo)
+
+    try:
+        aliases = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"@{username} is also known as: {', '.join(aliases) or 'nobody else'}")
 
 
 @jobs_app.callback()

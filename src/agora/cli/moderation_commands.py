@@ -22,7 +22,7 @@ reports_app = typer.Typer(help="Reports people filed, and what was done.", no_ar
 console = Console()
 
 
-def _write(fn: Callable[[Any], Awaitable[Any]]) -> Any:
+def in_write_session(fn: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run `fn(session)` in a write session; print a domain error and exit 1 on failure."""
     from agora.social.rules.errors import DomainError
 
@@ -59,7 +59,7 @@ def user_suspend(username: str, undo: bool = False, reason: str = "") -> None:
         else:
             await moderation.take_action(session, target, "suspend", by=None, text=reason)
 
-    _write(go)
+    in_write_session(go)
     console.print(f"@{username} {'unsuspended' if undo else 'suspended'}")
 
 
@@ -74,7 +74,7 @@ def user_silence(username: str, undo: bool = False, reason: str = "") -> None:
         else:
             await moderation.take_action(session, target, "silence", by=None, text=reason)
 
-    _write(go)
+    in_write_session(go)
     console.print(f"@{username} {'unsilenced' if undo else 'silenced'}")
 
 
@@ -85,7 +85,7 @@ def user_approve(username: str) -> None:
     async def go(session: Any) -> None:
         await moderation.approve(session, await _target_id(session, username), by=None)
 
-    _write(go)
+    in_write_session(go)
     console.print(f"@{username} approved")
 
 
@@ -93,7 +93,7 @@ def user_admin(username: str, undo: bool = False) -> None:
     """Give a person the admin role (or take it away with --undo)."""
     from agora.social.people.moderation import set_admin
 
-    _write(lambda session: set_admin(session, username, not undo))
+    in_write_session(lambda session: set_admin(session, username, not undo))
     console.print(f"@{username} {'is no longer' if undo else 'is now'} an admin")
 
 
@@ -114,14 +114,14 @@ def reports_list(
         people = [i for r in found for i in (r.account_id, r.target_account_id)]
         return found, await load_members(session, people)
 
-    found, members = _write(go)
+    found, members = in_write_session(go)
     table = Table("id", "filed", "by", "about", "category", "posts", "comment", "resolved")
     for r in found:
         table.add_row(
             str(r.id),
             r.created_at.isoformat(timespec="minutes"),
-            "@" + members[r.account_id].account.username,
-            "@" + members[r.target_account_id].account.username,
+            _acct(members[r.account_id].account),
+            _acct(members[r.target_account_id].account),
             r.category,
             str(len(r.status_ids)),
             r.comment[:60],
@@ -138,10 +138,15 @@ USER_COMMANDS: dict[str, Callable[..., None]] = {
 }
 
 
+def _acct(account: Any) -> str:
+    """@name, or @name@domain for an account of another server (a remote reporter)."""
+    return f"@{account.username}" + (f"@{account.domain}" if account.domain else "")
+
+
 def _change_report(report_id: int, change: str) -> None:
     from agora.social.people.reports import update_report
 
-    _write(lambda session: update_report(session, report_id, change, None))
+    in_write_session(lambda session: update_report(session, report_id, change, None))
 
 
 @reports_app.command("resolve")

@@ -220,3 +220,30 @@ def undo_activity(actor: Account, activity: dict[str, Any]) -> dict[str, Any]:
         "actor": actor_uri(actor),
         "object": {k: v for k, v in activity.items() if k != "@context"},
     }
+
+
+def block_activity(activity_id: str, actor: Account, target: Account) -> dict[str, Any]:
+    """Block, from a local account to a remote one (ids are fresh each time: a block after an
+    unblock is a new activity, not a redelivery)."""
+    return {
+        "@context": CONTEXT,
+        "id": activity_id,
+        "type": "Block",
+        "actor": actor_uri(actor),
+        "object": actor_uri(target),
+    }
+
+
+def flag_activity(
+    activity_id: str, sender: Account, target: Account, object_uris: list[str], content: str
+) -> dict[str, Any]:
+    """Flag (a forwarded report): the reported account and posts, the reporter's comment; the
+    reporter is not named (Mastodon sends it from its instance actor)."""
+    return {
+        "@context": CONTEXT,
+        "id": activity_id,
+        "type": "Flag",
+        "actor": actor_uri(sender),
+        "content": content,
+        "object": [actor_uri(target), *object_uris],
+    }

@@ -30,6 +30,7 @@ from agora.federation.client import FederationError, Signer, fetch_json
 from agora.federation.keys import instance_signer, key_pair
 from agora.ids import new_id
 from agora.social.media.profile_images import image_url
+from agora.social.people import domain_blocks
 from agora.social.posts.text import extract_remote_mentions, sanitize_html
 
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -49,6 +50,7 @@ CONTEXT: list[Any] = [
         "agora": AGORA_NS,
         "dataReuse": {"@id": "agora:dataReuse", "@type": "@json"},
         # polls, images and quotes (federation/object_extensions.py), as Mastodon 4.5 names them
+        "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
         "votersCount": "toot:votersCount",
         "blurhash": "toot:blurhash",
         "focalPoint": {"@container": "@list", "@id": "toot:focalPoint"},
@@ -129,6 +131,7 @@ def actor_json(account: Account, public_pem: str) -> dict[str, Any]:
             for f in account.fields
         ],
         "dataReuse": consent.public_intents(account),
+        **({"alsoKnownAs": account.also_known_as} if account.also_known_as else {}),
     }
 
 
@@ -274,6 +277,8 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
     )
     if account is None:  # the name@domain was taken by another uri (the actor moved)
         raise FederationError("Another actor already holds this name on that domain")
+    if inserted:  # suspended or silenced from the start when its server is
+        await domain_blocks.apply_to_new_account(session, account)
     return account
 
 
@@ -290,6 +295,9 @@ async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> A
     answers is no longer marked unavailable."""
     if is_local_uri(uri):
         raise FederationError("Not a remote actor")
+    async with db.session() as session:
+        if await domain_blocks.refuses(session, urlsplit(uri).netloc.lower()):
+            raise FederationError("This server is blocked here")
     signer = signer or await instance_signer(db)
     doc = await fetch_signed(db, uri, signer)
     actor = parse_actor(doc, uri)

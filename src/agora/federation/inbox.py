@@ -5,7 +5,9 @@
 - the request is signed (draft-cavage or RFC 9421, federation/signatures.py) with the key of
   the activity's actor: the key is looked up (or fetched) by its key id, and its owner must be
   the `actor` (401 otherwise, "actor spoofing");
-- the activity's id is on the actor's host (the same-origin rule).
+- the activity's id is on the actor's host (the same-origin rule);
+- the signing key's server is not one this server suspended (403, before any fetch;
+  social/people/domain_blocks.py).
 Then it records the activity id (`inbox_activities`) and writes an `ap_inbox` job in the
 same transaction, and answers 202: a redelivery finds the id recorded and changes nothing.
 A verified activity also clears its domain's unavailable mark (federation/domain_health.py).
@@ -38,6 +40,7 @@ from agora.federation import (
     domain_health,
     inbound_follows,
     inbound_interactions,
+    inbound_moderation,
     inbound_polls,
     inbound_posts,
     inbound_quotes,
@@ -48,12 +51,20 @@ from agora.federation.inbound_common import Handler, Prepare, id_of
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
 from agora.jobs.job_kinds import InboxJob, JobKind
 from agora.jobs.queue import enqueue
+from agora.social.people import domain_blocks
 from agora.social.rules.errors import DomainError
 
 log = logging.getLogger("agora.federation")
 MAX_DEPTH = 8  # nesting of a received JSON document
 INBOX_ATTEMPTS = 3
-AREAS = (inbound_follows, inbound_posts, inbound_interactions, inbound_polls, inbound_quotes)
+AREAS = (  # later areas win a type
+    inbound_follows,
+    inbound_posts,
+    inbound_interactions,
+    inbound_polls,
+    inbound_quotes,
+    inbound_moderation,
+)
 HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.HANDLERS.items()}
 UNDO_HANDLERS: dict[str, Handler] = {t: h for area in AREAS for t, h in area.UNDO_HANDLERS.items()}
 UPDATE_HANDLERS: dict[str, Handler] = {
@@ -141,6 +152,14 @@ async def signing_actor(db: Database, delivery: Delivery, key_id: str) -> Accoun
     raise Refused(401, "The signature does not verify")
 
 
+async def refuse_blocked_server(db: Database, key_id: str) -> None:
+    """Refused (403) when the key that signed a request is on a server this one suspended
+    (inbox deliveries and signed fetches alike)."""
+    async with db.session() as session:
+        if await domain_blocks.refuses(session, urlsplit(key_id).netloc.lower()):
+            raise Refused(403, "This server is blocked here")
+
+
 async def receive(db: Database, delivery: Delivery) -> bool:
     """Check and queue one delivery (see the module docstring). True when it was new, False
     for a redelivery; Refused for anything not accepted."""
@@ -148,6 +167,7 @@ async def receive(db: Database, delivery: Delivery) -> bool:
     key_id = signing_key_id(delivery.headers)
     if not key_id:
         raise Refused(401, "Request not signed")
+    await refuse_blocked_server(db, key_id)
     signer = await signing_actor(db, delivery, key_id)
     if id_of(activity["actor"]) != signer.uri:
         raise Refused(401, "The activity's actor is not the key's owner")

@@ -12,6 +12,8 @@ schedule: `delivery_backoff`), so one dead server delays no other; before each t
 domain's health is asked (federation/domain_health.py: a circuit open postpones it without a
 request, an unavailable domain drops it), and each outcome is recorded there. An answer no
 retry can fix (a 4xx other than 401, 408 and 429, or 501) drops the delivery, logged.
+Nothing is ever sent to a server this one suspended (`send_delivery` asks
+`domain_blocks.refuses` last, whoever wrote the delivery).
 
 Who receives a post: a public, unlisted or followers-only post goes to the inboxes of the
 author's remote followers, of the remote accounts it mentions and of the remote author of the
@@ -27,6 +29,7 @@ from __future__ import annotations
 import logging
 import random
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +52,7 @@ from agora.jobs.job_kinds import (
     JobKind,
 )
 from agora.jobs.queue import Postpone, enqueue
+from agora.social.people import domain_blocks
 
 log = logging.getLogger("agora.federation")
 RETRYABLE_4XX = (401, 408, 429)
@@ -258,9 +262,16 @@ def _unsalvageable(status: int | None) -> bool:
 
 
 async def send_delivery(db: Database, payload: DeliveryJob) -> None:
-    """Phase 1 of `ap_deliver`: one signed POST, if the inbox's domain admits it (see the
-    module docstring). Raises to be retried; `Postpone` while the domain's circuit is open."""
+    """Phase 1 of `ap_deliver`: one signed POST, unless the inbox's server is suspended here
+    (domain_blocks.refuses, asked here so that no sender can forget it) and if its domain
+    admits it (see the module docstring). Raises to be retried; `Postpone` while the
+    domain's circuit is open."""
     inbox = payload["inbox"]
+    async with db.session() as session:
+        sender = await session.get(Account, payload["account_id"])
+        refused = await domain_blocks.refuses(session, urlsplit(inbox).netloc.lower())
+    if sender is None or sender.domain is not None or refused:
+        return
     domain = domain_health.domain_of(inbox)
     admission = await domain_health.admit(db, domain)
     if admission.action == "drop":
@@ -268,10 +279,6 @@ async def send_delivery(db: Database, payload: DeliveryJob) -> None:
         return
     if admission.action == "wait":
         raise Postpone(admission.seconds, f"{domain} is failing: its circuit is open")
-    async with db.session() as session:
-        sender = await session.get(Account, payload["account_id"])
-    if sender is None or sender.domain is not None:
-        return
     signer = await signer_for(db, sender)
     try:
         await post_activity(inbox, payload["activity"], signer)

@@ -8,7 +8,8 @@ HTML routes stay as they are. A note is served only when it is public or unliste
 visibility rule is asked (`get_visible_post` as nobody), never restated. The collections
 are paged (federation/ap_collections.py). Under `AGORA_AUTHORIZED_FETCH` every GET here needs
 a valid signature (federation/fetch_auth.py); the instance actor (`/actor`,
-federation/instance_actor.py) stays open.
+federation/instance_actor.py) stays open. Every route refuses (403) a request signed by a key
+of a server this one suspended (`refuse_blocked_fetcher`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from agora.federation.actors import CONTEXT, actor_json, actor_uri
 from agora.federation.fetch_auth import SIGNED_PATH_KEY, request_url, signed_fetcher
 from agora.federation.keys import key_pair
 from agora.federation.outbox import note_for
+from agora.federation.signatures import signing_key_id
 from agora.http.deps import SessionDep
 from agora.http.error_responses import ApiError
 from agora.http.guard import ASGIApp, Receive, Scope, Send
@@ -43,7 +45,21 @@ from agora.social.people.lookup import find_by_username
 from agora.social.posts.writing import check_quote, get_visible_post
 from agora.social.rules.errors import DomainError, NotFound
 
-router = APIRouter(include_in_schema=False)
+
+async def refuse_blocked_fetcher(request: Request) -> None:
+    """Router dependency: a signed fetch whose key is on a server this one suspended is
+    refused with 403 before anything is read (deliveries: `inbox.receive` asks the same)."""
+    if request.method not in ("GET", "HEAD"):
+        return
+    key_id = signing_key_id({k.lower(): v for k, v in request.headers.items()})
+    if key_id:
+        try:
+            await inbox.refuse_blocked_server(request.app.state.db, key_id)
+        except inbox.Refused as exc:
+            raise ApiError(exc.status, str(exc)) from None
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(refuse_blocked_fetcher)])
 router.include_router(instance_actor.router)
 # Every ActivityPub GET below: signed, when authorized fetch is on.
 signed = APIRouter(include_in_schema=False, dependencies=[Depends(signed_fetcher)])

@@ -27,6 +27,9 @@ class JobKind(StrEnum):
     FEDERATE_POST = "federate_post"
     FEDERATE_FOLLOW = "federate_follow"
     FEDERATE_UNFOLLOW = "federate_unfollow"
+    FEDERATE_BLOCK = "federate_block"
+    FEDERATE_REPORT = "federate_report"
+    AP_MOVE = "ap_move"
     AP_DELIVER = "ap_deliver"
     FEDERATE_REACTION = "federate_reaction"
     FEDERATE_PROFILE = "federate_profile"
@@ -135,6 +138,28 @@ class FederateUnfollowJob(TypedDict):
 
     account_id: int
     target_account_id: int
+
+
+class FederateBlockJob(TypedDict):
+    """`federate_block`: a local account blocked (or, `undo`, unblocked) a remote one."""
+
+    account_id: int
+    target_account_id: int
+    undo: bool
+
+
+class FederateReportJob(TypedDict):
+    """`federate_report`: a report about a remote account to forward to its server as Flag."""
+
+    report_id: int
+
+
+class MoveJob(TypedDict):
+    """`ap_move`: a remote account (`account_id`) said it moved to `target` (an actor URI),
+    to be verified by fetching the target before its local followers move."""
+
+    account_id: int
+    target: str
 
 
 class DeliveryJob(TypedDict):

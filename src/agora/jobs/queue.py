@@ -39,11 +39,13 @@ from agora.db.upsert import affected_rows
 from agora.jobs.job_kinds import (
     DeleteMediaJob,
     DeliveryJob,
+    FederateBlockJob,
     FederateFollowAnswerJob,
     FederateFollowJob,
     FederatePostJob,
     FederateProfileJob,
     FederateReactionJob,
+    FederateReportJob,
     FederateUnfollowJob,
     FederateVoteJob,
     FeedJob,
@@ -51,6 +53,7 @@ from agora.jobs.job_kinds import (
     InboxJob,
     JobKind,
     JobState,
+    MoveJob,
     NotifyJob,
     PollCountsJob,
     PollExpiredJob,
@@ -256,6 +259,33 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.FEDERATE_UNFOLLOW],
     payload: FederateUnfollowJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_BLOCK],
+    payload: FederateBlockJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_REPORT],
+    payload: FederateReportJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.AP_MOVE],
+    payload: MoveJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

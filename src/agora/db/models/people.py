@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agora.db.models.base import Base, UTCDateTime, _fk, _id_col
+from agora.db.models.base import ID, Base, UTCDateTime, _fk, _id_col
 
 
 class Account(Base):
@@ -45,6 +45,11 @@ class Account(Base):
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Silenced ("limited"): posts reach followers only, not public listings or strangers.
     silenced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A remote account that moved (ActivityPub Move): the account it moved to.
+    moved_to_account_id: Mapped[int | None] = mapped_column(ID)
+    # A local account's other identities (actor URIs), published as `alsoKnownAs`, so an
+    # account elsewhere may move here (ActivityPub Move is verified against it).
+    also_known_as: Mapped[list[str] | None] = mapped_column(JSON)
     followers_count: Mapped[int] = mapped_column(Integer, default=0)
     following_count: Mapped[int] = mapped_column(Integer, default=0)
     statuses_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -212,16 +217,45 @@ class Report(Base):
 
 class ModerationAction(Base):
     """The moderation log: what an admin (`account_id`; null from the CLI) did to an account
-    or a report, and why."""
+    or a report (`target_account_id`), or to a whole server (`target_domain`), and why."""
 
     __tablename__ = "moderation_actions"
     id: Mapped[int] = _id_col()
     account_id: Mapped[int | None] = _fk("accounts.id", ondelete="SET NULL", nullable=True)
-    target_account_id: Mapped[int] = _fk("accounts.id", index=True)
+    target_account_id: Mapped[int | None] = _fk("accounts.id", index=True, nullable=True)
+    target_domain: Mapped[str | None] = mapped_column(String(255))
     report_id: Mapped[int | None] = _fk("reports.id", ondelete="SET NULL", nullable=True)
     action: Mapped[str] = mapped_column(String(20))
     text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DomainBlock(Base):
+    """A block of another server by this one (Mastodon's DomainBlock): `severity` is
+    `suspend`, `silence` or `noop`; `reject_media` and `reject_reports` stand on their own.
+    It covers the domain and its subdomains (social/people/domain_blocks.py)."""
+
+    __tablename__ = "domain_blocks"
+    id: Mapped[int] = _id_col()
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    severity: Mapped[str] = mapped_column(String(20), default="silence")
+    reject_media: Mapped[bool] = mapped_column(Boolean, default=False)
+    reject_reports: Mapped[bool] = mapped_column(Boolean, default=False)
+    private_comment: Mapped[str] = mapped_column(Text, default="")
+    public_comment: Mapped[str] = mapped_column(Text, default="")
+    obfuscate: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccountDomainBlock(Base):
+    """A person's block of a whole server (Mastodon's `/api/v1/domain_blocks`)."""
+
+    __tablename__ = "account_domain_blocks"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    domain: Mapped[str] = mapped_column(String(255))
+    __table_args__ = (UniqueConstraint("account_id", "domain"),)
 
 
 class WebSession(Base):

@@ -163,3 +163,29 @@ async def instance_stats(session: AsyncSession) -> tuple[int, int]:
         )
     ).one()
     return int(row[0]), int(row[1])
+
+
+MAX_ALIASES = 10
+
+
+async def set_alias(session: AsyncSession, username: str, uri: str, *, keep: bool) -> list[str]:
+    """Add (`keep`) or remove one of a local account's former identities (an actor URI on
+    another server), published as `alsoKnownAs` so that a Move from there is accepted there.
+    Commits; the account's aliases. Invalid for anything but an http(s) URL elsewhere."""
+    account = await session.scalar(
+        select(Account).where(Account.username_lower == username.lower(), Account.domain.is_(None))
+    )
+    if account is None:
+        raise NotFound("No such account")
+    given = uri.strip()
+    host = re.match(r"^https?://([^/\s]+)/\S*$", given)
+    if host is None or host.group(1).lower() == get_settings().domain.lower():
+        raise Invalid("Validation failed: an alias is an actor URL on another server")
+    aliases = [a for a in account.also_known_as or [] if a != given]
+    if keep:
+        aliases.append(given)
+    if len(aliases) > MAX_ALIASES:
+        raise Invalid(f"Validation failed: at most {MAX_ALIASES} aliases")
+    account.also_known_as = aliases or None
+    await session.commit()
+    return aliases

@@ -1,4 +1,7 @@
 """Moderation: the admin role and what admins do to accounts (silence, suspend, and undo).
+This module is the only one that sets `suspended_at` / `silenced_at` (a test checks): also
+for the accounts of a blocked server (`limit_accounts`, called by domain_blocks.py) and for
+a remote account its server deleted (`close_remote_account`).
 
 Every action, from the admin API or the CLI (`by` is None there), is written to the
 moderation log (`moderation_actions`) in the same transaction as its effect. What a
@@ -9,9 +12,10 @@ only sets the flags. Reports are in social/people/reports.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, ModerationAction, Report, User, utcnow
@@ -116,6 +120,89 @@ def log_action(
             created_at=utcnow(),
         )
     )
+
+
+def log_domain_action(
+    session: AsyncSession, by: Account | None, domain: str, action: str, text: str = ""
+) -> None:
+    """Add an entry about a whole server (a domain block) to the moderation log."""
+    session.add(
+        ModerationAction(
+            account_id=by.id if by is not None else None,
+            target_account_id=None,
+            target_domain=domain,
+            action=action,
+            text=text,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def domain_history(session: AsyncSession, domain: str) -> list[ModerationAction]:
+    """The moderation log of one domain, oldest first."""
+    rows = await session.scalars(
+        select(ModerationAction)
+        .where(ModerationAction.target_domain == domain)
+        .order_by(ModerationAction.id)
+    )
+    return list(rows)
+
+
+async def limit_accounts(
+    session: AsyncSession, covered: ColumnElement[bool], severity: str, since: datetime
+) -> None:
+    """Suspend (`severity` "suspend") or silence ("silence") the accounts `covered` selects
+    that are not already, marking them with `since` (a domain block's `created_at`), so that
+    `release_accounts` lifts exactly these. The caller logs the domain action."""
+    if severity == "suspend":
+        await session.execute(
+            update(Account)
+            .where(covered, Account.suspended_at.is_(None))
+            .values(suspended_at=since)
+        )
+    elif severity == "silence":
+        await session.execute(
+            update(Account).where(covered, Account.silenced_at.is_(None)).values(silenced_at=since)
+        )
+
+
+async def release_accounts(
+    session: AsyncSession, covered: ColumnElement[bool], since: datetime
+) -> None:
+    """Undo `limit_accounts(covered, ..., since)`: only the marks it set."""
+    await session.execute(
+        update(Account).where(covered, Account.suspended_at == since).values(suspended_at=None)
+    )
+    await session.execute(
+        update(Account).where(covered, Account.silenced_at == since).values(silenced_at=None)
+    )
+
+
+def limit_new_account(account: Account, severity: str, since: datetime) -> None:
+    """`limit_accounts` for one account just stored (in memory, in the caller's
+    transaction)."""
+    if severity == "suspend" and account.suspended_at is None:
+        account.suspended_at = since
+    if severity == "silence" and account.silenced_at is None:
+        account.silenced_at = since
+
+
+def close_remote_account(session: AsyncSession, account: Account) -> None:
+    """A remote account its own server deleted: suspended here, and logged (no admin)."""
+    if account.suspended_at is None:
+        account.suspended_at = utcnow()
+        log_action(session, None, account.id, "remote_delete")
+
+
+async def domain_log(session: AsyncSession, limit: int = 50) -> list[ModerationAction]:
+    """The latest moderation log entries about whole servers, newest first."""
+    rows = await session.scalars(
+        select(ModerationAction)
+        .where(ModerationAction.target_domain.isnot(None))
+        .order_by(ModerationAction.id.desc())
+        .limit(limit)
+    )
+    return list(rows)
 
 
 async def take_action(

@@ -3,7 +3,12 @@
 A follow request from a remote account keeps the id of its Follow (`uri`), and so does the
 follow it becomes: when the locked local account answers the request, or later removes the
 follower, the Accept or Reject naming that Follow is written in the same transaction
-(`remote_audience.schedule_follow_answer`)."""
+(`remote_audience.schedule_follow_answer`).
+
+A block or unblock of a remote account by a local one writes a `federate_block` job in its
+transaction (federation sends Block / Undo(Block) to the account's server); a block received
+from another server (`block` with a remote actor) writes none.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,16 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.locks import lock_account
-from agora.db.models import Account, Block, Follow, FollowRequest, Mute, Notification, utcnow
+from agora.db.models import (
+    Account,
+    AccountDomainBlock,
+    Block,
+    Follow,
+    FollowRequest,
+    Mute,
+    Notification,
+    utcnow,
+)
 from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind, NotifyJob
@@ -40,7 +54,7 @@ class Relationship:
     blocked_by: bool = False
     muting: bool = False
     muting_notifications: bool = False
-    domain_blocking: bool = False  # no federation yet, so never
+    domain_blocking: bool = False  # the viewer blocked the account's server
     requested: bool = False
     requested_by: bool = False
     endorsed: bool = False
@@ -105,6 +119,19 @@ async def relationships(
         )
     ):
         rels[target].muting, rels[target].muting_notifications = True, hide
+    domains = dict(
+        (await session.execute(select(Account.id, Account.domain).where(Account.id.in_(ids)))).all()
+    )
+    blocked = await session.scalars(
+        select(AccountDomainBlock.domain).where(
+            AccountDomainBlock.account_id == viewer_id,
+            AccountDomainBlock.domain.in_({d for d in domains.values() if d}),
+        )
+    )
+    for domain in set(blocked):
+        for account_id, of in domains.items():
+            if of == domain:
+                rels[account_id].domain_blocking = True
     return [rels[i] for i in ids]
 
 
@@ -150,6 +177,21 @@ async def follow(
     """Follow an account, or ask to when it is locked. Re-following updates the options.
     `uri` is the id of the Follow a remote actor sent (kept with its request). Commits."""
     target = await get_account(session, target_id)
+    await start_follow(session, actor, target, reblogs=reblogs, notify=notify, uri=uri)
+    await session.commit()
+
+
+async def start_follow(
+    session: AsyncSession,
+    actor: Account,
+    target: Account,
+    *,
+    reblogs: bool = True,
+    notify: bool = False,
+    uri: str | None = None,
+) -> None:
+    """`follow`, in the caller's transaction (a moved account's followers follow its new
+    account this way)."""
     if target.id == actor.id:
         raise Invalid("Validation failed: You cannot follow yourself")
     if await _is_blocked_either_way(session, actor.id, target.id):
@@ -181,7 +223,6 @@ async def follow(
             )
     else:
         await _create_follow(session, actor.id, target.id, reblogs, notify, uri=uri)
-    await session.commit()
 
 
 def _follow_notice(
@@ -242,7 +283,12 @@ async def _remove_follow(session: AsyncSession, follower: int, target: int) -> b
 
 async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> None:
     """Stop following (or withdraw a follow request). Commits."""
-    target = await get_account(session, target_id)
+    await stop_following(session, actor, await get_account(session, target_id))
+    await session.commit()
+
+
+async def stop_following(session: AsyncSession, actor: Account, target: Account) -> None:
+    """`unfollow`, in the caller's transaction."""
     await _remove_follow(session, actor.id, target.id)
     await _drop_requests(session, (actor.id, target.id))
     if target.domain is not None and actor.domain is None:  # Undo(Follow), federation/outbox.py
@@ -251,7 +297,6 @@ async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> Non
             JobKind.FEDERATE_UNFOLLOW,
             {"account_id": actor.id, "target_account_id": target.id},
         )
-    await session.commit()
 
 
 async def remove_from_followers(session: AsyncSession, actor: Account, follower_id: int) -> None:
@@ -266,6 +311,13 @@ async def remove_from_followers(session: AsyncSession, actor: Account, follower_
     if await _remove_follow(session, follower.id, actor.id):
         schedule_follow_answer(session, actor, follower, uri, accept=False)
     await session.commit()
+
+
+async def drop_follower(session: AsyncSession, account_id: int, follower_id: int) -> None:
+    """End `follower_id`'s follow of (or request to) `account_id`, in the caller's
+    transaction (a domain block, a moved account)."""
+    await _remove_follow(session, follower_id, account_id)
+    await _drop_requests(session, (follower_id, account_id))
 
 
 async def answer_follow_request(
@@ -368,15 +420,28 @@ async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
         enqueue(
             session, JobKind.UNMERGE_FROM_FEED, {"account_id": owner, "target_account_id": author}
         )
+    _federate_block(session, actor, target, undo=False)
     await session.commit()
+
+
+def _federate_block(session: AsyncSession, actor: Account, target: Account, *, undo: bool) -> None:
+    """Block / Undo(Block) to a remote account's server (federation/outbound_moderation.py)."""
+    if actor.domain is None and target.domain is not None:
+        enqueue(
+            session,
+            JobKind.FEDERATE_BLOCK,
+            {"account_id": actor.id, "target_account_id": target.id, "undo": undo},
+        )
 
 
 async def unblock(session: AsyncSession, actor: Account, target_id: int) -> None:
     """Lift a block. Commits."""
     target = await get_account(session, target_id)
-    await session.execute(
+    removed = await session.execute(
         delete(Block).where(Block.account_id == actor.id, Block.target_account_id == target.id)
     )
+    if affected_rows(removed):
+        _federate_block(session, actor, target, undo=True)
     await session.commit()
 
 

@@ -1,5 +1,9 @@
 """Reports: a person reports an account (and posts of it they can see); admins are notified
 (an `admin.report` notification, by a job in the same transaction) and work through them.
+
+Across servers: a report about a remote account may be forwarded to its server
+(`forward`: a `federate_report` job sends it as Flag); a report another server sends
+(`receive_report`) lands in the same queue, its reporter being the remote actor that sent it.
 """
 
 from __future__ import annotations
@@ -94,14 +98,55 @@ async def create_report(session: AsyncSession, reporter: Account, given: ReportI
         rule_ids=list(given.rule_ids),
         comment=given.comment,
         category=category,
-        forwarded=False,  # no federation: there is nowhere to forward to
+        forwarded=given.forward and target.domain is not None,
         created_at=now,
         updated_at=now,
     )
     session.add(report)
     await session.flush()
     enqueue(session, JobKind.REPORT_FILED, {"report_id": report.id})
+    if report.forwarded:  # sent as Flag to the account's server (federation)
+        enqueue(session, JobKind.FEDERATE_REPORT, {"report_id": report.id})
     await session.commit()
+    return report
+
+
+async def receive_report(
+    session: AsyncSession,
+    reporter: Account,
+    target: Account,
+    post_ids: list[int],
+    comment: str,
+) -> Report:
+    """A report from another server (`reporter` is the remote actor that sent it) about a local
+    account: the posts kept are those of the target the reporter may see; the admins are
+    notified as for any report. Does not commit."""
+    kept = []
+    if post_ids:
+        kept = list(
+            await session.scalars(
+                select(Post.id).where(
+                    Post.id.in_(post_ids[:MAX_STATUSES]),
+                    Post.account_id == target.id,
+                    visible_to(reporter.id, Post),
+                )
+            )
+        )
+    now = utcnow()
+    report = Report(
+        account_id=reporter.id,
+        target_account_id=target.id,
+        status_ids=sorted(kept),
+        rule_ids=[],
+        comment=comment[:MAX_COMMENT],
+        category="other",
+        forwarded=True,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(report)
+    await session.flush()
+    enqueue(session, JobKind.REPORT_FILED, {"report_id": report.id})
     return report
 
 

@@ -32,7 +32,7 @@ from agora.jobs.job_kinds import NotifyJob, PostDeletedJob
 from agora.social.live.streams import announce_deletion, announce_notification
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
-from agora.social.rules.visibility import plain_visible_to, silenced_for
+from agora.social.rules.visibility import hidden_by_domain_blocks, plain_visible_to, silenced_for
 
 TYPES = (
     "mention",
@@ -44,13 +44,16 @@ TYPES = (
     "poll",
     "update",
     "admin.report",
+    "move",
 )
+MOVE = "move"  # `from_account_id` moved to the account `activity_id` (a followed remote account)
 ADMIN_REPORT = "admin.report"  # reaches admins whatever stands between them and the reporter
 
 
 def _suppressed(recipient: Any, sender: Any) -> Any:
     """SQL: a block either way, or a notification-hiding mute, stands between the two, or the
-    sender is suspended, or silenced and not followed by the recipient."""
+    recipient blocked the sender's server, or the sender is suspended, or silenced and not
+    followed by the recipient."""
     now = utcnow()
     return or_(
         exists().where(
@@ -65,6 +68,7 @@ def _suppressed(recipient: Any, sender: Any) -> Any:
             Mute.hide_notifications.is_(True),
             or_(Mute.expires_at.is_(None), Mute.expires_at > now),
         ),
+        hidden_by_domain_blocks(recipient, sender),
         exists().where(Account.id == sender, Account.suspended_at.isnot(None)),
         silenced_for(recipient, sender),
     )

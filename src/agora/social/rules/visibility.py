@@ -7,7 +7,10 @@ spelling of "public or unlisted", also asked by quoting, boosting, reply counts,
 and media URLs); private -> the author, followers, mentioned accounts;
 direct -> the author and mentioned accounts. A reblog is visible when both the reblog and the
 reblogged post are. Mutes do not hide a post from a direct look-up, but they filter timelines
-and notifications (`hidden_by_mutes`).
+and notifications (`hidden_by_mutes`); so does a person's block of a whole server
+(`hidden_by_domain_blocks`: the author's domain is one the viewer blocked). A server this one
+suspended is not a rule here: its accounts are suspended (social/people/domain_blocks.py), so
+"the author is suspended" already covers it.
 
 A silenced ("limited") author stays visible to everyone who may see the post, but is listed
 only to the people who follow them: `listed_to` keeps their posts out of public and hashtag
@@ -27,6 +30,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     false,
+    literal,
     not_,
     or_,
     select,
@@ -34,7 +38,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
-from agora.db.models import Account, Block, Follow, Mention, Mute, Post, Visibility
+from agora.db.models import (
+    Account,
+    AccountDomainBlock,
+    Block,
+    Follow,
+    Mention,
+    Mute,
+    Post,
+    Visibility,
+)
 from agora.db.models import utcnow as _utcnow
 
 PostLike = type[Post] | AliasedClass[Post]
@@ -151,20 +164,47 @@ def hidden_by_mutes(
     )
 
 
+def hidden_by_domain_blocks(viewer_id: Viewer | None, author_col: Viewer) -> ColumnElement[bool]:
+    """SQL condition: the viewer blocked the author's server (a person's domain block; a local
+    author, whose domain is null, is never hidden). The blocked authors are one uncorrelated
+    subquery, read once per statement (nothing for the many viewers who block no server)."""
+    if viewer_id is None:
+        return false()
+    author = aliased(Account)  # its own alias: never correlated to an Account of the query
+    blocked_authors = (
+        select(author.id)
+        .join(AccountDomainBlock, AccountDomainBlock.domain == author.domain)
+        .where(AccountDomainBlock.account_id == viewer_id)
+    )
+    author_expr = literal(author_col) if isinstance(author_col, int) else author_col
+    return author_expr.in_(blocked_authors)
+
+
+def hidden_for(
+    viewer_id: Viewer | None, author_col: SQLColumnExpression[int]
+) -> ColumnElement[bool]:
+    """SQL condition: the viewer filters this author out of listings (a mute, or a block of
+    the author's server)."""
+    return or_(
+        hidden_by_mutes(viewer_id, author_col), hidden_by_domain_blocks(viewer_id, author_col)
+    )
+
+
 def timeline_filter(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnElement[bool]:
-    """Visible, and neither the post's author nor a reblogged author is muted by the viewer."""
+    """Visible, and neither the post's author nor a reblogged author is muted by the viewer or
+    on a server the viewer blocked."""
     if viewer_id is None:
         return visible_to(None, post)
     original = aliased(Post)
     reblogged_muted = exists(
         select(original.id).where(
             original.id == post.reblog_of_id,
-            hidden_by_mutes(viewer_id, original.account_id),
+            hidden_for(viewer_id, original.account_id),
         )
     )
     return and_(
         visible_to(viewer_id, post),
-        not_(hidden_by_mutes(viewer_id, post.account_id)),
+        not_(hidden_for(viewer_id, post.account_id)),
         not_(reblogged_muted),
     )
 

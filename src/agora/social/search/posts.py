@@ -40,7 +40,7 @@ from sqlalchemy.orm import aliased
 
 from agora.data.consent import Category, allowed_sql
 from agora.db.models import ID, Account, Bookmark, Favourite, Mention, Post, Visibility
-from agora.social.rules.visibility import Viewer, hidden_by_mutes, plain_visible_to, silenced_for
+from agora.social.rules.visibility import Viewer, hidden_for, plain_visible_to, silenced_for
 from agora.social.search.index import newest_matches
 from agora.social.search.query import TextQuery, parse
 from agora.social.search.rank import rank
@@ -81,11 +81,11 @@ def searchable_by(viewer_id: Viewer | None, post: Any = Post) -> ColumnElement[b
         discoverable,
         not_(silenced_for(viewer_id, post.account_id)),
     )
-    # timeline_filter for a post known not to be a boost: visible, author not muted
+    # timeline_filter for a post known not to be a boost: visible, author not filtered out
     visible = and_(
         post.reblog_of_id.is_(None),
         plain_visible_to(viewer_id, post),
-        not_(hidden_by_mutes(viewer_id, post.account_id)),
+        not_(hidden_for(viewer_id, post.account_id)),
     )
     if viewer_id is None:
         return and_(indexable, visible)

@@ -1,0 +1,135 @@
+"""Received Block, Undo(Block), Flag, Move and Delete of an actor: moderation across servers.
+
+- Block: a remote account blocks a local one: `relationships.block` (follows end both ways,
+  neither sees the other); Undo(Block) lifts it.
+- Flag: a report from another server naming local accounts (and posts of theirs) lands in
+  the admins' queue through `reports.receive_report`, with the sending actor (usually the
+  other server's instance actor) as the reporter; dropped when this server rejects reports
+  from that domain (`domain_blocks.accepts_reports`).
+- Move: the actor says it moved to `target`. Nothing is believed yet: an `ap_move` job
+  fetches the target outside any transaction (`verify_move`), which must name the actor in
+  its `alsoKnownAs`, then moves the local followers (`remote_accounts.move_followers`).
+- Delete whose object is the actor itself: the account is gone (`remote_accounts
+  .forget_deleted`); any other Delete is a post's and goes to inbound_posts.
+
+A server this one suspended never gets here: inbox.receive refuses its deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.engine import Database
+from agora.db.models import Account
+from agora.federation import inbound_posts
+from agora.federation.actors import is_local_uri, parse_actor, store_actor
+from agora.federation.client import FederationError, fetch_json
+from agora.federation.inbound_common import Handler, id_of, local_account
+from agora.jobs.job_kinds import JobKind, MoveJob
+from agora.jobs.queue import enqueue
+from agora.social.people import domain_blocks, relationships, remote_accounts, reports
+
+log = logging.getLogger("agora.federation")
+LOCAL_POST_RE = re.compile(r"^/(?:users/|@)([A-Za-z0-9_]{1,30})/(?:statuses/)?(\d{1,20})$")
+MOVE_ATTEMPTS = 5
+
+
+async def _block(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
+    target = await local_account(session, id_of(activity.get("object")))
+    if target is not None:
+        await relationships.block(session, actor, target.id)
+
+
+async def _undo_block(session: AsyncSession, actor: Account, undone: dict[str, Any]) -> None:
+    target = await local_account(session, id_of(undone.get("object")))
+    if target is not None:
+        await relationships.unblock(session, actor, target.id)
+
+
+def _objects(activity: dict[str, Any]) -> list[str]:
+    value = activity.get("object")
+    items = value if isinstance(value, list) else [value]
+    return [i for i in (id_of(v) for v in items[:200]) if i]
+
+
+def _local_post_id(uri: str) -> int | None:
+    found = LOCAL_POST_RE.match(urlsplit(uri).path) if is_local_uri(uri) else None
+    return int(found.group(2)) if found else None
+
+
+async def _flag(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
+    if not await domain_blocks.accepts_reports(session, actor.domain):
+        log.info("inbox: a report from %s is rejected by a domain block", actor.domain)
+        return
+    uris = _objects(activity)
+    post_ids = [p for p in (_local_post_id(u) for u in uris) if p is not None]
+    content = activity.get("content")
+    comment = content if isinstance(content, str) else ""
+    targets = [a for a in [await local_account(session, u) for u in uris] if a is not None]
+    for target in {t.id: t for t in targets}.values():
+        await reports.receive_report(session, actor, target, post_ids, comment)
+
+
+async def _move(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
+    target = id_of(activity.get("target"))
+    if id_of(activity.get("object")) != actor.uri or not target or target == actor.uri:
+        return
+    if is_local_uri(target):  # moving to an account here needs alsoKnownAs, not kept yet
+        log.info("inbox: a Move to a local account is not supported")
+        return
+    payload: MoveJob = {"account_id": actor.id, "target": target}
+    enqueue(session, JobKind.AP_MOVE, payload, max_attempts=MOVE_ATTEMPTS)
+
+
+async def _delete(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
+    if id_of(activity.get("object")) == actor.uri:
+        await remote_accounts.forget_deleted(session, actor)
+    else:
+        await inbound_posts.HANDLERS["Delete"](session, actor, activity)
+
+
+HANDLERS: dict[str, Handler] = {"Block": _block, "Flag": _flag, "Move": _move, "Delete": _delete}
+UNDO_HANDLERS: dict[str, Handler] = {"Block": _undo_block}
+
+
+# --- the `ap_move` job ---------------------------------------------------------------------
+
+
+async def verify_move(db: Database, payload: MoveJob) -> int | None:
+    """Fetch the Move's target (outside any transaction) and store it; its account id when its
+    `alsoKnownAs` names the moving account, None otherwise (the Move is then ignored)."""
+    async with db.session() as session:
+        old = await session.get(Account, payload["account_id"])
+        refused = await domain_blocks.refuses(session, urlsplit(payload["target"]).netloc.lower())
+    if old is None or old.uri is None or refused:
+        return None
+    try:
+        doc = await fetch_json(payload["target"])
+        actor = parse_actor(doc, payload["target"])
+    except FederationError as exc:
+        log.info("inbox: the target of a Move cannot be fetched: %s", exc)
+        raise
+    aliases = doc.get("alsoKnownAs")
+    if old.uri not in (aliases if isinstance(aliases, list) else [aliases]):
+        log.info("inbox: %s does not name %s in alsoKnownAs; Move ignored", actor.uri, old.uri)
+        return None
+    async with db.session(write=True) as session:
+        account = await store_actor(session, actor)
+        await session.commit()
+        return account.id
+
+
+async def apply_move(session: AsyncSession, payload: MoveJob, new_id: int | None) -> None:
+    """Move the local followers of the old account to the verified new one."""
+    if new_id is None:
+        return
+    old = await session.get(Account, payload["account_id"])
+    new = await session.get(Account, new_id)
+    if old is None or new is None or old.id == new.id or new.suspended_at is not None:
+        return
+    await remote_accounts.move_followers(session, old, new)
