@@ -6,12 +6,14 @@ Local ids: `{base}/users/NAME` (the actor), `…/inbox`, `…/outbox`, `…/foll
 Remote accounts live in `accounts` with `domain` set and `username_lower` = "name@domain"
 (lower-cased), so no local look-up finds them by a bare name. A remote actor is stored only
 from a document fetched from its own id's host (`fetch_actor` checks the id and the key owner),
-never from what a third party claims about it.
+never from what a third party claims about it. Each store also records the author's
+data-reuse choices and `#nobot` as their document and profile page state them
+(federation/remote_consent.py), so every fetch or update of the actor refreshes them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -25,6 +27,7 @@ from agora.db.models import Account, utcnow
 from agora.db.upsert import insert_ignore_one
 from agora.federation.client import FederationError, Signer, fetch_json
 from agora.federation.keys import key_pair
+from agora.federation.remote_consent import RemoteConsent, read_actor, read_profile_page
 from agora.ids import new_id
 from agora.social.media.profile_images import image_url
 from agora.social.posts.text import sanitize_html
@@ -135,6 +138,7 @@ class RemoteActor:
     locked: bool
     bot: bool
     discoverable: bool
+    consent: RemoteConsent = field(default_factory=RemoteConsent)
 
 
 def _text(value: Any, limit: int) -> str:
@@ -175,6 +179,7 @@ def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
         locked=bool(doc.get("manuallyApprovesFollowers")),
         bot=doc.get("type") in ("Service", "Application"),
         discoverable=bool(doc.get("discoverable")),
+        consent=read_actor(doc),
     )
 
 
@@ -193,6 +198,8 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
         "locked": actor.locked,
         "bot": actor.bot,
         "discoverable": actor.discoverable,
+        "data_reuse": consent.remote_data_reuse(actor.consent.choices),
+        "no_bot": actor.consent.no_bot,
         "fetched_at": utcnow(),
     }
     inserted = await insert_ignore_one(
@@ -204,7 +211,6 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
         username_lower=f"{actor.username}@{actor.domain}".lower(),
         created_at=utcnow(),
         fields=[],
-        data_reuse={},
         followers_count=0,
         following_count=0,
         statuses_count=0,
@@ -229,6 +235,7 @@ async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> A
     if actor.uri != uri:  # fetched by another URL (its profile page): fetch the real id
         doc = await fetch_json(actor.uri, signer=signer)
         actor = parse_actor(doc, actor.uri)
+    await read_profile_page(actor.consent, actor.uri, actor.url)
     async with db.session(write=True) as session:
         account = await store_actor(session, actor)
         await session.commit()

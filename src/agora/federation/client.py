@@ -77,14 +77,32 @@ async def check_url(url: str) -> None:
             raise FederationError(f"Refusing to fetch {url!r}: not a public address")
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response as read: status, body (or its first bytes), final URL, headers."""
+
+    status: int
+    body: bytes
+    url: str
+    headers: httpx.Headers
+
+
 async def _request(
-    method: str, url: str, headers: dict[str, str], body: bytes | None = None
-) -> tuple[int, bytes, str]:
-    """One request (following checked redirects for GET): status, body, final URL."""
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None = None,
+    *,
+    head_only: int | None = None,
+    timeout: float | None = None,
+) -> Answer:
+    """One request (following checked redirects for GET). With `head_only`, only the body's
+    first `head_only` bytes are read (the rest is left unread); otherwise a body longer than
+    the size limit is refused."""
     settings = get_settings()
     limit = settings.federation_max_response_bytes
     async with httpx.AsyncClient(
-        timeout=settings.federation_timeout, follow_redirects=False
+        timeout=timeout or settings.federation_timeout, follow_redirects=False
     ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             await check_url(url)
@@ -96,9 +114,11 @@ async def _request(
                     data = bytearray()
                     async for chunk in response.aiter_bytes():
                         data += chunk
+                        if head_only is not None and len(data) >= head_only:
+                            break
                         if len(data) > limit:
                             raise FederationError(f"The response from {url} is too large")
-                    return response.status_code, bytes(data), url
+                    return Answer(response.status_code, bytes(data), url, response.headers)
             except httpx.HTTPError as exc:
                 raise FederationError(f"{method} {url} failed: {exc!r}") from exc
     raise FederationError(f"Too many redirects from {url}")
@@ -112,13 +132,23 @@ async def fetch_json(url: str, *, signer: Signer | None = None, accept: str = AP
         headers |= sign_cavage(
             "GET", url, None, key_id=signer.key_id, private_pem=signer.private_pem
         )
-    status, data, _ = await _request("GET", url, headers)
-    if status != 200:
-        raise FederationError(f"GET {url} answered {status}", status)
+    answer = await _request("GET", url, headers)
+    if answer.status != 200:
+        raise FederationError(f"GET {url} answered {answer.status}", answer.status)
     try:
-        return json.loads(data)
+        return json.loads(answer.body)
     except ValueError as exc:
         raise FederationError(f"GET {url} did not answer JSON") from exc
+
+
+async def fetch_page_head(url: str, max_bytes: int, timeout: float) -> Answer:
+    """GET a web page (HTML) for its headers and first `max_bytes` bytes only, under the same
+    address checks; FederationError unless it answers 200."""
+    headers = {"Accept": "text/html", "User-Agent": _user_agent()}
+    answer = await _request("GET", url, headers, head_only=max_bytes, timeout=timeout)
+    if answer.status != 200:
+        raise FederationError(f"GET {url} answered {answer.status}", answer.status)
+    return answer
 
 
 async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) -> int:
@@ -130,7 +160,7 @@ async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) ->
     for sign in (sign_cavage, sign_rfc9421):
         headers = {"Content-Type": AP_CONTENT_TYPE, "User-Agent": _user_agent()}
         headers |= sign("POST", inbox, body, key_id=signer.key_id, private_pem=signer.private_pem)
-        status, _, _ = await _request("POST", inbox, headers, body)
+        status = (await _request("POST", inbox, headers, body)).status
         if 200 <= status < 300:
             return status
         if status != 401:

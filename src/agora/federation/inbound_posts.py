@@ -4,8 +4,10 @@ A remote post is stored once per id (`store_remote_post`), only when its id is o
 author's host and it is attributed to the actor that sent it; its HTML is sanitised with the
 same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
 the local accounts it addresses are its mentions, and it reaches local followers through the
-normal fan-out. Once stored, it obeys the same visibility rule as a local post: nothing here
-restates it. A Delete removes a post only when its sender is the post's author.
+normal fan-out. Its author's per-post data-reuse override (`dataReuse.noAiReuse`, or a
+`#noai` / `#nobot` hashtag) becomes its `no_ai_reuse`, read by the consent rule. Once stored,
+it obeys the same visibility rule as a local post: nothing here restates it. A Delete removes
+a post only when its sender is the post's author.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from agora.db.models import Account, Mention, Post, utcnow
 from agora.db.upsert import insert_ignore
 from agora.federation import activities
 from agora.federation.inbound_common import Handler, addresses, id_of, local_account
+from agora.federation.remote_consent import note_opts_out
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
@@ -86,6 +89,7 @@ async def store_remote_post(
         content_html=html,
         spoiler_text=summary[:500] if isinstance(summary, str) else "",
         sensitive=bool(note.get("sensitive")),
+        no_ai_reuse=note_opts_out(note),
         visibility=int(visibility),
         created_at=_published(note),
         replies_count=0,

@@ -6,6 +6,10 @@ ActivityStreams profile), and redirect anyone else to the HTML pages. `ActivityP
 rewrites a `GET /@NAME` (or `/@NAME/ID`) that asks for ActivityPub to those routes, so the
 HTML routes stay as they are. A note is served only when it is public or unlisted: the
 visibility rule is asked (`get_visible_post` as nobody), never restated.
+
+Every ActivityPub document is answered by `_ap`, which discloses the account (and post) it
+shows, so it carries the same `Content-Usage`, `X-Robots-Tag` and `tdm-reservation` headers
+as that account's (or post's) web page: the signals hook writes them, no route does.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy import select
 
 from agora.config import get_settings
 from agora.data.signals import disclose
-from agora.db.models import Account, Mention
+from agora.db.models import Account, Mention, Post
 from agora.federation import activities, inbox
 from agora.federation.actors import CONTEXT, actor_json, actor_uri
 from agora.federation.keys import key_pair
@@ -44,7 +48,10 @@ def wants_activitypub(accept: str) -> bool:
     )
 
 
-def _ap(data: dict[str, Any]) -> Response:
+def _ap(data: dict[str, Any], account: Account, post: Post | None = None) -> Response:
+    """An ActivityPub answer showing `account`'s profile (post None) or one of its posts,
+    with their AI-use signals (disclosed here, written by the signals hook)."""
+    disclose(account, post)
     response = JSON(data, media_type=AP_TYPE)
     response.headers["Vary"] = "Accept"
     return response
@@ -63,11 +70,10 @@ async def actor(request: Request, session: SessionDep, username: str) -> Respons
     account = await _local(session, username)
     if not wants_activitypub(request.headers.get("accept", "")):
         return RedirectResponse(f"/@{account.username}", status_code=302)
-    disclose(account)
     public_pem = (
         account.public_key_pem or (await key_pair(request.app.state.db, account.id)).public_pem
     )
-    return _ap(actor_json(account, public_pem))
+    return _ap(actor_json(account, public_pem), account)
 
 
 @router.get("/users/{username}/statuses/{post_id}")
@@ -84,7 +90,6 @@ async def note(request: Request, session: SessionDep, username: str, post_id: st
         raise ApiError(404, "Record not found") from None
     if post.account_id != account.id or post.reblog_of_id is not None or post.visibility > 1:
         raise ApiError(404, "Record not found")
-    disclose(account, post)
     mentioned = list(
         (
             await session.scalars(
@@ -94,32 +99,36 @@ async def note(request: Request, session: SessionDep, username: str, post_id: st
             )
         ).all()
     )
-    return _ap({"@context": CONTEXT, **activities.note_json(post, account, mentioned)})
+    return _ap(
+        {"@context": CONTEXT, **activities.note_json(post, account, mentioned)}, account, post
+    )
 
 
-def _collection(uri: str, total: int) -> Response:
-    return _ap({"@context": CONTEXT, "id": uri, "type": "OrderedCollection", "totalItems": total})
+def _collection(account: Account, name: str, total: int) -> Response:
+    uri = f"{actor_uri(account)}/{name}"
+    data = {"@context": CONTEXT, "id": uri, "type": "OrderedCollection", "totalItems": total}
+    return _ap(data, account)
 
 
 @router.get("/users/{username}/outbox")
 async def outbox(session: SessionDep, username: str) -> Response:
     """The outbox (a count only so far)."""
     account = await _local(session, username)
-    return _collection(f"{actor_uri(account)}/outbox", account.statuses_count)
+    return _collection(account, "outbox", account.statuses_count)
 
 
 @router.get("/users/{username}/followers")
 async def followers(session: SessionDep, username: str) -> Response:
     """The followers collection (a count only so far)."""
     account = await _local(session, username)
-    return _collection(f"{actor_uri(account)}/followers", account.followers_count)
+    return _collection(account, "followers", account.followers_count)
 
 
 @router.get("/users/{username}/following")
 async def following(session: SessionDep, username: str) -> Response:
     """The following collection (a count only so far)."""
     account = await _local(session, username)
-    return _collection(f"{actor_uri(account)}/following", account.following_count)
+    return _collection(account, "following", account.following_count)
 
 
 async def _receive(request: Request) -> Response:
