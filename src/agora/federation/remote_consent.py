@@ -56,6 +56,7 @@ ROBOTS_DENIES: dict[str, tuple[Category, ...]] = {
     "noimageai": (Category.GENAI_IMAGES,),
 }
 TAG_RE = re.compile(r"(?<![\w#])#(noai|nobot|nobridge)\b", re.IGNORECASE)
+BLOCK_TAG_RE = re.compile(r"</?(?:p|br|div|li|ul|ol|h\d|blockquote)\b[^>]*>", re.IGNORECASE)
 META_RE = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
 ATTR_RE = re.compile(r"""([a-z-]+)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
 PAGE_BYTES = 64 * 1024  # the head of a profile page is enough for its meta tags
@@ -125,8 +126,14 @@ def _profile_texts(doc: dict[str, Any]) -> list[str]:
     for tag in doc.get("tag") or []:
         if isinstance(tag, dict) and tag.get("type") == "Hashtag":
             texts.append(tag.get("name"))
-    plain = (re.sub(r"<[^>]+>", " ", t) for t in texts if isinstance(t, str))
-    return [html.unescape(t) for t in plain]
+    return [_plain(t) for t in texts if isinstance(t, str)]
+
+
+def _plain(fragment: str) -> str:
+    """The text of an HTML fragment: block tags become spaces, inline ones vanish (Mastodon
+    writes a hashtag as `#<span>tag</span>`)."""
+    spaced = BLOCK_TAG_RE.sub(" ", fragment)
+    return html.unescape(re.sub(r"<[^>]*>", "", spaced))
 
 
 def profile_tags(texts: Iterable[str]) -> set[str]:
