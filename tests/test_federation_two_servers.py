@@ -6,14 +6,13 @@ A (alice) is followed by bob on B; carol on C only looks alice up. So: the follo
 post is not even delivered there), a deleted post leaves B. The inbox refuses bad input:
 each bad delivery is answered 4xx and leaves nothing in B's database.
 
-The servers run on SQLite only (the federation code is the same on both backends; the
-single-server federation tests run on both), in the SQLite pass, as the browser tests do.
+The servers run on the database of the test pass (SQLite, or PostgreSQL with
+`AGORA_TEST_DATABASE=postgresql`: each server its own database).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -33,9 +32,6 @@ from federation_servers import (
     start,
 )
 from live_server import LiveServer, wait_for
-
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
-pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 
 
 @pytest.fixture(scope="module")
