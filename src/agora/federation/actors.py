@@ -262,9 +262,11 @@ def is_remote_handle(text: str) -> bool:
     return host.lower() != get_settings().domain.lower()
 
 
-async def resolve_handle(db: Database, handle: str) -> Account:
+async def resolve_handle(db: Database, handle: str, signer: Signer | None = None) -> Account:
     """A remote account by handle (`user@host` or `@user@host`, the host may carry a port),
-    found through WebFinger and its actor document; FederationError when it cannot be."""
+    found through WebFinger and its actor document (fetched signed by `signer` when given:
+    servers in secure mode, bovine among them, answer only signed GETs); FederationError when
+    it cannot be."""
     user, _, host = handle.strip().lstrip("@").partition("@")
     if not user or not host or "/" in host or "@" in host:
         raise FederationError("Not a remote handle")
@@ -287,4 +289,4 @@ async def resolve_handle(db: Database, handle: str) -> Account:
     )
     if not isinstance(href, str):
         raise FederationError("WebFinger gave no ActivityPub actor")
-    return await fetch_actor(db, href)
+    return await fetch_actor(db, href, signer)

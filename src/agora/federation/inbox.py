@@ -32,7 +32,7 @@ from agora.db.models import Account, InboxActivity, utcnow
 from agora.db.upsert import insert_ignore_one
 from agora.federation import inbound_follows, inbound_posts
 from agora.federation.actors import actor_for, fetch_actor, is_local_uri
-from agora.federation.client import FederationError
+from agora.federation.client import FederationError, Signer
 from agora.federation.inbound_common import Handler, id_of
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
 from agora.jobs.job_kinds import InboxJob, JobKind
@@ -93,14 +93,17 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     return activity
 
 
-async def _signing_actor(db: Database, delivery: Delivery, key_id: str) -> Account:
+async def _signing_actor(
+    db: Database, delivery: Delivery, key_id: str, fetcher: Signer | None
+) -> Account:
     """The remote account whose key signed the delivery, checked against that key (fetched
-    again once if the stored key fails: the actor may have changed keys)."""
+    again once if the stored key fails: the actor may have changed keys), fetched signed by
+    `fetcher` when given."""
     owner_uri = key_id.split("#", 1)[0]
     if is_local_uri(owner_uri):
         raise Refused(401, "The key is not a remote actor's")
     try:
-        actor = await actor_for(db, owner_uri)
+        actor = await actor_for(db, owner_uri, fetcher)
     except FederationError as exc:
         raise Refused(401, f"The signing key cannot be fetched: {exc}") from None
     for attempt in range(2):
@@ -117,20 +120,21 @@ async def _signing_actor(db: Database, delivery: Delivery, key_id: str) -> Accou
             if attempt or "more than 12 hours" in str(exc) or "digest" in str(exc).lower():
                 raise Refused(401, str(exc)) from None
         try:
-            actor = await fetch_actor(db, owner_uri)
+            actor = await fetch_actor(db, owner_uri, fetcher)
         except FederationError as exc:
             raise Refused(401, f"The signing key cannot be fetched: {exc}") from None
     raise Refused(401, "The signature does not verify")
 
 
-async def receive(db: Database, delivery: Delivery) -> bool:
+async def receive(db: Database, delivery: Delivery, fetcher: Signer | None = None) -> bool:
     """Check and queue one delivery (see the module docstring). True when it was new, False
-    for a redelivery; Refused for anything not accepted."""
+    for a redelivery; Refused for anything not accepted. An unknown sender's actor is fetched
+    signed by `fetcher` when given (the personal inbox's owner)."""
     activity = parse_activity(delivery.body)
     key_id = signing_key_id(delivery.headers)
     if not key_id:
         raise Refused(401, "Request not signed")
-    signer = await _signing_actor(db, delivery, key_id)
+    signer = await _signing_actor(db, delivery, key_id, fetcher)
     if id_of(activity["actor"]) != signer.uri:
         raise Refused(401, "The activity's actor is not the key's owner")
     if urlsplit(activity["id"]).netloc.lower() != (signer.domain or ""):

@@ -25,7 +25,7 @@ from agora.config import get_settings
 from agora.data.signals import disclose
 from agora.db.models import Account, Mention, Post
 from agora.federation import activities, inbox
-from agora.federation.actors import CONTEXT, actor_json, actor_uri
+from agora.federation.actors import CONTEXT, actor_json, actor_uri, signer_for
 from agora.federation.keys import key_pair
 from agora.http.deps import SessionDep
 from agora.http.error_responses import ApiError
@@ -131,7 +131,7 @@ async def following(session: SessionDep, username: str) -> Response:
     return _collection(account, "following", account.following_count)
 
 
-async def _receive(request: Request) -> Response:
+async def _receive(request: Request, owner: Account | None = None) -> Response:
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
     url = get_settings().base_url.rstrip("/") + raw_path.decode("latin-1")
@@ -143,8 +143,9 @@ async def _receive(request: Request) -> Response:
         headers={k.lower(): v for k, v in request.headers.items()},
         body=await request.body(),
     )
+    db = request.app.state.db
     try:
-        await inbox.receive(request.app.state.db, delivery)
+        await inbox.receive(db, delivery, await signer_for(db, owner) if owner else None)
     except inbox.Refused as exc:
         raise ApiError(exc.status, str(exc)) from None
     return Response(status_code=202)
@@ -152,10 +153,10 @@ async def _receive(request: Request) -> Response:
 
 @router.post("/users/{username}/inbox")
 async def personal_inbox(request: Request, session: SessionDep, username: str) -> Response:
-    """A local account's inbox."""
-    await _local(session, username)
+    """A local account's inbox (an unknown sender is fetched signed by the inbox's owner)."""
+    owner = await _local(session, username)
     await session.close()  # nothing more to read here; receive uses its own sessions
-    return await _receive(request)
+    return await _receive(request, owner)
 
 
 @router.post("/inbox")
