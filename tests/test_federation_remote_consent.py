@@ -277,7 +277,7 @@ class Peer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            def do_GET(self) -> None:
                 peer.hits[self.path] = peer.hits.get(self.path, 0) + 1
                 body, headers = peer.docs.get(self.path, (b"", {}))
                 self.send_response(200 if body else 404)
