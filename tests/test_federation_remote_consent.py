@@ -242,6 +242,35 @@ async def test_the_assistant_reads_remote_posts_only_when_their_authors_let_it(
     assert {texts[i] for i in usable} == {"reply by plain"}
 
 
+async def test_the_assistant_never_answers_a_remote_nobot_account(db) -> None:
+    """A note from another server that mentions the assistant: the #nobot author's is skipped
+    before anything is read or asked; the same note by an author without #nobot is not."""
+    from agora.ai.mentions import _should_answer
+
+    assistant = await assistant_account(db)
+    base = "https://i.example"
+    asked = {}
+    async with db.session(write=True) as session:
+        for name, extra in (("shy", {"summary": "#NoBot"}), ("chatty", {})):
+            doc = actor_doc(base, name, **extra)
+            author = await store_actor(session, parse_actor(doc, doc["id"]))
+            note = {
+                "id": f"{doc['id']}/statuses/1",
+                "type": "Note",
+                "attributedTo": doc["id"],
+                "content": "<p>@assistant hello?</p>",
+                "to": [PUBLIC, f"{get_settings().base_url}/users/{assistant.username}"],
+            }
+            post = await store_remote_post(session, author, note)
+            assert post is not None
+            asked[name] = post.id
+        await session.commit()
+    assert await prepare(db, {"post_id": asked["shy"]}) == prepare_skipped()
+    async with db.session() as session:
+        assert await _should_answer(session, asked["shy"]) is None
+        assert await _should_answer(session, asked["chatty"]) is not None
+
+
 async def test_the_assistant_never_answers_a_nobot_account(client, db, make_person, run_jobs):
     await assistant_account(db)
     shy = await make_person("shy")
@@ -345,3 +374,32 @@ async def test_profile_page_robots_signal_is_read_when_the_actor_publishes_none(
     # an actor that publishes its own intents: its page is not even requested
     assert (await fetch_actor(db, agora_like)).data_reuse == {}
     assert peer.hits.get("/@agoran") is None and peer.hits["/@meta"] == 1
+
+
+async def test_signals_pass_on_a_remote_no_but_never_a_remote_yes(client, db, make_person) -> None:
+    viewer = await make_person("viewer")
+    base = "https://h.example"
+    yes = actor_doc(base, "yes", dataReuse={"syntheticContentGeneration": {"allow": True}})
+    no = actor_doc(base, "no", summary="#noai")
+    ids = {}
+    async with db.session(write=True) as session:
+        for name, doc in (("yes", yes), ("no", no)):
+            author = await store_actor(session, parse_actor(doc, doc["id"]))
+            note = {
+                "id": f"{doc['id']}/statuses/1",
+                "type": "Note",
+                "attributedTo": doc["id"],
+                "content": f"<p>by {name}</p>",
+                "to": [PUBLIC],
+            }
+            post = await store_remote_post(session, author, note)
+            assert post is not None
+            ids[name] = post.id
+        await session.commit()
+    said_yes = await client.get(f"/api/v1/statuses/{ids['yes']}", headers=viewer.headers)
+    assert said_yes.status_code == 200
+    assert "content-usage" not in said_yes.headers  # their yes is not this server's to give
+    assert said_yes.headers["x-robots-tag"] == "noai, noimageai"
+    said_no = await client.get(f"/api/v1/statuses/{ids['no']}", headers=viewer.headers)
+    assert said_no.headers["content-usage"] == "train-ai=n"
+    assert said_no.headers["tdm-reservation"] == "1"
