@@ -57,7 +57,13 @@ class BovinePeer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "BOVINE_DB_URL": f"sqlite://{self.workdir / 'bovine.sqlite3'}"}
+        """Its settings; every command runs in `workdir`, where bovine also keeps its JSON-LD
+        cache (`bovine_jsonld_cache.sqlite`), and imports tests/peers/bovine_app.py."""
+        return {
+            **os.environ,
+            "BOVINE_DB_URL": f"sqlite://{self.workdir / 'bovine.sqlite3'}",
+            "PYTHONPATH": str(PEERS),
+        }
 
     def _store(self, *args: str) -> str:
         done = subprocess.run(
@@ -82,7 +88,7 @@ class BovinePeer:
         self.process = subprocess.Popen(
             [str(PYTHON), "-m", "hypercorn", "--bind", f"127.0.0.1:{self.port}", "bovine_app:app"],
             env=self.env,
-            cwd=PEERS,
+            cwd=self.workdir,
             stdout=self.output,
             stderr=subprocess.STDOUT,
         )
@@ -110,8 +116,9 @@ class BovinePeer:
     def drive(self, command: str, *args: str) -> Any:
         """Run one client-to-server command as the user (tests/peers/bovine_drive.py)."""
         done = subprocess.run(
-            [str(PYTHON), "bovine_drive.py", self.url, self.secret, command, *args],
-            cwd=PEERS,
+            [str(PYTHON), str(PEERS / "bovine_drive.py"), self.url, self.secret, command, *args],
+            env=self.env,
+            cwd=self.workdir,
             capture_output=True,
             text=True,
             timeout=60,
