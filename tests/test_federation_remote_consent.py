@@ -403,3 +403,70 @@ async def test_signals_pass_on_a_remote_no_but_never_a_remote_yes(client, db, ma
     said_no = await client.get(f"/api/v1/statuses/{ids['no']}", headers=viewer.headers)
     assert said_no.headers["content-usage"] == "train-ai=n"
     assert said_no.headers["tdm-reservation"] == "1"
+
+
+async def test_a_stale_actor_is_fetched_again_so_a_changed_mind_travels(client, db, peer) -> None:
+    """A day after its last fetch, the next signed delivery from an actor fetches it again:
+    the #noai added to her profile meanwhile is honoured from then on."""
+    from datetime import timedelta
+
+    from agora.db.models import utcnow
+    from agora.federation.signatures import sign_cavage
+
+    keys = generate_key_pair()
+    uri = f"{peer.base}/users/ivy"
+    key = {"id": f"{uri}#main-key", "owner": uri, "publicKeyPem": keys.public_pem}
+    peer.actor("ivy", publicKey=key, dataReuse={})
+    ivy = await fetch_actor(db, uri)
+    assert consent.allows(ivy, Category.ASSISTANT)
+
+    async def deliver(n: int) -> int:
+        body = json.dumps(
+            {
+                "id": f"{uri}/statuses/{n}/activity",
+                "type": "Create",
+                "actor": uri,
+                "object": {
+                    "id": f"{uri}/statuses/{n}",
+                    "type": "Note",
+                    "attributedTo": uri,
+                    "content": f"<p>note {n}</p>",
+                    "to": [PUBLIC],
+                },
+            }
+        ).encode()
+        inbox = f"{get_settings().base_url}/inbox"
+        signed = sign_cavage("POST", inbox, body, key_id=key["id"], private_pem=keys.private_pem)
+        headers = {"Content-Type": "application/activity+json", **signed}
+        return (await client.post("/inbox", content=body, headers=headers)).status_code
+
+    peer.actor("ivy", publicKey=key, dataReuse={}, summary="#noai from now on")
+    assert await deliver(1) == 202
+    async with db.session() as session:
+        fresh = await session.get(Account, ivy.id)
+        assert consent.allows(fresh, Category.ASSISTANT)  # fetched minutes ago: not again
+    assert peer.hits["/users/ivy"] == 1
+    async with db.session(write=True) as session:
+        await session.execute(
+            update(Account)
+            .where(Account.id == ivy.id)
+            .values(fetched_at=utcnow() - timedelta(days=2))
+        )
+        await session.commit()
+    assert await deliver(2) == 202
+    assert peer.hits["/users/ivy"] == 2
+    async with db.session() as session:
+        refreshed = await session.get(Account, ivy.id)
+        assert not consent.allows(refreshed, Category.ASSISTANT)
+        assert refreshed.data_reuse["assistantContext"]["source"] == "#noai"
+    # stale again, and her server no longer answers: the stored actor (and key) still serve
+    async with db.session(write=True) as session:
+        await session.execute(
+            update(Account)
+            .where(Account.id == ivy.id)
+            .values(fetched_at=utcnow() - timedelta(days=2))
+        )
+        await session.commit()
+    del peer.docs["/users/ivy"]
+    assert await deliver(3) == 202
+    assert peer.hits["/users/ivy"] == 3

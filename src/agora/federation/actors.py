@@ -14,6 +14,7 @@ data-reuse choices and `#nobot` as their document and profile page state them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -50,6 +51,9 @@ CONTEXT: list[Any] = [
         "dataReuse": {"@id": "agora:dataReuse", "@type": "@json"},
     },
 ]
+# How long a stored remote actor is trusted before the next use fetches it again (as Mastodon
+# refreshes an account older than a day): how a changed mind about data reuse travels.
+ACTOR_REFRESH = timedelta(days=1)
 ACTOR_TYPES = {"Person", "Service", "Application", "Group", "Organization"}
 
 
@@ -248,10 +252,19 @@ async def known_actor(session: AsyncSession, uri: str) -> Account | None:
 
 
 async def actor_for(db: Database, uri: str, signer: Signer | None = None) -> Account:
-    """The remote account with this id: stored, or fetched now."""
+    """The remote account with this id: stored, or fetched now. A stored one fetched longer
+    than `ACTOR_REFRESH` ago is fetched again first (its key, profile and data-reuse choices
+    may have changed), and kept as it is when that fails."""
     async with db.session() as session:
         found = await known_actor(session, uri)
-    return found if found is not None else await fetch_actor(db, uri, signer)
+    if found is None:
+        return await fetch_actor(db, uri, signer)
+    if found.fetched_at is None or utcnow() - found.fetched_at > ACTOR_REFRESH:
+        try:
+            return await fetch_actor(db, uri, signer)
+        except FederationError:
+            return found
+    return found
 
 
 def is_remote_handle(text: str) -> bool:
