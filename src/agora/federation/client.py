@@ -1,5 +1,6 @@
 """The one outgoing HTTP client of federation: every fetch of a remote document and every
-delivery to a remote inbox goes through `fetch_json` or `post_activity`.
+delivery to a remote inbox goes through `fetch_json` or `post_activity` (and a remote profile
+page's headers and first bytes, for its robots signal, through `fetch_page_head`).
 
 Invariants (SSRF and resource guards):
 - Only http(s) URLs; plain http only when this server itself runs on http (development).
