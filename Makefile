@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # llama-cpp-python compiles on install; a native build crashes on these CPUs (AVX512/AMX).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: run test setup setup-test services lint demo clean vendor browser
+.PHONY: run test setup setup-test services lint demo clean vendor browser peers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 setup: $(BIN)/python vendor
 	$(BIN)/pip install -q -e .
 
-setup-test: $(BIN)/python vendor browser
+setup-test: $(BIN)/python vendor browser peers
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install -q -e '.[test]'
 
 # The web app's front-end libraries, pinned in package.json / package-lock.json, from the npm
@@ -33,6 +33,16 @@ $(VENDOR)/htmx.min.js: package.json package-lock.json
 # The browser tests drive Debian's chromium (Playwright never downloads a browser).
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# The interop tests' peer server, bovine-herd, in its own environment: bovine pins versions
+# Agora's cannot share (cryptography < 46, aiosqlite < 0.21). Pinned in the requirements file.
+PEER_VENV ?= .venv-bovine
+peers: $(PEER_VENV)/bin/hypercorn
+
+$(PEER_VENV)/bin/hypercorn: tests/peers/bovine-requirements.txt
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q -r tests/peers/bovine-requirements.txt
+	touch $@
 
 run: setup
 	$(BIN)/agora serve --host 127.0.0.1 --port 8000
@@ -54,4 +64,4 @@ test: setup-test services lint
 	AGORA_TEST_DATABASE=postgresql $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) data .pytest_cache node_modules $(VENDOR)
+	rm -rf $(VENV) $(PEER_VENV) data .pytest_cache node_modules $(VENDOR)

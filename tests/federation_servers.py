@@ -1,12 +1,20 @@
 """What the multi-server federation tests share: Agora servers started as real processes
-(live_server.LiveServer, with federation to loopback addresses allowed), people signed in
-with Mastodon.py on them, and the handful of reads and signed deliveries the tests make."""
+(live_server.LiveServer, with federation to loopback addresses allowed) on the database of
+the test pass (`AGORA_TEST_DATABASE`: SQLite or PostgreSQL), people signed in with
+Mastodon.py on them, and the handful of reads (`db`, the same SQL on either database) and
+signed deliveries the tests make."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import TracebackType
+from typing import Any
 
 import httpx
 from mastodon import Mastodon
@@ -16,6 +24,7 @@ from live_server import LiveServer
 
 PASSWORD = "correct horse battery"
 FEDERATION = {"AGORA_FEDERATION_ALLOW_PRIVATE_ADDRESSES": "true"}
+BACKEND = os.environ.get("AGORA_TEST_DATABASE", "sqlite")
 
 
 @dataclass
@@ -36,9 +45,10 @@ class Person:
         return f"{self.server.url}/users/{self.username}"
 
 
-def start() -> LiveServer:
-    """A started Agora server on SQLite that may federate with loopback addresses."""
-    live = LiveServer("sqlite", extra_env=FEDERATION)
+def start(backend: str | None = None) -> LiveServer:
+    """A started Agora server that may federate with loopback addresses, on the database of
+    the test pass (or `backend`: "sqlite" / "postgresql")."""
+    live = LiveServer(backend or BACKEND, extra_env=FEDERATION)
     live.start()
     return live
 
@@ -58,7 +68,58 @@ def resolve(person: Person, other: Person) -> str:
     return str(found.accounts[0].id)
 
 
-def db(server: LiveServer) -> sqlite3.Connection:
+@dataclass
+class Rows:
+    """The rows of one statement (as tuples), as sqlite3's cursor gives them."""
+
+    rows: list[tuple[Any, ...]]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+
+@dataclass
+class PgReader:
+    """Reads a live server's PostgreSQL database with sqlite3's calling convention
+    (`with db(server) as conn: conn.execute(sql, params).fetchall()`, `?` placeholders), on
+    a private event loop, so a test's SQL runs unchanged on either database."""
+
+    url: str
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    conn: Any = None
+
+    def __enter__(self) -> PgReader:
+        import asyncpg
+
+        self.conn = self.loop.run_until_complete(asyncpg.connect(self.url))
+        return self
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        numbered = iter(range(1, len(params) + 1))
+        query = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
+        found = self.loop.run_until_complete(self.conn.fetch(query, *params))
+        return Rows([tuple(r) for r in found])
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
+
+
+def db(server: LiveServer) -> sqlite3.Connection | PgReader:
+    """A reader of the server's own database, used as `with db(server) as conn:`."""
+    if server.backend == "postgresql":
+        return PgReader(server.database_url.replace("postgresql+asyncpg://", "postgresql://"))
     return sqlite3.connect(server.workdir / "agora.db")
 
 

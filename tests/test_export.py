@@ -65,6 +65,47 @@ async def _population(db, seed: int = 7) -> dict[str, int]:
             update(Account).where(Account.id == people[2].id).values(suspended_at=utcnow())
         )
         await session.commit()
+    ids |= await _remote_authors(db)
+    return ids
+
+
+async def _remote_authors(db) -> dict[str, int]:
+    """Two people of another server (federation), with public posts stored here: one whose
+    server says they allow every kind of reuse, one who said nothing. Neither is exported:
+    remote content never is, whatever its author allows."""
+    from agora.federation.actors import parse_actor, store_actor
+    from agora.federation.inbound_posts import store_remote_post
+    from agora.federation.keys import generate_key_pair
+
+    ids = {}
+    pem = generate_key_pair().public_pem
+    async with db.session(write=True) as session:
+        for name, intents in (
+            ("willing", {c.value: {"allow": True} for c in Category}),
+            ("silent", None),
+        ):
+            uri = f"https://remote.example/users/{name}"
+            doc = {
+                "id": uri,
+                "type": "Person",
+                "preferredUsername": name,
+                "inbox": f"{uri}/inbox",
+                "followers": f"{uri}/followers",
+                "publicKey": {"id": f"{uri}#main-key", "owner": uri, "publicKeyPem": pem},
+                **({"dataReuse": intents} if intents else {}),
+            }
+            author = await store_actor(session, parse_actor(doc, uri))
+            ids[f"{name}@remote.example"] = author.id
+            for n in range(3):
+                note = {
+                    "id": f"{uri}/statuses/{n}",
+                    "type": "Note",
+                    "attributedTo": uri,
+                    "content": f"<p>remote post {n} by {name}</p>",
+                    "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                }
+                await store_remote_post(session, author, note)
+        await session.commit()
     return ids
 
 
@@ -107,11 +148,32 @@ async def _posts_by_record(db, post_ids: set[int]) -> dict[str, int]:
 
 
 async def test_audit_withdrawal_and_files(db, tmp_path):
-    await _population(db)
+    people = await _population(db)
     first = await export_dataset(db, "genai-text", tmp_path / "one", shard_rows=7)
     rows = _exported(tmp_path / "one")
     expected = await _posts_by_record(db, await _expected(db, int(first["consent_log_position"])))
     assert {r["id"] for r in rows} == set(expected)
+    # remote authors (even one whose server says "allow everything") are never exported
+    async with db.session() as session:
+        remote = set(
+            (
+                await session.scalars(
+                    select(Post.id).join(Account).where(Account.domain.is_not(None))
+                )
+            ).all()
+        )
+        willing = await session.get(Account, people["willing@remote.example"])
+    assert len(remote) == 6 and consent.intent(willing, Category.GENAI_TEXT) is True
+    assert not remote & set(expected.values())
+    assert not set(await _posts_by_record(db, remote)) & {r["id"] for r in rows}
+    for purpose in ("research", "archive"):
+        other = await export_dataset(db, purpose, tmp_path / purpose)
+        assert other["counts"]["posts"] == len(_exported(tmp_path / purpose))
+        async with db.session() as session:
+            salt = await read_salt(session)
+        category = Category.BULK_DATASET if purpose == "research" else Category.ARCHIVE
+        remote_records = {record_id(salt, category, p) for p in remote}
+        assert not remote_records & {r["id"] for r in _exported(tmp_path / purpose)}
     ids = {expected[r["id"]] for r in rows}
     assert first["counts"]["posts"] == len(rows) > 0
     assert len(first["shards"]) == -(-len(rows) // 7)

@@ -55,6 +55,33 @@ async def test_actor_document_carries_the_consent_headers(client, make_person) -
         assert r.headers.get(header) == page.headers.get(header), header
 
 
+async def test_every_activitypub_answer_carries_the_pages_headers(client, make_person) -> None:
+    """Actor, outbox, followers, following and a Note: the same Content-Usage, X-Robots-Tag
+    and tdm-reservation headers as the account's (or post's) web page."""
+    from helpers import post_status
+
+    alice = await make_person("alice")
+    r = await client.patch(
+        "/api/v1/agora/data_reuse", json={"syntheticContentGeneration": True}, headers=alice.headers
+    )
+    assert r.status_code == 200
+    names = ("content-usage", "x-robots-tag", "tdm-reservation")
+    page = await client.get("/@alice", headers={"Accept": "text/html"})
+    assert page.headers["content-usage"] == "train-ai=y"  # images and TDM still reserved
+    for path in ("/users/alice", "/users/alice/outbox", "/users/alice/followers", "/@alice"):
+        r = await client.get(path, headers={"Accept": AP})
+        assert r.status_code == 200, path
+        assert [r.headers.get(h) for h in names] == [page.headers.get(h) for h in names], path
+    opted_out = await post_status(client, alice, "not for training", no_ai_reuse="true")
+    post_page = await client.get(f"/@alice/{opted_out['id']}", headers={"Accept": "text/html"})
+    note = await client.get(f"/users/alice/statuses/{opted_out['id']}", headers={"Accept": AP})
+    assert note.json()["dataReuse"] == {"noAiReuse": True}
+    assert note.headers["content-usage"] == "train-ai=n"
+    assert [note.headers.get(h) for h in names] == [post_page.headers.get(h) for h in names]
+    following = await client.get("/users/alice/following", headers={"Accept": AP})
+    assert following.headers["content-usage"] == "train-ai=y"
+
+
 async def test_assistant_actor_is_a_service(client, make_person) -> None:
     await make_person(get_settings().assistant_username, bot=True)
     r = await client.get(f"/users/{get_settings().assistant_username}", headers={"Accept": AP})

@@ -3,17 +3,17 @@ each with its own database, driven over HTTP with Mastodon.py (see live_server.p
 
 A (alice) is followed by bob on B; carol on C only looks alice up. So: the follow travels
 (Follow, Accept), alice's posts reach bob's home timeline on B and never C (a followers-only
-post is not even delivered there), a deleted post leaves B. The inbox refuses bad input:
+post is not even delivered there), a deleted post leaves B. carol's data-reuse choices and a
+post's "no AI reuse" travel to B once bob follows her. The inbox refuses bad input:
 each bad delivery is answered 4xx and leaves nothing in B's database.
 
-The servers run on SQLite only (the federation code is the same on both backends; the
-single-server federation tests run on both), in the SQLite pass, as the browser tests do.
+The servers run on the database of the test pass (SQLite, or PostgreSQL with
+`AGORA_TEST_DATABASE=postgresql`: each server its own database).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -33,9 +33,6 @@ from federation_servers import (
     start,
 )
 from live_server import LiveServer, wait_for
-
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
-pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +197,50 @@ def test_inbox_refuses_bad_deliveries_and_stores_nothing(followed: dict[str, Per
             "SELECT count(*) FROM posts WHERE content_html LIKE '%correctly signed%'"
         ).fetchone()
     assert count == 1
+
+
+# --- consent that travels -----------------------------------------------------------------
+
+
+def test_consent_choices_and_overrides_travel(followed: dict[str, Person]) -> None:
+    """carol (C) refuses the assistant and opts a post out of AI reuse; once bob (B) follows
+    her, B knows her choices (from her actor document), her post arrives marked "no AI reuse"
+    with the same signals it has at home, and B's assistant refuses to read it."""
+    bob, carol = followed["bob"], followed["carol"]
+    b, c = bob.server, carol.server
+
+    def auth(someone: Person) -> dict[str, str]:
+        return {"Authorization": f"Bearer {someone.api.access_token}"}
+
+    choices = {"assistantContext": False, "bulkDataset": False}
+    changed = httpx.patch(f"{c.url}/api/v1/agora/data_reuse", json=choices, headers=auth(carol))
+    assert changed.status_code == 200
+    remote_carol = resolve(bob, carol)
+    seen = httpx.get(f"{b.url}/api/v1/accounts/{remote_carol}", headers=auth(bob)).json()
+    assert {k: (v["allow"], v["source"]) for k, v in seen["agora"]["data_reuse"].items()} == {
+        "assistantContext": (False, "dataReuse"),
+        "bulkDataset": (False, "dataReuse"),
+    }
+    bob.api.account_follow(remote_carol)
+    wait_for(lambda: bob.api.account_relationships(remote_carol)[0].following, 15, "the Accept")
+    posted = httpx.post(
+        f"{c.url}/api/v1/statuses",
+        data={"status": "Not for any machine", "no_ai_reuse": "true"},
+        headers=auth(carol),
+    ).json()
+    at_home = httpx.get(f"{c.url}/api/v1/statuses/{posted['id']}", headers=auth(carol))
+    wait_for(lambda: any("Not for any machine" in t for t in home_texts(bob)), 15, "the post")
+    copy = next(s for s in bob.api.timeline_home() if "Not for any machine" in s.content)
+    there = httpx.get(f"{b.url}/api/v1/statuses/{copy.id}", headers=auth(bob))
+    assert there.json()["agora"]["no_ai_reuse"] is True
+    for header in ("content-usage", "x-robots-tag", "tdm-reservation"):
+        assert there.headers.get(header) == at_home.headers.get(header), header
+    assert there.headers["content-usage"] == "train-ai=n"
+    # B's assistant may not read her post: refused before any model is asked
+    explain = httpx.post(
+        f"{b.url}/api/v1/agora/assistant/explain",
+        data={"status_id": str(copy.id)},
+        headers=auth(bob),
+    )
+    assert explain.status_code == 403, explain.text
+    assert "does not let the assistant read it" in explain.json()["error"]

@@ -55,13 +55,16 @@ async def _blocked(session: AsyncSession, a: int, b: int) -> bool:
 
 async def _should_answer(session: AsyncSession, post_id: int) -> tuple[Post, Account] | None:
     """The mention and its asker, unless it must get no reply: deleted, already answered,
-    asked by a bot or the assistant itself, or either one blocks the other."""
+    asked by a bot, the assistant itself or an account that asked bots to leave it alone
+    (`no_bot`, #nobot), or either one blocks the other."""
     post = await session.get(Post, post_id)
     assistant = await find_by_username(session, get_settings().assistant_username)
     if post is None or post.deleted_at is not None or assistant is None:
         return None
     asker = await session.get(Account, post.account_id)
     if asker is None or asker.bot or asker.id == assistant.id or asker.suspended_at:
+        return None
+    if asker.no_bot:  # asked bots to leave them alone (#nobot): never answered nor mentioned
         return None
     if await session.get(AssistantReply, post_id) is not None:
         return None

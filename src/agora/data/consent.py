@@ -8,6 +8,13 @@ export can be audited against the log afterwards (`replay`).
 Defaults: unset is deny for every category except `assistantContext`, which is on until the
 person turns it off. The Python rule (`may_use`) and its SQL twin (`allowed_sql`) must agree;
 a test checks them on every combination.
+
+Remote authors (federation): their choices, as their server and profile publish them
+(federation/remote_consent.py reads them), are stored in the same `data_reuse` shape by
+`remote_data_reuse` (each entry also names its `source`), so the same rule reads them. They are
+replaced on every fetch of the actor and not logged: the log records choices made here, and
+remote content is never exported. Whatever they say, remote content is usable only for the
+categories of `REMOTE_ALLOWED` (the assistant), and only when they did not refuse it.
 """
 
 from __future__ import annotations
@@ -108,6 +115,27 @@ async def usable_post_ids(
         .where(Post.id.in_(wanted), allowed_sql(category))
     )
     return set((await session.scalars(query)).all())
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteChoice:
+    """One category as a remote author's server or profile states it, and where it was read
+    (`dataReuse`, `userIntents`, `#noai`, `#nobot`, `#nobridge`, `robots`)."""
+
+    allow: bool
+    source: str
+
+
+def remote_data_reuse(
+    choices: Mapping[Category, RemoteChoice], now: datetime | None = None
+) -> dict[str, dict[str, Any]]:
+    """The `data_reuse` value that stores a remote author's choices (the local shape, plus
+    each entry's `source`); categories they did not state are left out (unset)."""
+    stamp = _iso(now or utcnow())
+    return {
+        c.value: {"allow": choice.allow, "updatedAt": stamp, "source": choice.source}
+        for c, choice in choices.items()
+    }
 
 
 def public_intents(account: Account) -> dict[str, dict[str, Any]]:

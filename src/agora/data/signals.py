@@ -67,6 +67,8 @@ def stance(account: Account, post: Post | None) -> Stance:
     usage = []
     for key, category in AIPREF_KEYS.items():
         chosen = intent(account, category)
+        if chosen and account.domain is not None:  # a remote author's "yes" is not ours to give
+            chosen = None
         if post is not None and post.no_ai_reuse and category in OVERRIDE_DENIES:
             chosen = False
         usage.append((key, chosen))

@@ -6,13 +6,16 @@ Local ids: `{base}/users/NAME` (the actor), `…/inbox`, `…/outbox`, `…/foll
 Remote accounts live in `accounts` with `domain` set and `username_lower` = "name@domain"
 (lower-cased), so no local look-up finds them by a bare name. A remote actor is stored only
 from a document fetched from its own id's host (`fetch_actor` checks the id and the key owner),
-never from what a third party claims about it.
+never from what a third party claims about it. Each store also records the author's
+data-reuse choices and `#nobot` as their document and profile page state them
+(federation/remote_consent.py), so every fetch or update of the actor refreshes them.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,6 +31,7 @@ from agora.db.upsert import insert_ignore_one
 from agora.federation import domain_health
 from agora.federation.client import FederationError, Signer, fetch_json
 from agora.federation.keys import instance_signer, key_pair
+from agora.federation.remote_consent import RemoteConsent, read_actor, read_profile_page
 from agora.ids import new_id
 from agora.social.media.profile_images import image_url
 from agora.social.people import domain_blocks
@@ -64,6 +68,9 @@ CONTEXT: list[Any] = [
         "automaticApproval": {"@id": "gts:automaticApproval", "@type": "@id"},
     },
 ]
+# How long a stored remote actor is trusted before the next use fetches it again (as Mastodon
+# refreshes an account older than a day): how a changed mind about data reuse travels.
+ACTOR_REFRESH = timedelta(days=1)
 ACTOR_TYPES = {"Person", "Service", "Application", "Group", "Organization"}
 MAX_RESOLVED_MENTIONS = 5  # remote handles a post may make this server look up
 
@@ -158,6 +165,7 @@ class RemoteActor:
     avatar: str | None = None  # `icon`
     header: str | None = None  # `image`
     fields: tuple[tuple[str, str], ...] = ()  # `PropertyValue` attachments, as plain text
+    consent: RemoteConsent = field(default_factory=RemoteConsent)
 
 
 def _text(value: Any, limit: int) -> str:
@@ -233,6 +241,7 @@ def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
         avatar=_image(doc.get("icon")),
         header=_image(doc.get("image")),
         fields=_fields(doc.get("attachment")),
+        consent=read_actor(doc),
     )
 
 
@@ -254,6 +263,8 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
         "avatar_remote_url": actor.avatar,
         "header_remote_url": actor.header,
         "fields": [{"name": name, "value": value} for name, value in actor.fields],
+        "data_reuse": consent.remote_data_reuse(actor.consent.choices),
+        "no_bot": actor.consent.no_bot,
         "fetched_at": utcnow(),
     }
     inserted = await insert_ignore_one(
@@ -264,7 +275,6 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
         domain=actor.domain,
         username_lower=f"{actor.username}@{actor.domain}".lower(),
         created_at=utcnow(),
-        data_reuse={},
         followers_count=0,
         following_count=0,
         statuses_count=0,
@@ -304,6 +314,7 @@ async def fetch_actor(db: Database, uri: str, signer: Signer | None = None) -> A
     if actor.uri != uri:  # fetched by another URL (its profile page): fetch the real id
         doc = await fetch_signed(db, actor.uri, signer)
         actor = parse_actor(doc, actor.uri)
+    await read_profile_page(actor.consent, actor.uri, actor.url)
     async with db.session(write=True) as session:
         account = await store_actor(session, actor)
         await domain_health.heard_from(session, actor.domain)
@@ -317,10 +328,19 @@ async def known_actor(session: AsyncSession, uri: str) -> Account | None:
 
 
 async def actor_for(db: Database, uri: str, signer: Signer | None = None) -> Account:
-    """The remote account with this id: stored, or fetched now."""
+    """The remote account with this id: stored, or fetched now. A stored one fetched longer
+    than `ACTOR_REFRESH` ago is fetched again first (its key, profile and data-reuse choices
+    may have changed), and kept as it is when that fails."""
     async with db.session() as session:
         found = await known_actor(session, uri)
-    return found if found is not None else await fetch_actor(db, uri, signer)
+    if found is None:
+        return await fetch_actor(db, uri, signer)
+    if found.fetched_at is None or utcnow() - found.fetched_at > ACTOR_REFRESH:
+        try:
+            return await fetch_actor(db, uri, signer)
+        except FederationError:
+            return found
+    return found
 
 
 def is_remote_handle(text: str) -> bool:
@@ -331,9 +351,11 @@ def is_remote_handle(text: str) -> bool:
     return host.lower() != get_settings().domain.lower()
 
 
-async def resolve_handle(db: Database, handle: str) -> Account:
+async def resolve_handle(db: Database, handle: str, signer: Signer | None = None) -> Account:
     """A remote account by handle (`user@host` or `@user@host`, the host may carry a port),
-    found through WebFinger and its actor document; FederationError when it cannot be."""
+    found through WebFinger and its actor document (fetched signed by `signer` when given:
+    servers in secure mode, bovine among them, answer only signed GETs); FederationError when
+    it cannot be."""
     user, _, host = handle.strip().lstrip("@").partition("@")
     if not user or not host or "/" in host or "@" in host:
         raise FederationError("Not a remote handle")
@@ -356,7 +378,7 @@ async def resolve_handle(db: Database, handle: str) -> Account:
     )
     if not isinstance(href, str):
         raise FederationError("WebFinger gave no ActivityPub actor")
-    return await fetch_actor(db, href)
+    return await fetch_actor(db, href, signer)
 
 
 async def unknown_remote_mentions(session: AsyncSession, text: str) -> list[str]:

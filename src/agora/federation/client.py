@@ -1,5 +1,6 @@
 """The one outgoing HTTP client of federation: every fetch of a remote document and every
-delivery to a remote inbox goes through `fetch_json` or `post_activity`.
+delivery to a remote inbox goes through `fetch_json` or `post_activity` (and a remote profile
+page's headers and first bytes, for its robots signal, through `fetch_page_head`).
 
 Invariants (SSRF and resource guards):
 - Only http(s) URLs; plain http only when this server itself runs on http (development).
@@ -81,19 +82,33 @@ async def check_url(url: str) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response as read: status, body (or its first bytes), final URL, headers."""
+
+    status: int
+    body: bytes
+    url: str
+    headers: httpx.Headers
+
+
 async def _request(
     method: str,
     url: str,
     headers: dict[str, str],
     body: bytes | None = None,
+    *,
     limit: int | None = None,
-) -> tuple[int, bytes, str]:
-    """One request (following checked redirects for GET): status, body, final URL. The body
-    is read up to `limit` bytes (`federation_max_response_bytes` by default)."""
+    head_only: int | None = None,
+    timeout: float | None = None,
+) -> Answer:
+    """One request (following checked redirects for GET). The body is read up to `limit`
+    bytes (`federation_max_response_bytes` by default; a longer one is refused), or with
+    `head_only` only its first `head_only` bytes (the rest is left unread)."""
     settings = get_settings()
     limit = limit or settings.federation_max_response_bytes
     async with httpx.AsyncClient(
-        timeout=settings.federation_timeout, follow_redirects=False
+        timeout=timeout or settings.federation_timeout, follow_redirects=False
     ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             await check_url(url)
@@ -105,11 +120,13 @@ async def _request(
                     data = bytearray()
                     async for chunk in response.aiter_bytes():
                         data += chunk
+                        if head_only is not None and len(data) >= head_only:
+                            break
                         if len(data) > limit:
                             raise FederationError(
                                 f"The response from {url} is too large", permanent=True
                             )
-                    return response.status_code, bytes(data), url
+                    return Answer(response.status_code, bytes(data), url, response.headers)
             except httpx.HTTPError as exc:
                 raise FederationError(f"{method} {url} failed: {exc!r}") from exc
     raise FederationError(f"Too many redirects from {url}")
@@ -117,20 +134,19 @@ async def _request(
 
 async def _signed(
     method: str, url: str, headers: dict[str, str], body: bytes | None, signer: Signer | None
-) -> tuple[int, bytes]:
+) -> Answer:
     """A request signed with draft-cavage, and once more with RFC 9421 if it answers 401
     (as Mastodon 4.5 does: peers without RFC 9421 are the many); unsigned without a signer."""
     if signer is None:
-        status, data, _ = await _request(method, url, headers, body)
-        return status, data
+        return await _request(method, url, headers, body)
     for sign in (sign_cavage, sign_rfc9421):
         signed = headers | sign(
             method, url, body, key_id=signer.key_id, private_pem=signer.private_pem
         )
-        status, data, _ = await _request(method, url, signed, body)
-        if status != 401:
+        answer = await _request(method, url, signed, body)
+        if answer.status != 401:
             break
-    return status, data
+    return answer
 
 
 async def fetch_json(url: str, *, signer: Signer | None = None, accept: str = AP_ACCEPT) -> Any:
@@ -138,11 +154,11 @@ async def fetch_json(url: str, *, signer: Signer | None = None, accept: str = AP
     given (draft-cavage, then RFC 9421 on a 401). Raises FederationError unless it answers
     200 with JSON."""
     headers = {"Accept": accept, "User-Agent": _user_agent()}
-    status, data = await _signed("GET", url, headers, None, signer)
-    if status != 200:
-        raise FederationError(f"GET {url} answered {status}", status)
+    answer = await _signed("GET", url, headers, None, signer)
+    if answer.status != 200:
+        raise FederationError(f"GET {url} answered {answer.status}", answer.status)
     try:
-        return json.loads(data)
+        return json.loads(answer.body)
     except ValueError as exc:
         raise FederationError(f"GET {url} did not answer JSON") from exc
 
@@ -152,12 +168,23 @@ async def fetch_file(url: str, max_bytes: int) -> bytes:
     guards. Raises FederationError unless it answers 200; a larger body is refused before
     more than `max_bytes` are read."""
     headers = {"Accept": "image/*", "User-Agent": _user_agent()}
-    status, data, _ = await _request("GET", url, headers, limit=max_bytes)
-    if status != 200:
+    answer = await _request("GET", url, headers, limit=max_bytes)
+    if answer.status != 200:
+        status = answer.status
         raise FederationError(
             f"GET {url} answered {status}", status, permanent=status in (404, 410)
         )
-    return data
+    return answer.body
+
+
+async def fetch_page_head(url: str, max_bytes: int, timeout: float) -> Answer:
+    """GET a web page (HTML) for its headers and first `max_bytes` bytes only, under the same
+    address checks; FederationError unless it answers 200."""
+    headers = {"Accept": "text/html", "User-Agent": _user_agent()}
+    answer = await _request("GET", url, headers, head_only=max_bytes, timeout=timeout)
+    if answer.status != 200:
+        raise FederationError(f"GET {url} answered {answer.status}", answer.status)
+    return answer
 
 
 async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) -> int:
@@ -166,7 +193,7 @@ async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) ->
     anything else (the delivery job then retries)."""
     body = json.dumps(activity).encode()
     headers = {"Content-Type": AP_CONTENT_TYPE, "User-Agent": _user_agent()}
-    status, _ = await _signed("POST", inbox, headers, body, signer)
+    status = (await _signed("POST", inbox, headers, body, signer)).status
     if 200 <= status < 300:
         return status
     raise FederationError(f"POST {inbox} answered {status}", status)

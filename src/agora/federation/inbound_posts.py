@@ -6,7 +6,9 @@ author's host and it is attributed to the actor that sent it; its HTML is saniti
 same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
 the local accounts it addresses are its mentions, its `inReplyTo` links it to the post it
 answers when that one is here (local, or remote and stored: its replies count and thread),
-and it reaches local followers through the normal fan-out. Once stored, it obeys the same
+and it reaches local followers through the normal fan-out. Its author's per-post data-reuse
+override (`dataReuse.noAiReuse`, or a `#noai` / `#nobot` hashtag) becomes its `no_ai_reuse`,
+read by the consent rule. Once stored, it obeys the same
 visibility rule as a local post: nothing here restates it. An Update or a Delete changes a
 post only when its sender is the post's author; an Update becomes an edit with the same
 history and notifications as a local edit (writing.revise_remote_post), and an Update older
@@ -40,6 +42,7 @@ from agora.federation.inbound_common import (
     local_account,
     post_named,
 )
+from agora.federation.remote_consent import note_opts_out
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
@@ -163,6 +166,7 @@ async def store_remote_post(
         content_html=html,
         spoiler_text=summary[:500] if isinstance(summary, str) else "",
         sensitive=bool(note.get("sensitive")),
+        no_ai_reuse=note_opts_out(note),
         visibility=int(visibility),
         created_at=_time(note, "published"),
         replies_count=0,

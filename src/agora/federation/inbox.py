@@ -162,7 +162,8 @@ async def refuse_blocked_server(db: Database, key_id: str) -> None:
 
 async def receive(db: Database, delivery: Delivery) -> bool:
     """Check and queue one delivery (see the module docstring). True when it was new, False
-    for a redelivery; Refused for anything not accepted."""
+    for a redelivery; Refused for anything not accepted. An unknown sender's actor is fetched
+    signed by `fetcher` when given (the personal inbox's owner)."""
     activity = parse_activity(delivery.body)
     key_id = signing_key_id(delivery.headers)
     if not key_id:

@@ -10,6 +10,10 @@ are paged (federation/ap_collections.py). Under `AGORA_AUTHORIZED_FETCH` every G
 a valid signature (federation/fetch_auth.py); the instance actor (`/actor`,
 federation/instance_actor.py) stays open. Every route refuses (403) a request signed by a key
 of a server this one suspended (`refuse_blocked_fetcher`).
+
+Every ActivityPub document is answered by `_ap`, which discloses the account (and post) it
+shows, so it carries the same `Content-Usage`, `X-Robots-Tag` and `tdm-reservation` headers
+as that account's (or post's) web page: the signals hook writes them, no route does.
 """
 
 from __future__ import annotations
@@ -75,7 +79,10 @@ def wants_activitypub(accept: str) -> bool:
     )
 
 
-def _ap(data: dict[str, Any]) -> Response:
+def _ap(data: dict[str, Any], account: Account, post: Post | None = None) -> Response:
+    """An ActivityPub answer showing `account`'s profile (post None) or one of its posts,
+    with their AI-use signals (disclosed here, written by the signals hook)."""
+    disclose(account, post)
     response = JSON(data, media_type=AP_TYPE)
     response.headers["Vary"] = "Accept"
     return response
@@ -94,11 +101,10 @@ async def actor(request: Request, session: SessionDep, username: str) -> Respons
     account = await _local(session, username)
     if not wants_activitypub(request.headers.get("accept", "")):
         return RedirectResponse(f"/@{account.username}", status_code=302)
-    disclose(account)
     public_pem = (
         account.public_key_pem or (await key_pair(request.app.state.db, account.id)).public_pem
     )
-    return _ap(actor_json(account, public_pem))
+    return _ap(actor_json(account, public_pem), account)
 
 
 @signed.get("/users/{username}/statuses/{post_id}")
@@ -115,8 +121,7 @@ async def note(request: Request, session: SessionDep, username: str, post_id: st
         raise ApiError(404, "Record not found") from None
     if post.account_id != account.id or post.reblog_of_id is not None or post.visibility > 1:
         raise ApiError(404, "Record not found")
-    disclose(account, post)
-    return _ap({"@context": CONTEXT, **await note_for(session, post, account)})
+    return _ap({"@context": CONTEXT, **await note_for(session, post, account)}, account, post)
 
 
 @signed.get("/users/{username}/statuses/{post_id}/replies")
@@ -134,13 +139,12 @@ async def replies(
         raise ApiError(404, "Record not found") from None
     if post.account_id != account.id or post.reblog_of_id is not None or post.visibility > 1:
         raise ApiError(404, "Record not found")
-    disclose(account, post)
     note_id = activities.note_uri(account, post)
     if page:
         found = await reply_collections.replies_page(session, post, note_id, max(0, min_id))
-        return _ap({"@context": CONTEXT, **found})
+        return _ap({"@context": CONTEXT, **found}, account, post)
     collection = await reply_collections.replies_collection(session, post, note_id)
-    return _ap({"@context": CONTEXT, **(collection or {})})
+    return _ap({"@context": CONTEXT, **(collection or {})}, account, post)
 
 
 @signed.get("/users/{username}/statuses/{post_id}/quote_authorization")
@@ -161,9 +165,8 @@ async def quote_authorization(
         raise ApiError(404, "Record not found") from None
     if post.account_id != account.id:
         raise ApiError(404, "Record not found")
-    disclose(account, post)
     quoted = activities.note_uri(account, post)
-    return _ap(quote_objects.authorization_json(account, quoted, quote))
+    return _ap(quote_objects.authorization_json(account, quoted, quote), account, post)
 
 
 def _max_id(max_id: str | None) -> int | None:
@@ -178,8 +181,8 @@ async def outbox(
     account = await _local(session, username)
     if page is None:
         uri = f"{actor_uri(account)}/outbox"
-        return _ap(ap_collections.collection(uri, account.statuses_count))
-    return _ap(await ap_collections.outbox_page(session, account, _max_id(max_id)))
+        return _ap(ap_collections.collection(uri, account.statuses_count), account)
+    return _ap(await ap_collections.outbox_page(session, account, _max_id(max_id)), account)
 
 
 async def _people(
@@ -190,8 +193,9 @@ async def _people(
     hidden = hides_collections_from(account, None)  # another server sees what nobody sees
     if page is None or hidden:
         uri = f"{actor_uri(account)}/{which}"
-        return _ap(ap_collections.collection(uri, total, paged=not hidden))
-    return _ap(await ap_collections.people_page(session, account, which, _max_id(max_id)))
+        return _ap(ap_collections.collection(uri, total, paged=not hidden), account)
+    page_json = await ap_collections.people_page(session, account, which, _max_id(max_id))
+    return _ap(page_json, account)
 
 
 @signed.get("/users/{username}/followers")
@@ -214,7 +218,7 @@ async def following(
 async def featured(session: SessionDep, username: str) -> Response:
     """The pinned public and unlisted posts."""
     account = await _local(session, username)
-    return _ap(await ap_collections.featured(session, account))
+    return _ap(await ap_collections.featured(session, account), account)
 
 
 async def _receive(request: Request) -> Response:
@@ -224,8 +228,9 @@ async def _receive(request: Request) -> Response:
         headers={k.lower(): v for k, v in request.headers.items()},
         body=await request.body(),
     )
+    db = request.app.state.db
     try:
-        await inbox.receive(request.app.state.db, delivery)
+        await inbox.receive(db, delivery)
     except inbox.Refused as exc:
         raise ApiError(exc.status, str(exc)) from None
     return Response(status_code=202)
@@ -233,7 +238,7 @@ async def _receive(request: Request) -> Response:
 
 @router.post("/users/{username}/inbox")
 async def personal_inbox(request: Request, session: SessionDep, username: str) -> Response:
-    """A local account's inbox."""
+    """A local account's inbox (an unknown sender is fetched signed by the instance actor)."""
     await _local(session, username)
     await session.close()  # nothing more to read here; receive uses its own sessions
     return await _receive(request)

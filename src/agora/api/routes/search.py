@@ -127,21 +127,26 @@ async def search_v2(
         )
     viewer = me.id if me else None
     if params.resolve and _wants(params, "accounts"):
-        await _resolve_handle(request, session, params.q)
+        await _resolve_handle(request, session, params.q, me)
     found = await _local_url(session, viewer, params.q)
     if found is None:
         found = await _search(session, viewer, params)
     return JSON(found)
 
 
-async def _resolve_handle(request: Request, session: AsyncSession, q: str) -> None:
+async def _resolve_handle(
+    request: Request, session: AsyncSession, q: str, me: Account | None
+) -> None:
     """Fetch and store the remote account a handle (`@user@host`) names, so the search below
-    finds it; nothing when `q` is no remote handle or it cannot be resolved."""
+    finds it (the fetch signed by the person searching); nothing when `q` is no remote handle
+    or it cannot be resolved."""
     if not federation.is_remote_handle(q):
         return
     await end_read_transaction(session)  # the search below must see the stored account
     try:
-        await federation.resolve_handle(request.app.state.db, q)
+        db = request.app.state.db
+        signer = await federation.signer_for(db, me) if me is not None else None
+        await federation.resolve_handle(db, q, signer)
     except FederationError:
         return
 

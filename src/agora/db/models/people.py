@@ -41,6 +41,9 @@ class Account(Base):
     # Mastodon's `hide_collections`: the followers and following lists are not shown to
     # others (the ActivityPub collections give their counts only).
     hide_collections: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The account asked bots to leave it alone (`#nobot` in a remote profile, read by
+    # federation/remote_consent.py): the assistant never answers or mentions it.
+    no_bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Silenced ("limited"): posts reach followers only, not public listings or strangers.
@@ -55,7 +58,9 @@ class Account(Base):
     statuses_count: Mapped[int] = mapped_column(Integer, default=0)
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Current data-reuse intents, {category: {"allow": bool, "updatedAt": iso}}; a category
-    # left out is unset. Written only by agora.data.consent, which also appends to consent_log.
+    # left out is unset. A local person's are written only by agora.data.consent, which also
+    # appends to consent_log; a remote author's are what their server and profile state, in the
+    # shape consent.remote_data_reuse builds (plus "source"), replaced on every fetch.
     # The server default ('{}', from migration 0002) filled the rows that existed before it.
     data_reuse: Mapped[dict[str, Any]] = mapped_column(
         JSON, default=dict, server_default=sql_text("'{}'")
