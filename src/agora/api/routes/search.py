@@ -138,15 +138,13 @@ async def _resolve_handle(
     request: Request, session: AsyncSession, q: str, me: Account | None
 ) -> None:
     """Fetch and store the remote account a handle (`@user@host`) names, so the search below
-    finds it (the fetch signed by the person searching); nothing when `q` is no remote handle
-    or it cannot be resolved."""
+    finds it (the fetch signed by the instance actor, as every fetch is); nothing when `q`
+    is no remote handle or it cannot be resolved."""
     if not federation.is_remote_handle(q):
         return
     await end_read_transaction(session)  # the search below must see the stored account
     try:
-        db = request.app.state.db
-        signer = await federation.signer_for(db, me) if me is not None else None
-        await federation.resolve_handle(db, q, signer)
+        await federation.resolve_handle(request.app.state.db, q)
     except FederationError:
         return
 
