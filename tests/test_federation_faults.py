@@ -127,7 +127,9 @@ def test_down_slow_and_failing_peers_are_retried_and_delay_no_live_one(
         ((_, attempts, state),) = _pending_deliveries(a)
         assert attempts >= 1 and state in ("pending", "running")
         assert len(_creates(live, "thick and thin")) == 1
-        assert live_after < 5, live_after  # the live one did not wait for the faulty ones
+        # the live one waited at most for the slow one's 1 s timeout, not for any retry
+        # (their first retries come after 15 s x 0.02; the bound leaves room for a loaded CI)
+        assert live_after < 8, live_after
     finally:
         a.stop()
 
