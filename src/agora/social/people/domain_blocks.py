@@ -35,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.db.models import Account, DomainBlock, utcnow
 from agora.social.people import moderation
-from agora.social.people.moderation import log_domain_action
 from agora.social.rules.errors import Invalid, NotFound
 from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
 
@@ -205,7 +204,7 @@ async def create_block(
     session.add(block)
     await session.flush()
     await _apply(session, block)
-    log_domain_action(session, by, domain, "block_domain", _summary(block))
+    moderation.log_domain_action(session, by, domain, "block_domain", _summary(block))
     await session.commit()
     return block
 
@@ -239,7 +238,7 @@ async def update_block(
     block.updated_at = utcnow()
     await session.flush()
     await _apply(session, block)
-    log_domain_action(session, by, block.domain, "update_domain_block", _summary(block))
+    moderation.log_domain_action(session, by, block.domain, "update_domain_block", _summary(block))
     await session.commit()
     return block
 
@@ -249,7 +248,7 @@ async def remove_block(session: AsyncSession, block_id: int, *, by: Account | No
     block = await get_block(session, block_id)
     await _lift(session, block)
     await session.execute(delete(DomainBlock).where(DomainBlock.id == block.id))
-    log_domain_action(session, by, block.domain, "unblock_domain")
+    moderation.log_domain_action(session, by, block.domain, "unblock_domain")
     await session.commit()
 
 
