@@ -11,6 +11,7 @@ from agora.ai import mentions
 from agora.federation import inbox, outbox
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Handler, SlowJob, register_jobs
+from agora.mail import outgoing
 from agora.social.media import uploads
 from agora.social.people import reports
 from agora.social.posts import polls
@@ -38,6 +39,7 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
         prepare=mentions.prepare, apply=mentions.apply, on_dead=mentions.on_dead
     ),
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
+    JobKind.SEND_MAIL: SlowJob(prepare=outgoing.send_mail, apply=outgoing.mail_sent),
 }
 
 

@@ -28,6 +28,7 @@ class JobKind(StrEnum):
     FEDERATE_FOLLOW = "federate_follow"
     FEDERATE_UNFOLLOW = "federate_unfollow"
     AP_DELIVER = "ap_deliver"
+    SEND_MAIL = "send_mail"
 
 
 class JobState(StrEnum):
@@ -134,3 +135,12 @@ class DeliveryJob(TypedDict):
     inbox: str
     account_id: int
     activity: dict[str, Any]
+
+
+class MailJob(TypedDict):
+    """`send_mail`: one composed mail (agora/mail/outgoing.py) to one address."""
+
+    to: str
+    subject: str
+    text: str
+    html: str

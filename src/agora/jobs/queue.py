@@ -44,6 +44,7 @@ from agora.jobs.job_kinds import (
     InboxJob,
     JobKind,
     JobState,
+    MailJob,
     NotifyJob,
     PollExpiredJob,
     PostDeletedJob,
@@ -210,6 +211,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_DELIVER],
     payload: DeliveryJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.SEND_MAIL],
+    payload: MailJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

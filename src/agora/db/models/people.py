@@ -105,6 +105,27 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(10), default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the person proved they read `email` (auth/email_confirmation.py); None: not yet,
+    # and the account may not act (auth/standing.py). Accounts made without a mail server
+    # are confirmed at once.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EmailToken(Base):
+    """A link sent by e-mail: confirm an address (`purpose` "confirm", also for a changed
+    address, which `email` holds until then) or reset a password ("reset"). Only the token's
+    SHA-256 is stored; it works once (`used_at`) and until `expires_at`
+    (auth/email_tokens.py)."""
+
+    __tablename__ = "email_tokens"
+    id: Mapped[int] = _id_col()
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OAuthApp(Base):
