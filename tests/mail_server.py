@@ -116,9 +116,9 @@ def point_agora_at(monkeypatch: pytest.MonkeyPatch, port: int, **extra: str) -> 
     get_settings.cache_clear()
 
 
-@pytest.fixture
-def mail_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
-    """A running SMTP server that Agora sends to (plain SMTP on a free port)."""
+def running_mail_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+    """A running SMTP server that Agora sends to (plain SMTP on a free port), for a
+    fixture to yield from."""
     server = MailServer(free_port())
     server.start()
     point_agora_at(monkeypatch, server.port)

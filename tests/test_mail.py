@@ -4,6 +4,7 @@ authentication, the person's language, and what happens with no mail server at a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -20,12 +21,17 @@ from mail_server import (
     USER,
     MailServer,
     free_port,
-    mail_server,  # noqa: F401  (the fixture)
     point_agora_at,
+    running_mail_server,
     self_signed,
 )
 
 NEW_PASSWORD = "a brand new passphrase"
+
+
+@pytest.fixture
+def mail_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+    yield from running_mail_server(monkeypatch)
 
 
 def _path(link: str) -> str:
@@ -174,7 +180,7 @@ async def test_password_reset_works_once_and_ends_every_session_and_token(
     )
     assert done.status_code == 303 and done.headers["location"] == "/auth/sign_in?reset=1"
     verify = await client.get("/api/v1/accounts/verify_credentials", headers=alice.headers)
-    assert verify.status_code == 401
+    assert verify.status_code == 401  # the token was revoked
     assert (await other_browser.get("/home")).status_code in (303, 307)
     await other_browser.aclose()
     async with db.session() as session:
@@ -184,7 +190,6 @@ async def test_password_reset_works_once_and_ends_every_session_and_token(
     reused = await client.get(_path(mail.link))
     assert reused.status_code == 422
     await web_sign_in(client, "alice", NEW_PASSWORD)
-    page = await client.get("/auth/sign_in")
 
 
 async def test_a_reset_link_expires(client, run_jobs, db, make_person, mail_server: MailServer):
