@@ -54,6 +54,9 @@ def test_init_users_and_jobs(cli):
     assert "/auth/password/edit?reset_password_token=" in reset and "works once" in reset
     nobody = cli("user", "reset-password", "nobody", ok=False)
     assert nobody.returncode == 1 and "No such user" in nobody.stdout
+    assert "was already off" in cli("user", "disable-2fa", "alice").stdout
+    no_2fa = cli("user", "disable-2fa", "nobody", ok=False)
+    assert no_2fa.returncode == 1 and "No such user" in no_2fa.stdout
     missing = cli("user", "suspend", "nobody", ok=False)
     assert missing.returncode == 1 and "No such account" in missing.stdout
     jobs = cli("jobs").stdout

@@ -65,6 +65,7 @@ from agora.web import (
     sign_in,
     site_files,
     timeline_pages,
+    two_factor_pages,
 )
 from agora.web.render import STATIC
 
@@ -161,7 +162,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         activitypub,
     )
     web: tuple[ModuleType, ...] = (oauth_pages, sign_in, email_pages, timeline_pages)
-    web += (assistant_pages,)
+    web += (assistant_pages, two_factor_pages)
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)

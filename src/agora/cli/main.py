@@ -227,6 +227,24 @@ def user_reset_password(username: str) -> None:
     print(link)
 
 
+@user_app.command("disable-2fa")
+def user_disable_2fa(username: str) -> None:
+    """Turn two-factor sign-in off for a person who lost their device and recovery codes."""
+    from agora.auth.two_factor import admin_disable
+    from agora.social.rules.errors import DomainError
+
+    async def go(db: Database) -> bool:
+        async with db.session(write=True) as session:
+            return await admin_disable(session, username)
+
+    try:
+        was_on = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    name = username.lstrip("@")
+    console.print(f"two-factor sign-in {'turned off' if was_on else 'was already off'} for @{name}")
+
+
 @jobs_app.callback()
 def jobs(ctx: typer.Context) -> None:
     """Queue state and the most recent dead letters."""

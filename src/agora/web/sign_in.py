@@ -15,6 +15,7 @@ from agora.http.params import flag
 from agora.http.ratelimit import sign_in_throttle
 from agora.social.people import registration
 from agora.social.rules.errors import Forbidden, Invalid
+from agora.web.oauth_pages import needs_code
 from agora.web.render import render
 from agora.web.route import safe_next, web_router
 from agora.web.session import (
@@ -42,15 +43,16 @@ async def sign_in(request: Request, session: SessionDep, form: Form) -> Response
     """Check the password (rate limited as every door's: `oauth.sign_in`), open a session
     and go where the person was going."""
     login, target = field(form, "username").strip(), safe_next(field(form, "next"))
-    throttle = sign_in_throttle(request)
+    throttle, code = sign_in_throttle(request), field(form, "otp_attempt") or None
     try:
-        account = await oauth.sign_in(session, login, field(form, "password"), throttle)
+        account = await oauth.sign_in(session, login, field(form, "password"), throttle, code=code)
     except oauth.OAuthError as exc:
         context = {
             "next": target,
             "login": login,
             "error": exc.message,
             "unconfirmed": exc.message == UNCONFIRMED,
+            "need_code": needs_code(exc, code),
         }
         return render(
             request, "sign_in.html", context, status=exc.status if exc.status != 400 else 401

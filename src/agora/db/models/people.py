@@ -109,6 +109,22 @@ class User(Base):
     # and the account may not act (auth/standing.py). Accounts made without a mail server
     # are confirmed at once.
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-factor sign-in (auth/two_factor.py): the TOTP secret (base32), set when setting up
+    # and in force once `otp_enabled_at` is set; the last time step a code was accepted for,
+    # so that no code works twice.
+    otp_secret: Mapped[str | None] = mapped_column(String(64))
+    otp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    otp_last_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class RecoveryCode(Base):
+    """A single-use two-factor recovery code (SHA-256 only), ten per account."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EmailToken(Base):
