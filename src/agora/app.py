@@ -51,6 +51,7 @@ from agora.jobs.worker import Worker
 from agora.mail.smtp import NO_MAIL, mail_configured
 from agora.web import (
     assistant_pages,
+    deletion_pages,
     email_pages,
     list_pages,
     live,
@@ -162,7 +163,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         activitypub,
     )
     web: tuple[ModuleType, ...] = (oauth_pages, sign_in, email_pages, timeline_pages)
-    web += (assistant_pages, two_factor_pages)
+    web += (assistant_pages, two_factor_pages, deletion_pages)
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)

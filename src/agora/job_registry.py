@@ -13,7 +13,7 @@ from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Handler, SlowJob, register_jobs
 from agora.mail import outgoing
 from agora.social.media import uploads
-from agora.social.people import reports
+from agora.social.people import account_deletion, reports
 from agora.social.posts import polls
 from agora.social.reading import fan_out, notifications
 
@@ -40,6 +40,7 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     ),
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
     JobKind.SEND_MAIL: SlowJob(prepare=outgoing.send_mail, apply=outgoing.mail_sent),
+    JobKind.DELETE_ACCOUNT: SlowJob(prepare=account_deletion.erase, apply=account_deletion.erased),
 }
 
 

@@ -29,6 +29,7 @@ class JobKind(StrEnum):
     FEDERATE_UNFOLLOW = "federate_unfollow"
     AP_DELIVER = "ap_deliver"
     SEND_MAIL = "send_mail"
+    DELETE_ACCOUNT = "delete_account"
 
 
 class JobState(StrEnum):
@@ -144,3 +145,9 @@ class MailJob(TypedDict):
     subject: str
     text: str
     html: str
+
+
+class AccountJob(TypedDict):
+    """`delete_account`: the account whose data is erased."""
+
+    account_id: int

@@ -35,6 +35,7 @@ from agora.db.engine import Database
 from agora.db.models import Job, utcnow
 from agora.db.upsert import affected_rows
 from agora.jobs.job_kinds import (
+    AccountJob,
     DeleteMediaJob,
     DeliveryJob,
     FederateFollowJob,
@@ -211,6 +212,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_DELIVER],
     payload: DeliveryJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.DELETE_ACCOUNT],
+    payload: AccountJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -41,6 +41,9 @@ class Account(Base):
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Silenced ("limited"): posts reach followers only, not public listings or strangers.
     silenced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Deleted by its owner (social/people/account_deletion.py): suspended at once, its data
+    # erased by a job; the row stays as a tombstone so that the username is never reused.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     followers_count: Mapped[int] = mapped_column(Integer, default=0)
     following_count: Mapped[int] = mapped_column(Integer, default=0)
     statuses_count: Mapped[int] = mapped_column(Integer, default=0)

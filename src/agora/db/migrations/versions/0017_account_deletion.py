@@ -1,0 +1,27 @@
+"""account deletion: `accounts.deleted_at` (the tombstone that keeps a username taken)
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-05 18:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+import agora.db.models
+
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+WHEN = agora.db.models.UTCDateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.add_column("accounts", sa.Column("deleted_at", WHEN, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("accounts") as batch_op:
+        batch_op.drop_column("deleted_at")
