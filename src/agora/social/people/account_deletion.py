@@ -6,7 +6,8 @@ profile disappear from every door: auth/standing.py, the visibility rule), every
 and a `delete_account` job is written in the same transaction. The job (`erase`) then deletes
 its data in short transactions of at most `BATCH` posts (media files first, then posts with
 their edits, mentions, tags, polls, likes, bookmarks, feed entries and notifications, and
-the boosts others made of them), then the rest table by table (`ERASE_STEPS`). Each step
+the boosts others made of them, then the account's own likes), then the rest table by table
+(`ERASE_STEPS`). Each step
 deletes what it counts, in one transaction, so a job that dies and runs again neither loses
 nor double-counts anything. Counters of other accounts and posts (followers, following,
 likes, boosts, replies, poll votes) are brought down as the rows behind them go.
@@ -175,6 +176,8 @@ async def erase(db: Database, payload: AccountJob) -> None:
         pass
     while await _in_transaction(db, _posts_batch, account_id):
         pass
+    while await _in_transaction(db, _likes_batch, account_id):
+        pass
     for step in ERASE_STEPS:
         await _in_transaction(db, step, account_id)
 
@@ -251,12 +254,25 @@ async def _posts_batch(session: AsyncSession, account_id: int) -> bool:
     return True
 
 
-async def _likes_and_marks(session: AsyncSession, account_id: int) -> None:
+async def _likes_batch(session: AsyncSession, account_id: int) -> bool:
+    """Take back up to BATCH of the account's likes (the posts' counts come down); False
+    when none is left."""
     liked = (
-        await session.scalars(select(Favourite.post_id).where(Favourite.account_id == account_id))
+        await session.scalars(
+            select(Favourite.post_id).where(Favourite.account_id == account_id).limit(BATCH)
+        )
     ).all()
+    if not liked:
+        return False
     await _decrement(session, Post.favourites_count, Counter(liked))
-    for model in (Favourite, Bookmark, Pin, FollowedTag, Marker, HomeFeedEntry, HomeFeedSize):
+    await session.execute(
+        delete(Favourite).where(Favourite.account_id == account_id, Favourite.post_id.in_(liked))
+    )
+    return True
+
+
+async def _marks(session: AsyncSession, account_id: int) -> None:
+    for model in (Bookmark, Pin, FollowedTag, Marker, HomeFeedEntry, HomeFeedSize):
         await session.execute(delete(model).where(model.account_id == account_id))
     await session.execute(delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id))
     await session.execute(delete(Mention).where(Mention.account_id == account_id))
@@ -348,7 +364,7 @@ async def _moderation(session: AsyncSession, account_id: int) -> None:
 
 
 ERASE_STEPS: tuple[Callable[[AsyncSession, int], Awaitable[None]], ...] = (
-    _likes_and_marks,
+    _marks,
     _votes,
     _relationships,
     _notifications,

@@ -1,4 +1,6 @@
-"""account deletion: `accounts.deleted_at` (the tombstone that keeps a username taken)
+"""account deletion: `accounts.deleted_at` (the tombstone that keeps a username taken), and
+`ix_notifications_post_id` (deleting posts cascades to their notifications; without the index
+each deleted post scanned every notification)
 
 Revision ID: 0017
 Revises: 0016
@@ -20,8 +22,10 @@ WHEN = agora.db.models.UTCDateTime(timezone=True)
 
 def upgrade() -> None:
     op.add_column("accounts", sa.Column("deleted_at", WHEN, nullable=True))
+    op.create_index("ix_notifications_post_id", "notifications", ["post_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notifications_post_id", table_name="notifications")
     with op.batch_alter_table("accounts") as batch_op:
         batch_op.drop_column("deleted_at")
