@@ -75,6 +75,8 @@ async def _world(
     )
     await _ok(edited)
     await web_sign_in(browser, "leaver")
+    reply = await post_status(client, stayer, "a reply to you", in_reply_to_id=own["id"])
+    quote = await post_status(client, stayer, "quoting you", quoted_status_id=own["id"])
     theirs = await post_status(client, stayer, "hello @leaver")
     their_poll = await post_status(
         client, stayer, "vote", **{"poll[options][]": ["x", "y"], "poll[expires_in]": "3600"}
@@ -168,6 +170,8 @@ async def _world(
         "stayer": stayer,
         "own": own,
         "theirs": theirs,
+        "reply": reply,
+        "quote": quote,
         "their_poll": their_poll,
         "poll": poll,
         "media": media,
@@ -277,6 +281,13 @@ async def test_deleting_an_account_erases_it_everywhere(
     assert poll.json()["votes_count"] == 0 and poll.json()["options"][0]["votes_count"] == 0
     # the media files are gone from the store
     assert not any(media_key in p.name for p in media_root.rglob("*"))
+    # what others wrote in answer to it still shows, without it
+    for post in (world["reply"], world["quote"]):
+        shown = await client.get(f"/api/v1/statuses/{post['id']}", headers=stayer.headers)
+        assert shown.status_code == 200 and "leaver" not in json.dumps(shown.json()["quote"])
+        context = await client.get(f"/api/v1/statuses/{post['id']}/context")
+        assert context.status_code == 200 and context.json()["ancestors"] == []
+        assert (await client.get(f"/@stayer/{post['id']}")).status_code == 200
     # the username stays taken
     app_info = await _ok(
         await client.post("/api/v1/apps", data={"client_name": "x", "scopes": "read write"})
