@@ -78,6 +78,7 @@ from agora.jobs.job_kinds import AccountJob, JobKind
 from agora.jobs.queue import enqueue
 from agora.social.media.profile_images import remove_profile_images
 from agora.social.media.uploads import delete_media_of
+from agora.social.reading.fan_out import batch_transaction
 from agora.social.rules.errors import Invalid
 
 BATCH = 500
@@ -201,7 +202,9 @@ async def erased(session: AsyncSession, payload: AccountJob, result: None) -> No
 async def _in_transaction(
     db: Database, step: Callable[[AsyncSession, int], Awaitable[bool | None]], account_id: int
 ) -> bool:
-    async with db.transaction() as session:
+    """One step in a write transaction of its own, paced as fan-out's batches are (on SQLite
+    a pause as long as the lock was held, so requests get their turn between batches)."""
+    async with batch_transaction(db) as session:
         return bool(await step(session, account_id))
 
 
