@@ -41,6 +41,11 @@ def test_uvicorn_loggers_redact_secret_parameters(caplog) -> None:
             "1.1",
             200,
         )
+        for link in (
+            f"/auth/confirmation?confirmation_token={secret}",
+            f"/auth/password/edit?reset_password_token={secret}",
+        ):
+            access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET", link, "1.1", 200)
     text = caplog.text
     assert secret not in text
     assert "access_token=[filtered]&x=1" in text and "ACCESS_TOKEN=[filtered]" in text

@@ -154,14 +154,16 @@ async def test_pending_account_streaming_token_is_not_valid(client, db, monkeypa
 
 async def test_standing_rule_and_its_sql_twin_agree(db, make_person):
     """`standing.refusal` (Python) and `standing.may_act` (SQL) on every state: active,
-    suspended, pending, suspended and pending, and an account without sign-in (assistant)."""
+    suspended, pending, unconfirmed, unconfirmed and pending, suspended and pending, and an
+    account without sign-in (assistant)."""
     from sqlalchemy import update
 
-    from agora.auth.standing import PENDING, SUSPENDED, may_act, refusal
+    from agora.auth.standing import PENDING, SUSPENDED, UNCONFIRMED, may_act, refusal
     from agora.db.models import Account, User, utcnow
     from agora.social.people.assistant_account import ensure_assistant
 
-    people = {name: await make_person(name) for name in ("ok", "susp", "pend", "both")}
+    names = ("ok", "susp", "pend", "both", "unconf", "unconf_pend")
+    people = {name: await make_person(name) for name in names}
     async with db.transaction() as session:
         await ensure_assistant(session)
         ids = {name: person.id for name, person in people.items()}
@@ -172,8 +174,13 @@ async def test_standing_rule_and_its_sql_twin_agree(db, make_person):
         )
         await session.execute(
             update(User)
-            .where(User.account_id.in_([ids["pend"], ids["both"]]))
+            .where(User.account_id.in_([ids["pend"], ids["both"], ids["unconf_pend"]]))
             .values(approved=False)
+        )
+        await session.execute(
+            update(User)
+            .where(User.account_id.in_([ids["unconf"], ids["unconf_pend"]]))
+            .values(confirmed_at=None)
         )
     async with db.session() as session:
         rows = (
@@ -181,7 +188,7 @@ async def test_standing_rule_and_its_sql_twin_agree(db, make_person):
                 select(Account, User, may_act()).outerjoin(User, User.account_id == Account.id)
             )
         ).all()
-    assert len(rows) == 5
+    assert len(rows) == 7
     for account, user, sql_says in rows:
         assert (refusal(account, user) is None) == bool(sql_says), account.username
     said = {account.username: refusal(account, user) for account, user, _ in rows}
@@ -190,5 +197,7 @@ async def test_standing_rule_and_its_sql_twin_agree(db, make_person):
         "susp": SUSPENDED,
         "pend": PENDING,
         "both": SUSPENDED,
+        "unconf": UNCONFIRMED,
+        "unconf_pend": UNCONFIRMED,
         "assistant": None,
     }

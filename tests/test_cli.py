@@ -50,6 +50,13 @@ def test_init_users_and_jobs(cli):
     assert (
         "changed" in cli("user", "set-password", "alice", "--password", "another long one").stdout
     )
+    reset = cli("user", "reset-password", "alice").stdout
+    assert "/auth/password/edit?reset_password_token=" in reset and "works once" in reset
+    nobody = cli("user", "reset-password", "nobody", ok=False)
+    assert nobody.returncode == 1 and "No such user" in nobody.stdout
+    assert "was already off" in cli("user", "disable-2fa", "alice").stdout
+    no_2fa = cli("user", "disable-2fa", "nobody", ok=False)
+    assert no_2fa.returncode == 1 and "No such user" in no_2fa.stdout
     missing = cli("user", "suspend", "nobody", ok=False)
     assert missing.returncode == 1 and "No such account" in missing.stdout
     jobs = cli("jobs").stdout
@@ -82,5 +89,6 @@ def test_serve_without_a_public_url_advertises_the_address_it_listens_on():
         instance = httpx.get(f"{here}/api/v1/instance").json()
         assert instance["uri"] == f"127.0.0.1:{server.port}"
         assert instance["urls"]["streaming_api"] == f"ws://127.0.0.1:{server.port}"
+        assert "no mail server (AGORA_SMTP_HOST not set)" in " ".join(server.log().split())
     finally:
         server.stop()

@@ -34,6 +34,7 @@ FORBIDDEN = {
         "agora.data",
     ),
     "agora.jobs": (*DOORS, "agora.http", *SERVICES, *APPLICATION),
+    "agora.mail": (*DOORS, "agora.http", *SERVICES, *APPLICATION),
     "agora.events": (*DOORS, "agora.http", *SERVICES, *APPLICATION, "agora.jobs"),
     "agora.db": (*DOORS, "agora.http", *SERVICES, *APPLICATION, "agora.jobs", "agora.events"),
 }

@@ -27,6 +27,7 @@ from agora.api.routes import (
     statuses,
     streaming,
 )
+from agora.api.routes import email_routes as emails
 from agora.api.routes import list_routes as lists
 from agora.api.routes import notification_routes as notifications
 from agora.api.routes import oauth_routes as oauth
@@ -48,9 +49,12 @@ from agora.http.signal_hook import SignalsHook
 from agora.http.streaming.hub import start_hub, stop_hub
 from agora.job_registry import register_all_jobs
 from agora.jobs.worker import Worker
+from agora.mail.smtp import NO_MAIL, mail_configured
 from agora.web import (
     assistant_pages,
+    deletion_pages,
     domain_block_pages,
+    email_pages,
     list_pages,
     live,
     notification_pages,
@@ -64,6 +68,7 @@ from agora.web import (
     sign_in,
     site_files,
     timeline_pages,
+    two_factor_pages,
 )
 from agora.web.render import STATIC
 
@@ -79,6 +84,8 @@ def _lifespan(
         if migrate:  # with migrate=False (tests) the caller migrates, maybe later
             await upgrade(db.engine)
             await claim_node(db.engine)  # this process's ids are disjoint from others'
+        if not mail_configured(settings):
+            log.warning(NO_MAIL)
         app.state.db = db
         app.state.hub = await start_hub(
             db, MASTODON_PAYLOADS, settings.stream_queue_size, settings.stream_heartbeat_seconds
@@ -142,6 +149,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         oauth,
         search,  # before accounts: /accounts/search is not an account id
         accounts,
+        emails,
         statuses,
         polls,
         timelines,
@@ -157,7 +165,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         datasets,
         activitypub,
     )
-    web: tuple[ModuleType, ...] = (oauth_pages, sign_in, timeline_pages, assistant_pages)
+    web: tuple[ModuleType, ...] = (oauth_pages, sign_in, email_pages, timeline_pages)
+    web += (assistant_pages, two_factor_pages, deletion_pages)
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)

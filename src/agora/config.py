@@ -153,6 +153,22 @@ class Settings(BaseSettings):
     media_max_attachments: int = 4
     # The web app: how long a browser stays signed in (days).
     web_session_days: int = 30
+    # E-mail (agora/mail): the SMTP server that sends confirmation and password-reset mails.
+    # Without a host no mail is sent: sign-ups need no confirmation and `agora user
+    # reset-password` prints the reset link instead. Security "tls" is SMTPS (port 465),
+    # "starttls" upgrades a plain connection (587), "none" sends in the clear (25; local
+    # relays only). The port defaults to the security's usual one.
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None  # default: "<instance title> <notifications@<domain>>"
+    smtp_timeout: float = 30.0
+    smtp_ca_file: Path | None = None  # extra CA certificates to trust (a private relay)
+    # How long the links in mails work (hours): confirming an address, resetting a password.
+    email_confirmation_hours: int = 48
+    password_reset_hours: int = 6
     # Dataset exports: the licence named in the dataset card.
     dataset_license: str = "other"
     log_level: str = "info"

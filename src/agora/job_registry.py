@@ -20,8 +20,9 @@ from agora.federation import (
 )
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
+from agora.mail import outgoing
 from agora.social.media import uploads
-from agora.social.people import reports
+from agora.social.people import account_deletion, reports
 from agora.social.posts import polls
 from agora.social.reading import fan_out, notifications
 
@@ -66,6 +67,8 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.AP_MOVE: SlowJob(
         prepare=inbound_moderation.verify_move, apply=inbound_moderation.apply_move
     ),
+    JobKind.SEND_MAIL: SlowJob(prepare=outgoing.send_mail, apply=outgoing.mail_sent),
+    JobKind.DELETE_ACCOUNT: SlowJob(prepare=account_deletion.erase, apply=account_deletion.erased),
 }
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.auth import two_factor
 from agora.auth.credentials import check_password, hash_token, new_token
 from agora.auth.scopes import is_known, narrow, parse_scopes
 from agora.auth.standing import may_act, refusal
@@ -140,12 +141,34 @@ def login_key(login: str) -> str:
     return (login or "").strip().lower().lstrip("@")
 
 
+class SecondFactorRequired(OAuthError):
+    """The password was right, and the account signs in with a second factor too: the
+    sign-in pages ask for the code; the password grant, which has no place for one, stops
+    here (as Mastodon's does)."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid_grant", SECOND_FACTOR)
+
+
+SECOND_FACTOR = (
+    "This account uses two-factor sign-in: enter the code from your authenticator app "
+    "(apps sign in through the browser)"
+)
+
+
 async def sign_in(
-    session: AsyncSession, login: str, password: str, throttle: SignInThrottle | None = None
+    session: AsyncSession,
+    login: str,
+    password: str,
+    throttle: SignInThrottle | None = None,
+    *,
+    code: str | None = None,
 ) -> Account:
-    """The account for an e-mail or username and password; OAuthError otherwise (403 when
-    the account may not act: `standing.refusal`). Every door's password sign-in comes here,
-    so `throttle` sees the account resolved, whatever spelling of it was typed."""
+    """The account for an e-mail or username and password (and, when the account has
+    two-factor sign-in on, a `code`: auth/two_factor.py); OAuthError otherwise (403 when the
+    account may not act: `standing.refusal`; SecondFactorRequired without a code). Every
+    door's password sign-in comes here, so `throttle` sees the account resolved, whatever
+    spelling of it was typed, and counts a wrong code as a failed sign-in."""
     key = login_key(login)
     row = (
         await session.execute(
@@ -163,6 +186,14 @@ async def sign_in(
             await throttle.failed(account_key)
         raise OAuthError("invalid_grant", "Invalid email or password.")
     assert user is not None and account is not None
+    if two_factor.enabled(user):
+        if not code:
+            raise SecondFactorRequired()
+        if not await two_factor.verify(session, user, code):
+            if throttle is not None:
+                await throttle.failed(account_key)
+            raise OAuthError("invalid_grant", two_factor.WRONG_CODE, 401)
+        await session.commit()  # the code (its time step, or the recovery code) is used up
     if throttle is not None:
         await throttle.succeeded(account_key)
     refused = refusal(account, user)

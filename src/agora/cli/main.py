@@ -21,6 +21,7 @@ from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
 from agora.events.process_bus import close_bus
+from agora.mail.smtp import NO_MAIL, mail_configured
 
 app = typer.Typer(
     help="Agora: an open social network with an AI assistant built in.", no_args_is_help=True
@@ -91,6 +92,8 @@ def serve(
     for name, value in use_listening_address(host, port).items():
         console.print(f"[yellow]{name} not set:[/yellow] {value}")
     init()
+    if not mail_configured():
+        console.print(f"[yellow]warning:[/yellow] {NO_MAIL}")
     if workers > 1 and not get_settings().redis_url:
         console.print(
             "[yellow]warning:[/yellow] several workers without AGORA_REDIS_URL: a live event "
@@ -227,6 +230,43 @@ def user_alias(
     except DomainError as exc:
         _fail(exc.message)
     console.print(f"@{username} is also known as: {', '.join(aliases) or 'nobody else'}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(username: str) -> None:
+    """Print a password-reset link for a person (single use, expires after
+    AGORA_PASSWORD_RESET_HOURS); using it signs them out everywhere."""
+    from agora.auth.password_reset import admin_reset_link
+    from agora.social.rules.errors import DomainError
+
+    async def go(db: Database) -> str:
+        async with db.session(write=True) as session:
+            return await admin_reset_link(session, username)
+
+    try:
+        link = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"reset link for @{username.lstrip('@')} (works once):")
+    print(link)
+
+
+@user_app.command("disable-2fa")
+def user_disable_2fa(username: str) -> None:
+    """Turn two-factor sign-in off for a person who lost their device and recovery codes."""
+    from agora.auth.two_factor import admin_disable
+    from agora.social.rules.errors import DomainError
+
+    async def go(db: Database) -> bool:
+        async with db.session(write=True) as session:
+            return await admin_disable(session, username)
+
+    try:
+        was_on = _run(go)
+    except DomainError as exc:
+        _fail(exc.message)
+    name = username.lstrip("@")
+    console.print(f"two-factor sign-in {'turned off' if was_on else 'was already off'} for @{name}")
 
 
 @jobs_app.callback()

@@ -279,6 +279,7 @@ class _Seeder:
                 "is_admin": False,
                 "locale": "en",
                 "created_at": _dt(self.plan.account_ms[a]),
+                "confirmed_at": _dt(self.plan.account_ms[a]),
             }
             for a in range(self.plan.users)
         )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.auth.email_confirmation import Awaiting, token_holder
 from agora.auth.oauth import Credentials, authenticate
 from agora.auth.scopes import satisfies
 from agora.db.models import Account
@@ -106,6 +107,20 @@ def app_caller(scope: str | None = None) -> Any:
             raise ApiError(401, "The access token is invalid")
         _check_scope(creds, scope)
         return creds
+
+    return Depends(dependency)
+
+
+def confirming_caller(scope: str) -> Any:
+    """Dependency: the account of the bearer token, with `scope`, even while its e-mail
+    address awaits confirmation (for the e-mail endpoints only; every other route refuses
+    such an account, auth/standing.py)."""
+
+    async def dependency(request: Request, session: SessionDep) -> Awaiting:
+        holder = await token_holder(session, _bearer(request))
+        if not satisfies(holder.scopes, scope):
+            raise ApiError(403, "This action is outside the authorized scopes")
+        return holder
 
     return Depends(dependency)
 

@@ -22,6 +22,8 @@ SECRET_PARAMS = (
     "code",
     "code_verifier",
     "refresh_token",
+    "confirmation_token",  # e-mail links (auth/email_confirmation.py, password_reset.py)
+    "reset_password_token",
 )
 FILTERED = "[filtered]"
 LOGGERS = ("uvicorn.access", "uvicorn.error")

@@ -39,6 +39,8 @@ class JobKind(StrEnum):
     FETCH_REMOTE_POST = "fetch_remote_post"
     CACHE_REMOTE_MEDIA = "cache_remote_media"
     FETCH_THREAD = "fetch_thread"
+    SEND_MAIL = "send_mail"
+    DELETE_ACCOUNT = "delete_account"
 
 
 class JobState(StrEnum):
@@ -233,3 +235,18 @@ class ThreadJob(TypedDict):
     """`fetch_thread`: the remote post whose missing ancestors and replies to fetch."""
 
     post_id: int
+
+
+class MailJob(TypedDict):
+    """`send_mail`: one composed mail (agora/mail/outgoing.py) to one address."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class AccountJob(TypedDict):
+    """`delete_account`: the account whose data is erased."""
+
+    account_id: int

@@ -37,6 +37,7 @@ from agora.db.engine import Database
 from agora.db.models import Job, utcnow
 from agora.db.upsert import affected_rows
 from agora.jobs.job_kinds import (
+    AccountJob,
     DeleteMediaJob,
     DeliveryJob,
     FederateBlockJob,
@@ -53,6 +54,7 @@ from agora.jobs.job_kinds import (
     InboxJob,
     JobKind,
     JobState,
+    MailJob,
     MoveJob,
     NotifyJob,
     PollCountsJob,
@@ -331,6 +333,24 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.CACHE_REMOTE_MEDIA],
     payload: RemoteMediaJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.SEND_MAIL],
+    payload: MailJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.DELETE_ACCOUNT],
+    payload: AccountJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

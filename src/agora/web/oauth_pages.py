@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from agora.auth import oauth
+from agora.auth import oauth, two_factor
 from agora.auth.oauth import OAuthError
 from agora.http.deps import SessionDep
 from agora.http.params import Params, read_params, validate
@@ -66,15 +66,15 @@ async def authorize_submit(request: Request, session: SessionDep) -> Response:
         return render(request, "oauth_error.html", {"error": exc.message}, status=400)
     if params.get("decision") == "deny":
         return _redirect(ctx["redirect_uri"], {"error": "access_denied", "state": q.state})
+    login = str(params.get("username", ""))
+    code = str(params.get("otp_attempt", "")) or None
     try:
         account = await oauth.sign_in(
-            session,
-            str(params.get("username", "")),
-            str(params.get("password", "")),
-            sign_in_throttle(request),
+            session, login, str(params.get("password", "")), sign_in_throttle(request), code=code
         )
     except OAuthError as exc:
-        return render(request, "authorize.html", {**ctx, "error": exc.message}, status=401)
+        asked = {"error": exc.message, "login": login, "need_code": needs_code(exc, code)}
+        return render(request, "authorize.html", {**ctx, **asked}, status=401)
     code = await oauth.create_code(
         session,
         ctx["app"],
@@ -87,6 +87,14 @@ async def authorize_submit(request: Request, session: SessionDep) -> Response:
     if ctx["redirect_uri"] == oauth.OOB:
         return render(request, "oauth_code.html", {"code": code})
     return _redirect(ctx["redirect_uri"], {"code": code, "state": q.state})
+
+
+def needs_code(exc: OAuthError, sent: str | None) -> bool:
+    """Whether the form asks for the two-factor code again (it was asked for, or was
+    wrong)."""
+    return isinstance(exc, oauth.SecondFactorRequired) or (
+        sent is not None and exc.message == two_factor.WRONG_CODE
+    )
 
 
 def _redirect(uri: str, params: dict[str, str | None]) -> RedirectResponse:

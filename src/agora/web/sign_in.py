@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
 from agora.auth import oauth
+from agora.auth.standing import UNCONFIRMED
 from agora.auth.web_sessions import end_session, start_session
-from agora.config import get_settings
 from agora.http.deps import SessionDep
 from agora.http.params import flag
 from agora.http.ratelimit import sign_in_throttle
-from agora.social.people.accounts import create_account
-from agora.social.rules.errors import Invalid
+from agora.social.people import registration
+from agora.social.rules.errors import Forbidden, Invalid
+from agora.web.oauth_pages import needs_code
 from agora.web.render import render
 from agora.web.route import safe_next, web_router
 from agora.web.session import (
@@ -40,11 +43,17 @@ async def sign_in(request: Request, session: SessionDep, form: Form) -> Response
     """Check the password (rate limited as every door's: `oauth.sign_in`), open a session
     and go where the person was going."""
     login, target = field(form, "username").strip(), safe_next(field(form, "next"))
-    throttle = sign_in_throttle(request)
+    throttle, code = sign_in_throttle(request), field(form, "otp_attempt") or None
     try:
-        account = await oauth.sign_in(session, login, field(form, "password"), throttle)
+        account = await oauth.sign_in(session, login, field(form, "password"), throttle, code=code)
     except oauth.OAuthError as exc:
-        context = {"next": target, "login": login, "error": exc.message}
+        context = {
+            "next": target,
+            "login": login,
+            "error": exc.message,
+            "unconfirmed": exc.message == UNCONFIRMED,
+            "need_code": needs_code(exc, code),
+        }
         return render(
             request, "sign_in.html", context, status=exc.status if exc.status != 400 else 401
         )
@@ -64,31 +73,31 @@ async def sign_up_page(request: Request, viewer: Viewer) -> Response:
 
 @router.post("/auth/sign_up")
 async def sign_up(request: Request, session: SessionDep, form: Form) -> Response:
-    """Create the account (as the API does, following AGORA_REGISTRATIONS) and sign in, or
-    say it waits for approval."""
-    mode = get_settings().registrations
+    """Create the account (as the API does: `registration.register`) and sign in, or say
+    that a confirmation link was mailed or that a moderator approves it first."""
     values = {name: field(form, name).strip() for name in ("username", "email")}
-    if mode == "closed":
-        return render(request, "sign_up.html", {"values": values}, status=403)
     try:
-        if not flag(field(form, "agreement")):
-            raise Invalid("You must accept the server rules")
         if field(form, "password") != field(form, "confirm"):
             raise Invalid("The two passwords differ")
-        account = await create_account(
+        registered = await registration.register(
             session,
             username=values["username"],
             email=values["email"],
             password=field(form, "password"),
-            approved=mode == "open",
+            agreement=flag(field(form, "agreement")),
         )
-        await session.commit()
-    except Invalid as exc:
-        context = {"values": values, "error": exc.message}
-        return render(request, "sign_up.html", context, status=422)
-    if mode == "approval":
-        return render(request, "sign_up.html", {"values": {}, "pending": True})
-    token = await start_session(session, account, request.headers.get("user-agent", ""))
+    except (Invalid, Forbidden) as exc:
+        failed = {"values": values, "error": exc.message}
+        return render(request, "sign_up.html", failed, status=exc.status)
+    if registered.confirming or registered.pending:
+        mailed_to = values["email"] if registered.confirming else None
+        waiting: dict[str, Any] = {
+            "values": {},
+            "confirming": mailed_to,
+            "pending": registered.pending,
+        }
+        return render(request, "sign_up.html", waiting)
+    token = await start_session(session, registered.account, request.headers.get("user-agent", ""))
     response = RedirectResponse("/home", status_code=303)
     set_session_cookie(response, token)
     return response

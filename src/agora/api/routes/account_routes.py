@@ -21,8 +21,7 @@ from agora.http.links import paged
 from agora.http.params import Params, body, flag, openapi_body
 from agora.ids import parse_id
 from agora.social.media.profile_images import update_profile_and_images
-from agora.social.people import accounts as accounts_service
-from agora.social.people import connections
+from agora.social.people import connections, registration
 from agora.social.people import relationships as rel
 from agora.social.people.lookup import find_by_username, get_account
 from agora.social.people.moderation import is_admin
@@ -47,20 +46,15 @@ async def sign_up(
     creds: Credentials = app_caller("write:accounts"),
     form: SignupForm = body(SignupForm),
 ) -> JSON:
-    mode = get_settings().registrations
-    if mode == "closed":
-        raise ApiError(403, "Registrations are closed on this server")
-    if not form.agreement:
-        raise ApiError(422, "Validation failed: You must accept the server rules")
-    account = await accounts_service.create_account(
+    registered = await registration.register(
         session,
         username=form.username,
         email=form.email,
         password=form.password,
-        approved=mode == "open",
-        locale=form.locale[:10],
+        agreement=form.agreement,
+        locale=form.locale,
     )
-    await session.commit()
+    account = registered.account
     issued = await oauth.issue_token(session, creds.app, account.id, creds.app.scopes.split())
     return JSON(
         {

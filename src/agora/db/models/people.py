@@ -53,6 +53,9 @@ class Account(Base):
     # A local account's other identities (actor URIs), published as `alsoKnownAs`, so an
     # account elsewhere may move here (ActivityPub Move is verified against it).
     also_known_as: Mapped[list[str] | None] = mapped_column(JSON)
+    # Deleted by its owner (social/people/account_deletion.py): suspended at once, its data
+    # erased by a job; the row stays as a tombstone so that the username is never reused.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     followers_count: Mapped[int] = mapped_column(Integer, default=0)
     following_count: Mapped[int] = mapped_column(Integer, default=0)
     statuses_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -122,6 +125,43 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(10), default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the person proved they read `email` (auth/email_confirmation.py); None: not yet,
+    # and the account may not act (auth/standing.py). Accounts made without a mail server
+    # are confirmed at once.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-factor sign-in (auth/two_factor.py): the TOTP secret (base32), set when setting up
+    # and in force once `otp_enabled_at` is set; the last time step a code was accepted for,
+    # so that no code works twice.
+    otp_secret: Mapped[str | None] = mapped_column(String(64))
+    otp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    otp_last_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class RecoveryCode(Base):
+    """A single-use two-factor recovery code (SHA-256 only), ten per account."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EmailToken(Base):
+    """A link sent by e-mail: confirm an address (`purpose` "confirm", also for a changed
+    address, which `email` holds until then) or reset a password ("reset"). Only the token's
+    SHA-256 is stored; it works once (`used_at`) and until `expires_at`
+    (auth/email_tokens.py)."""
+
+    __tablename__ = "email_tokens"
+    id: Mapped[int] = _id_col()
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OAuthApp(Base):

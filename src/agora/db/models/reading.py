@@ -45,6 +45,9 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "type", "activity_id"),
         Index("ix_notifications_account_id_id", "account_id", "id"),
+        # Deleting posts (an account's deletion, 500 at a time) cascades here: without it,
+        # each deleted post scanned every notification.
+        Index("ix_notifications_post_id", "post_id"),
     )
 
 

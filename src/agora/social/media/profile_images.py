@@ -140,3 +140,11 @@ def _size(key: str) -> int:
             return handle.seek(0, 2)
     except FileNotFoundError:
         raise NotFound() from None
+
+
+async def remove_profile_images(session: AsyncSession, account: Account) -> None:
+    """Forget the account's avatar and header (account deletion): the columns are cleared in
+    the caller's transaction and the files deleted (missing files are fine)."""
+    files = [f for f in (account.avatar_file, account.header_file) if f]
+    account.avatar_file = account.header_file = None
+    await asyncio.to_thread(_delete_all, media_storage(), files)

@@ -373,3 +373,28 @@ async def _delete_unattached(session: AsyncSession, ids: list[int]) -> None:
     await asyncio.to_thread(_remove_files, media_storage(), [_file_keys(row) for row in gone])
     if gone:
         log.info("deleted %d unattached media", len(gone))
+
+
+async def delete_media_of(session: AsyncSession, account_id: int, limit: int) -> int:
+    """Delete up to `limit` of an account's media, attached or not, and their files (account
+    deletion); returns how many. Files go first: a failure after that rolls the rows back and
+    the next run deletes them again (missing files are fine)."""
+    ids = (
+        await session.scalars(
+            select(MediaAttachment.id).where(MediaAttachment.account_id == account_id).limit(limit)
+        )
+    ).all()
+    if not ids:
+        return 0
+    gone = (
+        await session.execute(
+            delete(MediaAttachment)
+            .where(MediaAttachment.id.in_(ids))
+            .returning(
+                MediaAttachment.key, MediaAttachment.file_format, MediaAttachment.preview_format
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    await asyncio.to_thread(_remove_files, media_storage(), [_file_keys(row) for row in gone])
+    return len(gone)

@@ -35,6 +35,7 @@ async def create_account(
     email: str | None = None,
     password: str | None = None,
     approved: bool = True,
+    confirmed: bool = True,
     is_admin: bool = False,
     bot: bool = False,
     display_name: str = "",
@@ -42,8 +43,10 @@ async def create_account(
 ) -> Account:
     """Create an account (and its sign-in credentials when `password` is given).
 
-    Does not commit. Raises Invalid for a bad or taken username, a bad or taken e-mail, or a
-    password shorter than 8 characters; also when a concurrent sign-up takes the username or
+    `confirmed=False` makes an account that may not act until its e-mail address is
+    confirmed (auth/standing.py; `registration.register` decides). Does not commit. Raises
+    Invalid for a bad or taken username, a bad or taken e-mail, or a password shorter than 8
+    characters; also when a concurrent sign-up takes the username or
     the e-mail first (the unique keys decide, `limits.unique_or_invalid`). The password is
     hashed first, off the event loop and after ending the session's transaction if it has
     only read (auth/credentials.py)."""
@@ -83,6 +86,7 @@ async def create_account(
                     is_admin=is_admin,
                     locale=locale,
                     created_at=now,
+                    confirmed_at=now if confirmed else None,
                 )
             )
     return account
@@ -93,11 +97,23 @@ def _validate_signup(username: str, email: str | None, password: str | None) -> 
         raise Invalid("Username must be 1-30 letters, digits or underscores")
     if username.lower() in RESERVED:
         raise Invalid("Username is reserved")
-    if email is not None and (len(email) > MAX_EMAIL or not EMAIL_RE.match(email)):
+    if email is not None:
+        check_email(email)
+    if password is not None:
+        check_new_password(password)
+
+
+def check_email(email: str) -> None:
+    """Invalid unless `email` looks like an address (and fits the column)."""
+    if len(email) > MAX_EMAIL or not EMAIL_RE.match(email):
         raise Invalid("Email is invalid")
-    if password is not None and len(password) < 8:
+
+
+def check_new_password(password: str) -> None:
+    """Invalid unless `password` is 8 to 256 characters long (every door that sets one)."""
+    if len(password) < 8:
         raise Invalid("Password is too short (minimum is 8 characters)")
-    if password is not None and len(password) > 256:
+    if len(password) > 256:
         raise Invalid("Password is too long")
 
 

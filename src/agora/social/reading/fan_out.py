@@ -122,20 +122,20 @@ async def fan_out(db: Database, payload: PostJob) -> None:
     if plan is None:
         return
     for chunk in _chunks(plan.recipients):
-        async with _batch(db) as session:
+        async with batch_transaction(db) as session:
             await push_to_feeds(session, plan.post, chunk, plan.original)
     for chunk in _chunks(plan.subscribers):
-        async with _batch(db) as session:
+        async with batch_transaction(db) as session:
             await notify_subscribers(session, plan.post, chunk)
 
 
 @asynccontextmanager
-async def _batch(db: Database) -> AsyncIterator[AsyncSession]:
-    """One batch's write transaction. On SQLite, then as long a pause as it held the write
-    lock: that lock is one for the whole database and has no queue (a request waiting for it
-    polls, every 1 to 100 ms), so a fan-out that took it again at once would keep requests
-    waiting until its very end; with the pause a waiting request gets its turn within a batch
-    or two, whatever the number of followers."""
+async def batch_transaction(db: Database) -> AsyncIterator[AsyncSession]:
+    """One batch's write transaction (fan-out, account deletion). On SQLite, then as long a
+    pause as it held the write lock: that lock is one for the whole database and has no queue
+    (a request waiting for it polls, every 1 to 100 ms), so a fan-out that took it again at
+    once would keep requests waiting until its very end; with the pause a waiting request gets
+    its turn within a batch or two, whatever the number of followers."""
     started = time.monotonic()
     async with db.transaction() as session:
         yield session

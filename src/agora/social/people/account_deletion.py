@@ -1,0 +1,376 @@
+"""Deleting one's account for good.
+
+`delete_own_account` (settings, with the password and, when it is on, a two-factor code) is
+instant where it matters: the account is suspended (no door lets it act, its posts and
+profile disappear from every door: auth/standing.py, the visibility rule), every sign-in ends,
+and a `delete_account` job is written in the same transaction. The job (`erase`) then deletes
+its data in short transactions of at most `BATCH` posts (media files first, then posts with
+their edits, mentions, tags, polls, likes, bookmarks, feed entries and notifications, and
+the boosts others made of them, then the account's own likes), then the rest table by table
+(`ERASE_STEPS`). Each step
+deletes what it counts, in one transaction, so a job that dies and runs again neither loses
+nor double-counts anything. Counters of other accounts and posts (followers, following,
+likes, boosts, replies, poll votes) are brought down as the rows behind them go.
+
+The `accounts` row stays as a tombstone (username, suspended, `deleted_at`; every profile
+field cleared), so the username is never reused. `FATE` says, for every table, what
+deletion does with it; a test fails when a table is missing from it, and checks that after
+the job no row of a "deleted" table refers to the account or its posts. The posts' ids stay
+in `dataset_export_posts`, which is how the next dataset export of a purpose lists them in
+its withdrawal list; a deleted account is in no later export (no posts, suspended).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from agora.auth import two_factor
+from agora.auth.credentials import check_password
+from agora.auth.sign_outs import end_every_sign_in
+from agora.db.engine import Database
+from agora.db.models import (
+    AccessToken,
+    Account,
+    AccountKey,
+    AiUsage,
+    AssistantConversation,
+    AssistantReply,
+    AuthorizationCode,
+    Block,
+    Bookmark,
+    ConsentEvent,
+    DatasetExportAccount,
+    EmailToken,
+    Favourite,
+    Follow,
+    FollowedTag,
+    FollowRequest,
+    HomeFeedEntry,
+    HomeFeedSize,
+    IdempotencyKey,
+    ListMember,
+    Marker,
+    Mention,
+    ModerationAction,
+    Mute,
+    Notification,
+    Pin,
+    Poll,
+    PollOption,
+    PollVote,
+    PollVoter,
+    Post,
+    RecoveryCode,
+    Report,
+    TagHistoryAccount,
+    User,
+    UserList,
+    Visibility,
+    WebSession,
+    utcnow,
+)
+from agora.jobs.job_kinds import AccountJob, JobKind
+from agora.jobs.queue import enqueue
+from agora.social.media.profile_images import remove_profile_images
+from agora.social.media.uploads import delete_media_of
+from agora.social.reading.fan_out import batch_transaction
+from agora.social.rules.errors import Invalid
+
+BATCH = 500
+DELETED = "deleted"
+# What deletion does with each table ("deleted": every row of the account, or about its
+# posts, goes; otherwise why it stays). tests/test_account_deletion.py holds every table to it.
+FATE: dict[str, str] = {
+    "accounts": "kept as a tombstone: username (never reused), suspended_at, deleted_at",
+    "users": DELETED,
+    "account_keys": DELETED,
+    "ai_usage": DELETED,
+    "assistant_conversations": DELETED,
+    "assistant_messages": DELETED,  # with their conversations
+    "assistant_replies": DELETED,  # the records of the assistant answering the account
+    "blocks": DELETED,
+    "bookmarks": DELETED,
+    "consent_log": DELETED,
+    "dataset_export_accounts": DELETED,
+    "dataset_export_posts": "kept: post ids only, the source of the next withdrawal lists",
+    "dataset_exports": "kept: no account in it (counts only)",
+    "email_tokens": DELETED,
+    "favourites": DELETED,
+    "follow_requests": DELETED,
+    "followed_tags": DELETED,
+    "follows": DELETED,
+    "home_feed": DELETED,
+    "home_feed_sizes": DELETED,
+    "id_nodes": "kept: server processes, no account",
+    "idempotency_keys": DELETED,
+    "inbox_activities": "kept: ids of remote activities, no local account",
+    "instance_secrets": "kept: the server's own",
+    "jobs": "kept: transient work; jobs about the account find nothing and end",
+    "list_accounts": DELETED,
+    "lists": DELETED,
+    "markers": DELETED,
+    "media_attachments": DELETED,  # and their files
+    "mentions": DELETED,
+    "moderation_actions": "kept: the moderation log names the account (the tombstone)",
+    "mutes": DELETED,
+    "notifications": DELETED,
+    "oauth_apps": "kept: applications belong to no account",
+    "oauth_codes": DELETED,
+    "oauth_tokens": DELETED,
+    "pins": DELETED,
+    "poll_options": DELETED,  # with the account's polls; its votes are taken off the counts
+    "poll_voters": DELETED,
+    "poll_votes": DELETED,
+    "polls": DELETED,
+    "post_edits": DELETED,
+    "post_tags": DELETED,
+    "posts": DELETED,  # others' replies keep in_reply_to_account_id, as on Mastodon
+    "recovery_codes": DELETED,
+    "reports": "reports the account filed are deleted; reports about it are kept for the admins",
+    "tag_history": "kept: daily counts per hashtag, no account",
+    "tag_history_accounts": DELETED,
+    "tags": "kept: hashtags belong to no account",
+    "web_sessions": DELETED,
+}
+WRONG_PASSWORD = "Current password is wrong"
+
+
+async def delete_own_account(
+    session: AsyncSession, account: Account, password: str, code: str | None = None
+) -> None:
+    """Delete the caller's account, after checking the password (and the two-factor code
+    when it is on): suspended and signed out everywhere now, erased by a job. Invalid for a
+    wrong password or code (nothing changes). Commits."""
+    user = await session.get(User, account.id)
+    if user is None or not await check_password(session, user.password_hash, password or ""):
+        raise Invalid(WRONG_PASSWORD)
+    user = await session.get(User, account.id)  # the read transaction ended for argon2
+    if user and two_factor.enabled(user) and not await two_factor.verify(session, user, code or ""):
+        raise Invalid(two_factor.WRONG_CODE)
+    await begin_deletion(session, account.id)
+    await session.commit()
+
+
+async def begin_deletion(session: AsyncSession, account_id: int) -> None:
+    """Suspend the account, end every sign-in and write the `delete_account` job, in the
+    caller's transaction."""
+    now = utcnow()
+    await session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(suspended_at=func.coalesce(Account.suspended_at, now), deleted_at=now)
+    )
+    await end_every_sign_in(session, account_id)
+    enqueue(session, JobKind.DELETE_ACCOUNT, {"account_id": account_id})
+
+
+async def erase(db: Database, payload: AccountJob) -> None:
+    """The `delete_account` job's slow phase: the account's data, in short transactions
+    (module docstring); safe to run again."""
+    account_id = payload["account_id"]
+    while await _in_transaction(db, _media_batch, account_id):
+        pass
+    while await _in_transaction(db, _posts_batch, account_id):
+        pass
+    while await _in_transaction(db, _likes_batch, account_id):
+        pass
+    for step in ERASE_STEPS:
+        await _in_transaction(db, step, account_id)
+
+
+async def erased(session: AsyncSession, payload: AccountJob, result: None) -> None:
+    """The job's last transaction: the sign-in credentials go, the profile is cleared, the
+    row stays as the username's tombstone."""
+    account = await session.get(Account, payload["account_id"])
+    if account is None:
+        return
+    await session.execute(delete(User).where(User.account_id == account.id))
+    await remove_profile_images(session, account)
+    account.display_name = account.note = account.note_html = ""
+    account.fields = []
+    account.data_reuse = {}
+    account.followers_count = account.following_count = account.statuses_count = 0
+    account.locked, account.discoverable = False, False
+    account.last_status_at = None
+
+
+async def _in_transaction(
+    db: Database, step: Callable[[AsyncSession, int], Awaitable[bool | None]], account_id: int
+) -> bool:
+    """One step in a write transaction of its own, paced as fan-out's batches are (on SQLite
+    a pause as long as the lock was held, so requests get their turn between batches)."""
+    async with batch_transaction(db) as session:
+        return bool(await step(session, account_id))
+
+
+async def _media_batch(session: AsyncSession, account_id: int) -> bool:
+    return await delete_media_of(session, account_id, BATCH) > 0
+
+
+def _minus(column: InstrumentedAttribute[int], by: int) -> ColumnElement[int]:
+    """`column - by`, never below zero."""
+    return case((column > by, column - by), else_=0)
+
+
+async def _decrement(
+    session: AsyncSession, column: InstrumentedAttribute[int], counts: Counter[int]
+) -> None:
+    """Take `counts[post id]` off `column` (a Post counter) of each post."""
+    for post_id, by in counts.items():
+        await session.execute(
+            update(Post).where(Post.id == post_id).values({column: _minus(column, by)})
+        )
+
+
+async def _posts_batch(session: AsyncSession, account_id: int) -> bool:
+    """Delete up to BATCH of the account's posts (boosts included) and what hangs on them;
+    False when none is left."""
+    rows = (
+        await session.execute(
+            select(
+                Post.id, Post.in_reply_to_id, Post.reblog_of_id, Post.visibility, Post.deleted_at
+            )
+            .where(Post.account_id == account_id)
+            .limit(BATCH)
+        )
+    ).all()
+    if not rows:
+        return False
+    ids = [r.id for r in rows]
+    live = [r for r in rows if r.deleted_at is None]
+    listed = (Visibility.PUBLIC, Visibility.UNLISTED)
+    replies = Counter(
+        r.in_reply_to_id for r in live if r.in_reply_to_id is not None and r.visibility in listed
+    )
+    boosts = Counter(r.reblog_of_id for r in live if r.reblog_of_id is not None)
+    await _decrement(session, Post.replies_count, replies)
+    await _decrement(session, Post.reblogs_count, boosts)
+    others_boosts = select(Post.id).where(Post.reblog_of_id.in_(ids), Post.account_id != account_id)
+    await session.execute(delete(Post).where(Post.id.in_(others_boosts)))
+    await session.execute(delete(AssistantReply).where(AssistantReply.mention_post_id.in_(ids)))
+    await session.execute(delete(Post).where(Post.id.in_(ids)))
+    return True
+
+
+async def _likes_batch(session: AsyncSession, account_id: int) -> bool:
+    """Take back up to BATCH of the account's likes (the posts' counts come down); False
+    when none is left."""
+    liked = (
+        await session.scalars(
+            select(Favourite.post_id).where(Favourite.account_id == account_id).limit(BATCH)
+        )
+    ).all()
+    if not liked:
+        return False
+    await _decrement(session, Post.favourites_count, Counter(liked))
+    await session.execute(
+        delete(Favourite).where(Favourite.account_id == account_id, Favourite.post_id.in_(liked))
+    )
+    return True
+
+
+async def _marks(session: AsyncSession, account_id: int) -> None:
+    for model in (Bookmark, Pin, FollowedTag, Marker, HomeFeedEntry, HomeFeedSize):
+        await session.execute(delete(model).where(model.account_id == account_id))
+    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id))
+    await session.execute(delete(Mention).where(Mention.account_id == account_id))
+
+
+async def _votes(session: AsyncSession, account_id: int) -> None:
+    votes = (
+        await session.execute(
+            select(PollVote.poll_id, PollVote.choice).where(PollVote.account_id == account_id)
+        )
+    ).all()
+    for poll_id, choice in votes:
+        await session.execute(
+            update(PollOption)
+            .where(PollOption.poll_id == poll_id, PollOption.position == choice)
+            .values(votes_count=_minus(PollOption.votes_count, 1))
+        )
+    for poll_id, chosen in Counter(poll_id for poll_id, _ in votes).items():
+        await session.execute(
+            update(Poll)
+            .where(Poll.id == poll_id)
+            .values(
+                votes_count=_minus(Poll.votes_count, chosen),
+                voters_count=_minus(Poll.voters_count, 1),
+            )
+        )
+    await session.execute(delete(PollVote).where(PollVote.account_id == account_id))
+    await session.execute(delete(PollVoter).where(PollVoter.account_id == account_id))
+
+
+async def _relationships(session: AsyncSession, account_id: int) -> None:
+    followed = select(Follow.target_account_id).where(Follow.account_id == account_id)
+    following = select(Follow.account_id).where(Follow.target_account_id == account_id)
+    await session.execute(
+        update(Account)
+        .where(Account.id.in_(followed))
+        .values(followers_count=_minus(Account.followers_count, 1))
+    )
+    await session.execute(
+        update(Account)
+        .where(Account.id.in_(following))
+        .values(following_count=_minus(Account.following_count, 1))
+    )
+    await session.execute(delete(UserList).where(UserList.account_id == account_id))
+    await session.execute(delete(ListMember).where(ListMember.account_id == account_id))
+    for model in (Follow, FollowRequest, Block, Mute):
+        await session.execute(
+            delete(model).where(
+                or_(model.account_id == account_id, model.target_account_id == account_id)
+            )
+        )
+
+
+async def _notifications(session: AsyncSession, account_id: int) -> None:
+    await session.execute(
+        delete(Notification).where(
+            or_(Notification.account_id == account_id, Notification.from_account_id == account_id)
+        )
+    )
+
+
+async def _credentials_and_records(session: AsyncSession, account_id: int) -> None:
+    await end_every_sign_in(session, account_id)
+    for model in (
+        AccessToken,
+        AuthorizationCode,
+        WebSession,
+        EmailToken,
+        RecoveryCode,
+        ConsentEvent,
+        AiUsage,
+        AssistantConversation,
+        DatasetExportAccount,
+        TagHistoryAccount,
+        AccountKey,
+    ):
+        await session.execute(delete(model).where(model.account_id == account_id))
+
+
+async def _moderation(session: AsyncSession, account_id: int) -> None:
+    await session.execute(delete(Report).where(Report.account_id == account_id))
+    for column in (Report.action_taken_by_account_id, Report.assigned_account_id):
+        await session.execute(update(Report).where(column == account_id).values({column: None}))
+    await session.execute(
+        update(ModerationAction)
+        .where(ModerationAction.account_id == account_id)
+        .values(account_id=None)
+    )
+
+
+ERASE_STEPS: tuple[Callable[[AsyncSession, int], Awaitable[None]], ...] = (
+    _marks,
+    _votes,
+    _relationships,
+    _notifications,
+    _credentials_and_records,
+    _moderation,
+)
