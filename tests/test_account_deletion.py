@@ -74,6 +74,9 @@ async def _world(
         f"/api/v1/statuses/{own['id']}", headers=h, data={"status": "goodbye again #farewell"}
     )
     await _ok(edited)
+    await _ok(
+        await client.post("/api/v1/domain_blocks", headers=h, data={"domain": "spam.example"})
+    )
     await web_sign_in(browser, "leaver")
     reply = await post_status(client, stayer, "a reply to you", in_reply_to_id=own["id"])
     quote = await post_status(client, stayer, "quoting you", quoted_status_id=own["id"])

@@ -36,6 +36,7 @@ from agora.db.engine import Database
 from agora.db.models import (
     AccessToken,
     Account,
+    AccountDomainBlock,
     AccountKey,
     AiUsage,
     AssistantConversation,
@@ -99,17 +100,21 @@ FATE: dict[str, str] = {
     "dataset_export_accounts": DELETED,
     "dataset_export_posts": "kept: post ids only, the source of the next withdrawal lists",
     "dataset_exports": "kept: no account in it (counts only)",
+    "domain_blocks": "kept: the server's blocks of other servers, no account",
+    "account_domain_blocks": DELETED,
     "email_tokens": DELETED,
     "favourites": DELETED,
     "follow_requests": DELETED,
     "followed_tags": DELETED,
     "follows": DELETED,
+    "federation_domains": "kept: other servers' delivery health, no account",
     "home_feed": DELETED,
     "home_feed_sizes": DELETED,
     "id_nodes": "kept: server processes, no account",
     "idempotency_keys": DELETED,
     "inbox_activities": "kept: ids of remote activities, no local account",
     "instance_secrets": "kept: the server's own",
+    "instance_keys": "kept: the instance actor's key, no account",
     "jobs": "kept: transient work; jobs about the account find nothing and end",
     "list_accounts": DELETED,
     "lists": DELETED,
@@ -135,6 +140,7 @@ FATE: dict[str, str] = {
     "tag_history": "kept: daily counts per hashtag, no account",
     "tag_history_accounts": DELETED,
     "tags": "kept: hashtags belong to no account",
+    "thread_fetches": "kept: none names a local account's post (only remote threads are fetched)",
     "web_sessions": DELETED,
 }
 WRONG_PASSWORD = "Current password is wrong"
@@ -275,7 +281,15 @@ async def _likes_batch(session: AsyncSession, account_id: int) -> bool:
 
 
 async def _marks(session: AsyncSession, account_id: int) -> None:
-    for model in (Bookmark, Pin, FollowedTag, Marker, HomeFeedEntry, HomeFeedSize):
+    for model in (
+        Bookmark,
+        Pin,
+        FollowedTag,
+        Marker,
+        HomeFeedEntry,
+        HomeFeedSize,
+        AccountDomainBlock,
+    ):
         await session.execute(delete(model).where(model.account_id == account_id))
     await session.execute(delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id))
     await session.execute(delete(Mention).where(Mention.account_id == account_id))
