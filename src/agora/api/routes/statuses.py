@@ -114,7 +114,7 @@ async def create(
         idempotency_key=idempotency_key,
         application_id=creds.app.id if creds else None,
     )
-    return JSON(await serialise.status(session, me_id, post.id))
+    return JSON(await serialise.shown_status(session, me_id, post.id))
 
 
 @router.get("/{status_id}")
@@ -123,7 +123,7 @@ async def show(
 ) -> JSON:
     viewer = me.id if me else None
     post = await posts.get_visible_post(session, viewer, id_param(status_id))
-    return JSON(await serialise.status(session, viewer, post.id))
+    return JSON(await serialise.shown_status(session, viewer, post.id))
 
 
 @router.put("/{status_id}", openapi_extra=openapi_body(StatusForm))
@@ -134,7 +134,7 @@ async def edit(
     form: StatusForm = body(StatusForm),
 ) -> JSON:
     post = await posts.edit_post(session, me, id_param(status_id), _draft(form))
-    return JSON(await serialise.status(session, me.id, post.id))
+    return JSON(await serialise.shown_status(session, me.id, post.id))
 
 
 @router.delete("/{status_id}")
@@ -165,8 +165,8 @@ async def context(
     ancestors, descendants = await timelines.context(session, viewer, id_param(status_id))
     return JSON(
         {
-            "ancestors": await serialise.statuses(session, viewer, ancestors),
-            "descendants": await serialise.statuses(session, viewer, descendants),
+            "ancestors": await serialise.shown_statuses(session, viewer, ancestors),
+            "descendants": await serialise.shown_statuses(session, viewer, descendants),
         }
     )
 
@@ -193,7 +193,7 @@ async def source(
 
 
 async def _react(session: SessionDep, me: Account, post_id: int) -> JSON:
-    return JSON(await serialise.status(session, me.id, post_id))
+    return JSON(await serialise.shown_status(session, me.id, post_id))
 
 
 class ReblogForm(Params):
@@ -209,7 +209,7 @@ async def reblog(
 ) -> JSON:
     me_id = me.id  # a lost race between two boosts expires `me`
     boost = await interactions.reblog(session, me, id_param(status_id), form.visibility)
-    return JSON(await serialise.status(session, me_id, boost.id))
+    return JSON(await serialise.shown_status(session, me_id, boost.id))
 
 
 @router.post("/{status_id}/unreblog")

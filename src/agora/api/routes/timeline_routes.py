@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1")
 async def _respond(
     request: Request, session: SessionDep, viewer: int | None, found: Slice[int]
 ) -> JSON:
-    items = await serialise.statuses(session, viewer, found.items)
+    items = await serialise.shown_statuses(session, viewer, found.items)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 

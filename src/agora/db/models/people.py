@@ -65,6 +65,9 @@ class Account(Base):
     followers_url: Mapped[str | None] = mapped_column(Text)
     public_key_pem: Mapped[str | None] = mapped_column(Text)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped by a database trigger (migration 0015) whenever a column other than the counters
+    # changes (api/status_cache.py keys rendered accounts by it).
+    render_version: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
 
     __table_args__ = (
         Index("uq_accounts_uri", "uri", unique=True),
