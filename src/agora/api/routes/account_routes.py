@@ -14,7 +14,14 @@ from agora.auth.oauth import Credentials
 from agora.config import get_settings
 from agora.data.signals import disclose
 from agora.db.models import Account
-from agora.http.deps import SessionDep, app_caller, caller, id_param, optional_caller, paging
+from agora.http.deps import (
+    SessionDep,
+    app_caller,
+    caller,
+    id_param,
+    optional_caller_id,
+    paging,
+)
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
@@ -162,9 +169,8 @@ async def statuses(
     pinned: str | None = None,
     tagged: str | None = None,
     page: Page = paging(),
-    me: Account | None = optional_caller("read:statuses"),
+    viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
-    viewer = me.id if me else None
     f = ProfileFilter(
         flag(exclude_replies), flag(exclude_reblogs), flag(only_media), flag(pinned), tagged
     )

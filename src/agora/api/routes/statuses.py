@@ -10,7 +10,15 @@ from pydantic import Field
 from agora.api import serialise
 from agora.api.entities import edit_json, media_json, source_json, status_json
 from agora.db.models import Account
-from agora.http.deps import SessionDep, caller, id_param, optional_caller, paging
+from agora.http.deps import (
+    SessionDep,
+    caller,
+    calling_app_id,
+    id_param,
+    optional_caller,
+    optional_caller_id,
+    paging,
+)
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
@@ -106,24 +114,22 @@ async def create(
     form: StatusForm = body(StatusForm),
     idempotency_key: str | None = Header(default=None, max_length=200),
 ) -> JSON:
-    creds, me_id = request.state.credentials, me.id  # a lost idempotency race expires `me`
+    app_id, me_id = calling_app_id(request), me.id  # a lost idempotency race expires `me`
     post = await posts.create_post(
         session,
         me,
         _draft(form),
         idempotency_key=idempotency_key,
-        application_id=creds.app.id if creds else None,
+        application_id=app_id,
     )
     return JSON(await serialise.shown_status(session, me_id, post.id))
 
 
 @router.get("/{status_id}")
 async def show(
-    session: SessionDep, status_id: str, me: Account | None = optional_caller("read:statuses")
+    session: SessionDep, status_id: str, viewer: int | None = optional_caller_id("read:statuses")
 ) -> JSON:
-    viewer = me.id if me else None
-    post = await posts.get_visible_post(session, viewer, id_param(status_id))
-    return JSON(await serialise.shown_status(session, viewer, post.id))
+    return JSON(await serialise.shown_status(session, viewer, id_param(status_id)))
 
 
 @router.put("/{status_id}", openapi_extra=openapi_body(StatusForm))
@@ -159,9 +165,8 @@ async def destroy(
 
 @router.get("/{status_id}/context")
 async def context(
-    session: SessionDep, status_id: str, me: Account | None = optional_caller("read:statuses")
+    session: SessionDep, status_id: str, viewer: int | None = optional_caller_id("read:statuses")
 ) -> JSON:
-    viewer = me.id if me else None
     ancestors, descendants = await timelines.context(session, viewer, id_param(status_id))
     return JSON(
         {
