@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from agora.config import get_settings
 from agora.data.signals import CURRENT, Disclosure, Stance
 from agora.db.models import Account, Post
 from helpers import boost, follow, make_admin, post_status, post_status_id
+from test_streaming_redis import REDIS_URL, _redis_up
 
 COUNTERS = {
     "posts": {"replies_count", "reblogs_count", "favourites_count", "render_version"},
@@ -308,3 +310,21 @@ async def test_the_cache_is_bounded_and_forgets_the_least_recently_used() -> Non
 async def test_renderings_survive_the_trip_through_redis() -> None:
     entry = Rendered(b'{"id":"1"}', Stance((("train-ai", False),), True, True, False))
     assert Rendered.load(entry.dump()) == entry
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")
+async def test_processes_share_renderings_through_redis() -> None:
+    key = (0, secrets.randbits(60), 1, 2)
+    entry = Rendered(b'{"id":"1"}', Stance((("train-ai", True),), False, False, True))
+    one, other = (RenderCache(10, REDIS_URL, 60) for _ in range(2))
+    try:
+        await one.put_many({key: entry})
+        assert await other.get_many([key]) == {key: entry}
+        assert len(other) == 1  # now held in its own memory too
+    finally:
+        await one.close()
+        await other.close()
+    down = RenderCache(10, "redis://127.0.0.1:1/0", 60)  # nothing listens: a miss, no error
+    await down.put_many({key: entry})
+    down.clear()
+    assert await down.get_many([key]) == {}
