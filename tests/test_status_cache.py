@@ -328,3 +328,25 @@ async def test_processes_share_renderings_through_redis() -> None:
     await down.put_many({key: entry})
     down.clear()
     assert await down.get_many([key]) == {}
+
+
+async def test_nothing_rendered_from_an_uncommitted_write_is_kept(db, client, make_person):
+    alice = await make_person("alice")
+    pid = int(await post_status_id(client, alice, "committed"))
+    get_render_cache().clear()
+    async with db.session(write=True) as session:
+        await session.execute(update(Post).where(Post.id == pid).values(text="rolled back"))
+        await session.execute(
+            update(Post).where(Post.id == pid).values(content_html="<p>rolled back</p>")
+        )
+        shown = orjson.loads(orjson.dumps(await serialise.shown_statuses(session, None, [pid])))
+        assert shown[0]["content"] == "<p>rolled back</p>"  # its own transaction sees it
+        await session.rollback()
+    assert len(get_render_cache()) == 0
+    async with db.session(write=True) as session:  # a later real edit takes the same version
+        await session.execute(
+            update(Post).where(Post.id == pid).values(content_html="<p>edited</p>")
+        )
+        await session.commit()
+    cached, _ = await _rendered(db, None, [pid], cached=True)
+    assert cached[0]["content"] == "<p>edited</p>"

@@ -22,6 +22,9 @@ tests/test_status_cache.py fails until it does. A rendering is stored under the 
 read in the same statement as its content (`PostView.versions`), so a concurrent edit can at
 worst store newer content under an older key, which no reader asks for once it commits.
 Mentioned accounts' usernames are rendered into the mentioning post: usernames never change.
+Nothing is stored from a session whose transaction has written and not committed yet
+(`_wrote`): a rendering of a change that is then rolled back could otherwise be found under
+the version the next real change takes.
 
 **Where.** An LRU of `render_cache_entries` entries in each process (no lock: one event
 loop), and, when `redis_url` is set, Redis (`render_cache_redis_seconds`), shared by every
@@ -37,7 +40,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from agora.api.entities import (
     StatusFacts,
@@ -251,8 +256,29 @@ async def _render_missing(
         stored[(ACCOUNT, ref.account_id, author_version)] = account
         if shared_for_everyone(view):
             stored[(POST, pid, post_version, author_version)] = shared
-    await get_render_cache().put_many(stored)
+    if not session.sync_session.info.get(WROTE_KEY):
+        await get_render_cache().put_many(stored)
     return fresh
+
+
+WROTE_KEY = "agora_wrote_uncommitted"
+
+
+@sa_event.listens_for(Session, "after_flush")
+def _flushed(session: Session, flush_context: Any) -> None:
+    session.info[WROTE_KEY] = True
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE_KEY] = True
+
+
+@sa_event.listens_for(Session, "after_commit")
+@sa_event.listens_for(Session, "after_rollback")
+def _ended(session: Session) -> None:
+    session.info.pop(WROTE_KEY, None)
 
 
 def _shared(view: PostView, viewer_id: int | None) -> Rendered:
