@@ -5,7 +5,12 @@ viewer's own flags (liked, boosted, bookmarked, pinned).
 Invariant: `load_posts` is where ids become posts for a viewer, and it applies the visibility
 rule itself to every post it returns, the requested ones as well as the boosted and quoted
 posts inside them. No caller is trusted to have checked: an id from a form field, a query
-parameter or a stored citation that the viewer may not see is simply left out."""
+parameter or a stored citation that the viewer may not see is simply left out.
+
+`load_refs` is its narrow twin for the API's render cache (api/status_cache.py): the same
+page statement shape, the same rule column, and the same decision of what is shown
+(`_shown`, shared by both), but only versions, counters and the viewer's flags; the posts the
+cache lacks are then hydrated by `load_posts`, which applies the rule again."""
 
 from __future__ import annotations
 
