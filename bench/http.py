@@ -1,14 +1,17 @@
-"""Over HTTP: home timeline req/s as a ratio of a no-op endpoint's req/s, and post latency.
+"""Over HTTP: the API's hot reads as a ratio of a bare FastAPI no-op's req/s, and post latency.
 
     python -m bench.http [--backend postgresql] [--users 10000 --posts 1000000]
 
-Starts one uvicorn worker on agora.app:create_app (as `agora serve` does, without the access
-log) against the demo data set, then drives it from another process with `wrk` (Debian:
-`apt-get install wrk`; a small Python load generator is used when wrk is missing):
-GET /api/v1/agora/ping and GET /api/v1/timelines/home?limit=40 with bearer tokens of random
-demo accounts, same connections and duration, same run. Goal: home / ping >= 0.4.
-Then POST /api/v1/statuses sequentially (keep-alive) to time an accepted post (p50 <= 10 ms)
-while the server's in-process worker fans the posts out.
+Starts one uvicorn worker on a bare FastAPI app answering `{"ok":true}` with orjson (the
+ceiling: bench/noop_app.py) and one on agora.app:create_app (as `agora serve` does, without
+the access log) against the demo data set, then drives them from another process with `wrk`
+(Debian: `apt-get install wrk`; a small Python load generator is used when wrk is missing):
+the no-op, GET /api/v1/agora/ping, the home and public timelines, notifications and a
+profile's statuses (40 per page) with bearer tokens of random demo accounts, same connections
+and duration, same run; each is reported as a ratio to the no-op. Targets (issue 19): ping
+>= 0.7, home >= 0.25 with p99 <= 10 ms, public / notifications / profile >= 0.2.
+Then POST /api/v1/statuses sequentially (keep-alive) to time an accepted post (p50 <= 10 ms,
+p99 <= 40 ms) while the server's in-process worker fans the posts out; the server's RSS after.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ from bench.timeline import viewers
 
 HOME = "/api/v1/timelines/home?limit=40"
 PING = "/api/v1/agora/ping"
+NOOP = "/noop"
+READS = {
+    "public_timeline_40": "/api/v1/timelines/public?limit=40",
+    "notifications_40": "/api/v1/notifications?limit=40",
+}
 
 
 async def tokens_for(url: str, accounts: list[int]) -> list[str]:
@@ -63,22 +71,22 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(url: str) -> Iterator[int]:
-    """One uvicorn worker serving Agora on a free local port."""
+def server(url: str, app: str = "agora.app:create_app", ready: str = PING) -> Iterator[int]:
+    """One uvicorn worker serving Agora (or `app`, a factory) on a free local port."""
     port = _free_port()
     env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
     # a load generator is one address with a few tokens: limits on (their cost is measured),
     # but too high to refuse anything
     limits = ("READS", "WRITES", "PER_IP", "MEDIA")
     env.update({f"AGORA_RATELIMIT_{k}": "1000000000/minute" for k in limits})
-    command = [sys.executable, "-m", "uvicorn", "agora.app:create_app", "--factory"]
+    command = [sys.executable, "-m", "uvicorn", app, "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     command += ["--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(command, env=env)
     try:
         for _ in range(300):
             try:
-                if httpx.get(f"http://127.0.0.1:{port}{PING}", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}{ready}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -86,8 +94,20 @@ def server(url: str) -> Iterator[int]:
             raise RuntimeError("server did not start")
         yield port
     finally:
+        server.last_rss_mb = _rss_mb(proc.pid)  # type: ignore[attr-defined]
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _rss_mb(pid: int) -> float | None:
+    """A process's resident memory (Linux), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 LUA = """
@@ -182,7 +202,7 @@ async def _pending_jobs(url: str) -> int:
 
 
 async def measure(data: Dataset, args: Any) -> dict[str, Any]:
-    """Run the HTTP benchmarks against a server on the data set."""
+    """Run the HTTP benchmarks against a server on the data set, and the no-op ceiling."""
     from agora.db.engine import Database
 
     db = Database(data.url)
@@ -191,23 +211,35 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
     finally:
         await db.dispose()
     tokens = await tokens_for(data.url, people)
+    reads = {**READS, "account_statuses_40": f"/api/v1/accounts/{people[0]}/statuses?limit=40"}
+    c, t = args.connections, args.seconds
+    with server(data.url, "bench.noop_app:create_noop_app", NOOP) as port:
+        drive(port, NOOP, [], c, 2)  # warm-up
+        noop = drive(port, NOOP, [], c, t)
     with server(data.url) as port:
-        drive(port, HOME, tokens, args.connections, 3)  # warm-up
-        drive(port, PING, [], args.connections, 2)
-        ping = drive(port, PING, [], args.connections, args.seconds)
-        home = drive(port, HOME, tokens, args.connections, args.seconds)
+        drive(port, HOME, tokens, c, 3)  # warm-up (and the render cache)
+        for path in reads.values():
+            drive(port, path, tokens, c, 2)
+        drive(port, PING, [], c, 2)
+        ping = drive(port, PING, [], c, t)
+        home = drive(port, HOME, tokens, c, t)
+        others = {name: drive(port, path, tokens, c, t) for name, path in reads.items()}
         posts = post_latency(port, tokens, args.post_requests, args.seed)
         for _ in range(300):  # let the in-process worker finish the fan-out
             if not await _pending_jobs(data.url):
                 break
             time.sleep(0.1)
+    ceiling = noop["requests_per_s"]
+    measured = {"ping": ping, "home_timeline_40": home, **others}
     return {
-        "connections": args.connections,
-        "seconds": args.seconds,
-        "ping": ping,
-        "home_timeline_40": home,
+        "connections": c,
+        "seconds": t,
+        "bare_noop": noop,
+        **measured,
+        "ratio_to_noop": {k: round(v["requests_per_s"] / ceiling, 3) for k, v in measured.items()},
         "home_to_ping_ratio": round(home["requests_per_s"] / ping["requests_per_s"], 3),
         "post_status": posts,
+        "server_rss_mb": getattr(server, "last_rss_mb", None),
     }
 
 
@@ -220,13 +252,22 @@ async def main() -> None:
     args = p.parse_args()
     async with dataset(args) as data:
         metrics = await measure(data, args)
+    ratios = metrics["ratio_to_noop"]
     emit(
         "http",
         data,
         metrics,
         {
-            "home_ping_ratio_ge_0_4": metrics["home_to_ping_ratio"] >= 0.4,
+            "ping_ge_0_7_of_noop": ratios["ping"] >= 0.7,
+            "home_ge_0_25_of_noop": ratios["home_timeline_40"] >= 0.25,
+            "home_p99_le_10ms": metrics["home_timeline_40"]["latency"].get("p99_ms", 1e9) <= 10,
+            "public_notifications_profile_ge_0_2": all(
+                ratios[k] >= 0.2
+                for k in ("public_timeline_40", "notifications_40", "account_statuses_40")
+            ),
             "post_p50_le_10ms": metrics["post_status"]["p50_ms"] <= 10,
+            "post_p99_le_40ms": metrics["post_status"]["p99_ms"] <= 40,
+            "rss_under_500mb": (metrics["server_rss_mb"] or 0) < 500,
         },
     )
 

@@ -13,10 +13,18 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from agora.auth.authorised_apps import revoke_app
 from agora.config import get_settings
-from agora.events.event_kinds import DeleteEvent, EventName, NotificationEvent, PostEvent
+from agora.db.models import AccessToken
+from agora.events.event_kinds import (
+    CredentialsEvent,
+    DeleteEvent,
+    EventName,
+    NotificationEvent,
+    PostEvent,
+)
 from agora.events.publishing import publish_after_commit
 from agora.http.streaming.hub import Listener
 from agora.social.live.streams import StreamRefused, StreamViewer, open_stream, streaming_url
@@ -195,7 +203,7 @@ async def test_edits_and_deletes_reach_who_saw_the_post(client, make_person, run
 
 
 async def test_the_jobs_announce_each_event_in_its_named_shape(
-    client, make_person, run_jobs, harness
+    client, make_person, run_jobs, harness, db
 ):
     """Every event the jobs publish is named by `EventName` and has exactly the keys of its
     TypedDict; on the wire (JSON, as through Redis) the name is the plain string."""
@@ -210,11 +218,17 @@ async def test_the_jobs_announce_each_event_in_its_named_shape(
     await run_jobs()
     await client.delete(f"/api/v1/statuses/{post['id']}", headers=alice.headers)
     await run_jobs()
+    async with db.session(write=True) as session:  # revoking tokens: `credentials`
+        app_id = await session.scalar(
+            select(AccessToken.app_id).where(AccessToken.account_id == bob.id)
+        )
+        await revoke_app(session, bob.id, int(app_id or 0))
     shapes = {
         EventName.UPDATE: PostEvent,
         EventName.STATUS_UPDATE: PostEvent,
         EventName.DELETE: DeleteEvent,
         EventName.NOTIFICATION: NotificationEvent,
+        EventName.CREDENTIALS: CredentialsEvent,
     }
     events = harness.subscription.drain()
     assert {event["event"] for event in events} == set(EventName)

@@ -35,11 +35,14 @@ from agora.api.routes import poll_routes as polls
 from agora.api.routes import report_routes as reports
 from agora.api.routes import tag_routes as tags
 from agora.api.routes import timeline_routes as timelines
+from agora.api.status_cache import close_render_cache
 from agora.api.stream_payloads import MASTODON_PAYLOADS
+from agora.auth.token_cache import follow_revocations
 from agora.config import Settings, get_settings
 from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
+from agora.events.process_bus import get_bus
 from agora.federation import routes as activitypub
 from agora.http import log_redaction, ratelimit
 from agora.http.error_responses import install_error_handlers
@@ -90,6 +93,7 @@ def _lifespan(
         app.state.hub = await start_hub(
             db, MASTODON_PAYLOADS, settings.stream_queue_size, settings.stream_heartbeat_seconds
         )
+        revocations = asyncio.create_task(follow_revocations(get_bus().subscribe()))
         stop = asyncio.Event()
         workers = [
             asyncio.create_task(
@@ -101,7 +105,9 @@ def _lifespan(
             yield
         finally:
             stop.set()
-            await asyncio.gather(*workers, return_exceptions=True)
+            revocations.cancel()
+            await asyncio.gather(*workers, revocations, return_exceptions=True)
+            await close_render_cache()
             await stop_hub(app.state.hub)
             await db.dispose()
 
@@ -145,14 +151,21 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         ],
     )
     install_error_handlers(app)
+
+    @app.get("/api/v1/agora/ping", include_in_schema=False)
+    async def ping() -> JSON:
+        return JSON({"ok": True})
+
+    # FastAPI matches a request against the routers in turn, each route by its pattern: the
+    # most requested come first (their paths overlap no other router's)
     routers = (
+        timelines,
+        statuses,
         oauth,
         search,  # before accounts: /accounts/search is not an account id
         accounts,
         emails,
-        statuses,
         polls,
-        timelines,
         tags,
         lists,
         notifications,
@@ -175,9 +188,4 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.include_router(module.router)
     app.include_router(media.router)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static")
-
-    @app.get("/api/v1/agora/ping", include_in_schema=False)
-    async def ping() -> JSON:
-        return JSON({"ok": True})
-
     return app

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     streaming_channel: str = "agora:streaming"
     stream_queue_size: int = 256
     stream_heartbeat_seconds: float = 15.0
+    # Rendered statuses and accounts (api/status_cache.py): entries kept in each process
+    # (about 1.5 KB each), and how long a rendering stays in Redis when redis_url is set
+    # (0: not in Redis). Bearer tokens' accounts and scopes are kept `token_cache_seconds`
+    # in each process (revocation and suspension clear them at once).
+    render_cache_entries: int = 100_000
+    render_cache_redis_seconds: int = 86_400
+    token_cache_seconds: float = 30.0
     # Rate limits, "N/period" ("300/5minutes", "25/hour"); Mastodon's numbers. Counted in
     # memory, or in Redis (shared by every process) when redis_url is set.
     ratelimit_enabled: bool = True

@@ -10,6 +10,7 @@ carries the most restrictive signal of what it holds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from agora.social.people.relationships import Relationship
 from agora.social.posts.hydrate import PostView
 from agora.social.posts.polls import PollView
 from agora.social.posts.tags import TagView
+from agora.social.rules.visibility import is_public_or_unlisted
 
 
 def iso(value: datetime | None) -> str | None:
@@ -73,12 +75,12 @@ def account_json(
         "avatar_static": image_url(account, "avatar"),  # stored as still images
         "header": image_url(account, "header"),
         "header_static": image_url(account, "header"),
-        "followers_count": account.followers_count,
-        "following_count": account.following_count,
-        "statuses_count": account.statuses_count,
-        "last_status_at": account.last_status_at.date().isoformat()
-        if account.last_status_at
-        else None,
+        **account_counts_json(
+            account.followers_count,
+            account.following_count,
+            account.statuses_count,
+            account.last_status_at,
+        ),
         "hide_collections": account.hide_collections,
         "noindex": False,
         "emojis": [],
@@ -109,6 +111,19 @@ def account_json(
     return data
 
 
+def account_counts_json(
+    followers: int, following: int, statuses: int, last_status_at: datetime | None
+) -> dict[str, Any]:
+    """The counters of an Account entity (api/status_cache.py splices them into a cached
+    rendering of the rest)."""
+    return {
+        "followers_count": followers,
+        "following_count": following,
+        "statuses_count": statuses,
+        "last_status_at": last_status_at.date().isoformat() if last_status_at else None,
+    }
+
+
 ADMIN_PERMISSIONS = (1 << 20) - 1  # every permission bit Mastodon's roles define
 
 
@@ -129,11 +144,31 @@ def status_json(
     view: PostView, viewer_id: int | None, accounts: dict[int, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """The Status entity for a hydrated post (a boost nests its original in `reblog`).
-    `accounts` memoises Account entities across the statuses of one response."""
+    `accounts` memoises Account entities across the statuses of one response.
+
+    It is the union of two parts, so that api/status_cache.py can render the first once per
+    post version and the second per request: `status_shared_json` (the same for every
+    viewer and every minute) and `status_viewer_json` (counters, the viewer's own marks, the
+    author's Account, the nested statuses, the poll). A key that depends on the viewer, or
+    changes without the post's `render_version` changing, belongs to the second."""
+    post = view.post
+    reblog = status_json(view.reblog, viewer_id, accounts) if view.reblog is not None else None
+    quoted = status_json(view.quote, viewer_id, accounts) if view.quote is not None else None
+    poll = poll_json(view.poll, viewer_id, post.account_id) if view.poll else None
+    account = _account_once(view.account, accounts)
+    facts = StatusFacts.of(view)
+    return {
+        **status_shared_json(view, viewer_id),
+        **status_viewer_json(facts, viewer_id, account, reblog, quoted, poll),
+    }
+
+
+def status_shared_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
+    """The part of a Status that is the same for every viewer (see `status_json`), except
+    for the media URLs of a followers-only or direct post (`shared_for_everyone`)."""
     post = view.post
     disclose(view.account, post if post.reblog_of_id is None else None)
     base = get_settings().base_url
-    own = viewer_id is not None and viewer_id == post.account_id
     data: dict[str, Any] = {
         "id": str(post.id),
         "created_at": iso(post.created_at),
@@ -145,20 +180,8 @@ def status_json(
         "language": post.language,
         "uri": post.uri or f"{base}/users/{view.account.username}/statuses/{post.id}",
         "url": (post.url or post.uri) if post.uri else f"{base}/@{view.account.username}/{post.id}",
-        "replies_count": post.replies_count,
-        "reblogs_count": post.reblogs_count,
-        "favourites_count": post.favourites_count,
         "edited_at": iso(post.edited_at),
-        "favourited": view.favourited,
-        "reblogged": view.reblogged,
-        "muted": False,
-        "bookmarked": view.bookmarked,
         "content": post.content_html,
-        "filtered": [],
-        "reblog": (
-            status_json(view.reblog, viewer_id, accounts) if view.reblog is not None else None
-        ),
-        "account": _account_once(view.account, accounts),
         "media_attachments": [media_json(m, post.visibility, viewer_id) for m in view.media],
         "mentions": [
             {
@@ -172,15 +195,70 @@ def status_json(
         "tags": [{"name": t, "url": f"{base}/tags/{t}"} for t in view.tags],
         "emojis": [],
         "card": None,
-        "poll": poll_json(view.poll, viewer_id, post.account_id) if view.poll else None,
-        "quote": _quote(view, viewer_id, accounts),
         "agora": {"no_ai_reuse": post.no_ai_reuse, "ai_generated": post.ai_generated},
     }
-    if own:
-        data["pinned"] = view.pinned
     if post.reblog_of_id is not None:
         data["uri"] = f"{base}/users/{view.account.username}/statuses/{post.id}/activity"
         data["url"] = None
+    return data
+
+
+def shared_for_everyone(view: PostView) -> bool:
+    """Whether `status_shared_json` of this post is the same for every viewer: not when it
+    holds media URLs signed for one viewer (a followers-only or direct post's media)."""
+    return not view.media or is_public_or_unlisted(view.post.visibility)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFacts:
+    """What `status_viewer_json` reads of a post: its author, counters, the viewer's marks
+    (favourited, bookmarked, pinned, reblogged) and whether it quotes a post."""
+
+    author_id: int
+    counts: tuple[int, int, int]  # replies, reblogs, favourites
+    flags: tuple[bool, bool, bool, bool]
+    quotes: bool
+
+    @classmethod
+    def of(cls, view: PostView) -> StatusFacts:
+        """The facts of a hydrated post."""
+        post = view.post
+        return cls(
+            post.account_id,
+            (post.replies_count, post.reblogs_count, post.favourites_count),
+            (view.favourited, view.bookmarked, view.pinned, view.reblogged),
+            post.quote_of_id is not None,
+        )
+
+
+def status_viewer_json(
+    facts: StatusFacts,
+    viewer_id: int | None,
+    account: Any,
+    reblog: Any,
+    quoted: Any,
+    poll: Any,
+) -> dict[str, Any]:
+    """The part of a Status that varies by viewer or by the minute (see `status_json`); the
+    author's Account, the boosted and quoted statuses and the poll come rendered (dicts, or
+    orjson fragments from the cache)."""
+    favourited, bookmarked, pinned, reblogged = facts.flags
+    data: dict[str, Any] = {
+        "replies_count": facts.counts[0],
+        "reblogs_count": facts.counts[1],
+        "favourites_count": facts.counts[2],
+        "favourited": favourited,
+        "reblogged": reblogged,
+        "muted": False,
+        "bookmarked": bookmarked,
+        "filtered": [],
+        "reblog": reblog,
+        "account": account,
+        "poll": poll,
+        "quote": _quote(facts.quotes, quoted),
+    }
+    if viewer_id is not None and viewer_id == facts.author_id:
+        data["pinned"] = pinned
     return data
 
 
@@ -193,14 +271,12 @@ def _account_once(account: Account, memo: dict[int, dict[str, Any]] | None) -> d
     return found
 
 
-def _quote(
-    view: PostView, viewer_id: int | None, accounts: dict[int, dict[str, Any]] | None
-) -> dict[str, Any] | None:
-    if view.post.quote_of_id is None:
+def _quote(quotes: bool, quoted: Any) -> dict[str, Any] | None:
+    if not quotes:
         return None
-    if view.quote is None:
+    if quoted is None:
         return {"state": "unauthorized", "quoted_status": None}
-    return {"state": "accepted", "quoted_status": status_json(view.quote, viewer_id, accounts)}
+    return {"state": "accepted", "quoted_status": quoted}
 
 
 def media_json(media: MediaInfo, visibility: int | None, viewer_id: int | None) -> dict[str, Any]:
@@ -300,7 +376,7 @@ def relationship_json(rel: Relationship) -> dict[str, Any]:
 def notification_json(
     note: Notification,
     account: Account,
-    status: dict[str, Any] | None,
+    status: Any,
     report: dict[str, Any] | None = None,
     moved_to: Account | None = None,
 ) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api.entities import (
@@ -14,6 +15,7 @@ from agora.api.entities import (
     report_json,
     status_json,
 )
+from agora.api.status_cache import status_fragments
 from agora.db.models import Notification, Report
 from agora.social.people.moderation import get_member, load_members
 from agora.social.people.reports import load_reports
@@ -39,6 +41,24 @@ async def status(session: AsyncSession, viewer_id: int | None, post_id: int) -> 
     return found[0]
 
 
+async def shown_statuses(
+    session: AsyncSession, viewer_id: int | None, ids: list[int]
+) -> list[orjson.Fragment]:
+    """What `statuses` renders, joined from renderings cached per post version
+    (api/status_cache.py): what the routes send."""
+    return list((await status_fragments(session, viewer_id, ids)).values())
+
+
+async def shown_status(
+    session: AsyncSession, viewer_id: int | None, post_id: int
+) -> orjson.Fragment:
+    """What `status` renders, through the render cache; NotFound when it cannot be shown."""
+    found = await status_fragments(session, viewer_id, [post_id])
+    if post_id not in found:
+        raise NotFound()
+    return found[post_id]
+
+
 async def accounts(session: AsyncSession, ids: list[int]) -> list[dict[str, Any]]:
     """Account entities for `ids`, in order."""
     return [account_json(a) for a in await load_accounts(session, ids)]
@@ -51,7 +71,7 @@ async def notifications(
     people = {n.from_account_id for n in notes} | {n.activity_id for n in notes if n.type == MOVE}
     accts = {a.id: a for a in await load_accounts(session, list(people))}
     post_ids = list({n.post_id for n in notes if n.post_id is not None})
-    posts = {int(s["id"]): s for s in await statuses(session, viewer_id, post_ids)}
+    posts = await status_fragments(session, viewer_id, post_ids)
     reported = await _notified_reports(session, notes)
     out = []
     for note in notes:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.auth.token_cache import forget_credentials
 from agora.db.models import AccessToken, OAuthApp, utcnow
 from agora.db.upsert import affected_rows
 
@@ -49,8 +50,9 @@ async def authorised_apps(session: AsyncSession, account_id: int) -> list[Author
 
 
 async def revoke_app(session: AsyncSession, account_id: int, app_id: int) -> int:
-    """Revoke every token `app_id` holds for `account_id`; returns how many. Commits.
-    Open streaming connections of those tokens close at the hub's next token check."""
+    """Revoke every token `app_id` holds for `account_id`; returns how many. Commits; every
+    process stops accepting them at once (`token_cache.forget_credentials`). Open streaming
+    connections of those tokens close at the hub's next token check."""
     result = await session.execute(
         update(AccessToken)
         .where(
@@ -60,5 +62,6 @@ async def revoke_app(session: AsyncSession, account_id: int, app_id: int) -> int
         )
         .values(revoked_at=utcnow())
     )
+    forget_credentials(session, account_id=account_id)
     await session.commit()
     return int(affected_rows(result) or 0)

@@ -16,6 +16,7 @@ from agora.auth import two_factor
 from agora.auth.credentials import check_password, hash_token, new_token
 from agora.auth.scopes import is_known, narrow, parse_scopes
 from agora.auth.standing import may_act, refusal
+from agora.auth.token_cache import forget_credentials
 from agora.db.models import (
     AccessToken,
     Account,
@@ -304,12 +305,14 @@ async def issue_token(
 
 
 async def revoke(session: AsyncSession, app: OAuthApp, token: str) -> None:
-    """Revoke a token the app holds (unknown tokens are ignored, per RFC 7009). Commits."""
-    await session.execute(
-        update(AccessToken)
-        .where(AccessToken.token_hash == hash_token(token or ""), AccessToken.app_id == app.id)
-        .values(revoked_at=utcnow())
-    )
+    """Revoke a token the app holds (unknown tokens are ignored, per RFC 7009). Commits;
+    every process stops accepting it at once (`token_cache.forget_credentials`)."""
+    held = (AccessToken.token_hash == hash_token(token or ""), AccessToken.app_id == app.id)
+    token_id = await session.scalar(select(AccessToken.id).where(*held))
+    if token_id is None:
+        return
+    await session.execute(update(AccessToken).where(*held).values(revoked_at=utcnow()))
+    forget_credentials(session, token_id=token_id)
     await session.commit()
 
 

@@ -159,10 +159,13 @@ class Disclosure:
 
     def add(self, account: Account, post: Post | None) -> None:
         """Count one account (post None) or one post of it."""
-        if self.closed:
-            return
-        one = stance(account, post)
-        self.found = one if self.found is None else combine(self.found, one)
+        if not self.closed:
+            self.add_stance(stance(account, post))
+
+    def add_stance(self, one: Stance) -> None:
+        """Count one item by its stance."""
+        if not self.closed:
+            self.found = one if self.found is None else combine(self.found, one)
 
     def close(self) -> Signals:
         """Stop gathering; the signals of what was gathered."""
@@ -179,6 +182,14 @@ def disclose(account: Account, post: Post | None = None) -> None:
     current = CURRENT.get()
     if current is not None:
         current.add(account, post)
+
+
+def disclose_stance(found: Stance) -> None:
+    """Note that the response shows something whose stance is already known (a rendering
+    cached with it, api/status_cache.py). A no-op outside a request."""
+    current = CURRENT.get()
+    if current is not None:
+        current.add_stance(found)
 
 
 def disclose_accounts(accounts: Iterable[Account]) -> list[Account]:

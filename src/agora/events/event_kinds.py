@@ -19,6 +19,7 @@ class EventName(StrEnum):
     STATUS_UPDATE = "status.update"  # a post was edited
     DELETE = "delete"
     NOTIFICATION = "notification"
+    CREDENTIALS = "credentials"  # a token was revoked or an account suspended (not streamed)
 
 
 class PostEvent(TypedDict):
@@ -50,4 +51,13 @@ class NotificationEvent(TypedDict):
     notification_id: int
 
 
-LiveEvent = PostEvent | DeleteEvent | NotificationEvent
+class CredentialsEvent(TypedDict):
+    """`credentials`: every process forgets this account's tokens, or this token, that it
+    holds in memory (auth/token_cache.py). Never sent to a client."""
+
+    event: Literal[EventName.CREDENTIALS]
+    account_id: int | None
+    token_id: int | None
+
+
+LiveEvent = PostEvent | DeleteEvent | NotificationEvent | CredentialsEvent

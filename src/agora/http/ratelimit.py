@@ -36,6 +36,10 @@ out of the addresses they use (a new address waits until the window passes). Kno
 live only in the limiter's storage (memory or Redis, keyed by a hash of the account), never
 in the database.
 
+Without Redis the windows are counted by `LocalWindows`: plain dictionaries of this process,
+read and written without a lock or an `await` in between (one event loop), so the check on
+every API request costs a few dictionary operations and creates no task.
+
 Past a limit the answer is `429 {"error": "Too many requests"}` with the headers and
 `Retry-After`. Tokens and logins are hashed before they become keys. If the storage fails
 (Redis down), requests are let through and the failure is logged: limits protect the server,
@@ -123,6 +127,51 @@ def too_many(verdict: Verdict) -> JSON:
     return response
 
 
+class LocalWindows:
+    """Fixed windows in this process's memory (no Redis): each starts at its first hit and
+    lasts the limit's period, as the `limits` library's windows do. No lock: nothing awaits
+    between reading a count and writing it. Ended windows are dropped every `SWEEP` hits."""
+
+    SWEEP = 10_000
+
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, str, int, int], list[float]] = {}  # -> [end, count]
+        self._until_sweep = self.SWEEP
+
+    def _window(self, item: RateLimitItem, bucket: str, key: str) -> list[float]:
+        now = time.time()
+        slot = (bucket, key, item.amount, item.get_expiry())
+        window = self._windows.get(slot)
+        if window is None or window[0] <= now:
+            window = self._windows[slot] = [now + item.get_expiry(), 0]
+        return window
+
+    def hit(self, item: RateLimitItem, bucket: str, key: str) -> bool:
+        """Count one hit; whether it was within the limit."""
+        self._until_sweep -= 1
+        if self._until_sweep <= 0:
+            self._sweep()
+        window = self._window(item, bucket, key)
+        window[1] += 1
+        return window[1] <= item.amount
+
+    def test(self, item: RateLimitItem, bucket: str, key: str) -> bool:
+        """Whether one more hit would be within the limit (nothing counted)."""
+        window = self._windows.get((bucket, key, item.amount, item.get_expiry()))
+        return window is None or window[0] <= time.time() or window[1] < item.amount
+
+    def stats(self, item: RateLimitItem, bucket: str, key: str) -> tuple[int, float]:
+        """The window's hits left and its end (epoch seconds)."""
+        window = self._window(item, bucket, key)
+        return max(0, item.amount - int(window[1])), window[0]
+
+    def _sweep(self) -> None:
+        self._until_sweep = self.SWEEP
+        now = time.time()
+        for slot in [k for k, w in self._windows.items() if w[0] <= now]:
+            del self._windows[slot]
+
+
 def _storage(settings: Settings) -> Storage:
     if settings.redis_url:
         uri = settings.redis_url
@@ -144,6 +193,7 @@ class RateLimits:
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.ratelimit_enabled
+        self.local = None if settings.redis_url else LocalWindows()
         self.limiter = FixedWindowRateLimiter(_storage(settings))
         self.per_ip = parse(settings.ratelimit_per_ip)
         self.reads = parse(settings.ratelimit_reads)
@@ -162,6 +212,8 @@ class RateLimits:
     async def _hits(self, *checks: Check) -> list[bool | None]:
         """Count one request against each limit at once (one round trip to Redis for all);
         None for a limit whose storage failed."""
+        if self.local is not None:
+            return [self.local.hit(item, bucket, key) for item, bucket, key in checks]
         results = await asyncio.gather(
             *(self.limiter.hit(item, bucket, key) for item, bucket, key in checks),
             return_exceptions=True,
@@ -178,6 +230,9 @@ class RateLimits:
     async def _verdict(self, check: Check, allowed: bool) -> Verdict | None:
         """The window's state after a hit, for the headers."""
         item, bucket, key = check
+        if self.local is not None:
+            remaining, reset = self.local.stats(item, bucket, key)
+            return Verdict(allowed, item.amount, remaining, reset)
         try:
             stats = await self.limiter.get_window_stats(item, bucket, key)
         except Exception as exc:
@@ -215,6 +270,10 @@ class RateLimits:
         """The refusal when one more hit would pass one of `items` (nothing is counted);
         None when all have room or the storage failed."""
         for item in items:
+            if self.local is not None:
+                if not self.local.test(item, bucket, key):
+                    return await self._verdict((item, bucket, key), False)
+                continue
             try:
                 room = await self.limiter.test(item, bucket, key)
             except Exception as exc:

@@ -14,7 +14,14 @@ from agora.auth.oauth import Credentials
 from agora.config import get_settings
 from agora.data.signals import disclose
 from agora.db.models import Account
-from agora.http.deps import SessionDep, app_caller, caller, id_param, optional_caller, paging
+from agora.http.deps import (
+    SessionDep,
+    app_caller,
+    caller,
+    id_param,
+    optional_caller_id,
+    paging,
+)
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
@@ -157,16 +164,15 @@ async def statuses(
     pinned: str | None = None,
     tagged: str | None = None,
     page: Page = paging(),
-    me: Account | None = optional_caller("read:statuses"),
+    viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
-    viewer = me.id if me else None
     f = ProfileFilter(
         flag(exclude_replies), flag(exclude_reblogs), flag(only_media), flag(pinned), tagged
     )
     account = await get_account(session, id_param(account_id))
     disclose(account)  # the profile's own signal, even for an empty page
     found = await account_statuses(session, viewer, account.id, page, f)
-    items = await serialise.statuses(session, viewer, found.items)
+    items = await serialise.shown_statuses(session, viewer, found.items)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
@@ -181,10 +187,10 @@ async def followers(
     session: SessionDep,
     account_id: str,
     page: Page = paging(40, 80),
-    me: Account | None = optional_caller("read:accounts"),
+    viewer: int | None = optional_caller_id("read:accounts"),
 ) -> JSON:
     target = await get_account(session, id_param(account_id))
-    if connections.hides_collections_from(target, me.id if me else None):
+    if connections.hides_collections_from(target, viewer):
         return JSON([])
     found = await connections.followers(session, target.id, page)
     return await _account_page(request, session, found)
@@ -196,10 +202,10 @@ async def following(
     session: SessionDep,
     account_id: str,
     page: Page = paging(40, 80),
-    me: Account | None = optional_caller("read:accounts"),
+    viewer: int | None = optional_caller_id("read:accounts"),
 ) -> JSON:
     target = await get_account(session, id_param(account_id))
-    if connections.hides_collections_from(target, me.id if me else None):
+    if connections.hides_collections_from(target, viewer):
         return JSON([])
     found = await connections.followed_accounts(session, target.id, page)
     return await _account_page(request, session, found)

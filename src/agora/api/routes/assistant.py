@@ -204,7 +204,7 @@ async def _last_answer(db: Any, turn: chat.Turn) -> dict[str, Any]:
         turns = await chat.messages(session, turn.conversation_id)
         message = chat.message_json(turns[-1])
         cited = [int(i) for i in message["cited_status_ids"]]
-        message["cited_statuses"] = await serialise.statuses(session, turn.account_id, cited)
+        message["cited_statuses"] = await serialise.shown_statuses(session, turn.account_id, cited)
     return message
 
 

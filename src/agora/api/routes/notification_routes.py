@@ -11,7 +11,7 @@ from agora.api import serialise
 from agora.api.entities import iso
 from agora.db.locks import lock_account
 from agora.db.models import Account, Marker, utcnow
-from agora.http.deps import SessionDep, caller, id_param, paging
+from agora.http.deps import SessionDep, caller, caller_id, id_param, paging
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
@@ -35,19 +35,19 @@ async def list_notifications(
     request: Request,
     session: SessionDep,
     page: Page = paging(40, 80),
-    me: Account = caller("read:notifications"),
+    me_id: int = caller_id("read:notifications"),
 ) -> JSON:
     params = await read_params(request)
     account = params.get("account_id")
     notes = await service.list_notifications(
         session,
-        me.id,
+        me_id,
         page,
         types=_list(params, "types"),
         exclude_types=_list(params, "exclude_types"),
         from_account_id=id_param(str(account)) if account else None,
     )
-    items = await serialise.notifications(session, me.id, notes.items)
+    items = await serialise.notifications(session, me_id, notes.items)
     return paged(request, items, notes.next_max_id, notes.prev_min_id)
 
 

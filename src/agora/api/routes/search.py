@@ -182,7 +182,7 @@ async def _search(
         ids = await search.search_posts(
             session, viewer, q, where=where, limit=params.limit, offset=params.offset
         )
-        result["statuses"] = await serialise.statuses(session, viewer, ids)
+        result["statuses"] = await serialise.shown_statuses(session, viewer, ids)
     return result
 
 
@@ -205,7 +205,7 @@ async def _local_url(
             found = await get_visible_post(session, viewer, post_id)
         except NotFound:
             return result
-        result["statuses"] = await serialise.statuses(session, viewer, [found.id])
+        result["statuses"] = await serialise.shown_statuses(session, viewer, [found.id])
     elif profile:
         account = await find_by_username(session, profile.group(1))
         result["accounts"] = await serialise.accounts(session, [account.id] if account else [])

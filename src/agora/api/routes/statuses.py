@@ -12,7 +12,15 @@ from agora.api.entities import edit_json, media_json, source_json, status_json
 from agora.db.engine import end_read_transaction
 from agora.db.models import Account
 from agora.federation import actors as federation
-from agora.http.deps import SessionDep, caller, id_param, optional_caller, paging
+from agora.http.deps import (
+    SessionDep,
+    caller,
+    calling_app_id,
+    id_param,
+    optional_caller,
+    optional_caller_id,
+    paging,
+)
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
@@ -118,25 +126,23 @@ async def create(
     form: StatusForm = body(StatusForm),
     idempotency_key: str | None = Header(default=None, max_length=200),
 ) -> JSON:
-    creds, me_id = request.state.credentials, me.id  # a lost idempotency race expires `me`
+    app_id, me_id = calling_app_id(request), me.id  # a lost idempotency race expires `me`
     await _resolve_mentions(request, session, form.status)
     post = await posts.create_post(
         session,
         me,
         _draft(form),
         idempotency_key=idempotency_key,
-        application_id=creds.app.id if creds else None,
+        application_id=app_id,
     )
-    return JSON(await serialise.status(session, me_id, post.id))
+    return JSON(await serialise.shown_status(session, me_id, post.id))
 
 
 @router.get("/{status_id}")
 async def show(
-    session: SessionDep, status_id: str, me: Account | None = optional_caller("read:statuses")
+    session: SessionDep, status_id: str, viewer: int | None = optional_caller_id("read:statuses")
 ) -> JSON:
-    viewer = me.id if me else None
-    post = await posts.get_visible_post(session, viewer, id_param(status_id))
-    return JSON(await serialise.status(session, viewer, post.id))
+    return JSON(await serialise.shown_status(session, viewer, id_param(status_id)))
 
 
 @router.put("/{status_id}", openapi_extra=openapi_body(StatusForm))
@@ -149,7 +155,7 @@ async def edit(
 ) -> JSON:
     await _resolve_mentions(request, session, form.status)
     post = await posts.edit_post(session, me, id_param(status_id), _draft(form))
-    return JSON(await serialise.status(session, me.id, post.id))
+    return JSON(await serialise.shown_status(session, me.id, post.id))
 
 
 @router.delete("/{status_id}")
@@ -177,15 +183,14 @@ async def context(
     request: Request,
     session: SessionDep,
     status_id: str,
-    me: Account | None = optional_caller("read:statuses"),
+    viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
-    viewer = me.id if me else None
     ancestors, descendants = await timelines.context(session, viewer, id_param(status_id))
     await remote_threads.complete_later(request.app.state.db, id_param(status_id))
     return JSON(
         {
-            "ancestors": await serialise.statuses(session, viewer, ancestors),
-            "descendants": await serialise.statuses(session, viewer, descendants),
+            "ancestors": await serialise.shown_statuses(session, viewer, ancestors),
+            "descendants": await serialise.shown_statuses(session, viewer, descendants),
         }
     )
 
@@ -212,7 +217,7 @@ async def source(
 
 
 async def _react(session: SessionDep, me: Account, post_id: int) -> JSON:
-    return JSON(await serialise.status(session, me.id, post_id))
+    return JSON(await serialise.shown_status(session, me.id, post_id))
 
 
 class ReblogForm(Params):
@@ -228,7 +233,7 @@ async def reblog(
 ) -> JSON:
     me_id = me.id  # a lost race between two boosts expires `me`
     boost = await interactions.reblog(session, me, id_param(status_id), form.visibility)
-    return JSON(await serialise.status(session, me_id, boost.id))
+    return JSON(await serialise.shown_status(session, me_id, boost.id))
 
 
 @router.post("/{status_id}/unreblog")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from agora.api import serialise
 from agora.db.models import Account
-from agora.http.deps import SessionDep, caller, optional_caller, paging
+from agora.http.deps import SessionDep, caller, caller_id, optional_caller_id, paging
 from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import flag
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1")
 async def _respond(
     request: Request, session: SessionDep, viewer: int | None, found: Slice[int]
 ) -> JSON:
-    items = await serialise.statuses(session, viewer, found.items)
+    items = await serialise.shown_statuses(session, viewer, found.items)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
@@ -28,10 +28,10 @@ async def home(
     request: Request,
     session: SessionDep,
     page: Page = paging(),
-    me: Account = caller("read:statuses"),
+    me_id: int = caller_id("read:statuses"),
 ) -> JSON:
-    found = await timelines.home_timeline(session, me.id, page)
-    return await _respond(request, session, me.id, found)
+    found = await timelines.home_timeline(session, me_id, page)
+    return await _respond(request, session, me_id, found)
 
 
 @router.get("/timelines/public")
@@ -42,9 +42,8 @@ async def public(
     remote: str | None = None,
     local: str | None = None,
     only_media: str | None = None,
-    me: Account | None = optional_caller("read:statuses"),
+    viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
-    viewer = me.id if me else None
     origin = "remote" if flag(remote) else "local" if flag(local) else "all"
     media = flag(only_media)
     found = await timelines.public_timeline(session, viewer, page, only_media=media, origin=origin)
@@ -57,9 +56,8 @@ async def tag(
     session: SessionDep,
     hashtag: str,
     page: Page = paging(),
-    me: Account | None = optional_caller("read:statuses"),
+    viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
-    viewer = me.id if me else None
     found = await timelines.tag_timeline(session, viewer, hashtag, page)
     return await _respond(request, session, viewer, found)
 

@@ -85,6 +85,9 @@ class Account(Base):
     # a remote account's profile pictures, as its actor document gives them (`icon`, `image`)
     avatar_remote_url: Mapped[str | None] = mapped_column(Text)
     header_remote_url: Mapped[str | None] = mapped_column(Text)
+    # Bumped by a database trigger (migration 0015) whenever a column other than the counters
+    # changes (api/status_cache.py keys rendered accounts by it).
+    render_version: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
 
     __table_args__ = (
         Index("uq_accounts_uri", "uri", unique=True),

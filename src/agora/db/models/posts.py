@@ -73,6 +73,10 @@ class Post(Base):
     # A remote post's ActivityPub id and page (agora.federation); None for a local post.
     uri: Mapped[str | None] = mapped_column(String(2048))
     url: Mapped[str | None] = mapped_column(Text)
+    # Bumped by database triggers (migration 0015) whenever anything its rendered Status
+    # shows changes: every column but the counters, its media, mentions and hashtags
+    # (api/status_cache.py keys rendered statuses by it).
+    render_version: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
 
     __table_args__ = (
         Index("uq_posts_uri", "uri", unique=True),

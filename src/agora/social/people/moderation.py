@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.auth.token_cache import forget_credentials
 from agora.db.models import Account, ModerationAction, Report, User, utcnow
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
@@ -229,6 +230,7 @@ async def take_action(
     now = utcnow()
     if action == "suspend" and target.account.suspended_at is None:
         target.account.suspended_at = now
+        forget_credentials(session, account_id=target_id)  # its tokens: refused at once
     if action == "silence" and target.account.silenced_at is None:
         target.account.silenced_at = now
     await _resolve_reports(session, target_id, action, report_id, by)

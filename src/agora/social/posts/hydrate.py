@@ -5,12 +5,17 @@ viewer's own flags (liked, boosted, bookmarked, pinned).
 Invariant: `load_posts` is where ids become posts for a viewer, and it applies the visibility
 rule itself to every post it returns, the requested ones as well as the boosted and quoted
 posts inside them. No caller is trusted to have checked: an id from a form field, a query
-parameter or a stored citation that the viewer may not see is simply left out."""
+parameter or a stored citation that the viewer may not see is simply left out.
+
+`load_refs` is its narrow twin for the API's render cache (api/status_cache.py): the same
+page statement shape, the same rule column, and the same decision of what is shown
+(`_shown`, shared by both), but only versions, counters and the viewer's flags; the posts the
+cache lacks are then hydrated by `load_posts`, which applies the rule again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -68,6 +73,7 @@ class PostView:
     quote: PostView | None = None
     poll: PollView | None = None
     media: list[MediaInfo] = field(default_factory=list)
+    versions: tuple[int, int] = (0, 0)  # the post's and its author's render_version
 
 
 IDS: BindParameter[int] = bindparam("ids", expanding=True)
@@ -76,7 +82,7 @@ FLAGS = ("favourited", "bookmarked", "pinned", "reblogged")
 
 
 async def load_posts(
-    session: AsyncSession, viewer_id: int | None, ids: list[int]
+    session: AsyncSession, viewer_id: int | None, ids: list[int], *, polls: bool = True
 ) -> dict[int, PostView]:
     """PostViews by id, only of posts the viewer may see (`visibility.plain_visible_to`:
     deleted posts, suspended authors, blocks either way and the audience of followers-only and
@@ -84,35 +90,138 @@ async def load_posts(
     invisible post is dropped; an invisible quote shows as no quote).
 
     One query whatever the page holds (see `_posts_statement`), built once and reused, plus
-    one for the polls when the page has any (`polls.load_polls`)."""
+    one for the polls when the page has any (`polls.load_polls`; not when `polls` is False:
+    api/status_cache.py renders polls apart)."""
     if not ids:
         return {}
     params = {"ids": ids, "viewer_id": viewer_id}
     rows = (await session.execute(_posts_statement(viewer_id is not None), params)).all()
     found = {row[0].id: row for row in rows}
-    posts = {i: found[i][0] for i in ids if i in found and found[i].visible}
-    linked = _linked(posts, found)
-    everything = {**linked, **posts}
-    views = {pid: _view(found[pid]) for pid in everything if found[pid][1].suspended_at is None}
-    await _attach_polls(session, viewer_id, views, found)
-    for quoting in views.values():
-        if quoting.post.quote_of_id is not None:
-            quoting.quote = (
-                views.get(quoting.post.quote_of_id) if quoting.post.quote_of_id in linked else None
-            )
-    result = {}
-    for pid in ids:
-        view = views.get(pid)
-        if view is None:
+    links = {
+        pid: _Link(
+            row[0].reblog_of_id, row[0].quote_of_id, bool(row.visible), row[1].suspended_at is None
+        )
+        for pid, row in found.items()
+    }
+    kept, linked = _shown(ids, links)
+    views = {pid: _view(found[pid]) for pid in {*kept, *linked}}
+    if polls:
+        await _attach_polls(session, viewer_id, views, found)
+    for view in views.values():
+        post = view.post
+        if post.quote_of_id is not None and post.quote_of_id in linked:
+            view.quote = views[post.quote_of_id]
+        if post.reblog_of_id is not None and post.reblog_of_id in linked:
+            view.reblog = views[post.reblog_of_id]
+    return {pid: views[pid] for pid in kept}
+
+
+@dataclass(frozen=True, slots=True)
+class PostRef:
+    """What a page needs of a post besides its viewer-independent rendering (api/
+    status_cache.py): the versions that key that rendering, the counters spliced into it,
+    the viewer's own flags and the boosted / quoted post the viewer is shown (None: none,
+    or one the viewer may not see)."""
+
+    id: int
+    account_id: int
+    post_version: int
+    author_version: int
+    counts: tuple[int, int, int]  # replies, reblogs, favourites
+    author_counts: tuple[int, int, int, datetime | None]  # followers, following, statuses, last
+    flags: tuple[bool, bool, bool, bool]  # favourited, bookmarked, pinned, reblogged
+    poll_id: int | None
+    reblog_id: int | None
+    quote_of_id: int | None
+    quote_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRefs:
+    """`load_refs`' answer: the requested posts the viewer is shown, in order, and the refs
+    of those and of every boosted or quoted post shown inside them."""
+
+    kept: list[int]
+    refs: dict[int, PostRef]
+
+
+async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]) -> PageRefs:
+    """The posts of `ids` the viewer may see, as `load_posts` decides (the same rule on the
+    same rows, `_shown`), but only what changes from viewer to viewer or from minute to
+    minute: one narrow query, no rendering input. A caller renders each post from a cache
+    keyed by (id, versions) and hydrates the misses with `load_posts`."""
+    if not ids:
+        return PageRefs([], {})
+    params = {"ids": ids, "viewer_id": viewer_id}
+    rows = (await session.execute(_refs_statement(viewer_id is not None), params)).all()
+    found = {row.id: row for row in rows}
+    links = {
+        pid: _Link(row.reblog_of_id, row.quote_of_id, bool(row.visible), bool(row.active))
+        for pid, row in found.items()
+    }
+    kept, linked = _shown(ids, links)
+    refs = {}
+    for pid in {*kept, *linked}:
+        row = found[pid]
+        refs[pid] = PostRef(
+            id=pid,
+            account_id=row.account_id,
+            post_version=row.post_version,
+            author_version=row.author_version,
+            counts=(row.replies_count, row.reblogs_count, row.favourites_count),
+            author_counts=(
+                row.followers_count,
+                row.following_count,
+                row.statuses_count,
+                row.last_status_at,
+            ),
+            flags=(
+                bool(row.favourited),
+                bool(row.bookmarked),
+                bool(row.pinned),
+                bool(row.reblogged),
+            ),
+            poll_id=row.poll_id,
+            reblog_id=row.reblog_of_id if row.reblog_of_id in linked else None,
+            quote_of_id=row.quote_of_id,
+            quote_id=row.quote_of_id if row.quote_of_id in linked else None,
+        )
+    return PageRefs(kept, refs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """A loaded row as the showing rule reads it (`active`: its author is not suspended)."""
+
+    reblog_of_id: int | None
+    quote_of_id: int | None
+    visible: bool
+    active: bool
+
+
+def _shown(ids: list[int], links: dict[int, _Link]) -> tuple[list[int], set[int]]:
+    """Which posts a page shows, from its loaded rows (both `load_posts` and `load_refs`):
+    the requested ids kept, in order, and the boosted / quoted posts shown inside them (two
+    levels: a boost of a quote post). A post is shown when visible with an active author;
+    a boost only with its original; a quote of an unseen post shows as no quote."""
+    posts = [i for i in ids if i in links and links[i].visible]
+    linked: set[int] = set()
+    frontier = posts
+    for _ in range(2):
+        wanted = {
+            j for i in frontier for j in (links[i].reblog_of_id, links[i].quote_of_id) if j
+        } - linked
+        level = [j for j in wanted if j in links and links[j].visible]
+        linked.update(level)
+        frontier = level
+    linked = {i for i in linked if links[i].active}
+    kept = []
+    for pid in posts:
+        link = links[pid]
+        if not link.active or (link.reblog_of_id is not None and link.reblog_of_id not in linked):
             continue
-        if view.post.reblog_of_id is not None:
-            view.reblog = (
-                views.get(view.post.reblog_of_id) if view.post.reblog_of_id in linked else None
-            )
-            if view.reblog is None:
-                continue
-        result[pid] = view
-    return result
+        kept.append(pid)
+    return kept, linked
 
 
 async def embedded_ids(session: AsyncSession, post_id: int) -> set[int]:
@@ -169,22 +278,6 @@ async def _attach_polls(
         view.poll = polls.get(poll_id)
 
 
-def _links(posts: Iterable[Post]) -> set[int]:
-    return {i for p in posts for i in (p.reblog_of_id, p.quote_of_id) if i is not None}
-
-
-def _linked(posts: dict[int, Post], found: dict[int, Row[Any]]) -> dict[int, Post]:
-    """Boosted and quoted posts the viewer may see, two levels deep, from the loaded rows."""
-    linked: dict[int, Post] = {}
-    frontier = list(posts.values())
-    for _ in range(2):
-        wanted = _links(frontier) - set(linked)
-        level = [found[i][0] for i in wanted if i in found and found[i].visible]
-        linked.update({p.id: p for p in level})
-        frontier = level
-    return linked
-
-
 def _view(row: Row[*tuple[Any, ...]]) -> PostView:
     """A PostView from a `_posts_statement` row (boost and quote links are set later)."""
     mentions = []
@@ -202,25 +295,31 @@ def _view(row: Row[*tuple[Any, ...]]) -> PostView:
         bookmarked=bool(row.bookmarked),
         pinned=bool(row.pinned),
         reblogged=bool(row.reblogged),
+        versions=(row.post_version, row.author_version),
     )
 
 
-@cache
-def _posts_statement(signed_in: bool) -> Select[Any]:
-    """Posts `ids`, the posts they boost or quote and the posts those quote (two levels: a
-    boost of a quote post), each with its author, whether the viewer may see it as a linked
-    post, its mentions ("id:username,...") and hashtags ("name,..."), and the viewer's own
-    flags. Usernames and hashtags are word characters, so the separators are safe."""
+def _page_posts() -> Any:
+    """SQL: the posts `ids`, the posts they boost or quote and the posts those quote (two
+    levels: a boost of a quote post)."""
     page = select(Post.id, Post.reblog_of_id, Post.quote_of_id).where(Post.id.in_(IDS)).cte("page")
     level1 = aliased(Post)
     first = union(select(page.c.reblog_of_id), select(page.c.quote_of_id)).subquery()
     linked = select(first.c.reblog_of_id)  # boosted and quoted posts of the page
-    wanted = union(
+    return union(
         select(page.c.id),
         linked,
         select(level1.reblog_of_id).where(level1.id.in_(linked)),
         select(level1.quote_of_id).where(level1.id.in_(linked)),
     )
+
+
+@cache
+def _posts_statement(signed_in: bool) -> Select[Any]:
+    """The page's posts (`_page_posts`), each with its author, whether the viewer may see it
+    as a linked post, its mentions ("id:username,...") and hashtags ("name,..."), its media,
+    poll, render versions, and the viewer's own flags. Usernames and hashtags are word
+    characters, so the separators are safe."""
     viewer = VIEWER if signed_in else None
     author = aliased(Account)  # not correlated with the rule's own look-ups of accounts
     return (
@@ -232,10 +331,44 @@ def _posts_statement(signed_in: bool) -> Select[Any]:
             _tags_column(),
             _media_column(),
             poll_id_column(),
+            Post.render_version.label("post_version"),
+            author.render_version.label("author_version"),
             *_flag_columns(signed_in),
         )
         .join(author, author.id == Post.account_id)
-        .where(Post.id.in_(wanted))
+        .where(Post.id.in_(_page_posts()))
+    )
+
+
+@cache
+def _refs_statement(signed_in: bool) -> Select[Any]:
+    """The same posts and rule as `_posts_statement`, narrow: links, versions, counters,
+    poll id and the viewer's flags (`load_refs`)."""
+    viewer = VIEWER if signed_in else None
+    author = aliased(Account)
+    columns: list[Any] = [
+        Post.id,
+        Post.account_id,
+        Post.reblog_of_id,
+        Post.quote_of_id,
+        Post.replies_count,
+        Post.reblogs_count,
+        Post.favourites_count,
+        Post.render_version.label("post_version"),
+        author.render_version.label("author_version"),
+        author.followers_count,
+        author.following_count,
+        author.statuses_count,
+        author.last_status_at,
+        author.suspended_at.is_(None).label("active"),
+        plain_visible_to(viewer, Post).label("visible"),
+        poll_id_column(),
+        *_flag_columns(signed_in),
+    ]
+    return (
+        select(*columns)
+        .join(author, author.id == Post.account_id)
+        .where(Post.id.in_(_page_posts()))
     )
 
 

@@ -1,0 +1,366 @@
+"""Rendered statuses, cached: a page of Status entities is joined from JSON rendered once
+per post version, with only what differs by viewer or by minute rendered per request.
+
+**What is cached.** For each post, its `entities.status_shared_json` (text, media, mentions,
+tags, URIs: the same for every viewer) as JSON bytes, with the AI-use stance it discloses;
+for each account, its Account entity without the counters, with its stance. Never cached:
+who may see what (the visibility rule runs on every request, `hydrate.load_refs`, the same
+rule on the same rows as `hydrate.load_posts`), the counters (read per request and spliced
+in), the viewer's marks, `pinned`, `filtered`, the poll (its totals, `expired`, `voted`
+depend on the viewer and the clock), the quote's state, and the shared part of a post whose
+media URLs are signed for one viewer (`entities.shared_for_everyone`: never stored).
+
+**Keys and versions.** A post's rendering is keyed by (post id, `posts.render_version`,
+author's `accounts.render_version`), an account's by (account id, `render_version`). The
+versions are bumped by database triggers (migration 0015), not by the services: any update of
+a post's columns but its counters, any change of its media, mentions or hashtags, any update
+of an account's columns but its counters (name, avatar, note, fields, consent, suspension,
+silence...) bumps them in the writing transaction, whichever code path writes (API, web,
+federation, moderation, the CLI, a later feature). That is what cannot be forgotten; a
+migration adding a column to `posts` or `accounts` must add it to the triggers, and
+tests/test_status_cache.py fails until it does. A rendering is stored under the versions
+read in the same statement as its content (`PostView.versions`), so a concurrent edit can at
+worst store newer content under an older key, which no reader asks for once it commits.
+Mentioned accounts' usernames are rendered into the mentioning post: usernames never change.
+Nothing is stored from a session whose transaction has written and not committed yet
+(`_wrote`): a rendering of a change that is then rolled back could otherwise be found under
+the version the next real change takes.
+
+**Where.** An LRU of `render_cache_entries` entries in each process (no lock: one event
+loop), and, when `redis_url` is set, Redis (`render_cache_redis_seconds`), shared by every
+process: a miss here is looked up there in one round trip before the database is asked.
+A Redis failure is a miss.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from agora.api.entities import (
+    StatusFacts,
+    account_counts_json,
+    account_json,
+    poll_json,
+    shared_for_everyone,
+    status_shared_json,
+    status_viewer_json,
+)
+from agora.config import get_settings
+from agora.data.signals import Stance, disclose_stance, stance
+from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs
+from agora.social.posts.polls import load_polls
+
+log = logging.getLogger("agora.render_cache")
+ACCOUNT_COUNTS = ("followers_count", "following_count", "statuses_count", "last_status_at")
+Key = tuple[int, ...]  # (kind, id, versions...)
+POST, ACCOUNT = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A JSON object rendered once (bytes, `{...}`) and the stance it discloses."""
+
+    json: bytes
+    stance: Stance
+
+    def spliced(self, extra: dict[str, Any]) -> bytes:
+        """This object with `extra`'s keys added (rendered now)."""
+        return self.json[:-1] + b"," + orjson.dumps(extra)[1:]
+
+    def dump(self) -> bytes:
+        """The entry as Redis holds it."""
+        s = self.stance
+        head = orjson.dumps([s.usage, s.noai, s.noimageai, s.tdm])
+        return len(head).to_bytes(4, "big") + head + self.json
+
+    @classmethod
+    def load(cls, raw: bytes) -> Rendered:
+        """An entry read back from Redis."""
+        size = int.from_bytes(raw[:4], "big")
+        usage, noai, noimageai, tdm = orjson.loads(raw[4 : 4 + size])
+        found = Stance(tuple((k, v) for k, v in usage), noai, noimageai, tdm)
+        return cls(raw[4 + size :], found)
+
+
+class RenderCache:
+    """A bounded LRU of renderings, optionally backed by Redis."""
+
+    def __init__(self, entries: int, redis_url: str | None = None, redis_seconds: int = 0) -> None:
+        self.entries = max(1, entries)
+        self._lru: OrderedDict[Key, Rendered] = OrderedDict()
+        self._redis: Any = None
+        self._redis_seconds = redis_seconds
+        if redis_url and redis_seconds > 0:
+            import redis.asyncio as redis
+
+            self._redis = redis.from_url(redis_url)
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def clear(self) -> None:
+        """Forget everything this process holds (tests; Redis entries expire by themselves)."""
+        self._lru.clear()
+
+    async def get_many(self, keys: list[Key]) -> dict[Key, Rendered]:
+        """The renderings held for `keys` (here, else in Redis; absent ones left out)."""
+        found: dict[Key, Rendered] = {}
+        lru = self._lru
+        missing = []
+        for key in keys:
+            entry = lru.get(key)
+            if entry is None:
+                missing.append(key)
+            else:
+                lru.move_to_end(key)
+                found[key] = entry
+        if missing and self._redis is not None:
+            for key, entry in zip(missing, await self._redis_get(missing), strict=True):
+                if entry is not None:
+                    found[key] = entry
+                    self._remember(key, entry)
+        self.hits += len(found)
+        self.misses += len(keys) - len(found)
+        return found
+
+    async def put_many(self, entries: dict[Key, Rendered]) -> None:
+        """Keep these renderings (here, and in Redis)."""
+        for key, entry in entries.items():
+            self._remember(key, entry)
+        if entries and self._redis is not None:
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key, entry in entries.items():
+                        pipe.set(_redis_key(key), entry.dump(), ex=self._redis_seconds)
+                    await pipe.execute()
+            except Exception as exc:  # a cache must never fail a request
+                log.warning("render cache: Redis write failed: %r", exc)
+
+    def _remember(self, key: Key, entry: Rendered) -> None:
+        self._lru[key] = entry
+        self._lru.move_to_end(key)
+        while len(self._lru) > self.entries:
+            self._lru.popitem(last=False)
+
+    async def _redis_get(self, keys: list[Key]) -> list[Rendered | None]:
+        try:
+            raw = await self._redis.mget([_redis_key(k) for k in keys])
+        except Exception as exc:
+            log.warning("render cache: Redis read failed: %r", exc)
+            return [None] * len(keys)
+        return [Rendered.load(r) if r is not None else None for r in raw]
+
+    async def close(self) -> None:
+        """Release the Redis connection."""
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+def _redis_key(key: Key) -> str:
+    return "agora:render:" + ":".join(map(str, key))
+
+
+_cache: RenderCache | None = None
+
+
+def get_render_cache() -> RenderCache:
+    """The process's cache, sized by the settings."""
+    global _cache
+    if _cache is None:
+        settings = get_settings()
+        _cache = RenderCache(
+            settings.render_cache_entries, settings.redis_url, settings.render_cache_redis_seconds
+        )
+    return _cache
+
+
+async def close_render_cache() -> None:
+    """Forget the process's cache (at shutdown)."""
+    global _cache
+    cache, _cache = _cache, None
+    if cache is not None:
+        await cache.close()
+
+
+def _post_key(ref: PostRef) -> Key:
+    return (POST, ref.id, ref.post_version, ref.author_version)
+
+
+def _account_key(ref: PostRef) -> Key:
+    return (ACCOUNT, ref.account_id, ref.author_version)
+
+
+async def status_fragments(
+    session: AsyncSession, viewer_id: int | None, ids: list[int]
+) -> dict[int, orjson.Fragment]:
+    """The Status entities of `ids` the viewer may see, by id in order, as JSON fragments: the
+    same JSON as `entities.status_json` of `hydrate.load_posts`, joined from the cache.
+    Queries: one narrow read (`load_refs`), one for the page's polls when it has any, and
+    one hydration of the posts and accounts the cache does not hold."""
+    page = await load_refs(session, viewer_id, ids)
+    if not page.kept:
+        return {}
+    cache = get_render_cache()
+    refs = page.refs
+    wanted = {_post_key(r) for r in refs.values()} | {_account_key(r) for r in refs.values()}
+    held = await cache.get_many(list(wanted))
+    fresh = await _render_missing(session, viewer_id, refs, held)
+    polls = await _polls(session, viewer_id, refs)
+    page_json = _PageJson(viewer_id, refs, held, fresh, polls)
+    out = {}
+    for pid in page.kept:
+        rendered = page_json.status(pid)
+        if rendered is not None:
+            out[pid] = orjson.Fragment(rendered)
+    return out
+
+
+async def _render_missing(
+    session: AsyncSession,
+    viewer_id: int | None,
+    refs: dict[int, PostRef],
+    held: dict[Key, Rendered],
+) -> dict[Key, Rendered]:
+    """Hydrate and render what the cache lacks: posts, and one post of each author whose
+    account is missing. Returns the renderings for this response (keyed by the versions the
+    page read); stores those every viewer may be shown under the versions hydration read."""
+    missing = [
+        pid
+        for pid, ref in refs.items()
+        if _post_key(ref) not in held or _account_key(ref) not in held
+    ]
+    if not missing:
+        return {}
+    views = await load_posts(session, viewer_id, missing, polls=False)
+    fresh: dict[Key, Rendered] = {}
+    stored: dict[Key, Rendered] = {}
+    for pid in missing:
+        view = views.get(pid)
+        if view is None:
+            continue  # gone since the narrow read: not shown
+        post_version, author_version = view.versions
+        shared = _shared(view, viewer_id)
+        account = _account(view)
+        ref = refs[pid]
+        fresh[_post_key(ref)] = shared
+        fresh[_account_key(ref)] = account
+        stored[(ACCOUNT, ref.account_id, author_version)] = account
+        if shared_for_everyone(view):
+            stored[(POST, pid, post_version, author_version)] = shared
+    if not session.sync_session.info.get(WROTE_KEY):
+        await get_render_cache().put_many(stored)
+    return fresh
+
+
+WROTE_KEY = "agora_wrote_uncommitted"
+
+
+@sa_event.listens_for(Session, "after_flush")
+def _flushed(session: Session, flush_context: Any) -> None:
+    session.info[WROTE_KEY] = True
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE_KEY] = True
+
+
+@sa_event.listens_for(Session, "after_commit")
+@sa_event.listens_for(Session, "after_rollback")
+def _ended(session: Session) -> None:
+    session.info.pop(WROTE_KEY, None)
+
+
+def _shared(view: PostView, viewer_id: int | None) -> Rendered:
+    post = view.post
+    found = stance(view.account, post if post.reblog_of_id is None else None)
+    return Rendered(orjson.dumps(status_shared_json(view, viewer_id)), found)
+
+
+def _account(view: PostView) -> Rendered:
+    data = account_json(view.account)
+    for key in ACCOUNT_COUNTS:
+        del data[key]
+    return Rendered(orjson.dumps(data), stance(view.account, None))
+
+
+async def _polls(
+    session: AsyncSession, viewer_id: int | None, refs: dict[int, PostRef]
+) -> dict[int, dict[str, Any]]:
+    """The Poll entities of the page's posts, by post id (rendered per request)."""
+    by_poll = {r.poll_id: r for r in refs.values() if r.poll_id is not None}
+    if not by_poll:
+        return {}
+    found = await load_polls(session, viewer_id, set(by_poll))
+    return {
+        by_poll[pid].id: poll_json(poll, viewer_id, by_poll[pid].account_id)
+        for pid, poll in found.items()
+    }
+
+
+class _PageJson:
+    """Joins one page's statuses from renderings and per-request parts."""
+
+    def __init__(
+        self,
+        viewer_id: int | None,
+        refs: dict[int, PostRef],
+        held: dict[Key, Rendered],
+        fresh: dict[Key, Rendered],
+        polls: dict[int, dict[str, Any]],
+    ) -> None:
+        self.viewer_id = viewer_id
+        self.refs = refs
+        self.rendered = {**held, **fresh}
+        self.polls = polls
+        self.accounts: dict[Key, bytes] = {}
+        self.statuses: dict[int, bytes | None] = {}
+
+    def status(self, pid: int) -> bytes | None:
+        """The Status JSON of one shown post (None if it vanished since the narrow read)."""
+        if pid not in self.statuses:
+            self.statuses[pid] = self._status(pid)
+        return self.statuses[pid]
+
+    def _status(self, pid: int) -> bytes | None:
+        ref = self.refs[pid]
+        shared = self.rendered.get(_post_key(ref))
+        account = self._account(ref)
+        if shared is None or account is None:
+            return None
+        reblog = self.status(ref.reblog_id) if ref.reblog_id is not None else None
+        if ref.reblog_id is not None and reblog is None:
+            return None
+        quoted = self.status(ref.quote_id) if ref.quote_id is not None else None
+        disclose_stance(shared.stance)
+        facts = StatusFacts(ref.account_id, ref.counts, ref.flags, ref.quote_of_id is not None)
+        viewer_part = status_viewer_json(
+            facts,
+            self.viewer_id,
+            orjson.Fragment(account),
+            orjson.Fragment(reblog) if reblog is not None else None,
+            orjson.Fragment(quoted) if quoted is not None else None,
+            self.polls.get(pid),
+        )
+        return shared.spliced(viewer_part)
+
+    def _account(self, ref: PostRef) -> bytes | None:
+        key = _account_key(ref)
+        found = self.accounts.get(key)
+        if found is None:
+            entry = self.rendered.get(key)
+            if entry is None:
+                return None
+            found = self.accounts[key] = entry.spliced(account_counts_json(*ref.author_counts))
+        disclose_stance(self.rendered[key].stance)
+        return found

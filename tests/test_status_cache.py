@@ -1,0 +1,352 @@
+"""The render cache (api/status_cache.py): a page joined from cached renderings is the page
+rendered fresh (`entities.status_json` of `hydrate.load_posts`), for every viewer, after every
+kind of change, with the cache warm from before the change; the versions that key it are
+bumped by the database for every column and part a rendering shows, and only those."""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from PIL import Image
+from sqlalchemy import select, text, update
+
+from agora.api import serialise
+from agora.api.status_cache import RenderCache, Rendered, get_render_cache
+from agora.config import get_settings
+from agora.data.signals import CURRENT, Disclosure, Stance
+from agora.db.models import Account, Post
+from helpers import boost, follow, make_admin, post_status, post_status_id
+from test_streaming_redis import REDIS_URL, _redis_up
+
+COUNTERS = {
+    "posts": {"replies_count", "reblogs_count", "favourites_count", "render_version"},
+    "accounts": {
+        "followers_count",
+        "following_count",
+        "statuses_count",
+        "last_status_at",
+        "render_version",
+    },
+}
+MODELS = {"posts": Post, "accounts": Account}
+
+
+@pytest.fixture(autouse=True)
+def media_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(get_settings(), "media_dir", tmp_path / "media")
+    return tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    get_render_cache().clear()
+
+
+def jpeg(colour: tuple[int, int, int] = (20, 120, 220)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def _upload(client: Any, person: Any, description: str) -> str:
+    r = await client.post(
+        "/api/v2/media",
+        headers=person.headers,
+        files={"file": ("p.jpg", jpeg(), "image/jpeg")},
+        data={"description": description},
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+async def _rendered(db: Any, viewer: int | None, ids: list[int], cached: bool) -> Any:
+    """The page of `ids` for `viewer` through the cache or fresh, and its AI-use headers."""
+    disclosure = Disclosure()
+    token = CURRENT.set(disclosure)
+    try:
+        async with db.session() as session:
+            if cached:
+                page = orjson.loads(
+                    orjson.dumps(await serialise.shown_statuses(session, viewer, ids))
+                )
+            else:
+                page = await serialise.statuses(session, viewer, ids)
+    finally:
+        CURRENT.reset(token)
+    return page, disclosure.close().headers
+
+
+async def _same_pages(db: Any, viewers: list[int | None], ids: list[int]) -> None:
+    """Cached and fresh pages agree for each viewer: twice, the second time from the cache."""
+    for viewer in viewers:
+        fresh, fresh_signals = await _rendered(db, viewer, ids, cached=False)
+        for _ in range(2):
+            cached, cached_signals = await _rendered(db, viewer, ids, cached=True)
+            assert cached == fresh, f"viewer {viewer}"
+            assert cached_signals == fresh_signals, f"viewer {viewer}"
+
+
+async def test_cached_pages_match_fresh_ones_after_every_change(db, client, make_person, run_jobs):
+    alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
+    admin = await make_admin(db, make_person)
+    for target in (alice, carol):
+        await follow(client, bob, target)
+    await follow(client, carol, alice)
+    ids: list[str] = []
+    ids.append(await post_status_id(client, alice, "hello @bob #agora"))
+    ids.append(await post_status_id(client, alice, "friends only", visibility="private"))
+    photo = await _upload(client, alice, "a blue square")
+    ids.append(await post_status_id(client, alice, "public photo", **{"media_ids[]": [photo]}))
+    secret = await _upload(client, alice, "a private photo")
+    ids.append(
+        await post_status_id(
+            client, alice, "private photo", visibility="private", **{"media_ids[]": [secret]}
+        )
+    )
+    poll = await post_status(
+        client,
+        carol,
+        "which?",
+        **{"poll[options][]": ["this", "that"], "poll[expires_in]": "3600"},
+    )
+    ids.append(poll["id"])
+    ids.append(await post_status_id(client, carol, "quoting", quoted_status_id=ids[0]))
+    ids.append(await post_status_id(client, carol, "a reply", in_reply_to_id=ids[0]))
+    ids += [(await boost(client, who, ids[0]))["id"] for who in (bob, carol)]
+    ids.append((await boost(client, alice, poll["id"]))["id"])
+    ids.append(await post_status_id(client, dave, "dave here"))
+    await run_jobs()
+    page = [int(i) for i in reversed(ids)]
+    viewers: list[int | None] = [alice.id, bob.id, carol.id, dave.id, None]
+    await _same_pages(db, viewers, page)
+    assert len(get_render_cache()) > 0
+
+    async def changed(response: Any) -> None:
+        assert response.status_code == 200, response.text
+        await run_jobs()
+        await _same_pages(db, viewers, page)
+
+    edit = {"status": "hello again @carol #python", "spoiler_text": "cw"}
+    await changed(await client.put(f"/api/v1/statuses/{ids[0]}", headers=alice.headers, data=edit))
+    other = await _upload(client, alice, "a red square")
+    await changed(
+        await client.put(
+            f"/api/v1/statuses/{ids[2]}",
+            headers=alice.headers,
+            data={"status": "public photo", "media_ids[]": [other]},
+        )
+    )
+    await changed(
+        await client.post(
+            f"/api/v1/polls/{poll['poll']['id']}/votes",
+            headers=bob.headers,
+            data={"choices[]": ["1"]},
+        )
+    )
+    await changed(
+        await client.patch(
+            "/api/v1/accounts/update_credentials",
+            headers=alice.headers,
+            data={"display_name": "Alice A."},
+            files={"avatar": ("me.jpg", jpeg((200, 30, 30)), "image/jpeg")},
+        )
+    )
+    await changed(
+        await client.patch(
+            "/api/v1/agora/data_reuse",
+            headers=alice.headers,
+            json={"syntheticContentGeneration": True, "bulkDataset": True},
+        )
+    )
+    await changed(await client.post(f"/api/v1/statuses/{ids[0]}/favourite", headers=bob.headers))
+    await changed(await client.post(f"/api/v1/statuses/{ids[2]}/pin", headers=alice.headers))
+    await changed(await client.post(f"/api/v1/accounts/{dave.id}/follow", headers=alice.headers))
+    await changed(await client.post(f"/api/v1/accounts/{carol.id}/block", headers=bob.headers))
+    await changed(
+        await client.post(
+            f"/api/v1/admin/accounts/{alice.id}/action",
+            headers=admin.headers,
+            data={"type": "silence"},
+        )
+    )
+    await changed(await client.delete(f"/api/v1/statuses/{ids[0]}", headers=alice.headers))
+    await changed(
+        await client.post(
+            f"/api/v1/admin/accounts/{carol.id}/action",
+            headers=admin.headers,
+            data={"type": "suspend"},
+        )
+    )
+    # what is left: the deleted post's boosts and the suspended author's posts are gone
+    shown, _ = await _rendered(db, bob.id, page, cached=True)
+    shown_ids = {s["id"] for s in shown}
+    assert ids[0] not in shown_ids and ids[7] not in shown_ids and ids[8] not in shown_ids
+    assert poll["id"] not in shown_ids and ids[-1] in shown_ids
+
+
+async def test_a_rendering_cached_for_one_viewer_is_never_shown_to_another(
+    db, client, make_person, run_jobs
+):
+    alice, bob, dave = [await make_person(n) for n in ("alice", "bob", "dave")]
+    await follow(client, bob, alice)
+    secret = await post_status_id(client, alice, "followers only", visibility="private")
+    shared = await post_status_id(client, alice, "for all")
+    await run_jobs()
+    warm = await client.get("/api/v1/timelines/home", headers=bob.headers)
+    assert [s["id"] for s in warm.json()] == [shared, secret]
+    for who in (dave.headers, {}):
+        r = await client.get(f"/api/v1/statuses/{secret}", headers=who)
+        assert r.status_code == 404
+        r = await client.get(f"/api/v1/accounts/{alice.id}/statuses", headers=who)
+        assert [s["id"] for s in r.json()] == [shared]
+    r = await client.get(f"/api/v1/statuses/{shared}", headers=dave.headers)
+    assert r.status_code == 200 and r.json()["favourited"] is False
+
+
+async def test_the_home_timeline_answers_from_the_cache(db, client, make_person, run_jobs):
+    alice, bob = [await make_person(n) for n in ("alice", "bob")]
+    await follow(client, bob, alice)
+    for i in range(5):
+        await post_status_id(client, alice, f"post {i}")
+    await run_jobs()
+    cache = get_render_cache()
+    first = await client.get("/api/v1/timelines/home", headers=bob.headers)
+    hits, misses = cache.hits, cache.misses
+    second = await client.get("/api/v1/timelines/home", headers=bob.headers)
+    assert first.json() == second.json() and len(second.json()) == 5
+    assert (cache.hits - hits, cache.misses - misses) == (6, 0)  # five posts, one author
+    assert second.headers["content-type"] == "application/json"
+
+
+async def _trigger_columns(db: Any, name: str) -> set[str]:
+    async with db.session() as session:
+        if session.bind.dialect.name == "sqlite":
+            sql = await session.scalar(
+                text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
+                {"n": name},
+            )
+            assert sql, f"trigger {name} is missing"
+            found = re.search(r"UPDATE OF (.*?) ON", sql)
+            assert found
+            return {c.strip() for c in found.group(1).split(",")}
+        rows = await session.scalars(
+            text(
+                "SELECT a.attname FROM pg_trigger t JOIN pg_attribute a "
+                "ON a.attrelid = t.tgrelid AND a.attnum = ANY(t.tgattr) WHERE t.tgname = :n"
+            ),
+            {"n": name},
+        )
+        return set(rows.all())
+
+
+@pytest.mark.parametrize("table", ["posts", "accounts"])
+async def test_every_rendered_column_bumps_the_render_version(db, table):
+    """A column added to posts or accounts must be added to the migration's triggers (or,
+    for a counter spliced in at read time, to `COUNTERS` here and in status_cache.py)."""
+    columns = {c.name for c in MODELS[table].__table__.columns}
+    assert await _trigger_columns(db, f"{table}_render_version") == columns - COUNTERS[table]
+
+
+async def test_versions_move_with_content_and_not_with_counters(db, client, make_person):
+    alice = await make_person("alice")
+    pid = int(await post_status_id(client, alice, "hello"))
+
+    async def versions() -> tuple[int, int]:
+        async with db.session() as session:
+            post = await session.scalar(select(Post.render_version).where(Post.id == pid))
+            account = await session.scalar(
+                select(Account.render_version).where(Account.id == alice.id)
+            )
+            return int(post or 0), int(account or 0)
+
+    start = await versions()
+    async with db.session(write=True) as session:
+        await session.execute(
+            update(Post).where(Post.id == pid).values(favourites_count=Post.favourites_count + 3)
+        )
+        await session.execute(
+            update(Account)
+            .where(Account.id == alice.id)
+            .values(followers_count=Account.followers_count + 1, statuses_count=9)
+        )
+        await session.commit()
+    assert await versions() == start
+    async with db.session(write=True) as session:
+        await session.execute(update(Post).where(Post.id == pid).values(sensitive=True))
+        await session.commit()
+    assert await versions() == (start[0] + 1, start[1])
+    async with db.session(write=True) as session:
+        await session.execute(update(Account).where(Account.id == alice.id).values(note="hi"))
+        await session.commit()
+    assert await versions() == (start[0] + 1, start[1] + 1)
+    media = await _upload(client, alice, "first")
+    after_upload = await versions()
+    assert after_upload[0] == start[0] + 1  # not attached yet: the post is unchanged
+    r = await client.put(
+        f"/api/v1/statuses/{pid}",
+        headers=alice.headers,
+        data={"status": "hello", "media_ids[]": [media]},
+    )
+    assert r.status_code == 200, r.text
+    assert (await versions())[0] > after_upload[0]
+
+
+async def test_the_cache_is_bounded_and_forgets_the_least_recently_used() -> None:
+    cache = RenderCache(entries=2)
+    entry = Rendered(b'{"a":1}', Stance((), False, False, False))
+    await cache.put_many({(0, 1): entry, (0, 2): entry})
+    assert (0, 1) in await cache.get_many([(0, 1)])  # 1 is now the most recently used
+    await cache.put_many({(0, 3): entry})
+    assert set(await cache.get_many([(0, 1), (0, 2), (0, 3)])) == {(0, 1), (0, 3)}
+    assert len(cache) == 2
+
+
+async def test_renderings_survive_the_trip_through_redis() -> None:
+    entry = Rendered(b'{"id":"1"}', Stance((("train-ai", False),), True, True, False))
+    assert Rendered.load(entry.dump()) == entry
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")
+async def test_processes_share_renderings_through_redis() -> None:
+    key = (0, secrets.randbits(60), 1, 2)
+    entry = Rendered(b'{"id":"1"}', Stance((("train-ai", True),), False, False, True))
+    one, other = (RenderCache(10, REDIS_URL, 60) for _ in range(2))
+    try:
+        await one.put_many({key: entry})
+        assert await other.get_many([key]) == {key: entry}
+        assert len(other) == 1  # now held in its own memory too
+    finally:
+        await one.close()
+        await other.close()
+    down = RenderCache(10, "redis://127.0.0.1:1/0", 60)  # nothing listens: a miss, no error
+    await down.put_many({key: entry})
+    down.clear()
+    assert await down.get_many([key]) == {}
+
+
+async def test_nothing_rendered_from_an_uncommitted_write_is_kept(db, client, make_person):
+    alice = await make_person("alice")
+    pid = int(await post_status_id(client, alice, "committed"))
+    get_render_cache().clear()
+    async with db.session(write=True) as session:
+        await session.execute(update(Post).where(Post.id == pid).values(text="rolled back"))
+        await session.execute(
+            update(Post).where(Post.id == pid).values(content_html="<p>rolled back</p>")
+        )
+        shown = orjson.loads(orjson.dumps(await serialise.shown_statuses(session, None, [pid])))
+        assert shown[0]["content"] == "<p>rolled back</p>"  # its own transaction sees it
+        await session.rollback()
+    assert len(get_render_cache()) == 0
+    async with db.session(write=True) as session:  # a later real edit takes the same version
+        await session.execute(
+            update(Post).where(Post.id == pid).values(content_html="<p>edited</p>")
+        )
+        await session.commit()
+    cached, _ = await _rendered(db, None, [pid], cached=True)
+    assert cached[0]["content"] == "<p>edited</p>"
