@@ -3,8 +3,8 @@ and its unused authorization codes (deleted). A password reset calls it; so must
 else that means "whoever held this account's credentials holds them no more".
 
 Open streaming connections of the revoked tokens close at the hub's next token check
-(`oauth.valid_token_ids`). A process-local cache of bearer tokens, if one is kept in front of
-`oauth.authenticate`, must forget the account's tokens when this commits.
+(`oauth.valid_token_ids`); the bearer-token cache (auth/token_cache.py) of every process
+forgets the account's tokens when this commits.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.auth.token_cache import forget_credentials
 from agora.db.models import AccessToken, AuthorizationCode, WebSession, utcnow
 from agora.db.upsert import affected_rows
 
@@ -25,6 +26,7 @@ async def end_every_sign_in(session: AsyncSession, account_id: int) -> int:
         .where(AccessToken.account_id == account_id, AccessToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    forget_credentials(session, account_id=account_id)
     sessions = await session.execute(delete(WebSession).where(WebSession.account_id == account_id))
     await session.execute(
         delete(AuthorizationCode).where(
