@@ -30,6 +30,7 @@ from agora.api.routes import list_routes as lists
 from agora.api.routes import notification_routes as notifications
 from agora.api.routes import oauth_routes as oauth
 from agora.api.routes import poll_routes as polls
+from agora.api.routes import push_routes as push
 from agora.api.routes import report_routes as reports
 from agora.api.routes import tag_routes as tags
 from agora.api.routes import timeline_routes as timelines
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         tags,
         lists,
         notifications,
+        push,
         reports,
         admin,
         instance,

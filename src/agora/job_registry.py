@@ -15,6 +15,7 @@ from agora.social.media import uploads
 from agora.social.people import reports
 from agora.social.posts import polls
 from agora.social.reading import fan_out, notifications
+from agora.webpush import delivery
 
 # Each handler reads its kind's payload, the one `enqueue`'s overloads require (a test checks).
 HANDLERS: dict[str, Handler] = {
@@ -38,6 +39,7 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
         prepare=mentions.prepare, apply=mentions.apply, on_dead=mentions.on_dead
     ),
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
+    JobKind.WEB_PUSH: SlowJob(prepare=delivery.send_push, apply=delivery.push_sent),
 }
 
 

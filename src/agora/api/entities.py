@@ -16,7 +16,16 @@ from typing import Any
 from agora.config import get_settings
 from agora.data import consent
 from agora.data.signals import disclose
-from agora.db.models import Account, Notification, PostEdit, Report, User, UserList, Visibility
+from agora.db.models import (
+    Account,
+    Notification,
+    PostEdit,
+    PushSubscription,
+    Report,
+    User,
+    UserList,
+    Visibility,
+)
 from agora.social.media.files import MediaInfo, media_urls
 from agora.social.media.profile_images import image_url
 from agora.social.people.relationships import Relationship
@@ -271,6 +280,18 @@ def list_json(found: UserList) -> dict[str, Any]:
         "title": found.title,
         "replies_policy": found.replies_policy,
         "exclusive": found.exclusive,
+    }
+
+
+def push_subscription_json(found: PushSubscription, server_key: str) -> dict[str, Any]:
+    """The WebPushSubscription entity (`server_key`: the server's VAPID public key)."""
+    return {
+        "id": str(found.id),
+        "endpoint": found.endpoint,
+        "standard": found.standard,
+        "alerts": dict(found.alerts),
+        "policy": found.policy,
+        "server_key": server_key,
     }
 
 

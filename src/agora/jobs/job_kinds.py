@@ -28,6 +28,7 @@ class JobKind(StrEnum):
     FEDERATE_FOLLOW = "federate_follow"
     FEDERATE_UNFOLLOW = "federate_unfollow"
     AP_DELIVER = "ap_deliver"
+    WEB_PUSH = "web_push"
 
 
 class JobState(StrEnum):
@@ -134,3 +135,10 @@ class DeliveryJob(TypedDict):
     inbox: str
     account_id: int
     activity: dict[str, Any]
+
+
+class WebPushJob(TypedDict):
+    """`web_push`: one notification pushed to one subscription (Web Push)."""
+
+    subscription_id: int
+    notification_id: int

@@ -51,6 +51,7 @@ from agora.jobs.job_kinds import (
     PostJob,
     ReportFiledJob,
     SweepJob,
+    WebPushJob,
 )
 
 P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/job_kinds.py)
@@ -210,6 +211,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_DELIVER],
     payload: DeliveryJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.WEB_PUSH],
+    payload: WebPushJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -44,6 +44,7 @@ from agora.db.models.reading import (
     ListMember,
     Marker,
     Notification,
+    PushSubscription,
     UserList,
 )
 from agora.db.models.system import (
@@ -105,6 +106,7 @@ __all__ = [
     "Post",
     "PostEdit",
     "PostTag",
+    "PushSubscription",
     "Report",
     "Tag",
     "TagHistory",
