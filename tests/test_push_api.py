@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from helpers import follow, post_status
-from push_receiver import PushReceiver
 from sqlalchemy import func, select, update
 
 from agora.config import get_settings
 from agora.db.models import AccessToken, Job, PushSubscription
+from helpers import follow, post_status
+from push_receiver import PushReceiver
 
 SUBSCRIPTION = "/api/v1/push/subscription"
 
@@ -271,7 +271,9 @@ async def test_alerts_and_policy_decide_what_is_pushed(
     await client.post(f"/api/v1/statuses/{mine['id']}/favourite", headers=bob.headers)
     await run_jobs()
     assert receiver.pushes == []  # favourite alert off
-    changed = await client.put(SUBSCRIPTION, headers=alice.headers, data={"data[policy]": "followed"})
+    changed = await client.put(
+        SUBSCRIPTION, headers=alice.headers, data={"data[policy]": "followed"}
+    )
     assert changed.json()["policy"] == "followed"
     await follow(client, alice, bob)
     await post_status(client, carol, "@alice from a stranger")

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 from mastodon import Mastodon, MastodonNotFoundError
-from push_receiver import PushReceiver
 
 from live_server import LiveServer, wait_for
+from push_receiver import PushReceiver
 
 PASSWORD = "correct horse battery"
 SECONDS = 5.0  # a mention reaches the receiver within this (p50 is printed, ~0.1 s here)

@@ -58,6 +58,7 @@ from agora.web import (
     people,
     poll_actions,
     post_actions,
+    push_settings,
     search_pages,
     settings_pages,
     sign_in,
@@ -160,7 +161,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
-    for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
+    for module in (
+        *routers,
+        assistant,
+        site_files,
+        *web,
+        settings_pages,
+        push_settings,
+        live,
+        pages,
+    ):
         app.include_router(module.router)
     app.include_router(media.router)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static")
