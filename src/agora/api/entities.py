@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agora.api.filter_entities import filter_result_json
 from agora.config import get_settings
 from agora.data import consent
 from agora.data.signals import disclose
@@ -153,7 +154,7 @@ def status_json(
         "muted": False,
         "bookmarked": view.bookmarked,
         "content": post.content_html,
-        "filtered": [],
+        "filtered": [filter_result_json(m) for m in view.filtered],  # the viewer's own
         "reblog": (
             status_json(view.reblog, viewer_id, accounts) if view.reblog is not None else None
         ),

@@ -23,10 +23,12 @@ from agora.social.rules.errors import NotFound
 
 
 async def statuses(
-    session: AsyncSession, viewer_id: int | None, ids: list[int]
+    session: AsyncSession, viewer_id: int | None, ids: list[int], *, context: str | None = None
 ) -> list[dict[str, Any]]:
-    """Status entities for `ids`, in order, leaving out any the viewer may not see."""
-    views = await load_posts(session, viewer_id, ids)
+    """Status entities for `ids`, in order, leaving out any the viewer may not see or that
+    the viewer's filters hide in `context` (where they are shown: home, notifications,
+    public, thread, account; None for a post looked up by id)."""
+    views = await load_posts(session, viewer_id, ids, context=context)
     accounts: dict[int, dict[str, Any]] = {}  # each author's entity built once per response
     return [status_json(views[i], viewer_id, accounts) for i in ids if i in views]
 
@@ -52,7 +54,8 @@ async def notifications(
         a.id: a for a in await load_accounts(session, list({n.from_account_id for n in notes}))
     }
     post_ids = list({n.post_id for n in notes if n.post_id is not None})
-    posts = {int(s["id"]): s for s in await statuses(session, viewer_id, post_ids)}
+    shown = await statuses(session, viewer_id, post_ids, context="notifications")
+    posts = {int(s["id"]): s for s in shown}
     reported = await _notified_reports(session, notes)
     out = []
     for note in notes:

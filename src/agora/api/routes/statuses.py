@@ -165,8 +165,8 @@ async def context(
     ancestors, descendants = await timelines.context(session, viewer, id_param(status_id))
     return JSON(
         {
-            "ancestors": await serialise.statuses(session, viewer, ancestors),
-            "descendants": await serialise.statuses(session, viewer, descendants),
+            "ancestors": await serialise.statuses(session, viewer, ancestors, context="thread"),
+            "descendants": await serialise.statuses(session, viewer, descendants, context="thread"),
         }
     )
 

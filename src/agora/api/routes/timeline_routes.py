@@ -17,9 +17,13 @@ router = APIRouter(prefix="/api/v1")
 
 
 async def _respond(
-    request: Request, session: SessionDep, viewer: int | None, found: Slice[int]
+    request: Request,
+    session: SessionDep,
+    viewer: int | None,
+    found: Slice[int],
+    context: str | None,
 ) -> JSON:
-    items = await serialise.statuses(session, viewer, found.items)
+    items = await serialise.statuses(session, viewer, found.items, context=context)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
@@ -31,7 +35,7 @@ async def home(
     me: Account = caller("read:statuses"),
 ) -> JSON:
     found = await timelines.home_timeline(session, me.id, page)
-    return await _respond(request, session, me.id, found)
+    return await _respond(request, session, me.id, found, "home")
 
 
 @router.get("/timelines/public")
@@ -48,7 +52,7 @@ async def public(
     origin = "remote" if flag(remote) else "local" if flag(local) else "all"
     media = flag(only_media)
     found = await timelines.public_timeline(session, viewer, page, only_media=media, origin=origin)
-    return await _respond(request, session, viewer, found)
+    return await _respond(request, session, viewer, found, "public")
 
 
 @router.get("/timelines/tag/{hashtag}")
@@ -61,7 +65,7 @@ async def tag(
 ) -> JSON:
     viewer = me.id if me else None
     found = await timelines.tag_timeline(session, viewer, hashtag, page)
-    return await _respond(request, session, viewer, found)
+    return await _respond(request, session, viewer, found, "public")
 
 
 @router.get("/bookmarks")
@@ -71,7 +75,8 @@ async def bookmarks(
     page: Page = paging(),
     me: Account = caller("read:bookmarks"),
 ) -> JSON:
-    return await _respond(request, session, me.id, await timelines.bookmarks(session, me.id, page))
+    found = await timelines.bookmarks(session, me.id, page)
+    return await _respond(request, session, me.id, found, None)
 
 
 @router.get("/favourites")
@@ -81,4 +86,5 @@ async def favourites(
     page: Page = paging(),
     me: Account = caller("read:favourites"),
 ) -> JSON:
-    return await _respond(request, session, me.id, await timelines.favourites(session, me.id, page))
+    found = await timelines.favourites(session, me.id, page)
+    return await _respond(request, session, me.id, found, None)

@@ -39,6 +39,9 @@ from agora.db.models.posts import (
     Visibility,
 )
 from agora.db.models.reading import (
+    Filter,
+    FilterKeyword,
+    FilterStatus,
     HomeFeedEntry,
     HomeFeedSize,
     ListMember,
@@ -80,6 +83,9 @@ __all__ = [
     "DatasetExportAccount",
     "DatasetExportPost",
     "Favourite",
+    "Filter",
+    "FilterKeyword",
+    "FilterStatus",
     "Follow",
     "FollowRequest",
     "FollowedTag",

@@ -1,4 +1,5 @@
-"""Tables of what people read: home feeds, notifications, markers, lists, push subscriptions."""
+"""Tables of what people read: home feeds, notifications, markers, lists, push subscriptions,
+filters."""
 
 from __future__ import annotations
 
@@ -100,3 +101,39 @@ class PushSubscription(Base):
     alerts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     policy: Mapped[str] = mapped_column(String(10), default="all")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Filter(Base):
+    """A person's filter (Mastodon's v2 Filter): where it applies (`contexts`, a subset of
+    home / notifications / public / thread / account), what it does (`action`: warn, hide,
+    blur) and until when (`expires_at`, None: for ever). Its keywords and posts are rows of
+    their own."""
+
+    __tablename__ = "filters"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    contexts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(10), default="warn")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FilterKeyword(Base):
+    """A word or phrase a filter matches (case-insensitive; `whole_word`: not inside a word)."""
+
+    __tablename__ = "filter_keywords"
+    id: Mapped[int] = _id_col()
+    filter_id: Mapped[int] = _fk("filters.id", index=True)
+    keyword: Mapped[str] = mapped_column(String(200))
+    whole_word: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class FilterStatus(Base):
+    """A post a filter matches (and the boosts of it)."""
+
+    __tablename__ = "filter_statuses"
+    id: Mapped[int] = _id_col()
+    filter_id: Mapped[int] = _fk("filters.id", index=True)
+    post_id: Mapped[int] = _fk("posts.id")
+    __table_args__ = (UniqueConstraint("filter_id", "post_id"),)

@@ -1,16 +1,20 @@
 """Turn post ids into everything needed to show them, in a constant number of queries
 whatever the page holds: posts, boosted and quoted posts, authors, mentions, tags and the
-viewer's own flags (liked, boosted, bookmarked, pinned).
+viewer's own flags (liked, boosted, bookmarked, pinned) and filter matches.
 
 Invariant: `load_posts` is where ids become posts for a viewer, and it applies the visibility
 rule itself to every post it returns, the requested ones as well as the boosted and quoted
 posts inside them. No caller is trusted to have checked: an id from a form field, a query
-parameter or a stored citation that the viewer may not see is simply left out."""
+parameter or a stored citation that the viewer may not see is simply left out.
+
+It applies the viewer's filters too (social/rules/filtering.py), in the context the door says
+it shows the posts in: a post a `hide` filter removes there is left out like an invisible one,
+and every other match is on the view (`filtered`, viewer-specific like the flags)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -47,6 +51,13 @@ from agora.db.models import (
 )
 from agora.social.media.files import MediaInfo
 from agora.social.posts.polls import PollView, load_polls, poll_id_column
+from agora.social.rules.filtering import (
+    FilterMatch,
+    ViewerFilters,
+    hidden,
+    searchable_text,
+    viewer_filters,
+)
 from agora.social.rules.visibility import plain_visible_to
 
 
@@ -66,6 +77,7 @@ class PostView:
     quote: PostView | None = None
     poll: PollView | None = None
     media: list[MediaInfo] = field(default_factory=list)
+    filtered: list[FilterMatch] = field(default_factory=list)  # the viewer's, like the flags
 
 
 IDS: BindParameter[int] = bindparam("ids", expanding=True)
@@ -74,15 +86,26 @@ FLAGS = ("favourited", "bookmarked", "pinned", "reblogged")
 
 
 async def load_posts(
-    session: AsyncSession, viewer_id: int | None, ids: list[int]
+    session: AsyncSession,
+    viewer_id: int | None,
+    ids: list[int],
+    *,
+    context: str | None = None,
+    filters: bool = True,
 ) -> dict[int, PostView]:
     """PostViews by id, only of posts the viewer may see (`visibility.plain_visible_to`:
     deleted posts, suspended authors, blocks either way and the audience of followers-only and
     direct posts). Boosted/quoted posts the viewer may not see are left out too (a boost of an
     invisible post is dropped; an invisible quote shows as no quote).
 
+    `context` is where the door shows them (`filtering.CONTEXTS`; None: looked up by id): the
+    viewer's filters for it mark the views they match and leave out what a `hide` filter
+    removes (`filtering.hidden`). `filters=False` only for a post rendered once for many
+    viewers, whose filters the caller applies to each (`filter_view`: api/stream_payloads.py).
+
     One query whatever the page holds (see `_posts_statement`), built once and reused, plus
-    one for the polls when the page has any (`polls.load_polls`)."""
+    one for the polls when the page has any (`polls.load_polls`) and one for the viewer's
+    filters."""
     if not ids:
         return {}
     params = {"ids": ids, "viewer_id": viewer_id}
@@ -110,7 +133,55 @@ async def load_posts(
             if view.reblog is None:
                 continue
         result[pid] = view
-    return result
+    if not filters:
+        return result
+    return await _apply_filters(session, viewer_id, result, views.values(), context)
+
+
+async def _apply_filters(
+    session: AsyncSession,
+    viewer_id: int | None,
+    result: dict[int, PostView],
+    nodes: Iterable[PostView],
+    context: str | None,
+) -> dict[int, PostView]:
+    """Mark every view (boosted and quoted ones too) with the viewer's filter matches and
+    drop the requested posts a `hide` filter removes in `context`."""
+    filters = await viewer_filters(session, viewer_id) if result else None
+    if not filters:
+        return result
+    for node in nodes:
+        node.filtered = _matches(node, filters, context)
+    return {pid: view for pid, view in result.items() if not hidden(view.filtered, context)}
+
+
+def _matches(node: PostView, filters: ViewerFilters, context: str | None) -> list[FilterMatch]:
+    proper = node.reblog or node
+    text = searchable_text(
+        proper.post.spoiler_text,
+        proper.post.text,
+        [title for title, _ in proper.poll.options] if proper.poll else (),
+        [m.description for m in proper.media if m.description],
+    )
+    return filters.matches(node.post.id, node.post.reblog_of_id, text, context)
+
+
+def filter_view(view: PostView, filters: ViewerFilters, context: str | None) -> PostView | None:
+    """A copy of a view hydrated without filters (and of what it embeds) carrying one
+    viewer's filter matches; None when they hide it in `context`."""
+    if not filters:
+        return view
+    marked = _marked_by(view, filters, context)
+    return None if hidden(marked.filtered, context) else marked
+
+
+def _marked_by(view: PostView, filters: ViewerFilters, context: str | None) -> PostView:
+    return replace(
+        view,
+        filtered=_matches(view, filters, context),
+        reblog=_marked_by(view.reblog, filters, context) if view.reblog is not None else None,
+        quote=_marked_by(view.quote, filters, context) if view.quote is not None else None,
+    )
 
 
 async def embedded_ids(session: AsyncSession, post_id: int) -> set[int]:

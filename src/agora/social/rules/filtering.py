@@ -1,0 +1,189 @@
+"""The filter rule: which of a viewer's filters a post matches, and whether it is hidden where
+it is being shown (Mastodon's `CustomFilter.apply_cached_filters`).
+
+- A filter is active until its `expires_at`. It matches a post when one of its keywords is in
+  the post's searchable text (content warning, text, poll options, media descriptions; of the
+  boosted post for a boost), case-insensitively, and for a `whole_word` keyword not inside a
+  word (a word boundary on each side that starts or ends with a word character, as Mastodon
+  builds it), or when the post (or the post a boost boosts) is one of its statuses.
+- Where a post is shown is a *context*: home (and lists), notifications, public (public and
+  hashtag timelines), thread (a conversation), account (a profile). In a known context only
+  the filters for that context count: a post matched by a `hide` filter is removed, the
+  others carry the matches (`filtered`: warn and blur are the client's to show). Without a
+  context (a post looked up by id, search, bookmarks), every active filter counts and nothing
+  is removed, as on Mastodon.
+- Cost: the viewer's active filters are read once per request (one query: filters, keywords
+  and statuses together) and each filter's keywords are compiled into ONE regular expression
+  (cached by its keywords), so a filter with 100 keywords is one regex search per post.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.models import Filter, FilterKeyword, FilterStatus, utcnow
+
+CONTEXTS = ("home", "notifications", "public", "thread", "account")
+ACTIONS = ("warn", "hide", "blur")
+_WORD_START = re.compile(r"^\w")
+_WORD_END = re.compile(r"\w$")
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveFilter:
+    """One active filter of the viewer, with its compiled keywords and its post ids."""
+
+    id: int
+    title: str
+    contexts: tuple[str, ...]
+    action: str
+    expires_at: datetime | None
+    pattern: re.Pattern[str] | None
+    status_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterMatch:
+    """A filter a post matched: the keyword found (Mastodon reports the first) and the
+    filtered posts it is (itself, or the post it boosts)."""
+
+    filter: ActiveFilter
+    keyword_matches: tuple[str, ...] | None
+    status_matches: tuple[int, ...] | None
+
+
+@dataclass(slots=True)
+class ViewerFilters:
+    """A viewer's active filters, ready to match posts."""
+
+    filters: list[ActiveFilter] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.filters)
+
+    def matches(
+        self, post_id: int, reblog_of_id: int | None, text: str, context: str | None
+    ) -> list[FilterMatch]:
+        """The filters (for `context`, or all without one) a post matches; `text` is its
+        searchable text (`searchable_text`)."""
+        found = []
+        for active in self.filters:
+            if context is not None and context not in active.contexts:
+                continue
+            keyword = active.pattern.search(text) if active.pattern is not None else None
+            ids = tuple(i for i in (post_id, reblog_of_id) if i in active.status_ids)
+            if keyword is None and not ids:
+                continue
+            found.append(
+                FilterMatch(
+                    active, (keyword.group(0),) if keyword is not None else None, ids or None
+                )
+            )
+        return found
+
+
+def hidden(matches: Iterable[FilterMatch], context: str | None) -> bool:
+    """Whether these matches remove the post where it is shown (a `hide` filter for the
+    context; never without a context)."""
+    return context is not None and any(m.filter.action == "hide" for m in matches)
+
+
+def searchable_text(
+    spoiler_text: str, text: str, poll_options: Iterable[str], descriptions: Iterable[str]
+) -> str:
+    """What keywords are looked for in (Mastodon's `Status#searchable_text`)."""
+    parts = [spoiler_text, text, "\n\n".join(poll_options), "\n\n".join(descriptions)]
+    return "\n\n".join(p for p in parts if p)
+
+
+def keyword_pattern(keyword: str, whole_word: bool) -> str:
+    """One keyword as a regular expression (Mastodon's `CustomFilterKeyword#to_regex`)."""
+    escaped = re.escape(keyword)
+    if not whole_word:
+        return escaped
+    start = r"\b" if _WORD_START.search(keyword) else ""
+    end = r"\b" if _WORD_END.search(keyword) else ""
+    return f"{start}{escaped}{end}"
+
+
+@lru_cache(maxsize=4096)
+def compile_keywords(keywords: tuple[tuple[str, bool], ...]) -> re.Pattern[str] | None:
+    """A filter's keywords as one case-insensitive regular expression (None without any)."""
+    if not keywords:
+        return None
+    return re.compile("|".join(keyword_pattern(k, w) for k, w in keywords), re.IGNORECASE)
+
+
+def _active() -> Any:
+    return or_(Filter.expires_at.is_(None), Filter.expires_at > utcnow())
+
+
+async def viewers_with_filters(session: AsyncSession, viewers: Iterable[int | None]) -> set[int]:
+    """Which of these viewers have an active filter (one query for all of them)."""
+    ids = {v for v in viewers if v is not None}
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(Filter.account_id).where(Filter.account_id.in_(ids), _active()).distinct()
+    )
+    return set(rows)
+
+
+async def viewer_filters(session: AsyncSession, viewer_id: int | None) -> ViewerFilters:
+    """The viewer's active filters (none signed out), in one query."""
+    if viewer_id is None:
+        return ViewerFilters()
+    rows = (
+        await session.execute(
+            select(
+                Filter.id,
+                Filter.title,
+                Filter.contexts,
+                Filter.action,
+                Filter.expires_at,
+                FilterKeyword.keyword,
+                FilterKeyword.whole_word,
+                FilterStatus.post_id,
+            )
+            .outerjoin(FilterKeyword, FilterKeyword.filter_id == Filter.id)
+            .outerjoin(FilterStatus, FilterStatus.filter_id == Filter.id)
+            .where(
+                Filter.account_id == viewer_id,
+                _active(),
+            )
+            .order_by(Filter.id, FilterKeyword.id)
+        )
+    ).all()
+    if not rows:
+        return ViewerFilters()
+    heads: dict[int, tuple[str, tuple[str, ...], str, datetime | None]] = {}
+    keywords: dict[int, dict[tuple[str, bool], None]] = {}
+    statuses: dict[int, set[int]] = {}
+    for fid, title, contexts, action, expires, keyword, whole, post_id in rows:
+        heads[fid] = (title, tuple(contexts or ()), action, expires)
+        if keyword is not None:
+            keywords.setdefault(fid, {})[(keyword, bool(whole))] = None
+        if post_id is not None:
+            statuses.setdefault(fid, set()).add(post_id)
+    return ViewerFilters(
+        [
+            ActiveFilter(
+                fid,
+                title,
+                contexts,
+                action,
+                expires,
+                compile_keywords(tuple(keywords.get(fid, {}))),
+                frozenset(statuses.get(fid, ())),
+            )
+            for fid, (title, contexts, action, expires) in heads.items()
+        ]
+    )
