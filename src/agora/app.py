@@ -26,6 +26,7 @@ from agora.api.routes import (
     statuses,
     streaming,
 )
+from agora.api.routes import filter_routes as filters
 from agora.api.routes import list_routes as lists
 from agora.api.routes import notification_routes as notifications
 from agora.api.routes import oauth_routes as oauth
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lists,
         notifications,
         push,
+        filters,
         reports,
         admin,
         instance,
