@@ -51,6 +51,7 @@ from agora.job_registry import register_all_jobs
 from agora.jobs.worker import Worker
 from agora.web import (
     assistant_pages,
+    filter_pages,
     list_pages,
     live,
     notification_pages,
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         *web,
         settings_pages,
         push_settings,
+        filter_pages,
         live,
         pages,
     ):
