@@ -13,8 +13,11 @@ it is being shown (Mastodon's `CustomFilter.apply_cached_filters`).
   context (a post looked up by id, search, bookmarks), every active filter counts and nothing
   is removed, as on Mastodon.
 - Cost: the viewer's active filters are read once per request (one query: filters, keywords
-  and statuses together) and each filter's keywords are compiled into ONE regular expression
-  (cached by its keywords), so a filter with 100 keywords is one regex search per post.
+  and statuses together) and each filter's keywords are compiled once (cached by its
+  keywords): whole-word keywords made of word characters only (most of them) into a set of
+  lower-cased words, looked up for each word of the post (its words are split once per post),
+  the others into ONE regular expression. So a filter with 100 keywords costs one pass over a
+  post's words and at most one regex search, whatever the number of keywords.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class ActiveFilter:
     contexts: tuple[str, ...]
     action: str
     expires_at: datetime | None
-    pattern: re.Pattern[str] | None
+    keywords: Keywords
     status_ids: frozenset[int]
 
 
@@ -75,17 +78,18 @@ class ViewerFilters:
         """The filters (for `context`, or all without one) a post matches; `text` is its
         searchable text (`searchable_text`)."""
         found = []
+        words: list[tuple[int, str]] | None = None  # the post's words, split when first needed
         for active in self.filters:
             if context is not None and context not in active.contexts:
                 continue
-            keyword = active.pattern.search(text) if active.pattern is not None else None
+            if words is None and active.keywords.words:
+                words = [(m.start(), m.group(0)) for m in _WORD.finditer(text)]
+            keyword = active.keywords.first_match(text, words or [])
             ids = tuple(i for i in (post_id, reblog_of_id) if i in active.status_ids)
             if keyword is None and not ids:
                 continue
             found.append(
-                FilterMatch(
-                    active, (keyword.group(0),) if keyword is not None else None, ids or None
-                )
+                FilterMatch(active, (keyword,) if keyword is not None else None, ids or None)
             )
         return found
 
@@ -114,12 +118,44 @@ def keyword_pattern(keyword: str, whole_word: bool) -> str:
     return f"{start}{escaped}{end}"
 
 
+@dataclass(frozen=True, slots=True)
+class Keywords:
+    """A filter's keywords, compiled: plain whole words as a set, the rest as one regex."""
+
+    words: frozenset[str]
+    pattern: re.Pattern[str] | None
+
+    def first_match(self, text: str, words: list[tuple[int, str]]) -> str | None:
+        """The first keyword found in `text` (as written there), whose words (position and
+        word, `_WORD`) are given; None when none is."""
+        best: tuple[int, str] | None = None
+        if self.words:
+            best = next(((at, w) for at, w in words if w.lower() in self.words), None)
+        if self.pattern is not None:
+            found = self.pattern.search(text)
+            if found is not None and (best is None or found.start() < best[0]):
+                best = (found.start(), found.group(0))
+        return best[1] if best is not None else None
+
+
+_WORD = re.compile(r"\w+")
+
+
 @lru_cache(maxsize=4096)
-def compile_keywords(keywords: tuple[tuple[str, bool], ...]) -> re.Pattern[str] | None:
-    """A filter's keywords as one case-insensitive regular expression (None without any)."""
-    if not keywords:
-        return None
-    return re.compile("|".join(keyword_pattern(k, w) for k, w in keywords), re.IGNORECASE)
+def compile_keywords(keywords: tuple[tuple[str, bool], ...]) -> Keywords:
+    """A filter's keywords compiled (see the module docstring): a whole-word keyword of word
+    characters only matches exactly the words `\\w+` splits a text into, so a set lookup is
+    the same test as its `\\b…\\b` regex."""
+    words = frozenset(
+        k.lower() for k, whole in keywords if whole and _WORD.fullmatch(k) is not None
+    )
+    rest = [(k, w) for k, w in keywords if not (w and _WORD.fullmatch(k) is not None)]
+    pattern = (
+        re.compile("|".join(keyword_pattern(k, w) for k, w in rest), re.IGNORECASE)
+        if rest
+        else None
+    )
+    return Keywords(words, pattern)
 
 
 def _active() -> Any:
