@@ -29,9 +29,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.db.json_agg import json_objects
 from agora.db.models import Filter, FilterKeyword, FilterStatus, utcnow
 
 CONTEXTS = ("home", "notifications", "public", "thread", "account")
@@ -174,9 +176,20 @@ async def viewers_with_filters(session: AsyncSession, viewers: Iterable[int | No
 
 
 async def viewer_filters(session: AsyncSession, viewer_id: int | None) -> ViewerFilters:
-    """The viewer's active filters (none signed out), in one query."""
+    """The viewer's active filters (none signed out), in one query: a row per filter, its
+    keywords and posts as JSON arrays (`json_objects`)."""
     if viewer_id is None:
         return ViewerFilters()
+    keywords = (
+        select(json_objects(k=FilterKeyword.keyword, w=FilterKeyword.whole_word))
+        .where(FilterKeyword.filter_id == Filter.id)
+        .scalar_subquery()
+    )
+    statuses = (
+        select(json_objects(p=FilterStatus.post_id))
+        .where(FilterStatus.filter_id == Filter.id)
+        .scalar_subquery()
+    )
     rows = (
         await session.execute(
             select(
@@ -185,41 +198,26 @@ async def viewer_filters(session: AsyncSession, viewer_id: int | None) -> Viewer
                 Filter.contexts,
                 Filter.action,
                 Filter.expires_at,
-                FilterKeyword.keyword,
-                FilterKeyword.whole_word,
-                FilterStatus.post_id,
+                keywords,
+                statuses,
             )
-            .outerjoin(FilterKeyword, FilterKeyword.filter_id == Filter.id)
-            .outerjoin(FilterStatus, FilterStatus.filter_id == Filter.id)
-            .where(
-                Filter.account_id == viewer_id,
-                _active(),
-            )
-            .order_by(Filter.id, FilterKeyword.id)
+            .where(Filter.account_id == viewer_id, _active())
+            .order_by(Filter.id)
         )
     ).all()
-    if not rows:
-        return ViewerFilters()
-    heads: dict[int, tuple[str, tuple[str, ...], str, datetime | None]] = {}
-    keywords: dict[int, dict[tuple[str, bool], None]] = {}
-    statuses: dict[int, set[int]] = {}
-    for fid, title, contexts, action, expires, keyword, whole, post_id in rows:
-        heads[fid] = (title, tuple(contexts or ()), action, expires)
-        if keyword is not None:
-            keywords.setdefault(fid, {})[(keyword, bool(whole))] = None
-        if post_id is not None:
-            statuses.setdefault(fid, set()).add(post_id)
-    return ViewerFilters(
-        [
+    found = []
+    for row in rows:
+        pairs = sorted({(k["k"], bool(k["w"])) for k in orjson.loads(row[5] or "[]")})
+        ids = frozenset(int(p["p"]) for p in orjson.loads(row[6] or "[]"))
+        found.append(
             ActiveFilter(
-                fid,
-                title,
-                contexts,
-                action,
-                expires,
-                compile_keywords(tuple(keywords.get(fid, {}))),
-                frozenset(statuses.get(fid, ())),
+                row.id,
+                row.title,
+                tuple(row.contexts or ()),
+                row.action,
+                row.expires_at,
+                compile_keywords(tuple(pairs)),
+                ids,
             )
-            for fid, (title, contexts, action, expires) in heads.items()
-        ]
-    )
+        )
+    return ViewerFilters(found)
