@@ -232,6 +232,31 @@ async def test_muted_and_blocked_senders_are_never_pushed(
     assert "unmuted hello" in receiver.wait(1)[0].message["body"]
 
 
+async def test_a_mention_a_filter_hides_in_notifications_is_not_pushed(
+    client: Any, pair: Any, receiver: PushReceiver, run_jobs: Any
+) -> None:
+    alice, bob = pair
+    await _subscribe(client, alice, receiver)
+    made = await client.post(
+        "/api/v2/filters",
+        headers=alice.headers,
+        json={
+            "title": "Food",
+            "context": ["notifications"],
+            "filter_action": "hide",
+            "keywords_attributes": [{"keyword": "soup"}],
+        },
+    )
+    assert made.status_code == 200
+    await post_status(client, bob, "@alice soup tonight")
+    await post_status(client, bob, "@alice films tonight")
+    await run_jobs()
+    [push] = receiver.wait(1)
+    assert "films" in push.message["body"]
+    await run_jobs()
+    assert len(receiver.pushes) == 1
+
+
 async def test_a_mute_made_before_the_job_runs_stops_the_push(
     client: Any, db: Any, pair: Any, receiver: PushReceiver, run_jobs: Any
 ) -> None:

@@ -49,6 +49,7 @@ from agora.http.signal_hook import SignalsHook
 from agora.http.streaming.hub import start_hub, stop_hub
 from agora.job_registry import register_all_jobs
 from agora.jobs.worker import Worker
+from agora.social.reading.push_keys import vapid_keys
 from agora.web import (
     assistant_pages,
     filter_pages,
@@ -81,6 +82,7 @@ def _lifespan(
         if migrate:  # with migrate=False (tests) the caller migrates, maybe later
             await upgrade(db.engine)
             await claim_node(db.engine)  # this process's ids are disjoint from others'
+            await vapid_keys(db)  # Web Push: made on first start of an install from before it
         app.state.db = db
         app.state.hub = await start_hub(
             db, MASTODON_PAYLOADS, settings.stream_queue_size, settings.stream_heartbeat_seconds

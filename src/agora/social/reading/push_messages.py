@@ -4,8 +4,9 @@ Mastodon's push payload for one notification.
 Invariant: nothing is pushed that the recipient could not read now: the notification must
 still be readable (`notifications.get_notification`: visibility, blocks, notification mutes,
 role), and no push comes from an account the recipient mutes in any way (even a mute that
-leaves notifications in the list) or that stands behind a block either way. The subscription
-must still be live (`push_subscriptions.live_holder`).
+leaves notifications in the list) or that stands behind a block either way, and nothing whose
+post one of the recipient's filters hides in notifications. The subscription must still be
+live (`push_subscriptions.live_holder`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Block, Mute, Post, PushSubscription, User, utcnow
 from agora.social.media.profile_images import image_url
+from agora.social.posts.hydrate import load_posts
 from agora.social.reading.notifications import get_notification
 from agora.social.reading.push_subscriptions import live_holder
 from agora.social.rules.errors import NotFound
@@ -86,6 +88,10 @@ async def push_message(
         return None
     if await session.scalar(select(_muted_or_blocked(found.account_id, note.from_account_id))):
         return None
+    if note.post_id is not None and not await load_posts(
+        session, found.account_id, [note.post_id], context="notifications"
+    ):
+        return None  # one of the recipient's filters hides it in notifications
     sender = await session.get(Account, note.from_account_id)
     if sender is None:
         return None
