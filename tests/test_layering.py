@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-DOORS = ("agora.api", "agora.web", "agora.cli", "agora.federation")
+DOORS = ("agora.api", "agora.web", "agora.cli", "agora.federation", "agora.webpush")
 APPLICATION = ("agora.app", "agora.job_registry")
 SERVICES = ("agora.social", "agora.ai", "agora.data", "agora.auth")
 # package -> what it may never import
@@ -17,8 +17,10 @@ FORBIDDEN = {
     "agora.http": (*DOORS, *APPLICATION),
     # the API may ask federation to resolve a remote account (search with resolve=true)
     "agora.api": ("agora.web", "agora.cli", *APPLICATION),
-    "agora.web": ("agora.api", "agora.cli", "agora.federation", *APPLICATION),
-    "agora.federation": ("agora.api", "agora.web", "agora.cli", *APPLICATION),
+    "agora.web": ("agora.api", "agora.cli", "agora.federation", "agora.webpush", *APPLICATION),
+    "agora.federation": ("agora.api", "agora.web", "agora.cli", "agora.webpush", *APPLICATION),
+    # Web Push sends through federation's guarded client
+    "agora.webpush": ("agora.api", "agora.web", "agora.cli", *APPLICATION),
     "agora.social": (*DOORS, "agora.http", *APPLICATION),
     "agora.ai": (*DOORS, "agora.http", *APPLICATION),
     "agora.data": (*DOORS, "agora.http", *APPLICATION),

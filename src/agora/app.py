@@ -28,10 +28,12 @@ from agora.api.routes import (
     streaming,
 )
 from agora.api.routes import email_routes as emails
+from agora.api.routes import filter_routes as filters
 from agora.api.routes import list_routes as lists
 from agora.api.routes import notification_routes as notifications
 from agora.api.routes import oauth_routes as oauth
 from agora.api.routes import poll_routes as polls
+from agora.api.routes import push_routes as push
 from agora.api.routes import report_routes as reports
 from agora.api.routes import tag_routes as tags
 from agora.api.routes import timeline_routes as timelines
@@ -53,11 +55,13 @@ from agora.http.streaming.hub import start_hub, stop_hub
 from agora.job_registry import register_all_jobs
 from agora.jobs.worker import Worker
 from agora.mail.smtp import NO_MAIL, mail_configured
+from agora.social.reading.push_keys import vapid_keys
 from agora.web import (
     assistant_pages,
     deletion_pages,
     domain_block_pages,
     email_pages,
+    filter_pages,
     list_pages,
     live,
     notification_pages,
@@ -66,6 +70,7 @@ from agora.web import (
     people,
     poll_actions,
     post_actions,
+    push_settings,
     search_pages,
     settings_pages,
     sign_in,
@@ -87,6 +92,7 @@ def _lifespan(
         if migrate:  # with migrate=False (tests) the caller migrates, maybe later
             await upgrade(db.engine)
             await claim_node(db.engine)  # this process's ids are disjoint from others'
+            await vapid_keys(db)  # Web Push: made on first start of an install from before it
         if not mail_configured(settings):
             log.warning(NO_MAIL)
         app.state.db = db
@@ -169,6 +175,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         tags,
         lists,
         notifications,
+        push,
+        filters,
         reports,
         admin,
         domain_block_routes,
@@ -184,7 +192,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
     web += (domain_block_pages,)
-    for module in (*routers, assistant, site_files, *web, settings_pages, live, pages):
+    for module in (
+        *routers,
+        assistant,
+        site_files,
+        *web,
+        settings_pages,
+        push_settings,
+        filter_pages,
+        live,
+        pages,
+    ):
         app.include_router(module.router)
     app.include_router(media.router)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static")

@@ -25,6 +25,7 @@ from agora.social.media import uploads
 from agora.social.people import account_deletion, reports
 from agora.social.posts import polls
 from agora.social.reading import fan_out, notifications
+from agora.webpush import delivery
 
 # Each handler reads its kind's payload, the one `enqueue`'s overloads require (a test checks).
 HANDLERS: dict[str, Handler] = {
@@ -69,6 +70,7 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     ),
     JobKind.SEND_MAIL: SlowJob(prepare=outgoing.send_mail, apply=outgoing.mail_sent),
     JobKind.DELETE_ACCOUNT: SlowJob(prepare=account_deletion.erase, apply=account_deletion.erased),
+    JobKind.WEB_PUSH: SlowJob(prepare=delivery.send_push, apply=delivery.push_sent),
 }
 
 

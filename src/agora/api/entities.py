@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agora.api.filter_entities import filter_result_json
 from agora.config import get_settings
 from agora.data import consent
 from agora.data.signals import disclose
@@ -22,6 +23,7 @@ from agora.db.models import (
     DomainBlock,
     Notification,
     PostEdit,
+    PushSubscription,
     Report,
     User,
     UserList,
@@ -160,6 +162,7 @@ def status_json(
     return {
         **status_shared_json(view, viewer_id),
         **status_viewer_json(facts, viewer_id, account, reblog, quoted, poll),
+        "filtered": [filter_result_json(m) for m in view.filtered],  # the viewer's own
     }
 
 
@@ -251,7 +254,7 @@ def status_viewer_json(
         "reblogged": reblogged,
         "muted": False,
         "bookmarked": bookmarked,
-        "filtered": [],
+        "filtered": [],  # a viewer with filters is rendered whole (`status_json`), not cached
         "reblog": reblog,
         "account": account,
         "poll": poll,
@@ -363,6 +366,18 @@ def list_json(found: UserList) -> dict[str, Any]:
         "title": found.title,
         "replies_policy": found.replies_policy,
         "exclusive": found.exclusive,
+    }
+
+
+def push_subscription_json(found: PushSubscription, server_key: str) -> dict[str, Any]:
+    """The WebPushSubscription entity (`server_key`: the server's VAPID public key)."""
+    return {
+        "id": str(found.id),
+        "endpoint": found.endpoint,
+        "standard": found.standard,
+        "alerts": dict(found.alerts),
+        "policy": found.policy,
+        "server_key": server_key,
     }
 
 

@@ -25,10 +25,12 @@ from agora.social.rules.errors import NotFound
 
 
 async def statuses(
-    session: AsyncSession, viewer_id: int | None, ids: list[int]
+    session: AsyncSession, viewer_id: int | None, ids: list[int], *, context: str | None = None
 ) -> list[dict[str, Any]]:
-    """Status entities for `ids`, in order, leaving out any the viewer may not see."""
-    views = await load_posts(session, viewer_id, ids)
+    """Status entities for `ids`, in order, leaving out any the viewer may not see or that
+    the viewer's filters hide in `context` (where they are shown: home, notifications,
+    public, thread, account; None for a post looked up by id)."""
+    views = await load_posts(session, viewer_id, ids, context=context)
     accounts: dict[int, dict[str, Any]] = {}  # each author's entity built once per response
     return [status_json(views[i], viewer_id, accounts) for i in ids if i in views]
 
@@ -42,11 +44,11 @@ async def status(session: AsyncSession, viewer_id: int | None, post_id: int) -> 
 
 
 async def shown_statuses(
-    session: AsyncSession, viewer_id: int | None, ids: list[int]
+    session: AsyncSession, viewer_id: int | None, ids: list[int], *, context: str | None = None
 ) -> list[orjson.Fragment]:
-    """What `statuses` renders, joined from renderings cached per post version
-    (api/status_cache.py): what the routes send."""
-    return list((await status_fragments(session, viewer_id, ids)).values())
+    """What `statuses` renders (the viewer's filters for `context` included), joined from
+    renderings cached per post version (api/status_cache.py): what the routes send."""
+    return list((await status_fragments(session, viewer_id, ids, context=context)).values())
 
 
 async def shown_status(
@@ -71,7 +73,7 @@ async def notifications(
     people = {n.from_account_id for n in notes} | {n.activity_id for n in notes if n.type == MOVE}
     accts = {a.id: a for a in await load_accounts(session, list(people))}
     post_ids = list({n.post_id for n in notes if n.post_id is not None})
-    posts = await status_fragments(session, viewer_id, post_ids)
+    posts = await status_fragments(session, viewer_id, post_ids, context="notifications")
     reported = await _notified_reports(session, notes)
     out = []
     for note in notes:

@@ -50,6 +50,7 @@ from agora.api.entities import (
     account_json,
     poll_json,
     shared_for_everyone,
+    status_json,
     status_shared_json,
     status_viewer_json,
 )
@@ -57,6 +58,7 @@ from agora.config import get_settings
 from agora.data.signals import Stance, disclose_stance, stance
 from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs
 from agora.social.posts.polls import load_polls
+from agora.social.rules.filtering import viewer_filters
 
 log = logging.getLogger("agora.render_cache")
 ACCOUNT_COUNTS = ("followers_count", "following_count", "statuses_count", "last_status_at")
@@ -200,12 +202,16 @@ def _account_key(ref: PostRef) -> Key:
 
 
 async def status_fragments(
-    session: AsyncSession, viewer_id: int | None, ids: list[int]
+    session: AsyncSession, viewer_id: int | None, ids: list[int], *, context: str | None = None
 ) -> dict[int, orjson.Fragment]:
     """The Status entities of `ids` the viewer may see, by id in order, as JSON fragments: the
-    same JSON as `entities.status_json` of `hydrate.load_posts`, joined from the cache.
-    Queries: one narrow read (`load_refs`), one for the page's polls when it has any, and
-    one hydration of the posts and accounts the cache does not hold."""
+    same JSON as `entities.status_json` of `hydrate.load_posts` in `context`, joined from the
+    cache. Queries: the viewer's filters, one narrow read (`load_refs`), one for the page's
+    polls when it has any, and one hydration of the posts and accounts the cache does not
+    hold. A viewer with active filters is rendered whole by `load_posts` instead (filters mark
+    and hide posts per viewer and context, which no shared rendering holds)."""
+    if await viewer_filters(session, viewer_id):
+        return await _rendered_for_filters(session, viewer_id, ids, context)
     page = await load_refs(session, viewer_id, ids)
     if not page.kept:
         return {}
@@ -224,6 +230,18 @@ async def status_fragments(
     return out
 
 
+async def _rendered_for_filters(
+    session: AsyncSession, viewer_id: int | None, ids: list[int], context: str | None
+) -> dict[int, orjson.Fragment]:
+    views = await load_posts(session, viewer_id, ids, context=context)
+    accounts: dict[int, dict[str, Any]] = {}
+    return {
+        pid: orjson.Fragment(orjson.dumps(status_json(views[pid], viewer_id, accounts)))
+        for pid in ids
+        if pid in views
+    }
+
+
 async def _render_missing(
     session: AsyncSession,
     viewer_id: int | None,
@@ -240,7 +258,7 @@ async def _render_missing(
     ]
     if not missing:
         return {}
-    views = await load_posts(session, viewer_id, missing, polls=False)
+    views = await load_posts(session, viewer_id, missing, polls=False, filters=False)
     fresh: dict[Key, Rendered] = {}
     stored: dict[Key, Rendered] = {}
     for pid in missing:

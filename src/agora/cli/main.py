@@ -66,14 +66,17 @@ def _fail(message: str) -> None:
 
 @app.command()
 def init() -> None:
-    """Create or upgrade the database schema and the assistant account."""
+    """Create or upgrade the database schema, the assistant account and the server's VAPID
+    key pair (Web Push)."""
 
     async def go(db: Database) -> None:
         await upgrade(db.engine)
         from agora.social.people.assistant_account import ensure_assistant
+        from agora.social.reading.push_keys import vapid_keys
 
         async with db.transaction() as session:
             await ensure_assistant(session)
+        await vapid_keys(db)
 
     _run(go)
     console.print(f"[green]database ready[/green] at {get_settings().database_url}")

@@ -197,3 +197,11 @@ async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) ->
     if 200 <= status < 300:
         return status
     raise FederationError(f"POST {inbox} answered {status}", status)
+
+
+async def post_bytes(url: str, headers: dict[str, str], body: bytes) -> int:
+    """POST `body` to `url` through the same guards (address, timeout, size); the status.
+    Web Push deliveries use it: a push endpoint is a URL a client chose, so it is refused
+    on a private address exactly as a remote inbox would be."""
+    answer = await _request("POST", url, headers | {"User-Agent": _user_agent()}, body)
+    return answer.status

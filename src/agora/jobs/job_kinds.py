@@ -41,6 +41,7 @@ class JobKind(StrEnum):
     FETCH_THREAD = "fetch_thread"
     SEND_MAIL = "send_mail"
     DELETE_ACCOUNT = "delete_account"
+    WEB_PUSH = "web_push"
 
 
 class JobState(StrEnum):
@@ -250,3 +251,10 @@ class AccountJob(TypedDict):
     """`delete_account`: the account whose data is erased."""
 
     account_id: int
+
+
+class WebPushJob(TypedDict):
+    """`web_push`: one notification pushed to one subscription (Web Push)."""
+
+    subscription_id: int
+    notification_id: int

@@ -66,6 +66,7 @@ from agora.jobs.job_kinds import (
     ReportFiledJob,
     SweepJob,
     ThreadJob,
+    WebPushJob,
 )
 
 P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/job_kinds.py)
@@ -333,6 +334,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.CACHE_REMOTE_MEDIA],
     payload: RemoteMediaJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.WEB_PUSH],
+    payload: WebPushJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

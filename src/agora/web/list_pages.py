@@ -110,7 +110,9 @@ async def _list_page(
     found = await lists.get_own_list(session, me.account.id, list_id)
     page = page_of(request)
     timeline = await list_timeline(session, me.account.id, found.id, page)
-    feed = await feed_of(session, me.account.id, timeline, page, f"/lists/{found.id}")
+    feed = await feed_of(
+        session, me.account.id, timeline, page, f"/lists/{found.id}", context="home"
+    )
     context: dict[str, Any] = {"nav": "lists", "lst": found, "policies": POLICIES}
     if not request.query_params.get("max_id"):
         context.update(await _membership(session, me.account.id, found), error=error)

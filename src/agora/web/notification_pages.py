@@ -56,7 +56,7 @@ async def notification_views(
     the viewer may no longer see are left out."""
     accounts = {a.id: a for a in await load_accounts(session, [n.from_account_id for n in notes])}
     post_ids = list({n.post_id for n in notes if n.post_id is not None})
-    views = await load_posts(session, viewer_id, post_ids)
+    views = await load_posts(session, viewer_id, post_ids, context="notifications")
     shown = []
     for note in notes:
         view = views.get(note.post_id) if note.post_id is not None else None

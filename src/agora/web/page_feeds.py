@@ -26,10 +26,12 @@ def page_of(request: Request) -> Page:
     return Page(limit=PAGE_SIZE, max_id=parse_id(raw))
 
 
-async def hydrate(session: AsyncSession, viewer_id: int | None, ids: list[int]) -> list[PostView]:
-    """PostViews of `ids` in order (those the viewer may not see are left out), disclosed to
-    the page's AI-use signals."""
-    views = await load_posts(session, viewer_id, ids)
+async def hydrate(
+    session: AsyncSession, viewer_id: int | None, ids: list[int], *, context: str | None = None
+) -> list[PostView]:
+    """PostViews of `ids` in order (those the viewer may not see, or that the viewer's
+    filters hide in `context`, are left out), disclosed to the page's AI-use signals."""
+    views = await load_posts(session, viewer_id, ids, context=context)
     shown = [views[i] for i in ids if i in views]
     disclose_views(shown)
     return shown
@@ -41,12 +43,15 @@ async def feed_of(
     found: Slice[int],
     page: Page,
     path: str,
+    *,
+    context: str | None,
     **params: Any,
 ) -> Feed:
     """A hydrated page and the URL of the next one (after a full page, or a page cut short
-    by the work one request may do)."""
+    by the work one request may do). `context`: where the posts are shown, for the viewer's
+    filters (home, public, account; None for bookmarks and likes)."""
     full = len(found.items) >= page.limit or found.partial
-    views = await hydrate(session, viewer_id, found.items)
+    views = await hydrate(session, viewer_id, found.items, context=context)
     return Feed(views, next_url(path, found.next_max_id, full, **params))
 
 

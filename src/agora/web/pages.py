@@ -43,7 +43,8 @@ async def profile(
     page = page_of(request)
     found = await account_statuses(session, viewer_id, account.id, page, TABS[tab])
     path = f"/@{account.username}"
-    feed = await feed_of(session, viewer_id, found, page, path, tab=tab if tab != "posts" else None)
+    tab_param = tab if tab != "posts" else None
+    feed = await feed_of(session, viewer_id, found, page, path, context="account", tab=tab_param)
     relation = None
     if viewer is not None and viewer_id != account.id:
         relation = (await relationships(session, viewer.account.id, [account.id]))[0]
@@ -65,8 +66,10 @@ async def thread(
     viewer_id = viewer.account.id if viewer else None
     ancestors, descendants = await context(session, viewer_id, pid)
     await remote_threads.complete_later(request.app.state.db, pid)
-    views = await hydrate(session, viewer_id, [*ancestors, pid, *descendants])
-    focus = next((v for v in views if v.post.id == pid), None)
+    views = await hydrate(session, viewer_id, [*ancestors, *descendants], context="thread")
+    # the post asked for is shown even when a filter hides it in threads
+    found = await hydrate(session, viewer_id, [pid], context="thread")
+    focus = next(iter(found or await hydrate(session, viewer_id, [pid])), None)
     if focus is None or focus.account.username.lower() != username.lower():
         raise NotFound()
     focus = focus.reblog or focus

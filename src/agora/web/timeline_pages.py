@@ -35,7 +35,7 @@ async def home(request: Request, session: SessionDep, me: Me) -> Response:
     """The signed-in person's home timeline, with the composer."""
     page = page_of(request)
     found = await timelines.home_timeline(session, me.account.id, page)
-    feed = await feed_of(session, me.account.id, found, page, "/home")
+    feed = await feed_of(session, me.account.id, found, page, "/home", context="home")
     context = {"nav": "home", "heading": "Home", "composer": True, "live": "home"}
     return feed_response(request, "timeline.html", context, feed)
 
@@ -46,7 +46,7 @@ async def local(request: Request, session: SessionDep, viewer: Viewer) -> Respon
     page = page_of(request)
     viewer_id = viewer.account.id if viewer else None
     found = await timelines.public_timeline(session, viewer_id, page, origin="local")
-    feed = await feed_of(session, viewer_id, found, page, "/local")
+    feed = await feed_of(session, viewer_id, found, page, "/local", context="public")
     return feed_response(request, "timeline.html", {"nav": "local", "heading": "Local"}, feed)
 
 
@@ -56,7 +56,7 @@ async def tag(request: Request, session: SessionDep, viewer: Viewer, tag: str) -
     page = page_of(request)
     viewer_id = viewer.account.id if viewer else None
     found = await timelines.tag_timeline(session, viewer_id, tag, page)
-    feed = await feed_of(session, viewer_id, found, page, f"/tags/{quote(tag)}")
+    feed = await feed_of(session, viewer_id, found, page, f"/tags/{quote(tag)}", context="public")
     context: dict[str, Any] = {"heading": f"#{tag}"}
     if viewer_id is not None:
         context["tag"] = await tags.describe(session, viewer_id, tag)
@@ -83,7 +83,7 @@ async def bookmarks(request: Request, session: SessionDep, me: Me) -> Response:
     """Posts the person bookmarked, newest bookmark first."""
     page = page_of(request)
     found = await timelines.bookmarks(session, me.account.id, page)
-    feed = await feed_of(session, me.account.id, found, page, "/bookmarks")
+    feed = await feed_of(session, me.account.id, found, page, "/bookmarks", context=None)
     context = {"nav": "bookmarks", "heading": "Bookmarks"}
     return feed_response(request, "timeline.html", context, feed)
 
@@ -93,5 +93,5 @@ async def favourites(request: Request, session: SessionDep, me: Me) -> Response:
     """Posts the person liked, newest like first."""
     page = page_of(request)
     found = await timelines.favourites(session, me.account.id, page)
-    feed = await feed_of(session, me.account.id, found, page, "/favourites")
+    feed = await feed_of(session, me.account.id, found, page, "/favourites", context=None)
     return feed_response(request, "timeline.html", {"nav": "favourites", "heading": "Likes"}, feed)

@@ -172,7 +172,7 @@ async def statuses(
     account = await get_account(session, id_param(account_id))
     disclose(account)  # the profile's own signal, even for an empty page
     found = await account_statuses(session, viewer, account.id, page, f)
-    items = await serialise.shown_statuses(session, viewer, found.items)
+    items = await serialise.shown_statuses(session, viewer, found.items, context="account")
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 

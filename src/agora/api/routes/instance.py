@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from agora import __version__
@@ -22,15 +22,17 @@ from agora.social.media.images import CONTENT_TYPES
 from agora.social.media.uploads import MAX_DESCRIPTION_CHARS
 from agora.social.people.accounts import instance_stats
 from agora.social.people.lookup import find_by_username
+from agora.social.reading.push_keys import vapid_public_key
 
 router = APIRouter()
 MASTODON_API_VERSION = "4.2.0"  # the Mastodon release whose API Agora follows
 MASTODON_VERSION = f"{MASTODON_API_VERSION} (compatible; Agora {__version__})"
 
 
-def _configuration() -> dict[str, Any]:
+def _configuration(vapid_key: str) -> dict[str, Any]:
     s = get_settings()
     return {
+        "vapid": {"public_key": vapid_key},
         "urls": {"streaming": streaming_url(s.base_url)},
         "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 5},
         "statuses": {
@@ -59,7 +61,7 @@ def _configuration() -> dict[str, Any]:
 
 @router.get("/api/v1/instance")
 @router.get("/api/v1/instance/", include_in_schema=False)
-async def instance_v1(session: SessionDep) -> JSON:
+async def instance_v1(request: Request, session: SessionDep) -> JSON:
     s = get_settings()
     users, statuses = await instance_stats(session)
     return JSON(
@@ -77,7 +79,7 @@ async def instance_v1(session: SessionDep) -> JSON:
             "registrations": s.registrations != "closed",
             "approval_required": s.registrations == "approval",
             "invites_enabled": False,
-            "configuration": _configuration(),
+            "configuration": _configuration(await vapid_public_key(request.app.state.db)),
             "contact_account": None,
             "rules": [],
         }
@@ -86,7 +88,7 @@ async def instance_v1(session: SessionDep) -> JSON:
 
 @router.get("/api/v2/instance")
 @router.get("/api/v2/instance/", include_in_schema=False)  # Mastodon.py asks with the slash
-async def instance_v2(session: SessionDep) -> JSON:
+async def instance_v2(request: Request, session: SessionDep) -> JSON:
     s = get_settings()
     users, _ = await instance_stats(session)
     return JSON(
@@ -99,7 +101,7 @@ async def instance_v2(session: SessionDep) -> JSON:
             "usage": {"users": {"active_month": users}},
             "thumbnail": {"url": f"{s.base_url}/static/header.png"},
             "languages": ["en"],
-            "configuration": _configuration(),
+            "configuration": _configuration(await vapid_public_key(request.app.state.db)),
             "registrations": {
                 "enabled": s.registrations != "closed",
                 "approval_required": s.registrations == "approval",

@@ -143,5 +143,5 @@ async def timeline(
     me: Account = caller("read:lists"),
 ) -> JSON:
     found = await list_timeline(session, me.id, id_param(list_id), page)
-    items = await serialise.shown_statuses(session, me.id, found.items)
+    items = await serialise.shown_statuses(session, me.id, found.items, context="home")
     return paged(request, items, found.next_max_id, found.prev_min_id)

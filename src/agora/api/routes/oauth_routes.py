@@ -14,6 +14,7 @@ from agora.http.deps import SessionDep, app_caller
 from agora.http.json import JSON
 from agora.http.params import Params, body, openapi_body
 from agora.http.ratelimit import sign_in_throttle
+from agora.social.reading.push_keys import vapid_public_key
 
 router = APIRouter()
 
@@ -25,7 +26,7 @@ class AppForm(Params):
     website: str | None = None
 
 
-def _app_json(app: Any, *, secret: bool) -> dict[str, Any]:
+def _app_json(app: Any, vapid_key: str, *, secret: bool) -> dict[str, Any]:
     data = {
         "id": str(app.id),
         "name": app.name,
@@ -33,7 +34,7 @@ def _app_json(app: Any, *, secret: bool) -> dict[str, Any]:
         "scopes": app.scopes.split(),
         "redirect_uri": app.redirect_uris.replace("\n", " "),
         "redirect_uris": app.redirect_uris.split("\n"),
-        "vapid_key": "",
+        "vapid_key": vapid_key,
     }
     if secret:
         data.update(
@@ -43,7 +44,7 @@ def _app_json(app: Any, *, secret: bool) -> dict[str, Any]:
 
 
 @router.post("/api/v1/apps", openapi_extra=openapi_body(AppForm))
-async def create_app(session: SessionDep, form: AppForm = body(AppForm)) -> JSON:
+async def create_app(request: Request, session: SessionDep, form: AppForm = body(AppForm)) -> JSON:
     app = await oauth.register_app(
         session,
         name=form.client_name,
@@ -51,12 +52,13 @@ async def create_app(session: SessionDep, form: AppForm = body(AppForm)) -> JSON
         scopes=form.scopes,
         website=form.website,
     )
-    return JSON(_app_json(app, secret=True))
+    return JSON(_app_json(app, await vapid_public_key(request.app.state.db), secret=True))
 
 
 @router.get("/api/v1/apps/verify_credentials")
-async def verify_app(creds: Credentials = app_caller()) -> JSON:
-    return JSON(_app_json(creds.app, secret=False))
+async def verify_app(request: Request, creds: Credentials = app_caller()) -> JSON:
+    key = await vapid_public_key(request.app.state.db)
+    return JSON(_app_json(creds.app, key, secret=False))
 
 
 class TokenForm(Params):

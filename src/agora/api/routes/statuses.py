@@ -189,8 +189,12 @@ async def context(
     await remote_threads.complete_later(request.app.state.db, id_param(status_id))
     return JSON(
         {
-            "ancestors": await serialise.shown_statuses(session, viewer, ancestors),
-            "descendants": await serialise.shown_statuses(session, viewer, descendants),
+            "ancestors": await serialise.shown_statuses(
+                session, viewer, ancestors, context="thread"
+            ),
+            "descendants": await serialise.shown_statuses(
+                session, viewer, descendants, context="thread"
+            ),
         }
     )
 

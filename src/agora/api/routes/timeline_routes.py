@@ -17,9 +17,13 @@ router = APIRouter(prefix="/api/v1")
 
 
 async def _respond(
-    request: Request, session: SessionDep, viewer: int | None, found: Slice[int]
+    request: Request,
+    session: SessionDep,
+    viewer: int | None,
+    found: Slice[int],
+    context: str | None,
 ) -> JSON:
-    items = await serialise.shown_statuses(session, viewer, found.items)
+    items = await serialise.shown_statuses(session, viewer, found.items, context=context)
     return paged(request, items, found.next_max_id, found.prev_min_id)
 
 
@@ -31,7 +35,7 @@ async def home(
     me_id: int = caller_id("read:statuses"),
 ) -> JSON:
     found = await timelines.home_timeline(session, me_id, page)
-    return await _respond(request, session, me_id, found)
+    return await _respond(request, session, me_id, found, "home")
 
 
 @router.get("/timelines/public")
@@ -47,7 +51,7 @@ async def public(
     origin = "remote" if flag(remote) else "local" if flag(local) else "all"
     media = flag(only_media)
     found = await timelines.public_timeline(session, viewer, page, only_media=media, origin=origin)
-    return await _respond(request, session, viewer, found)
+    return await _respond(request, session, viewer, found, "public")
 
 
 @router.get("/timelines/tag/{hashtag}")
@@ -59,7 +63,7 @@ async def tag(
     viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
     found = await timelines.tag_timeline(session, viewer, hashtag, page)
-    return await _respond(request, session, viewer, found)
+    return await _respond(request, session, viewer, found, "public")
 
 
 @router.get("/bookmarks")
@@ -69,7 +73,8 @@ async def bookmarks(
     page: Page = paging(),
     me: Account = caller("read:bookmarks"),
 ) -> JSON:
-    return await _respond(request, session, me.id, await timelines.bookmarks(session, me.id, page))
+    found = await timelines.bookmarks(session, me.id, page)
+    return await _respond(request, session, me.id, found, None)
 
 
 @router.get("/favourites")
@@ -79,4 +84,5 @@ async def favourites(
     page: Page = paging(),
     me: Account = caller("read:favourites"),
 ) -> JSON:
-    return await _respond(request, session, me.id, await timelines.favourites(session, me.id, page))
+    found = await timelines.favourites(session, me.id, page)
+    return await _respond(request, session, me.id, found, None)

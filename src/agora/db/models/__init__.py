@@ -45,11 +45,15 @@ from agora.db.models.posts import (
     Visibility,
 )
 from agora.db.models.reading import (
+    Filter,
+    FilterKeyword,
+    FilterStatus,
     HomeFeedEntry,
     HomeFeedSize,
     ListMember,
     Marker,
     Notification,
+    PushSubscription,
     UserList,
 )
 from agora.db.models.system import (
@@ -89,6 +93,9 @@ __all__ = [
     "EmailToken",
     "Favourite",
     "FederationDomain",
+    "Filter",
+    "FilterKeyword",
+    "FilterStatus",
     "Follow",
     "FollowRequest",
     "FollowedTag",
@@ -116,6 +123,7 @@ __all__ = [
     "Post",
     "PostEdit",
     "PostTag",
+    "PushSubscription",
     "RecoveryCode",
     "Report",
     "Tag",

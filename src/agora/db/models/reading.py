@@ -1,14 +1,18 @@
-"""Tables of what people read: home feeds, notifications, markers, lists."""
+"""Tables of what people read: home feeds, notifications, markers, lists, push subscriptions,
+filters."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -80,3 +84,59 @@ class ListMember(Base):
     list_id: Mapped[int] = _fk("lists.id", primary_key=True)
     account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
     follow_id: Mapped[int] = _fk("follows.id", index=True)
+
+
+class PushSubscription(Base):
+    """Where Web Push sends an access token's (or a web session's) notifications: the push
+    service's endpoint and the browser's keys (RFC 8291), which alerts, and from whom
+    (`policy`). At most one per token and one per web session, as on Mastodon; revoking the
+    token or ending the session removes it."""
+
+    __tablename__ = "push_subscriptions"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    token_id: Mapped[int | None] = _fk("oauth_tokens.id", nullable=True, unique=True)
+    web_session_id: Mapped[int | None] = _fk("web_sessions.id", nullable=True, unique=True)
+    endpoint: Mapped[str] = mapped_column(Text)
+    key_p256dh: Mapped[str] = mapped_column(String(200))
+    key_auth: Mapped[str] = mapped_column(String(100))
+    standard: Mapped[bool] = mapped_column(Boolean, default=False)
+    alerts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    policy: Mapped[str] = mapped_column(String(10), default="all")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Filter(Base):
+    """A person's filter (Mastodon's v2 Filter): where it applies (`contexts`, a subset of
+    home / notifications / public / thread / account), what it does (`action`: warn, hide,
+    blur) and until when (`expires_at`, None: for ever). Its keywords and posts are rows of
+    their own."""
+
+    __tablename__ = "filters"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    contexts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(10), default="warn")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FilterKeyword(Base):
+    """A word or phrase a filter matches (case-insensitive; `whole_word`: not inside a word)."""
+
+    __tablename__ = "filter_keywords"
+    id: Mapped[int] = _id_col()
+    filter_id: Mapped[int] = _fk("filters.id", index=True)
+    keyword: Mapped[str] = mapped_column(String(200))
+    whole_word: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class FilterStatus(Base):
+    """A post a filter matches (and the boosts of it)."""
+
+    __tablename__ = "filter_statuses"
+    id: Mapped[int] = _id_col()
+    filter_id: Mapped[int] = _fk("filters.id", index=True)
+    post_id: Mapped[int] = _fk("posts.id")
+    __table_args__ = (UniqueConstraint("filter_id", "post_id"),)

@@ -40,6 +40,7 @@ from agora.social.live.streams import (
     Stream,
     StreamViewer,
     event_id,
+    filter_context,
     public_streams,
     tag_streams,
 )
@@ -55,7 +56,9 @@ class Payloads:
     """How the hub renders events: a post for a set of viewers (a JSON string for each who
     may see it), a notification for its recipient (None when it may no longer be shown)."""
 
-    statuses: Callable[[AsyncSession, int, set[int | None]], Awaitable[dict[int | None, str]]]
+    statuses: Callable[
+        [AsyncSession, int, set[int | None], str], Awaitable[dict[int | None, str]]
+    ]  # the last argument: the filter context the post is shown in (`filter_context`)
     notification: Callable[[AsyncSession, int, int], Awaitable[str | None]]
 
 
@@ -262,10 +265,15 @@ class Hub:
             if audience is None:
                 return
             targets = list(self._post_targets(audience))
-            viewers = {listener.viewer.account_id for listener, _ in targets}
-            payloads = await self.payloads.statuses(session, post_id, viewers)
+            by_context: dict[str, set[int | None]] = {}
+            for listener, stream in targets:
+                by_context.setdefault(filter_context(stream), set()).add(listener.viewer.account_id)
+            payloads = {
+                context: await self.payloads.statuses(session, post_id, viewers, context)
+                for context, viewers in by_context.items()
+            }
         for listener, stream in targets:
-            payload = payloads.get(listener.viewer.account_id)
+            payload = payloads[filter_context(stream)].get(listener.viewer.account_id)
             if payload is not None:
                 self._deliver(listener, stream, kind, payload)
 

@@ -56,6 +56,14 @@ def tag_streams(*, local: bool) -> tuple[str, ...]:
 
 
 STREAMS = PUBLIC_STREAMS | USER_STREAMS | {"list"}
+
+
+def filter_context(stream: Stream) -> str:
+    """The filter context of what a stream shows (social/rules/filtering.py): the home
+    timeline's for `user` and `list`, the public timelines' for public and hashtag streams."""
+    return "public" if stream.name in PUBLIC_STREAMS else "home"
+
+
 MAX_TAG_LENGTH = 200
 MARKS = ("favourited", "bookmarked", "pinned", "reblogged")
 MARKS_SCAN = 2000  # marks of a post read at once before switching to per-viewer look-ups

@@ -1,6 +1,6 @@
 """Turn post ids into everything needed to show them, in a constant number of queries
 whatever the page holds: posts, boosted and quoted posts, authors, mentions, tags and the
-viewer's own flags (liked, boosted, bookmarked, pinned).
+viewer's own flags (liked, boosted, bookmarked, pinned) and filter matches.
 
 Invariant: `load_posts` is where ids become posts for a viewer, and it applies the visibility
 rule itself to every post it returns, the requested ones as well as the boosted and quoted
@@ -10,11 +10,16 @@ parameter or a stored citation that the viewer may not see is simply left out.
 `load_refs` is its narrow twin for the API's render cache (api/status_cache.py): the same
 page statement shape, the same rule column, and the same decision of what is shown
 (`_shown`, shared by both), but only versions, counters and the viewer's flags; the posts the
-cache lacks are then hydrated by `load_posts`, which applies the rule again."""
+cache lacks are then hydrated by `load_posts`, which applies the rule again.
+
+It applies the viewer's filters too (social/rules/filtering.py), in the context the door says
+it shows the posts in: a post a `hide` filter removes there is left out like an invisible one,
+and every other match is on the view (`filtered`, viewer-specific like the flags)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -52,6 +57,13 @@ from agora.db.models import (
 )
 from agora.social.media.files import MediaInfo
 from agora.social.posts.polls import PollView, load_polls, poll_id_column
+from agora.social.rules.filtering import (
+    FilterMatch,
+    ViewerFilters,
+    hidden,
+    searchable_text,
+    viewer_filters,
+)
 from agora.social.rules.visibility import plain_visible_to
 
 
@@ -74,6 +86,7 @@ class PostView:
     poll: PollView | None = None
     media: list[MediaInfo] = field(default_factory=list)
     versions: tuple[int, int] = (0, 0)  # the post's and its author's render_version
+    filtered: list[FilterMatch] = field(default_factory=list)  # the viewer's, like the flags
 
 
 IDS: BindParameter[int] = bindparam("ids", expanding=True)
@@ -82,16 +95,28 @@ FLAGS = ("favourited", "bookmarked", "pinned", "reblogged")
 
 
 async def load_posts(
-    session: AsyncSession, viewer_id: int | None, ids: list[int], *, polls: bool = True
+    session: AsyncSession,
+    viewer_id: int | None,
+    ids: list[int],
+    *,
+    polls: bool = True,
+    context: str | None = None,
+    filters: bool = True,
 ) -> dict[int, PostView]:
     """PostViews by id, only of posts the viewer may see (`visibility.plain_visible_to`:
     deleted posts, suspended authors, blocks either way and the audience of followers-only and
     direct posts). Boosted/quoted posts the viewer may not see are left out too (a boost of an
     invisible post is dropped; an invisible quote shows as no quote).
 
+    `context` is where the door shows them (`filtering.CONTEXTS`; None: looked up by id): the
+    viewer's filters for it mark the views they match and leave out what a `hide` filter
+    removes (`filtering.hidden`). `filters=False` only for a post rendered once for many
+    viewers, whose filters the caller applies to each (`filter_view`: api/stream_payloads.py).
+
     One query whatever the page holds (see `_posts_statement`), built once and reused, plus
     one for the polls when the page has any (`polls.load_polls`; not when `polls` is False:
-    api/status_cache.py renders polls apart)."""
+    api/status_cache.py renders polls apart) and one for the viewer's filters (not when
+    `filters` is False)."""
     if not ids:
         return {}
     params = {"ids": ids, "viewer_id": viewer_id}
@@ -113,7 +138,10 @@ async def load_posts(
             view.quote = views[post.quote_of_id]
         if post.reblog_of_id is not None and post.reblog_of_id in linked:
             view.reblog = views[post.reblog_of_id]
-    return {pid: views[pid] for pid in kept}
+    result = {pid: views[pid] for pid in kept}
+    if not filters:
+        return result
+    return await _apply_filters(session, viewer_id, result, views.values(), context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +250,52 @@ def _shown(ids: list[int], links: dict[int, _Link]) -> tuple[list[int], set[int]
             continue
         kept.append(pid)
     return kept, linked
+
+
+async def _apply_filters(
+    session: AsyncSession,
+    viewer_id: int | None,
+    result: dict[int, PostView],
+    nodes: Iterable[PostView],
+    context: str | None,
+) -> dict[int, PostView]:
+    """Mark every view (boosted and quoted ones too) with the viewer's filter matches and
+    drop the requested posts a `hide` filter removes in `context`."""
+    filters = await viewer_filters(session, viewer_id) if result else None
+    if not filters:
+        return result
+    for node in nodes:
+        node.filtered = _matches(node, filters, context)
+    return {pid: view for pid, view in result.items() if not hidden(view.filtered, context)}
+
+
+def _matches(node: PostView, filters: ViewerFilters, context: str | None) -> list[FilterMatch]:
+    proper = node.reblog or node
+    text = searchable_text(
+        proper.post.spoiler_text,
+        proper.post.text,
+        [title for title, _ in proper.poll.options] if proper.poll else (),
+        [m.description for m in proper.media if m.description],
+    )
+    return filters.matches(node.post.id, node.post.reblog_of_id, text, context)
+
+
+def filter_view(view: PostView, filters: ViewerFilters, context: str | None) -> PostView | None:
+    """A copy of a view hydrated without filters (and of what it embeds) carrying one
+    viewer's filter matches; None when they hide it in `context`."""
+    if not filters:
+        return view
+    marked = _marked_by(view, filters, context)
+    return None if hidden(marked.filtered, context) else marked
+
+
+def _marked_by(view: PostView, filters: ViewerFilters, context: str | None) -> PostView:
+    return replace(
+        view,
+        filtered=_matches(view, filters, context),
+        reblog=_marked_by(view.reblog, filters, context) if view.reblog is not None else None,
+        quote=_marked_by(view.quote, filters, context) if view.quote is not None else None,
+    )
 
 
 async def embedded_ids(session: AsyncSession, post_id: int) -> set[int]:

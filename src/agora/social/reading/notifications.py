@@ -1,4 +1,6 @@
-"""Notifications: created by jobs, filtered by the visibility rule, blocks and mutes.
+"""Notifications: created by jobs, filtered by the visibility rule, blocks and mutes; each
+new one is announced on the streams and pushed (Web Push jobs written in its transaction,
+push_subscriptions.py).
 
 Invariant: every read of notifications (the API's list and single GET, the web page and its
 live fragment, the streamed payload) goes through `_listable`, which checks at read time what
@@ -30,6 +32,7 @@ from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.job_kinds import NotifyJob, PostDeletedJob
 from agora.social.live.streams import announce_deletion, announce_notification
+from agora.social.reading.push_subscriptions import enqueue_pushes
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
 from agora.social.rules.visibility import hidden_by_domain_blocks, plain_visible_to, silenced_for
@@ -108,6 +111,7 @@ async def create_notification(
     )
     if affected_rows(result):
         announce_notification(session, account_id, note_id)  # streamed once this commits
+        await enqueue_pushes(session, account_id, from_account_id, type, note_id)
     return bool(affected_rows(result))
 
 

@@ -3,7 +3,8 @@
 // - resets the composer after a post;
 // - the image lightbox;
 // - live updates: listens to /web/live (server-sent events) and inserts new posts and
-//   notifications, fetched as HTML fragments so the server decides what may be shown.
+//   notifications, fetched as HTML fragments so the server decides what may be shown;
+// - the browser-notifications switch (service worker /sw.js, Web Push).
 (function () {
   "use strict";
 
@@ -228,9 +229,97 @@
       .then(done, done);
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", connect);
-  } else {
+  // Browser notifications (/settings/notifications): the switch asks for permission,
+  // registers the service worker (/sw.js), subscribes with the server's VAPID key and hands
+  // the subscription to the server, which pushes through the same jobs as for phone apps.
+  function base64UrlToBytes(text) {
+    var padded = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    var raw = atob(padded);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes;
+  }
+
+  function bytesToBase64Url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var raw = "";
+    for (var i = 0; i < bytes.length; i++) raw += String.fromCharCode(bytes[i]);
+    return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function pushPost(url, fields) {
+    var body = new URLSearchParams(fields || {});
+    var token = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"];
+    return fetch(url, { method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRF-Token": token } })
+      .then(function (response) {
+        return response.text().then(function (text) {
+          if (!response.ok) throw new Error(text.length < 300 ? text : "Could not save (" + response.status + ")");
+          return text;
+        });
+      });
+  }
+
+  function pushSwitch() {
+    var box = document.getElementById("push-settings");
+    var button = document.getElementById("push-toggle");
+    if (!box || !button) return;
+    var state = document.getElementById("push-state");
+    function show(on, text) {
+      box.setAttribute("data-subscribed", on ? "true" : "false");
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      button.textContent = on ? "Turn off browser notifications" : "Turn on browser notifications";
+      state.textContent = text;
+    }
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+      button.disabled = true;
+      state.textContent = "This browser cannot show notifications from websites.";
+      return;
+    }
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      var on = box.getAttribute("data-subscribed") === "true";
+      var done = function () { button.disabled = false; };
+      if (on) {
+        navigator.serviceWorker.getRegistration("/").then(function (registration) {
+          return registration && registration.pushManager.getSubscription();
+        }).then(function (subscription) {
+          return subscription && subscription.unsubscribe();
+        }).catch(function () {}).then(function () {
+          return pushPost("/web/push/unsubscribe");
+        }).then(function (text) { show(false, text); }, function (error) { flash(error.message); }).then(done, done);
+        return;
+      }
+      Notification.requestPermission().then(function (permission) {
+        if (permission !== "granted") throw new Error("The browser did not allow notifications.");
+        return navigator.serviceWorker.register("/sw.js", { scope: "/" });
+      }).then(function () {
+        return navigator.serviceWorker.ready;
+      }).then(function (registration) {
+        return registration.pushManager.subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: base64UrlToBytes(box.getAttribute("data-vapid-key"))
+        });
+      }).then(function (subscription) {
+        return pushPost("/web/push/subscription", {
+          endpoint: subscription.endpoint,
+          p256dh: bytesToBase64Url(subscription.getKey("p256dh")),
+          auth: bytesToBase64Url(subscription.getKey("auth"))
+        });
+      }).then(function (text) { show(true, text); }, function (error) {
+        state.textContent = error.message;
+        flash(error.message);
+      }).then(done, done);
+    });
+  }
+
+  function start() {
     connect();
+    pushSwitch();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();

@@ -1,0 +1,1 @@
+"""Web Push: the outgoing door that delivers notifications to push services."""
