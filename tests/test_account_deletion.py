@@ -33,6 +33,7 @@ from agora.db.models import (
 )
 from agora.social.people.account_deletion import DELETED, FATE
 from helpers import ADMIN_SCOPES, PASSWORD, boost, csrf_of, follow, post_status, web_sign_in
+from push_receiver import PushReceiver
 from test_media_api import png_bytes
 from test_two_factor import code_at
 
@@ -77,10 +78,27 @@ async def _world(
     await _ok(
         await client.post("/api/v1/domain_blocks", headers=h, data={"domain": "spam.example"})
     )
+    device = PushReceiver()  # its keys only: nothing is pushed in this test
+    subscription = {
+        "subscription[endpoint]": "https://push.example.net/device-1",
+        "subscription[keys][p256dh]": device.p256dh,
+        "subscription[keys][auth]": device.auth_secret,
+    }
+    await _ok(await client.post("/api/v1/push/subscription", headers=h, data=subscription))
+    spoilers = {"title": "Spoilers", "context": ["home"], "keywords_attributes": [{"keyword": "x"}]}
+    await _ok(await client.post("/api/v2/filters", headers=h, json=spoilers))
     await web_sign_in(browser, "leaver")
     reply = await post_status(client, stayer, "a reply to you", in_reply_to_id=own["id"])
     quote = await post_status(client, stayer, "quoting you", quoted_status_id=own["id"])
     theirs = await post_status(client, stayer, "hello @leaver")
+    others = await _ok(await client.post("/api/v2/filters", headers=stayer.headers, json=spoilers))
+    await _ok(  # another person's filter naming the leaver's post goes with the post
+        await client.post(
+            f"/api/v2/filters/{others['id']}/statuses",
+            headers=stayer.headers,
+            data={"status_id": own["id"]},
+        )
+    )
     their_poll = await post_status(
         client, stayer, "vote", **{"poll[options][]": ["x", "y"], "poll[expires_in]": "3600"}
     )
@@ -229,6 +247,7 @@ async def test_deleting_an_account_erases_it_everywhere(
     assert set(before) == {n for n, f in FATE.items() if f == DELETED} - {
         "assistant_messages",  # refers to its conversation
         "poll_options",  # refers to its poll
+        "filter_keywords",  # refers to its filter
     }, "the world should reach every table deletion empties"
     media_root = get_settings().media_dir
     async with db.session() as session:

@@ -48,6 +48,9 @@ from agora.db.models import (
     DatasetExportAccount,
     EmailToken,
     Favourite,
+    Filter,
+    FilterKeyword,
+    FilterStatus,
     Follow,
     FollowedTag,
     FollowRequest,
@@ -66,6 +69,7 @@ from agora.db.models import (
     PollVote,
     PollVoter,
     Post,
+    PushSubscription,
     RecoveryCode,
     Report,
     TagHistoryAccount,
@@ -104,6 +108,9 @@ FATE: dict[str, str] = {
     "account_domain_blocks": DELETED,
     "email_tokens": DELETED,
     "favourites": DELETED,
+    "filter_keywords": DELETED,  # with the account's filters
+    "filter_statuses": DELETED,  # the account's filters', and others' naming its posts
+    "filters": DELETED,
     "follow_requests": DELETED,
     "followed_tags": DELETED,
     "follows": DELETED,
@@ -128,6 +135,7 @@ FATE: dict[str, str] = {
     "oauth_codes": DELETED,
     "oauth_tokens": DELETED,
     "pins": DELETED,
+    "push_subscriptions": DELETED,
     "poll_options": DELETED,  # with the account's polls; its votes are taken off the counts
     "poll_voters": DELETED,
     "poll_votes": DELETED,
@@ -259,6 +267,8 @@ async def _posts_batch(session: AsyncSession, account_id: int) -> bool:
     others_boosts = select(Post.id).where(Post.reblog_of_id.in_(ids), Post.account_id != account_id)
     await session.execute(delete(Post).where(Post.id.in_(others_boosts)))
     await session.execute(delete(AssistantReply).where(AssistantReply.mention_post_id.in_(ids)))
+    named = or_(FilterStatus.post_id.in_(ids), FilterStatus.post_id.in_(others_boosts))
+    await session.execute(delete(FilterStatus).where(named))  # others' filters naming them
     await session.execute(delete(Post).where(Post.id.in_(ids)))
     return True
 
@@ -353,7 +363,12 @@ async def _notifications(session: AsyncSession, account_id: int) -> None:
 
 async def _credentials_and_records(session: AsyncSession, account_id: int) -> None:
     await end_every_sign_in(session, account_id)
+    filters = select(Filter.id).where(Filter.account_id == account_id)
+    for part in (FilterKeyword, FilterStatus):
+        await session.execute(delete(part).where(part.filter_id.in_(filters)))
     for model in (
+        PushSubscription,  # before the tokens and sessions it belongs to
+        Filter,
         AccessToken,
         AuthorizationCode,
         WebSession,
