@@ -27,11 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
 from agora.db.models import Account, Post, Visibility
-from agora.federation import activities
+from agora.federation import activities, post_fetch
 from agora.federation.actors import ACTOR_TYPES, parse_actor, store_actor
 from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, Prepare, addresses, id_of, post_named
-from agora.federation.inbound_posts import fetch_remote_post
 from agora.social.posts import interactions
 
 log = logging.getLogger("agora.federation")
@@ -78,7 +77,7 @@ async def _fetch_announced(db: Database, activity: dict[str, Any]) -> None:
     """Fetch and store the remote post an Announce boosts, when it is not stored here."""
     uri = id_of(activity.get("object"))
     if uri:
-        await fetch_remote_post(db, uri)
+        await post_fetch.fetch_and_store(db, uri)
 
 
 async def _update_person(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:

@@ -12,10 +12,10 @@ read by the consent rule. Once stored, it obeys the same
 visibility rule as a local post: nothing here restates it. An Update or a Delete changes a
 post only when its sender is the post's author; an Update becomes an edit with the same
 history and notifications as a local edit (writing.revise_remote_post), and an Update older
-than the post's last edit changes nothing. A post fetched by its id (`fetch_remote_post`, for
-a boost of a post not stored here) must be served under that id. A Note that is a vote in a
-local poll is cast as one (inbound_polls.take_vote), not stored; what a Note carries beyond
-its text (a poll, a quote, images) is stored by object_extensions.
+than the post's last edit changes nothing. A post fetched by its id (federation/post_fetch.py)
+is stored the same way. A Note that is a vote in a local poll is cast as one
+(inbound_polls.take_vote), not stored; what a Note carries beyond its text (a poll, a quote,
+images) is stored by object_extensions.
 """
 
 from __future__ import annotations
@@ -29,12 +29,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.engine import Database
 from agora.db.models import Account, Mention, Post, Visibility, utcnow
 from agora.db.upsert import insert_ignore
 from agora.federation import activities, inbound_polls, object_extensions
-from agora.federation.actors import actor_for, is_local_uri
-from agora.federation.client import fetch_json
 from agora.federation.inbound_common import (
     Handler,
     addresses,
@@ -110,27 +107,6 @@ def _time(note: dict[str, Any], key: str) -> datetime:
     except ValueError:
         return utcnow()
     return when if when.tzinfo is not None and when <= utcnow() else utcnow()
-
-
-async def fetch_remote_post(db: Database, uri: str) -> None:
-    """Fetch a remote Note by its id and store it (with its author, fetched if unknown),
-    unless it is stored already; FederationError when it cannot be fetched. Refused
-    silently when the document is no Note served under that id."""
-    if is_local_uri(uri):
-        return
-    async with db.session() as session:
-        if await session.scalar(select(Post.id).where(Post.uri == uri)):
-            return
-    note = await fetch_json(uri)
-    if not isinstance(note, dict) or note.get("type") != "Note" or note.get("id") != uri:
-        return
-    author_uri = id_of(note.get("attributedTo"))
-    if not author_uri:
-        return
-    author = await actor_for(db, author_uri)
-    async with db.session(write=True) as session:
-        await store_remote_post(session, author, note)
-        await session.commit()
 
 
 async def store_remote_post(

@@ -1,6 +1,8 @@
-"""Fetching one remote post by its ActivityPub id and storing it, as a two-phase job
-(`fetch_remote_post`): the request runs outside any transaction (`fetch_post`), the store in
-the job's own (`store_fetched_post`), so a slow server never holds the database.
+"""Fetching one remote post by its ActivityPub id and storing it, the one way every caller
+does it: as a two-phase job (`fetch_remote_post`, for quotes and threads): the request runs
+outside any transaction (`fetch_post`), the store in the job's own (`store_fetched_post`), so
+a slow server never holds the database; or inline before an activity's transaction
+(`fetch_and_store`, for the post an Announce boosts).
 
 A fetched document is stored only when it is a Note or Question whose id is the one asked
 for (or on the same host) and whose author is on that host too (`store_remote_post` checks
@@ -51,6 +53,21 @@ async def fetch_post_document(db: Database, uri: str) -> FetchedPost | None:
         return None
     author = await actor_for(db, author_uri)
     return FetchedPost(author.id, doc)
+
+
+async def fetch_and_store(db: Database, uri: str) -> None:
+    """Fetch a remote post by its id and store it, unless it is here already (an Announce's
+    post, fetched before the boost is applied: inbound_interactions' `PREPARE`);
+    FederationError when its server cannot be reached."""
+    async with db.session() as session:
+        if await post_named(session, uri):
+            return
+    fetched = await fetch_post_document(db, uri)
+    if fetched is None:
+        return
+    async with db.session(write=True) as session:
+        await store_fetched(session, fetched)
+        await session.commit()
 
 
 async def fetch_post(db: Database, payload: FetchPostJob) -> FetchedPost | None:
