@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -77,12 +77,12 @@ from agora.db.models import (
     UserList,
     Visibility,
     WebSession,
-    utcnow,
 )
 from agora.jobs.job_kinds import AccountJob, JobKind
 from agora.jobs.queue import enqueue
 from agora.social.media.profile_images import remove_profile_images
 from agora.social.media.uploads import delete_media_of
+from agora.social.people import moderation
 from agora.social.reading.fan_out import batch_transaction
 from agora.social.rules.errors import Invalid
 
@@ -173,12 +173,7 @@ async def delete_own_account(
 async def begin_deletion(session: AsyncSession, account_id: int) -> None:
     """Suspend the account, end every sign-in and write the `delete_account` job, in the
     caller's transaction."""
-    now = utcnow()
-    await session.execute(
-        update(Account)
-        .where(Account.id == account_id)
-        .values(suspended_at=func.coalesce(Account.suspended_at, now), deleted_at=now)
-    )
+    await moderation.close_own_account(session, account_id)
     await end_every_sign_in(session, account_id)
     enqueue(session, JobKind.DELETE_ACCOUNT, {"account_id": account_id})
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.token_cache import forget_credentials
@@ -193,6 +193,18 @@ def close_remote_account(session: AsyncSession, account: Account) -> None:
     if account.suspended_at is None:
         account.suspended_at = utcnow()
         log_action(session, None, account.id, "remote_delete")
+
+
+async def close_own_account(session: AsyncSession, account_id: int) -> None:
+    """An account its owner deletes (social/people/account_deletion.py): suspended now (kept
+    if it already was) and marked deleted, in the caller's transaction; logged (no admin)."""
+    now = utcnow()
+    await session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(suspended_at=func.coalesce(Account.suspended_at, now), deleted_at=now)
+    )
+    log_action(session, None, account_id, "self_delete")
 
 
 async def domain_log(session: AsyncSession, limit: int = 50) -> list[ModerationAction]:
