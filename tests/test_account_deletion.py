@@ -91,6 +91,7 @@ async def _world(
     reply = await post_status(client, stayer, "a reply to you", in_reply_to_id=own["id"])
     quote = await post_status(client, stayer, "quoting you", quoted_status_id=own["id"])
     theirs = await post_status(client, stayer, "hello @leaver")
+    await post_status(client, stayer, "@leaver psst", visibility="direct")  # a conversation
     others = await _ok(await client.post("/api/v2/filters", headers=stayer.headers, json=spoilers))
     await _ok(  # another person's filter naming the leaver's post goes with the post
         await client.post(

@@ -19,6 +19,7 @@ from agora.auth.authorised_apps import revoke_app
 from agora.config import get_settings
 from agora.db.models import AccessToken
 from agora.events.event_kinds import (
+    ConversationEvent,
     CredentialsEvent,
     DeleteEvent,
     EventName,
@@ -210,6 +211,7 @@ async def test_the_jobs_announce_each_event_in_its_named_shape(
     alice, bob = await make_person("alice"), await make_person("bob")
     await follow(client, bob, alice)
     post = await post_status(client, alice, status="v1")
+    await post_status(client, alice, status="@bob psst", visibility="direct")  # `conversation`
     await run_jobs()
     r = await client.put(
         f"/api/v1/statuses/{post['id']}", headers=alice.headers, data={"status": "v2"}
@@ -228,6 +230,7 @@ async def test_the_jobs_announce_each_event_in_its_named_shape(
         EventName.STATUS_UPDATE: PostEvent,
         EventName.DELETE: DeleteEvent,
         EventName.NOTIFICATION: NotificationEvent,
+        EventName.CONVERSATION: ConversationEvent,
         EventName.CREDENTIALS: CredentialsEvent,
     }
     events = harness.subscription.drain()
@@ -251,6 +254,25 @@ async def test_notifications_need_the_scope(client, make_person, run_jobs, harne
         assert kind == "notification" and note["type"] == "mention"
         assert note["status"]["id"] == mention["id"] and note["account"]["id"] == str(alice.id)
     assert await received(statuses_only) == []
+
+
+async def test_direct_streams_carry_each_participants_conversation(
+    client, make_person, run_jobs, harness
+):
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    bobs, alices, carols = [await harness.listen(p, "direct") for p in (bob, alice, carol)]
+    dm = await post_status(client, alice, status="@bob just us", visibility="direct")
+    await post_status(client, alice, status="@bob @carol in public")
+    await run_jobs()
+    await harness.pump()
+    [(kind, conversation)] = await received(bobs)
+    assert kind == "conversation" and conversation["unread"] is True
+    assert conversation["last_status"]["id"] == dm["id"]
+    assert [a["id"] for a in conversation["accounts"]] == [str(alice.id)]
+    [(kind, own)] = await received(alices)
+    assert kind == "conversation" and own["unread"] is False
+    assert [a["id"] for a in own["accounts"]] == [str(bob.id)]
+    assert await received(carols) == []  # not a participant; public posts are no messages
 
 
 async def test_high_reach_posts_stream_to_followers(client, make_person, run_jobs, harness):
@@ -362,7 +384,8 @@ async def test_a_revoked_token_ends_its_streams(client, make_person, harness, db
     ("name", "params", "scopes", "signed_in", "status", "message"),
     [
         ("nope", {}, READ, True, 400, "Unknown stream type"),
-        ("direct", {}, READ, True, 400, "Unknown stream type"),
+        ("direct", {}, READ, False, 401, "Missing access token"),
+        ("direct", {}, frozenset({"read:notifications"}), True, 401, "required scopes"),
         (None, {}, READ, True, 400, "Unknown stream type"),
         ("hashtag", {}, READ, False, 400, "Missing tag name parameter"),
         ("hashtag", {"tag": "#"}, READ, False, 400, "Missing tag name parameter"),
@@ -404,7 +427,8 @@ async def test_http_errors_of_the_streaming_endpoints(client, make_person):
         ("/api/v1/streaming/user", {"Authorization": "Bearer nope"}, 401, "Invalid access token"),
         ("/api/v1/streaming/user", alice.headers, 401, "required scopes"),
         ("/api/v1/streaming/hashtag", {}, 400, "Missing tag name parameter"),
-        ("/api/v1/streaming/direct", {}, 400, "Unknown stream type"),
+        ("/api/v1/streaming/direct", {}, 401, "Missing access token"),
+        ("/api/v1/streaming/direct", alice.headers, 401, "required scopes"),
         ("/api/v1/streaming/nowhere", {}, 404, "Not found"),
         ("/api/v1/streaming", {}, 400, "Unknown channel requested"),
     ]

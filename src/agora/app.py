@@ -27,6 +27,7 @@ from agora.api.routes import (
     statuses,
     streaming,
 )
+from agora.api.routes import conversation_routes as conversations
 from agora.api.routes import email_routes as emails
 from agora.api.routes import filter_routes as filters
 from agora.api.routes import list_routes as lists
@@ -64,6 +65,7 @@ from agora.web import (
     filter_pages,
     list_pages,
     live,
+    message_pages,
     notification_pages,
     oauth_pages,
     pages,
@@ -175,6 +177,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         tags,
         lists,
         notifications,
+        conversations,
         push,
         filters,
         reports,
@@ -189,7 +192,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web: tuple[ModuleType, ...] = (oauth_pages, sign_in, email_pages, timeline_pages)
     web += (assistant_pages, two_factor_pages, deletion_pages)
     web += (post_actions, people)
-    web += (notification_pages,)
+    web += (notification_pages, message_pages)
     web += (search_pages, list_pages, poll_actions)
     web += (domain_block_pages,)
     for module in (

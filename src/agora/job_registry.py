@@ -30,7 +30,7 @@ from agora.webpush import delivery
 # Each handler reads its kind's payload, the one `enqueue`'s overloads require (a test checks).
 HANDLERS: dict[str, Handler] = {
     JobKind.NOTIFY: notifications.notify_job,
-    JobKind.POST_DELETED: notifications.forget_deleted_post,
+    JobKind.POST_DELETED: fan_out.post_deleted,
     JobKind.MERGE_INTO_FEED: fan_out.merge_into_feed,
     JobKind.UNMERGE_FROM_FEED: fan_out.unmerge_from_feed,
     JobKind.POST_EDITED: fan_out.post_edited,

@@ -412,6 +412,18 @@ def notification_json(
     return data
 
 
+def conversation_json(
+    entry_id: int, unread: bool, accounts: list[dict[str, Any]], last_status: Any
+) -> dict[str, Any]:
+    """The Conversation entity: the other participants and the newest message."""
+    return {
+        "id": str(entry_id),
+        "unread": unread,
+        "accounts": accounts,
+        "last_status": last_status,
+    }
+
+
 def report_json(report: Report, target: dict[str, Any]) -> dict[str, Any]:
     """The Report entity (what the reporter sees of their own report)."""
     return {

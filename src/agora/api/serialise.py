@@ -11,6 +11,7 @@ from agora.api.entities import (
     account_json,
     admin_account_json,
     admin_report_json,
+    conversation_json,
     notification_json,
     report_json,
     status_json,
@@ -20,6 +21,7 @@ from agora.db.models import Notification, Report
 from agora.social.people.moderation import get_member, load_members
 from agora.social.people.reports import load_reports
 from agora.social.posts.hydrate import load_accounts, load_posts
+from agora.social.reading.conversations import Conversation
 from agora.social.reading.notifications import ADMIN_REPORT, MOVE
 from agora.social.rules.errors import NotFound
 
@@ -90,6 +92,28 @@ async def notifications(
             continue
         out.append(notification_json(note, accts[note.from_account_id], post, report, moved_to))
     return out
+
+
+async def conversations(
+    session: AsyncSession, viewer_id: int, found: list[Conversation]
+) -> list[dict[str, Any]]:
+    """Conversation entities, leaving out any whose last message the viewer may not see (a
+    block, a suspension), in constant queries."""
+    people = {
+        a.id: a for a in await load_accounts(session, [i for c in found for i in c.participant_ids])
+    }
+    last = [c.entry.last_post_id for c in found]
+    posts = await status_fragments(session, viewer_id, last)
+    return [
+        conversation_json(
+            c.entry.id,
+            c.entry.unread,
+            [account_json(people[i]) for i in c.participant_ids if i in people],
+            posts[c.entry.last_post_id],
+        )
+        for c in found
+        if c.entry.last_post_id in posts
+    ]
 
 
 async def _notified_reports(

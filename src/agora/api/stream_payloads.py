@@ -32,6 +32,7 @@ from agora.social.posts.hydrate import (
     load_posts,
     visible_among,
 )
+from agora.social.reading.conversations import get_conversation
 from agora.social.reading.notifications import get_notification
 from agora.social.rules.errors import NotFound
 from agora.social.rules.filtering import viewer_filters, viewers_with_filters
@@ -139,5 +140,22 @@ async def notification_payload(
     return orjson.dumps(items[0]).decode() if items else None
 
 
-MASTODON_PAYLOADS = Payloads(statuses=status_payloads, notification=notification_payload)
-"""What the streaming hub sends: Mastodon's Status and Notification entities."""
+async def conversation_payload(
+    session: AsyncSession, viewer_id: int, conversation_id: int
+) -> str | None:
+    """The Conversation JSON for its participant, or None when it is gone or its last
+    message may no longer be shown to them."""
+    try:
+        found = await get_conversation(session, viewer_id, conversation_id)
+    except NotFound:
+        return None
+    items = await serialise.conversations(session, viewer_id, [found])
+    return orjson.dumps(items[0]).decode() if items else None
+
+
+MASTODON_PAYLOADS = Payloads(
+    statuses=status_payloads,
+    notification=notification_payload,
+    conversation=conversation_payload,
+)
+"""What the streaming hub sends: Mastodon's Status, Notification and Conversation entities."""

@@ -1,5 +1,6 @@
-"""Dialect-aware INSERT ... ON CONFLICT DO NOTHING, the base of every idempotent write, and
-`affected_rows`, how many rows such a write (or any INSERT / UPDATE / DELETE) changed."""
+"""Dialect-aware INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE), the base of every
+idempotent write, and `affected_rows`, how many rows such a write (or any INSERT / UPDATE /
+DELETE) changed."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def insert_ignore(session: AsyncSession, model: Any) -> Any:
-    """An INSERT for `model` that skips rows violating a unique constraint."""
+def dialect_insert(session: AsyncSession, model: Any) -> Any:
+    """The session's dialect's INSERT for `model`, which has `on_conflict_do_nothing` and
+    `on_conflict_do_update` (both SQLite and PostgreSQL spell it ON CONFLICT)."""
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model).on_conflict_do_nothing()
+    return module.insert(model)
+
+
+def insert_ignore(session: AsyncSession, model: Any) -> Any:
+    """An INSERT for `model` that skips rows violating a unique constraint."""
+    return dialect_insert(session, model).on_conflict_do_nothing()
 
 
 async def insert_ignore_one(session: AsyncSession, model: Any, **values: Any) -> bool:

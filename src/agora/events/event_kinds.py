@@ -19,6 +19,7 @@ class EventName(StrEnum):
     STATUS_UPDATE = "status.update"  # a post was edited
     DELETE = "delete"
     NOTIFICATION = "notification"
+    CONVERSATION = "conversation"  # a direct message entered a conversation
     CREDENTIALS = "credentials"  # a token was revoked or an account suspended (not streamed)
 
 
@@ -51,6 +52,14 @@ class NotificationEvent(TypedDict):
     notification_id: int
 
 
+class ConversationEvent(TypedDict):
+    """`conversation`: a participant and their conversation that a direct post entered."""
+
+    event: Literal[EventName.CONVERSATION]
+    account_id: int
+    conversation_id: int
+
+
 class CredentialsEvent(TypedDict):
     """`credentials`: every process forgets this account's tokens, or this token, that it
     holds in memory (auth/token_cache.py). Never sent to a client."""
@@ -60,4 +69,4 @@ class CredentialsEvent(TypedDict):
     token_id: int | None
 
 
-LiveEvent = PostEvent | DeleteEvent | NotificationEvent | CredentialsEvent
+LiveEvent = PostEvent | DeleteEvent | NotificationEvent | ConversationEvent | CredentialsEvent

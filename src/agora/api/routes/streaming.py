@@ -33,7 +33,7 @@ SSE_STREAMS = {
     "hashtag": "hashtag",
     "hashtag/local": "hashtag:local",
     "list": "list",
-    "direct": "direct",  # conversations are not streamed yet: 400 Unknown stream type
+    "direct": "direct",
 }
 MEDIA = {name: f"{name}:media" for name in ("public", "public:local", "public:remote")}
 

@@ -45,6 +45,7 @@ from agora.db.models.posts import (
     Visibility,
 )
 from agora.db.models.reading import (
+    ConversationEntry,
     Filter,
     FilterKeyword,
     FilterStatus,
@@ -86,6 +87,7 @@ __all__ = [
     "Block",
     "Bookmark",
     "ConsentEvent",
+    "ConversationEntry",
     "DatasetExport",
     "DatasetExportAccount",
     "DatasetExportPost",

@@ -1,5 +1,5 @@
 """Tables of what people read: home feeds, notifications, markers, lists, push subscriptions,
-filters."""
+filters, direct-message conversations."""
 
 from __future__ import annotations
 
@@ -27,6 +27,24 @@ class HomeFeedEntry(Base):
     account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
     post_id: Mapped[int] = _fk("posts.id", primary_key=True, index=True)
     author_id: Mapped[int] = mapped_column(ID, index=True)  # for removal on unfollow / block
+
+
+class ConversationEntry(Base):
+    """A direct-message conversation as one of its local participants sees it (Mastodon's
+    `account_conversations`): the thread of direct posts rooted at `root_id`, its newest post
+    the participant is part of, and whether it was read. One row per participant and thread;
+    removing it hides the conversation until its next post."""
+
+    __tablename__ = "account_conversations"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    root_id: Mapped[int] = mapped_column(ID)
+    last_post_id: Mapped[int] = _fk("posts.id", index=True)
+    unread: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (
+        UniqueConstraint("account_id", "root_id"),
+        Index("ix_account_conversations_account_id_last_post_id", "account_id", "last_post_id"),
+    )
 
 
 class HomeFeedSize(Base):

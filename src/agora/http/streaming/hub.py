@@ -60,6 +60,7 @@ class Payloads:
         [AsyncSession, int, set[int | None], str], Awaitable[dict[int | None, str]]
     ]  # the last argument: the filter context the post is shown in (`filter_context`)
     notification: Callable[[AsyncSession, int, int], Awaitable[str | None]]
+    conversation: Callable[[AsyncSession, int, int], Awaitable[str | None]]
 
 
 class Listener:
@@ -241,6 +242,8 @@ class Hub:
                 await self._deletion(event)
             elif kind == EventName.NOTIFICATION:
                 await self._notification(event)
+            elif kind == EventName.CONVERSATION:
+                await self._conversation(event)
         finally:
             self._frame_cache.clear()
 
@@ -333,6 +336,20 @@ class Hub:
         if payload is not None:
             for listener, stream in targets:
                 self._deliver(listener, stream, "notification", payload)
+
+    async def _conversation(self, event: Event) -> None:
+        account_id = event_id(event, "account_id")
+        conversation_id = event_id(event, "conversation_id")
+        if account_id is None or conversation_id is None:
+            return
+        targets = list(self._streaming("direct", account_id))
+        if not targets:
+            return
+        async with self.db.session() as session:
+            payload = await self.payloads.conversation(session, account_id, conversation_id)
+        if payload is not None:
+            for listener, stream in targets:
+                self._deliver(listener, stream, "conversation", payload)
 
     async def _heartbeats(self) -> None:
         """`:thump` to every SSE connection every `heartbeat` seconds (WebSockets have their

@@ -2,12 +2,12 @@
 them, and the events the jobs announce.
 
 Streams: `user` (home timeline and notifications), `user:notification`, `public`,
-`public:local` (with `:media`, posts with attachments only), `public:remote` (always quiet:
-there is no federation yet), `hashtag` and
-`hashtag:local` (with a tag), `list` (with one of the viewer's lists). Public and hashtag
-streams need no token, as on Mastodon's default configuration; the others need a user token
-with `read` or `read:statuses` (`read:notifications` for `user:notification`, and for
-notifications in `user`).
+`public:local` (with `:media`, posts with attachments only), `public:remote` (public posts
+from other servers), `hashtag` and `hashtag:local` (with a tag), `list` (with one of the
+viewer's lists), `direct` (the viewer's direct-message conversations: `conversation`
+events). Public and hashtag streams need no token, as on Mastodon's default configuration;
+the others need a user token with `read` or `read:statuses` (`read:notifications` for
+`user:notification`, and for notifications in `user`).
 
 Events are announced by the jobs that do the work (fan-out, edits, deletions,
 notifications) with `publish_after_commit`, so they leave only once that work has committed.
@@ -39,7 +39,7 @@ PUBLIC_STREAMS = frozenset(
     {*LOCAL_PUBLIC, *REMOTE_PUBLIC, *MEDIA_PUBLIC, "hashtag", "hashtag:local"}
 )
 TAG_STREAMS = frozenset({"hashtag", "hashtag:local"})
-USER_STREAMS = frozenset({"user", "user:notification"})
+USER_STREAMS = frozenset({"user", "user:notification", "direct"})  # keyed by the viewer
 
 
 def public_streams(*, local: bool, media: bool) -> tuple[str, ...]:
@@ -215,6 +215,18 @@ def announce_deletion(
             "visibility": int(visibility),
             "reblogs": [[rid, booster] for rid, booster in reblogs],
             "boost": boost,
+        },
+    )
+
+
+def announce_conversation(session: AsyncSession, account_id: int, conversation_id: int) -> None:
+    """`conversation` on the participant's `direct` stream, when the caller commits."""
+    publish_after_commit(
+        session,
+        {
+            "event": EventName.CONVERSATION,
+            "account_id": account_id,
+            "conversation_id": conversation_id,
         },
     )
 

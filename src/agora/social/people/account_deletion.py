@@ -45,6 +45,7 @@ from agora.db.models import (
     Block,
     Bookmark,
     ConsentEvent,
+    ConversationEntry,
     DatasetExportAccount,
     EmailToken,
     Favourite,
@@ -106,6 +107,7 @@ FATE: dict[str, str] = {
     "dataset_exports": "kept: no account in it (counts only)",
     "domain_blocks": "kept: the server's blocks of other servers, no account",
     "account_domain_blocks": DELETED,
+    "account_conversations": DELETED,  # its own; others' ending in its posts go with them
     "email_tokens": DELETED,
     "favourites": DELETED,
     "filter_keywords": DELETED,  # with the account's filters
@@ -294,6 +296,7 @@ async def _marks(session: AsyncSession, account_id: int) -> None:
         HomeFeedEntry,
         HomeFeedSize,
         AccountDomainBlock,
+        ConversationEntry,
     ):
         await session.execute(delete(model).where(model.account_id == account_id))
     await session.execute(delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id))

@@ -16,7 +16,7 @@ thousands of followers never holds the write lock (SQLite's, for the whole datab
    the re-run adds the rest.
 2. `finish_distribution` runs in the transaction that deletes the job, so what must happen
    exactly once happens there: the `update` event for the streams (after all the feed rows
-   exist), mention notifications, the hashtag use count.
+   exist), mention notifications, the hashtag use count, a direct post's conversations.
 """
 
 from __future__ import annotations
@@ -50,11 +50,13 @@ from agora.db.models import (
 )
 from agora.db.upsert import insert_ignore
 from agora.events.event_kinds import EventName
-from agora.jobs.job_kinds import FeedJob, PostEditedJob, PostJob
+from agora.jobs.job_kinds import FeedJob, PostDeletedJob, PostEditedJob, PostJob
 from agora.social.live.streams import announce_post
 from agora.social.posts.tags import record_tag_use
+from agora.social.reading import conversations
 from agora.social.reading.home_rule import home_rule, in_home
 from agora.social.reading.notifications import (
+    forget_deleted_post,
     notify_about_post,
     notify_mentions,
     notify_subscribers,
@@ -147,7 +149,8 @@ async def finish_distribution(
     session: AsyncSession, payload: PostJob, _prepared: None = None
 ) -> None:
     """Phase 2 of `distribute_post`, in the transaction that deletes the job: the `update`
-    event (streamed once this commits), mention notifications, the hashtag use count."""
+    event (streamed once this commits), mention notifications, the hashtag use count, the
+    conversations of a direct post."""
     found = await _distributable(session, payload["post_id"])
     if found is None:
         return
@@ -156,6 +159,14 @@ async def finish_distribution(
     if original is None:
         await notify_mentions(session, post)
         await record_tag_use(session, post)
+        await conversations.record_direct_post(session, post)
+
+
+async def post_deleted(session: AsyncSession, payload: PostDeletedJob) -> None:
+    """The `post_deleted` job: its notifications go and its deletion is streamed
+    (`notifications.forget_deleted_post`), and it leaves the conversations it ended."""
+    await forget_deleted_post(session, payload)
+    await conversations.forget_post(session, payload["post_id"])
 
 
 async def distribute_post(session: AsyncSession, payload: PostJob) -> None:
