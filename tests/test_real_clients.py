@@ -269,3 +269,16 @@ def test_toot_login_post_timeline(server: LiveServer, alice: Client, tmp_path: P
     )
     assert str(own[0].id) == posted.group(1)
     assert "hello from toot" in _toot(tmp_path, "timeline", "--once", "--count", "5")
+
+
+def test_direct_messages_as_conversations(alice: Client, carol: Client) -> None:
+    dm = carol.api.status_post(f"@{alice.username} a secret for you", visibility="direct")
+    found = wait_for(
+        lambda: [c for c in alice.api.conversations() if c.last_status.id == dm.id],
+        what="the direct message's conversation",
+    )
+    assert found[0].unread is True and [a.id for a in found[0].accounts] == [carol.id]
+    read = alice.api.conversations_read(found[0].id)
+    assert read.unread is False and read.last_status.id == dm.id
+    mine = [c for c in carol.api.conversations() if c.last_status.id == dm.id]
+    assert mine and mine[0].unread is False
