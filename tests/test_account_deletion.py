@@ -87,6 +87,8 @@ async def _world(
     await _ok(await client.post("/api/v1/push/subscription", headers=h, data=subscription))
     spoilers = {"title": "Spoilers", "context": ["home"], "keywords_attributes": [{"keyword": "x"}]}
     await _ok(await client.post("/api/v2/filters", headers=h, json=spoilers))
+    later = {"status": "see you next week", "scheduled_at": "2099-01-01T00:00:00+00:00"}
+    await _ok(await client.post("/api/v1/statuses", headers=h, data=later))  # a scheduled post
     await web_sign_in(browser, "leaver")
     reply = await post_status(client, stayer, "a reply to you", in_reply_to_id=own["id"])
     quote = await post_status(client, stayer, "quoting you", quoted_status_id=own["id"])

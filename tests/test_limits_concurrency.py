@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,17 @@ import pytest
 from sqlalchemy import func, select
 
 from agora.config import get_settings
-from agora.db.models import Account, Marker, MediaAttachment, Mute, Pin, Post, User, UserList
+from agora.db.models import (
+    Account,
+    Marker,
+    MediaAttachment,
+    Mute,
+    Pin,
+    Post,
+    ScheduledPost,
+    User,
+    UserList,
+)
 from agora.social.rules import limits
 from helpers import csrf_of
 from test_media_api import png_bytes, uploaded
@@ -127,6 +138,28 @@ async def test_parallel_list_creations_make_exactly_the_limit(db, make_person, r
     assert await count(db, owned) == cap
 
 
+async def test_parallel_schedulings_keep_exactly_the_limit(db, make_person, racer):
+    alice = await make_person("alice")
+    settings = get_settings()
+    previous, settings.max_scheduled_posts = settings.max_scheduled_posts, 5
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+
+    async def schedule(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        data = {"status": f"later {i}", "scheduled_at": later}
+        return await c.post("/api/v1/statuses", headers=alice.headers, data=data)
+
+    try:
+        won, lost = split(await race(racer, RACERS, schedule), 200)
+    finally:
+        settings.max_scheduled_posts = previous
+    assert len(won) == 5 and len(lost) == RACERS - 5
+    assert errors(lost) == {"Validation failed: You have exceeded the limit of 5 scheduled posts"}
+    kept = (
+        select(func.count()).select_from(ScheduledPost).where(ScheduledPost.account_id == alice.id)
+    )
+    assert await count(db, kept) == 5
+
+
 async def test_parallel_edits_never_attach_more_than_the_media_limit(
     db, client, make_person, racer
 ):
@@ -181,6 +214,7 @@ async def test_every_limit_has_a_race_test_and_no_service_counts_on_its_own() ->
     race this file exists to prevent."""
     tested = {"pins": test_parallel_pins_pin_exactly_the_limit}
     tested["lists"] = test_parallel_list_creations_make_exactly_the_limit
+    tested["scheduled_posts"] = test_parallel_schedulings_keep_exactly_the_limit
     assert {limit.name for limit in limits.LIMITS} == set(tested)
     src = Path(limits.__file__).parents[2]  # all of agora/
     offenders = []

@@ -282,3 +282,16 @@ def test_direct_messages_as_conversations(alice: Client, carol: Client) -> None:
     assert read.unread is False and read.last_status.id == dm.id
     mine = [c for c in carol.api.conversations() if c.last_status.id == dm.id]
     assert mine and mine[0].unread is False
+
+
+def test_scheduled_posts(alice: Client) -> None:
+    import datetime as dt
+
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+    kept = alice.api.status_post("see you later", scheduled_at=at)
+    assert kept.params.text == "see you later" and abs(kept.scheduled_at - at).total_seconds() < 1
+    assert [s.id for s in alice.api.scheduled_statuses()] == [kept.id]
+    moved = alice.api.scheduled_status_update(kept.id, at + dt.timedelta(days=1))
+    assert moved.scheduled_at > kept.scheduled_at
+    alice.api.scheduled_status_delete(kept.id)
+    assert alice.api.scheduled_statuses() == []

@@ -36,6 +36,7 @@ from agora.api.routes import oauth_routes as oauth
 from agora.api.routes import poll_routes as polls
 from agora.api.routes import push_routes as push
 from agora.api.routes import report_routes as reports
+from agora.api.routes import scheduled_routes as scheduled
 from agora.api.routes import tag_routes as tags
 from agora.api.routes import timeline_routes as timelines
 from agora.api.status_cache import close_render_cache
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lists,
         notifications,
         conversations,
+        scheduled,
         push,
         filters,
         reports,

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     poll_min_expiration: int = 300  # seconds
     poll_max_expiration: int = 2_629_746  # one month, as Mastodon counts it
     max_lists: int = 50  # lists per account, as on Mastodon
+    max_scheduled_posts: int = 300  # posts waiting to be published, per account (Mastodon's)
     inprocess_workers: int = 1
     job_lease_seconds: int = 10
     job_max_attempts: int = 8

@@ -23,7 +23,7 @@ from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
 from agora.mail import outgoing
 from agora.social.media import uploads
 from agora.social.people import account_deletion, reports
-from agora.social.posts import polls
+from agora.social.posts import polls, scheduled_posts
 from agora.social.reading import fan_out, notifications
 from agora.webpush import delivery
 
@@ -35,6 +35,7 @@ HANDLERS: dict[str, Handler] = {
     JobKind.UNMERGE_FROM_FEED: fan_out.unmerge_from_feed,
     JobKind.POST_EDITED: fan_out.post_edited,
     JobKind.POLL_EXPIRED: polls.poll_expired,
+    JobKind.PUBLISH_SCHEDULED: scheduled_posts.publish_scheduled,
     JobKind.SWEEP_UNATTACHED_MEDIA: uploads.sweep_unattached_media,
     JobKind.DELETE_MEDIA: uploads.delete_media,
     JobKind.REPORT_FILED: reports.notify_admins,

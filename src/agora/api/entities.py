@@ -21,10 +21,12 @@ from agora.data.signals import disclose
 from agora.db.models import (
     Account,
     DomainBlock,
+    MediaAttachment,
     Notification,
     PostEdit,
     PushSubscription,
     Report,
+    ScheduledPost,
     User,
     UserList,
     Visibility,
@@ -421,6 +423,42 @@ def conversation_json(
         "unread": unread,
         "accounts": accounts,
         "last_status": last_status,
+    }
+
+
+def scheduled_status_json(
+    scheduled: ScheduledPost, media: list[MediaAttachment], viewer_id: int
+) -> dict[str, Any]:
+    """The ScheduledStatus entity: when, the draft's params in Mastodon's names, and its
+    media (unattached: URLs for their owner only)."""
+    p = scheduled.params
+    poll = p.get("poll")
+    return {
+        "id": str(scheduled.id),
+        "scheduled_at": iso(scheduled.scheduled_at),
+        "params": {
+            "text": p.get("text") or "",
+            "poll": None
+            if not poll
+            else {
+                "options": poll["options"],
+                "expires_in": str(poll["expires_in"]),
+                "multiple": poll["multiple"],
+                "hide_totals": poll["hide_totals"],
+            },
+            "media_ids": [str(i) for i in p["media_ids"]] if p.get("media_ids") else None,
+            "sensitive": p.get("sensitive"),
+            "spoiler_text": p.get("spoiler_text"),
+            "visibility": p.get("visibility") or "public",
+            "in_reply_to_id": str(p["in_reply_to_id"]) if p.get("in_reply_to_id") else None,
+            "quoted_status_id": str(p["quote_id"]) if p.get("quote_id") else None,
+            "language": p.get("language"),
+            "application_id": str(scheduled.application_id) if scheduled.application_id else None,
+            "scheduled_at": None,
+            "idempotency": None,
+            "with_rate_limit": False,
+        },
+        "media_attachments": [media_json(MediaInfo.of(m), None, viewer_id) for m in media],
     }
 
 

@@ -14,13 +14,15 @@ from agora.api.entities import (
     conversation_json,
     notification_json,
     report_json,
+    scheduled_status_json,
     status_json,
 )
 from agora.api.status_cache import status_fragments
-from agora.db.models import Notification, Report
+from agora.db.models import Notification, Report, ScheduledPost
 from agora.social.people.moderation import get_member, load_members
 from agora.social.people.reports import load_reports
 from agora.social.posts.hydrate import load_accounts, load_posts
+from agora.social.posts.scheduled_posts import attachments
 from agora.social.reading.conversations import Conversation
 from agora.social.reading.notifications import ADMIN_REPORT, MOVE
 from agora.social.rules.errors import NotFound
@@ -114,6 +116,14 @@ async def conversations(
         for c in found
         if c.entry.last_post_id in posts
     ]
+
+
+async def scheduled_statuses(
+    session: AsyncSession, viewer_id: int, found: list[ScheduledPost]
+) -> list[dict[str, Any]]:
+    """ScheduledStatus entities with their media (the viewer's own scheduled posts)."""
+    media = await attachments(session, found)
+    return [scheduled_status_json(row, media[row.id], viewer_id) for row in found]
 
 
 async def _notified_reports(

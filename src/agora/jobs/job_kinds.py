@@ -42,6 +42,7 @@ class JobKind(StrEnum):
     SEND_MAIL = "send_mail"
     DELETE_ACCOUNT = "delete_account"
     WEB_PUSH = "web_push"
+    PUBLISH_SCHEDULED = "publish_scheduled"
 
 
 class JobState(StrEnum):
@@ -251,6 +252,12 @@ class AccountJob(TypedDict):
     """`delete_account`: the account whose data is erased."""
 
     account_id: int
+
+
+class ScheduledPostJob(TypedDict):
+    """`publish_scheduled`: the scheduled post that is due (social/posts/scheduled_posts.py)."""
+
+    scheduled_id: int
 
 
 class WebPushJob(TypedDict):

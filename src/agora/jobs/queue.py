@@ -64,6 +64,7 @@ from agora.jobs.job_kinds import (
     PostJob,
     RemoteMediaJob,
     ReportFiledJob,
+    ScheduledPostJob,
     SweepJob,
     ThreadJob,
     WebPushJob,
@@ -343,6 +344,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.WEB_PUSH],
     payload: WebPushJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.PUBLISH_SCHEDULED],
+    payload: ScheduledPostJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -26,7 +26,7 @@ from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import Params, body, flag, openapi_body
 from agora.social.media.uploads import MediaEdit, parse_media_ids
-from agora.social.posts import interactions
+from agora.social.posts import interactions, scheduled_posts
 from agora.social.posts import writing as posts
 from agora.social.posts.hydrate import load_posts
 from agora.social.posts.polls import PollDraft
@@ -128,6 +128,12 @@ async def create(
 ) -> JSON:
     app_id, me_id = calling_app_id(request), me.id  # a lost idempotency race expires `me`
     await _resolve_mentions(request, session, form.status)
+    at = scheduled_posts.parse_time(form.scheduled_at) if form.scheduled_at else None
+    if at is not None and not scheduled_posts.is_due(at):
+        kept = await scheduled_posts.schedule_post(
+            session, me, _draft(form), at, application_id=app_id
+        )
+        return JSON((await serialise.scheduled_statuses(session, me_id, [kept]))[0])
     post = await posts.create_post(
         session,
         me,

@@ -1,12 +1,14 @@
 """Tables of posts: posts and their edits, mentions, hashtags, idempotency keys, marks (favourites,
-bookmarks, pins), media, polls, followed tags and tag history."""
+bookmarks, pins), media, polls, followed tags, tag history and scheduled posts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Float,
     Index,
@@ -194,6 +196,21 @@ class TagHistoryAccount(Base):
     tag_id: Mapped[int] = _fk("tags.id", primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     account_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
+
+
+class ScheduledPost(Base):
+    """A post to publish at `scheduled_at` (Mastodon's ScheduledStatus): `params` is the
+    draft as the API received it (social/posts/scheduled_posts.py). Its media stay unattached
+    but reserved (`unattached_since` NULL, so the sweep keeps them) until it is published or
+    cancelled."""
+
+    __tablename__ = "scheduled_posts"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id", index=True)
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    application_id: Mapped[int | None] = mapped_column(ID)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class MediaAttachment(Base):

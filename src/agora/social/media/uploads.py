@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
@@ -233,13 +233,22 @@ async def set_post_media(
     owner_id: int,
     media_ids: Sequence[int],
     edits: Sequence[MediaEdit] = (),
+    *,
+    reserved: bool = False,
 ) -> None:
     """Make `media_ids` (the owner's own uploads, unattached or already on this post) the
     post's media, in that order, applying `edits`; media it no longer uses is detached.
-    Does not commit. Invalid for too many, duplicates, unknown ids, someone else's media or
-    media already on another post, also when another request attaches it concurrently."""
+    Media reserved by a scheduled post (`reserve_media`) can only be attached by that post
+    when it is published (`reserved`). Does not commit. Invalid for too many, duplicates,
+    unknown ids, someone else's media or media already on another post (or reserved), also
+    when another request attaches it concurrently."""
     await _check_attachable(session, post, owner_id, media_ids, edits)
     changes = {e.id: e for e in edits}
+    free = (
+        MediaAttachment.unattached_since.is_(None)
+        if reserved
+        else MediaAttachment.unattached_since.is_not(None)
+    )
     for position, media_id in enumerate(media_ids):
         values: dict[str, Any] = {"post_id": post.id, "position": position}
         values["unattached_since"] = None
@@ -250,7 +259,10 @@ async def set_post_media(
             .where(
                 MediaAttachment.id == media_id,
                 MediaAttachment.account_id == owner_id,
-                or_(MediaAttachment.post_id.is_(None), MediaAttachment.post_id == post.id),
+                or_(
+                    and_(MediaAttachment.post_id.is_(None), free),
+                    MediaAttachment.post_id == post.id,
+                ),
             )
             .values(**values)
             .execution_options(synchronize_session=False)
@@ -265,6 +277,62 @@ async def set_post_media(
     )
     if affected_rows(dropped):
         _schedule_sweep(session)
+
+
+async def reserve_media(session: AsyncSession, owner_id: int, media_ids: Sequence[int]) -> None:
+    """Keep the owner's unattached `media_ids` for a scheduled post: no other post can take
+    them and the sweep leaves them (does not commit). Invalid for too many, duplicates,
+    unknown ids, someone else's media, or media attached or reserved already, also when
+    another request takes it concurrently."""
+    limit = get_settings().media_max_attachments
+    if len(media_ids) > limit:
+        raise Invalid(f"Validation failed: A post can have at most {limit} media attachments")
+    if len(set(media_ids)) != len(media_ids):
+        raise Invalid("Validation failed: The same media is attached twice")
+    for media_id in media_ids:
+        taken = await session.execute(
+            update(MediaAttachment)
+            .where(
+                MediaAttachment.id == media_id,
+                MediaAttachment.account_id == owner_id,
+                MediaAttachment.post_id.is_(None),
+                MediaAttachment.unattached_since.is_not(None),
+            )
+            .values(unattached_since=None)
+            .execution_options(synchronize_session=False)
+        )
+        if affected_rows(taken) != 1:
+            raise Invalid(f"Validation failed: Media {media_id} is already attached to a post")
+
+
+async def release_media(session: AsyncSession, media_ids: Sequence[int]) -> None:
+    """A cancelled scheduled post lets go of its reserved media: unattached again, swept a
+    day later unless a post takes them (does not commit)."""
+    released = await session.execute(
+        update(MediaAttachment)
+        .where(
+            MediaAttachment.id.in_(list(media_ids)),
+            MediaAttachment.post_id.is_(None),
+            MediaAttachment.unattached_since.is_(None),
+        )
+        .values(unattached_since=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if affected_rows(released):
+        _schedule_sweep(session)
+
+
+async def reserved_media(
+    session: AsyncSession, owner_id: int, media_ids: Sequence[int]
+) -> list[MediaAttachment]:
+    """The owner's media among `media_ids`, in that order (a scheduled post's attachments)."""
+    rows = await session.scalars(
+        select(MediaAttachment).where(
+            MediaAttachment.id.in_(list(media_ids)), MediaAttachment.account_id == owner_id
+        )
+    )
+    found = {row.id: row for row in rows}
+    return [found[i] for i in media_ids if i in found]
 
 
 def _edit_values(edit: MediaEdit) -> dict[str, Any]:

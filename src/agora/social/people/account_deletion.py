@@ -73,6 +73,7 @@ from agora.db.models import (
     PushSubscription,
     RecoveryCode,
     Report,
+    ScheduledPost,
     TagHistoryAccount,
     User,
     UserList,
@@ -146,6 +147,7 @@ FATE: dict[str, str] = {
     "post_tags": DELETED,
     "posts": DELETED,  # others' replies keep in_reply_to_account_id, as on Mastodon
     "recovery_codes": DELETED,
+    "scheduled_posts": DELETED,  # its media with the account's media
     "reports": "reports the account filed are deleted; reports about it are kept for the admins",
     "tag_history": "kept: daily counts per hashtag, no account",
     "tag_history_accounts": DELETED,
@@ -297,6 +299,7 @@ async def _marks(session: AsyncSession, account_id: int) -> None:
         HomeFeedSize,
         AccountDomainBlock,
         ConversationEntry,
+        ScheduledPost,
     ):
         await session.execute(delete(model).where(model.account_id == account_id))
     await session.execute(delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id))

@@ -126,17 +126,30 @@ async def create_post(
     return post
 
 
+async def check_draft(
+    session: AsyncSession, author_id: int, draft: Draft
+) -> tuple[Visibility, Post | None]:
+    """Everything `create_post` checks of a draft before writing (text, visibility, poll, the
+    reply and quote targets), without writing: its visibility and the post it replies to.
+    Invalid / NotFound as `create_post` raises them (a scheduled post is checked when it is
+    scheduled)."""
+    visibility = _validate(draft)
+    await check_poll(session, draft.poll, draft.media_ids)
+    parent = await _reply_target(session, author_id, draft.in_reply_to_id)
+    await check_quote(session, author_id, draft.quote_id)
+    return visibility, parent
+
+
 async def _write_post(
     session: AsyncSession,
     author: Account,
     draft: Draft,
     key: str | None,
     application_id: int | None,
+    *,
+    reserved_media: bool = False,
 ) -> Post:
-    visibility = _validate(draft)
-    await check_poll(session, draft.poll, draft.media_ids)
-    parent = await _reply_target(session, author.id, draft.in_reply_to_id)
-    await check_quote(session, author.id, draft.quote_id)
+    visibility, parent = await check_draft(session, author.id, draft)
     now = utcnow()
     post = Post(
         id=new_id(),
@@ -165,7 +178,9 @@ async def _write_post(
         session.add(IdempotencyKey(account_id=author.id, key=key, post_id=post.id, created_at=now))
         await session.flush()
     if draft.media_ids:
-        await media.set_post_media(session, post, author.id, draft.media_ids, draft.media_edits)
+        await media.set_post_media(
+            session, post, author.id, draft.media_ids, draft.media_edits, reserved=reserved_media
+        )
     await _index_post(session, post, fresh=True)
     await count_new_post(session, author.id, parent, visibility)
     if draft.poll is not None:
@@ -177,10 +192,20 @@ async def _write_post(
     return post
 
 
-async def write_post(session: AsyncSession, author: Account, draft: Draft) -> Post:
+async def write_post(
+    session: AsyncSession,
+    author: Account,
+    draft: Draft,
+    *,
+    application_id: int | None = None,
+    reserved_media: bool = False,
+) -> Post:
     """Publish a post inside the caller's transaction (no commit, no idempotency key): for
-    services, such as the assistant, that write a post together with other rows."""
-    return await _write_post(session, author, draft, None, None)
+    services that write a post together with other rows, such as the assistant, or a
+    scheduled post when it is due (whose media it reserved: `reserved_media`)."""
+    return await _write_post(
+        session, author, draft, None, application_id, reserved_media=reserved_media
+    )
 
 
 def _ask_assistant(session: AsyncSession, post: Post, author: Account) -> None:

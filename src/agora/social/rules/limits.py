@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.locks import lock_account, unique_columns
-from agora.db.models import Pin, UserList
+from agora.db.models import Pin, ScheduledPost, UserList
 from agora.social.rules.errors import Invalid
 
 MAX_PINS = 5
@@ -56,7 +56,13 @@ LISTS = Limit(
     lambda: get_settings().max_lists,
     "Validation failed: You cannot create more than {cap} lists",
 )
-LIMITS = (PINS, LISTS)
+SCHEDULED_POSTS = Limit(
+    "scheduled_posts",
+    ScheduledPost,
+    lambda: get_settings().max_scheduled_posts,
+    "Validation failed: You have exceeded the limit of {cap} scheduled posts",
+)
+LIMITS = (PINS, LISTS, SCHEDULED_POSTS)
 
 
 async def enforce(session: AsyncSession, limit: Limit, owner_id: int) -> None:
