@@ -207,3 +207,39 @@ async def test_a_reply_whose_parent_is_gone_is_published_alone(client, db, make_
     assert published["in_reply_to_id"] is None and "hi back" in published["content"]
     async with db.session() as session:
         assert (await session.scalars(select(ScheduledPost))).all() == []
+
+
+async def test_scheduling_from_the_web_composer_in_local_time(app, client, make_person):
+    import httpx
+
+    from helpers import csrf_of, web_sign_in
+
+    alice = await make_person("alice")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+        await web_sign_in(browser, "alice")
+        home = await browser.get("/home")
+        assert 'name="scheduled_at" type="datetime-local"' in home.text
+        csrf = csrf_of(home.text)
+        tomorrow = datetime.now(UTC) + timedelta(days=1)
+        local = (tomorrow + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")  # at UTC+2
+        form = {"csrf": csrf, "status": "from the browser", "scheduled_at": local}
+        r = await browser.post("/web/statuses", data={**form, "utc_offset": "120"})
+        assert r.status_code == 303 and r.headers["location"] == "/scheduled"
+        (kept,) = (await client.get("/api/v1/scheduled_statuses", headers=alice.headers)).json()
+        at = datetime.fromisoformat(kept["scheduled_at"])
+        assert abs(at - tomorrow) < timedelta(minutes=1)  # 2 hours ahead, read as UTC
+        page = await browser.get("/scheduled")
+        assert "from the browser" in page.text
+        bad = await browser.post("/web/statuses", data={**form, "utc_offset": "soon"})
+        assert bad.status_code == 422
+        soon = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
+        r = await browser.post("/web/statuses", data={**form, "scheduled_at": soon})
+        assert r.status_code == 422
+        r = await browser.post(f"/scheduled/{kept['id']}/cancel", data={"csrf": csrf})
+        assert r.status_code == 303
+        assert "Nothing scheduled." in (await browser.get("/scheduled")).text
+        bob = await make_person("bob")
+        theirs = await _schedule(client, bob, "bob's", _in(hours=3))
+        r = await browser.post(f"/scheduled/{theirs['id']}/cancel", data={"csrf": csrf})
+        assert r.status_code == 404

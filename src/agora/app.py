@@ -74,6 +74,7 @@ from agora.web import (
     poll_actions,
     post_actions,
     push_settings,
+    scheduled_pages,
     search_pages,
     settings_pages,
     sign_in,
@@ -194,7 +195,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web: tuple[ModuleType, ...] = (oauth_pages, sign_in, email_pages, timeline_pages)
     web += (assistant_pages, two_factor_pages, deletion_pages)
     web += (post_actions, people)
-    web += (notification_pages, message_pages)
+    web += (notification_pages, message_pages, scheduled_pages)
     web += (search_pages, list_pages, poll_actions)
     web += (domain_block_pages,)
     for module in (

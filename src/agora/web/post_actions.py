@@ -14,13 +14,14 @@ from agora.db.models import Account, Post
 from agora.http.deps import SessionDep
 from agora.http.params import flag
 from agora.ids import parse_id
-from agora.social.posts import interactions
+from agora.social.posts import interactions, scheduled_posts
 from agora.social.posts.writing import Draft, create_post, delete_post, edit_post, get_visible_post
 from agora.social.rules.errors import NotFound
 from agora.web.media_forms import composer_media, composer_poll
 from agora.web.page_feeds import hydrate
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
 from agora.web.route import id_or_404, safe_next, web_router
+from agora.web.scheduled_pages import local_time
 from agora.web.session import Form, Me, field, is_htmx
 
 router = web_router()
@@ -102,6 +103,13 @@ async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Re
         poll=poll,
         media_ids=media_ids,
     )
+    when = field(form, "scheduled_at")
+    at = local_time(when, field(form, "utc_offset")) if when else None
+    if at is not None and not scheduled_posts.is_due(at):
+        await scheduled_posts.schedule_post(session, me.account, draft, at)
+        if not is_htmx(request):
+            return RedirectResponse("/scheduled", status_code=303)
+        return fragment(render_fragment("_scheduled_notice.html", at=at))
     key = field(form, "idempotency") or None
     post = await create_post(session, me.account, draft, idempotency_key=key and f"web:{key}")
     if not is_htmx(request):

@@ -23,6 +23,11 @@
   });
   document.addEventListener("htmx:sendError", function () { flash("The server cannot be reached."); });
 
+  // A scheduled post's time is typed in local time: its offset from UTC goes along with it.
+  document.querySelectorAll("[data-utc-offset]").forEach(function (input) {
+    input.value = String(-new Date().getTimezoneOffset());
+  });
+
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.target;
     if (event.detail.successful && form.classList && form.classList.contains("composer") && form.tagName === "FORM") {
