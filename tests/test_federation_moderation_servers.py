@@ -185,7 +185,8 @@ def test_a_forwarded_report_lands_in_the_remote_admins_queue(servers) -> None:  
 
     reports = wait_for(arrived, 20, "the Flag in A's admin queue")
     assert reports[0].comment == "This is spam"
-    assert reports[0].account.account.acct == f"assistant@127.0.0.1:{b.port}"
+    host = f"127.0.0.1:{b.port}"
+    assert reports[0].account.account.acct == f"{host}@{host}"  # B's instance actor
     if status_ids:
         assert [s.id for s in reports[0].statuses] == [status.id]
     assert any(n.type == "admin.report" for n in aboss.notifications())

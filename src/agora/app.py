@@ -23,6 +23,7 @@ from agora.api.routes import (
     domain_block_routes,
     instance,
     media,
+    migration_routes,
     search,
     statuses,
     streaming,
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         instance,
         streaming,
         data_reuse,
+        migration_routes,
         datasets,
         activitypub,
     )
