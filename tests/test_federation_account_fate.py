@@ -109,11 +109,17 @@ async def test_a_deleted_account_sends_delete_to_each_server_and_drops_its_key_a
     assert await _count(db, AccountKey, AccountKey.account_id == alice.id) == 1
     assert await queued(db, "drop_account_key") == [{"account_id": alice.id}]
 
-    # every delivery is done (sent, or given up): the key goes, public half too
+    # the last delivery is done: its end wakes the postponed drop, and the key goes, public
+    # half too
+    async with db.session() as session:
+        assert await session.scalar(select(Job.run_at)) > utcnow() + timedelta(seconds=60)
     async with db.session(write=True) as session:
         await session.execute(delete(Job).where(Job.kind == "ap_deliver"))
-        await session.execute(update(Job).values(run_at=utcnow() - timedelta(seconds=1)))
+        last = {"inbox": DEAD_INBOX, "account_id": alice.id, "activity": {"id": "x"}}
+        await outbox.delivery_sent(session, last, None)  # type: ignore[arg-type]
         await session.commit()
+    async with db.session() as session:
+        assert await session.scalar(select(Job.run_at)) <= utcnow()
     await run_jobs()
     assert await queued(db, "drop_account_key") == []
     assert await _count(db, AccountKey, AccountKey.account_id == alice.id) == 0

@@ -38,7 +38,7 @@ import random
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ScalarResult, delete, func, or_, select
+from sqlalchemy import ScalarResult, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
@@ -52,6 +52,7 @@ from agora.db.models import (
     Mention,
     Post,
     Visibility,
+    utcnow,
 )
 from agora.federation import activities, domain_health
 from agora.federation.actors import actor_json, actor_uri, key_id, moved_to_uri, signer_for
@@ -295,9 +296,14 @@ def _signed_by(account_id: int) -> Any:
     return select(Job.id).where(
         Job.kind.in_(kinds),
         or_(Job.state == JobState.PENDING, Job.state == JobState.RUNNING),
-        # NUMERIC, not INTEGER: ids are 64-bit (PostgreSQL's INTEGER cast would overflow)
-        Job.payload["account_id"].as_numeric(20, 0) == account_id,
+        _names_account(account_id),
     )
+
+
+def _names_account(account_id: int) -> Any:
+    """A job's payload names `account_id` (NUMERIC, not INTEGER: ids are 64-bit, which
+    PostgreSQL's INTEGER cast would overflow)."""
+    return Job.payload["account_id"].as_numeric(20, 0) == account_id
 
 
 async def drop_account_key(session: AsyncSession, payload: AccountJob) -> None:
@@ -382,4 +388,19 @@ async def send_delivery(db: Database, payload: DeliveryJob) -> None:
 
 
 async def delivery_sent(session: AsyncSession, payload: DeliveryJob, prepared: None) -> None:
-    """Nothing to record: a delivery's only effect is on the other server."""
+    """A delivery's only effect is on the other server; one by a deleted account wakes its
+    `drop_account_key` job, which drops the key if this was the last one."""
+    sender_id = payload["account_id"]
+    if sender_id is None:
+        return
+    if await session.scalar(select(Account.deleted_at).where(Account.id == sender_id)) is None:
+        return
+    await session.execute(
+        update(Job)
+        .where(
+            Job.kind == JobKind.DROP_ACCOUNT_KEY,
+            Job.state == JobState.PENDING,
+            _names_account(sender_id),
+        )
+        .values(run_at=utcnow())
+    )
