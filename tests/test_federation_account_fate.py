@@ -111,15 +111,16 @@ async def test_a_deleted_account_sends_delete_to_each_server_and_drops_its_key_a
 
     # the last delivery is done: its end wakes the postponed drop, and the key goes, public
     # half too
+    drop_at = select(Job.run_at).where(Job.kind == "drop_account_key")
     async with db.session() as session:
-        assert await session.scalar(select(Job.run_at)) > utcnow() + timedelta(seconds=60)
+        assert await session.scalar(drop_at) > utcnow() + timedelta(seconds=60)
     async with db.session(write=True) as session:
         await session.execute(delete(Job).where(Job.kind == "ap_deliver"))
         last = {"inbox": DEAD_INBOX, "account_id": alice.id, "activity": {"id": "x"}}
         await outbox.delivery_sent(session, last, None)  # type: ignore[arg-type]
         await session.commit()
     async with db.session() as session:
-        assert await session.scalar(select(Job.run_at)) <= utcnow()
+        assert await session.scalar(drop_at) <= utcnow()
     await run_jobs()
     assert await queued(db, "drop_account_key") == []
     assert await _count(db, AccountKey, AccountKey.account_id == alice.id) == 0
@@ -317,3 +318,43 @@ async def test_a_received_update_replaces_mentions_and_hashtags(
     await run_jobs()
     assert await _mentions_and_tags(db) == ({alice.id, carol.id}, set())
     assert (await _mention_notes(db, alice.id), await _mention_notes(db, carol.id)) == (1, 1)
+
+
+async def test_the_migration_settings_page(app, client, db, make_person) -> None:
+    """The web page lists the aliases and refuses what the API refuses, with the reason."""
+    import httpx
+
+    from helpers import web_sign_in
+
+    alice = await make_person("alice")
+    await make_person("dave")
+    old = await make_peer(db, "old")
+    async with db.session(write=True) as session:
+        from agora.social.people.accounts import set_alias
+
+        await set_alias(session, "alice", old.uri, keep=True)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as browser:
+        csrf = await web_sign_in(browser, "alice")
+        page = await browser.get("/settings/migration")
+        assert page.status_code == 200 and old.uri in page.text
+        local = await browser.post(
+            "/settings/migration/aliases", data={"csrf": csrf, "acct": "dave"}
+        )
+        assert local.status_code == 422 and "another server" in local.text
+        unreachable = await browser.post(
+            "/settings/migration/aliases", data={"csrf": csrf, "acct": "x@127.0.0.1:9"}
+        )
+        assert unreachable.status_code == 422 and "cannot be resolved" in unreachable.text
+        for password, message in (("wrong", WRONG_PASSWORD), (PASSWORD, "alias")):
+            r = await browser.post(
+                "/settings/migration",
+                data={"csrf": csrf, "target_acct": "dave", "password": password},
+            )
+            assert r.status_code == 422 and message in r.text
+        removed = await browser.post(
+            "/settings/migration/aliases/remove", data={"csrf": csrf, "uri": old.uri}
+        )
+        assert removed.status_code == 303
+    async with db.session() as session:
+        assert (await session.get(Account, alice.id)).also_known_as is None

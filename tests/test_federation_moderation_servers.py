@@ -6,7 +6,8 @@ ports, each with its own database, driven with Mastodon.py.
 - a block across servers ends the follows both ways on both servers;
 - a report forwarded from B lands in A's admin queue;
 - an account moving from A to C moves its follower on B (a Move sent by hand);
-- a person moving from A to B (aliases and move through the API) takes their followers on A
+- a person moving from A to B (the alias named in B's web settings, the move through A's
+  API) takes their followers on A
   and on B along (tests/test_federation_account_fate.py has the in-process halves);
 - a person deleting their account on A (web settings) disappears from B (Delete(Actor)), and
   A drops their key once that is delivered.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -194,7 +196,9 @@ def test_a_forwarded_report_lands_in_the_remote_admins_queue(servers) -> None:  
     assert reports[0].account.account.acct == f"{host}@{host}"  # B's instance actor
     if status_ids:
         assert [s.id for s in reports[0].statuses] == [status.id]
-    assert any(n.type == "admin.report" for n in aboss.notifications())
+    wait_for(  # told by a job, once the report is stored
+        lambda: any(n.type == "admin.report" for n in aboss.notifications()), 10, "the notice"
+    )
 
 
 def test_an_account_move_moves_the_remote_follower(servers) -> None:  # type: ignore[no-untyped-def]
@@ -275,8 +279,17 @@ def test_a_move_from_a_to_b_moves_the_followers_on_both(servers) -> None:  # typ
 
     refused = api_post(mover, "/api/v1/agora/account/move", {"target_acct": new_handle})
     assert refused.status_code == 422  # no password, and newme names nobody yet
-    alias = api_post(newme, "/api/v1/agora/account/aliases", {"acct": mover.handle})
-    assert alias.status_code == 200 and alias.json() == {"aliases": [mover.actor]}
+    with signed_in_browser(newme) as browser:  # the web settings page names the old account
+        form = browser.get("/settings/migration")
+        added = browser.post(
+            "/settings/migration/aliases", data={"csrf": csrf_of(form.text), "acct": mover.handle}
+        )
+        assert added.status_code == 303, added.text
+    aliases = httpx.get(
+        f"{b.url}/api/v1/agora/account/aliases",
+        headers={"Authorization": f"Bearer {newme.api.access_token}"},
+    )
+    assert aliases.json() == {"aliases": [mover.actor]}
     assert httpx.get(newme.actor, headers={"Accept": AP}).json()["alsoKnownAs"] == [mover.actor]
 
     moved = api_post(
@@ -306,8 +319,9 @@ def test_a_move_from_a_to_b_moves_the_followers_on_both(servers) -> None:  # typ
     wait_for(lambda: not mover.api.account_followers(mover.id), 20, "mover left with none")
 
 
-def web_delete(someone: Person) -> None:
-    """Delete `someone`'s account in the web settings (sign in, then the form)."""
+@contextmanager
+def signed_in_browser(someone: Person) -> Iterator[httpx.Client]:
+    """A browser signed in to `someone`'s server as them."""
     with httpx.Client(base_url=someone.server.url, timeout=30) as browser:
         page = browser.get("/auth/sign_in")
         signed_in = browser.post(
@@ -315,6 +329,12 @@ def web_delete(someone: Person) -> None:
             data={"csrf": csrf_of(page.text), "username": someone.username, "password": PASSWORD},
         )
         assert signed_in.status_code == 303, signed_in.text
+        yield browser
+
+
+def web_delete(someone: Person) -> None:
+    """Delete `someone`'s account in the web settings."""
+    with signed_in_browser(someone) as browser:
         form = browser.get("/settings/delete")
         done = browser.post(
             "/settings/delete", data={"csrf": csrf_of(form.text), "password": PASSWORD}

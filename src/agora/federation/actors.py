@@ -36,6 +36,7 @@ from agora.ids import new_id
 from agora.social.media.profile_images import image_url
 from agora.social.people import domain_blocks
 from agora.social.posts.text import extract_remote_mentions, sanitize_html
+from agora.social.rules.errors import Invalid
 
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 # Agora's JSON-LD namespace for the consent extension (docs/FEDERATION.md).
@@ -398,6 +399,18 @@ async def resolve_handle(db: Database, handle: str, signer: Signer | None = None
     if not isinstance(href, str):
         raise FederationError("WebFinger gave no ActivityPub actor")
     return await fetch_actor(db, href, signer)
+
+
+async def resolve_remote(db: Database, given: str) -> Account:
+    """A remote account by handle (`user@host`) or actor URL, fetched now (so what it states,
+    its `alsoKnownAs` among it, is current) and stored; Invalid when it cannot be (the door's
+    422). The resolver the application gives the web app (http/remote_resolver.py)."""
+    try:
+        if given.startswith(("http://", "https://")):
+            return await fetch_actor(db, given)
+        return await resolve_handle(db, given)
+    except FederationError as exc:
+        raise Invalid(f"Validation failed: {given} cannot be resolved ({exc})") from exc
 
 
 async def unknown_remote_mentions(session: AsyncSession, text: str) -> list[str]:

@@ -20,11 +20,11 @@ from agora.api.entities import account_json
 from agora.db.engine import end_read_transaction
 from agora.db.models import Account
 from agora.federation import actors as federation
-from agora.federation.client import FederationError
 from agora.http.deps import SessionDep, caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.params import Params, body, openapi_body
+from agora.http.remote_resolver import is_remote_reference, resolve_remote
 from agora.social.people.account_moves import move_own_account
 from agora.social.people.accounts import set_alias
 from agora.social.people.lookup import find_by_username
@@ -46,23 +46,16 @@ class MoveForm(Params):
 
 
 async def resolve_account(request: Request, session: AsyncSession, acct: str) -> Account:
-    """The account `acct` names: a remote one fetched now (by handle or actor URL), or a
-    local one by name; 404 when there is none, 422 when it cannot be fetched."""
+    """The account `acct` names: a remote one fetched now (by handle or actor URL; 422 when it
+    cannot be), or a local one by name (404 when there is none)."""
     given = acct.strip()
-    db = request.app.state.db
-    remote = given.startswith(("http://", "https://")) or federation.is_remote_handle(given)
-    if not remote:
-        found = await find_by_username(session, given.lstrip("@").split("@")[0])
+    if not is_remote_reference(given):
+        found = await find_by_username(session, given.lstrip("@"))
         if found is None:
             raise ApiError(404, "Record not found")
         return found
     await end_read_transaction(session)
-    try:
-        if given.startswith(("http://", "https://")):
-            return await federation.fetch_actor(db, given)
-        return await federation.resolve_handle(db, given)
-    except FederationError as exc:
-        raise ApiError(422, f"Validation failed: {given} cannot be resolved ({exc})") from exc
+    return await resolve_remote(request, given.lstrip("@"))
 
 
 def aliases_json(aliases: list[str]) -> dict[str, Any]:
