@@ -36,8 +36,8 @@ from agora.social.people import relationships
 from agora.social.people.account_deletion import delete_own_account
 from agora.social.people.account_moves import NOT_AN_ALIAS, WRONG_PASSWORD, move_own_account
 from agora.social.rules.errors import Invalid
+from federation_peers import BASE, DEAD_INBOX, deliver, make_peer, queued
 from helpers import PASSWORD
-from signing_peers import BASE, DEAD_INBOX, deliver, make_peer, queued
 
 AP = "application/activity+json"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"

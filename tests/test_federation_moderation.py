@@ -19,8 +19,8 @@ from agora.db.models import (
     Report,
 )
 from agora.social.people import relationships
+from federation_peers import BASE, deliver, make_peer, queued, signed_headers
 from helpers import make_admin, post_status
-from signing_peers import BASE, deliver, make_peer, queued, signed_headers
 
 AP = "application/activity+json"
 
