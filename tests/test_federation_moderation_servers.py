@@ -316,7 +316,7 @@ def test_a_move_from_a_to_b_moves_the_followers_on_both(servers) -> None:  # typ
         lambda: len(newme.api.account_followers(newme.id)) == 2 or None, 20, "2 followers"
     )
     assert followers
-    wait_for(lambda: not mover.api.account_followers(mover.id), 20, "mover left with none")
+    wait_for(lambda: not mover.api.account_followers(mover.id), 40, "mover left with none")
 
 
 @contextmanager
