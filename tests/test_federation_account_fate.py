@@ -358,3 +358,26 @@ async def test_the_migration_settings_page(app, client, db, make_person) -> None
         assert removed.status_code == 303
     async with db.session() as session:
         assert (await session.get(Account, alice.id)).also_known_as is None
+
+
+async def test_each_undo_follow_sent_has_an_id_of_its_own(
+    client, db, make_person, run_jobs
+) -> None:
+    """A receiver drops an activity whose id it has seen: two people here unfollowing (a
+    moved account's followers do) must send two Undo(Follow)s with different ids."""
+    alice = await make_person("alice")
+    dave = await make_person("dave")
+    bob = await make_peer(db, "bob")
+    for someone in (alice, dave):
+        await _follow(db, someone.id, bob.id)
+    await run_jobs()
+    for someone in (alice, dave):
+        r = await client.post(f"/api/v1/accounts/{bob.id}/unfollow", headers=someone.headers)
+        assert r.status_code == 200
+    await run_jobs()
+    undos = [
+        d["activity"] for d in await queued(db, "ap_deliver") if d["activity"]["type"] == "Undo"
+    ]
+    assert len(undos) == 2 and undos[0]["id"] != undos[1]["id"]
+    assert {u["object"]["actor"] for u in undos} == {f"{BASE}/users/alice", f"{BASE}/users/dave"}
+    assert all(u["id"].startswith(f"{BASE}/") for u in undos)  # on this server (same origin)

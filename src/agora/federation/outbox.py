@@ -59,6 +59,7 @@ from agora.federation.actors import actor_json, actor_uri, key_id, moved_to_uri,
 from agora.federation.client import FederationError, Signer, post_activity
 from agora.federation.keys import instance_signer, stored_key_pair
 from agora.federation.object_extensions import complete_note
+from agora.ids import new_id
 from agora.jobs.job_kinds import (
     AccountDeleteJob,
     AccountJob,
@@ -220,11 +221,14 @@ async def federate_follow(session: AsyncSession, payload: FederateFollowJob) -> 
 
 
 async def federate_unfollow(session: AsyncSession, payload: FederateUnfollowJob) -> None:
-    """Send Undo(Follow) when a local account stops following a remote one."""
+    """Send Undo(Follow) when a local account stops following a remote one. Each Undo has
+    an id of its own (receivers match the follow by its actor and object): a fixed one would
+    make a receiver take every Undo(Follow) after the first from this server for a
+    redelivery of it, and drop it."""
     pair = await _pair(session, payload["account_id"], payload["target_account_id"])
     if pair is not None:
         follower, target = pair
-        follow = activities.follow_activity(0, follower, target)
+        follow = activities.follow_activity(new_id(), follower, target)
         deliver(
             session,
             follower,
