@@ -1,50 +1,66 @@
-"""Peers for single-server federation tests: a remote actor stored with a key of its own
-that signs deliveries to this server's shared inbox (`RemotePeer`), and a real HTTP server on
-a loopback port serving fixed documents and files (`FileServer`), for what this server
-fetches (images, posts, collections)."""
+"""Remote peers for the single-server federation tests (in process, no second server):
+
+- `Peer`: an account of another server stored here (as a fetch of its document would store
+  it) with a key pair the test holds, so the test signs deliveries as that server would and
+  posts them to this server's inbox. `make_peer(db, name, domain)` makes one whose inbox is
+  a refused loopback address (`DEAD_INBOX`: deliveries to it fail at once, so their jobs stay
+  queued for the test to read with `queued`); `remote_peer(db, uri)` one whose inboxes are on
+  its own host (for tests that serve its documents with `FileServer`).
+- `FileServer`: a real HTTP server on a loopback port serving fixed documents and files, for
+  what this server fetches (images, posts, collections), counting the requests.
+"""
 
 from __future__ import annotations
 
 import http.server
 import json
 import threading
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+from sqlalchemy import select
+
 from agora.config import get_settings
+from agora.db.models import Job
 from agora.federation.actors import RemoteActor, store_actor
 from agora.federation.keys import generate_key_pair
 from agora.federation.signatures import sign_cavage
 
 AP = "application/activity+json"
-BASE = get_settings().base_url
+BASE = get_settings().base_url  # the tests' server: http://testserver
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+# Deliveries to make_peer's peers are refused at once (a loopback address, refused by the
+# client's SSRF guard), so their jobs stay queued for the tests to read, and nothing leaves
+# the machine.
+DEAD_INBOX = "http://127.0.0.1:9/inbox"
 
 
-class RemotePeer:
-    """A remote actor: stored here as if fetched, and signing its deliveries to this
-    server's shared inbox with its own key."""
+@dataclass
+class Peer:
+    """A remote account whose private key the test holds."""
 
-    def __init__(self, uri: str, private_pem: str, account_id: int) -> None:
-        self.uri = uri
-        self.private_pem = private_pem
-        self.public_pem = ""
-        self.id = account_id
-        self.sent = 0
+    id: int
+    uri: str
+    domain: str
+    private_pem: str
+    public_pem: str
+    sent: int = 0
 
-    async def deliver(self, client: Any, activity: dict[str, Any]) -> None:
-        body = json.dumps(activity).encode()
-        headers = sign_cavage(
-            "POST",
-            f"{BASE}/inbox",
-            body,
-            key_id=f"{self.uri}#main-key",
-            private_pem=self.private_pem,
-        )
-        r = await client.post("/inbox", content=body, headers={"Content-Type": AP, **headers})
-        assert r.status_code == 202, r.text
+    def activity(self, kind: str, obj: Any, suffix: str, **extra: Any) -> dict[str, Any]:
+        """An activity of this peer with a fixed id (`suffix`)."""
+        return {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"https://{self.domain}/activities/{suffix}",
+            "type": kind,
+            "actor": self.uri,
+            "object": obj,
+            **extra,
+        }
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create(obj) with a fresh id, addressed as the object is."""
         self.sent += 1
         return {
             "@context": "https://www.w3.org/ns/activitystreams",
@@ -54,6 +70,73 @@ class RemotePeer:
             "to": obj.get("to", [PUBLIC]),
             "object": obj,
         }
+
+    async def deliver(self, client: httpx.AsyncClient, activity: dict[str, Any]) -> None:
+        """POST a signed activity to this server's shared inbox; it must be accepted."""
+        r = await deliver(client, self, activity)
+        assert r.status_code == 202, r.text
+
+
+async def _store(db: Any, uri: str, inbox: str, shared_inbox: str | None, url: str | None) -> Peer:
+    pair = generate_key_pair()
+    domain = urlsplit(uri).netloc
+    name = uri.rsplit("/", 1)[-1]
+    actor = RemoteActor(
+        uri=uri,
+        username=name,
+        domain=domain,
+        display_name=name.title(),
+        note_html="",
+        url=url,
+        inbox=inbox,
+        shared_inbox=shared_inbox,
+        followers=f"{uri}/followers",
+        public_key_pem=pair.public_pem,
+        locked=False,
+        bot=False,
+        discoverable=True,
+    )
+    async with db.session(write=True) as session:
+        account = await store_actor(session, actor)
+        await session.commit()
+        return Peer(account.id, uri, domain, pair.private_pem, pair.public_pem)
+
+
+async def make_peer(db: Any, name: str, domain: str = "remote.example") -> Peer:
+    """A remote account `name@domain` (`https://domain/users/name`) whose inbox is
+    `DEAD_INBOX`."""
+    uri = f"https://{domain}/users/{name}"
+    return await _store(db, uri, DEAD_INBOX, None, f"https://{domain}/@{name}")
+
+
+async def remote_peer(db: Any, uri: str) -> Peer:
+    """A remote actor with this id, its inbox `uri/inbox` and its server's shared inbox
+    `/inbox`; `public_pem` is there for serving its document."""
+    parts = urlsplit(uri)
+    return await _store(db, uri, f"{uri}/inbox", f"{parts.scheme}://{parts.netloc}/inbox", None)
+
+
+def signed_headers(peer: Peer, method: str, path: str, body: bytes | None) -> dict[str, str]:
+    """The draft-cavage headers of `peer`'s request to this server's `path`."""
+    headers = sign_cavage(
+        method, BASE + path, body, key_id=f"{peer.uri}#main-key", private_pem=peer.private_pem
+    )
+    return {"Content-Type": AP, **headers}
+
+
+async def deliver(
+    client: httpx.AsyncClient, peer: Peer, activity: dict[str, Any], path: str = "/inbox"
+) -> httpx.Response:
+    """POST a signed activity from `peer` to this server's inbox (`path`); the response."""
+    body = json.dumps(activity).encode()
+    return await client.post(path, content=body, headers=signed_headers(peer, "POST", path, body))
+
+
+async def queued(db: Any, kind: str) -> list[dict[str, Any]]:
+    """Payloads of the jobs of one kind still in the queue, oldest first."""
+    async with db.session() as session:
+        rows = await session.scalars(select(Job).where(Job.kind == kind).order_by(Job.id))
+        return [job.payload for job in rows]
 
 
 class FileServer:
@@ -88,32 +171,3 @@ class FileServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-async def remote_peer(db: Any, uri: str) -> RemotePeer:
-    """A remote actor with this id, stored here (as a fetch of its document would) with a new
-    key pair; the public key is returned in `public_pem` for serving its document."""
-    pair = generate_key_pair()
-    host = urlsplit(uri).netloc
-    base = f"{urlsplit(uri).scheme}://{host}"
-    actor = RemoteActor(
-        uri=uri,
-        username=uri.rsplit("/", 1)[-1],
-        domain=host,
-        display_name=uri.rsplit("/", 1)[-1].title(),
-        note_html="",
-        url=None,
-        inbox=f"{uri}/inbox",
-        shared_inbox=f"{base}/inbox",
-        followers=f"{uri}/followers",
-        public_key_pem=pair.public_pem,
-        locked=False,
-        bot=False,
-        discoverable=True,
-    )
-    async with db.session(write=True) as session:
-        account = await store_actor(session, actor)
-        await session.commit()
-    peer = RemotePeer(uri, pair.private_pem, account.id)
-    peer.public_pem = pair.public_pem
-    return peer

@@ -11,8 +11,8 @@ from sqlalchemy import literal, select
 from agora.db.models import Account, ModerationAction
 from agora.social.people import domain_blocks
 from agora.social.people.domain_blocks import covered_by, covers
+from federation_peers import make_peer
 from helpers import make_admin, post_status
-from signing_peers import make_peer
 
 BLOCKS = "/api/v1/admin/domain_blocks"
 

@@ -208,3 +208,53 @@ async def test_remote_account_is_not_local(client, db, make_person) -> None:
         "/api/v2/search", params={"q": "@bob@remote.example"}, headers=alice.headers
     )
     assert [a["id"] for a in found.json()["accounts"]] == [str(bob.id)]
+
+
+async def test_a_name_resolving_to_loopback_is_refused_where_the_connection_is_made(
+    monkeypatch,
+) -> None:
+    """DNS rebinding: the address is checked where the connection is made, from the one
+    resolution that connection uses. `localhost` (127.0.0.1) is refused with private
+    addresses not allowed, and the server listening there never sees a connection; allowed,
+    the same fetch reaches it, by the address resolved, with the name kept in Host."""
+    import asyncio
+
+    from agora.federation.client import fetch_json
+
+    seen: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head)
+        body = b'{"ok": true}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert get_settings().federation_allow_private_addresses is False
+        with pytest.raises(FederationError, match="Refusing"):
+            await fetch_json(f"http://localhost:{port}/users/x")
+        assert seen == []
+        monkeypatch.setattr(get_settings(), "federation_allow_private_addresses", True)
+        assert await fetch_json(f"http://localhost:{port}/users/x") == {"ok": True}
+        assert len(seen) == 1 and f"host: localhost:{port}".encode() in seen[0].lower()
+        # the connection goes where the check said, never to a second answer of the name:
+        # a name nothing resolves is reached through the address its one check gave
+        from agora.federation import client as federation_client
+
+        checked: list[str] = []
+
+        async def one_answer(host: str, port: int) -> str:
+            checked.append(host)
+            return "127.0.0.1"
+
+        monkeypatch.setattr(federation_client, "checked_address", one_answer)
+        assert await fetch_json(f"http://rebind.invalid:{port}/users/x") == {"ok": True}
+        assert checked == ["rebind.invalid"] and b"rebind.invalid" in seen[1]
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -4,6 +4,8 @@ report forwarded as Flag, Delete of an actor, Move; and a person's own domain bl
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import delete, func, select
 
 from agora.db.models import (
@@ -17,8 +19,8 @@ from agora.db.models import (
     Report,
 )
 from agora.social.people import relationships
+from federation_peers import BASE, deliver, make_peer, queued, signed_headers
 from helpers import make_admin, post_status
-from signing_peers import BASE, deliver, make_peer, queued, signed_headers
 
 AP = "application/activity+json"
 
@@ -222,7 +224,9 @@ async def test_a_forwarded_report_is_sent_as_flag(client, db, make_person, run_j
     flag = flags[0]["activity"]
     assert flag["object"] == [bob.uri, f"{bob.uri}/statuses/1"]
     assert flag["content"] == "rude"
-    assert flag["actor"] == f"{BASE}/users/assistant"  # not the reporter
+    assert flag["actor"] == f"{BASE}/actor"  # the instance actor, not the reporter
+    assert flags[0]["account_id"] is None  # signed with the instance actor's key
+    assert alice.username not in json.dumps(flags[0])
 
     unforwarded = await client.post(
         "/api/v1/reports", headers=alice.headers, json={"account_id": str(bob.id)}

@@ -5,7 +5,12 @@ ports, each with its own database, driven with Mastodon.py.
   deliveries and signed fetches; lifting it brings them back;
 - a block across servers ends the follows both ways on both servers;
 - a report forwarded from B lands in A's admin queue;
-- an account moving from A to C moves its follower on B.
+- an account moving from A to C moves its follower on B (a Move sent by hand);
+- a person moving from A to B (the alias named in B's web settings, the move through A's
+  API) takes their followers on A
+  and on B along (tests/test_federation_account_fate.py has the in-process halves);
+- a person deleting their account on A (web settings) disappears from B (Delete(Actor)), and
+  A drops their key once that is delivered.
 Each test uses its own people and leaves no block behind, so they do not depend on order.
 SQLite pass only, as the other multi-server tests.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -23,6 +29,7 @@ from mastodon.errors import MastodonNotFoundError
 
 from agora.federation.signatures import sign_cavage
 from federation_servers import PASSWORD, Person, db, home_texts, person, post, resolve, start
+from helpers import csrf_of
 from live_server import LiveServer, wait_for
 
 ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
@@ -185,10 +192,13 @@ def test_a_forwarded_report_lands_in_the_remote_admins_queue(servers) -> None:  
 
     reports = wait_for(arrived, 20, "the Flag in A's admin queue")
     assert reports[0].comment == "This is spam"
-    assert reports[0].account.account.acct == f"assistant@127.0.0.1:{b.port}"
+    host = f"127.0.0.1:{b.port}"
+    assert reports[0].account.account.acct == f"{host}@{host}"  # B's instance actor
     if status_ids:
         assert [s.id for s in reports[0].statuses] == [status.id]
-    assert any(n.type == "admin.report" for n in aboss.notifications())
+    wait_for(  # told by a job, once the report is stored
+        lambda: any(n.type == "admin.report" for n in aboss.notifications()), 10, "the notice"
+    )
 
 
 def test_an_account_move_moves_the_remote_follower(servers) -> None:  # type: ignore[no-untyped-def]
@@ -246,3 +256,121 @@ def test_a_move_to_an_account_that_does_not_name_the_mover_changes_nothing(serve
         )
     assert pia.api.account_relationships(omar_on_b)[0].following is True
     assert [n for n in pia.api.notifications() if n.type == "move"] == []
+
+
+def api_post(someone: Person, path: str, form: dict[str, str]) -> httpx.Response:
+    token = someone.api.access_token
+    return httpx.post(
+        f"{someone.server.url}{path}",
+        json=form,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def test_a_move_from_a_to_b_moves_the_followers_on_both(servers) -> None:  # type: ignore[no-untyped-def]
+    """An outgoing Move, through the API: the aliases, the move, followers on A and B."""
+    a, b, _ = servers
+    mover, carl = person(a, "mover"), person(a, "carl")  # carl follows mover on A
+    newme, bea = person(b, "newme"), person(b, "bea")  # bea follows mover from B
+    carl.api.account_follow(mover.id)
+    mover_on_b = follow(bea, mover)
+    new_handle = newme.handle.lstrip("@")
+
+    refused = api_post(mover, "/api/v1/agora/account/move", {"target_acct": new_handle})
+    assert refused.status_code == 422  # no password, and newme names nobody yet
+    with signed_in_browser(newme) as browser:  # the web settings page names the old account
+        form = browser.get("/settings/migration")
+        added = browser.post(
+            "/settings/migration/aliases", data={"csrf": csrf_of(form.text), "acct": mover.handle}
+        )
+        assert added.status_code == 303, added.text
+    aliases = httpx.get(
+        f"{b.url}/api/v1/agora/account/aliases",
+        headers={"Authorization": f"Bearer {newme.api.access_token}"},
+    )
+    assert aliases.json() == {"aliases": [mover.actor]}
+    assert httpx.get(newme.actor, headers={"Accept": AP}).json()["alsoKnownAs"] == [mover.actor]
+
+    moved = api_post(
+        mover,
+        "/api/v1/agora/account/move",
+        {"target_acct": new_handle, "password": PASSWORD},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["local_followers_moved"] == 1
+    newme_on_a = moved.json()["moved_to"]["id"]
+    assert httpx.get(mover.actor, headers={"Accept": AP}).json()["movedTo"] == newme.actor
+
+    # carl (A) follows newme on B once B accepts, and no longer mover
+    wait_for(lambda: carl.api.account_relationships(newme_on_a)[0].following, 20, "carl -> newme")
+    assert carl.api.account_relationships(mover.id)[0].following is False
+    # bea (B) got the Move: he follows newme, his neighbour on B, and no longer mover
+    wait_for(
+        lambda: bea.api.account_relationships(newme.id)[0].following, 20, "bea -> newme (Move)"
+    )
+    assert bea.api.account_relationships(mover_on_b)[0].following is False
+    assert any(n.type == "move" for n in bea.api.notifications())
+    assert any(n.type == "move" for n in carl.api.notifications())
+    followers = wait_for(
+        lambda: len(newme.api.account_followers(newme.id)) == 2 or None, 20, "2 followers"
+    )
+    assert followers
+    wait_for(lambda: not mover.api.account_followers(mover.id), 40, "mover left with none")
+
+
+@contextmanager
+def signed_in_browser(someone: Person) -> Iterator[httpx.Client]:
+    """A browser signed in to `someone`'s server as them."""
+    with httpx.Client(base_url=someone.server.url, timeout=30) as browser:
+        page = browser.get("/auth/sign_in")
+        signed_in = browser.post(
+            "/auth/sign_in",
+            data={"csrf": csrf_of(page.text), "username": someone.username, "password": PASSWORD},
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        yield browser
+
+
+def web_delete(someone: Person) -> None:
+    """Delete `someone`'s account in the web settings."""
+    with signed_in_browser(someone) as browser:
+        form = browser.get("/settings/delete")
+        done = browser.post(
+            "/settings/delete", data={"csrf": csrf_of(form.text), "password": PASSWORD}
+        )
+        assert done.status_code == 200 and "Account deleted" in done.text
+
+
+def test_deleting_an_account_on_a_removes_it_from_b(servers) -> None:  # type: ignore[no-untyped-def]
+    """Delete(Actor) on account deletion (web settings), and the key dropped after."""
+    a, b, _ = servers
+    dora, erin = person(a, "dora"), person(b, "erin")
+    dora_on_b = follow(erin, dora)
+    dora.api.status_post("Goodbye, fediverse")
+    wait_for(lambda: "Goodbye, fediverse" in " ".join(home_texts(erin)), 20, "the post on B")
+
+    web_delete(dora)
+
+    def gone() -> bool:
+        r = httpx.get(f"{b.url}/api/v1/accounts/{dora_on_b}")
+        return r.status_code == 404
+
+    wait_for(gone, 20, "dora to be gone on B")
+    assert "Goodbye, fediverse" not in " ".join(home_texts(erin))
+    assert erin.api.account_relationships(dora_on_b)[0].following is False
+    with db(b) as conn:
+        (suspended,) = conn.execute(
+            "SELECT suspended_at FROM accounts WHERE uri = ?", (dora.actor,)
+        ).fetchone()
+    assert suspended is not None
+
+    def key_dropped() -> bool:
+        with db(a) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM account_keys JOIN accounts ON id = account_id "
+                "WHERE username = 'dora'"
+            ).fetchone()
+        return row is not None and row[0] == 0
+
+    wait_for(key_dropped, 30, "A to drop dora's key once the Delete is delivered")

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from agora.config import get_settings
 from agora.db.models import Account, Job, Poll, Post, utcnow
-from federation_peers import FileServer, RemotePeer, remote_peer
+from federation_peers import FileServer, Peer, remote_peer
 from helpers import post_status
 
 AP = "application/activity+json"
@@ -38,7 +38,7 @@ def poll_updates_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def rob(db: Any) -> RemotePeer:
+async def rob(db: Any) -> Peer:
     return await remote_peer(db, ROB)
 
 
@@ -66,7 +66,7 @@ async def _remote_status(client: Any, viewer: Any, uri: str, db: Any) -> dict[st
     return dict(r.json())
 
 
-async def _rob_follows(client: Any, rob: RemotePeer, username: str, run_jobs: Any) -> None:
+async def _rob_follows(client: Any, rob: Peer, username: str, run_jobs: Any) -> None:
     await rob.deliver(
         client,
         {

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from agora.config import get_settings
 from agora.db.models import Job, Post, ThreadFetch, utcnow
 from agora.federation import thread_fetch
-from federation_peers import AP, BASE, PUBLIC, FileServer, RemotePeer, remote_peer
+from federation_peers import AP, BASE, PUBLIC, FileServer, Peer, remote_peer
 from helpers import post_status
 
 
@@ -123,7 +123,7 @@ async def _stored(db: Any, remote: RemoteThread) -> list[int]:
 
 
 async def _zed_posts_3(client: Any, db: Any, run_jobs: Any, remote: RemoteThread) -> int:
-    zed: RemotePeer = await remote_peer(db, remote.zed)
+    zed: Peer = await remote_peer(db, remote.zed)
     doc = json.loads(remote.files["/statuses/3"][1])
     await zed.deliver(client, zed.create(doc))
     await run_jobs()

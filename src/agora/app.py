@@ -23,6 +23,7 @@ from agora.api.routes import (
     domain_block_routes,
     instance,
     media,
+    migration_routes,
     search,
     statuses,
     streaming,
@@ -47,11 +48,13 @@ from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
 from agora.events.process_bus import get_bus
+from agora.federation import actors as federation_actors
 from agora.federation import routes as activitypub
 from agora.http import log_redaction, ratelimit
 from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
 from agora.http.json import JSON
+from agora.http.remote_resolver import RESOLVER_KEY
 from agora.http.signal_hook import SignalsHook
 from agora.http.streaming.hub import start_hub, stop_hub
 from agora.job_registry import register_all_jobs
@@ -67,6 +70,7 @@ from agora.web import (
     list_pages,
     live,
     message_pages,
+    migration_pages,
     notification_pages,
     oauth_pages,
     pages,
@@ -138,6 +142,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    # the web app asks federation for remote accounts through this (http/remote_resolver.py)
+    setattr(app.state, RESOLVER_KEY, federation_actors.resolve_remote)
     app.add_middleware(activitypub.ActivityPubPaths)  # /@name asking for AP -> /users/name
     app.add_middleware(SignalsHook)  # innermost: AI-use signals of what each response holds
     app.add_middleware(  # inside CORS, so that browsers can read its 413s
@@ -189,6 +195,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         instance,
         streaming,
         data_reuse,
+        migration_routes,
         datasets,
         activitypub,
     )
@@ -197,7 +204,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages, message_pages, scheduled_pages)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages,)
+    web += (domain_block_pages, migration_pages)
     for module in (
         *routers,
         assistant,

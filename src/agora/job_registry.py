@@ -49,6 +49,9 @@ HANDLERS: dict[str, Handler] = {
     JobKind.FEDERATE_POLL_COUNTS: outbound_polls.federate_poll_counts,
     JobKind.FEDERATE_BLOCK: outbound_moderation.federate_block,
     JobKind.FEDERATE_REPORT: outbound_moderation.federate_report,
+    JobKind.FEDERATE_ACCOUNT_DELETE: outbox.federate_account_delete,
+    JobKind.DROP_ACCOUNT_KEY: outbox.drop_account_key,
+    JobKind.FEDERATE_MOVE: outbox.federate_move,
 }
 SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.DISTRIBUTE_POST: SlowJob(prepare=fan_out.fan_out, apply=fan_out.finish_distribution),

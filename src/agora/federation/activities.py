@@ -1,5 +1,6 @@
-"""ActivityPub objects and activities Agora sends: Note, Create, Update, Delete, Follow,
-Accept, Reject, Like, Announce, Undo.
+"""ActivityPub objects and activities Agora sends: Note, Create, Update, Delete (of a post, or
+of an actor when its account is deleted), Follow, Accept, Reject, Like, Announce, Undo, Block,
+Flag, Move.
 
 Addressing follows Agora's four visibilities (as Mastodon maps them):
 public = as:Public in `to`, followers in `cc`; unlisted = followers in `to`, as:Public in
@@ -235,15 +236,44 @@ def block_activity(activity_id: str, actor: Account, target: Account) -> dict[st
 
 
 def flag_activity(
-    activity_id: str, sender: Account, target: Account, object_uris: list[str], content: str
+    activity_id: str, sender_uri: str, target: Account, object_uris: list[str], content: str
 ) -> dict[str, Any]:
-    """Flag (a forwarded report): the reported account and posts, the reporter's comment; the
-    reporter is not named (Mastodon sends it from its instance actor)."""
+    """Flag (a forwarded report) sent by `sender_uri` (the instance actor): the reported
+    account and posts, the reporter's comment; the reporter is not named, as on Mastodon."""
     return {
         "@context": CONTEXT,
         "id": activity_id,
         "type": "Flag",
-        "actor": actor_uri(sender),
+        "actor": sender_uri,
         "content": content,
         "object": [actor_uri(target), *object_uris],
+    }
+
+
+def delete_actor_activity(actor: Account) -> dict[str, Any]:
+    """Delete of a local actor whose account was deleted (Mastodon's shape: the id is the
+    actor's with `#delete`, the object the actor's id, addressed to the public)."""
+    uri = actor_uri(actor)
+    return {
+        "@context": CONTEXT,
+        "id": f"{uri}#delete",
+        "type": "Delete",
+        "actor": uri,
+        "to": [AS_PUBLIC],
+        "object": uri,
+    }
+
+
+def move_activity(actor: Account, target_uri: str) -> dict[str, Any]:
+    """Move of a local account to `target_uri` (an actor that lists it in `alsoKnownAs`),
+    addressed to its followers, as Mastodon sends it."""
+    uri = actor_uri(actor)
+    return {
+        "@context": CONTEXT,
+        "id": f"{uri}#moves/{_when(utcnow())}",
+        "type": "Move",
+        "actor": uri,
+        "to": [followers_uri(actor)],
+        "object": uri,
+        "target": target_uri,
     }

@@ -36,6 +36,7 @@ from agora.ids import new_id
 from agora.social.media.profile_images import image_url
 from agora.social.people import domain_blocks
 from agora.social.posts.text import extract_remote_mentions, sanitize_html
+from agora.social.rules.errors import Invalid
 
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 # Agora's JSON-LD namespace for the consent extension (docs/FEDERATION.md).
@@ -106,10 +107,18 @@ async def signer_for(db: Database, account: Account) -> Signer:
     return Signer(key_id(account), pair.private_pem)
 
 
-def actor_json(account: Account, public_pem: str) -> dict[str, Any]:
+async def moved_to_uri(session: AsyncSession, account: Account) -> str | None:
+    """The actor id of the account `account` moved to, if it moved."""
+    if account.moved_to_account_id is None:
+        return None
+    target = await session.get(Account, account.moved_to_account_id)
+    return actor_uri(target) if target is not None else None
+
+
+def actor_json(account: Account, public_pem: str, moved_to: str | None = None) -> dict[str, Any]:
     """The actor document of a local account: a Person, or a Service for the assistant, with
     its data-reuse intents (`dataReuse`, the category names of /api/v1/agora/data_reuse;
-    categories left unset are left out)."""
+    categories left unset are left out), its `alsoKnownAs` and, once it moved, `movedTo`."""
     uri = actor_uri(account)
     service = account.bot and account.username_lower == get_settings().assistant_username.lower()
     return {
@@ -139,6 +148,7 @@ def actor_json(account: Account, public_pem: str) -> dict[str, Any]:
         ],
         "dataReuse": consent.public_intents(account),
         **({"alsoKnownAs": account.also_known_as} if account.also_known_as else {}),
+        **({"movedTo": moved_to} if moved_to else {}),
     }
 
 
@@ -165,6 +175,7 @@ class RemoteActor:
     avatar: str | None = None  # `icon`
     header: str | None = None  # `image`
     fields: tuple[tuple[str, str], ...] = ()  # `PropertyValue` attachments, as plain text
+    also_known_as: tuple[str, ...] = ()  # its other identities (http(s) actor ids), at most 10
     consent: RemoteConsent = field(default_factory=RemoteConsent)
 
 
@@ -197,6 +208,13 @@ def _fields(value: Any) -> tuple[tuple[str, str], ...]:
         if isinstance(i, dict) and i.get("type") == "PropertyValue"
     ]
     return tuple(found[:4])
+
+
+def _aliases(value: Any) -> tuple[str, ...]:
+    """`alsoKnownAs`: the http(s) ids it names (a string or a list), at most 10."""
+    items = value if isinstance(value, list) else [value]
+    found = [i for i in items[:50] if isinstance(i, str) and len(i) <= 2048]
+    return tuple(i for i in found if urlsplit(i).scheme in ("http", "https"))[:10]
 
 
 def _plain_text(value: Any, limit: int) -> str:
@@ -241,6 +259,7 @@ def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
         avatar=_image(doc.get("icon")),
         header=_image(doc.get("image")),
         fields=_fields(doc.get("attachment")),
+        also_known_as=_aliases(doc.get("alsoKnownAs")),
         consent=read_actor(doc),
     )
 
@@ -263,6 +282,7 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
         "avatar_remote_url": actor.avatar,
         "header_remote_url": actor.header,
         "fields": [{"name": name, "value": value} for name, value in actor.fields],
+        "also_known_as": list(actor.also_known_as) or None,
         "data_reuse": consent.remote_data_reuse(actor.consent.choices),
         "no_bot": actor.consent.no_bot,
         "fetched_at": utcnow(),
@@ -379,6 +399,18 @@ async def resolve_handle(db: Database, handle: str, signer: Signer | None = None
     if not isinstance(href, str):
         raise FederationError("WebFinger gave no ActivityPub actor")
     return await fetch_actor(db, href, signer)
+
+
+async def resolve_remote(db: Database, given: str) -> Account:
+    """A remote account by handle (`user@host`) or actor URL, fetched now (so what it states,
+    its `alsoKnownAs` among it, is current) and stored; Invalid when it cannot be (the door's
+    422). The resolver the application gives the web app (http/remote_resolver.py)."""
+    try:
+        if given.startswith(("http://", "https://")):
+            return await fetch_actor(db, given)
+        return await resolve_handle(db, given)
+    except FederationError as exc:
+        raise Invalid(f"Validation failed: {given} cannot be resolved ({exc})") from exc
 
 
 async def unknown_remote_mentions(session: AsyncSession, text: str) -> list[str]:

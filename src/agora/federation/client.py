@@ -4,14 +4,15 @@ page's headers and first bytes, for its robots signal, through `fetch_page_head`
 
 Invariants (SSRF and resource guards):
 - Only http(s) URLs; plain http only when this server itself runs on http (development).
-- The host's addresses are resolved first and refused when any is private, loopback,
+- The host's addresses are resolved once, when the connection is made (`GuardedBackend`,
+  the network backend of every client here), and refused when any is private, loopback,
   link-local, reserved or multicast, unless `AGORA_FEDERATION_ALLOW_PRIVATE_ADDRESSES=true`
-  (tests and local development). Redirects are followed by hand (at most `MAX_REDIRECTS`),
-  each hop checked the same way.
+  (tests and local development); the connection goes to the address checked, never to a
+  second answer of the name (no DNS rebinding between the check and the connection; TLS and
+  the Host header still name the host). Redirects are followed by hand (at most
+  `MAX_REDIRECTS`), each hop checked the same way.
 - Every request has a timeout (`federation_timeout`), and a response body is read only up to
   `federation_max_response_bytes`; a longer one is refused.
-Known gap: a host whose DNS answer changes between the check and the connection (DNS
-rebinding) is not caught yet; pinning the checked address is left for later.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from agora import __version__
@@ -58,28 +60,85 @@ def _user_agent() -> str:
     return f"Agora/{__version__} (+{get_settings().base_url})"
 
 
-async def check_url(url: str) -> None:
-    """Refuse a URL this server must not request (see the module docstring)."""
-    settings = get_settings()
+def check_scheme(url: str) -> None:
+    """Refuse a URL that is not http(s) with a host (plain http only when this server runs on
+    http)."""
     parts = urlsplit(url)
-    allowed = {"https", "http"} if settings.base_url.startswith("http://") else {"https"}
+    allowed = {"https", "http"} if get_settings().base_url.startswith("http://") else {"https"}
     if parts.scheme not in allowed or not parts.hostname:
         raise FederationError(f"Refusing to fetch {url!r}: not an allowed URL", permanent=True)
-    if settings.federation_allow_private_addresses:
-        return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+
+
+async def checked_address(host: str, port: int) -> str:
+    """Resolve `host` once and return the address to connect to: refused (FederationError)
+    when any of its addresses is not public, unless private addresses are allowed."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, port, type=socket.SOCK_STREAM
-        )
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise FederationError(f"Cannot resolve {parts.hostname}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise FederationError(
-                f"Refusing to fetch {url!r}: not a public address", permanent=True
-            )
+        raise FederationError(f"Cannot resolve {host}") from exc
+    if not infos:
+        raise FederationError(f"Cannot resolve {host}")
+    addresses = [str(info[4][0]) for info in infos]
+    if not get_settings().federation_allow_private_addresses:
+        for address in addresses:
+            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                raise FederationError(
+                    f"Refusing to fetch from {host}: not a public address", permanent=True
+                )
+    return addresses[0]
+
+
+async def check_url(url: str) -> None:
+    """Refuse a URL this server must not request (see the module docstring); the requests
+    themselves check the address again where they connect (`GuardedBackend`)."""
+    check_scheme(url)
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    await checked_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend that connects only to an address it resolved and checked
+    itself (`checked_address`): one resolution per connection, so a name cannot answer a
+    public address to the check and a private one to the connection."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        address = await checked_address(host, port)
+        return await self._inner.connect_tcp(
+            address,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise FederationError("Refusing to connect to a unix socket", permanent=True)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport() -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connections go through `GuardedBackend` (httpx 0.28 takes no
+    network backend, so its connection pool is replaced by one that does)."""
+    transport = httpx.AsyncHTTPTransport()
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend()
+    )
+    return transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +167,12 @@ async def _request(
     settings = get_settings()
     limit = limit or settings.federation_max_response_bytes
     async with httpx.AsyncClient(
-        timeout=timeout or settings.federation_timeout, follow_redirects=False
+        timeout=timeout or settings.federation_timeout,
+        follow_redirects=False,
+        transport=guarded_transport(),
     ) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            await check_url(url)
+            check_scheme(url)
             try:
                 async with client.stream(method, url, headers=headers, content=body) as response:
                     if response.is_redirect and method == "GET":

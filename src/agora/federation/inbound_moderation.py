@@ -6,9 +6,12 @@
   the admins' queue through `reports.receive_report`, with the sending actor (usually the
   other server's instance actor) as the reporter; dropped when this server rejects reports
   from that domain (`domain_blocks.accepts_reports`).
-- Move: the actor says it moved to `target`. Nothing is believed yet: an `ap_move` job
-  fetches the target outside any transaction (`verify_move`), which must name the actor in
-  its `alsoKnownAs`, then moves the local followers (`remote_accounts.move_followers`).
+- Move: the actor says it moved to `target`. A remote target is not believed yet: an
+  `ap_move` job fetches it outside any transaction (`verify_move`), which must name the actor
+  in its `alsoKnownAs`; a local target must have the actor among its aliases (set by its
+  owner, published as its `alsoKnownAs`), and is moved to at once. Either way the local
+  followers move with `remote_accounts.move_followers`, the one function a local person's
+  own move (social/people/account_moves.py) uses too.
 - Delete whose object is the actor itself: the account is gone (`remote_accounts
   .forget_deleted`); any other Delete is a post's and goes to inbound_posts.
 
@@ -27,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account
 from agora.federation import inbound_posts
-from agora.federation.actors import is_local_uri, parse_actor, store_actor
-from agora.federation.client import FederationError, fetch_json
+from agora.federation.actors import fetch_signed, is_local_uri, parse_actor, store_actor
+from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, id_of, local_account
 from agora.jobs.job_kinds import JobKind, MoveJob
 from agora.jobs.queue import enqueue
@@ -79,8 +82,13 @@ async def _move(session: AsyncSession, actor: Account, activity: dict[str, Any])
     target = id_of(activity.get("target"))
     if id_of(activity.get("object")) != actor.uri or not target or target == actor.uri:
         return
-    if is_local_uri(target):  # moving to an account here needs alsoKnownAs, not kept yet
-        log.info("inbox: a Move to a local account is not supported")
+    if is_local_uri(target):
+        local = await local_account(session, target)
+        if local is None or actor.uri not in (local.also_known_as or []):
+            log.info("inbox: %s does not name %s as an alias; Move ignored", target, actor.uri)
+            return
+        if local.suspended_at is None and local.id != actor.id:
+            await remote_accounts.move_followers(session, actor, local)
         return
     payload: MoveJob = {"account_id": actor.id, "target": target}
     enqueue(session, JobKind.AP_MOVE, payload, max_attempts=MOVE_ATTEMPTS)
@@ -109,13 +117,11 @@ async def verify_move(db: Database, payload: MoveJob) -> int | None:
     if old is None or old.uri is None or refused:
         return None
     try:
-        doc = await fetch_json(payload["target"])
-        actor = parse_actor(doc, payload["target"])
+        actor = parse_actor(await fetch_signed(db, payload["target"]), payload["target"])
     except FederationError as exc:
         log.info("inbox: the target of a Move cannot be fetched: %s", exc)
         raise
-    aliases = doc.get("alsoKnownAs")
-    if old.uri not in (aliases if isinstance(aliases, list) else [aliases]):
+    if old.uri not in actor.also_known_as:
         log.info("inbox: %s does not name %s in alsoKnownAs; Move ignored", actor.uri, old.uri)
         return None
     async with db.session(write=True) as session:

@@ -4,7 +4,9 @@ same tables as local ones.
 A remote post is stored once per id (`store_remote_post`), only when its id is on its
 author's host and it is attributed to the actor that sent it; its HTML is sanitised with the
 same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
-the local accounts it addresses are its mentions, its `inReplyTo` links it to the post it
+the accounts it addresses or names in `Mention` tags are its mentions and its `Hashtag` tags
+its hashtags (`named_in`; an Update replaces both, and notifies the local people it newly
+mentions), its `inReplyTo` links it to the post it
 answers when that one is here (local, or remote and stored: its replies count and thread),
 and it reaches local followers through the normal fan-out. Its author's per-post data-reuse
 override (`dataReuse.noAiReuse`, or a `#noai` / `#nobot` hashtag) becomes its `no_ai_reuse`,
@@ -29,9 +31,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Mention, Post, Visibility, utcnow
-from agora.db.upsert import insert_ignore
+from agora.db.models import Account, Post, Visibility, utcnow
 from agora.federation import activities, inbound_polls, object_extensions
+from agora.federation.actors import id_of_link
 from agora.federation.inbound_common import (
     Handler,
     addresses,
@@ -44,7 +46,9 @@ from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.posts import writing
-from agora.social.posts.text import sanitize_html
+from agora.social.posts.text import extract_tags, sanitize_html
+
+MAX_NAMED = 100  # mentions, and hashtags, read from one Note
 
 
 async def _create(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
@@ -85,6 +89,7 @@ async def _update(session: AsyncSession, actor: Account, activity: dict[str, Any
     sensitive = bool(note.get("sensitive"))
     if (html, spoiler, sensitive) == (post.content_html, post.spoiler_text, post.sensitive):
         return  # nothing a reader sees changed
+    mention_ids, tag_names = await named_in(session, note)
     await writing.revise_remote_post(
         session,
         post,
@@ -92,6 +97,8 @@ async def _update(session: AsyncSession, actor: Account, activity: dict[str, Any
         content_html=html,
         spoiler_text=spoiler,
         sensitive=sensitive,
+        mention_ids=mention_ids,
+        tag_names=tag_names,
     )
 
 
@@ -151,18 +158,37 @@ async def store_remote_post(
     )
     session.add(post)
     await session.flush()
-    mentioned = {
-        a.id for a in [await local_account(session, uri) for uri in {*to, *cc}] if a is not None
-    }
-    if mentioned:
-        await session.execute(
-            insert_ignore(session, Mention),
-            [{"post_id": post.id, "account_id": a} for a in mentioned],
-        )
+    await writing.index_remote_post(session, post, *await named_in(session, note))
     await object_extensions.store_extensions(session, post, note)
     await writing.count_new_post(session, author.id, parent, Visibility(visibility))
     enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
     return post
+
+
+async def named_in(session: AsyncSession, note: dict[str, Any]) -> tuple[set[int], list[str]]:
+    """What a Note names: the accounts it mentions (local accounts it addresses or names in a
+    `Mention` tag, and remote accounts stored here that a `Mention` names) and its hashtags
+    (`Hashtag` tags, normalised as local ones are), at most `MAX_NAMED` of each."""
+    tags = note.get("tag")
+    items = [
+        t for t in (tags if isinstance(tags, list) else [tags])[:MAX_NAMED] if isinstance(t, dict)
+    ]
+    hrefs = {
+        h for h in (id_of_link(t.get("href")) for t in items if t.get("type") == "Mention") if h
+    }
+    addressed = {*addresses(note.get("to")), *addresses(note.get("cc"))}
+    local = [await local_account(session, uri) for uri in list(addressed | hrefs)[:MAX_NAMED]]
+    remote = await session.scalars(
+        select(Account.id).where(Account.uri.in_(sorted(hrefs)), Account.domain.is_not(None))
+    )
+    mentioned = {a.id for a in local if a is not None} | set(remote.all())
+    names: dict[str, None] = {}
+    for tag in items:
+        name = tag.get("name")
+        if tag.get("type") == "Hashtag" and isinstance(name, str) and len(name) <= 100:
+            for found in extract_tags("#" + name.lstrip("#")):
+                names.setdefault(found, None)
+    return mentioned, list(names)
 
 
 def _plain(html: str) -> str:

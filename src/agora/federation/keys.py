@@ -79,6 +79,12 @@ async def key_pair(db: Database, account_id: int) -> KeyPair:
     return stored
 
 
+async def stored_key_pair(db: Database, account_id: int) -> KeyPair | None:
+    """The local account's key pair if it has one (never made here: a deleted account's
+    deliveries are signed with the key it had, or not at all)."""
+    return await _stored(db, account_id)
+
+
 async def _stored(db: Database, account_id: int) -> KeyPair | None:
     async with db.session() as session:
         row = (

@@ -6,10 +6,10 @@ relationships.block / unblock, `federate_report` by reports.create_report with `
 they write the signed `ap_deliver` jobs, which send nothing to a server this one suspended
 (outbox.send_delivery asks domain_blocks.refuses).
 
-Who sends a Flag: Mastodon sends it from its instance actor, so the reporter stays
-anonymous to the other server. Until this server has an instance actor, `flag_sender` is the
-built-in assistant account (a `Service` actor every Agora server has, with its own key); it
-is the one place to switch.
+Who sends a Flag: the instance actor (`/actor`, federation/instance_actor.py), as on
+Mastodon, so the reporter stays anonymous to the other server: the activity names no local
+person and its deliveries are keyed to no account (`account_id` None: the instance actor's
+key signs them, outbox.send_delivery).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.models import Account, Post, Report
 from agora.federation import activities
 from agora.federation.actors import base_url
+from agora.federation.keys import instance_actor_uri
 from agora.federation.outbox import deliver
 from agora.ids import new_id
 from agora.jobs.job_kinds import FederateBlockJob, FederateReportJob
-from agora.social.people.assistant_account import ensure_assistant
 
 
 def _inbox(account: Account) -> set[str]:
@@ -39,11 +39,6 @@ async def federate_block(session: AsyncSession, payload: FederateBlockJob) -> No
     block = activities.block_activity(f"{base_url()}/blocks/{new_id()}", actor, target)
     activity = activities.undo_activity(actor, block) if payload["undo"] else block
     deliver(session, actor, _inbox(target), activity)
-
-
-async def flag_sender(session: AsyncSession) -> Account:
-    """The local account forwarded reports are sent from (see the module docstring)."""
-    return await ensure_assistant(session)
 
 
 async def federate_report(session: AsyncSession, payload: FederateReportJob) -> None:
@@ -62,8 +57,11 @@ async def federate_report(session: AsyncSession, payload: FederateReportJob) -> 
         )
         if uri
     ]
-    sender = await flag_sender(session)
     flag = activities.flag_activity(
-        f"{base_url()}/reports/{report.id}", sender, target, sorted(uris), report.comment
+        f"{base_url()}/reports/{report.id}",
+        instance_actor_uri(),
+        target,
+        sorted(uris),
+        report.comment,
     )
-    deliver(session, sender, _inbox(target), flag)
+    deliver(session, None, _inbox(target), flag)

@@ -21,7 +21,14 @@ post it answers; a direct post only to the mentioned. A server with no follower 
 never receives a followers-only post. Its edits (Update) and deletion go to the same inboxes.
 A like goes to the liked post's remote author; a boost to the booster's remote followers and
 the boosted post's remote author; a profile change to the person's remote followers; the
-answer to a follow request to the requester.
+answer to a follow request to the requester; a deleted account's Delete(Actor) to the
+servers that knew it (their inboxes are taken when it is deleted:
+remote_audience.schedule_account_deletion); a Move to the mover's remote followers.
+
+Who signs: a delivery names its sender (`account_id`), a local account, whose key signs it;
+or None, the instance actor (forwarded reports: outbound_moderation). A deleted account keeps
+its private key until every delivery it signs is done (`drop_account_key` waits for them);
+a delivery of a deleted account whose key is gone is dropped, never signed with a new key.
 """
 
 from __future__ import annotations
@@ -31,31 +38,48 @@ import random
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ScalarResult, func, select
+from sqlalchemy import ScalarResult, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.engine import Database
-from agora.db.models import Account, Follow, FollowRequest, Job, Mention, Post, Visibility
+from agora.db.models import (
+    Account,
+    AccountKey,
+    Follow,
+    FollowRequest,
+    Job,
+    Mention,
+    Post,
+    Visibility,
+    utcnow,
+)
 from agora.federation import activities, domain_health
-from agora.federation.actors import actor_json, actor_uri, signer_for
-from agora.federation.client import FederationError, post_activity
+from agora.federation.actors import actor_json, actor_uri, key_id, moved_to_uri, signer_for
+from agora.federation.client import FederationError, Signer, post_activity
+from agora.federation.keys import instance_signer, stored_key_pair
 from agora.federation.object_extensions import complete_note
+from agora.ids import new_id
 from agora.jobs.job_kinds import (
+    AccountDeleteJob,
+    AccountJob,
     DeliveryJob,
     FederateFollowAnswerJob,
     FederateFollowJob,
+    FederateMoveJob,
     FederatePostJob,
     FederateProfileJob,
     FederateReactionJob,
     FederateUnfollowJob,
     JobKind,
+    JobState,
 )
 from agora.jobs.queue import Postpone, enqueue
 from agora.social.people import domain_blocks
 
 log = logging.getLogger("agora.federation")
 RETRYABLE_4XX = (401, 408, 429)
+KEY_DROP_WAIT = 600.0  # seconds between looks for a deleted account's pending deliveries
 
 
 def delivery_backoff(attempts: int) -> float:
@@ -68,14 +92,16 @@ def delivery_backoff(attempts: int) -> float:
 
 
 def deliver(
-    session: AsyncSession, sender: Account, inboxes: set[str], activity: dict[str, Any]
+    session: AsyncSession, sender: Account | None, inboxes: set[str], activity: dict[str, Any]
 ) -> list[Job]:
-    """Write one signed delivery job per inbox, in the caller's transaction."""
+    """Write one signed delivery job per inbox, in the caller's transaction; signed by
+    `sender`'s key, or by the instance actor's when `sender` is None."""
+    sender_id = sender.id if sender is not None else None
     return [
         enqueue(
             session,
             JobKind.AP_DELIVER,
-            {"inbox": inbox, "account_id": sender.id, "activity": activity},
+            {"inbox": inbox, "account_id": sender_id, "activity": activity},
             max_attempts=get_settings().federation_delivery_attempts,
         )
         for inbox in sorted(inboxes)
@@ -195,11 +221,14 @@ async def federate_follow(session: AsyncSession, payload: FederateFollowJob) -> 
 
 
 async def federate_unfollow(session: AsyncSession, payload: FederateUnfollowJob) -> None:
-    """Send Undo(Follow) when a local account stops following a remote one."""
+    """Send Undo(Follow) when a local account stops following a remote one. Each Undo has
+    an id of its own (receivers match the follow by its actor and object): a fixed one would
+    make a receiver take every Undo(Follow) after the first from this server for a
+    redelivery of it, and drop it."""
     pair = await _pair(session, payload["account_id"], payload["target_account_id"])
     if pair is not None:
         follower, target = pair
-        follow = activities.follow_activity(0, follower, target)
+        follow = activities.follow_activity(new_id(), follower, target)
         deliver(
             session,
             follower,
@@ -238,7 +267,8 @@ async def federate_profile(session: AsyncSession, payload: FederateProfileJob) -
     account = await session.get(Account, payload["account_id"])
     if account is None or account.domain is not None or not account.public_key_pem:
         return
-    update = activities.update_actor_activity(actor_json(account, account.public_key_pem))
+    document = actor_json(account, account.public_key_pem, await moved_to_uri(session, account))
+    update = activities.update_actor_activity(document)
     deliver(session, account, await follower_inboxes(session, account.id), update)
 
 
@@ -255,6 +285,71 @@ async def federate_follow_answer(session: AsyncSession, payload: FederateFollowA
     deliver(session, target, _inboxes([follower]), activity)
 
 
+async def federate_account_delete(session: AsyncSession, payload: AccountDeleteJob) -> None:
+    """Send Delete(Actor) of a deleted local account to the inboxes taken at its deletion."""
+    account = await session.get(Account, payload["account_id"])
+    if account is None or account.domain is not None or account.deleted_at is None:
+        return
+    deliver(session, account, set(payload["inboxes"]), activities.delete_actor_activity(account))
+
+
+def _signed_by(account_id: int) -> Any:
+    """Jobs still to run (pending or running) that deliver as `account_id` or will write such
+    deliveries."""
+    kinds = (JobKind.AP_DELIVER, JobKind.FEDERATE_ACCOUNT_DELETE)
+    return select(Job.id).where(
+        Job.kind.in_(kinds),
+        or_(Job.state == JobState.PENDING, Job.state == JobState.RUNNING),
+        _names_account(account_id),
+    )
+
+
+def _names_account(account_id: int) -> Any:
+    """A job's payload names `account_id` (NUMERIC, not INTEGER: ids are 64-bit, which
+    PostgreSQL's INTEGER cast would overflow)."""
+    return Job.payload["account_id"].as_numeric(20, 0) == account_id
+
+
+async def drop_account_key(session: AsyncSession, payload: AccountJob) -> None:
+    """A deleted account's private key goes once no delivery signed with it is left (retried
+    or postponed until then); its public key leaves the tombstone with it."""
+    account = await session.get(Account, payload["account_id"])
+    if account is None or account.domain is not None or account.deleted_at is None:
+        return
+    if await session.scalar(_signed_by(account.id).limit(1)) is not None:
+        raise Postpone(KEY_DROP_WAIT, "deliveries signed with this key are still to be sent")
+    await session.execute(delete(AccountKey).where(AccountKey.account_id == account.id))
+    account.public_key_pem = None
+
+
+async def federate_move(session: AsyncSession, payload: FederateMoveJob) -> None:
+    """Send Move of a local account to its new account to its remote followers' servers."""
+    account = await session.get(Account, payload["account_id"])
+    if account is None or account.domain is not None or account.suspended_at is not None:
+        return
+    target = await session.get(Account, payload["target_account_id"])
+    if target is None:
+        return
+    activity = activities.move_activity(account, actor_uri(target))
+    deliver(session, account, await follower_inboxes(session, account.id), activity)
+
+
+async def _signer(db: Database, sender_id: int | None) -> Signer | None:
+    """Who signs a delivery: the instance actor (None), or a local account, with its key
+    made now if it has none; None when the sender is gone, remote, or a deleted account
+    whose key is gone (a new key would sign what nobody can check)."""
+    if sender_id is None:
+        return await instance_signer(db)
+    async with db.session() as session:
+        sender = await session.get(Account, sender_id)
+    if sender is None or sender.domain is not None:
+        return None
+    if sender.deleted_at is not None:
+        pair = await stored_key_pair(db, sender.id)
+        return Signer(key_id(sender), pair.private_pem) if pair is not None else None
+    return await signer_for(db, sender)
+
+
 def _unsalvageable(status: int | None) -> bool:
     if status is None:
         return False
@@ -268,9 +363,12 @@ async def send_delivery(db: Database, payload: DeliveryJob) -> None:
     domain's circuit is open."""
     inbox = payload["inbox"]
     async with db.session() as session:
-        sender = await session.get(Account, payload["account_id"])
         refused = await domain_blocks.refuses(session, urlsplit(inbox).netloc.lower())
-    if sender is None or sender.domain is not None or refused:
+    if refused:
+        return
+    signer = await _signer(db, payload["account_id"])
+    if signer is None:
+        log.info("federation: the sender of a delivery to %s is gone: dropped", inbox)
         return
     domain = domain_health.domain_of(inbox)
     admission = await domain_health.admit(db, domain)
@@ -279,7 +377,6 @@ async def send_delivery(db: Database, payload: DeliveryJob) -> None:
         return
     if admission.action == "wait":
         raise Postpone(admission.seconds, f"{domain} is failing: its circuit is open")
-    signer = await signer_for(db, sender)
     try:
         await post_activity(inbox, payload["activity"], signer)
     except FederationError as exc:
@@ -295,4 +392,19 @@ async def send_delivery(db: Database, payload: DeliveryJob) -> None:
 
 
 async def delivery_sent(session: AsyncSession, payload: DeliveryJob, prepared: None) -> None:
-    """Nothing to record: a delivery's only effect is on the other server."""
+    """A delivery's only effect is on the other server; one by a deleted account wakes its
+    `drop_account_key` job, which drops the key if this was the last one."""
+    sender_id = payload["account_id"]
+    if sender_id is None:
+        return
+    if await session.scalar(select(Account.deleted_at).where(Account.id == sender_id)) is None:
+        return
+    await session.execute(
+        update(Job)
+        .where(
+            Job.kind == JobKind.DROP_ACCOUNT_KEY,
+            Job.state == JobState.PENDING,
+            _names_account(sender_id),
+        )
+        .values(run_at=utcnow())
+    )

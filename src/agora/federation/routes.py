@@ -35,7 +35,7 @@ from agora.federation import (
     quote_objects,
     reply_collections,
 )
-from agora.federation.actors import CONTEXT, actor_json, actor_uri
+from agora.federation.actors import CONTEXT, actor_json, actor_uri, moved_to_uri
 from agora.federation.fetch_auth import SIGNED_PATH_KEY, request_url, signed_fetcher
 from agora.federation.keys import key_pair
 from agora.federation.outbox import note_for
@@ -104,7 +104,8 @@ async def actor(request: Request, session: SessionDep, username: str) -> Respons
     public_pem = (
         account.public_key_pem or (await key_pair(request.app.state.db, account.id)).public_pem
     )
-    return _ap(actor_json(account, public_pem), account)
+    moved_to = await moved_to_uri(session, account)
+    return _ap(actor_json(account, public_pem, moved_to), account)
 
 
 @signed.get("/users/{username}/statuses/{post_id}")

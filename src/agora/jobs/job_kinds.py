@@ -43,6 +43,9 @@ class JobKind(StrEnum):
     DELETE_ACCOUNT = "delete_account"
     WEB_PUSH = "web_push"
     PUBLISH_SCHEDULED = "publish_scheduled"
+    FEDERATE_ACCOUNT_DELETE = "federate_account_delete"
+    DROP_ACCOUNT_KEY = "drop_account_key"
+    FEDERATE_MOVE = "federate_move"
 
 
 class JobState(StrEnum):
@@ -167,10 +170,11 @@ class MoveJob(TypedDict):
 
 
 class DeliveryJob(TypedDict):
-    """`ap_deliver`: one signed delivery of `activity` by `account_id` to one inbox."""
+    """`ap_deliver`: one signed delivery of `activity` by `account_id` (a local account, or
+    None: the instance actor, which sends forwarded reports) to one inbox."""
 
     inbox: str
-    account_id: int
+    account_id: int | None
     activity: dict[str, Any]
 
 
@@ -249,7 +253,8 @@ class MailJob(TypedDict):
 
 
 class AccountJob(TypedDict):
-    """`delete_account`: the account whose data is erased."""
+    """`delete_account`: the account whose data is erased; `drop_account_key`: the deleted
+    account whose private key goes once its Delete deliveries are done."""
 
     account_id: int
 
@@ -258,6 +263,23 @@ class ScheduledPostJob(TypedDict):
     """`publish_scheduled`: the scheduled post that is due (social/posts/scheduled_posts.py)."""
 
     scheduled_id: int
+
+
+class AccountDeleteJob(TypedDict):
+    """`federate_account_delete`: a deleted local account and the inboxes (one per server)
+    of the remote accounts that followed it or that it followed, taken when it was deleted,
+    to send Delete(Actor) to."""
+
+    account_id: int
+    inboxes: list[str]
+
+
+class FederateMoveJob(TypedDict):
+    """`federate_move`: a local account that moved to another (`target_account_id`), to send
+    as Move to its remote followers' servers."""
+
+    account_id: int
+    target_account_id: int
 
 
 class WebPushJob(TypedDict):

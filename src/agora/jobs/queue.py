@@ -37,12 +37,14 @@ from agora.db.engine import Database
 from agora.db.models import Job, utcnow
 from agora.db.upsert import affected_rows
 from agora.jobs.job_kinds import (
+    AccountDeleteJob,
     AccountJob,
     DeleteMediaJob,
     DeliveryJob,
     FederateBlockJob,
     FederateFollowAnswerJob,
     FederateFollowJob,
+    FederateMoveJob,
     FederatePostJob,
     FederateProfileJob,
     FederateReactionJob,
@@ -369,7 +371,25 @@ def enqueue(
 @overload
 def enqueue(
     session: AsyncSession,
-    kind: Literal[JobKind.DELETE_ACCOUNT],
+    kind: Literal[JobKind.FEDERATE_ACCOUNT_DELETE],
+    payload: AccountDeleteJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_MOVE],
+    payload: FederateMoveJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.DELETE_ACCOUNT, JobKind.DROP_ACCOUNT_KEY],
     payload: AccountJob,
     *,
     delay: float = ...,

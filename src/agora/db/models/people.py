@@ -50,8 +50,9 @@ class Account(Base):
     silenced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A remote account that moved (ActivityPub Move): the account it moved to.
     moved_to_account_id: Mapped[int | None] = mapped_column(ID)
-    # A local account's other identities (actor URIs), published as `alsoKnownAs`, so an
-    # account elsewhere may move here (ActivityPub Move is verified against it).
+    # An account's other identities (actor URIs): a local account's, set by its owner and
+    # published as `alsoKnownAs`, so an account elsewhere may move here; a remote account's,
+    # read from its actor document (a Move to it is checked against them).
     also_known_as: Mapped[list[str] | None] = mapped_column(JSON)
     # Deleted by its owner (social/people/account_deletion.py): suspended at once, its data
     # erased by a job; the row stays as a tombstone so that the username is never reused.

@@ -12,6 +12,13 @@ deletes what it counts, in one transaction, so a job that dies and runs again ne
 nor double-counts anything. Counters of other accounts and posts (followers, following,
 likes, boosts, replies, poll votes) are brought down as the rows behind them go.
 
+Other servers are told: `begin_deletion` writes, in the same transaction, a
+`federate_account_delete` job naming the inboxes of every server whose accounts follow it,
+are followed by it or asked to (taken before the job erases the follows): one Delete(Actor)
+per server, signed with the account's key. That key outlives the erasure: the job's last
+transaction writes `drop_account_key`, which waits until no delivery signed by the account
+is left, then drops it (federation/outbox.py).
+
 The `accounts` row stays as a tombstone (username, suspended, `deleted_at`; every profile
 field cleared), so the username is never reused. `FATE` says, for every table, what
 deletion does with it; a test fails when a table is missing from it, and checks that after
@@ -37,7 +44,6 @@ from agora.db.models import (
     AccessToken,
     Account,
     AccountDomainBlock,
-    AccountKey,
     AiUsage,
     AssistantConversation,
     AssistantReply,
@@ -86,6 +92,7 @@ from agora.social.media.profile_images import remove_profile_images
 from agora.social.media.uploads import delete_media_of
 from agora.social.people import moderation
 from agora.social.reading.fan_out import batch_transaction
+from agora.social.reading.remote_audience import schedule_account_deletion
 from agora.social.rules.errors import Invalid
 
 BATCH = 500
@@ -95,7 +102,7 @@ DELETED = "deleted"
 FATE: dict[str, str] = {
     "accounts": "kept as a tombstone: username (never reused), suspended_at, deleted_at",
     "users": DELETED,
-    "account_keys": DELETED,
+    "account_keys": "dropped by the drop_account_key job once its Delete deliveries end",
     "ai_usage": DELETED,
     "assistant_conversations": DELETED,
     "assistant_messages": DELETED,  # with their conversations
@@ -175,10 +182,12 @@ async def delete_own_account(
 
 
 async def begin_deletion(session: AsyncSession, account_id: int) -> None:
-    """Suspend the account, end every sign-in and write the `delete_account` job, in the
+    """Suspend the account, end every sign-in and write the `delete_account` job, and the
+    Delete of the actor for the servers that know it (`federate_account_delete`), in the
     caller's transaction."""
     await moderation.close_own_account(session, account_id)
     await end_every_sign_in(session, account_id)
+    await schedule_account_deletion(session, account_id)
     enqueue(session, JobKind.DELETE_ACCOUNT, {"account_id": account_id})
 
 
@@ -198,7 +207,8 @@ async def erase(db: Database, payload: AccountJob) -> None:
 
 async def erased(session: AsyncSession, payload: AccountJob, result: None) -> None:
     """The job's last transaction: the sign-in credentials go, the profile is cleared, the
-    row stays as the username's tombstone."""
+    row stays as the username's tombstone; the `drop_account_key` job is written (the private
+    key stays until the Delete deliveries signed with it are done)."""
     account = await session.get(Account, payload["account_id"])
     if account is None:
         return
@@ -210,6 +220,7 @@ async def erased(session: AsyncSession, payload: AccountJob, result: None) -> No
     account.followers_count = account.following_count = account.statuses_count = 0
     account.locked, account.discoverable = False, False
     account.last_status_at = None
+    enqueue(session, JobKind.DROP_ACCOUNT_KEY, {"account_id": account.id})
 
 
 async def _in_transaction(
@@ -380,7 +391,6 @@ async def _credentials_and_records(session: AsyncSession, account_id: int) -> No
         AssistantConversation,
         DatasetExportAccount,
         TagHistoryAccount,
-        AccountKey,
     ):
         await session.execute(delete(model).where(model.account_id == account_id))
 

@@ -42,6 +42,7 @@ from agora.social.posts.text import (
     render_html,
     status_length,
 )
+from agora.social.reading.notifications import notify_about_post
 from agora.social.reading.remote_audience import schedule_federation
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to
@@ -260,16 +261,30 @@ async def _link_text(session: AsyncSession, post: Post, text: str) -> str:
 async def _index_post(session: AsyncSession, post: Post, *, fresh: bool = False) -> None:
     """(Re)write the mention and hashtag rows of a post from its text (a `fresh` post has
     none to clear)."""
+    mention_ids: set[int] = getattr(post, "_mention_ids", set())
+    await _write_index(session, post, mention_ids, extract_tags(post.text), fresh=fresh)
+
+
+async def index_remote_post(
+    session: AsyncSession, post: Post, mention_ids: set[int], tag_names: list[str]
+) -> None:
+    """Write the mention and hashtag rows of a newly received post: the accounts and the
+    (normalised) hashtags its Note names. Does not commit."""
+    await _write_index(session, post, mention_ids, tag_names, fresh=True)
+
+
+async def _write_index(
+    session: AsyncSession, post: Post, mention_ids: set[int], names: list[str], *, fresh: bool
+) -> None:
+    """Replace a post's mention and hashtag rows (a `fresh` post has none to clear)."""
     if not fresh:
         await session.execute(delete(Mention).where(Mention.post_id == post.id))
         await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
-    mention_ids: set[int] = getattr(post, "_mention_ids", set())
     if mention_ids:
         await session.execute(
             insert_ignore(session, Mention),
             [{"post_id": post.id, "account_id": a} for a in mention_ids],
         )
-    names = extract_tags(post.text)
     if names:
         await session.execute(insert_ignore(session, Tag), [{"name": n} for n in names])
         tag_ids = (await session.scalars(select(Tag.id).where(Tag.name.in_(names)))).all()
@@ -340,14 +355,23 @@ async def revise_remote_post(
     content_html: str,
     spoiler_text: str,
     sensitive: bool,
+    mention_ids: set[int],
+    tag_names: list[str],
 ) -> None:
     """Apply an edit received from another server to its remote post (its author's Update,
-    already sanitised): the same edit history and notifications as a local edit. Does not
-    commit."""
+    already sanitised): the same edit history and notifications as a local edit; its
+    mentions and hashtags are replaced by those the new version names, and the local people
+    it now mentions are notified (once: a notification is kept per cause, so one mentioned
+    before is not notified again). Does not commit."""
     await _start_history(session, post)
     post.text, post.content_html = text, content_html
     post.spoiler_text, post.sensitive = spoiler_text, sensitive
     await _record_edit(session, post)
+    await _write_index(session, post, mention_ids, tag_names, fresh=False)
+    local = await session.scalars(
+        select(Account.id).where(Account.id.in_(mention_ids), Account.domain.is_(None))
+    )
+    await notify_about_post(session, "mention", local.all(), post, post.id)
 
 
 async def _start_history(session: AsyncSession, post: Post) -> None:

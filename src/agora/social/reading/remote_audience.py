@@ -8,17 +8,20 @@ Who is concerned: by a post, a remote follower of its author (unless it is direc
 account it mentions, the remote author of the post it answers; by a like, the liked post's
 remote author; by a boost, the booster's remote followers and the boosted post's remote
 author; by a profile change, the person's remote followers; by the answer to a follow
-request, the remote requester.
+request, the remote requester; by an account's deletion, every server where a remote account
+followed it, was followed by it or asked to (the inboxes are taken in the deletion's own
+transaction, before the `delete_account` job erases the follows); by an account's move, its
+remote followers.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Follow, Mention, Post, Visibility
+from agora.db.models import Account, Follow, FollowRequest, Mention, Post, Visibility
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 
@@ -118,4 +121,44 @@ def schedule_follow_answer(
                 "follow_uri": uri,
                 "accept": accept,
             },
+        )
+
+
+async def schedule_account_deletion(session: AsyncSession, account_id: int) -> None:
+    """Write the `federate_account_delete` job (Delete of the actor) of a local account being
+    deleted, with the inboxes of every remote account that follows it, that it follows, or
+    that asked either way (one per shared inbox), in the caller's transaction; none when
+    no remote account knows it."""
+    related = or_(
+        Account.id.in_(select(Follow.account_id).where(Follow.target_account_id == account_id)),
+        Account.id.in_(select(Follow.target_account_id).where(Follow.account_id == account_id)),
+        Account.id.in_(
+            select(FollowRequest.account_id).where(FollowRequest.target_account_id == account_id)
+        ),
+        Account.id.in_(
+            select(FollowRequest.target_account_id).where(FollowRequest.account_id == account_id)
+        ),
+    )
+    rows = await session.scalars(
+        select(func.coalesce(Account.shared_inbox_url, Account.inbox_url))
+        .where(Account.domain.is_not(None), related)
+        .distinct()
+    )
+    inboxes = sorted({inbox for inbox in rows if inbox})
+    if inboxes:
+        enqueue(
+            session,
+            JobKind.FEDERATE_ACCOUNT_DELETE,
+            {"account_id": account_id, "inboxes": inboxes},
+        )
+
+
+async def schedule_move(session: AsyncSession, account: Account, target: Account) -> None:
+    """Write the `federate_move` job (Move to `target`) of a local account that moved, when
+    it has remote followers."""
+    if account.domain is None and await has_remote_follower(session, account.id):
+        enqueue(
+            session,
+            JobKind.FEDERATE_MOVE,
+            {"account_id": account.id, "target_account_id": target.id},
         )
