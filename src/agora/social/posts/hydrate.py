@@ -60,6 +60,7 @@ from agora.social.posts.polls import PollView, load_polls, poll_id_column
 from agora.social.rules.filtering import (
     FilterMatch,
     ViewerFilters,
+    has_active_filter,
     hidden,
     searchable_text,
     viewer_filters,
@@ -171,12 +172,14 @@ class PageRefs:
 
     kept: list[int]
     refs: dict[int, PostRef]
+    has_filters: bool = False  # the viewer has an active filter (`filtering.viewer_filters`)
 
 
 async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]) -> PageRefs:
     """The posts of `ids` the viewer may see, as `load_posts` decides (the same rule on the
     same rows, `_shown`), but only what changes from viewer to viewer or from minute to
-    minute: one narrow query, no rendering input. A caller renders each post from a cache
+    minute, and whether the viewer has an active filter: one narrow query, no rendering
+    input. A caller renders each post from a cache
     keyed by (id, versions) and hydrates the misses with `load_posts`."""
     if not ids:
         return PageRefs([], {})
@@ -188,6 +191,7 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
         for pid, row in found.items()
     }
     kept, linked = _shown(ids, links)
+    has_filters = viewer_id is not None and any(row.has_filters for row in rows)
     refs = {}
     for pid in {*kept, *linked}:
         row = found[pid]
@@ -214,7 +218,7 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
             quote_of_id=row.quote_of_id,
             quote_id=row.quote_of_id if row.quote_of_id in linked else None,
         )
-    return PageRefs(kept, refs)
+    return PageRefs(kept, refs, has_filters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +443,8 @@ def _refs_statement(signed_in: bool) -> Select[Any]:
         poll_id_column(),
         *_flag_columns(signed_in),
     ]
+    if signed_in:  # asked on the way: a page without filters needs no query for them
+        columns.append(has_active_filter(VIEWER).label("has_filters"))
     return (
         select(*columns)
         .join(author, author.id == Post.account_id)

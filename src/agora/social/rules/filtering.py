@@ -30,7 +30,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.json_agg import json_objects
@@ -163,6 +163,12 @@ def compile_keywords(keywords: tuple[tuple[str, bool], ...]) -> Keywords:
 def _active() -> Any:
     now = bindparam("now", callable_=utcnow, type_=Filter.expires_at.type, unique=True)
     return or_(Filter.expires_at.is_(None), Filter.expires_at > now)
+
+
+def has_active_filter(viewer: Any) -> Any:
+    """SQL: the viewer (an id or a bound parameter) has an active filter (`viewer_filters`
+    finds one), for a statement that asks on the way (`hydrate.load_refs`)."""
+    return exists().where(Filter.account_id == viewer, _active())
 
 
 @cache
