@@ -133,6 +133,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # Agora configures no OpenTelemetry: without this FastAPI asks the OTel providers
+        # whether any is configured on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(activitypub.ActivityPubPaths)  # /@name asking for AP -> /users/name
     app.add_middleware(SignalsHook)  # innermost: AI-use signals of what each response holds
