@@ -234,11 +234,11 @@ async def list_notifications(
 @cache
 def _list_statement(
     filters: tuple[bool, bool, bool], shape: tuple[bool, bool, bool]
-) -> Select[tuple[Notification]]:
+) -> Select[Any]:
     """`list_notifications`' statement, built once per filter and page shape (building and
     keying the rule's tree cost more than running it)."""
     has_types, has_excluded, has_from = filters
-    query = select(Notification).where(_listable(VIEWER))
+    query: Select[Any] = select(Notification).where(_listable(VIEWER))
     if has_types:
         query = query.where(Notification.type.in_(bindparam("types", expanding=True)))
     if has_excluded:

@@ -14,6 +14,7 @@ from sqlalchemy import Select, bindparam, exists, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
+from agora.db.engine import column_rows
 from agora.db.models import (
     ID,
     Account,
@@ -64,7 +65,7 @@ async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Sl
         "threshold": get_settings().fanout_follower_threshold,
         **page_params(page),
     }
-    rows = list((await session.execute(_home_statement(page_shape(page)), params)).all())
+    rows = await column_rows(session, _home_statement(page_shape(page)), params)
     return slice_of(rows, page)
 
 
@@ -113,7 +114,7 @@ async def public_timeline(
     from other servers; only those with media attachments when `only_media`."""
     params = {**page_params(page), **_viewer_param(viewer_id)}
     statement = _public_statement(viewer_id is not None, only_media, origin, page_shape(page))
-    rows = list((await session.execute(statement, params)).all())
+    rows = await column_rows(session, statement, params)
     return slice_of(rows, page)
 
 
@@ -124,11 +125,13 @@ def _viewer_param(viewer_id: int | None) -> dict[str, int]:
 @cache
 def _public_statement(
     signed_in: bool, only_media: bool, origin: str, shape: tuple[bool, bool, bool]
-) -> Select[Any]:
+) -> Select[int, int]:
     """`public_timeline`'s statement, built once per shape (building and keying the
     visibility rule's tree cost more than running it)."""
     viewer = VIEWER if signed_in else None
-    query = select(Post.id, Post.id).where(public_timeline_rule(Post), listed_to(viewer, Post))
+    query: Select[int, int] = select(Post.id, Post.id).where(
+        public_timeline_rule(Post), listed_to(viewer, Post)
+    )
     if origin != "all":
         remote = exists().where(Account.id == Post.account_id, Account.domain.is_not(None))
         query = query.where(remote if origin == "remote" else ~remote)
@@ -146,14 +149,14 @@ async def tag_timeline(
         return Slice([], [])
     params = {"tag_id": tag_id, **page_params(page), **_viewer_param(viewer_id)}
     statement = _tag_statement(viewer_id is not None, page_shape(page))
-    rows = list((await session.execute(statement, params)).all())
+    rows = await column_rows(session, statement, params)
     return slice_of(rows, page)
 
 
 @cache
-def _tag_statement(signed_in: bool, shape: tuple[bool, bool, bool]) -> Select[Any]:
+def _tag_statement(signed_in: bool, shape: tuple[bool, bool, bool]) -> Select[int, int]:
     viewer = VIEWER if signed_in else None
-    query = (
+    query: Select[int, int] = (
         select(Post.id, Post.id)
         .join(PostTag, PostTag.post_id == Post.id)
         .where(
@@ -193,19 +196,18 @@ async def account_statuses(
         params["tag"] = f.tagged.lower().lstrip("#")
     shape = (f.exclude_replies, f.exclude_reblogs, f.only_media, bool(f.tagged))
     statement = _profile_statement(viewer_id is not None, shape, page_shape(page))
-    rows = list((await session.execute(statement, params)).all())
-    return slice_of(rows, page)
+    return slice_of(await column_rows(session, statement, params), page)
 
 
 @cache
 def _profile_statement(
     signed_in: bool, filters: tuple[bool, bool, bool, bool], shape: tuple[bool, bool, bool]
-) -> Select[Any]:
+) -> Select[int, int]:
     """`account_statuses`' statement (not pinned), built once per viewer kind, filters
     (exclude_replies, exclude_reblogs, only_media, tagged) and page shape."""
     exclude_replies, exclude_reblogs, only_media, tagged = filters
     viewer = VIEWER if signed_in else None
-    query = select(Post.id, Post.id).where(
+    query: Select[int, int] = select(Post.id, Post.id).where(
         Post.account_id == bindparam("account_id", type_=ID), visible_to(viewer, Post)
     )
     if exclude_replies:
