@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -11,6 +12,9 @@ from agora.api import serialise
 from agora.social.reading.timelines import home_timeline
 from agora.social.rules.paging import Page
 from helpers import post_status_id
+
+# SQLite's BEGIN is a statement of its own (db/engine.py); asyncpg's is not seen as one
+BEGIN = 0 if os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql" else 1
 
 
 async def _page_queries(
@@ -96,7 +100,7 @@ async def test_cached_home_page_is_three_statements(db, client, make_person, run
     _, warm = await _page_queries(db, bob.id, 40, cached=True)
     count, page = await _page_queries(db, bob.id, 40, cached=True)
     assert len(page) == 5 and page == warm
-    assert count == 3
+    assert count == BEGIN + 2
 
     body = {
         "title": "Spoilers",
@@ -107,5 +111,5 @@ async def test_cached_home_page_is_three_statements(db, client, make_person, run
     r = await client.post("/api/v2/filters", headers=bob.headers, json=body)
     assert r.status_code == 200, r.text
     count, page = await _page_queries(db, bob.id, 40, cached=True)
-    assert count == 5  # BEGIN, feed, narrow read, the filters, the page hydrated
+    assert count == BEGIN + 4  # feed, narrow read, the filters, the page hydrated
     assert [bool(s["filtered"]) for s in page] == [False, True, False, False, False]
