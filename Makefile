@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # llama-cpp-python compiles on install; a native build crashes on these CPUs (AVX512/AMX).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: run test setup setup-test services lint demo clean vendor browser peers
+.PHONY: run test setup setup-test services lint demo clean vendor browser peers bench-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ $(VENDOR)/htmx.min.js: package.json package-lock.json
 # The browser tests drive Debian's chromium (Playwright never downloads a browser).
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# bench.http's load generator (it falls back to a slower Python one without it).
+bench-tools:
+	@test -x /usr/bin/wrk || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 
 # The interop tests' peer server, bovine-herd, in its own environment: bovine pins versions
 # Agora's cannot share (cryptography < 46, aiosqlite < 0.21). Pinned in the requirements file.

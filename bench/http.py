@@ -12,6 +12,10 @@ and duration, same run; each is reported as a ratio to the no-op. Targets (issue
 >= 0.7, home >= 0.25 with p99 <= 10 ms, public / notifications / profile >= 0.2.
 Then POST /api/v1/statuses sequentially (keep-alive) to time an accepted post (p50 <= 10 ms,
 p99 <= 40 ms) while the server's in-process worker fans the posts out; the server's RSS after.
+
+With `--in-process`: no server, no load generator; each endpoint's CPU per request
+(`time.process_time`, best of five batches) and statements per request through the whole
+ASGI application, the figure a loaded machine disturbs least.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from bench.common import Dataset, dataset, emit, latency_stats, parser, run
+from bench.common import Dataset, dataset, emit, latency_stats, parser, run, use_database
 from bench.timeline import viewers
 
 HOME = "/api/v1/timelines/home?limit=40"
@@ -243,13 +247,105 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
     }
 
 
+async def _asgi_get(app: Any, path: str, token: str) -> int:
+    """One GET through the whole ASGI application (middleware included), in process."""
+    route, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": route,
+        "raw_path": route.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def in_process(data: Dataset, args: Any) -> dict[str, Any]:
+    """CPU per request (`time.process_time`, the database's thread included) and statements
+    per request of each endpoint through the ASGI application, no HTTP server: the best of
+    five batches, which a loaded machine disturbs least."""
+    from sqlalchemy import event
+
+    from agora.app import create_app
+    from agora.db.engine import Database
+
+    db = Database(data.url)
+    try:
+        people = await viewers(db, 50, args.seed)
+    finally:
+        await db.dispose()
+    tokens = await tokens_for(data.url, people)
+    paths = {
+        "ping": PING,
+        "home_timeline_40": HOME,
+        **READS,
+        "account_statuses_40": f"/api/v1/accounts/{people[0]}/statuses?limit=40",
+    }
+    use_database(data.url, inprocess_workers=0)  # no job worker competing for the CPU
+    app = create_app(migrate=False)
+    out: dict[str, Any] = {}
+    async with app.router.lifespan_context(app):
+        statements = 0
+
+        def count(*_args: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", count)
+        batch = max(1, args.in_process_requests // 5)
+        for name, path in paths.items():
+            for i in range(30):  # warm-up (and the render cache)
+                assert await _asgi_get(app, path, tokens[i % len(tokens)]) == 200, name
+            statements, best = 0, float("inf")
+            for b in range(5):
+                started = time.process_time()
+                for i in range(batch):
+                    await _asgi_get(app, path, tokens[(b * batch + i) % len(tokens)])
+                best = min(best, (time.process_time() - started) / batch)
+            out[name] = {
+                "cpu_ms_per_request": round(best * 1000, 3),
+                "statements_per_request": round(statements / (5 * batch), 2),
+            }
+    return out
+
+
 async def main() -> None:
     """Entry point."""
     p = parser(__doc__ or "")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--post-requests", type=int, default=300)
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="CPU and statements per request through the ASGI app, no HTTP server",
+    )
+    p.add_argument("--in-process-requests", type=int, default=500)
     args = p.parse_args()
+    if args.in_process:
+        async with dataset(args) as data:
+            found = await in_process(data, args)
+        emit("http_in_process", data, found, {})
+        return
     async with dataset(args) as data:
         metrics = await measure(data, args)
     ratios = metrics["ratio_to_noop"]

@@ -141,6 +141,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # Agora configures no OpenTelemetry: without this FastAPI asks the OTel providers
+        # whether any is configured on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # the web app asks federation for remote accounts through this (http/remote_resolver.py)
     setattr(app.state, RESOLVER_KEY, federation_actors.resolve_remote)

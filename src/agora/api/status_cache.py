@@ -58,7 +58,6 @@ from agora.config import get_settings
 from agora.data.signals import Stance, disclose_stance, stance
 from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs
 from agora.social.posts.polls import load_polls
-from agora.social.rules.filtering import viewer_filters
 
 log = logging.getLogger("agora.render_cache")
 ACCOUNT_COUNTS = ("followers_count", "following_count", "statuses_count", "last_status_at")
@@ -206,15 +205,16 @@ async def status_fragments(
 ) -> dict[int, orjson.Fragment]:
     """The Status entities of `ids` the viewer may see, by id in order, as JSON fragments: the
     same JSON as `entities.status_json` of `hydrate.load_posts` in `context`, joined from the
-    cache. Queries: the viewer's filters, one narrow read (`load_refs`), one for the page's
-    polls when it has any, and one hydration of the posts and accounts the cache does not
-    hold. A viewer with active filters is rendered whole by `load_posts` instead (filters mark
-    and hide posts per viewer and context, which no shared rendering holds)."""
-    if await viewer_filters(session, viewer_id):
-        return await _rendered_for_filters(session, viewer_id, ids, context)
+    cache. Queries: one narrow read (`load_refs`, which also says whether the viewer has an
+    active filter), one for the page's polls when it has any, and one hydration of the
+    posts and accounts the cache does not hold. A viewer with active filters is rendered
+    whole by `load_posts` instead (filters mark and hide posts per viewer and context, which
+    no shared rendering holds)."""
     page = await load_refs(session, viewer_id, ids)
     if not page.kept:
         return {}
+    if page.has_filters:  # load_posts reads and applies them
+        return await _rendered_for_filters(session, viewer_id, ids, context)
     cache = get_render_cache()
     refs = page.refs
     wanted = {_post_key(r) for r in refs.values()} | {_account_key(r) for r in refs.values()}

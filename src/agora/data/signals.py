@@ -151,11 +151,14 @@ class Disclosure:
     """The combined stance of everything a response has shown so far. Closed once the
     response has started (later disclosures, e.g. on a stream, change nothing)."""
 
-    __slots__ = ("closed", "found")
+    __slots__ = ("_seen", "closed", "found")
 
     def __init__(self) -> None:
         self.found: Stance | None = None
         self.closed = False
+        # stances already counted, by identity (a page repeats the same cached ones); the
+        # dict holds them, so an id cannot be reused by another object meanwhile
+        self._seen: dict[int, Stance] = {}
 
     def add(self, account: Account, post: Post | None) -> None:
         """Count one account (post None) or one post of it."""
@@ -164,8 +167,10 @@ class Disclosure:
 
     def add_stance(self, one: Stance) -> None:
         """Count one item by its stance."""
-        if not self.closed:
-            self.found = one if self.found is None else combine(self.found, one)
+        if self.closed or self._seen.get(id(one)) is one:
+            return
+        self._seen[id(one)] = one
+        self.found = one if self.found is None else combine(self.found, one)
 
     def close(self) -> Signals:
         """Stop gathering; the signals of what was gathered."""

@@ -221,7 +221,7 @@ def _cursor(value: str | None) -> int | None:
 def paging(default: int = 20, maximum: int = 40) -> Any:
     """Dependency: max_id / since_id / min_id / limit (out-of-range limits are clamped)."""
 
-    def dependency(
+    async def dependency(  # async: FastAPI runs a plain `def` in a thread
         max_id: Annotated[str | None, Query()] = None,
         since_id: Annotated[str | None, Query()] = None,
         min_id: Annotated[str | None, Query()] = None,

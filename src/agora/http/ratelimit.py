@@ -56,6 +56,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -97,12 +98,26 @@ class Verdict:
 
     def headers(self) -> dict[str, str]:
         """Mastodon's headers (Reset in ISO 8601, as Mastodon sends it)."""
-        reset = datetime.fromtimestamp(self.reset, UTC).isoformat(timespec="microseconds")
         return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": reset.replace("+00:00", "Z"),
+            "X-RateLimit-Reset": _reset_text(self.reset),
         }
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """`headers` as ASGI holds them (every API response carries them)."""
+        return [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", _reset_text(self.reset).encode()),
+        ]
+
+
+@lru_cache(maxsize=4096)
+def _reset_text(reset: float) -> str:
+    """A window's end in ISO 8601 (a window's end is fixed: formatted once per window)."""
+    text = datetime.fromtimestamp(reset, UTC).isoformat(timespec="microseconds")
+    return text.replace("+00:00", "Z")
 
 
 class RateLimited(Exception):
@@ -349,7 +364,7 @@ class RateLimitMiddleware:
         if not path.startswith("/api/") or not verdict.limit:
             await self.app(scope, receive, send)
             return
-        headers = [(k.lower().encode(), v.encode()) for k, v in verdict.headers().items()]
+        headers = verdict.raw_headers()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

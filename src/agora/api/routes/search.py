@@ -81,7 +81,7 @@ class SearchParams:
     offset: int
 
 
-def search_params(
+async def search_params(  # async: FastAPI runs a plain def in a thread
     q: Annotated[str | None, Query()] = None,
     type: Annotated[str | None, Query()] = None,
     resolve: Annotated[str | None, Query()] = None,

@@ -11,12 +11,14 @@ admins only: a demoted admin no longer reads reports' reporters and comments).""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, not_, or_, select
+from sqlalchemy import Select, and_, bindparam, delete, exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import (
+    ID,
     Account,
     Block,
     Follow,
@@ -34,7 +36,14 @@ from agora.jobs.job_kinds import NotifyJob, PostDeletedJob
 from agora.social.live.streams import announce_deletion, announce_notification
 from agora.social.reading.push_subscriptions import enqueue_pushes
 from agora.social.rules.errors import NotFound
-from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
+from agora.social.rules.paging import (
+    Page,
+    Slice,
+    bind_page,
+    keyed_slice,
+    page_params,
+    page_shape,
+)
 from agora.social.rules.visibility import hidden_by_domain_blocks, plain_visible_to, silenced_for
 
 TYPES = (
@@ -57,7 +66,7 @@ def _suppressed(recipient: Any, sender: Any) -> Any:
     """SQL: a block either way, or a notification-hiding mute, stands between the two, or the
     recipient blocked the sender's server, or the sender is suspended, or silenced and not
     followed by the recipient."""
-    now = utcnow()
+    now = bindparam("now", callable_=utcnow, type_=Mute.expires_at.type, unique=True)
     return or_(
         exists().where(
             or_(
@@ -171,7 +180,7 @@ async def notify_subscribers(session: AsyncSession, post: Post, account_ids: lis
         )
 
 
-def _role_allows(viewer_id: int) -> Any:
+def _role_allows(viewer_id: Any) -> Any:
     """SQL: the viewer holds the role this notification's type needs (now, not when it was
     made): `admin.report` only for admins."""
     return or_(
@@ -180,7 +189,10 @@ def _role_allows(viewer_id: int) -> Any:
     )
 
 
-def _listable(viewer_id: int) -> Any:
+VIEWER = bindparam("viewer_id", type_=ID)
+
+
+def _listable(viewer_id: Any) -> Any:
     """SQL: the viewer may read this notification (the rule every read path uses)."""
     visible_post = exists().where(
         Post.id == Notification.post_id, plain_visible_to(viewer_id, Post)
@@ -206,15 +218,34 @@ async def list_notifications(
     from_account_id: int | None = None,
 ) -> Slice[Notification]:
     """A page of the viewer's notifications, newest first."""
-    query = select(Notification).where(_listable(viewer_id))
+    params: dict[str, Any] = {"viewer_id": viewer_id, **page_params(page)}
     if types:
-        query = query.where(Notification.type.in_(types))
+        params["types"] = list(types)
     if exclude_types:
-        query = query.where(Notification.type.not_in(exclude_types))
+        params["exclude_types"] = list(exclude_types)
     if from_account_id is not None:
-        query = query.where(Notification.from_account_id == from_account_id)
-    rows = (await session.scalars(apply_page(query, Notification.id, page))).all()
+        params["from_account_id"] = from_account_id
+    shape = (bool(types), bool(exclude_types), from_account_id is not None)
+    statement = _list_statement(shape, page_shape(page))
+    rows = (await session.scalars(statement, params)).all()
     return keyed_slice(rows, page, lambda note: note.id)
+
+
+@cache
+def _list_statement(
+    filters: tuple[bool, bool, bool], shape: tuple[bool, bool, bool]
+) -> Select[Any]:
+    """`list_notifications`' statement, built once per filter and page shape (building and
+    keying the rule's tree cost more than running it)."""
+    has_types, has_excluded, has_from = filters
+    query: Select[Any] = select(Notification).where(_listable(VIEWER))
+    if has_types:
+        query = query.where(Notification.type.in_(bindparam("types", expanding=True)))
+    if has_excluded:
+        query = query.where(Notification.type.not_in(bindparam("exclude_types", expanding=True)))
+    if has_from:
+        query = query.where(Notification.from_account_id == bindparam("from_account_id", type_=ID))
+    return bind_page(query, Notification.id, shape)
 
 
 async def get_notification(

@@ -14,6 +14,7 @@ from sqlalchemy import Select, bindparam, exists, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
+from agora.db.engine import column_rows
 from agora.db.models import (
     ID,
     Account,
@@ -64,7 +65,7 @@ async def home_timeline(session: AsyncSession, viewer_id: int, page: Page) -> Sl
         "threshold": get_settings().fanout_follower_threshold,
         **page_params(page),
     }
-    rows = list((await session.execute(_home_statement(page_shape(page)), params)).all())
+    rows = await column_rows(session, _home_statement(page_shape(page)), params)
     return slice_of(rows, page)
 
 
@@ -111,16 +112,32 @@ async def public_timeline(
     """Public posts known here, newest first (`public_rule`: no boosts, no replies to
     others): `origin` "local" for this server's people's only, "remote" for those that came
     from other servers; only those with media attachments when `only_media`."""
-    query = select(Post.id, Post.id).where(
-        public_timeline_rule(Post),
-        listed_to(viewer_id, Post),
+    params = {**page_params(page), **_viewer_param(viewer_id)}
+    statement = _public_statement(viewer_id is not None, only_media, origin, page_shape(page))
+    rows = await column_rows(session, statement, params)
+    return slice_of(rows, page)
+
+
+def _viewer_param(viewer_id: int | None) -> dict[str, int]:
+    return {} if viewer_id is None else {"viewer_id": viewer_id}
+
+
+@cache
+def _public_statement(
+    signed_in: bool, only_media: bool, origin: str, shape: tuple[bool, bool, bool]
+) -> Select[int, int]:
+    """`public_timeline`'s statement, built once per shape (building and keying the
+    visibility rule's tree cost more than running it)."""
+    viewer = VIEWER if signed_in else None
+    query: Select[int, int] = select(Post.id, Post.id).where(
+        public_timeline_rule(Post), listed_to(viewer, Post)
     )
     if origin != "all":
         remote = exists().where(Account.id == Post.account_id, Account.domain.is_not(None))
         query = query.where(remote if origin == "remote" else ~remote)
     if only_media:
         query = query.where(has_media(Post))
-    return await _post_page(session, query, page)
+    return bind_page(query, Post.id, shape)
 
 
 async def tag_timeline(
@@ -130,16 +147,25 @@ async def tag_timeline(
     tag_id = await session.scalar(select(Tag.id).where(Tag.name == tag.lower().lstrip("#")))
     if tag_id is None:
         return Slice([], [])
-    query = (
+    params = {"tag_id": tag_id, **page_params(page), **_viewer_param(viewer_id)}
+    statement = _tag_statement(viewer_id is not None, page_shape(page))
+    rows = await column_rows(session, statement, params)
+    return slice_of(rows, page)
+
+
+@cache
+def _tag_statement(signed_in: bool, shape: tuple[bool, bool, bool]) -> Select[int, int]:
+    viewer = VIEWER if signed_in else None
+    query: Select[int, int] = (
         select(Post.id, Post.id)
         .join(PostTag, PostTag.post_id == Post.id)
         .where(
-            PostTag.tag_id == tag_id,
+            PostTag.tag_id == bindparam("tag_id", type_=ID),
             Post.visibility == int(Visibility.PUBLIC),
-            listed_to(viewer_id, Post),
+            listed_to(viewer, Post),
         )
     )
-    return await _post_page(session, query, page)
+    return bind_page(query, Post.id, shape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,19 +190,36 @@ async def account_statuses(
         )
         rows = list((await session.execute(apply_page(query, Pin.id, page))).all())
         return slice_of(rows, page)
-    query = select(Post.id, Post.id).where(
-        Post.account_id == account_id, visible_to(viewer_id, Post)
-    )
-    if f.exclude_replies:
-        query = query.where(not_reply_to_others(Post))
-    if f.exclude_reblogs:
-        query = query.where(Post.reblog_of_id.is_(None))
-    if f.only_media:
-        query = query.where(has_media(Post))
+    params: dict[str, Any] = {"account_id": account_id, **page_params(page)}
+    params.update(_viewer_param(viewer_id))
     if f.tagged:
+        params["tag"] = f.tagged.lower().lstrip("#")
+    shape = (f.exclude_replies, f.exclude_reblogs, f.only_media, bool(f.tagged))
+    statement = _profile_statement(viewer_id is not None, shape, page_shape(page))
+    return slice_of(await column_rows(session, statement, params), page)
+
+
+@cache
+def _profile_statement(
+    signed_in: bool, filters: tuple[bool, bool, bool, bool], shape: tuple[bool, bool, bool]
+) -> Select[int, int]:
+    """`account_statuses`' statement (not pinned), built once per viewer kind, filters
+    (exclude_replies, exclude_reblogs, only_media, tagged) and page shape."""
+    exclude_replies, exclude_reblogs, only_media, tagged = filters
+    viewer = VIEWER if signed_in else None
+    query: Select[int, int] = select(Post.id, Post.id).where(
+        Post.account_id == bindparam("account_id", type_=ID), visible_to(viewer, Post)
+    )
+    if exclude_replies:
+        query = query.where(not_reply_to_others(Post))
+    if exclude_reblogs:
+        query = query.where(Post.reblog_of_id.is_(None))
+    if only_media:
+        query = query.where(has_media(Post))
+    if tagged:
         query = query.join(PostTag, PostTag.post_id == Post.id).join(Tag, Tag.id == PostTag.tag_id)
-        query = query.where(Tag.name == f.tagged.lower().lstrip("#"))
-    return await _post_page(session, query, page)
+        query = query.where(Tag.name == bindparam("tag", type_=Tag.name.type))
+    return bind_page(query, Post.id, shape)
 
 
 async def _marked(session: AsyncSession, model: Any, viewer_id: int, page: Page) -> Slice[int]:

@@ -26,15 +26,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.json_agg import json_objects
-from agora.db.models import Filter, FilterKeyword, FilterStatus, utcnow
+from agora.db.models import ID, Filter, FilterKeyword, FilterStatus, utcnow
 
 CONTEXTS = ("home", "notifications", "public", "thread", "account")
 ACTIONS = ("warn", "hide", "blur")
@@ -161,7 +161,43 @@ def compile_keywords(keywords: tuple[tuple[str, bool], ...]) -> Keywords:
 
 
 def _active() -> Any:
-    return or_(Filter.expires_at.is_(None), Filter.expires_at > utcnow())
+    now = bindparam("now", callable_=utcnow, type_=Filter.expires_at.type, unique=True)
+    return or_(Filter.expires_at.is_(None), Filter.expires_at > now)
+
+
+def has_active_filter(viewer: Any) -> Any:
+    """SQL: the viewer (an id or a bound parameter) has an active filter (`viewer_filters`
+    finds one), for a statement that asks on the way (`hydrate.load_refs`)."""
+    return exists().where(Filter.account_id == viewer, _active())
+
+
+@cache
+def _filters_statement() -> Select[Any]:
+    """`viewer_filters`' statement, built once (it runs on every page a signed-in person
+    reads)."""
+    keywords = (
+        select(json_objects(k=FilterKeyword.keyword, w=FilterKeyword.whole_word))
+        .where(FilterKeyword.filter_id == Filter.id)
+        .scalar_subquery()
+    )
+    statuses = (
+        select(json_objects(p=FilterStatus.post_id))
+        .where(FilterStatus.filter_id == Filter.id)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Filter.id,
+            Filter.title,
+            Filter.contexts,
+            Filter.action,
+            Filter.expires_at,
+            keywords,
+            statuses,
+        )
+        .where(Filter.account_id == bindparam("viewer_id", type_=ID), _active())
+        .order_by(Filter.id)
+    )
 
 
 async def viewers_with_filters(session: AsyncSession, viewers: Iterable[int | None]) -> set[int]:
@@ -180,31 +216,7 @@ async def viewer_filters(session: AsyncSession, viewer_id: int | None) -> Viewer
     keywords and posts as JSON arrays (`json_objects`)."""
     if viewer_id is None:
         return ViewerFilters()
-    keywords = (
-        select(json_objects(k=FilterKeyword.keyword, w=FilterKeyword.whole_word))
-        .where(FilterKeyword.filter_id == Filter.id)
-        .scalar_subquery()
-    )
-    statuses = (
-        select(json_objects(p=FilterStatus.post_id))
-        .where(FilterStatus.filter_id == Filter.id)
-        .scalar_subquery()
-    )
-    rows = (
-        await session.execute(
-            select(
-                Filter.id,
-                Filter.title,
-                Filter.contexts,
-                Filter.action,
-                Filter.expires_at,
-                keywords,
-                statuses,
-            )
-            .where(Filter.account_id == viewer_id, _active())
-            .order_by(Filter.id)
-        )
-    ).all()
+    rows = (await session.execute(_filters_statement(), {"viewer_id": viewer_id})).all()
     found = []
     for row in rows:
         pairs = sorted({(k["k"], bool(k["w"])) for k in orjson.loads(row[5] or "[]")})
