@@ -6,7 +6,8 @@ author's host and it is attributed to the actor that sent it; its HTML is saniti
 same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
 the local accounts it addresses are its mentions, its `inReplyTo` links it to the post it
 answers when that one is here (local, or remote and stored: its replies count and thread),
-and it reaches local followers through the normal fan-out. Its author's per-post data-reuse
+and it reaches local followers through the normal fan-out (in the job that stores it when
+its audience fits one batch, fan_out.distribute_or_enqueue). Its author's per-post data-reuse
 override (`dataReuse.noAiReuse`, or a `#noai` / `#nobot` hashtag) becomes its `no_ai_reuse`,
 read by the consent rule. Once stored, it obeys the same
 visibility rule as a local post: nothing here restates it. An Update or a Delete changes a
@@ -41,10 +42,9 @@ from agora.federation.inbound_common import (
 )
 from agora.federation.remote_consent import note_opts_out
 from agora.ids import new_id
-from agora.jobs.job_kinds import JobKind
-from agora.jobs.queue import enqueue
 from agora.social.posts import writing
 from agora.social.posts.text import sanitize_html
+from agora.social.reading import fan_out
 
 
 async def _create(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
@@ -161,7 +161,7 @@ async def store_remote_post(
         )
     await object_extensions.store_extensions(session, post, note)
     await writing.count_new_post(session, author.id, parent, Visibility(visibility))
-    enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
+    await fan_out.distribute_or_enqueue(session, post.id)
     return post
 
 

@@ -17,6 +17,10 @@ thousands of followers never holds the write lock (SQLite's, for the whole datab
 2. `finish_distribution` runs in the transaction that deletes the job, so what must happen
    exactly once happens there: the `update` event for the streams (after all the feed rows
    exist), mention notifications, the hashtag use count.
+
+A post whose audience fits one batch may instead be distributed in the transaction that
+stores it (`distribute_or_enqueue`, for received remote posts, stored by a job already): the
+same steps, once, without a second job.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ from agora.db.models import (
 )
 from agora.db.upsert import insert_ignore
 from agora.events.event_kinds import EventName
-from agora.jobs.job_kinds import FeedJob, PostEditedJob, PostJob
+from agora.jobs.job_kinds import FeedJob, JobKind, PostEditedJob, PostJob
+from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_post
 from agora.social.posts.tags import record_tag_use
 from agora.social.reading.home_rule import home_rule, in_home
@@ -168,6 +173,22 @@ async def distribute_post(session: AsyncSession, payload: PostJob) -> None:
     await finish_distribution(session, payload)
 
 
+async def distribute_or_enqueue(session: AsyncSession, post_id: int) -> None:
+    """Distribute a post just stored, in the caller's transaction, when its audience (feeds
+    and `status` subscribers) fits in one batch (`FANOUT_BATCH`), as `distribute_post` would;
+    otherwise enqueue the `distribute_post` job. Either way it happens once, with the
+    caller's commit. The post is new: no feed holds it yet."""
+    plan = await plan_distribution(session, post_id)
+    if plan is None:
+        return
+    if len(plan.recipients) + len(plan.subscribers) > FANOUT_BATCH:
+        enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post_id})
+        return
+    await push_to_feeds(session, plan.post, plan.recipients, plan.original, new=True)
+    await notify_subscribers(session, plan.post, plan.subscribers)
+    await finish_distribution(session, {"post_id": post_id})
+
+
 async def fan_out_recipients(
     session: AsyncSession, post: Post, author: Account, original: Post | None
 ) -> list[int]:
@@ -273,13 +294,21 @@ def _not_silenced(recipient: Any, author_id: int, original: Post | None) -> list
 
 
 async def push_to_feeds(
-    session: AsyncSession, post: Post, recipients: list[int], original: Post | None = None
+    session: AsyncSession,
+    post: Post,
+    recipients: list[int],
+    original: Post | None = None,
+    *,
+    new: bool = False,
 ) -> None:
     """Insert `post` into each recipient's feed, then trim feeds past the cap. Idempotent:
     recipients whose feed already holds the post (or, for a boost, its original or another
-    boost of it) are skipped, so a re-run neither duplicates nor counts anything twice."""
+    boost of it) are skipped, so a re-run neither duplicates nor counts anything twice. A
+    `new` post that is not a boost (stored in the caller's transaction) is in no feed: that
+    check is skipped."""
     for chunk in _chunks(recipients):
-        chunk = await _without_it(session, chunk, post, original)
+        if not (new and original is None):
+            chunk = await _without_it(session, chunk, post, original)
         if not chunk:
             continue
         await session.execute(
