@@ -1,4 +1,5 @@
-"""Dialect-aware INSERT ... ON CONFLICT DO NOTHING, the base of every idempotent write, and
+"""Dialect-aware INSERT ... ON CONFLICT DO NOTHING, the base of every idempotent write, the
+INSERT an ON CONFLICT DO UPDATE starts from (`upsert`), and
 `affected_rows`, how many rows such a write (or any INSERT / UPDATE / DELETE) changed."""
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ def insert_ignore(session: AsyncSession, model: Any) -> Any:
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(model).on_conflict_do_nothing()
+
+
+def upsert(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> Any:
+    """A dialect INSERT of these rows, for the caller to add its `on_conflict_do_update`
+    (`excluded` names the row that conflicted)."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(model).values(rows)
 
 
 async def insert_ignore_one(session: AsyncSession, model: Any, **values: Any) -> bool:

@@ -497,11 +497,11 @@ async def _lease(
         )
     )
     rows: Result[int, str, dict[str, Any], int, int] = await session.execute(
-        select(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts).where(
-            Job.id.in_(ids)
-        )
+        select(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts).where(Job.id.in_(ids))
     )
-    claimed = {i: ClaimedJob(i, kind, payload, tries, most) for i, kind, payload, tries, most in rows}
+    claimed = {
+        i: ClaimedJob(i, kind, payload, tries, most) for i, kind, payload, tries, most in rows
+    }
     return [claimed[i] for i in ids]
 
 
