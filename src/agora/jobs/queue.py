@@ -540,17 +540,17 @@ async def run_batch(
                     try:
                         async with session.begin_nested():
                             await _apply(session, job, worker_id, prepared)
-                    except Exception as exc:
-                        raised.append((job, prepared, exc))
+                    except Exception as error:
+                        raised.append((job, prepared, error))
         except Exception:  # nothing of this transaction committed: each of its jobs alone
             log.warning("jobs: a batch's transaction failed; its jobs run alone", exc_info=True)
             for job, prepared in ran:
                 succeeded += await _apply_alone(db, job, worker_id, prepared)
             continue
         succeeded += len(ran) - len(raised)
-        for job, prepared, exc in raised:
-            if isinstance(exc, LeaseLost | Postpone):
-                succeeded += await _settle(db, job, worker_id, exc)
+        for job, prepared, failure in raised:
+            if isinstance(failure, LeaseLost | Postpone):
+                succeeded += await _settle(db, job, worker_id, failure)
             else:  # alone, so that what failed it cannot be another job's doing
                 succeeded += await _apply_alone(db, job, worker_id, prepared)
     return succeeded

@@ -361,7 +361,8 @@ async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int 
         set_={"entries": HomeFeedSize.entries + grow.excluded.entries},
     ).returning(HomeFeedSize.account_id, HomeFeedSize.entries)
     sizes = (await session.execute(grown)).all()
-    await trim_feeds(session, [a for a, entries in sizes if entries > cap + TRIM_SLACK], cap)
+    full = [int(row[0]) for row in sizes if int(row[1]) > cap + TRIM_SLACK]
+    await trim_feeds(session, full, cap)
 
 
 async def trim_feeds(session: AsyncSession, account_ids: list[int], cap: int) -> None:
