@@ -78,6 +78,32 @@ async def test_a_poisoned_job_fails_alone_and_the_rest_of_its_batch_applies_once
     assert left.locked_by is None
 
 
+async def _committing(session: Any, payload: dict[str, Any]) -> None:
+    """A batchable test kind whose handler commits half-way, as some services do."""
+    CALLS.append(payload["n"])
+    queue.enqueue(session, "test_effect", {"n": payload["n"], "part": 1}, delay=3600)
+    await session.commit()
+    queue.enqueue(session, "test_effect", {"n": payload["n"], "part": 2}, delay=3600)
+
+
+queue.register_jobs({"test_committing": _committing}, {}, batches={"test_committing": 10})
+
+
+async def test_a_handler_that_commits_itself_in_a_batch_applies_once(db) -> None:
+    """Handlers may commit part of their work (services do): in a batch, every job's effects,
+    before and after its commit, happen once, and every job is done."""
+    async with db.transaction() as session:
+        for n in range(4):
+            queue.enqueue(session, "test_committing", {"n": n})
+    claimed = await queue.claim_next(db, "w", 10)
+    assert len(claimed) == 4
+    assert await queue.run_batch(db, claimed, "w", 10) == 4
+    assert sorted(CALLS) == [0, 1, 2, 3]
+    effects = sorted((j.payload["n"], j.payload["part"]) for j in await _jobs(db, "test_effect"))
+    assert effects == [(n, part) for n in range(4) for part in (1, 2)]
+    assert await _jobs(db, "test_committing") == []
+
+
 async def test_a_failed_batch_transaction_runs_each_job_alone(db, monkeypatch) -> None:
     """When a batch's transaction fails as a whole (here its commit), nothing of it commits and
     every job of it is run alone: each applies once."""

@@ -537,10 +537,8 @@ async def run_batch(
                 while ready and (not ran or time.monotonic() - started < BATCH_SECONDS):
                     job, prepared = ready.pop(0)
                     ran.append((job, prepared))
-                    try:
-                        async with session.begin_nested():
-                            await _apply(session, job, worker_id, prepared)
-                    except Exception as error:
+                    error = await _apply_in_savepoint(session, job, worker_id, prepared)
+                    if error is not None:
                         raised.append((job, prepared, error))
         except Exception:  # nothing of this transaction committed: each of its jobs alone
             log.warning("jobs: a batch's transaction failed; its jobs run alone", exc_info=True)
@@ -588,6 +586,28 @@ async def _apply(session: AsyncSession, job: ClaimedJob, worker_id: str, prepare
         await slow.apply(session, job.payload, prepared)
     else:
         await HANDLERS[job.kind](session, job.payload)
+
+
+async def _apply_in_savepoint(
+    session: AsyncSession, job: ClaimedJob, worker_id: str, prepared: Any
+) -> Exception | None:
+    """Run the job's transactional part in a savepoint of the caller's transaction; the error
+    it raised (its savepoint then rolled back), or None. A handler may commit part of its work
+    itself, as some services do: that commit also commits the batch's jobs before it (done
+    by then) and ends the savepoint, as it ends a lone job's transaction; a failure after it
+    rolls back only what followed it, as for a lone job."""
+    savepoint = await session.begin_nested()
+    try:
+        await _apply(session, job, worker_id, prepared)
+    except Exception as error:
+        if savepoint.is_active:
+            await savepoint.rollback()
+        else:  # the handler committed: what it did since is all the transaction holds
+            await session.rollback()
+        return error
+    if savepoint.is_active:
+        await savepoint.commit()
+    return None
 
 
 async def _apply_alone(db: Database, job: ClaimedJob, worker_id: str, prepared: Any) -> bool:
