@@ -53,7 +53,9 @@ async def _jobs(db: Any, kind: str) -> list[Job]:
         return list(found.all())
 
 
-async def test_a_poisoned_job_fails_alone_and_the_rest_of_its_batch_applies_once(db) -> None:
+async def test_a_poisoned_job_fails_alone_and_the_rest_of_its_batch_applies_once(
+    db, monkeypatch
+) -> None:
     """Five jobs claimed as one batch, the third raising: the four others' effects (rows and
     live events) happen once each; the third's effects are rolled back, it is run again alone
     (where it fails again) and left for a retry with backoff, one attempt spent."""
@@ -64,6 +66,7 @@ async def test_a_poisoned_job_fails_alone_and_the_rest_of_its_batch_applies_once
     try:
         claimed = await queue.claim_next(db, "w", 10)
         assert [job.payload["n"] for job in claimed] == [0, 1, 2, 3, 4]  # one batch
+        monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
         assert await queue.run_batch(db, claimed, "w", 10) == 4
         events = subscription.drain()
     finally:
@@ -122,6 +125,7 @@ async def test_a_failed_batch_transaction_runs_each_job_alone(db, monkeypatch) -
         return _FailingCommit(real_transaction())
 
     monkeypatch.setattr(db, "transaction", failing_once)
+    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
     assert await queue.run_batch(db, claimed, "w", 10) == 3
     assert sorted(CALLS) == [0, 0, 1, 1, 2, 2]  # in the failed batch, then alone
     assert sorted(job.payload["n"] for job in await _jobs(db, "test_effect")) == [0, 1, 2]
@@ -300,17 +304,16 @@ async def _statements_to_process(db: Any, author_id: int, uri: str, numbers: ran
     return len(statements)
 
 
-async def test_processing_a_received_post_costs_a_bounded_number_of_statements(db) -> None:
+async def test_processing_a_received_post_costs_a_bounded_number_of_statements(
+    db, monkeypatch
+) -> None:
     """A received Create of a public post whose author has 10 local followers is stored and in
     their feeds with one job (no `distribute_post` job) in at most STATEMENTS_FIRST statements
     (claim and commit included); in a batch, each further one costs STATEMENTS_EACH_MORE."""
     author_id, uri = await _author_with_fans(db, 10)
-    queue.BATCH_SECONDS, saved = 60.0, queue.BATCH_SECONDS  # one transaction, however slow
-    try:
-        one = await _statements_to_process(db, author_id, uri, range(1))
-        ten = await _statements_to_process(db, author_id, uri, range(1, 11))
-    finally:
-        queue.BATCH_SECONDS = saved
+    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
+    one = await _statements_to_process(db, author_id, uri, range(1))
+    ten = await _statements_to_process(db, author_id, uri, range(1, 11))
     assert one <= STATEMENTS_FIRST, one
     assert ten <= STATEMENTS_FIRST + 9 * STATEMENTS_EACH_MORE, ten
     async with db.session() as session:
