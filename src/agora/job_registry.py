@@ -82,6 +82,11 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
 BACKOFFS: dict[str, Backoff] = {JobKind.AP_DELIVER: outbox.delivery_backoff}
 
 
+# Kinds claimed and run in batches (jobs/queue.py `run_batch`), with their batch size: received
+# activities, many small independent jobs, each in a savepoint of the batch's transaction.
+BATCHES: dict[str, int] = {JobKind.AP_INBOX: 50}
+
+
 def register_all_jobs() -> None:
     """Register every job kind's handler with the queue (idempotent)."""
-    register_jobs(HANDLERS, SLOW_JOBS, BACKOFFS)
+    register_jobs(HANDLERS, SLOW_JOBS, BACKOFFS, BATCHES)

@@ -1,6 +1,8 @@
 """Events leave only when the transaction that produced them commits: `publish_after_commit`
 keeps them on the session and SQLAlchemy's commit hook hands them to the process's bus; a
-rollback forgets them, so a change that was rolled back is never announced."""
+rollback forgets them, so a change that was rolled back is never announced; the rollback of a
+savepoint forgets those published since it began (a job of a batch that failed,
+jobs/queue.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from agora.events.process_bus import get_bus
 
 log = logging.getLogger("agora.events")
 PENDING_KEY = "agora_live_events"
+MARKS_KEY = "agora_live_event_marks"  # savepoint -> how many events were pending when it began
 
 
 def publish_after_commit(session: Any, event: LiveEvent) -> None:
@@ -43,6 +46,28 @@ def _publish_pending(session: Session) -> None:
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_pending(session: Session, previous_transaction: Any) -> None:
     """Any rollback of the outermost transaction (also one that never reached the database)
-    forgets what it would have announced."""
+    forgets what it would have announced; a savepoint's rollback, what was published since it
+    began."""
     if not previous_transaction.nested:
         session.info.pop(PENDING_KEY, None)
+        return
+    mark = session.info.get(MARKS_KEY, {}).get(previous_transaction)
+    pending = session.info.get(PENDING_KEY)
+    if mark is not None and pending is not None:
+        del pending[mark:]
+
+
+@sa_event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: Any) -> None:
+    """Remember how many events were pending when a savepoint began."""
+    if transaction.nested:
+        marks = session.info.setdefault(MARKS_KEY, {})
+        marks[transaction] = len(session.info.get(PENDING_KEY, ()))
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _unmark_savepoints(session: Session, transaction: Any) -> None:
+    """Forget the savepoints' marks when the outermost transaction ends (a savepoint's own end
+    comes before its `after_soft_rollback`, which needs its mark)."""
+    if transaction.parent is None:
+        session.info.pop(MARKS_KEY, None)

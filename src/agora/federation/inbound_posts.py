@@ -8,7 +8,8 @@ the accounts it addresses or names in `Mention` tags are its mentions and its `H
 its hashtags (`named_in`; an Update replaces both, and notifies the local people it newly
 mentions), its `inReplyTo` links it to the post it
 answers when that one is here (local, or remote and stored: its replies count and thread),
-and it reaches local followers through the normal fan-out. Its author's per-post data-reuse
+and it reaches local followers through the normal fan-out (in the job that stores it when
+its audience fits one batch, fan_out.distribute_or_enqueue). Its author's per-post data-reuse
 override (`dataReuse.noAiReuse`, or a `#noai` / `#nobot` hashtag) becomes its `no_ai_reuse`,
 read by the consent rule. Once stored, it obeys the same
 visibility rule as a local post: nothing here restates it. An Update or a Delete changes a
@@ -43,10 +44,9 @@ from agora.federation.inbound_common import (
 )
 from agora.federation.remote_consent import note_opts_out
 from agora.ids import new_id
-from agora.jobs.job_kinds import JobKind
-from agora.jobs.queue import enqueue
 from agora.social.posts import writing
 from agora.social.posts.text import extract_tags, sanitize_html
+from agora.social.reading import fan_out
 
 MAX_NAMED = 100  # mentions, and hashtags, read from one Note
 
@@ -161,7 +161,7 @@ async def store_remote_post(
     await writing.index_remote_post(session, post, *await named_in(session, note))
     await object_extensions.store_extensions(session, post, note)
     await writing.count_new_post(session, author.id, parent, Visibility(visibility))
-    enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
+    await fan_out.distribute_or_enqueue(session, post.id)
     return post
 
 

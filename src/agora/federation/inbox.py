@@ -12,14 +12,15 @@ Then it records the activity id (`inbox_activities`) and writes an `ap_inbox` jo
 same transaction, and answers 202: a redelivery finds the id recorded and changes nothing.
 A verified activity also clears its domain's unavailable mark (federation/domain_health.py).
 
-The job is two-phase: `prepare` first fetches, outside any transaction, what the activity
-refers to and this server lacks (an area's `PREPARE`, e.g. the post an Announce boosts);
-then `process` dispatches the activity by its type to the handlers of the
-`inbound_<area>.py` modules (an Undo by the type of the object it undoes, an Update by the
-type of the object it carries), which call the same services as the other doors. No
-visibility or consent rule is restated there: a stored remote post is read through the same
-rule as a local one. A handler refused by a rule (a block…) changes nothing; the activity is
-then logged and dropped.
+The job is two-phase and runs in batches (jobs/queue.py `run_batch`: many received activities
+per transaction, each in a savepoint, one that fails retried alone): `prepare` first fetches,
+outside any transaction, what the activity refers to and this server lacks (an area's
+`PREPARE`, e.g. the post an Announce boosts); then `process` dispatches the activity by its
+type to the handlers of the `inbound_<area>.py` modules (an Undo by the type of the object it
+undoes, an Update by the type of the object it carries), which call the same services as the
+other doors. No visibility or consent rule is restated there: a stored remote post is read
+through the same rule as a local one. A handler refused by a rule (a block…) changes nothing;
+the activity is then logged and dropped.
 """
 
 from __future__ import annotations

@@ -17,6 +17,17 @@ runs out. On failure the job is retried with its kind's backoff (`register_jobs`
 `backoffs`, else `backoff_seconds`) and, after `max_attempts`, kept as a dead letter. A
 handler that raises `Postpone` is run again later without spending an attempt (a delivery
 held back by its domain's circuit breaker).
+
+Batches: a kind registered as batchable (`register_jobs`'s `batches`: received activities) is
+claimed up to its batch size at once (`claim_next`) and run by `run_batch`: the slow phases
+one after the other (the leases of the whole batch kept renewed), then the handlers in as few
+transactions as fit in `BATCH_SECONDS` each, every job in a savepoint of its own that starts
+by deleting its row (only if this worker still holds it). The guarantees stay the job's: a
+job whose handler raises is rolled back to its savepoint alone, the others commit, and it is
+then run alone in a transaction of its own (failing there, it is retried with backoff like any
+job); a transaction that fails as a whole (its commit, a broken connection) commits nothing and
+its jobs are run alone; a worker that dies mid-batch commits nothing of the open transaction,
+and its jobs run again once their lease expires.
 """
 
 from __future__ import annotations
@@ -24,7 +35,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -100,6 +112,11 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {}
 # A kind's delay before its next try, from the attempts made so far (default `backoff_seconds`).
 Backoff = Callable[[int], float]
 BACKOFFS: dict[str, Backoff] = {}
+# Kinds claimed and run in batches (`run_batch`): the most jobs of the kind per batch.
+BATCHES: dict[str, int] = {}
+# The longest a batch's transaction runs before it commits and the next one begins (it holds
+# SQLite's one write lock meanwhile).
+BATCH_SECONDS = 0.1
 
 
 class Postpone(Exception):
@@ -115,13 +132,16 @@ def register_jobs(
     handlers: Mapping[str, Handler],
     slow: Mapping[str, SlowJob[Any, Any]],
     backoffs: Mapping[str, Backoff] | None = None,
+    batches: Mapping[str, int] | None = None,
 ) -> None:
     """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`) and,
-    for kinds that retry on their own schedule, their `backoffs`; the application calls it
-    once at start (agora/job_registry.py)."""
+    for kinds that retry on their own schedule, their `backoffs`, for kinds run in batches
+    their batch size (`batches`); the application calls it once at start
+    (agora/job_registry.py)."""
     HANDLERS.update(handlers)
     SLOW_JOBS.update(slow)
     BACKOFFS.update(backoffs or {})
+    BATCHES.update(batches or {})
 
 
 # Each kind's payload (the contract its handler reads): one overload per payload type.
@@ -444,37 +464,75 @@ def backoff_seconds(attempts: int) -> float:
     return base * (0.75 + random.random() / 2)
 
 
+def _due() -> Any:
+    """SQL: the job is due (pending and its time has come, or running with an expired lease)."""
+    now = utcnow()
+    return or_(
+        (Job.state == JobState.PENDING) & (Job.run_at <= now),
+        (Job.state == JobState.RUNNING) & (Job.locked_until < now),
+    )
+
+
 async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) -> list[ClaimedJob]:
     """Lease up to `limit` due jobs (pending, or running with an expired lease). Workers
-    claim one at a time, when they are about to run it (see `Worker.run_once`)."""
-    now = utcnow()
+    claim one job (or one batch, `claim_next`) at a time, when they are about to run it."""
     async with db.transaction() as session:
-        due = or_(
-            (Job.state == JobState.PENDING) & (Job.run_at <= now),
-            (Job.state == JobState.RUNNING) & (Job.locked_until < now),
-        )
-        query = select(Job.id).where(due).order_by(Job.run_at).limit(limit)
+        query = select(Job.id).where(_due()).order_by(Job.run_at).limit(limit)
         if not db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         ids = list((await session.scalars(query)).all())
-        if not ids:
+        return await _lease(session, ids, worker_id, lease_seconds)
+
+
+async def claim_next(db: Database, worker_id: str, lease_seconds: int) -> list[ClaimedJob]:
+    """Lease the next due job or, when its kind runs in batches (`BATCHES`), it and more due
+    jobs of its kind, up to the kind's batch size; [] when nothing is due."""
+    async with db.transaction() as session:
+        query = select(Job.id, Job.kind).where(_due()).order_by(Job.run_at).limit(1)
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        first = (await session.execute(query)).first()
+        if first is None:
             return []
-        await session.execute(
-            update(Job)
-            .where(Job.id.in_(ids))
-            .values(
-                state=JobState.RUNNING,
-                attempts=Job.attempts + 1,
-                locked_by=worker_id,
-                locked_until=now + timedelta(seconds=lease_seconds),
+        ids = [first.id]
+        size = BATCHES.get(first.kind, 1)
+        if size > 1:
+            more = (
+                select(Job.id)
+                .where(_due(), Job.kind == first.kind, Job.id != first.id)
+                .order_by(Job.run_at)
+                .limit(size - 1)
             )
+            if not db.is_sqlite:
+                more = more.with_for_update(skip_locked=True)
+            ids += (await session.scalars(more)).all()
+        return await _lease(session, ids, worker_id, lease_seconds)
+
+
+async def _lease(
+    session: AsyncSession, ids: list[int], worker_id: str, lease_seconds: int
+) -> list[ClaimedJob]:
+    """Mark these jobs running, held by `worker_id` for `lease_seconds`, counting an attempt;
+    the claimed jobs, in the order of `ids`."""
+    if not ids:
+        return []
+    await session.execute(
+        update(Job)
+        .where(Job.id.in_(ids))
+        .values(
+            state=JobState.RUNNING,
+            attempts=Job.attempts + 1,
+            locked_by=worker_id,
+            locked_until=utcnow() + timedelta(seconds=lease_seconds),
         )
-        rows: Result[int, str, dict[str, Any], int, int] = await session.execute(
-            select(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts).where(
-                Job.id.in_(ids)
-            )
-        )
-        return [ClaimedJob(i, kind, payload, tries, most) for i, kind, payload, tries, most in rows]
+    )
+    rows: Result[int, str, dict[str, Any], int, int] = await session.execute(
+        select(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts).where(Job.id.in_(ids))
+    )
+    claimed = {
+        i: ClaimedJob(i, kind, payload, tries, most) for i, kind, payload, tries, most in rows
+    }
+    return [claimed[i] for i in ids]
 
 
 class LeaseLost(Exception):
@@ -485,43 +543,138 @@ async def run_claimed(
     db: Database, job: ClaimedJob, worker_id: str, lease_seconds: int = LEASE_SECONDS
 ) -> bool:
     """Run one claimed job. Returns True on success."""
-    handler, slow = HANDLERS.get(job.kind), SLOW_JOBS.get(job.kind)
+    ready = await _prepare_all(db, [job], worker_id, lease_seconds)
+    if not ready:
+        return False
+    return await _apply_alone(db, job, worker_id, ready[0][1])
+
+
+async def run_batch(
+    db: Database, jobs: Sequence[ClaimedJob], worker_id: str, lease_seconds: int = LEASE_SECONDS
+) -> int:
+    """Run claimed jobs as one batch (see the module docstring): their slow phases, then their
+    handlers in transactions of at most `BATCH_SECONDS`, each job in a savepoint; a job whose
+    handler raised is run again alone once its batch's transaction committed. Returns how many
+    succeeded (a postponed job counts, as in `run_claimed`)."""
+    ready = await _prepare_all(db, jobs, worker_id, lease_seconds)
+    succeeded = 0
+    while ready:
+        started = time.monotonic()
+        ran: list[tuple[ClaimedJob, Any]] = []
+        raised: list[tuple[ClaimedJob, Any, Exception]] = []
+        try:
+            async with db.transaction() as session:
+                while ready and (not ran or time.monotonic() - started < BATCH_SECONDS):
+                    job, prepared = ready.pop(0)
+                    ran.append((job, prepared))
+                    error = await _apply_in_savepoint(session, job, worker_id, prepared)
+                    if error is not None:
+                        raised.append((job, prepared, error))
+        except Exception:  # nothing of this transaction committed: each of its jobs alone
+            log.warning("jobs: a batch's transaction failed; its jobs run alone", exc_info=True)
+            for job, prepared in ran:
+                succeeded += await _apply_alone(db, job, worker_id, prepared)
+            continue
+        succeeded += len(ran) - len(raised)
+        for job, prepared, failure in raised:
+            if isinstance(failure, LeaseLost | Postpone):
+                succeeded += await _settle(db, job, worker_id, failure)
+            else:  # alone, so that what failed it cannot be another job's doing
+                succeeded += await _apply_alone(db, job, worker_id, prepared)
+    return succeeded
+
+
+async def _prepare_all(
+    db: Database, jobs: Sequence[ClaimedJob], worker_id: str, lease_seconds: int
+) -> list[tuple[ClaimedJob, Any]]:
+    """Run the slow phase of each job (one after the other, outside any transaction, the
+    leases of all of them kept renewed); the jobs ready for their transaction, each with what
+    its `prepare` returned. A job without a handler, postponed or failing here is settled
+    (`_settle`) and left out."""
+    ready: list[tuple[ClaimedJob, Any]] = []
+    slow_ones = [job.id for job in jobs if job.kind in SLOW_JOBS]
+    async with keep_leased(db, slow_ones, worker_id, lease_seconds):
+        for job in jobs:
+            slow = SLOW_JOBS.get(job.kind)
+            try:
+                if slow is None and job.kind not in HANDLERS:
+                    raise LookupError(f"no handler for job kind {job.kind!r}")
+                ready.append((job, await slow.prepare(db, job.payload) if slow else None))
+            except Exception as exc:
+                await _settle(db, job, worker_id, exc)
+    return ready
+
+
+async def _apply(session: AsyncSession, job: ClaimedJob, worker_id: str, prepared: Any) -> None:
+    """The job's transactional part, in the caller's transaction: delete its row (LeaseLost
+    unless this worker still holds it), then its handler (or its slow job's `apply`)."""
+    taken = await session.execute(delete(Job).where(Job.id == job.id, Job.locked_by == worker_id))
+    if affected_rows(taken) != 1:
+        raise LeaseLost(job.id)
+    slow = SLOW_JOBS.get(job.kind)
+    if slow is not None:
+        await slow.apply(session, job.payload, prepared)
+    else:
+        await HANDLERS[job.kind](session, job.payload)
+
+
+async def _apply_in_savepoint(
+    session: AsyncSession, job: ClaimedJob, worker_id: str, prepared: Any
+) -> Exception | None:
+    """Run the job's transactional part in a savepoint of the caller's transaction; the error
+    it raised (its savepoint then rolled back), or None. A handler may commit part of its work
+    itself, as some services do: that commit also commits the batch's jobs before it (done
+    by then) and ends the savepoint, as it ends a lone job's transaction; a failure after it
+    rolls back only what followed it, as for a lone job."""
+    savepoint = await session.begin_nested()
     try:
-        if handler is None and slow is None:
-            raise LookupError(f"no handler for job kind {job.kind!r}")
-        prepared = None
-        if slow:
-            async with keep_leased(db, job.id, worker_id, lease_seconds):
-                prepared = await slow.prepare(db, job.payload)
+        await _apply(session, job, worker_id, prepared)
+    except Exception as error:
+        if savepoint.is_active:
+            await savepoint.rollback()
+        else:  # the handler committed: what it did since is all the transaction holds
+            await session.rollback()
+        return error
+    if savepoint.is_active:
+        await savepoint.commit()
+    return None
+
+
+async def _apply_alone(db: Database, job: ClaimedJob, worker_id: str, prepared: Any) -> bool:
+    """Run the job's transactional part in a transaction of its own; True on success (or
+    postponement), a failure is recorded."""
+    try:
         async with db.transaction() as session:
-            taken = await session.execute(
-                delete(Job).where(Job.id == job.id, Job.locked_by == worker_id)
-            )
-            if affected_rows(taken) != 1:
-                raise LeaseLost(job.id)
-            if slow:
-                await slow.apply(session, job.payload, prepared)
-            elif handler is not None:  # one of the two exists (checked above)
-                await handler(session, job.payload)
-        return True
-    except LeaseLost:
+            await _apply(session, job, worker_id, prepared)
+    except Exception as exc:
+        return await _settle(db, job, worker_id, exc)
+    return True
+
+
+async def _settle(db: Database, job: ClaimedJob, worker_id: str, error: Exception) -> bool:
+    """What follows a run that raised: nothing for a lost lease (the job is another worker's
+    now), the job put back for a `Postpone`, otherwise the failure recorded. True only for a
+    postponement (nothing failed)."""
+    if isinstance(error, LeaseLost):
         log.warning("job %s: lease lost to another worker; its run is rolled back", job.id)
         return False
-    except Postpone as later:
-        await _postpone(db, job, worker_id, later)
+    if isinstance(error, Postpone):
+        await _postpone(db, job, worker_id, error)
         return True
-    except Exception as exc:
-        await _record_failure(db, job, worker_id, f"{type(exc).__name__}: {exc}")
-        return False
+    await _record_failure(db, job, worker_id, f"{type(error).__name__}: {error}")
+    return False
 
 
 @asynccontextmanager
 async def keep_leased(
-    db: Database, job_id: int, worker_id: str, lease_seconds: int
+    db: Database, job_ids: Sequence[int], worker_id: str, lease_seconds: int
 ) -> AsyncIterator[None]:
-    """Renew the job's lease every third of it while the body runs (each renewal a short
+    """Renew the jobs' leases every third of it while the body runs (each renewal a short
     transaction of its own), so that a long job keeps its lease and the job of a worker that
     died is free again within `lease_seconds`."""
+    if not job_ids:
+        yield
+        return
     stop = asyncio.Event()
 
     async def renew() -> None:
@@ -530,11 +683,11 @@ async def keep_leased(
                 async with db.transaction() as session:
                     await session.execute(
                         update(Job)
-                        .where(Job.id == job_id, Job.locked_by == worker_id)
+                        .where(Job.id.in_(job_ids), Job.locked_by == worker_id)
                         .values(locked_until=utcnow() + timedelta(seconds=lease_seconds))
                     )
             except Exception:  # the next renewal may succeed; losing the lease is safe
-                log.warning("job %s: lease renewal failed", job_id, exc_info=True)
+                log.warning("jobs %s: lease renewal failed", job_ids, exc_info=True)
 
     task = asyncio.create_task(renew())
     try:

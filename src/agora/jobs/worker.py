@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agora.db.engine import Database
-from agora.jobs.queue import LEASE_SECONDS, WAKE_KEY, claim, run_claimed
+from agora.jobs.queue import LEASE_SECONDS, WAKE_KEY, claim_next, run_batch, run_claimed
 
 log = logging.getLogger("agora.jobs")
 _wake_events: set[asyncio.Event] = set()
@@ -27,9 +27,10 @@ def _wake_workers(session: Session) -> None:
 
 
 class Worker:
-    """Runs due jobs one at a time, each claimed only when it is about to run (so a worker
-    that dies holds nothing but the job it was running, for at most its short lease); sleeps
-    until woken or the poll interval."""
+    """Runs due jobs one at a time (or one batch at a time, for kinds that run in batches),
+    each claimed only when it is about to run (so a worker that dies holds nothing but the job
+    or batch it was running, for at most its short lease); sleeps until woken or the poll
+    interval."""
 
     def __init__(
         self,
@@ -49,17 +50,20 @@ class Worker:
         self.failed = 0
 
     async def run_once(self) -> int:
-        """Run up to `batch` due jobs, claiming each just before it runs; returns how many
-        were claimed."""
+        """Run due jobs, claiming each (or each batch) just before it runs, until about
+        `batch` have run or none is due; returns how many were claimed."""
         ran = 0
         while ran < self.batch:
-            jobs = await claim(self.db, self.id, 1, self.lease_seconds)
+            jobs = await claim_next(self.db, self.id, self.lease_seconds)
             if not jobs:
                 break
-            ok = await run_claimed(self.db, jobs[0], self.id, self.lease_seconds)
+            if len(jobs) == 1:
+                ok = int(await run_claimed(self.db, jobs[0], self.id, self.lease_seconds))
+            else:
+                ok = await run_batch(self.db, jobs, self.id, self.lease_seconds)
             self.processed += ok
-            self.failed += not ok
-            ran += 1
+            self.failed += len(jobs) - ok
+            ran += len(jobs)
         return ran
 
     async def run_until_idle(self, max_rounds: int = 10_000) -> int:

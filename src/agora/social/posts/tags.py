@@ -18,6 +18,7 @@ id, an empty history.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
@@ -206,14 +207,18 @@ async def followed_tags(
     return views, cursors[0], cursors[1]
 
 
-async def record_tag_use(session: AsyncSession, post: Post) -> None:
+async def record_tag_use(
+    session: AsyncSession, post: Post, tag_ids: Sequence[int] | None = None
+) -> None:
     """Count a new public or unlisted post in its hashtags' daily use (idempotent per post
-    only through the job that calls it: `distribute_post` runs once per post)."""
+    only through the job that calls it: `distribute_post` runs once per post). `tag_ids`: the
+    post's hashtags, when the caller has read them already."""
     if post.reblog_of_id is not None or not is_public_or_unlisted(post.visibility):
         return
-    tag_ids = (
-        await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post.id))
-    ).all()
+    if tag_ids is None:
+        tag_ids = (
+            await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post.id))
+        ).all()
     day = id_to_ms(post.id) // DAY_MS
     for tag_id in tag_ids:
         new_author = await insert_ignore_one(

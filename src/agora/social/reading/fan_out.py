@@ -17,13 +17,17 @@ thousands of followers never holds the write lock (SQLite's, for the whole datab
 2. `finish_distribution` runs in the transaction that deletes the job, so what must happen
    exactly once happens there: the `update` event for the streams (after all the feed rows
    exist), mention notifications, the hashtag use count, a direct post's conversations.
+
+A post whose audience fits one batch may instead be distributed in the transaction that
+stores it (`distribute_or_enqueue`, for received remote posts, stored by a job already): the
+same steps, once, without a second job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -48,9 +52,10 @@ from agora.db.models import (
     Visibility,
     utcnow,
 )
-from agora.db.upsert import insert_ignore
+from agora.db.upsert import insert_ignore, upsert
 from agora.events.event_kinds import EventName
-from agora.jobs.job_kinds import FeedJob, PostDeletedJob, PostEditedJob, PostJob
+from agora.jobs.job_kinds import FeedJob, JobKind, PostDeletedJob, PostEditedJob, PostJob
+from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_post
 from agora.social.posts.tags import record_tag_use
 from agora.social.reading import conversations
@@ -103,14 +108,18 @@ async def _distributable(
     return post, original, author
 
 
-async def plan_distribution(session: AsyncSession, post_id: int) -> Distribution | None:
-    """Who gets the post (reads only; None when it is not to be distributed)."""
+async def plan_distribution(
+    session: AsyncSession, post_id: int, tag_ids: Sequence[int] | None = None
+) -> Distribution | None:
+    """Who gets the post (reads only; None when it is not to be distributed). `tag_ids`, the
+    post's hashtags when the caller knows them, spares looking for tag followers of a post
+    without any."""
     found = await _distributable(session, post_id)
     if found is None:
         return None
     post, original, author = found
     recipients = await fan_out_recipients(session, post, author, original)
-    if original is None:
+    if original is None and (tag_ids is None or tag_ids):
         recipients += await tag_follower_recipients(session, post, author, set(recipients))
     notified = await subscribers(session, post) if original is None else []
     return Distribution(post, original, recipients, notified)
@@ -146,11 +155,14 @@ async def batch_transaction(db: Database) -> AsyncIterator[AsyncSession]:
 
 
 async def finish_distribution(
-    session: AsyncSession, payload: PostJob, _prepared: None = None
+    session: AsyncSession,
+    payload: PostJob,
+    _prepared: None = None,
+    tag_ids: Sequence[int] | None = None,
 ) -> None:
     """Phase 2 of `distribute_post`, in the transaction that deletes the job: the `update`
-    event (streamed once this commits), mention notifications, the hashtag use count, the
-    conversations of a direct post."""
+    event (streamed once this commits), mention notifications, the hashtag use count (of
+    `tag_ids` when the caller read them), the conversations of a direct post."""
     found = await _distributable(session, payload["post_id"])
     if found is None:
         return
@@ -158,7 +170,7 @@ async def finish_distribution(
     announce_post(session, post)
     if original is None:
         await notify_mentions(session, post)
-        await record_tag_use(session, post)
+        await record_tag_use(session, post, tag_ids)
         await conversations.record_direct_post(session, post)
 
 
@@ -177,6 +189,25 @@ async def distribute_post(session: AsyncSession, payload: PostJob) -> None:
         await push_to_feeds(session, plan.post, plan.recipients, plan.original)
         await notify_subscribers(session, plan.post, plan.subscribers)
     await finish_distribution(session, payload)
+
+
+async def distribute_or_enqueue(session: AsyncSession, post_id: int) -> None:
+    """Distribute a post just stored, in the caller's transaction, when its audience (feeds
+    and `status` subscribers) fits in one batch (`FANOUT_BATCH`), as `distribute_post` would;
+    otherwise enqueue the `distribute_post` job. Either way it happens once, with the
+    caller's commit. The post is new: no feed holds it yet."""
+    tag_ids = (
+        await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post_id))
+    ).all()
+    plan = await plan_distribution(session, post_id, tag_ids)
+    if plan is None:
+        return
+    if len(plan.recipients) + len(plan.subscribers) > FANOUT_BATCH:
+        enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post_id})
+        return
+    await push_to_feeds(session, plan.post, plan.recipients, plan.original, new=True)
+    await notify_subscribers(session, plan.post, plan.subscribers)
+    await finish_distribution(session, {"post_id": post_id}, None, tag_ids)
 
 
 async def fan_out_recipients(
@@ -284,13 +315,21 @@ def _not_silenced(recipient: Any, author_id: int, original: Post | None) -> list
 
 
 async def push_to_feeds(
-    session: AsyncSession, post: Post, recipients: list[int], original: Post | None = None
+    session: AsyncSession,
+    post: Post,
+    recipients: list[int],
+    original: Post | None = None,
+    *,
+    new: bool = False,
 ) -> None:
     """Insert `post` into each recipient's feed, then trim feeds past the cap. Idempotent:
     recipients whose feed already holds the post (or, for a boost, its original or another
-    boost of it) are skipped, so a re-run neither duplicates nor counts anything twice."""
+    boost of it) are skipped, so a re-run neither duplicates nor counts anything twice. A
+    `new` post that is not a boost (stored in the caller's transaction) is in no feed: that
+    check is skipped."""
     for chunk in _chunks(recipients):
-        chunk = await _without_it(session, chunk, post, original)
+        if not (new and original is None):
+            chunk = await _without_it(session, chunk, post, original)
         if not chunk:
             continue
         await session.execute(
@@ -321,24 +360,19 @@ async def _without_it(
 
 
 async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int = 1) -> None:
+    """Count `added` entries more in these feeds (one upsert that returns the new sizes), then
+    trim those grown past the cap and its slack."""
     cap = get_settings().home_feed_cap
-    await session.execute(
-        insert_ignore(session, HomeFeedSize.__table__),
-        [{"account_id": a, "entries": 0} for a in accounts],
+    grow = upsert(
+        session, HomeFeedSize.__table__, [{"account_id": a, "entries": added} for a in accounts]
     )
-    await session.execute(
-        update(HomeFeedSize)
-        .where(HomeFeedSize.account_id.in_(accounts))
-        .values(entries=HomeFeedSize.entries + added)
-    )
-    full = (
-        await session.scalars(
-            select(HomeFeedSize.account_id).where(
-                HomeFeedSize.account_id.in_(accounts), HomeFeedSize.entries > cap + TRIM_SLACK
-            )
-        )
-    ).all()
-    await trim_feeds(session, list(full), cap)
+    grown = grow.on_conflict_do_update(
+        index_elements=[HomeFeedSize.account_id],
+        set_={"entries": HomeFeedSize.entries + grow.excluded.entries},
+    ).returning(HomeFeedSize.account_id, HomeFeedSize.entries)
+    sizes = (await session.execute(grown)).all()
+    full = [int(row[0]) for row in sizes if int(row[1]) > cap + TRIM_SLACK]
+    await trim_feeds(session, full, cap)
 
 
 async def trim_feeds(session: AsyncSession, account_ids: list[int], cap: int) -> None:
