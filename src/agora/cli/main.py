@@ -16,7 +16,7 @@ from sqlalchemy import select
 from agora.cli.ai_commands import ai_app
 from agora.cli.domain_block_commands import domain_blocks_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
-from agora.cli.operations_commands import db_app
+from agora.cli.operations_commands import backup_command, db_app, restore_command
 from agora.config import get_settings, use_listening_address
 from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
@@ -39,6 +39,8 @@ app.add_typer(ai_app, name="ai")
 app.add_typer(reports_app, name="reports")
 app.add_typer(domain_blocks_app, name="domain-blocks")
 app.add_typer(db_app, name="db")
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 for _name, _command in USER_COMMANDS.items():  # suspend, silence, approve, admin
     user_app.command(_name)(_command)
 console = Console()

@@ -6,6 +6,7 @@ options and shows progress."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -62,4 +63,46 @@ def db_copy(
     console.print(
         f"[green]copied and verified[/green] {len(result.checks)} tables "
         f"({result.rows_copied} rows now); set AGORA_DATABASE_URL to the new database"
+    )
+
+
+def backup_command(
+    out: Annotated[Path, typer.Argument(help="a new directory, or a .tar / .tar.gz file")],
+) -> None:
+    """Back up the database (SQLite's online backup API, or pg_dump's custom format) and the
+    media files, while the server runs."""
+    from agora.db.backups import BackupError, backup
+
+    settings = get_settings()
+    try:
+        summary = asyncio.run(backup(settings.database_url, settings.media_dir, out))
+    except BackupError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[green]backed up[/green] the {summary.backend} database (schema {summary.revision}) "
+        f"and {summary.media_files} media files to {out}"
+    )
+
+
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="a backup directory or .tar / .tar.gz file")],
+    replace: Annotated[
+        bool, typer.Option(help="replace a database and media directory that are not empty")
+    ] = False,
+) -> None:
+    """Restore a backup into AGORA_DATABASE_URL and AGORA_MEDIA_DIR (stop the server first)."""
+    from agora.db.backups import BackupError, restore
+
+    settings = get_settings()
+    try:
+        summary = asyncio.run(
+            restore(source, settings.database_url, settings.media_dir, replace=replace)
+        )
+    except BackupError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[green]restored[/green] the backup of {summary.created_at} ({summary.media_files} "
+        "media files); start the server (with Redis: delete the agora:render:* keys first)"
     )
