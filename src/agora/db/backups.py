@@ -135,8 +135,8 @@ async def backup(url: str, media_dir: Path, out: Path) -> BackupSummary:
         manifest = {"format": FORMAT, **summary.__dict__}
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if _is_tar(out):
-            mode = "w" if out.name.endswith(".tar") else "w:gz"
-            with tarfile.open(out, mode) as archive:
+            compressed = not out.name.endswith(".tar")
+            with tarfile.open(out, "w:gz" if compressed else "w") as archive:
                 archive.add(folder, arcname=".")
     return summary
 
