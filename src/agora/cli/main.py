@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from agora.cli.ai_commands import ai_app
 from agora.cli.domain_block_commands import domain_blocks_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
 from agora.cli.operations_commands import backup_command, db_app, restore_command
+from agora.cli.parent_death import SUPERVISOR_PID
 from agora.config import get_settings, use_listening_address
 from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
@@ -106,8 +108,12 @@ def serve(
             "[yellow]warning:[/yellow] several workers without AGORA_REDIS_URL: a live event "
             "reaches only the streams of the process whose job produced it"
         )
+    factory = "agora.app:create_app"
+    if workers > 1:  # children that exit with this process (cli/parent_death.py)
+        os.environ[SUPERVISOR_PID] = str(os.getpid())
+        factory = "agora.cli.supervised_app:create_supervised_app"
     uvicorn.run(
-        "agora.app:create_app",
+        factory,
         factory=True,
         host=host,
         port=port,

@@ -1,0 +1,107 @@
+"""`agora serve --workers 2` as real processes: when the supervisor is killed with SIGKILL, its
+children exit too, the port is free within seconds and a new server starts on it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import BACKEND
+from live_server import free_port, wait_for
+
+pytestmark = pytest.mark.skipif(
+    BACKEND == "postgresql", reason="processes, not the database: run in the SQLite pass"
+)
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _serve(port: int, workdir: Path, workers: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "AGORA_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'agora.db'}",
+        "AGORA_MEDIA_DIR": str(workdir / "media"),
+        "AGORA_BASE_URL": f"http://127.0.0.1:{port}",
+        "AGORA_DOMAIN": f"127.0.0.1:{port}",
+        "AGORA_LOG_LEVEL": "warning",
+    }
+    command = [sys.executable, "-m", "agora.cli.main", "serve", "--port", str(port)]
+    log = open(workdir / f"serve-{time.monotonic()}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [*command, "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/v1/agora/ping", timeout=1).is_success
+    except httpx.TransportError:
+        return False
+
+
+def test_children_exit_with_a_killed_supervisor_and_the_port_is_free_again() -> None:
+    port, workdir = free_port(), Path(tempfile.mkdtemp(prefix="agora-workers-"))
+    supervisor = _serve(port, workdir, workers=2)
+    children: set[int] = set()
+    restarted = None
+    try:
+        wait_for(lambda: _answers(port), 60, "agora serve --workers 2 to answer")
+        children = wait_for(
+            lambda: _children(supervisor.pid) if len(_children(supervisor.pid)) >= 2 else None,
+            10,
+            "two worker processes",
+        )
+        supervisor.send_signal(signal.SIGKILL)
+        supervisor.wait(5)
+        wait_for(lambda: not any(_alive(pid) for pid in children), 10, "the children to exit")
+        wait_for(lambda: _port_free(port), 5, "the port to be free")
+        restarted = _serve(port, workdir, workers=1)
+        wait_for(lambda: _answers(port), 60, "a new agora serve on the same port")
+    finally:
+        for pid in children:  # only if the test failed: they are ours
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for process in (supervisor, restarted):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(15)
