@@ -179,6 +179,10 @@ class Settings(BaseSettings):
     # Dataset exports: the licence named in the dataset card.
     dataset_license: str = "other"
     log_level: str = "info"
+    # "json": one JSON object per log line, with the request id (http/json_logging.py)
+    log_format: Literal["text", "json"] = "text"
+    # GET /metrics answers only `Authorization: Bearer <this>`; unset: /metrics is not served
+    metrics_token: str | None = None
 
     @field_validator(
         "ratelimit_reads",

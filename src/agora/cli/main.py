@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,7 +25,9 @@ from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
 from agora.events.process_bus import close_bus
+from agora.http.json_logging import uvicorn_log_config
 from agora.mail.smtp import NO_MAIL, mail_configured
+from agora.metrics import MULTIPROCESS_DIR
 
 app = typer.Typer(
     help="Agora: an open social network with an AI assistant built in.", no_args_is_help=True
@@ -97,6 +100,7 @@ def serve(
     """Serve Agora over HTTP (applies migrations first). Without AGORA_BASE_URL it advertises
     http://HOST:PORT."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     for name, value in use_listening_address(host, port).items():
         console.print(f"[yellow]{name} not set:[/yellow] {value}")
@@ -112,13 +116,19 @@ def serve(
     if workers > 1:  # children that exit with this process (cli/parent_death.py)
         os.environ[SUPERVISOR_PID] = str(os.getpid())
         factory = "agora.cli.supervised_app:create_supervised_app"
+        # the children's metrics, summed by whichever answers /metrics (agora/metrics.py)
+        os.environ.setdefault(MULTIPROCESS_DIR, tempfile.mkdtemp(prefix="agora-metrics-"))
+    settings = get_settings()
+    json_logs = settings.log_format == "json"
+    log_config = uvicorn_log_config(settings.log_level) if json_logs else LOGGING_CONFIG
     uvicorn.run(
         factory,
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=get_settings().log_level,
+        log_level=settings.log_level,
+        log_config=log_config,
         proxy_headers=True,
         ws_max_size=MAX_WEBSOCKET_MESSAGE,
     )

@@ -68,6 +68,7 @@ from agora.jobs.job_kinds import (
     ThreadJob,
     WebPushJob,
 )
+from agora.metrics import JOB_FAILURES, JOBS_RUN
 
 P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/job_kinds.py)
 R = TypeVar("R")  # what a two-phase job's `prepare` hands to its `apply`
@@ -473,15 +474,21 @@ async def run_claimed(
                 await slow.apply(session, job.payload, prepared)
             elif handler is not None:  # one of the two exists (checked above)
                 await handler(session, job.payload)
+        JOBS_RUN.labels(job.kind, "ok").inc()
         return True
     except LeaseLost:
         log.warning("job %s: lease lost to another worker; its run is rolled back", job.id)
+        JOBS_RUN.labels(job.kind, "lost").inc()
         return False
     except Postpone as later:
         await _postpone(db, job, worker_id, later)
+        JOBS_RUN.labels(job.kind, "postponed").inc()
         return True
     except Exception as exc:
         await _record_failure(db, job, worker_id, f"{type(exc).__name__}: {exc}")
+        JOB_FAILURES.labels(job.kind).inc()
+        outcome = "dead" if job.attempts >= job.max_attempts else "retry"
+        JOBS_RUN.labels(job.kind, outcome).inc()
         return False
 
 
@@ -564,6 +571,20 @@ async def queue_stats(db: Database) -> dict[JobState, int]:
     async with db.session() as session:
         rows = await session.execute(select(Job.state, func.count()).group_by(Job.state))
         return {JobState(state): count for state, count in rows}
+
+
+async def queue_depths(db: Database) -> list[tuple[str, str, int, float]]:
+    """Per kind and state: jobs in the queue, and the age in seconds of the oldest (metrics)."""
+    now = utcnow()
+    query = select(Job.kind, Job.state, func.count(), func.min(Job.created_at)).group_by(
+        Job.kind, Job.state
+    )
+    async with db.session() as session:
+        rows = (await session.execute(query)).all()
+    return [
+        (kind, state, count, (now - oldest).total_seconds() if oldest else 0.0)
+        for kind, state, count, oldest in rows
+    ]
 
 
 async def dead_jobs(db: Database, limit: int = 50) -> list[Job]:
