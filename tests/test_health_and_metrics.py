@@ -157,6 +157,9 @@ async def test_job_failures_streams_and_model_calls_are_counted(db: Any) -> None
 async def test_every_response_carries_a_request_id(client: Any) -> None:
     made = await client.get("/api/v1/agora/ping")
     assert re.fullmatch(r"[0-9a-f]{16}", made.headers["x-request-id"])
+    assert (
+        made.headers["x-request-id"] != (await client.get("/health/live")).headers["x-request-id"]
+    )
     given = await client.get("/api/v1/agora/ping", headers={"X-Request-Id": "from-proxy.1"})
     assert given.headers["x-request-id"] == "from-proxy.1"
     odd = await client.get("/api/v1/agora/ping", headers={"X-Request-Id": "no spaces; ok?"})

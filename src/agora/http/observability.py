@@ -5,7 +5,8 @@ Invariants:
 - Pure ASGI and nearly free: one context variable, one header appended, one counter and one
   histogram per request; nothing is read from the body, nothing is awaited.
 - The request id is the client's (or the proxy's) `X-Request-Id` when it is a short token
-  (at most 64 characters of letters, digits, `-`, `_`, `.`), else a new random one; it is
+  (at most 64 characters of letters, digits, `-`, `_`, `.`), else a new one (a random
+  prefix per process and a counter: unique without costing randomness per request); it is
   sent back in `X-Request-Id` and is in every log line written while the request runs
   (`REQUEST_ID`, read by http/json_logging.py).
 - The route label is the route's template (`/api/v1/statuses/{status_id}`), never the raw path, so
@@ -15,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import time
@@ -31,11 +33,30 @@ _ACCEPTED = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 STREAMING_PREFIX = "/api/v1/streaming"
 
 
+_PROCESS = secrets.token_hex(4)  # request ids: this process's random prefix and a counter
+_NEXT = itertools.count(1)
+_COUNTERS: dict[tuple[str, str, int], Any] = {}  # labelled children, looked up once each
+_TIMERS: dict[tuple[str, str], Any] = {}
+
+
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == HEADER and _ACCEPTED.fullmatch(value):
             return value.decode()
-    return secrets.token_hex(8)
+    return f"{_PROCESS}{next(_NEXT):08x}"
+
+
+def _count(method: str, route: str, status: int, seconds: float | None) -> None:
+    counter = _COUNTERS.get((method, route, status))
+    if counter is None:
+        counter = _COUNTERS[(method, route, status)] = REQUESTS.labels(method, route, status)
+    counter.inc()
+    if seconds is None:
+        return
+    timer = _TIMERS.get((method, route))
+    if timer is None:
+        timer = _TIMERS[(method, route)] = REQUEST_SECONDS.labels(method, route)
+    timer.observe(seconds)
 
 
 def route_template(scope: Scope) -> str:
@@ -72,7 +93,6 @@ class Observability:
             await self.app(scope, receive, sending)
         finally:
             REQUEST_ID.reset(token)
-            method, route = scope["method"], route_template(scope)
-            REQUESTS.labels(method, route, str(status)).inc()
-            if not scope["path"].startswith(STREAMING_PREFIX):
-                REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+            streaming = scope["path"].startswith(STREAMING_PREFIX)
+            elapsed = None if streaming else time.perf_counter() - started
+            _count(scope["method"], route_template(scope), status, elapsed)
