@@ -1,15 +1,17 @@
-"""`agora serve --workers 2` as real processes: when the supervisor is killed with SIGKILL, its
-children exit too, the port is free within seconds and a new server starts on it."""
+"""`agora serve --workers 2` as real processes: /metrics sums the requests of both workers
+(multiprocess mode), logs are JSON lines with request ids; when the supervisor is killed
+with SIGKILL, its children exit too, the port is free within seconds and a new server starts
+on it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -63,10 +65,13 @@ def _serve(port: int, workdir: Path, workers: int) -> subprocess.Popen[bytes]:
         "AGORA_MEDIA_DIR": str(workdir / "media"),
         "AGORA_BASE_URL": f"http://127.0.0.1:{port}",
         "AGORA_DOMAIN": f"127.0.0.1:{port}",
-        "AGORA_LOG_LEVEL": "warning",
+        "AGORA_LOG_LEVEL": "info",
+        "AGORA_LOG_FORMAT": "json",
+        "AGORA_METRICS_TOKEN": "scrape",
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "agora.cli.main", "serve", "--port", str(port)]
-    log = open(workdir / f"serve-{time.monotonic()}.log", "wb")  # noqa: SIM115
+    log = open(workdir / f"serve-{workers}.log", "wb")  # noqa: SIM115
     return subprocess.Popen(
         [*command, "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -91,9 +96,25 @@ def test_children_exit_with_a_killed_supervisor_and_the_port_is_free_again() -> 
             10,
             "two worker processes",
         )
+        for n in range(20):  # a new connection each: both workers answer some
+            probe = {"X-Request-Id": f"probe-{n}"}
+            assert httpx.get(f"http://127.0.0.1:{port}/health/live", headers=probe).is_success
+        scrape = {"Authorization": "Bearer scrape"}
+        for _ in range(2):  # whichever worker answers, it counts both workers' requests
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=scrape).text
+            line = 'agora_http_requests_total{method="GET",route="/health/live",status="200"}'
+            assert f"{line} 20.0" in metrics
+        lines = [
+            json.loads(text)
+            for text in (workdir / "serve-2.log").read_text().splitlines()
+            if text.startswith("{")
+        ]
+        access = [line for line in lines if line.get("request_id") == "probe-7"]
+        assert access and access[0]["path"] == "/health/live" and access[0]["status"] == 200
         supervisor.send_signal(signal.SIGKILL)
         supervisor.wait(5)
-        wait_for(lambda: not any(_alive(pid) for pid in children), 10, "the children to exit")
+        # a few seconds; more on a loaded machine, where a child may still be importing
+        wait_for(lambda: not any(_alive(pid) for pid in children), 30, "the children to exit")
         wait_for(lambda: _port_free(port), 5, "the port to be free")
         restarted = _serve(port, workdir, workers=1)
         wait_for(lambda: _answers(port), 60, "a new agora serve on the same port")
