@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -126,3 +128,48 @@ def test_children_exit_with_a_killed_supervisor_and_the_port_is_free_again() -> 
             if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait(15)
+
+
+DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy"
+
+
+def _commands() -> list[list[str]]:
+    """The `agora …` command lines of the systemd units and the Procfile."""
+    found = []
+    for path in [*DEPLOY.glob("*.service"), DEPLOY / "Procfile"]:
+        for line in path.read_text().splitlines():
+            if line.startswith("ExecStart=") or (":" in line and not line.startswith("#")):
+                words = line.split()
+                starts = [i for i, word in enumerate(words) if word.endswith("agora")]
+                if starts and len(words) > starts[0] + 1:
+                    found.append(words[starts[0] + 1 :])
+    return found
+
+
+def test_the_deploy_files_run_real_commands_and_stop_whole_groups() -> None:
+    import typer
+
+    from agora.cli.main import app
+
+    group: Any = typer.main.get_command(app)
+    commands = _commands()
+    assert {words[0] for words in commands} == {"serve", "worker"}
+    for words in commands:
+        command = group.commands[words[0]]
+        options = {name for param in command.params for name in param.opts}
+        for word in words[1:]:
+            if word.startswith("--"):
+                assert word in options, f"agora {words[0]} has no {word}"
+    for unit in DEPLOY.glob("*.service"):
+        assert "KillMode=control-group" in unit.read_text(), unit.name
+    if shutil.which("systemd-analyze"):
+        for unit in ("agora-web.service", "agora-worker.service"):
+            done = subprocess.run(
+                ["systemd-analyze", "verify", str(DEPLOY / unit)], capture_output=True, text=True
+            )
+            problems = [
+                line
+                for line in done.stderr.splitlines()
+                if "is not executable" not in line and "agora.env" not in line
+            ]
+            assert not problems, problems
