@@ -4,7 +4,8 @@ Invariants:
 - The target's schema is made by the migrations (`upgrade`), never by `create_all`, so the
   copy is the schema a fresh install would have; the source is upgraded to the same head first.
 - Tables are copied in dependency order (`Base.metadata.sorted_tables`: a row's foreign keys
-  point at rows already copied), in primary-key order, in batches that each commit. The
+  point at rows already copied), in primary-key order, in batches that each commit (written
+  with PostgreSQL's COPY). The
   resume point of a table is the largest primary key already in the target (ordered bytewise
   on both sides: `COLLATE "C"` on PostgreSQL, SQLite's BINARY), so an interrupted copy goes
   on where it stopped, with nothing twice.
@@ -32,7 +33,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, String, Table, and_, func, or_, select, text
+from sqlalchemy import Column, String, Table, func, literal, select, text, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -89,12 +90,11 @@ def _order_columns(table: Table, postgresql: bool) -> list[Any]:
 
 
 def _after(columns: Sequence[Any], key: Sequence[Any]) -> Any:
-    """`(c1, c2, …) > (k1, k2, …)` spelled without row values (portable, index-friendly)."""
-    clauses = []
-    for i, column in enumerate(columns):
-        equal = [columns[j] == key[j] for j in range(i)]
-        clauses.append(and_(*equal, column > key[i]))
-    return or_(*clauses)
+    """`(c1, c2, …) > (k1, k2, …)`: a row-value comparison, which both SQLite and PostgreSQL
+    answer from the primary key's index."""
+    if len(columns) == 1:
+        return columns[0] > key[0]
+    return tuple_(*columns) > tuple_(*(literal(value) for value in key))
 
 
 async def _is_postgresql(conn: AsyncConnection) -> bool:
@@ -201,14 +201,37 @@ async def copy_table(
             rows = [row._asdict() for row in (await conn.execute(query)).all()]
         if not rows:
             break
-        async with target.begin() as conn:
-            await conn.execute(table.insert(), rows)
+        await _write(target, table, rows)
         last = tuple(rows[-1][c.name] for c in table.primary_key.columns)
         copied += len(rows)
         batches += 1
         if progress:
             progress(table.name, done + copied, total)
     return copied
+
+
+async def _write(target: AsyncEngine, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Write one batch in one transaction: PostgreSQL's COPY through asyncpg (values made
+    as an INSERT would bind them: the columns' bind processors), an INSERT elsewhere."""
+    async with target.begin() as conn:
+        if target.dialect.name != "postgresql" or target.dialect.driver != "asyncpg":
+            await conn.execute(table.insert(), rows)
+            return
+        columns = list(table.columns)
+        processors = [column.type._cached_bind_processor(target.dialect) for column in columns]
+        records = [
+            tuple(
+                row[column.name] if process is None else process(row[column.name])
+                for column, process in zip(columns, processors, strict=True)
+            )
+            for row in rows
+        ]
+        await conn.exec_driver_sql("SELECT 1")  # the transaction begins on the connection
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(
+            table.name, records=records, columns=[column.name for column in columns]
+        )
 
 
 def _normal(value: Any) -> str:
