@@ -25,6 +25,7 @@ The server must be stopped during the copy: rows written meanwhile may be missed
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -193,39 +194,56 @@ async def copy_table(
         progress(table.name, done, total)
     order = _order_columns(table, source.dialect.name == "postgresql")
     copied = batches = 0
-    while stop_after_batches is None or batches < stop_after_batches:
-        query = select(table).order_by(*order).limit(batch)
-        if last is not None:
-            query = query.where(_after(order, last))
+    columns = list(table.columns)
+    key_positions = [columns.index(column) for column in table.primary_key.columns]
+
+    async def read(after: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
+        query = select(*columns).order_by(*order).limit(batch)
+        if after is not None:
+            query = query.where(_after(order, after))
         async with source.connect() as conn:
-            rows = [row._asdict() for row in (await conn.execute(query)).all()]
-        if not rows:
-            break
-        await _write(target, table, rows)
-        last = tuple(rows[-1][c.name] for c in table.primary_key.columns)
-        copied += len(rows)
-        batches += 1
-        if progress:
-            progress(table.name, done + copied, total)
+            return [tuple(row) for row in (await conn.execute(query)).all()]
+
+    # the next batch is read from the source while this one is written to the target
+    reading = asyncio.create_task(read(last))
+    try:
+        while stop_after_batches is None or batches < stop_after_batches:
+            rows = await reading
+            if not rows:
+                break
+            last = tuple(rows[-1][i] for i in key_positions)
+            reading = asyncio.create_task(read(last))
+            await _write(target, table, rows)
+            copied += len(rows)
+            batches += 1
+            if progress:
+                progress(table.name, done + copied, total)
+    finally:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
     return copied
 
 
-async def _write(target: AsyncEngine, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Write one batch in one transaction: PostgreSQL's COPY through asyncpg (values made
-    as an INSERT would bind them: the columns' bind processors), an INSERT elsewhere."""
+async def _write(target: AsyncEngine, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """Write one batch (values in `table.columns` order) in one transaction: PostgreSQL's
+    COPY through asyncpg (values made as an INSERT would bind them: the columns' bind
+    processors), an INSERT elsewhere."""
+    columns = list(table.columns)
     async with target.begin() as conn:
         if target.dialect.name != "postgresql" or target.dialect.driver != "asyncpg":
-            await conn.execute(table.insert(), rows)
+            names = [column.name for column in columns]
+            await conn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
             return
-        columns = list(table.columns)
         processors = [column.type._cached_bind_processor(target.dialect) for column in columns]
-        records = [
-            tuple(
-                row[column.name] if process is None else process(row[column.name])
-                for column, process in zip(columns, processors, strict=True)
-            )
-            for row in rows
-        ]
+        if any(processors):
+            rows = [
+                tuple(
+                    value if process is None else process(value)
+                    for value, process in zip(row, processors, strict=True)
+                )
+                for row in rows
+            ]
+        records = rows
         await conn.exec_driver_sql("SELECT 1")  # the transaction begins on the connection
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
