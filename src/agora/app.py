@@ -34,6 +34,7 @@ from agora.api.routes import filter_routes as filters
 from agora.api.routes import list_routes as lists
 from agora.api.routes import notification_routes as notifications
 from agora.api.routes import oauth_routes as oauth
+from agora.api.routes import operations_routes as operations
 from agora.api.routes import poll_routes as polls
 from agora.api.routes import push_routes as push
 from agora.api.routes import report_routes as reports
@@ -54,6 +55,7 @@ from agora.http import log_redaction, ratelimit
 from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
 from agora.http.json import JSON
+from agora.http.observability import Observability
 from agora.http.remote_resolver import RESOLVER_KEY
 from agora.http.signal_hook import SignalsHook
 from agora.http.streaming.hub import start_hub, stop_hub
@@ -169,6 +171,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             "Idempotency-Key",
         ],
     )
+    app.add_middleware(Observability)  # outermost: request id, request metrics
     install_error_handlers(app)
 
     @app.get("/api/v1/agora/ping", include_in_schema=False)
@@ -201,6 +204,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         migration_routes,
         datasets,
         activitypub,
+        operations,  # /health/*, /metrics
     )
     web: tuple[ModuleType, ...] = (oauth_pages, sign_in, email_pages, timeline_pages)
     web += (assistant_pages, two_factor_pages, deletion_pages)

@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     openai_vision: bool = False
     # Media uploads (images): where files live, and the limits of one upload.
     media_dir: Path = Path("./data/media")
+    # Behind nginx: media files are checked by Agora, then sent by nginx from the disk
+    # (`X-Accel-Redirect: <prefix><key>` to an `internal` location; docs/deploy/nginx.conf)
+    media_accel_redirect: str | None = None
     media_max_bytes: int = 16 * 1024 * 1024
     media_max_pixels: int = 33_177_600  # 7680 x 4320, Mastodon's image matrix limit
     media_preview_side: int = 640
@@ -180,6 +183,10 @@ class Settings(BaseSettings):
     # Dataset exports: the licence named in the dataset card.
     dataset_license: str = "other"
     log_level: str = "info"
+    # "json": one JSON object per log line, with the request id (http/json_logging.py)
+    log_format: Literal["text", "json"] = "text"
+    # GET /metrics answers only `Authorization: Bearer <this>`; unset: /metrics is not served
+    metrics_token: str | None = None
 
     @field_validator(
         "ratelimit_reads",

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.ai.providers import Completion, Provider, ProviderError
 from agora.config import get_settings
 from agora.db.models import AiUsage, utcnow
+from agora.metrics import MODEL_CALLS, MODEL_TOKENS
 from agora.social.rules.errors import DomainError
 
 
@@ -83,7 +84,10 @@ def record(
     completion: Completion,
     started: float,
 ) -> None:
-    """Add one call's usage to the caller's transaction."""
+    """Add one call's usage to the caller's transaction (and count it in the metrics)."""
+    MODEL_CALLS.labels(action).inc()
+    MODEL_TOKENS.labels(action, "prompt").inc(completion.prompt_tokens or 0)
+    MODEL_TOKENS.labels(action, "completion").inc(completion.completion_tokens or 0)
     session.add(
         AiUsage(
             account_id=account_id,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,12 +18,16 @@ from sqlalchemy import select
 from agora.cli.ai_commands import ai_app
 from agora.cli.domain_block_commands import domain_blocks_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
+from agora.cli.operations_commands import backup_command, db_app, restore_command
+from agora.cli.parent_death import SUPERVISOR_PID
 from agora.config import get_settings, use_listening_address
 from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
 from agora.events.process_bus import close_bus
+from agora.http.json_logging import uvicorn_log_config
 from agora.mail.smtp import NO_MAIL, mail_configured
+from agora.metrics import MULTIPROCESS_DIR
 
 app = typer.Typer(
     help="Agora: an open social network with an AI assistant built in.", no_args_is_help=True
@@ -37,6 +43,9 @@ app.add_typer(export_app, name="export")
 app.add_typer(ai_app, name="ai")
 app.add_typer(reports_app, name="reports")
 app.add_typer(domain_blocks_app, name="domain-blocks")
+app.add_typer(db_app, name="db")
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 for _name, _command in USER_COMMANDS.items():  # suspend, silence, approve, admin
     user_app.command(_name)(_command)
 console = Console()
@@ -91,6 +100,7 @@ def serve(
     """Serve Agora over HTTP (applies migrations first). Without AGORA_BASE_URL it advertises
     http://HOST:PORT."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     for name, value in use_listening_address(host, port).items():
         console.print(f"[yellow]{name} not set:[/yellow] {value}")
@@ -102,13 +112,23 @@ def serve(
             "[yellow]warning:[/yellow] several workers without AGORA_REDIS_URL: a live event "
             "reaches only the streams of the process whose job produced it"
         )
+    factory = "agora.app:create_app"
+    if workers > 1:  # children that exit with this process (cli/parent_death.py)
+        os.environ[SUPERVISOR_PID] = str(os.getpid())
+        factory = "agora.cli.supervised_app:create_supervised_app"
+        # the children's metrics, summed by whichever answers /metrics (agora/metrics.py)
+        os.environ.setdefault(MULTIPROCESS_DIR, tempfile.mkdtemp(prefix="agora-metrics-"))
+    settings = get_settings()
+    json_logs = settings.log_format == "json"
+    log_config = uvicorn_log_config(settings.log_level) if json_logs else LOGGING_CONFIG
     uvicorn.run(
-        "agora.app:create_app",
+        factory,
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=get_settings().log_level,
+        log_level=settings.log_level,
+        log_config=log_config,
         proxy_headers=True,
         ws_max_size=MAX_WEBSOCKET_MESSAGE,
     )

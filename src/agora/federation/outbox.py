@@ -75,6 +75,7 @@ from agora.jobs.job_kinds import (
     JobState,
 )
 from agora.jobs.queue import Postpone, enqueue
+from agora.metrics import FEDERATION_DELIVERIES
 from agora.social.people import domain_blocks
 
 log = logging.getLogger("agora.federation")
@@ -365,28 +366,35 @@ async def send_delivery(db: Database, payload: DeliveryJob) -> None:
     async with db.session() as session:
         refused = await domain_blocks.refuses(session, urlsplit(inbox).netloc.lower())
     if refused:
+        FEDERATION_DELIVERIES.labels("dropped").inc()
         return
     signer = await _signer(db, payload["account_id"])
     if signer is None:
         log.info("federation: the sender of a delivery to %s is gone: dropped", inbox)
+        FEDERATION_DELIVERIES.labels("dropped").inc()
         return
     domain = domain_health.domain_of(inbox)
     admission = await domain_health.admit(db, domain)
     if admission.action == "drop":
         log.info("federation: %s is unavailable: delivery to %s dropped", domain, inbox)
+        FEDERATION_DELIVERIES.labels("dropped").inc()
         return
     if admission.action == "wait":
+        FEDERATION_DELIVERIES.labels("postponed").inc()
         raise Postpone(admission.seconds, f"{domain} is failing: its circuit is open")
     try:
         await post_activity(inbox, payload["activity"], signer)
     except FederationError as exc:
         if _unsalvageable(exc.status):  # it answered: the domain is up, the delivery is not
             log.info("federation: delivery to %s refused for good: %s", inbox, exc)
+            FEDERATION_DELIVERIES.labels("refused").inc()
             if admission.failing:
                 await domain_health.record_success(db, domain)
             return
         await domain_health.record_failure(db, domain)
+        FEDERATION_DELIVERIES.labels("failed").inc()
         raise
+    FEDERATION_DELIVERIES.labels("delivered").inc()
     if admission.failing:
         await domain_health.record_success(db, domain)
 

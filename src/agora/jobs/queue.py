@@ -83,6 +83,7 @@ from agora.jobs.job_kinds import (
     ThreadJob,
     WebPushJob,
 )
+from agora.metrics import JOB_FAILURES, JOBS_RUN
 
 P = TypeVar("P")  # a kind's payload (a TypedDict of jobs/job_kinds.py)
 R = TypeVar("R")  # what a two-phase job's `prepare` hands to its `apply`
@@ -576,6 +577,10 @@ async def run_batch(
                 succeeded += await _apply_alone(db, job, worker_id, prepared)
             continue
         succeeded += len(ran) - len(raised)
+        failed = {job.id for job, _, _ in raised}
+        for job, _ in ran:
+            if job.id not in failed:
+                JOBS_RUN.labels(job.kind, "ok").inc()
         for job, prepared, failure in raised:
             if isinstance(failure, LeaseLost | Postpone):
                 succeeded += await _settle(db, job, worker_id, failure)
@@ -648,6 +653,7 @@ async def _apply_alone(db: Database, job: ClaimedJob, worker_id: str, prepared: 
             await _apply(session, job, worker_id, prepared)
     except Exception as exc:
         return await _settle(db, job, worker_id, exc)
+    JOBS_RUN.labels(job.kind, "ok").inc()
     return True
 
 
@@ -657,11 +663,15 @@ async def _settle(db: Database, job: ClaimedJob, worker_id: str, error: Exceptio
     postponement (nothing failed)."""
     if isinstance(error, LeaseLost):
         log.warning("job %s: lease lost to another worker; its run is rolled back", job.id)
+        JOBS_RUN.labels(job.kind, "lost").inc()
         return False
     if isinstance(error, Postpone):
         await _postpone(db, job, worker_id, error)
+        JOBS_RUN.labels(job.kind, "postponed").inc()
         return True
     await _record_failure(db, job, worker_id, f"{type(error).__name__}: {error}")
+    JOB_FAILURES.labels(job.kind).inc()
+    JOBS_RUN.labels(job.kind, "dead" if job.attempts >= job.max_attempts else "retry").inc()
     return False
 
 
@@ -747,6 +757,20 @@ async def queue_stats(db: Database) -> dict[JobState, int]:
     async with db.session() as session:
         rows = await session.execute(select(Job.state, func.count()).group_by(Job.state))
         return {JobState(state): count for state, count in rows}
+
+
+async def queue_depths(db: Database) -> list[tuple[str, str, int, float]]:
+    """Per kind and state: jobs in the queue, and the age in seconds of the oldest (metrics)."""
+    now = utcnow()
+    query = select(Job.kind, Job.state, func.count(), func.min(Job.created_at)).group_by(
+        Job.kind, Job.state
+    )
+    async with db.session() as session:
+        rows = (await session.execute(query)).all()
+    return [
+        (kind, state, count, (now - oldest).total_seconds() if oldest else 0.0)
+        for kind, state, count, oldest in rows
+    ]
 
 
 async def dead_jobs(db: Database, limit: int = 50) -> list[Job]:

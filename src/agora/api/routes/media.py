@@ -158,6 +158,10 @@ def _file_response(request: Request, found: MediaFile) -> Response:
     }
     if request.headers.get("if-none-match") == found.etag:
         return Response(status_code=304, headers=headers)
+    accel = get_settings().media_accel_redirect
+    if accel and request.method == "GET":  # checked here, sent by the proxy from the disk
+        headers["X-Accel-Redirect"] = accel + found.storage_key
+        return Response(headers=headers, media_type=found.content_type)
     headers["Content-Length"] = str(found.size)
     if request.method == "HEAD":
         return Response(headers=headers, media_type=found.content_type)

@@ -32,6 +32,7 @@ from agora.events.bus import Event, EventBus, Subscription
 from agora.events.event_kinds import EventName
 from agora.events.process_bus import close_bus, get_bus
 from agora.http.streaming.frames import SSE_HEARTBEAT, sse_frame, ws_frame
+from agora.metrics import STREAMING_CONNECTIONS
 from agora.social.live.audience import Candidates, deletion_audience, post_audience
 from agora.social.live.streams import (
     MEDIA_PUBLIC,
@@ -141,6 +142,7 @@ class Hub:
         """Register a new connection."""
         listener = Listener(viewer, wire, self.queue_size)
         self.listeners.add(listener)
+        STREAMING_CONNECTIONS.labels(wire).inc()
         return listener
 
     def subscribe(self, listener: Listener, stream: Stream) -> bool:
@@ -163,7 +165,9 @@ class Hub:
         for stream in listener.streams.values():
             self._forget(listener, stream)
         listener.streams.clear()
-        self.listeners.discard(listener)
+        if listener in self.listeners:
+            self.listeners.discard(listener)
+            STREAMING_CONNECTIONS.labels(listener.wire).dec()
         listener.close(listener.close_reason or "disconnected")
 
     def _forget(self, listener: Listener, stream: Stream) -> None:

@@ -1,0 +1,388 @@
+"""`agora db copy`: the whole database of a stopped server into a new PostgreSQL database.
+
+Invariants:
+- The target's schema is made by the migrations (`upgrade`), never by `create_all`, so the
+  copy is the schema a fresh install would have; the source is upgraded to the same head first.
+- Tables are copied in dependency order (`Base.metadata.sorted_tables`: a row's foreign keys
+  point at rows already copied), in primary-key order, in batches that each commit (written
+  with PostgreSQL's COPY). The
+  resume point of a table is the largest primary key already in the target (ordered bytewise
+  on both sides: `COLLATE "C"` on PostgreSQL, SQLite's BINARY), so an interrupted copy goes
+  on where it stopped, with nothing twice.
+- A target is accepted only when every table is empty, or when it carries the marker of a
+  copy from the same source (`agora_db_copy`, dropped once the copy is verified).
+- Rows are copied as they are: the render-version triggers (migration 0025), which would bump
+  `posts.render_version` for every attachment, mention and tag inserted, are disabled on the
+  target while rows are written, and enabled again at the end (also when the copy fails; a
+  killed copy leaves them off until it is resumed). The full-text index triggers stay on: the
+  target's index is built as posts arrive.
+- Verified at the end, per table: the row count and an order-independent checksum of every
+  row's values (normalised: UTC datetimes, sorted JSON) are equal on both sides.
+- PostgreSQL sequences (the `id_nodes` counter) are set past the largest copied value.
+
+The server must be stopped during the copy: rows written meanwhile may be missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, String, Table, func, literal, select, text, tuple_
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from agora.db.engine import Database
+from agora.db.migrate import upgrade
+from agora.db.models import Base
+
+MARKER = "agora_db_copy"
+DEFAULT_BATCH = 5000
+CHECKSUM_MODULUS = 2**256
+
+Progress = Callable[[str, int, int], None]  # table, rows copied so far, rows in the source
+
+
+class CopyRefused(Exception):
+    """The target cannot receive this copy (not empty, another copy's, not PostgreSQL)."""
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """One table's verification: counts and checksums on both sides."""
+
+    table: str
+    source_rows: int
+    target_rows: int
+    source_checksum: str
+    target_checksum: str
+
+    @property
+    def ok(self) -> bool:
+        """Same number of rows, same values."""
+        return self.source_rows == self.target_rows and self.source_checksum == self.target_checksum
+
+
+def tables() -> list[Table]:
+    """Every modelled table, each after the tables its foreign keys point at."""
+    return list(Base.metadata.sorted_tables)
+
+
+def source_identity(url: str) -> str:
+    """What names a copy's source in the target's marker: its URL without the password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _order_columns(table: Table, postgresql: bool) -> list[Any]:
+    """The primary key, ordered bytewise on both backends."""
+    columns: list[Any] = []
+    for column in table.primary_key.columns:
+        if postgresql and isinstance(column.type, String):
+            columns.append(column.collate("C"))
+        else:
+            columns.append(column)
+    return columns
+
+
+def _after(columns: Sequence[Any], key: Sequence[Any]) -> Any:
+    """`(c1, c2, …) > (k1, k2, …)`: a row-value comparison, which both SQLite and PostgreSQL
+    answer from the primary key's index."""
+    if len(columns) == 1:
+        return columns[0] > key[0]
+    return tuple_(*columns) > tuple_(*(literal(value) for value in key))
+
+
+async def _is_postgresql(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+async def _count(conn: AsyncConnection, table: Table) -> int:
+    return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def _last_key(conn: AsyncConnection, table: Table) -> tuple[Any, ...] | None:
+    """The largest primary key in `table` (bytewise order), or None when it is empty."""
+    order = _order_columns(table, await _is_postgresql(conn))
+    query = select(*table.primary_key.columns).order_by(*(c.desc() for c in order)).limit(1)
+    row = (await conn.execute(query)).first()
+    return tuple(row) if row is not None else None
+
+
+async def _marker(conn: AsyncConnection) -> str | None:
+    exists = await conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": MARKER})
+    present: object = exists.scalar_one()
+    if not present:
+        return None
+    found = await conn.execute(text(f"SELECT source FROM {MARKER}"))
+    source: object = found.scalar_one_or_none()
+    return None if source is None else str(source)
+
+
+async def prepare_target(target: AsyncEngine, source_url: str) -> bool:
+    """Check the target may receive this copy and mark it. Returns whether the copy resumes.
+
+    Raises CopyRefused for a non-PostgreSQL target, for a target with rows that is not being
+    filled by a copy of the same source, or for one being filled from another source."""
+    if target.dialect.name != "postgresql":
+        raise CopyRefused("the target must be a PostgreSQL database (postgresql+asyncpg://…)")
+    identity = source_identity(source_url)
+    async with target.begin() as conn:
+        marked = await _marker(conn)
+        if marked is not None:
+            if marked != identity:
+                raise CopyRefused(f"the target is receiving another copy (from {marked})")
+            return True
+        for table in tables():
+            if await _count(conn, table):
+                raise CopyRefused(
+                    f"the target is not empty (table {table.name} has rows); copy into a new "
+                    "database"
+                )
+        await conn.execute(
+            text(f"CREATE TABLE {MARKER} (source text NOT NULL, started_at timestamptz NOT NULL)")
+        )
+        await conn.execute(
+            text(f"INSERT INTO {MARKER} (source, started_at) VALUES (:source, :at)"),
+            {"source": identity, "at": datetime.now(UTC)},
+        )
+    return False
+
+
+async def _render_triggers(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """(table, trigger) of the render-version triggers (migration 0025)."""
+    found = await conn.execute(
+        text(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal AND t.tgname LIKE '%render_version'"
+        )
+    )
+    return [(str(table), str(trigger)) for table, trigger in found.all()]
+
+
+async def set_render_triggers(target: AsyncEngine, *, enabled: bool) -> None:
+    """Turn the render-version triggers on or off (the copy writes versions as they are)."""
+    action = "ENABLE" if enabled else "DISABLE"
+    async with target.begin() as conn:
+        for table, trigger in await _render_triggers(conn):
+            await conn.execute(text(f'ALTER TABLE "{table}" {action} TRIGGER "{trigger}"'))
+
+
+async def copy_table(
+    source: AsyncEngine,
+    target: AsyncEngine,
+    table: Table,
+    *,
+    batch: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    stop_after_batches: int | None = None,
+) -> int:
+    """Copy the rows of `table` the target lacks, in primary-key order, one committed batch
+    at a time. Returns how many rows were copied now. `stop_after_batches` (tests) stops
+    early, as an interruption would."""
+    async with target.connect() as conn:
+        last = await _last_key(conn, table)
+        done = await _count(conn, table)
+    async with source.connect() as conn:
+        total = await _count(conn, table)
+    if progress:
+        progress(table.name, done, total)
+    order = _order_columns(table, source.dialect.name == "postgresql")
+    copied = batches = 0
+    columns = list(table.columns)
+    key_positions = [columns.index(column) for column in table.primary_key.columns]
+
+    async def read(after: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
+        query = select(*columns).order_by(*order).limit(batch)
+        if after is not None:
+            query = query.where(_after(order, after))
+        async with source.connect() as conn:
+            return [tuple(row) for row in (await conn.execute(query)).all()]
+
+    # the next batch is read from the source while this one is written to the target
+    reading = asyncio.create_task(read(last))
+    try:
+        while stop_after_batches is None or batches < stop_after_batches:
+            rows = await reading
+            if not rows:
+                break
+            last = tuple(rows[-1][i] for i in key_positions)
+            reading = asyncio.create_task(read(last))
+            await _write(target, table, rows)
+            copied += len(rows)
+            batches += 1
+            if progress:
+                progress(table.name, done + copied, total)
+    finally:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+    return copied
+
+
+async def _write(target: AsyncEngine, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """Write one batch (values in `table.columns` order) in one transaction: PostgreSQL's
+    COPY through asyncpg (values made as an INSERT would bind them: the columns' bind
+    processors), an INSERT elsewhere."""
+    columns = list(table.columns)
+    async with target.begin() as conn:
+        if target.dialect.name != "postgresql" or target.dialect.driver != "asyncpg":
+            names = [column.name for column in columns]
+            await conn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
+            return
+        processors = [column.type._cached_bind_processor(target.dialect) for column in columns]
+        if any(processors):
+            rows = [
+                tuple(
+                    value if process is None else process(value)
+                    for value, process in zip(row, processors, strict=True)
+                )
+                for row in rows
+            ]
+        records = rows
+        await conn.exec_driver_sql("SELECT 1")  # the transaction begins on the connection
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(
+            table.name, records=records, columns=[column.name for column in columns]
+        )
+
+
+def _normal(value: Any) -> str:
+    """One value as text that both backends produce alike."""
+    if value is None:
+        return "\x00"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return str(value.isoformat())
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, float | Decimal):
+        return repr(float(value))
+    return str(value)
+
+
+async def table_checksum(engine: AsyncEngine, table: Table) -> tuple[int, str]:
+    """(rows, checksum) of a table: the sum of each row's SHA-256 modulo 2**256, so the
+    order rows come in does not matter."""
+    columns: list[Column[Any]] = list(table.columns)
+    total = rows = 0
+    async with engine.connect() as conn:
+        result = await conn.stream(select(*columns))
+        async for partition in result.partitions(DEFAULT_BATCH):
+            for row in partition:
+                line = "\x1f".join(_normal(value) for value in row)
+                total += int.from_bytes(hashlib.sha256(line.encode()).digest(), "big")
+                rows += 1
+    return rows, format(total % CHECKSUM_MODULUS, "064x")
+
+
+async def verify(source: AsyncEngine, target: AsyncEngine) -> list[TableCheck]:
+    """Row counts and checksums of every table on both sides."""
+    checks = []
+    for table in tables():
+        source_rows, source_sum = await table_checksum(source, table)
+        target_rows, target_sum = await table_checksum(target, table)
+        checks.append(TableCheck(table.name, source_rows, target_rows, source_sum, target_sum))
+    return checks
+
+
+async def set_sequences(target: AsyncEngine) -> int:
+    """Set every sequence owned by a copied column past the column's largest value (the
+    copy inserted explicit values, which do not advance them). Returns how many were set."""
+    count = 0
+    async with target.begin() as conn:
+        for table in tables():
+            for column in table.columns:
+                found = await conn.execute(
+                    text("SELECT pg_get_serial_sequence(:table, :column)"),
+                    {"table": table.name, "column": column.name},
+                )
+                sequence: object = found.scalar_one_or_none()
+                if sequence is None:
+                    continue
+                await conn.execute(
+                    text(
+                        f'SELECT setval(:sequence, coalesce(max("{column.name}"), 1), '
+                        f'max("{column.name}") IS NOT NULL) FROM "{table.name}"'
+                    ),
+                    {"sequence": sequence},
+                )
+                count += 1
+    return count
+
+
+async def finish(target: AsyncEngine) -> None:
+    """The copy is verified: drop the marker, so the target is an ordinary database."""
+    async with target.begin() as conn:
+        await conn.execute(text(f"DROP TABLE IF EXISTS {MARKER}"))
+
+
+@dataclass
+class CopyResult:
+    """What `copy_database` did."""
+
+    resumed: bool
+    rows_copied: int
+    checks: list[TableCheck]
+
+    @property
+    def ok(self) -> bool:
+        """Every table verified."""
+        return all(check.ok for check in self.checks)
+
+
+async def copy_database(
+    source_url: str,
+    target_url: str,
+    *,
+    batch: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    stop_after_batches: int | None = None,
+) -> CopyResult:
+    """Copy the database at `source_url` into the PostgreSQL database at `target_url`
+    (created beforehand, empty or half-filled by an interrupted copy of the same source),
+    verify it, set its sequences. `stop_after_batches` (tests) interrupts the copy after
+    that many batches of the first table with rows, leaving it resumable."""
+    source = Database(source_url)
+    target = Database(target_url)
+    try:
+        if target.engine.dialect.name != "postgresql":
+            raise CopyRefused("the target must be a PostgreSQL database (postgresql+asyncpg://…)")
+        await upgrade(source.engine)
+        await upgrade(target.engine)
+        resumed = await prepare_target(target.engine, source_url)
+        await set_render_triggers(target.engine, enabled=False)
+        copied = 0
+        try:
+            for table in tables():
+                now = await copy_table(
+                    source.engine,
+                    target.engine,
+                    table,
+                    batch=batch,
+                    progress=progress,
+                    stop_after_batches=stop_after_batches,
+                )
+                copied += now
+                if stop_after_batches is not None and now:
+                    return CopyResult(resumed, copied, [])
+        finally:
+            await set_render_triggers(target.engine, enabled=True)
+        await set_sequences(target.engine)
+        checks = await verify(source.engine, target.engine)
+        if all(check.ok for check in checks):
+            await finish(target.engine)
+        return CopyResult(resumed, copied, checks)
+    finally:
+        await source.dispose()
+        await target.dispose()

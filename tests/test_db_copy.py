@@ -1,0 +1,195 @@
+"""`agora db copy`: a database seeded through the API (the session's: SQLite, or PostgreSQL in
+that pass) copied into a fresh PostgreSQL database, which then serves the same timelines;
+an interrupted copy resumes; a non-empty target, or one being filled from elsewhere, is
+refused (the command, run as a process, resumes the interrupted copy)."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from sqlalchemy import text
+
+from agora.db.database_copy import CopyRefused, copy_database, tables
+from agora.db.engine import Database
+from conftest import DATABASE_URL, PG_ADMIN_URL, _pg_admin
+from helpers import boost, follow, post_status_id
+from push_receiver import PushReceiver
+
+TIMELINES = (
+    "/api/v1/timelines/home",
+    "/api/v1/timelines/public",
+    "/api/v1/notifications",
+    "/api/v2/filters",
+    "/api/v1/push/subscription",
+    "/api/v1/favourites",
+)
+
+
+@pytest.fixture
+async def target_url() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database, dropped after the test."""
+    name = f"agora_copy_{os.getpid()}_{secrets.token_hex(3)}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    host = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{host}/{name}"
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 90, 10)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def _seed(client: Any, make_person: Any, run_jobs: Any, monkeypatch: Any) -> list[Any]:
+    """Two people who follow each other, posts, a reply, a boost, a like, a photo, a poll and
+    a vote, a filter, a push subscription; every job run."""
+    alice, bob = await make_person("alice"), await make_person("bob")
+    await follow(client, alice, bob)
+    await follow(client, bob, alice)
+    first = await post_status_id(client, bob, "hello from bob #copying")
+    await post_status_id(client, alice, "@bob welcome", in_reply_to_id=first)
+    await boost(client, alice, first)
+    liked = await client.post(f"/api/v1/statuses/{first}/favourite", headers=alice.headers)
+    assert liked.status_code == 200
+    media = await client.post(
+        "/api/v2/media", headers=bob.headers, files={"file": ("a.png", _png(), "image/png")}
+    )
+    assert media.status_code in (200, 202), media.text
+    await post_status_id(client, bob, "a photo", **{"media_ids[]": media.json()["id"]})
+    poll = {"options": ["tea", "coffee"], "expires_in": 3600}
+    poll_post = await client.post(
+        "/api/v1/statuses", headers=bob.headers, json={"status": "which?", "poll": poll}
+    )
+    assert poll_post.status_code == 200
+    poll_id = poll_post.json()["poll"]["id"]
+    voted = await client.post(
+        f"/api/v1/polls/{poll_id}/votes", headers=alice.headers, json={"choices": [1]}
+    )
+    assert voted.status_code == 200, voted.text
+    made = await client.post(
+        "/api/v2/filters",
+        headers=alice.headers,
+        json={"title": "Food", "context": ["home"], "keywords_attributes": [{"keyword": "soup"}]},
+    )
+    assert made.status_code == 200
+    monkeypatch.setenv("AGORA_FEDERATION_ALLOW_PRIVATE_ADDRESSES", "true")
+    from agora.config import get_settings
+
+    get_settings.cache_clear()
+    receiver = PushReceiver().start()
+    try:
+        subscribed = await client.post(
+            "/api/v1/push/subscription", headers=alice.headers, data=receiver.form()
+        )
+        assert subscribed.status_code == 200, subscribed.text
+        await run_jobs()
+    finally:
+        receiver.stop()
+    return [alice, bob]
+
+
+async def _pages(client: httpx.AsyncClient, people: list[Any]) -> dict[str, Any]:
+    pages = {}
+    for person in people:
+        for path in TIMELINES:
+            response = await client.get(path, headers=person.headers)
+            assert response.status_code in (200, 404), (path, response.text)
+            pages[f"{person.username} {path}"] = (response.status_code, response.json())
+    return pages
+
+
+async def _served_by(url: str, people: list[Any]) -> dict[str, Any]:
+    from agora.app import create_app
+
+    application = create_app(migrate=False)
+    database = Database(url)
+    application.state.db = database
+    try:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            return await _pages(c, people)
+    finally:
+        await database.dispose()
+
+
+async def test_copy_serves_the_same_timelines_and_verifies_every_table(
+    client: Any, make_person: Any, run_jobs: Any, monkeypatch: Any, target_url: str
+) -> None:
+    people = await _seed(client, make_person, run_jobs, monkeypatch)
+    before = await _pages(client, people)
+    assert len(before["alice /api/v1/timelines/home"][1]) >= 4
+    assert before["alice /api/v1/push/subscription"][0] == 200
+    result = await copy_database(DATABASE_URL, target_url, batch=3)
+    assert not result.resumed and result.ok
+    assert {check.table for check in result.checks} == {t.name for t in tables()}
+    counts = {check.table: check.target_rows for check in result.checks}
+    for table in ("posts", "follows", "media_attachments", "polls", "poll_votes", "filters"):
+        assert counts[table] > 0, table
+    assert counts["push_subscriptions"] == 1
+    assert await _served_by(target_url, people) == before
+    target = Database(target_url)
+    try:
+        async with target.engine.connect() as conn:
+            marker = await conn.execute(text("SELECT to_regclass('agora_db_copy')"))
+            assert marker.scalar_one() is None  # verified: the marker is gone
+            found = await conn.execute(
+                text("SELECT count(*) FROM post_search WHERE document @@ 'copying'")
+            )
+            assert found.scalar_one() == 1  # the search index was built as posts arrived
+            # the id_nodes sequence continues after the copied claims
+            claimed = await conn.execute(text("SELECT max(id) FROM id_nodes"))
+            highest = claimed.scalar_one() or 0
+            await conn.execute(text("INSERT INTO id_nodes (claimed_at) VALUES (now())"))
+            new = await conn.execute(text("SELECT max(id) FROM id_nodes"))
+            assert new.scalar_one() == highest + 1
+    finally:
+        await target.dispose()
+    with pytest.raises(CopyRefused, match="not empty"):  # a second copy: target has rows
+        await copy_database(DATABASE_URL, target_url)
+
+
+async def test_an_interrupted_copy_resumes_and_another_source_is_refused(
+    client: Any, make_person: Any, run_jobs: Any, monkeypatch: Any, target_url: str
+) -> None:
+    people = await _seed(client, make_person, run_jobs, monkeypatch)
+    stopped = await copy_database(DATABASE_URL, target_url, batch=1, stop_after_batches=1)
+    assert stopped.rows_copied == 1 and not stopped.checks
+    elsewhere = "sqlite+aiosqlite:////tmp/another-agora.db"
+    with pytest.raises(CopyRefused, match="another copy"):
+        await copy_database(elsewhere, target_url)
+    # the command, as a person runs it again after the interruption
+    env = {**os.environ, "AGORA_DATABASE_URL": DATABASE_URL, "COLUMNS": "200"}
+    command = [sys.executable, "-m", "agora.cli.main", "db", "copy", "--to", target_url]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resumed an interrupted copy" in done.stdout and "copied and verified" in done.stdout
+    total = await _total_rows(DATABASE_URL)
+    assert f"({total - 1} rows now)" in done.stdout  # nothing twice
+    assert await _served_by(target_url, people) == await _pages(client, people)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "not empty" in again.stdout
+
+
+async def _total_rows(url: str) -> int:
+    from sqlalchemy import func, select
+
+    database = Database(url)
+    total = 0
+    try:
+        async with database.engine.connect() as conn:
+            for table in tables():
+                counted = await conn.execute(select(func.count()).select_from(table))
+                total += int(counted.scalar_one())
+    finally:
+        await database.dispose()
+    return total

@@ -1,0 +1,202 @@
+"""docs/deploy/nginx.conf as it is (its TLS lines dropped, a local port and the test's paths
+put in), run by Debian's nginx in front of a live `agora serve`: the API, a body over
+Agora's limit, server-sent events arriving through it at once, media checked by Agora and sent
+by nginx from the disk, static files, the real client address in Agora's logs, and probes
+closed to the public."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from conftest import BACKEND
+from live_server import LiveServer, free_port, wait_for
+from streaming_clients import SSE, Person, sign_up
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "docs" / "deploy" / "nginx.conf"
+STATIC = ROOT / "src" / "agora" / "web" / "static"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+ELSEWHERE = "127.0.0.2"  # a client address other than nginx's own (all of 127/8 is local)
+
+pytestmark = [
+    pytest.mark.skipif(BACKEND == "postgresql", reason="a proxy test: run in the SQLite pass"),
+    pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (make setup)"),
+]
+
+
+def site_config(agora_port: int, port: int, media: Path, logs: Path) -> str:
+    """The deploy file with its TLS lines dropped and this machine's port and paths."""
+    lines = [line for line in CONF.read_text().splitlines() if not line.endswith("# tls")]
+    text = "\n".join(lines)
+    text = text.replace("server_name agora.example.org;", f"listen 127.0.0.1:{port};")
+    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{agora_port}")
+    text = text.replace("/var/lib/agora/media/", f"{media}/")
+    text = text.replace("/opt/agora/static/", f"{STATIC}/")
+    return text.replace("/var/log/nginx/", f"{logs}/")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[LiveServer, str]]:
+    """Agora on one port, nginx in front of it on another."""
+    port = free_port()
+    front = f"http://127.0.0.1:{port}"
+    server = LiveServer(
+        BACKEND,
+        extra_env={
+            "AGORA_BASE_URL": front,
+            "AGORA_DOMAIN": f"127.0.0.1:{port}",
+            "AGORA_MEDIA_ACCEL_REDIRECT": "/_agora_media/",
+            "AGORA_LOG_FORMAT": "json",
+            "AGORA_LOG_LEVEL": "info",
+        },
+    )
+    server.start()
+    work = Path(tempfile.mkdtemp(prefix="agora-nginx-"))
+    media = server.workdir / "media"
+    media.mkdir(exist_ok=True)
+    (work / "agora.conf").write_text(site_config(server.port, port, media, work))
+    temp = " ".join(
+        f"{kind}_temp_path {work / kind};" for kind in ("client_body", "proxy", "fastcgi")
+    )
+    (work / "nginx.conf").write_text(
+        f"user root;\nworker_processes 1;\npid {work / 'nginx.pid'};\n"
+        f"error_log {work / 'error.log'} warn;\nevents {{ worker_connections 256; }}\n"
+        f"http {{ include /etc/nginx/mime.types; {temp} "
+        f"uwsgi_temp_path {work / 'uwsgi'}; scgi_temp_path {work / 'scgi'}; "
+        f"include {work / 'agora.conf'}; }}\n"
+    )
+    nginx = subprocess.Popen(
+        [NGINX, "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "stderr.log", "wb"),  # noqa: SIM115
+    )
+    try:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{front}/api/v1/agora/ping", timeout=1).is_success
+            except httpx.TransportError:
+                assert nginx.poll() is None, (work / "stderr.log").read_text()
+                return False
+
+        wait_for(answers, 15, "nginx to answer")
+        yield server, front
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def alice(stack: tuple[LiveServer, str]) -> Person:
+    return sign_up(stack[0], "alice")
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise((800, 600), 90).convert("RGB").save(out, "PNG")
+    return out.getvalue()
+
+
+def test_the_api_and_agoras_body_limit_through_nginx(stack: tuple[LiveServer, str], alice: Person):
+    _, front = stack
+    me = httpx.get(f"{front}/api/v1/accounts/verify_credentials", headers=alice.headers)
+    assert me.status_code == 200 and me.json()["username"] == "alice"
+    instance = httpx.get(f"{front}/api/v1/instance").json()
+    assert instance["uri"] == front.removeprefix("http://")
+    big = httpx.post(
+        f"{front}/api/v1/statuses",
+        headers={**alice.headers, "Content-Type": "application/json"},
+        content=json.dumps({"status": "x" * 2_000_000}),
+    )
+    assert big.status_code == 413  # Agora's 1 MB for bodies other than uploads
+
+
+def test_media_is_checked_by_agora_and_sent_by_nginx(stack: tuple[LiveServer, str], alice: Person):
+    server, front = stack
+    image = _png()
+    assert len(image) > 1_048_576  # over nginx's default body limit: the file raises it
+    uploaded = httpx.post(
+        f"{front}/api/v2/media",
+        headers=alice.headers,
+        files={"file": ("photo.png", image, "image/png")},
+        timeout=30,
+    )
+    assert uploaded.status_code in (200, 202), uploaded.text
+    url = uploaded.json()["url"]
+    assert url.startswith(front)
+    direct = httpx.get(url.replace(front, server.url))  # Agora itself: a redirect to nginx
+    assert direct.headers["x-accel-redirect"].startswith("/_agora_media/")
+    assert direct.content == b""
+    served = httpx.get(url)
+    assert served.status_code == 200 and "x-accel-redirect" not in served.headers
+    assert served.content.startswith(b"\x89PNG") and len(served.content) > 1000
+    assert served.headers["cache-control"]  # Agora's caching decision is kept
+    hidden = httpx.get(f"{front}{direct.headers['x-accel-redirect']}")
+    assert hidden.status_code == 404  # the internal location is not reachable from outside
+    style = httpx.get(f"{front}/static/style.css")
+    assert style.status_code == 200 and style.content == (STATIC / "style.css").read_bytes()
+
+
+def test_server_sent_events_arrive_through_nginx_at_once(
+    stack: tuple[LiveServer, str], alice: Person
+):
+    _, front = stack
+
+    async def run() -> tuple[str, str]:
+        async with httpx.AsyncClient(base_url=front, timeout=30) as client:
+            stream_url = "/api/v1/streaming/public/local"
+            async with client.stream("GET", stream_url, headers=alice.headers) as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                events = SSE(response)
+                await asyncio.sleep(0.5)
+                posted = await client.post(
+                    "/api/v1/statuses", headers=alice.headers, data={"status": "live via nginx"}
+                )
+                assert posted.status_code == 200
+                while True:  # a heartbeat may come first; the update must come within 10 s
+                    event, data = await events.next(timeout=10)
+                    if event == "update":
+                        return event, data
+
+    _, data = asyncio.run(run())
+    assert json.loads(data)["content"] == "<p>live via nginx</p>"
+
+
+def test_agora_sees_the_real_client_address_and_probes_are_closed(
+    stack: tuple[LiveServer, str], alice: Person
+):
+    server, front = stack
+    transport = httpx.HTTPTransport(local_address=ELSEWHERE)
+    with httpx.Client(transport=transport, base_url=front) as client:
+        answered = client.get("/api/v1/timelines/public")
+        assert answered.status_code == 200
+        request_id = answered.headers["x-request-id"]  # nginx's $request_id, passed on
+        assert client.get("/health/ready").status_code == 403
+        assert client.get("/metrics").status_code == 403
+    assert httpx.get(f"{front}/health/ready").json()["status"] == "ok"  # from 127.0.0.1
+
+    def logged() -> dict[str, str] | None:
+        for line in server.log().splitlines():
+            if line.startswith("{") and request_id in line:
+                entry: dict[str, str] = json.loads(line)
+                if entry.get("logger") == "uvicorn.access":
+                    return entry
+        return None
+
+    entry = wait_for(logged, 5, "Agora's access log line")
+    assert entry["client"].split(":")[0] == ELSEWHERE
+    assert entry["path"] == "/api/v1/timelines/public"

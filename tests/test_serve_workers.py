@@ -1,0 +1,175 @@
+"""`agora serve --workers 2` as real processes: /metrics sums the requests of both workers
+(multiprocess mode), logs are JSON lines with request ids; when the supervisor is killed
+with SIGKILL, its children exit too, the port is free within seconds and a new server starts
+on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import BACKEND
+from live_server import free_port, wait_for
+
+pytestmark = pytest.mark.skipif(
+    BACKEND == "postgresql", reason="processes, not the database: run in the SQLite pass"
+)
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _serve(port: int, workdir: Path, workers: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "AGORA_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'agora.db'}",
+        "AGORA_MEDIA_DIR": str(workdir / "media"),
+        "AGORA_BASE_URL": f"http://127.0.0.1:{port}",
+        "AGORA_DOMAIN": f"127.0.0.1:{port}",
+        "AGORA_LOG_LEVEL": "info",
+        "AGORA_LOG_FORMAT": "json",
+        "AGORA_METRICS_TOKEN": "scrape",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [sys.executable, "-m", "agora.cli.main", "serve", "--port", str(port)]
+    log = open(workdir / f"serve-{workers}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [*command, "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/v1/agora/ping", timeout=1).is_success
+    except httpx.TransportError:
+        return False
+
+
+def test_children_exit_with_a_killed_supervisor_and_the_port_is_free_again() -> None:
+    port, workdir = free_port(), Path(tempfile.mkdtemp(prefix="agora-workers-"))
+    supervisor = _serve(port, workdir, workers=2)
+    children: set[int] = set()
+    restarted = None
+    try:
+        wait_for(lambda: _answers(port), 60, "agora serve --workers 2 to answer")
+        children = wait_for(
+            lambda: _children(supervisor.pid) if len(_children(supervisor.pid)) >= 2 else None,
+            10,
+            "two worker processes",
+        )
+        for n in range(20):  # a new connection each: both workers answer some
+            probe = {"X-Request-Id": f"probe-{n}"}
+            assert httpx.get(f"http://127.0.0.1:{port}/health/live", headers=probe).is_success
+        scrape = {"Authorization": "Bearer scrape"}
+        for _ in range(2):  # whichever worker answers, it counts both workers' requests
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=scrape).text
+            line = 'agora_http_requests_total{method="GET",route="/health/live",status="200"}'
+            assert f"{line} 20.0" in metrics
+        lines = [
+            json.loads(text)
+            for text in (workdir / "serve-2.log").read_text().splitlines()
+            if text.startswith("{")
+        ]
+        access = [line for line in lines if line.get("request_id") == "probe-7"]
+        assert access and access[0]["path"] == "/health/live" and access[0]["status"] == 200
+        supervisor.send_signal(signal.SIGKILL)
+        supervisor.wait(5)
+        # a few seconds; more on a loaded machine, where a child may still be importing
+        wait_for(lambda: not any(_alive(pid) for pid in children), 30, "the children to exit")
+        wait_for(lambda: _port_free(port), 5, "the port to be free")
+        restarted = _serve(port, workdir, workers=1)
+        wait_for(lambda: _answers(port), 60, "a new agora serve on the same port")
+    finally:
+        for pid in children:  # only if the test failed: they are ours
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for process in (supervisor, restarted):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(15)
+
+
+DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy"
+
+
+def _commands() -> list[list[str]]:
+    """The `agora …` command lines of the systemd units and the Procfile."""
+    found = []
+    for path in [*DEPLOY.glob("*.service"), DEPLOY / "Procfile"]:
+        for line in path.read_text().splitlines():
+            if line.startswith("ExecStart=") or (":" in line and not line.startswith("#")):
+                words = line.split()
+                starts = [i for i, word in enumerate(words) if word.endswith("agora")]
+                if starts and len(words) > starts[0] + 1:
+                    found.append(words[starts[0] + 1 :])
+    return found
+
+
+def test_the_deploy_files_run_real_commands_and_stop_whole_groups() -> None:
+    import typer
+
+    from agora.cli.main import app
+
+    group: Any = typer.main.get_command(app)
+    commands = _commands()
+    assert {words[0] for words in commands} == {"serve", "worker"}
+    for words in commands:
+        command = group.commands[words[0]]
+        options = {name for param in command.params for name in param.opts}
+        for word in words[1:]:
+            if word.startswith("--"):
+                assert word in options, f"agora {words[0]} has no {word}"
+    for unit in DEPLOY.glob("*.service"):
+        assert "KillMode=control-group" in unit.read_text(), unit.name
+    if shutil.which("systemd-analyze"):
+        for unit in ("agora-web.service", "agora-worker.service"):
+            done = subprocess.run(
+                ["systemd-analyze", "verify", str(DEPLOY / unit)], capture_output=True, text=True
+            )
+            problems = [
+                line
+                for line in done.stderr.splitlines()
+                if "is not executable" not in line and "agora.env" not in line
+            ]
+            assert not problems, problems
