@@ -21,6 +21,7 @@ from agora.api.routes import (
     data_reuse,
     datasets,
     domain_block_routes,
+    for_you_routes,
     instance,
     media,
     search,
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     # most requested come first (their paths overlap no other router's)
     routers = (
         timelines,
+        for_you_routes,
         statuses,
         oauth,
         search,  # before accounts: /accounts/search is not an account id
