@@ -10,6 +10,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -17,7 +18,7 @@ from agora.db.models import Account, Post, utcnow
 from agora.social.reading.for_you import ranked_feed
 from agora.social.reading.for_you_scoring import WEIGHTS, Features, check_weights, rank
 from agora.social.reading.for_you_settings import instance_weights
-from helpers import boost, follow, post_status_id
+from helpers import boost, csrf_of, follow, post_status_id, web_sign_in
 
 DEFAULTS = {name: spec.default for name, spec in WEIGHTS.items()}
 BASE = Features(post_id=10, author_id=1, age_hours=1.0)
@@ -437,3 +438,45 @@ async def test_invisible_posts_never_become_candidates(client, db, make_person, 
             leaked = {kind for kind, pid in bad.items() if pid in ranked}
             assert not leaked
     assert set(_ids(await _feed(client, viv))) == set(good.values())
+
+
+# -- the web app ---------------------------------------------------------------------------
+
+
+async def test_web_tab_explains_and_settings_save(client, app, make_person, run_jobs) -> None:  # type: ignore[no-untyped-def]
+    viv, fay = await make_person("viv"), await make_person("fay")
+    await follow(client, viv, fay)
+    posted = await post_status_id(client, fay, "hello from fay")
+    await run_jobs()
+    browser = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    )
+    await web_sign_in(browser, "viv")
+    page = await browser.get("/for_you")
+    assert page.status_code == 200
+    assert "<summary>Why this post</summary>" in page.text
+    assert "From someone you follow" in page.text and 'aria-current="page">For You' in page.text
+    settings = await browser.get("/settings/for_you")
+    csrf = csrf_of(settings.text)
+    assert 'id="w-likes"' in settings.text and 'type="range"' in settings.text
+    bad = await browser.post(
+        "/settings/for_you", data={"csrf": csrf, "likes": "50", "enabled": "true"}
+    )
+    assert bad.status_code == 422 and "between 0 and 5" in bad.text
+    saved = await browser.post(
+        "/settings/for_you", data={"csrf": csrf, "likes": "4", "boosts": "1.5", "enabled": "true"}
+    )
+    assert saved.status_code == 303
+    own = (await client.get("/api/v1/agora/for_you/weights", headers=viv.headers)).json()["own"]
+    assert own == {"likes": 4.0}  # only what moved is the person's own
+    r = await browser.post(
+        f"/web/for_you/feedback/{posted}/less", data={"csrf": csrf}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200 and "less like this" in r.text
+    assert posted not in (await browser.get("/for_you")).text
+    await browser.post("/settings/for_you", data={"csrf": csrf})  # the box unticked: off
+    assert "You turned this feed off" in (await browser.get("/for_you")).text
+    await browser.post("/settings/for_you/reset", data={"csrf": csrf})
+    assert (await client.get("/api/v1/agora/for_you/weights", headers=viv.headers)).json()[
+        "own"
+    ] == {}

@@ -63,6 +63,7 @@ from agora.web import (
     domain_block_pages,
     email_pages,
     filter_pages,
+    for_you_pages,
     list_pages,
     live,
     notification_pages,
@@ -193,7 +194,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages,)
+    web += (domain_block_pages, for_you_pages)
     for module in (
         *routers,
         assistant,
