@@ -31,7 +31,19 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import BindParameter, Select, and_, bindparam, exists, func, not_, or_, select
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -211,6 +223,31 @@ async def _counts(
     return {key: n for key, n in rows if key is not None}
 
 
+async def _likes_by(
+    session: AsyncSession, followed: Select[int], similar: list[int], ids: list[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Likes of each post by people the viewer follows, and by people like them (one pass
+    over the posts' likes)."""
+    by_followed = Favourite.account_id.in_(followed)
+    by_similar = Favourite.account_id.in_(similar) if similar else false()
+    rows = await session.execute(
+        select(
+            Favourite.post_id,
+            func.sum(case((by_followed, 1), else_=0)),
+            func.sum(case((by_similar, 1), else_=0)),
+        )
+        .where(Favourite.post_id.in_(_IDS), or_(by_followed, by_similar))
+        .group_by(Favourite.post_id),
+        {"ids": ids},
+    )
+    network: dict[int, int] = {}
+    alike: dict[int, int] = {}
+    for post_id, n_followed, n_similar in rows.all():
+        network[post_id] = int(n_followed or 0)
+        alike[post_id] = int(n_similar or 0)
+    return network, alike
+
+
 async def _features(
     session: AsyncSession, viewer_id: int, start: int, *, exclude_seen: bool
 ) -> list[Features]:
@@ -229,13 +266,7 @@ async def _features(
     shown = [r.id for r in rows]
     authors = sorted({r.account_id for r in rows})
     followed = _followed(viewer_id)
-    network_likes = await _counts(
-        session,
-        select(Favourite.post_id, func.count())
-        .where(Favourite.post_id.in_(_IDS), Favourite.account_id.in_(followed))
-        .group_by(Favourite.post_id),
-        shown,
-    )
+    network_likes, similar_likes = await _likes_by(session, followed, similar, shown)
     author_follows = await _counts(
         session,
         select(Follow.target_account_id, func.count())
@@ -255,17 +286,6 @@ async def _features(
         )
         .group_by(quoting.quote_of_id),
         shown,
-    )
-    similar_likes = (
-        await _counts(
-            session,
-            select(Favourite.post_id, func.count())
-            .where(Favourite.post_id.in_(_IDS), Favourite.account_id.in_(similar))
-            .group_by(Favourite.post_id),
-            shown,
-        )
-        if similar
-        else {}
     )
     trending: dict[int, str] = {}
     if tags:
