@@ -238,6 +238,25 @@ async def test_show_less_lowers_the_author_and_show_more_raises(
     assert top["id"] == ann_posts[1] and top["agora"]["ranking"]["contributions"]["show_more"] > 0
 
 
+async def test_reporting_an_author_lowers_them_like_show_less(
+    client, make_person, run_jobs
+) -> None:  # type: ignore[no-untyped-def]
+    viv, ann, bob = [await make_person(n) for n in ("viv", "ann", "bob")]
+    await follow(client, viv, ann)
+    await follow(client, viv, bob)
+    older = await post_status_id(client, ann, "ann's post")
+    newer = await post_status_id(client, bob, "bob's post")
+    await run_jobs()
+    assert _ids(await _feed(client, viv)) == [newer, older]
+    r = await client.post("/api/v1/reports", headers=viv.headers, data={"account_id": str(bob.id)})
+    assert r.status_code == 200, r.text
+    after = await _feed(client, viv)
+    assert _ids(after) == [older, newer]
+    ranking = after[1]["agora"]["ranking"]
+    assert "You reported this author" in ranking["reasons"]
+    assert ranking["contributions"]["show_less"] == pytest.approx(WEIGHTS["show_less"].default)
+
+
 async def test_feedback_is_refused_for_bad_input_and_unseen_posts(client, make_person) -> None:  # type: ignore[no-untyped-def]
     viv, ann = await make_person("viv"), await make_person("ann")
     secret = await post_status_id(client, ann, "only for followers", visibility="private")

@@ -63,6 +63,7 @@ from agora.social.reading.for_you_settings import (
     feed_settings,
     feedback_by_author,
     feedback_posts,
+    reported_authors,
 )
 from agora.social.reading.public_rule import not_reply_to_others
 from agora.social.rules.paging import Page, Slice
@@ -299,6 +300,7 @@ async def _features(
         for pid, name in tagged.all():
             trending.setdefault(pid, name)
     feedback = await feedback_by_author(session, viewer_id)
+    reported = await reported_authors(session, viewer_id)
     now_ms = time.time() * 1000
     out = []
     for r in rows:
@@ -319,6 +321,7 @@ async def _features(
                 similar_likes=similar_likes.get(r.id, 0),
                 more=more,
                 less=less,
+                reported=reported.get(r.account_id, 0),
                 assistant=bool(r.ai_generated or r.bot),
             )
         )

@@ -17,7 +17,7 @@ The terms, for one post (log1p: ln(1 + n), so the hundredth like adds less than 
          + similar·log1p(likes by people who like what you like)
          + bridging·log1p(min(likes inside your network, likes outside it))
          + recency·(1 - age/48 h) + show_more·(times you asked for more of the author)
-         + show_less·(times you asked for less of the author)
+         + show_less·(times you asked for less of the author, or reported them)
          + assistant·[written by the assistant or labelled AI-generated]
     out_of_network = (factor - 1)·max(base, 0)          when you do not follow the author
     author_diversity = (factor^k - 1)·max(base + out_of_network, 0)
@@ -104,6 +104,7 @@ class Features:
     similar_likes: int = 0
     more: int = 0
     less: int = 0
+    reported: int = 0  # reports the viewer filed about the author: each counts as a "less"
     assistant: bool = False
 
 
@@ -138,7 +139,7 @@ def _base_terms(f: Features, w: Mapping[str, float]) -> tuple[dict[str, float], 
         "bridging": w["bridging"] * math.log1p(min(f.network_likes, outside_likes)),
         "recency": w["recency"] * max(0.0, 1.0 - f.age_hours / WINDOW_HOURS),
         "show_more": w["show_more"] * f.more,
-        "show_less": w["show_less"] * f.less,
+        "show_less": w["show_less"] * (f.less + f.reported),
         "assistant": w["assistant"] * float(f.assistant),
     }
     reasons = []
@@ -159,6 +160,8 @@ def _base_terms(f: Features, w: Mapping[str, float]) -> tuple[dict[str, float], 
         reasons.append("You asked for more from this author")
     if f.less:
         reasons.append("You asked for less from this author")
+    if f.reported:
+        reasons.append("You reported this author")
     if f.assistant:
         reasons.append("Written by the assistant or labelled AI-generated")
     engagement = [

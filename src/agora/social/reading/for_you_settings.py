@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.locks import lock_account
-from agora.db.models import ForYouFeedback, ForYouSettings, utcnow
+from agora.db.models import ForYouFeedback, ForYouSettings, Report, utcnow
 from agora.db.upsert import insert_ignore
 from agora.social.posts.writing import get_visible_post
 from agora.social.reading.for_you_scoring import WEIGHTS, check_weights
@@ -130,6 +130,16 @@ async def feedback_by_author(session: AsyncSession, account_id: int) -> dict[int
         more, less = out.get(author, (0, 0))
         out[author] = (more + (direction > 0), less + (direction < 0))
     return out
+
+
+async def reported_authors(session: AsyncSession, account_id: int) -> dict[int, int]:
+    """How many reports the person filed about each account (each counts as a "show less")."""
+    rows = await session.execute(
+        select(Report.target_account_id, func.count())
+        .where(Report.account_id == account_id)
+        .group_by(Report.target_account_id)
+    )
+    return {target: n for target, n in rows.all()}
 
 
 async def feedback_posts(session: AsyncSession, account_id: int) -> list[int]:
