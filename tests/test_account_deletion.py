@@ -102,6 +102,18 @@ async def _world(
             data={"status_id": own["id"]},
         )
     )
+    await _ok(  # the leaver's For You weights and feedback, and another's about its post
+        await client.patch(
+            "/api/v1/agora/for_you/weights", headers=h, json={"weights": {"likes": 2}}
+        )
+    )
+    await _ok(
+        await client.post(
+            "/api/v1/agora/for_you/feedback",
+            headers=stayer.headers,
+            data={"status_id": own["id"], "type": "more"},
+        )
+    )
     their_poll = await post_status(
         client, stayer, "vote", **{"poll[options][]": ["x", "y"], "poll[expires_in]": "3600"}
     )

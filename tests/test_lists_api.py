@@ -60,7 +60,7 @@ async def test_list_crud(client, make_person):
     work = r.json()
     assert work["replies_policy"] == "none" and work["exclusive"] is True
     index = (await client.get("/api/v1/lists", headers=alice.headers)).json()
-    assert [x["title"] for x in index] == ["Friends", "Work"]
+    assert [x["title"] for x in index] == ["For You", "Friends", "Work"]  # For You: the feed
     url = f"/api/v1/lists/{made['id']}"
     assert (await client.get(url, headers=alice.headers)).json() == made
     r = await client.put(url, headers=alice.headers, data={"replies_policy": "followed"})
@@ -71,7 +71,8 @@ async def test_list_crud(client, make_person):
     assert r.status_code == 200 and r.json() == {}
     assert (await client.get(url, headers=alice.headers)).status_code == 404
     assert [x["id"] for x in (await client.get("/api/v1/lists", headers=alice.headers)).json()] == [
-        work["id"]
+        "for_you",
+        work["id"],
     ]
 
 

@@ -103,7 +103,15 @@ def test_lists_and_list_timeline(ana: Client, ben: Client) -> None:
     updated = ana.api.list_update(made.id, "Pals", replies_policy="none", exclusive=False)
     assert updated.title == "Pals" and updated.replies_policy == "none" and not updated.exclusive
     assert set(posted[-5:]) <= {s.id for s in ana.api.timeline_home(limit=40)}
-    assert [x.title for x in ana.api.lists()] == ["Pals"]
+    assert [x.title for x in ana.api.lists()] == ["For You", "Pals"]  # the ranked feed first
+    ranked = ana.api.timeline_list("for_you", limit=3)  # the For You list is the ranked feed
+    assert len(ranked) == 3 and all(s["agora"]["ranking"]["reasons"] for s in ranked)
+    more = ana.api.fetch_next(ranked)  # paged by its Link header, as any list
+    assert more and not {s.id for s in more} & {s.id for s in ranked}
+    direct = ana.api.timeline(timeline="agora/for_you", limit=3)
+    assert [s.id for s in direct] == [s.id for s in ranked]
+    with pytest.raises(MastodonAPIError):
+        ana.api.list_update("for_you", "Mine")
     with pytest.raises(MastodonNotFoundError):
         ben.api.list(made.id)  # someone else's list
     with pytest.raises(MastodonNotFoundError):

@@ -201,6 +201,7 @@ async def test_web_checkbox_reads_a_flag_as_the_api_does(client, make_person) ->
         assert made.status_code in (200, 303), made.text
     listed = await client.get("/api/v1/lists", headers=alice.headers)
     assert {x["title"]: x["exclusive"] for x in listed.json()} == {
+        "For You": False,  # the ranked feed every account has (docs/RANKING.md)
         "l-on": True,
         "l-true": True,
         "l-1": True,

@@ -21,6 +21,7 @@ from agora.api.routes import (
     data_reuse,
     datasets,
     domain_block_routes,
+    for_you_routes,
     instance,
     media,
     migration_routes,
@@ -69,6 +70,7 @@ from agora.web import (
     domain_block_pages,
     email_pages,
     filter_pages,
+    for_you_pages,
     list_pages,
     live,
     message_pages,
@@ -182,6 +184,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     # most requested come first (their paths overlap no other router's)
     routers = (
         timelines,
+        for_you_routes,
         statuses,
         oauth,
         search,  # before accounts: /accounts/search is not an account id
@@ -211,7 +214,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages, message_pages, scheduled_pages)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages, migration_pages)
+    web += (domain_block_pages, migration_pages, for_you_pages)
     for module in (
         *routers,
         assistant,

@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     password_reset_hours: int = 6
     # Dataset exports: the licence named in the dataset card.
     dataset_license: str = "other"
+    # The For You feed (docs/RANKING.md): the instance's default weights, by name
+    # (`AGORA_FOR_YOU_WEIGHTS='{"likes": 1.5}'`; unnamed ones keep the documented defaults;
+    # an unknown name or a value out of its range is refused when the feed is first read).
+    for_you_weights: dict[str, float] = {}
     log_level: str = "info"
     # "json": one JSON object per log line, with the request id (http/json_logging.py)
     log_format: Literal["text", "json"] = "text"

@@ -38,6 +38,8 @@ from agora.social.people.relationships import Relationship
 from agora.social.posts.hydrate import PostView
 from agora.social.posts.polls import PollView
 from agora.social.posts.tags import TagView
+from agora.social.reading.for_you_scoring import WEIGHTS, Ranked
+from agora.social.reading.for_you_settings import FeedSettings, instance_weights
 from agora.social.rules.visibility import is_public_or_unlisted
 
 
@@ -565,4 +567,38 @@ def domain_block_json(block: DomainBlock) -> dict[str, Any]:
         "digest": digest(block.domain),
         "severity": block.severity,
         "comment": block.public_comment or None,
+    }
+
+
+FOR_YOU_LIST_ID = "for_you"
+"""The id of the synthetic "For You" list every account has (GET /api/v1/lists)."""
+
+
+def for_you_list_json() -> dict[str, Any]:
+    """The List entity of the For You feed (it cannot be edited or given members)."""
+    return {"id": FOR_YOU_LIST_ID, "title": "For You", "replies_policy": "none", "exclusive": False}
+
+
+def ranking_json(ranked: Ranked) -> dict[str, Any]:
+    """`agora.ranking` of a Status in the For You feed: its score, why it is there, and the
+    contribution of each weight (they add up to the score)."""
+    return {
+        "score": round(ranked.score, 6),
+        "reasons": list(ranked.reasons),
+        "contributions": {name: round(value, 6) for name, value in ranked.contributions.items()},
+    }
+
+
+def for_you_settings_json(found: FeedSettings) -> dict[str, Any]:
+    """The person's For You settings: whether it is on, the weights in force, the ones they
+    set, and each weight's range and default."""
+    return {
+        "enabled": found.enabled,
+        "weights": found.weights,
+        "own": found.own,
+        "defaults": instance_weights(),
+        "ranges": {
+            name: {"min": spec.low, "max": spec.high, "label": spec.label}
+            for name, spec in WEIGHTS.items()
+        },
     }

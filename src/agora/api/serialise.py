@@ -48,11 +48,18 @@ async def status(session: AsyncSession, viewer_id: int | None, post_id: int) -> 
 
 
 async def shown_statuses(
-    session: AsyncSession, viewer_id: int | None, ids: list[int], *, context: str | None = None
+    session: AsyncSession,
+    viewer_id: int | None,
+    ids: list[int],
+    *,
+    context: str | None = None,
+    extensions: dict[int, dict[str, Any]] | None = None,
 ) -> list[orjson.Fragment]:
     """What `statuses` renders (the viewer's filters for `context` included), joined from
-    renderings cached per post version (api/status_cache.py): what the routes send."""
-    return list((await status_fragments(session, viewer_id, ids, context=context)).values())
+    renderings cached per post version (api/status_cache.py): what the routes send.
+    `extensions`: what to add to a post's `agora` object in this response (by post id)."""
+    found = await status_fragments(session, viewer_id, ids, context=context, extensions=extensions)
+    return list(found.values())
 
 
 async def shown_status(

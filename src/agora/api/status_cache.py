@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,7 +202,12 @@ def _account_key(ref: PostRef) -> Key:
 
 
 async def status_fragments(
-    session: AsyncSession, viewer_id: int | None, ids: list[int], *, context: str | None = None
+    session: AsyncSession,
+    viewer_id: int | None,
+    ids: list[int],
+    *,
+    context: str | None = None,
+    extensions: Mapping[int, dict[str, Any]] | None = None,
 ) -> dict[int, orjson.Fragment]:
     """The Status entities of `ids` the viewer may see, by id in order, as JSON fragments: the
     same JSON as `entities.status_json` of `hydrate.load_posts` in `context`, joined from the
@@ -209,12 +215,14 @@ async def status_fragments(
     active filter), one for the page's polls when it has any, and one hydration of the
     posts and accounts the cache does not hold. A viewer with active filters is rendered
     whole by `load_posts` instead (filters mark and hide posts per viewer and context, which
-    no shared rendering holds)."""
+    no shared rendering holds). `extensions`: what this response adds to a post's `agora`
+    object (the For You ranking), by post id."""
+    extra = extensions or {}
     page = await load_refs(session, viewer_id, ids)
     if not page.kept:
         return {}
     if page.has_filters:  # load_posts reads and applies them
-        return await _rendered_for_filters(session, viewer_id, ids, context)
+        return await _rendered_for_filters(session, viewer_id, ids, context, extra)
     cache = get_render_cache()
     refs = page.refs
     wanted = {_post_key(r) for r in refs.values()} | {_account_key(r) for r in refs.values()}
@@ -226,17 +234,33 @@ async def status_fragments(
     for pid in page.kept:
         rendered = page_json.status(pid)
         if rendered is not None:
-            out[pid] = orjson.Fragment(rendered)
+            out[pid] = orjson.Fragment(_extended(rendered, extra.get(pid)))
     return out
 
 
+def _extended(rendered: bytes, extension: dict[str, Any] | None) -> bytes:
+    """A Status's JSON with `extension` added to its `agora` object (per request, never
+    cached)."""
+    if not extension:
+        return rendered
+    data = orjson.loads(rendered)
+    data["agora"] = {**data.get("agora", {}), **extension}
+    return orjson.dumps(data)
+
+
 async def _rendered_for_filters(
-    session: AsyncSession, viewer_id: int | None, ids: list[int], context: str | None
+    session: AsyncSession,
+    viewer_id: int | None,
+    ids: list[int],
+    context: str | None,
+    extra: Mapping[int, dict[str, Any]],
 ) -> dict[int, orjson.Fragment]:
     views = await load_posts(session, viewer_id, ids, context=context)
     accounts: dict[int, dict[str, Any]] = {}
     return {
-        pid: orjson.Fragment(orjson.dumps(status_json(views[pid], viewer_id, accounts)))
+        pid: orjson.Fragment(
+            _extended(orjson.dumps(status_json(views[pid], viewer_id, accounts)), extra.get(pid))
+        )
         for pid in ids
         if pid in views
     }

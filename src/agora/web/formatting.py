@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from agora.db.models import Visibility, utcnow
 from agora.social.media.profile_images import image_url
 from agora.social.posts.hydrate import PostView
+from agora.social.reading.for_you_scoring import WEIGHTS
 
 VISIBILITY = {
     Visibility.PUBLIC: ("public", "Public", "🌐"),
@@ -58,6 +59,8 @@ class Feed:
 
     views: list[PostView]
     next_url: str | None
+    # the For You feed's ranking of each post (score, contributions, reasons), by post id
+    ranking: dict[int, Any] = field(default_factory=dict)
 
 
 def next_url(path: str, cursor: int | None, full: bool, **params: Any) -> str | None:
@@ -95,3 +98,4 @@ TEMPLATE_GLOBALS: dict[str, Any] = {
 TEMPLATE_GLOBALS["media_links"] = media_links
 TEMPLATE_GLOBALS["poll_durations"] = POLL_DURATIONS
 TEMPLATE_GLOBALS["header_url"] = header_url
+TEMPLATE_GLOBALS["weight_labels"] = {name: spec.label for name, spec in WEIGHTS.items()}

@@ -9,18 +9,29 @@ from fastapi import APIRouter, Request
 from pydantic import Field, field_validator
 
 from agora.api import serialise
-from agora.api.entities import list_json
+from agora.api.entities import FOR_YOU_LIST_ID, for_you_list_json, list_json
+from agora.api.routes.for_you_routes import ranked_response
 from agora.db.models import Account
 from agora.http.deps import SessionDep, caller, id_param, paging
+from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import Params, body, openapi_body
 from agora.social.reading import lists
+from agora.social.reading.for_you_settings import feed_settings
 from agora.social.reading.list_timeline import list_timeline
 from agora.social.rules.paging import Page
 
 router = APIRouter(prefix="/api/v1")
 ALL_MEMBERS = 2**31 - 1  # `limit=0`: every member, unpaged (as Mastodon allows)
+NOT_EDITABLE = "The For You list is the ranked feed: it cannot be edited or given members"
+
+
+def _editable(list_id: str) -> str:
+    """`list_id`, unless it is the For You list (403: it cannot be changed)."""
+    if list_id == FOR_YOU_LIST_ID:
+        raise ApiError(403, NOT_EDITABLE)
+    return list_id
 
 
 class ListForm(Params):
@@ -44,7 +55,10 @@ class MembersForm(Params):
 
 @router.get("/lists")
 async def index(session: SessionDep, me: Account = caller("read:lists")) -> JSON:
-    return JSON([list_json(found) for found in await lists.owned_lists(session, me.id)])
+    owned = [list_json(found) for found in await lists.owned_lists(session, me.id)]
+    if (await feed_settings(session, me.id)).enabled:
+        owned.insert(0, for_you_list_json())
+    return JSON(owned)
 
 
 @router.post("/lists", openapi_extra=openapi_body(ListForm))
@@ -59,6 +73,8 @@ async def create(
 
 @router.get("/lists/{list_id}")
 async def show(session: SessionDep, list_id: str, me: Account = caller("read:lists")) -> JSON:
+    if list_id == FOR_YOU_LIST_ID and (await feed_settings(session, me.id)).enabled:
+        return JSON(for_you_list_json())
     return JSON(list_json(await lists.get_own_list(session, me.id, id_param(list_id))))
 
 
@@ -72,7 +88,7 @@ async def update(
     found = await lists.update_list(
         session,
         me.id,
-        id_param(list_id),
+        id_param(_editable(list_id)),
         title=form.title,
         replies_policy=form.replies_policy,
         exclusive=form.exclusive,
@@ -82,7 +98,7 @@ async def update(
 
 @router.delete("/lists/{list_id}")
 async def destroy(session: SessionDep, list_id: str, me: Account = caller("write:lists")) -> JSON:
-    await lists.delete_list(session, me.id, id_param(list_id))
+    await lists.delete_list(session, me.id, id_param(_editable(list_id)))
     return JSON({})
 
 
@@ -94,6 +110,8 @@ async def members(
     page: Page = paging(40, 40),
     me: Account = caller("read:lists"),
 ) -> JSON:
+    if list_id == FOR_YOU_LIST_ID:
+        return paged(request, [], None, None)  # ranked from everyone: no members
     if request.query_params.get("limit") == "0":
         page = replace(page, limit=ALL_MEMBERS)
     ids = await lists.members(session, me.id, id_param(list_id), page)
@@ -110,7 +128,7 @@ async def add_members(
     form: MembersForm = body(MembersForm),
 ) -> JSON:
     ids = [id_param(i) for i in form.account_ids]
-    await lists.add_members(session, me.id, id_param(list_id), ids)
+    await lists.add_members(session, me.id, id_param(_editable(list_id)), ids)
     return JSON({})
 
 
@@ -122,7 +140,7 @@ async def remove_members(
     form: MembersForm = body(MembersForm),
 ) -> JSON:
     ids = [id_param(i) for i in form.account_ids]
-    await lists.remove_members(session, me.id, id_param(list_id), ids)
+    await lists.remove_members(session, me.id, id_param(_editable(list_id)), ids)
     return JSON({})
 
 
@@ -142,6 +160,8 @@ async def timeline(
     page: Page = paging(),
     me: Account = caller("read:lists"),
 ) -> JSON:
+    if list_id == FOR_YOU_LIST_ID:
+        return await ranked_response(request, session, me.id, page)
     found = await list_timeline(session, me.id, id_param(list_id), page)
     items = await serialise.shown_statuses(session, me.id, found.items, context="home")
     return paged(request, items, found.next_max_id, found.prev_min_id)

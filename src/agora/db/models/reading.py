@@ -158,3 +158,28 @@ class FilterStatus(Base):
     filter_id: Mapped[int] = _fk("filters.id", index=True)
     post_id: Mapped[int] = _fk("posts.id")
     __table_args__ = (UniqueConstraint("filter_id", "post_id"),)
+
+
+class ForYouSettings(Base):
+    """A person's For You settings: their own weights (only those they changed; the rest are
+    the instance's defaults) and whether the feed is on (social/reading/for_you_settings.py)."""
+
+    __tablename__ = "for_you_settings"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    weights: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ForYouFeedback(Base):
+    """ "Show more / show less like this" on a post of the For You feed: one per person and
+    post (the last word counts), with the post's author so the ranking reads it per author."""
+
+    __tablename__ = "for_you_feedback"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    post_id: Mapped[int] = _fk("posts.id", index=True)
+    author_id: Mapped[int] = _fk("accounts.id", index=True)
+    direction: Mapped[int] = mapped_column(Integer)  # +1 show more, -1 show less
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("account_id", "post_id"),)

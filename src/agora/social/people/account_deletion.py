@@ -61,6 +61,8 @@ from agora.db.models import (
     Follow,
     FollowedTag,
     FollowRequest,
+    ForYouFeedback,
+    ForYouSettings,
     HomeFeedEntry,
     HomeFeedSize,
     IdempotencyKey,
@@ -122,6 +124,8 @@ FATE: dict[str, str] = {
     "filter_statuses": DELETED,  # the account's filters', and others' naming its posts
     "filters": DELETED,
     "follow_requests": DELETED,
+    "for_you_feedback": DELETED,  # the account's, and others' about its posts (by author)
+    "for_you_settings": DELETED,
     "followed_tags": DELETED,
     "follows": DELETED,
     "federation_domains": "kept: other servers' delivery health, no account",
@@ -375,12 +379,18 @@ async def _notifications(session: AsyncSession, account_id: int) -> None:
 
 async def _credentials_and_records(session: AsyncSession, account_id: int) -> None:
     await end_every_sign_in(session, account_id)
+    await session.execute(
+        delete(ForYouFeedback).where(
+            or_(ForYouFeedback.account_id == account_id, ForYouFeedback.author_id == account_id)
+        )
+    )
     filters = select(Filter.id).where(Filter.account_id == account_id)
     for part in (FilterKeyword, FilterStatus):
         await session.execute(delete(part).where(part.filter_id.in_(filters)))
     for model in (
         PushSubscription,  # before the tokens and sessions it belongs to
         Filter,
+        ForYouSettings,
         AccessToken,
         AuthorizationCode,
         WebSession,

@@ -4,7 +4,8 @@
 // - the image lightbox;
 // - live updates: listens to /web/live (server-sent events) and inserts new posts and
 //   notifications, fetched as HTML fragments so the server decides what may be shown;
-// - the browser-notifications switch (service worker /sw.js, Web Push).
+// - the browser-notifications switch (service worker /sw.js, Web Push);
+// - a slider's <output for=…> shows its value as it moves (For You weights).
 (function () {
   "use strict";
 
@@ -316,6 +317,13 @@
       }).then(done, done);
     });
   }
+
+  document.addEventListener("input", function (event) {
+    var slider = event.target;
+    if (!slider || slider.type !== "range" || !slider.id) return;
+    var shown = document.querySelector('output[for="' + slider.id + '"]');
+    if (shown) shown.textContent = Number(slider.value).toFixed(2);
+  });
 
   function start() {
     connect();

@@ -1,0 +1,409 @@
+"""The For You feed: candidates from the last 48 hours, the visibility rule on them in SQL,
+the features the score reads, the ranking (for_you_scoring.py) and its pages.
+
+Invariants:
+- a candidate is only ever a post that passes `timeline_filter` for the viewer (the rule every
+  timeline uses: visibility, blocks either way, mutes, the viewer's domain blocks, deleted
+  posts, suspended authors) and `silenced_for` (a silenced author reaches only followers), in
+  the same statement that reads its features; hydration (`load_posts`, in the door's "home"
+  context, so the viewer's filters apply) checks it again. From outside the viewer's network
+  only public posts are candidates (an unlisted post is never spread), never a boost (the
+  boosted post is the candidate), never a reply to someone else, never the viewer's own;
+- posts the viewer has "seen" are left out: boosted, replied to, or given feedback on;
+- the ranking reads counts only: who liked a post is never part of its reasons;
+- a person's feed with `enabled` off is empty (and is not offered as a list).
+
+Sources (each capped, newest first; ~1,500 in all): posts of the people one follows; posts
+those people liked; posts of the people they follow; posts with the instance's trending
+hashtags (most used over the last two days in `tag_history`); posts liked by people who
+liked what the viewer liked lately.
+
+Pages: a refresh (no cursor) ranks afresh (deterministic for a given state) and keeps that
+ranking for the viewer in this process for 15 minutes; pages are cursored by post id
+(`max_id`: the last post of the page before) in that ranking, or, without it (another
+process, expired), in a fresh one, where a cursor the viewer has seen meanwhile (boosted) is
+placed by the ranking with seen posts kept."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from agora.db.models import (
+    Account,
+    Favourite,
+    Follow,
+    Post,
+    PostTag,
+    Tag,
+    TagHistory,
+    Visibility,
+)
+from agora.ids import id_to_ms, min_id_for_ms
+from agora.social.reading.for_you_scoring import WINDOW_HOURS, Features, Ranked, rank
+from agora.social.reading.for_you_settings import (
+    feed_settings,
+    feedback_by_author,
+    feedback_posts,
+    reported_authors,
+)
+from agora.social.reading.public_rule import not_reply_to_others
+from agora.social.rules.paging import Page, Slice
+from agora.social.rules.visibility import public_or_unlisted, silenced_for, timeline_filter
+
+CANDIDATES = 1500
+SOURCE_CAPS = {"followed": 700, "network_liked": 300, "second_degree": 200, "tags": 150}
+SIMILAR_CAP = 150
+TRENDING_TAGS = 10
+RECENT_LIKES = 100  # the viewer's likes that find people with their taste
+SIMILAR_PEOPLE = 200
+
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """A page of the ranked feed: the post ids (a Slice, cursors are post ids) and the ranking
+    of each (score, contributions, reasons)."""
+
+    found: Slice[int]
+    ranking: dict[int, Ranked] = field(default_factory=dict)
+
+
+def _window_start() -> int:
+    return min_id_for_ms(int((time.time() - WINDOW_HOURS * 3600) * 1000))
+
+
+def _followed(viewer_id: int) -> Select[int]:
+    mine = aliased(Follow)  # its own alias: never correlated to a Follow of the outer query
+    return select(mine.target_account_id).where(mine.account_id == viewer_id)
+
+
+async def _ids(session: AsyncSession, query: Select[int]) -> list[int]:
+    return list(await session.scalars(query))
+
+
+async def trending_tags(session: AsyncSession) -> list[int]:
+    """The instance's most used hashtags of the last two days (public and unlisted use)."""
+    today = int(datetime.now(UTC).timestamp() // 86400)
+    used = func.sum(TagHistory.uses)
+    return await _ids(
+        session,
+        select(TagHistory.tag_id)
+        .where(TagHistory.day >= today - 1)
+        .group_by(TagHistory.tag_id)
+        .order_by(used.desc(), TagHistory.tag_id)
+        .limit(TRENDING_TAGS),
+    )
+
+
+async def _similar_people(session: AsyncSession, viewer_id: int) -> list[int]:
+    recent = (
+        select(Favourite.post_id)
+        .where(Favourite.account_id == viewer_id)
+        .order_by(Favourite.id.desc())
+        .limit(RECENT_LIKES)
+        .scalar_subquery()
+    )
+    return await _ids(
+        session,
+        select(Favourite.account_id)
+        .where(Favourite.post_id.in_(recent), Favourite.account_id != viewer_id)
+        .group_by(Favourite.account_id)
+        .order_by(func.count().desc(), Favourite.account_id)
+        .limit(SIMILAR_PEOPLE),
+    )
+
+
+async def _candidate_ids(
+    session: AsyncSession, viewer_id: int, start: int, tags: list[int], similar: list[int]
+) -> set[int]:
+    followed = _followed(viewer_id)
+    second = aliased(Follow)
+    second_degree = select(second.target_account_id).where(second.account_id.in_(followed))
+    sources: list[Select[int]] = [
+        select(Post.id)
+        .where(Post.account_id.in_(followed), Post.id >= start, Post.reblog_of_id.is_(None))
+        .order_by(Post.id.desc())
+        .limit(SOURCE_CAPS["followed"]),
+        select(Favourite.post_id)
+        .where(Favourite.account_id.in_(followed), Favourite.post_id >= start)
+        .order_by(Favourite.post_id.desc())
+        .limit(SOURCE_CAPS["network_liked"]),
+        select(Post.id)
+        .where(
+            Post.account_id.in_(second_degree),
+            Post.id >= start,
+            Post.reblog_of_id.is_(None),
+            Post.visibility == int(Visibility.PUBLIC),
+        )
+        .order_by(Post.id.desc())
+        .limit(SOURCE_CAPS["second_degree"]),
+    ]
+    if tags:
+        sources.append(
+            select(PostTag.post_id)
+            .where(PostTag.tag_id.in_(tags), PostTag.post_id >= start)
+            .order_by(PostTag.post_id.desc())
+            .limit(SOURCE_CAPS["tags"])
+        )
+    if similar:
+        sources.append(
+            select(Favourite.post_id)
+            .where(Favourite.account_id.in_(similar), Favourite.post_id >= start)
+            .order_by(Favourite.post_id.desc())
+            .limit(SIMILAR_CAP)
+        )
+    found: set[int] = set()
+    for query in sources:
+        found.update(await _ids(session, query))
+    return found
+
+
+def _shown_candidates(
+    viewer_id: int, exclude_seen: bool
+) -> Select[int, int, int, int, int, bool, bool, bool]:
+    follows_author = exists().where(
+        Follow.account_id == viewer_id, Follow.target_account_id == Post.account_id
+    )
+    reply = aliased(Post)
+    author = aliased(Account)  # the rules below correlate their own Account to the post
+    author_is_bot = select(author.bot).where(author.id == Post.account_id).scalar_subquery()
+    conditions = [
+        Post.id.in_(_IDS),
+        Post.reblog_of_id.is_(None),
+        Post.account_id != viewer_id,
+        not_reply_to_others(Post),
+        timeline_filter(viewer_id, Post),
+        not_(silenced_for(viewer_id, Post.account_id)),
+        or_(Post.visibility == int(Visibility.PUBLIC), follows_author),
+    ]
+    if exclude_seen:
+        boosted = exists().where(reply.reblog_of_id == Post.id, reply.account_id == viewer_id)
+        replied = exists().where(reply.in_reply_to_id == Post.id, reply.account_id == viewer_id)
+        conditions += [not_(boosted), not_(replied)]
+    return (
+        select(
+            Post.id,
+            Post.account_id,
+            Post.favourites_count,
+            Post.replies_count,
+            Post.reblogs_count,
+            Post.ai_generated,
+            author_is_bot.label("bot"),
+            follows_author.label("followed"),
+        )
+        .where(and_(*conditions))
+        .order_by(Post.id.desc())
+        .limit(CANDIDATES)
+    )
+
+
+async def _counts(
+    session: AsyncSession, query: Select[int, int] | Select[int | None, int], ids: list[int]
+) -> dict[int, int]:
+    rows = (await session.execute(query, {"ids": ids})).all()
+    return {key: n for key, n in rows if key is not None}
+
+
+async def _likes_by(
+    session: AsyncSession, followed: Select[int], similar: list[int], ids: list[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Likes of each post by people the viewer follows, and by people like them (one pass
+    over the posts' likes)."""
+    by_followed = Favourite.account_id.in_(followed)
+    by_similar = Favourite.account_id.in_(similar) if similar else false()
+    rows = await session.execute(
+        select(
+            Favourite.post_id,
+            func.sum(case((by_followed, 1), else_=0)),
+            func.sum(case((by_similar, 1), else_=0)),
+        )
+        .where(Favourite.post_id.in_(_IDS), or_(by_followed, by_similar))
+        .group_by(Favourite.post_id),
+        {"ids": ids},
+    )
+    network: dict[int, int] = {}
+    alike: dict[int, int] = {}
+    for post_id, n_followed, n_similar in rows.all():
+        network[post_id] = int(n_followed or 0)
+        alike[post_id] = int(n_similar or 0)
+    return network, alike
+
+
+async def _features(
+    session: AsyncSession, viewer_id: int, start: int, *, exclude_seen: bool
+) -> list[Features]:
+    tags = await trending_tags(session)
+    similar = await _similar_people(session, viewer_id)
+    ids = await _candidate_ids(session, viewer_id, start, tags, similar)
+    if exclude_seen:
+        ids -= set(await feedback_posts(session, viewer_id))
+    if not ids:
+        return []
+    rows = (
+        await session.execute(_shown_candidates(viewer_id, exclude_seen), {"ids": list(ids)})
+    ).all()
+    if not rows:
+        return []
+    shown = [r.id for r in rows]
+    authors = sorted({r.account_id for r in rows})
+    followed = _followed(viewer_id)
+    network_likes, similar_likes = await _likes_by(session, followed, similar, shown)
+    author_follows = await _counts(
+        session,
+        select(Follow.target_account_id, func.count())
+        .where(Follow.target_account_id.in_(_IDS), Follow.account_id.in_(followed))
+        .group_by(Follow.target_account_id),
+        authors,
+    )
+    quoting = aliased(Post)
+    quotes = await _counts(
+        session,
+        select(quoting.quote_of_id, func.count())
+        .where(
+            quoting.quote_of_id.in_(_IDS),
+            quoting.id >= start,
+            quoting.deleted_at.is_(None),
+            public_or_unlisted(quoting),
+        )
+        .group_by(quoting.quote_of_id),
+        shown,
+    )
+    trending: dict[int, str] = {}
+    if tags:
+        tagged = await session.execute(
+            select(PostTag.post_id, Tag.name)
+            .join(Tag, Tag.id == PostTag.tag_id)
+            .where(PostTag.post_id.in_(_IDS), PostTag.tag_id.in_(tags))
+            .order_by(PostTag.post_id, Tag.name),
+            {"ids": shown},
+        )
+        for pid, name in tagged.all():
+            trending.setdefault(pid, name)
+    feedback = await feedback_by_author(session, viewer_id)
+    reported = await reported_authors(session, viewer_id)
+    now_ms = time.time() * 1000
+    out = []
+    for r in rows:
+        more, less = feedback.get(r.account_id, (0, 0))
+        out.append(
+            Features(
+                post_id=r.id,
+                author_id=r.account_id,
+                age_hours=max(0.0, (now_ms - id_to_ms(r.id)) / 3_600_000),
+                likes=r.favourites_count,
+                replies=r.replies_count,
+                boosts=r.reblogs_count,
+                quotes=quotes.get(r.id, 0),
+                network_likes=network_likes.get(r.id, 0),
+                author_follows=author_follows.get(r.account_id, 0),
+                followed=bool(r.followed),
+                trending_tag=trending.get(r.id),
+                similar_likes=similar_likes.get(r.id, 0),
+                more=more,
+                less=less,
+                reported=reported.get(r.account_id, 0),
+                assistant=bool(r.ai_generated or r.bot),
+            )
+        )
+    return out
+
+
+async def ranked_feed(
+    session: AsyncSession, viewer_id: int, *, exclude_seen: bool = True
+) -> list[Ranked]:
+    """The viewer's whole For You ranking now (empty when they turned the feed off)."""
+    settings = await feed_settings(session, viewer_id)
+    if not settings.enabled:
+        return []
+    features = await _features(session, viewer_id, _window_start(), exclude_seen=exclude_seen)
+    return rank(features, settings.weights)
+
+
+def _position(ranking: list[Ranked], post_id: int) -> int | None:
+    return next((i for i, r in enumerate(ranking) if r.post_id == post_id), None)
+
+
+class _Snapshots:
+    """The last ranking served to each viewer in this process (bounded, expiring), so the
+    pages after a refresh follow the order the viewer started reading in even as likes come
+    in. A rule never lives here: every page is hydrated, and so checked, again."""
+
+    def __init__(self, size: int = 10_000, seconds: float = 900.0) -> None:
+        self.size = size
+        self.seconds = seconds
+        self.held: OrderedDict[int, tuple[float, list[Ranked]]] = OrderedDict()
+
+    def keep(self, viewer_id: int, ranking: list[Ranked]) -> None:
+        self.held[viewer_id] = (time.monotonic(), ranking)
+        self.held.move_to_end(viewer_id)
+        while len(self.held) > self.size:
+            self.held.popitem(last=False)
+
+    def get(self, viewer_id: int, post_id: int) -> list[Ranked] | None:
+        found = self.held.get(viewer_id)
+        if found is None or time.monotonic() - found[0] > self.seconds:
+            return None
+        return found[1] if _position(found[1], post_id) is not None else None
+
+    def forget(self, viewer_id: int) -> None:
+        self.held.pop(viewer_id, None)
+
+
+SNAPSHOTS = _Snapshots()
+
+
+async def _after_cursor(
+    session: AsyncSession, viewer_id: int, page: Page, cursor: int
+) -> list[Ranked]:
+    """The posts of a page after (`max_id`) or before (`min_id`) the cursor's post: in the
+    ranking this viewer was served (this process, 15 minutes), else in a fresh one (where a
+    cursor that was seen meanwhile is placed by the ranking with seen posts kept)."""
+    held = SNAPSHOTS.get(viewer_id, cursor)
+    ranking = held if held is not None else await ranked_feed(session, viewer_id)
+    at = _position(ranking, cursor)
+    if at is None:
+        full = await ranked_feed(session, viewer_id, exclude_seen=False)
+        at_full = _position(full, cursor)
+        kept = {r.post_id for r in ranking}
+        if at_full is None:
+            return []
+        if page.max_id is not None:
+            return [r for r in full[at_full + 1 :] if r.post_id in kept][: page.limit]
+        return [r for r in full[:at_full] if r.post_id in kept][-page.limit :]
+    if page.max_id is not None:
+        return ranking[at + 1 : at + 1 + page.limit]
+    return ranking[max(0, at - page.limit) : at]
+
+
+async def for_you_page(session: AsyncSession, viewer_id: int, page: Page) -> FeedPage:
+    """One page of the ranked feed: the top of a fresh ranking (a refresh), or the posts
+    ranked after `max_id` (before `min_id`)."""
+    cursor = page.max_id if page.max_id is not None else page.min_id
+    if cursor is None:
+        ranking = await ranked_feed(session, viewer_id)
+        SNAPSHOTS.keep(viewer_id, ranking)
+        chosen = ranking[: page.limit]
+    else:
+        chosen = await _after_cursor(session, viewer_id, page, cursor)
+    ids = [r.post_id for r in chosen]
+    return FeedPage(Slice(ids, list(ids)), {r.post_id: r for r in chosen})

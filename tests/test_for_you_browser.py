@@ -1,0 +1,111 @@
+"""The For You tab in Debian's chromium (Playwright) against `agora serve`: a followed
+person's post is there with its "Why this post" disclosure (reasons, contributions, score),
+"show less like this" answers in place, and the weight sliders save; axe finds no serious or
+critical violation on the tab or the settings page. SQLite pass only."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mastodon import Mastodon
+
+from live_server import LiveServer
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+async_api = pytest.importorskip("playwright.async_api")
+axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+PASSWORD = "browser password"
+ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium"),
+    pytest.mark.skipif(ON_POSTGRES, reason="browser flows run in the SQLite pass"),
+]
+expect = async_api.expect
+expect.set_options(timeout=10_000)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    live = LiveServer("sqlite")
+    live.start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with async_api.async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def _no_serious_violations(page: Any, name: str) -> None:
+    results = await axe_module.Axe().run(page)
+    bad = [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"{name}: {bad}"
+
+
+async def test_for_you_tab_why_this_post_and_sliders(server: LiveServer, browser: Any) -> None:
+    keys = Mastodon.create_app("for you browser", api_base_url=server.url)
+    gus = Mastodon(client_id=keys[0], client_secret=keys[1], api_base_url=server.url)
+    gus.create_account("gus", PASSWORD, "gus@example.org", agreement=True)
+    context = await browser.new_context(base_url=server.url)
+    page = await context.new_page()
+    await page.goto("/auth/sign_up")
+    await page.get_by_label("Username").fill("hal")
+    await page.get_by_label("E-mail").fill("hal@example.org")
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_label("Password again").fill(PASSWORD)
+    await page.get_by_label("I accept the server rules").check()
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page).to_have_url(re.compile(r"/home$"))
+    await page.goto("/@gus")
+    await page.get_by_role("button", name="Follow").first.click()
+    await expect(page.get_by_role("button", name="Unfollow")).to_be_visible()
+    gus.status_post("a first post from gus")
+    gus.status_post("gus posts again #gardening")
+
+    await page.get_by_role("link", name="For You").click()
+    await expect(page).to_have_url(re.compile(r"/for_you$"))
+    article = page.locator("#timeline article").filter(has_text="gus posts again")
+    await expect(article).to_have_count(1)
+    why = article.locator("details.why")
+    await expect(why.get_by_text("From someone you follow")).to_be_hidden()
+    await why.locator("summary").click()
+    await expect(why.get_by_text("From someone you follow")).to_be_visible()
+    await expect(why.locator("tfoot")).to_contain_text("Score")
+    await expect(why.locator("tbody")).to_contain_text("From people you follow")
+    await _no_serious_violations(page, "for you")
+
+    await page.goto("/settings/for_you")
+    likes = page.get_by_label("Likes", exact=True)
+    await likes.fill("3.5")
+    await expect(page.locator('output[for="w-likes"]')).to_have_text("3.50")
+    await _no_serious_violations(page, "for you settings")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Saved.")).to_be_visible()
+    await expect(page.get_by_label("Likes", exact=True)).to_have_value("3.5")
+
+    await page.goto("/for_you")
+    first = page.locator("#timeline article").filter(has_text="a first post from gus")
+    await first.locator("details.why summary").click()
+    await first.get_by_role("button", name="Show less like this").click()
+    await expect(first.get_by_role("status")).to_contain_text("less like this")
+    await page.reload()
+    await expect(page.get_by_text("a first post from gus")).to_have_count(0)
+    await context.close()
