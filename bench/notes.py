@@ -69,7 +69,7 @@ def main() -> None:
     result = {
         "benchmark": "notes",
         "metrics": {
-            "ratings": int(len(ratings.value)),  # type: ignore[attr-defined]
+            "ratings": len(ratings.value),  # type: ignore[attr-defined]
             "notes": args.notes,
             "raters": args.raters,
             "seconds": round(seconds, 2),

@@ -30,6 +30,7 @@ from agora.api.routes import (
 from agora.api.routes import email_routes as emails
 from agora.api.routes import filter_routes as filters
 from agora.api.routes import list_routes as lists
+from agora.api.routes import note_routes as notes
 from agora.api.routes import notification_routes as notifications
 from agora.api.routes import oauth_routes as oauth
 from agora.api.routes import poll_routes as polls
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         accounts,
         emails,
         polls,
+        notes,
         tags,
         lists,
         notifications,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from agora.cli.ai_commands import ai_app
 from agora.cli.domain_block_commands import domain_blocks_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
+from agora.cli.note_commands import notes_app
 from agora.config import get_settings, use_listening_address
 from agora.db.engine import Database
 from agora.db.id_nodes import claim_node
@@ -35,6 +36,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(consent_app, name="consent")
 app.add_typer(export_app, name="export")
 app.add_typer(ai_app, name="ai")
+app.add_typer(notes_app, name="notes")
 app.add_typer(reports_app, name="reports")
 app.add_typer(domain_blocks_app, name="domain-blocks")
 for _name, _command in USER_COMMANDS.items():  # suspend, silence, approve, admin

@@ -42,6 +42,7 @@ class JobKind(StrEnum):
     SEND_MAIL = "send_mail"
     DELETE_ACCOUNT = "delete_account"
     WEB_PUSH = "web_push"
+    RESCORE_NOTES = "rescore_notes"
 
 
 class JobState(StrEnum):
@@ -106,6 +107,11 @@ class DeleteMediaJob(TypedDict):
 
 class SweepJob(TypedDict):
     """`sweep_unattached_media`: nothing (it looks for what to delete)."""
+
+
+class RescoreNotesJob(TypedDict):
+    """`rescore_notes`: nothing (it rescores every rated Community Note, then queues itself
+    an hour later)."""
 
 
 class ReportFiledJob(TypedDict):

@@ -64,6 +64,7 @@ from agora.jobs.job_kinds import (
     PostJob,
     RemoteMediaJob,
     ReportFiledJob,
+    RescoreNotesJob,
     SweepJob,
     ThreadJob,
     WebPushJob,
@@ -181,6 +182,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.DELETE_MEDIA],
     payload: DeleteMediaJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.RESCORE_NOTES],
+    payload: RescoreNotesJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -12,7 +12,7 @@ parameters. Multiplied by the number of ratings N, that is a sum of squared erro
 parameter, λ · N / (size of its group): `fit` solves exactly that.
 
 The solver is alternating least squares in numpy: with the raters fixed, each note's
-(i_n, f_n) is a 2×2 ridge regression, solved for all notes at once from sums taken with
+(i_n, f_n) is a 2x2 ridge regression, solved for all notes at once from sums taken with
 `np.bincount`; then the raters' with the notes fixed; then μ. Each step cannot raise the loss,
 so the loss never rises; it stops when an iteration lowers the loss by less than
 `tolerance` (relative), or after `max_iterations`.
@@ -24,7 +24,7 @@ rated at least `MIN_DECIDED_FOR_REPUTATION` decided notes lose their say (weight
 final fit, others weigh 1.
 
 Statuses (`status_of`), exactly X's thresholds: Helpful when i_n ≥ 0.40, |f_n| < 0.5 and the
-note has at least 5 ratings; Not Helpful when i_n < −0.05 − 0.8·|f_n| (also at least 5
+note has at least 5 ratings; Not Helpful when i_n < -0.05 - 0.8·|f_n| (also at least 5
 ratings); otherwise Needs More Ratings. `settled_status` adds hysteresis: a note keeps a
 Helpful or Not Helpful status until its scores pass the threshold by a margin
 (`HELPFUL_MARGIN`, `NOT_HELPFUL_MARGIN`), so a note does not flicker between rescorings.
@@ -48,8 +48,8 @@ HELPFUL_MAX_FACTOR = 0.5
 MIN_RATINGS = 5
 NOT_HELPFUL_INTERCEPT = -0.05
 NOT_HELPFUL_FACTOR_SLOPE = 0.8
-# Hysteresis: leaving Helpful needs i_n < 0.40 − 0.03 or |f_n| ≥ 0.5 + 0.05; leaving Not
-# Helpful needs i_n ≥ −0.05 − 0.8·|f_n| + 0.03.
+# Hysteresis: leaving Helpful needs i_n < 0.40 - 0.03 or |f_n| ≥ 0.5 + 0.05; leaving Not
+# Helpful needs i_n ≥ -0.05 - 0.8·|f_n| + 0.03.
 HELPFUL_MARGIN = (0.03, 0.05)
 NOT_HELPFUL_MARGIN = 0.03
 MIN_RATER_HELPFULNESS = 0.66
@@ -100,7 +100,7 @@ def settled_status(
 @dataclass(frozen=True, slots=True)
 class Ratings:
     """Ratings as arrays: rater index, note index and value (1, 0.5, 0) of each rating;
-    indices run from 0 to `raters` − 1 and `notes` − 1."""
+    indices run from 0 to `raters` - 1 and `notes` - 1."""
 
     rater: Ints
     note: Ints
@@ -143,7 +143,7 @@ def _solve_side(
     lambdas: tuple[float, float],
 ) -> tuple[Floats, Floats]:
     """For every index of one side at once, the (intercept, factor) minimising
-    Σ w (target − i − f·x)² + λ_i i² + λ_f f², x the other side's factor of each rating."""
+    Σ w (target - i - f·x)² + λ_i i² + λ_f f², x the other side's factor of each rating."""
     lam_i, lam_f = lambdas
     x = other_factor
     s_w = np.bincount(own, weights=weight, minlength=size)
@@ -200,9 +200,11 @@ def fit(
         )
         residual = v - rater_intercept[r] - note_intercept[n] - rater_factor[r] * note_factor[n]
         mu = float((w * residual).sum() / total)
-        loss = float((w * (residual - mu) ** 2).sum()) + _penalty(
-            (note_intercept, note_factor), note_lambdas
-        ) + _penalty((rater_intercept, rater_factor), rater_lambdas)
+        loss = (
+            float((w * (residual - mu) ** 2).sum())
+            + _penalty((note_intercept, note_factor), note_lambdas)
+            + _penalty((rater_intercept, rater_factor), rater_lambdas)
+        )
         if previous_loss - loss <= tolerance * loss:
             break
         previous_loss = loss
@@ -226,13 +228,18 @@ def rater_weights(ratings: Ratings, statuses: list[NoteStatus]) -> Floats:
     """Each rater's weight from how often they agreed with the decided notes they rated
     (module docstring)."""
     code = np.array(
-        [1 if s == NoteStatus.HELPFUL else -1 if s == NoteStatus.NOT_HELPFUL else 0 for s in statuses],
+        [
+            1 if s == NoteStatus.HELPFUL else -1 if s == NoteStatus.NOT_HELPFUL else 0
+            for s in statuses
+        ],
         dtype=np.int64,
     )
     decided = code[ratings.note]
     on_decided = decided != 0
     agrees = ((decided == 1) & (ratings.value > 0.0)) | ((decided == -1) & (ratings.value == 0.0))
-    n_decided = np.bincount(ratings.rater, weights=on_decided.astype(float), minlength=ratings.raters)
+    n_decided = np.bincount(
+        ratings.rater, weights=on_decided.astype(float), minlength=ratings.raters
+    )
     n_agree = np.bincount(ratings.rater, weights=agrees.astype(float), minlength=ratings.raters)
     share = np.divide(n_agree, n_decided, out=np.ones(ratings.raters), where=n_decided > 0)
     judged = n_decided >= MIN_DECIDED_FOR_REPUTATION

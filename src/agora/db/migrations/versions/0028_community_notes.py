@@ -28,7 +28,9 @@ def upgrade() -> None:
         sa.Column("classification", sa.String(length=20), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("sources", sa.JSON(), nullable=False),
-        sa.Column("drafted_with_assistant", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column(
+            "drafted_with_assistant", sa.Boolean(), server_default=sa.false(), nullable=False
+        ),
         sa.Column("status", sa.String(length=30), nullable=False),
         sa.Column("intercept", sa.Float(), nullable=True),
         sa.Column("factor", sa.Float(), nullable=True),
@@ -42,9 +44,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_community_notes_post_id", "community_notes", ["post_id"])
     op.create_index("ix_community_notes_account_id", "community_notes", ["account_id"])
-    op.create_index(
-        "ix_community_notes_status_post_id", "community_notes", ["status", "post_id"]
-    )
+    op.create_index("ix_community_notes_status_post_id", "community_notes", ["status", "post_id"])
     op.create_table(
         "community_note_ratings",
         sa.Column("id", ID, autoincrement=False, nullable=False),
