@@ -65,6 +65,7 @@ from agora.web import (
     filter_pages,
     list_pages,
     live,
+    note_pages,
     notification_pages,
     oauth_pages,
     pages,
@@ -193,7 +194,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages,)
+    web += (domain_block_pages, note_pages)
     for module in (
         *routers,
         assistant,

@@ -66,7 +66,7 @@ async def ensure_scheduled(session: AsyncSession, delay: float = RESCORE_EVERY_S
         enqueue(session, JobKind.RESCORE_NOTES, {}, delay=delay)
 
 
-async def compute(db: Database, payload: RescoreNotesJob | None = None) -> Rescored:
+async def compute(db: Database, payload: RescoreNotesJob) -> Rescored:
     """Read every rating and score every rated note (the job's slow phase; read-only)."""
     async with db.session() as session:
         found = await session.execute(
@@ -180,7 +180,7 @@ async def write_scores(session: AsyncSession, result: Rescored) -> int:
 async def rescore_now(db: Database) -> tuple[int, int, int]:
     """Rescore at once (the CLI and the admin API): (ratings read, notes scored, statuses
     changed)."""
-    result = await compute(db)
+    result = await compute(db, {})
     async with db.transaction() as session:
         changed = await write_scores(session, result)
     return result.ratings, len(result.notes), changed
