@@ -25,6 +25,9 @@ from agora.db.models import (
     AssistantMessage,
     AssistantReply,
     Base,
+    CommunityNote,
+    CommunityNoteRating,
+    CommunityNoteStatusChange,
     MediaAttachment,
     OAuthApp,
     Post,
@@ -199,6 +202,34 @@ async def _world(
         session.add(usage)
         session.add(
             AssistantReply(mention_post_id=int(own["id"]), outcome="skipped", created_at=utcnow())
+        )
+        # Community Notes: the leaver's note on a post of the stayer's, the stayer's note on
+        # the leaver's post (with its status history), and the leaver's rating of it
+        theirs_note = CommunityNote(
+            post_id=int(theirs["id"]),
+            account_id=leaver.id,
+            classification="missing_context",
+            text="see https://example.org",
+            created_at=utcnow(),
+        )
+        on_own = CommunityNote(
+            post_id=int(own["id"]),
+            account_id=stayer.id,
+            classification="misleading",
+            text="see https://example.org",
+            created_at=utcnow(),
+        )
+        session.add_all([theirs_note, on_own])
+        await session.flush()
+        session.add(
+            CommunityNoteStatusChange(
+                note_id=on_own.id, post_id=int(own["id"]), status="helpful", created_at=utcnow()
+            )
+        )
+        session.add(
+            CommunityNoteRating(
+                note_id=on_own.id, account_id=leaver.id, helpfulness="helpful", created_at=utcnow()
+            )
         )
         await session.commit()
     return {

@@ -45,6 +45,7 @@ def test_init_users_and_jobs(cli):
     assert short.returncode == 1 and "too short" in short.stdout
     listing = cli("user", "list").stdout
     assert "alice" in listing and "assistant" in listing
+    assert "0 ratings, 0 notes scored, 0 statuses changed" in cli("notes", "rescore").stdout
     assert "suspended" in cli("user", "suspend", "alice").stdout
     assert "unsuspended" in cli("user", "suspend", "alice", "--undo").stdout
     assert (

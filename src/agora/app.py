@@ -33,6 +33,7 @@ from agora.api.routes import conversation_routes as conversations
 from agora.api.routes import email_routes as emails
 from agora.api.routes import filter_routes as filters
 from agora.api.routes import list_routes as lists
+from agora.api.routes import note_routes as notes
 from agora.api.routes import notification_routes as notifications
 from agora.api.routes import oauth_routes as oauth
 from agora.api.routes import operations_routes as operations
@@ -75,6 +76,7 @@ from agora.web import (
     live,
     message_pages,
     migration_pages,
+    note_pages,
     notification_pages,
     oauth_pages,
     pages,
@@ -191,6 +193,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         accounts,
         emails,
         polls,
+        notes,
         tags,
         lists,
         notifications,
@@ -214,7 +217,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages, message_pages, scheduled_pages)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages, migration_pages, for_you_pages)
+    web += (domain_block_pages, migration_pages, for_you_pages, note_pages)
     for module in (
         *routers,
         assistant,

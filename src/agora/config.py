@@ -43,6 +43,7 @@ AI_DAILY_QUOTA = {
     "compose": 100,
     "chat": 100,
     "alt_text": 50,
+    "note_draft": 20,
 }
 
 

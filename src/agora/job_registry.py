@@ -21,6 +21,7 @@ from agora.federation import (
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
 from agora.mail import outgoing
+from agora.social.community_notes import note_rescoring
 from agora.social.media import uploads
 from agora.social.people import account_deletion, reports
 from agora.social.posts import polls, scheduled_posts
@@ -75,6 +76,7 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.SEND_MAIL: SlowJob(prepare=outgoing.send_mail, apply=outgoing.mail_sent),
     JobKind.DELETE_ACCOUNT: SlowJob(prepare=account_deletion.erase, apply=account_deletion.erased),
     JobKind.WEB_PUSH: SlowJob(prepare=delivery.send_push, apply=delivery.push_sent),
+    JobKind.RESCORE_NOTES: SlowJob(prepare=note_rescoring.compute, apply=note_rescoring.store),
 }
 
 

@@ -112,6 +112,21 @@ def chat_messages(
     return [Message("system", system_prompt()), *history, Message("user", user)]
 
 
+NOTE_DRAFT = (
+    "Draft a Community Note for the first post below: one to three neutral sentences that give "
+    "readers the context they need, based only on the other posts quoted here. Do not give "
+    "opinions. Reply with the note's text only."
+)
+
+
+def note_draft_messages(post: ContextPost, related: list[ContextPost]) -> list[Message]:
+    """A Community Note's draft: the post, then the thread and search results the asker may
+    read (ai/note_drafts.py)."""
+    others = "\n".join(quote_post(p) for p in related) or "(no other posts)"
+    user = f"{NOTE_DRAFT}\n\nThe post:\n{quote_post(post)}\n\nOther posts:\n{others}"
+    return [Message("system", system_prompt()), Message("user", user)]
+
+
 def alt_text_messages(image_url: str) -> list[Message]:
     """Describe an image (a data: URL) for its alt text."""
     return [

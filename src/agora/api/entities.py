@@ -204,6 +204,8 @@ def status_shared_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
         "card": None,
         "agora": {"no_ai_reuse": post.no_ai_reuse, "ai_generated": post.ai_generated},
     }
+    if view.community_note is not None:  # Helpful: shown (social/community_notes/)
+        data["agora"]["community_note"] = view.community_note
     if post.reblog_of_id is not None:
         data["uri"] = f"{base}/users/{view.account.username}/statuses/{post.id}/activity"
         data["url"] = None

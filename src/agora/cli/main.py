@@ -18,6 +18,7 @@ from sqlalchemy import select
 from agora.cli.ai_commands import ai_app
 from agora.cli.domain_block_commands import domain_blocks_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
+from agora.cli.note_commands import notes_app
 from agora.cli.operations_commands import backup_command, db_app, restore_command
 from agora.cli.parent_death import SUPERVISOR_PID
 from agora.config import get_settings, use_listening_address
@@ -41,6 +42,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(consent_app, name="consent")
 app.add_typer(export_app, name="export")
 app.add_typer(ai_app, name="ai")
+app.add_typer(notes_app, name="notes")
 app.add_typer(reports_app, name="reports")
 app.add_typer(domain_blocks_app, name="domain-blocks")
 app.add_typer(db_app, name="db")

@@ -168,6 +168,12 @@ async def _salt(db: Database) -> bytes:
     return bytes.fromhex(value or "")
 
 
+async def pseudonym_salt(db: Database) -> bytes:
+    """The instance's secret salt for pseudonymous ids (made on first use), for the other
+    public datasets (data/notes_dataset.py)."""
+    return await _salt(db)
+
+
 async def read_salt(session: AsyncSession) -> bytes | None:
     """The salt of pseudonymous ids, None before the first export made it."""
     value = await session.scalar(

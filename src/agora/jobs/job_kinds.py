@@ -46,6 +46,7 @@ class JobKind(StrEnum):
     FEDERATE_ACCOUNT_DELETE = "federate_account_delete"
     DROP_ACCOUNT_KEY = "drop_account_key"
     FEDERATE_MOVE = "federate_move"
+    RESCORE_NOTES = "rescore_notes"
 
 
 class JobState(StrEnum):
@@ -110,6 +111,11 @@ class DeleteMediaJob(TypedDict):
 
 class SweepJob(TypedDict):
     """`sweep_unattached_media`: nothing (it looks for what to delete)."""
+
+
+class RescoreNotesJob(TypedDict):
+    """`rescore_notes`: nothing (it rescores every rated Community Note, then queues itself
+    an hour later)."""
 
 
 class ReportFiledJob(TypedDict):

@@ -78,6 +78,7 @@ from agora.jobs.job_kinds import (
     PostJob,
     RemoteMediaJob,
     ReportFiledJob,
+    RescoreNotesJob,
     ScheduledPostJob,
     SweepJob,
     ThreadJob,
@@ -205,6 +206,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.DELETE_MEDIA],
     payload: DeleteMediaJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.RESCORE_NOTES],
+    payload: RescoreNotesJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

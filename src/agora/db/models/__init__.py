@@ -3,6 +3,11 @@ table is importable from here, as `agora.db.models.Post`. Ids are Snowflake-like
 integers (see agora.ids)."""
 
 from agora.db.models.base import ID, Base, UTCDateTime, utcnow
+from agora.db.models.notes import (
+    CommunityNote,
+    CommunityNoteRating,
+    CommunityNoteStatusChange,
+)
 from agora.db.models.peers import FederationDomain, InstanceKey
 from agora.db.models.people import (
     AccessToken,
@@ -89,6 +94,9 @@ __all__ = [
     "Base",
     "Block",
     "Bookmark",
+    "CommunityNote",
+    "CommunityNoteRating",
+    "CommunityNoteStatusChange",
     "ConsentEvent",
     "ConversationEntry",
     "DatasetExport",

@@ -50,6 +50,8 @@ from agora.db.models import (
     AuthorizationCode,
     Block,
     Bookmark,
+    CommunityNote,
+    CommunityNoteRating,
     ConsentEvent,
     ConversationEntry,
     DatasetExportAccount,
@@ -111,6 +113,9 @@ FATE: dict[str, str] = {
     "assistant_replies": DELETED,  # the records of the assistant answering the account
     "blocks": DELETED,
     "bookmarks": DELETED,
+    "community_note_ratings": DELETED,  # the account's ratings, and all of its notes'
+    "community_note_status_history": DELETED,  # of its notes and of notes on its posts
+    "community_notes": DELETED,  # its notes, and others' notes on its posts
     "consent_log": DELETED,
     "dataset_export_accounts": DELETED,
     "dataset_export_posts": "kept: post ids only, the source of the next withdrawal lists",
@@ -416,8 +421,18 @@ async def _moderation(session: AsyncSession, account_id: int) -> None:
     )
 
 
+async def _community_notes(session: AsyncSession, account_id: int) -> None:
+    """Its ratings and its notes (their ratings and history go with them, by cascade; notes
+    on its posts went with the posts)."""
+    await session.execute(
+        delete(CommunityNoteRating).where(CommunityNoteRating.account_id == account_id)
+    )
+    await session.execute(delete(CommunityNote).where(CommunityNote.account_id == account_id))
+
+
 ERASE_STEPS: tuple[Callable[[AsyncSession, int], Awaitable[None]], ...] = (
     _marks,
+    _community_notes,
     _votes,
     _relationships,
     _notifications,

@@ -48,6 +48,7 @@ from agora.db.models import (
     ID,
     Account,
     Bookmark,
+    CommunityNote,
     Favourite,
     MediaAttachment,
     Mention,
@@ -56,6 +57,7 @@ from agora.db.models import (
     PostTag,
     Tag,
 )
+from agora.social.community_notes.note_scoring import NoteStatus
 from agora.social.media.files import MediaInfo
 from agora.social.posts.polls import PollView, load_polls, poll_id_column
 from agora.social.rules.filtering import (
@@ -89,6 +91,9 @@ class PostView:
     media: list[MediaInfo] = field(default_factory=list)
     versions: tuple[int, int] = (0, 0)  # the post's and its author's render_version
     filtered: list[FilterMatch] = field(default_factory=list)  # the viewer's, like the flags
+    # The Community Note shown under the post (the Helpful one with the highest intercept;
+    # social/community_notes/), as `shown_note` reads it; None when none is Helpful.
+    community_note: dict[str, Any] | None = None
 
 
 IDS: BindParameter[int] = bindparam("ids", expanding=True)
@@ -390,6 +395,7 @@ def _view(row: Row[*tuple[Any, ...]]) -> PostView:
         pinned=bool(row.pinned),
         reblogged=bool(row.reblogged),
         versions=(row.post_version, row.author_version),
+        community_note=shown_note(row.community_notes),
     )
 
 
@@ -424,6 +430,7 @@ def _posts_statement(signed_in: bool) -> Select[Any]:
             _mentions_column(),
             _tags_column(),
             _media_column(),
+            _community_notes_column(),
             poll_id_column(),
             Post.render_version.label("post_version"),
             author.render_version.label("author_version"),
@@ -505,6 +512,42 @@ def _media_column() -> Any:
     return (
         select(json_objects(**columns)).where(m.post_id == Post.id).scalar_subquery().label("media")
     )
+
+
+def _community_notes_column() -> Any:
+    """The post's Helpful Community Notes as a JSON array (their status changes bump the
+    post's `render_version`: social/community_notes/note_rescoring.py)."""
+    n = CommunityNote
+    columns = {
+        "id": n.id,
+        "text": n.text,
+        "classification": n.classification,
+        "drafted_with_assistant": n.drafted_with_assistant,
+        "intercept": n.intercept,
+        "ratings_count": n.ratings_count,
+    }
+    return (
+        select(json_objects(**columns))
+        .where(n.post_id == Post.id, n.status == NoteStatus.HELPFUL.value)
+        .scalar_subquery()
+        .label("community_notes")
+    )
+
+
+def shown_note(column: str | None) -> dict[str, Any] | None:
+    """The note shown under a post: of its Helpful notes, the one with the highest
+    intercept (ties: the oldest id)."""
+    notes = orjson.loads(column) if column else []
+    if not notes:
+        return None
+    best = max(notes, key=lambda n: (n["intercept"] or 0.0, -int(n["id"])))
+    return {
+        "id": str(best["id"]),
+        "text": best["text"],
+        "classification": best["classification"],
+        "drafted_with_assistant": bool(best["drafted_with_assistant"]),
+        "ratings_count": int(best["ratings_count"]),
+    }
 
 
 def _media(column: str | None) -> list[MediaInfo]:
