@@ -23,6 +23,7 @@ from agora.api.routes import (
     domain_block_routes,
     instance,
     media,
+    portability_routes,
     search,
     statuses,
     streaming,
@@ -69,6 +70,7 @@ from agora.web import (
     pages,
     people,
     poll_actions,
+    portability_pages,
     post_actions,
     push_settings,
     search_pages,
@@ -183,6 +185,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         instance,
         streaming,
         data_reuse,
+        portability_routes,
         datasets,
         activitypub,
     )
@@ -191,7 +194,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages,)
+    web += (domain_block_pages, portability_pages)
     for module in (
         *routers,
         assistant,

@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     openai_vision: bool = False
     # Media uploads (images): where files live, and the limits of one upload.
     media_dir: Path = Path("./data/media")
+    # A person's archives (zips of their own data), kept 7 days (social/people/account_archives.py).
+    archive_dir: Path = Path("./data/archives")
     media_max_bytes: int = 16 * 1024 * 1024
     media_max_pixels: int = 33_177_600  # 7680 x 4320, Mastodon's image matrix limit
     media_preview_side: int = 640

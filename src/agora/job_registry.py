@@ -9,6 +9,8 @@ from typing import Any
 
 from agora.ai import mentions
 from agora.federation import (
+    archive_documents,
+    csv_import_runs,
     inbound_moderation,
     inbox,
     media_fetch,
@@ -22,7 +24,7 @@ from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
 from agora.mail import outgoing
 from agora.social.media import uploads
-from agora.social.people import account_deletion, reports
+from agora.social.people import account_archives, account_deletion, reports
 from agora.social.posts import polls
 from agora.social.reading import fan_out, notifications
 from agora.webpush import delivery
@@ -71,6 +73,14 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.SEND_MAIL: SlowJob(prepare=outgoing.send_mail, apply=outgoing.mail_sent),
     JobKind.DELETE_ACCOUNT: SlowJob(prepare=account_deletion.erase, apply=account_deletion.erased),
     JobKind.WEB_PUSH: SlowJob(prepare=delivery.send_push, apply=delivery.push_sent),
+    JobKind.BUILD_ARCHIVE: SlowJob(
+        prepare=archive_documents.build_archive,
+        apply=account_archives.archive_built,
+        on_dead=account_archives.archive_failed,
+    ),
+    JobKind.RUN_CSV_IMPORT: SlowJob(
+        prepare=csv_import_runs.run_import, apply=csv_import_runs.import_finished
+    ),
 }
 
 

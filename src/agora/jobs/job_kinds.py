@@ -42,6 +42,8 @@ class JobKind(StrEnum):
     SEND_MAIL = "send_mail"
     DELETE_ACCOUNT = "delete_account"
     WEB_PUSH = "web_push"
+    BUILD_ARCHIVE = "build_archive"
+    RUN_CSV_IMPORT = "run_csv_import"
 
 
 class JobState(StrEnum):
@@ -258,3 +260,15 @@ class WebPushJob(TypedDict):
 
     subscription_id: int
     notification_id: int
+
+
+class ArchiveJob(TypedDict):
+    """`build_archive`: the archive (an `account_archives` row) whose zip to write."""
+
+    archive_id: int
+
+
+class CsvImportJob(TypedDict):
+    """`run_csv_import`: the import (a `csv_imports` row) whose rows to apply."""
+
+    import_id: int

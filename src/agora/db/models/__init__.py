@@ -23,6 +23,7 @@ from agora.db.models.people import (
     User,
     WebSession,
 )
+from agora.db.models.portability import AccountArchive, CsvImport, CsvImportRow
 from agora.db.models.posts import (
     Bookmark,
     Favourite,
@@ -75,6 +76,7 @@ __all__ = [
     "ID",
     "AccessToken",
     "Account",
+    "AccountArchive",
     "AccountDomainBlock",
     "AccountKey",
     "AiUsage",
@@ -86,6 +88,8 @@ __all__ = [
     "Block",
     "Bookmark",
     "ConsentEvent",
+    "CsvImport",
+    "CsvImportRow",
     "DatasetExport",
     "DatasetExportAccount",
     "DatasetExportPost",
