@@ -67,6 +67,7 @@ async def request_archive(request: Request, session: SessionDep, me: Me, form: F
         await account_archives.request_archive(session, me.account)
     except Invalid as exc:
         await session.rollback()
+        await session.refresh(me.account)
         return await _export_page(request, session, me, exc.message)
     return RedirectResponse("/settings/export?saved=1", status_code=303)
 
@@ -142,5 +143,6 @@ async def start_import(request: Request, session: SessionDep, me: Me, form: Form
         )
     except Invalid as exc:
         await session.rollback()
+        await session.refresh(me.account)
         return await _import_page(request, session, me, exc.message)
     return RedirectResponse("/settings/import?saved=1", status_code=303)

@@ -290,6 +290,11 @@ async def begin_run(session: AsyncSession, import_id: int) -> CsvImport | None:
             if found is None:
                 return None
     found.state = RUNNING
+    await session.execute(  # rows that waited for their servers are tried again
+        update(CsvImportRow)
+        .where(CsvImportRow.import_id == import_id, CsvImportRow.state == WAITING)
+        .values(state=PENDING)
+    )
     await session.commit()
     return found
 
@@ -572,8 +577,8 @@ async def refresh_counts(session: AsyncSession, import_id: int) -> None:
 
 
 async def retry_waiting(session: AsyncSession, import_id: int) -> float | None:
-    """After a pass: rows waiting for their servers are pending again, and the delay
-    before the next pass (None: nothing waits). Commits."""
+    """After a pass: the delay before the next (None: no row waits for its server), the
+    import marked waiting. Commits."""
     tries = await session.scalar(
         select(func.max(CsvImportRow.tries)).where(
             CsvImportRow.import_id == import_id, CsvImportRow.state == WAITING
@@ -582,11 +587,6 @@ async def retry_waiting(session: AsyncSession, import_id: int) -> float | None:
     if tries is None:
         return None
     await session.execute(update(CsvImport).where(CsvImport.id == import_id).values(state=WAITING))
-    await session.execute(
-        update(CsvImportRow)
-        .where(CsvImportRow.import_id == import_id, CsvImportRow.state == WAITING)
-        .values(state=PENDING)
-    )
     await session.commit()
     return min(3600.0, 60.0 * 2 ** (int(tries) - 1))
 
