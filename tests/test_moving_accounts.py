@@ -26,7 +26,7 @@ from agora.jobs.job_kinds import JobKind
 from agora.social.media.files import storage_key
 from agora.social.media.storage import media_storage
 from agora.social.people import csv_imports
-from helpers import HX, boost, csrf_of, follow, post_status, web_sign_in
+from helpers import HX, boost, follow, post_status, web_sign_in
 from test_media_api import png_bytes
 
 AP = "application/activity+json"
@@ -74,8 +74,14 @@ async def _archive_world(client: httpx.AsyncClient, make_person: Any) -> dict[st
             "/api/v1/agora/data_reuse", headers=h, json={"syntheticContentGeneration": True}
         )
     )
-    return {"leaver": leaver, "other": other, "posts": posts, "theirs": theirs,
-            "boost": boosted, "media": media}
+    return {
+        "leaver": leaver,
+        "other": other,
+        "posts": posts,
+        "theirs": theirs,
+        "boost": boosted,
+        "media": media,
+    }
 
 
 async def test_archive_has_every_post_as_federation_serves_it_and_only_its_owner_gets_it(
@@ -171,9 +177,7 @@ async def test_second_archive_in_a_week_refused_then_allowed_and_expiry(
         )
     listed = await _ok(await client.get("/api/v1/agora/archive", headers=person.headers))
     assert listed["archives"][0]["state"] == "expired" and listed["next_request_at"] is None
-    gone = await client.get(
-        f"/api/v1/agora/archive/{archive.id}/download", headers=person.headers
-    )
+    gone = await client.get(f"/api/v1/agora/archive/{archive.id}/download", headers=person.headers)
     assert gone.status_code == 404
     await _ok(await client.post("/api/v1/agora/archive", headers=person.headers), 202)
     assert not (get_settings().archive_dir / f"archive-{archive.id}.zip").exists()
@@ -242,7 +246,8 @@ async def test_exports_are_mastodons_formats_and_import_into_another_account(
         "Family,cy@testserver",
     ]
     assert files["blocked_accounts.csv"] == "pest@testserver\n"
-    assert files["muted_accounts.csv"] == "Account address,Hide notifications\nnoisy@testserver,false\n"
+    muted = "Account address,Hide notifications\nnoisy@testserver,false\n"
+    assert files["muted_accounts.csv"] == muted
     assert sorted(files["blocked_domains.csv"].split()) == ["spam.example", "worse.example"]
     bookmarks = files["bookmarks.csv"].split()
     assert len(bookmarks) == 2 and all("/users/" in b and "/statuses/" in b for b in bookmarks)
@@ -289,7 +294,7 @@ async def test_malformed_rows_reported_and_skipped_the_rest_imported(
         "not an address!,true,false,\n"
         ",true,false,\n"
         "@two,maybe,false,\n"
-        "three,false,false,\"en, fr\"\n"
+        'three,false,false,"en, fr"\n'
         "nobody@testserver,true,false,\n"
     )
     csrf = await web_sign_in(client, "importer")
@@ -413,7 +418,8 @@ async def test_a_known_remote_account_is_followed_through_federation(
             created_at=utcnow(),
         )
         session.add(remote)
-    text = "Account address,Show boosts,Notify on new posts,Languages\nFar@remote.example,false,true,\n"
+    text = "Account address,Show boosts,Notify on new posts,Languages\n"
+    text += "Far@remote.example,false,true,\n"
     await _ok(
         await client.post(
             "/api/v1/agora/imports",

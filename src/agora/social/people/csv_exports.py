@@ -39,6 +39,7 @@ from agora.db.models import (
 )
 
 PAGE = 1000
+AnySelect = Select[*tuple[Any, ...]]
 FOLLOWS_HEADER = ("Account address", "Show boosts", "Notify on new posts", "Languages")
 MUTES_HEADER = ("Account address", "Hide notifications")
 
@@ -72,7 +73,7 @@ def _line(*cells: Any) -> str:
 Row = tuple[Any, ...]
 
 
-def _follows(account_id: int) -> Select[Any]:
+def _follows(account_id: int) -> AnySelect:
     return (
         select(Follow.id, Account, Follow.show_reblogs, Follow.notify)
         .join(Account, Account.id == Follow.target_account_id)
@@ -81,7 +82,7 @@ def _follows(account_id: int) -> Select[Any]:
     )
 
 
-def _mutes(account_id: int) -> Select[Any]:
+def _mutes(account_id: int) -> AnySelect:
     return (
         select(Mute.id, Account, Mute.hide_notifications)
         .join(Account, Account.id == Mute.target_account_id)
@@ -90,7 +91,7 @@ def _mutes(account_id: int) -> Select[Any]:
     )
 
 
-def _blocks(account_id: int) -> Select[Any]:
+def _blocks(account_id: int) -> AnySelect:
     return (
         select(Block.id, Account)
         .join(Account, Account.id == Block.target_account_id)
@@ -99,7 +100,7 @@ def _blocks(account_id: int) -> Select[Any]:
     )
 
 
-def _domains(account_id: int) -> Select[Any]:
+def _domains(account_id: int) -> AnySelect:
     return (
         select(AccountDomainBlock.id, AccountDomainBlock.domain)
         .where(AccountDomainBlock.account_id == account_id)
@@ -107,7 +108,7 @@ def _domains(account_id: int) -> Select[Any]:
     )
 
 
-def _bookmarks(account_id: int) -> Select[Any]:
+def _bookmarks(account_id: int) -> AnySelect:
     return (
         select(Bookmark.id, Post.id, Post.uri, Account)
         .join(Post, Post.id == Bookmark.post_id)
@@ -117,7 +118,7 @@ def _bookmarks(account_id: int) -> Select[Any]:
     )
 
 
-def _lists(account_id: int) -> Select[Any]:
+def _lists(account_id: int) -> AnySelect:
     return (
         select(UserList.id, UserList.title, Account)
         .join(ListMember, ListMember.list_id == UserList.id)
@@ -127,7 +128,7 @@ def _lists(account_id: int) -> Select[Any]:
     )
 
 
-EXPORTS: dict[str, tuple[Callable[[int], Select[Any]], Callable[[Row], str], tuple[str, ...]]] = {
+EXPORTS: dict[str, tuple[Callable[[int], AnySelect], Callable[[Row], str], tuple[str, ...]]] = {
     "following_accounts.csv": (
         _follows,
         lambda r: _line(address(r[1]), r[2], r[3], None),

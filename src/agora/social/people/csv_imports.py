@@ -300,7 +300,7 @@ async def begin_run(session: AsyncSession, import_id: int) -> CsvImport | None:
 
 
 async def _named(session: AsyncSession, import_id: int, key: str) -> set[str]:
-    rows = await session.scalars(
+    rows: Iterable[dict[str, Any]] = await session.scalars(
         select(CsvImportRow.data).where(
             CsvImportRow.import_id == import_id, CsvImportRow.state != FAILED
         )
@@ -588,7 +588,7 @@ async def retry_waiting(session: AsyncSession, import_id: int) -> float | None:
         return None
     await session.execute(update(CsvImport).where(CsvImport.id == import_id).values(state=WAITING))
     await session.commit()
-    return min(3600.0, 60.0 * 2 ** (int(tries) - 1))
+    return float(min(3600.0, 60.0 * 2.0 ** (int(tries) - 1)))
 
 
 async def finish_import(session: AsyncSession, import_id: int) -> None:
