@@ -155,6 +155,14 @@ async def _world(
     await _ok(
         await client.post("/api/v1/reports", headers=stayer.headers, data={"account_id": leaver.id})
     )
+    archive = await client.post("/api/v1/agora/archive", headers=h)
+    imported = await client.post(
+        "/api/v1/agora/imports",
+        headers=h,
+        data={"type": "blocking"},
+        files={"data": ("blocked_accounts.csv", b"nobody@testserver\n", "text/csv")},
+    )
+    assert archive.status_code == imported.status_code == 202
     actor = await client.get("/users/leaver", headers={"Accept": "application/activity+json"})
     assert actor.status_code == 200  # makes the account's key
     async with db.session(write=True) as session:
@@ -248,7 +256,10 @@ async def test_deleting_an_account_erases_it_everywhere(
         "assistant_messages",  # refers to its conversation
         "poll_options",  # refers to its poll
         "filter_keywords",  # refers to its filter
+        "csv_import_rows",  # refers to its import
     }, "the world should reach every table deletion empties"
+    archives = list(get_settings().archive_dir.glob("archive-*.zip"))
+    assert archives  # the archive's job ran: its file is there until the account goes
     media_root = get_settings().media_dir
     async with db.session() as session:
         media_key = await session.scalar(
@@ -288,6 +299,7 @@ async def test_deleting_an_account_erases_it_everywhere(
 
     await run_jobs()
     assert await _referring_rows(db, leaver.id, post_ids | boosts_of_theirs) == {}
+    assert not any(path.exists() for path in archives)
     async with db.session() as session:
         tombstone = await session.get(Account, leaver.id)
         assert tombstone is not None and tombstone.deleted_at is not None
