@@ -25,6 +25,7 @@ from agora.federation import activities
 from agora.federation.actors import actor_json, actor_uri
 from agora.federation.ap_collections import mentions_of
 from agora.federation.keys import key_pair
+from agora.federation.object_extensions import load_note_parts
 from agora.federation.outbox import note_for
 from agora.jobs.job_kinds import ArchiveJob
 from agora.social.people import account_archives
@@ -87,11 +88,13 @@ async def _activities(
     session: AsyncSession, account: Account, posts: Sequence[Post]
 ) -> list[dict[str, Any]]:
     """A batch of posts as Create (of the Note federation makes) or Announce activities."""
-    mentioned = await mentions_of(session, [p.id for p in posts if p.reblog_of_id is None])
+    own = [p for p in posts if p.reblog_of_id is None]
+    mentioned = await mentions_of(session, [p.id for p in own])
+    parts = await load_note_parts(session, own)
     found = []
     for post in posts:
         if post.reblog_of_id is None:
-            note = await note_for(session, post, account, mentioned.get(post.id, []))
+            note = await note_for(session, post, account, mentioned.get(post.id, []), parts)
             found.append(_bare(activities.create_activity(note)))
             continue
         original = await session.get(Post, post.reblog_of_id)

@@ -484,10 +484,21 @@ async def apply_rows(
                 target = targets.get(key or "")
                 if target is None or target.suspended_at is not None:
                     raise NotFound()
-                await _apply_to_account(session, kind, owner, target, data)
+                if kind == "following":  # a savepoint each, one commit for the batch
+                    async with session.begin_nested():
+                        await relationships.start_follow(
+                            session,
+                            owner,
+                            target,
+                            reblogs=data.get("show_reblogs", True),
+                            notify=data.get("notify", False),
+                        )
+                else:
+                    await _apply_to_account(session, kind, owner, target, data)
             outcomes[row_id] = (DONE, None)
         except DomainError as exc:
-            await session.rollback()
+            if kind != "following":  # the others' services commit row by row
+                await session.rollback()
             why = lookups.missing.get(key or "") or _reason(exc)
             outcomes[row_id] = (FAILED, f"line {line}: {why}")
     await _record(session, import_id, outcomes)
@@ -503,16 +514,7 @@ def _reason(exc: DomainError) -> str:
 async def _apply_to_account(
     session: AsyncSession, kind: str, owner: Account, target: Account, data: dict[str, Any]
 ) -> None:
-    if kind == "following":
-        await relationships.start_follow(
-            session,
-            owner,
-            target,
-            reblogs=data.get("show_reblogs", True),
-            notify=data.get("notify", False),
-        )
-        await session.commit()
-    elif kind == "blocking":
+    if kind == "blocking":
         await relationships.block(session, owner, target.id)
     elif kind == "muting":
         await relationships.mute(
