@@ -6,7 +6,8 @@
 The archive: one account with `--posts` posts (a tenth of them replies to its own) and
 `--images` uploaded images (real uploads, a 1200x900 JPEG each, attached to its posts), its
 `build_archive` job run by a worker as in production: wall time, the zip's size, the peak of
-Python allocations during the job (tracemalloc) and the process's peak RSS. The import:
+RSS of the process while the job runs (`VmHWM`, reset before it: the
+process's own size included). The import:
 `--follows` local accounts in a Mastodon `following_accounts.csv`, imported through
 `csv_imports.start_import` and its `run_csv_import` job: wall time. The database is removed
 afterwards. Targets: archive <= 60 s and <= 300 MB peak memory; import of 5,000 follows
@@ -115,6 +116,7 @@ async def _archive(db: Any, mover_id: int) -> dict[str, Any]:
     async with db.session(write=True) as session:
         mover = await session.get(Account, mover_id)
         archive = await account_archives.request_archive(session, mover)
+    Path("/proc/self/clear_refs").write_text("5")  # the peak RSS counts from here
     started = time.perf_counter()
     if PROFILE:
         import cProfile
@@ -127,7 +129,11 @@ async def _archive(db: Any, mover_id: int) -> dict[str, Any]:
         profile.disable()
         pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
     seconds = time.perf_counter() - started
-    peak = 0
+    peak_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
     async with db.session() as session:
         path = await account_archives.archive_file(session, mover_id, archive.id)
     with zipfile.ZipFile(path) as zipped:
@@ -139,7 +145,7 @@ async def _archive(db: Any, mover_id: int) -> dict[str, Any]:
         "zip_mb": round(Path(path).stat().st_size / 2**20, 1),
         "outbox_items": items,
         "media_files": media,
-        "python_peak_mb": round(peak / 2**20, 1),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
     }
 
 
@@ -218,7 +224,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "targets": {
             "archive_60s": archive["seconds"] <= 60,
-            "archive_300mb": rss <= 300,
+            "archive_300mb": archive["peak_rss_mb"] <= 300,
             "import_30s": imported["seconds"] <= 30,
         },
     }
