@@ -20,6 +20,7 @@ from agora.data.consent import Category
 from agora.data.export import export_dataset
 from agora.db.models import (
     Account,
+    AccountArchive,
     AiUsage,
     AssistantConversation,
     AssistantMessage,
@@ -258,8 +259,12 @@ async def test_deleting_an_account_erases_it_everywhere(
         "filter_keywords",  # refers to its filter
         "csv_import_rows",  # refers to its import
     }, "the world should reach every table deletion empties"
-    archives = list(get_settings().archive_dir.glob("archive-*.zip"))
-    assert archives  # the archive's job ran: its file is there until the account goes
+    async with db.session() as session:
+        names = await session.scalars(
+            select(AccountArchive.file_name).where(AccountArchive.account_id == leaver.id)
+        )
+        archives = [get_settings().archive_dir / name for name in names if name]
+    assert archives and all(p.exists() for p in archives)  # the job made it; kept till deletion
     media_root = get_settings().media_dir
     async with db.session() as session:
         media_key = await session.scalar(
