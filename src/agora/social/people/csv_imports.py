@@ -455,8 +455,8 @@ async def apply_rows(
         posts = await posts_by_uri(session, [d["uri"] for _, _, d, _ in rows])
     elif kind != "domain_blocking":
         targets = await accounts_by_address(session, [d["acct"] for _, _, d, _ in rows])
-        for target in targets.values():  # read only: an UPDATE of accounts then has no
-            session.expunge(target)  # hundreds of loaded rows to synchronise
+        for loaded in targets.values():  # read only: an UPDATE of accounts then has no
+            session.expunge(loaded)  # hundreds of loaded rows to synchronise
     for row_id, line, data, tries in rows:
         key = data.get("uri") if kind == "bookmarks" else data.get("acct")
         key = normal_address(key) if key and kind != "bookmarks" else key
