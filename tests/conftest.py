@@ -51,6 +51,7 @@ os.environ.update(
     AGORA_INPROCESS_WORKERS="0",
     AGORA_REGISTRATIONS="open",
     AGORA_MEDIA_DIR=tempfile.mkdtemp(prefix="agora-test-media-"),
+    AGORA_ARCHIVE_DIR=tempfile.mkdtemp(prefix="agora-test-archives-"),
     # The suite makes many requests from one address: generous limits, still counted (the
     # rate-limit tests set small ones through Settings).
     AGORA_RATELIMIT_READS="100000/minute",

@@ -20,6 +20,7 @@ from agora.data.consent import Category
 from agora.data.export import export_dataset
 from agora.db.models import (
     Account,
+    AccountArchive,
     AiUsage,
     AssistantConversation,
     AssistantMessage,
@@ -173,6 +174,14 @@ async def _world(
     await _ok(
         await client.post("/api/v1/reports", headers=stayer.headers, data={"account_id": leaver.id})
     )
+    archive = await client.post("/api/v1/agora/archive", headers=h)
+    imported = await client.post(
+        "/api/v1/agora/imports",
+        headers=h,
+        data={"type": "blocking"},
+        files={"data": ("blocked_accounts.csv", b"nobody@testserver\n", "text/csv")},
+    )
+    assert archive.status_code == imported.status_code == 202
     actor = await client.get("/users/leaver", headers={"Accept": "application/activity+json"})
     assert actor.status_code == 200  # makes the account's key
     async with db.session(write=True) as session:
@@ -294,7 +303,14 @@ async def test_deleting_an_account_erases_it_everywhere(
         "assistant_messages",  # refers to its conversation
         "poll_options",  # refers to its poll
         "filter_keywords",  # refers to its filter
+        "csv_import_rows",  # refers to its import
     }, "the world should reach every table deletion empties"
+    async with db.session() as session:
+        names = await session.scalars(
+            select(AccountArchive.file_name).where(AccountArchive.account_id == leaver.id)
+        )
+        archives = [get_settings().archive_dir / name for name in names if name]
+    assert archives and all(p.exists() for p in archives)  # the job made it; kept till deletion
     media_root = get_settings().media_dir
     async with db.session() as session:
         media_key = await session.scalar(
@@ -334,6 +350,7 @@ async def test_deleting_an_account_erases_it_everywhere(
 
     await run_jobs()
     assert await _referring_rows(db, leaver.id, post_ids | boosts_of_theirs) == {}
+    assert not any(path.exists() for path in archives)
     async with db.session() as session:
         tombstone = await session.get(Account, leaver.id)
         assert tombstone is not None and tombstone.deleted_at is not None

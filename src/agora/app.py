@@ -25,6 +25,7 @@ from agora.api.routes import (
     instance,
     media,
     migration_routes,
+    portability_routes,
     search,
     statuses,
     streaming,
@@ -82,6 +83,7 @@ from agora.web import (
     pages,
     people,
     poll_actions,
+    portability_pages,
     post_actions,
     push_settings,
     scheduled_pages,
@@ -208,6 +210,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         streaming,
         data_reuse,
         migration_routes,
+        portability_routes,
         datasets,
         activitypub,
         operations,  # /health/*, /metrics
@@ -217,7 +220,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages, message_pages, scheduled_pages)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages, migration_pages, for_you_pages, note_pages)
+    web += (domain_block_pages, migration_pages, for_you_pages, note_pages, portability_pages)
     for module in (
         *routers,
         assistant,

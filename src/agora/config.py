@@ -159,6 +159,8 @@ class Settings(BaseSettings):
     # Behind nginx: media files are checked by Agora, then sent by nginx from the disk
     # (`X-Accel-Redirect: <prefix><key>` to an `internal` location; docs/deploy/nginx.conf)
     media_accel_redirect: str | None = None
+    # A person's archives (zips of their own data), kept 7 days (social/people/account_archives.py).
+    archive_dir: Path = Path("./data/archives")
     media_max_bytes: int = 16 * 1024 * 1024
     media_max_pixels: int = 33_177_600  # 7680 x 4320, Mastodon's image matrix limit
     media_preview_side: int = 640

@@ -9,6 +9,8 @@ from typing import Any
 
 from agora.ai import mentions
 from agora.federation import (
+    archive_documents,
+    csv_import_runs,
     inbound_moderation,
     inbox,
     media_fetch,
@@ -23,7 +25,7 @@ from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
 from agora.mail import outgoing
 from agora.social.community_notes import note_rescoring
 from agora.social.media import uploads
-from agora.social.people import account_deletion, reports
+from agora.social.people import account_archives, account_deletion, reports
 from agora.social.posts import polls, scheduled_posts
 from agora.social.reading import fan_out, notifications
 from agora.webpush import delivery
@@ -77,6 +79,14 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.DELETE_ACCOUNT: SlowJob(prepare=account_deletion.erase, apply=account_deletion.erased),
     JobKind.WEB_PUSH: SlowJob(prepare=delivery.send_push, apply=delivery.push_sent),
     JobKind.RESCORE_NOTES: SlowJob(prepare=note_rescoring.compute, apply=note_rescoring.store),
+    JobKind.BUILD_ARCHIVE: SlowJob(
+        prepare=archive_documents.build_archive,
+        apply=account_archives.archive_built,
+        on_dead=account_archives.archive_failed,
+    ),
+    JobKind.RUN_CSV_IMPORT: SlowJob(
+        prepare=csv_import_runs.run_import, apply=csv_import_runs.import_finished
+    ),
 }
 
 

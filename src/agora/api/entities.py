@@ -20,6 +20,9 @@ from agora.data import consent
 from agora.data.signals import disclose
 from agora.db.models import (
     Account,
+    AccountArchive,
+    CsvImport,
+    CsvImportRow,
     DomainBlock,
     MediaAttachment,
     Notification,
@@ -33,6 +36,7 @@ from agora.db.models import (
 )
 from agora.social.media.files import MediaInfo, media_urls
 from agora.social.media.profile_images import image_url
+from agora.social.people import account_archives
 from agora.social.people.domain_blocks import digest, shown_domain
 from agora.social.people.relationships import Relationship
 from agora.social.posts.hydrate import PostView
@@ -604,3 +608,43 @@ def for_you_settings_json(found: FeedSettings) -> dict[str, Any]:
             for name, spec in WEIGHTS.items()
         },
     }
+
+
+def archive_json(archive: AccountArchive) -> dict[str, Any]:
+    """Agora's Archive entity: a person's archive and where to download it once ready."""
+    state = account_archives.state_of(archive)
+    return {
+        "id": str(archive.id),
+        "state": state,
+        "requested_at": iso(archive.requested_at),
+        "ready_at": iso(archive.ready_at),
+        "expires_at": iso(archive.expires_at),
+        "size": archive.size,
+        "url": (
+            f"{get_settings().base_url}/api/v1/agora/archive/{archive.id}/download"
+            if state == account_archives.READY
+            else None
+        ),
+    }
+
+
+def csv_import_json(found: CsvImport, problems: list[CsvImportRow] | None = None) -> dict[str, Any]:
+    """Agora's Import entity: a CSV import's kind, mode, state and progress (and, when
+    given, the rows that failed or wait, with their reasons)."""
+    data: dict[str, Any] = {
+        "id": str(found.id),
+        "type": found.kind,
+        "mode": "overwrite" if found.overwrite else "merge",
+        "file_name": found.file_name,
+        "state": found.state,
+        "total_items": found.total,
+        "processed_items": found.processed,
+        "imported_items": found.imported,
+        "failed_items": found.failed,
+        "waiting_items": found.waiting,
+        "created_at": iso(found.created_at),
+        "finished_at": iso(found.finished_at),
+    }
+    if problems is not None:
+        data["problems"] = [{"line": r.line, "state": r.state, "error": r.error} for r in problems]
+    return data

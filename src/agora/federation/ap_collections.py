@@ -56,7 +56,7 @@ def page(uri: str, items: list[Any], next_max_id: int | None, max_id: int | None
     return doc
 
 
-async def _mentions(session: AsyncSession, post_ids: list[int]) -> dict[int, list[Account]]:
+async def mentions_of(session: AsyncSession, post_ids: list[int]) -> dict[int, list[Account]]:
     """The accounts each post mentions, in one query."""
     found: dict[int, list[Account]] = defaultdict(list)
     if post_ids:
@@ -87,7 +87,7 @@ async def outbox_page(
     if max_id is not None:
         query = query.where(Post.id < max_id)
     posts = list((await session.scalars(query)).all())
-    mentions = await _mentions(session, [p.id for p in posts])
+    mentions = await mentions_of(session, [p.id for p in posts])
     items = []
     for post in posts:
         create = activities.create_activity(activities.note_json(post, account, mentions[post.id]))
@@ -131,7 +131,7 @@ async def featured(session: AsyncSession, account: Account) -> dict[str, Any]:
             )
         ).all()
     )
-    mentions = await _mentions(session, [p.id for p in posts])
+    mentions = await mentions_of(session, [p.id for p in posts])
     notes = [activities.note_json(p, account, mentions[p.id]) for p in posts]
     return {
         **collection(f"{actor_uri(account)}/collections/featured", len(notes), paged=False),

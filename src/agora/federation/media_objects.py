@@ -26,15 +26,15 @@ from agora.social.media.remote_files import RemoteImage
 from agora.social.rules.visibility import is_public_or_unlisted
 
 
-async def attachments_json(session: AsyncSession, post: Post) -> list[dict[str, Any]]:
-    """The `attachment` list of a local post's Note (empty unless public or unlisted)."""
+async def attachments_json(
+    session: AsyncSession, post: Post, rows: list[MediaAttachment] | None = None
+) -> list[dict[str, Any]]:
+    """The `attachment` list of a local post's Note (empty unless public or unlisted); `rows`
+    are its images when the caller loaded them already (`attachments_of`)."""
     if not is_public_or_unlisted(post.visibility):
         return []
-    rows = await session.scalars(
-        select(MediaAttachment)
-        .where(MediaAttachment.post_id == post.id)
-        .order_by(MediaAttachment.position)
-    )
+    if rows is None:
+        rows = (await attachments_of(session, [post.id])).get(post.id, [])
     documents = []
     for row in rows:
         original, _ = media_urls(MediaInfo.of(row), post.visibility, None)
@@ -51,6 +51,22 @@ async def attachments_json(session: AsyncSession, post: Post) -> list[dict[str, 
             document["focalPoint"] = [row.focus_x, row.focus_y]
         documents.append(document)
     return documents
+
+
+async def attachments_of(
+    session: AsyncSession, post_ids: list[int]
+) -> dict[int, list[MediaAttachment]]:
+    """The images of each of these posts, in their order, in one query."""
+    found: dict[int, list[MediaAttachment]] = {}
+    if post_ids:
+        rows = await session.scalars(
+            select(MediaAttachment)
+            .where(MediaAttachment.post_id.in_(post_ids))
+            .order_by(MediaAttachment.post_id, MediaAttachment.position)
+        )
+        for row in rows:
+            found.setdefault(row.post_id or 0, []).append(row)
+    return found
 
 
 def _url(value: Any) -> str | None:

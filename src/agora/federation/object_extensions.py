@@ -7,32 +7,66 @@ on its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, Poll, Post
+from agora.db.models import Account, MediaAttachment, Poll, Post
 from agora.federation import inbound_polls, quote_objects
 from agora.federation.activities import note_uri
-from agora.federation.media_objects import attachments_json, read_images
+from agora.federation.media_objects import attachments_json, attachments_of, read_images
 from agora.federation.question_objects import as_question
-from agora.federation.reply_collections import replies_collection
+from agora.federation.reply_collections import first_replies_of, replies_collection
 from agora.social.media.remote_files import record_remote_images
-from agora.social.posts.polls import load_polls
+from agora.social.posts.polls import PollView, load_polls
+
+
+@dataclass(frozen=True, slots=True)
+class NoteParts:
+    """What `complete_note` reads of a batch of posts, loaded in a few queries
+    (`load_note_parts`), so many Notes are made without queries per post."""
+
+    attachments: dict[int, list[MediaAttachment]]
+    replies: dict[int, list[tuple[Post, Account]]]
+    polls: dict[int, PollView]  # by post id
+
+
+async def load_note_parts(session: AsyncSession, posts: list[Post]) -> NoteParts:
+    """The images, first replies and polls of these local posts (the posts they quote are
+    read by `complete_note`: few posts quote)."""
+    ids = [p.id for p in posts]
+    poll_ids = dict(
+        (await session.execute(select(Poll.id, Poll.post_id).where(Poll.post_id.in_(ids)))).all()
+    )
+    polls = await load_polls(session, None, set(poll_ids))
+    return NoteParts(
+        attachments=await attachments_of(session, ids),
+        replies=await first_replies_of(session, ids),
+        polls={poll_ids[i]: view for i, view in polls.items()},
+    )
 
 
 async def complete_note(
-    session: AsyncSession, post: Post, author: Account, note: dict[str, Any]
+    session: AsyncSession,
+    post: Post,
+    author: Account,
+    note: dict[str, Any],
+    parts: NoteParts | None = None,
 ) -> dict[str, Any]:
     """A local post's Note (activities.note_json) with its quote policy, its images
     (media_objects), its replies collection (reply_collections), the post it quotes and its
-    poll (then a Question)."""
+    poll (then a Question); `parts` when the caller loaded them for a batch."""
     note = {**note, "interactionPolicy": quote_objects.interaction_policy(post, author)}
-    attachments = await attachments_json(session, post)
+    attachments = await attachments_json(
+        session, post, parts.attachments.get(post.id, []) if parts else None
+    )
     if attachments:
         note["attachment"] = attachments
-    replies = await replies_collection(session, post, note["id"])
+    replies = await replies_collection(
+        session, post, note["id"], parts.replies.get(post.id, []) if parts else None
+    )
     if replies is not None:
         note["replies"] = replies
     if post.quote_of_id is not None:
@@ -42,6 +76,9 @@ async def complete_note(
             uri = note_uri(quoted_author, quoted)
             note |= quote_objects.quote_fields(uri)
             note["tag"] = [*note.get("tag", []), quote_objects.quote_link(uri)]
+    if parts is not None:
+        poll = parts.polls.get(post.id)
+        return as_question(note, poll) if poll is not None else note
     poll_id = await session.scalar(select(Poll.id).where(Poll.post_id == post.id))
     if poll_id is not None:
         polls = await load_polls(session, None, {poll_id})

@@ -58,7 +58,7 @@ from agora.federation import activities, domain_health
 from agora.federation.actors import actor_json, actor_uri, key_id, moved_to_uri, signer_for
 from agora.federation.client import FederationError, Signer, post_activity
 from agora.federation.keys import instance_signer, stored_key_pair
-from agora.federation.object_extensions import complete_note
+from agora.federation.object_extensions import NoteParts, complete_note
 from agora.ids import new_id
 from agora.jobs.job_kinds import (
     AccountDeleteJob,
@@ -164,17 +164,21 @@ async def post_uri(session: AsyncSession, post: Post) -> str | None:
 
 
 async def note_for(
-    session: AsyncSession, post: Post, author: Account, mentioned: list[Account] | None = None
+    session: AsyncSession,
+    post: Post,
+    author: Account,
+    mentioned: list[Account] | None = None,
+    parts: NoteParts | None = None,
 ) -> dict[str, Any]:
-    """A local post as a Note, the one shape deliveries and fetches both serve: its mentions
-    (read unless given), the id of the post it answers, and what object_extensions adds (its
-    poll, quote, images, replies collection)."""
+    """A local post as a Note, the one shape deliveries, fetches and archives serve: its
+    mentions (read unless given), the id of the post it answers, and what object_extensions
+    adds (its poll, quote, images, replies collection; `parts` when loaded for a batch)."""
     if mentioned is None:
         mentioned = await mentioned_accounts(session, post.id)
     parent = await session.get(Post, post.in_reply_to_id) if post.in_reply_to_id else None
     in_reply_to = await post_uri(session, parent) if parent is not None else None
     note = activities.note_json(post, author, mentioned, in_reply_to)
-    return await complete_note(session, post, author, note)
+    return await complete_note(session, post, author, note, parts)
 
 
 async def federate_post(session: AsyncSession, payload: FederatePostJob) -> None:

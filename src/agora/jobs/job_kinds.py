@@ -47,6 +47,8 @@ class JobKind(StrEnum):
     DROP_ACCOUNT_KEY = "drop_account_key"
     FEDERATE_MOVE = "federate_move"
     RESCORE_NOTES = "rescore_notes"
+    BUILD_ARCHIVE = "build_archive"
+    RUN_CSV_IMPORT = "run_csv_import"
 
 
 class JobState(StrEnum):
@@ -293,3 +295,15 @@ class WebPushJob(TypedDict):
 
     subscription_id: int
     notification_id: int
+
+
+class ArchiveJob(TypedDict):
+    """`build_archive`: the archive (an `account_archives` row) whose zip to write."""
+
+    archive_id: int
+
+
+class CsvImportJob(TypedDict):
+    """`run_csv_import`: the import (a `csv_imports` row) whose rows to apply."""
+
+    import_id: int

@@ -51,6 +51,8 @@ from agora.db.upsert import affected_rows
 from agora.jobs.job_kinds import (
     AccountDeleteJob,
     AccountJob,
+    ArchiveJob,
+    CsvImportJob,
     DeleteMediaJob,
     DeliveryJob,
     FederateBlockJob,
@@ -431,6 +433,24 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.FETCH_THREAD],
     payload: ThreadJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.BUILD_ARCHIVE],
+    payload: ArchiveJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.RUN_CSV_IMPORT],
+    payload: CsvImportJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -28,6 +28,7 @@ from agora.db.models.people import (
     User,
     WebSession,
 )
+from agora.db.models.portability import AccountArchive, CsvImport, CsvImportRow
 from agora.db.models.posts import (
     Bookmark,
     Favourite,
@@ -84,6 +85,7 @@ __all__ = [
     "ID",
     "AccessToken",
     "Account",
+    "AccountArchive",
     "AccountDomainBlock",
     "AccountKey",
     "AiUsage",
@@ -99,6 +101,8 @@ __all__ = [
     "CommunityNoteStatusChange",
     "ConsentEvent",
     "ConversationEntry",
+    "CsvImport",
+    "CsvImportRow",
     "DatasetExport",
     "DatasetExportAccount",
     "DatasetExportPost",

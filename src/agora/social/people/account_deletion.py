@@ -94,7 +94,7 @@ from agora.jobs.job_kinds import AccountJob, JobKind
 from agora.jobs.queue import enqueue
 from agora.social.media.profile_images import remove_profile_images
 from agora.social.media.uploads import delete_media_of
-from agora.social.people import moderation
+from agora.social.people import account_archives, csv_imports, moderation
 from agora.social.reading.fan_out import batch_transaction
 from agora.social.reading.remote_audience import schedule_account_deletion
 from agora.social.rules.errors import Invalid
@@ -104,6 +104,9 @@ DELETED = "deleted"
 # What deletion does with each table ("deleted": every row of the account, or about its
 # posts, goes; otherwise why it stays). tests/test_account_deletion.py holds every table to it.
 FATE: dict[str, str] = {
+    "account_archives": DELETED,  # and their files
+    "csv_imports": DELETED,
+    "csv_import_rows": DELETED,  # with their imports
     "accounts": "kept as a tombstone: username (never reused), suspended_at, deleted_at",
     "users": DELETED,
     "account_keys": "dropped by the drop_account_key job once its Delete deliveries end",
@@ -410,6 +413,11 @@ async def _credentials_and_records(session: AsyncSession, account_id: int) -> No
         await session.execute(delete(model).where(model.account_id == account_id))
 
 
+async def _archives_and_imports(session: AsyncSession, account_id: int) -> None:
+    await account_archives.remove_archives_of(session, account_id)
+    await csv_imports.remove_imports_of(session, account_id)
+
+
 async def _moderation(session: AsyncSession, account_id: int) -> None:
     await session.execute(delete(Report).where(Report.account_id == account_id))
     for column in (Report.action_taken_by_account_id, Report.assigned_account_id):
@@ -437,5 +445,6 @@ ERASE_STEPS: tuple[Callable[[AsyncSession, int], Awaitable[None]], ...] = (
     _relationships,
     _notifications,
     _credentials_and_records,
+    _archives_and_imports,
     _moderation,
 )
