@@ -57,6 +57,8 @@ from agora.jobs.worker import Worker
 from agora.mail.smtp import NO_MAIL, mail_configured
 from agora.social.reading.push_keys import vapid_keys
 from agora.web import (
+    admin_console_pages,
+    admin_moderation_pages,
     assistant_pages,
     deletion_pages,
     domain_block_pages,
@@ -191,7 +193,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages,)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages,)
+    web += (domain_block_pages, admin_moderation_pages, admin_console_pages)
     for module in (
         *routers,
         assistant,

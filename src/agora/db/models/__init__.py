@@ -68,7 +68,9 @@ from agora.db.models.system import (
     IdNode,
     InboxActivity,
     InstanceSecret,
+    InstanceSetting,
     Job,
+    JobQueueSample,
 )
 
 __all__ = [
@@ -106,7 +108,9 @@ __all__ = [
     "InboxActivity",
     "InstanceKey",
     "InstanceSecret",
+    "InstanceSetting",
     "Job",
+    "JobQueueSample",
     "ListMember",
     "Marker",
     "MediaAttachment",
