@@ -5,9 +5,10 @@ people may sign up, the descriptions, the rules and the AI-use defaults. Each is
 
 Invariant: every reader of an `EDITABLE` setting asks `effective(session)` (one query of a
 table of a few rows), never `get_settings()`, so a change is seen by the next request of
-every process at once: nothing is cached across requests but the merged `Settings` of the
-same rows. `change` is the only writer: it checks every value first (nothing is stored if one
-is wrong), writes the changed ones, logs each in the moderation log and commits.
+every process at once: nothing is cached across requests. `change` is the only writer: it
+checks every value first (nothing is stored if one is wrong), writes the changed ones, logs
+each in the moderation log and commits. Pages read them once per request (web/session.py
+`current_viewer`); `last_known` serves only a page rendered without a session.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ EDITABLE: dict[str, Callable[[Any], Any]] = {
 }
 assert {f.name for f in fields(SettingsInput)} == set(EDITABLE)
 
-_merged: tuple[int, str, Settings] | None = None  # (id of the env Settings, rows, merged)
+_last: Settings | None = None  # what `effective` last answered in this process
 
 
 async def overrides(session: AsyncSession) -> dict[str, Any]:
@@ -95,21 +96,17 @@ async def overrides(session: AsyncSession) -> dict[str, Any]:
 async def effective(session: AsyncSession) -> Settings:
     """The process's `Settings` with the admins' changes applied: what every reader of an
     editable setting uses."""
-    global _merged
+    global _last
     changed = await overrides(session)
     base = get_settings()
-    key = json.dumps(changed, sort_keys=True)
-    if _merged is None or _merged[0] != id(base) or _merged[1] != key:
-        _merged = (id(base), key, base.model_copy(update=changed))
-    return _merged[2]
+    _last = base.model_copy(update=changed) if changed else base  # a shallow copy: cheap
+    return _last
 
 
 def last_known() -> Settings:
     """The settings last read by `effective` in this process (the environment's before
     any): only for a page rendered without a database session (an error page)."""
-    return (
-        _merged[2] if _merged is not None and _merged[0] == id(get_settings()) else (get_settings())
-    )
+    return _last if _last is not None else get_settings()
 
 
 def rules_of(settings: Settings) -> list[tuple[int, str]]:
