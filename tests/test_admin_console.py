@@ -455,7 +455,8 @@ async def test_settings_change_at_run_time_and_the_api_shows_them_at_once(client
     signed_out = await _client(client._transport.app)  # type: ignore[attr-defined]
     async with signed_out:
         assert "Create an account" not in (await signed_out.get("/auth/sign_in")).text
-        assert "A calm place." in (await signed_out.get("/")).text  # pages read them too
+        start = (await signed_out.get("/")).text  # pages read them too
+        assert "A calm place." in start and "<li>No spam</li>" in start
     r = await client.post(
         "/api/v1/accounts",
         headers=boss.headers,
