@@ -1,5 +1,5 @@
 """The admin dashboard's numbers over time, per UTC day for the last `DAYS` days: sign-ups
-(local accounts made), active people (local accounts that posted that day: Agora keeps no
+(local accounts of people made, the assistant's not), active people (local accounts that posted that day: Agora keeps no
 sign-in times), posts (local posts and boosts, not deleted) and the job queue's depth (the
 most jobs waiting, and dead, in any sample of that day: jobs/queue.py `sample_depth`).
 
@@ -64,6 +64,7 @@ async def dashboard(session: AsyncSession, days: int = DAYS) -> list[Series]:
     account_day = _day(Account.created_at, dialect)
     signups = await per_day(
         select(account_day, func.count())
+        .join(User, User.account_id == Account.id)  # people, not the assistant
         .where(Account.domain.is_(None), Account.created_at >= since)
         .group_by(account_day)
     )
