@@ -634,9 +634,10 @@ async def sample_depth(db: Database) -> bool:
     True when this call wrote the sample."""
     now = utcnow()
     bucket = sample_bucket(now)
-    async with db.transaction() as session:
+    async with db.session() as session:  # most calls end here, without SQLite's write lock
         if await session.get(JobQueueSample, bucket) is not None:
             return False
+    async with db.transaction() as session:
         rows = await session.execute(
             select(Job.state, func.count())
             .where(Job.state.in_((JobState.PENDING, JobState.DEAD)))

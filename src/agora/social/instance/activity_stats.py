@@ -1,7 +1,8 @@
 """The admin dashboard's numbers over time, per UTC day for the last `DAYS` days: sign-ups
-(local accounts of people made, the assistant's not), active people (local accounts that posted that day: Agora keeps no
-sign-in times), posts (local posts and boosts, not deleted) and the job queue's depth (the
-most jobs waiting, and dead, in any sample of that day: jobs/queue.py `sample_depth`).
+(local accounts of people made, the assistant's not), active people (local accounts that
+posted that day: Agora keeps no sign-in times), posts (local posts and boosts, not deleted)
+and the job queue's depth (the most jobs waiting, and dead, in any sample of that day:
+jobs/queue.py `sample_depth`).
 
 Each series is one grouped query; posts are read by id range (ids start with their
 millisecond, `ids.min_id_for_ms`), so the dashboard reads only the window's posts whatever
