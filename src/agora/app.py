@@ -67,6 +67,8 @@ from agora.jobs.worker import Worker
 from agora.mail.smtp import NO_MAIL, mail_configured
 from agora.social.reading.push_keys import vapid_keys
 from agora.web import (
+    admin_console_pages,
+    admin_moderation_pages,
     assistant_pages,
     deletion_pages,
     domain_block_pages,
@@ -221,6 +223,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (notification_pages, message_pages, scheduled_pages)
     web += (search_pages, list_pages, poll_actions)
     web += (domain_block_pages, migration_pages, for_you_pages, note_pages, portability_pages)
+    web += (admin_moderation_pages, admin_console_pages)
     for module in (
         *routers,
         assistant,

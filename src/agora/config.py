@@ -60,7 +60,12 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     instance_title: str = "Agora"
     instance_description: str = "An open social network with an AI assistant built in."
+    instance_extended_description: str = ""  # the longer "about" text (default: the above)
+    instance_rules: list[str] = Field(default_factory=list)  # the server rules, in order
     contact_email: str = "admin@localhost"
+    # registrations, the description, the rules and the AI-use defaults below can also be
+    # changed at run time by an admin (the console: social/instance/instance_settings.py);
+    # what is set here is then the default.
     registrations: Literal["open", "closed", "approval"] = "open"
     max_status_chars: int = 500
     url_chars: int = 23

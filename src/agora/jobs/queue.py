@@ -39,15 +39,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from sqlalchemy import Result, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
-from agora.db.models import Job, utcnow
-from agora.db.upsert import affected_rows
+from agora.db.models import Job, JobQueueSample, utcnow
+from agora.db.upsert import affected_rows, insert_ignore
 from agora.jobs.job_kinds import (
     AccountDeleteJob,
     AccountJob,
@@ -811,12 +811,86 @@ async def dead_jobs(db: Database, limit: int = 50) -> list[Job]:
 
 
 async def retry_dead(db: Database, job_id: int | None = None) -> int:
-    """Put dead jobs (one, or all) back in the queue with a fresh attempt budget."""
+    """Put dead jobs (one, or all) back in the queue with a fresh attempt budget (the CLI)."""
+    async with db.transaction() as session:
+        return await requeue_dead(session, job_id)
+
+
+async def requeue_dead(session: AsyncSession, job_id: int | None = None) -> int:
+    """`retry_dead` in the caller's transaction (the admin console logs it there): how many
+    dead jobs went back to the queue. Only dead ones: a job running or waiting is left as it
+    is. Wakes this process's workers once it commits."""
     query = update(Job).where(Job.state == JobState.DEAD)
     if job_id is not None:
         query = query.where(Job.id == job_id)
+    result = await session.execute(
+        query.values(state=JobState.PENDING, attempts=0, run_at=utcnow(), finished_at=None)
+    )
+    session.info[WAKE_KEY] = True
+    return affected_rows(result) or 0
+
+
+async def discard_dead(session: AsyncSession, job_id: int) -> Job | None:
+    """Delete one dead letter for good (its work will never be done), in the caller's
+    transaction; the job as it was, or None when it is not a dead job."""
+    job = await session.scalar(select(Job).where(Job.id == job_id, Job.state == JobState.DEAD))
+    if job is not None:
+        await session.execute(delete(Job).where(Job.id == job_id, Job.state == JobState.DEAD))
+    return job
+
+
+async def counts_by_kind(session: AsyncSession) -> dict[str, dict[JobState, int]]:
+    """Jobs per kind and state (the admin console's queue page)."""
+    rows = await session.execute(
+        select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state)
+    )
+    counts: dict[str, dict[JobState, int]] = {}
+    for kind, state, count in rows:
+        counts.setdefault(kind, {})[JobState(state)] = count
+    return dict(sorted(counts.items()))
+
+
+async def dead_letters(session: AsyncSession, limit: int = 50) -> list[Job]:
+    """The most recent dead letters, newest first, with their last error."""
+    query = select(Job).where(Job.state == JobState.DEAD).order_by(Job.id.desc()).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+SAMPLE_MINUTES = 10
+SAMPLES_KEPT_DAYS = 30
+
+
+def sample_bucket(now: datetime) -> datetime:
+    """The start of the `SAMPLE_MINUTES` bucket `now` falls in."""
+    return now.replace(minute=now.minute - now.minute % SAMPLE_MINUTES, second=0, microsecond=0)
+
+
+async def sample_depth(db: Database) -> bool:
+    """Record the queue's depth (jobs waiting to run, dead letters) for the current bucket,
+    once whichever worker gets there first; forget samples older than `SAMPLES_KEPT_DAYS`.
+    True when this call wrote the sample."""
+    now = utcnow()
+    bucket = sample_bucket(now)
+    async with db.session() as session:  # most calls end here, without SQLite's write lock
+        if await session.get(JobQueueSample, bucket) is not None:
+            return False
     async with db.transaction() as session:
-        result = await session.execute(
-            query.values(state=JobState.PENDING, attempts=0, run_at=utcnow(), finished_at=None)
+        rows = await session.execute(
+            select(Job.state, func.count())
+            .where(Job.state.in_((JobState.PENDING, JobState.DEAD)))
+            .group_by(Job.state)
         )
-        return affected_rows(result) or 0
+        counts = {JobState(state): count for state, count in rows}
+        written = await session.execute(
+            insert_ignore(session, JobQueueSample).values(
+                taken_at=bucket,
+                pending=counts.get(JobState.PENDING, 0),
+                dead=counts.get(JobState.DEAD, 0),
+            )
+        )
+        await session.execute(
+            delete(JobQueueSample).where(
+                JobQueueSample.taken_at < now - timedelta(days=SAMPLES_KEPT_DAYS)
+            )
+        )
+        return bool(affected_rows(written))

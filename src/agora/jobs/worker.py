@@ -6,13 +6,21 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agora.db.engine import Database
-from agora.jobs.queue import LEASE_SECONDS, WAKE_KEY, claim_next, run_batch, run_claimed
+from agora.jobs.queue import (
+    LEASE_SECONDS,
+    WAKE_KEY,
+    claim_next,
+    run_batch,
+    run_claimed,
+    sample_depth,
+)
 
 log = logging.getLogger("agora.jobs")
 _wake_events: set[asyncio.Event] = set()
@@ -48,6 +56,7 @@ class Worker:
         self._wake = asyncio.Event()
         self.processed = 0
         self.failed = 0
+        self._sampled = float("-inf")
 
     async def run_once(self) -> int:
         """Run due jobs, claiming each (or each batch) just before it runs, until about
@@ -91,9 +100,22 @@ class Worker:
                     claimed = 0
                 if claimed:
                     continue
+                await self._sample()
                 await _wait_any(self._wake, stop, self.poll)
         finally:
             _wake_events.discard(self._wake)
+
+    async def _sample(self) -> None:
+        """Sample the queue's depth for the dashboard when idle, at most once a minute per
+        worker (`queue.sample_depth` writes one row per bucket, whoever comes first)."""
+        now = time.monotonic()
+        if now - self._sampled < 60:
+            return
+        self._sampled = now
+        try:
+            await sample_depth(self.db)
+        except Exception:
+            log.exception("queue sample failed")
 
 
 async def _wait_any(a: asyncio.Event, b: asyncio.Event, timeout: float) -> Any:

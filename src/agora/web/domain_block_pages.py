@@ -1,7 +1,8 @@
 """The admins' page of blocked servers: `/admin/domain_blocks` lists this server's domain
 blocks with the moderation log about servers, and its forms block a server or lift a block.
-Admins only (a 403 page for anyone else); every form carries the session's CSRF token
-(`Form`); each action is one call to social/people/domain_blocks.py, which logs it."""
+A page of the admin console: admins only (`Admin`: a 404 for anyone else); every form carries
+the session's CSRF token (`Form`); each action is one call to social/people/domain_blocks.py
+(as the API's and the CLI's), which logs it."""
 
 from __future__ import annotations
 
@@ -12,23 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.http.deps import SessionDep
 from agora.http.params import flag
 from agora.social.people import domain_blocks, moderation
-from agora.social.rules.errors import Forbidden, Invalid
+from agora.social.rules.errors import Invalid
+from agora.web.admin_access import Admin
 from agora.web.render import render
 from agora.web.route import id_or_404, web_router
-from agora.web.session import Form, Me, field
+from agora.web.session import Form, field
 
 router = web_router()
 PAGE = "/admin/domain_blocks"
 
 
-async def _admin_only(session: AsyncSession, me: Me) -> None:
-    if not await moderation.is_admin(session, me.account.id):
-        raise Forbidden("This page is for the server's admins")
-
-
 async def _page(request: Request, session: AsyncSession, error: str | None = None) -> Response:
     context = {
-        "nav": "admin",
+        "section": "domain_blocks",
         "blocks": await domain_blocks.all_blocks(session),
         "log": await moderation.domain_log(session),
         "severities": domain_blocks.SEVERITIES,
@@ -38,16 +35,14 @@ async def _page(request: Request, session: AsyncSession, error: str | None = Non
 
 
 @router.get(PAGE)
-async def domain_blocks_page(request: Request, session: SessionDep, me: Me) -> Response:
+async def domain_blocks_page(request: Request, session: SessionDep, me: Admin) -> Response:
     """Blocked servers, the form to block one, and the log."""
-    await _admin_only(session, me)
     return await _page(request, session)
 
 
 @router.post(PAGE)
-async def block_server(request: Request, session: SessionDep, me: Me, form: Form) -> Response:
+async def block_server(request: Request, session: SessionDep, me: Admin, form: Form) -> Response:
     """Block a server (a refused block is shown on the page, nothing stored)."""
-    await _admin_only(session, me)
     given = domain_blocks.DomainBlockInput(
         domain=field(form, "domain"),
         severity=field(form, "severity", "silence"),
@@ -67,8 +62,7 @@ async def block_server(request: Request, session: SessionDep, me: Me, form: Form
 
 
 @router.post(PAGE + "/{block_id}/delete")
-async def unblock_server(session: SessionDep, me: Me, form: Form, block_id: str) -> Response:
+async def unblock_server(session: SessionDep, me: Admin, form: Form, block_id: str) -> Response:
     """Lift a block."""
-    await _admin_only(session, me)
     await domain_blocks.remove_block(session, id_or_404(block_id), by=me.account)
     return RedirectResponse(PAGE, status_code=303)

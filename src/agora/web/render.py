@@ -11,6 +11,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agora.config import get_settings
 from agora.data.signals import response_signals
+from agora.social.instance.instance_settings import last_known
+from agora.web.admin_access import DONE, SECTIONS
 from agora.web.formatting import TEMPLATE_GLOBALS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -22,6 +24,7 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.globals.update(TEMPLATE_GLOBALS)
+_env.globals.update(admin_sections=SECTIONS, admin_done=DONE, zip=zip)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
@@ -34,14 +37,16 @@ SECURITY_HEADERS = {
 def render(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> HTMLResponse:
-    """Render a page with the instance settings, the signed-in viewer (if any) and its CSRF
+    """Render a page with the instance settings (as `current_viewer` read them for this
+    request: an admin's changes apply at once), the signed-in viewer (if any) and its CSRF
     token in scope, strict security headers, and the AI-use signals of what the page shows
     (meta tags; the signal hook writes the same into the headers)."""
     state = request.state._state
     html = _env.get_template(template).render(
         request=request,
-        settings=get_settings(),
+        settings=state.get("site_settings") or last_known(),
         viewer=state.get("viewer"),
+        viewer_is_admin=state.get("viewer_is_admin", False),
         csrf=state.get("csrf", ""),
         signals=response_signals(),
         **context,

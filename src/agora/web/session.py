@@ -20,6 +20,8 @@ from agora.auth.web_sessions import SignedIn, csrf_for, csrf_matches, find_sessi
 from agora.config import get_settings
 from agora.http.deps import SessionDep
 from agora.http.ratelimit import web_write_attempt
+from agora.social.instance.instance_settings import effective
+from agora.social.people.moderation import is_admin
 
 SESSION_COOKIE = "agora_session"
 PRESESSION_COOKIE = "agora_presession"
@@ -64,7 +66,9 @@ async def current_viewer(request: Request, session: SessionDep) -> SignedIn | No
         known: SignedIn | None = request.state.viewer
         return known
     found = await find_session(session, request.cookies.get(SESSION_COOKIE))
+    request.state.site_settings = await effective(session)  # what the page shows of them
     request.state.viewer = found
+    request.state.viewer_is_admin = found is not None and await is_admin(session, found.account.id)
     request.state.csrf = found.csrf if found else presession_csrf(request)
     return found
 

@@ -1,23 +1,25 @@
 """Site-wide files for crawlers: `/robots.txt` and `/.well-known/tdmrep.json`, built from the
-instance defaults only (never from individual people, which would enumerate them)."""
+instance defaults only (never from individual people, which would enumerate them), as an admin
+last set them (social/instance/instance_settings.py)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from agora.config import get_settings
 from agora.data.signals import robots_txt, tdmrep
+from agora.http.deps import SessionDep
 from agora.http.json import JSON
+from agora.social.instance.instance_settings import effective
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/robots.txt")
-async def robots() -> PlainTextResponse:
-    return PlainTextResponse(robots_txt(get_settings()))
+async def robots(session: SessionDep) -> PlainTextResponse:
+    return PlainTextResponse(robots_txt(await effective(session)))
 
 
 @router.get("/.well-known/tdmrep.json")
-async def tdmrep_json() -> JSON:
-    return JSON(tdmrep(get_settings()))
+async def tdmrep_json(session: SessionDep) -> JSON:
+    return JSON(tdmrep(await effective(session)))

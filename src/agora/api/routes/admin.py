@@ -13,7 +13,7 @@ from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import Params, body, flag, openapi_body
-from agora.social.people import moderation, reports
+from agora.social.people import account_deletion, moderation, reports
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page
 
@@ -170,6 +170,28 @@ async def approve(
 ) -> JSON:
     member = await moderation.approve(session, id_param(account_id), by=me)
     return JSON(await serialise.admin_account(session, member.account.id))
+
+
+@router.post("/v1/admin/accounts/{account_id}/reject")
+async def reject(
+    session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
+) -> JSON:
+    """Turn down a sign-up waiting for approval: the account is deleted (as the owner's own
+    deletion), logged as the admin's `reject`."""
+    target_id = id_param(account_id)
+    await account_deletion.reject_sign_up(session, target_id, by=me)
+    return JSON(await serialise.admin_account(session, target_id))
+
+
+@router.delete("/v1/admin/accounts/{account_id}")
+async def delete_account(
+    session: SessionDep, account_id: str, me: Account = admin_caller("admin:write:accounts")
+) -> JSON:
+    """Delete a local account: the same deletion as the owner's own (suspended at once, its
+    data erased by a job), logged as the admin's `delete`."""
+    target_id = id_param(account_id)
+    await account_deletion.delete_by_admin(session, target_id, by=me)
+    return JSON(await serialise.admin_account(session, target_id))
 
 
 @router.post("/v1/admin/accounts/{account_id}/unsilence")

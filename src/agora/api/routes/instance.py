@@ -11,12 +11,13 @@ from fastapi.responses import Response
 from agora import __version__
 from agora.api.entities import account_json
 from agora.auth.scopes import GRANULAR, TOP_LEVEL
-from agora.config import get_settings
+from agora.config import Settings, get_settings
 from agora.db.models import Account
 from agora.federation import instance_actor
 from agora.http.deps import SessionDep, caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
+from agora.social.instance.instance_settings import effective, rules_of
 from agora.social.live.streams import streaming_url
 from agora.social.media.images import CONTENT_TYPES
 from agora.social.media.uploads import MAX_DESCRIPTION_CHARS
@@ -59,17 +60,22 @@ def _configuration(vapid_key: str) -> dict[str, Any]:
     }
 
 
+def _rules(s: Settings) -> list[dict[str, str]]:
+    """Mastodon's Rule entities: the server rules an admin set, numbered in order."""
+    return [{"id": str(i), "text": text, "hint": ""} for i, text in rules_of(s)]
+
+
 @router.get("/api/v1/instance")
 @router.get("/api/v1/instance/", include_in_schema=False)
 async def instance_v1(request: Request, session: SessionDep) -> JSON:
-    s = get_settings()
+    s = await effective(session)
     users, statuses = await instance_stats(session)
     return JSON(
         {
             "uri": s.domain,
             "title": s.instance_title,
             "short_description": s.instance_description,
-            "description": s.instance_description,
+            "description": s.instance_extended_description or s.instance_description,
             "email": s.contact_email,
             "version": MASTODON_VERSION,
             "urls": {"streaming_api": streaming_url(s.base_url)},
@@ -81,7 +87,7 @@ async def instance_v1(request: Request, session: SessionDep) -> JSON:
             "invites_enabled": False,
             "configuration": _configuration(await vapid_public_key(request.app.state.db)),
             "contact_account": None,
-            "rules": [],
+            "rules": _rules(s),
         }
     )
 
@@ -89,7 +95,7 @@ async def instance_v1(request: Request, session: SessionDep) -> JSON:
 @router.get("/api/v2/instance")
 @router.get("/api/v2/instance/", include_in_schema=False)  # Mastodon.py asks with the slash
 async def instance_v2(request: Request, session: SessionDep) -> JSON:
-    s = get_settings()
+    s = await effective(session)
     users, _ = await instance_stats(session)
     return JSON(
         {
@@ -108,7 +114,7 @@ async def instance_v2(request: Request, session: SessionDep) -> JSON:
                 "message": None,
             },
             "contact": {"email": s.contact_email, "account": None},
-            "rules": [],
+            "rules": _rules(s),
             "api_versions": {"mastodon": 1},
         }
     )
@@ -219,7 +225,7 @@ async def _nodeinfo(session: SessionDep, version: str) -> JSON:
     """NodeInfo 2.0 / 2.1. `metadata.upstream` names Mastodon, as Mastodon forks do, so that
     clients choosing an adapter by nodeinfo (megalodon's `detector()`, hence Whalebird) treat
     Agora as Mastodon; `software` stays Agora's own."""
-    s = get_settings()
+    s = await effective(session)
     software: dict[str, Any] = {"name": "agora", "version": __version__}
     if version == "2.1":
         software["repository"] = "https://example.invalid/agora"

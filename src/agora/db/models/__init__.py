@@ -78,7 +78,9 @@ from agora.db.models.system import (
     IdNode,
     InboxActivity,
     InstanceSecret,
+    InstanceSetting,
     Job,
+    JobQueueSample,
 )
 
 __all__ = [
@@ -125,7 +127,9 @@ __all__ = [
     "InboxActivity",
     "InstanceKey",
     "InstanceSecret",
+    "InstanceSetting",
     "Job",
+    "JobQueueSample",
     "ListMember",
     "Marker",
     "MediaAttachment",

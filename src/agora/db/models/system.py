@@ -92,6 +92,28 @@ class InstanceSecret(Base):
     value: Mapped[str] = mapped_column(String(200))
 
 
+class InstanceSetting(Base):
+    """A server setting an admin changed at run time (social/instance/instance_settings.py):
+    its name (a field of `config.Settings`) and JSON value. A setting without a row keeps
+    its AGORA_* / config-file value."""
+
+    __tablename__ = "instance_settings"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JobQueueSample(Base):
+    """The job queue's depth, sampled by the workers once per `SAMPLE_MINUTES` bucket (the
+    bucket's start is the key, so several workers write it once): the admin dashboard's
+    "queue depth over time"."""
+
+    __tablename__ = "job_queue_samples"
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    pending: Mapped[int] = mapped_column(Integer)
+    dead: Mapped[int] = mapped_column(Integer)
+
+
 class AssistantReply(Base):
     """One row per post that mentioned the assistant: the guard that makes each mention
     answered exactly once (inserted in the transaction that posts the reply)."""

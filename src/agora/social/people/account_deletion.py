@@ -1,7 +1,8 @@
 """Deleting one's account for good.
 
-`delete_own_account` (settings, with the password and, when it is on, a two-factor code) is
-instant where it matters: the account is suspended (no door lets it act, its posts and
+`delete_own_account` (settings, with the password and, when it is on, a two-factor code), and
+`delete_by_admin` (the admin console and API, logged as the admin's action), are
+instant where they matter: the account is suspended (no door lets it act, its posts and
 profile disappear from every door: auth/standing.py, the visibility rule), every sign-in ends,
 and a `delete_account` job is written in the same transaction. The job (`erase`) then deletes
 its data in short transactions of at most `BATCH` posts (media files first, then posts with
@@ -143,6 +144,8 @@ FATE: dict[str, str] = {
     "idempotency_keys": DELETED,
     "inbox_activities": "kept: ids of remote activities, no local account",
     "instance_secrets": "kept: the server's own",
+    "instance_settings": "kept: the server's own settings, no account",
+    "job_queue_samples": "kept: counts of queued jobs, no account",
     "instance_keys": "kept: the instance actor's key, no account",
     "jobs": "kept: transient work; jobs about the account find nothing and end",
     "list_accounts": DELETED,
@@ -193,11 +196,35 @@ async def delete_own_account(
     await session.commit()
 
 
-async def begin_deletion(session: AsyncSession, account_id: int) -> None:
+async def delete_by_admin(session: AsyncSession, target_id: int, by: Account) -> None:
+    """An admin deletes an account (the console, `DELETE /api/v1/admin/accounts/:id`): the
+    same deletion as the owner's own, logged in the moderation log as the admin's `delete`.
+    Forbidden for one's own account or an admin's; Invalid for a remote or deleted one.
+    Commits."""
+    target = await moderation.get_member(session, target_id)
+    moderation.check_deletable(target, by)
+    await begin_deletion(session, target_id, by=by)
+    await session.commit()
+
+
+async def reject_sign_up(session: AsyncSession, target_id: int, by: Account) -> None:
+    """An admin turns down a sign-up waiting for approval (Mastodon's reject): the account is
+    deleted as any other, logged as the admin's `reject`. Forbidden when it is not pending.
+    Commits."""
+    target = await moderation.get_member(session, target_id)
+    moderation.check_rejectable(target, by)
+    await begin_deletion(session, target_id, by=by, action="reject")
+    await session.commit()
+
+
+async def begin_deletion(
+    session: AsyncSession, account_id: int, *, by: Account | None = None, action: str = "delete"
+) -> None:
     """Suspend the account, end every sign-in and write the `delete_account` job, and the
     Delete of the actor for the servers that know it (`federate_account_delete`), in the
-    caller's transaction."""
-    await moderation.close_own_account(session, account_id)
+    caller's transaction (`by`: the admin deleting it, logged as their `action`; None: its
+    owner)."""
+    await moderation.close_own_account(session, account_id, by=by, action=action)
     await end_every_sign_in(session, account_id)
     await schedule_account_deletion(session, account_id)
     enqueue(session, JobKind.DELETE_ACCOUNT, {"account_id": account_id})

@@ -139,6 +139,28 @@ def log_domain_action(
     )
 
 
+def log_server_action(session: AsyncSession, by: Account | None, action: str, text: str) -> None:
+    """Add an entry about the server itself (a setting changed, a job retried or discarded)
+    to the moderation log, in the caller's transaction."""
+    session.add(
+        ModerationAction(
+            account_id=by.id if by is not None else None,
+            target_account_id=None,
+            action=action,
+            text=text,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def recent_log(session: AsyncSession, limit: int = 50) -> list[ModerationAction]:
+    """The latest moderation log entries of every kind, newest first (the console)."""
+    rows = await session.scalars(
+        select(ModerationAction).order_by(ModerationAction.id.desc()).limit(limit)
+    )
+    return list(rows)
+
+
 async def domain_history(session: AsyncSession, domain: str) -> list[ModerationAction]:
     """The moderation log of one domain, oldest first."""
     rows = await session.scalars(
@@ -195,16 +217,40 @@ def close_remote_account(session: AsyncSession, account: Account) -> None:
         log_action(session, None, account.id, "remote_delete")
 
 
-async def close_own_account(session: AsyncSession, account_id: int) -> None:
-    """An account its owner deletes (social/people/account_deletion.py): suspended now (kept
-    if it already was) and marked deleted, in the caller's transaction; logged (no admin)."""
+async def close_own_account(
+    session: AsyncSession, account_id: int, by: Account | None = None, action: str = "delete"
+) -> None:
+    """An account being deleted (social/people/account_deletion.py), by its owner (`by`
+    None: logged as `self_delete`) or by an admin (`by`: logged as the admin's `action`,
+    `delete`, or `reject` for a sign-up turned down):
+    suspended now (kept if it already was) and marked deleted, in the caller's transaction.
+    Its tokens are refused at once in every process (`forget_credentials`)."""
     now = utcnow()
     await session.execute(
         update(Account)
         .where(Account.id == account_id)
         .values(suspended_at=func.coalesce(Account.suspended_at, now), deleted_at=now)
     )
-    log_action(session, None, account_id, "self_delete")
+    forget_credentials(session, account_id=account_id)
+    log_action(session, by, account_id, action if by is not None else "self_delete")
+
+
+def check_rejectable(target: Member, by: Account) -> None:
+    """Whether an admin may turn down this sign-up: one waiting for approval (Forbidden
+    otherwise, as `approve`)."""
+    _check_target(target, by, "none")
+    if target.user is None or target.user.approved or target.account.deleted_at is not None:
+        raise Forbidden("This account is not pending approval")
+
+
+def check_deletable(target: Member, by: Account) -> None:
+    """Whether an admin may delete this account: a local one, not their own, not an admin's,
+    not deleted already (Forbidden / Invalid otherwise)."""
+    _check_target(target, by, "suspend")
+    if target.account.domain is not None:
+        raise Invalid("Accounts of other servers cannot be deleted here; suspend them instead")
+    if target.account.deleted_at is not None:
+        raise Invalid("This account is already deleted")
 
 
 async def domain_log(session: AsyncSession, limit: int = 50) -> list[ModerationAction]:

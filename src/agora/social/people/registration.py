@@ -1,7 +1,9 @@
 """Signing up, as every door does it (API `POST /api/v1/accounts`, the web's sign-up form):
-AGORA_REGISTRATIONS decides whether anyone may (closed: 403) and whether a moderator approves
-first (approval); a configured mail server decides whether the address must be confirmed
-first (the link is mailed in the sign-up's own transaction: auth/email_confirmation.py).
+the registrations setting (AGORA_REGISTRATIONS, or what an admin chose since:
+social/instance/instance_settings.py) decides whether anyone may (closed: 403) and whether a
+moderator approves first (approval); a configured mail server decides whether the address must
+be confirmed first (the link is mailed in the sign-up's own transaction:
+auth/email_confirmation.py).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.email_confirmation import send_confirmation
-from agora.config import get_settings
 from agora.db.models import Account, User
 from agora.mail.smtp import mail_configured
+from agora.social.instance.instance_settings import effective
 from agora.social.people.accounts import create_account
 from agora.social.rules.errors import Forbidden, Invalid
 
@@ -43,7 +45,7 @@ async def register(
     """Create an account that can sign in (once confirmed and approved where that applies).
     Forbidden when registrations are closed; Invalid without the agreement, or for a bad or
     taken username, e-mail or password. Commits."""
-    mode = get_settings().registrations
+    mode = (await effective(session)).registrations
     if mode == "closed":
         raise Forbidden(CLOSED)
     if not agreement:

@@ -18,6 +18,7 @@ from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind, ReportFiledJob
 from agora.jobs.queue import enqueue
+from agora.social.instance.instance_settings import effective, rules_of
 from agora.social.live.streams import announce_notification
 from agora.social.people.lookup import get_account
 from agora.social.people.moderation import admin_ids, log_action
@@ -29,7 +30,6 @@ from agora.social.rules.visibility import visible_to
 CATEGORIES = ("spam", "legal", "violation", "other")
 MAX_COMMENT = 1000
 MAX_STATUSES = 100
-RULE_IDS: tuple[int, ...] = ()  # the instance publishes no rules yet (see /api/v1/instance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +44,13 @@ class ReportInput:
     forward: bool = False
 
 
-def _category(given: ReportInput) -> str:
+def _category(given: ReportInput, rule_ids: set[int]) -> str:
     category = given.category or ("violation" if given.rule_ids else "other")
     if category not in CATEGORIES:
         raise Invalid("Validation failed: category must be one of spam, legal, violation, other")
     if given.rule_ids and category != "violation":
         raise Invalid("Validation failed: rule_ids can only be given with category violation")
-    unknown = [r for r in given.rule_ids if r not in RULE_IDS]
+    unknown = [r for r in given.rule_ids if r not in rule_ids]
     if unknown:
         raise Invalid("Validation failed: rule_ids name rules this server does not have")
     return category
@@ -88,7 +88,8 @@ async def create_report(session: AsyncSession, reporter: Account, given: ReportI
         raise Invalid("Validation failed: you cannot report yourself")
     if len(given.comment) > MAX_COMMENT:
         raise Invalid(f"Validation failed: comment is too long (maximum is {MAX_COMMENT})")
-    category = _category(given)
+    rules = rules_of(await effective(session))  # the server rules an admin set
+    category = _category(given, {rule_id for rule_id, _ in rules})
     posts = await _reportable_posts(session, reporter.id, target.id, given.status_ids)
     now = utcnow()
     report = Report(
