@@ -66,9 +66,13 @@ lint: setup-test
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Two test processes per pass (pytest-xdist; each file runs whole in one of them, with its own
+# database: tests/conftest.py names it by process), one per core.
+TEST_PROCESSES ?= 2
+
 test: setup-test services lint
-	AGORA_TEST_DATABASE=sqlite $(BIN)/pytest
-	AGORA_TEST_DATABASE=postgresql $(BIN)/pytest
+	AGORA_TEST_DATABASE=sqlite $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
+	AGORA_TEST_DATABASE=postgresql $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) data .pytest_cache node_modules $(VENDOR)
