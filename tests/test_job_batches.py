@@ -221,7 +221,7 @@ async def test_a_worker_killed_mid_batch_commits_nothing_and_its_jobs_run_once(
 
 # --- statements per received activity -------------------------------------------------------
 
-STATEMENTS_FIRST = 22  # one Create alone: its batch's claim and transaction included, its hashtags read
+STATEMENTS_FIRST = 22  # one Create alone: its batch's claim and transaction, its hashtags
 STATEMENTS_EACH_MORE = 15  # each further Create of the same batch (its hashtags read too)
 
 
