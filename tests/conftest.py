@@ -194,3 +194,12 @@ async def harness(db: object) -> AsyncIterator[object]:
         yield Harness(db, subscription)
     finally:
         subscription.close()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[object]:
+    """A headless Debian chromium for the module's browser flows (tests/browser_support.py)."""
+    from browser_support import launched_chromium
+
+    async with launched_chromium() as chromium:
+        yield chromium

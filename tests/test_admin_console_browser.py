@@ -6,32 +6,23 @@ tests/test_admin_console.py, run on both databases)."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from browser_support import (
+    BROWSER_MARKS,
+    PASSWORD,
+    TIMEOUT,
+    expect,
+    no_serious_violations,
+    screenshot,
+)
 from live_server import LiveServer
 
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-async_api = pytest.importorskip("playwright.async_api")
-axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-PASSWORD = "browser password"
-TIMEOUT = 10_000  # ms
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium"),
-    pytest.mark.skipif(ON_POSTGRES, reason="browser flows run in the SQLite pass"),
-]
-expect = async_api.expect
-expect.set_options(timeout=TIMEOUT)
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +31,6 @@ def server() -> Iterator[LiveServer]:
     live.start()
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with async_api.async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=ARGS
-        )
-        yield chromium
-        await chromium.close()
 
 
 async def _page(browser, server, name: str):  # type: ignore[no-untyped-def]
@@ -71,15 +52,8 @@ async def _page(browser, server, name: str):  # type: ignore[no-untyped-def]
 
 
 async def _accessible(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    results = await axe_module.Axe().run(page)
-    bad = [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not bad, f"{name}: {bad}"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    await no_serious_violations(page, name)
+    await screenshot(page, name)
 
 
 def _token(server: LiveServer, username: str) -> str:

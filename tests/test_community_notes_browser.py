@@ -11,12 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-import test_web_browser
+from browser_support import BROWSER_MARKS, expect, no_serious_violations, screenshot
 from live_server import LiveServer
-from test_web_browser import _context, _no_serious_violations, _post, _shot, _sign_up, expect
+from test_web_browser import _context, _post, _sign_up
 
-browser = test_web_browser.browser  # the shared fixture
-pytestmark = test_web_browser.pytestmark  # chromium present; flows run in the SQLite pass
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +62,13 @@ async def test_write_rate_and_see_a_note(browser, server) -> None:  # type: igno
     note = noter.locator("#notes article.note").first
     await expect(note).to_contain_text("Needs more ratings")
     await expect(note).to_contain_text("your note")
-    await _no_serious_violations(noter, "a post's notes")
-    await _shot(noter, "community-notes-post")
+    await no_serious_violations(noter, "a post's notes")
+    await screenshot(noter, "community-notes-post")
 
     await rater.goto("/notes/rate")
     to_rate = rater.locator("article.note").filter(has_text="moon's gravity")
     await expect(to_rate).to_be_visible()
-    await _no_serious_violations(rater, "rate notes")
+    await no_serious_violations(rater, "rate notes")
     await to_rate.get_by_label("Helpful", exact=True).check()
     await to_rate.get_by_text("Reasons").click()
     await to_rate.get_by_label("good sources").check()
@@ -82,7 +81,7 @@ async def test_write_rate_and_see_a_note(browser, server) -> None:  # type: igno
     shown = author.locator(".focus .community-note")
     await expect(shown).to_contain_text("Readers added context")
     await expect(shown).to_contain_text("moon's gravity")
-    await _no_serious_violations(author, "a post with a note")
-    await _shot(author, "community-notes-shown")
+    await no_serious_violations(author, "a post with a note")
+    await screenshot(author, "community-notes-shown")
     for context in (author_context, noter_context, rater_context):
         await context.close()

@@ -4,30 +4,21 @@ that opens on a click."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from mastodon import Mastodon
 
+from browser_support import (
+    BROWSER_MARKS,
+    PASSWORD,
+    expect,
+)
 from live_server import LiveServer
 
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-async_api = pytest.importorskip("playwright.async_api")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-PASSWORD = "browser password"
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium"),
-    pytest.mark.skipif(ON_POSTGRES, reason="browser flows run in the SQLite pass"),
-]
-expect = async_api.expect
-expect.set_options(timeout=10_000)
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +27,6 @@ def server() -> Iterator[LiveServer]:
     live.start()
     yield live
     live.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with async_api.async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=ARGS
-        )
-        yield chromium
-        await chromium.close()
 
 
 async def test_a_hidden_post_stays_hidden_and_a_warned_one_is_behind_a_disclosure(

@@ -5,31 +5,22 @@ critical violation on the tab or the settings page. SQLite pass only."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from mastodon import Mastodon
 
+from browser_support import (
+    BROWSER_MARKS,
+    PASSWORD,
+    expect,
+    no_serious_violations,
+)
 from live_server import LiveServer
 
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-async_api = pytest.importorskip("playwright.async_api")
-axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-PASSWORD = "browser password"
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium"),
-    pytest.mark.skipif(ON_POSTGRES, reason="browser flows run in the SQLite pass"),
-]
-expect = async_api.expect
-expect.set_options(timeout=10_000)
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -38,26 +29,6 @@ def server() -> Iterator[LiveServer]:
     live.start()
     yield live
     live.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with async_api.async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=ARGS
-        )
-        yield chromium
-        await chromium.close()
-
-
-async def _no_serious_violations(page: Any, name: str) -> None:
-    results = await axe_module.Axe().run(page)
-    bad = [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not bad, f"{name}: {bad}"
 
 
 async def test_for_you_tab_why_this_post_and_sliders(server: LiveServer, browser: Any) -> None:
@@ -90,13 +61,13 @@ async def test_for_you_tab_why_this_post_and_sliders(server: LiveServer, browser
     await expect(why.get_by_text("From someone you follow")).to_be_visible()
     await expect(why.locator("tfoot")).to_contain_text("Score")
     await expect(why.locator("tbody")).to_contain_text("From people you follow")
-    await _no_serious_violations(page, "for you")
+    await no_serious_violations(page, "for you")
 
     await page.goto("/settings/for_you")
     likes = page.get_by_label("Likes", exact=True)
     await likes.fill("3.5")
     await expect(page.locator('output[for="w-likes"]')).to_have_text("3.50")
-    await _no_serious_violations(page, "for you settings")
+    await no_serious_violations(page, "for you settings")
     await page.get_by_role("button", name="Save").click()
     await expect(page.get_by_text("Saved.")).to_be_visible()
     await expect(page.get_by_label("Likes", exact=True)).to_have_value("3.5")

@@ -10,21 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
-import test_web_browser
+from browser_support import BROWSER_MARKS, TIMEOUT, expect, no_serious_violations, screenshot
 from live_server import LiveServer
-from test_web_browser import (
-    TIMEOUT,
-    _context,
-    _no_serious_violations,
-    _post,
-    _shot,
-    _sign_up,
-    expect,
-)
+from test_web_browser import _context, _post, _sign_up
 
 pytest.importorskip("llama_cpp")
-browser = test_web_browser.browser  # the shared fixture
-pytestmark = test_web_browser.pytestmark  # chromium present; flows run in the SQLite pass
+pytestmark = BROWSER_MARKS
 MODEL_TIMEOUT = 60_000  # ms: a model answer on a busy 2-core machine
 
 
@@ -73,8 +64,8 @@ async def test_explain_helpers_and_a_streamed_chat(browser, server) -> None:  # 
     sources = page.locator(".msg.assistant .sources a")
     await expect(sources.first).to_have_attribute("href", post_url)
     await expect(page.locator(".msg.user")).to_have_count(1)
-    await _no_serious_violations(page, "assistant chat")
-    await _shot(page, "assistant-chat")
+    await no_serious_violations(page, "assistant chat")
+    await screenshot(page, "assistant-chat")
     await page.reload()  # the conversation was saved with its sources
     await expect(page.locator(".msg.assistant .sources a").first).to_have_attribute(
         "href", post_url, timeout=TIMEOUT

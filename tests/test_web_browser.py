@@ -7,43 +7,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
+from browser_support import (
+    BROWSER_MARKS,
+    PASSWORD,
+    TIMEOUT,
+    expect,
+    no_serious_violations,
+    screenshot,
+)
 from live_server import LiveServer
 
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-async_api = pytest.importorskip("playwright.async_api")
-axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-PASSWORD = "browser password"
-TIMEOUT = 10_000  # ms
-
-# The browser does not care which database serves it: the flows run once, in the SQLite pass
-# of `make test` (AGORA_WEB_BROWSER_ALL=1 runs them on PostgreSQL too); the HTTP page tests
-# (test_web_pages.py) run on both.
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium"),
-    pytest.mark.skipif(
-        ON_POSTGRES and not os.environ.get("AGORA_WEB_BROWSER_ALL"),
-        reason="browser flows run in the SQLite pass",
-    ),
-]
-expect = async_api.expect
-expect.set_options(timeout=TIMEOUT)
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +30,6 @@ def server() -> Iterator[LiveServer]:
     live.start()
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with async_api.async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=ARGS
-        )
-        yield chromium
-        await chromium.close()
 
 
 async def _context(browser, server, width: int = 1024):  # type: ignore[no-untyped-def]
@@ -93,21 +61,6 @@ async def _post(page, text: str, cw: str = "") -> str:  # type: ignore[no-untype
     article = page.locator("#timeline article").filter(has_text=cw or text).first
     await expect(article).to_be_visible()
     return await article.locator("header .meta a").first.get_attribute("href")
-
-
-async def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-async def _no_serious_violations(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    results = await axe_module.Axe().run(page)
-    bad = [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not bad, f"{name}: {bad}"
 
 
 async def test_sign_up_post_see_it_at_home_and_toggle_cw(browser, server) -> None:  # type: ignore[no-untyped-def]
@@ -151,8 +104,8 @@ async def test_like_from_another_browser_arrives_live(browser, server) -> None: 
     await expect(liked).to_have_attribute("aria-pressed", "true")
     notification = author.locator("#notifications .notification").first
     await expect(notification).to_contain_text("liked your post")  # no reload: live
-    await _shot(author, "notifications")
-    await _shot(fan, "thread-phone")
+    await screenshot(author, "notifications")
+    await screenshot(fan, "thread-phone")
     await author_ctx.close()
     await fan_ctx.close()
 
@@ -205,8 +158,8 @@ async def test_main_pages_are_accessible(browser, server) -> None:  # type: igno
     page = await context.new_page()
     for path, name in [("/", "start"), ("/auth/sign_in", "sign-in"), ("/auth/sign_up", "sign-up")]:
         await page.goto(path)
-        await _no_serious_violations(page, name)
-        await _shot(page, name)
+        await no_serious_violations(page, name)
+        await screenshot(page, name)
     await _sign_up(page, "gus")
     post_url = await _post(page, "an accessible post with a #tag", cw="a warning")
     pages = [
@@ -224,13 +177,13 @@ async def test_main_pages_are_accessible(browser, server) -> None:  # type: igno
     ]
     for path, name in pages:
         await page.goto(path)
-        await _no_serious_violations(page, name)
-        await _shot(page, name)
+        await no_serious_violations(page, name)
+        await screenshot(page, name)
     await page.emulate_media(color_scheme="dark")
     await page.set_viewport_size({"width": 360, "height": 740})
     await page.goto("/home")
-    await _no_serious_violations(page, "home-dark-360")
-    await _shot(page, "home-dark-360")
+    await no_serious_violations(page, "home-dark-360")
+    await screenshot(page, "home-dark-360")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
     await context.close()
 
@@ -261,8 +214,8 @@ async def test_search_from_the_header(browser, server) -> None:  # type: ignore[
     await expect(
         page.locator("#found-hashtags + ul").get_by_role("link", name="#okapi")
     ).to_be_visible()
-    await _no_serious_violations(page, "search")
-    await _shot(page, "search")
+    await no_serious_violations(page, "search")
+    await screenshot(page, "search")
     await page.get_by_role("link", name="People").click()
     await expect(page.get_by_role("heading", name="People")).to_be_visible()
     await context.close()
@@ -281,11 +234,11 @@ async def test_poll_from_the_composer_and_voting(browser, server) -> None:  # ty
     await voter.goto(post_url)
     poll = voter.locator(".focus .poll")
     await poll.get_by_label("the sea").check()
-    await _no_serious_violations(voter, "poll-open")
+    await no_serious_violations(voter, "poll-open")
     await poll.get_by_role("button", name="Vote").click()
     await expect(voter.locator(".focus .poll")).to_contain_text("your vote")
     await expect(voter.locator(".focus .poll")).to_contain_text("100%")
-    await _shot(voter, "poll-voted")
+    await screenshot(voter, "poll-voted")
     await author_ctx.close()
     await voter_ctx.close()
 
@@ -317,8 +270,8 @@ async def test_images_and_the_lightbox_by_keyboard(browser, server) -> None:  # 
     await expect(dialog).to_be_visible()
     await expect(dialog.locator("figcaption")).to_have_text("a green field under a grey sky")
     await expect(dialog.get_by_role("button", name="Close")).to_be_focused()
-    await _no_serious_violations(page, "lightbox")
-    await _shot(page, "lightbox")
+    await no_serious_violations(page, "lightbox")
+    await screenshot(page, "lightbox")
     await page.keyboard.press("Escape")
     await expect(dialog).to_be_hidden()
     await expect(thumb).to_be_focused()
@@ -342,15 +295,15 @@ async def test_lists_and_profile_images_pages_are_accessible(browser, server) ->
     await expect(page.locator(".saved")).to_contain_text("Saved")
     avatar = await page.get_by_alt_text("Your current avatar").get_attribute("src")
     assert "/media/profile/" in avatar
-    await _no_serious_violations(page, "settings-profile-images")
+    await no_serious_violations(page, "settings-profile-images")
     await page.goto("/lists")
-    await _no_serious_violations(page, "lists")
+    await no_serious_violations(page, "lists")
     await page.get_by_label("Title").fill("Neighbours")
     await page.get_by_role("button", name="Create list").click()
     await expect(page.get_by_role("heading", name="Neighbours")).to_be_visible()
     await page.get_by_text("Edit the list and its members").click()
-    await _no_serious_violations(page, "list")
-    await _shot(page, "list")
+    await no_serious_violations(page, "list")
+    await screenshot(page, "list")
     await page.goto("/@lou")
-    await _shot(page, "profile-with-avatar")
+    await screenshot(page, "profile-with-avatar")
     await context.close()
