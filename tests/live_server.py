@@ -101,8 +101,9 @@ class LiveServer:
             **self.extra_env,
         }
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Create the database, start the server and wait until it answers."""
+    def start(self, timeout: float = 90.0) -> None:
+        """Create the database, start the server and wait until it answers (a loaded 2-core
+        machine can take tens of seconds to import and migrate)."""
         if self.backend == "postgresql":
             self.pg_name = f"agora_live_{os.getpid()}_{secrets.token_hex(3)}"
             _pg_admin(f'CREATE DATABASE "{self.pg_name}"')
