@@ -74,15 +74,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# A load generator is one address with a few tokens: limits stay on (their cost is measured),
+# but too high to refuse anything.
+UNREFUSING_LIMITS = {
+    f"AGORA_RATELIMIT_{k}": "1000000000/minute" for k in ("READS", "WRITES", "PER_IP", "MEDIA")
+}
+
+
 @contextmanager
 def server(url: str, app: str = "agora.app:create_app", ready: str = PING) -> Iterator[int]:
     """One uvicorn worker serving Agora (or `app`, a factory) on a free local port."""
     port = _free_port()
     env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
-    # a load generator is one address with a few tokens: limits on (their cost is measured),
-    # but too high to refuse anything
-    limits = ("READS", "WRITES", "PER_IP", "MEDIA")
-    env.update({f"AGORA_RATELIMIT_{k}": "1000000000/minute" for k in limits})
+    env.update(UNREFUSING_LIMITS)
     command = [sys.executable, "-m", "uvicorn", app, "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     command += ["--no-access-log", "--log-level", "warning"]
@@ -300,6 +304,7 @@ async def in_process(data: Dataset, args: Any) -> dict[str, Any]:
         **READS,
         "account_statuses_40": f"/api/v1/accounts/{people[0]}/statuses?limit=40",
     }
+    os.environ.update(UNREFUSING_LIMITS)
     use_database(data.url, inprocess_workers=0)  # no job worker competing for the CPU
     app = create_app(migrate=False)
     out: dict[str, Any] = {}

@@ -30,6 +30,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 
 from sqlalchemy import (
     BindParameter,
@@ -48,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agora.db.models import (
+    ID,
     Account,
     Favourite,
     Follow,
@@ -92,97 +94,115 @@ def _window_start() -> int:
     return min_id_for_ms(int((time.time() - WINDOW_HOURS * 3600) * 1000))
 
 
-def _followed(viewer_id: int) -> Select[int]:
+# Every statement below is built once per shape (`functools.cache`), with the viewer, the
+# window's start, the day and the id lists as bound parameters: building them per request
+# cost more CPU than running them.
+VIEWER = bindparam("viewer_id", type_=ID)
+START = bindparam("start", type_=ID)
+_TAGS: BindParameter[int] = bindparam("tags", expanding=True)
+_SIMILAR: BindParameter[int] = bindparam("similar", expanding=True)
+
+
+def _followed() -> Select[int]:
     mine = aliased(Follow)  # its own alias: never correlated to a Follow of the outer query
-    return select(mine.target_account_id).where(mine.account_id == viewer_id)
+    return select(mine.target_account_id).where(mine.account_id == VIEWER)
 
 
-async def _ids(session: AsyncSession, query: Select[int]) -> list[int]:
-    return list(await session.scalars(query))
+async def _ids(session: AsyncSession, query: Select[int], params: dict[str, object]) -> list[int]:
+    return list(await session.scalars(query, params))
+
+
+@cache
+def _trending_tags_query() -> Select[int]:
+    used = func.sum(TagHistory.uses)
+    return (
+        select(TagHistory.tag_id)
+        .where(TagHistory.day >= bindparam("since_day"))
+        .group_by(TagHistory.tag_id)
+        .order_by(used.desc(), TagHistory.tag_id)
+        .limit(TRENDING_TAGS)
+    )
 
 
 async def trending_tags(session: AsyncSession) -> list[int]:
     """The instance's most used hashtags of the last two days (public and unlisted use)."""
     today = int(datetime.now(UTC).timestamp() // 86400)
-    used = func.sum(TagHistory.uses)
-    return await _ids(
-        session,
-        select(TagHistory.tag_id)
-        .where(TagHistory.day >= today - 1)
-        .group_by(TagHistory.tag_id)
-        .order_by(used.desc(), TagHistory.tag_id)
-        .limit(TRENDING_TAGS),
-    )
+    return await _ids(session, _trending_tags_query(), {"since_day": today - 1})
 
 
-async def _similar_people(session: AsyncSession, viewer_id: int) -> list[int]:
+@cache
+def _similar_people_query() -> Select[int]:
     recent = (
         select(Favourite.post_id)
-        .where(Favourite.account_id == viewer_id)
+        .where(Favourite.account_id == VIEWER)
         .order_by(Favourite.id.desc())
         .limit(RECENT_LIKES)
         .scalar_subquery()
     )
-    return await _ids(
-        session,
+    return (
         select(Favourite.account_id)
-        .where(Favourite.post_id.in_(recent), Favourite.account_id != viewer_id)
+        .where(Favourite.post_id.in_(recent), Favourite.account_id != VIEWER)
         .group_by(Favourite.account_id)
         .order_by(func.count().desc(), Favourite.account_id)
-        .limit(SIMILAR_PEOPLE),
+        .limit(SIMILAR_PEOPLE)
     )
 
 
-async def _candidate_ids(
-    session: AsyncSession, viewer_id: int, start: int, tags: list[int], similar: list[int]
-) -> set[int]:
-    followed = _followed(viewer_id)
+@cache
+def _source_queries(with_tags: bool, with_similar: bool) -> tuple[Select[int], ...]:
+    followed = _followed()
     second = aliased(Follow)
     second_degree = select(second.target_account_id).where(second.account_id.in_(followed))
     sources: list[Select[int]] = [
         select(Post.id)
-        .where(Post.account_id.in_(followed), Post.id >= start, Post.reblog_of_id.is_(None))
+        .where(Post.account_id.in_(followed), Post.id >= START, Post.reblog_of_id.is_(None))
         .order_by(Post.id.desc())
         .limit(SOURCE_CAPS["followed"]),
         select(Favourite.post_id)
-        .where(Favourite.account_id.in_(followed), Favourite.post_id >= start)
+        .where(Favourite.account_id.in_(followed), Favourite.post_id >= START)
         .order_by(Favourite.post_id.desc())
         .limit(SOURCE_CAPS["network_liked"]),
         select(Post.id)
         .where(
             Post.account_id.in_(second_degree),
-            Post.id >= start,
+            Post.id >= START,
             Post.reblog_of_id.is_(None),
             Post.visibility == int(Visibility.PUBLIC),
         )
         .order_by(Post.id.desc())
         .limit(SOURCE_CAPS["second_degree"]),
     ]
-    if tags:
+    if with_tags:
         sources.append(
             select(PostTag.post_id)
-            .where(PostTag.tag_id.in_(tags), PostTag.post_id >= start)
+            .where(PostTag.tag_id.in_(_TAGS), PostTag.post_id >= START)
             .order_by(PostTag.post_id.desc())
             .limit(SOURCE_CAPS["tags"])
         )
-    if similar:
+    if with_similar:
         sources.append(
             select(Favourite.post_id)
-            .where(Favourite.account_id.in_(similar), Favourite.post_id >= start)
+            .where(Favourite.account_id.in_(_SIMILAR), Favourite.post_id >= START)
             .order_by(Favourite.post_id.desc())
             .limit(SIMILAR_CAP)
         )
+    return tuple(sources)
+
+
+async def _candidate_ids(
+    session: AsyncSession, viewer_id: int, start: int, tags: list[int], similar: list[int]
+) -> set[int]:
+    params = {"viewer_id": viewer_id, "start": start, "tags": tags, "similar": similar}
     found: set[int] = set()
-    for query in sources:
-        found.update(await _ids(session, query))
+    for query in _source_queries(bool(tags), bool(similar)):
+        found.update(await _ids(session, query, params))
     return found
 
 
-def _shown_candidates(
-    viewer_id: int, exclude_seen: bool
-) -> Select[int, int, int, int, int, bool, bool, bool]:
+@cache
+def _shown_candidates(exclude_seen: bool) -> Select[int, int, int, int, int, bool, bool, bool]:
     follows_author = exists().where(
-        Follow.account_id == viewer_id, Follow.target_account_id == Post.account_id
+        Follow.account_id == VIEWER, Follow.target_account_id == Post.account_id
     )
     reply = aliased(Post)
     author = aliased(Account)  # the rules below correlate their own Account to the post
@@ -190,15 +210,15 @@ def _shown_candidates(
     conditions = [
         Post.id.in_(_IDS),
         Post.reblog_of_id.is_(None),
-        Post.account_id != viewer_id,
+        Post.account_id != VIEWER,
         not_reply_to_others(Post),
-        timeline_filter(viewer_id, Post),
-        not_(silenced_for(viewer_id, Post.account_id)),
+        timeline_filter(VIEWER, Post),
+        not_(silenced_for(VIEWER, Post.account_id)),
         or_(Post.visibility == int(Visibility.PUBLIC), follows_author),
     ]
     if exclude_seen:
-        boosted = exists().where(reply.reblog_of_id == Post.id, reply.account_id == viewer_id)
-        replied = exists().where(reply.in_reply_to_id == Post.id, reply.account_id == viewer_id)
+        boosted = exists().where(reply.reblog_of_id == Post.id, reply.account_id == VIEWER)
+        replied = exists().where(reply.in_reply_to_id == Post.id, reply.account_id == VIEWER)
         conditions += [not_(boosted), not_(replied)]
     return (
         select(
@@ -218,29 +238,36 @@ def _shown_candidates(
 
 
 async def _counts(
-    session: AsyncSession, query: Select[int, int] | Select[int | None, int], ids: list[int]
+    session: AsyncSession,
+    query: Select[int, int] | Select[int | None, int],
+    params: dict[str, object],
 ) -> dict[int, int]:
-    rows = (await session.execute(query, {"ids": ids})).all()
+    rows = (await session.execute(query, params)).all()
     return {key: n for key, n in rows if key is not None}
 
 
-async def _likes_by(
-    session: AsyncSession, followed: Select[int], similar: list[int], ids: list[int]
-) -> tuple[dict[int, int], dict[int, int]]:
-    """Likes of each post by people the viewer follows, and by people like them (one pass
-    over the posts' likes)."""
-    by_followed = Favourite.account_id.in_(followed)
-    by_similar = Favourite.account_id.in_(similar) if similar else false()
-    rows = await session.execute(
+@cache
+def _likes_by_query(with_similar: bool) -> Select[int, int, int]:
+    by_followed = Favourite.account_id.in_(_followed())
+    by_similar = Favourite.account_id.in_(_SIMILAR) if with_similar else false()
+    return (
         select(
             Favourite.post_id,
             func.sum(case((by_followed, 1), else_=0)),
             func.sum(case((by_similar, 1), else_=0)),
         )
         .where(Favourite.post_id.in_(_IDS), or_(by_followed, by_similar))
-        .group_by(Favourite.post_id),
-        {"ids": ids},
+        .group_by(Favourite.post_id)
     )
+
+
+async def _likes_by(
+    session: AsyncSession, viewer_id: int, similar: list[int], ids: list[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Likes of each post by people the viewer follows, and by people like them (one pass
+    over the posts' likes)."""
+    params = {"viewer_id": viewer_id, "similar": similar, "ids": ids}
+    rows = await session.execute(_likes_by_query(bool(similar)), params)
     network: dict[int, int] = {}
     alike: dict[int, int] = {}
     for post_id, n_followed, n_similar in rows.all():
@@ -249,54 +276,67 @@ async def _likes_by(
     return network, alike
 
 
+@cache
+def _author_follows_query() -> Select[int, int]:
+    return (
+        select(Follow.target_account_id, func.count())
+        .where(Follow.target_account_id.in_(_IDS), Follow.account_id.in_(_followed()))
+        .group_by(Follow.target_account_id)
+    )
+
+
+@cache
+def _quotes_query() -> Select[int | None, int]:
+    quoting = aliased(Post)
+    return (
+        select(quoting.quote_of_id, func.count())
+        .where(
+            quoting.quote_of_id.in_(_IDS),
+            quoting.id >= START,
+            quoting.deleted_at.is_(None),
+            public_or_unlisted(quoting),
+        )
+        .group_by(quoting.quote_of_id)
+    )
+
+
+@cache
+def _trending_names_query() -> Select[int, str]:
+    return (
+        select(PostTag.post_id, Tag.name)
+        .join(Tag, Tag.id == PostTag.tag_id)
+        .where(PostTag.post_id.in_(_IDS), PostTag.tag_id.in_(_TAGS))
+        .order_by(PostTag.post_id, Tag.name)
+    )
+
+
 async def _features(
     session: AsyncSession, viewer_id: int, start: int, *, exclude_seen: bool
 ) -> list[Features]:
     tags = await trending_tags(session)
-    similar = await _similar_people(session, viewer_id)
+    similar = await _ids(session, _similar_people_query(), {"viewer_id": viewer_id})
     ids = await _candidate_ids(session, viewer_id, start, tags, similar)
     if exclude_seen:
         ids -= set(await feedback_posts(session, viewer_id))
     if not ids:
         return []
     rows = (
-        await session.execute(_shown_candidates(viewer_id, exclude_seen), {"ids": list(ids)})
+        await session.execute(
+            _shown_candidates(exclude_seen), {"viewer_id": viewer_id, "ids": list(ids)}
+        )
     ).all()
     if not rows:
         return []
     shown = [r.id for r in rows]
     authors = sorted({r.account_id for r in rows})
-    followed = _followed(viewer_id)
-    network_likes, similar_likes = await _likes_by(session, followed, similar, shown)
+    network_likes, similar_likes = await _likes_by(session, viewer_id, similar, shown)
     author_follows = await _counts(
-        session,
-        select(Follow.target_account_id, func.count())
-        .where(Follow.target_account_id.in_(_IDS), Follow.account_id.in_(followed))
-        .group_by(Follow.target_account_id),
-        authors,
+        session, _author_follows_query(), {"viewer_id": viewer_id, "ids": authors}
     )
-    quoting = aliased(Post)
-    quotes = await _counts(
-        session,
-        select(quoting.quote_of_id, func.count())
-        .where(
-            quoting.quote_of_id.in_(_IDS),
-            quoting.id >= start,
-            quoting.deleted_at.is_(None),
-            public_or_unlisted(quoting),
-        )
-        .group_by(quoting.quote_of_id),
-        shown,
-    )
+    quotes = await _counts(session, _quotes_query(), {"start": start, "ids": shown})
     trending: dict[int, str] = {}
     if tags:
-        tagged = await session.execute(
-            select(PostTag.post_id, Tag.name)
-            .join(Tag, Tag.id == PostTag.tag_id)
-            .where(PostTag.post_id.in_(_IDS), PostTag.tag_id.in_(tags))
-            .order_by(PostTag.post_id, Tag.name),
-            {"ids": shown},
-        )
+        tagged = await session.execute(_trending_names_query(), {"ids": shown, "tags": tags})
         for pid, name in tagged.all():
             trending.setdefault(pid, name)
     feedback = await feedback_by_author(session, viewer_id)
