@@ -19,6 +19,7 @@ from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.params import Params, body
 from agora.social.media import uploads as media
+from agora.social.media.av_uploads import FAILED, PENDING
 from agora.social.media.files import MediaFile, MediaInfo, find_media_file
 from agora.social.media.profile_images import find_profile_file
 from agora.social.media.storage import media_storage
@@ -55,23 +56,30 @@ async def _file_bytes(request: Request) -> bytes:
     upload = (await request.form()).get("file")
     if not isinstance(upload, UploadFile):
         raise ApiError(422, "Validation failed: File can't be blank")
-    return await upload.read(get_settings().media_max_bytes + 1)
+    settings = get_settings()
+    return await upload.read(max(settings.media_max_bytes, settings.media_av_max_bytes) + 1)
 
 
-async def _entity(session: SessionDep, row: MediaAttachment, viewer_id: int) -> JSON:
+async def _entity(
+    session: SessionDep, row: MediaAttachment, viewer_id: int, status_code: int = 200
+) -> JSON:
     visibility = None
     if row.post_id is not None:
         post = await session.get(Post, row.post_id)
         visibility = post.visibility if post is not None else None
-    return JSON(media_json(MediaInfo.of(row), visibility, viewer_id))
+    return JSON(media_json(MediaInfo.of(row), visibility, viewer_id), status_code=status_code)
 
 
-async def _upload(request: Request, session: SessionDep, form: MediaForm, me_id: int) -> JSON:
+async def _upload(
+    request: Request, session: SessionDep, form: MediaForm, me_id: int, *, v2: bool
+) -> JSON:
+    """v2 answers 202 while a video, audio file or GIF is processed (url null); v1, which
+    older clients use, waits for the transcoding (as Mastodon's v1 does)."""
     data = await _file_bytes(request)
     row = await media.upload_media(
-        session, me_id, data, description=form.description, focus=form.focus
+        session, me_id, data, description=form.description, focus=form.focus, wait=not v2
     )
-    return await _entity(session, row, me_id)
+    return await _entity(session, row, me_id, 202 if row.processing == PENDING else 200)
 
 
 # The body is read before the caller is authenticated, so no database transaction is open
@@ -83,7 +91,7 @@ async def upload_v2(
     form: MediaForm = body(MediaForm),
     me: Account = caller("write:media"),
 ) -> JSON:
-    return await _upload(request, session, form, me.id)
+    return await _upload(request, session, form, me.id, v2=True)
 
 
 @router.post("/api/v1/media", openapi_extra=_upload_openapi())
@@ -93,13 +101,17 @@ async def upload_v1(
     form: MediaForm = body(MediaForm),
     me: Account = caller("write:media"),
 ) -> JSON:
-    return await _upload(request, session, form, me.id)
+    return await _upload(request, session, form, me.id, v2=False)
 
 
 @router.get("/api/v1/media/{media_id}")
 async def show(session: SessionDep, media_id: str, me: Account = caller("write:media")) -> JSON:
+    """One's own upload: 206 while it is being processed, 422 when processing failed, 200
+    once done (Mastodon's media_controller)."""
     row = await media.get_own_media(session, me.id, id_param(media_id))
-    return await _entity(session, row, me.id)
+    if row.processing == FAILED:
+        raise ApiError(422, "Error processing thumbnail for uploaded media")
+    return await _entity(session, row, me.id, 206 if row.processing == PENDING else 200)
 
 
 @router.put("/api/v1/media/{media_id}")
