@@ -9,26 +9,22 @@ first test (the whole 202/206/200 cycle) also runs on PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from agora.config import get_settings
 from agora.db.models import Job, Post, utcnow
 from agora.federation.media_objects import attachments_json
-from browser_support import ON_POSTGRES
+from helpers import HX, ON_POSTGRES, ffmpeg, web_sign_in
 from test_media_api import fetch, files_on_disk, media_dir, post, stored, upload  # noqa: F401
 
 SQLITE_ONLY = pytest.mark.skipif(ON_POSTGRES, reason="ffmpeg tests run in the SQLite pass")
-
-
-def ffmpeg(*args: str) -> None:
-    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
-    subprocess.run(command, check=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +196,24 @@ def test_received_video_and_audio_attachments_are_read_with_their_type():
         ("audio", "s.mp3"),
         ("image", "i.png"),
     ]
+
+
+@SQLITE_ONLY
+async def test_web_composer_posts_a_video_and_the_card_plays_it(db, client, make_person, clips):
+    await make_person("alice")
+    csrf = await web_sign_in(client, "alice")
+    files = {"media_0": ("clip.webm", clips["webm"], "video/webm")}
+    data = {"status": "a clip", "visibility": "public", "description_0": "a test pattern"}
+    made = await client.post(
+        "/web/statuses", data=data, files=files, headers={**HX, "X-CSRF-Token": csrf}
+    )
+    assert made.status_code == 200, made.text
+    video = re.search(r"<video [^>]*>", made.text)
+    assert video is not None, made.text
+    tag = video.group(0)
+    assert "controls" in tag and 'preload="none"' in tag and 'poster="' in tag
+    assert 'aria-label="a test pattern"' in tag
+    src = re.search(r'src="([^"]+)"', tag).group(1)  # type: ignore[union-attr]
+    assert src.endswith("/original.mp4") and (await client.get(src)).status_code == 200
+    async with db.session() as session:  # transcoded in the request: no job races it
+        assert await session.scalar(select(func.count()).where(Job.kind == "transcode_media")) == 0

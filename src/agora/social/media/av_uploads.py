@@ -76,9 +76,12 @@ async def upload_av(
     *,
     description: str | None,
     focus: tuple[float, float] | None,
+    queue: bool = True,
 ) -> MediaAttachment:
     """Check and store a video, audio or animated-GIF upload and queue its transcoding
-    (see the module docstring). Commits. Invalid (nothing stored) when refused."""
+    (see the module docstring), unless the caller transcodes it itself (`queue` false:
+    `transcode_now`; if that request dies, the upload stays pending and unattached, and is
+    swept a day later). Commits. Invalid (nothing stored) when refused."""
     settings = get_settings()
     if len(data) > settings.media_av_max_bytes:
         limit_mb = settings.media_av_max_bytes / 1_000_000
@@ -116,12 +119,13 @@ async def upload_av(
     await asyncio.to_thread(store.put, source_key(row.key), data)
     try:
         session.add(row)
-        enqueue(
-            session,
-            JobKind.TRANSCODE_MEDIA,
-            {"media_id": row.id},
-            max_attempts=TRANSCODE_ATTEMPTS,
-        )
+        if queue:
+            enqueue(
+                session,
+                JobKind.TRANSCODE_MEDIA,
+                {"media_id": row.id},
+                max_attempts=TRANSCODE_ATTEMPTS,
+            )
         await session.commit()
     except BaseException:
         await asyncio.to_thread(store.delete, source_key(row.key))
@@ -224,13 +228,16 @@ async def keep_transcoded(
     session: AsyncSession, payload: TranscodeMediaJob, files: TranscodedFiles | None
 ) -> None:
     """Job, second part (its transaction): record the transcoded files on the row, or mark it
-    FAILED; the files are deleted again when the row is gone or done meanwhile."""
+    FAILED. The files are deleted again when the row is gone or failed meanwhile; when it was
+    done meanwhile they are the very files it records (same names), so they stay."""
     if files is None:
         return
     row = await session.get(MediaAttachment, payload["media_id"])
     store = media_storage()
-    if row is None or row.processing != PENDING:
+    if row is None or row.processing == FAILED:
         await asyncio.to_thread(_delete, files.keys)
+        return
+    if row.processing == DONE:
         return
     if files.failed:
         row.processing = FAILED

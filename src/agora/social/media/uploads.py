@@ -120,7 +120,9 @@ async def upload_media(
     text = clean_description(description, blank_clears=True)
     point = parse_focus(focus) if focus else None
     if not is_still_image(data):
-        row = await upload_av(session, owner_id, data, description=text, focus=point)
+        row = await upload_av(
+            session, owner_id, data, description=text, focus=point, queue=not wait
+        )
         if wait:
             await transcode_now(session, row)
         return row
