@@ -22,7 +22,15 @@ from agora.config import get_settings
 from agora.db.models import Job, Post, utcnow
 from agora.federation.media_objects import attachments_json
 from helpers import HX, ON_POSTGRES, ffmpeg, web_sign_in
-from test_media_api import fetch, files_on_disk, media_dir, post, stored, upload  # noqa: F401
+from test_media_api import (  # noqa: F401
+    fetch,
+    files_on_disk,
+    media_dir,
+    png_bytes,
+    post,
+    stored,
+    upload,
+)
 
 SQLITE_ONLY = pytest.mark.skipif(ON_POSTGRES, reason="ffmpeg tests run in the SQLite pass")
 
@@ -217,3 +225,20 @@ async def test_web_composer_posts_a_video_and_the_card_plays_it(db, client, make
     assert src.endswith("/original.mp4") and (await client.get(src)).status_code == 200
     async with db.session() as session:  # transcoded in the request: no job races it
         assert await session.scalar(select(func.count()).where(Job.kind == "transcode_media")) == 0
+
+
+async def test_media_files_answer_byte_ranges(db, client, make_person):
+    """Players seek in a video with Range requests (one image here: the same route)."""
+    alice = await make_person("alice")
+    made = await upload(client, alice, png_bytes(), name="x.png", mime="image/png")
+    url = made.json()["url"]
+    whole = await fetch(client, url)
+    assert whole.headers["accept-ranges"] == "bytes"
+    size = len(whole.content)
+    part = await fetch(client, url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == whole.content[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{size}"
+    tail = await fetch(client, url, headers={"Range": "bytes=-5"})
+    assert tail.status_code == 206 and tail.content == whole.content[-5:]
+    outside = await fetch(client, url, headers={"Range": f"bytes={size}-"})
+    assert outside.status_code == 416 and outside.headers["content-range"] == f"bytes */{size}"

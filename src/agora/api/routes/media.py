@@ -1,5 +1,6 @@
 """Media: upload (`/api/v1/media`, `/api/v2/media`), show and update one's uploads, and the
-files themselves (`/media/<key>/<name>`), served only to whoever may see them."""
+files themselves (`/media/<key>/<name>`), served only to whoever may see them (with single
+byte ranges, which video players use to seek)."""
 
 from __future__ import annotations
 
@@ -127,10 +128,43 @@ async def update(
     return await _entity(session, row, me_id)
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+    """The file from `start`, `length` bytes of it (all the rest by default)."""
     with handle:
-        while chunk := handle.read(CHUNK):
+        handle.seek(start)
+        left = length
+        while left is None or left > 0:
+            chunk = handle.read(CHUNK if left is None else min(CHUNK, left))
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
             yield chunk
+
+
+class Unsatisfiable(Exception):
+    """A Range outside the file (answered 416)."""
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte of a single `Range: bytes=…` request (what players send to
+    seek in a video); None for no range or one this does not serve (multiple ranges: the
+    whole file). Unsatisfiable for a range outside the file."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first_text, _, last_text = header[6:].strip().partition("-")
+    if not (first_text.isdigit() or last_text.isdigit()):
+        return None
+    if first_text.isdigit() and last_text and not last_text.isdigit():
+        return None
+    if not first_text:  # the last N bytes
+        first, last = max(size - int(last_text), 0), size - 1
+    else:
+        first = int(first_text)
+        last = min(int(last_text), size - 1) if last_text else size - 1
+    if first >= size or first > last:
+        raise Unsatisfiable()
+    return first, last
 
 
 @router.api_route("/media/{key}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -174,11 +208,23 @@ def _file_response(request: Request, found: MediaFile) -> Response:
     if accel and request.method == "GET":  # checked here, sent by the proxy from the disk
         headers["X-Accel-Redirect"] = accel + found.storage_key
         return Response(headers=headers, media_type=found.content_type)
-    headers["Content-Length"] = str(found.size)
+    headers["Accept-Ranges"] = "bytes"
+    try:
+        span = _byte_range(request.headers.get("range"), found.size)
+    except Unsatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{found.size}"})
+    first, last = span if span else (0, found.size - 1)
+    headers["Content-Length"] = str(last - first + 1)
+    if span:
+        headers["Content-Range"] = f"bytes {first}-{last}/{found.size}"
+    status = 206 if span else 200
     if request.method == "HEAD":
-        return Response(headers=headers, media_type=found.content_type)
+        return Response(status_code=status, headers=headers, media_type=found.content_type)
     try:
         handle = media_storage().open(found.storage_key)
     except FileNotFoundError:
         raise ApiError(404, "Record not found") from None
-    return StreamingResponse(_chunks(handle), headers=headers, media_type=found.content_type)
+    body = _chunks(handle, first, last - first + 1)
+    return StreamingResponse(
+        body, status_code=status, headers=headers, media_type=found.content_type
+    )
