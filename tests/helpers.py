@@ -9,7 +9,9 @@ token, headers).
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from typing import Any
 
 import httpx
@@ -20,6 +22,8 @@ from agora.db.models import User
 PASSWORD = "correct horse battery"  # make_person's
 ADMIN_SCOPES = "read write follow push admin:read admin:write"
 HX = {"HX-Request": "true"}
+# The PostgreSQL pass of `make test`, where slow tests (ffmpeg, browsers, servers) are skipped.
+ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 CSRF_RE = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
@@ -113,3 +117,9 @@ def post_ids(html: str) -> list[int]:
         int(i)
         for i in re.findall(r'<article class="post card" id="post-\d+" data-id="(\d+)"', html)
     ]
+
+
+def ffmpeg(*args: str) -> None:
+    """Run Debian's ffmpeg (make test installs it) to make a test's media file."""
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    subprocess.run(command, check=True, timeout=60)

@@ -560,7 +560,10 @@ async def test_received_image_is_fetched_checked_and_served(
     await rob.deliver(client, rob.create(_note_with(50, cat, video)))
     await run_jobs()
     status = await _remote_status(client, bob, f"{ROB}/statuses/50", db)
-    (media,) = status["media_attachments"]  # the video is left out
+    media, clip = status["media_attachments"]
+    # the video is kept by its remote URL and never fetched: clients play it from its server
+    assert clip["type"] == "video" and clip["url"] == clip["remote_url"] == f"{files.url}/v.mp4"
+    assert clip["preview_url"] is None
     assert media["description"] == "a blue cat" and media["remote_url"] == f"{files.url}/cat.png"
     assert media["url"].startswith(f"{BASE}/media/") and media["blurhash"]
     assert media["blurhash"] != "LEHV6nWB2yk8"  # computed from the image, not the claim

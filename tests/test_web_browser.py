@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from browser_support import (
     no_serious_violations,
     screenshot,
 )
+from helpers import ffmpeg
 from live_server import LiveServer
 
 pytestmark = BROWSER_MARKS
@@ -226,7 +228,7 @@ async def test_poll_from_the_composer_and_voting(browser, server) -> None:  # ty
     author, voter = await author_ctx.new_page(), await voter_ctx.new_page()
     await _sign_up(author, "ida")
     await author.goto("/home")
-    await author.get_by_text("Add images or a poll").click()
+    await author.get_by_text("Add images, video, audio or a poll").click()
     await author.get_by_label("Option 1").fill("mountains")
     await author.get_by_label("Option 2").fill("the sea")
     post_url = await _post_from_open_composer(author, "where to go?")
@@ -256,11 +258,11 @@ async def test_images_and_the_lightbox_by_keyboard(browser, server) -> None:  # 
     page = await context.new_page()
     await _sign_up(page, "kit")
     await page.goto("/home")
-    await page.get_by_text("Add images or a poll").click()
-    await page.get_by_label("Image 1", exact=True).set_input_files(
+    await page.get_by_text("Add images, video, audio or a poll").click()
+    await page.get_by_label("File 1", exact=True).set_input_files(
         files=[{"name": "field.png", "mimeType": "image/png", "buffer": _png()}]
     )
-    await page.get_by_label("Alt text for image 1").fill("a green field under a grey sky")
+    await page.get_by_label("Alt text for file 1").fill("a green field under a grey sky")
     post_url = await _post_from_open_composer(page, "look at this")
     await page.goto(post_url)
     thumb = page.locator(".focus a[data-lightbox]").first
@@ -280,6 +282,38 @@ async def test_images_and_the_lightbox_by_keyboard(browser, server) -> None:  # 
     await page.keyboard.press("Enter")  # the focused Close button
     await expect(dialog).to_be_hidden()
     await expect(thumb).to_be_focused()
+    await context.close()
+
+
+def _clip(tmp: Path) -> bytes:
+    """A 1 s H.264/AAC MP4 made by ffmpeg (with its index at the end, as phones write them)."""
+    out = tmp / "clip.mp4"
+    video = ["-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=1"]
+    ffmpeg(*video, "-f", "lavfi", "-i", "sine=duration=1", "-pix_fmt", "yuv420p", str(out))
+    return out.read_bytes()
+
+
+async def test_a_video_from_the_composer_plays(browser, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    context = await _context(browser, server)
+    page = await context.new_page()
+    await _sign_up(page, "vic")
+    await page.goto("/home")
+    await page.get_by_text("Add images, video, audio or a poll").click()
+    await page.get_by_label("File 1", exact=True).set_input_files(
+        files=[{"name": "clip.mp4", "mimeType": "video/mp4", "buffer": _clip(tmp_path)}]
+    )
+    await page.get_by_label("Alt text for file 1").fill("a test pattern with a beep")
+    post_url = await _post_from_open_composer(page, "a short clip")
+    await page.goto(post_url)
+    video = page.locator(".focus video")
+    await expect(video).to_have_attribute("preload", "none")
+    await expect(video).to_have_attribute("poster", re.compile(r"/small\.\w+"))
+    played = await video.evaluate(
+        """async v => { v.muted = true; await v.play();
+           await new Promise(r => setTimeout(r, 600)); return v.currentTime; }"""
+    )
+    assert played > 0
+    await no_serious_violations(page, "video")
     await context.close()
 
 

@@ -170,6 +170,12 @@ class Settings(BaseSettings):
     media_max_pixels: int = 33_177_600  # 7680 x 4320, Mastodon's image matrix limit
     media_preview_side: int = 640
     media_max_attachments: int = 4
+    # Video, audio and animated GIFs (social/media/transcoding.py; Debian's ffmpeg package).
+    media_av_max_bytes: int = 40_000_000  # an upload's size (multipart bodies: max_upload_bytes)
+    media_max_duration: float = 300.0  # seconds
+    media_video_max_side: int = 1920  # transcoded video's longer side at most (pixels)
+    media_ffmpeg: str = "ffmpeg"
+    media_ffprobe: str = "ffprobe"
     # The web app: how long a browser stays signed in (days).
     web_session_days: int = 30
     # E-mail (agora/mail): the SMTP server that sends confirmation and password-reset mails.

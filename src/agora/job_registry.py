@@ -24,7 +24,7 @@ from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
 from agora.mail import outgoing
 from agora.social.community_notes import note_rescoring
-from agora.social.media import uploads
+from agora.social.media import av_uploads, uploads
 from agora.social.people import account_archives, account_deletion, reports
 from agora.social.posts import polls, scheduled_posts
 from agora.social.reading import fan_out, notifications
@@ -65,6 +65,11 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     JobKind.AP_INBOX: SlowJob(prepare=inbox.prepare, apply=inbox.apply),
     JobKind.CACHE_REMOTE_MEDIA: SlowJob(
         prepare=media_fetch.fetch_image, apply=media_fetch.keep_image, on_dead=media_fetch.give_up
+    ),
+    JobKind.TRANSCODE_MEDIA: SlowJob(
+        prepare=av_uploads.transcode_job,
+        apply=av_uploads.keep_transcoded,
+        on_dead=av_uploads.transcode_failed,
     ),
     JobKind.FETCH_THREAD: SlowJob(
         prepare=thread_fetch.fetch_thread, apply=thread_fetch.store_thread

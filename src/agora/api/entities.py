@@ -303,9 +303,11 @@ def media_json(media: MediaInfo, visibility: int | None, viewer_id: int | None) 
         meta["small"] = _dimensions(media.preview_width, media.preview_height)
     if media.focus_x is not None and media.focus_y is not None:
         meta["focus"] = {"x": media.focus_x, "y": media.focus_y}
+    if media.duration is not None:
+        _timing(meta, media.duration, media.fps)
     return {
         "id": str(media.id),
-        "type": "image",
+        "type": media.media_type,
         "url": url,
         "preview_url": preview_url,
         "remote_url": media.remote_url,
@@ -314,6 +316,22 @@ def media_json(media: MediaInfo, visibility: int | None, viewer_id: int | None) 
         "description": media.description,
         "blurhash": media.blurhash,
     }
+
+
+def _timing(meta: dict[str, Any], duration: float, fps: float | None) -> None:
+    """Mastodon's meta of a video, gifv or audio file: `length`, `duration` and `fps` at the
+    top (with the size of the original), and in `original`."""
+    whole = int(duration)
+    length = (
+        f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}.{int(duration * 100) % 100:02d}"
+    )
+    original = meta.setdefault("original", {})
+    original["duration"] = round(duration, 3)
+    meta.update({k: v for k, v in original.items() if k in ("width", "height", "size", "aspect")})
+    meta["length"], meta["duration"] = length, round(duration, 3)
+    if fps:
+        original["frame_rate"] = f"{fps:g}/1"
+        meta["fps"] = round(fps)
 
 
 def _dimensions(width: int, height: int) -> dict[str, Any]:

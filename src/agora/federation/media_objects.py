@@ -20,8 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import MediaAttachment, Post
-from agora.social.media.files import MediaInfo, media_urls
-from agora.social.media.images import CONTENT_TYPES
+from agora.social.media.files import CONTENT_TYPES, MediaInfo, media_urls
 from agora.social.media.remote_files import RemoteImage
 from agora.social.rules.visibility import is_public_or_unlisted
 
@@ -38,6 +37,8 @@ async def attachments_json(
     documents = []
     for row in rows:
         original, _ = media_urls(MediaInfo.of(row), post.visibility, None)
+        if not original or row.processing:
+            continue
         document: dict[str, Any] = {
             "type": "Document",
             "mediaType": CONTENT_TYPES[row.file_format],
@@ -91,22 +92,39 @@ def _focus(value: Any) -> tuple[float, float] | None:
     return float(value[0]), float(value[1])
 
 
+def _kind(object_type: Any, media_type: Any) -> str | None:
+    """An attachment's Mastodon type from its ActivityPub `type` and `mediaType`: image,
+    video or audio (a video/audio mediaType wins over the object type), None for others."""
+    mime = media_type if isinstance(media_type, str) else ""
+    if object_type not in ("Document", "Image", "Video", "Audio"):
+        return None
+    if mime.startswith(("video/", "audio/")):
+        return mime.split("/")[0]
+    if object_type in ("Video", "Audio") and not mime:
+        return str(object_type).lower()
+    if mime and not mime.startswith("image/"):
+        return None
+    return "image" if object_type in ("Document", "Image") else None
+
+
 def read_images(note: dict[str, Any]) -> list[RemoteImage]:
-    """The images a received Note carries: `Document` or `Image` attachments with an http(s)
-    URL and an image media type (or none given: the fetch checks the content); others (video,
-    audio, links) are left out."""
+    """The media a received Note carries: `Document`, `Image`, `Video` or `Audio` attachments
+    with an http(s) URL and an image, video or audio media type (an image with none given: the
+    fetch checks the content); others (links, PDFs) are left out. Video and audio are kept by
+    their remote URL (clients play them from their server)."""
     raw = note.get("attachment")
     images = []
     for item in raw if isinstance(raw, list) else [raw]:
-        if not isinstance(item, dict) or item.get("type") not in ("Document", "Image"):
+        if not isinstance(item, dict):
             continue
-        url, media_type = _url(item.get("url")), item.get("mediaType")
-        if url is None or (isinstance(media_type, str) and not media_type.startswith("image/")):
+        url, kind = _url(item.get("url")), _kind(item.get("type"), item.get("mediaType"))
+        if url is None or kind is None:
             continue
         name, blurhash = item.get("name"), item.get("blurhash")
         images.append(
             RemoteImage(
                 url=url,
+                media_type=kind,
                 description=name[:1500] if isinstance(name, str) and name.strip() else None,
                 blurhash=blurhash if isinstance(blurhash, str) and len(blurhash) <= 100 else "",
                 width=_size(item.get("width")),

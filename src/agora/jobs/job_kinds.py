@@ -38,6 +38,7 @@ class JobKind(StrEnum):
     FEDERATE_POLL_COUNTS = "federate_poll_counts"
     FETCH_REMOTE_POST = "fetch_remote_post"
     CACHE_REMOTE_MEDIA = "cache_remote_media"
+    TRANSCODE_MEDIA = "transcode_media"
     FETCH_THREAD = "fetch_thread"
     SEND_MAIL = "send_mail"
     DELETE_ACCOUNT = "delete_account"
@@ -237,6 +238,12 @@ class FetchPostJob(TypedDict):
 
     uri: str
     quoted_by: int | None
+
+
+class TranscodeMediaJob(TypedDict):
+    """`transcode_media`: the video, audio or GIF upload to transcode."""
+
+    media_id: int
 
 
 class RemoteMediaJob(TypedDict):

@@ -84,6 +84,7 @@ from agora.jobs.job_kinds import (
     ScheduledPostJob,
     SweepJob,
     ThreadJob,
+    TranscodeMediaJob,
     WebPushJob,
 )
 from agora.metrics import JOB_FAILURES, JOBS_RUN
@@ -361,6 +362,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.FETCH_REMOTE_POST],
     payload: FetchPostJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.TRANSCODE_MEDIA],
+    payload: TranscodeMediaJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

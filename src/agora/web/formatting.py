@@ -46,7 +46,7 @@ def visibility(value: int) -> tuple[str, str, str]:
     return VISIBILITY[Visibility(value)]
 
 
-def media_links(view: PostView, viewer_id: int | None) -> list[tuple[Any, str, str]]:
+def media_links(view: PostView, viewer_id: int | None) -> list[tuple[Any, str | None, str | None]]:
     """Each attachment with its (original, preview) URLs for this viewer."""
     from agora.social.media.files import media_urls  # media are optional in a PostView
 

@@ -1,4 +1,5 @@
-"""What the web composer sends besides text: up to four images with alt text (uploaded
+"""What the web composer sends besides text: up to four images, videos or audio files (a
+video is transcoded before the post is made) with alt text (uploaded
 through agora.social.media.uploads, as `POST /api/v2/media` does, then attached by id in the post's
 Draft) and a poll (a PollDraft, checked by agora.social.posts.polls when the post is made)."""
 
@@ -31,7 +32,8 @@ async def read_uploads(request: Request, account_id: int, uploads: list[UploadFi
     before anything is read or stored)."""
     for _ in uploads:
         await web_upload_attempt(request, account_id)
-    most = get_settings().media_max_bytes + 1
+    settings = get_settings()
+    most = max(settings.media_max_bytes, settings.media_av_max_bytes) + 1
     return [await upload.read(most) for upload in uploads]
 
 
@@ -68,6 +70,7 @@ async def composer_media(
     ids = []
     for (n, _), data in zip(chosen, files, strict=True):
         description = field(form, f"description_{n}") or None
-        row = await upload_media(session, owner_id, data, description=description)
+        # a video is transcoded in this request: the post attaches it at once
+        row = await upload_media(session, owner_id, data, description=description, wait=True)
         ids.append(row.id)
     return ids

@@ -20,6 +20,7 @@ from agora.http.json import JSON
 from agora.social.instance.instance_settings import effective, rules_of
 from agora.social.live.streams import streaming_url
 from agora.social.media.images import CONTENT_TYPES
+from agora.social.media.transcoding import UPLOAD_MIME_TYPES, ffmpeg_available
 from agora.social.media.uploads import MAX_DESCRIPTION_CHARS
 from agora.social.people.accounts import instance_stats
 from agora.social.people.lookup import find_by_username
@@ -32,6 +33,7 @@ MASTODON_VERSION = f"{MASTODON_API_VERSION} (compatible; Agora {__version__})"
 
 def _configuration(vapid_key: str) -> dict[str, Any]:
     s = get_settings()
+    av_types = list(UPLOAD_MIME_TYPES) if ffmpeg_available(s.media_ffmpeg) else []
     return {
         "vapid": {"public_key": vapid_key},
         "urls": {"streaming": streaming_url(s.base_url)},
@@ -42,13 +44,13 @@ def _configuration(vapid_key: str) -> dict[str, Any]:
             "characters_reserved_per_url": s.url_chars,
         },
         "media_attachments": {
-            "supported_mime_types": list(CONTENT_TYPES.values()),
+            "supported_mime_types": list(CONTENT_TYPES.values()) + av_types,
             "image_size_limit": s.media_max_bytes,
             "image_matrix_limit": s.media_max_pixels,
             "description_limit": MAX_DESCRIPTION_CHARS,
-            "video_size_limit": 0,
-            "video_frame_rate_limit": 0,
-            "video_matrix_limit": 0,
+            "video_size_limit": s.media_av_max_bytes if av_types else 0,
+            "video_frame_rate_limit": 120 if av_types else 0,
+            "video_matrix_limit": s.media_max_pixels if av_types else 0,
         },
         "polls": {
             "max_options": s.poll_max_options,

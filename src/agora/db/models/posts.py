@@ -214,9 +214,10 @@ class ScheduledPost(Base):
 
 
 class MediaAttachment(Base):
-    """An uploaded image: unattached (only its uploader may see it) until a post uses it, then
-    as visible as that post. `key` (128 random bits, hex) names its files and URLs;
-    `access_secret` signs the per-viewer URLs of media that is not public (see media_files)."""
+    """An uploaded image, video, GIF (`gifv`) or audio file: unattached (only its uploader
+    may see it) until a post uses it, then as visible as that post. `key` (128 random bits,
+    hex) names its files and URLs; `access_secret` signs the per-viewer URLs of media that is
+    not public (see media_files)."""
 
     __tablename__ = "media_attachments"
     id: Mapped[int] = _id_col()
@@ -243,6 +244,12 @@ class MediaAttachment(Base):
     # An image of a remote post: its URL there. `file_format` stays empty until it is fetched
     # into the media store (never, with AGORA_FEDERATION_CACHE_MEDIA=false).
     remote_url: Mapped[str | None] = mapped_column(Text)
+    # image, video, gifv or audio (Mastodon's types); video, gifv and audio uploads are
+    # transcoded by a job: `processing` is PENDING until their files exist (av_uploads.py).
+    media_type: Mapped[str] = mapped_column(String(8), default="image", server_default="image")
+    processing: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    duration: Mapped[float | None] = mapped_column(Float)  # seconds (video, gifv, audio)
+    fps: Mapped[float | None] = mapped_column(Float)  # frames per second (video, gifv)
     __table_args__ = (
         Index("ix_media_attachments_post_id", "post_id", "position"),
         Index("ix_media_attachments_account_id_post_id", "account_id", "post_id"),

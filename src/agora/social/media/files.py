@@ -30,10 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.data.signals import account_signals, post_signals
 from agora.db.models import Account, MediaAttachment, Post
-from agora.social.media.images import CONTENT_TYPES, EXTENSIONS
+from agora.social.media import images, transcoding
 from agora.social.rules.errors import NotFound
 from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to
 
+CONTENT_TYPES = {**images.CONTENT_TYPES, **transcoding.CONTENT_TYPES}
+EXTENSIONS = {**images.EXTENSIONS, **transcoding.EXTENSIONS}
 VARIANTS = ("original", "small")
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 PUBLIC_CACHE = "public, max-age=86400, immutable"
@@ -59,6 +61,10 @@ class MediaInfo:
     focus_y: float | None = None
     position: int = 0
     remote_url: str | None = None  # a remote post's image: its URL on its server
+    media_type: str = "image"  # image, video, gifv or audio
+    processing: int = 0  # av_uploads: DONE (0), PENDING, FAILED
+    duration: float | None = None
+    fps: float | None = None
 
     @classmethod
     def of(cls, row: MediaAttachment) -> MediaInfo:
@@ -78,25 +84,35 @@ def storage_key(key: str, variant: str, file_format: str) -> str:
     return f"{key[:2]}/{key[2:4]}/{key}/{variant}.{EXTENSIONS[file_format]}"
 
 
+def source_key(key: str) -> str:
+    """Where a video, audio or GIF upload waits for its transcoding (av_uploads)."""
+    return f"{key[:2]}/{key[2:4]}/{key}/source.upload"
+
+
 def _signature(access_secret: str, key: str, viewer_id: int) -> str:
     message = f"{key}:{viewer_id}".encode()
     return hmac.new(bytes.fromhex(access_secret), message, hashlib.sha256).hexdigest()[:32]
 
 
-def media_urls(media: MediaInfo, visibility: int | None, viewer_id: int | None) -> tuple[str, str]:
+def media_urls(
+    media: MediaInfo, visibility: int | None, viewer_id: int | None
+) -> tuple[str | None, str | None]:
     """The (original, preview) URLs of an attachment as `viewer_id` is shown it.
-    `visibility` is that of its post, None while it is not attached to one. A remote image
-    not fetched here (no `file_format`) is shown by its remote URL."""
+    `visibility` is that of its post, None while it is not attached to one. A remote file
+    not fetched here (no `file_format`) is shown by its remote URL (a remote video or audio
+    file has no preview); an upload still processing has none yet, nor has audio a preview."""
     if not media.file_format:
-        return media.remote_url or "", media.remote_url or ""
+        if media.processing or not media.remote_url:
+            return None, None
+        return media.remote_url, media.remote_url if media.media_type == "image" else None
     base = f"{get_settings().base_url}/media/{media.key}"
     original = f"{base}/original.{EXTENSIONS[media.file_format]}"
-    small = f"{base}/small.{EXTENSIONS[media.preview_format]}"
+    small = f"{base}/small.{EXTENSIONS[media.preview_format]}" if media.preview_format else None
     public = visibility is not None and is_public_or_unlisted(visibility)
     if public or viewer_id is None:
         return original, small
     query = f"?viewer={viewer_id}&sig={_signature(media.access_secret, media.key, viewer_id)}"
-    return original + query, small + query
+    return original + query, small + query if small else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,9 +37,10 @@ CACHE_ATTEMPTS = 4
 
 @dataclass(frozen=True, slots=True)
 class RemoteImage:
-    """An image as a received post describes it."""
+    """An image (or video, audio file) as a received post describes it."""
 
     url: str
+    media_type: str  # image, video or audio; only images are fetched into the media store
     description: str | None
     blurhash: str
     width: int
@@ -93,10 +94,12 @@ async def record_remote_images(
             created_at=utcnow(),
             unattached_since=None,
             remote_url=image.url,
+            media_type=image.media_type,
+            processing=0,
         )
         session.add(row)
         ids.append(row.id)
-        if settings.federation_cache_media:
+        if settings.federation_cache_media and image.media_type == "image":
             enqueue(
                 session,
                 JobKind.CACHE_REMOTE_MEDIA,

@@ -32,7 +32,14 @@ from agora.db.upsert import affected_rows
 from agora.ids import new_id
 from agora.jobs.job_kinds import DeleteMediaJob, JobKind, SweepJob
 from agora.jobs.queue import enqueue
-from agora.social.media.files import VARIANTS, storage_key
+from agora.social.media.av_uploads import (
+    DONE,
+    NOT_PROCESSED,
+    is_still_image,
+    transcode_now,
+    upload_av,
+)
+from agora.social.media.files import VARIANTS, source_key, storage_key
 from agora.social.media.images import ProcessedImage, process_image
 from agora.social.media.storage import MediaStorage, media_storage
 from agora.social.rules.errors import Invalid, NotFound
@@ -103,12 +110,22 @@ async def upload_media(
     *,
     description: str | None = None,
     focus: str | None = None,
+    wait: bool = False,
 ) -> MediaAttachment:
-    """Check, clean and store an uploaded image for `owner_id`. Commits. The session's
-    current transaction is committed first, so no database lock is held while the image is
-    processed; a rejected upload (Invalid) stores nothing."""
+    """Check, clean and store an uploaded image for `owner_id`; a video, audio file or
+    animated GIF is checked and queued for transcoding (av_uploads), or transcoded in this
+    request with `wait`. Commits. The session's current transaction is committed first, so
+    no database lock is held while the file is processed; a rejected upload (Invalid)
+    stores nothing."""
     text = clean_description(description, blank_clears=True)
     point = parse_focus(focus) if focus else None
+    if not is_still_image(data):
+        row = await upload_av(
+            session, owner_id, data, description=text, focus=point, queue=not wait
+        )
+        if wait:
+            await transcode_now(session, row)
+        return row
     settings = get_settings()
     if len(data) > settings.media_max_bytes:
         limit_mb = settings.media_max_bytes / 1024 / 1024
@@ -162,16 +179,18 @@ def _new_row(
         focus_y=focus[1] if focus else None,
         created_at=now,
         unattached_since=now,
+        media_type="image",
+        processing=0,
     )
 
 
 def _file_keys(row: Any) -> list[str]:
-    """Storage keys of a row's files (a MediaAttachment or a row with the same columns); none
-    for a remote image that was never fetched."""
-    if not row.file_format:
-        return []
+    """Storage keys of a row's files (a MediaAttachment or a row with the same columns): its
+    original and preview when it has them (a remote image never fetched has none, audio no
+    preview), and the source of a video or audio upload (which may wait for transcoding)."""
     formats = (row.file_format, row.preview_format)
-    return [storage_key(row.key, v, f) for v, f in zip(VARIANTS, formats, strict=True)]
+    keys = [storage_key(row.key, v, f) for v, f in zip(VARIANTS, formats, strict=True) if f]
+    return [*keys, source_key(row.key)] if row.media_type != "image" else keys
 
 
 def _write_files(store: MediaStorage, row: MediaAttachment, processed: ProcessedImage) -> None:
@@ -363,17 +382,19 @@ async def _check_attachable(
         _edit_values(edit)  # validate before writing anything
     rows = (
         await session.execute(
-            select(MediaAttachment.id, MediaAttachment.post_id).where(
+            select(MediaAttachment.id, MediaAttachment.post_id, MediaAttachment.processing).where(
                 MediaAttachment.id.in_(media_ids), MediaAttachment.account_id == owner_id
             )
         )
     ).all()
-    found = dict(rows)
+    found = {row.id: row for row in rows}
     for media_id in media_ids:
         if media_id not in found:
             raise Invalid(f"Validation failed: Media {media_id} not found")
-        if found[media_id] not in (None, post.id):
+        if found[media_id].post_id not in (None, post.id):
             raise Invalid(f"Validation failed: Media {media_id} is already attached to a post")
+        if found[media_id].processing != DONE:
+            raise Invalid(NOT_PROCESSED)
 
 
 async def detach_post_media(session: AsyncSession, post_id: int, *, delete_now: bool) -> None:
@@ -433,7 +454,10 @@ async def _delete_unattached(session: AsyncSession, ids: list[int]) -> None:
             delete(MediaAttachment)
             .where(MediaAttachment.id.in_(ids), MediaAttachment.post_id.is_(None))
             .returning(
-                MediaAttachment.key, MediaAttachment.file_format, MediaAttachment.preview_format
+                MediaAttachment.key,
+                MediaAttachment.file_format,
+                MediaAttachment.preview_format,
+                MediaAttachment.media_type,
             )
             .execution_options(synchronize_session=False)
         )
@@ -459,7 +483,10 @@ async def delete_media_of(session: AsyncSession, account_id: int, limit: int) ->
             delete(MediaAttachment)
             .where(MediaAttachment.id.in_(ids))
             .returning(
-                MediaAttachment.key, MediaAttachment.file_format, MediaAttachment.preview_format
+                MediaAttachment.key,
+                MediaAttachment.file_format,
+                MediaAttachment.preview_format,
+                MediaAttachment.media_type,
             )
             .execution_options(synchronize_session=False)
         )

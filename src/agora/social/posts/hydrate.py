@@ -507,7 +507,7 @@ def _media_column() -> Any:
     names: tuple[str, ...] = ("id", "key", "access_secret", "file_format", "width", "height")
     names += ("preview_format",)
     names += ("preview_width", "preview_height", "blurhash", "description", "focus_x", "focus_y")
-    names += ("remote_url",)
+    names += ("remote_url", "media_type", "processing", "duration", "fps")
     columns = {name: getattr(m, name) for name in (*names, "position")}
     return (
         select(json_objects(**columns)).where(m.post_id == Post.id).scalar_subquery().label("media")
