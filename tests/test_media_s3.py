@@ -3,7 +3,8 @@ server (an S3 emulator speaking the real protocol over HTTP, started once for th
 uploads land in the bucket; Agora checks each fetch and redirects to a presigned URL that
 serves the bytes; a followers-only post's image is still refused to strangers; deleting
 media removes the objects; the archive reads images from the bucket; `agora media copy --to
-s3` copies a local media directory and resumes; bad keys and missing objects are refused.
+s3` copies a local media directory and resumes; bad keys and missing objects are refused;
+`agora backup` says that the bucket is not in the backup.
 Storage does not depend on the database: these run in the SQLite pass only."""
 
 from __future__ import annotations
@@ -184,3 +185,9 @@ def test_missing_objects_and_bad_keys_are_refused(on_s3: Any) -> None:
         with pytest.raises(ValueError):
             store.put(bad, b"x")
     assert _keys(on_s3) == []
+
+
+def test_backup_says_the_bucket_is_not_in_it(db: Any, on_s3: Any, tmp_path: Path) -> None:
+    done = CliRunner().invoke(cli, ["backup", str(tmp_path / "backup")])
+    assert done.exit_code == 0, done.output
+    assert f"s3://{BUCKET}" in done.output and "not in" in done.output

@@ -85,6 +85,11 @@ def backup_command(
         f"[green]backed up[/green] the {summary.backend} database (schema {summary.revision}) "
         f"and {summary.media_files} media files to {out}"
     )
+    if settings.media_storage == "s3":
+        console.print(
+            f"[yellow]note:[/yellow] media live in s3://{settings.s3_bucket} and are not in "
+            "this backup: use the bucket's versioning or replication"
+        )
 
 
 def restore_command(
