@@ -2,7 +2,8 @@
 server (an S3 emulator speaking the real protocol over HTTP, started once for the module):
 uploads land in the bucket; Agora checks each fetch and redirects to a presigned URL that
 serves the bytes; a followers-only post's image is still refused to strangers; deleting
-media removes the objects; the archive reads images from the bucket; `agora media copy --to
+media removes the objects; a received post's image is cached in the bucket (and removed when
+its row is gone); the archive reads images from the bucket; `agora media copy --to
 s3` copies a local media directory and resumes; bad keys and missing objects are refused;
 `agora backup` says that the bucket is not in the backup.
 Storage does not depend on the database: these run in the SQLite pass only."""
@@ -191,3 +192,15 @@ def test_backup_says_the_bucket_is_not_in_it(db: Any, on_s3: Any, tmp_path: Path
     done = CliRunner().invoke(cli, ["backup", str(tmp_path / "backup")])
     assert done.exit_code == 0, done.output
     assert f"s3://{BUCKET}" in done.output and "not in" in done.output
+
+
+async def test_a_fetched_remote_image_is_cached_in_the_bucket_and_dropped_without_its_row(
+    db: Any, on_s3: Any
+) -> None:
+    from agora.social.media.remote_files import keep_fetched_image, store_fetched_image
+
+    files = await store_fetched_image("ab" * 16, png_bytes())
+    assert _keys(on_s3) == sorted(files.keys)
+    async with db.session(write=True) as session:
+        assert not await keep_fetched_image(session, 123456789, files)  # no such row
+    assert _keys(on_s3) == []
