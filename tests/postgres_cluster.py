@@ -114,6 +114,21 @@ class Cluster:
             time.sleep(0.05)
         raise RuntimeError("pgbouncer did not start: " + (self.root / "pgbouncer.log").read_text())
 
+    def stop_replica(self) -> None:
+        """Stop the replica alone (as if its machine went away)."""
+        self._stop("replica")
+
+    def _stop(self, name: str) -> None:
+        if (self.root / name / "postmaster.pid").exists():
+            subprocess.run(
+                _as_postgres(
+                    [str(self.bin / "pg_ctl"), "-D", str(self.root / name), "-m", "immediate",
+                     "-w", "stop"]
+                ),
+                capture_output=True,
+                timeout=60,
+            )  # fmt: skip
+
     def stop(self) -> None:
         """Stop PgBouncer and both servers (immediately: the data is thrown away)."""
         if self.bouncer is not None and self.bouncer.poll() is None:
@@ -124,15 +139,7 @@ class Cluster:
                 os.killpg(self.bouncer.pid, signal.SIGKILL)
                 self.bouncer.wait(10)
         for name in ("replica", "primary"):
-            if (self.root / name / "postmaster.pid").exists():
-                subprocess.run(
-                    _as_postgres(
-                        [str(self.bin / "pg_ctl"), "-D", str(self.root / name), "-m", "immediate",
-                         "-w", "stop"]
-                    ),
-                    capture_output=True,
-                    timeout=60,
-                )  # fmt: skip
+            self._stop(name)
 
 
 def make_cluster(bin_dir: Path) -> Cluster:

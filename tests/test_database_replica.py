@@ -4,7 +4,8 @@ primary, with `AGORA_DATABASE_REPLICA_URL` pointing at the replica: lag-tolerant
 from the replica (shown by pausing its replay), a writer reads their own writes from the
 primary, a token made a moment ago is checked on the primary, writes never touch the
 replica, many concurrent requests share two PgBouncer server connections (no statement
-outlives its transaction), and without `AGORA_DATABASE_PGBOUNCER` PgBouncer refuses to connect."""
+outlives its transaction), without `AGORA_DATABASE_PGBOUNCER` PgBouncer refuses to connect,
+and when the replica goes away reads fall back to the primary."""
 
 from __future__ import annotations
 
@@ -174,3 +175,17 @@ async def test_without_the_pgbouncer_setting_pgbouncer_refuses_the_connection(
                 pass
     finally:
         await plain.dispose()
+
+
+async def test_reads_fall_back_to_the_primary_when_the_replica_is_down(
+    client: httpx.AsyncClient, make_person: Any, cluster: Cluster, db: Database
+) -> None:
+    """Last in the module: it stops the replica."""
+    erin = await make_person("erin")
+    await post_status_id(client, erin, "still readable")
+    cluster.stop_replica()
+    await db.replica_engine.dispose()  # type: ignore[union-attr]  # no pooled connection left
+    for _ in range(2):  # the first finds it down, the second does not try it again
+        public = await client.get("/api/v1/timelines/public")
+        assert "still readable" in " ".join(_texts(public))
+    assert not db.replica_usable()

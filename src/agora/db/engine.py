@@ -3,6 +3,8 @@ PostgreSQL optionally a read replica and PgBouncer's transaction pooling."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +23,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 LOCK_RETRY_AFTER = 2  # seconds a client is asked to wait after a lock timeout (503)
+REPLICA_CONNECT_TIMEOUT = 3.0  # seconds to connect to the replica before reading the primary
+REPLICA_RETRY_SECONDS = 30.0  # after a failed connection, the replica is left alone this long
+log = logging.getLogger(__name__)
 
 
 def _prepare_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
@@ -174,15 +179,37 @@ class Database:
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
         self.replica_engine: AsyncEngine | None = None
         self._replica = self._reader
+        self._replica_down_until = 0.0
         if replica_url and not self.is_sqlite:
             arguments = _engine_arguments(replica_url, **options)
+            arguments["connect_args"]["timeout"] = REPLICA_CONNECT_TIMEOUT
             self.replica_engine = create_async_engine(replica_url, **arguments)
             self._replica = async_sessionmaker(self.replica_engine, expire_on_commit=False)
 
     @property
     def has_replica(self) -> bool:
-        """Whether reads can be sent to a replica."""
+        """Whether a replica is configured (whether it answers now: `replica_usable`)."""
         return self.replica_engine is not None
+
+    def replica_usable(self) -> bool:
+        """Whether reads may go to the replica now: configured, and not failed lately."""
+        return self.replica_engine is not None and time.monotonic() >= self._replica_down_until
+
+    async def replica_session(self) -> AsyncSession | None:
+        """A session on the replica with its connection open, or None when there is none or
+        it cannot be reached: then the replica is left alone for `REPLICA_RETRY_SECONDS` and
+        the caller reads from the primary (a replica that is down never fails a request)."""
+        if not self.replica_usable():
+            return None
+        session = self._replica()
+        try:
+            await session.connection()
+        except (OSError, DBAPIError, TimeoutError):
+            log.warning("the read replica cannot be reached: reading from the primary")
+            self._replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
+            await session.close()
+            return None
+        return session
 
     def session(self, *, write: bool = False, replica: bool = False) -> AsyncSession:
         """A new session; `write=True` takes SQLite's write lock at BEGIN; `replica=True`

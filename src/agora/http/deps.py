@@ -42,8 +42,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         finally:
             await note_write(request)
         return
-    replica = db.has_replica and await may_read_replica(request)
-    async with db.session(write=write, replica=replica) as session:
+    if db.has_replica and not write and await may_read_replica(request):
+        replica = await db.replica_session()
+        if replica is not None:
+            async with replica as session:
+                yield session
+            return
+    async with db.session(write=write) as session:
         yield session
 
 
