@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # llama-cpp-python compiles on install; a native build crashes on these CPUs (AVX512/AMX).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: run test setup setup-test services lint demo clean vendor browser peers nginx ffmpeg bench-tools
+.PHONY: run test setup setup-test services lint demo clean vendor browser peers nginx ffmpeg pgbouncer bench-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 setup: $(BIN)/python vendor
 	$(BIN)/pip install -q -e .
 
-setup-test: $(BIN)/python vendor browser peers nginx ffmpeg
+setup-test: $(BIN)/python vendor browser peers nginx ffmpeg pgbouncer
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install -q -e '.[test]'
 
 # The web app's front-end libraries, pinned in package.json / package-lock.json, from the npm
@@ -40,6 +40,10 @@ bench-tools:
 # The reverse-proxy test runs docs/deploy/nginx.conf with Debian's nginx (tests/test_nginx.py).
 nginx:
 	@test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+# The replica test puts Debian's pgbouncer (transaction mode) in front of a throwaway primary
+# (tests/test_database_replica.py; installing it starts no service: no systemd here).
+pgbouncer:
+	@test -x /usr/sbin/pgbouncer || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer)
 
 # Video, audio and GIF uploads are checked and transcoded with Debian's ffmpeg (tests/test_media_video.py);
 # without it (make run) such uploads answer 422 with a clear error.

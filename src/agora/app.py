@@ -106,7 +106,12 @@ def _lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.database_url, lock_timeout=settings.database_lock_timeout)
+        db = Database(
+            settings.database_url,
+            lock_timeout=settings.database_lock_timeout,
+            replica_url=settings.database_replica_url,
+            pgbouncer=settings.database_pgbouncer,
+        )
         if migrate:  # with migrate=False (tests) the caller migrates, maybe later
             await upgrade(db.engine)
             await claim_node(db.engine)  # this process's ids are disjoint from others'

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     # Seconds a statement waits for a lock (SQLite's write lock, PostgreSQL's row and table
     # locks) before the request is answered 503 with Retry-After.
     database_lock_timeout: float = 10.0
+    # A streaming replica for reads that tolerate lag (db/engine.py, `replica_reads`); a
+    # person's own reads stay on the primary for `database_sticky_seconds` after they write.
+    database_replica_url: str | None = None
+    database_sticky_seconds: float = 10.0
+    # Behind PgBouncer in transaction mode: no prepared statement outlives its transaction
+    # (asyncpg's statement cache off, unique statement names) and no session settings are sent.
+    database_pgbouncer: bool = False
     domain: str = "127.0.0.1:8000"
     base_url: str = "http://127.0.0.1:8000"
     instance_title: str = "Agora"
@@ -164,6 +171,18 @@ class Settings(BaseSettings):
     # Behind nginx: media files are checked by Agora, then sent by nginx from the disk
     # (`X-Accel-Redirect: <prefix><key>` to an `internal` location; docs/deploy/nginx.conf)
     media_accel_redirect: str | None = None
+    # "s3": media live in an S3-compatible bucket instead of `media_dir` (social/media/storage.py).
+    # Objects stay private; Agora checks every fetch, then redirects to a presigned URL valid
+    # `s3_url_seconds` (so the bytes come from the bucket, or from `s3_public_url`'s CDN).
+    media_storage: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_endpoint_url: str | None = None  # None: AWS itself; else MinIO, Garage, R2, Ceph...
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None  # None: boto3's usual chain (environment, role...)
+    s3_secret_access_key: str | None = None
+    s3_public_url: str | None = None  # a CDN or bucket host that presigned URLs are rewritten to
+    s3_url_seconds: int = 600
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
     # A person's archives (zips of their own data), kept 7 days (social/people/account_archives.py).
     archive_dir: Path = Path("./data/archives")
     media_max_bytes: int = 16 * 1024 * 1024

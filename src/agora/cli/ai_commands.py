@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agora.config import get_settings
-from agora.db.engine import Database
+from agora.db.engine import configured_database
 
 ai_app = typer.Typer(help="The assistant: usage and system prompt.", no_args_is_help=True)
 console = Console()
@@ -24,7 +23,7 @@ def ai_usage(
     from agora.ai.usage import usage_summary
 
     async def go() -> Any:
-        db = Database(get_settings().database_url)
+        db = configured_database(replica=False)
         try:
             async with db.session() as session:
                 return await usage_summary(session, days)

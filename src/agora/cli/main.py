@@ -19,10 +19,10 @@ from agora.cli.ai_commands import ai_app
 from agora.cli.domain_block_commands import domain_blocks_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
 from agora.cli.note_commands import notes_app
-from agora.cli.operations_commands import backup_command, db_app, restore_command
+from agora.cli.operations_commands import backup_command, db_app, media_app, restore_command
 from agora.cli.parent_death import SUPERVISOR_PID
 from agora.config import get_settings, use_listening_address
-from agora.db.engine import Database
+from agora.db.engine import Database, configured_database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
 from agora.events.process_bus import close_bus
@@ -46,6 +46,7 @@ app.add_typer(notes_app, name="notes")
 app.add_typer(reports_app, name="reports")
 app.add_typer(domain_blocks_app, name="domain-blocks")
 app.add_typer(db_app, name="db")
+app.add_typer(media_app, name="media")
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 for _name, _command in USER_COMMANDS.items():  # suspend, silence, approve, admin
@@ -59,8 +60,7 @@ def _run(fn: Callable[[Database], Awaitable[T]]) -> T:
     """Open the configured database, run `fn`, close it."""
 
     async def main() -> T:
-        settings = get_settings()
-        db = Database(settings.database_url, lock_timeout=settings.database_lock_timeout)
+        db = configured_database(replica=False)
         try:
             return await fn(db)
         finally:

@@ -15,8 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agora.config import get_settings
-from agora.db.engine import Database
+from agora.db.engine import configured_database
 
 reports_app = typer.Typer(help="Reports people filed, and what was done.", no_args_is_help=True)
 console = Console()
@@ -27,7 +26,7 @@ def in_write_session(fn: Callable[[Any], Awaitable[Any]]) -> Any:
     from agora.social.rules.errors import DomainError
 
     async def go() -> Any:
-        db = Database(get_settings().database_url)
+        db = configured_database(replica=False)
         try:
             async with db.session(write=True) as session:
                 return await fn(session)

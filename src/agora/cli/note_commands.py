@@ -8,8 +8,7 @@ import asyncio
 import typer
 from rich.console import Console
 
-from agora.config import get_settings
-from agora.db.engine import Database
+from agora.db.engine import configured_database
 
 notes_app = typer.Typer(help="Community Notes: rescoring.", no_args_is_help=True)
 console = Console()
@@ -21,7 +20,7 @@ def notes_rescore() -> None:
     from agora.social.community_notes.note_rescoring import rescore_now
 
     async def go() -> tuple[int, int, int]:
-        db = Database(get_settings().database_url)
+        db = configured_database(replica=False)
         try:
             return await rescore_now(db)
         finally:

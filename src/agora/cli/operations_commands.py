@@ -1,4 +1,5 @@
-"""`agora db copy`, `agora backup`, `agora restore`: moving and saving a whole installation.
+"""`agora db copy`, `agora media copy`, `agora backup`, `agora restore`: moving and saving a
+whole installation.
 
 The work is in agora/db/database_copy.py and agora/db/backups.py; this module only parses
 options and shows progress."""
@@ -17,6 +18,7 @@ from rich.table import Table
 from agora.config import get_settings
 
 db_app = typer.Typer(help="Move the database (off SQLite onto PostgreSQL).", no_args_is_help=True)
+media_app = typer.Typer(help="Move the media files (into an S3 bucket).", no_args_is_help=True)
 console = Console()
 
 
@@ -83,6 +85,11 @@ def backup_command(
         f"[green]backed up[/green] the {summary.backend} database (schema {summary.revision}) "
         f"and {summary.media_files} media files to {out}"
     )
+    if settings.media_storage == "s3":
+        console.print(
+            f"[yellow]note:[/yellow] media live in s3://{settings.s3_bucket} and are not in "
+            "this backup: use the bucket's versioning or replication"
+        )
 
 
 def restore_command(
@@ -105,4 +112,27 @@ def restore_command(
     console.print(
         f"[green]restored[/green] the backup of {summary.created_at} ({summary.media_files} "
         "media files); start the server (with Redis: delete the agora:render:* keys first)"
+    )
+
+
+@media_app.command("copy")
+def media_copy(
+    to: Annotated[str, typer.Option("--to", help="where to: s3 (the AGORA_S3_* bucket)")],
+) -> None:
+    """Copy every file of AGORA_MEDIA_DIR into the AGORA_S3_* bucket (run it again after an
+    interruption: files already there are skipped), then set AGORA_MEDIA_STORAGE=s3."""
+    from agora.social.media.storage import copy_local_to_s3, s3_storage
+
+    if to != "s3":
+        console.print("[red]error:[/red] the only target is s3")
+        raise typer.Exit(1)
+    settings = get_settings()
+    try:
+        copied = copy_local_to_s3(settings.media_dir, s3_storage())
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[green]copied[/green] {copied} files to s3://{settings.s3_bucket}; "
+        "set AGORA_MEDIA_STORAGE=s3"
     )

@@ -1,11 +1,15 @@
-"""Engine and sessions for SQLite (embedded default) and PostgreSQL, one code path."""
+"""Engine and sessions for SQLite (embedded default) and PostgreSQL, one code path; on
+PostgreSQL optionally a read replica and PgBouncer's transaction pooling."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import make_url
@@ -19,6 +23,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 LOCK_RETRY_AFTER = 2  # seconds a client is asked to wait after a lock timeout (503)
+REPLICA_CONNECT_TIMEOUT = 3.0  # seconds to connect to the replica before reading the primary
+REPLICA_RETRY_SECONDS = 30.0  # after a failed connection, the replica is left alone this long
+log = logging.getLogger(__name__)
 
 
 def _prepare_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
@@ -102,26 +109,67 @@ async def column_rows(
     return (await connection.execute(statement, params)).all()
 
 
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid4().hex}__"
+
+
+def _engine_arguments(
+    url: str, *, echo: bool, lock_timeout: float, pgbouncer: bool
+) -> dict[str, Any]:
+    """`create_async_engine`'s keyword arguments for `url`.
+
+    Behind PgBouncer in transaction mode (`pgbouncer=True`), consecutive transactions of one
+    client connection may run on different server connections, so nothing may rely on a
+    server connection's state: asyncpg's statement cache and SQLAlchemy's are off, each
+    prepared statement gets a unique name (a name reused on another server connection would
+    collide), and no `server_settings` are sent (PgBouncer refuses unknown startup
+    parameters): set `lock_timeout` on the role or database instead (docs/OPERATIONS.md)."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": lock_timeout}
+        return kwargs
+    kwargs.update(pool_size=10, max_overflow=20)
+    if parsed.get_driver_name() != "asyncpg":
+        return kwargs
+    if pgbouncer:
+        kwargs["connect_args"] = {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unique_statement_name,
+        }
+    else:
+        settings = {"lock_timeout": str(int(lock_timeout * 1000))}
+        kwargs["connect_args"] = {"server_settings": settings}
+    return kwargs
+
+
 class Database:
     """Owns the engine; hands out read sessions and write sessions. `lock_timeout` is how
     long a statement waits for a lock before failing (`is_lock_timeout`): SQLite's busy
-    timeout; PostgreSQL's `lock_timeout`."""
+    timeout; PostgreSQL's `lock_timeout`. With `replica_url` (a PostgreSQL streaming
+    replica), `session(replica=True)` reads from it; callers decide which reads tolerate its
+    lag (http/replica_routing.py). `pgbouncer`: see `_engine_arguments`."""
 
-    def __init__(self, url: str, *, echo: bool = False, lock_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        lock_timeout: float = 10.0,
+        replica_url: str | None = None,
+        pgbouncer: bool = False,
+    ) -> None:
         self.url = url
-        parsed = make_url(url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
-        if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": lock_timeout}
-        else:
-            kwargs.update(pool_size=10, max_overflow=20)
-            if parsed.get_driver_name() == "asyncpg":
-                settings = {"lock_timeout": str(int(lock_timeout * 1000))}
-                kwargs["connect_args"] = {"server_settings": settings}
-        self.engine = create_async_engine(url, **kwargs)
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        options: dict[str, Any] = {
+            "echo": echo,
+            "lock_timeout": lock_timeout,
+            "pgbouncer": pgbouncer,
+        }
+        self.engine = create_async_engine(url, **_engine_arguments(url, **options))
         if self.is_sqlite:
             _prepare_sqlite(self.engine, lock_timeout)
             writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -129,10 +177,46 @@ class Database:
             writer = self.engine
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
+        self.replica_engine: AsyncEngine | None = None
+        self._replica = self._reader
+        self._replica_down_until = 0.0
+        if replica_url and not self.is_sqlite:
+            arguments = _engine_arguments(replica_url, **options)
+            arguments["connect_args"]["timeout"] = REPLICA_CONNECT_TIMEOUT
+            self.replica_engine = create_async_engine(replica_url, **arguments)
+            self._replica = async_sessionmaker(self.replica_engine, expire_on_commit=False)
 
-    def session(self, *, write: bool = False) -> AsyncSession:
-        """A new session; `write=True` takes SQLite's write lock at BEGIN."""
-        return (self._writer if write else self._reader)()
+    @property
+    def has_replica(self) -> bool:
+        """Whether a replica is configured (whether it answers now: `replica_usable`)."""
+        return self.replica_engine is not None
+
+    def replica_usable(self) -> bool:
+        """Whether reads may go to the replica now: configured, and not failed lately."""
+        return self.replica_engine is not None and time.monotonic() >= self._replica_down_until
+
+    async def replica_session(self) -> AsyncSession | None:
+        """A session on the replica with its connection open, or None when there is none or
+        it cannot be reached: then the replica is left alone for `REPLICA_RETRY_SECONDS` and
+        the caller reads from the primary (a replica that is down never fails a request)."""
+        if not self.replica_usable():
+            return None
+        session = self._replica()
+        try:
+            await session.connection()
+        except (OSError, DBAPIError, TimeoutError):
+            log.warning("the read replica cannot be reached: reading from the primary")
+            self._replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
+            await session.close()
+            return None
+        return session
+
+    def session(self, *, write: bool = False, replica: bool = False) -> AsyncSession:
+        """A new session; `write=True` takes SQLite's write lock at BEGIN; `replica=True`
+        reads from the replica when there is one (the primary otherwise)."""
+        if write:
+            return self._writer()
+        return (self._replica if replica else self._reader)()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -146,4 +230,21 @@ class Database:
                 raise
 
     async def dispose(self) -> None:
+        """Close every pooled connection (the replica's too)."""
         await self.engine.dispose()
+        if self.replica_engine is not None:
+            await self.replica_engine.dispose()
+
+
+def configured_database(*, replica: bool = True) -> Database:
+    """The database the settings name (`AGORA_DATABASE_*`); `replica=False` for processes
+    that only write or must read their own writes (job workers, commands)."""
+    from agora.config import get_settings
+
+    settings = get_settings()
+    return Database(
+        settings.database_url,
+        lock_timeout=settings.database_lock_timeout,
+        replica_url=settings.database_replica_url if replica else None,
+        pgbouncer=settings.database_pgbouncer,
+    )

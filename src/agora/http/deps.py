@@ -20,6 +20,7 @@ from agora.auth.scopes import satisfies
 from agora.auth.token_cache import KnownToken, token_cache
 from agora.db.models import Account
 from agora.http.error_responses import ApiError
+from agora.http.replica_routing import may_read_replica, note_write
 from agora.ids import parse_id
 from agora.social.people.moderation import is_admin
 from agora.social.rules.paging import Page
@@ -28,9 +29,26 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; writes take SQLite's write lock at BEGIN."""
+    """One session per request; writes take SQLite's write lock at BEGIN. With a replica,
+    a lag-tolerant read (`http/replica_routing.py`) gets a replica session, and a write
+    marks its requester so that their next reads stay on the primary for a while."""
     db = request.app.state.db
-    async with db.session(write=request.method not in READ_METHODS) as session:
+    write = request.method not in READ_METHODS
+    if db.has_replica and write:
+        await note_write(request)
+        try:
+            async with db.session(write=True) as session:
+                yield session
+        finally:
+            await note_write(request)
+        return
+    if db.has_replica and not write and await may_read_replica(request):
+        replica = await db.replica_session()
+        if replica is not None:
+            async with replica as session:
+                yield session
+            return
+    async with db.session(write=write) as session:
         yield session
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from agora.data.signals import disclose
 from agora.http.deps import SessionDep
 from agora.http.params import flag
+from agora.http.replica_routing import replica_reads
 from agora.social.people.lookup import find_by_username
 from agora.social.people.relationships import relationships
 from agora.social.reading import remote_threads
@@ -31,6 +32,7 @@ TABS = {
 
 
 @router.get("/@{username}", response_class=HTMLResponse)
+@replica_reads
 async def profile(
     request: Request, session: SessionDep, viewer: Viewer, username: str, tab: str = "posts"
 ) -> Response:
@@ -58,6 +60,7 @@ async def profile(
 
 
 @router.get("/@{username}/{post_id}", response_class=HTMLResponse)
+@replica_reads
 async def thread(
     request: Request, session: SessionDep, viewer: Viewer, username: str, post_id: str
 ) -> Response:

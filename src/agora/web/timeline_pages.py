@@ -10,6 +10,7 @@ from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
 from agora.http.deps import SessionDep
+from agora.http.replica_routing import replica_reads
 from agora.social.posts import tags
 from agora.social.reading import timelines
 from agora.social.rules.errors import NotFound
@@ -41,6 +42,7 @@ async def home(request: Request, session: SessionDep, me: Me) -> Response:
 
 
 @router.get("/local")
+@replica_reads
 async def local(request: Request, session: SessionDep, viewer: Viewer) -> Response:
     """Everyone's public posts on this server."""
     page = page_of(request)
@@ -51,6 +53,7 @@ async def local(request: Request, session: SessionDep, viewer: Viewer) -> Respon
 
 
 @router.get("/tags/{tag}")
+@replica_reads
 async def tag(request: Request, session: SessionDep, viewer: Viewer, tag: str) -> Response:
     """Public posts with a hashtag."""
     page = page_of(request)

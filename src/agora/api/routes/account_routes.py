@@ -26,6 +26,7 @@ from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import Params, body, flag, openapi_body
+from agora.http.replica_routing import replica_reads
 from agora.ids import parse_id
 from agora.social.media.profile_images import update_profile_and_images
 from agora.social.people import connections, registration
@@ -154,6 +155,7 @@ async def get_one(session: SessionDep, account_id: str) -> JSON:
 
 
 @router.get("/accounts/{account_id}/statuses")
+@replica_reads
 async def statuses(
     request: Request,
     session: SessionDep,

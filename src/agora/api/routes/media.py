@@ -204,10 +204,18 @@ def _file_response(request: Request, found: MediaFile) -> Response:
     }
     if request.headers.get("if-none-match") == found.etag:
         return Response(status_code=304, headers=headers)
-    accel = get_settings().media_accel_redirect
+    settings = get_settings()
+    accel = settings.media_accel_redirect
     if accel and request.method == "GET":  # checked here, sent by the proxy from the disk
         headers["X-Accel-Redirect"] = accel + found.storage_key
         return Response(headers=headers, media_type=found.content_type)
+    store = media_storage()
+    link = store.link(found.storage_key) if request.method == "GET" else None
+    if link is not None:  # checked here, sent by the bucket (a presigned URL, soon expired)
+        headers["Cache-Control"] = f"private, max-age={settings.s3_url_seconds // 2}"
+        headers["Location"] = link
+        del headers["ETag"]  # the redirect expires; the bytes' validators are the bucket's
+        return Response(status_code=302, headers=headers)
     headers["Accept-Ranges"] = "bytes"
     try:
         span = _byte_range(request.headers.get("range"), found.size)
@@ -221,7 +229,7 @@ def _file_response(request: Request, found: MediaFile) -> Response:
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=found.content_type)
     try:
-        handle = media_storage().open(found.storage_key)
+        handle = store.open(found.storage_key)
     except FileNotFoundError:
         raise ApiError(404, "Record not found") from None
     body = _chunks(handle, first, last - first + 1)

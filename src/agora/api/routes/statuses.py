@@ -25,6 +25,7 @@ from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import Params, body, flag, openapi_body
+from agora.http.replica_routing import replica_reads
 from agora.social.media.uploads import MediaEdit, parse_media_ids
 from agora.social.posts import interactions, scheduled_posts
 from agora.social.posts import writing as posts
@@ -185,6 +186,7 @@ async def destroy(
 
 
 @router.get("/{status_id}/context")
+@replica_reads
 async def context(
     request: Request,
     session: SessionDep,

@@ -10,6 +10,7 @@ from agora.http.deps import SessionDep, caller, caller_id, optional_caller_id, p
 from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import flag
+from agora.http.replica_routing import replica_reads
 from agora.social.reading import timelines
 from agora.social.rules.paging import Page, Slice
 
@@ -28,6 +29,7 @@ async def _respond(
 
 
 @router.get("/timelines/home")
+@replica_reads
 async def home(
     request: Request,
     session: SessionDep,
@@ -39,6 +41,7 @@ async def home(
 
 
 @router.get("/timelines/public")
+@replica_reads
 async def public(
     request: Request,
     session: SessionDep,
@@ -55,6 +58,7 @@ async def public(
 
 
 @router.get("/timelines/tag/{hashtag}")
+@replica_reads
 async def tag(
     request: Request,
     session: SessionDep,

@@ -1,0 +1,191 @@
+"""PostgreSQL at scale: a real streaming replica and PgBouncer in transaction mode (made once
+for the module by tests/postgres_cluster.py). The app's database goes through PgBouncer to the
+primary, with `AGORA_DATABASE_REPLICA_URL` pointing at the replica: lag-tolerant reads come
+from the replica (shown by pausing its replay), a writer reads their own writes from the
+primary, a token made a moment ago is checked on the primary, writes never touch the
+replica, many concurrent requests share two PgBouncer server connections (no statement
+outlives its transaction), without `AGORA_DATABASE_PGBOUNCER` PgBouncer refuses to connect,
+and when the replica goes away reads fall back to the primary."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from agora.config import get_settings
+from agora.db.engine import Database
+from agora.db.migrate import upgrade
+from conftest import BACKEND
+from helpers import post_status_id
+from postgres_cluster import PGBOUNCER, Cluster, make_cluster, postgres_bin
+
+BIN = postgres_bin()
+pytestmark = [
+    pytest.mark.skipif(BACKEND != "postgresql", reason="a PostgreSQL replica: the PG pass"),
+    pytest.mark.skipif(BIN is None, reason="PostgreSQL's server tools are not installed"),
+    pytest.mark.skipif(
+        not Path(PGBOUNCER).exists(), reason="pgbouncer is not installed (make setup)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    assert BIN is not None
+    made = make_cluster(BIN)
+    try:
+        made.start()
+        yield made
+    finally:
+        made.stop()
+        shutil.rmtree(made.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def replica_settings(cluster: Cluster) -> Iterator[None]:
+    """What the app reads: the sticky window is long enough for a slow machine."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AGORA_DATABASE_STICKY_SECONDS", "60")
+    get_settings.cache_clear()
+    yield
+    mp.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+async def db(cluster: Cluster, replica_settings: None) -> AsyncIterator[Database]:
+    """Overrides the session's database: PgBouncer in front of the primary, and the replica."""
+    database = Database(
+        cluster.url(cluster.bouncer_port),
+        replica_url=cluster.url(cluster.replica_port),
+        pgbouncer=True,
+    )
+    await upgrade(Database(cluster.url(cluster.primary_port)).engine)
+    yield database
+    await database.dispose()
+
+
+async def _replica(cluster: Cluster, sql: str) -> Any:
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{cluster.replica_port}/agora")
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+async def _caught_up(cluster: Cluster) -> None:
+    """Wait until the replica has replayed everything the primary wrote so far."""
+    primary = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{cluster.primary_port}/agora")
+    try:
+        target = await primary.fetchval("SELECT pg_current_wal_lsn()::text")
+    finally:
+        await primary.close()
+    for _ in range(400):
+        sql = f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
+        if await _replica(cluster, sql):
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the replica did not catch up")
+
+
+@pytest.fixture
+async def paused(cluster: Cluster) -> AsyncIterator[None]:
+    """The replica stops replaying (it lags as much as the test wants), then resumes."""
+    await _caught_up(cluster)
+    await _replica(cluster, "SELECT pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        await _replica(cluster, "SELECT pg_wal_replay_resume()")
+
+
+def _texts(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [status["content"] for status in response.json()]
+
+
+async def test_lag_tolerant_reads_come_from_the_replica_and_writers_read_their_own(
+    client: httpx.AsyncClient, make_person: Any, cluster: Cluster, paused: None
+) -> None:
+    alice, bob = await make_person("alice"), await make_person("bob")
+    # each token accepted once (checked on the primary), so the next reads may use the replica
+    for person in (alice, bob):
+        assert (
+            await client.get("/api/v1/timelines/home", headers=person.headers)
+        ).status_code == 200
+    await post_status_id(client, alice, "written while the replica lags")
+    public = "/api/v1/timelines/public"
+    assert "lags" in " ".join(_texts(await client.get(public, headers=alice.headers)))
+    assert _texts(await client.get(public, headers=bob.headers)) == []  # from the replica
+    assert _texts(await client.get(public)) == []
+    assert (await client.get("/@alice")).status_code == 404  # her account is not there yet
+    await _replica(cluster, "SELECT pg_wal_replay_resume()")
+    await _caught_up(cluster)
+    assert "lags" in " ".join(_texts(await client.get(public, headers=bob.headers)))
+    assert "lags" in (await client.get("/@alice")).text
+
+
+async def test_a_new_token_and_routes_not_marked_use_the_primary(
+    client: httpx.AsyncClient, make_person: Any, paused: None
+) -> None:
+    carol = await make_person("carol")  # neither account nor token is on the replica
+    assert (await client.get("/api/v1/timelines/home", headers=carol.headers)).status_code == 200
+    me = await client.get("/api/v1/accounts/verify_credentials", headers=carol.headers)
+    assert me.status_code == 200 and me.json()["username"] == "carol"
+    # a write while the replica lags lands on the primary, and its author sees it at once
+    status = await post_status_id(client, carol, "on the primary")
+    shown = await client.get(f"/api/v1/statuses/{status}", headers=carol.headers)
+    assert shown.status_code == 200
+
+
+async def test_concurrent_requests_share_pgbouncer_server_connections(
+    client: httpx.AsyncClient, make_person: Any, cluster: Cluster
+) -> None:
+    dave = await make_person("dave")
+
+    async def one(n: int) -> int:
+        if n % 3 == 0:
+            response = await client.post(
+                "/api/v1/statuses", headers=dave.headers, data={"status": f"post {n}"}
+            )
+        else:
+            response = await client.get("/api/v1/accounts/verify_credentials", headers=dave.headers)
+        return response.status_code
+
+    codes = await asyncio.gather(*(one(n) for n in range(36)))
+    assert codes == [200] * 36
+
+
+async def test_without_the_pgbouncer_setting_pgbouncer_refuses_the_connection(
+    cluster: Cluster,
+) -> None:
+    """The setting is needed: a plain connection sends `lock_timeout` at startup, which
+    PgBouncer refuses; with the setting it is not sent."""
+    plain = Database(cluster.url(cluster.bouncer_port))
+    try:
+        with pytest.raises(Exception, match="unsupported startup parameter"):
+            async with plain.engine.connect():
+                pass
+    finally:
+        await plain.dispose()
+
+
+async def test_reads_fall_back_to_the_primary_when_the_replica_is_down(
+    client: httpx.AsyncClient, make_person: Any, cluster: Cluster, db: Database
+) -> None:
+    """Last in the module: it stops the replica."""
+    erin = await make_person("erin")
+    await post_status_id(client, erin, "still readable")
+    cluster.stop_replica()
+    await db.replica_engine.dispose()  # type: ignore[union-attr]  # no pooled connection left
+    for _ in range(2):  # the first finds it down, the second does not try it again
+        public = await client.get("/api/v1/timelines/public")
+        assert "still readable" in " ".join(_texts(public))
+    assert not db.replica_usable()
