@@ -230,6 +230,7 @@ async def follow(
 ) -> JSON:
     target = id_param(account_id)
     await rel.follow(session, me, target, reblogs=form.reblogs, notify=form.notify)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -239,6 +240,7 @@ async def unfollow(
 ) -> JSON:
     target = id_param(account_id)
     await rel.unfollow(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -248,6 +250,7 @@ async def remove_from_followers(
 ) -> JSON:
     target = id_param(account_id)
     await rel.remove_from_followers(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -255,6 +258,7 @@ async def remove_from_followers(
 async def block(session: SessionDep, account_id: str, me: Account = caller("write:blocks")) -> JSON:
     target = id_param(account_id)
     await rel.block(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -264,6 +268,7 @@ async def unblock(
 ) -> JSON:
     target = id_param(account_id)
     await rel.unblock(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -281,6 +286,7 @@ async def mute(
 ) -> JSON:
     target = id_param(account_id)
     await rel.mute(session, me, target, notifications=form.notifications, duration=form.duration)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -288,6 +294,7 @@ async def mute(
 async def unmute(session: SessionDep, account_id: str, me: Account = caller("write:mutes")) -> JSON:
     target = id_param(account_id)
     await rel.unmute(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -330,6 +337,7 @@ async def authorize_request(
 ) -> JSON:
     requester = id_param(account_id)
     await rel.answer_follow_request(session, me, requester, accept=True)
+    await session.commit()
     return await _relationship(session, me, requester)
 
 
@@ -339,4 +347,5 @@ async def reject_request(
 ) -> JSON:
     requester = id_param(account_id)
     await rel.answer_follow_request(session, me, requester, accept=False)
+    await session.commit()
     return await _relationship(session, me, requester)

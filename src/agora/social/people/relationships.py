@@ -8,6 +8,10 @@ follower, the Accept or Reject naming that Follow is written in the same transac
 A block or unblock of a remote account by a local one writes a `federate_block` job in its
 transaction (federation sends Block / Undo(Block) to the account's server); a block received
 from another server (`block` with a remote actor) writes none.
+
+None of these functions commits: the caller owns the transaction (an API or web door commits
+once after the call; a job handler, such as a received Follow or Block or a CSV import's batch,
+commits with its own bookkeeping), so a failure after the call leaves nothing half-done.
 """
 
 from __future__ import annotations
@@ -175,10 +179,10 @@ async def follow(
     uri: str | None = None,
 ) -> None:
     """Follow an account, or ask to when it is locked. Re-following updates the options.
-    `uri` is the id of the Follow a remote actor sent (kept with its request). Commits."""
+    `uri` is the id of the Follow a remote actor sent (kept with its request). In the caller's
+    transaction."""
     target = await get_account(session, target_id)
     await start_follow(session, actor, target, reblogs=reblogs, notify=notify, uri=uri)
-    await session.commit()
 
 
 async def start_follow(
@@ -282,9 +286,8 @@ async def _remove_follow(session: AsyncSession, follower: int, target: int) -> b
 
 
 async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> None:
-    """Stop following (or withdraw a follow request). Commits."""
+    """Stop following (or withdraw a follow request). In the caller's transaction."""
     await stop_following(session, actor, await get_account(session, target_id))
-    await session.commit()
 
 
 async def stop_following(session: AsyncSession, actor: Account, target: Account) -> None:
@@ -301,7 +304,7 @@ async def stop_following(session: AsyncSession, actor: Account, target: Account)
 
 async def remove_from_followers(session: AsyncSession, actor: Account, follower_id: int) -> None:
     """Make `follower_id` stop following the actor (a remote follower is sent Reject of its
-    Follow, as Mastodon does). Commits."""
+    Follow, as Mastodon does). In the caller's transaction."""
     follower = await get_account(session, follower_id)
     uri = await session.scalar(
         select(Follow.uri).where(
@@ -310,7 +313,6 @@ async def remove_from_followers(session: AsyncSession, actor: Account, follower_
     )
     if await _remove_follow(session, follower.id, actor.id):
         schedule_follow_answer(session, actor, follower, uri, accept=False)
-    await session.commit()
 
 
 async def drop_follower(session: AsyncSession, account_id: int, follower_id: int) -> None:
@@ -323,7 +325,8 @@ async def drop_follower(session: AsyncSession, account_id: int, follower_id: int
 async def answer_follow_request(
     session: AsyncSession, actor: Account, requester_id: int, accept: bool
 ) -> None:
-    """Accept or reject a pending follow request addressed to the actor. Commits."""
+    """Accept or reject a pending follow request addressed to the actor. In the caller's
+    transaction."""
     request = await session.scalar(
         select(FollowRequest).where(
             FollowRequest.account_id == requester_id, FollowRequest.target_account_id == actor.id
@@ -338,7 +341,6 @@ async def answer_follow_request(
         await _create_follow(
             session, requester_id, actor.id, reblogs, notify, announce=False, uri=request.uri
         )
-    await session.commit()
 
 
 async def accept_all_requests(session: AsyncSession, account: Account) -> int:
@@ -404,7 +406,8 @@ async def _drop_requests(session: AsyncSession, *pairs: tuple[int, int]) -> None
 
 
 async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
-    """Block an account: follows both ways end, and neither sees the other. Commits."""
+    """Block an account: follows both ways end, and neither sees the other. In the caller's
+    transaction."""
     target = await get_account(session, target_id)
     if target.id == actor.id:
         raise Invalid("Validation failed: You cannot block yourself")
@@ -421,7 +424,6 @@ async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
             session, JobKind.UNMERGE_FROM_FEED, {"account_id": owner, "target_account_id": author}
         )
     _federate_block(session, actor, target, undo=False)
-    await session.commit()
 
 
 def _federate_block(session: AsyncSession, actor: Account, target: Account, *, undo: bool) -> None:
@@ -435,14 +437,13 @@ def _federate_block(session: AsyncSession, actor: Account, target: Account, *, u
 
 
 async def unblock(session: AsyncSession, actor: Account, target_id: int) -> None:
-    """Lift a block. Commits."""
+    """Lift a block. In the caller's transaction."""
     target = await get_account(session, target_id)
     removed = await session.execute(
         delete(Block).where(Block.account_id == actor.id, Block.target_account_id == target.id)
     )
     if affected_rows(removed):
         _federate_block(session, actor, target, undo=True)
-    await session.commit()
 
 
 async def mute(
@@ -454,7 +455,7 @@ async def mute(
     duration: int = 0,
 ) -> None:
     """Mute an account (optionally its notifications, optionally for `duration` seconds).
-    Commits."""
+    In the caller's transaction."""
     target = await get_account(session, target_id)
     if target.id == actor.id:
         raise Invalid("Validation failed: You cannot mute yourself")
@@ -481,13 +482,11 @@ async def mute(
     enqueue(
         session, JobKind.UNMERGE_FROM_FEED, {"account_id": actor.id, "target_account_id": target.id}
     )
-    await session.commit()
 
 
 async def unmute(session: AsyncSession, actor: Account, target_id: int) -> None:
-    """Lift a mute. Commits."""
+    """Lift a mute. In the caller's transaction."""
     target = await get_account(session, target_id)
     await session.execute(
         delete(Mute).where(Mute.account_id == actor.id, Mute.target_account_id == target.id)
     )
-    await session.commit()
