@@ -137,9 +137,10 @@ class HandlerCommitted(RuntimeError):
 
 @event.listens_for(Session, "before_commit")
 def _refuse_commit_in_handler(session: Session) -> None:
-    """The queue alone commits a job's transaction (module docstring)."""
+    """The queue alone commits a job's transaction (module docstring). Savepoints a handler
+    opens are its own to release (this hook also runs for them)."""
     kind = session.info.get(RUNNING_HANDLER)
-    if kind is not None:
+    if kind is not None and not session.in_nested_transaction():
         raise HandlerCommitted(f"a {kind} job's handler tried to commit its job's transaction")
 
 
@@ -681,12 +682,15 @@ async def _apply_in_savepoint(
     session: AsyncSession, job: ClaimedJob, worker_id: str, prepared: Any
 ) -> Exception | None:
     """Run the job's transactional part in a savepoint of the caller's transaction; the error
-    it raised (its savepoint then rolled back), or None. A handler never commits (it is
-    refused: `HandlerCommitted`), so the savepoint is still open when it returns."""
+    it raised (its savepoint then rolled back), or None. A handler never commits: a commit
+    is refused (`HandlerCommitted`) after it released the savepoints open in it, this one
+    included, so the batch's transaction then fails as a whole and its jobs run alone."""
     savepoint = await session.begin_nested()
     try:
         await _apply(session, job, worker_id, prepared)
     except Exception as error:
+        if not savepoint.is_active:
+            raise
         await savepoint.rollback()
         return error
     await savepoint.commit()

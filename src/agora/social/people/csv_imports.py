@@ -455,6 +455,7 @@ async def apply_rows(
         targets = await accounts_by_address(session, [d["acct"] for _, _, d, _ in rows])
         for loaded in targets.values():  # read only: an UPDATE of accounts then has no
             session.expunge(loaded)  # hundreds of loaded rows to synchronise
+    following: list[tuple[int, int, relationships.FollowWish]] = []
     for row_id, line, data, tries in rows:
         key = data.get("uri") if kind == "bookmarks" else data.get("acct")
         key = normal_address(key) if key and kind != "bookmarks" else key
@@ -471,14 +472,27 @@ async def apply_rows(
                     f"line {line}: waiting for its server ({lookups.unreachable[key]})",
                 )
             continue
+        target = targets.get(key or "")
+        if kind == "following" and target is not None and target.suspended_at is None:
+            wish = relationships.FollowWish(
+                target, data.get("show_reblogs", True), data.get("notify", False)
+            )
+            following.append((row_id, line, wish))  # all at once, below
+            continue
         try:
             async with session.begin_nested():  # a refused row leaves nothing behind
-                post_id, target = posts.get(data.get("uri", "")), targets.get(key or "")
+                post_id = posts.get(data.get("uri", ""))
                 kept = await _apply_row(session, kind, owner_id, data, post_id, target)
             outcomes[row_id] = (FAILED, f"line {line}: {kept}") if kept else (DONE, None)
         except DomainError as exc:
             why = lookups.missing.get(key or "") or _reason(exc)
             outcomes[row_id] = (FAILED, f"line {line}: {why}")
+    if following:  # the batch's follows at once: its rules kept, far fewer statements
+        owner = await _owner(session, owner_id)
+        refused = await relationships.start_follows(session, owner, [w for _, _, w in following])
+        for row_id, line, wish in following:
+            no = refused.get(wish.target.id)
+            outcomes[row_id] = (FAILED, f"line {line}: {_reason(no)}") if no else (DONE, None)
     await _record(session, import_id, outcomes)
     await session.commit()
 
@@ -505,15 +519,7 @@ async def _apply_row(
         return None
     if target is None or target.suspended_at is not None:
         raise NotFound()
-    if kind == "following":
-        await relationships.start_follow(
-            session,
-            owner,
-            target,
-            reblogs=data.get("show_reblogs", True),
-            notify=data.get("notify", False),
-        )
-    elif kind == "blocking":
+    if kind == "blocking":
         await relationships.block(session, owner, target.id)
     elif kind == "muting":
         await relationships.mute(
@@ -560,11 +566,18 @@ async def _add_to_list(
 async def _record(
     session: AsyncSession, import_id: int, outcomes: dict[int, tuple[str, str | None]]
 ) -> None:
-    for row_id, (state, error) in outcomes.items():
+    """Each row's outcome (one UPDATE per distinct outcome: the rows done are one), then the
+    import's counts."""
+    same: dict[tuple[str, str | None], list[int]] = {}
+    for row_id, outcome in outcomes.items():
+        same.setdefault(outcome, []).append(row_id)
+    for (state, error), row_ids in same.items():
         values: dict[str, Any] = {"state": state, "error": error}
         if state == WAITING:
             values["tries"] = CsvImportRow.tries + 1
-        await session.execute(update(CsvImportRow).where(CsvImportRow.id == row_id).values(values))
+        await session.execute(
+            update(CsvImportRow).where(CsvImportRow.id.in_(row_ids)).values(values)
+        )
     await refresh_counts(session, import_id)
 
 
