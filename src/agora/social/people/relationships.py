@@ -321,13 +321,13 @@ async def _create_follows(
         }
         for r in rows
     ]
-    inserted = (
-        await session.execute(
-            insert_ignore(session, Follow)
-            .values(values)
-            .returning(Follow.id, Follow.account_id, Follow.target_account_id)
-        )
-    ).all()
+    result = await session.execute(
+        insert_ignore(session, Follow)
+        .values(values)
+        .returning(Follow.id, Follow.account_id, Follow.target_account_id)
+    )
+    rows_back: list[Any] = list(result)  # (follow id, follower, target) of each inserted
+    inserted: list[tuple[int, int, int]] = [(r[0], r[1], r[2]) for r in rows_back]
     following: dict[int, int] = {}
     followers: dict[int, int] = {}
     for follow_id, follower, target in sorted(inserted):
