@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy import select, update
 
 from agora.config import get_settings
-from agora.db.models import AccountArchive, Follow, FollowRequest, Job, MediaAttachment
+from agora.db.models import AccountArchive, Follow, FollowRequest, Job, MediaAttachment, utcnow
 from agora.jobs.job_kinds import JobKind
 from agora.social.media.files import storage_key
 from agora.social.media.storage import media_storage
@@ -179,8 +179,17 @@ async def test_second_archive_in_a_week_refused_then_allowed_and_expiry(
     assert listed["archives"][0]["state"] == "expired" and listed["next_request_at"] is None
     gone = await client.get(f"/api/v1/agora/archive/{archive.id}/download", headers=person.headers)
     assert gone.status_code == 404
+    # the sweep written with the archive, due at its expiry, removes the file; the row stays
+    path = get_settings().archive_dir / f"archive-{archive.id}.zip"
+    assert path.exists()
+    async with db.transaction() as session:
+        sweeps = update(Job).where(Job.kind == JobKind.SWEEP_EXPIRED_ARCHIVES)
+        assert (await session.execute(sweeps.values(run_at=utcnow()))).rowcount == 1
+    await run_jobs()
+    assert not path.exists()
+    listed = await _ok(await client.get("/api/v1/agora/archive", headers=person.headers))
+    assert listed["archives"][0]["state"] == "expired"
     await _ok(await client.post("/api/v1/agora/archive", headers=person.headers), 202)
-    assert not (get_settings().archive_dir / f"archive-{archive.id}.zip").exists()
 
 
 async def _mastodon_world(client: httpx.AsyncClient, db: Any, make_person: Any) -> Any:

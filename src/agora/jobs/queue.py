@@ -245,7 +245,7 @@ def enqueue(
 @overload
 def enqueue(
     session: AsyncSession,
-    kind: Literal[JobKind.SWEEP_UNATTACHED_MEDIA],
+    kind: Literal[JobKind.SWEEP_UNATTACHED_MEDIA, JobKind.SWEEP_EXPIRED_ARCHIVES],
     payload: SweepJob,
     *,
     delay: float = ...,
