@@ -25,11 +25,10 @@ import os
 import resource
 import time
 import zipfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import use_database
+from bench.common import own_post_rows, use_database
 from bench.media import _fresh_database
 
 PROFILE = bool(os.environ.get("PROFILE"))
@@ -61,27 +60,9 @@ async def _seed(db: Any, posts: int, images: int, follows: int) -> tuple[int, in
         )
         await session.commit()
         mover_id, arriving_id = mover.id, arriving.id
-    start = utcnow() - timedelta(days=400)
-    ids: list[int] = []
+    rows = own_post_rows(mover_id, posts, "about #moving and other things, written to be archived")
+    ids = [row["id"] for row in rows]
     async with db.transaction() as session:
-        rows = []
-        for n in range(posts):
-            post_id = new_id()
-            reply_to = ids[-1] if ids and n % 10 == 0 else None
-            ids.append(post_id)
-            text = f"post number {n} about #moving and other things, written to be archived"
-            rows.append(
-                {
-                    "id": post_id,
-                    "account_id": mover_id,
-                    "in_reply_to_id": reply_to,
-                    "in_reply_to_account_id": mover_id if reply_to else None,
-                    "text": text,
-                    "content_html": f"<p>{text}</p>",
-                    "visibility": n % 3,
-                    "created_at": start + timedelta(minutes=n),
-                }
-            )
         for chunk in range(0, len(rows), 2000):
             await session.execute(insert(Post), rows[chunk : chunk + 2000])
     data = _jpeg()

@@ -31,12 +31,11 @@ from agora.db.models import (
     UserList,
     utcnow,
 )
-from agora.federation.actors import RemoteActor, store_actor
-from agora.federation.keys import generate_key_pair
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.people import csv_imports, relationships
 from agora.social.posts import interactions
+from federation_peers import make_peer
 from helpers import post_status
 
 BASE = get_settings().base_url.rstrip("/")
@@ -84,25 +83,7 @@ async def retry_now(db: Any) -> None:
 
 
 async def remote_account(db: Any, name: str) -> int:
-    actor = RemoteActor(
-        uri=f"https://remote.example/users/{name}",
-        username=name,
-        domain="remote.example",
-        display_name=name,
-        note_html="",
-        url=f"https://remote.example/@{name}",
-        inbox=f"https://remote.example/users/{name}/inbox",
-        shared_inbox="https://remote.example/inbox",
-        followers=f"https://remote.example/users/{name}/followers",
-        public_key_pem=generate_key_pair().public_pem,
-        locked=False,
-        bot=False,
-        discoverable=True,
-    )
-    async with db.session(write=True) as session:
-        account = await store_actor(session, actor)
-        await session.commit()
-        return account.id
+    return (await make_peer(db, name)).id
 
 
 async def receive(db: Any, actor_id: int, activity: dict[str, Any]) -> None:
