@@ -147,9 +147,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         async with db.transaction() as session:
             await account_deletion.erased(session, payload, None)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        stop()
         done.set()
         await probing
+        stop()  # once nothing runs (a listener removed mid-dispatch breaks the dispatch)
         async with db.session() as session:
             left = await session.scalar(
                 select(func.count()).select_from(Post).where(Post.account_id == leaving_id)
