@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import own_post_rows, use_database
+from bench.common import own_post_rows, use_database, write_result
 from bench.media import _fresh_database
 
 
@@ -180,10 +179,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "lock_100ms": bool(held) and held[-1] <= 0.1,
         },
     }
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / f"account-erasure-{args.backend}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(f"account-erasure-{args.backend}", result)
     return result
 
 

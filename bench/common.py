@@ -362,3 +362,10 @@ def own_post_rows(account_id: int, count: int, words: str) -> list[dict[str, Any
             }
         )
     return rows
+
+
+def write_result(name: str, result: dict[str, Any]) -> None:
+    """Print a benchmark's result as JSON and keep it as bench/results/`name`.json."""
+    print(json.dumps(result, indent=2))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=2))

@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import own_post_rows, use_database
+from bench.common import own_post_rows, use_database, write_result
 from bench.media import _fresh_database
 
 PROFILE = bool(os.environ.get("PROFILE"))
@@ -223,11 +223,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "import_30s": imported["seconds"] <= 30,
         },
     }
-    print(json.dumps(result, indent=2))
-    name = f"portability-{args.backend}" + ("-import" if args.no_archive else "")
-    out = Path(__file__).parent / "results" / f"{name}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(f"portability-{args.backend}" + ("-import" if args.no_archive else ""), result)
     return result
 
 
