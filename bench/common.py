@@ -334,3 +334,38 @@ async def measure_pages(
         "queries_per_page": {"min": min(queries), "max": max(queries)},
         "posts_per_page": {"min": min(sizes), "mean": round(sum(sizes) / len(sizes), 1)},
     }
+
+
+def own_post_rows(account_id: int, count: int, words: str) -> list[dict[str, Any]]:
+    """`count` posts of one account, a minute apart from 400 days ago (every tenth a reply to
+    its previous one, visibilities in turn), as rows for one INSERT."""
+    from datetime import timedelta
+
+    from agora.db.models import utcnow
+    from agora.ids import new_id
+
+    start = utcnow() - timedelta(days=400)
+    rows: list[dict[str, Any]] = []
+    for n in range(count):
+        reply_to = rows[-1]["id"] if rows and n % 10 == 0 else None
+        text = f"post number {n} {words}"
+        rows.append(
+            {
+                "id": new_id(),
+                "account_id": account_id,
+                "in_reply_to_id": reply_to,
+                "in_reply_to_account_id": account_id if reply_to else None,
+                "text": text,
+                "content_html": f"<p>{text}</p>",
+                "visibility": n % 3,
+                "created_at": start + timedelta(minutes=n),
+            }
+        )
+    return rows
+
+
+def write_result(name: str, result: dict[str, Any]) -> None:
+    """Print a benchmark's result as JSON and keep it as bench/results/`name`.json."""
+    print(json.dumps(result, indent=2))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=2))

@@ -266,6 +266,7 @@ async def test_a_silenced_domain_leaves_public_timelines_but_not_followers(
         await relationships.answer_follow_request(
             session, await session.get(Account, bob.id), fan.id, accept=True
         )
+        await session.commit()
     post_id = await _remote_post(db, bob)
     await client.post(BLOCKS, headers=admin.headers, json={"domain": "remote.example"})
     assert (await client.get("/api/v1/timelines/public", headers=alice.headers)).json() == []

@@ -189,6 +189,7 @@ async def test_audit_withdrawal_and_files(db, tmp_path):
         gone = await session.get(Post, expected[rows[-1]["id"]])
         gone_author = await session.get(Account, gone.account_id)
         await delete_post(session, gone_author, gone.id)
+        await session.commit()
     second = await export_dataset(db, "genai-text", tmp_path / "two")
     expected2 = await _posts_by_record(db, await _expected(db, int(second["consent_log_position"])))
     assert {r["id"] for r in _exported(tmp_path / "two")} == set(expected2)

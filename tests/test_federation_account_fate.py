@@ -51,6 +51,7 @@ async def _follow(db, follower_id: int, target_id: int) -> None:  # type: ignore
         await relationships.follow(session, follower, target_id)
         if target.domain is not None:
             await relationships.answer_follow_request(session, target, follower_id, accept=True)
+        await session.commit()
 
 
 async def _count(db, model, *where) -> int:  # type: ignore[no-untyped-def]
@@ -75,6 +76,7 @@ async def test_a_deleted_account_sends_delete_to_each_server_and_drops_its_key_a
         )
         await relationships.follow(session, await session.get(Account, bob.id), alice.id)
         await relationships.follow(session, await session.get(Account, alice.id), carol.id)
+        await session.commit()
     pair = await key_pair(db, alice.id)  # she has signed before
     async with db.session() as session:
         assert await session.scalar(select(FollowRequest.id)) is not None

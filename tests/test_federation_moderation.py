@@ -32,6 +32,7 @@ async def _follow_both_ways(db, local_id: int, remote_id: int) -> None:  # type:
         await relationships.follow(session, remote, local_id)
         await relationships.follow(session, local, remote_id)
         await relationships.answer_follow_request(session, remote, local_id, accept=True)
+        await session.commit()
 
 
 async def _count(db, model, *where) -> int:  # type: ignore[no-untyped-def]
@@ -297,6 +298,7 @@ async def test_a_verified_move_moves_local_followers(client, db, make_person, ru
     await _follow_both_ways(db, dave.id, old.id)
     async with db.session(write=True) as session:
         await relationships.block(session, await session.get(Account, new.id), dave.id)
+        await session.commit()
     async with db.session(write=True) as session:
         moved = await move_followers(
             session, await session.get(Account, old.id), await session.get(Account, new.id)

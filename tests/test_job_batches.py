@@ -82,29 +82,37 @@ async def test_a_poisoned_job_fails_alone_and_the_rest_of_its_batch_applies_once
 
 
 async def _committing(session: Any, payload: dict[str, Any]) -> None:
-    """A batchable test kind whose handler commits half-way, as some services do."""
+    """A batchable test kind whose handler (when `commits`) tries to commit half-way, as
+    services once did."""
     CALLS.append(payload["n"])
     queue.enqueue(session, "test_effect", {"n": payload["n"], "part": 1}, delay=3600)
-    await session.commit()
+    if payload["commits"]:
+        await session.commit()
     queue.enqueue(session, "test_effect", {"n": payload["n"], "part": 2}, delay=3600)
 
 
 queue.register_jobs({"test_committing": _committing}, {}, batches={"test_committing": 10})
 
 
-async def test_a_handler_that_commits_itself_in_a_batch_applies_once(db) -> None:
-    """Handlers may commit part of their work (services do): in a batch, every job's effects,
-    before and after its commit, happen once, and every job is done."""
+async def test_a_handler_that_commits_in_a_batch_is_refused_and_commits_nothing(
+    db, monkeypatch
+) -> None:
+    """A handler may not commit its job's transaction (HandlerCommitted): in a batch, the
+    committing job's effects are all rolled back and it is left for a retry; the others apply
+    once (the batch's transaction fails whole, and its jobs run alone)."""
     async with db.transaction() as session:
-        for n in range(4):
-            queue.enqueue(session, "test_committing", {"n": n})
+        for n in range(3):
+            queue.enqueue(session, "test_committing", {"n": n, "commits": n == 1})
     claimed = await queue.claim_next(db, "w", 10)
-    assert len(claimed) == 4
-    assert await queue.run_batch(db, claimed, "w", 10) == 4
-    assert sorted(CALLS) == [0, 1, 2, 3]
+    assert len(claimed) == 3
+    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
+    assert await queue.run_batch(db, claimed, "w", 10) == 2
+    assert sorted(CALLS) == [0, 0, 1, 1, 2]  # 0 and 1 in the failed batch, then alone
     effects = sorted((j.payload["n"], j.payload["part"]) for j in await _jobs(db, "test_effect"))
-    assert effects == [(n, part) for n in range(4) for part in (1, 2)]
-    assert await _jobs(db, "test_committing") == []
+    assert effects == [(0, 1), (0, 2), (2, 1), (2, 2)]
+    [left] = await _jobs(db, "test_committing")
+    assert left.payload["n"] == 1 and left.state == JobState.PENDING and left.attempts == 1
+    assert "HandlerCommitted" in (left.last_error or "")
 
 
 async def test_a_failed_batch_transaction_runs_each_job_alone(db, monkeypatch) -> None:

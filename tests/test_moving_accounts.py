@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy import select, update
 
 from agora.config import get_settings
-from agora.db.models import AccountArchive, Follow, FollowRequest, Job, MediaAttachment
+from agora.db.models import AccountArchive, Follow, FollowRequest, Job, MediaAttachment, utcnow
 from agora.jobs.job_kinds import JobKind
 from agora.social.media.files import storage_key
 from agora.social.media.storage import media_storage
@@ -179,8 +179,17 @@ async def test_second_archive_in_a_week_refused_then_allowed_and_expiry(
     assert listed["archives"][0]["state"] == "expired" and listed["next_request_at"] is None
     gone = await client.get(f"/api/v1/agora/archive/{archive.id}/download", headers=person.headers)
     assert gone.status_code == 404
+    # the sweep written with the archive, due at its expiry, removes the file; the row stays
+    path = get_settings().archive_dir / f"archive-{archive.id}.zip"
+    assert path.exists()
+    async with db.transaction() as session:
+        sweeps = update(Job).where(Job.kind == JobKind.SWEEP_EXPIRED_ARCHIVES)
+        assert (await session.execute(sweeps.values(run_at=utcnow()))).rowcount == 1
+    await run_jobs()
+    assert not path.exists()
+    listed = await _ok(await client.get("/api/v1/agora/archive", headers=person.headers))
+    assert listed["archives"][0]["state"] == "expired"
     await _ok(await client.post("/api/v1/agora/archive", headers=person.headers), 202)
-    assert not (get_settings().archive_dir / f"archive-{archive.id}.zip").exists()
 
 
 async def _mastodon_world(client: httpx.AsyncClient, db: Any, make_person: Any) -> Any:
@@ -468,3 +477,51 @@ async def test_files_refused_whole(client: httpx.AsyncClient, make_person: Any) 
     assert answer.status_code == 422 and "over 20 MB" in answer.json()["error"]
     listed = await _ok(await client.get("/api/v1/agora/imports", headers=person.headers))
     assert listed == []
+
+
+async def test_a_batch_of_follows_keeps_every_rule_of_a_follow(
+    client: httpx.AsyncClient, db: Any, make_person: Any, run_jobs: Any
+) -> None:
+    """The batch path (relationships.start_follows): yourself and a block either way are
+    refused, a locked account is asked, a follow already there takes the file's options, a
+    suspended account is not found, the rest are followed once with their counts."""
+    from agora.db.models import Account, utcnow
+
+    me = await make_person("batcher")
+    names = ("plain", "blocker", "blocked", "shy", "known", "gone")
+    people = {n: await make_person(n, locked=n == "shy") for n in names}
+    await follow(client, me, people["known"])
+    await client.post(f"/api/v1/accounts/{me.id}/block", headers=people["blocker"].headers)
+    await client.post(f"/api/v1/accounts/{people['blocked'].id}/block", headers=me.headers)
+    async with db.transaction() as session:
+        await session.execute(
+            update(Account).where(Account.id == people["gone"].id).values(suspended_at=utcnow())
+        )
+    text = "Account address,Show boosts,Notify on new posts,Languages\n" + "".join(
+        f"{n},false,true,\n" for n in ("batcher", *names, "plain")
+    )
+    async with db.session(write=True) as session:
+        owner = await session.get(Account, me.id)
+        await csv_imports.start_import(session, owner, "following", text.encode())
+    await run_jobs()
+    found = (await _ok(await client.get("/api/v1/agora/imports", headers=me.headers)))[0]
+    detail = await _ok(await client.get(f"/api/v1/agora/imports/{found['id']}", headers=me.headers))
+    assert [p["error"] for p in detail["problems"]] == [
+        "line 2: You cannot follow yourself",
+        "line 4: This action is not allowed",
+        "line 5: This action is not allowed",
+        "line 8: not found",
+    ]
+    async with db.session() as session:
+        follows = {
+            f.target_account_id: f
+            for f in await session.scalars(select(Follow).where(Follow.account_id == me.id))
+        }
+        asked = await session.scalar(select(FollowRequest).where(FollowRequest.account_id == me.id))
+        mine = await session.get(Account, me.id)
+        plain = await session.get(Account, people["plain"].id)
+    assert set(follows) == {people["plain"].id, people["known"].id}
+    assert not follows[people["known"].id].show_reblogs and follows[people["known"].id].notify
+    assert asked is not None and asked.target_account_id == people["shy"].id
+    assert mine is not None and mine.following_count == 2
+    assert plain is not None and plain.followers_count == 1  # named twice, followed once

@@ -40,6 +40,7 @@ HANDLERS: dict[str, Handler] = {
     JobKind.POLL_EXPIRED: polls.poll_expired,
     JobKind.PUBLISH_SCHEDULED: scheduled_posts.publish_scheduled,
     JobKind.SWEEP_UNATTACHED_MEDIA: uploads.sweep_unattached_media,
+    JobKind.SWEEP_EXPIRED_ARCHIVES: account_archives.sweep_expired_archives,
     JobKind.DELETE_MEDIA: uploads.delete_media,
     JobKind.REPORT_FILED: reports.notify_admins,
     JobKind.FEDERATE_POST: outbox.federate_post,

@@ -41,6 +41,7 @@ from agora.social.people.domain_blocks import digest, shown_domain
 from agora.social.people.relationships import Relationship
 from agora.social.posts.hydrate import PostView
 from agora.social.posts.polls import PollView
+from agora.social.posts.post_uris import boost_activity_uri, post_uri
 from agora.social.posts.tags import TagView
 from agora.social.reading.for_you_scoring import WEIGHTS, Ranked
 from agora.social.reading.for_you_settings import FeedSettings, instance_weights
@@ -189,7 +190,7 @@ def status_shared_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
         "spoiler_text": post.spoiler_text,
         "visibility": Visibility(post.visibility).api_name,
         "language": post.language,
-        "uri": post.uri or f"{base}/users/{view.account.username}/statuses/{post.id}",
+        "uri": post_uri(post.id, post.uri, view.account.username),
         "url": (post.url or post.uri) if post.uri else f"{base}/@{view.account.username}/{post.id}",
         "edited_at": iso(post.edited_at),
         "content": post.content_html,
@@ -211,7 +212,7 @@ def status_shared_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
     if view.community_note is not None:  # Helpful: shown (social/community_notes/)
         data["agora"]["community_note"] = view.community_note
     if post.reblog_of_id is not None:
-        data["uri"] = f"{base}/users/{view.account.username}/statuses/{post.id}/activity"
+        data["uri"] = boost_activity_uri(post.id, view.account.username)
         data["url"] = None
     return data
 

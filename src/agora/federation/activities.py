@@ -16,11 +16,12 @@ from typing import Any
 
 from agora.db.models import Account, Post, Visibility, utcnow
 from agora.federation.actors import AS_PUBLIC, CONTEXT, actor_uri, base_url
+from agora.social.posts import post_uris
 
 
 def note_uri(author: Account, post: Post) -> str:
-    """A post's ActivityPub id (its stored `uri` when remote)."""
-    return post.uri or f"{actor_uri(author)}/statuses/{post.id}"
+    """A post's ActivityPub id (its stored `uri` when remote): `post_uris.post_uri`."""
+    return post_uris.post_uri(post.id, post.uri, author.username)
 
 
 def followers_uri(account: Account) -> str:

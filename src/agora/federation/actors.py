@@ -35,6 +35,7 @@ from agora.federation.remote_consent import RemoteConsent, read_actor, read_prof
 from agora.ids import new_id
 from agora.social.media.profile_images import image_url
 from agora.social.people import domain_blocks
+from agora.social.posts.post_uris import is_local_uri, local_actor_uri
 from agora.social.posts.text import extract_remote_mentions, sanitize_html
 from agora.social.rules.errors import Invalid
 
@@ -83,7 +84,7 @@ def base_url() -> str:
 
 def actor_uri(account: Account) -> str:
     """An account's ActivityPub id (its stored `uri` when remote)."""
-    return account.uri or f"{base_url()}/users/{quote(account.username)}"
+    return account.uri or local_actor_uri(account.username)
 
 
 def key_id(account: Account) -> str:
@@ -94,11 +95,6 @@ def key_id(account: Account) -> str:
 def shared_inbox() -> str:
     """This server's shared inbox."""
     return f"{base_url()}/inbox"
-
-
-def is_local_uri(uri: str) -> bool:
-    """Whether a URL is on this server."""
-    return urlsplit(uri).netloc.lower() == urlsplit(base_url()).netloc.lower()
 
 
 async def signer_for(db: Database, account: Account) -> Signer:

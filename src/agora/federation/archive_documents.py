@@ -30,6 +30,7 @@ from agora.federation.outbox import note_for
 from agora.jobs.job_kinds import ArchiveJob
 from agora.social.people import account_archives
 from agora.social.people.account_archives import ArchiveZip, BuiltArchive
+from agora.social.posts.post_uris import post_uri
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 
@@ -138,7 +139,7 @@ async def _marked(
                     )
                 ).all()
             for _mark_id, post_id, uri, author in rows:
-                items.add(uri or f"{actor_uri(author)}/statuses/{post_id}")
+                items.add(post_uri(post_id, uri, author.username))
             if len(rows) < account_archives.BATCH:
                 break
             after = rows[-1][0]

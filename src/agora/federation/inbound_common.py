@@ -19,13 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
 from agora.db.models import Account, Post
-from agora.federation.actors import is_local_uri
 from agora.social.people.lookup import find_by_username
+from agora.social.posts.post_uris import is_local_uri, local_post_ref
 
 LOCAL_ACTOR_RE = re.compile(r"^/users/([A-Za-z0-9_]{1,30})$")
-LOCAL_POST_RE = re.compile(
-    r"^/(?:users/([A-Za-z0-9_]{1,30})/statuses|@([A-Za-z0-9_]{1,30}))/(\d{1,20})$"
-)
 
 Handler = Callable[[AsyncSession, Account, dict[str, Any]], Awaitable[None]]
 # fetches, before the job's transaction, what an activity refers to and is not stored here
@@ -62,11 +59,11 @@ async def post_named(session: AsyncSession, uri: str | None) -> Post | None:
         return None
     if not is_local_uri(uri):
         return await session.scalar(select(Post).where(Post.uri == uri))
-    found = LOCAL_POST_RE.match(urlsplit(uri).path)
+    found = local_post_ref(uri)
     if found is None:
         return None
-    author = await find_by_username(session, found.group(1) or found.group(2))
-    post = await session.get(Post, int(found.group(3)))
+    author = await find_by_username(session, found[0])
+    post = await session.get(Post, found[1])
     if author is None or post is None or post.account_id != author.id or post.uri is not None:
         return None
     return post

@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, FollowRequest
 from agora.federation import activities
-from agora.federation.actors import actor_uri, is_local_uri
+from agora.federation.actors import actor_uri
 from agora.federation.inbound_common import Handler, id_of, local_account
 from agora.federation.outbox import deliver
 from agora.social.people import relationships
+from agora.social.posts.post_uris import is_local_uri
 from agora.social.rules.errors import DomainError
 
 LOCAL_FOLLOW_RE = re.compile(r"^/follows/(\d{1,20})$")

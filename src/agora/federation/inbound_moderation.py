@@ -21,7 +21,6 @@ A server this one suspended never gets here: inbox.receive refuses its deliverie
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,15 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account
 from agora.federation import inbound_posts
-from agora.federation.actors import fetch_signed, is_local_uri, parse_actor, store_actor
+from agora.federation.actors import fetch_signed, parse_actor, store_actor
 from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, id_of, local_account
 from agora.jobs.job_kinds import JobKind, MoveJob
 from agora.jobs.queue import enqueue
 from agora.social.people import domain_blocks, relationships, remote_accounts, reports
+from agora.social.posts.post_uris import is_local_uri, local_post_ref
 
 log = logging.getLogger("agora.federation")
-LOCAL_POST_RE = re.compile(r"^/(?:users/|@)([A-Za-z0-9_]{1,30})/(?:statuses/)?(\d{1,20})$")
 MOVE_ATTEMPTS = 5
 
 
@@ -60,17 +59,12 @@ def _objects(activity: dict[str, Any]) -> list[str]:
     return [i for i in (id_of(v) for v in items[:200]) if i]
 
 
-def _local_post_id(uri: str) -> int | None:
-    found = LOCAL_POST_RE.match(urlsplit(uri).path) if is_local_uri(uri) else None
-    return int(found.group(2)) if found else None
-
-
 async def _flag(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
     if not await domain_blocks.accepts_reports(session, actor.domain):
         log.info("inbox: a report from %s is rejected by a domain block", actor.domain)
         return
     uris = _objects(activity)
-    post_ids = [p for p in (_local_post_id(u) for u in uris) if p is not None]
+    post_ids = [ref[1] for ref in (local_post_ref(u) for u in uris) if ref is not None]
     content = activity.get("content")
     comment = content if isinstance(content, str) else ""
     targets = [a for a in [await local_account(session, u) for u in uris] if a is not None]

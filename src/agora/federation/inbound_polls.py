@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Poll, PollOption, Post
-from agora.federation.actors import is_local_uri
 from agora.federation.inbound_common import Handler, id_of, post_named
 from agora.federation.question_objects import read_question
 from agora.social.posts import poll_votes, remote_polls
+from agora.social.posts.post_uris import is_local_uri
 from agora.social.rules.errors import Invalid
 
 

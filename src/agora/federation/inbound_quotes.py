@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account
 from agora.federation import quote_objects
-from agora.federation.actors import is_local_uri
 from agora.federation.inbound_common import Handler, id_of, post_named
 from agora.federation.outbox import deliver
 from agora.social.posts import writing
+from agora.social.posts.post_uris import is_local_uri
 from agora.social.rules.errors import DomainError
 
 

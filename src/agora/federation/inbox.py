@@ -46,13 +46,14 @@ from agora.federation import (
     inbound_posts,
     inbound_quotes,
 )
-from agora.federation.actors import actor_for, fetch_actor, is_local_uri
+from agora.federation.actors import actor_for, fetch_actor
 from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, Prepare, id_of
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
 from agora.jobs.job_kinds import InboxJob, JobKind
 from agora.jobs.queue import enqueue
 from agora.social.people import domain_blocks
+from agora.social.posts.post_uris import is_local_uri
 from agora.social.rules.errors import DomainError
 
 log = logging.getLogger("agora.federation")

@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import Database
 from agora.db.models import Account, Post
 from agora.federation import inbound_posts, quote_objects
-from agora.federation.actors import actor_for, is_local_uri
+from agora.federation.actors import actor_for
 from agora.federation.client import FederationError, fetch_json
 from agora.federation.inbound_common import id_of, post_named
 from agora.jobs.job_kinds import FetchPostJob
+from agora.social.posts.post_uris import is_local_uri
 
 POST_TYPES = {"Note", "Question"}
 

@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
 from agora.db.models import Post
-from agora.federation.actors import is_local_uri
 from agora.federation.client import FederationError, fetch_json
 from agora.federation.inbound_common import id_of
 from agora.federation.post_fetch import FetchedPost, fetch_post_document, store_fetched
 from agora.jobs.job_kinds import ThreadJob
+from agora.social.posts.post_uris import is_local_uri
 
 log = logging.getLogger("agora.federation")
 MAX_ANCESTORS = 20

@@ -50,6 +50,7 @@ class JobKind(StrEnum):
     RESCORE_NOTES = "rescore_notes"
     BUILD_ARCHIVE = "build_archive"
     RUN_CSV_IMPORT = "run_csv_import"
+    SWEEP_EXPIRED_ARCHIVES = "sweep_expired_archives"
 
 
 class JobState(StrEnum):
@@ -113,7 +114,8 @@ class DeleteMediaJob(TypedDict):
 
 
 class SweepJob(TypedDict):
-    """`sweep_unattached_media`: nothing (it looks for what to delete)."""
+    """`sweep_unattached_media`, `sweep_expired_archives`: nothing (it looks for what to
+    delete)."""
 
 
 class RescoreNotesJob(TypedDict):

@@ -13,8 +13,13 @@ still holds it, so its database effects happen once: a worker that lost its leas
 nothing, and while the transaction is open nobody else can claim the job (PostgreSQL: the
 deleted row stays locked and `claim` skips locked rows; SQLite: writers are serialised). If the
 worker dies mid-job, the transaction never commits and the job is claimed again once the lease
-runs out. On failure the job is retried with its kind's backoff (`register_jobs`'s
-`backoffs`, else `backoff_seconds`) and, after `max_attempts`, kept as a dead letter. A
+runs out. The handler, and every service it calls, writes in that transaction and never
+commits it: a commit there would make the job's deletion and half of its work durable before
+the rest, so a failure after it would lose the rest (its retry gone with the job row). Such a
+commit is refused (`HandlerCommitted`, raised by a `before_commit` hook while a handler runs),
+so it fails the job, and the tests, instead of committing half of it. On failure the job is
+retried with its kind's backoff (`register_jobs`'s `backoffs`, else `backoff_seconds`) and,
+after `max_attempts`, kept as a dead letter. A
 handler that raises `Postpone` is run again later without spending an attempt (a delivery
 held back by its domain's circuit breaker).
 
@@ -42,8 +47,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar, overload
 
-from sqlalchemy import Result, delete, func, or_, select, update
+from sqlalchemy import Result, delete, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from agora.db.engine import Database
 from agora.db.models import Job, JobQueueSample, utcnow
@@ -122,6 +128,21 @@ BATCHES: dict[str, int] = {}
 # The longest a batch's transaction runs before it commits and the next one begins (it holds
 # SQLite's one write lock meanwhile).
 BATCH_SECONDS = 0.1
+# `session.info` key set while a job's handler runs in the session: its kind.
+RUNNING_HANDLER = "agora_job_handler"
+
+
+class HandlerCommitted(RuntimeError):
+    """A job's handler (or a service it called) tried to commit the job's transaction."""
+
+
+@event.listens_for(Session, "before_commit")
+def _refuse_commit_in_handler(session: Session) -> None:
+    """The queue alone commits a job's transaction (module docstring). Savepoints a handler
+    opens are its own to release (this hook also runs for them)."""
+    kind = session.info.get(RUNNING_HANDLER)
+    if kind is not None and not session.in_nested_transaction():
+        raise HandlerCommitted(f"a {kind} job's handler tried to commit its job's transaction")
 
 
 class Postpone(Exception):
@@ -225,7 +246,7 @@ def enqueue(
 @overload
 def enqueue(
     session: AsyncSession,
-    kind: Literal[JobKind.SWEEP_UNATTACHED_MEDIA],
+    kind: Literal[JobKind.SWEEP_UNATTACHED_MEDIA, JobKind.SWEEP_EXPIRED_ARCHIVES],
     payload: SweepJob,
     *,
     delay: float = ...,
@@ -657,31 +678,32 @@ async def _apply(session: AsyncSession, job: ClaimedJob, worker_id: str, prepare
     if affected_rows(taken) != 1:
         raise LeaseLost(job.id)
     slow = SLOW_JOBS.get(job.kind)
-    if slow is not None:
-        await slow.apply(session, job.payload, prepared)
-    else:
-        await HANDLERS[job.kind](session, job.payload)
+    session.info[RUNNING_HANDLER] = job.kind
+    try:
+        if slow is not None:
+            await slow.apply(session, job.payload, prepared)
+        else:
+            await HANDLERS[job.kind](session, job.payload)
+    finally:
+        del session.info[RUNNING_HANDLER]
 
 
 async def _apply_in_savepoint(
     session: AsyncSession, job: ClaimedJob, worker_id: str, prepared: Any
 ) -> Exception | None:
     """Run the job's transactional part in a savepoint of the caller's transaction; the error
-    it raised (its savepoint then rolled back), or None. A handler may commit part of its work
-    itself, as some services do: that commit also commits the batch's jobs before it (done
-    by then) and ends the savepoint, as it ends a lone job's transaction; a failure after it
-    rolls back only what followed it, as for a lone job."""
+    it raised (its savepoint then rolled back), or None. A handler never commits: a commit
+    is refused (`HandlerCommitted`) after it released the savepoints open in it, this one
+    included, so the batch's transaction then fails as a whole and its jobs run alone."""
     savepoint = await session.begin_nested()
     try:
         await _apply(session, job, worker_id, prepared)
     except Exception as error:
-        if savepoint.is_active:
-            await savepoint.rollback()
-        else:  # the handler committed: what it did since is all the transaction holds
-            await session.rollback()
+        if not savepoint.is_active:
+            raise
+        await savepoint.rollback()
         return error
-    if savepoint.is_active:
-        await savepoint.commit()
+    await savepoint.commit()
     return None
 
 

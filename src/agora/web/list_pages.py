@@ -72,6 +72,7 @@ async def create(request: Request, session: SessionDep, me: Me, form: Form) -> R
     except Invalid as exc:
         await _recover(session, me)
         return await _lists_page(request, session, me, exc.message)
+    await session.commit()
     return RedirectResponse(f"/lists/{made.id}", status_code=303)
 
 
@@ -86,6 +87,7 @@ async def update(
     except Invalid as exc:
         await _recover(session, me)
         return await _list_page(request, session, me, lid, exc.message)
+    await session.commit()
     return RedirectResponse(f"/lists/{lid}?saved=1", status_code=303)
 
 
@@ -95,6 +97,7 @@ async def delete(
 ) -> Response:
     """Delete a list (its members stay followed)."""
     await lists.delete_list(session, me.account.id, id_or_404(list_id))
+    await session.commit()
     return RedirectResponse("/lists", status_code=303)
 
 
@@ -144,6 +147,7 @@ async def add_member(
     except Invalid as exc:
         await _recover(session, me)
         return await _list_page(request, session, me, lid, exc.message)
+    await session.commit()
     return RedirectResponse(f"/lists/{lid}", status_code=303)
 
 
@@ -154,4 +158,5 @@ async def remove_member(
     """Take an account off the list."""
     lid = id_or_404(list_id)
     await lists.remove_members(session, me.account.id, lid, [id_or_404(account_id)])
+    await session.commit()
     return RedirectResponse(f"/lists/{lid}", status_code=303)

@@ -53,6 +53,7 @@ async def act(
         raise NotFound()
     target = await get_account(session, account_id_of(account_id))
     await run(session, me.account, target.id)
+    await session.commit()
     if not is_htmx(request):
         return back(request)
     relation = (await rel.relationships(session, me.account.id, [target.id]))[0]
@@ -79,6 +80,7 @@ async def answer(
         raise NotFound()
     requester = account_id_of(account_id)
     await rel.answer_follow_request(session, me.account, requester, accept=answer == "accept")
+    await session.commit()
     return fragment("") if is_htmx(request) else back(request)
 
 

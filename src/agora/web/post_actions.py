@@ -157,11 +157,13 @@ async def act(
     pid = post_id_of(post_id)
     if action == "delete":
         await delete_post(session, me.account, pid)
+        await session.commit()
         return fragment("") if is_htmx(request) else back(request)
     run = ACTIONS.get(action)
     if run is None:
         raise NotFound()
     await run(session, me.account, pid)
+    await session.commit()
     if not is_htmx(request):
         return back(request)
     shown = parse_id(field(form, "shown"))

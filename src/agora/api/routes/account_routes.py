@@ -232,6 +232,7 @@ async def follow(
 ) -> JSON:
     target = id_param(account_id)
     await rel.follow(session, me, target, reblogs=form.reblogs, notify=form.notify)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -241,6 +242,7 @@ async def unfollow(
 ) -> JSON:
     target = id_param(account_id)
     await rel.unfollow(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -250,6 +252,7 @@ async def remove_from_followers(
 ) -> JSON:
     target = id_param(account_id)
     await rel.remove_from_followers(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -257,6 +260,7 @@ async def remove_from_followers(
 async def block(session: SessionDep, account_id: str, me: Account = caller("write:blocks")) -> JSON:
     target = id_param(account_id)
     await rel.block(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -266,6 +270,7 @@ async def unblock(
 ) -> JSON:
     target = id_param(account_id)
     await rel.unblock(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -283,6 +288,7 @@ async def mute(
 ) -> JSON:
     target = id_param(account_id)
     await rel.mute(session, me, target, notifications=form.notifications, duration=form.duration)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -290,6 +296,7 @@ async def mute(
 async def unmute(session: SessionDep, account_id: str, me: Account = caller("write:mutes")) -> JSON:
     target = id_param(account_id)
     await rel.unmute(session, me, target)
+    await session.commit()
     return await _relationship(session, me, target)
 
 
@@ -332,6 +339,7 @@ async def authorize_request(
 ) -> JSON:
     requester = id_param(account_id)
     await rel.answer_follow_request(session, me, requester, accept=True)
+    await session.commit()
     return await _relationship(session, me, requester)
 
 
@@ -341,4 +349,5 @@ async def reject_request(
 ) -> JSON:
     requester = id_param(account_id)
     await rel.answer_follow_request(session, me, requester, accept=False)
+    await session.commit()
     return await _relationship(session, me, requester)

@@ -123,6 +123,7 @@ async def block_domain(
     form: PersonDomainForm = body(PersonDomainForm),
 ) -> JSON:
     await account_domain_blocks.block_domain(session, me, form.domain)
+    await session.commit()
     return JSON({})
 
 
@@ -133,4 +134,5 @@ async def unblock_domain(
     form: PersonDomainForm = body(PersonDomainForm),
 ) -> JSON:
     await account_domain_blocks.unblock_domain(session, me, form.domain)
+    await session.commit()
     return JSON({})

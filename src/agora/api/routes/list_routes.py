@@ -68,6 +68,7 @@ async def create(
     found = await lists.create_list(
         session, me, form.title, form.replies_policy, bool(form.exclusive)
     )
+    await session.commit()
     return JSON(list_json(found))
 
 
@@ -93,12 +94,14 @@ async def update(
         replies_policy=form.replies_policy,
         exclusive=form.exclusive,
     )
+    await session.commit()
     return JSON(list_json(found))
 
 
 @router.delete("/lists/{list_id}")
 async def destroy(session: SessionDep, list_id: str, me: Account = caller("write:lists")) -> JSON:
     await lists.delete_list(session, me.id, id_param(_editable(list_id)))
+    await session.commit()
     return JSON({})
 
 
@@ -129,6 +132,7 @@ async def add_members(
 ) -> JSON:
     ids = [id_param(i) for i in form.account_ids]
     await lists.add_members(session, me.id, id_param(_editable(list_id)), ids)
+    await session.commit()
     return JSON({})
 
 
@@ -141,6 +145,7 @@ async def remove_members(
 ) -> JSON:
     ids = [id_param(i) for i in form.account_ids]
     await lists.remove_members(session, me.id, id_param(_editable(list_id)), ids)
+    await session.commit()
     return JSON({})
 
 

@@ -179,6 +179,7 @@ async def destroy(
     shown = status_json(views[pid], me_id)
     at_once = flag(delete_media)
     post = await posts.delete_post(session, me, pid, delete_media=at_once)
+    await session.commit()
     shown["text"] = post.text  # Mastodon returns the source so clients can "delete & redraft"
     if not at_once:  # the media is kept a day, unattached: URLs for its owner only
         shown["media_attachments"] = [media_json(m, None, me_id) for m in views[pid].media]
@@ -245,6 +246,7 @@ async def reblog(
 ) -> JSON:
     me_id = me.id  # a lost race between two boosts expires `me`
     boost = await interactions.reblog(session, me, id_param(status_id), form.visibility)
+    await session.commit()
     return JSON(await serialise.shown_status(session, me_id, boost.id))
 
 
@@ -253,12 +255,14 @@ async def unreblog(
     session: SessionDep, status_id: str, me: Account = caller("write:statuses")
 ) -> JSON:
     post = await interactions.unreblog(session, me, id_param(status_id))
+    await session.commit()
     return await _react(session, me, post.id)
 
 
 def _toggle(action: Any, scope: str, path: str, **kw: Any) -> None:
     async def endpoint(session: SessionDep, status_id: str, me: Account = caller(scope)) -> JSON:
         post = await action(session, me, id_param(status_id), **kw)
+        await session.commit()
         return await _react(session, me, post.id)
 
     endpoint.__name__ = path

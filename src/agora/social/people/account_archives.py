@@ -9,9 +9,10 @@ to a temporary file under `AGORA_ARCHIVE_DIR` through `ArchiveZip`, member by me
 JSON document item by item, so no archive is ever held in memory; the file is renamed into
 place before `archive_built` marks the row ready, for `KEEP_FOR` (7 days). Only the owner
 can download it (`archive_file` answers NotFound to anyone else, and for an archive that is
-not ready or has expired); an expired archive's file is removed when its owner asks for the
-next one, and every file of an account goes when the account is deleted
-(`remove_archives_of`).
+not ready or has expired); an expired archive's file is removed by the
+`sweep_expired_archives` job, written with each ready archive and due when it expires (it
+removes every expired file, `SWEEP_BATCH` at a time), or when its owner asks for the next
+one, and every file of an account goes when the account is deleted (`remove_archives_of`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from agora.db.models import (
     utcnow,
 )
 from agora.ids import new_id
-from agora.jobs.job_kinds import ArchiveJob, JobKind
+from agora.jobs.job_kinds import ArchiveJob, JobKind, SweepJob
 from agora.jobs.queue import enqueue
 from agora.social.media.files import storage_key
 from agora.social.media.storage import media_storage
@@ -51,6 +52,7 @@ from agora.social.rules.errors import Invalid, NotFound
 ARCHIVE_EVERY = timedelta(days=7)
 KEEP_FOR = timedelta(days=7)
 BATCH = 500  # posts (or media files) read per query while the zip is written
+SWEEP_BATCH = 200  # expired archives whose files one sweep removes
 PENDING, READY, FAILED, EXPIRED = "pending", "ready", "failed", "expired"
 
 
@@ -154,6 +156,7 @@ async def archive_built(
     now = utcnow()
     archive.state, archive.file_name, archive.size = READY, built.file_name, built.size
     archive.ready_at, archive.expires_at = now, now + KEEP_FOR
+    enqueue(session, JobKind.SWEEP_EXPIRED_ARCHIVES, {}, delay=KEEP_FOR.total_seconds() + 1)
 
 
 async def archive_failed(session: AsyncSession, payload: ArchiveJob) -> None:
@@ -162,6 +165,24 @@ async def archive_failed(session: AsyncSession, payload: ArchiveJob) -> None:
     archive = await session.get(AccountArchive, payload["archive_id"])
     if archive is not None and archive.state == PENDING:
         archive.state, archive.error = FAILED, "The archive could not be made"
+
+
+async def sweep_expired_archives(session: AsyncSession, payload: SweepJob) -> None:
+    """Job: remove the files of expired archives (a batch; another sweep is queued at once
+    when the batch was full). The rows stay, expired, without a file."""
+    expired = (
+        await session.scalars(
+            select(AccountArchive)
+            .where(AccountArchive.file_name.is_not(None), AccountArchive.expires_at <= utcnow())
+            .order_by(AccountArchive.id)
+            .limit(SWEEP_BATCH)
+        )
+    ).all()
+    for archive in expired:
+        _remove_file(archive)
+        archive.file_name = None
+    if len(expired) == SWEEP_BATCH:
+        enqueue(session, JobKind.SWEEP_EXPIRED_ARCHIVES, {})
 
 
 def _remove_file(archive: AccountArchive) -> None:

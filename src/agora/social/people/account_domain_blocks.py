@@ -22,7 +22,8 @@ from agora.social.rules.paging import Page, Slice, apply_page, slice_of
 
 async def block_domain(session: AsyncSession, actor: Account, text: str) -> None:
     """Block a server for `actor`: its followers there stop following, its pending follow
-    requests from there are dropped. Commits; blocking twice changes nothing."""
+    requests from there are dropped; blocking twice changes nothing. In the caller's
+    transaction."""
     domain = other_domain(text)
     await session.execute(
         insert_ignore(session, AccountDomainBlock).values(
@@ -41,18 +42,17 @@ async def block_domain(session: AsyncSession, actor: Account, text: str) -> None
     )
     for follower in {*followers.all(), *requesters.all()}:
         await relationships.drop_follower(session, actor.id, follower)
-    await session.commit()
 
 
 async def unblock_domain(session: AsyncSession, actor: Account, text: str) -> None:
-    """Lift `actor`'s block of a server (nothing happens when there is none). Commits."""
+    """Lift `actor`'s block of a server (nothing happens when there is none). In the caller's
+    transaction."""
     domain = other_domain(text)
     await session.execute(
         delete(AccountDomainBlock).where(
             AccountDomainBlock.account_id == actor.id, AccountDomainBlock.domain == domain
         )
     )
-    await session.commit()
 
 
 async def blocked_domains(session: AsyncSession, account_id: int, page: Page) -> Slice[str]:

@@ -37,6 +37,7 @@ from agora.db.models import (
     Post,
     UserList,
 )
+from agora.social.posts.post_uris import post_uri
 
 PAGE = 1000
 AnySelect = Select[*tuple[Any, ...]]
@@ -48,14 +49,6 @@ def address(account: Account) -> str:
     """An account's address as Mastodon's export writes it: `user@domain`, this server's
     domain for local accounts."""
     return f"{account.username}@{account.domain or get_settings().domain}"
-
-
-def post_id_uri(post_id: int, uri: str | None, author: Account) -> str:
-    """A post's ActivityPub id (the stored one when remote; a local post's is made from its
-    author's actor id, as federation/activities.note_uri makes it)."""
-    if uri:
-        return uri
-    return f"{get_settings().base_url}/users/{author.username}/statuses/{post_id}"
 
 
 def _line(*cells: Any) -> str:
@@ -138,7 +131,7 @@ EXPORTS: dict[str, tuple[Callable[[int], AnySelect], Callable[[Row], str], tuple
     "blocked_accounts.csv": (_blocks, lambda r: _line(address(r[1])), ()),
     "muted_accounts.csv": (_mutes, lambda r: _line(address(r[1]), r[2]), MUTES_HEADER),
     "blocked_domains.csv": (_domains, lambda r: _line(r[1]), ()),
-    "bookmarks.csv": (_bookmarks, lambda r: _line(post_id_uri(r[1], r[2], r[3])), ()),
+    "bookmarks.csv": (_bookmarks, lambda r: _line(post_uri(r[1], r[2], r[3].username)), ()),
 }
 
 

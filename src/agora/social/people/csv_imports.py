@@ -53,9 +53,10 @@ from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.people import account_domain_blocks, relationships
-from agora.social.people.csv_exports import address, post_id_uri
+from agora.social.people.csv_exports import address
 from agora.social.people.domain_blocks import normalise_domain
 from agora.social.posts import interactions
+from agora.social.posts.post_uris import local_post_ref, post_uri
 from agora.social.reading import lists
 from agora.social.rules.errors import DomainError, Invalid, NotFound
 
@@ -351,7 +352,9 @@ async def _overwrite(session: AsyncSession, imp: CsvImport, owner: Account) -> N
             .join(Account, Account.id == Post.account_id)
             .where(Bookmark.account_id == owner_id)
         )
-        gone = [b for b, pid, uri, author in rows if post_id_uri(pid, uri, author) not in keep]
+        gone = [
+            b for b, pid, uri, author in rows if post_uri(pid, uri, author.username) not in keep
+        ]
         if gone:
             await session.execute(delete(Bookmark).where(Bookmark.id.in_(gone)))
     elif kind == "lists":
@@ -390,21 +393,14 @@ async def accounts_by_address(session: AsyncSession, accts: Iterable[str]) -> di
     return {a.username_lower: a for a in rows}
 
 
-def local_post_id(uri: str) -> int | None:
-    """The id of a local post from its ActivityPub id or its page's URL, else None."""
-    base = re.escape(get_settings().base_url.rstrip("/"))
-    found = re.match(rf"^{base}/(?:users/[^/]+/statuses|@[^/]+)/(\d+)$", uri)
-    return int(found.group(1)) if found else None
-
-
 async def posts_by_uri(session: AsyncSession, uris: Iterable[str]) -> dict[str, int]:
     """{uri: post id} for the posts known here (local ones by their id in the uri)."""
     found: dict[str, int] = {}
     remote = set()
     for uri in uris:
-        local = local_post_id(uri)
+        local = local_post_ref(uri)
         if local is not None:
-            found[uri] = local
+            found[uri] = local[1]
         else:
             remote.add(uri)
     if remote:
@@ -439,7 +435,7 @@ async def apply_rows(
     session: AsyncSession, import_id: int, row_ids: list[int], lookups: Lookups
 ) -> None:
     """Apply a batch of rows through the services, then record each row's outcome and the
-    progress. Commits (the services commit per row; follows go in one transaction)."""
+    progress, in one transaction (each row in a savepoint of its own). Commits."""
     imp = await session.get(CsvImport, import_id)
     if imp is None or imp.state == FINISHED:
         return
@@ -451,12 +447,15 @@ async def apply_rows(
         )
     ]
     outcomes: dict[int, tuple[str, str | None]] = {}
+    posts: dict[str, int] = {}
+    targets: dict[str, Account] = {}
     if kind == "bookmarks":
         posts = await posts_by_uri(session, [d["uri"] for _, _, d, _ in rows])
     elif kind != "domain_blocking":
         targets = await accounts_by_address(session, [d["acct"] for _, _, d, _ in rows])
         for loaded in targets.values():  # read only: an UPDATE of accounts then has no
             session.expunge(loaded)  # hundreds of loaded rows to synchronise
+    following: list[tuple[int, int, relationships.FollowWish]] = []
     for row_id, line, data, tries in rows:
         key = data.get("uri") if kind == "bookmarks" else data.get("acct")
         key = normal_address(key) if key and kind != "bookmarks" else key
@@ -473,38 +472,62 @@ async def apply_rows(
                     f"line {line}: waiting for its server ({lookups.unreachable[key]})",
                 )
             continue
+        target = targets.get(key or "")
+        if kind == "following" and target is not None and target.suspended_at is None:
+            wish = relationships.FollowWish(
+                target, data.get("show_reblogs", True), data.get("notify", False)
+            )
+            following.append((row_id, line, wish))  # all at once, below
+            continue
         try:
-            owner = await _owner(session, owner_id)
-            if kind == "domain_blocking":
-                await account_domain_blocks.block_domain(session, owner, data["domain"])
-            elif kind == "bookmarks":
-                post_id = posts.get(data["uri"])
-                if post_id is None:
-                    raise NotFound()
-                await interactions.set_bookmark(session, owner, post_id, True)
-            else:
-                target = targets.get(key or "")
-                if target is None or target.suspended_at is not None:
-                    raise NotFound()
-                if kind == "following":  # a savepoint each, one commit for the batch
-                    async with session.begin_nested():
-                        await relationships.start_follow(
-                            session,
-                            owner,
-                            target,
-                            reblogs=data.get("show_reblogs", True),
-                            notify=data.get("notify", False),
-                        )
-                else:
-                    await _apply_to_account(session, kind, owner, target, data)
-            outcomes[row_id] = (DONE, None)
+            async with session.begin_nested():  # a refused row leaves nothing behind
+                post_id = posts.get(data.get("uri", ""))
+                kept = await _apply_row(session, kind, owner_id, data, post_id, target)
+            outcomes[row_id] = (FAILED, f"line {line}: {kept}") if kept else (DONE, None)
         except DomainError as exc:
-            if kind != "following":  # the others' services commit row by row
-                await session.rollback()
             why = lookups.missing.get(key or "") or _reason(exc)
             outcomes[row_id] = (FAILED, f"line {line}: {why}")
+    if following:  # the batch's follows at once: its rules kept, far fewer statements
+        owner = await _owner(session, owner_id)
+        refused = await relationships.start_follows(session, owner, [w for _, _, w in following])
+        for row_id, line, wish in following:
+            no = refused.get(wish.target.id)
+            outcomes[row_id] = (FAILED, f"line {line}: {_reason(no)}") if no else (DONE, None)
     await _record(session, import_id, outcomes)
     await session.commit()
+
+
+async def _apply_row(
+    session: AsyncSession,
+    kind: str,
+    owner_id: int,
+    data: dict[str, Any],
+    post_id: int | None,
+    target: Account | None,
+) -> str | None:
+    """One row through the services, in the caller's savepoint (a DomainError rolls it back);
+    a reason when the row failed but what it did stays (a list's follow waiting for its
+    answer), else None."""
+    owner = await _owner(session, owner_id)
+    if kind == "domain_blocking":
+        await account_domain_blocks.block_domain(session, owner, data["domain"])
+        return None
+    if kind == "bookmarks":
+        if post_id is None:
+            raise NotFound()
+        await interactions.set_bookmark(session, owner, post_id, True)
+        return None
+    if target is None or target.suspended_at is not None:
+        raise NotFound()
+    if kind == "blocking":
+        await relationships.block(session, owner, target.id)
+    elif kind == "muting":
+        await relationships.mute(
+            session, owner, target.id, notifications=data.get("hide_notifications", True)
+        )
+    elif kind == "lists":
+        return await _add_to_list(session, owner, target, data["list_name"])
+    return None
 
 
 def _reason(exc: DomainError) -> str:
@@ -513,22 +536,12 @@ def _reason(exc: DomainError) -> str:
     return str(getattr(exc, "message", "") or exc).removeprefix("Validation failed: ")
 
 
-async def _apply_to_account(
-    session: AsyncSession, kind: str, owner: Account, target: Account, data: dict[str, Any]
-) -> None:
-    if kind == "blocking":
-        await relationships.block(session, owner, target.id)
-    elif kind == "muting":
-        await relationships.mute(
-            session, owner, target.id, notifications=data.get("hide_notifications", True)
-        )
-    elif kind == "lists":
-        await _add_to_list(session, owner, target, data["list_name"])
-
-
-async def _add_to_list(session: AsyncSession, owner: Account, target: Account, title: str) -> None:
+async def _add_to_list(
+    session: AsyncSession, owner: Account, target: Account, title: str
+) -> str | None:
     """Mastodon's list row: the list is found or made, the account followed if it is not,
-    then put on the list (a follow still waiting for its answer cannot be: Invalid)."""
+    then put on the list. A follow still waiting for its answer cannot be: the reason is
+    returned and the follow request stays."""
     owner_id = owner.id
     found = next((x for x in await lists.owned_lists(session, owner_id) if x.title == title), None)
     if found is None:
@@ -541,23 +554,30 @@ async def _add_to_list(session: AsyncSession, owner: Account, target: Account, t
     )
     if following is None:
         await relationships.start_follow(session, await _owner(session, owner_id), target)
-        await session.commit()
     try:
         await lists.add_members(session, owner_id, list_id, [target.id])
-    except Invalid:  # on the list already
-        await session.rollback()
+    except Invalid:  # on the list already (add_members rolled back its own part)
+        pass
     except NotFound:
-        raise Invalid("the follow request is still waiting for an answer") from None
+        return "the follow request is still waiting for an answer"
+    return None
 
 
 async def _record(
     session: AsyncSession, import_id: int, outcomes: dict[int, tuple[str, str | None]]
 ) -> None:
-    for row_id, (state, error) in outcomes.items():
+    """Each row's outcome (one UPDATE per distinct outcome: the rows done are one), then the
+    import's counts."""
+    same: dict[tuple[str, str | None], list[int]] = {}
+    for row_id, outcome in outcomes.items():
+        same.setdefault(outcome, []).append(row_id)
+    for (state, error), row_ids in same.items():
         values: dict[str, Any] = {"state": state, "error": error}
         if state == WAITING:
             values["tries"] = CsvImportRow.tries + 1
-        await session.execute(update(CsvImportRow).where(CsvImportRow.id == row_id).values(values))
+        await session.execute(
+            update(CsvImportRow).where(CsvImportRow.id.in_(row_ids)).values(values)
+        )
     await refresh_counts(session, import_id)
 
 

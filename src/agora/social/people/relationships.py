@@ -8,13 +8,17 @@ follower, the Accept or Reject naming that Follow is written in the same transac
 A block or unblock of a remote account by a local one writes a `federate_block` job in its
 transaction (federation sends Block / Undo(Block) to the account's server); a block received
 from another server (`block` with a remote actor) writes none.
+
+None of these functions commits: the caller owns the transaction (an API or web door commits
+once after the call; a job handler, such as a received Follow or Block or a CSV import's batch,
+commits with its own bookkeeping), so a failure after the call leaves nothing half-done.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +40,7 @@ from agora.jobs.job_kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
 from agora.social.people.lookup import get_account
 from agora.social.reading.remote_audience import schedule_follow_answer
-from agora.social.rules.errors import Forbidden, Invalid, NotFound
+from agora.social.rules.errors import DomainError, Forbidden, Invalid, NotFound
 
 MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600  # longer would overflow dates; 0 means forever
 
@@ -135,21 +139,6 @@ async def relationships(
     return [rels[i] for i in ids]
 
 
-async def _is_blocked_either_way(session: AsyncSession, a: int, b: int) -> bool:
-    return bool(
-        await session.scalar(
-            select(Block.id)
-            .where(
-                or_(
-                    and_(Block.account_id == a, Block.target_account_id == b),
-                    and_(Block.account_id == b, Block.target_account_id == a),
-                )
-            )
-            .limit(1)
-        )
-    )
-
-
 async def _adjust_follow_counts(
     session: AsyncSession, follower: int, target: int, delta: int
 ) -> None:
@@ -175,10 +164,10 @@ async def follow(
     uri: str | None = None,
 ) -> None:
     """Follow an account, or ask to when it is locked. Re-following updates the options.
-    `uri` is the id of the Follow a remote actor sent (kept with its request). Commits."""
+    `uri` is the id of the Follow a remote actor sent (kept with its request). In the caller's
+    transaction."""
     target = await get_account(session, target_id)
     await start_follow(session, actor, target, reblogs=reblogs, notify=notify, uri=uri)
-    await session.commit()
 
 
 async def start_follow(
@@ -192,37 +181,90 @@ async def start_follow(
 ) -> None:
     """`follow`, in the caller's transaction (a moved account's followers follow its new
     account this way)."""
-    if target.id == actor.id:
-        raise Invalid("Validation failed: You cannot follow yourself")
-    if await _is_blocked_either_way(session, actor.id, target.id):
-        raise Forbidden("This action is not allowed")
-    existing = await session.scalar(
-        select(Follow).where(Follow.account_id == actor.id, Follow.target_account_id == target.id)
-    )
-    if existing is not None:
-        existing.show_reblogs, existing.notify = reblogs, notify
-    elif target.locked or target.domain is not None:  # a remote account answers with Accept
-        request_id = new_id()
-        inserted = await session.execute(
-            insert_ignore(session, FollowRequest).values(
-                id=request_id,
-                account_id=actor.id,
-                target_account_id=target.id,
-                show_reblogs=reblogs,
-                notify=notify,
-                uri=uri,
+    refused = await start_follows(session, actor, [FollowWish(target, reblogs, notify, uri)])
+    if refused:
+        raise refused[target.id]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowWish:
+    """One account to follow (or ask to), with the follow's options."""
+
+    target: Account
+    reblogs: bool = True
+    notify: bool = False
+    uri: str | None = None
+
+
+async def start_follows(
+    session: AsyncSession, actor: Account, wishes: list[FollowWish]
+) -> dict[int, DomainError]:
+    """Follow many accounts at once (a CSV import's batch), every rule of `follow` kept, in a
+    constant number of statements for the accounts followed at once (requests to locked or
+    remote accounts are one each). In the caller's transaction; nothing is written for a
+    refused one. Returns the refusals by target id: yourself (Invalid), a block either way
+    (Forbidden)."""
+    ids = {w.target.id for w in wishes}
+    blocked = await _blocked_either_way(session, actor.id, ids)
+    existing = {
+        f.target_account_id: f
+        for f in await session.scalars(
+            select(Follow).where(Follow.account_id == actor.id, Follow.target_account_id.in_(ids))
+        )
+    }
+    refused: dict[int, DomainError] = {}
+    creating: list[FollowWish] = []
+    for wish in wishes:
+        target = wish.target
+        if target.id == actor.id:
+            refused[target.id] = Invalid("Validation failed: You cannot follow yourself")
+        elif target.id in blocked:
+            refused[target.id] = Forbidden("This action is not allowed")
+        elif target.id in existing:
+            existing[target.id].show_reblogs = wish.reblogs
+            existing[target.id].notify = wish.notify
+        elif target.locked or target.domain is not None:  # a remote account answers with Accept
+            await _request_follow(session, actor, wish)
+        else:
+            creating.append(wish)
+    rows = [FollowRow(actor.id, w.target.id, w.reblogs, w.notify, w.uri) for w in creating]
+    await _create_follows(session, rows)
+    return refused
+
+
+async def _blocked_either_way(session: AsyncSession, actor_id: int, ids: set[int]) -> set[int]:
+    """Those of `ids` that block the actor or that the actor blocks."""
+    rows = await session.execute(
+        select(Block.account_id, Block.target_account_id).where(
+            or_(
+                and_(Block.account_id == actor_id, Block.target_account_id.in_(ids)),
+                and_(Block.target_account_id == actor_id, Block.account_id.in_(ids)),
             )
         )
-        if affected_rows(inserted) and target.domain is not None:  # sent by federation/outbox.py
-            enqueue(session, JobKind.FEDERATE_FOLLOW, {"request_id": request_id})
-        elif affected_rows(inserted):
-            enqueue(
-                session,
-                JobKind.NOTIFY,
-                _follow_notice("follow_request", target.id, actor.id, request_id),
-            )
-    else:
-        await _create_follow(session, actor.id, target.id, reblogs, notify, uri=uri)
+    )
+    return {target if src == actor_id else src for src, target in rows}
+
+
+async def _request_follow(session: AsyncSession, actor: Account, wish: FollowWish) -> None:
+    target, request_id = wish.target, new_id()
+    inserted = await session.execute(
+        insert_ignore(session, FollowRequest).values(
+            id=request_id,
+            account_id=actor.id,
+            target_account_id=target.id,
+            show_reblogs=wish.reblogs,
+            notify=wish.notify,
+            uri=wish.uri,
+        )
+    )
+    if affected_rows(inserted) and target.domain is not None:  # sent by federation/outbox.py
+        enqueue(session, JobKind.FEDERATE_FOLLOW, {"request_id": request_id})
+    elif affected_rows(inserted):
+        enqueue(
+            session,
+            JobKind.NOTIFY,
+            _follow_notice("follow_request", target.id, actor.id, request_id),
+        )
 
 
 def _follow_notice(
@@ -237,6 +279,17 @@ def _follow_notice(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class FollowRow:
+    """A follow to create: who follows whom, with its options."""
+
+    follower: int
+    target: int
+    reblogs: bool
+    notify: bool
+    uri: str | None = None
+
+
 async def _create_follow(
     session: AsyncSession,
     follower: int,
@@ -247,24 +300,57 @@ async def _create_follow(
     announce: bool = True,
     uri: str | None = None,
 ) -> None:
-    follow_id = new_id()
-    inserted = await session.execute(
-        insert_ignore(session, Follow).values(
-            id=follow_id,
-            account_id=follower,
-            target_account_id=target,
-            show_reblogs=reblogs,
-            notify=notify,
-            uri=uri,
-        )
+    await _create_follows(session, [FollowRow(follower, target, reblogs, notify, uri)], announce)
+
+
+async def _create_follows(
+    session: AsyncSession, rows: list[FollowRow], announce: bool = True
+) -> None:
+    """Create the follows not there yet (one INSERT), then their counts (one UPDATE per
+    distinct change), feed merges and `follow` notifications (unless `announce` is False)."""
+    if not rows:
+        return
+    values = [
+        {
+            "id": new_id(),
+            "account_id": r.follower,
+            "target_account_id": r.target,
+            "show_reblogs": r.reblogs,
+            "notify": r.notify,
+            "uri": r.uri,
+        }
+        for r in rows
+    ]
+    result = await session.execute(
+        insert_ignore(session, Follow)
+        .values(values)
+        .returning(Follow.id, Follow.account_id, Follow.target_account_id)
     )
-    if affected_rows(inserted):
-        await _adjust_follow_counts(session, follower, target, 1)
+    rows_back: list[Any] = list(result)  # (follow id, follower, target) of each inserted
+    inserted: list[tuple[int, int, int]] = [(r[0], r[1], r[2]) for r in rows_back]
+    following: dict[int, int] = {}
+    followers: dict[int, int] = {}
+    for follow_id, follower, target in sorted(inserted):
+        following[follower] = following.get(follower, 0) + 1
+        followers[target] = followers.get(target, 0) + 1
         enqueue(
             session, JobKind.MERGE_INTO_FEED, {"account_id": follower, "target_account_id": target}
         )
         if announce:
             enqueue(session, JobKind.NOTIFY, _follow_notice("follow", target, follower, follow_id))
+    await _add_to_counts(session, Account.following_count, following)
+    await _add_to_counts(session, Account.followers_count, followers)
+
+
+async def _add_to_counts(session: AsyncSession, column: Any, deltas: dict[int, int]) -> None:
+    """Add each account's delta to `column`: one UPDATE per distinct delta."""
+    by_delta: dict[int, list[int]] = {}
+    for account_id, delta in deltas.items():
+        by_delta.setdefault(delta, []).append(account_id)
+    for delta, ids in sorted(by_delta.items()):
+        await session.execute(
+            update(Account).where(Account.id.in_(ids)).values({column: column + delta})
+        )
 
 
 async def _remove_follow(session: AsyncSession, follower: int, target: int) -> bool:
@@ -282,9 +368,8 @@ async def _remove_follow(session: AsyncSession, follower: int, target: int) -> b
 
 
 async def unfollow(session: AsyncSession, actor: Account, target_id: int) -> None:
-    """Stop following (or withdraw a follow request). Commits."""
+    """Stop following (or withdraw a follow request). In the caller's transaction."""
     await stop_following(session, actor, await get_account(session, target_id))
-    await session.commit()
 
 
 async def stop_following(session: AsyncSession, actor: Account, target: Account) -> None:
@@ -301,7 +386,7 @@ async def stop_following(session: AsyncSession, actor: Account, target: Account)
 
 async def remove_from_followers(session: AsyncSession, actor: Account, follower_id: int) -> None:
     """Make `follower_id` stop following the actor (a remote follower is sent Reject of its
-    Follow, as Mastodon does). Commits."""
+    Follow, as Mastodon does). In the caller's transaction."""
     follower = await get_account(session, follower_id)
     uri = await session.scalar(
         select(Follow.uri).where(
@@ -310,7 +395,6 @@ async def remove_from_followers(session: AsyncSession, actor: Account, follower_
     )
     if await _remove_follow(session, follower.id, actor.id):
         schedule_follow_answer(session, actor, follower, uri, accept=False)
-    await session.commit()
 
 
 async def drop_follower(session: AsyncSession, account_id: int, follower_id: int) -> None:
@@ -323,7 +407,8 @@ async def drop_follower(session: AsyncSession, account_id: int, follower_id: int
 async def answer_follow_request(
     session: AsyncSession, actor: Account, requester_id: int, accept: bool
 ) -> None:
-    """Accept or reject a pending follow request addressed to the actor. Commits."""
+    """Accept or reject a pending follow request addressed to the actor. In the caller's
+    transaction."""
     request = await session.scalar(
         select(FollowRequest).where(
             FollowRequest.account_id == requester_id, FollowRequest.target_account_id == actor.id
@@ -338,7 +423,6 @@ async def answer_follow_request(
         await _create_follow(
             session, requester_id, actor.id, reblogs, notify, announce=False, uri=request.uri
         )
-    await session.commit()
 
 
 async def accept_all_requests(session: AsyncSession, account: Account) -> int:
@@ -404,7 +488,8 @@ async def _drop_requests(session: AsyncSession, *pairs: tuple[int, int]) -> None
 
 
 async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
-    """Block an account: follows both ways end, and neither sees the other. Commits."""
+    """Block an account: follows both ways end, and neither sees the other. In the caller's
+    transaction."""
     target = await get_account(session, target_id)
     if target.id == actor.id:
         raise Invalid("Validation failed: You cannot block yourself")
@@ -421,7 +506,6 @@ async def block(session: AsyncSession, actor: Account, target_id: int) -> None:
             session, JobKind.UNMERGE_FROM_FEED, {"account_id": owner, "target_account_id": author}
         )
     _federate_block(session, actor, target, undo=False)
-    await session.commit()
 
 
 def _federate_block(session: AsyncSession, actor: Account, target: Account, *, undo: bool) -> None:
@@ -435,14 +519,13 @@ def _federate_block(session: AsyncSession, actor: Account, target: Account, *, u
 
 
 async def unblock(session: AsyncSession, actor: Account, target_id: int) -> None:
-    """Lift a block. Commits."""
+    """Lift a block. In the caller's transaction."""
     target = await get_account(session, target_id)
     removed = await session.execute(
         delete(Block).where(Block.account_id == actor.id, Block.target_account_id == target.id)
     )
     if affected_rows(removed):
         _federate_block(session, actor, target, undo=True)
-    await session.commit()
 
 
 async def mute(
@@ -454,7 +537,7 @@ async def mute(
     duration: int = 0,
 ) -> None:
     """Mute an account (optionally its notifications, optionally for `duration` seconds).
-    Commits."""
+    In the caller's transaction."""
     target = await get_account(session, target_id)
     if target.id == actor.id:
         raise Invalid("Validation failed: You cannot mute yourself")
@@ -481,13 +564,11 @@ async def mute(
     enqueue(
         session, JobKind.UNMERGE_FROM_FEED, {"account_id": actor.id, "target_account_id": target.id}
     )
-    await session.commit()
 
 
 async def unmute(session: AsyncSession, actor: Account, target_id: int) -> None:
-    """Lift a mute. Commits."""
+    """Lift a mute. In the caller's transaction."""
     target = await get_account(session, target_id)
     await session.execute(
         delete(Mute).where(Mute.account_id == actor.id, Mute.target_account_id == target.id)
     )
-    await session.commit()

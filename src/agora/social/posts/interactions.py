@@ -5,6 +5,11 @@ remote followers) writes its federation job in the same transaction
 (`remote_audience.schedule_reaction`); the same functions serve boosts and likes received
 from other servers (federation/inbound_interactions.py), whose actor is remote, so nothing is
 sent back for them.
+
+None of them commits: the caller owns the transaction (an API or web door commits once after
+the call; a job handler's transaction, which deleted its job row, commits with everything else
+the handler did), so a handler that fails after the call leaves nothing behind and its retry
+applies everything once.
 """
 
 from __future__ import annotations
@@ -53,22 +58,21 @@ async def reblog(
     uri: str | None = None,
 ) -> Post:
     """Boost a post (idempotent: boosting twice, even concurrently, returns the first boost).
-    `uri` is the id of a boost received from another server (its Announce). Commits."""
+    `uri` is the id of a boost received from another server (its Announce). In the caller's
+    transaction (the module docstring)."""
     original = await _original(session, actor.id, post_id)
-    actor_id, original_id = actor.id, original.id  # a rollback below expires the objects
+    actor_id, original_id = actor.id, original.id
     existing = await _existing_reblog(session, actor_id, original_id)
     if existing is not None:
         return existing
+    vis = _boost_visibility(original, actor_id, visibility)
     try:
-        boost = await _write_boost(
-            session, actor_id, original, _boost_visibility(original, actor_id, visibility), uri
-        )
-        await schedule_reaction(
-            session, "announce", actor, original, boost.id, visibility=boost.visibility
-        )
-        await session.commit()
+        async with session.begin_nested():  # a lost race rolls back this boost alone
+            boost = await _write_boost(session, actor_id, original, vis, uri)
+            await schedule_reaction(
+                session, "announce", actor, original, boost.id, visibility=boost.visibility
+            )
     except IntegrityError:  # a concurrent boost of the same post won the race
-        await session.rollback()
         existing = await _existing_reblog(session, actor_id, original_id)
         if existing is None:
             raise
@@ -123,7 +127,7 @@ async def _existing_reblog(session: AsyncSession, account_id: int, original_id: 
 
 
 async def unreblog(session: AsyncSession, actor: Account, post_id: int) -> Post:
-    """Undo a boost; returns the original post. Commits."""
+    """Undo a boost; returns the original post. In the caller's transaction."""
     original = await _original(session, actor.id, post_id)
     boost = await _existing_reblog(session, actor.id, original.id)
     if boost is not None:
@@ -138,7 +142,6 @@ async def unreblog(session: AsyncSession, actor: Account, post_id: int) -> Post:
             .where(Post.id == original.id, Post.reblogs_count > 0)
             .values(reblogs_count=Post.reblogs_count - 1)
         )
-        await session.commit()
     return original
 
 
@@ -155,7 +158,7 @@ def _notice(
 
 
 async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post:
-    """Like a post; concurrent or repeated likes count once. Commits."""
+    """Like a post; concurrent or repeated likes count once. In the caller's transaction."""
     post = await _original(session, actor.id, post_id)
     fav_id = new_id()
     inserted = await session.execute(
@@ -173,13 +176,12 @@ async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post
             _notice("favourite", post.account_id, actor.id, post.id, fav_id),
         )
         await schedule_reaction(session, "like", actor, post, fav_id)
-    await session.commit()
     await session.refresh(post)
     return post
 
 
 async def unfavourite(session: AsyncSession, actor: Account, post_id: int) -> Post:
-    """Undo a like. Commits."""
+    """Undo a like. In the caller's transaction."""
     post = await _original(session, actor.id, post_id)
     mine = (Favourite.account_id == actor.id, Favourite.post_id == post.id)
     fav_id = await session.scalar(select(Favourite.id).where(*mine))
@@ -191,13 +193,12 @@ async def unfavourite(session: AsyncSession, actor: Account, post_id: int) -> Po
             .where(Post.id == post.id, Post.favourites_count > 0)
             .values(favourites_count=Post.favourites_count - 1)
         )
-    await session.commit()
     await session.refresh(post)
     return post
 
 
 async def set_bookmark(session: AsyncSession, actor: Account, post_id: int, on: bool) -> Post:
-    """Bookmark or un-bookmark a visible post. Commits."""
+    """Bookmark or un-bookmark a visible post. In the caller's transaction."""
     post = await _original(session, actor.id, post_id)
     await _set_mark(session, Bookmark, actor.id, post.id, on)
     return post
@@ -205,7 +206,7 @@ async def set_bookmark(session: AsyncSession, actor: Account, post_id: int, on: 
 
 async def set_pin(session: AsyncSession, actor: Account, post_id: int, on: bool) -> Post:
     """Pin or unpin one's own post on one's profile (at most `limits.PINS`, also when
-    requests race). Commits."""
+    requests race). In the caller's transaction."""
     post = await get_visible_post(session, actor.id, post_id)
     if post.account_id != actor.id or post.reblog_of_id is not None:
         raise Invalid("Validation failed: You can only pin your own posts")
@@ -230,4 +231,3 @@ async def _set_mark(
         await session.execute(
             delete(model).where(model.account_id == account_id, model.post_id == post_id)
         )
-    await session.commit()

@@ -415,7 +415,8 @@ async def delete_post(
 ) -> Post:
     """Delete one's own post: it disappears everywhere, with its reblogs. Its media is kept
     unattached for a day (for "delete and redraft"), or deleted at once with `delete_media`.
-    Commits."""
+    In the caller's transaction (the doors commit; a received Delete's job commits with its
+    job)."""
     post = await _own_post(session, actor.id, post_id)
     post.deleted_at = utcnow()
     await media.detach_post_media(session, post.id, delete_now=delete_media)
@@ -446,7 +447,6 @@ async def delete_post(
         {"post_id": post.id, "account_id": actor.id, "reblogs": reblogs_payload},
     )
     await schedule_federation(session, post, "delete")
-    await session.commit()
     return post
 
 

@@ -9,6 +9,9 @@ list_timeline.list_timeline), as Mastodon defines them.
 - An `exclusive` list keeps its members' posts out of the owner's home timeline
   (`hidden_by_exclusive_lists`, used by timelines.home_timeline).
 - Someone else's list does not exist (NotFound).
+
+None of the writing functions commits: the caller owns the transaction (the API and web doors
+commit once after the call; a CSV import's batch commits with its rows' outcomes).
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ async def create_list(
     replies_policy: str | None = None,
     exclusive: bool = False,
 ) -> UserList:
-    """A new list (at most `limits.LISTS` per account, also when requests race). Commits."""
+    """A new list (at most `limits.LISTS` per account, also when requests race). In the
+    caller's transaction."""
     row = UserList(
         id=new_id(),
         account_id=owner.id,
@@ -66,7 +70,6 @@ async def create_list(
     )
     await enforce(session, LISTS, owner.id)
     session.add(row)
-    await session.commit()
     return row
 
 
@@ -97,7 +100,8 @@ async def update_list(
     replies_policy: str | None = None,
     exclusive: bool | None = None,
 ) -> UserList:
-    """Change a list's title, replies policy or exclusivity (what is None stays). Commits."""
+    """Change a list's title, replies policy or exclusivity (what is None stays). In the
+    caller's transaction."""
     found = await get_own_list(session, owner_id, list_id)
     if title is not None:
         found.title = _title(title)
@@ -105,23 +109,21 @@ async def update_list(
         found.replies_policy = _policy(replies_policy)
     if exclusive is not None:
         found.exclusive = exclusive
-    await session.commit()
     return found
 
 
 async def delete_list(session: AsyncSession, owner_id: int, list_id: int) -> None:
-    """Delete one of the owner's lists with its memberships. Commits."""
+    """Delete one of the owner's lists with its memberships. In the caller's transaction."""
     found = await get_own_list(session, owner_id, list_id)
     await session.execute(delete(ListMember).where(ListMember.list_id == found.id))
     await session.execute(delete(UserList).where(UserList.id == found.id))
-    await session.commit()
 
 
 async def add_members(
     session: AsyncSession, owner_id: int, list_id: int, account_ids: list[int]
 ) -> None:
     """Put followed accounts on a list. NotFound when one is not followed (or does not exist);
-    Invalid when one is already on the list. All or nothing. Commits."""
+    Invalid when one is already on the list. All or nothing. In the caller's transaction."""
     found = await get_own_list(session, owner_id, list_id)
     wanted = set(account_ids)
     follows = await _follows_of(session, owner_id, wanted)
@@ -129,18 +131,16 @@ async def add_members(
         raise NotFound()
     list_id = found.id
     try:
-        for account_id, follow_id in follows.items():
-            inserted = await session.execute(
-                insert_ignore(session, ListMember).values(
-                    list_id=list_id, account_id=account_id, follow_id=follow_id
+        async with session.begin_nested():  # all or nothing: a refusal rolls back this call
+            for account_id, follow_id in follows.items():
+                inserted = await session.execute(
+                    insert_ignore(session, ListMember).values(
+                        list_id=list_id, account_id=account_id, follow_id=follow_id
+                    )
                 )
-            )
-            if not affected_rows(inserted):
-                await session.rollback()
-                raise Invalid("Validation failed: Account has already been taken")
-        await session.commit()
+                if not affected_rows(inserted):
+                    raise Invalid("Validation failed: Account has already been taken")
     except IntegrityError:  # an unfollow or the list's deletion won a race (PostgreSQL)
-        await session.rollback()
         raise NotFound() from None
 
 
@@ -161,7 +161,7 @@ async def _follows_of(session: AsyncSession, owner_id: int, wanted: set[int]) ->
 async def remove_members(
     session: AsyncSession, owner_id: int, list_id: int, account_ids: list[int]
 ) -> None:
-    """Take accounts off a list (those not on it are ignored). Commits."""
+    """Take accounts off a list (those not on it are ignored). In the caller's transaction."""
     found = await get_own_list(session, owner_id, list_id)
     if account_ids:
         await session.execute(
@@ -169,7 +169,6 @@ async def remove_members(
                 ListMember.list_id == found.id, ListMember.account_id.in_(set(account_ids))
             )
         )
-    await session.commit()
 
 
 async def members(session: AsyncSession, owner_id: int, list_id: int, page: Page) -> list[int]:
