@@ -141,7 +141,8 @@ async def _sender(
             ).where(Account.id == sender_id)
         )
     ).one()
-    permitted, staff, followed, follow_id, created_at, limited = row.tuple()
+    values: tuple[Any, ...] = tuple(row)
+    permitted, staff, followed, follow_id, created_at, limited = values
     since = (utcnow() - NEW_FOLLOWER).timestamp() * 1000
     long_ago = follow_id is not None and id_to_ms(follow_id) < since
     return _Sender(
