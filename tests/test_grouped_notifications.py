@@ -175,11 +175,6 @@ async def test_unread_counts_follow_the_marker(client, make_person, run_jobs) ->
     assert v1.json() == {"count": 1} and v2.json() == {"count": 1}  # the mention
 
 
-async def test_instance_says_api_version_two(client) -> None:
-    r = await client.get("/api/v2/instance")
-    assert r.json()["api_versions"]["mastodon"] == 2
-
-
 async def _statements(db: Any, viewer_id: int) -> tuple[int, int]:
     """Statements sent for one grouped page through the service and serialisation."""
     from agora.api import serialise
