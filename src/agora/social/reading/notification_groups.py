@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.locks import lock_account
 from agora.db.models import Marker, Notification, utcnow
-from agora.ids import parse_id
+from agora.ids import min_id_for_ms, parse_id
 from agora.social.reading.notifications import GROUPABLE, _listable, list_notifications
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, Slice
@@ -138,6 +138,9 @@ async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: 
             Notification.filtered.is_(False),
             Notification.group_key.in_(list(grouped)),
             Notification.id <= high,
+            # a group's notifications are all made after its bucket began: a bound that keeps
+            # the read short whichever index the planner takes
+            Notification.id >= min_id_for_ms(min(_bucket_ms(k) for k in grouped)),
         )
         .order_by(Notification.id.desc())
     )
@@ -158,6 +161,12 @@ async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: 
             if len(senders) == SAMPLE_ACCOUNTS:
                 break
         group.sample_account_ids = senders
+
+
+def _bucket_ms(group_key: str) -> int:
+    """When a group's hour bucket began (its key's last part), in ms; 0 if unreadable."""
+    bucket = group_key.rsplit("-", 1)[-1]
+    return int(bucket) * 3_600_000 if bucket.isdigit() else 0
 
 
 async def get_group(session: AsyncSession, viewer_id: int, group_key: str) -> Group:
