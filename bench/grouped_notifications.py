@@ -1,7 +1,7 @@
 """Grouped notifications through the service layer: a page of 40 groups over 100k
 notifications, as GET /api/v2/notifications answers it.
 
-    python -m bench.notifications [--backend postgresql] [--users 1000 --posts 20000]
+    python -m bench.grouped_notifications [--backend postgresql] [--users 1000 --posts 20000]
 
 Gives a few demo accounts `--notifications` (default 100000) notifications each, made as the
 server makes them over ~35 days (one every 30 s): likes and boosts of their own posts and
