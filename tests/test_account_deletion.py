@@ -30,6 +30,8 @@ from agora.db.models import (
     CommunityNoteRating,
     CommunityNoteStatusChange,
     MediaAttachment,
+    NotificationPermission,
+    NotificationRequest,
     OAuthApp,
     Post,
     User,
@@ -91,6 +93,8 @@ async def _world(
     await _ok(await client.post("/api/v1/push/subscription", headers=h, data=subscription))
     spoilers = {"title": "Spoilers", "context": ["home"], "keywords_attributes": [{"keyword": "x"}]}
     await _ok(await client.post("/api/v2/filters", headers=h, json=spoilers))
+    policy = {"for_not_following": "filter"}
+    await _ok(await client.patch("/api/v2/notifications/policy", headers=h, data=policy))
     later = {"status": "see you next week", "scheduled_at": "2099-01-01T00:00:00+00:00"}
     await _ok(await client.post("/api/v1/statuses", headers=h, data=later))  # a scheduled post
     await web_sign_in(browser, "leaver")
@@ -192,6 +196,16 @@ async def _world(
         await two_factor.enable(session, account, code_at(setup.secret))
         app = (await session.scalars(select(OAuthApp).limit(1))).one()
         await oauth.create_code(session, app, account, ["read"], oauth.OOB, None, None)
+        session.add_all(  # accepted notifications from one person, filtered from another
+            [
+                NotificationPermission(
+                    account_id=leaver.id, from_account_id=locked.id, created_at=utcnow()
+                ),
+                NotificationRequest(
+                    account_id=leaver.id, from_account_id=admin.id, updated_at=utcnow()
+                ),
+            ]
+        )
         conversation = AssistantConversation(
             account_id=leaver.id, title="chat", created_at=utcnow(), updated_at=utcnow()
         )

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -295,3 +296,36 @@ def test_scheduled_posts(alice: Client) -> None:
     assert moved.scheduled_at > kept.scheduled_at
     alice.api.scheduled_status_delete(kept.id)
     assert alice.api.scheduled_statuses() == []
+
+
+def test_grouped_notifications_and_policy_with_mastodon_py(
+    server: LiveServer, alice: Client, carol: Client
+) -> None:
+    # Mastodon.py gates these on the server's `version` (4.3.0), which stays 4.2.0: unchecked
+    api = Mastodon(
+        access_token=carol.api.access_token, api_base_url=server.url, version_check_mode="none"
+    )
+    post = carol.api.status_post("group my likes")
+    alice.api.status_favourite(post.id)
+
+    def liked() -> Any:
+        found = api.grouped_notifications(types=["favourite"])
+        mine = [g for g in found.notification_groups if g.status_id == post.id]
+        return (found, mine[0]) if mine else None
+
+    found, group = wait_for(liked, what="a grouped favourite")
+    assert group.group_key.startswith(f"favourite-{post.id}-")
+    assert group.sample_account_ids == [alice.id]
+    assert alice.id in {a.id for a in found.accounts} and post.id in {s.id for s in found.statuses}
+    one = api.grouped_notification(group.group_key)
+    assert one.notification_groups[0].notifications_count == 1
+    assert [a.id for a in api.grouped_notification_accounts(group.group_key)] == [alice.id]
+    assert api.unread_grouped_notifications_count() >= 1
+    policy = api.update_notifications_policy(for_not_following="filter")
+    assert policy.for_not_following == "filter"
+    assert api.notifications_policy().summary.pending_requests_count == 0
+    assert api.notification_requests() == []
+    api.update_notifications_policy(for_not_following="accept")
+    api.dismiss_grouped_notification(group.group_key)
+    left = api.grouped_notifications(types=["favourite"]).notification_groups
+    assert group.group_key not in {g.group_key for g in left}

@@ -35,6 +35,7 @@ from agora.api.routes import email_routes as emails
 from agora.api.routes import filter_routes as filters
 from agora.api.routes import list_routes as lists
 from agora.api.routes import note_routes as notes
+from agora.api.routes import notification_group_routes as notification_groups
 from agora.api.routes import notification_routes as notifications
 from agora.api.routes import oauth_routes as oauth
 from agora.api.routes import operations_routes as operations
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         notes,
         tags,
         lists,
+        notification_groups,
         notifications,
         conversations,
         scheduled,

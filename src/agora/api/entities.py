@@ -441,6 +441,31 @@ def notification_json(
     return data
 
 
+def notification_group_json(group: Any, status_id: int | None) -> dict[str, Any]:
+    """The NotificationGroup entity (Mastodon 4.3): its accounts and status are listed once at
+    the root of the response and named here by id."""
+    data: dict[str, Any] = {
+        "group_key": group.key,
+        "notifications_count": group.count,
+        "type": group.type,
+        "most_recent_notification_id": str(group.page_max_id),
+        "page_min_id": str(group.page_min_id),
+        "page_max_id": str(group.page_max_id),
+        "latest_page_notification_at": iso(group.latest_at),
+        "sample_account_ids": [str(i) for i in group.sample_account_ids],
+    }
+    if status_id is not None:
+        data["status_id"] = str(status_id)
+    return data
+
+
+def partial_account_json(account: Account) -> dict[str, Any]:
+    """Mastodon's PartialAccountWithAvatar: enough to draw an avatar in a group."""
+    full = account_json(account)
+    keys = ("id", "acct", "url", "avatar", "avatar_static", "locked", "bot")
+    return {key: full[key] for key in keys}
+
+
 def conversation_json(
     entry_id: int, unread: bool, accounts: list[dict[str, Any]], last_status: Any
 ) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from agora.api.entities import (
     admin_account_json,
     admin_report_json,
     conversation_json,
+    notification_group_json,
     notification_json,
+    partial_account_json,
     report_json,
     scheduled_status_json,
     status_json,
@@ -24,6 +26,7 @@ from agora.social.people.reports import load_reports
 from agora.social.posts.hydrate import load_accounts, load_posts
 from agora.social.posts.scheduled_posts import attachments
 from agora.social.reading.conversations import Conversation
+from agora.social.reading.notification_groups import Group
 from agora.social.reading.notifications import ADMIN_REPORT, MOVE
 from agora.social.rules.errors import NotFound
 
@@ -101,6 +104,54 @@ async def notifications(
             continue
         out.append(notification_json(note, accts[note.from_account_id], post, report, moved_to))
     return out
+
+
+async def notification_groups(
+    session: AsyncSession, viewer_id: int, groups: list[Group], *, partial: bool = False
+) -> dict[str, Any]:
+    """The GroupedNotificationsResults entity: `notification_groups`, and the `accounts` and
+    `statuses` they name, each listed once (with `partial`, Mastodon's `partial_avatars`:
+    each group's most recent account in full, the others in `partial_accounts`). Groups whose
+    post the viewer may no longer see, or whose accounts are gone, are left out; constant
+    queries."""
+    people = {i for g in groups for i in g.sample_account_ids}
+    accts = {a.id: a for a in await load_accounts(session, list(people))}
+    post_ids = list({g.notification.post_id for g in groups if g.notification.post_id})
+    posts = await status_fragments(session, viewer_id, post_ids, context="notifications")
+    reported = await _notified_reports(session, [g.notification for g in groups])
+    shown: list[dict[str, Any]] = []
+    full: dict[int, bool] = {}
+    partial_ids: dict[int, bool] = {}
+    shown_posts: dict[int, bool] = {}
+    for group in groups:
+        note = group.notification
+        samples = [i for i in group.sample_account_ids if i in accts]
+        if not samples or (note.post_id is not None and note.post_id not in posts):
+            continue
+        if note.type == ADMIN_REPORT and note.activity_id not in reported:
+            continue
+        group.sample_account_ids = samples
+        entity = notification_group_json(group, note.post_id)
+        if note.type == ADMIN_REPORT:
+            entity["report"] = reported[note.activity_id]
+        shown.append(entity)
+        if note.post_id is not None:
+            shown_posts[note.post_id] = True
+        for position, account_id in enumerate(samples):
+            if not partial or position == 0:
+                full[account_id] = True
+            else:
+                partial_ids[account_id] = True
+    result: dict[str, Any] = {
+        "accounts": [account_json(accts[i]) for i in full],
+        "statuses": [posts[i] for i in shown_posts],
+        "notification_groups": shown,
+    }
+    if partial:
+        result["partial_accounts"] = [
+            partial_account_json(accts[i]) for i in partial_ids if i not in full
+        ]
+    return result
 
 
 async def conversations(

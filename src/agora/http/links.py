@@ -24,9 +24,12 @@ def link_header(request: Request, next_max: int | None, prev_min: int | None) ->
     return f'<{base}?{nxt}>; rel="next", <{base}?{prev}>; rel="prev"'
 
 
-def paged(request: Request, items: list[Any], next_max: int | None, prev_min: int | None) -> JSON:
-    """A JSON list response with its Link header: whenever there are cursors, even for an empty
-    page (a list timeline page cut short by its bound on work continues from its cursors)."""
+def paged(
+    request: Request, items: list[Any] | dict[str, Any], next_max: int | None, prev_min: int | None
+) -> JSON:
+    """A JSON list (or, for grouped notifications, object) response with its Link header:
+    whenever there are cursors, even for an empty page (a list timeline page cut short by its
+    bound on work continues from its cursors)."""
     response = JSON(items)
     header = link_header(request, next_max, prev_min)
     if header:

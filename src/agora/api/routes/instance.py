@@ -117,7 +117,7 @@ async def instance_v2(request: Request, session: SessionDep) -> JSON:
             },
             "contact": {"email": s.contact_email, "account": None},
             "rules": _rules(s),
-            "api_versions": {"mastodon": 1},
+            "api_versions": {"mastodon": 2},
         }
     )
 

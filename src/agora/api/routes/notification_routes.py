@@ -15,7 +15,7 @@ from agora.http.deps import SessionDep, caller, caller_id, id_param, paging
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import read_params
+from agora.http.params import flag, read_params
 from agora.ids import parse_id
 from agora.social.reading import notifications as service
 from agora.social.rules.paging import Page
@@ -46,6 +46,7 @@ async def list_notifications(
         types=_list(params, "types"),
         exclude_types=_list(params, "exclude_types"),
         from_account_id=id_param(str(account)) if account else None,
+        include_filtered=flag(params.get("include_filtered")),
     )
     items = await serialise.notifications(session, me_id, notes.items)
     return paged(request, items, notes.next_max_id, notes.prev_min_id)

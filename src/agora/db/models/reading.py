@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,13 +65,55 @@ class Notification(Base):
     post_id: Mapped[int | None] = _fk("posts.id", nullable=True)
     activity_id: Mapped[int] = mapped_column(ID)  # the row that caused it: dedupe key
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Mastodon's group key (`favourite-<post>-<hour bucket>`, `follow-<hour bucket>`) for the
+    # groupable types, set once at creation; None for the others and for filtered ones
+    group_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # kept out of the normal lists by the recipient's notification policy (a request holds it)
+    filtered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (
         UniqueConstraint("account_id", "type", "activity_id"),
         Index("ix_notifications_account_id_id", "account_id", "id"),
+        Index("ix_notifications_account_id_group_key", "account_id", "group_key"),
         # Deleting posts (an account's deletion, 500 at a time) cascades here: without it,
         # each deleted post scanned every notification.
         Index("ix_notifications_post_id", "post_id"),
     )
+
+
+class NotificationPolicy(Base):
+    """A person's notification policy (Mastodon 4.3): for each kind of sender, `accept`,
+    `filter` (kept aside as a request) or `drop` (never created). No row: the defaults."""
+
+    __tablename__ = "notification_policies"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    for_not_following: Mapped[str] = mapped_column(String(10))
+    for_not_followers: Mapped[str] = mapped_column(String(10))
+    for_new_accounts: Mapped[str] = mapped_column(String(10))
+    for_private_mentions: Mapped[str] = mapped_column(String(10))
+    for_limited_accounts: Mapped[str] = mapped_column(String(10))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationRequest(Base):
+    """A sender whose notifications to `account_id` were filtered: one row per pair, until
+    accepted or dismissed. Its count and last post are read from the filtered notifications."""
+
+    __tablename__ = "notification_requests"
+    id: Mapped[int] = _id_col()
+    account_id: Mapped[int] = _fk("accounts.id")
+    from_account_id: Mapped[int] = _fk("accounts.id", index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("account_id", "from_account_id"),)
+
+
+class NotificationPermission(Base):
+    """`account_id` accepted `from_account_id`'s notifications: the policy no longer filters
+    them."""
+
+    __tablename__ = "notification_permissions"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    from_account_id: Mapped[int] = _fk("accounts.id", primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Marker(Base):

@@ -75,6 +75,9 @@ from agora.db.models import (
     ModerationAction,
     Mute,
     Notification,
+    NotificationPermission,
+    NotificationPolicy,
+    NotificationRequest,
     Pin,
     Poll,
     PollOption,
@@ -156,6 +159,9 @@ FATE: dict[str, str] = {
     "moderation_actions": "kept: the moderation log names the account (the tombstone)",
     "mutes": DELETED,
     "notifications": DELETED,
+    "notification_permissions": DELETED,
+    "notification_policies": DELETED,
+    "notification_requests": DELETED,
     "oauth_apps": "kept: applications belong to no account",
     "oauth_codes": DELETED,
     "oauth_tokens": DELETED,
@@ -409,6 +415,15 @@ async def _notifications(session: AsyncSession, account_id: int) -> None:
         delete(Notification).where(
             or_(Notification.account_id == account_id, Notification.from_account_id == account_id)
         )
+    )
+    for model in (NotificationRequest, NotificationPermission):
+        await session.execute(
+            delete(model).where(
+                or_(model.account_id == account_id, model.from_account_id == account_id)
+            )
+        )
+    await session.execute(
+        delete(NotificationPolicy).where(NotificationPolicy.account_id == account_id)
     )
 
 

@@ -6,11 +6,18 @@ Invariant: every read of notifications (the API's list and single GET, the web p
 live fragment, the streamed payload) goes through `_listable`, which checks at read time what
 was true at creation: the post is still visible, nothing now stands between the two accounts,
 and the reader still holds the role the notification's type needs (`admin.report` reaches
-admins only: a demoted admin no longer reads reports' reporters and comments)."""
+admins only: a demoted admin no longer reads reports' reporters and comments).
+
+The recipient's notification policy (notification_policies.py) is asked here, at creation:
+a dropped notification is never written; a filtered one is written with `filtered` set, no
+group key, a request for its sender, and is neither streamed nor pushed; the lists leave
+filtered ones out unless asked (`include_filtered`). Groupable types (favourite, reblog,
+follow) get Mastodon's group key once, at creation (`_group_key`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -34,6 +41,7 @@ from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.job_kinds import NotifyJob, PostDeletedJob
 from agora.social.live.streams import announce_deletion, announce_notification
+from agora.social.reading.notification_policies import record_request, verdict
 from agora.social.reading.push_subscriptions import enqueue_pushes
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import (
@@ -106,6 +114,11 @@ async def create_notification(
         select(Post.id).where(Post.id == post_id, plain_visible_to(account_id, Post))
     ):
         return False
+    action = await verdict(session, account_id, from_account_id, type, post_id)
+    if action == "drop":
+        return False
+    filtered = action == "filter"
+    now = utcnow()
     note_id = new_id()
     result = await session.execute(
         insert_ignore(session, Notification).values(
@@ -115,13 +128,48 @@ async def create_notification(
             type=type,
             post_id=post_id,
             activity_id=activity_id,
-            created_at=utcnow(),
+            created_at=now,
+            filtered=filtered,
+            group_key=None
+            if filtered
+            else await _group_key(session, account_id, type, post_id, now),
         )
     )
-    if affected_rows(result):
+    if affected_rows(result) and filtered:
+        await record_request(session, account_id, from_account_id)
+    elif affected_rows(result):
         announce_notification(session, account_id, note_id)  # streamed once this commits
         await enqueue_pushes(session, account_id, from_account_id, type, note_id)
     return bool(affected_rows(result))
+
+
+GROUPABLE = ("favourite", "reblog", "follow")  # Mastodon's groupable types
+GROUP_SPAN_HOURS = 12  # a group spans at most this many hour buckets
+
+
+def group_prefix(type: str, post_id: int | None) -> str:
+    """The group key without its hour bucket: `follow`, or `<type>-<post id>`."""
+    return type if type == "follow" else f"{type}-{post_id}"
+
+
+async def _group_key(
+    session: AsyncSession, account_id: int, type: str, post_id: int | None, now: datetime
+) -> str | None:
+    """Mastodon's group key for a new notification of a groupable type: `<prefix>-<hour
+    bucket>`, the bucket of the recipient's latest group with this prefix when it began less
+    than GROUP_SPAN_HOURS ago (so a group spans at most that long), else this hour's."""
+    if type not in GROUPABLE:
+        return None
+    prefix = group_prefix(type, post_id)
+    bucket = int(now.timestamp()) // 3600
+    recent = [f"{prefix}-{b}" for b in range(bucket - GROUP_SPAN_HOURS + 1, bucket + 1)]
+    latest = await session.scalar(
+        select(Notification.group_key)
+        .where(Notification.account_id == account_id, Notification.group_key.in_(recent))
+        .order_by(Notification.group_key.desc())
+        .limit(1)
+    )
+    return latest or recent[-1]
 
 
 async def notify_job(session: AsyncSession, payload: NotifyJob) -> None:
@@ -216,8 +264,9 @@ async def list_notifications(
     types: list[str] | None = None,
     exclude_types: list[str] | None = None,
     from_account_id: int | None = None,
+    include_filtered: bool = False,
 ) -> Slice[Notification]:
-    """A page of the viewer's notifications, newest first."""
+    """A page of the viewer's notifications, newest first (filtered ones only when asked)."""
     params: dict[str, Any] = {"viewer_id": viewer_id, **page_params(page)}
     if types:
         params["types"] = list(types)
@@ -225,7 +274,7 @@ async def list_notifications(
         params["exclude_types"] = list(exclude_types)
     if from_account_id is not None:
         params["from_account_id"] = from_account_id
-    shape = (bool(types), bool(exclude_types), from_account_id is not None)
+    shape = (bool(types), bool(exclude_types), from_account_id is not None, include_filtered)
     statement = _list_statement(shape, page_shape(page))
     rows = (await session.scalars(statement, params)).all()
     return keyed_slice(rows, page, lambda note: note.id)
@@ -233,12 +282,14 @@ async def list_notifications(
 
 @cache
 def _list_statement(
-    filters: tuple[bool, bool, bool], shape: tuple[bool, bool, bool]
+    filters: tuple[bool, bool, bool, bool], shape: tuple[bool, bool, bool]
 ) -> Select[Any]:
     """`list_notifications`' statement, built once per filter and page shape (building and
     keying the rule's tree cost more than running it)."""
-    has_types, has_excluded, has_from = filters
+    has_types, has_excluded, has_from, include_filtered = filters
     query: Select[Any] = select(Notification).where(_listable(VIEWER))
+    if not include_filtered:
+        query = query.where(Notification.filtered.is_(False))
     if has_types:
         query = query.where(Notification.type.in_(bindparam("types", expanding=True)))
     if has_excluded:

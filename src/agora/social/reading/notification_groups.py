@@ -1,0 +1,262 @@
+"""Grouped notifications (Mastodon 4.3's `/api/v2/notifications`): a page of groups, each the
+notifications that share a group key (set at creation, notifications._group_key) among the
+types asked to be grouped; every other notification is a group of its own, `ungrouped-<id>`.
+
+A page is found as Mastodon finds it: walking the viewer's notifications from the cursor, the
+first `limit` distinct groups, each represented by its first notification met. Its counts and
+sample accounts are then read for the notifications of the group up to the page's newest
+representative (older ones included), its `page_min_id` / `page_max_id` within the page's
+range. Invariant: every notification read here passes `notifications.list_notifications`'
+rule (`_listable`, filtered ones left out unless asked), walk and group data alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agora.db.locks import lock_account
+from agora.db.models import Marker, Notification, utcnow
+from agora.ids import min_id_for_ms, parse_id
+from agora.social.reading.notifications import GROUPABLE, _listable, list_notifications
+from agora.social.rules.errors import NotFound
+from agora.social.rules.paging import Page, Slice
+
+SAMPLE_ACCOUNTS = 8  # Mastodon's sample size
+MAX_WALK = 2000  # notifications one page may walk through (a bound on the work of a request)
+
+
+@dataclass(slots=True)
+class Group:
+    """A notification group as the page shows it."""
+
+    key: str
+    notification: Notification  # the most recent of the group in the page
+    count: int = 1
+    sample_account_ids: list[int] = field(default_factory=list)
+    page_min_id: int = 0
+    page_max_id: int = 0
+    latest_at: datetime | None = None
+
+    @property
+    def type(self) -> str:
+        return self.notification.type
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFilters:
+    """What a grouped list is restricted to (the v1 list's filters and `grouped_types`)."""
+
+    grouped_types: tuple[str, ...] = GROUPABLE
+    types: tuple[str, ...] = ()
+    exclude_types: tuple[str, ...] = ()
+    from_account_id: int | None = None
+    include_filtered: bool = False
+
+
+def key_of(note: Notification, grouped_types: Iterable[str]) -> str:
+    """The group a notification belongs to in a list grouping `grouped_types`."""
+    if note.group_key and note.type in grouped_types:
+        return note.group_key
+    return f"ungrouped-{note.id}"
+
+
+async def list_groups(
+    session: AsyncSession, viewer_id: int, page: Page, filters: GroupFilters
+) -> Slice[Group]:
+    """A page of the viewer's notification groups, newest first; cursors are the ids of the
+    groups' representatives (the next page starts below the oldest)."""
+    groups: dict[str, Group] = {}
+    batch_page = Page(
+        limit=max(page.limit * 2, 40),
+        max_id=page.max_id,
+        since_id=page.since_id,
+        min_id=page.min_id,
+    )
+    walked = 0
+    while len(groups) < page.limit and walked < MAX_WALK:
+        batch = await list_notifications(
+            session,
+            viewer_id,
+            batch_page,
+            types=list(filters.types) or None,
+            exclude_types=list(filters.exclude_types) or None,
+            from_account_id=filters.from_account_id,
+            include_filtered=filters.include_filtered,
+        )
+        notes = batch.items if not page.ascending else list(reversed(batch.items))
+        for note in notes:
+            key = key_of(note, filters.grouped_types)
+            if key not in groups:
+                groups[key] = Group(key, note)
+                if len(groups) >= page.limit:
+                    break
+        walked += len(batch.items)
+        if len(batch.items) < batch_page.limit:
+            break
+        edge = notes[-1].id
+        batch_page = (
+            Page(limit=batch_page.limit, min_id=edge)
+            if page.ascending
+            else Page(limit=batch_page.limit, max_id=edge, since_id=page.since_id)
+        )
+    found = sorted(groups.values(), key=lambda g: g.notification.id, reverse=True)
+    if found:
+        low = found[-1].notification.id
+        if len(found) < page.limit and not page.ascending:  # the last page: down to the end
+            low = (page.since_id or 0) + 1
+        await _fill(session, viewer_id, found, low)
+    return Slice(found, [g.notification.id for g in found])
+
+
+async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: int) -> None:
+    """Counts, samples and page ranges of the page's groups (one query for all of them):
+    the page's range runs from `low` to its newest representative."""
+    high = found[0].notification.id
+    grouped = {g.key: g for g in found if not g.key.startswith("ungrouped-")}
+    for group in found:
+        note = group.notification
+        group.sample_account_ids = [note.from_account_id]
+        group.page_min_id = group.page_max_id = note.id
+        group.latest_at = note.created_at
+    if not grouped:
+        return
+    rows = await session.execute(
+        select(
+            Notification.group_key,
+            Notification.id,
+            Notification.from_account_id,
+            Notification.created_at,
+        )
+        .where(
+            _listable(viewer_id),
+            Notification.filtered.is_(False),
+            Notification.group_key.in_(list(grouped)),
+            Notification.id <= high,
+            # a group's notifications are all made after its bucket began: a bound that keeps
+            # the read short whichever index the planner takes
+            Notification.id >= min_id_for_ms(min(_bucket_ms(k) for k in grouped)),
+        )
+        .order_by(Notification.id.desc())
+    )
+    members: dict[str, list[Any]] = {}
+    for key, note_id, sender, created_at in rows.all():
+        members.setdefault(str(key), []).append((note_id, sender, created_at))
+    for key, group in grouped.items():
+        rows_of = members.get(key) or []
+        if not rows_of:
+            continue
+        group.count = len(rows_of)
+        group.page_max_id, _, group.latest_at = rows_of[0]
+        group.page_min_id = min((i for i, _, _ in rows_of if i >= low), default=group.page_max_id)
+        senders: list[int] = []
+        for _, sender, _ in rows_of:
+            if sender not in senders:
+                senders.append(sender)
+            if len(senders) == SAMPLE_ACCOUNTS:
+                break
+        group.sample_account_ids = senders
+
+
+def _bucket_ms(group_key: str) -> int:
+    """When a group's hour bucket began (its key's last part), in ms; 0 if unreadable."""
+    bucket = group_key.rsplit("-", 1)[-1]
+    return int(bucket) * 3_600_000 if bucket.isdigit() else 0
+
+
+async def get_group(session: AsyncSession, viewer_id: int, group_key: str) -> Group:
+    """One of the viewer's groups by key (`ungrouped-<id>` or a group key), or NotFound."""
+    query = select(Notification).where(_listable(viewer_id), Notification.filtered.is_(False))
+    if group_key.startswith("ungrouped-"):
+        raw = group_key.removeprefix("ungrouped-")
+        if not raw.isdigit():
+            raise NotFound()
+        query = query.where(Notification.id == int(raw))
+    else:
+        query = query.where(Notification.group_key == group_key)
+    latest = await session.scalar(query.order_by(Notification.id.desc()).limit(1))
+    if latest is None:
+        raise NotFound()
+    group = Group(key_of(latest, GROUPABLE), latest)
+    await _fill(session, viewer_id, [group], 0)
+    return group
+
+
+async def group_account_ids(session: AsyncSession, viewer_id: int, group_key: str) -> list[int]:
+    """Every account in one of the viewer's groups, most recent first (NotFound if none)."""
+    group = await get_group(session, viewer_id, group_key)
+    if group.key.startswith("ungrouped-"):
+        return [group.notification.from_account_id]
+    rows = await session.execute(
+        select(Notification.from_account_id, func.max(Notification.id).label("latest"))
+        .where(
+            _listable(viewer_id),
+            Notification.filtered.is_(False),
+            Notification.group_key == group_key,
+        )
+        .group_by(Notification.from_account_id)
+        .order_by(func.max(Notification.id).desc())
+    )
+    return [sender for sender, _ in rows.all()]
+
+
+async def dismiss_group(session: AsyncSession, viewer_id: int, group_key: str) -> None:
+    """Dismiss every notification of one of the viewer's groups (NotFound if none). Commits."""
+    group = await get_group(session, viewer_id, group_key)
+    condition = (
+        Notification.id == group.notification.id
+        if group.key.startswith("ungrouped-")
+        else Notification.group_key == group_key
+    )
+    await session.execute(
+        delete(Notification).where(Notification.account_id == viewer_id, condition)
+    )
+    await session.commit()
+
+
+async def unread_count(
+    session: AsyncSession,
+    viewer_id: int,
+    after_id: int | None,
+    limit: int,
+    *,
+    grouped_types: tuple[str, ...] | None = None,
+) -> int:
+    """How many notifications (or, with `grouped_types`, groups) newer than `after_id` (the
+    notifications marker) the viewer has, counted up to `limit`."""
+    query = select(Notification.id, Notification.group_key, Notification.type).where(
+        _listable(viewer_id), Notification.filtered.is_(False)
+    )
+    if after_id is not None:
+        query = query.where(Notification.id > after_id)
+    if grouped_types is None:
+        inner = query.order_by(Notification.id.desc()).limit(limit).subquery()
+        return int(await session.scalar(select(func.count()).select_from(inner)) or 0)
+    keys: set[str] = set()
+    rows = await session.execute(query.order_by(Notification.id.desc()).limit(MAX_WALK))
+    for note_id, key, type in rows.all():
+        keys.add(key if key and type in grouped_types else f"ungrouped-{note_id}")
+        if len(keys) >= limit:
+            break
+    return len(keys)
+
+
+async def read_up_to(session: AsyncSession, account_id: int, last_read_id: int) -> None:
+    """Move the person's notifications marker forward to `last_read_id` (never back), as the
+    web page does when it shows the newest notifications. Commits."""
+    await lock_account(session, account_id)  # one marker, versions counted exactly
+    marker = await session.get(Marker, (account_id, "notifications"))
+    if marker is None:
+        marker = Marker(account_id=account_id, timeline="notifications", version=0)
+        session.add(marker)
+    elif (parse_id(marker.last_read_id) or 0) >= last_read_id:
+        return
+    marker.last_read_id = str(last_read_id)
+    marker.version = (marker.version or 0) + 1
+    marker.updated_at = utcnow()
+    await session.commit()

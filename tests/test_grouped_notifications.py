@@ -1,0 +1,232 @@
+"""Grouped notifications (`/api/v2/notifications`, Mastodon 4.3) through HTTP: groups of likes,
+boosts and follows with their accounts and statuses listed once, the filters and
+`grouped_types`, paging with Link headers, one group, its accounts, dismissing it, unread
+counts against the marker, `expand_accounts`, the query count of a page, and the web page."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from sqlalchemy import event
+
+from agora.social.reading import notification_groups
+from agora.social.rules.paging import Page
+from helpers import boost, follow, post_status_id, web_sign_in
+
+V2 = "/api/v2/notifications"
+BEGIN = 0 if os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql" else 1
+
+
+async def _like(client: Any, person: Any, post_id: str) -> None:
+    r = await client.post(f"/api/v1/statuses/{post_id}/favourite", headers=person.headers)
+    assert r.status_code == 200, r.text
+
+
+async def _scene(client: Any, make_person: Any, run_jobs: Any) -> dict[str, Any]:
+    """alice's post liked by bob, carol and dave, boosted by bob; bob and carol follow her;
+    dave mentions her."""
+    alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
+    post = await post_status_id(client, alice, "hello world")
+    for person in (bob, carol, dave):
+        await _like(client, person, post)
+    await boost(client, bob, post)
+    await follow(client, bob, alice)
+    await follow(client, carol, alice)
+    mention = await post_status_id(client, dave, "@alice hi")
+    await run_jobs()
+    return {"alice": alice, "bob": bob, "carol": carol, "dave": dave, "post": post, "m": mention}
+
+
+async def test_likes_boosts_and_follows_are_grouped_with_accounts_and_statuses_once(
+    client, make_person, run_jobs
+) -> None:
+    s = await _scene(client, make_person, run_jobs)
+    alice, bob, carol, dave = s["alice"], s["bob"], s["carol"], s["dave"]
+    r = await client.get(V2, headers=alice.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    groups = body["notification_groups"]
+    assert [g["type"] for g in groups] == ["mention", "follow", "reblog", "favourite"]
+    mention, follows, boosts, likes = groups
+    assert re.fullmatch(r"ungrouped-\d+", mention["group_key"])
+    assert mention["status_id"] == s["m"] and mention["notifications_count"] == 1
+    assert re.fullmatch(r"follow-\d+", follows["group_key"])
+    assert follows["notifications_count"] == 2
+    assert follows["sample_account_ids"] == [str(carol.id), str(bob.id)]
+    assert "status_id" not in follows
+    assert re.fullmatch(rf"favourite-{s['post']}-\d+", likes["group_key"])
+    assert likes["notifications_count"] == 3 and likes["status_id"] == s["post"]
+    assert likes["sample_account_ids"] == [str(dave.id), str(carol.id), str(bob.id)]
+    assert boosts["notifications_count"] == 1
+    assert int(likes["page_min_id"]) < int(likes["page_max_id"])
+    assert likes["most_recent_notification_id"] == likes["page_max_id"]
+    assert likes["latest_page_notification_at"].endswith("Z")
+    # every account and status named is listed once at the root
+    assert sorted(a["id"] for a in body["accounts"]) == sorted(
+        str(p.id) for p in (bob, carol, dave)
+    )
+    assert sorted(st["id"] for st in body["statuses"]) == sorted([s["post"], s["m"]])
+    # grouped_types: only follows grouped, likes one by one
+    r = await client.get(V2, params={"grouped_types[]": "follow"}, headers=alice.headers)
+    types = [g["type"] for g in r.json()["notification_groups"]]
+    assert types.count("favourite") == 3 and types.count("follow") == 1
+    # types[] / exclude_types[] / account_id
+    r = await client.get(V2, params={"types[]": "favourite"}, headers=alice.headers)
+    assert [g["type"] for g in r.json()["notification_groups"]] == ["favourite"]
+    r = await client.get(
+        V2, params={"exclude_types[]": ["favourite", "reblog"]}, headers=alice.headers
+    )
+    assert [g["type"] for g in r.json()["notification_groups"]] == ["mention", "follow"]
+    r = await client.get(V2, params={"account_id": str(dave.id)}, headers=alice.headers)
+    got = r.json()["notification_groups"]
+    assert [(g["type"], g["notifications_count"]) for g in got] == [
+        ("mention", 1),
+        ("favourite", 3),  # the group's count is the group's, its page found through dave
+    ]
+    # someone else sees none of it
+    r = await client.get(V2, headers=bob.headers)
+    assert r.json()["notification_groups"] == []
+
+
+async def test_pages_of_groups_follow_the_link_header(client, make_person, run_jobs) -> None:
+    s = await _scene(client, make_person, run_jobs)
+    alice = s["alice"]
+    first = await client.get(V2, params={"limit": 2}, headers=alice.headers)
+    assert [g["type"] for g in first.json()["notification_groups"]] == ["mention", "follow"]
+    link = first.headers["link"]
+    next_url = re.search(r'<([^>]+)>; rel="next"', link).group(1)  # type: ignore[union-attr]
+    second = await client.get(next_url, headers=alice.headers)
+    # as on Mastodon, the next page starts below the last group's newest notification: the
+    # older follow is met again there, a group of one (clients merge the two)
+    follows, boosts = second.json()["notification_groups"]
+    assert (follows["type"], follows["notifications_count"], boosts["type"]) == (
+        "follow",
+        1,
+        "reblog",
+    )
+    prev_url = re.search(r'<([^>]+)>; rel="prev"', second.headers["link"]).group(1)  # type: ignore[union-attr]
+    back = await client.get(prev_url, headers=alice.headers)
+    assert [g["type"] for g in back.json()["notification_groups"]] == ["mention", "follow"]
+
+
+async def test_one_group_its_accounts_and_dismissing_it(client, make_person, run_jobs) -> None:
+    s = await _scene(client, make_person, run_jobs)
+    alice, bob = s["alice"], s["bob"]
+    groups = (await client.get(V2, headers=alice.headers)).json()["notification_groups"]
+    likes = next(g for g in groups if g["type"] == "favourite")
+    key = likes["group_key"]
+    r = await client.get(f"{V2}/{key}", headers=alice.headers)
+    assert r.status_code == 200
+    assert r.json()["notification_groups"][0]["notifications_count"] == 3
+    r = await client.get(f"{V2}/{key}/accounts", headers=alice.headers)
+    assert [a["username"] for a in r.json()] == ["dave", "carol", "bob"]
+    mention_key = groups[0]["group_key"]
+    assert (await client.get(f"{V2}/{mention_key}", headers=alice.headers)).status_code == 200
+    # someone else's group, and nonsense: 404, nothing dismissed
+    for path in (f"{V2}/{key}", f"{V2}/{mention_key}", f"{V2}/ungrouped-x", f"{V2}/nope"):
+        assert (await client.get(path, headers=bob.headers)).status_code == 404
+    r = await client.post(f"{V2}/{key}/dismiss", headers=bob.headers)
+    assert r.status_code == 404
+    assert (await client.get(f"{V2}/{key}", headers=alice.headers)).status_code == 200
+    r = await client.post(f"{V2}/{key}/dismiss", headers=alice.headers)
+    assert r.status_code == 200
+    assert (await client.get(f"{V2}/{key}", headers=alice.headers)).status_code == 404
+    left = (await client.get(V2, headers=alice.headers)).json()["notification_groups"]
+    assert [g["type"] for g in left] == ["mention", "follow", "reblog"]
+
+
+async def test_partial_avatars_and_bad_expand_accounts(client, make_person, run_jobs) -> None:
+    s = await _scene(client, make_person, run_jobs)
+    alice = s["alice"]
+    wanted = {"expand_accounts": "partial_avatars", "types[]": "favourite"}
+    body = (await client.get(V2, params=wanted, headers=alice.headers)).json()
+    assert [a["id"] for a in body["accounts"]] == [str(s["dave"].id)]  # the newest in full
+    partial = {a["id"] for a in body["partial_accounts"]}
+    assert partial == {str(s["carol"].id), str(s["bob"].id)}
+    assert set(body["partial_accounts"][0]) == {
+        "id", "acct", "url", "avatar", "avatar_static", "locked", "bot"
+    }  # fmt: skip
+    r = await client.get(V2, params={"expand_accounts": "everything"}, headers=alice.headers)
+    assert r.status_code == 422
+
+
+async def test_unread_counts_follow_the_marker(client, make_person, run_jobs) -> None:
+    s = await _scene(client, make_person, run_jobs)
+    alice = s["alice"]
+    v1 = await client.get("/api/v1/notifications/unread_count", headers=alice.headers)
+    v2 = await client.get(f"{V2}/unread_count", headers=alice.headers)
+    assert v1.json() == {"count": 7} and v2.json() == {"count": 4}
+    limited = await client.get(
+        "/api/v1/notifications/unread_count", params={"limit": 2}, headers=alice.headers
+    )
+    assert limited.json() == {"count": 2}
+    groups = (await client.get(V2, headers=alice.headers)).json()["notification_groups"]
+    follows = next(g for g in groups if g["type"] == "follow")
+    r = await client.post(
+        "/api/v1/markers",
+        json={"notifications": {"last_read_id": follows["most_recent_notification_id"]}},
+        headers=alice.headers,
+    )
+    assert r.status_code == 200
+    v1 = await client.get("/api/v1/notifications/unread_count", headers=alice.headers)
+    v2 = await client.get(f"{V2}/unread_count", headers=alice.headers)
+    assert v1.json() == {"count": 1} and v2.json() == {"count": 1}  # the mention
+
+
+async def _statements(db: Any, viewer_id: int) -> tuple[int, int]:
+    """Statements sent for one grouped page through the service and serialisation."""
+    from agora.api import serialise
+
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.session() as session:
+            found = await notification_groups.list_groups(
+                session, viewer_id, Page(limit=40), notification_groups.GroupFilters()
+            )
+            body = await serialise.notification_groups(session, viewer_id, found.items)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    return len(statements) - BEGIN, len(body["notification_groups"])
+
+
+async def test_a_page_of_groups_is_a_constant_number_of_statements(
+    db, client, make_person, run_jobs
+) -> None:
+    s = await _scene(client, make_person, run_jobs)
+    few, shown = await _statements(db, s["alice"].id)
+    assert shown == 4
+    others = [await make_person(f"p{i}") for i in range(6)]
+    for person in others:
+        post = await post_status_id(client, s["alice"], f"post by alice for {person.username}")
+        await _like(client, person, post)
+        await follow(client, person, s["alice"])
+        await post_status_id(client, person, "@alice hello")
+    await run_jobs()
+    more, shown = await _statements(db, s["alice"].id)
+    assert shown == 4 + 12
+    assert more == few <= 8
+
+
+async def test_the_web_page_groups_and_counts_unread(client, make_person, run_jobs) -> None:
+    await _scene(client, make_person, run_jobs)
+    csrf = await web_sign_in(client, "alice")
+    browser = client
+    badge = await browser.get("/web/notifications/unread_count")
+    assert 'data-count="4"' in badge.text
+    page = await browser.get("/notifications")
+    assert page.status_code == 200
+    assert "and 2 others</span>" not in page.text  # plain text, not markup
+    assert "carol</strong></a> and 1 other followed you" in page.text
+    assert "dave</strong></a> and 2 others liked your post" in page.text
+    newest = re.search(r'"last_read_id": "(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+    r = await browser.post("/web/notifications/read", data={"last_read_id": newest, "csrf": csrf})
+    assert r.status_code == 200 and "hidden" in r.text
+    badge = await browser.get("/web/notifications/unread_count")
+    assert 'data-count="0"' in badge.text
