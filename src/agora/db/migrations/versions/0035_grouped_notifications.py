@@ -11,8 +11,8 @@ from alembic import op
 
 import agora.db.models
 
-revision = "0034"
-down_revision = "0033"
+revision = "0035"
+down_revision = "0034"
 branch_labels = None
 depends_on = None
 
