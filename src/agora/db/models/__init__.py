@@ -68,6 +68,9 @@ from agora.db.models.reading import (
 )
 from agora.db.models.system import (
     AiUsage,
+    Announcement,
+    AnnouncementDismissal,
+    AnnouncementReaction,
     AssistantConversation,
     AssistantMessage,
     AssistantReply,
@@ -91,6 +94,9 @@ __all__ = [
     "AccountDomainBlock",
     "AccountKey",
     "AiUsage",
+    "Announcement",
+    "AnnouncementDismissal",
+    "AnnouncementReaction",
     "AssistantConversation",
     "AssistantMessage",
     "AssistantReply",
