@@ -123,6 +123,7 @@ async def dashboard(session: AsyncSession, days: int = DAYS) -> list[Series]:
 
 
 WEEKS = 12
+KEYS_WEEKLY = ("posts", "signups")  # the dashboard's series `weekly` sums by week
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +176,6 @@ async def weekly(session: AsyncSession, weeks: int = WEEKS) -> list[Week]:
         logins[week] += 1
     statuses, signups = per_week("posts"), per_week("signups")
     return [Week(start, statuses[n], logins[n], signups[n]) for n, start in enumerate(starts)]
-
-
-KEYS_WEEKLY = ("posts", "signups")
 
 
 @dataclass(frozen=True, slots=True)
