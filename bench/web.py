@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, select
 from bench.common import dataset, emit, latency_stats, parser, run
 from bench.timeline import viewers
 
-ASSETS = ("vendor/htmx.min.js", "app.js", "style.css")
+ASSETS = ("vendor/htmx.min.js", "app.js", "shortcuts.js", "style.css")
 POST_ID = re.compile(r'data-id="(\d+)"')
 
 

@@ -19,6 +19,7 @@ from agora.auth.authorised_apps import revoke_app
 from agora.config import get_settings
 from agora.db.models import AccessToken
 from agora.events.event_kinds import (
+    AnnouncementEvent,
     ConversationEvent,
     CredentialsEvent,
     DeleteEvent,
@@ -29,7 +30,7 @@ from agora.events.event_kinds import (
 from agora.events.publishing import publish_after_commit
 from agora.http.streaming.hub import Listener
 from agora.social.live.streams import StreamRefused, StreamViewer, open_stream, streaming_url
-from helpers import follow, post_status
+from helpers import follow, make_admin, post_status
 
 READ = frozenset({"read"})
 
@@ -225,6 +226,13 @@ async def test_the_jobs_announce_each_event_in_its_named_shape(
             select(AccessToken.app_id).where(AccessToken.account_id == bob.id)
         )
         await revoke_app(session, bob.id, int(app_id or 0))
+    admin = await make_admin(db, make_person, "boss")  # the announcement events
+    made = await client.post(
+        "/api/v1/admin/announcements", headers=admin.headers, data={"text": "hi"}
+    )
+    one = f"/api/v1/announcements/{made.json()['id']}"
+    assert (await client.put(f"{one}/reactions/👋", headers=alice.headers)).status_code == 200
+    await client.delete(f"/api/v1/admin/announcements/{made.json()['id']}", headers=admin.headers)
     shapes = {
         EventName.UPDATE: PostEvent,
         EventName.STATUS_UPDATE: PostEvent,
@@ -232,6 +240,9 @@ async def test_the_jobs_announce_each_event_in_its_named_shape(
         EventName.NOTIFICATION: NotificationEvent,
         EventName.CONVERSATION: ConversationEvent,
         EventName.CREDENTIALS: CredentialsEvent,
+        EventName.ANNOUNCEMENT: AnnouncementEvent,
+        EventName.ANNOUNCEMENT_REACTION: AnnouncementEvent,
+        EventName.ANNOUNCEMENT_DELETE: AnnouncementEvent,
     }
     events = harness.subscription.drain()
     assert {event["event"] for event in events} == set(EventName)

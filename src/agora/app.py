@@ -17,6 +17,7 @@ from agora import __version__
 from agora.api.routes import account_routes as accounts
 from agora.api.routes import (
     admin,
+    announcement_routes,
     assistant,
     data_reuse,
     datasets,
@@ -68,8 +69,10 @@ from agora.jobs.worker import Worker
 from agora.mail.smtp import NO_MAIL, mail_configured
 from agora.social.reading.push_keys import vapid_keys
 from agora.web import (
+    about_pages,
     admin_console_pages,
     admin_moderation_pages,
+    announcement_pages,
     assistant_pages,
     deletion_pages,
     domain_block_pages,
@@ -215,6 +218,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         reports,
         admin,
         domain_block_routes,
+        announcement_routes,
         instance,
         streaming,
         data_reuse,
@@ -230,7 +234,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (notification_pages, message_pages, scheduled_pages)
     web += (search_pages, list_pages, poll_actions)
     web += (domain_block_pages, migration_pages, for_you_pages, note_pages, portability_pages)
-    web += (admin_moderation_pages, admin_console_pages)
+    web += (admin_moderation_pages, admin_console_pages, about_pages, announcement_pages)
     for module in (
         *routers,
         assistant,

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     instance_description: str = "An open social network with an AI assistant built in."
     instance_extended_description: str = ""  # the longer "about" text (default: the above)
     instance_rules: list[str] = Field(default_factory=list)  # the server rules, in order
+    instance_privacy_policy: str = ""  # plain text; empty: the built-in short policy
+    instance_terms_of_service: str = ""  # plain text; empty: the server publishes none
+    # Who may read the servers this one blocks (`/api/v1/instance/domain_blocks`, /about):
+    # nobody, signed-in people, or everyone (Mastodon's `show_domain_blocks`).
+    domain_blocks_shown: Literal["disabled", "users", "all"] = "all"
     contact_email: str = "admin@localhost"
     # registrations, the description, the rules and the AI-use defaults below can also be
     # changed at run time by an admin (the console: social/instance/instance_settings.py);

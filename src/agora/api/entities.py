@@ -34,6 +34,7 @@ from agora.db.models import (
     UserList,
     Visibility,
 )
+from agora.social.instance.announcements import AnnouncementView
 from agora.social.media.files import MediaInfo, media_urls
 from agora.social.media.profile_images import image_url
 from agora.social.people import account_archives
@@ -592,6 +593,30 @@ def tag_json(view: TagView) -> dict[str, Any]:
     if view.following is not None:
         data["following"] = view.following
     return data
+
+
+def announcement_json(view: AnnouncementView) -> dict[str, Any]:
+    """Mastodon's Announcement for one viewer (`read`, `reactions[].me`)."""
+    a = view.announcement
+    return {
+        "id": str(a.id),
+        "content": view.content,
+        "starts_at": iso(a.starts_at),
+        "ends_at": iso(a.ends_at),
+        "all_day": a.all_day,
+        "published": True,
+        "published_at": iso(a.published_at),
+        "updated_at": iso(a.updated_at),
+        "read": view.read,
+        "mentions": [],
+        "statuses": [],
+        "tags": [],
+        "emojis": [],
+        "reactions": [
+            {"name": r.name, "count": r.count, "me": r.me, "url": None, "static_url": None}
+            for r in view.reactions
+        ],
+    }
 
 
 def admin_domain_block_json(block: DomainBlock) -> dict[str, Any]:

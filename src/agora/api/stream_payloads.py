@@ -22,8 +22,9 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api import serialise
-from agora.api.entities import status_json
+from agora.api.entities import announcement_json, status_json
 from agora.http.streaming.hub import Payloads
+from agora.social.instance import announcements
 from agora.social.live.streams import viewer_marks
 from agora.social.posts.hydrate import (
     PostView,
@@ -153,9 +154,21 @@ async def conversation_payload(
     return orjson.dumps(items[0]).decode() if items else None
 
 
+async def announcement_payload(session: AsyncSession, announcement_id: int) -> str | None:
+    """The Announcement JSON as streamed (the same for everyone), or None when it is no
+    longer shown."""
+    try:
+        found = await announcements.shown_one(session, announcement_id)
+    except NotFound:
+        return None
+    views = await announcements.views(session, [found], None)
+    return orjson.dumps(announcement_json(views[0])).decode()
+
+
 MASTODON_PAYLOADS = Payloads(
     statuses=status_payloads,
     notification=notification_payload,
     conversation=conversation_payload,
+    announcement=announcement_payload,
 )
 """What the streaming hub sends: Mastodon's Status, Notification and Conversation entities."""

@@ -21,6 +21,16 @@ class EventName(StrEnum):
     NOTIFICATION = "notification"
     CONVERSATION = "conversation"  # a direct message entered a conversation
     CREDENTIALS = "credentials"  # a token was revoked or an account suspended (not streamed)
+    ANNOUNCEMENT = "announcement"  # admins published or changed an announcement
+    ANNOUNCEMENT_REACTION = "announcement.reaction"  # a reaction's count changed
+    ANNOUNCEMENT_DELETE = "announcement.delete"
+
+
+ANNOUNCEMENT_EVENTS = (
+    EventName.ANNOUNCEMENT,
+    EventName.ANNOUNCEMENT_REACTION,
+    EventName.ANNOUNCEMENT_DELETE,
+)
 
 
 class PostEvent(TypedDict):
@@ -69,4 +79,24 @@ class CredentialsEvent(TypedDict):
     token_id: int | None
 
 
-LiveEvent = PostEvent | DeleteEvent | NotificationEvent | ConversationEvent | CredentialsEvent
+class AnnouncementEvent(TypedDict):
+    """`announcement` / `announcement.reaction` / `announcement.delete`: the announcement,
+    and for a reaction its emoji and new count. Every `user` stream receives it, with the
+    same payload for everyone (Mastodon's: no listener's own `read` / `me`)."""
+
+    event: Literal[
+        EventName.ANNOUNCEMENT, EventName.ANNOUNCEMENT_REACTION, EventName.ANNOUNCEMENT_DELETE
+    ]
+    announcement_id: int
+    name: str | None
+    count: int | None
+
+
+LiveEvent = (
+    PostEvent
+    | DeleteEvent
+    | NotificationEvent
+    | ConversationEvent
+    | CredentialsEvent
+    | AnnouncementEvent
+)

@@ -22,6 +22,7 @@ SECTIONS = (
     ("/admin/accounts", "Accounts", "accounts"),
     ("/admin/domain_blocks", "Blocked servers", "domain_blocks"),
     ("/admin/settings", "Server settings", "settings"),
+    ("/admin/announcements", "Announcements", "announcements"),
     ("/admin/jobs", "Job queue", "jobs"),
 )
 
@@ -40,6 +41,8 @@ DONE = {
     "reject": "The sign-up is turned down; the account is being deleted.",
     "delete": "The account is being deleted.",
     "settings": "The settings are saved.",
+    "announced": "The announcement is published.",
+    "announcement_deleted": "The announcement is deleted.",
     "retried": "The job is back in the queue.",
     "discarded": "The job is discarded.",
 }

@@ -55,9 +55,14 @@ async def feed_of(
     return Feed(views, next_url(path, found.next_max_id, full, **params))
 
 
+def is_chunk(request: Request) -> bool:
+    """Whether HTMX asks for the next chunk of a feed (not the whole page)."""
+    return is_htmx(request) and bool(request.query_params.get("max_id"))
+
+
 def feed_response(request: Request, template: str, context: dict[str, Any], feed: Feed) -> Response:
     """The whole page, or, for HTMX's request of the next chunk, just that chunk."""
-    if is_htmx(request) and request.query_params.get("max_id"):
+    if is_chunk(request):
         html = render_fragment(
             "_feed_page.html",
             feed=feed,

@@ -14,7 +14,8 @@ from agora.http.replica_routing import replica_reads
 from agora.social.posts import tags
 from agora.social.reading import timelines
 from agora.social.rules.errors import NotFound
-from agora.web.page_feeds import feed_of, feed_response, page_of
+from agora.web.announcement_pages import unread_for
+from agora.web.page_feeds import feed_of, feed_response, is_chunk, page_of
 from agora.web.post_actions import back, fragment
 from agora.web.render import render, render_fragment
 from agora.web.route import web_router
@@ -37,7 +38,10 @@ async def home(request: Request, session: SessionDep, me: Me) -> Response:
     page = page_of(request)
     found = await timelines.home_timeline(session, me.account.id, page)
     feed = await feed_of(session, me.account.id, found, page, "/home", context="home")
-    context = {"nav": "home", "heading": "Home", "composer": True, "live": "home"}
+    context: dict[str, Any] = {"nav": "home", "heading": "Home", "composer": True}
+    context["live"] = "home"
+    if not is_chunk(request):  # the announcements head the whole page only
+        context["announcements"] = await unread_for(session, me.account.id)
     return feed_response(request, "timeline.html", context, feed)
 
 

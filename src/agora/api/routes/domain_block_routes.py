@@ -9,10 +9,18 @@ from fastapi import APIRouter, Request
 
 from agora.api.entities import admin_domain_block_json, domain_block_json
 from agora.db.models import Account
-from agora.http.deps import SessionDep, admin_caller, caller, id_param, paging
+from agora.http.deps import (
+    SessionDep,
+    admin_caller,
+    caller,
+    id_param,
+    optional_caller_id,
+    paging,
+)
 from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import Params, body, openapi_body
+from agora.social.instance.instance_settings import effective
 from agora.social.people import account_domain_blocks, domain_blocks
 from agora.social.rules.paging import Page
 
@@ -93,9 +101,13 @@ async def delete_domain_block(
 
 
 @router.get("/v1/instance/domain_blocks")
-async def public_domain_blocks(session: SessionDep) -> JSON:
-    """The servers this one blocks, as Mastodon publishes them (obfuscated when asked)."""
-    return JSON([domain_block_json(b) for b in await domain_blocks.all_blocks(session)])
+async def public_domain_blocks(session: SessionDep, me: int | None = optional_caller_id()) -> JSON:
+    """The servers this one blocks, as Mastodon publishes them (obfuscated when asked), to
+    whom the admins' `domain_blocks_shown` allows (404 when disabled, 401 signed out when
+    only for signed-in people)."""
+    shown = (await effective(session)).domain_blocks_shown
+    found = await domain_blocks.published_blocks(session, shown, signed_in=me is not None)
+    return JSON([domain_block_json(b) for b in found])
 
 
 # --- a person's own domain blocks ----------------------------------------------------------

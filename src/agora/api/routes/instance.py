@@ -1,15 +1,18 @@
-"""The instance and discovery documents: instance v1/v2, nodeinfo, webfinger, host-meta,
-OAuth server metadata, custom emojis, preferences."""
+"""The instance and discovery documents: instance v1/v2 and what apps read beside them
+(rules, extended description, privacy policy, terms of service, weekly activity, peers),
+nodeinfo, webfinger, host-meta, OAuth server metadata, custom emojis, preferences. Public,
+as Mastodon's; each answers from one service call of social/instance/."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from agora import __version__
-from agora.api.entities import account_json
+from agora.api.entities import account_json, iso
 from agora.auth.scopes import GRANULAR, TOP_LEVEL
 from agora.config import Settings, get_settings
 from agora.db.models import Account
@@ -17,6 +20,7 @@ from agora.federation import instance_actor
 from agora.http.deps import SessionDep, caller
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
+from agora.social.instance import activity_stats, instance_documents, peer_servers
 from agora.social.instance.instance_settings import effective, rules_of
 from agora.social.live.streams import streaming_url
 from agora.social.media.images import CONTENT_TYPES
@@ -81,7 +85,11 @@ async def instance_v1(request: Request, session: SessionDep) -> JSON:
             "email": s.contact_email,
             "version": MASTODON_VERSION,
             "urls": {"streaming_api": streaming_url(s.base_url)},
-            "stats": {"user_count": users, "status_count": statuses, "domain_count": 0},
+            "stats": {
+                "user_count": users,
+                "status_count": statuses,
+                "domain_count": len(await peer_servers.peers(session)),
+            },
             "thumbnail": f"{s.base_url}/static/header.png",
             "languages": ["en"],
             "registrations": s.registrations != "closed",
@@ -120,6 +128,75 @@ async def instance_v2(request: Request, session: SessionDep) -> JSON:
             "api_versions": {"mastodon": 2},
         }
     )
+
+
+@router.get("/api/v1/instance/rules")
+async def instance_rules(session: SessionDep) -> JSON:
+    """The server rules (Mastodon's Rule entities), in order."""
+    return JSON(_rules(await effective(session)))
+
+
+def _document_json(found: instance_documents.Document) -> dict[str, Any]:
+    return {"updated_at": iso(found.updated_at), "content": found.content}
+
+
+@router.get("/api/v1/instance/extended_description")
+async def extended_description(session: SessionDep) -> JSON:
+    """Mastodon's ExtendedDescription: the longer "about" text as HTML and its date."""
+    return JSON(_document_json(await instance_documents.extended_description(session)))
+
+
+@router.get("/api/v1/instance/privacy_policy")
+async def privacy_policy(session: SessionDep) -> JSON:
+    """Mastodon's PrivacyPolicy: HTML and its date."""
+    return JSON(_document_json(await instance_documents.privacy_policy(session)))
+
+
+def _terms_json(found: instance_documents.Document) -> dict[str, Any]:
+    return {
+        "effective_date": found.effective_date.isoformat(),
+        "effective": True,
+        "content": found.content,
+        "succeeded_by": None,
+    }
+
+
+@router.get("/api/v1/instance/terms_of_service")
+async def terms_of_service(session: SessionDep) -> JSON:
+    """Mastodon's TermsOfService in effect (404 when the server publishes none)."""
+    return JSON(_terms_json(await instance_documents.terms_of_service(session)))
+
+
+@router.get("/api/v1/instance/terms_of_service/{on}")
+async def terms_of_service_on(session: SessionDep, on: str) -> JSON:
+    """The terms of service that took effect on day `on` (YYYY-MM-DD; 404 for another)."""
+    try:
+        day = date.fromisoformat(on)
+    except ValueError:
+        raise ApiError(404, "Record not found") from None
+    return JSON(_terms_json(await instance_documents.terms_of_service(session, day)))
+
+
+@router.get("/api/v1/instance/activity")
+async def instance_activity(session: SessionDep) -> JSON:
+    """Mastodon's weekly activity: 12 weeks, this one first, the counts as strings."""
+    return JSON(
+        [
+            {
+                "week": str(int(week.start.timestamp())),
+                "statuses": str(week.statuses),
+                "logins": str(week.logins),
+                "registrations": str(week.registrations),
+            }
+            for week in await activity_stats.weekly(session)
+        ]
+    )
+
+
+@router.get("/api/v1/instance/peers")
+async def instance_peers(session: SessionDep) -> JSON:
+    """The domains of the servers this one knows."""
+    return JSON(await peer_servers.peers(session))
 
 
 @router.get("/api/v1/custom_emojis")

@@ -71,6 +71,9 @@ from agora.db.models.reading import (
 )
 from agora.db.models.system import (
     AiUsage,
+    Announcement,
+    AnnouncementDismissal,
+    AnnouncementReaction,
     AssistantConversation,
     AssistantMessage,
     AssistantReply,
@@ -94,6 +97,9 @@ __all__ = [
     "AccountDomainBlock",
     "AccountKey",
     "AiUsage",
+    "Announcement",
+    "AnnouncementDismissal",
+    "AnnouncementReaction",
     "AssistantConversation",
     "AssistantMessage",
     "AssistantReply",

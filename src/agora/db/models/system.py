@@ -182,3 +182,36 @@ class InboxActivity(Base):
     __tablename__ = "inbox_activities"
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Announcement(Base):
+    """An admins' announcement to everyone on the server (Mastodon's Announcement): plain
+    `text` (rendered escaped), an optional event time (`starts_at` / `ends_at`, `all_day`);
+    shown while published and not ended (social/instance/announcements.py)."""
+
+    __tablename__ = "announcements"
+    id: Mapped[int] = _id_col()
+    text: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AnnouncementDismissal(Base):
+    """A person marked an announcement read (`POST /api/v1/announcements/:id/dismiss`)."""
+
+    __tablename__ = "announcement_dismissals"
+    announcement_id: Mapped[int] = _fk("announcements.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+
+
+class AnnouncementReaction(Base):
+    """A person's emoji reaction to an announcement (one row per person and emoji)."""
+
+    __tablename__ = "announcement_reactions"
+    announcement_id: Mapped[int] = _fk("announcements.id", primary_key=True)
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections import defaultdict
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.auth.oauth import valid_token_ids
 from agora.db.engine import Database
 from agora.events.bus import Event, EventBus, Subscription
-from agora.events.event_kinds import EventName
+from agora.events.event_kinds import ANNOUNCEMENT_EVENTS, EventName
 from agora.events.process_bus import close_bus, get_bus
 from agora.http.streaming.frames import SSE_HEARTBEAT, sse_frame, ws_frame
 from agora.metrics import STREAMING_CONNECTIONS
@@ -55,13 +56,15 @@ Frame = str | bytes
 @dataclass(frozen=True, slots=True)
 class Payloads:
     """How the hub renders events: a post for a set of viewers (a JSON string for each who
-    may see it), a notification for its recipient (None when it may no longer be shown)."""
+    may see it), a notification for its recipient (None when it may no longer be shown), an
+    announcement for everyone (None when it is no longer shown)."""
 
     statuses: Callable[
         [AsyncSession, int, set[int | None], str], Awaitable[dict[int | None, str]]
     ]  # the last argument: the filter context the post is shown in (`filter_context`)
     notification: Callable[[AsyncSession, int, int], Awaitable[str | None]]
     conversation: Callable[[AsyncSession, int, int], Awaitable[str | None]]
+    announcement: Callable[[AsyncSession, int], Awaitable[str | None]]
 
 
 class Listener:
@@ -248,8 +251,37 @@ class Hub:
                 await self._notification(event)
             elif kind == EventName.CONVERSATION:
                 await self._conversation(event)
+            elif kind in ANNOUNCEMENT_EVENTS:
+                await self._announcement(event, str(kind))
         finally:
             self._frame_cache.clear()
+
+    async def _announcement(self, event: Event, kind: str) -> None:
+        """An announcement's change goes to every `user` stream, the same payload for all:
+        the Announcement (rendered once), a reaction's `{name, count, announcement_id}`, or
+        the deleted announcement's id."""
+        announcement_id = event_id(event, "announcement_id")
+        if announcement_id is None or not self._index.get("user"):
+            return
+        payload: str | None
+        if kind == EventName.ANNOUNCEMENT:
+            async with self.db.session() as session:
+                payload = await self.payloads.announcement(session, announcement_id)
+        elif kind == EventName.ANNOUNCEMENT_REACTION:
+            payload = json.dumps(
+                {
+                    "name": str(event.get("name")),
+                    "count": int(event.get("count") or 0),
+                    "announcement_id": str(announcement_id),
+                }
+            )
+        else:
+            payload = str(announcement_id)
+        if payload is None:
+            return
+        for account_id in list(self._index.get("user", {})):
+            for listener, stream in self._streaming("user", account_id):
+                self._deliver(listener, stream, kind, payload)
 
     def _candidates(self) -> Candidates:
         found = Candidates(home=set(self._index.get("user", {})))

@@ -4,6 +4,11 @@ posted that day: Agora keeps no sign-in times), posts (local posts and boosts, n
 and the job queue's depth (the most jobs waiting, and dead, in any sample of that day:
 jobs/queue.py `sample_depth`).
 
+`weekly` answers Mastodon's `/api/v1/instance/activity`: per week (Monday 00:00 UTC), newest
+first, the local posts, the sign-ups and the "logins" (distinct local accounts that signed in
+to the web app or had an app token made that week: Agora keeps no other sign-in times, and a
+web session's row goes when it ends, so it counts the sessions still kept).
+
 Each series is one grouped query; posts are read by id range (ids start with their
 millisecond, `ids.min_id_for_ms`), so the dashboard reads only the window's posts whatever
 the server's size.
@@ -18,7 +23,17 @@ from sqlalchemy import ColumnElement, Select, String, cast, distinct, func, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
-from agora.db.models import Account, Job, JobQueueSample, Post, Report, User, utcnow
+from agora.db.models import (
+    AccessToken,
+    Account,
+    Job,
+    JobQueueSample,
+    Post,
+    Report,
+    User,
+    WebSession,
+    utcnow,
+)
 from agora.ids import min_id_for_ms
 from agora.jobs.job_kinds import JobState
 
@@ -105,6 +120,62 @@ async def dashboard(session: AsyncSession, days: int = DAYS) -> list[Series]:
         Series("queue", "Queue depth", "most jobs waiting in a sample, per day", span, waiting),
         Series("dead", "Dead letters", "most dead jobs in a sample, per day", span, dead),
     ]
+
+
+WEEKS = 12
+KEYS_WEEKLY = ("posts", "signups")  # the dashboard's series `weekly` sums by week
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    """One week of `weekly`: its Monday (00:00 UTC) and its counts."""
+
+    start: datetime
+    statuses: int
+    logins: int
+    registrations: int
+
+
+async def weekly(session: AsyncSession, weeks: int = WEEKS) -> list[Week]:
+    """Posts, logins and sign-ups per week for the last `weeks` weeks (this one first)."""
+    now = utcnow()
+    monday = datetime.combine(
+        now.date() - timedelta(days=now.weekday()), datetime.min.time(), tzinfo=now.tzinfo
+    )
+    starts = [monday - timedelta(weeks=n) for n in range(weeks)]
+    since = starts[-1]
+    span = (now.date() - since.date()).days + 1
+    day_counts = {s.key: s for s in await dashboard(session, span) if s.key in KEYS_WEEKLY}
+
+    def week_of(day: date) -> int:
+        return (monday.date() - (day - timedelta(days=day.weekday()))).days // 7
+
+    def per_week(key: str) -> list[int]:
+        totals = [0] * weeks
+        series = day_counts[key]
+        for day, value in zip(series.days, series.values, strict=True):
+            totals[week_of(day)] += value
+        return totals
+
+    dialect = session.get_bind().dialect.name
+    seen: set[tuple[int, int]] = set()
+    for column, account in (
+        (WebSession.created_at, WebSession.account_id),
+        (AccessToken.created_at, AccessToken.account_id),
+    ):
+        day = _day(column, dialect)
+        rows = await session.execute(
+            select(day, account)
+            .join(Account, Account.id == account)
+            .where(column >= since, Account.domain.is_(None))
+            .distinct()
+        )
+        seen |= {(week_of(date.fromisoformat(str(d))), int(a)) for d, a in rows if a is not None}
+    logins = [0] * weeks
+    for week, _ in seen:
+        logins[week] += 1
+    statuses, signups = per_week("posts"), per_week("signups")
+    return [Week(start, statuses[n], logins[n], signups[n]) for n, start in enumerate(starts)]
 
 
 @dataclass(frozen=True, slots=True)

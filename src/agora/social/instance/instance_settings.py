@@ -1,5 +1,6 @@
 """Server settings an admin changes at run time (the console's settings page): whether and how
-people may sign up, the descriptions, the rules and the AI-use defaults. Each is a field of
+people may sign up, the descriptions, the rules, the privacy policy and terms of service,
+who may see the blocked servers, and the AI-use defaults. Each is a field of
 `config.Settings`; its AGORA_* (or config-file) value is the default, a row of
 `instance_settings` overrides it.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -27,7 +29,9 @@ from agora.social.people.moderation import log_server_action
 from agora.social.rules.errors import Invalid
 
 REGISTRATIONS = ("open", "approval", "closed")
+DOMAIN_BLOCKS_SHOWN = ("disabled", "users", "all")
 MAX_DESCRIPTION = 5000
+MAX_DOCUMENT = 100_000  # the privacy policy and the terms of service
 MAX_RULES = 50
 MAX_RULE = 500
 
@@ -40,6 +44,9 @@ class SettingsInput:
     instance_description: str | None = None
     instance_extended_description: str | None = None
     instance_rules: list[str] | None = None
+    instance_privacy_policy: str | None = None
+    instance_terms_of_service: str | None = None
+    domain_blocks_shown: str | None = None
     ai_training_default: bool | None = None
     search_indexing: bool | None = None
     tdm_reservation: bool | None = None
@@ -56,6 +63,19 @@ def _description(value: Any) -> str:
     if len(text) > MAX_DESCRIPTION:
         raise Invalid(f"Validation failed: a description is at most {MAX_DESCRIPTION} characters")
     return text
+
+
+def _document(value: Any) -> str:
+    text = str(value).strip()
+    if len(text) > MAX_DOCUMENT:
+        raise Invalid(f"Validation failed: a policy is at most {MAX_DOCUMENT} characters")
+    return text
+
+
+def _domain_blocks_shown(value: Any) -> str:
+    if value not in DOMAIN_BLOCKS_SHOWN:
+        raise Invalid("Validation failed: domain_blocks_shown must be disabled, users or all")
+    return str(value)
 
 
 def _rules(value: Any) -> list[str]:
@@ -77,6 +97,9 @@ EDITABLE: dict[str, Callable[[Any], Any]] = {
     "instance_description": _description,
     "instance_extended_description": _description,
     "instance_rules": _rules,
+    "instance_privacy_policy": _document,
+    "instance_terms_of_service": _document,
+    "domain_blocks_shown": _domain_blocks_shown,
     "ai_training_default": _boolean,
     "search_indexing": _boolean,
     "tdm_reservation": _boolean,
@@ -107,6 +130,14 @@ def last_known() -> Settings:
     """The settings last read by `effective` in this process (the environment's before
     any): only for a page rendered without a database session (an error page)."""
     return _last if _last is not None else get_settings()
+
+
+async def changed_at(session: AsyncSession, name: str) -> datetime | None:
+    """When an admin last changed setting `name` (None: it keeps its environment value)."""
+    found: datetime | None = await session.scalar(
+        select(InstanceSetting.updated_at).where(InstanceSetting.name == name)
+    )
+    return found
 
 
 def rules_of(settings: Settings) -> list[tuple[int, str]]:

@@ -46,6 +46,8 @@ from agora.db.models import (
     Account,
     AccountDomainBlock,
     AiUsage,
+    AnnouncementDismissal,
+    AnnouncementReaction,
     AssistantConversation,
     AssistantReply,
     AuthorizationCode,
@@ -118,6 +120,9 @@ FATE: dict[str, str] = {
     "assistant_conversations": DELETED,
     "assistant_messages": DELETED,  # with their conversations
     "assistant_replies": DELETED,  # the records of the assistant answering the account
+    "announcements": "kept: the admins' announcements to everyone, no account",
+    "announcement_dismissals": DELETED,
+    "announcement_reactions": DELETED,  # the counts go down with them
     "blocks": DELETED,
     "bookmarks": DELETED,
     "community_note_ratings": DELETED,  # the account's ratings, and all of its notes'
@@ -356,6 +361,8 @@ async def _marks(session: AsyncSession, account_id: int) -> None:
         AccountDomainBlock,
         ConversationEntry,
         ScheduledPost,
+        AnnouncementDismissal,
+        AnnouncementReaction,
     ):
         await session.execute(delete(model).where(model.account_id == account_id))
     await session.execute(delete(IdempotencyKey).where(IdempotencyKey.account_id == account_id))

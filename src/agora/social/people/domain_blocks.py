@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.db.models import Account, DomainBlock, utcnow
 from agora.social.people import moderation
-from agora.social.rules.errors import Invalid, NotFound
+from agora.social.rules.errors import Invalid, NotFound, Unauthorized
 from agora.social.rules.paging import Page, Slice, apply_page, keyed_slice
 
 SEVERITIES = ("noop", "silence", "suspend")
@@ -261,6 +261,21 @@ async def list_blocks(session: AsyncSession, page: Page) -> Slice[DomainBlock]:
 async def all_blocks(session: AsyncSession) -> list[DomainBlock]:
     """Every domain block, by domain (the public list, the CLI)."""
     return list(await session.scalars(select(DomainBlock).order_by(DomainBlock.domain)))
+
+
+async def published_blocks(
+    session: AsyncSession, shown: str, *, signed_in: bool
+) -> list[DomainBlock]:
+    """The blocks the public list shows (`/api/v1/instance/domain_blocks`, /about), by
+    domain, as the admins' `domain_blocks_shown` allows: `all` to anyone, `users` to
+    signed-in people (Unauthorized otherwise), `disabled` to nobody (NotFound). `noop`
+    blocks, which limit nothing, are left out (as Mastodon does)."""
+    if shown == "disabled":
+        raise NotFound()
+    if shown == "users" and not signed_in:
+        raise Unauthorized("This method requires an authenticated user")
+    query = select(DomainBlock).where(DomainBlock.severity != "noop")
+    return list(await session.scalars(query.order_by(DomainBlock.domain)))
 
 
 def digest(domain: str) -> str:
