@@ -6,8 +6,10 @@ process; the two-server run is tests/test_federation_account_fate_servers.py):
 - a local person moves to an account that names them as an alias: local followers move,
   Move goes to the remote followers' servers, the actor document says `movedTo`; refused
   without the password or the alias;
+- a moved account shows `moved` (the API's Account entity) and "has moved to" (its web
+  profile); following it follows the new account; a second move within 30 days is refused;
 - a Move received from another server to a local account naming it as an alias moves the
-  local followers;
+  local followers, and a second one within 30 days is ignored;
 - a received Update(Note) replaces the post's mentions and hashtags and notifies the newly
   mentioned once.
 """
@@ -35,6 +37,8 @@ from agora.federation.keys import key_pair
 from agora.social.people import relationships
 from agora.social.people.account_deletion import delete_own_account
 from agora.social.people.account_moves import NOT_AN_ALIAS, WRONG_PASSWORD, move_own_account
+from agora.social.people.accounts import set_alias
+from agora.social.people.remote_accounts import ON_COOLDOWN
 from agora.social.rules.errors import Invalid
 from federation_peers import BASE, DEAD_INBOX, deliver, make_peer, queued
 from helpers import PASSWORD
@@ -227,6 +231,67 @@ async def test_the_move_api_refuses_bad_requests(client, make_person) -> None:
     assert r.status_code == 422  # an alias is an account elsewhere
 
 
+async def test_a_moved_account_shows_moved_redirects_follows_and_cools_down(
+    client, db, make_person
+) -> None:
+    alice = await make_person("alice")
+    bob = await make_person("bob")
+    carol = await make_person("carol")
+    erin = await make_person("erin")
+    me = f"{BASE}/users/alice"
+    async with db.session(write=True) as session:  # both name alice (as a local alias would)
+        await session.execute(
+            update(Account).where(Account.id.in_([bob.id, carol.id])).values(also_known_as=[me])
+        )
+        await session.commit()
+    url = "/api/v1/agora/account/move"
+    r = await client.post(
+        url, headers=alice.headers, json={"target_acct": "bob", "password": PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    shown = [
+        (await client.get(f"/api/v1/accounts/{alice.id}")).json(),
+        (await client.get("/api/v1/accounts/lookup?acct=alice")).json(),
+        (await client.get("/api/v1/accounts/verify_credentials", headers=alice.headers)).json(),
+        (await client.get("/api/v2/search?q=alice&type=accounts", headers=erin.headers)).json()[
+            "accounts"
+        ][0],
+    ]
+    assert [a["moved"]["id"] for a in shown] == [str(bob.id)] * 4
+    assert "moved" not in (await client.get(f"/api/v1/accounts/{bob.id}")).json()
+    page = (await client.get("/@alice")).text
+    assert "has moved to" in page and 'href="/@bob"' in page
+    assert "has moved to" not in (await client.get("/@bob")).text
+
+    # following the old account follows the new one
+    r = await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=erin.headers)
+    assert r.status_code == 200 and r.json()["id"] == str(bob.id) and r.json()["following"]
+    async with db.session() as session:
+        followed = set(
+            await session.scalars(
+                select(Follow.target_account_id).where(Follow.account_id == erin.id)
+            )
+        )
+    assert followed == {bob.id}
+
+    # a second move within 30 days: refused, nothing changes; after them, allowed
+    again = {"target_acct": "carol", "password": PASSWORD}
+    r = await client.post(url, headers=alice.headers, json=again)
+    assert r.status_code == 422 and r.json()["error"] == ON_COOLDOWN
+    async with db.session(write=True) as session:
+        assert (await session.get(Account, alice.id)).moved_to_account_id == bob.id
+        await session.execute(
+            update(Account)
+            .where(Account.id == alice.id)
+            .values(moved_at=utcnow() - timedelta(days=31))
+        )
+        await session.commit()
+    r = await client.post(url, headers=alice.headers, json=again)
+    assert r.status_code == 200, r.text
+    moved = (await client.get(f"/api/v1/accounts/{alice.id}")).json()["moved"]
+    assert moved["id"] == str(carol.id)
+
+
 async def test_a_received_move_to_a_local_account_naming_it_moves_followers(
     client, db, make_person, run_jobs
 ) -> None:
@@ -242,8 +307,6 @@ async def test_a_received_move_to_a_local_account_naming_it_moves_followers(
     )
     assert r.status_code == 422
     async with db.session(write=True) as session:
-        from agora.social.people.accounts import set_alias
-
         await set_alias(session, "alice", old.uri, keep=True)
     target = f"{BASE}/users/alice"
     await deliver(client, liar, liar.activity("Move", liar.uri, "mv-1", target=target))
@@ -259,6 +322,19 @@ async def test_a_received_move_to_a_local_account_naming_it_moves_followers(
         assert (await session.get(Account, old.id)).moved_to_account_id == alice.id
         assert (await session.get(Account, liar.id)).moved_to_account_id is None
     assert await queued(db, "ap_move") == []  # a local target needs no fetch
+
+    # moving again within 30 days (to another local account naming it) is ignored
+    carol = await make_person("carol")
+    async with db.session(write=True) as session:
+        await set_alias(session, "carol", old.uri, keep=True)
+    await deliver(client, old, old.activity("Move", old.uri, "mv-3", target=f"{BASE}/users/carol"))
+    await run_jobs()
+    async with db.session() as session:
+        assert (await session.get(Account, old.id)).moved_to_account_id == alice.id
+    assert (
+        await _count(db, Follow, Follow.account_id == dave.id, Follow.target_account_id == carol.id)
+        == 0
+    )
 
 
 # --- Update(Note): mentions and hashtags --------------------------------------------------
@@ -332,8 +408,6 @@ async def test_the_migration_settings_page(app, client, db, make_person) -> None
     await make_person("dave")
     old = await make_peer(db, "old")
     async with db.session(write=True) as session:
-        from agora.social.people.accounts import set_alias
-
         await set_alias(session, "alice", old.uri, keep=True)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as browser:

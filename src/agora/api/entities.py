@@ -57,11 +57,18 @@ def iso(value: datetime | None) -> str | None:
 
 
 def account_json(
-    account: Account, *, source: bool = False, follow_requests: int = 0, admin: bool = False
+    account: Account,
+    *,
+    source: bool = False,
+    follow_requests: int = 0,
+    admin: bool = False,
+    moved: Account | None = None,
 ) -> dict[str, Any]:
     """The Account entity (with `source` for the owner's own credentials, where
     `follow_requests` is the number of requests waiting for an answer and `role` says whether
-    they are an `admin`). A silenced account is marked `limited`, as on Mastodon."""
+    they are an `admin`). A silenced account is marked `limited`, as on Mastodon; an account
+    that moved has the account it moved to as `moved` (given by the caller, loaded by
+    `hydrate.moved_targets`; Mastodon leaves it out otherwise, and inside `moved`)."""
     disclose(account)
     base = get_settings().base_url
     url = f"{base}/@{account.username}"
@@ -104,6 +111,8 @@ def account_json(
     }
     if account.silenced_at is not None:
         data["limited"] = True
+    if moved is not None:
+        data["moved"] = account_json(moved)
     if source:
         data["source"] = {
             "privacy": "public",

@@ -20,10 +20,10 @@ from agora.api.entities import (
     status_json,
 )
 from agora.api.status_cache import status_fragments
-from agora.db.models import Notification, Report, ScheduledPost
+from agora.db.models import Account, Notification, Report, ScheduledPost
 from agora.social.people.moderation import get_member, load_members
 from agora.social.people.reports import load_reports
-from agora.social.posts.hydrate import load_accounts, load_posts
+from agora.social.posts.hydrate import load_accounts, load_posts, moved_targets
 from agora.social.posts.scheduled_posts import attachments
 from agora.social.reading.conversations import Conversation
 from agora.social.reading.notification_groups import Group
@@ -77,7 +77,16 @@ async def shown_status(
 
 async def accounts(session: AsyncSession, ids: list[int]) -> list[dict[str, Any]]:
     """Account entities for `ids`, in order."""
-    return [account_json(a) for a in await load_accounts(session, ids)]
+    found = await load_accounts(session, ids)
+    moved = await moved_targets(session, found)
+    return [account_json(a, moved=moved.get(a.id)) for a in found]
+
+
+async def account(session: AsyncSession, shown: Account, **options: Any) -> dict[str, Any]:
+    """One Account entity, with the account it moved to (`moved`); `options` are
+    `account_json`'s."""
+    moved = await moved_targets(session, [shown])
+    return account_json(shown, moved=moved.get(shown.id), **options)
 
 
 async def notifications(

@@ -1,11 +1,12 @@
 """Engine and sessions for SQLite (embedded default) and PostgreSQL, one code path; on
-PostgreSQL optionally a read replica and PgBouncer's transaction pooling."""
+PostgreSQL optionally a read replica and PgBouncer's transaction pooling. A SQLite file is
+opened through db/sqlite_one_trip.py (aiosqlite, one thread round trip per statement)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+
+from agora.db import sqlite_one_trip
 
 LOCK_RETRY_AFTER = 2  # seconds a client is asked to wait after a lock timeout (503)
 REPLICA_CONNECT_TIMEOUT = 3.0  # seconds to connect to the replica before reading the primary
@@ -47,6 +50,16 @@ def _prepare_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _one_trip_creator(path: str, lock_timeout: float) -> Callable[[], Awaitable[Any]]:
+    """Connections to a SQLite file that make one thread round trip per statement
+    (db/sqlite_one_trip.py), with the busy timeout `lock_timeout`."""
+
+    async def create() -> Any:
+        return await sqlite_one_trip.connect(path, timeout=lock_timeout)
+
+    return create
 
 
 def is_lock_timeout(exc: BaseException) -> bool:
@@ -127,9 +140,10 @@ def _engine_arguments(
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": lock_timeout}
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": lock_timeout}
+            kwargs["async_creator"] = _one_trip_creator(parsed.database, lock_timeout)
         return kwargs
     kwargs.update(pool_size=10, max_overflow=20)
     if parsed.get_driver_name() != "asyncpg":

@@ -11,7 +11,8 @@
   in its `alsoKnownAs`; a local target must have the actor among its aliases (set by its
   owner, published as its `alsoKnownAs`), and is moved to at once. Either way the local
   followers move with `remote_accounts.move_followers`, the one function a local person's
-  own move (social/people/account_moves.py) uses too.
+  own move (social/people/account_moves.py) uses too. An actor that moved less than 30 days
+  ago (`remote_accounts.may_move`) is not moved again: the Move is dropped (logged).
 - Delete whose object is the actor itself: the account is gone (`remote_accounts
   .forget_deleted`); any other Delete is a post's and goes to inbound_posts.
 
@@ -81,11 +82,20 @@ async def _move(session: AsyncSession, actor: Account, activity: dict[str, Any])
         if local is None or actor.uri not in (local.also_known_as or []):
             log.info("inbox: %s does not name %s as an alias; Move ignored", target, actor.uri)
             return
-        if local.suspended_at is None and local.id != actor.id:
+        if local.suspended_at is None and local.id != actor.id and _may_move(actor):
             await remote_accounts.move_followers(session, actor, local)
+        return
+    if not _may_move(actor):
         return
     payload: MoveJob = {"account_id": actor.id, "target": target}
     enqueue(session, JobKind.AP_MOVE, payload, max_attempts=MOVE_ATTEMPTS)
+
+
+def _may_move(actor: Account) -> bool:
+    if remote_accounts.may_move(actor):
+        return True
+    log.info("inbox: %s moved less than 30 days ago; Move ignored", actor.uri)
+    return False
 
 
 async def _delete(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
@@ -132,4 +142,5 @@ async def apply_move(session: AsyncSession, payload: MoveJob, new_id: int | None
     new = await session.get(Account, new_id)
     if old is None or new is None or old.id == new.id or new.suspended_at is not None:
         return
-    await remote_accounts.move_followers(session, old, new)
+    if _may_move(old):
+        await remote_accounts.move_followers(session, old, new)

@@ -158,10 +158,11 @@ async def store_remote_post(
     )
     session.add(post)
     await session.flush()
-    await writing.index_remote_post(session, post, *await named_in(session, note))
+    mention_ids, tag_names = await named_in(session, note)
+    tag_ids = await writing.index_remote_post(session, post, mention_ids, tag_names)
     await object_extensions.store_extensions(session, post, note)
     await writing.count_new_post(session, author.id, parent, Visibility(visibility))
-    await fan_out.distribute_or_enqueue(session, post.id)
+    await fan_out.distribute_or_enqueue(session, post.id, tag_ids, mention_ids)
     return post
 
 
@@ -178,10 +179,12 @@ async def named_in(session: AsyncSession, note: dict[str, Any]) -> tuple[set[int
     }
     addressed = {*addresses(note.get("to")), *addresses(note.get("cc"))}
     local = [await local_account(session, uri) for uri in list(addressed | hrefs)[:MAX_NAMED]]
-    remote = await session.scalars(
-        select(Account.id).where(Account.uri.in_(sorted(hrefs)), Account.domain.is_not(None))
-    )
-    mentioned = {a.id for a in local if a is not None} | set(remote.all())
+    mentioned = {a.id for a in local if a is not None}
+    if hrefs:
+        remote = await session.scalars(
+            select(Account.id).where(Account.uri.in_(sorted(hrefs)), Account.domain.is_not(None))
+        )
+        mentioned |= set(remote.all())
     names: dict[str, None] = {}
     for tag in items:
         name = tag.get("name")

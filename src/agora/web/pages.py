@@ -1,8 +1,10 @@
 """Profiles (`/@username`, with posts / replies / media tabs) and threads (`/@username/ID`),
 for signed-out visitors and crawlers as for signed-in people (who see what the visibility
-rule lets them see, and can follow, reply and act). Like every page, each carries the most
-restrictive AI-use signal of what it shows (the profile and every post on it) in HTTP headers
-and meta tags (`signals.disclose`, `http/signal_hook.py`)."""
+rule lets them see, and can follow, reply and act). The profile of an account that moved
+says so ("X has moved to Y") and offers the relationship buttons of the new account instead
+(following the old one follows the new one anyway: `relationships.follow`). Like every
+page, each carries the most restrictive AI-use signal of what it shows (the profile and every
+post on it) in HTTP headers and meta tags (`signals.disclose`, `http/signal_hook.py`)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
 from agora.data.signals import disclose
+from agora.db.models import Account
 from agora.http.deps import SessionDep
 from agora.http.params import flag
 from agora.http.replica_routing import replica_reads
 from agora.social.people.lookup import find_by_username
 from agora.social.people.relationships import relationships
+from agora.social.posts.hydrate import moved_targets
 from agora.social.reading import remote_threads
 from agora.social.reading.timelines import ProfileFilter, account_statuses, context
 from agora.social.rules.errors import NotFound
@@ -47,16 +51,31 @@ async def profile(
     path = f"/@{account.username}"
     tab_param = tab if tab != "posts" else None
     feed = await feed_of(session, viewer_id, found, page, path, context="account", tab=tab_param)
+    moved = (await moved_targets(session, [account])).get(account.id)
+    if moved is not None:
+        disclose(moved)
+    shown = moved or account  # whom the buttons act on
     relation = None
-    if viewer is not None and viewer_id != account.id:
-        relation = (await relationships(session, viewer.account.id, [account.id]))[0]
+    if viewer is not None and viewer_id != shown.id:
+        relation = (await relationships(session, viewer.account.id, [shown.id]))[0]
     context_ = {
         "account": account,
+        "moved": moved,
+        "moved_handle": _handle(moved) if moved else "",
+        "moved_url": _url(moved) if moved else "",
         "tab": tab,
         "relation": relation,
         "nav": "me" if viewer_id == account.id else None,
     }
     return feed_response(request, "profile.html", context_, feed)
+
+
+def _handle(account: Account) -> str:
+    return f"@{account.username}@{account.domain}" if account.domain else f"@{account.username}"
+
+
+def _url(account: Account) -> str:
+    return (account.url or account.uri or "") if account.domain else f"/@{account.username}"
 
 
 @router.get("/@{username}/{post_id}", response_class=HTMLResponse)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 
 from agora.api import serialise
-from agora.api.entities import account_json, relationship_json
+from agora.api.entities import relationship_json
 from agora.auth import oauth
 from agora.auth.oauth import Credentials
 from agora.config import get_settings
@@ -78,7 +78,9 @@ async def _credential_account(session: SessionDep, me: Account) -> JSON:
     """The CredentialAccount entity: the caller's account with its `source`."""
     waiting = await rel.pending_requests_count(session, me.id)
     admin = await is_admin(session, me.id)
-    return JSON(account_json(me, source=True, follow_requests=waiting, admin=admin))
+    return JSON(
+        await serialise.account(session, me, source=True, follow_requests=waiting, admin=admin)
+    )
 
 
 @router.get("/accounts/verify_credentials")
@@ -135,7 +137,7 @@ async def lookup(session: SessionDep, acct: Annotated[str, Query(max_length=300)
     account = None if host and host != domain else await find_by_username(session, name)
     if account is None:
         raise ApiError(404, "Record not found")
-    return JSON(account_json(account))
+    return JSON(await serialise.account(session, account))
 
 
 @router.get("/accounts/relationships")
@@ -151,7 +153,7 @@ async def relationships(
 @router.get("/accounts/{account_id}")
 async def get_one(session: SessionDep, account_id: str) -> JSON:
     account = await get_account(session, id_param(account_id))
-    return JSON(account_json(account))
+    return JSON(await serialise.account(session, account))
 
 
 @router.get("/accounts/{account_id}/statuses")
@@ -230,10 +232,11 @@ async def follow(
     me: Account = caller("write:follows"),
     form: FollowForm = body(FollowForm),
 ) -> JSON:
-    target = id_param(account_id)
-    await rel.follow(session, me, target, reblogs=form.reblogs, notify=form.notify)
+    followed = await rel.follow(
+        session, me, id_param(account_id), reblogs=form.reblogs, notify=form.notify
+    )
     await session.commit()
-    return await _relationship(session, me, target)
+    return await _relationship(session, me, followed)
 
 
 @router.post("/accounts/{account_id}/unfollow")

@@ -48,8 +48,10 @@ class Account(Base):
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Silenced ("limited"): posts reach followers only, not public listings or strangers.
     silenced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # A remote account that moved (ActivityPub Move): the account it moved to.
+    # An account that moved (a local person's move, or an ActivityPub Move): the account it
+    # moved to, and when (social/people/remote_accounts.py: the 30-day cool-down).
     moved_to_account_id: Mapped[int | None] = mapped_column(ID)
+    moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # An account's other identities (actor URIs): a local account's, set by its owner and
     # published as `alsoKnownAs`, so an account elsewhere may move here; a remote account's,
     # read from its actor document (a Move to it is checked against them).

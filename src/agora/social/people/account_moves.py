@@ -14,8 +14,9 @@ the password. It holds these invariants:
   Move received from another server runs), and a `federate_move` job, written in the same
   transaction, sends Move to its remote followers' servers, which move them.
 
-Moving again later (to a third account) is allowed, as on Mastodon; moving to oneself, to a
-suspended account or to an account that itself moved is not.
+Moving again later (to a third account) is allowed once 30 days have passed since the last
+move (`remote_accounts.MOVE_COOLDOWN`, as on Mastodon); moving to oneself, to a suspended
+account or to an account that itself moved is not.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ from another server (`block` with a remote actor) writes none.
 None of these functions commits: the caller owns the transaction (an API or web door commits
 once after the call; a job handler, such as a received Follow or Block or a CSV import's batch,
 commits with its own bookkeeping), so a failure after the call leaves nothing half-done.
+
+A local person following an account that moved follows the account it moved to instead
+(`moved_target`: the end of the chain of moves, at most `MOVE_HOPS` long, skipping nothing
+suspended), so the old profile's Follow button and the API land on the new one.
 """
 
 from __future__ import annotations
@@ -154,6 +158,23 @@ async def _adjust_follow_counts(
     )
 
 
+MOVE_HOPS = 5
+
+
+async def moved_target(session: AsyncSession, account: Account) -> Account:
+    """Where `account` moved to, following the chain of moves (at most `MOVE_HOPS`) while
+    the next account exists and is not suspended; `account` itself when it did not move."""
+    current = account
+    for _ in range(MOVE_HOPS):
+        if current.moved_to_account_id is None:
+            break
+        following = await session.get(Account, current.moved_to_account_id)
+        if following is None or following.suspended_at is not None:
+            break
+        current = following
+    return current
+
+
 async def follow(
     session: AsyncSession,
     actor: Account,
@@ -162,12 +183,16 @@ async def follow(
     reblogs: bool = True,
     notify: bool = False,
     uri: str | None = None,
-) -> None:
+) -> int:
     """Follow an account, or ask to when it is locked. Re-following updates the options.
-    `uri` is the id of the Follow a remote actor sent (kept with its request). In the caller's
-    transaction."""
+    `uri` is the id of the Follow a remote actor sent (kept with its request). A local
+    person asking to follow an account that moved follows the account it moved to. The id
+    of the account followed. In the caller's transaction."""
     target = await get_account(session, target_id)
+    if actor.domain is None:
+        target = await moved_target(session, target)
     await start_follow(session, actor, target, reblogs=reblogs, notify=notify, uri=uri)
+    return target.id
 
 
 async def start_follow(

@@ -581,3 +581,13 @@ async def load_accounts(session: AsyncSession, ids: list[int]) -> list[Account]:
     """Accounts by id, in the given order, suspended ones left out."""
     found = await _accounts(session, set(ids))
     return [found[i] for i in ids if i in found]
+
+
+async def moved_targets(session: AsyncSession, accounts: list[Account]) -> dict[int, Account]:
+    """The accounts that `accounts` moved to (Mastodon's `moved`), by the moved account's
+    id; suspended targets left out. One query, none when nobody moved."""
+    wanted = {a.id: a.moved_to_account_id for a in accounts if a.moved_to_account_id}
+    if not wanted:
+        return {}
+    found = await _accounts(session, set(wanted.values()))
+    return {old: found[new] for old, new in wanted.items() if new in found}

@@ -267,16 +267,17 @@ async def _index_post(session: AsyncSession, post: Post, *, fresh: bool = False)
 
 async def index_remote_post(
     session: AsyncSession, post: Post, mention_ids: set[int], tag_names: list[str]
-) -> None:
+) -> list[int]:
     """Write the mention and hashtag rows of a newly received post: the accounts and the
-    (normalised) hashtags its Note names. Does not commit."""
-    await _write_index(session, post, mention_ids, tag_names, fresh=True)
+    (normalised) hashtags its Note names; the hashtags' ids. Does not commit."""
+    return await _write_index(session, post, mention_ids, tag_names, fresh=True)
 
 
 async def _write_index(
     session: AsyncSession, post: Post, mention_ids: set[int], names: list[str], *, fresh: bool
-) -> None:
-    """Replace a post's mention and hashtag rows (a `fresh` post has none to clear)."""
+) -> list[int]:
+    """Replace a post's mention and hashtag rows (a `fresh` post has none to clear); the
+    hashtags' ids."""
     if not fresh:
         await session.execute(delete(Mention).where(Mention.post_id == post.id))
         await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
@@ -291,6 +292,8 @@ async def _write_index(
         await session.execute(
             insert_ignore(session, PostTag), [{"tag_id": t, "post_id": post.id} for t in tag_ids]
         )
+        return list(tag_ids)
+    return []
 
 
 async def count_new_post(

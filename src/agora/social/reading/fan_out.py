@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +159,7 @@ async def finish_distribution(
     payload: PostJob,
     _prepared: None = None,
     tag_ids: Sequence[int] | None = None,
+    mention_ids: Collection[int] | None = None,
 ) -> None:
     """Phase 2 of `distribute_post`, in the transaction that deletes the job: the `update`
     event (streamed once this commits), mention notifications, the hashtag use count (of
@@ -169,7 +170,7 @@ async def finish_distribution(
     post, original, _author = found
     announce_post(session, post)
     if original is None:
-        await notify_mentions(session, post)
+        await notify_mentions(session, post, mention_ids)
         await record_tag_use(session, post, tag_ids)
         await conversations.record_direct_post(session, post)
 
@@ -191,14 +192,21 @@ async def distribute_post(session: AsyncSession, payload: PostJob) -> None:
     await finish_distribution(session, payload)
 
 
-async def distribute_or_enqueue(session: AsyncSession, post_id: int) -> None:
+async def distribute_or_enqueue(
+    session: AsyncSession,
+    post_id: int,
+    tag_ids: Sequence[int] | None = None,
+    mention_ids: Collection[int] | None = None,
+) -> None:
     """Distribute a post just stored, in the caller's transaction, when its audience (feeds
     and `status` subscribers) fits in one batch (`FANOUT_BATCH`), as `distribute_post` would;
     otherwise enqueue the `distribute_post` job. Either way it happens once, with the
-    caller's commit. The post is new: no feed holds it yet."""
-    tag_ids = (
-        await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post_id))
-    ).all()
+    caller's commit. The post is new: no feed holds it yet. `tag_ids` and `mention_ids`
+    are its hashtags and mentioned accounts when the caller just wrote them (read otherwise)."""
+    if tag_ids is None:
+        tag_ids = (
+            await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post_id))
+        ).all()
     plan = await plan_distribution(session, post_id, tag_ids)
     if plan is None:
         return
@@ -207,7 +215,7 @@ async def distribute_or_enqueue(session: AsyncSession, post_id: int) -> None:
         return
     await push_to_feeds(session, plan.post, plan.recipients, plan.original, new=True)
     await notify_subscribers(session, plan.post, plan.subscribers)
-    await finish_distribution(session, {"post_id": post_id}, None, tag_ids)
+    await finish_distribution(session, {"post_id": post_id}, None, tag_ids, mention_ids)
 
 
 async def fan_out_recipients(

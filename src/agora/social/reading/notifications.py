@@ -16,7 +16,7 @@ follow) get Mastodon's group key once, at creation (`_group_key`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -197,10 +197,16 @@ async def notify_about_post(
         )
 
 
-async def notify_mentions(session: AsyncSession, post: Post) -> None:
-    """Notify every account mentioned in `post` (its author excepted)."""
-    mentioned = await session.scalars(select(Mention.account_id).where(Mention.post_id == post.id))
-    await notify_about_post(session, "mention", mentioned.all(), post, post.id)
+async def notify_mentions(
+    session: AsyncSession, post: Post, mention_ids: Collection[int] | None = None
+) -> None:
+    """Notify every account mentioned in `post` (its author excepted); `mention_ids` are
+    its mentions when the caller just wrote them (read otherwise)."""
+    if mention_ids is None:
+        mention_ids = (
+            await session.scalars(select(Mention.account_id).where(Mention.post_id == post.id))
+        ).all()
+    await notify_about_post(session, "mention", sorted(mention_ids), post, post.id)
 
 
 async def subscribers(session: AsyncSession, post: Post) -> list[int]:

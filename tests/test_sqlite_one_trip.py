@@ -1,0 +1,67 @@
+"""db/sqlite_one_trip.py: SQLite statements make one thread round trip each, and answer what
+aiosqlite's own cursor answers (rows, long results streamed, rowcount, errors, rollback).
+SQLite only (it is SQLite's driver)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from agora.db import sqlite_one_trip
+from agora.db.engine import Database
+from browser_support import ON_POSTGRES
+
+pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="the SQLite driver")
+
+
+@pytest.fixture
+async def one_trip_db(tmp_path: Path):  # type: ignore[no-untyped-def]
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/one.db")
+    async with db.transaction() as session:
+        await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+    yield db
+    await db.dispose()
+
+
+async def test_a_statement_is_one_round_trip_with_the_same_answers(one_trip_db, monkeypatch):
+    trips = []
+    real = sqlite_one_trip._in_thread
+
+    async def counted(connection, fn, *args):  # type: ignore[no-untyped-def]
+        trips.append(fn)
+        return await real(connection, fn, *args)
+
+    monkeypatch.setattr(sqlite_one_trip, "_in_thread", counted)
+    db = one_trip_db
+    async with db.transaction() as session:
+        trips.clear()
+        await session.execute(text("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')"))
+        rows = (await session.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+        updated = await session.execute(text("UPDATE t SET v = v || '!' WHERE v != 'b'"))
+        assert len(trips) == 4  # BEGIN and three statements: four round trips
+    assert rows == ["a", "b", "c"] and updated.rowcount == 2
+
+    with pytest.raises(IntegrityError):  # the error is SQLite's, and nothing of it stays
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO t (v) VALUES ('z')"))
+            await session.execute(text("INSERT INTO t (v) VALUES ('b')"))
+    async with db.session() as session:
+        assert await session.scalar(text("SELECT count(*) FROM t WHERE v = 'z'")) == 0
+
+
+async def test_a_long_result_is_read_whole_and_streamed(one_trip_db) -> None:
+    db = one_trip_db
+    n = sqlite_one_trip.PREFETCH * 2 + 7
+    async with db.transaction() as session:
+        await session.execute(
+            text("INSERT INTO t (v) VALUES (:v)"), [{"v": str(i)} for i in range(n)]
+        )
+    async with db.session() as session:
+        assert len((await session.execute(text("SELECT v FROM t"))).all()) == n
+    async with db.engine.connect() as conn:
+        result = await conn.stream(text("SELECT v FROM t ORDER BY id"))
+        seen = [row.v async for row in result]
+    assert seen == [str(i) for i in range(n)]
