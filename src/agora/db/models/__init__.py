@@ -44,6 +44,8 @@ from agora.db.models.posts import (
     Post,
     PostEdit,
     PostTag,
+    QuotePolicy,
+    QuoteState,
     ScheduledPost,
     Tag,
     TagHistory,
@@ -53,6 +55,7 @@ from agora.db.models.posts import (
 )
 from agora.db.models.reading import (
     ConversationEntry,
+    ConversationMute,
     Filter,
     FilterKeyword,
     FilterStatus,
@@ -103,6 +106,7 @@ __all__ = [
     "CommunityNoteStatusChange",
     "ConsentEvent",
     "ConversationEntry",
+    "ConversationMute",
     "CsvImport",
     "CsvImportRow",
     "DatasetExport",
@@ -147,6 +151,8 @@ __all__ = [
     "PostEdit",
     "PostTag",
     "PushSubscription",
+    "QuotePolicy",
+    "QuoteState",
     "RecoveryCode",
     "Report",
     "ScheduledPost",
