@@ -137,6 +137,22 @@ def authorization_json(author: Account, quoted: str, quoting: str) -> dict[str, 
     }
 
 
+def revocation_activity(
+    author: Account, quoter: Account, quoted: str, quoting: str
+) -> dict[str, Any]:
+    """The `Delete` of the QuoteAuthorization that let `quoting` quote the local `quoted`
+    (its author revoked the quote)."""
+    authorization = authorization_uri(quoted, quoting)
+    return {
+        "@context": CONTEXT,
+        "id": f"{actor_uri(author)}#quote_revocations/{_digest(authorization)}",
+        "type": "Delete",
+        "actor": actor_uri(author),
+        "to": [actor_uri(quoter)],
+        "object": {"id": authorization, "type": "QuoteAuthorization"},
+    }
+
+
 def answer_activity(
     author: Account, request: dict[str, Any], quoted: str, quoting: str, accepted: bool
 ) -> dict[str, Any]:

@@ -61,6 +61,7 @@ from agora.jobs.job_kinds import (
     FederateMoveJob,
     FederatePostJob,
     FederateProfileJob,
+    FederateQuoteRevocationJob,
     FederateReactionJob,
     FederateReportJob,
     FederateUnfollowJob,
@@ -244,6 +245,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_INBOX],
     payload: InboxJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_QUOTE_REVOCATION],
+    payload: FederateQuoteRevocationJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -11,7 +11,8 @@ read as `approval`, tells a viewer whether they may quote (`quote_approval.curre
 
 A quote, once written, is accepted; the quoted post's author may revoke it
 (`revoke_quote`): the quoting post stays, its quote shows as revoked (`quote_state`), it is
-no longer listed among the quotes, and its QuoteAuthorization is no longer answered.
+no longer listed among the quotes, its QuoteAuthorization is no longer answered, and a
+remote quoting post's server is sent the authorization's `Delete` (FEP-044f).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Follow, Post, QuotePolicy, QuoteState, User
+from agora.jobs.job_kinds import JobKind
+from agora.jobs.queue import enqueue
 from agora.social.reading.remote_audience import schedule_federation
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 from agora.social.rules.paging import Page, Slice, apply_page, slice_of
@@ -152,6 +155,8 @@ async def revoke_quote(
     if quoted.account_id != actor.id:
         raise Forbidden()
     quoting.quote_state = int(QuoteState.REVOKED)
+    if quoting.uri is not None:  # a remote post: its author's server is told
+        enqueue(session, JobKind.FEDERATE_QUOTE_REVOCATION, {"post_id": quoting.id})
     await session.commit()
     return quoting
 
