@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers import follow, post_status
+from helpers import HX, follow, post_ids, post_status, web_sign_in
 
 
 async def _status(client: Any, person: Any, status_id: str) -> dict[str, Any]:
@@ -182,3 +182,34 @@ async def test_hashtag_timeline_any_all_none(client, make_person):
     assert await ids(**{"any[]": ["fish"]}) == [d["id"], ac["id"], ab["id"], a["id"]]
     assert await ids(**{"any[]": ["fish"], "none[]": ["dogs"]}) == [d["id"], ac["id"], a["id"]]
     assert await ids(**{"all[]": ["nothere"]}) == []
+
+
+async def test_web_app_composer_policy_and_remove_quote(client, make_person):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    csrf = await web_sign_in(client, "alice")
+    home = await client.get("/home")
+    assert 'name="quote_policy"' in home.text and "Who can quote" in home.text
+    r = await client.post(
+        "/web/statuses",
+        headers=HX,
+        data={"csrf": csrf, "status": "from the web", "quote_policy": "nobody"},
+    )
+    assert r.status_code == 200
+    mine = post_ids(r.text)[0]
+    assert (await _status(client, alice, str(mine)))["quote_approval"]["automatic"] == []
+    bad = await client.post(
+        "/web/statuses", headers=HX, data={"csrf": csrf, "status": "x", "quote_policy": "all"}
+    )
+    assert bad.status_code == 422 and await _count(client, alice) == 1
+    public = await post_status(client, alice, status="quotable")
+    q = await post_status(client, bob, status="quoting", quoted_status_id=public["id"])
+    page = await client.get(f"/@bob/{q['id']}")
+    assert 'aria-label="Remove quote"' in page.text
+    own_page = await client.get(f"/@alice/{mine}")  # `nobody`: only its author may quote
+    assert 'aria-label="Quote"' in own_page.text
+    revoke = f"/web/statuses/{public['id']}/quotes/{q['id']}/revoke"
+    r = await client.post(revoke, headers=HX, data={"csrf": csrf})
+    assert r.status_code == 200 and "removed by its author" in r.text
+    assert (await _status(client, bob, q["id"]))["quote"]["state"] == "revoked"
+    again = await client.post(revoke, headers=HX, data={"csrf": csrf})
+    assert again.status_code == 404

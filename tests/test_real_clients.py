@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from mastodon import Mastodon, MastodonNotFoundError
+from mastodon import Mastodon, MastodonAPIError, MastodonNotFoundError
 
 from live_server import LiveServer, wait_for
 
@@ -295,3 +295,24 @@ def test_scheduled_posts(alice: Client) -> None:
     assert moved.scheduled_at > kept.scheduled_at
     alice.api.scheduled_status_delete(kept.id)
     assert alice.api.scheduled_statuses() == []
+
+
+def test_quote_posts_and_conversation_mute(alice: Client, carol: Client) -> None:
+    """Mastodon.py's 4.5 quote calls: post with a policy and quote, list quotes, change the
+    policy, revoke (someone else's: refused); status_mute / status_unmute."""
+    post = carol.api.status_post("quote me", quote_approval_policy="public")
+    assert post.quote_approval.automatic == ["public"]
+    quoting = alice.api.status_post("quoting", quote_id=post.id)
+    assert quoting.quote.state == "accepted" and quoting.quote.quoted_status.id == post.id
+    assert [s.id for s in carol.api.status_quotes(post.id)] == [quoting.id]
+    with pytest.raises(MastodonAPIError):
+        alice.api.status_quote_revoke(post.id, quoting.id)  # not alice's post: 403
+    revoked = carol.api.status_quote_revoke(post.id, quoting.id)
+    assert revoked.id == quoting.id and revoked.quote.state == "revoked"
+    assert list(carol.api.status_quotes(post.id)) == []
+    closed = carol.api.status_update_quote_approval_policy(post.id, "nobody")
+    assert closed.quote_approval.automatic == []
+    with pytest.raises(MastodonAPIError):
+        alice.api.status_post("again", quote_id=post.id)  # 422
+    assert carol.api.status_mute(post.id).muted is True
+    assert carol.api.status_unmute(post.id).muted is False
