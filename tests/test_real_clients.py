@@ -297,9 +297,25 @@ def test_scheduled_posts(alice: Client) -> None:
     assert alice.api.scheduled_statuses() == []
 
 
-def test_quote_posts_and_conversation_mute(alice: Client, carol: Client) -> None:
+def test_quote_posts_and_conversation_mute(
+    server: LiveServer, app_keys: tuple[str, str], alice: Client, carol: Client
+) -> None:
     """Mastodon.py's 4.5 quote calls: post with a policy and quote, list quotes, change the
-    policy, revoke (someone else's: refused); status_mute / status_unmute."""
+    policy, revoke (someone else's: refused); status_mute / status_unmute. Its version check
+    is off: Agora still advertises 4.2.0 (docs/API.md), and Mastodon.py refuses 4.5 calls
+    to an older server."""
+
+    def unchecked(who: Client) -> Client:
+        api = Mastodon(
+            client_id=app_keys[0],
+            client_secret=app_keys[1],
+            access_token=who.api.access_token,
+            api_base_url=server.url,
+            version_check_mode="none",
+        )
+        return Client(api, who.id, who.username)
+
+    alice, carol = unchecked(alice), unchecked(carol)
     post = carol.api.status_post("quote me", quote_approval_policy="public")
     assert post.quote_approval.automatic == ["public"]
     quoting = alice.api.status_post("quoting", quote_id=post.id)

@@ -510,6 +510,7 @@ def scheduled_status_json(
             "visibility": p.get("visibility") or "public",
             "in_reply_to_id": str(p["in_reply_to_id"]) if p.get("in_reply_to_id") else None,
             "quoted_status_id": str(p["quote_id"]) if p.get("quote_id") else None,
+            "quote_approval_policy": p.get("quote_policy"),
             "language": p.get("language"),
             "application_id": str(scheduled.application_id) if scheduled.application_id else None,
             "scheduled_at": None,
