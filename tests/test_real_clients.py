@@ -318,7 +318,7 @@ def test_quote_posts_and_conversation_mute(
     alice, carol = unchecked(alice), unchecked(carol)
     post = carol.api.status_post("quote me", quote_approval_policy="public")
     assert post.quote_approval.automatic == ["public"]
-    quoting = alice.api.status_post("quoting", quote_id=post.id)
+    quoting = alice.api.status_post("quoting", quoted_status_id=post.id)
     assert quoting.quote.state == "accepted" and quoting.quote.quoted_status.id == post.id
     assert [s.id for s in carol.api.status_quotes(post.id)] == [quoting.id]
     with pytest.raises(MastodonAPIError):
@@ -329,6 +329,6 @@ def test_quote_posts_and_conversation_mute(
     closed = carol.api.status_update_quote_approval_policy(post.id, "nobody")
     assert closed.quote_approval.automatic == []
     with pytest.raises(MastodonAPIError):
-        alice.api.status_post("again", quote_id=post.id)  # 422
+        alice.api.status_post("again", quoted_status_id=post.id)  # 422
     assert carol.api.status_mute(post.id).muted is True
     assert carol.api.status_unmute(post.id).muted is False
