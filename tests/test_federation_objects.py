@@ -615,3 +615,45 @@ async def test_attachment_on_a_private_address_is_refused(
     status = await _remote_status(client, bob, f"{ROB}/statuses/53", db)
     assert status["media_attachments"] == [] and "pictures 53" in status["content"]
     assert files.requests == [] and _stored_files(tmp_path) == []
+
+
+async def test_quote_policy_rejects_remotely_and_revocation_is_federated(
+    client, db, make_person, run_jobs, rob
+) -> None:
+    """The stored policy is the rule both doors use: a `nobody` post answers a QuoteRequest
+    with Reject and publishes only its author in canQuote; revoking a remote quote makes its
+    QuoteAuthorization 404 and sends its Delete to the quoting author."""
+    alice = await make_person("alice")
+    closed = await post_status(client, alice, "mine", quote_approval_policy="nobody")
+    doc = await _note_doc(client, "alice", closed["id"])
+    assert doc["interactionPolicy"]["canQuote"]["automaticApproval"] == [f"{BASE}/users/alice"]
+    await rob.deliver(
+        client,
+        {
+            "id": f"{ROB}/quote_requests/50",
+            "type": "QuoteRequest",
+            "actor": ROB,
+            "object": f"{BASE}/users/alice/statuses/{closed['id']}",
+            "instrument": f"{ROB}/statuses/50",
+        },
+    )
+    public = await post_status(client, alice, "quotable")
+    quoted = f"{BASE}/users/alice/statuses/{public['id']}"
+    note = {"type": "Note", "attributedTo": ROB, "content": "<p>q</p>", "to": [PUBLIC]}
+    await rob.deliver(client, rob.create({**note, "id": f"{ROB}/statuses/51", "quote": quoted}))
+    await run_jobs()
+    assert [a["type"] for a in await _deliveries(db, f"{ROB}/inbox")] == ["Reject"]
+    quoting = await _remote_status(client, alice, f"{ROB}/statuses/51", db)
+    authorization = f"{quoted}/quote_authorization".removeprefix(BASE)
+    params = {"quote": f"{ROB}/statuses/51"}
+    r = await client.get(authorization, params=params, headers={"Accept": AP})
+    assert r.status_code == 200
+    revoke = f"/api/v1/statuses/{public['id']}/quotes/{quoting['id']}/revoke"
+    assert (await client.post(revoke, headers=alice.headers)).status_code == 200
+    await run_jobs()
+    r = await client.get(authorization, params=params, headers={"Accept": AP})
+    assert r.status_code == 404
+    delete = (await _deliveries(db))[-1]  # rob's server's shared inbox
+    assert delete["type"] == "Delete" and delete["actor"] == f"{BASE}/users/alice"
+    assert delete["object"]["type"] == "QuoteAuthorization"
+    assert delete["object"]["id"].startswith(f"{quoted}/quote_authorization?quote=")

@@ -78,12 +78,14 @@ schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP, config=_config
 
 @schema.hook
 def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any] | None) -> Any:
-    """Half of the time, replace fuzzed path ids with ids of real rows."""
+    """Half of the time, replace fuzzed path ids with ids of real rows (the others of a path
+    with several, such as `…/quotes/{quoting_status_id}/revoke`, stay fuzzed)."""
     names = path_parameters or {}
     real = {name: st.sampled_from(REAL_IDS[name]) for name in names if REAL_IDS.get(name)}
     if not real:
         return st.just(path_parameters)
-    return st.one_of(st.just(path_parameters), st.fixed_dictionaries(real))
+    merged = st.fixed_dictionaries(real).map(lambda ids: {**names, **ids})
+    return st.one_of(st.just(path_parameters), merged)
 
 
 @schema.hook

@@ -47,6 +47,7 @@ HANDLERS: dict[str, Handler] = {
     JobKind.FEDERATE_FOLLOW: outbox.federate_follow,
     JobKind.FEDERATE_UNFOLLOW: outbox.federate_unfollow,
     JobKind.FEDERATE_REACTION: outbox.federate_reaction,
+    JobKind.FEDERATE_QUOTE_REVOCATION: outbox.federate_quote_revocation,
     JobKind.FEDERATE_PROFILE: outbox.federate_profile,
     JobKind.FEDERATE_FOLLOW_ANSWER: outbox.federate_follow_answer,
     JobKind.FEDERATE_VOTE: outbound_polls.federate_vote,

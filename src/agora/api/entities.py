@@ -28,6 +28,7 @@ from agora.db.models import (
     Notification,
     PostEdit,
     PushSubscription,
+    QuoteState,
     Report,
     ScheduledPost,
     User,
@@ -40,7 +41,8 @@ from agora.social.media.profile_images import image_url
 from agora.social.people import account_archives
 from agora.social.people.domain_blocks import digest, shown_domain
 from agora.social.people.relationships import Relationship
-from agora.social.posts.hydrate import PostView
+from agora.social.posts import quote_rule
+from agora.social.posts.hydrate import PostRef, PostView
 from agora.social.posts.polls import PollView
 from agora.social.posts.post_uris import boost_activity_uri, post_uri
 from agora.social.posts.tags import TagView
@@ -63,12 +65,14 @@ def account_json(
     follow_requests: int = 0,
     admin: bool = False,
     moved: Account | None = None,
+    quote_policy: str = "public",
 ) -> dict[str, Any]:
     """The Account entity (with `source` for the owner's own credentials, where
-    `follow_requests` is the number of requests waiting for an answer and `role` says whether
-    they are an `admin`). A silenced account is marked `limited`, as on Mastodon; an account
-    that moved has the account it moved to as `moved` (given by the caller, loaded by
-    `hydrate.moved_targets`; Mastodon leaves it out otherwise, and inside `moved`)."""
+    `follow_requests` is the number of requests waiting for an answer, `quote_policy` who may
+    quote their new posts, and `role` says whether they are an `admin`). A silenced account
+    is marked `limited`, as on Mastodon; an account that moved has the account it moved to as
+    `moved` (given by the caller, loaded by `hydrate.moved_targets`; Mastodon leaves it out
+    otherwise, and inside `moved`)."""
     disclose(account)
     base = get_settings().base_url
     url = f"{base}/@{account.username}"
@@ -127,6 +131,7 @@ def account_json(
             "hide_collections": account.hide_collections,
             "discoverable": account.discoverable,
             "indexable": account.discoverable,
+            "quote_policy": quote_policy,
         }
         data["role"] = role_json(admin)
     return data
@@ -235,13 +240,17 @@ def shared_for_everyone(view: PostView) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class StatusFacts:
-    """What `status_viewer_json` reads of a post: its author, counters, the viewer's marks
-    (favourited, bookmarked, pinned, reblogged) and whether it quotes a post."""
+    """What `status_viewer_json` reads of a post: its author, counters, the viewer's flags
+    (hydrate.FLAGS: favourited, bookmarked, pinned, reblogged, muted, follows the author),
+    the state of its own quote (None: it quotes nothing) and what the quote rule reads of
+    it (its `quote_policy`, and whether it is quotable at all: quote_rule.quotable)."""
 
     author_id: int
     counts: tuple[int, int, int]  # replies, reblogs, favourites
-    flags: tuple[bool, bool, bool, bool]
-    quotes: bool
+    flags: tuple[bool, ...]
+    quote_state: int | None
+    quote_policy: int = 0
+    quotable: bool = True
 
     @classmethod
     def of(cls, view: PostView) -> StatusFacts:
@@ -250,8 +259,29 @@ class StatusFacts:
         return cls(
             post.account_id,
             (post.replies_count, post.reblogs_count, post.favourites_count),
-            (view.favourited, view.bookmarked, view.pinned, view.reblogged),
-            post.quote_of_id is not None,
+            (
+                view.favourited,
+                view.bookmarked,
+                view.pinned,
+                view.reblogged,
+                view.muted,
+                view.follows_author,
+            ),
+            post.quote_state if post.quote_of_id is not None else None,
+            post.quote_policy,
+            quote_rule.quotable(post),
+        )
+
+    @classmethod
+    def of_ref(cls, ref: PostRef) -> StatusFacts:
+        """The facts of a post read narrowly (api/status_cache.py)."""
+        return cls(
+            ref.account_id,
+            ref.counts,
+            ref.flags,
+            ref.quote_state if ref.quote_of_id is not None else None,
+            ref.quote_policy,
+            ref.reblog_id is None and is_public_or_unlisted(ref.visibility),
         )
 
 
@@ -266,22 +296,34 @@ def status_viewer_json(
     """The part of a Status that varies by viewer or by the minute (see `status_json`); the
     author's Account, the boosted and quoted statuses and the poll come rendered (dicts, or
     orjson fragments from the cache)."""
-    favourited, bookmarked, pinned, reblogged = facts.flags
+    favourited, bookmarked, pinned, reblogged, muted, follows = facts.flags
+    own = viewer_id is not None and viewer_id == facts.author_id
     data: dict[str, Any] = {
         "replies_count": facts.counts[0],
         "reblogs_count": facts.counts[1],
         "favourites_count": facts.counts[2],
         "favourited": favourited,
         "reblogged": reblogged,
-        "muted": False,
+        "muted": muted,
         "bookmarked": bookmarked,
         "filtered": [],  # a viewer with filters is rendered whole (`status_json`), not cached
         "reblog": reblog,
         "account": account,
         "poll": poll,
-        "quote": _quote(facts.quotes, quoted),
+        "quote": _quote(facts.quote_state, quoted),
+        "quote_approval": {
+            "automatic": quote_rule.automatic_audience(facts.quote_policy, facts.quotable),
+            "manual": [],
+            "current_user": quote_rule.approval(
+                facts.quote_policy,
+                facts.quotable,
+                own=own,
+                follows=follows,
+                signed_in=viewer_id is not None,
+            ),
+        },
     }
-    if viewer_id is not None and viewer_id == facts.author_id:
+    if own:
         data["pinned"] = pinned
     return data
 
@@ -295,9 +337,13 @@ def _account_once(account: Account, memo: dict[int, dict[str, Any]] | None) -> d
     return found
 
 
-def _quote(quotes: bool, quoted: Any) -> dict[str, Any] | None:
-    if not quotes:
+def _quote(state: int | None, quoted: Any) -> dict[str, Any] | None:
+    """The Quote entity: None when the post quotes nothing; revoked by the quoted author;
+    unauthorized when the viewer may not see the quoted post (or it is gone)."""
+    if state is None:
         return None
+    if state == QuoteState.REVOKED:
+        return {"state": "revoked", "quoted_status": None}
     if quoted is None:
         return {"state": "unauthorized", "quoted_status": None}
     return {"state": "accepted", "quoted_status": quoted}
@@ -514,6 +560,7 @@ def scheduled_status_json(
             "visibility": p.get("visibility") or "public",
             "in_reply_to_id": str(p["in_reply_to_id"]) if p.get("in_reply_to_id") else None,
             "quoted_status_id": str(p["quote_id"]) if p.get("quote_id") else None,
+            "quote_approval_policy": p.get("quote_policy"),
             "language": p.get("language"),
             "application_id": str(scheduled.application_id) if scheduled.application_id else None,
             "scheduled_at": None,

@@ -385,7 +385,7 @@ class _PageJson:
             return None
         quoted = self.status(ref.quote_id) if ref.quote_id is not None else None
         disclose_stance(shared.stance)
-        facts = StatusFacts(ref.account_id, ref.counts, ref.flags, ref.quote_of_id is not None)
+        facts = StatusFacts.of_ref(ref)
         viewer_part = status_viewer_json(
             facts,
             self.viewer_id,

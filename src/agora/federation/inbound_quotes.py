@@ -1,5 +1,5 @@
 """Received QuoteRequest (FEP-044f): another server asks whether its post may quote a local
-one. The answer is the quote rule's (`writing.check_quote`, asked for the requesting actor:
+one. The answer is the quote rule's (`quote_rule.check_quote`, asked for the requesting actor:
 the post is visible to them, not a boost, public or unlisted): `Accept` with a
 `QuoteAuthorization` as `result`, or `Reject`, sent to the requester's inbox in the same
 transaction. A request for a post that is not local, or made for a post that is not the
@@ -18,7 +18,7 @@ from agora.db.models import Account
 from agora.federation import quote_objects
 from agora.federation.inbound_common import Handler, id_of, post_named
 from agora.federation.outbox import deliver
-from agora.social.posts import writing
+from agora.social.posts import quote_rule
 from agora.social.posts.post_uris import is_local_uri
 from agora.social.rules.errors import DomainError
 
@@ -26,7 +26,7 @@ from agora.social.rules.errors import DomainError
 async def may_quote(session: AsyncSession, quoter: Account, post_id: int) -> bool:
     """Whether `quoter` may quote the post (the quote rule)."""
     try:
-        await writing.check_quote(session, quoter.id, post_id)
+        await quote_rule.check_quote(session, quoter.id, post_id)
     except DomainError:
         return False
     return True

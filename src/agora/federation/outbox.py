@@ -54,7 +54,7 @@ from agora.db.models import (
     Visibility,
     utcnow,
 )
-from agora.federation import activities, domain_health
+from agora.federation import activities, domain_health, quote_objects
 from agora.federation.actors import actor_json, actor_uri, key_id, moved_to_uri, signer_for
 from agora.federation.client import FederationError, Signer, post_activity
 from agora.federation.keys import instance_signer, stored_key_pair
@@ -69,6 +69,7 @@ from agora.jobs.job_kinds import (
     FederateMoveJob,
     FederatePostJob,
     FederateProfileJob,
+    FederateQuoteRevocationJob,
     FederateReactionJob,
     FederateUnfollowJob,
     JobKind,
@@ -264,6 +265,27 @@ async def federate_reaction(session: AsyncSession, payload: FederateReactionJob)
     if payload["undo"]:
         activity = activities.undo_activity(actor, activity)
     deliver(session, actor, inboxes, activity)
+
+
+async def federate_quote_revocation(
+    session: AsyncSession, payload: FederateQuoteRevocationJob
+) -> None:
+    """Send `Delete` of the QuoteAuthorization of a remote post whose quote of a local post
+    was revoked (FEP-044f) to the quoting author (the authorization itself already answers
+    404: federation/routes.py)."""
+    quoting = await session.get(Post, payload["post_id"])
+    if quoting is None or quoting.uri is None or quoting.quote_of_id is None:
+        return
+    quoted = await session.get(Post, quoting.quote_of_id)
+    if quoted is None:
+        return
+    author = await session.get(Account, quoted.account_id)
+    quoter = await session.get(Account, quoting.account_id)
+    if author is None or author.domain is not None or quoter is None:
+        return
+    quoted_uri = activities.note_uri(author, quoted)
+    activity = quote_objects.revocation_activity(author, quoter, quoted_uri, quoting.uri)
+    deliver(session, author, _inboxes([quoter]), activity)
 
 
 async def federate_profile(session: AsyncSession, payload: FederateProfileJob) -> None:

@@ -2,8 +2,9 @@
 the quote a received Note carries.
 
 Sent: every local Note publishes `interactionPolicy.canQuote`, derived from the one quote
-rule (`writing.check_quote`: public and unlisted posts may be quoted by anyone who may see
-them; followers-only and direct posts by nobody but their author); a quoting Note names the
+rule (`quote_rule.check_quote`: a public or unlisted post by whom its `quote_policy` names,
+anyone or its author's followers; a `nobody` one, a followers-only or direct post by nobody
+but its author); a quoting Note names the
 quoted post in `quote` (FEP-044f), `quoteUri` and `_misskey_quote` (older implementations)
 and a FEP-e232 `Link` tag.
 
@@ -27,9 +28,8 @@ from agora.federation.actors import AS_PUBLIC, CONTEXT, actor_uri
 from agora.federation.inbound_common import id_of, post_named
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
-from agora.social.posts import writing
+from agora.social.posts import quote_rule
 from agora.social.rules.errors import DomainError
-from agora.social.rules.visibility import is_public_or_unlisted
 
 FETCH_ATTEMPTS = 4  # a quoted post that cannot be fetched is given up after these
 AP_LINK_TYPES = {
@@ -40,8 +40,9 @@ AP_LINK_TYPES = {
 
 def interaction_policy(post: Post, author: Account) -> dict[str, Any]:
     """`interactionPolicy` of a local Note: who may quote it without asking."""
-    anyone = is_public_or_unlisted(post.visibility) and post.reblog_of_id is None
-    return {"canQuote": {"automaticApproval": [AS_PUBLIC if anyone else actor_uri(author)]}}
+    audience = quote_rule.automatic_audience(post.quote_policy, quote_rule.quotable(post))
+    named = {"public": AS_PUBLIC, "followers": f"{actor_uri(author)}/followers"}
+    return {"canQuote": {"automaticApproval": [named[a] for a in audience] or [actor_uri(author)]}}
 
 
 def quote_fields(quoted: str) -> dict[str, Any]:
@@ -81,7 +82,7 @@ async def link_quote(session: AsyncSession, quoting: Post, quoted_id: int) -> bo
     """Make a stored remote post quote a stored post, when the quote rule lets its author
     quote it. Does not commit."""
     try:
-        await writing.check_quote(session, quoting.account_id, quoted_id)
+        await quote_rule.check_quote(session, quoting.account_id, quoted_id)
     except DomainError:
         return False
     await session.execute(update(Post).where(Post.id == quoting.id).values(quote_of_id=quoted_id))
@@ -133,6 +134,22 @@ def authorization_json(author: Account, quoted: str, quoting: str) -> dict[str, 
         "attributedTo": actor_uri(author),
         "interactingObject": quoting,
         "interactionTarget": quoted,
+    }
+
+
+def revocation_activity(
+    author: Account, quoter: Account, quoted: str, quoting: str
+) -> dict[str, Any]:
+    """The `Delete` of the QuoteAuthorization that let `quoting` quote the local `quoted`
+    (its author revoked the quote)."""
+    authorization = authorization_uri(quoted, quoting)
+    return {
+        "@context": CONTEXT,
+        "id": f"{actor_uri(author)}#quote_revocations/{_digest(authorization)}",
+        "type": "Delete",
+        "actor": actor_uri(author),
+        "to": [actor_uri(quoter)],
+        "object": {"id": authorization, "type": "QuoteAuthorization"},
     }
 
 

@@ -26,7 +26,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from agora.data.signals import disclose
-from agora.db.models import Account, Post
+from agora.db.models import Account, Post, QuoteState
 from agora.federation import (
     activities,
     ap_collections,
@@ -46,7 +46,8 @@ from agora.http.guard import ASGIApp, Receive, Scope, Send
 from agora.http.json import JSON
 from agora.social.people.connections import hides_collections_from
 from agora.social.people.lookup import find_by_username
-from agora.social.posts.writing import check_quote, get_visible_post
+from agora.social.posts.quote_rule import check_quote
+from agora.social.posts.writing import get_visible_post
 from agora.social.rules.errors import DomainError, NotFound
 
 
@@ -154,11 +155,17 @@ async def quote_authorization(
 ) -> Response:
     """The QuoteAuthorization that lets the post `quote` quote a local post (FEP-044f),
     answered while the quote rule allows it (asked for the quoting post's author when it is
-    stored here, as nobody otherwise); 404 once it does not (deleted, made private…)."""
+    stored here, as nobody otherwise); 404 once it does not (deleted, made private, its
+    quote revoked by the quoted author…)."""
     account = await _local(session, username)
     if not post_id.isdigit() or not quote:
         raise ApiError(404, "Record not found")
-    quoter = await session.scalar(select(Post.account_id).where(Post.uri == quote))
+    stored = (
+        await session.execute(select(Post.account_id, Post.quote_state).where(Post.uri == quote))
+    ).first()
+    quoter = stored.account_id if stored is not None else None
+    if stored is not None and stored.quote_state == QuoteState.REVOKED:
+        raise ApiError(404, "Record not found")
     try:
         await check_quote(session, quoter, int(post_id))
         post = await get_visible_post(session, None, int(post_id))

@@ -51,6 +51,7 @@ class JobKind(StrEnum):
     BUILD_ARCHIVE = "build_archive"
     RUN_CSV_IMPORT = "run_csv_import"
     SWEEP_EXPIRED_ARCHIVES = "sweep_expired_archives"
+    FEDERATE_QUOTE_REVOCATION = "federate_quote_revocation"
 
 
 class JobState(StrEnum):
@@ -187,6 +188,13 @@ class DeliveryJob(TypedDict):
     inbox: str
     account_id: int | None
     activity: dict[str, Any]
+
+
+class FederateQuoteRevocationJob(TypedDict):
+    """`federate_quote_revocation`: a local author revoked the quote a remote post (`post_id`)
+    makes of their post: its QuoteAuthorization is deleted (FEP-044f)."""
+
+    post_id: int
 
 
 class FederateReactionJob(TypedDict):

@@ -67,6 +67,7 @@ from agora.jobs.job_kinds import (
     FederateMoveJob,
     FederatePostJob,
     FederateProfileJob,
+    FederateQuoteRevocationJob,
     FederateReactionJob,
     FederateReportJob,
     FederateUnfollowJob,
@@ -270,6 +271,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_INBOX],
     payload: InboxJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.FEDERATE_QUOTE_REVOCATION],
+    payload: FederateQuoteRevocationJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

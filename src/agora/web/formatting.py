@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from agora.db.models import Visibility, utcnow
 from agora.social.media.profile_images import image_url
+from agora.social.posts import quote_rule
 from agora.social.posts.hydrate import PostView
 from agora.social.reading.for_you_scoring import WEIGHTS
 
@@ -96,6 +97,29 @@ TEMPLATE_GLOBALS: dict[str, Any] = {
     "visibility": visibility,
 }
 TEMPLATE_GLOBALS["media_links"] = media_links
+
+
+def may_quote(view: PostView, viewer_id: int | None) -> bool:
+    """Whether the viewer may quote the post (the quote rule, as the Status'
+    `quote_approval.current_user` says it): the Quote action is shown only then."""
+    post = view.post
+    verdict = quote_rule.approval(
+        post.quote_policy,
+        quote_rule.quotable(post),
+        own=post.account_id == viewer_id,
+        follows=view.follows_author,
+        signed_in=viewer_id is not None,
+    )
+    return verdict == "automatic"
+
+
+TEMPLATE_GLOBALS["may_quote"] = may_quote
+TEMPLATE_GLOBALS["quote_policies"] = [
+    ("", "Your default"),
+    ("public", "Anyone"),
+    ("followers", "Your followers"),
+    ("nobody", "Just you"),
+]
 TEMPLATE_GLOBALS["poll_durations"] = POLL_DURATIONS
 TEMPLATE_GLOBALS["header_url"] = header_url
 TEMPLATE_GLOBALS["weight_labels"] = {name: spec.label for name, spec in WEIGHTS.items()}

@@ -1,6 +1,7 @@
 """What a signed-in person does to posts, as HTMX actions that answer only the changed post
 (and, without JavaScript, as plain forms that go back to where they came from): write,
-reply, quote, edit, delete, like, boost, bookmark. Each is one service call."""
+reply, quote (with who may quote it), edit, delete, like, boost, bookmark, remove one's
+post from a quote. Each is one service call."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from agora.db.models import Account, Post
 from agora.http.deps import SessionDep
 from agora.http.params import flag
 from agora.ids import parse_id
-from agora.social.posts import interactions, scheduled_posts
+from agora.social.posts import interactions, quote_rule, scheduled_posts
 from agora.social.posts.writing import Draft, create_post, delete_post, edit_post, get_visible_post
 from agora.social.rules.errors import NotFound
 from agora.web.media_forms import composer_media, composer_poll
@@ -100,6 +101,7 @@ async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Re
         if field(form, "in_reply_to_id")
         else None,
         quote_id=post_id_of(field(form, "quote_id")) if field(form, "quote_id") else None,
+        quote_policy=field(form, "quote_policy") or None,
         poll=poll,
         media_ids=media_ids,
     )
@@ -146,6 +148,21 @@ async def edit(request: Request, session: SessionDep, me: Me, form: Form, post_i
     if not is_htmx(request):
         return RedirectResponse(f"/@{me.account.username}/{pid}", status_code=303)
     return await post_fragment(session, request, me, [pid])
+
+
+@router.post("/web/statuses/{post_id}/quotes/{quoting_id}/revoke")
+async def revoke_quote(
+    request: Request, session: SessionDep, me: Me, form: Form, post_id: str, quoting_id: str
+) -> Response:
+    """Remove one's post from a post quoting it ("Remove quote"); answers the quoting post
+    as it now looks (its quote shown as removed)."""
+    quoting = await quote_rule.revoke_quote(
+        session, me.account, post_id_of(post_id), post_id_of(quoting_id)
+    )
+    if not is_htmx(request):
+        return back(request)
+    shown = parse_id(field(form, "shown"))
+    return await post_fragment(session, request, me, [i for i in (shown, quoting.id) if i])
 
 
 @router.post("/web/statuses/{post_id}/{action}")

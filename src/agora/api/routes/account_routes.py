@@ -33,6 +33,7 @@ from agora.social.people import connections, registration
 from agora.social.people import relationships as rel
 from agora.social.people.lookup import find_by_username, get_account
 from agora.social.people.moderation import is_admin
+from agora.social.posts.quote_rule import default_quote_policy
 from agora.social.reading.timelines import ProfileFilter, account_statuses
 from agora.social.rules.paging import Page, Slice
 
@@ -78,14 +79,23 @@ async def _credential_account(session: SessionDep, me: Account) -> JSON:
     """The CredentialAccount entity: the caller's account with its `source`."""
     waiting = await rel.pending_requests_count(session, me.id)
     admin = await is_admin(session, me.id)
+    policy = (await default_quote_policy(session, me.id)).api_name
     return JSON(
-        await serialise.account(session, me, source=True, follow_requests=waiting, admin=admin)
+        await serialise.account(
+            session, me, source=True, follow_requests=waiting, admin=admin, quote_policy=policy
+        )
     )
 
 
 @router.get("/accounts/verify_credentials")
 async def verify_credentials(session: SessionDep, me: Account = caller("read:accounts")) -> JSON:
     return await _credential_account(session, me)
+
+
+class SourceForm(Params):
+    """`source[quote_policy]`: who may quote one's new posts (public / followers / nobody)."""
+
+    quote_policy: str | None = None
 
 
 class ProfileForm(Params):
@@ -96,6 +106,7 @@ class ProfileForm(Params):
     discoverable: bool | None = None
     hide_collections: bool | None = None
     fields_attributes: dict[str, dict[str, str]] | list[dict[str, str]] | None = None
+    source: SourceForm | None = None
 
 
 @router.patch("/accounts/update_credentials", openapi_extra=openapi_body(ProfileForm))
@@ -105,7 +116,11 @@ async def update_credentials(
     me: Account = caller("write:accounts"),
     form: ProfileForm = body(ProfileForm),
 ) -> JSON:
-    changes: dict[str, Any] = form.model_dump(exclude_unset=True, exclude={"fields_attributes"})
+    changes: dict[str, Any] = form.model_dump(
+        exclude_unset=True, exclude={"fields_attributes", "source"}
+    )
+    if form.source is not None:
+        changes["quote_policy"] = form.source.quote_policy
     if form.fields_attributes is not None:
         attrs = form.fields_attributes
         items = [attrs[k] for k in sorted(attrs, key=_index)] if isinstance(attrs, dict) else attrs

@@ -27,11 +27,11 @@ from agora.http.links import paged
 from agora.http.params import Params, body, flag, openapi_body
 from agora.http.replica_routing import replica_reads
 from agora.social.media.uploads import MediaEdit, parse_media_ids
-from agora.social.posts import interactions, scheduled_posts
+from agora.social.posts import interactions, quote_rule, scheduled_posts
 from agora.social.posts import writing as posts
 from agora.social.posts.hydrate import load_posts
 from agora.social.posts.polls import PollDraft
-from agora.social.reading import remote_threads, timelines
+from agora.social.reading import conversation_mutes, remote_threads, timelines
 from agora.social.rules.paging import Page, Slice
 
 router = APIRouter(prefix="/api/v1/statuses")
@@ -60,6 +60,8 @@ class StatusForm(Params):
     status: str | None = Field(default=None, max_length=20_000)
     in_reply_to_id: IdStr | None = None
     quoted_status_id: IdStr | None = None
+    quote_id: IdStr | None = None  # Mastodon 4.5's name for `quoted_status_id`
+    quote_approval_policy: str | None = None  # public / followers / nobody (quote_rule)
     spoiler_text: str | None = Field(default=None, max_length=20_000)  # None: keep (edits)
     sensitive: bool | None = None  # None: keep (edits)
     visibility: str | None = None
@@ -95,7 +97,8 @@ def _draft(form: StatusForm) -> posts.Draft:
         visibility=form.visibility or "public",
         language=form.language or None,
         in_reply_to_id=_opt_id(form.in_reply_to_id),
-        quote_id=_opt_id(form.quoted_status_id),
+        quote_id=_opt_id(form.quoted_status_id or form.quote_id),
+        quote_policy=form.quote_approval_policy,
         no_ai_reuse=form.no_ai_reuse,
         media_ids=_media_ids(form.media_ids),
         media_edits=_media_edits(form.media_attributes),
@@ -275,6 +278,61 @@ _toggle(interactions.set_bookmark, "write:bookmarks", "bookmark", on=True)
 _toggle(interactions.set_bookmark, "write:bookmarks", "unbookmark", on=False)
 _toggle(interactions.set_pin, "write:accounts", "pin", on=True)
 _toggle(interactions.set_pin, "write:accounts", "unpin", on=False)
+_toggle(conversation_mutes.set_conversation_mute, "write:mutes", "mute", on=True)
+_toggle(conversation_mutes.set_conversation_mute, "write:mutes", "unmute", on=False)
+
+
+class InteractionPolicyForm(Params):
+    quote_approval_policy: str | None = None
+
+
+@router.put("/{status_id}/interaction_policy", openapi_extra=openapi_body(InteractionPolicyForm))
+async def interaction_policy(
+    session: SessionDep,
+    status_id: str,
+    me: Account = caller("write:statuses"),
+    form: InteractionPolicyForm = body(InteractionPolicyForm),
+) -> JSON:
+    """Change who may quote one's post (Mastodon 4.5)."""
+    me_id = me.id
+    post = await quote_rule.set_quote_policy(
+        session, me, id_param(status_id), form.quote_approval_policy
+    )
+    return JSON(await serialise.shown_status(session, me_id, post.id))
+
+
+@router.get("/{status_id}/quotes")
+async def quotes(
+    request: Request,
+    session: SessionDep,
+    status_id: str,
+    page: Page = paging(20, 40),
+    me: Account | None = optional_caller("read:statuses"),
+) -> JSON:
+    """The posts that quote this one (accepted quotes the caller may see), newest first."""
+    viewer = me.id if me else None
+    found = await quote_rule.quotes_of(session, viewer, id_param(status_id), page)
+    return paged(
+        request,
+        await serialise.shown_statuses(session, viewer, found.items),
+        found.next_max_id,
+        found.prev_min_id,
+    )
+
+
+@router.post("/{status_id}/quotes/{quoting_status_id}/revoke")
+async def revoke_quote(
+    session: SessionDep,
+    status_id: str,
+    quoting_status_id: str,
+    me: Account = caller("write:statuses"),
+) -> JSON:
+    """Revoke the quote a post makes of the caller's post; answers the quoting post."""
+    me_id = me.id
+    quoting = await quote_rule.revoke_quote(
+        session, me, id_param(status_id), id_param(quoting_status_id)
+    )
+    return JSON(await serialise.shown_status(session, me_id, quoting.id))
 
 
 async def _who(request: Request, session: SessionDep, found: Slice[int]) -> JSON:

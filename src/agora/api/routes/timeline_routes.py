@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 
 from agora.api import serialise
 from agora.db.models import Account
@@ -64,9 +66,13 @@ async def tag(
     session: SessionDep,
     hashtag: str,
     page: Page = paging(),
+    any_: Annotated[list[str], Query(alias="any[]")] = [],  # noqa: B006
+    all_: Annotated[list[str], Query(alias="all[]")] = [],  # noqa: B006
+    none: Annotated[list[str], Query(alias="none[]")] = [],  # noqa: B006
     viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
-    found = await timelines.tag_timeline(session, viewer, hashtag, page)
+    more = timelines.TagQuery(tuple(any_[:10]), tuple(all_[:10]), tuple(none[:10]))
+    found = await timelines.tag_timeline(session, viewer, hashtag, page, more)
     return await _respond(request, session, viewer, found, "public")
 
 

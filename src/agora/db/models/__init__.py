@@ -44,6 +44,8 @@ from agora.db.models.posts import (
     Post,
     PostEdit,
     PostTag,
+    QuotePolicy,
+    QuoteState,
     ScheduledPost,
     Tag,
     TagHistory,
@@ -53,6 +55,7 @@ from agora.db.models.posts import (
 )
 from agora.db.models.reading import (
     ConversationEntry,
+    ConversationMute,
     Filter,
     FilterKeyword,
     FilterStatus,
@@ -112,6 +115,7 @@ __all__ = [
     "CommunityNoteStatusChange",
     "ConsentEvent",
     "ConversationEntry",
+    "ConversationMute",
     "CsvImport",
     "CsvImportRow",
     "DatasetExport",
@@ -159,6 +163,8 @@ __all__ = [
     "PostEdit",
     "PostTag",
     "PushSubscription",
+    "QuotePolicy",
+    "QuoteState",
     "RecoveryCode",
     "Report",
     "ScheduledPost",

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -141,6 +142,8 @@ class User(Base):
     otp_secret: Mapped[str | None] = mapped_column(String(64))
     otp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     otp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # Who may quote this person's new posts unless a post says otherwise (QuotePolicy).
+    default_quote_policy: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class RecoveryCode(Base):

@@ -44,6 +44,31 @@ class Visibility(IntEnum):
         return cls[name.upper()]
 
 
+class QuotePolicy(IntEnum):
+    """Who may quote a post without asking (`Post.quote_policy`, Mastodon 4.5's
+    `quote_approval_policy`); the rule itself is social/posts/quote_rule.py."""
+
+    PUBLIC = 0
+    FOLLOWERS = 1
+    NOBODY = 2
+
+    @property
+    def api_name(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, name: str) -> QuotePolicy:
+        return cls[name.upper()]
+
+
+class QuoteState(IntEnum):
+    """The state of a post's own quote (`Post.quote_state`): accepted when written (the quote
+    rule let it), revoked when the quoted post's author removed it."""
+
+    ACCEPTED = 0
+    REVOKED = 1
+
+
 class Post(Base):
     """A status. A reblog is a post with `reblog_of_id` set and no text."""
 
@@ -55,6 +80,10 @@ class Post(Base):
     thread_root_id: Mapped[int | None] = mapped_column(ID, index=True)
     reblog_of_id: Mapped[int | None] = mapped_column(ID)  # indexed for boosts only, below
     quote_of_id: Mapped[int | None] = mapped_column(ID)
+    # Who may quote this post (QuotePolicy), and the state of the quote this post makes
+    # (QuoteState; meaningful only with `quote_of_id`). Both rendered: in the triggers.
+    quote_policy: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    quote_state: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     text: Mapped[str] = mapped_column(Text, default="")
     content_html: Mapped[str] = mapped_column(Text, default="")
     spoiler_text: Mapped[str] = mapped_column(Text, default="")
@@ -92,6 +121,14 @@ class Post(Base):
             postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
         ),
         Index("ix_posts_local_public", "visibility", "id"),
+        # The quotes of a post (GET /api/v1/statuses/:id/quotes, revocation).
+        Index(
+            "ix_posts_quotes",
+            "quote_of_id",
+            "id",
+            sqlite_where=sql_text("quote_of_id IS NOT NULL"),
+            postgresql_where=sql_text("quote_of_id IS NOT NULL"),
+        ),
         # The boosts of a post. Partial: SQLite's planner takes `reblog_of_id IS NULL` (nearly
         # every post) for a selective lookup and walked a full index for "not a boost"
         # instead of the account's or the thread's index (tests/test_query_plans.py).

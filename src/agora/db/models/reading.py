@@ -48,6 +48,15 @@ class ConversationEntry(Base):
     )
 
 
+class ConversationMute(Base):
+    """A thread someone muted (Mastodon's conversation mute): no notification about a post in
+    it reaches them (`thread_id`: the thread's root post, `thread_root_id` or the root's id)."""
+
+    __tablename__ = "conversation_mutes"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ID, primary_key=True)
+
+
 class HomeFeedSize(Base):
     """Approximate entry count per feed; lets fan-out trim feeds in bulk past the cap."""
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.credentials import password_hash_for
 from agora.config import get_settings
 from agora.db.models import Account, User, utcnow
 from agora.social.people.relationships import accept_all_requests
+from agora.social.posts.quote_rule import parse_policy
 from agora.social.posts.text import render_html
 from agora.social.reading.remote_audience import schedule_profile_update
 from agora.social.rules.errors import Invalid, NotFound
@@ -119,7 +120,9 @@ def check_new_password(password: str) -> None:
 
 async def update_profile(session: AsyncSession, account: Account, changes: dict[str, Any]) -> None:
     """Apply profile changes (display_name, note, locked, bot, discoverable, hide_collections,
-    fields); remote followers are sent the new profile (Update(Person)). Commits."""
+    fields, and the posting default `quote_policy`: who may quote one's new posts);
+    remote followers are sent the new profile (Update(Person)). Commits."""
+    policy = parse_policy(changes.get("quote_policy"))
     if "display_name" in changes:
         name = changes["display_name"] or ""
         if len(name) > 30:
@@ -139,6 +142,10 @@ async def update_profile(session: AsyncSession, account: Account, changes: dict[
         account.fields = _clean_fields(changes["fields"])
     if unlocking:
         await accept_all_requests(session, account)
+    if policy is not None:
+        await session.execute(
+            update(User).where(User.account_id == account.id).values(default_quote_policy=policy)
+        )
     await schedule_profile_update(session, account)
     await session.commit()
 

@@ -49,12 +49,15 @@ from agora.db.models import (
     Account,
     Bookmark,
     CommunityNote,
+    ConversationMute,
     Favourite,
+    Follow,
     MediaAttachment,
     Mention,
     Pin,
     Post,
     PostTag,
+    QuoteState,
     Tag,
 )
 from agora.social.community_notes.note_scoring import NoteStatus
@@ -85,6 +88,8 @@ class PostView:
     reblogged: bool = False
     bookmarked: bool = False
     pinned: bool = False
+    muted: bool = False  # the viewer muted the post's thread (conversation mute)
+    follows_author: bool = False  # the viewer follows its author (the quote rule reads it)
     reblog: PostView | None = None
     quote: PostView | None = None
     poll: PollView | None = None
@@ -98,7 +103,7 @@ class PostView:
 
 IDS: BindParameter[int] = bindparam("ids", expanding=True)
 VIEWER = bindparam("viewer_id", type_=ID)
-FLAGS = ("favourited", "bookmarked", "pinned", "reblogged")
+FLAGS = ("favourited", "bookmarked", "pinned", "reblogged", "muted", "follows_author")
 
 
 async def load_posts(
@@ -141,7 +146,7 @@ async def load_posts(
         await _attach_polls(session, viewer_id, views, found)
     for view in views.values():
         post = view.post
-        if post.quote_of_id is not None and post.quote_of_id in linked:
+        if post.quote_of_id in linked and post.quote_state == QuoteState.ACCEPTED:
             view.quote = views[post.quote_of_id]
         if post.reblog_of_id is not None and post.reblog_of_id in linked:
             view.reblog = views[post.reblog_of_id]
@@ -164,11 +169,14 @@ class PostRef:
     author_version: int
     counts: tuple[int, int, int]  # replies, reblogs, favourites
     author_counts: tuple[int, int, int, datetime | None]  # followers, following, statuses, last
-    flags: tuple[bool, bool, bool, bool]  # favourited, bookmarked, pinned, reblogged
+    flags: tuple[bool, ...]  # FLAGS: favourited, bookmarked, pinned, reblogged, muted, follows
     poll_id: int | None
     reblog_id: int | None
     quote_of_id: int | None
     quote_id: int | None
+    visibility: int = 0
+    quote_policy: int = 0
+    quote_state: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +218,11 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
     ]
     flags = [at[f] for f in FLAGS]  # PostRef.flags' order
     versions, poll = (at["post_version"], at["author_version"]), at["poll_id"]
+    q_state, accepted = at["quote_state"], QuoteState.ACCEPTED
     refs = {}
     for pid in {*kept, *linked}:
         row = found[pid]
         reblog_of, quote_of = row[reblog], row[quote]
-        f_fav, f_book, f_pin, f_boost = (bool(row[i]) for i in flags)
         refs[pid] = PostRef(
             id=pid,
             account_id=row[account],
@@ -227,11 +235,14 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
                 row[author_counts[2]],
                 row[author_counts[3]],
             ),
-            flags=(f_fav, f_book, f_pin, f_boost),
+            flags=tuple(bool(row[i]) for i in flags),
             poll_id=row[poll],
             reblog_id=reblog_of if reblog_of in linked else None,
             quote_of_id=quote_of,
-            quote_id=quote_of if quote_of in linked else None,
+            quote_id=quote_of if quote_of in linked and row[q_state] == accepted else None,
+            visibility=row[at["visibility"]],
+            quote_policy=row[at["quote_policy"]],
+            quote_state=row[q_state],
         )
     return PageRefs(kept, refs, has_filters)
 
@@ -394,6 +405,8 @@ def _view(row: Row[*tuple[Any, ...]]) -> PostView:
         bookmarked=bool(row.bookmarked),
         pinned=bool(row.pinned),
         reblogged=bool(row.reblogged),
+        muted=bool(row.muted),
+        follows_author=bool(row.follows_author),
         versions=(row.post_version, row.author_version),
         community_note=shown_note(row.community_notes),
     )
@@ -452,6 +465,9 @@ def _refs_statement(signed_in: bool) -> Select[Any]:
         Post.account_id,
         Post.reblog_of_id,
         Post.quote_of_id,
+        Post.visibility,
+        Post.quote_policy,
+        Post.quote_state,
         Post.replies_count,
         Post.reblogs_count,
         Post.favourites_count,
@@ -558,7 +574,8 @@ def _media(column: str | None) -> list[MediaInfo]:
 
 
 def _flag_columns(signed_in: bool) -> list[Any]:
-    """favourited, bookmarked, pinned, reblogged: the viewer's own marks on each post."""
+    """FLAGS: the viewer's own marks on each post (favourited, bookmarked, pinned,
+    reblogged), whether they muted its thread and whether they follow its author."""
     if not signed_in:
         return [null().label(flag) for flag in FLAGS]
     boost = aliased(Post)
@@ -567,6 +584,15 @@ def _flag_columns(signed_in: bool) -> list[Any]:
         for model in (Favourite, Bookmark, Pin)
     ]
     marks.append(exists().where(boost.account_id == VIEWER, boost.reblog_of_id == Post.id))
+    marks.append(
+        exists().where(
+            ConversationMute.account_id == VIEWER,
+            ConversationMute.thread_id == func.coalesce(Post.thread_root_id, Post.id),
+        )
+    )
+    marks.append(
+        exists().where(Follow.account_id == VIEWER, Follow.target_account_id == Post.account_id)
+    )
     return [mark.label(flag) for mark, flag in zip(marks, FLAGS, strict=True)]
 
 

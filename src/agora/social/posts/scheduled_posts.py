@@ -31,7 +31,7 @@ from agora.jobs.job_kinds import JobKind, ScheduledPostJob
 from agora.jobs.queue import enqueue
 from agora.social.media import uploads
 from agora.social.media.uploads import MediaEdit
-from agora.social.posts import writing
+from agora.social.posts import quote_rule, writing
 from agora.social.posts.polls import PollDraft
 from agora.social.posts.writing import Draft
 from agora.social.rules import limits
@@ -68,6 +68,7 @@ def _params(draft: Draft) -> dict[str, Any]:
         "language": draft.language,
         "in_reply_to_id": draft.in_reply_to_id,
         "quote_id": draft.quote_id,
+        "quote_policy": draft.quote_policy,
         "no_ai_reuse": draft.no_ai_reuse,
         "media_ids": draft.media_ids,
         "media_edits": [asdict(e) for e in draft.media_edits],
@@ -86,6 +87,7 @@ def draft_of(scheduled: ScheduledPost) -> Draft:
         language=p.get("language"),
         in_reply_to_id=p.get("in_reply_to_id"),
         quote_id=p.get("quote_id"),
+        quote_policy=p.get("quote_policy"),
         no_ai_reuse=p.get("no_ai_reuse"),
         media_ids=p.get("media_ids"),
         media_edits=[MediaEdit(**e) for e in p.get("media_edits") or []],
@@ -197,7 +199,7 @@ async def _still_allowed(session: AsyncSession, author_id: int, draft: Draft) ->
             draft.in_reply_to_id = None
     if draft.quote_id is not None:
         try:
-            await writing.check_quote(session, author_id, draft.quote_id)
+            await quote_rule.check_quote(session, author_id, draft.quote_id)
         except (NotFound, Invalid):
             draft.quote_id = None
     return draft

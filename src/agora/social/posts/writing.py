@@ -35,6 +35,7 @@ from agora.social.media import uploads as media
 from agora.social.media.uploads import MediaEdit
 from agora.social.people.lookup import resolve_mentions
 from agora.social.posts.polls import PollDraft, attach_poll, check_poll, update_poll
+from agora.social.posts.quote_rule import check_quote, default_quote_policy, parse_policy
 from agora.social.posts.text import (
     extract_mentions,
     extract_remote_mentions,
@@ -61,6 +62,8 @@ class Draft:
     language: str | None = None
     in_reply_to_id: int | None = None
     quote_id: int | None = None
+    # public / followers / nobody (quote_rule); None: the author's default (an edit: keep)
+    quote_policy: str | None = None
     no_ai_reuse: bool | None = None  # None on an edit: keep the post's current choice
     poll: PollDraft | None = None  # None on an edit: keep the post's poll as it is
     ai_generated: bool = False  # set only by the assistant, never from client input
@@ -135,6 +138,7 @@ async def check_draft(
     Invalid / NotFound as `create_post` raises them (a scheduled post is checked when it is
     scheduled)."""
     visibility = _validate(draft)
+    parse_policy(draft.quote_policy)
     await check_poll(session, draft.poll, draft.media_ids)
     parent = await _reply_target(session, author_id, draft.in_reply_to_id)
     await check_quote(session, author_id, draft.quote_id)
@@ -151,6 +155,9 @@ async def _write_post(
     reserved_media: bool = False,
 ) -> Post:
     visibility, parent = await check_draft(session, author.id, draft)
+    policy = parse_policy(draft.quote_policy)
+    if policy is None:
+        policy = await default_quote_policy(session, author.id)
     now = utcnow()
     post = Post(
         id=new_id(),
@@ -162,6 +169,7 @@ async def _write_post(
         language=draft.language,
         created_at=now,
         quote_of_id=draft.quote_id,
+        quote_policy=int(policy),
         in_reply_to_id=parent.id if parent else None,
         in_reply_to_account_id=parent.account_id if parent else None,
         thread_root_id=(parent.thread_root_id or parent.id) if parent else None,
@@ -237,17 +245,6 @@ async def _reply_target(session: AsyncSession, author_id: int, post_id: int | No
     if parent.reblog_of_id is not None:
         raise Invalid("Validation failed: You cannot reply to a reblog")
     return parent
-
-
-async def check_quote(session: AsyncSession, author_id: int | None, quote_id: int | None) -> None:
-    """The quote rule (every door, and quotes received from other servers): the quoted post
-    is visible to the quoting author, not a boost, and public or unlisted; Invalid or
-    NotFound otherwise."""
-    if quote_id is None:
-        return
-    quoted = await get_visible_post(session, author_id, quote_id)
-    if quoted.reblog_of_id is not None or not is_public_or_unlisted(quoted.visibility):
-        raise Invalid("Validation failed: Only public or unlisted posts can be quoted")
 
 
 async def _link_text(session: AsyncSession, post: Post, text: str) -> str:
@@ -329,6 +326,7 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     if draft.media_ids is None:
         draft.media_ids = current_media
     _validate(draft)
+    policy = parse_policy(draft.quote_policy)
     await check_poll(session, draft.poll, draft.media_ids, post.id)
     await _start_history(session, post)
     post.text = draft.text
@@ -336,6 +334,8 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     post.sensitive = bool(draft.sensitive or draft.spoiler_text)
     if draft.language:
         post.language = draft.language
+    if policy is not None:
+        post.quote_policy = int(policy)
     if draft.no_ai_reuse is not None:
         previous, post.no_ai_reuse = post.no_ai_reuse, draft.no_ai_reuse
         consent.log_post_override(session, post, previous)

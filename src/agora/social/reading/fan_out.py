@@ -64,6 +64,8 @@ from agora.social.reading.notifications import (
     forget_deleted_post,
     notify_about_post,
     notify_mentions,
+    notify_quoted,
+    notify_quoters,
     notify_subscribers,
     subscribers,
 )
@@ -171,6 +173,7 @@ async def finish_distribution(
     announce_post(session, post)
     if original is None:
         await notify_mentions(session, post, mention_ids)
+        await notify_quoted(session, post)
         await record_tag_use(session, post, tag_ids)
         await conversations.record_direct_post(session, post)
 
@@ -458,10 +461,11 @@ async def unmerge_from_feed(session: AsyncSession, payload: FeedJob) -> None:
 
 async def post_edited(session: AsyncSession, payload: PostEditedJob) -> None:
     """Job: stream the edit (`status.update`) and tell everyone who boosted the post
-    (`update` notification)."""
+    (`update` notification) and who quoted it (`quoted_update`)."""
     post = await session.get(Post, payload["post_id"])
     if post is None or post.deleted_at is not None:
         return
     announce_post(session, post, EventName.STATUS_UPDATE)
     boosters = await session.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id))
     await notify_about_post(session, "update", boosters.all(), post, payload["edit_id"])
+    await notify_quoters(session, post, payload["edit_id"])

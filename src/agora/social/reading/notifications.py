@@ -34,6 +34,7 @@ from agora.db.models import (
     Mute,
     Notification,
     Post,
+    QuoteState,
     User,
     utcnow,
 )
@@ -41,6 +42,7 @@ from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.job_kinds import NotifyJob, PostDeletedJob
 from agora.social.live.streams import announce_deletion, announce_notification
+from agora.social.reading.conversation_mutes import muted_thread
 from agora.social.reading.notification_policies import record_request, verdict
 from agora.social.reading.push_subscriptions import enqueue_pushes
 from agora.social.rules.errors import NotFound
@@ -58,6 +60,8 @@ TYPES = (
     "mention",
     "status",
     "reblog",
+    "quote",
+    "quoted_update",
     "follow",
     "follow_request",
     "favourite",
@@ -105,13 +109,18 @@ async def create_notification(
     to_self: bool = False,
 ) -> bool:
     """Record a notification once (deduplicated on its cause); True when one was created.
-    Nobody is notified of their own doing, except with `to_self` (the end of one's own poll)."""
+    Nobody is notified of their own doing, except with `to_self` (the end of one's own poll),
+    nor about a post in a thread they muted (conversation_mutes)."""
     if account_id == from_account_id and not to_self:
         return False
     if await session.scalar(select(_suppressed(account_id, from_account_id))):
         return False
     if post_id is not None and not await session.scalar(
-        select(Post.id).where(Post.id == post_id, plain_visible_to(account_id, Post))
+        select(Post.id).where(
+            Post.id == post_id,
+            plain_visible_to(account_id, Post),
+            not_(muted_thread(account_id, post_id)),
+        )
     ):
         return False
     action = await verdict(session, account_id, from_account_id, type, post_id)
@@ -207,6 +216,33 @@ async def notify_mentions(
             await session.scalars(select(Mention.account_id).where(Mention.post_id == post.id))
         ).all()
     await notify_about_post(session, "mention", sorted(mention_ids), post, post.id)
+
+
+async def notify_quoted(session: AsyncSession, post: Post) -> None:
+    """A `quote` notification for the author of the post `post` quotes (when it is local
+    and the quote stands)."""
+    if post.quote_of_id is None or post.quote_state != QuoteState.ACCEPTED:
+        return
+    quoted = select(Post.account_id).join(Account, Account.id == Post.account_id)
+    authors = await session.scalars(
+        quoted.where(Post.id == post.quote_of_id, Account.domain.is_(None))
+    )
+    await notify_about_post(session, "quote", authors.all(), post, post.id)
+
+
+async def notify_quoters(session: AsyncSession, post: Post, edit_id: int) -> None:
+    """`quoted_update` notifications of an edited post for the local authors of the posts
+    that quote it (accepted quotes)."""
+    quoting = select(Post.account_id).join(Account, Account.id == Post.account_id)
+    authors = await session.scalars(
+        quoting.where(
+            Post.quote_of_id == post.id,
+            Post.quote_state == QuoteState.ACCEPTED,
+            Post.deleted_at.is_(None),
+            Account.domain.is_(None),
+        ).distinct()
+    )
+    await notify_about_post(session, "quoted_update", authors.all(), post, edit_id)
 
 
 async def subscribers(session: AsyncSession, post: Post) -> list[int]:

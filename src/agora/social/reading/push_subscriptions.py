@@ -44,6 +44,8 @@ ALERTS = (
     "favourite",
     "poll",
     "update",
+    "quote",
+    "quoted_update",
     "admin.sign_up",
     "admin.report",
 )

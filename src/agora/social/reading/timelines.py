@@ -140,10 +140,27 @@ def _public_statement(
     return bind_page(query, Post.id, shape)
 
 
+@dataclass(frozen=True, slots=True)
+class TagQuery:
+    """Mastodon's hashtag timeline parameters beyond the tag: posts with the tag or `any` of
+    these, with `all` of these, and with `none` of these (names as given, '#' and case
+    ignored)."""
+
+    any: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+
+
 async def tag_timeline(
-    session: AsyncSession, viewer_id: int | None, tag: str, page: Page
+    session: AsyncSession,
+    viewer_id: int | None,
+    tag: str,
+    page: Page,
+    more: TagQuery | None = None,
 ) -> Slice[int]:
-    """Public posts with a hashtag, newest first."""
+    """Public posts with a hashtag (and `more`'s conditions), newest first."""
+    if more is not None and (more.any or more.all or more.none):
+        return await _tag_query_timeline(session, viewer_id, tag, page, more)
     tag_id = await session.scalar(select(Tag.id).where(Tag.name == tag.lower().lstrip("#")))
     if tag_id is None:
         return Slice([], [])
@@ -151,6 +168,36 @@ async def tag_timeline(
     statement = _tag_statement(viewer_id is not None, page_shape(page))
     rows = await column_rows(session, statement, params)
     return slice_of(rows, page)
+
+
+async def _tag_query_timeline(
+    session: AsyncSession, viewer_id: int | None, tag: str, page: Page, more: TagQuery
+) -> Slice[int]:
+    """`tag_timeline` with any / all / none: one statement (built per request: rare)."""
+    names = {_tag_name(n) for n in (tag, *more.any, *more.all, *more.none)}
+    ids = dict((await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))).all())
+    wanted = [ids[n] for n in {_tag_name(n) for n in (tag, *more.any)} if n in ids]
+    required = [ids.get(_tag_name(n)) for n in more.all]
+    if not wanted or None in required:
+        return Slice([], [])
+    tagged = select(PostTag.post_id).where(PostTag.tag_id.in_(wanted))
+    query: Select[int, int] = select(Post.id, Post.id).where(
+        Post.id.in_(tagged),
+        Post.visibility == int(Visibility.PUBLIC),
+        listed_to(viewer_id, Post),
+    )
+    for tag_id in required:
+        query = query.where(exists().where(PostTag.post_id == Post.id, PostTag.tag_id == tag_id))
+    excluded = [ids[n] for n in {_tag_name(n) for n in more.none} if n in ids]
+    if excluded:
+        query = query.where(
+            ~exists().where(PostTag.post_id == Post.id, PostTag.tag_id.in_(excluded))
+        )
+    return await _post_page(session, query, page)
+
+
+def _tag_name(name: str) -> str:
+    return name.lower().lstrip("#")
 
 
 @cache
