@@ -49,6 +49,7 @@ class JobKind(StrEnum):
     RESCORE_NOTES = "rescore_notes"
     BUILD_ARCHIVE = "build_archive"
     RUN_CSV_IMPORT = "run_csv_import"
+    REFRESH_TRENDS = "refresh_trends"
 
 
 class JobState(StrEnum):
@@ -118,6 +119,11 @@ class SweepJob(TypedDict):
 class RescoreNotesJob(TypedDict):
     """`rescore_notes`: nothing (it rescores every rated Community Note, then queues itself
     an hour later)."""
+
+
+class RefreshTrendsJob(TypedDict):
+    """`refresh_trends`: nothing (it scores the trends of the last two days, then queues
+    itself `trends.REFRESH_SECONDS` later)."""
 
 
 class ReportFiledJob(TypedDict):

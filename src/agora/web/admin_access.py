@@ -21,6 +21,7 @@ SECTIONS = (
     ("/admin/reports", "Reports", "reports"),
     ("/admin/accounts", "Accounts", "accounts"),
     ("/admin/domain_blocks", "Blocked servers", "domain_blocks"),
+    ("/admin/trends", "Trends", "trends"),
     ("/admin/settings", "Server settings", "settings"),
     ("/admin/jobs", "Job queue", "jobs"),
 )
@@ -40,6 +41,8 @@ DONE = {
     "reject": "The sign-up is turned down; the account is being deleted.",
     "delete": "The account is being deleted.",
     "settings": "The settings are saved.",
+    "trend_approved": "The trend is approved: it is shown now.",
+    "trend_rejected": "The trend is rejected: it is never shown.",
     "retried": "The job is back in the queue.",
     "discarded": "The job is discarded.",
 }

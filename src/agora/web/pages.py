@@ -12,8 +12,11 @@ from fastapi.responses import HTMLResponse
 from agora.data.signals import disclose
 from agora.http.deps import SessionDep
 from agora.http.params import flag
+from agora.social.people import endorsements
 from agora.social.people.lookup import find_by_username
 from agora.social.people.relationships import relationships
+from agora.social.posts import featured_tags
+from agora.social.posts.hydrate import load_accounts
 from agora.social.reading import remote_threads
 from agora.social.reading.timelines import ProfileFilter, account_statuses, context
 from agora.social.rules.errors import NotFound
@@ -50,6 +53,10 @@ async def profile(
         relation = (await relationships(session, viewer.account.id, [account.id]))[0]
     context_ = {
         "account": account,
+        "featured_tags": await featured_tags.featured_tags_of(session, account.id),
+        "endorsed": await load_accounts(
+            session, await endorsements.endorsed_ids(session, account.id)
+        ),
         "tab": tab,
         "relation": relation,
         "nav": "me" if viewer_id == account.id else None,
