@@ -149,7 +149,11 @@ def _authors_by_item(
 
 async def compute(db: Database, payload: RefreshTrendsJob) -> Refresh:
     """The job's read phase: score every candidate of the last two days."""
-    at = utcnow()
+    return await score_at(db, utcnow())
+
+
+async def score_at(db: Database, at: datetime) -> Refresh:
+    """Score every candidate of the two days before `at` (read-only)."""
     since = min_id_for_ms(int((at - WINDOW).timestamp() * 1000))
     eligible = (
         Post.id >= since,
@@ -198,6 +202,7 @@ async def compute(db: Database, payload: RefreshTrendsJob) -> Refresh:
         (
             (url, author, created)
             for _, author, created, text, *_ in posts
+            if "://" in text  # the linkifier's work only for posts with a link
             for url in extract_urls(text)
         ),
         day_start,
