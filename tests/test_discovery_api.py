@@ -318,3 +318,22 @@ async def test_web_explore_profile_and_admin_trends_review(db, client, make_pers
     explore = await client.get("/explore")
     assert 'href="/tags/moon"' in explore.text and "People to follow" in explore.text
     assert csrf_of(explore.text)
+
+
+async def test_featuring_someone_from_their_profile_page(client, make_person):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    await follow(client, alice, bob)
+    csrf = await web_sign_in(client, "alice")
+    page = await client.get("/@bob")
+    assert "Feature on my profile" in page.text
+    r = await client.post(
+        f"/web/accounts/{bob.id}/pin", data={"csrf": csrf}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200 and "Stop featuring on my profile" in r.text
+    assert 'href="/@bob"' in (await client.get("/@alice")).text
+    stranger = await make_person("carol")
+    r = await client.post(f"/web/accounts/{stranger.id}/pin", data={"csrf": csrf})
+    assert r.status_code == 422  # not followed
+    assert [
+        a["id"] for a in (await client.get(f"/api/v1/accounts/{alice.id}/endorsements")).json()
+    ] == [str(bob.id)]
