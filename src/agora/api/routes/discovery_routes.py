@@ -15,7 +15,7 @@ from agora.db.models import Account
 from agora.http.deps import SessionDep, admin_caller, caller, id_param, optional_caller_id
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
-from agora.http.params import Params, body, flag, openapi_body
+from agora.http.params import Params, body, flag, openapi_body, read_params
 from agora.ids import parse_id
 from agora.social.people import endorsements, people_discovery
 from agora.social.people import relationships as rel
@@ -198,8 +198,9 @@ async def directory(
 async def familiar_followers(
     request: Request, session: SessionDep, me: Account = caller("read:follows")
 ) -> JSON:
-    raw = request.query_params.getlist("id[]") or request.query_params.getlist("id")
-    ids = list(dict.fromkeys(i for i in map(parse_id, raw) if i is not None))[:40]
+    given = (await read_params(request)).get("id")  # Mastodon.py sends a JSON body
+    raw = given if isinstance(given, list) else [given] if given is not None else []
+    ids = list(dict.fromkeys(i for i in map(parse_id, map(str, raw)) if i is not None))[:40]
     found = await people_discovery.familiar_followers(session, me.id, ids)
     everyone = list(dict.fromkeys(a for followers in found.values() for a in followers))
     entities = dict(zip(everyone, await serialise.accounts(session, everyone), strict=True))
