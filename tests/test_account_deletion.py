@@ -98,6 +98,14 @@ async def _world(
     later = {"status": "see you next week", "scheduled_at": "2099-01-01T00:00:00+00:00"}
     await _ok(await client.post("/api/v1/statuses", headers=h, data=later))  # a scheduled post
     await web_sign_in(browser, "leaver")
+    # discovery: a featured hashtag, an endorsement, a note and a dismissed suggestion
+    await _ok(await client.post("/api/v1/featured_tags", headers=h, data={"name": "farewell"}))
+    await _ok(await client.post(f"/api/v1/accounts/{stayer.id}/follow", headers=h))
+    await _ok(await client.post(f"/api/v1/accounts/{stayer.id}/pin", headers=h))
+    await _ok(
+        await client.post(f"/api/v1/accounts/{stayer.id}/note", headers=h, data={"comment": "x"})
+    )
+    await _ok(await client.delete(f"/api/v1/suggestions/{stayer.id}", headers=h))
     reply = await post_status(client, stayer, "a reply to you", in_reply_to_id=own["id"])
     quote = await post_status(client, stayer, "quoting you", quoted_status_id=own["id"])
     theirs = await post_status(client, stayer, "hello @leaver")

@@ -25,6 +25,8 @@ from sqlalchemy import func, select
 from agora.config import get_settings
 from agora.db.models import (
     Account,
+    AccountEndorsement,
+    FeaturedTag,
     Marker,
     MediaAttachment,
     Mute,
@@ -160,6 +162,42 @@ async def test_parallel_schedulings_keep_exactly_the_limit(db, make_person, race
     assert await count(db, kept) == 5
 
 
+async def test_parallel_featured_tags_feature_exactly_the_limit(db, make_person, racer):
+    alice = await make_person("alice")
+    cap = limits.FEATURED_TAGS.cap()
+    assert cap == 10  # Mastodon's
+
+    async def feature(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        return await c.post("/api/v1/featured_tags", headers=alice.headers, data={"name": f"t{i}"})
+
+    won, lost = split(await race(racer, RACERS, feature), 200)
+    assert len(won) == cap and len(lost) == RACERS - cap
+    assert errors(lost) == {f"Validation failed: You cannot feature more than {cap} hashtags"}
+    kept = select(func.count()).select_from(FeaturedTag).where(FeaturedTag.account_id == alice.id)
+    assert await count(db, kept) == cap
+
+
+async def test_parallel_endorsements_endorse_exactly_the_limit(db, client, make_person, racer):
+    alice = await make_person("alice")
+    previous, limits.MAX_ENDORSEMENTS = limits.MAX_ENDORSEMENTS, 5
+    people = [await make_person(f"p{i}") for i in range(RACERS)]
+    for person in people:
+        r = await client.post(f"/api/v1/accounts/{person.id}/follow", headers=alice.headers)
+        assert r.status_code == 200
+
+    async def endorse(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        return await c.post(f"/api/v1/accounts/{people[i].id}/pin", headers=alice.headers)
+
+    try:
+        won, lost = split(await race(racer, RACERS, endorse), 200)
+    finally:
+        limits.MAX_ENDORSEMENTS = previous
+    assert len(won) == 5 and len(lost) == RACERS - 5
+    assert errors(lost) == {"Validation failed: You cannot feature more than 5 accounts"}
+    kept = select(func.count()).where(AccountEndorsement.account_id == alice.id)
+    assert await count(db, kept) == 5
+
+
 async def test_parallel_edits_never_attach_more_than_the_media_limit(
     db, client, make_person, racer
 ):
@@ -215,6 +253,8 @@ async def test_every_limit_has_a_race_test_and_no_service_counts_on_its_own() ->
     tested = {"pins": test_parallel_pins_pin_exactly_the_limit}
     tested["lists"] = test_parallel_list_creations_make_exactly_the_limit
     tested["scheduled_posts"] = test_parallel_schedulings_keep_exactly_the_limit
+    tested["featured_tags"] = test_parallel_featured_tags_feature_exactly_the_limit
+    tested["endorsements"] = test_parallel_endorsements_endorse_exactly_the_limit
     assert {limit.name for limit in limits.LIMITS} == set(tested)
     src = Path(limits.__file__).parents[2]  # all of agora/
     offenders = []

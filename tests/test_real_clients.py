@@ -366,3 +366,28 @@ def test_quote_posts_and_conversation_mute(
         alice.api.status_post("again", quoted_status_id=post.id)  # 422
     assert carol.api.status_mute(post.id).muted is True
     assert carol.api.status_unmute(post.id).muted is False
+
+
+def test_discovery_through_mastodon_py(alice: Client, carol: Client) -> None:
+    """Featured tags, endorsements, notes, familiar followers, suggestions, the directory
+    and the (empty until reviewed) trends, as Mastodon.py calls them."""
+    carol.api.status_post("about #agora and more")
+    created = carol.api.featured_tag_create("agora")
+    assert created.name == "agora" and str(created.statuses_count) == "1"
+    assert [t.name for t in carol.api.featured_tags()] == ["agora"]
+    assert [t.name for t in alice.api.account_featured_tags(carol.id)] == ["agora"]
+    carol.api.featured_tag_delete(created.id)
+    assert carol.api.featured_tags() == []
+    alice.api.account_follow(carol.id)
+    assert alice.api.account_pin(carol.id).endorsed is True
+    assert [str(a.id) for a in alice.api.endorsements()] == [carol.id]
+    assert alice.api.account_note_set(carol.id, "met at FOSDEM").note == "met at FOSDEM"
+    assert alice.api.account_unpin(carol.id).endorsed is False
+    familiar = alice.api.account_familiar_followers(carol.id)
+    assert [str(f.id) for f in familiar] == [carol.id] and familiar[0].accounts == []
+    # Mastodon.py asks v1 (accounts) or v2 (suggestions) by the advertised version
+    suggested = [str(getattr(s, "account", s).id) for s in alice.api.suggestions()]
+    assert carol.id not in suggested and alice.id not in suggested  # followed, self
+    assert alice.id in [str(a.id) for a in alice.api.directory(local=True, order="new")]
+    assert alice.api.trending_tags() == [] and alice.api.trending_statuses() == []
+    assert alice.api.trending_links() == []

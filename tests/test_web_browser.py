@@ -158,7 +158,8 @@ async def test_keyboard_only_posting(browser, server) -> None:  # type: ignore[n
 async def test_main_pages_are_accessible(browser, server) -> None:  # type: ignore[no-untyped-def]
     context = await _context(browser, server)
     page = await context.new_page()
-    for path, name in [("/", "start"), ("/auth/sign_in", "sign-in"), ("/auth/sign_up", "sign-up")]:
+    signed_out = [("/", "start"), ("/explore", "explore-signed-out"), ("/auth/sign_in", "sign-in")]
+    for path, name in [*signed_out, ("/auth/sign_up", "sign-up")]:
         await page.goto(path)
         await no_serious_violations(page, name)
         await screenshot(page, name)
@@ -167,6 +168,7 @@ async def test_main_pages_are_accessible(browser, server) -> None:  # type: igno
     pages = [
         ("/home", "home"),
         ("/local", "local"),
+        ("/explore", "explore"),
         ("/tags/tag", "hashtag"),
         ("/@gus", "profile"),
         (post_url, "thread"),

@@ -21,6 +21,7 @@ from agora.api.routes import (
     assistant,
     data_reuse,
     datasets,
+    discovery_routes,
     domain_block_routes,
     for_you_routes,
     instance,
@@ -67,16 +68,19 @@ from agora.http.streaming.hub import start_hub, stop_hub
 from agora.job_registry import register_all_jobs
 from agora.jobs.worker import Worker
 from agora.mail.smtp import NO_MAIL, mail_configured
+from agora.social.reading import trends
 from agora.social.reading.push_keys import vapid_keys
 from agora.web import (
     about_pages,
     admin_console_pages,
     admin_moderation_pages,
+    admin_trend_pages,
     announcement_pages,
     assistant_pages,
     deletion_pages,
     domain_block_pages,
     email_pages,
+    explore_pages,
     filter_pages,
     for_you_pages,
     list_pages,
@@ -120,6 +124,9 @@ def _lifespan(
             await upgrade(db.engine)
             await claim_node(db.engine)  # this process's ids are disjoint from others'
             await vapid_keys(db)  # Web Push: made on first start of an install from before it
+            async with db.session(write=True) as session:  # the periodic trends job
+                await trends.ensure_scheduled(session, delay=60.0)
+                await session.commit()
         if not mail_configured(settings):
             log.warning(NO_MAIL)
         app.state.db = db
@@ -203,6 +210,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         statuses,
         oauth,
         search,  # before accounts: /accounts/search is not an account id
+        discovery_routes,  # before accounts: /accounts/familiar_followers is not an id
         accounts,
         emails,
         polls,
@@ -235,6 +243,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (search_pages, list_pages, poll_actions)
     web += (domain_block_pages, migration_pages, for_you_pages, note_pages, portability_pages)
     web += (admin_moderation_pages, admin_console_pages, about_pages, announcement_pages)
+    web += (admin_trend_pages, explore_pages)
     for module in (
         *routers,
         assistant,

@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     ai_training_default: bool = False
     search_indexing: bool = True
     tdm_reservation: bool = True
+    # Trends (social/reading/trends.py): new trending hashtags, posts and links are shown at
+    # once (true) or wait for an admin's approval (false, as on Mastodon).
+    trends_auto_approve: bool = False
     tdm_policy_url: str | None = None
     ai_crawlers: list[str] = Field(default_factory=lambda: list(AI_CRAWLERS))
     # The assistant: which model, how long to wait, how much each person may use it.

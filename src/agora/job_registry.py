@@ -27,7 +27,7 @@ from agora.social.community_notes import note_rescoring
 from agora.social.media import av_uploads, uploads
 from agora.social.people import account_archives, account_deletion, reports
 from agora.social.posts import polls, scheduled_posts
-from agora.social.reading import fan_out, notifications
+from agora.social.reading import fan_out, notifications, trends
 from agora.webpush import delivery
 
 # Each handler reads its kind's payload, the one `enqueue`'s overloads require (a test checks).
@@ -91,6 +91,7 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
         apply=account_archives.archive_built,
         on_dead=account_archives.archive_failed,
     ),
+    JobKind.REFRESH_TRENDS: SlowJob(prepare=trends.compute, apply=trends.store),
     JobKind.RUN_CSV_IMPORT: SlowJob(
         prepare=csv_import_runs.run_import, apply=csv_import_runs.import_finished
     ),

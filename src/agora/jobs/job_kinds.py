@@ -52,6 +52,7 @@ class JobKind(StrEnum):
     RUN_CSV_IMPORT = "run_csv_import"
     SWEEP_EXPIRED_ARCHIVES = "sweep_expired_archives"
     FEDERATE_QUOTE_REVOCATION = "federate_quote_revocation"
+    REFRESH_TRENDS = "refresh_trends"
 
 
 class JobState(StrEnum):
@@ -122,6 +123,11 @@ class SweepJob(TypedDict):
 class RescoreNotesJob(TypedDict):
     """`rescore_notes`: nothing (it rescores every rated Community Note, then queues itself
     an hour later)."""
+
+
+class RefreshTrendsJob(TypedDict):
+    """`refresh_trends`: nothing (it scores the trends of the last two days, then queues
+    itself `trends.REFRESH_SECONDS` later)."""
 
 
 class ReportFiledJob(TypedDict):

@@ -85,6 +85,7 @@ from agora.jobs.job_kinds import (
     PostDeletedJob,
     PostEditedJob,
     PostJob,
+    RefreshTrendsJob,
     RemoteMediaJob,
     ReportFiledJob,
     RescoreNotesJob,
@@ -244,6 +245,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.RESCORE_NOTES],
     payload: RescoreNotesJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.REFRESH_TRENDS],
+    payload: RefreshTrendsJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

@@ -21,6 +21,7 @@ SECTIONS = (
     ("/admin/reports", "Reports", "reports"),
     ("/admin/accounts", "Accounts", "accounts"),
     ("/admin/domain_blocks", "Blocked servers", "domain_blocks"),
+    ("/admin/trends", "Trends", "trends"),
     ("/admin/settings", "Server settings", "settings"),
     ("/admin/announcements", "Announcements", "announcements"),
     ("/admin/jobs", "Job queue", "jobs"),
@@ -43,6 +44,8 @@ DONE = {
     "settings": "The settings are saved.",
     "announced": "The announcement is published.",
     "announcement_deleted": "The announcement is deleted.",
+    "trend_approved": "The trend is approved: it is shown now.",
+    "trend_rejected": "The trend is rejected: it is never shown.",
     "retried": "The job is back in the queue.",
     "discarded": "The job is discarded.",
 }

@@ -73,6 +73,7 @@ async def save_settings(request: Request, session: SessionDep, me: Admin, form: 
         ai_training_default=flag(field(form, "ai_training_default")),
         search_indexing=flag(field(form, "search_indexing")),
         tdm_reservation=flag(field(form, "tdm_reservation")),
+        trends_auto_approve=flag(field(form, "trends_auto_approve")),
     )
     try:
         await instance_settings.change(session, given, by=me.account)

@@ -16,9 +16,11 @@ from agora.db.models import Account
 from agora.http.deps import SessionDep
 from agora.http.params import flag
 from agora.http.replica_routing import replica_reads
+from agora.social.people import endorsements
 from agora.social.people.lookup import find_by_username
 from agora.social.people.relationships import relationships
-from agora.social.posts.hydrate import moved_targets
+from agora.social.posts import featured_tags
+from agora.social.posts.hydrate import load_accounts, moved_targets
 from agora.social.reading import remote_threads
 from agora.social.reading.timelines import ProfileFilter, account_statuses, context
 from agora.social.rules.errors import NotFound
@@ -63,6 +65,10 @@ async def profile(
         "moved": moved,
         "moved_handle": _handle(moved) if moved else "",
         "moved_url": _url(moved) if moved else "",
+        "featured_tags": await featured_tags.featured_tags_of(session, account.id),
+        "endorsed": await load_accounts(
+            session, await endorsements.endorsed_ids(session, account.id)
+        ),
         "tab": tab,
         "relation": relation,
         "nav": "me" if viewer_id == account.id else None,

@@ -1,5 +1,5 @@
-"""Following, follow requests, blocks and mutes in the browser. The actions answer the
-relationship buttons as they now are (HTMX), or go back (plain forms)."""
+"""Following, follow requests, blocks, mutes and featuring people in the browser. The
+actions answer the relationship buttons as they now are (HTMX), or go back (plain forms)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.data.signals import disclose_accounts
 from agora.db.models import Account
 from agora.http.deps import SessionDep
+from agora.social.people import endorsements
 from agora.social.people import relationships as rel
 from agora.social.people.connections import blocked_accounts, follow_requesters, muted_accounts
 from agora.social.people.lookup import get_account
@@ -30,6 +31,14 @@ async def _follow(session: AsyncSession, actor: Account, target_id: int) -> None
     await rel.follow(session, actor, target_id)
 
 
+async def _endorse(session: AsyncSession, actor: Account, target_id: int) -> None:
+    await endorsements.endorse(session, actor.id, target_id)
+
+
+async def _unendorse(session: AsyncSession, actor: Account, target_id: int) -> None:
+    await endorsements.unendorse(session, actor.id, target_id)
+
+
 ACTIONS: dict[str, Action] = {
     "follow": _follow,
     "unfollow": rel.unfollow,
@@ -37,6 +46,8 @@ ACTIONS: dict[str, Action] = {
     "unblock": rel.unblock,
     "mute": rel.mute,
     "unmute": rel.unmute,
+    "pin": _endorse,  # feature on one's profile (the API's /accounts/:id/pin)
+    "unpin": _unendorse,
 }
 
 
@@ -47,7 +58,8 @@ account_id_of = id_or_404  # an account id from the URL (NotFound when it is not
 async def act(
     request: Request, session: SessionDep, me: Me, form: Form, account_id: str, action: str
 ) -> Response:
-    """Follow (or ask to), unfollow, block, unblock, mute or unmute someone."""
+    """Follow (or ask to), unfollow, block, unblock, mute, unmute, feature (`pin`) or stop
+    featuring (`unpin`) someone."""
     run = ACTIONS.get(action)
     if run is None:
         raise NotFound()

@@ -15,9 +15,10 @@ from agora.social.posts import tags
 from agora.social.reading import timelines
 from agora.social.rules.errors import NotFound
 from agora.web.announcement_pages import unread_for
+from agora.web.explore_pages import trending
 from agora.web.page_feeds import feed_of, feed_response, is_chunk, page_of
 from agora.web.post_actions import back, fragment
-from agora.web.render import render, render_fragment
+from agora.web.render import render_fragment
 from agora.web.route import web_router
 from agora.web.session import Form, Me, Viewer, is_htmx
 
@@ -25,11 +26,16 @@ router = web_router()
 
 
 @router.get("/")
-async def start(request: Request, viewer: Viewer) -> Response:
-    """Signed in: the home timeline; signed out: what this server is."""
+async def start(request: Request, session: SessionDep, viewer: Viewer) -> Response:
+    """Signed in: the home timeline; signed out: what this server is, its local timeline
+    and what is trending here."""
     if viewer is not None:
         return RedirectResponse("/home", status_code=303)
-    return render(request, "index.html", {})
+    page = page_of(request)
+    found = await timelines.public_timeline(session, None, page, origin="local")
+    feed = await feed_of(session, None, found, page, "/local", context="public")
+    context = {"trending": await trending(session, None, posts=False)}
+    return feed_response(request, "index.html", context, feed)
 
 
 @router.get("/home")

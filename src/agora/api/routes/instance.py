@@ -29,6 +29,7 @@ from agora.social.media.uploads import MAX_DESCRIPTION_CHARS
 from agora.social.people.accounts import instance_stats
 from agora.social.people.lookup import find_by_username
 from agora.social.reading.push_keys import vapid_public_key
+from agora.social.rules import limits
 
 router = APIRouter()
 MASTODON_API_VERSION = "4.2.0"  # the Mastodon release whose API Agora follows
@@ -41,7 +42,10 @@ def _configuration(vapid_key: str) -> dict[str, Any]:
     return {
         "vapid": {"public_key": vapid_key},
         "urls": {"streaming": streaming_url(s.base_url)},
-        "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 5},
+        "accounts": {
+            "max_featured_tags": limits.MAX_FEATURED_TAGS,
+            "max_pinned_statuses": limits.MAX_PINS,
+        },
         "statuses": {
             "max_characters": s.max_status_chars,
             "max_media_attachments": s.media_max_attachments,

@@ -3,6 +3,13 @@ table is importable from here, as `agora.db.models.Post`. Ids are Snowflake-like
 integers (see agora.ids)."""
 
 from agora.db.models.base import ID, Base, UTCDateTime, utcnow
+from agora.db.models.discovery import (
+    AccountEndorsement,
+    AccountNote,
+    FeaturedTag,
+    SuggestionDismissal,
+    Trend,
+)
 from agora.db.models.notes import (
     CommunityNote,
     CommunityNoteRating,
@@ -98,7 +105,9 @@ __all__ = [
     "Account",
     "AccountArchive",
     "AccountDomainBlock",
+    "AccountEndorsement",
     "AccountKey",
+    "AccountNote",
     "AiUsage",
     "Announcement",
     "AnnouncementDismissal",
@@ -124,6 +133,7 @@ __all__ = [
     "DomainBlock",
     "EmailToken",
     "Favourite",
+    "FeaturedTag",
     "FederationDomain",
     "Filter",
     "FilterKeyword",
@@ -168,10 +178,12 @@ __all__ = [
     "RecoveryCode",
     "Report",
     "ScheduledPost",
+    "SuggestionDismissal",
     "Tag",
     "TagHistory",
     "TagHistoryAccount",
     "ThreadFetch",
+    "Trend",
     "UTCDateTime",
     "User",
     "UserList",

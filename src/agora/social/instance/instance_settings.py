@@ -50,6 +50,7 @@ class SettingsInput:
     ai_training_default: bool | None = None
     search_indexing: bool | None = None
     tdm_reservation: bool | None = None
+    trends_auto_approve: bool | None = None
 
 
 def _registrations(value: Any) -> str:
@@ -103,6 +104,7 @@ EDITABLE: dict[str, Callable[[Any], Any]] = {
     "ai_training_default": _boolean,
     "search_indexing": _boolean,
     "tdm_reservation": _boolean,
+    "trends_auto_approve": _boolean,
 }
 assert {f.name for f in fields(SettingsInput)} == set(EDITABLE)
 

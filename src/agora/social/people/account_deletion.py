@@ -45,6 +45,8 @@ from agora.db.models import (
     AccessToken,
     Account,
     AccountDomainBlock,
+    AccountEndorsement,
+    AccountNote,
     AiUsage,
     AnnouncementDismissal,
     AnnouncementReaction,
@@ -60,6 +62,7 @@ from agora.db.models import (
     DatasetExportAccount,
     EmailToken,
     Favourite,
+    FeaturedTag,
     Filter,
     FilterKeyword,
     FilterStatus,
@@ -90,6 +93,7 @@ from agora.db.models import (
     RecoveryCode,
     Report,
     ScheduledPost,
+    SuggestionDismissal,
     TagHistoryAccount,
     User,
     UserList,
@@ -134,6 +138,12 @@ FATE: dict[str, str] = {
     "dataset_exports": "kept: no account in it (counts only)",
     "domain_blocks": "kept: the server's blocks of other servers, no account",
     "account_domain_blocks": DELETED,
+    "account_endorsements": DELETED,  # its own and those of it
+    "account_notes": DELETED,  # its own and others' on it
+    "featured_tags": DELETED,
+    "suggestion_dismissals": DELETED,
+    "trends": "kept: scores of hashtags and links name no account; a post's trend ends with "
+    "the next run of the trends job (the post is gone) and is never shown meanwhile",
     "account_conversations": DELETED,  # its own; others' ending in its posts go with them
     "email_tokens": DELETED,
     "favourites": DELETED,
@@ -409,7 +419,7 @@ async def _relationships(session: AsyncSession, account_id: int) -> None:
     )
     await session.execute(delete(UserList).where(UserList.account_id == account_id))
     await session.execute(delete(ListMember).where(ListMember.account_id == account_id))
-    for model in (Follow, FollowRequest, Block, Mute):
+    for model in (Follow, FollowRequest, Block, Mute, AccountEndorsement, SuggestionDismissal):
         await session.execute(
             delete(model).where(
                 or_(model.account_id == account_id, model.target_account_id == account_id)
@@ -458,8 +468,14 @@ async def _credentials_and_records(session: AsyncSession, account_id: int) -> No
         AssistantConversation,
         DatasetExportAccount,
         TagHistoryAccount,
+        FeaturedTag,
     ):
         await session.execute(delete(model).where(model.account_id == account_id))
+    await session.execute(
+        delete(AccountNote).where(
+            or_(AccountNote.account_id == account_id, AccountNote.target_account_id == account_id)
+        )
+    )
 
 
 async def _archives_and_imports(session: AsyncSession, account_id: int) -> None:

@@ -42,6 +42,7 @@ from agora.db.upsert import affected_rows, insert_ignore
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind, NotifyJob
 from agora.jobs.queue import enqueue
+from agora.social.people.endorsements import endorsed_among, notes_on
 from agora.social.people.lookup import get_account
 from agora.social.reading.remote_audience import schedule_follow_answer
 from agora.social.rules.errors import DomainError, Forbidden, Invalid, NotFound
@@ -140,6 +141,10 @@ async def relationships(
         for account_id, of in domains.items():
             if of == domain:
                 rels[account_id].domain_blocking = True
+    for target in await endorsed_among(session, viewer_id, ids):
+        rels[target].endorsed = rels[target].following
+    for target, comment in (await notes_on(session, viewer_id, ids)).items():
+        rels[target].note = comment
     return [rels[i] for i in ids]
 
 

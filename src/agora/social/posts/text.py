@@ -113,6 +113,16 @@ def extract_tags(text: str) -> list[str]:
     return list(seen)
 
 
+def extract_urls(text: str) -> list[str]:
+    """The http(s) URLs in `text`, as the linkifier links them, in order of first
+    appearance."""
+    seen: dict[str, None] = {}
+    for kind, raw, _m in _tokens(text):
+        if kind == "url":
+            seen.setdefault(raw, None)
+    return list(seen)
+
+
 def status_length(text: str, url_chars: int = 23) -> int:
     """Length of a status as Mastodon counts it."""
     total = 0

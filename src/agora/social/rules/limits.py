@@ -28,10 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.locks import lock_account, unique_columns
-from agora.db.models import Pin, ScheduledPost, UserList
+from agora.db.models import AccountEndorsement, FeaturedTag, Pin, ScheduledPost, UserList
 from agora.social.rules.errors import Invalid
 
 MAX_PINS = 5
+# Mastodon's FeaturedTag::LIMIT. Mastodon does not cap endorsements (only accounts one
+# follows); Agora caps them so that a profile stays a page.
+MAX_FEATURED_TAGS = 10
+MAX_ENDORSEMENTS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,19 @@ SCHEDULED_POSTS = Limit(
     lambda: get_settings().max_scheduled_posts,
     "Validation failed: You have exceeded the limit of {cap} scheduled posts",
 )
-LIMITS = (PINS, LISTS, SCHEDULED_POSTS)
+FEATURED_TAGS = Limit(
+    "featured_tags",
+    FeaturedTag,
+    lambda: MAX_FEATURED_TAGS,
+    "Validation failed: You cannot feature more than {cap} hashtags",
+)
+ENDORSEMENTS = Limit(
+    "endorsements",
+    AccountEndorsement,
+    lambda: MAX_ENDORSEMENTS,
+    "Validation failed: You cannot feature more than {cap} accounts",
+)
+LIMITS = (PINS, LISTS, SCHEDULED_POSTS, FEATURED_TAGS, ENDORSEMENTS)
 
 
 async def enforce(session: AsyncSession, limit: Limit, owner_id: int) -> None:
