@@ -166,6 +166,7 @@ async def _world(
         await client.post("/api/v1/admin/announcements", headers=admin.headers, data={"text": "hi"})
     )
     await _ok(await client.post(f"/api/v1/announcements/{news['id']}/dismiss", headers=h))
+    await _ok(await client.post(f"/api/v1/statuses/{theirs['id']}/mute", headers=h))
     await _ok(await client.put(f"/api/v1/announcements/{news['id']}/reactions/👋", headers=h))
     mine = await _ok(await client.post("/api/v1/lists", headers=h, data={"title": "mine"}))
     await _ok(

@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -159,12 +160,17 @@ async def test_copy_serves_the_same_timelines_and_verifies_every_table(
 
 
 async def test_an_interrupted_copy_resumes_and_another_source_is_refused(
-    client: Any, make_person: Any, run_jobs: Any, monkeypatch: Any, target_url: str
+    client: Any,
+    make_person: Any,
+    run_jobs: Any,
+    monkeypatch: Any,
+    target_url: str,
+    tmp_path: Path,
 ) -> None:
     people = await _seed(client, make_person, run_jobs, monkeypatch)
     stopped = await copy_database(DATABASE_URL, target_url, batch=1, stop_after_batches=1)
     assert stopped.rows_copied == 1 and not stopped.checks
-    elsewhere = "sqlite+aiosqlite:////tmp/another-agora.db"
+    elsewhere = f"sqlite+aiosqlite:///{tmp_path / 'another-agora.db'}"
     with pytest.raises(CopyRefused, match="another copy"):
         await copy_database(elsewhere, target_url)
     # the command, as a person runs it again after the interruption

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from federation_servers import Person, db, home_texts, person, remote_posts, resolve, start
@@ -259,6 +260,20 @@ def test_direct_post_to_a_remote_mention_reaches_only_that_server(
     status = alice.api.status_post(f"{carol.handle} only you should read this", visibility="direct")
     assert [m.acct for m in status.mentions] == [carol.handle.lstrip("@")]
     assert "h-card" in status.content
+    # carol follows nobody on A: Mastodon's default policy files a private mention from a
+    # stranger under a notification request, which she accepts
+    auth = {"Authorization": f"Bearer {carol.api.access_token}"}
+    requests = wait_for(
+        lambda: (
+            httpx.get(f"{carol.server.url}/api/v1/notifications/requests", headers=auth).json()
+            or None
+        ),
+        WAIT,
+        "alice's notification request for carol",
+    )
+    assert [r["account"]["acct"] for r in requests] == [alice.handle.lstrip("@")]
+    accept = f"{carol.server.url}/api/v1/notifications/requests/{requests[0]['id']}/accept"
+    assert httpx.post(accept, headers=auth).status_code == 200
     notice = notified(carol, "mention", alice)
     assert notice.status.visibility == "direct"  # type: ignore[attr-defined]
     assert notice.status.uri == status.uri  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ from agora.config import get_settings
 from agora.db.models import Account, User, WebSession, utcnow
 from agora.social.rules.errors import Invalid
 
+SESSION_COOKIE = "agora_session"  # the cookie holding the session token (http/ reads it too)
 MAX_USER_AGENT = 300
 
 

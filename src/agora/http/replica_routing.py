@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from agora.auth.token_cache import token_cache
+from agora.auth.web_sessions import SESSION_COOKIE
 from agora.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,6 @@ def _bearer(request: Request) -> str | None:
 
 def _requester_key(request: Request) -> str | None:
     """Who is asking, as far as writes go: a hash of the token or the session cookie."""
-    from agora.web.session import SESSION_COOKIE
-
     secret = _bearer(request) or request.cookies.get(SESSION_COOKIE)
     return hashlib.sha256(secret.encode()).hexdigest()[:32] if secret else None
 
@@ -119,8 +118,6 @@ async def may_read_replica(request: Request) -> bool:
     token = _bearer(request)
     if token is not None and token_cache().get(token) is None:
         return False  # checked on the primary first; the next request may use the replica
-    from agora.web.session import SESSION_COOKIE
-
     if token is None and request.cookies.get(SESSION_COOKIE):
         return False
     key = _requester_key(request)

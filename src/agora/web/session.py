@@ -16,14 +16,19 @@ from fastapi import Depends, Request, Response
 from starlette.datastructures import FormData
 
 from agora.auth.credentials import new_token
-from agora.auth.web_sessions import SignedIn, csrf_for, csrf_matches, find_session
+from agora.auth.web_sessions import (
+    SESSION_COOKIE,
+    SignedIn,
+    csrf_for,
+    csrf_matches,
+    find_session,
+)
 from agora.config import get_settings
 from agora.http.deps import SessionDep
 from agora.http.ratelimit import web_write_attempt
 from agora.social.instance.instance_settings import effective
 from agora.social.people.moderation import is_admin
 
-SESSION_COOKIE = "agora_session"
 PRESESSION_COOKIE = "agora_presession"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from agora.auth import oauth
 from agora.auth.standing import UNCONFIRMED
-from agora.auth.web_sessions import end_session, start_session
+from agora.auth.web_sessions import SESSION_COOKIE, end_session, start_session
 from agora.http.deps import SessionDep
 from agora.http.params import flag
 from agora.http.ratelimit import sign_in_throttle
@@ -19,7 +19,6 @@ from agora.web.oauth_pages import needs_code
 from agora.web.render import render
 from agora.web.route import safe_next, web_router
 from agora.web.session import (
-    SESSION_COOKIE,
     Form,
     Viewer,
     clear_session_cookie,
