@@ -92,13 +92,13 @@ async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     database = request.getfixturevalue("db")
     from agora.db.models import Base
 
+    # children before parents; DELETE, not TRUNCATE: a TRUNCATE of every table costs
+    # PostgreSQL about half a second (a lock and new files per table), a DELETE of the few
+    # rows a test leaves about 25 ms in all
     names = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with database.engine.begin() as conn:
-        if database.is_sqlite:
-            for name in names:
-                await conn.execute(text(f"DELETE FROM {name}"))
-        else:
-            await conn.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
+        for name in names:
+            await conn.execute(text(f"DELETE FROM {name}"))
     yield
 
 

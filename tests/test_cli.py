@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import ON_POSTGRES
 from live_server import LiveServer
 
 AGORA = [sys.executable, "-m", "agora.cli.main"]
@@ -32,6 +33,9 @@ def cli(tmp_path: Path):
     return run
 
 
+@pytest.mark.skipif(
+    ON_POSTGRES, reason="a SQLite file of its own: the PostgreSQL pass would repeat it"
+)
 def test_init_users_and_jobs(cli):
     assert "database ready" in cli("init").stdout
     cli("init")  # idempotent: migrations and the assistant account are not duplicated

@@ -12,7 +12,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from helpers import ON_POSTGRES
+
 AGORA = [sys.executable, "-m", "agora.cli.main"]
+
+# its commands run on a SQLite file of their own: the PostgreSQL pass would only repeat it
+pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="SQLite file of its own: run once")
 
 
 def _in_process(url: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
