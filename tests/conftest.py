@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +194,20 @@ async def harness(db: object) -> AsyncIterator[object]:
         yield Harness(db, subscription)
     finally:
         subscription.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[object]:
+    """`agora serve` as a real process for a module's real-client tests (live_server.py), on
+    this pass's database; a module needing other settings defines its own `server`."""
+    from live_server import LiveServer
+
+    live = LiveServer(BACKEND)
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,16 +30,6 @@ PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.skipif(
     ON_POSTGRES, reason="a client-protocol check: once, on the SQLite pass"
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    live = LiveServer(os.environ.get("AGORA_TEST_DATABASE", "sqlite"))
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 def _token(server: LiveServer, keys: tuple[str, str], username: str) -> str:

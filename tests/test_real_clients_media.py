@@ -6,8 +6,6 @@ without an Authorization header."""
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -17,16 +15,6 @@ from PIL import Image
 from live_server import LiveServer, wait_for
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    live = LiveServer(os.environ.get("AGORA_TEST_DATABASE", "sqlite"))
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 def _client(server: LiveServer, keys: tuple[str, str], name: str) -> Mastodon:

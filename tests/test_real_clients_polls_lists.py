@@ -3,8 +3,6 @@ on SQLite or, with AGORA_TEST_DATABASE=postgresql, on PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -19,16 +17,6 @@ PASSWORD = "correct horse battery"
 class Client:
     api: Mastodon
     id: str
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    live = LiveServer(os.environ.get("AGORA_TEST_DATABASE", "sqlite"))
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")

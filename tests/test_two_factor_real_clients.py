@@ -4,10 +4,8 @@ refused for that account."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -22,16 +20,6 @@ CALLBACK = "https://client.example/callback"
 CSRF_RE = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 SECRET_RE = re.compile(r'<code class="otp-secret">([A-Z2-7]+)</code>')
 HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    live = LiveServer(os.environ.get("AGORA_TEST_DATABASE", "sqlite"))
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 def _csrf(page: httpx.Response) -> str:
