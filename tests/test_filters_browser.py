@@ -4,16 +4,14 @@ that opens on a click."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mastodon import Mastodon
 
 from browser_support import (
     BROWSER_MARKS,
-    PASSWORD,
+    ana_follows_ben,
     expect,
 )
 from live_server import LiveServer
@@ -32,21 +30,7 @@ def server() -> Iterator[LiveServer]:
 async def test_a_hidden_post_stays_hidden_and_a_warned_one_is_behind_a_disclosure(
     server: LiveServer, browser: Any
 ) -> None:
-    keys = Mastodon.create_app("filters browser", api_base_url=server.url)
-    ben = Mastodon(client_id=keys[0], client_secret=keys[1], api_base_url=server.url)
-    ben.create_account("ben", PASSWORD, "ben@example.org", agreement=True)
-    context = await browser.new_context(base_url=server.url)
-    page = await context.new_page()
-    await page.goto("/auth/sign_up")
-    await page.get_by_label("Username").fill("ana")
-    await page.get_by_label("E-mail").fill("ana@example.org")
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_label("Password again").fill(PASSWORD)
-    await page.get_by_label("I accept the server rules").check()
-    await page.get_by_role("button", name="Sign up").click()
-    await expect(page).to_have_url(re.compile(r"/home$"))
-    await page.goto("/@ben")
-    await page.get_by_role("button", name="Follow").first.click()
+    ben, page = await ana_follows_ben(browser, server.url, "filters browser")
     ben.status_post("tomato soup tonight")
     ben.status_post("Dune part three is out")
     ben.status_post("a plain post")
@@ -69,4 +53,4 @@ async def test_a_hidden_post_stays_hidden_and_a_warned_one_is_behind_a_disclosur
         await expect(disclosure.get_by_text("Dune part three is out")).to_be_hidden()
     await disclosure.locator("summary").click()
     await expect(disclosure.get_by_text("Dune part three is out")).to_be_visible()
-    await context.close()
+    await page.context.close()

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mastodon import Mastodon
 
-from browser_support import BROWSER_MARKS, PASSWORD, expect, no_serious_violations
+from browser_support import BROWSER_MARKS, ana_follows_ben, expect, no_serious_violations
 from live_server import LiveServer
 
 pytestmark = BROWSER_MARKS
@@ -28,21 +27,7 @@ def server() -> Iterator[LiveServer]:
 async def test_keyboard_moves_likes_and_helps_on_the_home_timeline(
     server: LiveServer, browser: Any
 ) -> None:
-    keys = Mastodon.create_app("shortcuts browser", api_base_url=server.url)
-    ben = Mastodon(client_id=keys[0], client_secret=keys[1], api_base_url=server.url)
-    ben.create_account("ben", PASSWORD, "ben@example.org", agreement=True)
-    context = await browser.new_context(base_url=server.url)
-    page = await context.new_page()
-    await page.goto("/auth/sign_up")
-    await page.get_by_label("Username").fill("ana")
-    await page.get_by_label("E-mail").fill("ana@example.org")
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_label("Password again").fill(PASSWORD)
-    await page.get_by_label("I accept the server rules").check()
-    await page.get_by_role("button", name="Sign up").click()
-    await expect(page).to_have_url(re.compile(r"/home$"))
-    await page.goto("/@ben")
-    await page.get_by_role("button", name="Follow").first.click()
+    ben, page = await ana_follows_ben(browser, server.url, "shortcuts browser")
     for text in ("first post", "second post", "third post"):
         ben.status_post(text)
     cards = page.locator("#timeline article.post")
@@ -82,4 +67,4 @@ async def test_keyboard_moves_likes_and_helps_on_the_home_timeline(
     await page.keyboard.press("Escape")
     await page.keyboard.press("r")
     await expect(page).to_have_url(re.compile(r"/@ben/\d+#reply$"))
-    await context.close()
+    await page.context.close()
