@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from helpers import ON_POSTGRES
+
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 async_api = pytest.importorskip("playwright.async_api")
 axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
@@ -32,7 +34,6 @@ ARGS = [
 PASSWORD = "browser password"  # of the accounts the flows sign up
 TIMEOUT = 10_000  # ms, for every expectation and page action
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"  # git-ignored
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 BROWSER_MARKS = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium"),
     pytest.mark.skipif(

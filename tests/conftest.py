@@ -64,6 +64,40 @@ os.environ.update(
 get_settings.cache_clear()
 
 
+class _RememberingHasher:
+    """argon2 as the server runs it, remembered per password for this test process: the suite
+    signs up thousands of people with one password, and each argon2 hash or check costs about
+    170 ms of CPU (minutes per pass). The first hash of a password and the first check of a
+    (hash, password) pair run real argon2; a repeat answers what argon2 answered. Failed
+    checks always run argon2. Tests that watch the hasher replace it (test_sign_in_locks)."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+        self._hashes: dict[str, str] = {}
+        self._matches: set[tuple[str, str]] = set()
+
+    def hash(self, password: str) -> str:
+        if password not in self._hashes:
+            self._hashes[password] = self._real.hash(password)  # type: ignore[attr-defined]
+        return self._hashes[password]
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        if (password_hash, password) in self._matches:
+            return True
+        matched: bool = self._real.verify(password_hash, password)  # type: ignore[attr-defined]
+        self._matches.add((password_hash, password))
+        return matched
+
+
+def _remember_password_hashes() -> None:
+    from agora.auth import credentials
+
+    credentials._hasher = _RememberingHasher(credentials._hasher)  # type: ignore[assignment]
+
+
+_remember_password_hashes()
+
+
 def pytest_report_header() -> str:
     return f"agora test database: {DATABASE_URL}"
 

@@ -19,7 +19,7 @@ import pytest
 from mastodon import Mastodon
 from PIL import Image
 
-from browser_support import ON_POSTGRES
+from helpers import ON_POSTGRES
 from live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent

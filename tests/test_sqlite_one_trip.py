@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from agora.db import sqlite_one_trip
 from agora.db.engine import Database
-from browser_support import ON_POSTGRES
+from helpers import ON_POSTGRES
 
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="the SQLite driver")
 

@@ -11,6 +11,7 @@ releases the GIL), so other requests go on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 
@@ -21,9 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.db.engine import end_read_transaction
 
 _hasher = PasswordHasher()
-# A hash of a random password, verified against when the account does not exist, so that
-# sign-in takes as long for unknown accounts as for known ones.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, verified against when the account does not exist, so that
+    sign-in takes as long for unknown accounts as for known ones (made on first use: an
+    argon2 hash at import would cost every process, CLI commands included, ~170 ms of CPU)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -34,7 +40,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; runs in constant-ish time even without an account."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        matched = _hasher.verify(password_hash or _dummy_hash(), password)
+        return matched and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
