@@ -4,7 +4,6 @@ person submits it; the assistant itself never rates. Model tests run in the SQLi
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
@@ -13,10 +12,9 @@ from sqlalchemy import func, select, update
 import assistant_support
 from agora.db.models import Account, CommunityNote, utcnow
 from agora.social.community_notes.note_writing import rate_note
-from helpers import follow, post_status
+from helpers import ON_POSTGRES, follow, post_status
 
 pytest.importorskip("llama_cpp")
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="model tests run in the SQLite pass")
 assistant = assistant_support.local_assistant  # the shared fixture
 

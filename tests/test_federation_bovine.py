@@ -9,7 +9,6 @@ its own SQLite database either way).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -17,9 +16,9 @@ import pytest
 import bovine_peer
 from bovine_peer import BovinePeer
 from federation_servers import Person, home_texts, person, start
+from helpers import ON_POSTGRES
 from live_server import LiveServer, wait_for
 
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 pytestmark = [
     pytest.mark.skipif(ON_POSTGRES, reason="the bovine interop test runs in the SQLite pass"),
     pytest.mark.skipif(not bovine_peer.available(), reason="bovine not installed: make peers"),

@@ -19,7 +19,6 @@ SQLite pass only, as the other multi-server tests.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -31,9 +30,9 @@ import pytest
 from agora.federation.signatures import sign_cavage
 from federation_receivers import Receiver
 from federation_servers import FEDERATION, Person, db, home_texts, person, resolve
+from helpers import ON_POSTGRES
 from live_server import AGORA, LiveServer, wait_for
 
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 FAST_RETRIES = {"AGORA_FEDERATION_RETRY_SCALE": "0.02", "AGORA_FEDERATION_TIMEOUT": "1"}
 

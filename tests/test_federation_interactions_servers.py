@@ -13,16 +13,15 @@ databases: tests/test_federation_interactions.py), in the SQLite pass.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from federation_servers import Person, db, home_texts, person, remote_posts, resolve, start
+from helpers import ON_POSTGRES
 from live_server import LiveServer, wait_for
 
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 WAIT = 20
 

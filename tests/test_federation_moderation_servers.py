@@ -18,7 +18,6 @@ SQLite pass only, as the other multi-server tests.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,10 +28,9 @@ from mastodon.errors import MastodonNotFoundError
 
 from agora.federation.signatures import sign_cavage
 from federation_servers import PASSWORD, Person, db, home_texts, person, post, resolve, start
-from helpers import csrf_of
+from helpers import ON_POSTGRES, csrf_of
 from live_server import LiveServer, wait_for
 
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 ADMIN_SCOPES = ["read", "write", "follow", "push", "admin:read", "admin:write"]
 AP = "application/activity+json"

@@ -13,7 +13,6 @@ SQLite pass only (as the other multi-server tests); the single-server tests
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,9 +20,9 @@ import pytest
 from mastodon import MastodonAPIError
 
 from federation_servers import FEDERATION, Person, person, remote_posts, resolve
+from helpers import ON_POSTGRES
 from live_server import LiveServer, wait_for
 
-ON_POSTGRES = os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql"
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 QUICK_POLL_UPDATES = {"AGORA_FEDERATION_POLL_UPDATE_DELAY": "1"}
 
