@@ -1,0 +1,195 @@
+"""Custom emoji (social/media/custom_emojis.py): the list the API gives, the `emojis` of
+Status, Account and Poll entities (taken when the text is written, re-taken when an emoji is
+added, disabled or removed, so no rendering, cached or not, is stale), the files served,
+bad uploads refused with nothing stored, the CLI and the admin console."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from agora.db.models import CustomEmoji, ModerationAction
+from agora.social.media import custom_emojis
+from agora.social.media.storage import media_storage
+from agora.social.rules.errors import Invalid
+from helpers import csrf_of, make_admin, post_status, web_sign_in
+
+
+def png(side: int = 16, color: str = "red") -> bytes:
+    """A small PNG."""
+    out = io.BytesIO()
+    Image.new("RGBA", (side, side), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def animated_gif() -> bytes:
+    """A two-frame GIF."""
+    out = io.BytesIO()
+    frames = [Image.new("P", (8, 8), i) for i in (1, 2)]
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], loop=0)
+    return out.getvalue()
+
+
+async def add(db: Any, shortcode: str, data: bytes | None = None, **kw: Any) -> CustomEmoji:
+    async with db.session(write=True) as session:
+        return await custom_emojis.add_emoji(session, shortcode, data or png(), **kw)
+
+
+async def emoji_count(db: Any) -> int:
+    async with db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(CustomEmoji)) or 0)
+
+
+def path_of(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+def codes(entity: dict[str, Any]) -> list[str]:
+    return [e["shortcode"] for e in entity["emojis"]]
+
+
+async def test_list_entities_and_files(db, client):
+    await add(db, "blobcat", category="Blobs")
+    await add(db, "party", animated_gif())
+    listed = (await client.get("/api/v1/custom_emojis")).json()
+    assert [e["shortcode"] for e in listed] == ["party", "blobcat"]  # no category first
+    blob = listed[1]
+    assert blob["category"] == "Blobs" and blob["visible_in_picker"] is True
+    assert blob["url"].startswith("http://") and blob["url"].endswith("/original.png")
+    image = await client.get(path_of(blob["url"]))
+    assert image.status_code == 200 and image.content == png()
+    still = await client.get(path_of(listed[0]["static_url"]))
+    assert still.status_code == 200 and still.headers["content-type"] == "image/png"
+    assert listed[0]["url"].endswith("/original.gif")
+    assert (await client.get("/emoji/123/original.png")).status_code == 404
+
+
+async def test_status_account_and_poll_entities(db, client, make_person):
+    await add(db, "blobcat")
+    await add(db, "wave")
+    ana = await make_person("ana")
+    await add(db, "gone")
+    async with db.session(write=True) as session:
+        await custom_emojis.set_disabled(session, "gone", True)
+    status = await post_status(
+        client,
+        ana,
+        as_json=True,
+        status="hello :blobcat: :gone: :nothing: not:wave:",
+        spoiler_text="cw :wave:",
+        poll={"options": ["yes :blobcat:", "no"], "expires_in": 3600},
+    )
+    assert codes(status) == ["blobcat", "wave"]
+    assert codes(status["poll"]) == ["blobcat"]
+    profile = await client.patch(
+        "/api/v1/accounts/update_credentials",
+        headers=ana.headers,
+        json={"display_name": "Ana :wave:", "note": "bio :blobcat:"},
+    )
+    assert codes(profile.json()) == ["blobcat", "wave"]
+    shown = (await client.get(f"/api/v1/statuses/{status['id']}")).json()
+    assert codes(shown) == ["blobcat", "wave"] and codes(shown["poll"]) == ["blobcat"]
+    assert codes(shown["account"]) == ["blobcat", "wave"]
+
+
+async def test_changes_reach_cached_renderings(db, client, make_person):
+    """Disabling, enabling, removing and adding an emoji re-take the posts and profiles that
+    name it: the cached renderings follow (their render versions move)."""
+    ana = await make_person("ana")
+    await add(db, "blobcat")
+    sid = (await post_status(client, ana, "hi :blobcat: :later:"))["id"]
+    await client.patch(
+        "/api/v1/accounts/update_credentials",
+        headers=ana.headers,
+        data={"display_name": "Ana :blobcat:"},
+    )
+
+    async def shown() -> tuple[list[str], list[str]]:
+        page = (await client.get(f"/api/v1/accounts/{ana.id}/statuses")).json()
+        return codes(page[0]), codes(page[0]["account"])
+
+    assert await shown() == (["blobcat"], ["blobcat"])
+    async with db.session(write=True) as session:
+        await custom_emojis.set_disabled(session, "blobcat", True)
+    assert await shown() == ([], [])
+    assert [e["shortcode"] for e in (await client.get("/api/v1/custom_emojis")).json()] == []
+    async with db.session(write=True) as session:
+        await custom_emojis.set_disabled(session, "blobcat", False)
+    assert await shown() == (["blobcat"], ["blobcat"])
+    await add(db, "later")
+    assert (await shown())[0] == ["blobcat", "later"]
+    async with db.session(write=True) as session:
+        await custom_emojis.remove_emoji(session, "blobcat")
+    assert await shown() == (["later"], [])
+    assert sid
+
+
+@pytest.mark.parametrize(
+    ("shortcode", "data", "message"),
+    [
+        ("ok_code", b"GIF89a not really", "corrupt"),
+        ("ok_code", b"plain text", "not a supported image"),
+        ("ok_code", png(400) + b"\0" * 300_000, "at most 256 KB"),
+        ("a", png(), "Shortcode"),
+        ("bad-code", png(), "Shortcode"),
+    ],
+)
+async def test_bad_uploads_store_nothing(db, shortcode, data, message):
+    before = stored_files()
+    with pytest.raises(Invalid, match=message):
+        await add(db, shortcode, data)
+    assert await emoji_count(db) == 0
+    assert stored_files() == before
+
+
+def stored_files() -> set[str]:
+    return set(media_storage().stored_keys())  # type: ignore[attr-defined]
+
+
+async def test_taken_shortcode_is_refused(db):
+    await add(db, "blobcat")
+    with pytest.raises(Invalid, match="taken"):
+        await add(db, "blobcat")
+    assert await emoji_count(db) == 1
+
+
+async def test_admin_console_page(db, client, make_person):
+    await make_admin(db, make_person, "boss")
+    csrf = await web_sign_in(client, "boss")
+    page = await client.get("/admin/emoji")
+    assert page.status_code == 200
+    sent = await client.post(
+        "/admin/emoji",
+        data={"csrf": csrf_of(page.text), "shortcode": "blobcat", "category": "Blobs"},
+        files={"image": ("blobcat.png", png(), "image/png")},
+    )
+    assert sent.status_code == 303, sent.text
+    page = await client.get("/admin/emoji")
+    assert ":blobcat:" in page.text and "Blobs" in page.text
+    refused = await client.post(
+        "/admin/emoji",
+        data={"csrf": csrf, "shortcode": "x"},
+        files={"image": ("x.png", png(), "image/png")},
+    )
+    assert refused.status_code == 422 and "Shortcode" in refused.text
+    emoji_id = (await client.get("/api/v1/custom_emojis")).json()[0]["url"].split("/")[-2]
+    await client.post(f"/admin/emoji/{emoji_id}/disable", data={"csrf": csrf})
+    assert (await client.get("/api/v1/custom_emojis")).json() == []
+    await client.post(f"/admin/emoji/{emoji_id}/delete", data={"csrf": csrf})
+    assert await emoji_count(db) == 0
+    async with db.session() as session:
+        actions = await session.scalars(
+            select(ModerationAction.action).order_by(ModerationAction.created_at)
+        )
+        assert list(actions) == ["emoji.add", "emoji.disable", "emoji.remove"]
+
+
+async def test_admin_console_page_is_admins_only(db, client, make_person):
+    await make_person("ana")
+    await web_sign_in(client, "ana")
+    assert (await client.get("/admin/emoji")).status_code == 404
+    assert (await client.post("/admin/emoji", data={"shortcode": "xx"})).status_code == 404
