@@ -193,3 +193,32 @@ async def test_admin_console_page_is_admins_only(db, client, make_person):
     await web_sign_in(client, "ana")
     assert (await client.get("/admin/emoji")).status_code == 404
     assert (await client.post("/admin/emoji", data={"shortcode": "xx"})).status_code == 404
+
+
+def test_cli_add_list_remove(db, tmp_path):
+    """`agora emoji` in process (typer's runner), on the tests' database."""
+    from typer.testing import CliRunner
+
+    from agora.cli.main import app
+
+    runner = CliRunner()
+    image, text = tmp_path / "blob.png", tmp_path / "notes.txt"
+    image.write_bytes(png())
+    text.write_text("not an image")
+
+    def agora(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, ["emoji", *args])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    assert ":blobcat: added" in agora("add", "blobcat", str(image), "--category", "Blobs")
+    assert "not a supported image" in agora("add", "other", str(text), code=1)
+    assert "Shortcode" in agora("add", "b-c", str(image), code=1)
+    assert "cannot read" in agora("add", "missing", str(tmp_path / "none.png"), code=1)
+    listing = agora("list")
+    assert ":blobcat:" in listing and "Blobs" in listing and "other" not in listing
+    assert "disabled" in agora("disable", "blobcat")
+    assert "disabled" in agora("list")
+    assert ":blobcat: removed" in agora("remove", ":blobcat:")
+    assert "No emoji :blobcat:" in agora("remove", "blobcat", code=1)
+    assert ":blobcat:" not in agora("list")

@@ -237,7 +237,7 @@ async def set_disabled(
     profile that used it (or back on those whose text names it). Commits."""
     emoji = await _local(session, shortcode)
     if emoji is None:
-        raise NotFound()
+        raise NotFound(f"No emoji :{shortcode}:")
     if emoji.disabled != disabled:
         emoji.disabled, emoji.updated_at = disabled, utcnow()
         await session.flush()
@@ -253,7 +253,7 @@ async def remove_emoji(session: AsyncSession, shortcode: str, *, by: Account | N
     committed, then its files deleted."""
     emoji = await _local(session, shortcode)
     if emoji is None:
-        raise NotFound()
+        raise NotFound(f"No emoji :{shortcode}:")
     await session.execute(delete(CustomEmoji).where(CustomEmoji.id == emoji.id))
     log_server_action(session, by, "emoji.remove", f":{shortcode}:")
     await _retake(session, shortcode, by_text=False)
