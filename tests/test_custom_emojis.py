@@ -6,6 +6,7 @@ bad uploads refused with nothing stored, the CLI and the admin console."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -222,3 +223,20 @@ def test_cli_add_list_remove(db, tmp_path):
     assert ":blobcat: removed" in agora("remove", ":blobcat:")
     assert "No emoji :blobcat:" in agora("remove", "blobcat", code=1)
     assert ":blobcat:" not in agora("list")
+
+
+async def test_web_shows_emoji_in_posts_names_and_bios(db, client, make_person):
+    await add(db, "blobcat")
+    ana = await make_person("ana")
+    await client.patch(
+        "/api/v1/accounts/update_credentials",
+        headers=ana.headers,
+        data={"display_name": "Ana :blobcat:", "note": "bio :blobcat: <b>x</b>"},
+    )
+    sid = (await post_status(client, ana, "hi :blobcat: https://example.com/:blobcat:/x"))["id"]
+    img = re.compile(r'<img class="emoji" src="/emoji/\d+/original.png" alt=":blobcat:"')
+    page = (await client.get(f"/@ana/{sid}")).text
+    assert len(img.findall(page)) == 3  # the name, the text, the link's text (not its href)
+    assert 'href="https://example.com/:blobcat:/x"' in page
+    profile = (await client.get("/@ana")).text
+    assert len(img.findall(profile)) >= 2 and "<b>x</b>" not in profile
