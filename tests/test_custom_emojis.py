@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from agora.db.models import CustomEmoji, ModerationAction
+from agora.db.models import CustomEmoji, ModerationAction, Post
 from agora.social.media import custom_emojis
 from agora.social.media.storage import media_storage
 from agora.social.rules.errors import Invalid
@@ -240,3 +240,115 @@ async def test_web_shows_emoji_in_posts_names_and_bios(db, client, make_person):
     assert 'href="https://example.com/:blobcat:/x"' in page
     profile = (await client.get("/@ana")).text
     assert len(img.findall(profile)) >= 2 and "<b>x</b>" not in profile
+
+
+# --- federation (a remote actor `rob` on remote.invalid, as tests/test_federation_objects.py) --
+
+ROB = "http://remote.invalid/users/rob"
+AP = "application/activity+json"
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+def emoji_tag(shortcode: str, url: str) -> dict[str, Any]:
+    return {
+        "id": f"http://remote.invalid/emojis/{shortcode}",
+        "type": "Emoji",
+        "name": f":{shortcode}:",
+        "updated": "2026-12-01T00:00:00Z",
+        "icon": {"type": "Image", "mediaType": "image/png", "url": url},
+    }
+
+
+async def test_outgoing_note_and_actor_carry_emoji_tags(db, client, make_person):
+    emoji = await add(db, "blobcat", animated_gif())
+    ana = await make_person("ana")
+    await client.patch(
+        "/api/v1/accounts/update_credentials",
+        headers=ana.headers,
+        data={"display_name": "Ana :blobcat:"},
+    )
+    sid = (await post_status(client, ana, "hi :blobcat: :nothing:"))["id"]
+    note = (await client.get(f"/users/ana/statuses/{sid}", headers={"Accept": AP})).json()
+    actor = (await client.get("/users/ana", headers={"Accept": AP})).json()
+    expected = {
+        "id": f"{custom_emojis.get_settings().base_url}/emojis/{emoji.id}",
+        "type": "Emoji",
+        "name": ":blobcat:",
+        "updated": emoji.updated_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "icon": {
+            "type": "Image",
+            "mediaType": "image/gif",
+            "url": f"{custom_emojis.get_settings().base_url}/emoji/{emoji.id}/original.gif",
+        },
+    }
+    assert [t for t in note["tag"] if t["type"] == "Emoji"] == [expected]
+    assert actor["tag"] == [expected]
+    assert any(isinstance(c, dict) and c.get("Emoji") == "toot:Emoji" for c in actor["@context"])
+
+
+async def test_received_emoji_are_stored_and_shown(db, client, make_person, run_jobs):
+    from agora.federation.actors import parse_actor, store_actor
+    from federation_peers import remote_peer
+
+    rob = await remote_peer(db, ROB)
+    ana = await make_person("ana")
+    await add(db, "blobcat")  # a local one of the same name is not theirs
+    note_uri = f"{ROB}/statuses/1"
+    await rob.deliver(
+        client,
+        rob.create(
+            {
+                "id": note_uri,
+                "type": "Note",
+                "attributedTo": ROB,
+                "content": "<p>hello :blobcat: :wave: :bad-one:</p>",
+                "to": [PUBLIC],
+                "tag": [
+                    emoji_tag("blobcat", "https://remote.invalid/files/blob.png"),
+                    emoji_tag("wave", "https://remote.invalid/files/wave.png"),
+                    {"type": "Emoji", "name": ":bad-one:", "icon": {"url": "javascript:x"}},
+                    {"type": "Emoji", "name": ":unused:", "icon": {"url": "https://x.invalid/u"}},
+                ],
+            }
+        ),
+    )
+    await run_jobs()
+    async with db.session() as session:
+        remote = (
+            await session.scalars(
+                select(CustomEmoji)
+                .where(CustomEmoji.domain == "remote.invalid")
+                .order_by(CustomEmoji.shortcode)
+            )
+        ).all()
+        post_id = await session.scalar(select(Post.id).where(Post.uri == note_uri))
+    assert [(e.shortcode, e.remote_url) for e in remote] == [
+        ("blobcat", "https://remote.invalid/files/blob.png"),
+        ("unused", "https://x.invalid/u"),
+        ("wave", "https://remote.invalid/files/wave.png"),
+    ]
+    status = (await client.get(f"/api/v1/statuses/{post_id}", headers=ana.headers)).json()
+    assert [(e["shortcode"], e["url"]) for e in status["emojis"]] == [
+        ("blobcat", "https://remote.invalid/files/blob.png"),
+        ("wave", "https://remote.invalid/files/wave.png"),
+    ]
+    listed = (await client.get("/api/v1/custom_emojis")).json()
+    assert [e["shortcode"] for e in listed] == ["blobcat"]  # the local one only
+    assert listed[0]["url"].startswith(custom_emojis.get_settings().base_url)
+
+    doc = {
+        "id": ROB,
+        "type": "Person",
+        "preferredUsername": "rob",
+        "name": "Rob :wave:",
+        "inbox": f"{ROB}/inbox",
+        "publicKey": {"id": f"{ROB}#main-key", "owner": ROB, "publicKeyPem": rob.public_pem},
+        "tag": [emoji_tag("wave", "https://remote.invalid/files/wave2.png")],
+    }
+    async with db.session(write=True) as session:
+        await store_actor(session, parse_actor(doc, ROB))
+        await session.commit()
+    account = (await client.get(f"/api/v1/accounts/{rob.id}")).json()
+    assert [(e["shortcode"], e["url"]) for e in account["emojis"]] == [
+        ("wave", "https://remote.invalid/files/wave2.png")
+    ]

@@ -55,6 +55,7 @@ MAX_PIXELS = 1024 * 1024  # all frames together
 STATIC_SIDE = 256
 MAX_SHORTCODE = 100
 MAX_CATEGORY = 100
+MAX_TAGS = 100  # of a received object, read for emoji
 
 
 def check_shortcode(shortcode: str) -> str:
@@ -148,7 +149,17 @@ async def used_in(
 async def account_emojis(session: AsyncSession, account: Account) -> list[dict[str, Any]] | None:
     """The emoji an account's display name, bio and field values use."""
     values = [f.get("value", "") for f in account.fields or ()]
-    return await used_in(session, account.domain, account.display_name, account.note, *values)
+    note = account.note if account.domain is None else account.note_html  # remote: HTML only
+    return await used_in(session, account.domain, account.display_name, note, *values)
+
+
+async def remote_emojis(
+    session: AsyncSession, domain: str, tags: Any, *texts: str
+) -> list[dict[str, Any]] | None:
+    """The emoji a remote object's texts use: its `Emoji` tags stored (`remember_remote`),
+    then taken as `used_in` takes a local text's. Does not commit."""
+    await remember_remote(session, domain, tags)
+    return await used_in(session, domain, *texts)
 
 
 async def listed(session: AsyncSession) -> list[CustomEmoji]:
@@ -353,7 +364,7 @@ async def remember_remote(session: AsyncSession, domain: str, tags: Any) -> None
     shown by their image's URL; none when that server's media are refused. Malformed tags
     are ignored. Call before `used_in` for the remote text. Does not commit."""
     found: dict[str, tuple[str, str | None, str]] = {}
-    for tag in tags if isinstance(tags, list) else ():
+    for tag in (tags if isinstance(tags, list) else [tags])[:MAX_TAGS]:
         parsed = _emoji_tag(tag)
         if parsed is not None:
             found[parsed[0]] = parsed[1:]

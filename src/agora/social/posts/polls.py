@@ -180,7 +180,8 @@ async def load_polls(
     for row in rows:
         view = views.get(row.id)
         if view is None:
-            view = views[row.id] = PollView(*row[:7], emojis=row.emojis)
+            view = views[row.id] = PollView(*row[:7])
+            view.emojis = row.emojis
         view.options.append((row.title, row.option_votes))
         if row.mine:
             view.own_votes.append(row.position)
