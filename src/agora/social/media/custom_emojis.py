@@ -163,11 +163,12 @@ async def remote_emojis(
 
 
 async def listed(session: AsyncSession) -> list[CustomEmoji]:
-    """The enabled local emoji (`GET /api/v1/custom_emojis`), by category then shortcode."""
+    """The enabled local emoji (`GET /api/v1/custom_emojis`): those without a category
+    first, then by category, each by shortcode (the same order on both databases)."""
     found = await session.scalars(
         select(CustomEmoji)
         .where(CustomEmoji.domain.is_(None), CustomEmoji.disabled.is_(False))
-        .order_by(CustomEmoji.category, CustomEmoji.shortcode)
+        .order_by(CustomEmoji.category.is_not(None), CustomEmoji.category, CustomEmoji.shortcode)
     )
     return list(found)
 
