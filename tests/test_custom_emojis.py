@@ -106,7 +106,7 @@ async def test_changes_reach_cached_renderings(db, client, make_person):
     await client.patch(
         "/api/v1/accounts/update_credentials",
         headers=ana.headers,
-        data={"display_name": "Ana :blobcat:"},
+        data={"fields_attributes[0][name]": "site", "fields_attributes[0][value]": "x :blobcat:"},
     )
 
     async def shown() -> tuple[list[str], list[str]]:

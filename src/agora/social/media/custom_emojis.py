@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import String, cast, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -315,7 +315,7 @@ async def _retake(session: AsyncSession, shortcode: str, *, by_text: bool) -> No
         or_(
             Account.display_name.like(pattern),
             Account.note.like(pattern),
-            Account.fields.is_not(None),
+            cast(Account.fields, String).like(pattern),
         )
         if by_text
         else Account.emojis.is_not(None)
