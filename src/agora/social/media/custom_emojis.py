@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.models import Account, CustomEmoji, Poll, PollOption, Post, utcnow
+from agora.db.upsert import insert_ignore_one
 from agora.ids import new_id
 from agora.social.media.files import PUBLIC_CACHE, MediaFile
 from agora.social.media.images import CONTENT_TYPES, EXTENSIONS, emoji_image
@@ -382,20 +383,20 @@ async def remember_remote(session: AsyncSession, domain: str, tags: Any) -> None
     now = utcnow()
     for shortcode, (url, uri, media_type) in found.items():
         emoji = known.get(shortcode)
-        if emoji is None:
-            session.add(
-                CustomEmoji(
-                    id=new_id(),
-                    shortcode=shortcode,
-                    domain=domain,
-                    remote_url=url,
-                    uri=uri,
-                    content_type=media_type,
-                    visible_in_picker=False,
-                    disabled=False,
-                    created_at=now,
-                    updated_at=now,
-                )
+        if emoji is None:  # a concurrent delivery may have stored it: kept as it is
+            await insert_ignore_one(
+                session,
+                CustomEmoji,
+                id=new_id(),
+                shortcode=shortcode,
+                domain=domain,
+                remote_url=url,
+                uri=uri,
+                content_type=media_type,
+                visible_in_picker=False,
+                disabled=False,
+                created_at=now,
+                updated_at=now,
             )
         elif emoji.remote_url != url:
             emoji.remote_url, emoji.uri, emoji.updated_at = url, uri, now
