@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
 import orjson
+from PIL import Image
 from sqlalchemy import event
 
 from agora.api import serialise
+from agora.social.media.custom_emojis import add_emoji
 from agora.social.reading.timelines import home_timeline
 from agora.social.rules.paging import Page
 from helpers import post_status_id
 
 # SQLite's BEGIN is a statement of its own (db/engine.py); asyncpg's is not seen as one
 BEGIN = 0 if os.environ.get("AGORA_TEST_DATABASE", "sqlite") == "postgresql" else 1
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (8, 8), "red").save(out, format="PNG")
+    return out.getvalue()
 
 
 async def _page_queries(
@@ -47,6 +56,12 @@ async def test_home_page_query_count_is_constant(db, client, make_person, run_jo
     for follower, target in ((bob, alice), (bob, carol), (dave, alice), (carol, alice)):
         r = await client.post(f"/api/v1/accounts/{target.id}/follow", headers=follower.headers)
         assert r.status_code == 200, r.text
+    async with db.session(write=True) as session:  # custom emoji cost no statement: kept
+        await add_emoji(session, "blobcat", _png())  # on the rows (custom_emojis.py)
+    r = await client.patch(
+        "/api/v1/accounts/update_credentials", headers=alice.headers, data={"note": ":blobcat:"}
+    )
+    assert r.status_code == 200, r.text
     first = await post_status_id(client, alice, "hello @bob and @carol #agora #python")
     await run_jobs()
     one_count, one_page = await _page_queries(db, dave.id, 40)
@@ -64,7 +79,7 @@ async def test_home_page_query_count_is_constant(db, client, make_person, run_jo
         await post_status_id(client, alice, f"quoting a quote {i}", quoted_status_id=quote)
         await post_status_id(client, alice, f"for followers {i}", visibility="private")
     for i in range(8):  # carol boosts posts of someone bob does not follow; bob likes them
-        post_id = await post_status_id(client, erin, f"from erin {i} @alice #boosted")
+        post_id = await post_status_id(client, erin, f"from erin {i} @alice #boosted :blobcat:")
         r = await client.post(f"/api/v1/statuses/{post_id}/reblog", headers=carol.headers)
         assert r.status_code == 200, r.text
         r = await client.post(f"/api/v1/statuses/{post_id}/favourite", headers=bob.headers)
@@ -82,6 +97,8 @@ async def test_home_page_query_count_is_constant(db, client, make_person, run_jo
     assert any(s["mentions"] and s["tags"] for s in full_page)
     assert any(s["reblog"] and s["reblog"]["favourited"] for s in full_page)
     assert any(s["reblog"] and s["reblog"]["bookmarked"] for s in full_page)
+    assert any(s["reblog"] and s["reblog"]["emojis"] for s in full_page)
+    assert any(s["account"]["emojis"] for s in full_page)
     assert full_count == one_count
     assert full_count <= 4  # BEGIN, the feed page, the posts with everything around them
 

@@ -80,6 +80,7 @@ from agora.web import (
     deletion_pages,
     domain_block_pages,
     email_pages,
+    emoji_pages,
     explore_pages,
     filter_pages,
     for_you_pages,
@@ -241,7 +242,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     web += (post_actions, people)
     web += (notification_pages, message_pages, scheduled_pages)
     web += (search_pages, list_pages, poll_actions)
-    web += (domain_block_pages, migration_pages, for_you_pages, note_pages, portability_pages)
+    web += (
+        domain_block_pages,
+        emoji_pages,
+        migration_pages,
+        for_you_pages,
+        note_pages,
+        portability_pages,
+    )
     web += (admin_moderation_pages, admin_console_pages, about_pages, announcement_pages)
     web += (admin_trend_pages, explore_pages)
     for module in (

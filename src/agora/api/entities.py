@@ -23,6 +23,7 @@ from agora.db.models import (
     AccountArchive,
     CsvImport,
     CsvImportRow,
+    CustomEmoji,
     DomainBlock,
     MediaAttachment,
     Notification,
@@ -36,6 +37,7 @@ from agora.db.models import (
     Visibility,
 )
 from agora.social.instance.announcements import AnnouncementView
+from agora.social.media.custom_emojis import emoji_json, emojis_json, snapshot
 from agora.social.media.files import MediaInfo, media_urls
 from agora.social.media.profile_images import image_url
 from agora.social.people import account_archives
@@ -106,7 +108,7 @@ def account_json(
         ),
         "hide_collections": account.hide_collections,
         "noindex": False,
-        "emojis": [],
+        "emojis": emojis_json(account.emojis),
         "roles": [],
         "fields": [
             {"name": f["name"], "value": f["value"], "verified_at": None} for f in account.fields
@@ -220,7 +222,7 @@ def status_shared_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
             for aid, acct, url in view.mentions
         ],
         "tags": [{"name": t, "url": f"{base}/tags/{t}"} for t in view.tags],
-        "emojis": [],
+        "emojis": emojis_json(post.emojis),
         "card": None,
         "agora": {"no_ai_reuse": post.no_ai_reuse, "ai_generated": post.ai_generated},
     }
@@ -413,7 +415,7 @@ def poll_json(poll: PollView, viewer_id: int | None, author_id: int) -> dict[str
             {"title": title, "votes_count": votes if show_totals else None}
             for title, votes in poll.options
         ],
-        "emojis": [],
+        "emojis": emojis_json(poll.emojis),
     }
     if viewer_id is not None:
         data["voted"] = own or bool(poll.own_votes)
@@ -442,6 +444,11 @@ def edit_json(edit: PostEdit, view: PostView) -> dict[str, Any]:
         "media_attachments": [],
         "emojis": [],
     }
+
+
+def custom_emoji_json(emoji: CustomEmoji) -> dict[str, Any]:
+    """The CustomEmoji entity of a local emoji (`GET /api/v1/custom_emojis`)."""
+    return emoji_json(snapshot(emoji))
 
 
 def list_json(found: UserList) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from agora.cli.ai_commands import ai_app
 from agora.cli.domain_block_commands import domain_blocks_app
+from agora.cli.emoji_commands import emoji_app
 from agora.cli.moderation_commands import USER_COMMANDS, reports_app
 from agora.cli.note_commands import notes_app
 from agora.cli.operations_commands import backup_command, db_app, media_app, restore_command
@@ -45,6 +46,7 @@ app.add_typer(ai_app, name="ai")
 app.add_typer(notes_app, name="notes")
 app.add_typer(reports_app, name="reports")
 app.add_typer(domain_blocks_app, name="domain-blocks")
+app.add_typer(emoji_app, name="emoji")
 app.add_typer(db_app, name="db")
 app.add_typer(media_app, name="media")
 app.command("backup")(backup_command)

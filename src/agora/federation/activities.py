@@ -16,6 +16,7 @@ from typing import Any
 
 from agora.db.models import Account, Post, Visibility, utcnow
 from agora.federation.actors import AS_PUBLIC, CONTEXT, actor_uri, base_url
+from agora.social.media.custom_emojis import emoji_tags
 from agora.social.posts import post_uris
 
 
@@ -74,8 +75,11 @@ def note_json(
         "to": to,
         "cc": cc,
         "tag": [
-            {"type": "Mention", "href": actor_uri(m), "name": f"@{m.username_lower}"}
-            for m in mentions
+            *(
+                {"type": "Mention", "href": actor_uri(m), "name": f"@{m.username_lower}"}
+                for m in mentions
+            ),
+            *emoji_tags(post.emojis),
         ],
         "dataReuse": {"noAiReuse": post.no_ai_reuse},
     }

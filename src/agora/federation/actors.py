@@ -33,6 +33,7 @@ from agora.federation.client import FederationError, Signer, fetch_json
 from agora.federation.keys import instance_signer, key_pair
 from agora.federation.remote_consent import RemoteConsent, read_actor, read_profile_page
 from agora.ids import new_id
+from agora.social.media import custom_emojis
 from agora.social.media.profile_images import image_url
 from agora.social.people import domain_blocks
 from agora.social.posts.post_uris import is_local_uri, local_actor_uri
@@ -50,6 +51,7 @@ CONTEXT: list[Any] = [
         "toot": "http://joinmastodon.org/ns#",
         "discoverable": "toot:discoverable",
         "indexable": "toot:indexable",
+        "Emoji": "toot:Emoji",
         "schema": "http://schema.org#",
         "PropertyValue": "schema:PropertyValue",
         "value": "schema:value",
@@ -142,6 +144,7 @@ def actor_json(account: Account, public_pem: str, moved_to: str | None = None) -
             {"type": "PropertyValue", "name": f["name"], "value": f["value"]}
             for f in account.fields
         ],
+        "tag": custom_emojis.emoji_tags(account.emojis),
         "dataReuse": consent.public_intents(account),
         **({"alsoKnownAs": account.also_known_as} if account.also_known_as else {}),
         **({"movedTo": moved_to} if moved_to else {}),
@@ -173,6 +176,7 @@ class RemoteActor:
     fields: tuple[tuple[str, str], ...] = ()  # `PropertyValue` attachments, as plain text
     also_known_as: tuple[str, ...] = ()  # its other identities (http(s) actor ids), at most 10
     consent: RemoteConsent = field(default_factory=RemoteConsent)
+    tags: tuple[Any, ...] = ()  # its `tag` list (its custom emoji: custom_emojis.py)
 
 
 def _text(value: Any, limit: int) -> str:
@@ -257,6 +261,7 @@ def parse_actor(doc: Any, fetched_from: str) -> RemoteActor:
         fields=_fields(doc.get("attachment")),
         also_known_as=_aliases(doc.get("alsoKnownAs")),
         consent=read_actor(doc),
+        tags=tuple(doc["tag"][:100]) if isinstance(doc.get("tag"), list) else (),
     )
 
 
@@ -305,6 +310,10 @@ async def store_actor(session: AsyncSession, actor: RemoteActor) -> Account:
         raise FederationError("Another actor already holds this name on that domain")
     if inserted:  # suspended or silenced from the start when its server is
         await domain_blocks.apply_to_new_account(session, account)
+    await custom_emojis.remember_remote(session, actor.domain, list(actor.tags))
+    emojis = await custom_emojis.account_emojis(session, account)
+    if emojis != account.emojis:
+        account.emojis = emojis
     return account
 
 

@@ -44,6 +44,7 @@ from agora.federation.inbound_common import (
 )
 from agora.federation.remote_consent import note_opts_out
 from agora.ids import new_id
+from agora.social.media.custom_emojis import remote_emojis
 from agora.social.posts import writing
 from agora.social.posts.text import extract_tags, sanitize_html
 from agora.social.reading import fan_out
@@ -100,6 +101,9 @@ async def _update(session: AsyncSession, actor: Account, activity: dict[str, Any
         mention_ids=mention_ids,
         tag_names=tag_names,
     )
+    emojis = await remote_emojis(session, actor.domain or "", note.get("tag"), html, spoiler)
+    if emojis != post.emojis:
+        post.emojis = emojis
 
 
 HANDLERS: dict[str, Handler] = {"Create": _create, "Delete": _delete}
@@ -134,6 +138,8 @@ async def store_remote_post(
     visibility = activities.visibility_of(to, cc, author.followers_url)
     html = sanitize_html(content if isinstance(content, str) else "")
     summary = note.get("summary")
+    spoiler = summary[:500] if isinstance(summary, str) else ""
+    emojis = await remote_emojis(session, author.domain, note.get("tag"), html, spoiler)
     parent = await post_named(session, id_of(note.get("inReplyTo")))
     if parent is not None and parent.reblog_of_id is not None:
         parent = None
@@ -147,9 +153,10 @@ async def store_remote_post(
         url=note.get("url") if isinstance(note.get("url"), str) else None,
         text=_plain(html),
         content_html=html,
-        spoiler_text=summary[:500] if isinstance(summary, str) else "",
+        spoiler_text=spoiler,
         sensitive=bool(note.get("sensitive")),
         no_ai_reuse=note_opts_out(note),
+        emojis=emojis,
         visibility=int(visibility),
         created_at=_time(note, "published"),
         replies_count=0,

@@ -1,13 +1,18 @@
-"""Template helpers of the web app: times, visibility names and icons, media URLs, pages."""
+"""Template helpers of the web app: times, visibility names and icons, media URLs, pages,
+custom emoji in names and texts."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup, escape
+
 from agora.db.models import Visibility, utcnow
+from agora.social.media.custom_emojis import IN_TEXT
 from agora.social.media.profile_images import image_url
 from agora.social.posts import quote_rule
 from agora.social.posts.hydrate import PostView
@@ -90,7 +95,35 @@ POLL_DURATIONS = [  # (seconds, label) offered by the composer
     (604800, "7 days"),
 ]
 
+TAG = re.compile(r"(<[^>]*>)")
+
+
+def emojified(text: str, emojis: list[dict[str, Any]] | None, *, html: bool = False) -> Markup:
+    """`text` (plain, escaped here; or `html`, already sanitised) with each `:shortcode:` of
+    a local emoji the row uses as `<img class="emoji">` whose alt is the text it replaces
+    (remote emoji stay text: the pages' CSP loads images from this server only). In HTML,
+    only text between tags changes, never an attribute."""
+    source = str(text) if html else str(escape(text))
+    local = {e["shortcode"]: e for e in emojis or () if e["url"].startswith("/")}
+    if not local:
+        return Markup(source)
+
+    def image(found: re.Match[str]) -> str:
+        emoji = local.get(found.group(1))
+        if emoji is None:
+            return found.group(0)
+        code = escape(found.group(0))
+        return (
+            f'<img class="emoji" src="{escape(emoji["url"])}" alt="{code}" title="{code}" '
+            'width="20" height="20" draggable="false">'
+        )
+
+    parts = TAG.split(source)
+    return Markup("".join(p if i % 2 else IN_TEXT.sub(image, p) for i, p in enumerate(parts)))
+
+
 TEMPLATE_GLOBALS: dict[str, Any] = {
+    "emojified": emojified,
     "ago": ago,
     "avatar_url": avatar_url,
     "exact": exact,

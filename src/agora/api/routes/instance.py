@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from agora import __version__
-from agora.api.entities import account_json, iso
+from agora.api.entities import account_json, custom_emoji_json, iso
 from agora.auth.scopes import GRANULAR, TOP_LEVEL
 from agora.config import Settings, get_settings
 from agora.db.models import Account
@@ -23,6 +23,7 @@ from agora.http.json import JSON
 from agora.social.instance import activity_stats, instance_documents, peer_servers
 from agora.social.instance.instance_settings import effective, rules_of
 from agora.social.live.streams import streaming_url
+from agora.social.media.custom_emojis import listed
 from agora.social.media.images import CONTENT_TYPES
 from agora.social.media.transcoding import UPLOAD_MIME_TYPES, ffmpeg_available
 from agora.social.media.uploads import MAX_DESCRIPTION_CHARS
@@ -204,8 +205,9 @@ async def instance_peers(session: SessionDep) -> JSON:
 
 
 @router.get("/api/v1/custom_emojis")
-async def custom_emojis() -> JSON:
-    return JSON([])
+async def custom_emojis(session: SessionDep) -> JSON:
+    """The enabled local custom emoji (public, as on Mastodon)."""
+    return JSON([custom_emoji_json(e) for e in await listed(session)])
 
 
 @router.get("/api/v1/preferences")

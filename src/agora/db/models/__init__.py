@@ -38,6 +38,7 @@ from agora.db.models.people import (
 from agora.db.models.portability import AccountArchive, CsvImport, CsvImportRow
 from agora.db.models.posts import (
     Bookmark,
+    CustomEmoji,
     Favourite,
     FollowedTag,
     IdempotencyKey,
@@ -127,6 +128,7 @@ __all__ = [
     "ConversationMute",
     "CsvImport",
     "CsvImportRow",
+    "CustomEmoji",
     "DatasetExport",
     "DatasetExportAccount",
     "DatasetExportPost",

@@ -89,12 +89,22 @@ class Account(Base):
     # a remote account's profile pictures, as its actor document gives them (`icon`, `image`)
     avatar_remote_url: Mapped[str | None] = mapped_column(Text)
     header_remote_url: Mapped[str | None] = mapped_column(Text)
+    # The custom emoji its name, bio and field values use, as taken when they were written
+    # (social/media/custom_emojis.py `used_in`); None: none.
+    emojis: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # Bumped by a database trigger (migration 0015) whenever a column other than the counters
     # changes (api/status_cache.py keys rendered accounts by it).
     render_version: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
 
     __table_args__ = (
         Index("uq_accounts_uri", "uri", unique=True),
+        # The accounts using custom emoji (re-taken when one changes: custom_emojis.py).
+        Index(
+            "ix_accounts_with_emojis",
+            "id",
+            sqlite_where=sql_text("emojis IS NOT NULL"),
+            postgresql_where=sql_text("emojis IS NOT NULL"),
+        ),
         # The visibility rule asks "is this author suspended?" for every post it checks; with
         # this (nearly empty) index PostgreSQL answers without scanning all accounts.
         Index(

@@ -104,6 +104,9 @@ class Post(Base):
     # A remote post's ActivityPub id and page (agora.federation); None for a local post.
     uri: Mapped[str | None] = mapped_column(String(2048))
     url: Mapped[str | None] = mapped_column(Text)
+    # The custom emoji its text, spoiler text and poll options use, as taken when they were
+    # written (social/media/custom_emojis.py `used_in`); None: none.
+    emojis: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # Bumped by database triggers (migration 0015) whenever anything its rendered Status
     # shows changes: every column but the counters, its media, mentions and hashtags
     # (api/status_cache.py keys rendered statuses by it).
@@ -121,6 +124,13 @@ class Post(Base):
             postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
         ),
         Index("ix_posts_local_public", "visibility", "id"),
+        # The posts using custom emoji (re-taken when one changes: custom_emojis.py).
+        Index(
+            "ix_posts_with_emojis",
+            "id",
+            sqlite_where=sql_text("emojis IS NOT NULL"),
+            postgresql_where=sql_text("emojis IS NOT NULL"),
+        ),
         # The quotes of a post (GET /api/v1/statuses/:id/quotes, revocation).
         Index(
             "ix_posts_quotes",
@@ -313,6 +323,8 @@ class Poll(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # An Update(Question) with new counts is scheduled (social/posts/remote_polls.py).
     update_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The custom emoji its options use, as taken when they were written; None: none.
+    emojis: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class PollOption(Base):
@@ -351,3 +363,35 @@ class ThreadFetch(Base):
     __tablename__ = "thread_fetches"
     post_id: Mapped[int] = _fk("posts.id", primary_key=True)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CustomEmoji(Base):
+    """A custom emoji (`:shortcode:`): a local one (`domain` None) uploaded by an admin, its
+    files in the media store (`image_key`, `static_key`), or a remote one seen in another
+    server's posts and profiles, shown by its `remote_url` (social/media/custom_emojis.py)."""
+
+    __tablename__ = "custom_emojis"
+    __table_args__ = (
+        UniqueConstraint("shortcode", "domain", name="uq_custom_emojis_shortcode"),
+        # NULLs are distinct in the constraint above: local shortcodes are unique here.
+        Index(
+            "uq_custom_emojis_local_shortcode",
+            "shortcode",
+            unique=True,
+            sqlite_where=sql_text("domain IS NULL"),
+            postgresql_where=sql_text("domain IS NULL"),
+        ),
+    )
+    id: Mapped[int] = _id_col()
+    shortcode: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str | None] = mapped_column(String(255))
+    image_key: Mapped[str | None] = mapped_column(String(200))
+    static_key: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(50), default="image/png")
+    remote_url: Mapped[str | None] = mapped_column(Text)
+    uri: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(100))
+    visible_in_picker: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -79,6 +79,28 @@ def profile_picture(data: bytes, *, max_pixels: int, size: tuple[int, int]) -> R
         return _decoded(lambda: _fitted(image, size))
 
 
+def emoji_image(data: bytes, *, max_pixels: int, side: int) -> tuple[str, Rendition]:
+    """A custom emoji's upload checked as `process_image` checks (an image by content, a
+    PNG, GIF or WebP, within `max_pixels` counting every frame, decoded whole): its format
+    (a key of CONTENT_TYPES; the original is kept as uploaded, animation included) and its
+    still: the first frame as a PNG of at most `side` pixels a side, nothing but pixels."""
+    with _opened(data, max_pixels) as image:
+        if image.format not in ("PNG", "GIF", "WEBP"):
+            raise Invalid("Validation failed: An emoji is a PNG, GIF or WebP image")
+        fmt = image.format.lower()
+        return fmt, _decoded(lambda: _still(image, side))
+
+
+def _still(image: Image.Image, side: int) -> Rendition:
+    image.load()  # raises for truncated files
+    for frame in ImageSequence.Iterator(image):  # every frame decodes (a broken one raises)
+        frame.load()
+    image.seek(0)
+    still = image.convert("RGBA")
+    still.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return Rendition("png", _save(still, "png"), still.width, still.height)
+
+
 def _opened(data: bytes, max_pixels: int) -> Image.Image:
     """The image in `data`, within the pixel limit (checked before decoding); Invalid for
     anything else."""

@@ -197,6 +197,7 @@ FATE: dict[str, str] = {
     "tag_history": "kept: daily counts per hashtag, no account",
     "tag_history_accounts": DELETED,
     "tags": "kept: hashtags belong to no account",
+    "custom_emojis": "kept: the server's and other servers' emoji, no account",
     "thread_fetches": "kept: none names a local account's post (only remote threads are fetched)",
     "web_sessions": DELETED,
 }
@@ -278,6 +279,7 @@ async def erased(session: AsyncSession, payload: AccountJob, result: None) -> No
     await remove_profile_images(session, account)
     account.display_name = account.note = account.note_html = ""
     account.fields = []
+    account.emojis = None
     account.data_reuse = {}
     account.followers_count = account.following_count = account.statuses_count = 0
     account.locked, account.discoverable = False, False

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.auth.credentials import password_hash_for
 from agora.config import get_settings
 from agora.db.models import Account, User, utcnow
+from agora.social.media.custom_emojis import account_emojis
 from agora.social.people.relationships import accept_all_requests
 from agora.social.posts.quote_rule import parse_policy
 from agora.social.posts.text import render_html
@@ -140,6 +141,8 @@ async def update_profile(session: AsyncSession, account: Account, changes: dict[
             setattr(account, flag, bool(changes[flag]))
     if changes.get("fields") is not None:
         account.fields = _clean_fields(changes["fields"])
+    if {"display_name", "note", "fields"} & changes.keys():
+        account.emojis = await account_emojis(session, account)
     if unlocking:
         await accept_all_requests(session, account)
     if policy is not None:

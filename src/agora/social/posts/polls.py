@@ -22,6 +22,7 @@ from agora.db.models import ID, Poll, PollOption, PollVote, PollVoter, Post, utc
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind, PollExpiredJob
 from agora.jobs.queue import enqueue
+from agora.social.media.custom_emojis import used_in
 from agora.social.reading.notifications import create_notification
 from agora.social.rules.errors import Invalid
 
@@ -49,6 +50,7 @@ class PollView:
     voters_count: int
     options: list[tuple[str, int]] = field(default_factory=list)
     own_votes: list[int] = field(default_factory=list)
+    emojis: list[dict[str, Any]] | None = None  # the custom emoji its options use
 
     def expired(self, now: datetime | None = None) -> bool:
         """Whether voting has closed."""
@@ -117,6 +119,7 @@ async def attach_poll(session: AsyncSession, post_id: int, draft: PollDraft) -> 
             votes_count=0,
             voters_count=0,
             created_at=now,
+            emojis=await used_in(session, None, *options),
         )
     )
     await session.execute(
@@ -178,6 +181,7 @@ async def load_polls(
         view = views.get(row.id)
         if view is None:
             view = views[row.id] = PollView(*row[:7])
+            view.emojis = row.emojis
         view.options.append((row.title, row.option_votes))
         if row.mine:
             view.own_votes.append(row.position)
@@ -203,6 +207,7 @@ def _polls_statement(signed_in: bool) -> Select[*tuple[Any, ...]]:
             Poll.hide_totals,
             Poll.votes_count,
             Poll.voters_count,
+            Poll.emojis,
             PollOption.title,
             PollOption.votes_count.label("option_votes"),
             PollOption.position,

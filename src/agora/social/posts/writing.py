@@ -32,9 +32,16 @@ from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.media import uploads as media
+from agora.social.media.custom_emojis import take_post_emojis
 from agora.social.media.uploads import MediaEdit
 from agora.social.people.lookup import resolve_mentions
-from agora.social.posts.polls import PollDraft, attach_poll, check_poll, update_poll
+from agora.social.posts.polls import (
+    PollDraft,
+    attach_poll,
+    check_poll,
+    clean_options,
+    update_poll,
+)
 from agora.social.posts.quote_rule import check_quote, default_quote_policy, parse_policy
 from agora.social.posts.text import (
     extract_mentions,
@@ -181,6 +188,7 @@ async def _write_post(
         favourites_count=0,
     )
     post.content_html = await _link_text(session, post, draft.text)
+    await take_post_emojis(session, post, clean_options(draft.poll) if draft.poll else [])
     session.add(post)
     await session.flush()
     if key:
@@ -343,6 +351,7 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     await _record_edit(session, post)
     await _index_post(session, post)
     await update_poll(session, post.id, draft.poll)
+    await take_post_emojis(session, post)
     if draft.media_ids != current_media or draft.media_edits:
         await media.set_post_media(session, post, editor.id, draft.media_ids, draft.media_edits)
     await schedule_federation(session, post, "update")
