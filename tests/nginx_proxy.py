@@ -57,7 +57,7 @@ class Nginx:
         )
         (work / "nginx.conf").write_text(
             f"user root;\nworker_processes 1;\npid {work / 'nginx.pid'};\n"
-            f"error_log {work / 'error.log'} warn;\nevents {{ worker_connections 1024; }}\n"
+            f"error_log {work / 'error.log'} warn;\nevents {{ worker_connections 4096; }}\n"
             f"http {{ include /etc/nginx/mime.types; {temp} include {work / 'agora.conf'}; }}\n"
         )
         self.process = subprocess.Popen(
