@@ -42,6 +42,8 @@ class Cluster:
     replica_port: int = field(default_factory=free_port)
     bouncer_port: int = field(default_factory=free_port)
     bouncer: subprocess.Popen[bytes] | None = None
+    pool_size: int = 2  # PgBouncer's server connections (bench/topology.py asks for more)
+    max_connections: int = 60  # each server's
 
     def url(self, port: int) -> str:
         """The `agora` database's SQLAlchemy URL through `port`."""
@@ -54,8 +56,8 @@ class Cluster:
         options = (
             f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c shared_buffers=16MB -c max_connections=60 -c wal_level=replica "
-            "-c max_wal_senders=4 -c hot_standby=on"
+            f"-c shared_buffers=16MB -c max_connections={self.max_connections} "
+            "-c wal_level=replica -c max_wal_senders=4 -c hot_standby=on"
         )
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(data), "-o", options,
@@ -94,7 +96,7 @@ class Cluster:
             "auth_type = any\npool_mode = transaction\n"
             # two server connections for many clients: transactions of one client
             # connection land on different server connections all the time
-            "default_pool_size = 2\nmax_client_conn = 200\n"
+            f"default_pool_size = {self.pool_size}\nmax_client_conn = 1000\n"
             f"logfile = {self.root}/pgbouncer.log\n"
         )
         os.chmod(ini, 0o644)
@@ -114,6 +116,11 @@ class Cluster:
             time.sleep(0.05)
         raise RuntimeError("pgbouncer did not start: " + (self.root / "pgbouncer.log").read_text())
 
+    def restart_bouncer(self) -> None:
+        """Stop PgBouncer at once (every client connection cut) and start it again."""
+        self._stop_bouncer()
+        self._start_bouncer()
+
     def stop_replica(self) -> None:
         """Stop the replica alone (as if its machine went away)."""
         self._stop("replica")
@@ -131,6 +138,11 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop PgBouncer and both servers (immediately: the data is thrown away)."""
+        self._stop_bouncer()
+        for name in ("replica", "primary"):
+            self._stop(name)
+
+    def _stop_bouncer(self) -> None:
         if self.bouncer is not None and self.bouncer.poll() is None:
             os.killpg(self.bouncer.pid, signal.SIGTERM)  # runuser and pgbouncer, nothing else
             try:
@@ -138,8 +150,6 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(self.bouncer.pid, signal.SIGKILL)
                 self.bouncer.wait(10)
-        for name in ("replica", "primary"):
-            self._stop(name)
 
 
 def make_cluster(bin_dir: Path) -> Cluster:

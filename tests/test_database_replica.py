@@ -5,7 +5,8 @@ from the replica (shown by pausing its replay), a writer reads their own writes 
 primary, a token made a moment ago is checked on the primary, writes never touch the
 replica, many concurrent requests share two PgBouncer server connections (no statement
 outlives its transaction), without `AGORA_DATABASE_PGBOUNCER` PgBouncer refuses to connect,
-and when the replica goes away reads fall back to the primary."""
+after a PgBouncer restart no request fails on a connection it cut, and when the replica goes
+away reads fall back to the primary."""
 
 from __future__ import annotations
 
@@ -161,6 +162,22 @@ async def test_concurrent_requests_share_pgbouncer_server_connections(
 
     codes = await asyncio.gather(*(one(n) for n in range(36)))
     assert codes == [200] * 36
+
+
+async def test_a_pgbouncer_restart_fails_no_request_after_it(
+    client: httpx.AsyncClient, make_person: Any, cluster: Cluster
+) -> None:
+    """A restarted PgBouncer has cut every pooled connection; each is pinged as it is checked
+    out, so the requests after the restart do not fail on them (bench/topology.py found it)."""
+    fay = await make_person("fay")
+    me = "/api/v1/accounts/verify_credentials"
+    codes = await asyncio.gather(*(client.get(me, headers=fay.headers) for _ in range(8)))
+    assert list({c.status_code for c in codes}) == [200]  # several connections in the pool
+    cluster.restart_bouncer()
+    for _ in range(8):
+        assert (await client.get(me, headers=fay.headers)).status_code == 200
+    posted = await client.post("/api/v1/statuses", headers=fay.headers, data={"status": "on"})
+    assert posted.status_code == 200
 
 
 async def test_without_the_pgbouncer_setting_pgbouncer_refuses_the_connection(

@@ -10,7 +10,6 @@ import asyncio
 import io
 import json
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,29 +20,15 @@ from PIL import Image
 
 from conftest import BACKEND
 from live_server import LiveServer, free_port, wait_for
+from nginx_proxy import NGINX, STATIC, Nginx, site_config
 from streaming_clients import SSE, Person, sign_up
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF = ROOT / "docs" / "deploy" / "nginx.conf"
-STATIC = ROOT / "src" / "agora" / "web" / "static"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 ELSEWHERE = "127.0.0.2"  # a client address other than nginx's own (all of 127/8 is local)
 
 pytestmark = [
     pytest.mark.skipif(BACKEND == "postgresql", reason="a proxy test: run in the SQLite pass"),
     pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (make setup)"),
 ]
-
-
-def site_config(agora_port: int, port: int, media: Path, logs: Path) -> str:
-    """The deploy file with its TLS lines dropped and this machine's port and paths."""
-    lines = [line for line in CONF.read_text().splitlines() if not line.endswith("# tls")]
-    text = "\n".join(lines)
-    text = text.replace("server_name agora.example.org;", f"listen 127.0.0.1:{port};")
-    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{agora_port}")
-    text = text.replace("/var/lib/agora/media/", f"{media}/")
-    text = text.replace("/opt/agora/static/", f"{STATIC}/")
-    return text.replace("/var/log/nginx/", f"{logs}/")
 
 
 @pytest.fixture(scope="module")
@@ -65,36 +50,12 @@ def stack() -> Iterator[tuple[LiveServer, str]]:
     work = Path(tempfile.mkdtemp(prefix="agora-nginx-"))
     media = server.workdir / "media"
     media.mkdir(exist_ok=True)
-    (work / "agora.conf").write_text(site_config(server.port, port, media, work))
-    temp = " ".join(
-        f"{kind}_temp_path {work / kind};" for kind in ("client_body", "proxy", "fastcgi")
-    )
-    (work / "nginx.conf").write_text(
-        f"user root;\nworker_processes 1;\npid {work / 'nginx.pid'};\n"
-        f"error_log {work / 'error.log'} warn;\nevents {{ worker_connections 256; }}\n"
-        f"http {{ include /etc/nginx/mime.types; {temp} "
-        f"uwsgi_temp_path {work / 'uwsgi'}; scgi_temp_path {work / 'scgi'}; "
-        f"include {work / 'agora.conf'}; }}\n"
-    )
-    nginx = subprocess.Popen(
-        [NGINX, "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "stderr.log", "wb"),  # noqa: SIM115
-    )
+    nginx = Nginx(work, port)
     try:
-
-        def answers() -> bool:
-            try:
-                return httpx.get(f"{front}/api/v1/agora/ping", timeout=1).is_success
-            except httpx.TransportError:
-                assert nginx.poll() is None, (work / "stderr.log").read_text()
-                return False
-
-        wait_for(answers, 15, "nginx to answer")
+        nginx.start(site_config([server.port], port, media, work))
         yield server, front
     finally:
-        nginx.terminate()
-        nginx.wait(10)
+        nginx.stop()
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 

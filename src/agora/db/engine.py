@@ -135,8 +135,11 @@ def _engine_arguments(
     client connection may run on different server connections, so nothing may rely on a
     server connection's state: asyncpg's statement cache and SQLAlchemy's are off, each
     prepared statement gets a unique name (a name reused on another server connection would
-    collide), and no `server_settings` are sent (PgBouncer refuses unknown startup
-    parameters): set `lock_timeout` on the role or database instead (docs/OPERATIONS.md)."""
+    collide), no `server_settings` are sent (PgBouncer refuses unknown startup
+    parameters): set `lock_timeout` on the role or database instead (docs/OPERATIONS.md),
+    and a pooled connection is pinged as it is checked out: a restarted PgBouncer has cut
+    every client connection, and without the ping each process's next requests would fail
+    on them (bench/topology.py restarts PgBouncer under load)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
@@ -149,6 +152,7 @@ def _engine_arguments(
     if parsed.get_driver_name() != "asyncpg":
         return kwargs
     if pgbouncer:
+        kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {
             "statement_cache_size": 0,
             "prepared_statement_cache_size": 0,
