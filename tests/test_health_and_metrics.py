@@ -71,6 +71,23 @@ async def test_readiness_fails_when_the_database_is_unreachable(app: Any, client
     assert down.json()["checks"]["database"].startswith("unavailable")
 
 
+async def test_an_unreachable_database_answers_503_not_500(app: Any, client: Any) -> None:
+    """PostgreSQL or PgBouncer restarting: both doors ask the client to retry (503 with
+    Retry-After) instead of failing (500)."""
+    working = app.state.db
+    app.state.db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    try:
+        api = await client.get("/api/v1/timelines/public")
+        page = await client.get("/explore")
+    finally:
+        await app.state.db.dispose()
+        app.state.db = working
+    assert api.status_code == 503 and int(api.headers["retry-after"]) >= 1
+    assert "error" in api.json()
+    assert page.status_code == 503 and int(page.headers["retry-after"]) >= 1
+    assert (await client.get("/api/v1/timelines/public")).status_code == 200  # back
+
+
 async def test_metrics_need_the_token_and_count_routes_and_jobs(
     client: Any, make_person: Any, run_jobs: Any, setting: Any
 ) -> None:

@@ -15,6 +15,7 @@ from uuid import uuid4
 from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -71,6 +72,21 @@ def is_lock_timeout(exc: BaseException) -> bool:
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return code == "55P03" or "database is locked" in str(orig)
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """True when the database cannot serve a statement for now, and a retry soon may work: a
+    lock timeout (`is_lock_timeout`), a connection that dropped under the statement (the
+    server or PgBouncer restarting: SQLAlchemy marks it invalidated, and the pool replaces
+    it), a new connection refused (PostgreSQL or PgBouncer not listening for a moment: the
+    driver's ConnectionRefusedError comes through SQLAlchemy unwrapped), or no pooled
+    connection free within the pool's wait. The doors answer it with 503 and Retry-After,
+    never a 500."""
+    if isinstance(exc, (PoolTimeout, ConnectionRefusedError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return is_lock_timeout(exc)
 
 
 _WROTE = "agora_wrote"  # in Session.info while the transaction has written something

@@ -7,10 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agora.auth.oauth import OAuthError
-from agora.db.engine import LOCK_RETRY_AFTER, is_lock_timeout
+from agora.db.engine import LOCK_RETRY_AFTER, is_database_busy
 from agora.http.json import JSON
 from agora.social.rules.errors import DomainError
 
@@ -71,10 +72,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(DBAPIError)
-    async def _database(_: Request, exc: DBAPIError) -> JSON:
-        if not is_lock_timeout(exc):
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(ConnectionRefusedError)
+    async def _database(_: Request, exc: Exception) -> JSON:
+        if not is_database_busy(exc):
             raise exc  # a real failure: logged, answered 500
-        log.warning("lock timeout, answered 503: %s", exc.orig)
+        log.warning("database busy, answered 503: %s", exc)
         return busy_response()
 
     @app.exception_handler(BodyTooLarge)

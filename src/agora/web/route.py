@@ -14,8 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from agora.db.engine import LOCK_RETRY_AFTER, is_lock_timeout
+from agora.db.engine import LOCK_RETRY_AFTER, is_database_busy
 from agora.http.error_responses import BUSY
 from agora.http.ratelimit import RateLimited, refusal_headers
 from agora.ids import parse_id
@@ -81,8 +82,8 @@ class WebRoute(APIRoute):
                 return error_page(request, 400, "This request is not valid.")
             except DomainError as exc:
                 return error_page(request, exc.status, exc.message)
-            except DBAPIError as exc:
-                if not is_lock_timeout(exc):
+            except (DBAPIError, PoolTimeout, ConnectionRefusedError) as exc:
+                if not is_database_busy(exc):
                     raise
                 page = error_page(request, 503, BUSY)
                 page.headers["Retry-After"] = str(LOCK_RETRY_AFTER)
