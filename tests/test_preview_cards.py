@@ -7,22 +7,22 @@ too large), pages without metadata, edits and the once-a-day refetch."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
 from agora.config import get_settings
-from agora.db.models import PreviewCard, Trend, utcnow
+from agora.db.models import Post, PreviewCard, Trend, utcnow
 from agora.social.posts.preview_cards import first_link
+from federation_peers import FileServer, make_peer
 from helpers import post_status
 from test_status_cache import _same_pages, empty_cache  # noqa: F401  (autouse fixture)
 from test_streaming import received
 
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 ARTICLE = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Ignored title</title>
 <meta property="og:title" content="The Article">
@@ -44,47 +44,33 @@ PAGES: dict[str, tuple[str, bytes]] = {
 }
 
 
-class Pages:
-    """The loopback web server and the GETs each path got."""
+class Pages(FileServer):
+    """The loopback web server of the linked pages (PAGES, read on each request)."""
 
     def __init__(self) -> None:
-        self.hits: Counter[str] = Counter()
-        pages = self
+        super().__init__(PAGES)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+    @property
+    def hits(self) -> Counter[str]:
+        """The GETs each path got since the test began."""
+        return Counter(self.requests)
 
-            def do_GET(self) -> None:
-                pages.hits[self.path] += 1
-                content_type, body = PAGES.get(self.path, ("text/html", b""))
-                self.send_response(200 if self.path in PAGES else 404)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+    def link(self, path: str) -> str:
+        return f"{self.url}{path}"
 
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Pages]:
     pages = Pages()
     yield pages
-    pages.server.shutdown()
-    pages.server.server_close()
+    pages.stop()
 
 
 @pytest.fixture
 def pages(site: Pages, monkeypatch: pytest.MonkeyPatch) -> Pages:
     monkeypatch.setattr(get_settings(), "federation_allow_private_addresses", True)
     monkeypatch.setattr(get_settings(), "preview_card_max_bytes", 10_000)
-    site.hits.clear()
+    site.requests.clear()
     return site
 
 
@@ -97,12 +83,12 @@ async def _card(client: Any, person: Any, status_id: str) -> Any:
 async def test_a_card_appears_after_the_job(db, client, make_person, run_jobs, pages, harness):
     alice, bob = await make_person("alice"), await make_person("bob")
     await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=bob.headers)
-    posted = await post_status(client, alice, f"read @bob #news {pages.url('/article')} now")
+    posted = await post_status(client, alice, f"read @bob #news {pages.link('/article')} now")
     assert posted["card"] is None
     await run_jobs()  # distributes it (and fetches the card)
     card = await _card(client, bob, posted["id"])
     assert card == {
-        "url": pages.url("/article"),
+        "url": pages.link("/article"),
         "title": "The Article",
         "description": "What it says.",
         "language": "en",
@@ -110,11 +96,11 @@ async def test_a_card_appears_after_the_job(db, client, make_person, run_jobs, p
         "author_name": "Ada Writer",
         "author_url": "",
         "provider_name": "Example News",
-        "provider_url": pages.url(""),
+        "provider_url": pages.link(""),
         "html": "",
         "width": 1200,
         "height": 630,
-        "image": pages.url("/img/cover.jpg"),
+        "image": pages.link("/img/cover.jpg"),
         "image_description": "A cover",
         "embed_url": "",
         "blurhash": None,
@@ -127,7 +113,7 @@ async def test_a_card_appears_after_the_job(db, client, make_person, run_jobs, p
     assert "The Article" in page.text and "Example News" in page.text
     # a second post of the same link within a day reuses the card without a fetch
     listener = await harness.listen(bob)
-    again = await post_status(client, alice, pages.url("/article"))
+    again = await post_status(client, alice, pages.link("/article"))
     await run_jobs()
     await harness.pump()
     assert (await _card(client, bob, again["id"]))["title"] == "The Article"
@@ -138,7 +124,7 @@ async def test_a_card_appears_after_the_job(db, client, make_person, run_jobs, p
         await session.execute(update(PreviewCard).values(fetched_at=utcnow().replace(year=2025)))
     PAGES["/article"] = ("text/html", ARTICLE.replace(b"The Article", b"The New Article"))
     try:
-        third = await post_status(client, alice, pages.url("/article"))
+        third = await post_status(client, alice, pages.link("/article"))
         await run_jobs()
     finally:
         PAGES["/article"] = ("text/html; charset=utf-8", ARTICLE)
@@ -151,7 +137,7 @@ async def test_a_card_appears_after_the_job(db, client, make_person, run_jobs, p
 
 async def test_cached_renderings_follow_the_card(db, client, make_person, run_jobs, pages):
     alice = await make_person("alice")
-    posted = await post_status(client, alice, pages.url("/titled"))
+    posted = await post_status(client, alice, pages.link("/titled"))
     viewers: list[int | None] = [alice.id, None]
     await _same_pages(db, viewers, [int(posted["id"])])  # cached without a card
     await run_jobs()
@@ -174,9 +160,11 @@ def test_the_first_link_that_is_not_a_mention_or_a_hashtag() -> None:
 
 async def test_which_posts_get_a_card(db, client, make_person, run_jobs, pages):
     alice = await make_person("alice")
-    first = await post_status(client, alice, f"{pages.url('/second')} and {pages.url('/article')}")
+    first = await post_status(
+        client, alice, f"{pages.link('/second')} and {pages.link('/article')}"
+    )
     quoting = await post_status(
-        client, alice, f"see {pages.url('/article')}", quoted_status_id=first["id"]
+        client, alice, f"see {pages.link('/article')}", quoted_status_id=first["id"]
     )
     await run_jobs()
     assert (await _card(client, alice, first["id"]))["title"] == "Second page"
@@ -189,14 +177,14 @@ async def test_refused_pages_make_no_card_and_keep_the_post(
 ):
     alice = await make_person("alice")
     paths = ("/data.json", "/big", "/bare", "/missing")
-    posts = [await post_status(client, alice, f"look {pages.url(p)}") for p in paths]
+    posts = [await post_status(client, alice, f"look {pages.link(p)}") for p in paths]
     await run_jobs()
     for posted in posts:
         assert await _card(client, alice, posted["id"]) is None
     assert [pages.hits[p] for p in paths] == [1, 1, 1, 1]
     # a private address is refused outside the tests' loopback allowance: not even asked
     monkeypatch.setattr(get_settings(), "federation_allow_private_addresses", False)
-    private = await post_status(client, alice, f"look {pages.url('/article')}")
+    private = await post_status(client, alice, f"look {pages.link('/article')}")
     await run_jobs()
     assert await _card(client, alice, private["id"]) is None
     assert pages.hits["/article"] == 0
@@ -205,14 +193,14 @@ async def test_refused_pages_make_no_card_and_keep_the_post(
     # turned off, nothing is fetched at all
     monkeypatch.setattr(get_settings(), "federation_allow_private_addresses", True)
     monkeypatch.setattr(get_settings(), "preview_cards", False)
-    off = await post_status(client, alice, f"look {pages.url('/article')}")
+    off = await post_status(client, alice, f"look {pages.link('/article')}")
     await run_jobs()
     assert await _card(client, alice, off["id"]) is None and pages.hits["/article"] == 0
 
 
 async def test_an_edit_replaces_or_removes_the_card(db, client, make_person, run_jobs, pages):
     alice, bob = await make_person("alice"), await make_person("bob")
-    posted = await post_status(client, alice, pages.url("/article"))
+    posted = await post_status(client, alice, pages.link("/article"))
     await run_jobs()
     assert (await _card(client, alice, posted["id"]))["title"] == "The Article"
 
@@ -224,12 +212,12 @@ async def test_an_edit_replaces_or_removes_the_card(db, client, make_person, run
         await run_jobs()
         return await _card(client, alice, posted["id"])
 
-    assert (await edited(f"now {pages.url('/second')}"))["title"] == "Second page"
+    assert (await edited(f"now {pages.link('/second')}"))["title"] == "Second page"
     assert await edited("no link any more") is None
     r = await client.put(
         f"/api/v1/statuses/{posted['id']}",
         headers=bob.headers,
-        data={"status": pages.url("/article")},
+        data={"status": pages.link("/article")},
     )
     assert r.status_code == 403  # someone else's post: nothing changed, nothing fetched
     await run_jobs()
@@ -238,10 +226,10 @@ async def test_an_edit_replaces_or_removes_the_card(db, client, make_person, run
 
 async def test_trending_links_show_their_cards(db, client, make_person, run_jobs, pages):
     alice = await make_person("alice")
-    await post_status(client, alice, pages.url("/article"))
+    await post_status(client, alice, pages.link("/article"))
     await run_jobs()
     async with db.session() as session, session.begin():
-        for url in (pages.url("/article"), "https://no-card.example/x"):
+        for url in (pages.link("/article"), "https://no-card.example/x"):
             session.add(
                 Trend(
                     kind="link",
@@ -253,8 +241,27 @@ async def test_trending_links_show_their_cards(db, client, make_person, run_jobs
             )
     links = (await client.get("/api/v1/trends/links")).json()
     assert [(link["url"], link["title"]) for link in links] == [
-        (pages.url("/article"), "The Article"),
+        (pages.link("/article"), "The Article"),
         ("https://no-card.example/x", "no-card.example/x"),
     ]
-    assert links[0]["image"] == pages.url("/img/cover.jpg") and links[0]["history"] == []
+    assert links[0]["image"] == pages.link("/img/cover.jpg") and links[0]["history"] == []
     assert links[0]["description"] == "What it says."
+
+
+async def test_a_received_post_gets_a_card(db, client, run_jobs, pages):
+    rob = await make_peer(db, "rob")
+    link = pages.link("/article")
+    note = {
+        "id": f"{rob.uri}/statuses/1",
+        "type": "Note",
+        "attributedTo": rob.uri,
+        "to": [PUBLIC],
+        "content": f'<p>new <a href="{link}" rel="nofollow">{link}</a></p>',
+        "published": "2026-12-06T02:00:00Z",
+    }
+    await rob.deliver(client, rob.create(note))
+    await run_jobs()
+    async with db.session() as session:
+        post_id = await session.scalar(select(Post.id).where(Post.uri == note["id"]))
+    r = await client.get(f"/api/v1/statuses/{post_id}")
+    assert r.status_code == 200 and r.json()["card"]["title"] == "The Article"
