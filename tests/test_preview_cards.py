@@ -19,7 +19,7 @@ from agora.db.models import Post, PreviewCard, Trend, utcnow
 from agora.social.posts.preview_cards import first_link
 from federation_peers import FileServer, make_peer
 from helpers import post_status
-from test_status_cache import _same_pages, empty_cache  # noqa: F401  (autouse fixture)
+from test_status_cache import _same_pages, empty_cache, jpeg, media_dir  # noqa: F401
 from test_streaming import received
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -41,6 +41,7 @@ PAGES: dict[str, tuple[str, bytes]] = {
     "/second": ("text/html", b'<meta property="og:title" content="Second page">'),
     "/data.json": ("application/json", b'{"title": "not a page"}'),
     "/big": ("text/html", b"<title>Big</title>" + b" " * 20_000),
+    "/img/cover.jpg": ("image/jpeg", jpeg()),
 }
 
 
@@ -87,6 +88,12 @@ async def test_a_card_appears_after_the_job(db, client, make_person, run_jobs, p
     assert posted["card"] is None
     await run_jobs()  # distributes it (and fetches the card)
     card = await _card(client, bob, posted["id"])
+    image, blurhash = card.pop("image"), card.pop("blurhash")
+    assert image.startswith(f"{get_settings().base_url}/media/cards/") and blurhash
+    served = await client.get(image.removeprefix(get_settings().base_url))
+    assert served.status_code == 200 and served.headers["content-type"].startswith("image/")
+    fake = image.rsplit("/", 1)[0] + "/" + "0" * 32 + ".webp"
+    assert (await client.get(fake.removeprefix(get_settings().base_url))).status_code == 404
     assert card == {
         "url": pages.link("/article"),
         "title": "The Article",
@@ -98,12 +105,10 @@ async def test_a_card_appears_after_the_job(db, client, make_person, run_jobs, p
         "provider_name": "Example News",
         "provider_url": pages.link(""),
         "html": "",
-        "width": 1200,
-        "height": 630,
-        "image": pages.link("/img/cover.jpg"),
+        "width": 64,  # the size of the image served (jpeg()), not the page's claim
+        "height": 48,
         "image_description": "A cover",
         "embed_url": "",
-        "blurhash": None,
         "published_at": "2026-12-01T10:00:00.000Z",
         "authors": [{"name": "Ada Writer", "url": "", "account": None}],
     }
@@ -111,6 +116,7 @@ async def test_a_card_appears_after_the_job(db, client, make_person, run_jobs, p
     page = await client.get(f"/@alice/{posted['id']}")
     assert 'class="preview-card"' in page.text and 'rel="noopener nofollow ugc"' in page.text
     assert "The Article" in page.text and "Example News" in page.text
+    assert f'src="{image}"' in page.text and 'loading="lazy"' in page.text
     # a second post of the same link within a day reuses the card without a fetch
     listener = await harness.listen(bob)
     again = await post_status(client, alice, pages.link("/article"))
@@ -244,7 +250,7 @@ async def test_trending_links_show_their_cards(db, client, make_person, run_jobs
         (pages.link("/article"), "The Article"),
         ("https://no-card.example/x", "no-card.example/x"),
     ]
-    assert links[0]["image"] == pages.link("/img/cover.jpg") and links[0]["history"] == []
+    assert "/media/cards/" in links[0]["image"] and links[0]["history"] == []
     assert links[0]["description"] == "What it says."
 
 

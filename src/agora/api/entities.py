@@ -37,6 +37,7 @@ from agora.db.models import (
     Visibility,
 )
 from agora.social.instance.announcements import AnnouncementView
+from agora.social.media.card_images import card_image_url
 from agora.social.media.files import MediaInfo, media_urls
 from agora.social.media.profile_images import image_url
 from agora.social.people import account_archives
@@ -235,7 +236,8 @@ def status_shared_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
 
 def preview_card_json(card: PreviewCard) -> dict[str, Any]:
     """The PreviewCard entity (Mastodon 4.3+, `authors` and all; `history` is added by the
-    trends endpoint only). No oEmbed: `html` is empty, `embed_url` is a page's og:video."""
+    trends endpoint only). No oEmbed: `html` is empty, `embed_url` is a page's og:video.
+    `image` is the small copy served here (none when it could not be fetched)."""
     author = {"name": card.author_name, "url": card.author_url, "account": None}
     return {
         "url": card.url,
@@ -250,10 +252,10 @@ def preview_card_json(card: PreviewCard) -> dict[str, Any]:
         "html": "",
         "width": card.width,
         "height": card.height,
-        "image": card.image,
+        "image": card_image_url(card.id, card.image_file) if card.image_file else None,
         "image_description": card.image_description,
         "embed_url": card.embed_url,
-        "blurhash": None,
+        "blurhash": card.blurhash,
         "published_at": iso(card.published_at),
         "authors": [author] if card.author_name or card.author_url else [],
     }

@@ -3,10 +3,12 @@ transaction is open during the request. `fetch_card` (no transaction) finds the 
 (social/posts/preview_cards.py), and, unless its card was fetched less than a day ago,
 fetches the page through the federation client (`fetch_html`: the SSRF guard, no private or
 loopback address, also after redirects; the timeout; at most `preview_card_max_bytes`; only
-text/html) and parses it; `keep_card` (the job's transaction) stores the card and shows it
-on the post. A refused page (private address, not HTML, too large, a 4xx) makes no card and
-the post is kept as it is; a failure that may pass (a timeout, a 5xx) is retried, and when
-the retries are spent the post stays without a card.
+text/html) and parses it, and fetches the page's image through the same guards into a small
+copy kept here (social/media/card_images.py; without it the card has no image); `keep_card`
+(the job's transaction) stores the card and shows it on the post. A refused page (private
+address, not HTML, too large, a 4xx) makes no card and the post is kept as it is; a failure
+that may pass (a timeout, a 5xx) is retried, and when the retries are spent the post stays
+without a card.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.engine import Database
-from agora.federation.client import FederationError, fetch_html
+from agora.federation.client import FederationError, fetch_file, fetch_html
 from agora.jobs.job_kinds import PostJob
+from agora.social.media import card_images
+from agora.social.media.card_images import CardImage
 from agora.social.posts import preview_cards
 from agora.social.posts.preview_cards import FoundCard
+from agora.social.rules.errors import Invalid
 
 
 async def fetch_card(db: Database, payload: PostJob) -> FoundCard | None:
@@ -41,7 +46,19 @@ async def fetch_card(db: Database, payload: PostJob) -> FoundCard | None:
             raise
         return FoundCard(url)
     charset = _charset(answer.headers.get("content-type", ""))
-    return FoundCard(url, preview_cards.parse_page(answer.body, answer.url, charset))
+    card = preview_cards.parse_page(answer.body, answer.url, charset)
+    image = await _fetch_image(card.image) if card is not None and card.image else None
+    return FoundCard(url, card, image=image)
+
+
+async def _fetch_image(url: str) -> CardImage | None:
+    """The card's image fetched and stored as a small copy; None when it cannot be (the card
+    is kept without it: an image is not worth retrying the card for)."""
+    try:
+        data = await fetch_file(url, get_settings().media_max_bytes)
+        return await card_images.store_card_image(data)
+    except (FederationError, Invalid):
+        return None
 
 
 def _charset(content_type: str) -> str | None:

@@ -155,8 +155,8 @@ class Post(Base):
 class PreviewCard(Base):
     """A link's preview card (Mastodon's PreviewCard), one per URL, fetched by the
     `fetch_preview_card` job (social/posts/preview_cards.py) and refetched at most once a day.
-    `image` is the page's image URL on its own server (shown by URL, as a remote post's
-    uncached media is)."""
+    `image` is the page's image URL on its own server; `image_file` the small copy this server
+    keeps and serves (social/media/card_images.py), when it could be fetched."""
 
     __tablename__ = "preview_cards"
     id: Mapped[int] = _id_col()
@@ -168,7 +168,10 @@ class PreviewCard(Base):
     author_url: Mapped[str] = mapped_column(Text, default="")
     provider_name: Mapped[str] = mapped_column(Text, default="")
     provider_url: Mapped[str] = mapped_column(Text, default="")
-    image: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[str | None] = mapped_column(Text)  # on the page's server
+    # the image as stored here (social/media/card_images.py), its blurhash
+    image_file: Mapped[str | None] = mapped_column(String(64))
+    blurhash: Mapped[str | None] = mapped_column(String(100))
     image_description: Mapped[str] = mapped_column(Text, default="")
     embed_url: Mapped[str] = mapped_column(Text, default="")
     width: Mapped[int] = mapped_column(Integer, default=0)

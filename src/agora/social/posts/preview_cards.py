@@ -11,8 +11,10 @@ Invariants:
   the page outside any transaction through federation's guarded client and hands
   `keep_card` what it found; no fetch when `preview_cards` is off.
 - One card per URL; a URL fetched less than `REFETCH_AFTER` ago is not fetched again (its
-  stored card is attached as it is). A page that is refused (a private address, not
-  text/html, too large, a 4xx) or has no title makes no card: the post is kept, without one.
+  stored card is attached as it is). Its image is a small copy kept here
+  (social/media/card_images.py), or none when it could not be fetched. A page that is
+  refused (a private address, not text/html, too large, a 4xx) or has no title makes no
+  card: the post is kept, without one.
 - A post's card is `posts.preview_card_id`: setting it bumps the post's render version (the
   trigger of migration 0040), so cached renderings follow; a refetched card whose content
   changed bumps the version of every post showing it (`_bump_posts_showing`). When a post's
@@ -21,7 +23,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
@@ -36,6 +38,7 @@ from agora.events.event_kinds import EventName
 from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 from agora.social.live.streams import announce_post
+from agora.social.media.card_images import CardImage
 
 REFETCH_AFTER = timedelta(days=1)
 TITLE_CHARS, DESCRIPTION_CHARS, NAME_CHARS = 300, 1000, 200
@@ -94,11 +97,12 @@ class CardData:
 class FoundCard:
     """What the job's fetch found for a post: the link it shows a card of (None: it shows
     none), and that page's card (None: no card, refused, or `reuse`: the stored one is
-    fresh)."""
+    fresh) with its image as stored here (None: none, or it could not be fetched)."""
 
     url: str | None
     card: CardData | None = None
     reuse: bool = False
+    image: CardImage | None = None
 
 
 async def card_to_fetch(session: AsyncSession, post_id: int) -> tuple[str | None, bool] | None:
@@ -218,7 +222,7 @@ async def keep_card(session: AsyncSession, post_id: int, found: FoundCard) -> No
     if found.url is not None and found.reuse:
         card_id = await session.scalar(select(PreviewCard.id).where(PreviewCard.url == found.url))
     elif found.url is not None and found.card is not None:
-        card_id, changed = await _store(session, found.url, found.card)
+        card_id, changed = await _store(session, found.url, found.card, found.image)
     if card_id == post.preview_card_id and not changed:
         return
     if card_id != post.preview_card_id:
@@ -228,16 +232,21 @@ async def keep_card(session: AsyncSession, post_id: int, found: FoundCard) -> No
     announce_post(session, post, EventName.STATUS_UPDATE)
 
 
-async def _store(session: AsyncSession, url: str, data: CardData) -> tuple[int, bool]:
+async def _store(
+    session: AsyncSession, url: str, data: CardData, image: CardImage | None
+) -> tuple[int, bool]:
     """Upsert the card of `url`; its id and whether an existing card's content changed
     (the posts showing it then get new render versions)."""
-    values = {f: getattr(data, f) for f in CardData.__dataclass_fields__}
+    values: dict[str, object] = {f: getattr(data, f) for f in CardData.__dataclass_fields__}
+    values["image_file"] = image.file if image else None
+    values["blurhash"] = image.blurhash if image else None
+    if image is not None:  # the size of the image served
+        values["width"], values["height"] = image.width, image.height
     now = utcnow()
     await insert_ignore_one(session, PreviewCard, url=url, fetched_at=now, **values)
     card = await session.scalar(select(PreviewCard).where(PreviewCard.url == url))
     assert card is not None
-    stored = CardData(**{f: getattr(card, f) for f in CardData.__dataclass_fields__})
-    changed = astuple(stored) != astuple(data)
+    changed = any(getattr(card, field) != value for field, value in values.items())
     card.fetched_at = now
     if changed:
         for field, value in values.items():

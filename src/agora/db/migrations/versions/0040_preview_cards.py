@@ -43,6 +43,8 @@ def upgrade() -> None:
         sa.Column("provider_name", sa.Text(), nullable=False),
         sa.Column("provider_url", sa.Text(), nullable=False),
         sa.Column("image", sa.Text(), nullable=True),
+        sa.Column("image_file", sa.String(length=64), nullable=True),
+        sa.Column("blurhash", sa.String(length=100), nullable=True),
         sa.Column("image_description", sa.Text(), nullable=False),
         sa.Column("embed_url", sa.Text(), nullable=False),
         sa.Column("width", sa.Integer(), nullable=False),
