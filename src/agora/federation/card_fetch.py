@@ -6,9 +6,10 @@ loopback address, also after redirects; the timeout; at most `preview_card_max_b
 text/html) and parses it, and fetches the page's image through the same guards into a small
 copy kept here (social/media/card_images.py; without it the card has no image); `keep_card`
 (the job's transaction) stores the card and shows it on the post. A refused page (private
-address, not HTML, too large, a 4xx) makes no card and the post is kept as it is; a failure
-that may pass (a timeout, a 5xx) is retried, and when the retries are spent the post stays
-without a card.
+address, not HTML, too large, a 4xx) or a failed request (a name that does not resolve, a
+timeout, a 5xx) makes no card and the post is kept as it is; nothing is retried, as
+Mastodon's link crawl is not (nothing is stored either, so the next post of that link tries
+again).
 """
 
 from __future__ import annotations
@@ -41,9 +42,7 @@ async def fetch_card(db: Database, payload: PostJob) -> FoundCard | None:
         return FoundCard(url, reuse=fresh)
     try:
         answer = await fetch_html(url, settings.preview_card_max_bytes)
-    except FederationError as exc:
-        if not exc.permanent:
-            raise
+    except FederationError:  # refused, or failed: not retried (Mastodon's link crawl neither)
         return FoundCard(url)
     charset = _charset(answer.headers.get("content-type", ""))
     card = preview_cards.parse_page(answer.body, answer.url, charset)
