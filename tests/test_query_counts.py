@@ -8,9 +8,10 @@ from typing import Any
 
 import orjson
 from PIL import Image
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from agora.api import serialise
+from agora.db.models import Post, PreviewCard, utcnow
 from agora.social.media.custom_emojis import add_emoji
 from agora.social.reading.timelines import home_timeline
 from agora.social.rules.paging import Page
@@ -86,6 +87,15 @@ async def test_home_page_query_count_is_constant(db, client, make_person, run_jo
         assert r.status_code == 200, r.text
         r = await client.post(f"/api/v1/statuses/{post_id}/bookmark", headers=bob.headers)
         assert r.status_code == 200, r.text
+        async with db.session() as session, session.begin():  # a preview card of its own
+            card = PreviewCard(
+                url=f"https://example.com/{i}", title=f"page {i}", fetched_at=utcnow()
+            )
+            session.add(card)
+            await session.flush()
+            await session.execute(
+                update(Post).where(Post.id == int(post_id)).values(preview_card_id=card.id)
+            )
     await run_jobs()
 
     full_count, full_page = await _page_queries(db, bob.id, 40)
@@ -99,6 +109,7 @@ async def test_home_page_query_count_is_constant(db, client, make_person, run_jo
     assert any(s["reblog"] and s["reblog"]["bookmarked"] for s in full_page)
     assert any(s["reblog"] and s["reblog"]["emojis"] for s in full_page)
     assert any(s["account"]["emojis"] for s in full_page)
+    assert any(s["reblog"] and s["reblog"]["card"] for s in full_page)  # the cards: no query
     assert full_count == one_count
     assert full_count <= 4  # BEGIN, the feed page, the posts with everything around them
 

@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     federation_allow_private_addresses: bool = False
     federation_timeout: float = 10.0
     federation_max_response_bytes: int = 1_000_000
+    # Link preview cards (social/posts/preview_cards.py): the first link of a post is fetched
+    # (through federation's guarded client, at most `preview_card_max_bytes` of text/html) and
+    # shown as a card; false: no page is fetched and no new card is made.
+    preview_cards: bool = True
+    preview_card_max_bytes: int = 1_000_000
     # Deliveries (federation/domain_health.py, outbox.py): up to `federation_delivery_attempts`
     # tries (the first and Mastodon's 16 retries), waiting (n^4 + 15) s plus jitter before
     # retry n (Mastodon's schedule, about 2.1 days in all), times `federation_retry_scale`

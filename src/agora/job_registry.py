@@ -10,6 +10,7 @@ from typing import Any
 from agora.ai import mentions
 from agora.federation import (
     archive_documents,
+    card_fetch,
     csv_import_runs,
     inbound_moderation,
     inbox,
@@ -65,6 +66,7 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     ),
     JobKind.AP_DELIVER: SlowJob(prepare=outbox.send_delivery, apply=outbox.delivery_sent),
     JobKind.AP_INBOX: SlowJob(prepare=inbox.prepare, apply=inbox.apply),
+    JobKind.FETCH_PREVIEW_CARD: SlowJob(prepare=card_fetch.fetch_card, apply=card_fetch.keep_card),
     JobKind.CACHE_REMOTE_MEDIA: SlowJob(
         prepare=media_fetch.fetch_image, apply=media_fetch.keep_image, on_dead=media_fetch.give_up
     ),

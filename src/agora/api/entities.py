@@ -28,6 +28,7 @@ from agora.db.models import (
     MediaAttachment,
     Notification,
     PostEdit,
+    PreviewCard,
     PushSubscription,
     QuoteState,
     Report,
@@ -37,6 +38,7 @@ from agora.db.models import (
     Visibility,
 )
 from agora.social.instance.announcements import AnnouncementView
+from agora.social.media.card_images import card_image_url
 from agora.social.media.custom_emojis import emoji_json, emojis_json, snapshot
 from agora.social.media.files import MediaInfo, media_urls
 from agora.social.media.profile_images import image_url
@@ -223,7 +225,7 @@ def status_shared_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
         ],
         "tags": [{"name": t, "url": f"{base}/tags/{t}"} for t in view.tags],
         "emojis": emojis_json(post.emojis),
-        "card": None,
+        "card": preview_card_json(view.card) if view.card is not None else None,
         "agora": {"no_ai_reuse": post.no_ai_reuse, "ai_generated": post.ai_generated},
     }
     if view.community_note is not None:  # Helpful: shown (social/community_notes/)
@@ -232,6 +234,33 @@ def status_shared_json(view: PostView, viewer_id: int | None) -> dict[str, Any]:
         data["uri"] = boost_activity_uri(post.id, view.account.username)
         data["url"] = None
     return data
+
+
+def preview_card_json(card: PreviewCard) -> dict[str, Any]:
+    """The PreviewCard entity (Mastodon 4.3+, `authors` and all; `history` is added by the
+    trends endpoint only). No oEmbed: `html` is empty, `embed_url` is a page's og:video.
+    `image` is the small copy served here (none when it could not be fetched)."""
+    author = {"name": card.author_name, "url": card.author_url, "account": None}
+    return {
+        "url": card.url,
+        "title": card.title,
+        "description": card.description,
+        "language": card.language,
+        "type": card.type,
+        "author_name": card.author_name,
+        "author_url": card.author_url,
+        "provider_name": card.provider_name,
+        "provider_url": card.provider_url,
+        "html": "",
+        "width": card.width,
+        "height": card.height,
+        "image": card_image_url(card.id, card.image_file) if card.image_file else None,
+        "image_description": card.image_description,
+        "embed_url": card.embed_url,
+        "blurhash": card.blurhash,
+        "published_at": iso(card.published_at),
+        "authors": [author] if card.author_name or card.author_url else [],
+    }
 
 
 def shared_for_everyone(view: PostView) -> bool:

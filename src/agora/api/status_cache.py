@@ -18,9 +18,12 @@ of an account's columns but its counters (name, avatar, note, fields, consent, s
 silence...) bumps them in the writing transaction, whichever code path writes (API, web,
 federation, moderation, the CLI, a later feature). That is what cannot be forgotten; a
 migration adding a column to `posts` or `accounts` must add it to the triggers, and
-tests/test_status_cache.py fails until it does. A rendering is stored under the versions
-read in the same statement as its content (`PostView.versions`), so a concurrent edit can at
-worst store newer content under an older key, which no reader asks for once it commits.
+tests/test_status_cache.py fails until it does. A post's preview card is its
+`posts.preview_card_id` (in the trigger); a card refetched with new content bumps the posts
+showing it (social/posts/preview_cards.py), as rescoring does for Community Notes.
+A rendering is stored under the versions read in the same statement as its content
+(`PostView.versions`), so a concurrent edit can at worst store newer content under an older
+key, which no reader asks for once it commits.
 Mentioned accounts' usernames are rendered into the mentioning post: usernames never change.
 Nothing is stored from a session whose transaction has written and not committed yet
 (`_wrote`): a rendering of a change that is then rolled back could otherwise be found under

@@ -1,6 +1,7 @@
 """The one outgoing HTTP client of federation: every fetch of a remote document and every
 delivery to a remote inbox goes through `fetch_json` or `post_activity` (and a remote profile
-page's headers and first bytes, for its robots signal, through `fetch_page_head`).
+page's headers and first bytes, for its robots signal, through `fetch_page_head`; a linked
+page, for its preview card, through `fetch_html`).
 
 Invariants (SSRF and resource guards):
 - Only http(s) URLs; plain http only when this server itself runs on http (development).
@@ -160,10 +161,12 @@ async def _request(
     limit: int | None = None,
     head_only: int | None = None,
     timeout: float | None = None,
+    only_type: str | None = None,
 ) -> Answer:
     """One request (following checked redirects for GET). The body is read up to `limit`
     bytes (`federation_max_response_bytes` by default; a longer one is refused), or with
-    `head_only` only its first `head_only` bytes (the rest is left unread)."""
+    `head_only` only its first `head_only` bytes (the rest is left unread). With `only_type`
+    a 200 answer of another media type is refused before its body is read."""
     settings = get_settings()
     limit = limit or settings.federation_max_response_bytes
     async with httpx.AsyncClient(
@@ -178,6 +181,8 @@ async def _request(
                     if response.is_redirect and method == "GET":
                         url = urljoin(url, response.headers.get("location", ""))
                         continue
+                    if only_type is not None and response.status_code == 200:
+                        _check_type(url, response.headers.get("content-type", ""), only_type)
                     data = bytearray()
                     async for chunk in response.aiter_bytes():
                         data += chunk
@@ -191,6 +196,11 @@ async def _request(
             except httpx.HTTPError as exc:
                 raise FederationError(f"{method} {url} failed: {exc!r}") from exc
     raise FederationError(f"Too many redirects from {url}")
+
+
+def _check_type(url: str, content_type: str, wanted: str) -> None:
+    if content_type.split(";", 1)[0].strip().lower() != wanted:
+        raise FederationError(f"{url} is not {wanted}: {content_type!r}", permanent=True)
 
 
 async def _signed(
@@ -245,6 +255,20 @@ async def fetch_page_head(url: str, max_bytes: int, timeout: float) -> Answer:
     answer = await _request("GET", url, headers, head_only=max_bytes, timeout=timeout)
     if answer.status != 200:
         raise FederationError(f"GET {url} answered {answer.status}", answer.status)
+    return answer
+
+
+async def fetch_html(url: str, max_bytes: int) -> Answer:
+    """GET a web page (a link's preview card) of at most `max_bytes`, unsigned, through the
+    same guards; only text/html (another type is refused before its body is read). Raises
+    FederationError unless it answers 200 (permanent for 4xx, a refused type or size)."""
+    headers = {"Accept": "text/html", "User-Agent": _user_agent()}
+    answer = await _request("GET", url, headers, limit=max_bytes, only_type="text/html")
+    if answer.status != 200:
+        status = answer.status
+        raise FederationError(
+            f"GET {url} answered {status}", status, permanent=400 <= status < 500 and status != 429
+        )
     return answer
 
 

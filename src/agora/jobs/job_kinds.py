@@ -53,6 +53,7 @@ class JobKind(StrEnum):
     SWEEP_EXPIRED_ARCHIVES = "sweep_expired_archives"
     FEDERATE_QUOTE_REVOCATION = "federate_quote_revocation"
     REFRESH_TRENDS = "refresh_trends"
+    FETCH_PREVIEW_CARD = "fetch_preview_card"
 
 
 class JobState(StrEnum):
@@ -65,7 +66,8 @@ class JobState(StrEnum):
 
 
 class PostJob(TypedDict):
-    """`distribute_post`, `assistant_reply`: the post to fan out / to answer."""
+    """`distribute_post`, `assistant_reply`, `fetch_preview_card`: the post to fan out / to
+    answer / whose first link's preview card to fetch."""
 
     post_id: int
 

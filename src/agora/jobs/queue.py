@@ -180,7 +180,7 @@ def register_jobs(
 @overload
 def enqueue(
     session: AsyncSession,
-    kind: Literal[JobKind.DISTRIBUTE_POST, JobKind.ASSISTANT_REPLY],
+    kind: Literal[JobKind.DISTRIBUTE_POST, JobKind.ASSISTANT_REPLY, JobKind.FETCH_PREVIEW_CARD],
     payload: PostJob,
     *,
     delay: float = ...,

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from markupsafe import Markup, escape
 
 from agora.db.models import Visibility, utcnow
+from agora.social.media.card_images import card_image_url
 from agora.social.media.custom_emojis import IN_TEXT
 from agora.social.media.profile_images import image_url
 from agora.social.posts import quote_rule
@@ -130,6 +131,7 @@ TEMPLATE_GLOBALS: dict[str, Any] = {
     "visibility": visibility,
 }
 TEMPLATE_GLOBALS["media_links"] = media_links
+TEMPLATE_GLOBALS["card_image_url"] = card_image_url
 
 
 def may_quote(view: PostView, viewer_id: int | None) -> bool:

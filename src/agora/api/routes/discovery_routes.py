@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from agora.api import serialise
-from agora.api.entities import relationship_json, tag_json
+from agora.api.entities import preview_card_json, relationship_json, tag_json
 from agora.config import get_settings
 from agora.db.models import Account
 from agora.http.deps import SessionDep, admin_caller, caller, id_param, optional_caller_id
@@ -70,8 +70,10 @@ async def trending_statuses(
 
 
 def _link_json(link: trends.TrendingLink) -> dict[str, Any]:
-    """Mastodon's Trends::Link (a PreviewCard with history); Agora has no cards yet, so
-    only the URL and a title are known."""
+    """Mastodon's Trends::Link: the link's PreviewCard with `history`; a link without a
+    stored card has only its URL and a title."""
+    if link.card is not None:
+        return {**preview_card_json(link.card), "url": link.url, "history": []}
     return {
         "url": link.url,
         "title": link.title,
@@ -85,8 +87,10 @@ def _link_json(link: trends.TrendingLink) -> dict[str, Any]:
         "width": 0,
         "height": 0,
         "image": None,
+        "image_description": "",
         "embed_url": "",
         "blurhash": None,
+        "authors": [],
         "history": [],
     }
 

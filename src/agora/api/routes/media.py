@@ -21,6 +21,7 @@ from agora.http.json import JSON
 from agora.http.params import Params, body
 from agora.social.media import uploads as media
 from agora.social.media.av_uploads import FAILED, PENDING
+from agora.social.media.card_images import find_card_file
 from agora.social.media.custom_emojis import find_emoji_file
 from agora.social.media.files import MediaFile, MediaInfo, find_media_file
 from agora.social.media.profile_images import find_profile_file
@@ -198,6 +199,14 @@ async def profile_file(
 async def emoji_file(request: Request, session: SessionDep, emoji_id: str, file: str) -> Response:
     """A local custom emoji's image or its still (public)."""
     found = await find_emoji_file(session, id_param(emoji_id), file)
+    await session.close()
+    return _file_response(request, found)
+
+
+@router.api_route("/media/cards/{card_id}/{file}", methods=["GET", "HEAD"], include_in_schema=False)
+async def card_file(request: Request, session: SessionDep, card_id: str, file: str) -> Response:
+    """A link preview card's image (public, as the card is)."""
+    found = await find_card_file(session, id_param(card_id), file)
     await session.close()
     return _file_response(request, found)
 

@@ -1,5 +1,6 @@
 """Tables of posts: posts and their edits, mentions, hashtags, idempotency keys, marks (favourites,
-bookmarks, pins), media, polls, followed tags, tag history and scheduled posts."""
+bookmarks, pins), media, polls, followed tags, tag history, scheduled posts and link preview
+cards."""
 
 from __future__ import annotations
 
@@ -107,6 +108,9 @@ class Post(Base):
     # The custom emoji its text, spoiler text and poll options use, as taken when they were
     # written (social/media/custom_emojis.py `used_in`); None: none.
     emojis: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The preview card of the post's first link (social/posts/preview_cards.py); rendered, so
+    # in the render-version trigger (migration 0041). Cards are never deleted.
+    preview_card_id: Mapped[int | None] = mapped_column(ID)
     # Bumped by database triggers (migration 0015) whenever anything its rendered Status
     # shows changes: every column but the counters, its media, mentions and hashtags
     # (api/status_cache.py keys rendered statuses by it).
@@ -139,6 +143,13 @@ class Post(Base):
             sqlite_where=sql_text("quote_of_id IS NOT NULL"),
             postgresql_where=sql_text("quote_of_id IS NOT NULL"),
         ),
+        # The posts showing a card (a refetched card's posts get new render versions).
+        Index(
+            "ix_posts_preview_card",
+            "preview_card_id",
+            sqlite_where=sql_text("preview_card_id IS NOT NULL"),
+            postgresql_where=sql_text("preview_card_id IS NOT NULL"),
+        ),
         # The boosts of a post. Partial: SQLite's planner takes `reblog_of_id IS NULL` (nearly
         # every post) for a selective lookup and walked a full index for "not a boost"
         # instead of the account's or the thread's index (tests/test_query_plans.py).
@@ -149,6 +160,35 @@ class Post(Base):
             postgresql_where=sql_text("reblog_of_id IS NOT NULL"),
         ),
     )
+
+
+class PreviewCard(Base):
+    """A link's preview card (Mastodon's PreviewCard), one per URL, fetched by the
+    `fetch_preview_card` job (social/posts/preview_cards.py) and refetched at most once a day.
+    `image` is the page's image URL on its own server; `image_file` the small copy this server
+    keeps and serves (social/media/card_images.py), when it could be fetched."""
+
+    __tablename__ = "preview_cards"
+    id: Mapped[int] = _id_col()
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(10), default="link")  # link, photo, video
+    author_name: Mapped[str] = mapped_column(Text, default="")
+    author_url: Mapped[str] = mapped_column(Text, default="")
+    provider_name: Mapped[str] = mapped_column(Text, default="")
+    provider_url: Mapped[str] = mapped_column(Text, default="")
+    image: Mapped[str | None] = mapped_column(Text)  # on the page's server
+    # the image as stored here (social/media/card_images.py), its blurhash
+    image_file: Mapped[str | None] = mapped_column(String(64))
+    blurhash: Mapped[str | None] = mapped_column(String(100))
+    image_description: Mapped[str] = mapped_column(Text, default="")
+    embed_url: Mapped[str] = mapped_column(Text, default="")
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    language: Mapped[str | None] = mapped_column(String(10))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class PostEdit(Base):

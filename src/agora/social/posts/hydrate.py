@@ -57,6 +57,7 @@ from agora.db.models import (
     Pin,
     Post,
     PostTag,
+    PreviewCard,
     QuoteState,
     Tag,
 )
@@ -99,6 +100,7 @@ class PostView:
     # The Community Note shown under the post (the Helpful one with the highest intercept;
     # social/community_notes/), as `shown_note` reads it; None when none is Helpful.
     community_note: dict[str, Any] | None = None
+    card: PreviewCard | None = None  # its first link's preview card (social/posts/preview_cards)
 
 
 IDS: BindParameter[int] = bindparam("ids", expanding=True)
@@ -409,6 +411,7 @@ def _view(row: Row[*tuple[Any, ...]]) -> PostView:
         follows_author=bool(row.follows_author),
         versions=(row.post_version, row.author_version),
         community_note=shown_note(row.community_notes),
+        card=row.card,
     )
 
 
@@ -431,10 +434,12 @@ def _page_posts() -> Any:
 def _posts_statement(signed_in: bool) -> Select[Any]:
     """The page's posts (`_page_posts`), each with its author, whether the viewer may see it
     as a linked post, its mentions ("id:username,...") and hashtags ("name,..."), its media,
-    poll, render versions, and the viewer's own flags. Usernames and hashtags are word
-    characters, so the separators are safe."""
+    poll, render versions, the viewer's own flags and its preview card (joined: the page's
+    cards come in the same query). Usernames and hashtags are word characters, so the
+    separators are safe."""
     viewer = VIEWER if signed_in else None
     author = aliased(Account)  # not correlated with the rule's own look-ups of accounts
+    card = aliased(PreviewCard, name="card")
     return (
         select(
             Post,
@@ -448,8 +453,10 @@ def _posts_statement(signed_in: bool) -> Select[Any]:
             Post.render_version.label("post_version"),
             author.render_version.label("author_version"),
             *_flag_columns(signed_in),
+            card,
         )
         .join(author, author.id == Post.account_id)
+        .outerjoin(card, card.id == Post.preview_card_id)
         .where(Post.id.in_(_page_posts()))
     )
 

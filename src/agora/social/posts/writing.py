@@ -35,6 +35,7 @@ from agora.social.media import uploads as media
 from agora.social.media.custom_emojis import take_post_emojis
 from agora.social.media.uploads import MediaEdit
 from agora.social.people.lookup import resolve_mentions
+from agora.social.posts import preview_cards
 from agora.social.posts.polls import (
     PollDraft,
     attach_poll,
@@ -281,8 +282,9 @@ async def index_remote_post(
 async def _write_index(
     session: AsyncSession, post: Post, mention_ids: set[int], names: list[str], *, fresh: bool
 ) -> list[int]:
-    """Replace a post's mention and hashtag rows (a `fresh` post has none to clear); the
-    hashtags' ids."""
+    """Replace a post's mention and hashtag rows (a `fresh` post has none to clear) and
+    queue its link's preview card (`preview_cards.schedule_card`); the hashtags' ids."""
+    preview_cards.schedule_card(session, post, fresh=fresh)
     if not fresh:
         await session.execute(delete(Mention).where(Mention.post_id == post.id))
         await session.execute(delete(PostTag).where(PostTag.post_id == post.id))

@@ -15,8 +15,8 @@ whose author passes the discoverability rule (`rules/discoverability.py`), never
   favourites, expected 1, the same formula, decaying by half every `STATUS_HALFLIFE` from
   its creation; it trends while that is at least 0.3.
 
-Links are known by URL; Agora has no link preview cards yet, so a link's title is its URL's
-host and path (`title` stays empty until cards exist).
+Links are known by URL; a trending link is shown with its stored preview card
+(social/posts/preview_cards.py) when there is one, else titled by its URL's host and path.
 
 Review (`trends.review`): a new item is `pending`, or `approved` at once when the instance
 setting `trends_auto_approve` is on; an admin approves or rejects it (`review_trend`), and
@@ -38,7 +38,17 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
-from agora.db.models import Account, Job, Post, PostTag, Tag, Trend, Visibility, utcnow
+from agora.db.models import (
+    Account,
+    Job,
+    Post,
+    PostTag,
+    PreviewCard,
+    Tag,
+    Trend,
+    Visibility,
+    utcnow,
+)
 from agora.ids import min_id_for_ms
 from agora.jobs.job_kinds import JobKind, JobState, RefreshTrendsJob
 from agora.jobs.queue import enqueue
@@ -314,27 +324,32 @@ async def trending_status_ids(
 
 @dataclass(frozen=True, slots=True)
 class TrendingLink:
-    """A trending link: its URL, a title, and daily use (like a hashtag's)."""
+    """A trending link: its URL, a title, and its preview card when one is stored."""
 
     id: int
     url: str
     title: str
+    card: PreviewCard | None = None
 
 
 async def trending_links(session: AsyncSession, offset: int, limit: int) -> list[TrendingLink]:
-    """The approved trending links, best first."""
+    """The approved trending links, best first, with their preview cards (one query)."""
     rows = await session.execute(
-        select(Trend.id, Trend.item, Trend.title)
+        select(Trend.id, Trend.item, Trend.title, PreviewCard)
+        .outerjoin(PreviewCard, PreviewCard.url == Trend.item)
         .where(Trend.kind == "link", Trend.review == "approved", Trend.score > 0)
         .order_by(Trend.score.desc(), Trend.id)
         .offset(offset)
         .limit(limit)
     )
-    return [TrendingLink(i, url, title or link_title(url)) for i, url, title in rows]
+    return [
+        TrendingLink(i, url, (card.title if card else title) or link_title(url), card)
+        for i, url, title, card in rows
+    ]
 
 
 def link_title(url: str) -> str:
-    """A link's title while Agora has no preview cards: its host and path."""
+    """A link's title when it has no preview card: its host and path."""
     return url.split("://", 1)[-1].rstrip("/")
 
 
