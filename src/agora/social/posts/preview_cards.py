@@ -16,7 +16,7 @@ Invariants:
   refused (a private address, not text/html, too large, a 4xx) or has no title makes no
   card: the post is kept, without one.
 - A post's card is `posts.preview_card_id`: setting it bumps the post's render version (the
-  trigger of migration 0040), so cached renderings follow; a refetched card whose content
+  trigger of migration 0041), so cached renderings follow; a refetched card whose content
   changed bumps the version of every post showing it (`_bump_posts_showing`). When a post's
   card appears or changes, a `status.update` is streamed (as Mastodon does).
 """
