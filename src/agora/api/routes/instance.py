@@ -36,11 +36,13 @@ router = APIRouter()
 MASTODON_API_VERSION = "4.5.0"  # the Mastodon release whose API Agora follows
 MASTODON_VERSION = f"{MASTODON_API_VERSION} (compatible; Agora {__version__})"
 API_VERSIONS = {"mastodon": 7}  # Mastodon 4.5's `api_versions` (4.3 said 2)
-# Mastodon 4.5's `configuration.timelines_access`: who may read which live feed. Agora's
-# public, hashtag and trending-link timelines are open to anyone, local and remote posts alike.
+# Mastodon 4.5's `configuration.timelines_access`: who may read which feed. Agora's public
+# and hashtag timelines are open to anyone, local and remote posts alike; it has no link
+# timeline (`/api/v1/timelines/link`: no preview cards yet), so that one is `disabled`.
 TIMELINES_ACCESS = {
-    feed: {"local": "public", "remote": "public"}
-    for feed in ("live_feeds", "hashtag_feeds", "trending_link_feeds")
+    "live_feeds": {"local": "public", "remote": "public"},
+    "hashtag_feeds": {"local": "public", "remote": "public"},
+    "trending_link_feeds": {"local": "disabled", "remote": "disabled"},
 }
 
 
