@@ -45,8 +45,9 @@ async function main() {
   out.favourited = (await bob.favouriteStatus(post.id)).data.favourited;
   const notes = await until(async () => {
     const found = (await alice.getNotifications({ limit: 10 })).data;
-    return found.filter((n) => n.type === "favourite" && n.status && n.status.id === post.id);
-  }, 5);
+    const liked = found.filter((n) => n.type === "favourite" && n.status?.id === post.id);
+    return liked.length ? liked : null; // made by a job: wait for it
+  }, 15);
   out.notified = (notes || []).map((n) => n.account.acct);
 
   const made = (await bob.createFilter("spoiler", ["home"], { whole_word: true })).data;
