@@ -63,6 +63,17 @@ def wait_for(check: Callable[[], T | None], timeout: float = 10.0, what: str = "
         time.sleep(0.05)
 
 
+def sign_up_token(server: LiveServer, keys: tuple[str, str], username: str) -> str:
+    """A new account `username` signed up through Mastodon.py with the app `keys`; its
+    token (the Node clients' scenarios are given tokens made so)."""
+    from mastodon import Mastodon
+
+    api = Mastodon(client_id=keys[0], client_secret=keys[1], api_base_url=server.url)
+    email = f"{username}@example.org"
+    token: str = api.create_account(username, "correct horse battery", email, agreement=True)
+    return token
+
+
 @dataclass
 class LiveServer:
     """One `agora serve` process and the database it owns."""

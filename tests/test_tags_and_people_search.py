@@ -250,7 +250,11 @@ async def test_privately_used_hashtags_are_found_only_by_who_may_see_them(
     for person in (None, stranger):
         got = await client.get("/api/v1/tags/secretplan", headers=person.headers if person else {})
         assert got.status_code == 200
-        shown = {k: v for k, v in got.json().items() if k not in ("name", "url", "following")}
+        shown = {
+            k: v
+            for k, v in got.json().items()
+            if k not in ("name", "url", "following", "featuring")
+        }
         assert shown == {k: v for k, v in never.items() if k not in ("name", "url")}
         assert "id" not in got.json()
     assert (await client.get("/api/v1/tags/secretplan", headers=follower.headers)).json()["id"]

@@ -289,6 +289,42 @@ async def test_like_boost_bookmark_swap_only_the_post(client, world, db) -> None
     assert unknown.status_code == 404
 
 
+async def test_mute_conversation_on_the_thread_page(client, world, run_jobs) -> None:  # type: ignore[no-untyped-def]
+    """ "Mute conversation" on a thread page: the API's conversation mute (the Status says
+    `muted`, a reply in the thread notifies nobody), "Unmute" undoes it; only the thread
+    page offers it; a post one may not see: 404."""
+    alice, bob, post_id = world
+    reply = await post_status_id(client, alice, "@bob a reply", in_reply_to_id=post_id)
+    csrf = await web_sign_in(client, "bob")
+    page = await client.get(f"/@bob/{post_id}")
+    assert (
+        "Mute conversation" in page.text
+        and "Mute conversation" not in (await client.get("/@bob")).text
+    )
+    muted = await client.post(
+        f"/web/statuses/{post_id}/mute", headers={**HX, "X-CSRF-Token": csrf}, data={"focus": "1"}
+    )
+    assert muted.status_code == 200 and "Unmute conversation" in muted.text
+    shown = await client.get(f"/api/v1/statuses/{reply}", headers=bob.headers)
+    assert shown.json()["muted"] is True  # the whole thread, as the API mutes it
+    await post_status_id(client, alice, "@bob again", in_reply_to_id=reply)
+    await run_jobs()
+    notes = (await client.get("/api/v1/notifications", headers=bob.headers)).json()
+    assert [n for n in notes if n["type"] == "mention"] == []
+    assert "Unmute conversation" in (await client.get(f"/@bob/{post_id}")).text
+    back = await client.post(  # without HTMX: back to the page
+        f"/web/statuses/{post_id}/unmute",
+        data={"csrf": csrf, "focus": "1"},
+        headers={"Referer": f"http://testserver/@bob/{post_id}"},
+    )
+    assert back.status_code == 303 and back.headers["location"] == f"/@bob/{post_id}"
+    shown = await client.get(f"/api/v1/statuses/{post_id}", headers=bob.headers)
+    assert shown.json()["muted"] is False
+    secret = await post_status_id(client, alice, "mine alone", visibility="direct")
+    hidden = await client.post(f"/web/statuses/{secret}/mute", headers={**HX, "X-CSRF-Token": csrf})
+    assert hidden.status_code == 404
+
+
 async def test_reply_edit_delete(client, world, db, run_jobs) -> None:  # type: ignore[no-untyped-def]
     _, _, post_id = world
     csrf = await web_sign_in(client, "alice")

@@ -671,7 +671,8 @@ def admin_report_json(
 
 def tag_json(view: TagView) -> dict[str, Any]:
     """The Tag entity: name, url, the last seven days of use (newest first; numbers as
-    strings, `day` as the Unix time of its midnight) and, when signed in, `following`."""
+    strings, `day` as the Unix time of its midnight) and, when signed in, `following` and
+    `featuring` (Mastodon 4.4: featured on the viewer's profile)."""
     data: dict[str, Any] = {
         "name": view.name,
         "url": f"{get_settings().base_url}/tags/{view.name}",
@@ -684,6 +685,8 @@ def tag_json(view: TagView) -> dict[str, Any]:
         data["id"] = str(view.id)
     if view.following is not None:
         data["following"] = view.following
+    if view.featuring is not None:
+        data["featuring"] = view.featuring
     return data
 
 

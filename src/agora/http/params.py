@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agora.http.error_responses import ApiError
+from agora.ids import parse_id
 
 M = TypeVar("M", bound=BaseModel)
 FALSE_WORDS = frozenset({"0", "f", "false", "off"})
@@ -105,6 +106,18 @@ async def read_params(request: Request) -> dict[str, Any]:
     _check_values(data)
     request.state.params = data
     return data
+
+
+async def listed_ids(request: Request, most: int) -> list[int]:
+    """The `id[]` parameter (query or body: Mastodon.py sends a JSON body even with GET) as
+    distinct ids in the order given; values that are not ids are skipped (Mastodon's `to_i`
+    finds no row for them); more than `most`: 422, as Mastodon's ValidationError."""
+    given = (await read_params(request)).get("id")
+    raw = given if isinstance(given, list) else [] if given is None else [given]
+    ids = list(dict.fromkeys(i for i in map(parse_id, map(str, raw)) if i is not None))
+    if len(ids) > most:
+        raise ApiError(422, f"Validation failed: at most {most} ids may be asked for")
+    return ids
 
 
 async def _body_params(request: Request, ctype: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """What a signed-in person does to posts, as HTMX actions that answer only the changed post
 (and, without JavaScript, as plain forms that go back to where they came from): write,
-reply, quote (with who may quote it), edit, delete, like, boost, bookmark, remove one's
-post from a quote. Each is one service call."""
+reply, quote (with who may quote it), edit, delete, like, boost, bookmark, mute or unmute the
+conversation (on the thread page: the API's conversation mute), remove one's post from a
+quote. Each is one service call."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from agora.http.params import flag
 from agora.ids import parse_id
 from agora.social.posts import interactions, quote_rule, scheduled_posts
 from agora.social.posts.writing import Draft, create_post, delete_post, edit_post, get_visible_post
+from agora.social.reading import conversation_mutes
 from agora.social.rules.errors import NotFound
 from agora.web.media_forms import composer_media, composer_poll
 from agora.web.page_feeds import hydrate
@@ -37,6 +39,14 @@ async def _unbookmark(session: AsyncSession, actor: Account, post_id: int) -> Po
     return await interactions.set_bookmark(session, actor, post_id, False)
 
 
+async def _mute(session: AsyncSession, actor: Account, post_id: int) -> Post:
+    return await conversation_mutes.set_conversation_mute(session, actor, post_id, True)
+
+
+async def _unmute(session: AsyncSession, actor: Account, post_id: int) -> Post:
+    return await conversation_mutes.set_conversation_mute(session, actor, post_id, False)
+
+
 ACTIONS: dict[str, Action] = {
     "favourite": interactions.favourite,
     "unfavourite": interactions.unfavourite,
@@ -44,6 +54,8 @@ ACTIONS: dict[str, Action] = {
     "unreblog": interactions.unreblog,
     "bookmark": _bookmark,
     "unbookmark": _unbookmark,
+    "mute": _mute,
+    "unmute": _unmute,
 }
 
 
@@ -169,8 +181,9 @@ async def revoke_quote(
 async def act(
     request: Request, session: SessionDep, me: Me, form: Form, post_id: str, action: str
 ) -> Response:
-    """Like, boost, bookmark or undo (declared last: `/edit` is not one); answers the post as
-    it now looks (the boost around it included when the action was taken on a boost)."""
+    """Like, boost, bookmark, mute the conversation or undo (declared last: `/edit` is not
+    one); answers the post as it now looks (the boost around it included when the action was
+    taken on a boost; as the thread page's focused post when the form says `focus`)."""
     pid = post_id_of(post_id)
     if action == "delete":
         await delete_post(session, me.account, pid)
@@ -184,4 +197,5 @@ async def act(
     if not is_htmx(request):
         return back(request)
     shown = parse_id(field(form, "shown"))
-    return await post_fragment(session, request, me, [i for i in (shown, pid) if i])
+    focus = {"thread_focus": True} if field(form, "focus") else {}
+    return await post_fragment(session, request, me, [i for i in (shown, pid) if i], **focus)

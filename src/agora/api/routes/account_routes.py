@@ -25,10 +25,10 @@ from agora.http.deps import (
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import Params, body, flag, openapi_body
+from agora.http.params import Params, body, flag, listed_ids, openapi_body
 from agora.http.replica_routing import replica_reads
 from agora.ids import parse_id
-from agora.social.media.profile_images import update_profile_and_images
+from agora.social.media.profile_images import delete_profile_image, update_profile_and_images
 from agora.social.people import connections, registration
 from agora.social.people import relationships as rel
 from agora.social.people.lookup import find_by_username, get_account
@@ -130,6 +130,20 @@ async def update_credentials(
     return await _credential_account(session, me)
 
 
+@router.delete("/profile/avatar")
+async def delete_avatar(session: SessionDep, me: Account = caller("write:accounts")) -> JSON:
+    """Remove one's avatar (the default picture shows again); answers the CredentialAccount."""
+    await delete_profile_image(session, me, "avatar")
+    return await _credential_account(session, me)
+
+
+@router.delete("/profile/header")
+async def delete_header(session: SessionDep, me: Account = caller("write:accounts")) -> JSON:
+    """Remove one's header image; answers the CredentialAccount."""
+    await delete_profile_image(session, me, "header")
+    return await _credential_account(session, me)
+
+
 async def _image_part(request: Request, name: str) -> bytes | None:
     """The bytes of a multipart file part (`avatar`, `header`), read up to one byte past the
     limit (the service refuses anything larger with a 422); None when it was not sent."""
@@ -143,6 +157,13 @@ async def _image_part(request: Request, name: str) -> bytes | None:
 
 def _index(key: str) -> int:
     return parse_id(key) or 0
+
+
+@router.get("/accounts")
+async def many(request: Request, session: SessionDep) -> JSON:
+    """Several accounts by `id[]` (Mastodon 4.3; at most 40): those that exist and are not
+    suspended, in the order asked."""
+    return JSON(await serialise.accounts(session, await listed_ids(request, 40)))
 
 
 @router.get("/accounts/lookup")

@@ -279,6 +279,7 @@ async def _relationship(session: SessionDep, me: Account, target: int) -> JSON:
 
 
 @router.post("/v1/accounts/{account_id}/pin")
+@router.post("/v1/accounts/{account_id}/endorse")  # Mastodon 4.4's name
 async def endorse(
     session: SessionDep, account_id: str, me: Account = caller("write:accounts")
 ) -> JSON:
@@ -288,6 +289,7 @@ async def endorse(
 
 
 @router.post("/v1/accounts/{account_id}/unpin")
+@router.post("/v1/accounts/{account_id}/unendorse")  # Mastodon 4.4's name
 async def unendorse(
     session: SessionDep, account_id: str, me: Account = caller("write:accounts")
 ) -> JSON:

@@ -29,15 +29,27 @@ from agora.social.media.transcoding import UPLOAD_MIME_TYPES, ffmpeg_available
 from agora.social.media.uploads import MAX_DESCRIPTION_CHARS
 from agora.social.people.accounts import instance_stats
 from agora.social.people.lookup import find_by_username
+from agora.social.posts.quote_rule import default_quote_policy
 from agora.social.reading.push_keys import vapid_public_key
 from agora.social.rules import limits
 
 router = APIRouter()
-MASTODON_API_VERSION = "4.2.0"  # the Mastodon release whose API Agora follows
+MASTODON_API_VERSION = "4.5.0"  # the Mastodon release whose API Agora follows
 MASTODON_VERSION = f"{MASTODON_API_VERSION} (compatible; Agora {__version__})"
+API_VERSIONS = {"mastodon": 7}  # Mastodon 4.5's `api_versions` (4.3 said 2)
+# Mastodon 4.5's `configuration.timelines_access`: who may read which feed. Agora's public
+# and hashtag timelines are open to anyone, local and remote posts alike; it has no link
+# timeline (`/api/v1/timelines/link`: no preview cards yet), so that one is `disabled`.
+TIMELINES_ACCESS = {
+    "live_feeds": {"local": "public", "remote": "public"},
+    "hashtag_feeds": {"local": "public", "remote": "public"},
+    "trending_link_feeds": {"local": "disabled", "remote": "disabled"},
+}
 
 
 def _configuration(vapid_key: str) -> dict[str, Any]:
+    """Instance v1's `configuration`; v2's adds `urls`' pages, `limited_federation` and
+    `timelines_access` (`_configuration_v2`)."""
     s = get_settings()
     av_types = list(UPLOAD_MIME_TYPES) if ffmpeg_available(s.media_ffmpeg) else []
     return {
@@ -69,6 +81,22 @@ def _configuration(vapid_key: str) -> dict[str, Any]:
         },
         "translation": {"enabled": True},  # the assistant translates (AI-generated)
     }
+
+
+def _configuration_v2(vapid_key: str, s: Settings, has_terms: bool) -> dict[str, Any]:
+    """Instance v2's `configuration` (Mastodon 4.5): v1's, with the pages' URLs (4.4),
+    `limited_federation` (Agora federates with every server not blocked) and
+    `timelines_access`."""
+    found = _configuration(vapid_key)
+    found["urls"] |= {
+        "status": None,
+        "about": f"{s.base_url}/about",
+        "privacy_policy": f"{s.base_url}/privacy-policy",
+        "terms_of_service": f"{s.base_url}/terms" if has_terms else None,
+    }
+    found["limited_federation"] = False
+    found["timelines_access"] = TIMELINES_ACCESS
+    return found
 
 
 def _rules(s: Settings) -> list[dict[str, str]]:
@@ -122,15 +150,21 @@ async def instance_v2(request: Request, session: SessionDep) -> JSON:
             "usage": {"users": {"active_month": users}},
             "thumbnail": {"url": f"{s.base_url}/static/header.png"},
             "languages": ["en"],
-            "configuration": _configuration(await vapid_public_key(request.app.state.db)),
+            "icon": [],
+            "configuration": _configuration_v2(
+                await vapid_public_key(request.app.state.db), s, bool(s.instance_terms_of_service)
+            ),
             "registrations": {
                 "enabled": s.registrations != "closed",
                 "approval_required": s.registrations == "approval",
+                "reason_required": False,
+                "min_age": None,
                 "message": None,
+                "url": None,
             },
             "contact": {"email": s.contact_email, "account": None},
             "rules": _rules(s),
-            "api_versions": {"mastodon": 2},
+            "api_versions": API_VERSIONS,
         }
     )
 
@@ -211,7 +245,10 @@ async def custom_emojis(session: SessionDep) -> JSON:
 
 
 @router.get("/api/v1/preferences")
-async def preferences(me: Account = caller("read:accounts")) -> JSON:
+async def preferences(session: SessionDep, me: Account = caller("read:accounts")) -> JSON:
+    """Mastodon's Preferences; `posting:default:quote_policy` (4.5) is the account's
+    `source[quote_policy]`."""
+    quote_policy = (await default_quote_policy(session, me.id)).api_name
     return JSON(
         {
             "posting:default:visibility": "public",
@@ -219,6 +256,7 @@ async def preferences(me: Account = caller("read:accounts")) -> JSON:
             "posting:default:language": None,
             "reading:expand:media": "default",
             "reading:expand:spoilers": False,
+            "posting:default:quote_policy": quote_policy,
         }
     )
 
@@ -234,6 +272,7 @@ async def oauth_metadata() -> JSON:
             "authorization_endpoint": f"{base}/oauth/authorize",
             "token_endpoint": f"{base}/oauth/token",
             "revocation_endpoint": f"{base}/oauth/revoke",
+            "userinfo_endpoint": f"{base}/oauth/userinfo",
             "app_registration_endpoint": f"{base}/api/v1/apps",
             "scopes_supported": scopes,
             "response_types_supported": ["code"],

@@ -1,5 +1,6 @@
 """Grouped notifications (`/api/v2/notifications`), unread counts, notification policies
-(`/api/v2/notifications/policy`) and notification requests (`/api/v1/notifications/requests`),
+(`/api/v2/notifications/policy`, and 4.3's older v1 shape at `/api/v1/notifications/policy`)
+and notification requests (`/api/v1/notifications/requests`),
 as Mastodon 4.3 answers them. Included before notification_routes.py so that its
 `/notifications/{id}` does not take `requests` or `unread_count` for an id."""
 
@@ -112,6 +113,42 @@ async def update_policy(
     params = await read_params(request)
     policy = await policies.update_policy(session, me_id, params)
     return await _policy_json(session, me_id, policy)
+
+
+# Mastodon 4.3's v1 shape: one true/false per kind of sender (true: anything but accept)
+V1_POLICY = {
+    "filter_not_following": "for_not_following",
+    "filter_not_followers": "for_not_followers",
+    "filter_new_accounts": "for_new_accounts",
+    "filter_private_mentions": "for_private_mentions",
+}
+
+
+async def _policy_v1_json(session: AsyncSession, me_id: int, policy: policies.Policy) -> JSON:
+    summary = await policies.summary(session, me_id)
+    shown: dict[str, Any] = {v1: getattr(policy, v2) != "accept" for v1, v2 in V1_POLICY.items()}
+    return JSON({**shown, "summary": asdict(summary)})
+
+
+@router.get("/api/v1/notifications/policy")
+async def get_policy_v1(session: SessionDep, me_id: int = caller_id(READ)) -> JSON:
+    """The policy in v1's shape (`filter_not_following`… true / false)."""
+    return await _policy_v1_json(session, me_id, await policies.get_policy(session, me_id))
+
+
+@router.put("/api/v1/notifications/policy")
+async def update_policy_v1(
+    request: Request, session: SessionDep, me_id: int = caller_id(WRITE)
+) -> JSON:
+    """Change the policy in v1's shape: true is `filter`, false `accept`."""
+    params = await read_params(request)
+    changes = {
+        v2: "filter" if flag(params[v1]) else "accept"
+        for v1, v2 in V1_POLICY.items()
+        if v1 in params
+    }
+    policy = await policies.update_policy(session, me_id, changes)
+    return await _policy_v1_json(session, me_id, policy)
 
 
 @router.get("/api/v2/notifications/{group_key}")

@@ -1,5 +1,5 @@
-"""Apps and OAuth: /api/v1/apps, /oauth/token, /oauth/revoke (the sign-in page of
-/oauth/authorize is the web app's, web/oauth_pages.py)."""
+"""Apps and OAuth: /api/v1/apps, /oauth/token, /oauth/revoke, /oauth/userinfo (the sign-in
+page of /oauth/authorize is the web app's, web/oauth_pages.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
+from agora.api import serialise
 from agora.auth import oauth
 from agora.auth.oauth import Credentials, OAuthError
-from agora.http.deps import SessionDep, app_caller
+from agora.config import get_settings
+from agora.db.models import Account
+from agora.http.deps import SessionDep, app_caller, caller
 from agora.http.json import JSON
 from agora.http.params import Params, body, openapi_body
 from agora.http.ratelimit import sign_in_throttle
@@ -116,6 +119,24 @@ def _client_auth(request: Request, form: TokenForm) -> tuple[str | None, str | N
         except (ValueError, UnicodeDecodeError):
             raise OAuthError("invalid_client", "Malformed Basic authorization", 401) from None
     return form.client_id, form.client_secret
+
+
+@router.get("/oauth/userinfo")
+async def userinfo(session: SessionDep, me: Account = caller("profile")) -> JSON:
+    """Mastodon 4.3's OpenID-Connect-style userinfo for a token with the `profile` scope:
+    `iss` (this server), `sub` (the account's ActivityPub id), `name`, `preferred_username`,
+    `profile` (its page) and `picture` (its avatar)."""
+    shown = await serialise.account(session, me)
+    return JSON(
+        {
+            "iss": f"{get_settings().base_url}/",
+            "sub": shown["uri"],
+            "name": shown["display_name"] or shown["username"],
+            "preferred_username": shown["username"],
+            "profile": shown["url"],
+            "picture": shown["avatar"],
+        }
+    )
 
 
 class RevokeForm(Params):

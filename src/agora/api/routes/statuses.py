@@ -24,7 +24,7 @@ from agora.http.deps import (
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import Params, body, flag, openapi_body
+from agora.http.params import Params, body, flag, listed_ids, openapi_body
 from agora.http.replica_routing import replica_reads
 from agora.social.media.uploads import MediaEdit, parse_media_ids
 from agora.social.posts import interactions, quote_rule, scheduled_posts
@@ -146,6 +146,15 @@ async def create(
         application_id=app_id,
     )
     return JSON(await serialise.shown_status(session, me_id, post.id))
+
+
+@router.get("")
+async def many(
+    request: Request, session: SessionDep, viewer: int | None = optional_caller_id("read:statuses")
+) -> JSON:
+    """Several statuses by `id[]` (Mastodon 4.3; at most 20): those the caller may see, in
+    the order asked."""
+    return JSON(await serialise.shown_statuses(session, viewer, await listed_ids(request, 20)))
 
 
 @router.get("/{status_id}")

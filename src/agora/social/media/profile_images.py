@@ -142,6 +142,19 @@ def _size(key: str) -> int:
         raise NotFound() from None
 
 
+async def delete_profile_image(session: AsyncSession, account: Account, kind: str) -> None:
+    """Remove one's avatar or header (`kind`), as Mastodon 4.2's DELETE /api/v1/profile/…:
+    the account shows the default picture again and remote followers are sent the new
+    profile. Idempotent (nothing to remove: nothing changes, nothing is sent). Commits; the
+    file is deleted once the row is."""
+    old = getattr(account, f"{kind}_file")
+    if old is None:
+        return
+    setattr(account, f"{kind}_file", None)
+    await update_profile(session, account, {})
+    await asyncio.to_thread(_delete_all, media_storage(), [old])
+
+
 async def remove_profile_images(session: AsyncSession, account: Account) -> None:
     """Forget the account's avatar and header (account deletion): the columns are cleared in
     the caller's transaction and the files deleted (missing files are fine)."""

@@ -106,6 +106,31 @@ async def unfeature_tag(session: AsyncSession, account_id: int, featured_id: int
     await session.commit()
 
 
+async def feature_by_name(session: AsyncSession, account_id: int, name: str) -> None:
+    """Feature a hashtag by its name (Mastodon 4.4's POST /api/v1/tags/:name/feature): as
+    `feature_tag`, except that one already featured stays featured (no error). Commits."""
+    cleaned = normalize(name)
+    featured = await session.scalar(
+        select(FeaturedTag.id)
+        .join(Tag, Tag.id == FeaturedTag.tag_id)
+        .where(FeaturedTag.account_id == account_id, Tag.name == cleaned)
+    )
+    if featured is None:
+        await feature_tag(session, account_id, cleaned)
+
+
+async def unfeature_by_name(session: AsyncSession, account_id: int, name: str) -> None:
+    """Stop featuring a hashtag by its name (Mastodon 4.4's …/unfeature); idempotent.
+    Commits."""
+    tag_id = select(Tag.id).where(Tag.name == normalize(name)).scalar_subquery()
+    await session.execute(
+        delete(FeaturedTag).where(
+            FeaturedTag.account_id == account_id, FeaturedTag.tag_id == tag_id
+        )
+    )
+    await session.commit()
+
+
 async def suggested_tags(session: AsyncSession, account_id: int) -> list[str]:
     """The hashtags a person uses most in their public posts and does not feature yet."""
     featured = select(FeaturedTag.tag_id).where(FeaturedTag.account_id == account_id)

@@ -10,9 +10,9 @@ numbers reveal nothing private); it is recorded by the `distribute_post` job too
 
 Who may learn that a hashtag exists (`findable_by`, for search and the Tag entity): anyone,
 once a live post anyone may see carries it (public use); otherwise only someone who may see a
-post that carries it (through the visibility rule) or who follows it. A hashtag used only in
-followers-only or direct posts is, to everyone else, a name never used: no search result, no
-id, an empty history.
+post that carries it (through the visibility rule) or who follows or features it. A hashtag
+used only in followers-only or direct posts is, to everyone else, a name never used: no
+search result, no id, an empty history.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agora.db.models import (
+    FeaturedTag,
     FollowedTag,
     Post,
     PostTag,
@@ -62,13 +63,15 @@ HISTORY_DAYS = 7
 
 @dataclass(slots=True)
 class TagView:
-    """A hashtag with its last HISTORY_DAYS days of use (newest first) and whether the
-    viewer follows it (None when nobody is signed in)."""
+    """A hashtag with its last HISTORY_DAYS days of use (newest first), whether the viewer
+    follows it and whether they feature it on their profile (each None when nobody is
+    signed in)."""
 
     name: str
     id: int | None = None
     history: list[tuple[int, int, int]] = field(default_factory=list)  # (day, uses, accounts)
     following: bool | None = None
+    featuring: bool | None = None
 
 
 def normalize(name: str) -> str:
@@ -87,7 +90,7 @@ def today() -> int:
 
 def findable_by(viewer_id: int | None) -> ColumnElement[bool]:
     """SQL condition on `Tag`: the viewer may learn it exists, because a post they may see
-    carries it (public use counts for everyone) or they follow it."""
+    carries it (public use counts for everyone) or they follow or feature it."""
     seen = plain_visible_to(None)
     if viewer_id is not None:
         seen = or_(seen, plain_visible_to(viewer_id))
@@ -99,7 +102,8 @@ def findable_by(viewer_id: int | None) -> ColumnElement[bool]:
     if viewer_id is None:
         return used
     followed = exists().where(FollowedTag.tag_id == Tag.id, FollowedTag.account_id == viewer_id)
-    return or_(used, followed)
+    featured = exists().where(FeaturedTag.tag_id == Tag.id, FeaturedTag.account_id == viewer_id)
+    return or_(used, followed, featured)
 
 
 async def find_tag(session: AsyncSession, name: str) -> Tag | None:
@@ -114,7 +118,8 @@ async def describe(session: AsyncSession, viewer_id: int | None, name: str) -> T
         select(Tag).where(Tag.name == normalize(name), findable_by(viewer_id))
     )
     if tag is None:
-        return TagView(normalize(name), None, _history({}), False if viewer_id else None)
+        none = False if viewer_id else None
+        return TagView(normalize(name), None, _history({}), none, none)
     return (await describe_tags(session, viewer_id, [tag]))[0]
 
 
@@ -134,26 +139,35 @@ async def describe_tags(
     used: dict[int, dict[int, tuple[int, int]]] = {}
     for tag_id, day, uses, accounts in rows:
         used.setdefault(tag_id, {})[day] = (uses, accounts)
-    followed: set[int] = set()
-    if viewer_id is not None:
-        followed = set(
-            (
-                await session.scalars(
-                    select(FollowedTag.tag_id).where(
-                        FollowedTag.account_id == viewer_id, FollowedTag.tag_id.in_(ids)
-                    )
-                )
-            ).all()
-        )
+    mine = await _followed_and_featured(session, viewer_id, ids)
+    signed_in = viewer_id is not None
     return [
         TagView(
             t.name,
             t.id,
             _history(used.get(t.id, {})),
-            (t.id in followed) if viewer_id is not None else None,
+            (t.id, "follow") in mine if signed_in else None,
+            (t.id, "feature") in mine if signed_in else None,
         )
         for t in tags
     ]
+
+
+async def _followed_and_featured(
+    session: AsyncSession, viewer_id: int | None, ids: list[int]
+) -> set[tuple[int, str]]:
+    """(tag id, "follow" / "feature") for the hashtags among `ids` the viewer follows or
+    features on their profile: one query (none signed out)."""
+    if viewer_id is None:
+        return set()
+    followed = select(FollowedTag.tag_id, literal("follow")).where(
+        FollowedTag.account_id == viewer_id, FollowedTag.tag_id.in_(ids)
+    )
+    featured = select(FeaturedTag.tag_id, literal("feature")).where(
+        FeaturedTag.account_id == viewer_id, FeaturedTag.tag_id.in_(ids)
+    )
+    rows = await session.execute(followed.union_all(featured))
+    return {(tag_id, kind) for tag_id, kind in rows}
 
 
 def _history(by_day: dict[int, tuple[int, int]]) -> list[tuple[int, int, int]]:
@@ -180,7 +194,7 @@ async def unfollow_tag(session: AsyncSession, account_id: int, name: str) -> Tag
     """Stop following a hashtag. Idempotent; commits. Posts already delivered stay."""
     tag = await find_tag(session, name)
     if tag is None:
-        return TagView(normalize(name), None, _history({}), False)
+        return TagView(normalize(name), None, _history({}), False, False)
     await session.execute(
         delete(FollowedTag).where(
             FollowedTag.account_id == account_id, FollowedTag.tag_id == tag.id
