@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.models import PreviewCard
-from agora.social.media.files import PUBLIC_CACHE, MediaFile
+from agora.social.media.files import MediaFile, public_file
 from agora.social.media.images import CONTENT_TYPES, EXTENSIONS, process_image
 from agora.social.media.storage import media_storage
 from agora.social.rules.errors import Invalid, NotFound
@@ -70,20 +70,5 @@ async def find_card_file(session: AsyncSession, card_id: int, file: str) -> Medi
     card = await session.get(PreviewCard, card_id)
     if card is None or not card.image_file or card.image_file != file:
         raise NotFound()
-    size = await asyncio.to_thread(_size, storage_key(file))
-    return MediaFile(
-        storage_key=storage_key(file),
-        content_type=CONTENT_TYPES[FORMATS[file.rsplit(".", 1)[1]]],
-        size=size,
-        etag=f'"{file}"',
-        cache_control=PUBLIC_CACHE,
-        headers={},
-    )
-
-
-def _size(key: str) -> int:
-    try:
-        with media_storage().open(key) as handle:
-            return int(handle.seek(0, 2))
-    except FileNotFoundError:
-        raise NotFound() from None
+    content_type = CONTENT_TYPES[FORMATS[file.rsplit(".", 1)[1]]]
+    return await public_file(storage_key(file), content_type, f'"{file}"')

@@ -41,7 +41,7 @@ from agora.config import get_settings
 from agora.db.models import Account, CustomEmoji, Poll, PollOption, Post, utcnow
 from agora.db.upsert import insert_ignore_one
 from agora.ids import new_id
-from agora.social.media.files import PUBLIC_CACHE, MediaFile
+from agora.social.media.files import MediaFile, public_file
 from agora.social.media.images import CONTENT_TYPES, EXTENSIONS, emoji_image
 from agora.social.media.storage import media_storage
 from agora.social.people.domain_blocks import media_allowed
@@ -434,20 +434,4 @@ async def find_emoji_file(session: AsyncSession, emoji_id: int, name: str) -> Me
         key, content_type = emoji.image_key, emoji.content_type
     else:
         raise NotFound()
-    size = await asyncio.to_thread(_size, key)
-    return MediaFile(
-        storage_key=key,
-        content_type=content_type,
-        size=size,
-        etag=f'"{emoji.id}-{name}"',
-        cache_control=PUBLIC_CACHE,
-        headers={},
-    )
-
-
-def _size(key: str) -> int:
-    try:
-        with media_storage().open(key) as handle:
-            return handle.seek(0, 2)
-    except FileNotFoundError:
-        raise NotFound() from None
+    return await public_file(key, content_type, f'"{emoji.id}-{name}"')

@@ -18,6 +18,7 @@ See docs/ARCHITECTURE.md ("Media").
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -31,6 +32,7 @@ from agora.config import get_settings
 from agora.data.signals import account_signals, post_signals
 from agora.db.models import Account, MediaAttachment, Post
 from agora.social.media import images, transcoding
+from agora.social.media.storage import media_storage
 from agora.social.rules.errors import NotFound
 from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to
 
@@ -125,6 +127,29 @@ class MediaFile:
     etag: str
     cache_control: str
     headers: dict[str, str]  # the author's AI-use signals
+
+
+async def public_file(
+    key: str, content_type: str, etag: str, headers: dict[str, str] | None = None
+) -> MediaFile:
+    """A public stored file (an avatar, a custom emoji, a card's image) as an answer, its size
+    read from the store; NotFound when the store does not hold it."""
+    return MediaFile(
+        storage_key=key,
+        content_type=content_type,
+        size=await asyncio.to_thread(_stored_size, key),
+        etag=etag,
+        cache_control=PUBLIC_CACHE,
+        headers=headers or {},
+    )
+
+
+def _stored_size(key: str) -> int:
+    try:
+        with media_storage().open(key) as handle:
+            return int(handle.seek(0, 2))
+    except FileNotFoundError:
+        raise NotFound() from None
 
 
 async def find_media_file(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agora.config import get_settings
 from agora.data.signals import account_signals
 from agora.db.models import Account
-from agora.social.media.files import PUBLIC_CACHE, MediaFile
+from agora.social.media.files import MediaFile, public_file
 from agora.social.media.images import CONTENT_TYPES, EXTENSIONS, Rendition, profile_picture
 from agora.social.media.storage import media_storage
 from agora.social.people.accounts import update_profile
@@ -123,23 +123,9 @@ async def find_profile_file(session: AsyncSession, account_id: int, file: str) -
     if file not in (account.avatar_file, account.header_file):
         raise NotFound()
     content_type = CONTENT_TYPES[FORMATS[file.rsplit(".", 1)[1]]]
-    size = await asyncio.to_thread(_size, storage_key(file))
-    return MediaFile(
-        storage_key=storage_key(file),
-        content_type=content_type,
-        size=size,
-        etag=f'"{file}"',
-        cache_control=PUBLIC_CACHE,
-        headers=account_signals(account).headers,
+    return await public_file(
+        storage_key(file), content_type, f'"{file}"', account_signals(account).headers
     )
-
-
-def _size(key: str) -> int:
-    try:
-        with media_storage().open(key) as handle:
-            return handle.seek(0, 2)
-    except FileNotFoundError:
-        raise NotFound() from None
 
 
 async def delete_profile_image(session: AsyncSession, account: Account, kind: str) -> None:
