@@ -25,6 +25,9 @@ answer to a follow request to the requester; a deleted account's Delete(Actor) t
 servers that knew it (their inboxes are taken when it is deleted:
 remote_audience.schedule_account_deletion); a Move to the mover's remote followers.
 
+A delivery of a post also carries the author's FEP-8fcf `Collection-Synchronization` header
+(`synchronize_followers`; computed when sent: federation/followers_sync.py).
+
 Who signs: a delivery names its sender (`account_id`), a local account, whose key signs it;
 or None, the instance actor (forwarded reports: outbound_moderation). A deleted account keeps
 its private key until every delivery it signs is done (`drop_account_key` waits for them);
