@@ -246,6 +246,13 @@ async def followers_synchronization(
     return _ap(partial, account)
 
 
+@signed.get("/users/{username}/collections/tags")
+async def featured_tags(session: SessionDep, username: str) -> Response:
+    """The hashtags the account features on its profile."""
+    account = await _local(session, username)
+    return _ap(await ap_collections.featured_tags(session, account), account)
+
+
 async def _receive(request: Request) -> Response:
     delivery = inbox.Delivery(
         method=request.method,
