@@ -270,3 +270,25 @@ async def test_featured_tags_and_discovery_documents(client, make_person) -> Non
         "/.well-known/webfinger", params={"resource": "https://evil.example/@alice"}
     )
     assert r.status_code == 404
+
+
+async def test_a_note_carries_its_hashtags(client, make_person) -> None:
+    """As Mastodon sends them: a `Hashtag` tag per hashtag (its page here as `href`), beside
+    the `Mention`s, so the other server files the post under them."""
+    alice = await make_person("alice")
+    await make_person("bob")
+    r = await client.post(
+        "/api/v1/statuses", json={"status": "hi @bob #Agora #python"}, headers=alice.headers
+    )
+    note = (
+        await client.get(f"/users/alice/statuses/{r.json()['id']}", headers={"Accept": AP})
+    ).json()
+    assert sorted((t["type"], t["name"]) for t in note["tag"]) == [
+        ("Hashtag", "#agora"),
+        ("Hashtag", "#python"),
+        ("Mention", "@bob"),
+    ]
+    assert {t["href"] for t in note["tag"] if t["type"] == "Hashtag"} == {
+        f"{BASE}/tags/agora",
+        f"{BASE}/tags/python",
+    }
