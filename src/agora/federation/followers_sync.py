@@ -23,7 +23,8 @@ from the digest of the local accounts following the sender here, an `ap_sync_fol
 - a listed local account that neither follows the sender nor asked is sent Undo(Follow), so
   the other side drops it too.
 The list is the other server's word about its own actor only: an item that is not a local
-account's actor id is ignored.
+account's actor id is ignored, and at most `MAX_UNKNOWN` listed accounts without a follow
+here are looked at per sync.
 """
 
 from __future__ import annotations
@@ -46,10 +47,14 @@ from agora.federation.signatures import header_params, signature_covers
 from agora.jobs.job_kinds import FollowersSyncJob, JobKind, JobState
 from agora.jobs.queue import enqueue
 from agora.social.people import relationships
+from agora.social.posts.post_uris import is_local_uri
 
 log = logging.getLogger("agora.federation")
 SYNC_HEADER = "collection-synchronization"
 SYNC_ATTEMPTS = 3
+# Listed local accounts this server has no follow of, looked at per sync (each costs a look-up
+# and usually an Undo to the lister itself): legitimately few; a longer list is cut here.
+MAX_UNKNOWN = 200
 
 
 def partial_digest(uris: Iterable[str]) -> str:
@@ -200,7 +205,10 @@ async def reconcile(
             log.info("followers sync: %s no longer follows %s", follower.username, actor.uri)
             await relationships.stop_following(session, follower, actor)
     known = {actor_uri(f) for f in followers}
-    for uri in sorted(wanted - known):
+    unknown = sorted(u for u in wanted - known if is_local_uri(u))
+    if len(unknown) > MAX_UNKNOWN:
+        log.info("followers sync: %s lists %d unknown followers", actor.uri, len(unknown))
+    for uri in unknown[:MAX_UNKNOWN]:
         local = await local_account(session, uri)
         if local is None:
             continue
