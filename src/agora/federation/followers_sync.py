@@ -92,6 +92,15 @@ async def header_for(session: AsyncSession, account: Account, inbox: str) -> str
     )
 
 
+async def delivery_headers(session: AsyncSession, sender_id: int, inbox: str) -> dict[str, str]:
+    """The headers (lower-case names) a delivery by the local account `sender_id` to `inbox`
+    adds and signs: its `Collection-Synchronization` (none when the sender is gone)."""
+    sender = await session.get(Account, sender_id)
+    if sender is None or sender.domain is not None:
+        return {}
+    return {SYNC_HEADER: await header_for(session, sender, inbox)}
+
+
 async def partial_collection(
     session: AsyncSession, account: Account, domain: str
 ) -> dict[str, Any]:

@@ -407,10 +407,7 @@ async def send_delivery(db: Database, payload: DeliveryJob) -> None:
         refused = await domain_blocks.refuses(session, urlsplit(inbox).netloc.lower())
         sender_id = payload["account_id"]
         if payload.get("synchronize_followers") and sender_id is not None and not refused:
-            sender = await session.get(Account, sender_id)
-            if sender is not None and sender.domain is None:
-                header = await followers_sync.header_for(session, sender, inbox)
-                covered[followers_sync.SYNC_HEADER] = header
+            covered = await followers_sync.delivery_headers(session, sender_id, inbox)
     if refused:
         FEDERATION_DELIVERIES.labels("dropped").inc()
         return
