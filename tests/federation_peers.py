@@ -5,7 +5,7 @@
   posts them to this server's inbox. `make_peer(db, name, domain)` makes one whose inbox is
   a refused loopback address (`DEAD_INBOX`: deliveries to it fail at once, so their jobs stay
   queued for the test to read with `queued`); `remote_peer(db, uri)` one whose inboxes are on
-  its own host (for tests that serve its documents with `FileServer`).
+  its own host, or dead (for tests that serve its documents with `FileServer`).
 - `FileServer`: a real HTTP server on a loopback port serving fixed documents and files, for
   what this server fetches (images, posts, collections), counting the requests.
 """
@@ -109,10 +109,13 @@ async def make_peer(db: Any, name: str, domain: str = "remote.example") -> Peer:
     return await _store(db, uri, DEAD_INBOX, None, f"https://{domain}/@{name}")
 
 
-async def remote_peer(db: Any, uri: str) -> Peer:
+async def remote_peer(db: Any, uri: str, *, dead_inbox: bool = False) -> Peer:
     """A remote actor with this id, its inbox `uri/inbox` and its server's shared inbox
-    `/inbox`; `public_pem` is there for serving its document."""
+    `/inbox` (both `DEAD_INBOX` with `dead_inbox`, so that what is sent to it stays queued);
+    `public_pem` is there for serving its document."""
     parts = urlsplit(uri)
+    if dead_inbox:
+        return await _store(db, uri, DEAD_INBOX, None, None)
     return await _store(db, uri, f"{uri}/inbox", f"{parts.scheme}://{parts.netloc}/inbox", None)
 
 

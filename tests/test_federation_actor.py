@@ -114,6 +114,7 @@ async def test_webfinger_points_at_the_actor(client, make_person) -> None:
             {},
             401,
         ),
+        (b"{" + b" " * 1_000_000 + b"}", {}, 413),  # over max_body_bytes (1 MB)
     ],
 )
 async def test_inbox_refuses_bad_input(client, db, body, headers, status) -> None:

@@ -79,6 +79,8 @@ async def test_authorized_fetch_refuses_unsigned_gets_and_keeps_discovery_open(
         "/users/alice/followers",
         "/users/alice/following",
         "/users/alice/collections/featured",
+        "/users/alice/collections/tags",
+        "/users/alice/followers_synchronization",
     ):
         answer = await client.get(path, headers={"Accept": AP})
         assert answer.status_code == 401, path
@@ -88,6 +90,7 @@ async def test_authorized_fetch_refuses_unsigned_gets_and_keeps_discovery_open(
         ("/actor", {}),
         ("/.well-known/webfinger", {"resource": f"acct:alice@{domain}"}),
         ("/.well-known/host-meta", {}),
+        ("/.well-known/host-meta.json", {}),
         ("/.well-known/nodeinfo", {}),
         ("/nodeinfo/2.1", {}),
     ):
@@ -231,3 +234,61 @@ async def test_featured_holds_the_pinned_public_posts(client, make_person) -> No
     assert doc["totalItems"] == 1
     assert [n["content"] for n in doc["orderedItems"]] == ["<p>pin me</p>"]
     assert doc["orderedItems"][0]["id"] == f"{BASE}/users/alice/statuses/{pinned[0]}"
+
+
+async def test_featured_tags_and_discovery_documents(client, make_person) -> None:
+    """The actor's `featuredTags` collection; host-meta as XML and as JSON; WebFinger of a
+    profile URL of this server (`/@NAME`, `/users/NAME`), not of another's."""
+    alice = await make_person("alice")
+    for name in ("Python", "agora"):
+        r = await client.post("/api/v1/featured_tags", json={"name": name}, headers=alice.headers)
+        assert r.status_code == 200, r.text
+    actor = (await client.get("/users/alice", headers={"Accept": AP})).json()
+    assert actor["featuredTags"] == f"{BASE}/users/alice/collections/tags"
+    doc = (await client.get("/users/alice/collections/tags", headers={"Accept": AP})).json()
+    assert doc["totalItems"] == 2
+    assert sorted((t["type"], t["name"].lower(), t["href"]) for t in doc["orderedItems"]) == [
+        ("Hashtag", "#agora", f"{BASE}/tags/agora"),
+        ("Hashtag", "#python", f"{BASE}/tags/python"),
+    ]
+    assert (await client.get("/users/nobody/collections/tags")).status_code == 404
+
+    xml = await client.get("/.well-known/host-meta")
+    assert xml.headers["content-type"].startswith("application/xrd+xml")
+    template = f"{BASE}/.well-known/webfinger?resource={{uri}}"
+    assert f'template="{template}"' in xml.text
+    for answer in (
+        await client.get("/.well-known/host-meta.json"),
+        await client.get("/.well-known/host-meta", headers={"Accept": "application/json"}),
+    ):
+        assert answer.json() == {"links": [{"rel": "lrdd", "template": template}]}
+
+    for resource in (f"{BASE}/@alice", f"{BASE}/users/alice"):
+        r = await client.get("/.well-known/webfinger", params={"resource": resource})
+        assert r.status_code == 200 and r.json()["subject"].startswith("acct:alice@"), resource
+    r = await client.get(
+        "/.well-known/webfinger", params={"resource": "https://evil.example/@alice"}
+    )
+    assert r.status_code == 404
+
+
+async def test_a_note_carries_its_hashtags(client, make_person) -> None:
+    """As Mastodon sends them: a `Hashtag` tag per hashtag (its page here as `href`), beside
+    the `Mention`s, so the other server files the post under them."""
+    alice = await make_person("alice")
+    await make_person("bob")
+    r = await client.post(
+        "/api/v1/statuses", json={"status": "hi @bob #Agora #python"}, headers=alice.headers
+    )
+    note = (
+        await client.get(f"/users/alice/statuses/{r.json()['id']}", headers={"Accept": AP})
+    ).json()
+    assert sorted((t["type"], t["name"]) for t in note["tag"]) == [
+        ("Hashtag", "#agora"),
+        ("Hashtag", "#python"),
+        ("Mention", "@bob"),
+    ]
+    assert {t["href"] for t in note["tag"] if t["type"] == "Hashtag"} == {
+        f"{BASE}/tags/agora",
+        f"{BASE}/tags/python",
+    }

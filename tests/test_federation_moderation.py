@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from agora.db.models import (
     Account,
@@ -317,6 +317,31 @@ async def test_a_verified_move_moves_local_followers(client, db, make_person, ru
     assert move[0]["account"]["id"] == str(old.id) and move[0]["target"]["id"] == str(new.id)
     async with db.session() as session:
         assert (await session.get(Account, old.id)).moved_to_account_id == new.id
+
+
+async def test_a_follow_of_a_local_account_that_moved_is_rejected(
+    client, db, make_person, run_jobs
+) -> None:
+    """As on Mastodon: Reject is sent back and nothing is recorded; a Follow of an account
+    that did not move is still accepted."""
+    alice, bob = await make_person("alice"), await make_person("bob")
+    async with db.session(write=True) as session:
+        await session.execute(
+            update(Account).where(Account.id == alice.id).values(moved_to_account_id=bob.id)
+        )
+        await session.commit()
+    fan = await make_peer(db, "fan")
+    for who, suffix in ((alice, "f-1"), (bob, "f-2")):
+        follow = fan.activity("Follow", f"{BASE}/users/{who.username}", suffix)
+        assert (await deliver(client, fan, follow)).status_code == 202
+    await run_jobs()
+    assert await _count(db, Follow, Follow.target_account_id == alice.id) == 0
+    assert await _count(db, FollowRequest, FollowRequest.target_account_id == alice.id) == 0
+    assert await _count(db, Follow, Follow.target_account_id == bob.id) == 1
+    sent = {p["activity"]["object"]["id"]: p["activity"] for p in await queued(db, "ap_deliver")}
+    assert sent["https://remote.example/activities/f-1"]["type"] == "Reject"
+    assert sent["https://remote.example/activities/f-1"]["actor"] == f"{BASE}/users/alice"
+    assert sent["https://remote.example/activities/f-2"]["type"] == "Accept"
 
 
 async def test_a_move_is_queued_for_verification_not_believed(

@@ -32,6 +32,7 @@ from federation_servers import (
     signed,
     start,
 )
+from helpers import ON_POSTGRES
 from live_server import LiveServer, wait_for
 
 
@@ -244,3 +245,29 @@ def test_consent_choices_and_overrides_travel(followed: dict[str, Person]) -> No
     )
     assert explain.status_code == 403, explain.text
     assert "does not let the assistant read it" in explain.json()["error"]
+
+
+# --- followers synchronisation (FEP-8fcf); last: it ends bob's follow of carol ---------------
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="multi-server: the SQLite pass only (CI budget)")
+def test_a_follow_lost_on_one_side_is_reconciled(followed: dict[str, Person]) -> None:
+    """C loses the row of bob's follow of carol (a restored backup, say). carol's next post to B
+    (a mention of bob: C knows no follower of hers there now) carries C's digest of her
+    followers on B (none); B's differs (bob), so B fetches
+    carol's partial followers collection from C, signed, finds bob missing, and ends his
+    follow there too (sending Undo(Follow), which C already agrees with)."""
+    bob, carol = followed["bob"], followed["carol"]
+    remote_carol = resolve(bob, carol)
+    assert bob.api.account_relationships(remote_carol)[0].following
+    with db(carol.server) as conn:
+        conn.execute(
+            "DELETE FROM follows WHERE target_account_id IN "
+            "(SELECT id FROM accounts WHERE username = 'carol' AND domain IS NULL)"
+        )
+    carol.api.status_post(f"{bob.handle} do you still follow me?")
+    wait_for(
+        lambda: not bob.api.account_relationships(remote_carol)[0].following,
+        20,
+        "B to drop bob's follow of carol after the sync",
+    )

@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import event, update
 
 from agora.api import serialise
-from agora.db.models import Post, PreviewCard, utcnow
+from agora.db.models import Account, Post, PreviewCard, utcnow
 from agora.social.media.custom_emojis import add_emoji
 from agora.social.reading.timelines import home_timeline
 from agora.social.rules.paging import Page
@@ -112,6 +112,18 @@ async def test_home_page_query_count_is_constant(db, client, make_person, run_jo
     assert any(s["reblog"] and s["reblog"]["card"] for s in full_page)  # the cards: no query
     assert full_count == one_count
     assert full_count <= 4  # BEGIN, the feed page, the posts with everything around them
+
+    for moved in (carol, erin):  # authors who moved: `account.moved`, one query for them all
+        async with db.session(write=True) as session:
+            await session.execute(
+                update(Account).where(Account.id == moved.id).values(moved_to_account_id=dave.id)
+            )
+            await session.commit()
+    moved_count, moved_page = await _page_queries(db, bob.id, 40)
+    assert moved_count == full_count + 1
+    boosted = [s["reblog"]["account"] for s in moved_page if s["reblog"]]
+    assert boosted and all(a["moved"]["id"] == str(dave.id) for a in boosted)
+    assert all("moved" not in s["account"] for s in moved_page if s["account"]["id"] == alice.id)
 
 
 async def test_cached_home_page_is_three_statements(db, client, make_person, run_jobs) -> None:

@@ -190,6 +190,25 @@ async def test_cached_pages_match_fresh_ones_after_every_change(db, client, make
     assert poll["id"] not in shown_ids and ids[-1] in shown_ids
 
 
+async def test_a_moved_author_s_statuses_carry_moved(db, client, make_person):
+    """`status.account.moved` (as Mastodon embeds it): the move bumps the author's render
+    version (migration 0037's trigger), so a warm cache shows it at once."""
+    alice, bob = await make_person("alice"), await make_person("bob")
+    sid = await post_status_id(client, alice, "before moving")
+    await _same_pages(db, [bob.id, None], [int(sid)])
+    async with db.session(write=True) as session:
+        await session.execute(
+            update(Account).where(Account.id == alice.id).values(moved_to_account_id=bob.id)
+        )
+        await session.commit()
+    await _same_pages(db, [bob.id, None], [int(sid)])
+    shown = (await client.get(f"/api/v1/statuses/{sid}", headers=bob.headers)).json()
+    assert shown["account"]["moved"]["id"] == str(bob.id)
+    assert "moved" not in shown["account"]["moved"]
+    history = (await client.get(f"/api/v1/statuses/{sid}/history", headers=bob.headers)).json()
+    assert history[-1]["account"]["moved"]["id"] == str(bob.id)
+
+
 async def test_a_rendering_cached_for_one_viewer_is_never_shown_to_another(
     db, client, make_person, run_jobs
 ):

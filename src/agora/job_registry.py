@@ -12,6 +12,7 @@ from agora.federation import (
     archive_documents,
     card_fetch,
     csv_import_runs,
+    followers_sync,
     inbound_moderation,
     inbox,
     media_fetch,
@@ -83,6 +84,9 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
     ),
     JobKind.AP_MOVE: SlowJob(
         prepare=inbound_moderation.verify_move, apply=inbound_moderation.apply_move
+    ),
+    JobKind.AP_SYNC_FOLLOWERS: SlowJob(
+        prepare=followers_sync.fetch_partial, apply=followers_sync.reconcile
     ),
     JobKind.SEND_MAIL: SlowJob(prepare=outgoing.send_mail, apply=outgoing.mail_sent),
     JobKind.DELETE_ACCOUNT: SlowJob(prepare=account_deletion.erase, apply=account_deletion.erased),

@@ -185,7 +185,7 @@ def status_json(
     reblog = status_json(view.reblog, viewer_id, accounts) if view.reblog is not None else None
     quoted = status_json(view.quote, viewer_id, accounts) if view.quote is not None else None
     poll = poll_json(view.poll, viewer_id, post.account_id) if view.poll else None
-    account = _account_once(view.account, accounts)
+    account = _account_once(view.account, accounts, view.moved_to)
     facts = StatusFacts.of(view)
     return {
         **status_shared_json(view, viewer_id),
@@ -359,12 +359,14 @@ def status_viewer_json(
     return data
 
 
-def _account_once(account: Account, memo: dict[int, dict[str, Any]] | None) -> dict[str, Any]:
+def _account_once(
+    account: Account, memo: dict[int, dict[str, Any]] | None, moved: Account | None
+) -> dict[str, Any]:
     if memo is None:
-        return account_json(account)
+        return account_json(account, moved=moved)
     found = memo.get(account.id)
     if found is None:
-        found = memo[account.id] = account_json(account)
+        found = memo[account.id] = account_json(account, moved=moved)
     return found
 
 
@@ -468,7 +470,7 @@ def edit_json(edit: PostEdit, view: PostView) -> dict[str, Any]:
         "spoiler_text": edit.spoiler_text,
         "sensitive": edit.sensitive,
         "created_at": iso(edit.created_at),
-        "account": account_json(view.account),
+        "account": account_json(view.account, moved=view.moved_to),
         "poll": None,
         "media_attachments": [],
         "emojis": [],

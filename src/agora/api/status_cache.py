@@ -3,7 +3,9 @@ per post version, with only what differs by viewer or by minute rendered per req
 
 **What is cached.** For each post, its `entities.status_shared_json` (text, media, mentions,
 tags, URIs: the same for every viewer) as JSON bytes, with the AI-use stance it discloses;
-for each account, its Account entity without the counters, with its stance. Never cached:
+for each account, its Account entity without the counters (with `moved`, the account it moved
+to, as it was when rendered: a later change of that account alone shows once the moved one's
+version changes), with its stance. Never cached:
 who may see what (the visibility rule runs on every request, `hydrate.load_refs`, the same
 rule on the same rows as `hydrate.load_posts`), the counters (read per request and spliced
 in), the viewer's marks, `pinned`, `filtered`, the poll (its totals, `expired`, `voted`
@@ -333,7 +335,7 @@ def _shared(view: PostView, viewer_id: int | None) -> Rendered:
 
 
 def _account(view: PostView) -> Rendered:
-    data = account_json(view.account)
+    data = account_json(view.account, moved=view.moved_to)
     for key in ACCOUNT_COUNTS:
         del data[key]
     return Rendered(orjson.dumps(data), stance(view.account, None))

@@ -10,7 +10,9 @@ costs the same however deep it is.
   through the visibility rule as nobody (the same rule that serves one Note);
 - followers / following: actor ids, suspended accounts left out; when the account hides its
   collections (`hide_collections`, Mastodon's setting) only `totalItems` is given;
-- featured: the pinned public and unlisted posts as Notes (no paging: pins are few).
+- featured: the pinned public and unlisted posts as Notes (no paging: pins are few);
+- featured tags: the hashtags the account features on its profile, as `Hashtag`s (no paging:
+  they are few, `limits.FEATURED_TAGS`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Follow, Mention, Pin, Post
 from agora.federation import activities
-from agora.federation.actors import CONTEXT, actor_uri
+from agora.federation.actors import CONTEXT, actor_uri, base_url
+from agora.social.posts.featured_tags import featured_tags_of
 from agora.social.rules.visibility import plain_visible_to
 
 PAGE_SIZE = 20
@@ -136,4 +139,18 @@ async def featured(session: AsyncSession, account: Account) -> dict[str, Any]:
     return {
         **collection(f"{actor_uri(account)}/collections/featured", len(notes), paged=False),
         "orderedItems": notes,
+    }
+
+
+async def featured_tags(session: AsyncSession, account: Account) -> dict[str, Any]:
+    """The featured tags collection (Mastodon's `featuredTags`): the hashtags the account
+    features, as `Hashtag`s linking their pages here."""
+    tags = await featured_tags_of(session, account.id)
+    items = [
+        {"type": "Hashtag", "href": f"{base_url()}/tags/{t.name.lower()}", "name": f"#{t.name}"}
+        for t in tags
+    ]
+    return {
+        **collection(f"{actor_uri(account)}/collections/tags", len(items), paged=False),
+        "orderedItems": items,
     }

@@ -204,15 +204,26 @@ def _check_type(url: str, content_type: str, wanted: str) -> None:
 
 
 async def _signed(
-    method: str, url: str, headers: dict[str, str], body: bytes | None, signer: Signer | None
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    signer: Signer | None,
+    covered: dict[str, str] | None = None,
 ) -> Answer:
     """A request signed with draft-cavage, and once more with RFC 9421 if it answers 401
-    (as Mastodon 4.5 does: peers without RFC 9421 are the many); unsigned without a signer."""
+    (as Mastodon 4.5 does: peers without RFC 9421 are the many); unsigned without a signer.
+    `covered`: headers sent and signed too (lower-case names)."""
     if signer is None:
-        return await _request(method, url, headers, body)
+        return await _request(method, url, headers | (covered or {}), body)
     for sign in (sign_cavage, sign_rfc9421):
         signed = headers | sign(
-            method, url, body, key_id=signer.key_id, private_pem=signer.private_pem
+            method,
+            url,
+            body,
+            key_id=signer.key_id,
+            private_pem=signer.private_pem,
+            covered=covered,
         )
         answer = await _request(method, url, signed, body)
         if answer.status != 401:
@@ -272,13 +283,19 @@ async def fetch_html(url: str, max_bytes: int) -> Answer:
     return answer
 
 
-async def post_activity(inbox: str, activity: dict[str, Any], signer: Signer) -> int:
+async def post_activity(
+    inbox: str,
+    activity: dict[str, Any],
+    signer: Signer,
+    covered: dict[str, str] | None = None,
+) -> int:
     """POST an activity to an inbox, signed with draft-cavage, and once more with RFC 9421 if
-    the inbox answers 401. Returns the status of a 2xx answer; raises FederationError on
-    anything else (the delivery job then retries)."""
+    the inbox answers 401 (`covered`: more headers, sent and signed, lower-case names).
+    Returns the status of a 2xx answer; raises FederationError on anything else (the
+    delivery job then retries)."""
     body = json.dumps(activity).encode()
     headers = {"Content-Type": AP_CONTENT_TYPE, "User-Agent": _user_agent()}
-    status = (await _signed("POST", inbox, headers, body, signer)).status
+    status = (await _signed("POST", inbox, headers, body, signer, covered)).status
     if 200 <= status < 300:
         return status
     raise FederationError(f"POST {inbox} answered {status}", status)

@@ -5,6 +5,7 @@ signature is checked with the same rules as an inbox delivery (federation/inbox.
 `signing_actor`: 12-hour window, covered target and host, the key's owner fetched from its
 own host).
 
+Signed whatever the setting: a partial followers collection (FEP-8fcf, `verified_fetcher`).
 Open whatever the setting: the instance actor (`/actor`, so a peer can read the key of a
 fetch it must check), WebFinger, host-meta and NodeInfo (not ActivityPub documents).
 
@@ -41,6 +42,13 @@ async def signed_fetcher(request: Request) -> Account | None:
     off."""
     if not get_settings().authorized_fetch:
         return None
+    return await verified_fetcher(request)
+
+
+async def verified_fetcher(request: Request) -> Account:
+    """The remote actor whose valid signature a GET carries, whatever the setting (401
+    without one): for what is only ever answered to a known server (a partial followers
+    collection, federation/followers_sync.py)."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     key_id = signing_key_id(headers)
     if not key_id:

@@ -2,8 +2,10 @@
 
 A Follow of a local account goes through `relationships.follow` (blocks, locked accounts and
 limits are its rules); an open account answers with Accept in the same transaction, so both
-or neither happen. A locked account keeps the request with the Follow's id, and answers it
-(Accept or Reject) when the person does (relationships.answer_follow_request). Accept /
+or neither happen. A Follow of a local account that moved (`moved_to_account_id`) is answered
+with Reject and records nothing, as on Mastodon: its followers belong to the new account.
+A locked account keeps the request with the Follow's id, and answers it (Accept or Reject)
+when the person does (relationships.answer_follow_request). Accept /
 Reject name our Follow by its id (`/follows/ID`, the request's id) or by its actor; only the
 Follow's remote target may answer it.
 """
@@ -32,9 +34,13 @@ async def _follow(session: AsyncSession, actor: Account, activity: dict[str, Any
     target = await local_account(session, id_of(activity.get("object")))
     if target is None:
         return
+    follow = {"id": activity["id"], "actor": actor_uri(actor)}
+    if target.moved_to_account_id is not None:
+        reject = activities.accept_activity(target, follow, "Reject")
+        deliver(session, target, {actor.inbox_url or ""} - {""}, reject)
+        return
     jobs = []
     if not target.locked:  # written before `follow` commits, so both or neither happen
-        follow = {"id": activity["id"], "actor": actor_uri(actor)}
         accept = activities.accept_activity(target, follow)
         jobs = deliver(session, target, {actor.inbox_url or ""} - {""}, accept)
     try:

@@ -10,7 +10,9 @@
   social/people/domain_blocks.py).
 Then it records the activity id (`inbox_activities`) and writes an `ap_inbox` job in the
 same transaction, and answers 202: a redelivery finds the id recorded and changes nothing.
-A verified activity also clears its domain's unavailable mark (federation/domain_health.py).
+A verified activity also clears its domain's unavailable mark (federation/domain_health.py),
+and its signed `Collection-Synchronization` header may queue a reconciliation of the sender's
+local followers (federation/followers_sync.py).
 
 The job is two-phase and runs in batches (jobs/queue.py `run_batch`: many received activities
 per transaction, each in a savepoint, one that fails retried alone): `prepare` first fetches,
@@ -39,6 +41,7 @@ from agora.db.models import Account, InboxActivity, utcnow
 from agora.db.upsert import insert_ignore_one
 from agora.federation import (
     domain_health,
+    followers_sync,
     inbound_follows,
     inbound_interactions,
     inbound_moderation,
@@ -191,6 +194,7 @@ async def receive(db: Database, delivery: Delivery) -> bool:
                 max_attempts=INBOX_ATTEMPTS,
             )
             await domain_health.heard_from(session, signer.domain or "")
+            await followers_sync.schedule_sync(session, signer, delivery.headers)
         await session.commit()
     return new
 

@@ -1,5 +1,7 @@
 """What a Note carries beyond its text, both ways: its poll (a `Question`), the post it
-quotes and who may quote it, its images, and (sent) its replies collection. One function
+quotes and who may quote it, its images, and (sent) its replies collection and its hashtags
+(`Hashtag` tags, `href` the tag's page here, as Mastodon sends them; received ones are read
+by inbound_posts). One function
 completes every local Note that leaves the server (deliveries and fetches alike), one stores
 what a received Note carries once the post is stored, so no door builds or reads these parts
 on its own.
@@ -7,13 +9,15 @@ on its own.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.models import Account, MediaAttachment, Poll, Post
+from agora.config import get_settings
+from agora.db.models import Account, MediaAttachment, Poll, Post, PostTag, Tag
 from agora.federation import inbound_polls, quote_objects
 from agora.federation.activities import note_uri
 from agora.federation.media_objects import attachments_json, attachments_of, read_images
@@ -31,6 +35,26 @@ class NoteParts:
     attachments: dict[int, list[MediaAttachment]]
     replies: dict[int, list[tuple[Post, Account]]]
     polls: dict[int, PollView]  # by post id
+    hashtags: dict[int, list[str]]  # tag names, by post id
+
+
+async def hashtags_of(session: AsyncSession, ids: list[int]) -> dict[int, list[str]]:
+    """The hashtag names of these posts, by post id, in one query."""
+    found: dict[int, list[str]] = defaultdict(list)
+    rows = await session.execute(
+        select(PostTag.post_id, Tag.name)
+        .join(Tag, Tag.id == PostTag.tag_id)
+        .where(PostTag.post_id.in_(ids))
+        .order_by(Tag.name)
+    )
+    for post_id, name in rows:
+        found[post_id].append(name)
+    return found
+
+
+def _hashtags_json(names: list[str]) -> list[dict[str, str]]:
+    base = get_settings().base_url.rstrip("/")
+    return [{"type": "Hashtag", "href": f"{base}/tags/{n}", "name": f"#{n}"} for n in names]
 
 
 async def load_note_parts(session: AsyncSession, posts: list[Post]) -> NoteParts:
@@ -45,6 +69,7 @@ async def load_note_parts(session: AsyncSession, posts: list[Post]) -> NoteParts
         attachments=await attachments_of(session, ids),
         replies=await first_replies_of(session, ids),
         polls={poll_ids[i]: view for i, view in polls.items()},
+        hashtags=await hashtags_of(session, ids),
     )
 
 
@@ -59,6 +84,9 @@ async def complete_note(
     (media_objects), its replies collection (reply_collections), the post it quotes and its
     poll (then a Question); `parts` when the caller loaded them for a batch."""
     note = {**note, "interactionPolicy": quote_objects.interaction_policy(post, author)}
+    names = (parts.hashtags if parts else await hashtags_of(session, [post.id])).get(post.id)
+    if names:
+        note["tag"] = [*note.get("tag", []), *_hashtags_json(names)]
     attachments = await attachments_json(
         session, post, parts.attachments.get(post.id, []) if parts else None
     )

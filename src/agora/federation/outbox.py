@@ -25,6 +25,9 @@ answer to a follow request to the requester; a deleted account's Delete(Actor) t
 servers that knew it (their inboxes are taken when it is deleted:
 remote_audience.schedule_account_deletion); a Move to the mover's remote followers.
 
+A delivery of a post also carries the author's FEP-8fcf `Collection-Synchronization` header
+(`synchronize_followers`; computed when sent: federation/followers_sync.py).
+
 Who signs: a delivery names its sender (`account_id`), a local account, whose key signs it;
 or None, the instance actor (forwarded reports: outbound_moderation). A deleted account keeps
 its private key until every delivery it signs is done (`drop_account_key` waits for them);
@@ -54,7 +57,7 @@ from agora.db.models import (
     Visibility,
     utcnow,
 )
-from agora.federation import activities, domain_health, quote_objects
+from agora.federation import activities, domain_health, followers_sync, quote_objects
 from agora.federation.actors import actor_json, actor_uri, key_id, moved_to_uri, signer_for
 from agora.federation.client import FederationError, Signer, post_activity
 from agora.federation.keys import instance_signer, stored_key_pair
@@ -94,20 +97,28 @@ def delivery_backoff(attempts: int) -> float:
 
 
 def deliver(
-    session: AsyncSession, sender: Account | None, inboxes: set[str], activity: dict[str, Any]
+    session: AsyncSession,
+    sender: Account | None,
+    inboxes: set[str],
+    activity: dict[str, Any],
+    *,
+    synchronize_followers: bool = False,
 ) -> list[Job]:
     """Write one signed delivery job per inbox, in the caller's transaction; signed by
-    `sender`'s key, or by the instance actor's when `sender` is None."""
-    sender_id = sender.id if sender is not None else None
-    return [
-        enqueue(
-            session,
-            JobKind.AP_DELIVER,
-            {"inbox": inbox, "account_id": sender_id, "activity": activity},
-            max_attempts=get_settings().federation_delivery_attempts,
-        )
-        for inbox in sorted(inboxes)
-    ]
+    `sender`'s key, or by the instance actor's when `sender` is None;
+    `synchronize_followers`: with the sender's FEP-8fcf header (federation/followers_sync.py)."""
+    jobs = []
+    for inbox in sorted(inboxes):
+        payload: DeliveryJob = {
+            "inbox": inbox,
+            "account_id": sender.id if sender is not None else None,
+            "activity": activity,
+        }
+        if synchronize_followers:
+            payload["synchronize_followers"] = True
+        attempts = get_settings().federation_delivery_attempts
+        jobs.append(enqueue(session, JobKind.AP_DELIVER, payload, max_attempts=attempts))
+    return jobs
 
 
 def _inbox_of(account: Any = Account) -> Any:
@@ -201,7 +212,8 @@ async def federate_post(session: AsyncSession, payload: FederatePostJob) -> None
         activity = activities.update_activity(note)
     else:
         activity = activities.create_activity(note)
-    deliver(session, author, await post_inboxes(session, post, mentioned), activity)
+    inboxes = await post_inboxes(session, post, mentioned)
+    deliver(session, author, inboxes, activity, synchronize_followers=True)
 
 
 async def _pair(
@@ -384,13 +396,18 @@ def _unsalvageable(status: int | None) -> bool:
 
 
 async def send_delivery(db: Database, payload: DeliveryJob) -> None:
-    """Phase 1 of `ap_deliver`: one signed POST, unless the inbox's server is suspended here
+    """Phase 1 of `ap_deliver`: one signed POST (with the sender's followers-sync header
+    when the delivery asks for it, computed now), unless the inbox's server is suspended here
     (domain_blocks.refuses, asked here so that no sender can forget it) and if its domain
     admits it (see the module docstring). Raises to be retried; `Postpone` while the
     domain's circuit is open."""
     inbox = payload["inbox"]
+    covered: dict[str, str] = {}
     async with db.session() as session:
         refused = await domain_blocks.refuses(session, urlsplit(inbox).netloc.lower())
+        sender_id = payload["account_id"]
+        if payload.get("synchronize_followers") and sender_id is not None and not refused:
+            covered = await followers_sync.delivery_headers(session, sender_id, inbox)
     if refused:
         FEDERATION_DELIVERIES.labels("dropped").inc()
         return
@@ -409,7 +426,7 @@ async def send_delivery(db: Database, payload: DeliveryJob) -> None:
         FEDERATION_DELIVERIES.labels("postponed").inc()
         raise Postpone(admission.seconds, f"{domain} is failing: its circuit is open")
     try:
-        await post_activity(inbox, payload["activity"], signer)
+        await post_activity(inbox, payload["activity"], signer, covered)
     except FederationError as exc:
         if _unsalvageable(exc.status):  # it answered: the domain is up, the delivery is not
             log.info("federation: delivery to %s refused for good: %s", inbox, exc)

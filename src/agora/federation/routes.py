@@ -30,13 +30,19 @@ from agora.db.models import Account, Post, QuoteState
 from agora.federation import (
     activities,
     ap_collections,
+    followers_sync,
     inbox,
     instance_actor,
     quote_objects,
     reply_collections,
 )
 from agora.federation.actors import CONTEXT, actor_json, actor_uri, moved_to_uri
-from agora.federation.fetch_auth import SIGNED_PATH_KEY, request_url, signed_fetcher
+from agora.federation.fetch_auth import (
+    SIGNED_PATH_KEY,
+    request_url,
+    signed_fetcher,
+    verified_fetcher,
+)
 from agora.federation.keys import key_pair
 from agora.federation.outbox import note_for
 from agora.federation.signatures import signing_key_id
@@ -227,6 +233,24 @@ async def featured(session: SessionDep, username: str) -> Response:
     """The pinned public and unlisted posts."""
     account = await _local(session, username)
     return _ap(await ap_collections.featured(session, account), account)
+
+
+@router.get("/users/{username}/followers_synchronization")
+async def followers_synchronization(
+    request: Request, session: SessionDep, username: str
+) -> Response:
+    """The account's followers on the signer's server (FEP-8fcf), to a signed fetch only."""
+    account = await _local(session, username)
+    fetcher = await verified_fetcher(request)
+    partial = await followers_sync.partial_collection(session, account, fetcher.domain or "")
+    return _ap(partial, account)
+
+
+@signed.get("/users/{username}/collections/tags")
+async def featured_tags(session: SessionDep, username: str) -> Response:
+    """The hashtags the account features on its profile."""
+    account = await _local(session, username)
+    return _ap(await ap_collections.featured_tags(session, account), account)
 
 
 async def _receive(request: Request) -> Response:

@@ -98,15 +98,18 @@ def sign_cavage(
     key_id: str,
     private_pem: str,
     now: datetime | None = None,
+    covered: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The headers that sign a request with draft-cavage: Host, Date, Digest (with a body)
-    and Signature."""
+    and Signature, and the `covered` headers (lower-case names), signed too."""
     host, target = _target(url)
     headers = {"host": host, "date": http_date(now)}
     names = ["(request-target)", "host", "date"]
     if body is not None:
         headers["digest"] = body_digest(body)
         names.append("digest")
+    headers.update(covered or {})
+    names += list(covered or {})
     lines = _signing_string(names, method, target, headers, {})
     signature = _private_key(private_pem).sign(lines.encode(), padding.PKCS1v15(), hashes.SHA256())
     headers["signature"] = (
@@ -148,11 +151,12 @@ def sign_rfc9421(
     key_id: str,
     private_pem: str,
     now: datetime | None = None,
+    covered: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The headers that sign a request with RFC 9421 (rsa-v1_5-sha256 over `@method`,
-    `@target-uri` and, with a body, `content-digest`): Content-Digest, Signature-Input,
-    Signature."""
-    message = _Message(method.upper(), url, {})
+    `@target-uri`, with a body `content-digest`, and the `covered` headers, lower-case names):
+    Content-Digest, Signature-Input, Signature and the covered headers."""
+    message = _Message(method.upper(), url, dict(covered or {}))
     signer = hms.HTTPMessageSigner(
         signature_algorithm=algorithms.RSA_V1_5_SHA256,
         key_resolver=_Keys(key_id, private=_private_key(private_pem)),
@@ -161,7 +165,7 @@ def sign_rfc9421(
         message,
         key_id=key_id,
         created=now or datetime.now(UTC),
-        covered_component_ids=("@method", "@target-uri"),
+        covered_component_ids=("@method", "@target-uri", *(covered or {})),
         body=body,
         label="sig1",
     )
@@ -177,8 +181,18 @@ def signing_key_id(headers: Mapping[str, str]) -> str | None:
         found = re.search(r';\s*keyid="([^"]+)"', headers["signature-input"])
         return found.group(1) if found else None
     if "signature" in headers:
-        return _cavage_params(headers["signature"]).get("keyid")
+        return header_params(headers["signature"]).get("keyid")
     return None
+
+
+def signature_covers(headers: Mapping[str, str], name: str) -> bool:
+    """Whether a request's signature covers the header `name` (lower-case): so, once
+    `verify_request` accepted it, its value is the signer's."""
+    if "signature-input" in headers:
+        return f'"{name}"' in headers["signature-input"].lower()
+    if "signature" in headers:
+        return name in header_params(headers["signature"]).get("headers", "date").lower().split()
+    return False
 
 
 def verify_request(
@@ -200,7 +214,10 @@ def verify_request(
     raise SignatureError("Request not signed")
 
 
-def _cavage_params(value: str) -> dict[str, str]:
+def header_params(value: str) -> dict[str, str]:
+    """The `name="value"` parameters of a draft-cavage `Signature` header (and of the
+    headers that borrow its syntax: FEP-8fcf's `Collection-Synchronization`), by lower-case
+    name."""
     params: dict[str, str] = {}
     for match in _PARAM_RE.finditer(value):
         params[match.group(1).lower()] = (
@@ -259,7 +276,7 @@ def verify_cavage(
 ) -> Verified:
     """Check a draft-cavage `Signature` header (see the module docstring). `required` are
     the components it must cover besides the date and, with a body, the digest."""
-    params = _cavage_params(headers["signature"])
+    params = header_params(headers["signature"])
     key_id, signature = params.get("keyid"), params.get("signature")
     if not key_id or not signature:
         raise SignatureError("The Signature header lacks keyId or signature")

@@ -8,7 +8,7 @@ that each registered handler reads that one)."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class JobKind(StrEnum):
@@ -54,6 +54,7 @@ class JobKind(StrEnum):
     FEDERATE_QUOTE_REVOCATION = "federate_quote_revocation"
     REFRESH_TRENDS = "refresh_trends"
     FETCH_PREVIEW_CARD = "fetch_preview_card"
+    AP_SYNC_FOLLOWERS = "ap_sync_followers"
 
 
 class JobState(StrEnum):
@@ -191,11 +192,23 @@ class MoveJob(TypedDict):
 
 class DeliveryJob(TypedDict):
     """`ap_deliver`: one signed delivery of `activity` by `account_id` (a local account, or
-    None: the instance actor, which sends forwarded reports) to one inbox."""
+    None: the instance actor, which sends forwarded reports) to one inbox;
+    `synchronize_followers`: with FEP-8fcf's `Collection-Synchronization` header (the
+    sender's followers on the inbox's server, taken when it is sent)."""
 
     inbox: str
     account_id: int | None
     activity: dict[str, Any]
+    synchronize_followers: NotRequired[bool]
+
+
+class FollowersSyncJob(TypedDict):
+    """`ap_sync_followers`: a remote account (`account_id`) whose followers here disagree with
+    the digest its server sent (FEP-8fcf): its partial followers collection (`url`, on its
+    host) is fetched and the local follows reconciled with it."""
+
+    account_id: int
+    url: str
 
 
 class FederateQuoteRevocationJob(TypedDict):

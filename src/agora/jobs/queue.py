@@ -74,6 +74,7 @@ from agora.jobs.job_kinds import (
     FederateVoteJob,
     FeedJob,
     FetchPostJob,
+    FollowersSyncJob,
     InboxJob,
     JobKind,
     JobState,
@@ -371,6 +372,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.AP_MOVE],
     payload: MoveJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.AP_SYNC_FOLLOWERS],
+    payload: FollowersSyncJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

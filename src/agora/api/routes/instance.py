@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -288,8 +289,10 @@ async def oauth_metadata() -> JSON:
 async def webfinger(session: SessionDep, resource: str = "") -> Response:
     s = get_settings()
     name = resource.removeprefix("acct:")
-    if name.startswith(("http://", "https://")):
-        name = name.rstrip("/").rsplit("/", 1)[-1].lstrip("@")
+    if name.startswith(("http://", "https://")):  # a profile URL (`/@NAME`, `/users/NAME`) here
+        if urlsplit(name).netloc.lower() != urlsplit(s.base_url).netloc.lower():
+            raise ApiError(404, "Record not found")
+        name = urlsplit(name).path.rstrip("/").rsplit("/", 1)[-1].lstrip("@")
     user, _, host = name.partition("@")
     if instance_actor.is_instance_actor(user, host):
         return JSON(instance_actor.webfinger_links(), media_type="application/jrd+json")
@@ -315,7 +318,10 @@ async def webfinger(session: SessionDep, resource: str = "") -> Response:
 
 
 @router.get("/.well-known/host-meta")
-async def host_meta() -> Response:
+async def host_meta(request: Request) -> Response:
+    """host-meta: XML (XRD), or JSON (JRD) to a client that asks for it."""
+    if "json" in request.headers.get("accept", "").lower():
+        return await host_meta_json()
     base = get_settings().base_url
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -324,6 +330,13 @@ async def host_meta() -> Response:
         "</XRD>\n"
     )
     return Response(xml, media_type="application/xrd+xml")
+
+
+@router.get("/.well-known/host-meta.json")
+async def host_meta_json() -> Response:
+    """host-meta as JSON (JRD), as Mastodon serves it."""
+    template = f"{get_settings().base_url}/.well-known/webfinger?resource={{uri}}"
+    return JSON({"links": [{"rel": "lrdd", "template": template}]}, media_type="application/json")
 
 
 @router.get("/.well-known/nodeinfo")

@@ -101,6 +101,8 @@ class PostView:
     # social/community_notes/), as `shown_note` reads it; None when none is Helpful.
     community_note: dict[str, Any] | None = None
     card: PreviewCard | None = None  # its first link's preview card (social/posts/preview_cards)
+    # The account its author moved to (the Account entity's `moved`; `moved_targets`).
+    moved_to: Account | None = None
 
 
 IDS: BindParameter[int] = bindparam("ids", expanding=True)
@@ -130,7 +132,8 @@ async def load_posts(
     One query whatever the page holds (see `_posts_statement`), built once and reused, plus
     one for the polls when the page has any (`polls.load_polls`; not when `polls` is False:
     api/status_cache.py renders polls apart) and one for the viewer's filters (not when
-    `filters` is False)."""
+    `filters` is False), and one for the accounts its authors moved to when any did
+    (`moved_targets`)."""
     if not ids:
         return {}
     params = {"ids": ids, "viewer_id": viewer_id}
@@ -146,7 +149,9 @@ async def load_posts(
     views = {pid: _view(found[pid]) for pid in {*kept, *linked}}
     if polls:
         await _attach_polls(session, viewer_id, views, found)
+    moved = await moved_targets(session, [v.account for v in views.values()])
     for view in views.values():
+        view.moved_to = moved.get(view.account.id)
         post = view.post
         if post.quote_of_id in linked and post.quote_state == QuoteState.ACCEPTED:
             view.quote = views[post.quote_of_id]
