@@ -56,7 +56,7 @@ from agora.api.entities import (
     status_viewer_json,
 )
 from agora.config import get_settings
-from agora.data.signals import Stance, disclose_stance, stance
+from agora.data.signals import Stance, disclose_stance, interned, stance
 from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs
 from agora.social.posts.polls import load_polls
 
@@ -88,7 +88,7 @@ class Rendered:
         """An entry read back from Redis."""
         size = int.from_bytes(raw[:4], "big")
         usage, noai, noimageai, tdm = orjson.loads(raw[4 : 4 + size])
-        found = Stance(tuple((k, v) for k, v in usage), noai, noimageai, tdm)
+        found = interned(Stance(tuple((k, v) for k, v in usage), noai, noimageai, tdm))
         return cls(raw[4 + size :], found)
 
 
