@@ -58,3 +58,24 @@ def test_middleware_is_pure_asgi() -> None:
     classes = [m.cls for m in app.user_middleware]
     assert classes, "the stack has Agora's middleware"
     assert not [c for c in classes if isinstance(c, type) and issubclass(c, BaseHTTPMiddleware)]
+
+
+def test_query_parameters_read_by_hand_stay_in_the_schema() -> None:
+    """The hot reads parse their query strings themselves (`params.reads_query`); the OpenAPI
+    schema still lists each, once, as FastAPI listed the declared ones."""
+    schema = create_app(migrate=False).openapi()
+    paging = ["max_id", "since_id", "min_id", "limit"]
+    flags = ["exclude_replies", "exclude_reblogs", "only_media", "pinned", "tagged"]
+    expected = {
+        "/api/v1/timelines/home": paging,
+        "/api/v1/timelines/public": ["remote", "local", "only_media", *paging],
+        "/api/v1/accounts/{account_id}/statuses": ["account_id", *flags, *paging],
+        "/api/v1/notifications": paging,
+        "/api/v1/accounts/{account_id}/followers": ["account_id", *paging],
+    }
+    for path, names in expected.items():
+        found = schema["paths"][path]["get"]["parameters"]
+        assert [p["name"] for p in found] == names, path
+        for p in found:
+            if p["name"] != "account_id":
+                assert p["in"] == "query" and p["required"] is False, (path, p)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -41,7 +42,7 @@ async def test_a_statement_is_one_round_trip_with_the_same_answers(one_trip_db, 
         await session.execute(text("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')"))
         rows = (await session.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
         updated = await session.execute(text("UPDATE t SET v = v || '!' WHERE v != 'b'"))
-        assert len(trips) == 4  # BEGIN and three statements: four round trips
+        assert len(trips) == 3  # three statements (the BEGIN rides with the first)
     assert rows == ["a", "b", "c"] and updated.rowcount == 2
 
     with pytest.raises(IntegrityError):  # the error is SQLite's, and nothing of it stays
@@ -50,6 +51,38 @@ async def test_a_statement_is_one_round_trip_with_the_same_answers(one_trip_db, 
             await session.execute(text("INSERT INTO t (v) VALUES ('b')"))
     async with db.session() as session:
         assert await session.scalar(text("SELECT count(*) FROM t WHERE v = 'z'")) == 0
+
+
+async def test_begin_rides_with_the_first_statement_and_an_empty_transaction_costs_nothing(
+    one_trip_db, monkeypatch
+):
+    trips = []  # every call queued to a connection's thread (statements, commit, rollback)
+    real = aiosqlite.Connection._execute
+
+    async def counted(connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trips.append(fn)
+        return await real(connection, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    db = one_trip_db
+    async with db.session() as session:  # a read: its statement, then the rollback
+        await session.connection()
+        trips.clear()  # (the pool's connection may have been opened just now)
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 0
+    assert len(trips) == 2
+    trips.clear()
+    async with db.transaction() as session:  # begun, nothing run: no round trip at all
+        await session.connection()
+    assert trips == []
+
+    # A write transaction takes the write lock at its first statement: a second writer waits
+    # for it (busy timeout) rather than both writing, and a reader is not blocked meanwhile.
+    async with db.transaction() as first:
+        await first.execute(text("INSERT INTO t (v) VALUES ('first')"))
+        async with db.session() as reader:
+            assert await reader.scalar(text("SELECT count(*) FROM t")) == 0  # snapshot
+    async with db.session() as session:
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 1
 
 
 async def test_a_long_result_is_read_whole_and_streamed(one_trip_db) -> None:

@@ -62,6 +62,7 @@ from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
 from agora.http.json import JSON
 from agora.http.observability import Observability
+from agora.http.params import document_query_reads
 from agora.http.remote_resolver import RESOLVER_KEY
 from agora.http.signal_hook import SignalsHook
 from agora.http.streaming.hub import start_hub, stop_hub
@@ -263,6 +264,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         live,
         pages,
     ):
+        document_query_reads(module.router)
         app.include_router(module.router)
     app.include_router(media.router)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static")

@@ -61,7 +61,7 @@ from agora.api.entities import (
     status_viewer_json,
 )
 from agora.config import get_settings
-from agora.data.signals import Stance, disclose_stance, stance
+from agora.data.signals import Stance, disclose_stance, interned, stance
 from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs
 from agora.social.posts.polls import load_polls
 
@@ -93,7 +93,7 @@ class Rendered:
         """An entry read back from Redis."""
         size = int.from_bytes(raw[:4], "big")
         usage, noai, noimageai, tdm = orjson.loads(raw[4 : 4 + size])
-        found = Stance(tuple((k, v) for k, v in usage), noai, noimageai, tdm)
+        found = interned(Stance(tuple((k, v) for k, v in usage), noai, noimageai, tdm))
         return cls(raw[4 + size :], found)
 
 
@@ -240,6 +240,8 @@ async def status_fragments(
         rendered = page_json.status(pid)
         if rendered is not None:
             out[pid] = orjson.Fragment(_extended(rendered, extra.get(pid)))
+    for shown in page_json.stances.values():  # each distinct stance once (they are interned)
+        disclose_stance(shown)
     return out
 
 
@@ -372,6 +374,7 @@ class _PageJson:
         self.polls = polls
         self.accounts: dict[Key, bytes] = {}
         self.statuses: dict[int, bytes | None] = {}
+        self.stances: dict[int, Stance] = {}  # what the joined statuses show, by identity
 
     def status(self, pid: int) -> bytes | None:
         """The Status JSON of one shown post (None if it vanished since the narrow read)."""
@@ -389,7 +392,7 @@ class _PageJson:
         if ref.reblog_id is not None and reblog is None:
             return None
         quoted = self.status(ref.quote_id) if ref.quote_id is not None else None
-        disclose_stance(shared.stance)
+        self.stances[id(shared.stance)] = shared.stance
         facts = StatusFacts.of_ref(ref)
         viewer_part = status_viewer_json(
             facts,
@@ -409,5 +412,5 @@ class _PageJson:
             if entry is None:
                 return None
             found = self.accounts[key] = entry.spliced(account_counts_json(*ref.author_counts))
-        disclose_stance(self.rendered[key].stance)
+            self.stances[id(entry.stance)] = entry.stance
         return found

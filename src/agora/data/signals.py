@@ -73,18 +73,31 @@ def stance(account: Account, post: Post | None) -> Stance:
             chosen = False
         usage.append((key, chosen))
     text = may_use(account, post, Category.GENAI_TEXT)
-    return Stance(
-        usage=tuple(usage),
-        noai=not text,
-        noimageai=not text or not may_use(account, post, Category.GENAI_IMAGES),
-        tdm=not may_use(account, post, Category.BULK_DATASET),
+    return interned(
+        Stance(
+            usage=tuple(usage),
+            noai=not text,
+            noimageai=not text or not may_use(account, post, Category.GENAI_IMAGES),
+            tdm=not may_use(account, post, Category.BULK_DATASET),
+        )
     )
+
+
+# Every Stance handed out, once per value: there are a few dozen possible values, and a
+# response's `Disclosure` counts each object once (by identity), so a page of 40 statuses
+# combines a couple of stances instead of one per status.
+_INTERNED: dict[Stance, Stance] = {}
+
+
+def interned(found: Stance) -> Stance:
+    """The one Stance object equal to `found` (kept for the process's life: a few dozen)."""
+    return _INTERNED.setdefault(found, found)
 
 
 def combine(a: Stance, b: Stance) -> Stance:
     """The more restrictive of two stances, key by key (n over unknown over y)."""
     usage = tuple((key, _stricter(x, y)) for (key, x), (_, y) in zip(a.usage, b.usage, strict=True))
-    return Stance(usage, a.noai or b.noai, a.noimageai or b.noimageai, a.tdm or b.tdm)
+    return interned(Stance(usage, a.noai or b.noai, a.noimageai or b.noimageai, a.tdm or b.tdm))
 
 
 def _stricter(a: bool | None, b: bool | None) -> bool | None:

@@ -246,7 +246,8 @@ class Database:
         return session
 
     def session(self, *, write: bool = False, replica: bool = False) -> AsyncSession:
-        """A new session; `write=True` takes SQLite's write lock at BEGIN; `replica=True`
+        """A new session; `write=True` takes SQLite's write lock at BEGIN (sent with the
+        transaction's first statement, db/sqlite_one_trip.py); `replica=True`
         reads from the replica when there is one (the primary otherwise)."""
         if write:
             return self._writer()

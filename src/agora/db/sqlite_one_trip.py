@@ -13,8 +13,20 @@ them, closes the cursor, in one call in the connection's thread; `fetch*` and `c
 answer from what was read, with no round trip. A result longer than `PREFETCH` rows keeps its
 cursor open and reads the rest as aiosqlite would (a streamed result stays bounded).
 
+**BEGIN rides with the first statement.** A transaction's `BEGIN ...` (db/engine.py sends
+one at every transaction's start) costs no round trip of its own: the connection keeps it
+and runs it in the thread right before the transaction's first statement, in the same
+round trip; a transaction that ends before any statement drops it. A commit or rollback
+when nothing ran in the thread since the last one (a transaction that ran nothing, the
+pool's rollback right after the session's) makes no round trip: SQLite holds no
+transaction then, and sqlite3's would do nothing. A read request thus makes two round trips
+fewer (its statements, then one rollback).
+
 Invariants: the same sqlite3 calls run in the same thread in the same order as with
-aiosqlite's cursor, so transactions, locks and errors are SQLite's own; `rowcount` and
+aiosqlite's cursor (a kept BEGIN runs before anything else the transaction runs, and a
+transaction that runs nothing never reached SQLite), so transactions, locks and errors are
+SQLite's own (a BEGIN IMMEDIATE that times out on the write lock raises from the first
+statement, the same `OperationalError`, before that statement runs); `rowcount` and
 `lastrowid` are read in that thread right after the statement's rows. It relies on
 aiosqlite's `Connection._execute` (one queued call), so aiosqlite is pinned exactly.
 """
@@ -28,13 +40,14 @@ from typing import Any
 import aiosqlite
 
 PREFETCH = 500  # rows read with the statement itself; the rest only when asked for
+BEGINS = ("BEGIN DEFERRED", "BEGIN IMMEDIATE")  # what db/engine.py starts transactions with
 
 Rows = list[Any]
 
 
 async def _in_thread(connection: OneTripConnection, fn: Any, *args: Any) -> Any:
     """Run `fn(*args)` in the connection's thread: one round trip."""
-    return await connection._execute(fn, *args)  # type: ignore[no-untyped-call]
+    return await connection._execute(fn, *args)
 
 
 class OneTripCursor:
@@ -55,8 +68,11 @@ class OneTripCursor:
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
 
-    def _run(self, many: bool, sql: str, parameters: Any) -> tuple[Any, ...]:
-        """In the connection's thread: run, read up to PREFETCH rows, close when done."""
+    def _run(self, begin: str | None, many: bool, sql: str, parameters: Any) -> tuple[Any, ...]:
+        """In the connection's thread: the kept BEGIN if any, then run, read up to PREFETCH
+        rows, close when done."""
+        if begin is not None:
+            self._connection._conn.execute(begin)
         cursor = self._connection._conn.cursor()
         try:
             if many:
@@ -76,12 +92,19 @@ class OneTripCursor:
 
     async def _start(self, many: bool, sql: str, parameters: Any) -> OneTripCursor:
         await self.close()
-        found = await _in_thread(self._connection, self._run, many, sql, parameters)
+        begin, self._connection.kept_begin = self._connection.kept_begin, None
+        found = await _in_thread(self._connection, self._run, begin, many, sql, parameters)
         self.description, self._rows, self.rowcount, self.lastrowid, self._open = found
         return self
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
-        """Run one statement (and read its first rows) in one round trip."""
+        """Run one statement (and read its first rows) in one round trip; a transaction's
+        BEGIN is kept for the next statement instead (no round trip)."""
+        if not parameters and sql.startswith(BEGINS):
+            await self.close()
+            self.description, self._rows, self.rowcount, self.lastrowid = None, [], -1, None
+            self._connection.kept_begin = sql
+            return self
         return await self._start(False, sql, () if parameters is None else parameters)
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> OneTripCursor:
@@ -122,7 +145,30 @@ class OneTripCursor:
 
 
 class OneTripConnection(aiosqlite.Connection):
-    """aiosqlite's connection whose cursors make one round trip per statement."""
+    """aiosqlite's connection whose cursors make one round trip per statement, and whose
+    transactions' BEGIN rides with their first statement."""
+
+    kept_begin: str | None = None  # a transaction's BEGIN not sent yet
+    ran = False  # a call ran in the thread since the last commit or rollback
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Queue one call to the connection's thread (aiosqlite's), noting that it ran."""
+        self.ran = True
+        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def commit(self) -> None:
+        """Commit the transaction (no round trip if nothing ran since the last end)."""
+        await self._end(self._conn.commit)
+
+    async def rollback(self) -> None:
+        """Roll back the transaction (no round trip if nothing ran since the last end)."""
+        await self._end(self._conn.rollback)
+
+    async def _end(self, end: Any) -> None:
+        self.kept_begin = None
+        if self.ran:  # else SQLite holds no transaction: sqlite3's own end would do nothing
+            await super()._execute(end)  # type: ignore[no-untyped-call]
+            self.ran = False
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         """A cursor; made without a round trip (its sqlite3 cursor is made per statement)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.email_confirmation import Awaiting, token_holder
@@ -20,6 +20,7 @@ from agora.auth.scopes import satisfies
 from agora.auth.token_cache import KnownToken, token_cache
 from agora.db.models import Account
 from agora.http.error_responses import ApiError
+from agora.http.params import reads_query
 from agora.http.replica_routing import may_read_replica, note_write
 from agora.ids import parse_id
 from agora.social.people.moderation import is_admin
@@ -237,15 +238,14 @@ def _cursor(value: str | None) -> int | None:
 
 
 def paging(default: int = 20, maximum: int = 40) -> Any:
-    """Dependency: max_id / since_id / min_id / limit (out-of-range limits are clamped)."""
+    """Dependency: max_id / since_id / min_id / limit (out-of-range limits are clamped), read
+    from the query string by hand (`params.reads_query`: no per-parameter validation)."""
 
-    async def dependency(  # async: FastAPI runs a plain `def` in a thread
-        max_id: Annotated[str | None, Query()] = None,
-        since_id: Annotated[str | None, Query()] = None,
-        min_id: Annotated[str | None, Query()] = None,
-        limit: Annotated[str | None, Query()] = None,
-    ) -> Page:
+    @reads_query("max_id", "since_id", "min_id", "limit")
+    async def dependency(request: Request) -> Page:  # async: FastAPI runs a `def` in a thread
+        query = request.query_params
         count = default
+        limit = query.get("limit")
         if limit:  # neither absent nor empty
             try:
                 count = int(limit)
@@ -253,7 +253,10 @@ def paging(default: int = 20, maximum: int = 40) -> Any:
                 raise ApiError(422, "Validation failed: limit must be a number") from None
         count = max(1, min(maximum, count))
         return Page(
-            limit=count, max_id=_cursor(max_id), since_id=_cursor(since_id), min_id=_cursor(min_id)
+            limit=count,
+            max_id=_cursor(query.get("max_id")),
+            since_id=_cursor(query.get("since_id")),
+            min_id=_cursor(query.get("min_id")),
         )
 
     return Depends(dependency)

@@ -25,7 +25,7 @@ from agora.http.deps import (
 from agora.http.error_responses import ApiError
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import Params, body, flag, listed_ids, openapi_body
+from agora.http.params import Params, body, flag, listed_ids, openapi_body, reads_query
 from agora.http.replica_routing import replica_reads
 from agora.ids import parse_id
 from agora.social.media.profile_images import delete_profile_image, update_profile_and_images
@@ -194,20 +194,21 @@ async def get_one(session: SessionDep, account_id: str) -> JSON:
 
 @router.get("/accounts/{account_id}/statuses")
 @replica_reads
+@reads_query("exclude_replies", "exclude_reblogs", "only_media", "pinned", "tagged")
 async def statuses(
     request: Request,
     session: SessionDep,
     account_id: str,
-    exclude_replies: str | None = None,
-    exclude_reblogs: str | None = None,
-    only_media: str | None = None,
-    pinned: str | None = None,
-    tagged: str | None = None,
     page: Page = paging(),
     viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
+    q = request.query_params
     f = ProfileFilter(
-        flag(exclude_replies), flag(exclude_reblogs), flag(only_media), flag(pinned), tagged
+        flag(q.get("exclude_replies")),
+        flag(q.get("exclude_reblogs")),
+        flag(q.get("only_media")),
+        flag(q.get("pinned")),
+        q.get("tagged"),
     )
     account = await get_account(session, id_param(account_id))
     disclose(account)  # the profile's own signal, even for an empty page

@@ -11,7 +11,7 @@ from agora.db.models import Account
 from agora.http.deps import SessionDep, caller, caller_id, optional_caller_id, paging
 from agora.http.json import JSON
 from agora.http.links import paged
-from agora.http.params import flag
+from agora.http.params import flag, reads_query
 from agora.http.replica_routing import replica_reads
 from agora.social.reading import timelines
 from agora.social.rules.paging import Page, Slice
@@ -44,17 +44,18 @@ async def home(
 
 @router.get("/timelines/public")
 @replica_reads
+@reads_query("remote", "local", "only_media")
 async def public(
     request: Request,
     session: SessionDep,
     page: Page = paging(),
-    remote: str | None = None,
-    local: str | None = None,
-    only_media: str | None = None,
     viewer: int | None = optional_caller_id("read:statuses"),
 ) -> JSON:
-    origin = "remote" if flag(remote) else "local" if flag(local) else "all"
-    media = flag(only_media)
+    query = request.query_params
+    origin = (
+        "remote" if flag(query.get("remote")) else "local" if flag(query.get("local")) else "all"
+    )
+    media = flag(query.get("only_media"))
     found = await timelines.public_timeline(session, viewer, page, only_media=media, origin=origin)
     return await _respond(request, session, viewer, found, "public")
 

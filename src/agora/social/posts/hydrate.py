@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -223,7 +224,7 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
     author_counts = [
         at[c] for c in ("followers_count", "following_count", "statuses_count", "last_status_at")
     ]
-    flags = [at[f] for f in FLAGS]  # PostRef.flags' order
+    flags = itemgetter(*(at[f] for f in FLAGS))  # PostRef.flags' order
     versions, poll = (at["post_version"], at["author_version"]), at["poll_id"]
     q_state, accepted = at["quote_state"], QuoteState.ACCEPTED
     refs = {}
@@ -242,7 +243,7 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
                 row[author_counts[2]],
                 row[author_counts[3]],
             ),
-            flags=tuple(bool(row[i]) for i in flags),
+            flags=tuple(map(bool, flags(row))),
             poll_id=row[poll],
             reblog_id=reblog_of if reblog_of in linked else None,
             quote_of_id=quote_of,
