@@ -13,6 +13,9 @@ and duration, same run; each is reported as a ratio to the no-op. Targets (issue
 Then POST /api/v1/statuses sequentially (keep-alive) to time an accepted post (p50 <= 10 ms,
 p99 <= 40 ms) while the server's in-process worker fans the posts out; the server's RSS after.
 
+With `--scaling`: then the home timeline on one uvicorn worker process and on two, back to
+back (issue 19: two serve >= 1.7x one on the 2 cores).
+
 With `--in-process`: no server, no load generator; each endpoint's CPU per request
 (`time.process_time`, best of five batches) and statements per request through the whole
 ASGI application, the figure a loaded machine disturbs least.
@@ -82,13 +85,16 @@ UNREFUSING_LIMITS = {
 
 
 @contextmanager
-def server(url: str, app: str = "agora.app:create_app", ready: str = PING) -> Iterator[int]:
-    """One uvicorn worker serving Agora (or `app`, a factory) on a free local port."""
+def server(
+    url: str, app: str = "agora.app:create_app", ready: str = PING, workers: int = 1
+) -> Iterator[int]:
+    """`workers` uvicorn worker processes (one by default) serving Agora (or `app`, a
+    factory) on a free local port."""
     port = _free_port()
     env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
     env.update(UNREFUSING_LIMITS)
     command = [sys.executable, "-m", "uvicorn", app, "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     command += ["--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(command, env=env)
     try:
@@ -248,7 +254,21 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
         "home_to_ping_ratio": round(home["requests_per_s"] / ping["requests_per_s"], 3),
         "post_status": posts,
         "server_rss_mb": getattr(server, "last_rss_mb", None),
+        **(await _scaling(data.url, tokens, c, t) if args.scaling else {}),
     }
+
+
+async def _scaling(url: str, tokens: list[str], connections: int, seconds: int) -> dict[str, Any]:
+    """The home timeline served by one uvicorn worker process, then by two (as
+    `agora serve --workers 2`), back to back: requests/s of each and their ratio (issue 19's
+    target on 2 cores: >= 1.7). The load generator runs on the same cores."""
+    found: dict[str, Any] = {}
+    for workers in (1, 2):
+        with server(url, workers=workers) as port:
+            drive(port, HOME, tokens, connections, 3)  # warm-up (each process's caches)
+            found[f"home_{workers}_workers"] = drive(port, HOME, tokens, connections, seconds)
+    one, two = (found[f"home_{n}_workers"]["requests_per_s"] for n in (1, 2))
+    return {"workers_scaling": {**found, "ratio_2_to_1": round(two / one, 3)}}
 
 
 async def _asgi_get(app: Any, path: str, token: str) -> int:
@@ -345,6 +365,11 @@ async def main() -> None:
         help="CPU and statements per request through the ASGI app, no HTTP server",
     )
     p.add_argument("--in-process-requests", type=int, default=500)
+    p.add_argument(
+        "--scaling",
+        action="store_true",
+        help="also the home timeline on one worker process, then two (ratio)",
+    )
     args = p.parse_args()
     if args.in_process:
         async with dataset(args) as data:
