@@ -198,6 +198,7 @@ FATE: dict[str, str] = {
     "tag_history_accounts": DELETED,
     "tags": "kept: hashtags belong to no account",
     "custom_emojis": "kept: the server's and other servers' emoji, no account",
+    "preview_cards": "kept: a card describes a web page, not a person (docs/DATA.md)",
     "thread_fetches": "kept: none names a local account's post (only remote threads are fetched)",
     "web_sessions": DELETED,
 }
