@@ -45,10 +45,15 @@ class Person:
         return f"{self.server.url}/users/{self.username}"
 
 
+def federating(backend: str | None = None) -> LiveServer:
+    """An Agora server (not started yet) that may federate with loopback addresses, on the
+    database of the test pass (or `backend`: "sqlite" / "postgresql")."""
+    return LiveServer(backend or BACKEND, extra_env=FEDERATION)
+
+
 def start(backend: str | None = None) -> LiveServer:
-    """A started Agora server that may federate with loopback addresses, on the database of
-    the test pass (or `backend`: "sqlite" / "postgresql")."""
-    live = LiveServer(backend or BACKEND, extra_env=FEDERATION)
+    """`federating(backend)`, started."""
+    live = federating(backend)
     live.start()
     return live
 

@@ -11,7 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
@@ -115,6 +116,11 @@ class LiveServer:
     def start(self, timeout: float = 90.0) -> None:
         """Create the database, start the server and wait until it answers (a loaded 2-core
         machine can take tens of seconds to import and migrate)."""
+        self.launch()
+        self.wait_until_ready(timeout)
+
+    def launch(self) -> None:
+        """Create the database and start the server, without waiting for it."""
         if self.backend == "postgresql":
             self.pg_name = f"agora_live_{os.getpid()}_{secrets.token_hex(3)}"
             _pg_admin(f'CREATE DATABASE "{self.pg_name}"')
@@ -125,6 +131,9 @@ class LiveServer:
             stdout=self.output,
             stderr=subprocess.STDOUT,
         )
+
+    def wait_until_ready(self, timeout: float = 90.0) -> None:
+        """Wait until the launched server answers; stop it and fail with its log if not."""
         try:
             wait_for(self._ready, timeout, "agora serve to answer")
         except AssertionError as exc:
@@ -168,3 +177,18 @@ class LiveServer:
         )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
+
+
+@contextmanager
+def started_together(servers: list[LiveServer]) -> Iterator[list[LiveServer]]:
+    """Start `servers` at once (their imports and migrations overlap instead of queueing),
+    wait until each answers, and stop them all at the end, also when one fails to start."""
+    try:
+        for live in servers:
+            live.launch()
+        for live in servers:
+            live.wait_until_ready()
+        yield servers
+    finally:
+        for live in servers:
+            live.stop()

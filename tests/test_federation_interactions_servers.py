@@ -18,9 +18,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from federation_servers import Person, db, home_texts, person, remote_posts, resolve, start
+from federation_servers import (
+    Person,
+    db,
+    federating,
+    home_texts,
+    person,
+    remote_posts,
+    resolve,
+)
 from helpers import ON_POSTGRES
-from live_server import LiveServer, wait_for
+from live_server import LiveServer, started_together, wait_for
 
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 WAIT = 20
@@ -28,14 +36,8 @@ WAIT = 20
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[LiveServer, LiveServer, LiveServer]]:
-    started: list[LiveServer] = []
-    try:
-        for _ in range(3):
-            started.append(start())
-        yield started[0], started[1], started[2]
-    finally:
-        for live in started:
-            live.stop()
+    with started_together([federating() for _ in range(3)]) as (a, b, c):
+        yield a, b, c
 
 
 def follow(follower: Person, target: Person) -> str:

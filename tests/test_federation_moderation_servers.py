@@ -27,9 +27,18 @@ from mastodon import Mastodon
 from mastodon.errors import MastodonNotFoundError
 
 from agora.federation.signatures import sign_cavage
-from federation_servers import PASSWORD, Person, db, home_texts, person, post, resolve, start
+from federation_servers import (
+    PASSWORD,
+    Person,
+    db,
+    federating,
+    home_texts,
+    person,
+    post,
+    resolve,
+)
 from helpers import ON_POSTGRES, csrf_of
-from live_server import LiveServer, wait_for
+from live_server import LiveServer, started_together, wait_for
 
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 ADMIN_SCOPES = ["read", "write", "follow", "push", "admin:read", "admin:write"]
@@ -38,14 +47,8 @@ AP = "application/activity+json"
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[LiveServer, LiveServer, LiveServer]]:
-    started: list[LiveServer] = []
-    try:
-        for _ in range(3):
-            started.append(start())
-        yield started[0], started[1], started[2]
-    finally:
-        for live in started:
-            live.stop()
+    with started_together([federating() for _ in range(3)]) as (a, b, c):
+        yield a, b, c
 
 
 def admin(server: LiveServer, name: str) -> Mastodon:

@@ -21,7 +21,7 @@ from mastodon import MastodonAPIError
 
 from federation_servers import FEDERATION, Person, person, remote_posts, resolve
 from helpers import ON_POSTGRES
-from live_server import LiveServer, wait_for
+from live_server import LiveServer, started_together, wait_for
 
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="multi-server tests run in the SQLite pass")
 QUICK_POLL_UPDATES = {"AGORA_FEDERATION_POLL_UPDATE_DELAY": "1"}
@@ -29,19 +29,13 @@ QUICK_POLL_UPDATES = {"AGORA_FEDERATION_POLL_UPDATE_DELAY": "1"}
 
 @pytest.fixture(scope="module")
 def people() -> Iterator[dict[str, Person]]:
-    started: list[LiveServer] = []
-    try:
-        for _ in range(3):  # poll updates after a second (not a minute), for the test's sake
-            started.append(LiveServer("sqlite", extra_env={**FEDERATION, **QUICK_POLL_UPDATES}))
-            started[-1].start()
-        a, b, c = started
+    # poll updates after a second (not a minute), for the test's sake
+    env = {**FEDERATION, **QUICK_POLL_UPDATES}
+    with started_together([LiveServer("sqlite", extra_env=env) for _ in range(3)]) as (a, b, c):
         found = {"alice": person(a, "alice"), "bob": person(b, "bob"), "carol": person(c, "carol")}
         for who, whom in (("bob", "alice"), ("carol", "alice"), ("alice", "bob"), ("bob", "carol")):
             _follow(found[who], found[whom])
         yield found
-    finally:
-        for live in started:
-            live.stop()
 
 
 def _follow(follower: Person, target: Person) -> None:

@@ -24,28 +24,22 @@ from federation_servers import (
     Person,
     create,
     db,
+    federating,
     home_texts,
     person,
     post,
     remote_posts,
     resolve,
     signed,
-    start,
 )
 from helpers import ON_POSTGRES
-from live_server import LiveServer, wait_for
+from live_server import LiveServer, started_together, wait_for
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[LiveServer, LiveServer, LiveServer]]:
-    started: list[LiveServer] = []
-    try:
-        for _ in range(3):
-            started.append(start())
-        yield started[0], started[1], started[2]
-    finally:
-        for live in started:
-            live.stop()
+    with started_together([federating() for _ in range(3)]) as (a, b, c):
+        yield a, b, c
 
 
 @pytest.fixture(scope="module")
