@@ -20,7 +20,10 @@ async def test_instance_says_4_5_and_its_newer_fields(client, make_person) -> No
     assert conf["urls"]["about"].endswith("/about") and conf["urls"]["terms_of_service"] is None
     assert conf["limited_federation"] is False and conf["vapid"]["public_key"]
     assert conf["timelines_access"]["live_feeds"] == {"local": "public", "remote": "public"}
-    assert conf["timelines_access"]["trending_link_feeds"]["local"] == "disabled"
+    assert conf["timelines_access"]["trending_link_feeds"] == {
+        "local": "public",
+        "remote": "public",
+    }
     assert v2["registrations"]["min_age"] is None
     v1 = (await client.get("/api/v1/instance")).json()
     assert v1["version"] == v2["version"] and "timelines_access" not in v1["configuration"]

@@ -254,6 +254,38 @@ async def test_trending_links_show_their_cards(db, client, make_person, run_jobs
     assert links[0]["description"] == "What it says."
 
 
+async def test_the_feed_of_a_trending_link_shows_its_public_posts(
+    db, client, make_person, run_jobs, pages
+):
+    """Mastodon 4.3's `GET /api/v1/timelines/link`: only while the link trends (approved),
+    only posts the public timeline would show (public, not unlisted, not followers-only)."""
+    alice, bob = await make_person("alice"), await make_person("bob")
+    article, other = pages.link("/article"), pages.link("/second")
+    shown = await post_status(client, alice, f"read {article}")
+    await post_status(client, alice, f"quietly {article}", visibility="unlisted")
+    await post_status(client, bob, f"friends only {article}", visibility="private")
+    await post_status(client, bob, f"another page {other}")
+    await run_jobs()
+    feed = "/api/v1/timelines/link"
+    assert (await client.get(feed, params={"url": article})).status_code == 404  # no trend
+    async with db.session() as session, session.begin():
+        session.add(
+            Trend(kind="link", item=article, score=3.0, review="approved", updated_at=utcnow())
+        )
+        session.add(
+            Trend(kind="link", item=other, score=3.0, review="pending", updated_at=utcnow())
+        )
+    for viewer in (None, bob, alice):
+        headers = viewer.headers if viewer else {}
+        r = await client.get(feed, params={"url": article}, headers=headers)
+        assert r.status_code == 200, r.text
+        assert [s["id"] for s in r.json()] == [shown["id"]]
+        assert r.json()[0]["card"]["url"] == article
+    assert (await client.get(feed, params={"url": other})).status_code == 404  # not approved
+    assert (await client.get(feed)).status_code == 422
+    assert (await client.get(feed, params={"url": article, "limit": "x"})).status_code == 422
+
+
 async def test_a_received_post_gets_a_card(db, client, run_jobs, pages):
     rob = await make_peer(db, "rob")
     link = pages.link("/article")

@@ -39,12 +39,12 @@ MASTODON_API_VERSION = "4.5.0"  # the Mastodon release whose API Agora follows
 MASTODON_VERSION = f"{MASTODON_API_VERSION} (compatible; Agora {__version__})"
 API_VERSIONS = {"mastodon": 7}  # Mastodon 4.5's `api_versions` (4.3 said 2)
 # Mastodon 4.5's `configuration.timelines_access`: who may read which feed. Agora's public
-# and hashtag timelines are open to anyone, local and remote posts alike; it has no link
-# timeline (`/api/v1/timelines/link`: no preview cards yet), so that one is `disabled`.
+# and hashtag timelines, and the feeds of trending links (`/api/v1/timelines/link`), are open
+# to anyone, local and remote posts alike.
 TIMELINES_ACCESS = {
     "live_feeds": {"local": "public", "remote": "public"},
     "hashtag_feeds": {"local": "public", "remote": "public"},
-    "trending_link_feeds": {"local": "disabled", "remote": "disabled"},
+    "trending_link_feeds": {"local": "public", "remote": "public"},
 }
 
 

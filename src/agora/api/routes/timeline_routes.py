@@ -13,7 +13,8 @@ from agora.http.json import JSON
 from agora.http.links import paged
 from agora.http.params import flag, reads_query
 from agora.http.replica_routing import replica_reads
-from agora.social.reading import timelines
+from agora.social.reading import timelines, trends
+from agora.social.rules.errors import Invalid, NotFound
 from agora.social.rules.paging import Page, Slice
 
 router = APIRouter(prefix="/api/v1")
@@ -57,6 +58,25 @@ async def public(
     )
     media = flag(query.get("only_media"))
     found = await timelines.public_timeline(session, viewer, page, only_media=media, origin=origin)
+    return await _respond(request, session, viewer, found, "public")
+
+
+@router.get("/timelines/link")
+@replica_reads
+@reads_query("url")
+async def link(
+    request: Request,
+    session: SessionDep,
+    page: Page = paging(),
+    viewer: int | None = optional_caller_id("read:statuses"),
+) -> JSON:
+    """Public posts sharing a trending link (Mastodon 4.3); 404 for a link that does not trend."""
+    url = request.query_params.get("url", "").strip()
+    if not url:
+        raise Invalid("Validation failed: url is missing")
+    if not await trends.is_trending_link(session, url):
+        raise NotFound()
+    found = await timelines.link_timeline(session, viewer, url, page)
     return await _respond(request, session, viewer, found, "public")
 
 

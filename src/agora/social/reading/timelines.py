@@ -25,6 +25,7 @@ from agora.db.models import (
     Pin,
     Post,
     PostTag,
+    PreviewCard,
     Tag,
     Visibility,
 )
@@ -137,6 +138,31 @@ def _public_statement(
         query = query.where(remote if origin == "remote" else ~remote)
     if only_media:
         query = query.where(has_media(Post))
+    return bind_page(query, Post.id, shape)
+
+
+async def link_timeline(
+    session: AsyncSession, viewer_id: int | None, url: str, page: Page
+) -> Slice[int]:
+    """Public posts showing the preview card of `url`, newest first (Mastodon 4.3's link
+    feed): the public timeline's rules (`public_rule`, `listed_to`) on the posts whose card is
+    that URL's. Whether the link may be shown at all (it trends) is the caller's question
+    (`trends.is_trending_link`)."""
+    params = {**page_params(page), **_viewer_param(viewer_id), "card_url": url}
+    statement = _link_statement(viewer_id is not None, page_shape(page))
+    return slice_of(await column_rows(session, statement, params), page)
+
+
+@cache
+def _link_statement(signed_in: bool, shape: tuple[bool, bool, bool]) -> Select[int, int]:
+    """`link_timeline`'s statement, built once per shape."""
+    viewer = VIEWER if signed_in else None
+    card = select(PreviewCard.id).where(PreviewCard.url == bindparam("card_url"))
+    query: Select[int, int] = select(Post.id, Post.id).where(
+        Post.preview_card_id == card.scalar_subquery(),
+        public_timeline_rule(Post),
+        listed_to(viewer, Post),
+    )
     return bind_page(query, Post.id, shape)
 
 

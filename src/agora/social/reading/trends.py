@@ -348,6 +348,17 @@ async def trending_links(session: AsyncSession, offset: int, limit: int) -> list
     ]
 
 
+async def is_trending_link(session: AsyncSession, url: str) -> bool:
+    """Whether `url` is an approved trending link now (Mastodon opens a link's feed, `GET
+    /api/v1/timelines/link`, only for those)."""
+    found = await session.scalar(
+        select(Trend.id).where(
+            Trend.kind == "link", Trend.item == url, Trend.review == "approved", Trend.score > 0
+        )
+    )
+    return found is not None
+
+
 def link_title(url: str) -> str:
     """A link's title when it has no preview card: its host and path."""
     return url.split("://", 1)[-1].rstrip("/")
