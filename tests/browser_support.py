@@ -73,11 +73,25 @@ async def screenshot(page: Any, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+async def sign_up_on_the_web(page: Any, username: str) -> None:
+    """Sign `username` up through the web sign-up page (PASSWORD, USERNAME@example.org); the
+    page ends on the home timeline, signed in."""
+    import re
+
+    await page.goto("/auth/sign_up")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("E-mail").fill(f"{username}@example.org")
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_label("Password again").fill(PASSWORD)
+    await page.get_by_label("I accept the server rules").check()
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page).to_have_url(re.compile(r"/home$"))
+
+
 async def ana_follows_ben(browser: Any, url: str, app_name: str) -> tuple[Any, Any]:
     """The flows' two people on the server at `url`: ben, signed up through the API (his
     Mastodon.py client is returned), and ana, signed up on the web sign-up page, who follows
     ben from his profile (her page is returned, at his profile)."""
-    import re
 
     from mastodon import Mastodon
 
@@ -86,14 +100,7 @@ async def ana_follows_ben(browser: Any, url: str, app_name: str) -> tuple[Any, A
     ben.create_account("ben", PASSWORD, "ben@example.org", agreement=True)
     context = await browser.new_context(base_url=url)
     page = await context.new_page()
-    await page.goto("/auth/sign_up")
-    await page.get_by_label("Username").fill("ana")
-    await page.get_by_label("E-mail").fill("ana@example.org")
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_label("Password again").fill(PASSWORD)
-    await page.get_by_label("I accept the server rules").check()
-    await page.get_by_role("button", name="Sign up").click()
-    await expect(page).to_have_url(re.compile(r"/home$"))
+    await sign_up_on_the_web(page, "ana")
     await page.goto("/@ben")
     await page.get_by_role("button", name="Follow").first.click()
     return ben, page

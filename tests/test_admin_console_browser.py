@@ -19,6 +19,7 @@ from browser_support import (
     expect,
     no_serious_violations,
     screenshot,
+    sign_up_on_the_web,
 )
 from live_server import LiveServer
 
@@ -40,14 +41,7 @@ async def _page(browser, server, name: str):  # type: ignore[no-untyped-def]
     )
     context.set_default_timeout(TIMEOUT)
     page = await context.new_page()
-    await page.goto("/auth/sign_up")
-    await page.get_by_label("Username").fill(name)
-    await page.get_by_label("E-mail").fill(f"{name}@example.org")
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_label("Password again").fill(PASSWORD)
-    await page.get_by_label("I accept the server rules").check()
-    await page.get_by_role("button", name="Sign up").click()
-    await expect(page).to_have_url(re.compile(r"/home$"))
+    await sign_up_on_the_web(page, name)
     return context, page
 
 

@@ -17,6 +17,7 @@ from browser_support import (
     PASSWORD,
     expect,
     no_serious_violations,
+    sign_up_on_the_web,
 )
 from live_server import LiveServer
 
@@ -37,14 +38,7 @@ async def test_for_you_tab_why_this_post_and_sliders(server: LiveServer, browser
     gus.create_account("gus", PASSWORD, "gus@example.org", agreement=True)
     context = await browser.new_context(base_url=server.url)
     page = await context.new_page()
-    await page.goto("/auth/sign_up")
-    await page.get_by_label("Username").fill("hal")
-    await page.get_by_label("E-mail").fill("hal@example.org")
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_label("Password again").fill(PASSWORD)
-    await page.get_by_label("I accept the server rules").check()
-    await page.get_by_role("button", name="Sign up").click()
-    await expect(page).to_have_url(re.compile(r"/home$"))
+    await sign_up_on_the_web(page, "hal")
     await page.goto("/@gus")
     await page.get_by_role("button", name="Follow").first.click()
     await expect(page.get_by_role("button", name="Unfollow")).to_be_visible()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from browser_support import (
     BROWSER_MARKS,
     PASSWORD,
     expect,
+    sign_up_on_the_web,
 )
 from live_server import LiveServer
 from push_receiver import PushReceiver
@@ -53,14 +53,7 @@ async def test_a_mention_becomes_a_browser_notification(server: LiveServer, brow
         context = await browser.new_context(base_url=server.url)
         await context.grant_permissions(["notifications"], origin=server.url)
         page = await context.new_page()
-        await page.goto("/auth/sign_up")
-        await page.get_by_label("Username").fill("ana")
-        await page.get_by_label("E-mail").fill("ana@example.org")
-        await page.get_by_label("Password", exact=True).fill(PASSWORD)
-        await page.get_by_label("Password again").fill(PASSWORD)
-        await page.get_by_label("I accept the server rules").check()
-        await page.get_by_role("button", name="Sign up").click()
-        await expect(page).to_have_url(re.compile(r"/home$"))
+        await sign_up_on_the_web(page, "ana")
 
         devtools = await context.new_cdp_session(page)
         registrations: list[dict[str, Any]] = []

@@ -14,11 +14,11 @@ import pytest
 
 from browser_support import (
     BROWSER_MARKS,
-    PASSWORD,
     TIMEOUT,
     expect,
     no_serious_violations,
     screenshot,
+    sign_up_on_the_web,
 )
 from helpers import ffmpeg
 from live_server import LiveServer
@@ -42,17 +42,6 @@ async def _context(browser, server, width: int = 1024):  # type: ignore[no-untyp
     return context
 
 
-async def _sign_up(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    await page.goto("/auth/sign_up")
-    await page.get_by_label("Username").fill(name)
-    await page.get_by_label("E-mail").fill(f"{name}@example.org")
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_label("Password again").fill(PASSWORD)
-    await page.get_by_label("I accept the server rules").check()
-    await page.get_by_role("button", name="Sign up").click()
-    await expect(page).to_have_url(re.compile(r"/home$"))
-
-
 async def _post(page, text: str, cw: str = "") -> str:  # type: ignore[no-untyped-def]
     """Post from the home composer; returns the new post's URL."""
     await page.goto("/home")
@@ -70,7 +59,7 @@ async def test_sign_up_post_see_it_at_home_and_toggle_cw(browser, server) -> Non
     page = await context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    await _sign_up(page, "ada")
+    await sign_up_on_the_web(page, "ada")
     await _post(page, "Hello from a real browser #firstpost")
     for _ in range(40):  # the fan-out job (in-process worker) puts it into the home feed
         await page.reload()
@@ -95,11 +84,11 @@ async def test_like_from_another_browser_arrives_live(browser, server) -> None: 
     author_ctx = await _context(browser, server)
     fan_ctx = await _context(browser, server, width=390)
     author, fan = await author_ctx.new_page(), await fan_ctx.new_page()
-    await _sign_up(author, "bea")
+    await sign_up_on_the_web(author, "bea")
     post_url = await _post(author, "like me if you can")
     await author.goto("/notifications")
     await expect(author.locator("#notifications")).to_contain_text("No notifications yet")
-    await _sign_up(fan, "cy")
+    await sign_up_on_the_web(fan, "cy")
     await fan.goto(post_url)
     await fan.locator(".focus").get_by_role("button", name=re.compile(r"^Like")).click()
     liked = fan.locator(".focus").get_by_role("button", name="Like (1)")
@@ -115,12 +104,12 @@ async def test_like_from_another_browser_arrives_live(browser, server) -> None: 
 async def test_follow_request_flow(browser, server) -> None:  # type: ignore[no-untyped-def]
     owner_ctx, asker_ctx = await _context(browser, server), await _context(browser, server)
     owner, asker = await owner_ctx.new_page(), await asker_ctx.new_page()
-    await _sign_up(owner, "dee")
+    await sign_up_on_the_web(owner, "dee")
     await owner.goto("/settings/profile")
     await owner.get_by_label("Review follow requests (locked account)").check()
     await owner.get_by_role("button", name="Save profile").click()
     await expect(owner.locator(".saved")).to_contain_text("Saved")
-    await _sign_up(asker, "eve")
+    await sign_up_on_the_web(asker, "eve")
     await asker.goto("/@dee")
     await asker.get_by_role("button", name="Follow", exact=True).click()
     await expect(asker.get_by_role("button", name="Cancel follow request")).to_be_visible()
@@ -136,7 +125,7 @@ async def test_follow_request_flow(browser, server) -> None:  # type: ignore[no-
 async def test_keyboard_only_posting(browser, server) -> None:  # type: ignore[no-untyped-def]
     context = await _context(browser, server)
     page = await context.new_page()
-    await _sign_up(page, "fay")
+    await sign_up_on_the_web(page, "fay")
     await page.goto("/home")
     for _ in range(40):  # Tab through the page until the post text has focus
         await page.keyboard.press("Tab")
@@ -163,7 +152,7 @@ async def test_main_pages_are_accessible(browser, server) -> None:  # type: igno
         await page.goto(path)
         await no_serious_violations(page, name)
         await screenshot(page, name)
-    await _sign_up(page, "gus")
+    await sign_up_on_the_web(page, "gus")
     post_url = await _post(page, "an accessible post with a #tag", cw="a warning")
     pages = [
         ("/home", "home"),
@@ -205,7 +194,7 @@ def _png(color: tuple[int, int, int] = (30, 140, 90)) -> bytes:
 async def test_search_from_the_header(browser, server) -> None:  # type: ignore[no-untyped-def]
     context = await _context(browser, server)
     page = await context.new_page()
-    await _sign_up(page, "hal")
+    await sign_up_on_the_web(page, "hal")
     await _post(page, "okapis are forest giraffes #okapi")
     for _ in range(40):  # indexing and the hashtag are written by the fan-out job
         await page.get_by_role("searchbox", name="Search").first.fill("okapi")
@@ -228,13 +217,13 @@ async def test_search_from_the_header(browser, server) -> None:  # type: ignore[
 async def test_poll_from_the_composer_and_voting(browser, server) -> None:  # type: ignore[no-untyped-def]
     author_ctx, voter_ctx = await _context(browser, server), await _context(browser, server)
     author, voter = await author_ctx.new_page(), await voter_ctx.new_page()
-    await _sign_up(author, "ida")
+    await sign_up_on_the_web(author, "ida")
     await author.goto("/home")
     await author.get_by_text("Add images, video, audio or a poll").click()
     await author.get_by_label("Option 1").fill("mountains")
     await author.get_by_label("Option 2").fill("the sea")
     post_url = await _post_from_open_composer(author, "where to go?")
-    await _sign_up(voter, "jon")
+    await sign_up_on_the_web(voter, "jon")
     await voter.goto(post_url)
     poll = voter.locator(".focus .poll")
     await poll.get_by_label("the sea").check()
@@ -258,7 +247,7 @@ async def _post_from_open_composer(page, text: str) -> str:  # type: ignore[no-u
 async def test_images_and_the_lightbox_by_keyboard(browser, server) -> None:  # type: ignore[no-untyped-def]
     context = await _context(browser, server)
     page = await context.new_page()
-    await _sign_up(page, "kit")
+    await sign_up_on_the_web(page, "kit")
     await page.goto("/home")
     await page.get_by_text("Add images, video, audio or a poll").click()
     await page.get_by_label("File 1", exact=True).set_input_files(
@@ -298,7 +287,7 @@ def _clip(tmp: Path) -> bytes:
 async def test_a_video_from_the_composer_plays(browser, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
     context = await _context(browser, server)
     page = await context.new_page()
-    await _sign_up(page, "vic")
+    await sign_up_on_the_web(page, "vic")
     await page.goto("/home")
     await page.get_by_text("Add images, video, audio or a poll").click()
     await page.get_by_label("File 1", exact=True).set_input_files(
@@ -322,7 +311,7 @@ async def test_a_video_from_the_composer_plays(browser, server, tmp_path) -> Non
 async def test_lists_and_profile_images_pages_are_accessible(browser, server) -> None:  # type: ignore[no-untyped-def]
     context = await _context(browser, server)
     page = await context.new_page()
-    await _sign_up(page, "lou")
+    await sign_up_on_the_web(page, "lou")
     await page.goto("/settings/profile")
     await page.get_by_label("New avatar").set_input_files(
         files=[{"name": "me.png", "mimeType": "image/png", "buffer": _png((200, 60, 60))}]
