@@ -11,9 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from browser_support import BROWSER_MARKS, expect, no_serious_violations, screenshot
+from browser_support import (
+    BROWSER_MARKS,
+    expect,
+    no_serious_violations,
+    screenshot,
+    sign_up_on_the_web,
+)
 from live_server import LiveServer
-from test_web_browser import _context, _post, _sign_up
+from test_web_browser import _context, _post
 
 pytestmark = BROWSER_MARKS
 
@@ -36,15 +42,15 @@ def _sql(server: LiveServer, statement: str) -> None:
 async def test_write_rate_and_see_a_note(browser, server) -> None:  # type: ignore[no-untyped-def]
     author_context = await _context(browser, server)
     author = await author_context.new_page()
-    await _sign_up(author, "tidewriter")
+    await sign_up_on_the_web(author, "tidewriter")
     post_url = await _post(author, "Tides are caused by the wind alone.")
 
     noter_context = await _context(browser, server)
     noter = await noter_context.new_page()
-    await _sign_up(noter, "noter")
+    await sign_up_on_the_web(noter, "noter")
     rater_context = await _context(browser, server)
     rater = await rater_context.new_page()
-    await _sign_up(rater, "rater")
+    await sign_up_on_the_web(rater, "rater")
     _sql(
         server,
         "UPDATE accounts SET created_at = datetime('now', '-30 days') "

@@ -10,9 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from browser_support import BROWSER_MARKS, TIMEOUT, expect, no_serious_violations, screenshot
+from browser_support import (
+    BROWSER_MARKS,
+    TIMEOUT,
+    expect,
+    no_serious_violations,
+    screenshot,
+    sign_up_on_the_web,
+)
 from live_server import LiveServer
-from test_web_browser import _context, _post, _sign_up
+from test_web_browser import _context, _post
 
 pytest.importorskip("llama_cpp")
 pytestmark = BROWSER_MARKS
@@ -37,7 +44,7 @@ async def test_explain_helpers_and_a_streamed_chat(browser, server) -> None:  # 
     page.on(
         "console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None
     )
-    await _sign_up(page, "cleo")
+    await sign_up_on_the_web(page, "cleo")
     post_url = await _post(page, "The night bus runs until two on weekdays.")
 
     await page.goto(post_url)
