@@ -17,6 +17,7 @@ from PIL import Image
 from sqlalchemy import select, text, update
 
 from agora.api import serialise
+from agora.api.page_cache import get_page_cache
 from agora.api.status_cache import RenderCache, Rendered, get_render_cache
 from agora.config import get_settings
 from agora.data.signals import CURRENT, Disclosure, Stance
@@ -25,13 +26,20 @@ from helpers import boost, follow, make_admin, post_status, post_status_id
 from test_streaming_redis import REDIS_URL, _redis_up
 
 COUNTERS = {
-    "posts": {"replies_count", "reblogs_count", "favourites_count", "render_version"},
+    "posts": {
+        "replies_count",
+        "reblogs_count",
+        "favourites_count",
+        "render_version",
+        "change_stamp",
+    },
     "accounts": {
         "followers_count",
         "following_count",
         "statuses_count",
         "last_status_at",
         "render_version",
+        "change_stamp",
     },
 }
 MODELS = {"posts": Post, "accounts": Account}
@@ -228,7 +236,11 @@ async def test_a_rendering_cached_for_one_viewer_is_never_shown_to_another(
     assert r.status_code == 200 and r.json()["favourited"] is False
 
 
-async def test_the_home_timeline_answers_from_the_cache(db, client, make_person, run_jobs):
+async def test_the_home_timeline_answers_from_the_cache(
+    db, client, make_person, run_jobs, monkeypatch
+):
+    # the renderings, not the whole page (tests/test_page_cache.py)
+    monkeypatch.setattr(get_page_cache(), "max_bytes", 0)
     alice, bob = [await make_person(n) for n in ("alice", "bob")]
     await follow(client, bob, alice)
     for i in range(5):

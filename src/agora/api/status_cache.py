@@ -60,6 +60,7 @@ from agora.api.entities import (
     status_shared_json,
     status_viewer_json,
 )
+from agora.api.page_cache import note_ends, note_rows, note_unkeepable
 from agora.config import get_settings
 from agora.data.signals import Stance, disclose_stance, interned, stance
 from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs
@@ -224,9 +225,11 @@ async def status_fragments(
     object (the For You ranking), by post id."""
     extra = extensions or {}
     page = await load_refs(session, viewer_id, ids)
+    note_rows(page.post_stamps, page.author_stamps)
     if not page.kept:
         return {}
     if page.has_filters:  # load_posts reads and applies them
+        note_unkeepable()
         return await _rendered_for_filters(session, viewer_id, ids, context, extra)
     cache = get_render_cache()
     refs = page.refs
@@ -305,6 +308,8 @@ async def _render_missing(
         stored[(ACCOUNT, ref.account_id, author_version)] = account
         if shared_for_everyone(view):
             stored[(POST, pid, post_version, author_version)] = shared
+        else:
+            note_unkeepable()
     if not session.sync_session.info.get(WROTE_KEY):
         await get_render_cache().put_many(stored)
     return fresh
@@ -351,6 +356,8 @@ async def _polls(
     if not by_poll:
         return {}
     found = await load_polls(session, viewer_id, set(by_poll))
+    for poll in found.values():
+        note_ends(poll.expires_at)
     return {
         by_poll[pid].id: poll_json(poll, viewer_id, by_poll[pid].account_id)
         for pid, poll in found.items()

@@ -12,7 +12,9 @@ Invariants:
 - A target is accepted only when every table is empty, or when it carries the marker of a
   copy from the same source (`agora_db_copy`, dropped once the copy is verified).
 - Rows are copied as they are: the render-version triggers (migration 0025), which would bump
-  `posts.render_version` for every attachment, mention and tag inserted, are disabled on the
+  `posts.render_version` for every attachment, mention and tag inserted, and the page-stamp
+  triggers (migration 0042), which would write `view_stamps` rows the copy then brings, are
+  disabled on the
   target while rows are written, and enabled again at the end (also when the copy fails; a
   killed copy leaves them off until it is resumed). The full-text index triggers stay on: the
   target's index is built as posts arrive.
@@ -155,18 +157,21 @@ async def prepare_target(target: AsyncEngine, source_url: str) -> bool:
 
 
 async def _render_triggers(conn: AsyncConnection) -> list[tuple[str, str]]:
-    """(table, trigger) of the render-version triggers (migration 0025)."""
+    """(table, trigger) of the render-version and page-stamp triggers (migrations 0025,
+    0042)."""
     found = await conn.execute(
         text(
             "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE NOT t.tgisinternal AND t.tgname LIKE '%render_version'"
+            "WHERE NOT t.tgisinternal "
+            "AND (t.tgname LIKE '%render_version' OR t.tgname LIKE '%page_stamp')"
         )
     )
     return [(str(table), str(trigger)) for table, trigger in found.all()]
 
 
 async def set_render_triggers(target: AsyncEngine, *, enabled: bool) -> None:
-    """Turn the render-version triggers on or off (the copy writes versions as they are)."""
+    """Turn the render-version and page-stamp triggers on or off (the copy writes versions
+    and stamps as they are)."""
     action = "ENABLE" if enabled else "DISABLE"
     async with target.begin() as conn:
         for table, trigger in await _render_triggers(conn):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
 
-from agora.api import serialise
+from agora.api import page_cache, serialise
 from agora.db.models import Account
 from agora.http.deps import SessionDep, caller, caller_id, optional_caller_id, paging
 from agora.http.json import JSON
@@ -38,9 +39,12 @@ async def home(
     session: SessionDep,
     page: Page = paging(),
     me_id: int = caller_id("read:statuses"),
-) -> JSON:
-    found = await timelines.home_timeline(session, me_id, page)
-    return await _respond(request, session, me_id, found, "home")
+) -> Response:
+    async def build() -> Response:
+        found = await timelines.home_timeline(session, me_id, page)
+        return await _respond(request, session, me_id, found, "home")
+
+    return await page_cache.served(request, session, me_id, build)
 
 
 @router.get("/timelines/public")

@@ -80,6 +80,7 @@ from agora.db.models.reading import (
     NotificationRequest,
     PushSubscription,
     UserList,
+    ViewStamp,
 )
 from agora.db.models.system import (
     AiUsage,
@@ -191,6 +192,7 @@ __all__ = [
     "UTCDateTime",
     "User",
     "UserList",
+    "ViewStamp",
     "Visibility",
     "WebSession",
     "utcnow",

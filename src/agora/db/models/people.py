@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Index,
     Integer,
@@ -95,6 +96,9 @@ class Account(Base):
     # Bumped by a database trigger (migration 0015) whenever a column other than the counters
     # changes (api/status_cache.py keys rendered accounts by it).
     render_version: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    # Grows on every update of the row, counters included (trigger, migration 0042): what a
+    # cached page showing the account or its posts is checked against (api/page_cache.py).
+    change_stamp: Mapped[int] = mapped_column(BigInteger, default=0, server_default=sql_text("0"))
 
     __table_args__ = (
         Index("uq_accounts_uri", "uri", unique=True),

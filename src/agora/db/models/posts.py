@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     Index,
@@ -115,6 +116,10 @@ class Post(Base):
     # shows changes: every column but the counters, its media, mentions and hashtags
     # (api/status_cache.py keys rendered statuses by it).
     render_version: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    # Grows on every update of the row, counters included, and of its poll (triggers,
+    # migration 0042): what a cached page showing the post is checked against
+    # (api/page_cache.py).
+    change_stamp: Mapped[int] = mapped_column(BigInteger, default=0, server_default=sql_text("0"))
 
     __table_args__ = (
         Index("uq_posts_uri", "uri", unique=True),

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Index,
     Integer,
@@ -28,6 +29,16 @@ class HomeFeedEntry(Base):
     account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
     post_id: Mapped[int] = _fk("posts.id", primary_key=True, index=True)
     author_id: Mapped[int] = mapped_column(ID, index=True)  # for removal on unfollow / block
+
+
+class ViewStamp(Base):
+    """How many times what an account sees (its home feed, relationships, marks, filters,
+    lists) has changed: grown by triggers only (migration 0042), never reset; account 0 is
+    the server's own settings. A cached page is checked against it (api/page_cache.py)."""
+
+    __tablename__ = "view_stamps"
+    account_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
+    stamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class ConversationEntry(Base):

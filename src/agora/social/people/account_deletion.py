@@ -159,6 +159,7 @@ FATE: dict[str, str] = {
     "federation_domains": "kept: other servers' delivery health, no account",
     "home_feed": DELETED,
     "home_feed_sizes": DELETED,
+    "view_stamps": "kept: one growing number per account (api/page_cache.py), no content",
     "id_nodes": "kept: server processes, no account",
     "idempotency_keys": DELETED,
     "inbox_activities": "kept: ids of remote activities, no local account",

@@ -195,6 +195,10 @@ class PageRefs:
     kept: list[int]
     refs: dict[int, PostRef]
     has_filters: bool = False  # the viewer has an active filter (`filtering.viewer_filters`)
+    # the change stamp of every post row read (shown or not) and of its author, read in the
+    # same rows (api/page_cache.py)
+    post_stamps: dict[int, int] = field(default_factory=dict)
+    author_stamps: dict[int, int] = field(default_factory=dict)
 
 
 async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]) -> PageRefs:
@@ -252,7 +256,14 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
             quote_policy=row[at["quote_policy"]],
             quote_state=row[q_state],
         )
-    return PageRefs(kept, refs, has_filters)
+    post_stamp, author_stamp = at["post_stamp"], at["author_stamp"]
+    return PageRefs(
+        kept,
+        refs,
+        has_filters,
+        {pid: row[post_stamp] for pid, row in found.items()},
+        {row[account]: row[author_stamp] for row in rows},
+    )
 
 
 @cache
@@ -486,6 +497,8 @@ def _refs_statement(signed_in: bool) -> Select[Any]:
         Post.favourites_count,
         Post.render_version.label("post_version"),
         author.render_version.label("author_version"),
+        Post.change_stamp.label("post_stamp"),
+        author.change_stamp.label("author_stamp"),
         author.followers_count,
         author.following_count,
         author.statuses_count,

@@ -1,0 +1,309 @@
+"""Whole pages of statuses, cached per viewer: a page asked again, unchanged, is answered
+with the bytes sent last time after one statement proves that nothing it shows has changed.
+
+**What proves a page unchanged.** Every input of a page has a stamp that only grows, kept by
+database triggers (migration 0042), so no code path, door or process can forget one:
+`posts.change_stamp` and `accounts.change_stamp` grow on every update of the row (counters,
+edits, deletion, suspension, consent, a vote in the post's poll), and `view_stamps` grows for
+an account on every change of its home feed, relationships (both sides), marks, filters and
+lists, and for account 0 on every change of the server's settings. A page is stored with:
+
+- the viewer's and the server's `view_stamps`, and the sum and count of the `change_stamp`
+  of every account the viewer follows (a followee's new post grows its counters: this is how
+  posts that reach the home timeline without a feed entry, `home_rule`'s high-reach
+  accounts, invalidate it), read **before** the page is built;
+- the sum and count of the `change_stamp` of every post row the page read (shown or not:
+  boosted and quoted ones, ones hidden from the viewer) and of their authors, read **in the
+  same rows** as the page's data (`hydrate.load_refs`).
+
+It is served again only when one statement reads the same numbers. Stamps only grow and the
+sets are fixed per page, so equal sums and counts mean no row changed and none was deleted;
+the parts read before the page can only be older than what it shows (a change in between
+makes the next check fail, never pass). Each part is compared on its own, so a growth in
+one cannot hide a loss in another.
+
+**What is never cached.** A page whose statuses are filtered for the viewer, or hold media
+URLs signed for them (`entities.shared_for_everyone`), or that was built by a session that
+has written. What depends on the clock ends an entry: a poll's end, and `page_cache_seconds`
+for everything else (a mute's end).
+
+**Where.** A byte-bounded LRU in each process (`page_cache_bytes`; no lock: one event loop).
+Processes need not tell each other anything: the check reads the database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from agora.config import get_settings
+from agora.data.signals import CURRENT, Stance, disclose_stance
+from agora.db.engine import column_rows
+
+Stamps = tuple[int, ...]
+SERVER = 0  # the view_stamps row of the server's own settings
+
+
+@dataclass(slots=True)
+class PageRecord:
+    """What building one page read: each post row's and author's stamp (the lowest, when a
+    row was read twice), whether the page may be kept, and until when."""
+
+    posts: dict[int, int] = field(default_factory=dict)
+    accounts: dict[int, int] = field(default_factory=dict)
+    keepable: bool = True
+    until: float = float("inf")  # time.time() after which the page is stale
+
+    def rows(self, posts: dict[int, int], accounts: dict[int, int]) -> None:
+        """Note post rows and author rows read with their stamps."""
+        for into, found in ((self.posts, posts), (self.accounts, accounts)):
+            for key, stamp in found.items():
+                held = into.get(key)
+                into[key] = stamp if held is None else min(held, stamp)
+
+    def stamps(self) -> Stamps:
+        """The posts' and authors' parts of the page's stamps."""
+        return (
+            sum(self.posts.values()),
+            len(self.posts),
+            sum(self.accounts.values()),
+            len(self.accounts),
+        )
+
+
+_RECORD: ContextVar[PageRecord | None] = ContextVar("agora_page_record", default=None)
+
+
+def note_rows(posts: dict[int, int], accounts: dict[int, int]) -> None:
+    """A page being built read these post and author rows (id -> change_stamp). A no-op
+    when no page is being recorded."""
+    record = _RECORD.get()
+    if record is not None:
+        record.rows(posts, accounts)
+
+
+def note_unkeepable() -> None:
+    """The page being built shows something for this viewer alone (filtered statuses, signed
+    media URLs): it is not kept."""
+    record = _RECORD.get()
+    if record is not None:
+        record.keepable = False
+
+
+def note_ends(when: datetime | None) -> None:
+    """What the page being built shows changes by itself at `when` (a poll's end)."""
+    record = _RECORD.get()
+    if record is not None and when is not None:
+        record.until = min(record.until, when.replace(tzinfo=when.tzinfo or UTC).timestamp())
+
+
+@contextmanager
+def _recording() -> Any:
+    record = PageRecord()
+    token = _RECORD.set(record)
+    try:
+        yield record
+    finally:
+        _RECORD.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPage:
+    """A page as sent, and what it was built under."""
+
+    body: bytes
+    link: str | None
+    stance: Stance | None
+    stamps: Stamps
+    posts: tuple[int, ...]
+    accounts: tuple[int, ...]
+    until: float
+
+    def response(self) -> Response:
+        """The page, answered again."""
+        headers = {"Link": self.link} if self.link else None
+        return Response(self.body, media_type="application/json", headers=headers)
+
+
+class PageCache:
+    """A byte-bounded LRU of pages by (path, query, viewer)."""
+
+    def __init__(self, max_bytes: int, seconds: float) -> None:
+        self.max_bytes = max_bytes
+        self.seconds = seconds
+        self.bytes = 0
+        self._lru: OrderedDict[tuple[str, str, int], CachedPage] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether pages are kept at all (`page_cache_bytes` and `page_cache_seconds` > 0)."""
+        return self.max_bytes > 0 and self.seconds > 0
+
+    def get(self, key: tuple[str, str, int]) -> CachedPage | None:
+        """The page kept under `key`, if it has not ended."""
+        page = self._lru.get(key)
+        if page is None:
+            return None
+        if page.until <= time.time():
+            self.drop(key)
+            return None
+        self._lru.move_to_end(key)
+        return page
+
+    def put(self, key: tuple[str, str, int], page: CachedPage) -> None:
+        """Keep `page`, forgetting the least recently used ones beyond the byte bound."""
+        self.drop(key)
+        if len(page.body) > self.max_bytes:
+            return
+        self._lru[key] = page
+        self.bytes += len(page.body)
+        while self.bytes > self.max_bytes:
+            _, old = self._lru.popitem(last=False)
+            self.bytes -= len(old.body)
+
+    def drop(self, key: tuple[str, str, int]) -> None:
+        """Forget one page."""
+        old = self._lru.pop(key, None)
+        if old is not None:
+            self.bytes -= len(old.body)
+
+    def clear(self) -> None:
+        """Forget every page (tests)."""
+        self._lru.clear()
+        self.bytes = 0
+
+
+_cache: PageCache | None = None
+
+
+def get_page_cache() -> PageCache:
+    """The process's page cache, sized by the settings."""
+    global _cache
+    if _cache is None:
+        settings = get_settings()
+        _cache = PageCache(settings.page_cache_bytes, settings.page_cache_seconds)
+    return _cache
+
+
+def reset_page_cache() -> None:
+    """Forget the process's page cache (tests; settings changed)."""
+    global _cache
+    _cache = None
+
+
+async def served(
+    request: Request,
+    session: AsyncSession,
+    viewer_id: int,
+    build: Callable[[], Awaitable[Response]],
+) -> Response:
+    """The response of `build` for this request, or the same bytes again when this viewer
+    asked for the same page before and nothing it shows has changed since (module
+    docstring). Only for pages of statuses whose ids come from the viewer's home feed and
+    the accounts they follow (the home timeline)."""
+    cache = get_page_cache()
+    disclosure = CURRENT.get()
+    if not cache.enabled or (disclosure is not None and disclosure.found is not None):
+        return await build()
+    key = (request.url.path, request.url.query, viewer_id)
+    kept = cache.get(key)
+    if kept is not None:
+        now = await _read(session, viewer_id, kept.posts, kept.accounts)
+        if now == kept.stamps:
+            cache.hits += 1
+            if kept.stance is not None:
+                disclose_stance(kept.stance)
+            return kept.response()
+        cache.drop(key)
+    cache.misses += 1
+    before = await _read(session, viewer_id, (), ())
+    with _recording() as record:
+        response = await build()
+    _keep(cache, key, session, response, record, before[:4])
+    return response
+
+
+def _keep(
+    cache: PageCache,
+    key: tuple[str, str, int],
+    session: AsyncSession,
+    response: Response,
+    record: PageRecord,
+    viewer_part: Stamps,
+) -> None:
+    from agora.api.status_cache import WROTE_KEY
+
+    if (
+        not record.keepable
+        or response.status_code != 200
+        or session.sync_session.info.get(WROTE_KEY)
+    ):
+        return
+    disclosure = CURRENT.get()
+    until = min(record.until, time.time() + cache.seconds)
+    cache.put(
+        key,
+        CachedPage(
+            body=bytes(response.body),
+            link=response.headers.get("link"),
+            stance=disclosure.found if disclosure is not None else None,
+            stamps=viewer_part + record.stamps(),
+            posts=tuple(record.posts),
+            accounts=tuple(record.accounts),
+            until=until,
+        ),
+    )
+
+
+async def _read(
+    session: AsyncSession, viewer_id: int, posts: tuple[int, ...], accounts: tuple[int, ...]
+) -> Stamps:
+    """The stamps now, in one statement: the viewer's and the server's, the followees' sum
+    and count, then the sum and count over `posts` and over `accounts`."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    statement = _SQLITE if sqlite else _POSTGRESQL
+    params: dict[str, Any] = {"viewer_id": viewer_id, "server": SERVER}
+    if sqlite:
+        params["posts"] = orjson.dumps(posts).decode()
+        params["accounts"] = orjson.dumps(accounts).decode()
+    else:
+        params["posts"] = list(posts)
+        params["accounts"] = list(accounts)
+    row = (await column_rows(session, statement, params))[0]
+    return tuple(int(value or 0) for value in row)
+
+
+def _statement(ids: str) -> TextClause:
+    """The stamps statement, with `ids` the SQL that turns a parameter into a set of ids."""
+    return text(
+        "SELECT "
+        "(SELECT stamp FROM view_stamps WHERE account_id = :viewer_id), "
+        "(SELECT stamp FROM view_stamps WHERE account_id = :server), "
+        "f.s, f.n, p.s, p.n, a.s, a.n FROM "
+        "(SELECT sum(x.change_stamp) AS s, count(*) AS n FROM follows JOIN accounts x "
+        "ON x.id = follows.target_account_id WHERE follows.account_id = :viewer_id) AS f, "
+        "(SELECT sum(change_stamp) AS s, count(*) AS n FROM posts "
+        f"WHERE id IN ({ids.format(name='posts')})) AS p, "
+        "(SELECT sum(change_stamp) AS s, count(*) AS n FROM accounts "
+        f"WHERE id IN ({ids.format(name='accounts')})) AS a"
+    )
+
+
+_SQLITE = _statement("SELECT value FROM json_each(:{name})")
+_POSTGRESQL = _statement("SELECT unnest(CAST(:{name} AS BIGINT[]))")

@@ -1,0 +1,233 @@
+"""Whole home pages cached per viewer (api/page_cache.py): after every kind of change, with
+the cache warm from before it, the page served is the page built fresh (bytes, Link header,
+AI-use headers); an unchanged page is served again after one statement; every table the home
+timeline's reads look at has a stamp the triggers keep (migration 0042)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from agora.api.page_cache import get_page_cache
+from agora.api.status_cache import get_render_cache
+from agora.config import get_settings
+from agora.db.models import Base
+from agora.social.posts.hydrate import _refs_statement
+from agora.social.reading.timelines import _home_statement
+from helpers import boost, follow, make_admin, post_status, post_status_id
+
+HOME = "/api/v1/timelines/home?limit=40"
+SIGNALS = ("content-usage", "x-robots-tag", "tdm-reservation", "link")
+
+
+@pytest.fixture(autouse=True)
+def empty_caches() -> None:
+    get_page_cache().clear()
+    get_render_cache().clear()
+
+
+async def _home(client: Any, person: Any) -> tuple[bytes, dict[str, str | None]]:
+    r = await client.get(HOME, headers=person.headers)
+    assert r.status_code == 200, r.text
+    return r.content, {h: r.headers.get(h) for h in SIGNALS}
+
+
+async def _fresh(client: Any, person: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    with monkeypatch.context() as m:
+        m.setattr(get_page_cache(), "max_bytes", 0)
+        return await _home(client, person)
+
+
+async def _same_pages(client: Any, people: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each person's home page through the cache (warm from before the change) is the page
+    built fresh; asked again unchanged, it is served from the cache."""
+    cache = get_page_cache()
+    for person in people:
+        served = await _home(client, person)
+        assert served == await _fresh(client, person, monkeypatch), person.username
+        hits = cache.hits
+        assert await _home(client, person) == served
+        assert cache.hits == hits + 1, f"{person.username}: an unchanged page was rebuilt"
+
+
+async def test_cached_home_pages_match_fresh_ones_after_every_change(
+    db, client, make_person, run_jobs, monkeypatch
+):
+    alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
+    admin = await make_admin(db, make_person)
+    people = [alice, bob, carol, dave]
+    for target in (alice, carol, dave):
+        await follow(client, bob, target)
+    await follow(client, carol, alice)
+    first = await post_status_id(client, alice, "hello @bob #agora")
+    private = await post_status_id(client, alice, "friends only", visibility="private")
+    poll = await post_status(
+        client,
+        carol,
+        "which?",
+        **{"poll[options][]": ["this", "that"], "poll[expires_in]": "3600"},
+    )
+    await post_status_id(client, carol, "quoting", quoted_status_id=first)
+    await boost(client, carol, first)
+    await run_jobs()
+    await _same_pages(client, people, monkeypatch)
+
+    async def changed(method: str, path: str, person: Any, **kwargs: Any) -> None:
+        response = await client.request(method, path, headers=person.headers, **kwargs)
+        assert response.status_code in (200, 202), response.text
+        await run_jobs()
+        await _same_pages(client, people, monkeypatch)
+
+    statuses, accounts = "/api/v1/statuses", "/api/v1/accounts"
+    # new posts reach the feed; edits, likes, boosts, bookmarks and votes show
+    await changed("POST", statuses, dave, data={"status": "new"})
+    edit = {"status": "hello again @carol", "spoiler_text": "cw"}
+    await changed("PUT", f"{statuses}/{first}", alice, data=edit)
+    for action, person in (("favourite", carol), ("reblog", bob), ("bookmark", bob), ("mute", bob)):
+        await changed("POST", f"{statuses}/{first}/{action}", person)
+    vote = f"/api/v1/polls/{poll['poll']['id']}/votes"
+    await changed("POST", vote, bob, data={"choices[]": ["1"]})
+    await changed("PATCH", f"{accounts}/update_credentials", alice, data={"display_name": "A."})
+    reuse = {"syntheticContentGeneration": True, "bulkDataset": True}
+    await changed("PATCH", "/api/v1/agora/data_reuse", alice, json=reuse)
+    # what someone sees: relationships in both directions, lists
+    await changed("POST", f"{accounts}/{dave.id}/mute", bob)
+    await changed("POST", f"{accounts}/{dave.id}/unmute", bob)
+    await changed("POST", f"{accounts}/{bob.id}/block", carol)
+    await changed("POST", f"{accounts}/{bob.id}/unblock", carol)
+    await changed("POST", f"{accounts}/{alice.id}/unfollow", carol)
+    listed = await client.post(
+        "/api/v1/lists", headers=bob.headers, data={"title": "quiet", "exclusive": "true"}
+    )
+    members = {"account_ids[]": [str(dave.id)]}
+    await changed("POST", f"/api/v1/lists/{listed.json()['id']}/accounts", bob, data=members)
+    # moderation and deletion
+    admin_actions = "/api/v1/admin/accounts/{}/action"
+    await changed("POST", admin_actions.format(alice.id), admin, data={"type": "silence"})
+    await changed("DELETE", f"{statuses}/{private}", alice)
+    await changed("DELETE", f"{statuses}/{first}", alice)
+    people.remove(carol)  # suspended: her token is refused
+    await changed("POST", admin_actions.format(carol.id), admin, data={"type": "suspend"})
+    shown = {s["id"] for s in (await client.get(HOME, headers=bob.headers)).json()}
+    assert first not in shown and poll["id"] not in shown
+
+
+async def test_a_followed_high_reach_account_s_new_post_shows_at_once(
+    client, make_person, run_jobs, monkeypatch
+):
+    """Posts of followed accounts above the fan-out threshold reach the home timeline with no
+    feed entry (`home_rule`): the followees' stamps invalidate the page."""
+    monkeypatch.setattr(get_settings(), "fanout_follower_threshold", 0)
+    star, fan = await make_person("star"), await make_person("fan")
+    await follow(client, fan, star)
+    await post_status_id(client, star, "before")
+    await run_jobs()
+    before, _ = await _home(client, fan)
+    new = await post_status_id(client, star, "after")
+    await run_jobs()
+    after, _ = await _home(client, fan)
+    assert new.encode() in after and after != before
+    assert (after, _) == await _fresh(client, fan, monkeypatch)
+
+
+async def test_a_filtered_page_is_never_kept(client, make_person, run_jobs):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    await follow(client, bob, alice)
+    await post_status_id(client, alice, "spoilers ahead")
+    await run_jobs()
+    r = await client.post(
+        "/api/v2/filters",
+        headers=bob.headers,
+        json={
+            "title": "no spoilers",
+            "context": ["home"],
+            "filter_action": "warn",
+            "keywords_attributes": [{"keyword": "spoilers"}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    for _ in range(2):
+        page = (await client.get(HOME, headers=bob.headers)).json()
+        assert page[0]["filtered"][0]["filter"]["title"] == "no spoilers"
+    assert len(get_page_cache()) == 0
+
+
+async def test_an_unchanged_page_is_served_after_one_statement(db, client, make_person, run_jobs):
+    alice, bob = await make_person("alice"), await make_person("bob")
+    await follow(client, bob, alice)
+    for n in range(5):
+        await post_status_id(client, alice, f"post {n}")
+    await run_jobs()
+    first, _ = await _home(client, bob)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    from sqlalchemy import event
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        again, _ = await _home(client, bob)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert again == first
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1 and "view_stamps" in reads[0]
+
+
+async def test_pages_are_bounded_by_bytes(client, make_person, run_jobs, monkeypatch):
+    people = [await make_person(f"p{n}") for n in range(4)]
+    for person in people:
+        await post_status_id(client, person, "x" * 400)
+    await run_jobs()
+    cache = get_page_cache()
+    size = len((await _fresh(client, people[0], monkeypatch))[0])
+    bound = size * 5 // 2  # two pages of this size fit, not three
+    monkeypatch.setattr(cache, "max_bytes", bound)
+    for person in people:
+        await _home(client, person)
+    assert len(cache) == 2 and cache.bytes <= bound
+    hits = cache.hits
+    await _home(client, people[-1])  # the most recent is kept...
+    assert cache.hits == hits + 1
+    await _home(client, people[0])  # ...the least recently used was forgotten
+    assert cache.hits == hits + 1
+
+
+def _tables(sql: str) -> set[str]:
+    return set(re.findall(r"(?:FROM|JOIN)\s+([a-z_]+)", sql))
+
+
+async def test_every_table_the_home_reads_look_at_has_a_stamp(db):
+    """The home timeline's ids and `load_refs`' rows read these tables: each is either
+    stamped per row (posts, accounts) or has the triggers that grow a view stamp, so no
+    change a page shows can leave its stamps as they were."""
+    dialect = db.engine.dialect
+    read = set()
+    for statement in (
+        _home_statement((False, False, False)),
+        _refs_statement(True),
+    ):
+        read |= _tables(str(statement.compile(dialect=dialect)))
+    read &= set(Base.metadata.tables)
+    async with db.session() as session:
+        stamped = await _tables_with_triggers(session, dialect.name, "page_stamp")
+        # a post's parts bump its render version (migration 0025), an update of the post
+        parts = await _tables_with_triggers(session, dialect.name, "_render_")
+    assert {"posts", "accounts", "home_feed", "follows", "blocks", "mutes", "mentions"} <= read
+    assert read - stamped - (parts - {"accounts"}) == set()
+
+
+async def _tables_with_triggers(session: Any, dialect: str, suffix: str) -> set[str]:
+    if dialect == "sqlite":
+        sql = "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE :like"
+    else:
+        sql = (
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname LIKE :like"
+        )
+    return {row[0] for row in await session.execute(text(sql), {"like": f"%{suffix}%"})}
