@@ -29,16 +29,16 @@ def empty_caches() -> None:
     get_render_cache().clear()
 
 
-async def _home(client: Any, person: Any) -> tuple[bytes, dict[str, str | None]]:
-    r = await client.get(HOME, headers=person.headers)
+async def _home(client: Any, person: Any, url: str = HOME) -> tuple[bytes, dict[str, str | None]]:
+    r = await client.get(url, headers=person.headers if person is not None else {})
     assert r.status_code == 200, r.text
     return r.content, {h: r.headers.get(h) for h in SIGNALS}
 
 
-async def _fresh(client: Any, person: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+async def _fresh(client: Any, person: Any, monkeypatch: pytest.MonkeyPatch, url: str = HOME) -> Any:
     with monkeypatch.context() as m:
         m.setattr(get_page_cache(), "max_bytes", 0)
-        return await _home(client, person)
+        return await _home(client, person, url)
 
 
 async def _same_pages(client: Any, people: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,3 +231,53 @@ async def _tables_with_triggers(session: Any, dialect: str, suffix: str) -> set[
             "WHERE t.tgname LIKE :like"
         )
     return {row[0] for row in await session.execute(text(sql), {"like": f"%{suffix}%"})}
+
+
+async def test_cached_profile_pages_match_fresh_ones_after_every_change(
+    client, make_person, run_jobs, monkeypatch
+):
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    await follow(client, bob, alice)
+    base = f"/api/v1/accounts/{alice.id}/statuses"
+    urls = [base, f"{base}?tagged=cats", f"{base}?exclude_reblogs=true", f"{base}?pinned=true"]
+    viewers = [alice, bob, carol, None]
+    cache = get_page_cache()
+
+    async def same() -> None:
+        await run_jobs()
+        for url in urls:
+            for viewer in viewers:
+                served = await _home(client, viewer, url)
+                assert served == await _fresh(client, viewer, monkeypatch, url), (url, viewer)
+                hits = cache.hits
+                assert await _home(client, viewer, url) == served
+                assert cache.hits == hits + 1, (url, viewer)
+
+    first = await post_status_id(client, alice, "hello")
+    await same()
+    await post_status_id(client, alice, "followers", visibility="private")
+    await same()
+    carols = await post_status_id(client, carol, "carol's")
+    await boost(client, alice, carols)
+    await same()
+    r = await client.put(
+        f"/api/v1/statuses/{first}", headers=alice.headers, data={"status": "#cats"}
+    )
+    assert r.status_code == 200
+    await same()
+    assert (await client.post(f"/api/v1/statuses/{first}/pin", headers=alice.headers)).is_success
+    await same()
+    assert (
+        await client.post(f"/api/v1/accounts/{carol.id}/block", headers=alice.headers)
+    ).is_success
+    await same()
+    assert (await client.delete(f"/api/v1/statuses/{first}", headers=alice.headers)).is_success
+    await same()
+
+
+async def test_a_missing_profile_is_a_404_and_not_kept(client, make_person):
+    bob = await make_person("bob")
+    for _ in range(2):
+        r = await client.get("/api/v1/accounts/12345/statuses", headers=bob.headers)
+        assert r.status_code == 404
+    assert len(get_page_cache()) == 0

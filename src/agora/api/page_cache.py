@@ -8,10 +8,12 @@ edits, deletion, suspension, consent, a vote in the post's poll), and `view_stam
 an account on every change of its home feed, relationships (both sides), marks, filters and
 lists, and for account 0 on every change of the server's settings. A page is stored with:
 
-- the viewer's and the server's `view_stamps`, and the sum and count of the `change_stamp`
-  of every account the viewer follows (a followee's new post grows its counters: this is how
-  posts that reach the home timeline without a feed entry, `home_rule`'s high-reach
-  accounts, invalidate it), read **before** the page is built;
+- the viewer's, the server's and the page's subject's `view_stamps` (a profile's owner: their
+  pins), and the sum and count of the `change_stamp` of the page's source accounts: for the
+  home timeline, the followed accounts above the fan-out threshold, whose posts reach it
+  without a feed entry (`home_rule`; a new post or boost grows its author's stamp, and an
+  account crossing the threshold changes the count); for a profile, its owner; read
+  **before** the page is built;
 - the sum and count of the `change_stamp` of every post row the page read (shown or not:
   boosted and quoted ones, ones hidden from the viewer) and of their authors, read **in the
   same rows** as the page's data (`hydrate.load_refs`).
@@ -105,8 +107,11 @@ def note_unkeepable() -> None:
 def note_ends(when: datetime | None) -> None:
     """What the page being built shows changes by itself at `when` (a poll's end)."""
     record = _RECORD.get()
-    if record is not None and when is not None:
-        record.until = min(record.until, when.replace(tzinfo=when.tzinfo or UTC).timestamp())
+    if record is None or when is None:
+        return
+    at = when.replace(tzinfo=when.tzinfo or UTC).timestamp()
+    if at > time.time():  # an end already past changes nothing more
+        record.until = min(record.until, at)
 
 
 @contextmanager
@@ -207,24 +212,46 @@ def reset_page_cache() -> None:
     _cache = None
 
 
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where a page's statuses come from besides what it shows: the account whose view
+    stamp counts besides the viewer's (the profile's owner: their pins, their blocks), and
+    whether the accounts the viewer follows count (the home timeline) or that account alone
+    (a profile)."""
+
+    subject_id: int
+    followed: bool
+
+
+def home_sources(viewer_id: int) -> Sources:
+    """The home timeline's: the viewer's feed and everyone they follow."""
+    return Sources(viewer_id, followed=True)
+
+
+def profile_sources(account_id: int) -> Sources:
+    """A profile's statuses: its owner's posts, boosts and pins."""
+    return Sources(account_id, followed=False)
+
+
 async def served(
     request: Request,
     session: AsyncSession,
-    viewer_id: int,
+    viewer_id: int | None,
+    sources: Sources,
     build: Callable[[], Awaitable[Response]],
 ) -> Response:
     """The response of `build` for this request, or the same bytes again when this viewer
-    asked for the same page before and nothing it shows has changed since (module
-    docstring). Only for pages of statuses whose ids come from the viewer's home feed and
-    the accounts they follow (the home timeline)."""
+    (or anyone signed out) asked for the same page before and nothing it shows has changed
+    since (module docstring). For pages of statuses rendered through
+    `status_cache.status_fragments` whose ids come from `sources`."""
     cache = get_page_cache()
     disclosure = CURRENT.get()
     if not cache.enabled or (disclosure is not None and disclosure.found is not None):
         return await build()
-    key = (request.url.path, request.url.query, viewer_id)
+    key = (request.url.path, request.url.query, viewer_id or 0)
     kept = cache.get(key)
     if kept is not None:
-        now = await _read(session, viewer_id, kept.posts, kept.accounts)
+        now = await _read(session, viewer_id, sources, kept.posts, kept.accounts)
         if now == kept.stamps:
             cache.hits += 1
             if kept.stance is not None:
@@ -232,10 +259,10 @@ async def served(
             return kept.response()
         cache.drop(key)
     cache.misses += 1
-    before = await _read(session, viewer_id, (), ())
+    before = await _read(session, viewer_id, sources, (), ())
     with _recording() as record:
         response = await build()
-    _keep(cache, key, session, response, record, before[:4])
+    _keep(cache, key, session, response, record, before[:BEFORE])
     return response
 
 
@@ -272,13 +299,23 @@ def _keep(
 
 
 async def _read(
-    session: AsyncSession, viewer_id: int, posts: tuple[int, ...], accounts: tuple[int, ...]
+    session: AsyncSession,
+    viewer_id: int | None,
+    sources: Sources,
+    posts: tuple[int, ...],
+    accounts: tuple[int, ...],
 ) -> Stamps:
-    """The stamps now, in one statement: the viewer's and the server's, the followees' sum
-    and count, then the sum and count over `posts` and over `accounts`."""
+    """The stamps now, in one statement: the viewer's, the server's and the subject's view
+    stamps, the sum and count over the source accounts (`BEFORE` numbers), then the sum and
+    count over `posts` and over `accounts`."""
     sqlite = session.get_bind().dialect.name == "sqlite"
-    statement = _SQLITE if sqlite else _POSTGRESQL
-    params: dict[str, Any] = {"viewer_id": viewer_id, "server": SERVER}
+    statement = _STATEMENTS[sqlite, sources.followed]
+    params: dict[str, Any] = {
+        "viewer_id": viewer_id,
+        "server": SERVER,
+        "subject_id": sources.subject_id,
+        "threshold": get_settings().fanout_follower_threshold,
+    }
     if sqlite:
         params["posts"] = orjson.dumps(posts).decode()
         params["accounts"] = orjson.dumps(accounts).decode()
@@ -289,15 +326,32 @@ async def _read(
     return tuple(int(value or 0) for value in row)
 
 
-def _statement(ids: str) -> TextClause:
-    """The stamps statement, with `ids` the SQL that turns a parameter into a set of ids."""
+BEFORE = 5  # the numbers read before a page is built
+
+
+def _statement(sqlite: bool, followed: bool) -> TextClause:
+    """The stamps statement of one dialect and kind of sources."""
+    ids = (
+        "SELECT value FROM json_each(:{name})"
+        if sqlite
+        else "SELECT unnest(CAST(:{name} AS BIGINT[]))"
+    )
+    if followed:  # few accounts are above the threshold: found by the index, not the follows
+        indexed = " INDEXED BY ix_accounts_followers_count" if sqlite else ""
+        sources = (
+            f"FROM accounts{indexed} WHERE followers_count > :threshold AND EXISTS (SELECT 1 "
+            "FROM follows WHERE follows.account_id = :viewer_id "
+            "AND follows.target_account_id = accounts.id)"
+        )
+    else:
+        sources = "FROM accounts WHERE id = :subject_id"
     return text(
         "SELECT "
         "(SELECT stamp FROM view_stamps WHERE account_id = :viewer_id), "
         "(SELECT stamp FROM view_stamps WHERE account_id = :server), "
+        "(SELECT stamp FROM view_stamps WHERE account_id = :subject_id), "
         "f.s, f.n, p.s, p.n, a.s, a.n FROM "
-        "(SELECT sum(x.change_stamp) AS s, count(*) AS n FROM follows JOIN accounts x "
-        "ON x.id = follows.target_account_id WHERE follows.account_id = :viewer_id) AS f, "
+        f"(SELECT sum(change_stamp) AS s, count(*) AS n {sources}) AS f, "
         "(SELECT sum(change_stamp) AS s, count(*) AS n FROM posts "
         f"WHERE id IN ({ids.format(name='posts')})) AS p, "
         "(SELECT sum(change_stamp) AS s, count(*) AS n FROM accounts "
@@ -305,5 +359,8 @@ def _statement(ids: str) -> TextClause:
     )
 
 
-_SQLITE = _statement("SELECT value FROM json_each(:{name})")
-_POSTGRESQL = _statement("SELECT unnest(CAST(:{name} AS BIGINT[]))")
+_STATEMENTS = {
+    (sqlite, followed): _statement(sqlite, followed)
+    for sqlite in (True, False)
+    for followed in (True, False)
+}

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
+from starlette.responses import Response
 
-from agora.api import serialise
+from agora.api import page_cache, serialise
 from agora.api.entities import relationship_json
 from agora.auth import oauth
 from agora.auth.oauth import Credentials
@@ -201,7 +202,7 @@ async def statuses(
     account_id: str,
     page: Page = paging(),
     viewer: int | None = optional_caller_id("read:statuses"),
-) -> JSON:
+) -> Response:
     q = request.query_params
     f = ProfileFilter(
         flag(q.get("exclude_replies")),
@@ -210,11 +211,17 @@ async def statuses(
         flag(q.get("pinned")),
         q.get("tagged"),
     )
-    account = await get_account(session, id_param(account_id))
-    disclose(account)  # the profile's own signal, even for an empty page
-    found = await account_statuses(session, viewer, account.id, page, f)
-    items = await serialise.shown_statuses(session, viewer, found.items, context="account")
-    return paged(request, items, found.next_max_id, found.prev_min_id)
+    owner_id = id_param(account_id)
+
+    async def build() -> Response:
+        account = await get_account(session, owner_id)
+        disclose(account)  # the profile's own signal, even for an empty page
+        found = await account_statuses(session, viewer, account.id, page, f)
+        items = await serialise.shown_statuses(session, viewer, found.items, context="account")
+        return paged(request, items, found.next_max_id, found.prev_min_id)
+
+    sources = page_cache.profile_sources(owner_id)
+    return await page_cache.served(request, session, viewer, sources, build)
 
 
 async def _account_page(request: Request, session: SessionDep, found: Slice[Account]) -> JSON:

@@ -44,7 +44,7 @@ async def home(
         found = await timelines.home_timeline(session, me_id, page)
         return await _respond(request, session, me_id, found, "home")
 
-    return await page_cache.served(request, session, me_id, build)
+    return await page_cache.served(request, session, me_id, page_cache.home_sources(me_id), build)
 
 
 @router.get("/timelines/public")

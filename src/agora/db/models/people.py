@@ -102,6 +102,8 @@ class Account(Base):
 
     __table_args__ = (
         Index("uq_accounts_uri", "uri", unique=True),
+        # the accounts above the fan-out threshold (api/page_cache.py), migration 0042
+        Index("ix_accounts_followers_count", "followers_count"),
         # The accounts using custom emoji (re-taken when one changes: custom_emojis.py).
         Index(
             "ix_accounts_with_emojis",

@@ -4,7 +4,9 @@ What a cached page of statuses (api/page_cache.py) is checked against, kept by t
 that no code path can forget them:
 
 - `posts.change_stamp` and `accounts.change_stamp` grow on every update of the row, counters
-  included (a like, a reply, a vote in the post's poll: `polls` updates bump their post);
+  included (a like, a reply, a vote in the post's poll: `polls` updates bump their post), and
+  an account's with every post or boost it writes and every edit or deletion of one (a
+  change of the post's render version);
 - `view_stamps.stamp` grows for an account on every change of what it sees or how its
   statuses are marked: its home feed, its follows, blocks and mutes (both sides), its server
   blocks, favourites, bookmarks, pins, conversation mutes, poll votes, filters (and their
@@ -56,6 +58,12 @@ OWNED: dict[str, tuple[str, str, str]] = {
     "list_accounts": ("lists", "list_id", "account_id"),
 }
 SERVER_TABLES = ("instance_settings", "domain_blocks", "custom_emojis")
+# a new post or boost, and an edit or deletion (what bumps its render version: which of a
+# profile's filtered pages it is on may change), grow its author's stamp
+NEW_POST_EVENTS = {
+    "posts_insert_page_stamp": "INSERT",
+    "posts_render_page_stamp": "UPDATE OF render_version",
+}
 EVENTS = ("INSERT", "UPDATE", "DELETE")
 BUMP_SQLITE = (
     "INSERT INTO view_stamps (account_id, stamp) {rows} "
@@ -81,6 +89,14 @@ BEGIN
 END $$
 """
 
+PG_NEW_POST = """
+CREATE FUNCTION agora_new_post_page_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE accounts SET change_stamp = change_stamp + 1 WHERE id = NEW.account_id;
+  RETURN NULL;
+END $$
+"""
+
 
 def upgrade() -> None:
     op.create_table(
@@ -93,6 +109,8 @@ def upgrade() -> None:
         op.add_column(
             table, sa.Column("change_stamp", sa.BigInteger(), nullable=False, server_default="0")
         )
+    # the few accounts above the fan-out threshold, found without reading every follow
+    op.create_index("ix_accounts_followers_count", "accounts", ["followers_count"])
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_triggers()
     else:
@@ -129,6 +147,11 @@ def _sqlite_triggers() -> None:
         "CREATE TRIGGER polls_page_stamp AFTER UPDATE ON polls "
         "BEGIN UPDATE posts SET change_stamp = change_stamp + 1 WHERE id = NEW.post_id; END"
     )
+    for trigger, event in NEW_POST_EVENTS.items():
+        op.execute(
+            f"CREATE TRIGGER {trigger} AFTER {event} ON posts BEGIN UPDATE accounts "
+            "SET change_stamp = change_stamp + 1 WHERE id = NEW.account_id; END"
+        )
     for table in _viewer_tables():
         for event in EVENTS:
             rows = (
@@ -163,6 +186,13 @@ def _postgresql_triggers() -> None:
         "CREATE TRIGGER polls_page_stamp AFTER UPDATE ON polls "
         "FOR EACH ROW EXECUTE FUNCTION agora_poll_page_stamp()"
     )
+    op.execute(PG_NEW_POST)
+    for trigger, event in NEW_POST_EVENTS.items():
+        when = "" if event == "INSERT" else " WHEN (NEW.render_version <> OLD.render_version)"
+        op.execute(
+            f"CREATE TRIGGER {trigger} AFTER {event.split()[0]} ON posts FOR EACH ROW{when} "
+            "EXECUTE FUNCTION agora_new_post_page_stamp()"
+        )
     for table in _viewer_tables():
         for event in EVENTS:
             tables = {"INSERT": ("new_rows",), "DELETE": ("old_rows",)}.get(
@@ -191,13 +221,14 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}" + ("" if sqlite else f" ON {table}"))
             if not sqlite:
                 op.execute(f"DROP FUNCTION IF EXISTS agora_{trigger}()")
-    for table in (*STAMPED, "polls"):
-        op.execute(
-            f"DROP TRIGGER IF EXISTS {table}_page_stamp" + ("" if sqlite else f" ON {table}")
-        )
+    stamped = [(t, f"{t}_page_stamp") for t in (*STAMPED, "polls")]
+    for table, trigger in [*stamped, *(("posts", t) for t in NEW_POST_EVENTS)]:
+        op.execute(f"DROP TRIGGER IF EXISTS {trigger}" + ("" if sqlite else f" ON {table}"))
     if not sqlite:
+        op.execute("DROP FUNCTION IF EXISTS agora_new_post_page_stamp()")
         op.execute("DROP FUNCTION IF EXISTS agora_poll_page_stamp()")
         op.execute("DROP FUNCTION IF EXISTS agora_next_change_stamp()")
+    op.drop_index("ix_accounts_followers_count", table_name="accounts")
     for table in STAMPED:
         op.drop_column(table, "change_stamp")
     op.drop_table("view_stamps")
