@@ -113,6 +113,7 @@ def test_children_exit_with_a_killed_supervisor_and_the_port_is_free_again() -> 
         ]
         access = [line for line in lines if line.get("request_id") == "probe-7"]
         assert access and access[0]["path"] == "/health/live" and access[0]["status"] == 200
+        _a_revoked_token_is_refused_by_every_worker(f"http://127.0.0.1:{port}")
         supervisor.send_signal(signal.SIGKILL)
         supervisor.wait(5)
         # a few seconds; more on a loaded machine, where a child may still be importing
@@ -128,6 +129,24 @@ def test_children_exit_with_a_killed_supervisor_and_the_port_is_free_again() -> 
             if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait(15)
+
+
+def _a_revoked_token_is_refused_by_every_worker(base: str) -> None:
+    """Without Redis the workers share no bus: none may keep a token it has seen (each
+    request a new connection, so both workers answer some)."""
+    app = httpx.post(
+        f"{base}/api/v1/apps",
+        data={"client_name": "w", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"},
+    ).json()
+    client = {"client_id": app["client_id"], "client_secret": app["client_secret"]}
+    token = httpx.post(
+        f"{base}/oauth/token", data={**client, "grant_type": "client_credentials"}
+    ).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    verify = f"{base}/api/v1/apps/verify_credentials"
+    assert all(httpx.get(verify, headers=bearer).is_success for _ in range(10))
+    assert httpx.post(f"{base}/oauth/revoke", data={**client, "token": token}).is_success
+    assert [httpx.get(verify, headers=bearer).status_code for _ in range(10)] == [401] * 10
 
 
 DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy"

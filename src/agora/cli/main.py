@@ -114,8 +114,13 @@ def serve(
     if workers > 1 and not get_settings().redis_url:
         console.print(
             "[yellow]warning:[/yellow] several workers without AGORA_REDIS_URL: a live event "
-            "reaches only the streams of the process whose job produced it"
+            "reaches only the streams of the process whose job produced it, and bearer "
+            "tokens are looked up on every request"
         )
+        # a revoked token or a suspended account must be refused at once by every worker,
+        # and only a shared bus tells the others (auth/token_cache.py)
+        os.environ["AGORA_TOKEN_CACHE_SECONDS"] = "0"
+        get_settings.cache_clear()
     factory = "agora.app:create_app"
     if workers > 1:  # children that exit with this process (cli/parent_death.py)
         os.environ[SUPERVISOR_PID] = str(os.getpid())
