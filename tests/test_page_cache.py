@@ -281,3 +281,63 @@ async def test_a_missing_profile_is_a_404_and_not_kept(client, make_person):
         r = await client.get("/api/v1/accounts/12345/statuses", headers=bob.headers)
         assert r.status_code == 404
     assert len(get_page_cache()) == 0
+
+
+async def test_cached_notification_pages_match_fresh_ones_after_every_change(
+    db, client, make_person, run_jobs, monkeypatch
+):
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    admin = await make_admin(db, make_person)
+    urls = [
+        "/api/v1/notifications?limit=40",
+        "/api/v1/notifications?types[]=mention",
+        "/api/v2/notifications?limit=40",
+        "/api/v2/notifications?expand_accounts=partial_avatars",
+    ]
+    cache = get_page_cache()
+
+    async def same(*people: Any) -> None:
+        await run_jobs()
+        for url in urls:
+            for person in people:
+                served = await _home(client, person, url)
+                assert served == await _fresh(client, person, monkeypatch, url), (url, person)
+                hits = cache.hits
+                assert await _home(client, person, url) == served
+                assert cache.hits == hits + 1, (url, person.username)
+
+    await follow(client, bob, alice)
+    first = await post_status_id(client, alice, "hello @bob")
+    await same(alice, bob, admin)
+    for action in ("favourite", "reblog"):
+        r = await client.post(f"/api/v1/statuses/{first}/{action}", headers=carol.headers)
+        assert r.is_success
+        await same(alice)
+    r = await client.patch(
+        "/api/v1/accounts/update_credentials", headers=carol.headers, data={"display_name": "C"}
+    )
+    await same(alice)
+    r = await client.post(
+        "/api/v1/reports",
+        headers=bob.headers,
+        data={"account_id": str(alice.id), "status_ids[]": [first], "comment": "spam"},
+    )
+    assert r.is_success
+    await same(admin)
+    await client.post(f"/api/v1/admin/reports/{r.json()['id']}/resolve", headers=admin.headers)
+    await same(admin)
+    notes = (await client.get("/api/v1/notifications", headers=alice.headers)).json()
+    r = await client.post(f"/api/v1/notifications/{notes[0]['id']}/dismiss", headers=alice.headers)
+    assert r.is_success
+    await same(alice)
+    r = await client.patch(
+        "/api/v2/notifications/policy", headers=alice.headers, data={"for_not_following": "drop"}
+    )
+    assert r.is_success
+    await same(alice)
+    assert (
+        await client.post(f"/api/v1/accounts/{carol.id}/block", headers=alice.headers)
+    ).is_success
+    await same(alice)
+    assert (await client.delete(f"/api/v1/statuses/{first}", headers=alice.headers)).is_success
+    await same(alice, bob)

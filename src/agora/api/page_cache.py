@@ -228,8 +228,9 @@ def home_sources(viewer_id: int) -> Sources:
     return Sources(viewer_id, followed=True)
 
 
-def profile_sources(account_id: int) -> Sources:
-    """A profile's statuses: its owner's posts, boosts and pins."""
+def account_sources(account_id: int) -> Sources:
+    """A profile's statuses (its owner's posts, boosts and pins) or an account's own
+    notifications: that account's row and view stamp."""
     return Sources(account_id, followed=False)
 
 

@@ -19,6 +19,7 @@ from agora.api.entities import (
     scheduled_status_json,
     status_json,
 )
+from agora.api.page_cache import note_rows
 from agora.api.status_cache import status_fragments
 from agora.db.models import Account, Notification, Report, ScheduledPost
 from agora.social.people.moderation import get_member, load_members
@@ -95,6 +96,7 @@ async def notifications(
     """Notification entities with their accounts and statuses, in constant queries."""
     people = {n.from_account_id for n in notes} | {n.activity_id for n in notes if n.type == MOVE}
     accts = {a.id: a for a in await load_accounts(session, list(people))}
+    note_rows({}, {a.id: a.change_stamp for a in accts.values()})
     post_ids = list({n.post_id for n in notes if n.post_id is not None})
     posts = await status_fragments(session, viewer_id, post_ids, context="notifications")
     reported = await _notified_reports(session, notes)
@@ -125,6 +127,7 @@ async def notification_groups(
     queries."""
     people = {i for g in groups for i in g.sample_account_ids}
     accts = {a.id: a for a in await load_accounts(session, list(people))}
+    note_rows({}, {a.id: a.change_stamp for a in accts.values()})
     post_ids = list({g.notification.post_id for g in groups if g.notification.post_id})
     posts = await status_fragments(session, viewer_id, post_ids, context="notifications")
     reported = await _notified_reports(session, [g.notification for g in groups])

@@ -220,7 +220,7 @@ async def statuses(
         items = await serialise.shown_statuses(session, viewer, found.items, context="account")
         return paged(request, items, found.next_max_id, found.prev_min_id)
 
-    sources = page_cache.profile_sources(owner_id)
+    sources = page_cache.account_sources(owner_id)
     return await page_cache.served(request, session, viewer, sources, build)
 
 

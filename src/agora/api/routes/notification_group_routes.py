@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
 
-from agora.api import serialise
+from agora.api import page_cache, serialise
 from agora.api.entities import account_json, iso
 from agora.api.status_cache import status_fragments
 from agora.db.models import Marker
@@ -64,12 +65,18 @@ async def list_groups(
     session: SessionDep,
     page: Page = paging(40, 80),
     me_id: int = caller_id(READ),
-) -> JSON:
+) -> Response:
     params = await read_params(request)
     partial = _expand(params)
-    found = await groups.list_groups(session, me_id, page, _filters(params))
-    body = await serialise.notification_groups(session, me_id, found.items, partial=partial)
-    return paged(request, body, found.next_max_id, found.prev_min_id)
+    filters = _filters(params)
+
+    async def build() -> Response:
+        found = await groups.list_groups(session, me_id, page, filters)
+        body = await serialise.notification_groups(session, me_id, found.items, partial=partial)
+        return paged(request, body, found.next_max_id, found.prev_min_id)
+
+    sources = page_cache.account_sources(me_id)
+    return await page_cache.served(request, session, me_id, sources, build)
 
 
 async def _unread(request: Request, session: AsyncSession, me_id: int, grouped: bool) -> JSON:

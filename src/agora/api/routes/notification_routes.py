@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import select
+from starlette.responses import Response
 
-from agora.api import serialise
+from agora.api import page_cache, serialise
 from agora.api.entities import iso
 from agora.db.locks import lock_account
 from agora.db.models import Account, Marker, utcnow
@@ -36,20 +37,25 @@ async def list_notifications(
     session: SessionDep,
     page: Page = paging(40, 80),
     me_id: int = caller_id("read:notifications"),
-) -> JSON:
+) -> Response:
     params = await read_params(request)
     account = params.get("account_id")
-    notes = await service.list_notifications(
-        session,
-        me_id,
-        page,
-        types=_list(params, "types"),
-        exclude_types=_list(params, "exclude_types"),
-        from_account_id=id_param(str(account)) if account else None,
-        include_filtered=flag(params.get("include_filtered")),
-    )
-    items = await serialise.notifications(session, me_id, notes.items)
-    return paged(request, items, notes.next_max_id, notes.prev_min_id)
+
+    async def build() -> Response:
+        notes = await service.list_notifications(
+            session,
+            me_id,
+            page,
+            types=_list(params, "types"),
+            exclude_types=_list(params, "exclude_types"),
+            from_account_id=id_param(str(account)) if account else None,
+            include_filtered=flag(params.get("include_filtered")),
+        )
+        items = await serialise.notifications(session, me_id, notes.items)
+        return paged(request, items, notes.next_max_id, notes.prev_min_id)
+
+    sources = page_cache.account_sources(me_id)
+    return await page_cache.served(request, session, me_id, sources, build)
 
 
 @router.get("/notifications/{notification_id}")

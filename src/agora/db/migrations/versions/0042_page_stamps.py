@@ -10,8 +10,9 @@ that no code path can forget them:
 - `view_stamps.stamp` grows for an account on every change of what it sees or how its
   statuses are marked: its home feed, its follows, blocks and mutes (both sides), its server
   blocks, favourites, bookmarks, pins, conversation mutes, poll votes, filters (and their
-  keywords and statuses) and lists (and their members); row 0 grows with every change of the
-  server's settings, blocked servers and custom emoji.
+  keywords and statuses), lists (and their members), notifications, notification policy,
+  requests and permissions, and role; row 0 grows with every change of the server's
+  settings, blocked servers, custom emoji and reports.
 
 Every stamp only grows (never reset, never decremented), so a page is unchanged exactly when
 each stamp it was built under is unchanged. SQLite runs row triggers (its writers are
@@ -51,13 +52,18 @@ VIEWERS: dict[str, tuple[str, ...] | tuple[str, str, str]] = {
     "poll_votes": ("account_id",),
     "filters": ("account_id",),
     "lists": ("account_id",),
+    "notifications": ("account_id",),
+    "notification_policies": ("account_id",),
+    "notification_requests": ("account_id",),
+    "notification_permissions": ("account_id",),
+    "users": ("account_id",),  # the role: reports are listed for admins only
 }
 OWNED: dict[str, tuple[str, str, str]] = {
     "filter_keywords": ("filters", "filter_id", "account_id"),
     "filter_statuses": ("filters", "filter_id", "account_id"),
     "list_accounts": ("lists", "list_id", "account_id"),
 }
-SERVER_TABLES = ("instance_settings", "domain_blocks", "custom_emojis")
+SERVER_TABLES = ("instance_settings", "domain_blocks", "custom_emojis", "reports")
 # a new post or boost, and an edit or deletion (what bumps its render version: which of a
 # profile's filtered pages it is on may change), grow its author's stamp
 NEW_POST_EVENTS = {
