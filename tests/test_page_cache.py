@@ -341,3 +341,55 @@ async def test_cached_notification_pages_match_fresh_ones_after_every_change(
     await same(alice)
     assert (await client.delete(f"/api/v1/statuses/{first}", headers=alice.headers)).is_success
     await same(alice, bob)
+
+
+async def test_cached_public_and_hashtag_pages_match_fresh_ones_after_every_change(
+    db, client, make_person, run_jobs, monkeypatch
+):
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    admin = await make_admin(db, make_person)
+    urls = [
+        "/api/v1/timelines/public?limit=40",
+        "/api/v1/timelines/public?local=true",
+        "/api/v1/timelines/public?only_media=true",
+        "/api/v1/timelines/tag/cats",
+        "/api/v1/timelines/tag/cats?any[]=dogs",
+    ]
+    viewers = [alice, bob, None]
+    cache = get_page_cache()
+
+    async def same() -> None:
+        await run_jobs()
+        for url in urls:
+            for viewer in viewers:
+                served = await _home(client, viewer, url)
+                assert served == await _fresh(client, viewer, monkeypatch, url), (url, viewer)
+                hits = cache.hits
+                assert await _home(client, viewer, url) == served
+                assert cache.hits == hits + 1, (url, viewer)
+
+    first = await post_status_id(client, alice, "hello #cats")
+    await same()
+    await post_status_id(client, carol, "woof #dogs")
+    await same()
+    await post_status_id(client, carol, "quiet", visibility="unlisted")
+    await same()
+    r = await client.put(
+        f"/api/v1/statuses/{first}", headers=alice.headers, data={"status": "now #dogs only"}
+    )
+    assert r.is_success
+    await same()
+    assert (
+        await client.post(f"/api/v1/statuses/{first}/favourite", headers=bob.headers)
+    ).is_success
+    await same()
+    assert (await client.post(f"/api/v1/accounts/{carol.id}/mute", headers=bob.headers)).is_success
+    await same()
+    silence = {"type": "silence"}
+    r = await client.post(
+        f"/api/v1/admin/accounts/{alice.id}/action", headers=admin.headers, data=silence
+    )
+    assert r.is_success
+    await same()
+    assert (await client.delete(f"/api/v1/statuses/{first}", headers=alice.headers)).is_success
+    await same()

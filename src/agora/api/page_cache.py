@@ -12,8 +12,9 @@ lists, and for account 0 on every change of the server's settings. A page is sto
   pins), and the sum and count of the `change_stamp` of the page's source accounts: for the
   home timeline, the followed accounts above the fan-out threshold, whose posts reach it
   without a feed entry (`home_rule`; a new post or boost grows its author's stamp, and an
-  account crossing the threshold changes the count); for a profile, its owner; read
-  **before** the page is built;
+  account crossing the threshold changes the count); for a profile, its owner; for the
+  public and hashtag timelines, the sixteen `view_stamps` rows every public post written,
+  edited or deleted grows; read **before** the page is built;
 - the sum and count of the `change_stamp` of every post row the page read (shown or not:
   boosted and quoted ones, ones hidden from the viewer) and of their authors, read **in the
   same rows** as the page's data (`hydrate.load_refs`).
@@ -212,26 +213,36 @@ def reset_page_cache() -> None:
     _cache = None
 
 
+FOLLOWED, ACCOUNT, PUBLIC = "followed", "account", "public"
+PUBLIC_SHARDS = 16  # view_stamps rows -1 .. -16 (migration 0042)
+
+
 @dataclass(frozen=True, slots=True)
 class Sources:
     """Where a page's statuses come from besides what it shows: the account whose view
     stamp counts besides the viewer's (the profile's owner: their pins, their blocks), and
-    whether the accounts the viewer follows count (the home timeline) or that account alone
-    (a profile)."""
+    which stamps say that new statuses may have arrived: the followed accounts above the
+    fan-out threshold (`FOLLOWED`), that account's row (`ACCOUNT`) or the public posts'
+    rows (`PUBLIC`)."""
 
     subject_id: int
-    followed: bool
+    kind: str
 
 
 def home_sources(viewer_id: int) -> Sources:
     """The home timeline's: the viewer's feed and everyone they follow."""
-    return Sources(viewer_id, followed=True)
+    return Sources(viewer_id, FOLLOWED)
 
 
 def account_sources(account_id: int) -> Sources:
     """A profile's statuses (its owner's posts, boosts and pins) or an account's own
     notifications: that account's row and view stamp."""
-    return Sources(account_id, followed=False)
+    return Sources(account_id, ACCOUNT)
+
+
+def public_sources() -> Sources:
+    """The public and hashtag timelines: every public post written, edited or deleted."""
+    return Sources(SERVER, PUBLIC)
 
 
 async def served(
@@ -310,7 +321,7 @@ async def _read(
     stamps, the sum and count over the source accounts (`BEFORE` numbers), then the sum and
     count over `posts` and over `accounts`."""
     sqlite = session.get_bind().dialect.name == "sqlite"
-    statement = _STATEMENTS[sqlite, sources.followed]
+    statement = _STATEMENTS[sqlite, sources.kind]
     params: dict[str, Any] = {
         "viewer_id": viewer_id,
         "server": SERVER,
@@ -330,29 +341,35 @@ async def _read(
 BEFORE = 5  # the numbers read before a page is built
 
 
-def _statement(sqlite: bool, followed: bool) -> TextClause:
+def _statement(sqlite: bool, kind: str) -> TextClause:
     """The stamps statement of one dialect and kind of sources."""
     ids = (
         "SELECT value FROM json_each(:{name})"
         if sqlite
         else "SELECT unnest(CAST(:{name} AS BIGINT[]))"
     )
-    if followed:  # few accounts are above the threshold: found by the index, not the follows
+    if kind == FOLLOWED:  # few accounts are above the threshold: found by the index
         indexed = " INDEXED BY ix_accounts_followers_count" if sqlite else ""
         sources = (
-            f"FROM accounts{indexed} WHERE followers_count > :threshold AND EXISTS (SELECT 1 "
+            f"sum(change_stamp) AS s, count(*) AS n FROM accounts{indexed} "
+            "WHERE followers_count > :threshold AND EXISTS (SELECT 1 "
             "FROM follows WHERE follows.account_id = :viewer_id "
             "AND follows.target_account_id = accounts.id)"
         )
+    elif kind == ACCOUNT:
+        sources = "sum(change_stamp) AS s, count(*) AS n FROM accounts WHERE id = :subject_id"
     else:
-        sources = "FROM accounts WHERE id = :subject_id"
+        sources = (
+            "sum(stamp) AS s, count(*) AS n FROM view_stamps "
+            f"WHERE account_id BETWEEN -{PUBLIC_SHARDS} AND -1"
+        )
     return text(
         "SELECT "
         "(SELECT stamp FROM view_stamps WHERE account_id = :viewer_id), "
         "(SELECT stamp FROM view_stamps WHERE account_id = :server), "
         "(SELECT stamp FROM view_stamps WHERE account_id = :subject_id), "
         "f.s, f.n, p.s, p.n, a.s, a.n FROM "
-        f"(SELECT sum(change_stamp) AS s, count(*) AS n {sources}) AS f, "
+        f"(SELECT {sources}) AS f, "
         "(SELECT sum(change_stamp) AS s, count(*) AS n FROM posts "
         f"WHERE id IN ({ids.format(name='posts')})) AS p, "
         "(SELECT sum(change_stamp) AS s, count(*) AS n FROM accounts "
@@ -361,7 +378,7 @@ def _statement(sqlite: bool, followed: bool) -> TextClause:
 
 
 _STATEMENTS = {
-    (sqlite, followed): _statement(sqlite, followed)
+    (sqlite, kind): _statement(sqlite, kind)
     for sqlite in (True, False)
-    for followed in (True, False)
+    for kind in (FOLLOWED, ACCOUNT, PUBLIC)
 }

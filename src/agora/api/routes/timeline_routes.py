@@ -55,14 +55,20 @@ async def public(
     session: SessionDep,
     page: Page = paging(),
     viewer: int | None = optional_caller_id("read:statuses"),
-) -> JSON:
+) -> Response:
     query = request.query_params
     origin = (
         "remote" if flag(query.get("remote")) else "local" if flag(query.get("local")) else "all"
     )
     media = flag(query.get("only_media"))
-    found = await timelines.public_timeline(session, viewer, page, only_media=media, origin=origin)
-    return await _respond(request, session, viewer, found, "public")
+
+    async def build() -> Response:
+        found = await timelines.public_timeline(
+            session, viewer, page, only_media=media, origin=origin
+        )
+        return await _respond(request, session, viewer, found, "public")
+
+    return await page_cache.served(request, session, viewer, page_cache.public_sources(), build)
 
 
 @router.get("/timelines/link")
@@ -95,10 +101,14 @@ async def tag(
     all_: Annotated[list[str], Query(alias="all[]")] = [],  # noqa: B006
     none: Annotated[list[str], Query(alias="none[]")] = [],  # noqa: B006
     viewer: int | None = optional_caller_id("read:statuses"),
-) -> JSON:
+) -> Response:
     more = timelines.TagQuery(tuple(any_[:10]), tuple(all_[:10]), tuple(none[:10]))
-    found = await timelines.tag_timeline(session, viewer, hashtag, page, more)
-    return await _respond(request, session, viewer, found, "public")
+
+    async def build() -> Response:
+        found = await timelines.tag_timeline(session, viewer, hashtag, page, more)
+        return await _respond(request, session, viewer, found, "public")
+
+    return await page_cache.served(request, session, viewer, page_cache.public_sources(), build)
 
 
 @router.get("/bookmarks")

@@ -12,7 +12,9 @@ that no code path can forget them:
   blocks, favourites, bookmarks, pins, conversation mutes, poll votes, filters (and their
   keywords and statuses), lists (and their members), notifications, notification policy,
   requests and permissions, and role; row 0 grows with every change of the server's
-  settings, blocked servers, custom emoji and reports.
+  settings, blocked servers, custom emoji and reports; rows -1 to -16 with every public
+  post written, edited or deleted (row -1 - id % 16: sixteen rows, so that concurrent
+  writers on PostgreSQL rarely wait for the same one).
 
 Every stamp only grows (never reset, never decremented), so a page is unchanged exactly when
 each stamp it was built under is unchanged. SQLite runs row triggers (its writers are
@@ -95,10 +97,16 @@ BEGIN
 END $$
 """
 
-PG_NEW_POST = """
+PUBLIC_SHARDS = 16  # view_stamps rows -1 .. -16: public posts, by id (see the docstring)
+PUBLIC_SHARD = f"-1 - (NEW.id % {PUBLIC_SHARDS})"
+PG_NEW_POST = f"""
 CREATE FUNCTION agora_new_post_page_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE accounts SET change_stamp = change_stamp + 1 WHERE id = NEW.account_id;
+  IF NEW.visibility = 0 THEN
+    INSERT INTO view_stamps (account_id, stamp) VALUES ({PUBLIC_SHARD}, 1)
+    ON CONFLICT (account_id) DO UPDATE SET stamp = view_stamps.stamp + 1;
+  END IF;
   RETURN NULL;
 END $$
 """
@@ -156,7 +164,10 @@ def _sqlite_triggers() -> None:
     for trigger, event in NEW_POST_EVENTS.items():
         op.execute(
             f"CREATE TRIGGER {trigger} AFTER {event} ON posts BEGIN UPDATE accounts "
-            "SET change_stamp = change_stamp + 1 WHERE id = NEW.account_id; END"
+            "SET change_stamp = change_stamp + 1 WHERE id = NEW.account_id; "
+            f"INSERT INTO view_stamps (account_id, stamp) SELECT {PUBLIC_SHARD}, 1 "
+            "WHERE NEW.visibility = 0 "
+            "ON CONFLICT (account_id) DO UPDATE SET stamp = stamp + 1; END"
         )
     for table in _viewer_tables():
         for event in EVENTS:
