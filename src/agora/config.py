@@ -141,9 +141,9 @@ class Settings(BaseSettings):
     render_cache_entries: int = 100_000
     render_cache_redis_seconds: int = 86_400
     token_cache_seconds: float = 30.0
-    # Whole pages of the home timeline kept per viewer (api/page_cache.py): bytes held in each
-    # process (0: none), and the longest a page is served again, each time after one
-    # statement checks that nothing it shows has changed.
+    # Whole pages of statuses and notifications kept per viewer (api/page_cache.py): bytes
+    # held in each process (0: none), and the longest a page is served again, each time
+    # after one statement checks that nothing it shows has changed.
     page_cache_bytes: int = 64 * 1024 * 1024
     page_cache_seconds: float = 60.0
     # Rate limits, "N/period" ("300/5minutes", "25/hour"); Mastodon's numbers. Counted in
