@@ -187,10 +187,10 @@ def status_json(
     poll = poll_json(view.poll, viewer_id, post.account_id) if view.poll else None
     account = _account_once(view.account, accounts, view.moved_to)
     facts = StatusFacts.of(view)
+    filtered = [filter_result_json(m) for m in view.filtered]
     return {
         **status_shared_json(view, viewer_id),
-        **status_viewer_json(facts, viewer_id, account, reblog, quoted, poll),
-        "filtered": [filter_result_json(m) for m in view.filtered],  # the viewer's own
+        **status_viewer_json(facts, viewer_id, account, reblog, quoted, poll, filtered),
     }
 
 
@@ -323,10 +323,12 @@ def status_viewer_json(
     reblog: Any,
     quoted: Any,
     poll: Any,
+    filtered: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The part of a Status that varies by viewer or by the minute (see `status_json`); the
-    author's Account, the boosted and quoted statuses and the poll come rendered (dicts, or
-    orjson fragments from the cache)."""
+    author's Account, the boosted and quoted statuses, the poll and the viewer's filter
+    results (FilterResult entities) come rendered (dicts, or orjson fragments from the
+    cache)."""
     favourited, bookmarked, pinned, reblogged, muted, follows = facts.flags
     own = viewer_id is not None and viewer_id == facts.author_id
     data: dict[str, Any] = {
@@ -337,7 +339,7 @@ def status_viewer_json(
         "reblogged": reblogged,
         "muted": muted,
         "bookmarked": bookmarked,
-        "filtered": [],  # a viewer with filters is rendered whole (`status_json`), not cached
+        "filtered": filtered,
         "reblog": reblog,
         "account": account,
         "poll": poll,
@@ -553,9 +555,9 @@ def notification_group_json(group: Any, status_id: int | None) -> dict[str, Any]
     return data
 
 
-def partial_account_json(account: Account) -> dict[str, Any]:
-    """Mastodon's PartialAccountWithAvatar: enough to draw an avatar in a group."""
-    full = account_json(account)
+def partial_account_json(full: dict[str, Any]) -> dict[str, Any]:
+    """Mastodon's PartialAccountWithAvatar (enough to draw an avatar in a group) of an Account
+    entity."""
     keys = ("id", "acct", "url", "avatar", "avatar_static", "locked", "bot")
     return {key: full[key] for key in keys}
 

@@ -14,7 +14,9 @@ cache lacks are then hydrated by `load_posts`, which applies the rule again.
 
 It applies the viewer's filters too (social/rules/filtering.py), in the context the door says
 it shows the posts in: a post a `hide` filter removes there is left out like an invisible one,
-and every other match is on the view (`filtered`, viewer-specific like the flags)."""
+and every other match is on the view (`filtered`, viewer-specific like the flags). The render
+cache matches its cached posts by the same rule on the same text (`post_text`, kept with each
+rendering), so both paths mark and hide alike."""
 
 from __future__ import annotations
 
@@ -67,10 +69,10 @@ from agora.social.media.files import MediaInfo
 from agora.social.posts.polls import PollView, load_polls, poll_id_column
 from agora.social.rules.filtering import (
     FilterMatch,
+    PostText,
     ViewerFilters,
     has_active_filter,
     hidden,
-    searchable_text,
     viewer_filters,
 )
 from agora.social.rules.visibility import plain_visible_to
@@ -315,13 +317,18 @@ async def _apply_filters(
 
 def _matches(node: PostView, filters: ViewerFilters, context: str | None) -> list[FilterMatch]:
     proper = node.reblog or node
-    text = searchable_text(
-        proper.post.spoiler_text,
-        proper.post.text,
-        [title for title, _ in proper.poll.options] if proper.poll else (),
-        [m.description for m in proper.media if m.description],
+    text = post_text(proper).searchable(
+        [title for title, _ in proper.poll.options] if proper.poll else ()
     )
     return filters.matches(node.post.id, node.post.reblog_of_id, text, context)
+
+
+def post_text(view: PostView) -> PostText:
+    """What of a hydrated post the filters' keywords are looked for in, but its poll (the
+    same parts for `load_posts` and for the render cache, which keeps them)."""
+    post = view.post
+    described = tuple(m.description for m in view.media if m.description)
+    return PostText(post.spoiler_text or "", post.text or "", described)
 
 
 def filter_view(view: PostView, filters: ViewerFilters, context: str | None) -> PostView | None:

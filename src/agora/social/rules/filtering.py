@@ -78,7 +78,7 @@ class ViewerFilters:
         self, post_id: int, reblog_of_id: int | None, text: str, context: str | None
     ) -> list[FilterMatch]:
         """The filters (for `context`, or all without one) a post matches; `text` is its
-        searchable text (`searchable_text`)."""
+        searchable text (`PostText.searchable`)."""
         found = []
         words: list[tuple[int, str]] | None = None  # the post's words, split when first needed
         for active in self.filters:
@@ -102,12 +102,22 @@ def hidden(matches: Iterable[FilterMatch], context: str | None) -> bool:
     return context is not None and any(m.filter.action == "hide" for m in matches)
 
 
-def searchable_text(
-    spoiler_text: str, text: str, poll_options: Iterable[str], descriptions: Iterable[str]
-) -> str:
-    """What keywords are looked for in (Mastodon's `Status#searchable_text`)."""
-    parts = [spoiler_text, text, "\n\n".join(poll_options), "\n\n".join(descriptions)]
-    return "\n\n".join(p for p in parts if p)
+@dataclass(frozen=True, slots=True)
+class PostText:
+    """What of a post keywords are looked for in, but its poll's options: its content warning,
+    text and media descriptions. Kept with a post's cached rendering (api/status_cache.py: all
+    three bump the post's `render_version`); a poll's options are read with the poll."""
+
+    spoiler_text: str
+    text: str
+    descriptions: tuple[str, ...]
+
+    def searchable(self, poll_options: Iterable[str]) -> str:
+        """The post's searchable text with its poll's options (Mastodon's
+        `Status#searchable_text`)."""
+        parts = [self.spoiler_text, self.text, "\n\n".join(poll_options)]
+        parts.append("\n\n".join(self.descriptions))
+        return "\n\n".join(p for p in parts if p)
 
 
 def keyword_pattern(keyword: str, whole_word: bool) -> str:
