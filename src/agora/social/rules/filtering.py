@@ -80,12 +80,12 @@ class ViewerFilters:
         """The filters (for `context`, or all without one) a post matches; `text` is its
         searchable text (`PostText.searchable`)."""
         found = []
-        words: list[tuple[int, str]] | None = None  # the post's words, split when first needed
+        words: list[str] | None = None  # the post's words, split when first needed
         for active in self.filters:
             if context is not None and context not in active.contexts:
                 continue
             if words is None and active.keywords.words:
-                words = [(m.start(), m.group(0)) for m in _WORD.finditer(text)]
+                words = _WORD.findall(text)
             keyword = active.keywords.first_match(text, words or [])
             ids = tuple(i for i in (post_id, reblog_of_id) if i in active.status_ids)
             if keyword is None and not ids:
@@ -137,17 +137,21 @@ class Keywords:
     words: frozenset[str]
     pattern: re.Pattern[str] | None
 
-    def first_match(self, text: str, words: list[tuple[int, str]]) -> str | None:
-        """The first keyword found in `text` (as written there), whose words (position and
-        word, `_WORD`) are given; None when none is."""
-        best: tuple[int, str] | None = None
+    def first_match(self, text: str, words: list[str]) -> str | None:
+        """The first keyword found in `text` (as written there), whose words (`_WORD`, in
+        order) are given; None when none is. The words' positions are only looked for when
+        the regex finds something too (which came first)."""
+        word = None
         if self.words:
-            best = next(((at, w) for at, w in words if w.lower() in self.words), None)
-        if self.pattern is not None:
-            found = self.pattern.search(text)
-            if found is not None and (best is None or found.start() < best[0]):
-                best = (found.start(), found.group(0))
-        return best[1] if best is not None else None
+            word = next((w for w in words if w.lower() in self.words), None)
+        found = self.pattern.search(text) if self.pattern is not None else None
+        if found is None:
+            return word
+        if word is not None:
+            at = next(m.start() for m in _WORD.finditer(text) if m.group(0) == word)
+            if at < found.start():
+                return word
+        return found.group(0)
 
 
 _WORD = re.compile(r"\w+")
