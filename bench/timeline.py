@@ -147,6 +147,15 @@ async def compare(db: Any, people: list[int], args: Any) -> dict[str, Any]:
         await set_filters(db, people, args.filter_keywords, args.seed)
         filtered.append(await measure(db, people, share, args.depth))
     without, with_ = _merge(plain), _merge(filtered)
+    # each round's own difference (the two halves of a round share the machine's load)
+    paired = sorted(
+        w["first_page"]["p50_ms"] - p["first_page"]["p50_ms"]
+        for p, w in zip(plain, filtered, strict=True)
+    )
+    paired_cpu = sorted(
+        w["cpu_p50_ms"]["first_page"] - p["cpu_p50_ms"]["first_page"]
+        for p, w in zip(plain, filtered, strict=True)
+    )
     return {
         "keywords": args.filter_keywords,
         "without": without,
@@ -156,6 +165,9 @@ async def compare(db: Any, people: list[int], args: Any) -> dict[str, Any]:
         "added_cpu_p50_ms": round(
             with_["first_page_cpu_p50_ms"] - without["first_page_cpu_p50_ms"], 3
         ),
+        "added_by_round_ms": [round(d, 3) for d in paired],
+        "added_by_round_median_ms": round(paired[len(paired) // 2], 3),
+        "added_cpu_by_round_median_ms": round(paired_cpu[len(paired_cpu) // 2], 3),
     }
 
 

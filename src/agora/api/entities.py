@@ -277,7 +277,7 @@ class StatusFacts:
     it (its `quote_policy`, and whether it is quotable at all: quote_rule.quotable)."""
 
     author_id: int
-    counts: tuple[int, int, int]  # replies, reblogs, favourites
+    counts: tuple[int, int, int, int]  # replies, reblogs, favourites, quotes
     flags: tuple[bool, ...]
     quote_state: int | None
     quote_policy: int = 0
@@ -289,7 +289,7 @@ class StatusFacts:
         post = view.post
         return cls(
             post.account_id,
-            (post.replies_count, post.reblogs_count, post.favourites_count),
+            (post.replies_count, post.reblogs_count, post.favourites_count, view.quotes_count),
             (
                 view.favourited,
                 view.bookmarked,
@@ -335,6 +335,7 @@ def status_viewer_json(
         "replies_count": facts.counts[0],
         "reblogs_count": facts.counts[1],
         "favourites_count": facts.counts[2],
+        "quotes_count": facts.counts[3],
         "favourited": favourited,
         "reblogged": reblogged,
         "muted": muted,
