@@ -97,9 +97,14 @@ async def set_filters(db: Any, people: list[int], keywords: int, seed: int) -> N
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """p50 of each run's first pages (the median of the rounds' p50s)."""
+    """p50 of each run's first pages (the median of the rounds' p50s), wall and CPU."""
     p50s = sorted(r["first_page"]["p50_ms"] for r in runs)
-    return {"first_page_p50_ms": p50s[len(p50s) // 2], "rounds": p50s}
+    cpu = sorted(r["cpu_p50_ms"]["first_page"] for r in runs)
+    return {
+        "first_page_p50_ms": p50s[len(p50s) // 2],
+        "rounds": p50s,
+        "first_page_cpu_p50_ms": cpu[len(cpu) // 2],
+    }
 
 
 async def main() -> None:
@@ -142,12 +147,27 @@ async def compare(db: Any, people: list[int], args: Any) -> dict[str, Any]:
         await set_filters(db, people, args.filter_keywords, args.seed)
         filtered.append(await measure(db, people, share, args.depth))
     without, with_ = _merge(plain), _merge(filtered)
+    # each round's own difference (the two halves of a round share the machine's load)
+    paired = sorted(
+        w["first_page"]["p50_ms"] - p["first_page"]["p50_ms"]
+        for p, w in zip(plain, filtered, strict=True)
+    )
+    paired_cpu = sorted(
+        w["cpu_p50_ms"]["first_page"] - p["cpu_p50_ms"]["first_page"]
+        for p, w in zip(plain, filtered, strict=True)
+    )
     return {
         "keywords": args.filter_keywords,
         "without": without,
         "with": with_ | {"queries_per_page": filtered[-1]["queries_per_page"]},
         "ratio_p50": round(with_["first_page_p50_ms"] / without["first_page_p50_ms"], 3),
         "added_p50_ms": round(with_["first_page_p50_ms"] - without["first_page_p50_ms"], 3),
+        "added_cpu_p50_ms": round(
+            with_["first_page_cpu_p50_ms"] - without["first_page_cpu_p50_ms"], 3
+        ),
+        "added_by_round_ms": [round(d, 3) for d in paired],
+        "added_by_round_median_ms": round(paired[len(paired) // 2], 3),
+        "added_cpu_by_round_median_ms": round(paired_cpu[len(paired_cpu) // 2], 3),
     }
 
 

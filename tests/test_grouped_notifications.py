@@ -175,10 +175,14 @@ async def test_unread_counts_follow_the_marker(client, make_person, run_jobs) ->
     assert v1.json() == {"count": 1} and v2.json() == {"count": 1}  # the mention
 
 
-async def _statements(db: Any, viewer_id: int) -> tuple[int, int]:
-    """Statements sent for one grouped page through the service and serialisation."""
+async def _statements(db: Any, viewer_id: int, *, cold: bool = True) -> tuple[int, int]:
+    """Statements sent for one grouped page through the service and serialisation (`cold`:
+    with nothing in the render cache, so every account and status is rendered)."""
     from agora.api import serialise
+    from agora.api.status_cache import get_render_cache
 
+    if cold:
+        get_render_cache().clear()
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -212,6 +216,9 @@ async def test_a_page_of_groups_is_a_constant_number_of_statements(
     more, shown = await _statements(db, s["alice"].id)
     assert shown == 4 + 12
     assert more == few <= 8
+    warm, shown = await _statements(db, s["alice"].id, cold=False)
+    assert shown == 4 + 12
+    assert warm == few - 2  # accounts and statuses held: neither is loaded whole
 
 
 async def test_the_web_page_groups_and_counts_unread(client, make_person, run_jobs) -> None:

@@ -213,3 +213,31 @@ async def test_web_app_composer_policy_and_remove_quote(client, make_person):
     assert (await _status(client, bob, q["id"]))["quote"]["state"] == "revoked"
     again = await client.post(revoke, headers=HX, data={"csrf": csrf})
     assert again.status_code == 404
+
+
+async def test_quotes_count_is_the_accepted_quotes(client, make_person, run_jobs):
+    """Mastodon 4.5's `quotes_count`: accepted quotes of the post, not revoked or deleted ones,
+    read per request (the cached page and the fresh rendering alike)."""
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    s = await post_status(client, alice, status="original")
+    assert s["quotes_count"] == 0
+    quotes = [
+        await post_status(client, who, status="quoting", quoted_status_id=s["id"])
+        for who in (bob, carol)
+    ]
+    await run_jobs()
+
+    async def counted() -> set[int]:
+        one = (await _status(client, carol, s["id"]))["quotes_count"]
+        r = await client.get(f"/api/v1/accounts/{alice.id}/statuses", headers=carol.headers)
+        listed = next(x["quotes_count"] for x in r.json() if x["id"] == s["id"])
+        embedded = (await _status(client, carol, quotes[1]["id"]))["quote"]["quoted_status"]
+        return {one, listed, embedded["quotes_count"]}
+
+    assert await counted() == {2}
+    revoke = f"/api/v1/statuses/{s['id']}/quotes/{quotes[0]['id']}/revoke"
+    assert (await client.post(revoke, headers=alice.headers)).status_code == 200
+    assert await counted() == {1}
+    r = await client.delete(f"/api/v1/statuses/{quotes[1]['id']}", headers=carol.headers)
+    assert r.status_code == 200
+    assert (await _status(client, carol, s["id"]))["quotes_count"] == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from agora.api.page_cache import get_page_cache
 from agora.api.status_cache import RenderCache, Rendered, get_render_cache
 from agora.config import get_settings
 from agora.data.signals import CURRENT, Disclosure, Stance
-from agora.db.models import Account, Post
+from agora.db.models import Account, Filter, Post, utcnow
+from agora.social.rules.filtering import PostText
 from helpers import boost, follow, make_admin, post_status, post_status_id
 from test_streaming_redis import REDIS_URL, _redis_up
 
@@ -43,6 +45,7 @@ COUNTERS = {
     },
 }
 MODELS = {"posts": Post, "accounts": Account}
+DAY = timedelta(days=1)
 
 
 @pytest.fixture(autouse=True)
@@ -73,31 +76,39 @@ async def _upload(client: Any, person: Any, description: str) -> str:
     return str(r.json()["id"])
 
 
-async def _rendered(db: Any, viewer: int | None, ids: list[int], cached: bool) -> Any:
-    """The page of `ids` for `viewer` through the cache or fresh, and its AI-use headers."""
+async def _rendered(
+    db: Any, viewer: int | None, ids: list[int], cached: bool, context: str | None = None
+) -> Any:
+    """The page of `ids` for `viewer` (shown in `context`) through the cache or fresh, and its
+    AI-use headers."""
     disclosure = Disclosure()
     token = CURRENT.set(disclosure)
     try:
         async with db.session() as session:
             if cached:
-                page = orjson.loads(
-                    orjson.dumps(await serialise.shown_statuses(session, viewer, ids))
-                )
+                found = await serialise.shown_statuses(session, viewer, ids, context=context)
+                page = orjson.loads(orjson.dumps(found))
             else:
-                page = await serialise.statuses(session, viewer, ids)
+                page = await serialise.statuses(session, viewer, ids, context=context)
     finally:
         CURRENT.reset(token)
     return page, disclosure.close().headers
 
 
-async def _same_pages(db: Any, viewers: list[int | None], ids: list[int]) -> None:
-    """Cached and fresh pages agree for each viewer: twice, the second time from the cache."""
+async def _same_pages(
+    db: Any, viewers: list[int | None], ids: list[int], context: str | None = None
+) -> list[Any]:
+    """Cached and fresh pages agree for each viewer: twice, the second time from the cache.
+    Returns the pages, by viewer."""
+    pages = []
     for viewer in viewers:
-        fresh, fresh_signals = await _rendered(db, viewer, ids, cached=False)
+        fresh, fresh_signals = await _rendered(db, viewer, ids, False, context)
         for _ in range(2):
-            cached, cached_signals = await _rendered(db, viewer, ids, cached=True)
-            assert cached == fresh, f"viewer {viewer}"
-            assert cached_signals == fresh_signals, f"viewer {viewer}"
+            cached, cached_signals = await _rendered(db, viewer, ids, True, context)
+            assert cached == fresh, f"viewer {viewer} in {context}"
+            assert cached_signals == fresh_signals, f"viewer {viewer} in {context}"
+        pages.append(fresh)
+    return pages
 
 
 async def test_cached_pages_match_fresh_ones_after_every_change(db, client, make_person, run_jobs):
@@ -196,6 +207,110 @@ async def test_cached_pages_match_fresh_ones_after_every_change(db, client, make
     shown_ids = {s["id"] for s in shown}
     assert ids[0] not in shown_ids and ids[7] not in shown_ids and ids[8] not in shown_ids
     assert poll["id"] not in shown_ids and ids[-1] in shown_ids
+
+
+async def _filter(client: Any, person: Any, action: str, contexts: list[str], **form: Any) -> str:
+    body = {"title": action, "context": contexts, "filter_action": action} | form
+    response = await client.post("/api/v2/filters", headers=person.headers, json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+def _words(keywords: dict[str, bool]) -> dict[str, Any]:
+    return {"keywords_attributes": [{"keyword": k, "whole_word": w} for k, w in keywords.items()]}
+
+
+async def test_cached_pages_match_fresh_ones_for_a_viewer_with_filters(
+    db, client, make_person, run_jobs
+):
+    """Filters on the cached path: in every context, warn, hide and blur filters, whole-word
+    keywords and not, a status filter and an expired filter mark (`filtered`) and hide the
+    same posts, boosts and quotes of matched posts included, as the fresh rendering does."""
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    for target in (bob, carol):
+        await follow(client, alice, target)
+    every = ["home", "notifications", "public", "thread", "account"]
+    await _filter(client, alice, "warn", every, **_words({"cat": True, "spice": False}))
+    hide = await _filter(client, alice, "hide", ["home", "thread"], **_words({"dog": False}))
+    await _filter(
+        client, alice, "blur", ["public", "account", "notifications"], **_words({"dune": True})
+    )
+    marked = await _filter(client, alice, "warn", ["home", "thread"])
+    expired = await _filter(
+        client, alice, "hide", every, **_words({"zebra": True}), expires_in=3600
+    )
+    async with db.session(write=True) as session:
+        await session.execute(
+            update(Filter).where(Filter.id == int(expired)).values(expires_at=utcnow() - DAY)
+        )
+        await session.commit()
+    ids = {
+        "cat": await post_status_id(client, bob, "my Cat sleeps"),
+        "category": await post_status_id(client, bob, "a category error, allspice"),
+        "hotdog": await post_status_id(client, bob, "hotdog stand"),
+        "spoiler": await post_status_id(client, bob, "the plot", spoiler_text="Dune spoilers"),
+        "zebra": await post_status_id(client, bob, "a zebra"),
+        "plain": await post_status_id(client, bob, "nothing to see"),
+    }
+    poll = await post_status(
+        client, bob, "pets?", **{"poll[options][]": ["a dog", "a bird"], "poll[expires_in]": "3600"}
+    )
+    ids["poll"] = poll["id"]
+    photo = await _upload(client, bob, "a dune at dusk")
+    ids["photo"] = await post_status_id(client, bob, "look", **{"media_ids[]": [photo]})
+    secret = await _upload(client, bob, "my cat, privately")  # rendered per viewer
+    ids["secret"] = await post_status_id(
+        client, bob, "for friends", visibility="private", **{"media_ids[]": [secret]}
+    )
+    r = await client.post(
+        f"/api/v2/filters/{marked}/statuses",
+        headers=alice.headers,
+        data={"status_id": ids["plain"]},
+    )
+    assert r.status_code == 200, r.text
+    for name in ("cat", "hotdog", "plain", "poll", "category"):
+        ids[f"boost of {name}"] = (await boost(client, carol, ids[name]))["id"]
+    ids["quote of hotdog"] = await post_status_id(
+        client, carol, "ha", quoted_status_id=ids["hotdog"]
+    )
+    ids["quote of cat"] = await post_status_id(client, carol, "aw", quoted_status_id=ids["cat"])
+    await run_jobs()
+    page = [int(i) for i in reversed(ids.values())]
+    shown: dict[str | None, dict[str, Any]] = {}
+    for context in (None, *every):
+        ours, _ = await _same_pages(db, [alice.id, bob.id], page, context)
+        shown[context] = {s["id"]: s for s in ours}
+
+    def filtered(context: str | None, name: str) -> list[tuple[str, Any, Any]]:
+        return [
+            (f["filter"]["title"], f["keyword_matches"], f["status_matches"])
+            for f in shown[context][ids[name]]["filtered"]
+        ]
+
+    home = shown["home"]
+    gone = {ids[n] for n in ("hotdog", "boost of hotdog", "poll", "boost of poll")}
+    assert set(ids.values()) - set(home) == gone  # hide: "dog" inside words too
+    assert filtered("home", "cat") == [("warn", ["Cat"], None)]
+    assert filtered("home", "boost of cat") == [("warn", ["Cat"], None)]
+    assert home[ids["boost of cat"]]["reblog"]["filtered"] == home[ids["cat"]]["filtered"]
+    assert filtered("home", "category") == [("warn", ["spice"], None)]  # not whole-word: allspice
+    assert filtered("home", "plain") == [("warn", None, [ids["plain"]])]
+    assert filtered("home", "boost of plain") == [("warn", None, [ids["plain"]])]
+    assert filtered("home", "secret") == [("warn", ["cat"], None)]  # its media description
+    assert filtered("home", "zebra") == filtered("home", "spoiler") == []  # expired; blur: not here
+    quoted = home[ids["quote of hotdog"]]["quote"]["quoted_status"]  # a quote is never removed
+    assert [f["filter"]["id"] for f in quoted["filtered"]] == [hide]
+    assert filtered("public", "spoiler") == [("blur", ["Dune"], None)]
+    assert filtered("account", "photo") == [("blur", ["dune"], None)]
+    assert ids["hotdog"] in shown["public"] and filtered("public", "hotdog") == []
+    assert set(shown[None]) == set(ids.values())  # no context: every filter, nothing removed
+    assert {t for t, _, _ in filtered(None, "hotdog")} == {"hide"}
+    assert {t for t, _, _ in filtered(None, "poll")} == {"hide"}  # a poll option
+    assert all(not s["filtered"] for s in (await _same_pages(db, [bob.id], page, "home"))[0])
+    r = await client.get("/api/v1/timelines/home", headers=alice.headers)
+    assert ids["hotdog"] not in {s["id"] for s in r.json()} and ids["cat"] in {
+        s["id"] for s in r.json()
+    }
 
 
 async def test_a_moved_author_s_statuses_carry_moved(db, client, make_person):
@@ -341,6 +456,8 @@ async def test_the_cache_is_bounded_and_forgets_the_least_recently_used() -> Non
 async def test_renderings_survive_the_trip_through_redis() -> None:
     entry = Rendered(b'{"id":"1"}', Stance((("train-ai", False),), True, True, False))
     assert Rendered.load(entry.dump()) == entry
+    post = Rendered(b'{"id":"2"}', entry.stance, PostText("cw", "a cat", ("alt", "text")))
+    assert Rendered.load(post.dump()) == post
 
 
 @pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")

@@ -187,10 +187,10 @@ def status_json(
     poll = poll_json(view.poll, viewer_id, post.account_id) if view.poll else None
     account = _account_once(view.account, accounts, view.moved_to)
     facts = StatusFacts.of(view)
+    filtered = [filter_result_json(m) for m in view.filtered]
     return {
         **status_shared_json(view, viewer_id),
-        **status_viewer_json(facts, viewer_id, account, reblog, quoted, poll),
-        "filtered": [filter_result_json(m) for m in view.filtered],  # the viewer's own
+        **status_viewer_json(facts, viewer_id, account, reblog, quoted, poll, filtered),
     }
 
 
@@ -277,7 +277,7 @@ class StatusFacts:
     it (its `quote_policy`, and whether it is quotable at all: quote_rule.quotable)."""
 
     author_id: int
-    counts: tuple[int, int, int]  # replies, reblogs, favourites
+    counts: tuple[int, int, int, int]  # replies, reblogs, favourites, quotes
     flags: tuple[bool, ...]
     quote_state: int | None
     quote_policy: int = 0
@@ -289,7 +289,7 @@ class StatusFacts:
         post = view.post
         return cls(
             post.account_id,
-            (post.replies_count, post.reblogs_count, post.favourites_count),
+            (post.replies_count, post.reblogs_count, post.favourites_count, view.quotes_count),
             (
                 view.favourited,
                 view.bookmarked,
@@ -323,21 +323,24 @@ def status_viewer_json(
     reblog: Any,
     quoted: Any,
     poll: Any,
+    filtered: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The part of a Status that varies by viewer or by the minute (see `status_json`); the
-    author's Account, the boosted and quoted statuses and the poll come rendered (dicts, or
-    orjson fragments from the cache)."""
+    author's Account, the boosted and quoted statuses, the poll and the viewer's filter
+    results (FilterResult entities) come rendered (dicts, or orjson fragments from the
+    cache)."""
     favourited, bookmarked, pinned, reblogged, muted, follows = facts.flags
     own = viewer_id is not None and viewer_id == facts.author_id
     data: dict[str, Any] = {
         "replies_count": facts.counts[0],
         "reblogs_count": facts.counts[1],
         "favourites_count": facts.counts[2],
+        "quotes_count": facts.counts[3],
         "favourited": favourited,
         "reblogged": reblogged,
         "muted": muted,
         "bookmarked": bookmarked,
-        "filtered": [],  # a viewer with filters is rendered whole (`status_json`), not cached
+        "filtered": filtered,
         "reblog": reblog,
         "account": account,
         "poll": poll,
@@ -553,9 +556,9 @@ def notification_group_json(group: Any, status_id: int | None) -> dict[str, Any]
     return data
 
 
-def partial_account_json(account: Account) -> dict[str, Any]:
-    """Mastodon's PartialAccountWithAvatar: enough to draw an avatar in a group."""
-    full = account_json(account)
+def partial_account_json(full: dict[str, Any]) -> dict[str, Any]:
+    """Mastodon's PartialAccountWithAvatar (enough to draw an avatar in a group) of an Account
+    entity."""
     keys = ("id", "acct", "url", "avatar", "avatar_static", "locked", "bot")
     return {key: full[key] for key in keys}
 

@@ -7,6 +7,9 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.api.account_cache import account_entities
+from agora.api.account_cache import shown as shown_account
+from agora.api.account_cache import shown_partial as shown_partial_account
 from agora.api.entities import (
     account_json,
     admin_account_json,
@@ -14,7 +17,6 @@ from agora.api.entities import (
     conversation_json,
     notification_group_json,
     notification_json,
-    partial_account_json,
     report_json,
     scheduled_status_json,
     status_json,
@@ -124,10 +126,9 @@ async def notification_groups(
     `statuses` they name, each listed once (with `partial`, Mastodon's `partial_avatars`:
     each group's most recent account in full, the others in `partial_accounts`). Groups whose
     post the viewer may no longer see, or whose accounts are gone, are left out; constant
-    queries."""
-    people = {i for g in groups for i in g.sample_account_ids}
-    accts = {a.id: a for a in await load_accounts(session, list(people))}
-    note_rows({}, {a.id: a.change_stamp for a in accts.values()})
+    queries. The accounts are joined from cached renderings (api/account_cache.py: with
+    `moved`, as everywhere an Account entity is shown)."""
+    accts = await account_entities(session, (i for g in groups for i in g.sample_account_ids))
     post_ids = list({g.notification.post_id for g in groups if g.notification.post_id})
     posts = await status_fragments(session, viewer_id, post_ids, context="notifications")
     reported = await _notified_reports(session, [g.notification for g in groups])
@@ -155,13 +156,13 @@ async def notification_groups(
             else:
                 partial_ids[account_id] = True
     result: dict[str, Any] = {
-        "accounts": [account_json(accts[i]) for i in full],
+        "accounts": [shown_account(accts[i]) for i in full],
         "statuses": [posts[i] for i in shown_posts],
         "notification_groups": shown,
     }
     if partial:
         result["partial_accounts"] = [
-            partial_account_json(accts[i]) for i in partial_ids if i not in full
+            shown_partial_account(accts[i]) for i in partial_ids if i not in full
         ]
     return result
 

@@ -12,6 +12,16 @@ in), the viewer's marks, `pinned`, `filtered`, the poll (its totals, `expired`, 
 depend on the viewer and the clock), the quote's state, and the shared part of a post whose
 media URLs are signed for one viewer (`entities.shared_for_everyone`: never stored).
 
+**Filters.** A post's rendering keeps what the viewer's filters look for keywords in
+(`filtering.PostText`: content warning, text, media descriptions, all under its
+`render_version`); its poll's options come with the poll read per request. A viewer with
+active filters (`load_refs` says so on the way; then one query reads them) has every shown
+post matched by the rule itself (`ViewerFilters.matches`, `filtering.hidden`) on that text,
+as `hydrate.load_posts` matches a hydrated post: the matches are spliced in as `filtered`
+(FilterResult entities, never cached) and the requested posts a `hide` filter removes in the
+context are left out. Same rule, same input, so a page through the cache is the page
+rendered fresh (tests/test_status_cache.py compares them, filters and contexts included).
+
 **Keys and versions.** A post's rendering is keyed by (post id, `posts.render_version`,
 author's `accounts.render_version`), an account's by (account id, `render_version`). The
 versions are bumped by database triggers (migration 0015), not by the services: any update of
@@ -56,15 +66,23 @@ from agora.api.entities import (
     account_json,
     poll_json,
     shared_for_everyone,
-    status_json,
     status_shared_json,
     status_viewer_json,
 )
+from agora.api.filter_entities import filter_result_json
 from agora.api.page_cache import note_ends, note_rows, note_unkeepable
 from agora.config import get_settings
 from agora.data.signals import Stance, disclose_stance, interned, stance
-from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs
+from agora.db.models import Account
+from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs, post_text
 from agora.social.posts.polls import load_polls
+from agora.social.rules.filtering import (
+    FilterMatch,
+    PostText,
+    ViewerFilters,
+    hidden,
+    viewer_filters,
+)
 
 log = logging.getLogger("agora.render_cache")
 ACCOUNT_COUNTS = ("followers_count", "following_count", "statuses_count", "last_status_at")
@@ -74,10 +92,12 @@ POST, ACCOUNT = 0, 1
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A JSON object rendered once (bytes, `{...}`) and the stance it discloses."""
+    """A JSON object rendered once (bytes, `{...}`) and the stance it discloses; a post's
+    with what filters look for keywords in."""
 
     json: bytes
     stance: Stance
+    text: PostText | None = None
 
     def spliced(self, extra: dict[str, Any]) -> bytes:
         """This object with `extra`'s keys added (rendered now)."""
@@ -85,17 +105,19 @@ class Rendered:
 
     def dump(self) -> bytes:
         """The entry as Redis holds it."""
-        s = self.stance
-        head = orjson.dumps([s.usage, s.noai, s.noimageai, s.tdm])
+        s, t = self.stance, self.text
+        text = None if t is None else [t.spoiler_text, t.text, t.descriptions]
+        head = orjson.dumps([s.usage, s.noai, s.noimageai, s.tdm, text])
         return len(head).to_bytes(4, "big") + head + self.json
 
     @classmethod
     def load(cls, raw: bytes) -> Rendered:
         """An entry read back from Redis."""
         size = int.from_bytes(raw[:4], "big")
-        usage, noai, noimageai, tdm = orjson.loads(raw[4 : 4 + size])
+        usage, noai, noimageai, tdm, text = orjson.loads(raw[4 : 4 + size])
         found = interned(Stance(tuple((k, v) for k, v in usage), noai, noimageai, tdm))
-        return cls(raw[4 + size :], found)
+        own = None if text is None else PostText(text[0], text[1], tuple(text[2]))
+        return cls(raw[4 + size :], found, own)
 
 
 class RenderCache:
@@ -174,7 +196,7 @@ class RenderCache:
 
 
 def _redis_key(key: Key) -> str:
-    return "agora:render:" + ":".join(map(str, key))
+    return "agora:render2:" + ":".join(map(str, key))  # 2: entries hold PostText
 
 
 _cache: RenderCache | None = None
@@ -218,28 +240,30 @@ async def status_fragments(
     """The Status entities of `ids` the viewer may see, by id in order, as JSON fragments: the
     same JSON as `entities.status_json` of `hydrate.load_posts` in `context`, joined from the
     cache. Queries: one narrow read (`load_refs`, which also says whether the viewer has an
-    active filter), one for the page's polls when it has any, and one hydration of the
-    posts and accounts the cache does not hold. A viewer with active filters is rendered
-    whole by `load_posts` instead (filters mark and hide posts per viewer and context, which
-    no shared rendering holds). `extensions`: what this response adds to a post's `agora`
-    object (the For You ranking), by post id."""
+    active filter), one for the viewer's filters when they have one, one for the page's
+    polls when it has any, and one hydration of the posts and accounts the cache does not
+    hold. The filters mark and hide posts as `load_posts` does (see the module docstring).
+    `extensions`: what this response adds to a post's `agora` object (the For You ranking),
+    by post id."""
     extra = extensions or {}
     page = await load_refs(session, viewer_id, ids)
     note_rows(page.post_stamps, page.author_stamps)
     if not page.kept:
         return {}
-    if page.has_filters:  # load_posts reads and applies them
+    if page.has_filters:  # marks and hides for this viewer alone, until a filter expires
         note_unkeepable()
-        return await _rendered_for_filters(session, viewer_id, ids, context, extra)
+    filters = await viewer_filters(session, viewer_id) if page.has_filters else ViewerFilters()
     cache = get_render_cache()
     refs = page.refs
     wanted = {_post_key(r) for r in refs.values()} | {_account_key(r) for r in refs.values()}
     held = await cache.get_many(list(wanted))
     fresh = await _render_missing(session, viewer_id, refs, held)
     polls = await _polls(session, viewer_id, refs)
-    page_json = _PageJson(viewer_id, refs, held, fresh, polls)
+    page_json = _PageJson(viewer_id, refs, held, fresh, polls, filters, context)
     out = {}
     for pid in page.kept:
+        if filters and hidden(page_json.matches(pid), context):
+            continue
         rendered = page_json.status(pid)
         if rendered is not None:
             out[pid] = orjson.Fragment(_extended(rendered, extra.get(pid)))
@@ -256,24 +280,6 @@ def _extended(rendered: bytes, extension: dict[str, Any] | None) -> bytes:
     data = orjson.loads(rendered)
     data["agora"] = {**data.get("agora", {}), **extension}
     return orjson.dumps(data)
-
-
-async def _rendered_for_filters(
-    session: AsyncSession,
-    viewer_id: int | None,
-    ids: list[int],
-    context: str | None,
-    extra: Mapping[int, dict[str, Any]],
-) -> dict[int, orjson.Fragment]:
-    views = await load_posts(session, viewer_id, ids, context=context)
-    accounts: dict[int, dict[str, Any]] = {}
-    return {
-        pid: orjson.Fragment(
-            _extended(orjson.dumps(status_json(views[pid], viewer_id, accounts)), extra.get(pid))
-        )
-        for pid in ids
-        if pid in views
-    }
 
 
 async def _render_missing(
@@ -338,14 +344,20 @@ def _ended(session: Session) -> None:
 def _shared(view: PostView, viewer_id: int | None) -> Rendered:
     post = view.post
     found = stance(view.account, post if post.reblog_of_id is None else None)
-    return Rendered(orjson.dumps(status_shared_json(view, viewer_id)), found)
+    return Rendered(orjson.dumps(status_shared_json(view, viewer_id)), found, post_text(view))
 
 
 def _account(view: PostView) -> Rendered:
-    data = account_json(view.account, moved=view.moved_to)
+    return account_rendering(view.account, view.moved_to)
+
+
+def account_rendering(account: Account, moved: Account | None) -> Rendered:
+    """An account's cached rendering: its Account entity (with `moved`, the account it moved
+    to) without the counters (api/account_cache.py renders the accounts it lacks with it)."""
+    data = account_json(account, moved=moved)
     for key in ACCOUNT_COUNTS:
         del data[key]
-    return Rendered(orjson.dumps(data), stance(view.account, None))
+    return Rendered(orjson.dumps(data), stance(account, None))
 
 
 async def _polls(
@@ -374,14 +386,40 @@ class _PageJson:
         held: dict[Key, Rendered],
         fresh: dict[Key, Rendered],
         polls: dict[int, dict[str, Any]],
+        filters: ViewerFilters,
+        context: str | None,
     ) -> None:
         self.viewer_id = viewer_id
         self.refs = refs
         self.rendered = {**held, **fresh}
         self.polls = polls
+        self.filters = filters
+        self.context = context
         self.accounts: dict[Key, bytes] = {}
         self.statuses: dict[int, bytes | None] = {}
         self.stances: dict[int, Stance] = {}  # what the joined statuses show, by identity
+        self.filtered: dict[int, list[FilterMatch]] = {}
+
+    def matches(self, pid: int) -> list[FilterMatch]:
+        """The viewer's filters (for the context) one shown post matches, as `load_posts`
+        matches its view: on the searchable text of the post it boosts, if it is a boost."""
+        found = self.filtered.get(pid)
+        if found is None:
+            found = self.filtered[pid] = self._matches(pid)
+        return found
+
+    def _matches(self, pid: int) -> list[FilterMatch]:
+        if not self.filters:
+            return []
+        ref = self.refs[pid]
+        proper = ref.reblog_id if ref.reblog_id is not None else pid
+        shared = self.rendered.get(_post_key(self.refs[proper]))
+        if shared is None or shared.text is None:
+            return []  # vanished since the narrow read: not shown
+        poll = self.polls.get(proper)
+        options = [option["title"] for option in poll["options"]] if poll else ()
+        text = shared.text.searchable(options)
+        return self.filters.matches(pid, ref.reblog_id, text, self.context)
 
     def status(self, pid: int) -> bytes | None:
         """The Status JSON of one shown post (None if it vanished since the narrow read)."""
@@ -408,6 +446,7 @@ class _PageJson:
             orjson.Fragment(reblog) if reblog is not None else None,
             orjson.Fragment(quoted) if quoted is not None else None,
             self.polls.get(pid),
+            [filter_result_json(m) for m in self.matches(pid)],
         )
         return shared.spliced(viewer_part)
 

@@ -14,7 +14,9 @@ cache lacks are then hydrated by `load_posts`, which applies the rule again.
 
 It applies the viewer's filters too (social/rules/filtering.py), in the context the door says
 it shows the posts in: a post a `hide` filter removes there is left out like an invisible one,
-and every other match is on the view (`filtered`, viewer-specific like the flags)."""
+and every other match is on the view (`filtered`, viewer-specific like the flags). The render
+cache matches its cached posts by the same rule on the same text (`post_text`, kept with each
+rendering), so both paths mark and hide alike."""
 
 from __future__ import annotations
 
@@ -67,10 +69,10 @@ from agora.social.media.files import MediaInfo
 from agora.social.posts.polls import PollView, load_polls, poll_id_column
 from agora.social.rules.filtering import (
     FilterMatch,
+    PostText,
     ViewerFilters,
     has_active_filter,
     hidden,
-    searchable_text,
     viewer_filters,
 )
 from agora.social.rules.visibility import plain_visible_to
@@ -97,6 +99,7 @@ class PostView:
     poll: PollView | None = None
     media: list[MediaInfo] = field(default_factory=list)
     versions: tuple[int, int] = (0, 0)  # the post's and its author's render_version
+    quotes_count: int = 0  # its accepted quotes (`quotes_count_column`)
     filtered: list[FilterMatch] = field(default_factory=list)  # the viewer's, like the flags
     # The Community Note shown under the post (the Helpful one with the highest intercept;
     # social/community_notes/), as `shown_note` reads it; None when none is Helpful.
@@ -175,7 +178,7 @@ class PostRef:
     account_id: int
     post_version: int
     author_version: int
-    counts: tuple[int, int, int]  # replies, reblogs, favourites
+    counts: tuple[int, int, int, int]  # replies, reblogs, favourites, quotes
     author_counts: tuple[int, int, int, datetime | None]  # followers, following, statuses, last
     flags: tuple[bool, ...]  # FLAGS: favourited, bookmarked, pinned, reblogged, muted, follows
     poll_id: int | None
@@ -224,7 +227,7 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
     }
     kept, linked = _shown(ids, links)
     has_filters = viewer_id is not None and any(row[at["has_filters"]] for row in rows)
-    counts = [at[c] for c in ("replies_count", "reblogs_count", "favourites_count")]
+    counts = [at[c] for c in ("replies_count", "reblogs_count", "favourites_count", "quotes_count")]
     author_counts = [
         at[c] for c in ("followers_count", "following_count", "statuses_count", "last_status_at")
     ]
@@ -240,7 +243,7 @@ async def load_refs(session: AsyncSession, viewer_id: int | None, ids: list[int]
             account_id=row[account],
             post_version=row[versions[0]],
             author_version=row[versions[1]],
-            counts=(row[counts[0]], row[counts[1]], row[counts[2]]),
+            counts=(row[counts[0]], row[counts[1]], row[counts[2]], row[counts[3]]),
             author_counts=(
                 row[author_counts[0]],
                 row[author_counts[1]],
@@ -326,13 +329,18 @@ async def _apply_filters(
 
 def _matches(node: PostView, filters: ViewerFilters, context: str | None) -> list[FilterMatch]:
     proper = node.reblog or node
-    text = searchable_text(
-        proper.post.spoiler_text,
-        proper.post.text,
-        [title for title, _ in proper.poll.options] if proper.poll else (),
-        [m.description for m in proper.media if m.description],
+    text = post_text(proper).searchable(
+        [title for title, _ in proper.poll.options] if proper.poll else ()
     )
     return filters.matches(node.post.id, node.post.reblog_of_id, text, context)
+
+
+def post_text(view: PostView) -> PostText:
+    """What of a hydrated post the filters' keywords are looked for in, but its poll (the
+    same parts for `load_posts` and for the render cache, which keeps them)."""
+    post = view.post
+    described = tuple(m.description for m in view.media if m.description)
+    return PostText(post.spoiler_text or "", post.text or "", described)
 
 
 def filter_view(view: PostView, filters: ViewerFilters, context: str | None) -> PostView | None:
@@ -427,6 +435,7 @@ def _view(row: Row[*tuple[Any, ...]]) -> PostView:
         muted=bool(row.muted),
         follows_author=bool(row.follows_author),
         versions=(row.post_version, row.author_version),
+        quotes_count=row.quotes_count,
         community_note=shown_note(row.community_notes),
         card=row.card,
     )
@@ -469,6 +478,7 @@ def _posts_statement(signed_in: bool) -> Select[Any]:
             poll_id_column(),
             Post.render_version.label("post_version"),
             author.render_version.label("author_version"),
+            quotes_count_column(),
             *_flag_columns(signed_in),
             card,
         )
@@ -495,6 +505,7 @@ def _refs_statement(signed_in: bool) -> Select[Any]:
         Post.replies_count,
         Post.reblogs_count,
         Post.favourites_count,
+        quotes_count_column(),
         Post.render_version.label("post_version"),
         author.render_version.label("author_version"),
         Post.change_stamp.label("post_stamp"),
@@ -514,6 +525,24 @@ def _refs_statement(signed_in: bool) -> Select[Any]:
         select(*columns)
         .join(author, author.id == Post.account_id)
         .where(Post.id.in_(_page_posts()))
+    )
+
+
+def quotes_count_column() -> Any:
+    """SQL: how many accepted quotes of the post there are, deleted ones not counted
+    (Mastodon 4.5's `quotes_count`): counted when read, one probe of `ix_posts_quotes` per
+    post (most have none), so no counter can drift from the quotes themselves."""
+    quote = aliased(Post)
+    return (
+        select(func.count())
+        .select_from(quote)
+        .where(
+            quote.quote_of_id == Post.id,
+            quote.quote_state == QuoteState.ACCEPTED,
+            quote.deleted_at.is_(None),
+        )
+        .scalar_subquery()
+        .label("quotes_count")
     )
 
 

@@ -12,18 +12,25 @@ rule (`_listable`, filtered ones left out unless asked), walk and group data ali
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.db.engine import column_rows
 from agora.db.locks import lock_account
-from agora.db.models import Marker, Notification, utcnow
+from agora.db.models import ID, Marker, Notification, utcnow
 from agora.ids import min_id_for_ms, parse_id
-from agora.social.reading.notifications import GROUPABLE, _listable, list_notifications
+from agora.social.reading.notifications import (
+    GROUPABLE,
+    VIEWER,
+    _listable,
+    list_notifications,
+)
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, Slice
 
@@ -126,26 +133,15 @@ async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: 
         group.latest_at = note.created_at
     if not grouped:
         return
-    rows = await session.execute(
-        select(
-            Notification.group_key,
-            Notification.id,
-            Notification.from_account_id,
-            Notification.created_at,
-        )
-        .where(
-            _listable(viewer_id),
-            Notification.filtered.is_(False),
-            Notification.group_key.in_(list(grouped)),
-            Notification.id <= high,
-            # a group's notifications are all made after its bucket began: a bound that keeps
-            # the read short whichever index the planner takes
-            Notification.id >= min_id_for_ms(min(_bucket_ms(k) for k in grouped)),
-        )
-        .order_by(Notification.id.desc())
-    )
+    params = {
+        "viewer_id": viewer_id,
+        "keys": list(grouped),
+        "high": high,
+        "low": min_id_for_ms(min(_bucket_ms(k) for k in grouped)),
+    }
+    rows: Sequence[Any] = await column_rows(session, _members_statement(), params)
     members: dict[str, list[Any]] = {}
-    for key, note_id, sender, created_at in rows.all():
+    for key, note_id, sender, created_at in rows:
         members.setdefault(str(key), []).append((note_id, sender, created_at))
     for key, group in grouped.items():
         rows_of = members.get(key) or []
@@ -161,6 +157,31 @@ async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: 
             if len(senders) == SAMPLE_ACCOUNTS:
                 break
         group.sample_account_ids = senders
+
+
+@cache
+def _members_statement() -> Select[Any]:
+    """`_fill`'s read, built once (building and keying the rule's tree cost more than running
+    it): the listable notifications of the groups `keys` from `low` to `high`, newest first."""
+    columns: list[Any] = [
+        Notification.group_key,
+        Notification.id,
+        Notification.from_account_id,
+        Notification.created_at,
+    ]
+    return (
+        select(*columns)
+        .where(
+            _listable(VIEWER),
+            Notification.filtered.is_(False),
+            Notification.group_key.in_(bindparam("keys", expanding=True)),
+            Notification.id <= bindparam("high", type_=ID),
+            # a group's notifications are all made after its bucket began: a bound that keeps
+            # the read short whichever index the planner takes
+            Notification.id >= bindparam("low", type_=ID),
+        )
+        .order_by(Notification.id.desc())
+    )
 
 
 def _bucket_ms(group_key: str) -> int:

@@ -78,14 +78,14 @@ class ViewerFilters:
         self, post_id: int, reblog_of_id: int | None, text: str, context: str | None
     ) -> list[FilterMatch]:
         """The filters (for `context`, or all without one) a post matches; `text` is its
-        searchable text (`searchable_text`)."""
+        searchable text (`PostText.searchable`)."""
         found = []
-        words: list[tuple[int, str]] | None = None  # the post's words, split when first needed
+        words: list[str] | None = None  # the post's words, split when first needed
         for active in self.filters:
             if context is not None and context not in active.contexts:
                 continue
             if words is None and active.keywords.words:
-                words = [(m.start(), m.group(0)) for m in _WORD.finditer(text)]
+                words = _WORD.findall(text)
             keyword = active.keywords.first_match(text, words or [])
             ids = tuple(i for i in (post_id, reblog_of_id) if i in active.status_ids)
             if keyword is None and not ids:
@@ -102,12 +102,22 @@ def hidden(matches: Iterable[FilterMatch], context: str | None) -> bool:
     return context is not None and any(m.filter.action == "hide" for m in matches)
 
 
-def searchable_text(
-    spoiler_text: str, text: str, poll_options: Iterable[str], descriptions: Iterable[str]
-) -> str:
-    """What keywords are looked for in (Mastodon's `Status#searchable_text`)."""
-    parts = [spoiler_text, text, "\n\n".join(poll_options), "\n\n".join(descriptions)]
-    return "\n\n".join(p for p in parts if p)
+@dataclass(frozen=True, slots=True)
+class PostText:
+    """What of a post keywords are looked for in, but its poll's options: its content warning,
+    text and media descriptions. Kept with a post's cached rendering (api/status_cache.py: all
+    three bump the post's `render_version`); a poll's options are read with the poll."""
+
+    spoiler_text: str
+    text: str
+    descriptions: tuple[str, ...]
+
+    def searchable(self, poll_options: Iterable[str]) -> str:
+        """The post's searchable text with its poll's options (Mastodon's
+        `Status#searchable_text`)."""
+        parts = [self.spoiler_text, self.text, "\n\n".join(poll_options)]
+        parts.append("\n\n".join(self.descriptions))
+        return "\n\n".join(p for p in parts if p)
 
 
 def keyword_pattern(keyword: str, whole_word: bool) -> str:
@@ -127,17 +137,21 @@ class Keywords:
     words: frozenset[str]
     pattern: re.Pattern[str] | None
 
-    def first_match(self, text: str, words: list[tuple[int, str]]) -> str | None:
-        """The first keyword found in `text` (as written there), whose words (position and
-        word, `_WORD`) are given; None when none is."""
-        best: tuple[int, str] | None = None
+    def first_match(self, text: str, words: list[str]) -> str | None:
+        """The first keyword found in `text` (as written there), whose words (`_WORD`, in
+        order) are given; None when none is. The words' positions are only looked for when
+        the regex finds something too (which came first)."""
+        word = None
         if self.words:
-            best = next(((at, w) for at, w in words if w.lower() in self.words), None)
-        if self.pattern is not None:
-            found = self.pattern.search(text)
-            if found is not None and (best is None or found.start() < best[0]):
-                best = (found.start(), found.group(0))
-        return best[1] if best is not None else None
+            word = next((w for w in words if w.lower() in self.words), None)
+        found = self.pattern.search(text) if self.pattern is not None else None
+        if found is None:
+            return word
+        if word is not None:
+            at = next(m.start() for m in _WORD.finditer(text) if m.group(0) == word)
+            if at < found.start():
+                return word
+        return found.group(0)
 
 
 _WORD = re.compile(r"\w+")
