@@ -358,6 +358,9 @@ async def _write(target: AsyncEngine, table: Table, rows: list[tuple[Any, ...]])
 
 def _normal(value: Any) -> str:
     """One value as text that both backends produce alike."""
+    kind = type(value)
+    if kind is int or kind is str:  # most values: no other test (a bool is not an int here)
+        return str(value)
     if value is None:
         return "\x00"
     if isinstance(value, datetime):
@@ -377,7 +380,7 @@ def _normal(value: Any) -> str:
 
 def _row_sum(row: Sequence[Any]) -> int:
     """One row's part of a table's checksum: the SHA-256 of its normalised values."""
-    line = "\x1f".join(_normal(value) for value in row)
+    line = "\x1f".join(map(_normal, row))
     return int.from_bytes(hashlib.sha256(line.encode()).digest(), "big")
 
 
