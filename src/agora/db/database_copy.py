@@ -254,7 +254,7 @@ async def restore_constraints(target: AsyncEngine) -> int:
             if (kind, name, relation) in present:
                 continue
             if kind == "index":
-                await conn.exec_driver_sql(definition)
+                await conn.exec_driver_sql(str(definition))
             else:
                 await conn.exec_driver_sql(
                     f'ALTER TABLE {relation} ADD CONSTRAINT "{name}" {definition}'
