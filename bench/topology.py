@@ -265,6 +265,7 @@ def _start_topology(top: Topology, logs: Path, webs: int) -> None:
         "AGORA_DATABASE_URL": cluster.url(cluster.bouncer_port),
         "AGORA_DATABASE_PGBOUNCER": "true",
         "AGORA_DATABASE_REPLICA_URL": cluster.url(cluster.replica_port),
+        "AGORA_DATABASE_REPLICA_PGBOUNCER": "false",  # the replica is reached directly
     }
     env = _agora_env(
         front_port,

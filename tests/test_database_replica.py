@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 
 from agora.config import get_settings
 from agora.db.engine import Database
@@ -178,6 +179,54 @@ async def test_a_pgbouncer_restart_fails_no_request_after_it(
         assert (await client.get(me, headers=fay.headers)).status_code == 200
     posted = await client.post("/api/v1/statuses", headers=fay.headers, data={"status": "on"})
     assert posted.status_code == 200
+
+
+async def test_a_replica_reached_directly_reads_outside_transactions_with_prepared_statements(
+    cluster: Cluster,
+) -> None:
+    """`replica_pgbouncer=False` (AGORA_DATABASE_REPLICA_PGBOUNCER, bench/topology.py): the
+    primary stays behind PgBouncer, but the replica's reads run outside any transaction (no
+    BEGIN / ROLLBACK round trips) and stay prepared on its connection (asyncpg's statement
+    cache: no parse nor plan again); left unset, the replica is treated as the primary."""
+    direct = Database(
+        cluster.url(cluster.bouncer_port),
+        replica_url=cluster.url(cluster.replica_port),
+        pgbouncer=True,
+        replica_pgbouncer=False,
+    )
+    query = text("SELECT count(*) FROM accounts WHERE id > :after")
+    try:
+        for _ in range(3):
+            session = await direct.replica_session()
+            assert session is not None
+            async with session:
+                assert await session.scalar(query, {"after": 0}) is not None
+                connection = await session.connection()
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert not driver.is_in_transaction()
+                prepared = await session.scalars(
+                    text("SELECT name FROM pg_prepared_statements WHERE statement LIKE :q"),
+                    {"q": "SELECT count(*) FROM accounts WHERE id > %"},
+                )
+                assert len(prepared.all()) == 1  # prepared once, used three times
+        assert direct.replica_engine is not None
+        assert direct.replica_engine.pool.checkedin() == 1  # one connection did it all
+    finally:
+        await direct.dispose()
+    bounced = Database(
+        cluster.url(cluster.bouncer_port),
+        replica_url=cluster.url(cluster.replica_port),
+        pgbouncer=True,
+    )
+    try:
+        session = await bounced.replica_session()
+        assert session is not None
+        async with session:
+            await session.scalar(query, {"after": 0})
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert driver.is_in_transaction()  # as behind PgBouncer: BEGIN, no cache
+    finally:
+        await bounced.dispose()
 
 
 async def test_without_the_pgbouncer_setting_pgbouncer_refuses_the_connection(

@@ -19,8 +19,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from agora.db.database_copy import CopyRefused, copy_database, tables
+from agora.db.database_copy import CopyRefused, copy_database, deferrable, tables
 from agora.db.engine import Database
+from agora.db.migrate import upgrade
 from conftest import DATABASE_URL, PG_ADMIN_URL, _pg_admin
 from helpers import boost, follow, post_status_id
 from push_receiver import PushReceiver
@@ -130,8 +131,12 @@ async def test_copy_serves_the_same_timelines_and_verifies_every_table(
     before = await _pages(client, people)
     assert len(before["alice /api/v1/timelines/home"][1]) >= 4
     assert before["alice /api/v1/push/subscription"][0] == 200
+    schema = await _schema(target_url)
+    assert any(kind == "foreign key" for kind, *_ in schema)
+    assert any(kind == "index" for kind, *_ in schema)
     result = await copy_database(DATABASE_URL, target_url, batch=3)
     assert not result.resumed and result.ok
+    assert await _schema(target_url) == schema  # indexes and foreign keys made again
     assert {check.table for check in result.checks} == {t.name for t in tables()}
     counts = {check.table: check.target_rows for check in result.checks}
     for table in ("posts", "follows", "media_attachments", "polls", "poll_votes", "filters"):
@@ -141,8 +146,9 @@ async def test_copy_serves_the_same_timelines_and_verifies_every_table(
     target = Database(target_url)
     try:
         async with target.engine.connect() as conn:
-            marker = await conn.execute(text("SELECT to_regclass('agora_db_copy')"))
-            assert marker.scalar_one() is None  # verified: the marker is gone
+            for name in ("agora_db_copy", "agora_db_copy_deferred"):
+                marker = await conn.execute(text("SELECT to_regclass(:name)"), {"name": name})
+                assert marker.scalar_one() is None  # verified: the marker is gone
             found = await conn.execute(
                 text("SELECT count(*) FROM post_search WHERE document @@ 'copying'")
             )
@@ -168,8 +174,10 @@ async def test_an_interrupted_copy_resumes_and_another_source_is_refused(
     tmp_path: Path,
 ) -> None:
     people = await _seed(client, make_person, run_jobs, monkeypatch)
+    schema = await _schema(target_url)
     stopped = await copy_database(DATABASE_URL, target_url, batch=1, stop_after_batches=1)
     assert stopped.rows_copied == 1 and not stopped.checks
+    assert await _schema(target_url) == []  # deferred while the rows are written
     elsewhere = f"sqlite+aiosqlite:///{tmp_path / 'another-agora.db'}"
     with pytest.raises(CopyRefused, match="another copy"):
         await copy_database(elsewhere, target_url)
@@ -182,8 +190,21 @@ async def test_an_interrupted_copy_resumes_and_another_source_is_refused(
     total = await _total_rows(DATABASE_URL)
     assert f"({total - 1} rows now)" in done.stdout  # nothing twice
     assert await _served_by(target_url, people) == await _pages(client, people)
+    assert await _schema(target_url) == schema  # made again from the saved definitions
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and "not empty" in again.stdout
+
+
+async def _schema(url: str) -> list[tuple[str, str, str, str]]:
+    """The secondary indexes and foreign keys of the database at `url` (migrated first, as
+    the copy migrates its target)."""
+    database = Database(url)
+    try:
+        await upgrade(database.engine)
+        async with database.engine.connect() as conn:
+            return await deferrable(conn)
+    finally:
+        await database.dispose()
 
 
 async def _total_rows(url: str) -> int:

@@ -51,7 +51,7 @@ from agora.api.status_cache import close_render_cache
 from agora.api.stream_payloads import MASTODON_PAYLOADS
 from agora.auth.token_cache import follow_revocations
 from agora.config import Settings, get_settings
-from agora.db.engine import Database
+from agora.db.engine import configured_database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
 from agora.events.process_bus import get_bus
@@ -116,12 +116,7 @@ def _lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(
-            settings.database_url,
-            lock_timeout=settings.database_lock_timeout,
-            replica_url=settings.database_replica_url,
-            pgbouncer=settings.database_pgbouncer,
-        )
+        db = configured_database(settings)
         if migrate:  # with migrate=False (tests) the caller migrates, maybe later
             await upgrade(db.engine)
             await claim_node(db.engine)  # this process's ids are disjoint from others'

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # Behind PgBouncer in transaction mode: no prepared statement outlives its transaction
     # (asyncpg's statement cache off, unique statement names) and no session settings are sent.
     database_pgbouncer: bool = False
+    # Whether the replica is reached through PgBouncer too (unset: as the primary). Reached
+    # directly, its reads keep asyncpg's statement cache and run without BEGIN / ROLLBACK.
+    database_replica_pgbouncer: bool | None = None
     domain: str = "127.0.0.1:8000"
     base_url: str = "http://127.0.0.1:8000"
     instance_title: str = "Agora"

@@ -21,6 +21,17 @@ Invariants:
 - Verified at the end, per table: the row count and an order-independent checksum of every
   row's values (normalised: UTC datetimes, sorted JSON) are equal on both sides.
 - PostgreSQL sequences (the `id_nodes` counter) are set past the largest copied value.
+- The target's secondary indexes and foreign keys are deferred: their definitions (as the
+  migrations made them) are saved in `agora_db_copy_deferred`, they are dropped while rows
+  are written (a row then costs its primary key's index alone, not a dozen index insertions
+  and a locking look-up per foreign key), and made again once every table is copied, each
+  in one pass (a foreign key is validated then, over all its rows). A resumed copy finds
+  the definitions saved; one that stopped while restoring them makes the missing ones. The
+  saved definitions go with the marker, once the copy is verified.
+- Verification reads the target once more, not the source: a table copied whole in one
+  run has its source checksum summed from the rows as they were copied (and its count
+  taken by the source beforehand, so a row the paging missed shows); a resumed table's
+  source is read again.
 
 The server must be stopped during the copy: rows written meanwhile may be missed.
 """
@@ -45,6 +56,7 @@ from agora.db.migrate import upgrade
 from agora.db.models import Base
 
 MARKER = "agora_db_copy"
+DEFERRED = "agora_db_copy_deferred"  # the secondary indexes and foreign keys dropped meanwhile
 DEFAULT_BATCH = 5000
 CHECKSUM_MODULUS = 2**256
 
@@ -178,6 +190,95 @@ async def set_render_triggers(target: AsyncEngine, *, enabled: bool) -> None:
             await conn.execute(text(f'ALTER TABLE "{table}" {action} TRIGGER "{trigger}"'))
 
 
+_DEFERRABLE = """
+SELECT 'index', i.indexname, i.tablename, i.indexdef
+FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname AND c.relkind = 'i'
+WHERE i.schemaname = current_schema() AND c.relnamespace = current_schema()::regnamespace
+  AND i.tablename NOT IN (:marker, :deferred)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid)
+UNION ALL
+SELECT 'foreign key', k.conname, k.conrelid::regclass::text, pg_get_constraintdef(k.oid)
+FROM pg_constraint k
+WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace
+"""
+
+
+async def deferrable(conn: AsyncConnection) -> list[tuple[str, str, str, str]]:
+    """(kind, name, relation, definition) of the secondary indexes (those backing no
+    constraint) and foreign keys of a PostgreSQL database's schema, as it has them now."""
+    names = {"marker": MARKER, "deferred": DEFERRED}
+    found = await conn.execute(text(_DEFERRABLE), names)
+    return sorted((str(k), str(n), str(r), str(d)) for k, n, r, d in found.all())
+
+
+async def defer_constraints(target: AsyncEngine) -> int:
+    """Save the definitions of the target's secondary indexes and foreign keys (once: a
+    resumed copy keeps what the first run saved), then drop those still there. Returns how
+    many were dropped now."""
+    async with target.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {DEFERRED} (kind text, name text, relation text, "
+                "definition text NOT NULL, PRIMARY KEY (kind, name, relation))"
+            )
+        )
+        found = await deferrable(conn)
+        for kind, name, relation, definition in found:
+            await conn.execute(
+                text(
+                    f"INSERT INTO {DEFERRED} (name, kind, relation, definition) "
+                    "VALUES (:name, :kind, :relation, :definition) ON CONFLICT DO NOTHING"
+                ),
+                {"name": name, "kind": kind, "relation": relation, "definition": definition},
+            )
+        for kind, name, relation, _definition in found:  # foreign keys first: they use indexes
+            if kind == "foreign key":
+                await conn.execute(text(f'ALTER TABLE {relation} DROP CONSTRAINT "{name}"'))
+        for kind, name, _relation, _definition in found:
+            if kind == "index":
+                await conn.execute(text(f'DROP INDEX "{name}"'))
+    return len(found)
+
+
+async def restore_constraints(target: AsyncEngine) -> int:
+    """Make again every saved index, then every saved foreign key, that the target lacks
+    (each validated over all its rows as it is made). Returns how many were made."""
+    async with target.begin() as conn:
+        exists = await conn.execute(text("SELECT to_regclass(:name)"), {"name": DEFERRED})
+        if exists.scalar_one() is None:
+            return 0
+        await conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+        saved = (
+            await conn.execute(
+                text(f"SELECT kind, name, relation, definition FROM {DEFERRED} ORDER BY kind DESC")
+            )
+        ).all()  # 'index' sorts after 'foreign key': DESC makes the indexes first
+        present = {row[:3] for row in await deferrable(conn)}
+        made = 0
+        for kind, name, relation, definition in saved:
+            if (kind, name, relation) in present:
+                continue
+            if kind == "index":
+                await conn.exec_driver_sql(str(definition))
+            else:
+                await conn.exec_driver_sql(
+                    f'ALTER TABLE {relation} ADD CONSTRAINT "{name}" {definition}'
+                )
+            made += 1
+    return made
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What `copy_table` did: rows copied now, and when the table was copied whole in this
+    run, the source's (rows, checksum) as `table_checksum` would give them (else None): its
+    rows counted by the source before the copy (a row the paging missed shows), its
+    checksum summed over the rows as they were read."""
+
+    rows: int
+    source: tuple[int, str] | None
+
+
 async def copy_table(
     source: AsyncEngine,
     target: AsyncEngine,
@@ -186,10 +287,10 @@ async def copy_table(
     batch: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     stop_after_batches: int | None = None,
-) -> int:
+) -> Copied:
     """Copy the rows of `table` the target lacks, in primary-key order, one committed batch
-    at a time. Returns how many rows were copied now. `stop_after_batches` (tests) stops
-    early, as an interruption would."""
+    at a time, summing their checksum on the way. `stop_after_batches` (tests) stops early,
+    as an interruption would."""
     async with target.connect() as conn:
         last = await _last_key(conn, table)
         done = await _count(conn, table)
@@ -198,7 +299,8 @@ async def copy_table(
     if progress:
         progress(table.name, done, total)
     order = _order_columns(table, source.dialect.name == "postgresql")
-    copied = batches = 0
+    copied = batches = checksum = 0
+    whole = False
     columns = list(table.columns)
     key_positions = [columns.index(column) for column in table.primary_key.columns]
 
@@ -215,10 +317,12 @@ async def copy_table(
         while stop_after_batches is None or batches < stop_after_batches:
             rows = await reading
             if not rows:
+                whole = done == 0  # copied whole now: its source checksum is known
                 break
             last = tuple(rows[-1][i] for i in key_positions)
             reading = asyncio.create_task(read(last))
             await _write(target, table, rows)
+            checksum += sum(_row_sum(row) for row in rows)
             copied += len(rows)
             batches += 1
             if progress:
@@ -226,7 +330,7 @@ async def copy_table(
     finally:
         reading.cancel()
         await asyncio.gather(reading, return_exceptions=True)
-    return copied
+    return Copied(copied, (total, _checksum_text(checksum)) if whole else None)
 
 
 async def _write(target: AsyncEngine, table: Table, rows: list[tuple[Any, ...]]) -> None:
@@ -259,6 +363,9 @@ async def _write(target: AsyncEngine, table: Table, rows: list[tuple[Any, ...]])
 
 def _normal(value: Any) -> str:
     """One value as text that both backends produce alike."""
+    kind = type(value)
+    if kind is int or kind is str:  # most values: no other test (a bool is not an int here)
+        return str(value)
     if value is None:
         return "\x00"
     if isinstance(value, datetime):
@@ -276,6 +383,16 @@ def _normal(value: Any) -> str:
     return str(value)
 
 
+def _row_sum(row: Sequence[Any]) -> int:
+    """One row's part of a table's checksum: the SHA-256 of its normalised values."""
+    line = "\x1f".join(map(_normal, row))
+    return int.from_bytes(hashlib.sha256(line.encode()).digest(), "big")
+
+
+def _checksum_text(total: int) -> str:
+    return format(total % CHECKSUM_MODULUS, "064x")
+
+
 async def table_checksum(engine: AsyncEngine, table: Table) -> tuple[int, str]:
     """(rows, checksum) of a table: the sum of each row's SHA-256 modulo 2**256, so the
     order rows come in does not matter."""
@@ -284,18 +401,22 @@ async def table_checksum(engine: AsyncEngine, table: Table) -> tuple[int, str]:
     async with engine.connect() as conn:
         result = await conn.stream(select(*columns))
         async for partition in result.partitions(DEFAULT_BATCH):
-            for row in partition:
-                line = "\x1f".join(_normal(value) for value in row)
-                total += int.from_bytes(hashlib.sha256(line.encode()).digest(), "big")
-                rows += 1
-    return rows, format(total % CHECKSUM_MODULUS, "064x")
+            total += sum(_row_sum(row) for row in partition)
+            rows += len(partition)
+    return rows, _checksum_text(total)
 
 
-async def verify(source: AsyncEngine, target: AsyncEngine) -> list[TableCheck]:
-    """Row counts and checksums of every table on both sides."""
+async def verify(
+    source: AsyncEngine,
+    target: AsyncEngine,
+    known: dict[str, tuple[int, str]] | None = None,
+) -> list[TableCheck]:
+    """Row counts and checksums of every table on both sides; `known`: source tables'
+    (rows, checksum) summed as they were copied, not read again."""
     checks = []
     for table in tables():
-        source_rows, source_sum = await table_checksum(source, table)
+        found = (known or {}).get(table.name)
+        source_rows, source_sum = found or await table_checksum(source, table)
         target_rows, target_sum = await table_checksum(target, table)
         checks.append(TableCheck(table.name, source_rows, target_rows, source_sum, target_sum))
     return checks
@@ -329,6 +450,7 @@ async def set_sequences(target: AsyncEngine) -> int:
 async def finish(target: AsyncEngine) -> None:
     """The copy is verified: drop the marker, so the target is an ordinary database."""
     async with target.begin() as conn:
+        await conn.execute(text(f"DROP TABLE IF EXISTS {DEFERRED}"))
         await conn.execute(text(f"DROP TABLE IF EXISTS {MARKER}"))
 
 
@@ -366,8 +488,10 @@ async def copy_database(
         await upgrade(source.engine)
         await upgrade(target.engine)
         resumed = await prepare_target(target.engine, source_url)
+        await defer_constraints(target.engine)
         await set_render_triggers(target.engine, enabled=False)
         copied = 0
+        known: dict[str, tuple[int, str]] = {}
         try:
             for table in tables():
                 now = await copy_table(
@@ -378,13 +502,16 @@ async def copy_database(
                     progress=progress,
                     stop_after_batches=stop_after_batches,
                 )
-                copied += now
-                if stop_after_batches is not None and now:
+                copied += now.rows
+                if now.source is not None:
+                    known[table.name] = now.source
+                if stop_after_batches is not None and now.rows:
                     return CopyResult(resumed, copied, [])
         finally:
             await set_render_triggers(target.engine, enabled=True)
+        await restore_constraints(target.engine)
         await set_sequences(target.engine)
-        checks = await verify(source.engine, target.engine)
+        checks = await verify(source.engine, target.engine, known)
         if all(check.ok for check in checks):
             await finish(target.engine)
         return CopyResult(resumed, copied, checks)

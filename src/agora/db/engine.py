@@ -9,12 +9,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,8 +23,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.util import await_
 
 from agora.db import sqlite_one_trip
+
+if TYPE_CHECKING:
+    from agora.config import Settings
 
 LOCK_RETRY_AFTER = 2  # seconds a client is asked to wait after a lock timeout (503)
 REPLICA_CONNECT_TIMEOUT = 3.0  # seconds to connect to the replica before reading the primary
@@ -138,6 +142,34 @@ async def column_rows(
     return (await connection.execute(statement, params)).all()
 
 
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """Behind PgBouncer, ping a pooled connection as it is checked out: a restarted PgBouncer
+    has cut every client connection, and without the ping each process's next requests would
+    fail on them (bench/topology.py restarts PgBouncer under load). The ping is one round
+    trip, an empty simple query (no transaction, no prepared statement, so nothing PgBouncer's
+    transaction mode could split); SQLAlchemy's `pool_pre_ping` costs four through asyncpg
+    (BEGIN, prepare, execute, ROLLBACK: bench/topology_costs.py). A connection just made is
+    not pinged. A failed ping invalidates the whole pool, as `pool_pre_ping` does (every
+    connection older than it is replaced as it is next checked out), and the checkout goes
+    on with a new connection."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _made(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_FRESH] = True
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(_FRESH, False):
+            return
+        try:
+            await_(dbapi_conn.driver_connection.execute(""))
+        except Exception as exc:
+            raise InvalidatePoolError(f"the ping on checkout failed: {exc!r}") from exc
+
+
+_FRESH = "agora_fresh"  # in a pool record's info until its connection is first checked out
+
+
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid4().hex}__"
 
@@ -153,9 +185,8 @@ def _engine_arguments(
     prepared statement gets a unique name (a name reused on another server connection would
     collide), no `server_settings` are sent (PgBouncer refuses unknown startup
     parameters): set `lock_timeout` on the role or database instead (docs/OPERATIONS.md),
-    and a pooled connection is pinged as it is checked out: a restarted PgBouncer has cut
-    every client connection, and without the ping each process's next requests would fail
-    on them (bench/topology.py restarts PgBouncer under load)."""
+    and a pooled connection is pinged as it is checked out (`_ping_on_checkout`, added by
+    `Database`)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
@@ -168,7 +199,6 @@ def _engine_arguments(
     if parsed.get_driver_name() != "asyncpg":
         return kwargs
     if pgbouncer:
-        kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {
             "statement_cache_size": 0,
             "prepared_statement_cache_size": 0,
@@ -180,12 +210,31 @@ def _engine_arguments(
     return kwargs
 
 
+def _replica_engine(url: str, *, echo: bool, lock_timeout: float, pgbouncer: bool) -> AsyncEngine:
+    """The replica's engine: `_engine_arguments`, a short connect timeout, and, when it is
+    reached directly (not through PgBouncer), no transactions: its sessions only read (the
+    routes marked `replica_reads` never write, and a hot standby refuses writes), and under
+    READ COMMITTED each statement sees a snapshot of its own, in a transaction or not, so
+    BEGIN and ROLLBACK would be two round trips for nothing. Behind PgBouncer a read keeps
+    its transaction: PgBouncer's transaction mode may hand a statement's prepare and its
+    execution to different server connections between transactions."""
+    arguments = _engine_arguments(url, echo=echo, lock_timeout=lock_timeout, pgbouncer=pgbouncer)
+    arguments["connect_args"]["timeout"] = REPLICA_CONNECT_TIMEOUT
+    if not pgbouncer:
+        arguments["isolation_level"] = "AUTOCOMMIT"
+    engine = create_async_engine(url, **arguments)
+    if pgbouncer and engine.dialect.driver == "asyncpg":
+        _ping_on_checkout(engine)
+    return engine
+
+
 class Database:
     """Owns the engine; hands out read sessions and write sessions. `lock_timeout` is how
     long a statement waits for a lock before failing (`is_lock_timeout`): SQLite's busy
     timeout; PostgreSQL's `lock_timeout`. With `replica_url` (a PostgreSQL streaming
     replica), `session(replica=True)` reads from it; callers decide which reads tolerate its
-    lag (http/replica_routing.py). `pgbouncer`: see `_engine_arguments`."""
+    lag (http/replica_routing.py). `pgbouncer`: see `_engine_arguments`; `replica_pgbouncer`
+    whether the replica is reached through PgBouncer too (None: as the primary)."""
 
     def __init__(
         self,
@@ -195,6 +244,7 @@ class Database:
         lock_timeout: float = 10.0,
         replica_url: str | None = None,
         pgbouncer: bool = False,
+        replica_pgbouncer: bool | None = None,
     ) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
@@ -204,6 +254,8 @@ class Database:
             "pgbouncer": pgbouncer,
         }
         self.engine = create_async_engine(url, **_engine_arguments(url, **options))
+        if pgbouncer and self.engine.dialect.driver == "asyncpg":
+            _ping_on_checkout(self.engine)
         if self.is_sqlite:
             _prepare_sqlite(self.engine, lock_timeout)
             writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -215,9 +267,12 @@ class Database:
         self._replica = self._reader
         self._replica_down_until = 0.0
         if replica_url and not self.is_sqlite:
-            arguments = _engine_arguments(replica_url, **options)
-            arguments["connect_args"]["timeout"] = REPLICA_CONNECT_TIMEOUT
-            self.replica_engine = create_async_engine(replica_url, **arguments)
+            self.replica_engine = _replica_engine(
+                replica_url,
+                echo=echo,
+                lock_timeout=lock_timeout,
+                pgbouncer=pgbouncer if replica_pgbouncer is None else replica_pgbouncer,
+            )
             self._replica = async_sessionmaker(self.replica_engine, expire_on_commit=False)
 
     @property
@@ -271,15 +326,17 @@ class Database:
             await self.replica_engine.dispose()
 
 
-def configured_database(*, replica: bool = True) -> Database:
-    """The database the settings name (`AGORA_DATABASE_*`); `replica=False` for processes
-    that only write or must read their own writes (job workers, commands)."""
+def configured_database(settings: Settings | None = None, *, replica: bool = True) -> Database:
+    """The database the settings (`get_settings()` unless given) name (`AGORA_DATABASE_*`);
+    `replica=False` for processes that only write or must read their own writes (job
+    workers, commands)."""
     from agora.config import get_settings
 
-    settings = get_settings()
+    settings = settings or get_settings()
     return Database(
         settings.database_url,
         lock_timeout=settings.database_lock_timeout,
         replica_url=settings.database_replica_url if replica else None,
         pgbouncer=settings.database_pgbouncer,
+        replica_pgbouncer=settings.database_replica_pgbouncer,
     )
