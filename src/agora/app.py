@@ -69,7 +69,7 @@ from agora.http.streaming.hub import start_hub, stop_hub
 from agora.job_registry import register_all_jobs
 from agora.jobs.worker import Worker
 from agora.mail.smtp import NO_MAIL, mail_configured
-from agora.social.reading import trends
+from agora.social.reading import for_you_precompute, trends
 from agora.social.reading.push_keys import vapid_keys
 from agora.web import (
     about_pages,
@@ -126,8 +126,9 @@ def _lifespan(
             await upgrade(db.engine)
             await claim_node(db.engine)  # this process's ids are disjoint from others'
             await vapid_keys(db)  # Web Push: made on first start of an install from before it
-            async with db.session(write=True) as session:  # the periodic trends job
+            async with db.session(write=True) as session:  # the periodic jobs
                 await trends.ensure_scheduled(session, delay=60.0)
+                await for_you_precompute.ensure_scheduled(session, delay=60.0)
                 await session.commit()
         if not mail_configured(settings):
             log.warning(NO_MAIL)
