@@ -120,6 +120,7 @@ async def main() -> None:
     p.add_argument("--live", action="store_true", help="no precomputed sets")
     p.add_argument("--viewers", type=int, default=200)
     args = p.parse_args()
+    from agora.app import settle_heap
     from agora.db.engine import Database
 
     async with dataset(args) as data:
@@ -128,6 +129,7 @@ async def main() -> None:
             people = await viewers(db, args.viewers, args.seed)
             prepared = await precompute(db, people, args.live)
             await measure_pages(db, [partial(one_page, db, v) for v in people], 50, 1)  # warm
+            settle_heap()  # as a started server does (app.py)
             metrics = await measure_pages(
                 db, [partial(one_page, db, v) for v in people], args.requests, args.depth
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -144,6 +145,8 @@ def _lifespan(
             )
             for _ in range(settings.inprocess_workers)
         ]
+        if migrate:  # a started server (the tests start many apps and leave it out)
+            settle_heap()
         try:
             yield
         finally:
@@ -155,6 +158,16 @@ def _lifespan(
             await db.dispose()
 
     return lifespan
+
+
+def settle_heap() -> None:
+    """Take what the started application holds (modules, routes, compiled statements, pools)
+    out of the garbage collector's rounds (`gc.freeze`, after one collection). CPython's full
+    collections, which come every few hundred requests, then scan what requests made, not the
+    ~180,000 objects of the application: about 90 ms of CPU each on a loaded 2-core machine,
+    which was the For You feed's p99 (bench/ranking.py, docs/RANKING.md)."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:

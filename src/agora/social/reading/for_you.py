@@ -39,10 +39,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    Row,
     Select,
     and_,
     bindparam,
@@ -226,7 +226,7 @@ class SlowFeatures:
 
 
 @cache
-def _shown_candidates(exclude_seen: bool, precomputed: bool) -> Select[tuple[object, ...]]:
+def _shown_candidates(exclude_seen: bool, precomputed: bool) -> Select[*tuple[Any, ...]]:
     """The candidates the viewer may be shown now, newest first, with the post's own counters:
     among the ids given (`ids`), or, `precomputed`, among the viewer's `for_you_candidates`
     rows, whose stored features come along. The same rule either way."""
@@ -280,7 +280,7 @@ async def _shown(
     *,
     exclude_seen: bool,
     ids: list[int] | None = None,
-) -> list[Row[tuple[object, ...]]]:
+) -> list[Any]:
     """The rows of `_shown_candidates`: among `ids`, or among the viewer's precomputed set."""
     params: dict[str, object] = {"viewer_id": viewer_id, "start": start}
     if ids is not None:
@@ -366,7 +366,7 @@ async def _slow_features(
     session: AsyncSession,
     viewer_id: int,
     start: int,
-    rows: list[Row[tuple[object, ...]]],
+    rows: list[Any],
     tags: list[int],
     similar: list[int],
 ) -> dict[int, SlowFeatures]:
@@ -397,7 +397,7 @@ async def _slow_features(
 
 async def _live(
     session: AsyncSession, viewer_id: int, start: int, *, exclude_seen: bool
-) -> tuple[list[Row[tuple[object, ...]]], dict[int, SlowFeatures]]:
+) -> tuple[list[Any], dict[int, SlowFeatures]]:
     """The whole pipeline now: sources, the rule, the slow features."""
     tags = await trending_tags(session)
     similar = await _ids(session, _similar_people_query(), {"viewer_id": viewer_id})
@@ -433,30 +433,36 @@ async def precomputed_at(session: AsyncSession, viewer_id: int) -> datetime | No
     return computed
 
 
-def _stored(rows: list[Row[tuple[object, ...]]]) -> dict[int, SlowFeatures]:
-    return {
-        int(r.id): SlowFeatures(
-            int(r.network_likes),
-            int(r.similar_likes),
-            int(r.author_follows),
-            int(r.quotes),
-            r.trending_tag,
-        )
-        for r in rows
-    }
+def _stored(rows: list[Any]) -> dict[int, SlowFeatures]:
+    """The stored slow features that came with the rows of the precomputed set."""
+    return {r[0]: SlowFeatures(*r[8:]) for r in rows}
+
+
+@cache
+def _newer_followed_query() -> Select[int]:
+    """Posts of the people the viewer follows since `start` (the set's time): read from the
+    newest posts, which are few, rather than from each followed person's."""
+    follows_author = exists().where(
+        Follow.account_id == VIEWER, Follow.target_account_id == Post.account_id
+    )
+    return (
+        select(Post.id)
+        .where(Post.id >= START, Post.reblog_of_id.is_(None), follows_author)
+        .order_by(Post.id.desc())
+        .limit(SOURCE_CAPS["followed"])
+    )
 
 
 async def _from_set(
     session: AsyncSession, viewer_id: int, start: int, computed: datetime, *, exclude_seen: bool
-) -> tuple[list[Row[tuple[object, ...]]], dict[int, SlowFeatures]]:
+) -> tuple[list[Any], dict[int, SlowFeatures]]:
     """The precomputed set through the rule, plus the posts of followed people written since
     it was computed (their slow features read now)."""
     rows = await _shown(session, viewer_id, start, exclude_seen=exclude_seen)
     slow = _stored(rows)
     since = max(start, min_id_for_ms(int(computed.timestamp() * 1000)))
     params: dict[str, object] = {"viewer_id": viewer_id, "start": since}
-    followed_posts = _source_queries(False, False)[0]
-    newer = [i for i in await _ids(session, followed_posts, params) if i not in slow]
+    newer = [i for i in await _ids(session, _newer_followed_query(), params) if i not in slow]
     if not newer:
         return rows, slow
     added = await _shown(session, viewer_id, start, exclude_seen=exclude_seen, ids=newer)
@@ -484,28 +490,27 @@ async def _features(
     reported = await reported_authors(session, viewer_id)
     now_ms = time.time() * 1000
     out = []
-    for r in rows:
-        author_id = int(r.account_id)
+    for post_id, author_id, likes, replies, boosts, ai_generated, bot, followed, *_ in rows:
         more, less = feedback.get(author_id, (0, 0))
-        known = slow[int(r.id)]
+        known = slow[post_id]
         out.append(
             Features(
-                post_id=int(r.id),
+                post_id=post_id,
                 author_id=author_id,
-                age_hours=max(0.0, (now_ms - id_to_ms(int(r.id))) / 3_600_000),
-                likes=int(r.favourites_count),
-                replies=int(r.replies_count),
-                boosts=int(r.reblogs_count),
+                age_hours=max(0.0, (now_ms - id_to_ms(post_id)) / 3_600_000),
+                likes=likes,
+                replies=replies,
+                boosts=boosts,
                 quotes=known.quotes,
                 network_likes=known.network_likes,
                 author_follows=known.author_follows,
-                followed=bool(r.followed),
+                followed=bool(followed),
                 trending_tag=known.trending_tag,
                 similar_likes=known.similar_likes,
                 more=more,
                 less=less,
                 reported=reported.get(author_id, 0),
-                assistant=bool(r.ai_generated or r.bot),
+                assistant=bool(ai_generated or bot),
             )
         )
     return out
