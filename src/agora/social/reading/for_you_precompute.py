@@ -51,7 +51,7 @@ from agora.social.reading.for_you_scoring import WINDOW_HOURS
 
 REFRESH_SECONDS = 600.0
 CATCH_UP_SECONDS = 5.0
-VIEWERS_PER_RUN = 50
+VIEWERS_PER_RUN = 20
 FORGET_AFTER = timedelta(days=1)
 
 
