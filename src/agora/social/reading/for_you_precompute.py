@@ -142,7 +142,7 @@ async def store_sets(session: AsyncSession, result: Precomputed) -> None:
             for post_id, f in slow.items()
         ]
         if rows:
-            await session.execute(insert(ForYouCandidate), rows)
+            await session.execute(insert(ForYouCandidate.__table__), rows)  # one executemany
         await session.execute(
             insert(ForYouSet),
             [{"account_id": viewer_id, "computed_at": result.at, "candidates": len(rows)}],
