@@ -99,7 +99,7 @@ async def set_filters(db: Any, people: list[int], keywords: int, seed: int) -> N
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """p50 of each run's first pages (the median of the rounds' p50s), wall and CPU."""
     p50s = sorted(r["first_page"]["p50_ms"] for r in runs)
-    cpu = sorted(r["cpu_p50_ms"]["first_page"] for r in runs)
+    cpu = sorted(r["first_page_cpu"]["p50_ms"] for r in runs)
     return {
         "first_page_p50_ms": p50s[len(p50s) // 2],
         "rounds": p50s,
@@ -153,7 +153,7 @@ async def compare(db: Any, people: list[int], args: Any) -> dict[str, Any]:
         for p, w in zip(plain, filtered, strict=True)
     )
     paired_cpu = sorted(
-        w["cpu_p50_ms"]["first_page"] - p["cpu_p50_ms"]["first_page"]
+        w["first_page_cpu"]["p50_ms"] - p["first_page_cpu"]["p50_ms"]
         for p, w in zip(plain, filtered, strict=True)
     )
     return {

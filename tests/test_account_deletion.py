@@ -38,6 +38,7 @@ from agora.db.models import (
     utcnow,
 )
 from agora.social.people.account_deletion import DELETED, FATE
+from agora.social.reading.for_you_precompute import precompute
 from helpers import ADMIN_SCOPES, PASSWORD, boost, csrf_of, follow, post_status, web_sign_in
 from push_receiver import PushReceiver
 from test_media_api import png_bytes
@@ -316,6 +317,7 @@ async def test_deleting_an_account_erases_it_everywhere(
     world = await _world(client, browser, db, make_person)
     leaver, stayer = world["leaver"], world["stayer"]
     await run_jobs()
+    await precompute(db, [leaver.id, stayer.id])  # their For You sets (the job's rows)
     first = await export_dataset(db, "genai-text", tmp_path / "before", fmt="jsonl")
     assert first["counts"]["posts"] >= 1
     async with db.session() as session:

@@ -7,7 +7,6 @@ turning off, feedback) answer and refuse as documented."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -55,7 +54,7 @@ def test_every_weight_has_a_pinned_effect() -> None:
 @pytest.mark.parametrize("name", sorted(FEATURE_OF))
 def test_each_weight_contributes_weight_times_its_feature(name: str) -> None:
     changes, value = FEATURE_OF[name]
-    candidate = replace(BASE, **{"followed": True, **changes})  # no out-of-network factor
+    candidate = BASE._replace(**{"followed": True, **changes})  # no out-of-network factor
     weight = -2.0 if WEIGHTS[name].high <= 0 else 2.0
     ranked = _one(candidate, **{name: weight})
     assert ranked.contributions[name] == pytest.approx(weight * value)
@@ -67,8 +66,8 @@ def test_each_weight_contributes_weight_times_its_feature(name: str) -> None:
 
 
 def test_out_of_network_factor_discounts_only_authors_not_followed() -> None:
-    outside = replace(BASE, likes=9)
-    inside = replace(outside, followed=True)
+    outside = BASE._replace(likes=9)
+    inside = outside._replace(followed=True)
     half = _one(outside, out_of_network=0.5, in_network=0.0)
     base = sum(v for k, v in half.contributions.items() if k != "out_of_network")
     assert half.contributions["out_of_network"] == pytest.approx(-0.5 * base)
@@ -78,8 +77,8 @@ def test_out_of_network_factor_discounts_only_authors_not_followed() -> None:
 
 
 def test_author_diversity_decays_repeated_authors() -> None:
-    same = [replace(BASE, post_id=i, followed=True, likes=5) for i in (1, 2, 3)]
-    other = replace(BASE, post_id=4, author_id=2, followed=True, likes=5)
+    same = [BASE._replace(post_id=i, followed=True, likes=5) for i in (1, 2, 3)]
+    other = BASE._replace(post_id=4, author_id=2, followed=True, likes=5)
     ranked = rank([*same, other], {**DEFAULTS, "author_diversity": 0.5})
     by_id = {r.post_id: r for r in ranked}
     first, second, third = (by_id[i] for i in (3, 2, 1))  # ties: the newer post first
@@ -93,7 +92,7 @@ def test_author_diversity_decays_repeated_authors() -> None:
 
 def test_the_ranking_is_deterministic_and_sorted() -> None:
     pool = [
-        replace(BASE, post_id=i, author_id=i % 4, likes=i % 7, age_hours=i % 40) for i in range(60)
+        BASE._replace(post_id=i, author_id=i % 4, likes=i % 7, age_hours=i % 40) for i in range(60)
     ]
     first = rank(pool, DEFAULTS)
     assert [r.post_id for r in first] == [r.post_id for r in rank(list(reversed(pool)), DEFAULTS)]

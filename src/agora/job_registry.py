@@ -29,7 +29,7 @@ from agora.social.community_notes import note_rescoring
 from agora.social.media import av_uploads, uploads
 from agora.social.people import account_archives, account_deletion, reports
 from agora.social.posts import polls, scheduled_posts
-from agora.social.reading import fan_out, notifications, trends
+from agora.social.reading import fan_out, for_you_precompute, notifications, trends
 from agora.webpush import delivery
 
 # Each handler reads its kind's payload, the one `enqueue`'s overloads require (a test checks).
@@ -98,6 +98,9 @@ SLOW_JOBS: dict[str, SlowJob[Any, Any]] = {
         on_dead=account_archives.archive_failed,
     ),
     JobKind.REFRESH_TRENDS: SlowJob(prepare=trends.compute, apply=trends.store),
+    JobKind.REFRESH_FOR_YOU: SlowJob(
+        prepare=for_you_precompute.compute, apply=for_you_precompute.store
+    ),
     JobKind.RUN_CSV_IMPORT: SlowJob(
         prepare=csv_import_runs.run_import, apply=csv_import_runs.import_finished
     ),

@@ -53,6 +53,7 @@ class JobKind(StrEnum):
     SWEEP_EXPIRED_ARCHIVES = "sweep_expired_archives"
     FEDERATE_QUOTE_REVOCATION = "federate_quote_revocation"
     REFRESH_TRENDS = "refresh_trends"
+    REFRESH_FOR_YOU = "refresh_for_you"
     FETCH_PREVIEW_CARD = "fetch_preview_card"
     AP_SYNC_FOLLOWERS = "ap_sync_followers"
 
@@ -131,6 +132,12 @@ class RescoreNotesJob(TypedDict):
 class RefreshTrendsJob(TypedDict):
     """`refresh_trends`: nothing (it scores the trends of the last two days, then queues
     itself `trends.REFRESH_SECONDS` later)."""
+
+
+class RefreshForYouJob(TypedDict):
+    """`refresh_for_you`: nothing (it precomputes the For You candidates of the signed-in
+    people whose set is oldest, then queues itself `for_you_precompute.REFRESH_SECONDS`
+    later)."""
 
 
 class ReportFiledJob(TypedDict):

@@ -86,6 +86,7 @@ from agora.jobs.job_kinds import (
     PostDeletedJob,
     PostEditedJob,
     PostJob,
+    RefreshForYouJob,
     RefreshTrendsJob,
     RemoteMediaJob,
     ReportFiledJob,
@@ -246,6 +247,15 @@ def enqueue(
     session: AsyncSession,
     kind: Literal[JobKind.RESCORE_NOTES],
     payload: RescoreNotesJob,
+    *,
+    delay: float = ...,
+    max_attempts: int = ...,
+) -> Job: ...
+@overload
+def enqueue(
+    session: AsyncSession,
+    kind: Literal[JobKind.REFRESH_FOR_YOU],
+    payload: RefreshForYouJob,
     *,
     delay: float = ...,
     max_attempts: int = ...,

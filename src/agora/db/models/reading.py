@@ -234,6 +234,32 @@ class ForYouSettings(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ForYouSet(Base):
+    """When a person's For You candidates were last precomputed by the `refresh_for_you` job
+    (social/reading/for_you_precompute.py); its rows are `for_you_candidates`. No row: the
+    feed is computed whole at request time."""
+
+    __tablename__ = "for_you_sets"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    candidates: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ForYouCandidate(Base):
+    """One precomputed candidate of a person's For You feed and its slow features (as of the
+    set's `computed_at`). Never a decision about visibility: the request applies the rule to
+    every row again."""
+
+    __tablename__ = "for_you_candidates"
+    account_id: Mapped[int] = _fk("accounts.id", primary_key=True)
+    post_id: Mapped[int] = _fk("posts.id", primary_key=True, index=True)
+    network_likes: Mapped[int] = mapped_column(Integer, default=0)
+    similar_likes: Mapped[int] = mapped_column(Integer, default=0)
+    author_follows: Mapped[int] = mapped_column(Integer, default=0)
+    quotes: Mapped[int] = mapped_column(Integer, default=0)
+    trending_tag: Mapped[str | None] = mapped_column(String(100))
+
+
 class ForYouFeedback(Base):
     """ "Show more / show less like this" on a post of the For You feed: one per person and
     post (the last word counts), with the post's author so the ranking reads it per author."""

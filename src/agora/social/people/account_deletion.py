@@ -70,7 +70,9 @@ from agora.db.models import (
     Follow,
     FollowedTag,
     FollowRequest,
+    ForYouCandidate,
     ForYouFeedback,
+    ForYouSet,
     ForYouSettings,
     HomeFeedEntry,
     HomeFeedSize,
@@ -152,7 +154,9 @@ FATE: dict[str, str] = {
     "filter_statuses": DELETED,  # the account's filters', and others' naming its posts
     "filters": DELETED,
     "follow_requests": DELETED,
+    "for_you_candidates": DELETED,  # the account's set, and others' rows of its posts
     "for_you_feedback": DELETED,  # the account's, and others' about its posts (by author)
+    "for_you_sets": DELETED,
     "for_you_settings": DELETED,
     "followed_tags": DELETED,
     "follows": DELETED,
@@ -374,6 +378,8 @@ async def _marks(session: AsyncSession, account_id: int) -> None:
         Marker,
         HomeFeedEntry,
         HomeFeedSize,
+        ForYouCandidate,  # others' rows of its posts go with the posts (foreign key)
+        ForYouSet,
         AccountDomainBlock,
         ConversationEntry,
         ConversationMute,

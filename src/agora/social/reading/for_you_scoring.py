@@ -29,7 +29,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +90,10 @@ def check_weights(values: Mapping[str, object]) -> dict[str, float]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
-    """What the ranking knows of one candidate (counts the viewer may know; no names)."""
+class Features(NamedTuple):
+    """What the ranking knows of one candidate (counts the viewer may know; no names). A
+    tuple of plain values: a kept ranking of thousands is no work for the garbage
+    collector."""
 
     post_id: int
     author_id: int
@@ -108,40 +113,74 @@ class Features:
     assistant: bool = False
 
 
-@dataclass(slots=True)
-class Ranked:
-    """A ranked post: its score, the contribution of each weight (summing to the score) and
-    the reasons a person reads."""
+BASE_TERMS = (
+    "likes",
+    "replies",
+    "boosts",
+    "quotes",
+    "network_likes",
+    "author_follows",
+    "in_network",
+    "trending",
+    "similar",
+    "bridging",
+    "recency",
+    "show_more",
+    "show_less",
+    "assistant",
+)
+"""The weights of `base`, in the order of the columns of `_values`."""
 
-    post_id: int
-    author_id: int
-    score: float
-    contributions: dict[str, float] = field(default_factory=dict)
-    reasons: list[str] = field(default_factory=list)
+
+def _values(candidates: list[Features]) -> npt.NDArray[np.float64]:
+    """What each weight of `BASE_TERMS` multiplies, one row per candidate."""
+    raw = np.array(
+        [
+            (
+                f.likes,
+                f.replies,
+                f.boosts,
+                f.quotes,
+                f.network_likes,
+                f.author_follows,
+                f.followed,
+                f.trending_tag is not None,
+                f.similar_likes,
+                f.age_hours,
+                f.more,
+                f.less + f.reported,
+                f.assistant,
+            )
+            for f in candidates
+        ],
+        dtype=np.float64,
+    ).reshape(len(candidates), 13)
+    likes, replies, boosts, quotes, network, follows = raw[:, :6].T
+    followed, trending, similar, age, more, less, assistant = raw[:, 6:].T
+    outside = np.maximum(likes - network, 0.0)
+    return np.column_stack(
+        [
+            np.log1p(likes),
+            np.log1p(replies),
+            np.log1p(boosts),
+            np.log1p(quotes),
+            np.log1p(network),
+            np.log1p(follows),
+            followed,
+            trending,
+            np.log1p(similar),
+            np.log1p(np.minimum(network, outside)),
+            np.maximum(0.0, 1.0 - age / WINDOW_HOURS),
+            more,
+            less,
+            assistant,
+        ]
+    )
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-def _base_terms(f: Features, w: Mapping[str, float]) -> tuple[dict[str, float], list[str]]:
+def _reasons(f: Features) -> list[str]:
+    """What a person reads about a candidate: counts and hashtags, never a name."""
     outside_likes = max(f.likes - f.network_likes, 0)
-    terms = {
-        "likes": w["likes"] * math.log1p(f.likes),
-        "replies": w["replies"] * math.log1p(f.replies),
-        "boosts": w["boosts"] * math.log1p(f.boosts),
-        "quotes": w["quotes"] * math.log1p(f.quotes),
-        "network_likes": w["network_likes"] * math.log1p(f.network_likes),
-        "author_follows": w["author_follows"] * math.log1p(f.author_follows),
-        "in_network": w["in_network"] * float(f.followed),
-        "trending": w["trending"] * float(f.trending_tag is not None),
-        "similar": w["similar"] * math.log1p(f.similar_likes),
-        "bridging": w["bridging"] * math.log1p(min(f.network_likes, outside_likes)),
-        "recency": w["recency"] * max(0.0, 1.0 - f.age_hours / WINDOW_HOURS),
-        "show_more": w["show_more"] * f.more,
-        "show_less": w["show_less"] * (f.less + f.reported),
-        "assistant": w["assistant"] * float(f.assistant),
-    }
     reasons = []
     if f.followed:
         reasons.append("From someone you follow")
@@ -176,29 +215,82 @@ def _base_terms(f: Features, w: Mapping[str, float]) -> tuple[dict[str, float], 
     ]
     if engagement:
         reasons.append(", ".join(engagement))
-    return {k: v for k, v in terms.items() if v != 0.0}, reasons
+    return reasons
+
+
+class Ranked(NamedTuple):
+    """A ranked post: its score, the contribution of each weight (summing to the score) and
+    the reasons a person reads (both worked out when read, from the features and the terms
+    kept: a tuple of plain values, like `Features`)."""
+
+    post_id: int
+    author_id: int
+    score: float
+    features: Features
+    terms: tuple[float, ...]  # weight times value, in the order of BASE_TERMS
+    out_of_network: float
+    author_diversity: float
+
+    @property
+    def contributions(self) -> dict[str, float]:
+        """Each weight's part of the score (those that add nothing left out)."""
+        out = {name: v for name, v in zip(BASE_TERMS, self.terms, strict=True) if v}
+        if self.out_of_network:
+            out["out_of_network"] = self.out_of_network
+        if self.author_diversity:
+            out["author_diversity"] = self.author_diversity
+        return out
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the post is here, as the person reads it."""
+        reasons = _reasons(self.features)
+        if self.author_diversity:
+            reasons.append("Shown lower: more posts of this author are above it")
+        return reasons
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _order(scores: npt.NDArray[np.float64], post_ids: npt.NDArray[np.int64]) -> list[int]:
+    """Rows by score, then the newer post first."""
+    return [int(i) for i in np.lexsort((-post_ids, -scores))]
 
 
 def rank(candidates: list[Features], weights: Mapping[str, float]) -> list[Ranked]:
-    """The candidates in For You order, each with its contributions and reasons."""
-    scored = []
-    for f in candidates:
-        terms, reasons = _base_terms(f, weights)
-        base = sum(terms.values())
-        if not f.followed:
-            discount = (weights["out_of_network"] - 1.0) * max(base, 0.0)
-            if discount:
-                terms["out_of_network"] = discount
-        scored.append(Ranked(f.post_id, f.author_id, sum(terms.values()), terms, reasons))
-    scored.sort(key=lambda r: (-r.score, -r.post_id))
+    """The candidates in For You order, each with its contributions and reasons (all the
+    candidates scored at once with numpy)."""
+    if not candidates:
+        return []
+    w = np.array([weights[name] for name in BASE_TERMS], dtype=np.float64)
+    terms = _values(candidates) * w
+    base = terms.sum(axis=1)
+    followed = np.array([f.followed for f in candidates], dtype=bool)
+    out_of_network = np.where(
+        followed, 0.0, (weights["out_of_network"] - 1.0) * np.maximum(base, 0.0)
+    )
+    before = base + out_of_network
+    post_ids = np.array([f.post_id for f in candidates], dtype=np.int64)
     seen: dict[int, int] = {}
-    for r in scored:
-        k = seen.get(r.author_id, 0)
-        seen[r.author_id] = k + 1
-        decay = (weights["author_diversity"] ** k - 1.0) * max(r.score, 0.0)
-        if decay:
-            r.contributions["author_diversity"] = decay
-            r.score = sum(r.contributions.values())
-            r.reasons.append("Shown lower: more posts of this author are above it")
-    scored.sort(key=lambda r: (-r.score, -r.post_id))
-    return scored
+    earlier = np.zeros(len(candidates), dtype=np.float64)
+    for row in _order(before, post_ids):
+        author = candidates[row].author_id
+        earlier[row] = seen.get(author, 0)
+        seen[author] = int(earlier[row]) + 1
+    diversity = (weights["author_diversity"] ** earlier - 1.0) * np.maximum(before, 0.0)
+    scores = before + diversity
+    rows = terms.tolist()
+    return [
+        Ranked(
+            candidates[row].post_id,
+            candidates[row].author_id,
+            float(scores[row]),
+            candidates[row],
+            tuple(rows[row]),
+            float(out_of_network[row]),
+            float(diversity[row]),
+        )
+        for row in _order(scores, post_ids)
+    ]

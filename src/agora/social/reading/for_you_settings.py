@@ -140,12 +140,3 @@ async def reported_authors(session: AsyncSession, account_id: int) -> dict[int, 
         .group_by(Report.target_account_id)
     )
     return {target: n for target, n in rows.all()}
-
-
-async def feedback_posts(session: AsyncSession, account_id: int) -> list[int]:
-    """Posts the person gave feedback on (never offered again)."""
-    return list(
-        await session.scalars(
-            select(ForYouFeedback.post_id).where(ForYouFeedback.account_id == account_id)
-        )
-    )
