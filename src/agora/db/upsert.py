@@ -1,6 +1,6 @@
 """Dialect-aware INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE), the base of every
-idempotent write, the INSERT an ON CONFLICT DO UPDATE starts from (`dialect_insert`), and `affected_rows`, how many rows such a write (or any INSERT / UPDATE /
-DELETE) changed."""
+idempotent write, the INSERT an ON CONFLICT DO UPDATE starts from (`dialect_insert`), and
+`affected_rows`, how many rows such a write (or any INSERT / UPDATE / DELETE) changed."""
 
 from __future__ import annotations
 

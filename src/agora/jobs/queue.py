@@ -708,7 +708,9 @@ async def _prepare_all(
 async def _apply(session: AsyncSession, job: ClaimedJob, worker_id: str, prepared: Any) -> None:
     """The job's transactional part, in the caller's transaction: delete its row (LeaseLost
     unless this worker still holds it), then its handler (or its slow job's `apply`)."""
-    taken = await session.execute(delete(Job).where(Job.id == job.id, Job.locked_by == worker_id))
+    mine = delete(Job).where(Job.id == job.id, Job.locked_by == worker_id)
+    # a claimed job is read as columns, never loaded as an object: none to keep in step
+    taken = await session.execute(mine.execution_options(synchronize_session=False))
     if affected_rows(taken) != 1:
         raise LeaseLost(job.id)
     slow = SLOW_JOBS.get(job.kind)
@@ -736,6 +738,10 @@ async def _apply_in_savepoint(
         if not savepoint.is_active:
             raise
         await savepoint.rollback()
+        # Objects the next jobs may find in the session (a batch's senders, federation/
+        # inbox.py) are read again: a rolled-back bulk UPDATE's synchronised values stay
+        # in memory otherwise.
+        session.expire_all()
         return error
     await savepoint.commit()
     return None

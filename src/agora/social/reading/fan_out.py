@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agora.config import get_settings
-from agora.db.engine import Database
+from agora.db.engine import Database, column_rows
 from agora.db.models import (
     Account,
     Block,
@@ -240,7 +240,7 @@ async def fan_out_recipients(
         "now": utcnow(),
     }
     query = _follower_facts(post.visibility == Visibility.DIRECT)
-    rows = (await session.execute(query, facts)).all()
+    rows = await column_rows(session, query, facts)
     to = post.in_reply_to_account_id
     members = [
         row.account_id
@@ -272,7 +272,7 @@ def _follower_facts(direct: bool) -> Select[Any]:
     `author_id`, `replied_to_id`, `authors` (the author, and a boost's original author) and
     `now`."""
     follower: Any = Follow.account_id
-    post_id = bindparam("post_id")
+    post_id: Any = bindparam("post_id")
     mention, other = aliased(Mention), aliased(Follow)  # never correlated with the query's own
     mentioned = exists().where(mention.post_id == post_id, mention.account_id == follower)
     follows_replied_to = exists().where(
