@@ -15,8 +15,9 @@ and its signed `Collection-Synchronization` header may queue a reconciliation of
 local followers (federation/followers_sync.py).
 
 The job is two-phase and runs in batches (jobs/queue.py `run_batch`: many received activities
-per transaction, each in a savepoint, one that fails retried alone): `prepare` first fetches,
-outside any transaction, what the activity refers to and this server lacks (an area's
+per transaction, each in a savepoint, one that fails retried alone; a sender is read once per
+transaction, `sender`): `prepare` first fetches, outside any transaction, what the activity
+refers to and this server lacks (an area's
 `PREPARE`, e.g. the post an Announce boosts); then `process` dispatches the activity by its
 type to the handlers of the `inbound_<area>.py` modules (an Undo by the type of the object it
 undoes, an Update by the type of the object it carries), which call the same services as the

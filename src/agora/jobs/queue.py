@@ -28,8 +28,9 @@ claimed up to its batch size at once (`claim_next`) and run by `run_batch`: the 
 one after the other (the leases of the whole batch kept renewed), then the handlers in as few
 transactions as fit in `BATCH_SECONDS` of the worker's CPU time each, every job in a savepoint
 of its own that starts by deleting its row (only if this worker still holds it). The
-guarantees stay the job's: a job whose handler raises is rolled back to its savepoint alone,
-the others commit, and it is then run alone in a transaction of its own (failing there, it is
+guarantees stay the job's: a job whose handler raises is rolled back to its savepoint alone
+(and the session's objects expired, so the next jobs read nothing it left in memory), the
+others commit, and it is then run alone in a transaction of its own (failing there, it is
 retried with backoff like any job); a transaction that fails as a whole (its commit, a broken
 connection) commits nothing and its jobs are run alone; a worker that dies mid-batch commits
 nothing of the open transaction, and its jobs run again once their lease expires.
