@@ -10,7 +10,8 @@ Three measurements, one JSON result:
 - inbox processing: one worker draining those `ap_inbox` jobs (each stores a remote post and
   fans it out to the author's 10 local followers; any job that follows counts in the time),
   claimed and run in batches as the application registers them.
-  Target: >= 300 activities/s on SQLite.
+  Target: >= 300 activities/s on SQLite. Also reported: SQL statements, SQLite thread round
+  trips (a savepoint rides with the next statement) and the process's CPU ms per activity.
 - delivery: a local author followed by `--followers` remote accounts on `--servers` peers
   (tests/federation_receivers.py: HTTP servers in threads; one shared inbox each), `--dead`
   of them down; one post, one worker: the time until every live peer has the Create.
@@ -123,6 +124,32 @@ def _create(actor: str, n: int) -> bytes:
     ).encode()
 
 
+class _RoundTrips:
+    """Counts the calls into SQLite connections' threads (statements, commits, rollbacks:
+    db/sqlite_one_trip.py) while inside the block; the process's CPU time is measured
+    besides, as wall-clock figures mean little on a loaded machine."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> _RoundTrips:
+        import aiosqlite
+
+        self._real = real = aiosqlite.Connection._execute
+
+        async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await real(connection, fn, *args, **kwargs)
+
+        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        import aiosqlite
+
+        aiosqlite.Connection._execute = self._real  # type: ignore[method-assign]
+
+
 async def measure_inbox(db: Any, activities: int) -> dict[str, Any]:
     """Accept `activities` signed Creates (timed one by one), then drain them with one worker."""
     from agora.config import get_settings
@@ -158,9 +185,10 @@ async def measure_inbox(db: Any, activities: int) -> dict[str, Any]:
                 seconds.append(time.perf_counter() - started)
         accept_statements, counter.count = counter.count, 0
         worker = Worker(db)
-        started = time.perf_counter()
-        jobs = await worker.run_until_idle()
-        elapsed = time.perf_counter() - started
+        with _RoundTrips() as trips:
+            started, cpu = time.perf_counter(), time.process_time()
+            jobs = await worker.run_until_idle()
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert worker.failed == 0, "an inbox job failed"
     count = len(deliveries)
     return {
@@ -174,6 +202,8 @@ async def measure_inbox(db: Any, activities: int) -> dict[str, Any]:
             "seconds": round(elapsed, 3),
             "activities_per_s": round(count / elapsed, 1),
             "statements_per_activity": round(counter.count / count, 1),
+            "round_trips_per_activity": round(trips.count / count, 1),
+            "cpu_ms_per_activity": round(cpu * 1000 / count, 2),
         },
     }
 

@@ -25,6 +25,7 @@ from agora.ids import new_id
 from agora.jobs import queue
 from agora.jobs.job_kinds import JobKind, JobState
 from agora.jobs.worker import Worker
+from helpers import ON_POSTGRES
 
 CALLS: list[int] = []
 
@@ -230,7 +231,11 @@ async def test_a_worker_killed_mid_batch_commits_nothing_and_its_jobs_run_once(
 # --- statements per received activity -------------------------------------------------------
 
 STATEMENTS_FIRST = 22  # one Create alone: its batch's claim and transaction, its hashtags
-STATEMENTS_EACH_MORE = 15  # each further Create of the same batch (its hashtags read too)
+STATEMENTS_EACH_MORE = 10  # each further Create of the same batch, its savepoint's two included
+# SQLite: each further Create's thread round trips (its savepoint's ride with its statements:
+# delete the job, look the note up, insert the post, count it, read the followers and the
+# subscribers, insert the feed rows and count them)
+ROUND_TRIPS_EACH_MORE = 8
 
 
 async def _author_with_fans(db: Any, fans: int) -> tuple[int, str]:
@@ -288,8 +293,8 @@ def _create(actor: str, n: int) -> dict[str, Any]:
     }
 
 
-async def _statements_to_process(db: Any, author_id: int, uri: str, numbers: range) -> int:
-    """SQL statements one worker sends to process these received Creates (queued at once)."""
+async def _queue_creates(db: Any, author_id: int, uri: str, numbers: range) -> None:
+    """Queue received Creates of these numbers' Notes, as the inbox queues them."""
     from agora.job_registry import register_all_jobs
 
     register_all_jobs()
@@ -297,6 +302,11 @@ async def _statements_to_process(db: Any, author_id: int, uri: str, numbers: ran
         for n in numbers:
             payload = {"activity": _create(uri, n), "actor_id": author_id}
             queue.enqueue(session, JobKind.AP_INBOX, payload)  # type: ignore[arg-type]
+
+
+async def _statements_to_process(db: Any, author_id: int, uri: str, numbers: range) -> int:
+    """SQL statements one worker sends to process these received Creates (queued at once)."""
+    await _queue_creates(db, author_id, uri, numbers)
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -330,3 +340,90 @@ async def test_processing_a_received_post_costs_a_bounded_number_of_statements(
         feeds = await session.scalars(select(HomeFeedEntry).where(HomeFeedEntry.post_id.in_(posts)))
         assert len(feeds.all()) == 11 * 11  # the followers' and the author's (as for any post)
         assert (await session.scalars(select(Job.kind))).all() == []  # no second job
+
+
+async def _round_trips_to_process(
+    db: Any, author_id: int, uri: str, numbers: range, monkeypatch: Any
+) -> int:
+    """SQLite: the calls one worker makes into the connections' threads to process these
+    received Creates (statements, commits and rollbacks)."""
+    import aiosqlite
+
+    await _queue_creates(db, author_id, uri, numbers)
+    trips = [0]
+    real = aiosqlite.Connection._execute
+
+    async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips[0] += 1
+        return await real(connection, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    try:
+        assert await Worker(db, batch=100).run_until_idle() == len(numbers)
+    finally:
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", real)
+    return trips[0]
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite's thread round trips")
+async def test_a_received_post_in_a_batch_costs_its_statements_and_no_more_round_trips(
+    db, monkeypatch
+) -> None:
+    """SQLite: in a batch, each further received Create costs ROUND_TRIPS_EACH_MORE calls into
+    the connection's thread: its savepoint and the savepoint's release ride with its
+    statements (db/sqlite_one_trip.py), and its sender is read once per transaction."""
+    author_id, uri = await _author_with_fans(db, 10)
+    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
+    one = await _round_trips_to_process(db, author_id, uri, range(1), monkeypatch)
+    eleven = await _round_trips_to_process(db, author_id, uri, range(1, 12), monkeypatch)
+    assert eleven - one <= 10 * ROUND_TRIPS_EACH_MORE, (one, eleven)
+
+
+async def test_a_poisoned_received_post_in_a_batch_leaves_nothing_and_the_others_apply_once(
+    db, monkeypatch
+) -> None:
+    """Five received Creates by one sender in one batch, the third failing after its post,
+    mentions and feed rows were written: the four others are stored once each and counted
+    once on the sender (read once for the batch); of the third nothing remains (no post, no
+    feed row, not counted) and its job is left for a retry, which stores it once."""
+    from agora.db.models import Account
+    from agora.federation import inbound_posts
+
+    author_id, uri = await _author_with_fans(db, 3)
+    real_store = inbound_posts.store_remote_post
+
+    async def poisoned(session: Any, author: Any, note: dict[str, Any]) -> Any:
+        post = await real_store(session, author, note)
+        if note["id"].endswith("/statuses/2"):
+            await session.flush()
+            raise RuntimeError("poisoned activity")
+        return post
+
+    monkeypatch.setattr(inbound_posts, "store_remote_post", poisoned)
+    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
+    await _queue_creates(db, author_id, uri, range(5))
+    worker = Worker(db, batch=100)
+    assert await worker.run_until_idle() == 5
+    assert (worker.processed, worker.failed) == (4, 1)
+
+    async def stored() -> tuple[list[str], int, int]:
+        async with db.session() as session:
+            uris = await session.scalars(select(Post.uri).where(Post.account_id == author_id))
+            posts = sorted(u.rsplit("/", 1)[1] for u in uris.all())
+            feeds = await session.scalars(select(HomeFeedEntry.post_id))
+            author = await session.get(Account, author_id)
+            assert author is not None
+            return posts, len(feeds.all()), author.statuses_count
+
+    assert await stored() == (["0", "1", "3", "4"], 4 * 4, 4)
+    [left] = await _jobs(db, JobKind.AP_INBOX)
+    assert left.state == JobState.PENDING and left.attempts == 1
+    assert "poisoned activity" in (left.last_error or "")
+
+    monkeypatch.setattr(inbound_posts, "store_remote_post", real_store)
+    async with db.transaction() as session:  # due now, as its backoff would make it later
+        left = await session.get(Job, left.id)
+        assert left is not None
+        left.run_at = left.created_at
+    assert await Worker(db).run_until_idle() == 1
+    assert await stored() == (["0", "1", "2", "3", "4"], 5 * 4, 5)

@@ -98,3 +98,42 @@ async def test_a_long_result_is_read_whole_and_streamed(one_trip_db) -> None:
         result = await conn.stream(text("SELECT v FROM t ORDER BY id"))
         seen = [row.v async for row in result]
     assert seen == [str(i) for i in range(n)]
+
+
+async def test_savepoints_ride_with_the_next_statement_and_keep_their_meaning(
+    one_trip_db, monkeypatch
+) -> None:
+    """A SAVEPOINT and its RELEASE make no round trip of their own (they run, in order, with
+    the next statement or the commit), and savepoints mean what they mean in SQLite: a
+    released one's rows commit, a rolled-back one's (after a failed statement) do not."""
+    trips = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trips.append(fn)
+        return await real(connection, fn, *args, **kwargs)
+
+    db = one_trip_db
+    async with db.transaction() as session:
+        await session.connection()
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        async with session.begin_nested():  # released
+            await session.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+        assert len(trips) == 1  # BEGIN and SAVEPOINT rode with the INSERT
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():  # the RELEASE above rides with its SAVEPOINT
+                await session.execute(text("INSERT INTO t (v) VALUES ('undone')"))
+                await session.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+        assert len(trips) == 4  # two INSERTs, then ROLLBACK TO (never kept)
+        async with session.begin_nested():
+            await session.execute(text("INSERT INTO t (v) VALUES ('last')"))
+        assert len(trips) == 5
+    assert len(trips) == 6  # the last RELEASE rode with the commit
+    async with db.session() as session:
+        rows = (await session.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    assert rows == ["kept", "last"]
+
+    trips.clear()  # a savepoint opened and released with nothing in it reaches nothing
+    async with db.transaction() as session, session.begin_nested():
+        pass
+    assert trips == []

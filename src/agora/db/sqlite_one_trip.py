@@ -13,22 +13,29 @@ them, closes the cursor, in one call in the connection's thread; `fetch*` and `c
 answer from what was read, with no round trip. A result longer than `PREFETCH` rows keeps its
 cursor open and reads the rest as aiosqlite would (a streamed result stays bounded).
 
-**BEGIN rides with the first statement.** A transaction's `BEGIN ...` (db/engine.py sends
-one at every transaction's start) costs no round trip of its own: the connection keeps it
-and runs it in the thread right before the transaction's first statement, in the same
-round trip; a transaction that ends before any statement drops it. A commit or rollback
-when nothing ran in the thread since the last one (a transaction that ran nothing, the
-pool's rollback right after the session's) makes no round trip: SQLite holds no
-transaction then, and sqlite3's would do nothing. A read request thus makes two round trips
-fewer (its statements, then one rollback).
+**BEGIN and savepoints ride with the next statement.** A transaction's `BEGIN ...`
+(db/engine.py sends one at every transaction's start) costs no round trip of its own: the
+connection keeps it and runs it in the thread right before the transaction's first
+statement, in the same round trip; a transaction that ends before any statement drops it.
+`SAVEPOINT x` and `RELEASE SAVEPOINT x` (SQLAlchemy's `begin_nested` and its commit: the job
+queue runs every job of a batch in one, jobs/queue.py) are kept the same way, in order, and
+run right before the next statement, or the commit or rollback, in its round trip: a job of
+a batch thus costs its statements and no more. A commit or rollback when nothing ran in
+the thread since the last one (a transaction that ran nothing, the pool's rollback right
+after the session's) makes no round trip: SQLite holds no transaction then, and sqlite3's
+would do nothing. A read request thus makes two round trips fewer (its statements, then one
+rollback).
 
 Invariants: the same sqlite3 calls run in the same thread in the same order as with
-aiosqlite's cursor (a kept BEGIN runs before anything else the transaction runs, and a
-transaction that runs nothing never reached SQLite), so transactions, locks and errors are
-SQLite's own (a BEGIN IMMEDIATE that times out on the write lock raises from the first
-statement, the same `OperationalError`, before that statement runs); `rowcount` and
-`lastrowid` are read in that thread right after the statement's rows. It relies on
-aiosqlite's `Connection._execute` (one queued call), so aiosqlite is pinned exactly.
+aiosqlite's cursor (kept statements run, in the order they were sent, before anything else
+the connection runs, and a transaction that runs nothing never reached SQLite), so
+transactions, locks and errors are SQLite's own (a BEGIN IMMEDIATE that times out on the
+write lock raises from the first statement, the same `OperationalError`, before that
+statement runs; a kept statement that fails raises from the call it rode with, before that
+call's own statement runs); `rowcount` and `lastrowid` are read in that thread right after
+the statement's rows. Only `ROLLBACK TO` is never kept (it may follow a failed statement
+and must answer at once). It relies on aiosqlite's `Connection._execute` (one queued
+call), so aiosqlite is pinned exactly.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ import aiosqlite
 
 PREFETCH = 500  # rows read with the statement itself; the rest only when asked for
 BEGINS = ("BEGIN DEFERRED", "BEGIN IMMEDIATE")  # what db/engine.py starts transactions with
+# statements kept for the next call (module docstring): BEGIN, and SQLAlchemy's savepoints
+KEPT = (*BEGINS, "SAVEPOINT ", "RELEASE SAVEPOINT ")
 
 Rows = list[Any]
 
@@ -68,11 +77,10 @@ class OneTripCursor:
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
 
-    def _run(self, begin: str | None, many: bool, sql: str, parameters: Any) -> tuple[Any, ...]:
-        """In the connection's thread: the kept BEGIN if any, then run, read up to PREFETCH
-        rows, close when done."""
-        if begin is not None:
-            self._connection._conn.execute(begin)
+    def _run(self, kept: list[str], many: bool, sql: str, parameters: Any) -> tuple[Any, ...]:
+        """In the connection's thread: the kept statements if any, then run, read up to
+        PREFETCH rows, close when done."""
+        _run_kept(self._connection._conn, kept)
         cursor = self._connection._conn.cursor()
         try:
             if many:
@@ -92,18 +100,18 @@ class OneTripCursor:
 
     async def _start(self, many: bool, sql: str, parameters: Any) -> OneTripCursor:
         await self.close()
-        begin, self._connection.kept_begin = self._connection.kept_begin, None
-        found = await _in_thread(self._connection, self._run, begin, many, sql, parameters)
+        kept = self._connection.take_kept()
+        found = await _in_thread(self._connection, self._run, kept, many, sql, parameters)
         self.description, self._rows, self.rowcount, self.lastrowid, self._open = found
         return self
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
         """Run one statement (and read its first rows) in one round trip; a transaction's
-        BEGIN is kept for the next statement instead (no round trip)."""
-        if not parameters and sql.startswith(BEGINS):
+        BEGIN, a SAVEPOINT or its RELEASE is kept for the next call instead (no round trip)."""
+        if not parameters and sql.startswith(KEPT):
             await self.close()
             self.description, self._rows, self.rowcount, self.lastrowid = None, [], -1, None
-            self._connection.kept_begin = sql
+            self._connection.keep(sql)
             return self
         return await self._start(False, sql, () if parameters is None else parameters)
 
@@ -144,12 +152,30 @@ class OneTripCursor:
             await _in_thread(self._connection, cursor.close)
 
 
+def _run_kept(connection: sqlite3.Connection, kept: list[str]) -> None:
+    """In the connection's thread: the statements kept for this call, in order."""
+    for sql in kept:
+        connection.execute(sql)
+
+
 class OneTripConnection(aiosqlite.Connection):
     """aiosqlite's connection whose cursors make one round trip per statement, and whose
-    transactions' BEGIN rides with their first statement."""
+    transactions' BEGIN and savepoints ride with the next statement."""
 
-    kept_begin: str | None = None  # a transaction's BEGIN not sent yet
+    kept: list[str] | None = None  # BEGIN, SAVEPOINT, RELEASE not sent yet, in order
     ran = False  # a call ran in the thread since the last commit or rollback
+
+    def keep(self, sql: str) -> None:
+        """Keep a statement for the next call (a BEGIN starts a new list: nothing can be
+        kept from before a transaction's start)."""
+        if self.kept is None or sql.startswith(BEGINS):
+            self.kept = []
+        self.kept.append(sql)
+
+    def take_kept(self) -> list[str]:
+        """The statements kept for the next call, which must run them first."""
+        kept, self.kept = self.kept or [], None
+        return kept
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Queue one call to the connection's thread (aiosqlite's), noting that it ran."""
@@ -165,14 +191,22 @@ class OneTripConnection(aiosqlite.Connection):
         await self._end(self._conn.rollback)
 
     async def _end(self, end: Any) -> None:
-        self.kept_begin = None
+        kept = self.take_kept()
         if self.ran:  # else SQLite holds no transaction: sqlite3's own end would do nothing
-            await super()._execute(end)  # type: ignore[no-untyped-call]
+            await super()._execute(_ended, self._conn, kept, end)  # type: ignore[no-untyped-call]
             self.ran = False
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         """A cursor; made without a round trip (its sqlite3 cursor is made per statement)."""
         return OneTripCursor(self)
+
+
+def _ended(connection: sqlite3.Connection, kept: list[str], end: Any) -> None:
+    """In the connection's thread: the kept statements (savepoints of the transaction that
+    ends; none when it is a BEGIN never followed by anything), then its commit or rollback."""
+    if kept and not kept[0].startswith(BEGINS):
+        _run_kept(connection, kept)
+    end()
 
 
 def connect(path: str, **kwargs: Any) -> OneTripConnection:

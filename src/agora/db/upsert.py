@@ -1,7 +1,6 @@
 """Dialect-aware INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE), the base of every
-idempotent write, the INSERT an ON CONFLICT DO UPDATE starts from (`dialect_insert`,
-`upsert`), and `affected_rows`, how many rows such a write (or any INSERT / UPDATE /
-DELETE) changed."""
+idempotent write, the INSERT an ON CONFLICT DO UPDATE starts from (`dialect_insert`), and
+`affected_rows`, how many rows such a write (or any INSERT / UPDATE / DELETE) changed."""
 
 from __future__ import annotations
 
@@ -23,12 +22,6 @@ def dialect_insert(session: AsyncSession, model: Any) -> Any:
 def insert_ignore(session: AsyncSession, model: Any) -> Any:
     """An INSERT for `model` that skips rows violating a unique constraint."""
     return dialect_insert(session, model).on_conflict_do_nothing()
-
-
-def upsert(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> Any:
-    """A dialect INSERT of these rows, for the caller to add its `on_conflict_do_update`
-    (`excluded` names the row that conflicted)."""
-    return dialect_insert(session, model).values(rows)
 
 
 async def insert_ignore_one(session: AsyncSession, model: Any, **values: Any) -> bool:

@@ -29,9 +29,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.db.engine import column_rows
 from agora.db.models import Account, Post, Visibility, utcnow
 from agora.federation import activities, inbound_polls, object_extensions
 from agora.federation.actors import id_of_link
@@ -50,6 +51,7 @@ from agora.social.posts.text import extract_tags, sanitize_html
 from agora.social.reading import fan_out
 
 MAX_NAMED = 100  # mentions, and hashtags, read from one Note
+_STORED = select(Post.id).where(Post.uri == bindparam("uri"))  # a post stored with this id
 
 
 async def _create(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
@@ -132,7 +134,7 @@ async def store_remote_post(
         return None
     if id_of(note.get("attributedTo")) != author.uri:
         return None
-    if await session.scalar(select(Post.id).where(Post.uri == uri)):
+    if await column_rows(session, _STORED, {"uri": uri}):
         return None
     to, cc = addresses(note.get("to")), addresses(note.get("cc"))
     visibility = activities.visibility_of(to, cc, author.followers_url)

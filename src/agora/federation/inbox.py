@@ -15,8 +15,9 @@ and its signed `Collection-Synchronization` header may queue a reconciliation of
 local followers (federation/followers_sync.py).
 
 The job is two-phase and runs in batches (jobs/queue.py `run_batch`: many received activities
-per transaction, each in a savepoint, one that fails retried alone): `prepare` first fetches,
-outside any transaction, what the activity refers to and this server lacks (an area's
+per transaction, each in a savepoint, one that fails retried alone; a sender is read once per
+transaction, `sender`): `prepare` first fetches, outside any transaction, what the activity
+refers to and this server lacks (an area's
 `PREPARE`, e.g. the post an Announce boosts); then `process` dispatches the activity by its
 type to the handlers of the `inbound_<area>.py` modules (an Undo by the type of the object it
 undoes, an Update by the type of the object it carries), which call the same services as the
@@ -62,6 +63,7 @@ from agora.social.rules.errors import DomainError
 log = logging.getLogger("agora.federation")
 MAX_DEPTH = 8  # nesting of a received JSON document
 INBOX_ATTEMPTS = 3
+SENDERS = "agora_inbox_senders"  # `session.info` key: the senders read in this transaction
 AREAS = (  # later areas win a type
     inbound_follows,
     inbound_posts,
@@ -220,9 +222,20 @@ async def apply(session: AsyncSession, payload: InboxJob, prepared: None) -> Non
     await process(session, payload)
 
 
+async def sender(session: AsyncSession, actor_id: int) -> Account | None:
+    """The account that sent an activity, kept referenced by the session until its
+    transaction ends: the session's identity map holds objects only while something does, so
+    the next activities of a batch (jobs/queue.py `run_batch`) from the same sender find it
+    there instead of reading it again."""
+    actor = await session.get(Account, actor_id)
+    if actor is not None:
+        session.info.setdefault(SENDERS, {})[actor_id] = actor
+    return actor
+
+
 async def process(session: AsyncSession, payload: InboxJob) -> None:
     """Apply one received activity (queued by `receive`) through its area's handler."""
-    actor = await session.get(Account, payload["actor_id"])
+    actor = await sender(session, payload["actor_id"])
     if actor is None or actor.domain is None or actor.suspended_at is not None:
         return
     activity = payload["activity"]

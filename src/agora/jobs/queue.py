@@ -28,8 +28,9 @@ claimed up to its batch size at once (`claim_next`) and run by `run_batch`: the 
 one after the other (the leases of the whole batch kept renewed), then the handlers in as few
 transactions as fit in `BATCH_SECONDS` of the worker's CPU time each, every job in a savepoint
 of its own that starts by deleting its row (only if this worker still holds it). The
-guarantees stay the job's: a job whose handler raises is rolled back to its savepoint alone,
-the others commit, and it is then run alone in a transaction of its own (failing there, it is
+guarantees stay the job's: a job whose handler raises is rolled back to its savepoint alone
+(and the session's objects expired, so the next jobs read nothing it left in memory), the
+others commit, and it is then run alone in a transaction of its own (failing there, it is
 retried with backoff like any job); a transaction that fails as a whole (its commit, a broken
 connection) commits nothing and its jobs are run alone; a worker that dies mid-batch commits
 nothing of the open transaction, and its jobs run again once their lease expires.
@@ -718,7 +719,9 @@ async def _prepare_all(
 async def _apply(session: AsyncSession, job: ClaimedJob, worker_id: str, prepared: Any) -> None:
     """The job's transactional part, in the caller's transaction: delete its row (LeaseLost
     unless this worker still holds it), then its handler (or its slow job's `apply`)."""
-    taken = await session.execute(delete(Job).where(Job.id == job.id, Job.locked_by == worker_id))
+    mine = delete(Job).where(Job.id == job.id, Job.locked_by == worker_id)
+    # a claimed job is read as columns, never loaded as an object: none to keep in step
+    taken = await session.execute(mine.execution_options(synchronize_session=False))
     if affected_rows(taken) != 1:
         raise LeaseLost(job.id)
     slow = SLOW_JOBS.get(job.kind)
@@ -746,6 +749,10 @@ async def _apply_in_savepoint(
         if not savepoint.is_active:
             raise
         await savepoint.rollback()
+        # Objects the next jobs may find in the session (a batch's senders, federation/
+        # inbox.py) are read again: a rolled-back bulk UPDATE's synchronised values stay
+        # in memory otherwise.
+        session.expire_all()
         return error
     await savepoint.commit()
     return None

@@ -26,6 +26,7 @@ same steps, once, without a second job.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -37,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agora.config import get_settings
-from agora.db.engine import Database
+from agora.db.engine import Database, column_rows
 from agora.db.models import (
     Account,
     Block,
@@ -52,7 +53,7 @@ from agora.db.models import (
     Visibility,
     utcnow,
 )
-from agora.db.upsert import insert_ignore, upsert
+from agora.db.upsert import dialect_insert, insert_ignore
 from agora.events.event_kinds import EventName
 from agora.jobs.job_kinds import FeedJob, JobKind, PostDeletedJob, PostEditedJob, PostJob
 from agora.jobs.queue import enqueue
@@ -231,7 +232,15 @@ async def fan_out_recipients(
     threshold = get_settings().fanout_follower_threshold
     if post.visibility != Visibility.DIRECT and author.followers_count > threshold:
         return [author.id]
-    rows = (await session.execute(_follower_facts(post, author, original))).all()
+    facts = {
+        "post_id": post.id,
+        "author_id": author.id,
+        "replied_to_id": post.in_reply_to_account_id,
+        "authors": [author.id] + ([original.account_id] if original is not None else []),
+        "now": utcnow(),
+    }
+    query = _follower_facts(post.visibility == Visibility.DIRECT)
+    rows = await column_rows(session, query, facts)
     to = post.in_reply_to_account_id
     members = [
         row.account_id
@@ -253,16 +262,21 @@ async def fan_out_recipients(
     return [author.id, *members]
 
 
-def _follower_facts(post: Post, author: Account, original: Post | None) -> Select[Any]:
+@functools.cache
+def _follower_facts(direct: bool) -> Select[Any]:
     """(account_id, show_reblogs, mentioned, follows_replied_to) of the author's local
     followers whom neither a block nor a mute keeps away (only the mentioned ones for a
-    direct post), the facts `in_home` decides on. Remote followers have no home feed here:
-    their server gets the post (federation's outbox) and builds theirs."""
+    `direct` post), the facts `in_home` decides on. Remote followers have no home feed here:
+    their server gets the post (federation's outbox) and builds theirs. Built once per
+    shape (every received post is fanned out with it); its parameters: `post_id`,
+    `author_id`, `replied_to_id`, `authors` (the author, and a boost's original author) and
+    `now`."""
     follower: Any = Follow.account_id
+    post_id: Any = bindparam("post_id")
     mention, other = aliased(Mention), aliased(Follow)  # never correlated with the query's own
-    mentioned = exists().where(mention.post_id == post.id, mention.account_id == follower)
+    mentioned = exists().where(mention.post_id == post_id, mention.account_id == follower)
     follows_replied_to = exists().where(
-        other.account_id == follower, other.target_account_id == post.in_reply_to_account_id
+        other.account_id == follower, other.target_account_id == bindparam("replied_to_id")
     )
     query: Select[Any] = select(
         follower,
@@ -272,11 +286,11 @@ def _follower_facts(post: Post, author: Account, original: Post | None) -> Selec
     )
     query = (
         query.join(Account, Account.id == follower)
-        .where(Follow.target_account_id == author.id, Account.domain.is_(None))
-        .where(*_not_silenced(follower, author.id, original))
+        .where(Follow.target_account_id == bindparam("author_id"), Account.domain.is_(None))
+        .where(*_not_silenced(follower, bindparam("authors", expanding=True), bindparam("now")))
     )
-    if post.visibility == Visibility.DIRECT:
-        query = query.join(Mention, (Mention.account_id == follower) & (Mention.post_id == post.id))
+    if direct:
+        query = query.join(Mention, (Mention.account_id == follower) & (Mention.post_id == post_id))
     return query
 
 
@@ -293,16 +307,15 @@ async def tag_follower_recipients(
         select(follower)
         .distinct()
         .join(PostTag, PostTag.tag_id == FollowedTag.tag_id)
-        .where(PostTag.post_id == post.id, *_not_silenced(follower, author.id, None))
+        .where(PostTag.post_id == post.id, *_not_silenced(follower, [author.id], utcnow()))
     )
     found: list[int] = list((await session.scalars(query)).all())
     return [a for a in found if a not in already]
 
 
-def _not_silenced(recipient: Any, author_id: int, original: Post | None) -> list[Any]:
-    """SQL conditions: the recipient neither blocks/mutes the author(s) nor is blocked."""
-    authors = [author_id] + ([original.account_id] if original is not None else [])
-    now = utcnow()
+def _not_silenced(recipient: Any, authors: Any, now: Any) -> list[Any]:
+    """SQL conditions: the recipient neither blocks/mutes the `authors` (ids, or an expanding
+    parameter) nor is blocked by them, as of `now` (a time or a parameter)."""
     blocked = (
         select(Block.id)
         .where(
@@ -372,16 +385,17 @@ async def _without_it(
 
 async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int = 1) -> None:
     """Count `added` entries more in these feeds (one upsert that returns the new sizes), then
-    trim those grown past the cap and its slack."""
+    trim those grown past the cap and its slack. The upsert is one statement with its rows
+    as parameters (SQLAlchemy's "insertmanyvalues" sends them as one multi-row INSERT), so
+    its SQL is compiled once, whatever the number of feeds, and not at every fan-out."""
     cap = get_settings().home_feed_cap
-    grow = upsert(
-        session, HomeFeedSize.__table__, [{"account_id": a, "entries": added} for a in accounts]
-    )
+    grow = dialect_insert(session, HomeFeedSize.__table__)
     grown = grow.on_conflict_do_update(
         index_elements=[HomeFeedSize.account_id],
         set_={"entries": HomeFeedSize.entries + grow.excluded.entries},
     ).returning(HomeFeedSize.account_id, HomeFeedSize.entries)
-    sizes = (await session.execute(grown)).all()
+    rows = [{"account_id": a, "entries": added} for a in accounts]
+    sizes = (await session.execute(grown, rows)).all()
     full = [int(row[0]) for row in sizes if int(row[1]) > cap + TRIM_SLACK]
     await trim_feeds(session, full, cap)
 

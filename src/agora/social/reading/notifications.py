@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, delete, exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agora.db.engine import column_rows
 from agora.db.models import (
     ID,
     Account,
@@ -245,15 +246,17 @@ async def notify_quoters(session: AsyncSession, post: Post, edit_id: int) -> Non
     await notify_about_post(session, "quoted_update", authors.all(), post, edit_id)
 
 
+_SUBSCRIBERS = select(Follow.account_id).where(
+    Follow.target_account_id == bindparam("author"), Follow.notify.is_(True)
+)
+
+
 async def subscribers(session: AsyncSession, post: Post) -> list[int]:
     """Followers who asked to be notified of the author's posts (none for replies to others:
     those are not announced)."""
     if post.in_reply_to_account_id not in (None, post.account_id):
         return []
-    query = select(Follow.account_id).where(
-        Follow.target_account_id == post.account_id, Follow.notify.is_(True)
-    )
-    return list((await session.scalars(query)).all())
+    return [row[0] for row in await column_rows(session, _SUBSCRIBERS, {"author": post.account_id})]
 
 
 async def notify_subscribers(session: AsyncSession, post: Post, account_ids: list[int]) -> None:
