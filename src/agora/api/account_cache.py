@@ -27,7 +27,6 @@ from agora.api.entities import account_counts_json, partial_account_json
 from agora.api.page_cache import note_rows
 from agora.api.status_cache import (
     ACCOUNT,
-    WROTE_KEY,
     Key,
     Rendered,
     account_rendering,
@@ -36,6 +35,7 @@ from agora.api.status_cache import (
 from agora.data.signals import disclose_stance
 from agora.db.engine import column_rows
 from agora.db.models import Account
+from agora.db.session_writes import has_written
 from agora.social.posts.hydrate import load_accounts, moved_targets
 
 
@@ -80,7 +80,7 @@ async def _render(session: AsyncSession, ids: list[int]) -> dict[int, Rendered]:
     found = await load_accounts(session, ids)
     moved = await moved_targets(session, found)
     rendered = {a.id: account_rendering(a, moved.get(a.id)) for a in found}
-    if not session.sync_session.info.get(WROTE_KEY):
+    if not has_written(session):
         stored: dict[Key, Rendered] = {
             (ACCOUNT, a.id, a.render_version): rendered[a.id] for a in found
         }

@@ -54,6 +54,7 @@ from starlette.responses import Response
 from agora.config import get_settings
 from agora.data.signals import CURRENT, Stance, disclose_stance
 from agora.db.engine import column_rows
+from agora.db.session_writes import has_written
 
 Stamps = tuple[int, ...]
 SERVER = 0  # the view_stamps row of the server's own settings
@@ -286,13 +287,7 @@ def _keep(
     record: PageRecord,
     viewer_part: Stamps,
 ) -> None:
-    from agora.api.status_cache import WROTE_KEY
-
-    if (
-        not record.keepable
-        or response.status_code != 200
-        or session.sync_session.info.get(WROTE_KEY)
-    ):
+    if not record.keepable or response.status_code != 200 or has_written(session):
         return
     disclosure = CURRENT.get()
     until = min(record.until, time.time() + cache.seconds)

@@ -38,7 +38,7 @@ A rendering is stored under the versions read in the same statement as its conte
 key, which no reader asks for once it commits.
 Mentioned accounts' usernames are rendered into the mentioning post: usernames never change.
 Nothing is stored from a session whose transaction has written and not committed yet
-(`_wrote`): a rendering of a change that is then rolled back could otherwise be found under
+(`db/session_writes.has_written`): a rendering of a change that is then rolled back could otherwise be found under
 the version the next real change takes.
 
 **Where.** An LRU of `render_cache_entries` entries in each process (no lock: one event
@@ -56,9 +56,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session
 
 from agora.api.entities import (
     StatusFacts,
@@ -74,6 +72,7 @@ from agora.api.page_cache import note_ends, note_rows, note_unkeepable
 from agora.config import get_settings
 from agora.data.signals import Stance, disclose_stance, interned, stance
 from agora.db.models import Account
+from agora.db.session_writes import has_written
 from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs, post_text
 from agora.social.posts.polls import load_polls
 from agora.social.rules.filtering import (
@@ -316,29 +315,9 @@ async def _render_missing(
             stored[(POST, pid, post_version, author_version)] = shared
         else:
             note_unkeepable()
-    if not session.sync_session.info.get(WROTE_KEY):
+    if not has_written(session):
         await get_render_cache().put_many(stored)
     return fresh
-
-
-WROTE_KEY = "agora_wrote_uncommitted"
-
-
-@sa_event.listens_for(Session, "after_flush")
-def _flushed(session: Session, flush_context: Any) -> None:
-    session.info[WROTE_KEY] = True
-
-
-@sa_event.listens_for(Session, "do_orm_execute")
-def _executed(state: ORMExecuteState) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[WROTE_KEY] = True
-
-
-@sa_event.listens_for(Session, "after_commit")
-@sa_event.listens_for(Session, "after_rollback")
-def _ended(session: Session) -> None:
-    session.info.pop(WROTE_KEY, None)
 
 
 def _shared(view: PostView, viewer_id: int | None) -> Rendered:
