@@ -38,8 +38,8 @@ A rendering is stored under the versions read in the same statement as its conte
 key, which no reader asks for once it commits.
 Mentioned accounts' usernames are rendered into the mentioning post: usernames never change.
 Nothing is stored from a session whose transaction has written and not committed yet
-(`db/session_writes.has_written`): a rendering of a change that is then rolled back could otherwise be found under
-the version the next real change takes.
+(`db/session_writes.has_written`): a rendering of a change that is then rolled back could
+otherwise be found under the version the next real change takes.
 
 **Where.** An LRU of `render_cache_entries` entries in each process (no lock: one event
 loop), and, when `redis_url` is set, Redis (`render_cache_redis_seconds`), shared by every
