@@ -4,7 +4,8 @@ What a cached page of statuses (api/page_cache.py) is checked against, kept by t
 that no code path can forget them:
 
 - `posts.change_stamp` and `accounts.change_stamp` grow on every update of the row, counters
-  included (a like, a reply, a vote in the post's poll: `polls` updates bump their post), and
+  included (a like, a reply, a vote in the post's poll: `polls` updates bump their post; a
+  quote written, edited, revoked or deleted bumps the quoted post: its `quotes_count`), and
   an account's with every post or boost it writes and every edit or deletion of one (a
   change of the post's render version);
 - `view_stamps.stamp` grows for an account on every change of what it sees or how its
@@ -12,9 +13,11 @@ that no code path can forget them:
   blocks, favourites, bookmarks, pins, conversation mutes, poll votes, filters (and their
   keywords and statuses), lists (and their members), notifications, notification policy,
   requests and permissions, and role; row 0 grows with every change of the server's
-  settings, blocked servers, custom emoji and reports; rows -1 to -16 with every public
-  post written, edited or deleted (row -1 - id % 16: sixteen rows, so that concurrent
-  writers on PostgreSQL rarely wait for the same one).
+  settings, blocked servers, custom emoji and reports, and with every suspension or silence
+  of an account and its undoing (rare, and they change what every page may show: the
+  posts of an unsuspended author come back where no page recorded them); rows -1 to -16
+  with every public post written, edited or deleted (row -1 - id % 16: sixteen rows, so
+  that concurrent writers on PostgreSQL rarely wait for the same one).
 
 Every stamp only grows (never reset, never decremented), so a page is unchanged exactly when
 each stamp it was built under is unchanged. SQLite runs row triggers (its writers are
@@ -99,10 +102,29 @@ END $$
 
 PUBLIC_SHARDS = 16  # view_stamps rows -1 .. -16: public posts, by id (see the docstring)
 PUBLIC_SHARD = f"-1 - (NEW.id % {PUBLIC_SHARDS})"
+MODERATED = "accounts_moderation_page_stamp"
+MODERATION = (
+    "NEW.suspended_at IS DISTINCT FROM OLD.suspended_at "
+    "OR NEW.silenced_at IS DISTINCT FROM OLD.silenced_at"
+)
+BUMP_SERVER = (
+    f"INSERT INTO view_stamps (account_id, stamp) VALUES ({SERVER}, 1) "
+    "ON CONFLICT (account_id) DO UPDATE SET stamp = view_stamps.stamp + 1"
+)
+PG_SERVER = f"""
+CREATE FUNCTION agora_server_page_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  {BUMP_SERVER};
+  RETURN NULL;
+END $$
+"""
 PG_NEW_POST = f"""
 CREATE FUNCTION agora_new_post_page_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE accounts SET change_stamp = change_stamp + 1 WHERE id = NEW.account_id;
+  IF NEW.quote_of_id IS NOT NULL THEN
+    UPDATE posts SET change_stamp = change_stamp + 1 WHERE id = NEW.quote_of_id;
+  END IF;
   IF NEW.visibility = 0 THEN
     INSERT INTO view_stamps (account_id, stamp) VALUES ({PUBLIC_SHARD}, 1)
     ON CONFLICT (account_id) DO UPDATE SET stamp = view_stamps.stamp + 1;
@@ -165,10 +187,16 @@ def _sqlite_triggers() -> None:
         op.execute(
             f"CREATE TRIGGER {trigger} AFTER {event} ON posts BEGIN UPDATE accounts "
             "SET change_stamp = change_stamp + 1 WHERE id = NEW.account_id; "
+            "UPDATE posts SET change_stamp = change_stamp + 1 WHERE id = NEW.quote_of_id; "
             f"INSERT INTO view_stamps (account_id, stamp) SELECT {PUBLIC_SHARD}, 1 "
             "WHERE NEW.visibility = 0 "
             "ON CONFLICT (account_id) DO UPDATE SET stamp = stamp + 1; END"
         )
+    op.execute(
+        f"CREATE TRIGGER {MODERATED} AFTER UPDATE OF suspended_at, silenced_at ON accounts "
+        f"WHEN {MODERATION.replace('IS DISTINCT FROM', 'IS NOT')} "
+        f"BEGIN {BUMP_SERVER.replace('view_stamps.stamp', 'stamp')}; END"
+    )
     for table in _viewer_tables():
         for event in EVENTS:
             rows = (
@@ -204,6 +232,11 @@ def _postgresql_triggers() -> None:
         "FOR EACH ROW EXECUTE FUNCTION agora_poll_page_stamp()"
     )
     op.execute(PG_NEW_POST)
+    op.execute(PG_SERVER)
+    op.execute(
+        f"CREATE TRIGGER {MODERATED} AFTER UPDATE OF suspended_at, silenced_at ON accounts "
+        f"FOR EACH ROW WHEN ({MODERATION}) EXECUTE FUNCTION agora_server_page_stamp()"
+    )
     for trigger, event in NEW_POST_EVENTS.items():
         when = "" if event == "INSERT" else " WHEN (NEW.render_version <> OLD.render_version)"
         op.execute(
@@ -239,9 +272,11 @@ def downgrade() -> None:
             if not sqlite:
                 op.execute(f"DROP FUNCTION IF EXISTS agora_{trigger}()")
     stamped = [(t, f"{t}_page_stamp") for t in (*STAMPED, "polls")]
-    for table, trigger in [*stamped, *(("posts", t) for t in NEW_POST_EVENTS)]:
+    moderated = [("accounts", MODERATED)]
+    for table, trigger in [*stamped, *(("posts", t) for t in NEW_POST_EVENTS), *moderated]:
         op.execute(f"DROP TRIGGER IF EXISTS {trigger}" + ("" if sqlite else f" ON {table}"))
     if not sqlite:
+        op.execute("DROP FUNCTION IF EXISTS agora_server_page_stamp()")
         op.execute("DROP FUNCTION IF EXISTS agora_new_post_page_stamp()")
         op.execute("DROP FUNCTION IF EXISTS agora_poll_page_stamp()")
         op.execute("DROP FUNCTION IF EXISTS agora_next_change_stamp()")
