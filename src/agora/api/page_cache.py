@@ -264,7 +264,7 @@ async def served(
     key = (request.url.path, request.url.query, viewer_id or 0)
     kept = cache.get(key)
     if kept is not None:
-        now = await _read(session, viewer_id, sources, kept.posts, kept.accounts)
+        now = await _read(session, viewer_id, sources, kept.posts, kept.accounts, request)
         if now == kept.stamps:
             cache.hits += 1
             if kept.stance is not None:
@@ -311,10 +311,14 @@ async def _read(
     sources: Sources,
     posts: tuple[int, ...],
     accounts: tuple[int, ...],
+    request: Request | None = None,
 ) -> Stamps:
     """The stamps now, in one statement: the viewer's, the server's and the subject's view
     stamps, the sum and count over the source accounts (`BEFORE` numbers), then the sum and
-    count over `posts` and over `accounts`."""
+    count over `posts` and over `accounts`. With `request` (checking a kept page: the
+    statement alone decides, nothing else is read with it), on the database's own
+    connection where it has one (`Database.first_row`), so that a page served again opens
+    no session."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     statement = _STATEMENTS[sqlite, sources.kind]
     params: dict[str, Any] = {
@@ -329,7 +333,11 @@ async def _read(
     else:
         params["posts"] = list(posts)
         params["accounts"] = list(accounts)
-    row = (await column_rows(session, statement, params))[0]
+    row = None
+    if request is not None:
+        row = await request.app.state.db.first_row(statement.text, params)
+    if row is None:
+        row = (await column_rows(session, statement, params))[0]
     return tuple(int(value or 0) for value in row)
 
 

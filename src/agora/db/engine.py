@@ -248,6 +248,7 @@ class Database:
     ) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self._row_reader: Any = None  # `first_row`'s connection, opened on first use
         options: dict[str, Any] = {
             "echo": echo,
             "lock_timeout": lock_timeout,
@@ -319,8 +320,30 @@ class Database:
                 await session.rollback()
                 raise
 
+    async def first_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of one read statement (`sql` with `:name` parameters), run outside
+        any session on a connection of its own: on SQLite, a read-only aiosqlite connection
+        to the same file (in WAL mode a statement there sees every committed transaction);
+        elsewhere None, and the caller reads through its session. For a single statement on
+        a hot path that needs no session (api/page_cache.py: checking a cached page costs
+        one statement; the ORM's connection check-out and return cost several times it)."""
+        path = make_url(self.url).database
+        if not self.is_sqlite or not path or path == ":memory:":
+            return None
+        if self._row_reader is None:
+            import aiosqlite
+
+            connection = await aiosqlite.connect(path)
+            await connection.execute("PRAGMA query_only = ON")
+            self._row_reader = connection
+        rows = await self._row_reader.execute_fetchall(sql, params)
+        return tuple(next(iter(rows))) if rows else None
+
     async def dispose(self) -> None:
         """Close every pooled connection (the replica's too)."""
+        if self._row_reader is not None:
+            reader, self._row_reader = self._row_reader, None
+            await reader.close()
         await self.engine.dispose()
         if self.replica_engine is not None:
             await self.replica_engine.dispose()
