@@ -15,6 +15,7 @@ from agora.api.page_cache import get_page_cache
 from agora.api.status_cache import get_render_cache
 from agora.config import get_settings
 from agora.db.models import Base
+from agora.metrics import REQUESTS
 from agora.social.posts.hydrate import _refs_statement
 from agora.social.reading.timelines import _home_statement
 from helpers import boost, follow, make_admin, post_status, post_status_id
@@ -161,17 +162,20 @@ async def test_a_filtered_page_is_never_kept(client, make_person, run_jobs):
 async def test_an_unchanged_page_is_served_after_one_statement(
     app, db, client, make_person, run_jobs, monkeypatch
 ):
-    """One statement, and on SQLite not even a session: it runs on the database's own
-    read connection (`Database.first_row`); elsewhere through the request's session."""
+    """Asked again unchanged, a page is answered by the page door (api/page_door.py) before
+    routing: one statement on the database's row reader (`Database.first_row`), no session
+    opened, the same bytes and headers as the routed answer, and the route's metrics label."""
     alice, bob = await make_person("alice"), await make_person("bob")
     await follow(client, bob, alice)
     for n in range(5):
         await post_status_id(client, alice, f"post {n}")
     await run_jobs()
-    first, _ = await _home(client, bob)
+    routed = await client.get(HOME, headers=bob.headers)
+    assert routed.status_code == 200
     statements: list[str] = []
+    sessions: list[bool] = []
     served_by = app.state.db
-    first_row = served_by.first_row
+    first_row, session = served_by.first_row, served_by.session
 
     async def counted_first_row(sql: str, params: dict[str, Any]) -> Any:
         row = await first_row(sql, params)
@@ -179,19 +183,64 @@ async def test_an_unchanged_page_is_served_after_one_statement(
             statements.append(sql)
         return row
 
+    def counted_session(**kwargs: Any) -> Any:
+        sessions.append(True)
+        return session(**kwargs)
+
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
     monkeypatch.setattr(served_by, "first_row", counted_first_row)
+    monkeypatch.setattr(served_by, "session", counted_session)
+    answered = REQUESTS.labels("GET", "/api/v1/timelines/home", 200)
+    counted_before = answered._value.get()
     event.listen(served_by.engine.sync_engine, "before_cursor_execute", count)
     try:
-        again, _ = await _home(client, bob)
+        again = await client.get(HOME, headers=bob.headers)
     finally:
         event.remove(served_by.engine.sync_engine, "before_cursor_execute", count)
-    assert again == first
-    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(reads) == 1 and "view_stamps" in reads[0]
-    assert len(statements) == 1  # no BEGIN, no other statement
+    assert again.content == routed.content
+    assert _headers(again) == _headers(routed)
+    assert len(statements) == 1 and "view_stamps" in statements[0]  # no BEGIN, nothing else
+    assert sessions == []
+    assert answered._value.get() == counted_before + 1
+
+
+def _headers(response: Any) -> dict[str, str]:
+    """A response's headers but those that differ per request."""
+    varying = ("x-request-id", "date", "x-ratelimit-remaining", "x-ratelimit-reset")
+    return {k: v for k, v in response.headers.items() if k not in varying}
+
+
+async def test_the_page_door_answers_only_a_token_the_route_would_answer(
+    db, client, make_person, run_jobs
+):
+    """A page kept for an account is not answered to another token of the account that
+    lacks the route's scope (403, as routed), nor to a revoked token (401)."""
+    from agora.auth import oauth
+
+    alice, bob = await make_person("alice"), await make_person("bob")
+    await follow(client, bob, alice)
+    await post_status_id(client, alice, "hello")
+    await run_jobs()
+    assert (await client.get(HOME, headers=bob.headers)).status_code == 200
+    async with db.session(write=True) as session:
+        other = await oauth.register_app(
+            session, name="other", redirect_uris=oauth.OOB, scopes="read write", website=None
+        )
+        await session.commit()
+        writer = (await oauth.issue_token(session, other, bob.id, ["write"])).token
+        reader = (await oauth.issue_token(session, other, bob.id, ["read"])).token
+    writes, reads = ({"Authorization": f"Bearer {t}"} for t in (writer, reader))
+    posted = await client.post("/api/v1/statuses", headers=writes, data={"status": "w"})
+    assert posted.status_code == 200  # the token is now known to the token cache
+    for _ in range(2):  # routed, then answered by the door
+        assert (await client.get(HOME, headers=reads)).status_code == 200
+    refused = await client.get(HOME, headers=writes)
+    assert refused.status_code == 403, refused.text
+    async with db.session(write=True) as session:
+        await oauth.revoke(session, other, reader)
+    assert (await client.get(HOME, headers=reads)).status_code == 401
 
 
 async def test_pages_are_bounded_by_bytes(client, make_person, run_jobs, monkeypatch):

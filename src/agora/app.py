@@ -15,6 +15,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from agora import __version__
+from agora.api.page_door import PageDoor
 from agora.api.routes import account_routes as accounts
 from agora.api.routes import (
     admin,
@@ -184,8 +185,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     # the web app asks federation for remote accounts through this (http/remote_resolver.py)
     setattr(app.state, RESOLVER_KEY, federation_actors.resolve_remote)
+    app.add_middleware(PageDoor)  # innermost: kept pages answered before routing
     app.add_middleware(activitypub.ActivityPubPaths)  # /@name asking for AP -> /users/name
-    app.add_middleware(SignalsHook)  # innermost: AI-use signals of what each response holds
+    app.add_middleware(SignalsHook)  # AI-use signals of what each response holds
     app.add_middleware(  # inside CORS, so that browsers can read its 413s
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -55,6 +55,7 @@ from agora.config import get_settings
 from agora.data.signals import CURRENT, Stance, disclose_stance
 from agora.db.engine import column_rows
 from agora.db.session_writes import has_written
+from agora.http.deps import checked_scopes
 
 Stamps = tuple[int, ...]
 SERVER = 0  # the view_stamps row of the server's own settings
@@ -126,22 +127,32 @@ def _recording() -> Any:
         _RECORD.reset(token)
 
 
+PageKey = tuple[str, bytes, int]  # the request's path, raw query string, viewer (0: none)
+KEPT_HEADERS = (b"content-type", b"content-length", b"link")
+
+
 @dataclass(frozen=True, slots=True)
 class CachedPage:
-    """A page as sent, and what it was built under."""
+    """A page as sent, what it was built under, and the statement that proves it current:
+    `check` (its text) with `params` reads `stamps` again while nothing it shows changed.
+    `scopes`: what a token must be granted to be answered it; `route`: the route that built
+    it (for the metrics of a page answered by `page_door`)."""
 
     body: bytes
-    link: str | None
+    headers: list[tuple[bytes, bytes]]
     stance: Stance | None
     stamps: Stamps
-    posts: tuple[int, ...]
-    accounts: tuple[int, ...]
+    check: TextClause
+    params: dict[str, Any]
+    scopes: tuple[str, ...]
+    route: Any
     until: float
 
     def response(self) -> Response:
         """The page, answered again."""
-        headers = {"Link": self.link} if self.link else None
-        return Response(self.body, media_type="application/json", headers=headers)
+        response = Response(self.body)
+        response.raw_headers = list(self.headers)
+        return response
 
 
 class PageCache:
@@ -151,7 +162,7 @@ class PageCache:
         self.max_bytes = max_bytes
         self.seconds = seconds
         self.bytes = 0
-        self._lru: OrderedDict[tuple[str, str, int], CachedPage] = OrderedDict()
+        self._lru: OrderedDict[PageKey, CachedPage] = OrderedDict()
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -162,7 +173,7 @@ class PageCache:
         """Whether pages are kept at all (`page_cache_bytes` and `page_cache_seconds` > 0)."""
         return self.max_bytes > 0 and self.seconds > 0
 
-    def get(self, key: tuple[str, str, int]) -> CachedPage | None:
+    def get(self, key: PageKey) -> CachedPage | None:
         """The page kept under `key`, if it has not ended."""
         page = self._lru.get(key)
         if page is None:
@@ -173,7 +184,7 @@ class PageCache:
         self._lru.move_to_end(key)
         return page
 
-    def put(self, key: tuple[str, str, int], page: CachedPage) -> None:
+    def put(self, key: PageKey, page: CachedPage) -> None:
         """Keep `page`, forgetting the least recently used ones beyond the byte bound."""
         self.drop(key)
         if len(page.body) > self.max_bytes:
@@ -184,7 +195,7 @@ class PageCache:
             _, old = self._lru.popitem(last=False)
             self.bytes -= len(old.body)
 
-    def drop(self, key: tuple[str, str, int]) -> None:
+    def drop(self, key: PageKey) -> None:
         """Forget one page."""
         old = self._lru.pop(key, None)
         if old is not None:
@@ -246,6 +257,24 @@ def public_sources() -> Sources:
     return Sources(SERVER, PUBLIC)
 
 
+def page_key(scope: MutableMapping[str, Any], viewer_id: int | None) -> PageKey:
+    """The key of the page a request asks for (its raw path and query: one spelling of a
+    query is one page)."""
+    return (scope["path"], scope.get("query_string", b""), viewer_id or 0)
+
+
+async def current(page: CachedPage, db: Any, session: AsyncSession | None = None) -> bool | None:
+    """Whether `page` still shows what is in the database: its statement reads the same
+    stamps, on the database's row reader (no session), else through `session`; None when
+    the reader cannot answer and no session is given."""
+    row = await db.first_row(page.check.text, page.params)
+    if row is None:
+        if session is None:
+            return None
+        row = (await column_rows(session, page.check, page.params))[0]
+    return tuple(int(value or 0) for value in row) == page.stamps
+
+
 async def served(
     request: Request,
     session: AsyncSession,
@@ -256,71 +285,58 @@ async def served(
     """The response of `build` for this request, or the same bytes again when this viewer
     (or anyone signed out) asked for the same page before and nothing it shows has changed
     since (module docstring). For pages of statuses rendered through
-    `status_cache.status_fragments` whose ids come from `sources`."""
+    `status_cache.status_fragments` whose ids come from `sources`. A page kept here is also
+    answered by `page_door.PageDoor` before routing, when the request's token is known."""
     cache = get_page_cache()
     disclosure = CURRENT.get()
     if not cache.enabled or (disclosure is not None and disclosure.found is not None):
         return await build()
-    key = (request.url.path, request.url.query, viewer_id or 0)
+    key = page_key(request.scope, viewer_id)
     kept = cache.get(key)
     if kept is not None:
-        now = await _read(session, viewer_id, sources, kept.posts, kept.accounts, request)
-        if now == kept.stamps:
+        if await current(kept, request.app.state.db, session):
             cache.hits += 1
             if kept.stance is not None:
                 disclose_stance(kept.stance)
             return kept.response()
         cache.drop(key)
     cache.misses += 1
-    before = await _read(session, viewer_id, sources, (), ())
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    before = await _stamps(session, _check(sqlite, viewer_id, sources, (), ()))
     with _recording() as record:
         response = await build()
-    _keep(cache, key, session, response, record, before[:BEFORE])
-    return response
-
-
-def _keep(
-    cache: PageCache,
-    key: tuple[str, str, int],
-    session: AsyncSession,
-    response: Response,
-    record: PageRecord,
-    viewer_part: Stamps,
-) -> None:
     if not record.keepable or response.status_code != 200 or has_written(session):
-        return
+        return response
+    kept_rows = (tuple(record.posts), tuple(record.accounts))
+    statement, params = _check(sqlite, viewer_id, sources, *kept_rows)
     disclosure = CURRENT.get()
-    until = min(record.until, time.time() + cache.seconds)
     cache.put(
         key,
         CachedPage(
             body=bytes(response.body),
-            link=response.headers.get("link"),
+            headers=[(k, v) for k, v in response.raw_headers if k in KEPT_HEADERS],
             stance=disclosure.found if disclosure is not None else None,
-            stamps=viewer_part + record.stamps(),
-            posts=tuple(record.posts),
-            accounts=tuple(record.accounts),
-            until=until,
+            stamps=before[:BEFORE] + record.stamps(),
+            check=statement,
+            params=params,
+            scopes=checked_scopes(request),
+            route=request.scope.get("route"),
+            until=min(record.until, time.time() + cache.seconds),
         ),
     )
+    return response
 
 
-async def _read(
-    session: AsyncSession,
+def _check(
+    sqlite: bool,
     viewer_id: int | None,
     sources: Sources,
     posts: tuple[int, ...],
     accounts: tuple[int, ...],
-    request: Request | None = None,
-) -> Stamps:
-    """The stamps now, in one statement: the viewer's, the server's and the subject's view
-    stamps, the sum and count over the source accounts (`BEFORE` numbers), then the sum and
-    count over `posts` and over `accounts`. With `request` (checking a kept page: the
-    statement alone decides, nothing else is read with it), on the database's own
-    connection where it has one (`Database.first_row`), so that a page served again opens
-    no session."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    statement = _STATEMENTS[sqlite, sources.kind]
+) -> tuple[TextClause, dict[str, Any]]:
+    """The stamps statement and its parameters: the viewer's, the server's and the
+    subject's view stamps, the sum and count over the source accounts (`BEFORE` numbers),
+    then the sum and count over `posts` and over `accounts`."""
     params: dict[str, Any] = {
         "viewer_id": viewer_id,
         "server": SERVER,
@@ -333,11 +349,11 @@ async def _read(
     else:
         params["posts"] = list(posts)
         params["accounts"] = list(accounts)
-    row = None
-    if request is not None:
-        row = await request.app.state.db.first_row(statement.text, params)
-    if row is None:
-        row = (await column_rows(session, statement, params))[0]
+    return _STATEMENTS[sqlite, sources.kind], params
+
+
+async def _stamps(session: AsyncSession, check: tuple[TextClause, dict[str, Any]]) -> Stamps:
+    row = (await column_rows(session, *check))[0]
     return tuple(int(value or 0) for value in row)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.util import await_
 
 from agora.db import sqlite_one_trip
+from agora.db.row_reader import row_reader
 
 if TYPE_CHECKING:
     from agora.config import Settings
@@ -248,7 +249,7 @@ class Database:
     ) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self._row_reader: Any = None  # `first_row`'s connection, opened on first use
+        self._row_reader = row_reader(url, pgbouncer=pgbouncer)  # `first_row`'s
         options: dict[str, Any] = {
             "echo": echo,
             "lock_timeout": lock_timeout,
@@ -322,28 +323,19 @@ class Database:
 
     async def first_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The first row of one read statement (`sql` with `:name` parameters), run outside
-        any session on a connection of its own: on SQLite, a read-only aiosqlite connection
-        to the same file (in WAL mode a statement there sees every committed transaction);
-        elsewhere None, and the caller reads through its session. For a single statement on
-        a hot path that needs no session (api/page_cache.py: checking a cached page costs
-        one statement; the ORM's connection check-out and return cost several times it)."""
-        path = make_url(self.url).database
-        if not self.is_sqlite or not path or path == ":memory:":
-            return None
+        any session by the database's row reader (db/row_reader.py), or None (no row, no
+        reader, or the reader could not answer): the caller then reads through its session.
+        For a single statement on a hot path that needs no session (api/page_cache.py:
+        checking a kept page costs one statement; the ORM's connection check-out and return
+        cost several times it)."""
         if self._row_reader is None:
-            import aiosqlite
-
-            connection = await aiosqlite.connect(path)
-            await connection.execute("PRAGMA query_only = ON")
-            self._row_reader = connection
-        rows = await self._row_reader.execute_fetchall(sql, params)
-        return tuple(next(iter(rows))) if rows else None
+            return None
+        return await self._row_reader.row(sql, params)
 
     async def dispose(self) -> None:
         """Close every pooled connection (the replica's too)."""
         if self._row_reader is not None:
-            reader, self._row_reader = self._row_reader, None
-            await reader.close()
+            await self._row_reader.close()
         await self.engine.dispose()
         if self.replica_engine is not None:
             await self.replica_engine.dispose()

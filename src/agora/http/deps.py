@@ -118,6 +118,21 @@ def _check_scope(granted: Collection[str], scope: str | None) -> None:
         raise ApiError(403, "This action is outside the authorized scopes")
 
 
+CHECKED_SCOPES = "agora_checked_scopes"
+
+
+def _note_scope(request: Request, scope: str | None) -> None:
+    if scope:
+        request.state._state[CHECKED_SCOPES] = (*checked_scopes(request), scope)
+
+
+def checked_scopes(request: Request) -> tuple[str, ...]:
+    """The token scopes this request's caller dependencies required (and found granted):
+    what another request must be granted to be answered the same (api/page_cache.py)."""
+    found: tuple[str, ...] = request.state._state.get(CHECKED_SCOPES, ())
+    return found
+
+
 async def _caller_id(request: Request, session: AsyncSession, scope: str | None) -> int:
     known = await _known_token(request, session)
     if known is None:
@@ -125,6 +140,7 @@ async def _caller_id(request: Request, session: AsyncSession, scope: str | None)
     _check_scope(known.scopes, scope)  # before the user, as Mastodon: an app token without it 403
     if known.account_id is None:
         raise ApiError(422, "This method requires an authenticated user")
+    _note_scope(request, scope)
     return known.account_id
 
 
@@ -135,6 +151,7 @@ async def _optional_caller_id(
     if known is None or known.account_id is None:
         return None
     _check_scope(known.scopes, scope)
+    _note_scope(request, scope)
     return known.account_id
 
 

@@ -1,0 +1,152 @@
+"""One read statement at a time, outside any session: for the few hot checks that need a
+single row and no ORM (api/page_cache.py: a kept page is proved unchanged by one statement,
+and SQLAlchemy's connection check-out, reset and return cost several times that statement).
+
+- **SQLite**: a connection of the standard library's `sqlite3` to the same file, read-only
+  (`PRAGMA query_only`), used synchronously on the event loop's thread. In WAL mode a reader
+  never waits for a writer and sees every committed transaction, so a statement costs its
+  own execution (tens of microseconds for the bounded statements read here: primary-key
+  look-ups and an index range), less than a hop to a connection's thread and back. The
+  busy timeout is short: a reader that would wait gives None and the caller reads through
+  its session instead.
+- **PostgreSQL**: asyncpg connections of its own (at most `MAX_CONNECTIONS`, opened on
+  demand, kept idle between statements), autocommit, each statement one round trip with no
+  check-out, reset or return statements. Behind PgBouncer its statement cache is off.
+
+Invariants: only reads (SQLite's connection refuses writes; callers send SELECTs); a failure
+of the reader (a lost connection, a busy file) is never an error for the request: `row`
+gives None and the caller falls back to its session.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 4  # PostgreSQL: concurrent statements; more wait for the session path
+SQLITE_BUSY_MS = 50  # a reader that would wait longer reads through its session instead
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class SqliteRowReader:
+    """The first row of a statement, synchronously, on a read-only connection to the file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        connection.execute("PRAGMA query_only = ON")
+        connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+        return connection
+
+    async def row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The statement's first row, or None when there is none or the file is busy."""
+        try:
+            if self._connection is None:
+                self._connection = self._connect()
+            found: tuple[Any, ...] | None = self._connection.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            log.debug("row reader: %r; reading through the session", exc)
+            return None
+        return found
+
+    async def close(self) -> None:
+        """Close the connection."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class PostgresRowReader:
+    """The first row of a statement on asyncpg connections of the reader's own."""
+
+    def __init__(self, url: str, *, pgbouncer: bool) -> None:
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self.pgbouncer = pgbouncer
+        self._idle: list[Any] = []
+        self._open = 0
+        self._closed = False
+        self._sql: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def _positional(self, sql: str) -> tuple[str, tuple[str, ...]]:
+        """`sql` with `:name` parameters as asyncpg's `$n`, and the names in order."""
+        known = self._sql.get(sql)
+        if known is None:
+            names: list[str] = []
+
+            def number(match: re.Match[str]) -> str:
+                if match.group(1) not in names:
+                    names.append(match.group(1))
+                return f"${names.index(match.group(1)) + 1}"
+
+            known = self._sql[sql] = (_NAMED.sub(number, sql), tuple(names))
+        return known
+
+    async def _acquire(self) -> Any:
+        if self._idle:
+            return self._idle.pop()
+        if self._closed or self._open >= MAX_CONNECTIONS:
+            return None
+        import asyncpg
+
+        self._open += 1
+        try:
+            cache = {"statement_cache_size": 0} if self.pgbouncer else {}
+            return await asyncpg.connect(self.dsn, **cache)
+        except BaseException:
+            self._open -= 1
+            raise
+
+    async def row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The statement's first row, or None when there is none, every connection is busy,
+        or the server cannot be reached."""
+        statement, names = self._positional(sql)
+        connection = None
+        try:
+            connection = await self._acquire()
+            if connection is None:
+                return None
+            found = await connection.fetchrow(statement, *(params[name] for name in names))
+        except Exception as exc:  # a lost connection, a server going away, a bad statement
+            log.debug("row reader: %r; reading through the session", exc)
+            if connection is not None:
+                self._open -= 1
+                connection.terminate()
+            return None
+        if self._closed:
+            self._open -= 1
+            connection.terminate()
+        else:
+            self._idle.append(connection)
+        return None if found is None else tuple(found)
+
+    async def close(self) -> None:
+        """Close every idle connection (one in use is closed when its statement ends)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            self._open -= 1
+            await connection.close()
+
+
+RowReader = SqliteRowReader | PostgresRowReader
+
+
+def row_reader(url: str, *, pgbouncer: bool) -> RowReader | None:
+    """The reader for the database at `url`: None for an in-memory SQLite database (another
+    connection would be another database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        return SqliteRowReader(path) if path and path != ":memory:" else None
+    if parsed.get_driver_name() != "asyncpg":
+        return None
+    return PostgresRowReader(url, pgbouncer=pgbouncer)
