@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.util import await_
 
 from agora.db import sqlite_one_trip
 from agora.db.row_reader import row_reader
+from agora.db.session_writes import has_written
 
 if TYPE_CHECKING:
     from agora.config import Settings
@@ -94,26 +94,6 @@ def is_database_busy(exc: BaseException) -> bool:
     return is_lock_timeout(exc)
 
 
-_WROTE = "agora_wrote"  # in Session.info while the transaction has written something
-
-
-@event.listens_for(Session, "after_flush")
-def _flushed(session: Session, _context: Any) -> None:
-    session.info[_WROTE] = True
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _executed(state: ORMExecuteState) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[_WROTE] = True
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _ended(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_WROTE, None)
-
-
 async def end_read_transaction(session: AsyncSession) -> bool:
     """End the session's transaction before slow work (argon2) when it has only read, so
     that the work holds no lock: a write session took SQLite's write lock at its first
@@ -123,7 +103,7 @@ async def end_read_transaction(session: AsyncSession) -> bool:
     caller batches on purpose. Returns whether no transaction is open now."""
     if not session.in_transaction():
         return True
-    if session.info.get(_WROTE) or session.new or session.dirty or session.deleted:
+    if has_written(session) or session.new or session.dirty or session.deleted:
         return False
     await session.commit()
     return True
