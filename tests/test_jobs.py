@@ -31,7 +31,7 @@ from agora.ids import new_id
 from agora.job_registry import HANDLERS, SLOW_JOBS
 from agora.jobs import queue
 from agora.jobs.job_kinds import JobKind, JobState
-from agora.jobs.worker import Worker
+from agora.jobs.worker import BACKGROUND_OVERDUE, Worker
 
 CALLS: list[dict] = []
 
@@ -385,3 +385,66 @@ async def test_a_worker_that_lost_its_lease_commits_nothing(db):
     assert await queue.run_claimed(db, taken, "other-worker") is True
     [follow_up] = await _jobs(db)
     assert follow_up.kind == "test_flaky"
+
+
+async def test_a_busy_web_process_leaves_background_jobs_until_they_are_overdue(db):
+    """A web process's own worker (`busy` given) claims `BACKGROUND_KINDS` only while it
+    answers no request, or once they are overdue; other kinds it claims at once."""
+    from agora.job_registry import register_all_jobs
+
+    register_all_jobs()
+    async with db.transaction() as session:
+        queue.enqueue(session, JobKind.REFRESH_FOR_YOU, {})
+        queue.enqueue(session, "test_flaky", {})
+    [background] = await _jobs(db, kind=JobKind.REFRESH_FOR_YOU)
+    answering = True
+    worker = Worker(db, busy=lambda: answering)
+    assert await worker.run_once() == 1
+    assert len(CALLS) == 1  # the other kind ran
+    assert [j.id for j in await _jobs(db, kind=JobKind.REFRESH_FOR_YOU)] == [background.id]
+    overdue = utcnow() - BACKGROUND_OVERDUE - timedelta(seconds=1)
+    async with db.transaction() as session:
+        await session.execute(update(Job).where(Job.id == background.id).values(run_at=overdue))
+    assert await worker.run_once() == 1  # overdue: run although busy
+    assert background.id not in {j.id for j in await _jobs(db)}
+    async with db.transaction() as session:
+        queue.enqueue(session, JobKind.REFRESH_FOR_YOU, {})
+    await _clear_other_refreshes(db)
+    answering = False
+    assert await worker.run_once() == 1  # idle: run at once
+    assert await Worker(db).run_once() == 0  # an `agora worker` (no `busy`) finds none left
+
+
+async def _clear_other_refreshes(db) -> None:  # type: ignore[no-untyped-def]
+    """Keep one due refresh: the job queues its next run itself, later."""
+    async with db.transaction() as session:
+        await session.execute(
+            update(Job).where(Job.run_at > utcnow()).values(run_at=utcnow() + timedelta(days=1))
+        )
+
+
+async def test_requests_in_flight_count_requests_but_not_streams():
+    """What a web process's own workers ask: a request being answered counts, a stream
+    (which lasts as long as its client) does not."""
+    from agora.http import observability
+
+    seen: list[int] = []
+    assert observability.requests_in_flight() == 0
+
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(observability.requests_in_flight())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    for path in ("/api/v1/timelines/home", "/api/v1/streaming/user", "/web/live"):
+        scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+
+        async def receive():  # type: ignore[no-untyped-def]
+            return {"type": "http.request", "body": b""}
+
+        async def send(message):  # type: ignore[no-untyped-def]
+            return None
+
+        await observability.Observability(inner)(scope, receive, send)
+    assert seen == [1, 0, 0]
+    assert observability.requests_in_flight() == 0

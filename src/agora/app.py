@@ -63,7 +63,7 @@ from agora.http import log_redaction, ratelimit
 from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
 from agora.http.json import JSON
-from agora.http.observability import Observability
+from agora.http.observability import Observability, requests_in_flight
 from agora.http.params import document_query_reads
 from agora.http.remote_resolver import RESOLVER_KEY
 from agora.http.signal_hook import SignalsHook
@@ -137,7 +137,9 @@ def _lifespan(
         stop = asyncio.Event()
         workers = [
             asyncio.create_task(
-                Worker(db, lease_seconds=settings.job_lease_seconds).run_forever(stop)
+                Worker(db, lease_seconds=settings.job_lease_seconds, busy=_answering).run_forever(
+                    stop
+                )
             )
             for _ in range(settings.inprocess_workers)
         ]
@@ -154,6 +156,10 @@ def _lifespan(
             await db.dispose()
 
     return lifespan
+
+
+def _answering() -> bool:
+    return requests_in_flight() > 0
 
 
 def settle_heap() -> None:

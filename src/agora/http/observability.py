@@ -11,7 +11,10 @@ Invariants:
   (`REQUEST_ID`, read by http/json_logging.py).
 - The route label is the route's template (`/api/v1/statuses/{status_id}`), never the raw path, so
   the number of series stays bounded; requests that match no route count as `unmatched`.
-  Streams (`/api/v1/streaming…`) are counted, but not timed: they last as long as the client.
+  Streams (`/api/v1/streaming…`, the web app's `/web/live`) are counted, but not timed: they
+  last as long as the client.
+- `requests_in_flight()` is how many requests (streams excepted) this process is answering
+  now: what its own job workers ask before running background work (jobs/worker.py).
 """
 
 from __future__ import annotations
@@ -30,13 +33,19 @@ from agora.metrics import REQUEST_SECONDS, REQUESTS
 REQUEST_ID: ContextVar[str | None] = ContextVar("agora_request_id", default=None)
 HEADER = b"x-request-id"
 _ACCEPTED = re.compile(rb"[A-Za-z0-9._-]{1,64}")
-STREAMING_PREFIX = "/api/v1/streaming"
+STREAMING_PREFIXES = ("/api/v1/streaming", "/web/live")
 
 
 _PROCESS = secrets.token_hex(4)  # request ids: this process's random prefix and a counter
 _NEXT = itertools.count(1)
 _COUNTERS: dict[tuple[str, str, int], Any] = {}  # labelled children, looked up once each
 _TIMERS: dict[tuple[str, str], Any] = {}
+_in_flight = 0
+
+
+def requests_in_flight() -> int:
+    """Requests this process is answering now, streams excepted."""
+    return _in_flight
 
 
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -75,7 +84,9 @@ class Observability:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        global _in_flight
         started = time.perf_counter()
+        streaming = scope["path"].startswith(STREAMING_PREFIXES)
         request_id = _request_id(scope["headers"])
         token = REQUEST_ID.set(request_id)
         status = 500  # an exception that escapes everything is answered 500 by the server
@@ -89,10 +100,11 @@ class Observability:
                 message = {**message, "headers": headers}
             await send(message)
 
+        _in_flight += not streaming
         try:
             await self.app(scope, receive, sending)
         finally:
+            _in_flight -= not streaming
             REQUEST_ID.reset(token)
-            streaming = scope["path"].startswith(STREAMING_PREFIX)
             elapsed = None if streaming else time.perf_counter() - started
             _count(scope["method"], route_template(scope), status, elapsed)

@@ -58,6 +58,13 @@ class JobKind(StrEnum):
     AP_SYNC_FOLLOWERS = "ap_sync_followers"
 
 
+# Kinds no one waits on: a web process's own workers run them only while it answers no
+# request, or once they are overdue (jobs/worker.py); an `agora worker` runs them at once.
+# Late, they only leave something precomputed older, never a request without an answer
+# (For You reads its whole pipeline when the set is missing or stale).
+BACKGROUND_KINDS = frozenset({JobKind.REFRESH_FOR_YOU})
+
+
 class JobState(StrEnum):
     """Where a job row is in its life (the `jobs.state` column stores the value). A job that
     succeeds is deleted, so it has no state of its own."""

@@ -565,6 +565,14 @@ class ClaimedJob:
     max_attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """Kinds of job a worker leaves for others (or for later) unless overdue by `up_to`."""
+
+    kinds: frozenset[str]
+    up_to: timedelta
+
+
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with jitter: ~2s, 4s, 8s ... capped at one hour."""
     base = min(3600.0, 2.0**attempts)
@@ -591,11 +599,17 @@ async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) ->
         return await _lease(session, ids, worker_id, lease_seconds)
 
 
-async def claim_next(db: Database, worker_id: str, lease_seconds: int) -> list[ClaimedJob]:
+async def claim_next(
+    db: Database, worker_id: str, lease_seconds: int, defer: Deferral | None = None
+) -> list[ClaimedJob]:
     """Lease the next due job or, when its kind runs in batches (`BATCHES`), it and more due
-    jobs of its kind, up to the kind's batch size; [] when nothing is due."""
+    jobs of its kind, up to the kind's batch size; [] when nothing is due. With `defer`,
+    jobs of its kinds are left for later unless they are overdue by its `up_to`."""
     async with db.transaction() as session:
         query = select(Job.id, Job.kind).where(_due()).order_by(Job.run_at).limit(1)
+        if defer is not None and defer.kinds:
+            overdue = Job.run_at < utcnow() - defer.up_to
+            query = query.where(or_(Job.kind.not_in(defer.kinds), overdue))
         if not db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         first = (await session.execute(query)).first()

@@ -7,15 +7,19 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agora.db.engine import Database
+from agora.jobs.job_kinds import BACKGROUND_KINDS
 from agora.jobs.queue import (
     LEASE_SECONDS,
     WAKE_KEY,
+    Deferral,
     claim_next,
     run_batch,
     run_claimed,
@@ -23,6 +27,7 @@ from agora.jobs.queue import (
 )
 
 log = logging.getLogger("agora.jobs")
+BACKGROUND_OVERDUE = timedelta(minutes=10)  # a busy web process runs background kinds anyway
 _wake_events: set[asyncio.Event] = set()
 
 
@@ -38,7 +43,10 @@ class Worker:
     """Runs due jobs one at a time (or one batch at a time, for kinds that run in batches),
     each claimed only when it is about to run (so a worker that dies holds nothing but the job
     or batch it was running, for at most its short lease); sleeps until woken or the poll
-    interval."""
+    interval. With `busy` (a web process's own workers: whether it is answering requests),
+    `BACKGROUND_KINDS` are claimed only while it is not, or once `BACKGROUND_OVERDUE`: their
+    CPU then does not compete with requests, and they still run on a server that is never
+    idle."""
 
     def __init__(
         self,
@@ -47,8 +55,11 @@ class Worker:
         batch: int = 20,
         lease_seconds: int = LEASE_SECONDS,
         poll: float = 1.0,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self.db = db
+        self.busy = busy
+        self._defer = Deferral(BACKGROUND_KINDS, BACKGROUND_OVERDUE)
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.poll = poll
@@ -63,7 +74,8 @@ class Worker:
         `batch` have run or none is due; returns how many were claimed."""
         ran = 0
         while ran < self.batch:
-            jobs = await claim_next(self.db, self.id, self.lease_seconds)
+            defer = self._defer if self.busy is not None and self.busy() else None
+            jobs = await claim_next(self.db, self.id, self.lease_seconds, defer)
             if not jobs:
                 break
             if len(jobs) == 1:
