@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -30,6 +31,7 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 4  # PostgreSQL: concurrent statements; more wait for the session path
+RETRY_SECONDS = 30.0  # after a failure to connect, the reader is left alone this long
 SQLITE_BUSY_MS = 50  # a reader that would wait longer reads through its session instead
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -74,6 +76,7 @@ class PostgresRowReader:
         self._idle: list[Any] = []
         self._open = 0
         self._closed = False
+        self._down_until = 0.0
         self._sql: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def _positional(self, sql: str) -> tuple[str, tuple[str, ...]]:
@@ -95,14 +98,18 @@ class PostgresRowReader:
             return self._idle.pop()
         if self._closed or self._open >= MAX_CONNECTIONS:
             return None
+        if time.monotonic() < self._down_until:
+            return None
         import asyncpg
 
         self._open += 1
         try:
             cache = {"statement_cache_size": 0} if self.pgbouncer else {}
-            return await asyncpg.connect(self.dsn, **cache)
-        except BaseException:
+            return await asyncpg.connect(self.dsn, timeout=5, **cache)
+        except BaseException as exc:
             self._open -= 1
+            log.warning("row reader: cannot connect (%r); the session path reads meanwhile", exc)
+            self._down_until = time.monotonic() + RETRY_SECONDS
             raise
 
     async def row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
