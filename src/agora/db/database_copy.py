@@ -18,8 +18,14 @@ Invariants:
   target while rows are written, and enabled again at the end (also when the copy fails; a
   killed copy leaves them off until it is resumed). The full-text index triggers stay on: the
   target's index is built as posts arrive.
-- Verified at the end, per table: the row count and an order-independent checksum of every
-  row's values (normalised: UTC datetimes, sorted JSON) are equal on both sides.
+- Verified at the end, per table: the row count and an order-independent checksum (the sum
+  of each row's SHA-256 of the `repr` of its values, modulo 2**256) are equal on both sides.
+  Values are those SQLAlchemy's rows would hold (aware UTC datetimes, booleans, JSON
+  decoded), JSON then as canonical text, floats and decimals as floats (`_normaliser`).
+- Rows are read as the driver returns them, not as SQLAlchemy Row objects: the result
+  processors SQLAlchemy chose for the query are applied to the columns that have one
+  (`_converter`), and the checksum iterates in C (`map`), so a table of integers costs no
+  Python call per row.
 - PostgreSQL sequences (the `id_nodes` counter) are set past the largest copied value.
 - The target's secondary indexes and foreign keys are deferred: their definitions (as the
   migrations made them) are saved in `agora_db_copy_deferred`, they are dropped while rows
