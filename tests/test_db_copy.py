@@ -5,21 +5,30 @@ refused (the command, run as a process, resumes the interrupted copy)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from agora.db.database_copy import CopyRefused, copy_database, deferrable, tables
+from agora.db.database_copy import (
+    CopyRefused,
+    copy_database,
+    deferrable,
+    tables,
+    verify,
+)
+from agora.db.database_copy import _pages as copy_pages
 from agora.db.engine import Database
 from agora.db.migrate import upgrade
 from conftest import DATABASE_URL, PG_ADMIN_URL, _pg_admin
@@ -163,6 +172,71 @@ async def test_copy_serves_the_same_timelines_and_verifies_every_table(
         await target.dispose()
     with pytest.raises(CopyRefused, match="not empty"):  # a second copy: target has rows
         await copy_database(DATABASE_URL, target_url)
+    await _a_changed_value_fails_verification(target_url)
+
+
+async def _a_changed_value_fails_verification(target_url: str) -> None:
+    """A datetime moved by a microsecond, a boolean, a text or a JSON value changed in one
+    row of the target (its triggers off, as during the copy): that table (only) fails
+    verification; put back, it passes."""
+    changes = [  # (table, the change, its undoing; :old is the changed column's text before)
+        ("posts", "created_at = created_at + interval '1 microsecond'", "created_at = :old"),
+        ("posts", "sensitive = NOT sensitive", "sensitive = NOT sensitive"),
+        ("posts", "spoiler_text = spoiler_text || 'x'", "spoiler_text = :old"),
+        ("filters", """contexts = CAST('["changed"]' AS json)""", "contexts = CAST(:old AS json)"),
+    ]
+    source = Database(DATABASE_URL)
+    target = Database(target_url)
+    try:
+        for table, change, undo in changes:
+            column = change.split(" = ")[0]
+            async with target.engine.begin() as conn:
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+                first = await conn.execute(
+                    text(f"SELECT id, {column}::text FROM {table} ORDER BY id LIMIT 1")
+                )
+                key, old = first.one()
+                await conn.execute(text(f"UPDATE {table} SET {change} WHERE id = :id"), {"id": key})
+            checks = {check.table: check for check in await verify(source.engine, target.engine)}
+            assert not checks[table].ok, change
+            assert checks[table].source_rows == checks[table].target_rows
+            assert all(check.ok for name, check in checks.items() if name != table), change
+            async with target.engine.begin() as conn:
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+                params = {"id": key, "old": old} if ":old" in undo else {"id": key}
+                if column == "created_at":
+                    params["old"] = datetime.fromisoformat(old)
+                await conn.execute(text(f"UPDATE {table} SET {undo} WHERE id = :id"), params)
+            again = {check.table: check for check in await verify(source.engine, target.engine)}
+            assert again[table].ok, undo
+    finally:
+        await source.dispose()
+        await target.dispose()
+
+
+async def test_pages_hold_the_values_sqlalchemy_rows_would(
+    client: Any, make_person: Any, run_jobs: Any, monkeypatch: Any
+) -> None:
+    """The copy reads the driver's rows and converts them itself: for every table, the same
+    values (aware datetimes, booleans, JSON) as SQLAlchemy's rows, in key order, in pages."""
+    await _seed(client, make_person, run_jobs, monkeypatch)
+    database = Database(DATABASE_URL)
+    try:
+        for table in tables():
+            paged: list[tuple[Any, ...]] = []
+            async with contextlib.aclosing(copy_pages(database.engine, table, None, 2)) as pages:
+                async for page in pages:
+                    assert 0 < len(page) <= 2
+                    paged.extend(page)
+            async with database.engine.connect() as conn:
+                found = await conn.execute(select(*table.columns))
+                expected = [tuple(row) for row in found.all()]
+            assert sorted(map(repr, paged)) == sorted(map(repr, expected)), table.name
+            assert all(type(row) is tuple for row in paged)
+            if table.name in ("posts", "polls", "accounts"):
+                assert paged, table.name
+    finally:
+        await database.dispose()
 
 
 async def test_an_interrupted_copy_resumes_and_another_source_is_refused(
