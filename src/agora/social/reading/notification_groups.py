@@ -8,6 +8,13 @@ sample accounts are then read for the notifications of the group up to the page'
 representative (older ones included), its `page_min_id` / `page_max_id` within the page's
 range. Invariant: every notification read here passes `notifications.list_notifications`'
 rule (`_listable`, filtered ones left out unless asked), walk and group data alike.
+
+Cost (what a page pays; bench/grouped_notifications.py): the walk reads plain columns
+(`notifications.list_note_rows`, no ORM objects), WALK_BATCH pages' worth at first and twice
+as much each read after, so most pages take one read; the group read is one statement over
+the groups' members (some hundred rows a page, `_listable` checked on each: its SQL is most of
+the page's database time), without `created_at` (only the few groups whose newest
+notification is not their representative read theirs, `_latest_times`).
 """
 
 from __future__ import annotations
