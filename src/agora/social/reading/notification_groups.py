@@ -115,7 +115,7 @@ async def list_groups(
         walked += len(batch.items)
         if len(batch.items) < batch_page.limit:
             break
-        edge, limit = notes[-1].id, min(batch_page.limit * 2, MAX_WALK)  # fewer reads
+        edge, limit = notes[-1].id, min(batch_page.limit * 2, MAX_WALK - walked)
         batch_page = (
             Page(limit=limit, min_id=edge)
             if page.ascending
