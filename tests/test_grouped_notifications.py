@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
@@ -237,3 +238,60 @@ async def test_the_web_page_groups_and_counts_unread(client, make_person, run_jo
     assert r.status_code == 200 and "hidden" in r.text
     badge = await browser.get("/web/notifications/unread_count")
     assert 'data-count="0"' in badge.text
+
+
+async def test_a_group_counts_its_listable_notifications_and_samples_eight_senders(
+    db, client, make_person, run_jobs
+) -> None:
+    """A like group of twelve (one sender twice, one blocked): its count, its eight most
+    recent distinct senders and its range, read in one statement; found through one sender
+    (`account_id`), below a newer group, it still shows its newest notification and when."""
+    from agora.db.models import Notification
+    from agora.ids import new_id
+
+    alice = await make_person("alice")
+    people = [await make_person(f"p{i}") for i in range(11)]
+    post = await post_status_id(client, alice, "like me")
+    r = await client.post(f"/api/v1/accounts/{people[10].id}/block", headers=alice.headers)
+    assert r.status_code == 200
+    start = datetime.now(UTC) - timedelta(minutes=20)
+    key = f"favourite-{post}-{int((start - timedelta(minutes=10)).timestamp()) // 3600}"
+    senders = [*people, people[0]]  # oldest first: p0 .. p9, p10 (blocked), p0 again
+    rows = [
+        {
+            "id": new_id(int((start + timedelta(seconds=i)).timestamp() * 1000)),
+            "account_id": alice.id,
+            "from_account_id": sender.id,
+            "type": "favourite",
+            "post_id": int(post),
+            "activity_id": new_id(),
+            "created_at": start + timedelta(seconds=i),
+            "filtered": False,
+            "group_key": key,
+        }
+        for i, sender in enumerate(senders)
+    ]
+    async with db.transaction() as session:
+        await session.execute(Notification.__table__.insert(), rows)
+    await post_status_id(client, people[5], "@alice look")  # a newer group: the mention
+    await run_jobs()
+    body = (await client.get(V2, headers=alice.headers)).json()
+    mention, likes = body["notification_groups"]
+    assert (mention["type"], likes["group_key"]) == ("mention", key)
+    assert likes["notifications_count"] == 11  # p0 twice, the blocked one left out
+    newest_first = [people[0], *people[9:2:-1]]  # p0, p9 .. p3: eight, p0 once
+    assert likes["sample_account_ids"] == [str(p.id) for p in newest_first]
+    assert likes["page_max_id"] == likes["most_recent_notification_id"] == str(rows[-1]["id"])
+    assert likes["page_min_id"] == str(rows[0]["id"])
+    assert likes["latest_page_notification_at"].startswith(
+        rows[-1]["created_at"].strftime("%Y-%m-%dT%H:%M:%S")
+    )
+    through_p5 = await client.get(V2, params={"account_id": people[5].id}, headers=alice.headers)
+    assert through_p5.json()["notification_groups"] == [mention, likes]
+    # a page found oldest first (min_id): the group met at its oldest, and its newest shown
+    below = str(rows[0]["id"] - 1)
+    up = (await client.get(V2, params={"min_id": below}, headers=alice.headers)).json()
+    assert [g["type"] for g in up["notification_groups"]] == ["mention", "favourite"]
+    assert up["notification_groups"][1]["latest_page_notification_at"] == (
+        likes["latest_page_notification_at"]
+    )

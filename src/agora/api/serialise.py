@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -30,7 +31,7 @@ from agora.social.posts.hydrate import load_accounts, load_posts, moved_targets
 from agora.social.posts.scheduled_posts import attachments
 from agora.social.reading.conversations import Conversation
 from agora.social.reading.notification_groups import Group
-from agora.social.reading.notifications import ADMIN_REPORT, MOVE
+from agora.social.reading.notifications import ADMIN_REPORT, MOVE, NoteRow
 from agora.social.rules.errors import NotFound
 
 
@@ -198,7 +199,7 @@ async def scheduled_statuses(
 
 
 async def _notified_reports(
-    session: AsyncSession, notes: list[Notification]
+    session: AsyncSession, notes: Sequence[Notification] | Sequence[NoteRow]
 ) -> dict[int, dict[str, Any]]:
     """Report entities for the `admin.report` notifications of a page (none: no query)."""
     ids = [n.activity_id for n in notes if n.type == ADMIN_REPORT]

@@ -13,13 +13,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.data.signals import disclose_accounts, disclose_views
-from agora.db.models import Account, Marker, Notification
+from agora.db.models import Account, Marker
 from agora.http.deps import SessionDep
 from agora.ids import parse_id
 from agora.social.posts.hydrate import PostView, load_accounts, load_posts
 from agora.social.reading import notification_groups as groups
 from agora.social.reading import notification_policies as policies
-from agora.social.reading.notifications import GROUPABLE, get_notification
+from agora.social.reading.notifications import GROUPABLE, NoteRow, get_notification
 from agora.social.rules.errors import NotFound
 from agora.web.formatting import next_url
 from agora.web.page_feeds import page_of
@@ -47,7 +47,7 @@ SAYS = {
 class NotificationView:
     """A notification (or a group of them) with who caused it and the post it is about."""
 
-    note: Notification
+    note: NoteRow
     account: Account
     view: PostView | None
     others: int = 0  # how many more people are in the group
@@ -165,7 +165,8 @@ async def answer_request(
 async def one(request: Request, session: SessionDep, me: Me, notification_id: str) -> Response:
     """One notification as a fragment (inserted by the live stream)."""
     note = await get_notification(session, me.account.id, post_id_of(notification_id))
-    group = groups.Group(f"ungrouped-{note.id}", note, sample_account_ids=[note.from_account_id])
+    row = NoteRow.of(note)
+    group = groups.Group(f"ungrouped-{note.id}", row, sample_account_ids=[note.from_account_id])
     items = await notification_views(session, me.account.id, [group])
     html = render_fragment(
         "_notifications_page.html", items=items, viewer=me, csrf=request.state.csrf

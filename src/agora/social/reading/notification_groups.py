@@ -8,6 +8,13 @@ sample accounts are then read for the notifications of the group up to the page'
 representative (older ones included), its `page_min_id` / `page_max_id` within the page's
 range. Invariant: every notification read here passes `notifications.list_notifications`'
 rule (`_listable`, filtered ones left out unless asked), walk and group data alike.
+
+Cost (what a page pays; bench/grouped_notifications.py): the walk reads plain columns
+(`notifications.list_note_rows`, no ORM objects), WALK_BATCH pages' worth at first and twice
+as much each read after, so most pages take one read; the group read is one statement over
+the groups' members (some hundred rows a page, `_listable` checked on each: its SQL is most of
+the page's database time), without `created_at` (only the few groups whose newest
+notification is not their representative read theirs, `_latest_times`).
 """
 
 from __future__ import annotations
@@ -28,14 +35,16 @@ from agora.ids import min_id_for_ms, parse_id
 from agora.social.reading.notifications import (
     GROUPABLE,
     VIEWER,
+    NoteRow,
     _listable,
-    list_notifications,
+    list_note_rows,
 )
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, Slice
 
 SAMPLE_ACCOUNTS = 8  # Mastodon's sample size
 MAX_WALK = 2000  # notifications one page may walk through (a bound on the work of a request)
+WALK_BATCH = 4  # the walk's first read, in page sizes: enough for most pages in one statement
 
 
 @dataclass(slots=True)
@@ -43,7 +52,7 @@ class Group:
     """A notification group as the page shows it."""
 
     key: str
-    notification: Notification  # the most recent of the group in the page
+    notification: NoteRow  # the most recent of the group in the page
     count: int = 1
     sample_account_ids: list[int] = field(default_factory=list)
     page_min_id: int = 0
@@ -66,7 +75,7 @@ class GroupFilters:
     include_filtered: bool = False
 
 
-def key_of(note: Notification, grouped_types: Iterable[str]) -> str:
+def key_of(note: NoteRow, grouped_types: Iterable[str]) -> str:
     """The group a notification belongs to in a list grouping `grouped_types`."""
     if note.group_key and note.type in grouped_types:
         return note.group_key
@@ -80,14 +89,14 @@ async def list_groups(
     groups' representatives (the next page starts below the oldest)."""
     groups: dict[str, Group] = {}
     batch_page = Page(
-        limit=max(page.limit * 2, 40),
+        limit=max(page.limit * WALK_BATCH, 40),
         max_id=page.max_id,
         since_id=page.since_id,
         min_id=page.min_id,
     )
     walked = 0
     while len(groups) < page.limit and walked < MAX_WALK:
-        batch = await list_notifications(
+        batch = await list_note_rows(
             session,
             viewer_id,
             batch_page,
@@ -106,11 +115,11 @@ async def list_groups(
         walked += len(batch.items)
         if len(batch.items) < batch_page.limit:
             break
-        edge = notes[-1].id
+        edge, limit = notes[-1].id, min(batch_page.limit * 2, MAX_WALK - walked)
         batch_page = (
-            Page(limit=batch_page.limit, min_id=edge)
+            Page(limit=limit, min_id=edge)
             if page.ascending
-            else Page(limit=batch_page.limit, max_id=edge, since_id=page.since_id)
+            else Page(limit=limit, max_id=edge, since_id=page.since_id)
         )
     found = sorted(groups.values(), key=lambda g: g.notification.id, reverse=True)
     if found:
@@ -141,34 +150,45 @@ async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: 
     }
     rows: Sequence[Any] = await column_rows(session, _members_statement(), params)
     members: dict[str, list[Any]] = {}
-    for key, note_id, sender, created_at in rows:
-        members.setdefault(str(key), []).append((note_id, sender, created_at))
+    for row in rows:
+        members.setdefault(row[0], []).append(row)
     for key, group in grouped.items():
-        rows_of = members.get(key) or []
+        rows_of = members.get(key)
         if not rows_of:
             continue
         group.count = len(rows_of)
-        group.page_max_id, _, group.latest_at = rows_of[0]
-        group.page_min_id = min((i for i, _, _ in rows_of if i >= low), default=group.page_max_id)
-        senders: list[int] = []
-        for _, sender, _ in rows_of:
-            if sender not in senders:
-                senders.append(sender)
-            if len(senders) == SAMPLE_ACCOUNTS:
+        group.page_max_id = group.page_min_id = rows_of[0][1]
+        for _, note_id, _ in rows_of:  # newest first: those from `low` come first
+            if note_id < low:
                 break
-        group.sample_account_ids = senders
+            group.page_min_id = note_id
+        group.sample_account_ids = list(dict.fromkeys(row[2] for row in rows_of))[:SAMPLE_ACCOUNTS]
+    await _latest_times(session, grouped.values())
+
+
+async def _latest_times(session: AsyncSession, groups: Iterable[Group]) -> None:
+    """`latest_at` of the groups whose newest notification is not their representative (on
+    a page found oldest first, or through a filter; none on a plain page: no query)."""
+    others = {g.page_max_id: g for g in groups if g.page_max_id != g.notification.id}
+    if not others:
+        return
+    rows: Sequence[Any] = await column_rows(session, _TIMES, {"ids": list(others)})
+    for note_id, created_at in rows:
+        others[note_id].latest_at = created_at
+
+
+_TIMES = select(Notification.id, Notification.created_at).where(
+    Notification.id.in_(bindparam("ids", expanding=True))
+)
 
 
 @cache
 def _members_statement() -> Select[Any]:
     """`_fill`'s read, built once (building and keying the rule's tree cost more than running
-    it): the listable notifications of the groups `keys` from `low` to `high`, newest first."""
-    columns: list[Any] = [
-        Notification.group_key,
-        Notification.id,
-        Notification.from_account_id,
-        Notification.created_at,
-    ]
+    it): the listable notifications of the groups `keys` from `low` to `high`, newest first.
+    No `created_at`: a page reads some hundred rows, and turning each one's into a datetime
+    cost a millisecond (`_latest_times` reads the few needed)."""
+    columns: list[Any] = [Notification.group_key, Notification.id, Notification.from_account_id]
     return (
         select(*columns)
         .where(
@@ -203,7 +223,8 @@ async def get_group(session: AsyncSession, viewer_id: int, group_key: str) -> Gr
     latest = await session.scalar(query.order_by(Notification.id.desc()).limit(1))
     if latest is None:
         raise NotFound()
-    group = Group(key_of(latest, GROUPABLE), latest)
+    note = NoteRow.of(latest)
+    group = Group(key_of(note, GROUPABLE), note)
     await _fill(session, viewer_id, [group], 0)
     return group
 

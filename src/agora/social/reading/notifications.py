@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, delete, exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -301,6 +301,35 @@ def _listable(viewer_id: Any) -> Any:
     )
 
 
+class NoteRow(NamedTuple):
+    """A notification as plain columns, for lists that read many and show few (a page of
+    groups walks a hundred or more: loading each as an ORM object cost most of the walk)."""
+
+    id: int
+    type: str
+    post_id: int | None
+    from_account_id: int
+    activity_id: int
+    created_at: datetime
+    group_key: str | None
+
+    @classmethod
+    def of(cls, note: Notification) -> NoteRow:
+        """The columns of a loaded notification."""
+        return cls._make(getattr(note, column.key) for column in _NOTE_COLUMNS)
+
+
+_NOTE_COLUMNS = (
+    Notification.id,
+    Notification.type,
+    Notification.post_id,
+    Notification.from_account_id,
+    Notification.activity_id,
+    Notification.created_at,
+    Notification.group_key,
+)
+
+
 async def list_notifications(
     session: AsyncSession,
     viewer_id: int,
@@ -312,6 +341,40 @@ async def list_notifications(
     include_filtered: bool = False,
 ) -> Slice[Notification]:
     """A page of the viewer's notifications, newest first (filtered ones only when asked)."""
+    filters = (types, exclude_types, from_account_id, include_filtered)
+    statement, params = _listing(viewer_id, page, *filters, plain=False)
+    rows = (await session.scalars(statement, params)).all()
+    return keyed_slice(rows, page, lambda note: note.id)
+
+
+async def list_note_rows(
+    session: AsyncSession,
+    viewer_id: int,
+    page: Page,
+    *,
+    types: list[str] | None = None,
+    exclude_types: list[str] | None = None,
+    from_account_id: int | None = None,
+    include_filtered: bool = False,
+) -> Slice[NoteRow]:
+    """What `list_notifications` lists, as plain columns (`NoteRow`)."""
+    filters = (types, exclude_types, from_account_id, include_filtered)
+    statement, params = _listing(viewer_id, page, *filters, plain=True)
+    rows = [NoteRow._make(row) for row in await column_rows(session, statement, params)]
+    return keyed_slice(rows, page, lambda note: note.id)
+
+
+def _listing(
+    viewer_id: int,
+    page: Page,
+    types: list[str] | None,
+    exclude_types: list[str] | None,
+    from_account_id: int | None,
+    include_filtered: bool,
+    *,
+    plain: bool,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The lists' statement (`plain`: selecting `_NOTE_COLUMNS`) and its parameters."""
     params: dict[str, Any] = {"viewer_id": viewer_id, **page_params(page)}
     if types:
         params["types"] = list(types)
@@ -320,19 +383,18 @@ async def list_notifications(
     if from_account_id is not None:
         params["from_account_id"] = from_account_id
     shape = (bool(types), bool(exclude_types), from_account_id is not None, include_filtered)
-    statement = _list_statement(shape, page_shape(page))
-    rows = (await session.scalars(statement, params)).all()
-    return keyed_slice(rows, page, lambda note: note.id)
+    return _list_statement(shape, page_shape(page), plain), params
 
 
 @cache
 def _list_statement(
-    filters: tuple[bool, bool, bool, bool], shape: tuple[bool, bool, bool]
+    filters: tuple[bool, bool, bool, bool], shape: tuple[bool, bool, bool], plain: bool
 ) -> Select[Any]:
-    """`list_notifications`' statement, built once per filter and page shape (building and
-    keying the rule's tree cost more than running it)."""
+    """The lists' statement, built once per filter and page shape (building and keying the
+    rule's tree cost more than running it)."""
     has_types, has_excluded, has_from, include_filtered = filters
-    query: Select[Any] = select(Notification).where(_listable(VIEWER))
+    columns: tuple[Any, ...] = _NOTE_COLUMNS if plain else (Notification,)
+    query: Select[Any] = select(*columns).where(_listable(VIEWER))
     if not include_filtered:
         query = query.where(Notification.filtered.is_(False))
     if has_types:
