@@ -17,7 +17,7 @@ from agora.ids import new_id
 from agora.social.reading.fan_out import push_to_feeds
 from agora.social.reading.remote_audience import has_remote_audience
 from federation_peers import make_peer
-from helpers import follow, post_status, post_status_id
+from helpers import HX, follow, post_ids, post_status, post_status_id, web_sign_in
 
 SQLITE = os.environ.get("AGORA_TEST_DATABASE", "sqlite") != "postgresql"
 
@@ -64,6 +64,28 @@ async def test_a_post_is_one_write_transaction_then_a_read(db, client, make_pers
             f"/api/v1/statuses/{status['id']}", data={"status": "edited"}, headers=alice.headers
         )
     assert r.status_code == 200 and r.json()["content"] == "<p>edited</p>"
+    if SQLITE:
+        assert [s for s in sent if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
+
+
+async def test_the_web_door_takes_the_write_lock_once_too(db, client, make_person) -> None:
+    """A post and an edit from the web app (HTMX): the fragment they answer with is read
+    after the commit, in a deferred transaction."""
+    await make_person("alice")
+    csrf = await web_sign_in(client, "alice")
+    with statements(db) as sent:
+        made = await client.post(
+            "/web/statuses", data={"csrf": csrf, "status": "from the web"}, headers=HX
+        )
+    assert made.status_code == 200 and "from the web" in made.text
+    if SQLITE:
+        assert [s for s in sent if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
+    (pid,) = post_ids(made.text)
+    with statements(db) as sent:
+        edited = await client.post(
+            f"/web/statuses/{pid}/edit", data={"csrf": csrf, "status": "edited"}, headers=HX
+        )
+    assert edited.status_code == 200 and "edited" in edited.text
     if SQLITE:
         assert [s for s in sent if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
 
