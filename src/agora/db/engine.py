@@ -128,16 +128,6 @@ async def end_read_transaction(session: AsyncSession) -> bool:
     return True
 
 
-async def read_after_commit(session: AsyncSession) -> None:
-    """Begin the session's next transaction as a read, once its writes have committed: on
-    SQLite `BEGIN DEFERRED` instead of a write session's `BEGIN IMMEDIATE`, so reading back
-    what was just written (the Status a POST answers with) takes no write lock and never
-    queues behind a writer (a fan-out batch). Nothing changes while a transaction is open
-    (it goes on as it began), nor on PostgreSQL, whose BEGIN takes no lock."""
-    if not session.in_transaction():
-        await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
-
-
 async def column_rows(
     session: AsyncSession, statement: Executable, params: dict[str, Any]
 ) -> Sequence[Row[Any]]:

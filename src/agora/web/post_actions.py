@@ -12,7 +12,6 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agora.db.engine import read_after_commit
 from agora.db.models import Account, Post
 from agora.http.deps import SessionDep
 from agora.http.params import flag
@@ -129,7 +128,6 @@ async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Re
     post = await create_post(session, me.account, draft, idempotency_key=key and f"web:{key}")
     if not is_htmx(request):
         return back(request)
-    await read_after_commit(session)
     response = await post_fragment(session, request, me, [post.id])
     response.headers["HX-Trigger"] = "agora:posted"
     return response
@@ -161,7 +159,6 @@ async def edit(request: Request, session: SessionDep, me: Me, form: Form, post_i
     await edit_post(session, me.account, pid, draft)
     if not is_htmx(request):
         return RedirectResponse(f"/@{me.account.username}/{pid}", status_code=303)
-    await read_after_commit(session)
     return await post_fragment(session, request, me, [pid])
 
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from agora.api import serialise
 from agora.api.entities import edit_json, media_json, source_json, status_json
-from agora.db.engine import end_read_transaction, read_after_commit
+from agora.db.engine import end_read_transaction
 from agora.db.models import Account
 from agora.federation import actors as federation
 from agora.http.deps import (
@@ -145,7 +145,6 @@ async def create(
         idempotency_key=idempotency_key,
         application_id=app_id,
     )
-    await read_after_commit(session)
     return JSON(await serialise.shown_status(session, me_id, post.id))
 
 
@@ -175,7 +174,6 @@ async def edit(
 ) -> JSON:
     await _resolve_mentions(request, session, form.status)
     post = await posts.edit_post(session, me, id_param(status_id), _draft(form))
-    await read_after_commit(session)
     return JSON(await serialise.shown_status(session, me.id, post.id))
 
 
