@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Follow, FollowRequest, Mention, Post, Visibility
@@ -26,15 +26,19 @@ from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 
 
-async def has_remote_follower(session: AsyncSession, account_id: int) -> bool:
-    """Whether anyone on another server follows the account."""
+def _remote_follower(account_id: int) -> ColumnElement[bool]:
+    """SQL condition: someone on another server follows the account."""
     # from the remote accounts (few; `ix_accounts_remote`) to the follows' unique key, not
     # through every follower of the author
     follows = exists().where(
         Follow.account_id == Account.id, Follow.target_account_id == account_id
     )
-    remote_follower = select(Account.id).where(Account.domain.is_not(None), follows).limit(1)
-    return bool(await session.scalar(remote_follower))
+    return exists(select(Account.id).where(Account.domain.is_not(None), follows))
+
+
+async def has_remote_follower(session: AsyncSession, account_id: int) -> bool:
+    """Whether anyone on another server follows the account."""
+    return bool(await session.scalar(select(_remote_follower(account_id))))
 
 
 async def _is_remote(session: AsyncSession, account_id: int | None) -> bool:
@@ -45,16 +49,18 @@ async def _is_remote(session: AsyncSession, account_id: int | None) -> bool:
 
 async def has_remote_audience(session: AsyncSession, post: Post) -> bool:
     """Whether a local post has anyone on another server to go to (see the module
-    docstring): `federate_post` is written only then."""
+    docstring): `federate_post` is written only then. One statement: a remote account it
+    mentions, the remote author it answers, a remote follower of its author (not for a
+    direct post)."""
     remote = Account.domain.is_not(None)
-    mentioned = select(Mention.post_id).join(Account, Account.id == Mention.account_id)
-    if await session.scalar(mentioned.where(Mention.post_id == post.id, remote).limit(1)):
-        return True
-    if post.visibility == Visibility.DIRECT:
-        return False
-    if await _is_remote(session, post.in_reply_to_account_id):
-        return True
-    return await has_remote_follower(session, post.account_id)
+    concerned: list[ColumnElement[bool]] = [
+        exists().where(Mention.post_id == post.id, Mention.account_id == Account.id, remote)
+    ]
+    if post.visibility != Visibility.DIRECT:
+        if post.in_reply_to_account_id is not None:
+            concerned.append(exists().where(Account.id == post.in_reply_to_account_id, remote))
+        concerned.append(_remote_follower(post.account_id))
+    return bool(await session.scalar(select(or_(*concerned))))
 
 
 async def schedule_federation(

@@ -58,6 +58,16 @@ Viewer = int | SQLColumnExpression[int]
 these rules can be built once and run for any viewer (see timelines.home_timeline)."""
 
 
+# The aliases the rules' subqueries read, made once: an alias of a wide table proxies every
+# column on first use (~1 ms of CPU for Account or Post), and the rules are built for every
+# statement that is not built once (timeline_filter cost ~8 ms a call with fresh aliases).
+# Each is used only inside the subqueries of one function below, so no query around them
+# holds it in its FROM and nothing correlates to it by accident.
+_DOMAIN_AUTHOR = aliased(Account, name="domain_author")
+_REBLOGGED = aliased(Post, name="reblogged")
+_REBLOGGED_MUTED = aliased(Post, name="reblogged_muted")
+
+
 def is_public_or_unlisted(visibility: int) -> bool:
     """A post anyone may see (public or unlisted; Mastodon's `distributable?`). Quotes, boosts
     of others' posts, reply counts, hashtag use and plain media URLs are for these only."""
@@ -132,7 +142,7 @@ def _own_visibility(c: PostLike, viewer_id: Viewer | None) -> ColumnElement[bool
 
 def visible_to(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnElement[bool]:
     """SQL condition: `post` (the Post entity or an alias of it) is visible to the viewer."""
-    original = aliased(Post)
+    original = _REBLOGGED
     reblog_ok = or_(
         post.reblog_of_id.is_(None),
         exists(
@@ -167,14 +177,16 @@ def hidden_by_mutes(
 def hidden_by_domain_blocks(viewer_id: Viewer | None, author_col: Viewer) -> ColumnElement[bool]:
     """SQL condition: the viewer blocked the author's server (a person's domain block; a local
     author, whose domain is null, is never hidden). The blocked authors are one uncorrelated
-    subquery, read once per statement (nothing for the many viewers who block no server)."""
+    subquery, read once per statement (nothing for the many viewers who block no server),
+    on an alias of its own, never correlated to an `accounts` of the query around it."""
     if viewer_id is None:
         return false()
-    author = aliased(Account)  # its own alias: never correlated to an Account of the query
+    author = _DOMAIN_AUTHOR
     blocked_authors = (
         select(author.id)
         .join(AccountDomainBlock, AccountDomainBlock.domain == author.domain)
         .where(AccountDomainBlock.account_id == viewer_id)
+        .correlate(None)
     )
     author_expr = literal(author_col) if isinstance(author_col, int) else author_col
     return author_expr.in_(blocked_authors)
@@ -195,7 +207,7 @@ def timeline_filter(viewer_id: Viewer | None, post: PostLike = Post) -> ColumnEl
     on a server the viewer blocked."""
     if viewer_id is None:
         return visible_to(None, post)
-    original = aliased(Post)
+    original = _REBLOGGED_MUTED
     reblogged_muted = exists(
         select(original.id).where(
             original.id == post.reblog_of_id,
