@@ -292,6 +292,7 @@ async def test_a_group_counts_its_listable_notifications_and_samples_eight_sende
     below = str(rows[0]["id"] - 1)
     up = (await client.get(V2, params={"min_id": below}, headers=alice.headers)).json()
     assert [g["type"] for g in up["notification_groups"]] == ["mention", "favourite"]
-    assert up["notification_groups"][1]["latest_page_notification_at"] == (
-        likes["latest_page_notification_at"]
+    assert (
+        up["notification_groups"][1]["latest_page_notification_at"]
+        == (likes["latest_page_notification_at"])
     )

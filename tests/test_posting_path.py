@@ -147,3 +147,22 @@ async def test_feed_rows_are_stamped_in_one_statement_per_batch(db, client, make
         assert entries.scalar_one() == len(every)
     await push(second, every)  # idempotent: nothing added, counted, trimmed or stamped
     assert await stamps(every) == after
+
+
+def test_fan_out_is_the_one_writer_of_home_feed_rows():
+    """`home_feed` has no insert trigger (migration 0044): its rows' owners' view stamps are
+    grown by `fan_out._add_to_feeds`, so no other module may insert into it (`agora db copy`
+    copies rows with every trigger off, and is the one other writer)."""
+    import re
+    from pathlib import Path
+
+    import agora
+
+    src = Path(agora.__file__).parent
+    insert = re.compile(r"insert\w*\([^)]*(HomeFeedEntry|home_feed)|INSERT INTO home_feed")
+    writers = {
+        str(path.relative_to(src))
+        for path in src.rglob("*.py")
+        if "migrations" not in path.parts and insert.search(path.read_text())
+    }
+    assert writers == {"social/reading/fan_out.py"}
