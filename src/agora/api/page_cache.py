@@ -134,9 +134,10 @@ KEPT_HEADERS = (b"content-type", b"content-length", b"link")
 @dataclass(frozen=True, slots=True)
 class CachedPage:
     """A page as sent, what it was built under, and the statement that proves it current:
-    `check` (its text) with `params` reads `stamps` again while nothing it shows changed.
-    `scopes`: what a token must be granted to be answered it; `route`: the route that built
-    it (for the metrics of a page answered by `page_door`)."""
+    `check` (its text) with `params` reads `stamps` again while nothing it shows changed,
+    in the database at `database` (a process serves one; tests switch). `scopes`: what a
+    token must be granted to be answered it; `route`: the route that built it (for the
+    metrics of a page answered by `page_door`)."""
 
     body: bytes
     headers: list[tuple[bytes, bytes]]
@@ -144,6 +145,7 @@ class CachedPage:
     stamps: Stamps
     check: TextClause
     params: dict[str, Any]
+    database: str
     scopes: tuple[str, ...]
     route: Any
     until: float
@@ -267,6 +269,8 @@ async def current(page: CachedPage, db: Any, session: AsyncSession | None = None
     """Whether `page` still shows what is in the database: its statement reads the same
     stamps, on the database's row reader (no session), else through `session`; None when
     the reader cannot answer and no session is given."""
+    if page.database != db.url:
+        return False
     row = await db.first_row(page.check.text, page.params)
     if row is None:
         if session is None:
@@ -319,6 +323,7 @@ async def served(
             stamps=before[:BEFORE] + record.stamps(),
             check=statement,
             params=params,
+            database=request.app.state.db.url,
             scopes=checked_scopes(request),
             route=request.scope.get("route"),
             until=min(record.until, time.time() + cache.seconds),
