@@ -293,3 +293,28 @@ async def test_fan_out_writes_no_home_feed_rows_for_remote_followers(
     assert len(peer.posts()) == 1  # and the remote followers' server got it, once
     home = await client.get("/api/v1/timelines/home", headers=bob.headers)
     assert [s["content"] for s in home.json()] == ["<p>feeds</p>"]
+
+
+def test_every_outgoing_request_shares_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making a TLS context loads the CA bundle (tens of ms of CPU): made once per process,
+    not twice per request, and it is the one the guarded connections use."""
+    import httpx
+
+    from agora.federation import client
+
+    made: list[object] = []
+    create = httpx.create_ssl_context
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(create(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    client.ssl_context.cache_clear()
+    try:
+        transports = [client.guarded_transport() for _ in range(3)]
+        assert len(made) == 1
+        assert all(t._pool._ssl_context is made[0] for t in transports)
+        assert made[0].verify_mode.name == "CERT_REQUIRED"  # type: ignore[attr-defined]
+    finally:
+        client.ssl_context.cache_clear()
