@@ -6,6 +6,7 @@ fan-out writing no home-feed rows for remote followers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -318,3 +319,25 @@ def test_every_outgoing_request_shares_one_tls_context(monkeypatch: pytest.Monke
         assert made[0].verify_mode.name == "CERT_REQUIRED"  # type: ignore[attr-defined]
     finally:
         client.ssl_context.cache_clear()
+
+
+async def test_slow_servers_are_waited_for_at_once_not_one_after_the_other(
+    client, db, make_person, run_jobs, peers
+) -> None:
+    """Four followers' servers that each take 1.5 s to answer, one that answers 500, one
+    fast: one worker delivers to them at once (a batch's POSTs run together), so the post
+    reaches every slow one in about one delay, not four; the failing one is retried alone
+    and the others' jobs are done."""
+    alice = await make_person("alice")
+    slow = [_peer(peers, "slow", delay=1.5) for _ in range(4)]
+    failing, fast = _peer(peers, "error"), _peer(peers)
+    for peer in (*slow, failing, fast):
+        await _follows_alice(db, peer, alice.id)
+    await client.post("/api/v1/statuses", json={"status": "at once"}, headers=alice.headers)
+    started = time.perf_counter()
+    await run_jobs()
+    elapsed = time.perf_counter() - started
+    assert all(len(p.posts()) == 1 for p in (*slow, fast))
+    assert elapsed < 4.5, elapsed  # one after the other: at least 6 s
+    jobs = await _delivery_jobs(db)
+    assert [(j.payload["inbox"], j.attempts) for j in jobs] == [(f"{failing.url}/inbox", 1)]
