@@ -49,7 +49,7 @@ STEPS: list[tuple[str, int]] = []  # ("start" | "end", n) of the concurrent test
 async def _slow_step(db: Any, payload: dict[str, Any]) -> int:
     """The concurrent test kind's slow phase: takes a while, and fails when asked."""
     STEPS.append(("start", payload["n"]))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(payload.get("sleep", 0.05))
     STEPS.append(("end", payload["n"]))
     if payload.get("fail"):
         raise RuntimeError("the other side failed")
@@ -478,3 +478,22 @@ async def test_a_concurrent_kind_runs_its_groups_at_once_and_each_group_in_order
     assert sorted(job.payload["n"] for job in effects) == [0, 1, 2, 3, 5]
     [left] = await _jobs(db, "test_concurrent")
     assert left.payload["n"] == 4 and left.state == JobState.PENDING and left.attempts == 1
+
+
+async def test_a_worker_runs_batches_of_a_concurrent_kind_in_the_background(db) -> None:
+    """25 jobs of a concurrent kind (batches of 10) whose slow phases take a second: one
+    worker has the second and third batches running before the first one's end (a batch
+    held up by a slow server holds up no other), and `run_until_idle` returns once all of
+    them applied, each once."""
+    STEPS.clear()
+    async with db.transaction() as session:
+        for n in range(25):
+            queue.enqueue(session, "test_concurrent", {"n": n, "group": n, "sleep": 1.0})
+    worker = Worker(db, batch=100)
+    assert await worker.run_until_idle() == 25
+    assert (worker.processed, worker.failed) == (25, 0)
+    first_end = STEPS.index(("end", 0))
+    assert STEPS.index(("start", 10)) < first_end and STEPS.index(("start", 20)) < first_end
+    effects = await _jobs(db, "test_effect")
+    assert sorted(job.payload["n"] for job in effects) == list(range(25))
+    assert await _jobs(db, "test_concurrent") == []

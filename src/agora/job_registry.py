@@ -114,7 +114,7 @@ BACKOFFS: dict[str, Backoff] = {JobKind.AP_DELIVER: outbox.delivery_backoff}
 # Kinds claimed and run in batches (jobs/queue.py `run_batch`), with their batch size: received
 # activities and deliveries, many small independent jobs, each in a savepoint of the batch's
 # transaction.
-DELIVERIES_AT_ONCE = 16
+DELIVERIES_AT_ONCE = 8
 BATCHES: dict[str, int] = {JobKind.AP_INBOX: 50, JobKind.AP_DELIVER: DELIVERIES_AT_ONCE}
 # Batched kinds whose slow phases run at once, and what groups them: deliveries (their POSTs)
 # by domain, so a slow or dead server holds up only its own deliveries, at most
