@@ -2,6 +2,7 @@
 
     python -m bench.federation [--backend sqlite] [--activities 1000]
                                [--followers 1000 --servers 100 --dead 10]
+                               [--dead-mode refused|silent]
 
 Three measurements, one JSON result:
 - inbox accept: `inbox.receive` for a signed Create by a known remote actor (parse, look the
@@ -15,7 +16,10 @@ Three measurements, one JSON result:
 - delivery: a local author followed by `--followers` remote accounts on `--servers` peers
   (tests/federation_receivers.py: HTTP servers in threads; one shared inbox each), `--dead`
   of them down; one post, one worker: the time until every live peer has the Create.
-  Target: <= 10 s for 1,000 followers on 100 servers, 10 dead.
+  Target: <= 10 s for 1,000 followers on 100 servers, 10 dead. `--dead-mode refused` (the
+  default): nothing listens, a connection is refused at once; `silent`: the dead peers take
+  the connection and never answer, so each delivery to them waits out `federation_timeout`
+  (10 s), and the live ones must not wait behind them.
 
 Timings mean something only on a quiet machine; `--activities 20 --followers 20 --servers 4
 --dead 1` checks that it runs.
@@ -208,16 +212,23 @@ async def measure_inbox(db: Any, activities: int) -> dict[str, Any]:
     }
 
 
-async def measure_delivery(db: Any, followers: int, servers: int, dead: int) -> dict[str, Any]:
-    """One post to `followers` remote followers on `servers` peers, `dead` of them down: the
-    seconds until every live peer has its Create (one worker)."""
+async def measure_delivery(
+    db: Any, followers: int, servers: int, dead: int, dead_mode: str = "refused"
+) -> dict[str, Any]:
+    """One post to `followers` remote followers on `servers` peers, `dead` of them down
+    (`dead_mode`: refused or silent, see the module docstring): the seconds until every live
+    peer has its Create (one worker)."""
     from agora.db.models import Account
     from agora.jobs.worker import Worker
     from agora.social.posts.writing import Draft, create_post
 
     shared = Receiver().key
     live = [Receiver(key=shared).start() for _ in range(servers - dead)]
-    urls = [p.url for p in live] + [dead_url() for _ in range(dead)]
+    silent = [Receiver("slow", delay=60, key=shared) for _ in range(dead)]
+    if dead_mode == "silent":
+        urls = [p.url for p in live] + [p.start().url for p in silent]
+    else:
+        urls = [p.url for p in live] + [dead_url() for _ in range(dead)]
     try:
         async with db.transaction() as session:
             author = await _local(session, "speaker")
@@ -247,10 +258,13 @@ async def measure_delivery(db: Any, followers: int, servers: int, dead: int) -> 
     finally:
         for peer in live:
             peer.stop()
+        for peer in silent:
+            peer.stop()
     return {
         "followers": followers,
         "servers": servers,
         "dead": dead,
+        "dead_mode": dead_mode,
         "live_servers_reached": reached,
         "seconds_until_every_live_inbox": round(elapsed, 3),
         "jobs_run": worker.processed + worker.failed,
@@ -262,7 +276,9 @@ async def main(args: Any) -> None:
     db, _url = await _database(args.backend)
     try:
         inbox_metrics = await measure_inbox(db, args.activities)
-        delivery = await measure_delivery(db, args.followers, args.servers, args.dead)
+        delivery = await measure_delivery(
+            db, args.followers, args.servers, args.dead, args.dead_mode
+        )
     finally:
         await db.dispose()
     metrics = {**inbox_metrics, "delivery": delivery}
@@ -287,4 +303,5 @@ if __name__ == "__main__":
     p.add_argument("--followers", type=int, default=1000)
     p.add_argument("--servers", type=int, default=100)
     p.add_argument("--dead", type=int, default=10)
+    p.add_argument("--dead-mode", choices=("refused", "silent"), default="refused")
     run(main(p.parse_args()))

@@ -6,6 +6,7 @@ fan-out writing no home-feed rows for remote followers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -293,3 +294,50 @@ async def test_fan_out_writes_no_home_feed_rows_for_remote_followers(
     assert len(peer.posts()) == 1  # and the remote followers' server got it, once
     home = await client.get("/api/v1/timelines/home", headers=bob.headers)
     assert [s["content"] for s in home.json()] == ["<p>feeds</p>"]
+
+
+def test_every_outgoing_request_shares_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making a TLS context loads the CA bundle (tens of ms of CPU): made once per process,
+    not twice per request, and it is the one the guarded connections use."""
+    import httpx
+
+    from agora.federation import client
+
+    made: list[object] = []
+    create = httpx.create_ssl_context
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(create(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    client.ssl_context.cache_clear()
+    try:
+        transports = [client.guarded_transport() for _ in range(3)]
+        assert len(made) == 1
+        assert all(t._pool._ssl_context is made[0] for t in transports)
+        assert made[0].verify_mode.name == "CERT_REQUIRED"  # type: ignore[attr-defined]
+    finally:
+        client.ssl_context.cache_clear()
+
+
+async def test_slow_servers_are_waited_for_at_once_not_one_after_the_other(
+    client, db, make_person, run_jobs, peers
+) -> None:
+    """Four followers' servers that each take 1.5 s to answer, one that answers 500, one
+    fast: one worker delivers to them at once (a batch's POSTs run together), so the post
+    reaches every slow one in about one delay, not four; the failing one is retried alone
+    and the others' jobs are done."""
+    alice = await make_person("alice")
+    slow = [_peer(peers, "slow", delay=1.5) for _ in range(4)]
+    failing, fast = _peer(peers, "error"), _peer(peers)
+    for peer in (*slow, failing, fast):
+        await _follows_alice(db, peer, alice.id)
+    await client.post("/api/v1/statuses", json={"status": "at once"}, headers=alice.headers)
+    started = time.perf_counter()
+    await run_jobs()
+    elapsed = time.perf_counter() - started
+    assert all(len(p.posts()) == 1 for p in (*slow, fast))
+    assert elapsed < 4.5, elapsed  # one after the other: at least 6 s
+    jobs = await _delivery_jobs(db)
+    assert [(j.payload["inbox"], j.attempts) for j in jobs] == [(f"{failing.url}/inbox", 1)]

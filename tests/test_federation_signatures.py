@@ -171,3 +171,34 @@ def test_generated_keys_are_rsa_2048(key) -> None:  # type: ignore[no-untyped-de
 
     public = serialization.load_pem_public_key(key.public_pem.encode())
     assert public.key_size == 2048  # type: ignore[union-attr]
+
+
+def test_a_private_key_is_parsed_once_and_each_pem_signs_with_its_own_key(
+    key,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agora.federation import signatures
+
+    parsed: list[str] = []
+    load = signatures.serialization.load_pem_private_key
+
+    def counted(data: bytes, password: bytes | None) -> object:
+        parsed.append(data.decode())
+        return load(data, password)
+
+    monkeypatch.setattr(signatures.serialization, "load_pem_private_key", counted)
+    signatures._private_key.cache_clear()
+    other = generate_key_pair()
+    url, body = "https://agora.example/inbox", b"{}"
+    for pair in (key, key, other, key):
+        headers = {
+            k.lower(): v
+            for k, v in sign_cavage(
+                "POST", url, body, key_id="k", private_pem=pair.private_pem
+            ).items()
+        }
+        assert verify_request("POST", url, headers, body, pair.public_pem)
+        wrong = other if pair is key else key
+        with pytest.raises(SignatureError):
+            verify_request("POST", url, headers, body, wrong.public_pem)
+    assert parsed == [key.private_pem, other.private_pem]

@@ -5,6 +5,7 @@ activity costs a bounded number of SQL statements."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -41,6 +42,30 @@ async def _batched(session: Any, payload: dict[str, Any]) -> None:
 
 
 queue.register_jobs({"test_batched": _batched}, {}, batches={"test_batched": 10})
+
+STEPS: list[tuple[str, int]] = []  # ("start" | "end", n) of the concurrent test kind's phases
+
+
+async def _slow_step(db: Any, payload: dict[str, Any]) -> int:
+    """The concurrent test kind's slow phase: takes a while, and fails when asked."""
+    STEPS.append(("start", payload["n"]))
+    await asyncio.sleep(payload.get("sleep", 0.05))
+    STEPS.append(("end", payload["n"]))
+    if payload.get("fail"):
+        raise RuntimeError("the other side failed")
+    return int(payload["n"])
+
+
+async def _slow_applied(session: Any, payload: dict[str, Any], prepared: int) -> None:
+    queue.enqueue(session, "test_effect", {"n": prepared}, delay=3600)
+
+
+queue.register_jobs(
+    {},
+    {"test_concurrent": queue.SlowJob(prepare=_slow_step, apply=_slow_applied)},
+    batches={"test_concurrent": 10},
+    concurrent={"test_concurrent": lambda payload: str(payload["group"])},
+)
 
 
 @pytest.fixture(autouse=True)
@@ -161,6 +186,7 @@ class _FailingCommit:
 # transaction.
 HANGING_BATCH_WORKER = """
 import asyncio
+import itertools
 from pathlib import Path
 
 from agora.jobs import queue
@@ -427,3 +453,47 @@ async def test_a_poisoned_received_post_in_a_batch_leaves_nothing_and_the_others
         left.run_at = left.created_at
     assert await Worker(db).run_until_idle() == 1
     assert await stored() == (["0", "1", "2", "3", "4"], 5 * 4, 5)
+
+
+async def test_a_concurrent_kind_runs_its_groups_at_once_and_each_group_in_order(db) -> None:
+    """Six jobs of a concurrent kind in three groups, one failing: the groups' slow phases
+    overlap, the jobs of one group run one after the other in their order; the five that
+    succeeded apply once each, the failing one is left for a retry, one attempt spent."""
+    STEPS.clear()
+    groups = ["a", "b", "a", "c", "b", "a"]
+    async with db.transaction() as session:
+        for n, group in enumerate(groups):
+            queue.enqueue(session, "test_concurrent", {"n": n, "group": group, "fail": n == 4})
+    claimed = await queue.claim_next(db, "w", 10)
+    assert len(claimed) == 6
+    assert await queue.run_batch(db, claimed, "w", 10) == 5
+    starts = [n for step, n in STEPS if step == "start"]
+    assert starts[:3] == [0, 1, 3]  # each group's first job, before any job ended
+    assert STEPS.index(("end", 0)) > STEPS.index(("start", 3))
+    for group in "abc":  # within a group: the next starts only after the previous ended
+        mine = [n for n, g in enumerate(groups) if g == group]
+        for before, after in itertools.pairwise(mine):
+            assert STEPS.index(("end", before)) < STEPS.index(("start", after))
+    effects = await _jobs(db, "test_effect")
+    assert sorted(job.payload["n"] for job in effects) == [0, 1, 2, 3, 5]
+    [left] = await _jobs(db, "test_concurrent")
+    assert left.payload["n"] == 4 and left.state == JobState.PENDING and left.attempts == 1
+
+
+async def test_a_worker_runs_batches_of_a_concurrent_kind_in_the_background(db) -> None:
+    """25 jobs of a concurrent kind (batches of 10) whose slow phases take a second: one
+    worker has the second and third batches running before the first one's end (a batch
+    held up by a slow server holds up no other), and `run_until_idle` returns once all of
+    them applied, each once."""
+    STEPS.clear()
+    async with db.transaction() as session:
+        for n in range(25):
+            queue.enqueue(session, "test_concurrent", {"n": n, "group": n, "sleep": 1.0})
+    worker = Worker(db, batch=100)
+    assert await worker.run_until_idle() == 25
+    assert (worker.processed, worker.failed) == (25, 0)
+    first_end = STEPS.index(("end", 0))
+    assert STEPS.index(("start", 10)) < first_end and STEPS.index(("start", 20)) < first_end
+    effects = await _jobs(db, "test_effect")
+    assert sorted(job.payload["n"] for job in effects) == list(range(25))
+    assert await _jobs(db, "test_concurrent") == []

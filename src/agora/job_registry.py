@@ -23,7 +23,7 @@ from agora.federation import (
     thread_fetch,
 )
 from agora.jobs.job_kinds import JobKind
-from agora.jobs.queue import Backoff, Handler, SlowJob, register_jobs
+from agora.jobs.queue import Backoff, Grouping, Handler, SlowJob, register_jobs
 from agora.mail import outgoing
 from agora.social.community_notes import note_rescoring
 from agora.social.media import av_uploads, uploads
@@ -112,10 +112,17 @@ BACKOFFS: dict[str, Backoff] = {JobKind.AP_DELIVER: outbox.delivery_backoff}
 
 
 # Kinds claimed and run in batches (jobs/queue.py `run_batch`), with their batch size: received
-# activities, many small independent jobs, each in a savepoint of the batch's transaction.
-BATCHES: dict[str, int] = {JobKind.AP_INBOX: 50}
+# activities and deliveries, many small independent jobs, each in a savepoint of the batch's
+# transaction.
+DELIVERIES_AT_ONCE = 8
+BATCHES: dict[str, int] = {JobKind.AP_INBOX: 50, JobKind.AP_DELIVER: DELIVERIES_AT_ONCE}
+# Batched kinds whose slow phases run at once, and what groups them: deliveries (their POSTs)
+# by domain, so a slow or dead server holds up only its own deliveries, at most
+# `DELIVERIES_AT_ONCE` per worker and one at a time per domain (its circuit breaker sees each
+# outcome before the next try, as when they ran one after the other).
+CONCURRENT: dict[str, Grouping] = {JobKind.AP_DELIVER: outbox.delivery_domain}
 
 
 def register_all_jobs() -> None:
     """Register every job kind's handler with the queue (idempotent)."""
-    register_jobs(HANDLERS, SLOW_JOBS, BACKOFFS, BATCHES)
+    register_jobs(HANDLERS, SLOW_JOBS, BACKOFFS, BATCHES, CONCURRENT)

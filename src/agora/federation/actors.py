@@ -362,6 +362,15 @@ async def actor_for(db: Database, uri: str, signer: Signer | None = None) -> Acc
     may have changed), and kept as it is when that fails."""
     async with db.session() as session:
         found = await known_actor(session, uri)
+    return await current_actor(db, uri, found, signer)
+
+
+async def current_actor(
+    db: Database, uri: str, found: Account | None, signer: Signer | None = None
+) -> Account:
+    """`actor_for` once the stored account with this id (`found`, None when there is none)
+    was read by the caller, in a session of its own (inbox.signing_actor reads it with the
+    sender's domain blocks)."""
     if found is None:
         return await fetch_actor(db, uri, signer)
     if found.fetched_at is None or utcnow() - found.fetched_at > ACTOR_REFRESH:

@@ -19,9 +19,11 @@ Invariants (SSRF and resource guards):
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -132,12 +134,23 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """The TLS settings of every outgoing request (the system's CA bundle, certificates
+    verified), made once per process: making one loads the CA bundle, about 30 ms of CPU,
+    which every request paid twice when each made its own (bench/federation.py's
+    delivery). An `SSLContext` is meant to be shared by connections; nothing changes it."""
+    return httpx.create_ssl_context()
+
+
 def guarded_transport() -> httpx.AsyncHTTPTransport:
     """An httpx transport whose connections go through `GuardedBackend` (httpx 0.28 takes no
-    network backend, so its connection pool is replaced by one that does)."""
-    transport = httpx.AsyncHTTPTransport()
+    network backend, so its connection pool is replaced by one that does), with the
+    process's `ssl_context`."""
+    context = ssl_context()
+    transport = httpx.AsyncHTTPTransport(verify=context)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend()
+        ssl_context=context, network_backend=GuardedBackend()
     )
     return transport
 

@@ -50,7 +50,7 @@ from agora.federation import (
     inbound_posts,
     inbound_quotes,
 )
-from agora.federation.actors import actor_for, fetch_actor
+from agora.federation.actors import current_actor, fetch_actor, known_actor
 from agora.federation.client import FederationError
 from agora.federation.inbound_common import Handler, Prepare, id_of
 from agora.federation.signatures import SignatureError, signing_key_id, verify_request
@@ -131,12 +131,17 @@ def parse_activity(body: bytes) -> dict[str, Any]:
 async def signing_actor(db: Database, delivery: Delivery, key_id: str) -> Account:
     """The remote account whose key signed the request (a delivery, or a signed GET under
     authorized fetch), checked against that key (fetched again once if the stored key
-    fails: the actor may have changed keys); Refused (401) otherwise."""
+    fails: the actor may have changed keys); Refused (401) otherwise, and (403) when the
+    key's server is one this one suspended, asked before any fetch, in the session that
+    reads the stored actor."""
     owner_uri = key_id.split("#", 1)[0]
     if is_local_uri(owner_uri):
         raise Refused(401, "The key is not a remote actor's")
+    async with db.session() as session:
+        await _refuse_blocked(session, key_id)
+        known = await known_actor(session, owner_uri)
     try:
-        actor = await actor_for(db, owner_uri)
+        actor = await current_actor(db, owner_uri, known)
     except FederationError as exc:
         raise Refused(401, f"The signing key cannot be fetched: {exc}") from None
     for attempt in range(2):
@@ -161,10 +166,14 @@ async def signing_actor(db: Database, delivery: Delivery, key_id: str) -> Accoun
 
 async def refuse_blocked_server(db: Database, key_id: str) -> None:
     """Refused (403) when the key that signed a request is on a server this one suspended
-    (inbox deliveries and signed fetches alike)."""
+    (signed fetches; deliveries ask it in `signing_actor`)."""
     async with db.session() as session:
-        if await domain_blocks.refuses(session, urlsplit(key_id).netloc.lower()):
-            raise Refused(403, "This server is blocked here")
+        await _refuse_blocked(session, key_id)
+
+
+async def _refuse_blocked(session: AsyncSession, key_id: str) -> None:
+    if await domain_blocks.refuses(session, urlsplit(key_id).netloc.lower()):
+        raise Refused(403, "This server is blocked here")
 
 
 async def receive(db: Database, delivery: Delivery) -> bool:
@@ -175,7 +184,6 @@ async def receive(db: Database, delivery: Delivery) -> bool:
     key_id = signing_key_id(delivery.headers)
     if not key_id:
         raise Refused(401, "Request not signed")
-    await refuse_blocked_server(db, key_id)
     signer = await signing_actor(db, delivery, key_id)
     if id_of(activity["actor"]) != signer.uri:
         raise Refused(401, "The activity's actor is not the key's owner")

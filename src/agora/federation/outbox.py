@@ -389,6 +389,12 @@ async def _signer(db: Database, sender_id: int | None) -> Signer | None:
     return await signer_for(db, sender)
 
 
+def delivery_domain(payload: DeliveryJob) -> str:
+    """The domain a delivery goes to (the queue runs one domain's deliveries of a batch one
+    after the other, different domains' at once: agora/job_registry.py)."""
+    return domain_health.domain_of(payload["inbox"])
+
+
 def _unsalvageable(status: int | None) -> bool:
     if status is None:
         return False

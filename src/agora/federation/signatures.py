@@ -21,6 +21,7 @@ Header mappings passed in here have lower-case names.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -76,7 +77,16 @@ def _target(url: str) -> tuple[str, str]:
     return parts.netloc, path + (f"?{parts.query}" if parts.query else "")
 
 
+PRIVATE_KEYS_KEPT = 256  # parsed private keys kept (`_private_key`): the signers in use
+
+
+@functools.lru_cache(maxsize=PRIVATE_KEYS_KEPT)
 def _private_key(pem: str) -> Any:
+    """The private key in `pem`, parsed once for the last `PRIVATE_KEYS_KEPT` keys used:
+    parsing an RSA key checks it, about 40 ms of CPU, which every signed request (each
+    delivery of a post to each inbox) paid. Keyed by the PEM text itself, so a key is used
+    only by a caller that holds it (read from the database for each request: a dropped key
+    signs nothing)."""
     return serialization.load_pem_private_key(pem.encode(), password=None)
 
 

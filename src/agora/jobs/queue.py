@@ -33,7 +33,14 @@ guarantees stay the job's: a job whose handler raises is rolled back to its save
 others commit, and it is then run alone in a transaction of its own (failing there, it is
 retried with backoff like any job); a transaction that fails as a whole (its commit, a broken
 connection) commits nothing and its jobs are run alone; a worker that dies mid-batch commits
-nothing of the open transaction, and its jobs run again once their lease expires.
+nothing of the open transaction, and its jobs run again once their lease expires. A batched
+kind registered as concurrent (`register_jobs`'s `concurrent`: deliveries, whose slow phase
+waits on another server) runs the slow phases of its batch at once, one group (a delivery's
+domain) after another within the group, instead of all one after the other: a slow or dead
+server holds up the batch for its own timeouts, not the others' sum, and the jobs of one
+group see each other's outcomes as before (a domain's circuit breaker and its one trial
+after the cool-down). Everything else (the transactions, the savepoints, the settling of
+each failure) is the same.
 """
 
 from __future__ import annotations
@@ -130,6 +137,10 @@ Backoff = Callable[[int], float]
 BACKOFFS: dict[str, Backoff] = {}
 # Kinds claimed and run in batches (`run_batch`): the most jobs of the kind per batch.
 BATCHES: dict[str, int] = {}
+# Batched kinds whose slow phases of a batch run at once (`_prepare_all`), with what groups
+# them: the jobs of a group (a delivery's domain) run one after the other, groups at once.
+Grouping = Callable[[Any], str]
+CONCURRENT: dict[str, Grouping] = {}
 # How much work a batch's transaction holds before it commits and the next one begins (it
 # holds SQLite's one write lock meanwhile): seconds of the worker thread's CPU time
 # (`time.thread_time`), not of the clock. On a loaded machine the clock runs on while the
@@ -168,15 +179,17 @@ def register_jobs(
     slow: Mapping[str, SlowJob[Any, Any]],
     backoffs: Mapping[str, Backoff] | None = None,
     batches: Mapping[str, int] | None = None,
+    concurrent: Mapping[str, Grouping] | None = None,
 ) -> None:
     """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`) and,
     for kinds that retry on their own schedule, their `backoffs`, for kinds run in batches
-    their batch size (`batches`); the application calls it once at start
-    (agora/job_registry.py)."""
+    their batch size (`batches`), and which of those run their slow phases at once, grouped
+    by what (`concurrent`); the application calls it once at start (agora/job_registry.py)."""
     HANDLERS.update(handlers)
     SLOW_JOBS.update(slow)
     BACKOFFS.update(backoffs or {})
     BATCHES.update(batches or {})
+    CONCURRENT.update(concurrent or {})
 
 
 # Each kind's payload (the contract its handler reads): one overload per payload type.
@@ -712,22 +725,39 @@ async def run_batch(
 async def _prepare_all(
     db: Database, jobs: Sequence[ClaimedJob], worker_id: str, lease_seconds: int
 ) -> list[tuple[ClaimedJob, Any]]:
-    """Run the slow phase of each job (one after the other, outside any transaction, the
-    leases of all of them kept renewed); the jobs ready for their transaction, each with what
-    its `prepare` returned. A job without a handler, postponed or failing here is settled
-    (`_settle`) and left out."""
-    ready: list[tuple[ClaimedJob, Any]] = []
+    """Run the slow phase of each job (outside any transaction, the leases of all of them
+    kept renewed): one after the other, or for a `CONCURRENT` kind its groups at once (the
+    jobs of a group one after the other); the jobs ready for their transaction, in their
+    order, each with what its `prepare` returned. A job without a handler, postponed or
+    failing here is settled (`_settle`) and left out."""
     slow_ones = [job.id for job in jobs if job.kind in SLOW_JOBS]
+    groups: dict[str, list[ClaimedJob]] = {}
+    for job in jobs:
+        grouping = CONCURRENT.get(job.kind) if len(jobs) > 1 else None
+        groups.setdefault(grouping(job.payload) if grouping else "", []).append(job)
+
+    async def one_after_another(group: list[ClaimedJob]) -> list[tuple[ClaimedJob, Any] | None]:
+        return [await _prepare_one(db, job, worker_id) for job in group]
+
     async with keep_leased(db, slow_ones, worker_id, lease_seconds):
-        for job in jobs:
-            slow = SLOW_JOBS.get(job.kind)
-            try:
-                if slow is None and job.kind not in HANDLERS:
-                    raise LookupError(f"no handler for job kind {job.kind!r}")
-                ready.append((job, await slow.prepare(db, job.payload) if slow else None))
-            except Exception as exc:
-                await _settle(db, job, worker_id, exc)
-    return ready
+        found = await asyncio.gather(*(one_after_another(g) for g in groups.values()))
+    ready = {r[0].id: r for rs in found for r in rs if r is not None}
+    return [ready[job.id] for job in jobs if job.id in ready]
+
+
+async def _prepare_one(
+    db: Database, job: ClaimedJob, worker_id: str
+) -> tuple[ClaimedJob, Any] | None:
+    """One job's slow phase: the job with what its `prepare` returned, or None once settled
+    (no handler, postponed, failed)."""
+    slow = SLOW_JOBS.get(job.kind)
+    try:
+        if slow is None and job.kind not in HANDLERS:
+            raise LookupError(f"no handler for job kind {job.kind!r}")
+        return job, (await slow.prepare(db, job.payload) if slow else None)
+    except Exception as exc:
+        await _settle(db, job, worker_id, exc)
+        return None
 
 
 async def _apply(session: AsyncSession, job: ClaimedJob, worker_id: str, prepared: Any) -> None:

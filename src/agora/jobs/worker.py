@@ -1,4 +1,12 @@
-"""Workers that drain the job table: in-process by default, or `agora worker` processes."""
+"""Workers that drain the job table: in-process by default, or `agora worker` processes.
+
+A worker runs one job, or one batch, at a time, except for the batches of a kind whose slow
+phases wait on other servers (jobs/queue.py `CONCURRENT`: deliveries): up to `IN_FLIGHT` of
+those run in the background while the worker claims and runs more, so a batch held up by a
+server that never answers (its requests' timeout) holds up no other job. Each background
+batch is an ordinary `run_batch`, its jobs leased and their leases renewed while it runs, so
+a worker that dies loses none of them; `run_until_idle` and `run_forever`'s end wait for them.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +25,10 @@ from sqlalchemy.orm import Session
 from agora.db.engine import Database
 from agora.jobs.job_kinds import BACKGROUND_KINDS
 from agora.jobs.queue import (
+    CONCURRENT,
     LEASE_SECONDS,
     WAKE_KEY,
+    ClaimedJob,
     Deferral,
     claim_next,
     run_batch,
@@ -28,6 +38,7 @@ from agora.jobs.queue import (
 
 log = logging.getLogger("agora.jobs")
 BACKGROUND_OVERDUE = timedelta(minutes=10)  # a busy web process runs background kinds anyway
+IN_FLIGHT = 16  # batches of a concurrent kind one worker runs in the background at once
 _wake_events: set[asyncio.Event] = set()
 
 
@@ -56,6 +67,7 @@ class Worker:
         lease_seconds: int = LEASE_SECONDS,
         poll: float = 1.0,
         busy: Callable[[], bool] | None = None,
+        in_flight: int = IN_FLIGHT,
     ) -> None:
         self.db = db
         self.busy = busy
@@ -68,33 +80,64 @@ class Worker:
         self.processed = 0
         self.failed = 0
         self._sampled = float("-inf")
+        self.in_flight = in_flight
+        self._flying: set[asyncio.Task[None]] = set()
 
     async def run_once(self) -> int:
         """Run due jobs, claiming each (or each batch) just before it runs, until about
-        `batch` have run or none is due; returns how many were claimed."""
+        `batch` have run or none is due; returns how many were claimed. A batch of a
+        concurrent kind is started in the background (module docstring), once fewer than
+        `in_flight` are."""
         ran = 0
         while ran < self.batch:
+            while len(self._flying) >= self.in_flight:
+                await asyncio.wait(self._flying, return_when=asyncio.FIRST_COMPLETED)
             defer = self._defer if self.busy is not None and self.busy() else None
             jobs = await claim_next(self.db, self.id, self.lease_seconds, defer)
             if not jobs:
                 break
-            if len(jobs) == 1:
-                ok = int(await run_claimed(self.db, jobs[0], self.id, self.lease_seconds))
+            if len(jobs) > 1 and jobs[0].kind in CONCURRENT:
+                task = asyncio.create_task(self._run_batch(jobs))
+                self._flying.add(task)
+                task.add_done_callback(self._flying.discard)
+            elif len(jobs) == 1:
+                self._tally(
+                    len(jobs), int(await run_claimed(self.db, jobs[0], self.id, self.lease_seconds))
+                )
             else:
-                ok = await run_batch(self.db, jobs, self.id, self.lease_seconds)
-            self.processed += ok
-            self.failed += len(jobs) - ok
+                await self._run_batch(jobs)
             ran += len(jobs)
         return ran
 
+    async def _run_batch(self, jobs: list[ClaimedJob]) -> None:
+        try:
+            ok = await run_batch(self.db, jobs, self.id, self.lease_seconds)
+        except Exception:  # its jobs' leases run out and they are claimed again
+            log.exception("worker: a batch failed")
+            ok = 0
+        self._tally(len(jobs), ok)
+
+    def _tally(self, claimed: int, ok: int) -> None:
+        self.processed += ok
+        self.failed += claimed - ok
+
+    async def _landed(self) -> None:
+        """Wait for every background batch to end."""
+        while self._flying:
+            await asyncio.wait(self._flying)
+
     async def run_until_idle(self, max_rounds: int = 10_000) -> int:
-        """Run until no job is due (tests and the CLI use this). Returns jobs run."""
+        """Run until no job is due and no batch runs in the background (tests and the CLI use
+        this). Returns jobs run."""
         total = 0
         for _ in range(max_rounds):
             claimed = await self.run_once()
             if not claimed:
-                break
+                if not self._flying:
+                    break
+                await asyncio.wait(self._flying, return_when=asyncio.FIRST_COMPLETED)
             total += claimed
+        await self._landed()
         return total
 
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -113,9 +156,10 @@ class Worker:
                 if claimed:
                     continue
                 await self._sample()
-                await _wait_any(self._wake, stop, self.poll)
+                await _wait_any(self._wake, stop, self.poll, self._flying)
         finally:
             _wake_events.discard(self._wake)
+            await self._landed()
 
     async def _sample(self) -> None:
         """Sample the queue's depth for the dashboard when idle, at most once a minute per
@@ -130,10 +174,13 @@ class Worker:
             log.exception("queue sample failed")
 
 
-async def _wait_any(a: asyncio.Event, b: asyncio.Event, timeout: float) -> Any:
+async def _wait_any(
+    a: asyncio.Event, b: asyncio.Event, timeout: float, flying: set[asyncio.Task[None]]
+) -> Any:
+    """Wait for either event, the end of a background batch (room for another), or `timeout`."""
     tasks = [asyncio.create_task(a.wait()), asyncio.create_task(b.wait())]
     try:
-        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([*tasks, *flying], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for t in tasks:
             t.cancel()
