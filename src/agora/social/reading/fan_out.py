@@ -33,7 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, column, delete, exists, or_, select, table, update
+from sqlalchemy import Select, bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -75,9 +75,6 @@ from agora.social.rules.visibility import timeline_filter
 FANOUT_BATCH = 200  # recipients per write transaction of a fan-out
 MIN_PAUSE = 0.002  # seconds between two batches on SQLite, at least (see `_batch`)
 TRIM_SLACK = 40
-# migration 0042's table of view stamps (no model: only triggers, this module and
-# api/page_cache.py's check touch it)
-VIEW_STAMPS = table("view_stamps", column("account_id"), column("stamp"))
 BACKFILL = 40
 
 
@@ -386,26 +383,11 @@ async def _without_it(
 async def _add_to_feeds(
     session: AsyncSession, rows: list[dict[str, int]], owners: list[int], added: int = 1
 ) -> None:
-    """Insert feed rows (those already there are skipped), grow the view stamps of the
-    feeds' `owners` (their cached home pages are stale) and count `added` entries more in
-    each feed, trimming the full ones. The one writer of `home_feed` rows: the table has no
-    insert trigger (migration 0044 dropped 0042's, which cost SQLite ~28 us a row), so the
-    stamps grow here, once per statement, in the same transaction."""
+    """Insert feed rows (those already there are skipped; each one inserted grows its
+    owner's view stamp, migration 0042's trigger) and count `added` entries more in each
+    of the feeds of `owners`, trimming the full ones."""
     await session.execute(insert_ignore(session, HomeFeedEntry.__table__), rows)
-    await _stamp_views(session, owners)
     await _grow_and_trim(session, owners, added)
-
-
-async def _stamp_views(session: AsyncSession, account_ids: list[int]) -> None:
-    """Grow the `view_stamps` of these accounts by one, in one statement (an upsert whose
-    rows are parameters: compiled once, as `_grow_and_trim`'s), in ascending order like
-    0042's PostgreSQL triggers, so two writers never lock the rows in opposite orders."""
-    upsert = dialect_insert(session, VIEW_STAMPS)
-    grown = upsert.on_conflict_do_update(
-        index_elements=[VIEW_STAMPS.c.account_id], set_={"stamp": VIEW_STAMPS.c.stamp + 1}
-    ).returning(VIEW_STAMPS.c.account_id)
-    rows = [{"account_id": a, "stamp": 1} for a in sorted(set(account_ids))]
-    await session.execute(grown, rows)
 
 
 async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int = 1) -> None:
