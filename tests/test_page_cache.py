@@ -164,6 +164,36 @@ async def test_fanned_out_posts_reach_cached_home_pages(client, make_person, run
     assert (merged, _) == await _fresh(client, bob, monkeypatch)
 
 
+async def test_a_page_with_media_signed_for_its_viewer_is_kept_for_them_alone(
+    client, make_person, run_jobs, monkeypatch
+):
+    """A followers-only post's media URLs are signed per viewer: each follower's page is
+    kept with their own signatures, served again unchanged, and equal to a fresh one."""
+    import io
+
+    from PIL import Image
+
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    for person in (bob, carol):
+        await follow(client, person, alice)
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), (20, 90, 200)).save(image, "PNG")
+    uploaded = await client.post(
+        "/api/v2/media",
+        headers=alice.headers,
+        files={"file": ("a.png", image.getvalue(), "image/png")},
+    )
+    assert uploaded.status_code in (200, 202), uploaded.text
+    media = {"media_ids[]": [uploaded.json()["id"]]}
+    await post_status_id(client, alice, "for followers", visibility="private", **media)
+    await run_jobs()
+    await _same_pages(client, monkeypatch, [bob, carol])
+    pages = {p.id: (await _home(client, p))[0] for p in (bob, carol)}
+    assert f"viewer={bob.id}&".encode() in pages[bob.id]
+    assert f"viewer={carol.id}&".encode() in pages[carol.id]
+    assert f"viewer={bob.id}&".encode() not in pages[carol.id]
+
+
 async def test_a_filtered_page_is_never_kept(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
     await follow(client, bob, alice)

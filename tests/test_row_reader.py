@@ -45,3 +45,25 @@ async def test_an_unreachable_postgresql_is_left_alone_for_a_while():
 def test_an_in_memory_sqlite_database_has_no_reader():
     assert row_reader("sqlite+aiosqlite:///:memory:", pgbouncer=False) is None
     assert isinstance(row_reader("sqlite+aiosqlite:///x.db", pgbouncer=False), SqliteRowReader)
+
+
+async def test_statements_beyond_the_connections_wait_for_one_released(monkeypatch):
+    """Twelve statements at once on at most four connections: each gets its row (a busy
+    connection is handed over as it is released), and no more than four are opened."""
+    import asyncio
+
+    from agora.db import row_reader as module
+    from agora.db.row_reader import MAX_CONNECTIONS
+    from conftest import PG_ADMIN_URL
+
+    monkeypatch.setattr(module, "WAIT_SECONDS", 10.0)  # a loaded machine connects slowly
+
+    url = PG_ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://")
+    reader = PostgresRowReader(url, pgbouncer=False)
+    try:
+        sql = "SELECT CAST(:n AS INTEGER) FROM pg_sleep(0.005)"
+        rows = await asyncio.gather(*(reader.row(sql, {"n": n}) for n in range(12)))
+        assert rows == [(n,) for n in range(12)]
+        assert reader._open <= MAX_CONNECTIONS
+    finally:
+        await reader.close()

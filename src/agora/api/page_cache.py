@@ -25,10 +25,12 @@ the parts read before the page can only be older than what it shows (a change in
 makes the next check fail, never pass). Each part is compared on its own, so a growth in
 one cannot hide a loss in another.
 
-**What is never cached.** A page whose statuses are filtered for the viewer, or hold media
-URLs signed for them (`entities.shared_for_everyone`), or that was built by a session that
-has written. What depends on the clock ends an entry: a poll's end, and `page_cache_seconds`
-for everything else (a mute's end).
+**What is never cached.** A page whose statuses are filtered for the viewer, or that was
+built by a session that has written. A page holding media URLs signed for its viewer (a
+followers-only or direct post's, `entities.shared_for_everyone`) is kept for that viewer
+alone, as every page is: a signature has no end and changes only with the media row, whose
+change grows its post's stamp (the render-version triggers). What depends on the clock ends
+an entry: a poll's end, and `page_cache_seconds` for everything else (a mute's end).
 
 **Where.** A byte-bounded LRU in each process (`page_cache_bytes`; no lock: one event loop).
 Processes need not tell each other anything: the check reads the database.
@@ -100,8 +102,8 @@ def note_rows(posts: dict[int, int], accounts: dict[int, int]) -> None:
 
 
 def note_unkeepable() -> None:
-    """The page being built shows something for this viewer alone (filtered statuses, signed
-    media URLs): it is not kept."""
+    """The page being built shows what may change without a stamp growing (statuses
+    filtered for the viewer, whose filters expire): it is not kept."""
     record = _RECORD.get()
     if record is not None:
         record.keepable = False

@@ -311,10 +311,9 @@ async def _render_missing(
         fresh[_post_key(ref)] = shared
         fresh[_account_key(ref)] = account
         stored[(ACCOUNT, ref.account_id, author_version)] = account
-        if shared_for_everyone(view):
-            stored[(POST, pid, post_version, author_version)] = shared
-        else:
-            note_unkeepable()
+        if shared_for_everyone(view):  # else its media URLs are signed for this viewer:
+            stored[(POST, pid, post_version, author_version)] = shared  # never shared, but
+        # a page of them is theirs alone, as the page cache keys it (api/page_cache.py)
     if not has_written(session):
         await get_render_cache().put_many(stored)
     return fresh

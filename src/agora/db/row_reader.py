@@ -10,8 +10,10 @@ and SQLAlchemy's connection check-out, reset and return cost several times that 
   busy timeout is short: a reader that would wait gives None and the caller reads through
   its session instead.
 - **PostgreSQL**: asyncpg connections of its own (at most `MAX_CONNECTIONS`, opened on
-  demand, kept idle between statements), autocommit, each statement one round trip with no
-  check-out, reset or return statements. Behind PgBouncer its statement cache is off.
+  demand, kept idle between statements; a statement finding all busy waits up to
+  `WAIT_SECONDS` for one, handed over as it is released), autocommit, each statement one
+  round trip with no check-out, reset or return statements. Behind PgBouncer its statement
+  cache is off.
 
 Invariants: only reads (SQLite's connection refuses writes; callers send SELECTs); a failure
 of the reader (a lost connection, a busy file) is never an error for the request: `row`
@@ -20,10 +22,12 @@ gives None and the caller falls back to its session.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
 import time
+from collections import deque
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -31,6 +35,7 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 4  # PostgreSQL: concurrent statements; more wait for the session path
+WAIT_SECONDS = 0.05  # a statement waits this long for a busy connection, then gives None
 RETRY_SECONDS = 30.0  # after a failure to connect, the reader is left alone this long
 SQLITE_BUSY_MS = 50  # a reader that would wait longer reads through its session instead
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -74,6 +79,7 @@ class PostgresRowReader:
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
         self.pgbouncer = pgbouncer
         self._idle: list[Any] = []
+        self._waiting: deque[asyncio.Future[Any]] = deque()
         self._open = 0
         self._closed = False
         self._down_until = 0.0
@@ -96,8 +102,10 @@ class PostgresRowReader:
     async def _acquire(self) -> Any:
         if self._idle:
             return self._idle.pop()
-        if self._closed or self._open >= MAX_CONNECTIONS:
+        if self._closed:
             return None
+        if self._open >= MAX_CONNECTIONS:
+            return await self._handed_over()
         if time.monotonic() < self._down_until:
             return None
         import asyncpg
@@ -112,9 +120,33 @@ class PostgresRowReader:
             self._down_until = time.monotonic() + RETRY_SECONDS
             raise
 
+    async def _handed_over(self) -> Any:
+        """A connection released within `WAIT_SECONDS`, or None."""
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), WAIT_SECONDS)
+        except TimeoutError:
+            if waiter.done():  # handed over just as the time ran out
+                return waiter.result()
+            waiter.cancel()
+            return None
+
+    def _release(self, connection: Any) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        if self._closed:
+            self._open -= 1
+            connection.terminate()
+        else:
+            self._idle.append(connection)
+
     async def row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        """The statement's first row, or None when there is none, every connection is busy,
-        or the server cannot be reached."""
+        """The statement's first row, or None when there is none, every connection stays
+        busy, or the server cannot be reached."""
         statement, names = self._positional(sql)
         connection = None
         try:
@@ -128,11 +160,7 @@ class PostgresRowReader:
                 self._open -= 1
                 connection.terminate()
             return None
-        if self._closed:
-            self._open -= 1
-            connection.terminate()
-        else:
-            self._idle.append(connection)
+        self._release(connection)
         return None if found is None else tuple(found)
 
     async def close(self) -> None:
