@@ -419,6 +419,7 @@ class Fault:
     name: str
     started: float
     recovered: float = 0.0
+    error: str = ""  # what went wrong doing it (the topology did not recover), else empty
 
     def covers(self, start: float, end: float) -> bool:
         """Whether a request in flight from `start` to `end` overlaps this fault's window."""
@@ -426,8 +427,13 @@ class Fault:
 
 
 def _timed(name: str, action: Callable[[], None]) -> Fault:
+    """Do `action`, timed; a failure is recorded on the fault (a thread's exception would
+    otherwise be lost, and the fault missing from the result with no reason)."""
     fault = Fault(name, time.time())
-    action()
+    try:
+        action()
+    except Exception as exc:  # reported in the result, where a check fails on it
+        fault.error = f"{type(exc).__name__}: {exc}"[-3000:]
     fault.recovered = time.time()
     return fault
 
@@ -448,16 +454,19 @@ def _restart(proc: Process) -> Callable[[], None]:
     return action
 
 
+FAULT_NAMES = ("kill -9 web-1", "kill -9 worker-1", "restart redis", "restart pgbouncer")
+
+
 def faults(top: Topology) -> list[tuple[str, Callable[[], None]]]:
-    """The faults of a run, in order: a web process, a worker, Redis, PgBouncer."""
+    """The faults of a run, in order (FAULT_NAMES): a web process, a worker, Redis, PgBouncer."""
     assert top.cluster is not None
-    cluster = top.cluster
-    return [
-        ("kill -9 web-1", _kill_and_restart(top.webs[0])),
-        ("kill -9 worker-1", _kill_and_restart(top.workers[0])),
-        ("restart redis", _restart(top.process("redis"))),
-        ("restart pgbouncer", cluster.restart_bouncer),
+    actions = [
+        _kill_and_restart(top.webs[0]),
+        _kill_and_restart(top.workers[0]),
+        _restart(top.process("redis")),
+        top.cluster.restart_bouncer,
     ]
+    return list(zip(FAULT_NAMES, actions, strict=True))
 
 
 def drive(top: Topology, setup: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -493,6 +502,13 @@ def drive(top: Topology, setup: dict[str, Any], args: argparse.Namespace) -> dic
     }
 
 
+def recovered(done: list[Fault], args: argparse.Namespace) -> dict[str, Any]:
+    """Every fault was done and the topology came back from it (a restarted process answered)."""
+    expected = 0 if args.no_faults or args.single_sqlite else len(FAULT_NAMES)
+    errors = {f.name: f.error for f in done if f.error}
+    return {"ok": len(done) == expected and not errors, "done": len(done), "errors": errors}
+
+
 def summarise(records: list[dict[str, Any]], seconds: float, done: list[Fault]) -> dict[str, Any]:
     """Requests/s, latency per kind, errors, 5xx (and no answer) inside and outside windows."""
     kinds: dict[str, Any] = {}
@@ -523,6 +539,7 @@ def summarise(records: list[dict[str, Any]], seconds: float, done: list[Fault]) 
                 "name": f.name,
                 "at": time.strftime("%H:%M:%S", time.gmtime(f.started)),
                 "recovery_s": round(f.recovered - f.started, 1),
+                "error": f.error,
                 "5xx_or_no_answer": sum(1 for r in inside if f.covers(r["t"], r["t"] + r["d"])),
             }
             for f in done
@@ -746,6 +763,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             checks = asyncio.run(check(top.database_url, run["records"]))
             checks["read_back_through_the_api"] = check_api(top.front, setup, run["records"])
             checks["no_5xx_outside_fault_windows"] = {"ok": result["5xx_or_no_answer_outside"] == 0}
+            checks["every_fault_recovered"] = recovered(run["faults"], args)
             result["checks"] = checks
             result["ok"] = all(c["ok"] for c in checks.values())
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]

@@ -1,5 +1,5 @@
-"""The tests' shared helpers: posting, following and boosting through the API, making an
-admin, signing a browser-like client in through the real web forms.
+"""The tests' shared helpers: posting, uploading an image, following and boosting through the
+API, making an admin, signing a browser-like client in through the real web forms.
 
 Each helper asserts that its request succeeded (a helper is set-up, not the thing tested), so
 a test checks what it claims and not its preparation; a test about a refused request makes
@@ -59,6 +59,25 @@ async def post_status_id(
 ) -> str:
     """`post_status`, returning only the new post's id."""
     return (await post_status(client, person, text, as_json=as_json, **fields))["id"]
+
+
+async def upload_image(
+    client: httpx.AsyncClient, person: Any, colour: tuple[int, int, int] = (200, 30, 30)
+) -> str:
+    """Upload an 8x8 PNG of one `colour` as `person` (POST /api/v2/media); the media id."""
+    import io
+
+    from PIL import Image
+
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(image, "PNG")
+    uploaded = await client.post(
+        "/api/v2/media",
+        headers=person.headers,
+        files={"file": ("a.png", image.getvalue(), "image/png")},
+    )
+    assert uploaded.status_code in (200, 202), uploaded.text
+    return str(uploaded.json()["id"])
 
 
 async def follow(client: httpx.AsyncClient, follower: Any, target: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from agora.db.models import Base
 from agora.metrics import REQUESTS
 from agora.social.posts.hydrate import _refs_statement
 from agora.social.reading.timelines import _home_statement
-from helpers import boost, follow, make_admin, post_status, post_status_id
+from helpers import boost, follow, make_admin, post_status, post_status_id, upload_image
 
 HOME = "/api/v1/timelines/home?limit=40"
 SIGNALS = ("content-usage", "x-robots-tag", "tdm-reservation", "link")
@@ -169,22 +169,10 @@ async def test_a_page_with_media_signed_for_its_viewer_is_kept_for_them_alone(
 ):
     """A followers-only post's media URLs are signed per viewer: each follower's page is
     kept with their own signatures, served again unchanged, and equal to a fresh one."""
-    import io
-
-    from PIL import Image
-
     alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
     for person in (bob, carol):
         await follow(client, person, alice)
-    image = io.BytesIO()
-    Image.new("RGB", (8, 8), (20, 90, 200)).save(image, "PNG")
-    uploaded = await client.post(
-        "/api/v2/media",
-        headers=alice.headers,
-        files={"file": ("a.png", image.getvalue(), "image/png")},
-    )
-    assert uploaded.status_code in (200, 202), uploaded.text
-    media = {"media_ids[]": [uploaded.json()["id"]]}
+    media = {"media_ids[]": [await upload_image(client, alice, (20, 90, 200))]}
     await post_status_id(client, alice, "for followers", visibility="private", **media)
     await run_jobs()
     await _same_pages(client, monkeypatch, [bob, carol])

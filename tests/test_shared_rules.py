@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from agora.ids import MAX_ID, parse_id
+from helpers import upload_image
 from web_helpers import api_post, post_ids, web_sign_in
 
 # -- ids -------------------------------------------------------------------------------------
@@ -133,19 +134,8 @@ DOOR_VALUES = ["1", "t", "TRUE", "yes", "on", "0", "false", "FALSE", "off", ""]
 
 
 async def _media_post(client, person) -> str:  # type: ignore[no-untyped-def]
-    import io
-
-    from PIL import Image
-
-    image = io.BytesIO()
-    Image.new("RGB", (8, 8), (200, 30, 30)).save(image, "PNG")
-    uploaded = await client.post(
-        "/api/v2/media",
-        headers=person.headers,
-        files={"file": ("a.png", image.getvalue(), "image/png")},
-    )
-    assert uploaded.status_code in (200, 202), uploaded.text
-    return await api_post(client, person, "look", **{"media_ids": [uploaded.json()["id"]]})
+    media_id = await upload_image(client, person)
+    return await api_post(client, person, "look", **{"media_ids": [media_id]})
 
 
 async def test_only_media_reads_alike_on_every_door(client, make_person) -> None:  # type: ignore[no-untyped-def]
