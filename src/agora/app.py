@@ -10,7 +10,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import ModuleType
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -60,6 +59,7 @@ from agora.events.process_bus import get_bus
 from agora.federation import actors as federation_actors
 from agora.federation import routes as activitypub
 from agora.http import log_redaction, ratelimit
+from agora.http.cross_origin import CrossOrigin
 from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
 from agora.http.json import JSON
@@ -201,19 +201,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     # outside the guard, inside CORS (429s keep CORS headers)
     ratelimit.install(app, settings, oauth_pages.too_many_sign_ins)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=[
-            "Link",
-            "X-RateLimit-Limit",
-            "X-RateLimit-Remaining",
-            "X-RateLimit-Reset",
-            "Idempotency-Key",
-        ],
-    )
+    app.add_middleware(CrossOrigin)  # Starlette's CORS for requests with an Origin
     app.add_middleware(Observability)  # outermost: request id, request metrics
     install_error_handlers(app)
 

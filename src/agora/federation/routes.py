@@ -283,6 +283,10 @@ async def shared_inbox(request: Request) -> Response:
     return await _receive(request)
 
 
+def _accept(scope: Scope) -> str:
+    return next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"accept"), "")
+
+
 class ActivityPubPaths:
     """ASGI middleware: a GET of `/@NAME` or `/@NAME/ID` asking for ActivityPub is served by
     `/users/NAME` or `/users/NAME/statuses/ID` (see the module docstring)."""
@@ -293,10 +297,7 @@ class ActivityPubPaths:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             found = PROFILE_RE.match(scope.get("path", ""))
-            accept = next(
-                (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"accept"), ""
-            )
-            if found and wants_activitypub(accept):
+            if found and wants_activitypub(_accept(scope)):
                 name, post_id = found.groups()
                 path = f"/users/{name}" + (f"/statuses/{post_id}" if post_id else "")
                 original = scope.get("raw_path") or scope["path"].encode()

@@ -1,9 +1,10 @@
 """RequestGuard: the checks every request passes before routing, as pure ASGI middleware.
 
 - A body larger than `max_body_bytes` (`max_upload_bytes` for multipart, which carries media
-  uploads) gets 413: at once when Content-Length says so, else as soon as the bytes read pass
-  the limit (`BodyTooLarge`, mapped to 413 in `http/error_responses.py`), however the body
-  is parsed.
+  uploads) gets 413: at once when Content-Length says so, else (a chunked body, HTTP/2) as
+  soon as the bytes read pass the limit (`BodyTooLarge`, mapped to 413 in
+  `http/error_responses.py`), however the body is parsed. An HTTP/1.x body framed by its
+  Content-Length is not counted: the server reads no more than the length declared.
 - A path or query string with a NUL byte gets 400: no database stores one in text, and
   PostgreSQL refuses it outright.
 """
@@ -38,6 +39,16 @@ def _declared_length(scope: Scope) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
+def _framed_by_length(scope: Scope) -> bool:
+    """An HTTP/1.x request without Transfer-Encoding: its body is at most its Content-Length
+    (none at all without one, RFC 9112 section 6.3), and the server reads no further, so a
+    length within the limit needs no counting. Chunked bodies, and HTTP/2 (whose bodies end
+    with the stream), are counted."""
+    if scope.get("http_version") not in ("1.1", "1.0"):
+        return False
+    return not any(name == b"transfer-encoding" for name, _ in scope.get("headers", ()))
+
+
 def _has_nul(scope: Scope) -> bool:
     query = scope.get("query_string", b"").lower()
     return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
@@ -63,6 +74,9 @@ class RequestGuard:
             return
         if _has_nul(scope):
             await error_response(400, NUL_IN_URL)(scope, receive, send)
+            return
+        if _framed_by_length(scope):  # the server reads no more than the declared length
+            await self.app(scope, receive, send)
             return
         await self.app(scope, _counting(receive, limit), send)
 

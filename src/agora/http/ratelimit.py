@@ -163,12 +163,17 @@ class LocalWindows:
 
     def hit(self, item: RateLimitItem, bucket: str, key: str) -> bool:
         """Count one hit; whether it was within the limit."""
+        return self.counted(item, bucket, key).allowed
+
+    def counted(self, item: RateLimitItem, bucket: str, key: str) -> Verdict:
+        """Count one hit; the verdict, with the window's state after it (one look-up)."""
         self._until_sweep -= 1
         if self._until_sweep <= 0:
             self._sweep()
         window = self._window(item, bucket, key)
         window[1] += 1
-        return window[1] <= item.amount
+        hits = int(window[1])
+        return Verdict(hits <= item.amount, item.amount, max(0, item.amount - hits), window[0])
 
     def test(self, item: RateLimitItem, bucket: str, key: str) -> bool:
         """Whether one more hit would be within the limit (nothing counted)."""
@@ -199,7 +204,10 @@ def _storage(settings: Settings) -> Storage:
     return MemoryStorage()
 
 
+@lru_cache(maxsize=4096)
 def _key(secret: str) -> str:
+    """A token's or a login's key in the limiter (a hash: no secret in the storage); the same
+    tokens come again and again, so it is remembered."""
     return hashlib.sha256(secret.encode()).hexdigest()[:32]
 
 
@@ -270,6 +278,8 @@ class RateLimits:
             checks.append((self.reads, "read", who) if read else (self.writes, "write", who))
             if method == "POST" and path in MEDIA_PATHS:
                 checks.append((self.media, "media", who))
+        if self.local is not None:
+            return _advertised([self.local.counted(*check) for check in checks])
         allowed = await self._hits(*checks)
         for check, ok in zip(checks, allowed, strict=True):
             if ok is False:
@@ -316,6 +326,19 @@ class RateLimits:
         verdict = await self.hit(self.media, "media", f"a:{account_id}")
         if verdict is not None and not verdict.allowed:
             raise RateLimited(verdict)
+
+
+def _advertised(verdicts: list[Verdict]) -> Verdict:
+    """The request's verdict from its checks' (the first is the per-address limit): the first
+    refusal, else the API limit with the least left (the per-address one is not advertised)."""
+    for verdict in verdicts:
+        if not verdict.allowed:
+            return verdict
+    return min(verdicts[1:], key=_remaining, default=None) or Verdict(True, 0, 0, time.time())
+
+
+def _remaining(verdict: Verdict) -> int:
+    return verdict.remaining
 
 
 def client_ip(scope: Scope) -> str:
