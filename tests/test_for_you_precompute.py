@@ -205,3 +205,35 @@ async def test_the_job_is_bounded_idempotent_and_requeues_itself(
         await session.execute(update(ForYouSet).values(computed_at=long_ago))
     await precompute(db, [viv])
     assert {account for account, *_ in await _rows(db)} == {viv}
+
+
+async def test_a_run_in_a_web_process_stops_when_requests_come_and_the_next_does_the_rest(
+    client: Any, db: Any, make_person: Any, run_jobs: Any
+) -> None:
+    """Run by a web process's own worker (`busy` given), the job stops after the person at
+    hand once requests are being answered: one set stored, the next run queued soon, and
+    that run (the process idle again) does the rest."""
+    from agora.jobs.worker import Worker
+
+    world = await _world(client, make_person, run_jobs)
+    signed_in = sorted(person.id for person in world["people"].values())
+    asked: list[bool] = []
+
+    def busy() -> bool:  # requests come in while the first person's set is computed
+        asked.append(True)
+        return len(asked) > 1
+
+    async with db.transaction() as session:
+        await for_you_precompute.ensure_scheduled(session, delay=0)
+    assert await Worker(db, busy=busy).run_once() == 1  # claimed while idle
+    async with db.session() as session:
+        done = list(await session.scalars(select(ForYouSet.account_id)))
+        queued = (await session.execute(select(Job.kind, Job.run_at))).all()
+    assert len(done) == 1 and done[0] in signed_in
+    assert [kind for kind, _ in queued] == [JobKind.REFRESH_FOR_YOU]
+    assert queued[0][1] <= utcnow() + timedelta(seconds=for_you_precompute.CATCH_UP_SECONDS)
+    async with db.transaction() as session:  # its time has come; the process is idle
+        await session.execute(update(Job).values(run_at=utcnow()))
+    assert await Worker(db, busy=lambda: False).run_once() == 1
+    async with db.session() as session:
+        assert sorted(await session.scalars(select(ForYouSet.account_id))) == signed_in

@@ -448,3 +448,20 @@ async def test_requests_in_flight_count_requests_but_not_streams():
         await observability.Observability(inner)(scope, receive, send)
     assert seen == [1, 0, 0]
     assert observability.requests_in_flight() == 0
+    assert observability.answered_within(5.0)  # a request ended a moment ago: not idle yet
+
+
+def test_a_web_process_is_idle_only_after_a_quiet_moment(monkeypatch):  # type: ignore[no-untyped-def]
+    """What the worker's `busy` asks (app.py): answering now, or a moment ago."""
+    import time
+
+    from agora.app import QUIET_SECONDS, _answering
+    from agora.http import observability
+
+    monkeypatch.setattr(observability, "_in_flight", 0)
+    monkeypatch.setattr(observability, "_last_answered", time.perf_counter())
+    assert _answering()
+    monkeypatch.setattr(observability, "_last_answered", time.perf_counter() - QUIET_SECONDS - 1)
+    assert not _answering()
+    monkeypatch.setattr(observability, "_in_flight", 1)
+    assert _answering()

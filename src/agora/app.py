@@ -63,7 +63,7 @@ from agora.http.cross_origin import CrossOrigin
 from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
 from agora.http.json import JSON
-from agora.http.observability import Observability, requests_in_flight
+from agora.http.observability import Observability, answered_within
 from agora.http.params import document_query_reads
 from agora.http.remote_resolver import RESOLVER_KEY
 from agora.http.signal_hook import SignalsHook
@@ -158,8 +158,13 @@ def _lifespan(
     return lifespan
 
 
+QUIET_SECONDS = 0.5  # a web process is idle (for background jobs) after this long unasked
+
+
 def _answering() -> bool:
-    return requests_in_flight() > 0
+    """Whether this process answers requests now or did a moment ago: its own job workers
+    leave background kinds for later, and stop one running early (jobs/courtesy.py)."""
+    return answered_within(QUIET_SECONDS)
 
 
 def settle_heap() -> None:

@@ -14,7 +14,8 @@ Invariants:
   Streams (`/api/v1/streaming…`, the web app's `/web/live`) are counted, but not timed: they
   last as long as the client.
 - `requests_in_flight()` is how many requests (streams excepted) this process is answering
-  now: what its own job workers ask before running background work (jobs/worker.py).
+  now; `answered_within(s)` also counts the last `s` seconds: what its own job workers ask
+  before running background work, and while it runs (app.py, jobs/courtesy.py).
 """
 
 from __future__ import annotations
@@ -41,11 +42,19 @@ _NEXT = itertools.count(1)
 _COUNTERS: dict[tuple[str, str, int], Any] = {}  # labelled children, looked up once each
 _TIMERS: dict[tuple[str, str], Any] = {}
 _in_flight = 0
+_last_answered = float("-inf")  # time.perf_counter() when the last request (not a stream) ended
 
 
 def requests_in_flight() -> int:
     """Requests this process is answering now, streams excepted."""
     return _in_flight
+
+
+def answered_within(seconds: float) -> bool:
+    """Whether this process is answering a request (streams excepted), or ended one in the
+    last `seconds`: a load generator's or a browser's next request comes within
+    milliseconds of the last, and an instant between two is not idleness."""
+    return _in_flight > 0 or time.perf_counter() - _last_answered < seconds
 
 
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -84,7 +93,7 @@ class Observability:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        global _in_flight
+        global _in_flight, _last_answered
         started = time.perf_counter()
         streaming = scope["path"].startswith(STREAMING_PREFIXES)
         request_id = _request_id(scope["headers"])
@@ -106,5 +115,8 @@ class Observability:
         finally:
             _in_flight -= not streaming
             REQUEST_ID.reset(token)
-            elapsed = None if streaming else time.perf_counter() - started
+            elapsed = None
+            if not streaming:
+                _last_answered = time.perf_counter()
+                elapsed = _last_answered - started
             _count(scope["method"], route_template(scope), status, elapsed)

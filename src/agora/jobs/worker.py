@@ -16,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agora.db.engine import Database
+from agora.jobs.courtesy import giving_way
 from agora.jobs.job_kinds import BACKGROUND_KINDS
 from agora.jobs.queue import (
     CONCURRENT,
@@ -57,7 +59,7 @@ class Worker:
     interval. With `busy` (a web process's own workers: whether it is answering requests),
     `BACKGROUND_KINDS` are claimed only while it is not, or once `BACKGROUND_OVERDUE`: their
     CPU then does not compete with requests, and they still run on a server that is never
-    idle."""
+    idle; while one runs, it stops early when requests come in (jobs/courtesy.py)."""
 
     def __init__(
         self,
@@ -101,13 +103,20 @@ class Worker:
                 self._flying.add(task)
                 task.add_done_callback(self._flying.discard)
             elif len(jobs) == 1:
-                self._tally(
-                    len(jobs), int(await run_claimed(self.db, jobs[0], self.id, self.lease_seconds))
-                )
+                with self._courtesy(jobs[0].kind):
+                    ok = await run_claimed(self.db, jobs[0], self.id, self.lease_seconds)
+                self._tally(1, int(ok))
             else:
                 await self._run_batch(jobs)
             ran += len(jobs)
         return ran
+
+    def _courtesy(self, kind: str) -> AbstractContextManager[None]:
+        """A background kind run by a web process's worker gives way to its requests
+        (jobs/courtesy.py); anything else runs as it is."""
+        if self.busy is not None and kind in BACKGROUND_KINDS:
+            return giving_way(self.busy)
+        return nullcontext()
 
     async def _run_batch(self, jobs: list[ClaimedJob]) -> None:
         try:

@@ -11,9 +11,10 @@ the rows in the transaction that deletes the job and queues the next run.
 
 Invariants:
 - bounded: at most `for_you.CANDIDATES` rows per person, at most `VIEWERS_PER_RUN` people per
-  run; a person is due when their set is missing or older than `REFRESH_SECONDS`; the next
-  run comes after `REFRESH_SECONDS`, or after `CATCH_UP_SECONDS` while more were due than
-  one run takes;
+  run, fewer when a web process running it starts answering requests (jobs/courtesy.py: the
+  run stops after the person at hand, and the rest are due at the next run); a person is due
+  when their set is missing or older than `REFRESH_SECONDS`; the next run comes after
+  `REFRESH_SECONDS`, or after `CATCH_UP_SECONDS` while more were due than one run takes;
 - idempotent: a person's rows are replaced whole (delete, then insert, one transaction), so
   two runs on the same state leave the same rows;
 - a set decides nothing about who may see what: the request applies the rule to every row
@@ -44,6 +45,7 @@ from agora.db.models import (
     utcnow,
 )
 from agora.ids import min_id_for_ms
+from agora.jobs.courtesy import should_give_way
 from agora.jobs.job_kinds import JobKind, JobState, RefreshForYouJob
 from agora.jobs.queue import enqueue
 from agora.social.reading.for_you import SlowFeatures, candidate_set
@@ -102,12 +104,16 @@ async def due_viewers(session: AsyncSession, at: datetime, limit: int) -> list[i
 
 
 async def compute_sets(db: Database, viewer_ids: Sequence[int], at: datetime) -> Precomputed:
-    """Each person's candidate set as of `at` (read-only; a read session per person)."""
+    """Each person's candidate set as of `at` (read-only; a read session per person). In a
+    web process answering requests it stops after the person at hand (`should_give_way`):
+    the people left are due still, and `more_due` says so."""
     start = min_id_for_ms(int((at.timestamp() - WINDOW_HOURS * 3600) * 1000))
     sets: dict[int, dict[int, SlowFeatures]] = {}
     for viewer_id in viewer_ids:
         async with db.session() as session:
             sets[viewer_id] = await candidate_set(session, viewer_id, start)
+        if len(sets) < len(viewer_ids) and should_give_way():
+            return Precomputed(at, sets, more_due=True)
     return Precomputed(at, sets)
 
 
@@ -118,7 +124,8 @@ async def compute(db: Database, payload: RefreshForYouJob) -> Precomputed:
     async with db.session() as session:
         due = await due_viewers(session, at, VIEWERS_PER_RUN + 1)
     found = await compute_sets(db, due[:VIEWERS_PER_RUN], at)
-    return Precomputed(found.at, found.sets, more_due=len(due) > VIEWERS_PER_RUN)
+    more_due = found.more_due or len(due) > VIEWERS_PER_RUN
+    return Precomputed(found.at, found.sets, more_due=more_due)
 
 
 async def store_sets(session: AsyncSession, result: Precomputed) -> None:
