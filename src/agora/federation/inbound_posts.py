@@ -1,7 +1,9 @@
 """Received Create, Update and Delete of Notes (and Questions): remote posts stored in the
 same tables as local ones.
 
-A remote post is stored once per id (`store_remote_post`), only when its id is on its
+A remote post is stored once per id by one writer, `store_remote_posts` (one Note, or the
+Notes of a batch's received Creates at once: `create_many`, from inbox.process_many, with
+the effects each has alone, in their order), only when its id is on its
 author's host and it is attributed to the actor that sent it; its HTML is sanitised with the
 same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
 the accounts it addresses or names in `Mention` tags are its mentions and its `Hashtag` tags
@@ -9,7 +11,7 @@ its hashtags (`named_in`; an Update replaces both, and notifies the local people
 mentions), its `inReplyTo` links it to the post it
 answers when that one is here (local, or remote and stored: its replies count and thread),
 and it reaches local followers through the normal fan-out (in the job that stores it when
-its audience fits one batch, fan_out.distribute_or_enqueue). Its author's per-post data-reuse
+its audience fits one batch, fan_out.distribute_new_posts). Its author's per-post data-reuse
 override (`dataReuse.noAiReuse`, or a `#noai` / `#nobot` hashtag) becomes its `no_ai_reuse`,
 read by the consent rule. Once stored, it obeys the same
 visibility rule as a local post: nothing here restates it. An Update or a Delete changes a

@@ -16,7 +16,9 @@ local followers (federation/followers_sync.py).
 
 The job is two-phase and runs in batches (jobs/queue.py `run_batch`: many received activities
 per transaction, each in a savepoint, one that fails retried alone; a sender is read once per
-transaction, `sender`): `prepare` first fetches, outside any transaction, what the activity
+transaction, `sender`; consecutive Creates of Notes are applied at once, `joins` and
+`process_many`, with the effects each has alone, in their order, and each alone if that
+fails): `prepare` first fetches, outside any transaction, what the activity
 refers to and this server lacks (an area's
 `PREPARE`, e.g. the post an Announce boosts); then `process` dispatches the activity by its
 type to the handlers of the `inbound_<area>.py` modules (an Undo by the type of the object it

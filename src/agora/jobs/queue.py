@@ -34,6 +34,11 @@ others commit, and it is then run alone in a transaction of its own (failing the
 retried with backoff like any job); a transaction that fails as a whole (its commit, a broken
 connection) commits nothing and its jobs are run alone; a worker that dies mid-batch commits
 nothing of the open transaction, and its jobs run again once their lease expires. A batched
+kind registered with a `Together` (`register_jobs`'s `together`: received Creates) applies
+each run of consecutive jobs that join (`Together.joins`) at once, in one savepoint that
+starts by deleting all their rows (only if this worker still holds every one); when that
+raises (a job's failure, a lost lease) the savepoint is rolled back and each job of the run
+is applied alone as above, so a failure is still one job's and settled alone. A batched
 kind registered as concurrent (`register_jobs`'s `concurrent`: deliveries, whose slow phase
 waits on another server) runs the slow phases of its batch at once, one group (a delivery's
 domain) after another within the group, instead of all one after the other: a slow or dead
@@ -147,7 +152,9 @@ CONCURRENT: dict[str, Grouping] = {}
 class Together:
     """How a batched kind applies consecutive jobs of a batch at once (`run_batch`): `joins`
     says whether a job's payload may be applied with others (received Creates), `apply` applies
-    a run of such payloads, in their order, with the effects of applying each alone."""
+    a run of such payloads, in their order, with the effects of applying each alone. It is
+    handed the payloads only: a kind whose slow phase returns something for its `apply` to
+    use must not join."""
 
     joins: Callable[[Any], bool]
     apply: Callable[[AsyncSession, list[Any]], Awaitable[None]]
@@ -780,12 +787,12 @@ async def _apply_together(
             await TOGETHER[kind].apply(session, [job.payload for job, _ in run])
         finally:
             del session.info[RUNNING_HANDLER]
-    except Exception:
+    except Exception as error:
         if not savepoint.is_active:
             raise
         await savepoint.rollback()
         session.expire_all()
-        log.info("jobs: %d %s jobs applied together failed; each runs alone", len(run), kind)
+        log.info("jobs: %d %s jobs applied together: %r; each runs alone", len(run), kind, error)
         return False
     await savepoint.commit()
     return True

@@ -19,8 +19,8 @@ thousands of followers never holds the write lock (SQLite's, for the whole datab
    exist), mention notifications, the hashtag use count, a direct post's conversations.
 
 A post whose audience fits one batch may instead be distributed in the transaction that
-stores it (`distribute_or_enqueue`, for received remote posts, stored by a job already): the
-same steps, once, without a second job.
+stores it (`distribute_new_posts`, for received remote posts, stored by a job already, a
+batch's at once): the same steps, once, without a second job.
 """
 
 from __future__ import annotations
@@ -217,39 +217,24 @@ async def distribute_post(session: AsyncSession, payload: PostJob) -> None:
 
 @dataclass(frozen=True, slots=True)
 class NewPost:
-    """A post just stored in the caller's transaction, with its hashtags' ids and its
-    mentioned accounts as its writer wrote them."""
+    """A post just stored in the caller's transaction (not a boost), with its hashtags' ids
+    and its mentioned accounts as its writer wrote them."""
 
     post_id: int
     tag_ids: Sequence[int]
     mention_ids: Collection[int]
 
 
-async def distribute_or_enqueue(
-    session: AsyncSession,
-    post_id: int,
-    tag_ids: Sequence[int] | None = None,
-    mention_ids: Collection[int] | None = None,
-) -> None:
-    """Distribute a post just stored, in the caller's transaction, when its audience (feeds
-    and `status` subscribers) fits in one batch (`FANOUT_BATCH`), as `distribute_post` would;
-    otherwise enqueue the `distribute_post` job. Either way it happens once, with the
-    caller's commit. The post is new: no feed holds it yet. `tag_ids` and `mention_ids`
-    are its hashtags and mentioned accounts when the caller just wrote them (read otherwise)."""
-    if tag_ids is None:
-        tag_ids = (
-            await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post_id))
-        ).all()
-    await distribute_new_posts(session, [NewPost(post_id, tag_ids, mention_ids or ())])
-
-
 async def distribute_new_posts(session: AsyncSession, posts: Sequence[NewPost]) -> None:
-    """`distribute_or_enqueue` for posts just stored (received ones: a batch's), in their
-    order, each as it would be alone: the rule decides each one's audience (`plan_distribution`;
-    the facts of an author's followers, and their subscribers, read once for the posts that
-    name nobody and answer no one else), then the feed rows of all of them are written at
-    once (one insert, the feeds' sizes grown once), then each one's notifications and
-    announcement (`finish_distribution`)."""
+    """Distribute posts just stored in the caller's transaction (received ones: one, or a
+    batch's), each as `distribute_post` would, when its audience (feeds and `status`
+    subscribers) fits in one batch (`FANOUT_BATCH`); otherwise enqueue its `distribute_post`
+    job. Either way it happens once, with the caller's commit. In their order, each as it
+    would be alone: the rule decides each one's audience (`plan_distribution`: the facts of
+    an author's followers, and the author's subscribers, read once for the posts that name
+    nobody), then the feed rows of all of them are written at once (one insert, the feeds'
+    sizes grown in one upsert: the posts are new, in no feed yet, and none is a boost), then
+    each one's notifications and announcement (`finish_distribution`)."""
     memo: dict[Any, Any] = {}
     plans: list[tuple[Distribution, NewPost]] = []
     for new in posts:
