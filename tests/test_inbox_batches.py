@@ -55,29 +55,10 @@ def _spied_runs(monkeypatch: Any) -> None:
 
 async def _author_with_fans(db: Any, fans: int) -> tuple[int, str]:
     """A remote author (stored as the inbox stores one) followed by `fans` local accounts."""
-    from agora.federation.actors import RemoteActor, store_actor
     from agora.social.people.accounts import create_account
 
-    uri = "https://remote.example/users/author"
     async with db.transaction() as session:
-        author = await store_actor(
-            session,
-            RemoteActor(
-                uri=uri,
-                username="author",
-                domain="remote.example",
-                display_name="author",
-                note_html="",
-                url=None,
-                inbox=f"{uri}/inbox",
-                shared_inbox="https://remote.example/inbox",
-                followers=f"{uri}/followers",
-                public_key_pem="",
-                locked=False,
-                bot=False,
-                discoverable=True,
-            ),
-        )
+        author = await _remote_author(session, "author")
         ids = []
         for i in range(fans):
             account = await create_account(session, username=f"fan{i}", display_name="fan")
@@ -87,7 +68,32 @@ async def _author_with_fans(db: Any, fans: int) -> tuple[int, str]:
             insert(Follow),
             [{"id": new_id(), "account_id": a, "target_account_id": author.id} for a in ids],
         )
-        return author.id, uri
+        return author.id, author.uri
+
+
+async def _remote_author(session: Any, name: str) -> Account:
+    """A remote account of remote.example, stored as the inbox stores one."""
+    from agora.federation.actors import RemoteActor, store_actor
+
+    uri = f"https://remote.example/users/{name}"
+    return await store_actor(
+        session,
+        RemoteActor(
+            uri=uri,
+            username=name,
+            domain="remote.example",
+            display_name=name,
+            note_html="",
+            url=None,
+            inbox=f"{uri}/inbox",
+            shared_inbox="https://remote.example/inbox",
+            followers=f"{uri}/followers",
+            public_key_pem="",
+            locked=False,
+            bot=False,
+            discoverable=True,
+        ),
+    )
 
 
 def _create(actor: str, n: int) -> dict[str, Any]:
@@ -115,9 +121,14 @@ async def _queue_creates(db: Any, author_id: int, uri: str, numbers: range) -> N
 
 async def _queue(db: Any, author_id: int, activities: list[dict[str, Any]]) -> None:
     """Queue received activities of one sender, in this order, as the inbox queues them."""
+    await _queue_sent(db, [(author_id, activity) for activity in activities])
+
+
+async def _queue_sent(db: Any, sent: list[tuple[int, dict[str, Any]]]) -> None:
+    """Queue received activities (each with its sender's id), in this order."""
     async with db.transaction() as session:
-        for activity in activities:
-            payload = {"activity": activity, "actor_id": author_id}
+        for actor_id, activity in sent:
+            payload = {"activity": activity, "actor_id": actor_id}
             queue.enqueue(session, JobKind.AP_INBOX, payload)  # type: ignore[arg-type]
 
 
@@ -418,3 +429,44 @@ async def test_a_worker_stopped_mid_batch_commits_nothing_and_the_rerun_stores_e
         await session.execute(update(Job).values(locked_until=Job.created_at))
     await _run_batch(db)
     assert await _stored(db, author_id) == (["0", "1", "2", "3", "4"], 5 * 4, 5)
+
+
+async def test_creates_of_several_senders_in_one_run_reach_each_ones_followers(db) -> None:
+    """One run of Creates by two senders, interleaved: each post reaches its own author's
+    followers as the home rule and their mutes decide (a follower of both gets all four, one
+    who mutes the second sender only the first's), each feed's size counts what it got, each
+    sender's posts are counted on it."""
+    from agora.db.models import HomeFeedSize, Mute
+    from agora.social.people.accounts import create_account
+
+    async with db.transaction() as session:
+        first, second = await _remote_author(session, "author"), await _remote_author(session, "b")
+        fans = []
+        for name in ("both", "muter", "second_only"):
+            fans.append(await create_account(session, username=name, display_name=name))
+        await session.flush()
+        both, muter, second_only = (fan.id for fan in fans)
+        follows = [(both, first), (both, second), (muter, first), (muter, second)]
+        follows.append((second_only, second))
+        await session.execute(
+            insert(Follow),
+            [{"id": new_id(), "account_id": f, "target_account_id": t.id} for f, t in follows],
+        )
+        session.add(Mute(account_id=muter, target_account_id=second.id))
+        ids = {first.uri: first.id, second.uri: second.id}
+    sent = [(ids[uri], _create(uri, n)) for n in range(2) for uri in (first.uri, second.uri)]
+    await _queue_sent(db, sent)
+    await _run_batch(db)
+    assert len(RUNS) == 1 and len(RUNS[0][0]) == 4 and RUNS[0][1] == "ok"
+    async with db.session() as session:
+        feed = await session.execute(
+            select(HomeFeedEntry.account_id, func.count()).group_by(HomeFeedEntry.account_id)
+        )
+        sizes = await session.execute(select(HomeFeedSize.account_id, HomeFeedSize.entries))
+        counts = await session.execute(
+            select(Account.id, Account.statuses_count).where(Account.id.in_(ids.values()))
+        )
+        got, grown, counted = dict(feed.all()), dict(sizes.all()), dict(counts.all())
+    fed = {both: 4, muter: 2, second_only: 2, first.id: 2, second.id: 2}
+    assert got == fed and grown == fed, (got, grown)
+    assert counted == {first.id: 2, second.id: 2}
