@@ -15,9 +15,9 @@ import subprocess
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from agora.db.models import User
+from agora.db.models import Job, User
 
 PASSWORD = "correct horse battery"  # make_person's
 ADMIN_SCOPES = "read write follow push admin:read admin:write"
@@ -142,3 +142,13 @@ def ffmpeg(*args: str) -> None:
     """Run Debian's ffmpeg (make test installs it) to make a test's media file."""
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
     subprocess.run(command, check=True, timeout=60)
+
+
+# --- the job queue --------------------------------------------------------------------------
+
+
+async def jobs_of_kind(db: Any, kind: str) -> list[Job]:
+    """The jobs of a kind in the queue (any state), oldest first."""
+    async with db.session() as session:
+        found = await session.scalars(select(Job).where(Job.kind == kind).order_by(Job.id))
+        return list(found.all())

@@ -114,6 +114,9 @@ def key_id_of(username: str) -> str:
     return f"{get_settings().base_url}/users/{username}#main-key"
 
 
+RECORDING_SLACK = 2.0  # seconds from a failed delivery's record to its job's retry time
+
+
 async def test_a_peer_answering_500_is_retried_on_mastodons_schedule(
     client, db, make_person, run_jobs, peers
 ) -> None:
@@ -123,13 +126,21 @@ async def test_a_peer_answering_500_is_retried_on_mastodons_schedule(
     await client.post("/api/v1/statuses", json={"status": "try again"}, headers=alice.headers)
     before = utcnow()
     await run_jobs()
+    after = utcnow()
     (job,) = await _delivery_jobs(db)
     assert (job.state, job.attempts, job.max_attempts) == (JobState.PENDING, 1, 17)
-    wait = (job.run_at - before).total_seconds()
-    assert 15 <= wait <= 15 + 10 + 2, wait  # 0^4 + 15 s plus up to 10 s of jitter
     assert "answered 500" in (job.last_error or "")
     failing = await _domain(db, peer.url)
     assert failing is not None and failing.failures == 1 and failing.open_until is None
+    # Mastodon's schedule: the retry is due 0^4 + 15 s plus up to 10 s of jitter after the
+    # failure, timed from the failure as the domain recorded it (when the request ended), not
+    # from the post: what runs before the request (the post's fan-out and federation jobs,
+    # the author's key made, the delivery signed) once took ~5 s on a loaded machine and
+    # broke a bound timed from the post. Between that record and the job's retry time only
+    # the job's own bookkeeping runs (at most RECORDING_SLACK).
+    assert before <= failing.last_failure_at <= after
+    wait = (job.run_at - failing.last_failure_at).total_seconds()
+    assert 15 <= wait <= 15 + 10 + RECORDING_SLACK, wait
     # the peer recovers: the retry succeeds and the domain is healthy again
     peer.mode = "ok"
     async with db.session(write=True) as session:

@@ -1,6 +1,7 @@
 """Jobs run in batches (jobs/queue.py `run_batch`): one poisoned job fails alone, a worker killed
-mid-batch commits nothing and its jobs run once after the lease, and processing a received
-activity costs a bounded number of SQL statements."""
+mid-batch commits nothing and its jobs run once after the lease, runs of a kind applied
+together fall back to each job alone, concurrent kinds run their groups at once. Received
+activities in batches: tests/test_inbox_batches.py."""
 
 from __future__ import annotations
 
@@ -15,18 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select
 
 import agora
 from agora.config import get_settings
-from agora.db.models import Follow, HomeFeedEntry, Job, Post
+from agora.db.models import Job
 from agora.events.process_bus import get_bus
 from agora.events.publishing import publish_after_commit
-from agora.ids import new_id
 from agora.jobs import queue
-from agora.jobs.job_kinds import JobKind, JobState
+from agora.jobs.job_kinds import JobState
 from agora.jobs.worker import Worker
-from helpers import ON_POSTGRES
+from helpers import jobs_of_kind
 
 CALLS: list[int] = []
 
@@ -68,15 +67,31 @@ queue.register_jobs(
 )
 
 
+RUNS: list[list[int]] = []  # each call of the together test kind's `apply`: its jobs' n
+
+
+async def _together(session: Any, payloads: list[dict[str, Any]]) -> None:
+    """Applies a run of `test_together` jobs at once: one effect each; raises after all of
+    them when one is poisoned."""
+    RUNS.append([p["n"] for p in payloads])
+    for payload in payloads:
+        queue.enqueue(session, "test_effect", {"n": payload["n"]}, delay=3600)
+    if any(p.get("poison") for p in payloads):
+        raise RuntimeError("poisoned activity")
+
+
+queue.register_jobs(
+    {"test_together": _batched},
+    {},
+    batches={"test_together": 10},
+    together={"test_together": queue.Together(joins=lambda p: not p.get("alone"), apply=_together)},
+)
+
+
 @pytest.fixture(autouse=True)
 def _reset_calls() -> None:
     CALLS.clear()
-
-
-async def _jobs(db: Any, kind: str) -> list[Job]:
-    async with db.session() as session:
-        found = await session.scalars(select(Job).where(Job.kind == kind).order_by(Job.id))
-        return list(found.all())
+    RUNS.clear()
 
 
 async def test_a_poisoned_job_fails_alone_and_the_rest_of_its_batch_applies_once(
@@ -98,13 +113,73 @@ async def test_a_poisoned_job_fails_alone_and_the_rest_of_its_batch_applies_once
     finally:
         subscription.close()
     assert sorted(CALLS) == [0, 1, 2, 2, 3, 4]  # the poisoned one once more, alone
-    effects = await _jobs(db, "test_effect")
+    effects = await jobs_of_kind(db, "test_effect")
     assert sorted(job.payload["n"] for job in effects) == [0, 1, 3, 4]
     assert sorted(e["n"] for e in events if e.get("event") == "test_batched") == [0, 1, 3, 4]
-    [left] = await _jobs(db, "test_batched")
+    [left] = await jobs_of_kind(db, "test_batched")
     assert left.payload["n"] == 2 and left.state == JobState.PENDING
     assert left.attempts == 1 and "poisoned activity" in (left.last_error or "")
     assert left.locked_by is None
+
+
+async def test_consecutive_jobs_of_a_together_kind_are_applied_at_once_in_their_order(
+    db, monkeypatch
+) -> None:
+    """A batch of a kind that applies runs together: its consecutive joining jobs are applied
+    in one call, a job that does not join is applied alone between them, in the batch's
+    order; each effect once, every job gone."""
+    async with db.transaction() as session:
+        for n in range(6):
+            queue.enqueue(session, "test_together", {"n": n, "alone": n == 3})
+    claimed = await queue.claim_next(db, "w", 10)
+    assert [job.payload["n"] for job in claimed] == [0, 1, 2, 3, 4, 5]
+    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
+    assert await queue.run_batch(db, claimed, "w", 10) == 6
+    assert RUNS == [[0, 1, 2], [4, 5]] and CALLS == [3]
+    assert sorted(job.payload["n"] for job in await jobs_of_kind(db, "test_effect")) == list(
+        range(6)
+    )
+    assert await jobs_of_kind(db, "test_together") == []
+
+
+async def test_a_run_applied_together_that_fails_is_rolled_back_and_each_job_runs_alone(
+    db, monkeypatch
+) -> None:
+    """A run applied together raising after its writes leaves none of them: each of its jobs
+    is then applied alone (its own savepoint), the poisoned one fails alone and is left for a
+    retry with one attempt spent, the others' effects happen once."""
+    async with db.transaction() as session:
+        for n in range(4):
+            queue.enqueue(session, "test_together", {"n": n, "poison": n == 2})
+    claimed = await queue.claim_next(db, "w", 10)
+    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
+    assert await queue.run_batch(db, claimed, "w", 10) == 3
+    assert RUNS == [[0, 1, 2, 3]] and sorted(CALLS) == [0, 1, 2, 2, 3]  # then alone, 2 twice
+    assert sorted(job.payload["n"] for job in await jobs_of_kind(db, "test_effect")) == [0, 1, 3]
+    [left] = await jobs_of_kind(db, "test_together")
+    assert left.payload["n"] == 2 and left.state == JobState.PENDING and left.attempts == 1
+    assert "poisoned activity" in (left.last_error or "")
+
+
+async def test_a_run_with_a_lost_lease_is_applied_job_by_job_and_the_lost_one_not_at_all(
+    db, monkeypatch
+) -> None:
+    """When another worker took one job of a run (its lease ran out), the run is not applied
+    together: each job is applied alone, the taken one not at all (it is the other worker's)."""
+    async with db.transaction() as session:
+        for n in range(3):
+            queue.enqueue(session, "test_together", {"n": n})
+    claimed = await queue.claim_next(db, "w", 10)
+    async with db.transaction() as session:
+        taken = await session.get(Job, claimed[1].id)
+        assert taken is not None
+        taken.locked_by = "another worker"
+    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
+    assert await queue.run_batch(db, claimed, "w", 10) == 2
+    assert RUNS == [] and sorted(CALLS) == [0, 2]
+    assert sorted(job.payload["n"] for job in await jobs_of_kind(db, "test_effect")) == [0, 2]
+    [left] = await jobs_of_kind(db, "test_together")
+    assert left.payload["n"] == 1 and left.locked_by == "another worker"
 
 
 async def _committing(session: Any, payload: dict[str, Any]) -> None:
@@ -134,9 +209,11 @@ async def test_a_handler_that_commits_in_a_batch_is_refused_and_commits_nothing(
     monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
     assert await queue.run_batch(db, claimed, "w", 10) == 2
     assert sorted(CALLS) == [0, 0, 1, 1, 2]  # 0 and 1 in the failed batch, then alone
-    effects = sorted((j.payload["n"], j.payload["part"]) for j in await _jobs(db, "test_effect"))
+    effects = sorted(
+        (j.payload["n"], j.payload["part"]) for j in await jobs_of_kind(db, "test_effect")
+    )
     assert effects == [(0, 1), (0, 2), (2, 1), (2, 2)]
-    [left] = await _jobs(db, "test_committing")
+    [left] = await jobs_of_kind(db, "test_committing")
     assert left.payload["n"] == 1 and left.state == JobState.PENDING and left.attempts == 1
     assert "HandlerCommitted" in (left.last_error or "")
 
@@ -162,8 +239,8 @@ async def test_a_failed_batch_transaction_runs_each_job_alone(db, monkeypatch) -
     monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
     assert await queue.run_batch(db, claimed, "w", 10) == 3
     assert sorted(CALLS) == [0, 0, 1, 1, 2, 2]  # in the failed batch, then alone
-    assert sorted(job.payload["n"] for job in await _jobs(db, "test_effect")) == [0, 1, 2]
-    assert await _jobs(db, "test_batched") == []
+    assert sorted(job.payload["n"] for job in await jobs_of_kind(db, "test_effect")) == [0, 1, 2]
+    assert await jobs_of_kind(db, "test_batched") == []
 
 
 class _FailingCommit:
@@ -242,217 +319,16 @@ async def test_a_worker_killed_mid_batch_commits_nothing_and_its_jobs_run_once(
             process.send_signal(signal.SIGKILL)
             process.wait()
     killed = time.monotonic()
-    assert await _jobs(db, "test_effect") == []  # the first two applied, never committed
-    held = await _jobs(db, "test_batch_hang")
+    assert await jobs_of_kind(db, "test_effect") == []  # the first two applied, never committed
+    held = await jobs_of_kind(db, "test_batch_hang")
     assert len(held) == 4 and {job.state for job in held} == {JobState.RUNNING}
     lease = get_settings().job_lease_seconds
     while await Worker(db).run_until_idle() == 0:
         assert time.monotonic() - killed <= lease + 5, "the batch was not run again"
         await asyncio.sleep(0.2)
     assert sorted(CALLS) == [0, 1, 2, 3]
-    assert sorted(job.payload["n"] for job in await _jobs(db, "test_effect")) == [0, 1, 2, 3]
-    assert await _jobs(db, "test_batch_hang") == []
-
-
-# --- statements per received activity -------------------------------------------------------
-
-STATEMENTS_FIRST = 22  # one Create alone: its batch's claim and transaction, its hashtags
-STATEMENTS_EACH_MORE = 10  # each further Create of the same batch, its savepoint's two included
-# SQLite: each further Create's thread round trips (its savepoint's ride with its statements:
-# delete the job, look the note up, insert the post, count it, read the followers and the
-# subscribers, insert the feed rows and count them)
-ROUND_TRIPS_EACH_MORE = 8
-
-
-async def _author_with_fans(db: Any, fans: int) -> tuple[int, str]:
-    """A remote author (stored as the inbox stores one) followed by `fans` local accounts."""
-    from agora.federation.actors import RemoteActor, store_actor
-    from agora.social.people.accounts import create_account
-
-    uri = "https://remote.example/users/author"
-    async with db.transaction() as session:
-        author = await store_actor(
-            session,
-            RemoteActor(
-                uri=uri,
-                username="author",
-                domain="remote.example",
-                display_name="author",
-                note_html="",
-                url=None,
-                inbox=f"{uri}/inbox",
-                shared_inbox="https://remote.example/inbox",
-                followers=f"{uri}/followers",
-                public_key_pem="",
-                locked=False,
-                bot=False,
-                discoverable=True,
-            ),
-        )
-        ids = []
-        for i in range(fans):
-            account = await create_account(session, username=f"fan{i}", display_name="fan")
-            await session.flush()
-            ids.append(account.id)
-        await session.execute(
-            insert(Follow),
-            [{"id": new_id(), "account_id": a, "target_account_id": author.id} for a in ids],
-        )
-        return author.id, uri
-
-
-def _create(actor: str, n: int) -> dict[str, Any]:
-    public = "https://www.w3.org/ns/activitystreams#Public"
-    return {
-        "id": f"{actor}/statuses/{n}/activity",
-        "type": "Create",
-        "actor": actor,
-        "to": [public],
-        "object": {
-            "id": f"{actor}/statuses/{n}",
-            "type": "Note",
-            "attributedTo": actor,
-            "content": f"<p>remote post {n}</p>",
-            "to": [public],
-            "cc": [f"{actor}/followers"],
-        },
-    }
-
-
-async def _queue_creates(db: Any, author_id: int, uri: str, numbers: range) -> None:
-    """Queue received Creates of these numbers' Notes, as the inbox queues them."""
-    from agora.job_registry import register_all_jobs
-
-    register_all_jobs()
-    async with db.transaction() as session:
-        for n in numbers:
-            payload = {"activity": _create(uri, n), "actor_id": author_id}
-            queue.enqueue(session, JobKind.AP_INBOX, payload)  # type: ignore[arg-type]
-
-
-async def _statements_to_process(db: Any, author_id: int, uri: str, numbers: range) -> int:
-    """SQL statements one worker sends to process these received Creates (queued at once)."""
-    await _queue_creates(db, author_id, uri, numbers)
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-    try:
-        worker = Worker(db, batch=100)
-        assert await worker.run_until_idle() == len(numbers)
-        assert worker.failed == 0
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-    return len(statements)
-
-
-async def test_processing_a_received_post_costs_a_bounded_number_of_statements(
-    db, monkeypatch
-) -> None:
-    """A received Create of a public post whose author has 10 local followers is stored and in
-    their feeds with one job (no `distribute_post` job) in at most STATEMENTS_FIRST statements
-    (claim and commit included); in a batch, each further one costs STATEMENTS_EACH_MORE."""
-    author_id, uri = await _author_with_fans(db, 10)
-    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
-    one = await _statements_to_process(db, author_id, uri, range(1))
-    ten = await _statements_to_process(db, author_id, uri, range(1, 11))
-    assert one <= STATEMENTS_FIRST, one
-    assert ten <= STATEMENTS_FIRST + 9 * STATEMENTS_EACH_MORE, ten
-    async with db.session() as session:
-        posts = (await session.scalars(select(Post.id).where(Post.account_id == author_id))).all()
-        assert len(posts) == 11
-        feeds = await session.scalars(select(HomeFeedEntry).where(HomeFeedEntry.post_id.in_(posts)))
-        assert len(feeds.all()) == 11 * 11  # the followers' and the author's (as for any post)
-        assert (await session.scalars(select(Job.kind))).all() == []  # no second job
-
-
-async def _round_trips_to_process(
-    db: Any, author_id: int, uri: str, numbers: range, monkeypatch: Any
-) -> int:
-    """SQLite: the calls one worker makes into the connections' threads to process these
-    received Creates (statements, commits and rollbacks)."""
-    import aiosqlite
-
-    await _queue_creates(db, author_id, uri, numbers)
-    trips = [0]
-    real = aiosqlite.Connection._execute
-
-    async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips[0] += 1
-        return await real(connection, fn, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    try:
-        assert await Worker(db, batch=100).run_until_idle() == len(numbers)
-    finally:
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", real)
-    return trips[0]
-
-
-@pytest.mark.skipif(ON_POSTGRES, reason="SQLite's thread round trips")
-async def test_a_received_post_in_a_batch_costs_its_statements_and_no_more_round_trips(
-    db, monkeypatch
-) -> None:
-    """SQLite: in a batch, each further received Create costs ROUND_TRIPS_EACH_MORE calls into
-    the connection's thread: its savepoint and the savepoint's release ride with its
-    statements (db/sqlite_one_trip.py), and its sender is read once per transaction."""
-    author_id, uri = await _author_with_fans(db, 10)
-    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
-    one = await _round_trips_to_process(db, author_id, uri, range(1), monkeypatch)
-    eleven = await _round_trips_to_process(db, author_id, uri, range(1, 12), monkeypatch)
-    assert eleven - one <= 10 * ROUND_TRIPS_EACH_MORE, (one, eleven)
-
-
-async def test_a_poisoned_received_post_in_a_batch_leaves_nothing_and_the_others_apply_once(
-    db, monkeypatch
-) -> None:
-    """Five received Creates by one sender in one batch, the third failing after its post,
-    mentions and feed rows were written: the four others are stored once each and counted
-    once on the sender (read once for the batch); of the third nothing remains (no post, no
-    feed row, not counted) and its job is left for a retry, which stores it once."""
-    from agora.db.models import Account
-    from agora.federation import inbound_posts
-
-    author_id, uri = await _author_with_fans(db, 3)
-    real_store = inbound_posts.store_remote_post
-
-    async def poisoned(session: Any, author: Any, note: dict[str, Any]) -> Any:
-        post = await real_store(session, author, note)
-        if note["id"].endswith("/statuses/2"):
-            await session.flush()
-            raise RuntimeError("poisoned activity")
-        return post
-
-    monkeypatch.setattr(inbound_posts, "store_remote_post", poisoned)
-    monkeypatch.setattr(queue, "BATCH_SECONDS", 3600)  # one transaction, however loaded
-    await _queue_creates(db, author_id, uri, range(5))
-    worker = Worker(db, batch=100)
-    assert await worker.run_until_idle() == 5
-    assert (worker.processed, worker.failed) == (4, 1)
-
-    async def stored() -> tuple[list[str], int, int]:
-        async with db.session() as session:
-            uris = await session.scalars(select(Post.uri).where(Post.account_id == author_id))
-            posts = sorted(u.rsplit("/", 1)[1] for u in uris.all())
-            feeds = await session.scalars(select(HomeFeedEntry.post_id))
-            author = await session.get(Account, author_id)
-            assert author is not None
-            return posts, len(feeds.all()), author.statuses_count
-
-    assert await stored() == (["0", "1", "3", "4"], 4 * 4, 4)
-    [left] = await _jobs(db, JobKind.AP_INBOX)
-    assert left.state == JobState.PENDING and left.attempts == 1
-    assert "poisoned activity" in (left.last_error or "")
-
-    monkeypatch.setattr(inbound_posts, "store_remote_post", real_store)
-    async with db.transaction() as session:  # due now, as its backoff would make it later
-        left = await session.get(Job, left.id)
-        assert left is not None
-        left.run_at = left.created_at
-    assert await Worker(db).run_until_idle() == 1
-    assert await stored() == (["0", "1", "2", "3", "4"], 5 * 4, 5)
+    assert sorted(job.payload["n"] for job in await jobs_of_kind(db, "test_effect")) == [0, 1, 2, 3]
+    assert await jobs_of_kind(db, "test_batch_hang") == []
 
 
 async def test_a_concurrent_kind_runs_its_groups_at_once_and_each_group_in_order(db) -> None:
@@ -474,9 +350,9 @@ async def test_a_concurrent_kind_runs_its_groups_at_once_and_each_group_in_order
         mine = [n for n, g in enumerate(groups) if g == group]
         for before, after in itertools.pairwise(mine):
             assert STEPS.index(("end", before)) < STEPS.index(("start", after))
-    effects = await _jobs(db, "test_effect")
+    effects = await jobs_of_kind(db, "test_effect")
     assert sorted(job.payload["n"] for job in effects) == [0, 1, 2, 3, 5]
-    [left] = await _jobs(db, "test_concurrent")
+    [left] = await jobs_of_kind(db, "test_concurrent")
     assert left.payload["n"] == 4 and left.state == JobState.PENDING and left.attempts == 1
 
 
@@ -494,6 +370,6 @@ async def test_a_worker_runs_batches_of_a_concurrent_kind_in_the_background(db) 
     assert (worker.processed, worker.failed) == (25, 0)
     first_end = STEPS.index(("end", 0))
     assert STEPS.index(("start", 10)) < first_end and STEPS.index(("start", 20)) < first_end
-    effects = await _jobs(db, "test_effect")
+    effects = await jobs_of_kind(db, "test_effect")
     assert sorted(job.payload["n"] for job in effects) == list(range(25))
-    assert await _jobs(db, "test_concurrent") == []
+    assert await jobs_of_kind(db, "test_concurrent") == []

@@ -23,7 +23,7 @@ from agora.federation import (
     thread_fetch,
 )
 from agora.jobs.job_kinds import JobKind
-from agora.jobs.queue import Backoff, Grouping, Handler, SlowJob, register_jobs
+from agora.jobs.queue import Backoff, Grouping, Handler, SlowJob, Together, register_jobs
 from agora.mail import outgoing
 from agora.social.community_notes import note_rescoring
 from agora.social.media import av_uploads, uploads
@@ -121,8 +121,13 @@ BATCHES: dict[str, int] = {JobKind.AP_INBOX: 50, JobKind.AP_DELIVER: DELIVERIES_
 # `DELIVERIES_AT_ONCE` per worker and one at a time per domain (its circuit breaker sees each
 # outcome before the next try, as when they ran one after the other).
 CONCURRENT: dict[str, Grouping] = {JobKind.AP_DELIVER: outbox.delivery_domain}
+# Batched kinds whose consecutive jobs of a batch are applied at once, in one savepoint (each
+# alone in its own when that fails): received Creates, stored and fanned out together.
+TOGETHER: dict[str, Together] = {
+    JobKind.AP_INBOX: Together(joins=inbox.joins, apply=inbox.process_many)
+}
 
 
 def register_all_jobs() -> None:
     """Register every job kind's handler with the queue (idempotent)."""
-    register_jobs(HANDLERS, SLOW_JOBS, BACKOFFS, BATCHES, CONCURRENT)
+    register_jobs(HANDLERS, SLOW_JOBS, BACKOFFS, BATCHES, CONCURRENT, TOGETHER)

@@ -1,7 +1,9 @@
 """Received Create, Update and Delete of Notes (and Questions): remote posts stored in the
 same tables as local ones.
 
-A remote post is stored once per id (`store_remote_post`), only when its id is on its
+A remote post is stored once per id by one writer, `store_remote_posts` (one Note, or the
+Notes of a batch's received Creates at once: `create_many`, from inbox.process_many, with
+the effects each has alone, in their order), only when its id is on its
 author's host and it is attributed to the actor that sent it; its HTML is sanitised with the
 same rules as local HTML, its visibility comes from its addressing (activities.visibility_of),
 the accounts it addresses or names in `Mention` tags are its mentions and its `Hashtag` tags
@@ -9,7 +11,7 @@ its hashtags (`named_in`; an Update replaces both, and notifies the local people
 mentions), its `inReplyTo` links it to the post it
 answers when that one is here (local, or remote and stored: its replies count and thread),
 and it reaches local followers through the normal fan-out (in the job that stores it when
-its audience fits one batch, fan_out.distribute_or_enqueue). Its author's per-post data-reuse
+its audience fits one batch, fan_out.distribute_new_posts). Its author's per-post data-reuse
 override (`dataReuse.noAiReuse`, or a `#noai` / `#nobot` hashtag) becomes its `no_ai_reuse`,
 read by the consent rule. Once stored, it obeys the same
 visibility rule as a local post: nothing here restates it. An Update or a Delete changes a
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,15 +54,29 @@ from agora.social.posts.text import extract_tags, sanitize_html
 from agora.social.reading import fan_out
 
 MAX_NAMED = 100  # mentions, and hashtags, read from one Note
-_STORED = select(Post.id).where(Post.uri == bindparam("uri"))  # a post stored with this id
+CREATED_TYPES = ("Note", "Question")  # the objects a received Create stores
+# the ids of those of these posts (`uris`) that are stored
+_STORED = select(Post.uri).where(Post.uri.in_(bindparam("uris", expanding=True)))
 
 
 async def _create(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
-    note = activity.get("object")
-    if not isinstance(note, dict) or note.get("type") not in ("Note", "Question"):
-        return
-    if not await inbound_polls.take_vote(session, actor, note):
-        await store_remote_post(session, actor, note)
+    await create_many(session, [(actor, activity)])
+
+
+async def create_many(
+    session: AsyncSession, creates: Sequence[tuple[Account, dict[str, Any]]]
+) -> None:
+    """Received Creates (each with its sender), in their order: a Note that is a vote in a
+    local poll is cast as one (inbound_polls.take_vote), the other Notes and Questions are
+    stored together (`store_remote_posts`); other objects are ignored."""
+    notes: list[tuple[Account, dict[str, Any]]] = []
+    for actor, activity in creates:
+        note = activity.get("object")
+        if not isinstance(note, dict) or note.get("type") not in CREATED_TYPES:
+            continue
+        if not await inbound_polls.take_vote(session, actor, note):
+            notes.append((actor, note))
+    await store_remote_posts(session, notes)
 
 
 async def _delete(session: AsyncSession, actor: Account, activity: dict[str, Any]) -> None:
@@ -125,23 +142,78 @@ def _time(note: dict[str, Any], key: str) -> datetime:
 async def store_remote_post(
     session: AsyncSession, author: Account, note: dict[str, Any]
 ) -> Post | None:
-    """Store a Note by a remote author (once per id) and hand it to the normal fan-out.
-    Its HTML is sanitised as local HTML is; its visibility comes from its addressing; local
-    accounts it addresses are its mentions. None when refused (another host, another author)
-    or already stored. Does not commit."""
-    uri, content = note.get("id"), note.get("content")
-    if not isinstance(uri, str) or urlsplit(uri).netloc.lower() != author.domain:
-        return None
-    if id_of(note.get("attributedTo")) != author.uri:
-        return None
-    if await column_rows(session, _STORED, {"uri": uri}):
-        return None
+    """Store one Note by a remote author (`store_remote_posts`); None when refused or already
+    stored. Does not commit."""
+    return (await store_remote_posts(session, [(author, note)]))[0]
+
+
+async def store_remote_posts(
+    session: AsyncSession, notes: Sequence[tuple[Account, dict[str, Any]]]
+) -> list[Post | None]:
+    """Store Notes by remote authors (each once per id), in their order, and hand them to the
+    normal fan-out: the one writer of received posts, for one Note or a batch's. Each one's
+    HTML is sanitised as local HTML is; its visibility comes from its addressing; local
+    accounts it addresses are its mentions. A Note is refused (None) when its id is on another
+    host than its author's or it is attributed to another actor, and skipped (None) when a
+    post with its id is stored, before or earlier in `notes`. What every Note costs is paid
+    once for all of them: the stored ids read in one statement, the posts inserted in one, the
+    authors counted once each, the fan-out written at once (fan_out.distribute_new_posts);
+    what only some Notes carry (a parent, emoji, mentions, hashtags, a poll, images, a
+    quote) is read and written for those alone. The post stored for each Note, or None.
+    Does not commit."""
+    stored: list[Post | None] = [None] * len(notes)
+    accepted = [i for i, (author, note) in enumerate(notes) if _is_authors(author, note)]
+    uris = [notes[i][1]["id"] for i in accepted]
+    seen = (
+        {row[0] for row in await column_rows(session, _STORED, {"uris": uris})} if uris else set()
+    )
+    made: list[tuple[int, Post, Post | None]] = []
+    for i in accepted:
+        author, note = notes[i]
+        if note["id"] not in seen:
+            seen.add(note["id"])
+            made.append((i, *await _new_post(session, author, note)))
+    if not made:
+        return stored
+    await session.flush()  # one INSERT (a reply's parent among them was flushed to be found)
+    new: list[fan_out.NewPost] = []
+    for i, post, _parent in made:
+        note = notes[i][1]
+        mention_ids, tag_names = await named_in(session, note)
+        tag_ids = await writing.index_remote_post(session, post, mention_ids, tag_names)
+        await object_extensions.store_extensions(session, post, note)
+        new.append(fan_out.NewPost(post.id, tag_ids, mention_ids))
+        stored[i] = post
+    await writing.count_new_posts(
+        session, [(p.account_id, parent, Visibility(p.visibility)) for _, p, parent in made]
+    )
+    await fan_out.distribute_new_posts(session, new)
+    return stored
+
+
+def _is_authors(author: Account, note: dict[str, Any]) -> bool:
+    """Whether a Note may be stored as its sender's: its id on the sender's host, and
+    attributed to the sender."""
+    uri = note.get("id")
+    return (
+        isinstance(uri, str)
+        and urlsplit(uri).netloc.lower() == author.domain
+        and id_of(note.get("attributedTo")) == author.uri
+    )
+
+
+async def _new_post(
+    session: AsyncSession, author: Account, note: dict[str, Any]
+) -> tuple[Post, Post | None]:
+    """A received Note as a new post added to the session (not flushed), and the post it
+    answers when that one is here."""
+    content = note.get("content")
     to, cc = addresses(note.get("to")), addresses(note.get("cc"))
     visibility = activities.visibility_of(to, cc, author.followers_url)
     html = sanitize_html(content if isinstance(content, str) else "")
     summary = note.get("summary")
     spoiler = summary[:500] if isinstance(summary, str) else ""
-    emojis = await remote_emojis(session, author.domain, note.get("tag"), html, spoiler)
+    emojis = await remote_emojis(session, author.domain or "", note.get("tag"), html, spoiler)
     parent = await post_named(session, id_of(note.get("inReplyTo")))
     if parent is not None and parent.reblog_of_id is not None:
         parent = None
@@ -151,7 +223,7 @@ async def store_remote_post(
         in_reply_to_id=parent.id if parent else None,
         in_reply_to_account_id=parent.account_id if parent else None,
         thread_root_id=(parent.thread_root_id or parent.id) if parent else None,
-        uri=uri,
+        uri=note["id"],
         url=note.get("url") if isinstance(note.get("url"), str) else None,
         text=_plain(html),
         content_html=html,
@@ -166,13 +238,7 @@ async def store_remote_post(
         favourites_count=0,
     )
     session.add(post)
-    await session.flush()
-    mention_ids, tag_names = await named_in(session, note)
-    tag_ids = await writing.index_remote_post(session, post, mention_ids, tag_names)
-    await object_extensions.store_extensions(session, post, note)
-    await writing.count_new_post(session, author.id, parent, Visibility(visibility))
-    await fan_out.distribute_or_enqueue(session, post.id, tag_ids, mention_ids)
-    return post
+    return post, parent
 
 
 async def named_in(session: AsyncSession, note: dict[str, Any]) -> tuple[set[int], list[str]]:

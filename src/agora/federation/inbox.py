@@ -16,7 +16,9 @@ local followers (federation/followers_sync.py).
 
 The job is two-phase and runs in batches (jobs/queue.py `run_batch`: many received activities
 per transaction, each in a savepoint, one that fails retried alone; a sender is read once per
-transaction, `sender`): `prepare` first fetches, outside any transaction, what the activity
+transaction, `sender`; consecutive Creates of Notes are applied at once, `joins` and
+`process_many`, with the effects each has alone, in their order, and each alone if that
+fails): `prepare` first fetches, outside any transaction, what the activity
 refers to and this server lacks (an area's
 `PREPARE`, e.g. the post an Announce boosts); then `process` dispatches the activity by its
 type to the handlers of the `inbound_<area>.py` modules (an Undo by the type of the object it
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.engine import Database
@@ -239,6 +242,38 @@ async def sender(session: AsyncSession, actor_id: int) -> Account | None:
     if actor is not None:
         session.info.setdefault(SENDERS, {})[actor_id] = actor
     return actor
+
+
+def joins(payload: InboxJob) -> bool:
+    """Whether a received activity may be applied with the batch's others (`process_many`):
+    a Create of a Note or a Question, the activity most received."""
+    activity, note = payload["activity"], payload["activity"].get("object")
+    return (
+        activity["type"] == "Create"
+        and isinstance(note, dict)
+        and note.get("type") in inbound_posts.CREATED_TYPES
+    )
+
+
+async def process_many(session: AsyncSession, payloads: list[InboxJob]) -> None:
+    """Apply received Creates (`joins`) at once, in their order, with the effects `process`
+    has for each (jobs/queue.py `Together`): their senders read in one statement, then the
+    notes stored together by the one writer of received posts (inbound_posts.create_many).
+    A sender gone, local or suspended drops its activities, as in `process`. A rule's
+    refusal (DomainError) is not caught here: the queue then applies each alone, where
+    `process` logs and drops the refused one."""
+    kept: dict[int, Account] = session.info.setdefault(SENDERS, {})
+    wanted = {p["actor_id"] for p in payloads} - kept.keys()
+    if wanted:
+        found = await session.scalars(select(Account).where(Account.id.in_(wanted)))
+        kept.update({a.id: a for a in found})
+    creates = []
+    for payload in payloads:
+        # the identity map's (read again only when a rolled-back savepoint expired it)
+        actor = await sender(session, payload["actor_id"]) if payload["actor_id"] in kept else None
+        if actor is not None and actor.domain is not None and actor.suspended_at is None:
+            creates.append((actor, payload["activity"]))
+    await inbound_posts.create_many(session, creates)
 
 
 async def process(session: AsyncSession, payload: InboxJob) -> None:

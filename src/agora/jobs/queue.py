@@ -34,6 +34,11 @@ others commit, and it is then run alone in a transaction of its own (failing the
 retried with backoff like any job); a transaction that fails as a whole (its commit, a broken
 connection) commits nothing and its jobs are run alone; a worker that dies mid-batch commits
 nothing of the open transaction, and its jobs run again once their lease expires. A batched
+kind registered with a `Together` (`register_jobs`'s `together`: received Creates) applies
+each run of consecutive jobs that join (`Together.joins`) at once, in one savepoint that
+starts by deleting all their rows (only if this worker still holds every one); when that
+raises (a job's failure, a lost lease) the savepoint is rolled back and each job of the run
+is applied alone as above, so a failure is still one job's and settled alone. A batched
 kind registered as concurrent (`register_jobs`'s `concurrent`: deliveries, whose slow phase
 waits on another server) runs the slow phases of its batch at once, one group (a delivery's
 domain) after another within the group, instead of all one after the other: a slow or dead
@@ -141,6 +146,21 @@ BATCHES: dict[str, int] = {}
 # them: the jobs of a group (a delivery's domain) run one after the other, groups at once.
 Grouping = Callable[[Any], str]
 CONCURRENT: dict[str, Grouping] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Together:
+    """How a batched kind applies consecutive jobs of a batch at once (`run_batch`): `joins`
+    says whether a job's payload may be applied with others (received Creates), `apply` applies
+    a run of such payloads, in their order, with the effects of applying each alone. It is
+    handed the payloads only: a kind whose slow phase returns something for its `apply` to
+    use must not join."""
+
+    joins: Callable[[Any], bool]
+    apply: Callable[[AsyncSession, list[Any]], Awaitable[None]]
+
+
+TOGETHER: dict[str, Together] = {}
 # How much work a batch's transaction holds before it commits and the next one begins (it
 # holds SQLite's one write lock meanwhile): seconds of the worker thread's CPU time
 # (`time.thread_time`), not of the clock. On a loaded machine the clock runs on while the
@@ -180,16 +200,19 @@ def register_jobs(
     backoffs: Mapping[str, Backoff] | None = None,
     batches: Mapping[str, int] | None = None,
     concurrent: Mapping[str, Grouping] | None = None,
+    together: Mapping[str, Together] | None = None,
 ) -> None:
     """Make these the handlers of their kinds (one-phase `handlers`, two-phase `slow`) and,
     for kinds that retry on their own schedule, their `backoffs`, for kinds run in batches
-    their batch size (`batches`), and which of those run their slow phases at once, grouped
-    by what (`concurrent`); the application calls it once at start (agora/job_registry.py)."""
+    their batch size (`batches`), which of those run their slow phases at once, grouped
+    by what (`concurrent`), and which apply runs of their jobs at once (`together`); the
+    application calls it once at start (agora/job_registry.py)."""
     HANDLERS.update(handlers)
     SLOW_JOBS.update(slow)
     BACKOFFS.update(backoffs or {})
     BATCHES.update(batches or {})
     CONCURRENT.update(concurrent or {})
+    TOGETHER.update(together or {})
 
 
 # Each kind's payload (the contract its handler reads): one overload per payload type.
@@ -699,11 +722,14 @@ async def run_batch(
         try:
             async with db.transaction() as session:
                 while ready and (not ran or time.thread_time() - started < BATCH_SECONDS):
-                    job, prepared = ready.pop(0)
-                    ran.append((job, prepared))
-                    error = await _apply_in_savepoint(session, job, worker_id, prepared)
-                    if error is not None:
-                        raised.append((job, prepared, error))
+                    run = _joined_run(ready)
+                    ran += run
+                    if len(run) > 1 and await _apply_together(session, run, worker_id):
+                        continue
+                    for job, prepared in run:  # alone, each in its savepoint
+                        error = await _apply_in_savepoint(session, job, worker_id, prepared)
+                        if error is not None:
+                            raised.append((job, prepared, error))
         except Exception:  # nothing of this transaction committed: each of its jobs alone
             log.warning("jobs: a batch's transaction failed; its jobs run alone", exc_info=True)
             for job, prepared in ran:
@@ -720,6 +746,56 @@ async def run_batch(
             else:  # alone, so that what failed it cannot be another job's doing
                 succeeded += await _apply_alone(db, job, worker_id, prepared)
     return succeeded
+
+
+def _joined_run(ready: list[tuple[ClaimedJob, Any]]) -> list[tuple[ClaimedJob, Any]]:
+    """Take from `ready` the jobs to apply next: its leading jobs of a kind that applies runs
+    together (`TOGETHER`) whose payloads may join one, or else its first job alone."""
+    kind = ready[0][0].kind
+    together = TOGETHER.get(kind)
+    taken = 0
+    if together is not None:
+        while (
+            taken < len(ready)
+            and ready[taken][0].kind == kind
+            and together.joins(ready[taken][0].payload)
+        ):
+            taken += 1
+    run = ready[: max(taken, 1)]
+    del ready[: len(run)]
+    return run
+
+
+async def _apply_together(
+    session: AsyncSession, run: list[tuple[ClaimedJob, Any]], worker_id: str
+) -> bool:
+    """Apply a run of jobs at once (their kind's `TOGETHER.apply`) in one savepoint that
+    starts by deleting their rows (all of them, only if this worker still holds them); True
+    when it committed. Anything raised rolls the savepoint back (the rows, the effects, the
+    live events) and the session's objects are expired: the caller then applies each job
+    alone in a savepoint of its own, so a job that fails fails alone, as without this."""
+    kind = run[0][0].kind
+    savepoint = await session.begin_nested()
+    try:
+        ids = [job.id for job, _ in run]
+        mine = delete(Job).where(Job.id.in_(ids), Job.locked_by == worker_id)
+        taken = await session.execute(mine.execution_options(synchronize_session=False))
+        if affected_rows(taken) != len(ids):
+            raise LeaseLost(ids[0])  # which ones: each job, applied alone, finds out
+        session.info[RUNNING_HANDLER] = kind
+        try:
+            await TOGETHER[kind].apply(session, [job.payload for job, _ in run])
+        finally:
+            del session.info[RUNNING_HANDLER]
+    except Exception as error:
+        if not savepoint.is_active:
+            raise
+        await savepoint.rollback()
+        session.expire_all()
+        log.info("jobs: %d %s jobs applied together: %r; each runs alone", len(run), kind, error)
+        return False
+    await savepoint.commit()
+    return True
 
 
 async def _prepare_all(

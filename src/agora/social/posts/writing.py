@@ -4,6 +4,8 @@ transaction."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -308,14 +310,30 @@ async def count_new_post(
 ) -> None:
     """Count a new post: its author's posts (and last post time), and the replies of the post
     it answers when it is public or unlisted (local and received posts alike)."""
-    await session.execute(
-        update(Account)
-        .where(Account.id == author_id)
-        .values(statuses_count=Account.statuses_count + 1, last_status_at=utcnow())
+    await count_new_posts(session, [(author_id, parent, visibility)])
+
+
+async def count_new_posts(
+    session: AsyncSession, new: Sequence[tuple[int, Post | None, Visibility]]
+) -> None:
+    """`count_new_post` for several new posts (author, parent, visibility) at once: one
+    statement per author and per post answered, however many posts each has."""
+    authors = Counter(author_id for author_id, _, _ in new)
+    answered = Counter(
+        parent.id for _, parent, seen in new if parent is not None and is_public_or_unlisted(seen)
     )
-    if parent is not None and is_public_or_unlisted(visibility):
+    now = utcnow()
+    for author_id, posts in authors.items():
         await session.execute(
-            update(Post).where(Post.id == parent.id).values(replies_count=Post.replies_count + 1)
+            update(Account)
+            .where(Account.id == author_id)
+            .values(statuses_count=Account.statuses_count + posts, last_status_at=now)
+        )
+    for parent_id, replies in answered.items():
+        await session.execute(
+            update(Post)
+            .where(Post.id == parent_id)
+            .values(replies_count=Post.replies_count + replies)
         )
 
 

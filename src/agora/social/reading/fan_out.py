@@ -19,8 +19,8 @@ thousands of followers never holds the write lock (SQLite's, for the whole datab
    exist), mention notifications, the hashtag use count, a direct post's conversations.
 
 A post whose audience fits one batch may instead be distributed in the transaction that
-stores it (`distribute_or_enqueue`, for received remote posts, stored by a job already): the
-same steps, once, without a second job.
+stores it (`distribute_new_posts`, for received remote posts, stored by a job already, a
+batch's at once): the same steps, once, without a second job.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -112,20 +113,38 @@ async def _distributable(
 
 
 async def plan_distribution(
-    session: AsyncSession, post_id: int, tag_ids: Sequence[int] | None = None
+    session: AsyncSession,
+    post_id: int,
+    tag_ids: Sequence[int] | None = None,
+    mention_ids: Collection[int] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> Distribution | None:
     """Who gets the post (reads only; None when it is not to be distributed). `tag_ids`, the
     post's hashtags when the caller knows them, spares looking for tag followers of a post
-    without any."""
+    without any; `mention_ids`, its mentions when the caller knows them, and `memo`, kept by
+    the caller across the posts it distributes, let posts that name nobody share what is read
+    of their author's followers (`fan_out_recipients`) and subscribers."""
     found = await _distributable(session, post_id)
     if found is None:
         return None
     post, original, author = found
-    recipients = await fan_out_recipients(session, post, author, original)
+    shared = memo if mention_ids is not None and not mention_ids else None
+    recipients = await fan_out_recipients(session, post, author, original, shared)
     if original is None and (tag_ids is None or tag_ids):
         recipients += await tag_follower_recipients(session, post, author, set(recipients))
-    notified = await subscribers(session, post) if original is None else []
+    notified = await _subscribers(session, post, shared) if original is None else []
     return Distribution(post, original, recipients, notified)
+
+
+async def _subscribers(session: AsyncSession, post: Post, memo: dict[Any, Any] | None) -> list[int]:
+    """`notifications.subscribers` of the post, read once per author with a `memo` (they
+    depend on the post only through whether it answers someone else: then there are none)."""
+    if memo is None or post.in_reply_to_account_id not in (None, post.account_id):
+        return await subscribers(session, post)
+    key = ("subscribers", post.account_id)
+    if key not in memo:
+        memo[key] = await subscribers(session, post)
+    return list(memo[key])
 
 
 async def fan_out(db: Database, payload: PostJob) -> None:
@@ -196,51 +215,83 @@ async def distribute_post(session: AsyncSession, payload: PostJob) -> None:
     await finish_distribution(session, payload)
 
 
-async def distribute_or_enqueue(
-    session: AsyncSession,
-    post_id: int,
-    tag_ids: Sequence[int] | None = None,
-    mention_ids: Collection[int] | None = None,
-) -> None:
-    """Distribute a post just stored, in the caller's transaction, when its audience (feeds
-    and `status` subscribers) fits in one batch (`FANOUT_BATCH`), as `distribute_post` would;
-    otherwise enqueue the `distribute_post` job. Either way it happens once, with the
-    caller's commit. The post is new: no feed holds it yet. `tag_ids` and `mention_ids`
-    are its hashtags and mentioned accounts when the caller just wrote them (read otherwise)."""
-    if tag_ids is None:
-        tag_ids = (
-            await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post_id))
-        ).all()
-    plan = await plan_distribution(session, post_id, tag_ids)
-    if plan is None:
-        return
-    if len(plan.recipients) + len(plan.subscribers) > FANOUT_BATCH:
-        enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post_id})
-        return
-    await push_to_feeds(session, plan.post, plan.recipients, plan.original, new=True)
-    await notify_subscribers(session, plan.post, plan.subscribers)
-    await finish_distribution(session, {"post_id": post_id}, None, tag_ids, mention_ids)
+@dataclass(frozen=True, slots=True)
+class NewPost:
+    """A post just stored in the caller's transaction (not a boost), with its hashtags' ids
+    and its mentioned accounts as its writer wrote them."""
+
+    post_id: int
+    tag_ids: Sequence[int]
+    mention_ids: Collection[int]
+
+
+async def distribute_new_posts(session: AsyncSession, posts: Sequence[NewPost]) -> None:
+    """Distribute posts just stored in the caller's transaction (received ones: one, or a
+    batch's), each as `distribute_post` would, when its audience (feeds and `status`
+    subscribers) fits in one batch (`FANOUT_BATCH`); otherwise enqueue its `distribute_post`
+    job. Either way it happens once, with the caller's commit. In their order, each as it
+    would be alone: the rule decides each one's audience (`plan_distribution`: the facts of
+    an author's followers, and the author's subscribers, read once for the posts that name
+    nobody), then the feed rows of all of them are written at once (one insert, the feeds'
+    sizes grown in one upsert: the posts are new, in no feed yet, and none is a boost), then
+    each one's notifications and announcement (`finish_distribution`)."""
+    memo: dict[Any, Any] = {}
+    plans: list[tuple[Distribution, NewPost]] = []
+    for new in posts:
+        plan = await plan_distribution(session, new.post_id, new.tag_ids, new.mention_ids, memo)
+        if plan is None:
+            continue
+        if len(plan.recipients) + len(plan.subscribers) > FANOUT_BATCH:
+            enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": new.post_id})
+            continue
+        plans.append((plan, new))
+    rows = [
+        {"account_id": a, "post_id": plan.post.id, "author_id": plan.post.account_id}
+        for plan, _ in plans
+        for a in plan.recipients
+    ]
+    if rows:  # new posts, no boost among them: in no feed yet
+        await _add_to_feeds(session, rows)
+    for plan, new in plans:
+        await notify_subscribers(session, plan.post, plan.subscribers)
+        await finish_distribution(
+            session, {"post_id": new.post_id}, None, new.tag_ids, new.mention_ids
+        )
 
 
 async def fan_out_recipients(
-    session: AsyncSession, post: Post, author: Account, original: Post | None
+    session: AsyncSession,
+    post: Post,
+    author: Account,
+    original: Post | None,
+    memo: dict[Any, Any] | None = None,
 ) -> list[int]:
     """Who gets `post` in their home feed by following its author (the author always does):
     the followers (for a direct post, the mentioned followers) for whom the home rule
     (`home_rule.in_home`) holds, decided on the facts read for each of them in one query.
-    A high-reach author's posts are merged at read time instead (direct ones are fanned out)."""
+    A high-reach author's posts are merged at read time instead (direct ones are fanned out).
+    With a `memo` (the caller's word that the post mentions nobody, so no follower is
+    `mentioned`), the facts are read once for the posts of one author answering one account
+    and boosting one (the rule is still decided for each post)."""
     threshold = get_settings().fanout_follower_threshold
     if post.visibility != Visibility.DIRECT and author.followers_count > threshold:
         return [author.id]
+    authors = [author.id] + ([original.account_id] if original is not None else [])
     facts = {
         "post_id": post.id,
         "author_id": author.id,
         "replied_to_id": post.in_reply_to_account_id,
-        "authors": [author.id] + ([original.account_id] if original is not None else []),
+        "authors": authors,
         "now": utcnow(),
     }
     query = _follower_facts(post.visibility == Visibility.DIRECT)
-    rows = await column_rows(session, query, facts)
+    key = ("facts", post.in_reply_to_account_id, *authors)
+    if memo is None or post.visibility == Visibility.DIRECT:
+        rows = await column_rows(session, query, facts)
+    else:
+        if key not in memo:
+            memo[key] = await column_rows(session, query, facts)
+        rows = memo[key]
     to = post.in_reply_to_account_id
     members = [
         row.account_id
@@ -357,7 +408,7 @@ async def push_to_feeds(
         if not chunk:
             continue
         rows = [{"account_id": a, "post_id": post.id, "author_id": post.account_id} for a in chunk]
-        await _add_to_feeds(session, rows, chunk)
+        await _add_to_feeds(session, rows)
 
 
 async def _without_it(
@@ -380,29 +431,29 @@ async def _without_it(
     return [a for a in chunk if a not in having]
 
 
-async def _add_to_feeds(
-    session: AsyncSession, rows: list[dict[str, int]], owners: list[int], added: int = 1
-) -> None:
+async def _add_to_feeds(session: AsyncSession, rows: list[dict[str, int]]) -> None:
     """Insert feed rows (those already there are skipped; each one inserted grows its
-    owner's view stamp, migration 0042's trigger) and count `added` entries more in each
-    of the feeds of `owners`, trimming the full ones."""
+    owner's view stamp, migration 0042's trigger) and count each row as one entry more in
+    its owner's feed, trimming the full ones."""
     await session.execute(insert_ignore(session, HomeFeedEntry.__table__), rows)
-    await _grow_and_trim(session, owners, added)
+    await _grow_and_trim(session, Counter(row["account_id"] for row in rows))
 
 
-async def _grow_and_trim(session: AsyncSession, accounts: list[int], added: int = 1) -> None:
-    """Count `added` entries more in these feeds (one upsert that returns the new sizes), then
-    trim those grown past the cap and its slack. The upsert is one statement with its rows
-    as parameters (SQLAlchemy's "insertmanyvalues" sends them as one multi-row INSERT), so
-    its SQL is compiled once, whatever the number of feeds, and not at every fan-out."""
+async def _grow_and_trim(session: AsyncSession, added: Counter[int]) -> None:
+    """Count the entries `added` to these feeds (one upsert that returns the new sizes),
+    then trim those grown past the cap and its slack. The upsert
+    is one statement with its rows as parameters (SQLAlchemy's "insertmanyvalues" sends them
+    as one multi-row INSERT), so its SQL is compiled once, whatever the number of feeds, and
+    not at every fan-out."""
     cap = get_settings().home_feed_cap
     grow = dialect_insert(session, HomeFeedSize.__table__)
     grown = grow.on_conflict_do_update(
         index_elements=[HomeFeedSize.account_id],
         set_={"entries": HomeFeedSize.entries + grow.excluded.entries},
     ).returning(HomeFeedSize.account_id, HomeFeedSize.entries)
-    rows = [{"account_id": a, "entries": added} for a in accounts]
-    sizes = (await session.execute(grown, rows)).all()
+    sizes = (
+        await session.execute(grown, [{"account_id": a, "entries": n} for a, n in added.items()])
+    ).all()
     full = [int(row[0]) for row in sizes if int(row[1]) > cap + TRIM_SLACK]
     await trim_feeds(session, full, cap)
 
@@ -464,7 +515,7 @@ async def merge_into_feed(session: AsyncSession, payload: FeedJob) -> None:
     ).all()
     if recent:
         rows = [{"account_id": owner, "post_id": p, "author_id": target} for p in recent]
-        await _add_to_feeds(session, rows, [owner], len(recent))
+        await _add_to_feeds(session, rows)
 
 
 async def unmerge_from_feed(session: AsyncSession, payload: FeedJob) -> None:
