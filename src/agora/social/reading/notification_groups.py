@@ -19,6 +19,7 @@ notification is not their representative read theirs, `_latest_times`).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -169,18 +170,33 @@ async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: 
     }
     rows: Sequence[Any] = await column_rows(session, _members_statement(), params)
     for key, members in groupby(rows, itemgetter(0)):  # by group, newest first in each
-        group = grouped[key]
-        ids: list[int] = []
-        senders: list[int] = []
-        for _, note_id, sender in members:
-            ids.append(note_id)
-            if len(senders) < SAMPLE_ACCOUNTS and sender not in senders:
-                senders.append(sender)
-        group.count, group.sample_account_ids = len(ids), senders
-        group.page_max_id = ids[0]
-        # the oldest from `low` (those come first), or the newest when none is
-        group.page_min_id = min((i for i in ids if i >= low), default=ids[0])
+        group, batch = grouped[key], list(members)
+        group.count = len(batch)
+        group.page_max_id = batch[0][1]
+        group.page_min_id = _oldest_from(batch, low)
+        group.sample_account_ids = _senders(batch)
     await _latest_times(session, grouped.values())
+
+
+def _oldest_from(members: Sequence[Any], low: int) -> int:
+    """The oldest of a group's members (newest first) from `low` on, or its newest when none
+    is (the group's page range)."""
+    if members[-1][1] >= low:
+        return int(members[-1][1])
+    first_below = bisect_right(members, -low, key=lambda row: -row[1])
+    return int(members[max(first_below - 1, 0)][1])
+
+
+def _senders(members: Sequence[Any]) -> list[int]:
+    """The SAMPLE_ACCOUNTS most recent distinct senders of a group's members (newest first);
+    most groups are done in their first rows."""
+    senders: list[int] = []
+    for member in members:
+        if member[2] not in senders:
+            senders.append(member[2])
+            if len(senders) == SAMPLE_ACCOUNTS:
+                break
+    return senders
 
 
 async def _latest_times(session: AsyncSession, groups: Iterable[Group]) -> None:

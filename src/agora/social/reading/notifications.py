@@ -55,7 +55,11 @@ from agora.social.rules.paging import (
     page_params,
     page_shape,
 )
-from agora.social.rules.visibility import hidden_by_domain_blocks, plain_visible_to, silenced_for
+from agora.social.rules.visibility import (
+    hidden_by_domain_blocks,
+    plain_visible_to,
+    suspended_or_silenced_for,
+)
 
 TYPES = (
     "mention",
@@ -94,8 +98,7 @@ def _suppressed(recipient: Any, sender: Any) -> Any:
             or_(Mute.expires_at.is_(None), Mute.expires_at > now),
         ),
         hidden_by_domain_blocks(recipient, sender),
-        exists().where(Account.id == sender, Account.suspended_at.isnot(None)),
-        silenced_for(recipient, sender),
+        suspended_or_silenced_for(recipient, sender),
     )
 
 
