@@ -10,11 +10,14 @@ range. Invariant: every notification read here passes `notifications.list_notifi
 rule (`_listable`, filtered ones left out unless asked), walk and group data alike.
 
 Cost (what a page pays; bench/grouped_notifications.py): the walk reads plain columns
-(`notifications.list_note_rows`, no ORM objects), WALK_BATCH pages' worth at first and twice
-as much each read after, so most pages take one read; the group read is one statement over
-the groups' members (some hundred rows a page, `_listable` checked on each: its SQL is most of
-the page's database time), without `created_at` (only the few groups whose newest
-notification is not their representative read theirs, `_latest_times`).
+(`notifications.list_note_rows`, no ORM objects), WALK_BATCH pages' worth at first, then
+what the missing groups need at the rate groups were met (`_next_read`), so most pages take
+one read and the rest a short second; the group read is one statement over the groups'
+members (up to a thousand rows a page) in (group_key, id) order, which SQLite serves from
+the (account_id, group_key) index; `_listable`'s sender part is checked on each member (one
+look-up of the sender's row), its post part once per group's post (`known_posts`: the
+groups' posts bound); no `created_at` (only the few groups whose newest notification is not
+their representative read theirs, `_latest_times`).
 """
 
 from __future__ import annotations
