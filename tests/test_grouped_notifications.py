@@ -125,6 +125,9 @@ async def test_one_group_its_accounts_and_dismissing_it(client, make_person, run
     assert [a["username"] for a in r.json()] == ["dave", "carol", "bob"]
     mention_key = groups[0]["group_key"]
     assert (await client.get(f"{V2}/{mention_key}", headers=alice.headers)).status_code == 200
+    follows = next(g for g in groups if g["type"] == "follow")  # a group with no post
+    r = await client.get(f"{V2}/{follows['group_key']}", headers=alice.headers)
+    assert r.json()["notification_groups"][0]["notifications_count"] == 2
     # someone else's group, and nonsense: 404, nothing dismissed
     for path in (f"{V2}/{key}", f"{V2}/{mention_key}", f"{V2}/ungrouped-x", f"{V2}/nope"):
         assert (await client.get(path, headers=bob.headers)).status_code == 404
