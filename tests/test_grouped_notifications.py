@@ -125,6 +125,9 @@ async def test_one_group_its_accounts_and_dismissing_it(client, make_person, run
     assert [a["username"] for a in r.json()] == ["dave", "carol", "bob"]
     mention_key = groups[0]["group_key"]
     assert (await client.get(f"{V2}/{mention_key}", headers=alice.headers)).status_code == 200
+    follows = next(g for g in groups if g["type"] == "follow")  # a group with no post
+    r = await client.get(f"{V2}/{follows['group_key']}", headers=alice.headers)
+    assert r.json()["notification_groups"][0]["notifications_count"] == 2
     # someone else's group, and nonsense: 404, nothing dismissed
     for path in (f"{V2}/{key}", f"{V2}/{mention_key}", f"{V2}/ungrouped-x", f"{V2}/nope"):
         assert (await client.get(path, headers=bob.headers)).status_code == 404
@@ -296,3 +299,86 @@ async def test_a_group_counts_its_listable_notifications_and_samples_eight_sende
         up["notification_groups"][1]["latest_page_notification_at"]
         == (likes["latest_page_notification_at"])
     )
+
+
+async def test_the_group_reads_rule_checks_each_post_once_and_agrees_with_the_rule(
+    db, client, make_person, run_jobs
+) -> None:
+    """`_listable` with `known_posts` (the group read's form: each post checked once, the
+    posts bound) selects exactly the rows the per-row rule selects, over notifications of
+    every kind of post (public, deleted, followers-only followed or not, direct, by a
+    blocked or a suspended author, none) from every kind of sender (fine, blocked,
+    suspended, silenced followed or not, muted), and an admin report for a non-admin; a row
+    whose post is not bound is left out."""
+    from sqlalchemy import select, update
+
+    from agora.db.models import Account, Notification, Post
+    from agora.ids import new_id
+    from agora.social.reading.notifications import ADMIN_REPORT, _listable
+
+    names = ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan")
+    alice, bob, carol, dave, erin, frank, gina, hank, ivan = [await make_person(n) for n in names]
+    await follow(client, alice, frank)
+    await follow(client, alice, ivan)
+    for action, target in (("block", carol), ("mute", gina)):
+        r = await client.post(f"/api/v1/accounts/{target.id}/{action}", headers=alice.headers)
+        assert r.status_code == 200, r.text
+    posts = {
+        "public": await post_status_id(client, alice, "mine"),
+        "deleted": await post_status_id(client, alice, "gone"),
+        "private unfollowed": await post_status_id(client, hank, "f-o", visibility="private"),
+        "private followed": await post_status_id(client, ivan, "f-o", visibility="private"),
+        "direct": await post_status_id(client, hank, "@alice psst", visibility="direct"),
+        "blocked author": await post_status_id(client, carol, "hi"),
+        "suspended author": await post_status_id(client, dave, "hi"),
+    }
+    await run_jobs()
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        await session.execute(Notification.__table__.delete())
+        gone = int(posts["deleted"])
+        await session.execute(update(Post).where(Post.id == gone).values(deleted_at=now))
+        await session.execute(update(Account).where(Account.id == dave.id).values(suspended_at=now))
+        silenced = Account.id.in_([erin.id, frank.id])
+        await session.execute(update(Account).where(silenced).values(silenced_at=now))
+    senders = {"fine": bob, "blocked": carol, "suspended": dave, "silenced": erin}
+    senders |= {"silenced followed": frank, "muted": gina}
+    rows, kinds = [], {}
+    for post_kind, post in [*posts.items(), ("none", None)]:
+        for sender_kind, sender in senders.items():
+            note_id = new_id()
+            kinds[note_id] = (post_kind, sender_kind)
+            rows.append(
+                {
+                    "id": note_id,
+                    "account_id": alice.id,
+                    "from_account_id": sender.id,
+                    "type": "follow" if post is None else "favourite",
+                    "post_id": None if post is None else int(post),
+                    "activity_id": new_id(),
+                    "created_at": now,
+                    "filtered": False,
+                    "group_key": "follow-1" if post is None else f"favourite-{post}-1",
+                }
+            )
+    report_id = new_id()
+    kinds[report_id] = ("none", "report")
+    rows.append({**rows[0], "id": report_id, "type": ADMIN_REPORT, "post_id": None})
+    async with db.transaction() as session:
+        await session.execute(Notification.__table__.insert(), rows)
+    bound = [int(p) for p in posts.values()]
+
+    async def read(rule: Any, post_ids: list[int] | None = None) -> set[int]:
+        params = {} if post_ids is None else {"post_ids": post_ids}
+        async with db.session() as session:
+            return set((await session.scalars(select(Notification.id).where(rule), params)).all())
+
+    per_row = await read(_listable(alice.id))
+    once = await read(_listable(alice.id, known_posts=True), bound)
+    readable = ("public", "direct", "private followed", "none")
+    assert {kinds[i] for i in per_row} == {
+        (post, sender) for post in readable for sender in ("fine", "silenced followed")
+    }
+    assert once == per_row
+    unbound = await read(_listable(alice.id, known_posts=True), bound[1:])  # not "public"
+    assert unbound == {i for i in per_row if kinds[i][0] != "public"}

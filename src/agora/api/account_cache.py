@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import DateTime, Select, bindparam, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.api.entities import account_counts_json, partial_account_json
@@ -99,7 +99,10 @@ def _accounts_statement() -> Select[Any]:
         Account.followers_count,
         Account.following_count,
         Account.statuses_count,
-        Account.last_status_at,
+        # only its date is shown: read as the plain column type, without UTCDateTime's
+        # conversion in Python (a call per account, some hundred a page; naive on SQLite,
+        # which stores UTC)
+        type_coerce(Account.last_status_at, DateTime(timezone=True)),
     ]
     return select(*columns).where(
         Account.id.in_(bindparam("ids", expanding=True)), Account.suspended_at.is_(None)

@@ -168,7 +168,8 @@ def _engine_arguments(
     server connection's state: asyncpg's statement cache and SQLAlchemy's are off, each
     prepared statement gets a unique name (a name reused on another server connection would
     collide), no `server_settings` are sent (PgBouncer refuses unknown startup
-    parameters): set `lock_timeout` on the role or database instead (docs/OPERATIONS.md),
+    parameters): set `lock_timeout` and `jit = off` on the role or database instead
+    (docs/OPERATIONS.md),
     and a pooled connection is pinged as it is checked out (`_ping_on_checkout`, added by
     `Database`)."""
     parsed = make_url(url)
@@ -189,7 +190,10 @@ def _engine_arguments(
             "prepared_statement_name_func": _unique_statement_name,
         }
     else:
-        settings = {"lock_timeout": str(int(lock_timeout * 1000))}
+        # no JIT: with real statistics the planner prices the rule's subqueries per row so
+        # high that a page's short read passed `jit_above_cost`, and compiling it took
+        # ~75 ms (a grouped notifications page: 15 -> 100 ms after an ANALYZE)
+        settings = {"lock_timeout": str(int(lock_timeout * 1000)), "jit": "off"}
         kwargs["connect_args"] = {"server_settings": settings}
     return kwargs
 

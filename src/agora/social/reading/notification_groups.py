@@ -10,19 +10,25 @@ range. Invariant: every notification read here passes `notifications.list_notifi
 rule (`_listable`, filtered ones left out unless asked), walk and group data alike.
 
 Cost (what a page pays; bench/grouped_notifications.py): the walk reads plain columns
-(`notifications.list_note_rows`, no ORM objects), WALK_BATCH pages' worth at first and twice
-as much each read after, so most pages take one read; the group read is one statement over
-the groups' members (some hundred rows a page, `_listable` checked on each: its SQL is most of
-the page's database time), without `created_at` (only the few groups whose newest
-notification is not their representative read theirs, `_latest_times`).
+(`notifications.list_note_rows`, no ORM objects), WALK_BATCH pages' worth at first, then
+what the missing groups need at the rate groups were met (`_next_read`), so most pages take
+one read and the rest a short second; the group read is one statement over the groups'
+members (up to a thousand rows a page) in (group_key, id) order, which SQLite serves from
+the (account_id, group_key) index; `_listable`'s sender part is checked on each member (one
+look-up of the sender's row), its post part once per group's post (`known_posts`: the
+groups' posts bound); no `created_at` (only the few groups whose newest notification is not
+their representative read theirs, `_latest_times`).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, select
@@ -45,6 +51,7 @@ from agora.social.rules.paging import Page, Slice
 SAMPLE_ACCOUNTS = 8  # Mastodon's sample size
 MAX_WALK = 2000  # notifications one page may walk through (a bound on the work of a request)
 WALK_BATCH = 4  # the walk's first read, in page sizes: enough for most pages in one statement
+WALK_MIN = 40  # the fewest notifications a later read of the walk asks for
 
 
 @dataclass(slots=True)
@@ -115,7 +122,11 @@ async def list_groups(
         walked += len(batch.items)
         if len(batch.items) < batch_page.limit:
             break
-        edge, limit = notes[-1].id, min(batch_page.limit * 2, MAX_WALK - walked)
+        edge = notes[-1].id
+        limit = min(
+            _next_read(page.limit - len(groups), len(groups), walked, batch_page.limit),
+            MAX_WALK - walked,
+        )
         batch_page = (
             Page(limit=limit, min_id=edge)
             if page.ascending
@@ -128,6 +139,17 @@ async def list_groups(
             low = (page.since_id or 0) + 1
         await _fill(session, viewer_id, found, low)
     return Slice(found, [g.notification.id for g in found])
+
+
+def _next_read(missing: int, found: int, walked: int, last: int) -> int:
+    """How many notifications the walk's next read asks for: enough for the `missing` groups
+    at the rate groups were met so far (`found` in `walked`), half as many again, at least
+    WALK_MIN, at most twice the `last` read (so a walk meeting few groups still doubles).
+    A page short of a few groups reads a few dozen more, not twice its first read."""
+    if not found:
+        return last * 2
+    wanted = -(-missing * walked * 3 // (found * 2))  # ceil(missing * walked / found * 1.5)
+    return max(WALK_MIN, min(wanted, last * 2))
 
 
 async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: int) -> None:
@@ -145,25 +167,39 @@ async def _fill(session: AsyncSession, viewer_id: int, found: list[Group], low: 
     params = {
         "viewer_id": viewer_id,
         "keys": list(grouped),
+        "post_ids": list({g.notification.post_id for g in grouped.values()} - {None}),
         "high": high,
         "low": min_id_for_ms(min(_bucket_ms(k) for k in grouped)),
     }
     rows: Sequence[Any] = await column_rows(session, _members_statement(), params)
-    members: dict[str, list[Any]] = {}
-    for row in rows:
-        members.setdefault(row[0], []).append(row)
-    for key, group in grouped.items():
-        rows_of = members.get(key)
-        if not rows_of:
-            continue
-        group.count = len(rows_of)
-        group.page_max_id = group.page_min_id = rows_of[0][1]
-        for _, note_id, _ in rows_of:  # newest first: those from `low` come first
-            if note_id < low:
-                break
-            group.page_min_id = note_id
-        group.sample_account_ids = list(dict.fromkeys(row[2] for row in rows_of))[:SAMPLE_ACCOUNTS]
+    for key, members in groupby(rows, itemgetter(0)):  # by group, newest first in each
+        group, batch = grouped[key], list(members)
+        group.count = len(batch)
+        group.page_max_id = batch[0][1]
+        group.page_min_id = _oldest_from(batch, low)
+        group.sample_account_ids = _senders(batch)
     await _latest_times(session, grouped.values())
+
+
+def _oldest_from(members: Sequence[Any], low: int) -> int:
+    """The oldest of a group's members (newest first) from `low` on, or its newest when none
+    is (the group's page range)."""
+    if members[-1][1] >= low:
+        return int(members[-1][1])
+    first_below = bisect_right(members, -low, key=lambda row: -row[1])
+    return int(members[max(first_below - 1, 0)][1])
+
+
+def _senders(members: Sequence[Any]) -> list[int]:
+    """The SAMPLE_ACCOUNTS most recent distinct senders of a group's members (newest first);
+    most groups are done in their first rows."""
+    senders: list[int] = []
+    for member in members:
+        if member[2] not in senders:
+            senders.append(member[2])
+            if len(senders) == SAMPLE_ACCOUNTS:
+                break
+    return senders
 
 
 async def _latest_times(session: AsyncSession, groups: Iterable[Group]) -> None:
@@ -185,14 +221,18 @@ _TIMES = select(Notification.id, Notification.created_at).where(
 @cache
 def _members_statement() -> Select[Any]:
     """`_fill`'s read, built once (building and keying the rule's tree cost more than running
-    it): the listable notifications of the groups `keys` from `low` to `high`, newest first.
-    No `created_at`: a page reads some hundred rows, and turning each one's into a datetime
-    cost a millisecond (`_latest_times` reads the few needed)."""
+    it): the listable notifications of the groups `keys` from `low` to `high`, by group,
+    newest first in each (the order of the (account_id, group_key, id) index, which SQLite
+    then reads, instead of walking every notification of the range by id).
+    The groups' posts are bound (`post_ids`: a group's members share its post, the key
+    names it), so the rule checks each post once, not each member (`_listable`'s
+    `known_posts`). No `created_at`: a page reads some hundred rows, and turning each one's
+    into a datetime cost a millisecond (`_latest_times` reads the few needed)."""
     columns: list[Any] = [Notification.group_key, Notification.id, Notification.from_account_id]
     return (
         select(*columns)
         .where(
-            _listable(VIEWER),
+            _listable(VIEWER, known_posts=True),
             Notification.filtered.is_(False),
             Notification.group_key.in_(bindparam("keys", expanding=True)),
             Notification.id <= bindparam("high", type_=ID),
@@ -200,7 +240,7 @@ def _members_statement() -> Select[Any]:
             # the read short whichever index the planner takes
             Notification.id >= bindparam("low", type_=ID),
         )
-        .order_by(Notification.id.desc())
+        .order_by(Notification.group_key, Notification.id.desc())
     )
 
 

@@ -55,7 +55,11 @@ from agora.social.rules.paging import (
     page_params,
     page_shape,
 )
-from agora.social.rules.visibility import hidden_by_domain_blocks, plain_visible_to, silenced_for
+from agora.social.rules.visibility import (
+    hidden_by_domain_blocks,
+    plain_visible_to,
+    suspended_or_silenced_for,
+)
 
 TYPES = (
     "mention",
@@ -94,8 +98,7 @@ def _suppressed(recipient: Any, sender: Any) -> Any:
             or_(Mute.expires_at.is_(None), Mute.expires_at > now),
         ),
         hidden_by_domain_blocks(recipient, sender),
-        exists().where(Account.id == sender, Account.suspended_at.isnot(None)),
-        silenced_for(recipient, sender),
+        suspended_or_silenced_for(recipient, sender),
     )
 
 
@@ -285,11 +288,29 @@ def _role_allows(viewer_id: Any) -> Any:
 VIEWER = bindparam("viewer_id", type_=ID)
 
 
-def _listable(viewer_id: Any) -> Any:
-    """SQL: the viewer may read this notification (the rule every read path uses)."""
-    visible_post = exists().where(
-        Post.id == Notification.post_id, plain_visible_to(viewer_id, Post)
-    )
+def _listable(viewer_id: Any, *, known_posts: bool = False) -> Any:
+    """SQL: the viewer may read this notification (the rule every read path uses).
+
+    `known_posts`: the same rule for a read whose rows' posts are known before it runs
+    (the members of a page's groups share their group's post: notification_groups._fill),
+    the posts bound as `post_ids`: their visibility is checked once per post, in one
+    uncorrelated subquery, instead of once per row (a page's group read checked it for
+    some thousand member rows), and a row whose post is not among them is left out. Both
+    forms select the same rows when `post_ids` holds the rows' posts (a test checks it)."""
+    if known_posts:
+        visible_posts = (
+            select(Post.id)
+            .where(
+                Post.id.in_(bindparam("post_ids", expanding=True)),
+                plain_visible_to(viewer_id, Post),
+            )
+            .correlate(None)
+        )
+        visible_post: Any = Notification.post_id.in_(visible_posts)
+    else:
+        visible_post = exists().where(
+            Post.id == Notification.post_id, plain_visible_to(viewer_id, Post)
+        )
     return and_(
         Notification.account_id == viewer_id,
         _role_allows(viewer_id),
