@@ -49,7 +49,7 @@ from agora.api.routes import report_routes as reports
 from agora.api.routes import scheduled_routes as scheduled
 from agora.api.routes import tag_routes as tags
 from agora.api.routes import timeline_routes as timelines
-from agora.api.status_cache import close_render_cache
+from agora.http.render_cache import close_render_cache
 from agora.api.stream_payloads import MASTODON_PAYLOADS
 from agora.auth.token_cache import follow_revocations
 from agora.config import Settings, get_settings
