@@ -10,7 +10,7 @@ who may see what (the visibility rule runs on every request, `hydrate.load_refs`
 rule on the same rows as `hydrate.load_posts`), the counters (read per request and spliced
 in), the viewer's marks, `pinned`, `filtered`, the poll (its totals, `expired`, `voted`
 depend on the viewer and the clock), the quote's state, and the shared part of a post whose
-media URLs are signed for one viewer (`entities.shared_for_everyone`: never stored).
+media URLs are signed for one viewer (`hydrate.shared_for_everyone`: never stored).
 
 **Filters.** A post's rendering keeps what the viewer's filters look for keywords in
 (`filtering.PostText`: content warning, text, media descriptions, all under its
@@ -59,7 +59,6 @@ from agora.api.entities import (
     account_counts_json,
     account_json,
     poll_json,
-    shared_for_everyone,
     status_shared_json,
     status_viewer_json,
 )
@@ -69,7 +68,14 @@ from agora.data.signals import Stance, disclose_stance, interned, stance
 from agora.db.models import Account
 from agora.db.session_writes import has_written
 from agora.http.render_cache import ACCOUNT, POST, Key, RenderCache, get_render_cache
-from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs, post_text
+from agora.social.posts.hydrate import (
+    PostRef,
+    PostView,
+    load_posts,
+    load_refs,
+    post_text,
+    shared_for_everyone,
+)
 from agora.social.posts.polls import load_polls
 from agora.social.rules.filtering import (
     FilterMatch,
