@@ -65,6 +65,7 @@ from agora.social.rules.filtering import (
 )
 from agora.social.rules.visibility import is_public_or_unlisted
 from agora.web.formatting import ago
+from agora.web.jinja_env import environment, template_module
 
 _MARK = secrets.token_hex(8)
 _HOLE = re.compile(f"\x00{_MARK}(\\w+)\x00")
@@ -124,8 +125,6 @@ class Card:
 
 @cache
 def _macros(template: str) -> Any:
-    from agora.web.render import template_module  # render.py registers this module's globals
-
     return template_module(template)
 
 
@@ -506,3 +505,6 @@ def cards_html(
             ]
         )
     )
+
+
+environment.globals.update(hole=hole, post_card=post_card, cards_html=cards_html)
