@@ -447,9 +447,9 @@ async def test_the_cache_is_bounded_and_forgets_the_least_recently_used() -> Non
     cache = RenderCache(entries=2)
     entry = Rendered(b'{"a":1}', Stance((), False, False, False))
     await cache.put_many({(0, 1): entry, (0, 2): entry})
-    assert (0, 1) in await cache.get_many([(0, 1)])  # 1 is now the most recently used
+    assert (0, 1) in await cache.get_many([(0, 1)], Rendered.load)  # 1: the most recent
     await cache.put_many({(0, 3): entry})
-    assert set(await cache.get_many([(0, 1), (0, 2), (0, 3)])) == {(0, 1), (0, 3)}
+    assert set(await cache.get_many([(0, 1), (0, 2), (0, 3)], Rendered.load)) == {(0, 1), (0, 3)}
     assert len(cache) == 2
 
 
@@ -467,7 +467,7 @@ async def test_processes_share_renderings_through_redis() -> None:
     one, other = (RenderCache(10, REDIS_URL, 60) for _ in range(2))
     try:
         await one.put_many({key: entry})
-        assert await other.get_many([key]) == {key: entry}
+        assert await other.get_many([key], Rendered.load) == {key: entry}
         assert len(other) == 1  # now held in its own memory too
     finally:
         await one.close()
@@ -475,7 +475,7 @@ async def test_processes_share_renderings_through_redis() -> None:
     down = RenderCache(10, "redis://127.0.0.1:1/0", 60)  # nothing listens: a miss, no error
     await down.put_many({key: entry})
     down.clear()
-    assert await down.get_many([key]) == {}
+    assert await down.get_many([key], Rendered.load) == {}
 
 
 async def test_nothing_rendered_from_an_uncommitted_write_is_kept(db, client, make_person):

@@ -48,7 +48,6 @@ from agora.api.routes import report_routes as reports
 from agora.api.routes import scheduled_routes as scheduled
 from agora.api.routes import tag_routes as tags
 from agora.api.routes import timeline_routes as timelines
-from agora.api.status_cache import close_render_cache
 from agora.api.stream_payloads import MASTODON_PAYLOADS
 from agora.auth.token_cache import follow_revocations
 from agora.config import Settings, get_settings
@@ -66,6 +65,7 @@ from agora.http.json import JSON
 from agora.http.observability import Observability, answered_within
 from agora.http.params import document_query_reads
 from agora.http.remote_resolver import RESOLVER_KEY
+from agora.http.render_cache import close_render_cache
 from agora.http.signal_hook import SignalsHook
 from agora.http.streaming.hub import start_hub, stop_hub
 from agora.job_registry import register_all_jobs

@@ -49,7 +49,7 @@ async def account_entities(session: AsyncSession, ids: Iterable[int]) -> dict[in
     note_rows({}, {row[0]: row[2] for row in rows})
     keys: dict[int, Key] = {row[0]: (ACCOUNT, row[0], row[1]) for row in rows}
     cache_ = get_render_cache()
-    held = await cache_.get_many(list(keys.values()))
+    held = await cache_.get_many(list(keys.values()), Rendered.load)
     missing = [i for i, key in keys.items() if key not in held]
     fresh = await _render(session, missing) if missing else {}
     out = {}

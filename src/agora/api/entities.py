@@ -263,12 +263,6 @@ def preview_card_json(card: PreviewCard) -> dict[str, Any]:
     }
 
 
-def shared_for_everyone(view: PostView) -> bool:
-    """Whether `status_shared_json` of this post is the same for every viewer: not when it
-    holds media URLs signed for one viewer (a followers-only or direct post's media)."""
-    return not view.media or is_public_or_unlisted(view.post.visibility)
-
-
 @dataclass(frozen=True, slots=True)
 class StatusFacts:
     """What `status_viewer_json` reads of a post: its author, counters, the viewer's flags

@@ -27,7 +27,7 @@ one cannot hide a loss in another.
 
 **What is never cached.** A page whose statuses are filtered for the viewer, or that was
 built by a session that has written. A page holding media URLs signed for its viewer (a
-followers-only or direct post's, `entities.shared_for_everyone`) is kept for that viewer
+followers-only or direct post's, `hydrate.shared_for_everyone`) is kept for that viewer
 alone, as every page is: a signature has no end and changes only with the media row, whose
 change grows its post's stamp (the render-version triggers). What depends on the clock ends
 an entry: a poll's end, and `page_cache_seconds` for everything else (a mute's end).

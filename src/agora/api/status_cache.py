@@ -10,7 +10,7 @@ who may see what (the visibility rule runs on every request, `hydrate.load_refs`
 rule on the same rows as `hydrate.load_posts`), the counters (read per request and spliced
 in), the viewer's marks, `pinned`, `filtered`, the poll (its totals, `expired`, `voted`
 depend on the viewer and the clock), the quote's state, and the shared part of a post whose
-media URLs are signed for one viewer (`entities.shared_for_everyone`: never stored).
+media URLs are signed for one viewer (`hydrate.shared_for_everyone`: never stored).
 
 **Filters.** A post's rendering keeps what the viewer's filters look for keywords in
 (`filtering.PostText`: content warning, text, media descriptions, all under its
@@ -41,16 +41,12 @@ Nothing is stored from a session whose transaction has written and not committed
 (`db/session_writes.has_written`): a rendering of a change that is then rolled back could
 otherwise be found under the version the next real change takes.
 
-**Where.** An LRU of `render_cache_entries` entries in each process (no lock: one event
-loop), and, when `redis_url` is set, Redis (`render_cache_redis_seconds`), shared by every
-process: a miss here is looked up there in one round trip before the database is asked.
-A Redis failure is a miss.
+**Where.** The render cache both HTTP doors share (http/render_cache.py: an LRU per
+process, and Redis when configured), under the kinds POST and ACCOUNT.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,17 +59,23 @@ from agora.api.entities import (
     account_counts_json,
     account_json,
     poll_json,
-    shared_for_everyone,
     status_shared_json,
     status_viewer_json,
 )
 from agora.api.filter_entities import filter_result_json
 from agora.api.page_cache import note_ends, note_rows, note_unkeepable
-from agora.config import get_settings
 from agora.data.signals import Stance, disclose_stance, interned, stance
 from agora.db.models import Account
 from agora.db.session_writes import has_written
-from agora.social.posts.hydrate import PostRef, PostView, load_posts, load_refs, post_text
+from agora.http.render_cache import ACCOUNT, POST, Key, RenderCache, get_render_cache
+from agora.social.posts.hydrate import (
+    PostRef,
+    PostView,
+    load_posts,
+    load_refs,
+    post_text,
+    shared_for_everyone,
+)
 from agora.social.posts.polls import load_polls
 from agora.social.rules.filtering import (
     FilterMatch,
@@ -83,10 +85,8 @@ from agora.social.rules.filtering import (
     viewer_filters,
 )
 
-log = logging.getLogger("agora.render_cache")
 ACCOUNT_COUNTS = ("followers_count", "following_count", "statuses_count", "last_status_at")
-Key = tuple[int, ...]  # (kind, id, versions...)
-POST, ACCOUNT = 0, 1
+__all__ = ["ACCOUNT", "POST", "Key", "RenderCache", "Rendered", "get_render_cache"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,107 +117,6 @@ class Rendered:
         found = interned(Stance(tuple((k, v) for k, v in usage), noai, noimageai, tdm))
         own = None if text is None else PostText(text[0], text[1], tuple(text[2]))
         return cls(raw[4 + size :], found, own)
-
-
-class RenderCache:
-    """A bounded LRU of renderings, optionally backed by Redis."""
-
-    def __init__(self, entries: int, redis_url: str | None = None, redis_seconds: int = 0) -> None:
-        self.entries = max(1, entries)
-        self._lru: OrderedDict[Key, Rendered] = OrderedDict()
-        self._redis: Any = None
-        self._redis_seconds = redis_seconds
-        if redis_url and redis_seconds > 0:
-            import redis.asyncio as redis
-
-            self._redis = redis.from_url(redis_url)
-        self.hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._lru)
-
-    def clear(self) -> None:
-        """Forget everything this process holds (tests; Redis entries expire by themselves)."""
-        self._lru.clear()
-
-    async def get_many(self, keys: list[Key]) -> dict[Key, Rendered]:
-        """The renderings held for `keys` (here, else in Redis; absent ones left out)."""
-        found: dict[Key, Rendered] = {}
-        lru = self._lru
-        missing = []
-        for key in keys:
-            entry = lru.get(key)
-            if entry is None:
-                missing.append(key)
-            else:
-                lru.move_to_end(key)
-                found[key] = entry
-        if missing and self._redis is not None:
-            for key, entry in zip(missing, await self._redis_get(missing), strict=True):
-                if entry is not None:
-                    found[key] = entry
-                    self._remember(key, entry)
-        self.hits += len(found)
-        self.misses += len(keys) - len(found)
-        return found
-
-    async def put_many(self, entries: dict[Key, Rendered]) -> None:
-        """Keep these renderings (here, and in Redis)."""
-        for key, entry in entries.items():
-            self._remember(key, entry)
-        if entries and self._redis is not None:
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for key, entry in entries.items():
-                        pipe.set(_redis_key(key), entry.dump(), ex=self._redis_seconds)
-                    await pipe.execute()
-            except Exception as exc:  # a cache must never fail a request
-                log.warning("render cache: Redis write failed: %r", exc)
-
-    def _remember(self, key: Key, entry: Rendered) -> None:
-        self._lru[key] = entry
-        self._lru.move_to_end(key)
-        while len(self._lru) > self.entries:
-            self._lru.popitem(last=False)
-
-    async def _redis_get(self, keys: list[Key]) -> list[Rendered | None]:
-        try:
-            raw = await self._redis.mget([_redis_key(k) for k in keys])
-        except Exception as exc:
-            log.warning("render cache: Redis read failed: %r", exc)
-            return [None] * len(keys)
-        return [Rendered.load(r) if r is not None else None for r in raw]
-
-    async def close(self) -> None:
-        """Release the Redis connection."""
-        if self._redis is not None:
-            await self._redis.aclose()
-
-
-def _redis_key(key: Key) -> str:
-    return "agora:render2:" + ":".join(map(str, key))  # 2: entries hold PostText
-
-
-_cache: RenderCache | None = None
-
-
-def get_render_cache() -> RenderCache:
-    """The process's cache, sized by the settings."""
-    global _cache
-    if _cache is None:
-        settings = get_settings()
-        _cache = RenderCache(
-            settings.render_cache_entries, settings.redis_url, settings.render_cache_redis_seconds
-        )
-    return _cache
-
-
-async def close_render_cache() -> None:
-    """Forget the process's cache (at shutdown)."""
-    global _cache
-    cache, _cache = _cache, None
-    if cache is not None:
-        await cache.close()
 
 
 def _post_key(ref: PostRef) -> Key:
@@ -255,7 +154,7 @@ async def status_fragments(
     cache = get_render_cache()
     refs = page.refs
     wanted = {_post_key(r) for r in refs.values()} | {_account_key(r) for r in refs.values()}
-    held = await cache.get_many(list(wanted))
+    held = await cache.get_many(list(wanted), Rendered.load)
     fresh = await _render_missing(session, viewer_id, refs, held)
     polls = await _polls(session, viewer_id, refs)
     page_json = _PageJson(viewer_id, refs, held, fresh, polls, filters, context)

@@ -31,7 +31,7 @@ async def for_you(request: Request, session: SessionDep, me: Me) -> Response:
     page = page_of(request)
     found = await for_you_page(session, me.account.id, page)
     feed = await feed_of(session, me.account.id, found.found, page, "/for_you", context="home")
-    ranked = Feed(feed.views, feed.next_url, found.ranking)
+    ranked = Feed(feed.cards, feed.viewer_id, feed.next_url, found.ranking)
     enabled = (await for_you_settings.feed_settings(session, me.account.id)).enabled
     context = {"nav": "for_you", "heading": "For You", "for_you_off": not enabled}
     return feed_response(request, "timeline.html", context, ranked)

@@ -15,7 +15,6 @@ from agora.db.models import Visibility, utcnow
 from agora.social.media.card_images import card_image_url
 from agora.social.media.custom_emojis import IN_TEXT
 from agora.social.media.profile_images import image_url
-from agora.social.posts import quote_rule
 from agora.social.posts.hydrate import PostView
 from agora.social.reading.for_you_scoring import WEIGHTS
 
@@ -62,9 +61,12 @@ def media_links(view: PostView, viewer_id: int | None) -> list[tuple[Any, str | 
 
 @dataclass(frozen=True, slots=True)
 class Feed:
-    """One page of a timeline: posts to show and where the next (older) page is."""
+    """One page of a timeline: its post cards (web/post_cards.py: `ShownCard`s by post id,
+    joined for the request by `_feed_page.html`), for whom, and where the next (older) page
+    is."""
 
-    views: list[PostView]
+    cards: list[tuple[int, Any]]
+    viewer_id: int | None
     next_url: str | None
     # the For You feed's ranking of each post (score, contributions, reasons), by post id
     ranking: dict[int, Any] = field(default_factory=dict)
@@ -134,21 +136,6 @@ TEMPLATE_GLOBALS["media_links"] = media_links
 TEMPLATE_GLOBALS["card_image_url"] = card_image_url
 
 
-def may_quote(view: PostView, viewer_id: int | None) -> bool:
-    """Whether the viewer may quote the post (the quote rule, as the Status'
-    `quote_approval.current_user` says it): the Quote action is shown only then."""
-    post = view.post
-    verdict = quote_rule.approval(
-        post.quote_policy,
-        quote_rule.quotable(post),
-        own=post.account_id == viewer_id,
-        follows=view.follows_author,
-        signed_in=viewer_id is not None,
-    )
-    return verdict == "automatic"
-
-
-TEMPLATE_GLOBALS["may_quote"] = may_quote
 TEMPLATE_GLOBALS["quote_policies"] = [
     ("", "Your default"),
     ("public", "Anyone"),

@@ -1,5 +1,6 @@
-"""Showing a timeline page: hydrate a `Slice` for the viewer and answer the page, or only the
-next chunk when HTMX asks for it (infinite scroll)."""
+"""Showing a timeline page: a `Slice`'s post cards for the viewer (web/post_cards.py) and the
+page, or only the next chunk when HTMX asks for it (infinite scroll); `hydrate` for the pages
+that show hydrated posts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from agora.ids import parse_id
 from agora.social.posts.hydrate import PostView, load_posts
 from agora.social.rules.paging import Page, Slice
 from agora.web.formatting import Feed, next_url
+from agora.web.post_cards import shown_cards
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
 from agora.web.session import is_htmx
 
@@ -47,12 +49,13 @@ async def feed_of(
     context: str | None,
     **params: Any,
 ) -> Feed:
-    """A hydrated page and the URL of the next one (after a full page, or a page cut short
-    by the work one request may do). `context`: where the posts are shown, for the viewer's
-    filters (home, public, account; None for bookmarks and likes)."""
+    """A page's post cards (joined from the render cache: web/post_cards.py) and the URL
+    of the next page (after a full page, or a page cut short by the work one request may
+    do). `context`: where the posts are shown, for the viewer's filters (home, public,
+    account; None for bookmarks and likes)."""
     full = len(found.items) >= page.limit or found.partial
-    views = await hydrate(session, viewer_id, found.items, context=context)
-    return Feed(views, next_url(path, found.next_max_id, full, **params))
+    cards = await shown_cards(session, viewer_id, found.items, context=context)
+    return Feed(cards, viewer_id, next_url(path, found.next_max_id, full, **params))
 
 
 def is_chunk(request: Request) -> bool:

@@ -22,6 +22,7 @@ from agora.social.reading import conversation_mutes
 from agora.social.rules.errors import NotFound
 from agora.web.media_forms import composer_media, composer_poll
 from agora.web.page_feeds import hydrate
+from agora.web.post_cards import cards_html, shown_cards
 from agora.web.render import SECURITY_HEADERS, render, render_fragment
 from agora.web.route import id_or_404, safe_next, web_router
 from agora.web.scheduled_pages import local_time
@@ -70,12 +71,13 @@ def fragment(html: str, status: int = 200) -> HTMLResponse:
 async def post_fragment(
     session: AsyncSession, request: Request, me: Me, ids: list[int], **extra: object
 ) -> HTMLResponse:
-    """The first of `ids` the viewer may see, rendered as `_post.html` ('' if none)."""
-    views = await hydrate(session, me.account.id, ids)
-    if not views:
+    """The card of the first of `ids` the viewer may see ('' if none), from the render cache
+    (web/post_cards.py). `thread_focus`: shown as a thread's focus."""
+    cards = await shown_cards(session, me.account.id, ids, context=None)
+    if not cards:
         return fragment("")
-    html = render_fragment("_post.html", view=views[0], viewer=me, csrf=request.state.csrf, **extra)
-    return fragment(html)
+    focus = bool(extra.get("thread_focus"))
+    return fragment(cards_html(cards[:1], me.account.id, request.state.csrf, thread_focus=focus))
 
 
 def came_from(request: Request) -> str:

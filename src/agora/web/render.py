@@ -7,24 +7,15 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agora.config import get_settings
 from agora.data.signals import response_signals
 from agora.social.instance.instance_settings import last_known
-from agora.web.admin_access import DONE, SECTIONS
-from agora.web.formatting import TEMPLATE_GLOBALS
+from agora.web import post_cards  # noqa: F401 (its template globals: cards on every page)
+from agora.web.jinja_env import environment
 
-TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-_env = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.globals.update(TEMPLATE_GLOBALS)
-_env.globals.update(admin_sections=SECTIONS, admin_done=DONE, zip=zip)
+_env = environment
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",

@@ -75,7 +75,7 @@ from agora.social.rules.filtering import (
     hidden,
     viewer_filters,
 )
-from agora.social.rules.visibility import plain_visible_to
+from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to
 
 
 @dataclass(slots=True)
@@ -359,6 +359,13 @@ def _marked_by(view: PostView, filters: ViewerFilters, context: str | None) -> P
         reblog=_marked_by(view.reblog, filters, context) if view.reblog is not None else None,
         quote=_marked_by(view.quote, filters, context) if view.quote is not None else None,
     )
+
+
+def shared_for_everyone(view: PostView) -> bool:
+    """Whether a rendering of this post (the API's `status_shared_json`, the web app's card)
+    is the same for every viewer: not when it holds media URLs signed for one viewer (a
+    followers-only or direct post's media)."""
+    return not view.media or is_public_or_unlisted(view.post.visibility)
 
 
 async def embedded_ids(session: AsyncSession, post_id: int) -> set[int]:
