@@ -5,13 +5,17 @@ from the replica (shown by pausing its replay), a writer reads their own writes 
 primary, a token made a moment ago is checked on the primary, writes never touch the
 replica, many concurrent requests share two PgBouncer server connections (no statement
 outlives its transaction), without `AGORA_DATABASE_PGBOUNCER` PgBouncer refuses to connect,
-after a PgBouncer restart no request fails on a connection it cut, and when the replica goes
-away reads fall back to the primary."""
+after a PgBouncer restart no request fails on a connection it cut, a server started while
+PgBouncer is down serves once it is back, and when the replica goes away reads fall back to
+the primary."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from agora.db.engine import Database
 from agora.db.migrate import upgrade
 from conftest import BACKEND
 from helpers import post_status_id
+from live_server import free_port, wait_for
 from postgres_cluster import PGBOUNCER, Cluster, make_cluster, postgres_bin
 
 BIN = postgres_bin()
@@ -241,6 +246,54 @@ async def test_without_the_pgbouncer_setting_pgbouncer_refuses_the_connection(
                 pass
     finally:
         await plain.dispose()
+
+
+async def test_a_server_started_while_pgbouncer_is_down_serves_once_it_is_back(
+    cluster: Cluster, db: Database, tmp_path: Path
+) -> None:
+    """`agora serve` whose PgBouncer is restarting as it starts (the topology test's restarted
+    web process met the PgBouncer restart, and exited: "Application startup failed") waits
+    for it (db/start_wait.py) and serves once it listens again."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AGORA_")},
+        "AGORA_DATABASE_URL": cluster.url(cluster.bouncer_port),
+        "AGORA_DATABASE_PGBOUNCER": "true",
+        "AGORA_INPROCESS_WORKERS": "0",
+        "AGORA_MEDIA_DIR": str(tmp_path / "media"),
+        "AGORA_LOG_LEVEL": "warning",
+    }
+    log = tmp_path / "serve.log"
+    cluster.stop_bouncer()
+    server = None
+    try:
+        with log.open("wb") as output:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "agora.cli.main", "serve", "--port", str(port)],
+                env=env, stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+        def waiting() -> bool:
+            assert server is not None and server.poll() is None, log.read_text()[-3000:]
+            return log.read_text().count("the database cannot be reached") >= 2
+
+        await asyncio.to_thread(wait_for, waiting, 120, "agora serve to find PgBouncer down, twice")
+        cluster.start_bouncer()
+
+        def answers() -> bool:
+            assert server is not None and server.poll() is None, log.read_text()[-3000:]
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/api/v1/agora/ping").is_success
+            except httpx.TransportError:
+                return False
+
+        await asyncio.to_thread(wait_for, answers, 120, "agora serve to answer, PgBouncer back")
+    finally:
+        if cluster.bouncer is None or cluster.bouncer.poll() is not None:
+            cluster.start_bouncer()
+        if server is not None and server.poll() is None:
+            server.terminate()
+            server.wait(30)
 
 
 async def test_reads_fall_back_to_the_primary_when_the_replica_is_down(
