@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-from bench.topology import FAULT_NAMES, Process, _kill_and_restart, _port_ready, _timed, recovered
-
 from live_server import free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is not installed
+from bench.topology import FAULT_NAMES, Process, _kill_and_restart, _port_ready, _timed, recovered
 
 FAULTS_ON = argparse.Namespace(no_faults=False, single_sqlite=False)
 
@@ -23,9 +23,8 @@ def _server(logs: Path) -> Process:
     return Process("web-1", command, {}, logs, ready=_port_ready(port))
 
 
-def test_a_killed_process_that_comes_back_is_a_recovered_fault() -> None:
-    logs = Path(tempfile.mkdtemp(prefix="agora-faults-"))
-    web = _server(logs)
+def test_a_killed_process_that_comes_back_is_a_recovered_fault(tmp_path: Path) -> None:
+    web = _server(tmp_path)
     web.start()
     try:
         first = web.popen
@@ -42,9 +41,8 @@ def test_a_killed_process_that_comes_back_is_a_recovered_fault() -> None:
         web.stop()
 
 
-def test_a_process_that_exits_as_it_starts_fails_the_check_with_its_error() -> None:
-    logs = Path(tempfile.mkdtemp(prefix="agora-faults-"))
-    web = _server(logs)
+def test_a_process_that_exits_as_it_starts_fails_the_check_with_its_error(tmp_path: Path) -> None:
+    web = _server(tmp_path)
     web.start()
     try:
         web.command = [sys.executable, "-c", "print('startup failed'); raise SystemExit(3)"]
