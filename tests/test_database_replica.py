@@ -1,13 +1,13 @@
-"""PostgreSQL at scale: a real streaming replica and PgBouncer in transaction mode (made once
-for the module by tests/postgres_cluster.py). The app's database goes through PgBouncer to the
-primary, with `AGORA_DATABASE_REPLICA_URL` pointing at the replica: lag-tolerant reads come
-from the replica (shown by pausing its replay), a writer reads their own writes from the
-primary, a token made a moment ago is checked on the primary, writes never touch the
-replica, many concurrent requests share two PgBouncer server connections (no statement
-outlives its transaction), without `AGORA_DATABASE_PGBOUNCER` PgBouncer refuses to connect,
-after a PgBouncer restart no request fails on a connection it cut, a server started while
-PgBouncer is down serves once it is back, and when the replica goes away reads fall back to
-the primary."""
+"""PostgreSQL at scale: a real streaming replica and PgBouncer in transaction mode (made once for
+the module by tests/postgres_cluster.py). The app's database goes through PgBouncer to the
+primary, with `AGORA_DATABASE_REPLICA_URL` pointing at the replica: lag-tolerant reads come from
+the replica (shown by pausing its replay), a writer reads their own writes from the primary
+until the replica has replayed them, then from the replica, a token made a moment ago is checked
+on the primary, writes never touch the replica, many concurrent requests share two PgBouncer
+server connections (no statement outlives its transaction), without `AGORA_DATABASE_PGBOUNCER`
+PgBouncer refuses to connect, after a PgBouncer restart no request fails on a connection it cut,
+a server started while PgBouncer is down serves once it is back, and when the replica goes away
+reads fall back to the primary."""
 
 from __future__ import annotations
 
@@ -137,6 +137,30 @@ async def test_lag_tolerant_reads_come_from_the_replica_and_writers_read_their_o
     await _caught_up(cluster)
     assert "lags" in " ".join(_texts(await client.get(public, headers=bob.headers)))
     assert "lags" in (await client.get("/@alice")).text
+
+
+async def test_a_writer_reads_from_the_replica_once_it_has_replayed_their_write(
+    client: httpx.AsyncClient, make_person: Any, cluster: Cluster, paused: None
+) -> None:
+    """Read-your-writes by WAL position: within the sticky window (60 s here) a writer reads
+    from the primary while the replica has not replayed their write, and from the replica
+    once it has (a post someone else made meanwhile, on the primary only, shows which)."""
+    gil, hal = await make_person("gil"), await make_person("hal")
+    for person in (gil, hal):  # each token accepted once (checked on the primary)
+        assert (
+            await client.get("/api/v1/timelines/home", headers=person.headers)
+        ).status_code == 200
+    await post_status_id(client, gil, "gil wrote it")
+    public = "/api/v1/timelines/public"
+    assert "gil wrote it" in " ".join(_texts(await client.get(public, headers=gil.headers)))
+    await _replica(cluster, "SELECT pg_wal_replay_resume()")
+    await _caught_up(cluster)
+    await _replica(cluster, "SELECT pg_wal_replay_pause()")
+    await post_status_id(client, hal, "hal wrote later")
+    seen_by_gil = " ".join(_texts(await client.get(public, headers=gil.headers)))
+    assert "gil wrote it" in seen_by_gil and "hal wrote later" not in seen_by_gil  # replica
+    seen_by_hal = " ".join(_texts(await client.get(public, headers=hal.headers)))
+    assert "hal wrote later" in seen_by_hal  # not replayed yet: the primary
 
 
 async def test_a_new_token_and_routes_not_marked_use_the_primary(
