@@ -115,7 +115,7 @@ class RecentWriters:
         its reads must wait for on the replica, or UNKNOWN (a write under way, a position
         not known, Redis unable to say): the primary. With Redis, the later of this
         process's mark and Redis's (another process may have seen a later write)."""
-        expiry, position = self._local.get(key, (0.0, ""))
+        expiry, position = self._local.get(key, (0.0, UNKNOWN))
         local = position if expiry > time.monotonic() else None
         if self._redis is None or local == UNKNOWN:
             return local
