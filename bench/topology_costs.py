@@ -11,8 +11,10 @@ configures `agora serve`: `AGORA_DATABASE_PGBOUNCER=true`, the replica, Redis. B
 application and each server sits a relay (`CountingRelay`, in its own thread) that counts the
 server's ReadyForQuery messages: one per round trip the driver waits for.
 
-Per request kind (a home read from the replica, a home read from the primary, as a person who
-wrote in the last seconds reads, and a post): SQL statements (SQLAlchemy), round trips to
+Per request kind (a home read from the replica; a post; a home read by a person who wrote in
+the last seconds while the replica has not replayed it (paused): the primary, after a check on
+the replica; the same once the replica has caught up: the replica): SQL statements
+(SQLAlchemy; the row reader's are not among them, its round trips are), round trips to
 PgBouncer and to the replica, and CPU milliseconds of the application (its thread's
 `time.thread_time`), of PgBouncer and of both PostgreSQL servers' client backends (user +
 system time from /proc; 10 ms ticks, so use a few hundred requests). Prints one JSON object.
@@ -200,6 +202,17 @@ def stack() -> Iterator[tuple[Cluster, int]]:
         shutil.rmtree(cluster.root, ignore_errors=True)
 
 
+async def _replica_sql(cluster: Cluster, sql: str) -> None:
+    """Run `sql` on the replica directly (not through the counting relay)."""
+    import asyncpg
+
+    replica = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{cluster.replica_port}/agora")
+    try:
+        await replica.execute(sql)
+    finally:
+        await replica.close()
+
+
 async def _caught_up(cluster: Cluster) -> None:
     import asyncpg
 
@@ -236,7 +249,7 @@ async def measure(cluster: Cluster, redis_port: int, args: argparse.Namespace) -
         database_replica_url=cluster.url(replica.port),
         database_replica_pgbouncer=args.replica_pgbouncer,
         redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        database_sticky_seconds=3600,  # after its posts, each person reads from the primary
+        database_sticky_seconds=3600,  # each person's posts mark them for the whole run
         inprocess_workers=0,
         log_level="warning",
     )
@@ -271,8 +284,20 @@ async def measure(cluster: Cluster, redis_port: int, args: argparse.Namespace) -
 
             for n in range(len(people)):  # every token accepted once, every page rendered once
                 await home(n)
-            kinds = {"home_from_replica": home, "post": post, "home_from_primary": home}
+            # after their posts, people read home while the replica has not replayed them
+            # (paused: the primary, after a check on the replica), then once it has
+            kinds = {
+                "home_from_replica": home,
+                "post": post,
+                "home_after_writing_replica_behind": home,
+                "home_after_writing_replica_caught_up": home,
+            }
             for name, action in kinds.items():
+                if name == "home_after_writing_replica_behind":
+                    await _replica_sql(cluster, "SELECT pg_wal_replay_pause()")
+                if name == "home_after_writing_replica_caught_up":
+                    await _replica_sql(cluster, "SELECT pg_wal_replay_resume()")
+                    await _caught_up(cluster)
                 pids = _server_pids(cluster)
                 before = {k: _cpu_ticks(v) for k, v in pids.items()}
                 statements, bouncer.ready, replica.ready = 0, 0, 0

@@ -82,9 +82,10 @@ class Cluster:
             "--checkpoint=fast",
         )  # fmt: skip
         self._start(replica, self.replica_port)
-        self._start_bouncer()
+        self.start_bouncer()
 
-    def _start_bouncer(self) -> None:
+    def start_bouncer(self) -> None:
+        """Start PgBouncer in front of the primary; return once it listens."""
         ini = self.root / "pgbouncer.ini"
         ini.write_text(
             "[databases]\n"
@@ -118,8 +119,8 @@ class Cluster:
 
     def restart_bouncer(self) -> None:
         """Stop PgBouncer at once (every client connection cut) and start it again."""
-        self._stop_bouncer()
-        self._start_bouncer()
+        self.stop_bouncer()
+        self.start_bouncer()
 
     def stop_replica(self) -> None:
         """Stop the replica alone (as if its machine went away)."""
@@ -138,11 +139,12 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop PgBouncer and both servers (immediately: the data is thrown away)."""
-        self._stop_bouncer()
+        self.stop_bouncer()
         for name in ("replica", "primary"):
             self._stop(name)
 
-    def _stop_bouncer(self) -> None:
+    def stop_bouncer(self) -> None:
+        """Stop PgBouncer at once (every client connection cut); nothing listens after."""
         if self.bouncer is not None and self.bouncer.poll() is None:
             os.killpg(self.bouncer.pid, signal.SIGTERM)  # runuser and pgbouncer, nothing else
             try:

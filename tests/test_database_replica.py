@@ -1,17 +1,21 @@
-"""PostgreSQL at scale: a real streaming replica and PgBouncer in transaction mode (made once
-for the module by tests/postgres_cluster.py). The app's database goes through PgBouncer to the
-primary, with `AGORA_DATABASE_REPLICA_URL` pointing at the replica: lag-tolerant reads come
-from the replica (shown by pausing its replay), a writer reads their own writes from the
-primary, a token made a moment ago is checked on the primary, writes never touch the
-replica, many concurrent requests share two PgBouncer server connections (no statement
-outlives its transaction), without `AGORA_DATABASE_PGBOUNCER` PgBouncer refuses to connect,
-after a PgBouncer restart no request fails on a connection it cut, and when the replica goes
-away reads fall back to the primary."""
+"""PostgreSQL at scale: a real streaming replica and PgBouncer in transaction mode (made once for
+the module by tests/postgres_cluster.py). The app's database goes through PgBouncer to the
+primary, with `AGORA_DATABASE_REPLICA_URL` pointing at the replica: lag-tolerant reads come from
+the replica (shown by pausing its replay), a writer reads their own writes from the primary
+until the replica has replayed them, then from the replica, a token made a moment ago is checked
+on the primary, writes never touch the replica, many concurrent requests share two PgBouncer
+server connections (no statement outlives its transaction), without `AGORA_DATABASE_PGBOUNCER`
+PgBouncer refuses to connect, after a PgBouncer restart no request fails on a connection it cut,
+a server started while PgBouncer is down serves once it is back, and when the replica goes away
+reads fall back to the primary."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from agora.db.engine import Database
 from agora.db.migrate import upgrade
 from conftest import BACKEND
 from helpers import post_status_id
+from live_server import free_port, wait_for
 from postgres_cluster import PGBOUNCER, Cluster, make_cluster, postgres_bin
 
 BIN = postgres_bin()
@@ -132,6 +137,30 @@ async def test_lag_tolerant_reads_come_from_the_replica_and_writers_read_their_o
     await _caught_up(cluster)
     assert "lags" in " ".join(_texts(await client.get(public, headers=bob.headers)))
     assert "lags" in (await client.get("/@alice")).text
+
+
+async def test_a_writer_reads_from_the_replica_once_it_has_replayed_their_write(
+    client: httpx.AsyncClient, make_person: Any, cluster: Cluster, paused: None
+) -> None:
+    """Read-your-writes by WAL position: within the sticky window (60 s here) a writer reads
+    from the primary while the replica has not replayed their write, and from the replica
+    once it has (a post someone else made meanwhile, on the primary only, shows which)."""
+    gil, hal = await make_person("gil"), await make_person("hal")
+    for person in (gil, hal):  # each token accepted once (checked on the primary)
+        assert (
+            await client.get("/api/v1/timelines/home", headers=person.headers)
+        ).status_code == 200
+    await post_status_id(client, gil, "gil wrote it")
+    public = "/api/v1/timelines/public"
+    assert "gil wrote it" in " ".join(_texts(await client.get(public, headers=gil.headers)))
+    await _replica(cluster, "SELECT pg_wal_replay_resume()")
+    await _caught_up(cluster)
+    await _replica(cluster, "SELECT pg_wal_replay_pause()")
+    await post_status_id(client, hal, "hal wrote later")
+    seen_by_gil = " ".join(_texts(await client.get(public, headers=gil.headers)))
+    assert "gil wrote it" in seen_by_gil and "hal wrote later" not in seen_by_gil  # replica
+    seen_by_hal = " ".join(_texts(await client.get(public, headers=hal.headers)))
+    assert "hal wrote later" in seen_by_hal  # not replayed yet: the primary
 
 
 async def test_a_new_token_and_routes_not_marked_use_the_primary(
@@ -241,6 +270,54 @@ async def test_without_the_pgbouncer_setting_pgbouncer_refuses_the_connection(
                 pass
     finally:
         await plain.dispose()
+
+
+async def test_a_server_started_while_pgbouncer_is_down_serves_once_it_is_back(
+    cluster: Cluster, db: Database, tmp_path: Path
+) -> None:
+    """`agora serve` whose PgBouncer is restarting as it starts (the topology test's restarted
+    web process met the PgBouncer restart, and exited: "Application startup failed") waits
+    for it (db/start_wait.py) and serves once it listens again."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AGORA_")},
+        "AGORA_DATABASE_URL": cluster.url(cluster.bouncer_port),
+        "AGORA_DATABASE_PGBOUNCER": "true",
+        "AGORA_INPROCESS_WORKERS": "0",
+        "AGORA_MEDIA_DIR": str(tmp_path / "media"),
+        "AGORA_LOG_LEVEL": "warning",
+    }
+    log = tmp_path / "serve.log"
+    cluster.stop_bouncer()
+    server = None
+    try:
+        with log.open("wb") as output:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "agora.cli.main", "serve", "--port", str(port)],
+                env=env, stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+        def waiting() -> bool:
+            assert server is not None and server.poll() is None, log.read_text()[-3000:]
+            return log.read_text().count("the database cannot be reached") >= 2
+
+        await asyncio.to_thread(wait_for, waiting, 120, "agora serve to find PgBouncer down, twice")
+        cluster.start_bouncer()
+
+        def answers() -> bool:
+            assert server is not None and server.poll() is None, log.read_text()[-3000:]
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/api/v1/agora/ping").is_success
+            except httpx.TransportError:
+                return False
+
+        await asyncio.to_thread(wait_for, answers, 120, "agora serve to answer, PgBouncer back")
+    finally:
+        if cluster.bouncer is None or cluster.bouncer.poll() is not None:
+            cluster.start_bouncer()
+        if server is not None and server.poll() is None:
+            server.terminate()
+            server.wait(30)
 
 
 async def test_reads_fall_back_to_the_primary_when_the_replica_is_down(

@@ -51,9 +51,10 @@ from agora.api.routes import timeline_routes as timelines
 from agora.api.stream_payloads import MASTODON_PAYLOADS
 from agora.auth.token_cache import follow_revocations
 from agora.config import Settings, get_settings
-from agora.db.engine import configured_database
+from agora.db.engine import Database, configured_database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
+from agora.db.start_wait import once_reachable
 from agora.events.process_bus import get_bus
 from agora.federation import actors as federation_actors
 from agora.federation import routes as activitypub
@@ -120,13 +121,8 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = configured_database(settings)
         if migrate:  # with migrate=False (tests) the caller migrates, maybe later
-            await upgrade(db.engine)
-            await claim_node(db.engine)  # this process's ids are disjoint from others'
-            await vapid_keys(db)  # Web Push: made on first start of an install from before it
-            async with db.session(write=True) as session:  # the periodic jobs
-                await trends.ensure_scheduled(session, delay=60.0)
-                await for_you_precompute.ensure_scheduled(session, delay=60.0)
-                await session.commit()
+            # a database restarting as the server starts is waited for (db/start_wait.py)
+            await once_reachable(lambda: _prepare(db), "agora serve")
         if not mail_configured(settings):
             log.warning(NO_MAIL)
         app.state.db = db
@@ -156,6 +152,17 @@ def _lifespan(
             await db.dispose()
 
     return lifespan
+
+
+async def _prepare(db: Database) -> None:
+    """What a started server does first: each step safe to run again from the top."""
+    await upgrade(db.engine)
+    await claim_node(db.engine)  # this process's ids are disjoint from others'
+    await vapid_keys(db)  # Web Push: made on first start of an install from before it
+    async with db.session(write=True) as session:  # the periodic jobs
+        await trends.ensure_scheduled(session, delay=60.0)
+        await for_you_precompute.ensure_scheduled(session, delay=60.0)
+        await session.commit()
 
 
 QUIET_SECONDS = 0.5  # a web process is idle (for background jobs) after this long unasked

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     # locks) before the request is answered 503 with Retry-After.
     database_lock_timeout: float = 10.0
     # A streaming replica for reads that tolerate lag (db/engine.py, `replica_reads`); a
-    # person's own reads stay on the primary for `database_sticky_seconds` after they write.
+    # person's own reads stay on the primary after they write until the replica has replayed
+    # the write (its WAL position), for at most `database_sticky_seconds`.
     database_replica_url: str | None = None
     database_sticky_seconds: float = 10.0
     # Behind PgBouncer in transaction mode: no prepared statement outlives its transaction

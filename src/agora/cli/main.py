@@ -26,6 +26,7 @@ from agora.config import get_settings, use_listening_address
 from agora.db.engine import Database, configured_database
 from agora.db.id_nodes import claim_node
 from agora.db.migrate import upgrade
+from agora.db.start_wait import once_reachable
 from agora.events.process_bus import close_bus
 from agora.http.json_logging import uvicorn_log_config
 from agora.mail.smtp import NO_MAIL, mail_configured
@@ -82,7 +83,7 @@ def init() -> None:
     """Create or upgrade the database schema, the assistant account and the server's VAPID
     key pair (Web Push)."""
 
-    async def go(db: Database) -> None:
+    async def prepare(db: Database) -> None:
         await upgrade(db.engine)
         from agora.social.people.assistant_account import ensure_assistant
         from agora.social.reading.push_keys import vapid_keys
@@ -90,6 +91,9 @@ def init() -> None:
         async with db.transaction() as session:
             await ensure_assistant(session)
         await vapid_keys(db)
+
+    async def go(db: Database) -> None:  # PgBouncer restarting as it starts: it waits
+        await once_reachable(lambda: prepare(db), "agora init")
 
     _run(go)
     console.print(f"[green]database ready[/green] at {get_settings().database_url}")
@@ -152,7 +156,9 @@ def worker(concurrency: int = 1) -> None:
     register_all_jobs()
 
     async def go(db: Database) -> None:
-        await claim_node(db.engine)  # this process's ids are disjoint from other processes'
+        # this process's ids are disjoint from other processes'; a database restarting as
+        # the worker starts is waited for (db/start_wait.py)
+        await once_reachable(lambda: claim_node(db.engine), "agora worker")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

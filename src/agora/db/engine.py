@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-from sqlalchemy import Executable, Row, event
+from sqlalchemy import Executable, Row, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 LOCK_RETRY_AFTER = 2  # seconds a client is asked to wait after a lock timeout (503)
 REPLICA_CONNECT_TIMEOUT = 3.0  # seconds to connect to the replica before reading the primary
 REPLICA_RETRY_SECONDS = 30.0  # after a failed connection, the replica is left alone this long
+# whether the replica has replayed the primary's WAL up to a position (NULL on a primary)
+_REPLAYED = text("SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:at AS text) AS pg_lsn)")
 log = logging.getLogger(__name__)
 
 
@@ -273,21 +275,38 @@ class Database:
         """Whether reads may go to the replica now: configured, and not failed lately."""
         return self.replica_engine is not None and time.monotonic() >= self._replica_down_until
 
-    async def replica_session(self) -> AsyncSession | None:
+    async def replica_session(self, replayed: str = "0/0") -> AsyncSession | None:
         """A session on the replica with its connection open, or None when there is none or
         it cannot be reached: then the replica is left alone for `REPLICA_RETRY_SECONDS` and
-        the caller reads from the primary (a replica that is down never fails a request)."""
+        the caller reads from the primary (a replica that is down never fails a request).
+        With `replayed` (a WAL position of the primary, `wal_position`), also None unless
+        the replica has replayed the WAL up to it: one statement in the session, whose later
+        statements therefore see every transaction committed before that position."""
         if not self.replica_usable():
             return None
         session = self._replica()
         try:
             await session.connection()
+            if replayed != "0/0" and not await session.scalar(_REPLAYED, {"at": replayed}):
+                await session.close()
+                return None
         except (OSError, DBAPIError, TimeoutError):
             log.warning("the read replica cannot be reached: reading from the primary")
             self._replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
             await session.close()
             return None
         return session
+
+    async def wal_position(self) -> str | None:
+        """The primary's WAL insert position now (PostgreSQL: "16/B374D848"), by one statement
+        on the row reader; None on SQLite or when the reader cannot answer. Taken after a
+        commit, a replica that has replayed up to it sees that commit (the insert position,
+        not the write position: with `synchronous_commit = off` the commit record may not be
+        written yet)."""
+        if self.is_sqlite:
+            return None
+        row = await self.first_row("SELECT pg_current_wal_insert_lsn()::text", {})
+        return None if row is None else str(row[0])
 
     def session(self, *, write: bool = False, replica: bool = False) -> AsyncSession:
         """A new session; `write=True` takes SQLite's write lock at BEGIN (sent with the
