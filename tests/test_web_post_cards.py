@@ -1,8 +1,8 @@
-"""The web app's post cards (web/post_cards.py): a page joined from cards cached per post
-version is the page rendered fresh from hydrated posts, for every viewer, after every kind of
-change, with the cache warm from before the change; no viewer is ever shown another's marks,
-CSRF token or signed media URLs; each footer shape kept with holes is the footer rendered
-with the values."""
+"""The web app's post cards (web/card_html.py, web/post_cards.py): a page joined from cards
+cached per post version is the page rendered fresh from hydrated posts, for every viewer,
+after every kind of change, with the cache warm from before the change; no viewer is ever
+shown another's marks, CSRF token or signed media URLs; each footer shape kept with holes is
+the footer rendered with the values."""
 
 from __future__ import annotations
 
@@ -18,16 +18,11 @@ from agora.data.signals import CURRENT, Disclosure, disclose_views
 from agora.db.models import Account, utcnow
 from agora.http.render_cache import CARD, get_render_cache
 from agora.social.posts.hydrate import load_posts
-from agora.web import formatting, post_cards
-from agora.web.post_cards import (
-    FooterShape,
-    FooterText,
-    cards_html,
-    footer_html,
-    joined,
-    shown_cards,
-    shown_of_view,
-)
+from agora.web import card_html, formatting
+from agora.web.card_footers import FooterShape, FooterText, footer_html
+from agora.web.card_html import Card, card_of, joined, shown_of_view
+from agora.web.jinja_env import template_module
+from agora.web.post_cards import cards_html, shown_cards
 from helpers import HX, boost, follow, make_admin, post_status, post_status_id, web_sign_in
 from test_status_cache import _filter, _upload, _words, empty_cache, jpeg, media_dir  # noqa: F401
 
@@ -39,7 +34,7 @@ NOW = utcnow()
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Relative times from one instant, so that fresh and cached cards cannot straddle a
     minute."""
-    monkeypatch.setattr(post_cards, "ago", lambda when: formatting.ago(when, NOW))
+    monkeypatch.setattr(card_html, "ago", lambda when: formatting.ago(when, NOW))
 
 
 async def _rendered(
@@ -318,7 +313,7 @@ async def test_a_like_answers_the_card_as_the_page_shows_it(db, client, make_per
 def test_every_footer_shape_kept_with_holes_is_the_footer_rendered_with_values() -> None:
     text = FooterText("11", "22", 'o"<&name', "3", "4", "5", "66", "tok&en")
     escaped = FooterText("11", "22", "o&#34;&lt;&amp;name", "3", "4", "5", "66", "tok&amp;en")
-    macros = post_cards._macros("_post_viewer.html")
+    macros = template_module("_post_viewer.html")
     for flags in itertools.product((False, True), repeat=len(FooterShape._fields)):
         shape = FooterShape(*flags)
         assert footer_html(shape, escaped) == str(macros.footer(shape, text)), shape
@@ -329,8 +324,8 @@ async def test_cards_survive_the_trip_through_redis(db, client, make_person) -> 
     pid = await post_status_id(client, alice, "to Redis", spoiler_text="cw")
     async with db.session() as session:
         views = await load_posts(session, None, [int(pid)])
-    card = post_cards.card_of(views[int(pid)], None)
-    assert post_cards.Card.load(card.dump()) == card
+    card = card_of(views[int(pid)], None)
+    assert Card.load(card.dump()) == card
     assert isinstance(card.created_at, datetime) and len(card.parts) > 10
 
 

@@ -28,8 +28,8 @@ from agora.config import get_settings
 log = logging.getLogger("agora.render_cache")
 Key = tuple[int, ...]  # (kind, id, versions...)
 # The kinds of entry (a key's first number): the API's Status and Account JSON, the web
-# app's card of a post and its viewer-dependent footer (web/post_cards.py)
-POST, ACCOUNT, CARD, CARD_ACTIONS = 0, 1, 2, 3
+# app's post card (web/post_cards.py)
+POST, ACCOUNT, CARD = 0, 1, 2
 
 
 class Entry(Protocol):
