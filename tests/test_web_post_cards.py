@@ -23,8 +23,16 @@ from agora.web.card_footers import FooterShape, FooterText, footer_html
 from agora.web.card_html import Card, card_of, joined, shown_of_view
 from agora.web.jinja_env import template_module
 from agora.web.post_cards import cards_html, shown_cards
-from helpers import HX, boost, follow, make_admin, post_status, post_status_id, web_sign_in
-from test_status_cache import _filter, _upload, _words, empty_cache, jpeg, media_dir  # noqa: F401
+from helpers import HX, boost, follow, post_status, post_status_id, web_sign_in
+from test_status_cache import (  # noqa: F401
+    _filter,
+    _upload,
+    _words,
+    change_world,
+    empty_cache,
+    every_change,
+    media_dir,
+)
 
 SIGNED = re.compile(r"viewer=(\d+)&amp;sig=")
 NOW = utcnow()
@@ -91,119 +99,39 @@ def _cards_of(html: str) -> list[str]:
 
 
 async def test_cached_cards_match_fresh_ones_after_every_change(db, client, make_person, run_jobs):
-    alice, bob, carol, dave = [await make_person(n) for n in ("alice", "bob", "carol", "dave")]
-    admin = await make_admin(db, make_person)
-    for target in (alice, carol):
-        await follow(client, bob, target)
-    await follow(client, carol, alice)
-    ids: list[str] = []
-    ids.append(await post_status_id(client, alice, "hello @bob #agora"))  # 0
-    ids.append(await post_status_id(client, alice, "friends only", visibility="private"))
-    photo = await _upload(client, alice, "a blue square")
-    ids.append(await post_status_id(client, alice, "public photo", **{"media_ids[]": [photo]}))
-    secret = await _upload(client, alice, "a private photo")
-    ids.append(  # 3: its media signed for each viewer
-        await post_status_id(
-            client, alice, "private photo", visibility="private", **{"media_ids[]": [secret]}
-        )
-    )
-    poll = await post_status(
-        client,
-        carol,
-        "which?",
-        **{"poll[options][]": ["this", "that"], "poll[expires_in]": "3600"},
-    )
-    ids.append(poll["id"])  # 4
-    ids.append(await post_status_id(client, carol, "quoting", quoted_status_id=ids[0]))
-    ids.append(await post_status_id(client, carol, "a reply", in_reply_to_id=ids[0]))
-    ids += [(await boost(client, who, ids[0]))["id"] for who in (bob, carol)]  # 7, 8
-    ids.append((await boost(client, alice, poll["id"]))["id"])  # 9
-    ids.append(await post_status_id(client, dave, "dave here", spoiler_text="a warning"))
-    ids.append(await post_status_id(client, bob, "bob quotes", quoted_status_id=ids[2]))  # 11
-    await run_jobs()
+    """The world and the changes of the API's render-cache test (test_status_cache), cards
+    compared for four people and a signed-out visitor after each."""
+    w = await change_world(db, client, make_person, run_jobs)
+    ids, poll = w.ids, w.poll
     page = [int(i) for i in reversed(ids)]
-    viewers: list[int | None] = [alice.id, bob.id, carol.id, dave.id, None]
+    viewers: list[int | None] = [w.alice.id, w.bob.id, w.carol.id, w.dave.id, None]
     first = await _same_pages(db, viewers, page)
     assert any(k[0] == CARD for k in get_render_cache()._lru)
-    assert SIGNED.search(first[bob.id]) and ids[3] in _cards_of(first[bob.id])
-    assert ids[3] not in _cards_of(first[dave.id]) and ids[1] not in _cards_of(first[None])
-    assert 'name="choices"' in first[bob.id] and 'name="choices"' not in first[carol.id]
-
-    async def changed(response: Any) -> dict[int | None, str]:
-        assert response.status_code == 200, response.text
+    assert SIGNED.search(first[w.bob.id]) and ids[3] in _cards_of(first[w.bob.id])
+    assert ids[3] not in _cards_of(first[w.dave.id]) and ids[1] not in _cards_of(first[None])
+    assert 'name="choices"' in first[w.bob.id] and 'name="choices"' not in first[w.carol.id]
+    for name, change in every_change(client, w):
+        response = await change()
+        assert response.status_code == 200, (name, response.text)
         await run_jobs()
-        return await _same_pages(db, viewers, page)
-
-    edit = {"status": "hello again @carol #python", "spoiler_text": "cw"}
-    after = await changed(
-        await client.put(f"/api/v1/statuses/{ids[0]}", headers=alice.headers, data=edit)
-    )
-    assert "hello again" in after[dave.id] and "hello @bob" not in after[dave.id]
-    other = await _upload(client, alice, "a red square")
-    await changed(
-        await client.put(
-            f"/api/v1/statuses/{ids[2]}",
-            headers=alice.headers,
-            data={"status": "public photo", "media_ids[]": [other]},
-        )
-    )
-    after = await changed(
-        await client.post(
-            f"/api/v1/polls/{poll['poll']['id']}/votes",
-            headers=bob.headers,
-            data={"choices[]": ["1"]},
-        )
-    )
-    assert "your vote" in after[bob.id] and "your vote" not in after[alice.id]
-    after = await changed(
-        await client.patch(
-            "/api/v1/accounts/update_credentials",
-            headers=alice.headers,
-            data={"display_name": "Alice A."},
-            files={"avatar": ("me.jpg", jpeg((200, 30, 30)), "image/jpeg")},
-        )
-    )
-    assert "Alice A." in after[None] and "/media/profile/" in after[None]
-    after = await changed(
-        await client.patch(
-            "/api/v1/agora/data_reuse",
-            headers=alice.headers,
-            json={"syntheticContentGeneration": True, "bulkDataset": True},
-        )
-    )
-    await changed(await client.post(f"/api/v1/statuses/{ids[0]}/favourite", headers=bob.headers))
-    await changed(await client.post(f"/api/v1/statuses/{ids[10]}/bookmark", headers=bob.headers))
-    await changed(await client.post(f"/api/v1/statuses/{ids[2]}/pin", headers=alice.headers))
-    await changed(await client.post(f"/api/v1/statuses/{ids[0]}/mute", headers=bob.headers))
-    await changed(await client.post(f"/api/v1/accounts/{dave.id}/follow", headers=alice.headers))
-    after = await changed(
-        await client.post(
-            f"/api/v1/statuses/{ids[2]}/quotes/{ids[11]}/revoke", headers=alice.headers
-        )
-    )
-    assert "The quoted post was removed by its author." in after[carol.id]
-    after = await changed(
-        await client.post(f"/api/v1/accounts/{carol.id}/block", headers=bob.headers)
-    )
-    assert poll["id"] not in _cards_of(after[bob.id]) and poll["id"] in _cards_of(after[dave.id])
-    await changed(
-        await client.post(
-            f"/api/v1/admin/accounts/{alice.id}/action",
-            headers=admin.headers,
-            data={"type": "silence"},
-        )
-    )
-    after = await changed(await client.delete(f"/api/v1/statuses/{ids[0]}", headers=alice.headers))
-    for gone in (ids[0], ids[7], ids[8]):  # the post and its boosts
-        assert gone not in _cards_of(after[dave.id])
-    after = await changed(
-        await client.post(
-            f"/api/v1/admin/accounts/{carol.id}/action",
-            headers=admin.headers,
-            data={"type": "suspend"},
-        )
-    )
-    assert poll["id"] not in _cards_of(after[dave.id]) and ids[10] in _cards_of(after[dave.id])
+        after = await _same_pages(db, viewers, page)
+        if name == "edit":
+            assert "hello again" in after[w.dave.id] and "hello @bob" not in after[w.dave.id]
+        elif name == "vote":
+            assert "your vote" in after[w.bob.id] and "your vote" not in after[w.alice.id]
+        elif name == "profile":
+            assert "Alice A." in after[None] and "/media/profile/" in after[None]
+        elif name == "revoke quote":
+            assert "The quoted post was removed by its author." in after[w.carol.id]
+        elif name == "block":
+            assert poll["id"] not in _cards_of(after[w.bob.id])
+            assert poll["id"] in _cards_of(after[w.dave.id])
+        elif name == "delete":
+            for gone in (ids[0], ids[7], ids[8]):  # the post and its boosts
+                assert gone not in _cards_of(after[w.dave.id])
+        elif name == "suspend":
+            assert poll["id"] not in _cards_of(after[w.dave.id])
+            assert ids[10] in _cards_of(after[w.dave.id])
 
 
 async def test_cached_cards_match_fresh_ones_for_a_viewer_with_filters(
