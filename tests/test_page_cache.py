@@ -481,3 +481,23 @@ async def test_cached_public_and_hashtag_pages_match_fresh_ones_after_every_chan
     await same()
     assert (await client.delete(f"/api/v1/statuses/{first}", headers=alice.headers)).is_success
     await same()
+
+
+async def test_pages_built_together_do_not_all_end_together(client, make_person, run_jobs):
+    """A page is kept for between half and all of `page_cache_seconds`, drawn for each: pages
+    built in the same moment (a warm-up, the first minute after a restart) are not all built
+    again in the same one."""
+    import time
+
+    people = [await make_person(f"p{n}") for n in range(12)]
+    cache = get_page_cache()
+    built = time.time()
+    for person in people:
+        assert (await client.get(HOME, headers=person.headers)).status_code == 200
+    building = time.time() - built
+    ends = [page.until - built for page in cache._lru.values()]
+    assert len(ends) == len(people)
+    seconds = get_settings().page_cache_seconds
+    assert all(seconds / 2 <= end <= seconds + building for end in ends)
+    # built within `building` seconds, they end far more apart than that
+    assert max(ends) - min(ends) > building + seconds / 20

@@ -157,3 +157,18 @@ def test_every_writer_of_revocation_or_suspension_forgets_credentials() -> None:
         if writes.search(text) and "forget_credentials(" not in text:
             offenders.append(str(path.relative_to(SRC)))
     assert offenders == []
+
+
+def test_tokens_seen_together_are_not_all_looked_up_again_together() -> None:
+    """Each entry lives between half and all of the period, drawn apart: tokens first seen
+    in the same moment (every client after a restart) do not all expire in the same one."""
+    import time
+
+    cache = TokenCache(30)
+    started = time.monotonic()
+    for n in range(200):
+        cache.put(f"token-{n}", cache.generation, n, n, ["read"], 1)
+    lives = [cache.get(f"token-{n}").until - started for n in range(200)]  # type: ignore[union-attr]
+    put_in = time.monotonic() - started
+    assert all(15 <= life <= 30 + put_in for life in lives)
+    assert max(lives) - min(lives) > put_in + 5  # spread far wider than the moment they came

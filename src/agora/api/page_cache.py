@@ -30,7 +30,10 @@ built by a session that has written. A page holding media URLs signed for its vi
 followers-only or direct post's, `hydrate.shared_for_everyone`) is kept for that viewer
 alone, as every page is: a signature has no end and changes only with the media row, whose
 change grows its post's stamp (the render-version triggers). What depends on the clock ends
-an entry: a poll's end, and `page_cache_seconds` for everything else (a mute's end).
+an entry: a poll's end, and `page_cache_seconds` for everything else (a mute's end), or
+between half and all of it, drawn for each page (`PageCache.lifetime`): pages built together
+(a warm-up, the first minute after a restart) would otherwise all be built again together,
+every period, and the requests around that burst would wait behind it.
 
 **Where.** A byte-bounded LRU in each process (`page_cache_bytes`; no lock: one event loop).
 Processes need not tell each other anything: the check reads the database.
@@ -38,6 +41,7 @@ Processes need not tell each other anything: the check reads the database.
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -176,6 +180,11 @@ class PageCache:
     def enabled(self) -> bool:
         """Whether pages are kept at all (`page_cache_bytes` and `page_cache_seconds` > 0)."""
         return self.max_bytes > 0 and self.seconds > 0
+
+    def lifetime(self) -> float:
+        """How long a page built now is kept at most: between half and all of `seconds`,
+        drawn for each page (module docstring, "What is never cached")."""
+        return self.seconds * (0.5 + random.random() / 2)
 
     def get(self, key: PageKey) -> CachedPage | None:
         """The page kept under `key`, if it has not ended."""
@@ -328,7 +337,7 @@ async def served(
             database=request.app.state.db.url,
             scopes=checked_scopes(request),
             route=request.scope.get("route"),
-            until=min(record.until, time.time() + cache.seconds),
+            until=min(record.until, time.time() + cache.lifetime()),
         ),
     )
     return response

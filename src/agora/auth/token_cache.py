@@ -2,8 +2,11 @@
 resolve their caller without a query.
 
 What is kept: for a token (by its SHA-256, as stored), the token's id, its account, scopes
-and app, for `token_cache_seconds` after `oauth.authenticate` accepted it. Refusals are never
-kept: an unknown, revoked or refused token is looked up every time.
+and app, for between half and all of `token_cache_seconds` after `oauth.authenticate` accepted
+it, drawn for each entry: tokens first seen together (every client after a restart) would
+otherwise be looked up again together, every period, in a burst that the requests around it
+wait behind. Refusals are never kept: an unknown, revoked or refused token is looked up every
+time.
 
 **Invariant: a revoked token or a suspended account is refused at once, in every process.**
 Every writer of `access_tokens.revoked_at` and of `accounts.suspended_at` calls
@@ -17,6 +20,7 @@ could cost.
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +49,7 @@ class KnownToken:
 
 
 class TokenCache:
-    """Accepted tokens by hash, each for `seconds`."""
+    """Accepted tokens by hash, each for between half and all of `seconds`."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -76,9 +80,8 @@ class TokenCache:
             return KnownToken(token_id, account_id, tuple(scopes), app_id, 0.0)
         if len(self._tokens) >= MAX_ENTRIES:
             self._tokens.clear()  # rare: a process seeing that many tokens within seconds
-        known = KnownToken(
-            token_id, account_id, tuple(scopes), app_id, time.monotonic() + self.seconds
-        )
+        lifetime = self.seconds * (0.5 + random.random() / 2)  # the module docstring
+        known = KnownToken(token_id, account_id, tuple(scopes), app_id, time.monotonic() + lifetime)
         self._tokens[hash_token(token)] = known
         return known
 
