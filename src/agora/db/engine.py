@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_
 
 from agora.db import sqlite_one_trip
+from agora.db.pg_settings import PLANNER_SETTINGS
 from agora.db.row_reader import row_reader
 from agora.db.session_writes import has_written
 
@@ -173,7 +174,10 @@ def _engine_arguments(
     parameters): set `lock_timeout` and `jit = off` on the role or database instead
     (docs/OPERATIONS.md),
     and a pooled connection is pinged as it is checked out (`_ping_on_checkout`, added by
-    `Database`)."""
+    `Database`).
+
+    Reached directly, a connection keeps its prepared statements (asyncpg's cache) and starts
+    with `PLANNER_SETTINGS` (db/pg_settings.py: no JIT, each statement planned once)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
@@ -192,10 +196,7 @@ def _engine_arguments(
             "prepared_statement_name_func": _unique_statement_name,
         }
     else:
-        # no JIT: with real statistics the planner prices the rule's subqueries per row so
-        # high that a page's short read passed `jit_above_cost`, and compiling it took
-        # ~75 ms (a grouped notifications page: 15 -> 100 ms after an ANALYZE)
-        settings = {"lock_timeout": str(int(lock_timeout * 1000)), "jit": "off"}
+        settings = {"lock_timeout": str(int(lock_timeout * 1000)), **PLANNER_SETTINGS}
         kwargs["connect_args"] = {"server_settings": settings}
     return kwargs
 

@@ -32,6 +32,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from agora.db.pg_settings import PLANNER_SETTINGS
+
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 4  # PostgreSQL: concurrent statements; more wait for the session path
@@ -112,8 +114,9 @@ class PostgresRowReader:
 
         self._open += 1
         try:
-            cache = {"statement_cache_size": 0} if self.pgbouncer else {}
-            return await asyncpg.connect(self.dsn, timeout=5, **cache)
+            if self.pgbouncer:  # no statement cache, no startup settings (db/pg_settings.py)
+                return await asyncpg.connect(self.dsn, timeout=5, statement_cache_size=0)
+            return await asyncpg.connect(self.dsn, timeout=5, server_settings=PLANNER_SETTINGS)
         except BaseException as exc:
             self._open -= 1
             log.warning("row reader: cannot connect (%r); the session path reads meanwhile", exc)
