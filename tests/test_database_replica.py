@@ -210,6 +210,54 @@ async def test_a_pgbouncer_restart_fails_no_request_after_it(
     assert posted.status_code == 200
 
 
+async def test_behind_pgbouncer_a_pooled_connection_is_reused_after_its_ping(
+    cluster: Cluster,
+) -> None:
+    """The ping on checkout passes on a live connection: sessions one after another reuse
+    the one pooled connection (an empty query as the ping made asyncpg raise after its round
+    trip, so every checkout invalidated the pool and opened a new connection: the topology's
+    web processes made ~15 connections a second each)."""
+    from sqlalchemy import event
+
+    bounced = Database(cluster.url(cluster.bouncer_port), pgbouncer=True)
+    made: list[object] = []
+    invalidated: list[BaseException | None] = []
+    event.listen(bounced.engine.sync_engine, "connect", lambda conn, rec: made.append(conn))
+    event.listen(
+        bounced.engine.sync_engine, "invalidate", lambda conn, rec, exc: invalidated.append(exc)
+    )
+    try:
+        for _ in range(5):
+            async with bounced.session() as session:
+                assert await session.scalar(text("SELECT 1")) == 1
+        assert len(made) == 1
+        assert invalidated == []
+        assert bounced.engine.pool.checkedin() == 1
+    finally:
+        await bounced.dispose()
+
+
+async def test_behind_pgbouncer_a_cut_pooled_connection_fails_its_ping_and_is_replaced(
+    cluster: Cluster,
+) -> None:
+    """The ping still does its work: a pooled connection whose server side is gone (PgBouncer
+    killed its client) fails the ping, and the session gets a new connection, no error."""
+    from sqlalchemy import event
+
+    bounced = Database(cluster.url(cluster.bouncer_port), pgbouncer=True)
+    made: list[object] = []
+    event.listen(bounced.engine.sync_engine, "connect", lambda conn, rec: made.append(conn))
+    try:
+        async with bounced.session() as session:
+            assert await session.scalar(text("SELECT 1")) == 1
+        cluster.restart_bouncer()  # cuts every client connection
+        async with bounced.session() as session:
+            assert await session.scalar(text("SELECT 1")) == 1
+        assert len(made) == 2
+    finally:
+        await bounced.dispose()
+
+
 async def test_a_replica_reached_directly_reads_outside_transactions_with_prepared_statements(
     cluster: Cluster,
 ) -> None:

@@ -103,3 +103,34 @@ async def test_reblog_of_hidden_post_is_hidden(db):
         )
         assert plain == boost.id  # the plain rule alone does not look through boosts
         await session.rollback()
+
+
+async def test_get_visible_post_agrees_with_the_twin_and_builds_its_statement_once(db):
+    """`writing.get_visible_post` (likes, boosts, bookmarks, replies…) answers the post or
+    NotFound as the Python twin says, for every relation; its statement is built once per
+    shape (signed in or not), the viewer and the post bound as parameters."""
+    from agora.social.posts import writing
+    from agora.social.rules.errors import NotFound
+
+    writing._visible_post.cache_clear()
+    cases = itertools.product(RELATIONS, list(Visibility), (False, True), (False, True))
+    for relation, visibility, deleted, suspended in cases:
+        async with db.session(write=True) as session:
+            post, viewer_id = await _setup(session, relation, int(visibility), deleted, suspended)
+            try:
+                found = (await writing.get_visible_post(session, viewer_id, post.id)).id
+            except NotFound:
+                found = None
+            expected = may_see(
+                visibility=int(visibility),
+                is_author=relation == "author",
+                follows_author=relation in ("follower", "follower_mentioned"),
+                mentioned=relation in ("mentioned", "follower_mentioned"),
+                blocked_either_way=relation in ("blocked", "blocker"),
+                deleted=deleted,
+                author_suspended=suspended,
+            )
+            assert (found == post.id) == expected, (relation, visibility, deleted, suspended)
+            await session.rollback()
+    built = writing._visible_post.cache_info()
+    assert built.currsize == 2 and built.misses == 2  # signed in, and anonymous

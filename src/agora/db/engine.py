@@ -133,12 +133,14 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
     """Behind PgBouncer, ping a pooled connection as it is checked out: a restarted PgBouncer
     has cut every client connection, and without the ping each process's next requests would
     fail on them (bench/topology.py restarts PgBouncer under load). The ping is one round
-    trip, an empty simple query (no transaction, no prepared statement, so nothing PgBouncer's
-    transaction mode could split); SQLAlchemy's `pool_pre_ping` costs four through asyncpg
-    (BEGIN, prepare, execute, ROLLBACK: bench/topology_costs.py). A connection just made is
-    not pinged. A failed ping invalidates the whole pool, as `pool_pre_ping` does (every
-    connection older than it is replaced as it is next checked out), and the checkout goes
-    on with a new connection."""
+    trip, `SELECT 1` as a simple query (no transaction, no prepared statement, so nothing
+    PgBouncer's transaction mode could split; an empty query, used first, made asyncpg 0.32
+    raise AttributeError after the round trip, so every ping failed and every checkout of a
+    pooled connection replaced the whole pool); SQLAlchemy's `pool_pre_ping` costs four
+    through asyncpg (BEGIN, prepare, execute, ROLLBACK: bench/topology_costs.py). A connection
+    just made is not pinged. A failed ping invalidates the whole pool, as `pool_pre_ping` does
+    (every connection older than it is replaced as it is next checked out), and the checkout
+    goes on with a new connection."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _made(_dbapi_conn: Any, record: Any) -> None:
@@ -149,7 +151,7 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
         if record.info.pop(_FRESH, False):
             return
         try:
-            await_(dbapi_conn.driver_connection.execute(""))
+            await_(dbapi_conn.driver_connection.execute("SELECT 1"))
         except Exception as exc:
             raise InvalidatePoolError(f"the ping on checkout failed: {exc!r}") from exc
 
