@@ -13,8 +13,15 @@ and duration, same run; each is reported as a ratio to the no-op. Targets (issue
 Then POST /api/v1/statuses sequentially (keep-alive) to time an accepted post (p50 <= 10 ms,
 p99 <= 40 ms) while the server's in-process worker fans the posts out; the server's RSS after.
 
-With `--scaling`: then the home timeline on one uvicorn worker process and on two, back to
-back (issue 19: two serve >= 1.7x one on the 2 cores).
+Each timed run also reports the CPU each group of processes spent per request (from /proc:
+the server's processes, the data set's PostgreSQL backends, wrk) and the cores each kept
+busy; `server_cpu_ratio_to_noop` is the no-op server's CPU per request over each endpoint's
+(server and database), which other work on the machine moves less than requests/s.
+
+With `--scaling`: then the bare no-op and the home timeline, each on one uvicorn worker
+process and on two, back to back (issue 19: two serve >= 1.7x one on the 2 cores). wrk and
+the database share those cores, so the no-op's own ratio is the machine's ceiling, and the
+CPU per request of wrk and of PostgreSQL says how far below it the home must stay.
 
 With `--in-process`: no server, no load generator; each endpoint's CPU per request
 (`time.process_time`, best of five batches) and statements per request through the whole
@@ -26,6 +33,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -39,6 +47,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from bench.common import Dataset, dataset, emit, latency_stats, parser, run, use_database
 from bench.timeline import viewers
@@ -46,6 +55,7 @@ from bench.timeline import viewers
 HOME = "/api/v1/timelines/home?limit=40"
 PING = "/api/v1/agora/ping"
 NOOP = "/noop"
+NOOP_APP = "bench.noop_app:create_noop_app"
 READS = {
     "public_timeline_40": "/api/v1/timelines/public?limit=40",
     "notifications_40": "/api/v1/notifications?limit=40",
@@ -106,6 +116,7 @@ def server(
                 time.sleep(0.1)
         else:
             raise RuntimeError("server did not start")
+        server.pid = proc.pid  # type: ignore[attr-defined]
         yield port
     finally:
         server.last_rss_mb = _rss_mb(proc.pid)  # type: ignore[attr-defined]
@@ -142,15 +153,118 @@ def _wrk(port: int, path: str, tokens: list[str], connections: int, seconds: int
         script = fh.name
     try:
         command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script]
+        before = _children_cpu()
         out = subprocess.run(
             [*command, f"http://127.0.0.1:{port}{path}"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
+        wrk_cpu = _children_cpu() - before  # the only child reaped meanwhile: wrk
     finally:
         Path(script).unlink()
-    return _parse_wrk(out)
+    found = _parse_wrk(out)
+    found["wrk_cpu_us_per_request"] = round(wrk_cpu / max(1, found["requests"]) * 1e6, 1)
+    return found
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's reaped children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: str) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _server_pids(root: int) -> list[str]:
+    """The server process and its descendants (uvicorn's supervisor and its workers)."""
+    parents: dict[str, list[str]] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        fields = _stat(pid)
+        if fields is not None:
+            parents.setdefault(fields[1], []).append(pid)
+    found, todo = [], [str(root)]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += parents.get(pid, [])
+    return found
+
+
+def _backend_pids(database: str) -> list[str]:
+    """PostgreSQL's backends connected to `database` (its processes' titles name it)."""
+    needle = f" {database} ".encode()  # "postgres: [15/main: ]USER DATABASE HOST(PORT) …"
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if title.startswith(b"postgres: ") and needle in title:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _cpu_of(pids: list[str]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each of `pids` still running."""
+    out = {}
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            out[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    return out
+
+
+def _pg_database(url: str) -> str | None:
+    """The PostgreSQL database's name (its backends are watched), None on SQLite."""
+    return None if url.startswith("sqlite") else make_url(url).database
+
+
+def _cpu_ratio(noop: dict[str, Any], found: dict[str, Any]) -> float | None:
+    """The no-op server's CPU per request over an endpoint's (server and database): the
+    ratio of requests/s a quiet machine would give when the server's core is the limit,
+    which other processes on the cores move less than requests/s."""
+    spent = found["cpu_us_per_request"]
+    cost = spent["server"] + spent.get("postgresql", 0.0)
+    return round(noop["cpu_us_per_request"]["server"] / cost, 3) if cost else None
+
+
+def cpu_per_request(
+    port: int, path: str, tokens: list[str], connections: int, seconds: int, database: str | None
+) -> dict[str, Any]:
+    """`drive`, and the CPU each group of processes spent per request meanwhile (from
+    /proc: the server's processes, the PostgreSQL backends of `database`, wrk), in
+    microseconds, with the cores each kept busy: on a machine whose load generator and
+    database share the server's cores, their cost per request bounds what more server
+    processes can add."""
+    server_pids = _server_pids(server.pid)  # type: ignore[attr-defined]
+    backends = _backend_pids(database) if database else []
+    before = _cpu_of(server_pids), _cpu_of(backends)
+    found = drive(port, path, tokens, connections, seconds)
+    backends_after = _backend_pids(database) if database else []
+    after = _cpu_of(server_pids), _cpu_of(backends_after)
+    groups = ("server", "postgresql") if database else ("server",)
+    spent = {
+        group: sum(v - was.get(pid, 0.0) for pid, v in now.items())
+        for group, was, now in zip(groups, before, after, strict=False)
+    }
+    requests = found.get("requests") or found["requests_per_s"] * seconds
+    per_request = {k: round(v / requests * 1e6, 1) for k, v in spent.items()}
+    if "wrk_cpu_us_per_request" in found:
+        per_request["wrk"] = found.pop("wrk_cpu_us_per_request")
+    found["cpu_us_per_request"] = per_request
+    found["cores_busy"] = {
+        k: round(v * requests / 1e6 / seconds, 2) for k, v in per_request.items()
+    }
+    return found
 
 
 def _ms(value: str) -> float:
@@ -166,7 +280,9 @@ def _parse_wrk(out: str) -> dict[str, Any]:
     }
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
+    done = re.search(r"(\d+) requests in", out)
     return {
+        "requests": int(done.group(1)) if done else 0,
         "requests_per_s": rps,
         "latency": latency,
         "non_2xx": int(bad.group(1)) if bad else 0,
@@ -239,18 +355,22 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
     tokens = await tokens_for(data.url, people)
     reads = {**READS, "account_statuses_40": f"/api/v1/accounts/{people[0]}/statuses?limit=40"}
     c, t = args.connections, args.seconds
-    with server(data.url, "bench.noop_app:create_noop_app", NOOP) as port:
+    database = _pg_database(data.url)
+    with server(data.url, NOOP_APP, NOOP) as port:
         drive(port, NOOP, [], c, 2)  # warm-up
-        noop = drive(port, NOOP, [], c, t)
+        noop = cpu_per_request(port, NOOP, [], c, t, database)
     with server(data.url) as port:
         built = {"home_timeline_40": ask_each(port, HOME, tokens)}  # warm-up: each page once
         for name, path in reads.items():
             built[name] = ask_each(port, path, tokens)
         drive(port, HOME, tokens, c, 2)
         drive(port, PING, [], c, 2)
-        ping = drive(port, PING, [], c, t)
-        home = drive(port, HOME, tokens, c, t)
-        others = {name: drive(port, path, tokens, c, t) for name, path in reads.items()}
+        ping = cpu_per_request(port, PING, [], c, t, database)
+        home = cpu_per_request(port, HOME, tokens, c, t, database)
+        others = {
+            name: cpu_per_request(port, path, tokens, c, t, database)
+            for name, path in reads.items()
+        }
         posts = post_latency(port, tokens, args.post_requests, args.seed)
         for _ in range(300):  # let the in-process worker finish the fan-out
             if not await _pending_jobs(data.url):
@@ -264,6 +384,7 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
         "bare_noop": noop,
         **measured,
         "ratio_to_noop": {k: round(v["requests_per_s"] / ceiling, 3) for k, v in measured.items()},
+        "server_cpu_ratio_to_noop": {k: _cpu_ratio(noop, v) for k, v in measured.items()},
         "home_to_ping_ratio": round(home["requests_per_s"] / ping["requests_per_s"], 3),
         "first_asked_ms": {k: round(v * 1000, 2) for k, v in built.items()},
         "post_status": posts,
@@ -273,18 +394,38 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
 
 
 async def _scaling(url: str, tokens: list[str], connections: int, seconds: int) -> dict[str, Any]:
-    """The home timeline served by one uvicorn worker process, then by two (as
-    `agora serve --workers 2`), back to back: requests/s of each and their ratio (issue 19's
-    target on 2 cores: >= 1.7). The load generator runs on the same cores."""
+    """The bare no-op, then the home timeline, each served by one uvicorn worker process and
+    then by two (as `agora serve --workers 2`), back to back: requests/s, each process
+    group's CPU per request (`cpu_per_request`) and the ratios of two to one (issue 19's
+    target on 2 cores: >= 1.7). The load generator and the database run on the same cores,
+    so the no-op's own ratio is the machine's ceiling for any application."""
+    database = _pg_database(url)
     found: dict[str, Any] = {}
-    for workers in (1, 2):
-        with server(url, workers=workers) as port:
-            for _ in range(2 * workers):  # warm-up: each process's caches, mostly
-                ask_each(port, HOME, tokens)
-            drive(port, HOME, tokens, connections, 3)
-            found[f"home_{workers}_workers"] = drive(port, HOME, tokens, connections, seconds)
-    one, two = (found[f"home_{n}_workers"]["requests_per_s"] for n in (1, 2))
-    return {"workers_scaling": {**found, "ratio_2_to_1": round(two / one, 3)}}
+    for name, app, path in (("noop", NOOP_APP, NOOP), ("home", "agora.app:create_app", HOME)):
+        for workers in (1, 2):
+            with server(url, app, path if name == "noop" else PING, workers=workers) as port:
+                if name == "home":
+                    for _ in range(2 * workers):  # warm-up: each process's caches, mostly
+                        ask_each(port, HOME, tokens)
+                drive(port, path, tokens if name == "home" else [], connections, 3)
+                found[f"{name}_{workers}_workers"] = cpu_per_request(
+                    port, path, tokens if name == "home" else [], connections, seconds, database
+                )
+    ratio = {
+        name: round(
+            found[f"{name}_2_workers"]["requests_per_s"]
+            / found[f"{name}_1_workers"]["requests_per_s"],
+            3,
+        )
+        for name in ("noop", "home")
+    }
+    return {
+        "workers_scaling": {
+            **found,
+            "ratio_2_to_1": ratio["home"],
+            "noop_ratio_2_to_1": ratio["noop"],
+        }
+    }
 
 
 async def _asgi_get(app: Any, path: str, token: str) -> int:

@@ -374,3 +374,24 @@ async def test_storage_failure_lets_requests_through(db):
     async with limited(db, redis_url="redis://127.0.0.1:1/0") as client:
         r = await client().get(PING)
         assert r.status_code == 200 and "x-ratelimit-limit" not in r.headers
+
+
+def test_a_request_advertises_its_api_limit_with_the_least_left_and_the_first_refusal() -> None:
+    """`LocalWindows.request`: every check is counted, refused or not; the first refusal is
+    the verdict, else the API limit (not the first, per-address one) with the least left."""
+    from limits import parse
+
+    from agora.http.ratelimit import LocalWindows
+
+    windows = LocalWindows()
+    per_ip, reads, media = parse("3/minute"), parse("10/minute"), parse("2/minute")
+    checks = [(per_ip, "ip", "a"), (reads, "read", "t"), (media, "media", "t")]
+    first = windows.request(checks)
+    assert (first.allowed, first.limit, first.remaining) == (True, 2, 1)  # media has least
+    assert windows.request(checks[:2]).remaining == 8  # per-address 1 left: not advertised
+    last = windows.request(checks)  # per-address 3/3, media 2/2: the least left, none
+    assert (last.allowed, last.limit, last.remaining) == (True, 2, 0)
+    refused = windows.request(checks)  # per-address 4/3 and media 3/2: the first refusal
+    assert (refused.allowed, refused.limit, refused.remaining) == (False, 3, 0)
+    assert windows.stats(reads, "read", "t")[0] == 6  # counted, though refused
+    assert windows.request([(per_ip, "ip", "b")]).limit == 0  # nothing to advertise

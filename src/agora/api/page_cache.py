@@ -377,11 +377,15 @@ BEFORE = 5  # the numbers read before a page is built
 
 
 def _statement(sqlite: bool, kind: str) -> TextClause:
-    """The stamps statement of one dialect and kind of sources."""
+    """The stamps statement of one dialect and kind of sources. On PostgreSQL the ids are
+    matched with `= ANY(array)`, one index scan of the array's keys: `IN (SELECT
+    unnest(array))` was planned as a join of a set-returning function (a hash of the ids,
+    a sequential scan of every account), about 200 us of the server's CPU per check against
+    about 85 us."""
     ids = (
-        "SELECT value FROM json_each(:{name})"
+        "IN (SELECT value FROM json_each(:{name}))"
         if sqlite
-        else "SELECT unnest(CAST(:{name} AS BIGINT[]))"
+        else "= ANY(CAST(:{name} AS BIGINT[]))"
     )
     if kind == FOLLOWED:  # few accounts are above the threshold: found by the index
         indexed = " INDEXED BY ix_accounts_followers_count" if sqlite else ""
@@ -406,9 +410,9 @@ def _statement(sqlite: bool, kind: str) -> TextClause:
         "f.s, f.n, p.s, p.n, a.s, a.n FROM "
         f"(SELECT {sources}) AS f, "
         "(SELECT sum(change_stamp) AS s, count(*) AS n FROM posts "
-        f"WHERE id IN ({ids.format(name='posts')})) AS p, "
+        f"WHERE id {ids.format(name='posts')}) AS p, "
         "(SELECT sum(change_stamp) AS s, count(*) AS n FROM accounts "
-        f"WHERE id IN ({ids.format(name='accounts')})) AS a"
+        f"WHERE id {ids.format(name='accounts')}) AS a"
     )
 
 

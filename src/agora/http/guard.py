@@ -26,27 +26,38 @@ TOO_LARGE = "Request entity too large"
 NUL_IN_URL = "Invalid request: the URL contains a null byte"
 
 
-def _header(scope: Scope, wanted: bytes) -> str:
+def _framing(scope: Scope) -> tuple[str, str, bool]:
+    """The request's first `Content-Type` and `Content-Length` (stripped, "" when absent),
+    and whether it has a `Transfer-Encoding`: one pass over its headers."""
+    content_type = content_length = None
+    transfer_encoding = False
     headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
     for name, value in headers:
-        if name == wanted:
-            return value.decode("latin-1").strip()
-    return ""
+        if name == b"content-length":
+            if content_length is None:
+                content_length = value
+        elif name == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif name == b"transfer-encoding":
+            transfer_encoding = True
+    return (
+        content_type.decode("latin-1").strip() if content_type is not None else "",
+        content_length.decode("latin-1").strip() if content_length is not None else "",
+        transfer_encoding,
+    )
 
 
-def _declared_length(scope: Scope) -> int | None:
-    text = _header(scope, b"content-length")
+def _declared_length(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
-def _framed_by_length(scope: Scope) -> bool:
+def _framed_by_length(scope: Scope, transfer_encoding: bool) -> bool:
     """An HTTP/1.x request without Transfer-Encoding: its body is at most its Content-Length
     (none at all without one, RFC 9112 section 6.3), and the server reads no further, so a
     length within the limit needs no counting. Chunked bodies, and HTTP/2 (whose bodies end
     with the stream), are counted."""
-    if scope.get("http_version") not in ("1.1", "1.0"):
-        return False
-    return not any(name == b"transfer-encoding" for name, _ in scope.get("headers", ()))
+    return scope.get("http_version") in ("1.1", "1.0") and not transfer_encoding
 
 
 def _has_nul(scope: Scope) -> bool:
@@ -67,21 +78,22 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self._limit(scope)
-        declared = _declared_length(scope)
+        content_type, content_length, transfer_encoding = _framing(scope)
+        limit = self._limit(content_type)
+        declared = _declared_length(content_length)
         if declared is not None and declared > limit:
             await error_response(413, TOO_LARGE)(scope, receive, send)
             return
         if _has_nul(scope):
             await error_response(400, NUL_IN_URL)(scope, receive, send)
             return
-        if _framed_by_length(scope):  # the server reads no more than the declared length
+        if _framed_by_length(scope, transfer_encoding):  # no more than the declared length
             await self.app(scope, receive, send)
             return
         await self.app(scope, _counting(receive, limit), send)
 
-    def _limit(self, scope: Scope) -> int:
-        multipart = _header(scope, b"content-type").lower().startswith("multipart/")
+    def _limit(self, content_type: str) -> int:
+        multipart = content_type.lower().startswith("multipart/")
         return self.max_upload_bytes if multipart else self.max_body_bytes
 
 

@@ -2,8 +2,10 @@
 in the metrics (agora/metrics.py), by route template.
 
 Invariants:
-- Pure ASGI and nearly free: one context variable, one header appended, one counter and one
-  histogram per request; nothing is read from the body, nothing is awaited.
+- Pure ASGI and nearly free: one context variable, one counter and one histogram per
+  request; nothing is read from the body, nothing is awaited. It is the one wrapper of
+  `send` that adds headers to every response: its request id, and what inner middleware
+  asked for (http/response_headers.py: the rate limit's, CORS's `Vary`).
 - The request id is the client's (or the proxy's) `X-Request-Id` when it is a short token
   (at most 64 characters of letters, digits, `-`, `_`, `.`), else a new one (a random
   prefix per process and a counter: unique without costing randomness per request); it is
@@ -29,6 +31,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agora.http import response_headers
 from agora.metrics import REQUEST_SECONDS, REQUESTS
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("agora_request_id", default=None)
@@ -100,13 +103,14 @@ class Observability:
         token = REQUEST_ID.set(request_id)
         status = 500  # an exception that escapes everything is answered 500 by the server
 
+        extra = response_headers.open_for(scope)  # the inner middleware's headers too
+
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((HEADER, request_id.encode()))
-                message = {**message, "headers": headers}
+                last = (HEADER, request_id.encode())
+                message["headers"] = extra.applied(message.get("headers", ()), last)
             await send(message)
 
         _in_flight += not streaming

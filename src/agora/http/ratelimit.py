@@ -67,6 +67,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from agora.config import Settings
+from agora.http import response_headers
 from agora.http.error_responses import error_response
 from agora.http.json import JSON
 
@@ -161,19 +162,37 @@ class LocalWindows:
             window = self._windows[slot] = [now + item.get_expiry(), 0]
         return window
 
-    def hit(self, item: RateLimitItem, bucket: str, key: str) -> bool:
-        """Count one hit; whether it was within the limit."""
-        return self.counted(item, bucket, key).allowed
-
-    def counted(self, item: RateLimitItem, bucket: str, key: str) -> Verdict:
-        """Count one hit; the verdict, with the window's state after it (one look-up)."""
+    def _counted(self, item: RateLimitItem, bucket: str, key: str) -> tuple[int, float]:
+        """Count one hit; the window's hits after it and its end (one look-up)."""
         self._until_sweep -= 1
         if self._until_sweep <= 0:
             self._sweep()
         window = self._window(item, bucket, key)
         window[1] += 1
-        hits = int(window[1])
-        return Verdict(hits <= item.amount, item.amount, max(0, item.amount - hits), window[0])
+        return int(window[1]), window[0]
+
+    def hit(self, item: RateLimitItem, bucket: str, key: str) -> bool:
+        """Count one hit; whether it was within the limit."""
+        return self._counted(item, bucket, key)[0] <= item.amount
+
+    def request(self, checks: list[Check]) -> Verdict:
+        """Count one hit against each of a request's `checks` (the first is the per-address
+        limit); its verdict: the first refusal, else the API limit with the least left (the
+        per-address one is not advertised). One verdict made, whatever the checks."""
+        shown: tuple[RateLimitItem, int, float] | None = None
+        refused: Verdict | None = None
+        for index, (item, bucket, key) in enumerate(checks):
+            hits, end = self._counted(item, bucket, key)  # every check counts, refused or not
+            if hits > item.amount:
+                refused = refused or Verdict(False, item.amount, 0, end)
+            elif index and (shown is None or item.amount - hits < shown[0].amount - shown[1]):
+                shown = (item, hits, end)
+        if refused is not None:
+            return refused
+        if shown is None:
+            return Verdict(True, 0, 0, time.time())
+        item, hits, end = shown
+        return Verdict(True, item.amount, item.amount - hits, end)
 
     def test(self, item: RateLimitItem, bucket: str, key: str) -> bool:
         """Whether one more hit would be within the limit (nothing counted)."""
@@ -279,7 +298,7 @@ class RateLimits:
             if method == "POST" and path in MEDIA_PATHS:
                 checks.append((self.media, "media", who))
         if self.local is not None:
-            return _advertised([self.local.counted(*check) for check in checks])
+            return self.local.request(checks)
         allowed = await self._hits(*checks)
         for check, ok in zip(checks, allowed, strict=True):
             if ok is False:
@@ -326,19 +345,6 @@ class RateLimits:
         verdict = await self.hit(self.media, "media", f"a:{account_id}")
         if verdict is not None and not verdict.allowed:
             raise RateLimited(verdict)
-
-
-def _advertised(verdicts: list[Verdict]) -> Verdict:
-    """The request's verdict from its checks' (the first is the per-address limit): the first
-    refusal, else the API limit with the least left (the per-address one is not advertised)."""
-    for verdict in verdicts:
-        if not verdict.allowed:
-            return verdict
-    return min(verdicts[1:], key=_remaining, default=None) or Verdict(True, 0, 0, time.time())
-
-
-def _remaining(verdict: Verdict) -> int:
-    return verdict.remaining
 
 
 def client_ip(scope: Scope) -> str:
@@ -388,6 +394,11 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = verdict.raw_headers()
+        step = response_headers.opened(scope)
+        if step is not None:  # the outermost middleware adds them (http/response_headers.py)
+            step.added += headers
+            await self.app(scope, receive, send)
+            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
