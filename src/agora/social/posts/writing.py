@@ -97,7 +97,7 @@ async def get_visible_post(session: AsyncSession, viewer_id: int | None, post_id
 
 
 @cache
-def _visible_post(signed_in: bool) -> Select[tuple[Post]]:
+def _visible_post(signed_in: bool) -> Select[Post]:
     """`get_visible_post`'s statement, built once per shape with the viewer and the post as
     bound parameters: building the visibility rule's tree and its cache key for every like,
     boost, bookmark or reply cost more than running it (docs/ARCHITECTURE.md, "The request
