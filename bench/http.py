@@ -11,7 +11,9 @@ profile's statuses (40 per page) with bearer tokens of random demo accounts, sam
 and duration, same run; each is reported as a ratio to the no-op. Targets (issue 19): ping
 >= 0.7, home >= 0.25 with p99 <= 10 ms, public / notifications / profile >= 0.2.
 Then POST /api/v1/statuses sequentially (keep-alive) to time an accepted post (p50 <= 10 ms,
-p99 <= 40 ms) while the server's in-process worker fans the posts out; the server's RSS after.
+p99 <= 40 ms) while the posts are fanned out; the server's RSS after. Agora runs in the shape
+docs/OPERATIONS.md gives each backend (`deployment`): on SQLite one process that runs its own
+jobs; on PostgreSQL a web process without job loops and an `agora worker` beside it.
 
 Each timed run also reports the CPU each group of processes spent per request (from /proc:
 the server's processes, the data set's PostgreSQL backends, wrk) and the cores each kept
@@ -96,13 +98,18 @@ UNREFUSING_LIMITS = {
 
 @contextmanager
 def server(
-    url: str, app: str = "agora.app:create_app", ready: str = PING, workers: int = 1
+    url: str,
+    app: str = "agora.app:create_app",
+    ready: str = PING,
+    workers: int = 1,
+    env_extra: dict[str, str] | None = None,
 ) -> Iterator[int]:
     """`workers` uvicorn worker processes (one by default) serving Agora (or `app`, a
-    factory) on a free local port."""
+    factory) on a free local port, with `env_extra` in their environment."""
     port = _free_port()
     env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
     env.update(UNREFUSING_LIMITS)
+    env.update(env_extra or {})
     command = [sys.executable, "-m", "uvicorn", app, "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     command += ["--no-access-log", "--log-level", "warning"]
@@ -122,6 +129,26 @@ def server(
         server.last_rss_mb = _rss_mb(proc.pid)  # type: ignore[attr-defined]
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def deployment(url: str) -> Iterator[int]:
+    """Agora served in the shape docs/OPERATIONS.md ("Topology") gives each backend: on
+    SQLite one process running its jobs itself (`make run`); on PostgreSQL a web process
+    without job loops (`AGORA_INPROCESS_WORKERS=0`) and an `agora worker` process beside it.
+    Yields the web process's port."""
+    if url.startswith("sqlite"):
+        with server(url) as port:
+            yield port
+        return
+    env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
+    worker = subprocess.Popen([sys.executable, "-m", "agora.cli", "worker"], env=env)
+    try:
+        with server(url, env_extra={"AGORA_INPROCESS_WORKERS": "0"}) as port:
+            yield port
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -359,7 +386,7 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
     with server(data.url, NOOP_APP, NOOP) as port:
         drive(port, NOOP, [], c, 2)  # warm-up
         noop = cpu_per_request(port, NOOP, [], c, t, database)
-    with server(data.url) as port:
+    with deployment(data.url) as port:
         built = {"home_timeline_40": ask_each(port, HOME, tokens)}  # warm-up: each page once
         for name, path in reads.items():
             built[name] = ask_each(port, path, tokens)
@@ -372,7 +399,7 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
             for name, path in reads.items()
         }
         posts = post_latency(port, tokens, args.post_requests, args.seed)
-        for _ in range(300):  # let the in-process worker finish the fan-out
+        for _ in range(300):  # let the job worker finish the fan-out
             if not await _pending_jobs(data.url):
                 break
             time.sleep(0.1)
