@@ -142,7 +142,8 @@ def deployment(url: str) -> Iterator[int]:
             yield port
         return
     env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
-    worker = subprocess.Popen([sys.executable, "-m", "agora.cli", "worker"], env=env)
+    command = [sys.executable, "-m", "agora.cli", "worker"]
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # stdout: the JSON
     try:
         with server(url, env_extra={"AGORA_INPROCESS_WORKERS": "0"}) as port:
             yield port
