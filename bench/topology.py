@@ -594,6 +594,7 @@ async def check(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The checks of the issue, by SQL; each {"ok": bool, ...numbers}."""
     from sqlalchemy import bindparam, text
 
+    from agora.config import get_settings
     from agora.db.engine import Database
 
     def ok(kind: str) -> list[dict[str, Any]]:
@@ -619,15 +620,30 @@ async def check(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
                 "SELECT text, count(*) FROM posts WHERE text LIKE 'topology %' "
                 "AND reblog_of_id IS NULL GROUP BY text HAVING count(*) > 1"
             )
+            # a feed keeps its newest `home_feed_cap` entries: a post older than every entry
+            # of a full feed was trimmed from it (counted apart), not lost
+            cap = int(get_settings().home_feed_cap)
+            trimmed_from = (
+                "(SELECT count(*) >= {cap} AND min(k.post_id) > p.id FROM home_feed k"
+                " WHERE k.account_id = {owner})"
+            )
+            kept = " AND NOT " + trimmed_from
             missing = await rows(
                 "SELECT count(*) FROM posts p JOIN follows f ON f.target_account_id = p.account_id"
                 " WHERE p.id IN :ids AND NOT EXISTS (SELECT 1 FROM home_feed h"
-                " WHERE h.account_id = f.account_id AND h.post_id = p.id)",
+                " WHERE h.account_id = f.account_id AND h.post_id = p.id)"
+                + kept.format(cap=cap, owner="f.account_id"),
             )
             own_missing = await rows(
                 "SELECT count(*) FROM posts p WHERE p.id IN :ids AND NOT EXISTS"
                 " (SELECT 1 FROM home_feed h WHERE h.account_id = p.account_id"
-                " AND h.post_id = p.id)",
+                " AND h.post_id = p.id)" + kept.format(cap=cap, owner="p.account_id"),
+            )
+            trimmed = await rows(
+                "SELECT count(*) FROM posts p JOIN follows f ON f.target_account_id = p.account_id"
+                " WHERE p.id IN :ids AND NOT EXISTS (SELECT 1 FROM home_feed h"
+                " WHERE h.account_id = f.account_id AND h.post_id = p.id)"
+                " AND " + trimmed_from.format(cap=cap, owner="f.account_id"),
             )
             extra = await rows(
                 "SELECT count(*) FROM home_feed h JOIN posts p ON p.id = h.post_id"
@@ -666,6 +682,7 @@ async def check(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
             "followers_missing_it": missing[0][0],
             "authors_missing_it": own_missing[0][0],
             "non_followers_having_it": extra[0][0],
+            "trimmed_from_full_feeds": trimmed[0][0],
         },
         "likes_and_boosts_counted_once": {
             "ok": likes <= {(a, p) for a, p in liked}
