@@ -426,16 +426,25 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
         "first_asked_ms": {k: round(v * 1000, 2) for k, v in built.items()},
         "post_status": posts,
         "server_rss_mb": getattr(server, "last_rss_mb", None),
-        **(await _scaling(data.url, tokens, c, t) if args.scaling else {}),
+        **(await _scaling(data.url, tokens, t) if args.scaling else {}),
     }
 
 
-async def _scaling(url: str, tokens: list[str], connections: int, seconds: int) -> dict[str, Any]:
+# Connections of the scaling runs. The worker processes share one listening socket and each
+# accepts whatever connections are waiting when it wakes, so wrk's 8 connections, opened at
+# once, often all went to one process: the bare no-op's two workers then served 1.0x one (and
+# 1.66x in another run of the same tree); with 64 connections, 1.74x and 1.79x.
+SCALING_CONNECTIONS = 64
+
+
+async def _scaling(url: str, tokens: list[str], seconds: int) -> dict[str, Any]:
     """The bare no-op, then the home timeline, each served by one uvicorn worker process and
-    then by two (as `agora serve --workers 2`), back to back: requests/s, each process
-    group's CPU per request (`cpu_per_request`) and the ratios of two to one (issue 19's
-    target on 2 cores: >= 1.7). The load generator and the database run on the same cores,
-    so the no-op's own ratio is the machine's ceiling for any application."""
+    then by two (as `agora serve --workers 2`), back to back, with `SCALING_CONNECTIONS`:
+    requests/s, each process group's CPU per request (`cpu_per_request`) and the ratios of
+    two to one (issue 19's target on 2 cores: >= 1.7). The load generator and the database
+    run on the same cores, so the no-op's own ratio is the machine's ceiling for any
+    application."""
+    connections = SCALING_CONNECTIONS
     database = _pg_database(url)
     found: dict[str, Any] = {}
     for name, app, path in (("noop", NOOP_APP, NOOP), ("home", "agora.app:create_app", HOME)):
@@ -458,6 +467,7 @@ async def _scaling(url: str, tokens: list[str], connections: int, seconds: int) 
     }
     return {
         "workers_scaling": {
+            "connections": connections,
             **found,
             "ratio_2_to_1": ratio["home"],
             "noop_ratio_2_to_1": ratio["noop"],
