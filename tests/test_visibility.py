@@ -53,6 +53,19 @@ async def _setup(session, relation: str, visibility: int, deleted: bool, suspend
     return post, viewer_id
 
 
+def _twin_says(relation: str, visibility: Visibility, deleted: bool, suspended: bool) -> bool:
+    """The Python twin's verdict for one case of `_setup`."""
+    return may_see(
+        visibility=int(visibility),
+        is_author=relation == "author",
+        follows_author=relation in ("follower", "follower_mentioned"),
+        mentioned=relation in ("mentioned", "follower_mentioned"),
+        blocked_either_way=relation in ("blocked", "blocker"),
+        deleted=deleted,
+        author_suspended=suspended,
+    )
+
+
 async def test_sql_and_python_twins_agree(db):
     cases = itertools.product(RELATIONS, list(Visibility), (False, True), (False, True))
     checked = 0
@@ -62,15 +75,7 @@ async def test_sql_and_python_twins_agree(db):
             in_sql = await session.scalar(
                 select(Post.id).where(Post.id == post.id, visible_to(viewer_id, Post))
             )
-            expected = may_see(
-                visibility=int(visibility),
-                is_author=relation == "author",
-                follows_author=relation in ("follower", "follower_mentioned"),
-                mentioned=relation in ("mentioned", "follower_mentioned"),
-                blocked_either_way=relation in ("blocked", "blocker"),
-                deleted=deleted,
-                author_suspended=suspended,
-            )
+            expected = _twin_says(relation, visibility, deleted, suspended)
             assert (in_sql is not None) == expected, (relation, visibility, deleted, suspended)
             await session.rollback()
             checked += 1
@@ -121,15 +126,7 @@ async def test_get_visible_post_agrees_with_the_twin_and_builds_its_statement_on
                 found = (await writing.get_visible_post(session, viewer_id, post.id)).id
             except NotFound:
                 found = None
-            expected = may_see(
-                visibility=int(visibility),
-                is_author=relation == "author",
-                follows_author=relation in ("follower", "follower_mentioned"),
-                mentioned=relation in ("mentioned", "follower_mentioned"),
-                blocked_either_way=relation in ("blocked", "blocker"),
-                deleted=deleted,
-                author_suspended=suspended,
-            )
+            expected = _twin_says(relation, visibility, deleted, suspended)
             assert (found == post.id) == expected, (relation, visibility, deleted, suspended)
             await session.rollback()
     built = writing._visible_post.cache_info()
