@@ -1,7 +1,9 @@
 """Whole home pages cached per viewer (api/page_cache.py): after every kind of change, with
 the cache warm from before it, the page served is the page built fresh (bytes, Link header,
 AI-use headers); an unchanged page is served again after one statement; every table the home
-timeline's reads look at has a stamp the triggers keep (migration 0042)."""
+timeline's reads look at has a stamp the triggers keep (migration 0042). On PostgreSQL with
+the page change notices live (a page proved once is answered from memory until a change is
+heard: tests/test_page_change_notices.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,21 @@ SIGNALS = ("content-usage", "x-robots-tag", "tdm-reservation", "link")
 def empty_caches() -> None:
     get_page_cache().clear()
     get_render_cache().clear()
+
+
+@pytest.fixture(autouse=True)
+async def change_notices_live(db: Any) -> Any:
+    """On PostgreSQL every test here runs with the page change notices live
+    (db/change_notices.py): a page proved once is answered from memory until a change is
+    heard, so each comparison below also proves that every kind of change is heard."""
+    notices = db.listen_for_changes()
+    if notices is None:  # SQLite: every page answered again costs its statement
+        yield None
+        return
+    assert await notices.wait_live()
+    yield notices
+    await notices.stop()
+    db.notices = None
 
 
 async def _home(client: Any, person: Any, url: str = HOME) -> tuple[bytes, dict[str, str | None]]:

@@ -126,6 +126,7 @@ def _lifespan(
         if not mail_configured(settings):
             log.warning(NO_MAIL)
         app.state.db = db
+        db.listen_for_changes(settings.database_notices_url)  # api/page_cache.py
         app.state.hub = await start_hub(
             db, MASTODON_PAYLOADS, settings.stream_queue_size, settings.stream_heartbeat_seconds
         )

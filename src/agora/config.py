@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # Whether the replica is reached through PgBouncer too (unset: as the primary). Reached
     # directly, its reads keep asyncpg's statement cache and run without BEGIN / ROLLBACK.
     database_replica_pgbouncer: bool | None = None
+    # Where a web process LISTENs for PostgreSQL's page change notices (db/change_notices.py):
+    # the primary reached directly. Unset: `database_url`, unless that is PgBouncer's
+    # (transaction mode cannot hold a LISTEN), and then no notices: every kept page is
+    # checked by one statement, as on SQLite.
+    database_notices_url: str | None = None
     domain: str = "127.0.0.1:8000"
     base_url: str = "http://127.0.0.1:8000"
     instance_title: str = "Agora"

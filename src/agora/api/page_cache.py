@@ -35,8 +35,19 @@ between half and all of it, drawn for each page (`PageCache.lifetime`): pages bu
 (a warm-up, the first minute after a restart) would otherwise all be built again together,
 every period, and the requests around that burst would wait behind it.
 
+**Proved once, answered from memory (PostgreSQL).** A web process listens for the
+primary's page change notices (db/change_notices.py): a trigger on every table the
+statement reads notifies every listener when a transaction that changed one commits, and
+each notice grows the process's epoch. A page whose statement read its stamps on the primary
+(the row reader) after the epoch was read as `e` is answered again with no statement while
+the epoch is still `e` and the notices are live; otherwise its statement runs as before. A
+statement through the request's session proves nothing for later (it may read a replica).
+What is left is the notice's way to the process, the same for a person as having asked a
+moment earlier. On SQLite, and behind PgBouncer with no direct URL to listen on, every
+page answered again costs its statement.
+
 **Where.** A byte-bounded LRU in each process (`page_cache_bytes`; no lock: one event loop).
-Processes need not tell each other anything: the check reads the database.
+Processes need not tell each other anything: the database tells them.
 """
 
 from __future__ import annotations
@@ -137,13 +148,15 @@ PageKey = tuple[str, bytes, int]  # the request's path, raw query string, viewer
 KEPT_HEADERS = (b"content-type", b"content-length", b"link")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedPage:
     """A page as sent, what it was built under, and the statement that proves it current:
     `check` (its text) with `params` reads `stamps` again while nothing it shows changed,
     in the database at `database` (a process serves one; tests switch). `scopes`: what a
     token must be granted to be answered it; `route`: the route that built it (for the
-    metrics of a page answered by `page_door`)."""
+    metrics of a page answered by `page_door`). `proved`: the change notices' epoch under
+    which its statement last read the same stamps on the primary (-1: never); the only
+    field that changes."""
 
     body: bytes
     headers: list[tuple[bytes, bytes]]
@@ -155,6 +168,7 @@ class CachedPage:
     scopes: tuple[str, ...]
     route: Any
     until: float
+    proved: int = -1
 
     def response(self) -> Response:
         """The page, answered again."""
@@ -277,17 +291,26 @@ def page_key(scope: MutableMapping[str, Any], viewer_id: int | None) -> PageKey:
 
 
 async def current(page: CachedPage, db: Any, session: AsyncSession | None = None) -> bool | None:
-    """Whether `page` still shows what is in the database: its statement reads the same
-    stamps, on the database's row reader (no session), else through `session`; None when
-    the reader cannot answer and no session is given."""
+    """Whether `page` still shows what is in the database: nothing was heard to change since
+    its statement last read the same stamps (module docstring, "Proved once"), or its
+    statement reads them now, on the database's row reader (no session), else through
+    `session`; None when the reader cannot answer and no session is given."""
     if page.database != db.url:
         return False
-    row = await db.first_row(page.check.text, page.params)
+    notices = db.notices
+    epoch = notices.epoch if notices is not None and notices.live else None
+    if epoch is not None and page.proved == epoch:
+        return True
+    row = await db.first_row(page.check.text, page.params)  # after the epoch was read
     if row is None:
         if session is None:
             return None
         row = (await column_rows(session, page.check, page.params))[0]
-    return tuple(int(value or 0) for value in row) == page.stamps
+        epoch = None  # a session may read a replica, behind the primary's notices
+    fresh = tuple(int(value or 0) for value in row) == page.stamps
+    if fresh and epoch is not None:
+        page.proved = epoch
+    return fresh
 
 
 async def served(

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_
 
 from agora.db import sqlite_one_trip
+from agora.db.change_notices import ChangeNotices
 from agora.db.pg_settings import PLANNER_SETTINGS
 from agora.db.row_reader import row_reader
 from agora.db.session_writes import has_written
@@ -242,6 +243,8 @@ class Database:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self._row_reader = row_reader(url, pgbouncer=pgbouncer)  # `first_row`'s
+        self.pgbouncer = pgbouncer
+        self.notices: ChangeNotices | None = None  # `listen_for_changes`
         options: dict[str, Any] = {
             "echo": echo,
             "lock_timeout": lock_timeout,
@@ -330,6 +333,17 @@ class Database:
                 await session.rollback()
                 raise
 
+    def listen_for_changes(self, url: str | None = None) -> ChangeNotices | None:
+        """Start listening for PostgreSQL's page change notices (db/change_notices.py) on
+        `url` (the primary, directly; None: this database's own URL, unless it is reached
+        through PgBouncer). None, and nothing started, on SQLite or with no direct URL."""
+        if self.notices is None and not self.is_sqlite:
+            url = url or (None if self.pgbouncer else self.url)
+            if url is not None and make_url(url).get_driver_name() == "asyncpg":
+                self.notices = ChangeNotices(url)
+                self.notices.start()
+        return self.notices
+
     async def first_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The first row of one read statement (`sql` with `:name` parameters), run outside
         any session by the database's row reader (db/row_reader.py), or None (no row, no
@@ -343,6 +357,9 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection (the replica's too)."""
+        if self.notices is not None:
+            await self.notices.stop()
+            self.notices = None
         if self._row_reader is not None:
             await self._row_reader.close()
         await self.engine.dispose()
