@@ -266,6 +266,8 @@ def _start_topology(top: Topology, logs: Path, webs: int) -> None:
         "AGORA_DATABASE_PGBOUNCER": "true",
         "AGORA_DATABASE_REPLICA_URL": cluster.url(cluster.replica_port),
         "AGORA_DATABASE_REPLICA_PGBOUNCER": "false",  # the replica is reached directly
+        # the page change notices' LISTEN, on the primary directly (db/change_notices.py)
+        "AGORA_DATABASE_NOTICES_URL": top.database_url,
     }
     env = _agora_env(
         front_port,
