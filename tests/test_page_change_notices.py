@@ -180,3 +180,29 @@ async def test_a_late_heartbeat_ends_the_trust(
     statements = _counting(app, monkeypatch)
     assert (await client.get(HOME, headers=bob.headers)).content == routed
     assert len(statements) == 1
+
+
+async def test_a_disabled_trigger_ends_the_trust(
+    app, db, client, make_person, run_jobs, notices, monkeypatch
+):
+    """A change to a table whose notice trigger is off would be heard by no one: the next
+    heartbeat finds it and pages go back to their statement until it is on again."""
+    monkeypatch.setattr(change_notices, "HEARTBEAT_SECONDS", 0.05)
+    _, bob, routed = await _home_of_bob(client, make_person, run_jobs)
+    await client.get(HOME, headers=bob.headers)  # proved
+    switch = "ALTER TABLE follows {} TRIGGER follows_notice_page_stamp"
+    async with db.transaction() as session:
+        await session.execute(text(switch.format("DISABLE")))
+    try:
+        for _ in range(300):
+            if not notices.live:
+                break
+            await asyncio.sleep(0.01)
+        assert not notices.live
+        statements = _counting(app, monkeypatch)
+        assert (await client.get(HOME, headers=bob.headers)).content == routed
+        assert len(statements) == 1
+    finally:
+        async with db.transaction() as session:
+            await session.execute(text(switch.format("ENABLE")))
+    assert await notices.wait_live()

@@ -24,11 +24,13 @@ committed before it was seen by the statement. The window left is the notificati
 from the primary to this process (tens to hundreds of microseconds on one machine), the
 same for a person as having asked a moment earlier.
 
-**Live.** Only while the listening connection is open and this process's own heartbeat
-(a `NOTIFY` with its own token every `HEARTBEAT_SECONDS`) came back within `LATE_SECONDS`:
-a connection that died without a word, a server that stopped delivering, or an event loop
-too busy to read them all end the trust until a heartbeat returns. While not live, every
-page is checked by its statement, as without notices.
+**Live.** Only while the listening connection is open, this process's own heartbeat (a
+`NOTIFY` with its own token every `HEARTBEAT_SECONDS`) came back within `LATE_SECONDS`, and
+the heartbeat's statement found every notice trigger enabled: a connection that died without
+a word, a server that stopped delivering, an event loop too busy to read them all, or a
+trigger dropped or disabled (a change to its table would be heard by no one) end the trust
+until a heartbeat finds it restored. While not live, every page is checked by its
+statement, as without notices.
 
 PostgreSQL only, and over a direct connection to the primary: a hot standby delivers no
 notifications and PgBouncer's transaction mode cannot hold a `LISTEN`
@@ -59,6 +61,13 @@ LATE_SECONDS = 3.0  # no heartbeat back for this long: not live
 RETRY_SECONDS = 2.0  # after a lost or refused connection
 CONNECT_SECONDS = 5.0
 
+# the notice triggers enabled (all of NOTICE_TABLES' when the migration's are in place)
+_TRIGGERS = (
+    "SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%notice_page_stamp' AND tgenabled <> 'D' "
+    "AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = "
+    "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()))"
+)
+
 _listening: weakref.WeakSet[ChangeNotices] = weakref.WeakSet()
 
 
@@ -71,6 +80,7 @@ class ChangeNotices:
         self._token = f"alive {os.getpid()} {id(self)}"
         self._connection: Any = None
         self._heard_at = float("-inf")
+        self._triggers_complete = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -79,6 +89,7 @@ class ChangeNotices:
         connection = self._connection
         return (
             connection is not None
+            and self._triggers_complete
             and not connection.is_closed()
             and time.monotonic() - self._heard_at < LATE_SECONDS
         )
@@ -125,19 +136,41 @@ class ChangeNotices:
     async def _listen(self) -> None:
         import asyncpg
 
-        self._connection = await asyncpg.connect(
+        connection = await asyncpg.connect(
             self.dsn, timeout=CONNECT_SECONDS, statement_cache_size=0
         )
-        await self._connection.add_listener(CHANNEL, self._heard)
+        self._connection = connection
+        await connection.add_listener(CHANNEL, self._heard)
+        self._note_triggers(await connection.fetchval(_TRIGGERS, timeout=LATE_SECONDS))
         self.changed()  # nothing committed before the LISTEN was heard
-        self._heard_at = time.monotonic()
+        self._heard_at = time.monotonic()  # live from now on, not before
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            await self._connection.execute(
-                "SELECT pg_notify($1, $2)", CHANNEL, self._token, timeout=LATE_SECONDS
+            enabled = await connection.fetchval(
+                f"SELECT pg_notify($1, $2), ({_TRIGGERS})",
+                CHANNEL,
+                self._token,
+                column=1,
+                timeout=LATE_SECONDS,
             )
+            self._note_triggers(enabled)
             if not self.live:
                 raise TimeoutError(f"no heartbeat back in {LATE_SECONDS} s")
+
+    def _note_triggers(self, enabled: int) -> None:
+        """Whether every notice trigger is there and enabled: without one, a change to its
+        table would be heard by no one, so nothing may be relied on."""
+        complete = enabled >= len(NOTICE_TABLES)
+        if complete != self._triggers_complete:
+            if not complete:
+                log.warning(
+                    "page change notices: %d of the %d triggers of migration 0044 enabled; "
+                    "pages are checked by statement",
+                    enabled,
+                    len(NOTICE_TABLES),
+                )
+            self.changed()
+            self._triggers_complete = complete
 
     def _heard(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         if payload == self._token:
@@ -146,6 +179,8 @@ class ChangeNotices:
             self.changed()
 
     async def _close(self) -> None:
+        self._heard_at = float("-inf")  # not live again before the next connection is set up
+        self._triggers_complete = False
         connection, self._connection = self._connection, None
         if connection is not None and not connection.is_closed():
             try:
