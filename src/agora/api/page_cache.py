@@ -35,16 +35,19 @@ between half and all of it, drawn for each page (`PageCache.lifetime`): pages bu
 (a warm-up, the first minute after a restart) would otherwise all be built again together,
 every period, and the requests around that burst would wait behind it.
 
-**Proved once, answered from memory (PostgreSQL).** A web process listens for the
-primary's page change notices (db/change_notices.py): a trigger on every table the
-statement reads notifies every listener when a transaction that changed one commits, and
-each notice grows the process's epoch. A page whose statement read its stamps on the primary
-(the row reader) after the epoch was read as `e` is answered again with no statement while
-the epoch is still `e` and the notices are live; otherwise its statement runs as before. A
-statement through the request's session proves nothing for later (it may read a replica).
-What is left is the notice's way to the process, the same for a person as having asked a
-moment earlier. On SQLite, and behind PgBouncer with no direct URL to listen on, every
-page answered again costs its statement.
+**Proved once, answered from memory.** `Database.change_token` is a number that stays the
+same while nothing a page reads can have changed: on PostgreSQL the epoch of the primary's
+page change notices (db/change_notices.py: a trigger on every table the statement reads
+notifies every listening process when a transaction that changed one commits), on SQLite
+the row reader's `PRAGMA data_version` (any commit by any other connection changes it, read
+from the file's shared memory, no table). A page whose statement read its stamps on the
+primary (the row reader) after the token was read as `t` is answered again with no
+statement while the token is still `t`; otherwise its statement runs as before. A statement
+through the request's session proves nothing for later (it may read a replica). Both tokens
+change with far more than a page shows (any commit, of any table, on SQLite), so they only
+spare the statement while nothing is written; on PostgreSQL what is left is the notice's
+way to the process, the same for a person as having asked a moment earlier. Behind
+PgBouncer with no direct URL to listen on there is no token.
 
 **Where.** A byte-bounded LRU in each process (`page_cache_bytes`; no lock: one event loop).
 Processes need not tell each other anything: the database tells them.
@@ -297,19 +300,18 @@ async def current(page: CachedPage, db: Any, session: AsyncSession | None = None
     `session`; None when the reader cannot answer and no session is given."""
     if page.database != db.url:
         return False
-    notices = db.notices
-    epoch = notices.epoch if notices is not None and notices.live else None
-    if epoch is not None and page.proved == epoch:
+    token = db.change_token()
+    if token is not None and page.proved == token:
         return True
-    row = await db.first_row(page.check.text, page.params)  # after the epoch was read
+    row = await db.first_row(page.check.text, page.params)  # after the token was read
     if row is None:
         if session is None:
             return None
         row = (await column_rows(session, page.check, page.params))[0]
-        epoch = None  # a session may read a replica, behind the primary's notices
+        token = None  # a session may read a replica, behind the primary
     fresh = tuple(int(value or 0) for value in row) == page.stamps
-    if fresh and epoch is not None:
-        page.proved = epoch
+    if fresh and token is not None:
+        page.proved = token
     return fresh
 
 

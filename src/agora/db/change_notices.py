@@ -40,6 +40,7 @@ notifications and PgBouncer's transaction mode cannot hold a `LISTEN`
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -68,6 +69,7 @@ _TRIGGERS = (
     "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()))"
 )
 
+_BASES = itertools.count(1)
 _listening: weakref.WeakSet[ChangeNotices] = weakref.WeakSet()
 
 
@@ -76,7 +78,7 @@ class ChangeNotices:
 
     def __init__(self, url: str) -> None:
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
-        self.epoch = 0
+        self.epoch = next(_BASES) << 40  # no epoch repeats across listeners of a process
         self._token = f"alive {os.getpid()} {id(self)}"
         self._connection: Any = None
         self._heard_at = float("-inf")

@@ -27,7 +27,7 @@ from sqlalchemy.util import await_
 from agora.db import sqlite_one_trip
 from agora.db.change_notices import ChangeNotices
 from agora.db.pg_settings import PLANNER_SETTINGS
-from agora.db.row_reader import row_reader
+from agora.db.row_reader import SqliteRowReader, row_reader
 from agora.db.session_writes import has_written
 
 if TYPE_CHECKING:
@@ -343,6 +343,18 @@ class Database:
                 self.notices = ChangeNotices(url)
                 self.notices.start()
         return self.notices
+
+    def change_token(self) -> int | None:
+        """A number that stays the same while nothing a kept page reads can have changed on
+        the primary, read before the statement it is to vouch for (api/page_cache.py): on
+        PostgreSQL the page change notices' epoch while they are live (db/change_notices.py),
+        on SQLite the row reader's `PRAGMA data_version` (any commit by any other connection,
+        of any table, changes it); None when nothing can say."""
+        if self.notices is not None:
+            return self.notices.epoch if self.notices.live else None
+        if isinstance(self._row_reader, SqliteRowReader):
+            return self._row_reader.data_version()
+        return None
 
     async def first_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The first row of one read statement (`sql` with `:name` parameters), run outside

@@ -23,6 +23,7 @@ gives None and the caller falls back to its session.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import sqlite3
@@ -40,6 +41,7 @@ MAX_CONNECTIONS = 4  # PostgreSQL: concurrent statements; more wait for the sess
 WAIT_SECONDS = 0.05  # a statement waits this long for a busy connection, then gives None
 RETRY_SECONDS = 30.0  # after a failure to connect, the reader is left alone this long
 SQLITE_BUSY_MS = 50  # a reader that would wait longer reads through its session instead
+_GENERATIONS = itertools.count(1)  # of every reader's connections, in this process
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -49,8 +51,10 @@ class SqliteRowReader:
     def __init__(self, path: str) -> None:
         self.path = path
         self._connection: sqlite3.Connection | None = None
+        self._generation = 0  # of the connection: a new one counts data versions anew
 
     def _connect(self) -> sqlite3.Connection:
+        self._generation = next(_GENERATIONS)
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         connection.execute("PRAGMA query_only = ON")
         connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
@@ -66,6 +70,21 @@ class SqliteRowReader:
             log.debug("row reader: %r; reading through the session", exc)
             return None
         return found
+
+    def data_version(self) -> int | None:
+        """SQLite's `PRAGMA data_version` on the reader's connection, with the connection's
+        generation above it (a new connection counts anew: no number repeats across
+        connections): it changes whenever any other connection (this process's writers
+        included) has committed since, and reads nothing else; None when the file cannot be
+        read."""
+        try:
+            if self._connection is None:
+                self._connection = self._connect()
+            row = self._connection.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as exc:
+            log.debug("row reader: %r; no data version", exc)
+            return None
+        return (self._generation << 40) + int(row[0])
 
     async def close(self) -> None:
         """Close the connection."""
