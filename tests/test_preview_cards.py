@@ -16,7 +16,8 @@ from sqlalchemy import func, select, update
 
 from agora.config import get_settings
 from agora.db.models import Post, PreviewCard, Trend, utcnow
-from agora.social.posts.preview_cards import first_link
+from agora.social.posts.preview_cards import _first_parsed_link, _only_skipped_anchors, first_link
+from agora.social.posts.text import MentionTarget, render_html
 from federation_peers import FileServer, make_peer
 from helpers import post_status
 from test_status_cache import _same_pages, empty_cache, jpeg, media_dir  # noqa: F401
@@ -162,6 +163,40 @@ def test_the_first_link_that_is_not_a_mention_or_a_hashtag() -> None:
     assert first_link(html) == "https://one.example/page"
     assert first_link('<p class="quote-inline"><a href="https://q.example/">RE</a></p>') is None
     assert first_link("<p>no links</p>") is None
+
+
+SKIPPED_OR_NOT = [
+    '<p><span class="h-card"><a href="https://a.example/@bob" class="u-url mention">@bob</a>'
+    "</span></p>",
+    '<p><a href="https://a.example/tags/x" class="mention hashtag" rel="tag">#x</a></p>',
+    '<p><a href="https://a.example/tags/x" rel="nofollow tag">#x</a></p>',
+    '<p><a class="mention" href=https://a.example/@c>@c</a> <a name="x">anchor</a></p>',
+    "<p><a href='https://one.example/'>one</a></p>",
+    '<p><a title="class=mention" href="https://two.example/">two</a></p>',
+    '<p><A HREF="https://three.example/" CLASS="other">three</A></p>',
+    '<p><a\nhref="https://four.example/"\nclass="u-url">four</a></p>',
+    '<p><abbr title="x">x</abbr> <a href="mailto:x@example.com">mail</a></p>',
+    '<p class="quote-inline"><a href="https://q.example/">RE</a></p>',
+    '<p><a href="https://a.example/@d" class="mention">@d</a> https://plain.example/</p>',
+]
+
+
+@pytest.mark.parametrize("html", SKIPPED_OR_NOT)
+def test_the_quick_look_at_anchors_agrees_with_the_parser(html: str) -> None:
+    """`first_link` skips parsing only where the parser would find nothing: every anchor it
+    waves through (no href, a mention's or hashtag's class, rel=tag) the parser skips too."""
+    if _only_skipped_anchors(html):
+        assert _first_parsed_link(html) is None
+    assert first_link(html) == _first_parsed_link(html)
+
+
+def test_a_rendered_post_with_mentions_and_hashtags_is_not_parsed() -> None:
+    targets = {"bob": MentionTarget(1, "bob", "https://a.example/@bob")}
+    html = render_html("hi @bob about #agora", targets, "https://a.example")
+    assert 'class="u-url mention"' in html and 'class="mention hashtag"' in html
+    assert _only_skipped_anchors(html)
+    linked = render_html("hi @bob see https://x.example/a", targets, "https://a.example")
+    assert not _only_skipped_anchors(linked) and first_link(linked) == "https://x.example/a"
 
 
 async def test_which_posts_get_a_card(db, client, make_person, run_jobs, pages):
