@@ -86,6 +86,21 @@ async def _another_process(db: Any, sql: str) -> None:
         await connection.close()
 
 
+async def _checked_by_statement(
+    app: Any, client: Any, bob: Any, routed: bytes, notices: Any, monkeypatch: Any
+) -> None:
+    """Once the notices stop being live (within 3 s), bob's kept page is answered again
+    after its statement, the same bytes."""
+    for _ in range(300):
+        if not notices.live:
+            break
+        await asyncio.sleep(0.01)
+    assert not notices.live
+    statements = _counting(app, monkeypatch)
+    assert (await client.get(HOME, headers=bob.headers)).content == routed
+    assert len(statements) == 1
+
+
 async def _epoch_past(notices: Any, epoch: int) -> None:
     for _ in range(200):
         if notices.epoch > epoch:
@@ -172,14 +187,7 @@ async def test_a_lost_listener_sends_pages_back_to_their_statement(
     epoch = notices.epoch
     listener = notices._connection.get_server_pid()
     await _another_process(db, f"SELECT pg_terminate_backend({listener})")
-    for _ in range(200):
-        if not notices.live:
-            break
-        await asyncio.sleep(0.01)
-    assert not notices.live
-    statements = _counting(app, monkeypatch)
-    assert (await client.get(HOME, headers=bob.headers)).content == routed
-    assert len(statements) == 1
+    await _checked_by_statement(app, client, bob, routed, notices, monkeypatch)
     assert await notices.wait_live()  # listening again, and all it missed is forgotten
     assert notices.epoch > epoch
 
@@ -192,9 +200,7 @@ async def test_a_late_heartbeat_ends_the_trust(
     await client.get(HOME, headers=bob.headers)  # proved
     monkeypatch.setattr(notices, "_heard_at", notices._heard_at - LATE_SECONDS - 1)
     assert not notices.live
-    statements = _counting(app, monkeypatch)
-    assert (await client.get(HOME, headers=bob.headers)).content == routed
-    assert len(statements) == 1
+    await _checked_by_statement(app, client, bob, routed, notices, monkeypatch)
 
 
 @postgresql_only
@@ -210,14 +216,7 @@ async def test_a_disabled_trigger_ends_the_trust(
     async with db.transaction() as session:
         await session.execute(text(switch.format("DISABLE")))
     try:
-        for _ in range(300):
-            if not notices.live:
-                break
-            await asyncio.sleep(0.01)
-        assert not notices.live
-        statements = _counting(app, monkeypatch)
-        assert (await client.get(HOME, headers=bob.headers)).content == routed
-        assert len(statements) == 1
+        await _checked_by_statement(app, client, bob, routed, notices, monkeypatch)
     finally:
         async with db.transaction() as session:
             await session.execute(text(switch.format("ENABLE")))
