@@ -157,9 +157,9 @@ class CachedPage:
     `check` (its text) with `params` reads `stamps` again while nothing it shows changed,
     in the database at `database` (a process serves one; tests switch). `scopes`: what a
     token must be granted to be answered it; `route`: the route that built it (for the
-    metrics of a page answered by `page_door`). `proved`: the change notices' epoch under
-    which its statement last read the same stamps on the primary (-1: never); the only
-    field that changes."""
+    metrics of a page answered by `page_door`). `proved`: the change token
+    (`Database.change_token`) under which its statement last read the same stamps on the
+    primary (-1: never); the only field that changes."""
 
     body: bytes
     headers: list[tuple[bytes, bytes]]

@@ -14,9 +14,9 @@ request guard, the AI-use signals hook) and its response passes them on its way 
   suspension forget it at once, in every process: auth/token_cache.py), of an account, and
   granted every scope the route required when it built the page (`deps.checked_scopes`);
 - a page is kept for that path, raw query and viewer (`page_cache.page_key`), and it is
-  current (`page_cache.current`): on PostgreSQL, nothing was heard to change since its
-  statement last proved it (db/change_notices.py); otherwise its one statement proves it,
-  on the database's row reader.
+  current (`page_cache.current`): the database's change token says nothing changed since
+  its statement last proved it (`Database.change_token`: PostgreSQL's page change notices,
+  SQLite's data version); otherwise its one statement proves it, on the row reader.
 
 Anything else (no page, a stale one, a token to look up, a reader that cannot answer) goes
 the routed way unchanged, where `served` checks, rebuilds and keeps pages: this door only
