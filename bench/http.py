@@ -27,7 +27,8 @@ CPU per request of wrk and of PostgreSQL says how far below it the home must sta
 
 With `--in-process`: no server, no load generator; each endpoint's CPU per request
 (`time.process_time`, best of five batches) and statements per request through the whole
-ASGI application, the figure a loaded machine disturbs least.
+ASGI application, the figure a loaded machine disturbs least; POST /api/v1/statuses too (its
+fan-out queued, not run: no job worker).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import func, select
@@ -340,6 +342,12 @@ def drive(port: int, path: str, tokens: list[str], connections: int, seconds: in
     return {"tool": "python", **found}
 
 
+def post_form(n: int, mentioned: int) -> dict[str, str]:
+    """The form of the `n`th benchmark post: a hashtag and a mention of a demo account, as
+    most posts have one or the other."""
+    return {"status": f"benchmark post {n} about #agora and @demo{mentioned % 100}"}
+
+
 def post_latency(port: int, tokens: list[str], count: int, seed: int) -> dict[str, Any]:
     """Sequential POST /api/v1/statuses by random demo accounts (client-side latency)."""
     rng = random.Random(seed)
@@ -347,7 +355,7 @@ def post_latency(port: int, tokens: list[str], count: int, seed: int) -> dict[st
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         for i in range(count + 20):
             token = rng.choice(tokens)
-            body = {"status": f"benchmark post {i} about #agora and @demo{rng.randrange(100)}"}
+            body = post_form(i, rng.randrange(100))
             started = time.perf_counter()
             r = client.post(
                 "/api/v1/statuses", data=body, headers={"Authorization": f"Bearer {token}"}
@@ -475,20 +483,28 @@ async def _scaling(url: str, tokens: list[str], seconds: int) -> dict[str, Any]:
     }
 
 
-async def _asgi_get(app: Any, path: str, token: str) -> int:
-    """One GET through the whole ASGI application (middleware included), in process."""
+async def _asgi_request(
+    app: Any, method: str, path: str, token: str, form: dict[str, str] | None = None
+) -> int:
+    """One request through the whole ASGI application (middleware included), in process; a
+    `form` is sent form-encoded, as `post_latency` sends it."""
     route, _, query = path.partition("?")
+    headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())]
+    body = urlencode(form).encode() if form is not None else b""
+    if form is not None:
+        headers.append((b"content-type", b"application/x-www-form-urlencoded"))
+        headers.append((b"content-length", str(len(body)).encode()))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": route,
         "raw_path": route.encode(),
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())],
+        "headers": headers,
         "client": ("127.0.0.1", 1234),
         "server": ("127.0.0.1", 80),
         "state": {},
@@ -496,7 +512,7 @@ async def _asgi_get(app: Any, path: str, token: str) -> int:
     status = 0
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal status
@@ -527,6 +543,7 @@ async def in_process(data: Dataset, args: Any) -> dict[str, Any]:
         "home_timeline_40": HOME,
         **READS,
         "account_statuses_40": f"/api/v1/accounts/{people[0]}/statuses?limit=40",
+        "post_status": "/api/v1/statuses",  # answered as `post_latency` posts (fan-out queued)
     }
     os.environ.update(UNREFUSING_LIMITS)
     use_database(data.url, inprocess_workers=0)  # no job worker competing for the CPU
@@ -548,14 +565,23 @@ async def in_process(data: Dataset, args: Any) -> dict[str, Any]:
 
         app.state.db.first_row = counted_row
         batch = max(1, args.in_process_requests // 5)
+        sent = 0
+
+        async def request(name: str, path: str, token: str) -> int:
+            nonlocal sent
+            if name != "post_status":
+                return await _asgi_request(app, "GET", path, token)
+            sent += 1
+            return await _asgi_request(app, "POST", path, token, post_form(sent, sent))
+
         for name, path in paths.items():
             for i in range(max(30, len(tokens))):  # warm-up: every viewer once, and more
-                assert await _asgi_get(app, path, tokens[i % len(tokens)]) == 200, name
+                assert await request(name, path, tokens[i % len(tokens)]) == 200, name
             statements, best = 0, float("inf")
             for b in range(5):
                 started = time.process_time()
                 for i in range(batch):
-                    await _asgi_get(app, path, tokens[(b * batch + i) % len(tokens)])
+                    await request(name, path, tokens[(b * batch + i) % len(tokens)])
                 best = min(best, (time.process_time() - started) / batch)
             out[name] = {
                 "cpu_ms_per_request": round(best * 1000, 3),

@@ -1,7 +1,8 @@
 """What POST /api/v1/statuses costs (issue 19): the statements of the one transaction that
-stores a post and its jobs and of the answer read back, a post's remote audience decided in
-one statement, and fan-out's feed rows written in as many statements per batch whatever
-the number of recipients (their owners' stamps grown by 0042's trigger)."""
+stores a post and its jobs and reads back its answer, hashtags linked in one statement, a
+post's remote audience decided in one statement (or, when it is written, on facts read on
+the way: the twins agree), and fan-out's feed rows written in as many statements per batch
+whatever the number of recipients (their owners' stamps grown by 0042's trigger)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import column, event, select, table, text
 
-from agora.db.models import Follow, Post, utcnow
+from agora.db.models import Follow, Job, Post, utcnow
 from agora.ids import new_id
+from agora.jobs.job_kinds import JobKind
 from agora.social.reading.fan_out import push_to_feeds
 from agora.social.reading.remote_audience import has_remote_audience
 from federation_peers import make_peer
@@ -38,17 +41,27 @@ def statements(db: Any) -> Iterator[list[str]]:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
 
-async def test_a_post_is_one_write_transaction_then_a_read(db, client, make_person) -> None:
-    """The post and its jobs in one transaction, three writes; the Status it answers with
-    is read after the commit, in the request's (write) session: on SQLite a second BEGIN
-    IMMEDIATE, kept on purpose (docs/ARCHITECTURE.md, "The request path": reading it in a
-    deferred transaction let the in-process worker's fan-out run alongside the answer,
-    and POST's p50 over HTTP got worse)."""
+async def test_a_post_and_its_answer_are_one_transaction(db, client, make_person) -> None:
+    """The post, its jobs and the Status it answers with, read back before the commit: one
+    transaction (on SQLite one BEGIN IMMEDIATE, so the in-process worker's fan-out still
+    does not run alongside the answer: docs/ARCHITECTURE.md, "The request path"), three
+    writes, and one read of what posting must know of its author (default quote policy,
+    remote followers) before them."""
     alice = await make_person("alice")
     await post_status_id(client, alice, "warm-up")  # the token cache, the render cache
-    with statements(db) as sent:
-        status = await post_status(client, alice, "hello world")
+    begun: list[object] = []
+
+    def begin(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(db.engine.sync_engine, "begin", begin)
+    try:
+        with statements(db) as sent:
+            status = await post_status(client, alice, "hello world")
+    finally:
+        event.remove(db.engine.sync_engine, "begin", begin)
     assert status["content"] == "<p>hello world</p>"
+    assert len(begun) == 1
     writes = [s for s in sent if s.startswith(("INSERT", "UPDATE", "DELETE"))]
     # the post, its author's count, the distribute_post job; nothing else
     assert [w.split()[0:3] for w in writes] == [
@@ -56,10 +69,42 @@ async def test_a_post_is_one_write_transaction_then_a_read(db, client, make_pers
         ["UPDATE", "accounts", "SET"],
         ["INSERT", "INTO", "jobs"],
     ]
-    assert len(sent) == (10 if SQLITE else 8), sent
-    if SQLITE:
-        begins = [i for i, s in enumerate(sent) if s.startswith("BEGIN")]
-        assert len(begins) == 2 and begins[1] > sent.index(writes[-1])
+    reads = [s for s in sent if s.startswith(("SELECT", "WITH"))]
+    # the caller, the author's facts; after the writes the answer's two (refs, rendering)
+    assert len(reads) == 4, reads
+    assert sent.index(reads[2]) > sent.index(writes[-1])
+    assert len(sent) == len(reads) + len(writes) + (1 if SQLITE else 0), sent
+
+
+async def test_a_post_with_known_hashtags_links_them_in_one_statement(
+    db, client, make_person
+) -> None:
+    """A hashtag seen before is linked by one INSERT ... SELECT (no INSERT of the tag, no
+    read of its id); a new one is created first; and a hint that names a tag no longer
+    there (the table emptied behind the process's back) still links the post."""
+    alice = await make_person("alice")
+    known, new = f"known{uuid4().hex[:8]}", f"new{uuid4().hex[:8]}"  # unseen by this process
+
+    def tag_statements(sent: list[str]) -> list[str]:
+        return [s.split()[2] for s in sent if s.startswith(("INSERT INTO tags", "SELECT tags.id"))]
+
+    await post_status_id(client, alice, f"first #{known.upper()}")
+    with statements(db) as sent:
+        await post_status_id(client, alice, f"again #{known}")
+    assert tag_statements(sent) == []
+    assert len([s for s in sent if s.startswith("INSERT INTO post_tags")]) == 1
+    with statements(db) as sent:
+        await post_status_id(client, alice, f"a #{new} one and #{known}")
+    assert tag_statements(sent) == ["tags"]
+    async with db.session(write=True) as session:
+        await session.execute(text("DELETE FROM post_tags"))
+        await session.execute(text("DELETE FROM tags"))
+        await session.commit()
+    hinted = await post_status_id(client, alice, f"after the purge #{known} #{new}")
+    r = await client.get(f"/api/v1/timelines/tag/{known}", headers=alice.headers)
+    assert [s["id"] for s in r.json()] == [hinted]
+    status = (await client.get(f"/api/v1/statuses/{hinted}", headers=alice.headers)).json()
+    assert sorted(t["name"] for t in status["tags"]) == sorted([known, new])
 
 
 async def test_a_refused_post_writes_nothing(db, client, make_person) -> None:
@@ -91,13 +136,18 @@ async def test_the_remote_audience_of_a_post_is_one_statement(db, client, make_p
     )
 
     async def audience(post_id: str) -> bool:
+        """`has_remote_audience` in one statement, and the writer's twin agrees: a
+        federate_post job was written with the post exactly when it says so."""
         async with db.session() as session:
             post = await session.get(Post, int(post_id))
             assert post is not None
             with statements(db) as sent:
                 found = await has_remote_audience(session, post)
             assert len([s for s in sent if s.startswith("SELECT")]) == 1, sent
-            return found
+            jobs = await session.scalars(select(Job).where(Job.kind == JobKind.FEDERATE_POST))
+            written = [j.payload for j in jobs if j.payload["post_id"] == post.id]
+        assert written == ([{"post_id": post.id, "verb": "create"}] if found else [])
+        return found
 
     assert [await audience(p) for p in (own, mentioning, reply)] == [False, True, True]
     async with db.session(write=True) as session:

@@ -144,8 +144,11 @@ async def create(
         _draft(form),
         idempotency_key=idempotency_key,
         application_id=app_id,
+        commit=False,
     )
-    return JSON(await serialise.shown_status(session, me_id, post.id))
+    shown = await serialise.shown_status(session, me_id, post.id)  # in the post's transaction
+    await session.commit()
+    return JSON(shown)
 
 
 @router.get("")

@@ -17,7 +17,7 @@ remote quoting post's server is sent the authorization's `Delete` (FEP-044f).
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, ScalarSelect, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import Account, Follow, Post, QuotePolicy, QuoteState, User
@@ -46,10 +46,18 @@ def parse_policy(name: str | None) -> QuotePolicy | None:
 async def default_quote_policy(session: AsyncSession, account_id: int) -> QuotePolicy:
     """Who may quote an account's new posts unless a post says otherwise (public for an
     account without sign-in, such as the assistant)."""
-    found = await session.scalar(
-        select(User.default_quote_policy).where(User.account_id == account_id)
-    )
-    return QuotePolicy(found or 0)
+    return policy_or_public(await session.scalar(select(default_policy_of(account_id))))
+
+
+def default_policy_of(account: int | ColumnElement[int]) -> ScalarSelect[int | None]:
+    """SQL: the account's default quote policy as stored (NULL for an account without
+    sign-in; `policy_or_public` reads it), for a read that wants it with other things."""
+    return select(User.default_quote_policy).where(User.account_id == account).scalar_subquery()
+
+
+def policy_or_public(stored: int | None) -> QuotePolicy:
+    """A default quote policy as `default_policy_of` reads it: public when there is none."""
+    return QuotePolicy(stored or 0)
 
 
 def approval(

@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,7 +49,12 @@ from agora.social.posts.polls import (
     clean_options,
     update_poll,
 )
-from agora.social.posts.quote_rule import check_quote, default_quote_policy, parse_policy
+from agora.social.posts.quote_rule import (
+    check_quote,
+    default_policy_of,
+    parse_policy,
+    policy_or_public,
+)
 from agora.social.posts.text import (
     extract_mentions,
     extract_remote_mentions,
@@ -56,7 +63,11 @@ from agora.social.posts.text import (
     status_length,
 )
 from agora.social.reading.notifications import notify_about_post
-from agora.social.reading.remote_audience import schedule_federation
+from agora.social.reading.remote_audience import (
+    AudienceFacts,
+    remote_reach,
+    schedule_federation,
+)
 from agora.social.rules.errors import Forbidden, Invalid, NotFound
 from agora.social.rules.visibility import is_public_or_unlisted, plain_visible_to
 
@@ -134,9 +145,14 @@ async def create_post(
     *,
     idempotency_key: str | None = None,
     application_id: int | None = None,
+    commit: bool = True,
 ) -> Post:
-    """Publish a post. Commits. A repeated `idempotency_key` returns the first post, also
-    when the two requests race (the loser's insert of the key fails and it reads the winner's)."""
+    """Publish a post. Commits, unless `commit=False`: then the caller commits, after
+    reading what it answers in the same transaction (the API's door renders the new post
+    there, two round trips fewer than a transaction of its own; every constraint a racing
+    request can break is checked by the insert, not at commit). A repeated
+    `idempotency_key` returns the first post, also when the two requests race (the loser's
+    insert of the key fails and it reads the winner's)."""
     key = idempotency_key[:200] if idempotency_key else None
     author_id = author.id  # the rollback below expires `author`
     if key:
@@ -145,7 +161,8 @@ async def create_post(
             return existing
     try:
         post = await _write_post(session, author, draft, key, application_id)
-        await session.commit()
+        if commit:
+            await session.commit()
     except IntegrityError:
         await session.rollback()
         existing = await _idempotent_post(session, author_id, key) if key else None
@@ -180,9 +197,15 @@ async def _write_post(
     reserved_media: bool = False,
 ) -> Post:
     visibility, parent = await check_draft(session, author.id, draft)
+    stored_policy, followed_remotely, answers_remote = (
+        await session.execute(
+            _author_facts(),
+            {"author": author.id, "answered": parent.account_id if parent else None},
+        )
+    ).one()
     policy = parse_policy(draft.quote_policy)
     if policy is None:
-        policy = await default_quote_policy(session, author.id)
+        policy = policy_or_public(stored_policy)
     now = utcnow()
     post = Post(
         id=new_id(),
@@ -205,7 +228,7 @@ async def _write_post(
         reblogs_count=0,
         favourites_count=0,
     )
-    post.content_html = await _link_text(session, post, draft.text)
+    post.content_html, mentions_remote = await _link_text(session, post, draft.text)
     await take_post_emojis(session, post, clean_options(draft.poll) if draft.poll else [])
     session.add(post)
     await session.flush()
@@ -222,9 +245,22 @@ async def _write_post(
         await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
     enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
-    await schedule_federation(session, post, "create")
+    facts = AudienceFacts(mentions_remote, bool(answers_remote), bool(followed_remotely))
+    await schedule_federation(session, post, "create", facts)
     _ask_assistant(session, post, author)
     return post
+
+
+@cache
+def _author_facts() -> Select[tuple[int | None, bool, bool]]:
+    """What writing a post must know besides its draft and its parent, in one read built
+    once with bound parameters (`author`, `answered`: the author of the post it answers,
+    None): the author's default quote policy as stored (`policy_or_public`), whether
+    someone on another server follows them, whether the account answered is on another
+    server (the last two for its remote audience, `concerns_other_servers`)."""
+    author = bindparam("author", type_=ID)
+    followed, answers = remote_reach(author, bindparam("answered", type_=ID))
+    return select(default_policy_of(author), followed, answers)
 
 
 async def write_post(
@@ -273,12 +309,15 @@ async def _reply_target(session: AsyncSession, author_id: int, post_id: int | No
     return parent
 
 
-async def _link_text(session: AsyncSession, post: Post, text: str) -> str:
+async def _link_text(session: AsyncSession, post: Post, text: str) -> tuple[str, bool]:
+    """The text's HTML with its mentions linked, and whether it mentions an account of
+    another server (`name@host`: as `resolve_mentions` keys them)."""
     mentions = await resolve_mentions(
         session, extract_mentions(text) + extract_remote_mentions(text)
     )
     post._mention_ids = {m.id for m in mentions.values()}  # type: ignore[attr-defined]  # not a column: read back by _index_post
-    return render_html(text, mentions, get_settings().base_url)
+    html = render_html(text, mentions, get_settings().base_url)
+    return html, any("@" in name for name in mentions)
 
 
 async def _index_post(session: AsyncSession, post: Post, *, fresh: bool = False) -> None:
@@ -311,13 +350,47 @@ async def _write_index(
             [{"post_id": post.id, "account_id": a} for a in mention_ids],
         )
     if names:
-        await session.execute(insert_ignore(session, Tag), [{"name": n} for n in names])
-        tag_ids = (await session.scalars(select(Tag.id).where(Tag.name.in_(names)))).all()
-        await session.execute(
-            insert_ignore(session, PostTag), [{"tag_id": t, "post_id": post.id} for t in tag_ids]
-        )
-        return list(tag_ids)
+        return await _link_post_tags(session, post.id, list(dict.fromkeys(names)))
     return []
+
+
+# Hashtag names seen to exist, a hint per process: most posts use tags that exist, whose
+# INSERT can then be skipped. Never trusted (a name from a transaction that rolled back, a
+# table emptied by hand): `_link_post_tags` inserts what the link did not find.
+_SEEN_TAGS: set[str] = set()
+_SEEN_TAGS_MAX = 50_000
+
+
+async def _link_post_tags(session: AsyncSession, post_id: int, names: list[str]) -> list[int]:
+    """Link a post to the hashtags `names` (distinct), creating the missing ones; their
+    ids. One statement when every name was seen before (`_SEEN_TAGS`), two otherwise, and
+    two more when a hint was wrong."""
+    link = _link_tags(session.get_bind().dialect.name)
+    params = {"post_id": post_id, "names": names}
+    hinted = _SEEN_TAGS.issuperset(names)
+    if not hinted:
+        await session.execute(insert_ignore(session, Tag), [{"name": n} for n in names])
+    linked = list(await session.scalars(link, params))
+    if hinted and len(linked) < len(names):  # a tag the hint named is not there
+        await session.execute(insert_ignore(session, Tag), [{"name": n} for n in names])
+        linked += await session.scalars(link, params)  # only the links not made above
+    if len(_SEEN_TAGS) + len(names) > _SEEN_TAGS_MAX:
+        _SEEN_TAGS.clear()
+    _SEEN_TAGS.update(names)
+    return linked
+
+
+@cache
+def _link_tags(dialect: str) -> Any:
+    """The INSERT of a post's hashtag rows (`post_id`) from its tags' `names`, returning
+    the ids of the tags it linked (a name with no tag links nothing; a link already there
+    is skipped): one statement where reading the ids and inserting were two; built once per
+    dialect."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    names = bindparam("names", expanding=True)
+    ids = select(Tag.id, bindparam("post_id", type_=ID)).where(Tag.name.in_(names))
+    insert = module.insert(PostTag.__table__).from_select(["tag_id", "post_id"], ids)
+    return insert.on_conflict_do_nothing().returning(PostTag.tag_id)
 
 
 async def count_new_post(
@@ -382,7 +455,7 @@ async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft:
     if draft.no_ai_reuse is not None:
         previous, post.no_ai_reuse = post.no_ai_reuse, draft.no_ai_reuse
         consent.log_post_override(session, post, previous)
-    post.content_html = await _link_text(session, post, draft.text)
+    post.content_html, _ = await _link_text(session, post, draft.text)
     await _record_edit(session, post)
     await _index_post(session, post)
     await update_poll(session, post.id, draft.poll)

@@ -16,6 +16,7 @@ remote followers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
@@ -26,8 +27,9 @@ from agora.jobs.job_kinds import JobKind
 from agora.jobs.queue import enqueue
 
 
-def _remote_follower(account_id: int) -> ColumnElement[bool]:
-    """SQL condition: someone on another server follows the account."""
+def _remote_follower(account_id: int | ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL condition: someone on another server follows the account (an id, or a bound
+    parameter for a statement built once)."""
     # from the remote accounts (few; `ix_accounts_remote`) to the follows' unique key, not
     # through every follower of the author
     follows = exists().where(
@@ -63,12 +65,51 @@ async def has_remote_audience(session: AsyncSession, post: Post) -> bool:
     return bool(await session.scalar(select(or_(*concerned))))
 
 
+@dataclass(frozen=True, slots=True)
+class AudienceFacts:
+    """What decides a new post's remote audience, as its writer learns it on the way
+    (`concerns_other_servers`): whether it mentions an account of another server, whether
+    it answers one, whether its author has followers there."""
+
+    mentions_remote: bool
+    answers_remote: bool
+    followed_remotely: bool
+
+
+def concerns_other_servers(visibility: int, facts: AudienceFacts) -> bool:
+    """`has_remote_audience`'s rule on facts already known (its Python twin; the tests
+    check that they agree): a remote account mentioned, and unless the post is direct a
+    remote author answered or a remote follower."""
+    if facts.mentions_remote:
+        return True
+    return visibility != Visibility.DIRECT and (facts.answers_remote or facts.followed_remotely)
+
+
+def remote_reach(
+    author: ColumnElement[int], answered: ColumnElement[int]
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """SQL conditions for `AudienceFacts.followed_remotely` and `answers_remote`: the
+    `author` has a follower on another server; the `answered` account (NULL: none) is on
+    another server. For a writer's one read of what it needs (posts/writing.py)."""
+    answers = exists().where(Account.id == answered, Account.domain.is_not(None))
+    return _remote_follower(author), answers
+
+
 async def schedule_federation(
-    session: AsyncSession, post: Post, verb: Literal["create", "update", "delete"]
+    session: AsyncSession,
+    post: Post,
+    verb: Literal["create", "update", "delete"],
+    facts: AudienceFacts | None = None,
 ) -> None:
     """Write the `federate_post` job of a local post's Create ("create"), Update ("update")
-    or Delete ("delete") in the caller's transaction, when it has a remote audience."""
-    if await has_remote_audience(session, post):
+    or Delete ("delete") in the caller's transaction, when it has a remote audience: asked
+    of the database (`has_remote_audience`), or decided on the `facts` its writer read on
+    the way (`concerns_other_servers`), no statement."""
+    if facts is not None:
+        concerned = concerns_other_servers(post.visibility, facts)
+    else:
+        concerned = await has_remote_audience(session, post)
+    if concerned:
         enqueue(session, JobKind.FEDERATE_POST, {"post_id": post.id, "verb": verb})
 
 
