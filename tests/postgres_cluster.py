@@ -28,12 +28,17 @@ from live_server import free_port
 # prepared statements across transactions)
 PGBOUNCER = Path(__file__).resolve().parent.parent / ".tools" / "pgbouncer" / "bin" / "pgbouncer"
 DATABASE = "agora"
-# PgBouncer's prepared statements per server connection (an LRU; 1.24's default too). Every
-# client's statements land on every server connection, so it holds the working set of all of
-# Agora's processes, web and workers, not of one connection (whose own caches, SQLAlchemy's and
-# asyncpg's, keep 100 each): the small topology test left at most 80 on one server connection,
-# and checks that none reaches this (tests/test_topology.py)
-MAX_PREPARED_STATEMENTS = 200
+# PgBouncer's prepared statements per server connection (an LRU; 200 by default in 1.24). Every
+# client's statements land on every server connection, so it must hold the statements of all
+# of Agora's processes, web and workers, not of one connection (whose own caches, SQLAlchemy's
+# and asyncpg's, keep 100 each): a wide mix of the API and the pages (people following each
+# other, posts, replies, likes, boosts, the timelines, notifications, search, a few pages, the
+# jobs) prepared 208 distinct statements on one server connection, 16.5 MB of PostgreSQL's
+# memory with their plans (about 80 KB each); the small topology test's mix, at most 80. 200
+# would evict; 500 leaves room for what that mix did not touch (federation, the admin console,
+# the assistant), and memory grows only with the statements each server connection runs.
+# tests/test_topology.py checks that none reaches it.
+MAX_PREPARED_STATEMENTS = 500
 
 
 def postgres_bin() -> Path | None:
