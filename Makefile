@@ -40,10 +40,17 @@ bench-tools:
 # The reverse-proxy test runs docs/deploy/nginx.conf with Debian's nginx (tests/test_nginx.py).
 nginx:
 	@test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
-# The replica test puts Debian's pgbouncer (transaction mode) in front of a throwaway primary
-# (tests/test_database_replica.py; installing it starts no service: no systemd here).
+# The replica and topology tests put PgBouncer (transaction mode) in front of a throwaway primary
+# (tests/postgres_cluster.py). PgBouncer 1.21 or later keeps prepared statements across
+# transactions (`max_prepared_statements`); Debian 12 ships 1.18, so 1.24.1 is built from
+# Debian's own source (trixie's package), its tarball checked against the SHA-256 below, into
+# .tools/pgbouncer (git-ignored; about 20 s, skipped when that binary reports this version; only
+# libevent-dev comes from apt). Nothing is started: the tests run it themselves.
+PGBOUNCER_VERSION := 1.24.1
+PGBOUNCER_SHA256 := da72a3aba13072876d055a3e58dd4aba4a5de4ed6148e73033185245598fd3e0
+TOOLS := $(CURDIR)/.tools
 pgbouncer:
-	@test -x /usr/sbin/pgbouncer || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer)
+	@PYTHON=$(PYTHON) bash scripts/build-pgbouncer.sh $(PGBOUNCER_VERSION) $(PGBOUNCER_SHA256) $(TOOLS)/pgbouncer $(TOOLS)/cache
 
 # Video, audio and GIF uploads are checked and transcoded with Debian's ffmpeg (tests/test_media_video.py);
 # without it (make run) such uploads answer 422 with a clear error.
@@ -84,4 +91,4 @@ test: setup-test services lint
 	AGORA_TEST_DATABASE=postgresql $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 clean:
-	rm -rf $(VENV) $(PEER_VENV) data .pytest_cache node_modules $(VENDOR)
+	rm -rf $(VENV) $(PEER_VENV) data .pytest_cache node_modules $(VENDOR) .tools

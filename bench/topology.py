@@ -4,6 +4,7 @@ hurt on purpose, then checked.
     python -m bench.topology --people 300 --minutes 5      # the topology, with the faults
     python -m bench.topology --people 300 --minutes 5 --single-sqlite   # one process, SQLite
     python -m bench.topology --people 50 --seconds 30 --compare-web     # home reads: 1 vs 2 web
+    python -m bench.topology ... --pgbouncer-prepared-statements false   # as behind PgBouncer 1.18
 
 The topology: nginx (docs/deploy/nginx.conf as it is: tests/nginx_proxy.py) in front of two
 `agora serve` processes (each on its own port, both in nginx's upstream, no in-process job
@@ -24,7 +25,10 @@ the home feed, and nobody else (fan-out exactly once); every like and boost answ
 stored and each post's counters equal its stored likes and boosts; no dead job; no 5xx (or no
 answer) outside the fault windows; the posts read back through the API. Prints one JSON
 object: requests/s, p50/p99 per request kind, errors, 5xx inside and outside the windows,
-the checks, the machine's load.
+the checks, the machine's load, and PgBouncer's prepared statement counters since its restart
+(statements prepared by clients and on servers, executions, the most statements prepared on one
+server connection). With `--pgbouncer-prepared-statements false`, PgBouncer tracks none
+(`max_prepared_statements = 0`, as 1.18) and Agora prepares each statement in its transaction.
 """
 
 from __future__ import annotations
@@ -194,9 +198,10 @@ def _init(env: dict[str, str], logs: Path) -> None:
 
 
 @contextmanager
-def topology(webs: int, single_sqlite: bool) -> Iterator[Topology]:
+def topology(webs: int, single_sqlite: bool, prepared: bool = True) -> Iterator[Topology]:
     """Start the topology (or, with `single_sqlite`, one `agora serve` on SQLite with its
-    in-process job loop); stop all of it afterwards."""
+    in-process job loop); stop all of it afterwards. `prepared`: PgBouncer tracks prepared
+    statements and Agora keeps them (AGORA_DATABASE_PGBOUNCER_PREPARED_STATEMENTS)."""
     root = Path(tempfile.mkdtemp(prefix="agora-topology-"))
     logs = root / "logs"
     logs.mkdir()
@@ -205,7 +210,7 @@ def topology(webs: int, single_sqlite: bool) -> Iterator[Topology]:
         if single_sqlite:
             _start_single(top, logs)
         else:
-            _start_topology(top, logs, webs)
+            _start_topology(top, logs, webs, prepared)
         yield top
     finally:
         top.stop()
@@ -232,12 +237,14 @@ def _start_single(top: Topology, logs: Path) -> None:
     web.start()
 
 
-def _start_topology(top: Topology, logs: Path, webs: int) -> None:
+def _start_topology(top: Topology, logs: Path, webs: int, prepared: bool) -> None:
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL's server tools are not installed")
     cluster = make_cluster(bin_dir)
     cluster.pool_size, cluster.max_connections = 20, 300
+    if not prepared:
+        cluster.max_prepared_statements = 0  # as PgBouncer 1.18: nothing tracked
     top.cluster = cluster
     top.database_url = cluster.url(cluster.primary_port)
     redis_port, s3_port = free_port(), free_port()
@@ -264,6 +271,7 @@ def _start_topology(top: Topology, logs: Path, webs: int) -> None:
     database = {
         "AGORA_DATABASE_URL": cluster.url(cluster.bouncer_port),
         "AGORA_DATABASE_PGBOUNCER": "true",
+        "AGORA_DATABASE_PGBOUNCER_PREPARED_STATEMENTS": str(prepared).lower(),
         "AGORA_DATABASE_REPLICA_URL": cluster.url(cluster.replica_port),
         "AGORA_DATABASE_REPLICA_PGBOUNCER": "false",  # the replica is reached directly
         # the page change notices' LISTEN, on the primary directly (db/change_notices.py)
@@ -722,6 +730,22 @@ def check_api(front: str, setup: dict[str, Any], records: list[dict[str, Any]]) 
 # --- the comparison of 1 and 2 web processes --------------------------------------------------
 
 
+def pgbouncer_statements(cluster: Cluster) -> dict[str, int]:
+    """PgBouncer's prepared statement counters for the `agora` database since it last started
+    (SHOW STATS: statements prepared by clients, prepared by PgBouncer on servers, executions
+    of prepared statements), and the most statements prepared on one server connection now
+    (SHOW SERVERS; at `max_prepared_statements` its LRU evicts)."""
+    (stats,) = [r for r in cluster.bouncer_admin("SHOW STATS") if r["database"] == "agora"]
+    servers = cluster.bouncer_admin("SHOW SERVERS")
+    return {
+        "client_parses": int(stats["total_client_parse_count"]),
+        "server_parses": int(stats["total_server_parse_count"]),
+        "binds": int(stats["total_bind_count"]),
+        "most_on_one_server": max((int(r["prepared_statements"]) for r in servers), default=0),
+        "max_prepared_statements": cluster.max_prepared_statements,
+    }
+
+
 def compare_web(top: Topology, setup: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Home reads as fast as they come, through nginx to one web process, then to two."""
     setup_file = top.root / "people.json"
@@ -761,6 +785,12 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compare-web", action="store_true", help="home reads through 1 then 2 web processes"
     )
+    parser.add_argument(
+        "--pgbouncer-prepared-statements",
+        choices=("true", "false"),
+        default="true",
+        help="PgBouncer tracks prepared statements and Agora keeps them (false: as 1.18)",
+    )
     args = parser.parse_args(argv)
     if args.seconds is None:
         args.seconds = args.minutes * 60
@@ -771,7 +801,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the topology test; print and return its JSON."""
     args = _options(argv)
     began = time.monotonic()
-    with topology(2, args.single_sqlite) as top:
+    prepared = args.pgbouncer_prepared_statements == "true"
+    with topology(2, args.single_sqlite, prepared) as top:
         setup = asyncio.run(seed(top.database_url, args.people))
         ready_s = round(time.monotonic() - began, 1)
         result: dict[str, Any] = {
@@ -794,6 +825,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             checks["every_fault_recovered"] = recovered(run["faults"], args, everything)
             result["checks"] = checks
             result["ok"] = all(c["ok"] for c in checks.values())
+        if top.cluster is not None:
+            result["pgbouncer_statements"] = pgbouncer_statements(top.cluster)
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     result["wall_s"] = round(time.monotonic() - began, 1)
     print(json.dumps(result), flush=True)

@@ -7,7 +7,9 @@ Starts what bench/topology.py puts behind its web processes (tests/postgres_clus
 PostgreSQL primary, a streaming replica, PgBouncer in transaction mode; a private
 `redis-server`), seeds `--people` demo accounts, and sends requests through the application in
 this process (httpx's ASGI transport, no HTTP server), configured as bench/topology.py
-configures `agora serve`: `AGORA_DATABASE_PGBOUNCER=true`, the replica, Redis. Between the
+configures `agora serve`: `AGORA_DATABASE_PGBOUNCER=true` (with prepared statements kept unless
+`--pgbouncer-prepared-statements false`, which also has PgBouncer track none, as 1.18), the
+replica, Redis. Between the
 application and each server sits a relay (`CountingRelay`, in its own thread) that counts the
 server's ReadyForQuery messages: one per round trip the driver waits for.
 
@@ -179,13 +181,16 @@ def _server_pids(cluster: Cluster) -> dict[str, list[int]]:
 
 
 @contextmanager
-def stack() -> Iterator[tuple[Cluster, int]]:
-    """The cluster and a private Redis (its port); both stopped afterwards."""
+def stack(prepared: bool) -> Iterator[tuple[Cluster, int]]:
+    """The cluster and a private Redis (its port); both stopped afterwards. `prepared`:
+    PgBouncer tracks prepared statements (else `max_prepared_statements = 0`, as 1.18)."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise SystemExit("PostgreSQL's server tools are not installed")
     cluster = make_cluster(bin_dir)
     cluster.pool_size, cluster.max_connections = 20, 300  # as bench/topology.py
+    if not prepared:
+        cluster.max_prepared_statements = 0
     redis_port = free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
@@ -246,6 +251,7 @@ async def measure(cluster: Cluster, redis_port: int, args: argparse.Namespace) -
     use_database(
         cluster.url(bouncer.port),
         database_pgbouncer="true",
+        database_pgbouncer_prepared_statements=args.pgbouncer_prepared_statements,
         database_replica_url=cluster.url(replica.port),
         database_replica_pgbouncer=args.replica_pgbouncer,
         redis_url=f"redis://127.0.0.1:{redis_port}/0",
@@ -333,14 +339,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="false",
         help="AGORA_DATABASE_REPLICA_PGBOUNCER (bench/topology.py: false, reached directly)",
     )
+    parser.add_argument(
+        "--pgbouncer-prepared-statements",
+        choices=("true", "false"),
+        default="true",
+        help="AGORA_DATABASE_PGBOUNCER_PREPARED_STATEMENTS (false: PgBouncer as 1.18)",
+    )
     args = parser.parse_args(argv)
-    with stack() as (cluster, redis_port):
+    with stack(args.pgbouncer_prepared_statements == "true") as (cluster, redis_port):
         kinds = asyncio.run(measure(cluster, redis_port, args))
     result = {
         "benchmark": "topology_costs",
         "people": args.people,
         "requests_per_kind": args.requests,
         "replica_pgbouncer": args.replica_pgbouncer,
+        "pgbouncer_prepared_statements": args.pgbouncer_prepared_statements,
         "kinds": kinds,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

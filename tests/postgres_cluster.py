@@ -1,12 +1,17 @@
 """A throwaway PostgreSQL primary with a streaming replica and PgBouncer, for the replica
-tests: a fresh `initdb` in a temporary directory (the shared server on 5432 is left alone),
-a replica made by `pg_basebackup -R` from it, each on a free port, and Debian's pgbouncer in
-transaction mode in front of the primary. Everything runs as the `postgres` user when the
-tests run as root (PostgreSQL refuses root), and `stop` ends exactly the processes it started."""
+tests and the topology benchmarks: a fresh `initdb` in a temporary directory (the shared server
+on 5432 is left alone), a replica made by `pg_basebackup -R` from it, each on a free port, and
+PgBouncer (`PGBOUNCER`: the one `make pgbouncer` builds) in transaction mode in front of the
+primary, tracking prepared statements unless `max_prepared_statements` is 0. The `agora`
+database carries Agora's connection settings (db/pg_settings.py), as docs/OPERATIONS.md asks
+of a database behind PgBouncer. Everything runs as the `postgres` user when the tests run as
+root (PostgreSQL refuses root), and `stop` ends exactly the processes it started."""
 
 from __future__ import annotations
 
+import csv
 import glob
+import io
 import os
 import shutil
 import signal
@@ -16,10 +21,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agora.db.pg_settings import connection_settings
 from live_server import free_port
 
-PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+# built by `make pgbouncer` (scripts/build-pgbouncer.sh: 1.24.1; Debian 12's 1.18 does not keep
+# prepared statements across transactions)
+PGBOUNCER = Path(__file__).resolve().parent.parent / ".tools" / "pgbouncer" / "bin" / "pgbouncer"
 DATABASE = "agora"
+# PgBouncer's prepared statements per server connection (an LRU; 200 by default in 1.24). Every
+# client's statements land on every server connection, so it must hold the statements of all
+# of Agora's processes, web and workers, not of one connection (whose own caches, SQLAlchemy's
+# and asyncpg's, keep 100 each): a wide mix of the API and the pages (people following each
+# other, posts, replies, likes, boosts, the timelines, notifications, search, a few pages, the
+# jobs) prepared 208 distinct statements on one server connection, 16.5 MB of PostgreSQL's
+# memory with their plans (about 80 KB each); the small topology test's mix, at most 80. 200
+# would evict; 500 leaves room for what that mix did not touch (federation, the admin console,
+# the assistant), and memory grows only with the statements each server connection runs.
+# tests/test_topology.py checks that none reaches it.
+MAX_PREPARED_STATEMENTS = 500
 
 
 def postgres_bin() -> Path | None:
@@ -44,6 +63,7 @@ class Cluster:
     bouncer: subprocess.Popen[bytes] | None = None
     pool_size: int = 2  # PgBouncer's server connections (bench/topology.py asks for more)
     max_connections: int = 60  # each server's
+    max_prepared_statements: int = MAX_PREPARED_STATEMENTS  # 0: not tracked (PgBouncer < 1.21)
 
     def url(self, port: int) -> str:
         """The `agora` database's SQLAlchemy URL through `port`."""
@@ -64,9 +84,10 @@ class Cluster:
             "-l", str(self.root / f"{data.name}.log"), "-w", "-t", "60", "start",
         )  # fmt: skip
 
-    def start(self) -> None:
-        """initdb, the primary, the `agora` database, the replica, PgBouncer."""
-        primary, replica = self.root / "primary", self.root / "replica"
+    def start(self, *, replica: bool = True) -> None:
+        """initdb, the primary, the `agora` database, the replica (unless `replica=False`),
+        PgBouncer."""
+        primary = self.root / "primary"
         self._run(
             str(self.bin / "initdb"), "-D", str(primary), "-U", "postgres", "-A", "trust",
             "--no-sync", "-E", "UTF8", "--locale=C",
@@ -76,13 +97,20 @@ class Cluster:
             str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.primary_port),
             "-U", "postgres", DATABASE,
         )  # fmt: skip
+        for command in _database_settings():
+            self.psql(self.primary_port, DATABASE, command)
+        if replica:
+            self._start_replica()
+        self.start_bouncer()
+
+    def _start_replica(self) -> None:
+        replica = self.root / "replica"
         self._run(
             str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port),
             "-U", "postgres", "-D", str(replica), "-R", "-X", "stream", "--no-sync",
             "--checkpoint=fast",
         )  # fmt: skip
         self._start(replica, self.replica_port)
-        self.start_bouncer()
 
     def start_bouncer(self) -> None:
         """Start PgBouncer in front of the primary; return once it listens."""
@@ -94,15 +122,16 @@ class Cluster:
             "[pgbouncer]\n"
             f"listen_addr = 127.0.0.1\nlisten_port = {self.bouncer_port}\n"
             f"unix_socket_dir = {self.root}\n"
-            "auth_type = any\npool_mode = transaction\n"
+            "auth_type = any\nadmin_users = postgres\npool_mode = transaction\n"
             # two server connections for many clients: transactions of one client
             # connection land on different server connections all the time
             f"default_pool_size = {self.pool_size}\nmax_client_conn = 1000\n"
+            f"max_prepared_statements = {self.max_prepared_statements}\n"
             f"logfile = {self.root}/pgbouncer.log\n"
         )
         os.chmod(ini, 0o644)
         self.bouncer = subprocess.Popen(
-            _as_postgres([PGBOUNCER, str(ini)]),
+            _as_postgres([str(PGBOUNCER), str(ini)]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -116,6 +145,19 @@ class Cluster:
                     return
             time.sleep(0.05)
         raise RuntimeError("pgbouncer did not start: " + (self.root / "pgbouncer.log").read_text())
+
+    def psql(self, port: int, database: str, command: str) -> list[dict[str, str]]:
+        """Run `command` with psql (a simple query, as PgBouncer's admin console needs) on
+        `port`'s `database`; its rows, by column name (none for a command without)."""
+        args = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+        args += ["-d", database, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1", "-c", command]
+        done = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60)
+        return list(csv.DictReader(io.StringIO(done.stdout)))
+
+    def bouncer_admin(self, command: str) -> list[dict[str, str]]:
+        """A command of PgBouncer's admin console (`SHOW SERVERS`, `SHOW STATS`, `RECONNECT`):
+        `auth_type = any` lets any user in."""
+        return self.psql(self.bouncer_port, "pgbouncer", command)
 
     def restart_bouncer(self) -> None:
         """Stop PgBouncer at once (every client connection cut) and start it again."""
@@ -152,6 +194,16 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(self.bouncer.pid, signal.SIGKILL)
                 self.bouncer.wait(10)
+
+
+def _database_settings() -> list[str]:
+    """`ALTER DATABASE` commands giving the `agora` database Agora's connection settings
+    (db/pg_settings.py, with the default lock timeout): a connection through PgBouncer may not
+    send them at startup. The replica, copied from the primary after, has them too."""
+    return [
+        f"ALTER DATABASE {DATABASE} SET {name} = '{value}'"
+        for name, value in connection_settings(10.0).items()
+    ]
 
 
 def make_cluster(bin_dir: Path) -> Cluster:

@@ -4,8 +4,9 @@ primary, with `AGORA_DATABASE_REPLICA_URL` pointing at the replica: lag-tolerant
 the replica (shown by pausing its replay), a writer reads their own writes from the primary
 until the replica has replayed them, then from the replica, a token made a moment ago is checked
 on the primary, writes never touch the replica, many concurrent requests share two PgBouncer
-server connections (no statement outlives its transaction), without `AGORA_DATABASE_PGBOUNCER`
-PgBouncer refuses to connect, after a PgBouncer restart no request fails on a connection it cut,
+server connections (their statements kept prepared there, as PgBouncer 1.21+ allows:
+tests/test_pgbouncer_prepared_statements.py), without `AGORA_DATABASE_PGBOUNCER` PgBouncer
+refuses to connect, after a PgBouncer restart no request fails on a connection it cut,
 a server started while PgBouncer is down serves once it is back, and when the replica goes away
 reads fall back to the primary."""
 

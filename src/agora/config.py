@@ -61,9 +61,15 @@ class Settings(BaseSettings):
     # the write (its WAL position), for at most `database_sticky_seconds`.
     database_replica_url: str | None = None
     database_sticky_seconds: float = 10.0
-    # Behind PgBouncer in transaction mode: no prepared statement outlives its transaction
-    # (asyncpg's statement cache off, unique statement names) and no session settings are sent.
+    # Behind PgBouncer in transaction mode: no session settings are sent (set them on the role
+    # or database), and a pooled connection is pinged as it is checked out.
     database_pgbouncer: bool = False
+    # Behind PgBouncer 1.21 or later with `max_prepared_statements` > 0 (db/engine.py): each
+    # statement stays prepared on every server connection, parsed and planned once there
+    # (checked on every new connection: db/statement_tracking.py). `false` for an older
+    # PgBouncer or `max_prepared_statements = 0`: no prepared statement then outlives its
+    # transaction (no statement caches, unique statement names), each planned at every run.
+    database_pgbouncer_prepared_statements: bool = True
     # Whether the replica is reached through PgBouncer too (unset: as the primary). Reached
     # directly, its reads keep asyncpg's statement cache and run without BEGIN / ROLLBACK.
     database_replica_pgbouncer: bool | None = None

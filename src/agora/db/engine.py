@@ -1,6 +1,7 @@
 """Engine and sessions for SQLite (embedded default) and PostgreSQL, one code path; on
-PostgreSQL optionally a read replica and PgBouncer's transaction pooling. A SQLite file is
-opened through db/sqlite_one_trip.py (aiosqlite, one thread round trip per statement)."""
+PostgreSQL optionally a read replica and PgBouncer's transaction pooling (its prepared
+statements tracked, 1.21+, or not). A SQLite file is opened through db/sqlite_one_trip.py
+(aiosqlite, one thread round trip per statement)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ from sqlalchemy.util import await_
 
 from agora.db import sqlite_one_trip
 from agora.db.change_notices import ChangeNotices
-from agora.db.pg_settings import PLANNER_SETTINGS
+from agora.db.pg_settings import connection_settings
 from agora.db.row_reader import SqliteRowReader, row_reader
 from agora.db.session_writes import has_written
+from agora.db.statement_tracking import check_statement_tracking
 
 if TYPE_CHECKING:
     from agora.config import Settings
@@ -160,27 +162,54 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
 _FRESH = "agora_fresh"  # in a pool record's info until its connection is first checked out
 
 
+def _check_tracking_on_connect(engine: AsyncEngine) -> None:
+    """Behind PgBouncer with its prepared statements tracked (`prepared_statements=True`),
+    check each new connection before it is used (db/statement_tracking.py: two round trips,
+    once per connection): a PgBouncer that does not track them fails the connection with a
+    message saying what to set, instead of failing a statement now and then."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _check(dbapi_conn: Any, _record: Any) -> None:
+        driver = dbapi_conn.driver_connection
+        try:
+            await_(check_statement_tracking(driver))
+        except BaseException:
+            driver.terminate()
+            raise
+
+
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid4().hex}__"
 
 
 def _engine_arguments(
-    url: str, *, echo: bool, lock_timeout: float, pgbouncer: bool
+    url: str, *, echo: bool, lock_timeout: float, pgbouncer: bool, prepared_statements: bool
 ) -> dict[str, Any]:
     """`create_async_engine`'s keyword arguments for `url`.
 
     Behind PgBouncer in transaction mode (`pgbouncer=True`), consecutive transactions of one
-    client connection may run on different server connections, so nothing may rely on a
-    server connection's state: asyncpg's statement cache and SQLAlchemy's are off, each
-    prepared statement gets a unique name (a name reused on another server connection would
-    collide), no `server_settings` are sent (PgBouncer refuses unknown startup
-    parameters): set `lock_timeout` and `jit = off` on the role or database instead
-    (docs/OPERATIONS.md),
-    and a pooled connection is pinged as it is checked out (`_ping_on_checkout`, added by
-    `Database`).
+    client connection may run on different server connections, so no session state may be
+    relied on: no `server_settings` are sent (PgBouncer refuses unknown startup parameters):
+    set `connection_settings` (`lock_timeout`, `jit = off`, `plan_cache_mode =
+    force_generic_plan`) on the role or database instead (docs/OPERATIONS.md), and a pooled
+    connection is pinged as it is checked out (`_ping_on_checkout`, added by `Database`).
+    Prepared statements:
+
+    - `prepared_statements=True` (PgBouncer 1.21+ with `max_prepared_statements` > 0):
+      asyncpg's and SQLAlchemy's statement caches stay on, with asyncpg's own names; PgBouncer
+      maps each client's names to its own per server connection and prepares a statement
+      again on whichever server connection a transaction lands on, so each is parsed and
+      planned once per server connection, not at every execution. Each new connection is
+      checked (`_check_tracking_on_connect`, added by `Database`). Unique names are not
+      needed: a client's names never reach the server.
+    - `prepared_statements=False` (an older PgBouncer): nothing may outlive its transaction:
+      both caches are off and each prepared statement gets a unique name (a name reused on
+      another server connection would collide); each statement is parsed and planned at
+      every execution.
 
     Reached directly, a connection keeps its prepared statements (asyncpg's cache) and starts
-    with `PLANNER_SETTINGS` (db/pg_settings.py: no JIT, each statement planned once)."""
+    with `connection_settings` (db/pg_settings.py: the lock timeout, no JIT, each statement
+    planned once)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
@@ -192,33 +221,54 @@ def _engine_arguments(
     kwargs.update(pool_size=10, max_overflow=20)
     if parsed.get_driver_name() != "asyncpg":
         return kwargs
-    if pgbouncer:
+    if pgbouncer and prepared_statements:
+        kwargs["connect_args"] = {}
+    elif pgbouncer:
         kwargs["connect_args"] = {
             "statement_cache_size": 0,
             "prepared_statement_cache_size": 0,
             "prepared_statement_name_func": _unique_statement_name,
         }
     else:
-        settings = {"lock_timeout": str(int(lock_timeout * 1000)), **PLANNER_SETTINGS}
-        kwargs["connect_args"] = {"server_settings": settings}
+        kwargs["connect_args"] = {"server_settings": connection_settings(lock_timeout)}
     return kwargs
 
 
-def _replica_engine(url: str, *, echo: bool, lock_timeout: float, pgbouncer: bool) -> AsyncEngine:
+def _behind_pgbouncer(engine: AsyncEngine, *, prepared_statements: bool) -> None:
+    """What an asyncpg engine behind PgBouncer adds to its pool's events: the ping on checkout
+    and, with prepared statements tracked, the check of each new connection."""
+    if engine.dialect.driver != "asyncpg":
+        return
+    _ping_on_checkout(engine)
+    if prepared_statements:
+        _check_tracking_on_connect(engine)
+
+
+def _replica_engine(
+    url: str, *, echo: bool, lock_timeout: float, pgbouncer: bool, prepared_statements: bool
+) -> AsyncEngine:
     """The replica's engine: `_engine_arguments`, a short connect timeout, and, when it is
     reached directly (not through PgBouncer), no transactions: its sessions only read (the
     routes marked `replica_reads` never write, and a hot standby refuses writes), and under
     READ COMMITTED each statement sees a snapshot of its own, in a transaction or not, so
     BEGIN and ROLLBACK would be two round trips for nothing. Behind PgBouncer a read keeps
     its transaction: PgBouncer's transaction mode may hand a statement's prepare and its
-    execution to different server connections between transactions."""
-    arguments = _engine_arguments(url, echo=echo, lock_timeout=lock_timeout, pgbouncer=pgbouncer)
+    execution to different server connections between transactions (a PgBouncer that tracks
+    prepared statements would prepare it again there; reads without BEGIN through it are
+    not tried yet)."""
+    arguments = _engine_arguments(
+        url,
+        echo=echo,
+        lock_timeout=lock_timeout,
+        pgbouncer=pgbouncer,
+        prepared_statements=prepared_statements,
+    )
     arguments["connect_args"]["timeout"] = REPLICA_CONNECT_TIMEOUT
     if not pgbouncer:
         arguments["isolation_level"] = "AUTOCOMMIT"
     engine = create_async_engine(url, **arguments)
-    if pgbouncer and engine.dialect.driver == "asyncpg":
-        _ping_on_checkout(engine)
+    if pgbouncer:
+        _behind_pgbouncer(engine, prepared_statements=prepared_statements)
     return engine
 
 
@@ -227,8 +277,10 @@ class Database:
     long a statement waits for a lock before failing (`is_lock_timeout`): SQLite's busy
     timeout; PostgreSQL's `lock_timeout`. With `replica_url` (a PostgreSQL streaming
     replica), `session(replica=True)` reads from it; callers decide which reads tolerate its
-    lag (http/replica_routing.py). `pgbouncer`: see `_engine_arguments`; `replica_pgbouncer`
-    whether the replica is reached through PgBouncer too (None: as the primary)."""
+    lag (http/replica_routing.py). `pgbouncer` and `pgbouncer_prepared_statements` (whether
+    that PgBouncer tracks prepared statements, 1.21+): see `_engine_arguments`;
+    `replica_pgbouncer` whether the replica is reached through PgBouncer too (None: as the
+    primary; the same PgBouncer version is assumed)."""
 
     def __init__(
         self,
@@ -238,21 +290,26 @@ class Database:
         lock_timeout: float = 10.0,
         replica_url: str | None = None,
         pgbouncer: bool = False,
+        pgbouncer_prepared_statements: bool = True,
         replica_pgbouncer: bool | None = None,
     ) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self._row_reader = row_reader(url, pgbouncer=pgbouncer)  # `first_row`'s
+        prepared = pgbouncer_prepared_statements
+        self._row_reader = row_reader(  # `first_row`'s
+            url, pgbouncer=pgbouncer, prepared_statements=prepared
+        )
         self.pgbouncer = pgbouncer
         self.notices: ChangeNotices | None = None  # `listen_for_changes`
         options: dict[str, Any] = {
             "echo": echo,
             "lock_timeout": lock_timeout,
             "pgbouncer": pgbouncer,
+            "prepared_statements": prepared,
         }
         self.engine = create_async_engine(url, **_engine_arguments(url, **options))
-        if pgbouncer and self.engine.dialect.driver == "asyncpg":
-            _ping_on_checkout(self.engine)
+        if pgbouncer:
+            _behind_pgbouncer(self.engine, prepared_statements=prepared)
         if self.is_sqlite:
             _prepare_sqlite(self.engine, lock_timeout)
             writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -269,6 +326,7 @@ class Database:
                 echo=echo,
                 lock_timeout=lock_timeout,
                 pgbouncer=pgbouncer if replica_pgbouncer is None else replica_pgbouncer,
+                prepared_statements=prepared,
             )
             self._replica = async_sessionmaker(self.replica_engine, expire_on_commit=False)
 
@@ -391,5 +449,6 @@ def configured_database(settings: Settings | None = None, *, replica: bool = Tru
         lock_timeout=settings.database_lock_timeout,
         replica_url=settings.database_replica_url if replica else None,
         pgbouncer=settings.database_pgbouncer,
+        pgbouncer_prepared_statements=settings.database_pgbouncer_prepared_statements,
         replica_pgbouncer=settings.database_replica_pgbouncer,
     )

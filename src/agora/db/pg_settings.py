@@ -2,7 +2,9 @@
 engine's, the replica's and the row reader's: db/engine.py, db/row_reader.py).
 
 Behind PgBouncer in transaction mode no startup setting may be sent (PgBouncer refuses
-unknown startup parameters): set them on the role or database instead (docs/OPERATIONS.md).
+unknown startup parameters): set `connection_settings` on the role or database instead
+(`ALTER DATABASE agora SET plan_cache_mode = force_generic_plan`, ...: docs/OPERATIONS.md;
+tests/postgres_cluster.py does it for the tests and the topology benchmarks).
 
 - `jit = off`: with real statistics the planner prices the rule's subqueries per row so high
   that a page's short read passed `jit_above_cost`, and compiling it took ~75 ms (a grouped
@@ -20,3 +22,10 @@ unknown startup parameters): set them on the role or database instead (docs/OPER
 from __future__ import annotations
 
 PLANNER_SETTINGS: dict[str, str] = {"jit": "off", "plan_cache_mode": "force_generic_plan"}
+
+
+def connection_settings(lock_timeout: float) -> dict[str, str]:
+    """`PLANNER_SETTINGS` and `lock_timeout` (seconds, given to PostgreSQL in milliseconds):
+    what a direct connection of the engine starts with, and what to set on the role or
+    database behind PgBouncer."""
+    return {"lock_timeout": str(int(lock_timeout * 1000)), **PLANNER_SETTINGS}

@@ -12,8 +12,10 @@ and SQLAlchemy's connection check-out, reset and return cost several times that 
 - **PostgreSQL**: asyncpg connections of its own (at most `MAX_CONNECTIONS`, opened on
   demand, kept idle between statements; a statement finding all busy waits up to
   `WAIT_SECONDS` for one, handed over as it is released), autocommit, each statement one
-  round trip with no check-out, reset or return statements. Behind PgBouncer its statement
-  cache is off.
+  round trip with no check-out, reset or return statements. Behind PgBouncer no startup
+  settings are sent, and its statement cache stays on only if PgBouncer tracks prepared
+  statements (1.21+, `max_prepared_statements`; each new connection is checked:
+  db/statement_tracking.py), as the engine's (db/engine.py, `_engine_arguments`).
 
 Invariants: only reads (SQLite's connection refuses writes; callers send SELECTs); a failure
 of the reader (a lost connection, a busy file) is never an error for the request: `row`
@@ -34,6 +36,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from agora.db.pg_settings import PLANNER_SETTINGS
+from agora.db.statement_tracking import check_statement_tracking
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +99,10 @@ class SqliteRowReader:
 class PostgresRowReader:
     """The first row of a statement on asyncpg connections of the reader's own."""
 
-    def __init__(self, url: str, *, pgbouncer: bool) -> None:
+    def __init__(self, url: str, *, pgbouncer: bool, prepared_statements: bool = True) -> None:
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
         self.pgbouncer = pgbouncer
+        self.prepared_statements = prepared_statements  # behind PgBouncer: tracked by it
         self._idle: list[Any] = []
         self._waiting: deque[asyncio.Future[Any]] = deque()
         self._open = 0
@@ -133,14 +137,28 @@ class PostgresRowReader:
 
         self._open += 1
         try:
-            if self.pgbouncer:  # no statement cache, no startup settings (db/pg_settings.py)
-                return await asyncpg.connect(self.dsn, timeout=5, statement_cache_size=0)
-            return await asyncpg.connect(self.dsn, timeout=5, server_settings=PLANNER_SETTINGS)
+            return await self._connect(asyncpg)
         except BaseException as exc:
             self._open -= 1
             log.warning("row reader: cannot connect (%r); the session path reads meanwhile", exc)
             self._down_until = time.monotonic() + RETRY_SECONDS
             raise
+
+    async def _connect(self, asyncpg: Any) -> Any:
+        """A new connection: with `PLANNER_SETTINGS` directly; behind PgBouncer with no
+        startup settings (db/pg_settings.py), and either checked for PgBouncer's statement
+        tracking or without a statement cache."""
+        if not self.pgbouncer:
+            return await asyncpg.connect(self.dsn, timeout=5, server_settings=PLANNER_SETTINGS)
+        if not self.prepared_statements:
+            return await asyncpg.connect(self.dsn, timeout=5, statement_cache_size=0)
+        connection = await asyncpg.connect(self.dsn, timeout=5)
+        try:
+            await check_statement_tracking(connection)
+        except BaseException:
+            connection.terminate()
+            raise
+        return connection
 
     async def _handed_over(self) -> Any:
         """A connection released within `WAIT_SECONDS`, or None."""
@@ -197,13 +215,14 @@ class PostgresRowReader:
 RowReader = SqliteRowReader | PostgresRowReader
 
 
-def row_reader(url: str, *, pgbouncer: bool) -> RowReader | None:
+def row_reader(url: str, *, pgbouncer: bool, prepared_statements: bool = True) -> RowReader | None:
     """The reader for the database at `url`: None for an in-memory SQLite database (another
-    connection would be another database)."""
+    connection would be another database). `pgbouncer`, `prepared_statements`: as the
+    engine's (db/engine.py)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database
         return SqliteRowReader(path) if path and path != ":memory:" else None
     if parsed.get_driver_name() != "asyncpg":
         return None
-    return PostgresRowReader(url, pgbouncer=pgbouncer)
+    return PostgresRowReader(url, pgbouncer=pgbouncer, prepared_statements=prepared_statements)
