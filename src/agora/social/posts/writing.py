@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy import BindParameter, Select, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -252,7 +252,7 @@ async def _write_post(
 
 
 @cache
-def _author_facts() -> Select[tuple[int | None, bool, bool]]:
+def _author_facts() -> Select[int | None, bool, bool]:
     """What writing a post must know besides its draft and its parent, in one read built
     once with bound parameters (`author`, `answered`: the author of the post it answers,
     None): the author's default quote policy as stored (`policy_or_public`), whether
@@ -387,7 +387,7 @@ def _link_tags(dialect: str) -> Any:
     is skipped): one statement where reading the ids and inserting were two; built once per
     dialect."""
     module = postgresql if dialect == "postgresql" else sqlite
-    names = bindparam("names", expanding=True)
+    names: BindParameter[str] = bindparam("names", expanding=True)
     ids = select(Tag.id, bindparam("post_id", type_=ID)).where(Tag.name.in_(names))
     insert = module.insert(PostTag.__table__).from_select(["tag_id", "post_id"], ids)
     return insert.on_conflict_do_nothing().returning(PostTag.tag_id)
