@@ -158,6 +158,10 @@ async def test_copy_serves_the_same_timelines_and_verifies_every_table(
             for name in ("agora_db_copy", "agora_db_copy_deferred"):
                 marker = await conn.execute(text("SELECT to_regclass(:name)"), {"name": name})
                 assert marker.scalar_one() is None  # verified: the marker is gone
+            analyzed = await conn.execute(
+                text("SELECT count(*) FROM pg_stats WHERE tablename = 'posts'")
+            )
+            assert analyzed.scalar_one() > 0  # the planner has statistics to plan with
             found = await conn.execute(
                 text("SELECT count(*) FROM post_search WHERE document @@ 'copying'")
             )
@@ -260,7 +264,7 @@ async def test_an_interrupted_copy_resumes_and_another_source_is_refused(
     command = [sys.executable, "-m", "agora.cli.main", "db", "copy", "--to", target_url]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "resumed an interrupted copy" in done.stdout and "copied and verified" in done.stdout
+    assert "resumed an interrupted copy" in done.stdout and "copied, verified and analyzed" in done.stdout
     total = await _total_rows(DATABASE_URL)
     assert f"({total - 1} rows now)" in done.stdout  # nothing twice
     assert await _served_by(target_url, people) == await _pages(client, people)

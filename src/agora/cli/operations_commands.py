@@ -63,7 +63,7 @@ def db_copy(
         console.print("[red]verification failed[/red]: the copy differs (see above)")
         raise typer.Exit(1)
     console.print(
-        f"[green]copied and verified[/green] {len(result.checks)} tables "
+        f"[green]copied, verified and analyzed[/green] {len(result.checks)} tables "
         f"({result.rows_copied} rows now); set AGORA_DATABASE_URL to the new database"
     )
 

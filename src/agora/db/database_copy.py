@@ -532,10 +532,15 @@ async def set_sequences(target: AsyncEngine) -> int:
 
 
 async def finish(target: AsyncEngine) -> None:
-    """The copy is verified: drop the marker, so the target is an ordinary database."""
+    """The copy is verified: drop the marker, so the target is an ordinary database, and
+    gather the planner's statistics (ANALYZE). A database filled by bulk inserts has none
+    until autovacuum analyzes it (minutes later, or never where autovacuum is off), and
+    meanwhile PostgreSQL plans blind: measured on the 10k people / 1M posts set, a home
+    timeline took 1.2 s of PostgreSQL's CPU against under a millisecond once analyzed."""
     async with target.begin() as conn:
         await conn.execute(text(f"DROP TABLE IF EXISTS {DEFERRED}"))
         await conn.execute(text(f"DROP TABLE IF EXISTS {MARKER}"))
+        await conn.execute(text("ANALYZE"))
 
 
 @dataclass
