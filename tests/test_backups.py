@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from agora.config import get_settings
 from agora.db.backups import BackupError, backup, restore
@@ -93,6 +94,16 @@ async def test_backup_and_restore_round_trip(
     assert summary.backend == BACKEND and summary.media_files >= 2  # original + preview
     restored_media = tmp_path / "restored-media"
     await restore(tmp_path / name, fresh_url, restored_media)
+    if BACKEND == "postgresql":  # restored with the planner's statistics
+        restored = Database(fresh_url)
+        try:
+            async with restored.engine.connect() as conn:
+                found = await conn.execute(
+                    text("SELECT count(*) FROM pg_stats WHERE tablename = 'posts'")
+                )
+                assert found.scalar_one() > 0
+        finally:
+            await restored.dispose()
     assert sorted(p.name for p in restored_media.rglob("*") if p.is_file()) == sorted(
         p.name for p in media_dir.rglob("*") if p.is_file()
     )
