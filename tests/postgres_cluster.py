@@ -37,7 +37,9 @@ DATABASE = "agora"
 # memory with their plans (about 80 KB each); the small topology test's mix, at most 80. 200
 # would evict; 500 leaves room for what that mix did not touch (federation, the admin console,
 # the assistant), and memory grows only with the statements each server connection runs.
-# tests/test_topology.py checks that none reaches it.
+# tests/test_topology.py checks that none reaches it. The 300-person topology (bench/topology.py,
+# stop 21) put 452 on one server connection: close to it (a page's `IN` list of another length
+# is another statement text, the likely reason; not measured).
 MAX_PREPARED_STATEMENTS = 500
 
 
