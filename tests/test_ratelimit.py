@@ -395,3 +395,67 @@ def test_a_request_advertises_its_api_limit_with_the_least_left_and_the_first_re
     assert (refused.allowed, refused.limit, refused.remaining) == (False, 3, 0)
     assert windows.stats(reads, "read", "t")[0] == 6  # counted, though refused
     assert windows.request([(per_ip, "ip", "b")]).limit == 0  # nothing to advertise
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+async def test_redis_windows_give_the_same_verdicts_as_local_windows() -> None:
+    """The twin of the test above: `RedisWindows` (one script call per request) and
+    `LocalWindows` answer the same verdicts, step by step, for the same requests; every
+    window counted in Redis has an expiry of its limit's period."""
+    import redis.asyncio as redis
+    from limits import parse
+
+    from agora.http.ratelimit import LocalWindows, RedisWindows
+
+    prefix = f"agora:test-ratelimit:{secrets.token_hex(4)}"
+    shared, local = RedisWindows(REDIS, prefix), LocalWindows()
+    per_ip, reads, media = parse("3/minute"), parse("10/minute"), parse("2/minute")
+    checks = [(per_ip, "ip", "a"), (reads, "read", "t"), (media, "media", "t")]
+    requests = [checks, checks[:2], checks, checks, [(per_ip, "ip", "b")], checks[1:2]]
+    for asked in requests:
+        there, here = await shared.request(asked), local.request(asked)
+        assert (there.allowed, there.limit, there.remaining) == (
+            here.allowed,
+            here.limit,
+            here.remaining,
+        )
+        assert abs(there.reset - here.reset) < 2
+    client = redis.from_url(REDIS)
+    try:
+        keys = await client.keys(f"{prefix}:*")
+        assert len(keys) == 4  # ip a, ip b, read t, media t
+        assert all(0 < ttl <= 60 for ttl in [await client.ttl(key) for key in keys])
+        assert int(await client.get(f"{prefix}:{reads.key_for('read', 't')}")) == 5
+    finally:
+        await client.delete(*await client.keys(f"{prefix}:*"))
+        await client.aclose()
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+async def test_redis_windows_share_the_library_keys_and_repair_a_window_without_expiry() -> None:
+    """A window counted by `RedisWindows` is the one the `limits` library reads (the web
+    app's write limit and the API's share it), and a key left without an expiry gets one
+    instead of limiting for ever."""
+    import redis.asyncio as redis
+    from limits import parse
+
+    from agora.http.ratelimit import REDIS_PREFIX, RateLimits
+
+    limits = RateLimits(Settings(redis_url=REDIS, ratelimit_writes="4/minute"))
+    who = f"ip:{secrets.token_hex(6)}"  # a signed-out web form and the API: one key
+    key = f"{REDIS_PREFIX}:{limits.writes.key_for('write', who)}"
+    client = redis.from_url(REDIS)
+    try:
+        await limits.check_web_write(None, who[3:])  # through the library: 1 of 4
+        assert await limits.shared.request([(limits.writes, "write", who)])  # 2 of 4
+        stats = await limits.limiter.get_window_stats(limits.writes, "write", who)
+        assert stats.remaining == 2
+        await client.persist(key)  # as if a crash had come between the count and its expiry
+        verdict = await limits.shared.request(
+            [(parse("1/hour"), "x", "y"), (limits.writes, "write", who)]
+        )
+        assert (verdict.allowed, verdict.remaining) == (True, 1)
+        assert 0 < await client.ttl(key) <= 60
+    finally:
+        await client.delete(key, f"{REDIS_PREFIX}:{parse('1/hour').key_for('x', 'y')}")
+        await client.aclose()

@@ -38,7 +38,11 @@ in the database.
 
 Without Redis the windows are counted by `LocalWindows`: plain dictionaries of this process,
 read and written without a lock or an `await` in between (one event loop), so the check on
-every API request costs a few dictionary operations and creates no task.
+every API request costs a few dictionary operations and creates no task. With Redis, the
+per-request checks are counted by `RedisWindows`: one script call that counts every limit of
+the request and answers each window's count and end, so the check is one round trip and the
+headers need no second read; the rarer checks (sign-in, web forms) go through the library,
+on the same keys. Both derive the verdict with one function, `request_verdict`.
 
 Past a limit the answer is `429 {"error": "Too many requests"}` with the headers and
 `Retry-After`. Tokens and logins are hashed before they become keys. If the storage fails
@@ -143,6 +147,70 @@ def too_many(verdict: Verdict) -> JSON:
     return response
 
 
+def request_verdict(checks: list[Check], counted: list[tuple[int, float]]) -> Verdict:
+    """The verdict on one request, from the hits each of its `checks` has after counting it
+    and each window's end (`counted`, in order; the first check is the per-address limit):
+    the first refusal, else the API limit with the least left (the per-address one is not
+    advertised). Every check was counted, refused or not. One rule for both storages."""
+    shown: tuple[RateLimitItem, int, float] | None = None
+    for index, ((item, _, _), (hits, end)) in enumerate(zip(checks, counted, strict=True)):
+        if hits > item.amount:
+            return Verdict(False, item.amount, 0, end)
+        if index and (shown is None or item.amount - hits < shown[0].amount - shown[1]):
+            shown = (item, hits, end)
+    if shown is None:
+        return Verdict(True, 0, 0, time.time())
+    item, hits, end = shown
+    return Verdict(True, item.amount, item.amount - hits, end)
+
+
+# Count one hit against each key and give back, per key, its count and its window's time left
+# (ms): the `limits` library's fixed window (INCRBY, then EXPIRE when the window is new) for
+# all of a request's limits in one round trip. A key found without an expiry (a crash between
+# the two, in an older script) is given one, so that no window lasts for ever.
+_HIT_ALL = """
+local out = {}
+for i, key in ipairs(KEYS) do
+    local expiry = tonumber(ARGV[i])
+    local hits = redis.call("incrby", key, 1)
+    local left = redis.call("pttl", key)
+    if hits == 1 or left < 0 then
+        redis.call("expire", key, expiry)
+        left = expiry * 1000
+    end
+    out[2 * i - 1] = hits
+    out[2 * i] = left
+end
+return out
+"""
+
+
+class RedisWindows:
+    """The fixed windows of the API's per-request checks, in Redis, under the `limits`
+    library's keys (`<prefix>:<item.key_for(...)>`): a window this counts is the one the
+    library's `hit`, `test` and stats read, and the reverse (the web app's writes and the
+    API's share one). One script call per request: no round trip per limit, no second
+    read for the headers."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis.asyncio as redis
+
+        self._prefix = prefix
+        self._hit_all = redis.from_url(url).register_script(_HIT_ALL)
+
+    async def request(self, checks: list[Check]) -> Verdict:
+        """Count one hit against each of a request's `checks` (`request_verdict`); raises
+        what Redis raises."""
+        keys = [f"{self._prefix}:{item.key_for(bucket, key)}" for item, bucket, key in checks]
+        expiries = [item.get_expiry() for item, _, _ in checks]
+        found = await self._hit_all(keys, expiries)
+        now = time.time()
+        counted = [
+            (int(found[2 * i]), now + int(found[2 * i + 1]) / 1000) for i in range(len(keys))
+        ]
+        return request_verdict(checks, counted)
+
+
 class LocalWindows:
     """Fixed windows in this process's memory (no Redis): each starts at its first hit and
     lasts the limit's period, as the `limits` library's windows do. No lock: nothing awaits
@@ -176,23 +244,8 @@ class LocalWindows:
         return self._counted(item, bucket, key)[0] <= item.amount
 
     def request(self, checks: list[Check]) -> Verdict:
-        """Count one hit against each of a request's `checks` (the first is the per-address
-        limit); its verdict: the first refusal, else the API limit with the least left (the
-        per-address one is not advertised). One verdict made, whatever the checks."""
-        shown: tuple[RateLimitItem, int, float] | None = None
-        refused: Verdict | None = None
-        for index, (item, bucket, key) in enumerate(checks):
-            hits, end = self._counted(item, bucket, key)  # every check counts, refused or not
-            if hits > item.amount:
-                refused = refused or Verdict(False, item.amount, 0, end)
-            elif index and (shown is None or item.amount - hits < shown[0].amount - shown[1]):
-                shown = (item, hits, end)
-        if refused is not None:
-            return refused
-        if shown is None:
-            return Verdict(True, 0, 0, time.time())
-        item, hits, end = shown
-        return Verdict(True, item.amount, item.amount - hits, end)
+        """Count one hit against each of a request's `checks` (`request_verdict`)."""
+        return request_verdict(checks, [self._counted(*check) for check in checks])
 
     def test(self, item: RateLimitItem, bucket: str, key: str) -> bool:
         """Whether one more hit would be within the limit (nothing counted)."""
@@ -211,13 +264,16 @@ class LocalWindows:
             del self._windows[slot]
 
 
+REDIS_PREFIX = "agora:ratelimit"
+
+
 def _storage(settings: Settings) -> Storage:
     if settings.redis_url:
         uri = settings.redis_url
         return RedisStorage(
             uri if uri.startswith("async+") else f"async+{uri}",
             implementation="redispy",
-            key_prefix="agora:ratelimit",
+            key_prefix=REDIS_PREFIX,
             wrap_exceptions=True,
         )
     return MemoryStorage()
@@ -236,6 +292,7 @@ class RateLimits:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.ratelimit_enabled
         self.local = None if settings.redis_url else LocalWindows()
+        self.shared = RedisWindows(settings.redis_url, REDIS_PREFIX) if settings.redis_url else None
         self.limiter = FixedWindowRateLimiter(_storage(settings))
         self.per_ip = parse(settings.ratelimit_per_ip)
         self.reads = parse(settings.ratelimit_reads)
@@ -299,16 +356,12 @@ class RateLimits:
                 checks.append((self.media, "media", who))
         if self.local is not None:
             return self.local.request(checks)
-        allowed = await self._hits(*checks)
-        for check, ok in zip(checks, allowed, strict=True):
-            if ok is False:
-                return await self._verdict(check, False) or Verdict(False, 0, 0, time.time() + 1)
-        shown: Verdict | None = None
-        for check, ok in list(zip(checks, allowed, strict=True))[1:]:
-            verdict = await self._verdict(check, True) if ok else None
-            if verdict is not None and (shown is None or verdict.remaining < shown.remaining):
-                shown = verdict
-        return shown or Verdict(True, 0, 0, time.time())
+        assert self.shared is not None
+        try:
+            return await self.shared.request(checks)
+        except Exception as exc:
+            self._failed(exc)
+            return Verdict(True, 0, 0, time.time())
 
     async def spent(self, items: list[RateLimitItem], bucket: str, key: str) -> Verdict | None:
         """The refusal when one more hit would pass one of `items` (nothing is counted);
