@@ -360,14 +360,50 @@ def _redis_up() -> bool:
 
 @pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 async def test_redis_shares_counts_between_server_processes(db):
+    """Two apps (as two server processes) share a token's window through Redis: a request
+    made longer than `SYNC` after the other process's counts them all."""
+    from agora.http.ratelimit import RedisWindows
+
     token = {"Authorization": f"Bearer {secrets.token_urlsafe(16)}"}  # its own bucket
     settings = {"redis_url": REDIS, "ratelimit_reads": "3/minute"}
     async with limited(db, **settings) as one, limited(db, **settings) as two:
         first, second = one(), two()
-        assert (await first.get(PING, headers=token)).headers["x-ratelimit-remaining"] == "2"
-        assert (await second.get(PING, headers=token)).headers["x-ratelimit-remaining"] == "1"
-        assert (await first.get(PING, headers=token)).headers["x-ratelimit-remaining"] == "0"
-        assert (await second.get(PING, headers=token)).status_code == 429
+        answers = []
+        for client in (first, second, first, second):
+            answers.append(await client.get(PING, headers=token))
+            await asyncio.sleep(RedisWindows.SYNC * 1.5)
+        assert [r.headers.get("x-ratelimit-remaining") for r in answers[:3]] == ["2", "1", "0"]
+        assert answers[3].status_code == 429
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+async def test_redis_windows_count_a_busy_token_in_memory_and_send_it_within_sync() -> None:
+    """Requests in a burst after the first are counted without Redis; what they counted
+    reaches Redis `SYNC` seconds later without another request, and another process then
+    refuses the token past its limit; within one process the limit holds exactly."""
+    import redis.asyncio as redis
+    from limits import parse
+
+    from agora.http.ratelimit import RedisWindows
+
+    prefix = f"agora:test-ratelimit:{secrets.token_hex(4)}"
+    failures: list[Exception] = []
+    one, two = RedisWindows(REDIS, prefix, failures.append), RedisWindows(REDIS, prefix, print)
+    reads = parse("10/minute")
+    checks = [(parse("1000/minute"), "ip", "a"), (reads, "read", "t")]
+    key = f"{prefix}:{reads.key_for('read', 't')}"
+    client = redis.from_url(REDIS)
+    try:
+        verdicts = [await one.request(checks) for _ in range(12)]
+        assert [v.remaining for v in verdicts[:10]] == list(range(9, -1, -1))
+        assert [v.allowed for v in verdicts] == [True] * 10 + [False] * 2  # exact here
+        assert int(await client.get(key)) == 1  # the burst is still in memory
+        await asyncio.sleep(RedisWindows.SYNC * 2)
+        assert int(await client.get(key)) == 12 and not failures  # sent without a request
+        assert not (await two.request(checks)).allowed  # another process sees them
+    finally:
+        await client.delete(*await client.keys(f"{prefix}:*"))
+        await client.aclose()
 
 
 async def test_storage_failure_lets_requests_through(db):
@@ -408,7 +444,7 @@ async def test_redis_windows_give_the_same_verdicts_as_local_windows() -> None:
     from agora.http.ratelimit import LocalWindows, RedisWindows
 
     prefix = f"agora:test-ratelimit:{secrets.token_hex(4)}"
-    shared, local = RedisWindows(REDIS, prefix), LocalWindows()
+    shared, local = RedisWindows(REDIS, prefix, print), LocalWindows()
     per_ip, reads, media = parse("3/minute"), parse("10/minute"), parse("2/minute")
     checks = [(per_ip, "ip", "a"), (reads, "read", "t"), (media, "media", "t")]
     requests = [checks, checks[:2], checks, checks, [(per_ip, "ip", "b")], checks[1:2]]
@@ -420,6 +456,7 @@ async def test_redis_windows_give_the_same_verdicts_as_local_windows() -> None:
             here.remaining,
         )
         assert abs(there.reset - here.reset) < 2
+    await shared.flush()
     client = redis.from_url(REDIS)
     try:
         keys = await client.keys(f"{prefix}:*")

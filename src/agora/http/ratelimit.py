@@ -39,10 +39,12 @@ in the database.
 Without Redis the windows are counted by `LocalWindows`: plain dictionaries of this process,
 read and written without a lock or an `await` in between (one event loop), so the check on
 every API request costs a few dictionary operations and creates no task. With Redis, the
-per-request checks are counted by `RedisWindows`: one script call that counts every limit of
-the request and answers each window's count and end, so the check is one round trip and the
-headers need no second read; the rarer checks (sign-in, web forms) go through the library,
-on the same keys. Both derive the verdict with one function, `request_verdict`.
+per-request checks are counted by `RedisWindows`: in this process's memory too, and sent to
+Redis (every window at once, one script call) at most `RedisWindows.SYNC` seconds later; a
+window not seen yet, or not synced for that long, is counted in Redis at once. So a busy
+token costs no round trip, and a limit is shared by every process within that delay (its
+docstring gives the bound). The rarer checks (sign-in, web forms) go through the library,
+exactly, on the same keys. Both derive the verdict with one function, `request_verdict`.
 
 Past a limit the answer is `429 {"error": "Too many requests"}` with the headers and
 `Retry-After`. Tokens and logins are hashed before they become keys. If the storage fails
@@ -164,17 +166,18 @@ def request_verdict(checks: list[Check], counted: list[tuple[int, float]]) -> Ve
     return Verdict(True, item.amount, item.amount - hits, end)
 
 
-# Count one hit against each key and give back, per key, its count and its window's time left
-# (ms): the `limits` library's fixed window (INCRBY, then EXPIRE when the window is new) for
-# all of a request's limits in one round trip. A key found without an expiry (a crash between
-# the two, in an older script) is given one, so that no window lasts for ever.
-_HIT_ALL = """
+# Add to each key its amount (ARGV, in order: amount, period in seconds) and give back, per
+# key, its count and its window's time left (ms): the `limits` library's fixed window
+# (INCRBY, then EXPIRE when the window is new) for many windows in one round trip. A key found
+# without an expiry (a crash between the two, in an older script) is given one, so that no
+# window lasts for ever.
+_ADD_ALL = """
 local out = {}
 for i, key in ipairs(KEYS) do
-    local expiry = tonumber(ARGV[i])
-    local hits = redis.call("incrby", key, 1)
+    local expiry = tonumber(ARGV[2 * i])
+    local hits = redis.call("incrby", key, tonumber(ARGV[2 * i - 1]))
     local left = redis.call("pttl", key)
-    if hits == 1 or left < 0 then
+    if hits == tonumber(ARGV[2 * i - 1]) or left < 0 then
         redis.call("expire", key, expiry)
         left = expiry * 1000
     end
@@ -185,30 +188,128 @@ return out
 """
 
 
-class RedisWindows:
-    """The fixed windows of the API's per-request checks, in Redis, under the `limits`
-    library's keys (`<prefix>:<item.key_for(...)>`): a window this counts is the one the
-    library's `hit`, `test` and stats read, and the reverse (the web app's writes and the
-    API's share one). One script call per request: no round trip per limit, no second
-    read for the headers."""
+@dataclass(slots=True)
+class _Window:
+    """What this process knows of one shared window: its end and its count in Redis at the
+    last sync (this process's hits sent so far included), and this process's hits since."""
 
-    def __init__(self, url: str, prefix: str) -> None:
+    end: float  # epoch seconds, from Redis's time left
+    counted: int
+    synced: float  # time.monotonic() of the last sync
+    unsent: int = 0
+
+
+class RedisWindows:
+    """The fixed windows of the API's per-request checks, shared by every process through
+    Redis under the `limits` library's keys (`<prefix>:<item.key_for(...)>`): a window this
+    counts is the one the library's `hit`, `test` and stats read, and the reverse (the web
+    app's writes and the API's share one).
+
+    Counted in this process's memory on the hot path, sent to Redis in the background:
+    - a request whose windows are all known from a sync less than `SYNC` seconds old only
+      adds to their `unsent` (no round trip, no lock: nothing awaits between reading and
+      writing them); its verdict is `counted + unsent`;
+    - any other request (a window not seen yet, ended, or synced longer ago) is counted in
+      Redis at once, with every hit of this process not sent yet: one script call, whose
+      answer is every process's count;
+    - `SYNC` seconds after a hit counted in memory, one script call sends every window's
+      unsent hits and reads the counts back (also when no request follows).
+    So a limit holds exactly within a process, and across processes every verdict counts
+    what the others had sent at most `SYNC` seconds before, which is what they counted up
+    to `SYNC` seconds before that: a busy token passes its limit by at most what it spends
+    in about 2 x `SYNC` seconds on the other processes; a quiet one is counted in Redis at
+    every request, as without the cache."""
+
+    SYNC = 0.2  # seconds between a hit and its sending, at most (while the loop runs)
+    SWEEP = 30.0  # seconds between two sweeps of ended windows
+
+    def __init__(self, url: str, prefix: str, failed: Callable[[Exception], None]) -> None:
         import redis.asyncio as redis
 
         self._prefix = prefix
-        self._hit_all = redis.from_url(url).register_script(_HIT_ALL)
+        self._add_all = redis.from_url(url).register_script(_ADD_ALL)
+        self._failed = failed
+        self._windows: dict[str, _Window] = {}
+        self._periods: dict[str, int] = {}  # key -> its limit's period (s)
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._swept = time.monotonic()
 
     async def request(self, checks: list[Check]) -> Verdict:
         """Count one hit against each of a request's `checks` (`request_verdict`); raises
-        what Redis raises."""
+        what Redis raises when a window had to be read from it."""
+        now, fresh = time.time(), time.monotonic() - self.SYNC
         keys = [f"{self._prefix}:{item.key_for(bucket, key)}" for item, bucket, key in checks]
-        expiries = [item.get_expiry() for item, _, _ in checks]
-        found = await self._hit_all(keys, expiries)
+        windows = [self._windows.get(key) for key in keys]
+        if any(w is None or w.end <= now or w.synced < fresh for w in windows):
+            for key, (item, _, _) in zip(keys, checks, strict=True):
+                self._periods[key] = item.get_expiry()
+            windows = await self._sync(keys)
+        else:
+            for window in windows:
+                assert window is not None
+                window.unsent += 1
+            self._schedule()
+        found = [w for w in windows if w is not None]
+        return request_verdict(checks, [(w.counted + w.unsent, w.end) for w in found])
+
+    async def flush(self) -> None:
+        """Send every hit not sent yet (and read the counts back) now."""
+        await self._sync([])
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(self.SYNC, self._start_sync)
+
+    def _start_sync(self) -> None:
+        self._scheduled = False
+        task = asyncio.get_running_loop().create_task(self._background_sync())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _background_sync(self) -> None:
+        try:
+            await self._sync([])
+        except Exception as exc:  # kept unsent: the next sync sends them
+            self._failed(exc)
+
+    async def _sync(self, hit: list[str]) -> list[_Window | None]:
+        """Send the unsent hits of every window and one hit for each of `hit` (a request's
+        keys, in its order), in one script call; the windows of `hit`, as Redis counts them."""
         now = time.time()
-        counted = [
-            (int(found[2 * i]), now + int(found[2 * i + 1]) / 1000) for i in range(len(keys))
-        ]
-        return request_verdict(checks, counted)
+        self._sweep(now)
+        sent = {key: (w, w.unsent) for key, w in self._windows.items() if w.unsent and w.end > now}
+        amounts = {key: amount for key, (_, amount) in sent.items()}
+        for key in hit:
+            amounts[key] = amounts.get(key, 0) + 1
+        if not amounts:
+            return []
+        argv: list[int] = []
+        for key, amount in amounts.items():
+            argv += [amount, self._periods[key]]
+        found = await self._add_all(list(amounts), argv)
+        now, synced = time.time(), time.monotonic()
+        for key, hits, left in zip(amounts, found[::2], found[1::2], strict=True):
+            window, amount = sent.get(key, (None, 0))
+            current, end = self._windows.get(key), now + int(left) / 1000
+            if current is window and window is not None:  # what came meanwhile stays unsent
+                window.counted, window.end, window.unsent = int(hits), end, window.unsent - amount
+                window.synced = synced
+            elif current is not None and current.end > now:  # made meanwhile by another sync
+                current.counted, current.end = max(current.counted, int(hits)), end
+                current.synced = synced
+            else:
+                self._windows[key] = _Window(end, int(hits), synced)
+        return [self._windows.get(key) for key in hit]
+
+    def _sweep(self, now: float) -> None:
+        if time.monotonic() - self._swept < self.SWEEP:
+            return
+        self._swept = time.monotonic()
+        for key in [k for k, w in self._windows.items() if w.end <= now]:
+            del self._windows[key]
+            self._periods.pop(key, None)
 
 
 class LocalWindows:
@@ -292,7 +393,11 @@ class RateLimits:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.ratelimit_enabled
         self.local = None if settings.redis_url else LocalWindows()
-        self.shared = RedisWindows(settings.redis_url, REDIS_PREFIX) if settings.redis_url else None
+        self.shared = (
+            RedisWindows(settings.redis_url, REDIS_PREFIX, self._failed)
+            if settings.redis_url
+            else None
+        )
         self.limiter = FixedWindowRateLimiter(_storage(settings))
         self.per_ip = parse(settings.ratelimit_per_ip)
         self.reads = parse(settings.ratelimit_reads)
