@@ -151,6 +151,7 @@ def serve(
 def worker(concurrency: int = 1) -> None:
     """Run background job workers in this process until interrupted."""
     from agora.job_registry import register_all_jobs
+    from agora.jobs.machine_load import OthersBusy
     from agora.jobs.worker import Worker
 
     register_all_jobs()
@@ -165,9 +166,10 @@ def worker(concurrency: int = 1) -> None:
             loop.add_signal_handler(sig, stop.set)
         settings = get_settings()
         console.print(f"worker running ({concurrency} loop(s)); Ctrl-C to stop")
+        busy = OthersBusy()  # background kinds wait while the machine's CPUs are taken
         await asyncio.gather(
             *[
-                Worker(db, lease_seconds=settings.job_lease_seconds).run_forever(stop)
+                Worker(db, lease_seconds=settings.job_lease_seconds, busy=busy).run_forever(stop)
                 for _ in range(concurrency)
             ]
         )

@@ -3,9 +3,10 @@
 when requests come in.
 
 Invariants:
-- `giving_way(busy)` is set by the worker (jobs/worker.py) around a background job it runs in
-  a web process, with that process's `busy` (requests being answered, or answered in the last
-  moments: app.py); nowhere else (an `agora worker`, the CLI, tests) is it set.
+- `giving_way(busy)` is set by the worker (jobs/worker.py) around a background job it runs
+  with a `busy`: in a web process, that process's (requests being answered, or answered in
+  the last moments: app.py); in an `agora worker`, the machine's (its other processes keep
+  its cores busy: jobs/machine_load.py); nowhere else (the CLI, tests) is it set.
 - `should_give_way()` is what a background job asks between its units of work (For You's
   people, for_you_precompute.py): True only inside `giving_way` while `busy()` holds. A job
   that stops early must leave a correct state and say that more is due, so that its next run

@@ -60,7 +60,8 @@ class JobKind(StrEnum):
 
 # Kinds no one waits on: a web process's own workers run them only while it answers no
 # request, or once they are overdue (jobs/worker.py), and one that runs stops early when
-# requests come in (jobs/courtesy.py); an `agora worker` runs them at once. Late, they only
+# requests come in (jobs/courtesy.py); an `agora worker` does the same while the machine's
+# other processes keep its cores busy (jobs/machine_load.py). Late, they only
 # leave something precomputed older, never a request without an answer (For You reads its
 # whole pipeline when the set is missing or stale; trends keep their last scores).
 BACKGROUND_KINDS = frozenset({JobKind.REFRESH_FOR_YOU, JobKind.REFRESH_TRENDS})

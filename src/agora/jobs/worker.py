@@ -56,10 +56,12 @@ class Worker:
     """Runs due jobs one at a time (or one batch at a time, for kinds that run in batches),
     each claimed only when it is about to run (so a worker that dies holds nothing but the job
     or batch it was running, for at most its short lease); sleeps until woken or the poll
-    interval. With `busy` (a web process's own workers: whether it is answering requests),
-    `BACKGROUND_KINDS` are claimed only while it is not, or once `BACKGROUND_OVERDUE`: their
-    CPU then does not compete with requests, and they still run on a server that is never
-    idle; while one runs, it stops early when requests come in (jobs/courtesy.py)."""
+    interval. With `busy` (a web process's own workers: whether it is answering requests;
+    an `agora worker`'s: whether the machine's other processes keep its cores busy,
+    jobs/machine_load.py), `BACKGROUND_KINDS` are claimed only while it is not, or once
+    `BACKGROUND_OVERDUE`: their CPU then does not compete with requests, and they still run
+    on a server that is never idle; while one runs, it stops early when `busy` holds
+    (jobs/courtesy.py)."""
 
     def __init__(
         self,
@@ -112,7 +114,7 @@ class Worker:
         return ran
 
     def _courtesy(self, kind: str) -> AbstractContextManager[None]:
-        """A background kind run by a web process's worker gives way to its requests
+        """A background kind run by a worker with `busy` gives way while it holds
         (jobs/courtesy.py); anything else runs as it is."""
         if self.busy is not None and kind in BACKGROUND_KINDS:
             return giving_way(self.busy)

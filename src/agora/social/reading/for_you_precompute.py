@@ -11,8 +11,9 @@ the rows in the transaction that deletes the job and queues the next run.
 
 Invariants:
 - bounded: at most `for_you.CANDIDATES` rows per person, at most `VIEWERS_PER_RUN` people per
-  run, fewer when a web process running it starts answering requests (jobs/courtesy.py: the
-  run stops after the person at hand, and the rest are due at the next run); a person is due
+  run, fewer when a web process running it starts answering requests, or the machine of an
+  `agora worker` running it gets busy (jobs/courtesy.py: the run stops after the person at
+  hand, and the rest are due at the next run); a person is due
   when their set is missing or older than `REFRESH_SECONDS`; the next run comes after
   `REFRESH_SECONDS`, or after `CATCH_UP_SECONDS` while more were due than one run takes;
 - idempotent: a person's rows are replaced whole (delete, then insert, one transaction), so
@@ -105,7 +106,8 @@ async def due_viewers(session: AsyncSession, at: datetime, limit: int) -> list[i
 
 async def compute_sets(db: Database, viewer_ids: Sequence[int], at: datetime) -> Precomputed:
     """Each person's candidate set as of `at` (read-only; a read session per person). In a
-    web process answering requests it stops after the person at hand (`should_give_way`):
+    web process answering requests (or an `agora worker` on a busy machine) it stops after
+    the person at hand (`should_give_way`):
     the people left are due still, and `more_due` says so."""
     start = min_id_for_ms(int((at.timestamp() - WINDOW_HOURS * 3600) * 1000))
     sets: dict[int, dict[int, SlowFeatures]] = {}
