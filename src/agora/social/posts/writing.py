@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, delete, select, update
+from sqlalchemy import BindParameter, Integer, Select, Update, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -411,18 +411,29 @@ async def count_new_posts(
         parent.id for _, parent, seen in new if parent is not None and is_public_or_unlisted(seen)
     )
     now = utcnow()
+    counted_posts, counted_replies = _counters()
     for author_id, posts in authors.items():
-        await session.execute(
-            update(Account)
-            .where(Account.id == author_id)
-            .values(statuses_count=Account.statuses_count + posts, last_status_at=now)
-        )
+        await session.execute(counted_posts, {"row": author_id, "added": posts, "now": now})
     for parent_id, replies in answered.items():
-        await session.execute(
-            update(Post)
-            .where(Post.id == parent_id)
-            .values(replies_count=Post.replies_count + replies)
-        )
+        await session.execute(counted_replies, {"row": parent_id, "added": replies})
+
+
+@cache
+def _counters() -> tuple[Update, Update]:
+    """`count_new_posts`' two statements, built once with bound parameters (`row`, `added`,
+    `now`). On the tables, not the mapped classes: no object of the session is updated in
+    memory (the counters are read from rows: `hydrate`), and none is flushed over them."""
+    accounts, posts = Account.__table__, Post.__table__
+    row, added = bindparam("row", type_=ID), bindparam("added", type_=Integer)
+    counted_posts = (
+        update(accounts)
+        .where(accounts.c.id == row)
+        .values(statuses_count=accounts.c.statuses_count + added, last_status_at=bindparam("now"))
+    )
+    counted_replies = (
+        update(posts).where(posts.c.id == row).values(replies_count=posts.c.replies_count + added)
+    )
+    return counted_posts, counted_replies
 
 
 async def edit_post(session: AsyncSession, editor: Account, post_id: int, draft: Draft) -> Post:
