@@ -37,11 +37,13 @@ async def _thread(db: Any) -> tuple[int, int, int]:
         )
         root = await session.scalar(select(Post.id).where(Post.text == MARK))
         if root is None:
-            first = await write_post(session, people[0], Draft(MARK))
+            first = await write_post(session, people[0].id, Draft(MARK))
             root, parent = first.id, first.id
             for n in range(THREAD - 1):
                 text = f"reply {n} about the transit strike and the weekend #bench"
-                post = await write_post(session, people[n % 20], Draft(text, in_reply_to_id=parent))
+                post = await write_post(
+                    session, people[n % 20].id, Draft(text, in_reply_to_id=parent)
+                )
                 parent = post.id if n % 5 else root
             await session.flush()
             await session.execute(delete(Job).where(Job.kind == "distribute_post"))
@@ -86,7 +88,9 @@ async def measure_mention(db: Any, asker: int, root: int) -> dict[str, Any]:
     async with db.session(write=True) as session:
         account = await session.get(Account, asker)
         started = time.perf_counter()
-        post = await create_post(session, account, Draft("@assistant sum up?", in_reply_to_id=root))
+        post = await create_post(
+            session, account.id, Draft("@assistant sum up?", in_reply_to_id=root)
+        )
     await Worker(db).run_until_idle()
     seconds = time.perf_counter() - started
     async with db.session() as session:

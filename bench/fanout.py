@@ -92,7 +92,7 @@ async def rounds(db: Any, author_id: int, count: int) -> dict[str, Any]:
     for i in range(count):
         async with db.session(write=True) as session:
             author = await session.get(Account, author_id)
-            post = await create_post(session, author, Draft(text=f"fan-out round {i} #agora"))
+            post = await create_post(session, author.id, Draft(text=f"fan-out round {i} #agora"))
         trims.append(await _due_for_trim(db, author_id))
         started, started_cpu = time.perf_counter(), time.process_time()
         if i % 2 == 0:  # as a worker runs the job

@@ -244,7 +244,7 @@ async def measure_delivery(
         async with db.session(write=True) as session:
             speaker = await session.get(Account, author_id)
             started = time.perf_counter()
-            await create_post(session, speaker, Draft(text="one post to a thousand followers"))
+            await create_post(session, speaker.id, Draft(text="one post to a thousand followers"))
 
         def arrived() -> int:
             return sum(any(b"thousand followers" in r.body for r in p.posts()) for p in list(live))

@@ -69,7 +69,7 @@ async def measure(db: Any, count: int, seed: int) -> dict[str, Any]:
                 author = await session.get(Account, authors[i % len(authors)])
                 counter.count = 0
                 started = time.perf_counter()
-                await create_post(session, author, draft)
+                await create_post(session, author.id, draft)
                 elapsed = time.perf_counter() - started
             if i >= 20:
                 times.append(elapsed)

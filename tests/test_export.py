@@ -52,12 +52,12 @@ async def _population(db, seed: int = 7) -> dict[str, int]:
                 text = f"post {serial} by {author.username} hi @{other} #topic{serial % 3}"
                 draft = Draft(text, visibility=rng.choice(VISIBILITIES))
                 draft.no_ai_reuse = rng.random() < 0.15
-                post = await create_post(session, author, draft)
+                post = await create_post(session, author.id, draft)
                 if rng.random() < 0.1:
                     await delete_post(session, author, post.id)
-        ai = await create_post(session, people[0], Draft("marked as machine written"))
+        ai = await create_post(session, people[0].id, Draft("marked as machine written"))
         ai.ai_generated = True
-        await create_post(session, assistant, Draft("the assistant speaking"))
+        await create_post(session, assistant.id, Draft("the assistant speaking"))
         await session.commit()
         for author in people[:2]:
             await consent.set_intents(session, author, {Category.GENAI_TEXT: True})
@@ -207,13 +207,15 @@ async def test_records_are_scrubbed_and_pseudonymous(db, tmp_path):
         no = await create_account(session, username="no")
         await session.commit()
         await consent.set_intents(session, yes, {Category.GENAI_TEXT: True})
-        parent = await create_post(session, yes, Draft("hello @no and @yes, mail yes@example.org"))
-        await create_post(
-            session, yes, Draft("call +1 (415) 555-0100 #Phones", in_reply_to_id=parent.id)
+        parent = await create_post(
+            session, yes.id, Draft("hello @no and @yes, mail yes@example.org")
         )
-        await create_post(session, no, Draft("not mine to give", in_reply_to_id=parent.id))
         await create_post(
-            session, yes, Draft("hello @no and @yes, mail yes@example.org")
+            session, yes.id, Draft("call +1 (415) 555-0100 #Phones", in_reply_to_id=parent.id)
+        )
+        await create_post(session, no.id, Draft("not mine to give", in_reply_to_id=parent.id))
+        await create_post(
+            session, yes.id, Draft("hello @no and @yes, mail yes@example.org")
         )  # duplicate
     manifest = await export_dataset(db, "genai-text", tmp_path)
     rows = _exported(tmp_path)
@@ -235,7 +237,7 @@ async def test_loads_with_hugging_face_datasets_and_jsonl(db, tmp_path):
         await session.commit()
         await consent.set_intents(session, yes, {Category.GENAI_TEXT: True})
         for n in range(5):
-            await create_post(session, yes, Draft(f"consented post {n}"))
+            await create_post(session, yes.id, Draft(f"consented post {n}"))
     await export_dataset(db, "genai-text", tmp_path / "pq")
     script = (
         "import sys; from datasets import load_dataset;"

@@ -353,7 +353,9 @@ async def test_refused_and_malformed_creates_in_a_batch_leave_nothing_and_the_re
     async with db.transaction() as session:
         owner = await session.get(AccountRow, pollster.id)
         poll = await write_post(
-            session, owner, Draft(text="which?", poll=PollDraft(options=["a", "b"], expires_in=600))
+            session,
+            owner.id,
+            Draft(text="which?", poll=PollDraft(options=["a", "b"], expires_in=600)),
         )
         poll_uri = post_uri(poll.id, None, "pollster")
     vote = {

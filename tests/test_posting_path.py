@@ -46,7 +46,7 @@ async def test_a_post_and_its_answer_are_one_transaction(db, client, make_person
     transaction (on SQLite one BEGIN IMMEDIATE, so the in-process worker's fan-out still
     does not run alongside the answer: docs/ARCHITECTURE.md, "The request path"), three
     writes, and one read of what posting must know of its author (default quote policy,
-    remote followers) before them."""
+    remote followers, whether it is a bot) before them: the caller's account is not read."""
     alice = await make_person("alice")
     await post_status_id(client, alice, "warm-up")  # the token cache, the render cache
     begun: list[object] = []
@@ -70,9 +70,11 @@ async def test_a_post_and_its_answer_are_one_transaction(db, client, make_person
         ["INSERT", "INTO", "jobs"],
     ]
     reads = [s for s in sent if s.startswith(("SELECT", "WITH"))]
-    # the caller, the author's facts; after the writes the answer's two (refs, rendering)
-    assert len(reads) == 4, reads
-    assert sent.index(reads[2]) > sent.index(writes[-1])
+    # the author's facts (the caller is the token's id: no read of its account); after the
+    # writes the answer's two (refs, rendering)
+    assert len(reads) == 3, reads
+    assert "default_quote_policy" in reads[0] and sent.index(reads[0]) < sent.index(writes[0])
+    assert sent.index(reads[1]) > sent.index(writes[-1])
     assert len(sent) == len(reads) + len(writes) + (1 if SQLITE else 0), sent
 
 

@@ -157,7 +157,7 @@ async def _reply(
         language=post.language,
         ai_generated=ai_generated,
     )
-    reply = await write_post(session, assistant, draft)
+    reply = await write_post(session, assistant.id, draft)
     await session.execute(
         update(AssistantReply)
         .where(AssistantReply.mention_post_id == post.id)

@@ -122,12 +122,12 @@ async def write(request: Request, session: SessionDep, me: Me, form: Form) -> Re
     when = field(form, "scheduled_at")
     at = local_time(when, field(form, "utc_offset")) if when else None
     if at is not None and not scheduled_posts.is_due(at):
-        await scheduled_posts.schedule_post(session, me.account, draft, at)
+        await scheduled_posts.schedule_post(session, me.account.id, draft, at)
         if not is_htmx(request):
             return RedirectResponse("/scheduled", status_code=303)
         return fragment(render_fragment("_scheduled_notice.html", at=at))
     key = field(form, "idempotency") or None
-    post = await create_post(session, me.account, draft, idempotency_key=key and f"web:{key}")
+    post = await create_post(session, me.account.id, draft, idempotency_key=key and f"web:{key}")
     if not is_htmx(request):
         return back(request)
     response = await post_fragment(session, request, me, [post.id])

@@ -15,6 +15,7 @@ from agora.federation import actors as federation
 from agora.http.deps import (
     SessionDep,
     caller,
+    caller_id,
     calling_app_id,
     id_param,
     optional_caller,
@@ -126,21 +127,21 @@ async def _resolve_mentions(request: Request, session: SessionDep, text: str | N
 async def create(
     request: Request,
     session: SessionDep,
-    me: Account = caller("write:statuses"),
+    me_id: int = caller_id("write:statuses"),
     form: StatusForm = body(StatusForm),
     idempotency_key: str | None = Header(default=None, max_length=200),
 ) -> JSON:
-    app_id, me_id = calling_app_id(request), me.id  # a lost idempotency race expires `me`
+    app_id = calling_app_id(request)
     await _resolve_mentions(request, session, form.status)
     at = scheduled_posts.parse_time(form.scheduled_at) if form.scheduled_at else None
     if at is not None and not scheduled_posts.is_due(at):
         kept = await scheduled_posts.schedule_post(
-            session, me, _draft(form), at, application_id=app_id
+            session, me_id, _draft(form), at, application_id=app_id
         )
         return JSON((await serialise.scheduled_statuses(session, me_id, [kept]))[0])
     post = await posts.create_post(
         session,
-        me,
+        me_id,
         _draft(form),
         idempotency_key=idempotency_key,
         application_id=app_id,

@@ -102,7 +102,7 @@ def _check_time(at: datetime) -> None:
 
 async def schedule_post(
     session: AsyncSession,
-    author: Account,
+    author_id: int,
     draft: Draft,
     at: datetime,
     *,
@@ -112,11 +112,11 @@ async def schedule_post(
     draft `create_post` would refuse, a time too soon, media not free, or one scheduled post
     over the limit."""
     _check_time(at)
-    await writing.check_draft(session, author.id, draft)
-    await limits.enforce(session, limits.SCHEDULED_POSTS, author.id)
-    await uploads.reserve_media(session, author.id, draft.media_ids or [])
+    await writing.check_draft(session, author_id, draft)
+    await limits.enforce(session, limits.SCHEDULED_POSTS, author_id)
+    await uploads.reserve_media(session, author_id, draft.media_ids or [])
     scheduled = ScheduledPost(
-        account_id=author.id,
+        account_id=author_id,
         scheduled_at=at,
         params=_params(draft),
         application_id=application_id,
@@ -219,7 +219,7 @@ async def publish_scheduled(session: AsyncSession, payload: ScheduledPostJob) ->
     draft = await _still_allowed(session, author.id, draft_of(scheduled))
     await writing.write_post(
         session,
-        author,
+        author.id,
         draft,
         application_id=scheduled.application_id,
         reserved_media=True,

@@ -140,7 +140,7 @@ def _validate(draft: Draft) -> Visibility:
 
 async def create_post(
     session: AsyncSession,
-    author: Account,
+    author_id: int,
     draft: Draft,
     *,
     idempotency_key: str | None = None,
@@ -154,13 +154,12 @@ async def create_post(
     `idempotency_key` returns the first post, also when the two requests race (the loser's
     insert of the key fails and it reads the winner's)."""
     key = idempotency_key[:200] if idempotency_key else None
-    author_id = author.id  # the rollback below expires `author`
     if key:
         existing = await _idempotent_post(session, author_id, key)
         if existing is not None:
             return existing
     try:
-        post = await _write_post(session, author, draft, key, application_id)
+        post = await _write_post(session, author_id, draft, key, application_id)
         if commit:
             await session.commit()
     except IntegrityError:
@@ -189,18 +188,18 @@ async def check_draft(
 
 async def _write_post(
     session: AsyncSession,
-    author: Account,
+    author_id: int,
     draft: Draft,
     key: str | None,
     application_id: int | None,
     *,
     reserved_media: bool = False,
 ) -> Post:
-    visibility, parent = await check_draft(session, author.id, draft)
-    stored_policy, followed_remotely, answers_remote = (
+    visibility, parent = await check_draft(session, author_id, draft)
+    stored_policy, followed_remotely, answers_remote, bot = (
         await session.execute(
             _author_facts(),
-            {"author": author.id, "answered": parent.account_id if parent else None},
+            {"author": author_id, "answered": parent.account_id if parent else None},
         )
     ).one()
     policy = parse_policy(draft.quote_policy)
@@ -209,7 +208,7 @@ async def _write_post(
     now = utcnow()
     post = Post(
         id=new_id(),
-        account_id=author.id,
+        account_id=author_id,
         text=draft.text,
         spoiler_text=draft.spoiler_text or "",
         sensitive=bool(draft.sensitive or draft.spoiler_text),
@@ -233,39 +232,41 @@ async def _write_post(
     session.add(post)
     await session.flush()
     if key:
-        session.add(IdempotencyKey(account_id=author.id, key=key, post_id=post.id, created_at=now))
+        session.add(IdempotencyKey(account_id=author_id, key=key, post_id=post.id, created_at=now))
         await session.flush()
     if draft.media_ids:
         await media.set_post_media(
-            session, post, author.id, draft.media_ids, draft.media_edits, reserved=reserved_media
+            session, post, author_id, draft.media_ids, draft.media_edits, reserved=reserved_media
         )
     await _index_post(session, post, fresh=True)
-    await count_new_post(session, author.id, parent, visibility)
+    await count_new_post(session, author_id, parent, visibility)
     if draft.poll is not None:
         await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
     enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
     facts = AudienceFacts(mentions_remote, bool(answers_remote), bool(followed_remotely))
     await schedule_federation(session, post, "create", facts)
-    _ask_assistant(session, post, author)
+    _ask_assistant(session, post, bool(bot))
     return post
 
 
 @cache
-def _author_facts() -> Select[int | None, bool, bool]:
+def _author_facts() -> Select[int | None, bool, bool, bool]:
     """What writing a post must know besides its draft and its parent, in one read built
     once with bound parameters (`author`, `answered`: the author of the post it answers,
     None): the author's default quote policy as stored (`policy_or_public`), whether
     someone on another server follows them, whether the account answered is on another
-    server (the last two for its remote audience, `concerns_other_servers`)."""
+    server (the two for its remote audience, `concerns_other_servers`), whether the author
+    is a bot (`_ask_assistant`). So a door needs only the author's id (its token's)."""
     author = bindparam("author", type_=ID)
     followed, answers = remote_reach(author, bindparam("answered", type_=ID))
-    return select(default_policy_of(author), followed, answers)
+    bot = select(Account.bot).where(Account.id == author).scalar_subquery()
+    return select(default_policy_of(author), followed, answers, bot)
 
 
 async def write_post(
     session: AsyncSession,
-    author: Account,
+    author_id: int,
     draft: Draft,
     *,
     application_id: int | None = None,
@@ -275,15 +276,15 @@ async def write_post(
     services that write a post together with other rows, such as the assistant, or a
     scheduled post when it is due (whose media it reserved: `reserved_media`)."""
     return await _write_post(
-        session, author, draft, None, application_id, reserved_media=reserved_media
+        session, author_id, draft, None, application_id, reserved_media=reserved_media
     )
 
 
-def _ask_assistant(session: AsyncSession, post: Post, author: Account) -> None:
+def _ask_assistant(session: AsyncSession, post: Post, bot: bool) -> None:
     """A post that mentions the assistant asks it to reply: a durable job, once per post
-    (edits do not ask again). Bots are never answered, so bots cannot loop."""
+    (edits do not ask again). Posts of bots are never answered, so bots cannot loop."""
     name = get_settings().assistant_username.lower()
-    if author.bot or name not in {m.lower() for m in extract_mentions(post.text)}:
+    if bot or name not in {m.lower() for m in extract_mentions(post.text)}:
         return
     attempts = get_settings().ai_reply_max_attempts
     enqueue(session, JobKind.ASSISTANT_REPLY, {"post_id": post.id}, max_attempts=attempts)
