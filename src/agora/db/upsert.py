@@ -4,6 +4,7 @@ idempotent write, the INSERT an ON CONFLICT DO UPDATE starts from (`dialect_inse
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import CursorResult, Result
@@ -14,14 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 def dialect_insert(session: AsyncSession, model: Any) -> Any:
     """The session's dialect's INSERT for `model`, which has `on_conflict_do_nothing` and
     `on_conflict_do_update` (both SQLite and PostgreSQL spell it ON CONFLICT)."""
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model)
+    return _insert(session.get_bind().dialect.name, model, ignore=False)
 
 
 def insert_ignore(session: AsyncSession, model: Any) -> Any:
     """An INSERT for `model` that skips rows violating a unique constraint."""
-    return dialect_insert(session, model).on_conflict_do_nothing()
+    return _insert(session.get_bind().dialect.name, model, ignore=True)
+
+
+@cache
+def _insert(dialect: str, model: Any, *, ignore: bool) -> Any:
+    """Built once per dialect and model: statements are immutable (`values`, `returning`,
+    `on_conflict_*` make new ones), so every caller may start from the same."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    insert = module.insert(model)
+    return insert.on_conflict_do_nothing() if ignore else insert
 
 
 async def insert_ignore_one(session: AsyncSession, model: Any, **values: Any) -> bool:
