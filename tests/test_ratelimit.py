@@ -378,9 +378,10 @@ async def test_redis_shares_counts_between_server_processes(db):
 
 @pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 async def test_redis_windows_count_a_busy_token_in_memory_and_send_it_within_sync() -> None:
-    """Requests in a burst after the first are counted without Redis; what they counted
-    reaches Redis `SYNC` seconds later without another request, and another process then
-    refuses the token past its limit; within one process the limit holds exactly."""
+    """Requests in a burst after the first are counted without Redis while the token is
+    under a quarter of its limit; what they counted reaches Redis `SYNC` seconds later
+    without another request, and another process then counts from it; past the quarter,
+    every request is counted in Redis, and the limit holds exactly in one process."""
     import redis.asyncio as redis
     from limits import parse
 
@@ -389,19 +390,50 @@ async def test_redis_windows_count_a_busy_token_in_memory_and_send_it_within_syn
     prefix = f"agora:test-ratelimit:{secrets.token_hex(4)}"
     failures: list[Exception] = []
     one, two = RedisWindows(REDIS, prefix, failures.append), RedisWindows(REDIS, prefix, print)
-    reads = parse("10/minute")
-    checks = [(parse("1000/minute"), "ip", "a"), (reads, "read", "t")]
+    reads = parse("100/minute")
+    checks = [(parse("10000/minute"), "ip", "a"), (reads, "read", "t")]
     key = f"{prefix}:{reads.key_for('read', 't')}"
     client = redis.from_url(REDIS)
     try:
         verdicts = [await one.request(checks) for _ in range(12)]
-        assert [v.remaining for v in verdicts[:10]] == list(range(9, -1, -1))
-        assert [v.allowed for v in verdicts] == [True] * 10 + [False] * 2  # exact here
+        assert [v.remaining for v in verdicts] == list(range(99, 87, -1))
         assert int(await client.get(key)) == 1  # the burst is still in memory
         await asyncio.sleep(RedisWindows.SYNC * 2)
         assert int(await client.get(key)) == 12 and not failures  # sent without a request
-        assert not (await two.request(checks)).allowed  # another process sees them
+        assert (await two.request(checks)).remaining == 87  # another process sees them
+        for _ in range(13, 25):  # to a quarter of the limit: in memory
+            await one.request(checks)
+        assert int(await client.get(key)) == 13
+        past = [await one.request(checks) for _ in range(25, 103)]  # past it: in Redis
+        assert int(await client.get(key)) == 13 + 12 + 78 and not failures
+        assert [v.allowed for v in past] == [True] * 75 + [False] * 3  # 100 in all, then refused
     finally:
+        await client.delete(*await client.keys(f"{prefix}:*"))
+        await client.aclose()
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+async def test_two_processes_racing_one_token_pass_its_limit_by_at_most_a_quarter() -> None:
+    """The bound `RedisWindows` gives: two processes taking turns on one token as fast as
+    they can answer at least the limit and at most a quarter more before both refuse."""
+    from limits import parse
+
+    from agora.http.ratelimit import RedisWindows
+
+    prefix = f"agora:test-ratelimit:{secrets.token_hex(4)}"
+    one, two = RedisWindows(REDIS, prefix, print), RedisWindows(REDIS, prefix, print)
+    checks = [(parse("100000/minute"), "ip", "a"), (parse("100/minute"), "read", "t")]
+    try:
+        turns = [await (one, two)[n % 2].request(checks) for n in range(200)]
+        allowed = sum(v.allowed for v in turns)
+        assert 100 <= allowed <= 125, allowed
+        assert not any(v.allowed for v in turns[-20:])  # both refuse at the end
+    finally:
+        await one.flush()
+        await two.flush()
+        import redis.asyncio as redis
+
+        client = redis.from_url(REDIS)
         await client.delete(*await client.keys(f"{prefix}:*"))
         await client.aclose()
 

@@ -41,10 +41,11 @@ read and written without a lock or an `await` in between (one event loop), so th
 every API request costs a few dictionary operations and creates no task. With Redis, the
 per-request checks are counted by `RedisWindows`: in this process's memory too, and sent to
 Redis (every window at once, one script call) at most `RedisWindows.SYNC` seconds later; a
-window not seen yet, or not synced for that long, is counted in Redis at once. So a busy
-token costs no round trip, and a limit is shared by every process within that delay (its
-docstring gives the bound). The rarer checks (sign-in, web forms) go through the library,
-exactly, on the same keys. Both derive the verdict with one function, `request_verdict`.
+window not seen yet, not synced for `FRESH` seconds, or past a quarter of its limit, is
+counted in Redis at once. So a token under a quarter of its limit costs no round trip, and
+past it every request is counted in Redis (its docstring gives the bound across processes). The
+rarer checks (sign-in, web forms) go through the library, exactly, on the same keys. Both
+derive the verdict with one function, `request_verdict`.
 
 Past a limit the answer is `429 {"error": "Too many requests"}` with the headers and
 `Retry-After`. Tokens and logins are hashed before they become keys. If the storage fails
@@ -206,21 +207,25 @@ class RedisWindows:
     app's writes and the API's share one).
 
     Counted in this process's memory on the hot path, sent to Redis in the background:
-    - a request whose windows are all known from a sync less than `SYNC` seconds old only
-      adds to their `unsent` (no round trip, no lock: nothing awaits between reading and
-      writing them); its verdict is `counted + unsent`;
-    - any other request (a window not seen yet, ended, or synced longer ago) is counted in
-      Redis at once, with every hit of this process not sent yet: one script call, whose
-      answer is every process's count;
+    - a request whose windows are all known from a sync less than `FRESH` seconds old and
+      have used less than a quarter of their limit as this process sees them (`counted +
+      unsent`, `LOCAL_SHARE`) only adds to their `unsent` (no round trip, no lock: nothing
+      awaits between reading and writing them); its verdict is `counted + unsent`;
+    - any other request (a window not seen yet, ended, synced longer ago, or past that
+      share) is counted in Redis at once, with every hit of this process not sent yet: one
+      script call, whose answer is every process's count but their unsent hits;
     - `SYNC` seconds after a hit counted in memory, one script call sends every window's
       unsent hits and reads the counts back (also when no request follows).
-    So a limit holds exactly within a process, and across processes every verdict counts
-    what the others had sent at most `SYNC` seconds before, which is what they counted up
-    to `SYNC` seconds before that: a busy token passes its limit by at most what it spends
-    in about 2 x `SYNC` seconds on the other processes; a quiet one is counted in Redis at
-    every request, as without the cache."""
+    So a limit holds exactly within a process. Across P processes a verdict misses only the
+    others' unsent hits: each holds fewer than a quarter of the limit, and none older than
+    `SYNC` seconds, so a limit is passed by at most (P - 1) / 4 of it in the worst burst
+    (a quarter with `agora serve --workers 2`), and by what the others count in `SYNC`
+    seconds at the steady rate. While a token is under that share, the headers'
+    `Remaining` may lag the others' use by up to `FRESH` seconds."""
 
     SYNC = 0.2  # seconds between a hit and its sending, at most (while the loop runs)
+    FRESH = 5.0  # seconds a window's count read from Redis is used without asking again
+    LOCAL_SHARE = 4  # counted in memory while under 1 / LOCAL_SHARE of the limit
     SWEEP = 30.0  # seconds between two sweeps of ended windows
 
     def __init__(self, url: str, prefix: str, failed: Callable[[Exception], None]) -> None:
@@ -238,10 +243,16 @@ class RedisWindows:
     async def request(self, checks: list[Check]) -> Verdict:
         """Count one hit against each of a request's `checks` (`request_verdict`); raises
         what Redis raises when a window had to be read from it."""
-        now, fresh = time.time(), time.monotonic() - self.SYNC
+        now, fresh = time.time(), time.monotonic() - self.FRESH
         keys = [f"{self._prefix}:{item.key_for(bucket, key)}" for item, bucket, key in checks]
         windows = [self._windows.get(key) for key in keys]
-        if any(w is None or w.end <= now or w.synced < fresh for w in windows):
+        if any(
+            w is None
+            or w.end <= now
+            or w.synced < fresh
+            or self.LOCAL_SHARE * (w.counted + w.unsent) >= item.amount
+            for w, (item, _, _) in zip(windows, checks, strict=True)
+        ):
             for key, (item, _, _) in zip(keys, checks, strict=True):
                 self._periods[key] = item.get_expiry()
             windows = await self._sync(keys)
