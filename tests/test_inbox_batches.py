@@ -343,7 +343,6 @@ async def test_refused_and_malformed_creates_in_a_batch_leave_nothing_and_the_re
     poll does not have (refused by a rule: the run applied together raises, and each is then
     applied alone, where the refusal is logged and dropped). The good Notes are stored once
     each, nothing of the others, and every job ends (none failed, none left)."""
-    from agora.db.models import Account as AccountRow
     from agora.social.posts.polls import PollDraft
     from agora.social.posts.post_uris import post_uri
     from agora.social.posts.writing import Draft, write_post
@@ -351,10 +350,9 @@ async def test_refused_and_malformed_creates_in_a_batch_leave_nothing_and_the_re
     author_id, _ = await _author_with_fans(db, 2)
     pollster = await make_person("pollster")
     async with db.transaction() as session:
-        owner = await session.get(AccountRow, pollster.id)
         poll = await write_post(
             session,
-            owner.id,
+            pollster.id,
             Draft(text="which?", poll=PollDraft(options=["a", "b"], expires_in=600)),
         )
         poll_uri = post_uri(poll.id, None, "pollster")
