@@ -197,6 +197,7 @@ class _Window:
     end: float  # epoch seconds, from Redis's time left
     counted: int
     synced: float  # time.monotonic() of the last sync
+    period: int  # its limit's, in seconds
     unsent: int = 0
 
 
@@ -235,7 +236,6 @@ class RedisWindows:
         self._add_all = redis.from_url(url).register_script(_ADD_ALL)
         self._failed = failed
         self._windows: dict[str, _Window] = {}
-        self._periods: dict[str, int] = {}  # key -> its limit's period (s)
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._swept = time.monotonic()
@@ -253,9 +253,8 @@ class RedisWindows:
             or self.LOCAL_SHARE * (w.counted + w.unsent) >= item.amount
             for w, (item, _, _) in zip(windows, checks, strict=True)
         ):
-            for key, (item, _, _) in zip(keys, checks, strict=True):
-                self._periods[key] = item.get_expiry()
-            windows = await self._sync(keys)
+            periods = [item.get_expiry() for item, _, _ in checks]
+            windows = await self._sync(dict(zip(keys, periods, strict=True)))
         else:
             for window in windows:
                 assert window is not None
@@ -266,7 +265,7 @@ class RedisWindows:
 
     async def flush(self) -> None:
         """Send every hit not sent yet (and read the counts back) now."""
-        await self._sync([])
+        await self._sync({})
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -281,24 +280,24 @@ class RedisWindows:
 
     async def _background_sync(self) -> None:
         try:
-            await self._sync([])
+            await self._sync({})
         except Exception as exc:  # kept unsent: the next sync sends them
             self._failed(exc)
 
-    async def _sync(self, hit: list[str]) -> list[_Window | None]:
+    async def _sync(self, hit: dict[str, int]) -> list[_Window | None]:
         """Send the unsent hits of every window and one hit for each of `hit` (a request's
-        keys, in its order), in one script call; the windows of `hit`, as Redis counts them."""
+        keys, in its order, and their limits' periods), in one script call; the windows of
+        `hit`, as Redis counts them."""
         now = time.time()
         self._sweep(now)
         sent = {key: (w, w.unsent) for key, w in self._windows.items() if w.unsent and w.end > now}
-        amounts = {key: amount for key, (_, amount) in sent.items()}
-        for key in hit:
-            amounts[key] = amounts.get(key, 0) + 1
+        amounts = {key: (amount, w.period) for key, (w, amount) in sent.items()}
+        for key, period in hit.items():
+            unsent = amounts[key][0] if key in amounts else 0
+            amounts[key] = (unsent + 1, period)
         if not amounts:
             return []
-        argv: list[int] = []
-        for key, amount in amounts.items():
-            argv += [amount, self._periods[key]]
+        argv = [number for amount_and_period in amounts.values() for number in amount_and_period]
         found = await self._add_all(list(amounts), argv)
         now, synced = time.time(), time.monotonic()
         for key, hits, left in zip(amounts, found[::2], found[1::2], strict=True):
@@ -311,7 +310,7 @@ class RedisWindows:
                 current.counted, current.end = max(current.counted, int(hits)), end
                 current.synced = synced
             else:
-                self._windows[key] = _Window(end, int(hits), synced)
+                self._windows[key] = _Window(end, int(hits), synced, amounts[key][1])
         return [self._windows.get(key) for key in hit]
 
     def _sweep(self, now: float) -> None:
@@ -320,7 +319,6 @@ class RedisWindows:
         self._swept = time.monotonic()
         for key in [k for k, w in self._windows.items() if w.end <= now]:
             del self._windows[key]
-            self._periods.pop(key, None)
 
 
 class LocalWindows:
