@@ -147,10 +147,11 @@ async def create_post(
     application_id: int | None = None,
     commit: bool = True,
 ) -> Post:
-    """Publish a post. Commits, unless `commit=False`: then the caller commits, after
-    reading what it answers in the same transaction (the API's door renders the new post
-    there, two round trips fewer than a transaction of its own; every constraint a racing
-    request can break is checked by the insert, not at commit). A repeated
+    """Publish a post by the account `author_id` (a door passes its caller's, whom its token
+    or web session proved able to post). Commits, unless `commit=False`: then the caller
+    commits, after reading what it answers in the same transaction (the API's door renders
+    the new post there, two round trips fewer than a transaction of its own; every
+    constraint a racing request can break is checked by the insert, not at commit). A repeated
     `idempotency_key` returns the first post, also when the two requests race (the loser's
     insert of the key fails and it reads the winner's)."""
     key = idempotency_key[:200] if idempotency_key else None
