@@ -6,6 +6,7 @@ bumped by the database for every column and part a rendering shows, and only tho
 from __future__ import annotations
 
 import io
+import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,8 @@ from agora.db.models import Account, Filter, Post, utcnow
 from agora.social.rules.filtering import PostText
 from helpers import boost, follow, make_admin, post_status, post_status_id
 from test_streaming_redis import REDIS_URL, _redis_up
+
+SQLITE = os.environ.get("AGORA_TEST_DATABASE", "sqlite") != "postgresql"
 
 COUNTERS = {
     "posts": {
@@ -476,6 +479,31 @@ async def test_versions_move_with_content_and_not_with_counters(db, client, make
     )
     assert r.status_code == 200, r.text
     assert (await versions())[0] > after_upload[0]
+
+
+async def test_a_new_posts_own_parts_leave_its_version_and_later_ones_bump_it(
+    db, client, make_person
+):
+    """Migration 0045: on PostgreSQL the mention and hashtag rows written with a new post,
+    in its transaction, do not bump its `render_version` (nobody can have rendered it); on
+    SQLite they still do. A mention changed by a later transaction (an edit) bumps it on
+    both, and the cached Status follows the edit."""
+    alice = await make_person("alice")
+    await make_person("bob")
+    pid = int(await post_status_id(client, alice, "hello @bob #cats"))
+    async with db.session() as session:
+        version = await session.scalar(select(Post.render_version).where(Post.id == pid))
+    assert version == (2 if SQLITE else 0)
+    await client.get(f"/api/v1/statuses/{pid}", headers=alice.headers)  # rendered, cached
+    r = await client.put(
+        f"/api/v1/statuses/{pid}", headers=alice.headers, data={"status": "hello #cats"}
+    )
+    assert r.status_code == 200, r.text
+    async with db.session() as session:
+        after = await session.scalar(select(Post.render_version).where(Post.id == pid))
+    assert after is not None and after > version
+    shown = (await client.get(f"/api/v1/statuses/{pid}", headers=alice.headers)).json()
+    assert shown["mentions"] == [] and [t["name"] for t in shown["tags"]] == ["cats"]
 
 
 async def test_the_cache_is_bounded_and_forgets_the_least_recently_used() -> None:

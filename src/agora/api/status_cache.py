@@ -25,9 +25,11 @@ rendered fresh (tests/test_status_cache.py compares them, filters and contexts i
 **Keys and versions.** A post's rendering is keyed by (post id, `posts.render_version`,
 author's `accounts.render_version`), an account's by (account id, `render_version`). The
 versions are bumped by database triggers (migration 0015), not by the services: any update of
-a post's columns but its counters, any change of its media, mentions or hashtags, any update
-of an account's columns but its counters (name, avatar, note, fields, consent, suspension,
-silence...) bumps them in the writing transaction, whichever code path writes (API, web,
+a post's columns but its counters, any change of its media, mentions or hashtags (on
+PostgreSQL, except those written with the post by the transaction that inserted it, which
+nobody can have rendered: migration 0045), any update of an account's columns but its
+counters (name, avatar, note, fields, consent, suspension, silence...) bumps them in the
+writing transaction, whichever code path writes (API, web,
 federation, moderation, the CLI, a later feature). That is what cannot be forgotten; a
 migration adding a column to `posts` or `accounts` must add it to the triggers, and
 tests/test_status_cache.py fails until it does. A post's preview card is its
@@ -204,12 +206,11 @@ async def _render_missing(
         if view is None:
             continue  # gone since the narrow read: not shown
         post_version, author_version = view.versions
-        shared = _shared(view, viewer_id)
-        account = _account(view)
         ref = refs[pid]
-        fresh[_post_key(ref)] = shared
-        fresh[_account_key(ref)] = account
-        stored[(ACCOUNT, ref.account_id, author_version)] = account
+        if _account_key(ref) not in held:  # most new posts are by an author rendered before
+            account = fresh[_account_key(ref)] = _account(view)
+            stored[(ACCOUNT, ref.account_id, author_version)] = account
+        shared = fresh[_post_key(ref)] = _shared(view, viewer_id)
         if shared_for_everyone(view):  # else its media URLs are signed for this viewer:
             stored[(POST, pid, post_version, author_version)] = shared  # never shared, but
         # a page of them is theirs alone, as the page cache keys it (api/page_cache.py)

@@ -64,6 +64,7 @@ from sqlalchemy import Result, delete, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from agora.db.core_insert import insert_loaded
 from agora.db.engine import Database
 from agora.db.models import Job, JobQueueSample, utcnow
 from agora.db.upsert import affected_rows, insert_ignore
@@ -577,8 +578,31 @@ def enqueue(
 ) -> Job:
     """Add a job to the caller's transaction; it becomes visible to workers on commit. The
     payload is stored as JSON; `kind` says which TypedDict it is (the overloads above)."""
+    job = _new_job(kind, payload, delay, max_attempts)
+    session.add(job)
+    session.info[WAKE_KEY] = True
+    return job
+
+
+async def enqueue_post_job(
+    session: AsyncSession,
+    kind: Literal[JobKind.DISTRIBUTE_POST, JobKind.ASSISTANT_REPLY, JobKind.FETCH_PREVIEW_CARD],
+    payload: PostJob,
+    *,
+    max_attempts: int = 8,
+) -> Job:
+    """`enqueue`, written at once by one Core INSERT (`db/core_insert.insert_loaded`) instead
+    of at the session's next flush: for the posting path, which flushes nothing else there
+    (a flush of one row costs the unit of work besides its INSERT)."""
+    job = _new_job(kind, payload, 0.0, max_attempts)
+    await insert_loaded(session, job)
+    session.info[WAKE_KEY] = True
+    return job
+
+
+def _new_job(kind: str, payload: Mapping[str, Any], delay: float, max_attempts: int) -> Job:
     now = utcnow()
-    job = Job(
+    return Job(
         kind=kind,
         payload=payload,
         state=JobState.PENDING,
@@ -587,9 +611,6 @@ def enqueue(
         run_at=now + timedelta(seconds=delay),
         created_at=now,
     )
-    session.add(job)
-    session.info[WAKE_KEY] = True
-    return job
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import BindParameter, Select, bindparam, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.db.models import Account
+from agora.db.one_of import one_of
 from agora.social.posts.text import MentionTarget
 from agora.social.rules.errors import NotFound
 
@@ -49,8 +50,7 @@ async def resolve_mentions(session: AsyncSession, usernames: list[str]) -> dict[
 
 @cache
 def _mentioned_accounts() -> Select[int, str, str, str | None, str | None]:
-    """`resolve_mentions`' read, built once (`names`: an expanding parameter)."""
-    names: BindParameter[str] = bindparam("names", expanding=True)
+    """`resolve_mentions`' read, built once (`names`: a list, `one_of`)."""
     return select(
         Account.id, Account.username, Account.username_lower, Account.url, Account.uri
-    ).where(Account.username_lower.in_(names), Account.suspended_at.is_(None))
+    ).where(one_of(Account.username_lower, "names"), Account.suspended_at.is_(None))

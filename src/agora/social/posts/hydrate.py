@@ -29,7 +29,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    BindParameter,
     Row,
     Select,
     String,
@@ -64,6 +63,7 @@ from agora.db.models import (
     QuoteState,
     Tag,
 )
+from agora.db.one_of import one_of
 from agora.social.community_notes.note_scoring import NoteStatus
 from agora.social.media.files import MediaInfo
 from agora.social.posts.polls import PollView, load_polls, poll_id_column
@@ -109,7 +109,6 @@ class PostView:
     moved_to: Account | None = None
 
 
-IDS: BindParameter[int] = bindparam("ids", expanding=True)
 VIEWER = bindparam("viewer_id", type_=ID)
 FLAGS = ("favourited", "bookmarked", "pinned", "reblogged", "muted", "follows_author")
 
@@ -451,7 +450,11 @@ def _view(row: Row[*tuple[Any, ...]]) -> PostView:
 def _page_posts() -> Any:
     """SQL: the posts `ids`, the posts they boost or quote and the posts those quote (two
     levels: a boost of a quote post)."""
-    page = select(Post.id, Post.reblog_of_id, Post.quote_of_id).where(Post.id.in_(IDS)).cte("page")
+    page = (
+        select(Post.id, Post.reblog_of_id, Post.quote_of_id)
+        .where(one_of(Post.id, "ids"))
+        .cte("page")
+    )
     level1 = aliased(Post)
     first = union(select(page.c.reblog_of_id), select(page.c.quote_of_id)).subquery()
     linked = select(first.c.reblog_of_id)  # boosted and quoted posts of the page

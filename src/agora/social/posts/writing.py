@@ -11,13 +11,14 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, Select, Update, bindparam, delete, select, update
+from sqlalchemy import Integer, Select, Update, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.config import get_settings
 from agora.data import consent
+from agora.db.core_insert import insert_loaded
 from agora.db.locks import lock_account
 from agora.db.models import (
     ID,
@@ -33,10 +34,11 @@ from agora.db.models import (
     Visibility,
     utcnow,
 )
+from agora.db.one_of import one_of
 from agora.db.upsert import insert_ignore
 from agora.ids import new_id
 from agora.jobs.job_kinds import JobKind
-from agora.jobs.queue import enqueue
+from agora.jobs.queue import enqueue, enqueue_post_job
 from agora.social.media import uploads as media
 from agora.social.media.custom_emojis import take_post_emojis
 from agora.social.media.uploads import MediaEdit
@@ -230,8 +232,7 @@ async def _write_post(
     )
     post.content_html, mentions_remote = await _link_text(session, post, draft.text)
     await take_post_emojis(session, post, clean_options(draft.poll) if draft.poll else [])
-    session.add(post)
-    await session.flush()
+    await insert_loaded(session, post)
     if key:
         session.add(IdempotencyKey(account_id=author_id, key=key, post_id=post.id, created_at=now))
         await session.flush()
@@ -244,7 +245,7 @@ async def _write_post(
     if draft.poll is not None:
         await attach_poll(session, post.id, draft.poll)
     consent.log_post_override(session, post, None)
-    enqueue(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
+    await enqueue_post_job(session, JobKind.DISTRIBUTE_POST, {"post_id": post.id})
     facts = AudienceFacts(mentions_remote, bool(answers_remote), bool(followed_remotely))
     await schedule_federation(session, post, "create", facts)
     _ask_assistant(session, post, bool(bot))
@@ -346,9 +347,9 @@ async def _write_index(
     if not fresh:
         await session.execute(delete(Mention).where(Mention.post_id == post.id))
         await session.execute(delete(PostTag).where(PostTag.post_id == post.id))
-    if mention_ids:
+    if mention_ids:  # on the table: a plain executemany, not the ORM's bulk insert
         await session.execute(
-            insert_ignore(session, Mention),
+            insert_ignore(session, Mention.__table__),
             [{"post_id": post.id, "account_id": a} for a in mention_ids],
         )
     if names:
@@ -389,8 +390,7 @@ def _link_tags(dialect: str) -> Any:
     is skipped): one statement where reading the ids and inserting were two; built once per
     dialect."""
     module = postgresql if dialect == "postgresql" else sqlite
-    names: BindParameter[str] = bindparam("names", expanding=True)
-    ids = select(Tag.id, bindparam("post_id", type_=ID)).where(Tag.name.in_(names))
+    ids = select(Tag.id, bindparam("post_id", type_=ID)).where(one_of(Tag.name, "names"))
     insert = module.insert(PostTag.__table__).from_select(["tag_id", "post_id"], ids)
     return insert.on_conflict_do_nothing().returning(PostTag.tag_id)
 
