@@ -43,7 +43,28 @@ async def test_one_of_is_one_array_parameter_on_postgresql_and_expands_on_sqlite
     if POSTGRESQL:
         assert "= ANY (" in compiled and "POSTCOMPILE" not in compiled
     else:
-        assert "IN (__[POSTCOMPILE_names])" in compiled
+        assert compiled.endswith("IN (__[POSTCOMPILE_names])")  # not `(…) = 1`: see below
+
+
+async def test_one_of_is_a_comparison_an_index_serves(db) -> None:
+    """Written as a comparison, not as a boolean value compared with 1 (SQLAlchemy's form
+    on SQLite, which no index serves): the posts are found through the primary key."""
+    statement = select(Post.id).where(one_of(Post.id, "ids"), Post.deleted_at.is_(None))
+    async with db.session() as session:
+        connection = await session.connection()
+        if POSTGRESQL:
+            await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            compiled = statement.compile(connection.sync_connection)
+            plan = await connection.exec_driver_sql(
+                "EXPLAIN " + str(compiled).replace("$1::BIGINT[]", "ARRAY[1, 2]::BIGINT[]")
+            )
+            assert "posts_pkey" in " ".join(row[0] for row in plan)
+        else:
+            sql = str(statement.compile(connection.sync_connection))
+            sql = sql.replace("(__[POSTCOMPILE_ids])", "(1, 2)")
+            plan = await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)
+            details = " ".join(str(row[-1]) for row in plan)
+            assert "SEARCH posts USING INTEGER PRIMARY KEY" in details, details
 
 
 def _post(author_id: int, post_id: int | None = None) -> Post:

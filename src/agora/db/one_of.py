@@ -30,6 +30,9 @@ class OneOf(ColumnElement[bool]):
     """`column` is one of the values of the list parameter `name` (see the module)."""
 
     inherit_cache = True
+    # A comparison: in a WHERE it is written as is, not as `… = 1` (SQLAlchemy's form for a
+    # boolean value on SQLite, which no index can serve: a scan of the whole table).
+    _is_implicitly_boolean = True
     _traverse_internals = [
         ("column", InternalTraversal.dp_clauseelement),
         ("name", InternalTraversal.dp_string),
