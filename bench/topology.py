@@ -23,7 +23,8 @@ Afterwards, the job queue drained, the checks: every post answered 200 exists on
 text is unique: a double post shows); every follower of its author (and the author) has it in
 the home feed, and nobody else (fan-out exactly once); every like and boost answered 200 is
 stored and each post's counters equal its stored likes and boosts; no dead job; no 5xx (or no
-answer) outside the fault windows; the posts read back through the API. Prints one JSON
+answer) outside the fault windows; no 429 (every rate limit is set out of reach, so a refusal
+is the limiter miscounting); the posts read back through the API. Prints one JSON
 object: requests/s, p50/p99 per request kind, errors, 5xx inside and outside the windows,
 the checks, the machine's load, and PgBouncer's prepared statement counters since its restart
 (statements prepared by clients and on servers, executions, the most statements prepared on one
@@ -539,6 +540,7 @@ def summarise(records: list[dict[str, Any]], seconds: float, done: list[Fault]) 
             "p99_ms": stats["p99_ms"],
             "2xx": sum(1 for r in mine if 200 <= r["s"] < 300),
             "4xx": sum(1 for r in mine if 400 <= r["s"] < 500),
+            "429": sum(1 for r in mine if r["s"] == 429),
             "5xx": sum(1 for r in mine if r["s"] >= 500),
             "no_answer": sum(1 for r in mine if r["s"] == 0),
         }
@@ -549,6 +551,7 @@ def summarise(records: list[dict[str, Any]], seconds: float, done: list[Fault]) 
         "requests": len(records),
         "requests_per_s": round(len(records) / seconds, 1) if seconds else 0,
         "kinds": kinds,
+        "refused_429": sum(1 for r in records if r["s"] == 429),
         "5xx_or_no_answer_in_fault_windows": len(inside),
         "5xx_or_no_answer_outside": len(outside),
         "outside_examples": outside[:5],
@@ -821,6 +824,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             checks = asyncio.run(check(top.database_url, run["records"]))
             checks["read_back_through_the_api"] = check_api(top.front, setup, run["records"])
             checks["no_5xx_outside_fault_windows"] = {"ok": result["5xx_or_no_answer_outside"] == 0}
+            # every limit is UNREFUSING_LIMITS: a 429 is the limiter miscounting
+            checks["no_429_under_unreachable_limits"] = {"ok": result["refused_429"] == 0}
             everything = [*top.webs, *top.workers, *top.others]
             checks["every_fault_recovered"] = recovered(run["faults"], args, everything)
             result["checks"] = checks

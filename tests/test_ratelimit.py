@@ -438,6 +438,49 @@ async def test_two_processes_racing_one_token_pass_its_limit_by_at_most_a_quarte
         await client.aclose()
 
 
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+async def test_overlapping_syncs_send_every_hit_to_redis_once() -> None:
+    """Two processes, each answering many requests at once while their windows go stale
+    (so that many syncs are in flight together): Redis ends with exactly the number of
+    requests made, and no request is refused under a limit they cannot reach. (Stop 23's
+    syncs each sent the same unsent hits and subtracted them again on return: the count
+    grew geometrically and a 1e9/minute limit refused about a quarter of the requests.)"""
+    import redis.asyncio as redis
+    from limits import parse
+
+    from agora.http.ratelimit import RedisWindows
+
+    prefix = f"agora:test-ratelimit:{secrets.token_hex(4)}"
+    processes = [RedisWindows(REDIS, prefix, print) for _ in range(2)]
+    for windows in processes:  # stale within a few rounds, synced often
+        windows.FRESH, windows.SYNC = 0.02, 0.005
+    per_ip, reads = parse("1000000000/minute"), parse("1000000000/minute")
+    tokens = [f"t{n}" for n in range(30)]
+
+    async def one(windows: RedisWindows, n: int) -> bool:
+        verdict = await windows.request([(per_ip, "ip", "a"), (reads, "read", tokens[n % 30])])
+        return verdict.allowed
+
+    client = redis.from_url(REDIS)
+    try:
+        made = 0
+        for round_ in range(40):
+            verdicts = await asyncio.gather(
+                *(one(processes[n % 2], n) for n in range(64)), asyncio.sleep(0.004)
+            )
+            made += 64
+            assert all(verdicts[:64]), f"refused in round {round_}"
+        for windows in processes:
+            await windows.flush()
+        counted = await client.get(f"{prefix}:{per_ip.key_for('ip', 'a')}")
+        assert int(counted) == made
+        per_token = [await client.get(f"{prefix}:{reads.key_for('read', t)}") for t in tokens]
+        assert sum(int(c) for c in per_token) == made
+    finally:
+        await client.delete(*await client.keys(f"{prefix}:*"))
+        await client.aclose()
+
+
 async def test_storage_failure_lets_requests_through(db):
     async with limited(db, redis_url="redis://127.0.0.1:1/0") as client:
         r = await client().get(PING)

@@ -191,14 +191,23 @@ return out
 
 @dataclass(slots=True)
 class _Window:
-    """What this process knows of one shared window: its end and its count in Redis at the
-    last sync (this process's hits sent so far included), and this process's hits since."""
+    """What this process knows of one shared window: its end and the highest count Redis
+    answered for it (this process's hits it had received included), this process's hits
+    sent in script calls not answered yet (`in_flight`), and its hits not sent (`unsent`).
+    A hit is in exactly one of the three: `counted + in_flight + unsent` is never less
+    than this process's hits in the window, and more only while an earlier call's answer
+    overtakes a later one's."""
 
     end: float  # epoch seconds, from Redis's time left
     counted: int
     synced: float  # time.monotonic() of the last sync
     period: int  # its limit's, in seconds
     unsent: int = 0
+    in_flight: int = 0
+
+    def seen(self) -> int:
+        """The window's count as this process knows it."""
+        return self.counted + self.in_flight + self.unsent
 
 
 class RedisWindows:
@@ -209,14 +218,15 @@ class RedisWindows:
 
     Counted in this process's memory on the hot path, sent to Redis in the background:
     - a request whose windows are all known from a sync less than `FRESH` seconds old and
-      have used less than a quarter of their limit as this process sees them (`counted +
-      unsent`, `LOCAL_SHARE`) only adds to their `unsent` (no round trip, no lock: nothing
-      awaits between reading and writing them); its verdict is `counted + unsent`;
+      have used less than a quarter of their limit as this process sees them
+      (`_Window.seen`, `LOCAL_SHARE`) only adds to their `unsent` (no round trip, no lock:
+      nothing awaits between reading and writing them); its verdict is `seen()`;
     - any other request (a window not seen yet, ended, synced longer ago, or past that
       share) is counted in Redis at once, with every hit of this process not sent yet: one
       script call, whose answer is every process's count but their unsent hits;
     - `SYNC` seconds after a hit counted in memory, one script call sends every window's
       unsent hits and reads the counts back (also when no request follows).
+    Many of these calls can be in flight at once; each hit is sent by exactly one (`_sync`).
     So a limit holds exactly within a process. Across P processes a verdict misses only the
     others' unsent hits: each holds fewer than a quarter of the limit, and none older than
     `SYNC` seconds, so a limit is passed by at most (P - 1) / 4 of it in the worst burst
@@ -250,7 +260,7 @@ class RedisWindows:
             w is None
             or w.end <= now
             or w.synced < fresh
-            or self.LOCAL_SHARE * (w.counted + w.unsent) >= item.amount
+            or self.LOCAL_SHARE * w.seen() >= item.amount
             for w, (item, _, _) in zip(windows, checks, strict=True)
         ):
             periods = [item.get_expiry() for item, _, _ in checks]
@@ -261,7 +271,7 @@ class RedisWindows:
                 window.unsent += 1
             self._schedule()
         found = [w for w in windows if w is not None]
-        return request_verdict(checks, [(w.counted + w.unsent, w.end) for w in found])
+        return request_verdict(checks, [(w.seen(), w.end) for w in found])
 
     async def flush(self) -> None:
         """Send every hit not sent yet (and read the counts back) now."""
@@ -281,36 +291,58 @@ class RedisWindows:
     async def _background_sync(self) -> None:
         try:
             await self._sync({})
-        except Exception as exc:  # kept unsent: the next sync sends them
+        except Exception as exc:  # put back as unsent by `_sync`: the next sync sends them
             self._failed(exc)
 
     async def _sync(self, hit: dict[str, int]) -> list[_Window | None]:
         """Send the unsent hits of every window and one hit for each of `hit` (a request's
         keys, in its order, and their limits' periods), in one script call; the windows of
-        `hit`, as Redis counts them."""
+        `hit`, as Redis counts them.
+
+        Syncs overlap (every request that needs Redis makes one), so each takes the hits it
+        sends out of `unsent` before it awaits (into `in_flight`): no hit is sent twice. If
+        the call fails or is cancelled they go back to `unsent` (so a call that reached
+        Redis before failing may count them twice, never a hit lost). An answer raises a
+        window's count, never lowers it: answers to overlapping calls can arrive in any
+        order, and a window's count only grows until Redis starts a new one."""
         now = time.time()
         self._sweep(now)
-        sent = {key: (w, w.unsent) for key, w in self._windows.items() if w.unsent and w.end > now}
-        amounts = {key: (amount, w.period) for key, (w, amount) in sent.items()}
+        sent: dict[str, tuple[_Window, int, int]] = {}  # key -> its window, unsent taken, hit
+        amounts: dict[str, tuple[int, int]] = {}  # key -> (amount, period)
+        for key, window in self._windows.items():
+            if window.unsent and window.end > now:
+                sent[key] = (window, window.unsent, 0)
+                amounts[key] = (window.unsent, window.period)
         for key, period in hit.items():
-            unsent = amounts[key][0] if key in amounts else 0
-            amounts[key] = (unsent + 1, period)
+            amounts[key] = (amounts[key][0] + 1 if key in amounts else 1, period)
+            known = self._windows.get(key)
+            if known is not None:
+                sent[key] = (known, sent[key][1] if key in sent else 0, 1)
         if not amounts:
             return []
+        for window, taken, counted in sent.values():
+            window.unsent -= taken
+            window.in_flight += taken + counted
         argv = [number for amount_and_period in amounts.values() for number in amount_and_period]
-        found = await self._add_all(list(amounts), argv)
+        try:
+            found = await self._add_all(list(amounts), argv)
+        except BaseException:
+            for window, taken, counted in sent.values():
+                window.in_flight -= taken + counted
+                window.unsent += taken
+            raise
         now, synced = time.time(), time.monotonic()
         for key, hits, left in zip(amounts, found[::2], found[1::2], strict=True):
-            window, amount = sent.get(key, (None, 0))
+            if key in sent:
+                window, taken, counted = sent[key]
+                window.in_flight -= taken + counted
             current, end = self._windows.get(key), now + int(left) / 1000
-            if current is window and window is not None:  # what came meanwhile stays unsent
-                window.counted, window.end, window.unsent = int(hits), end, window.unsent - amount
-                window.synced = synced
-            elif current is not None and current.end > now:  # made meanwhile by another sync
+            if current is None or current.end <= now or end > current.end + current.period / 2:
+                # not known, ended, or Redis has started a new window since this one
+                self._windows[key] = _Window(end, int(hits), synced, amounts[key][1])
+            else:
                 current.counted, current.end = max(current.counted, int(hits)), end
                 current.synced = synced
-            else:
-                self._windows[key] = _Window(end, int(hits), synced, amounts[key][1])
         return [self._windows.get(key) for key in hit]
 
     def _sweep(self, now: float) -> None:
