@@ -633,12 +633,15 @@ async def check(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
                 "SELECT text, count(*) FROM posts WHERE text LIKE 'topology %' "
                 "AND reblog_of_id IS NULL GROUP BY text HAVING count(*) > 1"
             )
-            # a feed keeps its newest `home_feed_cap` entries: a post older than every entry
-            # of a full feed was trimmed from it (counted apart), not lost
+            # a trim keeps a feed's newest `home_feed_cap` entries, and an entry newer than a
+            # post goes only in a trim that keeps `cap` entries newer than it: so a post with
+            # `cap` entries newer than it in the feed may have been trimmed (counted apart),
+            # one with fewer was lost. (Not "older than every entry": fan-outs finish out of
+            # order, and an older post may arrive after a newer one was trimmed.)
             cap = int(get_settings().home_feed_cap)
             trimmed_from = (
-                "(SELECT count(*) >= {cap} AND min(k.post_id) > p.id FROM home_feed k"
-                " WHERE k.account_id = {owner})"
+                "(SELECT count(*) >= {cap} FROM home_feed k"
+                " WHERE k.account_id = {owner} AND k.post_id > p.id)"
             )
             kept = " AND NOT " + trimmed_from
             missing = await rows(
@@ -679,6 +682,25 @@ async def check(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
                 " AND b.deleted_at IS NULL))",
             )
             dead = await rows("SELECT kind, last_error FROM jobs WHERE state = 'dead'")
+            # what a failed check needs to be explained: which posts and feeds, and the jobs
+            # not run yet (a retry due later is not waited for by `drain`)
+            missing_examples = await rows(
+                "SELECT p.id, p.account_id, f.account_id, p.created_at,"
+                " (SELECT count(*) FROM home_feed k WHERE k.account_id = f.account_id),"
+                " (SELECT min(k.post_id) FROM home_feed k WHERE k.account_id = f.account_id),"
+                " (SELECT count(*) FROM follows g WHERE g.target_account_id = p.account_id)"
+                " FROM posts p JOIN follows f ON f.target_account_id = p.account_id"
+                " WHERE p.id IN :ids AND NOT EXISTS (SELECT 1 FROM home_feed h"
+                " WHERE h.account_id = f.account_id AND h.post_id = p.id)"
+                + kept.format(cap=cap, owner="f.account_id")
+                + " LIMIT 5",
+            )
+            waiting = await rows(
+                "SELECT kind, state, attempts, run_at, last_error FROM jobs"
+                " WHERE state IN ('pending', 'running') AND (attempts > 0 OR kind NOT IN"
+                " ('refresh_for_you', 'refresh_trends', 'sweep_unattached_media'))"
+                " ORDER BY run_at LIMIT 10"
+            )
     finally:
         await db.dispose()
     real_posts = [p for p in posts if p]
@@ -696,6 +718,18 @@ async def check(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
             "authors_missing_it": own_missing[0][0],
             "non_followers_having_it": extra[0][0],
             "trimmed_from_full_feeds": trimmed[0][0],
+            "missing_examples": [
+                {
+                    "post": p,
+                    "author": a,
+                    "follower": f,
+                    "created": str(c),
+                    "feed_entries": n,
+                    "feed_oldest": o,
+                    "author_followers": k,
+                }
+                for p, a, f, c, n, o, k in missing_examples
+            ],
         },
         "likes_and_boosts_counted_once": {
             "ok": likes <= {(a, p) for a, p in liked}
@@ -710,6 +744,10 @@ async def check(url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         "no_dead_jobs": {
             "ok": not dead,
             "dead": [{"kind": k, "error": (e or "")[:200]} for k, e in dead[:10]],
+            "not_run_yet": [
+                {"kind": k, "state": st, "attempts": n, "run_at": str(at), "error": (e or "")[:200]}
+                for k, st, n, at, e in waiting
+            ],
         },
     }
 
