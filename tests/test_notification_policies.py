@@ -157,3 +157,45 @@ async def test_private_mentions_are_filtered_by_default_and_shown_on_the_web(
     assert await _types(client, alice) == ["mention", "mention"]
     r = await client.post(f"/web/notifications/requests/{request_id}/dismiss", data={"csrf": csrf})
     assert r.status_code == 404  # accepted: gone
+
+
+async def test_a_notification_is_decided_by_statements_built_once(db, client, make_person) -> None:
+    """`create_notification` decides with statements built once per shape (the rules take
+    bound parameters): one statement object serves every pair of people, and gives each
+    pair its own verdict (a block stops one, not the other); a mention from a stranger
+    costs six statements (may it be made, the policy, is it a private mention, the sender's
+    facts, the insert, the push subscriptions)."""
+    from sqlalchemy import event
+
+    from agora.social.reading import notifications
+
+    alice, bob, carol = [await make_person(n) for n in ("alice", "bob", "carol")]
+    post = await post_status_id(client, alice, "hello @bob and @carol")
+    r = await client.post(f"/api/v1/accounts/{alice.id}/block", headers=carol.headers)
+    assert r.status_code == 200, r.text
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    made: dict[str, bool] = {}
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        for person in (bob, carol):
+            statements.clear()
+            async with db.transaction() as session:
+                made[person.username] = await notifications.create_notification(
+                    session,
+                    type="mention",
+                    account_id=person.id,
+                    from_account_id=alice.id,
+                    post_id=int(post),
+                    activity_id=int(post) + 1,  # not the post's own: made again here
+                )
+            if person is bob:
+                bob_statements = [s for s in statements if not s.startswith(("BEGIN", "COMMIT"))]
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert made == {"bob": True, "carol": False}  # carol blocked alice
+    assert len(bob_statements) == 6, bob_statements
+    assert notifications._deliverable(True) is notifications._deliverable(True)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import timedelta
+from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import (
@@ -104,43 +105,52 @@ class _Sender:
     private_mention: bool
 
 
+@cache
+def _sender_facts() -> Select[Any]:
+    """`_sender`'s read, built once (parameters `recipient`, `sender`)."""
+    recipient = bindparam("recipient", type_=Account.id.type)
+    sender = bindparam("sender", type_=Account.id.type)
+    follows_me = (
+        select(func.max(Follow.id))
+        .where(Follow.account_id == sender, Follow.target_account_id == recipient)
+        .scalar_subquery()
+    )
+    return select(
+        exists().where(
+            NotificationPermission.account_id == recipient,
+            NotificationPermission.from_account_id == sender,
+        ),
+        exists().where(User.account_id == sender, User.is_admin.is_(True)),
+        exists().where(Follow.account_id == recipient, Follow.target_account_id == sender),
+        follows_me,
+        Account.created_at,
+        Account.silenced_at.isnot(None),
+    ).where(Account.id == sender)
+
+
+@cache
+def _private_mention() -> Select[Any]:
+    """Whether the post `post_id` is a direct post that does not answer `recipient`, built
+    once."""
+    return select(Post.id).where(
+        Post.id == bindparam("post_id", type_=Post.id.type),
+        Post.visibility == int(Visibility.DIRECT),
+        Post.in_reply_to_account_id.is_distinct_from(bindparam("recipient", type_=Account.id.type)),
+    )
+
+
 async def _sender(
     session: AsyncSession, recipient_id: int, sender_id: int, type: str, post_id: int | None
 ) -> _Sender:
     """One query: the recipient's relation to the sender and the sender's standing."""
-    follows_me = (
-        select(func.max(Follow.id))
-        .where(Follow.account_id == sender_id, Follow.target_account_id == recipient_id)
-        .scalar_subquery()
-    )
     private = False
     if type == "mention" and post_id is not None:
-        private = bool(
-            await session.scalar(
-                select(Post.id).where(
-                    Post.id == post_id,
-                    Post.visibility == int(Visibility.DIRECT),
-                    Post.in_reply_to_account_id.is_distinct_from(recipient_id),
-                )
-            )
+        found = await session.scalar(
+            _private_mention(), {"post_id": post_id, "recipient": recipient_id}
         )
-    row = (
-        await session.execute(
-            select(
-                exists().where(
-                    NotificationPermission.account_id == recipient_id,
-                    NotificationPermission.from_account_id == sender_id,
-                ),
-                exists().where(User.account_id == sender_id, User.is_admin.is_(True)),
-                exists().where(
-                    Follow.account_id == recipient_id, Follow.target_account_id == sender_id
-                ),
-                follows_me,
-                Account.created_at,
-                Account.silenced_at.isnot(None),
-            ).where(Account.id == sender_id)
-        )
-    ).one()
+        private = bool(found)
+    facts = {"recipient": recipient_id, "sender": sender_id}
+    row = (await session.execute(_sender_facts(), facts)).one()
     values: tuple[Any, ...] = tuple(row)
     permitted, staff, followed, follow_id, created_at, limited = values
     since = (utcnow() - NEW_FOLLOWER).timestamp() * 1000

@@ -102,6 +102,27 @@ def _suppressed(recipient: Any, sender: Any) -> Any:
     )
 
 
+@cache
+def _deliverable(about_a_post: bool) -> Select[Any]:
+    """The statement deciding whether a notification may be made at all (one read, built
+    once per shape; parameters `recipient`, `sender`, `post_id`): nothing `_suppressed`
+    stands between the two and, `about_a_post`, the recipient may see the post
+    (`plain_visible_to`) and has not muted its thread. A row (true, or the post's id) when
+    it may."""
+    recipient = bindparam("recipient", type_=Account.id.type)
+    sender = bindparam("sender", type_=Account.id.type)
+    allowed = not_(_suppressed(recipient, sender))
+    if not about_a_post:
+        return select(allowed)
+    post_id = bindparam("post_id", type_=Post.id.type)
+    return select(Post.id).where(
+        Post.id == post_id,
+        plain_visible_to(recipient, Post),
+        not_(muted_thread(recipient, post_id)),
+        allowed,
+    )
+
+
 async def create_notification(
     session: AsyncSession,
     *,
@@ -117,15 +138,8 @@ async def create_notification(
     nor about a post in a thread they muted (conversation_mutes)."""
     if account_id == from_account_id and not to_self:
         return False
-    if await session.scalar(select(_suppressed(account_id, from_account_id))):
-        return False
-    if post_id is not None and not await session.scalar(
-        select(Post.id).where(
-            Post.id == post_id,
-            plain_visible_to(account_id, Post),
-            not_(muted_thread(account_id, post_id)),
-        )
-    ):
+    facts = {"recipient": account_id, "sender": from_account_id, "post_id": post_id}
+    if not await session.scalar(_deliverable(post_id is not None), facts):
         return False
     action = await verdict(session, account_id, from_account_id, type, post_id)
     if action == "drop":

@@ -16,11 +16,12 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import Select, and_, bindparam, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.db.models import (
@@ -174,14 +175,26 @@ async def unsubscribe(session: AsyncSession, owner: PushOwner) -> None:
 
 
 def live_holder() -> Any:
-    """SQL: the subscription's token is not revoked, or its web session has not expired."""
+    """SQL: the subscription's token is not revoked, or its web session has not expired (the
+    time read when the statement runs, so a statement using it may be built once)."""
     token_live = exists().where(
         AccessToken.id == PushSubscription.token_id, AccessToken.revoked_at.is_(None)
     )
+    now = bindparam("now", callable_=utcnow, type_=WebSession.expires_at.type, unique=True)
     session_live = exists().where(
-        WebSession.id == PushSubscription.web_session_id, WebSession.expires_at > utcnow()
+        WebSession.id == PushSubscription.web_session_id, WebSession.expires_at > now
     )
     return or_(token_live, session_live)
+
+
+@cache
+def _live_subscriptions() -> Select[Any]:
+    """(id, alerts, policy) of the live subscriptions of the account `account`, built once
+    (every notification asks it)."""
+    return select(PushSubscription.id, PushSubscription.alerts, PushSubscription.policy).where(
+        PushSubscription.account_id == bindparam("account", type_=PushSubscription.account_id.type),
+        live_holder(),
+    )
 
 
 async def enqueue_pushes(
@@ -190,10 +203,8 @@ async def enqueue_pushes(
     """Write a `web_push` job for each of the recipient's live subscriptions whose alert for
     `type` is on and whose policy admits the sender, in the caller's transaction (the one
     that creates the notification)."""
-    rows = await session.scalars(
-        select(PushSubscription).where(PushSubscription.account_id == account_id, live_holder())
-    )
-    wanted = [(s.id, s.policy) for s in rows if (s.alerts or {}).get(type)]
+    rows = await session.execute(_live_subscriptions(), {"account": account_id})
+    wanted = [(id_, policy) for id_, alerts, policy in rows if (alerts or {}).get(type)]
     if not wanted:
         return
     relation = await _relation(session, account_id, from_account_id, {p for _, p in wanted})
