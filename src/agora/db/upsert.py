@@ -23,6 +23,12 @@ def insert_ignore(session: AsyncSession, model: Any) -> Any:
     return _insert(session.get_bind().dialect.name, model, ignore=True)
 
 
+def insert_for(dialect: str, model: Any, *, ignore: bool = False) -> Any:
+    """`dialect_insert` (or with `ignore`, `insert_ignore`) by the dialect's name, for a
+    statement built once per dialect."""
+    return _insert(dialect, model, ignore=ignore)
+
+
 @cache
 def _insert(dialect: str, model: Any, *, ignore: bool) -> Any:
     """Built once per dialect and model: statements are immutable (`values`, `returning`,

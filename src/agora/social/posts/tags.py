@@ -20,11 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    bindparam,
     delete,
     exists,
     func,
@@ -32,7 +35,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -46,7 +48,7 @@ from agora.db.models import (
     TagHistoryAccount,
     utcnow,
 )
-from agora.db.upsert import insert_ignore, insert_ignore_one
+from agora.db.upsert import affected_rows, insert_for, insert_ignore, insert_ignore_one
 from agora.ids import id_to_ms, min_id_for_ms
 from agora.social.rules.errors import NotFound
 from agora.social.rules.paging import Page, apply_page, finish
@@ -221,6 +223,28 @@ async def followed_tags(
     return views, cursors[0], cursors[1]
 
 
+@cache
+def _new_author(dialect: str) -> Any:
+    """The author's first use of the hashtag that day, or nothing (built once per dialect;
+    parameters `tag_id`, `day`, `account_id`)."""
+    return insert_for(dialect, TagHistoryAccount.__table__, ignore=True)
+
+
+@cache
+def _count_use(dialect: str) -> Any:
+    """One more use of the hashtag that day, and `accounts` more authors: the day's row
+    made or grown in one statement (built once per dialect; parameters `tag_id`, `day`,
+    `accounts`)."""
+    table = TagHistory.__table__
+    made = insert_for(dialect, table).values(
+        tag_id=bindparam("tag_id"), day=bindparam("day"), uses=1, accounts=bindparam("accounts")
+    )
+    return made.on_conflict_do_update(
+        index_elements=[table.c.tag_id, table.c.day],
+        set_={"uses": table.c.uses + 1, "accounts": table.c.accounts + made.excluded.accounts},
+    )
+
+
 async def record_tag_use(
     session: AsyncSession, post: Post, tag_ids: Sequence[int] | None = None
 ) -> None:
@@ -234,16 +258,12 @@ async def record_tag_use(
             await session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post.id))
         ).all()
     day = id_to_ms(post.id) // DAY_MS
+    dialect = session.get_bind().dialect.name
     for tag_id in tag_ids:
-        new_author = await insert_ignore_one(
-            session, TagHistoryAccount, tag_id=tag_id, day=day, account_id=post.account_id
-        )
-        await insert_ignore_one(session, TagHistory, tag_id=tag_id, day=day, uses=0, accounts=0)
-        await session.execute(
-            update(TagHistory)
-            .where(TagHistory.tag_id == tag_id, TagHistory.day == day)
-            .values(uses=TagHistory.uses + 1, accounts=TagHistory.accounts + int(new_author))
-        )
+        author = {"tag_id": tag_id, "day": day, "account_id": post.account_id}
+        new_author = affected_rows(await session.execute(_new_author(dialect), author))
+        use = {"tag_id": tag_id, "day": day, "accounts": int(bool(new_author))}
+        await session.execute(_count_use(dialect), use)
     if tag_ids:
         await session.execute(
             delete(TagHistoryAccount).where(
