@@ -25,6 +25,12 @@ process and on two, back to back (issue 19: two serve >= 1.7x one on the 2 cores
 the database share those cores, so the no-op's own ratio is the machine's ceiling, and the
 CPU per request of wrk and of PostgreSQL says how far below it the home must stay.
 
+With `--redis-limits`: then ping on two worker processes with 64 connections and the demo
+tokens, without Redis, then with the rate limits counted in Redis (`--redis-url`), as every
+multi-process deployment runs them: their requests/s and latency side by side, and
+`redis_limits_refuse_nothing` (every limit is out of reach: a refusal is the limiter
+miscounting; stop 23's runaway count refused a share of such requests).
+
 With `--in-process`: no server, no load generator; each endpoint's CPU per request
 (`time.process_time`, best of five batches) and statements per request through the whole
 ASGI application, the figure a loaded machine disturbs least; POST /api/v1/statuses too (its
@@ -435,6 +441,28 @@ async def measure(data: Dataset, args: Any) -> dict[str, Any]:
         "post_status": posts,
         "server_rss_mb": getattr(server, "last_rss_mb", None),
         **(await _scaling(data.url, tokens, t) if args.scaling else {}),
+        **(_redis_limits(data.url, tokens, t, args.redis_url) if args.redis_limits else {}),
+    }
+
+
+def _redis_limits(url: str, tokens: list[str], seconds: int, redis_url: str) -> dict[str, Any]:
+    """Ping served by two worker processes without Redis, then with the rate limits counted
+    in Redis (`RedisWindows`, as every multi-process deployment runs), back to back, with
+    `SCALING_CONNECTIONS` and the demo tokens: requests/s, latency, and the requests refused
+    (`non_2xx`: the limits are out of reach, so any refusal is the limiter miscounting, as
+    stop 23's runaway count did)."""
+    found: dict[str, Any] = {}
+    for name, env in (("without_redis", {}), ("redis_limits", {"AGORA_REDIS_URL": redis_url})):
+        with server(url, workers=2, env_extra={"AGORA_INPROCESS_WORKERS": "0", **env}) as port:
+            drive(port, PING, tokens, SCALING_CONNECTIONS, 2)
+            found[name] = drive(port, PING, tokens, SCALING_CONNECTIONS, seconds)
+    ratio = found["redis_limits"]["requests_per_s"] / found["without_redis"]["requests_per_s"]
+    return {
+        "ping_two_workers": {
+            "connections": SCALING_CONNECTIONS,
+            **found,
+            "redis_to_without": round(ratio, 3),
+        }
     }
 
 
@@ -481,6 +509,11 @@ async def _scaling(url: str, tokens: list[str], seconds: int) -> dict[str, Any]:
             "noop_ratio_2_to_1": ratio["noop"],
         }
     }
+
+
+def _refused(metrics: dict[str, Any]) -> int:
+    """Requests answered other than 2xx in the Redis rate limits' run."""
+    return int(metrics["ping_two_workers"]["redis_limits"].get("non_2xx", 0))
 
 
 async def _asgi_request(
@@ -607,6 +640,12 @@ async def main() -> None:
         action="store_true",
         help="also the home timeline on one worker process, then two (ratio)",
     )
+    p.add_argument(
+        "--redis-limits",
+        action="store_true",
+        help="also ping on two worker processes without Redis, then with Redis rate limits",
+    )
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     args = p.parse_args()
     if args.in_process:
         async with dataset(args) as data:
@@ -631,6 +670,11 @@ async def main() -> None:
             "post_p50_le_10ms": metrics["post_status"]["p50_ms"] <= 10,
             "post_p99_le_40ms": metrics["post_status"]["p99_ms"] <= 40,
             "rss_under_500mb": (metrics["server_rss_mb"] or 0) < 500,
+            **(
+                {"redis_limits_refuse_nothing": _refused(metrics) == 0}
+                if "ping_two_workers" in metrics
+                else {}
+            ),
         },
     )
 
