@@ -224,13 +224,6 @@ async def followed_tags(
 
 
 @cache
-def _new_author(dialect: str) -> Any:
-    """The author's first use of the hashtag that day, or nothing (built once per dialect;
-    parameters `tag_id`, `day`, `account_id`)."""
-    return insert_for(dialect, TagHistoryAccount.__table__, ignore=True)
-
-
-@cache
 def _count_use(dialect: str) -> Any:
     """One more use of the hashtag that day, and `accounts` more authors: the day's row
     made or grown in one statement (built once per dialect; parameters `tag_id`, `day`,
@@ -261,7 +254,8 @@ async def record_tag_use(
     dialect = session.get_bind().dialect.name
     for tag_id in tag_ids:
         author = {"tag_id": tag_id, "day": day, "account_id": post.account_id}
-        new_author = affected_rows(await session.execute(_new_author(dialect), author))
+        first_use = insert_ignore(session, TagHistoryAccount.__table__)  # built once
+        new_author = affected_rows(await session.execute(first_use, author))
         use = {"tag_id": tag_id, "day": day, "accounts": int(bool(new_author))}
         await session.execute(_count_use(dialect), use)
     if tag_ids:
