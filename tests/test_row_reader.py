@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
 from typing import Any
 
-from agora.db.row_reader import (
-    WAL_INDEX_HEADER,
-    PostgresRowReader,
-    SqliteRowReader,
-    row_reader,
-)
+import pytest
+
+from agora.db.row_reader import PostgresRowReader, SqliteRowReader, row_reader
+from conftest import BACKEND
 
 
 def test_named_parameters_become_asyncpg_s_positions():
@@ -75,78 +72,49 @@ async def test_statements_beyond_the_connections_wait_for_one_released(monkeypat
         await reader.close()
 
 
-def _wal_database(path: Any) -> None:
+def _wal_database(path: Any) -> sqlite3.Connection:
+    """A database in WAL mode with a table `t`, and a connection of its own to write to it
+    (as another process would)."""
     with sqlite3.connect(path) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("CREATE TABLE t (n INTEGER)")
+    return sqlite3.connect(path, isolation_level=None)
 
 
-def _pragma_version(path: Any) -> Callable[[], int]:
-    """`PRAGMA data_version` on a connection of its own: what SQLite itself says."""
-    connection = sqlite3.connect(path, isolation_level=None)
-    return lambda: int(connection.execute("PRAGMA data_version").fetchone()[0])
+async def test_another_connection_s_commit_is_seen_once_the_version_asked_is_old(
+    tmp_path, monkeypatch
+):
+    """A data version asked of SQLite is given again for `DATA_VERSION_SECONDS` (no SQLite
+    call), so a commit by another connection is seen at the latest that long after."""
+    from agora.db import row_reader as module
 
-
-async def test_the_wal_index_header_and_sqlite_s_data_version_agree(tmp_path):
-    """The reader's data version (the wal-index header, no SQLite call) changes exactly when
-    SQLite's `PRAGMA data_version` does: at every commit of another connection, whatever
-    it wrote (and at a checkpoint that empties the log: a page is then proved once more),
-    not at reads or a write rolled back."""
+    monkeypatch.setattr(module, "DATA_VERSION_SECONDS", 0.2)
     path = tmp_path / "versions.db"
-    _wal_database(path)
+    writer = _wal_database(path)
     reader = SqliteRowReader(str(path))
-    sqlite_says = _pragma_version(path)
-    writer = sqlite3.connect(path, isolation_level=None)
-    steps: list[tuple[str, Callable[[], Any]]] = [
-        ("insert", lambda: writer.execute("INSERT INTO t VALUES (1)")),
-        ("read", lambda: writer.execute("SELECT count(*) FROM t").fetchone()),
-        ("update", lambda: writer.execute("UPDATE t SET n = n + 1")),
-        ("rolled back", lambda: writer.executescript("BEGIN; DELETE FROM t; ROLLBACK;")),
-        ("checkpoint", lambda: writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()),
-        ("after a checkpoint", lambda: writer.execute("INSERT INTO t VALUES (2)")),
-        ("a new table", lambda: writer.execute("CREATE TABLE u (m INTEGER)")),
-        ("nothing", lambda: None),
-        ("two commits", lambda: writer.executescript("INSERT INTO u VALUES (1); DELETE FROM u;")),
-    ]
-    try:
-        assert reader.data_version() is not None and reader._wal_index is not None
-        for name, step in steps:
-            ours, theirs = reader.data_version(), sqlite_says()
-            step()
-            changed, sqlite_changed = reader.data_version() != ours, sqlite_says() != theirs
-            assert changed == sqlite_changed, name
-            assert changed == (name not in {"read", "rolled back", "nothing"}), name
-    finally:
-        writer.close()
-        await reader.close()
-
-
-async def test_a_writer_caught_between_the_header_s_two_copies_gives_no_version(tmp_path):
-    path = tmp_path / "torn.db"
-    _wal_database(path)
-    reader = SqliteRowReader(str(path))
-    try:
-        assert reader.data_version() is not None
-        header = bytes(reader._wal_index[: 2 * WAL_INDEX_HEADER])  # type: ignore[index]
-        torn = header[:8] + bytes([header[8] ^ 1]) + header[9:]  # first copy's counter moved
-        assert reader._header_version(torn) is None  # type: ignore[arg-type]
-        assert reader._header_version(header) == reader.data_version()  # type: ignore[arg-type]
-    finally:
-        await reader.close()
-
-
-async def test_a_database_not_in_wal_mode_asks_sqlite_for_its_version(tmp_path):
-    path = tmp_path / "rollback.db"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE t (n INTEGER)")
-    reader = SqliteRowReader(str(path))
-    writer = sqlite3.connect(path, isolation_level=None)
     try:
         before = reader.data_version()
-        assert before is not None and reader._wal_index is None
-        assert reader.data_version() == before
+        assert before is not None
         writer.execute("INSERT INTO t VALUES (1)")
-        assert reader.data_version() != before
+        assert reader.data_version() == before  # asked less than 0.2 s ago
+        time.sleep(0.25)
+        after = reader.data_version()
+        assert after is not None and after != before
+        time.sleep(0.25)
+        assert reader.data_version() == after  # nothing committed since
     finally:
         writer.close()
         await reader.close()
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="PostgreSQL's token: the change notices'")
+async def test_a_commit_of_this_process_s_session_is_seen_at_once(db, make_person, monkeypatch):
+    """However long a data version is given again, a session of this process that commits
+    makes the next `change_token` ask SQLite: the writer's next request sees its write."""
+    from agora.db import row_reader as module
+
+    monkeypatch.setattr(module, "DATA_VERSION_SECONDS", 3600.0)
+    before = db.change_token()
+    assert before is not None and db.change_token() == before
+    await make_person("versioned")  # committed by a session of this process
+    assert db.change_token() != before

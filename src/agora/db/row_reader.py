@@ -8,12 +8,12 @@ and SQLAlchemy's connection check-out, reset and return cost several times that 
   own execution (tens of microseconds for the bounded statements read here: primary-key
   look-ups and an index range), less than a hop to a connection's thread and back. The
   busy timeout is short: a reader that would wait gives None and the caller reads through
-  its session instead. Its `data_version` (what a kept page's proof is tied to: any commit of
-  any connection changes it) is read from the file's wal-index header, mapped into memory:
-  no SQLite call, so the event loop's thread keeps the GIL (`PRAGMA data_version`, asked by
-  every request, let go of it for a microsecond or two each time; a thread waiting for it,
-  such as an aiosqlite connection's with a statement's rows, then rarely won it, and its
-  statements took 10 to 30 times their own time while kept pages were served).
+  its session instead. Its `data_version` (what a kept page's proof is tied to) is asked
+  of SQLite at most every `DATA_VERSION_SECONDS`, and again after any commit of a session
+  of this process: every SQLite call lets go of the GIL for an instant and takes it back,
+  which restarts the wait of a thread that wants it (an aiosqlite connection's, with its
+  statement's rows), so asked by every request it kept those threads waiting while kept
+  pages were served (app.py, `give_threads_their_turn`).
 - **PostgreSQL**: asyncpg connections of its own (at most `MAX_CONNECTIONS`, opened on
   demand, kept idle between statements; a statement finding all busy waits up to
   `WAIT_SECONDS` for one, handed over as it is released), autocommit, each statement one
@@ -24,15 +24,11 @@ and SQLAlchemy's connection check-out, reset and return cost several times that 
 
 Invariants: only reads (SQLite's connection refuses writes; callers send SELECTs); a failure
 of the reader (a lost connection, a busy file) is never an error for the request: `row`
-gives None and the caller falls back to its session. SQLite's data version: equal values
-mean no commit in between. The wal-index header (https://www.sqlite.org/walformat.html,
-"The WAL-Index Header") is written at every commit of a database in WAL mode, its change
-counter grown, twice over (the second copy first); a reader that finds the two copies
-different caught a writer mid-way and gives None (no proof: the page's statement runs). The
-header is read only while the reader's own connection is open in WAL mode (so the `-shm`
-file mapped is the one every connection uses: SQLite deletes it only when the last
-connection to the database closes, and leaves WAL mode only when it is the only one);
-otherwise `PRAGMA data_version` is asked. tests/test_row_reader.py checks that the two agree.
+gives None and the caller falls back to its session. SQLite's data version: the same value
+means no commit between when it was asked and the end of its `DATA_VERSION_SECONDS`, except
+by another process in those last moments (a page proved before such a commit may be
+answered until they end, as if asked a moment earlier); a commit of this process is seen
+by the next request (its session's `after_commit` comes before its response).
 """
 
 from __future__ import annotations
@@ -40,15 +36,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import mmap
-import os
 import re
 import sqlite3
 import time
 from collections import deque
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from agora.db.pg_settings import PLANNER_SETTINGS
 from agora.db.statement_tracking import check_statement_tracking
@@ -59,7 +55,8 @@ MAX_CONNECTIONS = 4  # PostgreSQL: concurrent statements; more wait for the sess
 WAIT_SECONDS = 0.05  # a statement waits this long for a busy connection, then gives None
 RETRY_SECONDS = 30.0  # after a failure to connect, the reader is left alone this long
 SQLITE_BUSY_MS = 50  # a reader that would wait longer reads through its session instead
-WAL_INDEX_HEADER = 48  # bytes; the wal-index header, kept twice at the start of `-shm`
+DATA_VERSION_SECONDS = 0.002  # SQLite: a data version asked is given again this long
+_COMMITS = [0]  # commits of this process's sessions: a version asked before is asked again
 _GENERATIONS = itertools.count(1)  # of every reader's connections, in this process
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -71,14 +68,15 @@ class SqliteRowReader:
         self.path = path
         self._connection: sqlite3.Connection | None = None
         self._generation = 0  # of the connection: a new one counts data versions anew
-        self._wal_index: mmap.mmap | None = None  # the headers, while the connection is open
+        self._version: int | None = None  # the data version last asked, given again
+        self._version_until = 0.0  # (monotonic) until then
+        self._version_commits = -1  # while this process's sessions have committed no more
 
     def _connect(self) -> sqlite3.Connection:
         self._generation = next(_GENERATIONS)
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         connection.execute("PRAGMA query_only = ON")
         connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
-        self._wal_index = _wal_index(self.path, connection)
         return connection
 
     async def row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -93,60 +91,40 @@ class SqliteRowReader:
         return found
 
     def data_version(self) -> int | None:
-        """SQLite's data version for the reader's connection, from the wal-index header in
-        WAL mode, else `PRAGMA data_version` (module docstring), with the connection's
+        """SQLite's `PRAGMA data_version` on the reader's connection, with the connection's
         generation above it (a new connection counts anew: no number repeats across
         connections): it changes whenever any other connection (this process's writers
         included) has committed since, and reads nothing else; None when the file cannot be
-        read or a commit was being written just then."""
+        read. Asked again only after `DATA_VERSION_SECONDS` or a commit of this process
+        (module docstring)."""
+        now, commits = time.monotonic(), _COMMITS[0]  # both before SQLite is asked
+        if now < self._version_until and commits == self._version_commits:
+            return self._version
         try:
             if self._connection is None:
                 self._connection = self._connect()
-            if self._wal_index is not None:
-                return self._header_version(self._wal_index)
             row = self._connection.execute("PRAGMA data_version").fetchone()
-        except (sqlite3.Error, ValueError) as exc:  # ValueError: the map closed meanwhile
+        except sqlite3.Error as exc:
             log.debug("row reader: %r; no data version", exc)
+            self._version_until = 0.0
             return None
-        return (self._generation << 40) + int(row[0])
-
-    def _header_version(self, wal_index: mmap.mmap) -> int | None:
-        """The data version as the wal-index header says it (module docstring), with the
-        connection's generation above it (above any version `PRAGMA data_version` gives, so
-        the two kinds never meet); None when a writer was caught between the two copies."""
-        first = wal_index[:WAL_INDEX_HEADER]  # in SQLite's order: this copy is written last
-        if first != wal_index[WAL_INDEX_HEADER : 2 * WAL_INDEX_HEADER]:
-            return None
-        return (self._generation << 8 * WAL_INDEX_HEADER) | int.from_bytes(first, "little")
+        self._version = (self._generation << 40) + int(row[0])
+        self._version_until, self._version_commits = now + DATA_VERSION_SECONDS, commits
+        return self._version
 
     async def close(self) -> None:
-        """Close the connection (and unmap its wal-index first)."""
-        if self._wal_index is not None:
-            self._wal_index.close()
-            self._wal_index = None
+        """Close the connection."""
+        self._version_until = 0.0
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
 
-def _wal_index(path: str, connection: sqlite3.Connection) -> mmap.mmap | None:
-    """The start of the database's wal-index (`<path>-shm`) mapped read-only, once
-    `connection` has read the file in WAL mode (which opened the wal-index and keeps it
-    while the connection is open); None in another journal mode or when it cannot be mapped
-    (`data_version` then asks SQLite)."""
-    try:
-        mode = connection.execute("PRAGMA journal_mode").fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            return None
-        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a read: opened
-        fd = os.open(f"{path}-shm", os.O_RDONLY)
-        try:
-            return mmap.mmap(fd, 2 * WAL_INDEX_HEADER, access=mmap.ACCESS_READ)
-        finally:
-            os.close(fd)
-    except (OSError, ValueError, sqlite3.Error) as exc:
-        log.debug("row reader: %r; data versions asked of SQLite", exc)
-        return None
+@sa_event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    """A session of this process committed: SQLite readers ask for the data version again
+    (whether it wrote is not asked: a commit of a read costs one question more)."""
+    _COMMITS[0] += 1
 
 
 class PostgresRowReader:
