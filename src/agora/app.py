@@ -199,9 +199,10 @@ def give_threads_their_turn() -> None:
     an instant at each poll for I/O and takes it back at once, which restarts the waiter's
     wait, so with CPython's 5 ms the waiter is forced in only once the loop's thread goes 5 ms
     without an I/O poll. On a SQLite server answering kept pages (10k people / 1M posts,
-    public timeline, 8 connections), the pages that needed statements then took 80 to 110 ms
-    (p99 of all requests), their statements 10 to 30 times their own CPU; with 50 us the p99
-    was 5 to 7 ms, and more requests per second were served, not fewer (bench/README.md)."""
+    public timeline, 8 connections), once pages began to expire those that needed statements
+    made the p99 of all requests 46 to 69 ms, their statements taking 10 to 30 times their
+    own CPU; with 50 us it was 4 to 8 ms, for about 5 % fewer requests a second while every
+    page was kept (bench/README.md, stop 25)."""
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
