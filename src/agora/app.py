@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import ModuleType
@@ -75,6 +74,7 @@ from agora.jobs.worker import Worker
 from agora.mail.smtp import NO_MAIL, mail_configured
 from agora.social.reading import for_you_precompute, trends
 from agora.social.reading.push_keys import vapid_keys
+from agora.thread_turns import give_threads_their_turn
 from agora.web import (
     about_pages,
     admin_console_pages,
@@ -185,25 +185,6 @@ def settle_heap() -> None:
     which was the For You feed's p99 (bench/ranking.py, docs/RANKING.md)."""
     gc.collect()
     gc.freeze()
-
-
-# How long a thread waiting for the GIL waits before it asks the event loop's thread to let
-# go (CPython's default: 5 ms). See `give_threads_their_turn`.
-GIL_SWITCH_SECONDS = 0.00005
-
-
-def give_threads_their_turn() -> None:
-    """Make a thread that waits for the GIL get it within `GIL_SWITCH_SECONDS` while the
-    event loop's thread is busy. Every SQLite statement runs in its connection's thread
-    (aiosqlite) and needs the GIL back after each step; the loop's thread lets go of it for
-    an instant at each poll for I/O and takes it back at once, which restarts the waiter's
-    wait, so with CPython's 5 ms the waiter is forced in only once the loop's thread goes 5 ms
-    without an I/O poll. On a SQLite server answering kept pages (10k people / 1M posts,
-    public timeline, 8 connections), once pages began to expire those that needed statements
-    made the p99 of all requests 46 to 69 ms, their statements taking 10 to 30 times their
-    own CPU; with 50 us it was 4 to 8 ms, for about 5 % fewer requests a second while every
-    page was kept (bench/README.md, stop 25)."""
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:

@@ -40,13 +40,15 @@ same while nothing a page reads can have changed: on PostgreSQL the epoch of the
 page change notices (db/change_notices.py: a trigger on every table the statement reads
 notifies every listening process when a transaction that changed one commits), on SQLite
 the row reader's `PRAGMA data_version` (any commit by any other connection changes it, read
-from the file's shared memory, no table). A page whose statement read its stamps on the
+from the file's shared memory, no table; asked at most every 2 ms and again after every
+commit of this process's sessions, db/row_reader.py). A page whose statement read its stamps on the
 primary (the row reader) after the token was read as `t` is answered again with no
 statement while the token is still `t`; otherwise its statement runs as before. A statement
 through the request's session proves nothing for later (it may read a replica). Both tokens
 change with far more than a page shows (any commit, of any table, on SQLite), so they only
 spare the statement while nothing is written; on PostgreSQL what is left is the notice's
-way to the process, the same for a person as having asked a moment earlier. Behind
+way to the process, on SQLite another process's commit in the last 2 ms, the same for a
+person as having asked a moment earlier. Behind
 PgBouncer with no direct URL to listen on there is no token.
 
 **Where.** A byte-bounded LRU in each process (`page_cache_bytes`; no lock: one event loop).

@@ -153,8 +153,10 @@ def worker(concurrency: int = 1) -> None:
     from agora.job_registry import register_all_jobs
     from agora.jobs.machine_load import OthersBusy
     from agora.jobs.worker import Worker
+    from agora.thread_turns import give_threads_their_turn
 
     register_all_jobs()
+    give_threads_their_turn()  # its jobs' SQLite statements and threads (thread_turns.py)
 
     async def go(db: Database) -> None:
         # this process's ids are disjoint from other processes'; a database restarting as

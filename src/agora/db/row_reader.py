@@ -13,7 +13,7 @@ and SQLAlchemy's connection check-out, reset and return cost several times that 
   of this process: every SQLite call lets go of the GIL for an instant and takes it back,
   which restarts the wait of a thread that wants it (an aiosqlite connection's, with its
   statement's rows), so asked by every request it kept those threads waiting while kept
-  pages were served (app.py, `give_threads_their_turn`).
+  pages were served (thread_turns.py).
 - **PostgreSQL**: asyncpg connections of its own (at most `MAX_CONNECTIONS`, opened on
   demand, kept idle between statements; a statement finding all busy waits up to
   `WAIT_SECONDS` for one, handed over as it is released), autocommit, each statement one
