@@ -572,7 +572,9 @@ def summarise(records: list[dict[str, Any]], seconds: float, done: list[Fault]) 
 
 
 async def drain(url: str, timeout: float = 180) -> float:
-    """Wait until no job is due or running; seconds waited."""
+    """Wait until no job is due or running, and none waits to be tried again (a job that
+    failed, such as a fan-out that lost a deadlock, is retried after a back-off: what it
+    owes is owed until then); seconds waited."""
     from sqlalchemy import text
 
     from agora.db.engine import Database
@@ -585,7 +587,7 @@ async def drain(url: str, timeout: float = 180) -> float:
                 busy = await session.scalar(
                     text(
                         "SELECT count(*) FROM jobs WHERE state = 'running' "
-                        "OR (state = 'pending' AND run_at <= :now)"
+                        "OR (state = 'pending' AND (run_at <= :now OR attempts > 0))"
                     ),
                     {"now": _utcnow()},
                 )
