@@ -434,7 +434,12 @@ async def _without_it(
 async def _add_to_feeds(session: AsyncSession, rows: list[dict[str, int]]) -> None:
     """Insert feed rows (those already there are skipped; each one inserted grows its
     owner's view stamp, migration 0042's trigger) and count each row as one entry more in
-    its owner's feed, trimming the full ones."""
+    its owner's feed, trimming the full ones. In owners' order: each owner's counter, view
+    stamp and trimmed entries are locked until the commit, so two fan-outs at once (two
+    people who follow each other, posting together: each is first in its own audience) must
+    take them in one order, or each waits on the other and PostgreSQL kills one ("deadlock
+    detected"; tests/test_feed_trim.py)."""
+    rows = sorted(rows, key=lambda row: (row["account_id"], row["post_id"]))
     await session.execute(insert_ignore(session, HomeFeedEntry.__table__), rows)
     await _grow_and_trim(session, Counter(row["account_id"] for row in rows))
 
@@ -472,7 +477,9 @@ async def trim_feeds(session: AsyncSession, account_ids: list[int], cap: int) ->
         .limit(1)
         .scalar_subquery()
     )
-    rows = await session.execute(select(Account.id, cutoff).where(Account.id.in_(account_ids)))
+    rows = await session.execute(  # in owners' order, as every fan-out locks (`_add_to_feeds`)
+        select(Account.id, cutoff).where(Account.id.in_(account_ids)).order_by(Account.id)
+    )
     cuts = [{"owner": owner, "cutoff": post_id} for owner, post_id in rows if post_id is not None]
     if cuts:
         feed = HomeFeedEntry.__table__
