@@ -2,7 +2,9 @@
 
 Accounts with more followers than `fanout_follower_threshold` are not fanned out; their posts
 are merged into home timelines at read time (see timelines.home_timeline). All handlers here
-are jobs and idempotent: feed rows are inserted with ON CONFLICT DO NOTHING.
+are jobs and idempotent: feed rows are inserted with ON CONFLICT DO NOTHING, always by
+`_add_to_feeds`, in owners' order, so that fan-outs running at once lock the same rows in
+the same order and never deadlock.
 
 `distribute_post` is a two-phase job (`jobs.queue.SlowJob`), so that fanning a post out to
 thousands of followers never holds the write lock (SQLite's, for the whole database) for long:
