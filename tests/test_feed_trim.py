@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from agora.config import get_settings
 from agora.db.models import HomeFeedEntry, HomeFeedSize
 from agora.social.reading.fan_out import TRIM_SLACK, fan_out, trim_feeds
+from conftest import BACKEND
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ async def test_feeds_are_trimmed_past_the_slack(db, client, make_person, run_job
 
 
 @pytest.mark.skipif(
-    os.environ.get("AGORA_TEST_DATABASE", "sqlite") != "postgresql",
+    BACKEND != "postgresql",
     reason="SQLite has one writer: its fan-outs never hold row locks at once",
 )
 async def test_people_who_follow_each_other_fanned_out_at_once_never_deadlock(
