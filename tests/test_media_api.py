@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import blurhash
 import httpx
 import pytest
 from PIL import Image, PngImagePlugin
@@ -155,6 +156,20 @@ async def test_jpeg_upload_is_oriented_and_stripped_of_exif_and_gps(db, client, 
     assert "comment" not in image.info and "exif" not in image.info
     preview = await fetch(client, media["preview_url"])
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+
+
+async def test_an_uploads_blurhash_decodes_to_the_images_colours(db, client, make_person):
+    alice = await make_person("alice")
+    image = Image.new("RGB", (160, 80), (20, 40, 220))  # blue on the left...
+    image.paste((230, 200, 20), (80, 0, 160, 80))  # ...yellow on the right
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    media = await uploaded(client, alice, out.getvalue())
+    assert len(media["blurhash"]) == 2 + 4 + 2 * (4 * 4 - 1)  # 4 x 4 components
+    blurred = blurhash.decode(media["blurhash"], 16, 8)  # an RGB image
+    left, right = blurred.getpixel((1, 4)), blurred.getpixel((14, 4))
+    assert left[2] > 150 and left[0] < 100  # blue
+    assert right[0] > 150 and right[1] > 130 and right[2] < 100  # yellow
 
 
 @pytest.mark.parametrize(

@@ -198,7 +198,9 @@ async def _render_missing(
     ]
     if not missing:
         return {}
-    views = await load_posts(session, viewer_id, missing, polls=False, filters=False)
+    views = await load_posts(
+        session, viewer_id, missing, polls=False, filters=False, flags=False
+    )  # the flags and counters come from `load_refs`, per request
     fresh: dict[Key, Rendered] = {}
     stored: dict[Key, Rendered] = {}
     for pid in missing:
@@ -207,7 +209,8 @@ async def _render_missing(
             continue  # gone since the narrow read: not shown
         post_version, author_version = view.versions
         ref = refs[pid]
-        if _account_key(ref) not in held:  # most new posts are by an author rendered before
+        if _account_key(ref) not in held and _account_key(ref) not in fresh:
+            # (most new posts are by an author rendered before; a page's others, once)
             account = fresh[_account_key(ref)] = _account(view)
             stored[(ACCOUNT, ref.account_id, author_version)] = account
         shared = fresh[_post_key(ref)] = _shared(view, viewer_id)

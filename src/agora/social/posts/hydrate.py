@@ -121,6 +121,7 @@ async def load_posts(
     polls: bool = True,
     context: str | None = None,
     filters: bool = True,
+    flags: bool = True,
 ) -> dict[int, PostView]:
     """PostViews by id, only of posts the viewer may see (`visibility.plain_visible_to`:
     deleted posts, suspended authors, blocks either way and the audience of followers-only and
@@ -136,11 +137,14 @@ async def load_posts(
     one for the polls when the page has any (`polls.load_polls`; not when `polls` is False:
     api/status_cache.py renders polls apart) and one for the viewer's filters (not when
     `filters` is False), and one for the accounts its authors moved to when any did
-    (`moved_targets`)."""
+    (`moved_targets`). `flags=False` leaves the viewer's own marks (FLAGS) unread, all
+    False: for a caller that reads them apart (api/status_cache.py renders the part of a
+    post that is the same for every viewer); the visibility rule is applied all the same."""
     if not ids:
         return {}
     params = {"ids": ids, "viewer_id": viewer_id}
-    rows = (await session.execute(_posts_statement(viewer_id is not None), params)).all()
+    statement = _posts_statement(viewer_id is not None, flags and viewer_id is not None)
+    rows = (await session.execute(statement, params)).all()
     found = {row[0].id: row for row in rows}
     links = {
         pid: _Link(
@@ -467,12 +471,12 @@ def _page_posts() -> Any:
 
 
 @cache
-def _posts_statement(signed_in: bool) -> Select[Any]:
+def _posts_statement(signed_in: bool, flags: bool) -> Select[Any]:
     """The page's posts (`_page_posts`), each with its author, whether the viewer may see it
     as a linked post, its mentions ("id:username,...") and hashtags ("name,..."), its media,
-    poll, render versions, the viewer's own flags and its preview card (joined: the page's
-    cards come in the same query). Usernames and hashtags are word characters, so the
-    separators are safe."""
+    poll, render versions, the viewer's own flags (null unless `flags`) and its preview card
+    (joined: the page's cards come in the same query). Usernames and hashtags are word
+    characters, so the separators are safe."""
     viewer = VIEWER if signed_in else None
     author = aliased(Account)  # not correlated with the rule's own look-ups of accounts
     card = aliased(PreviewCard, name="card")
@@ -489,7 +493,7 @@ def _posts_statement(signed_in: bool) -> Select[Any]:
             Post.render_version.label("post_version"),
             author.render_version.label("author_version"),
             quotes_count_column(),
-            *_flag_columns(signed_in),
+            *_flag_columns(flags),
             card,
         )
         .join(author, author.id == Post.account_id)
