@@ -583,3 +583,45 @@ def test_public_posts_go_to_the_local_or_the_remote_public_streams() -> None:
     }
     assert tag_streams(local=True) == ("hashtag", "hashtag:local")
     assert tag_streams(local=False) == ("hashtag",)
+
+
+async def test_a_post_event_runs_the_same_statements_for_few_or_many_listeners(
+    client, make_person, run_jobs, harness, db
+):
+    """The hub's statements for an event are built once, the listeners a list parameter: on
+    PostgreSQL the very same SQL (one prepared statement each) for 2 listeners as for 6; on
+    SQLite the same statements, their IN lists as long as the listeners."""
+    import re
+
+    from sqlalchemy import event
+
+    alice = await make_person("alice")
+    fans = [await make_person(f"fan{n}") for n in range(6)]
+    for fan in fans:
+        await follow(client, fan, alice)
+    await run_jobs()
+
+    async def statements_of_one_post(listening: list[Any]) -> tuple[list[str], list[Listener]]:
+        listeners = [await harness.listen(fan) for fan in listening]
+        listeners.append(await harness.listen(fans[0], "public"))
+        await post_status(client, alice, status="hello")
+        await run_jobs()
+        seen: list[str] = []
+
+        def note(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+            seen.append(re.sub(r"\(\?(, \?)*\)", "(?)", statement))  # SQLite's IN lists
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+        try:
+            await harness.pump()
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+        return seen, listeners
+
+    few, few_listeners = await statements_of_one_post(fans[:2])
+    many, many_listeners = await statements_of_one_post(fans)
+    assert len(few) >= 3 and sorted(few) == sorted(many)
+    for listener in few_listeners:  # both posts (it still listens for the second one)
+        assert [kind for kind, _ in await received(listener)] == ["update", "update"]
+    for listener in many_listeners:
+        assert [kind for kind, _ in await received(listener)] == ["update"]

@@ -24,14 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import Select, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agora.config import get_settings
 from agora.db.models import (
+    ID,
     Account,
     Block,
     Follow,
@@ -42,6 +44,7 @@ from agora.db.models import (
     Tag,
     Visibility,
 )
+from agora.db.one_of import one_of
 from agora.social.media.uploads import has_media
 from agora.social.reading.home_rule import home_rule
 from agora.social.reading.lists import hidden_by_exclusive_lists, lists_receiving
@@ -94,19 +97,38 @@ async def home_members(session: AsyncSession, post: Post, viewers: set[int]) -> 
     Set-based: two or three indexed queries whatever the number of viewers."""
     if not viewers:
         return set()
-    feed = select(HomeFeedEntry.account_id).where(
-        HomeFeedEntry.post_id == post.id, HomeFeedEntry.account_id.in_(viewers)
-    )
-    members = set((await session.scalars(feed)).all())
+    feed = {"post_id": post.id, "viewers": list(viewers)}
+    members = set((await session.scalars(_in_feed_statement(), feed)).all())
     if await _merged_at_read_time(session, post):
         members |= await _passing(session, post.id, viewers - members, home_rule)
     if members:
-        viewer = aliased(Account)
-        hidden = select(viewer.id).where(
-            viewer.id.in_(members), hidden_by_exclusive_lists(viewer.id, post.account_id)
-        )
-        members -= set((await session.scalars(hidden)).all())
+        hidden = {"author_id": post.account_id, "viewers": list(members)}
+        members -= set((await session.scalars(_hidden_statement(), hidden)).all())
     return members
+
+
+# Each event runs these statements in every server process: they are built once, with the
+# post and the viewers as parameters (`one_of`: one prepared statement whatever the number of
+# listeners), as the timelines' statements are.
+POST_ID = bindparam("post_id", type_=ID)
+
+
+@cache
+def _in_feed_statement() -> Select[Any]:
+    """Which of `viewers` have the post `post_id` in their home feed."""
+    return select(HomeFeedEntry.account_id).where(
+        HomeFeedEntry.post_id == POST_ID, one_of(HomeFeedEntry.account_id, "viewers")
+    )
+
+
+@cache
+def _hidden_statement() -> Select[Any]:
+    """Which of `viewers` have the author `author_id` on one of their exclusive lists."""
+    viewer = aliased(Account)
+    author = bindparam("author_id", type_=ID)
+    return select(viewer.id).where(
+        one_of(viewer.id, "viewers"), hidden_by_exclusive_lists(viewer.id, author)
+    )
 
 
 async def _merged_at_read_time(session: AsyncSession, post: Post) -> bool:
@@ -155,14 +177,19 @@ async def _passing(
     one query: the rule's SQL runs per viewer row."""
     if not viewers:
         return set()
+    params = {"post_id": post_id, "viewers": list(viewers)}
+    return set((await session.scalars(_passing_statement(rule), params)).all())
+
+
+@cache
+def _passing_statement(rule: Callable[..., Any]) -> Select[Any]:
     viewer = aliased(Account)
-    query = (
+    return (
         select(viewer.id)
         .select_from(viewer)
-        .join(Post, Post.id == post_id)
-        .where(viewer.id.in_(viewers), rule(viewer.id, Post))
+        .join(Post, Post.id == POST_ID)
+        .where(one_of(viewer.id, "viewers"), rule(viewer.id, Post))
     )
-    return set((await session.scalars(query)).all())
 
 
 async def _streamed_lists(session: AsyncSession, post: Post, streamed: set[int]) -> dict[int, int]:
@@ -174,13 +201,21 @@ async def _streamed_lists(session: AsyncSession, post: Post, streamed: set[int])
 
 
 async def _has_media(session: AsyncSession, post_id: int) -> bool:
-    query = select(Post.id).where(Post.id == post_id, has_media(Post))
-    return await session.scalar(query) is not None
+    return await session.scalar(_media_statement(), {"post_id": post_id}) is not None
+
+
+@cache
+def _media_statement() -> Select[Any]:
+    return select(Post.id).where(Post.id == POST_ID, has_media(Post))
 
 
 async def _shown_to_anyone(session: AsyncSession, post_id: int) -> bool:
-    query = select(Post.id).where(Post.id == post_id, listed_to(None, Post))
-    return await session.scalar(query) is not None
+    return await session.scalar(_anyone_statement(), {"post_id": post_id}) is not None
+
+
+@cache
+def _anyone_statement() -> Select[Any]:
+    return select(Post.id).where(Post.id == POST_ID, listed_to(None, Post))
 
 
 async def _streamed_tags(session: AsyncSession, post_id: int, streamed: set[str]) -> set[str]:

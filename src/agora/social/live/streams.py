@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, literal, select, union_all
+from sqlalchemy import CompoundSelect, Row, Select, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agora.auth.scopes import satisfies
 from agora.db.models import Bookmark, Favourite, Pin, Post
+from agora.db.one_of import one_of
 from agora.events.event_kinds import EventName
 from agora.events.publishing import publish_after_commit
 from agora.ids import parse_id
@@ -260,14 +262,14 @@ async def viewer_marks(
     500 viewers a query."""
     posts, viewers = list(set(post_ids)), set(viewer_ids)
     rows: list[Row[str, int, int]] = list(
-        (await session.execute(_marks_query(posts).limit(MARKS_SCAN + 1))).all()
+        (await session.execute(_marks_query(False), {"posts": posts})).all()
     )
     if len(rows) > MARKS_SCAN:
         ordered = sorted(viewers)
         rows = []
         for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            rows += (await session.execute(_marks_query(posts, chunk))).all()
+            chunk = {"posts": posts, "viewers": ordered[start : start + 500]}
+            rows += (await session.execute(_marks_query(True), chunk)).all()
     found: dict[int, set[tuple[str, int]]] = {}
     for mark, account_id, post_id in rows:
         if account_id in viewers:
@@ -275,18 +277,23 @@ async def viewer_marks(
     return found
 
 
-def _marks_query(posts: list[int], viewers: list[int] | None = None) -> Any:
+@cache
+def _marks_query(by_viewer: bool) -> CompoundSelect[*tuple[Any, ...]]:
+    """(mark, account id, post id) of the marks on the posts `posts`: at most MARKS_SCAN + 1
+    of them, or (`by_viewer`) all those of the accounts `viewers`. Built once: it runs for
+    every live event in every server process."""
     models: tuple[type[Favourite] | type[Bookmark] | type[Pin], ...] = (Favourite, Bookmark, Pin)
     parts: list[Select[str, int, int | None]] = [
-        select(literal(mark), model.account_id, model.post_id).where(model.post_id.in_(posts))
+        select(literal(mark), model.account_id, model.post_id).where(one_of(model.post_id, "posts"))
         for mark, model in zip(MARKS, models, strict=False)
     ]
     parts.append(
         select(literal("reblogged"), Post.account_id, Post.reblog_of_id).where(
-            Post.reblog_of_id.in_(posts), Post.deleted_at.is_(None)
+            one_of(Post.reblog_of_id, "posts"), Post.deleted_at.is_(None)
         )
     )
-    if viewers is not None:
-        columns = [model.account_id for model in models] + [Post.account_id]
-        parts = [part.where(col.in_(viewers)) for part, col in zip(parts, columns, strict=True)]
+    if not by_viewer:
+        return union_all(*parts).limit(MARKS_SCAN + 1)
+    columns = [model.account_id for model in models] + [Post.account_id]
+    parts = [part.where(one_of(col, "viewers")) for part, col in zip(parts, columns, strict=True)]
     return union_all(*parts)

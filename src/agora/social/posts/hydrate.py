@@ -376,12 +376,16 @@ async def embedded_ids(session: AsyncSession, post_id: int) -> set[int]:
     them, whoever may see them (for `visible_among`; never shown as they are)."""
     found, frontier = {post_id}, {post_id}
     for _ in range(2):
-        rows = await session.execute(
-            select(Post.reblog_of_id, Post.quote_of_id).where(Post.id.in_(frontier))
-        )
+        rows = await session.execute(_links_statement(), {"ids": list(frontier)})
         frontier = {i for row in rows for i in row if i is not None} - found
         found |= frontier
     return found
+
+
+@cache
+def _links_statement() -> Select[int | None, int | None]:
+    """What the posts `ids` boost or quote."""
+    return select(Post.reblog_of_id, Post.quote_of_id).where(one_of(Post.id, "ids"))
 
 
 async def visible_among(
@@ -394,23 +398,34 @@ async def visible_among(
     if not post_ids or not viewers:
         return out
     signed_in = [v for v in viewers if v is not None]
+    ids = list(post_ids)
     if signed_in:
-        reader = aliased(Account)  # not correlated with the rule's own look-ups of accounts
-        rows = await session.execute(
-            select(reader.id, Post.id).where(
-                reader.id.in_(signed_in),
-                Post.id.in_(post_ids),
-                plain_visible_to(reader.id, Post),
-            )
-        )
+        params = {"viewers": signed_in, "ids": ids}
+        rows = await session.execute(_visible_among_statement(), params)
         seen: dict[int, set[int]] = {}
         for viewer, post_id in rows:
             seen.setdefault(viewer, set()).add(post_id)
-        out.update({v: frozenset(ids) for v, ids in seen.items()})
+        out.update({v: frozenset(found) for v, found in seen.items()})
     if None in viewers:
-        anyone = select(Post.id).where(Post.id.in_(post_ids), plain_visible_to(None, Post))
-        out[None] = frozenset(await session.scalars(anyone))
+        anyone = _visible_to_anyone_statement()
+        out[None] = frozenset(await session.scalars(anyone, {"ids": ids}))
     return out
+
+
+@cache
+def _visible_among_statement() -> Select[int, int]:
+    """(viewer, post id) for each of `viewers` and each of the posts `ids` they may see. Built
+    once: it runs for every live event in every server process."""
+    reader = aliased(Account)  # not correlated with the rule's own look-ups of accounts
+    return select(reader.id, Post.id).where(
+        one_of(reader.id, "viewers"), one_of(Post.id, "ids"), plain_visible_to(reader.id, Post)
+    )
+
+
+@cache
+def _visible_to_anyone_statement() -> Select[int]:
+    """Those of the posts `ids` that nobody in particular may see (signed out)."""
+    return select(Post.id).where(one_of(Post.id, "ids"), plain_visible_to(None, Post))
 
 
 async def _attach_polls(
