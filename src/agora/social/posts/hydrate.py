@@ -424,7 +424,7 @@ def _visible_among_statement() -> Select[int, int]:
 
 @cache
 def _visible_to_anyone_statement() -> Select[int]:
-    """Those of the posts `ids` that nobody in particular may see (signed out)."""
+    """Those of the posts `ids` that may be shown signed out, to nobody in particular."""
     return select(Post.id).where(one_of(Post.id, "ids"), plain_visible_to(None, Post))
 
 
