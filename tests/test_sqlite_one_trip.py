@@ -1,18 +1,21 @@
 """db/sqlite_one_trip.py: SQLite statements make one thread round trip each, and answer what
-aiosqlite's own cursor answers (rows, long results streamed, rowcount, errors, rollback).
-SQLite only (it is SQLite's driver)."""
+aiosqlite's own cursor answers (rows, long results streamed, rowcount, errors, rollback), and a
+writer waiting for the write lock gets it as soon as it is free. SQLite only (it is SQLite's driver)."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from pathlib import Path
 
 import aiosqlite
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from agora.db import sqlite_one_trip
-from agora.db.engine import Database
+from agora.db.engine import Database, is_lock_timeout
 from helpers import ON_POSTGRES
 
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="the SQLite driver")
@@ -137,3 +140,92 @@ async def test_savepoints_ride_with_the_next_statement_and_keep_their_meaning(
     async with db.transaction() as session, session.begin_nested():
         pass
     assert trips == []
+
+
+async def _wait_for_held_lock(db: Database, hold: float, release) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Hold SQLite's write lock (by `release`, an async function that takes it, sleeps
+    `hold` seconds and lets it go, returning when it did), while a writer of `db` asks for it
+    from just after the start; the seconds from the release to the writer's first statement
+    done, and the writer's whole wait."""
+    held = asyncio.Event()
+
+    async def writer() -> tuple[float, float]:
+        await held.wait()
+        started = time.monotonic()
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO t (v) VALUES ('second')"))
+            return time.monotonic() - started, time.monotonic()
+
+    waiting = asyncio.create_task(writer())
+    released_at = await release(held, hold)
+    waited, got_at = await waiting
+    return got_at - released_at, waited
+
+
+async def test_a_waiting_writer_gets_the_lock_as_soon_as_this_process_releases_it(
+    one_trip_db,
+) -> None:
+    """SQLite's busy handler would have slept 1, 2, 5, ... 50 ms between tries: a writer that
+    began waiting when the lock was taken for 135 ms would get it at 178 ms, 43 ms after it
+    was free. Here it is woken when the other transaction ends."""
+    db = one_trip_db
+
+    async def release(held: asyncio.Event, hold: float) -> float:
+        async with db.transaction() as first:
+            await first.execute(text("INSERT INTO t (v) VALUES ('first')"))
+            held.set()
+            await asyncio.sleep(hold)
+        return time.monotonic()
+
+    late, waited = await _wait_for_held_lock(db, 0.135, release)
+    assert waited >= 0.12  # it did wait for the lock
+    assert late < 0.02
+    async with db.session() as session:
+        rows = (await session.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    assert rows == ["first", "second"]
+
+
+async def test_a_waiting_writer_gets_the_lock_soon_after_another_process_releases_it(
+    one_trip_db, tmp_path: Path
+) -> None:
+    """A writer this process does not know of (a plain sqlite3 connection, as another process
+    would hold it): the waiting writer tries again every `POLL_SECONDS`."""
+    db = one_trip_db
+    other = sqlite3.connect(tmp_path / "one.db", isolation_level=None, check_same_thread=False)
+
+    async def release(held: asyncio.Event, hold: float) -> float:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t (v) VALUES ('first')")
+        held.set()
+        await asyncio.sleep(hold)
+        other.execute("COMMIT")
+        return time.monotonic()
+
+    try:
+        late, waited = await _wait_for_held_lock(db, 0.135, release)
+    finally:
+        other.close()
+    assert waited >= 0.12
+    assert late < 0.02
+
+
+async def test_a_writer_waits_no_longer_than_the_busy_timeout(tmp_path: Path) -> None:
+    """Past the busy timeout (the database's lock timeout) the writer gets SQLite's own
+    "database is locked", which the doors answer with 503 (`is_lock_timeout`)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/one.db", lock_timeout=0.2)
+    async with db.transaction() as session:
+        await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    other = sqlite3.connect(tmp_path / "one.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    try:
+        with pytest.raises(OperationalError) as raised:
+            async with db.transaction() as session:
+                await session.execute(text("INSERT INTO t (v) VALUES ('late')"))
+        waited = time.monotonic() - started
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await db.dispose()
+    assert is_lock_timeout(raised.value)
+    assert 0.19 <= waited < 1.0

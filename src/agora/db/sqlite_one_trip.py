@@ -26,6 +26,16 @@ after the session's) makes no round trip: SQLite holds no transaction then, and 
 would do nothing. A read request thus makes two round trips fewer (its statements, then one
 rollback).
 
+**The write lock is handed over, not polled for.** SQLite's own busy handler sleeps 1, 2, 5,
+10, 15, 20, 25, 25, 25, 50, 50, 100 ms between its tries: a request whose BEGIN IMMEDIATE
+met the process's job worker holding the write lock for a few milliseconds got it 8, 18, 33
+or 53 ms later, long after it was free (stop 26: POST p99 41-62 ms on SQLite, p90 18). A
+`BEGIN IMMEDIATE` here tries without SQLite's busy wait and, while the lock is held, waits for
+any connection of this process to end a transaction (`_WriteTurns`), or at most
+`POLL_SECONDS` for a writer of another process, then tries again, until the connection's
+busy timeout; it then raises SQLite's own "database is locked". Whoever gets the lock is
+still SQLite's decision: this only wakes the waiters when it may be free.
+
 Invariants: the same sqlite3 calls run in the same thread in the same order as with
 aiosqlite's cursor (kept statements run, in the order they were sent, before anything else
 the connection runs, and a transaction that runs nothing never reached SQLite), so
@@ -41,6 +51,8 @@ call), so aiosqlite is pinned exactly.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -51,7 +63,54 @@ BEGINS = ("BEGIN DEFERRED", "BEGIN IMMEDIATE")  # what db/engine.py starts trans
 # statements kept for the next call (module docstring): BEGIN, and SQLAlchemy's savepoints
 KEPT = (*BEGINS, "SAVEPOINT ", "RELEASE SAVEPOINT ")
 
+POLL_SECONDS = 0.001  # the longest wait between two tries of a BEGIN IMMEDIATE
+
 Rows = list[Any]
+
+
+class _WriteTurns:
+    """Wakes the threads waiting for SQLite's write lock when any connection of this process
+    ends a transaction (one for the process: a wake-up for another file's lock costs a try)."""
+
+    def __init__(self) -> None:
+        self._ended = threading.Condition()
+        self.generation = 0  # transactions ended so far
+
+    def ended(self) -> None:
+        """A transaction of this process ended: wake every waiter."""
+        with self._ended:
+            self.generation += 1
+            self._ended.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Wait until a transaction ends after the `seen` generation, at most `timeout`."""
+        with self._ended:
+            if self.generation == seen:
+                self._ended.wait(timeout)
+
+
+_TURNS = _WriteTurns()
+
+
+def _begin_immediate(connection: sqlite3.Connection, sql: str, busy_timeout: float) -> None:
+    """In the connection's thread: `sql` (a BEGIN IMMEDIATE), tried again each time a
+    transaction of this process ends (or every `POLL_SECONDS`) while another connection holds
+    the write lock, for at most `busy_timeout` seconds (the module docstring)."""
+    deadline = time.monotonic() + busy_timeout
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            seen = _TURNS.generation
+            try:
+                connection.execute(sql)
+                return
+            except sqlite3.OperationalError as error:
+                left = deadline - time.monotonic()
+                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or left <= 0:
+                    raise
+                _TURNS.wait(seen, min(POLL_SECONDS, left))
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
 
 
 async def _in_thread(connection: OneTripConnection, fn: Any, *args: Any) -> Any:
@@ -80,7 +139,7 @@ class OneTripCursor:
     def _run(self, kept: list[str], many: bool, sql: str, parameters: Any) -> tuple[Any, ...]:
         """In the connection's thread: the kept statements if any, then run, read up to
         PREFETCH rows, close when done."""
-        _run_kept(self._connection._conn, kept)
+        _run_kept(self._connection._conn, kept, self._connection.busy_timeout)
         cursor = self._connection._conn.cursor()
         try:
             if many:
@@ -152,10 +211,14 @@ class OneTripCursor:
             await _in_thread(self._connection, cursor.close)
 
 
-def _run_kept(connection: sqlite3.Connection, kept: list[str]) -> None:
-    """In the connection's thread: the statements kept for this call, in order."""
+def _run_kept(connection: sqlite3.Connection, kept: list[str], busy_timeout: float) -> None:
+    """In the connection's thread: the statements kept for this call, in order (a BEGIN
+    IMMEDIATE waiting for the write lock as `_begin_immediate` does)."""
     for sql in kept:
-        connection.execute(sql)
+        if sql == "BEGIN IMMEDIATE":
+            _begin_immediate(connection, sql, busy_timeout)
+        else:
+            connection.execute(sql)
 
 
 class OneTripConnection(aiosqlite.Connection):
@@ -164,6 +227,7 @@ class OneTripConnection(aiosqlite.Connection):
 
     kept: list[str] | None = None  # BEGIN, SAVEPOINT, RELEASE not sent yet, in order
     ran = False  # a call ran in the thread since the last commit or rollback
+    busy_timeout = 5.0  # seconds a BEGIN IMMEDIATE waits for the write lock (`connect`'s timeout)
 
     def keep(self, sql: str) -> None:
         """Keep a statement for the next call (a BEGIN starts a new list: nothing can be
@@ -205,8 +269,11 @@ def _ended(connection: sqlite3.Connection, kept: list[str], end: Any) -> None:
     """In the connection's thread: the kept statements (savepoints of the transaction that
     ends; none when it is a BEGIN never followed by anything), then its commit or rollback."""
     if kept and not kept[0].startswith(BEGINS):
-        _run_kept(connection, kept)
-    end()
+        _run_kept(connection, kept, 0.0)  # savepoints only: never a BEGIN
+    try:
+        end()
+    finally:
+        _TURNS.ended()
 
 
 def connect(path: str, **kwargs: Any) -> OneTripConnection:
@@ -219,4 +286,5 @@ def connect(path: str, **kwargs: Any) -> OneTripConnection:
 
     connection = OneTripConnection(connector, 64)
     connection._thread.daemon = True
+    connection.busy_timeout = float(kwargs.get("timeout", 5.0))
     return connection
