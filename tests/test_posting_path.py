@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import uuid4
 
+import pytest
 from sqlalchemy import column, event, select, table, text
 
 from agora.db.models import Follow, Job, Post, utcnow
@@ -199,3 +200,41 @@ async def test_feed_rows_are_stamped_in_one_statement_per_batch(db, client, make
         assert entries.scalar_one() == len(every)
     await push(second, every)  # idempotent: nothing added, counted, trimmed or stamped
     assert await stamps(every) == after
+
+
+@pytest.mark.skipif(SQLITE, reason="PostgreSQL's deferred triggers (SQLite serialises writers)")
+async def test_a_public_posts_shared_stamp_is_taken_at_commit(db, make_person) -> None:
+    """Two public posts whose ids share a `view_stamps` stripe (migration 0042: -1 - id % 16):
+    the second is written and committed while the first's transaction is still open, without
+    waiting for it (migration 0046: the stripe is bumped at commit, not at the insert); once
+    both committed, the stripe grew by two and each author's stamp by one."""
+    alice, bob = await make_person("alice"), await make_person("bob")
+    first_id, second_id = new_id(), new_id()
+    second_id += (first_id - second_id) % 16
+    stripe = -1 - first_id % 16
+
+    def public_post(post_id: int, account_id: int) -> Post:
+        return Post(id=post_id, account_id=account_id, visibility=0, created_at=utcnow())
+
+    async def stamps() -> tuple[int, int, int]:
+        async with db.session() as session:
+            row = await session.execute(
+                text(
+                    "SELECT (SELECT stamp FROM view_stamps WHERE account_id = :s), "
+                    "(SELECT change_stamp FROM accounts WHERE id = :a), "
+                    "(SELECT change_stamp FROM accounts WHERE id = :b)"
+                ).bindparams(s=stripe, a=alice.id, b=bob.id)
+            )
+            found = row.one()
+            return int(found[0] or 0), int(found[1]), int(found[2])
+
+    before = await stamps()
+    async with db.session(write=True) as first:
+        first.add(public_post(first_id, alice.id))
+        await first.flush()  # inserted, its transaction open
+        async with db.session(write=True) as second:
+            await second.execute(text("SET LOCAL lock_timeout = '1s'"))
+            second.add(public_post(second_id, bob.id))
+            await second.commit()  # before: waited for the first's stripe, lock timeout
+        await first.commit()
+    assert await stamps() == (before[0] + 2, before[1] + 1, before[2] + 1)

@@ -1,6 +1,7 @@
 """db/sqlite_one_trip.py: SQLite statements make one thread round trip each, and answer what
 aiosqlite's own cursor answers (rows, long results streamed, rowcount, errors, rollback), and a
-writer waiting for the write lock gets it as soon as it is free. SQLite only (it is SQLite's driver)."""
+writer waiting for the write lock gets it as soon as it is free. SQLite only (it is SQLite's
+driver)."""
 
 from __future__ import annotations
 
