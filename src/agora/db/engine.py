@@ -317,6 +317,10 @@ class Database:
             writer = self.engine
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
+        self._untransacted = self._reader  # `session(read_only=True)`'s
+        if not self.is_sqlite and not pgbouncer:
+            untransacted = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._untransacted = async_sessionmaker(untransacted, expire_on_commit=False)
         self.replica_engine: AsyncEngine | None = None
         self._replica = self._reader
         self._replica_down_until = 0.0
@@ -372,13 +376,23 @@ class Database:
         row = await self.first_row("SELECT pg_current_wal_insert_lsn()::text", {})
         return None if row is None else str(row[0])
 
-    def session(self, *, write: bool = False, replica: bool = False) -> AsyncSession:
+    def session(
+        self, *, write: bool = False, replica: bool = False, read_only: bool = False
+    ) -> AsyncSession:
         """A new session; `write=True` takes SQLite's write lock at BEGIN (sent with the
         transaction's first statement, db/sqlite_one_trip.py); `replica=True`
-        reads from the replica when there is one (the primary otherwise)."""
+        reads from the replica when there is one (the primary otherwise). `read_only=True`
+        (for callers that never write: the routes marked `replica_reads` answered by the
+        primary) opens no transaction on a PostgreSQL reached directly, as the replica's
+        sessions (`_replica_engine`): under READ COMMITTED each statement sees a snapshot of
+        its own in a transaction or not, so BEGIN and ROLLBACK were two round trips for
+        nothing; behind PgBouncer, and on SQLite (whose BEGIN rides with the first
+        statement), an ordinary read session."""
         if write:
             return self._writer()
-        return (self._replica if replica else self._reader)()
+        if replica:
+            return self._replica()
+        return (self._untransacted if read_only else self._reader)()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

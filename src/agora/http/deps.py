@@ -21,7 +21,7 @@ from agora.auth.token_cache import KnownToken, token_cache
 from agora.db.models import Account
 from agora.http.error_responses import ApiError
 from agora.http.params import reads_query
-from agora.http.replica_routing import note_write, replica_from
+from agora.http.replica_routing import note_write, replica_from, replica_read
 from agora.ids import parse_id
 from agora.social.people.moderation import is_admin
 from agora.social.rules.paging import Page
@@ -33,7 +33,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; writes take SQLite's write lock at BEGIN. With a replica,
     a lag-tolerant read (`http/replica_routing.py`) gets a replica session, and a write
     marks its requester so that their next reads stay on the primary until the replica has
-    replayed the primary's WAL up to where it was after the write."""
+    replayed the primary's WAL up to where it was after the write. A lag-tolerant read that
+    the primary answers gets a session without a transaction (`Database.session`'s
+    `read_only`): such a route never writes."""
     db = request.app.state.db
     write = request.method not in READ_METHODS
     if db.has_replica and write:
@@ -44,14 +46,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         finally:  # where the primary's WAL is now: the write's readers wait for it
             await note_write(request, await db.wal_position())
         return
-    after = await replica_from(request) if db.has_replica and not write else None
+    lag_tolerant = not write and replica_read(request)
+    after = await replica_from(request) if db.has_replica and lag_tolerant else None
     if after is not None:
         replica = await db.replica_session(replayed=after)
         if replica is not None:
             async with replica as session:
                 yield session
             return
-    async with db.session(write=write) as session:
+    async with db.session(write=write, read_only=lag_tolerant) as session:
         yield session
 
 

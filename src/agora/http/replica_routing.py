@@ -145,12 +145,17 @@ async def note_write(request: Request, position: str | None = None) -> None:
         await recent_writers(request).mark(key, position or UNKNOWN)
 
 
+def replica_read(request: Request) -> bool:
+    """Whether this request's route is marked `replica_reads` (it never writes)."""
+    endpoint = request.scope.get("endpoint")
+    return endpoint is not None and bool(getattr(endpoint, _MARK, False))
+
+
 async def replica_from(request: Request) -> str | None:
     """Where this (GET) request's reads may come from (see the module doc): None, the
     primary; else the WAL position the replica must have replayed first (ANY_POSITION: the
     replica as it is)."""
-    endpoint = request.scope.get("endpoint")
-    if endpoint is None or not getattr(endpoint, _MARK, False):
+    if not replica_read(request):
         return None
     token = _bearer(request)
     if token is not None and token_cache().get(token) is None:
