@@ -2,7 +2,8 @@
 
     python -m bench.timeline [--backend postgresql] [--users 10000 --posts 1000000]
 
-Each request opens a session, asks `timelines.home_timeline` for 40 ids, renders them with
+Each request opens a session (a read-only one, as the route's: on PostgreSQL without a
+transaction), asks `timelines.home_timeline` for 40 ids, renders them with
 `serialise.shown_statuses` (the render cache of api/status_cache.py: one narrow read, the
 cached renderings, the misses hydrated) and serialises the page with orjson, as GET
 /api/v1/timelines/home does; the warm-up pass fills the cache.
@@ -53,7 +54,7 @@ async def one_page(db: Any, viewer: int, max_id: int | None) -> tuple[int, int |
     from agora.social.reading.timelines import home_timeline
     from agora.social.rules.paging import Page
 
-    async with db.session() as session:
+    async with db.session(read_only=True) as session:  # as the route's (http/deps.py)
         found = await home_timeline(session, viewer, Page(limit=PAGE, max_id=max_id))
         items = await serialise.shown_statuses(session, viewer, found.items, context="home")
         orjson.dumps(items)
