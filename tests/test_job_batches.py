@@ -373,3 +373,47 @@ async def test_a_worker_runs_batches_of_a_concurrent_kind_in_the_background(db) 
     effects = await jobs_of_kind(db, "test_effect")
     assert sorted(job.payload["n"] for job in effects) == list(range(25))
     assert await jobs_of_kind(db, "test_concurrent") == []
+
+
+async def test_a_claim_is_one_statement_and_a_batch_two(db) -> None:
+    """`claim_next` leases the next job by one UPDATE ... RETURNING (a batch's other jobs by a
+    second), in the order they were due, each marked running with an attempt counted."""
+    from sqlalchemy import event
+
+    async with db.transaction() as session:
+        queue.enqueue(session, "test_single", {})
+        for n in range(3):
+            queue.enqueue(session, "test_batched", {"n": n}, delay=0.001 * n)
+    await asyncio.sleep(0.01)
+    sent: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            sent.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        single = await queue.claim_next(db, "w1", 30)
+        assert [j.kind for j in single] == ["test_single"] and len(sent) == 1
+        sent.clear()
+        batch = await queue.claim_next(db, "w1", 30)
+        assert len(sent) == 2
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert [j.payload["n"] for j in batch] == [0, 1, 2]
+    assert all(j.attempts == 1 for j in single + batch)
+    assert await queue.claim_next(db, "w2", 30) == []  # all leased
+    leased = await jobs_of_kind(db, "test_batched")
+    assert {(j.state, j.locked_by) for j in leased} == {(JobState.RUNNING, "w1")}
+
+
+async def test_twenty_workers_claiming_at_once_never_share_a_job(db) -> None:
+    """Twenty claims at once over 30 due jobs (PostgreSQL: rows locked by another claim are
+    passed over; SQLite: writers serialised): every job is leased once, to one worker."""
+    async with db.transaction() as session:
+        for n in range(30):
+            queue.enqueue(session, "test_single", {"n": n})
+    got = await asyncio.gather(*(queue.claim_next(db, f"w{i}", 30) for i in range(20)))
+    got += await asyncio.gather(*(queue.claim_next(db, f"x{i}", 30) for i in range(20)))
+    ids = [job.id for jobs in got for job in jobs]
+    assert len(ids) == len(set(ids)) == 30

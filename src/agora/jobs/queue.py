@@ -58,15 +58,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Generic, Literal, TypeVar, overload
 
-from sqlalchemy import Result, delete, event, func, or_, select, update
+from sqlalchemy import bindparam, delete, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from agora.db.core_insert import insert_loaded
 from agora.db.engine import Database
-from agora.db.models import Job, JobQueueSample, utcnow
+from agora.db.models import Job, JobQueueSample, UTCDateTime, utcnow
 from agora.db.upsert import affected_rows, insert_ignore
 from agora.jobs.job_kinds import (
     AccountDeleteJob,
@@ -636,24 +637,89 @@ def backoff_seconds(attempts: int) -> float:
     return base * (0.75 + random.random() / 2)
 
 
+_NOW = bindparam("now", type_=UTCDateTime())
+
+
 def _due() -> Any:
-    """SQL: the job is due (pending and its time has come, or running with an expired lease)."""
-    now = utcnow()
+    """SQL: the job is due at `:now` (pending and its time has come, or running with an
+    expired lease)."""
     return or_(
-        (Job.state == JobState.PENDING) & (Job.run_at <= now),
-        (Job.state == JobState.RUNNING) & (Job.locked_until < now),
+        (Job.state == JobState.PENDING) & (Job.run_at <= _NOW),
+        (Job.state == JobState.RUNNING) & (Job.locked_until < _NOW),
     )
+
+
+ClaimPick = Literal["next", "same_kind", "any"]
+
+
+@cache
+def _claim_statement(pick: ClaimPick, skip_locked: bool, deferring: bool) -> Any:
+    """One statement that leases the picked due jobs and returns them (built once; the time,
+    worker and lease as parameters): `next`, the first due job (with `deferring`, jobs of
+    the `:deferred` kinds only once due before `:overdue_before`); `same_kind`, up to
+    `:more` due jobs of `:batch_kind` but `:batch_first`; `any`, up to `:limit` due jobs.
+    Each is marked running, held by `:worker` until `:until`, an attempt counted.
+    `skip_locked` (PostgreSQL): rows another claim has locked are passed over; SQLite
+    serialises its writers."""
+    picked = select(Job.id).where(_due()).order_by(Job.run_at)
+    if pick == "next":
+        picked = picked.limit(1)
+        if deferring:
+            overdue = Job.run_at < bindparam("overdue_before", type_=UTCDateTime())
+            picked = picked.where(
+                or_(Job.kind.not_in(bindparam("deferred", expanding=True)), overdue)
+            )
+    elif pick == "same_kind":
+        picked = picked.where(
+            Job.kind == bindparam("batch_kind"), Job.id != bindparam("batch_first")
+        ).limit(bindparam("more"))
+    else:
+        picked = picked.limit(bindparam("limit"))
+    if skip_locked:
+        picked = picked.with_for_update(skip_locked=True)
+    return (
+        update(Job)
+        .where(Job.id.in_(picked.scalar_subquery()))
+        .values(
+            state=JobState.RUNNING,
+            attempts=Job.attempts + 1,
+            locked_by=bindparam("worker"),
+            locked_until=bindparam("until", type_=UTCDateTime()),
+        )
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.run_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _claim(
+    session: AsyncSession,
+    db: Database,
+    pick: ClaimPick,
+    worker_id: str,
+    lease_seconds: int,
+    params: Mapping[str, Any],
+    deferring: bool = False,
+) -> list[ClaimedJob]:
+    """Lease the jobs `pick` selects (`_claim_statement`) in one statement; the claimed jobs
+    in the order they were due."""
+    now = utcnow()
+    statement = _claim_statement(pick, not db.is_sqlite, deferring)
+    values = {
+        "now": now,
+        "worker": worker_id,
+        "until": now + timedelta(seconds=lease_seconds),
+        **params,
+    }
+    found = (await session.execute(statement, values)).all()
+    rows = sorted(found, key=lambda row: (row.run_at, row.id))
+    return [ClaimedJob(r.id, r.kind, r.payload, r.attempts, r.max_attempts) for r in rows]
 
 
 async def claim(db: Database, worker_id: str, limit: int, lease_seconds: int) -> list[ClaimedJob]:
     """Lease up to `limit` due jobs (pending, or running with an expired lease). Workers
     claim one job (or one batch, `claim_next`) at a time, when they are about to run it."""
     async with db.transaction() as session:
-        query = select(Job.id).where(_due()).order_by(Job.run_at).limit(limit)
-        if not db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        ids = list((await session.scalars(query)).all())
-        return await _lease(session, ids, worker_id, lease_seconds)
+        return await _claim(session, db, "any", worker_id, lease_seconds, {"limit": limit})
 
 
 async def claim_next(
@@ -661,56 +727,23 @@ async def claim_next(
 ) -> list[ClaimedJob]:
     """Lease the next due job or, when its kind runs in batches (`BATCHES`), it and more due
     jobs of its kind, up to the kind's batch size; [] when nothing is due. With `defer`,
-    jobs of its kinds are left for later unless they are overdue by its `up_to`."""
+    jobs of its kinds are left for later unless they are overdue by its `up_to`. One
+    statement for the first job, one more for the rest of a batch."""
     async with db.transaction() as session:
-        query = select(Job.id, Job.kind).where(_due()).order_by(Job.run_at).limit(1)
-        if defer is not None and defer.kinds:
-            overdue = Job.run_at < utcnow() - defer.up_to
-            query = query.where(or_(Job.kind.not_in(defer.kinds), overdue))
-        if not db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        first = (await session.execute(query)).first()
-        if first is None:
-            return []
-        ids = [first.id]
-        size = BATCHES.get(first.kind, 1)
-        if size > 1:
-            more = (
-                select(Job.id)
-                .where(_due(), Job.kind == first.kind, Job.id != first.id)
-                .order_by(Job.run_at)
-                .limit(size - 1)
-            )
-            if not db.is_sqlite:
-                more = more.with_for_update(skip_locked=True)
-            ids += (await session.scalars(more)).all()
-        return await _lease(session, ids, worker_id, lease_seconds)
-
-
-async def _lease(
-    session: AsyncSession, ids: list[int], worker_id: str, lease_seconds: int
-) -> list[ClaimedJob]:
-    """Mark these jobs running, held by `worker_id` for `lease_seconds`, counting an attempt;
-    the claimed jobs, in the order of `ids`."""
-    if not ids:
-        return []
-    await session.execute(
-        update(Job)
-        .where(Job.id.in_(ids))
-        .values(
-            state=JobState.RUNNING,
-            attempts=Job.attempts + 1,
-            locked_by=worker_id,
-            locked_until=utcnow() + timedelta(seconds=lease_seconds),
+        deferring = defer is not None and bool(defer.kinds)
+        params: dict[str, Any] = {}
+        if defer is not None and deferring:
+            params = {"deferred": sorted(defer.kinds), "overdue_before": utcnow() - defer.up_to}
+        first = await _claim(
+            session, db, "next", worker_id, lease_seconds, params, deferring=deferring
         )
-    )
-    rows: Result[int, str, dict[str, Any], int, int] = await session.execute(
-        select(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts).where(Job.id.in_(ids))
-    )
-    claimed = {
-        i: ClaimedJob(i, kind, payload, tries, most) for i, kind, payload, tries, most in rows
-    }
-    return [claimed[i] for i in ids]
+        if not first:
+            return []
+        size = BATCHES.get(first[0].kind, 1)
+        if size == 1:
+            return first
+        more = {"batch_kind": first[0].kind, "batch_first": first[0].id, "more": size - 1}
+        return first + await _claim(session, db, "same_kind", worker_id, lease_seconds, more)
 
 
 class LeaseLost(Exception):
