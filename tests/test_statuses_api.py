@@ -114,6 +114,22 @@ async def test_concurrent_favourites_count_once(client, make_person, run_jobs):
     assert r.json()["favourites_count"] == 0 and r.json()["favourited"] is False
 
 
+async def test_twenty_people_liking_one_post_at_once_count_twenty(client, make_person):
+    """Each like takes the post's row last (a popular post's row is held only at the end of
+    each like): twenty at once all land, and the counter equals the likes stored."""
+    alice = await make_person("alice")
+    people = [await make_person(f"fan{n}") for n in range(20)]
+    s = await post_status(client, alice, status="popular")
+    results = await asyncio.gather(
+        *[client.post(f"/api/v1/statuses/{s['id']}/favourite", headers=p.headers) for p in people]
+    )
+    assert {r.status_code for r in results} == {200}
+    shown = (await client.get(f"/api/v1/statuses/{s['id']}", headers=alice.headers)).json()
+    assert shown["favourites_count"] == 20
+    who = await client.get(f"/api/v1/statuses/{s['id']}/favourited_by", params={"limit": 40})
+    assert len(who.json()) == 20
+
+
 async def test_reblog_unreblog_and_private_posts_cannot_be_boosted(client, make_person, run_jobs):
     alice, bob = await make_person("alice"), await make_person("bob")
     s = await post_status(client, alice, status="boost me")

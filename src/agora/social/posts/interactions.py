@@ -165,17 +165,18 @@ async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post
         insert_ignore(session, Favourite).values(id=fav_id, account_id=actor.id, post_id=post.id)
     )
     if affected_rows(inserted):
-        await session.execute(
-            update(Post)
-            .where(Post.id == post.id)
-            .values(favourites_count=Post.favourites_count + 1)
-        )
         enqueue(
             session,
             JobKind.NOTIFY,
             _notice("favourite", post.account_id, actor.id, post.id, fav_id),
         )
         await schedule_reaction(session, "like", actor, post, fav_id)
+        # the post's row last: other likers of a popular post wait for its lock until commit
+        await session.execute(
+            update(Post)
+            .where(Post.id == post.id)
+            .values(favourites_count=Post.favourites_count + 1)
+        )
     await session.refresh(post)
     return post
 
