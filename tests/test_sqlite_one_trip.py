@@ -1,7 +1,8 @@
 """db/sqlite_one_trip.py: SQLite statements make one thread round trip each, and answer what
 aiosqlite's own cursor answers (rows, long results streamed, rowcount, errors, rollback), and a
-writer waiting for the write lock gets it as soon as it is free. SQLite only (it is SQLite's
-driver)."""
+writer waiting behind a job of this process gets the write lock as soon as the job lets it go
+(a request's, or another process's, is waited for at SQLite's own pace, so writers keep their
+share: tests/test_sign_in_locks.py). SQLite only (it is SQLite's driver)."""
 
 from __future__ import annotations
 
@@ -172,22 +173,32 @@ async def _wait_for_held_lock(db: Database, take, let_go) -> tuple[float, float]
     return got_at - released_at, waited
 
 
-async def test_a_waiting_writer_gets_the_lock_as_soon_as_this_process_releases_it(
-    one_trip_db,
-) -> None:
-    """SQLite's busy handler sleeps longer and longer between its tries (`HOLD`): here the
-    waiting writer is woken when the other transaction ends."""
-    db = one_trip_db
+async def _held_by_this_process(db: Database, *, job: bool) -> tuple[float, float]:
+    """`_wait_for_held_lock` with the lock held by a write transaction of this process, in
+    the job worker's context (`handing_over`) or not."""
     first = db.session(write=True)
 
     async def take() -> None:
         await first.execute(text("INSERT INTO t (v) VALUES ('first')"))
 
     async def let_go() -> None:
-        await first.commit()
+        if job:
+            with sqlite_one_trip.handing_over():
+                await first.commit()
+        else:
+            await first.commit()
         await first.close()
 
-    late, waited = await _wait_for_held_lock(db, take, let_go)
+    return await _wait_for_held_lock(db, take, let_go)
+
+
+async def test_a_request_waiting_behind_a_job_gets_the_lock_as_soon_as_it_is_released(
+    one_trip_db,
+) -> None:
+    """SQLite's busy handler sleeps longer and longer between its tries (`HOLD`): a writer
+    waiting behind a job's transaction is woken when that transaction ends."""
+    db = one_trip_db
+    late, waited = await _held_by_this_process(db, job=True)
     assert waited >= HOLD  # it did wait for the lock
     assert late < LATE
     async with db.session() as session:
@@ -195,27 +206,26 @@ async def test_a_waiting_writer_gets_the_lock_as_soon_as_this_process_releases_i
     assert rows == ["first", "second"]
 
 
-async def test_a_waiting_writer_gets_the_lock_soon_after_another_process_releases_it(
-    one_trip_db, tmp_path: Path
-) -> None:
-    """A writer this process does not know of (a plain sqlite3 connection, as another process
-    would hold it): the waiting writer tries again every `POLL_SECONDS`."""
+async def test_only_a_jobs_write_transaction_wakes_the_waiting_writers(one_trip_db) -> None:
+    """Outside jobs nothing is handed over (a writer waiting behind a request keeps SQLite's
+    pace, so writers of other processes keep their share: tests/test_sign_in_locks.py): the
+    end of a request's write transaction, or of a job's read, wakes nobody."""
     db = one_trip_db
-    other = sqlite3.connect(tmp_path / "one.db", isolation_level=None, check_same_thread=False)
+    turns = sqlite_one_trip._TURNS
 
-    async def take() -> None:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO t (v) VALUES ('first')")
+    async def write(v: str) -> None:
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": v})
 
-    async def let_go() -> None:
-        other.execute("COMMIT")
-
-    try:
-        late, waited = await _wait_for_held_lock(db, take, let_go)
-    finally:
-        other.close()
-    assert waited >= HOLD
-    assert late < LATE
+    before = turns.generation
+    await write("a request's")
+    with sqlite_one_trip.handing_over():
+        async with db.session() as session:
+            await session.scalar(text("SELECT count(*) FROM t"))
+    assert turns.generation == before
+    with sqlite_one_trip.handing_over():
+        await write("a job's")
+    assert turns.generation == before + 1
 
 
 async def test_a_writer_waits_no_longer_than_the_busy_timeout(tmp_path: Path) -> None:

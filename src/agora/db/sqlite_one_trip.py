@@ -30,11 +30,16 @@ rollback).
 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between its tries: a request whose BEGIN IMMEDIATE
 met the process's job worker holding the write lock for a few milliseconds got it 8, 18, 33
 or 53 ms later, long after it was free (stop 26: POST p99 41-62 ms on SQLite, p90 18). A
-`BEGIN IMMEDIATE` here tries without SQLite's busy wait and, while the lock is held, waits for
-any connection of this process to end a transaction (`_WriteTurns`), or at most
-`POLL_SECONDS` for a writer of another process, then tries again, until the connection's
-busy timeout; it then raises SQLite's own "database is locked". Whoever gets the lock is
-still SQLite's decision: this only wakes the waiters when it may be free.
+`BEGIN IMMEDIATE` here tries without SQLite's busy wait and, while the lock is held, waits as
+SQLite's handler would (`BACKOFF`), but is woken at once when a write transaction of this
+process's job worker ends (`handing_over`, set by jobs/worker.py: `_WriteTurns`), and tries
+again, until the connection's busy timeout; it then raises SQLite's own "database is locked".
+Only jobs hand the lock over: writers of other processes, which cannot be woken, keep their
+share, and so do requests against each other (handed over from request to request, eight
+concurrent sign-ins took the lock from another process's writer for 36-50 % of the time
+instead of 7-36 %: tests/test_sign_in_locks.py); a job waiting behind a request backs off as
+before, so requests keep their precedence. Whoever gets the lock is still SQLite's decision:
+this only wakes the waiters when it may be free.
 
 Invariants: the same sqlite3 calls run in the same thread in the same order as with
 aiosqlite's cursor (kept statements run, in the order they were sent, before anything else
@@ -50,10 +55,13 @@ call), so aiosqlite is pinned exactly.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import aiosqlite
@@ -63,21 +71,24 @@ BEGINS = ("BEGIN DEFERRED", "BEGIN IMMEDIATE")  # what db/engine.py starts trans
 # statements kept for the next call (module docstring): BEGIN, and SQLAlchemy's savepoints
 KEPT = (*BEGINS, "SAVEPOINT ", "RELEASE SAVEPOINT ")
 
-POLL_SECONDS = 0.001  # the longest wait between two tries of a BEGIN IMMEDIATE
+# the longest waits between a BEGIN IMMEDIATE's tries, SQLite's own busy handler's (sqlite3.c,
+# sqliteDefaultBusyCallback), the last one repeated: a transaction of this process that ends
+# wakes the waiters sooner
+BACKOFF = (0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.025, 0.025, 0.025, 0.050, 0.050, 0.100)
 
 Rows = list[Any]
 
 
 class _WriteTurns:
-    """Wakes the threads waiting for SQLite's write lock when any connection of this process
-    ends a transaction (one for the process: a wake-up for another file's lock costs a try)."""
+    """Wakes the threads waiting for SQLite's write lock when a job of this process ends a
+    write transaction (one for the process: a wake-up for another file's lock costs a try)."""
 
     def __init__(self) -> None:
         self._ended = threading.Condition()
         self.generation = 0  # transactions ended so far
 
     def ended(self) -> None:
-        """A transaction of this process ended: wake every waiter."""
+        """A write transaction of this process ended: wake every waiter."""
         with self._ended:
             self.generation += 1
             self._ended.notify_all()
@@ -90,16 +101,29 @@ class _WriteTurns:
 
 
 _TURNS = _WriteTurns()
+_HANDING_OVER: ContextVar[bool] = ContextVar("agora_sqlite_handing_over", default=False)
+
+
+@contextmanager
+def handing_over() -> Iterator[None]:
+    """Inside (the job worker's tasks), the end of each write transaction wakes at once the
+    writers of this process waiting for SQLite's write lock (the module docstring)."""
+    token = _HANDING_OVER.set(True)
+    try:
+        yield
+    finally:
+        _HANDING_OVER.reset(token)
 
 
 def _begin_immediate(connection: sqlite3.Connection, sql: str, busy_timeout: float) -> None:
-    """In the connection's thread: `sql` (a BEGIN IMMEDIATE), tried again each time a
-    transaction of this process ends (or every `POLL_SECONDS`) while another connection holds
-    the write lock, for at most `busy_timeout` seconds (the module docstring)."""
+    """In the connection's thread: `sql` (a BEGIN IMMEDIATE), tried again each time a job
+    transaction of this process ends (or after the next of `BACKOFF`'s waits) while another
+    connection holds the write lock, for at most `busy_timeout` seconds (the module
+    docstring)."""
     deadline = time.monotonic() + busy_timeout
     connection.execute("PRAGMA busy_timeout=0")
     try:
-        while True:
+        for tries in itertools.count():
             seen = _TURNS.generation
             try:
                 connection.execute(sql)
@@ -108,7 +132,7 @@ def _begin_immediate(connection: sqlite3.Connection, sql: str, busy_timeout: flo
                 left = deadline - time.monotonic()
                 if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or left <= 0:
                     raise
-                _TURNS.wait(seen, min(POLL_SECONDS, left))
+                _TURNS.wait(seen, min(BACKOFF[min(tries, len(BACKOFF) - 1)], left))
     finally:
         connection.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
 
@@ -140,6 +164,8 @@ class OneTripCursor:
         """In the connection's thread: the kept statements if any, then run, read up to
         PREFETCH rows, close when done."""
         _run_kept(self._connection._conn, kept, self._connection.busy_timeout)
+        if "BEGIN IMMEDIATE" in kept:
+            self._connection.writing = True
         cursor = self._connection._conn.cursor()
         try:
             if many:
@@ -228,6 +254,7 @@ class OneTripConnection(aiosqlite.Connection):
     kept: list[str] | None = None  # BEGIN, SAVEPOINT, RELEASE not sent yet, in order
     ran = False  # a call ran in the thread since the last commit or rollback
     busy_timeout = 5.0  # seconds a BEGIN IMMEDIATE waits for the write lock (`connect`'s timeout)
+    writing = False  # the transaction holds the write lock (its BEGIN IMMEDIATE ran)
 
     def keep(self, sql: str) -> None:
         """Keep a statement for the next call (a BEGIN starts a new list: nothing can be
@@ -257,7 +284,8 @@ class OneTripConnection(aiosqlite.Connection):
     async def _end(self, end: Any) -> None:
         kept = self.take_kept()
         if self.ran:  # else SQLite holds no transaction: sqlite3's own end would do nothing
-            await super()._execute(_ended, self._conn, kept, end)  # type: ignore[no-untyped-call]
+            writing, self.writing = self.writing and _HANDING_OVER.get(), False
+            await super()._execute(_ended, self._conn, kept, end, writing)  # type: ignore[no-untyped-call]
             self.ran = False
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
@@ -265,15 +293,17 @@ class OneTripConnection(aiosqlite.Connection):
         return OneTripCursor(self)
 
 
-def _ended(connection: sqlite3.Connection, kept: list[str], end: Any) -> None:
+def _ended(connection: sqlite3.Connection, kept: list[str], end: Any, writing: bool) -> None:
     """In the connection's thread: the kept statements (savepoints of the transaction that
-    ends; none when it is a BEGIN never followed by anything), then its commit or rollback."""
+    ends; none when it is a BEGIN never followed by anything), then its commit or rollback;
+    with `writing` (a job's write transaction), the writers waiting for the lock are woken."""
     if kept and not kept[0].startswith(BEGINS):
         _run_kept(connection, kept, 0.0)  # savepoints only: never a BEGIN
     try:
         end()
     finally:
-        _TURNS.ended()
+        if writing:
+            _TURNS.ended()
 
 
 def connect(path: str, **kwargs: Any) -> OneTripConnection:

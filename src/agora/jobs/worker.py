@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agora.db.engine import Database
+from agora.db.sqlite_one_trip import handing_over
 from agora.jobs.courtesy import giving_way
 from agora.jobs.job_kinds import BACKGROUND_KINDS
 from agora.jobs.queue import (
@@ -91,7 +92,12 @@ class Worker:
         """Run due jobs, claiming each (or each batch) just before it runs, until about
         `batch` have run or none is due; returns how many were claimed. A batch of a
         concurrent kind is started in the background (module docstring), once fewer than
-        `in_flight` are."""
+        `in_flight` are. On SQLite, each write transaction of these jobs wakes at once the
+        requests of this process waiting for the write lock (`handing_over`)."""
+        with handing_over():
+            return await self._run_due()
+
+    async def _run_due(self) -> int:
         ran = 0
         while ran < self.batch:
             while len(self._flying) >= self.in_flight:
