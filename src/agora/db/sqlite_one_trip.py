@@ -36,7 +36,7 @@ process's job worker ends (`handing_over`, set by jobs/worker.py: `_WriteTurns`)
 again, until the connection's busy timeout; it then raises SQLite's own "database is locked".
 Only jobs hand the lock over: writers of other processes, which cannot be woken, keep their
 share, and so do requests against each other (handed over from request to request, eight
-concurrent sign-ins took the lock from another process's writer for 36-50 % of the time
+concurrent sign-ins took the lock from another process's writer for 36-54 % of the time
 instead of 7-36 %: tests/test_sign_in_locks.py); a job waiting behind a request backs off as
 before, so requests keep their precedence. Whoever gets the lock is still SQLite's decision:
 this only wakes the waiters when it may be free.
@@ -72,7 +72,7 @@ BEGINS = ("BEGIN DEFERRED", "BEGIN IMMEDIATE")  # what db/engine.py starts trans
 KEPT = (*BEGINS, "SAVEPOINT ", "RELEASE SAVEPOINT ")
 
 # the longest waits between a BEGIN IMMEDIATE's tries, SQLite's own busy handler's (sqlite3.c,
-# sqliteDefaultBusyCallback), the last one repeated: a transaction of this process that ends
+# sqliteDefaultBusyCallback), the last one repeated: the end of a job's write transaction
 # wakes the waiters sooner
 BACKOFF = (0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.025, 0.025, 0.025, 0.050, 0.050, 0.100)
 
@@ -85,16 +85,17 @@ class _WriteTurns:
 
     def __init__(self) -> None:
         self._ended = threading.Condition()
-        self.generation = 0  # transactions ended so far
+        self.generation = 0  # jobs' write transactions ended so far
 
     def ended(self) -> None:
-        """A write transaction of this process ended: wake every waiter."""
+        """A job's write transaction in this process ended: wake every waiter."""
         with self._ended:
             self.generation += 1
             self._ended.notify_all()
 
     def wait(self, seen: int, timeout: float) -> None:
-        """Wait until a transaction ends after the `seen` generation, at most `timeout`."""
+        """Wait until a job's write transaction ends after the `seen` generation, at most
+        `timeout`."""
         with self._ended:
             if self.generation == seen:
                 self._ended.wait(timeout)
@@ -116,8 +117,8 @@ def handing_over() -> Iterator[None]:
 
 
 def _begin_immediate(connection: sqlite3.Connection, sql: str, busy_timeout: float) -> None:
-    """In the connection's thread: `sql` (a BEGIN IMMEDIATE), tried again each time a job
-    transaction of this process ends (or after the next of `BACKOFF`'s waits) while another
+    """In the connection's thread: `sql` (a BEGIN IMMEDIATE), tried again each time a job's
+    write transaction in this process ends (or after the next of `BACKOFF`'s waits) while another
     connection holds the write lock, for at most `busy_timeout` seconds (the module
     docstring)."""
     deadline = time.monotonic() + busy_timeout
