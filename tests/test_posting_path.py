@@ -2,7 +2,8 @@
 stores a post and its jobs and reads back its answer, hashtags linked in one statement, a
 post's remote audience decided in one statement (or, when it is written, on facts read on
 the way: the twins agree), and fan-out's feed rows written in as many statements per batch
-whatever the number of recipients (their owners' stamps grown by 0042's trigger)."""
+whatever the number of recipients (their owners' stamps grown by 0042's trigger), on
+PostgreSQL one execution of three arrays."""
 
 from __future__ import annotations
 
@@ -200,6 +201,41 @@ async def test_feed_rows_are_stamped_in_one_statement_per_batch(db, client, make
         assert entries.scalar_one() == len(every)
     await push(second, every)  # idempotent: nothing added, counted, trimmed or stamped
     assert await stamps(every) == after
+
+
+@pytest.mark.skipif(SQLITE, reason="PostgreSQL's statement triggers (SQLite's fire per row)")
+async def test_a_batchs_feed_rows_are_one_execution_on_postgresql(db, client, make_person) -> None:
+    """On PostgreSQL a batch's feed rows are one INSERT of three arrays, executed once: asyncpg
+    runs a list of rows as one execution per row, and each fired `home_feed`'s statement
+    triggers (the owners' view stamps, the page change notice) again. Every recipient's feed
+    holds the post and its stamp grew by one, as `test_feed_rows_are_stamped_in_one_statement
+    _per_batch` checks on both databases."""
+    author = await make_person("author")
+    people = [await make_person(f"p{n}") for n in range(5)]
+    for person in people:
+        await follow(client, person, author)
+    post_id = int(await post_status_id(client, author, "to five feeds"))
+    executions: list[tuple[str, bool]] = []
+
+    def seen(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, many: bool) -> None:
+        executions.append((statement, many))
+
+    async with db.session(write=True) as session:
+        post = await session.get(Post, post_id)
+        assert post is not None
+        event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            await push_to_feeds(session, post, [p.id for p in people])
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+        await session.commit()
+    inserts = [many for statement, many in executions if "INSERT INTO home_feed " in statement]
+    assert inserts == [False], executions  # one statement, not one execution per row
+    async with db.session() as session:
+        held = await session.execute(
+            text("SELECT count(*) FROM home_feed WHERE post_id = :p").bindparams(p=post_id)
+        )
+        assert held.scalar_one() == len(people)
 
 
 @pytest.mark.skipif(SQLITE, reason="PostgreSQL's deferred triggers (SQLite serialises writers)")

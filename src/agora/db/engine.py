@@ -6,6 +6,7 @@ statements tracked, 1.21+, or not). A SQLite file is opened through db/sqlite_on
 from __future__ import annotations
 
 import logging
+import select
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -133,17 +134,17 @@ async def column_rows(
 
 
 def _ping_on_checkout(engine: AsyncEngine) -> None:
-    """Behind PgBouncer, ping a pooled connection as it is checked out: a restarted PgBouncer
-    has cut every client connection, and without the ping each process's next requests would
-    fail on them (bench/topology.py restarts PgBouncer under load). The ping is one round
-    trip, `SELECT 1` as a simple query (no transaction, no prepared statement, so nothing
-    PgBouncer's transaction mode could split; an empty query, used first, made asyncpg 0.32
-    raise AttributeError after the round trip, so every ping failed and every checkout of a
-    pooled connection replaced the whole pool); SQLAlchemy's `pool_pre_ping` costs four
-    through asyncpg (BEGIN, prepare, execute, ROLLBACK: bench/topology_costs.py). A connection
-    just made is not pinged. A failed ping invalidates the whole pool, as `pool_pre_ping` does
-    (every connection older than it is replaced as it is next checked out), and the checkout
-    goes on with a new connection."""
+    """Behind PgBouncer, check a pooled connection as it is checked out: a restarted PgBouncer
+    has cut every client connection, and without the check each process's next requests
+    would fail on them (bench/topology.py restarts PgBouncer under load). The check asks the
+    kernel, not the server (`connection_cut`): no round trip. It was a ping, `SELECT 1`, one
+    round trip through PgBouncer to PostgreSQL at every check-out: in the 300-person topology
+    run 8,195 a minute, more than one per request. A connection just made is not checked. A
+    cut connection invalidates the whole pool, as SQLAlchemy's `pool_pre_ping` does (every
+    connection older than it is replaced as it is next checked out), and the checkout goes
+    on with a new connection. Where the kernel cannot be asked (a connection without its
+    socket), the ping is sent as before: a simple query, no transaction, no prepared
+    statement (an empty query made asyncpg 0.32 raise after the round trip)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _made(_dbapi_conn: Any, record: Any) -> None:
@@ -153,10 +154,35 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
     def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         if record.info.pop(_FRESH, False):
             return
-        try:
-            await_(dbapi_conn.driver_connection.execute("SELECT 1"))
-        except Exception as exc:
-            raise InvalidatePoolError(f"the ping on checkout failed: {exc!r}") from exc
+        driver = dbapi_conn.driver_connection
+        cut = connection_cut(driver)
+        if cut is None:
+            try:
+                await_(driver.execute("SELECT 1"))
+            except Exception as exc:
+                raise InvalidatePoolError(f"the ping on checkout failed: {exc!r}") from exc
+        elif cut:
+            raise InvalidatePoolError("a pooled connection was cut (PgBouncer restarted?)")
+
+
+_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL | getattr(select, "POLLRDHUP", 0)
+
+
+def connection_cut(driver: Any) -> bool | None:
+    """Whether an idle asyncpg connection is known to be cut, without a round trip: asyncpg
+    saw it close, or the kernel says the other end hung up (`poll` of its socket, no wait:
+    a stopped or restarted PgBouncer's FIN arrives as POLLRDHUP before the event loop reads
+    it). None when the socket cannot be reached. What no check at checkout can see, a cut
+    after it or a silent network partition, fails the request's statement as before."""
+    if driver.is_closed():
+        return True
+    transport = getattr(driver, "_transport", None)  # asyncpg keeps no public accessor
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return None
+    poller = select.poll()
+    poller.register(sock.fileno(), _GONE)
+    return bool(poller.poll(0))
 
 
 _FRESH = "agora_fresh"  # in a pool record's info until its connection is first checked out
@@ -244,18 +270,27 @@ def _behind_pgbouncer(engine: AsyncEngine, *, prepared_statements: bool) -> None
         _check_tracking_on_connect(engine)
 
 
+def untransacted_reads(url: str, *, pgbouncer: bool) -> bool:
+    """Whether a session that only reads runs its statements outside a transaction (no
+    BEGIN, no ROLLBACK: two round trips of a page's four or five): on PostgreSQL reached
+    directly. Not behind PgBouncer: in its transaction mode each statement outside a
+    transaction waits for a server connection of its own, so under load a read of four
+    statements queued four times instead of once (tried with a PgBouncer that tracks
+    prepared statements, which allows it: in the 300-person topology run the home p50 read
+    818-923 ms against 564-657 with BEGIN, for no more requests a second; docs/OPERATIONS.md,
+    "Numbers, stop 28"). Not on SQLite, whose BEGIN rides with the first statement
+    (db/sqlite_one_trip.py)."""
+    return make_url(url).get_backend_name() != "sqlite" and not pgbouncer
+
+
 def _replica_engine(
     url: str, *, echo: bool, lock_timeout: float, pgbouncer: bool, prepared_statements: bool
 ) -> AsyncEngine:
-    """The replica's engine: `_engine_arguments`, a short connect timeout, and, when it is
-    reached directly (not through PgBouncer), no transactions: its sessions only read (the
+    """The replica's engine: `_engine_arguments`, a short connect timeout, and no
+    transactions where that is safe (`untransacted_reads`): its sessions only read (the
     routes marked `replica_reads` never write, and a hot standby refuses writes), and under
     READ COMMITTED each statement sees a snapshot of its own, in a transaction or not, so
-    BEGIN and ROLLBACK would be two round trips for nothing. Behind PgBouncer a read keeps
-    its transaction: PgBouncer's transaction mode may hand a statement's prepare and its
-    execution to different server connections between transactions (a PgBouncer that tracks
-    prepared statements would prepare it again there; reads without BEGIN through it are
-    not tried yet)."""
+    BEGIN and ROLLBACK would be two round trips for nothing."""
     arguments = _engine_arguments(
         url,
         echo=echo,
@@ -264,7 +299,7 @@ def _replica_engine(
         prepared_statements=prepared_statements,
     )
     arguments["connect_args"]["timeout"] = REPLICA_CONNECT_TIMEOUT
-    if not pgbouncer:
+    if untransacted_reads(url, pgbouncer=pgbouncer):
         arguments["isolation_level"] = "AUTOCOMMIT"
     engine = create_async_engine(url, **arguments)
     if pgbouncer:
@@ -318,7 +353,7 @@ class Database:
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
         self._untransacted = self._reader  # `session(read_only=True)`'s
-        if not self.is_sqlite and not pgbouncer:
+        if untransacted_reads(url, pgbouncer=pgbouncer):
             untransacted = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             self._untransacted = async_sessionmaker(untransacted, expire_on_commit=False)
         self.replica_engine: AsyncEngine | None = None
@@ -383,11 +418,10 @@ class Database:
         transaction's first statement, db/sqlite_one_trip.py); `replica=True`
         reads from the replica when there is one (the primary otherwise). `read_only=True`
         (for callers that never write: the routes marked `replica_reads` answered by the
-        primary) opens no transaction on a PostgreSQL reached directly, as the replica's
+        primary) opens no transaction where `untransacted_reads` allows, as the replica's
         sessions (`_replica_engine`): under READ COMMITTED each statement sees a snapshot of
         its own in a transaction or not, so BEGIN and ROLLBACK were two round trips for
-        nothing; behind PgBouncer, and on SQLite (whose BEGIN rides with the first
-        statement), an ordinary read session."""
+        nothing; elsewhere (SQLite, PgBouncer) an ordinary read session."""
         if write:
             return self._writer()
         if replica:

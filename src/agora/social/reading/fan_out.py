@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, or_, select, update
+from sqlalchemy import Select, bindparam, delete, exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -442,8 +442,25 @@ async def _add_to_feeds(session: AsyncSession, rows: list[dict[str, int]]) -> No
     take them in one order, or each waits on the other and PostgreSQL kills one ("deadlock
     detected"; tests/test_feed_trim.py)."""
     rows = sorted(rows, key=lambda row: (row["account_id"], row["post_id"]))
-    await session.execute(insert_ignore(session, HomeFeedEntry.__table__), rows)
+    if session.get_bind().dialect.name == "postgresql":
+        columns = ("account_id", "post_id", "author_id")
+        arrays = {name: [row[name] for row in rows] for name in columns}
+        await session.execute(_FEED_ROWS_FROM_ARRAYS, arrays)
+    else:
+        await session.execute(insert_ignore(session, HomeFeedEntry.__table__), rows)
     await _grow_and_trim(session, Counter(row["account_id"] for row in rows))
+
+
+# PostgreSQL: a batch's feed rows as one statement, its columns as three arrays (unnest keeps
+# their order: owners' order). asyncpg runs a list of rows as one execution per row, and each
+# fired the feed's statement triggers (the view stamps of migration 0042, the page change
+# notice of 0044) once per row: in the 300-person topology run, 6,176 single-row inserts a
+# minute and as many trigger runs, 0.8 ms of PostgreSQL's time each.
+_FEED_ROWS_FROM_ARRAYS = text(
+    "INSERT INTO home_feed (account_id, post_id, author_id) "
+    "SELECT * FROM unnest(CAST(:account_id AS BIGINT[]), CAST(:post_id AS BIGINT[]), "
+    "CAST(:author_id AS BIGINT[])) ON CONFLICT DO NOTHING"
+)
 
 
 async def _grow_and_trim(session: AsyncSession, added: Counter[int]) -> None:
