@@ -83,12 +83,14 @@ lint: setup-test
 	$(BIN)/mypy
 
 # Two test processes per pass (pytest-xdist; each file runs whole in one of them, with its own
-# database: tests/conftest.py names it by process), one per core.
+# database: tests/conftest.py names it by process), one per core. Each pass ends with its 25
+# slowest tests, so a CI run that nears its 30 minutes says where they went.
 TEST_PROCESSES ?= 2
+PYTEST_ARGS ?= -n $(TEST_PROCESSES) --dist loadfile --durations=25
 
 test: setup-test services lint
-	AGORA_TEST_DATABASE=sqlite $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
-	AGORA_TEST_DATABASE=postgresql $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
+	AGORA_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+	AGORA_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) data .pytest_cache node_modules $(VENDOR) .tools
