@@ -247,6 +247,39 @@ async def test_behind_pgbouncer_a_pooled_connection_is_reused_without_a_round_tr
         await bounced.dispose()
 
 
+async def test_behind_pgbouncer_every_pooled_connection_is_kept(cluster: Cluster) -> None:
+    """Behind PgBouncer the pool keeps every connection it opened, up to its cap: fifteen
+    sessions at once, then fifteen again, open fifteen connections in all (with ten kept
+    and the rest closed as they came back, the topology's web processes logged in to
+    PgBouncer about three times a second, each new connection checked and its statements
+    prepared again). Reached directly the pool keeps `POOL_SIZE` (server backends)."""
+    from sqlalchemy import event
+
+    from agora.db.engine import POOL_OVERFLOW, POOL_SIZE
+
+    bounced = Database(cluster.url(cluster.bouncer_port), pgbouncer=True)
+    made: list[object] = []
+    event.listen(bounced.engine.sync_engine, "connect", lambda conn, rec: made.append(conn))
+
+    async def one() -> None:
+        async with bounced.session() as session:
+            assert await session.scalar(text("SELECT count(*) FROM pg_sleep(0.05)")) == 1
+
+    try:
+        for _ in range(2):
+            await asyncio.gather(*(one() for _ in range(15)))
+        assert len(made) == 15
+        assert bounced.engine.pool.checkedin() == 15
+        assert bounced.engine.pool.size() == POOL_SIZE + POOL_OVERFLOW
+    finally:
+        await bounced.dispose()
+    direct = Database(cluster.url(cluster.primary_port))
+    try:
+        assert direct.engine.pool.size() == POOL_SIZE
+    finally:
+        await direct.dispose()
+
+
 async def test_behind_pgbouncer_a_cut_pooled_connection_fails_its_check_and_is_replaced(
     cluster: Cluster,
 ) -> None:

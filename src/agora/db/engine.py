@@ -204,6 +204,16 @@ def _check_tracking_on_connect(engine: AsyncEngine) -> None:
             raise
 
 
+# A process's connections to PostgreSQL: `POOL_SIZE` kept, up to `POOL_OVERFLOW` more opened
+# under load and closed as they are returned to a pool that holds `POOL_SIZE` already (each
+# a server backend when PostgreSQL is reached directly). Behind PgBouncer a client connection
+# costs PgBouncer next to nothing, and one opened and closed costs a login, the check of
+# `_check_tracking_on_connect` and the preparing again of every statement it runs: all of the
+# cap is kept (`_engine_arguments`).
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+
+
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid4().hex}__"
 
@@ -244,7 +254,10 @@ def _engine_arguments(
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["async_creator"] = _one_trip_creator(parsed.database, lock_timeout)
         return kwargs
-    kwargs.update(pool_size=10, max_overflow=20)
+    if pgbouncer:  # the same cap, every connection kept: none opened and closed under load
+        kwargs.update(pool_size=POOL_SIZE + POOL_OVERFLOW, max_overflow=0)
+    else:
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     if parsed.get_driver_name() != "asyncpg":
         return kwargs
     if pgbouncer and prepared_statements:
