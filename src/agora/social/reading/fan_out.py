@@ -36,7 +36,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, or_, select, text, update
+from sqlalchemy import BigInteger, Select, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -451,16 +453,25 @@ async def _add_to_feeds(session: AsyncSession, rows: list[dict[str, int]]) -> No
     await _grow_and_trim(session, Counter(row["account_id"] for row in rows))
 
 
-# PostgreSQL: a batch's feed rows as one statement, its columns as three arrays (unnest keeps
-# their order: owners' order). asyncpg runs a list of rows as one execution per row, and each
-# fired the feed's statement triggers (the view stamps of migration 0042, the page change
-# notice of 0044) once per row: in the 300-person topology run, 6,176 single-row inserts a
-# minute and as many trigger runs, 0.8 ms of PostgreSQL's time each.
-_FEED_ROWS_FROM_ARRAYS = text(
-    "INSERT INTO home_feed (account_id, post_id, author_id) "
-    "SELECT * FROM unnest(CAST(:account_id AS BIGINT[]), CAST(:post_id AS BIGINT[]), "
-    "CAST(:author_id AS BIGINT[])) ON CONFLICT DO NOTHING"
-)
+def _feed_rows_from_arrays() -> Any:
+    """PostgreSQL: a batch's feed rows as one statement, its columns as three arrays (unnest
+    keeps their order: owners' order). asyncpg runs a list of rows as one execution per row,
+    and each fired `home_feed`'s statement triggers (the view stamps of migration 0042, the
+    page change notice of 0044) again: in the 300-person topology run, 6,176 single-row
+    inserts a minute and as many trigger runs, 0.8 ms of PostgreSQL's time each. A Core
+    INSERT, so that the session counts as having written (db/session_writes.py)."""
+    columns = ("account_id", "post_id", "author_id")
+    arrays = [bindparam(name, type_=ARRAY(BigInteger)) for name in columns]
+    rows = func.unnest(*arrays).table_valued(*columns).render_derived()
+    chosen = select(*(rows.c[name] for name in columns))
+    return (
+        postgresql.insert(HomeFeedEntry.__table__)
+        .from_select(list(columns), chosen)
+        .on_conflict_do_nothing()
+    )
+
+
+_FEED_ROWS_FROM_ARRAYS = _feed_rows_from_arrays()
 
 
 async def _grow_and_trim(session: AsyncSession, added: Counter[int]) -> None:
