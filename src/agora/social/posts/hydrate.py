@@ -667,7 +667,15 @@ def _flag_columns(signed_in: bool) -> list[Any]:
         exists().where(model.account_id == VIEWER, model.post_id == Post.id)
         for model in (Favourite, Bookmark, Pin)
     ]
-    marks.append(exists().where(boost.account_id == VIEWER, boost.reblog_of_id == Post.id))
+    # `IS NOT NULL` lets PostgreSQL's hashed subplan (the viewer's boosts, once per page)
+    # read the partial index `uq_posts_reblog` alone, not every post the viewer wrote
+    marks.append(
+        exists().where(
+            boost.account_id == VIEWER,
+            boost.reblog_of_id.is_not(None),
+            boost.reblog_of_id == Post.id,
+        )
+    )
     marks.append(
         exists().where(
             ConversationMute.account_id == VIEWER,
