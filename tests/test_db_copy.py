@@ -162,6 +162,13 @@ async def test_copy_serves_the_same_timelines_and_verifies_every_table(
                 text("SELECT count(*) FROM pg_stats WHERE tablename = 'posts'")
             )
             assert analyzed.scalar_one() > 0  # the planner has statistics to plan with
+            vacuumed = await conn.execute(
+                text(
+                    "SELECT relallvisible > 0, last_vacuum IS NOT NULL FROM pg_class"
+                    " JOIN pg_stat_user_tables USING (relname) WHERE relname = 'posts'"
+                )
+            )
+            assert vacuumed.one() == (True, True)  # index-only scans need no table pages
             found = await conn.execute(
                 text("SELECT count(*) FROM post_search WHERE document @@ 'copying'")
             )
