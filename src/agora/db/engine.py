@@ -5,9 +5,7 @@ statements tracked, 1.21+, or not). A SQLite file is opened through db/sqlite_on
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import select
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -16,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-import orjson
 from sqlalchemy import Executable, Row, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
@@ -250,7 +247,7 @@ def _engine_arguments(
     with `connection_settings` (db/pg_settings.py: the lock timeout, no JIT, each statement
     planned once)."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "json_deserializer": read_json}
+    kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": lock_timeout}
         if parsed.database and parsed.database != ":memory:":
@@ -274,24 +271,6 @@ def _engine_arguments(
     else:
         kwargs["connect_args"] = {"server_settings": connection_settings(lock_timeout)}
     return kwargs
-
-
-_LONG_DIGITS = re.compile(r"\d{20}")  # may exceed 64 bits: orjson would read a float
-
-
-def read_json(text: str) -> Any:
-    """A JSON column's value, as the engines read them (`json_deserializer`): parsed by
-    orjson, about four times faster than the standard library's `json` (a page of 40
-    statuses rendered afresh decodes some 230 values: accounts' fields, emojis, consent),
-    and by `json` where the two would differ: what orjson refuses and `json.dumps` may have
-    written (NaN, Infinity, a lone surrogate), and digits enough for an integer beyond 64
-    bits (orjson reads one as a float). Every value stored reads back as before."""
-    if not _LONG_DIGITS.search(text):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
 
 
 def _behind_pgbouncer(engine: AsyncEngine, *, prepared_statements: bool) -> None:
