@@ -1,4 +1,4 @@
-"""SQLite's planner and the boosts index.
+"""The planners and the boosts index (SQLite's, and PostgreSQL's for a page's `reblogged` flag).
 
 Most posts are not boosts, so `reblog_of_id IS NULL` matches nearly every row; but SQLite's
 planner (with or without ANALYZE's averages) takes an index equality on `reblog_of_id` for a
@@ -9,7 +9,10 @@ with one post, 7-11 ms now) and for a thread's context (130 ms for a thread of s
 (`WHERE reblog_of_id IS NOT NULL`): it still serves "the boosts of this post", and can no
 longer be picked for "not a boost".
 
-The plans are read with EXPLAIN QUERY PLAN on the statements the API really sends.
+On PostgreSQL a page's `reblogged` flag is read from the partial index, not from every post the
+viewer wrote (the last test).
+
+The plans are read with EXPLAIN (QUERY PLAN on SQLite) on the statements the API really sends.
 """
 
 from __future__ import annotations
