@@ -190,7 +190,7 @@ def _sql_literal(value: Any) -> str:
 async def test_a_pages_marks_probe_each_post_not_every_favourite_of_the_viewer(
     db, client, make_person, run_jobs
 ) -> None:
-    """`favourited`, `bookmarked` and `pinned` look one index entry up per post of the page,
+    """`favourited` and `bookmarked` look one index entry up per post of the page,
     in the plan PostgreSQL keeps for every viewer (`force_generic_plan`, as the server's
     connections are set): never the viewer's whole history as a hashed set (a person with
     50,000 favourites: 13.3 ms a page against 0.5). The plan is the generic one of the
@@ -223,8 +223,8 @@ async def test_a_pages_marks_probe_each_post_not_every_favourite_of_the_viewer(
             marks = [  # each scan of the marks' tables, with the condition under it
                 (line, condition)
                 for line, condition in pairwise(lines)
-                if any(f" on {table}" in line for table in ("favourites", "bookmarks", "pins"))
+                if any(f" on {table}" in line for table in ("favourites", "bookmarks"))
             ]
-            assert len(marks) == 3, "\n".join(lines)
+            assert len(marks) == 2, "\n".join(lines)
             for scan, condition in marks:
                 assert "post_id = posts.id" in condition, f"{scan}\n" + "\n".join(lines)

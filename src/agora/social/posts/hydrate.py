@@ -665,7 +665,8 @@ def _flag_columns(signed_in: bool) -> list[Any]:
     and a statement's plan is made once for every viewer (`force_generic_plan`): for a person
     with 50,000 favourites the page's refs then executed in 13.3 ms, reading them all, against
     0.5 ms probing one index entry per post. `OFFSET 0` keeps PostgreSQL from hashing the
-    favourites, bookmarks and pins (what a person may have by the ten thousand); a boost is
+    favourites and bookmarks (what a person may have by the ten thousand; pins are at most
+    `limits.MAX_PINS`, a set that stays cheap to hash); a boost is
     looked up among the viewer's boosts alone (`reblog_of_id IS NOT NULL`: the partial index
     `uq_posts_reblog`), not every post they wrote (tests/test_query_plans.py)."""
     if not signed_in:
@@ -677,8 +678,9 @@ def _flag_columns(signed_in: bool) -> list[Any]:
             .where(model.account_id == VIEWER, model.post_id == Post.id)
             .offset(0)
         )
-        for model in (Favourite, Bookmark, Pin)
+        for model in (Favourite, Bookmark)
     ]
+    marks.append(exists().where(Pin.account_id == VIEWER, Pin.post_id == Post.id))
     marks.append(
         exists().where(
             boost.account_id == VIEWER,
