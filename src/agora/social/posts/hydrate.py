@@ -666,9 +666,9 @@ def _flag_columns(signed_in: bool) -> list[Any]:
     with 50,000 favourites the page's refs then executed in 13.3 ms, reading them all, against
     0.5 ms probing one index entry per post. `OFFSET 0` keeps PostgreSQL from hashing the
     favourites and bookmarks (what a person may have by the ten thousand; pins are at most
-    `limits.MAX_PINS`, a set that stays cheap to hash); a boost is
-    looked up among the viewer's boosts alone (`reblog_of_id IS NOT NULL`: the partial index
-    `uq_posts_reblog`), not every post they wrote (tests/test_query_plans.py)."""
+    `limits.MAX_PINS`, a set that stays cheap to hash); a boost is looked up among the
+    viewer's boosts alone (`reblog_of_id IS NOT NULL`: the partial index `uq_posts_reblog`),
+    not every post they wrote (tests/test_query_plans.py)."""
     if not signed_in:
         return [null().label(flag) for flag in FLAGS]
     boost = aliased(Post)
