@@ -445,12 +445,14 @@ async def _add_to_feeds(session: AsyncSession, rows: list[dict[str, int]]) -> No
     detected"; tests/test_feed_trim.py)."""
     rows = sorted(rows, key=lambda row: (row["account_id"], row["post_id"]))
     if session.get_bind().dialect.name == "postgresql":
-        columns = ("account_id", "post_id", "author_id")
-        arrays = {name: [row[name] for row in rows] for name in columns}
+        arrays = {name: [row[name] for row in rows] for name in _FEED_COLUMNS}
         await session.execute(_FEED_ROWS_FROM_ARRAYS, arrays)
     else:
         await session.execute(insert_ignore(session, HomeFeedEntry.__table__), rows)
     await _grow_and_trim(session, Counter(row["account_id"] for row in rows))
+
+
+_FEED_COLUMNS = ("account_id", "post_id", "author_id")  # a feed row's, in the arrays' order
 
 
 def _feed_rows_from_arrays() -> Any:
@@ -460,13 +462,12 @@ def _feed_rows_from_arrays() -> Any:
     page change notice of 0044) again: in the 300-person topology run, 6,176 single-row
     inserts a minute and as many trigger runs, 0.8 ms of PostgreSQL's time each. A Core
     INSERT, so that the session counts as having written (db/session_writes.py)."""
-    columns = ("account_id", "post_id", "author_id")
-    arrays = [bindparam(name, type_=ARRAY(BigInteger)) for name in columns]
-    rows = func.unnest(*arrays).table_valued(*columns).render_derived()
-    chosen = select(*(rows.c[name] for name in columns))
+    arrays = [bindparam(name, type_=ARRAY(BigInteger)) for name in _FEED_COLUMNS]
+    rows = func.unnest(*arrays).table_valued(*_FEED_COLUMNS).render_derived()
+    chosen = select(*(rows.c[name] for name in _FEED_COLUMNS))
     return (
         postgresql.insert(HomeFeedEntry.__table__)
-        .from_select(list(columns), chosen)
+        .from_select(list(_FEED_COLUMNS), chosen)
         .on_conflict_do_nothing()
     )
 
