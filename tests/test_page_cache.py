@@ -8,12 +8,13 @@ heard: tests/test_page_change_notices.py)."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
 
-from agora.api.page_cache import get_page_cache
+from agora.api.page_cache import CachedPage, PageCache, get_page_cache
 from agora.api.status_cache import get_render_cache
 from agora.config import get_settings
 from agora.db.models import Base
@@ -322,6 +323,32 @@ async def test_pages_are_bounded_by_bytes(client, make_person, run_jobs, monkeyp
     assert cache.hits == hits + 1
     await _home(client, people[0])  # ...the least recently used was forgotten
     assert cache.hits == hits + 1
+
+
+def _kept(body: bytes) -> CachedPage:
+    return CachedPage(body, [], None, (), text("SELECT 1"), {}, "", (), None, time.time() + 60)
+
+
+def test_the_cache_knows_which_paths_hold_pages_through_evictions_and_drops() -> None:
+    """`holds(path)`, the page door's first look-up (a request for a path with no page kept
+    goes the routed way before its token is looked up), follows every way a page leaves:
+    replaced, evicted by the byte bound, dropped, cleared."""
+    cache = PageCache(max_bytes=250, seconds=60)
+    home, public = "/api/v1/timelines/home", "/api/v1/timelines/public"
+    cache.put((home, b"", 1), _kept(b"a" * 100))
+    cache.put((home, b"", 1), _kept(b"b" * 100))  # the same page again: still one
+    cache.put((home, b"limit=40", 2), _kept(b"c" * 100))
+    assert cache.holds(home) and not cache.holds(public)
+    cache.drop((home, b"", 1))
+    assert cache.holds(home)  # the other viewer's page is still kept
+    cache.put((public, b"", 0), _kept(b"d" * 100))
+    cache.put((public, b"", 3), _kept(b"e" * 100))  # over 250 bytes: home's page evicted
+    assert len(cache) == 2 and not cache.holds(home) and cache.holds(public)
+    cache.drop((public, b"", 0))
+    cache.drop((public, b"", 0))  # a page dropped twice is forgotten once
+    assert cache.holds(public)
+    cache.clear()
+    assert not cache.holds(public) and len(cache) == 0
 
 
 def _tables(sql: str) -> set[str]:

@@ -183,17 +183,23 @@ class CachedPage:
 
 
 class PageCache:
-    """A byte-bounded LRU of pages by (path, query, viewer)."""
+    """A byte-bounded LRU of pages by (path, query, viewer), and how many are kept for each
+    path (so a request for a path with none is told so by one look-up: `holds`)."""
 
     def __init__(self, max_bytes: int, seconds: float) -> None:
         self.max_bytes = max_bytes
         self.seconds = seconds
         self.bytes = 0
         self._lru: OrderedDict[PageKey, CachedPage] = OrderedDict()
+        self._per_path: dict[str, int] = {}
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._lru)
+
+    def holds(self, path: str) -> bool:
+        """Whether any page is kept for `path` (whatever its query and viewer)."""
+        return path in self._per_path
 
     @property
     def enabled(self) -> bool:
@@ -223,19 +229,29 @@ class PageCache:
             return
         self._lru[key] = page
         self.bytes += len(page.body)
+        self._per_path[key[0]] = self._per_path.get(key[0], 0) + 1
         while self.bytes > self.max_bytes:
-            _, old = self._lru.popitem(last=False)
-            self.bytes -= len(old.body)
+            self._forget(*self._lru.popitem(last=False))
 
     def drop(self, key: PageKey) -> None:
         """Forget one page."""
         old = self._lru.pop(key, None)
         if old is not None:
-            self.bytes -= len(old.body)
+            self._forget(key, old)
+
+    def _forget(self, key: PageKey, old: CachedPage) -> None:
+        """Account for `old`, just taken out of the LRU."""
+        self.bytes -= len(old.body)
+        left = self._per_path[key[0]] - 1
+        if left:
+            self._per_path[key[0]] = left
+        else:
+            del self._per_path[key[0]]
 
     def clear(self) -> None:
         """Forget every page (tests)."""
         self._lru.clear()
+        self._per_path.clear()
         self.bytes = 0
 
 

@@ -185,10 +185,11 @@ class Disclosure:
         self._seen[id(one)] = one
         self.found = one if self.found is None else combine(self.found, one)
 
-    def close(self) -> Signals:
-        """Stop gathering; the signals of what was gathered."""
+    def close(self) -> Signals | None:
+        """Stop gathering; the signals of what was gathered (None: nothing was shown, as
+        for most API requests that show no account or post)."""
         self.closed = True
-        return render(self.found, get_settings())
+        return None if self.found is None else render(self.found, get_settings())
 
 
 CURRENT: ContextVar[Disclosure | None] = ContextVar("agora_disclosure", default=None)

@@ -64,7 +64,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
@@ -95,9 +95,9 @@ UNLIMITED = {"/api/v1/streaming/health"}  # load balancers poll it
 WEB_UNCOUNTED = {"/auth/sign_in", "/auth/sign_out"}  # web forms not counted as writes
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One counted request against one limit: allowed or not, and the window's state."""
+class Verdict(NamedTuple):
+    """One counted request against one limit: allowed or not, and the window's state
+    (immutable; a tuple, made on every API request, costs a fifth of a frozen dataclass)."""
 
     allowed: bool
     limit: int
@@ -115,10 +115,21 @@ class Verdict:
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """`headers` as ASGI holds them (every API response carries them)."""
         return [
-            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-limit", _number(self.limit)),
             (b"x-ratelimit-remaining", str(self.remaining).encode()),
-            (b"x-ratelimit-reset", _reset_text(self.reset).encode()),
+            (b"x-ratelimit-reset", _reset_bytes(self.reset)),
         ]
+
+
+@lru_cache(maxsize=64)
+def _number(value: int) -> bytes:
+    """A limit's amount as a header value (a few limits: formatted once each)."""
+    return str(value).encode()
+
+
+@lru_cache(maxsize=4096)
+def _reset_bytes(reset: float) -> bytes:
+    return _reset_text(reset).encode()
 
 
 @lru_cache(maxsize=4096)
@@ -155,8 +166,11 @@ def request_verdict(checks: list[Check], counted: list[tuple[int, float]]) -> Ve
     and each window's end (`counted`, in order; the first check is the per-address limit):
     the first refusal, else the API limit with the least left (the per-address one is not
     advertised). Every check was counted, refused or not. One rule for both storages."""
+    if len(checks) != len(counted):
+        raise ValueError("one count per check")
     shown: tuple[RateLimitItem, int, float] | None = None
-    for index, ((item, _, _), (hits, end)) in enumerate(zip(checks, counted, strict=True)):
+    for index, check in enumerate(checks):  # no zip(strict=True): its keyword costs here
+        item, (hits, end) = check[0], counted[index]
         if hits > item.amount:
             return Verdict(False, item.amount, 0, end)
         if index and (shown is None or item.amount - hits < shown[0].amount - shown[1]):
@@ -364,20 +378,25 @@ class LocalWindows:
         self._windows: dict[tuple[str, str, int, int], list[float]] = {}  # -> [end, count]
         self._until_sweep = self.SWEEP
 
-    def _window(self, item: RateLimitItem, bucket: str, key: str) -> list[float]:
-        now = time.time()
-        slot = (bucket, key, item.amount, item.get_expiry())
+    def _window(
+        self, item: RateLimitItem, bucket: str, key: str, now: float | None = None
+    ) -> list[float]:
+        now = time.time() if now is None else now
+        period = item.get_expiry()
+        slot = (bucket, key, item.amount, period)
         window = self._windows.get(slot)
         if window is None or window[0] <= now:
-            window = self._windows[slot] = [now + item.get_expiry(), 0]
+            window = self._windows[slot] = [now + period, 0]
         return window
 
-    def _counted(self, item: RateLimitItem, bucket: str, key: str) -> tuple[int, float]:
+    def _counted(
+        self, item: RateLimitItem, bucket: str, key: str, now: float | None = None
+    ) -> tuple[int, float]:
         """Count one hit; the window's hits after it and its end (one look-up)."""
         self._until_sweep -= 1
         if self._until_sweep <= 0:
             self._sweep()
-        window = self._window(item, bucket, key)
+        window = self._window(item, bucket, key, now)
         window[1] += 1
         return int(window[1]), window[0]
 
@@ -387,7 +406,8 @@ class LocalWindows:
 
     def request(self, checks: list[Check]) -> Verdict:
         """Count one hit against each of a request's `checks` (`request_verdict`)."""
-        return request_verdict(checks, [self._counted(*check) for check in checks])
+        now = time.time()
+        return request_verdict(checks, [self._counted(*check, now) for check in checks])
 
     def test(self, item: RateLimitItem, bucket: str, key: str) -> bool:
         """Whether one more hit would be within the limit (nothing counted)."""
@@ -419,6 +439,12 @@ def _storage(settings: Settings) -> Storage:
             wrap_exceptions=True,
         )
     return MemoryStorage()
+
+
+@lru_cache(maxsize=4096)
+def _token_key(token: str) -> str:
+    """An API request's key when it carries `token` (`_key`, remembered with its prefix)."""
+    return f"t:{_key(token)}"
 
 
 @lru_cache(maxsize=4096)
@@ -493,7 +519,7 @@ class RateLimits:
     async def check_request(self, method: str, path: str, ip: str, token: str | None) -> Verdict:
         """Count an API or OAuth request against every limit that applies. Returns the
         refusal, else the verdict to advertise (the API limit with the least left)."""
-        who = f"t:{_key(token)}" if token else f"ip:{ip}"
+        who = _token_key(token) if token else f"ip:{ip}"
         checks: list[Check] = [(self.per_ip, "ip", ip)]
         if path.startswith("/api/"):
             read = method in READ_METHODS

@@ -20,6 +20,7 @@ from typing import Any
 
 Header = tuple[bytes, bytes]
 KEY = "agora.response_headers"
+VARY_ORIGIN: Header = (b"vary", b"Origin")
 
 
 class ResponseHeaders:
@@ -35,7 +36,12 @@ class ResponseHeaders:
         """`headers` (the response's, not changed) with what was asked for, then `last`."""
         out = [*headers, *self.added]
         if self.vary_origin:
-            out = with_vary_origin(out)
+            for name, _ in out:
+                if name == b"vary":
+                    out = with_vary_origin(out)
+                    break
+            else:  # the usual case: no Vary yet (no generator, no copy: the request path)
+                out.append(VARY_ORIGIN)
         if last is not None:
             out.append(last)
         return out
@@ -57,6 +63,6 @@ def with_vary_origin(headers: Any) -> list[Header]:
     CORS middleware leaves them."""
     varies = [value for name, value in headers if name == b"vary"]
     if not varies:
-        return [*headers, (b"vary", b"Origin")]
+        return [*headers, VARY_ORIGIN]
     kept = [(name, value) for name, value in headers if name != b"vary"]
     return [*kept, (b"vary", b", ".join([*varies, b"Origin"]))]

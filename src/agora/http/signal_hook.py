@@ -44,7 +44,7 @@ class SignalsHook:
 
 def _with_signals(message: Message, disclosure: Disclosure) -> Message:
     found = disclosure.close()
-    if not found.headers or message.get("status", 200) >= 400:
+    if found is None or not found.headers or message.get("status", 200) >= 400:
         return message
     headers = [
         (name, value)
