@@ -78,16 +78,20 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _has_nul(scope):
+            await error_response(400, NUL_IN_URL)(scope, receive, send)
+            return
         content_type, content_length, transfer_encoding = _framing(scope)
+        framed = _framed_by_length(scope, transfer_encoding)
+        if framed and not content_length:  # no body at all (most GETs): nothing to limit
+            await self.app(scope, receive, send)
+            return
         limit = self._limit(content_type)
         declared = _declared_length(content_length)
         if declared is not None and declared > limit:
             await error_response(413, TOO_LARGE)(scope, receive, send)
             return
-        if _has_nul(scope):
-            await error_response(400, NUL_IN_URL)(scope, receive, send)
-            return
-        if _framed_by_length(scope, transfer_encoding):  # no more than the declared length
+        if framed:  # no more than the declared length
             await self.app(scope, receive, send)
             return
         await self.app(scope, _counting(receive, limit), send)
