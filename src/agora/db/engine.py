@@ -56,10 +56,11 @@ def _prepare_sqlite(engine: AsyncEngine, lock_timeout: float) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
         cur.execute("PRAGMA synchronous=NORMAL")
-        # 16 MiB of pages per connection (the OS keeps the file's pages too): each pooled
+        # 8 MiB of pages per connection (the OS keeps the file's pages too): each pooled
         # connection grows its own cache up to this, and at 64 MiB eight of them took the
-        # server's RSS past 500 MB for no speed a home page showed (bench/timeline.py)
-        cur.execute("PRAGMA cache_size=-16384")
+        # server's RSS past 500 MB for no speed a home page showed (bench/timeline.py); at
+        # 16 MiB it read 425-516 MB after bench.http (six runs), at 8 MiB 408 / 448
+        cur.execute("PRAGMA cache_size=-8192")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
