@@ -37,6 +37,7 @@ browser:
 # bench.http's load generator (it falls back to a slower Python one without it).
 bench-tools:
 	@test -x /usr/bin/wrk || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	@test -x /usr/bin/valgrind || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind)  # bench.instructions
 # The reverse-proxy test runs docs/deploy/nginx.conf with Debian's nginx (tests/test_nginx.py).
 nginx:
 	@test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
