@@ -118,9 +118,12 @@ def server(
     env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_LOG_LEVEL": "warning"}
     env.update(UNREFUSING_LIMITS)
     env.update(env_extra or {})
-    command = [sys.executable, "-m", "uvicorn", app, "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    command += ["--no-access-log", "--log-level", "warning"]
+    if workers > 1:  # as `agora serve --workers N` runs them (bench/worker_processes.py)
+        command = [sys.executable, "-m", "bench.worker_processes", app, str(port), str(workers)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", app, "--factory"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+        command += ["--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(command, env=env)
     try:
         for _ in range(300):
@@ -473,6 +476,11 @@ def _redis_limits(url: str, tokens: list[str], seconds: int, redis_url: str) -> 
 # once, often all went to one process: the bare no-op's two workers then served 1.0x one (and
 # 1.66x in another run of the same tree); with 64 connections, 1.74x and 1.79x.
 SCALING_CONNECTIONS = 64
+# The scaling runs measure the web tier alone, as docs/OPERATIONS.md runs several web
+# processes: without job loops (`agora worker` runs them elsewhere). With them, whichever
+# process claimed a background job (a For You refresh catching up on the benchmark's new
+# tokens reads millions of rows) took CPU from serving in some runs and not in others.
+WEB_TIER = {"AGORA_INPROCESS_WORKERS": "0"}
 
 
 async def _scaling(url: str, tokens: list[str], seconds: int) -> dict[str, Any]:
@@ -487,7 +495,8 @@ async def _scaling(url: str, tokens: list[str], seconds: int) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name, app, path in (("noop", NOOP_APP, NOOP), ("home", "agora.app:create_app", HOME)):
         for workers in (1, 2):
-            with server(url, app, path if name == "noop" else PING, workers=workers) as port:
+            ready = path if name == "noop" else PING
+            with server(url, app, ready, workers=workers, env_extra=WEB_TIER) as port:
                 if name == "home":
                     for _ in range(2 * workers):  # warm-up: each process's caches, mostly
                         ask_each(port, HOME, tokens)

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,7 @@ def test_children_exit_with_a_killed_supervisor_and_the_port_is_free_again() -> 
         access = [line for line in lines if line.get("request_id") == "probe-7"]
         assert access and access[0]["path"] == "/health/live" and access[0]["status"] == 200
         _a_revoked_token_is_refused_by_every_worker(base)
+        _a_burst_of_connections_is_spread_over_both_workers(port, workers)
         # the workers and multiprocessing's resource tracker, as they are now
         children = _children(supervisor.pid) | workers
         supervisor.send_signal(signal.SIGKILL)
@@ -182,6 +184,53 @@ def _a_revoked_token_is_refused_by_every_worker(base: str) -> None:
     assert httpx.post(f"{base}/oauth/revoke", data=revoke, timeout=SLOW).is_success
     codes = [httpx.get(verify, headers=bearer, timeout=SLOW).status_code for _ in range(10)]
     assert codes == [401] * 10
+
+
+def _sockets(pid: int) -> set[str]:
+    """The socket inodes a process holds open (from /proc)."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
+
+
+def _a_burst_of_connections_is_spread_over_both_workers(port: int, workers: set[int]) -> None:
+    """64 connections opened together while one worker is busy (stopped, as a process is
+    between two looks at its sockets), each asking once and staying open (keep-alive, as a
+    load generator's or nginx's upstream connections): each worker holds a share of them
+    (cli/worker_sockets.py). With one socket shared by the workers, the worker awake accepts
+    every waiting connection and serves them all alone. By the kernel's hash of 64
+    connections over two sockets, a share under 8 has a probability of about 1e-9."""
+    before = {pid: _sockets(pid) for pid in workers}
+    busy = min(workers)
+    burst = [socket.socket() for _ in range(64)]
+    os.kill(busy, signal.SIGSTOP)
+    try:
+        for connection in burst:  # within a millisecond, none waiting for its accept
+            connection.setblocking(False)
+            connection.connect_ex(("127.0.0.1", port))
+        for connection in burst:
+            connection.settimeout(SLOW)
+            connection.getpeername()  # connected by the kernel (an error here: refused)
+        time.sleep(0.2)  # the worker awake has taken what it may
+        os.kill(busy, signal.SIGCONT)
+        ask = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        for connection in burst:
+            connection.sendall(ask)
+        for connection in burst:
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+        held = {pid: len(_sockets(pid) - before[pid]) for pid in workers}
+    finally:
+        os.kill(busy, signal.SIGCONT)
+        for connection in burst:
+            connection.close()
+    assert sum(held.values()) >= 64, held
+    assert all(count >= 8 for count in held.values()), held
 
 
 DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy"

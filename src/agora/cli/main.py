@@ -110,6 +110,8 @@ def serve(
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from agora.cli.worker_sockets import run_workers, spreads
+
     for name, value in use_listening_address(host, port).items():
         console.print(f"[yellow]{name} not set:[/yellow] {value}")
     init()
@@ -134,17 +136,21 @@ def serve(
     settings = get_settings()
     json_logs = settings.log_format == "json"
     log_config = uvicorn_log_config(settings.log_level) if json_logs else LOGGING_CONFIG
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        log_config=log_config,
-        proxy_headers=True,
-        ws_max_size=MAX_WEBSOCKET_MESSAGE,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": settings.log_level,
+        "log_config": log_config,
+        "proxy_headers": True,
+        "ws_max_size": MAX_WEBSOCKET_MESSAGE,
+    }
+    config = uvicorn.Config(factory, **options)
+    if spreads(config):  # a listening socket per worker (cli/worker_sockets.py)
+        run_workers(config)
+    else:
+        uvicorn.run(factory, **options)
 
 
 @app.command()
