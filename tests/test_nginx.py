@@ -85,6 +85,35 @@ def test_the_api_and_agoras_body_limit_through_nginx(stack: tuple[LiveServer, st
     assert big.status_code == 413  # Agora's 1 MB for bodies other than uploads
 
 
+def test_the_apis_json_is_gzipped_through_nginx_and_pages_pass_as_agora_sent_them(
+    stack: tuple[LiveServer, str], alice: Person
+):
+    _, front = stack
+    for n in range(10):
+        posted = httpx.post(
+            f"{front}/api/v1/statuses",
+            headers=alice.headers,
+            data={"status": f"through nginx {n} " + "with enough words to compress " * 4},
+        )
+        assert posted.status_code == 200
+    asks = {"plain": "identity", "gzip": "gzip, deflate"}
+    for path in ("/api/v1/timelines/public?limit=40", "/api/v2/instance"):
+        got = {
+            name: httpx.get(f"{front}{path}", headers={**alice.headers, "Accept-Encoding": coding})
+            for name, coding in asks.items()
+        }
+        assert got["gzip"].headers.get("content-encoding") == "gzip", path
+        assert "content-encoding" not in got["plain"].headers, path
+        assert "Accept-Encoding" in got["gzip"].headers.get("vary", ""), path
+        if path.startswith("/api/v1/timelines"):  # a page: as Agora sent it, gzipped once
+            assert got["gzip"].content == got["plain"].content
+            assert int(got["gzip"].headers["content-length"]) < len(got["plain"].content) // 2
+        else:  # the rest of the API (over 1 KB): gzipped by nginx
+            assert got["gzip"].json() == got["plain"].json()
+    page = httpx.get(f"{front}/@alice", headers={"Accept-Encoding": "gzip"})
+    assert page.status_code == 200 and "content-encoding" not in page.headers  # HTML: never
+
+
 def test_media_is_checked_by_agora_and_sent_by_nginx(stack: tuple[LiveServer, str], alice: Person):
     server, front = stack
     image = _png()

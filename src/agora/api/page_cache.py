@@ -77,6 +77,14 @@ from agora.config import get_settings
 from agora.data.signals import CURRENT, Stance, disclose_stance
 from agora.db.engine import column_rows
 from agora.db.session_writes import has_written
+from agora.http.compression import (
+    accepts_gzip,
+    compressible,
+    encoded,
+    gzip_headers,
+    gzipped,
+    plain_headers,
+)
 from agora.http.deps import checked_scopes
 
 Stamps = tuple[int, ...]
@@ -174,12 +182,14 @@ class CachedPage:
     route: Any
     until: float
     proved: int = -1
+    # the body gzipped and its headers (http/compression.py), once a client asked for it
+    gzip: bytes | None = None
+    gzip_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
-    def response(self) -> Response:
-        """The page, answered again."""
-        response = Response(self.body)
-        response.raw_headers = list(self.headers)
-        return response
+    @property
+    def size(self) -> int:
+        """The bytes it holds (what the cache's bound counts)."""
+        return len(self.body) + (len(self.gzip) if self.gzip is not None else 0)
 
 
 class PageCache:
@@ -225,11 +235,30 @@ class PageCache:
     def put(self, key: PageKey, page: CachedPage) -> None:
         """Keep `page`, forgetting the least recently used ones beyond the byte bound."""
         self.drop(key)
-        if len(page.body) > self.max_bytes:
+        if page.size > self.max_bytes:
             return
         self._lru[key] = page
-        self.bytes += len(page.body)
+        self.bytes += page.size
         self._per_path[key[0]] = self._per_path.get(key[0], 0) + 1
+        self._trim()
+
+    def sent(
+        self, key: PageKey, page: CachedPage, gzip_accepted: bool
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The body and headers `page` is answered with: gzipped when the request accepts it
+        and the page is worth it (compressed the first time, then kept with the page and
+        counted by the bound), else as it was built."""
+        if not gzip_accepted or not compressible(page.body):
+            return page.body, page.headers
+        if page.gzip is None:
+            page.gzip = gzipped(page.body)
+            page.gzip_headers = gzip_headers(page.headers, page.gzip)
+            if self._lru.get(key) is page:
+                self.bytes += len(page.gzip)
+                self._trim()
+        return page.gzip, page.gzip_headers
+
+    def _trim(self) -> None:
         while self.bytes > self.max_bytes:
             self._forget(*self._lru.popitem(last=False))
 
@@ -241,7 +270,7 @@ class PageCache:
 
     def _forget(self, key: PageKey, old: CachedPage) -> None:
         """Account for `old`, just taken out of the LRU."""
-        self.bytes -= len(old.body)
+        self.bytes -= old.size
         left = self._per_path[key[0]] - 1
         if left:
             self._per_path[key[0]] = left
@@ -347,8 +376,9 @@ async def served(
     answered by `page_door.PageDoor` before routing, when the request's token is known."""
     cache = get_page_cache()
     disclosure = CURRENT.get()
+    gzip_accepted = accepts_gzip(request.scope["headers"])
     if not cache.enabled or (disclosure is not None and disclosure.found is not None):
-        return await build()
+        return encoded(await build(), gzip_accepted)
     key = page_key(request.scope, viewer_id)
     kept = cache.get(key)
     if kept is not None:
@@ -356,7 +386,7 @@ async def served(
             cache.hits += 1
             if kept.stance is not None:
                 disclose_stance(kept.stance)
-            return kept.response()
+            return _answer(*cache.sent(key, kept, gzip_accepted))
         cache.drop(key)
     cache.misses += 1
     sqlite = session.get_bind().dialect.name == "sqlite"
@@ -364,25 +394,30 @@ async def served(
     with _recording() as record:
         response = await build()
     if not record.keepable or response.status_code != 200 or has_written(session):
-        return response
+        return encoded(response, gzip_accepted)
     kept_rows = (tuple(record.posts), tuple(record.accounts))
     statement, params = _check(sqlite, viewer_id, sources, *kept_rows)
     disclosure = CURRENT.get()
-    cache.put(
-        key,
-        CachedPage(
-            body=bytes(response.body),
-            headers=[(k, v) for k, v in response.raw_headers if k in KEPT_HEADERS],
-            stance=disclosure.found if disclosure is not None else None,
-            stamps=before[:BEFORE] + record.stamps(),
-            check=statement,
-            params=params,
-            database=request.app.state.db.url,
-            scopes=checked_scopes(request),
-            route=request.scope.get("route"),
-            until=min(record.until, time.time() + cache.lifetime()),
-        ),
+    body = bytes(response.body)
+    page = CachedPage(
+        body=body,
+        headers=plain_headers([(k, v) for k, v in response.raw_headers if k in KEPT_HEADERS], body),
+        stance=disclosure.found if disclosure is not None else None,
+        stamps=before[:BEFORE] + record.stamps(),
+        check=statement,
+        params=params,
+        database=request.app.state.db.url,
+        scopes=checked_scopes(request),
+        route=request.scope.get("route"),
+        until=min(record.until, time.time() + cache.lifetime()),
     )
+    cache.put(key, page)
+    return _answer(*cache.sent(key, page, gzip_accepted))
+
+
+def _answer(body: bytes, headers: list[tuple[bytes, bytes]]) -> Response:
+    response = Response(body)
+    response.raw_headers = list(headers)
     return response
 
 

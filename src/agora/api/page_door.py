@@ -33,6 +33,7 @@ from agora.api.page_cache import current, get_page_cache, page_key
 from agora.auth.scopes import satisfies
 from agora.auth.token_cache import token_cache
 from agora.data.signals import disclose_stance
+from agora.http.compression import accepts_gzip
 
 _AUTHORIZATION = b"authorization"
 _BEARER = b"bearer "
@@ -92,6 +93,7 @@ class PageDoor:
             scope["route"] = page.route  # the metrics' label, as the routed way sets it
         if page.stance is not None:
             disclose_stance(page.stance)
-        await send({"type": "http.response.start", "status": 200, "headers": page.headers})
-        await send({"type": "http.response.body", "body": page.body})
+        body, headers = cache.sent(key, page, accepts_gzip(scope["headers"]))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
         return True
