@@ -27,7 +27,8 @@ class Tally:
 
 def _request(path: str, token: str | None) -> bytes:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
+    coding = "Accept-Encoding: gzip, deflate\r\n"  # as bench.http's wrk script asks
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}{coding}\r\n".encode()
 
 
 async def _connection(
