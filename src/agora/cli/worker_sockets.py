@@ -6,8 +6,8 @@ for each connection, and the one that wakes first accepts every connection waiti
 like asyncio, accepts until the queue is empty): a burst of connections opened together, as
 a load generator does, or nginx refilling its upstream keep-alive connections after a
 restart, lands on one process, which serves it alone for as long as those connections stay
-open. bench.http's scaling runs measured two workers at 1.0x one in about half the runs that
-way (the other process idle).
+open. bench.http's scaling runs measured two workers at 0.85-1.0x one in three runs of nine
+that way (the other process idle).
 
 Here each worker binds its own socket with `SO_REUSEPORT` (Linux 3.9+), and the kernel hands
 each new connection to one of the listening sockets by a hash of its addresses. The
