@@ -370,7 +370,8 @@ class RedisWindows:
 class LocalWindows:
     """Fixed windows in this process's memory (no Redis): each starts at its first hit and
     lasts the limit's period, as the `limits` library's windows do. No lock: nothing awaits
-    between reading a count and writing it. Ended windows are dropped every `SWEEP` hits."""
+    between reading a count and writing it. Ended windows are dropped every `SWEEP` counts (a
+    request's checks are one count)."""
 
     SWEEP = 10_000
 
@@ -378,36 +379,32 @@ class LocalWindows:
         self._windows: dict[tuple[str, str, int, int], list[float]] = {}  # -> [end, count]
         self._until_sweep = self.SWEEP
 
-    def _window(
-        self, item: RateLimitItem, bucket: str, key: str, now: float | None = None
-    ) -> list[float]:
-        now = time.time() if now is None else now
-        period = item.get_expiry()
-        slot = (bucket, key, item.amount, period)
-        window = self._windows.get(slot)
-        if window is None or window[0] <= now:
-            window = self._windows[slot] = [now + period, 0]
-        return window
-
-    def _counted(
-        self, item: RateLimitItem, bucket: str, key: str, now: float | None = None
-    ) -> tuple[int, float]:
-        """Count one hit; the window's hits after it and its end (one look-up)."""
+    def _counted(self, checks: list[Check]) -> list[tuple[int, float]]:
+        """Count one hit against each of `checks`; each window's hits after it and its end
+        (one look-up a window, one clock read, one loop: the request path)."""
         self._until_sweep -= 1
         if self._until_sweep <= 0:
             self._sweep()
-        window = self._window(item, bucket, key, now)
-        window[1] += 1
-        return int(window[1]), window[0]
+        now = time.time()
+        windows = self._windows
+        out = []
+        for item, bucket, key in checks:
+            period = item.get_expiry()
+            slot = (bucket, key, item.amount, period)
+            window = windows.get(slot)
+            if window is None or window[0] <= now:
+                window = windows[slot] = [now + period, 0]
+            window[1] += 1
+            out.append((int(window[1]), window[0]))
+        return out
 
     def hit(self, item: RateLimitItem, bucket: str, key: str) -> bool:
         """Count one hit; whether it was within the limit."""
-        return self._counted(item, bucket, key)[0] <= item.amount
+        return self._counted([(item, bucket, key)])[0][0] <= item.amount
 
     def request(self, checks: list[Check]) -> Verdict:
         """Count one hit against each of a request's `checks` (`request_verdict`)."""
-        now = time.time()
-        return request_verdict(checks, [self._counted(*check, now) for check in checks])
+        return request_verdict(checks, self._counted(checks))
 
     def test(self, item: RateLimitItem, bucket: str, key: str) -> bool:
         """Whether one more hit would be within the limit (nothing counted)."""
@@ -415,8 +412,13 @@ class LocalWindows:
         return window is None or window[0] <= time.time() or window[1] < item.amount
 
     def stats(self, item: RateLimitItem, bucket: str, key: str) -> tuple[int, float]:
-        """The window's hits left and its end (epoch seconds)."""
-        window = self._window(item, bucket, key)
+        """The window's hits left and its end (epoch seconds); a whole window from now when
+        none is running (nothing counted, nothing stored)."""
+        now = time.time()
+        period = item.get_expiry()
+        window = self._windows.get((bucket, key, item.amount, period))
+        if window is None or window[0] <= now:
+            return item.amount, now + period
         return max(0, item.amount - int(window[1])), window[0]
 
     def _sweep(self) -> None:
