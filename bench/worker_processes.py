@@ -7,22 +7,17 @@ the same shape."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-import uvicorn
-
-from agora.cli.worker_sockets import run_workers, spreads
+from agora.cli.worker_sockets import serve
 
 
 def main() -> None:
     """Entry point."""
     factory, port, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    options = {"factory": True, "host": "127.0.0.1", "port": port, "workers": workers}
-    options |= {"access_log": False, "log_level": "warning"}
-    config = uvicorn.Config(factory, **options)
-    if spreads(config):
-        run_workers(config)
-    else:
-        uvicorn.run(factory, **options)
+    options: dict[str, Any] = {"factory": True, "host": "127.0.0.1", "port": port}
+    options |= {"workers": workers, "access_log": False, "log_level": "warning"}
+    serve(factory, options)
 
 
 if __name__ == "__main__":

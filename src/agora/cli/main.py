@@ -107,10 +107,9 @@ def serve(
 ) -> None:
     """Serve Agora over HTTP (applies migrations first). Without AGORA_BASE_URL it advertises
     http://HOST:PORT."""
-    import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from agora.cli.worker_sockets import run_workers, spreads
+    from agora.cli.worker_sockets import serve as serve_workers
 
     for name, value in use_listening_address(host, port).items():
         console.print(f"[yellow]{name} not set:[/yellow] {value}")
@@ -146,11 +145,7 @@ def serve(
         "proxy_headers": True,
         "ws_max_size": MAX_WEBSOCKET_MESSAGE,
     }
-    config = uvicorn.Config(factory, **options)
-    if spreads(config):  # a listening socket per worker (cli/worker_sockets.py)
-        run_workers(config)
-    else:
-        uvicorn.run(factory, **options)
+    serve_workers(factory, options)  # a listening socket per worker (cli/worker_sockets.py)
 
 
 @app.command()

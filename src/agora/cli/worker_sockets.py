@@ -30,6 +30,7 @@ import socket
 import sys
 from typing import Any, cast
 
+import uvicorn
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors import Multiprocess
 
@@ -93,3 +94,14 @@ def run_workers(config: Config) -> None:
     )
     own = cast(socket.socket, OwnSocket(config.host, port))
     Multiprocess(config, sockets=[own]).run()
+
+
+def serve(factory: str, options: dict[str, Any]) -> None:
+    """Run uvicorn on the application `factory` (an import string) with `options` (uvicorn's
+    keyword arguments): several workers on a socket each where `spreads` says so, else as
+    `uvicorn.run` runs it."""
+    config = Config(factory, **options)
+    if spreads(config):
+        run_workers(config)
+    else:
+        uvicorn.run(factory, **options)
