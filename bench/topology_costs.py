@@ -13,9 +13,12 @@ replica, Redis. Between the
 application and each server sits a relay (`CountingRelay`, in its own thread) that counts the
 server's ReadyForQuery messages: one per round trip the driver waits for.
 
-Per request kind (a home read from the replica; a post; a home read by a person who wrote in
-the last seconds while the replica has not replayed it (paused): the primary, after a check on
-the replica; the same once the replica has caught up: the replica): SQL statements
+Per request kind (a home read from the replica, the page unchanged; the same after someone
+else liked or unliked a post on it, which is not counted, and the replica caught up: the
+page changed, as for most reads of bench/topology.py; a like or its undoing; a post; a home
+read by a person who wrote in the last seconds while the replica has not replayed it
+(paused): the primary, after a check on the replica; the same once the replica has caught
+up: the replica), each request counted alone: SQL statements
 (SQLAlchemy; the row reader's are not among them, its round trips are), round trips to
 PgBouncer and to the replica, and CPU milliseconds of the application (its thread's
 `time.thread_time`), of PgBouncer and of both PostgreSQL servers' client backends (user +
@@ -148,15 +151,21 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _cpu_ticks(pids: list[int]) -> int:
-    total = 0
+def _cpu_ticks(pids: list[int]) -> dict[int, int]:
+    """Each live process's user + system ticks."""
+    ticks = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total
+        ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
+
+
+def _spent(before: dict[int, int], after: dict[int, int]) -> int:
+    """Ticks spent between two readings by the processes alive at both."""
+    return sum(after[pid] - ticks for pid, ticks in before.items() if pid in after)
 
 
 def _is_client_backend(pid: int) -> bool:
@@ -238,6 +247,7 @@ async def measure(cluster: Cluster, redis_port: int, args: argparse.Namespace) -
     """Seed, warm up, then count each kind of request."""
     from sqlalchemy import event
 
+    from agora.api.page_cache import get_page_cache
     from agora.app import create_app
     from agora.db.engine import Database
 
@@ -279,49 +289,88 @@ async def measure(cluster: Cluster, redis_port: int, args: argparse.Namespace) -
             def headers(n: int) -> dict[str, str]:
                 return {"Authorization": f"Bearer {people[n % len(people)]['token']}"}
 
+            seen: dict[int, list[str]] = {}  # person -> public posts on their last home page
+
             async def home(n: int) -> None:
                 got = await client.get("/api/v1/timelines/home?limit=20", headers=headers(n))
                 assert got.status_code == 200, got.text
+                shown = [s.get("reblog") or s for s in got.json()]
+                public = [s["id"] for s in shown if s["visibility"] == "public"]
+                seen[n % len(people)] = public or seen.get(n % len(people), [])
 
             async def post(n: int) -> None:
                 body = {"status": f"costs {n} {time.time()}", "visibility": "public"}
                 got = await client.post("/api/v1/statuses", headers=headers(n), json=body)
                 assert got.status_code == 200, got.text
 
+            async def react(n: int, verb: str, liker: int | None = None) -> None:
+                """`liker` (default: person n) likes (or unlikes) the first public post on
+                person n's home page."""
+                who = n if liker is None else liker
+                target = (seen.get(n % len(people)) or setup["posts"])[0]
+                got = await client.post(f"/api/v1/statuses/{target}/{verb}", headers=headers(who))
+                assert got.status_code == 200, got.text
+
+            async def unlike(n: int) -> None:  # so that the like measured is a new one
+                await react(n, "unfavourite")
+
+            async def like(n: int) -> None:
+                await react(n, "favourite")
+
+            async def someone_likes_on_the_page(n: int) -> None:
+                await react(n, "unfavourite", liker=n + 1)
+                await react(n, "favourite", liker=n + 1)  # a new like: the page changed
+
             for n in range(len(people)):  # every token accepted once, every page rendered once
                 await home(n)
+            # a home read whose page changed since the last (a like of a post on it by
+            # someone else, not counted): what most reads of bench/topology.py are; then
             # after their posts, people read home while the replica has not replayed them
             # (paused: the primary, after a check on the replica), then once it has
-            kinds = {
-                "home_from_replica": home,
-                "post": post,
-                "home_after_writing_replica_behind": home,
-                "home_after_writing_replica_caught_up": home,
+            kinds: dict[str, tuple[Any, Any]] = {
+                "home_from_replica": (home, None),
+                "home_page_changed": (home, someone_likes_on_the_page),
+                "like": (like, unlike),
+                "post": (post, None),
+                "home_after_writing_replica_behind": (home, None),
+                "home_after_writing_replica_caught_up": (home, None),
             }
-            for name, action in kinds.items():
+            for name, (action, change) in kinds.items():
                 if name == "home_after_writing_replica_behind":
                     await _replica_sql(cluster, "SELECT pg_wal_replay_pause()")
                 if name == "home_after_writing_replica_caught_up":
                     await _replica_sql(cluster, "SELECT pg_wal_replay_resume()")
                     await _caught_up(cluster)
-                pids = _server_pids(cluster)
-                before = {k: _cpu_ticks(v) for k, v in pids.items()}
-                statements, bouncer.ready, replica.ready = 0, 0, 0
-                started = time.thread_time()
+                ticks: dict[str, int] = {}
+                counted = {"statements": 0, "bouncer": 0, "replica": 0, "app": 0.0}
+                pages = get_page_cache()
+                answered = {"hits": pages.hits, "misses": pages.misses}
                 for n in range(args.requests):
+                    if change is not None:  # not counted
+                        await change(n)
+                        await _caught_up(cluster)
+                    pids = _server_pids(cluster)
+                    before = {k: _cpu_ticks(v) for k, v in pids.items()}
+                    statements, bouncer.ready, replica.ready = 0, 0, 0
+                    started = time.thread_time()
                     await action(n)
-                app_cpu = time.thread_time() - started
-                after = {k: _cpu_ticks(v) for k, v in _server_pids(cluster).items()}
+                    counted["app"] += time.thread_time() - started
+                    counted["statements"] += statements
+                    counted["bouncer"] += bouncer.ready
+                    counted["replica"] += replica.ready
+                    after = {k: _cpu_ticks(v) for k, v in _server_pids(cluster).items()}
+                    for k in before:
+                        ticks[k] = ticks.get(k, 0) + _spent(before[k], after[k])
                 per = args.requests
                 out[name] = {
-                    "statements": round(statements / per, 2),
-                    "round_trips_pgbouncer": round(bouncer.ready / per, 2),
-                    "round_trips_replica": round(replica.ready / per, 2),
-                    "cpu_ms_app": round(app_cpu * 1000 / per, 3),
-                    **{
-                        f"cpu_ms_{k}": round((after[k] - before[k]) * 1000 / TICKS / per, 3)
-                        for k in before
-                    },
+                    "statements": round(counted["statements"] / per, 2),
+                    "round_trips_pgbouncer": round(counted["bouncer"] / per, 2),
+                    "round_trips_replica": round(counted["replica"] / per, 2),
+                    "cpu_ms_app": round(counted["app"] * 1000 / per, 3),
+                    **{f"cpu_ms_{k}": round(v * 1000 / TICKS / per, 3) for k, v in ticks.items()},
+                    # pages answered from memory and built (api/page_cache.py)
+                    "pages_from_memory": pages.hits - answered["hits"],
+                    "pages_built": pages.misses - answered["misses"],
                 }
     bouncer.stop()
     replica.stop()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -554,98 +552,3 @@ async def test_pages_built_together_do_not_all_end_together(client, make_person,
     assert all(seconds / 2 <= end <= seconds + building for end in ends)
     # built within `building` seconds, they end far more apart than that
     assert max(ends) - min(ends) > building + seconds / 20
-
-
-@contextmanager
-def _stamp_reads(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every statement that reads a page's stamps inside the block, through a session or
-    the row reader (the page door's and `served`'s checks, `served`'s stamps before a
-    build)."""
-    db = app.state.db
-    first_row = db.first_row
-    reads: list[str] = []
-
-    async def counted_first_row(sql: str, params: dict[str, Any]) -> Any:
-        row = await first_row(sql, params)
-        if row is not None and "view_stamps" in sql:
-            reads.append(sql)
-        return row
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "view_stamps" in statement:
-            reads.append(statement)
-
-    with monkeypatch.context() as m:
-        m.setattr(db, "first_row", counted_first_row)
-        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-        try:
-            yield reads
-        finally:
-            event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-
-
-async def test_a_page_changed_at_every_read_rests_then_is_kept_again(
-    app, client, make_person, run_jobs, monkeypatch
-):
-    """A home page found changed twice in a row (no answer from memory in between) is built
-    with no stamps read and not kept while its key rests; after the rest the next page is kept
-    again, one answer from memory ends the streak, and every page is the page built fresh."""
-    monkeypatch.setattr(page_cache, "REST", 0.5)
-    alice, bob = await make_person("alice"), await make_person("bob")
-    await follow(client, bob, alice)
-    cache = get_page_cache()
-    key = ("/api/v1/timelines/home", b"limit=40", bob.id)
-
-    async def alice_posts_and_bob_reads(n: int) -> bytes:
-        await post_status_id(client, alice, f"post {n}")
-        await run_jobs()
-        page, _ = await _home(client, bob)
-        assert page == (await _fresh(client, bob, monkeypatch))[0]
-        assert f"post {n}".encode() in page
-        return page
-
-    await alice_posts_and_bob_reads(0)  # kept
-    assert cache.get(key) is not None
-    await alice_posts_and_bob_reads(1)  # found changed once: built and kept again
-    assert cache.get(key) is not None and cache.get(key).streak == 1
-    rested = cache.rested
-    await alice_posts_and_bob_reads(2)  # changed again: the key rests, nothing kept
-    assert cache.get(key) is None and cache.rested == rested + 1
-    with _stamp_reads(app, monkeypatch) as reads:
-        page = await alice_posts_and_bob_reads(3)  # still resting: no stamps read at all
-        assert reads == [] and cache.get(key) is None and cache.rested == rested + 2
-        time.sleep(0.6)
-        assert (await _home(client, bob))[0] == page  # the rest is over: kept again...
-        kept = cache.get(key)
-        assert kept is not None and kept.streak == 2 and reads
-    hits = cache.hits
-    assert (await _home(client, bob))[0] == page  # ...answered from memory: the streak ends
-    assert cache.hits == hits + 1 and cache.get(key).streak == 0
-    await alice_posts_and_bob_reads(4)  # found changed once more: kept at once, no rest
-    assert cache.get(key) is not None and cache.get(key).streak == 1
-
-
-def test_resting_keys_are_bounded_and_their_rest_doubles_up_to_the_page_lifetime(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Each further page found changed in a row doubles the key's rest, up to
-    `page_cache_seconds`; the remembered keys are bounded, the oldest forgotten first."""
-    monkeypatch.setattr(page_cache, "RESTING_KEYS", 3)
-    cache = PageCache(max_bytes=10_000, seconds=6)
-    key = ("/api/v1/timelines/home", b"", 1)
-    rests = []
-    streak = 0
-    for _ in range(6):
-        page = _kept(b"x")
-        page.streak = streak
-        cache.put(key, page)
-        now = time.time()
-        cache.stale(key, page)
-        streak, until = cache._resting[key]
-        rests.append(round(max(0.0, until - now), 1))
-    assert rests == [0.0, 1.0, 2.0, 4.0, 6.0, 6.0]
-    assert cache.resting(key) is None and cache.get(key) is None
-    for viewer in (2, 3, 4):
-        cache.stale(("/api/v1/timelines/home", b"", viewer), _kept(b"y"))
-    assert len(cache._resting) == 3 and key not in cache._resting
-    assert cache.resting(key) == 0  # forgotten: kept as a key never found changed

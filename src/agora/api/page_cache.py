@@ -51,18 +51,6 @@ way to the process, on SQLite another process's commit in the last 2 ms, the sam
 person as having asked a moment earlier. Behind
 PgBouncer with no direct URL to listen on there is no token.
 
-**Pages that change faster than they are read are not kept.** Keeping a page costs two
-statements (its stamps before it is built, its check when asked again) and its compression;
-a page found changed is built again anyway. So a page found changed when asked again, after
-the page before it for the same key was found changed too with no answer from memory in
-between (a `streak` of two or more), rests its key: for `REST` seconds, doubling with each
-further such streak up to `page_cache_seconds`, requests for it are built with no stamps
-read and nothing kept (`PageCache.resting`); the first page built after the rest is kept
-again, and one answer from memory ends the streak. A busy home feed read every few seconds
-while the people it follows post, like and boost (bench/topology.py: 1.5 % of its pages
-were answered again) thus costs its build alone; a page read again unchanged is kept as
-before. A rest only ever leaves a page to be built: it never answers anything.
-
 **Where.** A byte-bounded LRU in each process (`page_cache_bytes`; no lock: one event loop).
 Processes need not tell each other anything: the database tells them.
 """
@@ -194,9 +182,6 @@ class CachedPage:
     route: Any
     until: float
     proved: int = -1
-    # how many pages for its key were found changed in a row before it, with no answer
-    # from memory in between (0 once it is answered from memory: "Pages that change")
-    streak: int = 0
     # the body gzipped and its headers (http/compression.py), once a client asked for it
     gzip: bytes | None = None
     gzip_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -207,14 +192,9 @@ class CachedPage:
         return len(self.body) + (len(self.gzip) if self.gzip is not None else 0)
 
 
-REST = 1.0  # seconds a key rests after its second page in a row found changed
-RESTING_KEYS = 20_000  # the most keys remembered as resting (the oldest forgotten first)
-
-
 class PageCache:
-    """A byte-bounded LRU of pages by (path, query, viewer), how many are kept for each
-    path (so a request for a path with none is told so by one look-up: `holds`), and the
-    keys whose pages change faster than they are read (`resting`)."""
+    """A byte-bounded LRU of pages by (path, query, viewer), and how many are kept for each
+    path (so a request for a path with none is told so by one look-up: `holds`)."""
 
     def __init__(self, max_bytes: int, seconds: float) -> None:
         self.max_bytes = max_bytes
@@ -222,9 +202,7 @@ class PageCache:
         self.bytes = 0
         self._lru: OrderedDict[PageKey, CachedPage] = OrderedDict()
         self._per_path: dict[str, int] = {}
-        # key -> (its streak, time.time() until which its pages are not kept)
-        self._resting: OrderedDict[PageKey, tuple[int, float]] = OrderedDict()
-        self.hits = self.misses = self.rested = 0
+        self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._lru)
@@ -280,32 +258,6 @@ class PageCache:
                 self._trim()
         return page.gzip, page.gzip_headers
 
-    def stale(self, key: PageKey, page: CachedPage) -> None:
-        """`page`, kept under `key`, was found changed: forget it, and rest the key when the
-        page before it was found changed too (module docstring, "Pages that change")."""
-        self.drop(key)
-        streak = page.streak + 1
-        if streak < 2:
-            self._resting[key] = (streak, 0.0)
-        else:
-            rest = min(self.seconds, REST * 2 ** (streak - 2))
-            self._resting[key] = (streak, time.time() + rest)
-        self._resting.move_to_end(key)
-        if len(self._resting) > RESTING_KEYS:
-            self._resting.popitem(last=False)
-
-    def resting(self, key: PageKey) -> int | None:
-        """None while `key` rests (a page built for it now is not kept); else the streak a
-        page kept for it now starts with (0 for a key never found changed)."""
-        held = self._resting.get(key)
-        if held is None:
-            return 0
-        streak, until = held
-        if until > time.time():
-            return None
-        del self._resting[key]
-        return streak
-
     def _trim(self) -> None:
         while self.bytes > self.max_bytes:
             self._forget(*self._lru.popitem(last=False))
@@ -326,10 +278,9 @@ class PageCache:
             del self._per_path[key[0]]
 
     def clear(self) -> None:
-        """Forget every page and every resting key (tests)."""
+        """Forget every page (tests)."""
         self._lru.clear()
         self._per_path.clear()
-        self._resting.clear()
         self.bytes = 0
 
 
@@ -433,16 +384,11 @@ async def served(
     if kept is not None:
         if await current(kept, request.app.state.db, session):
             cache.hits += 1
-            kept.streak = 0
             if kept.stance is not None:
                 disclose_stance(kept.stance)
             return _answer(*cache.sent(key, kept, gzip_accepted))
-        cache.stale(key, kept)
+        cache.drop(key)
     cache.misses += 1
-    streak = cache.resting(key)
-    if streak is None:  # its pages change faster than they are read: built, not kept
-        cache.rested += 1
-        return encoded(await build(), gzip_accepted)
     sqlite = session.get_bind().dialect.name == "sqlite"
     before = await _stamps(session, _check(sqlite, viewer_id, sources, (), ()))
     with _recording() as record:
@@ -464,7 +410,6 @@ async def served(
         scopes=checked_scopes(request),
         route=request.scope.get("route"),
         until=min(record.until, time.time() + cache.lifetime()),
-        streak=streak,
     )
     cache.put(key, page)
     return _answer(*cache.sent(key, page, gzip_accepted))

@@ -86,10 +86,9 @@ class PageDoor:
         fresh = await current(page, app.state.db)
         if not fresh:
             if fresh is False:  # stale: the routed way rebuilds it without checking again
-                cache.stale(key, page)
+                cache.drop(key)
             return False
         cache.hits += 1
-        page.streak = 0
         if page.route is not None:
             scope["route"] = page.route  # the metrics' label, as the routed way sets it
         if page.stance is not None:
