@@ -561,10 +561,25 @@ def summarise(records: list[dict[str, Any]], seconds: float, done: list[Fault]) 
                 "at": time.strftime("%H:%M:%S", time.gmtime(f.started)),
                 "recovery_s": round(f.recovered - f.started, 1),
                 "error": f.error,
-                "5xx_or_no_answer": sum(1 for r in inside if f.covers(r["t"], r["t"] + r["d"])),
+                **_failures(f, inside),
             }
             for f in done
         ],
+    }
+
+
+def _failures(fault: Fault, inside: list[dict[str, Any]]) -> dict[str, Any]:
+    """The failed requests in `fault`'s window: how many, by status (0: no answer), and the
+    seconds from the fault's start to the end of the last one."""
+    mine = [r for r in inside if fault.covers(r["t"], r["t"] + r["d"])]
+    statuses: dict[str, int] = {}
+    for r in mine:
+        statuses[str(r["s"])] = statuses.get(str(r["s"]), 0) + 1
+    last = max((r["t"] + r["d"] for r in mine), default=fault.started)
+    return {
+        "5xx_or_no_answer": len(mine),
+        "statuses": dict(sorted(statuses.items())),
+        "failing_until_s": round(last - fault.started, 1),
     }
 
 

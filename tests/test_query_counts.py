@@ -153,3 +153,33 @@ async def test_cached_home_page_is_three_statements(db, client, make_person, run
     count, page = await _page_queries(db, bob.id, 40, cached=True)
     assert count == BEGIN + 3  # feed, narrow read, the filters (the renderings are held)
     assert [bool(s["filtered"]) for s in page] == [False, True, False, False, False]
+
+
+async def test_a_like_is_seven_statements_and_shows_its_count(
+    app, db, client, make_person
+) -> None:
+    """A like through the API: the caller, the post, the like, its notification job, whether
+    the author is remote (federation), the counter, and the status shown (`load_refs`; the
+    renderings are held); the post is not read again after its counter moved (it was, for
+    nothing: every door shows it through hydration). Liked again, it counts once."""
+    alice, bob = await make_person("alice"), await make_person("bob")
+    post_id = await post_status_id(client, alice, "like me")
+    assert (await client.get(f"/api/v1/statuses/{post_id}", headers=bob.headers)).is_success
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        liked = await client.post(f"/api/v1/statuses/{post_id}/favourite", headers=bob.headers)
+    finally:
+        event.remove(app.state.db.engine.sync_engine, "before_cursor_execute", count)
+    assert liked.status_code == 200, liked.text
+    assert liked.json()["favourited"] is True and liked.json()["favourites_count"] == 1
+    # SQLite: the write session's BEGIN again for the status shown after the commit
+    assert len(statements) == 2 * BEGIN + 7, "\n".join(s[:60] for s in statements)
+    again = await client.post(f"/api/v1/statuses/{post_id}/favourite", headers=bob.headers)
+    assert again.json()["favourites_count"] == 1
+    undone = await client.post(f"/api/v1/statuses/{post_id}/unfavourite", headers=bob.headers)
+    assert undone.json()["favourited"] is False and undone.json()["favourites_count"] == 0

@@ -321,6 +321,33 @@ def _replica_engine(
     return engine
 
 
+class EndingSession(AsyncSession):
+    """The sessions of every `Database`: one whose connection was cut while it held it (a
+    PgBouncer or PostgreSQL restart, a network cut) ends without raising. Ending a session
+    rolls back its open transaction; on a cut connection that ROLLBACK fails, and the error
+    escaped the request's dependency after its route had answered, so the client got no
+    response at all (nginx then took that web process out of its upstream for 10 s:
+    docs/OPERATIONS.md, "The topology"). The server has ended the transaction with the
+    connection, so nothing is lost: the connection is thrown away instead of pooled, and a
+    statement that failed on it inside the session has raised its own error already."""
+
+    async def close(self) -> None:
+        """End the session; a connection found cut is invalidated, not raised about."""
+        try:
+            await super().close()
+        except (DBAPIError, OSError) as error:
+            log.warning("a session's connection was cut before it ended: %s", _first_line(error))
+            await self.invalidate()
+
+
+def _sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, class_=EndingSession)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
+
+
 class Database:
     """Owns the engine; hands out read sessions and write sessions. `lock_timeout` is how
     long a statement waits for a lock before failing (`is_lock_timeout`): SQLite's busy
@@ -364,12 +391,12 @@ class Database:
             writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             writer = self.engine
-        self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = async_sessionmaker(writer, expire_on_commit=False)
+        self._reader = _sessions(self.engine)
+        self._writer = _sessions(writer)
         self._untransacted = self._reader  # `session(read_only=True)`'s
         if untransacted_reads(url, pgbouncer=pgbouncer):
             untransacted = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._untransacted = async_sessionmaker(untransacted, expire_on_commit=False)
+            self._untransacted = _sessions(untransacted)
         self.replica_engine: AsyncEngine | None = None
         self._replica = self._reader
         self._replica_down_until = 0.0
@@ -381,7 +408,7 @@ class Database:
                 pgbouncer=pgbouncer if replica_pgbouncer is None else replica_pgbouncer,
                 prepared_statements=prepared,
             )
-            self._replica = async_sessionmaker(self.replica_engine, expire_on_commit=False)
+            self._replica = _sessions(self.replica_engine)
 
     @property
     def has_replica(self) -> bool:

@@ -158,7 +158,9 @@ def _notice(
 
 
 async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post:
-    """Like a post; concurrent or repeated likes count once. In the caller's transaction."""
+    """Like a post; concurrent or repeated likes count once. In the caller's transaction.
+    Returns the original post liked, not read again: every door shows it through hydration,
+    which reads its counters."""
     post = await _original(session, actor.id, post_id)
     fav_id = new_id()
     inserted = await session.execute(
@@ -177,12 +179,12 @@ async def favourite(session: AsyncSession, actor: Account, post_id: int) -> Post
             .where(Post.id == post.id)
             .values(favourites_count=Post.favourites_count + 1)
         )
-    await session.refresh(post)
     return post
 
 
 async def unfavourite(session: AsyncSession, actor: Account, post_id: int) -> Post:
-    """Undo a like. In the caller's transaction."""
+    """Undo a like. In the caller's transaction. Returns the original post, not read again
+    (as `favourite`)."""
     post = await _original(session, actor.id, post_id)
     mine = (Favourite.account_id == actor.id, Favourite.post_id == post.id)
     fav_id = await session.scalar(select(Favourite.id).where(*mine))
@@ -194,7 +196,6 @@ async def unfavourite(session: AsyncSession, actor: Account, post_id: int) -> Po
             .where(Post.id == post.id, Post.favourites_count > 0)
             .values(favourites_count=Post.favourites_count - 1)
         )
-    await session.refresh(post)
     return post
 
 
