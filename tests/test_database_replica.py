@@ -334,6 +334,49 @@ async def test_a_session_whose_connection_pgbouncer_cut_ends_without_raising(
         await bounced.dispose()
 
 
+async def test_a_connection_asked_for_while_pgbouncer_restarts_waits_for_it(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that needs a new connection while PgBouncer is down (restarting) waits until
+    it listens again instead of failing at once (bench/topology.py: every request in the
+    2 s of a restart answered 503); past `CONNECT_WAIT_SECONDS` the refusal is raised, as
+    `is_database_busy` knows it (503 with Retry-After)."""
+    import time
+
+    from agora.db import engine as db_engine
+    from agora.db.engine import is_database_busy
+
+    bounced = Database(cluster.url(cluster.bouncer_port), pgbouncer=True)
+    try:
+        async with bounced.session() as session:
+            assert await session.scalar(text("SELECT 1")) == 1
+        cluster.stop_bouncer()
+
+        async def back_in_a_second() -> None:
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(cluster.start_bouncer)
+
+        restarting = asyncio.create_task(back_in_a_second())
+        started = time.monotonic()
+        async with bounced.session() as session:
+            assert await session.scalar(text("SELECT 2")) == 2
+        waited = time.monotonic() - started
+        await restarting
+        assert 0.9 <= waited < db_engine.CONNECT_WAIT_SECONDS
+
+        monkeypatch.setattr(db_engine, "CONNECT_WAIT_SECONDS", 0.5)
+        cluster.stop_bouncer()
+        started = time.monotonic()
+        with pytest.raises(ConnectionRefusedError) as refused:
+            async with bounced.session() as session:
+                await session.scalar(text("SELECT 3"))
+        assert 0.4 <= time.monotonic() - started < 3 and is_database_busy(refused.value)
+    finally:
+        if cluster.bouncer is None or cluster.bouncer.poll() is not None:
+            cluster.start_bouncer()
+        await bounced.dispose()
+
+
 async def test_a_replica_reached_directly_reads_outside_transactions_with_prepared_statements(
     cluster: Cluster,
 ) -> None:

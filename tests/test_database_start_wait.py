@@ -13,10 +13,17 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from agora.db import start_wait
+from agora.db import engine, start_wait
 from agora.db.engine import Database
 from agora.db.start_wait import is_passing, once_reachable
 from live_server import free_port
+
+
+@pytest.fixture(autouse=True)
+def refused_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each connection's own wait through a restart (db/engine.py, `CONNECT_WAIT_SECONDS`)
+    is off here: these tests time the start's tries, each refused at once."""
+    monkeypatch.setattr(engine, "CONNECT_WAIT_SECONDS", 0.0)
 
 
 async def _count(db: Database, tries: list[float]) -> Any:

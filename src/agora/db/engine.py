@@ -5,6 +5,7 @@ statements tracked, 1.21+, or not). A SQLite file is opened through db/sqlite_on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import select
 import time
@@ -284,6 +285,32 @@ def _behind_pgbouncer(engine: AsyncEngine, *, prepared_statements: bool) -> None
         _check_tracking_on_connect(engine)
 
 
+CONNECT_WAIT_SECONDS = 5.0  # how long a refused new connection is tried again
+CONNECT_RETRY_SECONDS = 0.1
+
+
+def _connect_through_restarts(engine: AsyncEngine) -> None:
+    """A new connection to the primary (or its PgBouncer) that is refused is tried again
+    every `CONNECT_RETRY_SECONDS` for up to `CONNECT_WAIT_SECONDS` before the refusal is
+    raised (a 503 with Retry-After, `is_database_busy`): while PgBouncer or PostgreSQL
+    restarts (about 2 s in bench/topology.py, which answered every request meanwhile 503:
+    341 at 300 people), a request that needs a connection waits for it instead of failing.
+    A request whose connection was cut inside its transaction still fails: what it sent
+    cannot be known to have happened. Not on the replica's engine, whose reads go to the
+    primary at once when it cannot be reached."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        deadline = time.monotonic() + CONNECT_WAIT_SECONDS
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except ConnectionRefusedError:
+                if time.monotonic() + CONNECT_RETRY_SECONDS > deadline:
+                    raise
+                await_(asyncio.sleep(CONNECT_RETRY_SECONDS))
+
+
 def untransacted_reads(url: str, *, pgbouncer: bool) -> bool:
     """Whether a session that only reads runs its statements outside a transaction (no
     BEGIN, no ROLLBACK: two round trips of a page's four or five): on PostgreSQL reached
@@ -384,6 +411,8 @@ class Database:
             "prepared_statements": prepared,
         }
         self.engine = create_async_engine(url, **_engine_arguments(url, **options))
+        if not self.is_sqlite:
+            _connect_through_restarts(self.engine)
         if pgbouncer:
             _behind_pgbouncer(self.engine, prepared_statements=prepared)
         if self.is_sqlite:
