@@ -377,6 +377,53 @@ async def test_a_connection_asked_for_while_pgbouncer_restarts_waits_for_it(
         await bounced.dispose()
 
 
+async def test_a_read_whose_connection_pgbouncer_cut_is_answered_and_a_write_is_not_rerun(
+    client: httpx.AsyncClient, make_person: Any, cluster: Cluster
+) -> None:
+    """A GET whose statement was running when PgBouncer restarted is run again on a new
+    connection and answered 200 (http/cut_reads.py), not 503; a POST cut the same way keeps
+    its 503 and is not run twice. Each request is held in its statement by a lock another
+    connection holds on the primary, then PgBouncer is restarted under it."""
+    gus = await make_person("gus")
+    me = "/api/v1/accounts/verify_credentials"
+    assert (await client.get(me, headers=gus.headers)).status_code == 200
+    primary = f"postgresql://postgres@127.0.0.1:{cluster.primary_port}/agora"
+
+    async def cut_while_waiting(request: Any, table: str) -> httpx.Response:
+        holder = await asyncpg.connect(primary)
+        try:
+            locking = holder.transaction()
+            await locking.start()
+            await holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            answer = asyncio.create_task(request())
+            for _ in range(200):  # until the request waits for the lock
+                waiting = await holder.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass",
+                    table,
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.025)
+            assert waiting, "the request never waited for the lock"
+            await asyncio.to_thread(cluster.restart_bouncer)
+            await locking.rollback()
+            return await answer
+        finally:
+            await holder.close()
+
+    read = await cut_while_waiting(lambda: client.get(me, headers=gus.headers), "accounts")
+    assert read.status_code == 200, read.text
+    assert read.json()["username"] == "gus"
+
+    async def post() -> httpx.Response:
+        return await client.post("/api/v1/statuses", headers=gus.headers, data={"status": "x1"})
+
+    written = await cut_while_waiting(post, "posts")
+    assert written.status_code == 503 and int(written.headers["retry-after"]) >= 1
+    mine = await client.get(f"/api/v1/accounts/{gus.id}/statuses", headers=gus.headers)
+    assert [s["content"] for s in mine.json()].count("<p>x1</p>") == 0  # run once, cut
+
+
 async def test_a_replica_reached_directly_reads_outside_transactions_with_prepared_statements(
     cluster: Cluster,
 ) -> None:

@@ -60,6 +60,7 @@ from agora.federation import actors as federation_actors
 from agora.federation import routes as activitypub
 from agora.http import log_redaction, ratelimit
 from agora.http.cross_origin import CrossOrigin
+from agora.http.cut_reads import CutReadRetry
 from agora.http.error_responses import install_error_handlers
 from agora.http.guard import RequestGuard
 from agora.http.json import JSON
@@ -206,7 +207,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     # the web app asks federation for remote accounts through this (http/remote_resolver.py)
     setattr(app.state, RESOLVER_KEY, federation_actors.resolve_remote)
-    app.add_middleware(PageDoor)  # innermost: kept pages answered before routing
+    app.add_middleware(CutReadRetry)  # innermost: a read whose connection was cut, again
+    app.add_middleware(PageDoor)  # kept pages answered before routing
     app.add_middleware(activitypub.ActivityPubPaths)  # /@name asking for AP -> /users/name
     app.add_middleware(SignalsHook)  # AI-use signals of what each response holds
     app.add_middleware(  # inside CORS, so that browsers can read its 413s

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agora.auth.oauth import OAuthError
 from agora.db.engine import LOCK_RETRY_AFTER, is_database_busy
+from agora.http.cut_reads import mark_cut
 from agora.http.json import JSON
 from agora.social.rules.errors import DomainError
 
@@ -74,10 +75,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(ConnectionRefusedError)
-    async def _database(_: Request, exc: Exception) -> JSON:
+    async def _database(request: Request, exc: Exception) -> JSON:
         if not is_database_busy(exc):
             raise exc  # a real failure: logged, answered 500
         log.warning("database busy, answered 503: %s", exc)
+        mark_cut(request.scope, exc)  # a read is run again (http/cut_reads.py)
         return busy_response()
 
     @app.exception_handler(BodyTooLarge)

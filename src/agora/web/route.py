@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from agora.db.engine import LOCK_RETRY_AFTER, is_database_busy
+from agora.http.cut_reads import mark_cut
 from agora.http.error_responses import BUSY
 from agora.http.ratelimit import RateLimited, refusal_headers
 from agora.ids import parse_id
@@ -85,6 +86,7 @@ class WebRoute(APIRoute):
             except (DBAPIError, PoolTimeout, ConnectionRefusedError) as exc:
                 if not is_database_busy(exc):
                     raise
+                mark_cut(request.scope, exc)  # a read is run again (http/cut_reads.py)
                 page = error_page(request, 503, BUSY)
                 page.headers["Retry-After"] = str(LOCK_RETRY_AFTER)
                 return page
