@@ -155,9 +155,7 @@ async def test_cached_home_page_is_three_statements(db, client, make_person, run
     assert [bool(s["filtered"]) for s in page] == [False, True, False, False, False]
 
 
-async def test_a_like_is_seven_statements_and_shows_its_count(
-    app, db, client, make_person
-) -> None:
+async def test_a_like_is_seven_statements_and_shows_its_count(app, db, client, make_person) -> None:
     """A like through the API: the caller, the post, the like, its notification job, whether
     the author is remote (federation), the counter, and the status shown (`load_refs`; the
     renderings are held); the post is not read again after its counter moved (it was, for
