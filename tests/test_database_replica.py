@@ -340,7 +340,8 @@ async def test_a_connection_asked_for_while_pgbouncer_restarts_waits_for_it(
     """A session that needs a new connection while PgBouncer is down (restarting) waits until
     it listens again instead of failing at once (bench/topology.py: every request in the
     2 s of a restart answered 503); past `CONNECT_WAIT_SECONDS` the refusal is raised, as
-    `is_database_busy` knows it (503 with Retry-After)."""
+    `is_database_busy` knows it (503 with Retry-After), and later connections are tried once
+    without waiting (an outage) until one succeeds."""
     import time
 
     from agora.db import engine as db_engine
@@ -371,6 +372,22 @@ async def test_a_connection_asked_for_while_pgbouncer_restarts_waits_for_it(
             async with bounced.session() as session:
                 await session.scalar(text("SELECT 3"))
         assert 0.4 <= time.monotonic() - started < 3 and is_database_busy(refused.value)
+        # refused through a whole wait: an outage, not a restart; the next ones try once
+        started = time.monotonic()
+        with pytest.raises(ConnectionRefusedError):
+            async with bounced.session() as session:
+                await session.scalar(text("SELECT 4"))
+        assert time.monotonic() - started < 0.4
+        cluster.start_bouncer()
+        async with bounced.session() as session:  # one succeeds: the wait is back
+            assert await session.scalar(text("SELECT 5")) == 5
+        monkeypatch.setattr(db_engine, "CONNECT_WAIT_SECONDS", 5.0)
+        await bounced.engine.dispose()  # no pooled connection: the next one is new
+        cluster.stop_bouncer()
+        restarting = asyncio.create_task(back_in_a_second())
+        async with bounced.session() as session:
+            assert await session.scalar(text("SELECT 6")) == 6
+        await restarting
     finally:
         if cluster.bouncer is None or cluster.bouncer.poll() is not None:
             cluster.start_bouncer()

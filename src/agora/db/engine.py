@@ -297,18 +297,29 @@ def _connect_through_restarts(engine: AsyncEngine) -> None:
     341 at 300 people), a request that needs a connection waits for it instead of failing.
     A request whose connection was cut inside its transaction still fails: what it sent
     cannot be known to have happened. Not on the replica's engine, whose reads go to the
-    primary at once when it cannot be reached."""
+    primary at once when it cannot be reached.
+
+    A connection refused through the whole wait means more than a restart: from then on each
+    new connection is tried once, with no wait, until one succeeds, so that in a longer
+    outage requests are answered 503 at once instead of each holding a pool slot for the
+    wait (and the requests behind them waiting for the pool)."""
+    gave_up = False  # a connection was refused through a whole wait; none succeeded since
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        deadline = time.monotonic() + CONNECT_WAIT_SECONDS
+        nonlocal gave_up
+        deadline = time.monotonic() + (0.0 if gave_up else CONNECT_WAIT_SECONDS)
         while True:
             try:
-                return dialect.connect(*cargs, **cparams)
+                connection = dialect.connect(*cargs, **cparams)
             except ConnectionRefusedError:
                 if time.monotonic() + CONNECT_RETRY_SECONDS > deadline:
+                    gave_up = True
                     raise
                 await_(asyncio.sleep(CONNECT_RETRY_SECONDS))
+            else:
+                gave_up = False
+                return connection
 
 
 def untransacted_reads(url: str, *, pgbouncer: bool) -> bool:
