@@ -303,6 +303,8 @@ def _connect_through_restarts(engine: AsyncEngine) -> None:
     new connection is tried once, with no wait, until one succeeds, so that in a longer
     outage requests are answered 503 at once instead of each holding a pool slot for the
     wait (and the requests behind them waiting for the pool)."""
+    if engine.dialect.driver != "asyncpg":  # the wait below awaits in the driver's greenlet
+        return
     gave_up = False  # a connection was refused through a whole wait; none succeeded since
 
     @event.listens_for(engine.sync_engine, "do_connect")
